@@ -1,0 +1,196 @@
+"""Baseline codecs, measured on the same images in the same process as aecodec.
+
+Each ``*_points`` function returns a list of rows: {"codec", "setting", "bytes_per_image",
+"payload_bytes_per_image", "psnr", "mean_psnr", ...}; sizes are whole files.
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import io
+import lzma
+import time
+
+import numpy as np
+
+import bitstream
+from codec.entropy import PRECISION
+
+
+def psnr_stats(original: np.ndarray, restored: np.ndarray) -> tuple[float, float]:
+    """(dataset PSNR = 10·log10(255² / mean MSE), mean of per-image PSNR capped at 100 dB)."""
+    err = (original.astype(np.float64) - restored.astype(np.float64)) ** 2
+    per_image = err.reshape(len(err), -1).mean(axis=1)
+    dataset = 10 * np.log10(255.0**2 / max(per_image.mean(), 1e-12))
+    mean = float(np.mean(10 * np.log10(255.0**2 / np.maximum(per_image, 255.0**2 / 1e10))))
+    return float(dataset), mean
+
+
+def row(codec: str, setting, total_bytes: float, n: int, original, restored, *, payload=None, enc_s=None, dec_s=None) -> dict:
+    dataset_psnr, mean_psnr = psnr_stats(original, restored)
+    pixels = original[0].size
+    return {
+        "codec": codec,
+        "setting": setting,
+        "bytes_per_image": total_bytes / n,
+        "payload_bytes_per_image": (payload if payload is not None else total_bytes) / n,
+        "bits_per_pixel": 8 * total_bytes / n / pixels,
+        "psnr": dataset_psnr,
+        "mean_psnr": mean_psnr,
+        "encode_images_per_s": n / enc_s if enc_s else None,
+        "decode_images_per_s": n / dec_s if dec_s else None,
+    }
+
+
+def _pillow_roundtrip(images: np.ndarray, fmt: str, **save_kw) -> tuple[int, np.ndarray, float, float]:
+    from PIL import Image
+
+    blobs = []
+    t0 = time.perf_counter()
+    for img in images:
+        buf = io.BytesIO()
+        Image.fromarray(img).save(buf, format=fmt, **save_kw)
+        blobs.append(buf.getvalue())
+    enc = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    restored = np.stack([np.asarray(Image.open(io.BytesIO(b)).convert("L")) for b in blobs])
+    dec = time.perf_counter() - t0
+    return sum(map(len, blobs)), restored, enc, dec
+
+
+def jpeg_points(images: np.ndarray, qualities=(5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95)) -> list[dict]:
+    rows = []
+    for q in qualities:
+        size, restored, enc, dec = _pillow_roundtrip(images, "JPEG", quality=q, optimize=True)
+        rows.append(row("jpeg", q, size, len(images), images, restored, enc_s=enc, dec_s=dec))
+    return rows
+
+
+def webp_points(images: np.ndarray, qualities=(0, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 100)) -> list[dict]:
+    rows = []
+    for q in qualities:
+        size, restored, enc, dec = _pillow_roundtrip(images, "WEBP", quality=q, method=6)
+        rows.append(row("webp", q, size, len(images), images, restored, enc_s=enc, dec_s=dec))
+    return rows
+
+
+def png_point(images: np.ndarray) -> dict:
+    size, restored, enc, dec = _pillow_roundtrip(images, "PNG", optimize=True)
+    return row("png", "optimize", size, len(images), images, restored, enc_s=enc, dec_s=dec)
+
+
+def lossless_points(images: np.ndarray) -> list[dict]:
+    """gzip -9, bz2 -9, xz -9e and zstd -19 (when installed) on the raw bytes: whole dataset and per image."""
+    raw = images.tobytes()
+    compressors = {
+        "gzip-9": lambda b: gzip.compress(b, 9, mtime=0),
+        "bz2-9": lambda b: bz2.compress(b, 9),
+        "xz-9e": lambda b: lzma.compress(b, preset=9 | lzma.PRESET_EXTREME),
+    }
+    try:
+        import zstandard
+
+        compressors["zstd-19"] = zstandard.ZstdCompressor(level=19).compress
+    except ImportError:
+        pass
+    rows = []
+    for name, fn in compressors.items():
+        t0 = time.perf_counter()
+        size = len(fn(raw))
+        rows.append(row(name, "whole dataset", size, len(images), images, images, enc_s=time.perf_counter() - t0))
+        per_image = sum(len(fn(img.tobytes())) for img in images)
+        rows.append(row(name, "per image", per_image, len(images), images, images))
+    return rows
+
+
+class PCACoder:
+    """PCA fitted on the train split, uniform quantizer, one integer table per coefficient.
+
+    The fair classical transform coder: each coefficient gets its own histogram (fitted on
+    the train split's quantized coefficients, +1 smoothing, escape for the rest) and all
+    images share one stream coded with the same constriction ANS coder as aecodec.
+    The basis and tables are side information, not counted per image (like our model).
+    """
+
+    def __init__(self, train: np.ndarray):
+        x = train.reshape(len(train), -1).astype(np.float64)
+        self.mean = x.mean(axis=0)
+        cov = np.cov(x - self.mean, rowvar=False)
+        eigval, eigvec = np.linalg.eigh(cov)
+        self.basis = eigvec[:, ::-1]  # (784, 784), columns by decreasing variance
+        self.train_coefficients = (x - self.mean) @ self.basis
+
+    def _tables(self, k: int, step: float):
+        q = np.round(self.train_coefficients[:, :k] / step).astype(np.int64)
+        offsets = np.clip(np.abs(q).max(axis=0), 1, 4095).astype(np.int32)
+        freqs = []
+        for j in range(k):
+            kj = int(offsets[j])
+            hist = np.bincount(np.clip(q[:, j], -kj, kj) + kj, minlength=2 * kj + 1).astype(np.float64) + 1e-3
+            probs = np.append(hist, 1e-3) / (hist.sum() + 1e-3)
+            f = np.floor(probs * ((1 << PRECISION) - probs.size)).astype(np.int64) + 1
+            f[np.argmax(f)] += (1 << PRECISION) - f.sum()
+            freqs.append(f.astype(np.uint32))
+        return offsets, freqs
+
+    def point(self, images: np.ndarray, k: int, step: float) -> dict:
+        offsets, freqs = self._tables(k, step)
+        x = images.reshape(len(images), -1).astype(np.float64)
+        t0 = time.perf_counter()
+        q = np.round((x - self.mean) @ self.basis[:, :k] / step).astype(np.int64)
+        stream = bitstream.encode(q, np.arange(k), offsets, freqs)
+        enc = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        decoded = bitstream.decode(stream, len(images), np.arange(k), offsets, freqs)
+        restored = np.clip(np.round(decoded * step @ self.basis[:, :k].T + self.mean), 0, 255).astype(np.uint8)
+        dec = time.perf_counter() - t0
+        restored = restored.reshape(images.shape)
+        header = 64  # a minimal container: shape, k, step, length, checksum
+        return row("pca-ans", f"k={k} step={step:.3g}", len(stream) + header, len(images), images, restored,
+                   payload=len(stream), enc_s=enc, dec_s=dec)
+
+    def naive_point(self, images: np.ndarray, k: int) -> dict:
+        """Coefficients stored as float32, as the seed tutorials do."""
+        x = images.reshape(len(images), -1).astype(np.float64)
+        c = ((x - self.mean) @ self.basis[:, :k]).astype(np.float32)
+        restored = np.clip(np.round(c.astype(np.float64) @ self.basis[:, :k].T + self.mean), 0, 255).astype(np.uint8)
+        return row("pca-float32", f"k={k}", c.nbytes, len(images), images, restored.reshape(images.shape))
+
+
+def pca_points(train: np.ndarray, test: np.ndarray, *, ks=(64, 128, 256, 784), steps=None) -> list[dict]:
+    coder = PCACoder(train)
+    steps = steps if steps is not None else np.geomspace(4.0, 160.0, 12)
+    return [coder.point(test, k, float(s)) for k in ks for s in steps]
+
+
+def pareto(rows: list[dict]) -> list[dict]:
+    """The rows not beaten by another (fewer bytes and higher PSNR), by increasing size."""
+    out, best = [], -np.inf
+    for r in sorted(rows, key=lambda r: r["bytes_per_image"]):
+        if r["psnr"] > best:
+            out.append(r)
+            best = r["psnr"]
+    return out
+
+
+def bytes_at_psnr(rows: list[dict], psnr: float) -> float | None:
+    """Bytes/image at ``psnr``, interpolated linearly in log(bytes) along the Pareto curve."""
+    curve = pareto(rows)
+    ps = np.array([r["psnr"] for r in curve])
+    bs = np.log(np.array([r["bytes_per_image"] for r in curve]))
+    if len(curve) < 2 or psnr < ps.min() or psnr > ps.max():
+        return None
+    return float(np.exp(np.interp(psnr, ps, bs)))
+
+
+def bd_rate(anchor: list[dict], test: list[dict]) -> float:
+    """Bjøntegaard-delta rate (%) of ``test`` against ``anchor`` over their overlapping PSNR range."""
+    import bjontegaard
+
+    a, t = pareto(anchor), pareto(test)
+    return float(bjontegaard.bd_rate(
+        [r["bytes_per_image"] for r in a], [r["psnr"] for r in a],
+        [r["bytes_per_image"] for r in t], [r["psnr"] for r in t],
+        method="akima", require_matching_points=False, min_overlap=0.0,
+    ))

@@ -1,0 +1,140 @@
+"""ANS coding of integer symbols against frozen integer tables (constriction).
+
+A table t codes the symbols ``lows[t] .. lows[t] + len(freqs[t]) - 2`` directly; its last
+entry is an escape, followed by the value itself (clipped to int16, uniform over 2^16).
+Frequencies sum to 2^24, constriction's categorical precision: its conversion of these
+exactly representable numbers reproduces the integers, so no rounding happens anywhere.
+
+A stream is a sequence of *parts*, each an array of symbols with a same-shaped array of
+table indices. The decoder reads the parts in order and may compute a part's table
+indices from the parts before it (the latents' tables depend on each image's cluster).
+Within a part, all symbols sharing a table are coded in one vectorized call, tables in
+ascending order, escapes last; ANS is a stack, so the encoder pushes all in reverse.
+"""
+
+from __future__ import annotations
+
+import constriction
+import numpy as np
+
+from bitstream.errors import FormatError, TruncatedError
+
+CODER_NAME = "constriction-ans"
+CODER_VERSION = "0.5"  # pinned: constriction~=0.5; any bitstream change is a format change
+PRECISION = 24
+ESCAPE_RANGE = 1 << 16
+_ESCAPE_OFFSET = ESCAPE_RANGE // 2
+
+
+def _model(freqs: np.ndarray):
+    return constriction.stream.model.Categorical(freqs.astype(np.float64), perfect=False)
+
+
+def _groups(index: np.ndarray):
+    """[(table, positions)] for a flat index array, tables ascending, positions in order."""
+    order = np.argsort(index, kind="stable")
+    tables, starts = np.unique(index[order], return_index=True)
+    bounds = [*starts[1:], len(order)]
+    return [(int(t), order[s:e]) for t, s, e in zip(tables, starts, bounds)]
+
+
+class Tables:
+    """A set of frozen integer tables: ``lows`` (T,) and ``freqs`` (T arrays of uint32)."""
+
+    def __init__(self, lows: np.ndarray, freqs):
+        self.lows = np.asarray(lows, np.int64)
+        self.freqs = tuple(freqs)
+        self._models = [None] * len(self.freqs)
+
+    def model(self, t: int):
+        if self._models[t] is None:
+            self._models[t] = _model(self.freqs[t])
+        return self._models[t]
+
+    def __len__(self) -> int:
+        return len(self.freqs)
+
+
+class Encoder:
+    """Collects parts, then ``finish()`` codes them into one stream."""
+
+    def __init__(self, tables: Tables):
+        self.tables = tables
+        self._parts = []
+
+    def add(self, symbols: np.ndarray, index: np.ndarray) -> None:
+        symbols = np.clip(np.asarray(symbols, np.int64).reshape(-1), -_ESCAPE_OFFSET, _ESCAPE_OFFSET - 1)
+        index = np.asarray(index).reshape(-1)
+        if symbols.shape != index.shape:
+            raise ValueError("symbols and table indices differ in size")
+        self._parts.append((symbols, index))
+
+    def finish(self) -> bytes:
+        coder = constriction.stream.stack.AnsCoder()
+        for symbols, index in reversed(self._parts):
+            pushes, escaped = [], []
+            for t, pos in _groups(index):
+                low, size = int(self.tables.lows[t]), len(self.tables.freqs[t]) - 1
+                s = symbols[pos] - low
+                outside = (s < 0) | (s >= size)
+                escaped.append(symbols[pos][outside])
+                pushes.append((t, np.where(outside, size, s).astype(np.int32)))
+            values = np.concatenate(escaped) if escaped else np.zeros(0, np.int64)
+            if values.size:
+                coder.encode_reverse((values + _ESCAPE_OFFSET).astype(np.int32), constriction.stream.model.Uniform(ESCAPE_RANGE))
+            for t, s in reversed(pushes):
+                coder.encode_reverse(s, self.tables.model(t))
+        return coder.get_compressed().tobytes()
+
+
+class Decoder:
+    """Reads the parts of a stream in order; ``finish()`` checks nothing is left."""
+
+    def __init__(self, data: bytes, tables: Tables):
+        if len(data) % 4:
+            raise TruncatedError("entropy-coded stream is not a whole number of 32-bit words")
+        self.tables = tables
+        self._coder = constriction.stream.stack.AnsCoder(np.frombuffer(data, dtype="<u4").astype(np.uint32))
+
+    def read(self, index: np.ndarray) -> np.ndarray:
+        """The symbols of the next part, one per entry of ``index`` (same shape)."""
+        flat = np.asarray(index).reshape(-1)
+        if flat.size and (flat.min() < 0 or flat.max() >= len(self.tables)):
+            raise FormatError("table index out of range")
+        out = np.empty(flat.size, np.int64)
+        escapes = []
+        for t, pos in _groups(flat):
+            low, size = int(self.tables.lows[t]), len(self.tables.freqs[t]) - 1
+            s = self._coder.decode(self.tables.model(t), pos.size).astype(np.int64)
+            out[pos] = s + low
+            escapes.append(pos[s == size])
+        where = np.concatenate(escapes) if escapes else np.zeros(0, np.int64)
+        if where.size:
+            values = self._coder.decode(constriction.stream.model.Uniform(ESCAPE_RANGE), where.size)
+            out[where] = values.astype(np.int64) - _ESCAPE_OFFSET
+        return out.reshape(np.shape(index))
+
+    def finish(self) -> None:
+        if not self._coder.is_empty():
+            raise FormatError("entropy-coded stream has data left after the last symbol (damaged)")
+
+
+def integer_frequencies(probs: np.ndarray) -> np.ndarray:
+    """Integer frequencies summing to 2**PRECISION, each >= 1, closest to ``probs`` (+ remainder to the mode)."""
+    probs = np.asarray(probs, np.float64)
+    freqs = np.floor(probs / probs.sum() * ((1 << PRECISION) - probs.size)).astype(np.int64) + 1
+    freqs[np.argmax(freqs)] += (1 << PRECISION) - freqs.sum()
+    return freqs.astype(np.uint32)
+
+
+def ideal_bits(symbols: np.ndarray, index: np.ndarray, tables: Tables) -> float:
+    """Ideal bits of ``symbols`` under the tables (escapes at 16 extra bits): what ``Encoder`` approaches."""
+    symbols, index = np.asarray(symbols).reshape(-1), np.asarray(index).reshape(-1)
+    total = 0.0
+    for t, pos in _groups(index):
+        freqs = tables.freqs[t].astype(np.float64) / (1 << PRECISION)
+        s = symbols[pos] - tables.lows[t]
+        size = len(freqs) - 1
+        inside = (s >= 0) & (s < size)
+        total += -np.log2(freqs[s[inside]]).sum() + (~inside).sum() * (16 - np.log2(freqs[-1]))
+    return float(total)

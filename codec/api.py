@@ -1,0 +1,370 @@
+"""The public API: ``compress``, ``decompress``, their file forms, and ``load_model``.
+
+compress:   uint8 images -> tiles of the model's native size (edge-padded) -> g_a (jitted)
+            -> scale by the quality's gain -> pick the cheapest prior cluster -> round(y - mean)
+            -> ANS against the frozen integer tables -> container bytes.
+decompress: the same path backwards; the container names the model (by fingerprint) it needs.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+
+import bitstream
+from bitstream import container
+from codec import modelfile
+from codec.errors import FormatError, InputError, LimitError, ModelMismatchError
+from codec.fileio import write_atomic
+from codec.tiling import from_tiles, grid, to_tiles
+
+PRETRAINED_DIR = Path(__file__).parent / "pretrained"
+DEFAULT_MODEL = PRETRAINED_DIR / "fmnist.aecm"
+CHUNK_IMAGES = 1024  # images per coded stream: amortizes the coder's flush, bounds memory
+
+
+class Model:
+    """A loaded, frozen codec model: transforms, integer tables, and identity."""
+
+    def __init__(self, body: dict, *, source: str = "model"):
+        import jax
+        from flax import nnx
+
+        from codec.models import Codec, ModelConfig
+
+        try:
+            self.config = ModelConfig.from_dict(body["config"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise FormatError(f"{source}: architecture config is malformed ({e})") from None
+        cfg = self.config
+        if not (1 <= cfg.tile[0] <= 256 and 1 <= cfg.tile[1] <= 256 and 1 <= cfg.hidden <= 4096
+                and 1 <= cfg.clusters <= 255 and 1 <= cfg.qualities <= 64):
+            raise FormatError(f"{source}: architecture config is out of range")
+        self.name = str(body["name"])
+        self.fingerprint = body["fingerprint"]
+        self.meta = body["meta"]
+        self.source = source
+        abstract = nnx.eval_shape(lambda: Codec(cfg, rngs=nnx.Rngs(0)))
+        graphdef, state = nnx.split(abstract)
+        flat = nnx.to_flat_state(state)
+        params = body["params"]
+        if not isinstance(params, dict) or len(params) != len(flat):
+            raise FormatError(f"{source}: parameters do not match the architecture")
+        values = {}
+        for path, var in flat:
+            key = "/".join(str(k) for k in path)
+            if key not in params:
+                raise FormatError(f"{source}: parameter {key} is missing")
+            v = modelfile.decode_array(params[key], what=f"{source}: {key}", shape=var.shape)
+            if v.dtype.kind != "f" or not np.isfinite(v).all():
+                raise FormatError(f"{source}: parameter {key} is not finite floating point")
+            values[key] = v
+        self._params = values
+        self.frozen = modelfile.frozen_from_body(
+            body, values["mean"].astype(np.float32), m=cfg.clusters, q=cfg.qualities, p=cfg.pixels
+        )
+        self.tables = self.frozen.tables()
+        leaves = [jax.numpy.asarray(values["/".join(str(k) for k in path)], jax.numpy.float32) for path, _ in flat]
+        self._state = jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(nnx.state(abstract)), leaves)
+        self._encode, self._decode = _make_coders(graphdef)
+        self._per_quality = {}
+
+    @property
+    def qualities(self) -> tuple[int, ...]:
+        return tuple(range(1, self.config.qualities + 1))
+
+    def _quality_arrays(self, quality: int):
+        """Per-quality inputs of the jitted coders, built once from the frozen integers."""
+        if quality not in self._per_quality:
+            from bitstream.coder import PRECISION
+            from codec.entropy import SCALE_LADDER
+
+            f, q = self.frozen, quality - 1
+            cluster_freqs = f.freqs[f.cluster_table(q)][:-1].astype(np.float64)
+            self._per_quality[quality] = {
+                "gain": f.gain[q],
+                "mean": f.mean[:, q],  # (M, P)
+                "scale": SCALE_LADDER[f.index[:, q]].astype(np.float32),  # (M, P): the tables' own scales
+                "cluster_bits": (PRECISION - np.log2(cluster_freqs)).astype(np.float32),  # (M,)
+                "inv_gain": f.inv_gain[q],
+            }
+        return self._per_quality[quality]
+
+    def latents(self, tiles: np.ndarray, quality: int) -> tuple[np.ndarray, np.ndarray]:
+        """(cluster choice (N,), integer latents (N, P)) of uint8 tiles (N, P)."""
+        a = self._quality_arrays(quality)
+        choice, symbols = self._encode(self._state, _bucket(tiles), a["gain"], a["mean"], a["scale"], a["cluster_bits"])
+        return np.asarray(choice)[: len(tiles)], np.asarray(symbols)[: len(tiles)]
+
+    def reconstruct(self, choice: np.ndarray, symbols: np.ndarray, quality: int) -> np.ndarray:
+        """uint8 tiles (N, P) from cluster choices (N,) and integer latents (N, P)."""
+        a = self._quality_arrays(quality)
+        out = self._decode(self._state, _bucket(choice), _bucket(symbols), a["mean"], a["inv_gain"])
+        return np.asarray(out)[: len(symbols)]
+
+    def estimate_bits(self, images: np.ndarray, quality: int) -> float:
+        """The model's own rate estimate at rounding: ideal bits under its continuous prior.
+
+        Uses the trained Gaussian scales and cluster probabilities themselves (not the
+        frozen ladder and integer tables), so comparing it with the coded size measures
+        everything that freezing and coding add.
+        """
+        import jax.numpy as jnp
+
+        from codec.models import SCALE_MIN, gaussian_bits
+
+        a = _check_images(images)
+        a = a if a.ndim != 2 else a[None]
+        logits = self._params["cluster_logits"][quality - 1].astype(np.float64)
+        cluster_bits = -(logits - np.log(np.exp(logits - logits.max()).sum()) - logits.max()) / np.log(2)
+        total = 0.0
+        for batch in _batches(a):
+            choice, v = self.latents(to_tiles(_planes(batch), self.config.tile), quality)
+            scale = SCALE_MIN + np.exp(self._params["log_scale"][choice, quality - 1].astype(np.float32))
+            total += float(gaussian_bits(jnp.asarray(v, jnp.float32), jnp.asarray(scale)).sum()) + cluster_bits[choice].sum()
+        return total
+
+
+def _bucket(a: np.ndarray) -> np.ndarray:
+    """Pad the batch to the next power of two so that the jitted functions compile few shapes."""
+    n = len(a)
+    size = 1 << max(n - 1, 0).bit_length()
+    if size == n:
+        return a
+    return np.concatenate([a, np.zeros((size - n, *a.shape[1:]), a.dtype)])
+
+
+def _make_coders(graphdef):
+    import jax
+    import jax.numpy as jnp
+    from flax import nnx
+
+    from codec.models import gaussian_bits
+
+    @jax.jit
+    def encode(state, tiles, gain, mean, scale, cluster_bits):
+        model = nnx.merge(graphdef, state)
+        y = model.analysis(tiles.astype(jnp.float32) / 255.0) * gain  # (N, P)
+        v = jnp.round(y[:, None, :] - mean)  # (N, M, P): the symbols under each cluster
+        bits = gaussian_bits(v, scale).sum(-1) + cluster_bits  # (N, M)
+        choice = jnp.argmin(bits, axis=1)
+        symbols = jnp.take_along_axis(v, choice[:, None, None], axis=1)[:, 0]
+        return choice.astype(jnp.int32), symbols.astype(jnp.int32)
+
+    @jax.jit
+    def decode(state, choice, symbols, mean, inv_gain):
+        model = nnx.merge(graphdef, state)
+        x_hat = model.synthesis((symbols.astype(jnp.float32) + mean[choice]) * inv_gain)
+        return jnp.clip(jnp.round(x_hat * 255.0), 0, 255).astype(jnp.uint8)
+
+    return encode, decode
+
+
+@functools.lru_cache(maxsize=8)
+def _load_cached(path: str, mtime: float) -> Model:
+    return Model(modelfile.loads(Path(path).read_bytes(), what=path), source=path)
+
+
+def load_model(path: str | os.PathLike | None = None) -> Model:
+    """Load a model file (``.aecm``); ``None`` loads the bundled default.
+
+    Raises:
+        FileNotFoundError: no such file.
+        FormatError: not a valid model file (also ``ValueError``).
+    """
+    path = Path(path) if path is not None else DEFAULT_MODEL
+    return _load_cached(str(path.resolve()), path.stat().st_mtime)
+
+
+def _resolve(model) -> Model:
+    return model if isinstance(model, Model) else load_model(model)
+
+
+def _qualities() -> tuple[int, ...]:
+    try:
+        return load_model().qualities
+    except (OSError, FormatError):
+        return ()
+
+
+def _check_images(images) -> np.ndarray:
+    a = np.asarray(images)
+    if a.dtype == np.bool_:
+        return a.astype(np.uint8) * 255  # documented: False -> 0, True -> 255
+    if a.dtype != np.uint8:
+        if a.dtype.kind == "f" and not np.isfinite(a).all():
+            raise InputError(f"images contain NaN or infinity (dtype {a.dtype}); aecodec compresses uint8 images")
+        raise InputError(f"images have dtype {a.dtype}; aecodec compresses uint8 images (convert with .astype(np.uint8))")
+    if a.ndim not in (2, 3, 4):
+        raise InputError(f"images have {a.ndim} dimensions; expected (H, W), (N, H, W) or (N, H, W, C)")
+    if a.size == 0:
+        raise InputError(f"images are empty (shape {a.shape})")
+    if a.ndim == 4 and a.shape[3] > container.MAX_CHANNELS:
+        raise InputError(f"images have {a.shape[3]} channels; at most {container.MAX_CHANNELS} are supported")
+    h, w = a.shape[-3:-1] if a.ndim == 4 else a.shape[-2:]
+    if h > container.MAX_DIM or w > container.MAX_DIM or h * w > container.MAX_IMAGE_PIXELS:
+        raise InputError(f"images of {h}x{w} pixels are larger than aecodec accepts")
+    return a
+
+
+def _planes(batch: np.ndarray) -> np.ndarray:
+    """(N, H, W[, C]) uint8 -> (N*C, H, W) grayscale planes, each image's channels in turn."""
+    if batch.ndim == 4:
+        return batch.transpose(0, 3, 1, 2).reshape(-1, *batch.shape[1:3])
+    return batch
+
+
+def _check_quality(model: Model, quality: int) -> int:
+    if isinstance(quality, bool) or not isinstance(quality, (int, np.integer)) or quality not in model.qualities:
+        raise InputError(f"quality {quality!r} is not one of the model's levels {model.qualities}")
+    return int(quality)
+
+
+def _header(model: Model, quality: int, image_shape, batched: bool, meta: dict | None) -> dict:
+    rows, cols = grid(image_shape[0], image_shape[1], model.config.tile)
+    return {
+        "model": {"name": model.name, "fingerprint": model.fingerprint},
+        "coder": {"name": bitstream.CODER_NAME, "version": bitstream.CODER_VERSION},
+        "quality": quality,
+        "image_shape": list(image_shape),
+        "batched": batched,
+        "dtype": "uint8",
+        "pad": [rows * model.config.tile[0] - image_shape[0], cols * model.config.tile[1] - image_shape[1]],
+        "latent": [rows, cols, model.config.pixels],
+        "prior": "clusters",
+        "meta": meta or {},
+    }
+
+
+def encode_chunk(model: Model, batch: np.ndarray, quality: int) -> bytes:
+    """One ANS stream for a batch of images (N, H, W[, C]): cluster choices, then latents."""
+    choice, symbols = model.latents(to_tiles(_planes(batch), model.config.tile), quality)
+    encoder = bitstream.Encoder(model.tables)
+    encoder.add(choice, np.full(choice.shape, model.frozen.cluster_table(quality - 1)))
+    encoder.add(symbols, model.frozen.index[choice, quality - 1])
+    return encoder.finish()
+
+
+def decode_chunk(model: Model, header: dict, n: int, data: bytes) -> np.ndarray:
+    """Images (n, H, W[, C]) from one ANS stream."""
+    shape, q = header["image_shape"], header["quality"]
+    channels = shape[2] if len(shape) == 3 else 1
+    rows, cols, p = header["latent"]
+    n_tiles = n * channels * rows * cols
+    if n_tiles * p > container.MAX_CHUNK_PIXELS:
+        raise LimitError(f"chunk claims {n_tiles} tiles, more than aecodec decodes at once")
+    decoder = bitstream.Decoder(data, model.tables)
+    choice = decoder.read(np.full(n_tiles, model.frozen.cluster_table(q - 1)))
+    if (choice >= model.config.clusters).any():
+        raise FormatError("entropy-coded stream is damaged (cluster index out of range)")
+    symbols = decoder.read(model.frozen.index[choice, q - 1])
+    decoder.finish()
+    tiles = model.reconstruct(choice.astype(np.int32), symbols.astype(np.int32), q)
+    planes = from_tiles(tiles, n * channels, shape[0], shape[1], model.config.tile)
+    if len(shape) == 3:
+        return planes.reshape(n, channels, shape[0], shape[1]).transpose(0, 2, 3, 1)
+    return planes
+
+
+def compress(images, *, quality: int = 4, model=None, meta: dict | None = None) -> bytes:
+    """Compress uint8 images shaped (H, W), (N, H, W) or (N, H, W, C) to container bytes.
+
+    Args:
+        images: uint8 array (bool is taken as 0/255).
+        quality: a level of ``model.qualities`` (``codec.QUALITIES`` for the bundled model), low to high.
+        model: a ``Model``, a path to a model file, or None for the bundled default.
+        meta: a small dict stored verbatim in the header (the CLI records the original file name).
+
+    Raises:
+        InputError: wrong dtype, rank, empty, NaN, too large, unknown quality.
+
+    >>> import numpy as np, codec
+    >>> x = np.zeros((2, 28, 28), np.uint8)
+    >>> codec.decompress(codec.compress(x, quality=4)).shape
+    (2, 28, 28)
+    """
+    model = _resolve(model)
+    a = _check_images(images)
+    quality = _check_quality(model, quality)
+    batched = a.ndim != 2
+    a = a if batched else a[None]
+    header = _header(model, quality, a.shape[1:], batched, meta)
+    chunks = ((len(b), encode_chunk(model, b, quality)) for b in _batches(a))
+    return container.pack(header, chunks)
+
+
+def _batches(a: np.ndarray, size: int = CHUNK_IMAGES):
+    for start in range(0, len(a), size):
+        yield a[start : start + size]
+
+
+def check_model(model: Model, header: dict) -> None:
+    if header["model"].get("fingerprint") != model.fingerprint:
+        raise ModelMismatchError(
+            f"file was compressed with model {header['model'].get('name')!r} "
+            f"({str(header['model'].get('fingerprint'))[:12]}), not {model.name!r} ({model.fingerprint[:12]}); "
+            "pass that model with model=/--model"
+        )
+    if not 1 <= header["quality"] <= model.config.qualities:
+        raise FormatError(f"header quality {header['quality']} is not one of the model's levels")
+    expect = _header(model, header["quality"], header["image_shape"], header["batched"], None)
+    if header["latent"] != expect["latent"] or header["pad"] != expect["pad"]:
+        raise FormatError("header latent shape or padding is inconsistent with the image shape")
+
+
+def decompress(data: bytes, *, model=None) -> np.ndarray:
+    """Restore the uint8 array that ``compress`` was given (same shape and dtype).
+
+    Raises:
+        FormatError (ValueError): not an aecodec file, damaged (ChecksumError), truncated
+            (TruncatedError, also EOFError), too large (LimitError), or a newer version.
+        ModelMismatchError: the file needs another model than ``model``.
+    """
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise InputError(f"decompress takes bytes, not {type(data).__name__}")
+    archive = container.unpack(bytes(data))
+    header = archive.header
+    model = _resolve(model)
+    check_model(model, header)
+    parts = [decode_chunk(model, header, n, chunk) for n, chunk in archive.chunks]
+    if not parts:
+        raise FormatError("file holds no images")
+    out = np.concatenate(parts)
+    if not header["batched"]:
+        if len(out) != 1:
+            raise FormatError("file marked as a single image holds several")
+        return out[0]
+    return out
+
+
+def measure(model: Model, images: np.ndarray, quality: int) -> dict:
+    """Compress ``images`` as one file and report what it costs and what comes back."""
+    blob = compress(images, quality=quality, model=model)
+    restored = decompress(blob, model=model)
+    mse = float(np.mean((restored.astype(np.float64) - images) ** 2))
+    return {"quality": quality, "bytes_per_image": len(blob) / len(images),
+            "psnr": 10 * float(np.log10(255.0**2 / max(mse, 1e-12)))}
+
+
+def compress_file(src, dst, *, force: bool = False, **kw) -> int:
+    """Compress the image array in ``src`` (.npy, IDX, image file) to ``dst``; returns bytes written."""
+    from codec.data import load_images
+
+    data = compress(load_images(src), meta={"name": Path(src).name}, **kw)
+    write_atomic(Path(dst), data, force=force)
+    return len(data)
+
+
+def decompress_file(src, dst, *, force: bool = False, model=None) -> np.ndarray:
+    """Decompress ``src`` and write the array to ``dst`` (format from its suffix: .npy, .png, IDX)."""
+    from codec.data import save_images
+
+    images = decompress(Path(src).read_bytes(), model=model)
+    buf = io.BytesIO()
+    save_images(buf, images, Path(dst).name)
+    write_atomic(Path(dst), buf.getvalue(), force=force)
+    return images

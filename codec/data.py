@@ -1,0 +1,240 @@
+"""Input data: IDX files (raw or gzip), Fashion-MNIST discovery and checksum-verified download.
+
+Fashion-MNIST is looked for, in order, in an explicit folder, in ``$AECODEC_DATA``, in
+Debian's ``/usr/share/datasets/fashion-mnist`` (package ``dataset-fashion-mnist``) and
+in the user cache; ``download=True`` fetches missing files into the cache. Checksums are
+SHA-256 of the *decompressed* IDX bytes, so any faithful gzip of the data is accepted
+(Debian's files are recompressed and differ byte-wise from upstream's).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import tempfile
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+
+from codec.errors import DataError
+
+DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
+DEFAULT_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
+_MAX_IDX_BYTES = 1 << 32  # 4 GiB of payload: larger is damage or a bomb
+
+FASHION_MNIST = {
+    ("train", "images"): ("train-images-idx3-ubyte.gz", "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888"),
+    ("train", "labels"): ("train-labels-idx1-ubyte.gz", "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9"),
+    ("test", "images"): ("t10k-images-idx3-ubyte.gz", "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b"),
+    ("test", "labels"): ("t10k-labels-idx1-ubyte.gz", "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"),
+}
+CLASS_NAMES = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)
+
+_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            head = f.read(2)
+        opener = gzip.open if head == b"\x1f\x8b" else open
+        with opener(path, "rb") as f:
+            return f.read(_MAX_IDX_BYTES + 1)
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except (OSError, EOFError) as e:  # gzip.BadGzipFile is an OSError
+        raise DataError(f"{path}: cannot read: {e}") from None
+
+
+def parse_idx(raw: bytes, *, name: str = "IDX data") -> np.ndarray:
+    """Parse IDX bytes (the MNIST format): magic 0 0 dtype ndim, big-endian dims, data.
+
+    Raises:
+        DataError: the bytes are not a well-formed IDX file.
+    """
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
+        raise DataError(f"{name}: not an IDX file (bad magic)")
+    dtype, ndim = raw[2], raw[3]
+    if dtype not in _IDX_DTYPES:
+        raise DataError(f"{name}: unknown IDX element type 0x{dtype:02x}")
+    if not 1 <= ndim <= 4 or len(raw) < 4 + 4 * ndim:
+        raise DataError(f"{name}: bad IDX header ({ndim} dimensions)")
+    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    itemsize = np.dtype(_IDX_DTYPES[dtype]).itemsize
+    expected = int(np.prod(shape, dtype=np.int64)) * itemsize
+    body = raw[4 + 4 * ndim :]
+    if len(body) != expected:
+        raise DataError(f"{name}: IDX header announces {expected} bytes of data, found {len(body)}")
+    return np.frombuffer(body, dtype=_IDX_DTYPES[dtype]).reshape(shape).astype(
+        np.dtype(_IDX_DTYPES[dtype]).newbyteorder("=")
+    )
+
+
+def read_idx(path: str | os.PathLike) -> np.ndarray:
+    """Read an IDX file, raw or gzip-compressed."""
+    path = Path(path)
+    return parse_idx(_read_bytes(path), name=str(path))
+
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    """Serialize a uint8 array as IDX (the inverse of ``parse_idx`` for uint8)."""
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    head = bytes([0, 0, 0x08, array.ndim]) + b"".join(d.to_bytes(4, "big") for d in array.shape)
+    return head + array.tobytes()
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "aecodec" / "fashion-mnist"
+
+
+def _candidate_dirs(path) -> list[Path]:
+    dirs = []
+    if path is not None:
+        dirs.append(Path(path))
+    if os.environ.get("AECODEC_DATA"):
+        dirs.append(Path(os.environ["AECODEC_DATA"]))
+    return dirs + [DEBIAN_DIR, cache_dir()]
+
+
+def _find(filename: str, dirs: list[Path]) -> Path | None:
+    for d in dirs:
+        for name in (filename, filename.removesuffix(".gz")):
+            if (d / name).is_file():
+                return d / name
+    return None
+
+
+def download(url: str, dest: Path, sha256: str, *, timeout: float = 60.0) -> Path:
+    """Fetch ``url`` to ``dest`` atomically, keeping it only if its decompressed SHA-256 matches.
+
+    Raises:
+        DataError: the download failed or the checksum does not match.
+    """
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            raw = response.read(_MAX_IDX_BYTES + 1)
+    except OSError as e:
+        raise DataError(f"{url}: download failed: {e}") from None
+    try:
+        content = gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
+    except (OSError, EOFError) as e:
+        raise DataError(f"{url}: not a valid gzip file: {e}") from None
+    digest = hashlib.sha256(content).hexdigest()
+    if digest != sha256:
+        raise DataError(f"{url}: checksum mismatch (SHA-256 {digest}, expected {sha256})")
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".part-")
+    with os.fdopen(fd, "wb") as f:
+        f.write(raw)
+    os.replace(tmp, dest)
+    return dest
+
+
+def fashion_mnist(
+    split: str = "test",
+    *,
+    path: str | os.PathLike | None = None,
+    download_missing: bool = False,
+    base_url: str = DEFAULT_URL,
+    with_labels: bool = False,
+):
+    """Load Fashion-MNIST ``split`` ('train' or 'test') as uint8 (N, 28, 28).
+
+    Args:
+        split: 'train' (60,000 images) or 'test' (10,000).
+        path: a folder holding the four IDX files (raw or ``.gz``); searched first.
+        download_missing: fetch files not found locally into the cache folder.
+        base_url: where to download from.
+        with_labels: also return the (N,) uint8 labels.
+
+    Raises:
+        DataError: the files are missing (with a hint how to get them) or damaged.
+    """
+    if split not in ("train", "test"):
+        raise DataError(f"unknown split {split!r}: use 'train' or 'test'")
+    kinds = ("images", "labels") if with_labels else ("images",)
+    out = []
+    for kind in kinds:
+        filename, sha256 = FASHION_MNIST[(split, kind)]
+        found = _find(filename, _candidate_dirs(path))
+        if found is None and download_missing:
+            found = download(base_url + filename, cache_dir() / filename, sha256)
+        if found is None:
+            raise DataError(
+                f"{filename}: Fashion-MNIST not found (looked in {', '.join(map(str, _candidate_dirs(path)))}); "
+                "install it with 'apt-get install dataset-fashion-mnist', set AECODEC_DATA, "
+                "or pass download=True"
+            )
+        out.append(read_idx(found))
+    return tuple(out) if with_labels else out[0]
+
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".pgm", ".ppm", ".pnm", ".webp", ".gif"}
+
+
+def _is_idx(path: Path) -> bool:
+    name = path.name.lower().removesuffix(".gz")
+    return name.endswith((".idx", "-ubyte")) or "idx" in name.rsplit(".", 1)[-1]
+
+
+def load_images(path: str | os.PathLike) -> np.ndarray:
+    """Read images from a file: ``.npy``/``.npz`` (never pickled objects), IDX (raw or .gz),
+    or an image file through Pillow (grey -> (H, W); colour -> (1, H, W, C)).
+
+    Raises:
+        DataError: missing, unreadable or malformed file, or an unknown format.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".npy":
+            return np.load(path, allow_pickle=False)
+        if suffix == ".npz":
+            with np.load(path, allow_pickle=False) as z:
+                if len(z.files) != 1:
+                    raise DataError(f"{path}: .npz holds {len(z.files)} arrays; aecodec takes exactly one")
+                return z[z.files[0]]
+        if suffix in IMAGE_SUFFIXES:
+            from PIL import Image
+
+            with Image.open(path) as im:
+                if im.mode not in ("L", "RGB", "RGBA", "LA"):
+                    im = im.convert("RGB" if im.mode in ("P", "CMYK", "YCbCr") else "L")
+                a = np.asarray(im)
+            return a if a.ndim == 2 else a[None]
+        if _is_idx(path) or suffix == ".gz":
+            return read_idx(path)
+    except DataError:
+        raise
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except (OSError, ValueError, EOFError) as e:
+        raise DataError(f"{path}: cannot read images: {e}") from None
+    raise DataError(f"{path}: unknown input format (use .npy, .npz, IDX, or an image file)")
+
+
+def save_images(fileobj, images: np.ndarray, name: str) -> None:
+    """Write ``images`` to ``fileobj`` in the format ``name``'s suffix implies."""
+    lower = name.lower()
+    suffix = Path(lower).suffix
+    if suffix == ".npy":
+        np.save(fileobj, images, allow_pickle=False)
+    elif suffix == ".npz":
+        np.savez_compressed(fileobj, images=images)
+    elif suffix in IMAGE_SUFFIXES:
+        from PIL import Image
+
+        a = images[0] if images.ndim == 4 else images
+        if a.ndim != 2 and not (a.ndim == 3 and a.shape[2] in (3, 4)):
+            raise DataError(f"{name}: an image file holds one image, not an array of shape {images.shape}")
+        Image.fromarray(a).save(fileobj, format=Image.registered_extensions()[suffix])
+    elif lower.endswith(".gz"):
+        fileobj.write(gzip.compress(idx_bytes(images), mtime=0))
+    else:
+        fileobj.write(idx_bytes(images))

@@ -1,0 +1,83 @@
+"""The latent entropy model in its two modes.
+
+Training mode lives in ``models.py`` (``gaussian_bits``: differentiable bits of a noisy or
+rounded latent under a Gaussian prior). Coding mode is this module: ``freeze`` turns the
+learned prior into integer tables once, after training, and everything that codes
+reads only those stored integers, never floats recomputed at coding time. That is what
+makes a file decode identically on every machine.
+
+The frozen form (as CompressAI's Gaussian conditional does): a fixed ladder of scales,
+one integer table per rung (``PRECISION`` bits, symbols -K..K plus an escape for
+anything outside), and, per cluster and quality level, the rung index and mean of every
+latent element; plus one table per quality for the cluster choice itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+
+from bitstream.coder import PRECISION, Tables, integer_frequencies
+from codec.models import SCALE_MIN
+
+TAIL_SIGMAS = 7.0  # a table covers ±7σ; beyond it the escape symbol takes over
+SCALE_LADDER = np.exp(np.linspace(math.log(0.11), math.log(80.0), 96))  # ~7% steps
+
+
+@dataclasses.dataclass(frozen=True)
+class FrozenPrior:
+    """Integer tables and per-element indices: all that coding needs of the prior."""
+
+    lows: np.ndarray  # (T,) int32: table t codes lows[t] .. lows[t] + len(freqs[t]) - 2, then escape
+    freqs: tuple[np.ndarray, ...]  # T arrays of uint32 summing to 2**PRECISION
+    index: np.ndarray  # (M, Q, P) uint8: the ladder table of each cluster, quality and element
+    mean: np.ndarray  # (M, Q, P) float32
+    gain: np.ndarray  # (Q, P) float32
+    inv_gain: np.ndarray  # (Q, P) float32
+
+    @property
+    def ladder_size(self) -> int:
+        return len(self.freqs) - self.gain.shape[0]
+
+    def cluster_table(self, quality_index: int) -> int:
+        """The table that codes cluster choices at this quality (after the ladder's)."""
+        return self.ladder_size + quality_index
+
+    def tables(self) -> Tables:
+        return Tables(self.lows, self.freqs)
+
+
+def _normal_cdf(x: np.ndarray) -> np.ndarray:
+    return 0.5 * np.vectorize(math.erfc)(-np.asarray(x, np.float64) / math.sqrt(2.0))
+
+
+def integer_table(scale: float) -> tuple[int, np.ndarray]:
+    """(low, freqs): integer frequencies of round(N(0, scale)) on -K..K plus escape."""
+    k = int(min(max(math.ceil(TAIL_SIGMAS * scale), 1), 4095))
+    edges = _normal_cdf((np.arange(-k, k + 2) - 0.5) / scale)
+    probs = np.append(np.diff(edges), 2.0 * _normal_cdf(np.array([(-k - 0.5) / scale]))[0])
+    return -k, integer_frequencies(probs)
+
+
+def scale_indices(scales: np.ndarray) -> np.ndarray:
+    """Index of the nearest rung of the ladder (in log space) for each scale."""
+    logs = np.log(np.clip(scales, SCALE_LADDER[0], SCALE_LADDER[-1]))
+    return np.abs(logs[..., None] - np.log(SCALE_LADDER)).argmin(-1).astype(np.uint8)
+
+
+def freeze(params: dict) -> FrozenPrior:
+    """Freeze the learned prior (the model's parameters as numpy, by name) into integer tables."""
+    ladder = [integer_table(float(s)) for s in SCALE_LADDER]
+    logits = np.asarray(params["cluster_logits"], np.float64)  # (Q, M)
+    probs = np.exp(logits - logits.max(1, keepdims=True))
+    cluster_tables = [integer_frequencies(np.append(p / p.sum(), 0.0)) for p in probs]  # escape never used
+    return FrozenPrior(
+        lows=np.array([low for low, _ in ladder] + [0] * len(cluster_tables), np.int32),
+        freqs=tuple(f for _, f in ladder) + tuple(cluster_tables),
+        index=scale_indices(SCALE_MIN + np.exp(np.asarray(params["log_scale"], np.float64))),
+        mean=np.asarray(params["mean"], np.float32),
+        gain=np.exp(np.asarray(params["log_gain"], np.float64)).astype(np.float32),
+        inv_gain=np.exp(np.asarray(params["log_inv_gain"], np.float64)).astype(np.float32),
+    )

@@ -1,0 +1,162 @@
+"""Model files (``.aecm``): msgpack, never pickle.
+
+Layout: the 4 magic bytes ``AECM``, then one msgpack map::
+
+    {"format": 1, "name": str, "config": {...}, "params": {path: array}, "frozen": {...},
+     "meta": {...}, "fingerprint": hex SHA-256 of the canonical bytes of everything else}
+
+Arrays are ``{"shape": [...], "dtype": "<f4", "data": bytes}`` (little-endian). A model
+file is untrusted input like any other: it is parsed with size limits, every array is
+checked against the shape the architecture config implies, and a newer format is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import msgpack
+import numpy as np
+
+from bitstream.errors import FormatError, LimitError, TruncatedError, UnsupportedVersionError
+from bitstream.coder import PRECISION
+from codec.entropy import FrozenPrior
+
+MAGIC = b"AECM"
+FORMAT = 1
+MAX_MODEL_BYTES = 64 << 20  # bundled models are < 1 MB; 64 MB leaves room without risk
+_ALLOWED_DTYPES = {"<f2", "<f4", "<i4", "<u4", "|u1"}
+
+
+def encode_array(a: np.ndarray) -> dict:
+    a = np.asarray(a)
+    a = a.astype(a.dtype.newbyteorder("<"), copy=False)
+    return {"shape": list(a.shape), "dtype": a.dtype.str, "data": np.ascontiguousarray(a).tobytes()}
+
+
+def decode_array(d, *, what: str, shape=None) -> np.ndarray:
+    """Rebuild an array from ``encode_array``'s dict, checking dtype, size and (optionally) shape."""
+    if not isinstance(d, dict) or set(d) != {"shape", "dtype", "data"}:
+        raise FormatError(f"{what}: not an encoded array")
+    if d["dtype"] not in _ALLOWED_DTYPES:
+        raise FormatError(f"{what}: unsupported dtype {d['dtype']!r}")
+    dims = d["shape"]
+    if not isinstance(dims, list) or len(dims) > 8 or not all(isinstance(v, int) and 0 <= v < 1 << 31 for v in dims):
+        raise FormatError(f"{what}: bad shape {dims!r}")
+    if shape is not None and tuple(dims) != tuple(shape):
+        raise FormatError(f"{what}: shape {tuple(dims)} does not match the architecture's {tuple(shape)}")
+    dtype = np.dtype(d["dtype"])
+    if not isinstance(d["data"], bytes) or len(d["data"]) != int(np.prod(dims, dtype=np.int64)) * dtype.itemsize:
+        raise FormatError(f"{what}: data length does not match shape {tuple(dims)}")
+    return np.frombuffer(d["data"], dtype=dtype).reshape(dims).astype(dtype.newbyteorder("="))
+
+
+HALF_PRECISION = ("analysis_linear", "synthesis_linear", "analysis_branch", "synthesis_branch", "log_scale")
+
+
+def _stored(name: str, value: np.ndarray) -> np.ndarray:
+    """Transform weights and scales are stored as float16 (the model *is* the rounded weights,
+    on every machine); means, gains and cluster logits stay float32."""
+    return value.astype(np.float16) if name.startswith(HALF_PRECISION) else value.astype(np.float32)
+
+
+def _frozen_to_dict(f: FrozenPrior) -> dict:
+    # The means are the parameter "mean" itself: stored once, with the parameters.
+    return {
+        "lows": encode_array(f.lows),
+        "freqs": [encode_array(t) for t in f.freqs],
+        "index": encode_array(f.index),
+        "gain": encode_array(f.gain),
+        "inv_gain": encode_array(f.inv_gain),
+    }
+
+
+def _frozen_from_dict(d: dict, mean: np.ndarray, *, m: int, q: int, p: int) -> FrozenPrior:
+    if not isinstance(d, dict) or set(d) != {"lows", "freqs", "index", "gain", "inv_gain"}:
+        raise FormatError("frozen: missing or unknown fields")
+    lows = decode_array(d["lows"], what="frozen.lows")
+    if lows.ndim != 1 or not q < lows.size <= 256 + q or (np.abs(lows) > 4096).any():
+        raise FormatError("frozen.lows: out of range")
+    if not isinstance(d["freqs"], list) or len(d["freqs"]) != lows.size:
+        raise FormatError("frozen.freqs: one table per entry of lows expected")
+    freqs = []
+    for t, raw in enumerate(d["freqs"]):
+        table = decode_array(raw, what=f"frozen.freqs[{t}]")
+        if (table.dtype != np.uint32 or table.ndim != 1 or not 2 <= table.size <= 8192 or (table == 0).any()
+                or int(table.sum(dtype=np.int64)) != 1 << PRECISION):
+            raise FormatError(f"frozen.freqs[{t}]: not a valid integer table")
+        freqs.append(table)
+    index = decode_array(d["index"], what="frozen.index", shape=(m, q, p))
+    if index.dtype != np.uint8 or index.max(initial=0) >= lows.size - q:
+        raise FormatError("frozen.index: table index out of range")
+    if any(len(freqs[lows.size - q + j]) != m + 1 for j in range(q)):
+        raise FormatError("frozen: cluster tables do not match the number of clusters")
+    gain = decode_array(d["gain"], what="frozen.gain", shape=(q, p))
+    inv_gain = decode_array(d["inv_gain"], what="frozen.inv_gain", shape=(q, p))
+    for name, a in (("mean", mean), ("gain", gain), ("inv_gain", inv_gain)):
+        if a.dtype != np.float32 or not np.isfinite(a).all():
+            raise FormatError(f"frozen.{name}: not finite float32 values")
+    return FrozenPrior(lows=lows, freqs=tuple(freqs), index=index, mean=mean, gain=gain, inv_gain=inv_gain)
+
+
+def fingerprint(body: dict) -> str:
+    return hashlib.sha256(msgpack.packb(body, use_bin_type=True)).hexdigest()
+
+
+def dumps(*, name: str, config: dict, params: dict, frozen: FrozenPrior, meta: dict) -> bytes:
+    """Serialize a model. ``params`` maps '/'-joined parameter paths to numpy arrays."""
+    body = {
+        "format": FORMAT,
+        "name": name,
+        "config": config,
+        "params": {k: encode_array(_stored(k, v)) for k, v in sorted(params.items())},
+        "frozen": _frozen_to_dict(frozen),
+        "meta": meta,
+    }
+    body["fingerprint"] = fingerprint(body)
+    return MAGIC + msgpack.packb(body, use_bin_type=True)
+
+
+def save(path: str | os.PathLike, data: bytes) -> None:
+    from codec.fileio import write_atomic
+
+    write_atomic(Path(path), data, force=True)
+
+
+def loads(raw: bytes, *, what: str = "model") -> dict:
+    """Parse and check a model file's bytes; returns the body with arrays decoded (params unchecked).
+
+    Raises:
+        FormatError (and subclasses): not a model file, damaged, or from a newer format.
+    """
+    if len(raw) > MAX_MODEL_BYTES:
+        raise LimitError(f"{what}: {len(raw)} bytes is larger than the {MAX_MODEL_BYTES}-byte limit for models")
+    if raw[:4] != MAGIC:
+        raise FormatError(f"{what}: not an aecodec model file (bad magic)")
+    try:
+        body = msgpack.unpackb(raw[4:], raw=False, strict_map_key=True, max_bin_len=MAX_MODEL_BYTES, max_str_len=1 << 20,
+                               max_array_len=100_000, max_map_len=10_000)
+    except msgpack.OutOfData:
+        raise TruncatedError(f"{what}: model file is truncated") from None
+    except (msgpack.UnpackException, ValueError) as e:
+        raise FormatError(f"{what}: model file is damaged: {e}") from None
+    if not isinstance(body, dict):
+        raise FormatError(f"{what}: model file is damaged (not a map)")
+    if isinstance(body.get("format"), int) and body["format"] > FORMAT:
+        raise UnsupportedVersionError(f"{what}: model format {body['format']} is newer than this aecodec reads ({FORMAT}); upgrade aecodec")
+    required = {"format", "name", "config", "params", "frozen", "meta", "fingerprint"}
+    if set(body) != required or body["format"] != FORMAT:
+        raise FormatError(f"{what}: model file is missing fields or has unknown ones")
+    claimed = body.pop("fingerprint")
+    if fingerprint(body) != claimed:
+        raise FormatError(f"{what}: model fingerprint does not match its contents (damaged file)")
+    body["fingerprint"] = claimed
+    return body
+
+
+def frozen_from_body(body: dict, mean: np.ndarray, *, m: int, q: int, p: int) -> FrozenPrior:
+    try:
+        return _frozen_from_dict(body["frozen"], mean, m=m, q=q, p=p)
+    except (KeyError, TypeError) as e:
+        raise FormatError(f"model: frozen tables are malformed ({e})") from None

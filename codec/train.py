@@ -1,0 +1,268 @@
+"""Training: the rate–distortion loss, one jitted Optax step, and ``train_and_evaluate``.
+
+loss = λ_q · D + R, per image, averaged over the batch, where D is the mean squared
+error in 8-bit pixel units and R the bits of the latent under the prior. Each image in
+a batch gets a random quality level q, so one network learns every level at once.
+Rounding is modelled the usual mixed way: additive uniform noise for the rate term
+(Ballé et al. 2017), straight-through rounding for the decoder, so the decoder trains on
+the same integers it will see when decoding files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import msgpack
+import numpy as np
+import optax
+from flax import nnx
+
+from codec import entropy, modelfile
+from codec.models import Codec, ModelConfig, gaussian_bits, init_from_data
+from codec.tiling import to_tiles
+
+PIXEL = 255.0
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Training run settings (keyword-only in ``train``); stored in the model file's metadata."""
+
+    epochs: int = 40
+    batch_size: int = 128
+    learning_rate: float = 2e-4  # transforms: peak, after warm-up; cosine decay to 1% of it
+    prior_learning_rate: float = 2e-3  # gains, means, scales, cluster frequencies
+    warmup_steps: int = 200
+    val_size: int = 5000  # held out from the end of the (shuffled) train split
+    seed: int = 0
+
+
+def rd_terms(model: Codec, x, quality_index, noise_key=None):
+    """Distortion (MSE in pixel units²) and rate (bits) per tile.
+
+    With ``noise_key`` (training) the rate uses noisy latents; without it, rounded ones
+    (the model's own estimate of the coded size). The encoder picks the cluster that
+    costs the fewest bits; the decoder always sees latents rounded around that cluster's
+    mean. Returns (mse (N,), bits (N,), x_hat (N, P)).
+    """
+    y = model.analysis(x) * model.gain(quality_index)  # (N, P)
+    mean, scale, cluster_bits = model.prior(quality_index)  # (N, M, P), (N, M)
+    if noise_key is None:
+        v = jnp.round(y[:, None, :] - mean)
+    else:
+        v = y[:, None, :] + jax.random.uniform(noise_key, y.shape, minval=-0.5, maxval=0.5)[:, None, :] - mean
+    bits_all = gaussian_bits(v, scale).sum(-1) + cluster_bits  # (N, M)
+    choice = jnp.argmin(jax.lax.stop_gradient(bits_all), axis=1)
+    bits = jnp.take_along_axis(bits_all, choice[:, None], axis=1)[:, 0]
+    chosen = jnp.take_along_axis(mean, choice[:, None, None], axis=1)[:, 0]  # (N, P)
+    rounded = jnp.round(y - chosen) + chosen
+    y_hat = y + jax.lax.stop_gradient(rounded - y)  # straight-through rounding
+    # The decoder clips to the pixel range, and so does the loss: overshooting into
+    # black or white is free, and on Fashion-MNIST's black backgrounds that matters.
+    x_hat = jnp.clip(model.synthesis(y_hat * model.inv_gain(quality_index)), 0.0, 1.0)
+    mse = jnp.mean(jnp.square((x_hat - x) * PIXEL), axis=1)
+    return mse, bits, x_hat
+
+
+def loss_fn(model: Codec, x, quality_index, noise_key):
+    lam = jnp.asarray(model.cfg.lambdas)[quality_index]
+    mse, bits, _ = rd_terms(model, x, quality_index, noise_key)
+    loss = jnp.mean(lam * mse + bits) / x.shape[1]  # per pixel, so the scale is readable
+    return loss, {"loss": loss, "mse": jnp.mean(mse), "bits": jnp.mean(bits)}
+
+
+PRIOR_PARAMS = ("log_gain", "log_inv_gain", "mean", "log_scale", "cluster_logits")
+
+
+def make_optimizer(cfg: TrainConfig, total_steps: int) -> optax.GradientTransformation:
+    """Adam with warm-up and cosine decay; the prior learns faster than the transforms.
+
+    The transforms start at the PCA basis, whose entries are ~1/28: large steps would
+    throw that start away, while the prior's means and scales live on a scale of 1-100.
+    """
+    def schedule(peak):
+        warmup = min(cfg.warmup_steps, total_steps // 2)
+        return optax.warmup_cosine_decay_schedule(0.0, peak, warmup, max(total_steps, 1), end_value=peak / 100)
+
+    def label(state):
+        return nnx.State.from_flat_path({
+            path: ("prior" if path[-2 if path[-1] == "value" else -1] in PRIOR_PARAMS else "transform")
+            for path, _ in state.flat_state()
+        })
+
+    return optax.chain(
+        optax.clip_by_global_norm(1.0),
+        optax.multi_transform(
+            {"transform": optax.adam(schedule(cfg.learning_rate)), "prior": optax.adam(schedule(cfg.prior_learning_rate))},
+            label,
+        ),
+    )
+
+
+def make_train_step(graphdef, tx):
+    """A pure step ``(state, opt_state, x, key) -> (state, opt_state, metrics)``, jitted once.
+
+    Uses ``nnx.split``/``jax.jit``/``nnx.merge`` rather than ``nnx.jit``: a cheaper call.
+    """
+
+    @functools.partial(jax.jit, donate_argnums=(0, 1))
+    def train_step(state, opt_state, x, key):
+        q_key, noise_key = jax.random.split(key)
+        n_q = len(nnx.merge(graphdef, state).cfg.lambdas)
+        quality_index = jax.random.randint(q_key, (x.shape[0],), 0, n_q)
+
+        def loss_of(s):
+            return loss_fn(nnx.merge(graphdef, s), x, quality_index, noise_key)
+
+        grads, metrics = jax.grad(loss_of, has_aux=True)(state)
+        updates, opt_state = tx.update(grads, opt_state, state)
+        return optax.apply_updates(state, updates), opt_state, metrics
+
+    return train_step
+
+
+def make_eval_step(graphdef):
+    @jax.jit
+    def eval_step(state, x, quality_index):
+        mse, bits, _ = rd_terms(nnx.merge(graphdef, state), x, quality_index)
+        return mse, bits
+
+    return eval_step
+
+
+def evaluate(graphdef, state, images: np.ndarray, *, batch_size: int = 1000) -> list[dict]:
+    """Per quality: dataset PSNR and bits/tile of rounded latents (the model's own estimate)."""
+    eval_step = make_eval_step(graphdef)
+    n_q = len(nnx.merge(graphdef, state).cfg.lambdas)
+    results = []
+    for q in range(n_q):
+        mses, bits = [], []
+        for start in range(0, len(images), batch_size):
+            x = to_input(images[start : start + batch_size])
+            m, b = eval_step(state, x, jnp.full((x.shape[0],), q))
+            mses.append(np.asarray(m)), bits.append(np.asarray(b))
+        mse = float(np.concatenate(mses).mean())
+        results.append({
+            "quality": q + 1,
+            "psnr": 10 * np.log10(PIXEL**2 / max(mse, 1e-12)),
+            "bits_per_image": float(np.concatenate(bits).mean()),
+        })
+    return results
+
+
+def to_input(tiles: np.ndarray) -> jnp.ndarray:
+    """uint8 tiles (N, P) -> float32 in [0, 1]."""
+    return jnp.asarray(tiles, jnp.float32) / PIXEL
+
+
+def _save_checkpoint(path: Path, epoch: int, state, opt_state) -> None:
+    leaves = jax.tree_util.tree_leaves((state, opt_state))
+    body = {"epoch": epoch, "leaves": [modelfile.encode_array(np.asarray(v)) for v in leaves]}
+    modelfile.save(path, msgpack.packb(body, use_bin_type=True))
+
+
+def _load_checkpoint(path: Path, state, opt_state):
+    body = msgpack.unpackb(path.read_bytes(), raw=False, max_bin_len=1 << 30)
+    treedef = jax.tree_util.tree_structure((state, opt_state))
+    leaves = [jnp.asarray(modelfile.decode_array(v, what="checkpoint")) for v in body["leaves"]]
+    state, opt_state = jax.tree_util.tree_unflatten(treedef, leaves)
+    return body["epoch"], state, opt_state
+
+
+def params_as_numpy(model: Codec) -> dict:
+    """'/'-joined parameter paths -> numpy arrays."""
+    flat = nnx.to_flat_state(nnx.state(model, nnx.Param))
+    return {"/".join(map(str, path)): np.asarray(v.get_value() if hasattr(v, "get_value") else v.value) for path, v in flat}
+
+
+def train_and_evaluate(
+    images: np.ndarray,
+    workdir: str | Path,
+    *,
+    model_config: ModelConfig = ModelConfig(),
+    train_config: TrainConfig = TrainConfig(),
+    test_images: np.ndarray | None = None,
+    progress: bool = True,
+    log=print,
+) -> tuple[Codec, dict]:
+    """Train a codec on uint8 ``images`` (N, H, W); checkpoints in ``workdir``, resumes from them.
+
+    Returns the trained model (prior frozen separately by ``export``) and a summary with the
+    validation (and, if given, test) rate and PSNR per quality.
+    """
+    from tqdm import tqdm
+
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    tiles = to_tiles(np.asarray(images, np.uint8), model_config.tile)
+    order = np.random.default_rng(train_config.seed).permutation(len(tiles))
+    val = tiles[order[-train_config.val_size :]]
+    train = tiles[order[: -train_config.val_size]]
+    steps_per_epoch = len(train) // train_config.batch_size
+    total = steps_per_epoch * train_config.epochs
+
+    model = Codec(model_config, rngs=nnx.Rngs(train_config.seed))
+    init_from_data(model, train.astype(np.float32) / PIXEL, seed=train_config.seed)
+    graphdef, state = nnx.split(model)
+    tx = make_optimizer(train_config, total)
+    opt_state = tx.init(state)
+    start_epoch = 0
+    checkpoint = workdir / "checkpoint.msgpack"
+    if checkpoint.exists():
+        start_epoch, state, opt_state = _load_checkpoint(checkpoint, state, opt_state)
+        log(f"resuming from {checkpoint} after epoch {start_epoch}")
+    train_step = make_train_step(graphdef, tx)
+    key = jax.random.key(train_config.seed)
+    history = []
+    for epoch in range(start_epoch, train_config.epochs):
+        t0 = time.time()
+        perm = np.random.default_rng([train_config.seed, epoch]).permutation(len(train))
+        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{train_config.epochs}", disable=not progress, leave=False)
+        for step in bar:
+            batch = to_input(train[perm[step * train_config.batch_size : (step + 1) * train_config.batch_size]])
+            state, opt_state, metrics = train_step(state, opt_state, batch, jax.random.fold_in(key, epoch * steps_per_epoch + step))
+            if step % 50 == 0:
+                m = jax.device_get(metrics)
+                bar.set_postfix(loss=f"{m['loss']:.3f}", psnr=f"{10 * np.log10(PIXEL**2 / m['mse']):.2f}", bits=f"{m['bits']:.0f}")
+        val_rd = evaluate(graphdef, state, val)
+        record = {"epoch": epoch + 1, "seconds": round(time.time() - t0, 1), "val": val_rd}
+        history.append(record)
+        log(json.dumps({"epoch": epoch + 1, "seconds": record["seconds"],
+                        "val": [(r["quality"], round(r["psnr"], 2), round(r["bits_per_image"] / 8, 1)) for r in val_rd]}))
+        _save_checkpoint(checkpoint, epoch + 1, state, opt_state)
+    model = nnx.merge(graphdef, state)
+    summary = {"history": history, "val": evaluate(graphdef, state, val)}
+    if test_images is not None:
+        summary["test"] = evaluate(graphdef, state, to_tiles(np.asarray(test_images, np.uint8), model_config.tile))
+    return model, summary
+
+
+def export(model: Codec, path: str | Path, *, name: str, meta: dict, test_images: np.ndarray | None = None) -> bytes:
+    """Freeze the prior into integer tables and write the model file.
+
+    With ``test_images``, the written model is then measured as users will run it (the
+    stored float16 weights, the frozen tables, the real coder) and the numbers, per quality,
+    are recorded in its metadata as ``test``.
+    """
+    params = params_as_numpy(model)
+    frozen = entropy.freeze(params)
+    meta = json.loads(json.dumps(meta, default=float))
+    data = modelfile.dumps(name=name, config=model.cfg.to_dict(), params=params, frozen=frozen, meta=meta)
+    if test_images is not None:
+        from codec.api import Model, measure
+
+        loaded = Model(modelfile.loads(data), source=str(path))
+        meta["test"] = [measure(loaded, test_images, q) for q in loaded.qualities]
+        data = modelfile.dumps(name=name, config=model.cfg.to_dict(), params=params, frozen=frozen, meta=meta)
+    modelfile.save(path, data)
+    return data
+
+
+def read_meta(model_file: bytes) -> dict:
+    return modelfile.loads(model_file)["meta"]

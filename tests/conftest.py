@@ -1,0 +1,35 @@
+import numpy as np
+import pytest
+
+import codec
+from codec import data, train
+from codec.models import ModelConfig
+
+
+@pytest.fixture(scope="session")
+def test_images() -> np.ndarray:
+    """The first 300 Fashion-MNIST test images (Debian's dataset-fashion-mnist)."""
+    return data.fashion_mnist("test")[:300]
+
+
+@pytest.fixture(scope="session")
+def bundled():
+    return codec.load_model()
+
+
+@pytest.fixture(scope="session")
+def tiny_model_path(tmp_path_factory, test_images):
+    """A tiny model trained for a few steps: fast to build, exercises the whole training path."""
+    workdir = tmp_path_factory.mktemp("tiny")
+    images = data.fashion_mnist("train")[:1200]
+    cfg = train.TrainConfig(epochs=1, batch_size=64, val_size=200, warmup_steps=2)
+    model, _ = train.train_and_evaluate(images, workdir, model_config=ModelConfig(hidden=8, clusters=2, lambdas=(1.0, 10.0)),
+                                        train_config=cfg, progress=False, log=lambda s: None)
+    path = workdir / "tiny.aecm"
+    train.export(model, path, name="tiny", meta={})
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny(tiny_model_path):
+    return codec.load_model(tiny_model_path)

@@ -1,0 +1,143 @@
+import numpy as np
+import pytest
+
+import codec
+from codec.api import container
+
+
+def psnr(a, b):
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return 10 * np.log10(255.0**2 / mse)
+
+
+def test_qualities_constant_matches_bundled_model(bundled):
+    assert codec.QUALITIES == bundled.qualities
+    assert len(codec.QUALITIES) >= 6
+
+
+@pytest.mark.parametrize("quality", codec.QUALITIES)
+def test_roundtrip_every_quality_keeps_shape_dtype_and_reaches_its_trained_psnr(bundled, test_images, quality):
+    restored = codec.decompress(codec.compress(test_images, quality=quality))
+    assert restored.shape == test_images.shape and restored.dtype == np.uint8
+    # The model file records the PSNR measured on the whole test split at training time.
+    recorded = bundled.meta["test"][quality - 1]["psnr"]
+    assert psnr(test_images, restored) > recorded - 1.0
+
+
+def test_higher_quality_gives_larger_files_and_higher_psnr(test_images):
+    sizes, psnrs = [], []
+    for q in codec.QUALITIES:
+        blob = codec.compress(test_images, quality=q)
+        sizes.append(len(blob))
+        psnrs.append(psnr(test_images, codec.decompress(blob)))
+    assert sizes == sorted(sizes) and psnrs == sorted(psnrs)
+    assert psnrs[0] < 24 and psnrs[-1] > 36
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (5, 3), (29, 31), (2, 29, 31), (1, 28, 28, 3), (2, 5, 3, 4), (3, 28, 28)])
+def test_roundtrip_odd_shapes(shape):
+    x = np.random.default_rng(1).integers(0, 256, shape, dtype=np.uint8)
+    y = codec.decompress(codec.compress(x))
+    assert y.shape == x.shape and y.dtype == np.uint8
+
+
+def test_rgb_roundtrip_is_close_to_the_grey_channels_it_codes(test_images):
+    rgb = np.stack([test_images[:20]] * 3, axis=-1)
+    restored = codec.decompress(codec.compress(rgb, quality=6))
+    assert psnr(rgb, restored) > 28
+
+
+def test_decoded_pixels_do_not_depend_on_batching(test_images):
+    x = test_images[:50]
+    whole = codec.decompress(codec.compress(x, quality=5))
+    ones = np.stack([codec.decompress(codec.compress(img, quality=5)) for img in x])
+    sevens = np.concatenate([codec.decompress(codec.compress(x[i : i + 7], quality=5)) for i in range(0, 50, 7)])
+    np.testing.assert_array_equal(whole, ones)
+    np.testing.assert_array_equal(whole, sevens)
+
+
+def test_compression_is_deterministic(test_images):
+    assert codec.compress(test_images[:40], quality=3) == codec.compress(test_images[:40], quality=3)
+
+
+def test_coded_size_is_within_one_percent_of_the_models_estimate(bundled, test_images):
+    for q in (1, 4, 8):
+        blob = codec.compress(test_images, quality=q)
+        payload = sum(len(d) for _, d in container.unpack(blob).chunks)
+        estimate = bundled.estimate_bits(test_images, q) / 8
+        assert abs(payload / estimate - 1) < 0.01
+
+
+def test_many_images_share_chunks(test_images):
+    blob = codec.compress(np.concatenate([test_images] * 4), quality=2)
+    archive = container.unpack(blob)
+    assert [n for n, _ in archive.chunks] == [codec.api.CHUNK_IMAGES, 1200 - codec.api.CHUNK_IMAGES]
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (np.zeros((4, 28, 28), np.float32), "dtype float32"),
+        (np.full((2, 28, 28), np.nan), "NaN"),
+        (np.zeros((0, 28, 28), np.uint8), "empty"),
+        (np.zeros((28,), np.uint8), "1 dimensions"),
+        (np.zeros((1, 2, 28, 28, 1), np.uint8), "5 dimensions"),
+        (np.zeros((1, 28, 28, 5), np.uint8), "5 channels"),
+        (np.zeros((2, 28, 28), np.int64), "dtype int64"),
+    ],
+)
+def test_bad_arrays_raise_input_error_naming_the_problem(bad, message):
+    with pytest.raises(codec.InputError, match=message):
+        codec.compress(bad)
+
+
+def test_bool_images_are_taken_as_black_and_white():
+    x = np.zeros((1, 28, 28), bool)
+    x[0, 10:18, 10:18] = True
+    y = codec.decompress(codec.compress(x, quality=8))
+    assert y.dtype == np.uint8 and y[0, 14, 14] > 200 and y[0, 2, 2] < 30
+
+
+@pytest.mark.parametrize("quality", [0, 9, 2.5, "4", True])
+def test_unknown_quality_is_an_input_error(quality):
+    with pytest.raises(codec.InputError, match="quality"):
+        codec.compress(np.zeros((28, 28), np.uint8), quality=quality)
+
+
+def test_decoding_with_another_model_is_a_model_mismatch(tiny, test_images):
+    blob = codec.compress(test_images[:3], quality=2)
+    with pytest.raises(codec.ModelMismatchError, match="tiny"):
+        codec.decompress(blob, model=tiny)
+    with pytest.raises(codec.ModelMismatchError):
+        codec.decompress(codec.compress(test_images[:3], model=tiny))
+
+
+def test_truncated_file_raises_truncated_error_which_is_also_eof_and_value_error(test_images):
+    blob = codec.compress(test_images[:5])
+    for cut in (0, 3, 10, len(blob) // 2, len(blob) - 1):
+        with pytest.raises(codec.TruncatedError) as info:
+            codec.decompress(blob[:cut])
+        assert isinstance(info.value, EOFError) and isinstance(info.value, ValueError)
+
+
+def test_flipped_bit_is_detected(test_images):
+    blob = bytearray(codec.compress(test_images[:5]))
+    blob[len(blob) // 2] ^= 0x10
+    with pytest.raises(codec.FormatError):
+        codec.decompress(bytes(blob))
+
+
+def test_decompress_rejects_non_bytes():
+    with pytest.raises(codec.InputError, match="bytes"):
+        codec.decompress("not bytes")
+
+
+def test_file_roundtrip_through_npy(tmp_path, test_images):
+    src, packed, out = tmp_path / "x.npy", tmp_path / "x.aec", tmp_path / "y.npy"
+    np.save(src, test_images[:10])
+    codec.compress_file(src, packed, quality=6)
+    restored = codec.decompress_file(packed, out)
+    np.testing.assert_array_equal(np.load(out), restored)
+    assert restored.shape == (10, 28, 28)
+    with pytest.raises(FileExistsError):
+        codec.compress_file(src, packed)

@@ -1,0 +1,106 @@
+import msgpack
+import numpy as np
+import pytest
+
+import bitstream
+import codec
+from codec import entropy, modelfile
+
+
+def test_compression_consistent_with_quantization(bundled, test_images):
+    """The decoder recovers exactly the integers the encoder produced."""
+    from codec.tiling import to_tiles
+
+    tiles = to_tiles(test_images[:64], bundled.config.tile)
+    choice, symbols = bundled.latents(tiles, 5)
+    enc = bitstream.Encoder(bundled.tables)
+    enc.add(choice, np.full(64, bundled.frozen.cluster_table(4)))
+    enc.add(symbols, bundled.frozen.index[choice, 4])
+    dec = bitstream.Decoder(enc.finish(), bundled.tables)
+    np.testing.assert_array_equal(dec.read(np.full(64, bundled.frozen.cluster_table(4))), choice)
+    np.testing.assert_array_equal(dec.read(bundled.frozen.index[choice, 4]), symbols)
+
+
+def test_information_bounds(bundled, test_images):
+    """Coded bits >= ideal bits under the frozen tables, and only the coder's flush above."""
+    from codec.tiling import to_tiles
+
+    choice, symbols = bundled.latents(to_tiles(test_images, bundled.config.tile), 3)
+    enc = bitstream.Encoder(bundled.tables)
+    cluster_index = np.full(len(choice), bundled.frozen.cluster_table(2))
+    enc.add(choice, cluster_index)
+    enc.add(symbols, bundled.frozen.index[choice, 2])
+    coded = 8 * len(enc.finish())
+    ideal = bitstream.ideal_bits(choice, cluster_index, bundled.tables) + bitstream.ideal_bits(
+        symbols, bundled.frozen.index[choice, 2], bundled.tables)
+    assert ideal <= coded <= ideal * 1.002 + 64
+
+
+def test_frozen_tables_are_rebuilt_identically_from_the_ladder(bundled):
+    """The stored integer tables are exactly what freezing computes on this machine."""
+    for t, scale in enumerate(entropy.SCALE_LADDER):
+        low, freqs = entropy.integer_table(float(scale))
+        assert low == bundled.frozen.lows[t]
+        np.testing.assert_array_equal(freqs, bundled.frozen.freqs[t])
+
+
+def test_compression_works_after_serialization(tiny_model_path, tmp_path, test_images):
+    raw = tiny_model_path.read_bytes()
+    copy = tmp_path / "copy.aecm"
+    copy.write_bytes(raw)
+    a, b = codec.load_model(tiny_model_path), codec.load_model(copy)
+    assert a.fingerprint == b.fingerprint
+    assert codec.compress(test_images[:10], quality=1, model=a) == codec.compress(test_images[:10], quality=1, model=b)
+
+
+def _body(path):
+    return msgpack.unpackb(path.read_bytes()[4:], raw=False)
+
+
+def _write(path, body):
+    body = dict(body)
+    body.pop("fingerprint", None)
+    body["fingerprint"] = modelfile.fingerprint(body)
+    path.write_bytes(modelfile.MAGIC + msgpack.packb(body, use_bin_type=True))
+    return path
+
+
+def test_model_file_bad_magic_and_damage_are_format_errors(tiny_model_path, tmp_path):
+    raw = tiny_model_path.read_bytes()
+    (tmp_path / "a").write_bytes(b"XXXX" + raw[4:])
+    with pytest.raises(codec.FormatError, match="magic"):
+        codec.load_model(tmp_path / "a")
+    damaged = bytearray(raw)
+    damaged[len(raw) // 2] ^= 1
+    (tmp_path / "b").write_bytes(bytes(damaged))
+    with pytest.raises(codec.FormatError):
+        codec.load_model(tmp_path / "b")
+    (tmp_path / "c").write_bytes(raw[: len(raw) // 3])
+    with pytest.raises(codec.TruncatedError):
+        codec.load_model(tmp_path / "c")
+
+
+def test_model_file_from_a_newer_format_asks_for_an_upgrade(tiny_model_path, tmp_path):
+    body = _body(tiny_model_path)
+    body["format"] = 99
+    with pytest.raises(codec.UnsupportedVersionError, match="upgrade"):
+        codec.load_model(_write(tmp_path / "new.aecm", body))
+
+
+def test_model_file_with_wrong_parameter_shape_is_rejected(tiny_model_path, tmp_path):
+    body = _body(tiny_model_path)
+    body["params"]["pixel_mean"] = modelfile.encode_array(np.zeros(5, np.float32))
+    with pytest.raises(codec.FormatError, match="pixel_mean: shape"):
+        codec.load_model(_write(tmp_path / "bad.aecm", body))
+
+
+def test_model_file_with_absurd_config_is_rejected(tiny_model_path, tmp_path):
+    body = _body(tiny_model_path)
+    body["config"]["tile"] = [100000, 100000]
+    with pytest.raises(codec.FormatError, match="out of range"):
+        codec.load_model(_write(tmp_path / "bad.aecm", body))
+
+
+def test_missing_model_file_is_file_not_found(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        codec.load_model(tmp_path / "none.aecm")
