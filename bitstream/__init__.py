@@ -4,6 +4,7 @@ Depends on numpy, msgpack and constriction only (never JAX, never ``codec``), so
 file can be inspected and its integrity checked without the neural network stack.
 """
 
+from bitstream.coder import CODER_NAME, CODER_VERSION, PRECISION, Decoder, Encoder, Tables, ideal_bits, integer_frequencies
 from bitstream.container import (
     FORMAT_VERSION,
     MAGIC,
@@ -13,7 +14,6 @@ from bitstream.container import (
     unpack,
     verify,
 )
-from bitstream.coder import CODER_NAME, CODER_VERSION, PRECISION, Decoder, Encoder, Tables, ideal_bits, integer_frequencies
 from bitstream.errors import (
     AecodecError,
     ChecksumError,

@@ -35,7 +35,7 @@ def _groups(index: np.ndarray):
     order = np.argsort(index, kind="stable")
     tables, starts = np.unique(index[order], return_index=True)
     bounds = [*starts[1:], len(order)]
-    return [(int(t), order[s:e]) for t, s, e in zip(tables, starts, bounds)]
+    return [(int(t), order[s:e]) for t, s, e in zip(tables, starts, bounds, strict=True)]
 
 
 class Tables:

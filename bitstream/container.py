@@ -214,9 +214,9 @@ def unpack(data: bytes) -> Archive:
         FormatError, TruncatedError, ChecksumError, UnsupportedVersionError, LimitError.
     """
     data = bytes(data)
-    if len(data) < 5 or data[:4] != MAGIC:
-        if MAGIC.startswith(data[:4]) and len(data) < 4:
-            raise TruncatedError("file is truncated (in the magic)")
+    if len(data) < 5 and MAGIC.startswith(data[:4]):
+        raise TruncatedError("file is truncated (in the magic)")
+    if data[:4] != MAGIC:
         raise FormatError("not an aecodec file (bad magic)")
     if data[4] != FORMAT_VERSION:
         raise UnsupportedVersionError(f"container format {data[4]} is not supported (this aecodec reads {FORMAT_VERSION})")

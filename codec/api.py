@@ -184,13 +184,6 @@ def _resolve(model) -> Model:
     return model if isinstance(model, Model) else load_model(model)
 
 
-def _qualities() -> tuple[int, ...]:
-    try:
-        return load_model().qualities
-    except (OSError, FormatError):
-        return ()
-
-
 def _check_images(images) -> np.ndarray:
     a = np.asarray(images)
     if a.dtype == np.bool_:
@@ -270,6 +263,80 @@ def decode_chunk(model: Model, header: dict, n: int, data: bytes) -> np.ndarray:
     return planes
 
 
+class ArchiveWriter:
+    """Compress images into a container on a binary file object, chunk by chunk.
+
+    Memory stays bounded by one chunk whatever the number of images: ``write`` buffers up
+    to ``CHUNK_IMAGES`` images and codes each full chunk at once.
+
+    >>> import io, numpy as np
+    >>> out = io.BytesIO()
+    >>> with ArchiveWriter(out, (28, 28), quality=3) as w:
+    ...     w.write(np.zeros((5, 28, 28), np.uint8))
+    >>> decompress(out.getvalue()).shape
+    (5, 28, 28)
+    """
+
+    def __init__(self, fileobj, image_shape, *, quality: int = 4, model=None, batched: bool = True, meta: dict | None = None):
+        self.model = _resolve(model)
+        self.quality = _check_quality(self.model, quality)
+        self.image_shape = tuple(image_shape)
+        self._writer = container.Writer(fileobj, _header(self.model, self.quality, self.image_shape, batched, meta))
+        self._pending: list[np.ndarray] = []
+        self._buffered = 0
+        self.count = 0
+
+    def write(self, images) -> None:
+        """Add images shaped (n, *image_shape)."""
+        a = _check_images(images)
+        if a.shape[1:] != self.image_shape:
+            raise InputError(f"images of shape {a.shape[1:]} do not match the archive's {self.image_shape}")
+        self._pending.append(a)
+        self._buffered += len(a)
+        while self._buffered >= CHUNK_IMAGES:
+            self._flush(CHUNK_IMAGES)
+
+    def _flush(self, n: int) -> None:
+        joined = np.concatenate(self._pending) if len(self._pending) > 1 else self._pending[0]
+        batch, rest = joined[:n], joined[n:]
+        self._writer.add(len(batch), encode_chunk(self.model, batch, self.quality))
+        self.count += len(batch)
+        self._pending, self._buffered = ([rest] if len(rest) else []), len(rest)
+
+    def close(self) -> None:
+        if self._buffered:
+            self._flush(self._buffered)
+        if self.count == 0:
+            raise InputError("no images were written")
+        self._writer.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, *_):
+        if kind is None:
+            self.close()
+
+
+class ArchiveReader:
+    """Decode a container from a binary file object, chunk by chunk.
+
+    ``header`` is read (and checked against the model) at once; iterating yields arrays of
+    images, one per chunk, each checked against its CRC before decoding. The file's final
+    CRC is checked after the last chunk.
+    """
+
+    def __init__(self, fileobj, *, model=None):
+        self._reader = container.Reader(fileobj)
+        self.header = self._reader.header
+        self.model = _resolve(model)
+        check_model(self.model, self.header)
+
+    def __iter__(self):
+        for n, data in self._reader:
+            yield decode_chunk(self.model, self.header, n, data)
+
+
 def compress(images, *, quality: int = 4, model=None, meta: dict | None = None) -> bytes:
     """Compress uint8 images shaped (H, W), (N, H, W) or (N, H, W, C) to container bytes.
 
@@ -287,14 +354,13 @@ def compress(images, *, quality: int = 4, model=None, meta: dict | None = None) 
     >>> codec.decompress(codec.compress(x, quality=4)).shape
     (2, 28, 28)
     """
-    model = _resolve(model)
     a = _check_images(images)
-    quality = _check_quality(model, quality)
     batched = a.ndim != 2
     a = a if batched else a[None]
-    header = _header(model, quality, a.shape[1:], batched, meta)
-    chunks = ((len(b), encode_chunk(model, b, quality)) for b in _batches(a))
-    return container.pack(header, chunks)
+    out = io.BytesIO()
+    with ArchiveWriter(out, a.shape[1:], quality=quality, model=model, batched=batched, meta=meta) as writer:
+        writer.write(a)
+    return out.getvalue()
 
 
 def _batches(a: np.ndarray, size: int = CHUNK_IMAGES):
@@ -326,19 +392,35 @@ def decompress(data: bytes, *, model=None) -> np.ndarray:
     """
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise InputError(f"decompress takes bytes, not {type(data).__name__}")
-    archive = container.unpack(bytes(data))
-    header = archive.header
-    model = _resolve(model)
-    check_model(model, header)
-    parts = [decode_chunk(model, header, n, chunk) for n, chunk in archive.chunks]
+    reader = ArchiveReader(io.BytesIO(bytes(data)), model=model)
+    parts = list(reader)
     if not parts:
         raise FormatError("file holds no images")
     out = np.concatenate(parts)
-    if not header["batched"]:
+    if not reader.header["batched"]:
         if len(out) != 1:
             raise FormatError("file marked as a single image holds several")
         return out[0]
     return out
+
+
+def choose_quality(images, *, target_psnr: float | None = None, target_bytes_per_image: float | None = None,
+                   model=None, sample: int = 256) -> int:
+    """The lowest quality whose PSNR reaches ``target_psnr``, or the highest whose size per image
+    fits ``target_bytes_per_image``, measured on (up to) the first ``sample`` images.
+
+    Falls back to the highest (for a PSNR) or lowest (for a size) quality when none qualifies.
+    """
+    model = _resolve(model)
+    a = _check_images(images)
+    a = (a if a.ndim != 2 else a[None])[:sample]
+    results = [measure(model, a, q) for q in model.qualities]
+    if target_psnr is not None:
+        return next((r["quality"] for r in results if r["psnr"] >= target_psnr), model.qualities[-1])
+    if target_bytes_per_image is not None:
+        fitting = [r["quality"] for r in results if r["bytes_per_image"] <= target_bytes_per_image]
+        return fitting[-1] if fitting else model.qualities[0]
+    raise InputError("choose_quality needs target_psnr or target_bytes_per_image")
 
 
 def measure(model: Model, images: np.ndarray, quality: int) -> dict:

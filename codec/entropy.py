@@ -19,7 +19,7 @@ import math
 
 import numpy as np
 
-from bitstream.coder import PRECISION, Tables, integer_frequencies
+from bitstream.coder import Tables, integer_frequencies
 from codec.models import SCALE_MIN
 
 TAIL_SIGMAS = 7.0  # a table covers ±7σ; beyond it the escape symbol takes over

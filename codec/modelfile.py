@@ -19,8 +19,8 @@ from pathlib import Path
 import msgpack
 import numpy as np
 
-from bitstream.errors import FormatError, LimitError, TruncatedError, UnsupportedVersionError
 from bitstream.coder import PRECISION
+from bitstream.errors import FormatError, LimitError, TruncatedError, UnsupportedVersionError
 from codec.entropy import FrozenPrior
 
 MAGIC = b"AECM"

@@ -90,11 +90,12 @@ def make_optimizer(cfg: TrainConfig, total_steps: int) -> optax.GradientTransfor
         warmup = min(cfg.warmup_steps, total_steps // 2)
         return optax.warmup_cosine_decay_schedule(0.0, peak, warmup, max(total_steps, 1), end_value=peak / 100)
 
-    def label(state):
-        return nnx.State.from_flat_path({
-            path: ("prior" if path[-2 if path[-1] == "value" else -1] in PRIOR_PARAMS else "transform")
-            for path, _ in state.flat_state()
-        })
+    def label(params):
+        def group(path, _):
+            names = {getattr(k, "key", getattr(k, "name", None)) for k in path}
+            return "prior" if names & set(PRIOR_PARAMS) else "transform"
+
+        return jax.tree_util.tree_map_with_path(group, params)
 
     return optax.chain(
         optax.clip_by_global_norm(1.0),
@@ -185,8 +186,8 @@ def train_and_evaluate(
     images: np.ndarray,
     workdir: str | Path,
     *,
-    model_config: ModelConfig = ModelConfig(),
-    train_config: TrainConfig = TrainConfig(),
+    model_config: ModelConfig | None = None,
+    train_config: TrainConfig | None = None,
     test_images: np.ndarray | None = None,
     progress: bool = True,
     log=print,
@@ -198,6 +199,8 @@ def train_and_evaluate(
     """
     from tqdm import tqdm
 
+    model_config = model_config or ModelConfig()
+    train_config = train_config or TrainConfig()
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     tiles = to_tiles(np.asarray(images, np.uint8), model_config.tile)
