@@ -1,12 +1,294 @@
-"""The ``aecodec`` command line. It only parses arguments and calls the API."""
+"""The ``aecodec`` command line, with gzip's habits. It parses arguments and calls the API.
+
+    aecodec [compress] [-c] [-f] [-o OUT] [--quality Q] FILE...   FILE -> FILE.aec
+    aecodec decompress FILE.aec...  (or aecodec -d)                FILE.aec -> FILE
+    aecodec info FILE.aec [--json];  aecodec test FILE.aec...;  aecodec train ...
+
+No FILE, or '-', reads standard input and writes standard output. Inputs are kept
+(unlike gzip) unless --rm is given. Errors print ``aecodec: error: FILE: message`` and the
+exit status is 1 for bad input, 2 for bad usage; the other files are still processed.
+"""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import json
+import os
 import sys
 from pathlib import Path
+
+SUFFIX = ".aec"
+COMMANDS = ("compress", "decompress", "info", "test", "train")
+
+
+class UsageError(Exception):
+    """Bad usage: reported with exit status 2."""
+
+
+def _enable_compilation_cache() -> None:
+    """JAX's persistent compilation cache in the user cache folder: cuts warm start-up."""
+    import jax
+
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "aecodec" / "jax"
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return  # a read-only home only costs start-up time
+    jax.config.update("jax_compilation_cache_dir", str(base))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+
+def _model(args):
+    from codec import api
+
+    _enable_compilation_cache()
+    return api.load_model(args.model)
+
+
+def _progress(args, total: int, name: str):
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="img", desc=name, disable=args.quiet or not sys.stderr.isatty(), leave=False)
+
+
+def _note(args, message: str) -> None:
+    if args.verbose and not args.quiet:
+        print(f"aecodec: {message}", file=sys.stderr)
+
+
+def _output_path(args, src: str | None, suffix_in: bool) -> Path | None:
+    """Where the result of ``src`` goes: None for stdout."""
+    if args.stdout or src in (None, "-"):
+        return None if args.output is None else Path(args.output)
+    if args.output is not None:
+        return Path(args.output)
+    p = Path(src)
+    if suffix_in:
+        return p.with_name(p.name + SUFFIX)
+    if p.suffix != SUFFIX:
+        raise UsageError(f"unknown suffix, expected {SUFFIX} (use -o to name the output)")
+    return p.with_name(p.name[: -len(SUFFIX)])
+
+
+def _check_stdout(args) -> None:
+    if sys.stdout.isatty() and not args.force:
+        raise UsageError("refusing to write binary data to a terminal (use -f to force, or redirect)")
+
+
+def _quality(args, model, source) -> int:
+    from codec import api
+
+    if args.target_psnr is None and args.target_size is None:
+        return args.quality
+    sample = next(iter(source.batches()))
+    per_image = None if args.target_size is None else args.target_size / source.count
+    q = api.choose_quality(sample, target_psnr=args.target_psnr, target_bytes_per_image=per_image, model=model)
+    if not args.quiet:
+        print(f"aecodec: {source.meta.get('name', 'stdin')}: chose quality {q}", file=sys.stderr)
+    return q
+
+
+def _compress_one(args, src: str | None) -> None:
+    from codec import api, sources
+
+    if src not in (None, "-") and src.endswith(SUFFIX) and not args.stdout and args.output is None:
+        raise UsageError(f"already has {SUFFIX} suffix -- unchanged")
+    model = _model(args)
+    source = sources.open_source(src, recursive=args.recursive, stdin=sys.stdin.buffer)
+    dst = _output_path(args, src, suffix_in=True)
+    if dst is None:
+        _check_stdout(args)
+    elif dst.exists() and not args.force:
+        raise FileExistsError(f"{dst} already exists (use -f to overwrite)")
+    quality = _quality(args, model, source)
+    meta = {**source.meta, "count": source.count}
+    with _TempOutput(dst) as out, _progress(args, source.count, meta.get("name", "stdin")) as bar:
+        writer = api.ArchiveWriter(out.file, source.image_shape, quality=quality, model=model,
+                                   batched=source.batched, meta=meta)
+        for batch in source.batches():
+            writer.write(batch)
+            bar.update(len(batch))
+        writer.close()
+        out.commit(force=args.force)
+    size = out.size
+    _note(args, f"{src or 'stdin'}: {source.count} image(s), quality {quality}, {size / source.count:.1f} bytes/image"
+                + (f" -> {dst}" if dst else ""))
+    if args.rm and dst is not None and src not in (None, "-"):
+        _remove_input(Path(src))
+
+
+def _remove_input(path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(path) if path.is_dir() else path.unlink()
+
+
+class _TempOutput:
+    """A binary file that appears at ``path`` only on ``commit`` (temp file, fsync, rename);
+    for ``path`` None it is standard output."""
+
+    def __init__(self, path: Path | None):
+        self.path = path
+        self.size = 0
+
+    def __enter__(self):
+        import tempfile
+
+        if self.path is None:
+            self.file = _Counting(sys.stdout.buffer)
+            return self
+        fd, self._tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".part")
+        self.file = _Counting(os.fdopen(fd, "wb"))
+        return self
+
+    def commit(self, *, force: bool) -> None:
+        self.size = self.file.count
+        if self.path is None:
+            self.file.raw.flush()
+            return
+        self.file.raw.flush()
+        os.fsync(self.file.raw.fileno())
+        self.file.raw.close()
+        os.chmod(self._tmp, 0o666 & ~_umask())  # as a plain open() would have created it
+        if self.path.exists() and not force:
+            raise FileExistsError(f"{self.path} already exists (use -f to overwrite)")
+        os.replace(self._tmp, self.path)
+        self._tmp = None
+
+    def __exit__(self, *exc):
+        if self.path is not None and self._tmp is not None:
+            self.file.raw.close()
+            Path(self._tmp).unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+class _Counting:
+    def __init__(self, raw):
+        self.raw, self.count = raw, 0
+
+    def write(self, b: bytes) -> int:
+        self.count += len(b)
+        return self.raw.write(b)
+
+
+def _decompress_one(args, src: str | None) -> None:
+    from codec import api, sources
+
+    model = _model(args)
+    fileobj = sys.stdin.buffer if src in (None, "-") else open(src, "rb")
+    with fileobj:
+        reader = api.ArchiveReader(fileobj, model=model)
+        header = reader.header
+        dst = _output_path(args, src, suffix_in=False)
+        if dst is None:
+            _check_stdout(args)
+        elif dst.exists() and not args.force:
+            raise FileExistsError(f"{dst} already exists (use -f to overwrite)")
+        sink = sources.Sink(header["meta"], header["image_shape"], header["batched"], dst, stream=sys.stdout.buffer)
+        count = header["meta"].get("count") if isinstance(header["meta"].get("count"), int) else None
+        try:
+            with _progress(args, count, str(src or "stdin")) as bar:
+                for batch in reader:
+                    sink.write(batch)
+                    bar.update(len(batch))
+            sink.commit(force=args.force)
+        except BaseException:
+            sink.abort()
+            raise
+    _note(args, f"{src or 'stdin'}: restored" + (f" -> {dst}" if dst else ""))
+    if args.rm and dst is not None and src not in (None, "-"):
+        _remove_input(Path(src))
+
+
+def _header_info(path: str) -> dict:
+    from bitstream import container
+
+    with open(path, "rb") as f:
+        reader = container.Reader(f)
+        header = reader.header
+        chunks = payload = count = 0
+        for n, data in reader:
+            chunks, payload, count = chunks + 1, payload + len(data), count + n
+    size = Path(path).stat().st_size
+    return {"file": path, "bytes": size, "images": count, "bytes_per_image": size / max(count, 1),
+            "payload_bytes": payload, "chunks": chunks, **header}
+
+
+def _cmd_info(args) -> int:
+    status = 0
+    for path in args.files:
+        try:
+            info = _header_info(path)
+        except Exception as e:  # noqa: BLE001 - reported per file, like gzip
+            status = max(status, _report(path, e))
+            continue
+        if args.json:
+            print(json.dumps(info))
+            continue
+        meta = info["meta"]
+        print(f"{path}:\n  images       {info['images']} of {'x'.join(map(str, info['image_shape']))} uint8"
+              f"{' (one image)' if not info['batched'] else ''}\n"
+              f"  size         {info['bytes']} bytes ({info['bytes_per_image']:.1f} per image), "
+              f"payload {info['payload_bytes']} in {info['chunks']} chunk(s)\n"
+              f"  model        {info['model']['name']} ({info['model']['fingerprint'][:16]})\n"
+              f"  quality      {info['quality']}\n"
+              f"  coder        {info['coder']['name']} {info['coder']['version']}\n"
+              f"  original     {meta.get('kind', '?')} {meta.get('name', '')}")
+    return status
+
+
+def _cmd_test(args) -> int:
+    status = 0
+    for path in args.files or ["-"]:
+        try:
+            if path == "-":
+                from bitstream import container
+
+                for _ in container.Reader(sys.stdin.buffer):
+                    pass
+            else:
+                _header_info(path)
+            _note(args, f"{path}: OK")
+        except Exception as e:  # noqa: BLE001
+            status = max(status, _report(path, e))
+    return status
+
+
+def _report(name: str | None, e: BaseException) -> int:
+    """Print ``aecodec: error: FILE: message``; returns the exit status it implies."""
+    if isinstance(e, OSError) and e.errno is not None and e.strerror:
+        message = e.strerror  # the file is already named before the message
+    else:
+        message = str(e) or type(e).__name__
+    print(f"aecodec: error: {name or 'stdin'}: {message}", file=sys.stderr)
+    return 2 if isinstance(e, UsageError) else 1
+
+
+def _cmd_files(args, one) -> int:
+    from codec.errors import AecodecError
+
+    files = args.files or ["-"]
+    if args.output is not None and len(files) > 1:
+        raise UsageError("-o/--output takes a single input file")
+    status = 0
+    for src in files:
+        try:
+            one(args, src)
+        except KeyboardInterrupt:
+            print(f"aecodec: error: {src}: interrupted", file=sys.stderr)
+            return 130
+        except (AecodecError, OSError, UsageError, ValueError, EOFError) as e:
+            status = max(status, _report(src if src != "-" else None, e))
+        except Exception as e:  # noqa: BLE001 - a bug: still one line, still the next file
+            status = max(status, _report(src if src != "-" else None, RuntimeError(f"internal error, please report: {e!r}")))
+    return status
 
 
 def _train(args) -> int:
@@ -38,33 +320,87 @@ def _train(args) -> int:
     return 0
 
 
+def _file_options(p: argparse.ArgumentParser, *, compressing: bool) -> None:
+    p.add_argument("files", nargs="*", metavar="FILE", help="inputs; none or '-' means standard input")
+    p.add_argument("-c", "--stdout", action="store_true", help="write to standard output, keep inputs")
+    p.add_argument("-o", "--output", help="output file name (one input only)")
+    p.add_argument("-f", "--force", action="store_true", help="overwrite outputs; write binary to a terminal")
+    p.add_argument("-k", "--keep", action="store_true", help="keep inputs (the default; accepted for gzip habits)")
+    p.add_argument("--rm", action="store_true", help="remove each input after its output is complete")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or notes")
+    p.add_argument("-v", "--verbose", action="store_true", help="say what was done to each file")
+    p.add_argument("--model", help="model file (default: the bundled Fashion-MNIST model)")
+    if compressing:
+        p.add_argument("-r", "--recursive", action="store_true", help="compress a folder of images as one archive")
+        p.add_argument("--quality", type=int, default=4, help="quality level, 1 (smallest) to 8 (best) (default 4)")
+        p.add_argument("--target-psnr", type=float, metavar="DB", help="the lowest quality that reaches this PSNR")
+        p.add_argument("--target-size", type=int, metavar="BYTES", help="the highest quality whose file fits BYTES")
+    else:
+        p.add_argument("-r", "--recursive", action="store_true", help=argparse.SUPPRESS)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from codec.models import ModelConfig
     from codec.train import TrainConfig
 
-    parser = argparse.ArgumentParser(prog="aecodec", description="Learned lossy compression for image datasets.")
+    parser = argparse.ArgumentParser(prog="aecodec", description="Learned lossy compression for image datasets, "
+                                     "used like gzip. Inputs are kept unless --rm is given.")
     sub = parser.add_subparsers(dest="command", required=True)
-    t = sub.add_parser("train", help="train a codec model on a dataset (Fashion-MNIST train split by default)")
-    t.add_argument("--data", type=Path, help="images to train on (IDX, .npy); default: Fashion-MNIST train split")
-    t.add_argument("--out", type=Path, required=True, help="model file to write (.aecm)")
-    t.add_argument("--workdir", type=Path, required=True, help="folder for checkpoints; training resumes from it")
-    t.add_argument("--name", default="aecodec-fmnist", help="model name recorded in the file")
-    t.add_argument("--epochs", type=int, default=TrainConfig.epochs)
-    t.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
-    t.add_argument("--learning-rate", type=float, default=TrainConfig.learning_rate)
-    t.add_argument("--hidden", type=int, default=ModelConfig.hidden, help="width of the nonlinear branches")
-    t.add_argument("--clusters", type=int, default=ModelConfig.clusters, help="prior clusters the encoder picks from")
-    t.add_argument("--prior-learning-rate", type=float, default=TrainConfig.prior_learning_rate)
-    t.add_argument("--test", type=Path, help="images to measure the exported model on (default: Fashion-MNIST test split)")
-    t.add_argument("--seed", type=int, default=0)
+    c = sub.add_parser("compress", help="FILE -> FILE.aec (images, .npy/.npz, IDX, folders with -r)")
+    _file_options(c, compressing=True)
+    c.set_defaults(func=lambda a: _cmd_files(a, _compress_one))
+    d = sub.add_parser("decompress", help="FILE.aec -> FILE, in its original format")
+    _file_options(d, compressing=False)
+    d.set_defaults(func=lambda a: _cmd_files(a, _decompress_one))
+    i = sub.add_parser("info", help="print a compressed file's header")
+    i.add_argument("files", nargs="+", metavar="FILE")
+    i.add_argument("--json", action="store_true", help="one JSON object per file")
+    i.set_defaults(func=_cmd_info)
+    t = sub.add_parser("test", help="verify checksums and structure without decoding or writing")
+    t.add_argument("files", nargs="*", metavar="FILE")
+    t.add_argument("-v", "--verbose", action="store_true")
     t.add_argument("-q", "--quiet", action="store_true")
-    t.set_defaults(func=_train)
+    t.set_defaults(func=_cmd_test)
+
+    tr = sub.add_parser("train", help="train a codec model (Fashion-MNIST train split by default)")
+    tr.add_argument("--data", type=Path, help="images to train on (IDX, .npy); default: Fashion-MNIST train split")
+    tr.add_argument("--test", type=Path, help="images to measure the exported model on (default: Fashion-MNIST test split)")
+    tr.add_argument("--out", type=Path, required=True, help="model file to write (.aecm)")
+    tr.add_argument("--workdir", type=Path, required=True, help="folder for checkpoints; training resumes from it")
+    tr.add_argument("--name", default="aecodec-fmnist", help="model name recorded in the file")
+    tr.add_argument("--epochs", type=int, default=TrainConfig.epochs)
+    tr.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
+    tr.add_argument("--learning-rate", type=float, default=TrainConfig.learning_rate)
+    tr.add_argument("--prior-learning-rate", type=float, default=TrainConfig.prior_learning_rate)
+    tr.add_argument("--hidden", type=int, default=ModelConfig.hidden, help="width of the nonlinear branches")
+    tr.add_argument("--clusters", type=int, default=ModelConfig.clusters, help="prior clusters the encoder picks from")
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("-q", "--quiet", action="store_true")
+    tr.set_defaults(func=_train)
     return parser
 
 
+def _normalize(argv: list[str]) -> list[str]:
+    """gzip style: no command means compress; -d means decompress; -t means test."""
+    if argv and argv[0] in (*COMMANDS, "-h", "--help"):
+        return argv
+    if "-d" in argv or "--decompress" in argv:
+        return ["decompress", *[a for a in argv if a not in ("-d", "--decompress")]]
+    if "-t" in argv or "--test" in argv:
+        return ["test", *[a for a in argv if a not in ("-t", "--test")]]
+    return ["compress", *argv]
+
+
 def main(argv=None) -> int:
+    argv = _normalize(list(sys.argv[1:] if argv is None else argv))
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except UsageError as e:
+        print(f"aecodec: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":

@@ -81,11 +81,15 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     return parse_idx(_read_bytes(path), name=str(path))
 
 
+def idx_header(shape) -> bytes:
+    """The IDX header of a uint8 array of ``shape``."""
+    return bytes([0, 0, 0x08, len(shape)]) + b"".join(int(d).to_bytes(4, "big") for d in shape)
+
+
 def idx_bytes(array: np.ndarray) -> bytes:
     """Serialize a uint8 array as IDX (the inverse of ``parse_idx`` for uint8)."""
     array = np.ascontiguousarray(array, dtype=np.uint8)
-    head = bytes([0, 0, 0x08, array.ndim]) + b"".join(d.to_bytes(4, "big") for d in array.shape)
-    return head + array.tobytes()
+    return idx_header(array.shape) + array.tobytes()
 
 
 def cache_dir() -> Path:

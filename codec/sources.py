@@ -1,0 +1,263 @@
+"""What the CLI reads and writes: image files, .npy/.npz arrays, IDX files, folders of images.
+
+A *source* is opened into (image shape, batched, meta, iterator of uint8 batches); the meta
+dict goes into the archive header so that decompression restores the same kind of file
+under the same name. Large inputs (IDX, .npy, folders) are read in chunks, so memory stays
+bounded by one chunk whatever their size; ``Sink`` writes them back the same way.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from codec.data import IMAGE_SUFFIXES, idx_bytes, idx_header, parse_idx
+from codec.errors import DataError
+
+CHUNK = 1024
+_IDX_TYPES = {0x08: np.uint8}
+
+
+class Source:
+    """An opened input: ``image_shape``, ``batched``, ``count``, ``meta``, and ``batches()``."""
+
+    def __init__(self, image_shape, batched: bool, count: int, meta: dict, batches):
+        self.image_shape, self.batched, self.count, self.meta = tuple(image_shape), batched, count, meta
+        self._batches = batches
+
+    def batches(self):
+        return self._batches()
+
+
+def _array_source(a: np.ndarray, meta: dict) -> Source:
+    if a.ndim == 2:
+        return Source(a.shape, False, 1, meta, lambda: iter([a[None]]))
+    return Source(a.shape[1:], True, len(a), meta, lambda: (a[i : i + CHUNK] for i in range(0, len(a), CHUNK)))
+
+
+_CONVERT = {"P": "RGBA", "PA": "RGBA", "CMYK": "RGB", "YCbCr": "RGB", "1": "L", "La": "LA", "RGBa": "RGBA"}
+
+
+def _image_array(raw_or_path) -> tuple[np.ndarray, dict]:
+    """An 8-bit image as (H, W) grey or (H, W, C) colour, and its format."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(raw_or_path) as im:
+            fmt = im.format
+            if im.mode not in ("L", "LA", "RGB", "RGBA"):
+                if im.mode not in _CONVERT:
+                    raise DataError(f"image mode {im.mode} is not 8-bit grey or colour; aecodec codes uint8 images")
+                im = im.convert(_CONVERT[im.mode])
+            a = np.asarray(im)
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as e:
+        raise DataError(f"not a readable image: {e}") from None
+    return a, {"format": fmt}
+
+
+def _idx_stream(f, name: str) -> Source:
+    """An IDX file read lazily: header now, images in chunks."""
+    head = f.read(4)
+    if len(head) < 4 or head[:2] != b"\0\0" or head[2] not in _IDX_TYPES:
+        raise DataError("not a uint8 IDX file")
+    ndim = head[3]
+    if not 2 <= ndim <= 4:
+        raise DataError(f"IDX file has {ndim} dimensions; images need 3 (N, H, W) or 4 (N, H, W, C)")
+    dims = f.read(4 * ndim)
+    if len(dims) < 4 * ndim:
+        raise DataError("IDX header is truncated")
+    shape = [int.from_bytes(dims[4 * i : 4 * i + 4], "big") for i in range(ndim)]
+    if ndim == 2:
+        raw = f.read(shape[0] * shape[1] + 1)
+        return _array_source(parse_idx(head + dims + raw, name=name), {})
+    count, image_shape = shape[0], shape[1:]
+    size = int(np.prod(image_shape))
+
+    def batches():
+        done = 0
+        while done < count:
+            n = min(CHUNK, count - done)
+            raw = f.read(n * size)
+            if len(raw) != n * size:
+                raise DataError(f"IDX file ends after {done + len(raw) // max(size, 1)} of {count} images")
+            done += n
+            yield np.frombuffer(raw, np.uint8).reshape(n, *image_shape)
+        if f.read(1):
+            raise DataError("IDX file has data after its last image")
+
+    return Source(image_shape, True, count, {}, batches)
+
+
+def open_source(path: str | None, *, recursive: bool = False, stdin=None) -> Source:
+    """Open ``path`` ('-' or None: ``stdin`` bytes) as a Source.
+
+    Raises:
+        DataError: unreadable or of an unknown kind.
+        FileNotFoundError, IsADirectoryError (folder without ``recursive``).
+    """
+    if path in (None, "-"):
+        return _from_bytes(stdin.read(), "stdin")
+    p = Path(path)
+    if p.is_dir():
+        if not recursive:
+            raise IsADirectoryError("is a directory (use -r to compress a folder of images as one archive)")
+        return _folder_source(p)
+    suffix = p.suffix.lower()
+    if suffix == ".npy":
+        a = np.load(p, mmap_mode="r", allow_pickle=False)
+        return _with(_array_source(a, {}), {"kind": "npy", "name": p.name})
+    f = open(p, "rb")
+    magic = f.read(4)
+    f.seek(0)
+    if magic[:2] == b"\x1f\x8b":
+        src = _idx_stream(gzip.open(f, "rb"), str(p))
+        return _with(src, {"kind": "idx", "name": p.name, "gzip": True})
+    if magic[:2] == b"\0\0":
+        return _with(_idx_stream(f, str(p)), {"kind": "idx", "name": p.name, "gzip": False})
+    with f:
+        return _from_bytes(f.read(), p.name)
+
+
+def _with(src: Source, meta: dict) -> Source:
+    src.meta = {**meta, **src.meta}
+    return src
+
+
+def _from_bytes(raw: bytes, name: str) -> Source:
+    if raw[:6] == b"\x93NUMPY":
+        return _with(_array_source(np.load(io.BytesIO(raw), allow_pickle=False), {}), {"kind": "npy", "name": name})
+    if raw[:2] == b"PK":
+        with np.load(io.BytesIO(raw), allow_pickle=False) as z:
+            if len(z.files) != 1:
+                raise DataError(f".npz holds {len(z.files)} arrays; aecodec takes exactly one")
+            key = z.files[0]
+            return _with(_array_source(z[key], {}), {"kind": "npz", "name": name, "key": key})
+    if raw[:2] == b"\x1f\x8b":
+        return _with(_idx_stream(io.BytesIO(gzip.decompress(raw)), name), {"kind": "idx", "name": name, "gzip": True})
+    if raw[:2] == b"\0\0":
+        return _with(_idx_stream(io.BytesIO(raw), name), {"kind": "idx", "name": name, "gzip": False})
+    a, info = _image_array(io.BytesIO(raw))
+    meta = {"kind": "image", "name": name, **info}
+    return _with(_array_source(a if a.ndim == 2 else a[None], {}), meta)
+
+
+def _folder_source(folder: Path) -> Source:
+    files = sorted(f for f in folder.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise DataError("folder holds no image files")
+    first, _ = _image_array(files[0])
+    names = [f.name for f in files]
+
+    def batches():
+        for start in range(0, len(files), CHUNK):
+            arrays = []
+            for f in files[start : start + CHUNK]:
+                a, _ = _image_array(f)
+                if a.shape != first.shape:
+                    raise DataError(f"{f.name}: {a.shape} differs from the folder's first image {first.shape}; "
+                                    "an archive holds images of one size")
+                arrays.append(a)
+            yield np.stack(arrays)
+
+    return Source(first.shape, True, len(files), {"kind": "folder", "name": folder.name, "files": names}, batches)
+
+
+class Sink:
+    """Writes decoded batches back as the kind of file the archive came from.
+
+    ``path`` None means a binary stream (stdout); otherwise output goes to a temporary
+    file (or folder) beside ``path`` and is renamed onto it by ``commit`` only.
+    """
+
+    def __init__(self, meta: dict, image_shape, batched: bool, path: Path | None, stream=None):
+        self.meta, self.image_shape, self.batched = meta, tuple(image_shape), batched
+        self.kind = meta.get("kind", "npy")
+        self.path, self.stream = path, stream
+        self._parts: list[np.ndarray] = []
+        self._written = 0
+        self._tmp = None
+        if path is not None:
+            self._tmp = path.parent / f".{path.name}.aecodec-part"
+            if self.kind == "folder":
+                self._tmp.mkdir()
+            elif self.kind == "idx":
+                self._file = gzip.GzipFile(self._tmp, "wb", mtime=0) if meta.get("gzip") else open(self._tmp, "wb")
+                self._file.write(idx_header((meta.get("count", 0), *self.image_shape)))
+
+    def write(self, batch: np.ndarray) -> None:
+        if self.kind == "folder" and self._tmp is not None:
+            names = self.meta["files"][self._written : self._written + len(batch)]
+            for name, image in zip(names, batch, strict=True):
+                _save_image(self._tmp / Path(name).name, image, None)
+        elif self.kind == "idx" and self._tmp is not None:
+            self._file.write(np.ascontiguousarray(batch).tobytes())
+        else:
+            self._parts.append(batch)
+        self._written += len(batch)
+
+    def commit(self, force: bool) -> None:
+        if self.kind == "folder" and self._tmp is not None:
+            if self.path.exists():
+                if not force:
+                    raise FileExistsError("already exists (use -f to overwrite)")
+                shutil.rmtree(self.path) if self.path.is_dir() else self.path.unlink()
+            os.replace(self._tmp, self.path)
+            return
+        if self.kind == "idx" and self._tmp is not None:
+            self._file.close()
+            _fsync(self._tmp)
+        else:
+            data = self._encode(np.concatenate(self._parts) if self._parts else np.zeros((0, *self.image_shape), np.uint8))
+            if self.path is None:
+                self.stream.write(data)
+                self.stream.flush()
+                return
+            with open(self._tmp, "wb") as f:
+                f.write(data)
+        if not force and self.path.exists():
+            raise FileExistsError("already exists (use -f to overwrite)")
+        os.replace(self._tmp, self.path)
+
+    def abort(self) -> None:
+        if self._tmp is None or not self._tmp.exists():
+            return
+        if self.kind == "idx":
+            self._file.close()
+        shutil.rmtree(self._tmp) if self._tmp.is_dir() else self._tmp.unlink()
+
+    def _encode(self, images: np.ndarray) -> bytes:
+        images = images if self.batched else images[0]
+        buf = io.BytesIO()
+        if self.kind == "image":
+            _save_image(buf, images[0] if images.ndim == 4 else images, self.meta.get("format"))
+        elif self.kind == "npz":
+            np.savez_compressed(buf, **{self.meta.get("key", "images"): images})
+        elif self.kind == "idx":
+            data = idx_bytes(images)
+            return gzip.compress(data, mtime=0) if self.meta.get("gzip") else data
+        elif self.kind == "folder":
+            raise DataError("an archive of a folder cannot be written to standard output; give a file name")
+        else:
+            np.save(buf, images, allow_pickle=False)
+        return buf.getvalue()
+
+
+def _save_image(target, image: np.ndarray, fmt: str | None) -> None:
+    from PIL import Image
+
+    if fmt is None and isinstance(target, Path):
+        fmt = Image.registered_extensions().get(target.suffix.lower())
+    Image.fromarray(image).save(target, format=fmt or "PNG")
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
