@@ -26,6 +26,10 @@ class UsageError(Exception):
     """Bad usage: reported with exit status 2."""
 
 
+class RefusedError(Exception):
+    """An output aecodec will not write without -f (binary to a terminal)."""
+
+
 def _enable_compilation_cache() -> None:
     """JAX's persistent compilation cache in the user cache folder: cuts warm start-up."""
     import jax
@@ -74,7 +78,7 @@ def _output_path(args, src: str | None, suffix_in: bool) -> Path | None:
 
 def _check_stdout(args) -> None:
     if sys.stdout.isatty() and not args.force:
-        raise UsageError("refusing to write binary data to a terminal (use -f to force, or redirect)")
+        raise RefusedError("refusing to write binary data to a terminal (use -f to force, or redirect)")
 
 
 def _quality(args, model, source) -> int:
@@ -284,7 +288,7 @@ def _cmd_files(args, one) -> int:
         except KeyboardInterrupt:
             print(f"aecodec: error: {src}: interrupted", file=sys.stderr)
             return 130
-        except (AecodecError, OSError, UsageError, ValueError, EOFError) as e:
+        except (AecodecError, OSError, UsageError, RefusedError, ValueError, EOFError) as e:
             status = max(status, _report(src if src != "-" else None, e))
         except Exception as e:  # noqa: BLE001 - a bug: still one line, still the next file
             status = max(status, _report(src if src != "-" else None, RuntimeError(f"internal error, please report: {e!r}")))
@@ -298,9 +302,11 @@ def _train(args) -> int:
     images = data.load_images(args.data) if args.data else data.fashion_mnist("train")
     test = data.fashion_mnist("test") if args.test is None and not args.data else (
         data.load_images(args.test) if args.test else None)
-    model_config = ModelConfig(hidden=args.hidden, clusters=args.clusters)
-    train_config = train.TrainConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
-                                     prior_learning_rate=args.prior_learning_rate, seed=args.seed)
+    def given(*names):  # options left unset keep the configs' own defaults
+        return {n: getattr(args, n) for n in names if getattr(args, n) is not None}
+
+    model_config = ModelConfig(**given("hidden", "clusters"))
+    train_config = train.TrainConfig(**given("epochs", "batch_size", "learning_rate", "prior_learning_rate", "seed"))
     log = (lambda s: None) if args.quiet else (lambda s: print(s, file=sys.stderr, flush=True))
     model, summary = train.train_and_evaluate(
         images, args.workdir, model_config=model_config, train_config=train_config,
@@ -340,9 +346,6 @@ def _file_options(p: argparse.ArgumentParser, *, compressing: bool) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from codec.models import ModelConfig
-    from codec.train import TrainConfig
-
     parser = argparse.ArgumentParser(prog="aecodec", description="Learned lossy compression for image datasets, "
                                      "used like gzip. Inputs are kept unless --rm is given.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -368,13 +371,14 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--out", type=Path, required=True, help="model file to write (.aecm)")
     tr.add_argument("--workdir", type=Path, required=True, help="folder for checkpoints; training resumes from it")
     tr.add_argument("--name", default="aecodec-fmnist", help="model name recorded in the file")
-    tr.add_argument("--epochs", type=int, default=TrainConfig.epochs)
-    tr.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
-    tr.add_argument("--learning-rate", type=float, default=TrainConfig.learning_rate)
-    tr.add_argument("--prior-learning-rate", type=float, default=TrainConfig.prior_learning_rate)
-    tr.add_argument("--hidden", type=int, default=ModelConfig.hidden, help="width of the nonlinear branches")
-    tr.add_argument("--clusters", type=int, default=ModelConfig.clusters, help="prior clusters the encoder picks from")
-    tr.add_argument("--seed", type=int, default=0)
+    # Defaults live in TrainConfig and ModelConfig (not imported here: start-up time).
+    tr.add_argument("--epochs", type=int, help="passes over the data (default 40)")
+    tr.add_argument("--batch-size", type=int, help="images per step (default 128)")
+    tr.add_argument("--learning-rate", type=float, help="peak learning rate of the transforms (default 2e-4)")
+    tr.add_argument("--prior-learning-rate", type=float, help="peak learning rate of gains and prior (default 2e-3)")
+    tr.add_argument("--hidden", type=int, help="width of the nonlinear branches (default 128)")
+    tr.add_argument("--clusters", type=int, help="prior clusters the encoder picks from (default 16)")
+    tr.add_argument("--seed", type=int, help="seed of initialization, shuffling and noise (default 0)")
     tr.add_argument("-q", "--quiet", action="store_true")
     tr.set_defaults(func=_train)
     return parser

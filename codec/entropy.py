@@ -20,7 +20,8 @@ import math
 import numpy as np
 
 from bitstream.coder import Tables, integer_frequencies
-from codec.models import SCALE_MIN
+
+SCALE_MIN = 0.11  # the prior's smallest scale: below it, rounding makes them indistinguishable
 
 TAIL_SIGMAS = 7.0  # a table covers ±7σ; beyond it the escape symbol takes over
 SCALE_LADDER = np.exp(np.linspace(math.log(0.11), math.log(80.0), 96))  # ~7% steps

@@ -30,7 +30,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-SCALE_MIN = 0.11  # scales below this are indistinguishable after rounding
+from codec.entropy import SCALE_MIN  # numpy-only; shared with the frozen form
+
 LIKELIHOOD_MIN = 1e-9  # keeps log2 finite: one symbol never costs more than ~30 bits
 
 

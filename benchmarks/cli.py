@@ -1,0 +1,90 @@
+"""Command-line numbers: memory on whole datasets, archive throughput, start-up time.
+
+    python -m benchmarks.cli [--out benchmarks/results/cli.json]
+
+Runs the installed ``aecodec`` console script in subprocesses, as a user would:
+- peak RSS of ``aecodec -c`` on Fashion-MNIST's 10k test and 60k train IDX files
+  (the second should stay within 1.3x the first: memory must not grow with the dataset);
+- archive throughput (images/s, wall time of the whole command);
+- wall time of a one-image compress and decompress of a 28x28 PNG, cold (empty JAX
+  compilation cache) and warm (cache filled by an earlier run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from codec import data
+
+AECODEC = shutil.which("aecodec", path=str(Path(sys.executable).parent)) or shutil.which("aecodec")
+
+
+def timed(args: list[str], *, env: dict, stdin=None, stdout=subprocess.DEVNULL) -> tuple[float, int]:
+    """(wall seconds, peak RSS in MiB) of one run of ``aecodec args``."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([AECODEC, *args], env=env, stdin=stdin, stdout=stdout, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f"aecodec {' '.join(args)} failed: {proc.stderr.read().decode()}")
+    return seconds, usage.ru_maxrss // 1024
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/cli.json"))
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args(argv)
+    work = Path(tempfile.mkdtemp(prefix="aecodec-bench-"))
+    env = dict(os.environ, XDG_CACHE_HOME=str(work / "cache"))
+    result = {"datasets": {}}
+    try:
+        for name, split in (("10k test", "test"), ("60k train", "train")):
+            src = data.DEBIAN_DIR / data.FASHION_MNIST[(split, "images")][0]
+            n = len(data.fashion_mnist(split))
+            seconds, rss = timed(["-c", "-q", str(src)], env=env)
+            result["datasets"][name] = {"images": n, "seconds": seconds, "images_per_s": n / seconds, "peak_rss_mib": rss}
+            print(f"compress {name} IDX ({n} images): {seconds:.1f} s, {n / seconds:.0f} images/s, peak RSS {rss} MiB", flush=True)
+        ratio = result["datasets"]["60k train"]["peak_rss_mib"] / result["datasets"]["10k test"]["peak_rss_mib"]
+        result["rss_ratio_60k_over_10k"] = ratio
+        print(f"peak RSS 60k / 10k = {ratio:.2f} (goal <= 1.3)")
+
+        from PIL import Image
+
+        png = work / "one.png"
+        Image.fromarray(data.fashion_mnist("test")[0]).save(png)
+        packed = work / "one.png.aec"
+        for mode in ("cold", "warm"):
+            comp, decomp = [], []
+            for _ in range(args.repeats):
+                if mode == "cold":
+                    shutil.rmtree(work / "cache", ignore_errors=True)
+                comp.append(timed(["-f", "-q", str(png)], env=env)[0])
+                if mode == "cold":
+                    shutil.rmtree(work / "cache", ignore_errors=True)
+                decomp.append(timed(["-d", "-f", "-q", "-o", str(work / "back.png"), str(packed)], env=env)[0])
+            result[f"single_image_{mode}"] = {"compress_s": statistics.median(comp), "decompress_s": statistics.median(decomp)}
+            print(f"one 28x28 PNG, {mode} compilation cache: compress {statistics.median(comp):.2f} s, "
+                  f"decompress {statistics.median(decomp):.2f} s (median of {args.repeats})")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    result["machine"] = {"cpus": os.cpu_count(), "python": sys.version.split()[0], "numpy": np.__version__}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1))
+    return result
+
+
+if __name__ == "__main__":
+    main()

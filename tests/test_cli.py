@@ -1,0 +1,144 @@
+"""The real console script, driven in subprocesses as a user would."""
+
+import gzip
+import os
+import pty
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from codec import data
+
+AECODEC = shutil.which("aecodec", path=str(Path(sys.executable).parent)) or shutil.which("aecodec")
+
+
+def run(*args, cwd, stdin=None, env_home=None):
+    env = dict(os.environ, XDG_CACHE_HOME=str(env_home)) if env_home else None
+    return subprocess.run([AECODEC, *map(str, args)], cwd=cwd, input=stdin, capture_output=True, env=env, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture
+def files(tmp_path, test_images):
+    grey, rgb = test_images[0], np.stack([test_images[1], test_images[2], test_images[3]], axis=-1)
+    Image.fromarray(grey).save(tmp_path / "grey.png")
+    Image.fromarray(rgb).save(tmp_path / "rgb.png")
+    Image.fromarray(np.pad(test_images[4], ((0, 1), (0, 3)))).save(tmp_path / "odd.png")  # 29 x 31
+    np.save(tmp_path / "arr.npy", test_images[:30])
+    np.savez(tmp_path / "arr.npz", images=test_images[:7])
+    (tmp_path / "set-idx3-ubyte.gz").write_bytes(gzip.compress(data.idx_bytes(test_images[:40])))
+    (tmp_path / "folder").mkdir()
+    for i in range(6):
+        Image.fromarray(test_images[10 + i]).save(tmp_path / "folder" / f"img{i}.png")
+    return tmp_path
+
+
+def psnr(a, b):
+    return 10 * np.log10(255**2 / np.mean((a.astype(float) - b.astype(float)) ** 2))
+
+
+def test_roundtrip_of_every_input_kind(files, cache):
+    names = ["grey.png", "rgb.png", "odd.png", "arr.npy", "arr.npz", "set-idx3-ubyte.gz"]
+    r = run("compress", "--quality", "7", *names, cwd=files, env_home=cache)
+    assert r.returncode == 0, r.stderr
+    r = run("-r", "--quality", "7", "folder", cwd=files, env_home=cache)
+    assert r.returncode == 0, r.stderr
+    out = files / "out"
+    out.mkdir()
+    for name in [*names, "folder"]:
+        shutil.copy(files / f"{name}.aec", out)
+        assert (files / name).exists()  # inputs are kept by default
+    r = run("-d", *[f"{n}.aec" for n in [*names, "folder"]], cwd=out, env_home=cache)
+    assert r.returncode == 0, r.stderr
+    grey = np.asarray(Image.open(out / "grey.png"))
+    assert grey.shape == (28, 28) and psnr(grey, np.asarray(Image.open(files / "grey.png"))) > 30
+    rgb = np.asarray(Image.open(out / "rgb.png"))
+    assert rgb.shape == (28, 28, 3) and Image.open(out / "rgb.png").format == "PNG"
+    assert np.asarray(Image.open(out / "odd.png")).shape == (29, 31)
+    assert np.load(out / "arr.npy").shape == (30, 28, 28)
+    with np.load(out / "arr.npz") as z:
+        assert z.files == ["images"] and z["images"].shape == (7, 28, 28)
+    idx = data.read_idx(out / "set-idx3-ubyte.gz")
+    assert idx.shape == (40, 28, 28) and psnr(idx, data.read_idx(files / "set-idx3-ubyte.gz")) > 30
+    assert sorted(p.name for p in (out / "folder").iterdir()) == [f"img{i}.png" for i in range(6)]
+    assert not [p for p in out.rglob(".*")]  # no temporary files left
+
+
+def test_stdin_to_stdout_pipeline(files, cache):
+    packed = run(stdin=(files / "grey.png").read_bytes(), cwd=files, env_home=cache)
+    assert packed.returncode == 0 and packed.stdout[:4] == b"AEC\0"
+    restored = run("-d", stdin=packed.stdout, cwd=files, env_home=cache)
+    assert restored.returncode == 0 and restored.stdout[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_refuses_to_overwrite_without_force_and_keeps_or_removes_inputs(files, cache):
+    assert run("grey.png", cwd=files, env_home=cache).returncode == 0
+    before = (files / "grey.png.aec").read_bytes()
+    r = run("--quality", "1", "grey.png", cwd=files, env_home=cache)
+    assert r.returncode == 1
+    assert r.stderr.decode().strip() == "aecodec: error: grey.png: grey.png.aec already exists (use -f to overwrite)"
+    assert (files / "grey.png.aec").read_bytes() == before
+    r = run("-f", "--rm", "--quality", "1", "grey.png", cwd=files, env_home=cache)
+    assert r.returncode == 0 and (files / "grey.png.aec").read_bytes() != before and not (files / "grey.png").exists()
+
+
+def test_damaged_and_missing_inputs_fail_cleanly_and_the_rest_goes_on(files, cache):
+    assert run("arr.npy", cwd=files, env_home=cache).returncode == 0
+    good = (files / "arr.npy.aec").read_bytes()
+    (files / "cut.npy.aec").write_bytes(good[: len(good) // 2])
+    flipped = bytearray(good)
+    flipped[len(good) // 2] ^= 4
+    (files / "bad.npy.aec").write_bytes(bytes(flipped))
+    (files / "arr.npy").unlink()
+    r = run("-d", "cut.npy.aec", "missing.aec", "bad.npy.aec", "arr.npy.aec", cwd=files, env_home=cache)
+    lines = r.stderr.decode().strip().splitlines()
+    assert r.returncode == 1
+    assert lines[0].startswith("aecodec: error: cut.npy.aec: file is truncated")
+    assert lines[1] == "aecodec: error: missing.aec: No such file or directory"
+    assert lines[2].startswith("aecodec: error: bad.npy.aec: ") and "damaged" in lines[2]
+    assert not (files / "cut.npy").exists() and not (files / "bad.npy").exists()
+    assert (files / "arr.npy").exists()  # the good file after the bad ones was still restored
+    assert not [p for p in files.iterdir() if p.name.startswith(".")]
+    assert (files / "cut.npy.aec").exists() and (files / "bad.npy.aec").exists()  # inputs never removed
+
+
+def test_info_and_test_on_good_and_bad_files(files, cache):
+    assert run("arr.npy", cwd=files, env_home=cache).returncode == 0
+    info = run("info", "arr.npy.aec", cwd=files, env_home=cache)
+    assert info.returncode == 0 and "30 of 28x28 uint8" in info.stdout.decode()
+    js = run("info", "--json", "arr.npy.aec", cwd=files, env_home=cache)
+    assert b'"images": 30' in js.stdout
+    good = (files / "arr.npy.aec").read_bytes()
+    (files / "bad.aec").write_bytes(good[:-1] + bytes([good[-1] ^ 1]))
+    ok = run("test", "arr.npy.aec", cwd=files, env_home=cache)
+    bad = run("test", "arr.npy.aec", "bad.aec", cwd=files, env_home=cache)
+    assert ok.returncode == 0 and bad.returncode == 1
+    assert bad.stderr.decode().strip() == "aecodec: error: bad.aec: file checksum mismatch: the file is damaged"
+
+
+def test_usage_errors_exit_2(files, cache):
+    assert run("--quality", "x", "grey.png", cwd=files, env_home=cache).returncode == 2
+    r = run("-o", "x.aec", "grey.png", "rgb.png", cwd=files, env_home=cache)
+    assert r.returncode == 2 and b"-o/--output takes a single input file" in r.stderr
+    r = run("grey.png.aec", cwd=files, env_home=cache)
+    assert r.returncode == 2 and b"already has .aec suffix" in r.stderr
+
+
+def test_refuses_binary_output_to_a_terminal(files, cache):
+    primary, replica = pty.openpty()
+    try:
+        r = subprocess.run([AECODEC, "-c", "grey.png"], cwd=files, stdout=replica, stderr=subprocess.PIPE, timeout=300,
+                           env=dict(os.environ, XDG_CACHE_HOME=str(cache)))
+    finally:
+        os.close(replica)
+        os.close(primary)
+    assert r.returncode == 1 and b"refusing to write binary data to a terminal" in r.stderr
