@@ -15,7 +15,6 @@ import time
 import numpy as np
 
 import bitstream
-from codec.entropy import PRECISION
 
 
 def psnr_stats(original: np.ndarray, restored: np.ndarray) -> tuple[float, float]:
@@ -128,27 +127,29 @@ class PCACoder:
         for j in range(k):
             kj = int(offsets[j])
             hist = np.bincount(np.clip(q[:, j], -kj, kj) + kj, minlength=2 * kj + 1).astype(np.float64) + 1e-3
-            probs = np.append(hist, 1e-3) / (hist.sum() + 1e-3)
-            f = np.floor(probs * ((1 << PRECISION) - probs.size)).astype(np.int64) + 1
-            f[np.argmax(f)] += (1 << PRECISION) - f.sum()
-            freqs.append(f.astype(np.uint32))
+            freqs.append(bitstream.integer_frequencies(np.append(hist, 1e-3)))
         return offsets, freqs
 
-    def point(self, images: np.ndarray, k: int, step: float) -> dict:
+    def point(self, images: np.ndarray, k: int, step: float, *, return_restored: bool = False):
         offsets, freqs = self._tables(k, step)
         x = images.reshape(len(images), -1).astype(np.float64)
         t0 = time.perf_counter()
         q = np.round((x - self.mean) @ self.basis[:, :k] / step).astype(np.int64)
-        stream = bitstream.encode(q, np.arange(k), offsets, freqs)
+        tables = bitstream.Tables(-offsets, freqs)
+        index = np.broadcast_to(np.arange(k), q.shape)
+        encoder = bitstream.Encoder(tables)
+        encoder.add(q, index)
+        stream = encoder.finish()
         enc = time.perf_counter() - t0
         t0 = time.perf_counter()
-        decoded = bitstream.decode(stream, len(images), np.arange(k), offsets, freqs)
+        decoded = bitstream.Decoder(stream, tables).read(index)
         restored = np.clip(np.round(decoded * step @ self.basis[:, :k].T + self.mean), 0, 255).astype(np.uint8)
         dec = time.perf_counter() - t0
         restored = restored.reshape(images.shape)
         header = 64  # a minimal container: shape, k, step, length, checksum
-        return row("pca-ans", f"k={k} step={step:.3g}", len(stream) + header, len(images), images, restored,
-                   payload=len(stream), enc_s=enc, dec_s=dec)
+        r = row("pca-ans", f"k={k} step={step:.3g}", len(stream) + header, len(images), images, restored,
+                payload=len(stream), enc_s=enc, dec_s=dec)
+        return (r, restored) if return_restored else r
 
     def naive_point(self, images: np.ndarray, k: int) -> dict:
         """Coefficients stored as float32, as the seed tutorials do."""

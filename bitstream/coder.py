@@ -94,7 +94,10 @@ class Decoder:
         if len(data) % 4:
             raise TruncatedError("entropy-coded stream is not a whole number of 32-bit words")
         self.tables = tables
-        self._coder = constriction.stream.stack.AnsCoder(np.frombuffer(data, dtype="<u4").astype(np.uint32))
+        try:
+            self._coder = constriction.stream.stack.AnsCoder(np.frombuffer(data, dtype="<u4").astype(np.uint32))
+        except (ValueError, RuntimeError) as e:
+            raise FormatError(f"entropy-coded stream is damaged ({e})") from None
 
     def read(self, index: np.ndarray) -> np.ndarray:
         """The symbols of the next part, one per entry of ``index`` (same shape)."""
@@ -103,15 +106,18 @@ class Decoder:
             raise FormatError("table index out of range")
         out = np.empty(flat.size, np.int64)
         escapes = []
-        for t, pos in _groups(flat):
-            low, size = int(self.tables.lows[t]), len(self.tables.freqs[t]) - 1
-            s = self._coder.decode(self.tables.model(t), pos.size).astype(np.int64)
-            out[pos] = s + low
-            escapes.append(pos[s == size])
-        where = np.concatenate(escapes) if escapes else np.zeros(0, np.int64)
-        if where.size:
-            values = self._coder.decode(constriction.stream.model.Uniform(ESCAPE_RANGE), where.size)
-            out[where] = values.astype(np.int64) - _ESCAPE_OFFSET
+        try:
+            for t, pos in _groups(flat):
+                low, size = int(self.tables.lows[t]), len(self.tables.freqs[t]) - 1
+                s = self._coder.decode(self.tables.model(t), pos.size).astype(np.int64)
+                out[pos] = s + low
+                escapes.append(pos[s == size])
+            where = np.concatenate(escapes) if escapes else np.zeros(0, np.int64)
+            if where.size:
+                values = self._coder.decode(constriction.stream.model.Uniform(ESCAPE_RANGE), where.size)
+                out[where] = values.astype(np.int64) - _ESCAPE_OFFSET
+        except (ValueError, RuntimeError) as e:
+            raise FormatError(f"entropy-coded stream is damaged ({e})") from None
         return out.reshape(np.shape(index))
 
     def finish(self) -> None:

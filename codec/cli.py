@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 SUFFIX = ".aec"
-COMMANDS = ("compress", "decompress", "info", "test", "train")
+COMMANDS = ("compress", "decompress", "info", "test", "train", "bench")
 
 
 class UsageError(Exception):
@@ -381,7 +381,19 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--seed", type=int, help="seed of initialization, shuffling and noise (default 0)")
     tr.add_argument("-q", "--quiet", action="store_true")
     tr.set_defaults(func=_train)
+
+    b = sub.add_parser("bench", add_help=False, help="size-vs-quality report against other codecs (see aecodec bench -h)")
+    b.add_argument("rest", nargs=argparse.REMAINDER)
+    b.set_defaults(func=_bench)
     return parser
+
+
+def _bench(args) -> int:
+    from benchmarks import report
+
+    _enable_compilation_cache()
+    report.main(args.rest)
+    return 0
 
 
 def _normalize(argv: list[str]) -> list[str]:

@@ -1,0 +1,368 @@
+"""Size-vs-quality report: aecodec against lossless compressors, PCA and classic image codecs.
+
+    aecodec bench [--data PATH] [--out DIR] [--limit N]      (or python -m benchmarks.report)
+
+Every codec runs on the same test images in this process. Writes to ``--out``
+(default benchmarks/results/): report.md, results.json, results.csv, rd_curve.png,
+reconstructions.png, per_class.png; with the default output it also refreshes the
+headline section of README.md between its ``bench`` markers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+import codec
+from benchmarks import baselines
+from codec import api, data
+
+DEFAULT_OUT = Path("benchmarks/results")
+README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
+MATCHED_PSNR = (25.0, 30.0, 35.0)
+LOSSY = ("pca-ans", "pca-float32", "webp", "jpeg")
+
+
+def ssim(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per-image SSIM (N,), 7x7 uniform window, K1=0.01, K2=0.03, sample covariance, valid region:
+    scikit-image's ``structural_similarity`` defaults, vectorized over the whole batch."""
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    win, n = 7, 49
+
+    def box(x):  # mean over every 7x7 window (valid), via 2-D cumulative sums
+        c = np.pad(x, ((0, 0), (1, 0), (1, 0))).cumsum(1).cumsum(2)
+        return (c[:, win:, win:] - c[:, :-win, win:] - c[:, win:, :-win] + c[:, :-win, :-win]) / n
+
+    if a.shape[1] < win or a.shape[2] < win:
+        return np.full(len(a), np.nan)
+    ma, mb = box(a), box(b)
+    cov = n / (n - 1)
+    va, vb, vab = cov * (box(a * a) - ma**2), cov * (box(b * b) - mb**2), cov * (box(a * b) - ma * mb)
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    s = ((2 * ma * mb + c1) * (2 * vab + c2)) / ((ma**2 + mb**2 + c1) * (va + vb + c2))
+    return s.reshape(len(a), -1).mean(1)
+
+
+def _row(name, setting, total, images, restored, *, payload=None, enc=None, dec=None) -> dict:
+    r = baselines.row(name, setting, total, len(images), images, restored, payload=payload, enc_s=enc, dec_s=dec)
+    r["ssim"] = float(np.nanmean(ssim(images, restored)))
+    return r
+
+
+def aecodec_rows(model, images: np.ndarray, single_limit: int, samples: dict) -> list[dict]:
+    rows = []
+    for q in model.qualities:
+        codec.decompress(codec.compress(images[:8], quality=q, model=model), model=model)  # warm-up
+        t0 = time.perf_counter()
+        blob = codec.compress(images, quality=q, model=model)
+        enc = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        restored = codec.decompress(blob, model=model)
+        dec = time.perf_counter() - t0
+        payload = sum(len(d) for _, d in api.container.unpack(blob).chunks)
+        rows.append(_row("aecodec", q, len(blob), images, restored, payload=payload, enc=enc, dec=dec))
+        samples[("aecodec", q)] = restored[:8]
+        few = images[:single_limit]
+        t0 = time.perf_counter()
+        blobs = [codec.compress(x, quality=q, model=model) for x in few]
+        enc = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        singles = np.stack([codec.decompress(b, model=model) for b in blobs])
+        dec = time.perf_counter() - t0
+        rows.append(_row("aecodec-single", q, sum(map(len, blobs)), few, singles, enc=enc, dec=dec))
+    return rows
+
+
+def _pillow_rows(name, fmt, images, settings, samples, **kw) -> list[dict]:
+    rows = []
+    for q in settings:
+        size, restored, enc, dec = baselines._pillow_roundtrip(images, fmt, quality=q, **kw)
+        rows.append(_row(name, q, size, images, restored, enc=enc, dec=dec))
+        samples[(name, q)] = restored[:8]
+    return rows
+
+
+def run_all(images: np.ndarray, train: np.ndarray, model, *, single_limit: int, log) -> tuple[list[dict], dict]:
+    samples: dict = {}
+    rows: list[dict] = []
+    log("aecodec (archive and single-image files)")
+    rows += aecodec_rows(model, images, single_limit, samples)
+    log("lossless: gzip, bz2, xz, zstd, PNG")
+    for r in baselines.lossless_points(images):
+        r["ssim"] = 1.0
+        rows.append(r)
+    png = baselines.png_point(images)
+    png["ssim"] = 1.0
+    rows.append(png)
+    log("JPEG and WebP sweeps")
+    rows += _pillow_rows("jpeg", "JPEG", images, (5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95), samples, optimize=True)
+    rows += _pillow_rows("webp", "WEBP", images, (0, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 100), samples, method=6)
+    log("PCA fitted on the train split: float32 coefficients, and quantized + ANS-coded")
+    pca = baselines.PCACoder(train.reshape(len(train), -1))
+    flat = images.reshape(len(images), -1)
+    for k in (8, 16, 32, 64, 128, 256):
+        r = pca.naive_point(flat, k)
+        restored = _pca_restore(pca, flat, k).reshape(images.shape)
+        rows.append(_row("pca-float32", f"k={k}", r["bytes_per_image"] * len(images), images, restored))
+        samples[("pca-float32", f"k={k}")] = restored[:8]
+    for k in (64, 128, 256, 784):
+        for step in np.geomspace(4.0, 160.0, 12):
+            r, restored = pca.point(flat, k, float(step), return_restored=True)
+            restored = restored.reshape(images.shape)
+            r = _row("pca-ans", r["setting"], r["bytes_per_image"] * len(images), images, restored,
+                     payload=r["payload_bytes_per_image"] * len(images),
+                     enc=len(images) / r["encode_images_per_s"], dec=len(images) / r["decode_images_per_s"])
+            rows.append(r)
+            samples[("pca-ans", r["setting"])] = restored[:8]
+    return rows, samples
+
+
+def _pca_restore(pca, flat, k):
+    c = ((flat - pca.mean) @ pca.basis[:, :k]).astype(np.float32).astype(np.float64)
+    return np.clip(np.round(c @ pca.basis[:, :k].T + pca.mean), 0, 255).astype(np.uint8)
+
+
+def summarize(rows: list[dict]) -> dict:
+    ours = [r for r in rows if r["codec"] == "aecodec"]
+    by = {name: [r for r in rows if r["codec"] == name] for name in LOSSY}
+    bd = {}
+    for name, rs in by.items():
+        try:
+            bd[name] = baselines.bd_rate(rs, ours)
+        except Exception:  # noqa: BLE001 - curves that do not overlap have no BD-rate
+            bd[name] = None
+    matched = {
+        name: {str(p): baselines.bytes_at_psnr(rs, p) for p in MATCHED_PSNR}
+        for name, rs in {"aecodec": ours, **by}.items()
+    }
+    lossless = min((r for r in rows if r["psnr"] == np.inf or r["mean_psnr"] >= 99), key=lambda r: r["bytes_per_image"])
+    return {"bd_rate_percent": bd, "bytes_at_psnr": matched, "best_lossless": lossless}
+
+
+def conclusion(summary: dict) -> list[str]:
+    """Plain-language findings, computed from the numbers."""
+    lines = []
+    at = summary["bytes_at_psnr"]
+    for p in MATCHED_PSNR:
+        options = {k: v[str(p)] for k, v in at.items() if v[str(p)] is not None}
+        if not options:
+            continue
+        best = min(options, key=options.get)
+        ours = options.get("aecodec")
+        others = ", ".join(f"{k} {v:.0f}" for k, v in sorted(options.items(), key=lambda kv: kv[1]) if k != "aecodec")
+        if ours is None:
+            lines.append(f"At {p:.0f} dB aecodec has no point in range; smallest: {best} ({others}).")
+        else:
+            lines.append(f"At {p:.0f} dB, {best} is smallest: aecodec {ours:.0f} bytes/image against {others}.")
+    for name, v in summary["bd_rate_percent"].items():
+        if v is not None:
+            word = "fewer" if v < 0 else "more"
+            lines.append(f"Over the PSNR range both cover, aecodec needs {abs(v):.0f}% {word} bytes than {name} (BD-rate).")
+    ll = summary["best_lossless"]
+    lines.append(f"The best lossless option here is {ll['codec']} ({ll['setting']}) at {ll['bytes_per_image']:.0f} "
+                 "bytes/image: what exactness costs.")
+    return lines
+
+
+def plot_rd(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5.5), dpi=120)
+    styles = {"aecodec": ("C3", "o-"), "aecodec-single": ("C3", "o:"), "pca-ans": ("C0", "s-"),
+              "pca-float32": ("C0", "s:"), "webp": ("C2", "^-"), "jpeg": ("C1", "v-")}
+    for name, (color, style) in styles.items():
+        pts = baselines.pareto([r for r in rows if r["codec"] == name])
+        ax.plot([r["bytes_per_image"] for r in pts], [r["psnr"] for r in pts], style, color=color, label=name, ms=4)
+    for r in rows:
+        if r["mean_psnr"] >= 99 and r["setting"] in ("whole dataset", "optimize"):
+            ax.axvline(r["bytes_per_image"], color="0.7", lw=0.8, ls="--")
+            ax.text(r["bytes_per_image"], 21, f" {r['codec']}", rotation=90, fontsize=7, color="0.4", va="bottom")
+    ax.set_xscale("log")
+    ax.set_xlabel("bytes per image (whole file ÷ images; log scale)")
+    ax.set_ylabel("PSNR over the dataset (dB)")
+    ax.set_ylim(20, 45)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    ax.set_title("Fashion-MNIST test split: size vs quality (dashed: lossless, whole dataset)")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def plot_reconstructions(images: np.ndarray, rows: list[dict], samples: dict, path: Path, target: float = 30.0) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    chosen = []
+    for name in ("aecodec", "pca-ans", "pca-float32", "webp", "jpeg"):
+        rs = [r for r in rows if r["codec"] == name and (name, r["setting"]) in samples]
+        if rs:
+            r = min(rs, key=lambda r: abs(r["psnr"] - target))
+            chosen.append((f"{name} {r['setting']}\n{r['psnr']:.1f} dB, {r['bytes_per_image']:.0f} B", samples[(name, r["setting"])]))
+    grid = [("original", images[:8]), *chosen]
+    fig, axes = plt.subplots(len(grid), 8, figsize=(8, 1.15 * len(grid)), dpi=110)
+    for i, (label, imgs) in enumerate(grid):
+        for j in range(8):
+            axes[i, j].imshow(imgs[j], cmap="gray", vmin=0, vmax=255)
+            axes[i, j].set_xticks([]), axes[i, j].set_yticks([])
+        axes[i, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=7)
+    fig.suptitle(f"Reconstructions nearest {target:.0f} dB", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def per_class(model, images: np.ndarray, labels: np.ndarray, quality: int) -> list[dict]:
+    out = []
+    for c in range(10):
+        sel = images[labels == c]
+        m = api.measure(model, sel, quality)
+        out.append({"class": data.CLASS_NAMES[c], "images": len(sel), **m})
+    return out
+
+
+def plot_per_class(table: list[dict], path: Path, quality: int) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 3.5), dpi=110)
+    names = [r["class"] for r in table]
+    ax.bar(names, [r["bytes_per_image"] for r in table], color="C3")
+    ax.set_ylabel("bytes per image", color="C3")
+    ax2 = ax.twinx()
+    ax2.plot(names, [r["psnr"] for r in table], "ko-")
+    ax2.set_ylabel("PSNR (dB)")
+    ax.set_title(f"aecodec quality {quality}, per Fashion-MNIST class (test split)")
+    ax.tick_params(axis="x", rotation=30, labelsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def _fmt(v, spec=".1f"):
+    return "–" if v is None or (isinstance(v, float) and not np.isfinite(v)) else format(v, spec)
+
+
+def headline(rows: list[dict], summary: dict) -> str:
+    at = summary["bytes_at_psnr"]
+    lines = ["| bytes/image at | " + " | ".join(f"{p:.0f} dB" for p in MATCHED_PSNR) + " |",
+             "|---|" + "---|" * len(MATCHED_PSNR)]
+    for name in ("aecodec", *LOSSY):
+        lines.append(f"| {name} | " + " | ".join(_fmt(at[name][str(p)], ".0f") for p in MATCHED_PSNR) + " |")
+    ll = summary["best_lossless"]
+    lines.append(f"| lossless ({ll['codec']}, {ll['setting']}) | {ll['bytes_per_image']:.0f} at ∞ dB | | |")
+    bd = ", ".join(f"{k} {_fmt(v, '+.1f')}%" for k, v in summary["bd_rate_percent"].items())
+    return "\n".join(lines) + f"\n\nBD-rate of aecodec against: {bd} (negative: aecodec smaller).\n"
+
+
+def write_report(out: Path, rows, summary, classes, meta, quality_for_classes) -> None:
+    cols = ["codec", "setting", "bytes_per_image", "payload_bytes_per_image", "bits_per_pixel", "psnr", "mean_psnr",
+            "ssim", "encode_images_per_s", "decode_images_per_s"]
+    (out / "results.json").write_text(json.dumps({"meta": meta, "summary": summary, "rows": rows, "per_class": classes},
+                                                 indent=1, default=lambda v: None if v is None else float(v)))
+    with open(out / "results.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+    md = ["# aecodec size-vs-quality report\n",
+          f"{meta['images']} Fashion-MNIST test images ({meta['data']}), {meta['date']}, on {meta['machine']}; "
+          f"model {meta['model']}; Python {meta['python']}, numpy {meta['numpy']}, Pillow {meta['pillow']}, "
+          f"JAX {meta['jax']}. Command: `{meta['command']}`. Took {meta['seconds']:.0f} s.\n",
+          "## Headline\n", headline(rows, summary),
+          "## Conclusion\n", *[f"- {line}" for line in conclusion(summary)], "",
+          "![rate-distortion](rd_curve.png)\n", "![reconstructions](reconstructions.png)\n",
+          "## Every codec and setting\n",
+          "Sizes are whole files per image (containers and headers included; dataset codecs: one file for all images). "
+          "PSNR is over the dataset (10·log10(255²/mean MSE)); mean PSNR averages per-image PSNR (capped at 100 dB). "
+          f"aecodec-single codes each image as its own file (first {meta['single_limit']} images).\n",
+          "| codec | setting | bytes/image | payload | bits/pixel | PSNR | mean PSNR | SSIM | encode img/s | decode img/s |",
+          "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        md.append(f"| {r['codec']} | {r['setting']} | {r['bytes_per_image']:.1f} | {r['payload_bytes_per_image']:.1f} | "
+                  f"{r['bits_per_pixel']:.3f} | {_fmt(r['psnr'], '.2f')} | {_fmt(r['mean_psnr'], '.2f')} | "
+                  f"{_fmt(r.get('ssim'), '.4f')} | {_fmt(r['encode_images_per_s'], '.0f')} | {_fmt(r['decode_images_per_s'], '.0f')} |")
+    md += ["", f"## Per class (aecodec quality {quality_for_classes})\n", "![per class](per_class.png)\n",
+           "| class | images | bytes/image | PSNR |", "|---|---|---|---|"]
+    md += [f"| {c['class']} | {c['images']} | {c['bytes_per_image']:.1f} | {c['psnr']:.2f} |" for c in classes]
+    md += ["", "aecodec has no lossless mode yet; the lossless rows are the general-purpose compressors and PNG.", ""]
+    (out / "report.md").write_text("\n".join(md))
+
+
+def update_readme(readme: Path, rows, summary, meta) -> None:
+    text = readme.read_text()
+    if README_START not in text or README_END not in text:
+        return
+    block = (f"{README_START}\nFrom `{meta['command']}` ({meta['images']} test images, {meta['date']}, {meta['machine']}; "
+             f"the full report is [benchmarks/results/report.md](benchmarks/results/report.md)):\n\n"
+             + headline(rows, summary) + "\n" + "\n".join(f"- {c}" for c in conclusion(summary))
+             + "\n\n![rate-distortion](benchmarks/results/rd_curve.png)\n" + README_END)
+    start, end = text.index(README_START), text.index(README_END) + len(README_END)
+    readme.write_text(text[:start] + block + text[end:])
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(prog="aecodec bench", description="Size-vs-quality report against other codecs.")
+    parser.add_argument("--data", type=Path, help="folder with the Fashion-MNIST IDX files (default: the usual places)")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default benchmarks/results)")
+    parser.add_argument("--limit", type=int, help="use only the first N test images")
+    parser.add_argument("--single-limit", type=int, default=1000, help="images coded one file each (default 1000)")
+    parser.add_argument("--model", help="model file (default: the bundled one)")
+    parser.add_argument("-q", "--quiet", action="store_true")
+    args = parser.parse_args(argv)
+    log = (lambda s: None) if args.quiet else (lambda s: print(f"bench: {s}", file=sys.stderr, flush=True))
+    t_start = time.time()
+    images, labels = data.fashion_mnist("test", path=args.data, with_labels=True)
+    images, labels = images[: args.limit], labels[: args.limit]
+    train = data.fashion_mnist("train", path=args.data)
+    model = api.load_model(args.model)
+    rows, samples = run_all(images, train, model, single_limit=min(args.single_limit, len(images)), log=log)
+    summary = summarize(rows)
+    mid = model.qualities[len(model.qualities) // 2 - 1]
+    log("per-class table")
+    classes = per_class(model, images, labels, mid)
+    import jax
+    import PIL
+
+    meta = {
+        "images": len(images), "data": str(args.data or "Debian dataset-fashion-mnist"),
+        "date": datetime.date.today().isoformat(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}",
+        "model": f"{model.name} ({model.fingerprint[:12]})", "python": platform.python_version(),
+        "numpy": np.__version__, "pillow": PIL.__version__, "jax": jax.__version__,
+        "command": "aecodec bench" + "".join(f" {a}" for a in (argv if argv is not None else sys.argv[1:])),
+        "single_limit": min(args.single_limit, len(images)),
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    log("plots")
+    plot_rd(rows, args.out / "rd_curve.png")
+    plot_reconstructions(images, rows, samples, args.out / "reconstructions.png")
+    plot_per_class(classes, args.out / "per_class.png", mid)
+    meta["seconds"] = time.time() - t_start
+    write_report(args.out, rows, summary, classes, meta, mid)
+    if args.out == DEFAULT_OUT and Path("README.md").exists():
+        update_readme(Path("README.md"), rows, summary, meta)
+    print(headline(rows, summary))
+    for line in conclusion(summary):
+        print(f"- {line}")
+    log(f"done in {meta['seconds']:.0f} s; wrote {args.out}")
+    return {"rows": rows, "summary": summary, "meta": meta}
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,136 @@
+"""Hypothesis fuzzing of the decoder with damaged and hostile files.
+
+The property: ``codec.decompress`` on any mutation of a valid file either returns uint8
+images or raises an ``AecodecError`` subclass; never another exception, never a crash.
+Mutations whose checksums are *repaired* reach the structural checks behind the CRCs.
+CI runs a bounded budget; ``AECODEC_FUZZ_EXAMPLES=100000`` runs a long campaign.
+"""
+
+import io
+import os
+import struct
+import zlib
+
+import msgpack
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+import codec
+from bitstream import container
+
+EXAMPLES = int(os.environ.get("AECODEC_FUZZ_EXAMPLES", "150"))
+FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=EXAMPLES <= 1000)
+
+
+@pytest.fixture(scope="module")
+def valid():
+    images = codec.data.fashion_mnist("test")[:5]
+    return codec.compress(images, quality=3)
+
+
+def split(blob: bytes):
+    """(header dict, [chunk dicts]) of a valid container."""
+    f = io.BytesIO(blob[5:])
+    header = msgpack.unpackb(f.read(struct.unpack("<I", f.read(4))[0]), raw=False)
+    chunks = []
+    while (size := struct.unpack("<I", f.read(4))[0]) != 0:
+        chunks.append(msgpack.unpackb(f.read(size), raw=False))
+    return header, chunks
+
+
+def join(header, chunks, version: int = container.FORMAT_VERSION, fix_crc: bool = True) -> bytes:
+    body = container.MAGIC + bytes([version])
+    h = msgpack.packb(header, use_bin_type=True)
+    body += struct.pack("<I", len(h)) + h
+    for c in chunks:
+        if fix_crc and isinstance(c, dict) and isinstance(c.get("data"), bytes):
+            c = dict(c, crc=zlib.crc32(c["data"]))
+        b = msgpack.packb(c, use_bin_type=True)
+        body += struct.pack("<I", len(b)) + b
+    body += struct.pack("<I", 0)
+    return body + struct.pack("<I", zlib.crc32(body))
+
+
+def check(blob: bytes) -> None:
+    try:
+        out = codec.decompress(blob)
+    except codec.AecodecError:
+        return
+    assert isinstance(out, np.ndarray) and out.dtype == np.uint8
+
+
+def test_reassembly_of_a_valid_file_is_exact(valid):
+    header, chunks = split(valid)
+    assert join(header, chunks) == valid
+
+
+@FUZZ
+@given(data=st.data())
+def test_truncations_flips_and_insertions_never_escape_as_other_errors(valid, data):
+    blob = bytearray(valid)
+    action = data.draw(st.sampled_from(["truncate", "flip", "insert", "overwrite"]))
+    pos = data.draw(st.integers(0, len(blob) - 1))
+    if action == "truncate":
+        blob = blob[:pos]
+    elif action == "flip":
+        blob[pos] ^= 1 << data.draw(st.integers(0, 7))
+    elif action == "insert":
+        blob[pos:pos] = data.draw(st.binary(min_size=1, max_size=8))
+    else:
+        chunk = data.draw(st.binary(min_size=1, max_size=16))
+        blob[pos : pos + len(chunk)] = chunk
+    assume(bytes(blob) != valid)
+    with pytest.raises(codec.AecodecError):
+        codec.decompress(bytes(blob))
+
+
+msgpack_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.floats() | st.text(max_size=8) | st.binary(max_size=16),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    max_leaves=8,
+)
+
+
+@FUZZ
+@given(data=st.data())
+def test_header_field_mutations_behind_repaired_checksums(valid, data):
+    header, chunks = split(valid)
+    field = data.draw(st.sampled_from(sorted(header)))
+    action = data.draw(st.sampled_from(["replace", "delete", "add"]))
+    if action == "replace":
+        header[field] = data.draw(msgpack_values | st.lists(st.integers(-5, 2**40), max_size=4))
+    elif action == "delete":
+        del header[field]
+    else:
+        header[data.draw(st.text(min_size=1, max_size=6))] = data.draw(msgpack_values)
+    check(join(header, chunks))
+
+
+@FUZZ
+@given(data=st.data())
+def test_chunk_mutations_behind_repaired_checksums(valid, data):
+    header, chunks = split(valid)
+    i = data.draw(st.integers(0, len(chunks) - 1))
+    field = data.draw(st.sampled_from(["n", "data", "crc", None]))
+    if field == "n":
+        chunks[i]["n"] = data.draw(st.integers(-(2**63), 2**64 - 1) | msgpack_values)
+    elif field == "data":
+        raw = bytearray(chunks[i]["data"])
+        if raw:
+            raw[data.draw(st.integers(0, len(raw) - 1))] ^= 1 << data.draw(st.integers(0, 7))
+        chunks[i]["data"] = bytes(raw) + data.draw(st.binary(max_size=8))
+    elif field == "crc":
+        chunks[i]["crc"] = data.draw(msgpack_values)
+    else:
+        chunks[i] = data.draw(msgpack_values)
+    check(join(header, chunks, fix_crc=field != "crc"))
+
+
+def test_decompression_bomb_fails_fast_without_allocating(valid):
+    header, chunks = split(valid)
+    header["image_shape"] = [8192, 8192]
+    chunks[0]["n"] = 10**6
+    with pytest.raises(codec.LimitError):
+        codec.decompress(join(header, chunks))
