@@ -72,6 +72,7 @@ class Model:
         self._state = jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(nnx.state(abstract)), leaves)
         self._encode, self._decode = _make_coders(graphdef)
         self._per_quality = {}
+        self._bit_costs = self.frozen.bit_costs()
 
     @property
     def qualities(self) -> tuple[int, ...]:
@@ -81,14 +82,13 @@ class Model:
         """Per-quality inputs of the jitted coders, built once from the frozen integers."""
         if quality not in self._per_quality:
             from bitstream.coder import PRECISION
-            from codec.entropy import SCALE_LADDER
 
             f, q = self.frozen, quality - 1
             cluster_freqs = f.freqs[f.cluster_table(q)][:-1].astype(np.float64)
             self._per_quality[quality] = {
                 "gain": f.gain[q],
                 "mean": f.mean[:, q],  # (M, P)
-                "scale": SCALE_LADDER[f.index[:, q]].astype(np.float32),  # (M, P): the tables' own scales
+                "table": f.index[:, q].astype(np.int32),  # (M, P): ladder table of each element
                 "cluster_bits": (PRECISION - np.log2(cluster_freqs)).astype(np.float32),  # (M,)
                 "inv_gain": f.inv_gain[q],
             }
@@ -97,7 +97,8 @@ class Model:
     def latents(self, tiles: np.ndarray, quality: int) -> tuple[np.ndarray, np.ndarray]:
         """(cluster choice (N,), integer latents (N, P)) of uint8 tiles (N, P)."""
         a = self._quality_arrays(quality)
-        choice, symbols = self._encode(self._state, _bucket(tiles), a["gain"], a["mean"], a["scale"], a["cluster_bits"])
+        choice, symbols = self._encode(self._state, _bucket(tiles), a["gain"], a["mean"], a["table"], self._bit_costs,
+                                       a["cluster_bits"])
         return np.asarray(choice)[: len(tiles)], np.asarray(symbols)[: len(tiles)]
 
     def reconstruct(self, choice: np.ndarray, symbols: np.ndarray, quality: int) -> np.ndarray:
@@ -143,14 +144,15 @@ def _make_coders(graphdef):
     import jax.numpy as jnp
     from flax import nnx
 
-    from codec.models import gaussian_bits
-
     @jax.jit
-    def encode(state, tiles, gain, mean, scale, cluster_bits):
+    def encode(state, tiles, gain, mean, table, bit_costs, cluster_bits):
+        """Integer latents and, per tile, the cluster whose frozen tables code them in the fewest bits."""
         model = nnx.merge(graphdef, state)
         y = model.analysis(tiles.astype(jnp.float32) / 255.0) * gain  # (N, P)
         v = jnp.round(y[:, None, :] - mean)  # (N, M, P): the symbols under each cluster
-        bits = gaussian_bits(v, scale).sum(-1) + cluster_bits  # (N, M)
+        centre = bit_costs.shape[1] // 2
+        column = jnp.clip(v + centre, 0, bit_costs.shape[1] - 1).astype(jnp.int32)
+        bits = bit_costs[table[None], column].sum(-1) + cluster_bits  # (N, M): exact table costs
         choice = jnp.argmin(bits, axis=1)
         symbols = jnp.take_along_axis(v, choice[:, None, None], axis=1)[:, 0]
         return choice.astype(jnp.int32), symbols.astype(jnp.int32)
