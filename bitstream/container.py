@@ -113,6 +113,8 @@ def _unpack_map(raw: bytes, what: str):
     except msgpack.OutOfData:
         raise TruncatedError(f"{what} is truncated") from None
     except (msgpack.UnpackException, ValueError, TypeError) as e:
+        if "incomplete input" in str(e):  # how unpackb reports data that stops early
+            raise TruncatedError(f"{what} is truncated") from None
         raise FormatError(f"{what} is not valid msgpack: {e}") from None
 
 

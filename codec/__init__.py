@@ -7,6 +7,7 @@
 (3, 28, 28)
 """
 
+from codec import data
 from codec.api import Model, compress, compress_file, decompress, decompress_file, load_model
 from codec.errors import (
     AecodecError,
@@ -36,6 +37,7 @@ __all__ = [
     "UnsupportedVersionError",
     "compress",
     "compress_file",
+    "data",
     "decompress",
     "decompress_file",
     "load_model",

@@ -140,6 +140,8 @@ def loads(raw: bytes, *, what: str = "model") -> dict:
     except msgpack.OutOfData:
         raise TruncatedError(f"{what}: model file is truncated") from None
     except (msgpack.UnpackException, ValueError) as e:
+        if "incomplete input" in str(e):  # how unpackb reports data that stops early
+            raise TruncatedError(f"{what}: model file is truncated") from None
         raise FormatError(f"{what}: model file is damaged: {e}") from None
     if not isinstance(body, dict):
         raise FormatError(f"{what}: model file is damaged (not a map)")

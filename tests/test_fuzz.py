@@ -130,7 +130,7 @@ def test_chunk_mutations_behind_repaired_checksums(valid, data):
 
 def test_decompression_bomb_fails_fast_without_allocating(valid):
     header, chunks = split(valid)
-    header["image_shape"] = [8192, 8192]
+    header.update(image_shape=[8192, 8192], pad=[12, 12], latent=[293, 293, 784])  # consistent: 293 tiles of 28
     chunks[0]["n"] = 10**6
     with pytest.raises(codec.LimitError):
         codec.decompress(join(header, chunks))
