@@ -97,15 +97,13 @@ class Model:
     def latents(self, tiles: np.ndarray, quality: int) -> tuple[np.ndarray, np.ndarray]:
         """(cluster choice (N,), integer latents (N, P)) of uint8 tiles (N, P)."""
         a = self._quality_arrays(quality)
-        choice, symbols = self._encode(self._state, _bucket(tiles), a["gain"], a["mean"], a["table"], self._bit_costs,
-                                       a["cluster_bits"])
-        return np.asarray(choice)[: len(tiles)], np.asarray(symbols)[: len(tiles)]
+        return _in_blocks(lambda t: self._encode(self._state, t, a["gain"], a["mean"], a["table"], self._bit_costs,
+                                                 a["cluster_bits"]), tiles)
 
     def reconstruct(self, choice: np.ndarray, symbols: np.ndarray, quality: int) -> np.ndarray:
         """uint8 tiles (N, P) from cluster choices (N,) and integer latents (N, P)."""
         a = self._quality_arrays(quality)
-        out = self._decode(self._state, _bucket(choice), _bucket(symbols), a["mean"], a["inv_gain"])
-        return np.asarray(out)[: len(symbols)]
+        return _in_blocks(lambda c, s: self._decode(self._state, c, s, a["mean"], a["inv_gain"]), choice, symbols)
 
     def estimate_bits(self, images: np.ndarray, quality: int) -> float:
         """The model's own rate estimate at rounding: ideal bits under its continuous prior.
@@ -130,13 +128,27 @@ class Model:
         return total
 
 
-def _bucket(a: np.ndarray) -> np.ndarray:
-    """Pad the batch to the next power of two so that the jitted functions compile few shapes."""
-    n = len(a)
-    size = 1 << max(n - 1, 0).bit_length()
-    if size == n:
-        return a
-    return np.concatenate([a, np.zeros((size - n, *a.shape[1:]), a.dtype)])
+BLOCK = 32  # tiles per call of the jitted transforms
+
+
+def _in_blocks(fn, *arrays):
+    """Apply ``fn`` to fixed-size blocks of the arrays (the last one zero-padded) and join the results.
+
+    One shape means one compilation, and, more importantly, one summation order inside
+    the matrix products: XLA's CPU kernels block their loops by matrix size, so a tile
+    coded alone and the same tile coded among thousands would otherwise round differently
+    and give different latents and pixels. With one block shape they are identical.
+    """
+    n = len(arrays[0])
+    outs = []
+    for start in range(0, n, BLOCK):
+        block = [a[start : start + BLOCK] for a in arrays]
+        if len(block[0]) < BLOCK:
+            block = [np.concatenate([b, np.zeros((BLOCK - len(b), *b.shape[1:]), b.dtype)]) for b in block]
+        result = fn(*block)
+        outs.append([np.asarray(r) for r in result] if isinstance(result, tuple) else [np.asarray(result)])
+    joined = [np.concatenate(parts)[:n] for parts in zip(*outs, strict=True)]
+    return tuple(joined) if len(joined) > 1 else joined[0]
 
 
 def _make_coders(graphdef):

@@ -148,6 +148,8 @@ class _TempOutput:
         return self
 
     def commit(self, *, force: bool) -> None:
+        from codec.fileio import plain_mode
+
         self.size = self.file.count
         if self.path is None:
             self.file.raw.flush()
@@ -155,7 +157,7 @@ class _TempOutput:
         self.file.raw.flush()
         os.fsync(self.file.raw.fileno())
         self.file.raw.close()
-        os.chmod(self._tmp, 0o666 & ~_umask())  # as a plain open() would have created it
+        os.chmod(self._tmp, plain_mode())
         if self.path.exists() and not force:
             raise FileExistsError(f"{self.path} already exists (use -f to overwrite)")
         os.replace(self._tmp, self.path)
@@ -165,12 +167,6 @@ class _TempOutput:
         if self.path is not None and self._tmp is not None:
             self.file.raw.close()
             Path(self._tmp).unlink(missing_ok=True)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 class _Counting:

@@ -23,9 +23,17 @@ def write_atomic(path: Path, data: bytes, *, force: bool = False) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, plain_mode())
         if not force and path.exists():  # appeared while we wrote
             raise FileExistsError(f"{path}: already exists (use force to overwrite)")
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def plain_mode() -> int:
+    """The mode a plain open() would give a new file (mkstemp's files are 0600)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask

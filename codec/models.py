@@ -6,7 +6,7 @@ stride. Within a tile the transforms are global. That choice is measured, not as
 aligned, centred datasets have strong long-range correlations (a sleeve predicts the
 other sleeve), which global transforms exploit and small-kernel convolutional stacks do
 not; a 95k-parameter convolutional model reached 26.2 dB at 196 bytes/image after six
-epochs here, where the PCA coder needs 99 (runs/conv-attempt.log).
+epochs here, where the PCA coder needs 99 (benchmarks/results/conv-attempt-train.log).
 
 g_a(x) = (x - m) W_a + f_a(x),  g_s(ŷ) = ŷ W_s + m + f_s(ŷ)
 

@@ -1,7 +1,6 @@
 """No lost data and deterministic output: full disks, interrupts, processes, thread counts."""
 
 import os
-import resource
 import signal
 import subprocess
 import sys
@@ -42,14 +41,14 @@ def test_latents_do_not_depend_on_batch_size(bundled, test_images):
         np.testing.assert_array_equal(np.concatenate([p[1] for p in parts])[:70], whole[1][:70])
 
 
-def _limit_file_size():
-    resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+# Sets the limit in a fresh interpreter that then becomes aecodec: no fork of this (threaded) process.
+LIMITED = "import os, resource, sys; resource.setrlimit(resource.RLIMIT_FSIZE, (20000, 20000)); os.execv(sys.argv[1], sys.argv[1:])"
 
 
 def test_full_disk_leaves_no_partial_output_and_keeps_the_input(tmp_path, test_images):
     src = tmp_path / "many.npy"
     np.save(src, np.concatenate([test_images] * 4))
-    r = subprocess.run([AECODEC, "--rm", str(src)], preexec_fn=_limit_file_size, capture_output=True, timeout=300)
+    r = subprocess.run([sys.executable, "-c", LIMITED, AECODEC, "--rm", str(src)], capture_output=True, timeout=300)
     assert r.returncode == 1 and b"aecodec: error: " in r.stderr and b"File too large" in r.stderr
     assert src.exists() and [p.name for p in tmp_path.iterdir()] == ["many.npy"]
 
@@ -63,5 +62,5 @@ def test_interrupt_during_a_long_archive_leaves_no_output(tmp_path):
         time.sleep(0.05)  # wait until the output is being written
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130 and b"interrupted" in err
+    assert proc.returncode == 130 and b"interrupted" in err, err
     assert list(tmp_path.iterdir()) == []
