@@ -85,7 +85,10 @@ def lossless_points(images: np.ndarray) -> list[dict]:
     compressors = {
         "gzip-9": lambda b: gzip.compress(b, 9, mtime=0),
         "bz2-9": lambda b: bz2.compress(b, 9),
-        "xz-9e": lambda b: lzma.compress(b, preset=9 | lzma.PRESET_EXTREME),
+        # xz -9e with the dictionary sized to the input (at least 1 MiB) instead of 64 MiB: the
+        # same output for inputs no larger than it, without allocating 64 MiB per call (60 ms).
+        "xz-9e": lambda b: lzma.compress(b, filters=[{"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME,
+                                                       "dict_size": max(1 << 20, 1 << (len(b) - 1).bit_length())}]),
     }
     try:
         import zstandard

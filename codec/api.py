@@ -31,10 +31,9 @@ class Model:
     """A loaded, frozen codec model: transforms, integer tables, and identity."""
 
     def __init__(self, body: dict, *, source: str = "model"):
-        import jax
-        from flax import nnx
+        import jax.numpy as jnp
 
-        from codec.models import Codec, ModelConfig
+        from codec.transforms import ModelConfig, param_shapes
 
         try:
             self.config = ModelConfig.from_dict(body["config"])
@@ -48,18 +47,13 @@ class Model:
         self.fingerprint = body["fingerprint"]
         self.meta = body["meta"]
         self.source = source
-        abstract = nnx.eval_shape(lambda: Codec(cfg, rngs=nnx.Rngs(0)))
-        graphdef, state = nnx.split(abstract)
-        flat = nnx.to_flat_state(state)
+        shapes = param_shapes(cfg)
         params = body["params"]
-        if not isinstance(params, dict) or len(params) != len(flat):
+        if not isinstance(params, dict) or set(params) != set(shapes):
             raise FormatError(f"{source}: parameters do not match the architecture")
         values = {}
-        for path, var in flat:
-            key = "/".join(str(k) for k in path)
-            if key not in params:
-                raise FormatError(f"{source}: parameter {key} is missing")
-            v = modelfile.decode_array(params[key], what=f"{source}: {key}", shape=var.shape)
+        for key, shape in shapes.items():
+            v = modelfile.decode_array(params[key], what=f"{source}: {key}", shape=shape)
             if v.dtype.kind != "f" or not np.isfinite(v).all():
                 raise FormatError(f"{source}: parameter {key} is not finite floating point")
             values[key] = v
@@ -68,9 +62,9 @@ class Model:
             body, values["mean"].astype(np.float32), m=cfg.clusters, q=cfg.qualities, p=cfg.pixels
         )
         self.tables = self.frozen.tables()
-        leaves = [jax.numpy.asarray(values["/".join(str(k) for k in path)], jax.numpy.float32) for path, _ in flat]
-        self._state = jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(nnx.state(abstract)), leaves)
-        self._encode, self._decode = _make_coders(graphdef)
+        transform_keys = [k for k in shapes if k.startswith(("pixel_mean", "analysis", "synthesis"))]
+        self._state = {k: jnp.asarray(values[k], jnp.float32) for k in transform_keys}
+        self._encode, self._decode = _make_coders()
         self._per_quality = {}
         self._bit_costs = self.frozen.bit_costs()
 
@@ -151,16 +145,17 @@ def _in_blocks(fn, *arrays):
     return tuple(joined) if len(joined) > 1 else joined[0]
 
 
-def _make_coders(graphdef):
+def _make_coders():
+    """The jitted transforms of coding: plain JAX on a parameter dict, no Flax (start-up time)."""
     import jax
     import jax.numpy as jnp
-    from flax import nnx
+
+    from codec import transforms
 
     @jax.jit
     def encode(state, tiles, gain, mean, table, bit_costs, cluster_bits):
         """Integer latents and, per tile, the cluster whose frozen tables code them in the fewest bits."""
-        model = nnx.merge(graphdef, state)
-        y = model.analysis(tiles.astype(jnp.float32) / 255.0) * gain  # (N, P)
+        y = transforms.analysis(state, tiles.astype(jnp.float32) / 255.0) * gain  # (N, P)
         v = jnp.round(y[:, None, :] - mean)  # (N, M, P): the symbols under each cluster
         centre = bit_costs.shape[1] // 2
         column = jnp.clip(v + centre, 0, bit_costs.shape[1] - 1).astype(jnp.int32)
@@ -171,8 +166,7 @@ def _make_coders(graphdef):
 
     @jax.jit
     def decode(state, choice, symbols, mean, inv_gain):
-        model = nnx.merge(graphdef, state)
-        x_hat = model.synthesis((symbols.astype(jnp.float32) + mean[choice]) * inv_gain)
+        x_hat = transforms.synthesis(state, (symbols.astype(jnp.float32) + mean[choice]) * inv_gain)
         return jnp.clip(jnp.round(x_hat * 255.0), 0, 255).astype(jnp.uint8)
 
     return encode, decode

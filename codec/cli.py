@@ -111,9 +111,13 @@ def _compress_one(args, src: str | None) -> None:
     with _TempOutput(dst) as out, _progress(args, source.count, meta.get("name", "stdin")) as bar:
         writer = api.ArchiveWriter(out.file, source.image_shape, quality=quality, model=model,
                                    batched=source.batched, meta=meta)
+        raw = 0
         for batch in source.batches():
             writer.write(batch)
             bar.update(len(batch))
+            raw += batch.nbytes
+            if out.file.count:
+                bar.set_postfix(ratio=f"{raw / out.file.count:.1f}x", refresh=False)
         writer.close()
         out.commit(force=args.force)
     size = out.size

@@ -23,57 +23,25 @@ that codes it in the fewest bits and sends its index first; images of different 
 
 from __future__ import annotations
 
-import dataclasses
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from codec import transforms
 from codec.entropy import SCALE_MIN  # numpy-only; shared with the frozen form
+from codec.transforms import ModelConfig  # noqa: F401  (re-exported: the config lives with the math)
 
 LIKELIHOOD_MIN = 1e-9  # keeps log2 finite: one symbol never costs more than ~30 bits
 
 
-@dataclasses.dataclass(frozen=True)
-class ModelConfig:
-    """Architecture of a codec model; stored in every model file."""
-
-    tile: tuple[int, int] = (28, 28)  # native size: the transforms see one tile at a time
-    hidden: int = 128  # width of the nonlinear branches f_a, f_s
-    clusters: int = 16  # M: Gaussian priors the encoder chooses from per tile
-    lambdas: tuple[float, ...] = (0.7, 1.33, 2.6, 4.9, 9.4, 18.0, 34.0, 63.0)  # per quality, low to high
-
-    @property
-    def qualities(self) -> int:
-        return len(self.lambdas)
-
-    @property
-    def pixels(self) -> int:
-        return self.tile[0] * self.tile[1]
-
-    def to_dict(self) -> dict:
-        return {"tile": list(self.tile), "hidden": self.hidden, "clusters": self.clusters, "lambdas": list(self.lambdas)}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> ModelConfig:
-        return cls(
-            tile=tuple(int(v) for v in d["tile"]),
-            hidden=int(d["hidden"]),
-            clusters=int(d["clusters"]),
-            lambdas=tuple(float(v) for v in d["lambdas"]),
-        )
-
-
 class Branch(nnx.Module):
-    """A small MLP whose output starts at exactly zero: the nonlinear correction of a linear map."""
+    """A small MLP whose output starts at exactly zero: the nonlinear correction of a linear map
+    (applied by ``transforms.branch``)."""
 
     def __init__(self, dim: int, hidden: int, rngs: nnx.Rngs):
         self.inner = nnx.Linear(dim, hidden, rngs=rngs)
         self.outer = nnx.Linear(hidden, dim, kernel_init=nnx.initializers.zeros, rngs=rngs)
-
-    def __call__(self, x):
-        return self.outer(jax.nn.gelu(self.inner(x)))
 
 
 class Codec(nnx.Module):
@@ -93,13 +61,17 @@ class Codec(nnx.Module):
         self.log_scale = nnx.Param(jnp.zeros((m, q, p)))
         self.cluster_logits = nnx.Param(jnp.zeros((q, m)))
 
+    def params(self) -> dict:
+        """The parameters as a flat dict keyed like ``transforms.param_shapes``."""
+        return {"/".join(map(str, path)): v[...] for path, v in nnx.to_flat_state(nnx.state(self, nnx.Param))}
+
     def analysis(self, x):
         """g_a: (N, P) -> (N, P), before the quality's gain."""
-        return (x - self.pixel_mean[...]) @ self.analysis_linear[...] + self.analysis_branch(x)
+        return transforms.analysis(self.params(), x)
 
     def synthesis(self, y):
         """g_s: (N, P), after the inverse gain -> (N, P) pixels in [0, 1] (unclipped)."""
-        return y @ self.synthesis_linear[...] + self.pixel_mean[...] + self.synthesis_branch(y)
+        return transforms.synthesis(self.params(), y)
 
     def gain(self, quality_index):
         return jnp.exp(self.log_gain[...][quality_index])  # (N, P)

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
+from codec.api import CHUNK_IMAGES as CHUNK
 from codec.data import IMAGE_SUFFIXES, idx_bytes, idx_header, parse_idx
 from codec.errors import DataError
 
-CHUNK = 1024
 _IDX_TYPES = {0x08: np.uint8}
 
 

@@ -48,7 +48,7 @@ def psnr(a, b):
 
 def test_roundtrip_of_every_input_kind(files, cache):
     names = ["grey.png", "rgb.png", "odd.png", "arr.npy", "arr.npz", "set-idx3-ubyte.gz"]
-    r = run("compress", "--quality", "7", *names, cwd=files, env_home=cache)
+    r = run("compress", "-k", "--quality", "7", *names, cwd=files, env_home=cache)
     assert r.returncode == 0, r.stderr
     r = run("-r", "--quality", "7", "folder", cwd=files, env_home=cache)
     assert r.returncode == 0, r.stderr

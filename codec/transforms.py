@@ -1,0 +1,71 @@
+"""The architecture config and the transforms as pure functions of a parameter dict.
+
+One definition serves training (the Flax modules in ``models.py`` call these) and coding
+(``api.py`` calls them on the loaded parameters without importing Flax, which keeps the
+command line's start-up short). Parameters are keyed by their '/'-joined module paths.
+
+    g_a(x) = (x - m) W_a + f_a(x),   g_s(ŷ) = ŷ W_s + m + f_s(ŷ),   f(x) = gelu(x K1 + b1) K2 + b2
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Architecture of a codec model; stored in every model file."""
+
+    tile: tuple[int, int] = (28, 28)  # native size: the transforms see one tile at a time
+    hidden: int = 128  # width of the nonlinear branches f_a, f_s
+    clusters: int = 16  # M: Gaussian priors the encoder chooses from per tile
+    lambdas: tuple[float, ...] = (0.7, 1.33, 2.6, 4.9, 9.4, 18.0, 34.0, 63.0)  # per quality, low to high
+
+    @property
+    def qualities(self) -> int:
+        return len(self.lambdas)
+
+    @property
+    def pixels(self) -> int:
+        return self.tile[0] * self.tile[1]
+
+    def to_dict(self) -> dict:
+        return {"tile": list(self.tile), "hidden": self.hidden, "clusters": self.clusters, "lambdas": list(self.lambdas)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ModelConfig:
+        return cls(
+            tile=tuple(int(v) for v in d["tile"]),
+            hidden=int(d["hidden"]),
+            clusters=int(d["clusters"]),
+            lambdas=tuple(float(v) for v in d["lambdas"]),
+        )
+
+
+def param_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
+    """Every parameter's shape, by path: what a model file must hold."""
+    p, h, q, m = cfg.pixels, cfg.hidden, cfg.qualities, cfg.clusters
+    shapes = {"pixel_mean": (p,), "analysis_linear": (p, p), "synthesis_linear": (p, p),
+              "log_gain": (q, p), "log_inv_gain": (q, p), "mean": (m, q, p), "log_scale": (m, q, p),
+              "cluster_logits": (q, m)}
+    for branch in ("analysis_branch", "synthesis_branch"):
+        shapes |= {f"{branch}/inner/kernel": (p, h), f"{branch}/inner/bias": (h,),
+                   f"{branch}/outer/kernel": (h, p), f"{branch}/outer/bias": (p,)}
+    return shapes
+
+
+def branch(params: dict, name: str, x):
+    import jax
+
+    inner = jax.nn.gelu(x @ params[f"{name}/inner/kernel"] + params[f"{name}/inner/bias"])
+    return inner @ params[f"{name}/outer/kernel"] + params[f"{name}/outer/bias"]
+
+
+def analysis(params: dict, x):
+    """g_a: tiles (N, P) in [0, 1] -> latents (N, P), before the quality's gain."""
+    return (x - params["pixel_mean"]) @ params["analysis_linear"] + branch(params, "analysis_branch", x)
+
+
+def synthesis(params: dict, y):
+    """g_s: latents (N, P), after the inverse gain -> tiles (N, P) in [0, 1] (unclipped)."""
+    return y @ params["synthesis_linear"] + params["pixel_mean"] + branch(params, "synthesis_branch", y)
