@@ -63,7 +63,7 @@ class Model:
         )
         self.tables = self.frozen.tables()
         transform_keys = [k for k in shapes if k.startswith(("pixel_mean", "analysis", "synthesis"))]
-        self._state = {k: jnp.asarray(values[k], jnp.float32) for k in transform_keys}
+        self._state = {k: jnp.asarray(values[k].astype(np.float32)) for k in transform_keys}  # no jitted cast
         self._encode, self._decode = _make_coders()
         self._per_quality = {}
         self._bit_costs = self.frozen.bit_costs()
