@@ -134,3 +134,29 @@ def test_decompression_bomb_fails_fast_without_allocating(valid):
     chunks[0]["n"] = 10**6
     with pytest.raises(codec.LimitError):
         codec.decompress(join(header, chunks))
+
+
+CLI_EXAMPLES = max(3, EXAMPLES // 50)
+
+
+@settings(max_examples=CLI_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+@given(data=st.data())
+def test_cli_decompress_and_test_reject_mutated_files_cleanly(valid, tmp_path_factory, data):
+    """The console script on damaged files: exit 1, one 'aecodec: error: FILE: ...' line, no output left."""
+    import subprocess
+
+    from .test_cli import AECODEC
+
+    folder = tmp_path_factory.mktemp("cli-fuzz")
+    blob = bytearray(valid)
+    pos = data.draw(st.integers(0, len(blob) - 1))
+    if data.draw(st.booleans()):
+        blob = blob[:pos]
+    else:
+        blob[pos] ^= 1 << data.draw(st.integers(0, 7))
+    (folder / "x.npy.aec").write_bytes(bytes(blob))
+    for command in (["test", "x.npy.aec"], ["-d", "x.npy.aec"]):
+        r = subprocess.run([AECODEC, *command], cwd=folder, capture_output=True, timeout=300)
+        lines = r.stderr.decode().strip().splitlines()
+        assert r.returncode == 1 and len(lines) == 1 and lines[0].startswith("aecodec: error: x.npy.aec: ")
+    assert sorted(p.name for p in folder.iterdir()) == ["x.npy.aec"]
