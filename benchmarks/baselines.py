@@ -110,7 +110,7 @@ class PCACoder:
     """PCA fitted on the train split, uniform quantizer, one integer table per coefficient.
 
     The fair classical transform coder: each coefficient gets its own histogram (fitted on
-    the train split's quantized coefficients, +1 smoothing, escape for the rest) and all
+    the train split's quantized coefficients, lightly smoothed, escape for the rest) and all
     images share one stream coded with the same constriction ANS coder as aecodec.
     The basis and tables are side information, not counted per image (like our model).
     """
@@ -122,16 +122,20 @@ class PCACoder:
         eigval, eigvec = np.linalg.eigh(cov)
         self.basis = eigvec[:, ::-1]  # (784, 784), columns by decreasing variance
         self.train_coefficients = (x - self.mean) @ self.basis
+        self._tables_by_step = {}
 
     def _tables(self, k: int, step: float):
-        q = np.round(self.train_coefficients[:, :k] / step).astype(np.int64)
-        offsets = np.clip(np.abs(q).max(axis=0), 1, 4095).astype(np.int32)
-        freqs = []
-        for j in range(k):
-            kj = int(offsets[j])
-            hist = np.bincount(np.clip(q[:, j], -kj, kj) + kj, minlength=2 * kj + 1).astype(np.float64) + 1e-3
-            freqs.append(bitstream.integer_frequencies(np.append(hist, 1e-3)))
-        return offsets, freqs
+        """Per-coefficient tables for the first k coefficients (those of k' > k start the same)."""
+        if step not in self._tables_by_step:
+            q = np.round(self.train_coefficients / step).astype(np.int64)
+            offsets = np.clip(np.abs(q).max(axis=0), 1, 4095).astype(np.int32)
+            freqs = []
+            for j, kj in enumerate(offsets.tolist()):
+                hist = np.bincount(np.clip(q[:, j], -kj, kj) + kj, minlength=2 * kj + 1).astype(np.float64) + 1e-3
+                freqs.append(bitstream.integer_frequencies(np.append(hist, 1e-3)))
+            self._tables_by_step[step] = (offsets, freqs)
+        offsets, freqs = self._tables_by_step[step]
+        return offsets[:k], freqs[:k]
 
     def point(self, images: np.ndarray, k: int, step: float, *, return_restored: bool = False):
         offsets, freqs = self._tables(k, step)

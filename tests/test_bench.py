@@ -1,0 +1,35 @@
+"""The size-vs-quality report on a small slice of the test split (the full run is a benchmark)."""
+
+import json
+
+import numpy as np
+
+from benchmarks import report
+
+EXPECTED = {"aecodec", "aecodec-single", "gzip-9", "bz2-9", "xz-9e", "zstd-19", "png", "jpeg", "webp",
+            "pca-float32", "pca-ans"}
+
+
+def test_bench_report_has_every_codec_with_plausible_values(tmp_path):
+    report.main(["--limit", "500", "--single-limit", "40", "--out", str(tmp_path), "-q"])
+    for name in ("report.md", "results.json", "results.csv", "rd_curve.png", "reconstructions.png", "per_class.png"):
+        assert (tmp_path / name).stat().st_size > 0
+    results = json.loads((tmp_path / "results.json").read_text())
+    rows = results["rows"]
+    assert {r["codec"] for r in rows} == EXPECTED
+    for r in rows:
+        if r["codec"] in ("gzip-9", "bz2-9", "xz-9e", "zstd-19", "png"):
+            assert r["mean_psnr"] >= 99 and r["bytes_per_image"] < 784  # exact, and smaller than raw
+    for name in ("aecodec", "jpeg", "webp"):
+        ordered = sorted((r for r in rows if r["codec"] == name), key=lambda r: r["bytes_per_image"])
+        psnrs = [r["psnr"] for r in ordered]
+        assert psnrs == sorted(psnrs) and 15 < psnrs[0] and psnrs[-1] < 60
+    by_k = {}
+    for r in rows:
+        if r["codec"] == "pca-ans":
+            by_k.setdefault(r["setting"].split()[0], []).append(r)
+    for group in by_k.values():
+        ordered = sorted(group, key=lambda r: r["bytes_per_image"])
+        assert np.all(np.diff([r["psnr"] for r in ordered]) > -0.05)
+    assert results["summary"]["bd_rate_percent"]["pca-ans"] < 0  # aecodec is smaller than the fair PCA coder
+    assert "## Conclusion" in (tmp_path / "report.md").read_text()
