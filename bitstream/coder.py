@@ -104,18 +104,18 @@ class Decoder:
         flat = np.asarray(index).reshape(-1)
         if flat.size and (flat.min() < 0 or flat.max() >= len(self.tables)):
             raise FormatError("table index out of range")
-        out = np.empty(flat.size, np.int64)
+        out = np.empty(flat.size, np.int32)  # symbols are within int16 after escapes; half the memory of int64
         escapes = []
         try:
             for t, pos in _groups(flat):
                 low, size = int(self.tables.lows[t]), len(self.tables.freqs[t]) - 1
-                s = self._coder.decode(self.tables.model(t), pos.size).astype(np.int64)
+                s = self._coder.decode(self.tables.model(t), pos.size).astype(np.int32)
                 out[pos] = s + low
                 escapes.append(pos[s == size])
             where = np.concatenate(escapes) if escapes else np.zeros(0, np.int64)
             if where.size:
                 values = self._coder.decode(constriction.stream.model.Uniform(ESCAPE_RANGE), where.size)
-                out[where] = values.astype(np.int64) - _ESCAPE_OFFSET
+                out[where] = values.astype(np.int32) - _ESCAPE_OFFSET
         except (ValueError, RuntimeError) as e:
             raise FormatError(f"entropy-coded stream is damaged ({e})") from None
         return out.reshape(np.shape(index))
