@@ -1,0 +1,99 @@
+"""A long, seeded mutation campaign against ``codec.decompress``, with a count of what happened.
+
+    python fuzz/long_run.py --cases 100000 [--seed 0]
+
+The same mutations as tests/test_fuzz.py (raw truncations, bit flips, insertions and
+overwrites; header and chunk fields replaced behind repaired checksums), drawn from a
+seeded numpy generator instead of Hypothesis, so that a run of 10^5 cases takes minutes
+and reports how many cases ended in each outcome. Anything but an AecodecError or a
+successful decode is printed and counted as a finding; the exit status is 1 if any.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import codec  # noqa: E402
+from tests.test_fuzz import join, split  # noqa: E402
+
+VALUES = [None, True, False, 0, -1, 1, 2**31, 2**63 - 1, -(2**63), 1.5, float("nan"), "", "x" * 9, b"", b"\0" * 7,
+          [], [1], [0, 0], [28, 28], [1, 2, 3], [2**40, 1], {}, {"a": 1}, [[1]], "uint8", "clusters"]
+
+
+def mutate(valid: bytes, rng: np.random.Generator) -> bytes:
+    kind = rng.integers(6)
+    if kind < 4:
+        blob = bytearray(valid)
+        pos = int(rng.integers(len(blob)))
+        if kind == 0:
+            return bytes(blob[:pos])
+        if kind == 1:
+            blob[pos] ^= 1 << int(rng.integers(8))
+        elif kind == 2:
+            blob[pos:pos] = rng.bytes(int(rng.integers(1, 9)))
+        else:
+            blob[pos : pos + 4] = rng.bytes(4)
+        return bytes(blob)
+    header, chunks = split(valid)
+    if kind == 4:
+        field = sorted(header)[int(rng.integers(len(header)))]
+        action = rng.integers(3)
+        if action == 0:
+            header[field] = VALUES[int(rng.integers(len(VALUES)))]
+        elif action == 1:
+            del header[field]
+        else:
+            header["extra"] = VALUES[int(rng.integers(len(VALUES)))]
+        return join(header, chunks)
+    i = int(rng.integers(len(chunks)))
+    field = ["n", "data", "crc", None][int(rng.integers(4))]
+    if field == "n":
+        chunks[i]["n"] = [0, -1, 1, 2, 4, 6, 7, 100, 2**20, 2**63 - 1, "5", None][int(rng.integers(12))]
+    elif field == "data":
+        raw = bytearray(chunks[i]["data"])
+        raw[int(rng.integers(len(raw)))] ^= 1 << int(rng.integers(8))
+        chunks[i]["data"] = bytes(raw)
+    elif field == "crc":
+        chunks[i]["crc"] = VALUES[int(rng.integers(len(VALUES)))]
+    else:
+        chunks[i] = VALUES[int(rng.integers(len(VALUES)))]
+    return join(header, chunks, fix_crc=field != "crc")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    images = codec.data.fashion_mnist("test")[:5]
+    seeds = [codec.compress(images, quality=3), codec.compress(images[0], quality=8), codec.compress(images[:2, :5, :3])]
+    rng = np.random.default_rng(args.seed)
+    outcomes: collections.Counter = collections.Counter()
+    findings = 0
+    t0 = time.time()
+    for case in range(args.cases):
+        blob = mutate(seeds[case % len(seeds)], rng)
+        try:
+            out = codec.decompress(blob)
+            assert isinstance(out, np.ndarray) and out.dtype == np.uint8
+            outcomes["decoded"] += 1
+        except codec.AecodecError as e:
+            outcomes[type(e).__name__] += 1
+        except Exception:  # noqa: BLE001 - that is the finding
+            findings += 1
+            print(f"FINDING at case {case}:\n{traceback.format_exc()}", file=sys.stderr)
+    print(f"{args.cases} cases in {time.time() - t0:.0f} s, seed {args.seed}: {dict(outcomes)}; findings: {findings}")
+    return 1 if findings else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
