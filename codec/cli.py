@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import json
 import os
 import sys
@@ -81,12 +82,12 @@ def _check_stdout(args) -> None:
         raise RefusedError("refusing to write binary data to a terminal (use -f to force, or redirect)")
 
 
-def _quality(args, model, source) -> int:
+def _quality(args, model, source, sample) -> int:
+    """--quality, or the level --target-psnr / --target-size pick on the first chunk of images."""
     from codec import api
 
     if args.target_psnr is None and args.target_size is None:
         return args.quality
-    sample = next(iter(source.batches()))
     per_image = None if args.target_size is None else args.target_size / source.count
     q = api.choose_quality(sample, target_psnr=args.target_psnr, target_bytes_per_image=per_image, model=model)
     if not args.quiet:
@@ -99,20 +100,22 @@ def _compress_one(args, src: str | None) -> None:
 
     if src not in (None, "-") and src.endswith(SUFFIX) and not args.stdout and args.output is None:
         raise UsageError(f"already has {SUFFIX} suffix -- unchanged")
-    model = _model(args)
-    source = sources.open_source(src, recursive=args.recursive, stdin=sys.stdin.buffer)
     dst = _output_path(args, src, suffix_in=True)
     if dst is None:
         _check_stdout(args)
     elif dst.exists() and not args.force:
         raise FileExistsError(f"{dst} already exists (use -f to overwrite)")
-    quality = _quality(args, model, source)
+    source = sources.open_source(src, recursive=args.recursive, stdin=sys.stdin.buffer)
+    model = _model(args)
+    batches = source.batches()  # streamed once: the first chunk also serves to pick a target quality
+    first = next(batches)
+    quality = _quality(args, model, source, first)
     meta = {**source.meta, "count": source.count}
     with _TempOutput(dst) as out, _progress(args, source.count, meta.get("name", "stdin")) as bar:
         writer = api.ArchiveWriter(out.file, source.image_shape, quality=quality, model=model,
                                    batched=source.batched, meta=meta)
         raw = 0
-        for batch in source.batches():
+        for batch in itertools.chain([first], batches):
             writer.write(batch)
             bar.update(len(batch))
             raw += batch.nbytes

@@ -142,3 +142,11 @@ def test_refuses_binary_output_to_a_terminal(files, cache):
         os.close(replica)
         os.close(primary)
     assert r.returncode == 1 and b"refusing to write binary data to a terminal" in r.stderr
+
+
+def test_target_psnr_picks_a_quality_and_keeps_every_image_of_a_streamed_idx(files, cache):
+    r = run("--target-psnr", "30", "-v", "set-idx3-ubyte.gz", cwd=files, env_home=cache)
+    assert r.returncode == 0 and b"chose quality" in r.stderr
+    r = run("-d", "-o", "back.idx.gz", "set-idx3-ubyte.gz.aec", cwd=files, env_home=cache)
+    back, original = data.read_idx(files / "back.idx.gz"), data.read_idx(files / "set-idx3-ubyte.gz")
+    assert r.returncode == 0 and back.shape == original.shape and psnr(back, original) >= 29
