@@ -19,7 +19,7 @@ import bitstream
 from bitstream import container
 from codec import modelfile
 from codec.errors import FormatError, InputError, LimitError, ModelMismatchError
-from codec.fileio import write_atomic
+from codec.fileio import atomic_output, write_atomic
 from codec.tiling import from_tiles, grid, to_tiles
 
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
@@ -450,11 +450,11 @@ def compress_file(src, dst, *, force: bool = False, **kw) -> int:
 
 
 def decompress_file(src, dst, *, force: bool = False, model=None) -> np.ndarray:
-    """Decompress ``src`` and write the array to ``dst`` (format from its suffix: .npy, .png, IDX)."""
-    from codec.data import save_images
+    """Decompress ``src`` and write the array to ``dst`` (format from its suffix: .npy, .npz, image, IDX)."""
+    from codec.data import output_kind, save_images
 
     images = decompress(Path(src).read_bytes(), model=model)
-    buf = io.BytesIO()
-    save_images(buf, images, Path(dst).name)
-    write_atomic(Path(dst), buf.getvalue(), force=force)
+    kind = output_kind(Path(dst).name)
+    with atomic_output(dst, force=force) as f:
+        save_images(f, images, kind["kind"], format=kind.get("format"), gzip_idx=kind.get("gzip", False))
     return images

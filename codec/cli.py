@@ -12,6 +12,7 @@ exit status is 1 for bad input, 2 for bad usage; the other files are still proce
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import itertools
 import json
@@ -97,6 +98,7 @@ def _quality(args, model, source, sample) -> int:
 
 def _compress_one(args, src: str | None) -> None:
     from codec import api, sources
+    from codec.fileio import atomic_output
 
     if src not in (None, "-") and src.endswith(SUFFIX) and not args.stdout and args.output is None:
         raise UsageError(f"already has {SUFFIX} suffix -- unchanged")
@@ -111,19 +113,23 @@ def _compress_one(args, src: str | None) -> None:
     first = next(batches)
     quality = _quality(args, model, source, first)
     meta = {**source.meta, "count": source.count}
-    with _TempOutput(dst) as out, _progress(args, source.count, meta.get("name", "stdin")) as bar:
-        writer = api.ArchiveWriter(out.file, source.image_shape, quality=quality, model=model,
+    with contextlib.ExitStack() as stack:
+        target = sys.stdout.buffer if dst is None else stack.enter_context(atomic_output(dst, force=args.force))
+        out = _Counting(target)
+        bar = stack.enter_context(_progress(args, source.count, meta.get("name", "stdin")))
+        writer = api.ArchiveWriter(out, source.image_shape, quality=quality, model=model,
                                    batched=source.batched, meta=meta)
         raw = 0
         for batch in itertools.chain([first], batches):
             writer.write(batch)
             bar.update(len(batch))
             raw += batch.nbytes
-            if out.file.count:
-                bar.set_postfix(ratio=f"{raw / out.file.count:.1f}x", refresh=False)
+            if out.count:
+                bar.set_postfix(ratio=f"{raw / out.count:.1f}x", refresh=False)
         writer.close()
-        out.commit(force=args.force)
-    size = out.size
+    if dst is None:
+        sys.stdout.buffer.flush()
+    size = out.count
     _note(args, f"{src or 'stdin'}: {source.count} image(s), quality {quality}, {size / source.count:.1f} bytes/image"
                 + (f" -> {dst}" if dst else ""))
     if args.rm and dst is not None and src not in (None, "-"):
@@ -136,47 +142,9 @@ def _remove_input(path: Path) -> None:
     shutil.rmtree(path) if path.is_dir() else path.unlink()
 
 
-class _TempOutput:
-    """A binary file that appears at ``path`` only on ``commit`` (temp file, fsync, rename);
-    for ``path`` None it is standard output."""
-
-    def __init__(self, path: Path | None):
-        self.path = path
-        self.size = 0
-
-    def __enter__(self):
-        import tempfile
-
-        if self.path is None:
-            self.file = _Counting(sys.stdout.buffer)
-            return self
-        fd, self._tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".part")
-        self.file = _Counting(os.fdopen(fd, "wb"))
-        return self
-
-    def commit(self, *, force: bool) -> None:
-        from codec.fileio import plain_mode
-
-        self.size = self.file.count
-        if self.path is None:
-            self.file.raw.flush()
-            return
-        self.file.raw.flush()
-        os.fsync(self.file.raw.fileno())
-        self.file.raw.close()
-        os.chmod(self._tmp, plain_mode())
-        if self.path.exists() and not force:
-            raise FileExistsError(f"{self.path} already exists (use -f to overwrite)")
-        os.replace(self._tmp, self.path)
-        self._tmp = None
-
-    def __exit__(self, *exc):
-        if self.path is not None and self._tmp is not None:
-            self.file.raw.close()
-            Path(self._tmp).unlink(missing_ok=True)
-
-
 class _Counting:
+    """A write-only file that counts the bytes going through it."""
+
     def __init__(self, raw):
         self.raw, self.count = raw, 0
 
@@ -187,28 +155,33 @@ class _Counting:
 
 def _decompress_one(args, src: str | None) -> None:
     from codec import api, sources
+    from codec.fileio import atomic_folder, atomic_output
 
+    dst = _output_path(args, src, suffix_in=False)
+    if dst is None:
+        _check_stdout(args)
+    elif dst.exists() and not args.force:
+        raise FileExistsError(f"{dst} already exists (use -f to overwrite)")
     model = _model(args)
-    fileobj = sys.stdin.buffer if src in (None, "-") else open(src, "rb")
-    with fileobj:
+    with contextlib.ExitStack() as stack:
+        fileobj = sys.stdin.buffer if src in (None, "-") else stack.enter_context(open(src, "rb"))
         reader = api.ArchiveReader(fileobj, model=model)
-        header = reader.header
-        dst = _output_path(args, src, suffix_in=False)
+        meta = reader.header["meta"]
         if dst is None:
-            _check_stdout(args)
-        elif dst.exists() and not args.force:
-            raise FileExistsError(f"{dst} already exists (use -f to overwrite)")
-        sink = sources.Sink(header["meta"], header["image_shape"], header["batched"], dst, stream=sys.stdout.buffer)
-        count = header["meta"].get("count") if isinstance(header["meta"].get("count"), int) else None
-        try:
-            with _progress(args, count, str(src or "stdin")) as bar:
-                for batch in reader:
-                    sink.write(batch)
-                    bar.update(len(batch))
-            sink.commit(force=args.force)
-        except BaseException:
-            sink.abort()
-            raise
+            target = sys.stdout.buffer
+        elif meta.get("kind") == "folder":
+            target = stack.enter_context(atomic_folder(dst, force=args.force))
+        else:
+            target = stack.enter_context(atomic_output(dst, force=args.force))
+        sink = sources.Sink(meta, reader.header["image_shape"], reader.header["batched"], target)
+        count = meta.get("count") if isinstance(meta.get("count"), int) else None
+        with _progress(args, count, str(src or "stdin")) as bar:
+            for batch in reader:
+                sink.write(batch)
+                bar.update(len(batch))
+        sink.finish()
+    if dst is None:
+        sys.stdout.buffer.flush()
     _note(args, f"{src or 'stdin'}: restored" + (f" -> {dst}" if dst else ""))
     if args.rm and dst is not None and src not in (None, "-"):
         _remove_input(Path(src))

@@ -188,6 +188,30 @@ def _is_idx(path: Path) -> bool:
     return name.endswith((".idx", "-ubyte")) or "idx" in name.rsplit(".", 1)[-1]
 
 
+_CONVERT = {"P": "RGBA", "PA": "RGBA", "CMYK": "RGB", "YCbCr": "RGB", "1": "L", "La": "LA", "RGBa": "RGBA"}
+
+
+def read_image(source) -> tuple[np.ndarray, dict]:
+    """An 8-bit image (path or binary file) as (H, W) grey or (H, W, C) colour, and {"format": ...}.
+
+    Raises:
+        DataError: not a readable image, or not 8-bit grey or colour.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(source) as im:
+            fmt = im.format
+            if im.mode not in ("L", "LA", "RGB", "RGBA"):
+                if im.mode not in _CONVERT:
+                    raise DataError(f"image mode {im.mode} is not 8-bit grey or colour; aecodec codes uint8 images")
+                im = im.convert(_CONVERT[im.mode])
+            a = np.asarray(im)
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as e:
+        raise DataError(f"not a readable image: {e}") from None
+    return a, {"format": fmt}
+
+
 def load_images(path: str | os.PathLike) -> np.ndarray:
     """Read images from a file: ``.npy``/``.npz`` (never pickled objects), IDX (raw or .gz),
     or an image file through Pillow (grey -> (H, W); colour -> (1, H, W, C)).
@@ -206,12 +230,7 @@ def load_images(path: str | os.PathLike) -> np.ndarray:
                     raise DataError(f"{path}: .npz holds {len(z.files)} arrays; aecodec takes exactly one")
                 return z[z.files[0]]
         if suffix in IMAGE_SUFFIXES:
-            from PIL import Image
-
-            with Image.open(path) as im:
-                if im.mode not in ("L", "RGB", "RGBA", "LA"):
-                    im = im.convert("RGB" if im.mode in ("P", "CMYK", "YCbCr") else "L")
-                a = np.asarray(im)
+            a, _ = read_image(path)
             return a if a.ndim == 2 else a[None]
         if _is_idx(path) or suffix == ".gz":
             return read_idx(path)
@@ -224,22 +243,34 @@ def load_images(path: str | os.PathLike) -> np.ndarray:
     raise DataError(f"{path}: unknown input format (use .npy, .npz, IDX, or an image file)")
 
 
-def save_images(fileobj, images: np.ndarray, name: str) -> None:
-    """Write ``images`` to ``fileobj`` in the format ``name``'s suffix implies."""
+def output_kind(name: str) -> dict:
+    """How ``save_images`` should write a file called ``name``: its kind and options, from the suffix."""
     lower = name.lower()
     suffix = Path(lower).suffix
-    if suffix == ".npy":
-        np.save(fileobj, images, allow_pickle=False)
-    elif suffix == ".npz":
-        np.savez_compressed(fileobj, images=images)
-    elif suffix in IMAGE_SUFFIXES:
+    if suffix in (".npy", ".npz"):
+        return {"kind": suffix[1:]}
+    if suffix in IMAGE_SUFFIXES:
+        from PIL import Image
+
+        return {"kind": "image", "format": Image.registered_extensions()[suffix]}
+    return {"kind": "idx", "gzip": lower.endswith(".gz")}
+
+
+def save_images(fileobj, images: np.ndarray, kind: str, *, format: str | None = None, key: str = "images",
+                gzip_idx: bool = False) -> None:
+    """Write ``images`` to ``fileobj`` as ``kind``: 'npy', 'npz' (under ``key``), 'image'
+    (one image, Pillow ``format``, PNG by default) or 'idx' (gzip-compressed with ``gzip_idx``)."""
+    if kind == "npz":
+        np.savez_compressed(fileobj, **{key: images})
+    elif kind == "image":
         from PIL import Image
 
         a = images[0] if images.ndim == 4 else images
         if a.ndim != 2 and not (a.ndim == 3 and a.shape[2] in (3, 4)):
-            raise DataError(f"{name}: an image file holds one image, not an array of shape {images.shape}")
-        Image.fromarray(a).save(fileobj, format=Image.registered_extensions()[suffix])
-    elif lower.endswith(".gz"):
-        fileobj.write(gzip.compress(idx_bytes(images), mtime=0))
+            raise DataError(f"an image file holds one image, not an array of shape {images.shape}")
+        Image.fromarray(a).save(fileobj, format=format or "PNG")
+    elif kind == "idx":
+        data = idx_bytes(images)
+        fileobj.write(gzip.compress(data, mtime=0) if gzip_idx else data)
     else:
-        fileobj.write(idx_bytes(images))
+        np.save(fileobj, images, allow_pickle=False)

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import gzip
 import io
-import os
-import shutil
 from pathlib import Path
 
 import numpy as np
 
 from codec.api import CHUNK_IMAGES as CHUNK
-from codec.data import IMAGE_SUFFIXES, idx_bytes, idx_header, parse_idx
+from codec.data import IMAGE_SUFFIXES, idx_header, output_kind, parse_idx, read_image, save_images
 from codec.errors import DataError
 
 _IDX_TYPES = {0x08: np.uint8}
@@ -38,26 +36,6 @@ def _array_source(a: np.ndarray, meta: dict) -> Source:
     if a.ndim == 2:
         return Source(a.shape, False, 1, meta, lambda: iter([a[None]]))
     return Source(a.shape[1:], True, len(a), meta, lambda: (a[i : i + CHUNK] for i in range(0, len(a), CHUNK)))
-
-
-_CONVERT = {"P": "RGBA", "PA": "RGBA", "CMYK": "RGB", "YCbCr": "RGB", "1": "L", "La": "LA", "RGBa": "RGBA"}
-
-
-def _image_array(raw_or_path) -> tuple[np.ndarray, dict]:
-    """An 8-bit image as (H, W) grey or (H, W, C) colour, and its format."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(raw_or_path) as im:
-            fmt = im.format
-            if im.mode not in ("L", "LA", "RGB", "RGBA"):
-                if im.mode not in _CONVERT:
-                    raise DataError(f"image mode {im.mode} is not 8-bit grey or colour; aecodec codes uint8 images")
-                im = im.convert(_CONVERT[im.mode])
-            a = np.asarray(im)
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as e:
-        raise DataError(f"not a readable image: {e}") from None
-    return a, {"format": fmt}
 
 
 def _idx_stream(f, name: str) -> Source:
@@ -141,7 +119,7 @@ def _from_bytes(raw: bytes, name: str) -> Source:
         return _with(_idx_stream(io.BytesIO(gzip.decompress(raw)), name), {"kind": "idx", "name": name, "gzip": True})
     if raw[:2] == b"\0\0":
         return _with(_idx_stream(io.BytesIO(raw), name), {"kind": "idx", "name": name, "gzip": False})
-    a, info = _image_array(io.BytesIO(raw))
+    a, info = read_image(io.BytesIO(raw))
     meta = {"kind": "image", "name": name, **info}
     return _with(_array_source(a if a.ndim == 2 else a[None], {}), meta)
 
@@ -150,14 +128,14 @@ def _folder_source(folder: Path) -> Source:
     files = sorted(f for f in folder.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise DataError("folder holds no image files")
-    first, _ = _image_array(files[0])
+    first, _ = read_image(files[0])
     names = [f.name for f in files]
 
     def batches():
         for start in range(0, len(files), CHUNK):
             arrays = []
             for f in files[start : start + CHUNK]:
-                a, _ = _image_array(f)
+                a, _ = read_image(f)
                 if a.shape != first.shape:
                     raise DataError(f"{f.name}: {a.shape} differs from the folder's first image {first.shape}; "
                                     "an archive holds images of one size")
@@ -170,94 +148,41 @@ def _folder_source(folder: Path) -> Source:
 class Sink:
     """Writes decoded batches back as the kind of file the archive came from.
 
-    ``path`` None means a binary stream (stdout); otherwise output goes to a temporary
-    file (or folder) beside ``path`` and is renamed onto it by ``commit`` only.
+    ``target`` is a binary file object (an ``atomic_output`` or stdout), or, for an
+    archive of a folder, the (temporary) folder to fill. IDX and folders are written
+    batch by batch; the other kinds hold one array and are written by ``finish``.
     """
 
-    def __init__(self, meta: dict, image_shape, batched: bool, path: Path | None, stream=None):
+    def __init__(self, meta: dict, image_shape, batched: bool, target):
         self.meta, self.image_shape, self.batched = meta, tuple(image_shape), batched
         self.kind = meta.get("kind", "npy")
-        self.path, self.stream = path, stream
+        self.target = target
         self._parts: list[np.ndarray] = []
         self._written = 0
-        self._tmp = None
-        if path is not None:
-            self._tmp = path.parent / f".{path.name}.aecodec-part"
-            if self.kind == "folder":
-                self._tmp.mkdir()
-            elif self.kind == "idx":
-                self._file = gzip.GzipFile(self._tmp, "wb", mtime=0) if meta.get("gzip") else open(self._tmp, "wb")
-                self._file.write(idx_header((meta.get("count", 0), *self.image_shape)))
+        if self.kind == "folder" and not isinstance(target, Path):
+            raise DataError("an archive of a folder cannot be written to standard output; give a file name")
+        if self.kind == "idx":
+            self._stream = gzip.GzipFile(fileobj=target, mode="wb", mtime=0) if meta.get("gzip") else target
+            self._stream.write(idx_header((meta.get("count", 0), *self.image_shape)))
 
     def write(self, batch: np.ndarray) -> None:
-        if self.kind == "folder" and self._tmp is not None:
+        if self.kind == "folder":
             names = self.meta["files"][self._written : self._written + len(batch)]
             for name, image in zip(names, batch, strict=True):
-                _save_image(self._tmp / Path(name).name, image, None)
-        elif self.kind == "idx" and self._tmp is not None:
-            self._file.write(np.ascontiguousarray(batch).tobytes())
+                path = self.target / Path(name).name
+                with open(path, "wb") as f:
+                    save_images(f, image, "image", format=output_kind(path.name).get("format"))
+        elif self.kind == "idx":
+            self._stream.write(np.ascontiguousarray(batch).tobytes())
         else:
             self._parts.append(batch)
         self._written += len(batch)
 
-    def commit(self, force: bool) -> None:
-        if self.kind == "folder" and self._tmp is not None:
-            if self.path.exists():
-                if not force:
-                    raise FileExistsError("already exists (use -f to overwrite)")
-                shutil.rmtree(self.path) if self.path.is_dir() else self.path.unlink()
-            os.replace(self._tmp, self.path)
-            return
-        if self.kind == "idx" and self._tmp is not None:
-            self._file.close()
-            _fsync(self._tmp)
-        else:
-            data = self._encode(np.concatenate(self._parts) if self._parts else np.zeros((0, *self.image_shape), np.uint8))
-            if self.path is None:
-                self.stream.write(data)
-                self.stream.flush()
-                return
-            with open(self._tmp, "wb") as f:
-                f.write(data)
-        if not force and self.path.exists():
-            raise FileExistsError("already exists (use -f to overwrite)")
-        os.replace(self._tmp, self.path)
-
-    def abort(self) -> None:
-        if self._tmp is None or not self._tmp.exists():
-            return
+    def finish(self) -> None:
         if self.kind == "idx":
-            self._file.close()
-        shutil.rmtree(self._tmp) if self._tmp.is_dir() else self._tmp.unlink()
-
-    def _encode(self, images: np.ndarray) -> bytes:
-        images = images if self.batched else images[0]
-        buf = io.BytesIO()
-        if self.kind == "image":
-            _save_image(buf, images[0] if images.ndim == 4 else images, self.meta.get("format"))
-        elif self.kind == "npz":
-            np.savez_compressed(buf, **{self.meta.get("key", "images"): images})
-        elif self.kind == "idx":
-            data = idx_bytes(images)
-            return gzip.compress(data, mtime=0) if self.meta.get("gzip") else data
-        elif self.kind == "folder":
-            raise DataError("an archive of a folder cannot be written to standard output; give a file name")
-        else:
-            np.save(buf, images, allow_pickle=False)
-        return buf.getvalue()
-
-
-def _save_image(target, image: np.ndarray, fmt: str | None) -> None:
-    from PIL import Image
-
-    if fmt is None and isinstance(target, Path):
-        fmt = Image.registered_extensions().get(target.suffix.lower())
-    Image.fromarray(image).save(target, format=fmt or "PNG")
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+            if self._stream is not self.target:
+                self._stream.close()  # the gzip trailer; the file itself stays open
+        elif self.kind != "folder":
+            images = np.concatenate(self._parts)
+            save_images(self.target, images if self.batched else images[0], self.kind,
+                        format=self.meta.get("format"), key=self.meta.get("key", "images"))
