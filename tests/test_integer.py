@@ -1,0 +1,68 @@
+"""The integer network that codes: exact products, an exact GELU table, the trained model's numbers."""
+
+import hashlib
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from codec import integer, transforms
+from codec.errors import FormatError
+from codec.tiling import to_tiles
+
+from .test_model import _body, _write
+
+# Digests of the bundled model's coding of the first 300 test images at quality 6. They
+# pin the arithmetic itself: a machine, BLAS or numpy that computed anything differently
+# fails here. (Retraining the bundled model changes them: update them with it.)
+LATENTS_SHA256 = "6b68b6cc5efc8789b0f9726743defb8c8fc91a0e36b57cd0caf2a325595335ee"
+PIXELS_SHA256 = "b5bcc58aea87245a536ccf25b1b0b833fcdba501253f390795deaf4757db8598"
+GELU_TABLE_SHA256 = "dcd14365a0e63bdf0e020171a8443325e589b63f8b0ee8cc4c6d7425503c48e8"
+
+
+def test_gelu_table_is_the_same_on_every_machine():
+    table = integer.gelu_table()
+    assert hashlib.sha256(table.astype("<i8").tobytes()).hexdigest() == GELU_TABLE_SHA256
+    grid = np.arange(-integer.GELU_RANGE << integer.ACT_BITS, (integer.GELU_RANGE << integer.ACT_BITS) + 1)
+    for i in np.random.default_rng(0).choice(len(grid), 200, replace=False):
+        assert table[i] == integer._gelu_exact(int(grid[i]))  # correctly rounded, computed in decimal
+
+
+def test_fixed_point_products_are_exact_at_the_worst_case_input():
+    rng = np.random.default_rng(1)
+    weight = rng.normal(size=(784, 64)) * rng.uniform(0, 3, size=(1, 64))
+    bound = 255 << 9
+    layer = integer.FixedLinear(weight, bound, "test")
+    x = np.where(rng.random((32, 784)) < 0.5, -bound, bound) * np.sign(weight[:, 0])  # all terms of column 0 add up
+    exact = x.astype(np.int64) @ layer.weight.astype(np.int64)  # integer matmul: no BLAS, no rounding
+    np.testing.assert_array_equal(np.ldexp(exact.astype(np.float64), -layer.shift), layer(x.astype(np.float64)))
+    assert np.abs(exact).max() < 2**53
+
+
+def test_weights_too_large_for_exact_coding_are_refused(tiny_model_path, tmp_path):
+    import codec
+
+    body = _body(tiny_model_path)
+    body["params"]["synthesis_linear"]["data"] = np.full(784 * 784, 60000, "<f2").tobytes()
+    with pytest.raises(FormatError, match="too large for exact fixed-point coding"):
+        codec.load_model(_write(tmp_path / "huge.aecm", body))
+
+
+def test_integer_coding_matches_the_trained_float_model(bundled, test_images):
+    params = {k: jnp.asarray(v.astype(np.float32)) for k, v in bundled._params.items()}
+    tiles = to_tiles(test_images, bundled.config.tile)
+    y_float = np.asarray(transforms.analysis(params, jnp.asarray(tiles, jnp.float32) / 255.0))
+    np.testing.assert_allclose(bundled._transforms.analysis(tiles), y_float, atol=1e-3)
+    choice, symbols = bundled.latents(tiles, 6)
+    a = bundled._quality_arrays(6)
+    latents = (symbols + a["mean"][choice]) * a["inv_gain"]
+    x_float = np.asarray(transforms.synthesis(params, jnp.asarray(latents, jnp.float32)))
+    off = np.abs(np.clip(np.round(x_float * 255), 0, 255) - bundled.reconstruct(choice, symbols, 6))
+    assert off.max() <= 1 and (off > 0).mean() < 0.005
+
+
+def test_coding_arithmetic_matches_the_pinned_reference(bundled, test_images):
+    choice, symbols = bundled.latents(to_tiles(test_images, bundled.config.tile), 6)
+    digest = hashlib.sha256(choice.astype("<i4").tobytes() + symbols.astype("<i4").tobytes()).hexdigest()
+    assert digest == LATENTS_SHA256
+    assert hashlib.sha256(bundled.reconstruct(choice, symbols, 6).tobytes()).hexdigest() == PIXELS_SHA256
