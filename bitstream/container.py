@@ -1,19 +1,43 @@
-"""The ``.aec`` container: versioned, checksummed, streamable, strictly parsed.
+"""The ``.aec`` container (format version 2): compact, versioned, checksummed, streamable, strictly parsed.
 
-Layout (all integers little-endian)::
+Layout::
 
-    "AEC" 0x00            magic
-    u8                    format version
-    u32 + msgpack map     header (model, coder, quality, image shape, padding, latent, ...)
-    (u32 + msgpack map)*  chunks: {"n": images, "data": ANS stream, "crc": CRC-32 of data}
-    u32 = 0               end of chunks
-    u32                   CRC-32 of every byte before it
+    "AEC" 0x00             magic
+    u8 = 2                 format version
+    varint + msgpack       header record: [model, quality, image_shape, batched, meta]
+    (varint + msgpack)*    chunk records: [n, data, crc]
+    0x00                   end of chunks (a record length of zero)
+    u32 little-endian      CRC-32 of every byte before it
 
-Chunks follow the header so that a dataset of any size streams through in bounded
-memory; the image count is the sum of the chunks' ``n``. Every byte is covered by the
-final CRC; each chunk also carries its own, so a stream reader can stop at the first
-damaged chunk before decoding it. Every size is checked against a limit (and against the
-bytes actually present) before anything is allocated.
+Each record is a length (unsigned LEB128 varint: 1 byte below 128, at most 5, minimal
+form only) followed by exactly that many bytes holding one msgpack array. The length is
+checked against the record's limit before a byte of it is read, and the record must be
+one msgpack value, no more, no less.
+
+Header fields, by position:
+
+0. ``model``: bin, 8 bytes: the start of the SHA-256 fingerprint of the model that made the
+   file (a model file's ``fingerprint`` is the full hash as hex); decoders refuse another model.
+1. ``quality``: int, 1..255 (a level of that model).
+2. ``image_shape``: array ``[H, W]`` or ``[H, W, C]``; 1 <= H, W <= 65536, 1 <= C <= 4,
+   H*W*C <= 2**26.
+3. ``batched``: bool; false: the file holds exactly one image, restored as (H, W[, C]).
+4. ``meta``: map, str keys, free-form plain values (the CLI records the original file's
+   name and kind); ``{}`` costs one byte.
+
+Chunk fields: ``n`` (int >= 1: images in the chunk), ``data`` (bin: one ANS stream),
+``crc`` (int: CRC-32 of ``data``). The image count is the sum of the chunks' ``n``.
+
+Implied by version 2 and not stored: the entropy coder (``IMPLIED["coder"]``), the pixel
+type (uint8) and the prior ("clusters"). The latent grid and the padding follow from the
+image shape and the model's tile, so ``codec`` derives them. Readers still present the
+header as a dict with every field (``HEADER_FIELDS``), implied ones filled in.
+
+Chunks follow the header so that a dataset of any size streams through in bounded memory.
+Every byte is covered by the final CRC; each chunk also carries its own, so a stream reader
+can stop at the first damaged chunk before decoding it. Every size is checked against a
+limit (and against the bytes actually present) before anything is allocated. Version 1
+(string-keyed maps, u32 lengths) was a pre-release format and is refused.
 """
 
 from __future__ import annotations
@@ -28,19 +52,32 @@ import msgpack
 from bitstream.errors import ChecksumError, FormatError, LimitError, TruncatedError, UnsupportedVersionError
 
 MAGIC = b"AEC\x00"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MAX_HEADER_BYTES = 1 << 20
 MAX_CHUNK_BYTES = 1 << 28
 MAX_CHUNK_PIXELS = 1 << 26  # decoded pixels per chunk: bounds the memory one chunk can claim
 MAX_IMAGE_PIXELS = 1 << 26  # one image: 8192 x 8192
 MAX_DIM = 1 << 16
 MAX_CHANNELS = 4
+MAX_QUALITY = 255
+FINGERPRINT_BYTES = 8  # of the model's SHA-256: identifies a model, not a security boundary
+MAX_META_DEPTH = 8
+_MAX_VARINT_BYTES = 5  # 35 bits: more than any limit here
+
+# What version 2 implies instead of storing. The coder's name and version are written out
+# here (not imported) on purpose: a new coder is a new container version (a test checks that
+# bitstream.coder still matches).
+IMPLIED = {"coder": {"name": "constriction-ans", "version": "0.5"}, "dtype": "uint8", "prior": "clusters"}
+WIRE_FIELDS = ("model", "quality", "image_shape", "batched", "meta")  # the header array, in order
+HEADER_FIELDS = (*WIRE_FIELDS, *IMPLIED)  # the in-memory header dict
 
 _U32 = struct.Struct("<I")
-_HEADER_FIELDS = {
-    "model": dict, "coder": dict, "quality": int, "image_shape": list, "batched": bool,
-    "dtype": str, "pad": list, "latent": list, "prior": str, "meta": dict,
-}
+# msgpack limits per record, checked by the parser before it allocates: a header holds short
+# strings (file names: a folder archive lists one per image) and one 8-byte bin; a chunk
+# holds two ints and one bin.
+_HEADER_LIMITS = dict(max_str_len=1 << 16, max_bin_len=1 << 16, max_array_len=1 << 18, max_map_len=1 << 10,
+                      max_ext_len=0)
+_CHUNK_LIMITS = dict(max_str_len=0, max_bin_len=MAX_CHUNK_BYTES, max_array_len=3, max_map_len=0, max_ext_len=0)
 
 
 @dataclasses.dataclass
@@ -55,89 +92,202 @@ class Archive:
         return sum(n for n, _ in self.chunks)
 
 
-def _pack_map(obj: dict) -> bytes:
-    body = msgpack.packb(obj, use_bin_type=True)
-    return _U32.pack(len(body)) + body
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def varint(value: int) -> bytes:
+    """Unsigned LEB128: 7 bits a byte, low bits first, high bit set on every byte but the last."""
+    out = bytearray()
+    while True:
+        low, value = value & 0x7F, value >> 7
+        out.append(low | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def _check_meta(meta) -> None:
+    """Plain msgpack values only (nil, bool, int, float, str, bin, arrays, maps with str keys), bounded depth."""
+    stack = [(meta, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_META_DEPTH:
+            raise FormatError(f"header meta is nested deeper than {MAX_META_DEPTH} levels")
+        if isinstance(value, dict):
+            if not all(isinstance(k, str) for k in value):
+                raise FormatError("header meta has a map key that is not a string")
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, (list, tuple)):
+            stack.extend((v, depth + 1) for v in value)
+        elif value is not None and not isinstance(value, (bool, int, float, str, bytes)):
+            raise FormatError(f"header meta holds a {type(value).__name__}, not a plain value")
+        elif _is_int(value) and not -(1 << 63) <= value < 1 << 64:
+            raise FormatError("header meta holds an integer msgpack cannot store")
 
 
 def check_header(header: dict) -> dict:
-    """Validate header fields and the sizes they claim; returns the header.
+    """Validate an in-memory header: fields, types, ranges and the sizes they claim; returns it.
 
     Raises:
-        FormatError: a field is missing, of the wrong type, or unknown.
-        LimitError: a claimed size exceeds aecodec's limits.
+        FormatError: a field is missing, unknown, of the wrong type or out of range, or an
+            implied field (coder, dtype, prior) differs from what this format version implies.
+        LimitError: the image shape exceeds aecodec's limits.
     """
     if not isinstance(header, dict):
         raise FormatError("header is not a map")
-    missing = set(_HEADER_FIELDS) - set(header)
-    unknown = set(header) - set(_HEADER_FIELDS)
+    missing = set(HEADER_FIELDS) - set(header)
+    unknown = set(header) - set(HEADER_FIELDS)
     if missing or unknown:
-        raise FormatError(f"header has missing fields {sorted(missing)} or unknown fields {sorted(unknown)}")
-    for name, kind in _HEADER_FIELDS.items():
-        value = header[name]
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise FormatError(f"header field {name!r} should be {kind.__name__}, not {type(value).__name__}")
+        raise FormatError(f"header has missing fields {sorted(missing)} or unknown fields {sorted(map(str, unknown))}")
+    for name, value in IMPLIED.items():
+        if header[name] != value:
+            raise FormatError(f"header {name} {header[name]!r} is not what format {FORMAT_VERSION} implies ({value!r})")
+    model = header["model"]
+    fingerprint = model.get("fingerprint") if isinstance(model, dict) and set(model) == {"fingerprint"} else None
+    if (not isinstance(fingerprint, str) or len(fingerprint) != 2 * FINGERPRINT_BYTES
+            or fingerprint.strip("0123456789abcdef")):
+        raise FormatError(f"header model {model!r} is not {{'fingerprint': {2 * FINGERPRINT_BYTES} lowercase hex digits}}")
+    quality = header["quality"]
+    if not _is_int(quality) or not 1 <= quality <= MAX_QUALITY:
+        raise FormatError(f"header quality {quality!r} is not an integer from 1 to {MAX_QUALITY}")
     shape = header["image_shape"]
-    if len(shape) not in (2, 3) or not all(isinstance(d, int) and not isinstance(d, bool) for d in shape):
-        raise FormatError(f"header image_shape {shape!r} is not (H, W) or (H, W, C)")
+    if not isinstance(shape, list) or len(shape) not in (2, 3) or not all(_is_int(d) for d in shape):
+        raise FormatError(f"header image_shape {shape!r} is not [H, W] or [H, W, C]")
     if any(d < 1 or d > MAX_DIM for d in shape) or (len(shape) == 3 and shape[2] > MAX_CHANNELS):
         raise LimitError(f"header image_shape {shape!r} is out of range")
-    if shape[0] * shape[1] * (shape[2] if len(shape) == 3 else 1) > MAX_IMAGE_PIXELS:
+    if _image_pixels(shape) > MAX_IMAGE_PIXELS:
         raise LimitError(f"header image_shape {shape!r} claims more than {MAX_IMAGE_PIXELS} pixels per image")
-    for name, size in (("pad", 2), ("latent", 3)):
-        v = header[name]
-        if len(v) != size or not all(isinstance(d, int) and not isinstance(d, bool) and 0 <= d <= MAX_DIM for d in v):
-            raise FormatError(f"header {name} {v!r} is malformed")
-    if header["dtype"] != "uint8":
-        raise FormatError(f"header dtype {header['dtype']!r} is not supported")
+    if not isinstance(header["batched"], bool):
+        raise FormatError(f"header batched {header['batched']!r} is not a bool")
+    if not isinstance(header["meta"], dict):
+        raise FormatError(f"header meta should be a map, not {type(header['meta']).__name__}")
+    _check_meta(header["meta"])
     return header
 
 
-def _check_chunk(chunk) -> tuple[int, bytes]:
-    if not isinstance(chunk, dict) or set(chunk) != {"n", "data", "crc"}:
-        raise FormatError("chunk record is malformed")
-    n, data, crc = chunk["n"], chunk["data"], chunk["crc"]
-    if not isinstance(n, int) or isinstance(n, bool) or n < 1 or not isinstance(data, bytes) or not isinstance(crc, int):
-        raise FormatError("chunk record has fields of the wrong type")
+def _image_pixels(shape) -> int:
+    return shape[0] * shape[1] * (shape[2] if len(shape) == 3 else 1)
+
+
+def _header_to_wire(header: dict) -> list:
+    return [bytes.fromhex(header["model"]["fingerprint"]), *(header[name] for name in WIRE_FIELDS[1:])]
+
+
+def _header_from_wire(fields) -> dict:
+    if not isinstance(fields, list) or len(fields) != len(WIRE_FIELDS):
+        raise FormatError(f"header record is not an array of {len(WIRE_FIELDS)} fields")
+    fingerprint = fields[0]
+    if not isinstance(fingerprint, bytes) or len(fingerprint) != FINGERPRINT_BYTES:
+        raise FormatError(f"header model fingerprint is not {FINGERPRINT_BYTES} bytes")
+    header = dict(zip(WIRE_FIELDS, fields, strict=True))
+    header["model"] = {"fingerprint": fingerprint.hex()}
+    header.update((name, dict(value) if isinstance(value, dict) else value) for name, value in IMPLIED.items())
+    return check_header(header)
+
+
+def _check_chunk(fields) -> tuple[int, bytes]:
+    if not isinstance(fields, list) or len(fields) != 3:
+        raise FormatError("chunk record is not an array of 3 fields [n, data, crc]")
+    n, data, crc = fields
+    if not _is_int(n) or n < 1:
+        raise FormatError(f"chunk image count {n!r} is not a positive integer")
+    if not isinstance(data, bytes):
+        raise FormatError("chunk data is not a byte string")
+    if not _is_int(crc) or not 0 <= crc < 1 << 32:
+        raise FormatError(f"chunk checksum {crc!r} is not a 32-bit unsigned integer")
     if zlib.crc32(data) != crc:
         raise ChecksumError("chunk checksum mismatch: the data is damaged")
     return n, data
 
 
-def _unpack_map(raw: bytes, what: str):
+def _parse(raw: bytes, what: str, limits: dict):
+    """Exactly one msgpack value filling ``raw``, parsed with ``limits``."""
     try:
-        return msgpack.unpackb(raw, raw=False, strict_map_key=True,
-                               max_str_len=1 << 16, max_bin_len=MAX_CHUNK_BYTES, max_array_len=64, max_map_len=64)
+        return msgpack.unpackb(raw, raw=False, strict_map_key=True, use_list=True, timestamp=0, **limits)
     except msgpack.ExtraData:
-        raise FormatError(f"{what} has trailing bytes") from None
+        raise FormatError(f"{what} record has bytes after its msgpack value") from None
     except msgpack.OutOfData:
-        raise TruncatedError(f"{what} is truncated") from None
+        raise FormatError(f"{what} record ends inside its msgpack value") from None
     except (msgpack.UnpackException, ValueError, TypeError) as e:
         if "incomplete input" in str(e):  # how unpackb reports data that stops early
-            raise TruncatedError(f"{what} is truncated") from None
-        raise FormatError(f"{what} is not valid msgpack: {e}") from None
+            raise FormatError(f"{what} record ends inside its msgpack value") from None
+        raise FormatError(f"{what} record is not valid msgpack: {e}") from None
+
+
+def _record(obj, what: str, limit: int) -> bytes:
+    body = msgpack.packb(obj, use_bin_type=True)
+    if len(body) > limit:
+        raise LimitError(f"{what} of {len(body)} bytes exceeds the {limit}-byte limit")
+    return varint(len(body)) + body
+
+
+def _check_version(version: int) -> None:
+    if version == FORMAT_VERSION:
+        return
+    if version == 1:
+        raise UnsupportedVersionError(
+            "container format 1 is a pre-release format this aecodec no longer reads (it reads format 2); "
+            "decompress the file with the aecodec that wrote it and compress it again")
+    if version > FORMAT_VERSION:
+        raise UnsupportedVersionError(
+            f"container format {version} is newer than this aecodec reads ({FORMAT_VERSION}); upgrade aecodec")
+    raise UnsupportedVersionError(f"container format {version} is not supported (this aecodec reads {FORMAT_VERSION})")
 
 
 class Writer:
-    """Streams a container to a binary file object: header now, chunks as they come."""
+    """Streams a container to a binary file object: header now, chunks as they come.
+
+    Refuses (``FormatError``/``LimitError``) anything a reader would refuse: a bad header,
+    an oversized record, more than one image in a file marked as a single image.
+    """
 
     def __init__(self, fileobj, header: dict):
         self._f = fileobj
         self._crc = 0
-        self._write(MAGIC + bytes([FORMAT_VERSION]) + _pack_map(check_header(header)))
+        self._batched = check_header(header)["batched"]
+        self._count = 0
+        record = _record(_header_to_wire(header), "header", MAX_HEADER_BYTES)
+        self._check_readable(record)
+        self._write(MAGIC + bytes([FORMAT_VERSION]) + record)
+
+    @staticmethod
+    def _check_readable(record: bytes) -> None:
+        """The header record parses back under the reader's limits (e.g. a meta list too long for them)."""
+        f = io.BytesIO(record)
+        size = _read_varint(lambda k: f.read(k), "header")
+        _header_from_wire(_parse(f.read(size), "header", _HEADER_LIMITS))
 
     def _write(self, b: bytes) -> None:
         self._crc = zlib.crc32(b, self._crc)
         self._f.write(b)
 
     def add(self, n: int, data: bytes) -> None:
-        if len(data) > MAX_CHUNK_BYTES:
-            raise LimitError(f"chunk of {len(data)} bytes exceeds the {MAX_CHUNK_BYTES}-byte limit")
-        self._write(_pack_map({"n": n, "data": data, "crc": zlib.crc32(data)}))
+        if not _is_int(n) or n < 1:
+            raise FormatError(f"chunk image count {n!r} is not a positive integer")
+        if not self._batched and self._count + n > 1:
+            raise FormatError("a file marked as a single image (batched false) holds exactly one image")
+        record = _record([n, bytes(data), zlib.crc32(data)], "chunk", MAX_CHUNK_BYTES)
+        self._count += n
+        self._write(record)
 
     def close(self) -> None:
-        self._write(_U32.pack(0))
+        self._write(varint(0))
         self._f.write(_U32.pack(self._crc))
+
+
+def _read_varint(read, what: str) -> int:
+    """A minimal LEB128 varint of at most 5 bytes, through ``read(k) -> bytes``."""
+    value = 0
+    for i in range(_MAX_VARINT_BYTES):
+        b = read(1)
+        if len(b) != 1:
+            raise TruncatedError(f"file is truncated (in the {what} length)")
+        value |= (b[0] & 0x7F) << (7 * i)
+        if not b[0] & 0x80:
+            if b[0] == 0 and i > 0:
+                raise FormatError(f"{what} length is not in its shortest form")
+            return value
+    raise FormatError(f"{what} length is longer than {_MAX_VARINT_BYTES} bytes")
 
 
 class Reader:
@@ -155,9 +305,8 @@ class Reader:
         magic = self._read(5, "magic")
         if magic[:4] != MAGIC:
             raise FormatError("not an aecodec file (bad magic)")
-        if magic[4] != FORMAT_VERSION:
-            raise UnsupportedVersionError(f"container format {magic[4]} is not supported (this aecodec reads {FORMAT_VERSION})")
-        self.header = check_header(_unpack_map(self._record(MAX_HEADER_BYTES, "header"), "header"))
+        _check_version(magic[4])
+        self.header = _header_from_wire(_parse(self._record(MAX_HEADER_BYTES, "header"), "header", _HEADER_LIMITS))
 
     def _read(self, size: int, what: str) -> bytes:
         b = self._f.read(size)
@@ -166,23 +315,28 @@ class Reader:
         self._crc = zlib.crc32(b, self._crc)
         return b
 
-    def _record(self, limit: int, what: str) -> bytes:
-        size = _U32.unpack(self._read(4, what))[0]
+    def _length(self, limit: int, what: str) -> int:
+        size = _read_varint(lambda k: self._read(k, f"{what} length"), what)
         if size > limit:
             raise LimitError(f"{what} claims {size} bytes, more than the {limit}-byte limit")
+        return size
+
+    def _record(self, limit: int, what: str) -> bytes:
+        size = self._length(limit, what)
+        if size == 0:
+            raise FormatError(f"{what} record is empty")
         return self._read(size, what)
 
     def __iter__(self):
-        pixels = _pixels(self.header)
-        while True:
-            size = _U32.unpack(self._read(4, "chunk"))[0]
-            if size == 0:
-                break
-            if size > MAX_CHUNK_BYTES:
-                raise LimitError(f"chunk claims {size} bytes, more than the {MAX_CHUNK_BYTES}-byte limit")
-            n, data = _check_chunk(_unpack_map(self._read(size, "chunk"), "chunk"))
+        pixels = _image_pixels(self.header["image_shape"])
+        count = 0
+        while size := self._length(MAX_CHUNK_BYTES, "chunk"):
+            n, data = _check_chunk(_parse(self._read(size, "chunk"), "chunk", _CHUNK_LIMITS))
             if n * pixels > MAX_CHUNK_PIXELS:
                 raise LimitError(f"chunk claims {n} images of {pixels} pixels, more than the limit of {MAX_CHUNK_PIXELS}")
+            count += n
+            if not self.header["batched"] and count > 1:
+                raise FormatError("file marked as a single image holds several")
             yield n, data
         expected = self._crc
         tail = self._f.read(5)
@@ -192,11 +346,6 @@ class Reader:
             raise FormatError("file has trailing bytes after the final checksum")
         if _U32.unpack(tail)[0] != expected:
             raise ChecksumError("file checksum mismatch: the file is damaged")
-
-
-def _pixels(header: dict) -> int:
-    shape = header["image_shape"]
-    return shape[0] * shape[1] * (shape[2] if len(shape) == 3 else 1)
 
 
 def pack(header: dict, chunks) -> bytes:
@@ -210,7 +359,7 @@ def pack(header: dict, chunks) -> bytes:
 
 
 def unpack(data: bytes) -> Archive:
-    """Parse and fully verify container bytes (checksum first, then structure).
+    """Parse and fully verify container bytes.
 
     Raises:
         FormatError, TruncatedError, ChecksumError, UnsupportedVersionError, LimitError.
@@ -220,8 +369,6 @@ def unpack(data: bytes) -> Archive:
         raise TruncatedError("file is truncated (in the magic)")
     if data[:4] != MAGIC:
         raise FormatError("not an aecodec file (bad magic)")
-    if data[4] != FORMAT_VERSION:
-        raise UnsupportedVersionError(f"container format {data[4]} is not supported (this aecodec reads {FORMAT_VERSION})")
     reader = Reader(io.BytesIO(data))
     return Archive(reader.header, list(reader))
 

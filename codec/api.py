@@ -226,16 +226,14 @@ def _check_quality(model: Model, quality: int) -> int:
 
 
 def _header(model: Model, quality: int, image_shape, batched: bool, meta: dict | None) -> dict:
-    rows, cols = grid(image_shape[0], image_shape[1], model.config.tile)
+    """The in-memory container header (the file stores a fingerprint prefix; coder, dtype and prior are implied)."""
     return {
-        "model": {"name": model.name, "fingerprint": model.fingerprint},
+        "model": {"fingerprint": model.fingerprint[: 2 * container.FINGERPRINT_BYTES]},
         "coder": {"name": bitstream.CODER_NAME, "version": bitstream.CODER_VERSION},
         "quality": quality,
         "image_shape": list(image_shape),
         "batched": batched,
         "dtype": "uint8",
-        "pad": [rows * model.config.tile[0] - image_shape[0], cols * model.config.tile[1] - image_shape[1]],
-        "latent": [rows, cols, model.config.pixels],
         "prior": "clusters",
         "meta": meta or {},
     }
@@ -254,7 +252,8 @@ def decode_chunk(model: Model, header: dict, n: int, data: bytes) -> np.ndarray:
     """Images (n, H, W[, C]) from one ANS stream."""
     shape, q = header["image_shape"], header["quality"]
     channels = shape[2] if len(shape) == 3 else 1
-    rows, cols, p = header["latent"]
+    rows, cols = grid(shape[0], shape[1], model.config.tile)  # the latent grid: not stored, it follows from the shape
+    p = model.config.pixels
     n_tiles = n * channels * rows * cols
     if n_tiles * p > container.MAX_CHUNK_PIXELS:
         raise LimitError(f"chunk claims {n_tiles} tiles, more than aecodec decodes at once")
@@ -275,7 +274,8 @@ class ArchiveWriter:
     """Compress images into a container on a binary file object, chunk by chunk.
 
     Memory stays bounded by one chunk whatever the number of images: ``write`` buffers up
-    to ``CHUNK_IMAGES`` images and codes each full chunk at once.
+    to ``CHUNK_IMAGES`` images (fewer for large images: a chunk stays within the pixel limit
+    that readers enforce) and codes each full chunk at once.
 
     >>> import io, numpy as np
     >>> out = io.BytesIO()
@@ -290,6 +290,10 @@ class ArchiveWriter:
         self.quality = _check_quality(self.model, quality)
         self.image_shape = tuple(image_shape)
         self._writer = container.Writer(fileobj, _header(self.model, self.quality, self.image_shape, batched, meta))
+        rows, cols = grid(self.image_shape[0], self.image_shape[1], self.model.config.tile)
+        channels = self.image_shape[2] if len(self.image_shape) == 3 else 1
+        tiled = channels * rows * cols * self.model.config.pixels  # an image's pixels once padded: >= its own
+        self._chunk = max(1, min(CHUNK_IMAGES, container.MAX_CHUNK_PIXELS // tiled))
         self._pending: list[np.ndarray] = []
         self._buffered = 0
         self.count = 0
@@ -301,8 +305,8 @@ class ArchiveWriter:
             raise InputError(f"images of shape {a.shape[1:]} do not match the archive's {self.image_shape}")
         self._pending.append(a)
         self._buffered += len(a)
-        while self._buffered >= CHUNK_IMAGES:
-            self._flush(CHUNK_IMAGES)
+        while self._buffered >= self._chunk:
+            self._flush(self._chunk)
 
     def _flush(self, n: int) -> None:
         joined = np.concatenate(self._pending) if len(self._pending) > 1 else self._pending[0]
@@ -377,17 +381,15 @@ def _batches(a: np.ndarray, size: int = CHUNK_IMAGES):
 
 
 def check_model(model: Model, header: dict) -> None:
-    if header["model"].get("fingerprint") != model.fingerprint:
+    """Refuse a file made with another model (the header names it by a fingerprint prefix) or at a level it lacks."""
+    needed = header["model"]["fingerprint"]
+    if model.fingerprint[: len(needed)] != needed:
         raise ModelMismatchError(
-            f"file was compressed with model {header['model'].get('name')!r} "
-            f"({str(header['model'].get('fingerprint'))[:12]}), not {model.name!r} ({model.fingerprint[:12]}); "
-            "pass that model with model=/--model"
+            f"file was compressed with the model whose fingerprint starts {needed}, not {model.name!r} "
+            f"({model.fingerprint[: len(needed)]}); pass that model with model=/--model"
         )
     if not 1 <= header["quality"] <= model.config.qualities:
         raise FormatError(f"header quality {header['quality']} is not one of the model's levels")
-    expect = _header(model, header["quality"], header["image_shape"], header["batched"], None)
-    if header["latent"] != expect["latent"] or header["pad"] != expect["pad"]:
-        raise FormatError("header latent shape or padding is inconsistent with the image shape")
 
 
 def decompress(data: bytes, *, model=None) -> np.ndarray:

@@ -187,7 +187,8 @@ def _decompress_one(args, src: str | None) -> None:
         _remove_input(Path(src))
 
 
-def _header_info(path: str) -> dict:
+def _header_info(path: str, names: dict | None = None) -> dict:
+    """The header and chunk totals of a file; ``names`` maps fingerprint prefixes to model names."""
     from bitstream import container
 
     with open(path, "rb") as f:
@@ -197,27 +198,62 @@ def _header_info(path: str) -> dict:
         for n, data in reader:
             chunks, payload, count = chunks + 1, payload + len(data), count + n
     size = Path(path).stat().st_size
+    fingerprint = header["model"]["fingerprint"]
     return {"file": path, "bytes": size, "images": count, "bytes_per_image": size / max(count, 1),
-            "payload_bytes": payload, "chunks": chunks, **header}
+            "payload_bytes": payload, "chunks": chunks, **header,
+            "model": {"name": (names or {}).get(fingerprint), "fingerprint": fingerprint}}
+
+
+def _model_names(args) -> dict:
+    """Fingerprint prefix -> name, for the models ``info`` can name: the bundled one and ``--model``'s.
+
+    Reads the model files without loading the networks. A damaged bundled model only costs
+    its name; a ``--model`` that cannot be read is an error.
+    """
+    from bitstream import container
+    from codec import modelfile
+    from codec.api import DEFAULT_MODEL
+    from codec.errors import FormatError
+
+    names = {}
+    for path, required in ((DEFAULT_MODEL, False), (args.model, True)):
+        if path is None:
+            continue
+        try:
+            body = modelfile.loads(Path(path).read_bytes(), what=str(path))
+        except (OSError, FormatError):
+            if required:
+                raise
+            continue
+        names[body["fingerprint"][: 2 * container.FINGERPRINT_BYTES]] = body["name"]
+    return names
 
 
 def _cmd_info(args) -> int:
+    from codec.errors import AecodecError
+
+    try:
+        names = _model_names(args)
+    except (OSError, AecodecError) as e:
+        return _report(args.model, e)
     status = 0
     for path in args.files:
         try:
-            info = _header_info(path)
+            info = _header_info(path, names)
         except Exception as e:  # noqa: BLE001 - reported per file, like gzip
             status = max(status, _report(path, e))
             continue
         if args.json:
-            print(json.dumps(info))
+            print(json.dumps(info, default=lambda v: v.hex() if isinstance(v, bytes) else str(v)))
             continue
-        meta = info["meta"]
+        meta, model = info["meta"], info["model"]
+        shown = (f"{model['name']} ({model['fingerprint']})" if model["name"] else
+                 f"{model['fingerprint']} (not the bundled model; name its file with --model)")
         print(f"{path}:\n  images       {info['images']} of {'x'.join(map(str, info['image_shape']))} uint8"
               f"{' (one image)' if not info['batched'] else ''}\n"
               f"  size         {info['bytes']} bytes ({info['bytes_per_image']:.1f} per image), "
               f"payload {info['payload_bytes']} in {info['chunks']} chunk(s)\n"
-              f"  model        {info['model']['name']} ({info['model']['fingerprint'][:16]})\n"
+              f"  model        {shown}\n"
               f"  quality      {info['quality']}\n"
               f"  coder        {info['coder']['name']} {info['coder']['version']}\n"
               f"  original     {meta.get('kind', '?')} {meta.get('name', '')}")
@@ -334,6 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("info", help="print a compressed file's header")
     i.add_argument("files", nargs="+", metavar="FILE")
     i.add_argument("--json", action="store_true", help="one JSON object per file")
+    i.add_argument("--model", help="a model file to name, besides the bundled one, when a file was made with it")
     i.set_defaults(func=_cmd_info)
     t = sub.add_parser("test", help="verify checksums and structure without decoding or writing")
     t.add_argument("files", nargs="*", metavar="FILE")

@@ -25,8 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import codec  # noqa: E402
 from tests.test_fuzz import join, split  # noqa: E402
 
-VALUES = [None, True, False, 0, -1, 1, 2**31, 2**63 - 1, -(2**63), 1.5, float("nan"), "", "x" * 9, b"", b"\0" * 7,
-          [], [1], [0, 0], [28, 28], [1, 2, 3], [2**40, 1], {}, {"a": 1}, [[1]], "uint8", "clusters"]
+VALUES = [None, True, False, 0, -1, 1, 2, 8, 9, 255, 256, 2**31, 2**63 - 1, -(2**63), 1.5, float("nan"), "", "x" * 9,
+          b"", b"\0" * 7, b"\0" * 8, b"\0" * 9, [], [1], [0, 0], [28, 28], [5, 3], [28, 28, 3], [28, 28, 5], [1, 2, 3],
+          [2**40, 1], {}, {"a": 1}, {"kind": "folder"}, [[1]]]
 
 
 def mutate(valid: bytes, rng: np.random.Generator) -> bytes:
@@ -43,30 +44,30 @@ def mutate(valid: bytes, rng: np.random.Generator) -> bytes:
         else:
             blob[pos : pos + 4] = rng.bytes(4)
         return bytes(blob)
-    header, chunks = split(valid)
+    header, chunks = split(valid)  # positional arrays: [model, quality, image_shape, batched, meta], [n, data, crc]
     if kind == 4:
-        field = sorted(header)[int(rng.integers(len(header)))]
+        pos = int(rng.integers(len(header)))
         action = rng.integers(3)
         if action == 0:
-            header[field] = VALUES[int(rng.integers(len(VALUES)))]
+            header[pos] = VALUES[int(rng.integers(len(VALUES)))]
         elif action == 1:
-            del header[field]
+            del header[pos]
         else:
-            header["extra"] = VALUES[int(rng.integers(len(VALUES)))]
+            header.insert(pos, VALUES[int(rng.integers(len(VALUES)))])
         return join(header, chunks)
     i = int(rng.integers(len(chunks)))
-    field = ["n", "data", "crc", None][int(rng.integers(4))]
-    if field == "n":
-        chunks[i]["n"] = [0, -1, 1, 2, 4, 6, 7, 100, 2**20, 2**63 - 1, "5", None][int(rng.integers(12))]
-    elif field == "data":
-        raw = bytearray(chunks[i]["data"])
+    field = [0, 1, 2, None][int(rng.integers(4))]
+    if field == 0:
+        chunks[i][0] = [0, -1, 1, 2, 4, 6, 7, 100, 2**20, 2**63 - 1, "5", None][int(rng.integers(12))]
+    elif field == 1:
+        raw = bytearray(chunks[i][1])
         raw[int(rng.integers(len(raw)))] ^= 1 << int(rng.integers(8))
-        chunks[i]["data"] = bytes(raw)
-    elif field == "crc":
-        chunks[i]["crc"] = VALUES[int(rng.integers(len(VALUES)))]
+        chunks[i][1] = bytes(raw)
+    elif field == 2:
+        chunks[i][2] = VALUES[int(rng.integers(len(VALUES)))]
     else:
         chunks[i] = VALUES[int(rng.integers(len(VALUES)))]
-    return join(header, chunks, fix_crc=field != "crc")
+    return join(header, chunks, fix_crc=field != 2)
 
 
 def main(argv=None) -> int:

@@ -1,5 +1,8 @@
 import io
+import struct
+import zlib
 
+import msgpack
 import numpy as np
 import pytest
 
@@ -57,70 +60,277 @@ def test_decoder_rejects_leftover_data():
         dec.finish()
 
 
+FINGERPRINT = "0123456789abcdef"
+
+
 def header(**changes):
-    h = {"model": {"name": "m", "fingerprint": "f"}, "coder": {"name": "c", "version": "1"}, "quality": 3,
-         "image_shape": [28, 28], "batched": True, "dtype": "uint8", "pad": [0, 0], "latent": [1, 1, 784],
-         "prior": "clusters", "meta": {}}
+    """A valid in-memory header (format 2: implied fields included)."""
+    h = {"model": {"fingerprint": FINGERPRINT}, "coder": {"name": "constriction-ans", "version": "0.5"}, "quality": 3,
+         "image_shape": [28, 28], "batched": True, "dtype": "uint8", "prior": "clusters", "meta": {}}
     h.update(changes)
     return h
 
 
+# An encoder of the documented layout written independently of bitstream/container.py, so the
+# tests pin the format itself: magic, version, varint-framed msgpack arrays, 0x00, CRC-32.
+
+def leb128(value: int) -> bytes:
+    out = bytearray()
+    while value >= 0x80:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    return bytes(out) + bytes([value])
+
+
+def record(obj) -> bytes:
+    body = msgpack.packb(obj, use_bin_type=True)
+    return leb128(len(body)) + body
+
+
+def wire_header(**changes) -> list:
+    fields = {"model": bytes.fromhex(FINGERPRINT), "quality": 3, "image_shape": [28, 28], "batched": True, "meta": {}}
+    fields.update(changes)
+    return list(fields.values())
+
+
+def chunk(n, data, crc=None) -> list:
+    return [n, data, zlib.crc32(data) if crc is None else crc]
+
+
+def raw_file(head=None, chunks=((1, b"abcd"),), *, version: int = 2, raw_records: bytes | None = None) -> bytes:
+    """A file from wire-form fields with every checksum correct (``raw_records`` replaces the records)."""
+    body = container.MAGIC + bytes([version])
+    if raw_records is None:
+        body += record(wire_header() if head is None else head)
+        body += b"".join(record(chunk(*c) if isinstance(c, tuple) else c) for c in chunks)
+        body += b"\x00"
+    else:
+        body += raw_records
+    return body + struct.pack("<I", zlib.crc32(body))
+
+
+def test_wire_form_is_the_documented_layout_byte_for_byte():
+    blob = container.pack(header(), [(3, b"abcd")])
+    head = bytes([0x95, 0xC4, 8]) + bytes.fromhex(FINGERPRINT) + bytes([3, 0x92, 28, 28, 0xC3, 0x80])
+    body = b"AEC\x00\x02" + bytes([len(head)]) + head + bytes([13, 0x93, 3, 0xC4, 4]) + b"abcd"
+    body += bytes([0xCE]) + struct.pack(">I", zlib.crc32(b"abcd")) + b"\x00"
+    assert blob == body + struct.pack("<I", zlib.crc32(body))
+    assert blob == raw_file(chunks=[(3, b"abcd")])
+    assert len(head) == 17  # the whole header of an image without meta
+
+
 def test_container_roundtrip_and_header_alone():
-    blob = container.pack(header(), [(3, b"abcd"), (2, b"efgh")])
-    archive = container.unpack(blob)
-    assert archive.header == header() and archive.chunks == [(3, b"abcd"), (2, b"efgh")] and archive.count == 5
-    assert container.read_header(blob) == header()
+    meta = {"kind": "folder", "name": "x", "files": [f"img{i}.png" for i in range(5000)], "count": 5000,
+            "nested": {"a": [1, 2.5, None, True, b"raw"]}}
+    for h in (header(), header(image_shape=[5, 3, 4], batched=False, quality=255), header(meta=meta)):
+        chunks = [(1, b"abcd")] if not h["batched"] else [(3, b"abcd"), (2, b"efgh" * 1000)]
+        blob = container.pack(h, chunks)
+        archive = container.unpack(blob)
+        assert archive.header == h and archive.chunks == chunks and archive.count == sum(n for n, _ in chunks)
+        assert container.read_header(blob) == h
+        assert list(container.Reader(io.BytesIO(blob))) == chunks
+
+
+def test_implied_fields_match_the_coder_so_a_coder_change_forces_a_new_format_version():
+    assert container.IMPLIED["coder"] == {"name": bitstream.CODER_NAME, "version": bitstream.CODER_VERSION}
+    assert set(container.HEADER_FIELDS) == set(header())
 
 
 def test_every_truncation_is_a_truncated_error():
-    blob = container.pack(header(), [(3, b"abcd" * 10)])
+    blobs = [container.pack(header(), [(3, b"abcd" * 10)]),
+             container.pack(header(meta={"name": "x" * 200}), [(3, b"abcd" * 100), (1, b"e")])]
+    for blob in blobs:
+        for cut in range(len(blob)):
+            with pytest.raises(bitstream.TruncatedError):
+                container.unpack(blob[:cut])
+            with pytest.raises(bitstream.TruncatedError):
+                list(container.Reader(io.BytesIO(blob[:cut])))
+
+
+def test_every_truncation_of_a_real_single_image_file_is_a_truncated_error(test_images):
+    import codec
+
+    blob = codec.compress(test_images[0], quality=4)
     for cut in range(len(blob)):
-        with pytest.raises(bitstream.TruncatedError):
-            container.unpack(blob[:cut])
+        with pytest.raises(codec.TruncatedError):
+            codec.decompress(blob[:cut])
 
 
-def test_trailing_bytes_wrong_magic_and_unknown_version_are_rejected():
+@pytest.mark.parametrize("quality", [1, 4, 8])
+def test_single_image_container_overhead_is_at_most_50_bytes(test_images, quality):
+    import codec
+
+    blob = codec.compress(test_images[0], quality=quality)
+    payload = sum(len(d) for _, d in container.unpack(blob).chunks)
+    assert len(blob) - payload <= 50, (len(blob), payload)
+    # magic+version 5, header record 18, chunk framing 10 (+1 from a 128-byte record, +1 from 256 payload bytes),
+    # end 1, CRC 4
+    assert len(blob) - payload == 38 + (payload + 9 >= 128) + (payload >= 256)
+
+
+def test_trailing_bytes_wrong_magic_and_other_versions_are_rejected():
     blob = container.pack(header(), [(1, b"abcd")])
     with pytest.raises(bitstream.FormatError, match="trailing"):
         container.unpack(blob + b"\0")
     with pytest.raises(bitstream.FormatError, match="magic"):
         container.unpack(b"XYZ\0" + blob[4:])
-    with pytest.raises(bitstream.UnsupportedVersionError):
+    with pytest.raises(bitstream.FormatError, match="magic"):
+        container.unpack(b"XY")
+    with pytest.raises(bitstream.UnsupportedVersionError, match="newer"):
         container.unpack(blob[:4] + bytes([99]) + blob[5:])
+    with pytest.raises(bitstream.UnsupportedVersionError):
+        container.unpack(blob[:4] + bytes([0]) + blob[5:])
 
 
-def test_every_flipped_bit_in_the_chunks_and_checksum_is_detected():
-    blob = container.pack(header(), [(1, b"abcdefgh")])
-    start = len(blob) - 30
-    for i in range(start * 8, len(blob) * 8):
+def test_a_version_1_file_is_refused_with_a_clear_message():
+    v1 = b"AEC\x00\x01" + struct.pack("<I", 2) + b"\x80\x00"  # the old u32-framed string-keyed maps
+    with pytest.raises(bitstream.UnsupportedVersionError, match="format 1 is a pre-release format .* reads format 2"):
+        container.unpack(v1)
+    with pytest.raises(bitstream.UnsupportedVersionError, match="pre-release"):
+        container.Reader(io.BytesIO(v1))
+
+
+def test_every_flipped_bit_is_detected():
+    blob = container.pack(header(meta={"name": "a.png"}), [(1, b"abcdefgh"), (2, b"ijk")])
+    for i in range(len(blob) * 8):
         damaged = bytearray(blob)
         damaged[i // 8] ^= 1 << (i % 8)
         with pytest.raises(bitstream.FormatError):
             container.unpack(bytes(damaged))
 
 
+F, L, C = bitstream.FormatError, bitstream.LimitError, bitstream.ChecksumError
+DEEP: dict = {}
+for _ in range(20):
+    DEEP = {"d": DEEP}
+
+HEADER_MUTATIONS = [
+    # model: 8 raw bytes
+    ("model", b"\x01" * 7, F), ("model", b"\x01" * 9, F), ("model", FINGERPRINT, F), ("model", None, F),
+    ("model", {"fingerprint": FINGERPRINT}, F), ("model", [1], F),
+    # quality: int 1..255
+    ("quality", 0, F), ("quality", 256, F), ("quality", -1, F), ("quality", "3", F), ("quality", True, F),
+    ("quality", 3.0, F), ("quality", None, F), ("quality", 2**64 - 1, F),
+    # image_shape: [H, W] or [H, W, C]
+    ("image_shape", [28], F), ("image_shape", [28, 28, 1, 1], F), ("image_shape", [], F), ("image_shape", "28x28", F),
+    ("image_shape", {"h": 28}, F), ("image_shape", [28.0, 28], F), ("image_shape", [True, 28], F),
+    ("image_shape", [28, "28"], F), ("image_shape", [0, 28], L), ("image_shape", [28, -1], L),
+    ("image_shape", [28, 28, 0], L), ("image_shape", [28, 28, 5], L), ("image_shape", [2**16 + 1, 1], L),
+    ("image_shape", [8192, 8193], L), ("image_shape", [1_000_000, 1_000_000], L),
+    # batched: bool
+    ("batched", 1, F), ("batched", 0, F), ("batched", None, F), ("batched", "yes", F),
+    # meta: map with str keys, plain values
+    ("meta", None, F), ("meta", [], F), ("meta", "x", F), ("meta", {b"name": "x"}, F), ("meta", {"d": DEEP}, F),
+    ("meta", {"t": msgpack.ExtType(5, b"x")}, F), ("meta", {"t": msgpack.Timestamp(1)}, F),
+    ("meta", {"s": "x" * (2**16 + 1)}, F), ("meta", {"b": b"\0" * (2**16 + 1)}, F),
+]
+
+
+@pytest.mark.parametrize("field, value, error", HEADER_MUTATIONS, ids=[f"{f}={v!r:.20}" for f, v, _ in HEADER_MUTATIONS])
+def test_every_header_field_mutation_is_rejected_with_its_documented_error(field, value, error):
+    blob = raw_file(wire_header(**{field: value}))
+    with pytest.raises(error) as info:
+        container.unpack(blob)
+    assert type(info.value) is error
+
+
+@pytest.mark.parametrize("head", [wire_header()[:4], [*wire_header(), 0], {"model": b"\x01" * 8}, None, 7, b"x"])
+def test_a_header_record_of_the_wrong_shape_is_a_format_error(head):
+    blob = raw_file(raw_records=record(head) + record(chunk(1, b"abcd")) + b"\x00")
+    with pytest.raises(bitstream.FormatError) as info:
+        container.unpack(blob)
+    assert type(info.value) is bitstream.FormatError
+
+
+CHUNK_MUTATIONS = [
+    (chunk(0, b"abcd"), F), (chunk(-1, b"abcd"), F), (chunk("1", b"abcd"), F), (chunk(True, b"abcd"), F),
+    (chunk(None, b"abcd"), F), (chunk(1.0, b"abcd"), F), (chunk(2**63, b"abcd"), L), (chunk(100_000, b"abcd"), L),
+    ([1, "abcd", zlib.crc32(b"abcd")], F), ([1, None, 0], F), ([1, [1, 2], 0], F),
+    (chunk(1, b"abcd", zlib.crc32(b"abcd") ^ 1), C), (chunk(1, b"abcd", -1), F), (chunk(1, b"abcd", 2**32), F),
+    (chunk(1, b"abcd", "x"), F), ([1, b"abcd", None], F), (chunk(1, b"abcd", float(zlib.crc32(b"abcd"))), F),
+    ([1, b"abcd"], F), ([*chunk(1, b"abcd"), 0], F), ({"n": 1, "data": b"abcd", "crc": zlib.crc32(b"abcd")}, F),
+    (None, F), (1, F), (b"abcd", F),
+]
+
+
+@pytest.mark.parametrize("bad, error", CHUNK_MUTATIONS, ids=[f"{c!r:.30}" for c, _ in CHUNK_MUTATIONS])
+def test_every_chunk_field_mutation_is_rejected_with_its_documented_error(bad, error):
+    blob = raw_file(chunks=[(1, b"good"), bad])
+    reader = container.Reader(io.BytesIO(blob))
+    chunks = iter(reader)
+    assert next(chunks) == (1, b"good")  # a streaming reader gets the chunks before the damaged one
+    with pytest.raises(error) as info:
+        next(chunks)
+    assert type(info.value) is error
+
+
+HEAD, CHUNK = record(wire_header()), record(chunk(1, b"b"))
+FRAMING_MUTATIONS = [
+    (b"\x00" + record(chunk(1, b"abcd")) + b"\x00", F),  # empty header record
+    (b"\x92\x00" + HEAD[1:] + b"\x00", F),  # header length not in its shortest form
+    (bytes([len(HEAD) - 1 | 0x80, 0x80, 0]) + HEAD[1:] + b"\x00", F),  # ... nor here
+    (b"\xff\xff\xff\xff\xff\x01", F),  # a length of more than 5 bytes
+    (leb128(container.MAX_HEADER_BYTES + 1), L),  # refused before it is read
+    (HEAD + leb128(container.MAX_CHUNK_BYTES + 1), L),
+    (HEAD + b"\xff\xff\xff\xff\x0f", L),
+    (leb128(len(HEAD)) + HEAD[1:] + b"\xc0" + b"\x00", F),  # a header record with a value after the array
+    (leb128(len(HEAD) - 2) + HEAD[1:-1] + b"\x00", F),  # a header record that ends inside its array
+    (HEAD + leb128(3) + b"\x93\x01\xc4" + b"\x00", F),  # a chunk record that ends inside its array
+    (HEAD + record(chunk(1, b"a")) + leb128(len(CHUNK) - 2) + CHUNK[1:-1] + b"\x00", F),  # ... or its crc
+    (HEAD + record(chunk(1, b"abcd")) + b"\x80\x00", F),  # end marker not in its shortest form
+]
+
+
+@pytest.mark.parametrize("records, error", FRAMING_MUTATIONS)
+def test_record_framing_errors_are_rejected_with_their_documented_error(records, error):
+    with pytest.raises(error) as info:
+        container.unpack(raw_file(raw_records=records))
+    assert type(info.value) is error
+
+
+def test_a_single_image_file_holds_exactly_one_image():
+    single = wire_header(batched=False)
+    assert container.unpack(raw_file(single, [(1, b"abcd")])).count == 1
+    for chunks in ([(2, b"abcd")], [(1, b"abcd"), (1, b"efgh")]):
+        with pytest.raises(bitstream.FormatError, match="single image"):
+            container.unpack(raw_file(single, chunks))
+        with pytest.raises(bitstream.FormatError, match="single image"):
+            container.pack(header(batched=False), chunks)
+
+
 @pytest.mark.parametrize("change, error", [
     ({"image_shape": [1_000_000, 1_000_000]}, bitstream.LimitError),
     ({"image_shape": [28, 28, 9]}, bitstream.LimitError),
     ({"image_shape": [28]}, bitstream.FormatError),
+    ({"image_shape": (28, 28)}, bitstream.FormatError),
     ({"quality": "3"}, bitstream.FormatError),
     ({"dtype": "float64"}, bitstream.FormatError),
+    ({"coder": {"name": "constriction-ans", "version": "0.6"}}, bitstream.FormatError),
+    ({"prior": "gaussian"}, bitstream.FormatError),
+    ({"model": {"fingerprint": FINGERPRINT * 4}}, bitstream.FormatError),
+    ({"model": {"fingerprint": FINGERPRINT.upper()}}, bitstream.FormatError),
+    ({"model": {"fingerprint": FINGERPRINT, "name": "m"}}, bitstream.FormatError),
+    ({"meta": {1: "x"}}, bitstream.FormatError),
+    ({"meta": {"x": object()}}, bitstream.FormatError),
+    ({"meta": {"big": 2**64}}, bitstream.FormatError),
+    ({"meta": {"names": ["x" * 1000] * 2000}}, bitstream.LimitError),  # a header over 1 MiB
     ({"extra": 1}, bitstream.FormatError),
 ])
-def test_bad_headers_are_rejected(change, error):
-    with pytest.raises(error):
-        container.check_header(header(**change))
+def test_the_writer_refuses_headers_a_reader_would_refuse(change, error):
+    with pytest.raises(error) as info:
+        container.pack(header(**change), [(1, b"abcd")])
+    assert type(info.value) is error
 
 
 def test_a_header_missing_a_field_is_rejected():
     h = header()
-    del h["pad"]
+    del h["quality"]
     with pytest.raises(bitstream.FormatError, match="missing"):
         container.check_header(h)
 
 
 def test_decompression_bomb_fails_fast_on_chunk_image_count():
-    blob = container.pack(header(image_shape=[4096, 4096]), [(1_000_000, b"abcd")])
+    blob = raw_file(wire_header(image_shape=[4096, 4096]), [(1_000_000, b"abcd")])
     with pytest.raises(bitstream.LimitError):
         container.unpack(blob)
 
@@ -136,5 +346,19 @@ def test_streaming_reader_checks_each_chunk_before_yielding_it():
     reader = container.Reader(io.BytesIO(bytes(damaged)))
     chunks = iter(reader)
     assert next(chunks) == (1, b"good")
-    with pytest.raises(bitstream.FormatError):
+    with pytest.raises(bitstream.ChecksumError, match="chunk"):
         next(chunks)
+
+
+def test_large_images_are_chunked_within_the_pixel_limit_readers_enforce(monkeypatch, test_images):
+    """Chunks of CHUNK_IMAGES images would exceed MAX_CHUNK_PIXELS for large images (a 300-image
+    512x512 dataset was written but refused on reading); the writer sizes chunks to the limit."""
+    import codec
+
+    monkeypatch.setattr(container, "MAX_CHUNK_PIXELS", 5 * 784)  # 5 images of 28x28 per chunk
+    x = test_images[:12]
+    blob = codec.compress(x, quality=2)
+    assert [n for n, _ in container.unpack(blob).chunks] == [5, 5, 2]
+    assert codec.decompress(blob).shape == x.shape
+    odd = np.zeros((3, 29, 29), np.uint8)  # 4 tiles each once padded: 1 image per chunk
+    assert [n for n, _ in container.unpack(codec.compress(odd)).chunks] == [1, 1, 1]

@@ -1,6 +1,7 @@
 """The real console script, driven in subprocesses as a user would."""
 
 import gzip
+import json
 import os
 import pty
 import shutil
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import codec
 from codec import data
 
 AECODEC = shutil.which("aecodec", path=str(Path(sys.executable).parent)) or shutil.which("aecodec")
@@ -115,8 +117,13 @@ def test_info_and_test_on_good_and_bad_files(files, cache):
     assert run("arr.npy", cwd=files, env_home=cache).returncode == 0
     info = run("info", "arr.npy.aec", cwd=files, env_home=cache)
     assert info.returncode == 0 and "30 of 28x28 uint8" in info.stdout.decode()
+    bundled = codec.load_model()
+    assert f"model        {bundled.name} ({bundled.fingerprint[:16]})" in info.stdout.decode()
     js = run("info", "--json", "arr.npy.aec", cwd=files, env_home=cache)
     assert b'"images": 30' in js.stdout
+    fields = json.loads(js.stdout)
+    assert fields["model"] == {"name": bundled.name, "fingerprint": bundled.fingerprint[:16]}
+    assert fields["coder"] == {"name": "constriction-ans", "version": "0.5"} and fields["meta"]["name"] == "arr.npy"
     good = (files / "arr.npy.aec").read_bytes()
     (files / "bad.aec").write_bytes(good[:-1] + bytes([good[-1] ^ 1]))
     ok = run("test", "arr.npy.aec", cwd=files, env_home=cache)
@@ -150,3 +157,28 @@ def test_target_psnr_picks_a_quality_and_keeps_every_image_of_a_streamed_idx(fil
     r = run("-d", "-o", "back.idx.gz", "set-idx3-ubyte.gz.aec", cwd=files, env_home=cache)
     back, original = data.read_idx(files / "back.idx.gz"), data.read_idx(files / "set-idx3-ubyte.gz")
     assert r.returncode == 0 and back.shape == original.shape and psnr(back, original) >= 29
+
+
+def test_info_names_the_model_a_file_needs_when_it_can(files, cache):
+    """The bundled model and --model's are named; any other by its fingerprint prefix."""
+    import msgpack
+
+    from bitstream import container
+    from codec import api, modelfile
+
+    body = msgpack.unpackb(api.DEFAULT_MODEL.read_bytes()[4:], raw=False)
+    body.pop("fingerprint")
+    body["name"] = "renamed"
+    body["fingerprint"] = modelfile.fingerprint(body)
+    (files / "renamed.aecm").write_bytes(modelfile.MAGIC + msgpack.packb(body, use_bin_type=True))
+    prefix = body["fingerprint"][:16]
+    header = api._header(codec.load_model(), 4, (28, 28), False, {"kind": "npy"})
+    (files / "other.aec").write_bytes(container.pack({**header, "model": {"fingerprint": prefix}}, [(1, b"x")]))
+    r = run("info", "other.aec", cwd=files, env_home=cache)
+    assert r.returncode == 0 and f"model        {prefix} (not the bundled model" in r.stdout.decode()
+    r = run("info", "--model", "renamed.aecm", "other.aec", cwd=files, env_home=cache)
+    assert r.returncode == 0 and f"model        renamed ({prefix})" in r.stdout.decode()
+    r = run("-d", "-c", "other.aec", cwd=files, env_home=cache)
+    assert r.returncode == 1 and f"the model whose fingerprint starts {prefix}" in r.stderr.decode()
+    r = run("info", "--model", "missing.aecm", "other.aec", cwd=files, env_home=cache)
+    assert r.returncode == 1 and r.stderr.decode().startswith("aecodec: error: missing.aecm: ")
