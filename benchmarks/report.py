@@ -68,8 +68,7 @@ def aecodec_rows(model, images: np.ndarray, single_limit: int, samples: dict) ->
         t0 = time.perf_counter()
         restored = codec.decompress(blob, model=model)
         dec = time.perf_counter() - t0
-        payload = sum(len(d) for _, d in api.container.unpack(blob).chunks)
-        rows.append(_row("aecodec", q, len(blob), images, restored, payload=payload, enc=enc, dec=dec))
+        rows.append(_row("aecodec", q, len(blob), images, restored, payload=_payload(blob), enc=enc, dec=dec))
         samples[("aecodec", q)] = restored[:8]
         few = images[:single_limit]
         t0 = time.perf_counter()
@@ -78,8 +77,14 @@ def aecodec_rows(model, images: np.ndarray, single_limit: int, samples: dict) ->
         t0 = time.perf_counter()
         singles = np.stack([codec.decompress(b, model=model) for b in blobs])
         dec = time.perf_counter() - t0
-        rows.append(_row("aecodec-single", q, sum(map(len, blobs)), few, singles, enc=enc, dec=dec))
+        rows.append(_row("aecodec-single", q, sum(map(len, blobs)), few, singles, payload=sum(map(_payload, blobs)),
+                         enc=enc, dec=dec))
     return rows
+
+
+def _payload(blob: bytes) -> int:
+    """The entropy-coded bytes of a file, without its container."""
+    return sum(len(d) for _, d in api.container.unpack(blob).chunks)
 
 
 def _pillow_rows(name, fmt, images, settings, samples, **kw) -> list[dict]:

@@ -31,8 +31,7 @@ class Model:
     """A loaded, frozen codec model: transforms, integer tables, and identity."""
 
     def __init__(self, body: dict, *, source: str = "model"):
-        import jax.numpy as jnp
-
+        from codec.integer import IntegerTransforms
         from codec.transforms import ModelConfig, param_shapes
 
         try:
@@ -62,42 +61,72 @@ class Model:
             body, values["mean"].astype(np.float32), m=cfg.clusters, q=cfg.qualities, p=cfg.pixels
         )
         self.tables = self.frozen.tables()
-        transform_keys = [k for k in shapes if k.startswith(("pixel_mean", "analysis", "synthesis"))]
-        self._state = {k: jnp.asarray(values[k].astype(np.float32)) for k in transform_keys}  # no jitted cast
-        self._encode, self._decode = _make_coders()
+        try:
+            self._transforms = IntegerTransforms(values)
+        except ValueError as e:
+            raise FormatError(f"{source}: {e}") from None
         self._per_quality = {}
-        self._bit_costs = self.frozen.bit_costs()
+        costs = self.frozen.bit_costs()
+        self._cost_columns = costs.shape[1]
+        self._bit_costs = np.round(costs.astype(np.float64) * COST_UNIT).astype(np.int32).ravel()
 
     @property
     def qualities(self) -> tuple[int, ...]:
         return tuple(range(1, self.config.qualities + 1))
 
     def _quality_arrays(self, quality: int):
-        """Per-quality inputs of the jitted coders, built once from the frozen integers."""
+        """Per-quality arrays of the coders, built once from the frozen integers."""
         if quality not in self._per_quality:
             from bitstream.coder import PRECISION
 
             f, q = self.frozen, quality - 1
             cluster_freqs = f.freqs[f.cluster_table(q)][:-1].astype(np.float64)
             self._per_quality[quality] = {
-                "gain": f.gain[q],
-                "mean": f.mean[:, q],  # (M, P)
-                "table": f.index[:, q].astype(np.int32),  # (M, P): ladder table of each element
-                "cluster_bits": (PRECISION - np.log2(cluster_freqs)).astype(np.float32),  # (M,)
-                "inv_gain": f.inv_gain[q],
+                "gain": f.gain[q].astype(np.float64),
+                "mean": f.mean[:, q],  # (M, P) float32
+                # where each element's ladder table is centred in the flattened cost array: (M, P)
+                "offset": (f.index[:, q].astype(np.int32) * self._cost_columns + self._cost_columns // 2),
+                "cluster_cost": np.round((PRECISION - np.log2(cluster_freqs)) * COST_UNIT).astype(np.int32),  # (M,)
+                "inv_gain": f.inv_gain[q].astype(np.float64),
             }
         return self._per_quality[quality]
 
     def latents(self, tiles: np.ndarray, quality: int) -> tuple[np.ndarray, np.ndarray]:
-        """(cluster choice (N,), integer latents (N, P)) of uint8 tiles (N, P)."""
+        """(cluster choice (N,), integer latents (N, P)) of uint8 tiles (N, P).
+
+        Per tile, the cluster whose frozen tables code it in the fewest bits, costs counted
+        exactly from the tables (as integers, so ties and sums are the same everywhere).
+        """
         a = self._quality_arrays(quality)
-        return _in_blocks(lambda t: self._encode(self._state, t, a["gain"], a["mean"], a["table"], self._bit_costs,
-                                                 a["cluster_bits"]), tiles)
+        choices, symbols = [], []
+        for start in range(0, len(tiles), BLOCK):
+            y = (self._transforms.analysis(tiles[start : start + BLOCK]) * a["gain"]).astype(np.float32)
+            for part in range(0, len(y), CHOICE_BLOCK):
+                choice, v = self._choose(y[part : part + CHOICE_BLOCK], a)
+                choices.append(choice)
+                symbols.append(v)
+        return np.concatenate(choices), np.concatenate(symbols)
+
+    def _choose(self, y: np.ndarray, a: dict) -> tuple[np.ndarray, np.ndarray]:
+        half = self._cost_columns // 2
+        v = y[:, None, :] - a["mean"]  # (B, M, P): the symbols under each cluster, once rounded
+        np.rint(v, out=v)
+        column = v.astype(np.int32)
+        np.clip(column, -half, half, out=column)  # beyond the widest table: the escape's cost
+        column += a["offset"]
+        bits = self._bit_costs.take(column).sum(-1, dtype=np.int64) + a["cluster_cost"]  # (B, M)
+        choice = bits.argmin(1)
+        return choice.astype(np.int32), v[np.arange(len(v)), choice].astype(np.int32)
 
     def reconstruct(self, choice: np.ndarray, symbols: np.ndarray, quality: int) -> np.ndarray:
         """uint8 tiles (N, P) from cluster choices (N,) and integer latents (N, P)."""
         a = self._quality_arrays(quality)
-        return _in_blocks(lambda c, s: self._decode(self._state, c, s, a["mean"], a["inv_gain"]), choice, symbols)
+        out = np.empty(symbols.shape, np.uint8)
+        for start in range(0, len(symbols), BLOCK):
+            part = slice(start, start + BLOCK)
+            latents = (symbols[part] + a["mean"][choice[part]].astype(np.float64)) * a["inv_gain"]
+            out[part] = self._transforms.synthesis(latents)
+        return out
 
     def estimate_bits(self, images: np.ndarray, quality: int) -> float:
         """The model's own rate estimate at rounding: ideal bits under its continuous prior.
@@ -122,54 +151,9 @@ class Model:
         return total
 
 
-BLOCK = 32  # tiles per call of the jitted transforms
-
-
-def _in_blocks(fn, *arrays):
-    """Apply ``fn`` to fixed-size blocks of the arrays (the last one zero-padded) and join the results.
-
-    One shape means one compilation, and, more importantly, one summation order inside
-    the matrix products: XLA's CPU kernels block their loops by matrix size, so a tile
-    coded alone and the same tile coded among thousands would otherwise round differently
-    and give different latents and pixels. With one block shape they are identical.
-    """
-    n = len(arrays[0])
-    outs = []
-    for start in range(0, n, BLOCK):
-        block = [a[start : start + BLOCK] for a in arrays]
-        if len(block[0]) < BLOCK:
-            block = [np.concatenate([b, np.zeros((BLOCK - len(b), *b.shape[1:]), b.dtype)]) for b in block]
-        result = fn(*block)
-        outs.append([np.asarray(r) for r in result] if isinstance(result, tuple) else [np.asarray(result)])
-    joined = [np.concatenate(parts)[:n] for parts in zip(*outs, strict=True)]
-    return tuple(joined) if len(joined) > 1 else joined[0]
-
-
-def _make_coders():
-    """The jitted transforms of coding: plain JAX on a parameter dict, no Flax (start-up time)."""
-    import jax
-    import jax.numpy as jnp
-
-    from codec import transforms
-
-    @jax.jit
-    def encode(state, tiles, gain, mean, table, bit_costs, cluster_bits):
-        """Integer latents and, per tile, the cluster whose frozen tables code them in the fewest bits."""
-        y = transforms.analysis(state, tiles.astype(jnp.float32) / 255.0) * gain  # (N, P)
-        v = jnp.round(y[:, None, :] - mean)  # (N, M, P): the symbols under each cluster
-        centre = bit_costs.shape[1] // 2
-        column = jnp.clip(v + centre, 0, bit_costs.shape[1] - 1).astype(jnp.int32)
-        bits = bit_costs[table[None], column].sum(-1) + cluster_bits  # (N, M): exact table costs
-        choice = jnp.argmin(bits, axis=1)
-        symbols = jnp.take_along_axis(v, choice[:, None, None], axis=1)[:, 0]
-        return choice.astype(jnp.int32), symbols.astype(jnp.int32)
-
-    @jax.jit
-    def decode(state, choice, symbols, mean, inv_gain):
-        x_hat = transforms.synthesis(state, (symbols.astype(jnp.float32) + mean[choice]) * inv_gain)
-        return jnp.clip(jnp.round(x_hat * 255.0), 0, 255).astype(jnp.uint8)
-
-    return encode, decode
+BLOCK = 256  # tiles per step of the transforms
+CHOICE_BLOCK = 32  # tiles per step of the cluster choice: its (tiles x clusters x pixels) arrays stay in cache
+COST_UNIT = 1024  # bit costs as integers in 1/1024 bit
 
 
 @functools.lru_cache(maxsize=8)
@@ -289,10 +273,13 @@ class ArchiveWriter:
         self.model = _resolve(model)
         self.quality = _check_quality(self.model, quality)
         self.image_shape = tuple(image_shape)
-        self._writer = container.Writer(fileobj, _header(self.model, self.quality, self.image_shape, batched, meta))
         rows, cols = grid(self.image_shape[0], self.image_shape[1], self.model.config.tile)
         channels = self.image_shape[2] if len(self.image_shape) == 3 else 1
         tiled = channels * rows * cols * self.model.config.pixels  # an image's pixels once padded: >= its own
+        if tiled > container.MAX_CHUNK_PIXELS:  # a reader would refuse the file: refuse to write it
+            raise InputError(f"images of shape {self.image_shape} are larger than aecodec accepts "
+                             f"({tiled} pixels once padded to whole tiles; the limit is {container.MAX_CHUNK_PIXELS})")
+        self._writer = container.Writer(fileobj, _header(self.model, self.quality, self.image_shape, batched, meta))
         self._chunk = max(1, min(CHUNK_IMAGES, container.MAX_CHUNK_PIXELS // tiled))
         self._pending: list[np.ndarray] = []
         self._buffered = 0

@@ -16,7 +16,6 @@ import contextlib
 import dataclasses
 import itertools
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -32,24 +31,9 @@ class RefusedError(Exception):
     """An output aecodec will not write without -f (binary to a terminal)."""
 
 
-def _enable_compilation_cache() -> None:
-    """JAX's persistent compilation cache in the user cache folder: cuts warm start-up."""
-    import jax
-
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "aecodec" / "jax"
-    try:
-        base.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return  # a read-only home only costs start-up time
-    jax.config.update("jax_compilation_cache_dir", str(base))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
-
-
 def _model(args):
     from codec import api
 
-    _enable_compilation_cache()
     return api.load_model(args.model)
 
 
@@ -404,7 +388,6 @@ def build_parser() -> argparse.ArgumentParser:
 def _bench(args) -> int:
     from benchmarks import report
 
-    _enable_compilation_cache()
     report.main(args.rest)
     return 0
 

@@ -84,6 +84,7 @@ def test_many_images_share_chunks(test_images):
         (np.zeros((1, 2, 28, 28, 1), np.uint8), "5 dimensions"),
         (np.zeros((1, 28, 28, 5), np.uint8), "5 channels"),
         (np.zeros((2, 28, 28), np.int64), "dtype int64"),
+        (np.zeros((8192, 8192), np.uint8), "larger than aecodec accepts"),  # within the limit, not once padded
     ],
 )
 def test_bad_arrays_raise_input_error_naming_the_problem(bad, message):
