@@ -145,7 +145,7 @@ def print_summary(res: dict) -> None:
           f"vs JPEG: {res['bd_rate_vs_jpeg_percent']:+.1f}%")
     worst = max(abs(r["payload_over_estimate"]) for r in res["aecodec"])
     print(f"coded payload vs the model's estimate: worst {100 * worst:.2f}%; container overhead "
-          f"{max(r['container_bytes'] for r in res['aecodec'])} bytes per file")
+          f"{max(r['container_bytes'] for r in res['aecodec'])} bytes per {res['images']}-image file")
     print(f"round trips: shape/dtype {all(r['shape_dtype_ok'] for r in res['aecodec'])}, "
           f"batch-independent pixels {all(r['batch_independent'] for r in res['aecodec'])}")
     s = res["speed"]
