@@ -20,6 +20,8 @@ from hypothesis import strategies as st
 import codec
 from bitstream import container
 
+from .test_bitstream import leb128
+
 EXAMPLES = int(os.environ.get("AECODEC_FUZZ_EXAMPLES", "150"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=EXAMPLES <= 1000)
 
@@ -30,7 +32,7 @@ def valid():
     return codec.compress(images, quality=3)
 
 
-def _read_varint(f) -> int:
+def _readleb128(f) -> int:
     value = shift = 0
     while True:
         b = f.read(1)[0]
@@ -40,20 +42,12 @@ def _read_varint(f) -> int:
             return value
 
 
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value >= 0x80:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    return bytes(out) + bytes([value])
-
-
 def split(blob: bytes):
     """(header fields, [chunk fields]) of a valid container: its positional msgpack arrays."""
     f = io.BytesIO(blob[5:])
-    header = msgpack.unpackb(f.read(_read_varint(f)), raw=False)
+    header = msgpack.unpackb(f.read(_readleb128(f)), raw=False)
     chunks = []
-    while (size := _read_varint(f)) != 0:
+    while (size := _readleb128(f)) != 0:
         chunks.append(msgpack.unpackb(f.read(size), raw=False))
     return header, chunks
 
@@ -62,13 +56,13 @@ def join(header, chunks, version: int = container.FORMAT_VERSION, fix_crc: bool 
     """A container from wire-form records, every checksum correct (each chunk's too, unless ``fix_crc`` is false)."""
     body = container.MAGIC + bytes([version])
     h = msgpack.packb(header, use_bin_type=True)
-    body += _varint(len(h)) + h
+    body += leb128(len(h)) + h
     for c in chunks:
         if fix_crc and isinstance(c, list) and len(c) == 3 and isinstance(c[1], bytes):
             c = [c[0], c[1], zlib.crc32(c[1])]
         b = msgpack.packb(c, use_bin_type=True)
-        body += _varint(len(b)) + b
-    body += _varint(0)
+        body += leb128(len(b)) + b
+    body += leb128(0)
     return body + struct.pack("<I", zlib.crc32(body))
 
 
