@@ -280,6 +280,7 @@ class ArchiveWriter:
             raise InputError(f"images of shape {self.image_shape} are larger than aecodec accepts "
                              f"({tiled} pixels once padded to whole tiles; the limit is {container.MAX_CHUNK_PIXELS})")
         self._writer = container.Writer(fileobj, _header(self.model, self.quality, self.image_shape, batched, meta))
+        self._batched = batched
         self._chunk = max(1, min(CHUNK_IMAGES, container.MAX_CHUNK_PIXELS // tiled))
         self._pending: list[np.ndarray] = []
         self._buffered = 0
@@ -290,6 +291,8 @@ class ArchiveWriter:
         a = _check_images(images)
         if a.shape[1:] != self.image_shape:
             raise InputError(f"images of shape {a.shape[1:]} do not match the archive's {self.image_shape}")
+        if not self._batched and self.count + self._buffered + len(a) > 1:
+            raise InputError("an archive of a single image (batched=False) holds exactly one image")
         self._pending.append(a)
         self._buffered += len(a)
         while self._buffered >= self._chunk:

@@ -1,3 +1,5 @@
+import io
+
 import numpy as np
 import pytest
 
@@ -142,3 +144,21 @@ def test_file_roundtrip_through_npy(tmp_path, test_images):
     assert restored.shape == (10, 28, 28)
     with pytest.raises(FileExistsError):
         codec.compress_file(src, packed)
+
+
+def test_archive_writer_streams_in_pieces_and_reads_back_identically(test_images):
+    out = io.BytesIO()
+    with codec.api.ArchiveWriter(out, (28, 28), quality=5) as writer:
+        for start in range(0, 300, 70):  # pieces that straddle chunk boundaries differently
+            writer.write(test_images[start : start + 70])
+    assert writer.count == 300
+    assert out.getvalue() == codec.compress(test_images, quality=5)
+    reader = codec.api.ArchiveReader(io.BytesIO(out.getvalue()))
+    np.testing.assert_array_equal(np.concatenate(list(reader)), codec.decompress(out.getvalue()))
+
+
+def test_single_image_archive_refuses_a_second_image(test_images):
+    writer = codec.api.ArchiveWriter(io.BytesIO(), (28, 28), batched=False)
+    writer.write(test_images[:1])
+    with pytest.raises(codec.InputError, match="exactly one image"):
+        writer.write(test_images[1:2])
