@@ -17,6 +17,7 @@ import numpy as np
 
 import bitstream
 from bitstream import container
+from bitstream.coder import ESCAPE_RANGE
 from codec import modelfile
 from codec.errors import FormatError, InputError, LimitError, ModelMismatchError
 from codec.fileio import atomic_output, write_atomic
@@ -100,7 +101,8 @@ class Model:
         a = self._quality_arrays(quality)
         choices, symbols = [], []
         for start in range(0, len(tiles), BLOCK):
-            y = (self._transforms.analysis(tiles[start : start + BLOCK]) * a["gain"]).astype(np.float32)
+            y = self._transforms.analysis(tiles[start : start + BLOCK]) * a["gain"]
+            y = np.clip(y, 2 * ESCAPE_MIN, 2 * ESCAPE_MAX).astype(np.float32)  # exact in float32; real latents are far inside
             for part in range(0, len(y), CHOICE_BLOCK):
                 choice, v = self._choose(y[part : part + CHOICE_BLOCK], a)
                 choices.append(choice)
@@ -111,6 +113,7 @@ class Model:
         half = self._cost_columns // 2
         v = y[:, None, :] - a["mean"]  # (B, M, P): the symbols under each cluster, once rounded
         np.rint(v, out=v)
+        np.clip(v, ESCAPE_MIN, ESCAPE_MAX, out=v)  # only a hostile model gets here; casts below stay defined
         column = v.astype(np.int32)
         np.clip(column, -half, half, out=column)  # beyond the widest table: the escape's cost
         column += a["offset"]
@@ -154,6 +157,7 @@ class Model:
 BLOCK = 256  # tiles per step of the transforms
 CHOICE_BLOCK = 32  # tiles per step of the cluster choice: its (tiles x clusters x pixels) arrays stay in cache
 COST_UNIT = 1024  # bit costs as integers in 1/1024 bit
+ESCAPE_MIN, ESCAPE_MAX = -(ESCAPE_RANGE // 2), ESCAPE_RANGE // 2 - 1  # what an escaped symbol can carry
 
 
 @functools.lru_cache(maxsize=8)

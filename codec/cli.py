@@ -16,6 +16,7 @@ import contextlib
 import dataclasses
 import itertools
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -29,6 +30,19 @@ class UsageError(Exception):
 
 class RefusedError(Exception):
     """An output aecodec will not write without -f (binary to a terminal)."""
+
+
+def _plain_json(v):
+    """What a file's header holds, as strict JSON: bytes as hex, NaN and infinities as strings."""
+    if isinstance(v, dict):
+        return {str(k): _plain_json(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_plain_json(x) for x in v]
+    if isinstance(v, bytes):
+        return v.hex()
+    if isinstance(v, float) and not math.isfinite(v):
+        return str(v)
+    return v if v is None or isinstance(v, (bool, int, float, str)) else str(v)
 
 
 def _model(args):
@@ -228,7 +242,7 @@ def _cmd_info(args) -> int:
             status = max(status, _report(path, e))
             continue
         if args.json:
-            print(json.dumps(info, default=lambda v: v.hex() if isinstance(v, bytes) else str(v)))
+            print(json.dumps(_plain_json(info)))
             continue
         meta, model = info["meta"], info["model"]
         shown = (f"{model['name']} ({model['fingerprint']})" if model["name"] else

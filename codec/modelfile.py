@@ -90,7 +90,10 @@ def _frozen_from_dict(d: dict, mean: np.ndarray, *, m: int, q: int, p: int) -> F
     index = decode_array(d["index"], what="frozen.index", shape=(m, q, p))
     if index.dtype != np.uint8 or index.max(initial=0) >= lows.size - q:
         raise FormatError("frozen.index: table index out of range")
-    if any(len(freqs[lows.size - q + j]) != m + 1 for j in range(q)):
+    ladder = lows.size - q
+    if any(lows[t] > 0 or len(freqs[t]) != 2 * -int(lows[t]) + 2 for t in range(ladder)):
+        raise FormatError("frozen: a ladder table does not cover a symmetric range -K..K plus its escape")
+    if any(lows[ladder + j] != 0 or len(freqs[ladder + j]) != m + 1 for j in range(q)):
         raise FormatError("frozen: cluster tables do not match the number of clusters")
     gain = decode_array(d["gain"], what="frozen.gain", shape=(q, p))
     inv_gain = decode_array(d["inv_gain"], what="frozen.inv_gain", shape=(q, p))

@@ -182,3 +182,15 @@ def test_info_names_the_model_a_file_needs_when_it_can(files, cache):
     assert r.returncode == 1 and f"the model whose fingerprint starts {prefix}" in r.stderr.decode()
     r = run("info", "--model", "missing.aecm", "other.aec", cwd=files, env_home=cache)
     assert r.returncode == 1 and r.stderr.decode().startswith("aecodec: error: missing.aecm: ")
+
+
+def test_info_json_is_strict_json_whatever_the_meta_holds(files, cache):
+    blob = codec.compress(np.zeros((28, 28), np.uint8), meta={"odd": [float("nan"), float("inf")], "raw": b"\x01\xff"})
+    (files / "odd.aec").write_bytes(blob)
+    r = run("info", "--json", "odd.aec", cwd=files, env_home=cache)
+
+    def refuse(name):
+        raise AssertionError(f"not strict JSON: {name}")
+
+    meta = json.loads(r.stdout, parse_constant=refuse)["meta"]
+    assert r.returncode == 0 and meta == {"odd": ["nan", "inf"], "raw": "01ff"}

@@ -1,3 +1,5 @@
+import warnings
+
 import msgpack
 import numpy as np
 import pytest
@@ -104,3 +106,24 @@ def test_model_file_with_absurd_config_is_rejected(tiny_model_path, tmp_path):
 def test_missing_model_file_is_file_not_found(tmp_path):
     with pytest.raises(FileNotFoundError):
         codec.load_model(tmp_path / "none.aecm")
+
+
+def test_ladder_tables_that_do_not_match_their_range_are_format_errors(tiny_model_path, tmp_path):
+    body = _body(tiny_model_path)
+    lows = np.frombuffer(body["frozen"]["lows"]["data"], "<i4").copy()
+    lows[0] += 1  # the table now claims a range its frequencies do not cover
+    body["frozen"]["lows"]["data"] = lows.tobytes()
+    with pytest.raises(codec.FormatError, match="ladder table"):
+        codec.load_model(_write(tmp_path / "m.aecm", body))
+
+
+def test_a_model_with_absurd_gains_still_codes_cleanly(tiny_model_path, tmp_path, test_images):
+    body = _body(tiny_model_path)
+    gain = np.frombuffer(body["frozen"]["gain"]["data"], "<f4").copy()
+    body["frozen"]["gain"]["data"] = np.full_like(gain, 3e38).tobytes()
+    model = codec.load_model(_write(tmp_path / "m.aecm", body))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflowing or undefined casts on the way
+        _, symbols = model.latents(test_images[:4].reshape(4, -1), 1)
+        restored = codec.decompress(codec.compress(test_images[:4], quality=1, model=model), model=model)
+    assert np.abs(symbols).max() == 1 << 15 and restored.shape == (4, 28, 28)
