@@ -192,6 +192,12 @@ def bytes_at_psnr(rows: list[dict], psnr: float) -> float | None:
     return float(np.exp(np.interp(psnr, ps, bs)))
 
 
+def psnr_overlap(anchor: list[dict], test: list[dict]) -> tuple[float, float]:
+    """The PSNR range (low, high) that both Pareto curves cover: where a BD-rate is measured."""
+    a, t = [[r["psnr"] for r in pareto(rows)] for rows in (anchor, test)]
+    return max(min(a), min(t)), min(max(a), max(t))
+
+
 def bd_rate(anchor: list[dict], test: list[dict]) -> float:
     """Bjøntegaard-delta rate (%) of ``test`` against ``anchor`` over their overlapping PSNR range."""
     import bjontegaard

@@ -139,8 +139,9 @@ def _pca_restore(pca, flat, k):
 def summarize(rows: list[dict]) -> dict:
     ours = [r for r in rows if r["codec"] == "aecodec"]
     by = {name: [r for r in rows if r["codec"] == name] for name in LOSSY}
-    bd = {}
+    bd, overlap = {}, {}
     for name, rs in by.items():
+        overlap[name] = baselines.psnr_overlap(rs, ours)
         try:
             bd[name] = baselines.bd_rate(rs, ours)
         except Exception:  # noqa: BLE001 - curves that do not overlap have no BD-rate
@@ -150,7 +151,7 @@ def summarize(rows: list[dict]) -> dict:
         for name, rs in {"aecodec": ours, **by}.items()
     }
     lossless = min((r for r in rows if r["psnr"] == np.inf or r["mean_psnr"] >= 99), key=lambda r: r["bytes_per_image"])
-    return {"bd_rate_percent": bd, "bytes_at_psnr": matched, "best_lossless": lossless}
+    return {"bd_rate_percent": bd, "bd_overlap_db": overlap, "bytes_at_psnr": matched, "best_lossless": lossless}
 
 
 def conclusion(summary: dict) -> list[str]:
@@ -171,7 +172,9 @@ def conclusion(summary: dict) -> list[str]:
     for name, v in summary["bd_rate_percent"].items():
         if v is not None:
             word = "fewer" if v < 0 else "more"
-            lines.append(f"Over the PSNR range both cover, aecodec needs {abs(v):.0f}% {word} bytes than {name} (BD-rate).")
+            low, high = summary["bd_overlap_db"][name]
+            lines.append(f"Over {low:.1f}–{high:.1f} dB, the PSNR range both cover, aecodec needs {abs(v):.0f}% {word} "
+                         f"bytes than {name} (BD-rate).")
     ll = summary["best_lossless"]
     lines.append(f"The best lossless option here is {ll['codec']} ({ll['setting']}) at {ll['bytes_per_image']:.0f} "
                  "bytes/image: what exactness costs.")
