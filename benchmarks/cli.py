@@ -34,10 +34,10 @@ from codec import data
 AECODEC = shutil.which("aecodec", path=str(Path(sys.executable).parent)) or shutil.which("aecodec")
 
 
-def timed(args: list[str], *, env: dict, stdin=None, stdout=subprocess.DEVNULL) -> tuple[float, int]:
+def timed(args: list[str], *, env: dict) -> tuple[float, int]:
     """(wall seconds, peak RSS in MiB) of one run of ``aecodec args``."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen([AECODEC, *args], env=env, stdin=stdin, stdout=stdout, stderr=subprocess.PIPE)
+    proc = subprocess.Popen([AECODEC, *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)

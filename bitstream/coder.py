@@ -22,7 +22,8 @@ from bitstream.errors import FormatError, TruncatedError
 CODER_NAME = "constriction-ans"
 CODER_VERSION = "0.5"  # pinned: constriction~=0.5; any bitstream change is a format change
 PRECISION = 24
-ESCAPE_RANGE = 1 << 16
+ESCAPE_BITS = 16  # an escaped symbol is sent as this many raw bits
+ESCAPE_RANGE = 1 << ESCAPE_BITS
 _ESCAPE_OFFSET = ESCAPE_RANGE // 2
 
 

@@ -302,9 +302,12 @@ class Reader:
         self._f = fileobj
         self._crc = 0
         self.name = name
-        magic = self._read(5, "magic")
-        if magic[:4] != MAGIC:
+        magic = self._f.read(5)
+        self._crc = zlib.crc32(magic)
+        if not MAGIC.startswith(magic[:4]):  # a short prefix of the magic is a truncated file, anything else is not ours
             raise FormatError("not an aecodec file (bad magic)")
+        if len(magic) < 5:
+            raise TruncatedError("file is truncated (in the magic)")
         _check_version(magic[4])
         self.header = _header_from_wire(_parse(self._record(MAX_HEADER_BYTES, "header"), "header", _HEADER_LIMITS))
 
@@ -364,12 +367,7 @@ def unpack(data: bytes) -> Archive:
     Raises:
         FormatError, TruncatedError, ChecksumError, UnsupportedVersionError, LimitError.
     """
-    data = bytes(data)
-    if len(data) < 5 and MAGIC.startswith(data[:4]):
-        raise TruncatedError("file is truncated (in the magic)")
-    if data[:4] != MAGIC:
-        raise FormatError("not an aecodec file (bad magic)")
-    reader = Reader(io.BytesIO(data))
+    reader = Reader(io.BytesIO(bytes(data)))
     return Archive(reader.header, list(reader))
 
 

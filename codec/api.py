@@ -69,7 +69,7 @@ class Model:
         self._per_quality = {}
         costs = self.frozen.bit_costs()
         self._cost_columns = costs.shape[1]
-        self._bit_costs = np.round(costs.astype(np.float64) * COST_UNIT).astype(np.int32).ravel()
+        self._bit_costs = np.round(costs * COST_UNIT).astype(np.int32).ravel()
 
     @property
     def qualities(self) -> tuple[int, ...]:
@@ -401,11 +401,7 @@ def decompress(data: bytes, *, model=None) -> np.ndarray:
     if not parts:
         raise FormatError("file holds no images")
     out = np.concatenate(parts)
-    if not reader.header["batched"]:
-        if len(out) != 1:
-            raise FormatError("file marked as a single image holds several")
-        return out[0]
-    return out
+    return out if reader.header["batched"] else out[0]  # the reader checked: a single-image file holds one
 
 
 def choose_quality(images, *, target_psnr: float | None = None, target_bytes_per_image: float | None = None,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import os
 import tempfile
 from pathlib import Path
@@ -50,28 +51,38 @@ def _read_bytes(path: Path) -> bytes:
         raise DataError(f"{path}: cannot read: {e}") from None
 
 
+def read_idx_header(f, *, name: str = "IDX data") -> tuple[np.dtype, tuple[int, ...]]:
+    """(element dtype, shape) from the IDX header at the start of binary file ``f``, which is
+    left at the data: magic 0 0 dtype ndim, then ndim big-endian u32 dimensions.
+
+    Raises:
+        DataError: the header is malformed.
+    """
+    head = f.read(4)
+    if len(head) < 4 or head[0] != 0 or head[1] != 0:
+        raise DataError(f"{name}: not an IDX file (bad magic)")
+    dtype, ndim = head[2], head[3]
+    if dtype not in _IDX_DTYPES:
+        raise DataError(f"{name}: unknown IDX element type 0x{dtype:02x}")
+    dims = f.read(4 * ndim)
+    if not 1 <= ndim <= 4 or len(dims) < 4 * ndim:
+        raise DataError(f"{name}: bad IDX header ({ndim} dimensions)")
+    return np.dtype(_IDX_DTYPES[dtype]), tuple(int.from_bytes(dims[4 * i : 4 * i + 4], "big") for i in range(ndim))
+
+
 def parse_idx(raw: bytes, *, name: str = "IDX data") -> np.ndarray:
     """Parse IDX bytes (the MNIST format): magic 0 0 dtype ndim, big-endian dims, data.
 
     Raises:
         DataError: the bytes are not a well-formed IDX file.
     """
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
-        raise DataError(f"{name}: not an IDX file (bad magic)")
-    dtype, ndim = raw[2], raw[3]
-    if dtype not in _IDX_DTYPES:
-        raise DataError(f"{name}: unknown IDX element type 0x{dtype:02x}")
-    if not 1 <= ndim <= 4 or len(raw) < 4 + 4 * ndim:
-        raise DataError(f"{name}: bad IDX header ({ndim} dimensions)")
-    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    itemsize = np.dtype(_IDX_DTYPES[dtype]).itemsize
-    expected = int(np.prod(shape, dtype=np.int64)) * itemsize
-    body = raw[4 + 4 * ndim :]
+    f = io.BytesIO(raw)
+    dtype, shape = read_idx_header(f, name=name)
+    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    body = raw[f.tell() :]
     if len(body) != expected:
         raise DataError(f"{name}: IDX header announces {expected} bytes of data, found {len(body)}")
-    return np.frombuffer(body, dtype=_IDX_DTYPES[dtype]).reshape(shape).astype(
-        np.dtype(_IDX_DTYPES[dtype]).newbyteorder("=")
-    )
+    return np.frombuffer(body, dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
 
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:

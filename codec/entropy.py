@@ -19,7 +19,7 @@ import math
 
 import numpy as np
 
-from bitstream.coder import PRECISION, Tables, integer_frequencies
+from bitstream.coder import ESCAPE_BITS, PRECISION, Tables, integer_frequencies
 
 SCALE_MIN = 0.11  # the prior's smallest scale: below it, rounding makes them indistinguishable
 
@@ -50,7 +50,7 @@ class FrozenPrior:
         return Tables(self.lows, self.freqs)
 
     def bit_costs(self) -> np.ndarray:
-        """(ladder size, 2·K_max + 3) float32: bits of symbol v under ladder table t at column v + K_max + 1;
+        """(ladder size, 2·K_max + 3) float64: bits of symbol v under ladder table t at column v + K_max + 1;
         symbols outside a table cost its escape plus 16 bits (the escaped value)."""
         ladder = self.ladder_size
         k_max = int(-self.lows[:ladder].min())
@@ -58,10 +58,10 @@ class FrozenPrior:
         for t in range(ladder):
             freqs = self.freqs[t].astype(np.float64)
             bits = PRECISION - np.log2(freqs)
-            costs[t] = bits[-1] + 16  # escape
+            costs[t] = bits[-1] + ESCAPE_BITS  # escape
             k = -int(self.lows[t])
             costs[t, k_max + 1 - k : k_max + 2 + k] = bits[:-1]
-        return costs.astype(np.float32)
+        return costs
 
 
 def _normal_cdf(x: np.ndarray) -> np.ndarray:

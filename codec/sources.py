@@ -15,10 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from codec.api import CHUNK_IMAGES as CHUNK
-from codec.data import IMAGE_SUFFIXES, idx_header, output_kind, parse_idx, read_image, save_images
+from codec.data import IMAGE_SUFFIXES, idx_header, output_kind, parse_idx, read_idx_header, read_image, save_images
 from codec.errors import DataError
-
-_IDX_TYPES = {0x08: np.uint8}
 
 
 class Source:
@@ -40,19 +38,14 @@ def _array_source(a: np.ndarray, meta: dict) -> Source:
 
 def _idx_stream(f, name: str) -> Source:
     """An IDX file read lazily: header now, images in chunks."""
-    head = f.read(4)
-    if len(head) < 4 or head[:2] != b"\0\0" or head[2] not in _IDX_TYPES:
-        raise DataError("not a uint8 IDX file")
-    ndim = head[3]
-    if not 2 <= ndim <= 4:
-        raise DataError(f"IDX file has {ndim} dimensions; images need 3 (N, H, W) or 4 (N, H, W, C)")
-    dims = f.read(4 * ndim)
-    if len(dims) < 4 * ndim:
-        raise DataError("IDX header is truncated")
-    shape = [int.from_bytes(dims[4 * i : 4 * i + 4], "big") for i in range(ndim)]
-    if ndim == 2:
+    dtype, shape = read_idx_header(f, name=name)
+    if dtype != np.uint8:
+        raise DataError(f"{name}: IDX elements are {dtype}; images are uint8")
+    if len(shape) == 1:
+        raise DataError(f"{name}: IDX file has 1 dimension; images need 3 (N, H, W) or 4 (N, H, W, C)")
+    if len(shape) == 2:
         raw = f.read(shape[0] * shape[1] + 1)
-        return _array_source(parse_idx(head + dims + raw, name=name), {})
+        return _array_source(parse_idx(idx_header(shape) + raw, name=name), {})
     count, image_shape = shape[0], shape[1:]
     size = int(np.prod(image_shape))
 

@@ -178,8 +178,7 @@ def _load_checkpoint(path: Path, state, opt_state):
 
 def params_as_numpy(model: Codec) -> dict:
     """'/'-joined parameter paths -> numpy arrays."""
-    flat = nnx.to_flat_state(nnx.state(model, nnx.Param))
-    return {"/".join(map(str, path)): np.asarray(v.get_value() if hasattr(v, "get_value") else v.value) for path, v in flat}
+    return {k: np.asarray(v) for k, v in model.params().items()}
 
 
 def train_and_evaluate(

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 import codec
 from bitstream import container
 
-from .test_bitstream import leb128
+from .test_bitstream import record
 
 EXAMPLES = int(os.environ.get("AECODEC_FUZZ_EXAMPLES", "150"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=EXAMPLES <= 1000)
@@ -32,22 +32,12 @@ def valid():
     return codec.compress(images, quality=3)
 
 
-def _readleb128(f) -> int:
-    value = shift = 0
-    while True:
-        b = f.read(1)[0]
-        value |= (b & 0x7F) << shift
-        shift += 7
-        if not b & 0x80:
-            return value
-
-
 def split(blob: bytes):
     """(header fields, [chunk fields]) of a valid container: its positional msgpack arrays."""
     f = io.BytesIO(blob[5:])
-    header = msgpack.unpackb(f.read(_readleb128(f)), raw=False)
+    header = msgpack.unpackb(f.read(container._read_varint(f.read, "header")), raw=False)
     chunks = []
-    while (size := _readleb128(f)) != 0:
+    while (size := container._read_varint(f.read, "chunk")) != 0:
         chunks.append(msgpack.unpackb(f.read(size), raw=False))
     return header, chunks
 
@@ -55,14 +45,12 @@ def split(blob: bytes):
 def join(header, chunks, version: int = container.FORMAT_VERSION, fix_crc: bool = True) -> bytes:
     """A container from wire-form records, every checksum correct (each chunk's too, unless ``fix_crc`` is false)."""
     body = container.MAGIC + bytes([version])
-    h = msgpack.packb(header, use_bin_type=True)
-    body += leb128(len(h)) + h
+    body += record(header)
     for c in chunks:
         if fix_crc and isinstance(c, list) and len(c) == 3 and isinstance(c[1], bytes):
             c = [c[0], c[1], zlib.crc32(c[1])]
-        b = msgpack.packb(c, use_bin_type=True)
-        body += leb128(len(b)) + b
-    body += leb128(0)
+        body += record(c)
+    body += b"\x00"
     return body + struct.pack("<I", zlib.crc32(body))
 
 
