@@ -32,7 +32,7 @@ class Model:
     """A loaded, frozen codec model: transforms, integer tables, and identity."""
 
     def __init__(self, body: dict, *, source: str = "model"):
-        from codec.integer import IntegerTransforms
+        from codec.integer import FixedContext, IntegerTransforms
         from codec.transforms import ModelConfig, param_shapes
 
         try:
@@ -64,6 +64,7 @@ class Model:
         self.tables = self.frozen.tables()
         try:
             self._transforms = IntegerTransforms(values)
+            self._contexts = {g: FixedContext(values, g) for g in range(1, len(cfg.bounds) - 1)}
         except ValueError as e:
             raise FormatError(f"{source}: {e}") from None
         self._per_quality = {}
@@ -85,6 +86,8 @@ class Model:
             self._per_quality[quality] = {
                 "gain": f.gain[q].astype(np.float64),
                 "mean": f.mean[:, q],  # (M, P) float32
+                "index": f.index[:, q],  # (M, P) uint8
+                "rung": f.rung[:, q].astype(np.float64),  # (M, P)
                 # where each element's ladder table is centred in the flattened cost array: (M, P)
                 "offset": (f.index[:, q].astype(np.int32) * self._cost_columns + self._cost_columns // 2),
                 "cluster_cost": np.round((PRECISION - np.log2(cluster_freqs)) * COST_UNIT).astype(np.int32),  # (M,)
@@ -92,24 +95,32 @@ class Model:
             }
         return self._per_quality[quality]
 
-    def latents(self, tiles: np.ndarray, quality: int) -> tuple[np.ndarray, np.ndarray]:
-        """(cluster choice (N,), integer latents (N, P)) of uint8 tiles (N, P).
+    def latents(self, tiles: np.ndarray, quality: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(cluster choice (N,), integer latents (N, P), their table indices (N, P)) of uint8 tiles (N, P).
 
         Per tile, the cluster whose frozen tables code it in the fewest bits, costs counted
-        exactly from the tables (as integers, so ties and sums are the same everywhere).
+        exactly from the tables (as integers, so ties and sums are the same everywhere);
+        then each group of the latent is rounded around its mean as refined by its context.
         """
         a = self._quality_arrays(quality)
-        choices, symbols = [], []
+        ys, choices = [], []
         for start in range(0, len(tiles), BLOCK):
             y = self._transforms.analysis(tiles[start : start + BLOCK]) * a["gain"]
             y = np.clip(y, 2 * ESCAPE_MIN, 2 * ESCAPE_MAX).astype(np.float32)  # exact in float32; real latents are far inside
-            for part in range(0, len(y), CHOICE_BLOCK):
-                choice, v = self._choose(y[part : part + CHOICE_BLOCK], a)
-                choices.append(choice)
-                symbols.append(v)
-        return np.concatenate(choices), np.concatenate(symbols)
+            ys.append(y)
+            choices += [self._choose(y[part : part + CHOICE_BLOCK], a) for part in range(0, len(y), CHOICE_BLOCK)]
+        y, choice = np.concatenate(ys), np.concatenate(choices)
+        symbols, index = np.empty(y.shape, np.int32), np.empty(y.shape, np.uint8)
 
-    def _choose(self, y: np.ndarray, a: dict) -> tuple[np.ndarray, np.ndarray]:
+        def round_group(lo, hi, mean, group_index, _rung):
+            v = np.clip(np.rint(y[:, lo:hi] - mean), ESCAPE_MIN, ESCAPE_MAX)  # clipping only matters for a hostile model
+            symbols[:, lo:hi], index[:, lo:hi] = v, group_index
+            return v
+
+        self.walk(choice, quality, round_group)
+        return choice, symbols, index
+
+    def _choose(self, y: np.ndarray, a: dict) -> np.ndarray:
         half = self._cost_columns // 2
         v = y[:, None, :] - a["mean"]  # (B, M, P): the symbols under each cluster, once rounded
         np.rint(v, out=v)
@@ -118,29 +129,52 @@ class Model:
         np.clip(column, -half, half, out=column)  # beyond the widest table: the escape's cost
         column += a["offset"]
         bits = self._bit_costs.take(column).sum(-1, dtype=np.int64) + a["cluster_cost"]  # (B, M)
-        choice = bits.argmin(1)
-        return choice.astype(np.int32), v[np.arange(len(v)), choice].astype(np.int32)
+        return bits.argmin(1).astype(np.int32)
+
+    def walk(self, choice: np.ndarray, quality: int, symbols_of) -> np.ndarray:
+        """Visit the latent's groups in coding order; returns the decoder's latents (N, P), after the inverse gain.
+
+        Group g's means and tables follow from the cluster choice (N,) and the groups before it;
+        ``symbols_of(lo, hi, mean, index, rung)`` gives the integer symbols of elements lo..hi
+        (the encoder rounds, the decoder reads). ``rung`` is the unrounded scale behind ``index``.
+        """
+        a = self._quality_arrays(quality)
+        bounds = self.config.bounds
+        latents = np.empty((len(choice), self.config.pixels), np.float64)
+        for g, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:])):
+            mean, rung = a["mean"][choice, lo:hi].astype(np.float64), a["rung"][choice, lo:hi]
+            if g == 0:
+                index = a["index"][choice, lo:hi]
+            else:
+                d_mean, d_rung = self._contexts[g](latents[:, :lo], quality - 1, choice)
+                mean = mean + d_mean * a["gain"][lo:hi]
+                rung = rung + d_rung
+                index = np.clip(np.rint(rung), 0, self.frozen.ladder_size - 1).astype(np.uint8)
+            latents[:, lo:hi] = (symbols_of(lo, hi, mean, index, rung) + mean) * a["inv_gain"][lo:hi]
+        return latents
+
+    def synthesize(self, latents: np.ndarray) -> np.ndarray:
+        """uint8 tiles (N, P) from the decoder's latents (N, P)."""
+        out = np.empty(latents.shape, np.uint8)
+        for start in range(0, len(latents), BLOCK):
+            out[start : start + BLOCK] = self._transforms.synthesis(latents[start : start + BLOCK])
+        return out
 
     def reconstruct(self, choice: np.ndarray, symbols: np.ndarray, quality: int) -> np.ndarray:
         """uint8 tiles (N, P) from cluster choices (N,) and integer latents (N, P)."""
-        a = self._quality_arrays(quality)
-        out = np.empty(symbols.shape, np.uint8)
-        for start in range(0, len(symbols), BLOCK):
-            part = slice(start, start + BLOCK)
-            latents = (symbols[part] + a["mean"][choice[part]].astype(np.float64)) * a["inv_gain"]
-            out[part] = self._transforms.synthesis(latents)
-        return out
+        return self.synthesize(self.walk(choice, quality, lambda lo, hi, *_: symbols[:, lo:hi]))
 
     def estimate_bits(self, images: np.ndarray, quality: int) -> float:
         """The model's own rate estimate at rounding: ideal bits under its continuous prior.
 
-        Uses the trained Gaussian scales and cluster probabilities themselves (not the
+        Uses unrounded Gaussian scales and the cluster probabilities themselves (not the
         frozen ladder and integer tables), so comparing it with the coded size measures
         everything that freezing and coding add.
         """
         import jax.numpy as jnp
 
-        from codec.models import SCALE_MIN, gaussian_bits
+        from codec.entropy import RUNG, SCALE_MIN
+        from codec.models import gaussian_bits
 
         a = _check_images(images)
         a = a if a.ndim != 2 else a[None]
@@ -148,9 +182,16 @@ class Model:
         cluster_bits = -(logits - np.log(np.exp(logits - logits.max()).sum()) - logits.max()) / np.log(2)
         total = 0.0
         for batch in _batches(a):
-            choice, v = self.latents(to_tiles(_planes(batch), self.config.tile), quality)
-            scale = SCALE_MIN + np.exp(self._params["log_scale"][choice, quality - 1].astype(np.float32))
-            total += float(gaussian_bits(jnp.asarray(v, jnp.float32), jnp.asarray(scale)).sum()) + cluster_bits[choice].sum()
+            choice, v, _ = self.latents(to_tiles(_planes(batch), self.config.tile), quality)
+            scale = np.empty(v.shape)
+
+            def record(lo, hi, _mean, _index, rung, scale=scale, v=v):
+                scale[:, lo:hi] = SCALE_MIN * np.exp(RUNG * rung)
+                return v[:, lo:hi]
+
+            self.walk(choice, quality, record)
+            total += float(gaussian_bits(jnp.asarray(v, jnp.float32), jnp.asarray(scale, jnp.float32)).sum())
+            total += cluster_bits[choice].sum()
         return total
 
 
@@ -228,11 +269,13 @@ def _header(model: Model, quality: int, image_shape, batched: bool, meta: dict |
 
 
 def encode_chunk(model: Model, batch: np.ndarray, quality: int) -> bytes:
-    """One ANS stream for a batch of images (N, H, W[, C]): cluster choices, then latents."""
-    choice, symbols = model.latents(to_tiles(_planes(batch), model.config.tile), quality)
+    """One ANS stream for a batch of images (N, H, W[, C]): cluster choices, then the latent's groups in turn."""
+    choice, symbols, index = model.latents(to_tiles(_planes(batch), model.config.tile), quality)
     encoder = bitstream.Encoder(model.tables)
     encoder.add(choice, np.full(choice.shape, model.frozen.cluster_table(quality - 1)))
-    encoder.add(symbols, model.frozen.index[choice, quality - 1])
+    bounds = model.config.bounds
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        encoder.add(symbols[:, lo:hi], index[:, lo:hi])
     return encoder.finish()
 
 
@@ -249,9 +292,9 @@ def decode_chunk(model: Model, header: dict, n: int, data: bytes) -> np.ndarray:
     choice = decoder.read(np.full(n_tiles, model.frozen.cluster_table(q - 1)))
     if (choice >= model.config.clusters).any():
         raise FormatError("entropy-coded stream is damaged (cluster index out of range)")
-    symbols = decoder.read(model.frozen.index[choice, q - 1])
+    latents = model.walk(choice.astype(np.intp), q, lambda lo, hi, mean, index, rung: decoder.read(index))
     decoder.finish()
-    tiles = model.reconstruct(choice.astype(np.int32), symbols.astype(np.int32), q)
+    tiles = model.synthesize(latents)
     planes = from_tiles(tiles, n * channels, shape[0], shape[1], model.config.tile)
     if len(shape) == 3:
         return planes.reshape(n, channels, shape[0], shape[1]).transpose(0, 2, 3, 1)

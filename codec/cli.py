@@ -315,12 +315,12 @@ def _train(args) -> int:
     def given(*names):  # options left unset keep the configs' own defaults
         return {n: getattr(args, n) for n in names if getattr(args, n) is not None}
 
-    model_config = ModelConfig(**given("hidden", "clusters"))
+    model_config = ModelConfig(**given("hidden", "clusters", "context_groups", "context_hidden"))
     train_config = train.TrainConfig(**given("epochs", "batch_size", "learning_rate", "prior_learning_rate", "seed"))
     log = (lambda s: None) if args.quiet else (lambda s: print(s, file=sys.stderr, flush=True))
     model, summary = train.train_and_evaluate(
         images, args.workdir, model_config=model_config, train_config=train_config,
-        progress=not args.quiet and sys.stderr.isatty(), log=log,
+        progress=not args.quiet and sys.stderr.isatty(), log=log, init=args.init,
     )
     settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k != "func"}
     meta = {
@@ -389,6 +389,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--prior-learning-rate", type=float, help="peak learning rate of gains and prior (default 2e-3)")
     tr.add_argument("--hidden", type=int, help="width of the nonlinear branches (default 128)")
     tr.add_argument("--clusters", type=int, help="prior clusters the encoder picks from (default 16)")
+    tr.add_argument("--context-groups", type=int, help="latent groups coded in turn, each with context (default 8)")
+    tr.add_argument("--context-hidden", type=int, help="width of each group's context network (default 128)")
+    tr.add_argument("--init", type=Path, metavar="MODEL", help="start from this model file's parameters (fine-tune)")
     tr.add_argument("--seed", type=int, help="seed of initialization, shuffling and noise (default 0)")
     tr.add_argument("-q", "--quiet", action="store_true")
     tr.set_defaults(func=_train)

@@ -24,7 +24,10 @@ from bitstream.coder import ESCAPE_BITS, PRECISION, Tables, integer_frequencies
 SCALE_MIN = 0.11  # the prior's smallest scale: below it, rounding makes them indistinguishable
 
 TAIL_SIGMAS = 7.0  # a table covers ±7σ; beyond it the escape symbol takes over
-SCALE_LADDER = np.exp(np.linspace(math.log(0.11), math.log(80.0), 96))  # ~7% steps
+SCALE_MAX = 80.0
+LADDER = 96
+SCALE_LADDER = np.exp(np.linspace(math.log(SCALE_MIN), math.log(SCALE_MAX), LADDER))  # ~7% steps
+RUNG = math.log(SCALE_MAX / SCALE_MIN) / (LADDER - 1)  # one step of the ladder in log-scale
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,6 +37,7 @@ class FrozenPrior:
     lows: np.ndarray  # (T,) int32: table t codes lows[t] .. lows[t] + len(freqs[t]) - 2, then escape
     freqs: tuple[np.ndarray, ...]  # T arrays of uint32 summing to 2**PRECISION
     index: np.ndarray  # (M, Q, P) uint8: the ladder table of each cluster, quality and element
+    rung: np.ndarray  # (M, Q, P) float16: the same scales as unrounded ladder positions, which context shifts refine
     mean: np.ndarray  # (M, Q, P) float32
     gain: np.ndarray  # (Q, P) float32
     inv_gain: np.ndarray  # (Q, P) float32
@@ -82,16 +86,23 @@ def scale_indices(scales: np.ndarray) -> np.ndarray:
     return np.abs(logs[..., None] - np.log(SCALE_LADDER)).argmin(-1).astype(np.uint8)
 
 
+def rungs(scales: np.ndarray) -> np.ndarray:
+    """Scales as (fractional) positions on the ladder: 0 at SCALE_MIN, one per RUNG of log-scale."""
+    return (np.log(scales) - math.log(SCALE_MIN)) / RUNG
+
+
 def freeze(params: dict) -> FrozenPrior:
     """Freeze the learned prior (the model's parameters as numpy, by name) into integer tables."""
     ladder = [integer_table(float(s)) for s in SCALE_LADDER]
     logits = np.asarray(params["cluster_logits"], np.float64)  # (Q, M)
     probs = np.exp(logits - logits.max(1, keepdims=True))
     cluster_tables = [integer_frequencies(np.append(p / p.sum(), 0.0)) for p in probs]  # escape never used
+    scales = SCALE_MIN + np.exp(np.asarray(params["log_scale"], np.float64))
     return FrozenPrior(
         lows=np.array([low for low, _ in ladder] + [0] * len(cluster_tables), np.int32),
         freqs=tuple(f for _, f in ladder) + tuple(cluster_tables),
-        index=scale_indices(SCALE_MIN + np.exp(np.asarray(params["log_scale"], np.float64))),
+        index=scale_indices(scales),
+        rung=rungs(scales).astype(np.float16),
         mean=np.asarray(params["mean"], np.float32),
         gain=np.exp(np.asarray(params["log_gain"], np.float64)).astype(np.float32),
         inv_gain=np.exp(np.asarray(params["log_inv_gain"], np.float64)).astype(np.float32),

@@ -99,19 +99,42 @@ def gelu_fixed(h: np.ndarray) -> np.ndarray:
 class FixedBranch:
     """f(x) = gelu(x K1 + b1) K2 + b2 with integer products; x given as integers with ``x_scale``."""
 
-    def __init__(self, params: dict, name: str, input_bound: float, x_scale: float):
+    def __init__(self, params: dict, name: str, input_bound: float, x_scale: float, extra_bound: float = 0.0):
         k1 = np.asarray(params[f"{name}/inner/kernel"], np.float64)
         self.b1 = np.asarray(params[f"{name}/inner/bias"], np.float64)
         self.b2 = np.asarray(params[f"{name}/outer/bias"], np.float64)
         self.x_scale = x_scale
         self.inner = FixedLinear(k1, input_bound, f"{name}/inner")
-        pre_bound = self.inner.output_bound(input_bound) * x_scale + float(np.abs(self.b1).max())
+        pre_bound = self.inner.output_bound(input_bound) * x_scale + float(np.abs(self.b1).max()) + extra_bound
         hidden_bound = pre_bound * (1 << ACT_BITS) + 1.0
         self.outer = FixedLinear(np.asarray(params[f"{name}/outer/kernel"], np.float64), hidden_bound, f"{name}/outer")
 
-    def __call__(self, x_int: np.ndarray) -> np.ndarray:
-        hidden = gelu_fixed(self.inner(x_int) * self.x_scale + self.b1)
+    def __call__(self, x_int: np.ndarray, extra=0.0) -> np.ndarray:
+        """``extra``: added to the hidden units' input (bounded by the constructor's ``extra_bound``)."""
+        hidden = gelu_fixed(self.inner(x_int) * self.x_scale + self.b1 + extra)
         return np.ldexp(self.outer(hidden), -ACT_BITS) + self.b2
+
+
+def fixed_latents(latents: np.ndarray) -> np.ndarray:
+    """Decoder latents (real, after the inverse gain) as integers with LATENT_BITS fractional bits."""
+    return np.round(np.ldexp(np.clip(latents, -LATENT_LIMIT, LATENT_LIMIT), LATENT_BITS))
+
+
+class FixedContext:
+    """Context network c_g (``transforms.context``) with integer products."""
+
+    def __init__(self, params: dict, g: int):
+        name = f"context{g}"
+        self.quality = np.asarray(params[f"{name}/quality"], np.float64)
+        self.cluster = np.asarray(params[f"{name}/cluster"], np.float64)
+        extra = float(np.abs(self.quality).max() + np.abs(self.cluster).max())
+        self.branch = FixedBranch(params, name, LATENT_LIMIT * (1 << LATENT_BITS), 2.0**-LATENT_BITS, extra)
+
+    def __call__(self, latents: np.ndarray, quality_index: int, cluster: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Decoder latents of the groups before g (N, bounds[g]) -> (mean shift, rung shift), each (N, size)."""
+        out = self.branch(fixed_latents(latents), self.quality[quality_index] + self.cluster[cluster])
+        n = out.shape[1] // 2
+        return out[:, :n], out[:, n:]
 
 
 class IntegerTransforms:
@@ -137,6 +160,6 @@ class IntegerTransforms:
 
     def synthesis(self, latents: np.ndarray) -> np.ndarray:
         """Latents (N, P), after the inverse gain -> uint8 tiles (N, P)."""
-        y = np.round(np.ldexp(np.clip(latents, -LATENT_LIMIT, LATENT_LIMIT), LATENT_BITS))
+        y = fixed_latents(latents)
         x = np.ldexp(self.synthesis_linear(y), -LATENT_BITS) + self.mean + self.synthesis_branch(y)
         return np.clip(np.round(x * 255.0), 0, 255).astype(np.uint8)

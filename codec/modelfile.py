@@ -67,13 +67,15 @@ def _frozen_to_dict(f: FrozenPrior) -> dict:
         "lows": encode_array(f.lows),
         "freqs": [encode_array(t) for t in f.freqs],
         "index": encode_array(f.index),
+        "rung": encode_array(f.rung),
         "gain": encode_array(f.gain),
         "inv_gain": encode_array(f.inv_gain),
     }
 
 
 def _frozen_from_dict(d: dict, mean: np.ndarray, *, m: int, q: int, p: int) -> FrozenPrior:
-    if not isinstance(d, dict) or set(d) != {"lows", "freqs", "index", "gain", "inv_gain"}:
+    fields = {"lows", "freqs", "index", "gain", "inv_gain"}
+    if not isinstance(d, dict) or set(d) - {"rung"} != fields:  # files from before context modelling lack "rung"
         raise FormatError("frozen: missing or unknown fields")
     lows = decode_array(d["lows"], what="frozen.lows")
     if lows.ndim != 1 or not q < lows.size <= 256 + q or (np.abs(lows) > 4096).any():
@@ -95,12 +97,15 @@ def _frozen_from_dict(d: dict, mean: np.ndarray, *, m: int, q: int, p: int) -> F
         raise FormatError("frozen: a ladder table does not cover a symmetric range -K..K plus its escape")
     if any(lows[ladder + j] != 0 or len(freqs[ladder + j]) != m + 1 for j in range(q)):
         raise FormatError("frozen: cluster tables do not match the number of clusters")
+    rung = decode_array(d["rung"], what="frozen.rung", shape=(m, q, p)) if "rung" in d else index.astype(np.float16)
+    if rung.dtype != np.float16 or not np.isfinite(rung).all():
+        raise FormatError("frozen.rung: not finite float16 values")
     gain = decode_array(d["gain"], what="frozen.gain", shape=(q, p))
     inv_gain = decode_array(d["inv_gain"], what="frozen.inv_gain", shape=(q, p))
     for name, a in (("mean", mean), ("gain", gain), ("inv_gain", inv_gain)):
         if a.dtype != np.float32 or not np.isfinite(a).all():
             raise FormatError(f"frozen.{name}: not finite float32 values")
-    return FrozenPrior(lows=lows, freqs=tuple(freqs), index=index, mean=mean, gain=gain, inv_gain=inv_gain)
+    return FrozenPrior(lows=lows, freqs=tuple(freqs), index=index, rung=rung, mean=mean, gain=gain, inv_gain=inv_gain)
 
 
 def fingerprint(body: dict) -> str:

@@ -44,6 +44,16 @@ class Branch(nnx.Module):
         self.outer = nnx.Linear(hidden, dim, kernel_init=nnx.initializers.zeros, rngs=rngs)
 
 
+class Context(nnx.Module):
+    """c_g (``transforms.context``): starts at zero, so the prior starts as the clusters' alone."""
+
+    def __init__(self, before: int, size: int, cfg: ModelConfig, rngs: nnx.Rngs):
+        self.inner = nnx.Linear(before, cfg.context_hidden, rngs=rngs)
+        self.quality = nnx.Param(jnp.zeros((cfg.qualities, cfg.context_hidden)))
+        self.cluster = nnx.Param(jnp.zeros((cfg.clusters, cfg.context_hidden)))
+        self.outer = nnx.Linear(cfg.context_hidden, 2 * size, kernel_init=nnx.initializers.zeros, rngs=rngs)
+
+
 class Codec(nnx.Module):
     """Transforms plus prior. Tiles are flattened: x (N, P) in [0, 1], P = tile pixels."""
 
@@ -60,6 +70,9 @@ class Codec(nnx.Module):
         self.mean = nnx.Param(jnp.zeros((m, q, p)))
         self.log_scale = nnx.Param(jnp.zeros((m, q, p)))
         self.cluster_logits = nnx.Param(jnp.zeros((q, m)))
+        b = cfg.bounds
+        for g in range(1, len(b) - 1):
+            setattr(self, f"context{g}", Context(b[g], b[g + 1] - b[g], cfg, rngs))
 
     def params(self) -> dict:
         """The parameters as a flat dict keyed like ``transforms.param_shapes``."""
@@ -72,6 +85,10 @@ class Codec(nnx.Module):
     def synthesis(self, y):
         """g_s: (N, P), after the inverse gain -> (N, P) pixels in [0, 1] (unclipped)."""
         return transforms.synthesis(self.params(), y)
+
+    def context(self, g: int, latents, quality_index, cluster):
+        """Group g's (mean shift before the gain, scale shift in ladder rungs), each (N, size)."""
+        return transforms.context(self.params(), g, latents, quality_index, cluster)
 
     def gain(self, quality_index):
         return jnp.exp(self.log_gain[...][quality_index])  # (N, P)
@@ -151,4 +168,6 @@ def count_flops(cfg: ModelConfig) -> dict:
     linear = 2 * p * p
     branch = 2 * 2 * p * h
     choice = 4 * m * p  # per element and cluster: subtract the mean, round, look the cost up, add it
-    return {"encode": linear + branch + choice, "decode": linear + branch}
+    b = cfg.bounds
+    context = sum(2 * cfg.context_hidden * (b[g] + 2 * (b[g + 1] - b[g])) for g in range(1, len(b) - 1))
+    return {"encode": linear + branch + choice + context, "decode": linear + branch + context}

@@ -48,24 +48,34 @@ def rd_terms(model: Codec, x, quality_index, noise_key=None):
 
     With ``noise_key`` (training) the rate uses noisy latents; without it, rounded ones
     (the model's own estimate of the coded size). The encoder picks the cluster that
-    costs the fewest bits; the decoder always sees latents rounded around that cluster's
-    mean. Returns (mse (N,), bits (N,), x_hat (N, P)).
+    costs the fewest bits under the clusters' prior alone; then the latent's groups are
+    coded in turn, each rounded around its mean as refined by the context network from the
+    groups before it, exactly as the decoder will see them. Returns (mse (N,), bits (N,), x_hat (N, P)).
     """
     y = model.analysis(x) * model.gain(quality_index)  # (N, P)
+    inv_gain = model.inv_gain(quality_index)
     mean, scale, cluster_bits = model.prior(quality_index)  # (N, M, P), (N, M)
-    if noise_key is None:
-        v = jnp.round(y[:, None, :] - mean)
-    else:
-        v = y[:, None, :] + jax.random.uniform(noise_key, y.shape, minval=-0.5, maxval=0.5)[:, None, :] - mean
-    bits_all = gaussian_bits(v, scale).sum(-1) + cluster_bits  # (N, M)
-    choice = jnp.argmin(jax.lax.stop_gradient(bits_all), axis=1)
-    bits = jnp.take_along_axis(bits_all, choice[:, None], axis=1)[:, 0]
-    chosen = jnp.take_along_axis(mean, choice[:, None, None], axis=1)[:, 0]  # (N, P)
-    rounded = jnp.round(y - chosen) + chosen
-    y_hat = y + jax.lax.stop_gradient(rounded - y)  # straight-through rounding
+    noise = None if noise_key is None else jax.random.uniform(noise_key, y.shape, minval=-0.5, maxval=0.5)
+    v = jnp.round(y[:, None, :] - mean) if noise is None else y[:, None, :] + noise[:, None, :] - mean
+    choice = jnp.argmin(jax.lax.stop_gradient(gaussian_bits(v, scale).sum(-1) + cluster_bits), axis=1)
+    mean = jnp.take_along_axis(mean, choice[:, None, None], axis=1)[:, 0]  # (N, P)
+    scale = jnp.take_along_axis(scale, choice[:, None, None], axis=1)[:, 0]
+    bits = jnp.take_along_axis(cluster_bits, choice[:, None], axis=1)[:, 0]
+    bounds, parts = model.cfg.bounds, []
+    for g, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:])):
+        mu, s = mean[:, lo:hi], scale[:, lo:hi]
+        if g:
+            d_mean, d_rung = model.context(g, jnp.concatenate(parts, 1) * inv_gain[:, :lo], quality_index, choice)
+            mu = mu + d_mean * model.gain(quality_index)[:, lo:hi]
+            s = jnp.clip(s * jnp.exp(d_rung * entropy.RUNG), entropy.SCALE_MIN, entropy.SCALE_MAX)
+        v = jnp.round(y[:, lo:hi] - mu) if noise is None else y[:, lo:hi] + noise[:, lo:hi] - mu
+        bits = bits + gaussian_bits(v, s).sum(-1)
+        rounded = jnp.round(y[:, lo:hi] - mu) + mu
+        parts.append(y[:, lo:hi] + jax.lax.stop_gradient(rounded - y[:, lo:hi]))  # straight-through rounding
+    y_hat = jnp.concatenate(parts, 1)
     # The decoder clips to the pixel range, and so does the loss: overshooting into
     # black or white is free, and on Fashion-MNIST's black backgrounds that matters.
-    x_hat = jnp.clip(model.synthesis(y_hat * model.inv_gain(quality_index)), 0.0, 1.0)
+    x_hat = jnp.clip(model.synthesis(y_hat * inv_gain), 0.0, 1.0)
     mse = jnp.mean(jnp.square((x_hat - x) * PIXEL), axis=1)
     return mse, bits, x_hat
 
@@ -93,7 +103,8 @@ def make_optimizer(cfg: TrainConfig, total_steps: int) -> optax.GradientTransfor
     def label(params):
         def group(path, _):
             names = {getattr(k, "key", getattr(k, "name", None)) for k in path}
-            return "prior" if names & set(PRIOR_PARAMS) else "transform"
+            prior = names & set(PRIOR_PARAMS) or any(str(n).startswith("context") for n in names)
+            return "prior" if prior else "transform"
 
         return jax.tree_util.tree_map_with_path(group, params)
 
@@ -176,6 +187,23 @@ def _load_checkpoint(path: Path, state, opt_state):
     return body["epoch"], state, opt_state
 
 
+def load_params(model: Codec, path: str | Path) -> list[str]:
+    """Copy a model file's parameters into ``model`` where names and shapes agree; returns the names copied."""
+    body = modelfile.loads(Path(path).read_bytes(), what=str(path))
+    state = nnx.state(model, nnx.Param)
+    flat = nnx.to_flat_state(state)
+    copied = []
+    for path_, var in flat:
+        key = "/".join(map(str, path_))
+        if key in body["params"]:
+            value = modelfile.decode_array(body["params"][key], what=f"{path}: {key}")
+            if value.shape == var.value.shape:
+                var.value = jnp.asarray(value, jnp.float32)
+                copied.append(key)
+    nnx.update(model, nnx.from_flat_state(flat))
+    return copied
+
+
 def params_as_numpy(model: Codec) -> dict:
     """'/'-joined parameter paths -> numpy arrays."""
     return {k: np.asarray(v) for k, v in model.params().items()}
@@ -190,8 +218,12 @@ def train_and_evaluate(
     test_images: np.ndarray | None = None,
     progress: bool = True,
     log=print,
+    init: str | Path | None = None,
 ) -> tuple[Codec, dict]:
     """Train a codec on uint8 ``images`` (N, H, W); checkpoints in ``workdir``, resumes from them.
+
+    With ``init`` (a model file), training starts from that model's parameters wherever the
+    architectures agree (fine-tuning); parameters it lacks start as usual.
 
     Returns the trained model (prior frozen separately by ``export``) and a summary with the
     validation (and, if given, test) rate and PSNR per quality.
@@ -211,6 +243,8 @@ def train_and_evaluate(
 
     model = Codec(model_config, rngs=nnx.Rngs(train_config.seed))
     init_from_data(model, train.astype(np.float32) / PIXEL, seed=train_config.seed)
+    if init is not None:
+        log(f"starting from {init}: {', '.join(load_params(model, init)) or 'no parameters match'}")
     graphdef, state = nnx.split(model)
     tx = make_optimizer(train_config, total)
     opt_state = tx.init(state)

@@ -5,6 +5,9 @@ One definition serves training (the Flax modules in ``models.py`` call these) an
 command line's start-up short). Parameters are keyed by their '/'-joined module paths.
 
     g_a(x) = (x - m) W_a + f_a(x),   g_s(ŷ) = ŷ W_s + m + f_s(ŷ),   f(x) = gelu(x K1 + b1) K2 + b2
+
+The latent is coded in groups of elements (``group_bounds``); the prior of group g > 0 is
+refined by a context network c_g of the groups before it (``context``).
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ class ModelConfig:
     hidden: int = 128  # width of the nonlinear branches f_a, f_s
     clusters: int = 16  # M: Gaussian priors the encoder chooses from per tile
     lambdas: tuple[float, ...] = (0.7, 1.33, 2.6, 4.9, 9.4, 18.0, 34.0, 63.0)  # per quality, low to high
+    context_groups: int = 8  # latent groups coded in turn, each conditioned on those before; 1 = no context
+    context_hidden: int = 128  # width of each group's context network
 
     @property
     def qualities(self) -> int:
@@ -30,7 +35,8 @@ class ModelConfig:
         return self.tile[0] * self.tile[1]
 
     def to_dict(self) -> dict:
-        return {"tile": list(self.tile), "hidden": self.hidden, "clusters": self.clusters, "lambdas": list(self.lambdas)}
+        return {"tile": list(self.tile), "hidden": self.hidden, "clusters": self.clusters, "lambdas": list(self.lambdas),
+                "context_groups": self.context_groups, "context_hidden": self.context_hidden}
 
     @classmethod
     def from_dict(cls, d: dict) -> ModelConfig:
@@ -39,7 +45,24 @@ class ModelConfig:
             hidden=int(d["hidden"]),
             clusters=int(d["clusters"]),
             lambdas=tuple(float(v) for v in d["lambdas"]),
+            context_groups=int(d.get("context_groups", 1)),  # files from before context modelling have none
+            context_hidden=int(d.get("context_hidden", 1)),
         )
+
+    @property
+    def bounds(self) -> tuple[int, ...]:
+        return group_bounds(self.pixels, self.context_groups)
+
+
+def group_bounds(elements: int, groups: int) -> tuple[int, ...]:
+    """Where the latent's coding groups start and end: sizes 16, 16, 32, 32, 64, 64, 128, ...,
+    the last group taking the rest. Latent elements come roughly in order of decreasing variance
+    (the transform starts as the PCA basis), so the few large ones are coded first and give the
+    context for the many small ones."""
+    bounds = [0]
+    while len(bounds) < groups and bounds[-1] + (size := 16 << (len(bounds) - 1) // 2) < elements:
+        bounds.append(bounds[-1] + size)
+    return (*bounds, elements)
 
 
 def param_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
@@ -51,7 +74,25 @@ def param_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
     for branch in ("analysis_branch", "synthesis_branch"):
         shapes |= {f"{branch}/inner/kernel": (p, h), f"{branch}/inner/bias": (h,),
                    f"{branch}/outer/kernel": (h, p), f"{branch}/outer/bias": (p,)}
+    for g in range(1, len(cfg.bounds) - 1):
+        before, size, ch = cfg.bounds[g], cfg.bounds[g + 1] - cfg.bounds[g], cfg.context_hidden
+        shapes |= {f"context{g}/inner/kernel": (before, ch), f"context{g}/inner/bias": (ch,),
+                   f"context{g}/quality": (q, ch), f"context{g}/cluster": (m, ch),
+                   f"context{g}/outer/kernel": (ch, 2 * size), f"context{g}/outer/bias": (2 * size,)}
     return shapes
+
+
+def context(params: dict, g: int, latents, quality_index, cluster):
+    """c_g: the decoder's latents of the groups before g (N, bounds[g]), after the inverse gain
+    -> (mean shift (N, n) before the gain, scale shift (N, n) in rungs of the scale ladder)."""
+    import jax
+
+    name = f"context{g}"
+    pre = latents @ params[f"{name}/inner/kernel"] + params[f"{name}/inner/bias"]
+    hidden = jax.nn.gelu(pre + params[f"{name}/quality"][quality_index] + params[f"{name}/cluster"][cluster])
+    out = hidden @ params[f"{name}/outer/kernel"] + params[f"{name}/outer/bias"]
+    n = out.shape[-1] // 2
+    return out[..., :n], out[..., n:]
 
 
 def branch(params: dict, name: str, x):
