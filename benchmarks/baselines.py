@@ -1,7 +1,9 @@
 """Baseline codecs, measured on the same images in the same process as aecodec.
 
 Each ``*_points`` function returns a list of rows: {"codec", "setting", "bytes_per_image",
-"payload_bytes_per_image", "psnr", "mean_psnr", ...}; sizes are whole files.
+"payload_bytes_per_image", "psnr", "mean_psnr", ...}; sizes are whole files. Those of lossy
+codecs take ``on_restored(row, restored)``, called with each row and its decoded images (the
+report adds SSIM and keeps samples).
 """
 
 from __future__ import annotations
@@ -58,20 +60,27 @@ def _pillow_roundtrip(images: np.ndarray, fmt: str, **save_kw) -> tuple[int, np.
     return sum(map(len, blobs)), restored, enc, dec
 
 
-def jpeg_points(images: np.ndarray, qualities=(5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95)) -> list[dict]:
+def _ignore(row, restored):
+    pass
+
+
+def _pillow_points(name: str, fmt: str, images: np.ndarray, qualities, on_restored, **save_kw) -> list[dict]:
     rows = []
     for q in qualities:
-        size, restored, enc, dec = _pillow_roundtrip(images, "JPEG", quality=q, optimize=True)
-        rows.append(row("jpeg", q, size, len(images), images, restored, enc_s=enc, dec_s=dec))
+        size, restored, enc, dec = _pillow_roundtrip(images, fmt, quality=q, **save_kw)
+        rows.append(row(name, q, size, len(images), images, restored, enc_s=enc, dec_s=dec))
+        on_restored(rows[-1], restored)
     return rows
 
 
-def webp_points(images: np.ndarray, qualities=(0, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 100)) -> list[dict]:
-    rows = []
-    for q in qualities:
-        size, restored, enc, dec = _pillow_roundtrip(images, "WEBP", quality=q, method=6)
-        rows.append(row("webp", q, size, len(images), images, restored, enc_s=enc, dec_s=dec))
-    return rows
+def jpeg_points(images: np.ndarray, qualities=(5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95), *,
+                on_restored=_ignore) -> list[dict]:
+    return _pillow_points("jpeg", "JPEG", images, qualities, on_restored, optimize=True)
+
+
+def webp_points(images: np.ndarray, qualities=(0, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 100), *,
+                on_restored=_ignore) -> list[dict]:
+    return _pillow_points("webp", "WEBP", images, qualities, on_restored, method=6)
 
 
 def png_point(images: np.ndarray) -> dict:
@@ -137,7 +146,7 @@ class PCACoder:
         offsets, freqs = self._tables_by_step[step]
         return offsets[:k], freqs[:k]
 
-    def point(self, images: np.ndarray, k: int, step: float, *, return_restored: bool = False):
+    def point(self, images: np.ndarray, k: int, step: float, *, on_restored=_ignore) -> dict:
         offsets, freqs = self._tables(k, step)
         x = images.reshape(len(images), -1).astype(np.float64)
         t0 = time.perf_counter()
@@ -156,14 +165,17 @@ class PCACoder:
         header = 64  # a minimal container: shape, k, step, length, checksum
         r = row("pca-ans", f"k={k} step={step:.3g}", len(stream) + header, len(images), images, restored,
                 payload=len(stream), enc_s=enc, dec_s=dec)
-        return (r, restored) if return_restored else r
+        on_restored(r, restored)
+        return r
 
-    def naive_point(self, images: np.ndarray, k: int) -> dict:
+    def naive_point(self, images: np.ndarray, k: int, *, on_restored=_ignore) -> dict:
         """Coefficients stored as float32, as the seed tutorials do."""
         x = images.reshape(len(images), -1).astype(np.float64)
         c = ((x - self.mean) @ self.basis[:, :k]).astype(np.float32)
         restored = np.clip(np.round(c.astype(np.float64) @ self.basis[:, :k].T + self.mean), 0, 255).astype(np.uint8)
-        return row("pca-float32", f"k={k}", c.nbytes, len(images), images, restored.reshape(images.shape))
+        r = row("pca-float32", f"k={k}", c.nbytes, len(images), images, restored.reshape(images.shape))
+        on_restored(r, restored.reshape(images.shape))
+        return r
 
 
 def pca_points(train: np.ndarray, test: np.ndarray, *, ks=(64, 128, 256, 784), steps=None) -> list[dict]:

@@ -87,53 +87,30 @@ def _payload(blob: bytes) -> int:
     return sum(len(d) for _, d in api.container.unpack(blob).chunks)
 
 
-def _pillow_rows(name, fmt, images, settings, samples, **kw) -> list[dict]:
-    rows = []
-    for q in settings:
-        size, restored, enc, dec = baselines._pillow_roundtrip(images, fmt, quality=q, **kw)
-        rows.append(_row(name, q, size, images, restored, enc=enc, dec=dec))
-        samples[(name, q)] = restored[:8]
-    return rows
-
-
 def run_all(images: np.ndarray, train: np.ndarray, model, *, single_limit: int, log) -> tuple[list[dict], dict]:
     samples: dict = {}
+
+    def keep(row, restored):  # each lossy baseline's decoded images: SSIM, and a few for the figure
+        restored = restored.reshape(images.shape)
+        row["ssim"] = float(np.nanmean(ssim(images, restored)))
+        samples[(row["codec"], row["setting"])] = restored[:8]
+
     rows: list[dict] = []
     log("aecodec (archive and single-image files)")
     rows += aecodec_rows(model, images, single_limit, samples)
     log("lossless: gzip, bz2, xz, zstd, PNG")
-    for r in baselines.lossless_points(images):
+    for r in [*baselines.lossless_points(images), baselines.png_point(images)]:
         r["ssim"] = 1.0
         rows.append(r)
-    png = baselines.png_point(images)
-    png["ssim"] = 1.0
-    rows.append(png)
     log("JPEG and WebP sweeps")
-    rows += _pillow_rows("jpeg", "JPEG", images, (5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95), samples, optimize=True)
-    rows += _pillow_rows("webp", "WEBP", images, (0, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 100), samples, method=6)
+    rows += baselines.jpeg_points(images, on_restored=keep)
+    rows += baselines.webp_points(images, on_restored=keep)
     log("PCA fitted on the train split: float32 coefficients, and quantized + ANS-coded")
     pca = baselines.PCACoder(train.reshape(len(train), -1))
     flat = images.reshape(len(images), -1)
-    for k in (8, 16, 32, 64, 128, 256):
-        r = pca.naive_point(flat, k)
-        restored = _pca_restore(pca, flat, k).reshape(images.shape)
-        rows.append(_row("pca-float32", f"k={k}", r["bytes_per_image"] * len(images), images, restored))
-        samples[("pca-float32", f"k={k}")] = restored[:8]
-    for k in (64, 128, 256, 784):
-        for step in np.geomspace(4.0, 160.0, 12):
-            r, restored = pca.point(flat, k, float(step), return_restored=True)
-            restored = restored.reshape(images.shape)
-            r = _row("pca-ans", r["setting"], r["bytes_per_image"] * len(images), images, restored,
-                     payload=r["payload_bytes_per_image"] * len(images),
-                     enc=len(images) / r["encode_images_per_s"], dec=len(images) / r["decode_images_per_s"])
-            rows.append(r)
-            samples[("pca-ans", r["setting"])] = restored[:8]
+    rows += [pca.naive_point(flat, k, on_restored=keep) for k in (8, 16, 32, 64, 128, 256)]
+    rows += [pca.point(flat, k, float(step), on_restored=keep) for k in (64, 128, 256, 784) for step in np.geomspace(4.0, 160.0, 12)]
     return rows, samples
-
-
-def _pca_restore(pca, flat, k):
-    c = ((flat - pca.mean) @ pca.basis[:, :k]).astype(np.float32).astype(np.float64)
-    return np.clip(np.round(c @ pca.basis[:, :k].T + pca.mean), 0, 255).astype(np.uint8)
 
 
 def summarize(rows: list[dict]) -> dict:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import io
 import os
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +42,8 @@ class Model:
             raise FormatError(f"{source}: architecture config is malformed ({e})") from None
         cfg = self.config
         if not (1 <= cfg.tile[0] <= 256 and 1 <= cfg.tile[1] <= 256 and 1 <= cfg.hidden <= 4096
-                and 1 <= cfg.clusters <= 255 and 1 <= cfg.qualities <= 64):
+                and 1 <= cfg.clusters <= 255 and 1 <= cfg.qualities <= 64
+                and 1 <= cfg.context_groups <= 64 and 1 <= cfg.context_hidden <= 4096):
             raise FormatError(f"{source}: architecture config is out of range")
         self.name = str(body["name"])
         self.fingerprint = body["fingerprint"]
@@ -86,6 +88,7 @@ class Model:
             self._per_quality[quality] = {
                 "gain": f.gain[q].astype(np.float64),
                 "mean": f.mean[:, q],  # (M, P) float32
+                "mean64": f.mean[:, q].astype(np.float64),
                 "index": f.index[:, q],  # (M, P) uint8
                 "rung": f.rung[:, q].astype(np.float64),  # (M, P)
                 # where each element's ladder table is centred in the flattened cost array: (M, P)
@@ -138,19 +141,26 @@ class Model:
         ``symbols_of(lo, hi, mean, index, rung)`` gives the integer symbols of elements lo..hi
         (the encoder rounds, the decoder reads). ``rung`` is the unrounded scale behind ``index``.
         """
+        from codec.integer import fixed_latents
+
         a = self._quality_arrays(quality)
         bounds = self.config.bounds
         latents = np.empty((len(choice), self.config.pixels), np.float64)
-        for g, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:])):
-            mean, rung = a["mean"][choice, lo:hi].astype(np.float64), a["rung"][choice, lo:hi]
+        fixed = np.empty_like(latents) if len(bounds) > 2 else None  # the context networks' input
+        means, rungs = a["mean64"][choice], a["rung"][choice]  # (N, P): the chosen cluster's, before context
+        for g, (lo, hi) in enumerate(pairwise(bounds)):
+            mean, rung = means[:, lo:hi], rungs[:, lo:hi]
             if g == 0:
                 index = a["index"][choice, lo:hi]
             else:
-                d_mean, d_rung = self._contexts[g](latents[:, :lo], quality - 1, choice)
-                mean = mean + d_mean * a["gain"][lo:hi]
-                rung = rung + d_rung
+                d_mean, d_rung = self._contexts[g](fixed[:, :lo], quality - 1, choice)
+                d_mean *= a["gain"][lo:hi]
+                mean += d_mean
+                rung += d_rung
                 index = np.clip(np.rint(rung), 0, self.frozen.ladder_size - 1).astype(np.uint8)
             latents[:, lo:hi] = (symbols_of(lo, hi, mean, index, rung) + mean) * a["inv_gain"][lo:hi]
+            if fixed is not None:
+                fixed[:, lo:hi] = fixed_latents(latents[:, lo:hi])
         return latents
 
     def synthesize(self, latents: np.ndarray) -> np.ndarray:
@@ -274,7 +284,7 @@ def encode_chunk(model: Model, batch: np.ndarray, quality: int) -> bytes:
     encoder = bitstream.Encoder(model.tables)
     encoder.add(choice, np.full(choice.shape, model.frozen.cluster_table(quality - 1)))
     bounds = model.config.bounds
-    for lo, hi in zip(bounds[:-1], bounds[1:]):
+    for lo, hi in pairwise(bounds):
         encoder.add(symbols[:, lo:hi], index[:, lo:hi])
     return encoder.finish()
 

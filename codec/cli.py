@@ -76,9 +76,22 @@ def _output_path(args, src: str | None, suffix_in: bool) -> Path | None:
     return p.with_name(p.name[: -len(SUFFIX)])
 
 
-def _check_stdout(args) -> None:
-    if sys.stdout.isatty() and not args.force:
+def _destination(args, src: str | None, suffix_in: bool) -> Path | None:
+    """``_output_path``, refused before any work when it would overwrite a file or write binary to a terminal."""
+    dst = _output_path(args, src, suffix_in)
+    if dst is None and sys.stdout.isatty() and not args.force:
         raise RefusedError("refusing to write binary data to a terminal (use -f to force, or redirect)")
+    if dst is not None and dst.exists() and not args.force:
+        raise FileExistsError(f"{dst} already exists (use -f to overwrite)")
+    return dst
+
+
+def _finish(args, src: str | None, dst: Path | None) -> None:
+    """After a complete output: flush standard output, or remove the input if --rm asked."""
+    if dst is None:
+        sys.stdout.buffer.flush()
+    elif args.rm and src not in (None, "-"):
+        _remove_input(Path(src))
 
 
 def _quality(args, model, source, sample) -> int:
@@ -100,11 +113,7 @@ def _compress_one(args, src: str | None) -> None:
 
     if src not in (None, "-") and src.endswith(SUFFIX) and not args.stdout and args.output is None:
         raise UsageError(f"already has {SUFFIX} suffix -- unchanged")
-    dst = _output_path(args, src, suffix_in=True)
-    if dst is None:
-        _check_stdout(args)
-    elif dst.exists() and not args.force:
-        raise FileExistsError(f"{dst} already exists (use -f to overwrite)")
+    dst = _destination(args, src, suffix_in=True)
     source = sources.open_source(src, recursive=args.recursive, stdin=sys.stdin.buffer)
     model = _model(args)
     batches = source.batches()  # streamed once: the first chunk also serves to pick a target quality
@@ -125,13 +134,9 @@ def _compress_one(args, src: str | None) -> None:
             if out.count:
                 bar.set_postfix(ratio=f"{raw / out.count:.1f}x", refresh=False)
         writer.close()
-    if dst is None:
-        sys.stdout.buffer.flush()
-    size = out.count
-    _note(args, f"{src or 'stdin'}: {source.count} image(s), quality {quality}, {size / source.count:.1f} bytes/image"
+    _note(args, f"{src or 'stdin'}: {source.count} image(s), quality {quality}, {out.count / source.count:.1f} bytes/image"
                 + (f" -> {dst}" if dst else ""))
-    if args.rm and dst is not None and src not in (None, "-"):
-        _remove_input(Path(src))
+    _finish(args, src, dst)
 
 
 def _remove_input(path: Path) -> None:
@@ -155,11 +160,7 @@ def _decompress_one(args, src: str | None) -> None:
     from codec import api, sources
     from codec.fileio import atomic_folder, atomic_output
 
-    dst = _output_path(args, src, suffix_in=False)
-    if dst is None:
-        _check_stdout(args)
-    elif dst.exists() and not args.force:
-        raise FileExistsError(f"{dst} already exists (use -f to overwrite)")
+    dst = _destination(args, src, suffix_in=False)
     model = _model(args)
     with contextlib.ExitStack() as stack:
         fileobj = sys.stdin.buffer if src in (None, "-") else stack.enter_context(open(src, "rb"))
@@ -178,11 +179,8 @@ def _decompress_one(args, src: str | None) -> None:
                 sink.write(batch)
                 bar.update(len(batch))
         sink.finish()
-    if dst is None:
-        sys.stdout.buffer.flush()
     _note(args, f"{src or 'stdin'}: restored" + (f" -> {dst}" if dst else ""))
-    if args.rm and dst is not None and src not in (None, "-"):
-        _remove_input(Path(src))
+    _finish(args, src, dst)
 
 
 def _header_info(path: str, names: dict | None = None) -> dict:

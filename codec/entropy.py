@@ -36,8 +36,8 @@ class FrozenPrior:
 
     lows: np.ndarray  # (T,) int32: table t codes lows[t] .. lows[t] + len(freqs[t]) - 2, then escape
     freqs: tuple[np.ndarray, ...]  # T arrays of uint32 summing to 2**PRECISION
-    index: np.ndarray  # (M, Q, P) uint8: the ladder table of each cluster, quality and element
-    rung: np.ndarray  # (M, Q, P) float16: the same scales as unrounded ladder positions, which context shifts refine
+    index: np.ndarray  # (M, Q, P) uint8: the ladder table of each cluster, quality and element (the nearest rung)
+    rung: np.ndarray  # (M, Q, P) float16: the scales as unrounded ladder positions, which context shifts refine
     mean: np.ndarray  # (M, Q, P) float32
     gain: np.ndarray  # (Q, P) float32
     inv_gain: np.ndarray  # (Q, P) float32
@@ -80,15 +80,14 @@ def integer_table(scale: float) -> tuple[int, np.ndarray]:
     return -k, integer_frequencies(probs)
 
 
-def scale_indices(scales: np.ndarray) -> np.ndarray:
-    """Index of the nearest rung of the ladder (in log space) for each scale."""
-    logs = np.log(np.clip(scales, SCALE_LADDER[0], SCALE_LADDER[-1]))
-    return np.abs(logs[..., None] - np.log(SCALE_LADDER)).argmin(-1).astype(np.uint8)
-
-
 def rungs(scales: np.ndarray) -> np.ndarray:
-    """Scales as (fractional) positions on the ladder: 0 at SCALE_MIN, one per RUNG of log-scale."""
-    return (np.log(scales) - math.log(SCALE_MIN)) / RUNG
+    """Scales as (fractional) positions on the ladder, as stored: 0 at SCALE_MIN, one per RUNG of log-scale."""
+    return ((np.log(scales) - math.log(SCALE_MIN)) / RUNG).astype(np.float16)
+
+
+def nearest_rung(rung: np.ndarray, ladder: int = LADDER) -> np.ndarray:
+    """The table of each stored (float16) rung position: exact arithmetic, the same everywhere."""
+    return np.clip(np.rint(rung.astype(np.float64)), 0, ladder - 1).astype(np.uint8)
 
 
 def freeze(params: dict) -> FrozenPrior:
@@ -101,8 +100,8 @@ def freeze(params: dict) -> FrozenPrior:
     return FrozenPrior(
         lows=np.array([low for low, _ in ladder] + [0] * len(cluster_tables), np.int32),
         freqs=tuple(f for _, f in ladder) + tuple(cluster_tables),
-        index=scale_indices(scales),
-        rung=rungs(scales).astype(np.float16),
+        index=nearest_rung(rungs(scales)),
+        rung=rungs(scales),
         mean=np.asarray(params["mean"], np.float32),
         gain=np.exp(np.asarray(params["log_gain"], np.float64)).astype(np.float32),
         inv_gain=np.exp(np.asarray(params["log_inv_gain"], np.float64)).astype(np.float32),

@@ -44,6 +44,7 @@ class FixedLinear:
         column = float(np.abs(weight).sum(0).max()) or 1.0
         self.shift = min(MAX_SHIFT, math.floor(math.log2(EXACT / (input_bound * column))) - 1)
         self.weight = np.round(np.ldexp(weight, self.shift))
+        self.scale = 2.0**-self.shift
         worst = input_bound * float(np.abs(self.weight).sum(0).max())  # exact: integers < 2**53
         if self.shift < 8 or worst >= EXACT:
             raise ValueError(f"{what}: weights too large for exact fixed-point coding")
@@ -54,7 +55,9 @@ class FixedLinear:
 
     def __call__(self, x_int: np.ndarray) -> np.ndarray:
         """The exact product, scaled back to real units (the scaling is a power of two: exact)."""
-        return np.ldexp(x_int @ self.weight, -self.shift)
+        out = x_int @ self.weight
+        out *= self.scale
+        return out
 
 
 @functools.lru_cache(maxsize=1)
@@ -90,9 +93,12 @@ def _gelu_exact(i: int) -> int:
 
 def gelu_fixed(h: np.ndarray) -> np.ndarray:
     """GELU of real-valued h, as integers with ACT_BITS fractional bits, by table lookup."""
-    i = np.round(np.ldexp(h, ACT_BITS))
+    i = h * float(1 << ACT_BITS)  # a power of two: exact
+    np.round(i, out=i)
     limit = GELU_RANGE << ACT_BITS
-    looked_up = gelu_table()[(np.clip(i, -limit, limit) + limit).astype(np.intp)]
+    position = np.clip(i, -limit, limit)
+    position += limit
+    looked_up = gelu_table().take(position.astype(np.intp))
     return np.where(i > limit, i, looked_up)  # above the table GELU is x; below, 0 (= table[0])
 
 
@@ -111,13 +117,21 @@ class FixedBranch:
 
     def __call__(self, x_int: np.ndarray, extra=0.0) -> np.ndarray:
         """``extra``: added to the hidden units' input (bounded by the constructor's ``extra_bound``)."""
-        hidden = gelu_fixed(self.inner(x_int) * self.x_scale + self.b1 + extra)
-        return np.ldexp(self.outer(hidden), -ACT_BITS) + self.b2
+        pre = self.inner(x_int)
+        pre *= self.x_scale
+        pre += self.b1
+        pre += extra
+        out = self.outer(gelu_fixed(pre))
+        out *= 2.0**-ACT_BITS
+        out += self.b2
+        return out
 
 
 def fixed_latents(latents: np.ndarray) -> np.ndarray:
     """Decoder latents (real, after the inverse gain) as integers with LATENT_BITS fractional bits."""
-    return np.round(np.ldexp(np.clip(latents, -LATENT_LIMIT, LATENT_LIMIT), LATENT_BITS))
+    out = np.clip(latents, -LATENT_LIMIT, LATENT_LIMIT)
+    out *= float(1 << LATENT_BITS)
+    return np.round(out, out=out)
 
 
 class FixedContext:
@@ -130,9 +144,10 @@ class FixedContext:
         extra = float(np.abs(self.quality).max() + np.abs(self.cluster).max())
         self.branch = FixedBranch(params, name, LATENT_LIMIT * (1 << LATENT_BITS), 2.0**-LATENT_BITS, extra)
 
-    def __call__(self, latents: np.ndarray, quality_index: int, cluster: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Decoder latents of the groups before g (N, bounds[g]) -> (mean shift, rung shift), each (N, size)."""
-        out = self.branch(fixed_latents(latents), self.quality[quality_index] + self.cluster[cluster])
+    def __call__(self, fixed: np.ndarray, quality_index: int, cluster: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Decoder latents of the groups before g as ``fixed_latents`` (N, bounds[g]) -> (mean shift, rung shift),
+        each (N, size)."""
+        out = self.branch(fixed, self.quality[quality_index] + self.cluster[cluster])
         n = out.shape[1] // 2
         return out[:, :n], out[:, n:]
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from bitstream.coder import PRECISION
 from bitstream.errors import FormatError, LimitError, TruncatedError, UnsupportedVersionError
-from codec.entropy import FrozenPrior
+from codec.entropy import FrozenPrior, nearest_rung
 
 MAGIC = b"AECM"
 FORMAT = 1
@@ -52,11 +52,11 @@ def decode_array(d, *, what: str, shape=None) -> np.ndarray:
     return np.frombuffer(d["data"], dtype=dtype).reshape(dims).astype(dtype.newbyteorder("="))
 
 
-HALF_PRECISION = ("analysis_linear", "synthesis_linear", "analysis_branch", "synthesis_branch", "log_scale")
+HALF_PRECISION = ("analysis_linear", "synthesis_linear", "analysis_branch", "synthesis_branch", "context", "log_scale")
 
 
 def _stored(name: str, value: np.ndarray) -> np.ndarray:
-    """Transform weights and scales are stored as float16 (the model *is* the rounded weights,
+    """Transform and context weights and scales are stored as float16 (the model *is* the rounded weights,
     on every machine); means, gains and cluster logits stay float32."""
     return value.astype(np.float16) if name.startswith(HALF_PRECISION) else value.astype(np.float32)
 
@@ -66,16 +66,16 @@ def _frozen_to_dict(f: FrozenPrior) -> dict:
     return {
         "lows": encode_array(f.lows),
         "freqs": [encode_array(t) for t in f.freqs],
-        "index": encode_array(f.index),
-        "rung": encode_array(f.rung),
+        "rung": encode_array(f.rung),  # the table indices are its nearest integers: not stored
         "gain": encode_array(f.gain),
         "inv_gain": encode_array(f.inv_gain),
     }
 
 
 def _frozen_from_dict(d: dict, mean: np.ndarray, *, m: int, q: int, p: int) -> FrozenPrior:
-    fields = {"lows", "freqs", "index", "gain", "inv_gain"}
-    if not isinstance(d, dict) or set(d) - {"rung"} != fields:  # files from before context modelling lack "rung"
+    fields = {"lows", "freqs", "gain", "inv_gain"}
+    # Files from before context modelling store table indices ("index") instead of rung positions.
+    if not isinstance(d, dict) or set(d) not in (fields | {"rung"}, fields | {"index"}):
         raise FormatError("frozen: missing or unknown fields")
     lows = decode_array(d["lows"], what="frozen.lows")
     if lows.ndim != 1 or not q < lows.size <= 256 + q or (np.abs(lows) > 4096).any():
@@ -89,17 +89,21 @@ def _frozen_from_dict(d: dict, mean: np.ndarray, *, m: int, q: int, p: int) -> F
                 or int(table.sum(dtype=np.int64)) != 1 << PRECISION):
             raise FormatError(f"frozen.freqs[{t}]: not a valid integer table")
         freqs.append(table)
-    index = decode_array(d["index"], what="frozen.index", shape=(m, q, p))
-    if index.dtype != np.uint8 or index.max(initial=0) >= lows.size - q:
-        raise FormatError("frozen.index: table index out of range")
     ladder = lows.size - q
+    if "rung" in d:
+        rung = decode_array(d["rung"], what="frozen.rung", shape=(m, q, p))
+        if rung.dtype != np.float16 or not np.isfinite(rung).all():
+            raise FormatError("frozen.rung: not finite float16 values")
+        index = nearest_rung(rung, ladder)
+    else:
+        index = decode_array(d["index"], what="frozen.index", shape=(m, q, p))
+        if index.dtype != np.uint8 or index.max(initial=0) >= ladder:
+            raise FormatError("frozen.index: table index out of range")
+        rung = index.astype(np.float16)
     if any(lows[t] > 0 or len(freqs[t]) != 2 * -int(lows[t]) + 2 for t in range(ladder)):
         raise FormatError("frozen: a ladder table does not cover a symmetric range -K..K plus its escape")
     if any(lows[ladder + j] != 0 or len(freqs[ladder + j]) != m + 1 for j in range(q)):
         raise FormatError("frozen: cluster tables do not match the number of clusters")
-    rung = decode_array(d["rung"], what="frozen.rung", shape=(m, q, p)) if "rung" in d else index.astype(np.float16)
-    if rung.dtype != np.float16 or not np.isfinite(rung).all():
-        raise FormatError("frozen.rung: not finite float16 values")
     gain = decode_array(d["gain"], what="frozen.gain", shape=(q, p))
     inv_gain = decode_array(d["inv_gain"], what="frozen.inv_gain", shape=(q, p))
     for name, a in (("mean", mean), ("gain", gain), ("inv_gain", inv_gain)):

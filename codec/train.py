@@ -14,6 +14,7 @@ import dataclasses
 import functools
 import json
 import time
+from itertools import pairwise
 from pathlib import Path
 
 import jax
@@ -57,19 +58,22 @@ def rd_terms(model: Codec, x, quality_index, noise_key=None):
     mean, scale, cluster_bits = model.prior(quality_index)  # (N, M, P), (N, M)
     noise = None if noise_key is None else jax.random.uniform(noise_key, y.shape, minval=-0.5, maxval=0.5)
     v = jnp.round(y[:, None, :] - mean) if noise is None else y[:, None, :] + noise[:, None, :] - mean
-    choice = jnp.argmin(jax.lax.stop_gradient(gaussian_bits(v, scale).sum(-1) + cluster_bits), axis=1)
+    base_bits = gaussian_bits(v, scale)  # (N, M, P): every element under every cluster, without context
+    choice = jnp.argmin(jax.lax.stop_gradient(base_bits.sum(-1) + cluster_bits), axis=1)
+    bounds, parts = model.cfg.bounds, []
+    # The cluster index and the first group (which has no context), as bits_all was before context:
+    # a model of one group trains exactly as before.
+    bits = jnp.take_along_axis(base_bits[..., : bounds[1]].sum(-1) + cluster_bits, choice[:, None], axis=1)[:, 0]
     mean = jnp.take_along_axis(mean, choice[:, None, None], axis=1)[:, 0]  # (N, P)
     scale = jnp.take_along_axis(scale, choice[:, None, None], axis=1)[:, 0]
-    bits = jnp.take_along_axis(cluster_bits, choice[:, None], axis=1)[:, 0]
-    bounds, parts = model.cfg.bounds, []
-    for g, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:])):
-        mu, s = mean[:, lo:hi], scale[:, lo:hi]
+    for g, (lo, hi) in enumerate(pairwise(bounds)):
+        mu = mean[:, lo:hi]
         if g:
             d_mean, d_rung = model.context(g, jnp.concatenate(parts, 1) * inv_gain[:, :lo], quality_index, choice)
             mu = mu + d_mean * model.gain(quality_index)[:, lo:hi]
-            s = jnp.clip(s * jnp.exp(d_rung * entropy.RUNG), entropy.SCALE_MIN, entropy.SCALE_MAX)
-        v = jnp.round(y[:, lo:hi] - mu) if noise is None else y[:, lo:hi] + noise[:, lo:hi] - mu
-        bits = bits + gaussian_bits(v, s).sum(-1)
+            s = jnp.clip(scale[:, lo:hi] * jnp.exp(d_rung * entropy.RUNG), entropy.SCALE_MIN, entropy.SCALE_MAX)
+            v = jnp.round(y[:, lo:hi] - mu) if noise is None else y[:, lo:hi] + noise[:, lo:hi] - mu
+            bits = bits + gaussian_bits(v, s).sum(-1)
         rounded = jnp.round(y[:, lo:hi] - mu) + mu
         parts.append(y[:, lo:hi] + jax.lax.stop_gradient(rounded - y[:, lo:hi]))  # straight-through rounding
     y_hat = jnp.concatenate(parts, 1)

@@ -60,6 +60,19 @@ def test_integer_coding_matches_the_trained_float_model(bundled, test_images):
     assert off.max() <= 1 and (off > 0).mean() < 0.005
 
 
+def test_integer_context_matches_the_trained_float_context(bundled, test_images):
+    params = {k: jnp.asarray(v.astype(np.float32)) for k, v in bundled._params.items()}
+    choice, symbols, _ = bundled.latents(to_tiles(test_images, bundled.config.tile), 4)
+    latents = bundled.walk(choice, 4, lambda lo, hi, *_: symbols[:, lo:hi])
+    bounds = bundled.config.bounds
+    assert len(bounds) > 2  # the bundled model codes its latent in groups
+    for g in range(1, len(bounds) - 1):
+        fixed = bundled._contexts[g](integer.fixed_latents(latents[:, : bounds[g]]), 3, choice)
+        floats = transforms.context(params, g, jnp.asarray(latents[:, : bounds[g]], jnp.float32), 3, choice)
+        for a, b in zip(fixed, floats, strict=True):
+            np.testing.assert_allclose(a, np.asarray(b), atol=2e-3)
+
+
 def test_coding_arithmetic_matches_the_pinned_reference(bundled, test_images):
     choice, symbols, _ = bundled.latents(to_tiles(test_images, bundled.config.tile), 6)
     digest = hashlib.sha256(choice.astype("<i4").tobytes() + symbols.astype("<i4").tobytes()).hexdigest()

@@ -95,6 +95,19 @@ def test_model_file_with_wrong_parameter_shape_is_rejected(tiny_model_path, tmp_
         codec.load_model(_write(tmp_path / "bad.aecm", body))
 
 
+def test_model_file_from_before_context_modelling_still_loads(tiny_model_path, tmp_path, test_images):
+    """Such files have no context groups and store table indices instead of rung positions."""
+    body = _body(tiny_model_path)
+    body["config"] = {k: v for k, v in body["config"].items() if not k.startswith("context")}
+    body["params"] = {k: v for k, v in body["params"].items() if not k.startswith("context")}
+    rung = modelfile.decode_array(body["frozen"].pop("rung"), what="rung")
+    body["frozen"]["index"] = modelfile.encode_array(np.rint(rung.astype(np.float64)).astype(np.uint8))
+    model = codec.load_model(_write(tmp_path / "old.aecm", body))
+    assert model.config.bounds == (0, 784)
+    restored = codec.decompress(codec.compress(test_images[:5], quality=2, model=model), model=model)
+    assert restored.shape == (5, 28, 28) and np.abs(restored.astype(int) - test_images[:5]).mean() < 40
+
+
 def test_model_file_with_absurd_config_is_rejected(tiny_model_path, tmp_path):
     body = _body(tiny_model_path)
     body["config"]["tile"] = [100000, 100000]
