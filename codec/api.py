@@ -127,9 +127,8 @@ class Model:
         half = self._cost_columns // 2
         v = y[:, None, :] - a["mean"]  # (B, M, P): the symbols under each cluster, once rounded
         np.rint(v, out=v)
-        np.clip(v, ESCAPE_MIN, ESCAPE_MAX, out=v)  # only a hostile model gets here; casts below stay defined
+        np.clip(v, -half, half, out=v)  # beyond the widest table: the escape's cost (and a defined cast below)
         column = v.astype(np.int32)
-        np.clip(column, -half, half, out=column)  # beyond the widest table: the escape's cost
         column += a["offset"]
         bits = self._bit_costs.take(column).sum(-1, dtype=np.int64) + a["cluster_cost"]  # (B, M)
         return bits.argmin(1).astype(np.int32)
@@ -467,22 +466,24 @@ def choose_quality(images, *, target_psnr: float | None = None, target_bytes_per
     model = _resolve(model)
     a = _check_images(images)
     a = (a if a.ndim != 2 else a[None])[:sample]
-    results = [measure(model, a, q) for q in model.qualities]
     if target_psnr is not None:
+        results = [measure(model, a, q) for q in model.qualities]
         return next((r["quality"] for r in results if r["psnr"] >= target_psnr), model.qualities[-1])
-    if target_bytes_per_image is not None:
+    if target_bytes_per_image is not None:  # sizes only: nothing to decode
+        results = [measure(model, a, q, decode=False) for q in model.qualities]
         fitting = [r["quality"] for r in results if r["bytes_per_image"] <= target_bytes_per_image]
         return fitting[-1] if fitting else model.qualities[0]
     raise InputError("choose_quality needs target_psnr or target_bytes_per_image")
 
 
-def measure(model: Model, images: np.ndarray, quality: int) -> dict:
-    """Compress ``images`` as one file and report what it costs and what comes back."""
+def measure(model: Model, images: np.ndarray, quality: int, *, decode: bool = True) -> dict:
+    """Compress ``images`` as one file and report what it costs and (with ``decode``) what comes back."""
     blob = compress(images, quality=quality, model=model)
-    restored = decompress(blob, model=model)
-    mse = float(np.mean((restored.astype(np.float64) - images) ** 2))
-    return {"quality": quality, "bytes_per_image": len(blob) / len(images),
-            "psnr": 10 * float(np.log10(255.0**2 / max(mse, 1e-12)))}
+    result = {"quality": quality, "bytes_per_image": len(blob) / len(images)}
+    if decode:
+        mse = float(np.mean((decompress(blob, model=model).astype(np.float64) - images) ** 2))
+        result["psnr"] = 10 * float(np.log10(255.0**2 / max(mse, 1e-12)))
+    return result
 
 
 def compress_file(src, dst, *, force: bool = False, **kw) -> int:

@@ -63,7 +63,9 @@ def rd_terms(model: Codec, x, quality_index, noise_key=None):
     bounds, parts = model.cfg.bounds, []
     # The cluster index and the first group (which has no context), as bits_all was before context:
     # a model of one group trains exactly as before.
-    bits = jnp.take_along_axis(base_bits[..., : bounds[1]].sum(-1) + cluster_bits, choice[:, None], axis=1)[:, 0]
+    # (The first group's bits are computed afresh: a slice of base_bits would backpropagate through all of it.)
+    first = base_bits if len(bounds) == 2 else gaussian_bits(v[..., : bounds[1]], scale[..., : bounds[1]])
+    bits = jnp.take_along_axis(first.sum(-1) + cluster_bits, choice[:, None], axis=1)[:, 0]
     mean = jnp.take_along_axis(mean, choice[:, None, None], axis=1)[:, 0]  # (N, P)
     scale = jnp.take_along_axis(scale, choice[:, None, None], axis=1)[:, 0]
     for g, (lo, hi) in enumerate(pairwise(bounds)):

@@ -162,3 +162,13 @@ def test_single_image_archive_refuses_a_second_image(test_images):
     writer.write(test_images[:1])
     with pytest.raises(codec.InputError, match="exactly one image"):
         writer.write(test_images[1:2])
+
+
+def test_choose_quality_meets_a_size_or_a_psnr_target(bundled, test_images):
+    sample = test_images[:64]
+    sizes = [len(codec.compress(sample, quality=q)) / len(sample) for q in codec.QUALITIES]
+    between = (sizes[2] + sizes[3]) / 2
+    assert codec.api.choose_quality(sample, target_bytes_per_image=between) == 3
+    assert codec.api.choose_quality(sample, target_bytes_per_image=1.0) == 1  # nothing fits: the smallest
+    psnr = codec.api.measure(bundled, sample, 5)["psnr"]
+    assert codec.api.choose_quality(sample, target_psnr=psnr - 0.01) == 5
