@@ -15,8 +15,8 @@ from .test_model import _body, _write
 # Digests of the bundled model's coding of the first 300 test images at quality 6. They
 # pin the arithmetic itself: a machine, BLAS or numpy that computed anything differently
 # fails here. (Retraining the bundled model changes them: update them with it.)
-LATENTS_SHA256 = "b06549cf073dfcd1b2ad9451e28163d0cb309595e8e5396fcb6b9d5d04b3518e"
-PIXELS_SHA256 = "214b8043a769a8b60caf9bce959933048c545b592b3a8d4483d913fa5e44bec5"
+LATENTS_SHA256 = "1fd8a59345367f0a7aa4e7a715ff4863278a9b241d757bbe9ecdfad6d5c52fc0"
+PIXELS_SHA256 = "30fa638cd666bac0688e2f968caaaedb63db207d06ac1dc8195747473b3dbb3f"
 GELU_TABLE_SHA256 = "dcd14365a0e63bdf0e020171a8443325e589b63f8b0ee8cc4c6d7425503c48e8"
 
 
@@ -69,8 +69,10 @@ def test_integer_context_matches_the_trained_float_context(bundled, test_images)
     for g in range(1, len(bounds) - 1):
         fixed = bundled._contexts[g](integer.fixed_latents(latents[:, : bounds[g]]), 3, choice)
         floats = transforms.context(params, g, jnp.asarray(latents[:, : bounds[g]], jnp.float32), 3, choice)
+        # Hidden units are rounded to 1/4096, so outputs differ by a few thousandths (measured: < 0.004):
+        # a hundredth of a rung of the scale ladder, a hundredth of a quantizer step of the mean.
         for a, b in zip(fixed, floats, strict=True):
-            np.testing.assert_allclose(a, np.asarray(b), atol=2e-3)
+            np.testing.assert_allclose(a, np.asarray(b), atol=0.01)
 
 
 def test_coding_arithmetic_matches_the_pinned_reference(bundled, test_images):
