@@ -1,8 +1,9 @@
 """The public API: ``compress``, ``decompress``, their file forms, and ``load_model``.
 
-compress:   uint8 images -> tiles of the model's native size (edge-padded) -> g_a (jitted)
-            -> scale by the quality's gain -> pick the cheapest prior cluster -> round(y - mean)
-            -> ANS against the frozen integer tables -> container bytes.
+compress:   uint8 images -> tiles of the model's native size (edge-padded) -> g_a (integer network)
+            -> scale by the quality's gain -> pick the cheapest prior cluster -> then group by group:
+            the context network refines the cluster's means and scales from the groups before,
+            round(y - mean) -> ANS against the frozen integer tables -> container bytes.
 decompress: the same path backwards; the container names the model (by fingerprint) it needs.
 """
 
@@ -38,13 +39,9 @@ class Model:
 
         try:
             self.config = ModelConfig.from_dict(body["config"])
-        except (KeyError, TypeError, ValueError) as e:
-            raise FormatError(f"{source}: architecture config is malformed ({e})") from None
+        except (KeyError, TypeError, ValueError, OverflowError) as e:
+            raise FormatError(f"{source}: {e}") from None
         cfg = self.config
-        if not (1 <= cfg.tile[0] <= 256 and 1 <= cfg.tile[1] <= 256 and 1 <= cfg.hidden <= 4096
-                and 1 <= cfg.clusters <= 255 and 1 <= cfg.qualities <= 64
-                and 1 <= cfg.context_groups <= 64 and 1 <= cfg.context_hidden <= 4096):
-            raise FormatError(f"{source}: architecture config is out of range")
         self.name = str(body["name"])
         self.fingerprint = body["fingerprint"]
         self.meta = body["meta"]
@@ -140,15 +137,15 @@ class Model:
         ``symbols_of(lo, hi, mean, index, rung)`` gives the integer symbols of elements lo..hi
         (the encoder rounds, the decoder reads). ``rung`` is the unrounded scale behind ``index``.
         """
+        from codec.entropy import nearest_rung
         from codec.integer import fixed_latents
 
         a = self._quality_arrays(quality)
         bounds = self.config.bounds
         latents = np.empty((len(choice), self.config.pixels), np.float64)
         fixed = np.empty_like(latents) if len(bounds) > 2 else None  # the context networks' input
-        means, rungs = a["mean64"][choice], a["rung"][choice]  # (N, P): the chosen cluster's, before context
         for g, (lo, hi) in enumerate(pairwise(bounds)):
-            mean, rung = means[:, lo:hi], rungs[:, lo:hi]
+            mean, rung = a["mean64"][choice, lo:hi], a["rung"][choice, lo:hi]  # copies: changed in place below
             if g == 0:
                 index = a["index"][choice, lo:hi]
             else:
@@ -156,9 +153,9 @@ class Model:
                 d_mean *= a["gain"][lo:hi]
                 mean += d_mean
                 rung += d_rung
-                index = np.clip(np.rint(rung), 0, self.frozen.ladder_size - 1).astype(np.uint8)
+                index = nearest_rung(rung, self.frozen.ladder_size)
             latents[:, lo:hi] = (symbols_of(lo, hi, mean, index, rung) + mean) * a["inv_gain"][lo:hi]
-            if fixed is not None:
+            if fixed is not None and hi < bounds[-1]:  # the last group is no group's context
                 fixed[:, lo:hi] = fixed_latents(latents[:, lo:hi])
         return latents
 
@@ -176,13 +173,13 @@ class Model:
     def estimate_bits(self, images: np.ndarray, quality: int) -> float:
         """The model's own rate estimate at rounding: ideal bits under its continuous prior.
 
-        Uses unrounded Gaussian scales and the cluster probabilities themselves (not the
-        frozen ladder and integer tables), so comparing it with the coded size measures
-        everything that freezing and coding add.
+        Uses the scales at their unrounded (float16) ladder positions, clipped to the ladder
+        as training clips them, and the cluster probabilities themselves (not the integer
+        tables), so comparing it with the coded size measures what rounding to tables and coding add.
         """
         import jax.numpy as jnp
 
-        from codec.entropy import RUNG, SCALE_MIN
+        from codec.entropy import LADDER, RUNG, SCALE_MIN
         from codec.models import gaussian_bits
 
         a = _check_images(images)
@@ -195,7 +192,7 @@ class Model:
             scale = np.empty(v.shape)
 
             def record(lo, hi, _mean, _index, rung, scale=scale, v=v):
-                scale[:, lo:hi] = SCALE_MIN * np.exp(RUNG * rung)
+                scale[:, lo:hi] = SCALE_MIN * np.exp(RUNG * np.clip(rung, 0, LADDER - 1))
                 return v[:, lo:hi]
 
             self.walk(choice, quality, record)
@@ -299,7 +296,7 @@ def decode_chunk(model: Model, header: dict, n: int, data: bytes) -> np.ndarray:
         raise LimitError(f"chunk claims {n_tiles} tiles, more than aecodec decodes at once")
     decoder = bitstream.Decoder(data, model.tables)
     choice = decoder.read(np.full(n_tiles, model.frozen.cluster_table(q - 1)))
-    if (choice >= model.config.clusters).any():
+    if ((choice < 0) | (choice >= model.config.clusters)).any():  # an escaped symbol can be anything
         raise FormatError("entropy-coded stream is damaged (cluster index out of range)")
     latents = model.walk(choice.astype(np.intp), q, lambda lo, hi, mean, index, rung: decoder.read(index))
     decoder.finish()

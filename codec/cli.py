@@ -307,14 +307,17 @@ def _train(args) -> int:
     from codec import data, train
     from codec.models import ModelConfig
 
-    images = data.load_images(args.data) if args.data else data.fashion_mnist("train")
-    test = data.fashion_mnist("test") if args.test is None and not args.data else (
-        data.load_images(args.test) if args.test else None)
     def given(*names):  # options left unset keep the configs' own defaults
         return {n: getattr(args, n) for n in names if getattr(args, n) is not None}
 
-    model_config = ModelConfig(**given("hidden", "clusters", "context_groups", "context_hidden"))
+    try:  # refused before any data is read or any time is spent training
+        model_config = ModelConfig(**given("hidden", "clusters", "context_groups", "context_hidden"))
+    except ValueError as e:
+        raise UsageError(str(e)) from None
     train_config = train.TrainConfig(**given("epochs", "batch_size", "learning_rate", "prior_learning_rate", "seed"))
+    images = data.load_images(args.data) if args.data else data.fashion_mnist("train")
+    test = data.fashion_mnist("test") if args.test is None and not args.data else (
+        data.load_images(args.test) if args.test else None)
     log = (lambda s: None) if args.quiet else (lambda s: print(s, file=sys.stderr, flush=True))
     model, summary = train.train_and_evaluate(
         images, args.workdir, model_config=model_config, train_config=train_config,

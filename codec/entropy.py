@@ -8,8 +8,9 @@ makes a file decode identically on every machine.
 
 The frozen form (as CompressAI's Gaussian conditional does): a fixed ladder of scales,
 one integer table per rung (``PRECISION`` bits, symbols -K..K plus an escape for
-anything outside), and, per cluster and quality level, the rung index and mean of every
-latent element; plus one table per quality for the cluster choice itself.
+anything outside), and, per cluster and quality level, the mean of every latent element and
+its scale as a position on the ladder (float16; the nearest rung is its table, and context
+networks shift it); plus one table per quality for the cluster choice itself.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Layout: the 4 magic bytes ``AECM``, then one msgpack map::
 
-    {"format": 1, "name": str, "config": {...}, "params": {path: array}, "frozen": {...},
+    {"format": 2, "name": str, "config": {...}, "params": {path: array}, "frozen": {...},
      "meta": {...}, "fingerprint": hex SHA-256 of the canonical bytes of everything else}
 
 Arrays are ``{"shape": [...], "dtype": "<f4", "data": bytes}`` (little-endian). A model
@@ -24,7 +24,7 @@ from bitstream.errors import FormatError, LimitError, TruncatedError, Unsupporte
 from codec.entropy import FrozenPrior, nearest_rung
 
 MAGIC = b"AECM"
-FORMAT = 1
+FORMAT = 2  # 2: scales stored as ladder positions ("rung") and context networks; 1 (read still): table indices
 MAX_MODEL_BYTES = 64 << 20  # bundled models are < 1 MB; 64 MB leaves room without risk
 _ALLOWED_DTYPES = {"<f2", "<f4", "<i4", "<u4", "|u1"}
 
@@ -72,10 +72,10 @@ def _frozen_to_dict(f: FrozenPrior) -> dict:
     }
 
 
-def _frozen_from_dict(d: dict, mean: np.ndarray, *, m: int, q: int, p: int) -> FrozenPrior:
-    fields = {"lows", "freqs", "gain", "inv_gain"}
-    # Files from before context modelling store table indices ("index") instead of rung positions.
-    if not isinstance(d, dict) or set(d) not in (fields | {"rung"}, fields | {"index"}):
+def _frozen_from_dict(d: dict, mean: np.ndarray, *, m: int, q: int, p: int, version: int) -> FrozenPrior:
+    # Format 1 (before context modelling) stores table indices ("index") instead of rung positions.
+    scales = "rung" if version >= 2 else "index"
+    if not isinstance(d, dict) or set(d) != {"lows", "freqs", "gain", "inv_gain", scales}:
         raise FormatError("frozen: missing or unknown fields")
     lows = decode_array(d["lows"], what="frozen.lows")
     if lows.ndim != 1 or not q < lows.size <= 256 + q or (np.abs(lows) > 4096).any():
@@ -90,7 +90,7 @@ def _frozen_from_dict(d: dict, mean: np.ndarray, *, m: int, q: int, p: int) -> F
             raise FormatError(f"frozen.freqs[{t}]: not a valid integer table")
         freqs.append(table)
     ladder = lows.size - q
-    if "rung" in d:
+    if scales == "rung":
         rung = decode_array(d["rung"], what="frozen.rung", shape=(m, q, p))
         if rung.dtype != np.float16 or not np.isfinite(rung).all():
             raise FormatError("frozen.rung: not finite float16 values")
@@ -160,7 +160,7 @@ def loads(raw: bytes, *, what: str = "model") -> dict:
     if isinstance(body.get("format"), int) and body["format"] > FORMAT:
         raise UnsupportedVersionError(f"{what}: model format {body['format']} is newer than this aecodec reads ({FORMAT}); upgrade aecodec")
     required = {"format", "name", "config", "params", "frozen", "meta", "fingerprint"}
-    if set(body) != required or body["format"] != FORMAT:
+    if set(body) != required or body["format"] not in (1, FORMAT):
         raise FormatError(f"{what}: model file is missing fields or has unknown ones")
     claimed = body.pop("fingerprint")
     if fingerprint(body) != claimed:
@@ -171,6 +171,6 @@ def loads(raw: bytes, *, what: str = "model") -> dict:
 
 def frozen_from_body(body: dict, mean: np.ndarray, *, m: int, q: int, p: int) -> FrozenPrior:
     try:
-        return _frozen_from_dict(body["frozen"], mean, m=m, q=q, p=p)
+        return _frozen_from_dict(body["frozen"], mean, m=m, q=q, p=p, version=body["format"])
     except (KeyError, TypeError) as e:
         raise FormatError(f"model: frozen tables are malformed ({e})") from None

@@ -163,7 +163,7 @@ def init_from_data(model: Codec, tiles: np.ndarray, *, seed: int = 0, sample: in
 
 
 def count_flops(cfg: ModelConfig) -> dict:
-    """Operations per tile: multiply-adds x 2 for g_a and g_s, plus the encoder's cluster choice."""
+    """Operations per tile: multiply-adds x 2 for g_a, g_s and the context networks, plus the encoder's cluster choice."""
     p, h, m = cfg.pixels, cfg.hidden, cfg.clusters
     linear = 2 * p * p
     branch = 2 * 2 * p * h

@@ -97,7 +97,7 @@ PRIOR_PARAMS = ("log_gain", "log_inv_gain", "mean", "log_scale", "cluster_logits
 
 
 def make_optimizer(cfg: TrainConfig, total_steps: int) -> optax.GradientTransformation:
-    """Adam with warm-up and cosine decay; the prior learns faster than the transforms.
+    """Adam with warm-up and cosine decay; the prior and the context networks learn faster than the transforms.
 
     The transforms start at the PCA basis, whose entries are ~1/28: large steps would
     throw that start away, while the prior's means and scales live on a scale of 1-100.
@@ -194,7 +194,8 @@ def _load_checkpoint(path: Path, state, opt_state):
 
 
 def load_params(model: Codec, path: str | Path) -> list[str]:
-    """Copy a model file's parameters into ``model`` where names and shapes agree; returns the names copied."""
+    """Copy a model file's parameters into ``model`` where names and shapes agree; returns what happened,
+    one entry per parameter of the file: its name, or 'name (not copied: shape ...)'."""
     body = modelfile.loads(Path(path).read_bytes(), what=str(path))
     state = nnx.state(model, nnx.Param)
     flat = nnx.to_flat_state(state)
@@ -203,9 +204,11 @@ def load_params(model: Codec, path: str | Path) -> list[str]:
         key = "/".join(map(str, path_))
         if key in body["params"]:
             value = modelfile.decode_array(body["params"][key], what=f"{path}: {key}")
-            if value.shape == var.value.shape:
-                var.value = jnp.asarray(value, jnp.float32)
+            if value.shape == var[...].shape:
+                var[...] = jnp.asarray(value, jnp.float32)
                 copied.append(key)
+            else:
+                copied.append(f"{key} (not copied: shape {value.shape} in the file, {var[...].shape} here)")
     nnx.update(model, nnx.from_flat_state(flat))
     return copied
 

@@ -23,8 +23,16 @@ class ModelConfig:
     hidden: int = 128  # width of the nonlinear branches f_a, f_s
     clusters: int = 16  # M: Gaussian priors the encoder chooses from per tile
     lambdas: tuple[float, ...] = (0.7, 1.33, 2.6, 4.9, 9.4, 18.0, 34.0, 63.0)  # per quality, low to high
-    context_groups: int = 8  # latent groups coded in turn, each conditioned on those before; 1 = no context
+    context_groups: int = 8  # at most this many latent groups, coded in turn, each conditioned on those before; 1 = no context
     context_hidden: int = 128  # width of each group's context network
+
+    def __post_init__(self):
+        """The ranges every model file must respect (a trainer refuses them before training, a loader on load)."""
+        if not (len(self.tile) == 2 and 1 <= self.tile[0] <= 256 and 1 <= self.tile[1] <= 256
+                and 1 <= self.hidden <= 4096 and 1 <= self.clusters <= 255 and 1 <= len(self.lambdas) <= 64
+                and 1 <= self.context_groups <= 64 and 1 <= self.context_hidden <= 4096):
+            raise ValueError("architecture config is out of range: tile sides 1-256, hidden and context_hidden "
+                             "1-4096, clusters 1-255, 1-64 qualities, context_groups 1-64")
 
     @property
     def qualities(self) -> int:

@@ -194,3 +194,11 @@ def test_info_json_is_strict_json_whatever_the_meta_holds(files, cache):
 
     meta = json.loads(r.stdout, parse_constant=refuse)["meta"]
     assert r.returncode == 0 and meta == {"odd": ["nan", "inf"], "raw": "01ff"}
+
+
+def test_train_refuses_an_out_of_range_architecture_before_training(tmp_path, capsys):
+    from codec import cli
+
+    status = cli.main(["train", "--context-groups", "0", "--out", str(tmp_path / "m.aecm"), "--workdir", str(tmp_path / "w")])
+    assert status == 2 and "context_groups 1-64" in capsys.readouterr().err
+    assert not (tmp_path / "w").exists() and not (tmp_path / "m.aecm").exists()

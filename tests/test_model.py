@@ -98,6 +98,7 @@ def test_model_file_with_wrong_parameter_shape_is_rejected(tiny_model_path, tmp_
 def test_model_file_from_before_context_modelling_still_loads(tiny_model_path, tmp_path, test_images):
     """Such files have no context groups and store table indices instead of rung positions."""
     body = _body(tiny_model_path)
+    body["format"] = 1
     body["config"] = {k: v for k, v in body["config"].items() if not k.startswith("context")}
     body["params"] = {k: v for k, v in body["params"].items() if not k.startswith("context")}
     rung = modelfile.decode_array(body["frozen"].pop("rung"), what="rung")
@@ -106,6 +107,28 @@ def test_model_file_from_before_context_modelling_still_loads(tiny_model_path, t
     assert model.config.bounds == (0, 784)
     restored = codec.decompress(codec.compress(test_images[:5], quality=2, model=model), model=model)
     assert restored.shape == (5, 28, 28) and np.abs(restored.astype(int) - test_images[:5]).mean() < 40
+
+
+def test_fine_tuning_copies_matching_parameters_and_names_the_others(tiny_model_path):
+    from flax import nnx
+
+    from codec import train
+    from codec.models import Codec, ModelConfig
+
+    copied = train.load_params(Codec(ModelConfig(hidden=8, clusters=2, lambdas=(1.0, 10.0)), rngs=nnx.Rngs(1)),
+                               tiny_model_path)
+    assert "synthesis_linear" in copied and "context1/outer/kernel" in copied
+    wider = train.load_params(Codec(ModelConfig(hidden=16, clusters=2, lambdas=(1.0, 10.0)), rngs=nnx.Rngs(1)),
+                              tiny_model_path)
+    assert "synthesis_linear" in wider
+    assert "analysis_branch/inner/kernel (not copied: shape (784, 8) in the file, (784, 16) here)" in wider
+
+
+def test_a_stream_claiming_a_negative_cluster_is_a_format_error(tiny):
+    encoder = bitstream.Encoder(tiny.tables)
+    encoder.add(np.array([-3]), np.array([tiny.frozen.cluster_table(0)]))  # the escape carries any value
+    with pytest.raises(codec.FormatError, match="cluster index out of range"):
+        codec.api.decode_chunk(tiny, {"image_shape": [28, 28], "quality": 1}, 1, encoder.finish())
 
 
 def test_model_file_with_absurd_config_is_rejected(tiny_model_path, tmp_path):
