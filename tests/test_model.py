@@ -115,11 +115,10 @@ def test_fine_tuning_copies_matching_parameters_and_names_the_others(tiny_model_
     from codec import train
     from codec.models import Codec, ModelConfig
 
-    copied = train.load_params(Codec(ModelConfig(hidden=8, clusters=2, lambdas=(1.0, 10.0)), rngs=nnx.Rngs(1)),
-                               tiny_model_path)
-    assert "synthesis_linear" in copied and "context1/outer/kernel" in copied
-    wider = train.load_params(Codec(ModelConfig(hidden=16, clusters=2, lambdas=(1.0, 10.0)), rngs=nnx.Rngs(1)),
-                              tiny_model_path)
+    tiny = {"clusters": 2, "lambdas": (1.0, 10.0), "context_groups": 3, "context_hidden": 8}  # as conftest trains it
+    copied = train.load_params(Codec(ModelConfig(hidden=8, **tiny), rngs=nnx.Rngs(1)), tiny_model_path)
+    assert "synthesis_linear" in copied and "context2/outer/kernel" in copied
+    wider = train.load_params(Codec(ModelConfig(hidden=16, **tiny), rngs=nnx.Rngs(1)), tiny_model_path)
     assert "synthesis_linear" in wider
     assert "analysis_branch/inner/kernel (not copied: shape (784, 8) in the file, (784, 16) here)" in wider
 

@@ -6,7 +6,7 @@ import codec
 from codec import data, train
 from codec.models import Codec, ModelConfig, init_from_data
 
-SMALL = ModelConfig(hidden=8, clusters=2, lambdas=(1.0, 10.0))
+SMALL = ModelConfig(hidden=8, clusters=2, lambdas=(1.0, 10.0), context_groups=3, context_hidden=8)
 
 
 def test_train_step_compiles_once_across_steps():
