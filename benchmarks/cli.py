@@ -50,7 +50,7 @@ def idx_count(path: Path) -> int:
     """The image count in an IDX file's header (raw or .gz)."""
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rb") as f:
-        return int.from_bytes(f.read(8)[4:8], "big")
+        return data.read_idx_header(f, name=str(path))[1][0]
 
 
 def drop_page_cache() -> bool:

@@ -16,6 +16,7 @@ networks shift it); plus one table per quality for the cluster choice itself.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 
 import numpy as np
@@ -37,11 +38,15 @@ class FrozenPrior:
 
     lows: np.ndarray  # (T,) int32: table t codes lows[t] .. lows[t] + len(freqs[t]) - 2, then escape
     freqs: tuple[np.ndarray, ...]  # T arrays of uint32 summing to 2**PRECISION
-    index: np.ndarray  # (M, Q, P) uint8: the ladder table of each cluster, quality and element (the nearest rung)
     rung: np.ndarray  # (M, Q, P) float16: the scales as unrounded ladder positions, which context shifts refine
     mean: np.ndarray  # (M, Q, P) float32
     gain: np.ndarray  # (Q, P) float32
     inv_gain: np.ndarray  # (Q, P) float32
+
+    @functools.cached_property
+    def index(self) -> np.ndarray:
+        """(M, Q, P) uint8: the ladder table of each cluster, quality and element (the nearest rung)."""
+        return nearest_rung(self.rung, self.ladder_size)
 
     @property
     def ladder_size(self) -> int:
@@ -86,7 +91,7 @@ def rungs(scales: np.ndarray) -> np.ndarray:
     return ((np.log(scales) - math.log(SCALE_MIN)) / RUNG).astype(np.float16)
 
 
-def nearest_rung(rung: np.ndarray, ladder: int = LADDER) -> np.ndarray:
+def nearest_rung(rung: np.ndarray, ladder: int) -> np.ndarray:
     """The table of each stored (float16) rung position: exact arithmetic, the same everywhere."""
     return np.clip(np.rint(rung.astype(np.float64)), 0, ladder - 1).astype(np.uint8)
 
@@ -101,7 +106,6 @@ def freeze(params: dict) -> FrozenPrior:
     return FrozenPrior(
         lows=np.array([low for low, _ in ladder] + [0] * len(cluster_tables), np.int32),
         freqs=tuple(f for _, f in ladder) + tuple(cluster_tables),
-        index=nearest_rung(rungs(scales)),
         rung=rungs(scales),
         mean=np.asarray(params["mean"], np.float32),
         gain=np.exp(np.asarray(params["log_gain"], np.float64)).astype(np.float32),

@@ -21,7 +21,7 @@ import numpy as np
 
 from bitstream.coder import PRECISION
 from bitstream.errors import FormatError, LimitError, TruncatedError, UnsupportedVersionError
-from codec.entropy import FrozenPrior, nearest_rung
+from codec.entropy import FrozenPrior
 
 MAGIC = b"AECM"
 FORMAT = 2  # 2: scales stored as ladder positions ("rung") and context networks; 1 (read still): table indices
@@ -94,12 +94,11 @@ def _frozen_from_dict(d: dict, mean: np.ndarray, *, m: int, q: int, p: int, vers
         rung = decode_array(d["rung"], what="frozen.rung", shape=(m, q, p))
         if rung.dtype != np.float16 or not np.isfinite(rung).all():
             raise FormatError("frozen.rung: not finite float16 values")
-        index = nearest_rung(rung, ladder)
     else:
         index = decode_array(d["index"], what="frozen.index", shape=(m, q, p))
         if index.dtype != np.uint8 or index.max(initial=0) >= ladder:
             raise FormatError("frozen.index: table index out of range")
-        rung = index.astype(np.float16)
+        rung = index.astype(np.float16)  # whole rungs: FrozenPrior.index gives the same indices back
     if any(lows[t] > 0 or len(freqs[t]) != 2 * -int(lows[t]) + 2 for t in range(ladder)):
         raise FormatError("frozen: a ladder table does not cover a symmetric range -K..K plus its escape")
     if any(lows[ladder + j] != 0 or len(freqs[ladder + j]) != m + 1 for j in range(q)):
@@ -109,7 +108,7 @@ def _frozen_from_dict(d: dict, mean: np.ndarray, *, m: int, q: int, p: int, vers
     for name, a in (("mean", mean), ("gain", gain), ("inv_gain", inv_gain)):
         if a.dtype != np.float32 or not np.isfinite(a).all():
             raise FormatError(f"frozen.{name}: not finite float32 values")
-    return FrozenPrior(lows=lows, freqs=tuple(freqs), index=index, rung=rung, mean=mean, gain=gain, inv_gain=inv_gain)
+    return FrozenPrior(lows=lows, freqs=tuple(freqs), rung=rung, mean=mean, gain=gain, inv_gain=inv_gain)
 
 
 def fingerprint(body: dict) -> str:

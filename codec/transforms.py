@@ -93,20 +93,20 @@ def param_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
 def context(params: dict, g: int, latents, quality_index, cluster):
     """c_g: the decoder's latents of the groups before g (N, bounds[g]), after the inverse gain
     -> (mean shift (N, n) before the gain, scale shift (N, n) in rungs of the scale ladder)."""
-    import jax
-
     name = f"context{g}"
-    pre = latents @ params[f"{name}/inner/kernel"] + params[f"{name}/inner/bias"]
-    hidden = jax.nn.gelu(pre + params[f"{name}/quality"][quality_index] + params[f"{name}/cluster"][cluster])
-    out = hidden @ params[f"{name}/outer/kernel"] + params[f"{name}/outer/bias"]
+    out = branch(params, name, latents, params[f"{name}/quality"][quality_index], params[f"{name}/cluster"][cluster])
     n = out.shape[-1] // 2
     return out[..., :n], out[..., n:]
 
 
-def branch(params: dict, name: str, x):
+def branch(params: dict, name: str, x, *extra):
+    """gelu(x K1 + b1 + extra...) K2 + b2: ``extra`` terms are added to the hidden units' input, in order."""
     import jax
 
-    inner = jax.nn.gelu(x @ params[f"{name}/inner/kernel"] + params[f"{name}/inner/bias"])
+    pre = x @ params[f"{name}/inner/kernel"] + params[f"{name}/inner/bias"]
+    for term in extra:
+        pre = pre + term
+    inner = jax.nn.gelu(pre)
     return inner @ params[f"{name}/outer/kernel"] + params[f"{name}/outer/bias"]
 
 
