@@ -148,6 +148,7 @@ def print_summary(res: dict) -> None:
           f"{max(r['container_bytes'] for r in res['aecodec'])} bytes per {res['images']}-image file")
     print(f"round trips: shape/dtype {all(r['shape_dtype_ok'] for r in res['aecodec'])}, "
           f"batch-independent pixels {all(r['batch_independent'] for r in res['aecodec'])}")
+    print_targets(res)
     s = res["speed"]
     print(f"speed (images/s, 1000-image batches): aecodec encode {s['aecodec']['encode_images_per_s']:.0f}, decode "
           f"{s['aecodec']['decode_images_per_s']:.0f}; JPEG encode {s['jpeg']['encode_images_per_s']:.0f}, decode "
@@ -156,6 +157,18 @@ def print_summary(res: dict) -> None:
     f = res["model"]["flops_per_image"]
     print(f"model FLOPs per 28x28 image: encode {f['encode'] / 1e6:.2f} M, decode {f['decode'] / 1e6:.2f} M; "
           f"single-image round trip {s['aecodec']['single_image_roundtrip_ms']:.1f} ms; machine: {res['machine']}")
+
+
+def print_targets(res: dict) -> None:
+    """The core issue's quality-level targets, each as measured: the span of the levels, and the
+    classic-codec ratios at every level inside the codec's PSNR range (where its curve has a value)."""
+    psnrs = [r["psnr"] for r in res["aecodec"]]
+    print(f"quality levels span {min(psnrs):.2f}-{max(psnrs):.2f} dB; covers 22-38 dB: {min(psnrs) <= 22 and max(psnrs) >= 38}")
+    for name, limit in (("webp", 0.5), ("jpeg", 0.25)):
+        inside = [c for c in res["matched_psnr"] if c[f"vs_{name}"] is not None]
+        met = [c["quality"] for c in inside if c[f"vs_{name}"] <= limit]
+        print(f"bytes <= {limit}x {name.upper()} at matched PSNR: met at qualities {met or 'none'} "
+              f"of {[c['quality'] for c in inside]}")
 
 
 if __name__ == "__main__":

@@ -303,6 +303,14 @@ def _cmd_files(args, one) -> int:
     return status
 
 
+def _lambdas(text: str) -> tuple[float, ...]:
+    """'0.5,2,8' -> (0.5, 2.0, 8.0); the ranges are ModelConfig's to check."""
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of numbers: {text!r}") from None
+
+
 def _train(args) -> int:
     from codec import data, train
     from codec.models import ModelConfig
@@ -311,7 +319,7 @@ def _train(args) -> int:
         return {n: getattr(args, n) for n in names if getattr(args, n) is not None}
 
     try:  # refused before any data is read or any time is spent training
-        model_config = ModelConfig(**given("hidden", "clusters", "context_groups", "context_hidden"))
+        model_config = ModelConfig(**given("hidden", "clusters", "context_groups", "context_hidden", "lambdas"))
     except ValueError as e:
         raise UsageError(str(e)) from None
     train_config = train.TrainConfig(**given("epochs", "batch_size", "learning_rate", "prior_learning_rate", "seed"))
@@ -392,6 +400,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--clusters", type=int, help="prior clusters the encoder picks from (default 16)")
     tr.add_argument("--context-groups", type=int, help="latent groups coded in turn, each with context (default 8)")
     tr.add_argument("--context-hidden", type=int, help="width of each group's context network (default 128)")
+    tr.add_argument("--lambdas", type=_lambdas, metavar="L1,L2,...",
+                    help="rate-distortion weight of each quality level, low to high: one level per value "
+                         "(default 0.24,0.8,2,4.9,9.4,18,34,63)")
     tr.add_argument("--init", type=Path, metavar="MODEL", help="start from this model file's parameters (fine-tune)")
     tr.add_argument("--seed", type=int, help="seed of initialization, shuffling and noise (default 0)")
     tr.add_argument("-q", "--quiet", action="store_true")

@@ -13,6 +13,7 @@ refined by a context network c_g of the groups before it (``context``).
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 
 @dataclasses.dataclass(frozen=True)
@@ -22,7 +23,8 @@ class ModelConfig:
     tile: tuple[int, int] = (28, 28)  # native size: the transforms see one tile at a time
     hidden: int = 128  # width of the nonlinear branches f_a, f_s
     clusters: int = 16  # M: Gaussian priors the encoder chooses from per tile
-    lambdas: tuple[float, ...] = (0.7, 1.33, 2.6, 4.9, 9.4, 18.0, 34.0, 63.0)  # per quality, low to high
+    # λ per quality, low to high: the lowest lands near 21.7 dB and the highest near 38.8 dB on Fashion-MNIST
+    lambdas: tuple[float, ...] = (0.24, 0.8, 2.0, 4.9, 9.4, 18.0, 34.0, 63.0)
     context_groups: int = 8  # at most this many latent groups, coded in turn, each conditioned on those before; 1 = no context
     context_hidden: int = 128  # width of each group's context network
 
@@ -30,9 +32,11 @@ class ModelConfig:
         """The ranges every model file must respect (a trainer refuses them before training, a loader on load)."""
         if not (len(self.tile) == 2 and 1 <= self.tile[0] <= 256 and 1 <= self.tile[1] <= 256
                 and 1 <= self.hidden <= 4096 and 1 <= self.clusters <= 255 and 1 <= len(self.lambdas) <= 64
-                and 1 <= self.context_groups <= 64 and 1 <= self.context_hidden <= 4096):
+                and 1 <= self.context_groups <= 64 and 1 <= self.context_hidden <= 4096
+                and all(0 < v < 1e6 for v in self.lambdas) and all(a < b for a, b in itertools.pairwise(self.lambdas))):
             raise ValueError("architecture config is out of range: tile sides 1-256, hidden and context_hidden "
-                             "1-4096, clusters 1-255, 1-64 qualities, context_groups 1-64")
+                             "1-4096, clusters 1-255, 1-64 qualities, context_groups 1-64, "
+                             "lambdas increasing from above 0 to below 1e6")
 
     @property
     def qualities(self) -> int:

@@ -196,9 +196,20 @@ def test_info_json_is_strict_json_whatever_the_meta_holds(files, cache):
     assert r.returncode == 0 and meta == {"odd": ["nan", "inf"], "raw": "01ff"}
 
 
-def test_train_refuses_an_out_of_range_architecture_before_training(tmp_path, capsys):
+@pytest.mark.parametrize(("option", "value", "message"), [
+    ("--context-groups", "0", "context_groups 1-64"),
+    ("--lambdas", "2,1", "lambdas increasing"),  # quality levels run low to high
+    ("--lambdas", "0,1", "lambdas increasing from above 0"),
+    ("--lambdas", "1,nan", "lambdas increasing"),
+    ("--lambdas", "1,x", "not a comma-separated list of numbers: '1,x'"),
+])
+def test_train_refuses_an_out_of_range_architecture_before_training(tmp_path, capsys, option, value, message):
     from codec import cli
 
-    status = cli.main(["train", "--context-groups", "0", "--out", str(tmp_path / "m.aecm"), "--workdir", str(tmp_path / "w")])
-    assert status == 2 and "context_groups 1-64" in capsys.readouterr().err
+    try:
+        status = cli.main(["train", option, value, "--out", str(tmp_path / "m.aecm"), "--workdir", str(tmp_path / "w")])
+    except SystemExit as e:  # argparse's own exit for what it cannot parse
+        status = e.code
+    assert status == 2
+    assert message in capsys.readouterr().err
     assert not (tmp_path / "w").exists() and not (tmp_path / "m.aecm").exists()
