@@ -10,6 +10,7 @@ PCA coder (BD-rate), bytes at matched PSNR against WebP and JPEG, and speed.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -168,7 +169,16 @@ def print_targets(res: dict) -> None:
         inside = [c for c in res["matched_psnr"] if c[f"vs_{name}"] is not None]
         met = [c["quality"] for c in inside if c[f"vs_{name}"] <= limit]
         print(f"bytes <= {limit}x {name.upper()} at matched PSNR: met at qualities {met or 'none'} "
-              f"of {[c['quality'] for c in inside]}")
+              f"of {[c['quality'] for c in inside]}{_crossing(inside, f'vs_{name}', limit)}")
+
+
+def _crossing(points: list[dict], key: str, limit: float) -> str:
+    """Where the ratio first rises through ``limit``, interpolated linearly in PSNR between levels."""
+    for a, b in itertools.pairwise(points):
+        if a[key] <= limit < b[key]:
+            at = a["psnr"] + (limit - a[key]) / (b[key] - a[key]) * (b["psnr"] - a["psnr"])
+            return f" (up to {at:.1f} dB)"
+    return ""
 
 
 if __name__ == "__main__":
