@@ -1,0 +1,118 @@
+"""Would more context in the latent's last group pay? An experiment, not a target.
+
+    python -m benchmarks.tail_context [--quality 8] [--train 20000] [--test 5000] [--steps 3000]
+
+At high quality most bits go to the last context group (the 432 smallest latent elements,
+coded with one context network that reads the 352 before them). This keeps the bundled
+model's transforms, cluster choice and earlier groups fixed, and trains fresh context
+networks for that group alone on its latents (noisy latents, as in training): one network as
+now, the group split into 3 or 6 groups (each reading everything before it), and one network
+4x wider. It prints each one's bits beside the model's own.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from codec import api, data, entropy
+from codec.models import gaussian_bits
+from codec.tiling import to_tiles
+
+
+def latents(model, images: np.ndarray, quality: int) -> dict:
+    """Everything the tail's context sees and codes, per tile, with the model's own prior of every element."""
+    a = model._quality_arrays(quality)
+    y = model._transforms.analysis(to_tiles(api._planes(images), model.config.tile)) * a["gain"]
+    blocks = range(0, len(y), api.CHOICE_BLOCK)
+    choice = np.concatenate([model._choose(y[b : b + api.CHOICE_BLOCK].astype(np.float32), a) for b in blocks])
+    own_mean, own_rung = np.empty(y.shape), np.empty(y.shape)
+
+    def record(lo, hi, mean, _index, rung):
+        own_mean[:, lo:hi], own_rung[:, lo:hi] = mean, rung
+        return np.rint(y[:, lo:hi] - mean)
+
+    decoded = model.walk(choice, quality, record)
+    arrays = {"y": y, "decoded": decoded, "mean": a["mean64"][choice], "rung": a["rung"][choice],
+              "own_mean": own_mean, "own_rung": own_rung}
+    return {k: jnp.asarray(v, jnp.float32) for k, v in arrays.items()} | {
+        "choice": jnp.asarray(choice), "gain": jnp.asarray(a["gain"], jnp.float32)}
+
+
+def bits(v, rung):
+    scale = jnp.clip(entropy.SCALE_MIN * jnp.exp(entropy.RUNG * rung), entropy.SCALE_MIN, entropy.SCALE_MAX)
+    return gaussian_bits(v, scale).sum(-1)
+
+
+def init(bounds, clusters: int, hidden: int, key) -> list[dict]:
+    nets = []
+    for lo, hi in zip(bounds[:-1], bounds[1:], strict=False):
+        key, k = jax.random.split(key)
+        nets.append({"inner": jax.random.normal(k, (lo, hidden)) / np.sqrt(lo), "bias": jnp.zeros(hidden),
+                     "cluster": jnp.zeros((clusters, hidden)), "outer": jnp.zeros((hidden, 2 * (hi - lo))),
+                     "outer_bias": jnp.zeros(2 * (hi - lo))})
+    return nets
+
+
+def tail_bits(nets, bounds, d, noise=None):
+    """Bits per tile of the elements bounds[0]..bounds[-1] under these context networks."""
+    total = 0.0
+    for net, lo, hi in zip(nets, bounds[:-1], bounds[1:], strict=False):
+        hidden = jax.nn.gelu(d["decoded"][:, :lo] @ net["inner"] + net["bias"] + net["cluster"][d["choice"]])
+        out, n = hidden @ net["outer"] + net["outer_bias"], hi - lo
+        v = d["y"][:, lo:hi] - d["mean"][:, lo:hi] - out[:, :n] * d["gain"][lo:hi]
+        total = total + bits(jnp.round(v) if noise is None else v + noise[:, lo:hi], d["rung"][:, lo:hi] + out[:, n:])
+    return total
+
+
+def fit(bounds, train: dict, clusters: int, hidden: int, steps: int, batch: int = 256, seed: int = 0):
+    nets = init(bounds, clusters, hidden, jax.random.PRNGKey(seed))
+    opt = optax.adam(optax.cosine_decay_schedule(1e-3, steps))
+    state = opt.init(nets)
+
+    @jax.jit
+    def step(nets, state, d, key):
+        noise = jax.random.uniform(key, d["y"].shape, minval=-0.5, maxval=0.5)
+        grads = jax.grad(lambda n: tail_bits(n, bounds, d, noise).mean())(nets)
+        updates, state = opt.update(grads, state, nets)
+        return optax.apply_updates(nets, updates), state
+
+    rng, key, n = np.random.default_rng(seed), jax.random.PRNGKey(seed + 1), len(train["y"])
+    for _ in range(steps):
+        rows, (key, k) = rng.integers(0, n, batch), jax.random.split(key)
+        nets, state = step(nets, state, {name: v if name == "gain" else v[rows] for name, v in train.items()}, k)
+    return nets
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quality", type=int, default=8)
+    parser.add_argument("--train", type=int, default=20000, help="train-split images to fit on")
+    parser.add_argument("--test", type=int, default=5000, help="test-split images to measure on")
+    parser.add_argument("--steps", type=int, default=3000)
+    args = parser.parse_args(argv)
+    model = api.load_model()
+    bounds = model.config.bounds
+    lo = bounds[-2]
+    train = latents(model, data.fashion_mnist("train")[: args.train], args.quality)
+    test = latents(model, data.fashion_mnist("test")[: args.test], args.quality)
+    own_all = bits(jnp.round(test["y"] - test["own_mean"]), test["own_rung"])
+    own = float(bits(jnp.round(test["y"] - test["own_mean"])[:, lo:], test["own_rung"][:, lo:]).mean())
+    total = float(own_all.mean())
+    print(f"quality {args.quality}: the model's own last group (elements {lo}-{bounds[-1]}) {own / 8:.1f} "
+          f"of {total / 8:.1f} bytes/image of latent")
+    step = (bounds[-1] - lo) // 6
+    for split, hidden in (([lo, bounds[-1]], 128), ([lo, lo + 2 * step, lo + 4 * step, bounds[-1]], 128),
+                          ([*range(lo, bounds[-1] - step + 1, step)[:6], bounds[-1]], 128), ([lo, bounds[-1]], 512)):
+        nets = fit(split, train, model.config.clusters, hidden, args.steps)
+        b = float(tail_bits(nets, split, test).mean())
+        print(f"  {len(split) - 1} group(s), {hidden} hidden units, retrained: {b / 8:.1f} bytes/image "
+              f"({100 * (b / own - 1):+.1f}% of the group, {100 * (b - own) / total:+.1f}% of the latent)", flush=True)
+
+
+if __name__ == "__main__":
+    main()
