@@ -13,6 +13,7 @@ now, the group split into 3 or 6 groups (each reading everything before it), and
 from __future__ import annotations
 
 import argparse
+import itertools
 
 import jax
 import jax.numpy as jnp
@@ -27,9 +28,7 @@ from codec.tiling import to_tiles
 def latents(model, images: np.ndarray, quality: int) -> dict:
     """Everything the tail's context sees and codes, per tile, with the model's own prior of every element."""
     a = model._quality_arrays(quality)
-    y = model._transforms.analysis(to_tiles(api._planes(images), model.config.tile)) * a["gain"]
-    blocks = range(0, len(y), api.CHOICE_BLOCK)
-    choice = np.concatenate([model._choose(y[b : b + api.CHOICE_BLOCK].astype(np.float32), a) for b in blocks])
+    y, choice = model.analyse(to_tiles(api._planes(images), model.config.tile), quality)
     own_mean, own_rung = np.empty(y.shape), np.empty(y.shape)
 
     def record(lo, hi, mean, _index, rung):
@@ -44,13 +43,14 @@ def latents(model, images: np.ndarray, quality: int) -> dict:
 
 
 def bits(v, rung):
+    """Bits per element, the scales at these ladder positions clipped to the ladder, as training clips them."""
     scale = jnp.clip(entropy.SCALE_MIN * jnp.exp(entropy.RUNG * rung), entropy.SCALE_MIN, entropy.SCALE_MAX)
-    return gaussian_bits(v, scale).sum(-1)
+    return gaussian_bits(v, scale)
 
 
 def init(bounds, clusters: int, hidden: int, key) -> list[dict]:
     nets = []
-    for lo, hi in zip(bounds[:-1], bounds[1:], strict=False):
+    for lo, hi in itertools.pairwise(bounds):
         key, k = jax.random.split(key)
         nets.append({"inner": jax.random.normal(k, (lo, hidden)) / np.sqrt(lo), "bias": jnp.zeros(hidden),
                      "cluster": jnp.zeros((clusters, hidden)), "outer": jnp.zeros((hidden, 2 * (hi - lo))),
@@ -61,11 +61,11 @@ def init(bounds, clusters: int, hidden: int, key) -> list[dict]:
 def tail_bits(nets, bounds, d, noise=None):
     """Bits per tile of the elements bounds[0]..bounds[-1] under these context networks."""
     total = 0.0
-    for net, lo, hi in zip(nets, bounds[:-1], bounds[1:], strict=False):
+    for net, (lo, hi) in zip(nets, itertools.pairwise(bounds), strict=True):
         hidden = jax.nn.gelu(d["decoded"][:, :lo] @ net["inner"] + net["bias"] + net["cluster"][d["choice"]])
         out, n = hidden @ net["outer"] + net["outer_bias"], hi - lo
         v = d["y"][:, lo:hi] - d["mean"][:, lo:hi] - out[:, :n] * d["gain"][lo:hi]
-        total = total + bits(jnp.round(v) if noise is None else v + noise[:, lo:hi], d["rung"][:, lo:hi] + out[:, n:])
+        total = total + bits(jnp.round(v) if noise is None else v + noise[:, lo:hi], d["rung"][:, lo:hi] + out[:, n:]).sum(-1)
     return total
 
 
@@ -100,17 +100,17 @@ def main(argv=None) -> None:
     lo = bounds[-2]
     train = latents(model, data.fashion_mnist("train")[: args.train], args.quality)
     test = latents(model, data.fashion_mnist("test")[: args.test], args.quality)
-    own_all = bits(jnp.round(test["y"] - test["own_mean"]), test["own_rung"])
-    own = float(bits(jnp.round(test["y"] - test["own_mean"])[:, lo:], test["own_rung"][:, lo:]).mean())
-    total = float(own_all.mean())
+    own_bits = bits(jnp.round(test["y"] - test["own_mean"]), test["own_rung"])  # (N, P)
+    own, total = float(own_bits[:, lo:].sum(-1).mean()), float(own_bits.sum(-1).mean())
     print(f"quality {args.quality}: the model's own last group (elements {lo}-{bounds[-1]}) {own / 8:.1f} "
           f"of {total / 8:.1f} bytes/image of latent")
-    step = (bounds[-1] - lo) // 6
-    for split, hidden in (([lo, bounds[-1]], 128), ([lo, lo + 2 * step, lo + 4 * step, bounds[-1]], 128),
-                          ([*range(lo, bounds[-1] - step + 1, step)[:6], bounds[-1]], 128), ([lo, bounds[-1]], 512)):
-        nets = fit(split, train, model.config.clusters, hidden, args.steps)
-        b = float(tail_bits(nets, split, test).mean())
-        print(f"  {len(split) - 1} group(s), {hidden} hidden units, retrained: {b / 8:.1f} bytes/image "
+    def split(groups):  # the last group cut into this many equal parts
+        return [lo + i * (bounds[-1] - lo) // groups for i in range(groups)] + [bounds[-1]]
+
+    for split_bounds, hidden in ((split(1), 128), (split(3), 128), (split(6), 128), (split(1), 512)):
+        nets = fit(split_bounds, train, model.config.clusters, hidden, args.steps)
+        b = float(tail_bits(nets, split_bounds, test).mean())
+        print(f"  {len(split_bounds) - 1} group(s), {hidden} hidden units, retrained: {b / 8:.1f} bytes/image "
               f"({100 * (b / own - 1):+.1f}% of the group, {100 * (b - own) / total:+.1f}% of the latent)", flush=True)
 
 

@@ -102,14 +102,7 @@ class Model:
         exactly from the tables (as integers, so ties and sums are the same everywhere);
         then each group of the latent is rounded around its mean as refined by its context.
         """
-        a = self._quality_arrays(quality)
-        ys, choices = [], []
-        for start in range(0, len(tiles), BLOCK):
-            y = self._transforms.analysis(tiles[start : start + BLOCK]) * a["gain"]
-            y = np.clip(y, 2 * ESCAPE_MIN, 2 * ESCAPE_MAX).astype(np.float32)  # exact in float32; real latents are far inside
-            ys.append(y)
-            choices += [self._choose(y[part : part + CHOICE_BLOCK], a) for part in range(0, len(y), CHOICE_BLOCK)]
-        y, choice = np.concatenate(ys), np.concatenate(choices)
+        y, choice = self.analyse(tiles, quality)
         symbols, index = np.empty(y.shape, np.int32), np.empty(y.shape, np.uint8)
 
         def round_group(lo, hi, mean, group_index, _rung):
@@ -119,6 +112,17 @@ class Model:
 
         self.walk(choice, quality, round_group)
         return choice, symbols, index
+
+    def analyse(self, tiles: np.ndarray, quality: int) -> tuple[np.ndarray, np.ndarray]:
+        """(latents before rounding (N, P) float32, after the quality's gain; cluster choice (N,)) of uint8 tiles."""
+        a = self._quality_arrays(quality)
+        ys, choices = [], []
+        for start in range(0, len(tiles), BLOCK):
+            y = self._transforms.analysis(tiles[start : start + BLOCK]) * a["gain"]
+            y = np.clip(y, 2 * ESCAPE_MIN, 2 * ESCAPE_MAX).astype(np.float32)  # exact in float32; real latents are far inside
+            ys.append(y)
+            choices += [self._choose(y[part : part + CHOICE_BLOCK], a) for part in range(0, len(y), CHOICE_BLOCK)]
+        return np.concatenate(ys), np.concatenate(choices)
 
     def _choose(self, y: np.ndarray, a: dict) -> np.ndarray:
         half = self._cost_columns // 2

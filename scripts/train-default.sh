@@ -5,7 +5,7 @@
 #      train split, with the quality levels of the time (quality 1 at λ=0.7, about 23.6 dB)
 #      (log: codec/pretrained/fmnist-base-train.log);
 #   2. the context networks added and everything fine-tuned from stage 1: 24 epochs, with
-#      today's default levels (quality 1 moved to λ=0.24, about 21.7 dB, so that the levels
+#      today's default levels (quality 1 moved to λ=0.24, about 21.1 dB, so that the levels
 #      span 22-38 dB) (log: codec/pretrained/fmnist-train.log).
 set -euo pipefail
 cd "$(dirname "$0")/.."
