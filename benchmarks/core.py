@@ -21,7 +21,7 @@ import numpy as np
 
 import codec
 from benchmarks import baselines
-from codec import api, data
+from codec import api, data, pixel
 from codec.models import count_flops
 
 
@@ -114,7 +114,9 @@ def main(argv=None) -> dict:
     result = {
         "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                     "cpus": os.cpu_count()},
-        "model": {"name": model.name, "fingerprint": model.fingerprint, "flops_per_image": count_flops(model.config)},
+        "model": {"name": model.name, "fingerprint": model.fingerprint, "flops_per_image": count_flops(model.config),
+                  "pixel_ops_per_image": pixel.OPS_PER_PIXEL * 28 * 28,
+                  "levels": {q: "pixel" if model.pixel_level(q) else "transform" for q in model.qualities}},
         "images": len(test),
         "aecodec": ours,
         "pca": pca, "webp": webp, "jpeg": jpeg,
@@ -122,7 +124,7 @@ def main(argv=None) -> dict:
         "bd_rate_vs_webp_percent": baselines.bd_rate(webp, ours),
         "bd_rate_vs_jpeg_percent": baselines.bd_rate(jpeg, ours),
         "matched_psnr": comparisons,
-        "speed": {"aecodec": speed(model, test, 4), **classic_speed(test)},
+        "speed": {"aecodec": {q: speed(model, test, q) for q in model.qualities}, **classic_speed(test)},
     }
     result["seconds"] = time.time() - t_start
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -151,13 +153,20 @@ def print_summary(res: dict) -> None:
           f"batch-independent pixels {all(r['batch_independent'] for r in res['aecodec'])}")
     print_targets(res)
     s = res["speed"]
-    print(f"speed (images/s, 1000-image batches): aecodec encode {s['aecodec']['encode_images_per_s']:.0f}, decode "
-          f"{s['aecodec']['decode_images_per_s']:.0f}; JPEG encode {s['jpeg']['encode_images_per_s']:.0f}, decode "
-          f"{s['jpeg']['decode_images_per_s']:.0f}; WebP encode {s['webp']['encode_images_per_s']:.0f}, decode "
-          f"{s['webp']['decode_images_per_s']:.0f}")
+    levels = res["model"]["levels"]
+    for q, v in s["aecodec"].items():
+        print(f"speed q={q} ({levels[q]}, images/s, 1000-image batches): encode {v['encode_images_per_s']:.0f}, decode "
+              f"{v['decode_images_per_s']:.0f}; single-image round trip {v['single_image_roundtrip_ms']:.1f} ms")
+    slowest = {k: min(v[k] for v in s["aecodec"].values()) for k in ("encode_images_per_s", "decode_images_per_s")}
+    print(f"speed, slowest level: encode {slowest['encode_images_per_s']:.0f}, decode {slowest['decode_images_per_s']:.0f}; "
+          f"JPEG encode {s['jpeg']['encode_images_per_s']:.0f}, decode {s['jpeg']['decode_images_per_s']:.0f}; "
+          f"WebP encode {s['webp']['encode_images_per_s']:.0f}, decode {s['webp']['decode_images_per_s']:.0f}")
+    print(f"speed targets (>= 0.5x JPEG and > WebP, each way, at every level): "
+          f"{all(slowest[k] >= 0.5 * s['jpeg'][k] and slowest[k] > s['webp'][k] for k in slowest)}")
     f = res["model"]["flops_per_image"]
-    print(f"model FLOPs per 28x28 image: encode {f['encode'] / 1e6:.2f} M, decode {f['decode'] / 1e6:.2f} M; "
-          f"single-image round trip {s['aecodec']['single_image_roundtrip_ms']:.1f} ms; machine: {res['machine']}")
+    print(f"operations per 28x28 image: transform levels encode {f['encode'] / 1e6:.2f} M FLOPs, decode "
+          f"{f['decode'] / 1e6:.2f} M; pixel levels {res['model']['pixel_ops_per_image'] / 1e6:.3f} M integer "
+          f"operations each way; machine: {res['machine']}")
 
 
 def print_targets(res: dict) -> None:

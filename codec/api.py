@@ -5,6 +5,9 @@ compress:   uint8 images -> tiles of the model's native size (edge-padded) -> g_
             the context network refines the cluster's means and scales from the groups before,
             round(y - mean) -> ANS against the frozen integer tables -> container bytes.
 decompress: the same path backwards; the container names the model (by fingerprint) it needs.
+
+The levels above the transform's are the pixel coder's (``codec/pixel.py``): each plane is
+coded pixel by pixel, residuals of a causal prediction against the model's context tables.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import numpy as np
 import bitstream
 from bitstream import container
 from bitstream.coder import ESCAPE_RANGE
-from codec import modelfile
+from codec import modelfile, pixel
 from codec.errors import FormatError, InputError, LimitError, ModelMismatchError
 from codec.fileio import atomic_output, write_atomic
 from codec.tiling import from_tiles, grid, to_tiles
@@ -62,6 +65,11 @@ class Model:
         )
         self.tables = self.frozen.tables()
         try:
+            rows = modelfile.pixel_from_body(body, cfg.pixel_steps)
+        except (KeyError, TypeError) as e:
+            raise FormatError(f"{source}: pixel tables are malformed ({e})") from None
+        self.pixel_tables = [pixel.tables(r, step) for r, step in zip(rows, cfg.pixel_steps, strict=True)]
+        try:
             self._transforms = IntegerTransforms(values)
             self._contexts = {g: FixedContext(values, g) for g in range(1, len(cfg.bounds) - 1)}
         except ValueError as e:
@@ -73,7 +81,13 @@ class Model:
 
     @property
     def qualities(self) -> tuple[int, ...]:
-        return tuple(range(1, self.config.qualities + 1))
+        """Every level, low to high: the transform's, then the pixel coder's."""
+        return tuple(range(1, self.config.levels + 1))
+
+    def pixel_level(self, quality: int):
+        """(quantizer step, tables) of a pixel-coder level; None for a transform level."""
+        k = quality - 1 - self.config.qualities
+        return (self.config.pixel_steps[k], self.pixel_tables[k]) if k >= 0 else None
 
     def _quality_arrays(self, quality: int):
         """Per-quality arrays of the coders, built once from the frozen integers."""
@@ -188,6 +202,8 @@ class Model:
 
         a = _check_images(images)
         a = a if a.ndim != 2 else a[None]
+        if (level := self.pixel_level(quality)) is not None:
+            return self._pixel_bits(_planes(a), *level)
         logits = self._params["cluster_logits"][quality - 1].astype(np.float64)
         cluster_bits = -(logits - np.log(np.exp(logits - logits.max()).sum()) - logits.max()) / np.log(2)
         total = 0.0
@@ -202,6 +218,18 @@ class Model:
             self.walk(choice, quality, record)
             total += float(gaussian_bits(jnp.asarray(v, jnp.float32), jnp.asarray(scale, jnp.float32)).sum())
             total += cluster_bits[choice].sum()
+        return total
+
+
+    @staticmethod
+    def _pixel_bits(planes: np.ndarray, step: int, tables) -> float:
+        """A pixel level's ideal bits: exactly what its integer tables assign, before the coder's few bytes."""
+        from bitstream.coder import ideal_bits
+
+        total = 0.0
+        for batch in _batches(planes):
+            for symbols, contexts in pixel.quantize(batch, step)[0]:
+                total += ideal_bits(symbols, contexts, tables)
         return total
 
 
@@ -279,7 +307,14 @@ def _header(model: Model, quality: int, image_shape, batched: bool, meta: dict |
 
 
 def encode_chunk(model: Model, batch: np.ndarray, quality: int) -> bytes:
-    """One ANS stream for a batch of images (N, H, W[, C]): cluster choices, then the latent's groups in turn."""
+    """One ANS stream for a batch of images (N, H, W[, C]): cluster choices, then the latent's groups in turn
+    (or, at a pixel level, the residuals of each anti-diagonal of pixels in turn)."""
+    if (level := model.pixel_level(quality)) is not None:
+        step, tables = level
+        encoder = bitstream.Encoder(tables)
+        for symbols, contexts in pixel.quantize(_planes(batch), step)[0]:
+            encoder.add(symbols, contexts)
+        return encoder.finish()
     choice, symbols, index = model.latents(to_tiles(_planes(batch), model.config.tile), quality)
     encoder = bitstream.Encoder(model.tables)
     encoder.add(choice, np.full(choice.shape, model.frozen.cluster_table(quality - 1)))
@@ -298,6 +333,12 @@ def decode_chunk(model: Model, header: dict, n: int, data: bytes) -> np.ndarray:
     n_tiles = n * channels * rows * cols
     if n_tiles * p > container.MAX_CHUNK_PIXELS:
         raise LimitError(f"chunk claims {n_tiles} tiles, more than aecodec decodes at once")
+    if (level := model.pixel_level(q)) is not None:
+        step, tables = level
+        decoder = bitstream.Decoder(data, tables)
+        planes = pixel.reconstruct((n * channels, shape[0], shape[1]), step, decoder.read)
+        decoder.finish()
+        return _unplanes(planes, n, shape)
     decoder = bitstream.Decoder(data, model.tables)
     choice = decoder.read(np.full(n_tiles, model.frozen.cluster_table(q - 1)))
     if ((choice < 0) | (choice >= model.config.clusters)).any():  # an escaped symbol can be anything
@@ -305,9 +346,13 @@ def decode_chunk(model: Model, header: dict, n: int, data: bytes) -> np.ndarray:
     latents = model.walk(choice.astype(np.intp), q, lambda lo, hi, mean, index, rung: decoder.read(index))
     decoder.finish()
     tiles = model.synthesize(latents)
-    planes = from_tiles(tiles, n * channels, shape[0], shape[1], model.config.tile)
+    return _unplanes(from_tiles(tiles, n * channels, shape[0], shape[1], model.config.tile), n, shape)
+
+
+def _unplanes(planes: np.ndarray, n: int, shape) -> np.ndarray:
+    """Inverse of ``_planes``: (N*C, H, W) -> (N, H, W[, C]) for a header's image shape."""
     if len(shape) == 3:
-        return planes.reshape(n, channels, shape[0], shape[1]).transpose(0, 2, 3, 1)
+        return planes.reshape(n, shape[2], shape[0], shape[1]).transpose(0, 2, 3, 1)
     return planes
 
 
@@ -435,7 +480,7 @@ def check_model(model: Model, header: dict) -> None:
             f"file was compressed with the model whose fingerprint starts {needed}, not {model.name!r} "
             f"({model.fingerprint[: len(needed)]}); pass that model with model=/--model"
         )
-    if not 1 <= header["quality"] <= model.config.qualities:
+    if not 1 <= header["quality"] <= model.config.levels:
         raise FormatError(f"header quality {header['quality']} is not one of the model's levels")
 
 

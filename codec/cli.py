@@ -311,6 +311,16 @@ def _lambdas(text: str) -> tuple[float, ...]:
         raise argparse.ArgumentTypeError(f"not a comma-separated list of numbers: {text!r}") from None
 
 
+def _steps(text: str) -> tuple[int, ...]:
+    """'44,34,25' -> (44, 34, 25); 'none' -> (); the ranges are ModelConfig's to check."""
+    if text == "none":
+        return ()
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of whole numbers: {text!r}") from None
+
+
 def _train(args) -> int:
     from codec import data, train
     from codec.models import ModelConfig
@@ -319,7 +329,7 @@ def _train(args) -> int:
         return {n: getattr(args, n) for n in names if getattr(args, n) is not None}
 
     try:  # refused before any data is read or any time is spent training
-        model_config = ModelConfig(**given("hidden", "clusters", "context_groups", "context_hidden", "lambdas"))
+        model_config = ModelConfig(**given("hidden", "clusters", "context_groups", "context_hidden", "lambdas", "pixel_steps"))
     except ValueError as e:
         raise UsageError(str(e)) from None
     train_config = train.TrainConfig(**given("epochs", "batch_size", "learning_rate", "prior_learning_rate", "seed"))
@@ -339,7 +349,7 @@ def _train(args) -> int:
         "train_config": dataclasses.asdict(train_config),
         "val": summary["val"],
     }
-    model_file = train.export(model, args.out, name=args.name, meta=meta, test_images=test)
+    model_file = train.export(model, args.out, name=args.name, meta=meta, pixel_images=images, test_images=test)
     print(json.dumps({"model": str(args.out), "bytes": len(model_file), "test": train.read_meta(model_file).get("test")},
                      default=float, indent=1))
     return 0
@@ -401,8 +411,11 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--context-groups", type=int, help="latent groups coded in turn, each with context (default 8)")
     tr.add_argument("--context-hidden", type=int, help="width of each group's context network (default 128)")
     tr.add_argument("--lambdas", type=_lambdas, metavar="L1,L2,...",
-                    help="rate-distortion weight of each quality level, low to high: one level per value "
-                         "(default 0.24,0.8,2,4.9,9.4,18,34,63)")
+                    help="rate-distortion weight of each transform level, low to high: one level per value "
+                         "(default 0.24,0.8,2)")
+    tr.add_argument("--pixel-steps", type=_steps, metavar="S1,S2,...",
+                    help="quantizer step (in pixel levels, 1 = lossless) of each pixel-coder level above the "
+                         "transform's, high to low; 'none' for no such levels (default 44,34,25,19,14)")
     tr.add_argument("--init", type=Path, metavar="MODEL", help="start from this model file's parameters (fine-tune)")
     tr.add_argument("--seed", type=int, help="seed of initialization, shuffling and noise (default 0)")
     tr.add_argument("-q", "--quiet", action="store_true")

@@ -2,8 +2,9 @@
 
 Layout: the 4 magic bytes ``AECM``, then one msgpack map::
 
-    {"format": 2, "name": str, "config": {...}, "params": {path: array}, "frozen": {...},
-     "meta": {...}, "fingerprint": hex SHA-256 of the canonical bytes of everything else}
+    {"format": 3, "name": str, "config": {...}, "params": {path: array}, "frozen": {...},
+     "pixel": [array per pixel step], "meta": {...},
+     "fingerprint": hex SHA-256 of the canonical bytes of everything else}
 
 Arrays are ``{"shape": [...], "dtype": "<f4", "data": bytes}`` (little-endian). A model
 file is untrusted input like any other: it is parsed with size limits, every array is
@@ -24,7 +25,8 @@ from bitstream.errors import FormatError, LimitError, TruncatedError, Unsupporte
 from codec.entropy import FrozenPrior
 
 MAGIC = b"AECM"
-FORMAT = 2  # 2: scales stored as ladder positions ("rung") and context networks; 1 (read still): table indices
+FORMAT = 3  # 3: the pixel coder's tables; 2: scales as ladder positions ("rung"), context networks; 1: table indices
+_FIELDS = {"format", "name", "config", "params", "frozen", "meta", "fingerprint"}  # of formats 1 and 2; 3 adds "pixel"
 MAX_MODEL_BYTES = 64 << 20  # bundled models are < 1 MB; 64 MB leaves room without risk
 _ALLOWED_DTYPES = {"<f2", "<f4", "<i4", "<u4", "|u1"}
 
@@ -115,14 +117,16 @@ def fingerprint(body: dict) -> str:
     return hashlib.sha256(msgpack.packb(body, use_bin_type=True)).hexdigest()
 
 
-def dumps(*, name: str, config: dict, params: dict, frozen: FrozenPrior, meta: dict) -> bytes:
-    """Serialize a model. ``params`` maps '/'-joined parameter paths to numpy arrays."""
+def dumps(*, name: str, config: dict, params: dict, frozen: FrozenPrior, pixel: list, meta: dict) -> bytes:
+    """Serialize a model. ``params`` maps '/'-joined parameter paths to numpy arrays; ``pixel`` holds
+    the pixel coder's tables, one (contexts, symbols) uint32 array per step of ``config``."""
     body = {
         "format": FORMAT,
         "name": name,
         "config": config,
         "params": {k: encode_array(_stored(k, v)) for k, v in sorted(params.items())},
         "frozen": _frozen_to_dict(frozen),
+        "pixel": [encode_array(np.asarray(t, np.uint32)) for t in pixel],
         "meta": meta,
     }
     body["fingerprint"] = fingerprint(body)
@@ -158,14 +162,29 @@ def loads(raw: bytes, *, what: str = "model") -> dict:
         raise FormatError(f"{what}: model file is damaged (not a map)")
     if isinstance(body.get("format"), int) and body["format"] > FORMAT:
         raise UnsupportedVersionError(f"{what}: model format {body['format']} is newer than this aecodec reads ({FORMAT}); upgrade aecodec")
-    required = {"format", "name", "config", "params", "frozen", "meta", "fingerprint"}
-    if set(body) != required or body["format"] not in (1, FORMAT):
+    required = _FIELDS | ({"pixel"} if body.get("format") == FORMAT else set())
+    if set(body) != required or body["format"] not in (1, 2, FORMAT):
         raise FormatError(f"{what}: model file is missing fields or has unknown ones")
     claimed = body.pop("fingerprint")
     if fingerprint(body) != claimed:
         raise FormatError(f"{what}: model fingerprint does not match its contents (damaged file)")
     body["fingerprint"] = claimed
     return body
+
+
+def pixel_from_body(body: dict, steps: tuple[int, ...]) -> list[np.ndarray]:
+    """The pixel coder's tables, checked against the config's steps (files before format 3 have none)."""
+    from codec import pixel
+
+    stored = body.get("pixel", [])
+    if not isinstance(stored, list) or len(stored) != len(steps):
+        raise FormatError("model: one table set per pixel step expected")
+    rows = []
+    for k, (raw, step) in enumerate(zip(stored, steps, strict=True)):
+        t = decode_array(raw, what=f"pixel[{k}]")
+        pixel.check_tables(t, step, what=f"model: pixel[{k}]")
+        rows.append(t)
+    return rows
 
 
 def frozen_from_body(body: dict, mean: np.ndarray, *, m: int, q: int, p: int) -> FrozenPrior:

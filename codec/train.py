@@ -24,7 +24,7 @@ import numpy as np
 import optax
 from flax import nnx
 
-from codec import entropy, modelfile
+from codec import entropy, modelfile, pixel
 from codec.models import Codec, ModelConfig, gaussian_bits, init_from_data
 from codec.tiling import to_tiles
 
@@ -288,8 +288,10 @@ def train_and_evaluate(
     return model, summary
 
 
-def export(model: Codec, path: str | Path, *, name: str, meta: dict, test_images: np.ndarray | None = None) -> bytes:
-    """Freeze the prior into integer tables and write the model file.
+def export(model: Codec, path: str | Path, *, name: str, meta: dict, pixel_images: np.ndarray | None = None,
+           test_images: np.ndarray | None = None) -> bytes:
+    """Freeze the prior into integer tables, count the pixel coder's tables on ``pixel_images``
+    (uint8 (N, H, W), the training images; needed when the config has pixel steps), and write the model file.
 
     With ``test_images``, the written model is then measured as users will run it (the
     stored float16 weights, the frozen tables, the real coder) and the numbers, per quality,
@@ -297,14 +299,18 @@ def export(model: Codec, path: str | Path, *, name: str, meta: dict, test_images
     """
     params = params_as_numpy(model)
     frozen = entropy.freeze(params)
+    steps = model.cfg.pixel_steps
+    if steps and pixel_images is None:
+        raise ValueError("the config has pixel steps: export needs the training images to fit their tables")
+    tables = [pixel.fit_tables(np.asarray(pixel_images, np.uint8), step) for step in steps]
     meta = json.loads(json.dumps(meta, default=float))
-    data = modelfile.dumps(name=name, config=model.cfg.to_dict(), params=params, frozen=frozen, meta=meta)
+    data = modelfile.dumps(name=name, config=model.cfg.to_dict(), params=params, frozen=frozen, pixel=tables, meta=meta)
     if test_images is not None:
         from codec.api import Model, measure
 
         loaded = Model(modelfile.loads(data), source=str(path))
         meta["test"] = [measure(loaded, test_images, q) for q in loaded.qualities]
-        data = modelfile.dumps(name=name, config=model.cfg.to_dict(), params=params, frozen=frozen, meta=meta)
+        data = modelfile.dumps(name=name, config=model.cfg.to_dict(), params=params, frozen=frozen, pixel=tables, meta=meta)
     modelfile.save(path, data)
     return data
 

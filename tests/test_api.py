@@ -41,10 +41,11 @@ def test_bundled_quality_levels_span_22_to_38_db_on_the_whole_test_split(bundled
     assert min(recorded) <= 22 and max(recorded) >= 38
 
 
+@pytest.mark.parametrize("quality", [2, codec.QUALITIES[-1]])  # a transform level and a pixel level
 @pytest.mark.parametrize("shape", [(1, 1), (5, 3), (29, 31), (2, 29, 31), (1, 28, 28, 3), (2, 5, 3, 4), (3, 28, 28)])
-def test_roundtrip_odd_shapes(shape):
+def test_roundtrip_odd_shapes(shape, quality):
     x = np.random.default_rng(1).integers(0, 256, shape, dtype=np.uint8)
-    y = codec.decompress(codec.compress(x))
+    y = codec.decompress(codec.compress(x, quality=quality))
     assert y.shape == x.shape and y.dtype == np.uint8
 
 
@@ -54,11 +55,12 @@ def test_rgb_roundtrip_is_close_to_the_grey_channels_it_codes(test_images):
     assert psnr(rgb, restored) > 28
 
 
-def test_decoded_pixels_do_not_depend_on_batching(test_images):
+@pytest.mark.parametrize("quality", [2, 5])  # a transform level and a pixel level
+def test_decoded_pixels_do_not_depend_on_batching(test_images, quality):
     x = test_images[:50]
-    whole = codec.decompress(codec.compress(x, quality=5))
-    ones = np.stack([codec.decompress(codec.compress(img, quality=5)) for img in x])
-    sevens = np.concatenate([codec.decompress(codec.compress(x[i : i + 7], quality=5)) for i in range(0, 50, 7)])
+    whole = codec.decompress(codec.compress(x, quality=quality))
+    ones = np.stack([codec.decompress(codec.compress(img, quality=quality)) for img in x])
+    sevens = np.concatenate([codec.decompress(codec.compress(x[i : i + 7], quality=quality)) for i in range(0, 50, 7)])
     np.testing.assert_array_equal(whole, ones)
     np.testing.assert_array_equal(whole, sevens)
 

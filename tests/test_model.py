@@ -99,7 +99,8 @@ def test_model_file_from_before_context_modelling_still_loads(tiny_model_path, t
     """Such files have no context groups and store table indices instead of rung positions."""
     body = _body(tiny_model_path)
     body["format"] = 1
-    body["config"] = {k: v for k, v in body["config"].items() if not k.startswith("context")}
+    del body["pixel"]
+    body["config"] = {k: v for k, v in body["config"].items() if not k.startswith(("context", "pixel"))}
     body["params"] = {k: v for k, v in body["params"].items() if not k.startswith("context")}
     rung = modelfile.decode_array(body["frozen"].pop("rung"), what="rung")
     body["frozen"]["index"] = modelfile.encode_array(np.rint(rung.astype(np.float64)).astype(np.uint8))

@@ -1,0 +1,82 @@
+"""The pixel coder of the high quality levels (codec/pixel.py)."""
+
+import msgpack
+import numpy as np
+import pytest
+
+import bitstream
+import codec
+from codec import modelfile, pixel
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 9), (9, 1), (5, 3), (28, 28), (29, 31)])
+def test_schedule_visits_every_pixel_once_after_its_decoded_neighbours(shape):
+    h, w = shape
+    when = np.full((h + 1) * (w + 2), -1)
+    when[: w + 2] = when[:: w + 2] = when[w + 1 :: w + 2] = -2  # the zero padding is known from the start
+    for t, (around, _, _) in enumerate(pixel._schedule(h, w)):
+        assert (when[around[0]] == -1).all()  # not visited yet
+        assert (when[around[1:]] != -1).all() and (when[around[1:]] < t).all()  # a, b, c, d: padding or earlier
+        when[around[0]] = t
+    assert (when.reshape(h + 1, w + 2)[1:, 1 : w + 1] >= 0).all()
+
+
+@pytest.mark.parametrize("step", [1, 7, 44])
+def test_reconstruction_is_within_half_a_step_and_the_decoder_reproduces_it(test_images, step):
+    x = test_images[:30]
+    parts, encoded = pixel.quantize(x, step)
+    assert np.abs(encoded.astype(int) - x).max() <= step // 2
+    symbols = iter(s for s, _ in parts)
+    decoded = pixel.reconstruct(x.shape, step, lambda contexts: next(symbols))
+    np.testing.assert_array_equal(decoded, encoded)
+    if step == 1:
+        np.testing.assert_array_equal(decoded, x)  # step 1 is lossless
+
+
+def test_fitted_tables_code_the_training_data_and_are_valid(test_images):
+    rows = pixel.fit_tables(test_images[:200], 25)
+    pixel.check_tables(rows, 25, what="tables")
+    tables = pixel.tables(rows, 25)
+    x = test_images[200:260]
+    parts, expected = pixel.quantize(x, 25)
+    encoder = bitstream.Encoder(tables)
+    for symbols, contexts in parts:
+        encoder.add(symbols, contexts)
+    data = encoder.finish()
+    ideal = sum(bitstream.coder.ideal_bits(s, c, tables) for s, c in parts) / 8
+    assert ideal <= len(data) <= ideal * 1.01 + 8
+    decoder = bitstream.Decoder(data, tables)
+    np.testing.assert_array_equal(pixel.reconstruct(x.shape, 25, decoder.read), expected)
+    decoder.finish()
+
+
+def test_pixel_levels_of_the_bundled_model_bound_the_error_of_every_pixel(bundled, test_images):
+    levels = [(q, bundled.pixel_level(q)[0]) for q in bundled.qualities if bundled.pixel_level(q) is not None]
+    assert len(levels) >= 4
+    for q, step in levels:
+        restored = codec.decompress(codec.compress(test_images[:100], quality=q))
+        assert np.abs(restored.astype(int) - test_images[:100]).max() <= step // 2
+
+
+def test_damaged_pixel_tables_are_a_format_error(tiny_model_path, tmp_path):
+    body = msgpack.unpackb(tiny_model_path.read_bytes()[4:], raw=False)
+    rows = modelfile.decode_array(body["pixel"][0], what="pixel").copy()
+    rows[3, 0] += 1  # no longer sums to 2^24
+    body["pixel"][0] = modelfile.encode_array(rows)
+    body.pop("fingerprint")
+    body["fingerprint"] = modelfile.fingerprint(body)
+    path = tmp_path / "bad.aecm"
+    path.write_bytes(modelfile.MAGIC + msgpack.packb(body, use_bin_type=True))
+    with pytest.raises(codec.FormatError, match=r"pixel\[0\]: not valid integer tables for step 30"):
+        codec.load_model(path)
+
+
+def test_a_model_without_its_pixel_tables_is_a_format_error(tiny_model_path, tmp_path):
+    body = msgpack.unpackb(tiny_model_path.read_bytes()[4:], raw=False)
+    body["pixel"] = []
+    body.pop("fingerprint")
+    body["fingerprint"] = modelfile.fingerprint(body)
+    path = tmp_path / "bad.aecm"
+    path.write_bytes(modelfile.MAGIC + msgpack.packb(body, use_bin_type=True))
+    with pytest.raises(codec.FormatError, match="one table set per pixel step"):
+        codec.load_model(path)
