@@ -14,6 +14,8 @@ ascending order, escapes last; ANS is a stack, so the encoder pushes all in reve
 
 from __future__ import annotations
 
+import itertools
+
 import constriction
 import numpy as np
 
@@ -32,11 +34,12 @@ def _model(freqs: np.ndarray):
 
 
 def _groups(index: np.ndarray):
-    """[(table, positions)] for a flat index array, tables ascending, positions in order."""
+    """(order, [(table, positions)]) for a flat index array: ``order`` sorts it by table (stably), and
+    the groups are its runs, tables ascending, positions in order."""
     order = np.argsort(index, kind="stable")
-    tables, starts = np.unique(index[order], return_index=True)
-    bounds = [*starts[1:], len(order)]
-    return [(int(t), order[s:e]) for t, s, e in zip(tables, starts, bounds, strict=True)]
+    ordered = index[order]
+    bounds = [0, *(np.flatnonzero(ordered[1:] != ordered[:-1]) + 1).tolist(), len(order)]
+    return order, [(int(ordered[s]), order[s:e]) for s, e in itertools.pairwise(bounds) if e > s]
 
 
 class Tables:
@@ -45,6 +48,7 @@ class Tables:
     def __init__(self, lows: np.ndarray, freqs):
         self.lows = np.asarray(lows, np.int64)
         self.freqs = tuple(freqs)
+        self.sizes = np.array([len(f) - 1 for f in self.freqs], np.int64)  # each table's escape symbol
         self._models = [None] * len(self.freqs)
 
     def model(self, t: int):
@@ -73,18 +77,16 @@ class Encoder:
     def finish(self) -> bytes:
         coder = constriction.stream.stack.AnsCoder()
         for symbols, index in reversed(self._parts):
-            pushes, escaped = [], []
-            for t, pos in _groups(index):
-                low, size = int(self.tables.lows[t]), len(self.tables.freqs[t]) - 1
-                s = symbols[pos] - low
-                outside = (s < 0) | (s >= size)
-                escaped.append(symbols[pos][outside])
-                pushes.append((t, np.where(outside, size, s).astype(np.int32)))
-            values = np.concatenate(escaped) if escaped else np.zeros(0, np.int64)
+            order, groups = _groups(index)
+            sizes = self.tables.sizes[index]
+            s = symbols - self.tables.lows[index]
+            outside = (s < 0) | (s >= sizes)
+            values = symbols[order][outside[order]]  # escapes, by table then position: the decoder's order
             if values.size:
                 coder.encode_reverse((values + _ESCAPE_OFFSET).astype(np.int32), constriction.stream.model.Uniform(ESCAPE_RANGE))
-            for t, s in reversed(pushes):
-                coder.encode_reverse(s, self.tables.model(t))
+            s = np.where(outside, sizes, s).astype(np.int32)
+            for t, pos in reversed(groups):
+                coder.encode_reverse(s[pos], self.tables.model(t))
         return coder.get_compressed().tobytes()
 
 
@@ -106,14 +108,13 @@ class Decoder:
         if flat.size and (flat.min() < 0 or flat.max() >= len(self.tables)):
             raise FormatError("table index out of range")
         out = np.empty(flat.size, np.int32)  # symbols are within int16 after escapes; half the memory of int64
-        escapes = []
         try:
-            for t, pos in _groups(flat):
-                low, size = int(self.tables.lows[t]), len(self.tables.freqs[t]) - 1
-                s = self._coder.decode(self.tables.model(t), pos.size).astype(np.int32)
-                out[pos] = s + low
-                escapes.append(pos[s == size])
-            where = np.concatenate(escapes) if escapes else np.zeros(0, np.int64)
+            order, groups = _groups(flat)
+            for t, pos in groups:
+                out[pos] = self._coder.decode(self.tables.model(t), pos.size)
+            escaped = out[order] == self.tables.sizes[flat[order]]
+            where = order[escaped]  # in the encoder's order: by table, then position
+            out += self.tables.lows[flat].astype(np.int32)
             if where.size:
                 values = self._coder.decode(constriction.stream.model.Uniform(ESCAPE_RANGE), where.size)
                 out[where] = values.astype(np.int32) - _ESCAPE_OFFSET
@@ -138,7 +139,7 @@ def ideal_bits(symbols: np.ndarray, index: np.ndarray, tables: Tables) -> float:
     """Ideal bits of ``symbols`` under the tables (escapes at 16 extra bits): what ``Encoder`` approaches."""
     symbols, index = np.asarray(symbols).reshape(-1), np.asarray(index).reshape(-1)
     total = 0.0
-    for t, pos in _groups(index):
+    for t, pos in _groups(index)[1]:
         freqs = tables.freqs[t].astype(np.float64) / (1 << PRECISION)
         s = symbols[pos] - tables.lows[t]
         size = len(freqs) - 1

@@ -9,7 +9,7 @@ Each pixel is predicted from its already decoded neighbours (a left, b above, c 
 d above-right) by the median edge detector of LOCO-I/JPEG-LS; the residual is quantized
 with the level's step (reconstruction in the loop, so errors never accumulate) and coded
 with the table of its context: the local activity |d-b|+|b-c|+|c-a| and the predicted
-value, each bucketed. The tables are counted on the training data by ``aecodec train``.
+value, each bucketed, and how large the residuals at a and b were (0, 1, 2 or more steps). The tables are counted on the training data by ``aecodec train``.
 
 Pixels on an anti-diagonal 2i + j = t depend only on earlier diagonals, so a plane is
 coded in 2(H-1) + W steps, each vectorized over all its pixels and all images.
@@ -26,7 +26,12 @@ from bitstream.errors import FormatError
 
 ACTIVITY = np.array([0, 2, 4, 7, 11, 16, 23, 32, 45, 64, 90, 128])  # lower bounds of the activity buckets
 LEVEL = np.array([0, 4, 8, 12, 30, 48, 70, 128])  # lower bounds of the predicted-value buckets
-CONTEXTS = len(ACTIVITY) * len(LEVEL)
+FEEDBACK = 3  # classes of |symbol at a| + |symbol at b|: 0, 1, 2 or more
+CONTEXTS = len(ACTIVITY) * len(LEVEL) * FEEDBACK
+# The bucket searches as lookups (activity is at most 3 * 255), already scaled to context indices;
+# int16 contexts let the coder's stable argsort run as a radix sort.
+_BY_ACTIVITY = ((np.searchsorted(ACTIVITY, np.arange(3 * 255 + 1), "right") - 1) * len(LEVEL) * FEEDBACK).astype(np.int16)
+_BY_LEVEL = ((np.searchsorted(LEVEL, np.arange(256), "right") - 1) * FEEDBACK).astype(np.int16)
 
 
 def symbol_range(step: int) -> int:
@@ -51,15 +56,22 @@ def _schedule(h: int, w: int) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray]
     return tuple(steps)
 
 
-def _predict(r: np.ndarray, around: np.ndarray):
-    """MED prediction and context index for the pixels at ``around[0]`` of the padded planes r (n, L)."""
+def _predict(r: np.ndarray, m: np.ndarray, around: np.ndarray):
+    """MED prediction and context index for the pixels at ``around[0]`` of the padded planes r (n, L),
+    given the magnitudes m (n, L) of the symbols decoded so far."""
     a, b, c, d = (r[:, k] for k in around[1:])
     low, high = np.minimum(a, b), np.maximum(a, b)
     pred = np.where(c >= high, low, np.where(c <= low, high, a + b - c))
     activity = np.abs(d - b) + np.abs(b - c) + np.abs(c - a)
-    context = (np.searchsorted(ACTIVITY, activity, "right") - 1) * len(LEVEL)
-    context += np.searchsorted(LEVEL, pred, "right") - 1
+    context = _BY_ACTIVITY[activity] + _BY_LEVEL[pred]  # pred lies between a and b: 0..255
+    context += np.minimum(m[:, around[1]] + m[:, around[2]], FEEDBACK - 1).astype(np.int16)
     return pred, context
+
+
+def _record(r: np.ndarray, m: np.ndarray, here: np.ndarray, pred: np.ndarray, symbols: np.ndarray, step: int) -> None:
+    """Store the decoded pixels and their symbols' magnitudes."""
+    r[:, here] = np.clip(pred + symbols * step, 0, 255)
+    m[:, here] = np.minimum(np.abs(symbols), FEEDBACK - 1)
 
 
 def _padded(n: int, h: int, w: int) -> np.ndarray:
@@ -75,13 +87,13 @@ def quantize(planes: np.ndarray, step: int):
     the reconstruction (n, H, W), which is exactly what the decoder will produce)."""
     n, h, w = planes.shape
     x = planes.reshape(n, -1).astype(np.int32)
-    r = _padded(n, h, w)
+    r, m = _padded(n, h, w), _padded(n, h, w)
     parts = []
     for around, i, j in _schedule(h, w):
-        pred, context = _predict(r, around)
+        pred, context = _predict(r, m, around)
         residual = x[:, i * w + j] - pred
         symbols = np.floor_divide(2 * residual + step, 2 * step)  # round half up: exact in integers
-        r[:, around[0]] = np.clip(pred + symbols * step, 0, 255)
+        _record(r, m, around[0], pred, symbols, step)
         parts.append((symbols, context))
     return parts, _crop(r, h, w)
 
@@ -89,11 +101,10 @@ def quantize(planes: np.ndarray, step: int):
 def reconstruct(shape: tuple[int, int, int], step: int, read) -> np.ndarray:
     """The decoder: planes (n, H, W) from ``read(contexts (n, k)) -> symbols (n, k)``, step by step."""
     n, h, w = shape
-    r = _padded(n, h, w)
+    r, m = _padded(n, h, w), _padded(n, h, w)
     for around, _, _ in _schedule(h, w):
-        pred, context = _predict(r, around)
-        symbols = read(context).astype(np.int32)
-        r[:, around[0]] = np.clip(pred + symbols * step, 0, 255)
+        pred, context = _predict(r, m, around)
+        _record(r, m, around[0], pred, read(context).astype(np.int32), step)
     return _crop(r, h, w)
 
 
@@ -126,7 +137,8 @@ def check_tables(rows: np.ndarray, step: int, *, what: str) -> None:
         raise FormatError(f"{what}: not valid integer tables for step {step}")
 
 
-# Integer operations per pixel, each way, counted from _predict and the quantizer: MED 6 (2 min/max,
-# 2 compares, a + b - c), activity 8, the two bucket searches 7 (binary, 12 and 8 bounds) and
-# the context index 2, quantizing or dequantizing 6 and clipping 2.
-OPS_PER_PIXEL = 31
+# Integer operations per pixel, each way, counted from _predict, _record and the quantizer: MED 6
+# (2 min/max, 2 compares, a + b - c), activity 8, the two bucket searches 7 (binary, 12 and 8
+# bounds), the feedback class 3 and the context index 4, quantizing or dequantizing 6, clipping 2,
+# the symbol's magnitude 2.
+OPS_PER_PIXEL = 38
