@@ -202,6 +202,10 @@ def test_info_json_is_strict_json_whatever_the_meta_holds(files, cache):
     ("--lambdas", "0,1", "lambdas increasing from above 0"),
     ("--lambdas", "1,nan", "lambdas increasing"),
     ("--lambdas", "1,x", "not a comma-separated list of numbers: '1,x'"),
+    ("--pixel-steps", "10,20", "pixel steps, whole numbers decreasing"),  # high to low: quality rises
+    ("--pixel-steps", "8,0", "to at least 1"),
+    ("--pixel-steps", "256", "from at most 255"),
+    ("--pixel-steps", "8.5", "not a comma-separated list of whole numbers: '8.5'"),
 ])
 def test_train_refuses_an_out_of_range_architecture_before_training(tmp_path, capsys, option, value, message):
     from codec import cli
