@@ -1,15 +1,17 @@
 """Predictive pixel coding: the codec's high-quality levels (numpy only, integer arithmetic).
 
-Measured on Fashion-MNIST (benchmarks/pixel_vs_transform.py): above about 27 dB, coding each
-pixel's prediction residual against learned context tables takes a third fewer bytes than
-coding the transform's latent. The global transform captures shape, which is cheap; at
-high quality the bytes go into texture, which a causal neighbourhood predicts far better.
+Measured on Fashion-MNIST (``python -m benchmarks.pixel_sweep``): above about 27 dB, coding
+each pixel's prediction residual against learned context tables takes far fewer bytes than
+coding the transform's latent (a third fewer near 38 dB). The global transform captures
+shape, which is cheap; at high quality the bytes go into texture, which a causal
+neighbourhood predicts far better.
 
 Each pixel is predicted from its already decoded neighbours (a left, b above, c above-left,
 d above-right) by the median edge detector of LOCO-I/JPEG-LS; the residual is quantized
 with the level's step (reconstruction in the loop, so errors never accumulate) and coded
 with the table of its context: the local activity |d-b|+|b-c|+|c-a| and the predicted
-value, each bucketed, and how large the residuals at a and b were (0, 1, 2 or more steps). The tables are counted on the training data by ``aecodec train``.
+value, each bucketed, and how large the residuals at a and b were (0, 1, 2 or more steps).
+The tables are counted on the training data by ``aecodec train``.
 
 Pixels on an anti-diagonal 2i + j = t depend only on earlier diagonals, so a plane is
 coded in 2(H-1) + W steps, each vectorized over all its pixels and all images.
