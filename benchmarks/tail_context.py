@@ -1,6 +1,6 @@
 """Would more context in the latent's last group pay? An experiment, not a target.
 
-    python -m benchmarks.tail_context [--quality Q] [--train 20000] [--test 5000] [--steps 3000]
+    python -m benchmarks.tail_context [--quality Q] [--model MODEL] [--train 20000] [--test 5000] [--steps 3000]
 
 At high quality most bits go to the last context group (the 432 smallest latent elements,
 coded with one context network that reads the 352 before them). This keeps the bundled
@@ -91,11 +91,12 @@ def fit(bounds, train: dict, clusters: int, hidden: int, steps: int, batch: int 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quality", type=int, default=None, help="a transform level (default: the highest)")
+    parser.add_argument("--model", default=None, help="model file (default: the bundled one)")
     parser.add_argument("--train", type=int, default=20000, help="train-split images to fit on")
     parser.add_argument("--test", type=int, default=5000, help="test-split images to measure on")
     parser.add_argument("--steps", type=int, default=3000)
     args = parser.parse_args(argv)
-    model = api.load_model()
+    model = api.load_model(args.model)
     args.quality = args.quality or model.config.qualities
     bounds = model.config.bounds
     lo = bounds[-2]
