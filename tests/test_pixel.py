@@ -12,13 +12,15 @@ from codec import modelfile, pixel
 @pytest.mark.parametrize("shape", [(1, 1), (1, 9), (9, 1), (5, 3), (28, 28), (29, 31)])
 def test_schedule_visits_every_pixel_once_after_its_decoded_neighbours(shape):
     h, w = shape
-    when = np.full((h + 1) * (w + 2), -1)
-    when[: w + 2] = when[:: w + 2] = when[w + 1 :: w + 2] = -2  # the zero padding is known from the start
-    for t, (around, _, _) in enumerate(pixel._schedule(h, w)):
+    when = np.full((h + 2, w + 3), -2)  # the zero padding is known from the start
+    when[2:, 2 : w + 2] = -1
+    when = when.ravel()
+    for t, (around, i, j) in enumerate(pixel._schedule(h, w)):
+        assert (around[0] == (i + 2) * (w + 3) + j + 2).all()
         assert (when[around[0]] == -1).all()  # not visited yet
-        assert (when[around[1:]] != -1).all() and (when[around[1:]] < t).all()  # a, b, c, d: padding or earlier
+        assert (when[around[1:]] != -1).all() and (when[around[1:]] < t).all()  # neighbours: padding or earlier
         when[around[0]] = t
-    assert (when.reshape(h + 1, w + 2)[1:, 1 : w + 1] >= 0).all()
+    assert (when.reshape(h + 2, w + 3)[2:, 2 : w + 2] >= 0).all()
 
 
 @pytest.mark.parametrize("step", [1, 7, 44])
