@@ -415,7 +415,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "(default 0.24,0.8,2)")
     tr.add_argument("--pixel-steps", type=_steps, metavar="S1,S2,...",
                     help="quantizer step (in pixel levels, 1 = lossless) of each pixel-coder level above the "
-                         "transform's, high to low; 'none' for no such levels (default 44,33,25,19,15)")
+                         "transform's, high to low; 'none' for no such levels (default 44,33,24,18,14)")
     tr.add_argument("--init", type=Path, metavar="MODEL", help="start from this model file's parameters (fine-tune)")
     tr.add_argument("--seed", type=int, help="seed of initialization, shuffling and noise (default 0)")
     tr.add_argument("-q", "--quiet", action="store_true")

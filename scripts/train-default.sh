@@ -5,7 +5,7 @@
 #      context and without pixel levels: 40 epochs on the Fashion-MNIST train split
 #      (log: codec/pretrained/fmnist-base-train.log);
 #   2. the context networks added and everything fine-tuned from stage 1: 24 epochs; the
-#      export then counts the pixel coder's tables (the default steps 44,33,25,19,15) on the
+#      export then counts the pixel coder's tables (the default steps 44,33,24,18,14) on the
 #      train split (log: codec/pretrained/fmnist-train.log).
 set -euo pipefail
 cd "$(dirname "$0")/.."
