@@ -14,12 +14,12 @@ def test_compression_consistent_with_quantization(bundled, test_images):
     from codec.tiling import to_tiles
 
     tiles = to_tiles(test_images[:64], bundled.config.tile)
-    choice, symbols, index = bundled.latents(tiles, 5)
+    choice, symbols, index = bundled.latents(tiles, 3)
     enc = bitstream.Encoder(bundled.tables)
-    enc.add(choice, np.full(64, bundled.frozen.cluster_table(4)))
+    enc.add(choice, np.full(64, bundled.frozen.cluster_table(2)))
     enc.add(symbols, index)
     dec = bitstream.Decoder(enc.finish(), bundled.tables)
-    np.testing.assert_array_equal(dec.read(np.full(64, bundled.frozen.cluster_table(4))), choice)
+    np.testing.assert_array_equal(dec.read(np.full(64, bundled.frozen.cluster_table(2))), choice)
     np.testing.assert_array_equal(dec.read(index), symbols)
 
 
