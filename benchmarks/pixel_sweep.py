@@ -31,7 +31,8 @@ def measure(train: np.ndarray, test: np.ndarray, step: int) -> dict:
             encoder.add(symbols, contexts)
         payload += len(encoder.finish())
         squared += float(((restored.astype(np.float64) - x) ** 2).sum())
-    return {"step": step, "psnr": 10 * np.log10(255.0**2 / (squared / test.size)), "bytes": payload / len(test)}
+    psnr = 10 * np.log10(255.0**2 / (squared / test.size)) if squared else float("inf")  # step 1: lossless
+    return {"step": step, "psnr": psnr, "bytes": payload / len(test)}
 
 
 def efficient(points: list[dict]) -> list[dict]:

@@ -15,11 +15,11 @@ def test_schedule_visits_every_pixel_once_after_its_decoded_neighbours(shape):
     when = np.full((h + 2, w + 3), -2)  # the zero padding is known from the start
     when[2:, 2 : w + 2] = -1
     when = when.ravel()
-    for t, (around, i, j) in enumerate(pixel._schedule(h, w)):
-        assert (around[0] == (i + 2) * (w + 3) + j + 2).all()
-        assert (when[around[0]] == -1).all()  # not visited yet
-        assert (when[around[1:]] != -1).all() and (when[around[1:]] < t).all()  # neighbours: padding or earlier
-        when[around[0]] = t
+    for t, here in enumerate(pixel._schedule(h, w)):
+        assert (when[here] == -1).all()  # not visited yet
+        around = here[None] + pixel._neighbours(w)[:, None]
+        assert (when[around] != -1).all() and (when[around] < t).all()  # neighbours: padding or earlier
+        when[here] = t
     assert (when.reshape(h + 2, w + 3)[2:, 2 : w + 2] >= 0).all()
 
 
@@ -35,12 +35,13 @@ def test_reconstruction_is_within_half_a_step_and_the_decoder_reproduces_it(test
         np.testing.assert_array_equal(decoded, x)  # step 1 is lossless
 
 
-def test_fitted_tables_code_the_training_data_and_are_valid(test_images):
-    rows = pixel.fit_tables(test_images[:200], 25)
-    pixel.check_tables(rows, 25, what="tables")
-    tables = pixel.tables(rows, 25)
+@pytest.mark.parametrize("step", [1, 25])  # 1: lossless, the widest tables
+def test_fitted_tables_code_the_training_data_and_are_valid(test_images, step):
+    rows = pixel.fit_tables(test_images[:200], step)
+    pixel.check_tables(rows, step, what="tables")
+    tables = pixel.tables(rows, step)
     x = test_images[200:260]
-    parts, expected = pixel.quantize(x, 25)
+    parts, expected = pixel.quantize(x, step)
     encoder = bitstream.Encoder(tables)
     for symbols, contexts in parts:
         encoder.add(symbols, contexts)
@@ -48,7 +49,7 @@ def test_fitted_tables_code_the_training_data_and_are_valid(test_images):
     ideal = sum(bitstream.coder.ideal_bits(s, c, tables) for s, c in parts) / 8
     assert ideal <= len(data) <= ideal * 1.01 + 8
     decoder = bitstream.Decoder(data, tables)
-    np.testing.assert_array_equal(pixel.reconstruct(x.shape, 25, decoder.read), expected)
+    np.testing.assert_array_equal(pixel.reconstruct(x.shape, step, decoder.read), expected)
     decoder.finish()
 
 
