@@ -26,10 +26,10 @@ EXAMPLES = int(os.environ.get("AECODEC_FUZZ_EXAMPLES", "150"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=EXAMPLES <= 1000)
 
 
-@pytest.fixture(scope="module")
-def valid():
+@pytest.fixture(scope="module", params=[3, 8])  # the bundled model's top transform level and a pixel level
+def valid(request):
     images = codec.data.fashion_mnist("test")[:5]
-    return codec.compress(images, quality=3)
+    return codec.compress(images, quality=request.param)
 
 
 def split(blob: bytes):
