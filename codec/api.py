@@ -194,7 +194,9 @@ class Model:
         Uses the scales at their unrounded (float16) ladder positions, clipped to the ladder
         as training clips them, and the cluster probabilities themselves (not the integer
         tables), so comparing it with the coded size measures what rounding to tables and coding add.
+        At a pixel level, whose model *is* its integer tables, the ideal bits under those tables.
         """
+        quality = _check_quality(self, quality)
         import jax.numpy as jnp
 
         from codec.entropy import LADDER, RUNG, SCALE_MIN

@@ -14,6 +14,7 @@ checked against the shape the architecture config implies, and a newer format is
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 from pathlib import Path
 
@@ -49,7 +50,7 @@ def decode_array(d, *, what: str, shape=None) -> np.ndarray:
     if shape is not None and tuple(dims) != tuple(shape):
         raise FormatError(f"{what}: shape {tuple(dims)} does not match the architecture's {tuple(shape)}")
     dtype = np.dtype(d["dtype"])
-    if not isinstance(d["data"], bytes) or len(d["data"]) != int(np.prod(dims, dtype=np.int64)) * dtype.itemsize:
+    if not isinstance(d["data"], bytes) or len(d["data"]) != math.prod(dims) * dtype.itemsize:  # exact: no int64 wrap
         raise FormatError(f"{what}: data length does not match shape {tuple(dims)}")
     return np.frombuffer(d["data"], dtype=dtype).reshape(dims).astype(dtype.newbyteorder("="))
 

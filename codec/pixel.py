@@ -50,10 +50,13 @@ def symbol_range(step: int) -> int:
     return 255 // step + 1
 
 
-@functools.lru_cache(maxsize=8)
 def _schedule(h: int, w: int) -> tuple[np.ndarray, ...]:
-    """Per anti-diagonal step, the positions of its pixels in the padded plane (int32: 4 bytes a pixel
-    of memory, held for the last few sizes)."""
+    """Per anti-diagonal step, the positions of its pixels in the padded plane (int32). Kept for
+    small planes only (at most 4 MB each), so large images do not pin their memory."""
+    return _cached_schedule(h, w) if h * w <= 1 << 20 else _build_schedule(h, w)
+
+
+def _build_schedule(h: int, w: int) -> tuple[np.ndarray, ...]:
     width = w + 3  # the padded plane: two rows above, two columns left and one right, all zero
     steps = []
     for t in range(2 * (h - 1) + w):
@@ -62,6 +65,9 @@ def _schedule(h: int, w: int) -> tuple[np.ndarray, ...]:
         keep = (j >= 0) & (j < w)
         steps.append(((i[keep] + 2) * width + j[keep] + 2).astype(np.int32))
     return tuple(steps)
+
+
+_cached_schedule = functools.lru_cache(maxsize=8)(_build_schedule)
 
 
 def _neighbours(w: int) -> np.ndarray:
@@ -144,10 +150,12 @@ def count(planes: np.ndarray, step: int) -> np.ndarray:
     return counts.reshape(CONTEXTS, 2 * k + 1)
 
 
-def fit_tables(planes: np.ndarray, step: int, *, batch: int = 8192) -> np.ndarray:
+def fit_tables(planes: np.ndarray, step: int, *, batch_pixels: int = 1 << 23) -> np.ndarray:
     """Integer tables (CONTEXTS, 2K+2) for ``step``, counted on uint8 training planes (n, H, W):
     each row codes -K..K then an escape (never needed: residuals stay within -K..K). Half a
-    count is added to every symbol (the Krichevsky-Trofimov estimate), so none is impossible."""
+    count is added to every symbol (the Krichevsky-Trofimov estimate), so none is impossible.
+    Counted ``batch_pixels`` at a time (about 20 bytes of memory each)."""
+    batch = max(1, batch_pixels // (planes.shape[1] * planes.shape[2]))
     counts = sum(count(planes[start : start + batch], step) for start in range(0, len(planes), batch))
     return np.stack([integer_frequencies(np.append(row + 0.5, 0.5)) for row in counts])
 

@@ -74,12 +74,22 @@ def test_damaged_pixel_tables_are_a_format_error(tiny_model_path, tmp_path):
         codec.load_model(path)
 
 
-def test_a_model_without_its_pixel_tables_is_a_format_error(tiny_model_path, tmp_path):
+@pytest.mark.parametrize(("tables", "message"), [
+    ([], "one table set per pixel step"),
+    # 2^30 * 2^30 * 16 elements wrap to 0 in int64: the length check must not be fooled by empty data
+    ([{"shape": [1 << 30, 1 << 30, 16], "dtype": "<u4", "data": b""}], "data length does not match shape"),
+])
+def test_a_model_with_missing_or_absurd_pixel_tables_is_a_format_error(tiny_model_path, tmp_path, tables, message):
     body = msgpack.unpackb(tiny_model_path.read_bytes()[4:], raw=False)
-    body["pixel"] = []
+    body["pixel"] = tables
     body.pop("fingerprint")
     body["fingerprint"] = modelfile.fingerprint(body)
     path = tmp_path / "bad.aecm"
     path.write_bytes(modelfile.MAGIC + msgpack.packb(body, use_bin_type=True))
-    with pytest.raises(codec.FormatError, match="one table set per pixel step"):
+    with pytest.raises(codec.FormatError, match=message):
         codec.load_model(path)
+
+
+def test_estimating_the_size_at_an_unknown_level_is_an_input_error(bundled, test_images):
+    with pytest.raises(codec.InputError, match="quality 9 is not one of the model's levels"):
+        bundled.estimate_bits(test_images[:2], 9)
