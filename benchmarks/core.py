@@ -115,7 +115,7 @@ def main(argv=None) -> dict:
         "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                     "cpus": os.cpu_count()},
         "model": {"name": model.name, "fingerprint": model.fingerprint, "flops_per_image": count_flops(model.config),
-                  "pixel_ops_per_image": pixel.OPS_PER_PIXEL * 28 * 28,
+                  "pixel_ops_per_image": pixel.OPS_PER_PIXEL * model.config.pixels,
                   "levels": {q: "pixel" if model.pixel_level(q) else "transform" for q in model.qualities}},
         "images": len(test),
         "aecodec": ours,

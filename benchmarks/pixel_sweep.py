@@ -16,7 +16,6 @@ import argparse
 
 import numpy as np
 
-import bitstream
 from codec import api, data, pixel
 
 
@@ -25,11 +24,8 @@ def measure(train: np.ndarray, test: np.ndarray, step: int) -> dict:
     payload, squared = 0, 0.0
     for start in range(0, len(test), api.CHUNK_IMAGES):
         x = test[start : start + api.CHUNK_IMAGES]
-        parts, restored = pixel.quantize(x, step)
-        encoder = bitstream.Encoder(tables)
-        for symbols, contexts in parts:
-            encoder.add(symbols, contexts)
-        payload += len(encoder.finish())
+        stream, restored = pixel.encode(x, step, tables)
+        payload += len(stream)
         squared += float(((restored.astype(np.float64) - x) ** 2).sum())
     psnr = 10 * np.log10(255.0**2 / (squared / test.size)) if squared else float("inf")  # step 1: lossless
     return {"step": step, "psnr": psnr, "bytes": payload / len(test)}

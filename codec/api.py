@@ -197,15 +197,15 @@ class Model:
         At a pixel level, whose model *is* its integer tables, the ideal bits under those tables.
         """
         quality = _check_quality(self, quality)
+        a = _check_images(images)
+        a = a if a.ndim != 2 else a[None]
+        if (level := self.pixel_level(quality)) is not None:
+            return self._pixel_bits(_planes(a), *level)
         import jax.numpy as jnp
 
         from codec.entropy import LADDER, RUNG, SCALE_MIN
         from codec.models import gaussian_bits
 
-        a = _check_images(images)
-        a = a if a.ndim != 2 else a[None]
-        if (level := self.pixel_level(quality)) is not None:
-            return self._pixel_bits(_planes(a), *level)
         logits = self._params["cluster_logits"][quality - 1].astype(np.float64)
         cluster_bits = -(logits - np.log(np.exp(logits - logits.max()).sum()) - logits.max()) / np.log(2)
         total = 0.0
@@ -221,7 +221,6 @@ class Model:
             total += float(gaussian_bits(jnp.asarray(v, jnp.float32), jnp.asarray(scale, jnp.float32)).sum())
             total += cluster_bits[choice].sum()
         return total
-
 
     @staticmethod
     def _pixel_bits(planes: np.ndarray, step: int, tables) -> float:
@@ -312,11 +311,7 @@ def encode_chunk(model: Model, batch: np.ndarray, quality: int) -> bytes:
     """One ANS stream for a batch of images (N, H, W[, C]): cluster choices, then the latent's groups in turn
     (or, at a pixel level, the residuals of each anti-diagonal of pixels in turn)."""
     if (level := model.pixel_level(quality)) is not None:
-        step, tables = level
-        encoder = bitstream.Encoder(tables)
-        for symbols, contexts in pixel.quantize(_planes(batch), step)[0]:
-            encoder.add(symbols, contexts)
-        return encoder.finish()
+        return pixel.encode(_planes(batch), *level)[0]
     choice, symbols, index = model.latents(to_tiles(_planes(batch), model.config.tile), quality)
     encoder = bitstream.Encoder(model.tables)
     encoder.add(choice, np.full(choice.shape, model.frozen.cluster_table(quality - 1)))
@@ -336,11 +331,7 @@ def decode_chunk(model: Model, header: dict, n: int, data: bytes) -> np.ndarray:
     if n_tiles * p > container.MAX_CHUNK_PIXELS:
         raise LimitError(f"chunk claims {n_tiles} tiles, more than aecodec decodes at once")
     if (level := model.pixel_level(q)) is not None:
-        step, tables = level
-        decoder = bitstream.Decoder(data, tables)
-        planes = pixel.reconstruct((n * channels, shape[0], shape[1]), step, decoder.read)
-        decoder.finish()
-        return _unplanes(planes, n, shape)
+        return _unplanes(pixel.decode(data, (n * channels, shape[0], shape[1]), *level), n, shape)
     decoder = bitstream.Decoder(data, model.tables)
     choice = decoder.read(np.full(n_tiles, model.frozen.cluster_table(q - 1)))
     if ((choice < 0) | (choice >= model.config.clusters)).any():  # an escaped symbol can be anything

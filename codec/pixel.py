@@ -23,7 +23,7 @@ import functools
 
 import numpy as np
 
-from bitstream.coder import PRECISION, Tables, integer_frequencies
+from bitstream.coder import PRECISION, Decoder, Encoder, Tables, integer_frequencies
 from bitstream.errors import FormatError
 
 ACTIVITY = np.array([0, 2, 4, 7, 11, 16, 23, 32, 45, 64, 90, 128])  # lower bounds of the activity buckets
@@ -139,6 +139,23 @@ def reconstruct(shape: tuple[int, int, int], step: int, read) -> np.ndarray:
         pred, context = _predict(r, m, here, neighbours)
         _record(r, m, here, pred, read(context).astype(np.int32), step)
     return _crop(r, h, w)
+
+
+def encode(planes: np.ndarray, step: int, tables: Tables) -> tuple[bytes, np.ndarray]:
+    """One ANS stream of uint8 planes (n, H, W) at ``step``, and the reconstruction it decodes to."""
+    parts, restored = quantize(planes, step)
+    encoder = Encoder(tables)
+    for symbols, contexts in parts:
+        encoder.add(symbols, contexts)
+    return encoder.finish(), restored
+
+
+def decode(data: bytes, shape: tuple[int, int, int], step: int, tables: Tables) -> np.ndarray:
+    """Planes (n, H, W) from ``encode``'s stream (FormatError if it is damaged or has data left)."""
+    decoder = Decoder(data, tables)
+    planes = reconstruct(shape, step, decoder.read)
+    decoder.finish()
+    return planes
 
 
 def count(planes: np.ndarray, step: int) -> np.ndarray:

@@ -304,13 +304,17 @@ def export(model: Codec, path: str | Path, *, name: str, meta: dict, pixel_image
         raise ValueError("the config has pixel steps: export needs the training images to fit their tables")
     tables = [pixel.fit_tables(np.asarray(pixel_images, np.uint8), step) for step in steps]
     meta = json.loads(json.dumps(meta, default=float))
-    data = modelfile.dumps(name=name, config=model.cfg.to_dict(), params=params, frozen=frozen, pixel=tables, meta=meta)
+
+    def dump() -> bytes:
+        return modelfile.dumps(name=name, config=model.cfg.to_dict(), params=params, frozen=frozen, pixel=tables, meta=meta)
+
+    data = dump()
     if test_images is not None:
         from codec.api import Model, measure
 
         loaded = Model(modelfile.loads(data), source=str(path))
         meta["test"] = [measure(loaded, test_images, q) for q in loaded.qualities]
-        data = modelfile.dumps(name=name, config=model.cfg.to_dict(), params=params, frozen=frozen, pixel=tables, meta=meta)
+        data = dump()
     modelfile.save(path, data)
     return data
 

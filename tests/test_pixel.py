@@ -1,12 +1,13 @@
 """The pixel coder of the high quality levels (codec/pixel.py)."""
 
-import msgpack
 import numpy as np
 import pytest
 
 import bitstream
 import codec
 from codec import modelfile, pixel
+
+from .test_model import _body, _write
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (1, 9), (9, 1), (5, 3), (28, 28), (29, 31)])
@@ -41,16 +42,10 @@ def test_fitted_tables_code_the_training_data_and_are_valid(test_images, step):
     pixel.check_tables(rows, step, what="tables")
     tables = pixel.tables(rows, step)
     x = test_images[200:260]
-    parts, expected = pixel.quantize(x, step)
-    encoder = bitstream.Encoder(tables)
-    for symbols, contexts in parts:
-        encoder.add(symbols, contexts)
-    data = encoder.finish()
-    ideal = sum(bitstream.coder.ideal_bits(s, c, tables) for s, c in parts) / 8
+    data, expected = pixel.encode(x, step, tables)
+    ideal = sum(bitstream.coder.ideal_bits(s, c, tables) for s, c in pixel.quantize(x, step)[0]) / 8
     assert ideal <= len(data) <= ideal * 1.01 + 8
-    decoder = bitstream.Decoder(data, tables)
-    np.testing.assert_array_equal(pixel.reconstruct(x.shape, step, decoder.read), expected)
-    decoder.finish()
+    np.testing.assert_array_equal(pixel.decode(data, x.shape, step, tables), expected)
 
 
 def test_pixel_levels_of_the_bundled_model_bound_the_error_of_every_pixel(bundled, test_images):
@@ -62,16 +57,12 @@ def test_pixel_levels_of_the_bundled_model_bound_the_error_of_every_pixel(bundle
 
 
 def test_damaged_pixel_tables_are_a_format_error(tiny_model_path, tmp_path):
-    body = msgpack.unpackb(tiny_model_path.read_bytes()[4:], raw=False)
+    body = _body(tiny_model_path)
     rows = modelfile.decode_array(body["pixel"][0], what="pixel").copy()
     rows[3, 0] += 1  # no longer sums to 2^24
     body["pixel"][0] = modelfile.encode_array(rows)
-    body.pop("fingerprint")
-    body["fingerprint"] = modelfile.fingerprint(body)
-    path = tmp_path / "bad.aecm"
-    path.write_bytes(modelfile.MAGIC + msgpack.packb(body, use_bin_type=True))
     with pytest.raises(codec.FormatError, match=r"pixel\[0\]: not valid integer tables for step 30"):
-        codec.load_model(path)
+        codec.load_model(_write(tmp_path / "bad.aecm", body))
 
 
 @pytest.mark.parametrize(("tables", "message"), [
@@ -80,14 +71,10 @@ def test_damaged_pixel_tables_are_a_format_error(tiny_model_path, tmp_path):
     ([{"shape": [1 << 30, 1 << 30, 16], "dtype": "<u4", "data": b""}], "data length does not match shape"),
 ])
 def test_a_model_with_missing_or_absurd_pixel_tables_is_a_format_error(tiny_model_path, tmp_path, tables, message):
-    body = msgpack.unpackb(tiny_model_path.read_bytes()[4:], raw=False)
+    body = _body(tiny_model_path)
     body["pixel"] = tables
-    body.pop("fingerprint")
-    body["fingerprint"] = modelfile.fingerprint(body)
-    path = tmp_path / "bad.aecm"
-    path.write_bytes(modelfile.MAGIC + msgpack.packb(body, use_bin_type=True))
     with pytest.raises(codec.FormatError, match=message):
-        codec.load_model(path)
+        codec.load_model(_write(tmp_path / "bad.aecm", body))
 
 
 def test_estimating_the_size_at_an_unknown_level_is_an_input_error(bundled, test_images):
