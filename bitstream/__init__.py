@@ -4,16 +4,8 @@ Depends on numpy, msgpack and constriction only (never JAX, never ``codec``), so
 file can be inspected and its integrity checked without the neural network stack.
 """
 
-from bitstream.coder import CODER_NAME, CODER_VERSION, PRECISION, Decoder, Encoder, Tables, ideal_bits, integer_frequencies
-from bitstream.container import (
-    FORMAT_VERSION,
-    MAGIC,
-    Archive,
-    pack,
-    read_header,
-    unpack,
-    verify,
-)
+import importlib
+
 from bitstream.errors import (
     AecodecError,
     ChecksumError,
@@ -22,6 +14,20 @@ from bitstream.errors import (
     TruncatedError,
     UnsupportedVersionError,
 )
+
+# numpy, msgpack and constriction load on first use: ``import bitstream.errors`` stays cheap.
+_LAZY = {**{name: "bitstream.coder" for name in
+            ("CODER_NAME", "CODER_VERSION", "PRECISION", "Decoder", "Encoder", "Tables", "ideal_bits",
+             "integer_frequencies")},
+         **{name: "bitstream.container" for name in
+            ("FORMAT_VERSION", "MAGIC", "Archive", "pack", "read_header", "unpack", "verify")}}
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'bitstream' has no attribute {name!r}")
+    return getattr(importlib.import_module(_LAZY[name]), name)
+
 
 __all__ = [
     "AecodecError",

@@ -10,6 +10,17 @@ table indices. The decoder reads the parts in order and may compute a part's tab
 indices from the parts before it (the latents' tables depend on each image's cluster).
 Within a part, all symbols sharing a table are coded in one vectorized call, tables in
 ascending order, escapes last; ANS is a stack, so the encoder pushes all in reverse.
+
+A stream is *framed* (container format 3): the parts are followed by an end marker and may be
+preceded by padding. An ANS stream that has run out keeps decoding the likeliest symbols
+forever, and a run of near-certain symbols codes to almost nothing (a blank image can code to
+zero bytes), so neither the stream's length nor its exhaustion shows where it ends:
+
+    [pad flag] [pad count, pad words, when the flag is set]  parts...  [end marker]
+
+The end marker (16 bits) catches a decoder asked for more symbols than were coded (a raised
+image count), and the padding lets the encoder meet the container's floor of bytes per pixel,
+which bounds the work a short file can demand. Unpadded, the flag costs 1/50,000 of a bit.
 """
 
 from __future__ import annotations
@@ -27,6 +38,8 @@ PRECISION = 24
 ESCAPE_BITS = 16  # an escaped symbol is sent as this many raw bits
 ESCAPE_RANGE = 1 << ESCAPE_BITS
 _ESCAPE_OFFSET = ESCAPE_RANGE // 2
+END_MARKER = 0xAEC3  # the last symbol of a framed stream; an exhausted stream decodes 0 here
+_PAD_FLAG = np.array([(1 << PRECISION) - (1 << 8), 1 << 8], np.uint32)  # padded streams are rare
 
 
 def _model(freqs: np.ndarray):
@@ -74,8 +87,11 @@ class Encoder:
             raise ValueError("symbols and table indices differ in size")
         self._parts.append((symbols, index))
 
-    def finish(self) -> bytes:
+    def finish(self, *, min_bytes: int = 0, framed: bool = True) -> bytes:
+        """The stream: framed (end marker, and padding up to ``min_bytes``) unless ``framed`` is false (format 2)."""
         coder = constriction.stream.stack.AnsCoder()
+        if framed:
+            coder.encode_reverse(np.array([END_MARKER], np.int32), _UNIFORM)
         for symbols, index in reversed(self._parts):
             order, groups = _groups(index)
             sizes = self.tables.sizes[index]
@@ -87,20 +103,49 @@ class Encoder:
             s = np.where(outside, sizes, s).astype(np.int32)
             for t, pos in reversed(groups):
                 coder.encode_reverse(s[pos], self.tables.model(t))
+        if framed:
+            _pad(coder, min_bytes)
         return coder.get_compressed().tobytes()
 
 
-class Decoder:
-    """Reads the parts of a stream in order; ``finish()`` checks nothing is left."""
+_UNIFORM = constriction.stream.model.Uniform(ESCAPE_RANGE)
+_PAD_MODEL = _model(_PAD_FLAG)
 
-    def __init__(self, data: bytes, tables: Tables):
+
+def _pad(coder, min_bytes: int) -> None:
+    """Push the pad flag (and, when the stream is shorter than ``min_bytes``, zero words and their count)."""
+    short = min_bytes - 4 * coder.num_words()
+    if short > 0:
+        words = -(-short // 2) + 2  # each pad symbol adds 16 bits; two spare for the ANS state's slack
+        coder.encode_reverse(np.zeros(words, np.int32), _UNIFORM)
+        coder.encode_reverse(np.array([words >> 16, words & 0xFFFF], np.int32), _UNIFORM)
+    coder.encode_reverse(np.array([int(short > 0)], np.int32), _PAD_MODEL)
+
+
+class Decoder:
+    """Reads the parts of a stream in order; ``finish()`` checks the end marker and that nothing is left."""
+
+    def __init__(self, data: bytes, tables: Tables, *, framed: bool = True):
         if len(data) % 4:
             raise TruncatedError("entropy-coded stream is not a whole number of 32-bit words")
         self.tables = tables
+        self._framed = framed
         try:
             self._coder = constriction.stream.stack.AnsCoder(np.frombuffer(data, dtype="<u4").astype(np.uint32))
+            if framed:
+                self._skip_padding(len(data))
         except (ValueError, RuntimeError) as e:
             raise FormatError(f"entropy-coded stream is damaged ({e})") from None
+
+    def _skip_padding(self, size: int) -> None:
+        if self._coder.decode(_PAD_MODEL, 1)[0] == 0:
+            return
+        high, low = self._coder.decode(_UNIFORM, 2)
+        words = (int(high) << 16) | int(low)
+        if 2 * words > size:
+            raise FormatError("entropy-coded stream claims more padding than it holds (damaged)")
+        if self._coder.decode(_UNIFORM, words).any():
+            raise FormatError("entropy-coded stream's padding is not zero (damaged)")
 
     def read(self, index: np.ndarray) -> np.ndarray:
         """The symbols of the next part, one per entry of ``index`` (same shape)."""
@@ -123,6 +168,12 @@ class Decoder:
         return out.reshape(np.shape(index))
 
     def finish(self) -> None:
+        try:
+            marker = self._coder.decode(_UNIFORM, 1)[0] if self._framed else END_MARKER
+        except (ValueError, RuntimeError) as e:
+            raise FormatError(f"entropy-coded stream is damaged ({e})") from None
+        if marker != END_MARKER:
+            raise FormatError("entropy-coded stream does not end where its image count says (damaged)")
         if not self._coder.is_empty():
             raise FormatError("entropy-coded stream has data left after the last symbol (damaged)")
 

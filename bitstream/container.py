@@ -1,10 +1,11 @@
-"""The ``.aec`` container (format version 2): compact, versioned, checksummed, streamable, strictly parsed.
+"""The ``.aec`` container (format version 3): compact, versioned, checksummed, streamable, strictly parsed.
 
 Layout::
 
     "AEC" 0x00             magic
-    u8 = 2                 format version
+    u8 = 3                 format version
     varint + msgpack       header record: [model, quality, image_shape, batched, meta]
+    u32 little-endian      CRC-32 of every byte before it: the header is checked before any chunk is decoded
     (varint + msgpack)*    chunk records: [n, data, crc]
     0x00                   end of chunks (a record length of zero)
     u32 little-endian      CRC-32 of every byte before it
@@ -26,7 +27,10 @@ Header fields, by position:
    name and kind); ``{}`` costs one byte.
 
 Chunk fields: ``n`` (int >= 1: images in the chunk), ``data`` (bin: one ANS stream),
-``crc`` (int: CRC-32 of ``data``). The image count is the sum of the chunks' ``n``.
+``crc`` (int: CRC-32 of ``data``). The image count is the sum of the chunks' ``n``. A chunk's
+data holds at least one byte per ``MAX_PIXELS_PER_BYTE`` pixels it decodes to (the writer pads
+the rare denser stream, see ``bitstream.coder``), so the work a file can demand is bounded by
+its size: a reader refuses a denser chunk before decoding it.
 
 Implied by version 2 and not stored: the entropy coder (``IMPLIED["coder"]``), the pixel
 type (uint8) and the prior ("clusters"). The latent grid and the padding follow from the
@@ -36,8 +40,9 @@ header as a dict with every field (``HEADER_FIELDS``), implied ones filled in.
 Chunks follow the header so that a dataset of any size streams through in bounded memory.
 Every byte is covered by the final CRC; each chunk also carries its own, so a stream reader
 can stop at the first damaged chunk before decoding it. Every size is checked against a
-limit (and against the bytes actually present) before anything is allocated. Version 1
-(string-keyed maps, u32 lengths) was a pre-release format and is refused.
+limit (and against the bytes actually present) before anything is allocated. Version 2
+(no header checksum, streams without an end marker) is still read; version 1 (string-keyed
+maps, u32 lengths) was a pre-release format and is refused.
 """
 
 from __future__ import annotations
@@ -47,12 +52,16 @@ import io
 import struct
 import zlib
 
+import reprlib
+
 import msgpack
 
 from bitstream.errors import ChecksumError, FormatError, LimitError, TruncatedError, UnsupportedVersionError
+from bitstream.walk import check_structure
 
 MAGIC = b"AEC\x00"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+READ_VERSIONS = (2, 3)  # 2: no header checksum, streams without an end marker
 MAX_HEADER_BYTES = 1 << 20
 MAX_CHUNK_BYTES = 1 << 28
 MAX_CHUNK_PIXELS = 1 << 26  # decoded pixels per chunk: bounds the memory one chunk can claim
@@ -62,6 +71,11 @@ MAX_CHANNELS = 4
 MAX_QUALITY = 255
 FINGERPRINT_BYTES = 8  # of the model's SHA-256: identifies a model, not a security boundary
 MAX_META_DEPTH = 8
+# Decoded pixels per byte of a chunk's data, at most: 1/128 bit per pixel. Real images need far
+# more (Fashion-MNIST's lowest level 0.15 bit per pixel); a decoder runs at about 2-5 Mpixel/s, so
+# this caps the work one byte can demand near 0.5 ms, whatever the headers claim.
+MAX_PIXELS_PER_BYTE = 1024
+_HEADER_VALUES = 1 << 19  # a folder archive's header lists one name per image (at most 2**18)
 _MAX_VARINT_BYTES = 5  # 35 bits: more than any limit here
 
 # What version 2 implies instead of storing. The coder's name and version are written out
@@ -90,6 +104,15 @@ class Archive:
     @property
     def count(self) -> int:
         return sum(n for n, _ in self.chunks)
+
+
+_SHOW = reprlib.Repr()  # keyword arguments only from Python 3.12
+_SHOW.maxlevel, _SHOW.maxstring, _SHOW.maxother, _SHOW.maxlist, _SHOW.maxdict = 2, 40, 40, 4, 4
+
+
+def show(value) -> str:
+    """A short repr of an untrusted value for a message: bounded length and depth, never recursive."""
+    return _SHOW.repr(value)
 
 
 def _is_int(v) -> bool:
@@ -141,28 +164,37 @@ def check_header(header: dict) -> dict:
         raise FormatError(f"header has missing fields {sorted(missing)} or unknown fields {sorted(map(str, unknown))}")
     for name, value in IMPLIED.items():
         if header[name] != value:
-            raise FormatError(f"header {name} {header[name]!r} is not what format {FORMAT_VERSION} implies ({value!r})")
+            raise FormatError(f"header {name} {show(header[name])} is not what format {FORMAT_VERSION} implies ({show(value)})")
     model = header["model"]
     fingerprint = model.get("fingerprint") if isinstance(model, dict) and set(model) == {"fingerprint"} else None
     if (not isinstance(fingerprint, str) or len(fingerprint) != 2 * FINGERPRINT_BYTES
             or fingerprint.strip("0123456789abcdef")):
-        raise FormatError(f"header model {model!r} is not {{'fingerprint': {2 * FINGERPRINT_BYTES} lowercase hex digits}}")
+        raise FormatError(f"header model {show(model)} is not {{'fingerprint': {2 * FINGERPRINT_BYTES} lowercase hex digits}}")
     quality = header["quality"]
     if not _is_int(quality) or not 1 <= quality <= MAX_QUALITY:
-        raise FormatError(f"header quality {quality!r} is not an integer from 1 to {MAX_QUALITY}")
+        raise FormatError(f"header quality {show(quality)} is not an integer from 1 to {MAX_QUALITY}")
     shape = header["image_shape"]
     if not isinstance(shape, list) or len(shape) not in (2, 3) or not all(_is_int(d) for d in shape):
-        raise FormatError(f"header image_shape {shape!r} is not [H, W] or [H, W, C]")
+        raise FormatError(f"header image_shape {show(shape)} is not [H, W] or [H, W, C]")
     if any(d < 1 or d > MAX_DIM for d in shape) or (len(shape) == 3 and shape[2] > MAX_CHANNELS):
-        raise LimitError(f"header image_shape {shape!r} is out of range")
+        raise LimitError(f"header image_shape {show(shape)} is out of range")
     if _image_pixels(shape) > MAX_IMAGE_PIXELS:
-        raise LimitError(f"header image_shape {shape!r} claims more than {MAX_IMAGE_PIXELS} pixels per image")
+        raise LimitError(f"header image_shape {show(shape)} claims more than {MAX_IMAGE_PIXELS} pixels per image")
     if not isinstance(header["batched"], bool):
-        raise FormatError(f"header batched {header['batched']!r} is not a bool")
+        raise FormatError(f"header batched {show(header['batched'])} is not a bool")
     if not isinstance(header["meta"], dict):
         raise FormatError(f"header meta should be a map, not {type(header['meta']).__name__}")
     _check_meta(header["meta"])
     return header
+
+
+def _parse_header(raw: bytes):
+    return _parse(raw, "header", _HEADER_LIMITS, max_values=_HEADER_VALUES, max_depth=MAX_META_DEPTH + 3)
+
+
+def min_chunk_bytes(n: int, pixels_per_image: int) -> int:
+    """The fewest bytes of data a chunk of ``n`` images may hold (whole 32-bit words)."""
+    return 4 * -(-n * pixels_per_image // (4 * MAX_PIXELS_PER_BYTE))
 
 
 def _image_pixels(shape) -> int:
@@ -190,18 +222,24 @@ def _check_chunk(fields) -> tuple[int, bytes]:
         raise FormatError("chunk record is not an array of 3 fields [n, data, crc]")
     n, data, crc = fields
     if not _is_int(n) or n < 1:
-        raise FormatError(f"chunk image count {n!r} is not a positive integer")
+        raise FormatError(f"chunk image count {show(n)} is not a positive integer")
     if not isinstance(data, bytes):
         raise FormatError("chunk data is not a byte string")
     if not _is_int(crc) or not 0 <= crc < 1 << 32:
-        raise FormatError(f"chunk checksum {crc!r} is not a 32-bit unsigned integer")
+        raise FormatError(f"chunk checksum {show(crc)} is not a 32-bit unsigned integer")
     if zlib.crc32(data) != crc:
         raise ChecksumError("chunk checksum mismatch: the data is damaged")
     return n, data
 
 
-def _parse(raw: bytes, what: str, limits: dict):
-    """Exactly one msgpack value filling ``raw``, parsed with ``limits``."""
+def _parse(raw: bytes, what: str, limits: dict, *, max_values: int, max_depth: int):
+    """Exactly one msgpack value filling ``raw``, parsed with ``limits`` after a walk that bounds its values and depth."""
+    try:
+        end = check_structure(raw, what=f"{what} record", max_values=max_values, max_depth=max_depth)
+    except TruncatedError:  # the record itself is complete: its value is malformed
+        raise FormatError(f"{what} record ends inside its msgpack value") from None
+    if end != len(raw):
+        raise FormatError(f"{what} record has bytes after its msgpack value")
     try:
         return msgpack.unpackb(raw, raw=False, strict_map_key=True, use_list=True, timestamp=0, **limits)
     except msgpack.ExtraData:
@@ -222,11 +260,11 @@ def _record(obj, what: str, limit: int) -> bytes:
 
 
 def _check_version(version: int) -> None:
-    if version == FORMAT_VERSION:
+    if version in READ_VERSIONS:
         return
     if version == 1:
         raise UnsupportedVersionError(
-            "container format 1 is a pre-release format this aecodec no longer reads (it reads format 2); "
+            "container format 1 is a pre-release format this aecodec no longer reads (it reads formats 2 and 3); "
             "decompress the file with the aecodec that wrote it and compress it again")
     if version > FORMAT_VERSION:
         raise UnsupportedVersionError(
@@ -245,17 +283,19 @@ class Writer:
         self._f = fileobj
         self._crc = 0
         self._batched = check_header(header)["batched"]
+        self._pixels = _image_pixels(header["image_shape"])
         self._count = 0
         record = _record(_header_to_wire(header), "header", MAX_HEADER_BYTES)
         self._check_readable(record)
         self._write(MAGIC + bytes([FORMAT_VERSION]) + record)
+        self._write(_U32.pack(self._crc))
 
     @staticmethod
     def _check_readable(record: bytes) -> None:
         """The header record parses back under the reader's limits (e.g. a meta list too long for them)."""
         f = io.BytesIO(record)
         size = _read_varint(lambda k: f.read(k), "header")
-        _header_from_wire(_parse(f.read(size), "header", _HEADER_LIMITS))
+        _header_from_wire(_parse_header(f.read(size)))
 
     def _write(self, b: bytes) -> None:
         self._crc = zlib.crc32(b, self._crc)
@@ -263,7 +303,10 @@ class Writer:
 
     def add(self, n: int, data: bytes) -> None:
         if not _is_int(n) or n < 1:
-            raise FormatError(f"chunk image count {n!r} is not a positive integer")
+            raise FormatError(f"chunk image count {show(n)} is not a positive integer")
+        if len(data) < min_chunk_bytes(n, self._pixels):
+            raise LimitError(f"chunk data of {len(data)} bytes for {n} images is denser than a reader accepts "
+                             f"(pad it to {min_chunk_bytes(n, self._pixels)} bytes)")
         if not self._batched and self._count + n > 1:
             raise FormatError("a file marked as a single image (batched false) holds exactly one image")
         record = _record([n, bytes(data), zlib.crc32(data)], "chunk", MAX_CHUNK_BYTES)
@@ -309,7 +352,13 @@ class Reader:
         if len(magic) < 5:
             raise TruncatedError("file is truncated (in the magic)")
         _check_version(magic[4])
-        self.header = _header_from_wire(_parse(self._record(MAX_HEADER_BYTES, "header"), "header", _HEADER_LIMITS))
+        self.version = magic[4]
+        record = self._record(MAX_HEADER_BYTES, "header")
+        if self.version >= 3:  # the header's own checksum, before it is trusted
+            expected = self._crc
+            if _U32.unpack(self._read(4, "header checksum"))[0] != expected:
+                raise ChecksumError("header checksum mismatch: the file is damaged")
+        self.header = _header_from_wire(_parse_header(record))
 
     def _read(self, size: int, what: str) -> bytes:
         b = self._f.read(size)
@@ -334,9 +383,12 @@ class Reader:
         pixels = _image_pixels(self.header["image_shape"])
         count = 0
         while size := self._length(MAX_CHUNK_BYTES, "chunk"):
-            n, data = _check_chunk(_parse(self._read(size, "chunk"), "chunk", _CHUNK_LIMITS))
+            n, data = _check_chunk(_parse(self._read(size, "chunk"), "chunk", _CHUNK_LIMITS, max_values=16, max_depth=1))
             if n * pixels > MAX_CHUNK_PIXELS:
                 raise LimitError(f"chunk claims {n} images of {pixels} pixels, more than the limit of {MAX_CHUNK_PIXELS}")
+            if len(data) < min_chunk_bytes(n, pixels):
+                raise LimitError(f"chunk claims {n} images of {pixels} pixels in {len(data)} bytes of data: denser than "
+                                 f"{MAX_PIXELS_PER_BYTE} pixels per byte (damage, or a file made to waste time)")
             count += n
             if not self.header["batched"] and count > 1:
                 raise FormatError("file marked as a single image holds several")

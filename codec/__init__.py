@@ -7,8 +7,8 @@
 (3, 28, 28)
 """
 
-from codec import data
-from codec.api import Model, compress, compress_file, decompress, decompress_file, load_model
+import importlib
+
 from codec.errors import (
     AecodecError,
     ChecksumError,
@@ -22,6 +22,19 @@ from codec.errors import (
 )
 
 QUALITIES = (1, 2, 3, 4, 5, 6, 7, 8)  # the bundled model's levels, low to high quality
+
+# The API and the data module load numpy, msgpack and constriction: imported on first use, so
+# that `aecodec` installs its signal handlers before any slow import (and starts faster).
+_LAZY = {"data": "codec.data", **{name: "codec.api" for name in
+         ("Model", "compress", "compress_file", "decompress", "decompress_file", "load_model")}}
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'codec' has no attribute {name!r}")
+    module = importlib.import_module(_LAZY[name])
+    return module if name == "data" else getattr(module, name)
+
 
 __all__ = [
     "AecodecError",

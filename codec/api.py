@@ -31,6 +31,11 @@ from codec.tiling import from_tiles, grid, to_tiles
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 DEFAULT_MODEL = PRETRAINED_DIR / "fmnist.aecm"
 CHUNK_IMAGES = 1024  # images per coded stream: amortizes the coder's flush, bounds memory
+# The most pixels of a chunk once its images are padded to whole tiles: an 8192 x 8192 image (the largest
+# accepted) pads to 8204 x 8204 with 28 x 28 tiles, a little over MAX_CHUNK_PIXELS; twice it
+# leaves room for any tile up to 256 x 256 while still bounding tiny images' padding.
+def max_padded_chunk_pixels() -> int:
+    return 2 * container.MAX_CHUNK_PIXELS
 
 
 class Model:
@@ -241,7 +246,7 @@ ESCAPE_MIN, ESCAPE_MAX = -(ESCAPE_RANGE // 2), ESCAPE_RANGE // 2 - 1  # what an 
 
 
 @functools.lru_cache(maxsize=8)
-def _load_cached(path: str, mtime: float) -> Model:
+def _load_cached(path: str, identity: tuple) -> Model:
     return Model(modelfile.loads(Path(path).read_bytes(), what=path), source=path)
 
 
@@ -253,7 +258,9 @@ def load_model(path: str | os.PathLike | None = None) -> Model:
         FormatError: not a valid model file (also ``ValueError``).
     """
     path = Path(path) if path is not None else DEFAULT_MODEL
-    return _load_cached(str(path.resolve()), path.stat().st_mtime)
+    st = path.stat()
+    # A replaced file has a new inode or change time even when its size and mtime were kept.
+    return _load_cached(str(path.resolve()), (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
 
 
 def _resolve(model) -> Model:
@@ -272,12 +279,23 @@ def _check_images(images) -> np.ndarray:
         raise InputError(f"images have {a.ndim} dimensions; expected (H, W), (N, H, W) or (N, H, W, C)")
     if a.size == 0:
         raise InputError(f"images are empty (shape {a.shape})")
-    if a.ndim == 4 and a.shape[3] > container.MAX_CHANNELS:
-        raise InputError(f"images have {a.shape[3]} channels; at most {container.MAX_CHANNELS} are supported")
-    h, w = a.shape[-3:-1] if a.ndim == 4 else a.shape[-2:]
-    if h > container.MAX_DIM or w > container.MAX_DIM or h * w > container.MAX_IMAGE_PIXELS:
-        raise InputError(f"images of {h}x{w} pixels are larger than aecodec accepts")
+    check_image_shape(a.shape[1:] if a.ndim == 4 else a.shape[-2:])
     return a
+
+
+def check_image_shape(shape) -> None:
+    """Refuse an image shape (H, W) or (H, W, C) beyond the container's limits, before any pixel is read.
+
+    Raises:
+        InputError: too many channels, or more values than 8192 x 8192 grey (``MAX_IMAGE_PIXELS``).
+    """
+    h, w = int(shape[0]), int(shape[1])
+    channels = int(shape[2]) if len(shape) == 3 else 1
+    if channels > container.MAX_CHANNELS:
+        raise InputError(f"images have {channels} channels; at most {container.MAX_CHANNELS} are supported")
+    if min(h, w) < 1 or h > container.MAX_DIM or w > container.MAX_DIM or h * w * channels > container.MAX_IMAGE_PIXELS:
+        raise InputError(f"images of {h}x{w}x{channels} are larger than aecodec accepts "
+                         f"(at most {container.MAX_IMAGE_PIXELS} values: 8192x8192 grey)")
 
 
 def _planes(batch: np.ndarray) -> np.ndarray:
@@ -310,29 +328,30 @@ def _header(model: Model, quality: int, image_shape, batched: bool, meta: dict |
 def encode_chunk(model: Model, batch: np.ndarray, quality: int) -> bytes:
     """One ANS stream for a batch of images (N, H, W[, C]): cluster choices, then the latent's groups in turn
     (or, at a pixel level, the residuals of each anti-diagonal of pixels in turn)."""
+    min_bytes = container.min_chunk_bytes(len(batch), int(np.prod(batch.shape[1:])))
     if (level := model.pixel_level(quality)) is not None:
-        return pixel.encode(_planes(batch), *level)[0]
+        return pixel.encode(_planes(batch), *level, min_bytes=min_bytes)[0]
     choice, symbols, index = model.latents(to_tiles(_planes(batch), model.config.tile), quality)
     encoder = bitstream.Encoder(model.tables)
     encoder.add(choice, np.full(choice.shape, model.frozen.cluster_table(quality - 1)))
     bounds = model.config.bounds
     for lo, hi in pairwise(bounds):
         encoder.add(symbols[:, lo:hi], index[:, lo:hi])
-    return encoder.finish()
+    return encoder.finish(min_bytes=min_bytes)
 
 
-def decode_chunk(model: Model, header: dict, n: int, data: bytes) -> np.ndarray:
-    """Images (n, H, W[, C]) from one ANS stream."""
+def decode_chunk(model: Model, header: dict, n: int, data: bytes, *, framed: bool = True) -> np.ndarray:
+    """Images (n, H, W[, C]) from one ANS stream (``framed`` false: a format-2 stream, without end marker)."""
     shape, q = header["image_shape"], header["quality"]
     channels = shape[2] if len(shape) == 3 else 1
     rows, cols = grid(shape[0], shape[1], model.config.tile)  # the latent grid: not stored, it follows from the shape
     p = model.config.pixels
     n_tiles = n * channels * rows * cols
-    if n_tiles * p > container.MAX_CHUNK_PIXELS:
+    if n_tiles * p > max_padded_chunk_pixels():
         raise LimitError(f"chunk claims {n_tiles} tiles, more than aecodec decodes at once")
     if (level := model.pixel_level(q)) is not None:
-        return _unplanes(pixel.decode(data, (n * channels, shape[0], shape[1]), *level), n, shape)
-    decoder = bitstream.Decoder(data, model.tables)
+        return _unplanes(pixel.decode(data, (n * channels, shape[0], shape[1]), *level, framed=framed), n, shape)
+    decoder = bitstream.Decoder(data, model.tables, framed=framed)
     choice = decoder.read(np.full(n_tiles, model.frozen.cluster_table(q - 1)))
     if ((choice < 0) | (choice >= model.config.clusters)).any():  # an escaped symbol can be anything
         raise FormatError("entropy-coded stream is damaged (cluster index out of range)")
@@ -371,12 +390,17 @@ class ArchiveWriter:
         rows, cols = grid(self.image_shape[0], self.image_shape[1], self.model.config.tile)
         channels = self.image_shape[2] if len(self.image_shape) == 3 else 1
         tiled = channels * rows * cols * self.model.config.pixels  # an image's pixels once padded: >= its own
-        if tiled > container.MAX_CHUNK_PIXELS:  # a reader would refuse the file: refuse to write it
+        if tiled > max_padded_chunk_pixels():  # a reader would refuse the file: refuse to write it
             raise InputError(f"images of shape {self.image_shape} are larger than aecodec accepts "
-                             f"({tiled} pixels once padded to whole tiles; the limit is {container.MAX_CHUNK_PIXELS})")
-        self._writer = container.Writer(fileobj, _header(self.model, self.quality, self.image_shape, batched, meta))
+                             f"({tiled} pixels once padded to whole tiles; the limit is {max_padded_chunk_pixels()})")
+        header = _header(self.model, self.quality, self.image_shape, batched, meta)
+        try:
+            self._writer = container.Writer(fileobj, header)
+        except FormatError as e:  # only meta can be wrong here: the caller's argument
+            raise InputError(f"meta cannot be stored: {e}") from None
         self._batched = batched
-        self._chunk = max(1, min(CHUNK_IMAGES, container.MAX_CHUNK_PIXELS // tiled))
+        pixels = int(np.prod(self.image_shape))
+        self._chunk = max(1, min(CHUNK_IMAGES, max_padded_chunk_pixels() // tiled, container.MAX_CHUNK_PIXELS // pixels))
         self._pending: list[np.ndarray] = []
         self._buffered = 0
         self.count = 0
@@ -430,8 +454,9 @@ class ArchiveReader:
         check_model(self.model, self.header)
 
     def __iter__(self):
+        framed = self._reader.version >= 3
         for n, data in self._reader:
-            yield decode_chunk(self.model, self.header, n, data)
+            yield decode_chunk(self.model, self.header, n, data, framed=framed)
 
 
 def compress(images, *, quality: int = 4, model=None, meta: dict | None = None) -> bytes:
@@ -535,11 +560,28 @@ def compress_file(src, dst, *, force: bool = False, **kw) -> int:
 
 
 def decompress_file(src, dst, *, force: bool = False, model=None) -> np.ndarray:
-    """Decompress ``src`` and write the array to ``dst`` (format from its suffix: .npy, .npz, image, IDX)."""
-    from codec.data import output_kind, save_images
+    """Decompress ``src`` and write it to ``dst``, whose suffix decides the format (.npy, .npz, image, IDX;
+    a folder for a folder archive); returns the images.
 
-    images = decompress(Path(src).read_bytes(), model=model)
-    kind = output_kind(Path(dst).name)
-    with atomic_output(dst, force=force) as f:
-        save_images(f, images, kind["kind"], format=kind.get("format"), gzip_idx=kind.get("gzip", False))
+    Raises:
+        FileExistsError: ``dst`` exists and ``force`` is false.
+        DataError: ``dst`` has an unknown suffix, or names one image file for several images.
+        FormatError, ModelMismatchError: as ``decompress``.
+    """
+    from codec import sources
+    from codec.fileio import atomic_folder
+
+    data = Path(src).read_bytes()
+    dst = Path(dst)
+    if dst.exists() and Path(src).exists() and os.path.samefile(src, dst):
+        raise InputError(f"output {dst} is the input {src}")
+    images = decompress(data, model=model)
+    header = container.read_header(data)
+    kind = sources.restore_kind(header, dst.name)
+    batch = images if header["batched"] else images[None]
+    opener = atomic_folder if kind["kind"] == "folder" else atomic_output
+    with opener(dst, force=force) as target:
+        sink = sources.Sink(header, kind, target)
+        sink.write(batch)
+        sink.finish()
     return images

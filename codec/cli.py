@@ -17,6 +17,7 @@ import dataclasses
 import itertools
 import json
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -63,7 +64,9 @@ def _note(args, message: str) -> None:
 
 
 def _output_path(args, src: str | None, suffix_in: bool) -> Path | None:
-    """Where the result of ``src`` goes: None for stdout."""
+    """Where the result of ``src`` goes: None for stdout (also ``-o -``)."""
+    if args.output == "-":
+        return None
     if args.stdout or src in (None, "-"):
         return None if args.output is None else Path(args.output)
     if args.output is not None:
@@ -81,17 +84,37 @@ def _destination(args, src: str | None, suffix_in: bool) -> Path | None:
     dst = _output_path(args, src, suffix_in)
     if dst is None and sys.stdout.isatty() and not args.force:
         raise RefusedError("refusing to write binary data to a terminal (use -f to force, or redirect)")
-    if dst is not None and dst.exists() and not args.force:
+    if dst is not None and (dst.exists() or dst.is_symlink()) and not args.force:
         raise FileExistsError(f"{dst} already exists (use -f to overwrite)")
     return dst
 
 
-def _finish(args, src: str | None, dst: Path | None) -> None:
-    """After a complete output: flush standard output, or remove the input if --rm asked."""
-    if dst is None:
-        sys.stdout.buffer.flush()
-    elif args.rm and src not in (None, "-"):
-        _remove_input(Path(src))
+def _refuse_inputs_as_output(dst: Path | None, inputs) -> None:
+    """gzip's rule: an output that is one of the inputs would destroy it (and with --rm, both)."""
+    if dst is None or not dst.exists():
+        return
+    for p in inputs:
+        if Path(p).exists() and os.path.samefile(dst, p):
+            raise UsageError(f"output {dst} is the input {p}")
+
+
+def _refuse_folder_output(dst: Path, src: str | None) -> None:
+    """A folder to restore into must not be '.', '..', a root, the archive or a folder that holds it."""
+    if dst.name in ("", ".", "..") or dst.resolve() == Path(dst.resolve().anchor):
+        raise UsageError(f"refusing to restore a folder archive into {str(dst)!r}: name a new folder with -o")
+    if src not in (None, "-"):
+        archive = Path(src).resolve()
+        if dst.resolve() == archive or dst.resolve() in archive.parents:
+            raise UsageError(f"refusing to restore into {dst}: it holds the archive {src}")
+
+
+def _remover(args, paths):
+    """What runs once the output is in place: removing the inputs, with --rm (None otherwise)."""
+    if not args.rm or not paths:
+        return None
+    from codec.fileio import remove_inputs
+
+    return lambda: remove_inputs(paths)
 
 
 def _quality(args, model, source, sample) -> int:
@@ -115,13 +138,17 @@ def _compress_one(args, src: str | None) -> None:
         raise UsageError(f"already has {SUFFIX} suffix -- unchanged")
     dst = _destination(args, src, suffix_in=True)
     source = sources.open_source(src, recursive=args.recursive, stdin=sys.stdin.buffer)
+    _refuse_inputs_as_output(dst, source.paths)
     model = _model(args)
     batches = source.batches()  # streamed once: the first chunk also serves to pick a target quality
     first = next(batches)
     quality = _quality(args, model, source, first)
     meta = {**source.meta, "count": source.count}
     with contextlib.ExitStack() as stack:
-        target = sys.stdout.buffer if dst is None else stack.enter_context(atomic_output(dst, force=args.force))
+        if dst is None:
+            target = sys.stdout.buffer
+        else:
+            target = stack.enter_context(atomic_output(dst, force=args.force, then=_remover(args, source.paths)))
         out = _Counting(target)
         bar = stack.enter_context(_progress(args, source.count, meta.get("name", "stdin")))
         writer = api.ArchiveWriter(out, source.image_shape, quality=quality, model=model,
@@ -134,15 +161,10 @@ def _compress_one(args, src: str | None) -> None:
             if out.count:
                 bar.set_postfix(ratio=f"{raw / out.count:.1f}x", refresh=False)
         writer.close()
+        if dst is None:
+            sys.stdout.buffer.flush()
     _note(args, f"{src or 'stdin'}: {source.count} image(s), quality {quality}, {out.count / source.count:.1f} bytes/image"
                 + (f" -> {dst}" if dst else ""))
-    _finish(args, src, dst)
-
-
-def _remove_input(path: Path) -> None:
-    import shutil
-
-    shutil.rmtree(path) if path.is_dir() else path.unlink()
 
 
 class _Counting:
@@ -161,26 +183,32 @@ def _decompress_one(args, src: str | None) -> None:
     from codec.fileio import atomic_folder, atomic_output
 
     dst = _destination(args, src, suffix_in=False)
+    inputs = [] if src in (None, "-") else [src]
+    _refuse_inputs_as_output(dst, inputs)
     model = _model(args)
     with contextlib.ExitStack() as stack:
         fileobj = sys.stdin.buffer if src in (None, "-") else stack.enter_context(open(src, "rb"))
         reader = api.ArchiveReader(fileobj, model=model)
-        meta = reader.header["meta"]
+        header = reader.header
+        kind = sources.restore_kind(header, None if dst is None else dst.name)
+        then = _remover(args, inputs)
         if dst is None:
             target = sys.stdout.buffer
-        elif meta.get("kind") == "folder":
-            target = stack.enter_context(atomic_folder(dst, force=args.force))
+        elif kind["kind"] == "folder":
+            _refuse_folder_output(dst, src)
+            target = stack.enter_context(atomic_folder(dst, force=args.force, then=then))
         else:
-            target = stack.enter_context(atomic_output(dst, force=args.force))
-        sink = sources.Sink(meta, reader.header["image_shape"], reader.header["batched"], target)
-        count = meta.get("count") if isinstance(meta.get("count"), int) else None
+            target = stack.enter_context(atomic_output(dst, force=args.force, then=then))
+        sink = sources.Sink(header, kind, target)
+        count = header["meta"].get("count")
         with _progress(args, count, str(src or "stdin")) as bar:
             for batch in reader:
                 sink.write(batch)
                 bar.update(len(batch))
         sink.finish()
+        if dst is None:
+            sys.stdout.buffer.flush()
     _note(args, f"{src or 'stdin'}: restored" + (f" -> {dst}" if dst else ""))
-    _finish(args, src, dst)
 
 
 def _header_info(path: str, names: dict | None = None) -> dict:
@@ -256,21 +284,15 @@ def _cmd_info(args) -> int:
     return status
 
 
-def _cmd_test(args) -> int:
-    status = 0
-    for path in args.files or ["-"]:
-        try:
-            if path == "-":
-                from bitstream import container
+def _test_one(args, src: str | None) -> None:
+    """Decode every chunk, as gzip -t does: checksums, limits, and streams that end where they should."""
+    from codec import api
 
-                for _ in container.Reader(sys.stdin.buffer):
-                    pass
-            else:
-                _header_info(path)
-            _note(args, f"{path}: OK")
-        except Exception as e:  # noqa: BLE001
-            status = max(status, _report(path, e))
-    return status
+    with contextlib.ExitStack() as stack:
+        fileobj = sys.stdin.buffer if src in (None, "-") else stack.enter_context(open(src, "rb"))
+        for _ in api.ArchiveReader(fileobj, model=_model(args)):
+            pass
+    _note(args, f"{src or 'stdin'}: OK")
 
 
 def _report(name: str | None, e: BaseException) -> int:
@@ -287,15 +309,15 @@ def _cmd_files(args, one) -> int:
     from codec.errors import AecodecError
 
     files = args.files or ["-"]
-    if args.output is not None and len(files) > 1:
+    if getattr(args, "output", None) is not None and len(files) > 1:
         raise UsageError("-o/--output takes a single input file")
     status = 0
     for src in files:
         try:
             one(args, src)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as e:
             print(f"aecodec: error: {src}: interrupted", file=sys.stderr)
-            return 130
+            return getattr(e, "exit_status", 130)
         except (AecodecError, OSError, UsageError, RefusedError, ValueError, EOFError) as e:
             status = max(status, _report(src if src != "-" else None, e))
         except Exception as e:  # noqa: BLE001 - a bug: still one line, still the next file
@@ -389,11 +411,12 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--json", action="store_true", help="one JSON object per file")
     i.add_argument("--model", help="a model file to name, besides the bundled one, when a file was made with it")
     i.set_defaults(func=_cmd_info)
-    t = sub.add_parser("test", help="verify checksums and structure without decoding or writing")
+    t = sub.add_parser("test", help="decode every image without writing: checksums, limits and streams")
     t.add_argument("files", nargs="*", metavar="FILE")
+    t.add_argument("--model", help="model file (default: the bundled model)")
     t.add_argument("-v", "--verbose", action="store_true")
     t.add_argument("-q", "--quiet", action="store_true")
-    t.set_defaults(func=_cmd_test)
+    t.set_defaults(func=lambda a: _cmd_files(a, _test_one))
 
     tr = sub.add_parser("train", help="train a codec model (Fashion-MNIST train split by default)")
     tr.add_argument("--data", type=Path, help="images to train on (IDX, .npy); default: Fashion-MNIST train split")
@@ -446,15 +469,20 @@ def _normalize(argv: list[str]) -> list[str]:
 
 
 def main(argv=None) -> int:
-    argv = _normalize(list(sys.argv[1:] if argv is None else argv))
-    args = build_parser().parse_args(argv)
+    from codec import signals
+
     try:
+        signals.install()  # first of all: a signal from here on unwinds cleanly, with no traceback
+        argv = _normalize(list(sys.argv[1:] if argv is None else argv))
+        args = build_parser().parse_args(argv)
         return args.func(args)
     except UsageError as e:
         print(f"aecodec: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        return 130
+    except KeyboardInterrupt as e:
+        return getattr(e, "exit_status", 130)
+    finally:
+        signals.ignore_from_now()  # the outcome is decided: a late signal must not turn it into a crash
 
 
 if __name__ == "__main__":

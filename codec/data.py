@@ -14,11 +14,12 @@ import hashlib
 import io
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from codec.errors import DataError
+from codec.errors import DataError, InputError
 
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 DEFAULT_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
@@ -38,17 +39,33 @@ CLASS_NAMES = (
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
-def _read_bytes(path: Path) -> bytes:
+def _read_bytes(path: Path, *, limit=None) -> bytes:
+    """The bytes of a raw or gzip file, inflated. ``limit(head)`` sees the first 24 bytes and may refuse
+    the file before the rest is read (a gzip bomb stays unread)."""
     try:
         with open(path, "rb") as f:
             head = f.read(2)
         opener = gzip.open if head == b"\x1f\x8b" else open
         with opener(path, "rb") as f:
-            return f.read(_MAX_IDX_BYTES + 1)
+            start = f.read(24)
+            if limit is not None:
+                limit(start)
+            return start + f.read(_MAX_IDX_BYTES + 1 - len(start))
     except FileNotFoundError:
         raise DataError(f"{path}: no such file") from None
     except (OSError, EOFError) as e:  # gzip.BadGzipFile is an OSError
         raise DataError(f"{path}: cannot read: {e}") from None
+
+
+def _check_idx_claim(head: bytes, name: str) -> None:
+    """Refuse an IDX header whose data would exceed the read limit, or whose images aecodec could never code."""
+    dtype, shape = read_idx_header(io.BytesIO(head), name=name)
+    if int(np.prod(shape, dtype=object)) * dtype.itemsize > _MAX_IDX_BYTES:
+        raise DataError(f"{name}: IDX header claims more than {_MAX_IDX_BYTES} bytes of data")
+    if len(shape) >= 2 and dtype == np.uint8:
+        from codec.api import check_image_shape
+
+        check_image_shape(shape[-2:] if len(shape) == 2 else shape[1:])
 
 
 def read_idx_header(f, *, name: str = "IDX data") -> tuple[np.dtype, tuple[int, ...]]:
@@ -86,9 +103,14 @@ def parse_idx(raw: bytes, *, name: str = "IDX data") -> np.ndarray:
 
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:
-    """Read an IDX file, raw or gzip-compressed."""
+    """Read an IDX file, raw or gzip-compressed; its header is checked before its data is read.
+
+    Raises:
+        DataError: missing, malformed, or claiming more data than it may hold.
+        InputError: uint8 images larger than aecodec codes.
+    """
     path = Path(path)
-    return parse_idx(_read_bytes(path), name=str(path))
+    return parse_idx(_read_bytes(path, limit=lambda head: _check_idx_claim(head, str(path))), name=str(path))
 
 
 def idx_header(shape) -> bytes:
@@ -210,9 +232,12 @@ def read_image(source) -> tuple[np.ndarray, dict]:
     """
     from PIL import Image, UnidentifiedImageError
 
+    from codec.api import check_image_shape
+
     try:
         with Image.open(source) as im:
             fmt = im.format
+            check_image_shape((im.height, im.width))  # from the header: before a pixel is decoded
             if im.mode not in ("L", "LA", "RGB", "RGBA"):
                 if im.mode not in _CONVERT:
                     raise DataError(f"image mode {im.mode} is not 8-bit grey or colour; aecodec codes uint8 images")
@@ -221,6 +246,20 @@ def read_image(source) -> tuple[np.ndarray, dict]:
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as e:
         raise DataError(f"not a readable image: {e}") from None
     return a, {"format": fmt}
+
+
+def load_npy(f) -> np.ndarray:
+    """A .npy array from seekable binary file ``f`` (never pickled objects), its header's shape
+    checked against aecodec's image limits before the data is read (InputError)."""
+    from codec.api import check_image_shape
+
+    version = np.lib.format.read_magic(f)
+    read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    shape, _, _ = read_header(f)
+    if len(shape) in (2, 3, 4):
+        check_image_shape(shape[-2:] if len(shape) in (2, 3) else shape[1:])
+    f.seek(0)
+    return np.load(f, allow_pickle=False)
 
 
 def load_images(path: str | os.PathLike) -> np.ndarray:
@@ -234,12 +273,14 @@ def load_images(path: str | os.PathLike) -> np.ndarray:
     suffix = path.suffix.lower()
     try:
         if suffix == ".npy":
-            return np.load(path, allow_pickle=False)
+            with open(path, "rb") as f:
+                return load_npy(f)
         if suffix == ".npz":
-            with np.load(path, allow_pickle=False) as z:
-                if len(z.files) != 1:
-                    raise DataError(f"{path}: .npz holds {len(z.files)} arrays; aecodec takes exactly one")
-                return z[z.files[0]]
+            with zipfile.ZipFile(path) as z:
+                if len(z.namelist()) != 1:
+                    raise DataError(f"{path}: .npz holds {len(z.namelist())} arrays; aecodec takes exactly one")
+                with z.open(z.namelist()[0]) as member:
+                    return load_npy(member)
         if suffix in IMAGE_SUFFIXES:
             a, _ = read_image(path)
             return a if a.ndim == 2 else a[None]
@@ -249,13 +290,15 @@ def load_images(path: str | os.PathLike) -> np.ndarray:
         raise
     except FileNotFoundError:
         raise DataError(f"{path}: no such file") from None
-    except (OSError, ValueError, EOFError) as e:
+    except InputError:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
         raise DataError(f"{path}: cannot read images: {e}") from None
     raise DataError(f"{path}: unknown input format (use .npy, .npz, IDX, or an image file)")
 
 
-def output_kind(name: str) -> dict:
-    """How ``save_images`` should write a file called ``name``: its kind and options, from the suffix."""
+def output_kind(name: str) -> dict | None:
+    """How ``save_images`` should write a file called ``name``, from its suffix; None for an unknown one."""
     lower = name.lower()
     suffix = Path(lower).suffix
     if suffix in (".npy", ".npz"):
@@ -264,24 +307,33 @@ def output_kind(name: str) -> dict:
         from PIL import Image
 
         return {"kind": "image", "format": Image.registered_extensions()[suffix]}
-    return {"kind": "idx", "gzip": lower.endswith(".gz")}
+    if _is_idx(Path(lower)) or suffix == ".gz":
+        return {"kind": "idx", "gzip": suffix == ".gz"}
+    return None
 
 
 def save_images(fileobj, images: np.ndarray, kind: str, *, format: str | None = None, key: str = "images",
                 gzip_idx: bool = False) -> None:
     """Write ``images`` to ``fileobj`` as ``kind``: 'npy', 'npz' (under ``key``), 'image'
-    (one image, Pillow ``format``, PNG by default) or 'idx' (gzip-compressed with ``gzip_idx``)."""
+    (one image, grey, grey+alpha or colour; Pillow ``format``, PNG by default) or 'idx'
+    (gzip-compressed with ``gzip_idx``).
+
+    The file is built in memory and written in one call, so a full disk raises the plain
+    OSError ("No space left on device") rather than NumPy's short-write message.
+    """
+    out = io.BytesIO()
     if kind == "npz":
-        np.savez_compressed(fileobj, **{key: images})
+        np.savez_compressed(out, **{key: images})
     elif kind == "image":
         from PIL import Image
 
-        a = images[0] if images.ndim == 4 else images
-        if a.ndim != 2 and not (a.ndim == 3 and a.shape[2] in (3, 4)):
+        a = images[0] if images.ndim == 4 and len(images) == 1 else images
+        if a.ndim != 2 and not (a.ndim == 3 and a.shape[2] in (2, 3, 4)):
             raise DataError(f"an image file holds one image, not an array of shape {images.shape}")
-        Image.fromarray(a).save(fileobj, format=format or "PNG")
+        Image.fromarray(a).save(out, format=format or "PNG")
     elif kind == "idx":
         data = idx_bytes(images)
-        fileobj.write(gzip.compress(data, mtime=0) if gzip_idx else data)
+        out.write(gzip.compress(data, mtime=0) if gzip_idx else data)
     else:
-        np.save(fileobj, images, allow_pickle=False)
+        np.save(out, images, allow_pickle=False)
+    fileobj.write(out.getbuffer())

@@ -1,29 +1,71 @@
-"""Atomic output: a file (or folder) appears complete under its name, or not at all.
+"""Atomic output: a file appears complete under its name, or not at all; nothing else is touched.
 
 Everything aecodec writes goes through here: the API's file functions, model files, and
 the CLI's streamed archives and restorations.
+
+- A file is written to a temporary name in its folder, fsynced, then put in place. Without
+  ``force`` it is *linked* to its name, which fails if the name exists, so of two writers
+  finishing together one wins and the other gets FileExistsError (a check followed by a
+  rename would let both succeed, one silently replacing the other).
+- A folder is restored name by name into a staging folder inside it, then each file is put
+  in place as above. aecodec never deletes a tree: on failure it removes only the files and
+  staging folders it created itself.
+- The last steps (output in place, then ``then()``, e.g. removing the input) run with
+  termination signals deferred, so a signal lands before them or after them, never between.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
-import shutil
 import tempfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+
+from codec import signals
 
 
 def _refuse_existing(path: Path, force: bool) -> None:
     if not force and (path.exists() or path.is_symlink()):
-        raise FileExistsError(f"{path} already exists (use -f to overwrite)")
+        raise FileExistsError(errno.EEXIST, f"{path} already exists (use -f to overwrite)", str(path))
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (where the platform allows opening a folder)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _place(tmp: Path, path: Path, force: bool) -> None:
+    """Give the complete file ``tmp`` the name ``path``: replacing it with ``force``, else only if it is free."""
+    if force:
+        os.replace(tmp, path)
+        return
+    try:
+        os.link(tmp, path)  # atomic and exclusive: EEXIST if the name is taken, even by a racing writer
+    except FileExistsError:
+        raise FileExistsError(errno.EEXIST, f"{path} already exists (use -f to overwrite)", str(path)) from None
+    except OSError as e:
+        if e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSYS):
+            raise
+        # A file system without hard links: reserve the name exclusively, then replace the empty reservation.
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        os.replace(tmp, path)
+        return
+    os.unlink(tmp)
 
 
 @contextlib.contextmanager
-def atomic_output(path, *, force: bool = False):
+def atomic_output(path, *, force: bool = False, then=None):
     """Yield a binary file that appears at ``path`` only if the block completes.
 
-    It is a temporary file in the same folder, fsynced and renamed at the end; on any
-    error (or Ctrl-C) it is removed and ``path`` is untouched.
+    It is a temporary file in the same folder, fsynced and put in place at the end, then
+    ``then()`` runs (both with signals deferred). On any error, Ctrl-C or termination signal
+    the temporary file is removed and ``path`` is untouched.
 
     Raises:
         FileExistsError: ``path`` exists (before or after writing) and ``force`` is false.
@@ -31,36 +73,21 @@ def atomic_output(path, *, force: bool = False):
     path = Path(path)
     _refuse_existing(path, force)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    tmp = Path(tmp)
     try:
         with os.fdopen(fd, "wb") as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, plain_mode())
-        _refuse_existing(path, force)  # it may have appeared while we wrote
-        os.replace(tmp, path)
+        with signals.deferred():
+            _place(tmp, path, force)
+            _sync_folder(path.parent)
+            if then is not None:
+                then()
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-@contextlib.contextmanager
-def atomic_folder(path, *, force: bool = False):
-    """Yield a temporary folder beside ``path`` that replaces it only if the block completes."""
-    path = Path(path)
-    _refuse_existing(path, force)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part"))
-    try:
-        yield tmp
-        os.chmod(tmp, 0o777 & ~_umask())  # as mkdir would (mkdtemp uses 0700)
-        _refuse_existing(path, force)
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        elif path.exists() or path.is_symlink():
-            path.unlink()
-        os.replace(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        with signals.deferred():
+            tmp.unlink(missing_ok=True)
         raise
 
 
@@ -68,6 +95,91 @@ def write_atomic(path, data: bytes, *, force: bool = False) -> None:
     """Write ``data`` to ``path`` atomically (see ``atomic_output``)."""
     with atomic_output(path, force=force) as f:
         f.write(data)
+
+
+def check_relative_name(name, *, what: str) -> PurePosixPath:
+    """A file name inside a folder archive: relative, without '..', '.', empty parts or backslashes.
+
+    Raises:
+        ValueError: any other name (the caller turns it into its own error type).
+    """
+    if not isinstance(name, str) or not name or len(name) > 4096 or "\\" in name or "\0" in name:
+        raise ValueError(f"{what}: {name!r:.80} is not a file name")
+    p = PurePosixPath(name)
+    if p.is_absolute() or any(part in ("", ".", "..") for part in name.split("/")):
+        raise ValueError(f"{what}: {name!r:.80} is not a plain relative file name")
+    return p
+
+
+class FolderOutput:
+    """Files restored into ``folder``, each written in full to a staging folder inside it,
+    then put in place by ``commit`` (refusing names that exist unless ``force``)."""
+
+    def __init__(self, folder: Path, *, force: bool):
+        self.folder, self.force = folder, force
+        folder.mkdir(exist_ok=True)
+        self._stage = Path(tempfile.mkdtemp(dir=folder, prefix=".aecodec-", suffix=".part"))
+        self._made_dirs: list[Path] = [self._stage]  # created by us: the only folders we may remove
+        self._files: list[PurePosixPath] = []
+
+    def open(self, name: PurePosixPath):
+        """A binary file to write the restored ``name`` into (refused at once if it exists and not ``force``)."""
+        _refuse_existing(self.folder / name, self.force)
+        staged = self._stage / name
+        self._mkdirs(staged.parent, self._stage)
+        self._files.append(name)
+        return open(staged, "xb")
+
+    def _mkdirs(self, folder: Path, top: Path) -> None:
+        missing = []
+        while folder != top and not folder.exists():
+            missing.append(folder)
+            folder = folder.parent
+        for d in reversed(missing):
+            d.mkdir()
+            self._made_dirs.append(d)
+
+    def commit(self) -> None:
+        """Put every staged file in place, then remove the staging folder."""
+        with signals.deferred():
+            for name in self._files:
+                staged, final = self._stage / name, self.folder / name
+                os.chmod(staged, plain_mode())
+                self._mkdirs(final.parent, self.folder)
+                _place(staged, final, self.force)
+            self._files = []
+            self.discard()
+            _sync_folder(self.folder)
+
+    def discard(self) -> None:
+        """Remove what is still staged: only files and folders this object created."""
+        with signals.deferred():
+            for name in self._files:
+                (self._stage / name).unlink(missing_ok=True)
+            for d in reversed(self._made_dirs):
+                with contextlib.suppress(OSError):  # a folder now holding a user's file stays
+                    d.rmdir()
+
+
+@contextlib.contextmanager
+def atomic_folder(path, *, force: bool = False, then=None):
+    """Yield a ``FolderOutput`` for ``path`` whose files appear only if the block completes; then ``then()``."""
+    out = FolderOutput(Path(path), force=force)
+    try:
+        yield out
+        with signals.deferred():
+            out.commit()
+            if then is not None:
+                then()
+    except BaseException:
+        out.discard()
+        raise
+
+
+def remove_inputs(paths) -> None:
+    """Remove the input files that went into a complete output (folders stay, as with gzip -r)."""
+    for p in paths:
+        Path(p).unlink(missing_ok=True)
 
 
 def _umask() -> int:

@@ -23,6 +23,7 @@ import numpy as np
 
 from bitstream.coder import PRECISION
 from bitstream.errors import FormatError, LimitError, TruncatedError, UnsupportedVersionError
+from bitstream.walk import check_structure
 from codec.entropy import FrozenPrior
 
 MAGIC = b"AECM"
@@ -30,6 +31,10 @@ FORMAT = 3  # 3: the pixel coder's tables; 2: scales as ladder positions ("rung"
 _FIELDS = {"format", "name", "config", "params", "frozen", "meta", "fingerprint"}  # of formats 1 and 2; 3 adds "pixel"
 MAX_MODEL_BYTES = 64 << 20  # bundled models are < 1 MB; 64 MB leaves room without risk
 _ALLOWED_DTYPES = {"<f2", "<f4", "<i4", "<u4", "|u1"}
+# Values and nesting a model file may hold: the bundled one has about 2,000 values, 6 levels deep.
+# Walked before parsing: msgpack's per-container limits alone let nested empty arrays cost gigabytes.
+MAX_MODEL_VALUES = 100_000
+MAX_MODEL_DEPTH = 12
 
 
 def encode_array(a: np.ndarray) -> dict:
@@ -42,7 +47,7 @@ def decode_array(d, *, what: str, shape=None) -> np.ndarray:
     """Rebuild an array from ``encode_array``'s dict, checking dtype, size and (optionally) shape."""
     if not isinstance(d, dict) or set(d) != {"shape", "dtype", "data"}:
         raise FormatError(f"{what}: not an encoded array")
-    if d["dtype"] not in _ALLOWED_DTYPES:
+    if not isinstance(d["dtype"], str) or d["dtype"] not in _ALLOWED_DTYPES:
         raise FormatError(f"{what}: unsupported dtype {d['dtype']!r}")
     dims = d["shape"]
     if not isinstance(dims, list) or len(dims) > 8 or not all(isinstance(v, int) and 0 <= v < 1 << 31 for v in dims):
@@ -150,6 +155,14 @@ def loads(raw: bytes, *, what: str = "model") -> dict:
         raise LimitError(f"{what}: {len(raw)} bytes is larger than the {MAX_MODEL_BYTES}-byte limit for models")
     if raw[:4] != MAGIC:
         raise FormatError(f"{what}: not an aecodec model file (bad magic)")
+    if raw[4:5] and not (0x80 <= raw[4] <= 0x8F or raw[4] in (0xDE, 0xDF)):  # the type first: a map
+        raise FormatError(f"{what}: model file is damaged (not a map)")
+    try:
+        end = check_structure(raw, what=what, max_values=MAX_MODEL_VALUES, max_depth=MAX_MODEL_DEPTH, start=4)
+    except TruncatedError:
+        raise TruncatedError(f"{what}: model file is truncated") from None
+    if end != len(raw):
+        raise FormatError(f"{what}: model file has bytes after its end")
     try:
         body = msgpack.unpackb(raw[4:], raw=False, strict_map_key=True, max_bin_len=MAX_MODEL_BYTES, max_str_len=1 << 20,
                                max_array_len=100_000, max_map_len=10_000)
@@ -166,6 +179,10 @@ def loads(raw: bytes, *, what: str = "model") -> dict:
     required = _FIELDS | ({"pixel"} if body.get("format") == FORMAT else set())
     if set(body) != required or body["format"] not in (1, 2, FORMAT):
         raise FormatError(f"{what}: model file is missing fields or has unknown ones")
+    for field, kind in (("name", str), ("config", dict), ("params", dict), ("frozen", dict), ("meta", dict),
+                        ("fingerprint", str)):
+        if not isinstance(body[field], kind):
+            raise FormatError(f"{what}: model field {field} is a {type(body[field]).__name__}, not a {kind.__name__}")
     claimed = body.pop("fingerprint")
     if fingerprint(body) != claimed:
         raise FormatError(f"{what}: model fingerprint does not match its contents (damaged file)")

@@ -141,18 +141,18 @@ def reconstruct(shape: tuple[int, int, int], step: int, read) -> np.ndarray:
     return _crop(r, h, w)
 
 
-def encode(planes: np.ndarray, step: int, tables: Tables) -> tuple[bytes, np.ndarray]:
-    """One ANS stream of uint8 planes (n, H, W) at ``step``, and the reconstruction it decodes to."""
+def encode(planes: np.ndarray, step: int, tables: Tables, *, min_bytes: int = 0) -> tuple[bytes, np.ndarray]:
+    """One ANS stream of uint8 planes (n, H, W) at ``step`` (padded to ``min_bytes``), and the reconstruction it decodes to."""
     parts, restored = quantize(planes, step)
     encoder = Encoder(tables)
     for symbols, contexts in parts:
         encoder.add(symbols, contexts)
-    return encoder.finish(), restored
+    return encoder.finish(min_bytes=min_bytes), restored
 
 
-def decode(data: bytes, shape: tuple[int, int, int], step: int, tables: Tables) -> np.ndarray:
+def decode(data: bytes, shape: tuple[int, int, int], step: int, tables: Tables, *, framed: bool = True) -> np.ndarray:
     """Planes (n, H, W) from ``encode``'s stream (FormatError if it is damaged or has data left)."""
-    decoder = Decoder(data, tables)
+    decoder = Decoder(data, tables, framed=framed)
     planes = reconstruct(shape, step, decoder.read)
     decoder.finish()
     return planes

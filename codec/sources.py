@@ -10,21 +10,37 @@ from __future__ import annotations
 
 import gzip
 import io
-from pathlib import Path
+import re
+import zipfile
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 
+from bitstream.container import show
 from codec.api import CHUNK_IMAGES as CHUNK
-from codec.data import IMAGE_SUFFIXES, idx_header, output_kind, parse_idx, read_idx_header, read_image, save_images
-from codec.errors import DataError
+from codec.api import check_image_shape
+from codec.data import (
+    IMAGE_SUFFIXES,
+    load_npy,
+    idx_header,
+    output_kind,
+    parse_idx,
+    read_idx_header,
+    read_image,
+    save_images,
+)
+from codec.errors import DataError, FormatError
+from codec.fileio import check_relative_name
 
 
 class Source:
-    """An opened input: ``image_shape``, ``batched``, ``count``, ``meta``, and ``batches()``."""
+    """An opened input: ``image_shape``, ``batched``, ``count``, ``meta``, ``batches()``, and ``paths``
+    (the files it reads: what --rm may remove once the archive is complete)."""
 
     def __init__(self, image_shape, batched: bool, count: int, meta: dict, batches):
         self.image_shape, self.batched, self.count, self.meta = tuple(image_shape), batched, count, meta
         self._batches = batches
+        self.paths: list[Path] = []
 
     def batches(self):
         return self._batches()
@@ -43,6 +59,7 @@ def _idx_stream(f, name: str) -> Source:
         raise DataError(f"{name}: IDX elements are {dtype}; images are uint8")
     if len(shape) == 1:
         raise DataError(f"{name}: IDX file has 1 dimension; images need 3 (N, H, W) or 4 (N, H, W, C)")
+    check_image_shape(shape[-2:] if len(shape) == 2 else shape[1:])  # before a pixel is read
     if len(shape) == 2:
         raw = f.read(shape[0] * shape[1] + 1)
         return _array_source(parse_idx(idx_header(shape) + raw, name=name), {})
@@ -77,10 +94,16 @@ def open_source(path: str | None, *, recursive: bool = False, stdin=None) -> Sou
     if p.is_dir():
         if not recursive:
             raise IsADirectoryError("is a directory (use -r to compress a folder of images as one archive)")
-        return _folder_source(p)
-    suffix = p.suffix.lower()
-    if suffix == ".npy":
-        a = np.load(p, mmap_mode="r", allow_pickle=False)
+        src = _folder_source(p)
+        return src
+    src = _file_source(p)
+    src.paths = [p]
+    return src
+
+
+def _file_source(p: Path) -> Source:
+    if p.suffix.lower() == ".npy":
+        a = np.load(p, mmap_mode="r", allow_pickle=False)  # mapped: the shape is checked before pixels are read
         return _with(_array_source(a, {}), {"kind": "npy", "name": p.name})
     f = open(p, "rb")
     magic = f.read(4)
@@ -99,17 +122,27 @@ def _with(src: Source, meta: dict) -> Source:
     return src
 
 
+def _npz_source(raw: bytes, name: str) -> Source:
+    with zipfile.ZipFile(io.BytesIO(raw)) as z:
+        members = z.namelist()
+        if len(members) != 1:
+            raise DataError(f".npz holds {len(members)} arrays; aecodec takes exactly one")
+        key = members[0].removesuffix(".npy")
+        with z.open(members[0]) as member:  # seekable: back to the start after the header
+            a = load_npy(member)
+    return _with(_array_source(a, {}), {"kind": "npz", "name": name, "key": key})
+
+
 def _from_bytes(raw: bytes, name: str) -> Source:
     if raw[:6] == b"\x93NUMPY":
-        return _with(_array_source(np.load(io.BytesIO(raw), allow_pickle=False), {}), {"kind": "npy", "name": name})
+        return _with(_array_source(load_npy(io.BytesIO(raw)), {}), {"kind": "npy", "name": name})
     if raw[:2] == b"PK":
-        with np.load(io.BytesIO(raw), allow_pickle=False) as z:
-            if len(z.files) != 1:
-                raise DataError(f".npz holds {len(z.files)} arrays; aecodec takes exactly one")
-            key = z.files[0]
-            return _with(_array_source(z[key], {}), {"kind": "npz", "name": name, "key": key})
-    if raw[:2] == b"\x1f\x8b":
-        return _with(_idx_stream(io.BytesIO(gzip.decompress(raw)), name), {"kind": "idx", "name": name, "gzip": True})
+        try:
+            return _npz_source(raw, name)
+        except (zipfile.BadZipFile, ValueError, EOFError) as e:
+            raise DataError(f"not a readable .npz file: {e}") from None
+    if raw[:2] == b"\x1f\x8b":  # streamed: the IDX header is checked before anything is inflated
+        return _with(_idx_stream(gzip.GzipFile(fileobj=io.BytesIO(raw)), name), {"kind": "idx", "name": name, "gzip": True})
     if raw[:2] == b"\0\0":
         return _with(_idx_stream(io.BytesIO(raw), name), {"kind": "idx", "name": name, "gzip": False})
     a, info = read_image(io.BytesIO(raw))
@@ -135,47 +168,141 @@ def _folder_source(folder: Path) -> Source:
                 arrays.append(a)
             yield np.stack(arrays)
 
-    return Source(first.shape, True, len(files), {"kind": "folder", "name": folder.name, "files": names}, batches)
+    src = Source(first.shape, True, len(files), {"kind": "folder", "name": folder.name, "files": names}, batches)
+    src.paths = files
+    return src
+
+
+# What the CLI records in an archive's meta to restore the original file, and what restoring accepts.
+KINDS = ("npy", "npz", "idx", "image", "folder")
+IMAGE_FORMATS = ("PNG", "BMP", "TIFF", "PPM", "WEBP", "GIF", "JPEG", "MPO")  # Pillow formats of inputs it reads
+_NPZ_KEY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
+MAX_COUNT = 1 << 40
+
+
+def recorded_kind(meta: dict) -> dict:
+    """The kind of file an archive was made from, its fields checked: what restoring it needs.
+
+    Raises:
+        FormatError: a field of the wrong type or value (the archive's checksums cannot tell:
+            a file crafted with valid checksums is still checked).
+    """
+    kind = meta.get("kind", "npy")
+    if kind not in KINDS:
+        raise FormatError(f"header meta kind {show(kind)} is not one of {KINDS}")
+    count = meta.get("count")
+    if count is not None and not (type(count) is int and 0 <= count <= MAX_COUNT):
+        raise FormatError(f"header meta count {show(count)} is not a whole number of images")
+    out = {"kind": kind, "count": count}
+    if kind == "image":
+        fmt = meta.get("format") or "PNG"
+        if fmt not in IMAGE_FORMATS:
+            raise FormatError(f"header meta format {show(fmt)} is not an image format aecodec writes {IMAGE_FORMATS}")
+        out["format"] = fmt
+    elif kind == "idx":
+        if not isinstance(meta.get("gzip", False), bool):
+            raise FormatError(f"header meta gzip {show(meta.get('gzip'))} is not true or false")
+        out["gzip"] = meta.get("gzip", False)
+    elif kind == "npz":
+        key = meta.get("key", "images")
+        if not isinstance(key, str) or not _NPZ_KEY.fullmatch(key):
+            raise FormatError(f"header meta key {show(key)} is not a plain array name")
+        out["key"] = key
+    elif kind == "folder":
+        out["files"] = _folder_names(meta, count)
+    return out
+
+
+def _folder_names(meta: dict, count) -> list[PurePosixPath]:
+    files = meta.get("files")
+    if not isinstance(files, list) or not files:
+        raise FormatError("header meta files is not a list of file names")
+    if count != len(files):
+        raise FormatError(f"header meta lists {len(files)} files for {show(count)} images")
+    try:
+        names = [check_relative_name(f, what="header meta files") for f in files]
+    except ValueError as e:
+        raise FormatError(str(e)) from None
+    if len({str(n).casefold() for n in names}) != len(names):  # two names for one file on a case-blind disk
+        raise FormatError("header meta files lists a name twice")
+    for name in names:
+        if output_kind(name.name) is None or output_kind(name.name)["kind"] != "image":
+            raise FormatError(f"header meta files holds {show(str(name))}, not an image file name")
+    return names
+
+
+def restore_kind(header: dict, name: str | None) -> dict:
+    """How to restore an archive to the file ``name`` (None: standard output).
+
+    One rule for the API and the CLI: the output name's suffix decides (``t10k.npy`` is a
+    NumPy file whatever the archive came from); a name without a known suffix gets the
+    archive's original kind only if it has the original name's suffix (``data.bin`` of an
+    IDX file called ``data.bin``); any other name is an error. A folder archive restores to
+    a folder.
+
+    Raises:
+        FormatError: the archive's meta is malformed.
+        DataError: an unknown suffix, or an image file asked for more than one image.
+    """
+    meta = header["meta"]
+    recorded = recorded_kind(meta)
+    if recorded["kind"] == "folder" or name is None:
+        return recorded
+    kind = output_kind(name)
+    if kind is None:
+        original = meta.get("name") if isinstance(meta.get("name"), str) else ""
+        if Path(name).suffix.lower() != Path(original).suffix.lower():
+            raise DataError(f"{name}: unknown output format (name it .npy, .npz, .png, .tif, ... or an IDX name)")
+        return recorded
+    if kind["kind"] == "image" and (recorded["count"] or 1) > 1:
+        raise DataError(f"{name}: an image file holds one image, the archive {recorded['count']} (name it .npy)")
+    return {**recorded, **kind}
 
 
 class Sink:
-    """Writes decoded batches back as the kind of file the archive came from.
+    """Writes decoded batches as the file ``kind`` (from ``restore_kind``) says.
 
-    ``target`` is a binary file object (an ``atomic_output`` or stdout), or, for an
-    archive of a folder, the (temporary) folder to fill. IDX and folders are written
-    batch by batch; the other kinds hold one array and are written by ``finish``.
+    ``target`` is a binary file object (an ``atomic_output`` or stdout), or, for an archive
+    of a folder, a ``FolderOutput``. IDX and folders are written batch by batch; the other
+    kinds hold one array and are written by ``finish``, which also checks that the archive
+    held as many images as its meta claims (the output is then discarded, never kept short).
     """
 
-    def __init__(self, meta: dict, image_shape, batched: bool, target):
-        self.meta, self.image_shape, self.batched = meta, tuple(image_shape), batched
-        self.kind = meta.get("kind", "npy")
-        self.target = target
+    def __init__(self, header: dict, kind: dict, target):
+        self.image_shape, self.batched = tuple(header["image_shape"]), header["batched"]
+        self.kind, self.target = kind, target
         self._parts: list[np.ndarray] = []
         self._written = 0
-        if self.kind == "folder" and not isinstance(target, Path):
-            raise DataError("an archive of a folder cannot be written to standard output; give a file name")
-        if self.kind == "idx":
-            self._stream = gzip.GzipFile(fileobj=target, mode="wb", mtime=0) if meta.get("gzip") else target
-            self._stream.write(idx_header((meta.get("count", 0), *self.image_shape)))
+        if kind["kind"] == "folder" and not hasattr(target, "open"):
+            raise DataError("an archive of a folder cannot be written to standard output; give a folder name")
+        if kind["kind"] == "idx" and kind["count"] is not None:  # streamed: the header needs the count first
+            self._stream = gzip.GzipFile(fileobj=target, mode="wb", mtime=0) if kind.get("gzip") else target
+            self._stream.write(idx_header((kind["count"], *self.image_shape)))
 
     def write(self, batch: np.ndarray) -> None:
-        if self.kind == "folder":
-            names = self.meta["files"][self._written : self._written + len(batch)]
+        count = self.kind["count"]
+        if count is not None and self._written + len(batch) > count:
+            raise FormatError(f"archive holds more images than the {count} its header names")
+        if self.kind["kind"] == "folder":
+            names = self.kind["files"][self._written : self._written + len(batch)]
             for name, image in zip(names, batch, strict=True):
-                path = self.target / Path(name).name
-                with open(path, "wb") as f:
-                    save_images(f, image, "image", format=output_kind(path.name).get("format"))
-        elif self.kind == "idx":
+                with self.target.open(name) as f:
+                    save_images(f, image, "image", format=output_kind(name.name)["format"])
+        elif hasattr(self, "_stream"):
             self._stream.write(np.ascontiguousarray(batch).tobytes())
         else:
             self._parts.append(batch)
         self._written += len(batch)
 
     def finish(self) -> None:
-        if self.kind == "idx":
+        count = self.kind["count"]
+        if count is not None and self._written != count:
+            raise FormatError(f"archive holds {self._written} images, not the {count} its header names")
+        if hasattr(self, "_stream"):
             if self._stream is not self.target:
                 self._stream.close()  # the gzip trailer; the file itself stays open
-        elif self.kind != "folder":
+        elif self.kind["kind"] != "folder":
             images = np.concatenate(self._parts)
-            save_images(self.target, images if self.batched else images[0], self.kind,
-                        format=self.meta.get("format"), key=self.meta.get("key", "images"))
+            save_images(self.target, images if self.batched else images[0], self.kind["kind"],
+                        format=self.kind.get("format"), key=self.kind.get("key", "images"),
+                        gzip_idx=self.kind.get("gzip", False))

@@ -33,17 +33,28 @@ class ModelConfig:
     context_hidden: int = 128  # width of each group's context network
 
     def __post_init__(self):
-        """The ranges every model file must respect (a trainer refuses them before training, a loader on load)."""
-        if not (len(self.tile) == 2 and 1 <= self.tile[0] <= 256 and 1 <= self.tile[1] <= 256
-                and 1 <= self.hidden <= 4096 and 1 <= self.clusters <= 255 and 1 <= len(self.lambdas) <= 64
-                and 1 <= self.context_groups <= 64 and 1 <= self.context_hidden <= 4096
-                and all(0 < v < 1e6 for v in self.lambdas) and all(a < b for a, b in itertools.pairwise(self.lambdas))
-                and len(self.pixel_steps) <= 64 and all(type(s) is int and 1 <= s <= 255 for s in self.pixel_steps)
-                and all(a > b for a, b in itertools.pairwise(self.pixel_steps))):
-            raise ValueError("architecture config is out of range: tile sides 1-256, hidden and context_hidden "
-                             "1-4096, clusters 1-255, 1-64 qualities, context_groups 1-64, "
-                             "lambdas increasing from above 0 to below 1e6, "
-                             "at most 64 pixel steps, whole numbers decreasing from at most 255 to at least 1")
+        """The ranges every model file must respect (a trainer refuses them before training, a loader on load);
+        one message per check, naming the field."""
+        def need(ok: bool, field: str, rule: str) -> None:
+            if not ok:
+                raise ValueError(f"architecture config {field} is out of range: {rule}")
+
+        need(len(self.tile) == 2 and all(_whole(v, 1, 256) for v in self.tile), "tile", "two sides of 1-256 pixels")
+        need(self.pixels >= MIN_TILE_PIXELS, "tile", f"at least {MIN_TILE_PIXELS} pixels (the work per pixel "
+             "of coding grows as tiles shrink)")
+        need(_whole(self.hidden, 1, 4096), "hidden", "a whole number 1-4096")
+        need(_whole(self.clusters, 1, 255), "clusters", "a whole number 1-255")
+        need(1 <= len(self.lambdas) <= 64, "lambdas", "1-64 qualities")
+        need(all(type(v) in (int, float) and 0 < v < 1e6 for v in self.lambdas), "lambdas", "numbers from above 0 to below 1e6")
+        need(all(a < b for a, b in itertools.pairwise(self.lambdas)), "lambdas", "increasing")
+        need(_whole(self.context_groups, 1, 64), "context_groups", "context_groups 1-64")
+        need(_whole(self.context_hidden, 1, 4096), "context_hidden", "context_hidden 1-4096")
+        need(len(self.pixel_steps) <= 64, "pixel_steps", "at most 64 pixel steps")
+        need(all(_whole(s, 1, 255) for s in self.pixel_steps), "pixel_steps", "whole numbers from 1 to 255")
+        need(all(a > b for a, b in itertools.pairwise(self.pixel_steps)), "pixel_steps", "decreasing")
+        need(multiply_adds_per_pixel(self) <= MAX_MULTIPLY_ADDS_PER_PIXEL, "hidden/context_hidden",
+             f"coding would cost {multiply_adds_per_pixel(self):.0f} multiply-adds per pixel, "
+             f"more than the {MAX_MULTIPLY_ADDS_PER_PIXEL} a model may")
 
     @property
     def qualities(self) -> int:
@@ -66,19 +77,58 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> ModelConfig:
+        """The config stored in a model file, every field's type checked (never coerced).
+
+        Raises:
+            ValueError: a missing, unknown, mistyped or out-of-range field.
+        """
+        if not isinstance(d, dict):
+            raise ValueError(f"architecture config is a {type(d).__name__}, not a map")
+        known = {"tile", "hidden", "clusters", "lambdas", "context_groups", "context_hidden", "pixel_steps"}
+        if set(d) - known or not {"tile", "hidden", "clusters", "lambdas"} <= set(d):
+            raise ValueError(f"architecture config has fields {sorted(map(str, d))}, expected {sorted(known)}")
+        for name in ("tile", "lambdas", "pixel_steps"):
+            if not isinstance(d.get(name, []), list) or len(d.get(name, [])) > 64:
+                raise ValueError(f"architecture config {name} is not a short list")
+        for name in ("hidden", "clusters", "context_groups", "context_hidden"):
+            if type(d.get(name, 1)) is not int:
+                raise ValueError(f"architecture config {name} is not a whole number")
+        if not all(type(v) is int for v in (*d["tile"], *d.get("pixel_steps", ()))):
+            raise ValueError("architecture config tile or pixel_steps holds something other than whole numbers")
+        if not all(type(v) in (int, float) for v in d["lambdas"]):
+            raise ValueError("architecture config lambdas holds something other than numbers")
         return cls(
-            tile=tuple(int(v) for v in d["tile"]),
-            hidden=int(d["hidden"]),
-            clusters=int(d["clusters"]),
+            tile=tuple(d["tile"]),
+            hidden=d["hidden"],
+            clusters=d["clusters"],
             lambdas=tuple(float(v) for v in d["lambdas"]),
-            context_groups=int(d.get("context_groups", 1)),  # files from before context modelling have none
-            context_hidden=int(d.get("context_hidden", 1)),
-            pixel_steps=tuple(int(v) for v in d.get("pixel_steps", ())),  # files from before the pixel levels have none
+            context_groups=d.get("context_groups", 1),  # files from before context modelling have none
+            context_hidden=d.get("context_hidden", 1),
+            pixel_steps=tuple(d.get("pixel_steps", ())),  # files from before the pixel levels have none
         )
 
     @property
     def bounds(self) -> tuple[int, ...]:
         return group_bounds(self.pixels, self.context_groups)
+
+
+MIN_TILE_PIXELS = 64
+# Bounds what a model file can make a decoder do per pixel (the bundled model: about 2,500; the
+# best published low-complexity learned decoders: 2,000-20,000).
+MAX_MULTIPLY_ADDS_PER_PIXEL = 20_000
+
+
+def _whole(v, lo: int, hi: int) -> bool:
+    return type(v) is int and lo <= v <= hi
+
+
+def multiply_adds_per_pixel(cfg: ModelConfig) -> float:
+    """Multiply-adds per pixel of the costlier direction: the linear transform, its branch, the
+    cluster costs (encoding) or the context networks (decoding, and encoding too)."""
+    p, h, m = cfg.pixels, cfg.hidden, cfg.clusters
+    contexts = sum(lo * cfg.context_hidden + cfg.context_hidden * 2 * (hi - lo)
+                   for lo, hi in itertools.pairwise(cfg.bounds) if lo > 0)
+    return (p * p + 2 * p * h + m * p + contexts) / p
 
 
 def group_bounds(elements: int, groups: int) -> tuple[int, ...]:

@@ -93,12 +93,18 @@ def test_many_images_share_chunks(test_images):
         (np.zeros((1, 2, 28, 28, 1), np.uint8), "5 dimensions"),
         (np.zeros((1, 28, 28, 5), np.uint8), "5 channels"),
         (np.zeros((2, 28, 28), np.int64), "dtype int64"),
-        (np.zeros((8192, 8192), np.uint8), "larger than aecodec accepts"),  # within the limit, not once padded
+        (np.zeros((8193, 8192), np.uint8), "larger than aecodec accepts"),
     ],
 )
 def test_bad_arrays_raise_input_error_naming_the_problem(bad, message):
     with pytest.raises(codec.InputError, match=message):
         codec.compress(bad)
+
+
+@pytest.mark.parametrize("shape", [(8192, 8192), (4096, 4096, 4)])
+def test_the_documented_largest_image_is_accepted_though_padding_to_tiles_makes_it_larger(shape):
+    for quality in (1, 8):  # a transform level (padded to whole tiles) and a pixel level
+        codec.api.ArchiveWriter(io.BytesIO(), shape, quality=quality)  # the size checks happen here
 
 
 def test_bool_images_are_taken_as_black_and_white():

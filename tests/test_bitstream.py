@@ -56,7 +56,7 @@ def test_decoder_rejects_leftover_data():
     data = enc.finish()
     dec = bitstream.Decoder(data, tables)
     dec.read(np.zeros(5, int))
-    with pytest.raises(bitstream.FormatError, match="left"):
+    with pytest.raises(bitstream.FormatError, match="does not end|left"):
         dec.finish()
 
 
@@ -97,22 +97,38 @@ def chunk(n, data, crc=None) -> list:
     return [n, data, zlib.crc32(data) if crc is None else crc]
 
 
-def raw_file(head=None, chunks=((1, b"abcd"),), *, version: int = 2, raw_records: bytes | None = None) -> bytes:
+def raw_file(head=None, chunks=((1, b"abcd"),), *, version: int = 3, raw_records: bytes | None = None) -> bytes:
     """A file from wire-form fields with every checksum correct (``raw_records`` replaces the records)."""
     body = container.MAGIC + bytes([version])
     if raw_records is None:
         body += record(wire_header() if head is None else head)
+        if version >= 3:
+            body += struct.pack("<I", zlib.crc32(body))
         body += b"".join(record(chunk(*c) if isinstance(c, tuple) else c) for c in chunks)
         body += b"\x00"
     else:
-        body += raw_records
+        body += _with_header_checksum(body, raw_records) if version >= 3 else raw_records
     return body + struct.pack("<I", zlib.crc32(body))
+
+
+def _with_header_checksum(start: bytes, records: bytes) -> bytes:
+    """``records`` with the header's checksum after its first record, when that record is complete."""
+    f = io.BytesIO(records)
+    try:
+        size = container._read_varint(f.read, "header")
+    except bitstream.FormatError:
+        return records
+    end = f.tell() + size
+    if size == 0 or end > len(records):
+        return records
+    return records[:end] + struct.pack("<I", zlib.crc32(start + records[:end])) + records[end:]
 
 
 def test_wire_form_is_the_documented_layout_byte_for_byte():
     blob = container.pack(header(), [(3, b"abcd")])
     head = bytes([0x95, 0xC4, 8]) + bytes.fromhex(FINGERPRINT) + bytes([3, 0x92, 28, 28, 0xC3, 0x80])
-    body = b"AEC\x00\x02" + bytes([len(head)]) + head + bytes([13, 0x93, 3, 0xC4, 4]) + b"abcd"
+    body = b"AEC\x00\x03" + bytes([len(head)]) + head
+    body += struct.pack("<I", zlib.crc32(body)) + bytes([13, 0x93, 3, 0xC4, 4]) + b"abcd"
     body += bytes([0xCE]) + struct.pack(">I", zlib.crc32(b"abcd")) + b"\x00"
     assert blob == body + struct.pack("<I", zlib.crc32(body))
     assert blob == raw_file(chunks=[(3, b"abcd")])
@@ -138,7 +154,7 @@ def test_implied_fields_match_the_coder_so_a_coder_change_forces_a_new_format_ve
 
 def test_every_truncation_is_a_truncated_error():
     blobs = [container.pack(header(), [(3, b"abcd" * 10)]),
-             container.pack(header(meta={"name": "x" * 200}), [(3, b"abcd" * 100), (1, b"e")])]
+             container.pack(header(meta={"name": "x" * 200}), [(3, b"abcd" * 100), (1, b"efgh")])]
     for blob in blobs:
         for cut in range(len(blob)):
             with pytest.raises(bitstream.TruncatedError):
@@ -163,9 +179,9 @@ def test_single_image_container_overhead_is_at_most_50_bytes(test_images, qualit
     blob = codec.compress(test_images[0], quality=quality)
     payload = sum(len(d) for _, d in container.unpack(blob).chunks)
     assert len(blob) - payload <= 50, (len(blob), payload)
-    # magic+version 5, header record 18, chunk framing 10 (+1 from a 128-byte record, +1 from 256 payload bytes),
-    # end 1, CRC 4
-    assert len(blob) - payload == 38 + (payload + 9 >= 128) + (payload >= 256)
+    # magic+version 5, header record 18, header CRC 4, chunk framing 10 (+1 from a 128-byte record, +1 from
+    # 256 payload bytes), end 1, CRC 4
+    assert len(blob) - payload == 42 + (payload + 9 >= 128) + (payload >= 256)
 
 
 def test_trailing_bytes_wrong_magic_and_other_versions_are_rejected():
@@ -184,14 +200,14 @@ def test_trailing_bytes_wrong_magic_and_other_versions_are_rejected():
 
 def test_a_version_1_file_is_refused_with_a_clear_message():
     v1 = b"AEC\x00\x01" + struct.pack("<I", 2) + b"\x80\x00"  # the old u32-framed string-keyed maps
-    with pytest.raises(bitstream.UnsupportedVersionError, match="format 1 is a pre-release format .* reads format 2"):
+    with pytest.raises(bitstream.UnsupportedVersionError, match="format 1 is a pre-release format .* reads formats 2 and 3"):
         container.unpack(v1)
     with pytest.raises(bitstream.UnsupportedVersionError, match="pre-release"):
         container.Reader(io.BytesIO(v1))
 
 
 def test_every_flipped_bit_is_detected():
-    blob = container.pack(header(meta={"name": "a.png"}), [(1, b"abcdefgh"), (2, b"ijk")])
+    blob = container.pack(header(meta={"name": "a.png"}), [(1, b"abcdefgh"), (2, b"ijkl")])
     for i in range(len(blob) * 8):
         damaged = bytearray(blob)
         damaged[i // 8] ^= 1 << (i % 8)
@@ -276,7 +292,7 @@ FRAMING_MUTATIONS = [
     (leb128(len(HEAD)) + HEAD[1:] + b"\xc0" + b"\x00", F),  # a header record with a value after the array
     (leb128(len(HEAD) - 2) + HEAD[1:-1] + b"\x00", F),  # a header record that ends inside its array
     (HEAD + leb128(3) + b"\x93\x01\xc4" + b"\x00", F),  # a chunk record that ends inside its array
-    (HEAD + record(chunk(1, b"a")) + leb128(len(CHUNK) - 2) + CHUNK[1:-1] + b"\x00", F),  # ... or its crc
+    (HEAD + record(chunk(1, b"abcd")) + leb128(len(CHUNK) - 2) + CHUNK[1:-1] + b"\x00", F),  # ... or its crc
     (HEAD + record(chunk(1, b"abcd")) + b"\x80\x00", F),  # end marker not in its shortest form
 ]
 
@@ -360,5 +376,5 @@ def test_large_images_are_chunked_within_the_pixel_limit_readers_enforce(monkeyp
     blob = codec.compress(x, quality=2)
     assert [n for n, _ in container.unpack(blob).chunks] == [5, 5, 2]
     assert codec.decompress(blob).shape == x.shape
-    odd = np.zeros((3, 29, 29), np.uint8)  # 4 tiles each once padded: 1 image per chunk
-    assert [n for n, _ in container.unpack(codec.compress(odd)).chunks] == [1, 1, 1]
+    odd = np.zeros((3, 29, 29), np.uint8)  # 4 tiles each once padded, within twice the limit: 2 images per chunk
+    assert [n for n, _ in container.unpack(codec.compress(odd, quality=2)).chunks] == [2, 1]

@@ -173,7 +173,7 @@ def test_info_names_the_model_a_file_needs_when_it_can(files, cache):
     (files / "renamed.aecm").write_bytes(modelfile.MAGIC + msgpack.packb(body, use_bin_type=True))
     prefix = body["fingerprint"][:16]
     header = api._header(codec.load_model(), 4, (28, 28), False, {"kind": "npy"})
-    (files / "other.aec").write_bytes(container.pack({**header, "model": {"fingerprint": prefix}}, [(1, b"x")]))
+    (files / "other.aec").write_bytes(container.pack({**header, "model": {"fingerprint": prefix}}, [(1, b"xxxx")]))
     r = run("info", "other.aec", cwd=files, env_home=cache)
     assert r.returncode == 0 and f"model        {prefix} (not the bundled model" in r.stdout.decode()
     r = run("info", "--model", "renamed.aecm", "other.aec", cwd=files, env_home=cache)
@@ -198,13 +198,13 @@ def test_info_json_is_strict_json_whatever_the_meta_holds(files, cache):
 
 @pytest.mark.parametrize(("option", "value", "message"), [
     ("--context-groups", "0", "context_groups 1-64"),
-    ("--lambdas", "2,1", "lambdas increasing"),  # quality levels run low to high
-    ("--lambdas", "0,1", "lambdas increasing from above 0"),
-    ("--lambdas", "1,nan", "lambdas increasing"),
+    ("--lambdas", "2,1", "lambdas is out of range: increasing"),  # quality levels run low to high
+    ("--lambdas", "0,1", "lambdas is out of range: numbers from above 0"),
+    ("--lambdas", "1,nan", "lambdas is out of range: numbers from above 0"),
     ("--lambdas", "1,x", "not a comma-separated list of numbers: '1,x'"),
-    ("--pixel-steps", "10,20", "pixel steps, whole numbers decreasing"),  # high to low: quality rises
-    ("--pixel-steps", "8,0", "to at least 1"),
-    ("--pixel-steps", "256", "from at most 255"),
+    ("--pixel-steps", "10,20", "pixel_steps is out of range: decreasing"),  # high to low: quality rises
+    ("--pixel-steps", "8,0", "pixel_steps is out of range: whole numbers from 1 to 255"),
+    ("--pixel-steps", "256", "pixel_steps is out of range: whole numbers from 1 to 255"),
     ("--pixel-steps", "8.5", "not a comma-separated list of whole numbers: '8.5'"),
 ])
 def test_train_refuses_an_out_of_range_architecture_before_training(tmp_path, capsys, option, value, message):

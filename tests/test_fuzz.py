@@ -36,6 +36,7 @@ def split(blob: bytes):
     """(header fields, [chunk fields]) of a valid container: its positional msgpack arrays."""
     f = io.BytesIO(blob[5:])
     header = msgpack.unpackb(f.read(container._read_varint(f.read, "header")), raw=False)
+    f.read(4)  # the header's checksum
     chunks = []
     while (size := container._read_varint(f.read, "chunk")) != 0:
         chunks.append(msgpack.unpackb(f.read(size), raw=False))
@@ -46,6 +47,8 @@ def join(header, chunks, version: int = container.FORMAT_VERSION, fix_crc: bool 
     """A container from wire-form records, every checksum correct (each chunk's too, unless ``fix_crc`` is false)."""
     body = container.MAGIC + bytes([version])
     body += record(header)
+    if version >= 3:
+        body += struct.pack("<I", zlib.crc32(body))
     for c in chunks:
         if fix_crc and isinstance(c, list) and len(c) == 3 and isinstance(c[1], bytes):
             c = [c[0], c[1], zlib.crc32(c[1])]
