@@ -76,6 +76,8 @@ def _output_path(args, src: str | None, suffix_in: bool) -> Path | None:
         return p.with_name(p.name + SUFFIX)
     if p.suffix != SUFFIX:
         raise UsageError(f"unknown suffix, expected {SUFFIX} (use -o to name the output)")
+    if p.name[: -len(SUFFIX)] in ("", ".", ".."):
+        raise UsageError(f"refusing to restore {p.name} to {p.name[: -len(SUFFIX)]!r}: name the output with -o")
     return p.with_name(p.name[: -len(SUFFIX)])
 
 
@@ -84,7 +86,8 @@ def _destination(args, src: str | None, suffix_in: bool) -> Path | None:
     dst = _output_path(args, src, suffix_in)
     if dst is None and sys.stdout.isatty() and not args.force:
         raise RefusedError("refusing to write binary data to a terminal (use -f to force, or redirect)")
-    if dst is not None and (dst.exists() or dst.is_symlink()) and not args.force:
+    restoring_into_folder = not suffix_in and dst is not None and dst.is_dir()  # checked name by name
+    if dst is not None and (dst.exists() or dst.is_symlink()) and not args.force and not restoring_into_folder:
         raise FileExistsError(f"{dst} already exists (use -f to overwrite)")
     return dst
 

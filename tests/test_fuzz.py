@@ -101,6 +101,46 @@ HEADER_VALUES = msgpack_values | st.lists(st.integers(-5, 2**40), max_size=4) | 
 N, DATA, CRC = range(3)
 
 
+def nested(depth: int, leaf):
+    for _ in range(depth):
+        leaf = [leaf]
+    return leaf
+
+
+INCONSISTENT_META = st.sampled_from([
+    {"kind": "idx", "name": "x-idx3-ubyte", "count": 99}, {"kind": "folder", "name": "f", "count": 5, "files": ["a.png"] * 5},
+    {"kind": "folder", "name": "f", "count": 5, "files": ["../a.png", "b.png", "c.png", "d.png", "e.png"]},
+    {"kind": "image", "format": "PDF"}, {"kind": "npz", "key": "../x"}, {"kind": "npy", "count": "5"},
+    {"kind": "folder", "count": 1, "files": ["a.png"]}, {"kind": 7}, {"count": -3}, {"kind": "image", "count": 5},
+])
+
+
+@FUZZ
+@given(data=st.data())
+def test_nested_fields_and_inconsistent_meta_behind_repaired_checksums(valid, data, tmp_path_factory):
+    """Deep nesting anywhere is a FormatError (never a RecursionError); meta that disagrees with the
+    images is refused by the CLI's restoration, which leaves nothing behind."""
+    header, chunks = split(valid)
+    where = data.draw(st.sampled_from(["header", "chunk", "meta"]))
+    if where == "header":
+        header[data.draw(st.integers(0, 4))] = nested(data.draw(st.integers(2, 500)), data.draw(msgpack_values))
+    elif where == "chunk":
+        chunks[0][data.draw(st.integers(0, 2))] = nested(data.draw(st.integers(1, 500)), 1)
+    else:
+        header[4] = data.draw(INCONSISTENT_META)
+    blob = join(header, chunks)
+    check(blob)
+    if where == "meta":
+        from codec import sources
+
+        with pytest.raises(codec.AecodecError):
+            reader = codec.api.ArchiveReader(io.BytesIO(blob))
+            sink = sources.Sink(reader.header, sources.restore_kind(reader.header, None), io.BytesIO())
+            for batch in reader:
+                sink.write(batch)
+            sink.finish()
+
+
 @FUZZ
 @given(data=st.data())
 def test_header_field_mutations_behind_repaired_checksums(valid, data):
@@ -124,9 +164,13 @@ def test_header_field_mutations_behind_repaired_checksums(valid, data):
 def test_chunk_mutations_behind_repaired_checksums(valid, data):
     header, chunks = split(valid)
     i = data.draw(st.integers(0, len(chunks) - 1))
-    field = data.draw(st.sampled_from([N, DATA, CRC, "shape", None]))
+    field = data.draw(st.sampled_from([N, DATA, CRC, "shape", "raised", "short", None]))
     if field == N:
         chunks[i][N] = data.draw(st.integers(-(2**63), 2**64 - 1) | msgpack_values)
+    elif field == "raised":  # more images than were coded: the stream must not decode past its end
+        chunks[i][N] += data.draw(st.integers(1, 100_000))
+    elif field == "short":  # an empty or cut payload: refused by the floor of bytes per pixel, or by its end
+        chunks[i][DATA] = chunks[i][DATA][: data.draw(st.integers(0, len(chunks[i][DATA])))]
     elif field == DATA:
         raw = bytearray(chunks[i][DATA])
         if raw:
