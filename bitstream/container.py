@@ -49,10 +49,9 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import reprlib
 import struct
 import zlib
-
-import reprlib
 
 import msgpack
 

@@ -21,8 +21,8 @@ from codec.api import CHUNK_IMAGES as CHUNK
 from codec.api import check_image_shape
 from codec.data import (
     IMAGE_SUFFIXES,
-    load_npy,
     idx_header,
+    load_npy,
     output_kind,
     parse_idx,
     read_idx_header,
