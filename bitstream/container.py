@@ -385,7 +385,7 @@ class Reader:
             n, data = _check_chunk(_parse(self._read(size, "chunk"), "chunk", _CHUNK_LIMITS, max_values=16, max_depth=1))
             if n * pixels > MAX_CHUNK_PIXELS:
                 raise LimitError(f"chunk claims {n} images of {pixels} pixels, more than the limit of {MAX_CHUNK_PIXELS}")
-            if len(data) < min_chunk_bytes(n, pixels):
+            if self.version >= 3 and len(data) < min_chunk_bytes(n, pixels):  # format 2: the codec budgets it
                 raise LimitError(f"chunk claims {n} images of {pixels} pixels in {len(data)} bytes of data: denser than "
                                  f"{MAX_PIXELS_PER_BYTE} pixels per byte (damage, or a file made to waste time)")
             count += n

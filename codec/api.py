@@ -31,11 +31,26 @@ from codec.tiling import from_tiles, grid, to_tiles
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 DEFAULT_MODEL = PRETRAINED_DIR / "fmnist.aecm"
 CHUNK_IMAGES = 1024  # images per coded stream: amortizes the coder's flush, bounds memory
-# The most pixels of a chunk once its images are padded to whole tiles: an 8192 x 8192 image (the largest
-# accepted) pads to 8204 x 8204 with 28 x 28 tiles, a little over MAX_CHUNK_PIXELS; twice it
-# leaves room for any tile up to 256 x 256 while still bounding tiny images' padding.
+# Dense format-2 chunks (written before the floor of bytes per pixel) are still decoded, up to
+# this many coded pixels per file beyond the floor: old blank images read, a crafted file costs ~2 s.
+FORMAT2_DENSE_PIXELS = 1 << 23
+
+
 def max_padded_chunk_pixels() -> int:
-    return 2 * container.MAX_CHUNK_PIXELS
+    """The most pixels a chunk may code once its images are padded to whole tiles: the 8192 x 8192
+    limit pads to (8192 + 255)^2 at most (tiles up to 256 x 256), an eighth more than the chunk limit."""
+    return container.MAX_CHUNK_PIXELS + container.MAX_CHUNK_PIXELS // 8
+
+
+def coded_pixels(model: Model, quality: int, n: int, shape) -> int:
+    """The positions a level codes for ``n`` images of ``shape``: the work of decoding them, and what
+    the floor of bytes per pixel counts (padded to whole tiles at a transform level)."""
+    channels = shape[2] if len(shape) == 3 else 1
+    if model.pixel_level(quality) is not None:
+        return n * channels * shape[0] * shape[1]
+    rows, cols = grid(shape[0], shape[1], model.config.tile)
+    return n * channels * rows * cols * model.config.pixels
+
 
 
 class Model:
@@ -328,7 +343,7 @@ def _header(model: Model, quality: int, image_shape, batched: bool, meta: dict |
 def encode_chunk(model: Model, batch: np.ndarray, quality: int) -> bytes:
     """One ANS stream for a batch of images (N, H, W[, C]): cluster choices, then the latent's groups in turn
     (or, at a pixel level, the residuals of each anti-diagonal of pixels in turn)."""
-    min_bytes = container.min_chunk_bytes(len(batch), int(np.prod(batch.shape[1:])))
+    min_bytes = container.min_chunk_bytes(1, coded_pixels(model, quality, len(batch), batch.shape[1:]))
     if (level := model.pixel_level(quality)) is not None:
         return pixel.encode(_planes(batch), *level, min_bytes=min_bytes)[0]
     choice, symbols, index = model.latents(to_tiles(_planes(batch), model.config.tile), quality)
@@ -345,10 +360,13 @@ def decode_chunk(model: Model, header: dict, n: int, data: bytes, *, framed: boo
     shape, q = header["image_shape"], header["quality"]
     channels = shape[2] if len(shape) == 3 else 1
     rows, cols = grid(shape[0], shape[1], model.config.tile)  # the latent grid: not stored, it follows from the shape
-    p = model.config.pixels
     n_tiles = n * channels * rows * cols
-    if n_tiles * p > max_padded_chunk_pixels():
-        raise LimitError(f"chunk claims {n_tiles} tiles, more than aecodec decodes at once")
+    work = coded_pixels(model, q, n, shape)
+    if work > max_padded_chunk_pixels():
+        raise LimitError(f"chunk claims {work} pixels once padded to tiles, more than aecodec decodes at once")
+    if framed and len(data) < container.min_chunk_bytes(1, work):
+        raise LimitError(f"chunk claims {work} coded pixels in {len(data)} bytes: denser than "
+                         f"{container.MAX_PIXELS_PER_BYTE} pixels per byte (damage, or a file made to waste time)")
     if (level := model.pixel_level(q)) is not None:
         return _unplanes(pixel.decode(data, (n * channels, shape[0], shape[1]), *level, framed=framed), n, shape)
     decoder = bitstream.Decoder(data, model.tables, framed=framed)
@@ -387,9 +405,8 @@ class ArchiveWriter:
         self.model = _resolve(model)
         self.quality = _check_quality(self.model, quality)
         self.image_shape = tuple(image_shape)
-        rows, cols = grid(self.image_shape[0], self.image_shape[1], self.model.config.tile)
-        channels = self.image_shape[2] if len(self.image_shape) == 3 else 1
-        tiled = channels * rows * cols * self.model.config.pixels  # an image's pixels once padded: >= its own
+        check_image_shape(self.image_shape)
+        tiled = coded_pixels(self.model, self.quality, 1, self.image_shape)  # an image's pixels once padded
         if tiled > max_padded_chunk_pixels():  # a reader would refuse the file: refuse to write it
             raise InputError(f"images of shape {self.image_shape} are larger than aecodec accepts "
                              f"({tiled} pixels once padded to whole tiles; the limit is {max_padded_chunk_pixels()})")
@@ -455,7 +472,14 @@ class ArchiveReader:
 
     def __iter__(self):
         framed = self._reader.version >= 3
+        dense = 0  # format 2: coded pixels beyond the floor, so far
         for n, data in self._reader:
+            if not framed:
+                work = coded_pixels(self.model, self.header["quality"], n, self.header["image_shape"])
+                dense += max(0, work - len(data) * container.MAX_PIXELS_PER_BYTE)
+                if dense > FORMAT2_DENSE_PIXELS:
+                    raise LimitError(f"format-2 file holds more than {FORMAT2_DENSE_PIXELS} pixels denser than "
+                                     f"{container.MAX_PIXELS_PER_BYTE} per byte (decompress it with aecodec 0.1)")
             yield decode_chunk(self.model, self.header, n, data, framed=framed)
 
 
@@ -554,6 +578,8 @@ def compress_file(src, dst, *, force: bool = False, **kw) -> int:
     """Compress the image array in ``src`` (.npy, IDX, image file) to ``dst``; returns bytes written."""
     from codec.data import load_images
 
+    if Path(dst).exists() and Path(src).exists() and os.path.samefile(src, dst):
+        raise InputError(f"output {dst} is the input {src}")
     data = compress(load_images(src), meta={"name": Path(src).name}, **kw)
     write_atomic(Path(dst), data, force=force)
     return len(data)

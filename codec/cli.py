@@ -199,7 +199,7 @@ def _decompress_one(args, src: str | None) -> None:
             target = sys.stdout.buffer
         elif kind["kind"] == "folder":
             _refuse_folder_output(dst, src)
-            target = stack.enter_context(atomic_folder(dst, force=args.force, then=then))
+            target = stack.enter_context(atomic_folder(dst, force=args.force, then=then, protect=inputs))
         else:
             target = stack.enter_context(atomic_output(dst, force=args.force, then=then))
         sink = sources.Sink(header, kind, target)
@@ -472,20 +472,36 @@ def _normalize(argv: list[str]) -> list[str]:
 
 
 def main(argv=None) -> int:
+    """The console script (``argv`` None: the process is aecodec's) or an in-process call with ``argv``."""
     from codec import signals
 
+    previous = signals.install()  # first of all: a signal from here on unwinds cleanly, with no traceback
     try:
-        signals.install()  # first of all: a signal from here on unwinds cleanly, with no traceback
-        argv = _normalize(list(sys.argv[1:] if argv is None else argv))
-        args = build_parser().parse_args(argv)
+        args = build_parser().parse_args(_normalize(list(sys.argv[1:] if argv is None else argv)))
         return args.func(args)
     except UsageError as e:
         print(f"aecodec: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as e:
         return getattr(e, "exit_status", 130)
+    except BrokenPipeError:  # the reader of our output left (| head): as a SIGPIPE death, quietly
+        return 128 + 13
     finally:
-        signals.ignore_from_now()  # the outcome is decided: a late signal must not turn it into a crash
+        if argv is None:
+            signals.ignore_from_now()  # the outcome is decided: a late signal must not turn it into a crash
+            _quiet_closed_stdout()
+        else:
+            signals.restore(previous)  # the caller's process: its own handlers again
+
+
+def _quiet_closed_stdout() -> None:
+    """If the reader of standard output went away (``aecodec info x | head -1``), let the exit
+    flush go nowhere instead of printing a BrokenPipeError traceback."""
+    try:
+        sys.stdout.flush()
+    except (BrokenPipeError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
 
 
 if __name__ == "__main__":

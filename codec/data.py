@@ -243,7 +243,10 @@ def read_image(source) -> tuple[np.ndarray, dict]:
                     raise DataError(f"image mode {im.mode} is not 8-bit grey or colour; aecodec codes uint8 images")
                 im = im.convert(_CONVERT[im.mode])
             a = np.asarray(im)
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as e:
+    except UnidentifiedImageError:
+        raise DataError("not an image, an array or a dataset aecodec reads (PNG, JPEG, TIFF, ..., .npy, .npz, "
+                        "IDX)") from None
+    except (OSError, ValueError, Image.DecompressionBombError) as e:
         raise DataError(f"not a readable image: {e}") from None
     return a, {"format": fmt}
 
@@ -325,15 +328,39 @@ def save_images(fileobj, images: np.ndarray, kind: str, *, format: str | None = 
     if kind == "npz":
         np.savez_compressed(out, **{key: images})
     elif kind == "image":
-        from PIL import Image
-
-        a = images[0] if images.ndim == 4 and len(images) == 1 else images
-        if a.ndim != 2 and not (a.ndim == 3 and a.shape[2] in (2, 3, 4)):
-            raise DataError(f"an image file holds one image, not an array of shape {images.shape}")
-        Image.fromarray(a).save(out, format=format or "PNG")
+        _save_image(out, images, format or "PNG")
     elif kind == "idx":
         data = idx_bytes(images)
         out.write(gzip.compress(data, mtime=0) if gzip_idx else data)
     else:
         np.save(out, images, allow_pickle=False)
-    fileobj.write(out.getbuffer())
+    write_all(fileobj, out.getbuffer())
+
+
+# Channels each written image format can hold (what Pillow would otherwise drop or refuse).
+_FORMAT_CHANNELS = {"JPEG": (1, 3), "PPM": (1, 3), "GIF": (1, 3), "BMP": (1, 3, 4), "MPO": (1, 3)}
+
+
+def _save_image(out, image: np.ndarray, format: str) -> None:
+    """One image (H, W) or (H, W, C) with C in 2..4, as ``format``."""
+    from PIL import Image
+
+    if image.ndim != 2 and not (image.ndim == 3 and image.shape[2] in (2, 3, 4)):
+        raise DataError(f"an image file holds one image of 1-4 channels, not an array of shape {image.shape}")
+    channels = 1 if image.ndim == 2 else image.shape[2]
+    if channels not in _FORMAT_CHANNELS.get(format, (1, 2, 3, 4)):
+        raise DataError(f"{format} cannot hold an image of {channels} channels (name the output .png)")
+    try:
+        Image.fromarray(image).save(out, format=format)
+    except (OSError, ValueError, KeyError) as e:
+        raise DataError(f"cannot write the image as {format}: {e}") from None
+
+
+def write_all(fileobj, buffer) -> None:
+    """Write every byte of ``buffer``: a buffered stream may take fewer and report it (a closed pipe)."""
+    view = memoryview(buffer).cast("B")
+    while view:
+        written = fileobj.write(view)
+        if not written:
+            raise BrokenPipeError(32, "Broken pipe")
+        view = view[written:]

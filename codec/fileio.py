@@ -98,13 +98,13 @@ def write_atomic(path, data: bytes, *, force: bool = False) -> None:
 
 
 def check_relative_name(name, *, what: str) -> PurePosixPath:
-    """A file name inside a folder archive: relative, without '..', '.', empty parts or backslashes.
+    """A file name inside a folder archive: relative, without '..', '.', empty parts or control characters.
 
     Raises:
         ValueError: any other name (the caller turns it into its own error type).
     """
-    if not isinstance(name, str) or not name or len(name) > 4096 or "\\" in name or "\0" in name:
-        raise ValueError(f"{what}: {name!r:.80} is not a file name")
+    if not isinstance(name, str) or not name or len(name) > 4096 or any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise ValueError(f"{what}: {name!r:.80} is not a file name (empty, too long, or with control characters)")
     p = PurePosixPath(name)
     if p.is_absolute() or any(part in ("", ".", "..") for part in name.split("/")):
         raise ValueError(f"{what}: {name!r:.80} is not a plain relative file name")
@@ -112,23 +112,46 @@ def check_relative_name(name, *, what: str) -> PurePosixPath:
 
 
 class FolderOutput:
-    """Files restored into ``folder``, each written in full to a staging folder inside it,
-    then put in place by ``commit`` (refusing names that exist unless ``force``)."""
+    """Files restored into ``folder``, each written in full to a staging folder inside it, then
+    put in place by ``commit``: never through a symbolic link, never over a folder or over one of
+    the ``protect``ed files (the inputs), never over an existing file unless ``force``."""
 
-    def __init__(self, folder: Path, *, force: bool):
-        self.folder, self.force = folder, force
-        folder.mkdir(exist_ok=True)
+    def __init__(self, folder: Path, *, force: bool, protect=()):
+        self.folder, self.force, self.protect = folder, force, [Path(p) for p in protect]
+        self._made_dirs: list[Path] = []  # created by us: the only folders we may remove
+        if folder.is_symlink():
+            raise FileExistsError(errno.EEXIST, f"{folder} is a symbolic link; name a real folder", str(folder))
+        try:
+            folder.mkdir()
+            self._made_dirs.append(folder)
+        except FileExistsError:
+            if not folder.is_dir():
+                raise FileExistsError(errno.EEXIST, f"{folder} exists and is not a folder", str(folder)) from None
         self._stage = Path(tempfile.mkdtemp(dir=folder, prefix=".aecodec-", suffix=".part"))
-        self._made_dirs: list[Path] = [self._stage]  # created by us: the only folders we may remove
+        self._made_dirs.append(self._stage)
         self._files: list[PurePosixPath] = []
 
     def open(self, name: PurePosixPath):
-        """A binary file to write the restored ``name`` into (refused at once if it exists and not ``force``)."""
-        _refuse_existing(self.folder / name, self.force)
+        """A binary file to write the restored ``name`` into (refused at once if it cannot be placed)."""
+        self._check_target(name)
         staged = self._stage / name
         self._mkdirs(staged.parent, self._stage)
         self._files.append(name)
         return open(staged, "xb")
+
+    def _check_target(self, name: PurePosixPath) -> None:
+        final = self.folder / name
+        inside = self.folder
+        for part in name.parts[:-1]:
+            inside = inside / part
+            if inside.is_symlink() or (inside.exists() and not inside.is_dir()):
+                raise FileExistsError(errno.EEXIST, f"{inside} is not a plain folder (a link or a file): "
+                                      f"{name} is not written through it", str(inside))
+        if final.is_dir() and not final.is_symlink():
+            raise IsADirectoryError(errno.EISDIR, f"{final} is a folder", str(final))
+        _refuse_existing(final, self.force)
+        if final.exists() and any(p.exists() and os.path.samefile(final, p) for p in self.protect):
+            raise FileExistsError(errno.EEXIST, f"{final} is an input of this command", str(final))
 
     def _mkdirs(self, folder: Path, top: Path) -> None:
         missing = []
@@ -140,14 +163,17 @@ class FolderOutput:
             self._made_dirs.append(d)
 
     def commit(self) -> None:
-        """Put every staged file in place, then remove the staging folder."""
+        """Check every name again (something may have appeared), then put each staged file in place."""
         with signals.deferred():
+            for name in self._files:
+                self._check_target(name)
             for name in self._files:
                 staged, final = self._stage / name, self.folder / name
                 os.chmod(staged, plain_mode())
                 self._mkdirs(final.parent, self.folder)
                 _place(staged, final, self.force)
             self._files = []
+            self._made_dirs = [d for d in self._made_dirs if d == self._stage or self._stage in d.parents]
             self.discard()
             _sync_folder(self.folder)
 
@@ -162,9 +188,9 @@ class FolderOutput:
 
 
 @contextlib.contextmanager
-def atomic_folder(path, *, force: bool = False, then=None):
+def atomic_folder(path, *, force: bool = False, then=None, protect=()):
     """Yield a ``FolderOutput`` for ``path`` whose files appear only if the block completes; then ``then()``."""
-    out = FolderOutput(Path(path), force=force)
+    out = FolderOutput(Path(path), force=force, protect=protect)
     try:
         yield out
         with signals.deferred():

@@ -41,19 +41,33 @@ def _handler(signum, _frame) -> None:
     raise Interrupted(signum)
 
 
-def install() -> None:
-    """Raise ``Interrupted`` on every termination signal (in the main thread only, as Python requires)."""
+def install() -> dict:
+    """Raise ``Interrupted`` on every termination signal; returns the handlers it replaced.
+
+    A signal already ignored stays ignored (``nohup``, ``trap '' HUP``, background jobs of
+    non-interactive shells). Only in the main thread, as Python requires.
+    """
     import threading
 
     if threading.current_thread() is not threading.main_thread():
-        return
+        return {}
     _state.update(depth=0, pending=None, ignore=False)
+    previous = {}
     for signum in SIGNALS:
-        signal.signal(signum, _handler)
+        if signal.getsignal(signum) is not signal.SIG_IGN:
+            previous[signum] = signal.signal(signum, _handler)
+    return previous
+
+
+def restore(previous: dict) -> None:
+    """Put back the handlers ``install`` replaced (a caller that runs the CLI in its own process)."""
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)
+    _state.update(depth=0, pending=None, ignore=False)
 
 
 def ignore_from_now() -> None:
-    """The work is done: a signal that arrives while the process exits changes nothing."""
+    """The program's outcome is decided: a signal that arrives while it exits changes nothing."""
     _state["ignore"] = True
 
 

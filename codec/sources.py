@@ -22,14 +22,12 @@ from codec.api import check_image_shape
 from codec.data import (
     IMAGE_SUFFIXES,
     idx_header,
-    load_npy,
     output_kind,
-    parse_idx,
     read_idx_header,
     read_image,
     save_images,
 )
-from codec.errors import DataError, FormatError
+from codec.errors import DataError, FormatError, InputError
 from codec.fileio import check_relative_name
 
 
@@ -52,18 +50,12 @@ def _array_source(a: np.ndarray, meta: dict) -> Source:
     return Source(a.shape[1:], True, len(a), meta, lambda: (a[i : i + CHUNK] for i in range(0, len(a), CHUNK)))
 
 
-def _idx_stream(f, name: str) -> Source:
-    """An IDX file read lazily: header now, images in chunks."""
-    dtype, shape = read_idx_header(f, name=name)
-    if dtype != np.uint8:
-        raise DataError(f"{name}: IDX elements are {dtype}; images are uint8")
-    if len(shape) == 1:
-        raise DataError(f"{name}: IDX file has 1 dimension; images need 3 (N, H, W) or 4 (N, H, W, C)")
-    check_image_shape(shape[-2:] if len(shape) == 2 else shape[1:])  # before a pixel is read
-    if len(shape) == 2:
-        raw = f.read(shape[0] * shape[1] + 1)
-        return _array_source(parse_idx(idx_header(shape) + raw, name=name), {})
-    count, image_shape = shape[0], shape[1:]
+MAX_PIPED_BYTES = 1 << 28  # an image or .npz read whole from a pipe: larger ones need a file name
+
+
+def _stream(f, count: int, image_shape, name: str, what: str) -> Source:
+    """A Source reading ``count`` uint8 images of ``image_shape`` from ``f`` a chunk at a time."""
+    check_image_shape(image_shape)  # before a pixel is read
     size = int(np.prod(image_shape))
 
     def batches():
@@ -72,82 +64,148 @@ def _idx_stream(f, name: str) -> Source:
             n = min(CHUNK, count - done)
             raw = f.read(n * size)
             if len(raw) != n * size:
-                raise DataError(f"IDX file ends after {done + len(raw) // max(size, 1)} of {count} images")
+                raise DataError(f"{name}: {what} ends after {done + len(raw) // size} of {count} images")
             done += n
             yield np.frombuffer(raw, np.uint8).reshape(n, *image_shape)
         if f.read(1):
-            raise DataError("IDX file has data after its last image")
+            raise DataError(f"{name}: {what} has data after its last image")
 
     return Source(image_shape, True, count, {}, batches)
 
 
+def _single(source: Source) -> Source:
+    """A one-image stream restored as (H, W), without the batch axis."""
+    first = next(source.batches())[0]
+    return _array_source(first, {})
+
+
+def _idx_stream(f, name: str) -> Source:
+    """An IDX file read lazily: header now, images in chunks."""
+    dtype, shape = read_idx_header(f, name=name)
+    if dtype != np.uint8:
+        raise DataError(f"{name}: IDX elements are {dtype}; images are uint8")
+    if len(shape) == 1:
+        raise DataError(f"{name}: IDX file has 1 dimension; images need 3 (N, H, W) or 4 (N, H, W, C)")
+    if len(shape) == 2:
+        return _single(_stream(f, 1, shape, name, "IDX file"))
+    return _stream(f, shape[0], shape[1:], name, "IDX file")
+
+
+def _npy_stream(f, name: str) -> Source:
+    """A .npy array read lazily from a stream (a pipe, a member of an .npz): header now, images in chunks."""
+    try:
+        version = np.lib.format.read_magic(f)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = read_header(f)
+    except ValueError as e:
+        raise DataError(f"{name}: not a readable .npy array: {e}") from None
+    if dtype != np.uint8 or fortran:
+        raise InputError(f"{name}: images have dtype {dtype}{' in Fortran order' if fortran else ''}; "
+                         "aecodec compresses uint8 images in C order")
+    if len(shape) not in (2, 3, 4) or 0 in shape:
+        raise InputError(f"{name}: an array of shape {shape}; expected (H, W), (N, H, W) or (N, H, W, C)")
+    if len(shape) == 2:
+        return _single(_stream(f, 1, shape, name, ".npy array"))
+    return _stream(f, shape[0], shape[1:], name, ".npy array")
+
+
 def open_source(path: str | None, *, recursive: bool = False, stdin=None) -> Source:
-    """Open ``path`` ('-' or None: ``stdin`` bytes) as a Source.
+    """Open ``path`` ('-' or None: the binary stream ``stdin``) as a Source.
+
+    Every input is streamed or has its claimed shape checked before its pixels are read; a
+    pipe that holds an image or an .npz (formats read whole) is refused past ``MAX_PIPED_BYTES``.
 
     Raises:
-        DataError: unreadable or of an unknown kind.
+        DataError: unreadable or of an unknown kind. InputError: images aecodec cannot code.
         FileNotFoundError, IsADirectoryError (folder without ``recursive``).
     """
     if path in (None, "-"):
-        return _from_bytes(stdin.read(), "stdin")
+        return _pipe_source(stdin if hasattr(stdin, "peek") else io.BufferedReader(stdin), "stdin")
     p = Path(path)
     if p.is_dir():
         if not recursive:
             raise IsADirectoryError("is a directory (use -r to compress a folder of images as one archive)")
-        src = _folder_source(p)
-        return src
+        return _folder_source(p)
+    if not p.is_file():
+        raise DataError(f"{p}: not a regular file (read it through standard input: aecodec < {p})")
     src = _file_source(p)
     src.paths = [p]
     return src
 
 
+def _kind_of(head: bytes) -> str:
+    if head[:2] == b"\x1f\x8b":
+        return "gzip"
+    if head[:2] == b"\0\0":
+        return "idx"
+    if head[:6] == b"\x93NUMPY":
+        return "npy"
+    if head[:2] == b"PK":
+        return "npz"
+    return "image"
+
+
 def _file_source(p: Path) -> Source:
-    if p.suffix.lower() == ".npy":
+    f = open(p, "rb")  # closed with the Source's stream, or below
+    kind = _kind_of(f.read(8))
+    f.seek(0)
+    if kind == "npy" and p.suffix.lower() == ".npy":
+        f.close()
         a = np.load(p, mmap_mode="r", allow_pickle=False)  # mapped: the shape is checked before pixels are read
         return _with(_array_source(a, {}), {"kind": "npy", "name": p.name})
-    f = open(p, "rb")
-    magic = f.read(4)
-    f.seek(0)
-    if magic[:2] == b"\x1f\x8b":
-        src = _idx_stream(gzip.open(f, "rb"), str(p))
-        return _with(src, {"kind": "idx", "name": p.name, "gzip": True})
-    if magic[:2] == b"\0\0":
-        return _with(_idx_stream(f, str(p)), {"kind": "idx", "name": p.name, "gzip": False})
+    if kind in ("gzip", "idx", "npy", "npz"):  # read as the images are coded: the file stays open till then
+        return _streamed(f, kind, p.name) if kind != "npz" else _whole(f, kind, p.name)
     with f:
-        return _from_bytes(f.read(), p.name)
+        return _whole(f, kind, p.name)
+
+
+def _pipe_source(f, name: str) -> Source:
+    kind = _kind_of(f.peek(8)[:8])
+    if kind in ("gzip", "idx", "npy"):
+        return _streamed(f, kind, name)
+    raw = f.read(MAX_PIPED_BYTES + 1)
+    if len(raw) > MAX_PIPED_BYTES:
+        raise DataError(f"{name}: more than {MAX_PIPED_BYTES} bytes of an image or .npz from a pipe; "
+                        "give its file name instead")
+    return _whole(io.BytesIO(raw), kind, name)
+
+
+def _streamed(f, kind: str, name: str) -> Source:
+    if kind == "gzip":  # inflated as read: the IDX header is checked before anything else is
+        return _with(_idx_stream(gzip.GzipFile(fileobj=f), name), {"kind": "idx", "name": name, "gzip": True})
+    if kind == "idx":
+        return _with(_idx_stream(f, name), {"kind": "idx", "name": name, "gzip": False})
+    return _with(_npy_stream(f, name), {"kind": "npy", "name": name})
+
+
+def _whole(f, kind: str, name: str) -> Source:
+    """An .npz (one member, streamed out of the zip) or an image file, from a seekable binary file."""
+    if kind == "npz":
+        try:
+            z = zipfile.ZipFile(f)
+            members = z.namelist()
+            if len(members) != 1:
+                raise DataError(f"{name}: .npz holds {len(members)} arrays; aecodec takes exactly one")
+            src = _npy_stream(z.open(members[0]), name)
+            if src.batched:  # the member is read chunk by chunk, later: keep the zip open until then
+                src._batches = _keeping(z, src._batches)
+            return _with(src, {"kind": "npz", "name": name, "key": members[0].removesuffix(".npy")})
+        except zipfile.BadZipFile as e:
+            raise DataError(f"{name}: not a readable .npz file: {e}") from None
+    a, info = read_image(f)
+    return _with(_array_source(a if a.ndim == 2 else a[None], {}), {"kind": "image", "name": name, **info})
+
+
+def _keeping(owner, batches):
+    def run():
+        yield from batches()
+        owner.close()
+    return run
 
 
 def _with(src: Source, meta: dict) -> Source:
     src.meta = {**meta, **src.meta}
     return src
-
-
-def _npz_source(raw: bytes, name: str) -> Source:
-    with zipfile.ZipFile(io.BytesIO(raw)) as z:
-        members = z.namelist()
-        if len(members) != 1:
-            raise DataError(f".npz holds {len(members)} arrays; aecodec takes exactly one")
-        key = members[0].removesuffix(".npy")
-        with z.open(members[0]) as member:  # seekable: back to the start after the header
-            a = load_npy(member)
-    return _with(_array_source(a, {}), {"kind": "npz", "name": name, "key": key})
-
-
-def _from_bytes(raw: bytes, name: str) -> Source:
-    if raw[:6] == b"\x93NUMPY":
-        return _with(_array_source(load_npy(io.BytesIO(raw)), {}), {"kind": "npy", "name": name})
-    if raw[:2] == b"PK":
-        try:
-            return _npz_source(raw, name)
-        except (zipfile.BadZipFile, ValueError, EOFError) as e:
-            raise DataError(f"not a readable .npz file: {e}") from None
-    if raw[:2] == b"\x1f\x8b":  # streamed: the IDX header is checked before anything is inflated
-        return _with(_idx_stream(gzip.GzipFile(fileobj=io.BytesIO(raw)), name), {"kind": "idx", "name": name, "gzip": True})
-    if raw[:2] == b"\0\0":
-        return _with(_idx_stream(io.BytesIO(raw), name), {"kind": "idx", "name": name, "gzip": False})
-    a, info = read_image(io.BytesIO(raw))
-    meta = {"kind": "image", "name": name, **info}
-    return _with(_array_source(a if a.ndim == 2 else a[None], {}), meta)
 
 
 def _folder_source(folder: Path) -> Source:
@@ -156,6 +214,11 @@ def _folder_source(folder: Path) -> Source:
         raise DataError("folder holds no image files")
     first, _ = read_image(files[0])
     names = [f.name for f in files]
+    for name in names:  # what restoring will accept: refused now, before anything is written or removed
+        try:
+            check_relative_name(name, what=str(folder))
+        except ValueError as e:
+            raise DataError(f"{e}; rename it to archive the folder") from None
 
     def batches():
         for start in range(0, len(files), CHUNK):
@@ -223,7 +286,7 @@ def _folder_names(meta: dict, count) -> list[PurePosixPath]:
         names = [check_relative_name(f, what="header meta files") for f in files]
     except ValueError as e:
         raise FormatError(str(e)) from None
-    if len({str(n).casefold() for n in names}) != len(names):  # two names for one file on a case-blind disk
+    if len(set(names)) != len(names):
         raise FormatError("header meta files lists a name twice")
     for name in names:
         if output_kind(name.name) is None or output_kind(name.name)["kind"] != "image":
@@ -254,7 +317,7 @@ def restore_kind(header: dict, name: str | None) -> dict:
         if Path(name).suffix.lower() != Path(original).suffix.lower():
             raise DataError(f"{name}: unknown output format (name it .npy, .npz, .png, .tif, ... or an IDX name)")
         return recorded
-    if kind["kind"] == "image" and (recorded["count"] or 1) > 1:
+    if kind["kind"] == "image" and (recorded["count"] or 0) > 1:
         raise DataError(f"{name}: an image file holds one image, the archive {recorded['count']} (name it .npy)")
     return {**recorded, **kind}
 
@@ -303,6 +366,11 @@ class Sink:
                 self._stream.close()  # the gzip trailer; the file itself stays open
         elif self.kind["kind"] != "folder":
             images = np.concatenate(self._parts)
-            save_images(self.target, images if self.batched else images[0], self.kind["kind"],
-                        format=self.kind.get("format"), key=self.kind.get("key", "images"),
-                        gzip_idx=self.kind.get("gzip", False))
+            if not self.batched:
+                images = images[0]
+            elif self.kind["kind"] == "image":  # an image file holds one image, without a batch axis
+                if len(images) != 1:
+                    raise DataError(f"an image file holds one image, the archive {len(images)} (name the output .npy)")
+                images = images[0]
+            save_images(self.target, images, self.kind["kind"], format=self.kind.get("format"),
+                        key=self.kind.get("key", "images"), gzip_idx=self.kind.get("gzip", False))

@@ -376,5 +376,5 @@ def test_large_images_are_chunked_within_the_pixel_limit_readers_enforce(monkeyp
     blob = codec.compress(x, quality=2)
     assert [n for n, _ in container.unpack(blob).chunks] == [5, 5, 2]
     assert codec.decompress(blob).shape == x.shape
-    odd = np.zeros((3, 29, 29), np.uint8)  # 4 tiles each once padded, within twice the limit: 2 images per chunk
-    assert [n for n, _ in container.unpack(codec.compress(odd, quality=2)).chunks] == [2, 1]
+    odd = np.zeros((3, 29, 29), np.uint8)  # 4 tiles each once padded: over the limit's 1/8 allowance, 1 per chunk
+    assert [n for n, _ in container.unpack(codec.compress(odd, quality=2)).chunks] == [1, 1, 1]

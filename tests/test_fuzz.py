@@ -36,7 +36,8 @@ def split(blob: bytes):
     """(header fields, [chunk fields]) of a valid container: its positional msgpack arrays."""
     f = io.BytesIO(blob[5:])
     header = msgpack.unpackb(f.read(container._read_varint(f.read, "header")), raw=False)
-    f.read(4)  # the header's checksum
+    if blob[4] >= 3:
+        f.read(4)  # the header's checksum
     chunks = []
     while (size := container._read_varint(f.read, "chunk")) != 0:
         chunks.append(msgpack.unpackb(f.read(size), raw=False))

@@ -113,7 +113,7 @@ def test_an_archive_named_dotdot_aec_does_not_map_to_a_dot_folder(tmp_path, imag
     assert r.returncode == 2 and tree(tmp_path) == before
 
 
-@pytest.mark.parametrize("name", ["../evil.png", "/etc/evil.png", "a/../../evil.png", "", "a\\b.png"])
+@pytest.mark.parametrize("name", ["../evil.png", "/etc/evil.png", "a/../../evil.png", "", "a\x1b[2J.png"])
 def test_a_folder_archive_naming_a_file_outside_its_folder_is_refused(tmp_path, images, name):
     header, chunks = split(codec.compress(images[:2], quality=4))
     header[4] = {"kind": "folder", "name": "x", "count": 2, "files": ["ok.png", name]}
@@ -473,3 +473,188 @@ def test_chunk_checksums_still_cover_the_payload(images):
     with pytest.raises(codec.ChecksumError):
         codec.decompress(damaged)
     assert zlib.crc32(chunks[0][1]) != chunks[0][2]
+
+
+# A second adversarial pass over the fix.
+
+def test_folder_names_a_restore_would_refuse_are_refused_at_compression_before_rm(tmp_path, images):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.fromarray(images[0]).save(photos / "ok.png")
+    Image.fromarray(images[1]).save(photos / "bad\x1b[2J.png")
+    r = run("-r", "--rm", "photos", cwd=tmp_path)
+    assert r.returncode == 1 and b"control characters" in r.stderr and b"\x1b" not in r.stderr
+    assert len(list(photos.iterdir())) == 2 and not (tmp_path / "photos.aec").exists()
+
+
+def test_names_that_differ_only_in_case_round_trip(tmp_path, images):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.fromarray(images[0]).save(photos / "A.png")
+    Image.fromarray(images[1]).save(photos / "a.png")
+    assert run("-r", "--rm", "-q", "photos", cwd=tmp_path).returncode == 0
+    r = run("-d", "-q", "photos.aec", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in photos.iterdir()) == ["A.png", "a.png"]
+
+
+def test_a_format_2_archive_of_blank_images_is_still_read():
+    restored = codec.decompress((HERE / "data" / "format2-blank-q4.aec").read_bytes())
+    assert restored.shape == (1000, 28, 28) and not restored.any()
+
+
+def test_a_format_2_file_cannot_claim_unbounded_work(images):
+    header, chunks = split((HERE / "data" / "format2-q3.aec").read_bytes())
+    chunks[0][0], chunks[0][1] = 100_000, b"\0" * 4
+    bounded(lambda: codec.decompress(join(header, chunks, version=2)), codec.LimitError)
+
+
+def test_tiny_images_cannot_multiply_the_work_by_their_padding():
+    """A 1x1 image is a whole 28x28 tile at a transform level: the floor counts the tile, not the pixel."""
+    header = api._header(codec.load_model(), 1, (1, 1), True, {})
+    n = 20_000  # 20,000 tiles of work behind 20 bytes of data under a floor of raw pixels
+    blob = container.pack(header, [(n, bytes(container.min_chunk_bytes(n, 1)))])
+    bounded(lambda: codec.decompress(blob), codec.LimitError)
+    tiny = np.full((500, 1, 1), 7, np.uint8)
+    assert (codec.decompress(codec.compress(tiny, quality=1)) == codec.decompress(codec.compress(tiny, quality=1))).all()
+
+
+def test_a_short_write_to_standard_output_is_an_error_not_a_truncated_success():
+    class Short(io.RawIOBase):  # takes at most 10 bytes a call, then nothing: a reader that went away
+        def __init__(self):
+            self.taken = 0
+
+        def writable(self):
+            return True
+
+        def write(self, b):
+            n = 0 if self.taken >= 30 else min(10, len(b))
+            self.taken += n
+            return n
+
+    with pytest.raises(BrokenPipeError):
+        data.write_all(Short(), b"x" * 100)
+
+
+def test_folder_restore_never_writes_through_a_symbolic_link(tmp_path, images):
+    header, chunks = split(codec.compress(images[:2], quality=4))
+    header[4] = {"kind": "folder", "name": "x", "count": 2, "files": ["sub/evil.png", "ok.png"]}
+    (tmp_path / "x.aec").write_bytes(join(header, chunks))
+    (tmp_path / "victim").mkdir()
+    (tmp_path / "victim" / "evil.png").write_text("precious")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "sub").symlink_to("../victim")
+    for force in ([], ["-f"]):
+        r = run("-d", "-q", *force, "-o", "out", "x.aec", cwd=tmp_path)
+        assert r.returncode == 1 and b"not a plain folder" in r.stderr
+        assert (tmp_path / "victim" / "evil.png").read_text() == "precious"
+        assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["sub"]
+
+
+def test_a_folder_restore_never_replaces_its_own_input(tmp_path, images):
+    header, chunks = split(codec.compress(images[:1], quality=4))
+    header[4] = {"kind": "folder", "name": "x", "count": 1, "files": ["pic.png"]}
+    (tmp_path / "arc").mkdir()
+    (tmp_path / "arc" / "pic.png").write_bytes(join(header, chunks))
+    (tmp_path / "out").mkdir()
+    os.link(tmp_path / "arc" / "pic.png", tmp_path / "out" / "pic.png")
+    r = run("-d", "-f", "--rm", "-q", "-o", "out", "arc/pic.png", cwd=tmp_path)
+    assert r.returncode == 1 and b"is an input of this command" in r.stderr
+    assert (tmp_path / "arc" / "pic.png").read_bytes()[:4] == b"AEC\0"
+
+
+def test_narrow_grey_images_are_not_restored_as_one_colour_image(tmp_path):
+    stack = np.random.default_rng(0).integers(0, 255, (3, 28, 4), dtype=np.uint8)  # three 28x4 grey images
+    (tmp_path / "g3.aec").write_bytes(codec.compress(stack, quality=8))
+    r = run("-d", "-q", "-o", "g3.png", "g3.aec", cwd=tmp_path)
+    assert r.returncode == 1 and b"an image file holds one image, the archive 3" in r.stderr
+    with pytest.raises(codec.DataError, match="holds one image"):
+        codec.decompress_file(tmp_path / "g3.aec", tmp_path / "api.png")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g3.aec"]
+
+
+def test_an_ignored_hangup_stays_ignored_as_under_nohup(tmp_path):
+    src = codec.data.DEBIAN_DIR / "t10k-images-idx3-ubyte.gz"
+    command = f"trap '' HUP; exec '{AECODEC}' -q -o '{tmp_path / 't.aec'}' '{src}'"
+    proc = subprocess.Popen(["sh", "-c", command])
+    deadline = time.time() + 120
+    while time.time() < deadline and not any(p.name.endswith(".part") for p in tmp_path.iterdir()):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGHUP)
+    assert proc.wait(timeout=300) == 0 and codec.decompress((tmp_path / "t.aec").read_bytes()).shape == (10000, 28, 28)
+
+
+def test_running_the_cli_in_process_gives_back_the_callers_signal_handlers():
+    from codec import cli
+
+    before = {s: signal.getsignal(s) for s in signals.SIGNALS}
+    assert cli.main(["info", "/nonexistent.aec"]) == 1
+    assert {s: signal.getsignal(s) for s in signals.SIGNALS} == before
+
+
+def test_a_failed_folder_restore_leaves_no_folder_it_created(tmp_path, images):
+    blob = bytearray(folder_archive(tmp_path, images).read_bytes())
+    blob[-10] ^= 1  # the last chunk's data: damage found after the folder was made
+    (tmp_path / "photos").rename(tmp_path / "original")
+    (tmp_path / "photos.aec").write_bytes(bytes(blob))
+    r = run("-d", "-q", "photos.aec", cwd=tmp_path)
+    assert r.returncode == 1 and not (tmp_path / "photos").exists()
+
+
+def test_a_name_that_cannot_be_placed_stops_the_restore_before_any_file_is_placed(tmp_path, images):
+    archive = folder_archive(tmp_path, images)
+    out = tmp_path / "out"
+    (out / "img1.png").mkdir(parents=True)  # a folder where a file is to go
+    (out / "img0.png").write_bytes(b"mine")
+    r = run("-d", "-f", "-q", "-o", "out", archive.name, cwd=tmp_path)
+    assert r.returncode == 1 and b"img1.png is a folder" in r.stderr
+    assert (out / "img0.png").read_bytes() == b"mine" and not (out / "img2.png").exists()
+
+
+def test_an_npz_claiming_millions_of_images_is_read_a_chunk_at_a_time(tmp_path):
+    npy = io.BytesIO()
+    np.lib.format.write_array_header_1_0(npy, {"descr": "|u1", "fortran_order": False, "shape": (2_000_000, 28, 28)})
+    with zipfile.ZipFile(tmp_path / "many.npz", "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("images.npy", npy.getvalue() + bytes(784 * 3000))  # far fewer images than claimed
+    from codec import sources
+
+    source = sources.open_source(str(tmp_path / "many.npz"))
+    tracemalloc.start()
+    try:
+        with pytest.raises(codec.DataError, match="ends after 3000 of 2000000 images"):
+            for _ in source.batches():
+                pass
+        assert tracemalloc.get_traced_memory()[1] < 50 << 20
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_pipe_that_never_ends_is_refused_past_its_limit(tmp_path, monkeypatch):
+    from codec import sources
+
+    monkeypatch.setattr(sources, "MAX_PIPED_BYTES", 1 << 16)
+    with pytest.raises(codec.DataError, match="from a pipe; give its file name"):
+        sources.open_source("-", stdin=io.BytesIO(b"\x89PNG" + bytes(1 << 17)))
+    r = subprocess.run([AECODEC, "-c", "/dev/zero"], capture_output=True, timeout=60)
+    assert r.returncode == 1 and b"not a regular file" in r.stderr
+
+
+def test_compress_file_refuses_to_write_over_its_input(tmp_path, images):
+    np.save(tmp_path / "x.npy", images)
+    with pytest.raises(codec.InputError, match="is the input"):
+        codec.compress_file(tmp_path / "x.npy", tmp_path / "x.npy", force=True)
+    assert np.load(tmp_path / "x.npy").shape == images.shape
+
+
+def test_an_image_format_that_cannot_hold_the_channels_is_a_data_error(tmp_path, test_images):
+    rgba = np.stack([test_images[0]] * 3 + [np.full((28, 28), 255, np.uint8)], -1)[None]
+    (tmp_path / "a.aec").write_bytes(codec.compress(rgba, quality=8))
+    with pytest.raises(codec.DataError, match="JPEG cannot hold an image of 4 channels"):
+        codec.decompress_file(tmp_path / "a.aec", tmp_path / "a.jpg")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.aec"]
+
+
+def test_info_into_a_closed_pipe_prints_no_traceback(tmp_path, images):
+    (tmp_path / "a.aec").write_bytes(codec.compress(images))
+    r = subprocess.run(f"'{AECODEC}' info a.aec a.aec a.aec | true", shell=True, cwd=tmp_path, capture_output=True)
+    assert b"Traceback" not in r.stderr
