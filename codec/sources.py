@@ -298,10 +298,9 @@ def restore_kind(header: dict, name: str | None) -> dict:
     """How to restore an archive to the file ``name`` (None: standard output).
 
     One rule for the API and the CLI: the output name's suffix decides (``t10k.npy`` is a
-    NumPy file whatever the archive came from); a name without a known suffix gets the
-    archive's original kind only if it has the original name's suffix (``data.bin`` of an
-    IDX file called ``data.bin``); any other name is an error. A folder archive restores to
-    a folder.
+    NumPy file whatever the archive came from); a name without a suffix, or with the original
+    name's (``data.bin`` of an IDX file called ``data.bin``), gets the archive's original kind;
+    any other suffix is an error. A folder archive restores to a folder.
 
     Raises:
         FormatError: the archive's meta is malformed.
@@ -314,7 +313,7 @@ def restore_kind(header: dict, name: str | None) -> dict:
     kind = output_kind(name)
     if kind is None:
         original = meta.get("name") if isinstance(meta.get("name"), str) else ""
-        if Path(name).suffix.lower() != Path(original).suffix.lower():
+        if Path(name).suffix and Path(name).suffix.lower() != Path(original).suffix.lower():
             raise DataError(f"{name}: unknown output format (name it .npy, .npz, .png, .tif, ... or an IDX name)")
         return recorded
     if kind["kind"] == "image" and (recorded["count"] or 0) > 1:
