@@ -116,7 +116,7 @@ def main(argv=None) -> dict:
                     "cpus": os.cpu_count()},
         "model": {"name": model.name, "fingerprint": model.fingerprint, "flops_per_image": count_flops(model.config),
                   "pixel_ops_per_image": pixel.OPS_PER_PIXEL * model.config.pixels,
-                  "levels": {q: "pixel" if model.pixel_level(q) else "transform" for q in model.qualities}},
+                  "levels": {q: model.level(q).kind for q in model.qualities}},
         "images": len(test),
         "aecodec": ours,
         "pca": pca, "webp": webp, "jpeg": jpeg,

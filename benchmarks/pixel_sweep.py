@@ -62,7 +62,7 @@ def main(argv=None) -> None:
     if args.compare:
         model = api.load_model(args.compare)
         for q in model.qualities:
-            if model.pixel_level(q) is None:
+            if model.level(q).kind == "tile":
                 r = api.measure(model, test, q)
                 ours = bytes_at(front, r["psnr"])
                 ratio = "" if ours is None else f"; pixel coder {ours:.1f} ({100 * (ours / r['bytes_per_image'] - 1):+.0f}%)"

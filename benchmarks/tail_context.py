@@ -22,20 +22,21 @@ import optax
 
 from codec import api, data, entropy
 from codec.models import gaussian_bits
-from codec.tiling import to_tiles
+from codec.tiling import to_planes, to_tiles
 
 
 def latents(model, images: np.ndarray, quality: int) -> dict:
     """Everything the tail's context sees and codes, per tile, with the model's own prior of every element."""
-    a = model._quality_arrays(quality)
-    y, choice = model.analyse(to_tiles(api._planes(images), model.config.tile), quality)
+    level = model.level(quality)
+    a = model.transform.arrays(level.index)
+    y, choice = level.analyse(to_tiles(to_planes(images), model.config.tile))
     own_mean, own_rung = np.empty(y.shape), np.empty(y.shape)
 
     def record(lo, hi, mean, _index, rung):
         own_mean[:, lo:hi], own_rung[:, lo:hi] = mean, rung
         return np.rint(y[:, lo:hi] - mean)
 
-    decoded = model.walk(choice, quality, record)
+    decoded = level.walk(choice, record)
     arrays = {"y": y, "decoded": decoded, "mean": a["mean64"][choice], "rung": a["rung"][choice],
               "own_mean": own_mean, "own_rung": own_rung}
     return {k: jnp.asarray(v, jnp.float32) for k, v in arrays.items()} | {

@@ -2,47 +2,53 @@
 
 Layout::
 
-    "AEC" 0x00             magic
-    u8 = 3                 format version
-    varint + msgpack       header record: [model, quality, image_shape, batched, meta]
-    u32 little-endian      CRC-32 of every byte before it: the header is checked before any chunk is decoded
-    (varint + msgpack)*    chunk records: [n, data, crc]
+    "AEC" u8               magic; then the format version, 3, plus 0x80 for a single image
+                           (format 2: "AEC" 0x00 0x02)
+    varint + msgpack       header record: [model, quality, image_shape(, batched(, meta))]
+    then, for a single image (batched false, version byte 0x83):
+    bytes                  its ANS stream, up to the last 4 bytes
+    u32 little-endian      CRC-32 of every byte before it, checked before anything is decoded
+    or, for an archive (batched true, version byte 0x03):
+    u32 little-endian      CRC-32 of every byte before it: the header is checked before any chunk
+    (varint + msgpack)*    chunk records: [n, data, crc(, shape)]
     0x00                   end of chunks (a record length of zero)
     u32 little-endian      CRC-32 of every byte before it
 
-Each record is a length (unsigned LEB128 varint: 1 byte below 128, at most 5, minimal
-form only) followed by exactly that many bytes holding one msgpack array. The length is
-checked against the record's limit before a byte of it is read, and the record must be
-one msgpack value, no more, no less.
+A single 28x28 image thus costs 24 bytes besides its stream; an archive streams through any
+number of chunks in bounded memory. Each record is a length (unsigned LEB128 varint: 1 byte
+below 128, at most 5, minimal form only) followed by exactly that many bytes holding one
+msgpack array. The length is checked against the record's limit before a byte of it is read,
+and the record must be one msgpack value, no more, no less. A truncated single-image file is
+found by its checksum (it has no length of its own: that would cost a byte).
 
-Header fields, by position:
+Header fields, by position (the last two omitted when they hold their defaults, false and {}):
 
 0. ``model``: bin, 8 bytes: the start of the SHA-256 fingerprint of the model that made the
    file (a model file's ``fingerprint`` is the full hash as hex); decoders refuse another model.
 1. ``quality``: int, 1..255 (a level of that model).
 2. ``image_shape``: array ``[H, W]`` or ``[H, W, C]``; 1 <= H, W <= 65536, 1 <= C <= 4,
-   H*W*C <= 2**26.
+   H*W*C <= 2**26: the first chunk's images (an archive's chunks may record their own).
 3. ``batched``: bool; false: the file holds exactly one image, restored as (H, W[, C]).
 4. ``meta``: map, str keys, free-form plain values (the CLI records the original file's
-   name and kind); ``{}`` costs one byte.
+   name and kind).
 
 Chunk fields: ``n`` (int >= 1: images in the chunk), ``data`` (bin: one ANS stream),
-``crc`` (int: CRC-32 of ``data``). The image count is the sum of the chunks' ``n``. A chunk's
-data holds at least one byte per ``MAX_PIXELS_PER_BYTE`` pixels it decodes to (the writer pads
-the rare denser stream, see ``bitstream.coder``), so the work a file can demand is bounded by
-its size: a reader refuses a denser chunk before decoding it.
+``crc`` (int: CRC-32 of ``data``), ``shape`` (the chunk's image shape, when it differs from the
+header's: an archive of a folder holds images of any sizes). The image count is the sum of the
+chunks' ``n``. A chunk's data holds at least one byte per ``MAX_PIXELS_PER_BYTE`` pixels it
+decodes to (the writer pads the rare denser stream, see ``bitstream.coder``), so the work a file
+can demand is bounded by its size: a reader refuses a denser chunk before decoding it.
 
-Implied by version 2 and not stored: the entropy coder (``IMPLIED["coder"]``), the pixel
+Implied by the version and not stored: the entropy coder (``IMPLIED["coder"]``), the pixel
 type (uint8) and the prior ("clusters"). The latent grid and the padding follow from the
 image shape and the model's tile, so ``codec`` derives them. Readers still present the
 header as a dict with every field (``HEADER_FIELDS``), implied ones filled in.
 
-Chunks follow the header so that a dataset of any size streams through in bounded memory.
 Every byte is covered by the final CRC; each chunk also carries its own, so a stream reader
 can stop at the first damaged chunk before decoding it. Every size is checked against a
 limit (and against the bytes actually present) before anything is allocated. Version 2
-(no header checksum, streams without an end marker) is still read; version 1 (string-keyed
-maps, u32 lengths) was a pre-release format and is refused.
+(a 5-byte magic, no header checksum, no single-image form, streams without an end marker) is
+still read; version 1 (string-keyed maps, u32 lengths) was a pre-release format and is refused.
 """
 
 from __future__ import annotations
@@ -58,7 +64,8 @@ import msgpack
 from bitstream.errors import ChecksumError, FormatError, LimitError, TruncatedError, UnsupportedVersionError
 from bitstream.walk import check_structure
 
-MAGIC = b"AEC\x00"
+MAGIC = b"AEC"  # then the version byte; formats 1 and 2 put a zero byte before it
+SINGLE_IMAGE = 0x80  # set in the version byte of a single image's file: the form is known before the header
 FORMAT_VERSION = 3
 READ_VERSIONS = (2, 3)  # 2: no header checksum, streams without an end marker
 MAX_HEADER_BYTES = 1 << 20
@@ -90,7 +97,7 @@ _U32 = struct.Struct("<I")
 # holds two ints and one bin.
 _HEADER_LIMITS = dict(max_str_len=1 << 16, max_bin_len=1 << 16, max_array_len=1 << 18, max_map_len=1 << 10,
                       max_ext_len=0)
-_CHUNK_LIMITS = dict(max_str_len=0, max_bin_len=MAX_CHUNK_BYTES, max_array_len=3, max_map_len=0, max_ext_len=0)
+_CHUNK_LIMITS = dict(max_str_len=0, max_bin_len=MAX_CHUNK_BYTES, max_array_len=4, max_map_len=0, max_ext_len=0)
 
 
 @dataclasses.dataclass
@@ -99,6 +106,7 @@ class Archive:
 
     header: dict
     chunks: list[tuple[int, bytes]]
+    shapes: list[list[int]]  # each chunk's image shape
 
     @property
     def count(self) -> int:
@@ -172,13 +180,7 @@ def check_header(header: dict) -> dict:
     quality = header["quality"]
     if not _is_int(quality) or not 1 <= quality <= MAX_QUALITY:
         raise FormatError(f"header quality {show(quality)} is not an integer from 1 to {MAX_QUALITY}")
-    shape = header["image_shape"]
-    if not isinstance(shape, list) or len(shape) not in (2, 3) or not all(_is_int(d) for d in shape):
-        raise FormatError(f"header image_shape {show(shape)} is not [H, W] or [H, W, C]")
-    if any(d < 1 or d > MAX_DIM for d in shape) or (len(shape) == 3 and shape[2] > MAX_CHANNELS):
-        raise LimitError(f"header image_shape {show(shape)} is out of range")
-    if _image_pixels(shape) > MAX_IMAGE_PIXELS:
-        raise LimitError(f"header image_shape {show(shape)} claims more than {MAX_IMAGE_PIXELS} pixels per image")
+    _check_shape(header["image_shape"], "header image_shape")
     if not isinstance(header["batched"], bool):
         raise FormatError(f"header batched {show(header['batched'])} is not a bool")
     if not isinstance(header["meta"], dict):
@@ -196,17 +198,38 @@ def min_chunk_bytes(n: int, pixels_per_image: int) -> int:
     return 4 * -(-n * pixels_per_image // (4 * MAX_PIXELS_PER_BYTE))
 
 
+def _check_shape(shape, what: str) -> None:
+    if not isinstance(shape, list) or len(shape) not in (2, 3) or not all(_is_int(d) for d in shape):
+        raise FormatError(f"{what} {show(shape)} is not [H, W] or [H, W, C]")
+    if any(d < 1 or d > MAX_DIM for d in shape) or (len(shape) == 3 and shape[2] > MAX_CHANNELS):
+        raise LimitError(f"{what} {show(shape)} is out of range")
+    if _image_pixels(shape) > MAX_IMAGE_PIXELS:
+        raise LimitError(f"{what} {show(shape)} claims more than {MAX_IMAGE_PIXELS} pixels per image")
+
+
 def _image_pixels(shape) -> int:
     return shape[0] * shape[1] * (shape[2] if len(shape) == 3 else 1)
 
 
-def _header_to_wire(header: dict) -> list:
-    return [bytes.fromhex(header["model"]["fingerprint"]), *(header[name] for name in WIRE_FIELDS[1:])]
+_DEFAULTS = (False, {})  # batched, meta: omitted from the end of a header record when they hold these
 
 
-def _header_from_wire(fields) -> dict:
-    if not isinstance(fields, list) or len(fields) != len(WIRE_FIELDS):
-        raise FormatError(f"header record is not an array of {len(WIRE_FIELDS)} fields")
+def _header_to_wire(header: dict, version: int = 3) -> list:
+    fields = [bytes.fromhex(header["model"]["fingerprint"]), *(header[name] for name in WIRE_FIELDS[1:])]
+    while version >= 3 and len(fields) > 3 and fields[-1] == _DEFAULTS[len(fields) - 4]:
+        fields.pop()
+    return fields
+
+
+def _header_from_wire(fields, version: int = 3) -> dict:
+    sizes = (3, 4, 5) if version >= 3 else (5,)
+    if not isinstance(fields, list) or len(fields) not in sizes:
+        raise FormatError(f"header record is not an array of {' to '.join(map(str, sizes[::len(sizes) - 1 or 1]))} fields")
+    if len(fields) == 5 and version >= 3 and fields[4] == {}:
+        raise FormatError("header record holds a default it should omit (an empty meta)")
+    if len(fields) == 4 and fields[3] is False:
+        raise FormatError("header record holds a default it should omit (batched false)")
+    fields = [*fields, *_DEFAULTS[len(fields) - 3 :]]
     fingerprint = fields[0]
     if not isinstance(fingerprint, bytes) or len(fingerprint) != FINGERPRINT_BYTES:
         raise FormatError(f"header model fingerprint is not {FINGERPRINT_BYTES} bytes")
@@ -216,10 +239,14 @@ def _header_from_wire(fields) -> dict:
     return check_header(header)
 
 
-def _check_chunk(fields) -> tuple[int, bytes]:
-    if not isinstance(fields, list) or len(fields) != 3:
-        raise FormatError("chunk record is not an array of 3 fields [n, data, crc]")
-    n, data, crc = fields
+def _check_chunk(fields, version: int) -> tuple[int, bytes, list | None]:
+    sizes = (3, 4) if version >= 3 else (3,)
+    if not isinstance(fields, list) or len(fields) not in sizes:
+        raise FormatError(f"chunk record is not an array [n, data, crc{', shape' if version >= 3 else ''}]")
+    n, data, crc = fields[:3]
+    shape = fields[3] if len(fields) == 4 else None
+    if shape is not None:
+        _check_shape(shape, "chunk shape")
     if not _is_int(n) or n < 1:
         raise FormatError(f"chunk image count {show(n)} is not a positive integer")
     if not isinstance(data, bytes):
@@ -228,7 +255,7 @@ def _check_chunk(fields) -> tuple[int, bytes]:
         raise FormatError(f"chunk checksum {show(crc)} is not a 32-bit unsigned integer")
     if zlib.crc32(data) != crc:
         raise ChecksumError("chunk checksum mismatch: the data is damaged")
-    return n, data
+    return n, data, shape
 
 
 def _parse(raw: bytes, what: str, limits: dict, *, max_values: int, max_depth: int):
@@ -274,20 +301,23 @@ def _check_version(version: int) -> None:
 class Writer:
     """Streams a container to a binary file object: header now, chunks as they come.
 
-    Refuses (``FormatError``/``LimitError``) anything a reader would refuse: a bad header,
-    an oversized record, more than one image in a file marked as a single image.
+    A single image (``batched`` false) is written in the single-image form: header, stream,
+    checksum. Refuses (``FormatError``/``LimitError``) anything a reader would refuse: a bad
+    header, an oversized record, a chunk denser than the floor, more than one image in a file
+    marked as a single image.
     """
 
     def __init__(self, fileobj, header: dict):
         self._f = fileobj
         self._crc = 0
         self._batched = check_header(header)["batched"]
-        self._pixels = _image_pixels(header["image_shape"])
+        self._shape = list(header["image_shape"])
         self._count = 0
         record = _record(_header_to_wire(header), "header", MAX_HEADER_BYTES)
         self._check_readable(record)
-        self._write(MAGIC + bytes([FORMAT_VERSION]) + record)
-        self._write(_U32.pack(self._crc))
+        self._write(MAGIC + bytes([FORMAT_VERSION | (0 if self._batched else SINGLE_IMAGE)]) + record)
+        if self._batched:
+            self._write(_U32.pack(self._crc))
 
     @staticmethod
     def _check_readable(record: bytes) -> None:
@@ -300,20 +330,31 @@ class Writer:
         self._crc = zlib.crc32(b, self._crc)
         self._f.write(b)
 
-    def add(self, n: int, data: bytes) -> None:
+    def add(self, n: int, data: bytes, shape=None) -> None:
+        """A chunk of ``n`` images of ``shape`` (None: the header's image shape)."""
         if not _is_int(n) or n < 1:
             raise FormatError(f"chunk image count {show(n)} is not a positive integer")
-        if len(data) < min_chunk_bytes(n, self._pixels):
+        shape = self._shape if shape is None else list(shape)
+        _check_shape(shape, "chunk shape")
+        if len(data) < min_chunk_bytes(n, _image_pixels(shape)):
             raise LimitError(f"chunk data of {len(data)} bytes for {n} images is denser than a reader accepts "
-                             f"(pad it to {min_chunk_bytes(n, self._pixels)} bytes)")
-        if not self._batched and self._count + n > 1:
-            raise FormatError("a file marked as a single image (batched false) holds exactly one image")
-        record = _record([n, bytes(data), zlib.crc32(data)], "chunk", MAX_CHUNK_BYTES)
+                             f"(pad it to {min_chunk_bytes(n, _image_pixels(shape))} bytes)")
+        if not self._batched:
+            if self._count + n > 1 or shape != self._shape:
+                raise FormatError("a file marked as a single image (batched false) holds exactly one image")
+            if len(data) > MAX_CHUNK_BYTES:
+                raise LimitError(f"image data of {len(data)} bytes exceeds the {MAX_CHUNK_BYTES}-byte limit")
+            self._write(bytes(data))
+        else:
+            fields = [n, bytes(data), zlib.crc32(data)] + ([shape] if shape != self._shape else [])
+            self._write(_record(fields, "chunk", MAX_CHUNK_BYTES))
         self._count += n
-        self._write(record)
 
     def close(self) -> None:
-        self._write(varint(0))
+        if not self._batched and self._count != 1:
+            raise FormatError("a file marked as a single image (batched false) holds exactly one image")
+        if self._batched:
+            self._write(varint(0))
         self._f.write(_U32.pack(self._crc))
 
 
@@ -335,35 +376,64 @@ def _read_varint(read, what: str) -> int:
 class Reader:
     """Reads a container from a binary file object, chunk by chunk, checking as it goes.
 
-    ``header`` is available at once; iterate for the (n, data) chunks. The final CRC is
-    checked after the last chunk, so a reader that stops early has verified only the
-    chunks it saw (each has its own CRC) and the header's structure.
+    ``header`` is available at once, its checksum checked (a single image's file is read and
+    checked whole first: it has one checksum); iterate for the (n, data, shape) chunks. An
+    archive's final CRC is checked after its last chunk, so a reader that stops early has
+    verified the header and only the chunks it saw (each has its own CRC).
     """
 
     def __init__(self, fileobj, *, name: str = "data"):
         self._f = fileobj
         self._crc = 0
         self.name = name
-        magic = self._f.read(5)
-        self._crc = zlib.crc32(magic)
-        if not MAGIC.startswith(magic[:4]):  # a short prefix of the magic is a truncated file, anything else is not ours
-            raise FormatError("not an aecodec file (bad magic)")
-        if len(magic) < 5:
-            raise TruncatedError("file is truncated (in the magic)")
-        _check_version(magic[4])
-        self.version = magic[4]
+        self.version, single = self._magic()
         record = self._record(MAX_HEADER_BYTES, "header")
-        if self.version >= 3:  # the header's own checksum, before it is trusted
+        self._single = self._single_image() if single else None  # checked whole: its one checksum covers the header
+        if self.version >= 3 and not single:
             expected = self._crc
-            if _U32.unpack(self._read(4, "header checksum"))[0] != expected:
-                raise ChecksumError("header checksum mismatch: the file is damaged")
-        self.header = _header_from_wire(_parse_header(record))
+            self._check_crc(self._read(4, "header checksum"), expected, "header")  # before the header is trusted
+        self.header = _header_from_wire(_parse_header(record), self.version)
+        if self.version >= 3 and single == self.header["batched"]:
+            raise FormatError("header batched field disagrees with the file's form (single image or archive)")
+
+    def _magic(self) -> tuple[int, bool]:
+        """(format version, single-image form)."""
+        magic = self._read_some(4)
+        if not (MAGIC + b"\x00").startswith(magic[:4]) and not (magic[:3] == MAGIC and magic[3] & 0x7F >= 3):
+            raise FormatError("not an aecodec file (bad magic)")  # a short prefix of it is a truncated file
+        if len(magic) < 4:
+            raise TruncatedError("file is truncated (in the magic)")
+        if magic[3] == 0:  # formats 1 and 2: the version follows
+            version = self._read(1, "magic")[0]
+            _check_version(version)
+            return version, False
+        _check_version(magic[3] & 0x7F)
+        return magic[3] & 0x7F, bool(magic[3] & SINGLE_IMAGE)
+
+    def _single_image(self) -> bytes:
+        rest = self._f.read(MAX_CHUNK_BYTES + 5)
+        if len(rest) > MAX_CHUNK_BYTES + 4:
+            raise LimitError(f"image data exceeds the {MAX_CHUNK_BYTES}-byte limit")
+        if len(rest) < 4:
+            raise TruncatedError("file is truncated (in its checksum)")
+        self._crc = zlib.crc32(rest[:-4], self._crc)
+        self._check_crc(rest[-4:], self._crc, "file", hint=" or truncated")
+        return rest[:-4]
+
+    @staticmethod
+    def _check_crc(stored: bytes, expected: int, what: str, hint: str = "") -> None:
+        if _U32.unpack(stored)[0] != expected:
+            raise ChecksumError(f"{what} checksum mismatch: the file is damaged{hint}")
+
+    def _read_some(self, size: int) -> bytes:
+        b = self._f.read(size)
+        self._crc = zlib.crc32(b, self._crc)
+        return b
 
     def _read(self, size: int, what: str) -> bytes:
-        b = self._f.read(size)
+        b = self._read_some(size)
         if len(b) != size:
             raise TruncatedError(f"file is truncated (in the {what})")
-        self._crc = zlib.crc32(b, self._crc)
         return b
 
     def _length(self, limit: int, what: str) -> int:
@@ -379,19 +449,25 @@ class Reader:
         return self._read(size, what)
 
     def __iter__(self):
-        pixels = _image_pixels(self.header["image_shape"])
+        shape = self.header["image_shape"]
+        if self._single is not None:
+            self._check_density(1, shape, self._single)
+            yield 1, self._single, shape
+            return
         count = 0
         while size := self._length(MAX_CHUNK_BYTES, "chunk"):
-            n, data = _check_chunk(_parse(self._read(size, "chunk"), "chunk", _CHUNK_LIMITS, max_values=16, max_depth=1))
+            fields = _parse(self._read(size, "chunk"), "chunk", _CHUNK_LIMITS, max_values=16, max_depth=2)
+            n, data, chunk_shape = _check_chunk(fields, self.version)
+            chunk_shape = shape if chunk_shape is None else chunk_shape
+            pixels = _image_pixels(chunk_shape)
             if n * pixels > MAX_CHUNK_PIXELS:
                 raise LimitError(f"chunk claims {n} images of {pixels} pixels, more than the limit of {MAX_CHUNK_PIXELS}")
-            if self.version >= 3 and len(data) < min_chunk_bytes(n, pixels):  # format 2: the codec budgets it
-                raise LimitError(f"chunk claims {n} images of {pixels} pixels in {len(data)} bytes of data: denser than "
-                                 f"{MAX_PIXELS_PER_BYTE} pixels per byte (damage, or a file made to waste time)")
+            if self.version >= 3:  # format 2, written before the floor: the codec budgets it
+                self._check_density(n, chunk_shape, data)
             count += n
             if not self.header["batched"] and count > 1:
                 raise FormatError("file marked as a single image holds several")
-            yield n, data
+            yield n, data, chunk_shape
         expected = self._crc
         tail = self._f.read(5)
         if len(tail) < 4:
@@ -401,13 +477,20 @@ class Reader:
         if _U32.unpack(tail)[0] != expected:
             raise ChecksumError("file checksum mismatch: the file is damaged")
 
+    @staticmethod
+    def _check_density(n: int, shape, data: bytes) -> None:
+        pixels = _image_pixels(shape)
+        if len(data) < min_chunk_bytes(n, pixels):
+            raise LimitError(f"chunk claims {n} images of {pixels} pixels in {len(data)} bytes of data: denser than "
+                             f"{MAX_PIXELS_PER_BYTE} pixels per byte (damage, or a file made to waste time)")
+
 
 def pack(header: dict, chunks) -> bytes:
-    """The container bytes for ``header`` and an iterable of (n, data) chunks."""
+    """The container bytes for ``header`` and an iterable of (n, data) or (n, data, shape) chunks."""
     out = io.BytesIO()
     writer = Writer(out, header)
-    for n, data in chunks:
-        writer.add(n, data)
+    for chunk in chunks:
+        writer.add(*chunk)
     writer.close()
     return out.getvalue()
 
@@ -419,7 +502,8 @@ def unpack(data: bytes) -> Archive:
         FormatError, TruncatedError, ChecksumError, UnsupportedVersionError, LimitError.
     """
     reader = Reader(io.BytesIO(bytes(data)))
-    return Archive(reader.header, list(reader))
+    chunks = list(reader)
+    return Archive(reader.header, [(n, d) for n, d, _ in chunks], [shape for *_, shape in chunks])
 
 
 def read_header(data: bytes) -> dict:

@@ -21,7 +21,6 @@ from codec.errors import (
     UnsupportedVersionError,
 )
 
-QUALITIES = (1, 2, 3, 4, 5, 6, 7, 8)  # the bundled model's levels, low to high quality
 
 # The API and the data module load numpy, msgpack and constriction: imported on first use, so
 # that `aecodec` installs its signal handlers before any slow import (and starts faster).
@@ -30,6 +29,8 @@ _LAZY = {"data": "codec.data", **{name: "codec.api" for name in
 
 
 def __getattr__(name: str):
+    if name == "QUALITIES":  # the bundled model's levels, low to high quality: read from it, not written here
+        return importlib.import_module("codec.api").load_model().qualities
     if name not in _LAZY:
         raise AttributeError(f"module 'codec' has no attribute {name!r}")
     module = importlib.import_module(_LAZY[name])

@@ -1,13 +1,8 @@
 """The public API: ``compress``, ``decompress``, their file forms, and ``load_model``.
 
-compress:   uint8 images -> tiles of the model's native size (edge-padded) -> g_a (integer network)
-            -> scale by the quality's gain -> pick the cheapest prior cluster -> then group by group:
-            the context network refines the cluster's means and scales from the groups before,
-            round(y - mean) -> ANS against the frozen integer tables -> container bytes.
-decompress: the same path backwards; the container names the model (by fingerprint) it needs.
-
-The levels above the transform's are the pixel coder's (``codec/pixel.py``): each plane is
-coded pixel by pixel, residuals of a causal prediction against the model's context tables.
+Only the face: argument checks, chunking, the container. The coding itself is the model's
+levels (``model.py``; one module per kind: ``tile.py``, ``pixel.py``); the container names the
+model (by fingerprint) and the level a file needs.
 """
 
 from __future__ import annotations
@@ -15,18 +10,16 @@ from __future__ import annotations
 import functools
 import io
 import os
-from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
 
 import bitstream
 from bitstream import container
-from bitstream.coder import ESCAPE_RANGE
-from codec import modelfile, pixel
+from codec import modelfile
 from codec.errors import FormatError, InputError, LimitError, ModelMismatchError
 from codec.fileio import atomic_output, write_atomic
-from codec.tiling import from_tiles, grid, to_tiles
+from codec.model import Model
 
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 DEFAULT_MODEL = PRETRAINED_DIR / "fmnist.aecm"
@@ -40,224 +33,6 @@ def max_padded_chunk_pixels() -> int:
     """The most pixels a chunk may code once its images are padded to whole tiles: the 8192 x 8192
     limit pads to (8192 + 255)^2 at most (tiles up to 256 x 256), an eighth more than the chunk limit."""
     return container.MAX_CHUNK_PIXELS + container.MAX_CHUNK_PIXELS // 8
-
-
-def coded_pixels(model: Model, quality: int, n: int, shape) -> int:
-    """The positions a level codes for ``n`` images of ``shape``: the work of decoding them, and what
-    the floor of bytes per pixel counts (padded to whole tiles at a transform level)."""
-    channels = shape[2] if len(shape) == 3 else 1
-    if model.pixel_level(quality) is not None:
-        return n * channels * shape[0] * shape[1]
-    rows, cols = grid(shape[0], shape[1], model.config.tile)
-    return n * channels * rows * cols * model.config.pixels
-
-
-
-class Model:
-    """A loaded, frozen codec model: transforms, integer tables, and identity."""
-
-    def __init__(self, body: dict, *, source: str = "model"):
-        from codec.integer import FixedContext, IntegerTransforms
-        from codec.transforms import ModelConfig, param_shapes
-
-        try:
-            self.config = ModelConfig.from_dict(body["config"])
-        except (KeyError, TypeError, ValueError, OverflowError) as e:
-            raise FormatError(f"{source}: {e}") from None
-        cfg = self.config
-        self.name = str(body["name"])
-        self.fingerprint = body["fingerprint"]
-        self.meta = body["meta"]
-        self.source = source
-        shapes = param_shapes(cfg)
-        params = body["params"]
-        if not isinstance(params, dict) or set(params) != set(shapes):
-            raise FormatError(f"{source}: parameters do not match the architecture")
-        values = {}
-        for key, shape in shapes.items():
-            v = modelfile.decode_array(params[key], what=f"{source}: {key}", shape=shape)
-            if v.dtype.kind != "f" or not np.isfinite(v).all():
-                raise FormatError(f"{source}: parameter {key} is not finite floating point")
-            values[key] = v
-        self._params = values
-        self.frozen = modelfile.frozen_from_body(
-            body, values["mean"].astype(np.float32), m=cfg.clusters, q=cfg.qualities, p=cfg.pixels
-        )
-        self.tables = self.frozen.tables()
-        try:
-            rows = modelfile.pixel_from_body(body, cfg.pixel_steps)
-        except (KeyError, TypeError) as e:
-            raise FormatError(f"{source}: pixel tables are malformed ({e})") from None
-        self.pixel_tables = [pixel.tables(r, step) for r, step in zip(rows, cfg.pixel_steps, strict=True)]
-        try:
-            self._transforms = IntegerTransforms(values)
-            self._contexts = {g: FixedContext(values, g) for g in range(1, len(cfg.bounds) - 1)}
-        except ValueError as e:
-            raise FormatError(f"{source}: {e}") from None
-        self._per_quality = {}
-        costs = self.frozen.bit_costs()
-        self._cost_columns = costs.shape[1]
-        self._bit_costs = np.round(costs * COST_UNIT).astype(np.int32).ravel()
-
-    @property
-    def qualities(self) -> tuple[int, ...]:
-        """Every level, low to high: the transform's, then the pixel coder's."""
-        return tuple(range(1, self.config.levels + 1))
-
-    def pixel_level(self, quality: int):
-        """(quantizer step, tables) of a pixel-coder level; None for a transform level."""
-        k = quality - 1 - self.config.qualities
-        return (self.config.pixel_steps[k], self.pixel_tables[k]) if k >= 0 else None
-
-    def _quality_arrays(self, quality: int):
-        """Per-quality arrays of the coders, built once from the frozen integers."""
-        if quality not in self._per_quality:
-            from bitstream.coder import PRECISION
-
-            f, q = self.frozen, quality - 1
-            cluster_freqs = f.freqs[f.cluster_table(q)][:-1].astype(np.float64)
-            self._per_quality[quality] = {
-                "gain": f.gain[q].astype(np.float64),
-                "mean": f.mean[:, q],  # (M, P) float32
-                "mean64": f.mean[:, q].astype(np.float64),
-                "index": f.index[:, q],  # (M, P) uint8
-                "rung": f.rung[:, q].astype(np.float64),  # (M, P)
-                # where each element's ladder table is centred in the flattened cost array: (M, P)
-                "offset": (f.index[:, q].astype(np.int32) * self._cost_columns + self._cost_columns // 2),
-                "cluster_cost": np.round((PRECISION - np.log2(cluster_freqs)) * COST_UNIT).astype(np.int32),  # (M,)
-                "inv_gain": f.inv_gain[q].astype(np.float64),
-            }
-        return self._per_quality[quality]
-
-    def latents(self, tiles: np.ndarray, quality: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(cluster choice (N,), integer latents (N, P), their table indices (N, P)) of uint8 tiles (N, P).
-
-        Per tile, the cluster whose frozen tables code it in the fewest bits, costs counted
-        exactly from the tables (as integers, so ties and sums are the same everywhere);
-        then each group of the latent is rounded around its mean as refined by its context.
-        """
-        y, choice = self.analyse(tiles, quality)
-        symbols, index = np.empty(y.shape, np.int32), np.empty(y.shape, np.uint8)
-
-        def round_group(lo, hi, mean, group_index, _rung):
-            v = np.clip(np.rint(y[:, lo:hi] - mean), ESCAPE_MIN, ESCAPE_MAX)  # clipping only matters for a hostile model
-            symbols[:, lo:hi], index[:, lo:hi] = v, group_index
-            return v
-
-        self.walk(choice, quality, round_group)
-        return choice, symbols, index
-
-    def analyse(self, tiles: np.ndarray, quality: int) -> tuple[np.ndarray, np.ndarray]:
-        """(latents before rounding (N, P) float32, after the quality's gain; cluster choice (N,)) of uint8 tiles."""
-        a = self._quality_arrays(quality)
-        ys, choices = [], []
-        for start in range(0, len(tiles), BLOCK):
-            y = self._transforms.analysis(tiles[start : start + BLOCK]) * a["gain"]
-            y = np.clip(y, 2 * ESCAPE_MIN, 2 * ESCAPE_MAX).astype(np.float32)  # exact in float32; real latents are far inside
-            ys.append(y)
-            choices += [self._choose(y[part : part + CHOICE_BLOCK], a) for part in range(0, len(y), CHOICE_BLOCK)]
-        return np.concatenate(ys), np.concatenate(choices)
-
-    def _choose(self, y: np.ndarray, a: dict) -> np.ndarray:
-        half = self._cost_columns // 2
-        v = y[:, None, :] - a["mean"]  # (B, M, P): the symbols under each cluster, once rounded
-        np.rint(v, out=v)
-        np.clip(v, -half, half, out=v)  # beyond the widest table: the escape's cost (and a defined cast below)
-        column = v.astype(np.int32)
-        column += a["offset"]
-        bits = self._bit_costs.take(column).sum(-1, dtype=np.int64) + a["cluster_cost"]  # (B, M)
-        return bits.argmin(1).astype(np.int32)
-
-    def walk(self, choice: np.ndarray, quality: int, symbols_of) -> np.ndarray:
-        """Visit the latent's groups in coding order; returns the decoder's latents (N, P), after the inverse gain.
-
-        Group g's means and tables follow from the cluster choice (N,) and the groups before it;
-        ``symbols_of(lo, hi, mean, index, rung)`` gives the integer symbols of elements lo..hi
-        (the encoder rounds, the decoder reads). ``rung`` is the unrounded scale behind ``index``.
-        """
-        from codec.entropy import nearest_rung
-        from codec.integer import fixed_latents
-
-        a = self._quality_arrays(quality)
-        bounds = self.config.bounds
-        latents = np.empty((len(choice), self.config.pixels), np.float64)
-        fixed = np.empty_like(latents) if len(bounds) > 2 else None  # the context networks' input
-        for g, (lo, hi) in enumerate(pairwise(bounds)):
-            mean, rung = a["mean64"][choice, lo:hi], a["rung"][choice, lo:hi]  # copies: changed in place below
-            if g == 0:
-                index = a["index"][choice, lo:hi]
-            else:
-                d_mean, d_rung = self._contexts[g](fixed[:, :lo], quality - 1, choice)
-                d_mean *= a["gain"][lo:hi]
-                mean += d_mean
-                rung += d_rung
-                index = nearest_rung(rung, self.frozen.ladder_size)
-            latents[:, lo:hi] = (symbols_of(lo, hi, mean, index, rung) + mean) * a["inv_gain"][lo:hi]
-            if fixed is not None and hi < bounds[-1]:  # the last group is no group's context
-                fixed[:, lo:hi] = fixed_latents(latents[:, lo:hi])
-        return latents
-
-    def synthesize(self, latents: np.ndarray) -> np.ndarray:
-        """uint8 tiles (N, P) from the decoder's latents (N, P)."""
-        out = np.empty(latents.shape, np.uint8)
-        for start in range(0, len(latents), BLOCK):
-            out[start : start + BLOCK] = self._transforms.synthesis(latents[start : start + BLOCK])
-        return out
-
-    def reconstruct(self, choice: np.ndarray, symbols: np.ndarray, quality: int) -> np.ndarray:
-        """uint8 tiles (N, P) from cluster choices (N,) and integer latents (N, P)."""
-        return self.synthesize(self.walk(choice, quality, lambda lo, hi, *_: symbols[:, lo:hi]))
-
-    def estimate_bits(self, images: np.ndarray, quality: int) -> float:
-        """The model's own rate estimate at rounding: ideal bits under its continuous prior.
-
-        Uses the scales at their unrounded (float16) ladder positions, clipped to the ladder
-        as training clips them, and the cluster probabilities themselves (not the integer
-        tables), so comparing it with the coded size measures what rounding to tables and coding add.
-        At a pixel level, whose model *is* its integer tables, the ideal bits under those tables.
-        """
-        quality = _check_quality(self, quality)
-        a = _check_images(images)
-        a = a if a.ndim != 2 else a[None]
-        if (level := self.pixel_level(quality)) is not None:
-            return self._pixel_bits(_planes(a), *level)
-        import jax.numpy as jnp
-
-        from codec.entropy import LADDER, RUNG, SCALE_MIN
-        from codec.models import gaussian_bits
-
-        logits = self._params["cluster_logits"][quality - 1].astype(np.float64)
-        cluster_bits = -(logits - np.log(np.exp(logits - logits.max()).sum()) - logits.max()) / np.log(2)
-        total = 0.0
-        for batch in _batches(a):
-            choice, v, _ = self.latents(to_tiles(_planes(batch), self.config.tile), quality)
-            scale = np.empty(v.shape)
-
-            def record(lo, hi, _mean, _index, rung, scale=scale, v=v):
-                scale[:, lo:hi] = SCALE_MIN * np.exp(RUNG * np.clip(rung, 0, LADDER - 1))
-                return v[:, lo:hi]
-
-            self.walk(choice, quality, record)
-            total += float(gaussian_bits(jnp.asarray(v, jnp.float32), jnp.asarray(scale, jnp.float32)).sum())
-            total += cluster_bits[choice].sum()
-        return total
-
-    @staticmethod
-    def _pixel_bits(planes: np.ndarray, step: int, tables) -> float:
-        """A pixel level's ideal bits: exactly what its integer tables assign, before the coder's few bytes."""
-        from bitstream.coder import ideal_bits
-
-        total = 0.0
-        for batch in _batches(planes):
-            for symbols, contexts in pixel.quantize(batch, step)[0]:
-                total += ideal_bits(symbols, contexts, tables)
-        return total
-
-
-BLOCK = 256  # tiles per step of the transforms
-CHOICE_BLOCK = 32  # tiles per step of the cluster choice: its (tiles x clusters x pixels) arrays stay in cache
-COST_UNIT = 1024  # bit costs as integers in 1/1024 bit
-ESCAPE_MIN, ESCAPE_MAX = -(ESCAPE_RANGE // 2), ESCAPE_RANGE // 2 - 1  # what an escaped symbol can carry
 
 
 @functools.lru_cache(maxsize=8)
@@ -283,6 +58,7 @@ def _resolve(model) -> Model:
 
 
 def _check_images(images) -> np.ndarray:
+    """A uint8 array of images, checked (bool is taken as 0/255)."""
     a = np.asarray(images)
     if a.dtype == np.bool_:
         return a.astype(np.uint8) * 255  # documented: False -> 0, True -> 255
@@ -291,11 +67,26 @@ def _check_images(images) -> np.ndarray:
             raise InputError(f"images contain NaN or infinity (dtype {a.dtype}); aecodec compresses uint8 images")
         raise InputError(f"images have dtype {a.dtype}; aecodec compresses uint8 images (convert with .astype(np.uint8))")
     if a.ndim not in (2, 3, 4):
-        raise InputError(f"images have {a.ndim} dimensions; expected (H, W), (N, H, W) or (N, H, W, C)")
+        raise InputError(f"images have {a.ndim} dimensions; expected (H, W), (H, W, C), (N, H, W) or (N, H, W, C)")
     if a.size == 0:
         raise InputError(f"images are empty (shape {a.shape})")
     check_image_shape(a.shape[1:] if a.ndim == 4 else a.shape[-2:])
     return a
+
+
+def as_batch(images, *, grey_stack: bool = False) -> tuple[np.ndarray, bool]:
+    """(images as a batch (N, H, W[, C]), whether the input was a batch).
+
+    A 3-D array whose last axis is 3 or 4 is one colour image (H, W, C), as in Pillow,
+    imageio and scikit-image; ``grey_stack`` takes it as N grey images of width 3 or 4.
+    """
+    a = _check_images(images)
+    if a.ndim == 2:
+        return a[None], False
+    if a.ndim == 3 and a.shape[2] in (3, 4) and not grey_stack:
+        check_image_shape(a.shape)
+        return a[None], False
+    return a, True
 
 
 def check_image_shape(shape) -> None:
@@ -313,19 +104,6 @@ def check_image_shape(shape) -> None:
                          f"(at most {container.MAX_IMAGE_PIXELS} values: 8192x8192 grey)")
 
 
-def _planes(batch: np.ndarray) -> np.ndarray:
-    """(N, H, W[, C]) uint8 -> (N*C, H, W) grayscale planes, each image's channels in turn."""
-    if batch.ndim == 4:
-        return batch.transpose(0, 3, 1, 2).reshape(-1, *batch.shape[1:3])
-    return batch
-
-
-def _check_quality(model: Model, quality: int) -> int:
-    if isinstance(quality, bool) or not isinstance(quality, (int, np.integer)) or quality not in model.qualities:
-        raise InputError(f"quality {quality!r} is not one of the model's levels {model.qualities}")
-    return int(quality)
-
-
 def _header(model: Model, quality: int, image_shape, batched: bool, meta: dict | None) -> dict:
     """The in-memory container header (the file stores a fingerprint prefix; coder, dtype and prior are implied)."""
     return {
@@ -340,58 +118,13 @@ def _header(model: Model, quality: int, image_shape, batched: bool, meta: dict |
     }
 
 
-def encode_chunk(model: Model, batch: np.ndarray, quality: int) -> bytes:
-    """One ANS stream for a batch of images (N, H, W[, C]): cluster choices, then the latent's groups in turn
-    (or, at a pixel level, the residuals of each anti-diagonal of pixels in turn)."""
-    min_bytes = container.min_chunk_bytes(1, coded_pixels(model, quality, len(batch), batch.shape[1:]))
-    if (level := model.pixel_level(quality)) is not None:
-        return pixel.encode(_planes(batch), *level, min_bytes=min_bytes)[0]
-    choice, symbols, index = model.latents(to_tiles(_planes(batch), model.config.tile), quality)
-    encoder = bitstream.Encoder(model.tables)
-    encoder.add(choice, np.full(choice.shape, model.frozen.cluster_table(quality - 1)))
-    bounds = model.config.bounds
-    for lo, hi in pairwise(bounds):
-        encoder.add(symbols[:, lo:hi], index[:, lo:hi])
-    return encoder.finish(min_bytes=min_bytes)
-
-
-def decode_chunk(model: Model, header: dict, n: int, data: bytes, *, framed: bool = True) -> np.ndarray:
-    """Images (n, H, W[, C]) from one ANS stream (``framed`` false: a format-2 stream, without end marker)."""
-    shape, q = header["image_shape"], header["quality"]
-    channels = shape[2] if len(shape) == 3 else 1
-    rows, cols = grid(shape[0], shape[1], model.config.tile)  # the latent grid: not stored, it follows from the shape
-    n_tiles = n * channels * rows * cols
-    work = coded_pixels(model, q, n, shape)
-    if work > max_padded_chunk_pixels():
-        raise LimitError(f"chunk claims {work} pixels once padded to tiles, more than aecodec decodes at once")
-    if framed and len(data) < container.min_chunk_bytes(1, work):
-        raise LimitError(f"chunk claims {work} coded pixels in {len(data)} bytes: denser than "
-                         f"{container.MAX_PIXELS_PER_BYTE} pixels per byte (damage, or a file made to waste time)")
-    if (level := model.pixel_level(q)) is not None:
-        return _unplanes(pixel.decode(data, (n * channels, shape[0], shape[1]), *level, framed=framed), n, shape)
-    decoder = bitstream.Decoder(data, model.tables, framed=framed)
-    choice = decoder.read(np.full(n_tiles, model.frozen.cluster_table(q - 1)))
-    if ((choice < 0) | (choice >= model.config.clusters)).any():  # an escaped symbol can be anything
-        raise FormatError("entropy-coded stream is damaged (cluster index out of range)")
-    latents = model.walk(choice.astype(np.intp), q, lambda lo, hi, mean, index, rung: decoder.read(index))
-    decoder.finish()
-    tiles = model.synthesize(latents)
-    return _unplanes(from_tiles(tiles, n * channels, shape[0], shape[1], model.config.tile), n, shape)
-
-
-def _unplanes(planes: np.ndarray, n: int, shape) -> np.ndarray:
-    """Inverse of ``_planes``: (N*C, H, W) -> (N, H, W[, C]) for a header's image shape."""
-    if len(shape) == 3:
-        return planes.reshape(n, shape[2], shape[0], shape[1]).transpose(0, 2, 3, 1)
-    return planes
-
-
 class ArchiveWriter:
     """Compress images into a container on a binary file object, chunk by chunk.
 
     Memory stays bounded by one chunk whatever the number of images: ``write`` buffers up
     to ``CHUNK_IMAGES`` images (fewer for large images: a chunk stays within the pixel limit
-    that readers enforce) and codes each full chunk at once.
+    that readers enforce) and codes each full chunk at once. Images of another shape than
+    the ones before start a new chunk, which records its shape: an archive holds any sizes.
 
     >>> import io, numpy as np
     >>> out = io.BytesIO()
@@ -401,43 +134,57 @@ class ArchiveWriter:
     (5, 28, 28)
     """
 
-    def __init__(self, fileobj, image_shape, *, quality: int = 4, model=None, batched: bool = True, meta: dict | None = None):
+    def __init__(self, fileobj, image_shape, *, quality=None, model=None, batched: bool = True,
+                 meta: dict | None = None):
         self.model = _resolve(model)
-        self.quality = _check_quality(self.model, quality)
+        self.quality = self.model.check_quality(quality)
+        self.level = self.model.level(self.quality)
         self.image_shape = tuple(image_shape)
-        check_image_shape(self.image_shape)
-        tiled = coded_pixels(self.model, self.quality, 1, self.image_shape)  # an image's pixels once padded
-        if tiled > max_padded_chunk_pixels():  # a reader would refuse the file: refuse to write it
-            raise InputError(f"images of shape {self.image_shape} are larger than aecodec accepts "
-                             f"({tiled} pixels once padded to whole tiles; the limit is {max_padded_chunk_pixels()})")
+        self._chunk_size(self.image_shape)  # refused now if a reader would refuse it
         header = _header(self.model, self.quality, self.image_shape, batched, meta)
         try:
             self._writer = container.Writer(fileobj, header)
         except FormatError as e:  # only meta can be wrong here: the caller's argument
             raise InputError(f"meta cannot be stored: {e}") from None
         self._batched = batched
-        pixels = int(np.prod(self.image_shape))
-        self._chunk = max(1, min(CHUNK_IMAGES, max_padded_chunk_pixels() // tiled, container.MAX_CHUNK_PIXELS // pixels))
         self._pending: list[np.ndarray] = []
+        self._shape = self.image_shape  # of the pending images
         self._buffered = 0
         self.count = 0
 
+    def _chunk_size(self, shape) -> int:
+        """Images of ``shape`` per chunk: within the readers' limits on pixels, and on padded tiles."""
+        check_image_shape(shape)
+        coded = self.level.coded_pixels(1, shape)
+        if coded > max_padded_chunk_pixels():
+            raise InputError(f"images of shape {tuple(shape)} are larger than aecodec accepts "
+                             f"({coded} pixels once padded to whole tiles; the limit is {max_padded_chunk_pixels()})")
+        pixels = int(np.prod(shape))
+        return max(1, min(CHUNK_IMAGES, max_padded_chunk_pixels() // coded, container.MAX_CHUNK_PIXELS // pixels))
+
     def write(self, images) -> None:
-        """Add images shaped (n, *image_shape)."""
+        """Add images shaped (n, H, W[, C]); a new shape starts a new chunk (archives only)."""
         a = _check_images(images)
-        if a.shape[1:] != self.image_shape:
-            raise InputError(f"images of shape {a.shape[1:]} do not match the archive's {self.image_shape}")
-        if not self._batched and self.count + self._buffered + len(a) > 1:
+        if a.ndim < 3:
+            raise InputError(f"write takes a batch of images (n, H, W[, C]), not shape {a.shape}")
+        shape = a.shape[1:]
+        if not self._batched and (self.count + self._buffered + len(a) > 1 or shape != self.image_shape):
             raise InputError("an archive of a single image (batched=False) holds exactly one image")
+        if shape != self._shape:
+            while self._buffered:
+                self._flush(self._buffered)
+            self._shape = shape
         self._pending.append(a)
         self._buffered += len(a)
-        while self._buffered >= self._chunk:
-            self._flush(self._chunk)
+        size = self._chunk_size(shape)
+        while self._buffered >= size:
+            self._flush(size)
 
     def _flush(self, n: int) -> None:
         joined = np.concatenate(self._pending) if len(self._pending) > 1 else self._pending[0]
         batch, rest = joined[:n], joined[n:]
-        self._writer.add(len(batch), encode_chunk(self.model, batch, self.quality))
+        min_bytes = container.min_chunk_bytes(1, self.level.coded_pixels(len(batch), self._shape))
+        self._writer.add(len(batch), self.level.encode(batch, min_bytes=min_bytes), list(self._shape))
         self.count += len(batch)
         self._pending, self._buffered = ([rest] if len(rest) else []), len(rest)
 
@@ -460,7 +207,8 @@ class ArchiveReader:
     """Decode a container from a binary file object, chunk by chunk.
 
     ``header`` is read (and checked against the model) at once; iterating yields arrays of
-    images, one per chunk, each checked against its CRC before decoding. The file's final
+    images, one per chunk (``shape`` of the last one read), each chunk checked against its
+    CRC, its limits and the floor of bytes per coded pixel before decoding. The file's final
     CRC is checked after the last chunk.
     """
 
@@ -469,28 +217,37 @@ class ArchiveReader:
         self.header = self._reader.header
         self.model = _resolve(model)
         check_model(self.model, self.header)
+        self.level = self.model.level(self.header["quality"])
 
     def __iter__(self):
         framed = self._reader.version >= 3
         dense = 0  # format 2: coded pixels beyond the floor, so far
-        for n, data in self._reader:
-            if not framed:
-                work = coded_pixels(self.model, self.header["quality"], n, self.header["image_shape"])
-                dense += max(0, work - len(data) * container.MAX_PIXELS_PER_BYTE)
-                if dense > FORMAT2_DENSE_PIXELS:
-                    raise LimitError(f"format-2 file holds more than {FORMAT2_DENSE_PIXELS} pixels denser than "
-                                     f"{container.MAX_PIXELS_PER_BYTE} per byte (decompress it with aecodec 0.1)")
-            yield decode_chunk(self.model, self.header, n, data, framed=framed)
+        for n, data, shape in self._reader:
+            work = self.level.coded_pixels(n, shape)
+            if work > max_padded_chunk_pixels():
+                raise LimitError(f"chunk claims {work} pixels once padded to tiles, more than aecodec decodes at once")
+            beyond = work - len(data) * container.MAX_PIXELS_PER_BYTE
+            if framed and beyond > 0:
+                raise LimitError(f"chunk claims {work} coded pixels in {len(data)} bytes: denser than "
+                                 f"{container.MAX_PIXELS_PER_BYTE} pixels per byte (damage, or a file made to waste time)")
+            dense += max(0, beyond)
+            if dense > FORMAT2_DENSE_PIXELS:
+                raise LimitError(f"format-2 file holds more than {FORMAT2_DENSE_PIXELS} pixels denser than "
+                                 f"{container.MAX_PIXELS_PER_BYTE} per byte (decompress it with aecodec 0.1)")
+            yield self.level.decode(data, n, shape, framed=framed)
 
 
-def compress(images, *, quality: int = 4, model=None, meta: dict | None = None) -> bytes:
-    """Compress uint8 images shaped (H, W), (N, H, W) or (N, H, W, C) to container bytes.
+def compress(images, *, quality=None, model=None, meta: dict | None = None, grey_stack: bool = False) -> bytes:
+    """Compress uint8 images to container bytes.
 
     Args:
-        images: uint8 array (bool is taken as 0/255).
-        quality: a level of ``model.qualities`` (``codec.QUALITIES`` for the bundled model), low to high.
+        images: a uint8 array (bool is taken as 0/255): one image (H, W) or (H, W, C) with C 3 or
+            4 (colour), or a batch (N, H, W) or (N, H, W, C); or a list of images of any sizes.
+        quality: a level of ``model.qualities`` (``codec.QUALITIES`` for the bundled model), low
+            to high; None: the model's default.
         model: a ``Model``, a path to a model file, or None for the bundled default.
         meta: a small dict stored verbatim in the header (the CLI records the original file name).
+        grey_stack: take a 3-D array whose last axis is 3 or 4 as grey images of width 3 or 4.
 
     Raises:
         InputError: wrong dtype, rank, empty, NaN, too large, unknown quality.
@@ -500,12 +257,25 @@ def compress(images, *, quality: int = 4, model=None, meta: dict | None = None) 
     >>> codec.decompress(codec.compress(x, quality=4)).shape
     (2, 28, 28)
     """
-    a = _check_images(images)
-    batched = a.ndim != 2
-    a = a if batched else a[None]
+    if isinstance(images, (list, tuple)):
+        return _compress_list(images, quality=quality, model=model, meta=meta)
+    batch, batched = as_batch(images, grey_stack=grey_stack)
     out = io.BytesIO()
-    with ArchiveWriter(out, a.shape[1:], quality=quality, model=model, batched=batched, meta=meta) as writer:
-        writer.write(a)
+    with ArchiveWriter(out, batch.shape[1:], quality=quality, model=model, batched=batched, meta=meta) as writer:
+        writer.write(batch)
+    return out.getvalue()
+
+
+def _compress_list(images, **kw) -> bytes:
+    """An archive of images of any sizes, each (H, W) or (H, W, C); ``decompress`` gives the list back."""
+    batches = [as_batch(image)[0] for image in images]
+    if not batches or any(len(b) != 1 for b in batches):
+        raise InputError("a list holds single images, (H, W) or (H, W, C)")
+    out = io.BytesIO()
+    meta = {**(kw.pop("meta") or {}), "list": True}
+    with ArchiveWriter(out, batches[0].shape[1:], meta=meta, **kw) as writer:
+        for b in batches:
+            writer.write(b)
     return out.getvalue()
 
 
@@ -522,12 +292,13 @@ def check_model(model: Model, header: dict) -> None:
             f"file was compressed with the model whose fingerprint starts {needed}, not {model.name!r} "
             f"({model.fingerprint[: len(needed)]}); pass that model with model=/--model"
         )
-    if not 1 <= header["quality"] <= model.config.levels:
+    if header["quality"] not in model.qualities:
         raise FormatError(f"header quality {header['quality']} is not one of the model's levels")
 
 
-def decompress(data: bytes, *, model=None) -> np.ndarray:
-    """Restore the uint8 array that ``compress`` was given (same shape and dtype).
+def decompress(data: bytes, *, model=None):
+    """Restore what ``compress`` was given: the same shape, dtype and (within the level's bound) values;
+    a list of images for a list, or for an archive of images of several sizes.
 
     Raises:
         FormatError (ValueError): not an aecodec file, damaged (ChecksumError), truncated
@@ -540,6 +311,8 @@ def decompress(data: bytes, *, model=None) -> np.ndarray:
     parts = list(reader)
     if not parts:
         raise FormatError("file holds no images")
+    if reader.header["meta"].get("list") is True or len({p.shape[1:] for p in parts}) > 1:
+        return [image for part in parts for image in part]
     out = np.concatenate(parts)
     return out if reader.header["batched"] else out[0]  # the reader checked: a single-image file holds one
 

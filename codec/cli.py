@@ -222,7 +222,7 @@ def _header_info(path: str, names: dict | None = None) -> dict:
         reader = container.Reader(f)
         header = reader.header
         chunks = payload = count = 0
-        for n, data in reader:
+        for n, data, _ in reader:
             chunks, payload, count = chunks + 1, payload + len(data), count + n
     size = Path(path).stat().st_size
     fingerprint = header["model"]["fingerprint"]
@@ -392,7 +392,8 @@ def _file_options(p: argparse.ArgumentParser, *, compressing: bool) -> None:
     p.add_argument("--model", help="model file (default: the bundled Fashion-MNIST model)")
     if compressing:
         p.add_argument("-r", "--recursive", action="store_true", help="compress a folder of images as one archive")
-        p.add_argument("--quality", type=int, default=4, help="quality level, 1 (smallest) to 8 (best) (default 4)")
+        p.add_argument("--quality", type=int, help="quality level, 1 (smallest) upwards (default: the model's; "
+                       "the bundled model has 1-8 and defaults to 4)")
         p.add_argument("--target-psnr", type=float, metavar="DB", help="the lowest quality that reaches this PSNR")
         p.add_argument("--target-size", type=int, metavar="BYTES", help="the highest quality whose file fits BYTES")
     else:

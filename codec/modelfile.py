@@ -27,8 +27,10 @@ from bitstream.walk import check_structure
 from codec.entropy import FrozenPrior
 
 MAGIC = b"AECM"
-FORMAT = 3  # 3: the pixel coder's tables; 2: scales as ladder positions ("rung"), context networks; 1: table indices
-_FIELDS = {"format", "name", "config", "params", "frozen", "meta", "fingerprint"}  # of formats 1 and 2; 3 adds "pixel"
+FORMAT = 4  # 4: the default level; 3: the pixel coder's tables; 2: scales as ladder positions ("rung"),
+# context networks; 1: table indices
+_FIELDS = {"format", "name", "config", "params", "frozen", "meta", "fingerprint"}  # of formats 1 and 2
+_ADDED = {3: {"pixel"}, 4: {"pixel", "default"}}
 MAX_MODEL_BYTES = 64 << 20  # bundled models are < 1 MB; 64 MB leaves room without risk
 _ALLOWED_DTYPES = {"<f2", "<f4", "<i4", "<u4", "|u1"}
 # Values and nesting a model file may hold: the bundled one has about 2,000 values, 6 levels deep.
@@ -123,9 +125,11 @@ def fingerprint(body: dict) -> str:
     return hashlib.sha256(msgpack.packb(body, use_bin_type=True)).hexdigest()
 
 
-def dumps(*, name: str, config: dict, params: dict, frozen: FrozenPrior, pixel: list, meta: dict) -> bytes:
+def dumps(*, name: str, config: dict, params: dict, frozen: FrozenPrior, pixel: list, meta: dict,
+          default: int) -> bytes:
     """Serialize a model. ``params`` maps '/'-joined parameter paths to numpy arrays; ``pixel`` holds
-    the pixel coder's tables, one (contexts, symbols) uint32 array per step of ``config``."""
+    the pixel coder's tables, one (contexts, symbols) uint32 array per step of ``config``;
+    ``default`` is the quality used when none is asked for."""
     body = {
         "format": FORMAT,
         "name": name,
@@ -134,6 +138,7 @@ def dumps(*, name: str, config: dict, params: dict, frozen: FrozenPrior, pixel: 
         "frozen": _frozen_to_dict(frozen),
         "pixel": [encode_array(np.asarray(t, np.uint32)) for t in pixel],
         "meta": meta,
+        "default": default,
     }
     body["fingerprint"] = fingerprint(body)
     return MAGIC + msgpack.packb(body, use_bin_type=True)
@@ -176,8 +181,8 @@ def loads(raw: bytes, *, what: str = "model") -> dict:
         raise FormatError(f"{what}: model file is damaged (not a map)")
     if isinstance(body.get("format"), int) and body["format"] > FORMAT:
         raise UnsupportedVersionError(f"{what}: model format {body['format']} is newer than this aecodec reads ({FORMAT}); upgrade aecodec")
-    required = _FIELDS | ({"pixel"} if body.get("format") == FORMAT else set())
-    if set(body) != required or body["format"] not in (1, 2, FORMAT):
+    required = _FIELDS | _ADDED.get(body.get("format"), set())
+    if set(body) != required or body["format"] not in (1, 2, 3, FORMAT):
         raise FormatError(f"{what}: model file is missing fields or has unknown ones")
     for field, kind in (("name", str), ("config", dict), ("params", dict), ("frozen", dict), ("meta", dict),
                         ("fingerprint", str)):
@@ -203,6 +208,18 @@ def pixel_from_body(body: dict, steps: tuple[int, ...]) -> list[np.ndarray]:
         pixel.check_tables(t, step, what=f"model: pixel[{k}]")
         rows.append(t)
     return rows
+
+
+def default_from_body(body: dict, levels: int, *, source: str = "model") -> int:
+    """The model's default quality: stored from format 4 on; before, the first pixel level (the
+    first at or above 29 dB on Fashion-MNIST), or the top level of a model without any."""
+    if body["format"] < 4:
+        pixel_steps = body["config"].get("pixel_steps", [])
+        return levels - len(pixel_steps) + 1 if pixel_steps else levels
+    default = body["default"]
+    if type(default) is not int or not 1 <= default <= levels:
+        raise FormatError(f"{source}: default quality {default!r:.40} is not one of the model's {levels} levels")
+    return default
 
 
 def frozen_from_body(body: dict, mean: np.ndarray, *, m: int, q: int, p: int) -> FrozenPrior:

@@ -25,6 +25,7 @@ import numpy as np
 
 from bitstream.coder import PRECISION, Decoder, Encoder, Tables, integer_frequencies
 from bitstream.errors import FormatError
+from codec.tiling import from_planes, to_planes
 
 ACTIVITY = np.array([0, 2, 4, 7, 11, 16, 23, 32, 45, 64, 90, 128])  # lower bounds of the activity buckets
 LEVEL = np.array([0, 4, 8, 12, 30, 48, 70, 128])  # lower bounds of the predicted-value buckets
@@ -187,6 +188,38 @@ def check_tables(rows: np.ndarray, step: int, *, what: str) -> None:
     if (rows.dtype != np.uint32 or rows.shape != (CONTEXTS, 2 * symbol_range(step) + 2) or (rows == 0).any()
             or (rows.sum(1, dtype=np.int64) != 1 << PRECISION).any()):
         raise FormatError(f"{what}: not valid integer tables for step {step}")
+
+
+class PixelLevel:
+    """One quality level of the pixel coder: a quantizer step and its context tables."""
+
+    kind = "pixel"
+
+    def __init__(self, step: int, tables: Tables):
+        self.step, self.tables = step, tables
+
+    def coded_pixels(self, n: int, shape) -> int:
+        return n * int(np.prod(shape))
+
+    def encode(self, images: np.ndarray, *, min_bytes: int = 0) -> bytes:
+        """One ANS stream of uint8 images (N, H, W[, C]), each channel a plane."""
+        return encode(to_planes(images), self.step, self.tables, min_bytes=min_bytes)[0]
+
+    def decode(self, data: bytes, n: int, shape, *, framed: bool = True) -> np.ndarray:
+        channels = shape[2] if len(shape) == 3 else 1
+        planes = decode(data, (n * channels, shape[0], shape[1]), self.step, self.tables, framed=framed)
+        return from_planes(planes, n, shape)
+
+    def ideal_bits(self, images: np.ndarray) -> float:
+        """Exactly what the integer tables assign, before the coder's few bytes."""
+        from bitstream.coder import ideal_bits
+
+        planes = to_planes(images)
+        total = 0.0
+        for start in range(0, len(planes), 1024):
+            for symbols, contexts in quantize(planes[start : start + 1024], self.step)[0]:
+                total += ideal_bits(symbols, contexts, self.tables)
+        return total
 
 
 # Integer operations per pixel, each way, counted from _predict, _record and the quantizer: the

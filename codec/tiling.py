@@ -24,3 +24,17 @@ def from_tiles(tiles: np.ndarray, n: int, height: int, width: int, tile: tuple[i
     rows, cols = grid(height, width, tile)
     t = tiles.reshape(n, rows, cols, tile[0], tile[1]).transpose(0, 1, 3, 2, 4)
     return t.reshape(n, rows * tile[0], cols * tile[1])[:, :height, :width]
+
+
+def to_planes(images: np.ndarray) -> np.ndarray:
+    """(N, H, W[, C]) uint8 -> (N*C, H, W) grey planes, each image's channels in turn."""
+    if images.ndim == 4:
+        return images.transpose(0, 3, 1, 2).reshape(-1, *images.shape[1:3])
+    return images
+
+
+def from_planes(planes: np.ndarray, n: int, shape) -> np.ndarray:
+    """Inverse of ``to_planes``: (N*C, H, W) -> (N, H, W[, C]) for an image shape (H, W[, C])."""
+    if len(shape) == 3:
+        return planes.reshape(n, shape[2], shape[0], shape[1]).transpose(0, 2, 3, 1)
+    return planes

@@ -289,7 +289,7 @@ def train_and_evaluate(
 
 
 def export(model: Codec, path: str | Path, *, name: str, meta: dict, pixel_images: np.ndarray | None = None,
-           test_images: np.ndarray | None = None) -> bytes:
+           test_images: np.ndarray | None = None, default_quality: int | None = None) -> bytes:
     """Freeze the prior into integer tables, count the pixel coder's tables on ``pixel_images``
     (uint8 (N, H, W), the training images; needed when the config has pixel steps), and write the model file.
 
@@ -304,13 +304,18 @@ def export(model: Codec, path: str | Path, *, name: str, meta: dict, pixel_image
         raise ValueError("the config has pixel steps: export needs the training images to fit their tables")
     tables = [pixel.fit_tables(np.asarray(pixel_images, np.uint8), step) for step in steps]
     meta = json.loads(json.dumps(meta, default=float))
+    levels = model.cfg.levels
+    # Unless asked: the first pixel level (the first near 29 dB on Fashion-MNIST), else the top level.
+    default = default_quality or (model.cfg.qualities + 1 if steps else levels)
 
     def dump() -> bytes:
-        return modelfile.dumps(name=name, config=model.cfg.to_dict(), params=params, frozen=frozen, pixel=tables, meta=meta)
+        return modelfile.dumps(name=name, config=model.cfg.to_dict(), params=params, frozen=frozen, pixel=tables,
+                               meta=meta, default=default)
 
     data = dump()
     if test_images is not None:
-        from codec.api import Model, measure
+        from codec.api import measure
+        from codec.model import Model
 
         loaded = Model(modelfile.loads(data), source=str(path))
         meta["test"] = [measure(loaded, test_images, q) for q in loaded.qualities]

@@ -88,9 +88,14 @@ def record(obj) -> bytes:
 
 
 def wire_header(**changes) -> list:
+    """Format 3's header record: trailing fields that hold their defaults (batched false, meta {}) omitted."""
     fields = {"model": bytes.fromhex(FINGERPRINT), "quality": 3, "image_shape": [28, 28], "batched": True, "meta": {}}
     fields.update(changes)
-    return list(fields.values())
+    out = list(fields.values())
+    for default in ({}, False):
+        if len(out) > 3 and type(out[-1]) is type(default) and out[-1] == default:
+            out.pop()
+    return out
 
 
 def chunk(n, data, crc=None) -> list:
@@ -98,10 +103,15 @@ def chunk(n, data, crc=None) -> list:
 
 
 def raw_file(head=None, chunks=((1, b"abcd"),), *, version: int = 3, raw_records: bytes | None = None) -> bytes:
-    """A file from wire-form fields with every checksum correct (``raw_records`` replaces the records)."""
-    body = container.MAGIC + bytes([version])
+    """A file from wire-form fields with every checksum correct (``raw_records`` replaces the records).
+    A header without a true batched field makes the single-image form (its one chunk's data, then the CRC)."""
+    head = wire_header() if head is None else head
+    if version >= 3 and raw_records is None and isinstance(head, list) and (len(head) == 3 or head[3] is False):
+        body = container.MAGIC + bytes([version | 0x80]) + record(head) + chunks[0][1]
+        return body + struct.pack("<I", zlib.crc32(body))
+    body = container.MAGIC + (bytes([version]) if version >= 3 else bytes([0, version]))
     if raw_records is None:
-        body += record(wire_header() if head is None else head)
+        body += record(head)
         if version >= 3:
             body += struct.pack("<I", zlib.crc32(body))
         body += b"".join(record(chunk(*c) if isinstance(c, tuple) else c) for c in chunks)
@@ -125,14 +135,24 @@ def _with_header_checksum(start: bytes, records: bytes) -> bytes:
 
 
 def test_wire_form_is_the_documented_layout_byte_for_byte():
-    blob = container.pack(header(), [(3, b"abcd")])
-    head = bytes([0x95, 0xC4, 8]) + bytes.fromhex(FINGERPRINT) + bytes([3, 0x92, 28, 28, 0xC3, 0x80])
-    body = b"AEC\x00\x03" + bytes([len(head)]) + head
+    blob = container.pack(header(), [(3, b"abcd"), (1, b"efgh", [5, 3, 2])])
+    head = bytes([0x94, 0xC4, 8]) + bytes.fromhex(FINGERPRINT) + bytes([3, 0x92, 28, 28, 0xC3])  # meta {} omitted
+    body = b"AEC\x03" + bytes([len(head)]) + head
     body += struct.pack("<I", zlib.crc32(body)) + bytes([13, 0x93, 3, 0xC4, 4]) + b"abcd"
-    body += bytes([0xCE]) + struct.pack(">I", zlib.crc32(b"abcd")) + b"\x00"
+    body += bytes([0xCE]) + struct.pack(">I", zlib.crc32(b"abcd"))
+    body += bytes([17, 0x94, 1, 0xC4, 4]) + b"efgh" + bytes([0xCE]) + struct.pack(">I", zlib.crc32(b"efgh"))
+    body += bytes([0x93, 5, 3, 2]) + b"\x00"  # a chunk of another shape records it
     assert blob == body + struct.pack("<I", zlib.crc32(body))
-    assert blob == raw_file(chunks=[(3, b"abcd")])
-    assert len(head) == 17  # the whole header of an image without meta
+    assert container.unpack(blob).shapes == [[28, 28], [5, 3, 2]]
+
+
+def test_a_single_image_is_its_header_its_stream_and_one_checksum():
+    blob = container.pack(header(batched=False), [(1, b"abcd")])
+    head = bytes([0x93, 0xC4, 8]) + bytes.fromhex(FINGERPRINT) + bytes([3, 0x92, 28, 28])  # batched false, meta {} omitted
+    body = b"AEC\x83" + bytes([len(head)]) + head + b"abcd"
+    assert blob == body + struct.pack("<I", zlib.crc32(body))
+    assert len(blob) - 4 == 24  # the 24 bytes a 28x28 image costs besides its stream
+    assert container.unpack(blob).chunks == [(1, b"abcd")]
 
 
 def test_container_roundtrip_and_header_alone():
@@ -144,7 +164,7 @@ def test_container_roundtrip_and_header_alone():
         archive = container.unpack(blob)
         assert archive.header == h and archive.chunks == chunks and archive.count == sum(n for n, _ in chunks)
         assert container.read_header(blob) == h
-        assert list(container.Reader(io.BytesIO(blob))) == chunks
+        assert [(n, d) for n, d, _ in container.Reader(io.BytesIO(blob))] == chunks
 
 
 def test_implied_fields_match_the_coder_so_a_coder_change_forces_a_new_format_version():
@@ -163,25 +183,27 @@ def test_every_truncation_is_a_truncated_error():
                 list(container.Reader(io.BytesIO(blob[:cut])))
 
 
-def test_every_truncation_of_a_real_single_image_file_is_a_truncated_error(test_images):
+def test_every_truncation_of_a_real_single_image_file_is_detected(test_images):
+    """Inside the header: TruncatedError; inside the stream (which has no length of its own, to keep
+    a single image's file small): its checksum, which says "damaged or truncated"."""
     import codec
 
     blob = codec.compress(test_images[0], quality=4)
+    header_end = 4 + 1 + blob[4]
     for cut in range(len(blob)):
-        with pytest.raises(codec.TruncatedError):
+        error = codec.TruncatedError if cut < header_end + 4 else codec.ChecksumError
+        with pytest.raises(error, match="truncated"):
             codec.decompress(blob[:cut])
 
 
 @pytest.mark.parametrize("quality", [1, 4, 8])
-def test_single_image_container_overhead_is_at_most_50_bytes(test_images, quality):
+def test_single_image_container_overhead_is_24_bytes(test_images, quality):
     import codec
 
     blob = codec.compress(test_images[0], quality=quality)
     payload = sum(len(d) for _, d in container.unpack(blob).chunks)
-    assert len(blob) - payload <= 50, (len(blob), payload)
-    # magic+version 5, header record 18, header CRC 4, chunk framing 10 (+1 from a 128-byte record, +1 from
-    # 256 payload bytes), end 1, CRC 4
-    assert len(blob) - payload == 42 + (payload + 9 >= 128) + (payload >= 256)
+    # magic and version 4, header record 16 (length 1, array 1, fingerprint 10, quality 1, shape 3), CRC 4
+    assert len(blob) - payload == 24
 
 
 def test_trailing_bytes_wrong_magic_and_other_versions_are_rejected():
@@ -193,9 +215,13 @@ def test_trailing_bytes_wrong_magic_and_other_versions_are_rejected():
     with pytest.raises(bitstream.FormatError, match="magic"):
         container.unpack(b"XY")
     with pytest.raises(bitstream.UnsupportedVersionError, match="newer"):
-        container.unpack(blob[:4] + bytes([99]) + blob[5:])
+        container.unpack(blob[:3] + bytes([99]) + blob[4:])
+    with pytest.raises(bitstream.UnsupportedVersionError, match="newer"):
+        container.unpack(blob[:3] + bytes([99 | 0x80]) + blob[4:])
     with pytest.raises(bitstream.UnsupportedVersionError):
-        container.unpack(blob[:4] + bytes([0]) + blob[5:])
+        container.unpack(blob[:3] + bytes([0, 0]) + blob[4:])  # the older layout, version 0
+    with pytest.raises(bitstream.FormatError, match="magic"):
+        container.unpack(blob[:3] + bytes([2]) + blob[4:])  # versions 1 and 2 follow a zero byte
 
 
 def test_a_version_1_file_is_refused_with_a_clear_message():
@@ -250,7 +276,8 @@ def test_every_header_field_mutation_is_rejected_with_its_documented_error(field
     assert type(info.value) is error
 
 
-@pytest.mark.parametrize("head", [wire_header()[:4], [*wire_header(), 0], {"model": b"\x01" * 8}, None, 7, b"x"])
+@pytest.mark.parametrize("head", [wire_header()[:2], [*wire_header(), {}, 0], [*wire_header(), {}], [*wire_header()[:3], False],
+                                  {"model": b"\x01" * 8}, None, 7, b"x"])
 def test_a_header_record_of_the_wrong_shape_is_a_format_error(head):
     blob = raw_file(raw_records=record(head) + record(chunk(1, b"abcd")) + b"\x00")
     with pytest.raises(bitstream.FormatError) as info:
@@ -264,7 +291,8 @@ CHUNK_MUTATIONS = [
     ([1, "abcd", zlib.crc32(b"abcd")], F), ([1, None, 0], F), ([1, [1, 2], 0], F),
     (chunk(1, b"abcd", zlib.crc32(b"abcd") ^ 1), C), (chunk(1, b"abcd", -1), F), (chunk(1, b"abcd", 2**32), F),
     (chunk(1, b"abcd", "x"), F), ([1, b"abcd", None], F), (chunk(1, b"abcd", float(zlib.crc32(b"abcd"))), F),
-    ([1, b"abcd"], F), ([*chunk(1, b"abcd"), 0], F), ({"n": 1, "data": b"abcd", "crc": zlib.crc32(b"abcd")}, F),
+    ([1, b"abcd"], F), ([*chunk(1, b"abcd"), 0], F), ([*chunk(1, b"abcd"), [0, 28]], L), ([*chunk(1, b"abcd"), [2, 2, 9]], L),
+    ([*chunk(1, b"abcd"), [28, 28], 0], F), ({"n": 1, "data": b"abcd", "crc": zlib.crc32(b"abcd")}, F),
     (None, F), (1, F), (b"abcd", F),
 ]
 
@@ -274,7 +302,7 @@ def test_every_chunk_field_mutation_is_rejected_with_its_documented_error(bad, e
     blob = raw_file(chunks=[(1, b"good"), bad])
     reader = container.Reader(io.BytesIO(blob))
     chunks = iter(reader)
-    assert next(chunks) == (1, b"good")  # a streaming reader gets the chunks before the damaged one
+    assert next(chunks)[:2] == (1, b"good")  # a streaming reader gets the chunks before the damaged one
     with pytest.raises(error) as info:
         next(chunks)
     assert type(info.value) is error
@@ -307,11 +335,13 @@ def test_record_framing_errors_are_rejected_with_their_documented_error(records,
 def test_a_single_image_file_holds_exactly_one_image():
     single = wire_header(batched=False)
     assert container.unpack(raw_file(single, [(1, b"abcd")])).count == 1
-    for chunks in ([(2, b"abcd")], [(1, b"abcd"), (1, b"efgh")]):
-        with pytest.raises(bitstream.FormatError, match="single image"):
-            container.unpack(raw_file(single, chunks))
+    for chunks in ([(2, b"abcd")], [(1, b"abcd"), (1, b"efgh")], [(1, b"abcd", [5, 5])]):
         with pytest.raises(bitstream.FormatError, match="single image"):
             container.pack(header(batched=False), chunks)
+    archive_form = container.MAGIC + bytes([3]) + record(single)  # the form of an archive, a single image's header
+    archive_form += struct.pack("<I", zlib.crc32(archive_form)) + record(chunk(1, b"abcd")) + b"\x00"
+    with pytest.raises(bitstream.FormatError, match="disagrees with the file's form"):
+        container.unpack(archive_form + struct.pack("<I", zlib.crc32(archive_form)))
 
 
 @pytest.mark.parametrize("change, error", [
@@ -361,7 +391,7 @@ def test_streaming_reader_checks_each_chunk_before_yielding_it():
     damaged[-12] ^= 0xFF  # inside the second chunk's data
     reader = container.Reader(io.BytesIO(bytes(damaged)))
     chunks = iter(reader)
-    assert next(chunks) == (1, b"good")
+    assert next(chunks)[:2] == (1, b"good")
     with pytest.raises(bitstream.ChecksumError, match="chunk"):
         next(chunks)
 

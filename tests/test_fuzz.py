@@ -33,10 +33,16 @@ def valid(request):
 
 
 def split(blob: bytes):
-    """(header fields, [chunk fields]) of a valid container: its positional msgpack arrays."""
-    f = io.BytesIO(blob[5:])
+    """(header fields, [chunk fields]) of a valid container: its positional msgpack arrays, the header
+    with all 5 fields (defaults filled in); a single image's stream as one chunk [1, data, crc]."""
+    legacy = blob[3] == 0
+    f = io.BytesIO(blob[5:] if legacy else blob[4:])
     header = msgpack.unpackb(f.read(container._read_varint(f.read, "header")), raw=False)
-    if blob[4] >= 3:
+    header += [False, {}][len(header) - 3 :]
+    if not legacy and blob[3] & container.SINGLE_IMAGE:
+        data = f.read()[:-4]
+        return header, [[1, data, zlib.crc32(data)]]
+    if not legacy:
         f.read(4)  # the header's checksum
     chunks = []
     while (size := container._read_varint(f.read, "chunk")) != 0:
@@ -44,10 +50,29 @@ def split(blob: bytes):
     return header, chunks
 
 
+def wire(header, version: int):
+    """Format 3 omits the header's trailing defaults (batched false, meta {})."""
+    if version < 3 or not isinstance(header, list):
+        return header
+    header = list(header)
+    for default in ({}, False):
+        if len(header) > 3 and type(header[-1]) is type(default) and header[-1] == default:
+            header.pop()
+    return header
+
+
 def join(header, chunks, version: int = container.FORMAT_VERSION, fix_crc: bool = True) -> bytes:
-    """A container from wire-form records, every checksum correct (each chunk's too, unless ``fix_crc`` is false)."""
-    body = container.MAGIC + bytes([version])
-    body += record(header)
+    """A container from wire-form records, every checksum correct (each chunk's too, unless ``fix_crc`` is
+    false): the single-image form when the header's batched field is false and the first chunk has bytes."""
+    head = wire(header, version)
+    first = chunks[0] if chunks else None
+    single = (version >= 3 and isinstance(head, list) and len(head) == 3 and isinstance(first, list)
+              and len(first) >= 2 and isinstance(first[1], bytes))
+    if single:
+        body = container.MAGIC + bytes([version | container.SINGLE_IMAGE]) + record(head) + first[1]
+        return body + struct.pack("<I", zlib.crc32(body))
+    body = container.MAGIC + (bytes([version]) if version >= 3 else bytes([0, version]))
+    body += record(head)
     if version >= 3:
         body += struct.pack("<I", zlib.crc32(body))
     for c in chunks:

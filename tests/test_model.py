@@ -14,12 +14,12 @@ def test_compression_consistent_with_quantization(bundled, test_images):
     from codec.tiling import to_tiles
 
     tiles = to_tiles(test_images[:64], bundled.config.tile)
-    choice, symbols, index = bundled.latents(tiles, 3)
-    enc = bitstream.Encoder(bundled.tables)
-    enc.add(choice, np.full(64, bundled.frozen.cluster_table(2)))
+    choice, symbols, index = bundled.level(3).latents(tiles)
+    enc = bitstream.Encoder(bundled.transform.tables)
+    enc.add(choice, np.full(64, bundled.transform.frozen.cluster_table(2)))
     enc.add(symbols, index)
-    dec = bitstream.Decoder(enc.finish(), bundled.tables)
-    np.testing.assert_array_equal(dec.read(np.full(64, bundled.frozen.cluster_table(2))), choice)
+    dec = bitstream.Decoder(enc.finish(), bundled.transform.tables)
+    np.testing.assert_array_equal(dec.read(np.full(64, bundled.transform.frozen.cluster_table(2))), choice)
     np.testing.assert_array_equal(dec.read(index), symbols)
 
 
@@ -27,13 +27,13 @@ def test_information_bounds(bundled, test_images):
     """Coded bits >= ideal bits under the frozen tables, and only the coder's flush above."""
     from codec.tiling import to_tiles
 
-    choice, symbols, index = bundled.latents(to_tiles(test_images, bundled.config.tile), 3)
-    enc = bitstream.Encoder(bundled.tables)
-    cluster_index = np.full(len(choice), bundled.frozen.cluster_table(2))
+    choice, symbols, index = bundled.level(3).latents(to_tiles(test_images, bundled.config.tile))
+    enc = bitstream.Encoder(bundled.transform.tables)
+    cluster_index = np.full(len(choice), bundled.transform.frozen.cluster_table(2))
     enc.add(choice, cluster_index)
     enc.add(symbols, index)
     coded = 8 * len(enc.finish())
-    ideal = bitstream.ideal_bits(choice, cluster_index, bundled.tables) + bitstream.ideal_bits(symbols, index, bundled.tables)
+    ideal = bitstream.ideal_bits(choice, cluster_index, bundled.transform.tables) + bitstream.ideal_bits(symbols, index, bundled.transform.tables)
     assert ideal <= coded <= ideal * 1.002 + 64
 
 
@@ -41,8 +41,8 @@ def test_frozen_tables_are_rebuilt_identically_from_the_ladder(bundled):
     """The stored integer tables are exactly what freezing computes on this machine."""
     for t, scale in enumerate(entropy.SCALE_LADDER):
         low, freqs = entropy.integer_table(float(scale))
-        assert low == bundled.frozen.lows[t]
-        np.testing.assert_array_equal(freqs, bundled.frozen.freqs[t])
+        assert low == bundled.transform.frozen.lows[t]
+        np.testing.assert_array_equal(freqs, bundled.transform.frozen.freqs[t])
 
 
 def test_compression_works_after_serialization(tiny_model_path, tmp_path, test_images):
@@ -99,7 +99,7 @@ def test_model_file_from_before_context_modelling_still_loads(tiny_model_path, t
     """Such files have no context groups and store table indices instead of rung positions."""
     body = _body(tiny_model_path)
     body["format"] = 1
-    del body["pixel"]
+    del body["pixel"], body["default"]
     body["config"] = {k: v for k, v in body["config"].items() if not k.startswith(("context", "pixel"))}
     body["params"] = {k: v for k, v in body["params"].items() if not k.startswith("context")}
     rung = modelfile.decode_array(body["frozen"].pop("rung"), what="rung")
@@ -125,10 +125,10 @@ def test_fine_tuning_copies_matching_parameters_and_names_the_others(tiny_model_
 
 
 def test_a_stream_claiming_a_negative_cluster_is_a_format_error(tiny):
-    encoder = bitstream.Encoder(tiny.tables)
-    encoder.add(np.array([-3]), np.array([tiny.frozen.cluster_table(0)]))  # the escape carries any value
+    encoder = bitstream.Encoder(tiny.transform.tables)
+    encoder.add(np.array([-3]), np.array([tiny.transform.frozen.cluster_table(0)]))  # the escape carries any value
     with pytest.raises(codec.FormatError, match="cluster index out of range"):
-        codec.api.decode_chunk(tiny, {"image_shape": [28, 28], "quality": 1}, 1, encoder.finish())
+        tiny.level(1).decode(encoder.finish(), 1, [28, 28])
 
 
 def test_model_file_with_absurd_config_is_rejected(tiny_model_path, tmp_path):
@@ -159,6 +159,6 @@ def test_a_model_with_absurd_gains_still_codes_cleanly(tiny_model_path, tmp_path
     model = codec.load_model(_write(tmp_path / "m.aecm", body))
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no overflowing or undefined casts on the way
-        _, symbols, _ = model.latents(test_images[:4].reshape(4, -1), 1)
+        _, symbols, _ = model.level(1).latents(test_images[:4].reshape(4, -1))
         restored = codec.decompress(codec.compress(test_images[:4], quality=1, model=model), model=model)
     assert np.abs(symbols).max() == 1 << 15 and restored.shape == (4, 28, 28)

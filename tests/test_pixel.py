@@ -49,7 +49,7 @@ def test_fitted_tables_code_the_training_data_and_are_valid(test_images, step):
 
 
 def test_pixel_levels_of_the_bundled_model_bound_the_error_of_every_pixel(bundled, test_images):
-    levels = [(q, bundled.pixel_level(q)[0]) for q in bundled.qualities if bundled.pixel_level(q) is not None]
+    levels = [(q, bundled.level(q).step) for q in bundled.qualities if bundled.level(q).kind == "pixel"]
     assert len(levels) >= 4
     for q, step in levels:
         restored = codec.decompress(codec.compress(test_images[:100], quality=q))

@@ -36,9 +36,9 @@ def test_files_and_pixels_are_identical_across_processes_and_thread_settings():
 def test_latents_do_not_depend_on_batch_size(bundled, test_images):
     tiles = to_tiles(test_images, bundled.config.tile)
     top = bundled.config.qualities  # the transform's highest level
-    whole = bundled.latents(tiles, top)
+    whole = bundled.level(top).latents(tiles)
     for size in (1, 7, 64):
-        parts = [bundled.latents(tiles[i : i + size], top) for i in range(0, 70, size)]
+        parts = [bundled.level(top).latents(tiles[i : i + size]) for i in range(0, 70, size)]
         np.testing.assert_array_equal(np.concatenate([p[0] for p in parts])[:70], whole[0][:70])
         np.testing.assert_array_equal(np.concatenate([p[1] for p in parts])[:70], whole[1][:70])
 

@@ -1,0 +1,69 @@
+"""A loaded model: its config, its quality levels, its default level and its identity.
+
+A *level* is one way of coding images at one quality, an object with one narrative:
+``encode(images, min_bytes=...) -> bytes``, ``decode(data, n, shape, framed=...) -> images``,
+``ideal_bits(images)`` and ``coded_pixels(n, shape)`` (the work of decoding, which the floor of
+bytes per pixel counts). Each kind lives in its own module (``tile.py``, ``pixel.py``); a model
+file holds whichever kinds its training kept, and this is the one place that maps a quality
+number to its level.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from codec import modelfile, pixel
+from codec.errors import FormatError, InputError
+from codec.tile import TileLevel, TileTransform
+
+
+class Model:
+    """A loaded, frozen codec model (``load_model`` builds one from a model file)."""
+
+    def __init__(self, body: dict, *, source: str = "model"):
+        from codec.transforms import ModelConfig
+
+        try:
+            self.config = ModelConfig.from_dict(body["config"])
+        except (KeyError, TypeError, ValueError, OverflowError) as e:
+            raise FormatError(f"{source}: {e}") from None
+        self.name = body["name"]
+        self.fingerprint = body["fingerprint"]
+        self.meta = body["meta"]
+        self.source = source
+        self.transform = TileTransform(self.config, body, source=source)
+        try:
+            rows = modelfile.pixel_from_body(body, self.config.pixel_steps)
+        except (KeyError, TypeError) as e:
+            raise FormatError(f"{source}: pixel tables are malformed ({e})") from None
+        steps = self.config.pixel_steps
+        self.levels = (*(TileLevel(self.transform, i) for i in range(self.config.qualities)),
+                       *(pixel.PixelLevel(step, pixel.tables(r, step)) for r, step in zip(rows, steps, strict=True)))
+        self.default_quality = modelfile.default_from_body(body, len(self.levels), source=source)
+
+    @property
+    def qualities(self) -> tuple[int, ...]:
+        """Every level's quality number, low to high."""
+        return tuple(range(1, len(self.levels) + 1))
+
+    def check_quality(self, quality) -> int:
+        """``quality`` as an int if it names one of the levels (None: the model's default).
+
+        Raises:
+            InputError: not one of ``qualities``.
+        """
+        if quality is None:
+            return self.default_quality
+        if isinstance(quality, bool) or not isinstance(quality, (int, np.integer)) or quality not in self.qualities:
+            raise InputError(f"quality {quality!r} is not one of the model's levels {self.qualities}")
+        return int(quality)
+
+    def level(self, quality):
+        """The level object of ``quality`` (None: the default level)."""
+        return self.levels[self.check_quality(quality) - 1]
+
+    def estimate_bits(self, images: np.ndarray, quality) -> float:
+        """The level's own ideal bits for uint8 images (N, H, W[, C]) (see each kind's ``ideal_bits``)."""
+        level = self.level(quality)
+        a = np.asarray(images)
+        return level.ideal_bits(a if a.ndim != 2 else a[None])

@@ -1,0 +1,238 @@
+"""Tile-global transform levels: the bundled Fashion-MNIST model's lowest qualities.
+
+    encode: uint8 images -> planes -> tiles of the model's native size (edge-padded) -> g_a
+            (integer network) -> scale by the level's gain -> pick the cheapest prior cluster ->
+            then group by group: the context network refines the cluster's means and scales from
+            the groups before, round(y - mean) -> ANS against the frozen integer tables.
+    decode: the same path backwards.
+
+A transform learned over a whole small aligned tile (started from PCA) is excellent on small
+aligned datasets and useless off them: a model keeps such levels only where they win. Every
+tile level of a model shares one ``TileTransform`` (networks, frozen prior, context networks);
+a ``TileLevel`` is the transform at one gain.
+"""
+
+from __future__ import annotations
+
+from itertools import pairwise
+
+import numpy as np
+
+import bitstream
+from bitstream.coder import ESCAPE_RANGE
+from codec import modelfile
+from codec.errors import FormatError
+from codec.tiling import from_planes, from_tiles, grid, to_planes, to_tiles
+
+BLOCK = 256  # tiles per step of the transforms
+CHOICE_BLOCK = 32  # tiles per step of the cluster choice: its (tiles x clusters x pixels) arrays stay in cache
+COST_UNIT = 1024  # bit costs as integers in 1/1024 bit
+ESCAPE_MIN, ESCAPE_MAX = -(ESCAPE_RANGE // 2), ESCAPE_RANGE // 2 - 1  # what an escaped symbol can carry
+
+
+class TileTransform:
+    """The integer networks, frozen prior and context networks of a model's tile levels."""
+
+    def __init__(self, config, body: dict, *, source: str):
+        from codec.integer import FixedContext, IntegerTransforms
+        from codec.transforms import param_shapes
+
+        self.config = config
+        shapes = param_shapes(config)
+        params = body["params"]
+        if not isinstance(params, dict) or set(params) != set(shapes):
+            raise FormatError(f"{source}: parameters do not match the architecture")
+        values = {}
+        for key, shape in shapes.items():
+            v = modelfile.decode_array(params[key], what=f"{source}: {key}", shape=shape)
+            if v.dtype.kind != "f" or not np.isfinite(v).all():
+                raise FormatError(f"{source}: parameter {key} is not finite floating point")
+            values[key] = v
+        self.params = values
+        self.frozen = modelfile.frozen_from_body(
+            body, values["mean"].astype(np.float32), m=config.clusters, q=config.qualities, p=config.pixels
+        )
+        self.tables = self.frozen.tables()
+        try:
+            self._transforms = IntegerTransforms(values)
+            self._contexts = {g: FixedContext(values, g) for g in range(1, len(config.bounds) - 1)}
+        except ValueError as e:
+            raise FormatError(f"{source}: {e}") from None
+        self._per_level: dict[int, dict] = {}
+        costs = self.frozen.bit_costs()
+        self._cost_columns = costs.shape[1]
+        self._bit_costs = np.round(costs * COST_UNIT).astype(np.int32).ravel()
+
+    def arrays(self, index: int) -> dict:
+        """Per-level arrays of the coder (level ``index`` from 0), built once from the frozen integers."""
+        if index not in self._per_level:
+            from bitstream.coder import PRECISION
+
+            f, q = self.frozen, index
+            cluster_freqs = f.freqs[f.cluster_table(q)][:-1].astype(np.float64)
+            self._per_level[index] = {
+                "gain": f.gain[q].astype(np.float64),
+                "mean": f.mean[:, q],  # (M, P) float32
+                "mean64": f.mean[:, q].astype(np.float64),
+                "index": f.index[:, q],  # (M, P) uint8
+                "rung": f.rung[:, q].astype(np.float64),  # (M, P)
+                # where each element's ladder table is centred in the flattened cost array: (M, P)
+                "offset": (f.index[:, q].astype(np.int32) * self._cost_columns + self._cost_columns // 2),
+                "cluster_cost": np.round((PRECISION - np.log2(cluster_freqs)) * COST_UNIT).astype(np.int32),  # (M,)
+                "inv_gain": f.inv_gain[q].astype(np.float64),
+            }
+        return self._per_level[index]
+
+    def choose(self, y: np.ndarray, a: dict) -> np.ndarray:
+        """The cluster whose frozen tables code each latent (B, P) in the fewest bits, counted exactly in integers."""
+        half = self._cost_columns // 2
+        v = y[:, None, :] - a["mean"]  # (B, M, P): the symbols under each cluster, once rounded
+        np.rint(v, out=v)
+        np.clip(v, -half, half, out=v)  # beyond the widest table: the escape's cost (and a defined cast below)
+        column = v.astype(np.int32)
+        column += a["offset"]
+        bits = self._bit_costs.take(column).sum(-1, dtype=np.int64) + a["cluster_cost"]  # (B, M)
+        return bits.argmin(1).astype(np.int32)
+
+    def analysis(self, tiles: np.ndarray) -> np.ndarray:
+        return self._transforms.analysis(tiles)
+
+    def context(self, g: int, fixed: np.ndarray, index: int, choice: np.ndarray):
+        return self._contexts[g](fixed, index, choice)
+
+    def synthesize(self, latents: np.ndarray) -> np.ndarray:
+        """uint8 tiles (N, P) from the decoder's latents (N, P)."""
+        out = np.empty(latents.shape, np.uint8)
+        for start in range(0, len(latents), BLOCK):
+            out[start : start + BLOCK] = self._transforms.synthesis(latents[start : start + BLOCK])
+        return out
+
+
+class TileLevel:
+    """One quality level of the tile transform: the transform at the level's gain and prior."""
+
+    kind = "tile"
+
+    def __init__(self, transform: TileTransform, index: int):
+        self.transform, self.index = transform, index
+        self.tile = transform.config.tile
+
+    def coded_pixels(self, n: int, shape) -> int:
+        """The positions coded for ``n`` images of ``shape``: whole tiles, padding included."""
+        channels = shape[2] if len(shape) == 3 else 1
+        rows, cols = grid(shape[0], shape[1], self.tile)
+        return n * channels * rows * cols * self.transform.config.pixels
+
+    def encode(self, images: np.ndarray, *, min_bytes: int = 0) -> bytes:
+        """One ANS stream for uint8 images (N, H, W[, C]): cluster choices, then the latent's groups in turn."""
+        choice, symbols, index = self.latents(to_tiles(to_planes(images), self.tile))
+        encoder = bitstream.Encoder(self.transform.tables)
+        encoder.add(choice, np.full(choice.shape, self.transform.frozen.cluster_table(self.index)))
+        for lo, hi in pairwise(self.transform.config.bounds):
+            encoder.add(symbols[:, lo:hi], index[:, lo:hi])
+        return encoder.finish(min_bytes=min_bytes)
+
+    def decode(self, data: bytes, n: int, shape, *, framed: bool = True) -> np.ndarray:
+        """Images (n, H, W[, C]) from one ANS stream (``framed`` false: format 2, without end marker)."""
+        channels = shape[2] if len(shape) == 3 else 1
+        rows, cols = grid(shape[0], shape[1], self.tile)
+        decoder = bitstream.Decoder(data, self.transform.tables, framed=framed)
+        choice = decoder.read(np.full(n * channels * rows * cols, self.transform.frozen.cluster_table(self.index)))
+        if ((choice < 0) | (choice >= self.transform.config.clusters)).any():  # an escaped symbol can be anything
+            raise FormatError("entropy-coded stream is damaged (cluster index out of range)")
+        latents = self.walk(choice.astype(np.intp), lambda lo, hi, mean, index, rung: decoder.read(index))
+        decoder.finish()
+        tiles = self.transform.synthesize(latents)
+        return from_planes(from_tiles(tiles, n * channels, shape[0], shape[1], self.tile), n, shape)
+
+    def latents(self, tiles: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(cluster choice (N,), integer latents (N, P), their table indices (N, P)) of uint8 tiles (N, P).
+
+        Per tile, the cluster whose frozen tables code it in the fewest bits, costs counted
+        exactly from the tables (as integers, so ties and sums are the same everywhere);
+        then each group of the latent is rounded around its mean as refined by its context.
+        """
+        y, choice = self.analyse(tiles)
+        symbols, index = np.empty(y.shape, np.int32), np.empty(y.shape, np.uint8)
+
+        def round_group(lo, hi, mean, group_index, _rung):
+            v = np.clip(np.rint(y[:, lo:hi] - mean), ESCAPE_MIN, ESCAPE_MAX)  # clipping only matters for a hostile model
+            symbols[:, lo:hi], index[:, lo:hi] = v, group_index
+            return v
+
+        self.walk(choice, round_group)
+        return choice, symbols, index
+
+    def analyse(self, tiles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(latents before rounding (N, P) float32, after the level's gain; cluster choice (N,)) of uint8 tiles."""
+        a = self.transform.arrays(self.index)
+        ys, choices = [], []
+        for start in range(0, len(tiles), BLOCK):
+            y = self.transform.analysis(tiles[start : start + BLOCK]) * a["gain"]
+            y = np.clip(y, 2 * ESCAPE_MIN, 2 * ESCAPE_MAX).astype(np.float32)  # exact in float32; real latents are far inside
+            ys.append(y)
+            choices += [self.transform.choose(y[part : part + CHOICE_BLOCK], a) for part in range(0, len(y), CHOICE_BLOCK)]
+        return np.concatenate(ys), np.concatenate(choices)
+
+    def walk(self, choice: np.ndarray, symbols_of) -> np.ndarray:
+        """Visit the latent's groups in coding order; returns the decoder's latents (N, P), after the inverse gain.
+
+        Group g's means and tables follow from the cluster choice (N,) and the groups before it;
+        ``symbols_of(lo, hi, mean, index, rung)`` gives the integer symbols of elements lo..hi
+        (the encoder rounds, the decoder reads). ``rung`` is the unrounded scale behind ``index``.
+        """
+        from codec.entropy import nearest_rung
+        from codec.integer import fixed_latents
+
+        a = self.transform.arrays(self.index)
+        config = self.transform.config
+        bounds = config.bounds
+        latents = np.empty((len(choice), config.pixels), np.float64)
+        fixed = np.empty_like(latents) if len(bounds) > 2 else None  # the context networks' input
+        for g, (lo, hi) in enumerate(pairwise(bounds)):
+            mean, rung = a["mean64"][choice, lo:hi], a["rung"][choice, lo:hi]  # copies: changed in place below
+            if g == 0:
+                index = a["index"][choice, lo:hi]
+            else:
+                d_mean, d_rung = self.transform.context(g, fixed[:, :lo], self.index, choice)
+                d_mean *= a["gain"][lo:hi]
+                mean += d_mean
+                rung += d_rung
+                index = nearest_rung(rung, self.transform.frozen.ladder_size)
+            latents[:, lo:hi] = (symbols_of(lo, hi, mean, index, rung) + mean) * a["inv_gain"][lo:hi]
+            if fixed is not None and hi < bounds[-1]:  # the last group is no group's context
+                fixed[:, lo:hi] = fixed_latents(latents[:, lo:hi])
+        return latents
+
+    def reconstruct(self, choice: np.ndarray, symbols: np.ndarray) -> np.ndarray:
+        """uint8 tiles (N, P) from cluster choices (N,) and integer latents (N, P)."""
+        return self.transform.synthesize(self.walk(choice, lambda lo, hi, *_: symbols[:, lo:hi]))
+
+    def ideal_bits(self, images: np.ndarray) -> float:
+        """The model's own rate estimate at rounding: ideal bits under its continuous prior.
+
+        Uses the scales at their unrounded (float16) ladder positions, clipped to the ladder
+        as training clips them, and the cluster probabilities themselves (not the integer
+        tables), so comparing it with the coded size measures what rounding to tables and
+        coding add. (A measurement, not coding: it imports JAX.)
+        """
+        import jax.numpy as jnp
+
+        from codec.entropy import LADDER, RUNG, SCALE_MIN
+        from codec.models import gaussian_bits
+
+        logits = self.transform.params["cluster_logits"][self.index].astype(np.float64)
+        cluster_bits = -(logits - np.log(np.exp(logits - logits.max()).sum()) - logits.max()) / np.log(2)
+        total = 0.0
+        for start in range(0, len(images), 1024):
+            choice, v, _ = self.latents(to_tiles(to_planes(images[start : start + 1024]), self.tile))
+            scale = np.empty(v.shape)
+
+            def record(lo, hi, _mean, _index, rung, scale=scale, v=v):
+                scale[:, lo:hi] = SCALE_MIN * np.exp(RUNG * np.clip(rung, 0, LADDER - 1))
+                return v[:, lo:hi]
+
+            self.walk(choice, record)
+            total += float(gaussian_bits(jnp.asarray(v, jnp.float32), jnp.asarray(scale, jnp.float32)).sum())
+            total += cluster_bits[choice].sum()
+        return total
