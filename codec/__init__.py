@@ -21,7 +21,6 @@ from codec.errors import (
     UnsupportedVersionError,
 )
 
-
 # The API and the data module load numpy, msgpack and constriction: imported on first use, so
 # that `aecodec` installs its signal handlers before any slow import (and starts faster).
 _LAZY = {"data": "codec.data", **{name: "codec.api" for name in

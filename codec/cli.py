@@ -47,9 +47,12 @@ def _plain_json(v):
 
 
 def _model(args):
-    from codec import api
+    """The model named by --model (or the bundled one), loaded once per run."""
+    if getattr(args, "loaded_model", None) is None:
+        from codec import api
 
-    return api.load_model(args.model)
+        args.loaded_model = api.load_model(args.model)
+    return args.loaded_model
 
 
 def _progress(args, total: int, name: str):
@@ -140,8 +143,11 @@ def _compress_one(args, src: str | None) -> None:
     if src not in (None, "-") and src.endswith(SUFFIX) and not args.stdout and args.output is None:
         raise UsageError(f"already has {SUFFIX} suffix -- unchanged")
     dst = _destination(args, src, suffix_in=True)
-    source = sources.open_source(src, recursive=args.recursive, stdin=sys.stdin.buffer)
+    source = sources.open_source(src, recursive=args.recursive, stdin=sys.stdin.buffer, grey_stack=args.grey_stack)
     _refuse_inputs_as_output(dst, source.paths)
+    if source.skipped and not args.quiet:
+        shown = ", ".join(source.skipped[:5]) + (f" and {len(source.skipped) - 5} more" if len(source.skipped) > 5 else "")
+        print(f"aecodec: {src}: skipped {len(source.skipped)} file(s) that are not images: {shown}", file=sys.stderr)
     model = _model(args)
     batches = source.batches()  # streamed once: the first chunk also serves to pick a target quality
     first = next(batches)
@@ -168,6 +174,18 @@ def _compress_one(args, src: str | None) -> None:
             sys.stdout.buffer.flush()
     _note(args, f"{src or 'stdin'}: {source.count} image(s), quality {quality}, {out.count / source.count:.1f} bytes/image"
                 + (f" -> {dst}" if dst else ""))
+
+
+class _CountingReader:
+    """A binary file read through, counting the bytes (a pipe has no size to ask for)."""
+
+    def __init__(self, raw):
+        self.raw, self.count = raw, 0
+
+    def read(self, size: int = -1) -> bytes:
+        b = self.raw.read(size)
+        self.count += len(b)
+        return b
 
 
 class _Counting:
@@ -218,13 +236,14 @@ def _header_info(path: str, names: dict | None = None) -> dict:
     """The header and chunk totals of a file; ``names`` maps fingerprint prefixes to model names."""
     from bitstream import container
 
-    with open(path, "rb") as f:
+    with contextlib.ExitStack() as stack:
+        f = _CountingReader(sys.stdin.buffer if path == "-" else stack.enter_context(open(path, "rb")))
         reader = container.Reader(f)
         header = reader.header
         chunks = payload = count = 0
         for n, data, _ in reader:
             chunks, payload, count = chunks + 1, payload + len(data), count + n
-    size = Path(path).stat().st_size
+        size = f.count
     fingerprint = header["model"]["fingerprint"]
     return {"file": path, "bytes": size, "images": count, "bytes_per_image": size / max(count, 1),
             "payload_bytes": payload, "chunks": chunks, **header,
@@ -299,9 +318,13 @@ def _test_one(args, src: str | None) -> None:
 
 
 def _report(name: str | None, e: BaseException) -> int:
-    """Print ``aecodec: error: FILE: message``; returns the exit status it implies."""
+    """Print ``aecodec: error: FILE: message``; returns the exit status it implies.
+
+    A system error names the file it is about (an output's missing folder, not the input)."""
     if isinstance(e, OSError) and e.errno is not None and e.strerror:
-        message = e.strerror  # the file is already named before the message
+        message = e.strerror
+        if e.filename is not None and e.strerror == os.strerror(e.errno):  # the system's words: name its file
+            name = os.fsdecode(e.filename)
     else:
         message = str(e) or type(e).__name__
     print(f"aecodec: error: {name or 'stdin'}: {message}", file=sys.stderr)
@@ -314,6 +337,10 @@ def _cmd_files(args, one) -> int:
     files = args.files or ["-"]
     if getattr(args, "output", None) is not None and len(files) > 1:
         raise UsageError("-o/--output takes a single input file")
+    try:
+        _model(args)  # a missing or damaged model is the model's error, reported once
+    except (AecodecError, OSError) as e:
+        return _report(args.model or "bundled model", e)
     status = 0
     for src in files:
         try:
@@ -391,7 +418,10 @@ def _file_options(p: argparse.ArgumentParser, *, compressing: bool) -> None:
     p.add_argument("-v", "--verbose", action="store_true", help="say what was done to each file")
     p.add_argument("--model", help="model file (default: the bundled Fashion-MNIST model)")
     if compressing:
-        p.add_argument("-r", "--recursive", action="store_true", help="compress a folder of images as one archive")
+        p.add_argument("-r", "--recursive", action="store_true",
+                       help="compress a folder of images (any sizes, subfolders included) as one archive")
+        p.add_argument("--grey-stack", action="store_true",
+                       help="take an (N, H, 3) or (N, H, 4) array as N grey images, not one colour image")
         p.add_argument("--quality", type=int, help="quality level, 1 (smallest) upwards (default: the model's; "
                        "the bundled model has 1-8 and defaults to 4)")
         p.add_argument("--target-psnr", type=float, metavar="DB", help="the lowest quality that reaches this PSNR")
@@ -400,9 +430,19 @@ def _file_options(p: argparse.ArgumentParser, *, compressing: bool) -> None:
         p.add_argument("-r", "--recursive", action="store_true", help=argparse.SUPPRESS)
 
 
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("aecodec")
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "(not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aecodec", description="Learned lossy compression for image datasets, "
                                      "used like gzip. Inputs are kept unless --rm is given.")
+    parser.add_argument("--version", action="version", version=f"aecodec {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     c = sub.add_parser("compress", help="FILE -> FILE.aec (images, .npy/.npz, IDX, folders with -r)")
     _file_options(c, compressing=True)
@@ -411,7 +451,7 @@ def build_parser() -> argparse.ArgumentParser:
     _file_options(d, compressing=False)
     d.set_defaults(func=lambda a: _cmd_files(a, _decompress_one))
     i = sub.add_parser("info", help="print a compressed file's header")
-    i.add_argument("files", nargs="+", metavar="FILE")
+    i.add_argument("files", nargs="+", metavar="FILE", help="files to describe; '-' reads standard input")
     i.add_argument("--json", action="store_true", help="one JSON object per file")
     i.add_argument("--model", help="a model file to name, besides the bundled one, when a file was made with it")
     i.set_defaults(func=_cmd_info)
@@ -463,7 +503,7 @@ def _bench(args) -> int:
 
 def _normalize(argv: list[str]) -> list[str]:
     """gzip style: no command means compress; -d means decompress; -t means test."""
-    if argv and argv[0] in (*COMMANDS, "-h", "--help"):
+    if argv and argv[0] in (*COMMANDS, "-h", "--help", "--version"):
         return argv
     if "-d" in argv or "--decompress" in argv:
         return ["decompress", *[a for a in argv if a not in ("-d", "--decompress")]]

@@ -222,33 +222,85 @@ def _is_idx(path: Path) -> bool:
 
 
 _CONVERT = {"P": "RGBA", "PA": "RGBA", "CMYK": "RGB", "YCbCr": "RGB", "1": "L", "La": "LA", "RGBa": "RGBA"}
+LOSSY_FORMATS = ("JPEG", "MPO", "WEBP")  # inputs whose pixels came from a lossy codec (WebP may not have)
 
 
 def read_image(source) -> tuple[np.ndarray, dict]:
-    """An 8-bit image (path or binary file) as (H, W) grey or (H, W, C) colour, and {"format": ...}.
+    """An 8-bit image (path or binary file) as (H, W) grey or (H, W, C) colour, and what restoring it
+    needs: {"format": Pillow's format}, plus {"alpha": "opaque"} when an alpha channel that was
+    opaque everywhere was dropped (restoring puts it back, exactly).
+
+    Palette and 1-bit images become the colour or grey values they show (restored as such).
 
     Raises:
-        DataError: not a readable image, or not 8-bit grey or colour.
+        DataError: not a readable image; several frames; 16-bit or other deep modes; an alpha
+            channel that is not opaque (aecodec codes pixels lossily, and would change it).
+        InputError: larger than aecodec codes (checked from the header, before decoding).
     """
     from PIL import Image, UnidentifiedImageError
-
-    from codec.api import check_image_shape
 
     try:
         with Image.open(source) as im:
             fmt = im.format
-            check_image_shape((im.height, im.width))  # from the header: before a pixel is decoded
-            if im.mode not in ("L", "LA", "RGB", "RGBA"):
-                if im.mode not in _CONVERT:
-                    raise DataError(f"image mode {im.mode} is not 8-bit grey or colour; aecodec codes uint8 images")
-                im = im.convert(_CONVERT[im.mode])
+            im = _checked(im)
             a = np.asarray(im)
     except UnidentifiedImageError:
         raise DataError("not an image, an array or a dataset aecodec reads (PNG, JPEG, TIFF, ..., .npy, .npz, "
                         "IDX)") from None
     except (OSError, ValueError, Image.DecompressionBombError) as e:
         raise DataError(f"not a readable image: {e}") from None
-    return a, {"format": fmt}
+    info = {"format": fmt}
+    if a.ndim == 3 and a.shape[2] in (2, 4):
+        if (a[..., -1] != 255).any():
+            raise DataError("image has a transparent alpha channel; aecodec's levels are lossy and would change it "
+                            "(flatten it, or keep the file as it is)")
+        a, info["alpha"] = (a[..., 0] if a.shape[2] == 2 else a[..., :3]), "opaque"
+    return np.ascontiguousarray(a), info
+
+
+def _checked(im):
+    """``im`` refused from its header alone (size, frames, mode), else converted to L, LA, RGB or RGBA."""
+    from codec.api import check_image_shape
+
+    check_image_shape((im.height, im.width))  # before a pixel is decoded
+    frames = getattr(im, "n_frames", 1)
+    if frames > 1:
+        raise DataError(f"{im.format} image has {frames} frames; aecodec stores one image per file "
+                        "(extract the frames first)")
+    if im.mode in ("L", "LA", "RGB", "RGBA"):
+        return im
+    if im.mode not in _CONVERT:
+        raise DataError(f"image mode {im.mode} is not 8-bit grey or colour; aecodec codes uint8 images")
+    if im.mode == "P" and "transparency" not in im.info:  # the colours it shows; no alpha to invent
+        return im.convert("RGB")
+    return im.convert(_CONVERT[im.mode])
+
+
+def scan_image(path) -> bool:
+    """Check an image file as ``read_image`` would, decoding only an alpha channel if it has one;
+    returns whether an opaque alpha channel will be dropped (folders are checked whole before
+    anything is written). Raises as ``read_image``."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            im = _checked(im)
+            if im.mode not in ("LA", "RGBA"):
+                return False
+            if (np.asarray(im.getchannel("A")) != 255).any():
+                raise DataError("image has a transparent alpha channel; aecodec's levels are lossy and would "
+                                "change it (flatten it, or keep the file as it is)")
+            return True
+    except UnidentifiedImageError:
+        raise DataError("not a readable image") from None
+    except (OSError, ValueError, Image.DecompressionBombError) as e:
+        raise DataError(f"not a readable image: {e}") from None
+
+
+def with_alpha(image: np.ndarray) -> np.ndarray:
+    """An image with the opaque alpha channel ``read_image`` dropped put back: grey -> LA, colour -> RGBA."""
+    alpha = np.full(image.shape[:2], 255, np.uint8)
+    return np.dstack([image, alpha]) if image.ndim == 3 else np.stack([image, alpha], -1)
 
 
 def load_npy(f) -> np.ndarray:

@@ -72,6 +72,8 @@ def atomic_output(path, *, force: bool = False, then=None):
     """
     path = Path(path)
     _refuse_existing(path, force)
+    if not path.parent.is_dir():  # named as the output's folder, not as a temporary file inside it
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(path.parent))
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     tmp = Path(tmp)
     try:

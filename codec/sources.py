@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
 import re
 import zipfile
 from pathlib import Path, PurePosixPath
 
 import numpy as np
 
+from bitstream import container
 from bitstream.container import show
 from codec.api import CHUNK_IMAGES as CHUNK
 from codec.api import check_image_shape
@@ -26,6 +28,8 @@ from codec.data import (
     read_idx_header,
     read_image,
     save_images,
+    scan_image,
+    with_alpha,
 )
 from codec.errors import DataError, FormatError, InputError
 from codec.fileio import check_relative_name
@@ -39,13 +43,20 @@ class Source:
         self.image_shape, self.batched, self.count, self.meta = tuple(image_shape), batched, count, meta
         self._batches = batches
         self.paths: list[Path] = []
+        self.skipped: list[str] = []  # files of a folder that are not images
 
     def batches(self):
         return self._batches()
 
 
-def _array_source(a: np.ndarray, meta: dict) -> Source:
-    if a.ndim == 2:
+def one_image(shape, grey_stack: bool) -> bool:
+    """Whether an array of ``shape`` is one image: (H, W), or (H, W, 3|4) unless ``grey_stack``
+    (as ``codec.compress`` reads arrays)."""
+    return len(shape) == 2 or (len(shape) == 3 and shape[2] in (3, 4) and not grey_stack)
+
+
+def _array_source(a: np.ndarray, meta: dict, grey_stack: bool = False) -> Source:
+    if one_image(a.shape, grey_stack):
         return Source(a.shape, False, 1, meta, lambda: iter([a[None]]))
     return Source(a.shape[1:], True, len(a), meta, lambda: (a[i : i + CHUNK] for i in range(0, len(a), CHUNK)))
 
@@ -74,9 +85,9 @@ def _stream(f, count: int, image_shape, name: str, what: str) -> Source:
 
 
 def _single(source: Source) -> Source:
-    """A one-image stream restored as (H, W), without the batch axis."""
+    """A one-image stream restored without the batch axis."""
     first = next(source.batches())[0]
-    return _array_source(first, {})
+    return Source(first.shape, False, 1, {}, lambda: iter([first[None]]))
 
 
 def _idx_stream(f, name: str) -> Source:
@@ -91,7 +102,7 @@ def _idx_stream(f, name: str) -> Source:
     return _stream(f, shape[0], shape[1:], name, "IDX file")
 
 
-def _npy_stream(f, name: str) -> Source:
+def _npy_stream(f, name: str, grey_stack: bool = False) -> Source:
     """A .npy array read lazily from a stream (a pipe, a member of an .npz): header now, images in chunks."""
     try:
         version = np.lib.format.read_magic(f)
@@ -104,23 +115,24 @@ def _npy_stream(f, name: str) -> Source:
                          "aecodec compresses uint8 images in C order")
     if len(shape) not in (2, 3, 4) or 0 in shape:
         raise InputError(f"{name}: an array of shape {shape}; expected (H, W), (N, H, W) or (N, H, W, C)")
-    if len(shape) == 2:
+    if one_image(shape, grey_stack):
         return _single(_stream(f, 1, shape, name, ".npy array"))
     return _stream(f, shape[0], shape[1:], name, ".npy array")
 
 
-def open_source(path: str | None, *, recursive: bool = False, stdin=None) -> Source:
+def open_source(path: str | None, *, recursive: bool = False, stdin=None, grey_stack: bool = False) -> Source:
     """Open ``path`` ('-' or None: the binary stream ``stdin``) as a Source.
 
     Every input is streamed or has its claimed shape checked before its pixels are read; a
     pipe that holds an image or an .npz (formats read whole) is refused past ``MAX_PIPED_BYTES``.
+    An array (H, W, 3|4) is one colour image unless ``grey_stack``.
 
     Raises:
         DataError: unreadable or of an unknown kind. InputError: images aecodec cannot code.
         FileNotFoundError, IsADirectoryError (folder without ``recursive``).
     """
     if path in (None, "-"):
-        return _pipe_source(stdin if hasattr(stdin, "peek") else io.BufferedReader(stdin), "stdin")
+        return _pipe_source(stdin if hasattr(stdin, "peek") else io.BufferedReader(stdin), "stdin", grey_stack)
     p = Path(path)
     if p.is_dir():
         if not recursive:
@@ -128,7 +140,7 @@ def open_source(path: str | None, *, recursive: bool = False, stdin=None) -> Sou
         return _folder_source(p)
     if not p.is_file():
         raise DataError(f"{p}: not a regular file (read it through standard input: aecodec < {p})")
-    src = _file_source(p)
+    src = _file_source(p, grey_stack)
     src.paths = [p]
     return src
 
@@ -145,40 +157,40 @@ def _kind_of(head: bytes) -> str:
     return "image"
 
 
-def _file_source(p: Path) -> Source:
+def _file_source(p: Path, grey_stack: bool) -> Source:
     f = open(p, "rb")  # closed with the Source's stream, or below
     kind = _kind_of(f.read(8))
     f.seek(0)
     if kind == "npy" and p.suffix.lower() == ".npy":
         f.close()
         a = np.load(p, mmap_mode="r", allow_pickle=False)  # mapped: the shape is checked before pixels are read
-        return _with(_array_source(a, {}), {"kind": "npy", "name": p.name})
+        return _with(_array_source(a, {}, grey_stack), {"kind": "npy", "name": p.name})
     if kind in ("gzip", "idx", "npy", "npz"):  # read as the images are coded: the file stays open till then
-        return _streamed(f, kind, p.name) if kind != "npz" else _whole(f, kind, p.name)
+        return _streamed(f, kind, p.name, grey_stack) if kind != "npz" else _whole(f, kind, p.name, grey_stack)
     with f:
-        return _whole(f, kind, p.name)
+        return _whole(f, kind, p.name, grey_stack)
 
 
-def _pipe_source(f, name: str) -> Source:
+def _pipe_source(f, name: str, grey_stack: bool) -> Source:
     kind = _kind_of(f.peek(8)[:8])
     if kind in ("gzip", "idx", "npy"):
-        return _streamed(f, kind, name)
+        return _streamed(f, kind, name, grey_stack)
     raw = f.read(MAX_PIPED_BYTES + 1)
     if len(raw) > MAX_PIPED_BYTES:
         raise DataError(f"{name}: more than {MAX_PIPED_BYTES} bytes of an image or .npz from a pipe; "
                         "give its file name instead")
-    return _whole(io.BytesIO(raw), kind, name)
+    return _whole(io.BytesIO(raw), kind, name, grey_stack)
 
 
-def _streamed(f, kind: str, name: str) -> Source:
+def _streamed(f, kind: str, name: str, grey_stack: bool) -> Source:
     if kind == "gzip":  # inflated as read: the IDX header is checked before anything else is
         return _with(_idx_stream(gzip.GzipFile(fileobj=f), name), {"kind": "idx", "name": name, "gzip": True})
     if kind == "idx":
         return _with(_idx_stream(f, name), {"kind": "idx", "name": name, "gzip": False})
-    return _with(_npy_stream(f, name), {"kind": "npy", "name": name})
+    return _with(_npy_stream(f, name, grey_stack), {"kind": "npy", "name": name})
 
 
-def _whole(f, kind: str, name: str) -> Source:
+def _whole(f, kind: str, name: str, grey_stack: bool) -> Source:
     """An .npz (one member, streamed out of the zip) or an image file, from a seekable binary file."""
     if kind == "npz":
         try:
@@ -186,14 +198,14 @@ def _whole(f, kind: str, name: str) -> Source:
             members = z.namelist()
             if len(members) != 1:
                 raise DataError(f"{name}: .npz holds {len(members)} arrays; aecodec takes exactly one")
-            src = _npy_stream(z.open(members[0]), name)
+            src = _npy_stream(z.open(members[0]), name, grey_stack)
             if src.batched:  # the member is read chunk by chunk, later: keep the zip open until then
                 src._batches = _keeping(z, src._batches)
             return _with(src, {"kind": "npz", "name": name, "key": members[0].removesuffix(".npy")})
         except zipfile.BadZipFile as e:
             raise DataError(f"{name}: not a readable .npz file: {e}") from None
     a, info = read_image(f)
-    return _with(_array_source(a if a.ndim == 2 else a[None], {}), {"kind": "image", "name": name, **info})
+    return _with(_array_source(a, {}), {"kind": "image", "name": name, **info})
 
 
 def _keeping(owner, batches):
@@ -208,31 +220,62 @@ def _with(src: Source, meta: dict) -> Source:
     return src
 
 
+def printable(name: str) -> str:
+    """A file name fit for a terminal: as it is, or escaped when it holds control characters."""
+    return name if name.isprintable() else repr(name)
+
+
+def _folder_files(folder: Path) -> tuple[list[Path], list[Path]]:
+    """(image files, other files) under ``folder``, recursively, in a fixed order; hidden files and
+    folders and linked folders are not entered (a link can loop, and is not the folder's own)."""
+    images, others = [], []
+    for root, dirs, names in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not (Path(root) / d).is_symlink())
+        for name in sorted(names):
+            path = Path(root) / name
+            if name.startswith(".") or not path.is_file():
+                others.append(path)
+            elif path.suffix.lower() in IMAGE_SUFFIXES:
+                images.append(path)
+            else:
+                others.append(path)
+    return images, others
+
+
 def _folder_source(folder: Path) -> Source:
-    files = sorted(f for f in folder.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+    """All the images under a folder, any sizes and channel counts; each checked (name, size, frames,
+    mode, alpha) before anything is written or removed, then read as the archive is coded."""
+    files, skipped = _folder_files(folder)
     if not files:
         raise DataError("folder holds no image files")
-    first, _ = read_image(files[0])
-    names = [f.name for f in files]
-    for name in names:  # what restoring will accept: refused now, before anything is written or removed
+    names = [f.relative_to(folder).as_posix() for f in files]
+    opaque = []
+    for i, (path, name) in enumerate(zip(files, names, strict=True)):
         try:
-            check_relative_name(name, what=str(folder))
-        except ValueError as e:
-            raise DataError(f"{e}; rename it to archive the folder") from None
+            check_relative_name(name, what="file name")
+            if scan_image(path):
+                opaque.append(i)
+        except ValueError as e:  # also DataError and InputError: named after the file
+            raise type(e)(f"{printable(name)}: {e}") from None
+    first, _ = read_image(files[0])
 
     def batches():
-        for start in range(0, len(files), CHUNK):
-            arrays = []
-            for f in files[start : start + CHUNK]:
-                a, _ = read_image(f)
-                if a.shape != first.shape:
-                    raise DataError(f"{f.name}: {a.shape} differs from the folder's first image {first.shape}; "
-                                    "an archive holds images of one size")
-                arrays.append(a)
-            yield np.stack(arrays)
+        group: list[np.ndarray] = []
+        for name, path in zip(names, files, strict=True):
+            try:
+                a, _ = read_image(path)
+            except ValueError as e:
+                raise type(e)(f"{printable(name)}: {e}") from None
+            full = len(group) == CHUNK or (group and (len(group) + 1) * a.size > container.MAX_CHUNK_PIXELS)
+            if group and (a.shape != group[0].shape or full):
+                yield np.stack(group)
+                group = []
+            group.append(a)
+        yield np.stack(group)
 
-    src = Source(first.shape, True, len(files), {"kind": "folder", "name": folder.name, "files": names}, batches)
-    src.paths = files
+    meta = {"kind": "folder", "name": folder.name, "files": names, **({"opaque": opaque} if opaque else {})}
+    src = Source(first.shape, True, len(files), meta, batches)
+    src.paths, src.skipped = files, [p.relative_to(folder).as_posix() for p in skipped]
     return src
 
 
@@ -261,7 +304,9 @@ def recorded_kind(meta: dict) -> dict:
         fmt = meta.get("format") or "PNG"
         if fmt not in IMAGE_FORMATS:
             raise FormatError(f"header meta format {show(fmt)} is not an image format aecodec writes {IMAGE_FORMATS}")
-        out["format"] = fmt
+        if meta.get("alpha") not in (None, "opaque"):
+            raise FormatError(f"header meta alpha {show(meta.get('alpha'))} is not 'opaque'")
+        out["format"], out["alpha"] = fmt, meta.get("alpha") == "opaque"
     elif kind == "idx":
         if not isinstance(meta.get("gzip", False), bool):
             raise FormatError(f"header meta gzip {show(meta.get('gzip'))} is not true or false")
@@ -273,6 +318,10 @@ def recorded_kind(meta: dict) -> dict:
         out["key"] = key
     elif kind == "folder":
         out["files"] = _folder_names(meta, count)
+        opaque = meta.get("opaque", [])
+        if not isinstance(opaque, list) or not all(type(i) is int and 0 <= i < count for i in opaque):
+            raise FormatError("header meta opaque is not a list of image numbers")
+        out["opaque"] = set(opaque)
     return out
 
 
@@ -347,8 +396,9 @@ class Sink:
             raise FormatError(f"archive holds more images than the {count} its header names")
         if self.kind["kind"] == "folder":
             names = self.kind["files"][self._written : self._written + len(batch)]
-            for name, image in zip(names, batch, strict=True):
+            for i, (name, image) in enumerate(zip(names, batch, strict=True), start=self._written):
                 with self.target.open(name) as f:
+                    image = with_alpha(image) if i in self.kind["opaque"] else image
                     save_images(f, image, "image", format=output_kind(name.name)["format"])
         elif hasattr(self, "_stream"):
             self._stream.write(np.ascontiguousarray(batch).tobytes())
@@ -371,5 +421,7 @@ class Sink:
                 if len(images) != 1:
                     raise DataError(f"an image file holds one image, the archive {len(images)} (name the output .npy)")
                 images = images[0]
+            if self.kind.get("alpha"):
+                images = with_alpha(images)
             save_images(self.target, images, self.kind["kind"], format=self.kind.get("format"),
                         key=self.kind.get("key", "images"), gzip_idx=self.kind.get("gzip", False))

@@ -148,10 +148,11 @@ def test_recursive_rm_removes_only_the_archived_images(tmp_path, images):
         Image.fromarray(images[i]).save(photos / f"img{i}.png")
     (photos / "readme.txt").write_text("not an image")
     (photos / "sub" / "deep.png").write_bytes((photos / "img0.png").read_bytes())
-    r = run("-r", "--rm", "-q", "-o", "photos/photos.aec", "photos", cwd=tmp_path)
+    r = run("-r", "--rm", "-o", "photos/photos.aec", "photos", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    assert set(tree(photos)) == {"readme.txt", "sub/deep.png", "photos.aec"}
-    assert codec.decompress((photos / "photos.aec").read_bytes()).shape == (3, 28, 28)
+    assert b"skipped 1 file(s) that are not images: readme.txt" in r.stderr
+    assert set(tree(photos)) == {"readme.txt", "photos.aec"} and (photos / "sub").is_dir()  # folders stay, as with gzip
+    assert codec.decompress((photos / "photos.aec").read_bytes()).shape == (4, 28, 28)
 
 
 # 4. Whatever compresses decompresses through the same interface, in every mode Pillow reads.
@@ -159,17 +160,35 @@ def test_recursive_rm_removes_only_the_archived_images(tmp_path, images):
 @pytest.mark.parametrize("mode", ["1", "L", "LA", "P", "RGB", "RGBA"])  # Pillow writes no PA file to read
 def test_every_8_bit_mode_round_trips_through_the_command_line(tmp_path, test_images, mode):
     grey = test_images[7]
-    rgba = np.stack([grey, test_images[8], test_images[9], np.where(grey > 20, 255, 0).astype(np.uint8)], -1)
-    im = Image.fromarray(rgba, "RGBA").convert(mode) if mode not in ("1", "L") else Image.fromarray(grey).convert(mode)
+    rgba = np.stack([grey, test_images[8], test_images[9], np.full_like(grey, 255)], -1)  # opaque alpha
+    source = {"1": Image.fromarray(grey), "L": Image.fromarray(grey), "P": Image.fromarray(rgba[..., :3])}
+    im = source.get(mode, Image.fromarray(rgba, "RGBA")).convert(mode)
     im.save(tmp_path / "in.png")
-    original, _ = data.read_image(tmp_path / "in.png")
+    original = np.asarray(Image.open(tmp_path / "in.png").convert({"1": "L", "P": "RGB"}.get(mode, mode)))
     assert run("-q", "--quality", "8", "in.png", cwd=tmp_path).returncode == 0
     (tmp_path / "in.png").rename(tmp_path / "kept.png")
     r = run("-d", "-q", "in.png.aec", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    restored = np.asarray(Image.open(tmp_path / "in.png"))
+    restored = Image.open(tmp_path / "in.png")
+    assert restored.mode == {"1": "L", "P": "RGB"}.get(mode, mode)  # palette and 1-bit: the values they show
+    restored = np.asarray(restored)
     assert restored.shape == original.shape
     assert np.abs(restored.astype(int) - original).max() <= 7  # quality 8: half its step of 14
+    if mode in ("LA", "RGBA"):
+        assert (restored[..., -1] == 255).all()  # an opaque alpha channel comes back exactly
+
+
+@pytest.mark.parametrize("mode", ["LA", "RGBA", "P"])
+def test_a_transparent_image_is_refused_not_coded_lossily(tmp_path, test_images, mode):
+    rgba = np.stack([test_images[7], test_images[8], test_images[9], np.where(test_images[7] > 20, 255, 0)], -1)
+    im = Image.fromarray(rgba.astype(np.uint8), "RGBA")
+    if mode == "P":  # a palette with a transparent entry
+        im = Image.fromarray(test_images[7]).convert("P")
+        im.info["transparency"] = 0
+    (im.convert(mode) if mode != "P" else im).save(tmp_path / "in.png", **({"transparency": 0} if mode == "P" else {}))
+    r = run("--rm", "in.png", cwd=tmp_path)
+    assert r.returncode == 1 and b"transparent alpha channel" in r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.png"]
 
 
 def test_a_16_bit_image_is_refused_at_compression_and_kept(tmp_path):
