@@ -18,7 +18,7 @@ import bitstream
 from bitstream import container
 from codec import modelfile
 from codec.errors import FormatError, InputError, LimitError, ModelMismatchError
-from codec.fileio import atomic_output, write_atomic
+from codec.fileio import atomic_output
 from codec.model import Model
 
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
@@ -317,29 +317,39 @@ def decompress(data: bytes, *, model=None):
     return out if reader.header["batched"] else out[0]  # the reader checked: a single-image file holds one
 
 
-def choose_quality(images, *, target_psnr: float | None = None, target_bytes_per_image: float | None = None,
-                   model=None, sample: int = 256) -> int:
-    """The lowest quality whose PSNR reaches ``target_psnr``, or the highest whose size per image
-    fits ``target_bytes_per_image``, measured on (up to) the first ``sample`` images.
+def pick_quality(images, *, target_psnr: float | None = None, target_bytes_per_image: float | None = None,
+                 model=None, sample: int = 256) -> dict:
+    """Measure every level on (up to) the first ``sample`` images and pick, by measurement (the
+    levels' order is not assumed: on images unlike the training data it can invert):
 
-    Falls back to the highest (for a PSNR) or lowest (for a size) quality when none qualifies.
+    - for ``target_psnr``: the smallest level that reaches it, else the one with the highest PSNR;
+    - for ``target_bytes_per_image``: the highest PSNR that fits, else the smallest level.
+
+    Returns {"quality", "psnr", "bytes_per_image", "met", "sample"}.
     """
     model = _resolve(model)
-    a = _check_images(images)
-    a = (a if a.ndim != 2 else a[None])[:sample]
+    if (target_psnr is None) == (target_bytes_per_image is None):
+        raise InputError("pick a quality by target_psnr or by target_bytes_per_image (one of them)")
+    a, _ = as_batch(images)
+    a = a[:sample]
+    results = [measure(model, a, q) for q in model.qualities]
     if target_psnr is not None:
-        results = [measure(model, a, q) for q in model.qualities]
-        return next((r["quality"] for r in results if r["psnr"] >= target_psnr), model.qualities[-1])
-    if target_bytes_per_image is not None:  # sizes only: nothing to decode
-        results = [measure(model, a, q, decode=False) for q in model.qualities]
-        fitting = [r["quality"] for r in results if r["bytes_per_image"] <= target_bytes_per_image]
-        return fitting[-1] if fitting else model.qualities[0]
-    raise InputError("choose_quality needs target_psnr or target_bytes_per_image")
+        meeting = [r for r in results if r["psnr"] >= target_psnr]
+        best = min(meeting, key=lambda r: r["bytes_per_image"]) if meeting else max(results, key=lambda r: r["psnr"])
+    else:
+        meeting = [r for r in results if r["bytes_per_image"] <= target_bytes_per_image]
+        best = max(meeting, key=lambda r: r["psnr"]) if meeting else min(results, key=lambda r: r["bytes_per_image"])
+    return {**best, "met": bool(meeting), "sample": len(a)}
+
+
+def choose_quality(images, **kw) -> int:
+    """The quality ``pick_quality`` picks (its keywords)."""
+    return pick_quality(images, **kw)["quality"]
 
 
 def measure(model: Model, images: np.ndarray, quality: int, *, decode: bool = True) -> dict:
-    """Compress ``images`` as one file and report what it costs and (with ``decode``) what comes back."""
-    blob = compress(images, quality=quality, model=model)
+    """Compress a batch of ``images`` as one file and report what it costs and (with ``decode``) what comes back."""
+    blob = compress(images, quality=quality, model=model, grey_stack=True)
     result = {"quality": quality, "bytes_per_image": len(blob) / len(images)}
     if decode:
         mse = float(np.mean((decompress(blob, model=model).astype(np.float64) - images) ** 2))
@@ -347,15 +357,23 @@ def measure(model: Model, images: np.ndarray, quality: int, *, decode: bool = Tr
     return result
 
 
-def compress_file(src, dst, *, force: bool = False, **kw) -> int:
-    """Compress the image array in ``src`` (.npy, IDX, image file) to ``dst``; returns bytes written."""
-    from codec.data import load_images
+def compress_file(src, dst, *, force: bool = False, quality=None, model=None) -> int:
+    """Compress the images in ``src`` (an image file, .npy, .npz, IDX, or a folder) to ``dst``, recording
+    what ``decompress_file`` and ``aecodec -d`` need to restore the same kind of file; returns bytes written.
 
-    if Path(dst).exists() and Path(src).exists() and os.path.samefile(src, dst):
+    Raises:
+        InputError: ``dst`` is ``src``, or the images cannot be coded. DataError: unreadable input.
+        FileExistsError: ``dst`` exists and ``force`` is false.
+    """
+    from codec import sources
+
+    src, dst = Path(src), Path(dst)
+    if dst.exists() and src.exists() and os.path.samefile(src, dst):
         raise InputError(f"output {dst} is the input {src}")
-    data = compress(load_images(src), meta={"name": Path(src).name}, **kw)
-    write_atomic(Path(dst), data, force=force)
-    return len(data)
+    source = sources.open_source(str(src), recursive=src.is_dir())
+    with atomic_output(dst, force=force) as f:
+        sources.write_archive(source, f, quality=quality, model=model)
+        return f.tell()
 
 
 def decompress_file(src, dst, *, force: bool = False, model=None) -> np.ndarray:

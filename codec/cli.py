@@ -58,7 +58,9 @@ def _model(args):
 def _progress(args, total: int, name: str):
     from tqdm import tqdm
 
-    return tqdm(total=total, unit="img", desc=name, disable=args.quiet or not sys.stderr.isatty(), leave=False)
+    # One image gets no bar: it would sit at 0/1 until the end.
+    return tqdm(total=total, unit="img", desc=name, leave=False,
+                disable=args.quiet or not sys.stderr.isatty() or total is None or total <= 1)
 
 
 def _note(args, message: str) -> None:
@@ -84,9 +86,12 @@ def _output_path(args, src: str | None, suffix_in: bool) -> Path | None:
     return p.with_name(p.name[: -len(SUFFIX)])
 
 
-def _destination(args, src: str | None, suffix_in: bool) -> Path | None:
-    """``_output_path``, refused before any work when it would overwrite a file or write binary to a terminal."""
-    dst = _output_path(args, src, suffix_in)
+_DERIVED = object()
+
+
+def _destination(args, src: str | None, suffix_in: bool, dst=_DERIVED) -> Path | None:
+    """``_output_path`` (or ``dst``), refused when it would overwrite a file or write binary to a terminal."""
+    dst = _output_path(args, src, suffix_in) if dst is _DERIVED else dst
     if dst is None and sys.stdout.isatty() and not args.force:
         raise RefusedError("refusing to write binary data to a terminal (use -f to force, or redirect)")
     restoring_into_folder = not suffix_in and dst is not None and dst.is_dir()  # checked name by name
@@ -124,20 +129,26 @@ def _remover(args, paths):
 
 
 def _quality(args, model, source, sample) -> int:
-    """--quality, or the level --target-psnr / --target-size pick on the first chunk of images."""
+    """--quality, or the level --target-psnr / --target-size pick by measuring every level on the
+    first chunk of images; says on stderr which, and when the target cannot be met."""
     from codec import api
 
     if args.target_psnr is None and args.target_size is None:
         return args.quality
     per_image = None if args.target_size is None else args.target_size / source.count
-    q = api.choose_quality(sample, target_psnr=args.target_psnr, target_bytes_per_image=per_image, model=model)
+    pick = api.pick_quality(sample, target_psnr=args.target_psnr, target_bytes_per_image=per_image, model=model)
+    name = source.meta.get("name", "stdin")
     if not args.quiet:
-        print(f"aecodec: {source.meta.get('name', 'stdin')}: chose quality {q}", file=sys.stderr)
-    return q
+        print(f"aecodec: {name}: chose quality {pick['quality']} ({pick['psnr']:.2f} dB, "
+              f"{pick['bytes_per_image']:.1f} bytes per image on {pick['sample']} image(s))", file=sys.stderr)
+        if not pick["met"]:
+            wanted = f"{args.target_psnr} dB" if args.target_psnr is not None else f"{args.target_size} bytes"
+            print(f"aecodec: {name}: no quality of the model meets {wanted}: this is the closest", file=sys.stderr)
+    return pick["quality"]
 
 
 def _compress_one(args, src: str | None) -> None:
-    from codec import api, sources
+    from codec import sources
     from codec.fileio import atomic_output
 
     if src not in (None, "-") and src.endswith(SUFFIX) and not args.stdout and args.output is None:
@@ -152,26 +163,30 @@ def _compress_one(args, src: str | None) -> None:
     batches = source.batches()  # streamed once: the first chunk also serves to pick a target quality
     first = next(batches)
     quality = _quality(args, model, source, first)
-    meta = {**source.meta, "count": source.count}
+    name = source.meta.get("name", "stdin")
     with contextlib.ExitStack() as stack:
         if dst is None:
             target = sys.stdout.buffer
         else:
             target = stack.enter_context(atomic_output(dst, force=args.force, then=_remover(args, source.paths)))
         out = _Counting(target)
-        bar = stack.enter_context(_progress(args, source.count, meta.get("name", "stdin")))
-        writer = api.ArchiveWriter(out, source.image_shape, quality=quality, model=model,
-                                   batched=source.batched, meta=meta)
+        bar = stack.enter_context(_progress(args, source.count, name))
         raw = 0
-        for batch in itertools.chain([first], batches):
-            writer.write(batch)
-            bar.update(len(batch))
+
+        def advance(batch):
+            nonlocal raw
             raw += batch.nbytes
+            bar.update(len(batch))
             if out.count:
                 bar.set_postfix(ratio=f"{raw / out.count:.1f}x", refresh=False)
-        writer.close()
+
+        sources.write_archive(source, out, quality=quality, model=model, batches=itertools.chain([first], batches),
+                              on_batch=advance)
         if dst is None:
             sys.stdout.buffer.flush()
+    if args.target_size is not None and out.count > args.target_size and not args.quiet:
+        print(f"aecodec: {name}: {out.count} bytes, more than the {args.target_size} asked: no quality of the "
+              "model makes it smaller", file=sys.stderr)
     _note(args, f"{src or 'stdin'}: {source.count} image(s), quality {quality}, {out.count / source.count:.1f} bytes/image"
                 + (f" -> {dst}" if dst else ""))
 
@@ -203,14 +218,19 @@ def _decompress_one(args, src: str | None) -> None:
     from codec import api, sources
     from codec.fileio import atomic_folder, atomic_output
 
-    dst = _destination(args, src, suffix_in=False)
-    inputs = [] if src in (None, "-") else [src]
-    _refuse_inputs_as_output(dst, inputs)
+    dst = _output_path(args, src, suffix_in=False)
     model = _model(args)
     with contextlib.ExitStack() as stack:
         fileobj = sys.stdin.buffer if src in (None, "-") else stack.enter_context(open(src, "rb"))
         reader = api.ArchiveReader(fileobj, model=model)
         header = reader.header
+        if dst is not None and args.output is None and sources.lossy_original(header):
+            dst = dst.with_suffix(".png")  # re-encoding as JPEG would lose more: -o names a lossy file if wanted
+            if not args.quiet:
+                print(f"aecodec: {src}: restored as {dst.name} (lossless; name a lossy file with -o)", file=sys.stderr)
+        dst = _destination(args, src, suffix_in=False, dst=dst)
+        inputs = [] if src in (None, "-") else [src]
+        _refuse_inputs_as_output(dst, inputs)
         kind = sources.restore_kind(header, None if dst is None else dst.name)
         then = _remover(args, inputs)
         if dst is None:
@@ -374,6 +394,8 @@ def _steps(text: str) -> tuple[int, ...]:
 
 
 def _train(args) -> int:
+    import numpy as np
+
     from codec import data, train
     from codec.models import ModelConfig
 
@@ -384,18 +406,28 @@ def _train(args) -> int:
         model_config = ModelConfig(**given("hidden", "clusters", "context_groups", "context_hidden", "lambdas", "pixel_steps"))
     except ValueError as e:
         raise UsageError(str(e)) from None
-    train_config = train.TrainConfig(**given("epochs", "batch_size", "learning_rate", "prior_learning_rate", "seed"))
-    images = data.load_images(args.data) if args.data else data.fashion_mnist("train")
+    try:
+        train_config = train.TrainConfig(**given("epochs", "batch_size", "learning_rate", "prior_learning_rate",
+                                                 "seed", "steps", "minutes", "val_fraction"))
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    images = data.training_images(args.data) if args.data else data.fashion_mnist("train")
     test = data.fashion_mnist("test") if args.test is None and not args.data else (
-        data.load_images(args.test) if args.test else None)
+        data.training_images(args.test) if args.test else None)
     log = (lambda s: None) if args.quiet else (lambda s: print(s, file=sys.stderr, flush=True))
-    model, summary = train.train_and_evaluate(
-        images, args.workdir, model_config=model_config, train_config=train_config,
-        progress=not args.quiet and sys.stderr.isatty(), log=log, init=args.init,
-    )
+    try:
+        model, summary = train.train_and_evaluate(
+            images, args.workdir, model_config=model_config, train_config=train_config,
+            progress=not args.quiet and sys.stderr.isatty(), log=log, init=args.init,
+        )
+    except ValueError as e:  # too few images for a hold-out, ...
+        raise UsageError(str(e)) from None
+    if test is None or not isinstance(test, np.ndarray) or test.shape[1:3] != model_config.tile:
+        test = summary["val_tiles"].reshape(-1, *model_config.tile)  # held-out images of --data, cut to tiles
     settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k != "func"}
     meta = {
         "data": str(args.data or "Fashion-MNIST train split"),
+        "steps": summary["steps"],
         "command": " ".join(["aecodec", *sys.argv[1:]]) if sys.argv[0].endswith("aecodec") else None,
         "settings": settings,
         "train_config": dataclasses.asdict(train_config),
@@ -463,13 +495,19 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(func=lambda a: _cmd_files(a, _test_one))
 
     tr = sub.add_parser("train", help="train a codec model (Fashion-MNIST train split by default)")
-    tr.add_argument("--data", type=Path, help="images to train on (IDX, .npy); default: Fashion-MNIST train split")
+    tr.add_argument("--data", type=Path, help="images to train on: a folder of images (any sizes, grey or colour, "
+                    "subfolders too), an image, .npy, .npz or IDX; default: Fashion-MNIST train split")
     tr.add_argument("--test", type=Path, help="images to measure the exported model on (default: Fashion-MNIST test split)")
     tr.add_argument("--out", type=Path, required=True, help="model file to write (.aecm)")
     tr.add_argument("--workdir", type=Path, required=True, help="folder for checkpoints; training resumes from it")
     tr.add_argument("--name", default="aecodec-fmnist", help="model name recorded in the file")
     # Defaults live in TrainConfig and ModelConfig (not imported here: start-up time).
     tr.add_argument("--epochs", type=int, help="passes over the data (default 40)")
+    tr.add_argument("--minutes", type=float, help="train for this long instead: the steps that fit are measured "
+                    "and the learning-rate schedule fitted to them (the log says how to repeat it: --steps N)")
+    tr.add_argument("--steps", type=int, help="train for exactly this many steps instead of --epochs")
+    tr.add_argument("--val-fraction", type=float, help="share of the images held out to validate (default 0.1, "
+                    "at most 5,000 images)")
     tr.add_argument("--batch-size", type=int, help="images per step (default 128)")
     tr.add_argument("--learning-rate", type=float, help="peak learning rate of the transforms (default 2e-4)")
     tr.add_argument("--prior-learning-rate", type=float, help="peak learning rate of gains and prior (default 2e-3)")
@@ -515,14 +553,20 @@ def _normalize(argv: list[str]) -> list[str]:
 def main(argv=None) -> int:
     """The console script (``argv`` None: the process is aecodec's) or an in-process call with ``argv``."""
     from codec import signals
+    from codec.errors import AecodecError
 
     previous = signals.install()  # first of all: a signal from here on unwinds cleanly, with no traceback
+    args = None
     try:
         args = build_parser().parse_args(_normalize(list(sys.argv[1:] if argv is None else argv)))
         return args.func(args)
     except UsageError as e:
         print(f"aecodec: error: {e}", file=sys.stderr)
         return 2
+    except (AecodecError, OSError) as e:  # train and bench: one line, like the file commands
+        named = isinstance(e, OSError) and e.filename is not None and e.strerror
+        print(f"aecodec: error: {f'{e.filename}: {e.strerror}' if named else e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt as e:
         return getattr(e, "exit_status", 130)
     except BrokenPipeError:  # the reader of our output left (| head): as a SIGPIPE death, quietly

@@ -352,6 +352,39 @@ def load_images(path: str | os.PathLike) -> np.ndarray:
     raise DataError(f"{path}: unknown input format (use .npy, .npz, IDX, or an image file)")
 
 
+def training_images(path: str | os.PathLike):
+    """Images to train on: a folder of image files (recursively; any sizes, grey or colour), an image
+    file, .npy, .npz or IDX. Returns one uint8 array (N, H, W[, C]) when they share a size, else a
+    list of (H, W[, C]) arrays.
+
+    Raises:
+        DataError: missing, unreadable, or holding no images (the message names the file).
+    """
+    path = Path(path)
+    if path.is_dir():
+        from codec.sources import _folder_files
+
+        files, _ = _folder_files(path)
+        if not files:
+            raise DataError(f"{path}: the folder holds no image files")
+        images = []
+        for f in files:
+            try:
+                images.append(read_image(f)[0])
+            except DataError as e:
+                raise DataError(f"{f}: {e}") from None
+        shapes = {a.shape for a in images}
+        return np.stack(images) if len(shapes) == 1 else images
+    if not path.exists():
+        raise DataError(f"{path}: no such file or folder")
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        try:
+            return read_image(path)[0][None]
+        except DataError as e:
+            raise DataError(f"{path}: {e}") from None
+    return load_images(path)
+
+
 def output_kind(name: str) -> dict | None:
     """How ``save_images`` should write a file called ``name``, from its suffix; None for an unknown one."""
     lower = name.lower()
@@ -402,8 +435,10 @@ def _save_image(out, image: np.ndarray, format: str) -> None:
     channels = 1 if image.ndim == 2 else image.shape[2]
     if channels not in _FORMAT_CHANNELS.get(format, (1, 2, 3, 4)):
         raise DataError(f"{format} cannot hold an image of {channels} channels (name the output .png)")
+    # A lossy format named by the user (or holding a folder's .jpg): as close as the format allows.
+    options = {"JPEG": {"quality": 95, "subsampling": 0}, "WEBP": {"lossless": True}}.get(format, {})
     try:
-        Image.fromarray(image).save(out, format=format)
+        Image.fromarray(image).save(out, format=format, **options)
     except (OSError, ValueError, KeyError) as e:
         raise DataError(f"cannot write the image as {format}: {e}") from None
 

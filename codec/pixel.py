@@ -168,14 +168,21 @@ def count(planes: np.ndarray, step: int) -> np.ndarray:
     return counts.reshape(CONTEXTS, 2 * k + 1)
 
 
-def fit_tables(planes: np.ndarray, step: int, *, batch_pixels: int = 1 << 23) -> np.ndarray:
-    """Integer tables (CONTEXTS, 2K+2) for ``step``, counted on uint8 training planes (n, H, W):
-    each row codes -K..K then an escape (never needed: residuals stay within -K..K). Half a
-    count is added to every symbol (the Krichevsky-Trofimov estimate), so none is impossible.
-    Counted ``batch_pixels`` at a time (about 20 bytes of memory each)."""
-    batch = max(1, batch_pixels // (planes.shape[1] * planes.shape[2]))
-    counts = sum(count(planes[start : start + batch], step) for start in range(0, len(planes), batch))
+def fit_tables(planes, step: int, *, batch_pixels: int = 1 << 23) -> np.ndarray:
+    """Integer tables (CONTEXTS, 2K+2) for ``step``, counted on uint8 training planes (n, H, W), or
+    on a list of 2-D planes of any sizes: each row codes -K..K then an escape (never needed:
+    residuals stay within -K..K). Half a count is added to every symbol (the Krichevsky-Trofimov
+    estimate), so none is impossible. Counted ``batch_pixels`` at a time (about 20 bytes each)."""
+    if not isinstance(planes, np.ndarray):
+        counts = sum(fit_counts(p[None], step, batch_pixels) for p in planes)
+    else:
+        counts = fit_counts(planes, step, batch_pixels)
     return np.stack([integer_frequencies(np.append(row + 0.5, 0.5)) for row in counts])
+
+
+def fit_counts(planes: np.ndarray, step: int, batch_pixels: int) -> np.ndarray:
+    batch = max(1, batch_pixels // (planes.shape[1] * planes.shape[2]))
+    return sum(count(planes[start : start + batch], step) for start in range(0, len(planes), batch))
 
 
 def tables(rows: np.ndarray, step: int) -> Tables:

@@ -23,6 +23,7 @@ from codec.api import CHUNK_IMAGES as CHUNK
 from codec.api import check_image_shape
 from codec.data import (
     IMAGE_SUFFIXES,
+    LOSSY_FORMATS,
     idx_header,
     output_kind,
     read_idx_header,
@@ -279,6 +280,21 @@ def _folder_source(folder: Path) -> Source:
     return src
 
 
+def write_archive(source: Source, fileobj, *, quality=None, model=None, batches=None, on_batch=None) -> int:
+    """Compress ``source`` (its ``batches``, if given, stand for the rest of its stream) into an archive
+    on ``fileobj``, recording what restoring it needs; ``on_batch(batch)`` after each. Returns the count."""
+    from codec import api
+
+    writer = api.ArchiveWriter(fileobj, source.image_shape, quality=quality, model=model, batched=source.batched,
+                               meta={**source.meta, "count": source.count})
+    for batch in source.batches() if batches is None else batches:
+        writer.write(batch)
+        if on_batch is not None:
+            on_batch(batch)
+    writer.close()
+    return writer.count
+
+
 # What the CLI records in an archive's meta to restore the original file, and what restoring accepts.
 KINDS = ("npy", "npz", "idx", "image", "folder")
 IMAGE_FORMATS = ("PNG", "BMP", "TIFF", "PPM", "WEBP", "GIF", "JPEG", "MPO")  # Pillow formats of inputs it reads
@@ -343,6 +359,13 @@ def _folder_names(meta: dict, count) -> list[PurePosixPath]:
     return names
 
 
+def lossy_original(header: dict) -> bool:
+    """Whether the archive holds one image read from a lossy format (JPEG, WebP): restoring it as
+    such would compress it lossily once more."""
+    meta = header["meta"]
+    return meta.get("kind") == "image" and meta.get("format") in LOSSY_FORMATS
+
+
 def restore_kind(header: dict, name: str | None) -> dict:
     """How to restore an archive to the file ``name`` (None: standard output).
 
@@ -357,6 +380,8 @@ def restore_kind(header: dict, name: str | None) -> dict:
     """
     meta = header["meta"]
     recorded = recorded_kind(meta)
+    if name is None and lossy_original(header):  # standard output: lossless too
+        return {**recorded, "format": "PNG"}
     if recorded["kind"] == "folder" or name is None:
         return recorded
     kind = output_kind(name)

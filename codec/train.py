@@ -26,7 +26,7 @@ from flax import nnx
 
 from codec import entropy, modelfile, pixel
 from codec.models import Codec, ModelConfig, gaussian_bits, init_from_data
-from codec.tiling import to_tiles
+from codec.tiling import to_planes, to_tiles
 
 PIXEL = 255.0
 
@@ -40,8 +40,22 @@ class TrainConfig:
     learning_rate: float = 2e-4  # transforms: peak, after warm-up; cosine decay to 1% of it
     prior_learning_rate: float = 2e-3  # gains, means, scales, cluster frequencies
     warmup_steps: int = 200
-    val_size: int = 5000  # held out from the end of the (shuffled) train split
+    val_fraction: float = 0.1  # of the images, held out (whole images) for validation ...
+    val_size: int = 5000  # ... but no more than this many (Fashion-MNIST's train split: 5,000, as before)
     seed: int = 0
+    steps: int | None = None  # instead of epochs: exactly this many steps (what --minutes chose, to reproduce it)
+    minutes: float | None = None  # instead of epochs: as many steps as fit, the schedule fitted to them
+
+    def __post_init__(self):
+        for name in ("epochs", "batch_size", "warmup_steps", "val_size"):
+            if type(getattr(self, name)) is not int or getattr(self, name) < (0 if name == "warmup_steps" else 1):
+                raise ValueError(f"training setting {name} must be a positive whole number")
+        if not 0 < self.val_fraction < 1:
+            raise ValueError("training setting val_fraction must be between 0 and 1")
+        if self.steps is not None and (type(self.steps) is not int or self.steps < 1):
+            raise ValueError("training setting steps must be a positive whole number")
+        if self.minutes is not None and not 0 < self.minutes <= 7 * 24 * 60:
+            raise ValueError("training setting minutes must be above 0 (and at most a week)")
 
 
 def rd_terms(model: Codec, x, quality_index, noise_key=None):
@@ -239,53 +253,134 @@ def train_and_evaluate(
     """
     from tqdm import tqdm
 
+    started = time.time()
     model_config = model_config or ModelConfig()
     train_config = train_config or TrainConfig()
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    tiles = to_tiles(np.asarray(images, np.uint8), model_config.tile)
-    order = np.random.default_rng(train_config.seed).permutation(len(tiles))
-    val = tiles[order[-train_config.val_size :]]
-    train = tiles[order[: -train_config.val_size]]
-    steps_per_epoch = len(train) // train_config.batch_size
-    total = steps_per_epoch * train_config.epochs
+    tiles, val = _split(images, model_config, train_config)
+    train = tiles
+    steps_per_epoch = max(1, len(train) // train_config.batch_size)
+    total = train_config.steps or steps_per_epoch * train_config.epochs
 
     model = Codec(model_config, rngs=nnx.Rngs(train_config.seed))
     init_from_data(model, train.astype(np.float32) / PIXEL, seed=train_config.seed)
     if init is not None:
         log(f"starting from {init}: {', '.join(load_params(model, init)) or 'no parameters match'}")
     graphdef, state = nnx.split(model)
+    if train_config.minutes is not None:
+        total = _steps_that_fit(graphdef, state, train, train_config, started, log)
     tx = make_optimizer(train_config, total)
     opt_state = tx.init(state)
-    start_epoch = 0
+    start_step = 0
     checkpoint = workdir / "checkpoint.msgpack"
     if checkpoint.exists():
-        start_epoch, state, opt_state = _load_checkpoint(checkpoint, state, opt_state)
-        log(f"resuming from {checkpoint} after epoch {start_epoch}")
+        epochs_done, state, opt_state = _load_checkpoint(checkpoint, state, opt_state)
+        start_step = min(epochs_done * steps_per_epoch, total)
+        log(f"resuming from {checkpoint} after epoch {epochs_done}")
     train_step = make_train_step(graphdef, tx)
     key = jax.random.key(train_config.seed)
     history = []
-    for epoch in range(start_epoch, train_config.epochs):
+    epochs = -(-total // steps_per_epoch)
+    # Validation (and a checkpoint) after every epoch; within a time budget about ten times in all,
+    # so that small datasets' short epochs do not spend the budget validating.
+    every = 1 if train_config.minutes is None else max(1, epochs // 10)
+    bar = tqdm(total=total, initial=start_step, unit="step", disable=not progress, leave=False)
+    for epoch in range(start_step // steps_per_epoch, epochs):
         t0 = time.time()
         perm = np.random.default_rng([train_config.seed, epoch]).permutation(len(train))
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{train_config.epochs}", disable=not progress, leave=False)
-        for step in bar:
+        bar.set_description(f"epoch {epoch + 1}/{epochs}")
+        for step in range(min(steps_per_epoch, total - epoch * steps_per_epoch)):
             batch = to_input(train[perm[step * train_config.batch_size : (step + 1) * train_config.batch_size]])
             state, opt_state, metrics = train_step(state, opt_state, batch, jax.random.fold_in(key, epoch * steps_per_epoch + step))
+            bar.update(1)
             if step % 50 == 0:
                 m = jax.device_get(metrics)
                 bar.set_postfix(loss=f"{m['loss']:.3f}", psnr=f"{10 * np.log10(PIXEL**2 / m['mse']):.2f}", bits=f"{m['bits']:.0f}")
-        val_rd = evaluate(graphdef, state, val)
-        record = {"epoch": epoch + 1, "seconds": round(time.time() - t0, 1), "val": val_rd}
-        history.append(record)
-        log(json.dumps({"epoch": epoch + 1, "seconds": record["seconds"],
-                        "val": [(r["quality"], round(r["psnr"], 2), round(r["bits_per_image"] / 8, 1)) for r in val_rd]}))
-        _save_checkpoint(checkpoint, epoch + 1, state, opt_state)
+        if (epoch + 1) % every == 0 or epoch + 1 == epochs:
+            val_rd = evaluate(graphdef, state, val)
+            record = {"epoch": epoch + 1, "seconds": round(time.time() - t0, 1), "val": val_rd}
+            history.append(record)
+            log(json.dumps({"epoch": epoch + 1, "seconds": record["seconds"],
+                            "val": [(r["quality"], round(r["psnr"], 2), round(r["bits_per_image"] / 8, 1)) for r in val_rd]}))
+            _save_checkpoint(checkpoint, epoch + 1, state, opt_state)
+    bar.close()
     model = nnx.merge(graphdef, state)
-    summary = {"history": history, "val": evaluate(graphdef, state, val)}
+    summary = {"history": history, "val": evaluate(graphdef, state, val), "steps": total, "val_tiles": val}
     if test_images is not None:
         summary["test"] = evaluate(graphdef, state, to_tiles(np.asarray(test_images, np.uint8), model_config.tile))
     return model, summary
+
+
+def planes(images):
+    """Grey planes to train the tile and pixel kinds on: an array (N, H, W[, C]) -> (N*C, H, W); a list of
+    images of any sizes -> a list of 2-D planes (each colour image's channels in turn)."""
+    if isinstance(images, np.ndarray):
+        return to_planes(np.asarray(images, np.uint8))
+    return [p for image in images for p in (to_planes(image[None]) if image.ndim == 3 else [image])]
+
+
+def _split(images, model_config: ModelConfig, train_config: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(training tiles, validation tiles) of uint8 images: whole images held out (the last of a seeded
+    shuffle), a fraction of them up to ``val_size``; then each side cut into the model's tiles: whole
+    tiles of same-size images, random crops (a seeded few per tile of area) of images of any sizes."""
+    if len(images) < 2:
+        raise ValueError(f"training needs at least 2 images (whole images are held out to validate), not {len(images)}")
+    held = min(train_config.val_size, max(1, round(len(images) * train_config.val_fraction)))
+    order = np.random.default_rng(train_config.seed).permutation(len(images))
+    if isinstance(images, np.ndarray):
+        images = np.asarray(images, np.uint8)
+        train, val = planes(images[order[:-held]]), planes(images[order[-held:]])
+        return to_tiles(train, model_config.tile), to_tiles(val, model_config.tile)
+    rng = np.random.default_rng([train_config.seed, 1])
+    train = planes([images[i] for i in order[:-held]])
+    val = planes([images[i] for i in order[-held:]])
+    return random_crops(train, model_config.tile, rng), random_crops(val, model_config.tile, rng)
+
+
+CROPS_PER_TILE_AREA = 2  # random crops per tile's worth of an image's area: overlapping views, not a grid
+MAX_CROPS = 200_000  # bounds the memory of the crops (200,000 28x28 crops: 157 MB)
+
+
+def random_crops(images: list[np.ndarray], tile: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    """Tiles (N, th * tw) cut at random from grey images of any sizes (smaller ones edge-padded), with
+    random flips: about ``CROPS_PER_TILE_AREA`` per tile of area, at most ``MAX_CROPS`` in all."""
+    th, tw = tile
+    areas = np.array([max(1, (a.shape[0] * a.shape[1]) // (th * tw)) for a in images], np.float64)
+    counts = np.maximum(1, np.round(areas * CROPS_PER_TILE_AREA * min(1.0, MAX_CROPS / (areas.sum() * CROPS_PER_TILE_AREA))))
+    out = []
+    for image, count in zip(images, counts.astype(int), strict=True):
+        a = np.pad(image, ((0, max(0, th - image.shape[0])), (0, max(0, tw - image.shape[1]))), mode="edge")
+        ys = rng.integers(0, a.shape[0] - th + 1, count)
+        xs = rng.integers(0, a.shape[1] - tw + 1, count)
+        flips = rng.integers(0, 2, count).astype(bool)
+        for y, x, flip in zip(ys, xs, flips, strict=True):
+            crop = a[y : y + th, x : x + tw]
+            out.append(crop[:, ::-1] if flip else crop)
+    return np.stack(out).reshape(len(out), th * tw)
+
+
+def _steps_that_fit(graphdef, state, train: np.ndarray, cfg: TrainConfig, started: float, log) -> int:
+    """How many steps fit the time budget: a few steps of the real step are timed (on a copy of the
+    state, with a throwaway optimizer), and 15% of what is left is kept for validation and export."""
+    probe = make_train_step(graphdef, make_optimizer(cfg, 1000))
+    tx = make_optimizer(cfg, 1000)
+    s = jax.tree.map(jnp.copy, state)
+    o = tx.init(s)
+    batch = to_input(train[: cfg.batch_size])
+    key = jax.random.key(cfg.seed)
+    s, o, _ = probe(s, o, batch, key)  # compiles
+    jax.block_until_ready(s)
+    t0 = time.time()
+    for i in range(20):
+        s, o, _ = probe(s, o, batch, jax.random.fold_in(key, i))
+    jax.block_until_ready(s)
+    per_step = (time.time() - t0) / 20
+    left = cfg.minutes * 60 - (time.time() - started)
+    steps = max(1, int(0.85 * left / per_step))
+    log(f"training for {steps} steps ({per_step * 1000:.0f} ms each) to fit {cfg.minutes:g} minutes; "
+        f"reproduce this run with --steps {steps}")
+    return steps
 
 
 def export(model: Codec, path: str | Path, *, name: str, meta: dict, pixel_images: np.ndarray | None = None,
@@ -302,7 +397,7 @@ def export(model: Codec, path: str | Path, *, name: str, meta: dict, pixel_image
     steps = model.cfg.pixel_steps
     if steps and pixel_images is None:
         raise ValueError("the config has pixel steps: export needs the training images to fit their tables")
-    tables = [pixel.fit_tables(np.asarray(pixel_images, np.uint8), step) for step in steps]
+    tables = [pixel.fit_tables(planes(pixel_images), step) for step in steps]
     meta = json.loads(json.dumps(meta, default=float))
     levels = model.cfg.levels
     # Unless asked: the first pixel level (the first near 29 dB on Fashion-MNIST), else the top level.
