@@ -26,7 +26,6 @@ import codec
 from benchmarks import baselines
 from codec import api, data
 
-DEFAULT_OUT = Path("benchmarks/results")
 README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
 MATCHED_PSNR = (25.0, 30.0, 35.0)
 LOSSY = ("pca-ans", "pca-float32", "webp", "jpeg")
@@ -289,14 +288,15 @@ def write_report(out: Path, rows, summary, classes, meta, quality_for_classes) -
     (out / "report.md").write_text("\n".join(md))
 
 
-def update_readme(readme: Path, rows, summary, meta) -> None:
+def update_readme(readme: Path, rows, summary, meta, *, images_dir: str) -> None:
+    """Rewrite the block between the bench markers of ``readme`` (asked for with --update-readme)."""
     text = readme.read_text()
     if README_START not in text or README_END not in text:
-        return
+        raise SystemExit(f"aecodec bench: error: {readme} has no {README_START} ... {README_END} block")
     block = (f"{README_START}\nFrom `{meta['command']}` ({meta['images']} test images, {meta['date']}, {meta['machine']}; "
-             f"the full report is [benchmarks/results/report.md](benchmarks/results/report.md)):\n\n"
+             f"the full report is [{images_dir}/report.md]({images_dir}/report.md)):\n\n"
              + headline(rows, summary) + "\n" + "\n".join(f"- {c}" for c in conclusion(summary))
-             + "\n\n![rate-distortion](benchmarks/results/rd_curve.png)\n" + README_END)
+             + f"\n\n![rate-distortion]({images_dir}/rd_curve.png)\n" + README_END)
     start, end = text.index(README_START), text.index(README_END) + len(README_END)
     readme.write_text(text[:start] + block + text[end:])
 
@@ -304,7 +304,10 @@ def update_readme(readme: Path, rows, summary, meta) -> None:
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(prog="aecodec bench", description="Size-vs-quality report against other codecs.")
     parser.add_argument("--data", type=Path, help="folder with the Fashion-MNIST IDX files (default: the usual places)")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default benchmarks/results)")
+    parser.add_argument("--out", type=Path, default=Path("aecodec-bench"),
+                        help="output folder for the report, the tables and the plots (default ./aecodec-bench)")
+    parser.add_argument("--update-readme", type=Path, metavar="README",
+                        help="also rewrite the block between the bench markers of this README (the project's own)")
     parser.add_argument("--limit", type=int, help="use only the first N test images")
     parser.add_argument("--single-limit", type=int, default=1000, help="images coded one file each (default 1000)")
     parser.add_argument("--model", help="model file (default: the bundled one)")
@@ -340,8 +343,8 @@ def main(argv=None) -> dict:
     plot_per_class(classes, args.out / "per_class.png", mid)
     meta["seconds"] = time.time() - t_start
     write_report(args.out, rows, summary, classes, meta, mid)
-    if args.out == DEFAULT_OUT and Path("README.md").exists():
-        update_readme(Path("README.md"), rows, summary, meta)
+    if args.update_readme is not None:
+        update_readme(args.update_readme, rows, summary, meta, images_dir=os.path.relpath(args.out, args.update_readme.parent))
     print(headline(rows, summary))
     for line in conclusion(summary):
         print(f"- {line}")

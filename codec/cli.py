@@ -526,16 +526,16 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("-q", "--quiet", action="store_true")
     tr.set_defaults(func=_train)
 
-    b = sub.add_parser("bench", add_help=False, help="size-vs-quality report against other codecs (see aecodec bench -h)")
-    b.add_argument("rest", nargs=argparse.REMAINDER)
-    b.set_defaults(func=_bench)
+    # Listed for --help; its options are its own (see _bench): it runs before this parser.
+    sub.add_parser("bench", add_help=False, help="size-vs-quality report against other codecs (aecodec bench -h)")
     return parser
 
 
-def _bench(args) -> int:
+def _bench(argv: list[str]) -> int:
+    """``aecodec bench ...``: the report's own parser takes every option (-h, --limit N, --out DIR, ...)."""
     from benchmarks import report
 
-    report.main(args.rest)
+    report.main(argv)
     return 0
 
 
@@ -558,7 +558,10 @@ def main(argv=None) -> int:
     previous = signals.install()  # first of all: a signal from here on unwinds cleanly, with no traceback
     args = None
     try:
-        args = build_parser().parse_args(_normalize(list(sys.argv[1:] if argv is None else argv)))
+        argv = _normalize(list(sys.argv[1:] if argv is None else argv))
+        if argv[0] == "bench":
+            return _bench(argv[1:])
+        args = build_parser().parse_args(argv)
         return args.func(args)
     except UsageError as e:
         print(f"aecodec: error: {e}", file=sys.stderr)

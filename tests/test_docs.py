@@ -1,12 +1,73 @@
-"""The examples in the public docstrings run and say what they show."""
+"""The examples in the README and the public docstrings run as written and say what they show."""
 
 import doctest
+import gzip
+import os
+import re
+import shlex
+import subprocess
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
 
 import codec
 import codec.api
+from codec import data
+
+from .test_cli import AECODEC
+
+README = Path(__file__).parents[1] / "README.md"
 
 
 def test_docstring_examples_run():
     for module in (codec, codec.api):
         result = doctest.testmod(module, raise_on_error=False)
         assert result.attempted > 0 and result.failed == 0, module.__name__
+
+
+def blocks(language: str, after: str) -> list[str]:
+    """The ``language`` code blocks of the README's section ``after``."""
+    text = README.read_text()
+    section = text[text.index(after) :]
+    section = section[: section.index("\n## ", 1)]
+    return re.findall(rf"```{language}\n(.*?)```", section, re.S)
+
+
+def test_the_python_api_example_runs_verbatim(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (code,) = blocks("python", "## Python API")
+    exec(compile(code, "README.md", "exec"), {})
+    assert np.load(tmp_path / "restored.npy").shape == (100, 28, 28)
+
+
+def test_the_command_line_examples_run_verbatim(tmp_path, test_images):
+    Image.fromarray(test_images[0]).save(tmp_path / "shirt.png")
+    (tmp_path / "t10k-images-idx3-ubyte.gz").write_bytes(gzip.compress(data.idx_bytes(test_images[:200])))
+    (tmp_path / "photos" / "more").mkdir(parents=True)
+    Image.fromarray(np.stack([test_images[1], test_images[2], test_images[3]], -1)).save(tmp_path / "photos" / "a.png")
+    Image.fromarray(test_images[4][:20, :17]).save(tmp_path / "photos" / "more" / "b.jpg")
+    np.save(tmp_path / "data.npy", test_images[:50])
+    commands = blocks("sh", "## Command line")[0]
+    env = dict(os.environ, PATH=f"{Path(AECODEC).parent}:{os.environ['PATH']}")
+    ran = 0
+    for line in commands.splitlines():
+        command = line.split("#", 1)[0].strip()
+        if not command:
+            continue
+        r = subprocess.run(["bash", "-c", command], cwd=tmp_path, env=env, capture_output=True, timeout=300)
+        assert r.returncode == 0, (command, r.stderr.decode())
+        ran += 1
+    assert ran >= 9 and (tmp_path / "shirt.npy").exists() and (tmp_path / "out.png").exists()
+
+
+def test_the_long_running_examples_at_least_parse(tmp_path):
+    """train and bench are run for real in test_train and test_bench; here, their options exist."""
+    for line in blocks("sh", "## Command line")[1].splitlines():
+        command = line.split("#", 1)[0].strip()
+        if command:
+            words = shlex.split(command)
+            r = subprocess.run([AECODEC, *words[1:], "--help"], cwd=tmp_path, capture_output=True, timeout=120)
+            assert r.returncode == 0 and b"usage: aecodec" in r.stdout, command
+            for option in (w for w in words if w.startswith("--")):
+                assert option.encode() in r.stdout, (command, option)
