@@ -37,8 +37,11 @@ def roundtrip(model, test: np.ndarray, quality: int, consistency: np.ndarray) ->
         codec.decompress(codec.compress(consistency[i : i + 7], quality=quality, model=model), model=model)
         for i in range(0, len(consistency), 7)
     ])
+    one = codec.compress(test[0], quality=quality, model=model)  # a single image's file
+    one_payload = sum(len(d) for _, d in codec.api.container.unpack(one).chunks)
     r = baselines.row("aecodec", quality, len(blob), len(test), test, restored, payload=payload)
     r |= {
+        "single_image_container_bytes": len(one) - one_payload,
         "shape_dtype_ok": restored.shape == test.shape and restored.dtype == test.dtype,
         "batch_independent": bool(np.array_equal(whole, ones) and np.array_equal(whole, sevens)),
         "estimate_bytes": estimate,
@@ -149,6 +152,8 @@ def print_summary(res: dict) -> None:
     worst = max(abs(r["payload_over_estimate"]) for r in res["aecodec"])
     print(f"coded payload vs the model's estimate: worst {100 * worst:.2f}%; container overhead "
           f"{max(r['container_bytes'] for r in res['aecodec'])} bytes per {res['images']}-image file")
+    single = max(r["single_image_container_bytes"] for r in res["aecodec"])
+    print(f"container overhead of a single 28x28 image's file: {single} bytes (target <= 24: {single <= 24})")
     print(f"round trips: shape/dtype {all(r['shape_dtype_ok'] for r in res['aecodec'])}, "
           f"batch-independent pixels {all(r['batch_independent'] for r in res['aecodec'])}")
     print_targets(res)
