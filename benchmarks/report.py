@@ -214,6 +214,8 @@ def per_class(model, images: np.ndarray, labels: np.ndarray, quality: int) -> li
     out = []
     for c in range(10):
         sel = images[labels == c]
+        if not len(sel):  # --limit N can leave a class out
+            continue
         m = api.measure(model, sel, quality)
         out.append({"class": data.CLASS_NAMES[c], "images": len(sel), **m})
     return out
@@ -301,6 +303,13 @@ def update_readme(readme: Path, rows, summary, meta, *, images_dir: str) -> None
     readme.write_text(text[:start] + block + text[end:])
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"not a positive number: {text}")
+    return value
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(prog="aecodec bench", description="Size-vs-quality report against other codecs.")
     parser.add_argument("--data", type=Path, help="folder with the Fashion-MNIST IDX files (default: the usual places)")
@@ -308,7 +317,7 @@ def main(argv=None) -> dict:
                         help="output folder for the report, the tables and the plots (default ./aecodec-bench)")
     parser.add_argument("--update-readme", type=Path, metavar="README",
                         help="also rewrite the block between the bench markers of this README (the project's own)")
-    parser.add_argument("--limit", type=int, help="use only the first N test images")
+    parser.add_argument("--limit", type=_positive, help="use only the first N test images")
     parser.add_argument("--single-limit", type=int, default=1000, help="images coded one file each (default 1000)")
     parser.add_argument("--model", help="model file (default: the bundled one)")
     parser.add_argument("-q", "--quiet", action="store_true")

@@ -61,7 +61,7 @@ def _check_images(images) -> np.ndarray:
     """A uint8 array of images, checked (bool is taken as 0/255)."""
     a = np.asarray(images)
     if a.dtype == np.bool_:
-        return a.astype(np.uint8) * 255  # documented: False -> 0, True -> 255
+        a = a.astype(np.uint8) * 255  # documented: False -> 0, True -> 255
     if a.dtype != np.uint8:
         if a.dtype.kind == "f" and not np.isfinite(a).all():
             raise InputError(f"images contain NaN or infinity (dtype {a.dtype}); aecodec compresses uint8 images")
@@ -272,16 +272,11 @@ def _compress_list(images, **kw) -> bytes:
     if not batches or any(len(b) != 1 for b in batches):
         raise InputError("a list holds single images, (H, W) or (H, W, C)")
     out = io.BytesIO()
-    meta = {**(kw.pop("meta") or {}), "list": True}
+    meta = {**(kw.pop("meta") or {}), "kind": "list"}
     with ArchiveWriter(out, batches[0].shape[1:], meta=meta, **kw) as writer:
         for b in batches:
             writer.write(b)
     return out.getvalue()
-
-
-def _batches(a: np.ndarray, size: int = CHUNK_IMAGES):
-    for start in range(0, len(a), size):
-        yield a[start : start + size]
 
 
 def check_model(model: Model, header: dict) -> None:
@@ -308,13 +303,17 @@ def decompress(data: bytes, *, model=None):
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise InputError(f"decompress takes bytes, not {type(data).__name__}")
     reader = ArchiveReader(io.BytesIO(bytes(data)), model=model)
-    parts = list(reader)
+    return _joined(list(reader), reader.header)
+
+
+def _joined(parts: list[np.ndarray], header: dict):
+    """The decoded chunks as ``compress`` was given them: one array, or a list of images."""
     if not parts:
         raise FormatError("file holds no images")
-    if reader.header["meta"].get("list") is True or len({p.shape[1:] for p in parts}) > 1:
+    if header["meta"].get("kind") == "list" or len({p.shape[1:] for p in parts}) > 1:
         return [image for part in parts for image in part]
     out = np.concatenate(parts)
-    return out if reader.header["batched"] else out[0]  # the reader checked: a single-image file holds one
+    return out if header["batched"] else out[0]  # the reader checked: a single-image file holds one
 
 
 def pick_quality(images, *, target_psnr: float | None = None, target_bytes_per_image: float | None = None,
@@ -376,29 +375,23 @@ def compress_file(src, dst, *, force: bool = False, quality=None, model=None) ->
         return f.tell()
 
 
-def decompress_file(src, dst, *, force: bool = False, model=None) -> np.ndarray:
+def decompress_file(src, dst, *, force: bool = False, model=None):
     """Decompress ``src`` and write it to ``dst``, whose suffix decides the format (.npy, .npz, image, IDX;
-    a folder for a folder archive); returns the images.
+    a folder for a folder archive), as ``aecodec -d -o dst src`` does; returns the images (as ``decompress``).
 
     Raises:
         FileExistsError: ``dst`` exists and ``force`` is false.
         DataError: ``dst`` has an unknown suffix, or names one image file for several images.
+        InputError: ``dst`` is ``src``, or a folder that must not be restored into ('.', one holding ``src``).
         FormatError, ModelMismatchError: as ``decompress``.
     """
     from codec import sources
-    from codec.fileio import atomic_folder
 
-    data = Path(src).read_bytes()
-    dst = Path(dst)
-    if dst.exists() and Path(src).exists() and os.path.samefile(src, dst):
+    src, dst = Path(src), Path(dst)
+    if dst.exists() and src.exists() and os.path.samefile(src, dst):
         raise InputError(f"output {dst} is the input {src}")
-    images = decompress(data, model=model)
-    header = container.read_header(data)
-    kind = sources.restore_kind(header, dst.name)
-    batch = images if header["batched"] else images[None]
-    opener = atomic_folder if kind["kind"] == "folder" else atomic_output
-    with opener(dst, force=force) as target:
-        sink = sources.Sink(header, kind, target)
-        sink.write(batch)
-        sink.finish()
-    return images
+    parts = []
+    with open(src, "rb") as f:
+        reader = ArchiveReader(f, model=model)
+        sources.restore_archive(reader, dst, force=force, archive=src, on_batch=parts.append)
+    return _joined(parts, reader.header)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import errno
 import itertools
 import json
 import math
@@ -109,16 +110,6 @@ def _refuse_inputs_as_output(dst: Path | None, inputs) -> None:
             raise UsageError(f"output {dst} is the input {p}")
 
 
-def _refuse_folder_output(dst: Path, src: str | None) -> None:
-    """A folder to restore into must not be '.', '..', a root, the archive or a folder that holds it."""
-    if dst.name in ("", ".", "..") or dst.resolve() == Path(dst.resolve().anchor):
-        raise UsageError(f"refusing to restore a folder archive into {str(dst)!r}: name a new folder with -o")
-    if src not in (None, "-"):
-        archive = Path(src).resolve()
-        if dst.resolve() == archive or dst.resolve() in archive.parents:
-            raise UsageError(f"refusing to restore into {dst}: it holds the archive {src}")
-
-
 def _remover(args, paths):
     """What runs once the output is in place: removing the inputs, with --rm (None otherwise)."""
     if not args.rm or not paths:
@@ -153,7 +144,10 @@ def _compress_one(args, src: str | None) -> None:
 
     if src not in (None, "-") and src.endswith(SUFFIX) and not args.stdout and args.output is None:
         raise UsageError(f"already has {SUFFIX} suffix -- unchanged")
+    if src not in (None, "-") and args.output is None and not args.stdout and Path(src).name in ("", ".", ".."):
+        raise UsageError(f"name the archive of {src!r} with -o")
     dst = _destination(args, src, suffix_in=True)
+    _claim_output(args, dst)
     source = sources.open_source(src, recursive=args.recursive, stdin=sys.stdin.buffer, grey_stack=args.grey_stack)
     _refuse_inputs_as_output(dst, source.paths)
     if source.skipped and not args.quiet:
@@ -216,40 +210,42 @@ class _Counting:
 
 def _decompress_one(args, src: str | None) -> None:
     from codec import api, sources
-    from codec.fileio import atomic_folder, atomic_output
+    from codec.errors import InputError
 
     dst = _output_path(args, src, suffix_in=False)
-    model = _model(args)
+    force = args.force
     with contextlib.ExitStack() as stack:
         fileobj = sys.stdin.buffer if src in (None, "-") else stack.enter_context(open(src, "rb"))
-        reader = api.ArchiveReader(fileobj, model=model)
-        header = reader.header
-        if dst is not None and args.output is None and sources.lossy_original(header):
+        reader = api.ArchiveReader(fileobj, model=_model(args))
+        if dst is not None and args.output is None and sources.lossy_original(reader.header):
             dst = dst.with_suffix(".png")  # re-encoding as JPEG would lose more: -o names a lossy file if wanted
+            force = False  # a name the user did not give: never replaces a file, whatever -f says
             if not args.quiet:
                 print(f"aecodec: {src}: restored as {dst.name} (lossless; name a lossy file with -o)", file=sys.stderr)
         dst = _destination(args, src, suffix_in=False, dst=dst)
+        _claim_output(args, dst)
         inputs = [] if src in (None, "-") else [src]
         _refuse_inputs_as_output(dst, inputs)
-        kind = sources.restore_kind(header, None if dst is None else dst.name)
-        then = _remover(args, inputs)
-        if dst is None:
-            target = sys.stdout.buffer
-        elif kind["kind"] == "folder":
-            _refuse_folder_output(dst, src)
-            target = stack.enter_context(atomic_folder(dst, force=args.force, then=then, protect=inputs))
-        else:
-            target = stack.enter_context(atomic_output(dst, force=args.force, then=then))
-        sink = sources.Sink(header, kind, target)
-        count = header["meta"].get("count")
-        with _progress(args, count, str(src or "stdin")) as bar:
-            for batch in reader:
-                sink.write(batch)
-                bar.update(len(batch))
-        sink.finish()
+        bar = stack.enter_context(_progress(args, reader.header["meta"].get("count"), str(src or "stdin")))
+        try:
+            sources.restore_archive(reader, dst, stdout=sys.stdout.buffer, force=force, then=_remover(args, inputs),
+                                    archive=None if not inputs else Path(src), on_batch=lambda b: bar.update(len(b)))
+        except InputError as e:  # a folder it will not restore into: bad usage
+            raise UsageError(str(e)) from None
         if dst is None:
             sys.stdout.buffer.flush()
     _note(args, f"{src or 'stdin'}: restored" + (f" -> {dst}" if dst else ""))
+
+
+def _claim_output(args, dst: Path | None) -> None:
+    """One command never writes one output twice (two archives restoring to one name would lose one)."""
+    if dst is None:
+        return
+    claimed = args.__dict__.setdefault("outputs", set())
+    key = str(dst.resolve())
+    if key in claimed:
+        raise FileExistsError(f"{dst} was written by this command already (restore the other archive with -o)")
+    claimed.add(key)
 
 
 def _header_info(path: str, names: dict | None = None) -> dict:
@@ -261,12 +257,15 @@ def _header_info(path: str, names: dict | None = None) -> dict:
         reader = container.Reader(f)
         header = reader.header
         chunks = payload = count = 0
-        for n, data, _ in reader:
+        shapes = []
+        for n, data, shape in reader:
             chunks, payload, count = chunks + 1, payload + len(data), count + n
+            if shape not in shapes:
+                shapes.append(shape)
         size = f.count
     fingerprint = header["model"]["fingerprint"]
     return {"file": path, "bytes": size, "images": count, "bytes_per_image": size / max(count, 1),
-            "payload_bytes": payload, "chunks": chunks, **header,
+            "payload_bytes": payload, "chunks": chunks, **header, "image_shapes": shapes,
             "model": {"name": (names or {}).get(fingerprint), "fingerprint": fingerprint}}
 
 
@@ -315,7 +314,9 @@ def _cmd_info(args) -> int:
         meta, model = info["meta"], info["model"]
         shown = (f"{model['name']} ({model['fingerprint']})" if model["name"] else
                  f"{model['fingerprint']} (not the bundled model; name its file with --model)")
-        print(f"{path}:\n  images       {info['images']} of {'x'.join(map(str, info['image_shape']))} uint8"
+        shapes = ", ".join("x".join(map(str, s)) for s in info["image_shapes"][:4])
+        more = f" and {len(info['image_shapes']) - 4} more sizes" if len(info["image_shapes"]) > 4 else ""
+        print(f"{path}:\n  images       {info['images']} of {shapes}{more} uint8"
               f"{' (one image)' if not info['batched'] else ''}\n"
               f"  size         {info['bytes']} bytes ({info['bytes_per_image']:.1f} per image), "
               f"payload {info['payload_bytes']} in {info['chunks']} chunk(s)\n"
@@ -357,6 +358,8 @@ def _cmd_files(args, one) -> int:
     files = args.files or ["-"]
     if getattr(args, "output", None) is not None and len(files) > 1:
         raise UsageError("-o/--output takes a single input file")
+    if getattr(args, "stdout", False) and len(files) > 1 and one is _compress_one:
+        raise UsageError("-c writes one archive: give one input (a folder with -r holds many)")
     try:
         _model(args)  # a missing or damaged model is the model's error, reported once
     except (AecodecError, OSError) as e:
@@ -402,6 +405,8 @@ def _train(args) -> int:
     def given(*names):  # options left unset keep the configs' own defaults
         return {n: getattr(args, n) for n in names if getattr(args, n) is not None}
 
+    if not args.out.parent.is_dir():  # refused now, not after an hour of training
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(args.out.parent))
     try:  # refused before any data is read or any time is spent training
         model_config = ModelConfig(**given("hidden", "clusters", "context_groups", "context_hidden", "lambdas", "pixel_steps"))
     except ValueError as e:
@@ -422,8 +427,12 @@ def _train(args) -> int:
         )
     except ValueError as e:  # too few images for a hold-out, ...
         raise UsageError(str(e)) from None
-    if test is None or not isinstance(test, np.ndarray) or test.shape[1:3] != model_config.tile:
-        test = summary["val_tiles"].reshape(-1, *model_config.tile)  # held-out images of --data, cut to tiles
+    if test is None:  # held-out images of --data, cut to tiles as for validation
+        test = summary["val_tiles"].reshape(-1, *model_config.tile)
+    else:  # measured as the model codes tiles: cut the same way (whole 28x28 images stay whole)
+        tiles = train.training_tiles(test if isinstance(test, np.ndarray) else list(test), model_config.tile,
+                                     np.random.default_rng(train_config.seed))
+        test = tiles.reshape(-1, *model_config.tile)
     settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k != "func"}
     meta = {
         "data": str(args.data or "Fashion-MNIST train split"),
@@ -433,7 +442,7 @@ def _train(args) -> int:
         "train_config": dataclasses.asdict(train_config),
         "val": summary["val"],
     }
-    model_file = train.export(model, args.out, name=args.name, meta=meta, pixel_images=images, test_images=test)
+    model_file = train.export(model, args.out, name=args.name or args.out.stem, meta=meta, pixel_images=images, test_images=test)
     print(json.dumps({"model": str(args.out), "bytes": len(model_file), "test": train.read_meta(model_file).get("test")},
                      default=float, indent=1))
     return 0
@@ -454,10 +463,11 @@ def _file_options(p: argparse.ArgumentParser, *, compressing: bool) -> None:
                        help="compress a folder of images (any sizes, subfolders included) as one archive")
         p.add_argument("--grey-stack", action="store_true",
                        help="take an (N, H, 3) or (N, H, 4) array as N grey images, not one colour image")
-        p.add_argument("--quality", type=int, help="quality level, 1 (smallest) upwards (default: the model's; "
-                       "the bundled model has 1-8 and defaults to 4)")
-        p.add_argument("--target-psnr", type=float, metavar="DB", help="the lowest quality that reaches this PSNR")
-        p.add_argument("--target-size", type=int, metavar="BYTES", help="the highest quality whose file fits BYTES")
+        level = p.add_mutually_exclusive_group()
+        level.add_argument("--quality", type=int, help="quality level, 1 (smallest) upwards (default: the model's; "
+                           "the bundled model has 1-8 and defaults to 4)")
+        level.add_argument("--target-psnr", type=float, metavar="DB", help="the smallest level that reaches this PSNR")
+        level.add_argument("--target-size", type=int, metavar="BYTES", help="the best level whose file fits BYTES")
     else:
         p.add_argument("-r", "--recursive", action="store_true", help=argparse.SUPPRESS)
 
@@ -500,7 +510,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--test", type=Path, help="images to measure the exported model on (default: Fashion-MNIST test split)")
     tr.add_argument("--out", type=Path, required=True, help="model file to write (.aecm)")
     tr.add_argument("--workdir", type=Path, required=True, help="folder for checkpoints; training resumes from it")
-    tr.add_argument("--name", default="aecodec-fmnist", help="model name recorded in the file")
+    tr.add_argument("--name", help="model name recorded in the file (default: the --out file's name)")
     # Defaults live in TrainConfig and ModelConfig (not imported here: start-up time).
     tr.add_argument("--epochs", type=int, help="passes over the data (default 40)")
     tr.add_argument("--minutes", type=float, help="train for this long instead: the steps that fit are measured "

@@ -13,6 +13,7 @@ import gzip
 import hashlib
 import io
 import os
+import re
 import tempfile
 import zipfile
 from pathlib import Path
@@ -217,8 +218,9 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".pgm", ".pp
 
 
 def _is_idx(path: Path) -> bool:
+    """IDX by name: ``*.idx``, ``*-ubyte`` (Fashion-MNIST's names), or an ``idx1``..``idx4`` part."""
     name = path.name.lower().removesuffix(".gz")
-    return name.endswith((".idx", "-ubyte")) or "idx" in name.rsplit(".", 1)[-1]
+    return name.endswith((".idx", "-ubyte")) or re.search(r"(^|[-_.])idx[1-4]([-_.]|$)", name) is not None
 
 
 _CONVERT = {"P": "RGBA", "PA": "RGBA", "CMYK": "RGB", "YCbCr": "RGB", "1": "L", "La": "LA", "RGBa": "RGBA"}
@@ -244,6 +246,8 @@ def read_image(source) -> tuple[np.ndarray, dict]:
             fmt = im.format
             im = _checked(im)
             a = np.asarray(im)
+    except DataError:
+        raise
     except UnidentifiedImageError:
         raise DataError("not an image, an array or a dataset aecodec reads (PNG, JPEG, TIFF, ..., .npy, .npz, "
                         "IDX)") from None
@@ -291,6 +295,8 @@ def scan_image(path) -> bool:
                 raise DataError("image has a transparent alpha channel; aecodec's levels are lossy and would "
                                 "change it (flatten it, or keep the file as it is)")
             return True
+    except DataError:
+        raise
     except UnidentifiedImageError:
         raise DataError("not a readable image") from None
     except (OSError, ValueError, Image.DecompressionBombError) as e:
@@ -379,10 +385,12 @@ def training_images(path: str | os.PathLike):
         raise DataError(f"{path}: no such file or folder")
     if path.suffix.lower() in IMAGE_SUFFIXES:
         try:
-            return read_image(path)[0][None]
+            return [read_image(path)[0]]
         except DataError as e:
             raise DataError(f"{path}: {e}") from None
-    return load_images(path)
+    a = load_images(path)
+    one = a.ndim == 2 or (a.ndim == 3 and a.shape[2] in (3, 4))  # as codec.compress reads arrays
+    return [a] if one else a
 
 
 def output_kind(name: str) -> dict | None:
@@ -426,6 +434,11 @@ def save_images(fileobj, images: np.ndarray, kind: str, *, format: str | None = 
 _FORMAT_CHANNELS = {"JPEG": (1, 3), "PPM": (1, 3), "GIF": (1, 3), "BMP": (1, 3, 4), "MPO": (1, 3)}
 
 
+def holds_channels(format: str, channels: int) -> bool:
+    """Whether an image file ``format`` (Pillow's name) can hold ``channels`` channels."""
+    return channels in _FORMAT_CHANNELS.get(format, (1, 2, 3, 4))
+
+
 def _save_image(out, image: np.ndarray, format: str) -> None:
     """One image (H, W) or (H, W, C) with C in 2..4, as ``format``."""
     from PIL import Image
@@ -433,7 +446,7 @@ def _save_image(out, image: np.ndarray, format: str) -> None:
     if image.ndim != 2 and not (image.ndim == 3 and image.shape[2] in (2, 3, 4)):
         raise DataError(f"an image file holds one image of 1-4 channels, not an array of shape {image.shape}")
     channels = 1 if image.ndim == 2 else image.shape[2]
-    if channels not in _FORMAT_CHANNELS.get(format, (1, 2, 3, 4)):
+    if not holds_channels(format, channels):
         raise DataError(f"{format} cannot hold an image of {channels} channels (name the output .png)")
     # A lossy format named by the user (or holding a folder's .jpg): as close as the format allows.
     options = {"JPEG": {"quality": 95, "subsampling": 0}, "WEBP": {"lossless": True}}.get(format, {})

@@ -107,6 +107,10 @@ def check_relative_name(name, *, what: str) -> PurePosixPath:
     """
     if not isinstance(name, str) or not name or len(name) > 4096 or any(ord(c) < 32 or ord(c) == 127 for c in name):
         raise ValueError(f"{what}: {name!r:.80} is not a file name (empty, too long, or with control characters)")
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"{what}: {name!r:.80} is not valid UTF-8 (rename it)") from None
     p = PurePosixPath(name)
     if p.is_absolute() or any(part in ("", ".", "..") for part in name.split("/")):
         raise ValueError(f"{what}: {name!r:.80} is not a plain relative file name")

@@ -8,6 +8,8 @@ bounded by one chunk whatever their size; ``Sink`` writes them back the same way
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import gzip
 import io
 import os
@@ -24,6 +26,7 @@ from codec.api import check_image_shape
 from codec.data import (
     IMAGE_SUFFIXES,
     LOSSY_FORMATS,
+    holds_channels,
     idx_header,
     output_kind,
     read_idx_header,
@@ -31,6 +34,7 @@ from codec.data import (
     save_images,
     scan_image,
     with_alpha,
+    write_all,
 )
 from codec.errors import DataError, FormatError, InputError
 from codec.fileio import check_relative_name
@@ -68,6 +72,8 @@ MAX_PIPED_BYTES = 1 << 28  # an image or .npz read whole from a pipe: larger one
 def _stream(f, count: int, image_shape, name: str, what: str) -> Source:
     """A Source reading ``count`` uint8 images of ``image_shape`` from ``f`` a chunk at a time."""
     check_image_shape(image_shape)  # before a pixel is read
+    if count == 0:
+        raise DataError(f"{what} holds no images")
     size = int(np.prod(image_shape))
 
     def batches():
@@ -76,11 +82,11 @@ def _stream(f, count: int, image_shape, name: str, what: str) -> Source:
             n = min(CHUNK, count - done)
             raw = f.read(n * size)
             if len(raw) != n * size:
-                raise DataError(f"{name}: {what} ends after {done + len(raw) // size} of {count} images")
+                raise DataError(f"{what} ends after {done + len(raw) // size} of {count} images")
             done += n
             yield np.frombuffer(raw, np.uint8).reshape(n, *image_shape)
         if f.read(1):
-            raise DataError(f"{name}: {what} has data after its last image")
+            raise DataError(f"{what} has data after its last image")
 
     return Source(image_shape, True, count, {}, batches)
 
@@ -95,9 +101,9 @@ def _idx_stream(f, name: str) -> Source:
     """An IDX file read lazily: header now, images in chunks."""
     dtype, shape = read_idx_header(f, name=name)
     if dtype != np.uint8:
-        raise DataError(f"{name}: IDX elements are {dtype}; images are uint8")
+        raise DataError(f"IDX elements are {dtype}; images are uint8")
     if len(shape) == 1:
-        raise DataError(f"{name}: IDX file has 1 dimension; images need 3 (N, H, W) or 4 (N, H, W, C)")
+        raise DataError("IDX file has 1 dimension; images need 3 (N, H, W) or 4 (N, H, W, C)")
     if len(shape) == 2:
         return _single(_stream(f, 1, shape, name, "IDX file"))
     return _stream(f, shape[0], shape[1:], name, "IDX file")
@@ -110,12 +116,19 @@ def _npy_stream(f, name: str, grey_stack: bool = False) -> Source:
         read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
         shape, fortran, dtype = read_header(f)
     except ValueError as e:
-        raise DataError(f"{name}: not a readable .npy array: {e}") from None
-    if dtype != np.uint8 or fortran:
-        raise InputError(f"{name}: images have dtype {dtype}{' in Fortran order' if fortran else ''}; "
-                         "aecodec compresses uint8 images in C order")
+        raise DataError(f"not a readable .npy array: {e}") from None
+    if dtype != np.uint8:
+        raise InputError(f"images have dtype {dtype}; aecodec compresses uint8 images")
     if len(shape) not in (2, 3, 4) or 0 in shape:
-        raise InputError(f"{name}: an array of shape {shape}; expected (H, W), (N, H, W) or (N, H, W, C)")
+        raise InputError(f"an array of shape {shape}; expected (H, W), (N, H, W) or (N, H, W, C)")
+    if fortran:  # column-major: no image is contiguous in the stream, so it is read whole (bounded)
+        check_image_shape(shape[1:] if len(shape) == 4 or not one_image(shape, grey_stack) else shape)
+        raw = f.read(MAX_PIPED_BYTES + 1)
+        if len(raw) != int(np.prod(shape)):
+            raise DataError(f"Fortran-order .npy array holds {len(raw)} bytes, not {int(np.prod(shape))}"
+                            + (" (larger ones: convert it to C order)" if len(raw) > MAX_PIPED_BYTES else ""))
+        a = np.ascontiguousarray(np.frombuffer(raw, np.uint8).reshape(shape, order="F"))
+        return _array_source(a, {}, grey_stack)
     if one_image(shape, grey_stack):
         return _single(_stream(f, 1, shape, name, ".npy array"))
     return _stream(f, shape[0], shape[1:], name, ".npy array")
@@ -139,8 +152,10 @@ def open_source(path: str | None, *, recursive: bool = False, stdin=None, grey_s
         if not recursive:
             raise IsADirectoryError("is a directory (use -r to compress a folder of images as one archive)")
         return _folder_source(p)
+    if not p.exists():
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(p))
     if not p.is_file():
-        raise DataError(f"{p}: not a regular file (read it through standard input: aecodec < {p})")
+        raise DataError(f"not a regular file (read it through standard input: aecodec < {p})")
     src = _file_source(p, grey_stack)
     src.paths = [p]
     return src
@@ -178,7 +193,7 @@ def _pipe_source(f, name: str, grey_stack: bool) -> Source:
         return _streamed(f, kind, name, grey_stack)
     raw = f.read(MAX_PIPED_BYTES + 1)
     if len(raw) > MAX_PIPED_BYTES:
-        raise DataError(f"{name}: more than {MAX_PIPED_BYTES} bytes of an image or .npz from a pipe; "
+        raise DataError(f"more than {MAX_PIPED_BYTES} bytes of an image or .npz from a pipe; "
                         "give its file name instead")
     return _whole(io.BytesIO(raw), kind, name, grey_stack)
 
@@ -198,13 +213,13 @@ def _whole(f, kind: str, name: str, grey_stack: bool) -> Source:
             z = zipfile.ZipFile(f)
             members = z.namelist()
             if len(members) != 1:
-                raise DataError(f"{name}: .npz holds {len(members)} arrays; aecodec takes exactly one")
+                raise DataError(f".npz holds {len(members)} arrays; aecodec takes exactly one")
             src = _npy_stream(z.open(members[0]), name, grey_stack)
             if src.batched:  # the member is read chunk by chunk, later: keep the zip open until then
                 src._batches = _keeping(z, src._batches)
             return _with(src, {"kind": "npz", "name": name, "key": members[0].removesuffix(".npy")})
         except zipfile.BadZipFile as e:
-            raise DataError(f"{name}: not a readable .npz file: {e}") from None
+            raise DataError(f"not a readable .npz file: {e}") from None
     a, info = read_image(f)
     return _with(_array_source(a, {}), {"kind": "image", "name": name, **info})
 
@@ -217,8 +232,17 @@ def _keeping(owner, batches):
 
 
 def _with(src: Source, meta: dict) -> Source:
+    if "name" in meta:  # informative only (restoring names its output from the archive): never unstorable
+        meta = {**meta, "name": meta["name"].encode("utf-8", "replace").decode("utf-8")}
     src.meta = {**meta, **src.meta}
     return src
+
+
+def _named(e: Exception, name: str) -> Exception:
+    """The same error, its message starting with the file of a folder it is about."""
+    if isinstance(e, OSError) and not isinstance(e, DataError) and e.strerror:
+        return DataError(f"{printable(name)}: {e.strerror}")
+    return type(e)(f"{printable(name)}: {e}")
 
 
 def printable(name: str) -> str:
@@ -256,8 +280,8 @@ def _folder_source(folder: Path) -> Source:
             check_relative_name(name, what="file name")
             if scan_image(path):
                 opaque.append(i)
-        except ValueError as e:  # also DataError and InputError: named after the file
-            raise type(e)(f"{printable(name)}: {e}") from None
+        except (ValueError, OSError) as e:  # DataError is an OSError, InputError a ValueError
+            raise _named(e, name) from None
     first, _ = read_image(files[0])
 
     def batches():
@@ -265,8 +289,8 @@ def _folder_source(folder: Path) -> Source:
         for name, path in zip(names, files, strict=True):
             try:
                 a, _ = read_image(path)
-            except ValueError as e:
-                raise type(e)(f"{printable(name)}: {e}") from None
+            except (ValueError, OSError) as e:
+                raise _named(e, name) from None
             full = len(group) == CHUNK or (group and (len(group) + 1) * a.size > container.MAX_CHUNK_PIXELS)
             if group and (a.shape != group[0].shape or full):
                 yield np.stack(group)
@@ -296,7 +320,7 @@ def write_archive(source: Source, fileobj, *, quality=None, model=None, batches=
 
 
 # What the CLI records in an archive's meta to restore the original file, and what restoring accepts.
-KINDS = ("npy", "npz", "idx", "image", "folder")
+KINDS = ("npy", "npz", "idx", "image", "folder", "list")  # list: codec.compress of a list of images
 IMAGE_FORMATS = ("PNG", "BMP", "TIFF", "PPM", "WEBP", "GIF", "JPEG", "MPO")  # Pillow formats of inputs it reads
 _NPZ_KEY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
 MAX_COUNT = 1 << 40
@@ -390,9 +414,62 @@ def restore_kind(header: dict, name: str | None) -> dict:
         if Path(name).suffix and Path(name).suffix.lower() != Path(original).suffix.lower():
             raise DataError(f"{name}: unknown output format (name it .npy, .npz, .png, .tif, ... or an IDX name)")
         return recorded
+    if recorded["kind"] == "list" and kind["kind"] != "npz":
+        raise DataError(f"{name}: the archive holds a list of images of several sizes: restore it with "
+                        "codec.decompress, or name an .npz (one array per image)")
     if kind["kind"] == "image" and (recorded["count"] or 0) > 1:
         raise DataError(f"{name}: an image file holds one image, the archive {recorded['count']} (name it .npy)")
     return {**recorded, **kind}
+
+
+def _opaque(image: np.ndarray, fmt: str | None) -> np.ndarray:
+    """The opaque alpha channel put back, where the file format has room for it (GIF and JPEG have none)."""
+    channels = image.shape[2] if image.ndim == 3 else 1
+    return with_alpha(image) if holds_channels(fmt or "PNG", channels + 1) else image
+
+
+def check_folder_output(dst: Path, archive: Path | None) -> None:
+    """A folder to restore into must not be '.', '..', a root, the archive or a folder that holds it.
+
+    Raises:
+        InputError: one of those.
+    """
+    if dst.name in ("", ".", "..") or dst.resolve() == Path(dst.resolve().anchor):
+        raise InputError(f"refusing to restore a folder archive into {str(dst)!r}: name a new folder")
+    if archive is not None:
+        archive = archive.resolve()
+        if dst.resolve() == archive or dst.resolve() in archive.parents:
+            raise InputError(f"refusing to restore into {dst}: it holds the archive")
+
+
+def restore_archive(reader, dst: Path | None, *, stdout=None, force: bool = False, then=None,
+                    archive: Path | None = None, on_batch=None) -> None:
+    """Restore an opened ``api.ArchiveReader`` to ``dst`` (None: the binary stream ``stdout``) as
+    ``restore_kind`` says, atomically; ``then()`` runs once the output is in place (--rm), and
+    ``on_batch(batch)`` after each decoded batch. The one restoring path of the CLI and the API.
+
+    Raises:
+        FormatError, DataError, InputError, FileExistsError: as the steps it takes.
+    """
+    from codec.fileio import atomic_folder, atomic_output
+
+    header = reader.header
+    kind = restore_kind(header, None if dst is None else dst.name)
+    protect = [] if archive is None else [archive]
+    with contextlib.ExitStack() as stack:
+        if dst is None:
+            target = stdout
+        elif kind["kind"] == "folder":
+            check_folder_output(dst, archive)
+            target = stack.enter_context(atomic_folder(dst, force=force, then=then, protect=protect))
+        else:
+            target = stack.enter_context(atomic_output(dst, force=force, then=then))
+        sink = Sink(header, kind, target)
+        for batch in reader:
+            sink.write(batch)
+            if on_batch is not None:
+                on_batch(batch)
+        sink.finish()
 
 
 class Sink:
@@ -416,15 +493,17 @@ class Sink:
             self._stream.write(idx_header((kind["count"], *self.image_shape)))
 
     def write(self, batch: np.ndarray) -> None:
+        if self.kind["kind"] not in ("folder", "npz") and self._parts and batch.shape[1:] != self._parts[0].shape[1:]:
+            raise DataError("the archive holds images of several sizes: restore it to a folder or an .npz")
         count = self.kind["count"]
         if count is not None and self._written + len(batch) > count:
             raise FormatError(f"archive holds more images than the {count} its header names")
         if self.kind["kind"] == "folder":
             names = self.kind["files"][self._written : self._written + len(batch)]
             for i, (name, image) in enumerate(zip(names, batch, strict=True), start=self._written):
+                fmt = output_kind(name.name)["format"]
                 with self.target.open(name) as f:
-                    image = with_alpha(image) if i in self.kind["opaque"] else image
-                    save_images(f, image, "image", format=output_kind(name.name)["format"])
+                    save_images(f, _opaque(image, fmt) if i in self.kind["opaque"] else image, "image", format=fmt)
         elif hasattr(self, "_stream"):
             self._stream.write(np.ascontiguousarray(batch).tobytes())
         else:
@@ -438,6 +517,11 @@ class Sink:
         if hasattr(self, "_stream"):
             if self._stream is not self.target:
                 self._stream.close()  # the gzip trailer; the file itself stays open
+        elif self.kind["kind"] == "npz" and len({p.shape[1:] for p in self._parts}) > 1:
+            arrays = {f"image{i}": image for i, image in enumerate(image for part in self._parts for image in part)}
+            out = io.BytesIO()
+            np.savez_compressed(out, **arrays)  # images of several sizes: one array each
+            write_all(self.target, out.getbuffer())
         elif self.kind["kind"] != "folder":
             images = np.concatenate(self._parts)
             if not self.batched:
@@ -447,6 +531,6 @@ class Sink:
                     raise DataError(f"an image file holds one image, the archive {len(images)} (name the output .npy)")
                 images = images[0]
             if self.kind.get("alpha"):
-                images = with_alpha(images)
+                images = _opaque(images, self.kind.get("format")) if self.kind["kind"] == "image" else with_alpha(images)
             save_images(self.target, images, self.kind["kind"], format=self.kind.get("format"),
                         key=self.kind.get("key", "images"), gzip_idx=self.kind.get("gzip", False))

@@ -328,14 +328,20 @@ def _split(images, model_config: ModelConfig, train_config: TrainConfig) -> tupl
         raise ValueError(f"training needs at least 2 images (whole images are held out to validate), not {len(images)}")
     held = min(train_config.val_size, max(1, round(len(images) * train_config.val_fraction)))
     order = np.random.default_rng(train_config.seed).permutation(len(images))
-    if isinstance(images, np.ndarray):
-        images = np.asarray(images, np.uint8)
-        train, val = planes(images[order[:-held]]), planes(images[order[-held:]])
-        return to_tiles(train, model_config.tile), to_tiles(val, model_config.tile)
     rng = np.random.default_rng([train_config.seed, 1])
-    train = planes([images[i] for i in order[:-held]])
-    val = planes([images[i] for i in order[-held:]])
-    return random_crops(train, model_config.tile, rng), random_crops(val, model_config.tile, rng)
+    return (training_tiles([images[i] for i in order[:-held]], model_config.tile, rng),
+            training_tiles([images[i] for i in order[-held:]], model_config.tile, rng))
+
+
+def training_tiles(images, tile: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    """Tiles (N, th * tw) of uint8 images: whole images of the tile's size (Fashion-MNIST, as is),
+    random crops with flips of any others (a list, or an array of another size)."""
+    if isinstance(images, list) and all(isinstance(a, np.ndarray) for a in images) and images and \
+            len({a.shape for a in images}) == 1 and images[0].shape[:2] == tuple(tile):
+        images = np.stack(images)
+    if isinstance(images, np.ndarray) and images.shape[1:3] == tuple(tile):
+        return to_tiles(planes(np.asarray(images, np.uint8)), tile)
+    return random_crops(planes(list(images)), tile, rng)
 
 
 CROPS_PER_TILE_AREA = 2  # random crops per tile's worth of an image's area: overlapping views, not a grid

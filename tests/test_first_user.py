@@ -2,6 +2,7 @@
 
 import gzip
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -229,7 +230,9 @@ def test_bench_takes_its_options_and_help(tmp_path):
         r = run(*args, cwd=tmp_path)
         assert r.returncode == 0 and b"--limit" in r.stdout and b"--out" in r.stdout and b"--update-readme" in r.stdout
     r = run("bench", "--limit", "x", cwd=tmp_path)
-    assert r.returncode == 2 and b"invalid int value" in r.stderr
+    assert r.returncode == 2 and b"invalid" in r.stderr
+    r = run("bench", "--limit", "-9990", cwd=tmp_path)
+    assert r.returncode == 2 and b"not a positive number" in r.stderr
 
 
 # Progress: none for one image, rather than a bar stuck at 0/1.
@@ -248,3 +251,162 @@ def test_an_idx_of_colour_images_is_read_as_colour(tmp_path, mosaic):
     (tmp_path / "c-idx4-ubyte.gz").write_bytes(gzip.compress(data.idx_bytes(stack)))
     source = sources.open_source(str(tmp_path / "c-idx4-ubyte.gz"))
     assert source.image_shape == (28, 28, 3) and source.count == 2
+
+
+# A second pass over the user trial's fixes.
+
+def test_a_jpeg_restored_as_png_never_replaces_an_existing_png_even_with_force(tmp_path, mosaic):
+    _, rgb = mosaic
+    Image.fromarray(rgb).save(tmp_path / "photo.jpg")
+    assert run("-q", "photo.jpg", cwd=tmp_path).returncode == 0
+    (tmp_path / "photo.png").write_bytes(b"the user's own photo.png")
+    r = run("-d", "-f", "photo.jpg.aec", cwd=tmp_path)
+    assert r.returncode == 1 and b"photo.png already exists" in r.stderr
+    assert (tmp_path / "photo.png").read_bytes() == b"the user's own photo.png"
+
+
+def test_two_archives_restoring_to_one_name_in_one_command_do_not_overwrite_each_other(tmp_path, mosaic):
+    grey, rgb = mosaic
+    Image.fromarray(rgb).save(tmp_path / "photo.jpg")
+    Image.fromarray(grey).save(tmp_path / "photo.png")
+    assert run("-q", "--rm", "photo.jpg", "photo.png", cwd=tmp_path).returncode == 0
+    r = run("-d", "-f", "--rm", "-q", "photo.jpg.aec", "photo.png.aec", cwd=tmp_path)
+    assert r.returncode == 1 and b"written by this command already" in r.stderr
+    assert (tmp_path / "photo.png.aec").exists()  # the second archive kept: nothing of it was restored
+
+
+def test_a_gif_whose_transparency_is_unused_restores_as_a_gif(tmp_path, test_images):
+    im = Image.fromarray((test_images[0] // 64).astype(np.uint8), "P")  # indices 0-3 only
+    im.putpalette([v for i in range(256) for v in (i, 255 - i, i // 2)])
+    im.save(tmp_path / "logo.gif", transparency=200)  # an index no pixel uses
+    (tmp_path / "g").mkdir()
+    (tmp_path / "logo.gif").rename(tmp_path / "g" / "logo.gif")
+    assert run("-r", "-q", "--rm", "g", cwd=tmp_path).returncode == 0
+    r = run("-d", "-q", "g.aec", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert Image.open(tmp_path / "g" / "logo.gif").format == "GIF"
+
+
+def test_a_list_of_several_sizes_restores_to_an_npz_or_says_how(tmp_path, mosaic):
+    grey, rgb = mosaic
+    (tmp_path / "list.aec").write_bytes(codec.compress([grey[:30, :40], rgb]))
+    with pytest.raises(codec.DataError, match="several sizes"):
+        codec.decompress_file(tmp_path / "list.aec", tmp_path / "o.npy")
+    r = run("-d", "-q", "-o", "o.png", "list.aec", cwd=tmp_path)
+    assert r.returncode == 1 and b"several sizes" in r.stderr
+    codec.decompress_file(tmp_path / "list.aec", tmp_path / "o.npz")
+    with np.load(tmp_path / "o.npz") as z:
+        assert [z[k].shape for k in sorted(z.files)] == [(30, 40), (168, 168, 3)]
+
+
+def test_errors_inside_a_folder_name_the_file(tmp_path, test_images):
+    (tmp_path / "f").mkdir()
+    Image.fromarray(test_images[0]).save(tmp_path / "f" / "a.png")
+    frames = [Image.fromarray(test_images[i]) for i in range(2)]
+    frames[0].save(tmp_path / "f" / "b.gif", save_all=True, append_images=frames[1:])
+    r = run("-r", "f", cwd=tmp_path)
+    assert r.returncode == 1 and r.stderr.decode().strip() == (
+        "aecodec: error: f: b.gif: GIF image has 2 frames; aecodec stores one image per file (extract the frames first)")
+
+
+def test_the_api_refuses_to_restore_a_folder_archive_into_its_own_folder(tmp_path, test_images, monkeypatch):
+    (tmp_path / "f").mkdir()
+    Image.fromarray(test_images[0]).save(tmp_path / "f" / "a.png")
+    assert run("-r", "-q", "f", cwd=tmp_path).returncode == 0
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(codec.InputError, match="refusing to restore"):
+        codec.decompress_file("f.aec", ".")
+
+
+@pytest.mark.parametrize("header", [b"\0\0\x08\x03\0\0\0\0\0\0\0\x1c\0\0\0\x1c"])
+def test_an_idx_of_no_images_is_a_clear_error(tmp_path, header):
+    (tmp_path / "empty-idx3-ubyte").write_bytes(header)
+    r = run("empty-idx3-ubyte", cwd=tmp_path)
+    assert r.returncode == 1 and b"holds no images" in r.stderr and b"internal error" not in r.stderr
+
+
+def test_a_missing_input_and_doubled_names(tmp_path):
+    r = run("nope.png", cwd=tmp_path)
+    assert r.returncode == 1 and r.stderr.decode().strip() == "aecodec: error: nope.png: No such file or directory"
+    with pytest.raises(FileNotFoundError):
+        codec.compress_file(tmp_path / "nope.png", tmp_path / "x.aec")
+
+
+def test_dash_c_with_several_inputs_is_refused(tmp_path, test_images):
+    np.save(tmp_path / "a.npy", test_images[:2])
+    np.save(tmp_path / "b.npy", test_images[2:4])
+    r = run("-c", "a.npy", "b.npy", cwd=tmp_path)
+    assert r.returncode == 2 and b"-c writes one archive" in r.stderr and r.stdout == b""
+
+
+def test_archiving_dot_needs_a_name(tmp_path, test_images):
+    Image.fromarray(test_images[0]).save(tmp_path / "a.png")
+    r = run("-r", ".", cwd=tmp_path)
+    assert r.returncode == 2 and b"name the archive" in r.stderr
+    assert run("-r", "-q", "-o", "../all.aec", ".", cwd=tmp_path).returncode == 0
+
+
+def test_a_suffixless_name_with_idx_in_it_keeps_the_original_format(tmp_path, test_images):
+    np.save(tmp_path / "a.npy", test_images[:3])
+    assert run("-q", "a.npy", cwd=tmp_path).returncode == 0
+    assert run("-d", "-q", "-o", "rapidx", "a.npy.aec", cwd=tmp_path).returncode == 0
+    assert np.load(tmp_path / "rapidx").shape == (3, 28, 28)
+
+
+def test_a_fortran_order_array_reads_the_same_from_a_file_and_a_pipe(tmp_path, test_images):
+    np.save(tmp_path / "f.npy", np.asfortranarray(test_images[:4]))
+    a = run("-c", "--quality", "8", "f.npy", cwd=tmp_path).stdout
+    b = run("-c", "--quality", "8", cwd=tmp_path, stdin=(tmp_path / "f.npy").read_bytes()).stdout
+    assert np.array_equal(codec.decompress(a), codec.decompress(b))
+
+
+def test_info_lists_the_sizes_of_a_mixed_archive(tmp_path, mosaic):
+    grey, rgb = mosaic
+    (tmp_path / "m").mkdir()
+    Image.fromarray(grey[:30, :40]).save(tmp_path / "m" / "a.png")
+    Image.fromarray(rgb[:20, :10]).save(tmp_path / "m" / "b.png")
+    assert run("-r", "-q", "m", cwd=tmp_path).returncode == 0
+    r = run("info", "m.aec", cwd=tmp_path)
+    assert b"2 of 30x40, 20x10x3 uint8" in r.stdout
+
+
+def test_a_name_that_is_not_utf8_is_refused_in_a_folder_and_replaced_in_meta(tmp_path, test_images):
+    folder = tmp_path / "u"
+    folder.mkdir()
+    Image.fromarray(test_images[0]).save(tmp_path / "x.png")
+    bad = os.fsdecode(b"bad\xff.png")
+    (tmp_path / "x.png").rename(folder / bad)
+    r = run("-r", "u", cwd=tmp_path)
+    assert r.returncode == 1 and b"not valid UTF-8" in r.stderr
+    assert run("-q", str(folder / bad), cwd=tmp_path).returncode == 0
+
+
+def test_train_checks_its_output_folder_before_training(tmp_path, capsys):
+    status = cli.main(["train", "--out", str(tmp_path / "nodir" / "m.aecm"), "--workdir", str(tmp_path / "w")])
+    assert status == 1 and "nodir: No such file or directory" in capsys.readouterr().err
+    assert not (tmp_path / "w").exists()
+
+
+def test_quality_options_exclude_each_other(tmp_path, test_images):
+    np.save(tmp_path / "a.npy", test_images[:3])
+    r = run("--quality", "2", "--target-psnr", "30", "a.npy", cwd=tmp_path)
+    assert r.returncode == 2 and b"not allowed with argument" in r.stderr
+
+
+def test_user_meta_cannot_turn_an_array_into_a_list():
+    x = np.zeros((2, 28, 28), np.uint8)
+    assert isinstance(codec.decompress(codec.compress(x, meta={"list": True})), np.ndarray)
+
+
+@pytest.mark.parametrize("bad", [np.zeros(5, bool), np.zeros((1, 1, 1, 1, 1), bool)])
+def test_bool_arrays_get_the_same_checks(bad):
+    with pytest.raises(codec.InputError, match="dimensions"):
+        codec.compress(bad)
+
+
+def test_training_data_follows_the_colour_array_rule(tmp_path, capsys, mosaic):
+    _, rgb = mosaic
+    np.save(tmp_path / "rgb.npy", rgb)  # one colour image: nothing to hold out
+    status = cli.main(["train", "--data", str(tmp_path / "rgb.npy"), "--workdir", str(tmp_path / "w"),
+                       "--out", str(tmp_path / "m.aecm")])
+    assert status == 2 and "at least 2 images" in capsys.readouterr().err
