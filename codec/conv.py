@@ -1,0 +1,191 @@
+"""Convolutional levels: a rate-distortion autoencoder with a mean-scale hyperprior, coded exactly.
+
+    encode: images (edge-padded to a multiple of 32) -> g_a -> y; h_a(y) -> z, rounded: z^ coded
+            against one zero-mean table per channel; h_s(z^) -> the mean and scale of every element
+            of y; the level's gain scales y, its mean and its scale; round(y g - mu g) coded against
+            the table of the scale's rung -> one ANS stream.
+    decode: z^ -> h_s -> means and tables -> y^ = (s + mu g) / g -> g_s -> pixels, cropped back.
+
+The four networks run as integer networks (``convnet.py``) and every step between them is integer
+arithmetic, so a file decodes to the same pixels everywhere. Colour is coded jointly: a model has
+1 or 3 input channels; images with another channel count are coded channel by channel. One model
+serves all its levels, each a per-channel gain of the latent (variable rate, Ballé et al. style).
+The float twin used to train it is ``conv_model.py``; ``from_params`` turns its parameters into
+this integer form.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+import bitstream
+from codec import convnet
+from codec.convnet import ACT_BITS
+from codec.tiling import from_planes, to_planes
+
+GAIN_BITS = 12  # fractional bits of the per-level gains and inverse gains
+INDEX_BITS = 16  # fractional bits of the scale-to-table computation
+ALIGN = 32  # g_a divides by 8 and h_a by 4 more: images are padded to a multiple of this
+
+
+def layer_specs(channels: int, n: int, m: int, h: int, z: int) -> dict[str, list[tuple]]:
+    """(kind, kernel size, in, out, relu) of every layer of the four networks: shared by the float
+    training twin and the integer coder. MACs per pixel, analysis about 2.6k, synthesis 4.3k at n=32, m=64."""
+    return {
+        "analysis": [("down", 5, channels, n, True), ("down", 3, n, n, True), ("down", 3, n, m, False)],
+        "synthesis": [("up", 3, m, n, True), ("up", 3, n, n, True), ("up", 3, n, channels, False)],
+        "hyper_analysis": [("same", 3, m, h, True), ("down", 3, h, h, True), ("down", 3, h, z, False)],
+        "hyper_synthesis": [("up", 3, z, h, True), ("up", 3, h, h, True), ("same", 3, h, 2 * m, False)],
+    }
+
+
+def up_channels(kind: str, c_out: int) -> int:
+    """An ``up`` layer's convolution makes 4x the channels that depth-to-space then spreads out."""
+    return 4 * c_out if kind == "up" else c_out
+
+
+class ConvTransform:
+    """The integer networks, gains and frozen tables of a model's convolutional levels.
+
+    ``params``: {"config": {channels, n, m, h, z, lambdas}, network name: [(kernel, bias) float],
+    "log_gain", "log_inv_gain" (levels, m), "log_z_scale" (z,)}, and ``tables``: the ladder of
+    integer tables (``entropy.SCALE_LADDER``) as (lows, freqs).
+    """
+
+    def __init__(self, params: dict, tables: tuple[np.ndarray, list[np.ndarray]]):
+        from codec.entropy import LADDER, RUNG, SCALE_LADDER, SCALE_MIN
+
+        cfg = params["config"]
+        self.config = cfg
+        self.channels = cfg["channels"]
+        self.m = cfg["m"]
+        specs = layer_specs(cfg["channels"], cfg["n"], cfg["m"], cfg["h"], cfg["z"])
+        self.nets = {}
+        for name, spec in specs.items():
+            layers = []
+            for i, ((kind, k, c_in, c_out, relu), (kernel, bias)) in enumerate(zip(spec, params[name], strict=True)):
+                w, b = convnet.quantize_weights(kernel, bias)
+                if w.shape != (k, k, c_in, up_channels(kind, c_out)):
+                    raise ValueError(f"{name}[{i}]: kernel shape {w.shape} does not match the architecture")
+                convnet.check_layer(w, b, what=f"{name}[{i}]")
+                layers.append({"kind": kind, "kernel": w, "bias": b, "relu": relu})
+            self.nets[name] = layers
+        self.gain = np.round(np.exp(params["log_gain"]) * (1 << GAIN_BITS)).astype(np.int64)  # (levels, m)
+        self.inv_gain = np.round(np.exp(params["log_inv_gain"]) * (1 << GAIN_BITS)).astype(np.int64)
+        self.log_gain = np.round(params["log_gain"] * (1 << ACT_BITS)).astype(np.int64)  # ln g in ACT_BITS
+        if (self.gain < 1).any() or (self.gain > 1 << 20).any() or (self.inv_gain < 1).any() or (self.inv_gain > 1 << 20).any():
+            raise ValueError("gains out of the fixed-point range")
+        self.ladder = LADDER
+        self.rung = round(RUNG * (1 << INDEX_BITS))
+        self.log_min = round(math.log(SCALE_MIN) * (1 << ACT_BITS))
+        z_scale = np.exp(params["log_z_scale"])
+        self.z_index = np.clip(np.round(np.log(np.maximum(z_scale, 1e-9) / SCALE_MIN) / RUNG), 0, LADDER - 1).astype(np.int64)
+        self.tables = bitstream.Tables(tables[0], tables[1])
+        del SCALE_LADDER
+
+    def analysis(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(y (N, H/8, W/8, m), integer z^ (N, H/32, W/32, z)) of padded uint8 images (N, H, W, C)."""
+        y = convnet.run(self.nets["analysis"], x.astype(np.int64))
+        z = convnet.run(self.nets["hyper_analysis"], y)
+        return y, (z + (1 << (ACT_BITS - 1))) >> ACT_BITS  # rounded half up, to whole units
+
+    def prior(self, z_hat: np.ndarray, level: int) -> tuple[np.ndarray, np.ndarray]:
+        """(mean * gain in ACT_BITS + GAIN_BITS, table index) of every latent element, from z^."""
+        h = convnet.run(self.nets["hyper_synthesis"], z_hat << ACT_BITS)
+        mean, log_scale = h[..., : self.m], h[..., self.m :]
+        mean_g = mean * self.gain[level]
+        # rung = (ln scale + ln gain - ln SCALE_MIN) / RUNG, rounded: integers throughout
+        numerator = (log_scale + self.log_gain[level] - self.log_min) << (INDEX_BITS - ACT_BITS)
+        index = np.clip((numerator + self.rung // 2) // self.rung, 0, self.ladder - 1)
+        return mean_g, index
+
+    def synthesis(self, y_hat: np.ndarray, shape) -> np.ndarray:
+        """uint8 images (N, H, W, C) cropped to ``shape`` (H, W) from the decoded latent."""
+        x = convnet.run(self.nets["synthesis"], y_hat)
+        return np.clip(x[:, : shape[0], : shape[1]], 0, 255).astype(np.uint8)  # x/256 in ACT_BITS: the pixels
+
+
+class ConvLevel:
+    """One quality level of the convolutional kind: the transform at the level's gain."""
+
+    kind = "conv"
+
+    def __init__(self, transform: ConvTransform, index: int):
+        self.transform, self.index = transform, index
+
+    def coded_pixels(self, n: int, shape) -> int:
+        """Pixels coded, padding included (the work of decoding them)."""
+        channels = shape[2] if len(shape) == 3 else 1
+        groups = 1 if channels == self.transform.channels else channels  # coded jointly, or channel by channel
+        return n * groups * _padded(shape[0]) * _padded(shape[1]) * self.transform.channels
+
+    def _inputs(self, images: np.ndarray) -> np.ndarray:
+        """(N', Hp, Wp, C_model) uint8: edge-padded, colour jointly or each channel on its own."""
+        shape = images.shape[1:]
+        channels = shape[2] if len(shape) == 3 else 1
+        if channels == self.transform.channels:
+            x = images if images.ndim == 4 else images[..., None]
+        else:
+            x = np.repeat(to_planes(images)[..., None], self.transform.channels, axis=3)
+        h, w = x.shape[1:3]
+        return np.pad(x, ((0, 0), (0, _padded(h) - h), (0, _padded(w) - w), (0, 0)), mode="edge")
+
+    def _outputs(self, x: np.ndarray, n: int, shape) -> np.ndarray:
+        channels = shape[2] if len(shape) == 3 else 1
+        if channels == self.transform.channels:
+            return x if len(shape) == 3 else x[..., 0]
+        planes = x[..., 0] if self.transform.channels == 1 else np.round(x.mean(axis=3)).astype(np.uint8)
+        return from_planes(planes, n, shape)
+
+    def symbols(self, images: np.ndarray):
+        """(z^ and its table indices, y symbols and theirs) of uint8 images (N, H, W[, C])."""
+        t = self.transform
+        y, z_hat = t.analysis(self._inputs(images))
+        mean_g, index = t.prior(z_hat, self.index)
+        bits = ACT_BITS + GAIN_BITS
+        s = (y * t.gain[self.index] - mean_g + (1 << (bits - 1))) >> bits
+        z_index = np.broadcast_to(t.z_index, z_hat.shape)
+        return (z_hat, z_index), (s, index)
+
+    def encode(self, images: np.ndarray, *, min_bytes: int = 0) -> bytes:
+        (z_hat, z_index), (s, index) = self.symbols(images)
+        encoder = bitstream.Encoder(self.transform.tables)
+        encoder.add(z_hat, z_index)
+        encoder.add(s, index)
+        return encoder.finish(min_bytes=min_bytes)
+
+    def decode(self, data: bytes, n: int, shape, *, framed: bool = True) -> np.ndarray:
+        t = self.transform
+        channels = shape[2] if len(shape) == 3 else 1
+        count = n * (1 if channels == t.channels else channels)
+        hp, wp = _padded(shape[0]), _padded(shape[1])
+        decoder = bitstream.Decoder(data, t.tables, framed=framed)
+        z_shape = (count, hp // ALIGN, wp // ALIGN, t.config["z"])
+        z_hat = decoder.read(np.broadcast_to(t.z_index, z_shape)).astype(np.int64)
+        mean_g, index = t.prior(z_hat, self.index)
+        s = decoder.read(index).astype(np.int64)
+        decoder.finish()
+        bits = ACT_BITS + GAIN_BITS
+        y_hat = (((s << bits) + mean_g) * t.inv_gain[self.index] + (1 << (2 * GAIN_BITS - 1))) >> (2 * GAIN_BITS)
+        return self._outputs(t.synthesis(y_hat, shape[:2]), n, shape)
+
+    def ideal_bits(self, images: np.ndarray) -> float:
+        """Exactly what the integer tables assign to the symbols, before the coder's few bytes."""
+        (z_hat, z_index), (s, index) = self.symbols(images)
+        return (bitstream.ideal_bits(z_hat, z_index, self.transform.tables)
+                + bitstream.ideal_bits(s, index, self.transform.tables))
+
+
+def _padded(size: int) -> int:
+    return -(-size // ALIGN) * ALIGN
+
+
+def ladder_tables() -> tuple[np.ndarray, list[np.ndarray]]:
+    """The integer tables of the scale ladder, made once at export and stored in the model (the
+    floats behind them are never recomputed at coding time)."""
+    from codec.entropy import SCALE_LADDER, integer_table
+
+    lows, freqs = zip(*(integer_table(float(scale)) for scale in SCALE_LADDER), strict=True)
+    return np.array(lows, np.int64), list(freqs)

@@ -1,0 +1,187 @@
+"""The convolutional kind's float twin, for training (JAX/Flax/Optax); ``conv.py`` codes with its integer form.
+
+    loss = λ_l · MSE + bits per pixel,   for a random level l of each image
+
+with additive uniform noise standing in for rounding in the rate (Ballé et al. 2017) and straight-through
+rounding for what the decoder sees, a mean-scale Gaussian hyperprior for y (Ballé et al. 2018, Minnen
+et al. 2018) and a zero-mean Gaussian per channel for z. The layers are ``conv.layer_specs``; the
+forward pass computes what ``convnet`` computes in integers (input x/256, zero padding (k-1)/2,
+depth-to-space upsampling), so ``export`` only has to round the weights.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+
+from codec import conv
+from codec.entropy import SCALE_MAX, SCALE_MIN
+from codec.models import gaussian_bits
+
+
+@dataclasses.dataclass(frozen=True)
+class ConvConfig:
+    """Architecture of a convolutional model; stored in its model file."""
+
+    channels: int = 3  # 1 for grey data, 3 for colour (coded jointly)
+    n: int = 32  # width of the analysis and synthesis transforms
+    m: int = 64  # latent channels
+    h: int = 32  # width of the hyperprior's networks
+    z: int = 24  # hyper-latent channels
+    # λ per level, low to high quality (MSE in grey levels²; about 0.1-1.5 bits per pixel on photos)
+    lambdas: tuple[float, ...] = (0.0009, 0.0018, 0.0036, 0.0072, 0.0144, 0.0288)
+
+    def to_dict(self) -> dict:
+        return {**dataclasses.asdict(self), "lambdas": list(self.lambdas)}
+
+
+def _conv(x, kernel, bias, stride: int):
+    p = (kernel.shape[0] - 1) // 2
+    y = jax.lax.conv_general_dilated(x, kernel, (stride, stride), ((p, p), (p, p)),
+                                     dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    return y + bias
+
+
+def depth_to_space(x):
+    n, h, w, c4 = x.shape
+    c = c4 // 4
+    return x.reshape(n, h, w, 2, 2, c).transpose(0, 1, 3, 2, 4, 5).reshape(n, 2 * h, 2 * w, c)
+
+
+class Network(nnx.Module):
+    """A stack of layers of ``conv.layer_specs``: kernels (k, k, in, out) and biases."""
+
+    def __init__(self, spec: list[tuple], *, rngs: nnx.Rngs):
+        self.spec = tuple(spec)
+        self.kernels = nnx.List([nnx.Param(jax.random.normal(rngs.params(), (k, k, c_in, conv.up_channels(kind, c_out)))
+                                  * math.sqrt(2.0 / (k * k * c_in)))
+                        for kind, k, c_in, c_out, _ in spec])
+        self.biases = nnx.List([nnx.Param(jnp.zeros(conv.up_channels(kind, c_out))) for kind, _, _, c_out, _ in spec])
+
+    def __call__(self, x):
+        for (kind, _, _, _, relu), kernel, bias in zip(self.spec, self.kernels, self.biases, strict=True):
+            x = _conv(x, kernel[...], bias[...], 2 if kind == "down" else 1)
+            if kind == "up":
+                x = depth_to_space(x)
+            if relu:
+                x = jax.nn.relu(x)
+        return x
+
+
+class ConvCodec(nnx.Module):
+    def __init__(self, cfg: ConvConfig, *, rngs: nnx.Rngs):
+        self.cfg = cfg
+        specs = conv.layer_specs(cfg.channels, cfg.n, cfg.m, cfg.h, cfg.z)
+        self.analysis = Network(specs["analysis"], rngs=rngs)
+        self.synthesis = Network(specs["synthesis"], rngs=rngs)
+        self.hyper_analysis = Network(specs["hyper_analysis"], rngs=rngs)
+        self.hyper_synthesis = Network(specs["hyper_synthesis"], rngs=rngs)
+        levels = len(cfg.lambdas)
+        # Gains start spread over the levels (a step of quantization per level), inverse gains their inverse.
+        start = np.log(np.geomspace(0.25, 4.0, levels))[:, None] * np.ones((1, cfg.m))
+        self.log_gain = nnx.Param(jnp.asarray(start, jnp.float32))
+        self.log_inv_gain = nnx.Param(jnp.asarray(-start, jnp.float32))
+        self.log_z_scale = nnx.Param(jnp.zeros(cfg.z))
+
+
+def rd_terms(model: ConvCodec, x, level, key=None):
+    """(MSE per image in grey levels², bits per image, reconstruction) of uint8 images x (N, H, W, C),
+    H and W multiples of 32; with ``key`` (training) the rate is measured on noisy latents."""
+    x = x.astype(jnp.float32) / 256.0
+    y = model.analysis(x)
+    z = model.hyper_analysis(y)
+    noise = (lambda k, shape: jax.random.uniform(k, shape, minval=-0.5, maxval=0.5)) if key is not None else None
+    keys = jax.random.split(key, 2) if key is not None else (None, None)
+    z_hat = z + jax.lax.stop_gradient(jnp.round(z) - z)  # what the decoder sees
+    z_rate = z + noise(keys[0], z.shape) if key is not None else jnp.round(z)
+    bits = gaussian_bits(z_rate, jnp.exp(model.log_z_scale[...])).sum((1, 2, 3))
+    h = model.hyper_synthesis(z_hat)
+    mean, log_scale = h[..., : model.cfg.m], h[..., model.cfg.m :]
+    gain = jnp.exp(model.log_gain[...][level])[:, None, None, :]  # (N, 1, 1, m)
+    inv_gain = jnp.exp(model.log_inv_gain[...][level])[:, None, None, :]
+    scale = jnp.clip(jnp.exp(log_scale) * gain, SCALE_MIN, SCALE_MAX)
+    v = y * gain - mean * gain
+    rounded = v + jax.lax.stop_gradient(jnp.round(v) - v)
+    v_rate = v + noise(keys[1], v.shape) if key is not None else jnp.round(v)
+    bits = bits + gaussian_bits(v_rate, scale).sum((1, 2, 3))
+    y_hat = (rounded + mean * gain) * inv_gain
+    x_hat = model.synthesis(y_hat)
+    mse = jnp.mean(((x_hat - x) * 256.0) ** 2, axis=(1, 2, 3))
+    return mse, bits, x_hat
+
+
+def loss_fn(model: ConvCodec, x, level, key):
+    mse, bits, _ = rd_terms(model, x, level, key)
+    lambdas = jnp.asarray(model.cfg.lambdas)[level]
+    pixels = x.shape[1] * x.shape[2]
+    loss = jnp.mean(lambdas * mse + bits / pixels)
+    return loss, {"loss": loss, "mse": jnp.mean(mse), "bpp": jnp.mean(bits) / pixels}
+
+
+def make_train_step(graphdef, tx):
+    """``(state, opt_state, x, key) -> (state, opt_state, metrics)``, jitted once; a random level per image."""
+
+    @functools.partial(jax.jit, donate_argnums=(0, 1))
+    def train_step(state, opt_state, x, key):
+        level_key, noise_key = jax.random.split(key)
+        n_levels = len(nnx.merge(graphdef, state).cfg.lambdas)
+        level = jax.random.randint(level_key, (x.shape[0],), 0, n_levels)
+        grads, metrics = jax.grad(lambda s: loss_fn(nnx.merge(graphdef, s), x, level, noise_key), has_aux=True)(state)
+        updates, opt_state = tx.update(grads, opt_state, state)
+        return optax.apply_updates(state, updates), opt_state, metrics
+
+    return train_step
+
+
+def random_crops(images: list[np.ndarray], size: int, count: int, rng: np.random.Generator) -> np.ndarray:
+    """(count, size, size, C) uint8 crops with random flips, drawn from images in proportion to their area."""
+    areas = np.array([a.shape[0] * a.shape[1] for a in images], np.float64)
+    picks = rng.choice(len(images), size=count, p=areas / areas.sum())
+    out = []
+    for i in picks:
+        a = images[i]
+        a = np.pad(a, ((0, max(0, size - a.shape[0])), (0, max(0, size - a.shape[1])), (0, 0)), mode="edge")
+        y, x = rng.integers(0, a.shape[0] - size + 1), rng.integers(0, a.shape[1] - size + 1)
+        crop = a[y : y + size, x : x + size]
+        out.append(crop[:, ::-1] if rng.integers(2) else crop)
+    return np.stack(out)
+
+
+def train(images: list[np.ndarray], *, cfg: ConvConfig, steps: int, batch_size: int = 16, crop: int = 64,
+          learning_rate: float = 1e-4, seed: int = 0, log=print, init: ConvCodec | None = None) -> ConvCodec:
+    """Train on random crops of uint8 images (H, W, C) with C = cfg.channels; returns the model."""
+    model = init if init is not None else ConvCodec(cfg, rngs=nnx.Rngs(seed))
+    graphdef, state = nnx.split(model)
+    schedule = optax.warmup_cosine_decay_schedule(0.0, learning_rate, min(500, steps // 10 + 1), max(steps, 1),
+                                                  end_value=learning_rate / 20)
+    tx = optax.chain(optax.clip_by_global_norm(1.0), optax.adam(schedule))
+    opt_state = tx.init(state)
+    step_fn = make_train_step(graphdef, tx)
+    rng, key = np.random.default_rng(seed), jax.random.key(seed)
+    for step in range(steps):
+        batch = jnp.asarray(random_crops(images, crop, batch_size, rng))
+        state, opt_state, metrics = step_fn(state, opt_state, batch, jax.random.fold_in(key, step))
+        if step % 200 == 0 or step == steps - 1:
+            m = jax.device_get(metrics)
+            log(f"step {step}: loss {m['loss']:.3f}, {10 * np.log10(255**2 / m['mse']):.2f} dB, {m['bpp']:.3f} bpp")
+    return nnx.merge(graphdef, state)
+
+
+def export(model: ConvCodec) -> dict:
+    """The parameters as numpy arrays, in ``conv.ConvTransform``'s form."""
+    def layers(net: Network):
+        return [(np.asarray(k[...], np.float64), np.asarray(b[...], np.float64))
+                for k, b in zip(net.kernels, net.biases, strict=True)]
+
+    return {"config": model.cfg.to_dict(), "analysis": layers(model.analysis), "synthesis": layers(model.synthesis),
+            "hyper_analysis": layers(model.hyper_analysis), "hyper_synthesis": layers(model.hyper_synthesis),
+            "log_gain": np.asarray(model.log_gain[...], np.float64),
+            "log_inv_gain": np.asarray(model.log_inv_gain[...], np.float64),
+            "log_z_scale": np.asarray(model.log_z_scale[...], np.float64)}

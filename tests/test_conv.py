@@ -1,0 +1,107 @@
+"""The convolutional level kind: its integer networks agree with the float twin, code exactly, and train."""
+
+import hashlib
+import os
+import subprocess
+import sys
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from codec import conv, conv_model, convnet
+
+SMALL = conv_model.ConvConfig(channels=3, n=8, m=8, h=8, z=4, lambdas=(0.002, 0.02))
+
+
+@pytest.fixture(scope="module")
+def trained(test_images):
+    """A small colour model trained for a few steps on garments in three different channels."""
+    colour = [np.stack([test_images[i], test_images[i + 1], test_images[i + 2]], -1) for i in range(0, 60, 3)]
+    model = conv_model.train(colour, cfg=SMALL, steps=30, batch_size=4, crop=32, learning_rate=1e-3, log=lambda s: None)
+    return model, conv.ConvTransform(conv_model.export(model), conv.ladder_tables()), colour
+
+
+def test_an_integer_layer_is_the_float_layer_rounded(test_images):
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (2, 37, 45, 3)).astype(np.int64)
+    for k, stride in ((5, 2), (3, 1), (3, 2)):
+        kernel, bias = rng.normal(0, 0.1, (k, k, 3, 8)), rng.normal(0, 0.1, 8)
+        w, b = convnet.quantize_weights(kernel, bias)
+        out = convnet.conv(x, w, b, stride=stride, relu=False)
+        ref = conv_model._conv(jnp.asarray(x / 256.0), jnp.asarray(w / 1024.0), jnp.asarray(b / 2.0**18), stride)
+        assert out.shape == ref.shape and np.abs(out / 256.0 - np.asarray(ref)).max() <= 1 / 512 + 1e-9
+
+
+def test_the_integer_coder_agrees_with_the_float_model(trained):
+    model, transform, colour = trained
+    x = colour[0][None, :, :, :]
+    x = np.pad(x, ((0, 0), (0, 4), (0, 4), (0, 0)), mode="edge")  # 32x32
+    for lv in range(len(SMALL.lambdas)):
+        _, bits, x_hat = conv_model.rd_terms(model, jnp.asarray(x), jnp.array([lv]))
+        level = conv.ConvLevel(transform, lv)
+        coded = level.ideal_bits(x)
+        assert abs(coded - float(bits[0])) <= 0.25 * float(bits[0]) + 64  # tables and rounding, not a different model
+        restored = level.decode(level.encode(x), 1, x.shape[1:])
+        # the same network, in integers: a few symbols round the other way, nothing more (a layout
+        # mistake, e.g. depth-to-space in another order, is off by tens of grey levels)
+        assert np.abs(restored.astype(int) - np.clip(np.round(np.asarray(x_hat[0]) * 256), 0, 255)).mean() < 8
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 3), (5, 3, 3), (29, 31, 3), (40, 33), (17, 23, 4)])
+def test_odd_sizes_and_channel_counts_round_trip(trained, shape):
+    _, transform, colour = trained
+    base = np.concatenate([colour[0], colour[1]], axis=1)  # 28x56x3
+    channels = shape[2] if len(shape) == 3 else 1
+    x = np.resize(base[..., : min(channels, 3)], shape[:2] + ((channels,) if len(shape) == 3 else ()))
+    level = conv.ConvLevel(transform, 1)
+    data = level.encode(x[None])
+    restored = level.decode(data, 1, x.shape)[0]
+    assert restored.shape == x.shape and restored.dtype == np.uint8
+    assert level.ideal_bits(x[None]) / 8 <= len(data) + 16
+
+
+def test_decoding_is_deterministic_across_processes_and_thread_counts(trained, tmp_path):
+    """The same file and the same pixels with 1 thread or many: the products are exact."""
+    _, transform, colour = trained
+    x = np.stack(colour[:4])
+    level = conv.ConvLevel(transform, 1)
+    data = level.encode(x)
+    here = hashlib.sha256(data + level.decode(data, 4, x.shape[1:]).tobytes()).hexdigest()
+    params = conv_model.export(trained[0])
+    np.savez(tmp_path / "p.npz", x=x, **{f"{k}_{i}_{j}": a for k in ("analysis", "synthesis", "hyper_analysis",
+             "hyper_synthesis") for i, layer in enumerate(params[k]) for j, a in enumerate(layer)},
+             log_gain=params["log_gain"], log_inv_gain=params["log_inv_gain"], log_z_scale=params["log_z_scale"])
+    script = f"""
+import hashlib, numpy as np
+from codec import conv, conv_model
+p = np.load({str(tmp_path / 'p.npz')!r})
+cfg = {SMALL.to_dict()!r}
+params = {{"config": cfg, **{{k: [(p[f"{{k}}_{{i}}_0"], p[f"{{k}}_{{i}}_1"]) for i in range(3)] for k in
+           ("analysis", "synthesis", "hyper_analysis", "hyper_synthesis")}},
+          "log_gain": p["log_gain"], "log_inv_gain": p["log_inv_gain"], "log_z_scale": p["log_z_scale"]}}
+level = conv.ConvLevel(conv.ConvTransform(params, conv.ladder_tables()), 1)
+data = level.encode(p["x"])
+print(hashlib.sha256(data + level.decode(data, 4, p["x"].shape[1:]).tobytes()).hexdigest())
+"""
+    for threads in ("1", "2"):
+        env = dict(os.environ, OPENBLAS_NUM_THREADS=threads, OMP_NUM_THREADS=threads)
+        out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+        assert out.stdout.strip() == here, out.stderr
+
+
+def test_a_few_training_steps_lower_the_loss(test_images):
+    colour = [np.stack([test_images[i]] * 3, -1) for i in range(20)]
+    logs = []
+    conv_model.train(colour, cfg=SMALL, steps=41, batch_size=4, crop=32, learning_rate=2e-3, log=logs.append)
+    first, last = (float(line.split("loss ")[1].split(",")[0]) for line in (logs[0], logs[-1]))
+    assert last < first
+
+
+def test_macs_per_pixel_of_the_default_architecture_are_within_published_low_complexity():
+    specs = conv.layer_specs(3, 32, 64, 32, 24)
+    layers = {k: [{"kind": kind, "kernel": np.zeros((k_, k_, c_in, conv.up_channels(kind, c_out)))} for
+                  kind, k_, c_in, c_out, _ in v] for k, v in specs.items()}
+    encode = convnet.macs_per_pixel(layers["analysis"], 1) + convnet.macs_per_pixel(layers["hyper_analysis"], 1 / 64)
+    decode = convnet.macs_per_pixel(layers["synthesis"], 1 / 64) + convnet.macs_per_pixel(layers["hyper_synthesis"], 1 / 1024)
+    assert 500 < encode < 20_000 and 500 < decode < 20_000
