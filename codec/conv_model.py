@@ -155,8 +155,13 @@ def random_crops(images: list[np.ndarray], size: int, count: int, rng: np.random
 
 
 def train(images: list[np.ndarray], *, cfg: ConvConfig, steps: int, batch_size: int = 16, crop: int = 64,
-          learning_rate: float = 1e-4, seed: int = 0, log=print, init: ConvCodec | None = None) -> ConvCodec:
-    """Train on random crops of uint8 images (H, W, C) with C = cfg.channels; returns the model."""
+          learning_rate: float = 1e-4, seed: int = 0, log=print, init: ConvCodec | None = None,
+          minutes: float | None = None) -> ConvCodec:
+    """Train on random crops of uint8 images (H, W, C) with C = cfg.channels; returns the model.
+    With ``minutes``, training also stops when they are spent (the log says after how many steps)."""
+    import time
+
+    deadline = None if minutes is None else time.time() + 60 * minutes
     model = init if init is not None else ConvCodec(cfg, rngs=nnx.Rngs(seed))
     graphdef, state = nnx.split(model)
     schedule = optax.warmup_cosine_decay_schedule(0.0, learning_rate, min(500, steps // 10 + 1), max(steps, 1),
@@ -168,9 +173,12 @@ def train(images: list[np.ndarray], *, cfg: ConvConfig, steps: int, batch_size: 
     for step in range(steps):
         batch = jnp.asarray(random_crops(images, crop, batch_size, rng))
         state, opt_state, metrics = step_fn(state, opt_state, batch, jax.random.fold_in(key, step))
-        if step % 200 == 0 or step == steps - 1:
+        last = step == steps - 1 or (deadline is not None and time.time() > deadline)
+        if step % 200 == 0 or last:
             m = jax.device_get(metrics)
             log(f"step {step}: loss {m['loss']:.3f}, {10 * np.log10(255**2 / m['mse']):.2f} dB, {m['bpp']:.3f} bpp")
+        if last:
+            break
     return nnx.merge(graphdef, state)
 
 
