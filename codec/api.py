@@ -80,10 +80,10 @@ def as_batch(images, *, grey_stack: bool = False) -> tuple[np.ndarray, bool]:
     A 3-D array whose last axis is 3 or 4 is one colour image (H, W, C), as in Pillow,
     imageio and scikit-image; ``grey_stack`` takes it as N grey images of width 3 or 4.
     """
+    from codec.data import one_image
+
     a = _check_images(images)
-    if a.ndim == 2:
-        return a[None], False
-    if a.ndim == 3 and a.shape[2] in (3, 4) and not grey_stack:
+    if one_image(a.shape, grey_stack):
         check_image_shape(a.shape)
         return a[None], False
     return a, True

@@ -358,6 +358,13 @@ def load_images(path: str | os.PathLike) -> np.ndarray:
     raise DataError(f"{path}: unknown input format (use .npy, .npz, IDX, or an image file)")
 
 
+def one_image(shape, grey_stack: bool = False) -> bool:
+    """Whether an array of ``shape`` is one image: (H, W), or (H, W, 3|4) as in Pillow, imageio and
+    scikit-image, unless ``grey_stack`` (N grey images of width 3 or 4): the one rule of the API,
+    the command line and training."""
+    return len(shape) == 2 or (len(shape) == 3 and shape[2] in (3, 4) and not grey_stack)
+
+
 def training_images(path: str | os.PathLike):
     """Images to train on: a folder of image files (recursively; any sizes, grey or colour), an image
     file, .npy, .npz or IDX. Returns one uint8 array (N, H, W[, C]) when they share a size, else a
@@ -389,8 +396,7 @@ def training_images(path: str | os.PathLike):
         except DataError as e:
             raise DataError(f"{path}: {e}") from None
     a = load_images(path)
-    one = a.ndim == 2 or (a.ndim == 3 and a.shape[2] in (3, 4))  # as codec.compress reads arrays
-    return [a] if one else a
+    return [a] if one_image(a.shape) else a
 
 
 def output_kind(name: str) -> dict | None:

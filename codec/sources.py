@@ -28,6 +28,7 @@ from codec.data import (
     LOSSY_FORMATS,
     holds_channels,
     idx_header,
+    one_image,
     output_kind,
     read_idx_header,
     read_image,
@@ -52,12 +53,6 @@ class Source:
 
     def batches(self):
         return self._batches()
-
-
-def one_image(shape, grey_stack: bool) -> bool:
-    """Whether an array of ``shape`` is one image: (H, W), or (H, W, 3|4) unless ``grey_stack``
-    (as ``codec.compress`` reads arrays)."""
-    return len(shape) == 2 or (len(shape) == 3 and shape[2] in (3, 4) and not grey_stack)
 
 
 def _array_source(a: np.ndarray, meta: dict, grey_stack: bool = False) -> Source:
