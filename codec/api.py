@@ -17,6 +17,7 @@ import numpy as np
 import bitstream
 from bitstream import container
 from codec import modelfile
+from codec.data import check_image_shape
 from codec.errors import FormatError, InputError, LimitError, ModelMismatchError
 from codec.fileio import atomic_output
 from codec.model import Model
@@ -87,21 +88,6 @@ def as_batch(images, *, grey_stack: bool = False) -> tuple[np.ndarray, bool]:
         check_image_shape(a.shape)
         return a[None], False
     return a, True
-
-
-def check_image_shape(shape) -> None:
-    """Refuse an image shape (H, W) or (H, W, C) beyond the container's limits, before any pixel is read.
-
-    Raises:
-        InputError: too many channels, or more values than 8192 x 8192 grey (``MAX_IMAGE_PIXELS``).
-    """
-    h, w = int(shape[0]), int(shape[1])
-    channels = int(shape[2]) if len(shape) == 3 else 1
-    if channels > container.MAX_CHANNELS:
-        raise InputError(f"images have {channels} channels; at most {container.MAX_CHANNELS} are supported")
-    if min(h, w) < 1 or h > container.MAX_DIM or w > container.MAX_DIM or h * w * channels > container.MAX_IMAGE_PIXELS:
-        raise InputError(f"images of {h}x{w}x{channels} are larger than aecodec accepts "
-                         f"(at most {container.MAX_IMAGE_PIXELS} values: 8192x8192 grey)")
 
 
 def _header(model: Model, quality: int, image_shape, batched: bool, meta: dict | None) -> dict:

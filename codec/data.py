@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bitstream import container
 from codec.errors import DataError, InputError
 
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -64,8 +65,6 @@ def _check_idx_claim(head: bytes, name: str) -> None:
     if int(np.prod(shape, dtype=object)) * dtype.itemsize > _MAX_IDX_BYTES:
         raise DataError(f"{name}: IDX header claims more than {_MAX_IDX_BYTES} bytes of data")
     if len(shape) >= 2 and dtype == np.uint8:
-        from codec.api import check_image_shape
-
         check_image_shape(shape[-2:] if len(shape) == 2 else shape[1:])
 
 
@@ -264,8 +263,6 @@ def read_image(source) -> tuple[np.ndarray, dict]:
 
 def _checked(im):
     """``im`` refused from its header alone (size, frames, mode), else converted to L, LA, RGB or RGBA."""
-    from codec.api import check_image_shape
-
     check_image_shape((im.height, im.width))  # before a pixel is decoded
     frames = getattr(im, "n_frames", 1)
     if frames > 1:
@@ -312,8 +309,6 @@ def with_alpha(image: np.ndarray) -> np.ndarray:
 def load_npy(f) -> np.ndarray:
     """A .npy array from seekable binary file ``f`` (never pickled objects), its header's shape
     checked against aecodec's image limits before the data is read (InputError)."""
-    from codec.api import check_image_shape
-
     version = np.lib.format.read_magic(f)
     read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
     shape, _, _ = read_header(f)
@@ -356,6 +351,21 @@ def load_images(path: str | os.PathLike) -> np.ndarray:
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
         raise DataError(f"{path}: cannot read images: {e}") from None
     raise DataError(f"{path}: unknown input format (use .npy, .npz, IDX, or an image file)")
+
+
+def check_image_shape(shape) -> None:
+    """Refuse an image shape (H, W) or (H, W, C) beyond the container's limits, before any pixel is read.
+
+    Raises:
+        InputError: too many channels, or more values than 8192 x 8192 grey (``MAX_IMAGE_PIXELS``).
+    """
+    h, w = int(shape[0]), int(shape[1])
+    channels = int(shape[2]) if len(shape) == 3 else 1
+    if channels > container.MAX_CHANNELS:
+        raise InputError(f"images have {channels} channels; at most {container.MAX_CHANNELS} are supported")
+    if min(h, w) < 1 or h > container.MAX_DIM or w > container.MAX_DIM or h * w * channels > container.MAX_IMAGE_PIXELS:
+        raise InputError(f"images of {h}x{w}x{channels} are larger than aecodec accepts "
+                         f"(at most {container.MAX_IMAGE_PIXELS} values: 8192x8192 grey)")
 
 
 def one_image(shape, grey_stack: bool = False) -> bool:

@@ -22,10 +22,10 @@ import numpy as np
 from bitstream import container
 from bitstream.container import show
 from codec.api import CHUNK_IMAGES as CHUNK
-from codec.api import check_image_shape
 from codec.data import (
     IMAGE_SUFFIXES,
     LOSSY_FORMATS,
+    check_image_shape,
     holds_channels,
     idx_header,
     one_image,
