@@ -396,10 +396,40 @@ def _steps(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"not a comma-separated list of whole numbers: {text!r}") from None
 
 
+def _train_conv(args) -> int:
+    """``train --kind conv``: the convolutional levels alone, on random crops of --data's images."""
+    import numpy as np
+
+    from codec import conv_model, data
+
+    images = data.training_images(args.data) if args.data else None
+    if images is None:
+        raise UsageError("--kind conv needs --data (photos, scans, ...: images of any sizes)")
+    images = list(images)
+    colour = any(a.ndim == 3 for a in images)
+    images = [np.repeat(a[..., None], 3, axis=2) if colour and a.ndim == 2 else (a if a.ndim == 3 else a[..., None])
+              for a in images]
+    images = [a[..., :3] for a in images]
+    cfg = conv_model.ConvConfig(channels=3 if colour else 1, **({"lambdas": args.lambdas} if args.lambdas else {}))
+    log = (lambda s: None) if args.quiet else (lambda s: print(s, file=sys.stderr, flush=True))
+    steps = args.steps or (10**9 if args.minutes else 20_000)
+    model = conv_model.train(images, cfg=cfg, steps=steps, minutes=args.minutes, batch_size=args.batch_size or 8,
+                             crop=128, learning_rate=args.learning_rate or 5e-4, seed=args.seed or 0, log=log)
+    meta = {"data": str(args.data), "kind": "conv", "command": " ".join(["aecodec", *sys.argv[1:]])}
+    model_file = conv_model.export_model(model, args.out, name=args.name or args.out.stem, meta=meta)
+    print(json.dumps({"model": str(args.out), "bytes": len(model_file)}))
+    return 0
+
+
 def _train(args) -> int:
     import numpy as np
 
     from codec import data, train
+
+    if args.kind == "conv":
+        if not args.out.parent.is_dir():
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(args.out.parent))
+        return _train_conv(args)
     from codec.models import ModelConfig
 
     def given(*names):  # options left unset keep the configs' own defaults
@@ -505,6 +535,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(func=lambda a: _cmd_files(a, _test_one))
 
     tr = sub.add_parser("train", help="train a codec model (Fashion-MNIST train split by default)")
+    tr.add_argument("--kind", choices=("tile", "conv"), default="tile",
+                    help="tile: the tile transform and pixel levels (small aligned images such as Fashion-MNIST); "
+                         "conv: convolutional levels (photographs, scans, any sizes; early: see the README)")
     tr.add_argument("--data", type=Path, help="images to train on: a folder of images (any sizes, grey or colour, "
                     "subfolders too), an image, .npy, .npz or IDX; default: Fashion-MNIST train split")
     tr.add_argument("--test", type=Path, help="images to measure the exported model on (default: Fashion-MNIST test split)")

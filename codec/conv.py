@@ -83,7 +83,26 @@ class ConvTransform:
         z_scale = np.exp(params["log_z_scale"])
         self.z_index = np.clip(np.round(np.log(np.maximum(z_scale, 1e-9) / SCALE_MIN) / RUNG), 0, LADDER - 1).astype(np.int64)
         self.tables = bitstream.Tables(tables[0], tables[1])
+        if len(tables[1]) != LADDER:
+            raise ValueError(f"{len(tables[1])} tables, not one per rung of the {LADDER}-rung ladder")
+        if self.gain.shape != (len(cfg["lambdas"]), self.m) or self.inv_gain.shape != self.gain.shape:
+            raise ValueError("gains do not match the levels and latent channels")
+        if self.z_index.shape != (cfg["z"],):
+            raise ValueError("hyper-latent scales do not match its channels")
+        from codec.transforms import MAX_MULTIPLY_ADDS_PER_PIXEL
+
+        cost = max(self.macs_per_pixel())
+        if cost > MAX_MULTIPLY_ADDS_PER_PIXEL:
+            raise ValueError(f"coding would cost {cost:.0f} multiply-adds per pixel, more than the "
+                             f"{MAX_MULTIPLY_ADDS_PER_PIXEL} a model may")
         del SCALE_LADDER
+
+    def macs_per_pixel(self) -> tuple[float, float]:
+        """Multiply-adds per pixel (encode, decode); the hyperprior runs at 1/64 of the pixels."""
+        nets = self.nets
+        encode = convnet.macs_per_pixel(nets["analysis"], 1) + convnet.macs_per_pixel(nets["hyper_analysis"], 1 / 64)
+        decode = convnet.macs_per_pixel(nets["synthesis"], 1 / 64) + convnet.macs_per_pixel(nets["hyper_synthesis"], 1 / 1024)
+        return encode + convnet.macs_per_pixel(nets["hyper_synthesis"], 1 / 1024), decode
 
     def analysis(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(y (N, H/8, W/8, m), integer z^ (N, H/32, W/32, z)) of padded uint8 images (N, H, W, C)."""

@@ -193,3 +193,15 @@ def export(model: ConvCodec) -> dict:
             "log_gain": np.asarray(model.log_gain[...], np.float64),
             "log_inv_gain": np.asarray(model.log_inv_gain[...], np.float64),
             "log_z_scale": np.asarray(model.log_z_scale[...], np.float64)}
+
+
+def export_model(model: ConvCodec, path, *, name: str, meta: dict, default: int | None = None) -> bytes:
+    """Write a model file of convolutional levels only (its integer tables frozen now); returns its bytes."""
+    from codec import modelfile
+
+    levels = len(model.cfg.lambdas)
+    data = modelfile.dumps(name=name, config=None, params={}, frozen=None, pixel=[], meta=meta,
+                           default=default or (levels + 1) // 2,
+                           conv=modelfile.conv_to_dict(export(model), conv.ladder_tables()))
+    modelfile.save(path, data)
+    return data

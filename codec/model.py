@@ -21,25 +21,50 @@ class Model:
     """A loaded, frozen codec model (``load_model`` builds one from a model file)."""
 
     def __init__(self, body: dict, *, source: str = "model"):
-        from codec.transforms import ModelConfig
-
-        try:
-            self.config = ModelConfig.from_dict(body["config"])
-        except (KeyError, TypeError, ValueError, OverflowError) as e:
-            raise FormatError(f"{source}: {e}") from None
         self.name = body["name"]
         self.fingerprint = body["fingerprint"]
         self.meta = body["meta"]
         self.source = source
+        self.levels = (*self._tile_and_pixel_levels(body, source), *self._conv_levels(body, source))
+        if not self.levels:
+            raise FormatError(f"{source}: the model has no quality levels")
+        self.default_quality = modelfile.default_from_body(body, len(self.levels), source=source)
+
+    def _tile_and_pixel_levels(self, body: dict, source: str) -> list:
+        """The tile transform's levels, then the pixel coder's (``config`` None: none of either)."""
+        from codec.transforms import ModelConfig
+
+        self.config = self.transform = None
+        if body["config"] is None:
+            if body["params"] or body["frozen"] is not None or body["pixel"]:
+                raise FormatError(f"{source}: tile or pixel parameters without their config")
+            return []
+        try:
+            self.config = ModelConfig.from_dict(body["config"])
+        except (KeyError, TypeError, ValueError, OverflowError) as e:
+            raise FormatError(f"{source}: {e}") from None
         self.transform = TileTransform(self.config, body, source=source)
         try:
             rows = modelfile.pixel_from_body(body, self.config.pixel_steps)
         except (KeyError, TypeError) as e:
             raise FormatError(f"{source}: pixel tables are malformed ({e})") from None
         steps = self.config.pixel_steps
-        self.levels = (*(TileLevel(self.transform, i) for i in range(self.config.qualities)),
-                       *(pixel.PixelLevel(step, pixel.tables(r, step)) for r, step in zip(rows, steps, strict=True)))
-        self.default_quality = modelfile.default_from_body(body, len(self.levels), source=source)
+        return [*(TileLevel(self.transform, i) for i in range(self.config.qualities)),
+                *(pixel.PixelLevel(step, pixel.tables(r, step)) for r, step in zip(rows, steps, strict=True))]
+
+    def _conv_levels(self, body: dict, source: str) -> list:
+        """The convolutional levels, low to high (after any others)."""
+        from codec.conv import ConvLevel, ConvTransform
+
+        self.conv = None
+        stored = modelfile.conv_from_body(body, source=source)
+        if stored is None:
+            return []
+        try:
+            self.conv = ConvTransform(*stored)
+        except ValueError as e:
+            raise FormatError(f"{source}: conv levels: {e}") from None
+        return [ConvLevel(self.conv, i) for i in range(len(self.conv.config["lambdas"]))]
 
     @property
     def qualities(self) -> tuple[int, ...]:

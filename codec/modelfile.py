@@ -27,10 +27,10 @@ from bitstream.walk import check_structure
 from codec.entropy import FrozenPrior
 
 MAGIC = b"AECM"
-FORMAT = 4  # 4: the default level; 3: the pixel coder's tables; 2: scales as ladder positions ("rung"),
+FORMAT = 4  # 4: the default level, convolutional levels (a model may have only those); 3: the pixel coder's tables; 2: scales as ladder positions ("rung"),
 # context networks; 1: table indices
 _FIELDS = {"format", "name", "config", "params", "frozen", "meta", "fingerprint"}  # of formats 1 and 2
-_ADDED = {3: {"pixel"}, 4: {"pixel", "default"}}
+_ADDED = {3: {"pixel"}, 4: {"pixel", "default", "conv"}}
 MAX_MODEL_BYTES = 64 << 20  # bundled models are < 1 MB; 64 MB leaves room without risk
 _ALLOWED_DTYPES = {"<f2", "<f4", "<i4", "<u4", "|u1"}
 # Values and nesting a model file may hold: the bundled one has about 2,000 values, 6 levels deep.
@@ -125,20 +125,22 @@ def fingerprint(body: dict) -> str:
     return hashlib.sha256(msgpack.packb(body, use_bin_type=True)).hexdigest()
 
 
-def dumps(*, name: str, config: dict, params: dict, frozen: FrozenPrior, pixel: list, meta: dict,
-          default: int) -> bytes:
-    """Serialize a model. ``params`` maps '/'-joined parameter paths to numpy arrays; ``pixel`` holds
-    the pixel coder's tables, one (contexts, symbols) uint32 array per step of ``config``;
-    ``default`` is the quality used when none is asked for."""
+def dumps(*, name: str, config: dict | None, params: dict, frozen: FrozenPrior | None, pixel: list, meta: dict,
+          default: int, conv: dict | None = None) -> bytes:
+    """Serialize a model. ``config`` (None: no tile or pixel levels) is the tile transform's
+    architecture; ``params`` maps '/'-joined parameter paths to numpy arrays; ``pixel`` holds the
+    pixel coder's tables, one (contexts, symbols) uint32 array per step of ``config``; ``conv`` the
+    convolutional levels (``conv_to_dict``); ``default`` is the quality used when none is asked for."""
     body = {
         "format": FORMAT,
         "name": name,
         "config": config,
         "params": {k: encode_array(_stored(k, v)) for k, v in sorted(params.items())},
-        "frozen": _frozen_to_dict(frozen),
+        "frozen": None if frozen is None else _frozen_to_dict(frozen),
         "pixel": [encode_array(np.asarray(t, np.uint32)) for t in pixel],
         "meta": meta,
         "default": default,
+        "conv": conv,
     }
     body["fingerprint"] = fingerprint(body)
     return MAGIC + msgpack.packb(body, use_bin_type=True)
@@ -184,8 +186,11 @@ def loads(raw: bytes, *, what: str = "model") -> dict:
     required = _FIELDS | _ADDED.get(body.get("format"), set())
     if set(body) != required or body["format"] not in (1, 2, 3, FORMAT):
         raise FormatError(f"{what}: model file is missing fields or has unknown ones")
+    optional = {"config", "frozen", "conv"} if body["format"] >= 4 else set()  # a model of conv levels only
     for field, kind in (("name", str), ("config", dict), ("params", dict), ("frozen", dict), ("meta", dict),
-                        ("fingerprint", str)):
+                        ("fingerprint", str), ("conv", dict)):
+        if field not in body or (body[field] is None and field in optional):
+            continue
         if not isinstance(body[field], kind):
             raise FormatError(f"{what}: model field {field} is a {type(body[field]).__name__}, not a {kind.__name__}")
     claimed = body.pop("fingerprint")
@@ -208,6 +213,65 @@ def pixel_from_body(body: dict, steps: tuple[int, ...]) -> list[np.ndarray]:
         pixel.check_tables(t, step, what=f"model: pixel[{k}]")
         rows.append(t)
     return rows
+
+
+CONV_NETS = ("analysis", "synthesis", "hyper_analysis", "hyper_synthesis")
+
+
+def conv_to_dict(params: dict, tables: tuple[np.ndarray, list[np.ndarray]]) -> dict:
+    """The convolutional levels' parameters (``conv_model.export``) and frozen tables, as stored."""
+    return {
+        "config": params["config"],
+        "nets": {name: [{"kernel": encode_array(np.asarray(k, np.float32)), "bias": encode_array(np.asarray(b, np.float32))}
+                        for k, b in params[name]] for name in CONV_NETS},
+        **{k: encode_array(np.asarray(params[k], np.float32)) for k in ("log_gain", "log_inv_gain", "log_z_scale")},
+        "tables": {"lows": encode_array(np.asarray(tables[0], np.int32)),
+                   "freqs": [encode_array(np.asarray(f, np.uint32)) for f in tables[1]]},
+    }
+
+
+def conv_from_body(body: dict, *, source: str = "model"):
+    """(parameters, tables) of the convolutional levels, or None; shapes are checked by ``ConvTransform``.
+
+    Raises:
+        FormatError: a field missing, mistyped or out of range.
+    """
+    stored = body.get("conv")
+    if stored is None:
+        return None
+    try:
+        cfg = stored["config"]
+        for key in ("channels", "n", "m", "h", "z"):
+            if type(cfg[key]) is not int or not 1 <= cfg[key] <= 256:
+                raise FormatError(f"{source}: conv config {key} is not a whole number from 1 to 256")
+        if cfg["channels"] not in (1, 3):
+            raise FormatError(f"{source}: conv config channels is not 1 or 3")
+        lambdas = cfg["lambdas"]
+        if (not isinstance(lambdas, list) or not 1 <= len(lambdas) <= 32
+                or not all(type(v) in (int, float) and 0 < v < 1e3 for v in lambdas)):
+            raise FormatError(f"{source}: conv config lambdas is not 1-32 positive numbers")
+        params = {"config": {k: cfg[k] for k in ("channels", "n", "m", "h", "z", "lambdas")}}
+        for name in CONV_NETS:
+            layers = stored["nets"][name]
+            if not isinstance(layers, list) or len(layers) != 3:
+                raise FormatError(f"{source}: conv {name} is not 3 layers")
+            params[name] = [(decode_array(layer["kernel"], what=f"{source}: conv {name}"),
+                             decode_array(layer["bias"], what=f"{source}: conv {name}")) for layer in layers]
+        for key in ("log_gain", "log_inv_gain", "log_z_scale"):
+            params[key] = decode_array(stored[key], what=f"{source}: conv {key}").astype(np.float64)
+        lows = decode_array(stored["tables"]["lows"], what=f"{source}: conv tables")
+        freqs = [decode_array(f, what=f"{source}: conv tables") for f in stored["tables"]["freqs"]]
+    except (KeyError, TypeError) as e:
+        raise FormatError(f"{source}: conv levels are malformed ({e})") from None
+    for t in freqs:
+        if t.dtype != np.uint32 or t.ndim != 1 or t.size < 2 or (t == 0).any() or int(t.sum(dtype=np.int64)) != 1 << PRECISION:
+            raise FormatError(f"{source}: conv tables are not valid integer tables")
+    if lows.ndim != 1 or len(lows) != len(freqs) or any(2 * -int(lo) + 2 != len(f) for lo, f in zip(lows, freqs, strict=True)):
+        raise FormatError(f"{source}: conv tables do not cover symmetric ranges")
+    for name in CONV_NETS:
+        if any(not np.isfinite(a).all() for layer in params[name] for a in layer):
+            raise FormatError(f"{source}: conv {name} holds values that are not finite")
+    return params, (lows.astype(np.int64), freqs)
 
 
 def default_from_body(body: dict, levels: int, *, source: str = "model") -> int:

@@ -105,3 +105,34 @@ def test_macs_per_pixel_of_the_default_architecture_are_within_published_low_com
     encode = convnet.macs_per_pixel(layers["analysis"], 1) + convnet.macs_per_pixel(layers["hyper_analysis"], 1 / 64)
     decode = convnet.macs_per_pixel(layers["synthesis"], 1 / 64) + convnet.macs_per_pixel(layers["hyper_synthesis"], 1 / 1024)
     assert 500 < encode < 20_000 and 500 < decode < 20_000
+
+
+def test_a_model_file_of_conv_levels_codes_through_the_api_and_the_command_line(trained, tmp_path, test_images):
+    import codec
+    from codec import modelfile
+
+    from .test_cli import run
+
+    model, _, colour = trained
+    conv_model.export_model(model, tmp_path / "c.aecm", name="small-conv", meta={})
+    loaded = codec.load_model(tmp_path / "c.aecm")
+    assert [level.kind for level in loaded.levels] == ["conv", "conv"] and loaded.default_quality == 1
+    image = np.concatenate([colour[0], colour[1]], axis=1)[:27, :50]
+    blob = codec.compress(image, model=loaded, quality=2)
+    assert codec.decompress(blob, model=loaded).shape == image.shape
+    from PIL import Image
+
+    Image.fromarray(image).save(tmp_path / "x.png")
+    assert run("-q", "--model", "c.aecm", "x.png", cwd=tmp_path).returncode == 0
+    (tmp_path / "x.png").unlink()
+    r = run("-d", "-q", "--model", "c.aecm", "x.png.aec", cwd=tmp_path)
+    assert r.returncode == 0 and np.asarray(Image.open(tmp_path / "x.png")).shape == image.shape
+    body = modelfile.loads((tmp_path / "c.aecm").read_bytes())
+    body.pop("fingerprint")
+    body["conv"]["nets"]["synthesis"] = body["conv"]["nets"]["synthesis"][:2]
+    body["fingerprint"] = modelfile.fingerprint(body)
+    import msgpack
+
+    (tmp_path / "bad.aecm").write_bytes(modelfile.MAGIC + msgpack.packb(body, use_bin_type=True))
+    with pytest.raises(codec.FormatError, match="conv synthesis is not 3 layers"):
+        codec.load_model(tmp_path / "bad.aecm")
