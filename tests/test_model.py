@@ -99,7 +99,7 @@ def test_model_file_from_before_context_modelling_still_loads(tiny_model_path, t
     """Such files have no context groups and store table indices instead of rung positions."""
     body = _body(tiny_model_path)
     body["format"] = 1
-    del body["pixel"], body["default"]
+    del body["pixel"], body["default"], body["conv"]
     body["config"] = {k: v for k, v in body["config"].items() if not k.startswith(("context", "pixel"))}
     body["params"] = {k: v for k, v in body["params"].items() if not k.startswith("context")}
     rung = modelfile.decode_array(body["frozen"].pop("rung"), what="rung")
