@@ -27,7 +27,7 @@ Header fields, by position (the last two omitted when they hold their defaults, 
    file (a model file's ``fingerprint`` is the full hash as hex); decoders refuse another model.
 1. ``quality``: int, 1..255 (a level of that model).
 2. ``image_shape``: array ``[H, W]`` or ``[H, W, C]``; 1 <= H, W <= 65536, 1 <= C <= 4,
-   H*W*C <= 2**26: the first chunk's images (an archive's chunks may record their own).
+   H*W*C <= 2**29: the first chunk's images (an archive's chunks may record their own).
 3. ``batched``: bool; false: the file holds exactly one image, restored as (H, W[, C]).
 4. ``meta``: map, str keys, free-form plain values (the CLI records the original file's
    name and kind).
@@ -70,8 +70,8 @@ FORMAT_VERSION = 3
 READ_VERSIONS = (2, 3)  # 2: no header checksum, streams without an end marker
 MAX_HEADER_BYTES = 1 << 20
 MAX_CHUNK_BYTES = 1 << 28
-MAX_CHUNK_PIXELS = 1 << 26  # decoded pixels per chunk: bounds the memory one chunk can claim
-MAX_IMAGE_PIXELS = 1 << 26  # one image: 8192 x 8192
+MAX_CHUNK_PIXELS = 1 << 29  # decoded values per chunk (512 MB): bounds the memory one chunk can claim
+MAX_IMAGE_PIXELS = 1 << 29  # one image: 16384 x 16384 grey, 100+ megapixels in colour
 MAX_DIM = 1 << 16
 MAX_CHANNELS = 4
 MAX_QUALITY = 255

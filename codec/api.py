@@ -23,17 +23,12 @@ from codec.fileio import atomic_output
 from codec.model import Model
 
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
-DEFAULT_MODEL = PRETRAINED_DIR / "fmnist.aecm"
+DEFAULT_MODEL = PRETRAINED_DIR / "fmnist.aecm"  # Fashion-MNIST's: small grey items
+PHOTO_MODEL = PRETRAINED_DIR / "photo.aecm"  # the convolutional photo model: everything else
 CHUNK_IMAGES = 1024  # images per coded stream: amortizes the coder's flush, bounds memory
 # Dense format-2 chunks (written before the floor of bytes per pixel) are still decoded, up to
 # this many coded pixels per file beyond the floor: old blank images read, a crafted file costs ~2 s.
 FORMAT2_DENSE_PIXELS = 1 << 23
-
-
-def max_padded_chunk_pixels() -> int:
-    """The most pixels a chunk may code once its images are padded to whole tiles: the 8192 x 8192
-    limit pads to (8192 + 255)^2 at most (tiles up to 256 x 256), an eighth more than the chunk limit."""
-    return container.MAX_CHUNK_PIXELS + container.MAX_CHUNK_PIXELS // 8
 
 
 @functools.lru_cache(maxsize=8)
@@ -54,8 +49,31 @@ def load_model(path: str | os.PathLike | None = None) -> Model:
     return _load_cached(str(path.resolve()), (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
 
 
-def _resolve(model) -> Model:
+def _resolve(model, shapes=None) -> Model:
+    """``model`` loaded, or with None the bundled model that suits images of ``shapes``."""
+    if model is None and shapes is not None:
+        return model_for(shapes)
     return model if isinstance(model, Model) else load_model(model)
+
+
+def model_for(shapes) -> Model:
+    """The bundled model that suits images of these shapes ((H, W) or (H, W, C) each): Fashion-MNIST's
+    for its 28 x 28 grey items, the photo model for anything else (where it is installed)."""
+    if all(tuple(s) == (28, 28) for s in shapes) or not PHOTO_MODEL.is_file():
+        return load_model(DEFAULT_MODEL)
+    return load_model(PHOTO_MODEL)
+
+
+def model_named_by(header: dict) -> Model:
+    """The bundled model a file names by its fingerprint (the Fashion-MNIST one when none matches,
+    which ``check_model`` then refuses with the fingerprint it needs)."""
+    needed = header["model"]["fingerprint"]
+    for path in (DEFAULT_MODEL, PHOTO_MODEL):
+        if path.is_file():
+            model = load_model(path)
+            if model.fingerprint.startswith(needed):
+                return model
+    return load_model(DEFAULT_MODEL)
 
 
 def _check_images(images) -> np.ndarray:
@@ -122,7 +140,7 @@ class ArchiveWriter:
 
     def __init__(self, fileobj, image_shape, *, quality=None, model=None, batched: bool = True,
                  meta: dict | None = None):
-        self.model = _resolve(model)
+        self.model = _resolve(model, [image_shape])
         self.quality = self.model.check_quality(quality)
         self.level = self.model.level(self.quality)
         self.image_shape = tuple(image_shape)
@@ -141,12 +159,13 @@ class ArchiveWriter:
     def _chunk_size(self, shape) -> int:
         """Images of ``shape`` per chunk: within the readers' limits on pixels, and on padded tiles."""
         check_image_shape(shape)
-        coded = self.level.coded_pixels(1, shape)
-        if coded > max_padded_chunk_pixels():
-            raise InputError(f"images of shape {tuple(shape)} are larger than aecodec accepts "
-                             f"({coded} pixels once padded to whole tiles; the limit is {max_padded_chunk_pixels()})")
+        coded, limit = self.level.coded_pixels(1, shape), self.level.max_coded_pixels
         pixels = int(np.prod(shape))
-        return max(1, min(CHUNK_IMAGES, max_padded_chunk_pixels() // coded, container.MAX_CHUNK_PIXELS // pixels))
+        if coded > limit or pixels > self.level.max_image_values:
+            raise InputError(f"images of shape {tuple(shape)} are larger than aecodec accepts with {self.model.name!r} "
+                             f"(at most {self.level.max_image_values} values, {limit} once padded; a convolutional "
+                             "model codes larger images tile by tile)")
+        return max(1, min(CHUNK_IMAGES, limit // coded, container.MAX_CHUNK_PIXELS // pixels))
 
     def write(self, images) -> None:
         """Add images shaped (n, H, W[, C]); a new shape starts a new chunk (archives only)."""
@@ -201,7 +220,7 @@ class ArchiveReader:
     def __init__(self, fileobj, *, model=None):
         self._reader = container.Reader(fileobj)
         self.header = self._reader.header
-        self.model = _resolve(model)
+        self.model = model_named_by(self.header) if model is None else _resolve(model)
         check_model(self.model, self.header)
         self.level = self.model.level(self.header["quality"])
 
@@ -210,8 +229,8 @@ class ArchiveReader:
         dense = 0  # format 2: coded pixels beyond the floor, so far
         for n, data, shape in self._reader:
             work = self.level.coded_pixels(n, shape)
-            if work > max_padded_chunk_pixels():
-                raise LimitError(f"chunk claims {work} pixels once padded to tiles, more than aecodec decodes at once")
+            if work > self.level.max_coded_pixels:
+                raise LimitError(f"chunk claims {work} pixels once padded, more than its model's levels decode at once")
             beyond = work - len(data) * container.MAX_PIXELS_PER_BYTE
             if framed and beyond > 0:
                 raise LimitError(f"chunk claims {work} coded pixels in {len(data)} bytes: denser than "
@@ -231,7 +250,8 @@ def compress(images, *, quality=None, model=None, meta: dict | None = None, grey
             4 (colour), or a batch (N, H, W) or (N, H, W, C); or a list of images of any sizes.
         quality: a level of ``model.qualities`` (``codec.QUALITIES`` for the bundled model), low
             to high; None: the model's default.
-        model: a ``Model``, a path to a model file, or None for the bundled default.
+        model: a ``Model``, a path to a model file, or None for the bundled model that suits the
+            images (``model_for``: Fashion-MNIST's for 28 x 28 grey items, the photo model otherwise).
         meta: a small dict stored verbatim in the header (the CLI records the original file name).
         grey_stack: take a 3-D array whose last axis is 3 or 4 as grey images of width 3 or 4.
 
@@ -259,6 +279,7 @@ def _compress_list(images, **kw) -> bytes:
         raise InputError("a list holds single images, (H, W) or (H, W, C)")
     out = io.BytesIO()
     meta = {**(kw.pop("meta") or {}), "kind": "list"}
+    kw["model"] = _resolve(kw.get("model"), [b.shape[1:] for b in batches])
     with ArchiveWriter(out, batches[0].shape[1:], meta=meta, **kw) as writer:
         for b in batches:
             writer.write(b)
@@ -312,10 +333,10 @@ def pick_quality(images, *, target_psnr: float | None = None, target_bytes_per_i
 
     Returns {"quality", "psnr", "bytes_per_image", "met", "sample"}.
     """
-    model = _resolve(model)
     if (target_psnr is None) == (target_bytes_per_image is None):
         raise InputError("pick a quality by target_psnr or by target_bytes_per_image (one of them)")
     a, _ = as_batch(images)
+    model = _resolve(model, [a.shape[1:]])
     a = a[:sample]
     results = [measure(model, a, q) for q in model.qualities]
     if target_psnr is not None:

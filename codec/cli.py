@@ -47,11 +47,14 @@ def _plain_json(v):
     return v if v is None or isinstance(v, (bool, int, float, str)) else str(v)
 
 
-def _model(args):
-    """The model named by --model (or the bundled one), loaded once per run."""
-    if getattr(args, "loaded_model", None) is None:
-        from codec import api
+def _model(args, shapes=None):
+    """The model named by --model, loaded once per run; without --model, the bundled model that suits
+    images of ``shapes`` (compressing), or None: the one each file names (decompressing)."""
+    from codec import api
 
+    if args.model is None:
+        return None if shapes is None else api.model_for(shapes)
+    if getattr(args, "loaded_model", None) is None:
         args.loaded_model = api.load_model(args.model)
     return args.loaded_model
 
@@ -153,7 +156,7 @@ def _compress_one(args, src: str | None) -> None:
     if source.skipped and not args.quiet:
         shown = ", ".join(source.skipped[:5]) + (f" and {len(source.skipped) - 5} more" if len(source.skipped) > 5 else "")
         print(f"aecodec: {src}: skipped {len(source.skipped)} file(s) that are not images: {shown}", file=sys.stderr)
-    model = _model(args)
+    model = _model(args, [source.image_shape])
     batches = source.batches()  # streamed once: the first chunk also serves to pick a target quality
     first = next(batches)
     quality = _quality(args, model, source, first)
@@ -270,18 +273,18 @@ def _header_info(path: str, names: dict | None = None) -> dict:
 
 
 def _model_names(args) -> dict:
-    """Fingerprint prefix -> name, for the models ``info`` can name: the bundled one and ``--model``'s.
+    """Fingerprint prefix -> name, for the models ``info`` can name: the bundled ones and ``--model``'s.
 
     Reads the model files without loading the networks. A damaged bundled model only costs
     its name; a ``--model`` that cannot be read is an error.
     """
     from bitstream import container
     from codec import modelfile
-    from codec.api import DEFAULT_MODEL
+    from codec.api import DEFAULT_MODEL, PHOTO_MODEL
     from codec.errors import FormatError
 
     names = {}
-    for path, required in ((DEFAULT_MODEL, False), (args.model, True)):
+    for path, required in ((DEFAULT_MODEL, False), (PHOTO_MODEL, False), (args.model, True)):
         if path is None:
             continue
         try:
@@ -397,7 +400,8 @@ def _steps(text: str) -> tuple[int, ...]:
 
 
 def _train_conv(args) -> int:
-    """``train --kind conv``: the convolutional levels alone, on random crops of --data's images."""
+    """``train --kind conv``: the convolutional levels alone, on random crops of --data's images; by
+    default fine-tuned from the bundled photo model (a colour model: grey images train as R = G = B)."""
     import numpy as np
 
     from codec import conv_model, data
@@ -406,19 +410,40 @@ def _train_conv(args) -> int:
     if images is None:
         raise UsageError("--kind conv needs --data (photos, scans, ...: images of any sizes)")
     images = list(images)
-    colour = any(a.ndim == 3 for a in images)
+    init = None if args.from_scratch else _bundled_conv()
+    colour = init is not None or any(a.ndim == 3 for a in images)
     images = [np.repeat(a[..., None], 3, axis=2) if colour and a.ndim == 2 else (a if a.ndim == 3 else a[..., None])
               for a in images]
     images = [a[..., :3] for a in images]
+    if init is not None and args.lambdas:
+        raise UsageError("--lambdas sets up a new model: give --from-scratch with it")
     cfg = conv_model.ConvConfig(channels=3 if colour else 1, **({"lambdas": args.lambdas} if args.lambdas else {}))
     log = (lambda s: None) if args.quiet else (lambda s: print(s, file=sys.stderr, flush=True))
-    steps = args.steps or (10**9 if args.minutes else 20_000)
-    model = conv_model.train(images, cfg=cfg, steps=steps, minutes=args.minutes, batch_size=args.batch_size or 8,
-                             crop=128, learning_rate=args.learning_rate or 5e-4, seed=args.seed or 0, log=log)
+    if init is not None:
+        log(f"fine-tuning the bundled photo model ({BUNDLED_CONV.name}; --from-scratch to start from random weights)")
+    steps = args.steps or (None if args.minutes else 20_000)
+    model = conv_model.train(images, cfg=init.cfg if init is not None else cfg, steps=steps, minutes=args.minutes,
+                             batch_size=args.batch_size or 8, crop=128, init=init,
+                             learning_rate=args.learning_rate or (1e-4 if init is not None else 5e-4),
+                             seed=args.seed or 0, log=log, grey_fraction=0.25 if colour else 0.0)
     meta = {"data": str(args.data), "kind": "conv", "command": " ".join(["aecodec", *sys.argv[1:]])}
     model_file = conv_model.export_model(model, args.out, name=args.name or args.out.stem, meta=meta)
     print(json.dumps({"model": str(args.out), "bytes": len(model_file)}))
     return 0
+
+
+BUNDLED_CONV = Path(__file__).parent / "pretrained" / "photo.aecm"
+
+
+def _bundled_conv():
+    """The bundled photo model as a trainable model, or None where it is not installed."""
+    if not BUNDLED_CONV.is_file():
+        return None
+    from codec import conv_model, modelfile
+
+    params, _ = modelfile.conv_from_body(modelfile.loads(BUNDLED_CONV.read_bytes(), what=str(BUNDLED_CONV)),
+                                         source=str(BUNDLED_CONV))
+    return conv_model.from_params(params)
 
 
 def _train(args) -> int:
@@ -538,6 +563,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--kind", choices=("tile", "conv"), default="tile",
                     help="tile: the tile transform and pixel levels (small aligned images such as Fashion-MNIST); "
                          "conv: convolutional levels (photographs, scans, any sizes; early: see the README)")
+    tr.add_argument("--from-scratch", action="store_true", help="--kind conv: start from random weights instead "
+                    "of fine-tuning the bundled photo model")
     tr.add_argument("--data", type=Path, help="images to train on: a folder of images (any sizes, grey or colour, "
                     "subfolders too), an image, .npy, .npz or IDX; default: Fashion-MNIST train split")
     tr.add_argument("--test", type=Path, help="images to measure the exported model on (default: Fashion-MNIST test split)")

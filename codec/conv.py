@@ -28,6 +28,8 @@ from codec.tiling import from_planes, to_planes
 GAIN_BITS = 12  # fractional bits of the per-level gains and inverse gains
 INDEX_BITS = 16  # fractional bits of the scale-to-table computation
 ALIGN = 32  # g_a divides by 8 and h_a by 4 more: images are padded to a multiple of this
+TILE = 1024  # larger images are coded as independent tiles of this size: memory stays bounded
+MAX_CODED_PIXELS = 1 << 30  # per chunk, padding and replicated grey channels included: tile by tile
 
 
 def layer_specs(channels: int, n: int, m: int, h: int, z: int) -> dict[str, list[tuple]]:
@@ -138,7 +140,11 @@ class ConvLevel:
         """Pixels coded, padding included (the work of decoding them)."""
         channels = shape[2] if len(shape) == 3 else 1
         groups = 1 if channels == self.transform.channels else channels  # coded jointly, or channel by channel
-        return n * groups * _padded(shape[0]) * _padded(shape[1]) * self.transform.channels
+        area = sum(_padded(y1 - y0) * _padded(x1 - x0) for y0, y1, x0, x1 in tiles(shape[0], shape[1]))
+        return n * groups * area * self.transform.channels
+
+    max_coded_pixels = MAX_CODED_PIXELS
+    max_image_values = 1 << 29  # the container's limit: 100-megapixel colour photos and more
 
     def _inputs(self, images: np.ndarray) -> np.ndarray:
         """(N', Hp, Wp, C_model) uint8: edge-padded, colour jointly or each channel on its own."""
@@ -169,6 +175,21 @@ class ConvLevel:
         return (z_hat, z_index), (s, index)
 
     def encode(self, images: np.ndarray, *, min_bytes: int = 0) -> bytes:
+        """One stream for images within one tile; beyond, every tile of every image is its own
+        stream, after its length (u32 little-endian), in row-major order; the last carries the padding."""
+        grid = tiles(images.shape[1], images.shape[2])
+        if len(grid) == 1:
+            return self._encode_whole(images, min_bytes)
+        parts, size = [], 0
+        jobs = [(image, t) for image in images for t in grid]
+        for i, (image, (y0, y1, x0, x1)) in enumerate(jobs):
+            last = i == len(jobs) - 1
+            data = self._encode_whole(image[None, y0:y1, x0:x1], max(0, min_bytes - size - 4) if last else 0)
+            parts += [len(data).to_bytes(4, "little"), data]
+            size += 4 + len(data)
+        return b"".join(parts)
+
+    def _encode_whole(self, images: np.ndarray, min_bytes: int) -> bytes:
         (z_hat, z_index), (s, index) = self.symbols(images)
         encoder = bitstream.Encoder(self.transform.tables)
         encoder.add(z_hat, z_index)
@@ -176,6 +197,25 @@ class ConvLevel:
         return encoder.finish(min_bytes=min_bytes)
 
     def decode(self, data: bytes, n: int, shape, *, framed: bool = True) -> np.ndarray:
+        grid = tiles(shape[0], shape[1])
+        if len(grid) == 1:
+            return self._decode_whole(data, n, shape, framed)
+        out = np.empty((n, *shape), np.uint8)
+        view = memoryview(data)
+        for image in out:
+            for y0, y1, x0, x1 in grid:
+                if len(view) < 4:
+                    raise bitstream.TruncatedError("tiled stream ends before its last tile")
+                size = int.from_bytes(view[:4], "little")
+                if size > len(view) - 4:
+                    raise bitstream.TruncatedError("tiled stream's tile is longer than what is left (damaged)")
+                image[y0:y1, x0:x1] = self._decode_whole(bytes(view[4 : 4 + size]), 1, (y1 - y0, x1 - x0, *shape[2:]), framed)[0]
+                view = view[4 + size :]
+        if len(view):
+            raise bitstream.FormatError("tiled stream has data after its last tile (damaged)")
+        return out
+
+    def _decode_whole(self, data: bytes, n: int, shape, framed: bool) -> np.ndarray:
         t = self.transform
         channels = shape[2] if len(shape) == 3 else 1
         count = n * (1 if channels == t.channels else channels)
@@ -192,9 +232,18 @@ class ConvLevel:
 
     def ideal_bits(self, images: np.ndarray) -> float:
         """Exactly what the integer tables assign to the symbols, before the coder's few bytes."""
-        (z_hat, z_index), (s, index) = self.symbols(images)
-        return (bitstream.ideal_bits(z_hat, z_index, self.transform.tables)
-                + bitstream.ideal_bits(s, index, self.transform.tables))
+        total = 0.0
+        for y0, y1, x0, x1 in tiles(images.shape[1], images.shape[2]):
+            (z_hat, z_index), (s, index) = self.symbols(images[:, y0:y1, x0:x1])
+            total += (bitstream.ideal_bits(z_hat, z_index, self.transform.tables)
+                      + bitstream.ideal_bits(s, index, self.transform.tables))
+        return total
+
+
+def tiles(h: int, w: int, size: int | None = None) -> list[tuple[int, int, int, int]]:
+    """(y0, y1, x0, x1) of the tiles (``TILE`` wide) of an h x w image, row-major: one for an image within a tile."""
+    size = size or TILE
+    return [(y, min(h, y + size), x, min(w, x + size)) for y in range(0, h, size) for x in range(0, w, size)]
 
 
 def _padded(size: int) -> int:

@@ -126,22 +126,26 @@ def loss_fn(model: ConvCodec, x, level, key):
 
 
 def make_train_step(graphdef, tx):
-    """``(state, opt_state, x, key) -> (state, opt_state, metrics)``, jitted once; a random level per image."""
+    """``(state, opt_state, x, key, lr) -> (state, opt_state, metrics)``, jitted once; a random level per image."""
 
     @functools.partial(jax.jit, donate_argnums=(0, 1))
-    def train_step(state, opt_state, x, key):
+    def train_step(state, opt_state, x, key, lr):
         level_key, noise_key = jax.random.split(key)
         n_levels = len(nnx.merge(graphdef, state).cfg.lambdas)
         level = jax.random.randint(level_key, (x.shape[0],), 0, n_levels)
         grads, metrics = jax.grad(lambda s: loss_fn(nnx.merge(graphdef, s), x, level, noise_key), has_aux=True)(state)
         updates, opt_state = tx.update(grads, opt_state, state)
+        updates = jax.tree.map(lambda u: -lr * u, updates)  # the rate comes from the host: see learning_rate_at
         return optax.apply_updates(state, updates), opt_state, metrics
 
     return train_step
 
 
-def random_crops(images: list[np.ndarray], size: int, count: int, rng: np.random.Generator) -> np.ndarray:
-    """(count, size, size, C) uint8 crops with random flips, drawn from images in proportion to their area."""
+def random_crops(images: list[np.ndarray], size: int, count: int, rng: np.random.Generator,
+                 grey_fraction: float = 0.0) -> np.ndarray:
+    """(count, size, size, C) uint8 crops with random flips, drawn from images in proportion to their area;
+    with ``grey_fraction``, that share of colour crops is made grey (R = G = B, the luma) so that one
+    colour model also learns to spend nothing on the colour of grey images."""
     areas = np.array([a.shape[0] * a.shape[1] for a in images], np.float64)
     picks = rng.choice(len(images), size=count, p=areas / areas.sum())
     out = []
@@ -150,36 +154,86 @@ def random_crops(images: list[np.ndarray], size: int, count: int, rng: np.random
         a = np.pad(a, ((0, max(0, size - a.shape[0])), (0, max(0, size - a.shape[1])), (0, 0)), mode="edge")
         y, x = rng.integers(0, a.shape[0] - size + 1), rng.integers(0, a.shape[1] - size + 1)
         crop = a[y : y + size, x : x + size]
-        out.append(crop[:, ::-1] if rng.integers(2) else crop)
+        crop = crop[:, ::-1] if rng.integers(2) else crop
+        if crop.shape[2] == 3 and rng.random() < grey_fraction:
+            luma = (crop.astype(np.int32) @ np.array([299, 587, 114]) + 500) // 1000
+            crop = np.repeat(luma[..., None], 3, axis=2).astype(np.uint8)
+        out.append(crop)
     return np.stack(out)
 
 
-def train(images: list[np.ndarray], *, cfg: ConvConfig, steps: int, batch_size: int = 16, crop: int = 64,
-          learning_rate: float = 1e-4, seed: int = 0, log=print, init: ConvCodec | None = None,
-          minutes: float | None = None) -> ConvCodec:
+def learning_rate_at(step: int, total: int, peak: float) -> float:
+    """Linear warm-up over the first 500 steps (or tenth), then a cosine down to peak/20 at ``total``.
+    The warm-up does not depend on ``total``, so a run whose total was fitted to a time budget after
+    its first steps is the same run as one given that total from the start."""
+    warm = min(500, total // 10 + 1)
+    if step < warm:
+        return peak * step / warm
+    t = min(1.0, (step - warm) / max(1, total - warm))
+    return peak / 20 + (peak - peak / 20) * 0.5 * (1 + math.cos(math.pi * t))
+
+
+def train(images: list[np.ndarray], *, cfg: ConvConfig, steps: int | None = None, batch_size: int = 16,
+          crop: int = 64, learning_rate: float = 1e-4, seed: int = 0, log=print, init: ConvCodec | None = None,
+          minutes: float | None = None, grey_fraction: float = 0.0) -> ConvCodec:
     """Train on random crops of uint8 images (H, W, C) with C = cfg.channels; returns the model.
-    With ``minutes``, training also stops when they are spent (the log says after how many steps)."""
+
+    ``steps`` fixes the run; ``minutes`` instead fits the steps to a time budget, measured after the
+    first steps (the log says which ``steps`` repeats the run), and stops at the budget whatever
+    happens. ``init`` fine-tunes a model instead of starting from random weights."""
     import time
 
-    deadline = None if minutes is None else time.time() + 60 * minutes
+    if steps is None and minutes is None:
+        raise ValueError("give steps or minutes")
+    started = time.time()
     model = init if init is not None else ConvCodec(cfg, rngs=nnx.Rngs(seed))
     graphdef, state = nnx.split(model)
-    schedule = optax.warmup_cosine_decay_schedule(0.0, learning_rate, min(500, steps // 10 + 1), max(steps, 1),
-                                                  end_value=learning_rate / 20)
-    tx = optax.chain(optax.clip_by_global_norm(1.0), optax.adam(schedule))
+    tx = optax.chain(optax.clip_by_global_norm(1.0), optax.scale_by_adam())
     opt_state = tx.init(state)
     step_fn = make_train_step(graphdef, tx)
     rng, key = np.random.default_rng(seed), jax.random.key(seed)
-    for step in range(steps):
-        batch = jnp.asarray(random_crops(images, crop, batch_size, rng))
-        state, opt_state, metrics = step_fn(state, opt_state, batch, jax.random.fold_in(key, step))
-        last = step == steps - 1 or (deadline is not None and time.time() > deadline)
-        if step % 200 == 0 or last:
+    total, probe_at = steps or 10**9, 50
+    for step in range(10**9):
+        if step >= total:
+            break
+        batch = jnp.asarray(random_crops(images, crop, batch_size, rng, grey_fraction))
+        lr = learning_rate_at(step, total, learning_rate)
+        state, opt_state, metrics = step_fn(state, opt_state, batch, jax.random.fold_in(key, step), lr)
+        if steps is None and step == 10:
+            jax.block_until_ready(state)
+            probe_start = time.time()
+        if steps is None and step == probe_at:
+            jax.block_until_ready(state)
+            per_step = (time.time() - probe_start) / (probe_at - 10)
+            left = minutes * 60 - (time.time() - started)
+            total = max(probe_at + 1, probe_at + 1 + int(0.97 * left / per_step))
+            log(f"training for {total} steps ({per_step * 1000:.0f} ms each) to fit {minutes:g} minutes; "
+                f"reproduce this run with --steps {total}")
+        out_of_time = minutes is not None and time.time() - started > 60 * minutes
+        if step % 500 == 0 or step == total - 1 or out_of_time:
             m = jax.device_get(metrics)
             log(f"step {step}: loss {m['loss']:.3f}, {10 * np.log10(255**2 / m['mse']):.2f} dB, {m['bpp']:.3f} bpp")
-        if last:
+        if out_of_time:
+            log(f"stopped at step {step}: the {minutes:g} minutes are spent")
             break
     return nnx.merge(graphdef, state)
+
+
+def from_params(params: dict) -> ConvCodec:
+    """A trainable model holding stored parameters (``conv.from_body``'s form): to fine-tune from."""
+    cfg = ConvConfig(**{k: params["config"][k] for k in ("channels", "n", "m", "h", "z")},
+                     lambdas=tuple(params["config"]["lambdas"]))
+    model = ConvCodec(cfg, rngs=nnx.Rngs(0))
+    for name in ("analysis", "synthesis", "hyper_analysis", "hyper_synthesis"):
+        net = getattr(model, name)
+        for i, (k, b) in enumerate(params[name]):
+            if net.kernels[i][...].shape != k.shape:
+                raise ValueError(f"{name}[{i}]: stored kernel {k.shape} does not fit the architecture")
+            net.kernels[i] = nnx.Param(jnp.asarray(k, jnp.float32))
+            net.biases[i] = nnx.Param(jnp.asarray(b, jnp.float32))
+    for name in ("log_gain", "log_inv_gain", "log_z_scale"):
+        setattr(model, name, nnx.Param(jnp.asarray(params[name], jnp.float32)))
+    return model
 
 
 def export(model: ConvCodec) -> dict:

@@ -357,7 +357,7 @@ def check_image_shape(shape) -> None:
     """Refuse an image shape (H, W) or (H, W, C) beyond the container's limits, before any pixel is read.
 
     Raises:
-        InputError: too many channels, or more values than 8192 x 8192 grey (``MAX_IMAGE_PIXELS``).
+        InputError: too many channels, or more values than 16384 x 16384 grey (``MAX_IMAGE_PIXELS``).
     """
     h, w = int(shape[0]), int(shape[1])
     channels = int(shape[2]) if len(shape) == 3 else 1
@@ -365,7 +365,7 @@ def check_image_shape(shape) -> None:
         raise InputError(f"images have {channels} channels; at most {container.MAX_CHANNELS} are supported")
     if min(h, w) < 1 or h > container.MAX_DIM or w > container.MAX_DIM or h * w * channels > container.MAX_IMAGE_PIXELS:
         raise InputError(f"images of {h}x{w}x{channels} are larger than aecodec accepts "
-                         f"(at most {container.MAX_IMAGE_PIXELS} values: 8192x8192 grey)")
+                         f"(at most {container.MAX_IMAGE_PIXELS} values: 16384x16384 grey)")
 
 
 def one_image(shape, grey_stack: bool = False) -> bool:

@@ -22,7 +22,7 @@ import bitstream
 from bitstream.coder import ESCAPE_RANGE
 from codec import modelfile
 from codec.errors import FormatError
-from codec.tiling import from_planes, from_tiles, grid, to_planes, to_tiles
+from codec.tiling import WHOLE_CHUNK_PIXELS, from_planes, from_tiles, grid, to_planes, to_tiles
 
 BLOCK = 256  # tiles per step of the transforms
 CHOICE_BLOCK = 32  # tiles per step of the cluster choice: its (tiles x clusters x pixels) arrays stay in cache
@@ -116,6 +116,9 @@ class TileLevel:
     def __init__(self, transform: TileTransform, index: int):
         self.transform, self.index = transform, index
         self.tile = transform.config.tile
+
+    max_coded_pixels = WHOLE_CHUNK_PIXELS  # a chunk is decoded at once: its memory bounded here
+    max_image_values = 1 << 26  # 8192 x 8192 grey
 
     def coded_pixels(self, n: int, shape) -> int:
         """The positions coded for ``n`` images of ``shape``: whole tiles, padding included."""

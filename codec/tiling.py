@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
+# Coded positions per chunk for levels that decode a chunk at once (the tile transform, the pixel
+# coder): an 8192 x 8192 grey image padded to 256-pixel tiles, (8192 + 255)^2 < 2^26 + 2^23.
+WHOLE_CHUNK_PIXELS = (1 << 26) + (1 << 23)
+
 
 def grid(height: int, width: int, tile: tuple[int, int]) -> tuple[int, int]:
     """Tiles down and across for an image of ``height`` x ``width``."""

@@ -400,11 +400,13 @@ def test_large_images_are_chunked_within_the_pixel_limit_readers_enforce(monkeyp
     """Chunks of CHUNK_IMAGES images would exceed MAX_CHUNK_PIXELS for large images (a 300-image
     512x512 dataset was written but refused on reading); the writer sizes chunks to the limit."""
     import codec
+    from codec.tile import TileLevel
 
     monkeypatch.setattr(container, "MAX_CHUNK_PIXELS", 5 * 784)  # 5 images of 28x28 per chunk
+    monkeypatch.setattr(TileLevel, "max_coded_pixels", 5 * 784 + 5 * 784 // 8)  # and once padded to tiles
     x = test_images[:12]
     blob = codec.compress(x, quality=2)
     assert [n for n, _ in container.unpack(blob).chunks] == [5, 5, 2]
     assert codec.decompress(blob).shape == x.shape
-    odd = np.zeros((3, 29, 29), np.uint8)  # 4 tiles each once padded: over the limit's 1/8 allowance, 1 per chunk
+    odd = np.zeros((3, 29, 29), np.uint8)  # 4 tiles each once padded: over the level's limit for 2, 1 per chunk
     assert [n for n, _ in container.unpack(codec.compress(odd, quality=2)).chunks] == [1, 1, 1]

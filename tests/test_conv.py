@@ -136,3 +136,57 @@ def test_a_model_file_of_conv_levels_codes_through_the_api_and_the_command_line(
     (tmp_path / "bad.aecm").write_bytes(modelfile.MAGIC + msgpack.packb(body, use_bin_type=True))
     with pytest.raises(codec.FormatError, match="conv synthesis is not 3 layers"):
         codec.load_model(tmp_path / "bad.aecm")
+
+
+def test_large_images_are_coded_as_independent_tiles_that_decode_alone(trained, monkeypatch):
+    """Beyond one tile an image is coded tile by tile (bounded memory): each tile's stream is the
+    stream of that tile coded alone, and damage to the framing is an error, not a wrong image."""
+    import bitstream
+
+    _, transform, colour = trained
+    monkeypatch.setattr(conv, "TILE", 64)
+    image = np.resize(np.concatenate(colour[:6], axis=1), (150, 100, 3))  # 3 x 2 tiles, the last ones partial
+    level = conv.ConvLevel(transform, 1)
+    data = level.encode(image[None], min_bytes=4000)
+    assert len(data) >= 4000
+    assert np.array_equal(level.decode(data, 1, image.shape)[0], _tile_by_tile(level, image, 64))
+    first = int.from_bytes(data[:4], "little")
+    alone = level.decode(data[4 : 4 + first], 1, (64, 64, 3))[0]
+    assert np.array_equal(alone, level.decode(level.encode(image[None, :64, :64]), 1, (64, 64, 3))[0])
+    assert level.coded_pixels(1, image.shape) == 3 * (64 * 64 * 2 + 64 * 64 * 2 + 32 * 64 * 2)
+    for damaged, error in ((data[:-4], bitstream.TruncatedError), (data + b"\0\0\0\0", bitstream.FormatError),
+                           ((10**6).to_bytes(4, "little") + data[4:], bitstream.TruncatedError)):
+        with pytest.raises(error):
+            level.decode(damaged, 1, image.shape)
+
+
+def _tile_by_tile(level, image, size):
+    out = np.empty_like(image)
+    for y0, y1, x0, x1 in conv.tiles(*image.shape[:2], size):
+        tile = image[None, y0:y1, x0:x1]
+        out[y0:y1, x0:x1] = level.decode(level.encode(tile), 1, tile.shape[1:])[0]
+    return out
+
+
+def test_the_learning_rate_warms_up_alike_whatever_the_total_then_decays_to_a_twentieth():
+    assert [conv_model.learning_rate_at(s, 10_000, 1.0) for s in (0, 250)] == \
+           [conv_model.learning_rate_at(s, 90_000, 1.0) for s in (0, 250)] == [0.0, 0.5]
+    assert conv_model.learning_rate_at(500, 10_000, 1.0) == 1.0
+    assert conv_model.learning_rate_at(10_000, 10_000, 1.0) == pytest.approx(0.05)
+
+
+def test_a_stored_model_is_fine_tuned_from_the_weights_it_holds(trained):
+    model, _, _ = trained
+    params = conv_model.export(model)
+    again = conv_model.export(conv_model.from_params(params))
+    for name in ("analysis", "synthesis", "hyper_analysis", "hyper_synthesis"):
+        for (k1, b1), (k2, b2) in zip(params[name], again[name], strict=True):
+            assert np.array_equal(k1, k2) and np.array_equal(b1, b2)
+    assert np.array_equal(params["log_gain"], again["log_gain"])
+
+
+def test_grey_crops_of_colour_photos_are_the_luma_in_every_channel(trained):
+    _, _, colour = trained
+    crops = conv_model.random_crops(colour, 16, 64, np.random.default_rng(1), grey_fraction=0.5)
+    grey = (crops[..., 0] == crops[..., 1]).all((1, 2)) & (crops[..., 1] == crops[..., 2]).all((1, 2))
+    assert 15 < grey.sum() < 50  # about half, and the other half still colour
