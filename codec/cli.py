@@ -399,17 +399,72 @@ def _steps(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"not a comma-separated list of whole numbers: {text!r}") from None
 
 
-def _train_conv(args) -> int:
-    """``train --kind conv``: the convolutional levels alone, on random crops of --data's images; by
-    default fine-tuned from the bundled photo model (a colour model: grey images train as R = G = B)."""
-    import numpy as np
+def _train_conv(args, images=None, *, auto: bool = False) -> int:
+    """``train --kind conv`` (and ``auto`` on data that is not small aligned grey images): the
+    convolutional levels alone, on random crops of --data's images, whole images held out to measure
+    the ladder; by default fine-tuned from the bundled photo model (a colour model: grey images train
+    as R = G = B). ``auto`` keeps the levels on the Pareto front; ``conv`` refuses a ladder out of order."""
+    if images is None:
+        images = _conv_data(args)
+    train_images, val = _hold_out(images, args.val_fraction or 0.1, args.seed or 0)
+    model = _fit_conv(args, train_images)
+    params = _keep_params(args, model)
+    from codec import conv, ladder, modelfile
 
-    from codec import conv_model, data
+    transform = conv.ConvTransform(params, conv.ladder_tables())
+    levels = [conv.ConvLevel(transform, i) for i in range(len(params["config"]["lambdas"]))]
+    rows = ladder.measure(levels, _measurable(val))
+    if auto:
+        keep = ladder.pareto(rows)
+    else:
+        ladder.check_monotone(rows, [f"quality {i + 1}" for i in range(len(rows))])
+        keep = list(range(len(rows)))
+    kept = [rows[i] for i in keep]
+    meta = {"data": str(args.data), "kind": "conv", "command": " ".join(["aecodec", *sys.argv[1:]]),
+            "val": [{"kind": "conv", "index": i, **rows[i]} for i in keep]}
+    data = modelfile.dumps(name=args.name or args.out.stem, config=None, params={}, frozen=None, pixel=[], meta=meta,
+                           default=ladder.default_level(kept), conv=modelfile.conv_to_dict(params, conv.ladder_tables()),
+                           ladder=[["conv", i] for i in keep])
+    modelfile.save(args.out, data)
+    print(json.dumps({"model": str(args.out), "bytes": len(data), "val": meta["val"]}, default=float, indent=1))
+    return 0
+
+
+def _conv_data(args) -> list:
+    from codec import data
 
     images = data.training_images(args.data) if args.data else None
     if images is None:
         raise UsageError("--kind conv needs --data (photos, scans, ...: images of any sizes)")
-    images = list(images)
+    return list(images)
+
+
+def _hold_out(images: list, fraction: float, seed: int) -> tuple[list, list]:
+    """(training images, held-out whole images): a seeded tenth by default, at least one."""
+    import numpy as np
+
+    if len(images) < 2:
+        raise UsageError(f"training needs at least 2 images (whole images are held out to validate), not {len(images)}")
+    held = max(1, round(len(images) * fraction))
+    order = np.random.default_rng(seed).permutation(len(images))
+    return [images[i] for i in order[:-held]], [images[i] for i in order[-held:]]
+
+
+def _measurable(images: list, count: int = 64, side: int = 512) -> list:
+    """Up to ``count`` held-out images, each its central ``side`` x ``side`` at most: measuring stays quick."""
+    out = []
+    for a in images[:count]:
+        y, x = max(0, (a.shape[0] - side) // 2), max(0, (a.shape[1] - side) // 2)
+        out.append(a[y : y + side, x : x + side])
+    return out
+
+
+def _fit_conv(args, images: list):
+    """The trained float model of the convolutional kind."""
+    import numpy as np
+
+    from codec import conv_model
+
     init = None if args.from_scratch else _bundled_conv()
     colour = init is not None or any(a.ndim == 3 for a in images)
     images = [np.repeat(a[..., None], 3, axis=2) if colour and a.ndim == 2 else (a if a.ndim == 3 else a[..., None])
@@ -421,15 +476,27 @@ def _train_conv(args) -> int:
     log = (lambda s: None) if args.quiet else (lambda s: print(s, file=sys.stderr, flush=True))
     if init is not None:
         log(f"fine-tuning the bundled photo model ({BUNDLED_CONV.name}; --from-scratch to start from random weights)")
-    steps = args.steps or (None if args.minutes else 20_000)
-    model = conv_model.train(images, cfg=init.cfg if init is not None else cfg, steps=steps, minutes=args.minutes,
-                             batch_size=args.batch_size or 8, crop=128, init=init,
-                             learning_rate=args.learning_rate or (1e-4 if init is not None else 5e-4),
-                             seed=args.seed or 0, log=log, grey_fraction=0.25 if colour else 0.0)
-    meta = {"data": str(args.data), "kind": "conv", "command": " ".join(["aecodec", *sys.argv[1:]])}
-    model_file = conv_model.export_model(model, args.out, name=args.name or args.out.stem, meta=meta)
-    print(json.dumps({"model": str(args.out), "bytes": len(model_file)}))
-    return 0
+    steps = args.conv_steps if args.kind == "auto" and args.conv_steps else args.steps or (None if args.minutes else 20_000)
+    own = args.kind == "conv"  # --batch-size and --learning-rate are the tile kind's under auto
+    return conv_model.train(images, cfg=init.cfg if init is not None else cfg, steps=steps,
+                            minutes=None if steps else args.minutes, batch_size=own and args.batch_size or 8, crop=128,
+                            init=init, learning_rate=own and args.learning_rate or (1e-4 if init is not None else 5e-4),
+                            seed=args.seed or 0, log=log, grey_fraction=0.25 if colour else 0.0)
+
+
+def _keep_params(args, model) -> dict:
+    """The trained parameters, also saved in --workdir (conv-params.npz) before anything can refuse them."""
+    import numpy as np
+
+    from codec import conv_model
+    from codec.modelfile import CONV_NETS
+
+    params = conv_model.export(model)
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    np.savez(args.workdir / "conv-params.npz", **{f"{k}_{i}_{j}": a for k in CONV_NETS
+                                                for i, layer in enumerate(params[k]) for j, a in enumerate(layer)},
+             **{k: params[k] for k in ("log_gain", "log_inv_gain", "log_z_scale")})
+    return params
 
 
 BUNDLED_CONV = Path(__file__).parent / "pretrained" / "photo.aecm"
@@ -451,17 +518,17 @@ def _train(args) -> int:
 
     from codec import data, train
 
+    if not args.out.parent.is_dir():  # refused now, not after an hour of training
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(args.out.parent))
     if args.kind == "conv":
-        if not args.out.parent.is_dir():
-            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(args.out.parent))
         return _train_conv(args)
+    if args.kind == "auto" and args.data and not _small_aligned(images := data.training_images(args.data)):
+        return _train_conv(args, list(images), auto=True)
     from codec.models import ModelConfig
 
     def given(*names):  # options left unset keep the configs' own defaults
         return {n: getattr(args, n) for n in names if getattr(args, n) is not None}
 
-    if not args.out.parent.is_dir():  # refused now, not after an hour of training
-        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(args.out.parent))
     try:  # refused before any data is read or any time is spent training
         model_config = ModelConfig(**given("hidden", "clusters", "context_groups", "context_hidden", "lambdas", "pixel_steps"))
     except ValueError as e:
@@ -497,10 +564,49 @@ def _train(args) -> int:
         "train_config": dataclasses.asdict(train_config),
         "val": summary["val"],
     }
-    model_file = train.export(model, args.out, name=args.name or args.out.stem, meta=meta, pixel_images=images, test_images=test)
+    out = args.out if args.kind == "tile" else args.workdir / "tile.aecm"
+    model_file = train.export(model, out, name=args.name or args.out.stem, meta=meta, pixel_images=images, test_images=test)
+    if args.kind == "auto":  # the convolutional levels too, then the ladder by measurement
+        val = summary["val_tiles"].reshape(-1, *model_config.tile)[:500]
+        model_file = _with_conv_levels(args, model_file, images, val)
     print(json.dumps({"model": str(args.out), "bytes": len(model_file), "test": train.read_meta(model_file).get("test")},
                      default=float, indent=1))
     return 0
+
+
+def _small_aligned(images) -> bool:
+    """Small grey images of one size (Fashion-MNIST's kind): where the tile transform and the pixel
+    coder are worth training beside the convolutional kind."""
+    shape = images.shape[1:] if hasattr(images, "shape") else None
+    return shape is not None and len(shape) == 2 and shape[0] * shape[1] <= 64 * 64
+
+
+def _with_conv_levels(args, tile_file: bytes, images, val) -> bytes:
+    """The tile model plus fine-tuned convolutional levels, keeping the Pareto front measured on ``val``."""
+    import msgpack
+
+    from codec import conv, ladder, modelfile
+    from codec.model import Model
+
+    params = _keep_params(args, _fit_conv(args, list(images[: 20_000])))
+    body = msgpack.unpackb(tile_file[len(modelfile.MAGIC) :], raw=False)
+    body.pop("fingerprint")
+    body["conv"] = modelfile.conv_to_dict(params, conv.ladder_tables())
+    body["fingerprint"] = modelfile.fingerprint(body)
+    candidates = Model(modelfile.loads(modelfile.MAGIC + msgpack.packb(body, use_bin_type=True)), source="candidate")
+    names = {id(lv): (lv.kind, i) for kind in ("tile", "pixel", "conv")
+             for i, lv in enumerate(x for x in candidates.levels if x.kind == kind)}
+    rows = ladder.measure(candidates.levels, list(val))
+    keep = ladder.pareto(rows)
+    body.pop("fingerprint")
+    body["ladder"] = [list(names[id(candidates.levels[i])]) for i in keep]
+    body["default"] = ladder.default_level([rows[i] for i in keep])
+    body["meta"]["val_ladder"] = [{"kind": names[id(candidates.levels[i])][0], **rows[i]} for i in keep]
+    body["fingerprint"] = modelfile.fingerprint(body)
+    data = modelfile.MAGIC + msgpack.packb(body, use_bin_type=True)
+    modelfile.loads(data)  # what is written reads back
+    modelfile.save(args.out, data)
+    return data
 
 
 def _file_options(p: argparse.ArgumentParser, *, compressing: bool) -> None:
@@ -560,9 +666,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(func=lambda a: _cmd_files(a, _test_one))
 
     tr = sub.add_parser("train", help="train a codec model (Fashion-MNIST train split by default)")
-    tr.add_argument("--kind", choices=("tile", "conv"), default="tile",
-                    help="tile: the tile transform and pixel levels (small aligned images such as Fashion-MNIST); "
-                         "conv: convolutional levels (photographs, scans, any sizes; early: see the README)")
+    tr.add_argument("--kind", choices=("auto", "tile", "conv"), default="auto",
+                    help="auto (default): convolutional levels for any data, and for small grey images of one size "
+                         "(Fashion-MNIST's kind) the tile transform and pixel levels too, the ladder kept by "
+                         "measurement on held-out images; tile or conv: that kind alone (a ladder out of order is refused)")
+    tr.add_argument("--conv-steps", type=int, default=3000, help="auto on small aligned images: steps of the "
+                    "convolutional levels' fine-tuning (default 3000)")
     tr.add_argument("--from-scratch", action="store_true", help="--kind conv: start from random weights instead "
                     "of fine-tuning the bundled photo model")
     tr.add_argument("--data", type=Path, help="images to train on: a folder of images (any sizes, grey or colour, "

@@ -25,7 +25,13 @@ class Model:
         self.fingerprint = body["fingerprint"]
         self.meta = body["meta"]
         self.source = source
-        self.levels = (*self._tile_and_pixel_levels(body, source), *self._conv_levels(body, source))
+        tile_and_pixel = self._tile_and_pixel_levels(body, source)
+        by_kind = {"tile": [lv for lv in tile_and_pixel if lv.kind == "tile"],
+                   "pixel": [lv for lv in tile_and_pixel if lv.kind == "pixel"], "conv": self._conv_levels(body, source)}
+        if "ladder" in body:
+            self.levels = tuple(_ladder(body["ladder"], by_kind, source))
+        else:
+            self.levels = (*tile_and_pixel, *by_kind["conv"])
         if not self.levels:
             raise FormatError(f"{source}: the model has no quality levels")
         self.default_quality = modelfile.default_from_body(body, len(self.levels), source=source)
@@ -92,3 +98,17 @@ class Model:
         level = self.level(quality)
         a = np.asarray(images)
         return level.ideal_bits(a if a.ndim != 2 else a[None])
+
+
+def _ladder(stored, by_kind: dict, source: str) -> list:
+    """The levels a stored ladder keeps, in its order: [kind, index] pairs, each level at most once."""
+    if not isinstance(stored, list) or not 1 <= len(stored) <= 64:
+        raise FormatError(f"{source}: ladder is not a list of 1 to 64 levels")
+    seen, levels = set(), []
+    for entry in stored:
+        if (not isinstance(entry, list) or len(entry) != 2 or entry[0] not in by_kind or type(entry[1]) is not int
+                or not 0 <= entry[1] < len(by_kind[entry[0]]) or tuple(entry) in seen):
+            raise FormatError(f"{source}: ladder entry {str(entry)[:40]} is not a level of the model (once)")
+        seen.add(tuple(entry))
+        levels.append(by_kind[entry[0]][entry[1]])
+    return levels

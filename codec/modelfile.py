@@ -126,11 +126,12 @@ def fingerprint(body: dict) -> str:
 
 
 def dumps(*, name: str, config: dict | None, params: dict, frozen: FrozenPrior | None, pixel: list, meta: dict,
-          default: int, conv: dict | None = None) -> bytes:
+          default: int, conv: dict | None = None, ladder: list | None = None) -> bytes:
     """Serialize a model. ``config`` (None: no tile or pixel levels) is the tile transform's
     architecture; ``params`` maps '/'-joined parameter paths to numpy arrays; ``pixel`` holds the
     pixel coder's tables, one (contexts, symbols) uint32 array per step of ``config``; ``conv`` the
-    convolutional levels (``conv_to_dict``); ``default`` is the quality used when none is asked for."""
+    convolutional levels (``conv_to_dict``); ``default`` is the quality used when none is asked for;
+    ``ladder`` (optional) the levels kept, low to high quality, as [kind, index] pairs (``ladder.py``)."""
     body = {
         "format": FORMAT,
         "name": name,
@@ -142,6 +143,8 @@ def dumps(*, name: str, config: dict | None, params: dict, frozen: FrozenPrior |
         "default": default,
         "conv": conv,
     }
+    if ladder is not None:
+        body["ladder"] = [[kind, int(i)] for kind, i in ladder]
     body["fingerprint"] = fingerprint(body)
     return MAGIC + msgpack.packb(body, use_bin_type=True)
 
@@ -184,11 +187,12 @@ def loads(raw: bytes, *, what: str = "model") -> dict:
     if isinstance(body.get("format"), int) and body["format"] > FORMAT:
         raise UnsupportedVersionError(f"{what}: model format {body['format']} is newer than this aecodec reads ({FORMAT}); upgrade aecodec")
     required = _FIELDS | _ADDED.get(body.get("format"), set())
-    if set(body) != required or body["format"] not in (1, 2, 3, FORMAT):
+    allowed = required | ({"ladder"} if body.get("format") == FORMAT else set())  # ladder: optional
+    if not required <= set(body) <= allowed or body["format"] not in (1, 2, 3, FORMAT):
         raise FormatError(f"{what}: model file is missing fields or has unknown ones")
     optional = {"config", "frozen", "conv"} if body["format"] >= 4 else set()  # a model of conv levels only
     for field, kind in (("name", str), ("config", dict), ("params", dict), ("frozen", dict), ("meta", dict),
-                        ("fingerprint", str), ("conv", dict)):
+                        ("fingerprint", str), ("conv", dict), ("ladder", list)):
         if field not in body or (body[field] is None and field in optional):
             continue
         if not isinstance(body[field], kind):

@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 mkdir -p runs
-.venv/bin/aecodec train --name aecodec-fmnist --context-groups 1 --pixel-steps none --epochs 40 --workdir runs/fmnist-base \
+.venv/bin/aecodec train --kind tile --name aecodec-fmnist --context-groups 1 --pixel-steps none --epochs 40 --workdir runs/fmnist-base \
     --out runs/fmnist-base.aecm 2>&1 | tee runs/train-fmnist-base.log
-.venv/bin/aecodec train --name aecodec-fmnist --init runs/fmnist-base.aecm --epochs 24 --learning-rate 1e-4 --workdir runs/fmnist-ctx \
+.venv/bin/aecodec train --kind tile --name aecodec-fmnist --init runs/fmnist-base.aecm --epochs 24 --learning-rate 1e-4 --workdir runs/fmnist-ctx \
     --out codec/pretrained/fmnist.aecm 2>&1 | tee runs/train-fmnist.log

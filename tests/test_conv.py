@@ -190,3 +190,92 @@ def test_grey_crops_of_colour_photos_are_the_luma_in_every_channel(trained):
     crops = conv_model.random_crops(colour, 16, 64, np.random.default_rng(1), grey_fraction=0.5)
     grey = (crops[..., 0] == crops[..., 1]).all((1, 2)) & (crops[..., 1] == crops[..., 2]).all((1, 2))
     assert 15 < grey.sum() < 50  # about half, and the other half still colour
+
+
+# The ladder: levels of any kind, kept by measurement.
+
+def test_the_ladder_keeps_levels_that_cost_more_and_give_more_and_refuses_one_out_of_order():
+    from codec import ladder
+
+    rows = [{"bytes_per_image": b, "psnr": p} for b, p in ((100, 30), (50, 31), (200, 35), (150, 29), (300, 34))]
+    assert ladder.pareto(rows) == [1, 2]  # 50 B 31 dB dominates the others below 200 B; 300 B gains nothing
+    ladder.check_monotone([rows[i] for i in (1, 2)], ["a", "b"])
+    with pytest.raises(ladder.LadderError, match="q2 gives 100.0 bytes at 30.00 dB, q1 below it 50.0 bytes at 31.00"):
+        ladder.check_monotone([rows[1], rows[0], rows[2], rows[3]], ["q1", "q2", "q3", "q4"])
+    assert ladder.default_level([rows[1], rows[2]]) == 2 and ladder.default_level([rows[1]], psnr=40) == 1
+
+
+def test_a_model_file_orders_its_levels_by_its_ladder(trained, tmp_path):
+    import msgpack
+
+    import codec
+    from codec import modelfile
+
+    model, _, _ = trained
+    data = conv_model.export_model(model, tmp_path / "c.aecm", name="c", meta={})
+    body = msgpack.unpackb(data[4:], raw=False)
+    for ladder, ok in (([["conv", 1]], True), ([["conv", 1], ["conv", 0]], True), ([["conv", 2]], False),
+                       ([["conv", 0], ["conv", 0]], False), ([["tile", 0]], False), ([], False)):
+        body.pop("fingerprint")
+        body["ladder"] = ladder
+        body["fingerprint"] = modelfile.fingerprint(body)
+        (tmp_path / "l.aecm").write_bytes(modelfile.MAGIC + msgpack.packb(body, use_bin_type=True))
+        if ok:
+            loaded = codec.load_model(tmp_path / "l.aecm")
+            assert [lv.index for lv in loaded.levels] == [i for _, i in ladder]
+        else:
+            with pytest.raises(codec.FormatError, match="ladder"):
+                codec.load_model(tmp_path / "l.aecm")
+
+
+def test_training_one_kind_refuses_a_ladder_out_of_order_and_keeps_what_it_trained(tmp_path, capsys, monkeypatch, trained):
+    from PIL import Image
+
+    from codec import cli, ladder
+
+    _, _, colour = trained
+    for i in range(4):
+        Image.fromarray(np.concatenate(colour[i : i + 3], axis=1)).save(tmp_path / f"p{i}.png")
+    inverted = [{"bytes_per_image": 100 - i, "psnr": 30 + i} for i in range(6)]
+    monkeypatch.setattr(ladder, "measure", lambda levels, images: inverted[: len(levels)])
+    status = cli.main(["train", "--kind", "conv", "--from-scratch", "--data", str(tmp_path), "--steps", "2",
+                       "--workdir", str(tmp_path / "w"), "--out", str(tmp_path / "m.aecm"), "-q"])
+    err = capsys.readouterr().err
+    assert status != 0 and "not monotone" in err and err.startswith("aecodec: error: ")
+    assert not (tmp_path / "m.aecm").exists() and (tmp_path / "w" / "conv-params.npz").is_file()
+
+
+def test_auto_training_on_photos_keeps_convolutional_levels_on_the_front(tmp_path, trained):
+    from PIL import Image
+
+    import codec
+    from codec import cli
+
+    _, _, colour = trained
+    for i in range(5):
+        Image.fromarray(np.concatenate(colour[i : i + 3], axis=1)).save(tmp_path / f"p{i}.png")
+    status = cli.main(["train", "--from-scratch", "--data", str(tmp_path), "--steps", "3", "--lambdas", "0.001,0.1",
+                       "--workdir", str(tmp_path / "w"), "--out", str(tmp_path / "m.aecm"), "-q"])
+    assert status == 0
+    model = codec.load_model(tmp_path / "m.aecm")
+    assert {lv.kind for lv in model.levels} == {"conv"} and 1 <= len(model.levels) <= 2
+    rows = model.meta["val"]
+    assert all(b["bytes_per_image"] > a["bytes_per_image"] and b["psnr"] > a["psnr"] for a, b in zip(rows, rows[1:]))
+
+
+def test_auto_training_on_small_aligned_images_measures_every_kind_and_keeps_a_monotone_ladder(tmp_path, test_images):
+    import codec
+    from codec import cli
+
+    np.save(tmp_path / "items.npy", test_images[:300])
+    argv = ["train", "--from-scratch", "--data", str(tmp_path / "items.npy"), "--steps", "4", "--hidden", "8",
+            "--clusters", "2", "--context-groups", "2", "--context-hidden", "8", "--lambdas", "1,10",
+            "--pixel-steps", "30", "--conv-steps", "2", "--workdir", str(tmp_path / "w"), "--out", str(tmp_path / "m.aecm"), "-q"]
+    assert cli.main(argv) == 0
+    model = codec.load_model(tmp_path / "m.aecm")
+    rows = model.meta["val_ladder"]
+    assert len(rows) == len(model.levels) >= 1 and [r["kind"] for r in rows] == [lv.kind for lv in model.levels]
+    assert all(b["bytes_per_image"] > a["bytes_per_image"] and b["psnr"] > a["psnr"] for a, b in zip(rows, rows[1:]))
+    assert (tmp_path / "w" / "tile.aecm").is_file() and (tmp_path / "w" / "conv-params.npz").is_file()
+    x = test_images[:10]
+    assert codec.decompress(codec.compress(x, model=model), model=model).shape == x.shape

@@ -121,7 +121,7 @@ def test_training_on_a_folder_of_colour_photos_of_any_sizes(tmp_path, mosaic):
     for i in range(6):
         Image.fromarray(np.roll(rgb, 11 * i, axis=(0, 1))[: 90 + 7 * i, : 120 - 5 * i]).save(folder / f"p{i}.png")
     Image.fromarray(grey[:50, :60]).save(folder / "g.png")
-    argv = ["train", "--data", str(folder), "--steps", "4", "--hidden", "8", "--clusters", "2", "--context-groups", "2",
+    argv = ["train", "--kind", "tile", "--data", str(folder), "--steps", "4", "--hidden", "8", "--clusters", "2", "--context-groups", "2",
             "--context-hidden", "8", "--lambdas", "1,10", "--pixel-steps", "30", "--workdir", str(tmp_path / "w"),
             "--out", str(tmp_path / "mine.aecm"), "-q"]
     assert cli.main(argv) == 0
