@@ -13,6 +13,7 @@ the aligned bytes at matched PSNR; framed and upscaled, the ladder monotone (mor
 from __future__ import annotations
 
 import argparse
+import itertools
 
 import numpy as np
 from PIL import Image
@@ -59,7 +60,7 @@ def main(argv=None) -> None:
     aligned = results["aligned"][1]
     for name, (model, rows) in results.items():
         print(f"\n{name} ({model}): " + "  ".join(f"q{r['quality']} {r['bytes_per_image']:.1f} B {r['psnr']:.2f} dB" for r in rows))
-        monotone = all(b["bytes_per_image"] > a["bytes_per_image"] and b["psnr"] > a["psnr"] for a, b in zip(rows, rows[1:]))
+        monotone = all(b["bytes_per_image"] > a["bytes_per_image"] and b["psnr"] > a["psnr"] for a, b in itertools.pairwise(rows))
         if name.startswith(("shifted", "flipped")):
             drop = max(a["psnr"] - r["psnr"] for a, r in zip(aligned, rows, strict=True))
             ratio = worst_bytes_ratio(aligned, rows)

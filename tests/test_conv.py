@@ -1,6 +1,7 @@
 """The convolutional level kind: its integer networks agree with the float twin, code exactly, and train."""
 
 import hashlib
+import itertools
 import os
 import subprocess
 import sys
@@ -260,7 +261,7 @@ def test_auto_training_on_photos_keeps_convolutional_levels_on_the_front(tmp_pat
     model = codec.load_model(tmp_path / "m.aecm")
     assert {lv.kind for lv in model.levels} == {"conv"} and 1 <= len(model.levels) <= 2
     rows = model.meta["val"]
-    assert all(b["bytes_per_image"] > a["bytes_per_image"] and b["psnr"] > a["psnr"] for a, b in zip(rows, rows[1:]))
+    assert all(b["bytes_per_image"] > a["bytes_per_image"] and b["psnr"] > a["psnr"] for a, b in itertools.pairwise(rows))
 
 
 def test_auto_training_on_small_aligned_images_measures_every_kind_and_keeps_a_monotone_ladder(tmp_path, test_images):
@@ -275,7 +276,7 @@ def test_auto_training_on_small_aligned_images_measures_every_kind_and_keeps_a_m
     model = codec.load_model(tmp_path / "m.aecm")
     rows = model.meta["val_ladder"]
     assert len(rows) == len(model.levels) >= 1 and [r["kind"] for r in rows] == [lv.kind for lv in model.levels]
-    assert all(b["bytes_per_image"] > a["bytes_per_image"] and b["psnr"] > a["psnr"] for a, b in zip(rows, rows[1:]))
+    assert all(b["bytes_per_image"] > a["bytes_per_image"] and b["psnr"] > a["psnr"] for a, b in itertools.pairwise(rows))
     assert (tmp_path / "w" / "tile.aecm").is_file() and (tmp_path / "w" / "conv-params.npz").is_file()
     x = test_images[:10]
     assert codec.decompress(codec.compress(x, model=model), model=model).shape == x.shape
