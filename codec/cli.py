@@ -567,8 +567,8 @@ def _train(args) -> int:
     out = args.out if args.kind == "tile" else args.workdir / "tile.aecm"
     model_file = train.export(model, out, name=args.name or args.out.stem, meta=meta, pixel_images=images, test_images=test)
     if args.kind == "auto":  # the convolutional levels too, then the ladder by measurement
-        val = summary["val_tiles"].reshape(-1, *model_config.tile)[:500]
-        model_file = _with_conv_levels(args, model_file, images, val)
+        train_part, val = train.split_images(images, train_config)  # the tile kind's own split: whole images
+        model_file = _with_conv_levels(args, model_file, train_part, val[:500])
     print(json.dumps({"model": str(args.out), "bytes": len(model_file), "test": train.read_meta(model_file).get("test")},
                      default=float, indent=1))
     return 0
@@ -618,7 +618,8 @@ def _file_options(p: argparse.ArgumentParser, *, compressing: bool) -> None:
     p.add_argument("--rm", action="store_true", help="remove each input after its output is complete")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or notes")
     p.add_argument("-v", "--verbose", action="store_true", help="say what was done to each file")
-    p.add_argument("--model", help="model file (default: the bundled Fashion-MNIST model)")
+    p.add_argument("--model", help="model file (default: compressing, the bundled model that suits the images, "
+                   "Fashion-MNIST's for 28x28 grey items, the photo model otherwise; decompressing, the one the file names)")
     if compressing:
         p.add_argument("-r", "--recursive", action="store_true",
                        help="compress a folder of images (any sizes, subfolders included) as one archive")
@@ -660,7 +661,7 @@ def build_parser() -> argparse.ArgumentParser:
     i.set_defaults(func=_cmd_info)
     t = sub.add_parser("test", help="decode every image without writing: checksums, limits and streams")
     t.add_argument("files", nargs="*", metavar="FILE")
-    t.add_argument("--model", help="model file (default: the bundled model)")
+    t.add_argument("--model", help="model file (default: the bundled model the file names)")
     t.add_argument("-v", "--verbose", action="store_true")
     t.add_argument("-q", "--quiet", action="store_true")
     t.set_defaults(func=lambda a: _cmd_files(a, _test_one))

@@ -324,13 +324,18 @@ def _split(images, model_config: ModelConfig, train_config: TrainConfig) -> tupl
     """(training tiles, validation tiles) of uint8 images: whole images held out (the last of a seeded
     shuffle), a fraction of them up to ``val_size``; then each side cut into the model's tiles: whole
     tiles of same-size images, random crops (a seeded few per tile of area) of images of any sizes."""
+    train, val = split_images(images, train_config)
+    rng = np.random.default_rng([train_config.seed, 1])
+    return training_tiles(train, model_config.tile, rng), training_tiles(val, model_config.tile, rng)
+
+
+def split_images(images, train_config: TrainConfig) -> tuple[list, list]:
+    """(training images, held-out whole images): the last of a seeded shuffle, a fraction up to ``val_size``."""
     if len(images) < 2:
         raise ValueError(f"training needs at least 2 images (whole images are held out to validate), not {len(images)}")
     held = min(train_config.val_size, max(1, round(len(images) * train_config.val_fraction)))
     order = np.random.default_rng(train_config.seed).permutation(len(images))
-    rng = np.random.default_rng([train_config.seed, 1])
-    return (training_tiles([images[i] for i in order[:-held]], model_config.tile, rng),
-            training_tiles([images[i] for i in order[-held:]], model_config.tile, rng))
+    return [images[i] for i in order[:-held]], [images[i] for i in order[-held:]]
 
 
 def training_tiles(images, tile: tuple[int, int], rng: np.random.Generator) -> np.ndarray:

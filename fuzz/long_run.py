@@ -127,7 +127,10 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     images = codec.data.fashion_mnist("test")[:5]
-    seeds = [codec.compress(images, quality=3), codec.compress(images[0], quality=8), codec.compress(images[:2, :5, :3])]
+    # tile-transform and pixel-level files (the Fashion-MNIST model), and convolutional ones (the
+    # photo model, which codec.compress picks for other sizes and colour)
+    seeds = [codec.compress(images, quality=3), codec.compress(images[0], quality=8), codec.compress(images[:2, :5, :3]),
+             codec.compress(np.stack(list(images[:3]), -1))]
     rng = np.random.default_rng(args.seed)
     outcomes: collections.Counter = collections.Counter()
     findings = 0

@@ -54,10 +54,11 @@ def test_odd_shapes_round_trip_within_the_levels_bounds(shape, test_images):
     count = shape[0] if len(shape) == 4 or (len(shape) == 3 and not colour) else 1
     images = [np.stack([mosaics[(i + c) % 4][:h, :w] for c in range(channels)], -1) for i in range(count)]
     x = np.stack(images).reshape(shape)
-    pixel = codec.decompress(codec.compress(x, quality=8))
+    fmnist = codec.load_model()  # its levels' bounds; the photo model's odd sizes: test_conv.py
+    pixel = codec.decompress(codec.compress(x, quality=8, model=fmnist), model=fmnist)
     assert pixel.shape == x.shape and pixel.dtype == np.uint8
     assert np.abs(pixel.astype(int) - x).max() <= 7  # quality 8: step 14
-    tile = codec.decompress(codec.compress(x, quality=3))
+    tile = codec.decompress(codec.compress(x, quality=3, model=fmnist), model=fmnist)
     assert tile.shape == x.shape and psnr(x, tile) > 20
 
 
@@ -108,7 +109,7 @@ def test_many_images_share_chunks(test_images):
         (np.zeros((1, 2, 28, 28, 1), np.uint8), "5 dimensions"),
         (np.zeros((1, 28, 28, 5), np.uint8), "5 channels"),
         (np.zeros((2, 28, 28), np.int64), "dtype int64"),
-        (np.zeros((8193, 8192), np.uint8), "larger than aecodec accepts"),
+        (np.zeros((32769, 16384), np.uint8), "larger than aecodec accepts"),  # 2^29 values and one row more
     ],
 )
 def test_bad_arrays_raise_input_error_naming_the_problem(bad, message):
@@ -118,8 +119,11 @@ def test_bad_arrays_raise_input_error_naming_the_problem(bad, message):
 
 @pytest.mark.parametrize("shape", [(8192, 8192), (4096, 4096, 4)])
 def test_the_documented_largest_image_is_accepted_though_padding_to_tiles_makes_it_larger(shape):
+    fmnist = codec.load_model()  # the tile and pixel levels' limit (convolutional levels go further, in tiles)
     for quality in (1, 8):  # a transform level (padded to whole tiles) and a pixel level
-        codec.api.ArchiveWriter(io.BytesIO(), shape, quality=quality)  # the size checks happen here
+        codec.api.ArchiveWriter(io.BytesIO(), shape, quality=quality, model=fmnist)  # the size checks happen here
+    with pytest.raises(codec.InputError, match="larger than aecodec accepts with 'aecodec-fmnist'"):
+        codec.api.ArchiveWriter(io.BytesIO(), (8193, 8192), quality=1, model=fmnist)
 
 
 def test_bool_images_are_taken_as_black_and_white():

@@ -280,3 +280,53 @@ def test_auto_training_on_small_aligned_images_measures_every_kind_and_keeps_a_m
     assert (tmp_path / "w" / "tile.aecm").is_file() and (tmp_path / "w" / "conv-params.npz").is_file()
     x = test_images[:10]
     assert codec.decompress(codec.compress(x, model=model), model=model).shape == x.shape
+
+
+# The bundled photo model, chosen by the input.
+
+def test_the_bundled_model_that_suits_the_input_is_chosen_and_found_again_by_the_file(test_images, tmp_path):
+    from PIL import Image
+
+    import codec
+    from codec import api
+    from bitstream import container
+
+    from .test_cli import run
+
+    fmnist, photo = codec.load_model(api.DEFAULT_MODEL), codec.load_model(api.PHOTO_MODEL)
+    colour = np.stack([test_images[0], test_images[1], test_images[2]], -1)
+    for images, model in ((test_images[:3], fmnist), (test_images[0], fmnist), (colour, photo),
+                          (test_images[:2, :27], photo), ([test_images[0], colour], photo)):
+        blob = codec.compress(images)
+        assert container.unpack(blob).header["model"]["fingerprint"] == model.fingerprint[:16]
+        restored = codec.decompress(blob)  # no model named: the file's is found among the bundled ones
+        assert [np.shape(a) for a in restored] == [np.shape(a) for a in images] if isinstance(images, list) \
+            else restored.shape == images.shape
+    Image.fromarray(colour).save(tmp_path / "c.png")
+    assert run("-q", "c.png", cwd=tmp_path).returncode == 0
+    info = run("info", "--json", "c.png.aec", cwd=tmp_path)
+    assert b'"aecodec-photo"' in info.stdout
+    (tmp_path / "c.png").unlink()
+    assert run("-d", "-q", "c.png.aec", cwd=tmp_path).returncode == 0
+    assert np.asarray(Image.open(tmp_path / "c.png")).shape == colour.shape
+
+
+def test_the_photo_model_codes_a_photo_like_image_exactly_as_pinned(test_images):
+    """The integer path end to end with the bundled photo model: the same file and pixels on every
+    machine, thread count and batch size (digests pinned when the model was bundled)."""
+    import hashlib
+
+    import codec
+    from codec import api
+
+    photo = codec.load_model(api.PHOTO_MODEL)
+    image = np.stack([np.concatenate([test_images[i], test_images[i + 1]], axis=1) for i in (0, 2, 4)], -1)  # 28x56x3
+    blob = codec.compress(image, model=photo, quality=photo.default_quality)
+    restored = codec.decompress(blob)
+    digest = hashlib.sha256(blob + restored.tobytes()).hexdigest()[:16]
+    both = codec.decompress(codec.compress(np.stack([image, image]), model=photo, quality=photo.default_quality))
+    assert np.array_equal(both[0], restored) and np.array_equal(both[1], restored)
+    assert digest == PINNED_PHOTO_DIGEST
+
+
+PINNED_PHOTO_DIGEST = "to be pinned"
