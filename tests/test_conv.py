@@ -288,8 +288,8 @@ def test_the_bundled_model_that_suits_the_input_is_chosen_and_found_again_by_the
     from PIL import Image
 
     import codec
-    from codec import api
     from bitstream import container
+    from codec import api
 
     from .test_cli import run
 
