@@ -478,8 +478,10 @@ def _fit_conv(args, images: list):
         log(f"fine-tuning the bundled photo model ({BUNDLED_CONV.name}; --from-scratch to start from random weights)")
     steps = args.conv_steps if args.kind == "auto" and args.conv_steps else args.steps or (None if args.minutes else 20_000)
     own = args.kind == "conv"  # --batch-size and --learning-rate are the tile kind's under auto
+    smallest = min(min(a.shape[:2]) for a in images)
+    crop = min(128, max(32, smallest // 32 * 32))  # small images (patches) are not padded out to 128
     return conv_model.train(images, cfg=init.cfg if init is not None else cfg, steps=steps,
-                            minutes=None if steps else args.minutes, batch_size=own and args.batch_size or 8, crop=128,
+                            minutes=None if steps else args.minutes, batch_size=own and args.batch_size or 8, crop=crop,
                             init=init, learning_rate=own and args.learning_rate or (1e-4 if init is not None else 5e-4),
                             seed=args.seed or 0, log=log, grey_fraction=0.25 if colour else 0.0)
 
@@ -564,14 +566,30 @@ def _train(args) -> int:
         "train_config": dataclasses.asdict(train_config),
         "val": summary["val"],
     }
-    out = args.out if args.kind == "tile" else args.workdir / "tile.aecm"
-    model_file = train.export(model, out, name=args.name or args.out.stem, meta=meta, pixel_images=images, test_images=test)
+    # written in --workdir first: the ladder is measured (and may be refused) before --out is touched
+    model_file = train.export(model, args.workdir / "tile.aecm", name=args.name or args.out.stem, meta=meta,
+                              pixel_images=images, test_images=test)
+    train_part, val = train.split_images(images, train_config)  # the tile kind's own split: whole images
     if args.kind == "auto":  # the convolutional levels too, then the ladder by measurement
-        train_part, val = train.split_images(images, train_config)  # the tile kind's own split: whole images
         model_file = _with_conv_levels(args, model_file, train_part, val[:500])
+    else:
+        _check_ladder(model_file, val[:500])
+        from codec import modelfile
+
+        modelfile.save(args.out, model_file)
     print(json.dumps({"model": str(args.out), "bytes": len(model_file), "test": train.read_meta(model_file).get("test")},
                      default=float, indent=1))
     return 0
+
+
+def _check_ladder(model_file: bytes, val) -> None:
+    """Refuse (LadderError) a model whose levels are not monotone on the held-out images."""
+    from codec import ladder, modelfile
+    from codec.model import Model
+
+    model = Model(modelfile.loads(model_file), source="trained model")
+    rows = ladder.measure(model.levels, list(val))
+    ladder.check_monotone(rows, [f"quality {q} ({lv.kind})" for q, lv in zip(model.qualities, model.levels, strict=True)])
 
 
 def _small_aligned(images) -> bool:
