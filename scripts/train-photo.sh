@@ -3,7 +3,8 @@
 # (about 60 minutes on 2 cores; log: codec/pretrained/photo-train.log): the convolutional kind from
 # random weights, 64,000 steps of 8 random 128x128 crops, on the training photos of
 # benchmarks/photos.py (wallpapers and scikit-image samples, downscaled to 512 on the long side;
-# the held-out photos are never seen).
+# the held-out photos are never seen). The bundled file was written with --out runs/photo.aecm and
+# copied; everything else in its recorded command is as below.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
