@@ -329,4 +329,48 @@ def test_the_photo_model_codes_a_photo_like_image_exactly_as_pinned(test_images)
     assert digest == PINNED_PHOTO_DIGEST
 
 
-PINNED_PHOTO_DIGEST = "to be pinned"
+PINNED_PHOTO_DIGEST = "75fa1bd52a6d1349"  # codec/pretrained/photo.aecm, quality 6, 565 bytes
+
+
+def test_training_fine_tunes_the_bundled_photo_model_unless_asked_not_to(tmp_path, capsys, trained):
+    from PIL import Image
+
+    import codec
+    from codec import api, cli
+
+    _, _, colour = trained
+    for i in range(4):
+        Image.fromarray(np.concatenate(colour[i : i + 3], axis=1)).save(tmp_path / f"p{i}.png")
+    argv = ["train", "--data", str(tmp_path), "--steps", "2", "--workdir", str(tmp_path / "w"), "--out", str(tmp_path / "m.aecm")]
+    assert cli.main(argv) == 0
+    assert "fine-tuning the bundled photo model" in capsys.readouterr().err
+    tuned, bundled = codec.load_model(tmp_path / "m.aecm"), codec.load_model(api.PHOTO_MODEL)
+    assert tuned.conv.config == bundled.conv.config
+    # two steps at a small learning rate move the weights a little, not to random ones
+    a, b = tuned.conv.nets["analysis"][0]["kernel"], bundled.conv.nets["analysis"][0]["kernel"]
+    assert 0 < np.abs(a - b).max() < 0.1 * np.abs(b).max()
+
+
+@pytest.mark.parametrize("mode", ["L", "LA", "P", "RGB", "RGBA"])
+def test_every_8_bit_mode_round_trips_through_the_photo_model(tmp_path, mode):
+    """The default choice for a photo: whatever compresses restores, with a PSNR floor on a photo."""
+    from PIL import Image
+    from skimage import data as samples
+
+    from .test_cli import run
+
+    rgb = samples.astronaut()[:96, 200:296]
+    rgba = np.concatenate([rgb, np.full(rgb.shape[:2] + (1,), 255, np.uint8)], -1)  # opaque alpha
+    im = (Image.fromarray(rgba, "RGBA") if mode in ("LA", "RGBA") else Image.fromarray(rgb)).convert(mode)
+    if mode == "P":  # an adaptive palette, as image editors save one (convert("P") dithers to the web palette)
+        im = Image.fromarray(rgb).quantize(256, dither=Image.Dither.NONE)
+    im.save(tmp_path / "in.png")
+    original = np.asarray(Image.open(tmp_path / "in.png").convert({"P": "RGB"}.get(mode, mode)))
+    assert run("-q", "in.png", cwd=tmp_path).returncode == 0
+    assert b"aecodec-photo" in run("info", "in.png.aec", cwd=tmp_path).stdout
+    (tmp_path / "in.png").rename(tmp_path / "kept.png")
+    assert run("-d", "-q", "in.png.aec", cwd=tmp_path).returncode == 0
+    restored = np.asarray(Image.open(tmp_path / "in.png"))
+    assert restored.shape == original.shape
+    mse = np.mean((restored.astype(float) - original) ** 2)
+    assert 10 * np.log10(255**2 / mse) > 25

@@ -26,7 +26,7 @@ import codec
 from bitstream import container
 from codec import api, data, fileio, modelfile, signals
 
-from .test_cli import AECODEC, run
+from .test_cli import AECODEC, FMNIST, run
 from .test_fuzz import join, split
 
 HERE = Path(__file__).parent
@@ -165,7 +165,7 @@ def test_every_8_bit_mode_round_trips_through_the_command_line(tmp_path, test_im
     im = source.get(mode, Image.fromarray(rgba, "RGBA")).convert(mode)
     im.save(tmp_path / "in.png")
     original = np.asarray(Image.open(tmp_path / "in.png").convert({"1": "L", "P": "RGB"}.get(mode, mode)))
-    assert run("-q", "--quality", "8", "in.png", cwd=tmp_path).returncode == 0
+    assert run("-q", "--quality", "8", "--model", FMNIST, "in.png", cwd=tmp_path).returncode == 0
     (tmp_path / "in.png").rename(tmp_path / "kept.png")
     r = run("-d", "-q", "in.png.aec", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
@@ -322,8 +322,9 @@ def test_aecodec_test_decodes_and_refuses_such_files(tmp_path, images):
 
 def test_blank_images_are_padded_to_the_floor_and_still_round_trip():
     blank = np.zeros((300, 64, 64), np.uint8)
-    for quality in (1, 8):
-        blob = codec.compress(blank, quality=quality)
+    fmnist, photo = codec.load_model(), codec.load_model(codec.api.PHOTO_MODEL)
+    for model, quality in ((fmnist, 1), (fmnist, 8), (photo, 1), (photo, photo.qualities[-1])):
+        blob = codec.compress(blank, quality=quality, model=model)
         (n, payload), = container.unpack(blob).chunks
         assert len(payload) >= blank.size // container.MAX_PIXELS_PER_BYTE
         assert np.abs(codec.decompress(blob).astype(int)).max() <= 20
@@ -584,7 +585,7 @@ def test_a_folder_restore_never_replaces_its_own_input(tmp_path, images):
 
 def test_narrow_grey_images_are_not_restored_as_one_colour_image(tmp_path):
     stack = np.random.default_rng(0).integers(0, 255, (3, 28, 4), dtype=np.uint8)  # three 28x4 grey images
-    (tmp_path / "g3.aec").write_bytes(codec.compress(stack, quality=8, grey_stack=True))
+    (tmp_path / "g3.aec").write_bytes(codec.compress(stack, quality=8, grey_stack=True, model=codec.load_model()))
     r = run("-d", "-q", "-o", "g3.png", "g3.aec", cwd=tmp_path)
     assert r.returncode == 1 and b"an image file holds one image, the archive 3" in r.stderr
     with pytest.raises(codec.DataError, match="holds one image"):
@@ -667,7 +668,7 @@ def test_compress_file_refuses_to_write_over_its_input(tmp_path, images):
 
 def test_an_image_format_that_cannot_hold_the_channels_is_a_data_error(tmp_path, test_images):
     rgba = np.stack([test_images[0]] * 3 + [np.full((28, 28), 255, np.uint8)], -1)[None]
-    (tmp_path / "a.aec").write_bytes(codec.compress(rgba, quality=8))
+    (tmp_path / "a.aec").write_bytes(codec.compress(rgba, quality=8, model=codec.load_model()))
     with pytest.raises(codec.DataError, match="JPEG cannot hold an image of 4 channels"):
         codec.decompress_file(tmp_path / "a.aec", tmp_path / "a.jpg")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.aec"]
