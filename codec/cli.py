@@ -459,8 +459,8 @@ def _measurable(images: list, count: int = 64, side: int = 512) -> list:
     return out
 
 
-def _fit_conv(args, images: list):
-    """The trained float model of the convolutional kind."""
+def _fit_conv(args, images: list, steps: int | None = None):
+    """The trained float model of the convolutional kind: ``steps``, else --steps, else --minutes."""
     import numpy as np
 
     from codec import conv_model
@@ -476,7 +476,7 @@ def _fit_conv(args, images: list):
     log = (lambda s: None) if args.quiet else (lambda s: print(s, file=sys.stderr, flush=True))
     if init is not None:
         log(f"fine-tuning the bundled photo model ({BUNDLED_CONV.name}; --from-scratch to start from random weights)")
-    steps = args.conv_steps if args.kind == "auto" and args.conv_steps else args.steps or (None if args.minutes else 20_000)
+    steps = steps or args.steps or (None if args.minutes else 20_000)
     own = args.kind == "conv"  # --batch-size and --learning-rate are the tile kind's under auto
     smallest = min(min(a.shape[:2]) for a in images)
     crop = min(128, max(32, smallest // 32 * 32))  # small images (patches) are not padded out to 128
@@ -606,7 +606,7 @@ def _with_conv_levels(args, tile_file: bytes, images, val) -> bytes:
     from codec import conv, ladder, modelfile
     from codec.model import Model
 
-    params = _keep_params(args, _fit_conv(args, list(images[: 20_000])))
+    params = _keep_params(args, _fit_conv(args, list(images[: 20_000]), steps=args.conv_steps))
     body = msgpack.unpackb(tile_file[len(modelfile.MAGIC) :], raw=False)
     body.pop("fingerprint")
     body["conv"] = modelfile.conv_to_dict(params, conv.ladder_tables())

@@ -374,3 +374,17 @@ def test_every_8_bit_mode_round_trips_through_the_photo_model(tmp_path, mode):
     assert restored.shape == original.shape
     mse = np.mean((restored.astype(float) - original) ** 2)
     assert 10 * np.log10(255**2 / mse) > 25
+
+
+def test_a_time_budget_fits_the_convolutional_steps_on_photos(tmp_path, capsys, trained):
+    from PIL import Image
+
+    from codec import cli
+
+    _, _, colour = trained
+    for i in range(3):
+        Image.fromarray(np.concatenate(colour[i : i + 3], axis=1)).save(tmp_path / f"p{i}.png")
+    argv = ["train", "--data", str(tmp_path), "--minutes", "0.25", "--workdir", str(tmp_path / "w"), "--out", str(tmp_path / "m.aecm")]
+    assert cli.main(argv) == 0
+    err = capsys.readouterr().err
+    assert "to fit 0.25 minutes; reproduce this run with --steps" in err  # not --conv-steps' 3000
