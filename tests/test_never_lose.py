@@ -6,6 +6,7 @@ import gzip
 import hashlib
 import io
 import os
+import shutil
 import signal
 import struct
 import subprocess
@@ -241,15 +242,22 @@ def test_the_output_suffix_decides_the_restored_format_in_the_cli_and_the_api(tm
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT])
 def test_termination_signals_leave_no_partial_output_and_exit_128_plus_n(tmp_path, signum):
-    src = codec.data.DEBIAN_DIR / "train-images-idx3-ubyte.gz"
-    proc = subprocess.Popen([AECODEC, "-q", "--rm", "-o", str(tmp_path / "train.aec"), str(src)], stderr=subprocess.PIPE)
+    # A copy: with --rm, a run that finishes before the signal lands removes its input, and this
+    # must never be the system's dataset (under nohup, SIGHUP is ignored and the run does finish).
+    (tmp_path / "in").mkdir()
+    (tmp_path / "out").mkdir()
+    src = tmp_path / "in" / "train-images-idx3-ubyte.gz"
+    shutil.copyfile(codec.data.DEBIAN_DIR / "train-images-idx3-ubyte.gz", src)
+    out = tmp_path / "out"
+    proc = subprocess.Popen([AECODEC, "-q", "--rm", "-o", str(out / "train.aec"), str(src)], stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signum, signal.SIG_DFL))  # as if started without nohup
     deadline = time.time() + 120
-    while time.time() < deadline and not any(p.name.endswith(".part") for p in tmp_path.iterdir()):
+    while time.time() < deadline and not any(p.name.endswith(".part") for p in out.iterdir()):
         time.sleep(0.05)
     proc.send_signal(signum)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 128 + signum, err
-    assert list(tmp_path.iterdir()) == [] and src.exists()
+    assert list(out.iterdir()) == [] and src.exists()
 
 
 def test_a_signal_inside_the_final_steps_lands_after_them(tmp_path):
