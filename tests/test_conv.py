@@ -230,13 +230,11 @@ def test_a_model_file_orders_its_levels_by_its_ladder(trained, tmp_path):
 
 
 def test_training_one_kind_refuses_a_ladder_out_of_order_and_keeps_what_it_trained(tmp_path, capsys, monkeypatch, trained):
-    from PIL import Image
 
     from codec import cli, ladder
 
     _, _, colour = trained
-    for i in range(4):
-        Image.fromarray(np.concatenate(colour[i : i + 3], axis=1)).save(tmp_path / f"p{i}.png")
+    _photo_folder(tmp_path, colour, 4)
     inverted = [{"bytes_per_image": 100 - i, "psnr": 30 + i} for i in range(6)]
     monkeypatch.setattr(ladder, "measure", lambda levels, images: inverted[: len(levels)])
     status = cli.main(["train", "--kind", "conv", "--from-scratch", "--data", str(tmp_path), "--steps", "2",
@@ -247,14 +245,12 @@ def test_training_one_kind_refuses_a_ladder_out_of_order_and_keeps_what_it_train
 
 
 def test_auto_training_on_photos_keeps_convolutional_levels_on_the_front(tmp_path, trained):
-    from PIL import Image
 
     import codec
     from codec import cli
 
     _, _, colour = trained
-    for i in range(5):
-        Image.fromarray(np.concatenate(colour[i : i + 3], axis=1)).save(tmp_path / f"p{i}.png")
+    _photo_folder(tmp_path, colour, 5)
     status = cli.main(["train", "--from-scratch", "--data", str(tmp_path), "--steps", "3", "--lambdas", "0.001,0.1",
                        "--workdir", str(tmp_path / "w"), "--out", str(tmp_path / "m.aecm"), "-q"])
     assert status == 0
@@ -333,14 +329,12 @@ PINNED_PHOTO_DIGEST = "75fa1bd52a6d1349"  # codec/pretrained/photo.aecm, quality
 
 
 def test_training_fine_tunes_the_bundled_photo_model_unless_asked_not_to(tmp_path, capsys, trained):
-    from PIL import Image
 
     import codec
     from codec import api, cli
 
     _, _, colour = trained
-    for i in range(4):
-        Image.fromarray(np.concatenate(colour[i : i + 3], axis=1)).save(tmp_path / f"p{i}.png")
+    _photo_folder(tmp_path, colour, 4)
     argv = ["train", "--data", str(tmp_path), "--steps", "2", "--workdir", str(tmp_path / "w"), "--out", str(tmp_path / "m.aecm")]
     assert cli.main(argv) == 0
     assert "fine-tuning the bundled photo model" in capsys.readouterr().err
@@ -377,14 +371,20 @@ def test_every_8_bit_mode_round_trips_through_the_photo_model(tmp_path, mode):
 
 
 def test_a_time_budget_fits_the_convolutional_steps_on_photos(tmp_path, capsys, trained):
-    from PIL import Image
 
     from codec import cli
 
     _, _, colour = trained
-    for i in range(3):
-        Image.fromarray(np.concatenate(colour[i : i + 3], axis=1)).save(tmp_path / f"p{i}.png")
+    _photo_folder(tmp_path, colour, 3)
     argv = ["train", "--data", str(tmp_path), "--minutes", "0.25", "--workdir", str(tmp_path / "w"), "--out", str(tmp_path / "m.aecm")]
     assert cli.main(argv) == 0
     err = capsys.readouterr().err
     assert "to fit 0.25 minutes; reproduce this run with --steps" in err  # not --conv-steps' 3000
+
+
+def _photo_folder(folder, colour, count: int) -> None:
+    """``count`` small colour images (garments side by side, one per channel) as PNG files in ``folder``."""
+    from PIL import Image
+
+    for i in range(count):
+        Image.fromarray(np.concatenate(colour[i : i + 3], axis=1)).save(folder / f"p{i}.png")
