@@ -24,6 +24,14 @@ AECODEC = shutil.which("aecodec", path=str(Path(sys.executable).parent)) or shut
 FMNIST = str(Path(__file__).parents[1] / "codec" / "pretrained" / "fmnist.aecm")
 
 
+def with_default_signal(signum, *command) -> list[str]:
+    """``command`` started with ``signum`` at its default disposition, as without nohup or ``&`` (an
+    ignored signal stays ignored across exec: the runner's would reach aecodec). A launcher, not
+    preexec_fn: forking a process that holds JAX's threads can deadlock."""
+    launcher = "import os, signal, sys; signal.signal(int(sys.argv[1]), signal.SIG_DFL); os.execv(sys.argv[2], sys.argv[2:])"
+    return [sys.executable, "-c", launcher, str(int(signum)), *command]
+
+
 def run(*args, cwd, stdin=None, env_home=None):
     env = dict(os.environ, XDG_CACHE_HOME=str(env_home)) if env_home else None
     return subprocess.run([AECODEC, *map(str, args)], cwd=cwd, input=stdin, capture_output=True, env=env, timeout=300)

@@ -27,7 +27,7 @@ import codec
 from bitstream import container
 from codec import api, data, fileio, modelfile, signals
 
-from .test_cli import AECODEC, FMNIST, run
+from .test_cli import AECODEC, FMNIST, run, with_default_signal
 from .test_fuzz import join, split
 
 HERE = Path(__file__).parent
@@ -249,8 +249,8 @@ def test_termination_signals_leave_no_partial_output_and_exit_128_plus_n(tmp_pat
     src = tmp_path / "in" / "train-images-idx3-ubyte.gz"
     shutil.copyfile(codec.data.DEBIAN_DIR / "train-images-idx3-ubyte.gz", src)
     out = tmp_path / "out"
-    proc = subprocess.Popen([AECODEC, "-q", "--rm", "-o", str(out / "train.aec"), str(src)], stderr=subprocess.PIPE,
-                            preexec_fn=lambda: signal.signal(signum, signal.SIG_DFL))  # as if started without nohup
+    proc = subprocess.Popen(with_default_signal(signum, AECODEC, "-q", "--rm", "-o", str(out / "train.aec"), str(src)),
+                            stderr=subprocess.PIPE)
     deadline = time.time() + 120
     while time.time() < deadline and not any(p.name.endswith(".part") for p in out.iterdir()):
         time.sleep(0.05)

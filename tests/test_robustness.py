@@ -11,7 +11,7 @@ import numpy as np
 import codec
 from codec.tiling import to_tiles
 
-from .test_cli import AECODEC
+from .test_cli import AECODEC, with_default_signal
 
 SCRIPT = """
 import sys, hashlib, numpy as np, codec
@@ -58,8 +58,7 @@ def test_full_disk_leaves_no_partial_output_and_keeps_the_input(tmp_path, test_i
 def test_interrupt_during_a_long_archive_leaves_no_output(tmp_path):
     src = codec.data.DEBIAN_DIR / "train-images-idx3-ubyte.gz"
     out = tmp_path / "train.aec"
-    proc = subprocess.Popen([AECODEC, "-q", "-o", str(out), str(src)], stderr=subprocess.PIPE,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.default_int_handler))
+    proc = subprocess.Popen(with_default_signal(signal.SIGINT, AECODEC, "-q", "-o", str(out), str(src)), stderr=subprocess.PIPE)
     deadline = time.time() + 120
     while time.time() < deadline and not any(p.name.endswith(".part") for p in tmp_path.iterdir()):
         time.sleep(0.05)  # wait until the output is being written
