@@ -107,8 +107,16 @@ class ConvTransform:
         return encode + convnet.macs_per_pixel(nets["hyper_synthesis"], 1 / 1024), decode
 
     def analysis(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(y (N, H/8, W/8, m), integer z^ (N, H/32, W/32, z)) of padded uint8 images (N, H, W, C)."""
-        y = convnet.run(self.nets["analysis"], x.astype(np.int64))
+        """(y (N, H/8, W/8, m), integer z^ (N, H/32, W/32, z)) of padded uint8 images (N, H, W, C).
+
+        C may also be 1 for a model of 3 channels: the plane is coded as R = G = B, through a first
+        layer whose kernel is the sum of the colour kernel over its input channels, which gives the
+        same integers a third of the work (every partial sum stays within the same bound)."""
+        layers = self.nets["analysis"]
+        if x.shape[3] == 1 and self.channels != 1:
+            first = layers[0]
+            layers = [{**first, "kernel": first["kernel"].sum(axis=2, keepdims=True)}, *layers[1:]]
+        y = convnet.run(layers, x.astype(np.int64))
         z = convnet.run(self.nets["hyper_analysis"], y)
         return y, (z + (1 << (ACT_BITS - 1))) >> ACT_BITS  # rounded half up, to whole units
 
@@ -147,13 +155,14 @@ class ConvLevel:
     max_image_values = 1 << 29  # the container's limit: 100-megapixel colour photos and more
 
     def _inputs(self, images: np.ndarray) -> np.ndarray:
-        """(N', Hp, Wp, C_model) uint8: edge-padded, colour jointly or each channel on its own."""
+        """(N', Hp, Wp, C) uint8, edge-padded: colour jointly (C the model's), or each channel on its own
+        as a plane (C = 1, which ``analysis`` codes as R = G = B)."""
         shape = images.shape[1:]
         channels = shape[2] if len(shape) == 3 else 1
         if channels == self.transform.channels:
             x = images if images.ndim == 4 else images[..., None]
         else:
-            x = np.repeat(to_planes(images)[..., None], self.transform.channels, axis=3)
+            x = to_planes(images)[..., None]
         h, w = x.shape[1:3]
         return np.pad(x, ((0, 0), (0, _padded(h) - h), (0, _padded(w) - w), (0, 0)), mode="edge")
 

@@ -388,3 +388,14 @@ def _photo_folder(folder, colour, count: int) -> None:
 
     for i in range(count):
         Image.fromarray(np.concatenate(colour[i : i + 3], axis=1)).save(folder / f"p{i}.png")
+
+
+def test_a_grey_plane_codes_exactly_as_its_colour_replica_with_a_third_of_the_first_layer(trained):
+    _, transform, colour = trained
+    grey = np.concatenate([colour[0][..., 0], colour[1][..., 1]], axis=1)  # 28x56
+    level = conv.ConvLevel(transform, 1)
+    replica = conv.ConvLevel(transform, 1).encode(np.repeat(grey[None, ..., None], 3, axis=3))
+    assert level.encode(grey[None]) == replica
+    y_plane, z_plane = transform.analysis(np.pad(grey, ((0, 4), (0, 8)))[None, ..., None])
+    y_rgb, z_rgb = transform.analysis(np.repeat(np.pad(grey, ((0, 4), (0, 8)))[None, ..., None], 3, axis=3))
+    assert np.array_equal(y_plane, y_rgb) and np.array_equal(z_plane, z_rgb)
