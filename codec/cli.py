@@ -404,30 +404,45 @@ def _train_conv(args, images=None, *, auto: bool = False) -> int:
     convolutional levels alone, on random crops of --data's images, whole images held out to measure
     the ladder; by default fine-tuned from the bundled photo model (a colour model: grey images train
     as R = G = B). ``auto`` keeps the levels on the Pareto front; ``conv`` refuses a ladder out of order."""
+    from codec import conv_model, ladder, modelfile, train
+
     if images is None:
         images = _conv_data(args)
-    train_images, val = _hold_out(images, args.val_fraction or 0.1, args.seed or 0)
-    model = _fit_conv(args, train_images)
-    params = _keep_params(args, model)
-    from codec import conv, ladder, modelfile
+    try:
+        split = train.TrainConfig(**{k: v for k, v in (("val_fraction", args.val_fraction), ("seed", args.seed)) if v is not None})
+        train_images, val = train.split_images(images, split)  # the tile kind's rule: whole images
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    params = _keep_params(args, _fit_conv(args, train_images))
+    meta = {"data": str(args.data), "kind": "conv", "command": " ".join(["aecodec", *sys.argv[1:]])}
+    candidate = conv_model.model_file(params, name=args.name or args.out.stem, meta=meta)
+    entries, rows = _ladder(candidate, _measurable(val), auto=auto)
+    meta["val"] = [{"kind": k, "index": i, **r} for (k, i), r in zip(entries, rows, strict=True)]
+    data = modelfile.amended(candidate, ladder=entries, default=ladder.default_level(rows), meta=meta)
+    modelfile.save(args.out, data)
+    print(json.dumps({"model": str(args.out), "bytes": len(data), "val": meta["val"]}, indent=1))
+    return 0
 
-    transform = conv.ConvTransform(params, conv.ladder_tables())
-    levels = [conv.ConvLevel(transform, i) for i in range(len(params["config"]["lambdas"]))]
-    rows = ladder.measure(levels, _measurable(val))
+
+def _ladder(model_file: bytes, val: list, *, auto: bool) -> tuple[list, list]:
+    """([kind, index] of the levels to keep, their measurements) on the held-out images ``val``: the
+    Pareto front with ``auto``, else every level, refused (LadderError) if they are not monotone."""
+    from codec import ladder, modelfile
+    from codec.model import Model
+
+    model = Model(modelfile.loads(model_file), source="trained model")
+    seen: dict[str, int] = {}
+    entries = []
+    for level in model.levels:  # each level's place among the levels of its kind, as a stored ladder names it
+        entries.append([level.kind, seen.get(level.kind, 0)])
+        seen[level.kind] = entries[-1][1] + 1
+    rows = ladder.measure(model.levels, val)
     if auto:
         keep = ladder.pareto(rows)
     else:
-        ladder.check_monotone(rows, [f"quality {i + 1}" for i in range(len(rows))])
-        keep = list(range(len(rows)))
-    kept = [rows[i] for i in keep]
-    meta = {"data": str(args.data), "kind": "conv", "command": " ".join(["aecodec", *sys.argv[1:]]),
-            "val": [{"kind": "conv", "index": i, **rows[i]} for i in keep]}
-    data = modelfile.dumps(name=args.name or args.out.stem, config=None, params={}, frozen=None, pixel=[], meta=meta,
-                           default=ladder.default_level(kept), conv=modelfile.conv_to_dict(params, conv.ladder_tables()),
-                           ladder=[["conv", i] for i in keep])
-    modelfile.save(args.out, data)
-    print(json.dumps({"model": str(args.out), "bytes": len(data), "val": meta["val"]}, default=float, indent=1))
-    return 0
+        ladder.check_monotone(rows, [f"quality {q} ({lv.kind})" for q, lv in zip(model.qualities, model.levels, strict=True)])
+        keep = range(len(rows))
+    return [entries[i] for i in keep], [rows[i] for i in keep]
 
 
 def _conv_data(args) -> list:
@@ -437,17 +452,6 @@ def _conv_data(args) -> list:
     if images is None:
         raise UsageError("--kind conv needs --data (photos, scans, ...: images of any sizes)")
     return list(images)
-
-
-def _hold_out(images: list, fraction: float, seed: int) -> tuple[list, list]:
-    """(training images, held-out whole images): a seeded tenth by default, at least one."""
-    import numpy as np
-
-    if len(images) < 2:
-        raise UsageError(f"training needs at least 2 images (whole images are held out to validate), not {len(images)}")
-    held = max(1, round(len(images) * fraction))
-    order = np.random.default_rng(seed).permutation(len(images))
-    return [images[i] for i in order[:-held]], [images[i] for i in order[-held:]]
 
 
 def _measurable(images: list, count: int = 64, side: int = 512) -> list:
@@ -475,7 +479,7 @@ def _fit_conv(args, images: list, steps: int | None = None):
     cfg = conv_model.ConvConfig(channels=3 if colour else 1, **({"lambdas": args.lambdas} if args.lambdas else {}))
     log = (lambda s: None) if args.quiet else (lambda s: print(s, file=sys.stderr, flush=True))
     if init is not None:
-        log(f"fine-tuning the bundled photo model ({BUNDLED_CONV.name}; --from-scratch to start from random weights)")
+        log("fine-tuning the bundled photo model (photo.aecm; --from-scratch to start from random weights)")
     steps = steps or args.steps or (None if args.minutes else 20_000)
     own = args.kind == "conv"  # --batch-size and --learning-rate are the tile kind's under auto
     smallest = min(min(a.shape[:2]) for a in images)
@@ -501,17 +505,16 @@ def _keep_params(args, model) -> dict:
     return params
 
 
-BUNDLED_CONV = Path(__file__).parent / "pretrained" / "photo.aecm"
-
-
 def _bundled_conv():
     """The bundled photo model as a trainable model, or None where it is not installed."""
-    if not BUNDLED_CONV.is_file():
+    from codec import api
+
+    if not api.PHOTO_MODEL.is_file():
         return None
     from codec import conv_model, modelfile
 
-    params, _ = modelfile.conv_from_body(modelfile.loads(BUNDLED_CONV.read_bytes(), what=str(BUNDLED_CONV)),
-                                         source=str(BUNDLED_CONV))
+    what = str(api.PHOTO_MODEL)
+    params, _ = modelfile.conv_from_body(modelfile.loads(api.PHOTO_MODEL.read_bytes(), what=what), source=what)
     return conv_model.from_params(params)
 
 
@@ -573,23 +576,13 @@ def _train(args) -> int:
     if args.kind == "auto":  # the convolutional levels too, then the ladder by measurement
         model_file = _with_conv_levels(args, model_file, train_part, val[:500])
     else:
-        _check_ladder(model_file, val[:500])
         from codec import modelfile
 
+        _ladder(model_file, val[:500], auto=False)  # refused (LadderError) unless monotone
         modelfile.save(args.out, model_file)
     print(json.dumps({"model": str(args.out), "bytes": len(model_file), "test": train.read_meta(model_file).get("test")},
                      default=float, indent=1))
     return 0
-
-
-def _check_ladder(model_file: bytes, val) -> None:
-    """Refuse (LadderError) a model whose levels are not monotone on the held-out images."""
-    from codec import ladder, modelfile
-    from codec.model import Model
-
-    model = Model(modelfile.loads(model_file), source="trained model")
-    rows = ladder.measure(model.levels, list(val))
-    ladder.check_monotone(rows, [f"quality {q} ({lv.kind})" for q, lv in zip(model.qualities, model.levels, strict=True)])
 
 
 def _small_aligned(images) -> bool:
@@ -601,28 +594,14 @@ def _small_aligned(images) -> bool:
 
 def _with_conv_levels(args, tile_file: bytes, images, val) -> bytes:
     """The tile model plus fine-tuned convolutional levels, keeping the Pareto front measured on ``val``."""
-    import msgpack
-
     from codec import conv, ladder, modelfile
-    from codec.model import Model
 
     params = _keep_params(args, _fit_conv(args, list(images[: 20_000]), steps=args.conv_steps))
-    body = msgpack.unpackb(tile_file[len(modelfile.MAGIC) :], raw=False)
-    body.pop("fingerprint")
-    body["conv"] = modelfile.conv_to_dict(params, conv.ladder_tables())
-    body["fingerprint"] = modelfile.fingerprint(body)
-    candidates = Model(modelfile.loads(modelfile.MAGIC + msgpack.packb(body, use_bin_type=True)), source="candidate")
-    names = {id(lv): (lv.kind, i) for kind in ("tile", "pixel", "conv")
-             for i, lv in enumerate(x for x in candidates.levels if x.kind == kind)}
-    rows = ladder.measure(candidates.levels, list(val))
-    keep = ladder.pareto(rows)
-    body.pop("fingerprint")
-    body["ladder"] = [list(names[id(candidates.levels[i])]) for i in keep]
-    body["default"] = ladder.default_level([rows[i] for i in keep])
-    body["meta"]["val_ladder"] = [{"kind": names[id(candidates.levels[i])][0], **rows[i]} for i in keep]
-    body["fingerprint"] = modelfile.fingerprint(body)
-    data = modelfile.MAGIC + msgpack.packb(body, use_bin_type=True)
-    modelfile.loads(data)  # what is written reads back
+    candidate = modelfile.amended(tile_file, conv=modelfile.conv_to_dict(params, conv.ladder_tables()))
+    entries, rows = _ladder(candidate, list(val), auto=True)
+    meta = modelfile.loads(candidate)["meta"]
+    data = modelfile.amended(candidate, ladder=entries, default=ladder.default_level(rows),
+                             meta={**meta, "val_ladder": [{"kind": k, **r} for (k, _), r in zip(entries, rows, strict=True)]})
     modelfile.save(args.out, data)
     return data
 

@@ -249,13 +249,20 @@ def export(model: ConvCodec) -> dict:
             "log_z_scale": np.asarray(model.log_z_scale[...], np.float64)}
 
 
-def export_model(model: ConvCodec, path, *, name: str, meta: dict, default: int | None = None) -> bytes:
-    """Write a model file of convolutional levels only (its integer tables frozen now); returns its bytes."""
+def model_file(params: dict, *, name: str, meta: dict, default: int | None = None) -> bytes:
+    """The bytes of a model file of convolutional levels only (``export``'s parameters, integer tables frozen now)."""
     from codec import modelfile
 
-    levels = len(model.cfg.lambdas)
-    data = modelfile.dumps(name=name, config=None, params={}, frozen=None, pixel=[], meta=meta,
+    levels = len(params["config"]["lambdas"])
+    return modelfile.dumps(name=name, config=None, params={}, frozen=None, pixel=[], meta=meta,
                            default=default or (levels + 1) // 2,
-                           conv=modelfile.conv_to_dict(export(model), conv.ladder_tables()))
+                           conv=modelfile.conv_to_dict(params, conv.ladder_tables()))
+
+
+def export_model(model: ConvCodec, path, *, name: str, meta: dict, default: int | None = None) -> bytes:
+    """Write a model file of convolutional levels only; returns its bytes."""
+    from codec import modelfile
+
+    data = model_file(export(model), name=name, meta=meta, default=default)
     modelfile.save(path, data)
     return data

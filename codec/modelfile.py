@@ -149,6 +149,18 @@ def dumps(*, name: str, config: dict | None, params: dict, frozen: FrozenPrior |
     return MAGIC + msgpack.packb(body, use_bin_type=True)
 
 
+def amended(raw: bytes, **fields) -> bytes:
+    """A model file's bytes with ``fields`` of its body replaced (values in their stored form, as
+    ``dumps`` writes them), fingerprinted anew and checked as a reader checks it."""
+    body = msgpack.unpackb(raw[len(MAGIC) :], raw=False)
+    body.pop("fingerprint")
+    body.update(fields)
+    body["fingerprint"] = fingerprint(body)
+    data = MAGIC + msgpack.packb(body, use_bin_type=True)
+    loads(data)
+    return data
+
+
 def save(path: str | os.PathLike, data: bytes) -> None:
     from codec.fileio import write_atomic
 
