@@ -23,7 +23,7 @@ from PIL import Image
 
 import codec
 from benchmarks import baselines, photos
-from benchmarks.photo_model import luma
+from codec.data import luma
 
 
 def patches(images, size: int = 64, every: int = 2) -> np.ndarray:

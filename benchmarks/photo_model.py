@@ -25,6 +25,7 @@ from PIL import Image
 import codec
 from benchmarks import baselines, photos
 from codec import api
+from codec.data import luma
 
 QUALITIES = {"WEBP": (5, 10, 20, 30, 40, 50, 60, 70, 80, 90), "JPEG": (5, 10, 20, 30, 40, 50, 60, 70, 80, 90),
              "AVIF": (10, 20, 30, 40, 50, 60, 70, 80, 90), "JXL": (10, 20, 30, 40, 50, 60, 70, 80, 90)}
@@ -37,10 +38,6 @@ def held_out() -> dict[str, list[np.ndarray]]:
     colour = [*walls.values(), *(a for a in samples.values() if a.ndim == 3)]
     grey = [a for a in samples.values() if a.ndim == 2] + [luma(a) for a in colour]
     return {"colour": colour, "grey": grey}
-
-
-def luma(a: np.ndarray) -> np.ndarray:
-    return ((a.astype(np.int32) @ np.array([299, 587, 114]) + 500) // 1000).astype(np.uint8)
 
 
 def _row(name, setting, size, images, restored) -> dict:

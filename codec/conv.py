@@ -21,6 +21,7 @@ import math
 import numpy as np
 
 import bitstream
+from bitstream.container import MAX_IMAGE_PIXELS
 from codec import convnet
 from codec.convnet import ACT_BITS
 from codec.tiling import from_planes, to_planes
@@ -74,6 +75,8 @@ class ConvTransform:
                 convnet.check_layer(w, b, what=f"{name}[{i}]")
                 layers.append({"kind": kind, "kernel": w, "bias": b, "relu": relu})
             self.nets[name] = layers
+        first = self.nets["analysis"][0]  # for a grey plane coded as R = G = B (see ``analysis``)
+        self.grey_analysis = [{**first, "kernel": first["kernel"].sum(axis=2, keepdims=True)}, *self.nets["analysis"][1:]]
         self.gain = np.round(np.exp(params["log_gain"]) * (1 << GAIN_BITS)).astype(np.int64)  # (levels, m)
         self.inv_gain = np.round(np.exp(params["log_inv_gain"]) * (1 << GAIN_BITS)).astype(np.int64)
         self.log_gain = np.round(params["log_gain"] * (1 << ACT_BITS)).astype(np.int64)  # ln g in ACT_BITS
@@ -112,10 +115,7 @@ class ConvTransform:
         C may also be 1 for a model of 3 channels: the plane is coded as R = G = B, through a first
         layer whose kernel is the sum of the colour kernel over its input channels, which gives the
         same integers a third of the work (every partial sum stays within the same bound)."""
-        layers = self.nets["analysis"]
-        if x.shape[3] == 1 and self.channels != 1:
-            first = layers[0]
-            layers = [{**first, "kernel": first["kernel"].sum(axis=2, keepdims=True)}, *layers[1:]]
+        layers = self.grey_analysis if x.shape[3] == 1 and self.channels != 1 else self.nets["analysis"]
         y = convnet.run(layers, x.astype(np.int64))
         z = convnet.run(self.nets["hyper_analysis"], y)
         return y, (z + (1 << (ACT_BITS - 1))) >> ACT_BITS  # rounded half up, to whole units
@@ -152,7 +152,7 @@ class ConvLevel:
         return n * groups * area * self.transform.channels
 
     max_coded_pixels = MAX_CODED_PIXELS
-    max_image_values = 1 << 29  # the container's limit: 100-megapixel colour photos and more
+    max_image_values = MAX_IMAGE_PIXELS  # the container's limit: 100-megapixel colour photos and more
 
     def _inputs(self, images: np.ndarray) -> np.ndarray:
         """(N', Hp, Wp, C) uint8, edge-padded: colour jointly (C the model's), or each channel on its own

@@ -21,7 +21,7 @@ import numpy as np
 import optax
 from flax import nnx
 
-from codec import conv
+from codec import conv, data
 from codec.entropy import SCALE_MAX, SCALE_MIN
 from codec.models import gaussian_bits
 
@@ -156,8 +156,7 @@ def random_crops(images: list[np.ndarray], size: int, count: int, rng: np.random
         crop = a[y : y + size, x : x + size]
         crop = crop[:, ::-1] if rng.integers(2) else crop
         if crop.shape[2] == 3 and rng.random() < grey_fraction:
-            luma = (crop.astype(np.int32) @ np.array([299, 587, 114]) + 500) // 1000
-            crop = np.repeat(luma[..., None], 3, axis=2).astype(np.uint8)
+            crop = np.repeat(data.luma(crop)[..., None], 3, axis=2)
         out.append(crop)
     return np.stack(out)
 
@@ -263,6 +262,6 @@ def export_model(model: ConvCodec, path, *, name: str, meta: dict, default: int 
     """Write a model file of convolutional levels only; returns its bytes."""
     from codec import modelfile
 
-    data = model_file(export(model), name=name, meta=meta, default=default)
-    modelfile.save(path, data)
-    return data
+    raw = model_file(export(model), name=name, meta=meta, default=default)
+    modelfile.save(path, raw)
+    return raw

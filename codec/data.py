@@ -353,6 +353,11 @@ def load_images(path: str | os.PathLike) -> np.ndarray:
     raise DataError(f"{path}: unknown input format (use .npy, .npz, IDX, or an image file)")
 
 
+def luma(rgb: np.ndarray) -> np.ndarray:
+    """The grey image (ITU-R BT.601 weights, in integers) of uint8 colour images (..., 3)."""
+    return ((rgb.astype(np.int32) @ np.array([299, 587, 114]) + 500) // 1000).astype(np.uint8)
+
+
 def check_image_shape(shape) -> None:
     """Refuse an image shape (H, W) or (H, W, C) beyond the container's limits, before any pixel is read.
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from bitstream.coder import PRECISION, Decoder, Encoder, Tables, integer_frequencies
 from bitstream.errors import FormatError
-from codec.tiling import WHOLE_CHUNK_PIXELS, from_planes, to_planes
+from codec.tiling import WHOLE_CHUNK_PIXELS, WHOLE_IMAGE_VALUES, from_planes, to_planes
 
 ACTIVITY = np.array([0, 2, 4, 7, 11, 16, 23, 32, 45, 64, 90, 128])  # lower bounds of the activity buckets
 LEVEL = np.array([0, 4, 8, 12, 30, 48, 70, 128])  # lower bounds of the predicted-value buckets
@@ -206,7 +206,7 @@ class PixelLevel:
         self.step, self.tables = step, tables
 
     max_coded_pixels = WHOLE_CHUNK_PIXELS  # a chunk is decoded at once: its memory bounded here
-    max_image_values = 1 << 26  # 8192 x 8192 grey
+    max_image_values = WHOLE_IMAGE_VALUES
 
     def coded_pixels(self, n: int, shape) -> int:
         return n * int(np.prod(shape))

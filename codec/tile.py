@@ -22,7 +22,7 @@ import bitstream
 from bitstream.coder import ESCAPE_RANGE
 from codec import modelfile
 from codec.errors import FormatError
-from codec.tiling import WHOLE_CHUNK_PIXELS, from_planes, from_tiles, grid, to_planes, to_tiles
+from codec.tiling import WHOLE_CHUNK_PIXELS, WHOLE_IMAGE_VALUES, from_planes, from_tiles, grid, to_planes, to_tiles
 
 BLOCK = 256  # tiles per step of the transforms
 CHOICE_BLOCK = 32  # tiles per step of the cluster choice: its (tiles x clusters x pixels) arrays stay in cache
@@ -118,7 +118,7 @@ class TileLevel:
         self.tile = transform.config.tile
 
     max_coded_pixels = WHOLE_CHUNK_PIXELS  # a chunk is decoded at once: its memory bounded here
-    max_image_values = 1 << 26  # 8192 x 8192 grey
+    max_image_values = WHOLE_IMAGE_VALUES
 
     def coded_pixels(self, n: int, shape) -> int:
         """The positions coded for ``n`` images of ``shape``: whole tiles, padding included."""

@@ -7,6 +7,7 @@ import numpy as np
 # Coded positions per chunk for levels that decode a chunk at once (the tile transform, the pixel
 # coder): an 8192 x 8192 grey image padded to 256-pixel tiles, (8192 + 255)^2 < 2^26 + 2^23.
 WHOLE_CHUNK_PIXELS = (1 << 26) + (1 << 23)
+WHOLE_IMAGE_VALUES = 1 << 26  # the largest image of those levels: 8192 x 8192 grey
 
 
 def grid(height: int, width: int, tile: tuple[int, int]) -> tuple[int, int]:
