@@ -27,25 +27,15 @@ from codec import api, conv
 
 
 def large_photo(megapixels: float) -> np.ndarray:
+    """A side x side colour image: rows of the upscaled held-out photos side by side, each row as
+    tall as its shortest photo, repeated until the image is full."""
     side = int(round((megapixels * 1e6) ** 0.5))
     _, held = photos.wallpapers()
     pieces = [np.asarray(Image.fromarray(a).resize((a.shape[1] * 4, a.shape[0] * 4), Image.LANCZOS)) for a in held.values()]
-    out = np.empty((side, side, 3), np.uint8)
-    y = 0
-    i = 0
-    while y < side:  # rows of pieces, each row as tall as its first piece
-        piece_h = pieces[i % len(pieces)].shape[0]
-        x = 0
-        while x < side:
-            p = pieces[i % len(pieces)]
-            h, w = min(piece_h, p.shape[0], side - y), min(p.shape[1], side - x)
-            out[y : y + h, x : x + w] = p[:h, :w]
-            if h < min(piece_h, side - y):
-                out[y + h : y + min(piece_h, side - y), x : x + w] = p[h - 1 : h, :w]
-            x += w
-            i += 1
-        y += min(piece_h, side - y)
-    return out
+    height = min(p.shape[0] for p in pieces)
+    row = np.concatenate([p[:height] for p in pieces], axis=1)
+    row = np.concatenate([row] * -(-side // row.shape[1]), axis=1)[:, :side]
+    return np.concatenate([row] * -(-side // height), axis=0)[:side]
 
 
 # VmHWM: the peak resident memory of this process image (ru_maxrss would also count the parent's
