@@ -1,14 +1,14 @@
-"""The ``.aec`` container (format version 3): compact, versioned, checksummed, streamable, strictly parsed.
+"""The ``.aec`` container (format version 4): compact, versioned, checksummed, streamable, strictly parsed.
 
 Layout::
 
-    "AEC" u8               magic; then the format version, 3, plus 0x80 for a single image
+    "AEC" u8               magic; then the format version, 4, plus 0x80 for a single image
                            (format 2: "AEC" 0x00 0x02)
     varint + msgpack       header record: [model, quality, image_shape(, batched(, meta))]
-    then, for a single image (batched false, version byte 0x83):
+    then, for a single image (batched false, version byte 0x84):
     bytes                  its ANS stream, up to the last 4 bytes
     u32 little-endian      CRC-32 of every byte before it, checked before anything is decoded
-    or, for an archive (batched true, version byte 0x03):
+    or, for an archive (batched true, version byte 0x04):
     u32 little-endian      CRC-32 of every byte before it: the header is checked before any chunk
     (varint + msgpack)*    chunk records: [n, data, crc(, shape)]
     0x00                   end of chunks (a record length of zero)
@@ -46,7 +46,9 @@ header as a dict with every field (``HEADER_FIELDS``), implied ones filled in.
 
 Every byte is covered by the final CRC; each chunk also carries its own, so a stream reader
 can stop at the first damaged chunk before decoding it. Every size is checked against a
-limit (and against the bytes actually present) before anything is allocated. Version 2
+limit (and against the bytes actually present) before anything is allocated. Version 3 is
+version 4's layout, but its tile-level streams carry no poses (``codec.poses``): readers pass the
+version on to the codec, which decodes either. Version 2
 (a 5-byte magic, no header checksum, no single-image form, streams without an end marker) is
 still read; version 1 (string-keyed maps, u32 lengths) was a pre-release format and is refused.
 """
@@ -66,8 +68,8 @@ from bitstream.walk import check_structure
 
 MAGIC = b"AEC"  # then the version byte; formats 1 and 2 put a zero byte before it
 SINGLE_IMAGE = 0x80  # set in the version byte of a single image's file: the form is known before the header
-FORMAT_VERSION = 3
-READ_VERSIONS = (2, 3)  # 2: no header checksum, streams without an end marker
+FORMAT_VERSION = 4
+READ_VERSIONS = (2, 3, 4)  # 2: no header checksum, streams without an end marker; 3: tile streams without poses
 MAX_HEADER_BYTES = 1 << 20
 MAX_CHUNK_BYTES = 1 << 28
 MAX_CHUNK_PIXELS = 1 << 29  # decoded values per chunk (512 MB): bounds the memory one chunk can claim

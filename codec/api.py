@@ -239,7 +239,7 @@ class ArchiveReader:
             if dense > FORMAT2_DENSE_PIXELS:
                 raise LimitError(f"format-2 file holds more than {FORMAT2_DENSE_PIXELS} pixels denser than "
                                  f"{container.MAX_PIXELS_PER_BYTE} per byte (decompress it with aecodec 0.1)")
-            yield self.level.decode(data, n, shape, framed=framed)
+            yield self.level.decode(data, n, shape, version=self._reader.version)
 
 
 def compress(images, *, quality=None, model=None, meta: dict | None = None, grey_stack: bool = False) -> bytes:

@@ -469,17 +469,18 @@ def _fit_conv(args, images: list, steps: int | None = None):
 
     from codec import conv_model
 
-    init = None if args.from_scratch else _bundled_conv()
+    init = _conv_init(args)
     colour = init is not None or any(a.ndim == 3 for a in images)
     images = [np.repeat(a[..., None], 3, axis=2) if colour and a.ndim == 2 else (a if a.ndim == 3 else a[..., None])
               for a in images]
     images = [a[..., :3] for a in images]
     if init is not None and args.lambdas:
         raise UsageError("--lambdas sets up a new model: give --from-scratch with it")
-    cfg = conv_model.ConvConfig(channels=3 if colour else 1, **({"lambdas": args.lambdas} if args.lambdas else {}))
+    cfg = conv_model.ConvConfig(channels=3 if colour else 1, ns=args.synthesis_width,
+                                **({"lambdas": args.lambdas} if args.lambdas else {}))
     log = (lambda s: None) if args.quiet else (lambda s: print(s, file=sys.stderr, flush=True))
     if init is not None:
-        log("fine-tuning the bundled photo model (photo.aecm; --from-scratch to start from random weights)")
+        log(f"fine-tuning {args.init or 'the bundled photo model (photo.aecm)'}; --from-scratch to start from random weights")
     steps = steps or args.steps or (None if args.minutes else 20_000)
     own = args.kind == "conv"  # --batch-size and --learning-rate are the tile kind's under auto
     smallest = min(min(a.shape[:2]) for a in images)
@@ -505,16 +506,43 @@ def _keep_params(args, model) -> dict:
     return params
 
 
-def _bundled_conv():
-    """The bundled photo model as a trainable model, or None where it is not installed."""
-    from codec import api
+def _width(text: str) -> int:
+    value = int(text) if text.isdigit() else 0
+    if not 1 <= value <= 256:
+        raise argparse.ArgumentTypeError(f"not a width from 1 to 256: {text!r}")
+    return value
 
-    if not api.PHOTO_MODEL.is_file():
+
+def _conv_params(path):
+    """(parameters, tables) of a model file's convolutional levels, or None where it has none."""
+    from codec import modelfile
+
+    try:
+        return modelfile.conv_from_body(modelfile.loads(path.read_bytes(), what=str(path)), source=str(path))
+    except OSError as e:
+        raise UsageError(f"{path}: {e.strerror or e}") from None
+
+
+def _conv_init(args):
+    """The model to fine-tune, as a trainable model: --init's, else the bundled photo model (None with
+    --from-scratch or where it is not installed); with --synthesis-width, its synthesis widened to it."""
+    from codec import api, conv_model
+
+    if args.from_scratch:
         return None
-    from codec import conv_model, modelfile
-
-    what = str(api.PHOTO_MODEL)
-    params, _ = modelfile.conv_from_body(modelfile.loads(api.PHOTO_MODEL.read_bytes(), what=what), source=what)
+    found = _conv_params(args.init) if args.init else None
+    if found is None and args.init and args.kind == "conv":
+        raise UsageError(f"{args.init}: the model has no convolutional levels to start from")
+    if found is None:  # auto with a --init of tile levels only: those start the tile kind
+        found = _conv_params(api.PHOTO_MODEL) if api.PHOTO_MODEL.is_file() else None
+    if found is None:
+        return None
+    params = found[0]
+    if args.synthesis_width:
+        try:
+            params = conv_model.widen_synthesis(params, args.synthesis_width, seed=args.seed or 0)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
     return conv_model.from_params(params)
 
 
@@ -699,6 +727,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="quantizer step (in pixel levels, 1 = lossless) of each pixel-coder level above the "
                          "transform's, high to low; 'none' for no such levels (default 44,33,24,18,14)")
     tr.add_argument("--init", type=Path, metavar="MODEL", help="start from this model file's parameters (fine-tune)")
+    tr.add_argument("--synthesis-width", type=_width, metavar="N", help="--kind conv: channels of the synthesis (the "
+                    "decoder; default as the model started from, or 32); a wider one grown from a narrower model "
+                    "starts as the same function")
     tr.add_argument("--seed", type=int, help="seed of initialization, shuffling and noise (default 0)")
     tr.add_argument("-q", "--quiet", action="store_true")
     tr.set_defaults(func=_train)

@@ -35,11 +35,15 @@ class ConvConfig:
     m: int = 64  # latent channels
     h: int = 32  # width of the hyperprior's networks
     z: int = 24  # hyper-latent channels
+    ns: int | None = None  # width of the synthesis (the decoder), when not n
     # λ per level, low to high quality (MSE in grey levels²; about 0.1-1.5 bits per pixel on photos)
     lambdas: tuple[float, ...] = (0.0009, 0.0018, 0.0036, 0.0072, 0.0144, 0.0288)
 
     def to_dict(self) -> dict:
-        return {**dataclasses.asdict(self), "lambdas": list(self.lambdas)}
+        out = {**dataclasses.asdict(self), "lambdas": list(self.lambdas)}
+        if out["ns"] is None:  # files of models without it stay byte-identical
+            del out["ns"]
+        return out
 
 
 def _conv(x, kernel, bias, stride: int):
@@ -78,7 +82,7 @@ class Network(nnx.Module):
 class ConvCodec(nnx.Module):
     def __init__(self, cfg: ConvConfig, *, rngs: nnx.Rngs):
         self.cfg = cfg
-        specs = conv.layer_specs(cfg.channels, cfg.n, cfg.m, cfg.h, cfg.z)
+        specs = conv.layer_specs(cfg.channels, cfg.n, cfg.m, cfg.h, cfg.z, cfg.ns)
         self.analysis = Network(specs["analysis"], rngs=rngs)
         self.synthesis = Network(specs["synthesis"], rngs=rngs)
         self.hyper_analysis = Network(specs["hyper_analysis"], rngs=rngs)
@@ -220,7 +224,7 @@ def train(images: list[np.ndarray], *, cfg: ConvConfig, steps: int | None = None
 
 def from_params(params: dict) -> ConvCodec:
     """A trainable model holding stored parameters (``conv.from_body``'s form): to fine-tune from."""
-    cfg = ConvConfig(**{k: params["config"][k] for k in ("channels", "n", "m", "h", "z")},
+    cfg = ConvConfig(**{k: params["config"][k] for k in ("channels", "n", "m", "h", "z", "ns") if k in params["config"]},
                      lambdas=tuple(params["config"]["lambdas"]))
     model = ConvCodec(cfg, rngs=nnx.Rngs(0))
     for name in ("analysis", "synthesis", "hyper_analysis", "hyper_synthesis"):
@@ -233,6 +237,29 @@ def from_params(params: dict) -> ConvCodec:
     for name in ("log_gain", "log_inv_gain", "log_z_scale"):
         setattr(model, name, nnx.Param(jnp.asarray(params[name], jnp.float32)))
     return model
+
+
+def widen_synthesis(params: dict, ns: int, seed: int = 0) -> dict:
+    """``params`` (``export``'s form) with a synthesis ``ns`` wide that computes the same function: the old
+    units keep their weights, new units get random incoming weights and zero outgoing ones, so training
+    starts exactly where the narrower model stands and grows from there (as in Net2Net's wider layers)."""
+    old = params["config"].get("ns") or params["config"]["n"]
+    if ns < old:
+        raise ValueError(f"a synthesis {old} wide cannot be narrowed to {ns}")
+    rng = np.random.default_rng(seed)
+    layers, c_in_new = [], None
+    for i, (kernel, bias) in enumerate(params["synthesis"]):
+        k, _, c_in, c4 = kernel.shape
+        c_out = c4 // 4
+        c_out_new = ns if i < len(params["synthesis"]) - 1 else c_out
+        c_in_new = c_in if i == 0 else ns
+        w = rng.normal(0, math.sqrt(2.0 / (k * k * c_in_new)), (k, k, c_in_new, 4, c_out_new))
+        w[:, :, c_in:, :, :c_out] = 0  # new inputs do not reach old units
+        w[:, :, :c_in, :, :c_out] = kernel.reshape(k, k, c_in, 4, c_out)
+        b = np.zeros((4, c_out_new))
+        b[:, :c_out] = bias.reshape(4, c_out)
+        layers.append((w.reshape(k, k, c_in_new, 4 * c_out_new), b.reshape(-1)))
+    return {**params, "config": {**params["config"], "ns": ns}, "synthesis": layers}
 
 
 def export(model: ConvCodec) -> dict:

@@ -1,7 +1,7 @@
 """A loaded model: its config, its quality levels, its default level and its identity.
 
 A *level* is one way of coding images at one quality, an object with one narrative:
-``encode(images, min_bytes=...) -> bytes``, ``decode(data, n, shape, framed=...) -> images``,
+``encode(images, min_bytes=...) -> bytes``, ``decode(data, n, shape, version=...) -> images`` (the container's format version),
 ``ideal_bits(images)`` and ``coded_pixels(n, shape)`` (the work of decoding, which the floor of
 bytes per pixel counts). Each kind lives in its own module (``tile.py``, ``pixel.py``); a model
 file holds whichever kinds its training kept, and this is the one place that maps a quality

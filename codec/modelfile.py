@@ -260,13 +260,15 @@ def conv_from_body(body: dict, *, source: str = "model"):
         for key in ("channels", "n", "m", "h", "z"):
             if type(cfg[key]) is not int or not 1 <= cfg[key] <= 256:
                 raise FormatError(f"{source}: conv config {key} is not a whole number from 1 to 256")
+        if "ns" in cfg and (type(cfg["ns"]) is not int or not 1 <= cfg["ns"] <= 256):
+            raise FormatError(f"{source}: conv config ns is not a whole number from 1 to 256")
         if cfg["channels"] not in (1, 3):
             raise FormatError(f"{source}: conv config channels is not 1 or 3")
         lambdas = cfg["lambdas"]
         if (not isinstance(lambdas, list) or not 1 <= len(lambdas) <= 32
                 or not all(type(v) in (int, float) and 0 < v < 1e3 for v in lambdas)):
             raise FormatError(f"{source}: conv config lambdas is not 1-32 positive numbers")
-        params = {"config": {k: cfg[k] for k in ("channels", "n", "m", "h", "z", "lambdas")}}
+        params = {"config": {k: cfg[k] for k in ("channels", "n", "m", "h", "z", "ns", "lambdas") if k in cfg}}
         for name in CONV_NETS:
             layers = stored["nets"][name]
             if not isinstance(layers, list) or len(layers) != 3:

@@ -24,6 +24,7 @@ import functools
 import numpy as np
 
 from bitstream.coder import PRECISION, Decoder, Encoder, Tables, integer_frequencies
+from bitstream.container import FORMAT_VERSION
 from bitstream.errors import FormatError
 from codec.tiling import WHOLE_CHUNK_PIXELS, WHOLE_IMAGE_VALUES, from_planes, to_planes
 
@@ -215,9 +216,9 @@ class PixelLevel:
         """One ANS stream of uint8 images (N, H, W[, C]), each channel a plane."""
         return encode(to_planes(images), self.step, self.tables, min_bytes=min_bytes)[0]
 
-    def decode(self, data: bytes, n: int, shape, *, framed: bool = True) -> np.ndarray:
+    def decode(self, data: bytes, n: int, shape, *, version: int = FORMAT_VERSION) -> np.ndarray:
         channels = shape[2] if len(shape) == 3 else 1
-        planes = decode(data, (n * channels, shape[0], shape[1]), self.step, self.tables, framed=framed)
+        planes = decode(data, (n * channels, shape[0], shape[1]), self.step, self.tables, framed=version >= 3)
         return from_planes(planes, n, shape)
 
     def ideal_bits(self, images: np.ndarray) -> float:

@@ -19,8 +19,8 @@ from itertools import pairwise
 import numpy as np
 
 import bitstream
-from bitstream.coder import ESCAPE_RANGE
-from codec import modelfile
+from bitstream.coder import ESCAPE_RANGE, PRECISION
+from codec import modelfile, poses
 from codec.errors import FormatError
 from codec.tiling import WHOLE_CHUNK_PIXELS, WHOLE_IMAGE_VALUES, from_planes, from_tiles, grid, to_planes, to_tiles
 
@@ -52,7 +52,12 @@ class TileTransform:
         self.frozen = modelfile.frozen_from_body(
             body, values["mean"].astype(np.float32), m=config.clusters, q=config.qualities, p=config.pixels
         )
-        self.tables = self.frozen.tables()
+        frozen_tables = self.frozen.tables()
+        self.pose_table = len(frozen_tables)  # after the frozen ones: see ``poses``
+        self.tables = bitstream.Tables(np.append(frozen_tables.lows, 0), [*frozen_tables.freqs, poses.table()])
+        self._pose_cost = np.round((PRECISION - np.log2(poses.table()[:-1].astype(np.float64))) * COST_UNIT).astype(np.int64)
+        # the model's mean tile, in grey levels: where the search lines images up
+        self.reference = np.clip(np.round(values["pixel_mean"].astype(np.float64) * 255), 0, 255).astype(np.uint8)
         try:
             self._transforms = IntegerTransforms(values)
             self._contexts = {g: FixedContext(values, g) for g in range(1, len(config.bounds) - 1)}
@@ -97,6 +102,15 @@ class TileTransform:
     def analysis(self, tiles: np.ndarray) -> np.ndarray:
         return self._transforms.analysis(tiles)
 
+    def coded_cost(self, index: int, choice: np.ndarray, symbols: np.ndarray, tables: np.ndarray) -> np.ndarray:
+        """Bits (in 1/COST_UNIT, integers) the tables spend on each tile's cluster choice and latent (N,)."""
+        half = self._cost_columns // 2
+        column = np.clip(symbols, -half, half) + (tables.astype(np.int64) * self._cost_columns + half)
+        return self._bit_costs.take(column).sum(1, dtype=np.int64) + self.arrays(index)["cluster_cost"][choice]
+
+    def pose_cost(self, pose: np.ndarray) -> np.ndarray:
+        return self._pose_cost[pose]
+
     def context(self, g: int, fixed: np.ndarray, index: int, choice: np.ndarray):
         return self._contexts[g](fixed, index, choice)
 
@@ -126,26 +140,43 @@ class TileLevel:
         rows, cols = grid(shape[0], shape[1], self.tile)
         return n * channels * rows * cols * self.transform.config.pixels
 
+    def posed(self, shape, version: int = bitstream.FORMAT_VERSION) -> bool:
+        """Whether images of ``shape`` are coded in poses (``poses``): one tile each, from format 4."""
+        return version >= 4 and grid(shape[0], shape[1], self.tile) == (1, 1)
+
     def encode(self, images: np.ndarray, *, min_bytes: int = 0) -> bytes:
-        """One ANS stream for uint8 images (N, H, W[, C]): cluster choices, then the latent's groups in turn."""
-        choice, symbols, index = self.latents(to_tiles(to_planes(images), self.tile))
+        """One ANS stream for uint8 images (N, H, W[, C]): cluster choices, poses (images of one tile),
+        then the latent's groups in turn."""
+        tiles = to_tiles(to_planes(images), self.tile)
+        if self.posed(images.shape[1:3]):
+            pose, (choice, symbols, index) = self.search(tiles)
+        else:
+            pose, (choice, symbols, index) = None, self.latents(tiles)
         encoder = bitstream.Encoder(self.transform.tables)
         encoder.add(choice, np.full(choice.shape, self.transform.frozen.cluster_table(self.index)))
+        if pose is not None:
+            encoder.add(pose, np.full(pose.shape, self.transform.pose_table))
         for lo, hi in pairwise(self.transform.config.bounds):
             encoder.add(symbols[:, lo:hi], index[:, lo:hi])
         return encoder.finish(min_bytes=min_bytes)
 
-    def decode(self, data: bytes, n: int, shape, *, framed: bool = True) -> np.ndarray:
-        """Images (n, H, W[, C]) from one ANS stream (``framed`` false: format 2, without end marker)."""
+    def decode(self, data: bytes, n: int, shape, *, version: int = bitstream.FORMAT_VERSION) -> np.ndarray:
+        """Images (n, H, W[, C]) from one ANS stream of container format ``version`` (2: without end
+        marker; before 4: without poses)."""
         channels = shape[2] if len(shape) == 3 else 1
         rows, cols = grid(shape[0], shape[1], self.tile)
-        decoder = bitstream.Decoder(data, self.transform.tables, framed=framed)
+        decoder = bitstream.Decoder(data, self.transform.tables, framed=version >= 3)
         choice = decoder.read(np.full(n * channels * rows * cols, self.transform.frozen.cluster_table(self.index)))
         if ((choice < 0) | (choice >= self.transform.config.clusters)).any():  # an escaped symbol can be anything
             raise FormatError("entropy-coded stream is damaged (cluster index out of range)")
+        pose = decoder.read(np.full(choice.shape, self.transform.pose_table)) if self.posed(shape, version) else None
+        if pose is not None and ((pose < 0) | (pose >= poses.COUNT)).any():
+            raise FormatError("entropy-coded stream is damaged (pose out of range)")
         latents = self.walk(choice.astype(np.intp), lambda lo, hi, mean, index, rung: decoder.read(index))
         decoder.finish()
         tiles = self.transform.synthesize(latents)
+        if pose is not None:
+            tiles = poses.undo(tiles, pose.astype(np.intp), self.tile)
         return from_planes(from_tiles(tiles, n * channels, shape[0], shape[1], self.tile), n, shape)
 
     def latents(self, tiles: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -165,6 +196,32 @@ class TileLevel:
 
         self.walk(choice, round_group)
         return choice, symbols, index
+
+    def search(self, tiles: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """(pose (N,), ``latents`` of the posed tiles) of uint8 tiles (N, P): per tile, of "as it is" and
+        the candidates ``poses`` proposes, the one with the smallest bits + λ·(squared error lost) / P,
+        counted exactly in integers (ties keep the earlier candidate)."""
+        t = self.transform
+        weight = COST_UNIT * t.config.lambdas[self.index] / t.config.pixels  # the level's λ, per unit of squared error
+        pose = np.full(len(tiles), poses.IDENTITY)
+        choice, symbols, index = self.latents(tiles)
+        best = t.coded_cost(self.index, choice, symbols, index) + t.pose_cost(pose)
+
+        def consider(which: np.ndarray, p: np.ndarray) -> None:
+            if not len(which):
+                return
+            c, s, i = self.latents(poses.apply(tiles[which], p, self.tile))
+            cost = t.coded_cost(self.index, c, s, i) + t.pose_cost(p)
+            cost += np.round(weight * poses.lost_error(tiles[which], p, self.tile)).astype(np.int64)
+            better = cost < best[which]
+            won = which[better]
+            best[won], pose[won], choice[won], symbols[won], index[won] = cost[better], p[better], c[better], s[better], i[better]
+
+        for which, p in poses.first_guesses(tiles, t.reference, self.tile):
+            consider(which, p)
+        for which, p in poses.refinements(tiles, pose, t.reference, self.tile):
+            consider(which, p)
+        return pose, (choice, symbols, index)
 
     def analyse(self, tiles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(latents before rounding (N, P) float32, after the level's gain; cluster choice (N,)) of uint8 tiles."""
@@ -228,7 +285,12 @@ class TileLevel:
         cluster_bits = -(logits - np.log(np.exp(logits - logits.max()).sum()) - logits.max()) / np.log(2)
         total = 0.0
         for start in range(0, len(images), 1024):
-            choice, v, _ = self.latents(to_tiles(to_planes(images[start : start + 1024]), self.tile))
+            tiles = to_tiles(to_planes(images[start : start + 1024]), self.tile)
+            if self.posed(images.shape[1:3]):  # coded in the poses the encoder picks, which cost their bits
+                pose, (choice, v, _) = self.search(tiles)
+                total += float(PRECISION * len(pose) - np.log2(poses.table()[pose].astype(np.float64)).sum())
+            else:
+                choice, v, _ = self.latents(tiles)
             scale = np.empty(v.shape)
 
             def record(lo, hi, _mean, _index, rung, scale=scale, v=v):

@@ -137,7 +137,7 @@ def _with_header_checksum(start: bytes, records: bytes) -> bytes:
 def test_wire_form_is_the_documented_layout_byte_for_byte():
     blob = container.pack(header(), [(3, b"abcd"), (1, b"efgh", [5, 3, 2])])
     head = bytes([0x94, 0xC4, 8]) + bytes.fromhex(FINGERPRINT) + bytes([3, 0x92, 28, 28, 0xC3])  # meta {} omitted
-    body = b"AEC\x03" + bytes([len(head)]) + head
+    body = b"AEC" + bytes([container.FORMAT_VERSION, len(head)]) + head
     body += struct.pack("<I", zlib.crc32(body)) + bytes([13, 0x93, 3, 0xC4, 4]) + b"abcd"
     body += bytes([0xCE]) + struct.pack(">I", zlib.crc32(b"abcd"))
     body += bytes([17, 0x94, 1, 0xC4, 4]) + b"efgh" + bytes([0xCE]) + struct.pack(">I", zlib.crc32(b"efgh"))
@@ -149,7 +149,7 @@ def test_wire_form_is_the_documented_layout_byte_for_byte():
 def test_a_single_image_is_its_header_its_stream_and_one_checksum():
     blob = container.pack(header(batched=False), [(1, b"abcd")])
     head = bytes([0x93, 0xC4, 8]) + bytes.fromhex(FINGERPRINT) + bytes([3, 0x92, 28, 28])  # batched false, meta {} omitted
-    body = b"AEC\x83" + bytes([len(head)]) + head + b"abcd"
+    body = b"AEC" + bytes([0x80 | container.FORMAT_VERSION, len(head)]) + head + b"abcd"
     assert blob == body + struct.pack("<I", zlib.crc32(body))
     assert len(blob) - 4 == 24  # the 24 bytes a 28x28 image costs besides its stream
     assert container.unpack(blob).chunks == [(1, b"abcd")]
