@@ -105,14 +105,14 @@ def _ink_box(tiles: np.ndarray, tile: tuple[int, int]) -> tuple[np.ndarray, ...]
 
 
 def _boxes(tiles: np.ndarray, reference: np.ndarray, tile: tuple[int, int], mirror: int) -> tuple:
-    """(centring move, top-left move, bottom-right move) per tile, each (dy, dx), lining its ink's box
-    (mirrored or not) up with the reference's."""
+    """(twice the centring move, top-left move, bottom-right move) per tile, each (dy, dx), lining its
+    ink's box (mirrored or not) up with the reference's."""
     h, w = tile
     r_top, r_bottom, r_left, r_right = (int(v[0]) for v in _ink_box(reference[None], tile))
     a = tiles.reshape(-1, h, w)[:, :, ::-1].reshape(len(tiles), -1) if mirror else tiles
     top, bottom, left, right = _ink_box(a, tile)
-    centre = ((r_top + r_bottom - top - bottom) // 2, (r_left + r_right - left - right) // 2)
-    return centre, (r_top - top, r_left - left), (r_bottom - bottom, r_right - right)
+    twice = (r_top + r_bottom - top - bottom, r_left + r_right - left - right)  # the centres' offset, doubled
+    return twice, (r_top - top, r_left - left), (r_bottom - bottom, r_right - right)
 
 
 def _pose(mirror, move) -> np.ndarray:
@@ -125,26 +125,30 @@ def first_guesses(tiles: np.ndarray, reference: np.ndarray, tile: tuple[int, int
     (correlation with the reference's left-right asymmetry below -MIRROR_LEAN) is tried mirrored
     (and centred). Aligned images rarely qualify, so they cost almost nothing to search."""
     h, w = tile
-    (cy, cx), _, _ = _boxes(tiles, reference, tile, 0)
-    off = (cy != 0) | (cx != 0)
+    (ty, tx), _, _ = _boxes(tiles, reference, tile, 0)
+    off = (np.abs(ty) >= 2) | (np.abs(tx) >= 2)  # half a pixel off is centred enough
     ref = reference.reshape(h, w).astype(np.float64)
     a = tiles.astype(np.float64)
     lean = a @ (ref - ref[:, ::-1]).ravel() / np.maximum(np.sqrt((a * a).sum(1)), 1.0)
     leans_wrong = lean < -MIRROR_LEAN
     (my, mx), _, _ = _boxes(tiles, reference, tile, 1)
-    out = [(np.flatnonzero(off), _pose(0, (cy, cx))[off]), (np.flatnonzero(leans_wrong), np.full(leans_wrong.sum(), index(1, 0, 0)))]
-    both = leans_wrong & ((my != 0) | (mx != 0))
-    out.append((np.flatnonzero(both), _pose(1, (my, mx))[both]))
+    both = leans_wrong & ((np.abs(my) >= 2) | (np.abs(mx) >= 2))
+    out = [(np.flatnonzero(leans_wrong), np.full(leans_wrong.sum(), index(1, 0, 0)))]
+    for mirror, which, (y2, x2) in ((0, off, (ty, tx)), (1, both, (my, mx))):
+        # an odd offset is half a pixel: both ways of rounding it are tried
+        odd = which & ((y2 % 2 == 1) | (x2 % 2 == 1))
+        out.append((np.flatnonzero(which), _pose(mirror, (y2 // 2, x2 // 2))[which]))
+        out.append((np.flatnonzero(odd), _pose(mirror, (-(-y2 // 2), -(-x2 // 2)))[odd]))
     return out
 
 
 def refinements(tiles: np.ndarray, pose: np.ndarray, reference: np.ndarray, tile: tuple[int, int]) -> list[tuple[np.ndarray, np.ndarray]]:
     """(which tiles, pose) pairs around the poses found so far, for tiles already better moved than
-    as they are: one pixel off each way, and the ink lined up by its top-left or bottom-right corner."""
-    moved = np.flatnonzero(pose != IDENTITY)
-    p = pose[moved]
-    mirror, dy, dx = p // (SIDE * SIDE), (p // SIDE) % SIDE - SHIFT, p % SIDE - SHIFT
-    out = [(moved, _pose(mirror, (dy + ey, dx + ex))) for ey, ex in ((1, 0), (-1, 0), (0, 1), (0, -1))]
+    where they were: one pixel off each way, and the ink lined up by its top-left or bottom-right corner."""
+    mirror, dy, dx = pose // (SIDE * SIDE), (pose // SIDE) % SIDE - SHIFT, pose % SIDE - SHIFT
+    moved = np.flatnonzero((dy != 0) | (dx != 0))  # mirrored only: aligned already
+    mirror, dy, dx = mirror[moved], dy[moved], dx[moved]
+    out = [(moved, _pose(mirror, (dy + ey, dx + ex))) for ey, ex in ((1, 0), (-1, 0), (0, 1), (0, -1), (1, 1), (-1, -1), (1, -1), (-1, 1))]
     for m in (0, 1):
         which = moved[mirror == m]
         if not len(which):

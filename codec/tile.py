@@ -66,7 +66,8 @@ class TileTransform:
         self._per_level: dict[int, dict] = {}
         costs = self.frozen.bit_costs()
         self._cost_columns = costs.shape[1]
-        self._bit_costs = np.round(costs * COST_UNIT).astype(np.int32).ravel()
+        # uint16 (costs stay below 64 bits): the gather in ``choose`` moves half the bytes of int32
+        self._bit_costs = np.round(np.minimum(costs, 63.0) * COST_UNIT).astype(np.uint16).ravel()
 
     def arrays(self, index: int) -> dict:
         """Per-level arrays of the coder (level ``index`` from 0), built once from the frozen integers."""
