@@ -463,8 +463,8 @@ def _measurable(images: list, count: int = 64, side: int = 512) -> list:
     return out
 
 
-def _fit_conv(args, images: list, steps: int | None = None):
-    """The trained float model of the convolutional kind: ``steps``, else --steps, else --minutes."""
+def _fit_conv(args, images: list, steps: int | None = None, minutes: float | None = None):
+    """The trained float model of the convolutional kind: ``steps``, else ``minutes``, else --steps, else --minutes."""
     import numpy as np
 
     from codec import conv_model
@@ -481,12 +481,13 @@ def _fit_conv(args, images: list, steps: int | None = None):
     log = (lambda s: None) if args.quiet else (lambda s: print(s, file=sys.stderr, flush=True))
     if init is not None:
         log(f"fine-tuning {args.init or 'the bundled photo model (photo.aecm)'}; --from-scratch to start from random weights")
-    steps = steps or args.steps or (None if args.minutes else 20_000)
+    if steps is None and minutes is None:
+        steps, minutes = args.steps or (None if args.minutes else 20_000), args.minutes
     own = args.kind == "conv"  # --batch-size and --learning-rate are the tile kind's under auto
     smallest = min(min(a.shape[:2]) for a in images)
     crop = min(128, max(32, smallest // 32 * 32))  # small images (patches) are not padded out to 128
     return conv_model.train(images, cfg=init.cfg if init is not None else cfg, steps=steps,
-                            minutes=None if steps else args.minutes, batch_size=own and args.batch_size or 8, crop=crop,
+                            minutes=None if steps else minutes, batch_size=own and args.batch_size or 8, crop=crop,
                             init=init, learning_rate=own and args.learning_rate or (1e-4 if init is not None else 5e-4),
                             seed=args.seed or 0, log=log, grey_fraction=0.25 if colour else 0.0)
 
@@ -568,7 +569,7 @@ def _train(args) -> int:
         raise UsageError(str(e)) from None
     try:
         train_config = train.TrainConfig(**given("epochs", "batch_size", "learning_rate", "prior_learning_rate",
-                                                 "seed", "steps", "minutes", "val_fraction"))
+                                                 "seed", "steps", "val_fraction"), **_tile_minutes(args))
     except ValueError as e:
         raise UsageError(str(e)) from None
     images = data.training_images(args.data) if args.data else data.fashion_mnist("train")
@@ -613,6 +614,14 @@ def _train(args) -> int:
     return 0
 
 
+def _tile_minutes(args) -> dict:
+    """The tile kind's share of --minutes: all of it, or half under auto (the convolutional levels
+    get the other half unless --conv-steps says otherwise), so that --minutes is the whole budget."""
+    if not args.minutes:
+        return {}
+    return {"minutes": args.minutes / 2 if args.kind == "auto" and args.conv_steps is None else args.minutes}
+
+
 def _small_aligned(images) -> bool:
     """Small grey images of one size (Fashion-MNIST's kind): where the tile transform and the pixel
     coder are worth training beside the convolutional kind."""
@@ -624,7 +633,9 @@ def _with_conv_levels(args, tile_file: bytes, images, val) -> bytes:
     """The tile model plus fine-tuned convolutional levels, keeping the Pareto front measured on ``val``."""
     from codec import conv, ladder, modelfile
 
-    params = _keep_params(args, _fit_conv(args, list(images[: 20_000]), steps=args.conv_steps))
+    split = args.minutes and args.conv_steps is None  # the other half of --minutes (see _tile_minutes)
+    steps = None if split else args.conv_steps or 3000
+    params = _keep_params(args, _fit_conv(args, list(images[: 20_000]), steps=steps, minutes=args.minutes / 2 if split else None))
     candidate = modelfile.amended(tile_file, conv=modelfile.conv_to_dict(params, conv.ladder_tables()))
     entries, rows = _ladder(candidate, list(val), auto=True)
     meta = modelfile.loads(candidate)["meta"]
@@ -696,8 +707,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="auto (default): convolutional levels for any data, and for small grey images of one size "
                          "(Fashion-MNIST's kind) the tile transform and pixel levels too, the ladder kept by "
                          "measurement on held-out images; tile or conv: that kind alone (a ladder out of order is refused)")
-    tr.add_argument("--conv-steps", type=int, default=3000, help="auto on small aligned images: steps of the "
-                    "convolutional levels' fine-tuning (default 3000)")
+    tr.add_argument("--conv-steps", type=int, help="auto on small aligned images: steps of the convolutional "
+                    "levels' fine-tuning (default: half of --minutes where given, else 3000)")
     tr.add_argument("--from-scratch", action="store_true", help="--kind conv: start from random weights instead "
                     "of fine-tuning the bundled photo model")
     tr.add_argument("--data", type=Path, help="images to train on: a folder of images (any sizes, grey or colour, "

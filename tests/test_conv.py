@@ -407,6 +407,25 @@ def test_a_time_budget_fits_the_convolutional_steps_on_photos(tmp_path, capsys, 
     assert "to fit 0.25 minutes; reproduce this run with --steps" in err  # not --conv-steps' 3000
 
 
+def test_minutes_under_auto_are_the_whole_budget_half_for_each_kind(monkeypatch, trained):
+    from codec import cli
+
+    def parsed(*extra):
+        return cli.build_parser().parse_args(["train", "--data", "d", "--out", "m.aecm", "--workdir", "w", *extra])
+
+    assert cli._tile_minutes(parsed("--minutes", "60")) == {"minutes": 30.0}
+    assert cli._tile_minutes(parsed("--minutes", "60", "--conv-steps", "100")) == {"minutes": 60.0}
+    assert cli._tile_minutes(parsed("--kind", "tile", "--minutes", "60")) == {"minutes": 60.0}
+    assert cli._tile_minutes(parsed("--steps", "5")) == {}
+    seen = {}
+    monkeypatch.setattr(conv_model, "train", lambda images, **kw: seen.update(kw) or trained[0])
+    monkeypatch.setattr(cli, "_keep_params", lambda args, model: seen.update(kept=True) or {})
+    monkeypatch.setattr(cli, "_ladder", lambda *a, **kw: (_ for _ in ()).throw(RuntimeError("stop here")))
+    with pytest.raises(Exception):  # stopped once the convolutional levels are trained
+        cli._with_conv_levels(parsed("--minutes", "60"), b"", trained[2][:2], trained[2][2:3])
+    assert seen["minutes"] == 30.0 and seen["steps"] is None
+
+
 def _photo_folder(folder, colour, count: int) -> None:
     """``count`` small colour images (garments side by side, one per channel) as PNG files in ``folder``."""
     from PIL import Image
