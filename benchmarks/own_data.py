@@ -2,6 +2,7 @@
 patches of the held-out photos against WebP and JPEG (issue 14's "trained on your own data").
 
     python -m benchmarks.own_data --minutes 60 [--kind grey|colour|both] [--workdir runs/own]
+    python -m benchmarks.own_data --model codec/pretrained/photo.aecm    (no training: the reference)
 
 Patches: a grid of 64x64 patches (every other one) of the photos of ``benchmarks/photos.py``,
 colour and grey (the luma); the training photos' patches go to ``aecodec train --data PATCHES.npy``
@@ -73,16 +74,22 @@ def main(argv=None) -> None:
     parser.add_argument("--minutes", type=float, default=60.0)
     parser.add_argument("--kind", choices=("grey", "colour", "both"), default="both")
     parser.add_argument("--workdir", type=Path, default=Path("runs/own"))
+    parser.add_argument("--model", type=Path, help="measure this model instead of training one (e.g. the "
+                        "bundled photo model, to see what the training adds)")
     args = parser.parse_args(argv)
     for kind in ("grey", "colour") if args.kind == "both" else (args.kind,):
         train, test = split(kind)
         work = args.workdir / kind
         work.mkdir(parents=True, exist_ok=True)
-        np.save(work / "patches.npy", train)
         print(f"\n{kind}: {len(train)} training patches, {len(test)} held-out patches", flush=True)
-        subprocess.run([sys.executable, "-m", "codec.cli", "train", "--data", str(work / "patches.npy"), "--minutes",
-                        str(args.minutes), "--workdir", str(work / "w"), "--out", str(work / "own.aecm"), "-q"], check=True)
-        model = codec.load_model(work / "own.aecm")
+        if args.model:
+            print(f"  measuring {args.model}, not trained on the patches")
+            model = codec.load_model(args.model)
+        else:
+            np.save(work / "patches.npy", train)
+            subprocess.run([sys.executable, "-m", "codec.cli", "train", "--data", str(work / "patches.npy"), "--minutes",
+                            str(args.minutes), "--workdir", str(work / "w"), "--out", str(work / "own.aecm"), "-q"], check=True)
+            model = codec.load_model(work / "own.aecm")
         ours = points(model, test)
         webp = pillow("WEBP", test, (5, 10, 20, 30, 40, 50, 60, 70, 80, 90), method=6)
         jpeg = pillow("JPEG", test, (5, 10, 20, 30, 40, 50, 60, 70, 80, 90), optimize=True)
