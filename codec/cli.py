@@ -184,7 +184,8 @@ def _compress_one(args, src: str | None) -> None:
     if args.target_size is not None and out.count > args.target_size and not args.quiet:
         print(f"aecodec: {name}: {out.count} bytes, more than the {args.target_size} asked: no quality of the "
               "model makes it smaller", file=sys.stderr)
-    _note(args, f"{src or 'stdin'}: {source.count} image(s), quality {quality}, {out.count / source.count:.1f} bytes/image"
+    shown = model.default_quality if quality is None else quality  # None: the model's default level
+    _note(args, f"{src or 'stdin'}: {source.count} image(s), quality {shown}, {out.count / source.count:.1f} bytes/image"
                 + (f" -> {dst}" if dst else ""))
 
 
