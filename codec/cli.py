@@ -615,12 +615,17 @@ def _train(args) -> int:
     return 0
 
 
+def _minutes_split(args) -> bool:
+    """Whether --minutes is shared: under auto, half for the tile kind and half for the convolutional
+    levels (unless --conv-steps fixes theirs), so that --minutes is the whole budget."""
+    return bool(args.minutes) and args.kind == "auto" and args.conv_steps is None
+
+
 def _tile_minutes(args) -> dict:
-    """The tile kind's share of --minutes: all of it, or half under auto (the convolutional levels
-    get the other half unless --conv-steps says otherwise), so that --minutes is the whole budget."""
+    """The tile kind's share of --minutes (see ``_minutes_split``), as TrainConfig fields."""
     if not args.minutes:
         return {}
-    return {"minutes": args.minutes / 2 if args.kind == "auto" and args.conv_steps is None else args.minutes}
+    return {"minutes": args.minutes / 2 if _minutes_split(args) else args.minutes}
 
 
 def _small_aligned(images) -> bool:
@@ -634,7 +639,7 @@ def _with_conv_levels(args, tile_file: bytes, images, val) -> bytes:
     """The tile model plus fine-tuned convolutional levels, keeping the Pareto front measured on ``val``."""
     from codec import conv, ladder, modelfile
 
-    split = args.minutes and args.conv_steps is None  # the other half of --minutes (see _tile_minutes)
+    split = _minutes_split(args)  # the other half of --minutes
     steps = None if split else args.conv_steps or 3000
     params = _keep_params(args, _fit_conv(args, list(images[: 20_000]), steps=steps, minutes=args.minutes / 2 if split else None))
     candidate = modelfile.amended(tile_file, conv=modelfile.conv_to_dict(params, conv.ladder_tables()))

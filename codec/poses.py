@@ -42,12 +42,15 @@ def index(mirror, dy, dx) -> np.ndarray:
     return np.asarray(mirror) * SIDE * SIDE + (np.asarray(dy) + SHIFT) * SIDE + (np.asarray(dx) + SHIFT)
 
 
+@functools.lru_cache(maxsize=1)
 def table() -> np.ndarray:
-    """The pose table (COUNT symbols from 0, then the escape): integer frequencies summing to 2^24."""
+    """The pose table (COUNT symbols from 0, then the escape): integer frequencies summing to 2^24.
+    Made once and shared: read-only."""
     each = _OTHERS // (COUNT - 1)
     freqs = np.full(COUNT + 1, each, np.uint32)
     freqs[-1] = 1  # the escape: never needed, but every table has one
     freqs[IDENTITY] = (1 << 24) - each * (COUNT - 1) - 1
+    freqs.flags.writeable = False
     return freqs
 
 
@@ -72,9 +75,10 @@ def _maps(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
     return forward, inverse
 
 
-def _gather(tiles: np.ndarray, poses: np.ndarray, maps: np.ndarray) -> np.ndarray:
+def _gather(tiles: np.ndarray, gather: np.ndarray) -> np.ndarray:
+    """``tiles`` (N, P) read at ``gather`` (N, P) rows of a map, index P reading zero."""
     padded = np.concatenate([tiles, np.zeros((len(tiles), 1), tiles.dtype)], axis=1)
-    return np.take_along_axis(padded, maps[poses], axis=1)
+    return np.take_along_axis(padded, gather, axis=1)
 
 
 def apply(tiles: np.ndarray, poses: np.ndarray, tile: tuple[int, int]) -> np.ndarray:
@@ -84,7 +88,7 @@ def apply(tiles: np.ndarray, poses: np.ndarray, tile: tuple[int, int]) -> np.nda
     side is thus coded whole (most are left-right symmetric), which costs fewer bytes than a cut."""
     h, w = tile
     forward = _maps(h, w)[0][poses]
-    posed = _gather(tiles, poses, _maps(h, w)[0])
+    posed = _gather(tiles, forward)
     outside = (forward == h * w).reshape(-1, h, w)
     mirrored = posed.reshape(-1, h, w)[:, :, ::-1]
     fill = outside & ~outside[:, :, ::-1]
@@ -93,12 +97,13 @@ def apply(tiles: np.ndarray, poses: np.ndarray, tile: tuple[int, int]) -> np.nda
 
 def undo(tiles: np.ndarray, poses: np.ndarray, tile: tuple[int, int]) -> np.ndarray:
     """Decoded posed tiles (N, h*w) put back as they were (zeros where the pose moved pixels out)."""
-    return _gather(tiles, poses, _maps(*tile)[1])
+    return _gather(tiles, _maps(*tile)[1][poses])
 
 
 def lost_error(tiles: np.ndarray, poses: np.ndarray, tile: tuple[int, int]) -> np.ndarray:
     """Squared error (N,) of the pixels a pose moves out of the tile: the decoder has zeros there."""
-    back = undo(apply(tiles, poses, tile), poses, tile).astype(np.int64)
+    forward, inverse = _maps(*tile)
+    back = _gather(_gather(tiles, forward[poses]), inverse[poses]).astype(np.int64)
     return ((tiles.astype(np.int64) - back) ** 2).sum(1)
 
 

@@ -54,8 +54,9 @@ class TileTransform:
         )
         frozen_tables = self.frozen.tables()
         self.pose_table = len(frozen_tables)  # after the frozen ones: see ``poses``
-        self.tables = bitstream.Tables(np.append(frozen_tables.lows, 0), [*frozen_tables.freqs, poses.table()])
-        self._pose_cost = np.round((PRECISION - np.log2(poses.table()[:-1].astype(np.float64))) * COST_UNIT).astype(np.int64)
+        pose_freqs = poses.table()
+        self.tables = bitstream.Tables(np.append(frozen_tables.lows, 0), [*frozen_tables.freqs, pose_freqs])
+        self._pose_cost = np.round((PRECISION - np.log2(pose_freqs[:-1].astype(np.float64))) * COST_UNIT).astype(np.int64)
         # the model's mean tile, in grey levels: where the search lines images up
         self.reference = np.clip(np.round(values["pixel_mean"].astype(np.float64) * 255), 0, 255).astype(np.uint8)
         try:
