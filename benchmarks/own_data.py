@@ -6,6 +6,7 @@ patches of the held-out photos against WebP and JPEG (issue 14's "trained on you
 
 Patches: a grid of 64x64 patches (every other one) of the photos of ``benchmarks/photos.py``,
 colour and grey (the luma); the training photos' patches go to ``aecodec train --data PATCHES.npy``
+(those of every fifth training photo to ``--val``)
 (the default ``--kind auto``: fine-tuned from the bundled photo model, plus the tile and pixel kinds
 for the grey patches), the held-out photos' patches are measured: aecodec as one archive of all of
 them (``aecodec FILE.npy`` makes one), WebP and JPEG as one file per patch.
@@ -36,14 +37,18 @@ def patches(images, size: int = 64, every: int = 2) -> np.ndarray:
     return np.stack(out)
 
 
-def split(kind: str) -> tuple[np.ndarray, np.ndarray]:
+def split(kind: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Patches (to train on, to validate on, to measure): every fifth training photo's patches validate
+    (``train --val``), so that neither choosing the weights nor the levels sees the photos trained on."""
     (w_train, w_test), (s_train, s_test) = photos.wallpapers(), photos.skimage_photos()
     colour = kind == "colour"
 
     def as_kind(images):
         return [a for a in images if a.ndim == 3] if colour else [luma(a) if a.ndim == 3 else a for a in images]
 
-    return (patches(as_kind([*w_train.values(), *s_train.values()])),
+    training = as_kind([*w_train.values(), *s_train.values()])
+    return (patches([a for i, a in enumerate(training) if i % 5 != 4]),
+            patches([a for i, a in enumerate(training) if i % 5 == 4]),
             patches(as_kind([*w_test.values(), *s_test.values()])))
 
 
@@ -78,17 +83,20 @@ def main(argv=None) -> None:
                         "bundled photo model, to see what the training adds)")
     args = parser.parse_args(argv)
     for kind in ("grey", "colour") if args.kind == "both" else (args.kind,):
-        train, test = split(kind)
+        train, val, test = split(kind)
         work = args.workdir / kind
         work.mkdir(parents=True, exist_ok=True)
-        print(f"\n{kind}: {len(train)} training patches, {len(test)} held-out patches", flush=True)
+        print(f"\n{kind}: {len(train)} training patches, {len(val)} validation patches (other photos), "
+              f"{len(test)} held-out patches (measured)", flush=True)
         if args.model:
             print(f"  measuring {args.model}, not trained on the patches")
             model = codec.load_model(args.model)
         else:
             np.save(work / "patches.npy", train)
-            subprocess.run([sys.executable, "-m", "codec.cli", "train", "--data", str(work / "patches.npy"), "--minutes",
-                            str(args.minutes), "--workdir", str(work / "w"), "--out", str(work / "own.aecm"), "-q"], check=True)
+            np.save(work / "val.npy", val)
+            subprocess.run([sys.executable, "-m", "codec.cli", "train", "--data", str(work / "patches.npy"), "--val",
+                            str(work / "val.npy"), "--minutes", str(args.minutes), "--workdir", str(work / "w"),
+                            "--out", str(work / "own.aecm")], check=True)
             model = codec.load_model(work / "own.aecm")
         ours = points(model, test)
         webp = pillow("WEBP", test, (5, 10, 20, 30, 40, 50, 60, 70, 80, 90), method=6)

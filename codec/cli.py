@@ -411,10 +411,10 @@ def _train_conv(args, images=None, *, auto: bool = False) -> int:
         images = _conv_data(args)
     try:
         split = train.TrainConfig(**{k: v for k, v in (("val_fraction", args.val_fraction), ("seed", args.seed)) if v is not None})
-        train_images, val = train.split_images(images, split)  # the tile kind's rule: whole images
+        train_images, val = (list(images), _val_images(args)) if args.val else train.split_images(images, split)
     except ValueError as e:
         raise UsageError(str(e)) from None
-    params = _keep_params(args, _fit_conv(args, train_images))
+    params = _no_worse_than_start(args, *_fit_conv(args, train_images, val), _measurable(val))
     meta = {"data": str(args.data), "kind": "conv", "command": " ".join(["aecodec", *sys.argv[1:]])}
     candidate = conv_model.model_file(params, name=args.name or args.out.stem, meta=meta)
     entries, rows = _ladder(candidate, _measurable(val), auto=auto)
@@ -455,6 +455,16 @@ def _conv_data(args) -> list:
     return list(images)
 
 
+def _val_images(args) -> list:
+    """--val's images, refused where there are none."""
+    from codec import data
+
+    images = data.training_images(args.val)
+    if images is None or len(images) == 0:
+        raise UsageError(f"{args.val}: no images to validate on")
+    return list(images)
+
+
 def _measurable(images: list, count: int = 64, side: int = 512) -> list:
     """Up to ``count`` held-out images, each its central ``side`` x ``side`` at most: measuring stays quick."""
     out = []
@@ -464,17 +474,22 @@ def _measurable(images: list, count: int = 64, side: int = 512) -> list:
     return out
 
 
-def _fit_conv(args, images: list, steps: int | None = None, minutes: float | None = None):
-    """The trained float model of the convolutional kind: ``steps``, else ``minutes``, else --steps, else --minutes."""
+def _fit_conv(args, images: list, val: list, steps: int | None = None, minutes: float | None = None):
+    """The trained float model of the convolutional kind: ``steps``, else ``minutes``, else --steps, else
+    --minutes; the weights that did best on crops of the held-out images ``val``."""
     import numpy as np
 
     from codec import conv_model
 
     init = _conv_init(args)
+    start = conv_model.export(init) if init is not None else None  # before training donates its buffers
     colour = init is not None or any(a.ndim == 3 for a in images)
-    images = [np.repeat(a[..., None], 3, axis=2) if colour and a.ndim == 2 else (a if a.ndim == 3 else a[..., None])
-              for a in images]
-    images = [a[..., :3] for a in images]
+
+    def as_input(a):  # (H, W, 3) for a colour model (grey as R = G = B), (H, W, 1) for a grey one
+        a = a[..., :3] if a.ndim == 3 else a[..., None]
+        return np.repeat(a, 3, axis=2) if colour and a.shape[2] == 1 else a
+
+    images, val = [as_input(a) for a in images], [as_input(a) for a in val]
     if init is not None and args.lambdas:
         raise UsageError("--lambdas sets up a new model: give --from-scratch with it")
     cfg = conv_model.ConvConfig(channels=3 if colour else 1, ns=args.synthesis_width,
@@ -487,10 +502,35 @@ def _fit_conv(args, images: list, steps: int | None = None, minutes: float | Non
     own = args.kind == "conv"  # --batch-size and --learning-rate are the tile kind's under auto
     smallest = min(min(a.shape[:2]) for a in images)
     crop = min(128, max(32, smallest // 32 * 32))  # small images (patches) are not padded out to 128
-    return conv_model.train(images, cfg=init.cfg if init is not None else cfg, steps=steps,
+    return start, conv_model.train(images, cfg=init.cfg if init is not None else cfg, steps=steps,
                             minutes=None if steps else minutes, batch_size=own and args.batch_size or 8, crop=crop,
                             init=init, learning_rate=own and args.learning_rate or (1e-4 if init is not None else 5e-4),
-                            seed=args.seed or 0, log=log, grey_fraction=0.25 if colour else 0.0)
+                            seed=args.seed or 0, log=log, grey_fraction=0.25 if colour else 0.0, val=val)
+
+
+def _no_worse_than_start(args, start: dict | None, model, val: list) -> dict:
+    """The trained parameters (kept in --workdir), or the start model's where fine-tuning made the
+    coded files on the held-out images ``val`` larger at equal PSNR: training never loses to its start."""
+    from codec import conv_model, ladder, modelfile
+    from codec.model import Model
+
+    params = _keep_params(args, model)
+    if start is None:
+        return params
+
+    def measured(p):
+        body = modelfile.loads(conv_model.model_file(p, name="candidate", meta={}))
+        return ladder.measure(Model(body, source="trained model").levels, val)
+
+    change = ladder.rate_change(measured(start), measured(params))
+    if not args.quiet:
+        print(f"held-out images: the trained levels code {change:+.1%} bytes at equal PSNR against the start model's",
+              file=sys.stderr)
+    if change < 0:
+        return params
+    if not args.quiet:
+        print("keeping the start model's convolutional levels: training did not make them better here", file=sys.stderr)
+    return start
 
 
 def _keep_params(args, model) -> dict:
@@ -581,6 +621,7 @@ def _train(args) -> int:
         model, summary = train.train_and_evaluate(
             images, args.workdir, model_config=model_config, train_config=train_config,
             progress=not args.quiet and sys.stderr.isatty(), log=log, init=args.init,
+            val_images=_val_images(args) if args.val else None,
         )
     except ValueError as e:  # too few images for a hold-out, ...
         raise UsageError(str(e)) from None
@@ -602,7 +643,7 @@ def _train(args) -> int:
     # written in --workdir first: the ladder is measured (and may be refused) before --out is touched
     model_file = train.export(model, args.workdir / "tile.aecm", name=args.name or args.out.stem, meta=meta,
                               pixel_images=images, test_images=test)
-    train_part, val = train.split_images(images, train_config)  # the tile kind's own split: whole images
+    train_part, val = (images, _val_images(args)) if args.val else train.split_images(images, train_config)
     if args.kind == "auto":  # the convolutional levels too, then the ladder by measurement
         model_file = _with_conv_levels(args, model_file, train_part, val[:500])
     else:
@@ -641,7 +682,8 @@ def _with_conv_levels(args, tile_file: bytes, images, val) -> bytes:
 
     split = _minutes_split(args)  # the other half of --minutes
     steps = None if split else args.conv_steps or 3000
-    params = _keep_params(args, _fit_conv(args, list(images[: 20_000]), steps=steps, minutes=args.minutes / 2 if split else None))
+    fitted = _fit_conv(args, list(images[:20_000]), list(val), steps=steps, minutes=args.minutes / 2 if split else None)
+    params = _no_worse_than_start(args, *fitted, list(val))
     candidate = modelfile.amended(tile_file, conv=modelfile.conv_to_dict(params, conv.ladder_tables()))
     entries, rows = _ladder(candidate, list(val), auto=True)
     meta = modelfile.loads(candidate)["meta"]
@@ -720,6 +762,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--data", type=Path, help="images to train on: a folder of images (any sizes, grey or colour, "
                     "subfolders too), an image, .npy, .npz or IDX; default: Fashion-MNIST train split")
     tr.add_argument("--test", type=Path, help="images to measure the exported model on (default: Fashion-MNIST test split)")
+    tr.add_argument("--val", type=Path, metavar="DATA", help="images to validate on (choose the levels, stop a "
+                    "fine-tuning at its best) instead of a share of --data held out; give images of other scenes "
+                    "when --data holds many crops of the same ones (the crops of one photo resemble each other)")
     tr.add_argument("--out", type=Path, required=True, help="model file to write (.aecm)")
     tr.add_argument("--workdir", type=Path, required=True, help="folder for checkpoints; training resumes from it")
     tr.add_argument("--name", help="model name recorded in the file (default: the --out file's name)")

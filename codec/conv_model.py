@@ -178,12 +178,15 @@ def learning_rate_at(step: int, total: int, peak: float) -> float:
 
 def train(images: list[np.ndarray], *, cfg: ConvConfig, steps: int | None = None, batch_size: int = 16,
           crop: int = 64, learning_rate: float = 1e-4, seed: int = 0, log=print, init: ConvCodec | None = None,
-          minutes: float | None = None, grey_fraction: float = 0.0) -> ConvCodec:
+          minutes: float | None = None, grey_fraction: float = 0.0, val: list[np.ndarray] | None = None) -> ConvCodec:
     """Train on random crops of uint8 images (H, W, C) with C = cfg.channels; returns the model.
 
     ``steps`` fixes the run; ``minutes`` instead fits the steps to a time budget, measured after the
     first steps (the log says which ``steps`` repeats the run), and stops at the budget whatever
-    happens. ``init`` fine-tunes a model instead of starting from random weights."""
+    happens. ``init`` fine-tunes a model instead of starting from random weights. With ``val``
+    (held-out images) the loss on fixed crops of them is measured about twenty times (and before the
+    first step when fine-tuning) and the best weights are returned: a small dataset is over-fitted
+    long before an hour is up, and a fine-tuned model must not come back worse than it started."""
     import time
 
     if steps is None and minutes is None:
@@ -196,12 +199,17 @@ def train(images: list[np.ndarray], *, cfg: ConvConfig, steps: int | None = None
     step_fn = make_train_step(graphdef, tx)
     rng, key = np.random.default_rng(seed), jax.random.key(seed)
     total, probe_at = steps or 10**9, 50
+    checker = _Checkpoints(graphdef, val, crop, log) if val else None
+    if checker and init is not None:
+        checker.measure(0, state)
+    done = 0  # steps taken
     for step in range(10**9):
         if step >= total:
             break
         batch = jnp.asarray(random_crops(images, crop, batch_size, rng, grey_fraction))
         lr = learning_rate_at(step, total, learning_rate)
         state, opt_state, metrics = step_fn(state, opt_state, batch, jax.random.fold_in(key, step), lr)
+        done = step + 1
         if steps is None and step == 10:
             jax.block_until_ready(state)
             probe_start = time.time()
@@ -216,10 +224,53 @@ def train(images: list[np.ndarray], *, cfg: ConvConfig, steps: int | None = None
         if step % 500 == 0 or step == total - 1 or out_of_time:
             m = jax.device_get(metrics)
             log(f"step {step}: loss {m['loss']:.3f}, {10 * np.log10(255**2 / m['mse']):.2f} dB, {m['bpp']:.3f} bpp")
+        if checker and done % max(100, total // 20) == 0:
+            checker.measure(done, state)
         if out_of_time:
             log(f"stopped at step {step}: the {minutes:g} minutes are spent")
             break
+    if checker:
+        state = checker.best(done, state)
     return nnx.merge(graphdef, state)
+
+
+VAL_CROPS = 32  # crops of the held-out images in each measurement
+
+
+class _Checkpoints:
+    """The loss on fixed crops of held-out images, every level, rounded latents (what coding does);
+    keeps a host copy of the best weights seen."""
+
+    def __init__(self, graphdef, val: list[np.ndarray], crop: int, log):
+        self.crops = jnp.asarray(random_crops(val, crop, VAL_CROPS, np.random.default_rng(1)))
+        self.log = log
+        self.best_score, self.best_step, self.best_state = math.inf, None, None
+        self.loss = jax.jit(lambda state: _val_loss(nnx.merge(graphdef, state), self.crops))
+
+    def measure(self, step: int, state) -> None:
+        score = float(self.loss(state))
+        if score < self.best_score:
+            self.best_score, self.best_step, self.best_state = score, step, jax.device_get(state)
+        self.log(f"step {step}: held-out loss {score:.4f}{' (best so far)' if self.best_step == step else ''}")
+
+    def best(self, step: int, state):
+        """The best weights measured, after measuring the last ones."""
+        if self.best_step != step:
+            self.measure(step, state)
+        if self.best_step == step:
+            return state
+        self.log(f"keeping the weights of step {self.best_step}: the held-out loss was lowest there")
+        return jax.tree.map(jnp.asarray, self.best_state)
+
+
+def _val_loss(model: ConvCodec, x):
+    """Mean over the levels of λ·MSE + bits per pixel, latents rounded."""
+    pixels = x.shape[1] * x.shape[2]
+    total = 0.0
+    for i, lam in enumerate(model.cfg.lambdas):
+        mse, bits, _ = rd_terms(model, x, jnp.full((x.shape[0],), i))
+        total = total + jnp.mean(lam * mse + bits / pixels)
+    return total / len(model.cfg.lambdas)
 
 
 def from_params(params: dict) -> ConvCodec:

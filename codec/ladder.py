@@ -64,3 +64,18 @@ def check_monotone(rows: list[dict], names: list[str]) -> None:
 def default_level(rows: list[dict], psnr: float = 32.0) -> int:
     """1-based quality of the first level at or above ``psnr`` on the validation images (else the top)."""
     return next((i + 1 for i, r in enumerate(rows) if r["psnr"] >= psnr), len(rows))
+
+
+def rate_change(anchor: list[dict], rows: list[dict]) -> float:
+    """Mean relative change in bytes of ``rows`` against ``anchor`` at equal PSNR (negative: smaller),
+    a Bjøntegaard-style delta with log-bytes interpolated linearly in PSNR on each curve's Pareto front,
+    over the PSNR range both cover; 0.0 where they do not overlap."""
+
+    def curve(r):
+        front = [r[i] for i in pareto(r)]
+        return np.array([p["psnr"] for p in front]), np.log([p["bytes_per_image"] for p in front])
+
+    (pa, ba), (pr, br) = curve(anchor), curve(rows)
+    diffs = [b - np.interp(p, pa, ba) for p, b in zip(pr, br, strict=True) if pa[0] <= p <= pa[-1]]
+    diffs += [np.interp(p, pr, br) - b for p, b in zip(pa, ba, strict=True) if pr[0] <= p <= pr[-1]]
+    return float(np.expm1(np.mean(diffs))) if diffs else 0.0

@@ -242,11 +242,13 @@ def train_and_evaluate(
     progress: bool = True,
     log=print,
     init: str | Path | None = None,
+    val_images=None,
 ) -> tuple[Codec, dict]:
     """Train a codec on uint8 ``images`` (N, H, W); checkpoints in ``workdir``, resumes from them.
 
     With ``init`` (a model file), training starts from that model's parameters wherever the
-    architectures agree (fine-tuning); parameters it lacks start as usual.
+    architectures agree (fine-tuning); parameters it lacks start as usual. ``val_images`` validates
+    instead of a share of ``images`` held out.
 
     Returns the trained model (prior frozen separately by ``export``) and a summary with the
     validation (and, if given, test) rate and PSNR per quality.
@@ -258,7 +260,7 @@ def train_and_evaluate(
     train_config = train_config or TrainConfig()
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    tiles, val = _split(images, model_config, train_config)
+    tiles, val = _split(images, model_config, train_config, val_images)
     train = tiles
     steps_per_epoch = max(1, len(train) // train_config.batch_size)
     total = train_config.steps or steps_per_epoch * train_config.epochs
@@ -320,11 +322,12 @@ def planes(images):
     return [p for image in images for p in (to_planes(image[None]) if image.ndim == 3 else [image])]
 
 
-def _split(images, model_config: ModelConfig, train_config: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
+def _split(images, model_config: ModelConfig, train_config: TrainConfig, val_images=None) -> tuple[np.ndarray, np.ndarray]:
     """(training tiles, validation tiles) of uint8 images: whole images held out (the last of a seeded
-    shuffle), a fraction of them up to ``val_size``; then each side cut into the model's tiles: whole
-    tiles of same-size images, random crops (a seeded few per tile of area) of images of any sizes."""
-    train, val = split_images(images, train_config)
+    shuffle), a fraction of them up to ``val_size``, or ``val_images`` where given; then each side cut
+    into the model's tiles: whole tiles of same-size images, random crops (a seeded few per tile of
+    area) of images of any sizes."""
+    train, val = (images, val_images) if val_images is not None else split_images(images, train_config)
     rng = np.random.default_rng([train_config.seed, 1])
     return training_tiles(train, model_config.tile, rng), training_tiles(val, model_config.tile, rng)
 
