@@ -209,20 +209,26 @@ class TileLevel:
         choice, symbols, index = self.latents(tiles)
         best = t.coded_cost(self.index, choice, symbols, index) + t.pose_cost(pose)
 
-        def consider(which: np.ndarray, p: np.ndarray) -> None:
-            if not len(which):
+        def consider(candidates: list[tuple[np.ndarray, np.ndarray]]) -> None:
+            # one batch for all candidates (the integer networks' cost is mostly per call on small
+            # batches), then taken in order as if one at a time: ties keep the earlier candidate
+            which_all = np.concatenate([[], *(w for w, _ in candidates)]).astype(np.intp)
+            if not len(which_all):
                 return
-            c, s, i = self.latents(poses.apply(tiles[which], p, self.tile))
-            cost = t.coded_cost(self.index, c, s, i) + t.pose_cost(p)
-            cost += np.round(weight * poses.lost_error(tiles[which], p, self.tile)).astype(np.int64)
-            better = cost < best[which]
-            won = which[better]
-            best[won], pose[won], choice[won], symbols[won], index[won] = cost[better], p[better], c[better], s[better], i[better]
+            p_all = np.concatenate([p for _, p in candidates])
+            c, s, i = self.latents(poses.apply(tiles[which_all], p_all, self.tile))
+            cost = t.coded_cost(self.index, c, s, i) + t.pose_cost(p_all)
+            cost += np.round(weight * poses.lost_error(tiles[which_all], p_all, self.tile)).astype(np.int64)
+            start = 0
+            for which, _ in candidates:
+                k = slice(start, start + len(which))
+                start = k.stop
+                better = cost[k] < best[which]
+                won, at = which[better], np.flatnonzero(better) + k.start
+                best[won], pose[won], choice[won], symbols[won], index[won] = cost[at], p_all[at], c[at], s[at], i[at]
 
-        for which, p in poses.first_guesses(tiles, t.reference, self.tile):
-            consider(which, p)
-        for which, p in poses.refinements(tiles, pose, t.reference, self.tile):
-            consider(which, p)
+        consider(poses.first_guesses(tiles, t.reference, self.tile))
+        consider(poses.refinements(tiles, pose, t.reference, self.tile))
         return pose, (choice, symbols, index)
 
     def analyse(self, tiles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
