@@ -315,6 +315,25 @@ def test_auto_training_on_small_aligned_images_measures_every_kind_and_keeps_a_m
     assert codec.decompress(codec.compress(x, model=model), model=model).shape == x.shape
 
 
+def test_training_validates_on_the_images_val_names(tmp_path, test_images):
+    import codec
+    from codec import cli, ladder
+
+    np.save(tmp_path / "items.npy", test_images[:200])
+    np.save(tmp_path / "val.npy", test_images[200:230])
+    argv = ["train", "--from-scratch", "--data", str(tmp_path / "items.npy"), "--val", str(tmp_path / "val.npy"),
+            "--steps", "4", "--hidden", "8", "--clusters", "2", "--context-groups", "2", "--context-hidden", "8",
+            "--lambdas", "1,10", "--pixel-steps", "30", "--conv-steps", "2", "--workdir", str(tmp_path / "w"),
+            "--out", str(tmp_path / "m.aecm"), "-q"]
+    assert cli.main(argv) == 0
+    model = codec.load_model(tmp_path / "m.aecm")
+    again = ladder.measure(model.levels, list(test_images[200:230]))
+    assert [(r["bytes_per_image"], r["psnr"]) for r in model.meta["val_ladder"]] == \
+        [(r["bytes_per_image"], r["psnr"]) for r in again]
+    (tmp_path / "empty").mkdir()
+    assert cli.main([*argv[:4], "--val", str(tmp_path / "empty"), *argv[6:]]) != 0
+
+
 # The bundled photo model, chosen by the input.
 
 def test_the_bundled_model_that_suits_the_input_is_chosen_and_found_again_by_the_file(test_images, tmp_path):
