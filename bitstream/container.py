@@ -1,17 +1,21 @@
-"""The ``.aec`` container (format version 4): compact, versioned, checksummed, streamable, strictly parsed.
+"""The ``.aec`` container (format version 5): compact, versioned, checksummed, streamable, strictly parsed.
 
 Layout::
 
-    "AEC" u8               magic; then the format version, 4, plus 0x80 for a single image
+    "AEC" u8               magic; then the format version, 5, plus 0x80 for a single image
                            (format 2: "AEC" 0x00 0x02)
     varint + msgpack       header record: [model, quality, image_shape(, batched(, meta))]
     then, for a single image (batched false, version byte 0x84):
     bytes                  its ANS stream, up to the last 4 bytes
     u32 little-endian      CRC-32 of every byte before it, checked before anything is decoded
-    or, for an archive (batched true, version byte 0x04):
+    or, for an archive (batched true, version byte 0x05):
     u32 little-endian      CRC-32 of every byte before it: the header is checked before any chunk
     (varint + msgpack)*    chunk records: [n, data, crc(, shape)]
     0x00                   end of chunks (a record length of zero)
+    varint + msgpack       index record: [counts, offsets], each chunk's image count and the
+                           offset of its record from the start of the file (format 5)
+    u32 little-endian      CRC-32 of the index record (its length and its msgpack value)
+    u32 little-endian      the index record's size in bytes: found from the end of the file
     u32 little-endian      CRC-32 of every byte before it
 
 A single 28x28 image thus costs 24 bytes besides its stream; an archive streams through any
@@ -45,10 +49,14 @@ image shape and the model's tile, so ``codec`` derives them. Readers still prese
 header as a dict with every field (``HEADER_FIELDS``), implied ones filled in.
 
 Every byte is covered by the final CRC; each chunk also carries its own, so a stream reader
-can stop at the first damaged chunk before decoding it. Every size is checked against a
-limit (and against the bytes actually present) before anything is allocated. Version 3 is
-version 4's layout, but its tile-level streams carry no poses (``codec.poses``): readers pass the
-version on to the codec, which decodes either. Version 2
+can stop at the first damaged chunk before decoding it. The index (its own CRC, read from the
+end) lets a reader of a seekable file go straight to the chunks that hold the images it wants
+(``RandomAccess``): it checks the header, the index and those chunks, and a damaged chunk costs
+only its own images. A sequential reader checks that the index agrees with the chunks it read. Every size is checked against a
+limit (and against the bytes actually present) before anything is allocated. Version 4 is
+version 5's layout without the index (a random-access reader finds its chunks by reading them
+all once); version 3 is version 4's, but its tile-level streams carry no poses (``codec.poses``):
+readers pass the version on to the codec, which decodes either. Version 2
 (a 5-byte magic, no header checksum, no single-image form, streams without an end marker) is
 still read; version 1 (string-keyed maps, u32 lengths) was a pre-release format and is refused.
 """
@@ -57,6 +65,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import itertools
 import reprlib
 import struct
 import zlib
@@ -68,8 +77,11 @@ from bitstream.walk import check_structure
 
 MAGIC = b"AEC"  # then the version byte; formats 1 and 2 put a zero byte before it
 SINGLE_IMAGE = 0x80  # set in the version byte of a single image's file: the form is known before the header
-FORMAT_VERSION = 4
-READ_VERSIONS = (2, 3, 4)  # 2: no header checksum, streams without an end marker; 3: tile streams without poses
+FORMAT_VERSION = 5
+READ_VERSIONS = (2, 3, 4, 5)  # 2: no header checksum, streams without an end marker; 3: tile streams without poses; 4: no index
+INDEXED_VERSION = 5  # archives carry an index from this version on
+MAX_INDEX_CHUNKS = 1 << 22  # chunks one archive may hold (4 million: billions of small images)
+MAX_INDEX_BYTES = 1 << 26
 MAX_HEADER_BYTES = 1 << 20
 MAX_CHUNK_BYTES = 1 << 28
 MAX_CHUNK_PIXELS = 1 << 29  # decoded values per chunk (512 MB): bounds the memory one chunk can claim
@@ -100,6 +112,8 @@ _U32 = struct.Struct("<I")
 _HEADER_LIMITS = dict(max_str_len=1 << 16, max_bin_len=1 << 16, max_array_len=1 << 18, max_map_len=1 << 10,
                       max_ext_len=0)
 _CHUNK_LIMITS = dict(max_str_len=0, max_bin_len=MAX_CHUNK_BYTES, max_array_len=4, max_map_len=0, max_ext_len=0)
+_INDEX_LIMITS = dict(max_str_len=0, max_bin_len=0, max_array_len=MAX_INDEX_CHUNKS, max_map_len=0, max_ext_len=0)
+_TRAILER = struct.Struct("<III")  # index CRC, index size, final CRC
 
 
 @dataclasses.dataclass
@@ -315,6 +329,9 @@ class Writer:
         self._batched = check_header(header)["batched"]
         self._shape = list(header["image_shape"])
         self._count = 0
+        self._offset = 0  # bytes written so far
+        self._counts: list[int] = []  # the index: images per chunk ...
+        self._offsets: list[int] = []  # ... and where each chunk's record starts
         record = _record(_header_to_wire(header), "header", MAX_HEADER_BYTES)
         self._check_readable(record)
         self._write(MAGIC + bytes([FORMAT_VERSION | (0 if self._batched else SINGLE_IMAGE)]) + record)
@@ -331,6 +348,7 @@ class Writer:
     def _write(self, b: bytes) -> None:
         self._crc = zlib.crc32(b, self._crc)
         self._f.write(b)
+        self._offset += len(b)
 
     def add(self, n: int, data: bytes, shape=None) -> None:
         """A chunk of ``n`` images of ``shape`` (None: the header's image shape)."""
@@ -348,8 +366,13 @@ class Writer:
                 raise LimitError(f"image data of {len(data)} bytes exceeds the {MAX_CHUNK_BYTES}-byte limit")
             self._write(bytes(data))
         else:
+            if len(self._counts) >= MAX_INDEX_CHUNKS:
+                raise LimitError(f"an archive holds at most {MAX_INDEX_CHUNKS} chunks")
             fields = [n, bytes(data), zlib.crc32(data)] + ([shape] if shape != self._shape else [])
-            self._write(_record(fields, "chunk", MAX_CHUNK_BYTES))
+            record = _record(fields, "chunk", MAX_CHUNK_BYTES)
+            self._counts.append(n)
+            self._offsets.append(self._offset)
+            self._write(record)
         self._count += n
 
     def close(self) -> None:
@@ -357,6 +380,9 @@ class Writer:
             raise FormatError("a file marked as a single image (batched false) holds exactly one image")
         if self._batched:
             self._write(varint(0))
+            index = _record([self._counts, self._offsets], "index", MAX_INDEX_BYTES)
+            self._write(index)
+            self._write(struct.pack("<II", zlib.crc32(index), len(index)))  # the trailer but the final CRC
         self._f.write(_U32.pack(self._crc))
 
 
@@ -387,6 +413,8 @@ class Reader:
     def __init__(self, fileobj, *, name: str = "data"):
         self._f = fileobj
         self._crc = 0
+        self._pos = 0  # bytes read so far
+        self.chunk_offsets: list[int] = []  # where each chunk read so far starts
         self.name = name
         self.version, single = self._magic()
         record = self._record(MAX_HEADER_BYTES, "header")
@@ -430,6 +458,7 @@ class Reader:
     def _read_some(self, size: int) -> bytes:
         b = self._f.read(size)
         self._crc = zlib.crc32(b, self._crc)
+        self._pos += len(b)
         return b
 
     def _read(self, size: int, what: str) -> bytes:
@@ -456,20 +485,27 @@ class Reader:
             self._check_density(1, shape, self._single)
             yield 1, self._single, shape
             return
-        count = 0
-        while size := self._length(MAX_CHUNK_BYTES, "chunk"):
-            fields = _parse(self._read(size, "chunk"), "chunk", _CHUNK_LIMITS, max_values=16, max_depth=2)
-            n, data, chunk_shape = _check_chunk(fields, self.version)
-            chunk_shape = shape if chunk_shape is None else chunk_shape
-            pixels = _image_pixels(chunk_shape)
-            if n * pixels > MAX_CHUNK_PIXELS:
-                raise LimitError(f"chunk claims {n} images of {pixels} pixels, more than the limit of {MAX_CHUNK_PIXELS}")
-            if self.version >= 3:  # format 2, written before the floor: the codec budgets it
-                self._check_density(n, chunk_shape, data)
+        count, counts = 0, []
+        while True:
+            start = self._pos
+            if not (size := self._length(MAX_CHUNK_BYTES, "chunk")):
+                break
+            self.chunk_offsets.append(start)
+            n, data, chunk_shape = _chunk(self._read(size, "chunk"), self.version, shape)
             count += n
+            counts.append(n)
             if not self.header["batched"] and count > 1:
                 raise FormatError("file marked as a single image holds several")
             yield n, data, chunk_shape
+        if self.version >= INDEXED_VERSION:
+            start = self._pos
+            body = self._record(MAX_INDEX_BYTES, "index")
+            record = varint(len(body)) + body  # as it was read: lengths are in their shortest form
+            index_crc, index_size = struct.unpack("<II", self._read(8, "index checksum"))
+            if index_crc != zlib.crc32(record) or index_size != self._pos - 8 - start:
+                raise ChecksumError("index checksum mismatch: the file is damaged")
+            if _parse_index(body) != (counts, self.chunk_offsets):
+                raise FormatError("the index does not agree with the chunks")
         expected = self._crc
         tail = self._f.read(5)
         if len(tail) < 4:
@@ -481,10 +517,118 @@ class Reader:
 
     @staticmethod
     def _check_density(n: int, shape, data: bytes) -> None:
-        pixels = _image_pixels(shape)
-        if len(data) < min_chunk_bytes(n, pixels):
-            raise LimitError(f"chunk claims {n} images of {pixels} pixels in {len(data)} bytes of data: denser than "
-                             f"{MAX_PIXELS_PER_BYTE} pixels per byte (damage, or a file made to waste time)")
+        _check_density(n, shape, data)
+
+
+def _check_density(n: int, shape, data: bytes) -> None:
+    pixels = _image_pixels(shape)
+    if len(data) < min_chunk_bytes(n, pixels):
+        raise LimitError(f"chunk claims {n} images of {pixels} pixels in {len(data)} bytes of data: denser than "
+                         f"{MAX_PIXELS_PER_BYTE} pixels per byte (damage, or a file made to waste time)")
+
+
+def _chunk(body: bytes, version: int, shape) -> tuple[int, bytes, list]:
+    """(n, data, image shape) of a chunk record's msgpack value, checked: structure, CRC, limits."""
+    fields = _parse(body, "chunk", _CHUNK_LIMITS, max_values=16, max_depth=2)
+    n, data, chunk_shape = _check_chunk(fields, version)
+    chunk_shape = shape if chunk_shape is None else chunk_shape
+    pixels = _image_pixels(chunk_shape)
+    if n * pixels > MAX_CHUNK_PIXELS:
+        raise LimitError(f"chunk claims {n} images of {pixels} pixels, more than the limit of {MAX_CHUNK_PIXELS}")
+    if version >= 3:  # format 2, written before the floor: the codec budgets it
+        _check_density(n, chunk_shape, data)
+    return n, data, chunk_shape
+
+
+def _parse_index(body: bytes) -> tuple[list[int], list[int]]:
+    """(counts, offsets) of an index record's msgpack value, checked for form (not yet against the file)."""
+    value = _parse(body, "index", _INDEX_LIMITS, max_values=2 * MAX_INDEX_CHUNKS + 3, max_depth=2)
+    if (not isinstance(value, list) or len(value) != 2 or not all(isinstance(v, list) for v in value)
+            or len(value[0]) != len(value[1]) or not value[0]):
+        raise FormatError("index record is not [counts, offsets] of one positive length")
+    counts, offsets = value
+    if not all(_is_int(n) and n >= 1 for n in counts):
+        raise FormatError("index image counts are not positive integers")
+    if not all(_is_int(o) for o in offsets) or any(b <= a for a, b in itertools.pairwise(offsets)):
+        raise FormatError("index offsets are not increasing integers")
+    return counts, offsets
+
+
+class RandomAccess:
+    """The chunks of an archive on a seekable file, read one at a time: ``chunk(i)`` -> (n, data, shape).
+
+    Format 5 has an index at its end (checked against its own CRC, and each chunk record against
+    the bounds the index gives it); older archives are read through once to find their chunks.
+    The header is checked as ``Reader`` checks it; each chunk is checked when it is read (CRC,
+    limits), so a damaged chunk fails alone: ``counts`` says which images it held.
+    """
+
+    def __init__(self, fileobj, *, name: str = "data"):
+        reader = Reader(fileobj, name=name)
+        self.header, self.version, self._f = reader.header, reader.version, fileobj
+        self._single = reader._single
+        if self._single is not None:
+            self.counts, self._offsets, self._end = [1], [reader._pos], reader._pos
+        elif self.version >= INDEXED_VERSION:
+            self.counts, self._offsets, self._end = _read_index(fileobj, reader._pos)
+        else:
+            self.counts = [n for n, _, _ in reader]
+            self._offsets, self._end = reader.chunk_offsets, None
+
+    def __len__(self) -> int:
+        return len(self.counts)
+
+    def chunk(self, i: int) -> tuple[int, bytes, list]:
+        shape = self.header["image_shape"]
+        if self._single is not None:
+            _check_density(1, shape, self._single)
+            return 1, self._single, shape
+        begin = self._offsets[i]
+        self._f.seek(begin)
+        head = self._f.read(_MAX_VARINT_BYTES)
+        f = io.BytesIO(head)
+        size = _read_varint(lambda k: f.read(k), "chunk")
+        if size > MAX_CHUNK_BYTES:
+            raise LimitError(f"chunk claims {size} bytes, more than the {MAX_CHUNK_BYTES}-byte limit")
+        stop = self._offsets[i + 1] if i + 1 < len(self._offsets) else self._end
+        if size == 0 or (stop is not None and f.tell() + size != stop - begin):
+            raise FormatError(f"chunk {i} does not fill the place the index gives it: the file is damaged")
+        self._f.seek(begin + f.tell())
+        body = self._f.read(size)
+        if len(body) != size:
+            raise TruncatedError("file is truncated (in a chunk)")
+        n, data, chunk_shape = _chunk(body, self.version, shape)
+        if n != self.counts[i]:
+            raise FormatError(f"chunk {i} holds {n} images, its index entry {self.counts[i]}: the file is damaged")
+        return n, data, chunk_shape
+
+
+def _read_index(f, start: int) -> tuple[list[int], list[int], int]:
+    """(counts, offsets, where the chunks end) from the index at the end of a seekable format-5 archive
+    whose chunks start at ``start``."""
+    size = f.seek(0, io.SEEK_END)
+    if size < start + 1 + 2 + _TRAILER.size:
+        raise TruncatedError("file is truncated (no room for its index)")
+    f.seek(size - _TRAILER.size)
+    index_crc, index_size, _ = _TRAILER.unpack(f.read(_TRAILER.size))
+    index_at = size - _TRAILER.size - index_size
+    if not 2 <= index_size <= MAX_INDEX_BYTES or index_at - 1 < start:
+        raise FormatError(f"index size {index_size} is out of range: the file is damaged or truncated")
+    f.seek(index_at - 1)
+    raw = f.read(1 + index_size)
+    if raw[0] != 0:
+        raise FormatError("no end of chunks before the index: the file is damaged or truncated")
+    record = raw[1:]
+    if zlib.crc32(record) != index_crc:
+        raise ChecksumError("index checksum mismatch: the file is damaged or truncated")
+    body = io.BytesIO(record)
+    length = _read_varint(lambda k: body.read(k), "index")
+    if length != index_size - body.tell():
+        raise FormatError("index record's length disagrees with its size")
+    counts, offsets = _parse_index(record[body.tell():])
+    if offsets[0] != start or offsets[-1] >= index_at - 1:
+        raise FormatError("index offsets lie outside the chunks: the file is damaged")
+    return counts, offsets, index_at - 1
 
 
 def pack(header: dict, chunks) -> bytes:

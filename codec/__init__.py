@@ -23,7 +23,7 @@ from codec.errors import (
 
 # The API and the data module load numpy, msgpack and constriction: imported on first use, so
 # that `aecodec` installs its signal handlers before any slow import (and starts faster).
-_LAZY = {"data": "codec.data", **{name: "codec.api" for name in
+_LAZY = {"data": "codec.data", "open": "codec.archive", "Archive": "codec.archive", **{name: "codec.api" for name in
          ("Model", "compress", "compress_file", "decompress", "decompress_file", "load_model")}}
 
 
@@ -38,6 +38,7 @@ def __getattr__(name: str):
 
 __all__ = [
     "AecodecError",
+    "Archive",
     "ChecksumError",
     "DataError",
     "FormatError",
@@ -54,4 +55,5 @@ __all__ = [
     "decompress",
     "decompress_file",
     "load_model",
+    "open",
 ]

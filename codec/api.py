@@ -228,18 +228,28 @@ class ArchiveReader:
         framed = self._reader.version >= 3
         dense = 0  # format 2: coded pixels beyond the floor, so far
         for n, data, shape in self._reader:
-            work = self.level.coded_pixels(n, shape)
-            if work > self.level.max_coded_pixels:
-                raise LimitError(f"chunk claims {work} pixels once padded, more than its model's levels decode at once")
-            beyond = work - len(data) * container.MAX_PIXELS_PER_BYTE
-            if framed and beyond > 0:
-                raise LimitError(f"chunk claims {work} coded pixels in {len(data)} bytes: denser than "
-                                 f"{container.MAX_PIXELS_PER_BYTE} pixels per byte (damage, or a file made to waste time)")
-            dense += max(0, beyond)
+            dense += check_chunk_work(self.level, n, data, shape, framed=framed)
             if dense > FORMAT2_DENSE_PIXELS:
                 raise LimitError(f"format-2 file holds more than {FORMAT2_DENSE_PIXELS} pixels denser than "
                                  f"{container.MAX_PIXELS_PER_BYTE} per byte (decompress it with aecodec 0.1)")
             yield self.level.decode(data, n, shape, version=self._reader.version)
+
+
+def check_chunk_work(level, n: int, data: bytes, shape, *, framed: bool) -> int:
+    """Refuse a chunk that claims more decoding than its level does at once, or (framed formats) more
+    coded pixels than its bytes allow; returns the pixels beyond that floor (format 2 budgets them).
+
+    Raises:
+        LimitError: either claim.
+    """
+    work = level.coded_pixels(n, shape)
+    if work > level.max_coded_pixels:
+        raise LimitError(f"chunk claims {work} pixels once padded, more than its model's levels decode at once")
+    beyond = work - len(data) * container.MAX_PIXELS_PER_BYTE
+    if framed and beyond > 0:
+        raise LimitError(f"chunk claims {work} coded pixels in {len(data)} bytes: denser than "
+                         f"{container.MAX_PIXELS_PER_BYTE} pixels per byte (damage, or a file made to waste time)")
+    return max(0, beyond)
 
 
 def compress(images, *, quality=None, model=None, meta: dict | None = None, grey_stack: bool = False) -> bytes:

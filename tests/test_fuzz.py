@@ -75,11 +75,17 @@ def join(header, chunks, version: int = container.FORMAT_VERSION, fix_crc: bool 
     body += record(head)
     if version >= 3:
         body += struct.pack("<I", zlib.crc32(body))
+    counts, offsets = [], []  # format 5's index
     for c in chunks:
         if fix_crc and isinstance(c, list) and len(c) == 3 and isinstance(c[1], bytes):
             c = [c[0], c[1], zlib.crc32(c[1])]
+        counts.append(c[0] if isinstance(c, list) and c and isinstance(c[0], int) else 1)
+        offsets.append(len(body))
         body += record(c)
     body += b"\x00"
+    if version >= container.INDEXED_VERSION:
+        index = record([counts, offsets])
+        body += index + struct.pack("<II", zlib.crc32(index), len(index))
     return body + struct.pack("<I", zlib.crc32(body))
 
 
