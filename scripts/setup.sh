@@ -10,4 +10,4 @@ if [ ! -f /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ] && [ -z 
   $SUDO apt-get install -y -qq dataset-fashion-mnist >/dev/null
 fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev,bench]'
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev,bench,scale]'
