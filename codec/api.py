@@ -139,7 +139,7 @@ class ArchiveWriter:
     """
 
     def __init__(self, fileobj, image_shape, *, quality=None, model=None, batched: bool = True,
-                 meta: dict | None = None):
+                 meta: dict | None = None, pool=None):
         self.model = _resolve(model, [image_shape])
         self.quality = self.model.check_quality(quality)
         self.level = self.model.level(self.quality)
@@ -151,6 +151,8 @@ class ArchiveWriter:
         except FormatError as e:  # only meta can be wrong here: the caller's argument
             raise InputError(f"meta cannot be stored: {e}") from None
         self._batched = batched
+        # with a ``parallel.DaskPool``, chunks are coded by its workers and written here in order
+        self._encoder = pool.encoder(self.model) if pool is not None else None
         self._pending: list[np.ndarray] = []
         self._shape = self.image_shape  # of the pending images
         self._buffered = 0
@@ -189,7 +191,12 @@ class ArchiveWriter:
         joined = np.concatenate(self._pending) if len(self._pending) > 1 else self._pending[0]
         batch, rest = joined[:n], joined[n:]
         min_bytes = container.min_chunk_bytes(1, self.level.coded_pixels(len(batch), self._shape))
-        self._writer.add(len(batch), self.level.encode(batch, min_bytes=min_bytes), list(self._shape))
+        if self._encoder is None:
+            self._writer.add(len(batch), self.level.encode(batch, min_bytes=min_bytes), list(self._shape))
+        else:
+            self._encoder.submit(self.quality, batch, min_bytes, list(self._shape))
+            for chunk in self._encoder.ready():
+                self._writer.add(*chunk)
         self.count += len(batch)
         self._pending, self._buffered = ([rest] if len(rest) else []), len(rest)
 
@@ -198,6 +205,9 @@ class ArchiveWriter:
             self._flush(self._buffered)
         if self.count == 0:
             raise InputError("no images were written")
+        if self._encoder is not None:
+            for chunk in self._encoder.ready(all_of_them=True):
+                self._writer.add(*chunk)
         self._writer.close()
 
     def __enter__(self):
@@ -206,6 +216,8 @@ class ArchiveWriter:
     def __exit__(self, kind, *_):
         if kind is None:
             self.close()
+        elif self._encoder is not None:
+            self._encoder.cancel()
 
 
 class ArchiveReader:
@@ -252,7 +264,8 @@ def check_chunk_work(level, n: int, data: bytes, shape, *, framed: bool) -> int:
     return max(0, beyond)
 
 
-def compress(images, *, quality=None, model=None, meta: dict | None = None, grey_stack: bool = False) -> bytes:
+def compress(images, *, quality=None, model=None, meta: dict | None = None, grey_stack: bool = False,
+             pool=None) -> bytes:
     """Compress uint8 images to container bytes.
 
     Args:
@@ -264,6 +277,7 @@ def compress(images, *, quality=None, model=None, meta: dict | None = None, grey
             images (``model_for``: Fashion-MNIST's for 28 x 28 grey items, the photo model otherwise).
         meta: a small dict stored verbatim in the header (the CLI records the original file name).
         grey_stack: take a 3-D array whose last axis is 3 or 4 as grey images of width 3 or 4.
+        pool: a ``parallel.DaskPool`` to code the chunks on (the same bytes as without).
 
     Raises:
         InputError: wrong dtype, rank, empty, NaN, too large, unknown quality.
@@ -277,7 +291,7 @@ def compress(images, *, quality=None, model=None, meta: dict | None = None, grey
         return _compress_list(images, quality=quality, model=model, meta=meta)
     batch, batched = as_batch(images, grey_stack=grey_stack)
     out = io.BytesIO()
-    with ArchiveWriter(out, batch.shape[1:], quality=quality, model=model, batched=batched, meta=meta) as writer:
+    with ArchiveWriter(out, batch.shape[1:], quality=quality, model=model, batched=batched, meta=meta, pool=pool) as writer:
         writer.write(batch)
     return out.getvalue()
 
@@ -373,9 +387,10 @@ def measure(model: Model, images: np.ndarray, quality: int, *, decode: bool = Tr
     return result
 
 
-def compress_file(src, dst, *, force: bool = False, quality=None, model=None) -> int:
+def compress_file(src, dst, *, force: bool = False, quality=None, model=None, pool=None) -> int:
     """Compress the images in ``src`` (an image file, .npy, .npz, IDX, or a folder) to ``dst``, recording
     what ``decompress_file`` and ``aecodec -d`` need to restore the same kind of file; returns bytes written.
+    With ``pool`` (a ``parallel.DaskPool``) the chunks are coded on its workers: the same bytes.
 
     Raises:
         InputError: ``dst`` is ``src``, or the images cannot be coded. DataError: unreadable input.
@@ -388,7 +403,7 @@ def compress_file(src, dst, *, force: bool = False, quality=None, model=None) ->
         raise InputError(f"output {dst} is the input {src}")
     source = sources.open_source(str(src), recursive=src.is_dir())
     with atomic_output(dst, force=force) as f:
-        sources.write_archive(source, f, quality=quality, model=model)
+        sources.write_archive(source, f, quality=quality, model=model, pool=pool)
         return f.tell()
 
 

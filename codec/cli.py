@@ -178,7 +178,7 @@ def _compress_one(args, src: str | None) -> None:
                 bar.set_postfix(ratio=f"{raw / out.count:.1f}x", refresh=False)
 
         sources.write_archive(source, out, quality=quality, model=model, batches=itertools.chain([first], batches),
-                              on_batch=advance)
+                              on_batch=advance, pool=getattr(args, "pool", None))
         if dst is None:
             sys.stdout.buffer.flush()
     if args.target_size is not None and out.count > args.target_size and not args.quiet:
@@ -216,6 +216,9 @@ def _decompress_one(args, src: str | None) -> None:
     from codec import api, sources
     from codec.errors import InputError
 
+    if getattr(args, "images", None) is not None:
+        return _decompress_some(args, src)
+
     dst = _output_path(args, src, suffix_in=False)
     force = args.force
     with contextlib.ExitStack() as stack:
@@ -239,6 +242,67 @@ def _decompress_one(args, src: str | None) -> None:
         if dst is None:
             sys.stdout.buffer.flush()
     _note(args, f"{src or 'stdin'}: restored" + (f" -> {dst}" if dst else ""))
+
+
+def _decompress_some(args, src: str | None) -> None:
+    """``-d --images A:B``: those images only, read at random (only their chunks are decoded), written
+    as the archive's kind of file (NAME.A-LAST.npy for NAME.npy.aec, unless -o or -c says where)."""
+    from codec import archive, sources
+    from codec.errors import InputError
+
+    if src in (None, "-"):
+        raise UsageError("--images reads an archive at random: give its file name, not standard input")
+    with archive.open(src, model=_model(args)) as images:
+        picked = range(*args.images.indices(len(images)))
+        if not picked:
+            raise UsageError(f"--images selects none of the {len(images)} images")
+        dst = _output_path(args, src, suffix_in=False)
+        if dst is not None and args.output is None:
+            dst = dst.with_name(f"{dst.stem if dst.suffix else dst.name}.{picked[0]}-{picked[-1]}{dst.suffix}")
+        dst = _destination(args, src, suffix_in=False, dst=dst)
+        _claim_output(args, dst)
+        _refuse_inputs_as_output(dst, [src])
+        try:
+            sources.restore_archive(_Selection(images, picked), dst, stdout=sys.stdout.buffer, force=args.force,
+                                    archive=Path(src))
+        except InputError as e:
+            raise UsageError(str(e)) from None
+        if dst is None:
+            sys.stdout.buffer.flush()
+    _note(args, f"{src}: images {picked[0]} to {picked[-1]} restored" + (f" -> {dst}" if dst else ""))
+
+
+class _Selection:
+    """Some images of an open ``archive.Archive``, as ``sources.restore_archive`` reads an archive: a
+    header (its meta counting, and for a folder naming, only these) and batches, one per chunk."""
+
+    def __init__(self, images, picked: range):
+        meta = {**images.header["meta"], "count": len(picked)}
+        if isinstance(meta.get("files"), list) and len(meta["files"]) == len(images):
+            meta["files"] = [meta["files"][i] for i in picked]
+        self.header = {**images.header, "meta": meta}
+        self._images, self._picked = images, picked
+
+    def __iter__(self):
+        import numpy as np
+
+        for _, run in itertools.groupby(self._picked, key=self._images.chunk_of):
+            run = list(run)
+            yield self._images[run[0]][None] if len(run) == 1 else np.stack([self._images[i] for i in run])
+
+
+def _images(text: str) -> slice:
+    """'A:B' (Python's slice, negative counting from the end), 'A:', ':B' or 'A' (one image)."""
+    parts = text.split(":")
+    try:
+        if len(parts) == 1:
+            i = int(parts[0])
+            return slice(i, i + 1 if i != -1 else None)
+        if len(parts) == 2:
+            return slice(*(int(v) if v.strip() else None for v in parts))
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(f"not an image or a range of them (A:B): {text!r}")
 
 
 def _claim_output(args, dst: Path | None) -> None:
@@ -369,17 +433,48 @@ def _cmd_files(args, one) -> int:
     except (AecodecError, OSError) as e:
         return _report(args.model or "bundled model", e)
     status = 0
-    for src in files:
-        try:
-            one(args, src)
-        except KeyboardInterrupt as e:
-            print(f"aecodec: error: {src}: interrupted", file=sys.stderr)
-            return getattr(e, "exit_status", 130)
-        except (AecodecError, OSError, UsageError, RefusedError, ValueError, EOFError) as e:
-            status = max(status, _report(src if src != "-" else None, e))
-        except Exception as e:  # noqa: BLE001 - a bug: still one line, still the next file
-            status = max(status, _report(src if src != "-" else None, RuntimeError(f"internal error, please report: {e!r}")))
+    with contextlib.ExitStack() as stack:
+        if getattr(args, "workers", None) or getattr(args, "scheduler", None):
+            args.pool = stack.enter_context(_pool(args))
+        for src in files:
+            try:
+                status = max(status, _one_file(args, one, src))
+            except KeyboardInterrupt as e:
+                print(f"aecodec: error: {src}: interrupted", file=sys.stderr)
+                return getattr(e, "exit_status", 130)
     return status
+
+
+def _pool(args):
+    """The Dask pool of --workers or --scheduler."""
+    try:
+        from codec import parallel
+
+        return parallel.DaskPool(args.workers, scheduler=args.scheduler)
+    except ImportError:
+        raise UsageError("--workers and --scheduler need Dask: pip install 'aecodec[scale]'") from None
+    except OSError as e:
+        raise UsageError(f"cannot reach the Dask cluster at {args.scheduler}: {e}") from None
+
+
+def _workers(text: str) -> int:
+    value = int(text) if text.isdigit() else 0
+    if not 1 <= value <= 1024:
+        raise argparse.ArgumentTypeError(f"not a number of workers from 1 to 1024: {text!r}")
+    return value
+
+
+def _one_file(args, one, src) -> int:
+    """``one(args, src)``; the exit status it earns (errors reported as one line)."""
+    from codec.errors import AecodecError
+
+    try:
+        one(args, src)
+    except (AecodecError, OSError, UsageError, RefusedError, ValueError, EOFError) as e:
+        return _report(src if src != "-" else None, e)
+    except Exception as e:  # noqa: BLE001 - a bug: still one line, still the next file
+        return _report(src if src != "-" else None, RuntimeError(f"internal error, please report: {e!r}"))
+    return 0
 
 
 def _lambdas(text: str) -> tuple[float, ...]:
@@ -714,8 +809,14 @@ def _file_options(p: argparse.ArgumentParser, *, compressing: bool) -> None:
                            "the bundled model has 1-8 and defaults to 4)")
         level.add_argument("--target-psnr", type=float, metavar="DB", help="the smallest level that reaches this PSNR")
         level.add_argument("--target-size", type=int, metavar="BYTES", help="the best level whose file fits BYTES")
+        p.add_argument("--workers", type=_workers, metavar="K", help="code the chunks on a local Dask cluster of K "
+                       "worker processes (the same bytes as without)")
+        p.add_argument("--scheduler", metavar="ADDRESS", help="code the chunks on the Dask cluster at ADDRESS "
+                       "(e.g. tcp://host:8786) instead")
     else:
         p.add_argument("-r", "--recursive", action="store_true", help=argparse.SUPPRESS)
+        p.add_argument("--images", type=_images, metavar="A:B", help="restore only images A to B-1 (counted from 0; "
+                       "negative from the end), decoding only the chunks that hold them")
 
 
 def _version() -> str:

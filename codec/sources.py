@@ -299,13 +299,14 @@ def _folder_source(folder: Path) -> Source:
     return src
 
 
-def write_archive(source: Source, fileobj, *, quality=None, model=None, batches=None, on_batch=None) -> int:
+def write_archive(source: Source, fileobj, *, quality=None, model=None, batches=None, on_batch=None, pool=None) -> int:
     """Compress ``source`` (its ``batches``, if given, stand for the rest of its stream) into an archive
-    on ``fileobj``, recording what restoring it needs; ``on_batch(batch)`` after each. Returns the count."""
+    on ``fileobj``, recording what restoring it needs; ``on_batch(batch)`` after each; the chunks coded
+    on ``pool``'s workers where given (``parallel.DaskPool``: the same bytes). Returns the count."""
     from codec import api
 
     writer = api.ArchiveWriter(fileobj, source.image_shape, quality=quality, model=model, batched=source.batched,
-                               meta={**source.meta, "count": source.count})
+                               meta={**source.meta, "count": source.count}, pool=pool)
     for batch in source.batches() if batches is None else batches:
         writer.write(batch)
         if on_batch is not None:

@@ -52,3 +52,47 @@ def test_a_codec_config_decides_the_output_or_refuses(test_images):
     out = np.empty((2, 28, 28), np.uint8)
     fmnist.decode(fmnist.encode(test_images[:2]), out=out)
     assert np.array_equal(out, codec.decompress(codec.compress(test_images[:2], quality=2)))
+
+
+def test_compressing_on_a_dask_cluster_writes_the_same_bytes(tmp_path, test_images, monkeypatch):
+    pytest.importorskip("dask.distributed")
+    from codec import api, parallel
+
+    monkeypatch.setattr(api, "CHUNK_IMAGES", 40)  # several chunks in flight; shapes change mid-stream below
+    images = [*test_images[:130], np.zeros((30, 40), np.uint8), *test_images[130:150]]
+    with parallel.DaskPool(workers=2, in_flight=2) as pool:
+        for quality in (1, 5):
+            assert codec.compress(test_images, quality=quality, pool=pool) == codec.compress(test_images, quality=quality)
+        assert codec.compress(images, quality=3, pool=pool) == codec.compress(images, quality=3)
+        np.save(tmp_path / "x.npy", test_images)
+        codec.compress_file(tmp_path / "x.npy", tmp_path / "par.aec", pool=pool)
+    codec.compress_file(tmp_path / "x.npy", tmp_path / "one.aec")
+    assert (tmp_path / "par.aec").read_bytes() == (tmp_path / "one.aec").read_bytes()
+
+
+def test_the_command_line_restores_a_range_of_images_from_their_chunks_only(tmp_path, test_images, monkeypatch):
+    from codec import api, cli
+
+    monkeypatch.setattr(api, "CHUNK_IMAGES", 64)
+    np.save(tmp_path / "x.npy", test_images)
+    assert cli.main(["-q", str(tmp_path / "x.npy")]) == 0
+    full = codec.decompress((tmp_path / "x.npy.aec").read_bytes())
+    assert cli.main(["-d", "-q", "--images", "100:140", str(tmp_path / "x.npy.aec")]) == 0
+    assert np.array_equal(np.load(tmp_path / "x.100-139.npy"), full[100:140])
+    assert cli.main(["-d", "-q", "--images=-1", "-o", str(tmp_path / "last.npy"), str(tmp_path / "x.npy.aec")]) == 0
+    assert np.array_equal(np.load(tmp_path / "last.npy"), full[-1:])
+    assert not (tmp_path / "x.npy").with_suffix(".npy.npy").exists() and (tmp_path / "x.npy").exists()
+    assert cli.main(["-d", "-q", "--images", "400:500", str(tmp_path / "x.npy.aec")]) == 2  # none of the 300
+
+
+def test_a_folder_archive_restores_the_files_of_the_range(tmp_path, test_images):
+    from PIL import Image
+
+    from codec import cli
+
+    (tmp_path / "f").mkdir()
+    for i in range(5):
+        Image.fromarray(test_images[i]).save(tmp_path / "f" / f"item{i}.png")
+    assert cli.main(["-q", "-r", str(tmp_path / "f"), "-o", str(tmp_path / "f.aec")]) == 0
+    assert cli.main(["-d", "-q", "--images", "1:3", str(tmp_path / "f.aec"), "-o", str(tmp_path / "some")]) == 0
+    assert sorted(p.name for p in (tmp_path / "some").iterdir()) == ["item1.png", "item2.png"]
