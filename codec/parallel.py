@@ -44,7 +44,7 @@ class DaskPool:
                                          dashboard_address=None, silence_logs=40)
             self.client = Client(self._cluster)
         else:
-            self.client = Client(scheduler)
+            self.client = Client(scheduler, timeout="10s")
         self.workers = max(1, len(self.client.scheduler_info(n_workers=-1)["workers"]))
         self.in_flight = in_flight or 2 * self.workers
         self._scattered: dict[str, object] = {}

@@ -132,3 +132,31 @@ def test_opening_a_missing_or_foreign_file_fails_cleanly(tmp_path):
     (tmp_path / "x.aec").write_bytes(b"not an archive at all")
     with pytest.raises(codec.FormatError, match="bad magic"):
         codec.open(tmp_path / "x.aec")
+
+
+def test_damaged_archives_read_at_random_fail_only_with_aecodec_errors(small_chunks, test_images):
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    valid = codec.compress(test_images[:40], quality=3)
+
+    @settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+    @given(st.data())
+    def check(data):
+        blob = bytearray(valid)
+        pos = data.draw(st.integers(0, len(blob) - 1))
+        if data.draw(st.booleans()):
+            blob = blob[:pos]
+        else:
+            blob[pos] ^= 1 << data.draw(st.integers(0, 7))
+        try:
+            with codec.open(io.BytesIO(bytes(blob))) as images:
+                for c in range(len(images.starts) - 1):
+                    try:
+                        images.chunk(c)
+                    except codec.AecodecError:
+                        pass
+        except codec.AecodecError:
+            pass
+
+    check()

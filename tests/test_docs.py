@@ -13,6 +13,7 @@ from PIL import Image
 
 import codec
 import codec.api
+import codec.archive
 from codec import data
 
 from .test_cli import AECODEC
@@ -21,7 +22,7 @@ README = Path(__file__).parents[1] / "README.md"
 
 
 def test_docstring_examples_run():
-    for module in (codec, codec.api):
+    for module in (codec, codec.api, codec.archive):
         result = doctest.testmod(module, raise_on_error=False)
         assert result.attempted > 0 and result.failed == 0, module.__name__
 
@@ -36,9 +37,11 @@ def blocks(language: str, after: str) -> list[str]:
 
 def test_the_python_api_example_runs_verbatim(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    (code,) = blocks("python", "## Python API")
-    exec(compile(code, "README.md", "exec"), {})
+    namespace = {}
+    for code in blocks("python", "## Python API"):  # in order, one namespace: the second uses the first's images
+        exec(compile(code, "README.md", "exec"), namespace)
     assert np.load(tmp_path / "restored.npy").shape == (100, 28, 28)
+    assert (tmp_path / "shirts.zarr").is_dir()
 
 
 def test_the_command_line_examples_run_verbatim(tmp_path, test_images):
