@@ -16,6 +16,12 @@ from collections import deque
 from pathlib import Path
 
 _MODELS: dict = {}  # in a worker process: fingerprint -> Model, built once
+_BUILT = [0]  # models built by this process, counted
+
+
+def models_built() -> int:
+    """How many times this (worker) process has built a model: once per model, however many chunks."""
+    return _BUILT[0]
 
 
 def encode_chunk(fingerprint: str, model_bytes: bytes, quality: int, batch, min_bytes: int) -> bytes:
@@ -28,6 +34,7 @@ def encode_chunk(fingerprint: str, model_bytes: bytes, quality: int, batch, min_
         if model.fingerprint != fingerprint:
             raise ValueError("the model a worker received is not the one asked for")
         _MODELS[fingerprint] = model
+        _BUILT[0] += 1
     return _MODELS[fingerprint].level(quality).encode(batch, min_bytes=min_bytes)
 
 

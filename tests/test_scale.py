@@ -64,6 +64,7 @@ def test_compressing_on_a_dask_cluster_writes_the_same_bytes(tmp_path, test_imag
         for quality in (1, 5):
             assert codec.compress(test_images, quality=quality, pool=pool) == codec.compress(test_images, quality=quality)
         assert codec.compress(images, quality=3, pool=pool) == codec.compress(images, quality=3)
+        assert set(pool.client.run(parallel.models_built).values()) <= {0, 1}  # once per worker, not per chunk
         np.save(tmp_path / "x.npy", test_images)
         codec.compress_file(tmp_path / "x.npy", tmp_path / "par.aec", pool=pool)
     codec.compress_file(tmp_path / "x.npy", tmp_path / "one.aec")
