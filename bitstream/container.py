@@ -488,10 +488,13 @@ class Reader:
         count, counts = 0, []
         while True:
             start = self._pos
-            if not (size := self._length(MAX_CHUNK_BYTES, "chunk")):
-                break
-            self.chunk_offsets.append(start)
-            n, data, chunk_shape = _chunk(self._read(size, "chunk"), self.version, shape)
+            try:
+                if not (size := self._length(MAX_CHUNK_BYTES, "chunk")):
+                    break
+                self.chunk_offsets.append(start)
+                n, data, chunk_shape = _chunk(self._read(size, "chunk"), self.version, shape)
+            except FormatError as e:  # what was read before is intact: say where it stopped
+                raise type(e)(f"images from {count} on: {e}" if self.header["batched"] else str(e)) from None
             count += n
             counts.append(n)
             if not self.header["batched"] and count > 1:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections import deque
 from pathlib import Path
 
+SCATTER_BYTES = 4 << 20
 _MODELS: dict = {}  # in a worker process: fingerprint -> Model, built once
 _BUILT = [0]  # models built by this process, counted
 
@@ -83,7 +84,9 @@ class ChunkEncoder:
         self._queue: deque = deque()
 
     def submit(self, quality: int, batch, min_bytes: int, shape) -> None:
-        future = self.pool.client.submit(encode_chunk, self.fingerprint, self._model, quality, batch, min_bytes, pure=False)
+        # a large chunk goes as data of its own (Dask warns of large task graphs); small ones ride with the task
+        images = self.pool.client.scatter(batch) if batch.nbytes > SCATTER_BYTES else batch
+        future = self.pool.client.submit(encode_chunk, self.fingerprint, self._model, quality, images, min_bytes, pure=False)
         self._queue.append((len(batch), future, shape))
 
     def ready(self, *, all_of_them: bool = False):

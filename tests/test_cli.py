@@ -117,7 +117,7 @@ def test_damaged_and_missing_inputs_fail_cleanly_and_the_rest_goes_on(files, cac
     r = run("-d", "cut.npy.aec", "missing.aec", "bad.npy.aec", "arr.npy.aec", cwd=files, env_home=cache)
     lines = r.stderr.decode().strip().splitlines()
     assert r.returncode == 1
-    assert lines[0].startswith("aecodec: error: cut.npy.aec: file is truncated")
+    assert lines[0].startswith("aecodec: error: cut.npy.aec: images from 0 on: file is truncated")
     assert lines[1] == "aecodec: error: missing.aec: No such file or directory"
     assert lines[2].startswith("aecodec: error: bad.npy.aec: ") and "damaged" in lines[2]
     assert not (files / "cut.npy").exists() and not (files / "bad.npy").exists()
