@@ -89,6 +89,16 @@ def join(header, chunks, version: int = container.FORMAT_VERSION, fix_crc: bool 
     return body + struct.pack("<I", zlib.crc32(body))
 
 
+def cut_or_flipped(valid: bytes, data) -> bytes:
+    """``valid`` truncated at, or with one bit flipped at, a position Hypothesis draws."""
+    blob = bytearray(valid)
+    pos = data.draw(st.integers(0, len(blob) - 1))
+    if data.draw(st.booleans()):
+        return bytes(blob[:pos])
+    blob[pos] ^= 1 << data.draw(st.integers(0, 7))
+    return bytes(blob)
+
+
 def check(blob: bytes) -> None:
     try:
         out = codec.decompress(blob)
@@ -240,13 +250,7 @@ def test_cli_decompress_and_test_reject_mutated_files_cleanly(valid, tmp_path_fa
     from .test_cli import AECODEC
 
     folder = tmp_path_factory.mktemp("cli-fuzz")
-    blob = bytearray(valid)
-    pos = data.draw(st.integers(0, len(blob) - 1))
-    if data.draw(st.booleans()):
-        blob = blob[:pos]
-    else:
-        blob[pos] ^= 1 << data.draw(st.integers(0, 7))
-    (folder / "x.npy.aec").write_bytes(bytes(blob))
+    (folder / "x.npy.aec").write_bytes(cut_or_flipped(valid, data))
     for command in (["test", "x.npy.aec"], ["-d", "x.npy.aec"]):
         r = subprocess.run([AECODEC, *command], cwd=folder, capture_output=True, timeout=300)
         lines = r.stderr.decode().strip().splitlines()
