@@ -12,7 +12,6 @@ depth-to-space upsampling), so ``export`` only has to round the weights.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 
 import jax
@@ -21,7 +20,7 @@ import numpy as np
 import optax
 from flax import nnx
 
-from codec import conv, data
+from codec import conv, data, engine
 from codec.entropy import SCALE_MAX, SCALE_MIN
 from codec.models import gaussian_bits
 
@@ -130,19 +129,15 @@ def loss_fn(model: ConvCodec, x, level, key):
 
 
 def make_train_step(graphdef, tx):
-    """``(state, opt_state, x, key, lr) -> (state, opt_state, metrics)``, jitted once; a random level per image."""
+    """``(state, opt_state, x, key, -lr) -> (state, opt_state, metrics)``: the engine's step (``engine.py``)
+    with this kind's loss, a random level per image; the rate comes from the host (``learning_rate_at``)."""
 
-    @functools.partial(jax.jit, donate_argnums=(0, 1))
-    def train_step(state, opt_state, x, key, lr):
+    def loss_of(model, x, key):
         level_key, noise_key = jax.random.split(key)
-        n_levels = len(nnx.merge(graphdef, state).cfg.lambdas)
-        level = jax.random.randint(level_key, (x.shape[0],), 0, n_levels)
-        grads, metrics = jax.grad(lambda s: loss_fn(nnx.merge(graphdef, s), x, level, noise_key), has_aux=True)(state)
-        updates, opt_state = tx.update(grads, opt_state, state)
-        updates = jax.tree.map(lambda u: -lr * u, updates)  # the rate comes from the host: see learning_rate_at
-        return optax.apply_updates(state, updates), opt_state, metrics
+        level = jax.random.randint(level_key, (x.shape[0],), 0, len(model.cfg.lambdas))
+        return loss_fn(model, x, level, noise_key)
 
-    return train_step
+    return engine.make_step(graphdef, tx, loss_of)
 
 
 def random_crops(images: list[np.ndarray], size: int, count: int, rng: np.random.Generator,
@@ -208,7 +203,7 @@ def train(images: list[np.ndarray], *, cfg: ConvConfig, steps: int | None = None
             break
         batch = jnp.asarray(random_crops(images, crop, batch_size, rng, grey_fraction))
         lr = learning_rate_at(step, total, learning_rate)
-        state, opt_state, metrics = step_fn(state, opt_state, batch, jax.random.fold_in(key, step), lr)
+        state, opt_state, metrics = step_fn(state, opt_state, batch, jax.random.fold_in(key, step), -lr)
         done = step + 1
         if steps is None and step == 10:
             jax.block_until_ready(state)

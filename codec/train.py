@@ -11,7 +11,6 @@ the same integers it will see when decoding files.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import time
 from itertools import pairwise
@@ -24,7 +23,7 @@ import numpy as np
 import optax
 from flax import nnx
 
-from codec import entropy, modelfile, pixel
+from codec import engine, entropy, modelfile, pixel
 from codec.models import Codec, ModelConfig, gaussian_bits, init_from_data
 from codec.tiling import to_planes, to_tiles
 
@@ -138,25 +137,15 @@ def make_optimizer(cfg: TrainConfig, total_steps: int) -> optax.GradientTransfor
 
 
 def make_train_step(graphdef, tx):
-    """A pure step ``(state, opt_state, x, key) -> (state, opt_state, metrics)``, jitted once.
+    """``(state, opt_state, x, key) -> (state, opt_state, metrics)``: the engine's step (``engine.py``)
+    with this kind's loss, a random quality per image; ``tx`` holds the learning-rate schedule."""
 
-    Uses ``nnx.split``/``jax.jit``/``nnx.merge`` rather than ``nnx.jit``: a cheaper call.
-    """
-
-    @functools.partial(jax.jit, donate_argnums=(0, 1))
-    def train_step(state, opt_state, x, key):
+    def loss_of(model, x, key):
         q_key, noise_key = jax.random.split(key)
-        n_q = len(nnx.merge(graphdef, state).cfg.lambdas)
-        quality_index = jax.random.randint(q_key, (x.shape[0],), 0, n_q)
+        quality_index = jax.random.randint(q_key, (x.shape[0],), 0, len(model.cfg.lambdas))
+        return loss_fn(model, x, quality_index, noise_key)
 
-        def loss_of(s):
-            return loss_fn(nnx.merge(graphdef, s), x, quality_index, noise_key)
-
-        grads, metrics = jax.grad(loss_of, has_aux=True)(state)
-        updates, opt_state = tx.update(grads, opt_state, state)
-        return optax.apply_updates(state, updates), opt_state, metrics
-
-    return train_step
+    return engine.make_step(graphdef, tx, loss_of)
 
 
 def make_eval_step(graphdef):
