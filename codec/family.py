@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -197,3 +198,89 @@ def train(images, cfg: FamilyConfig, *, steps: int = 2000, batch_size: int = 128
         if step % 500 == 0 or step == steps - 1:
             log(f"step {step}: " + ", ".join(f"{k} {float(v):.4f}" for k, v in jax.device_get(metrics).items()))
     return nnx.merge(graphdef, state)
+
+
+# Model files: "AECF" and one msgpack map, parsed as strictly as codec models (never pickle).
+
+MAGIC = b"AECF"
+FORMAT = 1
+MAX_BYTES = 64 << 20
+
+
+def _flat(model: DenseAE):
+    leaves, treedef = jax.tree_util.tree_flatten_with_path(nnx.state(model, nnx.Param))
+    return [(jax.tree_util.keystr(p), leaf) for p, leaf in leaves], treedef
+
+
+def dumps(model: DenseAE, *, name: str, meta: dict | None = None) -> bytes:
+    """A family model's file: its kind and widths, every parameter (float32), the name and meta."""
+    import msgpack
+
+    from codec import modelfile
+
+    body = {"format": FORMAT, "name": name, "family": {**dataclasses.asdict(model.cfg), "widths": list(model.cfg.widths)},
+            "params": {path: modelfile.encode_array(np.asarray(leaf, np.float32)) for path, leaf in _flat(model)[0]},
+            "meta": meta or {}}
+    body["fingerprint"] = modelfile.fingerprint(body)
+    return MAGIC + msgpack.packb(body, use_bin_type=True)
+
+
+def loads(raw: bytes, *, what: str = "model") -> tuple[DenseAE, dict]:
+    """(model, body without params) from a family model file's bytes.
+
+    Raises:
+        FormatError (and subclasses): not such a file, damaged, a newer format, shapes that do not
+        match the architecture its config describes.
+    """
+    import msgpack
+
+    from bitstream.walk import check_structure
+    from codec import modelfile
+    from codec.errors import FormatError, LimitError, TruncatedError
+
+    if len(raw) > MAX_BYTES:
+        raise LimitError(f"{what}: {len(raw)} bytes is larger than the {MAX_BYTES}-byte limit")
+    if raw[:4] != MAGIC:
+        raise FormatError(f"{what}: not an aecodec autoencoder file (bad magic)")
+    try:
+        end = check_structure(raw, what=what, max_values=10_000, max_depth=6, start=4)
+    except TruncatedError:
+        raise TruncatedError(f"{what}: autoencoder file is truncated") from None
+    if end != len(raw):
+        raise FormatError(f"{what}: autoencoder file has bytes after its end")
+    body = msgpack.unpackb(raw[4:], raw=False, strict_map_key=True, max_bin_len=MAX_BYTES, max_str_len=1 << 16,
+                           max_array_len=1000, max_map_len=1000)
+    if not isinstance(body, dict) or set(body) != {"format", "name", "family", "params", "meta", "fingerprint"}:
+        raise FormatError(f"{what}: autoencoder file is missing fields or has unknown ones")
+    if body["format"] != FORMAT:
+        raise FormatError(f"{what}: autoencoder format {body['format']!r} is not {FORMAT}")
+    claimed = body.pop("fingerprint")
+    if modelfile.fingerprint(body) != claimed:
+        raise FormatError(f"{what}: fingerprint does not match its contents (damaged file)")
+    try:
+        family = dict(body["family"])
+        cfg = FamilyConfig(**{**family, "widths": tuple(family["widths"])})
+    except (TypeError, ValueError, KeyError) as e:
+        raise FormatError(f"{what}: bad autoencoder config: {e}") from None
+    if not all(isinstance(w, int) and w <= 1 << 16 for w in cfg.widths):
+        raise FormatError(f"{what}: widths out of range")
+    model = DenseAE(cfg, rngs=nnx.Rngs(0))
+    flat, treedef = _flat(model)
+    if set(body["params"]) != {path for path, _ in flat}:
+        raise FormatError(f"{what}: parameters do not match the architecture")
+    values = [jnp.asarray(modelfile.decode_array(body["params"][path], what=f"{what}: {path}", shape=leaf.shape))
+              for path, leaf in flat]
+    nnx.update(model, jax.tree_util.tree_unflatten(treedef, values))
+    body.pop("params")
+    body["fingerprint"] = claimed
+    return model, body
+
+
+def save(model: DenseAE, path, *, name: str, meta: dict | None = None) -> None:
+    from codec.fileio import write_atomic
+
+    write_atomic(Path(path), dumps(model, name=name, meta=meta), force=True)
+
+
+def load(path) -> tuple[DenseAE, dict]:
+    return loads(Path(path).read_bytes(), what=str(path))

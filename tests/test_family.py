@@ -66,3 +66,25 @@ def test_a_config_out_of_range_is_refused():
             family.FamilyConfig(**bad)
     with pytest.raises(ValueError, match="do not fit"):
         family.train(np.zeros((4, 5, 5), np.uint8), family.FamilyConfig(widths=(784, 2)), steps=1)
+
+
+def test_a_model_file_restores_the_same_function_and_refuses_damage(tmp_path, test_images):
+    import codec
+
+    x = family.pixels(test_images[:5])
+    for kind in ("sparse", "variational"):
+        model = family.train(test_images, family.FamilyConfig(kind=kind, widths=(784, 16, 2)), steps=5, log=lambda s: None)
+        family.save(model, tmp_path / f"{kind}.aecf", name=kind, meta={"command": "test"})
+        again, body = family.load(tmp_path / f"{kind}.aecf")
+        assert body["name"] == kind and body["meta"] == {"command": "test"} and again.cfg == model.cfg
+        code = (lambda m: m.encode(x)[0]) if kind == "variational" else (lambda m: m.encode(x))
+        assert np.array_equal(np.asarray(again.decode(code(again))), np.asarray(model.decode(code(model))))
+    raw = (tmp_path / "sparse.aecf").read_bytes()
+    with pytest.raises(codec.TruncatedError):
+        family.loads(raw[:-3])
+    flipped = bytearray(raw)
+    flipped[len(raw) // 2] ^= 1
+    with pytest.raises(codec.FormatError, match="fingerprint|damaged|array|shape"):
+        family.loads(bytes(flipped))
+    with pytest.raises(codec.FormatError, match="bad magic"):
+        family.loads(b"AECM" + raw[4:])
