@@ -510,7 +510,7 @@ def _train_conv(args, images=None, *, auto: bool = False) -> int:
     except ValueError as e:
         raise UsageError(str(e)) from None
     params = _no_worse_than_start(args, *_fit_conv(args, train_images, val), _measurable(val))
-    meta = {"data": str(args.data), "kind": "conv", "command": " ".join(["aecodec", *sys.argv[1:]])}
+    meta = {"data": str(args.data), "kind": "conv", "command": args.command_line}
     candidate = conv_model.model_file(params, name=args.name or args.out.stem, meta=meta)
     entries, rows = _ladder(candidate, _measurable(val), auto=auto)
     meta["val"] = [{"kind": k, "index": i, **r} for (k, i), r in zip(entries, rows, strict=True)]
@@ -683,6 +683,42 @@ def _conv_init(args):
     return conv_model.from_params(params)
 
 
+def _int_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of whole numbers: {text!r}") from None
+
+
+FAMILY_KINDS = ("plain", "linear", "denoising", "sparse", "contractive", "variational")  # family.KINDS
+
+
+def _train_family(args) -> int:
+    """``train --kind plain|linear|denoising|sparse|contractive|variational``: a classic autoencoder
+    (``codec/family.py``) on --data (default: Fashion-MNIST's train split), written to --out."""
+    from codec import data, family
+
+    defaults = {"denoising": {"noise": 0.3}, "contractive": {"contraction": 0.01}, "sparse": {"beta": 0.1}}
+    options = {k: getattr(args, k) for k in ("widths", "noise", "mask", "l1", "rho", "beta", "contraction", "decoder")
+               if getattr(args, k) is not None}
+    try:
+        cfg = family.FamilyConfig(kind=args.kind, **{**defaults.get(args.kind, {}), **options})
+    except (TypeError, ValueError) as e:
+        raise UsageError(str(e)) from None
+    images = data.training_images(args.data) if args.data else data.fashion_mnist("train")
+    log = (lambda s: None) if args.quiet else (lambda s: print(s, file=sys.stderr, flush=True))
+    try:
+        model = family.train(images if hasattr(images, "shape") else list(images), cfg, steps=args.steps or 5000,
+                             batch_size=args.batch_size or 128, learning_rate=args.learning_rate or 1e-3,
+                             seed=args.seed or 0, log=log)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    meta = {"data": str(args.data or "Fashion-MNIST train split"), "command": args.command_line}
+    family.save(model, args.out, name=args.name or args.out.stem, meta=meta)
+    print(json.dumps({"model": str(args.out), "kind": args.kind, "widths": list(cfg.widths)}))
+    return 0
+
+
 def _train(args) -> int:
     import numpy as np
 
@@ -690,6 +726,8 @@ def _train(args) -> int:
 
     if not args.out.parent.is_dir():  # refused now, not after an hour of training
         raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(args.out.parent))
+    if args.kind in FAMILY_KINDS:
+        return _train_family(args)
     if args.kind == "conv":
         return _train_conv(args)
     if args.kind == "auto" and args.data and not _small_aligned(images := data.training_images(args.data)):
@@ -730,7 +768,7 @@ def _train(args) -> int:
     meta = {
         "data": str(args.data or "Fashion-MNIST train split"),
         "steps": summary["steps"],
-        "command": " ".join(["aecodec", *sys.argv[1:]]) if sys.argv[0].endswith("aecodec") else None,
+        "command": args.command_line,
         "settings": settings,
         "train_config": dataclasses.asdict(train_config),
         "val": summary["val"],
@@ -852,10 +890,21 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(func=lambda a: _cmd_files(a, _test_one))
 
     tr = sub.add_parser("train", help="train a codec model (Fashion-MNIST train split by default)")
-    tr.add_argument("--kind", choices=("auto", "tile", "conv"), default="auto",
+    tr.add_argument("--kind", choices=("auto", "tile", "conv", *FAMILY_KINDS), default="auto",
                     help="auto (default): convolutional levels for any data, and for small grey images of one size "
                          "(Fashion-MNIST's kind) the tile transform and pixel levels too, the ladder kept by "
-                         "measurement on held-out images; tile or conv: that kind alone (a ladder out of order is refused)")
+                         "measurement on held-out images; tile or conv: that kind alone (a ladder out of order is refused); "
+                         f"{', '.join(FAMILY_KINDS)}: a classic autoencoder (--widths, --noise, ...; --out NAME.aecf)")
+    tr.add_argument("--widths", type=_int_list, metavar="D,H,...,K", help="autoencoder kinds: input, hidden and code "
+                    "widths (default 784,128,32,2)")
+    tr.add_argument("--noise", type=float, help="denoising: Gaussian noise sigma on [0, 1] pixels (default 0.3)")
+    tr.add_argument("--mask", type=float, help="denoising: share of input pixels set to 0 (default 0)")
+    tr.add_argument("--l1", type=float, help="sparse: weight of the code's mean absolute activation")
+    tr.add_argument("--rho", type=float, help="sparse: target mean activation of the code units (default 0.05)")
+    tr.add_argument("--beta", type=float, help="sparse: weight of the KL divergence from --rho")
+    tr.add_argument("--contraction", type=float, help="contractive: weight of the encoder Jacobian's squared norm "
+                    "(default 0.01)")
+    tr.add_argument("--decoder", choices=("bernoulli", "gaussian"), help="variational: the decoder's distribution")
     tr.add_argument("--conv-steps", type=int, help="auto on small aligned images: steps of the convolutional "
                     "levels' fine-tuning (default: half of --minutes where given, else 3000)")
     tr.add_argument("--from-scratch", action="store_true", help="--kind conv: start from random weights instead "
@@ -929,10 +978,11 @@ def main(argv=None) -> int:
     previous = signals.install()  # first of all: a signal from here on unwinds cleanly, with no traceback
     args = None
     try:
-        argv = _normalize(list(sys.argv[1:] if argv is None else argv))
-        if argv[0] == "bench":
-            return _bench(argv[1:])
-        args = build_parser().parse_args(argv)
+        words = _normalize(list(sys.argv[1:] if argv is None else argv))
+        if words[0] == "bench":
+            return _bench(words[1:])
+        args = build_parser().parse_args(words)
+        args.command_line = " ".join(["aecodec", *words])  # what a model file records as its recipe
         return args.func(args)
     except UsageError as e:
         print(f"aecodec: error: {e}", file=sys.stderr)

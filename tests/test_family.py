@@ -88,3 +88,17 @@ def test_a_model_file_restores_the_same_function_and_refuses_damage(tmp_path, te
         family.loads(bytes(flipped))
     with pytest.raises(codec.FormatError, match="bad magic"):
         family.loads(b"AECM" + raw[4:])
+
+
+def test_the_command_line_trains_each_kind_into_a_model_file(tmp_path, test_images, capsys):
+    from codec import cli
+
+    assert cli.FAMILY_KINDS == family.KINDS
+    np.save(tmp_path / "items.npy", test_images)
+    argv = ["train", "--kind", "variational", "--data", str(tmp_path / "items.npy"), "--steps", "5", "--widths", "784,16,2",
+            "--workdir", str(tmp_path / "w"), "--out", str(tmp_path / "vae.aecf"), "-q"]
+    assert cli.main(argv) == 0
+    model, body = family.load(tmp_path / "vae.aecf")
+    assert model.cfg.kind == "variational" and model.cfg.widths == (784, 16, 2) and "--kind variational" in body["meta"]["command"]
+    assert cli.main([*argv[:-3], "--rho", "1.5", "--out", str(tmp_path / "x.aecf"), "-q"]) == 2
+    assert "rho in (0, 1)" in capsys.readouterr().err and not (tmp_path / "x.aecf").exists()
