@@ -15,6 +15,7 @@ import argparse
 import contextlib
 import dataclasses
 import errno
+import io
 import itertools
 import json
 import math
@@ -23,7 +24,7 @@ import sys
 from pathlib import Path
 
 SUFFIX = ".aec"
-COMMANDS = ("compress", "decompress", "info", "test", "train", "bench")
+COMMANDS = ("compress", "decompress", "info", "test", "train", "bench", "embed", "denoise", "sample")
 
 
 class UsageError(Exception):
@@ -713,10 +714,79 @@ def _train_family(args) -> int:
                              seed=args.seed or 0, log=log)
     except ValueError as e:
         raise UsageError(str(e)) from None
-    meta = {"data": str(args.data or "Fashion-MNIST train split"), "command": args.command_line}
+    shape = images.shape[1:] if hasattr(images, "shape") else images[0].shape
+    meta = {"data": str(args.data or "Fashion-MNIST train split"), "command": args.command_line,
+            "image_shape": [int(v) for v in shape]}
     family.save(model, args.out, name=args.name or args.out.stem, meta=meta)
     print(json.dumps({"model": str(args.out), "kind": args.kind, "widths": list(cfg.widths)}))
     return 0
+
+
+def _family_command(args) -> int:
+    """``embed``, ``denoise`` and ``sample``: a picture (--out, PNG) and its array beside it (.npy), atomically."""
+    import numpy as np
+
+    from codec import data, family
+    from codec.fileio import write_atomic
+
+    model, body = family.load(args.model)
+    if args.command == "sample":
+        try:
+            array = family.sample(model, args.n, seed=args.seed, shape=family.image_shape(model, body))
+        except ValueError as e:
+            raise UsageError(f"{args.model}: {e}") from None
+        picture = family.grid(array[..., 0] if array.ndim == 4 else array)
+    else:
+        images = data.training_images(args.data)
+        images = images if hasattr(images, "shape") else np.stack(list(images))
+        if images[0].size != model.cfg.widths[0]:
+            raise UsageError(f"{args.data}: images of {images[0].size} values; {args.model} takes {model.cfg.widths[0]}")
+        array = family.embed(model, images) if args.command == "embed" else family.denoise(model, images)
+        picture = _map_png(array, _labels(args)) if args.command == "embed" else family.grid(array[:64].reshape(
+            min(64, len(array)), *family.image_shape(model, body)))
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    write_atomic(args.out.with_suffix(".npy"), buffer.getvalue(), force=True)
+    if isinstance(picture, bytes):
+        write_atomic(args.out, picture, force=True)
+    else:
+        from PIL import Image
+
+        out = io.BytesIO()
+        Image.fromarray(picture).save(out, format="PNG")
+        write_atomic(args.out, out.getvalue(), force=True)
+    print(json.dumps({"png": str(args.out), "npy": str(args.out.with_suffix(".npy")), "shape": list(array.shape)}))
+    return 0
+
+
+def _labels(args):
+    import numpy as np
+
+    from codec import data
+
+    if not args.labels:
+        return None
+    return np.load(args.labels) if args.labels.suffix == ".npy" else data.read_idx(args.labels)
+
+
+def _map_png(points, labels) -> bytes:
+    """A scatter plot of 2-D points (the first two coordinates), coloured by label where given (matplotlib)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise UsageError("the map's picture needs matplotlib: pip install 'aecodec[bench]'") from None
+    fig, ax = plt.subplots(figsize=(6, 6), dpi=100)
+    colours = {"c": labels, "cmap": "tab10"} if labels is not None else {"c": "k"}
+    ax.scatter(points[:, 0], points[:, 1], s=2, alpha=0.6, **colours)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    out = io.BytesIO()
+    fig.savefig(out, format="png", bbox_inches="tight")
+    plt.close(fig)
+    return out.getvalue()
 
 
 def _train(args) -> int:
@@ -945,6 +1015,21 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--seed", type=int, help="seed of initialization, shuffling and noise (default 0)")
     tr.add_argument("-q", "--quiet", action="store_true")
     tr.set_defaults(func=_train)
+
+    for name, helptext in (("embed", "a 2-D map of images: map.png and map.npy (N, 2) with --model M.aecf"),
+                           ("denoise", "images through a denoising autoencoder: CLEAN.npy and CLEAN.png (a preview)"),
+                           ("sample", "new images from a variational autoencoder: OUT.png and OUT.npy")):
+        f = sub.add_parser(name, help=helptext)
+        if name != "sample":
+            f.add_argument("data", type=Path, metavar="DATA", help="images: a folder, an image, .npy, .npz or IDX")
+        else:
+            f.add_argument("--n", type=int, default=64, help="how many (default 64)")
+            f.add_argument("--seed", type=int, default=0)
+        f.add_argument("--model", type=Path, required=True, help="an autoencoder file (aecodec train --kind ...)")
+        f.add_argument("--out", type=Path, required=True, help="the picture to write (.png); the array goes beside it (.npy)")
+        if name == "embed":
+            f.add_argument("--labels", type=Path, help="a .npy or IDX of one label per image: the map's colours")
+        f.set_defaults(func=_family_command)
 
     # Listed for --help; its options are its own (see _bench): it runs before this parser.
     sub.add_parser("bench", add_help=False, help="size-vs-quality report against other codecs (aecodec bench -h)")

@@ -284,3 +284,69 @@ def save(model: DenseAE, path, *, name: str, meta: dict | None = None) -> None:
 
 def load(path) -> tuple[DenseAE, dict]:
     return loads(Path(path).read_bytes(), what=str(path))
+
+
+# What the models are for: maps, clean images, samples.
+
+def image_shape(model: DenseAE, body: dict | None = None) -> tuple[int, ...]:
+    """The shape of the images a model was trained on (recorded in its meta; else square)."""
+    recorded = (body or {}).get("meta", {}).get("image_shape")
+    if recorded:
+        return tuple(recorded)
+    side = math.isqrt(model.cfg.widths[0])
+    if side * side != model.cfg.widths[0]:
+        raise ValueError(f"the model's {model.cfg.widths[0]} inputs are not a square image: its file should record the shape")
+    return side, side
+
+
+def embed(model: DenseAE, images) -> np.ndarray:
+    """The code of each image (N, k), float32; the variational kind's mean."""
+    out = []
+    for part in np.array_split(pixels(images), max(1, len(images) // 4096)):
+        code = model.encode(jnp.asarray(part))
+        out.append(np.asarray(code[0] if model.cfg.kind == "variational" else code, np.float32))
+    return np.concatenate(out)
+
+
+def _as_uint8(x) -> np.ndarray:
+    return np.clip(np.round(np.asarray(x, np.float64) * 255), 0, 255).astype(np.uint8)
+
+
+def _decoded(model: DenseAE, code) -> np.ndarray:
+    out = model.decode(jnp.asarray(code))
+    if model.cfg.kind == "variational" and model.cfg.decoder == "bernoulli":
+        out = jax.nn.sigmoid(out)  # the decoder's mean image
+    return np.asarray(out)
+
+
+def denoise(model: DenseAE, images) -> np.ndarray:
+    """Each image through the model (a denoising one removes the noise it was trained on): uint8, same shape."""
+    a = np.asarray(images)
+    code = embed(model, a)
+    return _as_uint8(_decoded(model, code)).reshape(a.shape)
+
+
+def sample(model: DenseAE, n: int, *, seed: int = 0, shape=None) -> np.ndarray:
+    """``n`` new images (uint8) from the variational kind's prior, N(0, I)."""
+    if model.cfg.kind != "variational":
+        raise ValueError(f"sampling needs a variational model, not a {model.cfg.kind} one")
+    z = np.random.default_rng(seed).normal(size=(n, model.cfg.widths[-1])).astype(np.float32)
+    return _as_uint8(_decoded(model, z)).reshape(n, *(shape or image_shape(model)))
+
+
+def interpolate(model: DenseAE, a: np.ndarray, b: np.ndarray, steps: int = 8) -> np.ndarray:
+    """``steps`` images (uint8) decoded along the straight line between the codes of images ``a`` and ``b``."""
+    ca, cb = embed(model, np.stack([a, b]))
+    t = np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, None]
+    return _as_uint8(_decoded(model, (1 - t) * ca + t * cb)).reshape(steps, *a.shape)
+
+
+def grid(images: np.ndarray, columns: int = 8) -> np.ndarray:
+    """Grey images (N, H, W) tiled into one image, ``columns`` wide (blank where the last row is short)."""
+    n, h, w = images.shape[:3]
+    rows = -(-n // columns)
+    out = np.zeros((rows * h, columns * w), np.uint8)
+    for i, image in enumerate(images):
+        r, c = divmod(i, columns)
+        out[r * h : (r + 1) * h, c * w : (c + 1) * w] = image
+    return out

@@ -102,3 +102,29 @@ def test_the_command_line_trains_each_kind_into_a_model_file(tmp_path, test_imag
     assert model.cfg.kind == "variational" and model.cfg.widths == (784, 16, 2) and "--kind variational" in body["meta"]["command"]
     assert cli.main([*argv[:-3], "--rho", "1.5", "--out", str(tmp_path / "x.aecf"), "-q"]) == 2
     assert "rho in (0, 1)" in capsys.readouterr().err and not (tmp_path / "x.aecf").exists()
+
+
+def test_embed_denoise_and_sample_write_a_picture_and_its_array(tmp_path, test_images, capsys):
+    from PIL import Image
+
+    from codec import cli
+
+    np.save(tmp_path / "items.npy", test_images[:100])
+    np.save(tmp_path / "labels.npy", np.arange(100) % 10)
+    for kind, widths in (("variational", "784,16,2"), ("denoising", "784,16,8")):
+        assert cli.main(["train", "--kind", kind, "--data", str(tmp_path / "items.npy"), "--steps", "5", "--widths", widths,
+                         "--workdir", str(tmp_path / "w"), "--out", str(tmp_path / f"{kind}.aecf"), "-q"]) == 0
+    vae, dn = str(tmp_path / "variational.aecf"), str(tmp_path / "denoising.aecf")
+    assert cli.main(["embed", str(tmp_path / "items.npy"), "--model", vae, "--out", str(tmp_path / "map.png"),
+                     "--labels", str(tmp_path / "labels.npy")]) == 0
+    assert np.load(tmp_path / "map.npy").shape == (100, 2) and Image.open(tmp_path / "map.png").format == "PNG"
+    assert cli.main(["sample", "--n", "12", "--model", vae, "--out", str(tmp_path / "s.png")]) == 0
+    assert np.load(tmp_path / "s.npy").shape == (12, 28, 28) and Image.open(tmp_path / "s.png").size == (8 * 28, 2 * 28)
+    assert cli.main(["denoise", str(tmp_path / "items.npy"), "--model", dn, "--out", str(tmp_path / "clean.png")]) == 0
+    clean = np.load(tmp_path / "clean.npy")
+    assert clean.shape == (100, 28, 28) and clean.dtype == np.uint8
+    assert cli.main(["sample", "--model", dn, "--out", str(tmp_path / "x.png")]) == 2
+    assert "sampling needs a variational model" in capsys.readouterr().err and not (tmp_path / "x.png").exists()
+    model, _ = family.load(vae)
+    line = family.interpolate(model, test_images[0], test_images[1], steps=5)
+    assert line.shape == (5, 28, 28) and line.dtype == np.uint8
