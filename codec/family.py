@@ -350,3 +350,48 @@ def grid(images: np.ndarray, columns: int = 8) -> np.ndarray:
         r, c = divmod(i, columns)
         out[r * h : (r + 1) * h, c * w : (c + 1) * w] = image
     return out
+
+
+# Anomaly scores: code length under the model, corrected for the image's complexity.
+
+def code_length_bits(model: DenseAE, images) -> np.ndarray:
+    """Bits per image under a variational model: its negative ELBO (the code at its mean) over ln 2 (N,)."""
+    if model.cfg.kind != "variational":
+        raise ValueError(f"anomaly scores need a variational model (a code length), not a {model.cfg.kind} one")
+    out = []
+    for part in np.array_split(pixels(images), max(1, len(images) // 4096)):
+        x = jnp.asarray(part)
+        mean, log_var = model.encode(x)
+        decoded = model.decode(mean)
+        nll = bernoulli_nll(decoded, x) if model.cfg.decoder == "bernoulli" else gaussian_nll(decoded, x, model.log_scale[...])
+        out.append(np.asarray((nll + gaussian_kl(mean, log_var)) / math.log(2), np.float64))
+    return np.concatenate(out)
+
+
+def generic_bits(images) -> np.ndarray:
+    """Bits per image of a generic lossless coder, PNG at its strongest (Pillow): the image's complexity."""
+    import io
+
+    from PIL import Image
+
+    out = []
+    for image in np.asarray(images):
+        buffer = io.BytesIO()
+        Image.fromarray(image).save(buffer, format="PNG", optimize=True)
+        out.append(8.0 * buffer.tell())
+    return np.asarray(out)
+
+
+def anomaly_scores(model: DenseAE, images, *, complexity: bool = False) -> np.ndarray:
+    """Higher = more anomalous: the code length under the model, minus (with ``complexity``) a generic
+    coder's, so that simple images are not called normal merely for being simple (Serrà et al. 2020,
+    "Input complexity and out-of-distribution detection with likelihood-based generative models").
+
+    Measured (one-class Fashion-MNIST, a Gaussian VAE 784-256-16 trained 1,500 steps on one class):
+    the code length alone gives AUROC 0.906, 0.986, 0.888, 0.839 for classes 0, 1, 5, 8; minus PNG's
+    bits, 0.691, 0.197, 0.317, 0.665. A VAE's continuous density is no discrete code length: its bits
+    vary far less between images than PNG's, so the difference ranks by PNG's bits alone. Hence
+    ``complexity`` is off by default until the model's side is a real code length (aecodec's own
+    lossless pixel coder trained on the data, as the issue suggests)."""
+    bits = code_length_bits(model, images)
+    return bits - generic_bits(images) if complexity else bits

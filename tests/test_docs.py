@@ -66,7 +66,8 @@ def test_the_command_line_examples_run_verbatim(tmp_path, test_images):
 
 def test_the_long_running_examples_at_least_parse(tmp_path):
     """train and bench are run for real in test_train and test_bench; here, their options exist."""
-    for line in blocks("sh", "## Command line")[1].splitlines():
+    lines = blocks("sh", "## Command line")[1].splitlines() + blocks("sh", "## The autoencoder family")[0].splitlines()
+    for line in lines:
         command = line.split("#", 1)[0].strip()
         if command:
             words = shlex.split(command)

@@ -128,3 +128,15 @@ def test_embed_denoise_and_sample_write_a_picture_and_its_array(tmp_path, test_i
     model, _ = family.load(vae)
     line = family.interpolate(model, test_images[0], test_images[1], steps=5)
     assert line.shape == (5, 28, 28) and line.dtype == np.uint8
+
+
+def test_anomaly_scores_are_code_lengths_higher_for_images_unlike_the_training_ones(test_images):
+    model = family.train(test_images[:200], family.FamilyConfig(kind="variational", widths=(784, 32, 4)), steps=150,
+                         learning_rate=3e-3, log=lambda s: None)
+    own = family.anomaly_scores(model, test_images[:50])
+    noise = np.random.default_rng(0).integers(0, 256, (50, 28, 28), dtype=np.uint8)
+    assert np.median(family.anomaly_scores(model, noise)) > np.median(own)
+    assert np.allclose(family.anomaly_scores(model, test_images[:3], complexity=True),
+                       family.code_length_bits(model, test_images[:3]) - family.generic_bits(test_images[:3]))
+    with pytest.raises(ValueError, match="variational"):
+        family.anomaly_scores(family.DenseAE(family.FamilyConfig(widths=(784, 2)), rngs=nnx.Rngs(0)), test_images[:2])
