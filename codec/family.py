@@ -75,13 +75,17 @@ class DenseAE(nnx.Module):
     def _act(self, h):
         return h if self.cfg.kind == "linear" else jax.nn.gelu(h)
 
+    def _through(self, layers, h):
+        """``layers`` in turn, the activation between them (none after the last)."""
+        for i, layer in enumerate(layers):
+            h = layer(h)
+            if i < len(layers) - 1:
+                h = self._act(h)
+        return h
+
     def encode(self, x):
         """The code (N, k); for ``variational`` its mean and log-variance."""
-        h = x
-        for i, layer in enumerate(self.encoder):
-            h = layer(h)
-            if i < len(self.encoder) - 1:
-                h = self._act(h)
+        h = self._through(self.encoder, x)
         if self.cfg.kind == "variational":
             k = self.cfg.widths[-1]
             return h[:, :k], h[:, k:]
@@ -89,11 +93,7 @@ class DenseAE(nnx.Module):
 
     def decode(self, code):
         """Pixels in [0, 1] (``variational`` with a Bernoulli decoder: their logits)."""
-        h = code
-        for i, layer in enumerate(self.decoder):
-            h = layer(h)
-            if i < len(self.decoder) - 1:
-                h = self._act(h)
+        h = self._through(self.decoder, code)
         if self.cfg.kind == "linear" or (self.cfg.kind == "variational" and self.cfg.decoder == "bernoulli"):
             return h
         return jax.nn.sigmoid(h)
