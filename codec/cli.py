@@ -288,8 +288,7 @@ class _Selection:
         import numpy as np
 
         for _, run in itertools.groupby(self._picked, key=self._images.chunk_of):
-            run = list(run)
-            yield self._images[run[0]][None] if len(run) == 1 else np.stack([self._images[i] for i in run])
+            yield np.stack([self._images[i] for i in run])
 
 
 def _images(text: str) -> slice:
