@@ -24,7 +24,8 @@ from codec.errors import (
 # The API and the data module load numpy, msgpack and constriction: imported on first use, so
 # that `aecodec` installs its signal handlers before any slow import (and starts faster).
 _LAZY = {"data": "codec.data", "open": "codec.archive", "Archive": "codec.archive", **{name: "codec.api" for name in
-         ("Model", "compress", "compress_file", "decompress", "decompress_file", "load_model")}}
+         ("Model", "compress", "compress_file", "decompress", "decompress_file", "load_model",
+          "embed", "denoise", "sample", "anomaly_scores")}}
 
 
 def __getattr__(name: str):
@@ -38,6 +39,10 @@ def __getattr__(name: str):
 
 __all__ = [
     "AecodecError",
+    "anomaly_scores",
+    "denoise",
+    "embed",
+    "sample",
     "Archive",
     "ChecksumError",
     "DataError",

@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 
 SUFFIX = ".aec"
-COMMANDS = ("compress", "decompress", "info", "test", "train", "bench", "embed", "denoise", "sample")
+COMMANDS = ("compress", "decompress", "info", "test", "train", "bench", "embed", "denoise", "sample", "score")
 
 
 class UsageError(Exception):
@@ -690,32 +690,47 @@ def _int_list(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"not a comma-separated list of whole numbers: {text!r}") from None
 
 
-FAMILY_KINDS = ("plain", "linear", "denoising", "sparse", "contractive", "variational")  # family.KINDS
+FAMILY_KINDS = ("plain", "linear", "denoising", "sparse", "contractive", "variational", "convolutional")  # family.KINDS, and plain with --arch conv
 
 
 def _train_family(args) -> int:
     """``train --kind plain|linear|denoising|sparse|contractive|variational``: a classic autoencoder
     (``codec/family.py``) on --data (default: Fashion-MNIST's train split), written to --out."""
+    import numpy as np
+
     from codec import data, family
 
     defaults = {"denoising": {"noise": 0.3}, "contractive": {"contraction": 0.01}, "sparse": {"beta": 0.1}}
-    options = {k: getattr(args, k) for k in ("widths", "noise", "mask", "l1", "rho", "beta", "contraction", "decoder")
-               if getattr(args, k) is not None}
+    options = {k: getattr(args, k) for k in ("widths", "noise", "mask", "l1", "rho", "beta", "contraction", "decoder",
+                                             "neighbours", "arch") if getattr(args, k) is not None}
+    if args.blind:
+        options["blind"] = True
+    images = data.training_images(args.data) if args.data else data.fashion_mnist("train")
+    if not hasattr(images, "shape"):
+        if len({a.shape for a in images}) > 1:
+            raise UsageError(f"{args.data}: images of different sizes; the autoencoder kinds take images of one size")
+        images = np.stack(images)
+    shape = images.shape[1:]
+    kind = "plain" if args.kind == "convolutional" else args.kind
+    if args.kind == "convolutional":
+        options["arch"] = "conv"
+    if options.get("arch") == "conv":
+        options["image_shape"] = tuple(int(v) for v in shape)
+        options.setdefault("widths", (math.prod(shape), 32, 64))
     try:
-        cfg = family.FamilyConfig(kind=args.kind, **{**defaults.get(args.kind, {}), **options})
+        cfg = family.FamilyConfig(kind=kind, **{**defaults.get(kind, {}), **options})
     except (TypeError, ValueError) as e:
         raise UsageError(str(e)) from None
-    images = data.training_images(args.data) if args.data else data.fashion_mnist("train")
     log = (lambda s: None) if args.quiet else (lambda s: print(s, file=sys.stderr, flush=True))
     try:
-        model = family.train(images if hasattr(images, "shape") else list(images), cfg, steps=args.steps or 5000,
-                             batch_size=args.batch_size or 128, learning_rate=args.learning_rate or 1e-3,
-                             seed=args.seed or 0, log=log)
+        model = family.train(images, cfg, steps=args.steps or 5000, batch_size=args.batch_size or 128,
+                             learning_rate=args.learning_rate or 1e-3, seed=args.seed or 0, log=log)
     except ValueError as e:
         raise UsageError(str(e)) from None
-    shape = images.shape[1:] if hasattr(images, "shape") else images[0].shape
     meta = {"data": str(args.data or "Fashion-MNIST train split"), "command": args.command_line,
             "image_shape": [int(v) for v in shape]}
+    if cfg.kind == "variational" and cfg.decoder == "logistic":  # an anomaly scorer: its training scores' spread
+        meta["score_quantiles"] = family.score_quantiles(model, images)
     family.save(model, args.out, name=args.name or args.out.stem, meta=meta)
     print(json.dumps({"model": str(args.out), "kind": args.kind, "widths": list(cfg.widths)}))
     return 0
@@ -725,7 +740,7 @@ def _family_command(args) -> int:
     """``embed``, ``denoise`` and ``sample``: a picture (--out, PNG) and its array beside it (.npy), atomically."""
     import numpy as np
 
-    from codec import data, family
+    from codec import family
     from codec.fileio import write_atomic
 
     model, body = family.load(args.model)
@@ -736,26 +751,106 @@ def _family_command(args) -> int:
             raise UsageError(f"{args.model}: {e}") from None
         picture = family.grid(array[..., 0] if array.ndim == 4 else array)
     else:
-        images = data.training_images(args.data)
-        images = images if hasattr(images, "shape") else np.stack(list(images))
-        if images[0].size != model.cfg.widths[0]:
-            raise UsageError(f"{args.data}: images of {images[0].size} values; {args.model} takes {model.cfg.widths[0]}")
+        images = _family_images(args, model)
         array = family.embed(model, images) if args.command == "embed" else family.denoise(model, images)
         picture = _map_png(array, _labels(args)) if args.command == "embed" else family.grid(array[:64].reshape(
             min(64, len(array)), *family.image_shape(model, body)))
     buffer = io.BytesIO()
     np.save(buffer, array)
     write_atomic(args.out.with_suffix(".npy"), buffer.getvalue(), force=True)
-    if isinstance(picture, bytes):
-        write_atomic(args.out, picture, force=True)
-    else:
+    _write_picture(args.out, picture)
+    print(json.dumps({"png": str(args.out), "npy": str(args.out.with_suffix(".npy")), "shape": list(array.shape)}))
+    return 0
+
+
+def _family_images(args, model):
+    """DATA's images as one array, checked against the number of values the model takes."""
+    import numpy as np
+
+    from codec import data
+
+    images = data.training_images(args.data)
+    if not hasattr(images, "shape"):
+        sizes = {a.shape for a in images}
+        if len(sizes) > 1:
+            raise UsageError(f"{args.data}: images of {len(sizes)} different sizes; {args.model} takes one size")
+        images = np.stack(list(images))
+    if images[0].size != model.cfg.widths[0]:
+        raise UsageError(f"{args.data}: images of {images[0].size} values ({'x'.join(map(str, images.shape[1:]))}); "
+                         f"{args.model} takes {model.cfg.widths[0]}")
+    return images
+
+
+def _write_picture(path: Path, picture) -> None:
+    """A PNG: bytes already encoded (matplotlib), or a uint8 array."""
+    from codec.fileio import write_atomic
+
+    if not isinstance(picture, bytes):
         from PIL import Image
 
         out = io.BytesIO()
         Image.fromarray(picture).save(out, format="PNG")
-        write_atomic(args.out, out.getvalue(), force=True)
-    print(json.dumps({"png": str(args.out), "npy": str(args.out.with_suffix(".npy")), "shape": list(array.shape)}))
+        picture = out.getvalue()
+    write_atomic(path, picture, force=True)
+
+
+def _score(args) -> int:
+    """``score DATA``: each image's anomaly score under a scorer (--model), the threshold at --percentile
+    of its training images' scores, a flag per image: OUT.csv (index, file, score, anomalous) and a
+    histogram (OUT, PNG), atomically; one line of JSON with the counts."""
+    from codec import family
+    from codec.fileio import write_atomic
+    from codec.sources import _folder_files
+
+    if not 0 <= args.percentile <= 100:  # refused before any work
+        raise UsageError(f"--percentile {args.percentile:g} is not between 0 and 100")
+    model, body = family.load(args.model)
+    if not body["meta"].get("score_quantiles"):
+        raise UsageError(f"{args.model}: not an anomaly scorer (train one with --kind variational --decoder logistic)")
+    images = _family_images(args, model)
+    try:
+        found = family.anomalies(images, model, percentile=args.percentile, quantiles=body["meta"]["score_quantiles"])
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    scores, limit, flags = found.scores, found.threshold, found.flags
+    names = [p.relative_to(args.data).as_posix() for p in _folder_files(args.data)[0]] if args.data.is_dir() else [""] * len(scores)
+    rows = ["index,file,score_bits,anomalous", *(f"{i},{_csv_field(n)},{s:.3f},{int(f)}" for i, (n, s, f) in
+                                                  enumerate(zip(names, scores, flags, strict=True)))]
+    write_atomic(args.out.with_suffix(".csv"), ("\n".join(rows) + "\n").encode(), force=True)
+    _write_picture(args.out, _histogram_png(scores, limit, args.percentile))
+    print(json.dumps({"images": len(scores), "anomalous": int(flags.sum()), "threshold_bits": round(limit, 3),
+                      "percentile": args.percentile, "csv": str(args.out.with_suffix(".csv")), "png": str(args.out)}))
     return 0
+
+
+def _csv_field(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"' if any(c in text for c in ',"\n\r') else text
+
+
+def _histogram_png(scores, limit: float, percentile: float) -> bytes:
+    """The scores' histogram and the threshold as a line (matplotlib)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
+    ax.hist(scores, bins=60, color="0.4")
+    ax.axvline(limit, color="tab:red", label=f"threshold: {percentile:g}th percentile of the training images")
+    ax.set_xlabel("anomaly score (bits: the model's code length minus JPEG XL's)")
+    ax.set_ylabel("images")
+    ax.legend(fontsize=8)
+    out = io.BytesIO()
+    fig.savefig(out, format="png", bbox_inches="tight")
+    plt.close(fig)
+    return out.getvalue()
+
+
+def _pyplot():
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise UsageError("the picture needs matplotlib: pip install 'aecodec[bench]'") from None
+    return plt
 
 
 def _labels(args):
@@ -770,13 +865,7 @@ def _labels(args):
 
 def _map_png(points, labels) -> bytes:
     """A scatter plot of 2-D points (the first two coordinates), coloured by label where given (matplotlib)."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise UsageError("the map's picture needs matplotlib: pip install 'aecodec[bench]'") from None
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 6), dpi=100)
     colours = {"c": labels, "cmap": "tab10"} if labels is not None else {"c": "k"}
     ax.scatter(points[:, 0], points[:, 1], s=2, alpha=0.6, **colours)
@@ -797,6 +886,8 @@ def _train(args) -> int:
         raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(args.out.parent))
     if args.kind in FAMILY_KINDS:
         return _train_family(args)
+    if args.workdir is None:
+        raise UsageError(f"--kind {args.kind} needs --workdir (a folder for checkpoints)")
     if args.kind == "conv":
         return _train_conv(args)
     if args.kind == "auto" and args.data and not _small_aligned(images := data.training_images(args.data)):
@@ -973,7 +1064,13 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--beta", type=float, help="sparse: weight of the KL divergence from --rho")
     tr.add_argument("--contraction", type=float, help="contractive: weight of the encoder Jacobian's squared norm "
                     "(default 0.01)")
-    tr.add_argument("--decoder", choices=("bernoulli", "gaussian"), help="variational: the decoder's distribution")
+    tr.add_argument("--decoder", choices=("bernoulli", "gaussian", "logistic"), help="variational: the decoder's "
+                    "distribution; logistic (256 levels) makes the model an anomaly scorer (aecodec score)")
+    tr.add_argument("--arch", choices=("dense", "conv"), help="plain and denoising: dense layers of --widths, or conv: "
+                    "stages of --widths[1:] channels, each halving the size (default for --kind convolutional: D,32,64)")
+    tr.add_argument("--blind", action="store_true", help="denoising: each image's noise sigma drawn from [0, --noise]")
+    tr.add_argument("--neighbours", type=float, help="any autoencoder kind: weight of a neighbour-graph (UMAP) term "
+                    "that keeps each image's nearest neighbours near it in the code (2-D maps)")
     tr.add_argument("--conv-steps", type=int, help="auto on small aligned images: steps of the convolutional "
                     "levels' fine-tuning (default: half of --minutes where given, else 3000)")
     tr.add_argument("--from-scratch", action="store_true", help="--kind conv: start from random weights instead "
@@ -985,7 +1082,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "fine-tuning at its best) instead of a share of --data held out; give images of other scenes "
                     "when --data holds many crops of the same ones (the crops of one photo resemble each other)")
     tr.add_argument("--out", type=Path, required=True, help="model file to write (.aecm)")
-    tr.add_argument("--workdir", type=Path, required=True, help="folder for checkpoints; training resumes from it")
+    tr.add_argument("--workdir", type=Path, help="folder for checkpoints; training resumes from it (the codec kinds: "
+                    "auto, tile, conv; required for them)")
     tr.add_argument("--name", help="model name recorded in the file (default: the --out file's name)")
     # Defaults live in TrainConfig and ModelConfig (not imported here: start-up time).
     tr.add_argument("--epochs", type=int, help="passes over the data (default 40)")
@@ -1029,6 +1127,14 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "embed":
             f.add_argument("--labels", type=Path, help="a .npy or IDX of one label per image: the map's colours")
         f.set_defaults(func=_family_command)
+    f = sub.add_parser("score", help="anomaly scores of images, a threshold and a flag each: OUT.csv and OUT.png")
+    f.add_argument("data", type=Path, metavar="DATA", help="images: a folder, an image, .npy, .npz or IDX")
+    f.add_argument("--model", type=Path, required=True, help="an anomaly scorer (aecodec train --kind variational "
+                   "--decoder logistic)")
+    f.add_argument("--percentile", type=float, default=99.0, help="flag images scoring above this percentile of the "
+                   "model's training images (default 99)")
+    f.add_argument("--out", type=Path, required=True, help="the histogram to write (.png); the scores go beside it (.csv)")
+    f.set_defaults(func=_score)
 
     # Listed for --help; its options are its own (see _bench): it runs before this parser.
     sub.add_parser("bench", add_help=False, help="size-vs-quality report against other codecs (aecodec bench -h)")
