@@ -729,7 +729,8 @@ def _train_family(args) -> int:
         raise UsageError(str(e)) from None
     meta = {"data": str(args.data or "Fashion-MNIST train split"), "command": args.command_line,
             "image_shape": [int(v) for v in shape]}
-    if cfg.kind == "variational" and cfg.decoder == "logistic":  # an anomaly scorer: its training scores' spread
+    if cfg.kind == "variational" and cfg.decoder == "logistic":  # an anomaly scorer: its training scores' spread,
+        model = family.loads(family.dumps(model, name=""))[0]  # under the weights its file will hold (float16)
         meta["score_quantiles"] = family.score_quantiles(model, images)
     family.save(model, args.out, name=args.name or args.out.stem, meta=meta)
     print(json.dumps({"model": str(args.out), "kind": args.kind, "widths": list(cfg.widths)}))
@@ -743,6 +744,7 @@ def _family_command(args) -> int:
     from codec import family
     from codec.fileio import write_atomic
 
+    args.model = args.model or family.bundled_path(args.command)
     model, body = family.load(args.model)
     if args.command == "sample":
         try:
@@ -804,6 +806,7 @@ def _score(args) -> int:
 
     if not 0 <= args.percentile <= 100:  # refused before any work
         raise UsageError(f"--percentile {args.percentile:g} is not between 0 and 100")
+    args.model = args.model or family.bundled_path("score")
     model, body = family.load(args.model)
     if not body["meta"].get("score_quantiles"):
         raise UsageError(f"{args.model}: not an anomaly scorer (train one with --kind variational --decoder logistic)")
@@ -1122,15 +1125,16 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             f.add_argument("--n", type=int, default=64, help="how many (default 64)")
             f.add_argument("--seed", type=int, default=0)
-        f.add_argument("--model", type=Path, required=True, help="an autoencoder file (aecodec train --kind ...)")
+        f.add_argument("--model", type=Path, help="an autoencoder file (aecodec train --kind ...); default: the bundled "
+                       f"Fashion-MNIST {dict(embed='2-D map', denoise='denoiser', sample='VAE')[name]}")
         f.add_argument("--out", type=Path, required=True, help="the picture to write (.png); the array goes beside it (.npy)")
         if name == "embed":
             f.add_argument("--labels", type=Path, help="a .npy or IDX of one label per image: the map's colours")
         f.set_defaults(func=_family_command)
     f = sub.add_parser("score", help="anomaly scores of images, a threshold and a flag each: OUT.csv and OUT.png")
     f.add_argument("data", type=Path, metavar="DATA", help="images: a folder, an image, .npy, .npz or IDX")
-    f.add_argument("--model", type=Path, required=True, help="an anomaly scorer (aecodec train --kind variational "
-                   "--decoder logistic)")
+    f.add_argument("--model", type=Path, help="an anomaly scorer (aecodec train --kind variational --decoder logistic); "
+                   "default: the bundled Fashion-MNIST one")
     f.add_argument("--percentile", type=float, default=99.0, help="flag images scoring above this percentile of the "
                    "model's training images (default 99)")
     f.add_argument("--out", type=Path, required=True, help="the histogram to write (.png); the scores go beside it (.csv)")

@@ -613,7 +613,7 @@ def score_quantiles(model: Model, images, *, limit: int = 10_000) -> list[float]
 
 # The package's functions (codec.embed, ...): a model given, a file, or the bundled one for the purpose.
 
-BUNDLED = {"embed": "fmnist-map", "denoise": "fmnist-denoiser", "sample": "fmnist-vae", "score": "fmnist-scorer"}
+BUNDLED = {"embed": "fmnist-map", "denoise": "fmnist-denoiser", "sample": "fmnist-vae", "score": "fmnist-vae"}
 
 
 def bundled_path(purpose: str) -> Path:
