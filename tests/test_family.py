@@ -237,3 +237,34 @@ def test_the_score_command_writes_scores_a_threshold_and_flags(tmp_path, test_im
     assert cli.main(["score", str(tmp_path / "small.npy"), "--model", str(tmp_path / "scorer.aecf"), "--out",
                      str(tmp_path / "x.png")]) == 2
     assert "takes 784" in capsys.readouterr().err
+
+
+def test_the_package_functions_use_the_bundled_fashion_models(test_images):
+    import codec
+
+    points = codec.embed(test_images[:20])
+    assert points.shape == (20, 2) and np.isfinite(points).all()
+    noisy = np.clip(test_images[:20] + np.random.default_rng(0).normal(0, 0.2 * 255, test_images[:20].shape), 0, 255).astype(np.uint8)
+    clean = codec.denoise(noisy)
+
+    def error(a):
+        return np.mean((a.astype(np.float64) - test_images[:20]) ** 2)
+
+    assert clean.shape == noisy.shape and clean.dtype == np.uint8 and error(clean) < error(noisy) / 3  # clipped uint8 noise: +5 dB and more
+    assert codec.sample(5).shape == (5, 28, 28)
+    found = codec.anomaly_scores(np.concatenate([test_images[:40], 255 - test_images[40:50]]))
+    assert found.flags[40:].all() and found.flags[:40].sum() <= 2 and found.percentile == 99.0
+    with pytest.raises(codec.InputError, match="takes 784 values"):
+        codec.embed(np.zeros((3, 8, 8), np.uint8))
+
+
+def test_the_family_commands_default_to_the_bundled_models(tmp_path, test_images, capsys):
+    from codec import cli
+
+    np.save(tmp_path / "items.npy", test_images[:30])
+    assert cli.main(["embed", str(tmp_path / "items.npy"), "--out", str(tmp_path / "map.png")]) == 0
+    assert np.load(tmp_path / "map.npy").shape == (30, 2)
+    assert cli.main(["score", str(tmp_path / "items.npy"), "--out", str(tmp_path / "s.png")]) == 0
+    assert len((tmp_path / "s.csv").read_text().splitlines()) == 31
+    assert cli.main(["score", str(tmp_path / "items.npy"), "--out", str(tmp_path / "t.png"), "--percentile", "-1"]) == 2
+    assert "between 0 and 100" in capsys.readouterr().err and not (tmp_path / "t.png").exists()
