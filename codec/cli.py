@@ -696,7 +696,6 @@ FAMILY_KINDS = ("plain", "linear", "denoising", "sparse", "contractive", "variat
 def _train_family(args) -> int:
     """``train --kind plain|linear|denoising|sparse|contractive|variational``: a classic autoencoder
     (``codec/family.py``) on --data (default: Fashion-MNIST's train split), written to --out."""
-    import numpy as np
 
     from codec import data, family
 
@@ -705,11 +704,7 @@ def _train_family(args) -> int:
                                              "neighbours", "arch") if getattr(args, k) is not None}
     if args.blind:
         options["blind"] = True
-    images = data.training_images(args.data) if args.data else data.fashion_mnist("train")
-    if not hasattr(images, "shape"):
-        if len({a.shape for a in images}) > 1:
-            raise UsageError(f"{args.data}: images of different sizes; the autoencoder kinds take images of one size")
-        images = np.stack(images)
+    images = _one_size(data.training_images(args.data), args.data) if args.data else data.fashion_mnist("train")
     shape = images.shape[1:]
     kind = "plain" if args.kind == "convolutional" else args.kind
     if args.kind == "convolutional":
@@ -767,20 +762,26 @@ def _family_command(args) -> int:
 
 def _family_images(args, model):
     """DATA's images as one array, checked against the number of values the model takes."""
-    import numpy as np
 
     from codec import data
 
-    images = data.training_images(args.data)
-    if not hasattr(images, "shape"):
-        sizes = {a.shape for a in images}
-        if len(sizes) > 1:
-            raise UsageError(f"{args.data}: images of {len(sizes)} different sizes; {args.model} takes one size")
-        images = np.stack(list(images))
+    images = _one_size(data.training_images(args.data), args.data)
     if images[0].size != model.cfg.widths[0]:
         raise UsageError(f"{args.data}: images of {images[0].size} values ({'x'.join(map(str, images.shape[1:]))}); "
                          f"{args.model} takes {model.cfg.widths[0]}")
     return images
+
+
+def _one_size(images, where):
+    """``data.training_images``' result as one array (N, ...): the autoencoder kinds take images of one size."""
+    import numpy as np
+
+    if hasattr(images, "shape"):
+        return images
+    sizes = {a.shape for a in images}
+    if len(sizes) > 1:
+        raise UsageError(f"{where}: images of {len(sizes)} different sizes; the autoencoder kinds take images of one size")
+    return np.stack(images)
 
 
 def _write_picture(path: Path, picture) -> None:
@@ -839,6 +840,13 @@ def _histogram_png(scores, limit: float, percentile: float) -> bytes:
     ax.set_xlabel("anomaly score (bits: the model's code length minus JPEG XL's)")
     ax.set_ylabel("images")
     ax.legend(fontsize=8)
+    return _png_bytes(fig)
+
+
+def _png_bytes(fig) -> bytes:
+    """A matplotlib figure as PNG bytes (written atomically by the caller), the figure closed."""
+    import matplotlib.pyplot as plt
+
     out = io.BytesIO()
     fig.savefig(out, format="png", bbox_inches="tight")
     plt.close(fig)
@@ -874,10 +882,7 @@ def _map_png(points, labels) -> bytes:
     ax.scatter(points[:, 0], points[:, 1], s=2, alpha=0.6, **colours)
     ax.set_xticks([])
     ax.set_yticks([])
-    out = io.BytesIO()
-    fig.savefig(out, format="png", bbox_inches="tight")
-    plt.close(fig)
-    return out.getvalue()
+    return _png_bytes(fig)
 
 
 def _train(args) -> int:
