@@ -1,19 +1,19 @@
-"""The ``.aec`` container (format version 5): compact, versioned, checksummed, streamable, strictly parsed.
+"""The ``.aec`` container (format version 6): compact, versioned, checksummed, streamable, strictly parsed.
 
 Layout::
 
-    "AEC" u8               magic; then the format version, 5, plus 0x80 for a single image
+    "AEC" u8               magic; then the format version, 6, plus 0x80 for a single image
                            (format 2: "AEC" 0x00 0x02)
     varint + msgpack       header record: [model, quality, image_shape(, batched(, meta))]
-    then, for a single image (batched false, version byte 0x84):
+    then, for a single image (batched false, version byte 0x86):
     bytes                  its ANS stream, up to the last 4 bytes
     u32 little-endian      CRC-32 of every byte before it, checked before anything is decoded
-    or, for an archive (batched true, version byte 0x05):
+    or, for an archive (batched true, version byte 0x06):
     u32 little-endian      CRC-32 of every byte before it: the header is checked before any chunk
     (varint + msgpack)*    chunk records: [n, data, crc(, shape)]
     0x00                   end of chunks (a record length of zero)
     varint + msgpack       index record: [counts, offsets], each chunk's image count and the
-                           offset of its record from the start of the file (format 5)
+                           offset of its record from the start of the file (formats 5 and 6)
     u32 little-endian      CRC-32 of the index record (its length and its msgpack value)
     u32 little-endian      the index record's size in bytes: found from the end of the file
     u32 little-endian      CRC-32 of every byte before it
@@ -25,16 +25,21 @@ msgpack array. The length is checked against the record's limit before a byte of
 and the record must be one msgpack value, no more, no less. A truncated single-image file is
 found by its checksum (it has no length of its own: that would cost a byte).
 
-Header fields, by position (the last two omitted when they hold their defaults, false and {}):
+Header fields, by position (trailing fields omitted when they hold their defaults: false, {}, 8, 0):
 
 0. ``model``: bin, 8 bytes: the start of the SHA-256 fingerprint of the model that made the
    file (a model file's ``fingerprint`` is the full hash as hex); decoders refuse another model.
-1. ``quality``: int, 1..255 (a level of that model).
+1. ``quality``: int, 1..255 (a level of that model), or 0: the model's lossless coder (format 6).
 2. ``image_shape``: array ``[H, W]`` or ``[H, W, C]``; 1 <= H, W <= 65536, 1 <= C <= 4,
    H*W*C <= 2**29: the first chunk's images (an archive's chunks may record their own).
 3. ``batched``: bool; false: the file holds exactly one image, restored as (H, W[, C]).
 4. ``meta``: map, str keys, free-form plain values (the CLI records the original file's
    name and kind).
+5. ``depth``: int, 1..16, bits per sample (format 6; default 8): the images are uint8 up to 8
+   bits, uint16 above, and every value is below 2^depth. Only the lossless coder codes depths
+   other than 8.
+6. ``max_error``: int, 0..32 (format 6; default 0): with quality 0, the bound K on every pixel's
+   error (0: lossless; K: near-lossless, |decoded - original| <= K); 0 for the lossy levels.
 
 Chunk fields: ``n`` (int >= 1: images in the chunk), ``data`` (bin: one ANS stream),
 ``crc`` (int: CRC-32 of ``data``), ``shape`` (the chunk's image shape, when it differs from the
@@ -43,8 +48,8 @@ chunks' ``n``. A chunk's data holds at least one byte per ``MAX_PIXELS_PER_BYTE`
 decodes to (the writer pads the rare denser stream, see ``bitstream.coder``), so the work a file
 can demand is bounded by its size: a reader refuses a denser chunk before decoding it.
 
-Implied by the version and not stored: the entropy coder (``IMPLIED["coder"]``), the pixel
-type (uint8) and the prior ("clusters"). The latent grid and the padding follow from the
+Implied by the version and not stored: the entropy coder (``IMPLIED["coder"]``) and the prior
+("clusters"); the pixel type follows from the depth (uint8 up to 8 bits, else uint16). The latent grid and the padding follow from the
 image shape and the model's tile, so ``codec`` derives them. Readers still present the
 header as a dict with every field (``HEADER_FIELDS``), implied ones filled in.
 
@@ -53,7 +58,8 @@ can stop at the first damaged chunk before decoding it. The index (its own CRC, 
 end) lets a reader of a seekable file go straight to the chunks that hold the images it wants
 (``RandomAccess``): it checks the header, the index and those chunks, and a damaged chunk costs
 only its own images. A sequential reader checks that the index agrees with the chunks it read. Every size is checked against a
-limit (and against the bytes actually present) before anything is allocated. Version 4 is
+limit (and against the bytes actually present) before anything is allocated. Version 5 is
+version 6 without the depth and max_error fields (every file 8-bit and lossy). Version 4 is
 version 5's layout without the index (a random-access reader finds its chunks by reading them
 all once); version 3 is version 4's, but its tile-level streams carry no poses (``codec.poses``):
 readers pass the version on to the codec, which decodes either. Version 2
@@ -77,8 +83,9 @@ from bitstream.walk import check_structure
 
 MAGIC = b"AEC"  # then the version byte; formats 1 and 2 put a zero byte before it
 SINGLE_IMAGE = 0x80  # set in the version byte of a single image's file: the form is known before the header
-FORMAT_VERSION = 5
-READ_VERSIONS = (2, 3, 4, 5)  # 2: no header checksum, streams without an end marker; 3: tile streams without poses; 4: no index
+FORMAT_VERSION = 6
+READ_VERSIONS = (2, 3, 4, 5, 6)  # 2: no header checksum, streams without an end marker; 3: tile streams without poses; 4: no index;
+# 5: no depth or max_error (every file 8-bit, every level lossy)
 INDEXED_VERSION = 5  # archives carry an index from this version on
 MAX_INDEX_CHUNKS = 1 << 22  # chunks one archive may hold (4 million: billions of small images)
 MAX_INDEX_BYTES = 1 << 26
@@ -89,6 +96,9 @@ MAX_IMAGE_PIXELS = 1 << 29  # one image: 16384 x 16384 grey, 100+ megapixels in 
 MAX_DIM = 1 << 16
 MAX_CHANNELS = 4
 MAX_QUALITY = 255
+LOSSLESS_QUALITY = 0  # the quality of a file coded by the model's lossless coder (format 6)
+MAX_DEPTH = 16
+MAX_ERROR = 32
 FINGERPRINT_BYTES = 8  # of the model's SHA-256: identifies a model, not a security boundary
 MAX_META_DEPTH = 8
 # Decoded pixels per byte of a chunk's data, at most: 1/128 bit per pixel. Real images need far
@@ -101,9 +111,9 @@ _MAX_VARINT_BYTES = 5  # 35 bits: more than any limit here
 # What version 2 implies instead of storing. The coder's name and version are written out
 # here (not imported) on purpose: a new coder is a new container version (a test checks that
 # bitstream.coder still matches).
-IMPLIED = {"coder": {"name": "constriction-ans", "version": "0.5"}, "dtype": "uint8", "prior": "clusters"}
-WIRE_FIELDS = ("model", "quality", "image_shape", "batched", "meta")  # the header array, in order
-HEADER_FIELDS = (*WIRE_FIELDS, *IMPLIED)  # the in-memory header dict
+IMPLIED = {"coder": {"name": "constriction-ans", "version": "0.5"}, "prior": "clusters"}
+WIRE_FIELDS = ("model", "quality", "image_shape", "batched", "meta", "depth", "max_error")  # the header array, in order
+HEADER_FIELDS = (*WIRE_FIELDS, *IMPLIED, "dtype")  # the in-memory header dict (dtype: from the depth)
 
 _U32 = struct.Struct("<I")
 # msgpack limits per record, checked by the parser before it allocates: a header holds short
@@ -194,8 +204,17 @@ def check_header(header: dict) -> dict:
             or fingerprint.strip("0123456789abcdef")):
         raise FormatError(f"header model {show(model)} is not {{'fingerprint': {2 * FINGERPRINT_BYTES} lowercase hex digits}}")
     quality = header["quality"]
-    if not _is_int(quality) or not 1 <= quality <= MAX_QUALITY:
-        raise FormatError(f"header quality {show(quality)} is not an integer from 1 to {MAX_QUALITY}")
+    if not _is_int(quality) or not LOSSLESS_QUALITY <= quality <= MAX_QUALITY:
+        raise FormatError(f"header quality {show(quality)} is not an integer from {LOSSLESS_QUALITY} to {MAX_QUALITY}")
+    depth, max_error = header["depth"], header["max_error"]
+    if not _is_int(depth) or not 1 <= depth <= MAX_DEPTH:
+        raise FormatError(f"header depth {show(depth)} is not an integer from 1 to {MAX_DEPTH}")
+    if not _is_int(max_error) or not 0 <= max_error <= MAX_ERROR or (max_error and quality != LOSSLESS_QUALITY):
+        raise FormatError(f"header max_error {show(max_error)} is not 0, or 1 to {MAX_ERROR} for the lossless coder")
+    if depth != 8 and quality != LOSSLESS_QUALITY:
+        raise FormatError(f"header depth {depth} with a lossy level: only the lossless coder codes other depths")
+    if header["dtype"] != dtype_of(depth):
+        raise FormatError(f"header dtype {show(header['dtype'])} is not {dtype_of(depth)} for depth {depth}")
     _check_shape(header["image_shape"], "header image_shape")
     if not isinstance(header["batched"], bool):
         raise FormatError(f"header batched {show(header['batched'])} is not a bool")
@@ -227,24 +246,32 @@ def _image_pixels(shape) -> int:
     return shape[0] * shape[1] * (shape[2] if len(shape) == 3 else 1)
 
 
-_DEFAULTS = (False, {})  # batched, meta: omitted from the end of a header record when they hold these
+_DEFAULTS = (False, {}, 8, 0)  # batched, meta, depth, max_error: omitted from the end of a header record when they hold these
 
 
-def _header_to_wire(header: dict, version: int = 3) -> list:
+def dtype_of(depth: int) -> str:
+    """The pixel type of ``depth``-bit samples."""
+    return "uint8" if depth <= 8 else "uint16"
+
+
+def _header_to_wire(header: dict, version: int = FORMAT_VERSION) -> list:
     fields = [bytes.fromhex(header["model"]["fingerprint"]), *(header[name] for name in WIRE_FIELDS[1:])]
-    while version >= 3 and len(fields) > 3 and fields[-1] == _DEFAULTS[len(fields) - 4]:
+    while version >= 3 and len(fields) > 3 and _same(fields[-1], _DEFAULTS[len(fields) - 4]):
         fields.pop()
     return fields
 
 
-def _header_from_wire(fields, version: int = 3) -> dict:
-    sizes = (3, 4, 5) if version >= 3 else (5,)
+def _sizes(version: int) -> tuple[int, ...]:
+    """The lengths a header record may have in ``version``."""
+    return (3, 4, 5, 6, 7) if version >= 6 else (3, 4, 5) if version >= 3 else (5,)
+
+
+def _header_from_wire(fields, version: int = FORMAT_VERSION) -> dict:
+    sizes = _sizes(version)
     if not isinstance(fields, list) or len(fields) not in sizes:
         raise FormatError(f"header record is not an array of {' to '.join(map(str, sizes[::len(sizes) - 1 or 1]))} fields")
-    if len(fields) == 5 and version >= 3 and fields[4] == {}:
-        raise FormatError("header record holds a default it should omit (an empty meta)")
-    if len(fields) == 4 and fields[3] is False:
-        raise FormatError("header record holds a default it should omit (batched false)")
+    if version >= 3 and len(fields) > 3 and _same(fields[-1], _DEFAULTS[len(fields) - 4]):
+        raise FormatError(f"header record holds a default it should omit ({WIRE_FIELDS[len(fields) - 1]} {show(fields[-1])})")
     fields = [*fields, *_DEFAULTS[len(fields) - 3 :]]
     fingerprint = fields[0]
     if not isinstance(fingerprint, bytes) or len(fingerprint) != FINGERPRINT_BYTES:
@@ -252,7 +279,15 @@ def _header_from_wire(fields, version: int = 3) -> dict:
     header = dict(zip(WIRE_FIELDS, fields, strict=True))
     header["model"] = {"fingerprint": fingerprint.hex()}
     header.update((name, dict(value) if isinstance(value, dict) else value) for name, value in IMPLIED.items())
+    header["dtype"] = dtype_of(header["depth"]) if _is_int(header["depth"]) else None
+    if version < 6 and header["quality"] == LOSSLESS_QUALITY:
+        raise FormatError(f"header quality 0 (the lossless coder) in a format-{version} file")
     return check_header(header)
+
+
+def _same(value, default) -> bool:
+    """``value`` is ``default`` in kind and value (msgpack's False is not its 0)."""
+    return type(value) is type(default) and value == default
 
 
 def _check_chunk(fields, version: int) -> tuple[int, bytes, list | None]:

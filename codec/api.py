@@ -25,6 +25,7 @@ from codec.model import Model
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 DEFAULT_MODEL = PRETRAINED_DIR / "fmnist.aecm"  # Fashion-MNIST's: small grey items
 PHOTO_MODEL = PRETRAINED_DIR / "photo.aecm"  # the convolutional photo model: everything else
+DEEP_MODEL = PRETRAINED_DIR / "deep.aecm"  # the lossless coder of 16-bit (medical) images
 CHUNK_IMAGES = 512  # images per coded stream: amortizes the coder's flush (+0.1% bytes at 512 against 1024 at
 # quality 1, 0.02% at 4-8), bounds memory, and is what random access decodes to read one image
 # Dense format-2 chunks (written before the floor of bytes per pixel) are still decoded, up to
@@ -50,16 +51,19 @@ def load_model(path: str | os.PathLike | None = None) -> Model:
     return _load_cached(str(path.resolve()), (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
 
 
-def _resolve(model, shapes=None) -> Model:
-    """``model`` loaded, or with None the bundled model that suits images of ``shapes``."""
+def _resolve(model, shapes=None, depth: int = 8) -> Model:
+    """``model`` loaded, or with None the bundled model that suits images of ``shapes`` and ``depth``."""
     if model is None and shapes is not None:
-        return model_for(shapes)
+        return model_for(shapes, depth)
     return model if isinstance(model, Model) else load_model(model)
 
 
-def model_for(shapes) -> Model:
-    """The bundled model that suits images of these shapes ((H, W) or (H, W, C) each): Fashion-MNIST's
-    for its 28 x 28 grey items, the photo model for anything else (where it is installed)."""
+def model_for(shapes, depth: int = 8) -> Model:
+    """The bundled model that suits images of these shapes ((H, W) or (H, W, C) each) and depth: the
+    16-bit model for images deeper than 8 bits, Fashion-MNIST's for its 28 x 28 grey items, the photo
+    model for anything else (where they are installed)."""
+    if depth > 8 and DEEP_MODEL.is_file():
+        return load_model(DEEP_MODEL)
     if all(tuple(s) == (28, 28) for s in shapes) or not PHOTO_MODEL.is_file():
         return load_model(DEFAULT_MODEL)
     return load_model(PHOTO_MODEL)
@@ -68,29 +72,67 @@ def model_for(shapes) -> Model:
 def model_named_by(header: dict) -> Model:
     """The bundled model a file names by its fingerprint (the Fashion-MNIST one when none matches,
     which ``check_model`` then refuses with the fingerprint it needs)."""
-    needed = header["model"]["fingerprint"]
-    for path in (DEFAULT_MODEL, PHOTO_MODEL):
+    for path in (DEFAULT_MODEL, PHOTO_MODEL, DEEP_MODEL):
         if path.is_file():
             model = load_model(path)
-            if model.fingerprint.startswith(needed):
+            if made_by(model, header):
                 return model
     return load_model(DEFAULT_MODEL)
 
 
 def _check_images(images) -> np.ndarray:
-    """A uint8 array of images, checked (bool is taken as 0/255)."""
+    """A uint8 or uint16 array of images, checked (bool is taken as 0/255)."""
     a = np.asarray(images)
     if a.dtype == np.bool_:
         a = a.astype(np.uint8) * 255  # documented: False -> 0, True -> 255
-    if a.dtype != np.uint8:
+    if a.dtype not in (np.uint8, np.uint16):
         if a.dtype.kind == "f" and not np.isfinite(a).all():
-            raise InputError(f"images contain NaN or infinity (dtype {a.dtype}); aecodec compresses uint8 images")
-        raise InputError(f"images have dtype {a.dtype}; aecodec compresses uint8 images (convert with .astype(np.uint8))")
+            raise InputError(f"images contain NaN or infinity (dtype {a.dtype}); aecodec compresses uint8 and uint16 images")
+        raise InputError(f"images have dtype {a.dtype}; aecodec compresses uint8 images (and uint16 ones losslessly; "
+                         "convert with .astype(np.uint8))")
     if a.ndim not in (2, 3, 4):
         raise InputError(f"images have {a.ndim} dimensions; expected (H, W), (H, W, C), (N, H, W) or (N, H, W, C)")
     if a.size == 0:
         raise InputError(f"images are empty (shape {a.shape})")
     check_image_shape(a.shape[1:] if a.ndim == 4 else a.shape[-2:])
+    return a
+
+
+LOSSY_DEPTH = ("{depth}-bit images are coded losslessly or near-losslessly only: pass lossless=True or max_error=K "
+               "(aecodec --lossless, --max-error K); the lossy levels code 8-bit images")
+
+
+def check_max_error(max_error) -> int:
+    """``max_error`` as an int from 0 (lossless) to 32 (InputError otherwise)."""
+    if isinstance(max_error, bool) or not isinstance(max_error, (int, np.integer)) or not 0 <= max_error <= container.MAX_ERROR:
+        raise InputError(f"max_error {max_error!r} is not an integer from 0 (lossless) to {container.MAX_ERROR}")
+    return int(max_error)
+
+
+def _check_depth(depth) -> int:
+    if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or not 1 <= depth <= container.MAX_DEPTH:
+        raise InputError(f"depth {depth!r} is not a number of bits from 1 to {container.MAX_DEPTH}")
+    return int(depth)
+
+
+def depth_of(a: np.ndarray, depth=None) -> int:
+    """The bits per sample of images ``a``: ``depth`` when given (checked against the values and the
+    dtype), else the dtype's (8 or 16)."""
+    bits = 8 * a.dtype.itemsize
+    if depth is None:
+        return bits
+    depth = _check_depth(depth)
+    if depth > bits or (depth > 8) != (bits > 8):
+        raise InputError(f"depth {depth} does not suit {a.dtype} images (uint8: 1 to 8 bits, uint16: 9 to 16)")
+    return depth
+
+
+def _check_depth_of(a: np.ndarray, depth: int) -> np.ndarray:
+    """``a`` if its dtype is the depth's and every value is below 2^depth (InputError otherwise)."""
+    if a.dtype != np.dtype(container.dtype_of(depth)):
+        raise InputError(f"images are {a.dtype}; {depth}-bit images are {container.dtype_of(depth)}")
+    if depth < 8 * a.dtype.itemsize and a.size and int(a.max()) >> depth:
+        raise InputError(f"images hold the value {int(a.max())}, beyond {depth} bits")
     return a
 
 
@@ -109,15 +151,18 @@ def as_batch(images, *, grey_stack: bool = False) -> tuple[np.ndarray, bool]:
     return a, True
 
 
-def _header(model: Model, quality: int, image_shape, batched: bool, meta: dict | None) -> dict:
-    """The in-memory container header (the file stores a fingerprint prefix; coder, dtype and prior are implied)."""
+def _header(model: Model, quality: int, image_shape, batched: bool, meta: dict | None, depth: int = 8,
+            max_error: int = 0) -> dict:
+    """The in-memory container header (the file stores a fingerprint prefix; coder and prior are implied)."""
     return {
+        "depth": depth,
+        "max_error": max_error,
         "model": {"fingerprint": model.fingerprint[: 2 * container.FINGERPRINT_BYTES]},
         "coder": {"name": bitstream.CODER_NAME, "version": bitstream.CODER_VERSION},
         "quality": quality,
         "image_shape": list(image_shape),
         "batched": batched,
-        "dtype": "uint8",
+        "dtype": container.dtype_of(depth),
         "prior": "clusters",
         "meta": meta or {},
     }
@@ -140,13 +185,21 @@ class ArchiveWriter:
     """
 
     def __init__(self, fileobj, image_shape, *, quality=None, model=None, batched: bool = True,
-                 meta: dict | None = None, pool=None):
-        self.model = _resolve(model, [image_shape])
-        self.quality = self.model.check_quality(quality)
-        self.level = self.model.level(self.quality)
+                 meta: dict | None = None, pool=None, max_error: int | None = None, depth: int = 8):
+        self.model = _resolve(model, [image_shape], depth)
+        self.depth = _check_depth(depth)
+        if max_error is not None:
+            if quality is not None:
+                raise InputError("pass a quality or a max_error (lossless: 0), not both")
+            self.quality, self.max_error = 0, check_max_error(max_error)
+        else:
+            self.quality, self.max_error = self.model.check_quality(quality), 0
+            if self.quality and depth != 8:
+                raise InputError(LOSSY_DEPTH.format(depth=depth))
+        self.level = self.model.level_for(self.quality, self.max_error, depth)
         self.image_shape = tuple(image_shape)
         self._chunk_size(self.image_shape)  # refused now if a reader would refuse it
-        header = _header(self.model, self.quality, self.image_shape, batched, meta)
+        header = _header(self.model, self.quality, self.image_shape, batched, meta, depth, self.max_error)
         try:
             self._writer = container.Writer(fileobj, header)
         except FormatError as e:  # only meta can be wrong here: the caller's argument
@@ -168,11 +221,12 @@ class ArchiveWriter:
             raise InputError(f"images of shape {tuple(shape)} are larger than aecodec accepts with {self.model.name!r} "
                              f"(at most {self.level.max_image_values} values, {limit} once padded; a convolutional "
                              "model codes larger images tile by tile)")
-        return max(1, min(CHUNK_IMAGES, limit // coded, container.MAX_CHUNK_PIXELS // pixels))
+        chunk = getattr(self.level, "chunk_images", CHUNK_IMAGES)
+        return max(1, min(chunk, limit // coded, container.MAX_CHUNK_PIXELS // pixels))
 
     def write(self, images) -> None:
         """Add images shaped (n, H, W[, C]); a new shape starts a new chunk (archives only)."""
-        a = _check_images(images)
+        a = _check_depth_of(_check_images(images), self.depth)
         if a.ndim < 3:
             raise InputError(f"write takes a batch of images (n, H, W[, C]), not shape {a.shape}")
         shape = a.shape[1:]
@@ -195,7 +249,7 @@ class ArchiveWriter:
         if self._encoder is None:
             self._writer.add(len(batch), self.level.encode(batch, min_bytes=min_bytes), list(self._shape))
         else:
-            self._encoder.submit(self.quality, batch, min_bytes, list(self._shape))
+            self._encoder.submit((self.quality, self.max_error, self.depth), batch, min_bytes, list(self._shape))
             for chunk in self._encoder.ready():
                 self._writer.add(*chunk)
         self.count += len(batch)
@@ -235,7 +289,7 @@ class ArchiveReader:
         self.header = self._reader.header
         self.model = model_named_by(self.header) if model is None else _resolve(model)
         check_model(self.model, self.header)
-        self.level = self.model.level(self.header["quality"])
+        self.level = self.model.level_for(self.header["quality"], self.header["max_error"], self.header["depth"])
 
     def __iter__(self):
         framed = self._reader.version >= 3
@@ -266,8 +320,9 @@ def check_chunk_work(level, n: int, data: bytes, shape, *, framed: bool) -> int:
 
 
 def compress(images, *, quality=None, model=None, meta: dict | None = None, grey_stack: bool = False,
-             pool=None) -> bytes:
-    """Compress uint8 images to container bytes.
+             pool=None, lossless: bool = False, max_error: int | None = None, depth: int | None = None) -> bytes:
+    """Compress images to container bytes: uint8 at a quality level, or (``lossless`` / ``max_error``)
+    uint8 or uint16 exactly or within a bound.
 
     Args:
         images: a uint8 array (bool is taken as 0/255): one image (H, W) or (H, W, C) with C 3 or
@@ -279,20 +334,30 @@ def compress(images, *, quality=None, model=None, meta: dict | None = None, grey
         meta: a small dict stored verbatim in the header (the CLI records the original file name).
         grey_stack: take a 3-D array whose last axis is 3 or 4 as grey images of width 3 or 4.
         pool: a ``parallel.DaskPool`` to code the chunks on (the same bytes as without).
+        lossless: code every pixel exactly, with the model's lossless coder (as ``max_error=0``).
+        max_error: near-lossless: every pixel within this many levels of the original (1 to 32, as
+            JPEG-LS's NEAR); 0 is lossless. Excludes ``quality``.
+        depth: bits per sample (1 to 16; default 8 for uint8, 16 for uint16), recorded in the file:
+            e.g. 12 for 12-bit data held in uint16. Depths other than 8 need lossless or max_error.
 
     Raises:
-        InputError: wrong dtype, rank, empty, NaN, too large, unknown quality.
+        InputError: wrong dtype, rank, empty, NaN, too large, unknown quality, values beyond the depth,
+            a model without a lossless coder.
 
     >>> import numpy as np, codec
     >>> x = np.zeros((2, 28, 28), np.uint8)
     >>> codec.decompress(codec.compress(x, quality=4)).shape
     (2, 28, 28)
     """
+    if lossless and max_error not in (None, 0):
+        raise InputError(f"lossless means max_error 0, not {max_error!r}")
+    exact = dict(max_error=0 if lossless else max_error)
     if isinstance(images, (list, tuple)):
-        return _compress_list(images, quality=quality, model=model, meta=meta)
+        return _compress_list(images, quality=quality, model=model, meta=meta, depth=depth, **exact)
     batch, batched = as_batch(images, grey_stack=grey_stack)
     out = io.BytesIO()
-    with ArchiveWriter(out, batch.shape[1:], quality=quality, model=model, batched=batched, meta=meta, pool=pool) as writer:
+    with ArchiveWriter(out, batch.shape[1:], quality=quality, model=model, batched=batched, meta=meta, pool=pool,
+                       depth=depth_of(batch, depth), **exact) as writer:
         writer.write(batch)
     return out.getvalue()
 
@@ -302,24 +367,39 @@ def _compress_list(images, **kw) -> bytes:
     batches = [as_batch(image)[0] for image in images]
     if not batches or any(len(b) != 1 for b in batches):
         raise InputError("a list holds single images, (H, W) or (H, W, C)")
+    if len({b.dtype for b in batches}) > 1:
+        raise InputError("a list holds images of one dtype (uint8 or uint16)")
     out = io.BytesIO()
     meta = {**(kw.pop("meta") or {}), "kind": "list"}
-    kw["model"] = _resolve(kw.get("model"), [b.shape[1:] for b in batches])
+    kw["depth"] = depth_of(batches[0], kw.get("depth"))
+    kw["model"] = _resolve(kw.get("model"), [b.shape[1:] for b in batches], kw["depth"])
     with ArchiveWriter(out, batches[0].shape[1:], meta=meta, **kw) as writer:
         for b in batches:
             writer.write(b)
     return out.getvalue()
 
 
+def made_by(model: Model, header: dict) -> bool:
+    """Whether ``model`` decodes the file of ``header``: it made it, or (a lossy level) a model whose
+    levels it kept unchanged (it lists their fingerprints: a lossless coder added to a model)."""
+    needed = header["model"]["fingerprint"]
+    same = model.meta.get("same_levels_as", []) if header["quality"] else []
+    return any(isinstance(f, str) and f.startswith(needed) for f in (model.fingerprint, *same))
+
+
 def check_model(model: Model, header: dict) -> None:
     """Refuse a file made with another model (the header names it by a fingerprint prefix) or at a level it lacks."""
     needed = header["model"]["fingerprint"]
-    if model.fingerprint[: len(needed)] != needed:
+    if not made_by(model, header):
         raise ModelMismatchError(
             f"file was compressed with the model whose fingerprint starts {needed}, not {model.name!r} "
             f"({model.fingerprint[: len(needed)]}); pass that model with model=/--model"
         )
-    if header["quality"] not in model.qualities:
+    if header["quality"] == 0:
+        if model.lossless is None or header["depth"] > model.lossless.depth:
+            raise FormatError(f"file needs a lossless coder of {header['depth']}-bit images, which model "
+                              f"{model.name!r} does not have")
+    elif header["quality"] not in model.qualities:
         raise FormatError(f"header quality {header['quality']} is not one of the model's levels")
 
 

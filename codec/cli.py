@@ -48,13 +48,13 @@ def _plain_json(v):
     return v if v is None or isinstance(v, (bool, int, float, str)) else str(v)
 
 
-def _model(args, shapes=None):
+def _model(args, shapes=None, depth: int = 8):
     """The model named by --model, loaded once per run; without --model, the bundled model that suits
     images of ``shapes`` (compressing), or None: the one each file names (decompressing)."""
     from codec import api
 
     if args.model is None:
-        return None if shapes is None else api.model_for(shapes)
+        return None if shapes is None else api.model_for(shapes, depth)
     if getattr(args, "loaded_model", None) is None:
         args.loaded_model = api.load_model(args.model)
     return args.loaded_model
@@ -157,10 +157,11 @@ def _compress_one(args, src: str | None) -> None:
     if source.skipped and not args.quiet:
         shown = ", ".join(source.skipped[:5]) + (f" and {len(source.skipped) - 5} more" if len(source.skipped) > 5 else "")
         print(f"aecodec: {src}: skipped {len(source.skipped)} file(s) that are not images: {shown}", file=sys.stderr)
-    model = _model(args, [source.image_shape])
+    model = _model(args, [source.image_shape], source.depth)
     batches = source.batches()  # streamed once: the first chunk also serves to pick a target quality
     first = next(batches)
-    quality = _quality(args, model, source, first)
+    max_error = 0 if args.lossless else args.max_error
+    quality = None if max_error is not None else _quality(args, model, source, first)
     name = source.meta.get("name", "stdin")
     with contextlib.ExitStack() as stack:
         if dst is None:
@@ -179,15 +180,23 @@ def _compress_one(args, src: str | None) -> None:
                 bar.set_postfix(ratio=f"{raw / out.count:.1f}x", refresh=False)
 
         sources.write_archive(source, out, quality=quality, model=model, batches=itertools.chain([first], batches),
-                              on_batch=advance, pool=getattr(args, "pool", None))
+                              on_batch=advance, pool=getattr(args, "pool", None), max_error=max_error)
         if dst is None:
             sys.stdout.buffer.flush()
     if args.target_size is not None and out.count > args.target_size and not args.quiet:
         print(f"aecodec: {name}: {out.count} bytes, more than the {args.target_size} asked: no quality of the "
               "model makes it smaller", file=sys.stderr)
-    shown = model.default_quality if quality is None else quality  # None: the model's default level
-    _note(args, f"{src or 'stdin'}: {source.count} image(s), quality {shown}, {out.count / source.count:.1f} bytes/image"
+    level = 0 if max_error is not None else model.default_quality if quality is None else quality  # None: the default
+    shown = _level_name(level, max_error or 0)
+    _note(args, f"{src or 'stdin'}: {source.count} image(s), {shown}, {out.count / source.count:.1f} bytes/image"
                 + (f" -> {dst}" if dst else ""))
+
+
+def _level_name(quality: int, max_error: int) -> str:
+    """How a file's level reads: quality Q, or (quality 0: the lossless coder) lossless or near-lossless within K."""
+    if quality:
+        return f"quality {quality}"
+    return f"near-lossless (every pixel within {max_error})" if max_error else "lossless"
 
 
 class _CountingReader:
@@ -345,11 +354,11 @@ def _model_names(args) -> dict:
     """
     from bitstream import container
     from codec import modelfile
-    from codec.api import DEFAULT_MODEL, PHOTO_MODEL
+    from codec.api import DEEP_MODEL, DEFAULT_MODEL, PHOTO_MODEL
     from codec.errors import FormatError
 
     names = {}
-    for path, required in ((DEFAULT_MODEL, False), (PHOTO_MODEL, False), (args.model, True)):
+    for path, required in ((DEFAULT_MODEL, False), (PHOTO_MODEL, False), (DEEP_MODEL, False), (args.model, True)):
         if path is None:
             continue
         try:
@@ -358,7 +367,8 @@ def _model_names(args) -> dict:
             if required:
                 raise
             continue
-        names[body["fingerprint"][: 2 * container.FINGERPRINT_BYTES]] = body["name"]
+        for fingerprint in [body["fingerprint"], *body["meta"].get("same_levels_as", [])]:  # its files, older ones too
+            names[fingerprint[: 2 * container.FINGERPRINT_BYTES]] = body["name"]
     return names
 
 
@@ -384,12 +394,13 @@ def _cmd_info(args) -> int:
                  f"{model['fingerprint']} (not the bundled model; name its file with --model)")
         shapes = ", ".join("x".join(map(str, s)) for s in info["image_shapes"][:4])
         more = f" and {len(info['image_shapes']) - 4} more sizes" if len(info["image_shapes"]) > 4 else ""
-        print(f"{path}:\n  images       {info['images']} of {shapes}{more} uint8"
+        depth = f" ({info['depth']}-bit)" if info["depth"] not in (8, 16) else ""
+        print(f"{path}:\n  images       {info['images']} of {shapes}{more} {info['dtype']}{depth}"
               f"{' (one image)' if not info['batched'] else ''}\n"
               f"  size         {info['bytes']} bytes ({info['bytes_per_image']:.1f} per image), "
               f"payload {info['payload_bytes']} in {info['chunks']} chunk(s)\n"
               f"  model        {shown}\n"
-              f"  quality      {info['quality']}\n"
+              f"  quality      {_level_name(info['quality'], info['max_error'])}\n"
               f"  coder        {info['coder']['name']} {info['coder']['version']}\n"
               f"  original     {meta.get('kind', '?')} {meta.get('name', '')}")
     return status
@@ -894,6 +905,8 @@ def _train(args) -> int:
         raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(args.out.parent))
     if args.kind in FAMILY_KINDS:
         return _train_family(args)
+    if args.kind == "lossless":
+        return _train_lossless(args)
     if args.workdir is None:
         raise UsageError(f"--kind {args.kind} needs --workdir (a folder for checkpoints)")
     if args.kind == "conv":
@@ -957,6 +970,77 @@ def _train(args) -> int:
     return 0
 
 
+def _train_lossless(args) -> int:
+    """``train --kind lossless``: a lossless coder learned on --data (Fashion-MNIST's train split by
+    default), alone or (--init MODEL) added to that model, whose levels stay as they were (so its
+    files still decode: the new model lists the old one's fingerprint)."""
+    from codec import data, modelfile
+
+    images = data.training_images(args.data) if args.data else data.fashion_mnist("train")
+    raw = lossless_added(images, args.init.read_bytes() if args.init else None, name=args.name or args.out.stem,
+                         leaves=args.leaves, depth=args.depth, command=args.command_line,
+                         data_name=str(args.data or "Fashion-MNIST train split"),
+                         log=(lambda s: None) if args.quiet else (lambda s: print(s, file=sys.stderr, flush=True)))
+    modelfile.save(args.out, raw)
+    print(json.dumps({"model": str(args.out), "bytes": len(raw), "lossless": modelfile.loads(raw)["meta"]["lossless"]},
+                     indent=1))
+    return 0
+
+
+def lossless_added(images, base: bytes | None, *, name: str, leaves: int, depth: int | None, command: str,
+                   data_name: str, log) -> bytes:
+    """A model file: ``base`` (a model file's bytes, or None: a model of the lossless coder alone) with
+    a lossless coder learned on ``images`` (an array or a list of arrays), measured on a share held out."""
+    from codec import lossless, lossless_train, modelfile
+    from codec.model import Model
+
+    groups = _same_shape_groups(images)
+    depth = depth or max(8 * g.dtype.itemsize for g in groups)
+    if not 1 <= depth <= 16 or any(int(g.max()) >> depth for g in groups):
+        raise UsageError(f"--depth {depth}: not 1 to 16, or the images hold values beyond it")
+    learn, held = _hold_out(groups)
+    coder = lossless_train.fit(learn, depth, leaves=leaves, log=log)
+    level = lossless.LosslessLevel(coder, 0, depth)
+    samples = sum(g.size for g in held)
+    bps = sum(level.ideal_bits(g) for g in held) / samples if samples else None
+    info = {"depth": depth, "leaves": coder.leaves, "data": data_name, "command": command,
+            "held_out_bits_per_sample": bps, "held_out_samples": int(samples)}
+    log(f"lossless: {bps:.3f} bits per sample on {samples:,} held-out samples" if bps else "lossless: none held out")
+    if base is None:
+        return modelfile.dumps(name=name, config=None, params={}, frozen=None, pixel=[], meta={"lossless": info},
+                               default=0, lossless=coder)
+    body = modelfile.loads(base, what="--init")
+    meta = {**body["meta"], "lossless": info,
+            "same_levels_as": [*body["meta"].get("same_levels_as", []), body["fingerprint"]]}
+    upgraded = {} if body["format"] >= 4 else {  # the fields format 4 added, as a format-3 file implies them
+        "default": modelfile.default_from_body(body, len(Model(body).levels)), "conv": None}
+    raw = modelfile.amended(base, meta=meta, lossless=modelfile.lossless_to_dict(coder), format=modelfile.FORMAT,
+                            **upgraded)
+    Model(modelfile.loads(raw))  # it loads
+    return raw
+
+
+def _same_shape_groups(images) -> list:
+    """Images as arrays (N, H, W[, C]) of one shape each."""
+    import numpy as np
+
+    if isinstance(images, np.ndarray):
+        return [images]
+    by_shape: dict = {}
+    for image in images:
+        by_shape.setdefault((image.shape, image.dtype.str), []).append(image)
+    return [np.stack(v) for v in by_shape.values()]
+
+
+def _hold_out(groups: list) -> tuple[list, list]:
+    """(groups to learn on, groups to measure on): every tenth image of a group of ten or more, else
+    every fifth group (of single images), so that what is measured was never learned from."""
+    if len(groups) >= 5 and all(len(g) < 10 for g in groups):
+        return [g for i, g in enumerate(groups) if i % 5 != 4], [g for i, g in enumerate(groups) if i % 5 == 4]
+    return [g[[i for i in range(len(g)) if i % 10 != 9]] if len(g) >= 10 else g for g in groups], \
+        [g[9::10] for g in groups if len(g) >= 10]
+
+
 def _minutes_split(args) -> bool:
     """Whether --minutes is shared: under auto, half for the tile kind and half for the convolutional
     levels (unless --conv-steps fixes theirs), so that --minutes is the whole budget."""
@@ -1015,6 +1099,10 @@ def _file_options(p: argparse.ArgumentParser, *, compressing: bool) -> None:
                            "the bundled model has 1-8 and defaults to 4)")
         level.add_argument("--target-psnr", type=float, metavar="DB", help="the smallest level that reaches this PSNR")
         level.add_argument("--target-size", type=int, metavar="BYTES", help="the best level whose file fits BYTES")
+        level.add_argument("--lossless", action="store_true", help="keep every pixel exactly (the model's lossless "
+                           "coder; uint8 or 16-bit images)")
+        level.add_argument("--max-error", type=_max_error, metavar="K", help="near-lossless: every pixel within K "
+                           "levels of the original (1 to 32, as JPEG-LS)")
         p.add_argument("--workers", type=_workers, metavar="K", help="code the chunks on a local Dask cluster of K "
                        "worker processes (the same bytes as without)")
         p.add_argument("--scheduler", metavar="ADDRESS", help="code the chunks on the Dask cluster at ADDRESS "
@@ -1023,6 +1111,16 @@ def _file_options(p: argparse.ArgumentParser, *, compressing: bool) -> None:
         p.add_argument("-r", "--recursive", action="store_true", help=argparse.SUPPRESS)
         p.add_argument("--images", type=_images, metavar="A:B", help="restore only images A to B-1 (counted from 0; "
                        "negative from the end), decoding only the chunks that hold them")
+
+
+def _max_error(text: str) -> int:
+    try:
+        k = int(text)
+    except ValueError:
+        k = -1
+    if not 1 <= k <= 32:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number from 1 to 32 (0 is --lossless)")
+    return k
 
 
 def _version() -> str:
@@ -1058,10 +1156,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(func=lambda a: _cmd_files(a, _test_one))
 
     tr = sub.add_parser("train", help="train a codec model (Fashion-MNIST train split by default)")
-    tr.add_argument("--kind", choices=("auto", "tile", "conv", *FAMILY_KINDS), default="auto",
+    tr.add_argument("--kind", choices=("auto", "tile", "conv", "lossless", *FAMILY_KINDS), default="auto",
                     help="auto (default): convolutional levels for any data, and for small grey images of one size "
                          "(Fashion-MNIST's kind) the tile transform and pixel levels too, the ladder kept by "
                          "measurement on held-out images; tile or conv: that kind alone (a ladder out of order is refused); "
+                         "lossless: the lossless coder alone (any depth to 16 bits), or with --init MODEL added to that model; "
                          f"{', '.join(FAMILY_KINDS)}: a classic autoencoder (--widths, --noise, ...; --out NAME.aecf)")
     tr.add_argument("--widths", type=_int_list, metavar="D,H,...,K", help="autoencoder kinds: input, hidden and code "
                     "widths (default 784,128,32,2)")
@@ -1118,6 +1217,12 @@ def build_parser() -> argparse.ArgumentParser:
                     "decoder; default as the model started from, or 32); a wider one grown from a narrower model "
                     "starts as the same function")
     tr.add_argument("--seed", type=int, help="seed of initialization, shuffling and noise (default 0)")
+    tr.add_argument("--lossless", action="store_true", help="auto, tile, conv: also learn a lossless coder "
+                    "(aecodec --lossless, --max-error K) on the same images")
+    tr.add_argument("--leaves", type=int, default=1024, help="lossless coder: leaves of its context tree, each "
+                    "a table (default 1024)")
+    tr.add_argument("--depth", type=int, help="lossless coder: bits per sample it codes (default: the data's, "
+                    "8 or 16)")
     tr.add_argument("-q", "--quiet", action="store_true")
     tr.set_defaults(func=_train)
 

@@ -227,19 +227,25 @@ LOSSY_FORMATS = ("JPEG", "MPO", "WEBP")  # inputs whose pixels came from a lossy
 
 
 def read_image(source) -> tuple[np.ndarray, dict]:
-    """An 8-bit image (path or binary file) as (H, W) grey or (H, W, C) colour, and what restoring it
-    needs: {"format": Pillow's format}, plus {"alpha": "opaque"} when an alpha channel that was
-    opaque everywhere was dropped (restoring puts it back, exactly).
+    """An image (path or binary file) as (H, W) grey or (H, W, C) colour, uint8 or (16-bit PNG, TIFF,
+    PGM/PPM) uint16, and what restoring it needs: {"format": Pillow's format}, plus {"alpha":
+    "opaque"} when an alpha channel that was opaque everywhere was dropped (restoring puts it back,
+    exactly), and for deep files {"depth": bits} (and a PGM's "maxval" when not 2^depth - 1).
 
     Palette and 1-bit images become the colour or grey values they show (restored as such).
 
     Raises:
-        DataError: not a readable image; several frames; 16-bit or other deep modes; an alpha
+        DataError: not a readable image; several frames; 32-bit or float modes; an alpha
             channel that is not opaque (aecodec codes pixels lossily, and would change it).
         InputError: larger than aecodec codes (checked from the header, before decoding).
     """
     from PIL import Image, UnidentifiedImageError
 
+    deep_bytes = _deep_file(source)
+    if deep_bytes is not None:
+        from codec import deep
+
+        return _alpha_dropped(*deep.read(deep_bytes, check_image_shape))
     try:
         with Image.open(source) as im:
             fmt = im.format
@@ -252,13 +258,44 @@ def read_image(source) -> tuple[np.ndarray, dict]:
                         "IDX)") from None
     except (OSError, ValueError, Image.DecompressionBombError) as e:
         raise DataError(f"not a readable image: {e}") from None
-    info = {"format": fmt}
+    return _alpha_dropped(a, {"format": fmt})
+
+
+def _alpha_dropped(a: np.ndarray, info: dict) -> tuple[np.ndarray, dict]:
+    """The image without its alpha channel when that is opaque everywhere (recorded: restoring puts it back)."""
     if a.ndim == 3 and a.shape[2] in (2, 4):
-        if (a[..., -1] != 255).any():
+        if (a[..., -1] != _opaque_value(a.dtype, info.get("depth"))).any():
             raise DataError("image has a transparent alpha channel; aecodec's levels are lossy and would change it "
                             "(flatten it, or keep the file as it is)")
         a, info["alpha"] = (a[..., 0] if a.shape[2] == 2 else a[..., :3]), "opaque"
     return np.ascontiguousarray(a), info
+
+
+def _opaque_value(dtype, depth: int | None = None) -> int:
+    return 255 if dtype == np.uint8 else (1 << (depth or 16)) - 1
+
+
+def _deep_file(source) -> bytes | None:
+    """The whole file's bytes when it holds samples deeper than 8 bits (16-bit PNG, TIFF, PGM/PPM), else
+    None (a file object is left at its start)."""
+    from codec import deep
+
+    if isinstance(source, (str, os.PathLike)):
+        with open(source, "rb") as f:
+            head = f.read(64)
+            if deep.is_deep(head) or deep.is_tiff(head):
+                f.seek(0)
+                raw = f.read()
+                return raw if deep.is_deep(head) or deep.tiff_is_deep(raw) else None
+        return None
+    start = source.tell()
+    head = source.read(64)
+    source.seek(start)
+    if not (deep.is_deep(head) or deep.is_tiff(head)):
+        return None
+    raw = source.read()
+    source.seek(start)
+    return raw if deep.is_deep(head) or deep.tiff_is_deep(raw) else None
 
 
 def _checked(im):
@@ -300,9 +337,9 @@ def scan_image(path) -> bool:
         raise DataError(f"not a readable image: {e}") from None
 
 
-def with_alpha(image: np.ndarray) -> np.ndarray:
+def with_alpha(image: np.ndarray, depth: int | None = None) -> np.ndarray:
     """An image with the opaque alpha channel ``read_image`` dropped put back: grey -> LA, colour -> RGBA."""
-    alpha = np.full(image.shape[:2], 255, np.uint8)
+    alpha = np.full(image.shape[:2], _opaque_value(image.dtype, depth), image.dtype)
     return np.dstack([image, alpha]) if image.ndim == 3 else np.stack([image, alpha], -1)
 
 
@@ -430,7 +467,7 @@ def output_kind(name: str) -> dict | None:
 
 
 def save_images(fileobj, images: np.ndarray, kind: str, *, format: str | None = None, key: str = "images",
-                gzip_idx: bool = False) -> None:
+                gzip_idx: bool = False, depth: int | None = None, maxval: int | None = None) -> None:
     """Write ``images`` to ``fileobj`` as ``kind``: 'npy', 'npz' (under ``key``), 'image'
     (one image, grey, grey+alpha or colour; Pillow ``format``, PNG by default) or 'idx'
     (gzip-compressed with ``gzip_idx``).
@@ -442,8 +479,10 @@ def save_images(fileobj, images: np.ndarray, kind: str, *, format: str | None = 
     if kind == "npz":
         np.savez_compressed(out, **{key: images})
     elif kind == "image":
-        _save_image(out, images, format or "PNG")
+        _save_image(out, images, format or "PNG", depth, maxval)
     elif kind == "idx":
+        if images.dtype != np.uint8:
+            raise DataError("IDX files hold uint8 images here (name the output .npy for 16-bit ones)")
         data = idx_bytes(images)
         out.write(gzip.compress(data, mtime=0) if gzip_idx else data)
     else:
@@ -460,12 +499,17 @@ def holds_channels(format: str, channels: int) -> bool:
     return channels in _FORMAT_CHANNELS.get(format, (1, 2, 3, 4))
 
 
-def _save_image(out, image: np.ndarray, format: str) -> None:
-    """One image (H, W) or (H, W, C) with C in 2..4, as ``format``."""
+def _save_image(out, image: np.ndarray, format: str, depth: int | None = None, maxval: int | None = None) -> None:
+    """One image (H, W) or (H, W, C) with C in 2..4, as ``format`` (uint16: PNG, TIFF or PGM/PPM of ``depth`` bits)."""
     from PIL import Image
 
     if image.ndim != 2 and not (image.ndim == 3 and image.shape[2] in (2, 3, 4)):
         raise DataError(f"an image file holds one image of 1-4 channels, not an array of shape {image.shape}")
+    if image.dtype == np.uint16:
+        from codec import deep
+
+        out.write(deep.write(image, format, depth or 16, maxval))
+        return
     channels = 1 if image.ndim == 2 else image.shape[2]
     if not holds_channels(format, channels):
         raise DataError(f"{format} cannot hold an image of {channels} channels (name the output .png)")

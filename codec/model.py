@@ -32,9 +32,11 @@ class Model:
             self.levels = tuple(_ladder(body["ladder"], by_kind, source))
         else:
             self.levels = (*tile_and_pixel, *by_kind["conv"])
-        if not self.levels:
-            raise FormatError(f"{source}: the model has no quality levels")
-        self.default_quality = modelfile.default_from_body(body, len(self.levels), source=source)
+        self.lossless = modelfile.lossless_from_body(body, source=source)
+        if not self.levels and self.lossless is None:
+            raise FormatError(f"{source}: the model has no quality levels and no lossless coder")
+        # a model of the lossless coder alone has no lossy levels: its default is lossless (quality 0)
+        self.default_quality = modelfile.default_from_body(body, len(self.levels), source=source) if self.levels else 0
 
     def _tile_and_pixel_levels(self, body: dict, source: str) -> list:
         """The tile transform's levels, then the pixel coder's (``config`` None: none of either)."""
@@ -83,15 +85,35 @@ class Model:
         Raises:
             InputError: not one of ``qualities``.
         """
-        if quality is None:
+        if quality is None or (quality == 0 and not self.levels):
             return self.default_quality
         if isinstance(quality, bool) or not isinstance(quality, (int, np.integer)) or quality not in self.qualities:
             raise InputError(f"quality {quality!r} is not one of the model's levels {self.qualities}")
         return int(quality)
 
     def level(self, quality):
-        """The level object of ``quality`` (None: the default level)."""
-        return self.levels[self.check_quality(quality) - 1]
+        """The level object of ``quality`` (None: the default level; 0 on a model of the lossless coder alone: it, lossless)."""
+        quality = self.check_quality(quality)
+        return self.levels[quality - 1] if quality else self.lossless_level()
+
+    def level_for(self, quality: int, max_error: int = 0, depth: int = 8):
+        """The level a file's header names: a lossy level, or (quality 0) the lossless coder at its bound and depth."""
+        return self.level(quality) if quality else self.lossless_level(max_error, depth)
+
+    def lossless_level(self, max_error: int = 0, depth: int = 8):
+        """The lossless coder as a level: every pixel within ``max_error`` (0: exact) of ``depth``-bit images.
+
+        Raises:
+            InputError: the model has no lossless coder, or codes fewer bits than ``depth``.
+        """
+        from codec.lossless import LosslessLevel
+
+        if self.lossless is None:
+            raise InputError(f"model {self.name!r} has no lossless coder (train one with aecodec train --lossless)")
+        if depth > self.lossless.depth:
+            raise InputError(f"{depth}-bit images: model {self.name!r} codes losslessly up to {self.lossless.depth} bits "
+                             "(train a model on such images)")
+        return LosslessLevel(self.lossless, max_error, depth)
 
     def estimate_bits(self, images: np.ndarray, quality) -> float:
         """The level's own ideal bits for uint8 images (N, H, W[, C]) (see each kind's ``ideal_bits``)."""

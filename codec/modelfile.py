@@ -27,12 +27,14 @@ from bitstream.walk import check_structure
 from codec.entropy import FrozenPrior
 
 MAGIC = b"AECM"
-FORMAT = 4  # 4: the default level, convolutional levels (a model may have only those); 3: the pixel coder's tables; 2: scales as ladder positions ("rung"),
+FORMAT = 5  # 5: the lossless coder (optional); 4: the default level, convolutional levels (a model may have only those); 3: the pixel coder's tables; 2: scales as ladder positions ("rung"),
 # context networks; 1: table indices
 _FIELDS = {"format", "name", "config", "params", "frozen", "meta", "fingerprint"}  # of formats 1 and 2
-_ADDED = {3: {"pixel"}, 4: {"pixel", "default", "conv"}}
+_ADDED = {3: {"pixel"}, 4: {"pixel", "default", "conv"}, 5: {"pixel", "default", "conv"}}
+_OPTIONAL = {4: {"ladder"}, 5: {"ladder", "lossless"}}  # fields a format may leave out
 MAX_MODEL_BYTES = 64 << 20  # bundled models are < 1 MB; 64 MB leaves room without risk
 _ALLOWED_DTYPES = {"<f2", "<f4", "<i4", "<u4", "|u1"}
+MAX_LOSSLESS_LEAVES = 1 << 14
 # Values and nesting a model file may hold: the bundled one has about 2,000 values, 6 levels deep.
 # Walked before parsing: msgpack's per-container limits alone let nested empty arrays cost gigabytes.
 MAX_MODEL_VALUES = 100_000
@@ -126,12 +128,13 @@ def fingerprint(body: dict) -> str:
 
 
 def dumps(*, name: str, config: dict | None, params: dict, frozen: FrozenPrior | None, pixel: list, meta: dict,
-          default: int, conv: dict | None = None, ladder: list | None = None) -> bytes:
+          default: int, conv: dict | None = None, ladder: list | None = None, lossless=None) -> bytes:
     """Serialize a model. ``config`` (None: no tile or pixel levels) is the tile transform's
     architecture; ``params`` maps '/'-joined parameter paths to numpy arrays; ``pixel`` holds the
     pixel coder's tables, one (contexts, symbols) uint32 array per step of ``config``; ``conv`` the
     convolutional levels (``conv_to_dict``); ``default`` is the quality used when none is asked for;
-    ``ladder`` (optional) the levels kept, low to high quality, as [kind, index] pairs (``ladder.py``)."""
+    ``ladder`` (optional) the levels kept, low to high quality, as [kind, index] pairs (``ladder.py``);
+    ``lossless`` (optional) a ``lossless.LosslessCoder``."""
     body = {
         "format": FORMAT,
         "name": name,
@@ -145,6 +148,8 @@ def dumps(*, name: str, config: dict | None, params: dict, frozen: FrozenPrior |
     }
     if ladder is not None:
         body["ladder"] = [[kind, int(i)] for kind, i in ladder]
+    if lossless is not None:
+        body["lossless"] = lossless_to_dict(lossless)
     body["fingerprint"] = fingerprint(body)
     return MAGIC + msgpack.packb(body, use_bin_type=True)
 
@@ -199,12 +204,12 @@ def loads(raw: bytes, *, what: str = "model") -> dict:
     if isinstance(body.get("format"), int) and body["format"] > FORMAT:
         raise UnsupportedVersionError(f"{what}: model format {body['format']} is newer than this aecodec reads ({FORMAT}); upgrade aecodec")
     required = _FIELDS | _ADDED.get(body.get("format"), set())
-    allowed = required | ({"ladder"} if body.get("format") == FORMAT else set())  # ladder: optional
-    if not required <= set(body) <= allowed or body["format"] not in (1, 2, 3, FORMAT):
+    allowed = required | _OPTIONAL.get(body.get("format"), set())
+    if not required <= set(body) <= allowed or body["format"] not in (1, 2, 3, 4, FORMAT):
         raise FormatError(f"{what}: model file is missing fields or has unknown ones")
     optional = {"config", "frozen", "conv"} if body["format"] >= 4 else set()  # a model of conv levels only
     for field, kind in (("name", str), ("config", dict), ("params", dict), ("frozen", dict), ("meta", dict),
-                        ("fingerprint", str), ("conv", dict), ("ladder", list)):
+                        ("fingerprint", str), ("conv", dict), ("ladder", list), ("lossless", dict)):
         if field not in body or (body[field] is None and field in optional):
             continue
         if not isinstance(body[field], kind):
@@ -229,6 +234,33 @@ def pixel_from_body(body: dict, steps: tuple[int, ...]) -> list[np.ndarray]:
         pixel.check_tables(t, step, what=f"model: pixel[{k}]")
         rows.append(t)
     return rows
+
+
+def lossless_to_dict(coder) -> dict:
+    """The lossless coder's stored form: its depth, its context tree (int32 arrays) and tables."""
+    return {"depth": coder.depth, "tree": {k: encode_array(v.astype(np.int32)) for k, v in coder.tree.arrays().items()},
+            "tables": encode_array(np.stack(coder.tables.freqs[: coder.leaves]).astype(np.uint32))}
+
+
+def lossless_from_body(body: dict, *, source: str = "model"):
+    """The model's ``lossless.LosslessCoder``, or None; every array checked (FormatError)."""
+    from codec import lossless
+
+    stored = body.get("lossless")
+    if stored is None:
+        return None
+    if not isinstance(stored, dict) or set(stored) != {"depth", "tree", "tables"} or not isinstance(stored["tree"], dict):
+        raise FormatError(f"{source}: lossless coder is malformed")
+    depth = stored["depth"]
+    if type(depth) is not int or not 1 <= depth <= 16:
+        raise FormatError(f"{source}: lossless coder depth {depth!r} is not 1 to 16")
+    tree = lossless.check_tree({k: decode_array(v, what=f"{source}: lossless tree {k}").astype(np.int64)
+                                for k, v in stored["tree"].items()}, what=source)
+    if tree.leaves > MAX_LOSSLESS_LEAVES:
+        raise FormatError(f"{source}: lossless coder has more than {MAX_LOSSLESS_LEAVES} leaves")
+    rows = decode_array(stored["tables"], what=f"{source}: lossless tables")
+    lossless.check_rows(rows, depth, tree.leaves, what=f"{source}: lossless tables")
+    return lossless.LosslessCoder(depth, tree, rows)
 
 
 CONV_NETS = ("analysis", "synthesis", "hyper_analysis", "hyper_synthesis")

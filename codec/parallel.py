@@ -25,7 +25,7 @@ def models_built() -> int:
     return _BUILT[0]
 
 
-def encode_chunk(fingerprint: str, model_bytes: bytes, quality: int, batch, min_bytes: int) -> bytes:
+def encode_chunk(fingerprint: str, model_bytes: bytes, level: tuple, batch, min_bytes: int) -> bytes:
     """A chunk's coded stream, computed on a worker (the model built on its first chunk)."""
     from codec import modelfile
     from codec.model import Model
@@ -36,7 +36,7 @@ def encode_chunk(fingerprint: str, model_bytes: bytes, quality: int, batch, min_
             raise ValueError("the model a worker received is not the one asked for")
         _MODELS[fingerprint] = model
         _BUILT[0] += 1
-    return _MODELS[fingerprint].level(quality).encode(batch, min_bytes=min_bytes)
+    return _MODELS[fingerprint].level_for(*level).encode(batch, min_bytes=min_bytes)
 
 
 class DaskPool:
@@ -83,10 +83,11 @@ class ChunkEncoder:
         self.pool, self.fingerprint, self._model = pool, fingerprint, model_future
         self._queue: deque = deque()
 
-    def submit(self, quality: int, batch, min_bytes: int, shape) -> None:
+    def submit(self, level: tuple, batch, min_bytes: int, shape) -> None:
+        """Code ``batch`` at ``level`` ((quality, max_error, depth), as ``Model.level_for`` takes it)."""
         # a large chunk goes as data of its own (Dask warns of large task graphs); small ones ride with the task
         images = self.pool.client.scatter(batch) if batch.nbytes > SCATTER_BYTES else batch
-        future = self.pool.client.submit(encode_chunk, self.fingerprint, self._model, quality, images, min_bytes, pure=False)
+        future = self.pool.client.submit(encode_chunk, self.fingerprint, self._model, level, images, min_bytes, pure=False)
         self._queue.append((len(batch), future, shape))
 
     def ready(self, *, all_of_them: bool = False):

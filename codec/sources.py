@@ -45,8 +45,9 @@ class Source:
     """An opened input: ``image_shape``, ``batched``, ``count``, ``meta``, ``batches()``, and ``paths``
     (the files it reads: what --rm may remove once the archive is complete)."""
 
-    def __init__(self, image_shape, batched: bool, count: int, meta: dict, batches):
+    def __init__(self, image_shape, batched: bool, count: int, meta: dict, batches, depth: int = 8):
         self.image_shape, self.batched, self.count, self.meta = tuple(image_shape), batched, count, meta
+        self.depth = depth  # bits per sample: 8 (uint8), or up to 16 (uint16)
         self._batches = batches
         self.paths: list[Path] = []
         self.skipped: list[str] = []  # files of a folder that are not images
@@ -55,21 +56,24 @@ class Source:
         return self._batches()
 
 
-def _array_source(a: np.ndarray, meta: dict, grey_stack: bool = False) -> Source:
+def _array_source(a: np.ndarray, meta: dict, grey_stack: bool = False, depth: int | None = None) -> Source:
+    depth = depth or 8 * a.dtype.itemsize
     if one_image(a.shape, grey_stack):
-        return Source(a.shape, False, 1, meta, lambda: iter([a[None]]))
-    return Source(a.shape[1:], True, len(a), meta, lambda: (a[i : i + CHUNK] for i in range(0, len(a), CHUNK)))
+        return Source(a.shape, False, 1, meta, lambda: iter([a[None]]), depth)
+    return Source(a.shape[1:], True, len(a), meta, lambda: (a[i : i + CHUNK] for i in range(0, len(a), CHUNK)), depth)
 
 
 MAX_PIPED_BYTES = 1 << 28  # an image or .npz read whole from a pipe: larger ones need a file name
 
 
-def _stream(f, count: int, image_shape, name: str, what: str) -> Source:
-    """A Source reading ``count`` uint8 images of ``image_shape`` from ``f`` a chunk at a time."""
+def _stream(f, count: int, image_shape, name: str, what: str, dtype=np.uint8) -> Source:
+    """A Source reading ``count`` images of ``image_shape`` (uint8, or ``dtype``: uint16 of either byte
+    order) from ``f`` a chunk at a time."""
     check_image_shape(image_shape)  # before a pixel is read
     if count == 0:
         raise DataError(f"{what} holds no images")
-    size = int(np.prod(image_shape))
+    dtype = np.dtype(dtype)
+    size = int(np.prod(image_shape)) * dtype.itemsize
 
     def batches():
         done = 0
@@ -79,17 +83,17 @@ def _stream(f, count: int, image_shape, name: str, what: str) -> Source:
             if len(raw) != n * size:
                 raise DataError(f"{what} ends after {done + len(raw) // size} of {count} images")
             done += n
-            yield np.frombuffer(raw, np.uint8).reshape(n, *image_shape)
+            yield np.frombuffer(raw, dtype).reshape(n, *image_shape).astype(dtype.newbyteorder("="), copy=False)
         if f.read(1):
             raise DataError(f"{what} has data after its last image")
 
-    return Source(image_shape, True, count, {}, batches)
+    return Source(image_shape, True, count, {}, batches, 8 * dtype.itemsize)
 
 
 def _single(source: Source) -> Source:
     """A one-image stream restored without the batch axis."""
     first = next(source.batches())[0]
-    return Source(first.shape, False, 1, {}, lambda: iter([first[None]]))
+    return Source(first.shape, False, 1, {}, lambda: iter([first[None]]), source.depth)
 
 
 def _idx_stream(f, name: str) -> Source:
@@ -112,21 +116,21 @@ def _npy_stream(f, name: str, grey_stack: bool = False) -> Source:
         shape, fortran, dtype = read_header(f)
     except ValueError as e:
         raise DataError(f"not a readable .npy array: {e}") from None
-    if dtype != np.uint8:
-        raise InputError(f"images have dtype {dtype}; aecodec compresses uint8 images")
+    if dtype not in (np.uint8, np.dtype("<u2"), np.dtype(">u2")):
+        raise InputError(f"images have dtype {dtype}; aecodec compresses uint8 images (and uint16 ones losslessly)")
     if len(shape) not in (2, 3, 4) or 0 in shape:
         raise InputError(f"an array of shape {shape}; expected (H, W), (N, H, W) or (N, H, W, C)")
     if fortran:  # column-major: no image is contiguous in the stream, so it is read whole (bounded)
         check_image_shape(shape[1:] if len(shape) == 4 or not one_image(shape, grey_stack) else shape)
         raw = f.read(MAX_PIPED_BYTES + 1)
-        if len(raw) != int(np.prod(shape)):
-            raise DataError(f"Fortran-order .npy array holds {len(raw)} bytes, not {int(np.prod(shape))}"
+        if len(raw) != int(np.prod(shape)) * dtype.itemsize:
+            raise DataError(f"Fortran-order .npy array holds {len(raw)} bytes, not {int(np.prod(shape)) * dtype.itemsize}"
                             + (" (larger ones: convert it to C order)" if len(raw) > MAX_PIPED_BYTES else ""))
-        a = np.ascontiguousarray(np.frombuffer(raw, np.uint8).reshape(shape, order="F"))
+        a = np.ascontiguousarray(np.frombuffer(raw, dtype).reshape(shape, order="F")).astype(dtype.newbyteorder("="))
         return _array_source(a, {}, grey_stack)
     if one_image(shape, grey_stack):
-        return _single(_stream(f, 1, shape, name, ".npy array"))
-    return _stream(f, shape[0], shape[1:], name, ".npy array")
+        return _single(_stream(f, 1, shape, name, ".npy array", dtype))
+    return _stream(f, shape[0], shape[1:], name, ".npy array", dtype)
 
 
 def open_source(path: str | None, *, recursive: bool = False, stdin=None, grey_stack: bool = False) -> Source:
@@ -216,7 +220,7 @@ def _whole(f, kind: str, name: str, grey_stack: bool) -> Source:
         except zipfile.BadZipFile as e:
             raise DataError(f"not a readable .npz file: {e}") from None
     a, info = read_image(f)
-    return _with(_array_source(a, {}), {"kind": "image", "name": name, **info})
+    return _with(_array_source(a, {}, depth=info.get("depth")), {"kind": "image", "name": name, **info})
 
 
 def _keeping(owner, batches):
@@ -277,7 +281,7 @@ def _folder_source(folder: Path) -> Source:
                 opaque.append(i)
         except (ValueError, OSError) as e:  # DataError is an OSError, InputError a ValueError
             raise _named(e, name) from None
-    first, _ = read_image(files[0])
+    first, first_info = read_image(files[0])
 
     def batches():
         group: list[np.ndarray] = []
@@ -294,19 +298,22 @@ def _folder_source(folder: Path) -> Source:
         yield np.stack(group)
 
     meta = {"kind": "folder", "name": folder.name, "files": names, **({"opaque": opaque} if opaque else {})}
-    src = Source(first.shape, True, len(files), meta, batches)
+    src = Source(first.shape, True, len(files), meta, batches, first_info.get("depth", 8 * first.dtype.itemsize))
     src.paths, src.skipped = files, [p.relative_to(folder).as_posix() for p in skipped]
     return src
 
 
-def write_archive(source: Source, fileobj, *, quality=None, model=None, batches=None, on_batch=None, pool=None) -> int:
+def write_archive(source: Source, fileobj, *, quality=None, model=None, batches=None, on_batch=None, pool=None,
+                  max_error: int | None = None) -> int:
     """Compress ``source`` (its ``batches``, if given, stand for the rest of its stream) into an archive
     on ``fileobj``, recording what restoring it needs; ``on_batch(batch)`` after each; the chunks coded
-    on ``pool``'s workers where given (``parallel.DaskPool``: the same bytes). Returns the count."""
+    on ``pool``'s workers where given (``parallel.DaskPool``: the same bytes); ``max_error`` (0:
+    lossless) codes with the model's lossless coder. Returns the count."""
     from codec import api
 
     writer = api.ArchiveWriter(fileobj, source.image_shape, quality=quality, model=model, batched=source.batched,
-                               meta={**source.meta, "count": source.count}, pool=pool)
+                               meta={**source.meta, "count": source.count}, pool=pool, max_error=max_error,
+                               depth=source.depth)
     for batch in source.batches() if batches is None else batches:
         writer.write(batch)
         if on_batch is not None:
@@ -343,6 +350,10 @@ def recorded_kind(meta: dict) -> dict:
         if meta.get("alpha") not in (None, "opaque"):
             raise FormatError(f"header meta alpha {show(meta.get('alpha'))} is not 'opaque'")
         out["format"], out["alpha"] = fmt, meta.get("alpha") == "opaque"
+        maxval = meta.get("maxval")  # a PGM/PPM's maximum value when it is not 2^depth - 1
+        if maxval is not None and not (type(maxval) is int and 256 <= maxval <= 65535):
+            raise FormatError(f"header meta maxval {show(maxval)} is not 256 to 65535")
+        out["maxval"] = maxval
     elif kind == "idx":
         if not isinstance(meta.get("gzip", False), bool):
             raise FormatError(f"header meta gzip {show(meta.get('gzip'))} is not true or false")
@@ -418,10 +429,10 @@ def restore_kind(header: dict, name: str | None) -> dict:
     return {**recorded, **kind}
 
 
-def _opaque(image: np.ndarray, fmt: str | None) -> np.ndarray:
+def _opaque(image: np.ndarray, fmt: str | None, depth: int | None = None) -> np.ndarray:
     """The opaque alpha channel put back, where the file format has room for it (GIF and JPEG have none)."""
     channels = image.shape[2] if image.ndim == 3 else 1
-    return with_alpha(image) if holds_channels(fmt or "PNG", channels + 1) else image
+    return with_alpha(image, depth) if holds_channels(fmt or "PNG", channels + 1) else image
 
 
 def check_folder_output(dst: Path, archive: Path | None) -> None:
@@ -479,7 +490,9 @@ class Sink:
 
     def __init__(self, header: dict, kind: dict, target):
         self.image_shape, self.batched = tuple(header["image_shape"]), header["batched"]
-        self.kind, self.target = kind, target
+        self.kind, self.target, self.depth = kind, target, header["depth"]
+        if kind["kind"] == "idx" and self.depth > 8:
+            raise DataError("IDX files hold uint8 images here: name the output .npy for these 16-bit ones")
         self._parts: list[np.ndarray] = []
         self._written = 0
         if kind["kind"] == "folder" and not hasattr(target, "open"):
@@ -499,7 +512,8 @@ class Sink:
             for i, (name, image) in enumerate(zip(names, batch, strict=True), start=self._written):
                 fmt = output_kind(name.name)["format"]
                 with self.target.open(name) as f:
-                    save_images(f, _opaque(image, fmt) if i in self.kind["opaque"] else image, "image", format=fmt)
+                    save_images(f, _opaque(image, fmt, self.depth) if i in self.kind["opaque"] else image, "image",
+                                format=fmt, depth=self.depth)
         elif hasattr(self, "_stream"):
             self._stream.write(np.ascontiguousarray(batch).tobytes())
         else:
@@ -527,6 +541,8 @@ class Sink:
                     raise DataError(f"an image file holds one image, the archive {len(images)} (name the output .npy)")
                 images = images[0]
             if self.kind.get("alpha"):
-                images = _opaque(images, self.kind.get("format")) if self.kind["kind"] == "image" else with_alpha(images)
+                images = (_opaque(images, self.kind.get("format"), self.depth) if self.kind["kind"] == "image"
+                          else with_alpha(images, self.depth))
             save_images(self.target, images, self.kind["kind"], format=self.kind.get("format"),
-                        key=self.kind.get("key", "images"), gzip_idx=self.kind.get("gzip", False))
+                        key=self.kind.get("key", "images"), gzip_idx=self.kind.get("gzip", False), depth=self.depth,
+                        maxval=self.kind.get("maxval"))

@@ -66,7 +66,8 @@ FINGERPRINT = "0123456789abcdef"
 def header(**changes):
     """A valid in-memory header (format 2: implied fields included)."""
     h = {"model": {"fingerprint": FINGERPRINT}, "coder": {"name": "constriction-ans", "version": "0.5"}, "quality": 3,
-         "image_shape": [28, 28], "batched": True, "dtype": "uint8", "prior": "clusters", "meta": {}}
+         "image_shape": [28, 28], "batched": True, "dtype": "uint8", "prior": "clusters", "meta": {}, "depth": 8,
+         "max_error": 0}
     h.update(changes)
     return h
 
@@ -147,6 +148,24 @@ def test_wire_form_is_the_documented_layout_byte_for_byte():
     body += index + struct.pack("<II", zlib.crc32(index), len(index))
     assert blob == body + struct.pack("<I", zlib.crc32(body))
     assert container.unpack(blob).shapes == [[28, 28], [5, 3, 2]]
+
+
+def test_depth_and_max_error_follow_meta_on_the_wire_only_when_not_their_defaults():
+    h = header(quality=0, depth=12, max_error=3, dtype="uint16", batched=False)
+    blob = container.pack(h, [(1, b"abcd")])
+    head = bytes([0x97, 0xC4, 8]) + bytes.fromhex(FINGERPRINT) + bytes([0, 0x92, 28, 28, 0xC2, 0x80, 12, 3])
+    assert blob[:5 + len(head)] == b"AEC" + bytes([0x80 | container.FORMAT_VERSION, len(head)]) + head
+    assert container.unpack(blob).header == h
+    lossless_8bit = container.pack(header(quality=0), [(1, b"abcd")])  # depth 8 and max_error 0 omitted
+    assert container.unpack(lossless_8bit).header["quality"] == 0
+
+
+def test_a_format_5_file_cannot_name_the_lossless_coder():
+    blob = bytearray(container.pack(header(quality=0, batched=False), [(1, b"abcd")]))
+    blob[3] = 0x80 | 5
+    blob[-4:] = struct.pack("<I", zlib.crc32(bytes(blob[:-4])))
+    with pytest.raises(bitstream.FormatError, match="quality 0"):
+        container.unpack(bytes(blob))
 
 
 def test_a_single_image_is_its_header_its_stream_and_one_checksum():
@@ -354,6 +373,12 @@ def test_a_single_image_file_holds_exactly_one_image():
     ({"image_shape": (28, 28)}, bitstream.FormatError),
     ({"quality": "3"}, bitstream.FormatError),
     ({"dtype": "float64"}, bitstream.FormatError),
+    ({"dtype": "uint16"}, bitstream.FormatError),  # not what depth 8 stores
+    ({"depth": 12}, bitstream.FormatError),  # only the lossless coder (quality 0) codes other depths
+    ({"depth": 17, "quality": 0, "dtype": "uint16"}, bitstream.FormatError),
+    ({"max_error": 2}, bitstream.FormatError),  # a bound on a lossy level
+    ({"max_error": 33, "quality": 0}, bitstream.FormatError),
+    ({"quality": -1}, bitstream.FormatError),
     ({"coder": {"name": "constriction-ans", "version": "0.6"}}, bitstream.FormatError),
     ({"prior": "gaussian"}, bitstream.FormatError),
     ({"model": {"fingerprint": FINGERPRINT * 4}}, bitstream.FormatError),

@@ -1,0 +1,267 @@
+"""Lossless and near-lossless coding against the lossless codecs people use, in one run.
+
+    python -m benchmarks.lossless                       # every part (about 10 minutes on 2 cores)
+    python -m benchmarks.lossless --only fashion        # fashion, photos, deep
+
+Parts, each printed as it is measured and written to benchmarks/results/lossless.txt (and .json):
+
+- ``fashion``: the bundled Fashion-MNIST model's lossless coder on the test split (10,000 images,
+  none trained on): the whole archive (every image checked bit for bit by hash), one file per image,
+  near-lossless at K = 1, 2, 4 (every pixel checked within K); gzip -9, bz2 -9, xz -9e, zstd -19 on
+  the raw split; PNG, WebP lossless, JPEG XL lossless (effort 7), JPEG-LS and JPEG 2000 lossless
+  one file per image; the time to encode and decode the split against JPEG XL's and the lossy
+  mode's at its highest quality.
+- ``photos``: the bundled photo model's lossless coder on the held-out photos of
+  ``benchmarks/photos.py`` (scikit-image's astronaut, camera, coffee, moon, rocket, and every fifth
+  wallpaper), grey and colour, against JPEG XL (effort 7), JPEG-LS, JPEG 2000 and PNG.
+- ``deep``: 16-bit medical images, the CT and MR files inside the pydicom wheel: a lossless coder
+  trained by ``aecodec train --kind lossless`` on some of them (a CT, an MR, a nuclear-medicine
+  image) codes the others (a CT of 512 x 512, CT_small, MR_small), against the same codecs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def _timed(fn, *args, repeat: int = 1):
+    """(result, median seconds of ``repeat`` runs)."""
+    times, out = [], None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = fn(*args)
+        times.append(time.perf_counter() - t0)
+    return out, float(np.median(times))
+
+
+def image_codecs() -> dict:
+    """name -> (encode(image) -> bytes, decode(bytes) -> image), for uint8 and uint16 images."""
+    import imagecodecs as ic
+
+    def png(a):
+        return ic.png_encode(np.ascontiguousarray(a), level=9)
+
+    codecs = {
+        "JPEG XL lossless (effort 7)": (lambda a: ic.jpegxl_encode(np.ascontiguousarray(a), lossless=True, effort=7),
+                                        ic.jpegxl_decode),
+        "JPEG-LS": (lambda a: ic.jpegls_encode(np.ascontiguousarray(a)), ic.jpegls_decode),
+        "JPEG 2000 lossless": (lambda a: ic.jpeg2k_encode(np.ascontiguousarray(a), level=0, reversible=True),
+                               ic.jpeg2k_decode),
+        "PNG (level 9)": (png, ic.png_decode),
+    }
+    return codecs
+
+
+def per_image_sizes(images, encode, decode) -> tuple[int, float, float]:
+    """(total bytes of one file per image, encode seconds, decode seconds); every image checked exact."""
+    t0 = time.perf_counter()
+    blobs = [encode(a) for a in images]
+    enc = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    restored = [decode(b) for b in blobs]
+    dec = time.perf_counter() - t0
+    for a, r in zip(images, restored, strict=True):
+        if not np.array_equal(np.asarray(r).reshape(a.shape), a):
+            raise AssertionError("a baseline did not restore an image exactly")
+    return sum(map(len, blobs)), enc, dec
+
+
+def _digest(images) -> str:
+    h = hashlib.sha256()
+    for a in images:
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
+
+
+def fashion(out: list) -> None:
+    import codec
+    from benchmarks.baselines import lossless_points
+    from codec import data
+
+    test = data.fashion_mnist("test")
+    model = codec.load_model()
+    pixels = test.size
+    blob, enc = _timed(lambda: codec.compress(test, lossless=True, model=model))
+    restored, dec = _timed(lambda: codec.decompress(blob, model=model))
+    exact = _digest(restored) == _digest(test) and restored.dtype == np.uint8
+    _say(out, f"Fashion-MNIST test split, {len(test):,} images, lossless archive: {8 * len(blob) / pixels:.3f} bits/pixel "
+              f"({len(blob) / len(test):.1f} bytes/image), every image bit for bit: {exact} (SHA-256 of all pixels); "
+              f"encode {enc:.2f} s, decode {dec:.2f} s")
+    out.append({"part": "fashion", "codec": "aecodec lossless", "bits_per_pixel": 8 * len(blob) / pixels,
+                "exact": exact, "encode_s": enc, "decode_s": dec})
+    for k in (1, 2, 4):
+        near = codec.compress(test, max_error=k, model=model)
+        back = codec.decompress(near, model=model)
+        worst = int(np.abs(back.astype(np.int32) - test).max())
+        mse = float(np.mean((back.astype(np.float64) - test) ** 2))
+        _say(out, f"  near-lossless K = {k}: {8 * len(near) / pixels:.3f} bits/pixel, largest error {worst} "
+                  f"(bound {k}: {worst <= k}), PSNR {10 * np.log10(255**2 / mse):.2f} dB")
+        out.append({"part": "fashion", "codec": f"aecodec near-lossless K={k}", "bits_per_pixel": 8 * len(near) / pixels,
+                    "max_error": worst, "within_bound": worst <= k})
+    top = model.qualities[-1]
+    lossy, lossy_enc = _timed(lambda: codec.compress(test, quality=top, model=model))
+    _, lossy_dec = _timed(lambda: codec.decompress(lossy, model=model))
+    _say(out, f"  lossy quality {top} (the highest) for comparison: encode {lossy_enc:.2f} s, decode {lossy_dec:.2f} s; "
+              f"lossless takes {enc / lossy_enc:.2f}x and {dec / lossy_dec:.2f}x that (target: within 3x)")
+    for r in lossless_points(test):
+        if r["setting"] == "whole dataset":
+            _say(out, f"  {r['codec']} on the raw split: {r['bits_per_pixel']:.3f} bits/pixel")
+            out.append({"part": "fashion", "codec": r["codec"], "bits_per_pixel": r["bits_per_pixel"]})
+    ours_files = _one_file_each(test[:2000], model)
+    _say(out, f"  one file per image (first 2,000): aecodec {8 * ours_files / (2000 * 784):.3f} bits/pixel "
+              f"({ours_files / 2000:.1f} bytes/image)")
+    out.append({"part": "fashion", "codec": "aecodec lossless, one file per image (2,000)",
+                "bits_per_pixel": 8 * ours_files / (2000 * 784)})
+    from PIL import Image
+
+    def webp(a):
+        b = io.BytesIO()
+        Image.fromarray(a).save(b, format="WEBP", lossless=True, method=6)
+        return b.getvalue()
+
+    codecs = {**image_codecs(), "WebP lossless (method 6)": (webp, lambda b: np.asarray(Image.open(io.BytesIO(b))))}
+    for name, (encode, decode) in codecs.items():
+        size, e, d = per_image_sizes(test, encode, decode)
+        _say(out, f"  {name}, one file per image: {8 * size / pixels:.3f} bits/pixel ({size / len(test):.1f} bytes/image); "
+                  f"encode {e:.2f} s, decode {d:.2f} s" + (f" (aecodec's archive: {enc / e:.2f}x and {dec / d:.2f}x the time)"
+                                                             if name.startswith("JPEG XL") else ""))
+        out.append({"part": "fashion", "codec": name, "bits_per_pixel": 8 * size / pixels, "encode_s": e, "decode_s": d})
+
+
+def _one_file_each(images, model) -> int:
+    import codec
+
+    total = 0
+    for a in images:
+        blob = codec.compress(a, lossless=True, model=model)
+        if not np.array_equal(codec.decompress(blob, model=model), a):
+            raise AssertionError("a one-image file did not restore exactly")
+        total += len(blob)
+    return total
+
+
+def photos(out: list) -> None:
+    import codec
+    from benchmarks.photos import skimage_photos, wallpapers
+    from codec import api
+
+    model = codec.load_model(api.PHOTO_MODEL)
+    held = {**{f"skimage-{k}": v for k, v in skimage_photos()[1].items()},
+            **{f"wallpaper-{k}": v for k, v in wallpapers()[1].items()}}
+    codecs = image_codecs()
+    totals = {"aecodec lossless": 0, **{name: 0 for name in codecs}}
+    samples = 0
+    for name, a in held.items():
+        (blob, e), = [_timed(lambda a=a: codec.compress(a, lossless=True, model=model))]
+        back, d = _timed(lambda blob=blob: codec.decompress(blob, model=model))
+        if not np.array_equal(back, a):
+            raise AssertionError(f"{name} did not restore exactly")
+        sizes = {"aecodec lossless": len(blob)}
+        for cname, (encode, decode) in codecs.items():
+            sizes[cname] = per_image_sizes([a], encode, decode)[0]
+        for k, v in sizes.items():
+            totals[k] += v
+        samples += a.size
+        kind = "grey" if a.ndim == 2 else "colour"
+        _say(out, f"  {name} ({kind}, {a.shape[1]}x{a.shape[0]}): " + ", ".join(
+            f"{k} {8 * v / a.size:.3f}" for k, v in sizes.items()) + f" bits/sample; aecodec {e:.2f} s / {d:.2f} s")
+        out.append({"part": "photos", "image": name, **{k: 8 * v / a.size for k, v in sizes.items()}})
+    _say(out, "held-out photos, all together: " + ", ".join(f"{k} {8 * v / samples:.3f}" for k, v in totals.items())
+         + " bits/sample")
+
+
+def dicom_images() -> dict:
+    """{file name: uint16 image, depth} of the 16-bit CT, MR and NM images in pydicom's wheel: the
+    stored values (signed ones shifted up by 2^(bits - 1), as a lossless coder keeps them)."""
+    import warnings
+
+    import pydicom
+    import pydicom.data
+
+    folder = Path(pydicom.data.__file__).parent / "test_files"
+    out = {}
+    for name in (*DEEP_TRAIN, *DEEP_TEST):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = pydicom.dcmread(folder / name)
+            a = ds.pixel_array.astype(np.int64)
+        bits = int(ds.BitsStored)
+        if int(ds.PixelRepresentation) == 1:
+            a = a + (1 << (bits - 1))
+        out[name] = (a.astype(np.uint16), bits)
+    return out
+
+
+DEEP_TRAIN = ("693_J2KI.dcm", "examples_overlay.dcm", "JPEG2000.dcm")  # a CT, an MR, a nuclear-medicine image
+DEEP_TEST = ("J2K_pixelrep_mismatch.dcm", "CT_small.dcm", "MR_small.dcm")
+
+
+def deep(out: list, workdir: Path) -> None:
+    import codec
+
+    images = dicom_images()
+    workdir.mkdir(parents=True, exist_ok=True)
+    train = workdir / "deep-train"
+    train.mkdir(exist_ok=True)
+    from codec import deep as deep_files
+
+    for name in DEEP_TRAIN:  # as 16-bit PNG files, their depth in an sBIT chunk: what a user's folder holds
+        (train / f"{name}.png").write_bytes(deep_files.write(images[name][0], "PNG", images[name][1]))
+    model_path = workdir / "deep.aecm"
+    from codec import cli
+
+    cli.main(["train", "--kind", "lossless", "--data", str(train), "--leaves", "128", "--out", str(model_path), "-q"])
+    model = codec.load_model(model_path)
+    codecs = image_codecs()
+    for name in DEEP_TEST:
+        a, bits = images[name]
+        blob = codec.compress(a, lossless=True, model=model, depth=bits)
+        back = codec.decompress(blob, model=model)
+        exact = np.array_equal(back, a) and back.dtype == np.uint16
+        sizes = {"aecodec lossless": len(blob), **{k: per_image_sizes([a], *v)[0] for k, v in codecs.items()}}
+        near = {k: codec.compress(a, max_error=k, model=model, depth=bits) for k in (1, 2, 4)}
+        bound = all(int(np.abs(codec.decompress(b, model=model).astype(np.int64) - a).max()) <= k for k, b in near.items())
+        _say(out, f"  {name} ({bits}-bit, {a.shape[1]}x{a.shape[0]}): " + ", ".join(
+            f"{k} {8 * v / a.size:.3f}" for k, v in sizes.items()) + f" bits/pixel; exact {exact}; near-lossless "
+            + ", ".join(f"K={k} {8 * len(b) / a.size:.3f}" for k, b in near.items()) + f" (every pixel within K: {bound})")
+        out.append({"part": "deep", "image": name, "exact": exact, "within_bound": bound,
+                    **{k: 8 * v / a.size for k, v in sizes.items()}})
+
+
+def _say(out: list, line: str) -> None:
+    print(line, flush=True)
+    out.append({"line": line})
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default="fashion,photos,deep", help="comma-separated parts")
+    parser.add_argument("--workdir", type=Path, default=Path("runs/lossless"), help="where the deep part trains its model")
+    parser.add_argument("--results", type=Path, default=RESULTS / "lossless.txt")
+    args = parser.parse_args(argv)
+    out: list = []
+    parts = args.only.split(",")
+    if "fashion" in parts:
+        fashion(out)
+    if "photos" in parts:
+        photos(out)
+    if "deep" in parts:
+        deep(out, args.workdir)
+    if args.results:
+        args.results.parent.mkdir(parents=True, exist_ok=True)
+        args.results.write_text("\n".join(r["line"] for r in out if "line" in r) + "\n")
+        args.results.with_suffix(".json").write_text(json.dumps([r for r in out if "line" not in r], indent=1,
+                                                                default=float))
+
+
+if __name__ == "__main__":
+    main()

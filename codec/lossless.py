@@ -1,0 +1,371 @@
+"""Lossless and near-lossless coding of images of any depth from 1 to 16 bits (numpy only, integers).
+
+Each pixel is predicted from its decoded neighbours by CALIC's gradient-adjusted predictor (as
+the pixel coder, ``pixel.py``, scaled to the depth) and the residual is coded against the table
+of a *context tree*: a decision tree, learned by ``aecodec train`` (``lossless_train.py``), over
+integer properties of the causal neighbourhood (the prediction, the neighbours, their gradients,
+the residuals already coded around the pixel, the position, the plane). JPEG XL's modular mode
+does the same with its MA trees; here the tree is learned on the user's images, so it learns
+what their images share (on Fashion-MNIST: where the garment's edge is likely to be). Measured
+on Fashion-MNIST (``python -m benchmarks.lossless``): 3.44 bits per pixel with CALIC's 288
+fixed contexts, about 3.2 with a learned tree of 1,024 leaves.
+
+Residuals are coded as JPEG XL's hybrid integers: magnitudes below 32 are a token of their own;
+larger ones a token of their bit length and the next two bits, then the rest raw. So a table has
+4 * depth + 12 tokens per sign at most (89 for 8 bits, 153 for 16), whatever the depth.
+
+Near-lossless (``max_error`` K >= 1) quantizes each residual with step 2K + 1 before coding (the
+reconstruction in the loop, as JPEG-LS), so every pixel is within K of the original; the tree's
+gradient properties are divided by the step, so a tree learned on lossless residuals sees the
+statistics it knows (JPEG-LS scales its context thresholds the same way).
+
+Pixels on an anti-diagonal 2i + j = t depend only on earlier diagonals, so a plane is decoded
+in 2(H - 1) + W vectorized steps, all images of a chunk at once. A colour image's planes are
+coded in turn, each with the plane index and the residual of the plane before at the same pixel
+as properties (the decoder has it).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bitstream.coder import PRECISION, Decoder, Encoder, Tables, integer_frequencies
+from bitstream.errors import FormatError
+from codec.tiling import WHOLE_CHUNK_PIXELS, WHOLE_IMAGE_VALUES, from_planes, to_planes
+
+MAX_ERROR = 32  # near-lossless bounds offered: 1..32
+DIRECT = 32  # magnitudes below this are their own token
+MSB = 2  # bits after the leading one kept in a large magnitude's token
+PROPERTIES = ("prediction", "a", "b", "c", "d", "|e_a|", "|e_b|", "|e_c|", "|e_d|", "row", "column", "activity",
+              "|e_a|+|e_b|", "a-c", "b-c", "d-b", "a-aa", "b-bb", "plane", "|e_plane|")
+_GRADIENTS = (11, 13, 14, 15, 16, 17)  # properties in pixel differences: divided by a near-lossless step
+
+
+def tokens_per_sign(depth: int) -> int:
+    """Tokens 0..T-1 code a magnitude of ``depth``-bit residuals (|e| < 2^depth)."""
+    top = (1 << depth) - 1
+    return int(token_of(np.array([top]))[0][0]) + 1 if top >= DIRECT else DIRECT
+
+
+def token_of(magnitude: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(token, raw bits' value, raw bit count) of magnitudes >= 0 (JPEG XL's hybrid integer, 5/2/0)."""
+    u = np.asarray(magnitude, np.int64)
+    big = u >= DIRECT
+    n = np.where(big, np.frexp(np.maximum(u, 1).astype(np.float64))[1].astype(np.int64) - 1, 0)  # bit length - 1: exact
+    extra = np.where(big, n - MSB, 0)
+    token = np.where(big, DIRECT + (n - 5) * (1 << MSB) + ((u >> extra) & ((1 << MSB) - 1)), u)
+    return token, u & ((1 << extra) - 1), extra
+
+
+def magnitude_of(token: np.ndarray, raw: np.ndarray) -> np.ndarray:
+    """Inverse of ``token_of`` given the raw bits' value."""
+    token = np.asarray(token, np.int64)
+    big = token >= DIRECT
+    n = (token - DIRECT) // (1 << MSB) + 5
+    extra = np.where(big, n - MSB, 0)
+    high = ((1 << MSB) | ((token - DIRECT) & ((1 << MSB) - 1))) << extra
+    return np.where(big, high + raw, token)
+
+
+def raw_bits_of(token: np.ndarray) -> np.ndarray:
+    """How many raw bits follow each token."""
+    token = np.asarray(token, np.int64)
+    return np.where(token >= DIRECT, (token - DIRECT) // (1 << MSB) + 5 - MSB, 0)
+
+
+class Tree:
+    """A frozen context tree: per node a property, an integer threshold and two children (a leaf's
+    children are itself, so every pixel takes ``depth`` steps), and per node its leaf number (-1: inner)."""
+
+    def __init__(self, feature, threshold, left, right, leaf):
+        self.feature = np.asarray(feature, np.int64)
+        self.threshold = np.asarray(threshold, np.int64)
+        self.left, self.right = np.asarray(left, np.int64), np.asarray(right, np.int64)
+        self.leaf = np.asarray(leaf, np.int64)
+        self.leaves = int(self.leaf.max()) + 1
+        self._children = np.stack([self.right, self.left])  # by "goes left" (0 or 1), then node
+        self.depth = _depth(self.left, self.right)
+
+    def apply(self, props: np.ndarray) -> np.ndarray:
+        """Leaf index of each column of ``props`` (P, k). A leaf's children are itself, so a column may
+        walk on past it; every other level from the sixth, the columns at leaves are set aside (the work
+        is near the sum of the paths' lengths, without paying for the setting aside at every level)."""
+        k = props.shape[1]
+        out = np.full(k, self.leaf[0], np.int16)  # int16 (at most 2^14 leaves): the coder's argsort runs as a radix sort
+        if self.leaf[0] >= 0:
+            return out
+        flat, at = props.ravel(), self.feature * k  # property f of column j is flat[f * k + j]
+        cols, node = np.arange(k), np.zeros(k, np.int64)
+        level = 0
+        while cols.size:
+            node = self._children[(flat[at[node] + cols] <= self.threshold[node]).view(np.int8), node]
+            level += 1
+            if level >= 6 and level % 2 == 0 or level >= self.depth:
+                leaf = self.leaf[node]
+                done = leaf >= 0
+                if done.any():
+                    out[cols[done]] = leaf[done]
+                    cols, node = cols[~done], node[~done]
+        return out
+
+    def arrays(self) -> dict:
+        return {"feature": self.feature, "threshold": self.threshold, "left": self.left, "right": self.right, "leaf": self.leaf}
+
+
+def _depth(left: np.ndarray, right: np.ndarray) -> int:
+    """Longest root-to-leaf path (nodes are numbered parents first, as check_tree requires)."""
+    depth = np.zeros(len(left), np.int64)
+    for i in range(len(left)):
+        for child in (left[i], right[i]):
+            if child != i:
+                depth[child] = max(depth[child], depth[i] + 1)
+    return int(depth.max())
+
+
+def check_tree(arrays: dict, *, what: str) -> Tree:
+    """A Tree from stored arrays, refusing any that is not a proper tree over known properties (FormatError)."""
+    try:
+        f, t, lo, hi, leaf = (np.asarray(arrays[k]) for k in ("feature", "threshold", "left", "right", "leaf"))
+    except (KeyError, TypeError):
+        raise FormatError(f"{what}: context tree arrays are missing") from None
+    n = len(f)
+    if not 1 <= n <= 1 << 16 or any(a.shape != (n,) or a.dtype.kind != "i" for a in (f, t, lo, hi, leaf)):
+        raise FormatError(f"{what}: context tree arrays differ in shape or type")
+    idx = np.arange(n)
+    is_leaf = leaf >= 0
+    inner_ok = ((lo > idx) & (hi > idx) & (lo < n) & (hi < n))[~is_leaf].all()  # children after parents: no loops
+    leaf_ok = (lo[is_leaf] == idx[is_leaf]).all() and (hi[is_leaf] == idx[is_leaf]).all()
+    leaves = leaf[is_leaf]
+    if (not inner_ok or not leaf_ok or ((f < 0) | (f >= len(PROPERTIES))).any() or leaf[~is_leaf].min(initial=-1) != -1
+            or sorted(leaves.tolist()) != list(range(len(leaves)))):
+        raise FormatError(f"{what}: not a valid context tree")
+    children = np.concatenate([lo[~is_leaf], hi[~is_leaf]])
+    if len(np.unique(children)) != len(children) or 0 in children:
+        raise FormatError(f"{what}: not a valid context tree (a node with two parents)")
+    return Tree(f, t, lo, hi, leaf)
+
+
+# The predictor and the properties, on planes padded by two rows above, two columns left and
+# two right (zeros), flattened: positions ``here`` of one anti-diagonal at a time.
+
+def _offsets(w: int) -> np.ndarray:
+    """Offsets of a (left), b (above), c (above-left), d (above-right), aa (two left), bb (two
+    above), bd (above d) in the padded plane of width w + 4."""
+    width = w + 4
+    return np.array([-1, -width, -width - 1, -width + 1, -2, -2 * width, -2 * width + 1], np.int64)
+
+
+def _schedule(h: int, w: int) -> list[np.ndarray]:
+    width = w + 4
+    steps = []
+    for t in range(2 * (h - 1) + w):
+        i = np.arange(max(0, (t - w + 2) // 2), min(h - 1, t // 2) + 1)
+        j = t - 2 * i
+        keep = (j >= 0) & (j < w)
+        steps.append((i[keep] + 2) * width + j[keep] + 2)
+    return steps
+
+
+def padded(planes: np.ndarray) -> np.ndarray:
+    """(n, H, W) -> (n, (H + 2) * (W + 4)) int32, the planes inside a frame of zeros (the properties
+    are computed in int64 from them)."""
+    n, h, w = planes.shape
+    r = np.zeros((n, h + 2, w + 4), np.int32)
+    r[:, 2:, 2 : w + 2] = planes
+    return r.reshape(n, -1)
+
+
+def crop(r: np.ndarray, h: int, w: int) -> np.ndarray:
+    return r.reshape(-1, h + 2, w + 4)[:, 2:, 2 : w + 2]
+
+
+def predict(r: np.ndarray, here: np.ndarray, offsets: np.ndarray, depth: int, scale_depth: int | None = None) -> np.ndarray:
+    """CALIC's gradient-adjusted prediction (Wu & Memon 1997) of the ``depth``-bit pixels at ``here``,
+    its thresholds (80, 32, 8 at 8 bits) scaled to ``scale_depth`` (the coder's: what its tree learned
+    on); integers, in 1/32 units inside."""
+    a, b, c, d, aa, bb, bd = (r[:, here + o] for o in offsets)  # int32: 1/32 units of 16 bits stay below 2^31
+    horizontal = np.abs(a - aa) + np.abs(b - c) + np.abs(b - d)
+    vertical = np.abs(a - c) + np.abs(b - bb) + np.abs(d - bd)
+    skew = vertical - horizontal
+    scale = 1 << max((scale_depth or depth) - 8, 0)
+    k = np.searchsorted(np.array([-80, -32, -8, 9, 33, 81]) * scale, skew, "right")
+    to_smooth, to_left, to_above = (np.array(v, np.int32)[k] for v in
+                                    ((0, 2, 3, 4, 3, 2, 0), (0, 0, 0, 0, 1, 2, 4), (4, 2, 1, 0, 0, 0, 0)))
+    g = (to_smooth * (16 * (a + b) + 8 * (d - c)) + to_left * 32 * a + to_above * 32 * b) >> 2
+    return np.clip((g + 16) >> 5, 0, (1 << depth) - 1)
+
+
+def properties(r, e, here, offsets, pred, plane: int, previous, step: int) -> np.ndarray:
+    """The tree's properties (len(PROPERTIES), n * k) of the pixels at ``here``: ``r`` the decoded
+    padded planes, ``e`` the magnitudes of their coded residuals (in steps), ``previous`` those of
+    the plane before (None for the first plane)."""
+    a, b, c, d, aa, bb = (r[:, here + o] for o in offsets[:6])
+    ea, eb, ec, ed = (e[:, here + o] for o in offsets[:4])
+    width = -offsets[1]
+    row = np.broadcast_to((here // width - 2).astype(np.int32), pred.shape)
+    col = np.broadcast_to((here % width - 2).astype(np.int32), pred.shape)
+    ep = previous[:, here] if previous is not None else np.zeros_like(pred)
+    grads = [np.abs(d - b) + np.abs(b - c) + np.abs(c - a), a - c, b - c, d - b, a - aa, b - bb]
+    if step > 1:
+        grads = [np.floor_divide(g, step) for g in grads]
+    props = [pred, a, b, c, d, ea, eb, ec, ed, row, col, grads[0], ea + eb, *grads[1:],
+             np.full_like(pred, plane), ep]
+    return np.stack([p.reshape(-1) for p in props])
+
+
+def residual_symbols(x: np.ndarray, pred: np.ndarray, step: int) -> np.ndarray:
+    """Quantized residuals: round half up of (x - pred) / step (exact in integers; step 1: x - pred)."""
+    return np.floor_divide(2 * (x - pred) + step, 2 * step)
+
+
+def plane_parts(x: np.ndarray, depth: int, step: int, tree: Tree, plane: int, previous, scale_depth: int | None = None):
+    """Code one plane of each image, x (n, H, W): ([(symbols, leaves) per step], reconstruction
+    (n, H, W), magnitudes of the residual symbols padded (for the next plane))."""
+    n, h, w = x.shape
+    src, r, e, offsets = padded(x), padded(np.zeros(x.shape, np.int32)), padded(np.zeros(x.shape, np.int32)), _offsets(w)
+    parts = []
+    for here in _schedule(h, w):
+        pred = predict(r, here, offsets, depth, scale_depth)
+        leaves = tree.apply(properties(r, e, here, offsets, pred, plane, previous, step))
+        q = residual_symbols(src[:, here], pred, step)
+        r[:, here] = np.clip(pred + q * step, 0, (1 << depth) - 1)
+        e[:, here] = np.abs(q)
+        parts.append((q.reshape(-1), leaves))
+    return parts, crop(r, h, w), e
+
+
+def _uniform_tables(depth: int) -> list[np.ndarray]:
+    """Tables for k = 1..depth raw bits: 2^k equal symbols (2^(24-k) - 1 each) and an escape of 2^k."""
+    return [np.append(np.full(1 << k, (1 << (PRECISION - k)) - 1, np.uint32), np.uint32(1 << k))
+            for k in range(1, depth + 1)]
+
+
+def _signed(token, sign_negative):
+    return np.where(sign_negative, -token, token)
+
+
+class LosslessCoder:
+    """A depth's context tree and its tables (one per leaf: signed tokens -(T-1)..T-1 and an escape)."""
+
+    kind = "lossless"
+    max_coded_pixels = WHOLE_CHUNK_PIXELS
+    max_image_values = WHOLE_IMAGE_VALUES
+
+    def __init__(self, depth: int, tree: Tree, rows: np.ndarray):
+        self.depth, self.tree = depth, tree
+        self.t = tokens_per_sign(depth)
+        self.tables = Tables(np.concatenate([np.full(len(rows), -(self.t - 1)), np.zeros(depth, np.int64)]),
+                             [*rows, *_uniform_tables(depth)])
+        self.leaves = len(rows)
+
+    def _add_plane(self, encoder: Encoder, parts) -> None:
+        for q, leaves in parts:
+            token, raw, extra = token_of(np.abs(q))
+            encoder.add(_signed(token, q < 0), leaves)
+            sent = extra > 0
+            encoder.add(raw[sent], (self.leaves + extra[sent] - 1).astype(np.int16))
+
+    def encode_planes(self, planes: np.ndarray, channels: int, max_error: int = 0, depth: int | None = None, *,
+                      min_bytes: int = 0):
+        """One stream of planes (n * C, H, W) (each image's channels in turn) of ``depth``-bit samples (at
+        most the coder's, its default), and the reconstruction."""
+        step, depth = 2 * max_error + 1, depth or self.depth
+        encoder, out = Encoder(self.tables), np.empty_like(planes)
+        previous = None
+        for c in range(channels):
+            parts, restored, previous = plane_parts(planes[c::channels], depth, step, self.tree, c, previous, self.depth)
+            out[c::channels] = restored
+            self._add_plane(encoder, parts)
+        return encoder.finish(min_bytes=min_bytes), out
+
+    def decode_planes(self, data: bytes, n: int, channels: int, h: int, w: int, max_error: int = 0,
+                      depth: int | None = None) -> np.ndarray:
+        """Planes (n * C, H, W) int32 from ``encode_planes``'s stream (FormatError if it is damaged)."""
+        depth = depth or self.depth
+        step, top = 2 * max_error + 1, (1 << depth) - 1
+        decoder = Decoder(data, self.tables)
+        out = np.empty((n * channels, h, w), np.int32)
+        offsets, previous = _offsets(w), None
+        for c in range(channels):
+            r, e = padded(np.zeros((n, h, w), np.int32)), padded(np.zeros((n, h, w), np.int32))
+            for here in _schedule(h, w):
+                pred = predict(r, here, offsets, depth, self.depth)
+                leaves = self.tree.apply(properties(r, e, here, offsets, pred, c, previous, step))
+                signed = decoder.read(leaves).astype(np.int64)
+                token = np.abs(signed)
+                if (token >= self.t).any():
+                    raise FormatError("lossless stream holds a token beyond its depth (damaged)")
+                extra = raw_bits_of(token)
+                raw = np.zeros_like(token)
+                sent = extra > 0
+                if sent.any():
+                    raw[sent] = decoder.read((self.leaves + extra[sent] - 1).astype(np.int16))
+                q = np.where(signed < 0, -1, 1) * magnitude_of(token, raw)
+                r[:, here] = np.clip(pred + q.reshape(pred.shape) * step, 0, top)
+                e[:, here] = np.abs(q).reshape(pred.shape)
+            out[c::channels] = crop(r, h, w)
+            previous = e
+        decoder.finish()
+        return out
+
+    def ideal_bits(self, planes: np.ndarray, channels: int, max_error: int = 0, depth: int | None = None) -> float:
+        """What the tables assign (tokens, plus raw bits at one bit each)."""
+        from bitstream.coder import ideal_bits
+
+        step, total, previous = 2 * max_error + 1, 0.0, None
+        for c in range(channels):
+            parts, _, previous = plane_parts(planes[c::channels], depth or self.depth, step, self.tree, c, previous,
+                                             self.depth)
+            for q, leaves in parts:
+                token, _, extra = token_of(np.abs(q))
+                total += ideal_bits(_signed(token, q < 0), leaves, self.tables) + float(extra.sum())
+        return total
+
+
+def fit_rows(counts: np.ndarray) -> np.ndarray:
+    """Integer tables (leaves, 2T) from token counts (leaves, 2T - 1): half a count added to each
+    token (Krichevsky-Trofimov), an escape of half a count (never needed)."""
+    return np.stack([integer_frequencies(np.append(row + 0.5, 0.5)) for row in counts])
+
+
+def check_rows(rows: np.ndarray, depth: int, leaves: int, *, what: str) -> None:
+    t = tokens_per_sign(depth)
+    if (rows.dtype != np.uint32 or rows.shape != (leaves, 2 * t) or (rows == 0).any()
+            or (rows.sum(1, dtype=np.int64) != 1 << PRECISION).any()):
+        raise FormatError(f"{what}: not valid integer tables for {leaves} leaves of {depth}-bit residuals")
+
+
+class LosslessLevel:
+    """The lossless coder as a level (``model.py``'s narrative) at one bound and depth: what a
+    lossless or near-lossless file (container quality 0) is coded and decoded with."""
+
+    kind = "lossless"
+    max_coded_pixels = WHOLE_CHUNK_PIXELS  # a chunk is decoded at once: its memory bounded here
+    max_image_values = WHOLE_IMAGE_VALUES
+    # Images per chunk: the coder's work per step is mostly fixed costs (a tree walk, a coder call per
+    # leaf), so larger chunks of small images code faster (4096 Fashion-MNIST images: 2x 512's speed).
+    chunk_images = 4096
+
+    def __init__(self, coder: LosslessCoder, max_error: int = 0, depth: int = 8):
+        if not 0 <= max_error <= MAX_ERROR:
+            raise ValueError(f"max_error {max_error} is not from 0 to {MAX_ERROR}")
+        if not 1 <= depth <= coder.depth:
+            raise ValueError(f"{depth}-bit images: the model's lossless coder codes 1 to {coder.depth} bits")
+        self.coder, self.max_error, self.depth = coder, max_error, depth
+
+    def coded_pixels(self, n: int, shape) -> int:
+        return n * int(np.prod(shape))
+
+    def encode(self, images: np.ndarray, *, min_bytes: int = 0) -> bytes:
+        """One ANS stream of images (N, H, W[, C]) whose values are below 2^depth."""
+        channels = images.shape[3] if images.ndim == 4 else 1
+        return self.coder.encode_planes(to_planes(images), channels, self.max_error, self.depth, min_bytes=min_bytes)[0]
+
+    def decode(self, data: bytes, n: int, shape, *, version: int = 6) -> np.ndarray:
+        channels = shape[2] if len(shape) == 3 else 1
+        planes = self.coder.decode_planes(data, n, channels, shape[0], shape[1], self.max_error, self.depth)
+        return from_planes(planes, n, shape).astype(np.uint8 if self.depth <= 8 else np.uint16)
+
+    def ideal_bits(self, images: np.ndarray) -> float:
+        channels = images.shape[3] if images.ndim == 4 else 1
+        return self.coder.ideal_bits(to_planes(images), channels, self.max_error, self.depth)

@@ -1,0 +1,95 @@
+"""Learning the lossless coder's context tree and tables (training only: scikit-learn, numpy).
+
+The tree is scikit-learn's decision tree with the entropy criterion, grown best-first to a number
+of leaves: each split is the one that most lowers the entropy of the residual tokens, which is what
+a static table per leaf then codes. Its float thresholds become integers (properties are integers,
+so ``x <= t`` is ``x <= floor(t)``) and the tables are counted on more pixels than the tree saw.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from codec import lossless
+from codec.tiling import to_planes
+
+
+def lossless_properties(images: np.ndarray, depth: int):
+    """(properties (P, pixels), signed tokens (pixels,)) of images (N, H, W[, C]), coded losslessly:
+    the decoded neighbours are the originals, so every pixel's are computed at once."""
+    a = np.asarray(images).astype(np.int64)
+    planes = to_planes(a)
+    channels = 1 if a.ndim == 3 else a.shape[3]
+    n, h, w = planes.shape
+    offsets = lossless._offsets(w)
+    here = np.concatenate(lossless._schedule(h, w))
+    props, tokens, previous = [], [], None
+    for c in range(channels):
+        x = lossless.padded(planes[c::channels])
+        pred = lossless.predict(x, here, offsets, depth)
+        q = x[:, here] - pred
+        e = np.zeros_like(x)
+        e[:, here] = np.abs(q)
+        props.append(lossless.properties(x, e, here, offsets, pred, c, previous, 1).astype(np.int32))  # half the memory
+        token = lossless.token_of(np.abs(q))[0]
+        tokens.append(np.where(q < 0, -token, token).reshape(-1))
+        previous = e
+    return np.concatenate(props, axis=1), np.concatenate(tokens)
+
+
+def _sample(groups, depth: int, limit: int, rng, batch_pixels: int = 1 << 22) -> tuple[np.ndarray, np.ndarray]:
+    """Properties and tokens of groups of same-shape images, at most ``limit`` pixels drawn evenly
+    (computed ``batch_pixels`` at a time: 20 properties of 8 bytes each per pixel add up)."""
+    total = sum(g.size for g in groups)
+    keep = min(1.0, limit / total)
+    props, tokens = [], []
+    for g in groups:
+        step = max(1, batch_pixels // max(1, g[0].size))
+        for start in range(0, len(g), step):
+            p, t = lossless_properties(g[start : start + step], depth)
+            if keep < 1:
+                chosen = np.flatnonzero(rng.random(len(t)) < keep)
+                p, t = p[:, chosen], t[chosen]
+            props.append(p)
+            tokens.append(t)
+    return np.concatenate(props, axis=1), np.concatenate(tokens)
+
+
+def grow_tree(props: np.ndarray, tokens: np.ndarray, leaves: int, min_leaf: int, max_depth: int | None = None) -> lossless.Tree:
+    """The context tree: scikit-learn's, as integer arrays (leaf nodes point at themselves)."""
+    from sklearn.tree import DecisionTreeClassifier
+
+    fitted = DecisionTreeClassifier(criterion="entropy", max_leaf_nodes=leaves, min_samples_leaf=min_leaf,
+                                    max_depth=max_depth, random_state=0).fit(props.T, tokens).tree_
+    left, right = fitted.children_left.astype(np.int64), fitted.children_right.astype(np.int64)
+    is_leaf = left < 0
+    idx = np.arange(len(left))
+    leaf = np.where(is_leaf, np.cumsum(is_leaf) - 1, -1)
+    feature = np.where(is_leaf, 0, fitted.feature).astype(np.int64)
+    threshold = np.where(is_leaf, 0, np.floor(fitted.threshold)).astype(np.int64)
+    return lossless.Tree(feature, threshold, np.where(is_leaf, idx, left), np.where(is_leaf, idx, right), leaf)
+
+
+def count_tokens(tree: lossless.Tree, props: np.ndarray, tokens: np.ndarray, depth: int) -> np.ndarray:
+    """(leaves, 2T - 1) counts of each leaf's signed tokens."""
+    t = lossless.tokens_per_sign(depth)
+    counts = np.zeros((tree.leaves, 2 * t - 1), np.int64)
+    for start in range(0, len(tokens), 1 << 20):
+        leaf = tree.apply(props[:, start : start + (1 << 20)])
+        np.add.at(counts, (leaf, tokens[start : start + (1 << 20)] + t - 1), 1)
+    return counts
+
+
+def fit(groups, depth: int, *, leaves: int = 1024, tree_pixels: int = 3_000_000, count_pixels: int = 20_000_000,
+        seed: int = 0, log=print) -> lossless.LosslessCoder:
+    """A lossless coder for ``depth``-bit images, learned on groups of same-shape images (each an
+    array (N, H, W[, C])): the tree on up to ``tree_pixels`` pixels, the tables on ``count_pixels``."""
+    rng = np.random.default_rng(seed)
+    groups = [np.asarray(g) for g in groups]
+    props, tokens = _sample(groups, depth, count_pixels, rng)
+    few = rng.choice(len(tokens), min(tree_pixels, len(tokens)), replace=False)
+    min_leaf = max(50, len(few) // (20 * leaves))
+    tree = grow_tree(props[:, few], tokens[few], leaves, min_leaf)
+    log(f"lossless: a context tree of {tree.leaves} leaves (depth {tree.depth}) on {len(few):,} pixels, "
+        f"tables counted on {len(tokens):,}")
+    return lossless.LosslessCoder(depth, tree, lossless.fit_rows(count_tokens(tree, props, tokens, depth)))
