@@ -14,9 +14,10 @@ Parts, each printed as it is measured and written to benchmarks/results/lossless
 - ``photos``: the bundled photo model's lossless coder on the held-out photos of
   ``benchmarks/photos.py`` (scikit-image's astronaut, camera, coffee, moon, rocket, and every fifth
   wallpaper), grey and colour, against JPEG XL (effort 7), JPEG-LS, JPEG 2000 and PNG.
-- ``deep``: 16-bit medical images, the CT and MR files inside the pydicom wheel: a lossless coder
-  trained by ``aecodec train --kind lossless`` on some of them (a CT, an MR, a nuclear-medicine
-  image) codes the others (a CT of 512 x 512, CT_small, MR_small), against the same codecs.
+- ``deep``: 16-bit medical images, the CT and MR files inside the pydicom wheel: the bundled deep
+  model, trained by ``aecodec train --kind lossless`` on some of them (a CT, an MR, a nuclear-medicine
+  image: ``--export-deep-train DIR`` writes them), codes the others (a CT of 512 x 512, CT_small,
+  MR_small), against the same codecs.
 """
 
 from __future__ import annotations
@@ -205,36 +206,45 @@ DEEP_TRAIN = ("693_J2KI.dcm", "examples_overlay.dcm", "JPEG2000.dcm")  # a CT, a
 DEEP_TEST = ("J2K_pixelrep_mismatch.dcm", "CT_small.dcm", "MR_small.dcm")
 
 
-def deep(out: list, workdir: Path) -> None:
-    import codec
-
-    images = dicom_images()
-    workdir.mkdir(parents=True, exist_ok=True)
-    train = workdir / "deep-train"
-    train.mkdir(exist_ok=True)
+def export_deep_train(folder: Path) -> None:
+    """Write the 16-bit training images of the bundled deep model as PNG files (their depth in sBIT)."""
     from codec import deep as deep_files
 
-    for name in DEEP_TRAIN:  # as 16-bit PNG files, their depth in an sBIT chunk: what a user's folder holds
-        (train / f"{name}.png").write_bytes(deep_files.write(images[name][0], "PNG", images[name][1]))
-    model_path = workdir / "deep.aecm"
-    from codec import cli
+    folder.mkdir(parents=True, exist_ok=True)
+    images = dicom_images()
+    for name in DEEP_TRAIN:
+        (folder / f"{name}.png").write_bytes(deep_files.write(images[name][0], "PNG", images[name][1]))
+    print(f"{len(DEEP_TRAIN)} 16-bit images written to {folder}: {', '.join(DEEP_TRAIN)}")
 
-    cli.main(["train", "--kind", "lossless", "--data", str(train), "--leaves", "128", "--out", str(model_path), "-q"])
-    model = codec.load_model(model_path)
+
+def deep(out: list) -> None:
+    import codec
+    from codec import api
+
+    model = codec.load_model(api.DEEP_MODEL)  # trained on DEEP_TRAIN only (scripts/train-lossless.sh)
+    images = dicom_images()
     codecs = image_codecs()
+    totals: dict = {}
+    samples = 0
     for name in DEEP_TEST:
         a, bits = images[name]
-        blob = codec.compress(a, lossless=True, model=model, depth=bits)
-        back = codec.decompress(blob, model=model)
+        blob, e = _timed(lambda a=a, bits=bits: codec.compress(a, lossless=True, model=model, depth=bits))
+        back, d = _timed(lambda blob=blob: codec.decompress(blob, model=model))
         exact = np.array_equal(back, a) and back.dtype == np.uint16
         sizes = {"aecodec lossless": len(blob), **{k: per_image_sizes([a], *v)[0] for k, v in codecs.items()}}
         near = {k: codec.compress(a, max_error=k, model=model, depth=bits) for k in (1, 2, 4)}
         bound = all(int(np.abs(codec.decompress(b, model=model).astype(np.int64) - a).max()) <= k for k, b in near.items())
+        for k, v in sizes.items():
+            totals[k] = totals.get(k, 0) + v
+        samples += a.size
         _say(out, f"  {name} ({bits}-bit, {a.shape[1]}x{a.shape[0]}): " + ", ".join(
             f"{k} {8 * v / a.size:.3f}" for k, v in sizes.items()) + f" bits/pixel; exact {exact}; near-lossless "
-            + ", ".join(f"K={k} {8 * len(b) / a.size:.3f}" for k, b in near.items()) + f" (every pixel within K: {bound})")
+            + ", ".join(f"K={k} {8 * len(b) / a.size:.3f}" for k, b in near.items()) + f" (every pixel within K: {bound}); "
+            f"aecodec {e:.2f} s / {d:.2f} s")
         out.append({"part": "deep", "image": name, "exact": exact, "within_bound": bound,
                     **{k: 8 * v / a.size for k, v in sizes.items()}})
+    _say(out, "16-bit medical images, all together: " + ", ".join(f"{k} {8 * v / samples:.3f}" for k, v in totals.items())
+         + " bits/pixel")
 
 
 def _say(out: list, line: str) -> None:
@@ -245,9 +255,13 @@ def _say(out: list, line: str) -> None:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default="fashion,photos,deep", help="comma-separated parts")
-    parser.add_argument("--workdir", type=Path, default=Path("runs/lossless"), help="where the deep part trains its model")
+    parser.add_argument("--export-deep-train", type=Path, metavar="DIR", help="only write the bundled deep model's "
+                        "16-bit training images (PNG) to DIR")
     parser.add_argument("--results", type=Path, default=RESULTS / "lossless.txt")
     args = parser.parse_args(argv)
+    if args.export_deep_train:
+        export_deep_train(args.export_deep_train)
+        return
     out: list = []
     parts = args.only.split(",")
     if "fashion" in parts:
@@ -255,7 +269,7 @@ def main(argv=None) -> None:
     if "photos" in parts:
         photos(out)
     if "deep" in parts:
-        deep(out, args.workdir)
+        deep(out)
     if args.results:
         args.results.parent.mkdir(parents=True, exist_ok=True)
         args.results.write_text("\n".join(r["line"] for r in out if "line" in r) + "\n")
