@@ -193,9 +193,9 @@ class ArchiveWriter:
                 raise InputError("pass a quality or a max_error (lossless: 0), not both")
             self.quality, self.max_error = 0, check_max_error(max_error)
         else:
-            self.quality, self.max_error = self.model.check_quality(quality), 0
-            if self.quality and depth != 8:
+            if depth != 8 and (quality is not None or self.model.levels):
                 raise InputError(LOSSY_DEPTH.format(depth=depth))
+            self.quality, self.max_error = self.model.check_quality(quality), 0
         self.level = self.model.level_for(self.quality, self.max_error, depth)
         self.image_shape = tuple(image_shape)
         self._chunk_size(self.image_shape)  # refused now if a reader would refuse it

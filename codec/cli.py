@@ -1000,11 +1000,18 @@ def lossless_added(images, base: bytes | None, *, name: str, leaves: int, depth:
         raise UsageError(f"--depth {depth}: not 1 to 16, or the images hold values beyond it")
     learn, held = _hold_out(groups)
     coder = lossless_train.fit(learn, depth, leaves=leaves, log=log)
-    level = lossless.LosslessLevel(coder, 0, depth)
     samples = sum(g.size for g in held)
-    bps = sum(level.ideal_bits(g) for g in held) / samples if samples else None
-    info = {"depth": depth, "leaves": coder.leaves, "data": data_name, "command": command,
-            "held_out_bits_per_sample": bps, "held_out_samples": int(samples)}
+    by_prior = {}
+    for prior in lossless.PRIORS if samples else ():  # how much the tables are worth against what is coded
+        level = lossless.LosslessLevel(lossless.LosslessCoder(depth, coder.tree, coder.rows, prior), 0, depth)
+        by_prior[prior] = sum(level.ideal_bits(g) for g in held) / samples
+        log(f"lossless: tables worth {prior} symbols: {by_prior[prior]:.4f} bits per sample held out")
+    prior = min(by_prior, key=by_prior.get) if by_prior else lossless.PRIORS[0]  # nothing held out: adapt most
+    coder = lossless.LosslessCoder(depth, coder.tree, coder.rows, prior)
+    bps = by_prior.get(prior)
+    info = {"depth": depth, "leaves": coder.leaves, "prior": prior, "data": data_name, "command": command,
+            "held_out_bits_per_sample": bps, "held_out_samples": int(samples),
+            "held_out_by_prior": {str(k): v for k, v in by_prior.items()}}
     log(f"lossless: {bps:.3f} bits per sample on {samples:,} held-out samples" if bps else "lossless: none held out")
     if base is None:
         return modelfile.dumps(name=name, config=None, params={}, frozen=None, pixel=[], meta={"lossless": info},

@@ -244,6 +244,72 @@ def _signed(token, sign_negative):
     return np.where(sign_negative, -token, token)
 
 
+# Adaptation: each leaf's table starts as the model's (worth ``prior`` symbols: its counts are the
+# table itself, 2^24, and each symbol coded adds 2^24 / prior, so the table's tail keeps its shape)
+# and follows the symbols coded in it: a leaf's table is remade once the weight added since it was
+# last made reaches 1/REFRESH of its total, and its counts are halved past HALVE_AT (older images
+# count less; it also keeps counts times 2^24 within int64). The prior's worth is the model's,
+# chosen at training by measurement on held-out images (PRIORS): on Fashion-MNIST the model's
+# tables, counted on 20 million pixels, are worth much; on a user's unusual photo, little.
+PRIORS = (256, 1024, 4096, 16384)
+REFRESH = 8
+HALVE_AT = 1 << 38
+
+
+class AdaptiveTables(Tables):
+    """The coder's tables as they adapt to what is coded (the encoder and decoder update them alike,
+    in integers): tables 0..depth-1 are the raw bits' (uniform), then each leaf's current table.
+    Tables are only ever added, so a symbol's table number stays valid until the stream is finished."""
+
+    def __init__(self, rows: np.ndarray, depth: int, prior: int):
+        self.t, self.width = tokens_per_sign(depth), rows.shape[1]
+        uniform = _uniform_tables(depth)
+        self.lows = np.concatenate([np.zeros(depth, np.int64), np.full(len(rows), -(self.t - 1))])
+        self.sizes = np.array([len(f) - 1 for f in uniform] + [self.width - 1] * len(rows), np.int64)
+        self.freqs = [*uniform, *rows]
+        self._models = [None] * len(self.freqs)
+        self.current = np.arange(depth, depth + len(rows))  # each leaf's table now
+        self.counts = rows.astype(np.int64)
+        self.fresh = np.zeros(len(rows), np.int64)
+        self.weight = (1 << PRECISION) // prior  # of one coded symbol
+
+    def __len__(self) -> int:
+        return len(self.freqs)
+
+    def update(self, leaves: np.ndarray, signed: np.ndarray) -> None:
+        """Count the signed tokens just coded in their leaves; remake the tables of leaves that moved."""
+        index = leaves.astype(np.int64) * self.width + signed.reshape(-1) + (self.t - 1)
+        added = np.bincount(index, minlength=self.counts.size).reshape(self.counts.shape) * self.weight
+        self.counts += added
+        self.fresh += added.sum(1)
+        stale = np.flatnonzero(self.fresh * REFRESH >= self.counts.sum(1))
+        if stale.size:
+            self._remake(stale)
+
+    def _remake(self, leaves: np.ndarray) -> None:
+        counts = self.counts[leaves]
+        over = counts.sum(1) > HALVE_AT
+        counts[over] = (counts[over] + 1) >> 1
+        self.counts[leaves] = counts
+        rows = integer_rows(counts)
+        first = len(self.freqs)
+        self.freqs.extend(rows)
+        self._models.extend([None] * len(rows))
+        self.lows = np.concatenate([self.lows, np.full(len(rows), -(self.t - 1))])
+        self.sizes = np.concatenate([self.sizes, np.full(len(rows), self.width - 1)])
+        self.current[leaves] = np.arange(first, first + len(rows))
+        self.fresh[leaves] = 0
+
+
+def integer_rows(counts: np.ndarray) -> np.ndarray:
+    """Tables (m, S) uint32 summing to 2^24, each entry >= 1, from counts (m, S) >= 1, in integers
+    only (the same on every machine): floor(c (2^24 - S) / total) + 1, the rest to the largest."""
+    total = counts.sum(1, keepdims=True)
+    f = counts * ((1 << PRECISION) - counts.shape[1]) // total + 1
+    f[np.arange(len(f)), np.argmax(f, axis=1)] += (1 << PRECISION) - f.sum(1)
+    return f.astype(np.uint32)
+
+
 class LosslessCoder:
     """A depth's context tree and its tables (one per leaf: signed tokens -(T-1)..T-1 and an escape)."""
 
@@ -251,31 +317,35 @@ class LosslessCoder:
     max_coded_pixels = WHOLE_CHUNK_PIXELS
     max_image_values = WHOLE_IMAGE_VALUES
 
-    def __init__(self, depth: int, tree: Tree, rows: np.ndarray):
-        self.depth, self.tree = depth, tree
+    def __init__(self, depth: int, tree: Tree, rows: np.ndarray, prior: int = 1024):
+        if prior not in PRIORS:
+            raise ValueError(f"prior {prior} is not one of {PRIORS}")
+        self.depth, self.tree, self.rows, self.prior = depth, tree, rows, prior
         self.t = tokens_per_sign(depth)
-        self.tables = Tables(np.concatenate([np.full(len(rows), -(self.t - 1)), np.zeros(depth, np.int64)]),
-                             [*rows, *_uniform_tables(depth)])
         self.leaves = len(rows)
 
-    def _add_plane(self, encoder: Encoder, parts) -> None:
+    def _code_plane(self, tables: AdaptiveTables, parts, add) -> None:
+        """Hand each step's parts to ``add(symbols, table numbers)`` in coding order, adapting as it goes."""
         for q, leaves in parts:
             token, raw, extra = token_of(np.abs(q))
-            encoder.add(_signed(token, q < 0), leaves)
+            signed = _signed(token, q < 0)
+            add(signed, tables.current[leaves])
             sent = extra > 0
-            encoder.add(raw[sent], (self.leaves + extra[sent] - 1).astype(np.int16))
+            add(raw[sent], (extra[sent] - 1).astype(np.int16))
+            tables.update(leaves, signed)
 
     def encode_planes(self, planes: np.ndarray, channels: int, max_error: int = 0, depth: int | None = None, *,
                       min_bytes: int = 0):
         """One stream of planes (n * C, H, W) (each image's channels in turn) of ``depth``-bit samples (at
         most the coder's, its default), and the reconstruction."""
         step, depth = 2 * max_error + 1, depth or self.depth
-        encoder, out = Encoder(self.tables), np.empty_like(planes)
+        tables = AdaptiveTables(self.rows, self.depth, self.prior)
+        encoder, out = Encoder(tables), np.empty_like(planes)
         previous = None
         for c in range(channels):
             parts, restored, previous = plane_parts(planes[c::channels], depth, step, self.tree, c, previous, self.depth)
             out[c::channels] = restored
-            self._add_plane(encoder, parts)
+            self._code_plane(tables, parts, encoder.add)
         return encoder.finish(min_bytes=min_bytes), out
 
     def decode_planes(self, data: bytes, n: int, channels: int, h: int, w: int, max_error: int = 0,
@@ -283,7 +353,8 @@ class LosslessCoder:
         """Planes (n * C, H, W) int32 from ``encode_planes``'s stream (FormatError if it is damaged)."""
         depth = depth or self.depth
         step, top = 2 * max_error + 1, (1 << depth) - 1
-        decoder = Decoder(data, self.tables)
+        tables = AdaptiveTables(self.rows, self.depth, self.prior)
+        decoder = Decoder(data, tables)
         out = np.empty((n * channels, h, w), np.int32)
         offsets, previous = _offsets(w), None
         for c in range(channels):
@@ -291,7 +362,7 @@ class LosslessCoder:
             for here in _schedule(h, w):
                 pred = predict(r, here, offsets, depth, self.depth)
                 leaves = self.tree.apply(properties(r, e, here, offsets, pred, c, previous, step))
-                signed = decoder.read(leaves).astype(np.int64)
+                signed = decoder.read(tables.current[leaves]).astype(np.int64)
                 token = np.abs(signed)
                 if (token >= self.t).any():
                     raise FormatError("lossless stream holds a token beyond its depth (damaged)")
@@ -299,7 +370,8 @@ class LosslessCoder:
                 raw = np.zeros_like(token)
                 sent = extra > 0
                 if sent.any():
-                    raw[sent] = decoder.read((self.leaves + extra[sent] - 1).astype(np.int16))
+                    raw[sent] = decoder.read((extra[sent] - 1).astype(np.int16))
+                tables.update(leaves, signed)
                 q = np.where(signed < 0, -1, 1) * magnitude_of(token, raw)
                 r[:, here] = np.clip(pred + q.reshape(pred.shape) * step, 0, top)
                 e[:, here] = np.abs(q).reshape(pred.shape)
@@ -309,17 +381,24 @@ class LosslessCoder:
         return out
 
     def ideal_bits(self, planes: np.ndarray, channels: int, max_error: int = 0, depth: int | None = None) -> float:
-        """What the tables assign (tokens, plus raw bits at one bit each)."""
+        """What the adapting tables assign (tokens, plus raw bits at one bit each)."""
         from bitstream.coder import ideal_bits
 
-        step, total, previous = 2 * max_error + 1, 0.0, None
+        step, previous = 2 * max_error + 1, None
+        tables = AdaptiveTables(self.rows, self.depth, self.prior)
+        total = [0.0]
+
+        def add(symbols, index):
+            if index.dtype != np.int16:  # the tokens; raw bits cost one bit each
+                total[0] += ideal_bits(symbols, index, tables)
+            else:
+                total[0] += float((index.astype(np.int64) + 1).sum())
+
         for c in range(channels):
             parts, _, previous = plane_parts(planes[c::channels], depth or self.depth, step, self.tree, c, previous,
                                              self.depth)
-            for q, leaves in parts:
-                token, _, extra = token_of(np.abs(q))
-                total += ideal_bits(_signed(token, q < 0), leaves, self.tables) + float(extra.sum())
-        return total
+            self._code_plane(tables, parts, add)
+        return total[0]
 
 
 def fit_rows(counts: np.ndarray) -> np.ndarray:

@@ -238,8 +238,8 @@ def pixel_from_body(body: dict, steps: tuple[int, ...]) -> list[np.ndarray]:
 
 def lossless_to_dict(coder) -> dict:
     """The lossless coder's stored form: its depth, its context tree (int32 arrays) and tables."""
-    return {"depth": coder.depth, "tree": {k: encode_array(v.astype(np.int32)) for k, v in coder.tree.arrays().items()},
-            "tables": encode_array(np.stack(coder.tables.freqs[: coder.leaves]).astype(np.uint32))}
+    return {"depth": coder.depth, "prior": coder.prior, "tree": {k: encode_array(v.astype(np.int32)) for k, v in coder.tree.arrays().items()},
+            "tables": encode_array(np.asarray(coder.rows, np.uint32))}
 
 
 def lossless_from_body(body: dict, *, source: str = "model"):
@@ -249,7 +249,8 @@ def lossless_from_body(body: dict, *, source: str = "model"):
     stored = body.get("lossless")
     if stored is None:
         return None
-    if not isinstance(stored, dict) or set(stored) != {"depth", "tree", "tables"} or not isinstance(stored["tree"], dict):
+    if (not isinstance(stored, dict) or set(stored) != {"depth", "prior", "tree", "tables"}
+            or not isinstance(stored["tree"], dict) or stored["prior"] not in lossless.PRIORS):
         raise FormatError(f"{source}: lossless coder is malformed")
     depth = stored["depth"]
     if type(depth) is not int or not 1 <= depth <= 16:
@@ -260,7 +261,7 @@ def lossless_from_body(body: dict, *, source: str = "model"):
         raise FormatError(f"{source}: lossless coder has more than {MAX_LOSSLESS_LEAVES} leaves")
     rows = decode_array(stored["tables"], what=f"{source}: lossless tables")
     lossless.check_rows(rows, depth, tree.leaves, what=f"{source}: lossless tables")
-    return lossless.LosslessCoder(depth, tree, rows)
+    return lossless.LosslessCoder(depth, tree, rows, stored["prior"])
 
 
 CONV_NETS = ("analysis", "synthesis", "hyper_analysis", "hyper_synthesis")
