@@ -129,7 +129,7 @@ def fashion(out: list) -> None:
         Image.fromarray(a).save(b, format="WEBP", lossless=True, method=6)
         return b.getvalue()
 
-    codecs = {**image_codecs(), "WebP lossless (method 6)": (webp, lambda b: np.asarray(Image.open(io.BytesIO(b))))}
+    codecs = {**image_codecs(), "WebP lossless (method 6)": (webp, lambda b: np.asarray(Image.open(io.BytesIO(b)).convert("L")))}
     for name, (encode, decode) in codecs.items():
         size, e, d = per_image_sizes(test, encode, decode)
         _say(out, f"  {name}, one file per image: {8 * size / pixels:.3f} bits/pixel ({size / len(test):.1f} bytes/image); "

@@ -278,11 +278,15 @@ class AdaptiveTables(Tables):
 
     def update(self, leaves: np.ndarray, signed: np.ndarray) -> None:
         """Count the signed tokens just coded in their leaves; remake the tables of leaves that moved."""
+        if len(leaves) * 8 < self.counts.size:  # few symbols (one small image): only the leaves they reached
+            touched, leaves = np.unique(leaves, return_inverse=True)
+        else:
+            touched = np.arange(len(self.counts))
         index = leaves.astype(np.int64) * self.width + signed.reshape(-1) + (self.t - 1)
-        added = np.bincount(index, minlength=self.counts.size).reshape(self.counts.shape) * self.weight
-        self.counts += added
-        self.fresh += added.sum(1)
-        stale = np.flatnonzero(self.fresh * REFRESH >= self.counts.sum(1))
+        added = np.bincount(index, minlength=len(touched) * self.width).reshape(len(touched), self.width) * self.weight
+        self.counts[touched] += added
+        self.fresh[touched] += added.sum(1)
+        stale = touched[self.fresh[touched] * REFRESH >= self.counts[touched].sum(1)]
         if stale.size:
             self._remake(stale)
 
