@@ -6,8 +6,8 @@ import numpy as np
 
 from benchmarks import report
 
-EXPECTED = {"aecodec", "aecodec-single", "gzip-9", "bz2-9", "xz-9e", "zstd-19", "png", "jpeg", "webp",
-            "pca-float32", "pca-ans"}
+EXPECTED = {"aecodec", "aecodec-single", "aecodec-lossless", "aecodec-near-lossless", "gzip-9", "bz2-9", "xz-9e",
+            "zstd-19", "png", "jpegxl-lossless", "jpeg-ls", "jpeg", "webp", "pca-float32", "pca-ans"}
 
 
 def test_bench_report_has_every_codec_with_plausible_values(tmp_path):
@@ -18,8 +18,12 @@ def test_bench_report_has_every_codec_with_plausible_values(tmp_path):
     rows = results["rows"]
     assert {r["codec"] for r in rows} == EXPECTED
     for r in rows:
-        if r["codec"] in ("gzip-9", "bz2-9", "xz-9e", "zstd-19", "png"):
+        if r["codec"] in ("gzip-9", "bz2-9", "xz-9e", "zstd-19", "png", "jpegxl-lossless", "jpeg-ls", "aecodec-lossless"):
             assert r["mean_psnr"] >= 99 and r["bytes_per_image"] < 784  # exact, and smaller than raw
+    lossless = {r["codec"]: r["bytes_per_image"] for r in rows if r["setting"] in ("lossless", "whole dataset")}
+    assert lossless["aecodec-lossless"] < min(v for k, v in lossless.items() if k != "aecodec-lossless")
+    near = sorted((r for r in rows if r["codec"] == "aecodec-near-lossless"), key=lambda r: r["bytes_per_image"])
+    assert [r["setting"] for r in near] == ["max error 4", "max error 2", "max error 1"] and near[-1]["psnr"] > 50
     for name in ("aecodec", "jpeg", "webp"):
         ordered = sorted((r for r in rows if r["codec"] == name), key=lambda r: r["bytes_per_image"])
         psnrs = [r["psnr"] for r in ordered]

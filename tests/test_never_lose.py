@@ -192,11 +192,20 @@ def test_a_transparent_image_is_refused_not_coded_lossily(tmp_path, test_images,
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.png"]
 
 
-def test_a_16_bit_image_is_refused_at_compression_and_kept(tmp_path):
+def test_a_16_bit_image_asked_for_lossily_is_refused_and_kept(tmp_path):
     Image.fromarray(np.arange(28 * 28, dtype=np.uint16).reshape(28, 28) * 50).save(tmp_path / "deep.png")
-    r = run("--rm", "deep.png", cwd=tmp_path)
-    assert r.returncode == 1 and b"deep.png: " in r.stderr and b"8-bit" in r.stderr
+    r = run("--rm", "--quality", "3", "deep.png", cwd=tmp_path)
+    assert r.returncode == 1 and b"deep.png: " in r.stderr and b"losslessly or near-losslessly only" in r.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["deep.png"]
+
+
+def test_a_16_bit_image_is_coded_losslessly_before_rm_removes_it(tmp_path):
+    image = np.arange(28 * 28, dtype=np.uint16).reshape(28, 28) * 50
+    Image.fromarray(image).save(tmp_path / "deep.png")
+    assert run("--rm", "deep.png", cwd=tmp_path).returncode == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["deep.png.aec"]
+    assert run("-d", "deep.png.aec", cwd=tmp_path).returncode == 0
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "deep.png")), image)
 
 
 # 5. Two writers of one name: exactly one wins, the other is told.
