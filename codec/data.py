@@ -314,21 +314,28 @@ def _checked(im):
     return im.convert(_CONVERT[im.mode])
 
 
-def scan_image(path) -> bool:
-    """Check an image file as ``read_image`` would, decoding only an alpha channel if it has one;
-    returns whether an opaque alpha channel will be dropped (folders are checked whole before
-    anything is written). Raises as ``read_image``."""
+def scan_image(path) -> tuple[bool, int]:
+    """Check an image file as ``read_image`` would, decoding only an alpha channel if it has one (a
+    16-bit file is read whole); returns (whether an opaque alpha channel will be dropped, its depth:
+    8, or 9 to 16 for a deep file), so a folder is checked whole before anything is written.
+    Raises as ``read_image``."""
     from PIL import Image, UnidentifiedImageError
 
+    deep_bytes = _deep_file(path)
+    if deep_bytes is not None:
+        from codec import deep
+
+        _, info = _alpha_dropped(*deep.read(deep_bytes, check_image_shape))
+        return "alpha" in info, info["depth"]
     try:
         with Image.open(path) as im:
             im = _checked(im)
             if im.mode not in ("LA", "RGBA"):
-                return False
+                return False, 8
             if (np.asarray(im.getchannel("A")) != 255).any():
                 raise DataError("image has a transparent alpha channel; aecodec's levels are lossy and would "
                                 "change it (flatten it, or keep the file as it is)")
-            return True
+            return True, 8
     except DataError:
         raise
     except UnidentifiedImageError:

@@ -273,15 +273,20 @@ def _folder_source(folder: Path) -> Source:
     if not files:
         raise DataError("folder holds no image files")
     names = [f.relative_to(folder).as_posix() for f in files]
-    opaque = []
+    opaque, depths = [], []
     for i, (path, name) in enumerate(zip(files, names, strict=True)):
         try:
             check_relative_name(name, what="file name")
-            if scan_image(path):
+            dropped, depth = scan_image(path)
+            if depths and (depth > 8) != (depths[0] > 8):
+                raise InputError(f"a {depth}-bit image in a folder of {depths[0]}-bit ones: an archive holds one "
+                                 "pixel type (compress them apart)")
+            depths.append(depth)
+            if dropped:
                 opaque.append(i)
         except (ValueError, OSError) as e:  # DataError is an OSError, InputError a ValueError
             raise _named(e, name) from None
-    first, first_info = read_image(files[0])
+    first, _ = read_image(files[0])
 
     def batches():
         group: list[np.ndarray] = []
@@ -297,8 +302,9 @@ def _folder_source(folder: Path) -> Source:
             group.append(a)
         yield np.stack(group)
 
-    meta = {"kind": "folder", "name": folder.name, "files": names, **({"opaque": opaque} if opaque else {})}
-    src = Source(first.shape, True, len(files), meta, batches, first_info.get("depth", 8 * first.dtype.itemsize))
+    meta = {"kind": "folder", "name": folder.name, "files": names, **({"opaque": opaque} if opaque else {}),
+            **({"depths": depths} if max(depths) > 8 else {})}  # each deep file's own, restored as it was
+    src = Source(first.shape, True, len(files), meta, batches, max(depths))  # the deepest file's: all fit
     src.paths, src.skipped = files, [p.relative_to(folder).as_posix() for p in skipped]
     return src
 
@@ -369,6 +375,11 @@ def recorded_kind(meta: dict) -> dict:
         if not isinstance(opaque, list) or not all(type(i) is int and 0 <= i < count for i in opaque):
             raise FormatError("header meta opaque is not a list of image numbers")
         out["opaque"] = set(opaque)
+        depths = meta.get("depths")
+        if depths is not None and (not isinstance(depths, list) or len(depths) != count
+                                   or not all(type(d) is int and 1 <= d <= 16 for d in depths)):
+            raise FormatError("header meta depths is not a bit depth (1 to 16) per image")
+        out["depths"] = depths
     return out
 
 
@@ -512,8 +523,9 @@ class Sink:
             for i, (name, image) in enumerate(zip(names, batch, strict=True), start=self._written):
                 fmt = output_kind(name.name)["format"]
                 with self.target.open(name) as f:
-                    save_images(f, _opaque(image, fmt, self.depth) if i in self.kind["opaque"] else image, "image",
-                                format=fmt, depth=self.depth)
+                    depth = self.kind["depths"][i] if self.kind.get("depths") else self.depth
+                    save_images(f, _opaque(image, fmt, depth) if i in self.kind["opaque"] else image, "image",
+                                format=fmt, depth=depth)
         elif hasattr(self, "_stream"):
             self._stream.write(np.ascontiguousarray(batch).tobytes())
         else:

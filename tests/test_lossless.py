@@ -223,3 +223,30 @@ def test_a_pgm_that_lies_about_its_size_is_refused(tmp_path):
     path.write_bytes(b"P5\n2 1\n300\n" + np.array([1, 400], ">u2").tobytes())
     with pytest.raises(OSError, match="above its maximum"):
         data.read_image(io.BytesIO(path.read_bytes()))
+
+
+def test_a_folder_of_16_bit_images_restores_each_with_its_own_depth(tmp_path, deep_path):
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    images = {"a.png": (_deep_images(1, (20, 17), 12)[0], 12), "b.png": (_deep_images(1, (9, 30), 14, seed=3)[0], 14)}
+    for name, (image, bits) in images.items():
+        (folder / name).write_bytes(deep.write(image, "PNG", bits))
+    done = subprocess.run([*AECODEC, "-r", "--lossless", "--model", str(deep_path), str(folder)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    out = tmp_path / "back"
+    assert subprocess.run([*AECODEC, "-d", "--model", str(deep_path), "-o", str(out), str(folder) + ".aec"]).returncode == 0
+    for name, (image, bits) in images.items():
+        back, info = data.read_image(out / name)
+        assert np.array_equal(back, image) and info["depth"] == bits
+
+
+def test_a_folder_mixing_8_and_16_bit_images_is_refused_naming_the_file(tmp_path):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    (folder / "a.png").write_bytes(deep.write(_deep_images(1)[0], "PNG", 12))
+    from PIL import Image
+
+    Image.fromarray(np.zeros((5, 5), np.uint8)).save(folder / "b.png")
+    done = subprocess.run([*AECODEC, "-r", "--lossless", str(folder)], capture_output=True, text=True)
+    assert done.returncode == 1 and "b.png: a 8-bit image in a folder of 12-bit ones" in done.stderr
+    assert not (tmp_path / "mixed.aec").exists()
