@@ -80,29 +80,32 @@ class Encoder:
         self.tables = tables
         self._parts = []
 
-    def add(self, symbols: np.ndarray, index: np.ndarray) -> None:
+    def add(self, symbols: np.ndarray, index: np.ndarray, via: np.ndarray | None = None) -> None:
+        """A part: each symbol coded with table ``index`` (or, given ``via``, table ``via[index]``: the
+        symbols are then grouped by ``index``, which may be a small int16 code of many tables)."""
         symbols = np.clip(np.asarray(symbols, np.int64).reshape(-1), -_ESCAPE_OFFSET, _ESCAPE_OFFSET - 1)
         index = np.asarray(index).reshape(-1)
         if symbols.shape != index.shape:
             raise ValueError("symbols and table indices differ in size")
-        self._parts.append((symbols, index))
+        self._parts.append((symbols, index, None if via is None else np.array(via)))
 
     def finish(self, *, min_bytes: int = 0, framed: bool = True) -> bytes:
         """The stream: framed (end marker, and padding up to ``min_bytes``) unless ``framed`` is false (format 2)."""
         coder = constriction.stream.stack.AnsCoder()
         if framed:
             coder.encode_reverse(np.array([END_MARKER], np.int32), _UNIFORM)
-        for symbols, index in reversed(self._parts):
+        for symbols, index, via in reversed(self._parts):
             order, groups = _groups(index)
-            sizes = self.tables.sizes[index]
-            s = symbols - self.tables.lows[index]
+            table = index if via is None else via[index]
+            sizes = self.tables.sizes[table]
+            s = symbols - self.tables.lows[table]
             outside = (s < 0) | (s >= sizes)
             values = symbols[order][outside[order]]  # escapes, by table then position: the decoder's order
             if values.size:
                 coder.encode_reverse((values + _ESCAPE_OFFSET).astype(np.int32), constriction.stream.model.Uniform(ESCAPE_RANGE))
             s = np.where(outside, sizes, s).astype(np.int32)
             for t, pos in reversed(groups):
-                coder.encode_reverse(s[pos], self.tables.model(t))
+                coder.encode_reverse(s[pos], self.tables.model(t if via is None else int(via[t])))
         if framed:
             _pad(coder, min_bytes)
         return coder.get_compressed().tobytes()
@@ -147,19 +150,20 @@ class Decoder:
         if self._coder.decode(_UNIFORM, words).any():
             raise FormatError("entropy-coded stream's padding is not zero (damaged)")
 
-    def read(self, index: np.ndarray) -> np.ndarray:
-        """The symbols of the next part, one per entry of ``index`` (same shape)."""
+    def read(self, index: np.ndarray, via: np.ndarray | None = None) -> np.ndarray:
+        """The symbols of the next part, one per entry of ``index`` (same shape; tables as ``Encoder.add``)."""
         flat = np.asarray(index).reshape(-1)
-        if flat.size and (flat.min() < 0 or flat.max() >= len(self.tables)):
+        if flat.size and (flat.min() < 0 or flat.max() >= (len(self.tables) if via is None else len(via))):
             raise FormatError("table index out of range")
+        table = flat if via is None else via[flat]
         out = np.empty(flat.size, np.int32)  # symbols are within int16 after escapes; half the memory of int64
         try:
             order, groups = _groups(flat)
             for t, pos in groups:
-                out[pos] = self._coder.decode(self.tables.model(t), pos.size)
-            escaped = out[order] == self.tables.sizes[flat[order]]
+                out[pos] = self._coder.decode(self.tables.model(t if via is None else int(via[t])), pos.size)
+            escaped = out[order] == self.tables.sizes[table[order]]
             where = order[escaped]  # in the encoder's order: by table, then position
-            out += self.tables.lows[flat].astype(np.int32)
+            out += self.tables.lows[table].astype(np.int32)
             if where.size:
                 values = self._coder.decode(constriction.stream.model.Uniform(ESCAPE_RANGE), where.size)
                 out[where] = values.astype(np.int32) - _ESCAPE_OFFSET

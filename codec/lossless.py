@@ -333,7 +333,7 @@ class LosslessCoder:
         for q, leaves in parts:
             token, raw, extra = token_of(np.abs(q))
             signed = _signed(token, q < 0)
-            add(signed, tables.current[leaves])
+            add(signed, leaves, tables.current.copy())  # by leaf (int16: a radix sort), through its table now
             sent = extra > 0
             add(raw[sent], (extra[sent] - 1).astype(np.int16))
             tables.update(leaves, signed)
@@ -366,7 +366,7 @@ class LosslessCoder:
             for here in _schedule(h, w):
                 pred = predict(r, here, offsets, depth, self.depth)
                 leaves = self.tree.apply(properties(r, e, here, offsets, pred, c, previous, step))
-                signed = decoder.read(tables.current[leaves]).astype(np.int64)
+                signed = decoder.read(leaves, tables.current).astype(np.int64)
                 token = np.abs(signed)
                 if (token >= self.t).any():
                     raise FormatError("lossless stream holds a token beyond its depth (damaged)")
@@ -392,9 +392,9 @@ class LosslessCoder:
         tables = AdaptiveTables(self.rows, self.depth, self.prior)
         total = [0.0]
 
-        def add(symbols, index):
-            if index.dtype != np.int16:  # the tokens; raw bits cost one bit each
-                total[0] += ideal_bits(symbols, index, tables)
+        def add(symbols, index, via=None):
+            if via is not None:  # the tokens; raw bits cost one bit each
+                total[0] += ideal_bits(symbols, via[index], tables)
             else:
                 total[0] += float((index.astype(np.int64) + 1).sum())
 
