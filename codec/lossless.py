@@ -31,6 +31,7 @@ import numpy as np
 
 from bitstream.coder import PRECISION, Decoder, Encoder, Tables, integer_frequencies
 from bitstream.errors import FormatError
+from codec import lossless_forms as forms
 from codec.tiling import WHOLE_CHUNK_PIXELS, WHOLE_IMAGE_VALUES, from_planes, to_planes
 
 MAX_ERROR = 32  # near-lossless bounds offered: 1..32
@@ -179,20 +180,20 @@ def crop(r: np.ndarray, h: int, w: int) -> np.ndarray:
     return r.reshape(-1, h + 2, w + 4)[:, 2:, 2 : w + 2]
 
 
-def predict(r: np.ndarray, here: np.ndarray, offsets: np.ndarray, depth: int, scale_depth: int | None = None) -> np.ndarray:
-    """CALIC's gradient-adjusted prediction (Wu & Memon 1997) of the ``depth``-bit pixels at ``here``,
-    its thresholds (80, 32, 8 at 8 bits) scaled to ``scale_depth`` (the coder's: what its tree learned
-    on); integers, in 1/32 units inside."""
+def predict(r: np.ndarray, here: np.ndarray, offsets: np.ndarray, top: int, scale_depth: int) -> np.ndarray:
+    """CALIC's gradient-adjusted prediction (Wu & Memon 1997) of the pixels at ``here`` (0..top),
+    its thresholds (80, 32, 8 at 8 bits) scaled to ``scale_depth`` (the depth the plane spans:
+    ``lossless_forms.Form.scale_depth``); integers, in 1/32 units inside."""
     a, b, c, d, aa, bb, bd = (r[:, here + o] for o in offsets)  # int32: 1/32 units of 16 bits stay below 2^31
     horizontal = np.abs(a - aa) + np.abs(b - c) + np.abs(b - d)
     vertical = np.abs(a - c) + np.abs(b - bb) + np.abs(d - bd)
     skew = vertical - horizontal
-    scale = 1 << max((scale_depth or depth) - 8, 0)
+    scale = 1 << max(scale_depth - 8, 0)
     k = np.searchsorted(np.array([-80, -32, -8, 9, 33, 81]) * scale, skew, "right")
     to_smooth, to_left, to_above = (np.array(v, np.int32)[k] for v in
                                     ((0, 2, 3, 4, 3, 2, 0), (0, 0, 0, 0, 1, 2, 4), (4, 2, 1, 0, 0, 0, 0)))
     g = (to_smooth * (16 * (a + b) + 8 * (d - c)) + to_left * 32 * a + to_above * 32 * b) >> 2
-    return np.clip((g + 16) >> 5, 0, (1 << depth) - 1)
+    return np.clip((g + 16) >> 5, 0, top)
 
 
 def properties(r, e, here, offsets, pred, plane: int, previous, step: int) -> np.ndarray:
@@ -218,17 +219,17 @@ def residual_symbols(x: np.ndarray, pred: np.ndarray, step: int) -> np.ndarray:
     return np.floor_divide(2 * (x - pred) + step, 2 * step)
 
 
-def plane_parts(x: np.ndarray, depth: int, step: int, tree: Tree, plane: int, previous, scale_depth: int | None = None):
-    """Code one plane of each image, x (n, H, W): ([(symbols, leaves) per step], reconstruction
-    (n, H, W), magnitudes of the residual symbols padded (for the next plane))."""
+def plane_parts(x: np.ndarray, top: int, step: int, tree: Tree, plane: int, previous, scale_depth: int):
+    """Code one plane of each image, x (n, H, W) of values 0..top: ([(symbols, leaves) per step],
+    reconstruction (n, H, W), magnitudes of the residual symbols padded (for the next plane))."""
     n, h, w = x.shape
     src, r, e, offsets = padded(x), padded(np.zeros(x.shape, np.int32)), padded(np.zeros(x.shape, np.int32)), _offsets(w)
     parts = []
     for here in _schedule(h, w):
-        pred = predict(r, here, offsets, depth, scale_depth)
+        pred = predict(r, here, offsets, top, scale_depth)
         leaves = tree.apply(properties(r, e, here, offsets, pred, plane, previous, step))
         q = residual_symbols(src[:, here], pred, step)
-        r[:, here] = np.clip(pred + q * step, 0, (1 << depth) - 1)
+        r[:, here] = np.clip(pred + q * step, 0, top)
         e[:, here] = np.abs(q)
         parts.append((q.reshape(-1), leaves))
     return parts, crop(r, h, w), e
@@ -341,54 +342,66 @@ class LosslessCoder:
     def encode_planes(self, planes: np.ndarray, channels: int, max_error: int = 0, depth: int | None = None, *,
                       min_bytes: int = 0):
         """One stream of planes (n * C, H, W) (each image's channels in turn) of ``depth``-bit samples (at
-        most the coder's, its default), and the reconstruction."""
+        most the coder's, its default), and the reconstruction. The chunk's form (colour
+        transform, value sets: ``lossless_forms.py``) is chosen and written first."""
         step, depth = 2 * max_error + 1, depth or self.depth
         tables = AdaptiveTables(self.rows, self.depth, self.prior)
-        encoder, out = Encoder(tables), np.empty_like(planes)
-        previous = None
-        for c in range(channels):
-            parts, restored, previous = plane_parts(planes[c::channels], depth, step, self.tree, c, previous, self.depth)
-            out[c::channels] = restored
+        encoder = Encoder(tables)
+        form = forms.choose(planes, channels, depth, self.depth, max_error)
+        forms.write(form, channels, depth, self.depth, encoder.add)
+        coded, k = forms.forward(form, planes, channels, depth), form.planes(channels)
+        out, previous = np.empty_like(coded), None
+        for c in range(k):
+            parts, restored, previous = plane_parts(coded[c::k], form.top(c, depth), step, self.tree, form.plane_id(c),
+                                                    previous, form.scale_depth(c, depth))
+            out[c::k] = restored
             self._code_plane(tables, parts, encoder.add)
-        return encoder.finish(min_bytes=min_bytes), out
+        return encoder.finish(min_bytes=min_bytes), forms.inverse(form, out, channels, depth)
 
     def decode_planes(self, data: bytes, n: int, channels: int, h: int, w: int, max_error: int = 0,
                       depth: int | None = None) -> np.ndarray:
         """Planes (n * C, H, W) int32 from ``encode_planes``'s stream (FormatError if it is damaged)."""
         depth = depth or self.depth
-        step, top = 2 * max_error + 1, (1 << depth) - 1
+        step = 2 * max_error + 1
         tables = AdaptiveTables(self.rows, self.depth, self.prior)
         decoder = Decoder(data, tables)
-        out = np.empty((n * channels, h, w), np.int32)
-        offsets, previous = _offsets(w), None
-        for c in range(channels):
-            r, e = padded(np.zeros((n, h, w), np.int32)), padded(np.zeros((n, h, w), np.int32))
-            for here in _schedule(h, w):
-                pred = predict(r, here, offsets, depth, self.depth)
-                leaves = self.tree.apply(properties(r, e, here, offsets, pred, c, previous, step))
-                signed = decoder.read(leaves, tables.current).astype(np.int64)
-                token = np.abs(signed)
-                if (token >= self.t).any():
-                    raise FormatError("lossless stream holds a token beyond its depth (damaged)")
-                extra = raw_bits_of(token)
-                raw = np.zeros_like(token)
-                sent = extra > 0
-                if sent.any():
-                    raw[sent] = decoder.read((extra[sent] - 1).astype(np.int16))
-                tables.update(leaves, signed)
-                q = np.where(signed < 0, -1, 1) * magnitude_of(token, raw)
-                r[:, here] = np.clip(pred + q.reshape(pred.shape) * step, 0, top)
-                e[:, here] = np.abs(q).reshape(pred.shape)
-            out[c::channels] = crop(r, h, w)
-            previous = e
+        form = forms.read(channels, depth, self.depth, decoder.read)
+        k = form.planes(channels)
+        out = np.empty((n * k, h, w), np.int32)
+        previous = None
+        for c in range(k):
+            out[c::k], previous = self._decode_plane(decoder, tables, (n, h, w), form, c, depth, step, previous)
         decoder.finish()
-        return out
+        return forms.inverse(form, out, channels, depth)
+
+    def _decode_plane(self, decoder, tables, shape, form, c: int, depth: int, step: int, previous):
+        """Plane c of each image (n, H, W) and the magnitudes of its residual symbols (padded)."""
+        n, h, w = shape
+        top, plane, scale_depth = form.top(c, depth), form.plane_id(c), form.scale_depth(c, depth)
+        r, e, offsets = padded(np.zeros(shape, np.int32)), padded(np.zeros(shape, np.int32)), _offsets(w)
+        for here in _schedule(h, w):
+            pred = predict(r, here, offsets, top, scale_depth)
+            leaves = self.tree.apply(properties(r, e, here, offsets, pred, plane, previous, step))
+            signed = decoder.read(leaves, tables.current).astype(np.int64)
+            token = np.abs(signed)
+            if (token >= self.t).any():
+                raise FormatError("lossless stream holds a token beyond its depth (damaged)")
+            extra = raw_bits_of(token)
+            raw = np.zeros_like(token)
+            sent = extra > 0
+            if sent.any():
+                raw[sent] = decoder.read((extra[sent] - 1).astype(np.int16))
+            tables.update(leaves, signed)
+            q = np.where(signed < 0, -1, 1) * magnitude_of(token, raw)
+            r[:, here] = np.clip(pred + q.reshape(pred.shape) * step, 0, top)
+            e[:, here] = np.abs(q).reshape(pred.shape)
+        return crop(r, h, w), e
 
     def ideal_bits(self, planes: np.ndarray, channels: int, max_error: int = 0, depth: int | None = None) -> float:
-        """What the adapting tables assign (tokens, plus raw bits at one bit each)."""
+        """What the adapting tables assign (tokens, plus raw bits at one bit each; the form's bits left out)."""
         from bitstream.coder import ideal_bits
 
-        step, previous = 2 * max_error + 1, None
+        step, depth, previous = 2 * max_error + 1, depth or self.depth, None
         tables = AdaptiveTables(self.rows, self.depth, self.prior)
         total = [0.0]
 
@@ -398,9 +411,11 @@ class LosslessCoder:
             else:
                 total[0] += float((index.astype(np.int64) + 1).sum())
 
-        for c in range(channels):
-            parts, _, previous = plane_parts(planes[c::channels], depth or self.depth, step, self.tree, c, previous,
-                                             self.depth)
+        form = forms.choose(planes, channels, depth, self.depth, max_error)
+        coded, k = forms.forward(form, planes, channels, depth), form.planes(channels)
+        for c in range(k):
+            parts, _, previous = plane_parts(coded[c::k], form.top(c, depth), step, self.tree, form.plane_id(c),
+                                             previous, form.scale_depth(c, depth))
             self._code_plane(tables, parts, add)
         return total[0]
 

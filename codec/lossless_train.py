@@ -11,26 +11,30 @@ from __future__ import annotations
 import numpy as np
 
 from codec import lossless
+from codec import lossless_forms as forms
 from codec.tiling import to_planes
 
 
-def lossless_properties(images: np.ndarray, depth: int):
-    """(properties (P, pixels), signed tokens (pixels,)) of images (N, H, W[, C]), coded losslessly:
-    the decoded neighbours are the originals, so every pixel's are computed at once."""
+def lossless_properties(images: np.ndarray, depth: int, coder_depth: int | None = None):
+    """(properties (P, pixels), signed tokens (pixels,)) of images (N, H, W[, C]), coded losslessly
+    in the form the coder would choose for them as one chunk: the decoded neighbours are the
+    originals, so every pixel's are computed at once."""
     a = np.asarray(images).astype(np.int64)
-    planes = to_planes(a)
     channels = 1 if a.ndim == 3 else a.shape[3]
+    form = forms.choose(to_planes(a), channels, depth, coder_depth or depth)
+    k = form.planes(channels)
+    planes = forms.forward(form, to_planes(a), channels, depth).astype(np.int64)
     n, h, w = planes.shape
     offsets = lossless._offsets(w)
     here = np.concatenate(lossless._schedule(h, w))
     props, tokens, previous = [], [], None
-    for c in range(channels):
-        x = lossless.padded(planes[c::channels])
-        pred = lossless.predict(x, here, offsets, depth)
+    for c in range(k):
+        x = lossless.padded(planes[c::k])
+        pred = lossless.predict(x, here, offsets, form.top(c, depth), form.scale_depth(c, depth))
         q = x[:, here] - pred
         e = np.zeros_like(x)
         e[:, here] = np.abs(q)
-        props.append(lossless.properties(x, e, here, offsets, pred, c, previous, 1).astype(np.int32))  # half the memory
+        props.append(lossless.properties(x, e, here, offsets, pred, form.plane_id(c), previous, 1).astype(np.int32))
         token = lossless.token_of(np.abs(q))[0]
         tokens.append(np.where(q < 0, -token, token).reshape(-1))
         previous = e
@@ -44,7 +48,7 @@ def _sample(groups, depth: int, limit: int, rng, batch_pixels: int = 1 << 22) ->
     keep = min(1.0, limit / total)
     props, tokens = [], []
     for g in groups:
-        step = max(1, batch_pixels // max(1, g[0].size))
+        step = 1 if g[0].size >= 1 << 16 else max(1, batch_pixels // max(1, g[0].size))  # a photo: its own form
         for start in range(0, len(g), step):
             p, t = lossless_properties(g[start : start + step], depth)
             if keep < 1:
