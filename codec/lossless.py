@@ -74,11 +74,15 @@ def raw_bits_of(token: np.ndarray) -> np.ndarray:
     return np.where(token >= DIRECT, (token - DIRECT) // (1 << MSB) + 5 - MSB, 0)
 
 
+PREDICTORS = ("CALIC", "W", "N", "W+N-NW")  # what a leaf of an image's own tree may predict with
+
+
 class Tree:
     """A frozen context tree: per node a property, an integer threshold and two children (a leaf's
-    children are itself, so every pixel takes ``depth`` steps), and per node its leaf number (-1: inner)."""
+    children are itself, so every pixel takes ``depth`` steps), and per node its leaf number (-1: inner);
+    per leaf, the predictor its pixels use (PREDICTORS; a model's trees use CALIC's throughout)."""
 
-    def __init__(self, feature, threshold, left, right, leaf):
+    def __init__(self, feature, threshold, left, right, leaf, predictor=None):
         self.feature = np.asarray(feature, np.int64)
         self.threshold = np.asarray(threshold, np.int64)
         self.left, self.right = np.asarray(left, np.int64), np.asarray(right, np.int64)
@@ -86,6 +90,14 @@ class Tree:
         self.leaves = int(self.leaf.max()) + 1
         self._children = np.stack([self.right, self.left])  # by "goes left" (0 or 1), then node
         self.depth = _depth(self.left, self.right)
+        self.predictor = np.zeros(self.leaves, np.int8) if predictor is None else np.asarray(predictor, np.int8)
+        self.predicts = bool(self.predictor.any())
+
+    def prediction(self, pred, r, here, offsets, top: int, leaves) -> np.ndarray:
+        """Each pixel's prediction by its leaf's predictor (``pred``: CALIC's)."""
+        a, b, c = (r[:, here + o] for o in offsets[:3])
+        which = self.predictor[leaves].reshape(pred.shape)
+        return np.choose(which, [pred, a, b, np.clip(a + b - c, 0, top)])
 
     def apply(self, props: np.ndarray) -> np.ndarray:
         """Leaf index of each column of ``props`` (P, k). A leaf's children are itself, so a column may
@@ -219,20 +231,78 @@ def residual_symbols(x: np.ndarray, pred: np.ndarray, step: int) -> np.ndarray:
     return np.floor_divide(2 * (x - pred) + step, 2 * step)
 
 
+def original_properties(coded: np.ndarray, k: int, form, depth: int, predictors: bool = False):
+    """(properties (P, pixels), signed tokens) of planes (n * k, H, W) already in their ``form``, coded
+    losslessly with CALIC's predictor: the decoded neighbours are the originals, so every pixel's are
+    computed at once. ``predictors``: tokens (len(PREDICTORS), pixels), each predictor's."""
+    n, h, w = coded.shape
+    offsets = _offsets(w)
+    here = np.concatenate(_schedule(h, w))
+    props, tokens, previous = [], [], None
+    for c in range(k):
+        x = padded(coded[c::k]).astype(np.int64)
+        top = form.top(c, depth)
+        pred = predict(x, here, offsets, top, form.scale_depth(c, depth))
+        q = x[:, here] - pred
+        e = np.zeros_like(x)
+        e[:, here] = np.abs(q)
+        props.append(properties(x, e, here, offsets, pred, form.plane_id(c), previous, 1).astype(np.int32))
+        a, b, cc = (x[:, here + o] for o in offsets[:3])
+        by = [pred, a, b, np.clip(a + b - cc, 0, top)] if predictors else [pred]
+        tokens.append(np.stack([_signed_tokens(x[:, here] - p).reshape(-1) for p in by]))
+        previous = e
+    tokens = np.concatenate(tokens, axis=1)
+    return np.concatenate(props, axis=1), tokens if predictors else tokens[0]
+
+
+def _signed_tokens(q: np.ndarray) -> np.ndarray:
+    token = token_of(np.abs(q))[0]
+    return np.where(q < 0, -token, token)
+
+
 def plane_parts(x: np.ndarray, top: int, step: int, tree: Tree, plane: int, previous, scale_depth: int):
     """Code one plane of each image, x (n, H, W) of values 0..top: ([(symbols, leaves) per step],
-    reconstruction (n, H, W), magnitudes of the residual symbols padded (for the next plane))."""
+    reconstruction (n, H, W), magnitudes of CALIC's residual symbols padded (for the next plane))."""
+    if step == 1:
+        return _lossless_parts(x, top, tree, plane, previous, scale_depth)
     n, h, w = x.shape
     src, r, e, offsets = padded(x), padded(np.zeros(x.shape, np.int32)), padded(np.zeros(x.shape, np.int32)), _offsets(w)
     parts = []
     for here in _schedule(h, w):
         pred = predict(r, here, offsets, top, scale_depth)
         leaves = tree.apply(properties(r, e, here, offsets, pred, plane, previous, step))
-        q = residual_symbols(src[:, here], pred, step)
+        q = residual_symbols(src[:, here], pred, step)  # near-lossless: the model's tree, CALIC's predictor
         r[:, here] = np.clip(pred + q * step, 0, top)
         e[:, here] = np.abs(q)
         parts.append((q.reshape(-1), leaves))
     return parts, crop(r, h, w), e
+
+
+LOSSLESS_BATCH_PIXELS = 1 << 20  # the one-pass encoder's properties are computed this many pixels at a time
+
+
+def _lossless_parts(x: np.ndarray, top: int, tree: Tree, plane: int, previous, scale_depth: int):
+    """``plane_parts`` of a lossless plane in one pass: the decoded neighbours are the originals, so every
+    pixel's properties are known at once (the decoder goes diagonal by diagonal; the parts are cut so)."""
+    n, h, w = x.shape
+    steps, offsets = _schedule(h, w), _offsets(w)
+    here = np.concatenate(steps)
+    r = padded(x)
+    e = np.zeros_like(r)
+    q, leaves = np.empty((n, len(here)), np.int64), np.empty((n, len(here)), np.int16)
+    batch = max(1, LOSSLESS_BATCH_PIXELS // (h * w))
+    for i in range(0, n, batch):
+        rb = r[i : i + batch]
+        calic = predict(rb, here, offsets, top, scale_depth)
+        e[i : i + batch, here] = np.abs(rb[:, here] - calic)
+        props = properties(rb, e[i : i + batch], here, offsets, calic, plane,
+                           None if previous is None else previous[i : i + batch], 1)
+        leaf = tree.apply(props)
+        pred = tree.prediction(calic, rb, here, offsets, top, leaf) if tree.predicts else calic
+        q[i : i + batch], leaves[i : i + batch] = rb[:, here] - pred, leaf.reshape(len(rb), -1)
+    bounds = np.cumsum([0] + [len(s) for s in steps])
+    parts = [(q[:, a:b].reshape(-1), leaves[:, a:b].reshape(-1)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    return parts, x, e
 
 
 def _uniform_tables(depth: int) -> list[np.ndarray]:
@@ -253,6 +323,9 @@ def _signed(token, sign_negative):
 # chosen at training by measurement on held-out images (PRIORS): on Fashion-MNIST the model's
 # tables, counted on 20 million pixels, are worth much; on a user's unusual photo, little.
 PRIORS = (256, 1024, 4096, 16384)
+OWN_TREE_PRIOR = 64  # an image's own tree starts from a generic table: it adapts fast
+OWN_TREE_MAX_IMAGES = 8  # chunks of a few large images may grow a tree of their own
+OWN_TREE_MIN_SAMPLES = 1 << 12
 REFRESH = 8
 HALVE_AT = 1 << 38
 
@@ -276,6 +349,18 @@ class AdaptiveTables(Tables):
 
     def __len__(self) -> int:
         return len(self.freqs)
+
+    def restart(self, rows: np.ndarray, prior: int) -> None:
+        """Leaves of another tree from here on (an image's own): tables added for them, the old kept."""
+        first = len(self.freqs)
+        self.freqs.extend(rows)
+        self._models.extend([None] * len(rows))
+        self.lows = np.concatenate([self.lows, np.full(len(rows), -(self.t - 1))])
+        self.sizes = np.concatenate([self.sizes, np.full(len(rows), self.width - 1)])
+        self.current = np.arange(first, first + len(rows))
+        self.counts = rows.astype(np.int64)
+        self.fresh = np.zeros(len(rows), np.int64)
+        self.weight = (1 << PRECISION) // prior
 
     def update(self, leaves: np.ndarray, signed: np.ndarray) -> None:
         """Count the signed tokens just coded in their leaves; remake the tables of leaves that moved."""
@@ -342,21 +427,64 @@ class LosslessCoder:
     def encode_planes(self, planes: np.ndarray, channels: int, max_error: int = 0, depth: int | None = None, *,
                       min_bytes: int = 0):
         """One stream of planes (n * C, H, W) (each image's channels in turn) of ``depth``-bit samples (at
-        most the coder's, its default), and the reconstruction. The chunk's form (colour
-        transform, value sets: ``lossless_forms.py``) is chosen and written first."""
+        most the coder's, its default), and the reconstruction. The chunk's form (colour transform,
+        value sets: ``lossless_forms.py``) is chosen and written first; then, lossless, whether the
+        chunk has a tree of its own (``image_tree.py``): a chunk of a few large images is coded with
+        the model's tree and two of its own, and the smallest stream kept."""
         step, depth = 2 * max_error + 1, depth or self.depth
+        form = forms.choose(planes, channels, depth, self.depth, max_error)
+        coded, k = forms.forward(form, planes, channels, depth), form.planes(channels)
+        n = len(planes) // channels
+        trees = [None]
+        if not max_error and n <= OWN_TREE_MAX_IMAGES and coded.size >= OWN_TREE_MIN_SAMPLES:
+            from codec import image_tree
+
+            props, tokens = original_properties(coded, k, form, depth, predictors=True)
+            trees += [image_tree.grow(props, tokens, self.t, search) for search in (1, len(PREDICTORS))]
+        best = None
+        for own in trees:
+            stream, out = self._stream(coded, k, form, channels, depth, step, own, min_bytes)
+            if best is None or len(stream) < len(best[0]):
+                best = stream, out
+        return best[0], forms.inverse(form, best[1], channels, depth)
+
+    def _stream(self, coded, k: int, form, channels: int, depth: int, step: int, own, min_bytes: int):
+        """(stream, reconstruction of the coded planes) with the model's tree or ``own``."""
         tables = AdaptiveTables(self.rows, self.depth, self.prior)
         encoder = Encoder(tables)
-        form = forms.choose(planes, channels, depth, self.depth, max_error)
         forms.write(form, channels, depth, self.depth, encoder.add)
-        coded, k = forms.forward(form, planes, channels, depth), form.planes(channels)
+        tree = self._tree_in_stream(own, step, tables, encoder.add)
         out, previous = np.empty_like(coded), None
         for c in range(k):
-            parts, restored, previous = plane_parts(coded[c::k], form.top(c, depth), step, self.tree, form.plane_id(c),
+            parts, restored, previous = plane_parts(coded[c::k], form.top(c, depth), step, tree, form.plane_id(c),
                                                     previous, form.scale_depth(c, depth))
             out[c::k] = restored
             self._code_plane(tables, parts, encoder.add)
-        return encoder.finish(min_bytes=min_bytes), forms.inverse(form, out, channels, depth)
+        return encoder.finish(min_bytes=min_bytes), out
+
+    def _tree_in_stream(self, own, step: int, tables, add=None, read=None) -> Tree:
+        """The tree a lossless chunk is coded with: a bit (own tree or the model's), then the own tree;
+        the tables restarted for its leaves. Near-lossless chunks use the model's, no bit."""
+        from codec import image_tree
+
+        if step > 1:
+            return self.tree
+        if read is not None:
+            has_own = bool(forms._get(read, 1, 1, self.depth)[0])
+            own = image_tree.read(self.depth, read) if has_own else None
+        else:
+            forms._put(add, [own is not None], 1, self.depth)
+            if own is not None:
+                image_tree.write(own, self.depth, add)
+        if own is None:
+            return self.tree
+        tables.restart(self.own_rows(own.leaves), OWN_TREE_PRIOR)
+        return own
+
+    def own_rows(self, leaves: int) -> np.ndarray:
+        """An own tree's starting tables: the model's tables' mean, for every leaf."""
+        mean = integer_rows(self.rows.astype(np.int64).sum(0, keepdims=True))
+        return np.repeat(mean, leaves, axis=0)
 
     def decode_planes(self, data: bytes, n: int, channels: int, h: int, w: int, max_error: int = 0,
                       depth: int | None = None) -> np.ndarray:
@@ -366,22 +494,24 @@ class LosslessCoder:
         tables = AdaptiveTables(self.rows, self.depth, self.prior)
         decoder = Decoder(data, tables)
         form = forms.read(channels, depth, self.depth, decoder.read)
+        tree = self._tree_in_stream(None, step, tables, read=decoder.read)
         k = form.planes(channels)
         out = np.empty((n * k, h, w), np.int32)
         previous = None
         for c in range(k):
-            out[c::k], previous = self._decode_plane(decoder, tables, (n, h, w), form, c, depth, step, previous)
+            out[c::k], previous = self._decode_plane(decoder, tables, tree, (n, h, w), form, c, depth, step, previous)
         decoder.finish()
         return forms.inverse(form, out, channels, depth)
 
-    def _decode_plane(self, decoder, tables, shape, form, c: int, depth: int, step: int, previous):
+    def _decode_plane(self, decoder, tables, tree, shape, form, c: int, depth: int, step: int, previous):
         """Plane c of each image (n, H, W) and the magnitudes of its residual symbols (padded)."""
         n, h, w = shape
         top, plane, scale_depth = form.top(c, depth), form.plane_id(c), form.scale_depth(c, depth)
         r, e, offsets = padded(np.zeros(shape, np.int32)), padded(np.zeros(shape, np.int32)), _offsets(w)
         for here in _schedule(h, w):
-            pred = predict(r, here, offsets, top, scale_depth)
-            leaves = self.tree.apply(properties(r, e, here, offsets, pred, plane, previous, step))
+            calic = predict(r, here, offsets, top, scale_depth)
+            leaves = tree.apply(properties(r, e, here, offsets, calic, plane, previous, step))
+            pred = tree.prediction(calic, r, here, offsets, top, leaves) if tree.predicts else calic
             signed = decoder.read(leaves, tables.current).astype(np.int64)
             token = np.abs(signed)
             if (token >= self.t).any():
@@ -394,7 +524,7 @@ class LosslessCoder:
             tables.update(leaves, signed)
             q = np.where(signed < 0, -1, 1) * magnitude_of(token, raw)
             r[:, here] = np.clip(pred + q.reshape(pred.shape) * step, 0, top)
-            e[:, here] = np.abs(q).reshape(pred.shape)
+            e[:, here] = np.abs(r[:, here] - calic) if tree.predicts else np.abs(q).reshape(pred.shape)  # CALIC's residual
         return crop(r, h, w), e
 
     def ideal_bits(self, planes: np.ndarray, channels: int, max_error: int = 0, depth: int | None = None) -> float:

@@ -17,28 +17,12 @@ from codec.tiling import to_planes
 
 def lossless_properties(images: np.ndarray, depth: int, coder_depth: int | None = None):
     """(properties (P, pixels), signed tokens (pixels,)) of images (N, H, W[, C]), coded losslessly
-    in the form the coder would choose for them as one chunk: the decoded neighbours are the
-    originals, so every pixel's are computed at once."""
+    in the form the coder would choose for them as one chunk."""
     a = np.asarray(images).astype(np.int64)
     channels = 1 if a.ndim == 3 else a.shape[3]
     form = forms.choose(to_planes(a), channels, depth, coder_depth or depth)
-    k = form.planes(channels)
-    planes = forms.forward(form, to_planes(a), channels, depth).astype(np.int64)
-    n, h, w = planes.shape
-    offsets = lossless._offsets(w)
-    here = np.concatenate(lossless._schedule(h, w))
-    props, tokens, previous = [], [], None
-    for c in range(k):
-        x = lossless.padded(planes[c::k])
-        pred = lossless.predict(x, here, offsets, form.top(c, depth), form.scale_depth(c, depth))
-        q = x[:, here] - pred
-        e = np.zeros_like(x)
-        e[:, here] = np.abs(q)
-        props.append(lossless.properties(x, e, here, offsets, pred, form.plane_id(c), previous, 1).astype(np.int32))
-        token = lossless.token_of(np.abs(q))[0]
-        tokens.append(np.where(q < 0, -token, token).reshape(-1))
-        previous = e
-    return np.concatenate(props, axis=1), np.concatenate(tokens)
+    coded = forms.forward(form, to_planes(a), channels, depth)
+    return lossless.original_properties(coded, form.planes(channels), form, depth)
 
 
 def _sample(groups, depth: int, limit: int, rng, batch_pixels: int = 1 << 22) -> tuple[np.ndarray, np.ndarray]:

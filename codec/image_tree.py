@@ -1,0 +1,169 @@
+"""An image's own context tree, grown when it is coded and sent in its stream (numpy only, integers
+where it matters), as JPEG XL's modular mode does at its higher efforts.
+
+A model's tree is learned on its training images; an image unlike them (a CT when the model saw three,
+an upscaled photo) codes better with a tree of its own whose leaves also choose their predictor
+(``lossless.PREDICTORS``: CALIC's, the left or upper neighbour, or W + N - NW). The tree is grown
+level by level, greedily: each leaf splits on the property and threshold (a quantile of the
+property) that most lower the entropy of its residuals' tokens, each side with the predictor best
+for it, while that saves more than a split costs (SPLIT_BITS: its bits in the stream and what a
+new table costs to learn). Two trees are grown: one whose splits are chosen for CALIC's residuals
+(its leaves then choose their predictor), one whose splits are chosen knowing every leaf chooses;
+the encoder codes the chunk with each and with the model's tree, and keeps the smallest stream.
+
+In the stream, after the form: the nodes breadth first, each a bit (leaf or not), then a leaf's
+predictor (2 bits) or an inner node's property (5 bits) and threshold (a sign and an Elias-gamma
+magnitude), all raw bits.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bitstream.errors import FormatError
+from codec import lossless
+from codec.lossless_forms import _get, _put
+
+MAX_LEAVES = 256
+MAX_LEVELS = 12
+BINS = 16  # candidate thresholds per property: its quantiles
+SPLIT_BITS = 300.0
+GROW_SAMPLES = 1 << 17  # a larger chunk grows its tree on this many of its pixels, drawn evenly
+
+
+def _bits(h: np.ndarray, raw: np.ndarray) -> np.ndarray:
+    """Bits to code histograms h (..., A) with their own frequencies, plus the raw bits of their tokens."""
+    h = h.astype(np.float64)
+    total = h.sum(-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        own = np.where(total > 0, total * np.log2(np.maximum(total, 1)), 0) - np.where(h > 0, h * np.log2(np.maximum(h, 1)), 0).sum(-1)
+    return own + (h * raw).sum(-1)
+
+
+def grow(props: np.ndarray, tokens: np.ndarray, t: int, search: int = 1, seed: int = 0) -> lossless.Tree:
+    """A tree over properties (P, N) for tokens (K, N) (each predictor's signed tokens of the N pixels),
+    its splits chosen with the first ``search`` predictors (1: CALIC's alone), its leaves' predictors among all."""
+    scale = 1.0  # what a split costs, in the sample's bits
+    if props.shape[1] > GROW_SAMPLES:
+        scale = GROW_SAMPLES / props.shape[1]
+        keep = np.sort(np.random.default_rng(seed).choice(props.shape[1], GROW_SAMPLES, replace=False))
+        props, tokens = props[:, keep], tokens[:, keep]
+    k_pred, n = tokens.shape
+    a = 2 * t - 1
+    raw = lossless.raw_bits_of(np.abs(np.arange(a) - (t - 1))).astype(np.float64)
+    sym = tokens + (t - 1)
+    few = props[:, :: max(1, n // 65536)]
+    thresholds = [np.unique(np.quantile(p, np.linspace(0, 1, BINS + 1)[1:-1], method="lower").astype(np.int64))
+                  for p in few]
+    binned = np.stack([np.searchsorted(th, p, "left") for th, p in zip(thresholds, props, strict=True)])  # x <= th[j]: bin <= j
+    node_of = np.zeros(n, np.int64)  # each pixel's current leaf (index into this level's leaves)
+    nodes = [{"feature": 0, "threshold": 0, "children": None, "pred": 0}]
+    level_nodes = [0]
+    for _ in range(MAX_LEVELS):
+        m = len(level_nodes)
+        whole = np.stack([np.bincount(node_of * a + s, minlength=m * a).reshape(m, a) for s in sym], 1)  # (m, K, A)
+        whole_bits = _bits(whole, raw)  # (m, K)
+        best = (whole_bits[:, :search].min(1) - SPLIT_BITS * scale, np.full(m, -1), np.zeros(m, np.int64))
+        searched = sym[:search]
+        for f, (th, b) in enumerate(zip(thresholds, binned, strict=True)):
+            if len(th) == 0:
+                continue
+            nb = len(th) + 1
+            h = np.stack([np.bincount((node_of * nb + b) * a + s, minlength=m * nb * a).reshape(m, nb, a) for s in searched], 1)
+            left = np.cumsum(h, 2)[:, :, :-1]  # (m, K, nb - 1, A): bins <= j go left
+            right = whole[:, :search, None, :] - left
+            split = _bits(left, raw).min(1) + _bits(right, raw).min(1)  # (m, nb - 1): each side its best predictor
+            j = split.argmin(1)
+            cost = split[np.arange(m), j]
+            better = cost < best[0]
+            best = (np.where(better, cost, best[0]), np.where(better, f, best[1]), np.where(better, th[j], best[2]))
+        split_here = best[1] >= 0
+        for i, node in enumerate(level_nodes):
+            nodes[node]["pred"] = int(whole_bits[i].argmin())
+        if not split_here.any() or len(nodes) + 2 * split_here.sum() > 2 * MAX_LEAVES:
+            break
+        new_level, new_index = [], np.full((m, 2), -1)
+        for i in np.flatnonzero(split_here):
+            node = level_nodes[i]
+            nodes[node].update(feature=int(best[1][i]), threshold=int(best[2][i]), children=(len(nodes), len(nodes) + 1))
+            for side in (0, 1):
+                new_index[i, side] = len(new_level)
+                new_level.append(len(nodes))
+                nodes.append({"feature": 0, "threshold": 0, "children": None, "pred": 0})
+        goes_left = np.take_along_axis(props, best[1][node_of].clip(0)[None], 0)[0] <= best[2][node_of]
+        side = np.where(goes_left, 0, 1)
+        moved = split_here[node_of]
+        node_of = np.where(moved, new_index[node_of, side], -1)
+        keep = node_of >= 0
+        props, binned, sym, node_of = props[:, keep], binned[:, keep], sym[:, keep], node_of[keep]
+        level_nodes = new_level
+        if not level_nodes:
+            break
+    if level_nodes and len(props[0]):  # the last level's predictors
+        m = len(level_nodes)
+        whole = np.stack([np.bincount(node_of * a + s, minlength=m * a).reshape(m, a) for s in sym], 1)
+        for i, node in enumerate(level_nodes):
+            nodes[node]["pred"] = int(_bits(whole[i], raw).argmin())
+    return _tree(nodes)
+
+
+def _tree(nodes: list) -> lossless.Tree:
+    """A lossless.Tree from nodes numbered breadth first (parents before children)."""
+    count = len(nodes)
+    is_leaf = np.array([nd["children"] is None for nd in nodes])
+    idx = np.arange(count)
+    left = np.array([nd["children"][0] if nd["children"] else i for i, nd in enumerate(nodes)], np.int64)
+    right = np.array([nd["children"][1] if nd["children"] else i for i, nd in enumerate(nodes)], np.int64)
+    leaf = np.where(is_leaf, np.cumsum(is_leaf) - 1, -1)
+    feature = np.array([nd["feature"] for nd in nodes], np.int64)
+    threshold = np.array([nd["threshold"] for nd in nodes], np.int64)
+    predictor = np.array([nd["pred"] for nd in nodes])[is_leaf]
+    tree = lossless.check_tree({"feature": feature, "threshold": threshold, "left": np.where(is_leaf, idx, left),
+                                "right": np.where(is_leaf, idx, right), "leaf": leaf}, what="an image's tree")
+    return lossless.Tree(tree.feature, tree.threshold, tree.left, tree.right, tree.leaf, predictor)
+
+
+def write(tree: lossless.Tree, coder_depth: int, add) -> None:
+    """Put the tree in the stream, breadth first (its nodes are numbered so)."""
+    inner = tree.leaf < 0
+    _put(add, [len(tree.leaf) - 1], 16, coder_depth)
+    _put(add, inner.astype(np.int64), 1, coder_depth)
+    _put(add, tree.predictor.astype(np.int64), 2, coder_depth)
+    _put(add, tree.feature[inner], 5, coder_depth)
+    threshold = tree.threshold[inner]
+    _put(add, (threshold < 0).astype(np.int64), 1, coder_depth)
+    v = np.abs(threshold) + 1
+    length = np.frexp(v.astype(np.float64))[1]
+    _put(add, length - 1, 5, coder_depth)
+    for bits in np.unique(length):
+        if bits > 1:
+            _put(add, v[length == bits] - (1 << (bits - 1)), int(bits) - 1, coder_depth)
+
+
+def read(coder_depth: int, read) -> lossless.Tree:
+    """The tree ``write`` put; FormatError if the bits are not a tree."""
+    count = int(_get(read, 1, 16, coder_depth)[0]) + 1
+    if count > 2 * MAX_LEAVES:
+        raise FormatError("lossless stream: an image's tree is too large (damaged)")
+    inner = _get(read, count, 1, coder_depth).astype(bool)
+    leaves = int((~inner).sum())
+    predictor = _get(read, leaves, 2, coder_depth)
+    feature = np.zeros(count, np.int64)
+    feature[inner] = _get(read, int(inner.sum()), 5, coder_depth)
+    negative = _get(read, int(inner.sum()), 1, coder_depth).astype(bool)
+    length = _get(read, int(inner.sum()), 5, coder_depth) + 1
+    v = np.ones(len(length), np.int64) << np.minimum(length - 1, 40)
+    for bits in np.unique(length):
+        if bits > 1:
+            v[length == bits] += _get(read, int((length == bits).sum()), int(bits) - 1, coder_depth)
+    threshold = np.zeros(count, np.int64)
+    threshold[inner] = np.where(negative, -(v - 1), v - 1)
+    left, right = np.arange(count), np.arange(count)
+    children = 1 + 2 * np.cumsum(inner) - 2  # breadth first: the i-th inner node's children are 2i+1, 2i+2
+    left[inner], right[inner] = children[inner], children[inner] + 1
+    leaf = np.where(inner, -1, np.cumsum(~inner) - 1)
+    if (left[inner] >= count).any() or (right[inner] >= count).any():
+        raise FormatError("lossless stream: an image's tree is not a tree (damaged)")
+    tree = lossless.check_tree({"feature": feature, "threshold": threshold, "left": left, "right": right, "leaf": leaf},
+                               what="lossless stream")
+    return lossless.Tree(tree.feature, tree.threshold, tree.left, tree.right, tree.leaf, predictor)
