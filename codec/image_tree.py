@@ -3,7 +3,8 @@ where it matters), as JPEG XL's modular mode does at its higher efforts.
 
 A model's tree is learned on its training images; an image unlike them (a CT when the model saw three,
 an upscaled photo) codes better with a tree of its own whose leaves also choose their predictor
-(``lossless.PREDICTORS``: CALIC's, the left or upper neighbour, or W + N - NW). The tree is grown
+(``lossless.PREDICTORS``: CALIC's, the left or upper neighbour, W + N - NW, or JPEG XL's
+weighted predictor, ``weighted.py``, whose largest neighbouring error is one more property). The tree is grown
 level by level, greedily: each leaf splits on the property and threshold (a quantile of the
 property) that most lower the entropy of its residuals' tokens, each side with the predictor best
 for it, while that saves more than a split costs (SPLIT_BITS: its bits in the stream and what a
@@ -12,7 +13,7 @@ new table costs to learn). Two trees are grown: one whose splits are chosen for 
 the encoder codes the chunk with each and with the model's tree, and keeps the smallest stream.
 
 In the stream, after the form: the nodes breadth first, each a bit (leaf or not), then a leaf's
-predictor (2 bits) or an inner node's property (5 bits) and threshold (a sign and an Elias-gamma
+predictor (3 bits) or an inner node's property (5 bits) and threshold (a sign and an Elias-gamma
 magnitude), all raw bits.
 """
 
@@ -119,7 +120,8 @@ def _tree(nodes: list) -> lossless.Tree:
     threshold = np.array([nd["threshold"] for nd in nodes], np.int64)
     predictor = np.array([nd["pred"] for nd in nodes])[is_leaf]
     tree = lossless.check_tree({"feature": feature, "threshold": threshold, "left": np.where(is_leaf, idx, left),
-                                "right": np.where(is_leaf, idx, right), "leaf": leaf}, what="an image's tree")
+                                "right": np.where(is_leaf, idx, right), "leaf": leaf}, what="an image's tree",
+                                properties=len(lossless.OWN_PROPERTIES))
     return lossless.Tree(tree.feature, tree.threshold, tree.left, tree.right, tree.leaf, predictor)
 
 
@@ -128,7 +130,7 @@ def write(tree: lossless.Tree, coder_depth: int, add) -> None:
     inner = tree.leaf < 0
     _put(add, [len(tree.leaf) - 1], 16, coder_depth)
     _put(add, inner.astype(np.int64), 1, coder_depth)
-    _put(add, tree.predictor.astype(np.int64), 2, coder_depth)
+    _put(add, tree.predictor.astype(np.int64), 3, coder_depth)
     _put(add, tree.feature[inner], 5, coder_depth)
     threshold = tree.threshold[inner]
     _put(add, (threshold < 0).astype(np.int64), 1, coder_depth)
@@ -147,7 +149,9 @@ def read(coder_depth: int, read) -> lossless.Tree:
         raise FormatError("lossless stream: an image's tree is too large (damaged)")
     inner = _get(read, count, 1, coder_depth).astype(bool)
     leaves = int((~inner).sum())
-    predictor = _get(read, leaves, 2, coder_depth)
+    predictor = _get(read, leaves, 3, coder_depth)
+    if (predictor >= len(lossless.PREDICTORS)).any():
+        raise FormatError("lossless stream: an image's tree names no predictor (damaged)")
     feature = np.zeros(count, np.int64)
     feature[inner] = _get(read, int(inner.sum()), 5, coder_depth)
     negative = _get(read, int(inner.sum()), 1, coder_depth).astype(bool)
@@ -165,5 +169,5 @@ def read(coder_depth: int, read) -> lossless.Tree:
     if (left[inner] >= count).any() or (right[inner] >= count).any():
         raise FormatError("lossless stream: an image's tree is not a tree (damaged)")
     tree = lossless.check_tree({"feature": feature, "threshold": threshold, "left": left, "right": right, "leaf": leaf},
-                               what="lossless stream")
+                               what="lossless stream", properties=len(lossless.OWN_PROPERTIES))
     return lossless.Tree(tree.feature, tree.threshold, tree.left, tree.right, tree.leaf, predictor)

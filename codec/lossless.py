@@ -32,6 +32,7 @@ import numpy as np
 from bitstream.coder import PRECISION, Decoder, Encoder, Tables, integer_frequencies
 from bitstream.errors import FormatError
 from codec import lossless_forms as forms
+from codec import weighted
 from codec.tiling import WHOLE_CHUNK_PIXELS, WHOLE_IMAGE_VALUES, from_planes, to_planes
 
 MAX_ERROR = 32  # near-lossless bounds offered: 1..32
@@ -74,7 +75,9 @@ def raw_bits_of(token: np.ndarray) -> np.ndarray:
     return np.where(token >= DIRECT, (token - DIRECT) // (1 << MSB) + 5 - MSB, 0)
 
 
-PREDICTORS = ("CALIC", "W", "N", "W+N-NW")  # what a leaf of an image's own tree may predict with
+PREDICTORS = ("CALIC", "W", "N", "W+N-NW", "WP")  # what a leaf of an image's own tree may predict with (WP: weighted.py)
+WP = PREDICTORS.index("WP")
+OWN_PROPERTIES = (*PROPERTIES, "WP max error")  # an image's own tree may also split on the weighted predictor's error
 
 
 class Tree:
@@ -92,12 +95,14 @@ class Tree:
         self.depth = _depth(self.left, self.right)
         self.predictor = np.zeros(self.leaves, np.int8) if predictor is None else np.asarray(predictor, np.int8)
         self.predicts = bool(self.predictor.any())
+        inner = self.leaf < 0
+        self.uses_wp = bool((self.predictor == WP).any() or (self.feature[inner] >= len(PROPERTIES)).any())
 
-    def prediction(self, pred, r, here, offsets, top: int, leaves) -> np.ndarray:
-        """Each pixel's prediction by its leaf's predictor (``pred``: CALIC's)."""
+    def prediction(self, pred, r, here, offsets, top: int, leaves, wp=None) -> np.ndarray:
+        """Each pixel's prediction by its leaf's predictor (``pred``: CALIC's; ``wp``: the weighted one's)."""
         a, b, c = (r[:, here + o] for o in offsets[:3])
         which = self.predictor[leaves].reshape(pred.shape)
-        return np.choose(which, [pred, a, b, np.clip(a + b - c, 0, top)])
+        return np.choose(which, [pred, a, b, np.clip(a + b - c, 0, top), pred if wp is None else wp])
 
     def apply(self, props: np.ndarray) -> np.ndarray:
         """Leaf index of each column of ``props`` (P, k). A leaf's children are itself, so a column may
@@ -135,7 +140,7 @@ def _depth(left: np.ndarray, right: np.ndarray) -> int:
     return int(depth.max())
 
 
-def check_tree(arrays: dict, *, what: str) -> Tree:
+def check_tree(arrays: dict, *, what: str, properties: int = len(PROPERTIES)) -> Tree:
     """A Tree from stored arrays, refusing any that is not a proper tree over known properties (FormatError)."""
     try:
         f, t, lo, hi, leaf = (np.asarray(arrays[k]) for k in ("feature", "threshold", "left", "right", "leaf"))
@@ -149,7 +154,7 @@ def check_tree(arrays: dict, *, what: str) -> Tree:
     inner_ok = ((lo > idx) & (hi > idx) & (lo < n) & (hi < n))[~is_leaf].all()  # children after parents: no loops
     leaf_ok = (lo[is_leaf] == idx[is_leaf]).all() and (hi[is_leaf] == idx[is_leaf]).all()
     leaves = leaf[is_leaf]
-    if (not inner_ok or not leaf_ok or ((f < 0) | (f >= len(PROPERTIES))).any() or leaf[~is_leaf].min(initial=-1) != -1
+    if (not inner_ok or not leaf_ok or ((f < 0) | (f >= properties)).any() or leaf[~is_leaf].min(initial=-1) != -1
             or sorted(leaves.tolist()) != list(range(len(leaves)))):
         raise FormatError(f"{what}: not a valid context tree")
     children = np.concatenate([lo[~is_leaf], hi[~is_leaf]])
@@ -234,10 +239,11 @@ def residual_symbols(x: np.ndarray, pred: np.ndarray, step: int) -> np.ndarray:
 def original_properties(coded: np.ndarray, k: int, form, depth: int, predictors: bool = False):
     """(properties (P, pixels), signed tokens) of planes (n * k, H, W) already in their ``form``, coded
     losslessly with CALIC's predictor: the decoded neighbours are the originals, so every pixel's are
-    computed at once. ``predictors``: tokens (len(PREDICTORS), pixels), each predictor's."""
+    computed at once. ``predictors``: the properties of an image's own tree (OWN_PROPERTIES), and
+    tokens (len(PREDICTORS), pixels), each predictor's."""
     n, h, w = coded.shape
-    offsets = _offsets(w)
-    here = np.concatenate(_schedule(h, w))
+    offsets, steps = _offsets(w), _schedule(h, w)
+    here = np.concatenate(steps)
     props, tokens, previous = [], [], None
     for c in range(k):
         x = padded(coded[c::k]).astype(np.int64)
@@ -246,13 +252,31 @@ def original_properties(coded: np.ndarray, k: int, form, depth: int, predictors:
         q = x[:, here] - pred
         e = np.zeros_like(x)
         e[:, here] = np.abs(q)
-        props.append(properties(x, e, here, offsets, pred, form.plane_id(c), previous, 1).astype(np.int32))
-        a, b, cc = (x[:, here + o] for o in offsets[:3])
-        by = [pred, a, b, np.clip(a + b - cc, 0, top)] if predictors else [pred]
+        p = properties(x, e, here, offsets, pred, form.plane_id(c), previous, 1).astype(np.int32)
+        by = [pred]
+        if predictors:
+            wp, wp_error = weighted_pass(x, steps, offsets, top)
+            p = np.vstack([p, wp_error.reshape(1, -1).astype(np.int32)])
+            a, b, cc = (x[:, here + o] for o in offsets[:3])
+            by += [a, b, np.clip(a + b - cc, 0, top), wp]
+        props.append(p)  # int32: half the memory
         tokens.append(np.stack([_signed_tokens(x[:, here] - p).reshape(-1) for p in by]))
         previous = e
     tokens = np.concatenate(tokens, axis=1)
     return np.concatenate(props, axis=1), tokens if predictors else tokens[0]
+
+
+def weighted_pass(x: np.ndarray, steps, offsets: np.ndarray, top: int):
+    """The weighted predictor's (prediction, largest neighbouring error) (n, pixels in schedule order) of
+    the padded planes x, known whole: computed diagonal by diagonal, as the decoder will."""
+    state = weighted.State(x.shape)
+    preds, errors = [], []
+    for here in steps:
+        pred, error = state.predict(x, here, offsets, top)
+        state.update(here, x[:, here])
+        preds.append(pred)
+        errors.append(error)
+    return np.concatenate(preds, axis=1), np.concatenate(errors, axis=1)
 
 
 def _signed_tokens(q: np.ndarray) -> np.ndarray:
@@ -290,6 +314,7 @@ def _lossless_parts(x: np.ndarray, top: int, tree: Tree, plane: int, previous, s
     r = padded(x)
     e = np.zeros_like(r)
     q, leaves = np.empty((n, len(here)), np.int64), np.empty((n, len(here)), np.int16)
+    wp = weighted_pass(r, steps, offsets, top) if tree.uses_wp else None
     batch = max(1, LOSSLESS_BATCH_PIXELS // (h * w))
     for i in range(0, n, batch):
         rb = r[i : i + batch]
@@ -297,8 +322,11 @@ def _lossless_parts(x: np.ndarray, top: int, tree: Tree, plane: int, previous, s
         e[i : i + batch, here] = np.abs(rb[:, here] - calic)
         props = properties(rb, e[i : i + batch], here, offsets, calic, plane,
                            None if previous is None else previous[i : i + batch], 1)
+        if wp is not None:
+            props = np.vstack([props, wp[1][i : i + batch].reshape(1, -1).astype(props.dtype)])
         leaf = tree.apply(props)
-        pred = tree.prediction(calic, rb, here, offsets, top, leaf) if tree.predicts else calic
+        pred = tree.prediction(calic, rb, here, offsets, top, leaf, None if wp is None else wp[0][i : i + batch]) \
+            if tree.predicts else calic
         q[i : i + batch], leaves[i : i + batch] = rb[:, here] - pred, leaf.reshape(len(rb), -1)
     bounds = np.cumsum([0] + [len(s) for s in steps])
     parts = [(q[:, a:b].reshape(-1), leaves[:, a:b].reshape(-1)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
@@ -508,10 +536,16 @@ class LosslessCoder:
         n, h, w = shape
         top, plane, scale_depth = form.top(c, depth), form.plane_id(c), form.scale_depth(c, depth)
         r, e, offsets = padded(np.zeros(shape, np.int32)), padded(np.zeros(shape, np.int32)), _offsets(w)
+        state = weighted.State(r.shape) if tree.uses_wp else None
         for here in _schedule(h, w):
             calic = predict(r, here, offsets, top, scale_depth)
-            leaves = tree.apply(properties(r, e, here, offsets, calic, plane, previous, step))
-            pred = tree.prediction(calic, r, here, offsets, top, leaves) if tree.predicts else calic
+            props = properties(r, e, here, offsets, calic, plane, previous, step)
+            wp = None
+            if state is not None:
+                wp, wp_error = state.predict(r, here, offsets, top)
+                props = np.vstack([props, wp_error.reshape(1, -1).astype(props.dtype)])
+            leaves = tree.apply(props)
+            pred = tree.prediction(calic, r, here, offsets, top, leaves, wp) if tree.predicts else calic
             signed = decoder.read(leaves, tables.current).astype(np.int64)
             token = np.abs(signed)
             if (token >= self.t).any():
@@ -525,6 +559,8 @@ class LosslessCoder:
             q = np.where(signed < 0, -1, 1) * magnitude_of(token, raw)
             r[:, here] = np.clip(pred + q.reshape(pred.shape) * step, 0, top)
             e[:, here] = np.abs(r[:, here] - calic) if tree.predicts else np.abs(q).reshape(pred.shape)  # CALIC's residual
+            if state is not None:
+                state.update(here, r[:, here])
         return crop(r, h, w), e
 
     def ideal_bits(self, planes: np.ndarray, channels: int, max_error: int = 0, depth: int | None = None) -> float:
