@@ -236,11 +236,11 @@ def residual_symbols(x: np.ndarray, pred: np.ndarray, step: int) -> np.ndarray:
     return np.floor_divide(2 * (x - pred) + step, 2 * step)
 
 
-def original_properties(coded: np.ndarray, k: int, form, depth: int, predictors: bool = False):
+def original_properties(coded: np.ndarray, k: int, form, depth: int, predictors: bool = False, wp=None):
     """(properties (P, pixels), signed tokens) of planes (n * k, H, W) already in their ``form``, coded
     losslessly with CALIC's predictor: the decoded neighbours are the originals, so every pixel's are
     computed at once. ``predictors``: the properties of an image's own tree (OWN_PROPERTIES), and
-    tokens (len(PREDICTORS), pixels), each predictor's."""
+    tokens (len(PREDICTORS), pixels), each predictor's (``wp``: the weighted predictor's passes, if made)."""
     n, h, w = coded.shape
     offsets, steps = _offsets(w), _schedule(h, w)
     here = np.concatenate(steps)
@@ -255,10 +255,10 @@ def original_properties(coded: np.ndarray, k: int, form, depth: int, predictors:
         p = properties(x, e, here, offsets, pred, form.plane_id(c), previous, 1).astype(np.int32)
         by = [pred]
         if predictors:
-            wp, wp_error = weighted_pass(x, steps, offsets, top)
+            wp_pred, wp_error = wp[c] if wp is not None else weighted_pass(x, steps, offsets, top)
             p = np.vstack([p, wp_error.reshape(1, -1).astype(np.int32)])
             a, b, cc = (x[:, here + o] for o in offsets[:3])
-            by += [a, b, np.clip(a + b - cc, 0, top), wp]
+            by += [a, b, np.clip(a + b - cc, 0, top), wp_pred]
         props.append(p)  # int32: half the memory
         tokens.append(np.stack([_signed_tokens(x[:, here] - p).reshape(-1) for p in by]))
         previous = e
@@ -284,11 +284,12 @@ def _signed_tokens(q: np.ndarray) -> np.ndarray:
     return np.where(q < 0, -token, token)
 
 
-def plane_parts(x: np.ndarray, top: int, step: int, tree: Tree, plane: int, previous, scale_depth: int):
+def plane_parts(x: np.ndarray, top: int, step: int, tree: Tree, plane: int, previous, scale_depth: int, wp=None):
     """Code one plane of each image, x (n, H, W) of values 0..top: ([(symbols, leaves) per step],
-    reconstruction (n, H, W), magnitudes of CALIC's residual symbols padded (for the next plane))."""
+    reconstruction (n, H, W), magnitudes of CALIC's residual symbols padded (for the next plane)).
+    ``wp``: the weighted predictor's pass over the plane, if made already."""
     if step == 1:
-        return _lossless_parts(x, top, tree, plane, previous, scale_depth)
+        return _lossless_parts(x, top, tree, plane, previous, scale_depth, wp)
     n, h, w = x.shape
     src, r, e, offsets = padded(x), padded(np.zeros(x.shape, np.int32)), padded(np.zeros(x.shape, np.int32)), _offsets(w)
     parts = []
@@ -305,7 +306,7 @@ def plane_parts(x: np.ndarray, top: int, step: int, tree: Tree, plane: int, prev
 LOSSLESS_BATCH_PIXELS = 1 << 20  # the one-pass encoder's properties are computed this many pixels at a time
 
 
-def _lossless_parts(x: np.ndarray, top: int, tree: Tree, plane: int, previous, scale_depth: int):
+def _lossless_parts(x: np.ndarray, top: int, tree: Tree, plane: int, previous, scale_depth: int, wp=None):
     """``plane_parts`` of a lossless plane in one pass: the decoded neighbours are the originals, so every
     pixel's properties are known at once (the decoder goes diagonal by diagonal; the parts are cut so)."""
     n, h, w = x.shape
@@ -314,7 +315,7 @@ def _lossless_parts(x: np.ndarray, top: int, tree: Tree, plane: int, previous, s
     r = padded(x)
     e = np.zeros_like(r)
     q, leaves = np.empty((n, len(here)), np.int64), np.empty((n, len(here)), np.int16)
-    wp = weighted_pass(r, steps, offsets, top) if tree.uses_wp else None
+    wp = (wp or weighted_pass(r, steps, offsets, top)) if tree.uses_wp else None
     batch = max(1, LOSSLESS_BATCH_PIXELS // (h * w))
     for i in range(0, n, batch):
         rb = r[i : i + batch]
@@ -351,7 +352,7 @@ def _signed(token, sign_negative):
 # chosen at training by measurement on held-out images (PRIORS): on Fashion-MNIST the model's
 # tables, counted on 20 million pixels, are worth much; on a user's unusual photo, little.
 PRIORS = (256, 1024, 4096, 16384)
-OWN_TREE_PRIOR = 64  # an image's own tree starts from a generic table: it adapts fast
+OWN_TREE_PRIOR = 16  # an image's own tree starts from a generic table: it adapts fast
 OWN_TREE_MAX_IMAGES = 8  # chunks of a few large images may grow a tree of their own
 OWN_TREE_MIN_SAMPLES = 1 << 12
 REFRESH = 8
@@ -458,25 +459,38 @@ class LosslessCoder:
         most the coder's, its default), and the reconstruction. The chunk's form (colour transform,
         value sets: ``lossless_forms.py``) is chosen and written first; then, lossless, whether the
         chunk has a tree of its own (``image_tree.py``): a chunk of a few large images is coded with
-        the model's tree and two of its own, and the smallest stream kept."""
+        the model's tree and with one of its own, and the smaller stream kept."""
         step, depth = 2 * max_error + 1, depth or self.depth
         form = forms.choose(planes, channels, depth, self.depth, max_error)
         coded, k = forms.forward(form, planes, channels, depth), form.planes(channels)
         n = len(planes) // channels
-        trees = [None]
+        candidates, wp = [None], None
         if not max_error and n <= OWN_TREE_MAX_IMAGES and coded.size >= OWN_TREE_MIN_SAMPLES:
-            from codec import image_tree
-
-            props, tokens = original_properties(coded, k, form, depth, predictors=True)
-            trees += [image_tree.grow(props, tokens, self.t, search) for search in (1, len(PREDICTORS))]
+            wp = self._weighted_passes(coded, k, form, depth)
+            candidates.append(self._own_tree(coded, k, form, depth, wp))
         best = None
-        for own in trees:
-            stream, out = self._stream(coded, k, form, channels, depth, step, own, min_bytes)
+        for own in candidates:
+            stream, out = self._stream(coded, k, form, channels, depth, step, own, min_bytes, wp)
             if best is None or len(stream) < len(best[0]):
                 best = stream, out
         return best[0], forms.inverse(form, best[1], channels, depth)
 
-    def _stream(self, coded, k: int, form, channels: int, depth: int, step: int, own, min_bytes: int):
+    @staticmethod
+    def _weighted_passes(coded, k: int, form, depth: int) -> list:
+        n, h, w = coded.shape
+        return [weighted_pass(padded(coded[c::k]).astype(np.int64), _schedule(h, w), _offsets(w), form.top(c, depth))
+                for c in range(k)]
+
+    def _own_tree(self, coded, k: int, form, depth: int, wp) -> Tree:
+        """The better by estimate of two trees grown for the chunk (``image_tree.py``): one whose splits
+        are chosen for CALIC's residuals, one knowing that every leaf chooses its predictor."""
+        from codec import image_tree
+
+        props, tokens = original_properties(coded, k, form, depth, predictors=True, wp=wp)
+        trees = [image_tree.grow(props, tokens, self.t, search) for search in (1, len(PREDICTORS))]
+        return min(trees, key=lambda tree: image_tree.estimate(tree, props, tokens, self.t))
+
+    def _stream(self, coded, k: int, form, channels: int, depth: int, step: int, own, min_bytes: int, wp=None):
         """(stream, reconstruction of the coded planes) with the model's tree or ``own``."""
         tables = AdaptiveTables(self.rows, self.depth, self.prior)
         encoder = Encoder(tables)
@@ -485,7 +499,7 @@ class LosslessCoder:
         out, previous = np.empty_like(coded), None
         for c in range(k):
             parts, restored, previous = plane_parts(coded[c::k], form.top(c, depth), step, tree, form.plane_id(c),
-                                                    previous, form.scale_depth(c, depth))
+                                                    previous, form.scale_depth(c, depth), None if wp is None else wp[c])
             out[c::k] = restored
             self._code_plane(tables, parts, encoder.add)
         return encoder.finish(min_bytes=min_bytes), out

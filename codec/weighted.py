@@ -50,11 +50,11 @@ class State:
 
     def predict(self, r: np.ndarray, here: np.ndarray, offsets: np.ndarray, top: int):
         """(prediction 0..top, largest neighbouring true error) of the pixels at ``here`` (n, k)."""
-        w_, n_, nw_, ne_, ww_, nn_ = offsets[:6]
-        west, north, nw, ne = ((r[:, here + o].astype(np.int64) << EXTRA) for o in (w_, n_, nw_, ne_))
-        sums = sum(self.errors[:, :, here + o] for o in (n_, ne_, nw_, w_, ww_))
-        weights = _error_weight(sums, MAX_WEIGHTS[:, None, None])
-        te_w, te_n, te_nw, te_ne = (self.true[:, here + o] for o in (w_, n_, nw_, ne_))
+        w_, n_, nw_, ne_, ww_ = offsets[:5]
+        around = here + np.array([n_, ne_, nw_, w_, ww_])[:, None]  # (5, k): one gather for each array
+        west, north, nw, ne = r[:, around[[3, 0, 2, 1]]].astype(np.int64).transpose(1, 0, 2) << EXTRA
+        weights = _error_weight(self.errors[:, :, around].sum(2), MAX_WEIGHTS[:, None, None])
+        te_n, te_ne, te_nw, te_w = self.true[:, around[:4]].transpose(1, 0, 2)
         sub = np.stack([west + ne - north,
                         north - (((te_w + te_n + te_ne) * P1C) >> 5),
                         west - (((te_w + te_n + te_nw) * P2C) >> 5),
