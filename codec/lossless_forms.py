@@ -30,6 +30,7 @@ from bitstream.errors import FormatError
 NONE, SUBTRACT_GREEN, YCOCG, PALETTE = range(4)
 COLOURS = ("RGB", "subtract green", "YCoCg-R", "palette")
 MIN_COMPACT_DEPTH = 5  # a value set's run lengths need a 5-bit table
+MIN_VALUE_SET_SAMPLES = 4096  # per plane, for 8-bit images
 
 
 @dataclass(frozen=True)
@@ -147,7 +148,7 @@ def _value_set(plane: np.ndarray, depth: int, top: int, ranks: bool = True):
     """The plane's values to code as ranks (sorted), or None (all of 0..top): those used if that looks
     cheaper, else the span from the least to the largest (ranks there are only the values less the
     least, which costs a few bits and tells the predictor the depth the plane really has)."""
-    used = np.unique(plane)
+    used = np.flatnonzero(np.bincount(plane.ravel(), minlength=1 << depth))  # sorted, in one pass
     if len(used) == top + 1:
         return None
     span = np.arange(used[0], used[-1] + 1)
@@ -182,6 +183,8 @@ def choose(planes: np.ndarray, channels: int, depth: int, coder_depth: int, max_
     k = form.planes(channels)
     if coder_depth < MIN_COMPACT_DEPTH:
         return form
+    if coded.size // k < MIN_VALUE_SET_SAMPLES and depth <= 8:
+        return form  # a small 8-bit image: a value set's runs cost about what they save (Fashion-MNIST: 3.5 bytes more)
     values = tuple(_value_set(coded[c::k], depth, form.top(c, depth), ranks=not max_error) for c in range(k))
     return Form(colour, palette, values)
 
