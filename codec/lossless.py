@@ -537,6 +537,8 @@ class LosslessCoder:
         decoder = Decoder(data, tables)
         form = forms.read(channels, depth, self.depth, decoder.read)
         tree = self._tree_in_stream(None, step, tables, read=decoder.read)
+        if tree is not self.tree and n > OWN_TREE_MAX_IMAGES:  # never written so: it would only cost memory
+            raise FormatError(f"lossless stream: a chunk of {n} images with a tree of its own (damaged)")
         k = form.planes(channels)
         out = np.empty((n * k, h, w), np.int32)
         previous = None

@@ -44,8 +44,8 @@ class State:
     and the final prediction's (true) error at every pixel coded so far."""
 
     def __init__(self, shape):
-        self.errors = np.zeros((4, *shape), np.int64)
-        self.true = np.zeros(shape, np.int64)
+        self.errors = np.zeros((4, *shape), np.int32)  # errors of 16-bit data (<< 3) fit: 20 bytes a pixel
+        self.true = np.zeros(shape, np.int32)
         self._sub = self._pred = None
 
     def predict(self, r: np.ndarray, here: np.ndarray, offsets: np.ndarray, top: int):
@@ -53,8 +53,8 @@ class State:
         w_, n_, nw_, ne_, ww_ = offsets[:5]
         around = here + np.array([n_, ne_, nw_, w_, ww_])[:, None]  # (5, k): one gather for each array
         west, north, nw, ne = r[:, around[[3, 0, 2, 1]]].astype(np.int64).transpose(1, 0, 2) << EXTRA
-        weights = _error_weight(self.errors[:, :, around].sum(2), MAX_WEIGHTS[:, None, None])
-        te_n, te_ne, te_nw, te_w = self.true[:, around[:4]].transpose(1, 0, 2)
+        weights = _error_weight(self.errors[:, :, around].sum(2, dtype=np.int64), MAX_WEIGHTS[:, None, None])
+        te_n, te_ne, te_nw, te_w = self.true[:, around[:4]].astype(np.int64).transpose(1, 0, 2)
         sub = np.stack([west + ne - north,
                         north - (((te_w + te_n + te_ne) * P1C) >> 5),
                         west - (((te_w + te_n + te_nw) * P2C) >> 5),

@@ -64,3 +64,17 @@ def test_bits_that_are_not_a_tree_are_a_format_error():
     forms._put(encoder.add, np.zeros(8, np.int64), 8, 8)
     with pytest.raises(FormatError, match="tree"):
         image_tree.read(8, Decoder(encoder.finish(), tables).read)
+
+
+def test_a_chunk_of_many_images_with_a_tree_of_its_own_is_refused(monkeypatch):
+    """The encoder grows trees for chunks of a few images only; a stream claiming one for more is damaged
+    (its weighted predictor would only cost the decoder memory)."""
+    images = np.stack([_upscaled(i)[:32, :32] for i in range(lossless.OWN_TREE_MAX_IMAGES + 1)])
+    model = codec.load_model(PHOTO_MODEL)
+    level = model.lossless_level()
+    monkeypatch.setattr(lossless, "OWN_TREE_MAX_IMAGES", len(images))
+    stream = level.encode(images)
+    assert np.array_equal(level.decode(stream, len(images), images.shape[1:]), images)
+    monkeypatch.undo()
+    with pytest.raises(FormatError, match="tree of its own"):
+        level.decode(stream, len(images), images.shape[1:])
