@@ -29,7 +29,7 @@ import numpy as np
 
 from bitstream.errors import FormatError
 from codec import lossless
-from codec.lossless_forms import _get, _put
+from codec.lossless_forms import get_bits, put_bits
 
 MAX_LEAVES = 256
 MAX_LEVELS = 12
@@ -145,38 +145,38 @@ def _tree(nodes: list) -> lossless.Tree:
 def write(tree: lossless.Tree, coder_depth: int, add) -> None:
     """Put the tree in the stream, breadth first (its nodes are numbered so)."""
     inner = tree.leaf < 0
-    _put(add, [len(tree.leaf) - 1], 16, coder_depth)
-    _put(add, inner.astype(np.int64), 1, coder_depth)
-    _put(add, tree.predictor.astype(np.int64), 3, coder_depth)
-    _put(add, tree.feature[inner], 5, coder_depth)
+    put_bits(add, [len(tree.leaf) - 1], 16, coder_depth)
+    put_bits(add, inner.astype(np.int64), 1, coder_depth)
+    put_bits(add, tree.predictor.astype(np.int64), 3, coder_depth)
+    put_bits(add, tree.feature[inner], 5, coder_depth)
     threshold = tree.threshold[inner]
-    _put(add, (threshold < 0).astype(np.int64), 1, coder_depth)
+    put_bits(add, (threshold < 0).astype(np.int64), 1, coder_depth)
     v = np.abs(threshold) + 1
     length = np.frexp(v.astype(np.float64))[1]
-    _put(add, length - 1, 5, coder_depth)
+    put_bits(add, length - 1, 5, coder_depth)
     for bits in np.unique(length):
         if bits > 1:
-            _put(add, v[length == bits] - (1 << (bits - 1)), int(bits) - 1, coder_depth)
+            put_bits(add, v[length == bits] - (1 << (bits - 1)), int(bits) - 1, coder_depth)
 
 
 def read(coder_depth: int, read) -> lossless.Tree:
     """The tree ``write`` put; FormatError if the bits are not a tree."""
-    count = int(_get(read, 1, 16, coder_depth)[0]) + 1
+    count = int(get_bits(read, 1, 16, coder_depth)[0]) + 1
     if count > 2 * MAX_LEAVES:
         raise FormatError("lossless stream: an image's tree is too large (damaged)")
-    inner = _get(read, count, 1, coder_depth).astype(bool)
+    inner = get_bits(read, count, 1, coder_depth).astype(bool)
     leaves = int((~inner).sum())
-    predictor = _get(read, leaves, 3, coder_depth)
+    predictor = get_bits(read, leaves, 3, coder_depth)
     if (predictor >= len(lossless.PREDICTORS)).any():
         raise FormatError("lossless stream: an image's tree names no predictor (damaged)")
     feature = np.zeros(count, np.int64)
-    feature[inner] = _get(read, int(inner.sum()), 5, coder_depth)
-    negative = _get(read, int(inner.sum()), 1, coder_depth).astype(bool)
-    length = _get(read, int(inner.sum()), 5, coder_depth) + 1
+    feature[inner] = get_bits(read, int(inner.sum()), 5, coder_depth)
+    negative = get_bits(read, int(inner.sum()), 1, coder_depth).astype(bool)
+    length = get_bits(read, int(inner.sum()), 5, coder_depth) + 1
     v = np.ones(len(length), np.int64) << np.minimum(length - 1, 40)
     for bits in np.unique(length):
         if bits > 1:
-            v[length == bits] += _get(read, int((length == bits).sum()), int(bits) - 1, coder_depth)
+            v[length == bits] += get_bits(read, int((length == bits).sum()), int(bits) - 1, coder_depth)
     threshold = np.zeros(count, np.int64)
     threshold[inner] = np.where(negative, -(v - 1), v - 1)
     left, right = np.arange(count), np.arange(count)

@@ -236,6 +236,19 @@ def residual_symbols(x: np.ndarray, pred: np.ndarray, step: int) -> np.ndarray:
     return np.floor_divide(2 * (x - pred) + step, 2 * step)
 
 
+def _known_properties(x, here, offsets, top: int, scale_depth: int, plane: int, previous, wp_error=None):
+    """(CALIC's prediction, its residuals' magnitudes padded, properties) of every pixel at ``here`` of
+    padded planes x known whole (lossless: the decoded neighbours are the originals); with
+    ``wp_error``, the weighted predictor's property appended (an image's own tree's)."""
+    calic = predict(x, here, offsets, top, scale_depth)
+    e = np.zeros_like(x)
+    e[:, here] = np.abs(x[:, here] - calic)
+    props = properties(x, e, here, offsets, calic, plane, previous, 1)
+    if wp_error is not None:
+        props = np.vstack([props, wp_error.reshape(1, -1).astype(props.dtype)])
+    return calic, e, props
+
+
 def original_properties(coded: np.ndarray, k: int, form, depth: int, predictors: bool = False, wp=None):
     """(properties (P, pixels), signed tokens) of planes (n * k, H, W) already in their ``form``, coded
     losslessly with CALIC's predictor: the decoded neighbours are the originals, so every pixel's are
@@ -248,19 +261,16 @@ def original_properties(coded: np.ndarray, k: int, form, depth: int, predictors:
     for c in range(k):
         x = padded(coded[c::k]).astype(np.int64)
         top = form.top(c, depth)
-        pred = predict(x, here, offsets, top, form.scale_depth(c, depth))
-        q = x[:, here] - pred
-        e = np.zeros_like(x)
-        e[:, here] = np.abs(q)
-        p = properties(x, e, here, offsets, pred, form.plane_id(c), previous, 1).astype(np.int32)
+        wp_pred, wp_error = (wp[c] if wp is not None else weighted_pass(x, steps, offsets, top)) if predictors \
+            else (None, None)
+        pred, e, p = _known_properties(x, here, offsets, top, form.scale_depth(c, depth), form.plane_id(c), previous,
+                                       wp_error)
         by = [pred]
         if predictors:
-            wp_pred, wp_error = wp[c] if wp is not None else weighted_pass(x, steps, offsets, top)
-            p = np.vstack([p, wp_error.reshape(1, -1).astype(np.int32)])
             a, b, cc = (x[:, here + o] for o in offsets[:3])
             by += [a, b, np.clip(a + b - cc, 0, top), wp_pred]
-        props.append(p)  # int32: half the memory
-        tokens.append(np.stack([_signed_tokens(x[:, here] - p).reshape(-1) for p in by]))
+        props.append(p.astype(np.int32))  # int32: half the memory
+        tokens.append(np.stack([_signed(token_of(np.abs(x[:, here] - p))[0], x[:, here] < p).reshape(-1) for p in by]))
         previous = e
     tokens = np.concatenate(tokens, axis=1)
     return np.concatenate(props, axis=1), tokens if predictors else tokens[0]
@@ -277,11 +287,6 @@ def weighted_pass(x: np.ndarray, steps, offsets: np.ndarray, top: int):
         preds.append(pred)
         errors.append(error)
     return np.concatenate(preds, axis=1), np.concatenate(errors, axis=1)
-
-
-def _signed_tokens(q: np.ndarray) -> np.ndarray:
-    token = token_of(np.abs(q))[0]
-    return np.where(q < 0, -token, token)
 
 
 def plane_parts(x: np.ndarray, top: int, step: int, tree: Tree, plane: int, previous, scale_depth: int, wp=None):
@@ -319,12 +324,9 @@ def _lossless_parts(x: np.ndarray, top: int, tree: Tree, plane: int, previous, s
     batch = max(1, LOSSLESS_BATCH_PIXELS // (h * w))
     for i in range(0, n, batch):
         rb = r[i : i + batch]
-        calic = predict(rb, here, offsets, top, scale_depth)
-        e[i : i + batch, here] = np.abs(rb[:, here] - calic)
-        props = properties(rb, e[i : i + batch], here, offsets, calic, plane,
-                           None if previous is None else previous[i : i + batch], 1)
-        if wp is not None:
-            props = np.vstack([props, wp[1][i : i + batch].reshape(1, -1).astype(props.dtype)])
+        calic, e[i : i + batch], props = _known_properties(rb, here, offsets, top, scale_depth, plane,
+                                                           None if previous is None else previous[i : i + batch],
+                                                           None if wp is None else wp[1][i : i + batch])
         leaf = tree.apply(props)
         pred = tree.prediction(calic, rb, here, offsets, top, leaf, None if wp is None else wp[0][i : i + batch]) \
             if tree.predicts else calic
@@ -379,14 +381,18 @@ class AdaptiveTables(Tables):
     def __len__(self) -> int:
         return len(self.freqs)
 
-    def restart(self, rows: np.ndarray, prior: int) -> None:
-        """Leaves of another tree from here on (an image's own): tables added for them, the old kept."""
+    def _added(self, rows: np.ndarray) -> np.ndarray:
+        """Append leaf tables; their numbers."""
         first = len(self.freqs)
         self.freqs.extend(rows)
         self._models.extend([None] * len(rows))
         self.lows = np.concatenate([self.lows, np.full(len(rows), -(self.t - 1))])
         self.sizes = np.concatenate([self.sizes, np.full(len(rows), self.width - 1)])
-        self.current = np.arange(first, first + len(rows))
+        return np.arange(first, first + len(rows))
+
+    def restart(self, rows: np.ndarray, prior: int) -> None:
+        """Leaves of another tree from here on (an image's own): tables added for them, the old kept."""
+        self.current = self._added(rows)
         self.counts = rows.astype(np.int64)
         self.fresh = np.zeros(len(rows), np.int64)
         self.weight = (1 << PRECISION) // prior
@@ -410,13 +416,7 @@ class AdaptiveTables(Tables):
         over = counts.sum(1) > HALVE_AT
         counts[over] = (counts[over] + 1) >> 1
         self.counts[leaves] = counts
-        rows = integer_rows(counts)
-        first = len(self.freqs)
-        self.freqs.extend(rows)
-        self._models.extend([None] * len(rows))
-        self.lows = np.concatenate([self.lows, np.full(len(rows), -(self.t - 1))])
-        self.sizes = np.concatenate([self.sizes, np.full(len(rows), self.width - 1)])
-        self.current[leaves] = np.arange(first, first + len(rows))
+        self.current[leaves] = self._added(integer_rows(counts))
         self.fresh[leaves] = 0
 
 
@@ -512,10 +512,10 @@ class LosslessCoder:
         if step > 1:
             return self.tree
         if read is not None:
-            has_own = bool(forms._get(read, 1, 1, self.depth)[0])
+            has_own = bool(forms.get_bits(read, 1, 1, self.depth)[0])
             own = image_tree.read(self.depth, read) if has_own else None
         else:
-            forms._put(add, [own is not None], 1, self.depth)
+            forms.put_bits(add, [own is not None], 1, self.depth)
             if own is not None:
                 image_tree.write(own, self.depth, add)
         if own is None:

@@ -230,7 +230,7 @@ def inverse(form: Form, coded: np.ndarray, channels: int, depth: int) -> np.ndar
 # k up to the coder's depth; wider numbers go in pieces of at most 8 bits: the coder takes symbols
 # below 2^15).
 
-def _put(add, values, bits: int, coder_depth: int) -> None:
+def put_bits(add, values, bits: int, coder_depth: int) -> None:
     values = np.asarray(values, np.int64).reshape(-1)
     piece = min(coder_depth, 8)
     for shift in range(0, bits, piece):
@@ -238,7 +238,7 @@ def _put(add, values, bits: int, coder_depth: int) -> None:
         add((values >> shift) & ((1 << k) - 1), np.full(len(values), k - 1, np.int16))
 
 
-def _get(read, n: int, bits: int, coder_depth: int) -> np.ndarray:
+def get_bits(read, n: int, bits: int, coder_depth: int) -> np.ndarray:
     out = np.zeros(n, np.int64)
     piece = min(coder_depth, 8)
     for shift in range(0, bits, piece):
@@ -250,47 +250,47 @@ def _get(read, n: int, bits: int, coder_depth: int) -> np.ndarray:
 def write(form: Form, channels: int, depth: int, coder_depth: int, add) -> None:
     """Put the form in the stream (``add(symbols, tables)``, the coder's)."""
     if channels == 3:
-        _put(add, [form.colour], 2, coder_depth)
+        put_bits(add, [form.colour], 2, coder_depth)
     if form.colour == PALETTE:
-        _put(add, [len(form.palette) - 1], coder_depth, coder_depth)
-        _put(add, form.palette, depth, coder_depth)
+        put_bits(add, [len(form.palette) - 1], coder_depth, coder_depth)
+        put_bits(add, form.palette, depth, coder_depth)
     if coder_depth < MIN_COMPACT_DEPTH:
         return
     for c in range(form.planes(channels)):
         used = form.values[c] if form.values else None
-        _put(add, [used is not None], 1, coder_depth)
+        put_bits(add, [used is not None], 1, coder_depth)
         if used is not None:
             v = _runs(_mask(used, depth)) + 1
             length = np.frexp(v.astype(np.float64))[1]  # bits of v
-            _put(add, [len(v) - 1], depth + 1, coder_depth)
-            _put(add, length - 1, 5, coder_depth)
+            put_bits(add, [len(v) - 1], depth + 1, coder_depth)
+            put_bits(add, length - 1, 5, coder_depth)
             for bits in np.unique(length):
                 if bits > 1:
-                    _put(add, v[length == bits] - (1 << (bits - 1)), int(bits) - 1, coder_depth)
+                    put_bits(add, v[length == bits] - (1 << (bits - 1)), int(bits) - 1, coder_depth)
 
 
 def read(channels: int, depth: int, coder_depth: int, read) -> Form:
     """The form ``write`` put (``read(tables)``, the decoder's); FormatError if it cannot be one."""
     colour, palette = NONE, None
     if channels == 3:
-        colour = int(_get(read, 1, 2, coder_depth)[0])
+        colour = int(get_bits(read, 1, 2, coder_depth)[0])
     if colour == PALETTE:
-        k = int(_get(read, 1, coder_depth, coder_depth)[0]) + 1
-        palette = _get(read, k * channels, depth, coder_depth).reshape(k, channels)
+        k = int(get_bits(read, 1, coder_depth, coder_depth)[0]) + 1
+        palette = get_bits(read, k * channels, depth, coder_depth).reshape(k, channels)
     form = Form(colour, palette)
     if coder_depth < MIN_COMPACT_DEPTH:
         return form
     values = []
     for _ in range(form.planes(channels)):
-        if not _get(read, 1, 1, coder_depth)[0]:
+        if not get_bits(read, 1, 1, coder_depth)[0]:
             values.append(None)
             continue
-        n = int(_get(read, 1, depth + 1, coder_depth)[0]) + 1
-        length = _get(read, n, 5, coder_depth) + 1
+        n = int(get_bits(read, 1, depth + 1, coder_depth)[0]) + 1
+        length = get_bits(read, n, 5, coder_depth) + 1
         v = np.ones(n, np.int64) << (length - 1)
         for bits in np.unique(length):
             if bits > 1:
-                v[length == bits] += _get(read, int((length == bits).sum()), int(bits) - 1, coder_depth)
+                v[length == bits] += get_bits(read, int((length == bits).sum()), int(bits) - 1, coder_depth)
         runs = v - 1
         if runs.sum() != 1 << depth or runs[1:].min(initial=1) < 1:
             raise FormatError("lossless stream: a plane's value set is damaged")

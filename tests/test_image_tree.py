@@ -59,9 +59,9 @@ def test_an_upscaled_image_codes_smaller_with_its_own_tree_and_round_trips(monke
 def test_bits_that_are_not_a_tree_are_a_format_error():
     tables = _tables()
     encoder = Encoder(tables)
-    forms._put(encoder.add, [2], 16, 8)  # three nodes
-    forms._put(encoder.add, [1, 1, 1], 1, 8)  # all inner: their children would lie past the end
-    forms._put(encoder.add, np.zeros(8, np.int64), 8, 8)
+    forms.put_bits(encoder.add, [2], 16, 8)  # three nodes
+    forms.put_bits(encoder.add, [1, 1, 1], 1, 8)  # all inner: their children would lie past the end
+    forms.put_bits(encoder.add, np.zeros(8, np.int64), 8, 8)
     with pytest.raises(FormatError, match="tree"):
         image_tree.read(8, Decoder(encoder.finish(), tables).read)
 
