@@ -9,11 +9,12 @@ Parts, each printed as it is measured and written to benchmarks/results/lossless
   none trained on): the whole archive (every image checked bit for bit by hash), one file per image,
   near-lossless at K = 1, 2, 4 (every pixel checked within K); gzip -9, bz2 -9, xz -9e, zstd -19 on
   the raw split; PNG, WebP lossless, JPEG XL lossless (effort 7), JPEG-LS and JPEG 2000 lossless
-  one file per image; the time to encode and decode the split against JPEG XL's and the lossy
-  mode's at its highest quality.
+  one file per image; the time to encode and decode the split (medians of 3 in one process, after
+  a warm-up) against JPEG XL's and the lossy mode's at its highest quality.
 - ``photos``: the bundled photo model's lossless coder on the held-out photos of
   ``benchmarks/photos.py`` (scikit-image's astronaut, camera, coffee, moon, rocket, and every fifth
-  wallpaper), grey and colour, against JPEG XL (effort 7), JPEG-LS, JPEG 2000 and PNG.
+  wallpaper), grey and colour, against JPEG XL (effort 7), JPEG-LS, JPEG 2000 and PNG, with the time
+  aecodec and JPEG XL take on each.
 - ``deep``: 16-bit medical images, the CT and MR files inside the pydicom wheel: the bundled deep
   model, trained by ``aecodec train --kind lossless`` on some of them (a CT, an MR, a nuclear-medicine
   image: ``--export-deep-train DIR`` writes them), codes the others (a CT of 512 x 512, CT_small,
@@ -62,14 +63,11 @@ def image_codecs() -> dict:
     return codecs
 
 
-def per_image_sizes(images, encode, decode) -> tuple[int, float, float]:
-    """(total bytes of one file per image, encode seconds, decode seconds); every image checked exact."""
-    t0 = time.perf_counter()
-    blobs = [encode(a) for a in images]
-    enc = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    restored = [decode(b) for b in blobs]
-    dec = time.perf_counter() - t0
+def per_image_sizes(images, encode, decode, repeat: int = 1) -> tuple[int, float, float]:
+    """(total bytes of one file per image, encode seconds, decode seconds: medians of ``repeat`` runs);
+    every image checked exact."""
+    blobs, enc = _timed(lambda: [encode(a) for a in images], repeat=repeat)
+    restored, dec = _timed(lambda: [decode(b) for b in blobs], repeat=repeat)
     for a, r in zip(images, restored, strict=True):
         if not np.array_equal(np.asarray(r).reshape(a.shape), a):
             raise AssertionError("a baseline did not restore an image exactly")
@@ -91,8 +89,9 @@ def fashion(out: list) -> None:
     test = data.fashion_mnist("test")
     model = codec.load_model()
     pixels = test.size
-    blob, enc = _timed(lambda: codec.compress(test, lossless=True, model=model))
-    restored, dec = _timed(lambda: codec.decompress(blob, model=model))
+    _warm_up(model, test[:8])
+    blob, enc = _timed(lambda: codec.compress(test, lossless=True, model=model), repeat=SPEED_REPEAT)
+    restored, dec = _timed(lambda: codec.decompress(blob, model=model), repeat=SPEED_REPEAT)
     exact = _digest(restored) == _digest(test) and restored.dtype == np.uint8
     _say(out, f"Fashion-MNIST test split, {len(test):,} images, lossless archive: {8 * len(blob) / pixels:.3f} bits/pixel "
               f"({len(blob) / len(test):.1f} bytes/image), every image bit for bit: {exact} (SHA-256 of all pixels); "
@@ -109,8 +108,8 @@ def fashion(out: list) -> None:
         out.append({"part": "fashion", "codec": f"aecodec near-lossless K={k}", "bits_per_pixel": 8 * len(near) / pixels,
                     "max_error": worst, "within_bound": worst <= k})
     top = model.qualities[-1]
-    lossy, lossy_enc = _timed(lambda: codec.compress(test, quality=top, model=model))
-    _, lossy_dec = _timed(lambda: codec.decompress(lossy, model=model))
+    lossy, lossy_enc = _timed(lambda: codec.compress(test, quality=top, model=model), repeat=SPEED_REPEAT)
+    _, lossy_dec = _timed(lambda: codec.decompress(lossy, model=model), repeat=SPEED_REPEAT)
     _say(out, f"  lossy quality {top} (the highest) for comparison: encode {lossy_enc:.2f} s, decode {lossy_dec:.2f} s; "
               f"lossless takes {enc / lossy_enc:.2f}x and {dec / lossy_dec:.2f}x that (target: within 3x)")
     for r in lossless_points(test):
@@ -131,11 +130,33 @@ def fashion(out: list) -> None:
 
     codecs = {**image_codecs(), "WebP lossless (method 6)": (webp, lambda b: np.asarray(Image.open(io.BytesIO(b)).convert("L")))}
     for name, (encode, decode) in codecs.items():
-        size, e, d = per_image_sizes(test, encode, decode)
+        jxl = name.startswith("JPEG XL")
+        size, e, d = per_image_sizes(test, encode, decode, repeat=SPEED_REPEAT if jxl else 1)
         _say(out, f"  {name}, one file per image: {8 * size / pixels:.3f} bits/pixel ({size / len(test):.1f} bytes/image); "
-                  f"encode {e:.2f} s, decode {d:.2f} s" + (f" (aecodec's archive: {enc / e:.2f}x and {dec / d:.2f}x the time)"
-                                                             if name.startswith("JPEG XL") else ""))
+                  f"encode {e:.2f} s, decode {d:.2f} s" + (f" (medians of {SPEED_REPEAT})" if jxl else ""))
         out.append({"part": "fashion", "codec": name, "bits_per_pixel": 8 * size / pixels, "encode_s": e, "decode_s": d})
+        if jxl:
+            jxl_enc, jxl_dec = e, d
+    met = enc <= jxl_enc and dec <= jxl_dec and enc <= 3 * lossy_enc and dec <= 3 * lossy_dec
+    _say(out, f"speed, the 10,000 test images in one process (medians of {SPEED_REPEAT}): lossless encode {enc:.2f} s, "
+              f"decode {dec:.2f} s; JPEG XL lossless (effort 7) {jxl_enc:.2f} s and {jxl_dec:.2f} s "
+              f"({enc / jxl_enc:.2f}x and {dec / jxl_dec:.2f}x its time); lossy quality {top} {lossy_enc:.2f} s and "
+              f"{lossy_dec:.2f} s ({enc / lossy_enc:.2f}x and {dec / lossy_dec:.2f}x); targets (<= 1x JPEG XL, "
+              f"<= 3x lossy, each way): {met}")
+    out.append({"part": "fashion", "speed": {"encode_s": enc, "decode_s": dec, "jxl_encode_s": jxl_enc,
+                                             "jxl_decode_s": jxl_dec, "lossy_encode_s": lossy_enc,
+                                             "lossy_decode_s": lossy_dec, "met": met}})
+
+
+SPEED_REPEAT = 3  # timed runs of each coder on the test split (medians)
+
+
+def _warm_up(model, images) -> None:
+    """Code a few images each way first, so that no timing includes loading what the first call loads."""
+    import codec
+
+    codec.decompress(codec.compress(images, lossless=True, model=model), model=model)
+    codec.decompress(codec.compress(images, quality=model.qualities[-1], model=model), model=model)
 
 
 def _one_file_each(images, model) -> int:
@@ -160,24 +181,31 @@ def photos(out: list) -> None:
             **{f"wallpaper-{k}": v for k, v in wallpapers()[1].items()}}
     codecs = image_codecs()
     totals = {"aecodec lossless": 0, **{name: 0 for name in codecs}}
-    samples = 0
+    samples, times = 0, np.zeros((2, 2))  # (aecodec, JPEG XL) x (encode, decode) seconds
+    _warm_up(model, next(iter(held.values()))[:64, :64])
     for name, a in held.items():
         (blob, e), = [_timed(lambda a=a: codec.compress(a, lossless=True, model=model))]
         back, d = _timed(lambda blob=blob: codec.decompress(blob, model=model))
         if not np.array_equal(back, a):
             raise AssertionError(f"{name} did not restore exactly")
-        sizes = {"aecodec lossless": len(blob)}
+        sizes, jxl = {"aecodec lossless": len(blob)}, None
         for cname, (encode, decode) in codecs.items():
-            sizes[cname] = per_image_sizes([a], encode, decode)[0]
+            sizes[cname], ce, cd = per_image_sizes([a], encode, decode, repeat=3 if cname.startswith("JPEG XL") else 1)
+            jxl = (ce, cd) if cname.startswith("JPEG XL") else jxl
         for k, v in sizes.items():
             totals[k] += v
         samples += a.size
+        times += [[e, d], jxl]
         kind = "grey" if a.ndim == 2 else "colour"
         _say(out, f"  {name} ({kind}, {a.shape[1]}x{a.shape[0]}): " + ", ".join(
-            f"{k} {8 * v / a.size:.3f}" for k, v in sizes.items()) + f" bits/sample; aecodec {e:.2f} s / {d:.2f} s")
-        out.append({"part": "photos", "image": name, **{k: 8 * v / a.size for k, v in sizes.items()}})
+            f"{k} {8 * v / a.size:.3f}" for k, v in sizes.items()) + f" bits/sample; aecodec {e:.2f} s / {d:.2f} s, "
+            f"JPEG XL {jxl[0]:.2f} s / {jxl[1]:.2f} s")
+        out.append({"part": "photos", "image": name, **{k: 8 * v / a.size for k, v in sizes.items()},
+                    "encode_s": e, "decode_s": d, "jxl_encode_s": jxl[0], "jxl_decode_s": jxl[1]})
     _say(out, "held-out photos, all together: " + ", ".join(f"{k} {8 * v / samples:.3f}" for k, v in totals.items())
-         + " bits/sample")
+         + f" bits/sample; time (encode / decode): aecodec {times[0, 0]:.1f} s / {times[0, 1]:.1f} s, JPEG XL lossless "
+           f"(effort 7) {times[1, 0]:.1f} s / {times[1, 1]:.1f} s ({times[0, 0] / times[1, 0]:.1f}x and "
+           f"{times[0, 1] / times[1, 1]:.1f}x its time)")
 
 
 def dicom_images() -> dict:
@@ -224,6 +252,7 @@ def deep(out: list) -> None:
     model = codec.load_model(api.DEEP_MODEL)  # trained on DEEP_TRAIN only (scripts/train-lossless.sh)
     images = dicom_images()
     codecs = image_codecs()
+    _warm_up(model, images[DEEP_TEST[1]][0][:32, :32])
     totals: dict = {}
     samples = 0
     for name in DEEP_TEST:
@@ -231,7 +260,9 @@ def deep(out: list) -> None:
         blob, e = _timed(lambda a=a, bits=bits: codec.compress(a, lossless=True, model=model, depth=bits))
         back, d = _timed(lambda blob=blob: codec.decompress(blob, model=model))
         exact = np.array_equal(back, a) and back.dtype == np.uint16
-        sizes = {"aecodec lossless": len(blob), **{k: per_image_sizes([a], *v)[0] for k, v in codecs.items()}}
+        measured = {k: per_image_sizes([a], *v, repeat=3 if k.startswith("JPEG XL") else 1) for k, v in codecs.items()}
+        sizes = {"aecodec lossless": len(blob), **{k: v[0] for k, v in measured.items()}}
+        jxl = next(v for k, v in measured.items() if k.startswith("JPEG XL"))
         near = {k: codec.compress(a, max_error=k, model=model, depth=bits) for k in (1, 2, 4)}
         bound = all(int(np.abs(codec.decompress(b, model=model).astype(np.int64) - a).max()) <= k for k, b in near.items())
         for k, v in sizes.items():
@@ -240,7 +271,7 @@ def deep(out: list) -> None:
         _say(out, f"  {name} ({bits}-bit, {a.shape[1]}x{a.shape[0]}): " + ", ".join(
             f"{k} {8 * v / a.size:.3f}" for k, v in sizes.items()) + f" bits/pixel; exact {exact}; near-lossless "
             + ", ".join(f"K={k} {8 * len(b) / a.size:.3f}" for k, b in near.items()) + f" (every pixel within K: {bound}); "
-            f"aecodec {e:.2f} s / {d:.2f} s")
+            f"aecodec {e:.2f} s / {d:.2f} s, JPEG XL {jxl[1]:.2f} s / {jxl[2]:.2f} s")
         out.append({"part": "deep", "image": name, "exact": exact, "within_bound": bound,
                     **{k: 8 * v / a.size for k, v in sizes.items()}})
     _say(out, "16-bit medical images, all together: " + ", ".join(f"{k} {8 * v / samples:.3f}" for k, v in totals.items())

@@ -25,8 +25,6 @@ which bounds the work a short file can demand. Unpadded, the flag costs 1/50,000
 
 from __future__ import annotations
 
-import itertools
-
 import constriction
 import numpy as np
 
@@ -46,13 +44,15 @@ def _model(freqs: np.ndarray):
     return constriction.stream.model.Categorical(freqs.astype(np.float64), perfect=False)
 
 
-def _groups(index: np.ndarray):
-    """(order, [(table, positions)]) for a flat index array: ``order`` sorts it by table (stably), and
-    the groups are its runs, tables ascending, positions in order."""
-    order = np.argsort(index, kind="stable")
-    ordered = index[order]
-    bounds = [0, *(np.flatnonzero(ordered[1:] != ordered[:-1]) + 1).tolist(), len(order)]
-    return order, [(int(ordered[s]), order[s:e]) for s, e in itertools.pairwise(bounds) if e > s]
+def _runs(index: np.ndarray, via: np.ndarray | None = None):
+    """(order, tables, counts) of a flat index array: ``order`` sorts it by index (stably: positions in
+    order within a run), and each run of equal indices, ascending, has its table (``via[index]`` given
+    ``via``) and its length. The coder makes one call per run."""
+    order = np.argsort(index, kind="stable")  # int16 indices: a radix sort
+    counts = np.bincount(index.astype(np.intp, copy=False))
+    present = np.flatnonzero(counts)
+    tables = present if via is None else via[present]
+    return order, tables.tolist(), counts[present].tolist()
 
 
 class Tables:
@@ -94,8 +94,11 @@ class Encoder:
         coder = constriction.stream.stack.AnsCoder()
         if framed:
             coder.encode_reverse(np.array([END_MARKER], np.int32), _UNIFORM)
+        model = self.tables.model
         for symbols, index, via in reversed(self._parts):
-            order, groups = _groups(index)
+            if not index.size:
+                continue
+            order, tables, counts = _runs(index, via)
             table = index if via is None else via[index]
             sizes = self.tables.sizes[table]
             s = symbols - self.tables.lows[table]
@@ -103,9 +106,10 @@ class Encoder:
             values = symbols[order][outside[order]]  # escapes, by table then position: the decoder's order
             if values.size:
                 coder.encode_reverse((values + _ESCAPE_OFFSET).astype(np.int32), constriction.stream.model.Uniform(ESCAPE_RANGE))
-            s = np.where(outside, sizes, s).astype(np.int32)
-            for t, pos in reversed(groups):
-                coder.encode_reverse(s[pos], self.tables.model(t if via is None else int(via[t])))
+            s = np.where(outside, sizes, s).astype(np.int32)[order]
+            ends = np.cumsum(counts).tolist()
+            for t, end, count in zip(reversed(tables), reversed(ends), reversed(counts), strict=True):
+                coder.encode_reverse(s[end - count : end], model(t))
         if framed:
             _pad(coder, min_bytes)
         return coder.get_compressed().tobytes()
@@ -155,18 +159,19 @@ class Decoder:
         flat = np.asarray(index).reshape(-1)
         if flat.size and (flat.min() < 0 or flat.max() >= (len(self.tables) if via is None else len(via))):
             raise FormatError("table index out of range")
-        table = flat if via is None else via[flat]
+        if not flat.size:
+            return np.zeros(np.shape(index), np.int32)
         out = np.empty(flat.size, np.int32)  # symbols are within int16 after escapes; half the memory of int64
         try:
-            order, groups = _groups(flat)
-            for t, pos in groups:
-                out[pos] = self._coder.decode(self.tables.model(t if via is None else int(via[t])), pos.size)
-            escaped = out[order] == self.tables.sizes[table[order]]
-            where = order[escaped]  # in the encoder's order: by table, then position
-            out += self.tables.lows[table].astype(np.int32)
-            if where.size:
-                values = self._coder.decode(constriction.stream.model.Uniform(ESCAPE_RANGE), where.size)
-                out[where] = values.astype(np.int32) - _ESCAPE_OFFSET
+            order, tables, counts = _runs(flat, via)
+            decode, models, model = self._coder.decode, self.tables._models, self.tables.model
+            ordered = np.concatenate([decode(models[t] or model(t), c) for t, c in zip(tables, counts, strict=True)])
+            escaped = np.flatnonzero(ordered == np.repeat(self.tables.sizes[tables], counts))  # by table, then position
+            ordered += np.repeat(self.tables.lows[tables], counts).astype(np.int32)
+            if escaped.size:
+                values = self._coder.decode(constriction.stream.model.Uniform(ESCAPE_RANGE), escaped.size)
+                ordered[escaped] = values.astype(np.int32) - _ESCAPE_OFFSET
+            out[order] = ordered
         except (ValueError, RuntimeError) as e:
             raise FormatError(f"entropy-coded stream is damaged ({e})") from None
         return out.reshape(np.shape(index))
@@ -193,8 +198,9 @@ def integer_frequencies(probs: np.ndarray) -> np.ndarray:
 def ideal_bits(symbols: np.ndarray, index: np.ndarray, tables: Tables) -> float:
     """Ideal bits of ``symbols`` under the tables (escapes at 16 extra bits): what ``Encoder`` approaches."""
     symbols, index = np.asarray(symbols).reshape(-1), np.asarray(index).reshape(-1)
-    total = 0.0
-    for t, pos in _groups(index)[1]:
+    total, order = 0.0, np.argsort(index, kind="stable")
+    _, used, counts = _runs(index)
+    for t, pos in zip(used, np.split(order, np.cumsum(counts)[:-1]), strict=True):
         freqs = tables.freqs[t].astype(np.float64) / (1 << PRECISION)
         s = symbols[pos] - tables.lows[t]
         size = len(freqs) - 1

@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 from bitstream.errors import FormatError
-from codec import lossless
+from codec import _kernels, lossless
 from codec.lossless_forms import get_bits, put_bits
 
 MAX_LEAVES = 256
@@ -58,11 +58,11 @@ def grow(props: np.ndarray, tokens: np.ndarray, t: int, search: int = 1, seed: i
     k_pred, n = tokens.shape
     a = 2 * t - 1
     raw = lossless.raw_bits_of(np.abs(np.arange(a) - (t - 1))).astype(np.float64)
-    sym = tokens + (t - 1)
+    sym = np.ascontiguousarray(tokens + (t - 1), np.int64)
     few = props[:, :: max(1, n // 65536)]
     thresholds = [np.unique(np.quantile(p, np.linspace(0, 1, BINS + 1)[1:-1], method="lower").astype(np.int64))
                   for p in few]
-    binned = np.stack([np.searchsorted(th, p, "left") for th, p in zip(thresholds, props, strict=True)])  # x <= th[j]: bin <= j
+    binned = np.stack([np.searchsorted(th, p, "left") for th, p in zip(thresholds, props, strict=True)]).astype(np.int64)  # x <= th[j]: bin <= j
     node_of = np.zeros(n, np.int64)  # each pixel's current leaf (index into this level's leaves)
     nodes = [{"feature": 0, "threshold": 0, "children": None, "pred": 0}]
     level_nodes = [0]
@@ -71,12 +71,12 @@ def grow(props: np.ndarray, tokens: np.ndarray, t: int, search: int = 1, seed: i
         whole = np.stack([np.bincount(node_of * a + s, minlength=m * a).reshape(m, a) for s in sym], 1)  # (m, K, A)
         whole_bits = _bits(whole, raw)  # (m, K)
         best = (whole_bits[:, :search].min(1) - SPLIT_BITS * scale, np.full(m, -1), np.zeros(m, np.int64))
-        searched = sym[:search]
+        searched = np.ascontiguousarray(sym[:search])
         for f, (th, b) in enumerate(zip(thresholds, binned, strict=True)):
             if len(th) == 0:
                 continue
             nb = len(th) + 1
-            h = np.stack([np.bincount((node_of * nb + b) * a + s, minlength=m * nb * a).reshape(m, nb, a) for s in searched], 1)
+            h = _kernels.split_histograms(node_of, b, searched, m, nb, a)
             left = np.cumsum(h, 2)[:, :, :-1]  # (m, K, nb - 1, A): bins <= j go left
             right = whole[:, :search, None, :] - left
             split = _bits(left, raw).min(1) + _bits(right, raw).min(1)  # (m, nb - 1): each side its best predictor
@@ -102,7 +102,7 @@ def grow(props: np.ndarray, tokens: np.ndarray, t: int, search: int = 1, seed: i
         moved = split_here[node_of]
         node_of = np.where(moved, new_index[node_of, side], -1)
         keep = node_of >= 0
-        props, binned, sym, node_of = props[:, keep], binned[:, keep], sym[:, keep], node_of[keep]
+        props, binned, sym, node_of = props[:, keep], np.ascontiguousarray(binned[:, keep]), np.ascontiguousarray(sym[:, keep]), node_of[keep]
         level_nodes = new_level
         if not level_nodes:
             break

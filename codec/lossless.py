@@ -91,40 +91,39 @@ class Tree:
         self.left, self.right = np.asarray(left, np.int64), np.asarray(right, np.int64)
         self.leaf = np.asarray(leaf, np.int64)
         self.leaves = int(self.leaf.max()) + 1
-        self._children = np.stack([self.right, self.left])  # by "goes left" (0 or 1), then node
         self.depth = _depth(self.left, self.right)
         self.predictor = np.zeros(self.leaves, np.int8) if predictor is None else np.asarray(predictor, np.int8)
         self.predicts = bool(self.predictor.any())
         inner = self.leaf < 0
         self.uses_wp = bool((self.predictor == WP).any() or (self.feature[inner] >= len(PROPERTIES)).any())
+        self._walked = (self.feature, self.threshold, self.left, self.right, self.leaf.astype(np.int16))
+        self._nodes = np.stack([self.feature, self.threshold, self.left, self.right], 1)  # one cache line per node
 
     def prediction(self, pred, r, here, offsets, top: int, leaves, wp=None) -> np.ndarray:
-        """Each pixel's prediction by its leaf's predictor (``pred``: CALIC's; ``wp``: the weighted one's)."""
-        a, b, c = (r[:, here + o] for o in offsets[:3])
-        which = self.predictor[leaves].reshape(pred.shape)
-        return np.choose(which, [pred, a, b, np.clip(a + b - c, 0, top), pred if wp is None else wp])
+        """Each pixel's prediction by its leaf's predictor (``pred``: CALIC's; ``wp``: the weighted one's)
+        of planes r stored ``pixel_major``."""
+        from codec import _kernels as kernels
+
+        return kernels.own_prediction(r, here, offsets, top, np.ascontiguousarray(pred, np.int64),
+                                      np.zeros((0, 0), np.int64) if wp is None else np.ascontiguousarray(wp, np.int64),
+                                      np.ascontiguousarray(leaves, np.int16).reshape(-1), self.predictor)
 
     def apply(self, props: np.ndarray) -> np.ndarray:
-        """Leaf index of each column of ``props`` (P, k). A leaf's children are itself, so a column may
-        walk on past it; every other level from the sixth, the columns at leaves are set aside (the work
-        is near the sum of the paths' lengths, without paying for the setting aside at every level)."""
-        k = props.shape[1]
-        out = np.full(k, self.leaf[0], np.int16)  # int16 (at most 2^14 leaves): the coder's argsort runs as a radix sort
-        if self.leaf[0] >= 0:
-            return out
-        flat, at = props.ravel(), self.feature * k  # property f of column j is flat[f * k + j]
-        cols, node = np.arange(k), np.zeros(k, np.int64)
-        level = 0
-        while cols.size:
-            node = self._children[(flat[at[node] + cols] <= self.threshold[node]).view(np.int8), node]
-            level += 1
-            if level >= 6 and level % 2 == 0 or level >= self.depth:
-                leaf = self.leaf[node]
-                done = leaf >= 0
-                if done.any():
-                    out[cols[done]] = leaf[done]
-                    cols, node = cols[~done], node[~done]
-        return out
+        """Leaf index (int16: the coder's argsort then runs as a radix sort) of each column of ``props`` (P, k)."""
+        from codec import _kernels as kernels
+
+        return kernels.walk(*self._walked, np.ascontiguousarray(props))
+
+    def leaves_at(self, r, e, here, offsets, calic, plane: int, previous, step: int, extra=None) -> np.ndarray:
+        """Leaf index (int16) of each pixel at ``here`` of padded planes r, over ``properties`` (the same
+        arguments, but r, e and previous stored ``pixel_major``; ``extra``: an own tree's weighted-predictor
+        property), without building them."""
+        from codec import _kernels as kernels
+
+        previous = np.zeros((0, 0), np.int32) if previous is None else previous
+        extra = np.zeros((0, 0), np.int64) if extra is None else np.ascontiguousarray(extra, np.int64)
+        return kernels.leaves_at(r, e, previous, extra, here, offsets, np.ascontiguousarray(calic), plane, step,
+                                 self._nodes, self._walked[-1])
 
     def arrays(self) -> dict:
         return {"feature": self.feature, "threshold": self.threshold, "left": self.left, "right": self.right, "leaf": self.leaf}
@@ -193,6 +192,12 @@ def padded(planes: np.ndarray) -> np.ndarray:
     return r.reshape(n, -1)
 
 
+def pixel_major(planes: np.ndarray) -> np.ndarray:
+    """``padded``, stored pixel by pixel ((H + 2) * (W + 4), n): the compiled loops (``kernels.py``) read
+    a pixel's neighbours in all images of a chunk as contiguous runs."""
+    return np.ascontiguousarray(padded(planes).T)
+
+
 def crop(r: np.ndarray, h: int, w: int) -> np.ndarray:
     return r.reshape(-1, h + 2, w + 4)[:, 2:, 2 : w + 2]
 
@@ -211,6 +216,13 @@ def predict(r: np.ndarray, here: np.ndarray, offsets: np.ndarray, top: int, scal
                                     ((0, 2, 3, 4, 3, 2, 0), (0, 0, 0, 0, 1, 2, 4), (4, 2, 1, 0, 0, 0, 0)))
     g = (to_smooth * (16 * (a + b) + 8 * (d - c)) + to_left * 32 * a + to_above * 32 * b) >> 2
     return np.clip((g + 16) >> 5, 0, top)
+
+
+def _calic(r, here, offsets, top: int, scale_depth: int) -> np.ndarray:
+    """``predict`` (n, k) int64 of planes stored ``pixel_major``, compiled."""
+    from codec import _kernels as kernels
+
+    return kernels.calic(r, here, offsets, top, 1 << max(scale_depth - 8, 0))
 
 
 def properties(r, e, here, offsets, pred, plane: int, previous, step: int) -> np.ndarray:
@@ -278,12 +290,13 @@ def original_properties(coded: np.ndarray, k: int, form, depth: int, predictors:
 
 def weighted_pass(x: np.ndarray, steps, offsets: np.ndarray, top: int):
     """The weighted predictor's (prediction, largest neighbouring error) (n, pixels in schedule order) of
-    the padded planes x, known whole: computed diagonal by diagonal, as the decoder will."""
-    state = weighted.State(x.shape)
+    the padded planes x (n, L), known whole: computed diagonal by diagonal, as the decoder will."""
+    r = np.ascontiguousarray(x.T, np.int32)
+    state = weighted.PixelMajorState(*r.shape)
     preds, errors = [], []
     for here in steps:
-        pred, error = state.predict(x, here, offsets, top)
-        state.update(here, x[:, here])
+        pred, error = state.predict(r, here, offsets, top)
+        state.update(here, r[here].T)
         preds.append(pred)
         errors.append(error)
     return np.concatenate(preds, axis=1), np.concatenate(errors, axis=1)
@@ -296,16 +309,16 @@ def plane_parts(x: np.ndarray, top: int, step: int, tree: Tree, plane: int, prev
     if step == 1:
         return _lossless_parts(x, top, tree, plane, previous, scale_depth, wp)
     n, h, w = x.shape
-    src, r, e, offsets = padded(x), padded(np.zeros(x.shape, np.int32)), padded(np.zeros(x.shape, np.int32)), _offsets(w)
+    src, r, e, offsets = padded(x), np.zeros(((h + 2) * (w + 4), n), np.int32), np.zeros(((h + 2) * (w + 4), n), np.int32), _offsets(w)
     parts = []
     for here in _schedule(h, w):
-        pred = predict(r, here, offsets, top, scale_depth)
-        leaves = tree.apply(properties(r, e, here, offsets, pred, plane, previous, step))
+        pred = _calic(r, here, offsets, top, scale_depth)
+        leaves = tree.leaves_at(r, e, here, offsets, pred, plane, previous, step)
         q = residual_symbols(src[:, here], pred, step)  # near-lossless: the model's tree, CALIC's predictor
-        r[:, here] = np.clip(pred + q * step, 0, top)
-        e[:, here] = np.abs(q)
+        r[here] = np.clip(pred + q * step, 0, top).T
+        e[here] = np.abs(q).T
         parts.append((q.reshape(-1), leaves))
-    return parts, crop(r, h, w), e
+    return parts, crop(r.T, h, w), e
 
 
 LOSSLESS_BATCH_PIXELS = 1 << 20  # the one-pass encoder's properties are computed this many pixels at a time
@@ -318,19 +331,18 @@ def _lossless_parts(x: np.ndarray, top: int, tree: Tree, plane: int, previous, s
     steps, offsets = _schedule(h, w), _offsets(w)
     here = np.concatenate(steps)
     r = padded(x)
-    e = np.zeros_like(r)
+    rt, e = np.ascontiguousarray(r.T), np.zeros((r.shape[1], n), np.int32)
+    wp = (wp or weighted_pass(r.astype(np.int64), steps, offsets, top)) if tree.uses_wp else None
+    segments = [slice(a, a + max(1, LOSSLESS_BATCH_PIXELS // n)) for a in range(0, len(here), max(1, LOSSLESS_BATCH_PIXELS // n))]
+    for s in segments:  # CALIC's residuals first: a pixel's properties read its neighbours'
+        e[here[s]] = np.abs(rt[here[s]] - _calic(rt, here[s], offsets, top, scale_depth).T)
     q, leaves = np.empty((n, len(here)), np.int64), np.empty((n, len(here)), np.int16)
-    wp = (wp or weighted_pass(r, steps, offsets, top)) if tree.uses_wp else None
-    batch = max(1, LOSSLESS_BATCH_PIXELS // (h * w))
-    for i in range(0, n, batch):
-        rb = r[i : i + batch]
-        calic, e[i : i + batch], props = _known_properties(rb, here, offsets, top, scale_depth, plane,
-                                                           None if previous is None else previous[i : i + batch],
-                                                           None if wp is None else wp[1][i : i + batch])
-        leaf = tree.apply(props)
-        pred = tree.prediction(calic, rb, here, offsets, top, leaf, None if wp is None else wp[0][i : i + batch]) \
+    for s in segments:
+        calic = _calic(rt, here[s], offsets, top, scale_depth)
+        leaf = tree.leaves_at(rt, e, here[s], offsets, calic, plane, previous, 1, None if wp is None else wp[1][:, s])
+        pred = tree.prediction(calic, rt, here[s], offsets, top, leaf, None if wp is None else wp[0][:, s]) \
             if tree.predicts else calic
-        q[i : i + batch], leaves[i : i + batch] = rb[:, here] - pred, leaf.reshape(len(rb), -1)
+        q[:, s], leaves[:, s] = r[:, here[s]] - pred, leaf.reshape(n, -1)
     bounds = np.cumsum([0] + [len(s) for s in steps])
     parts = [(q[:, a:b].reshape(-1), leaves[:, a:b].reshape(-1)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
     return parts, x, e
@@ -374,7 +386,7 @@ class AdaptiveTables(Tables):
         self.freqs = [*uniform, *rows]
         self._models = [None] * len(self.freqs)
         self.current = np.arange(depth, depth + len(rows))  # each leaf's table now
-        self.counts = rows.astype(np.int64)
+        self.counts = np.ascontiguousarray(rows, np.int64)  # the compiled count reads it row by row
         self.fresh = np.zeros(len(rows), np.int64)
         self.weight = (1 << PRECISION) // prior  # of one coded symbol
 
@@ -393,21 +405,16 @@ class AdaptiveTables(Tables):
     def restart(self, rows: np.ndarray, prior: int) -> None:
         """Leaves of another tree from here on (an image's own): tables added for them, the old kept."""
         self.current = self._added(rows)
-        self.counts = rows.astype(np.int64)
+        self.counts = np.ascontiguousarray(rows, np.int64)  # the compiled count reads it row by row
         self.fresh = np.zeros(len(rows), np.int64)
         self.weight = (1 << PRECISION) // prior
 
     def update(self, leaves: np.ndarray, signed: np.ndarray) -> None:
         """Count the signed tokens just coded in their leaves; remake the tables of leaves that moved."""
-        if len(leaves) * 8 < self.counts.size:  # few symbols (one small image): only the leaves they reached
-            touched, leaves = np.unique(leaves, return_inverse=True)
-        else:
-            touched = np.arange(len(self.counts))
-        index = leaves.astype(np.int64) * self.width + signed.reshape(-1) + (self.t - 1)
-        added = np.bincount(index, minlength=len(touched) * self.width).reshape(len(touched), self.width) * self.weight
-        self.counts[touched] += added
-        self.fresh[touched] += added.sum(1)
-        stale = touched[self.fresh[touched] * REFRESH >= self.counts[touched].sum(1)]
+        from codec import _kernels as kernels
+
+        stale = kernels.count(self.counts, self.fresh, np.ascontiguousarray(leaves, np.int16).reshape(-1),
+                              np.ascontiguousarray(signed, np.int64).reshape(-1), self.t - 1, self.weight, REFRESH)
         if stale.size:
             self._remake(stale)
 
@@ -548,36 +555,30 @@ class LosslessCoder:
         return forms.inverse(form, out, channels, depth)
 
     def _decode_plane(self, decoder, tables, tree, shape, form, c: int, depth: int, step: int, previous):
-        """Plane c of each image (n, H, W) and the magnitudes of its residual symbols (padded)."""
+        """Plane c of each image (n, H, W) and the magnitudes of its residual symbols (padded, pixel-major)."""
+        from codec import _kernels as kernels
+
         n, h, w = shape
         top, plane, scale_depth = form.top(c, depth), form.plane_id(c), form.scale_depth(c, depth)
-        r, e, offsets = padded(np.zeros(shape, np.int32)), padded(np.zeros(shape, np.int32)), _offsets(w)
-        state = weighted.State(r.shape) if tree.uses_wp else None
+        r, e, offsets = np.zeros(((h + 2) * (w + 4), n), np.int32), np.zeros(((h + 2) * (w + 4), n), np.int32), _offsets(w)
+        state = weighted.PixelMajorState(*r.shape) if tree.uses_wp else None
         for here in _schedule(h, w):
-            calic = predict(r, here, offsets, top, scale_depth)
-            props = properties(r, e, here, offsets, calic, plane, previous, step)
-            wp = None
+            calic = _calic(r, here, offsets, top, scale_depth)
+            wp = wp_error = None
             if state is not None:
                 wp, wp_error = state.predict(r, here, offsets, top)
-                props = np.vstack([props, wp_error.reshape(1, -1).astype(props.dtype)])
-            leaves = tree.apply(props)
+            leaves = tree.leaves_at(r, e, here, offsets, calic, plane, previous, step, wp_error)
             pred = tree.prediction(calic, r, here, offsets, top, leaves, wp) if tree.predicts else calic
-            signed = decoder.read(leaves, tables.current).astype(np.int64)
-            token = np.abs(signed)
-            if (token >= self.t).any():
+            signed = decoder.read(leaves, tables.current)
+            sent, bits = kernels.raw_bits(signed, self.t)
+            if len(sent) and sent[0] < 0:
                 raise FormatError("lossless stream holds a token beyond its depth (damaged)")
-            extra = raw_bits_of(token)
-            raw = np.zeros_like(token)
-            sent = extra > 0
-            if sent.any():
-                raw[sent] = decoder.read((extra[sent] - 1).astype(np.int16))
+            raw = decoder.read(bits) if len(sent) else np.zeros(0, np.int32)
             tables.update(leaves, signed)
-            q = np.where(signed < 0, -1, 1) * magnitude_of(token, raw)
-            r[:, here] = np.clip(pred + q.reshape(pred.shape) * step, 0, top)
-            e[:, here] = np.abs(r[:, here] - calic) if tree.predicts else np.abs(q).reshape(pred.shape)  # CALIC's residual
+            values = kernels.reconstruct(r, e, here, pred, calic, signed, sent, raw, step, top, tree.predicts)
             if state is not None:
-                state.update(here, r[:, here])
-        return crop(r, h, w), e
+                state.update(here, values)
+        return crop(r.T, h, w), e
 
     def ideal_bits(self, planes: np.ndarray, channels: int, max_error: int = 0, depth: int | None = None) -> float:
         """What the adapting tables assign (tokens, plus raw bits at one bit each; the form's bits left out)."""

@@ -79,3 +79,25 @@ def _largest(*errors: np.ndarray) -> np.ndarray:
     for e in errors[1:]:
         out = np.where(np.abs(e) > np.abs(out), e, out)
     return out
+
+
+class PixelMajorState:
+    """``State`` for planes stored pixel-major ((H + 2) * (W + 4), n: ``lossless.pixel_major``), compiled
+    (``_kernels.wp_predict`` and ``wp_update``, which the tests hold to ``State``)."""
+
+    def __init__(self, length: int, n: int):
+        self.errors = np.zeros((4, length, n), np.int32)
+        self.true = np.zeros((length, n), np.int32)
+        self._sub = self._pred = None
+
+    def predict(self, r: np.ndarray, here: np.ndarray, offsets: np.ndarray, top: int):
+        from codec import _kernels
+
+        n = r.shape[1]
+        self._sub, self._pred = np.empty((4, n, len(here)), np.int64), np.empty((n, len(here)), np.int64)
+        return _kernels.wp_predict(r, self.errors, self.true, here, offsets, top, self._sub, self._pred)
+
+    def update(self, here: np.ndarray, values: np.ndarray) -> None:
+        from codec import _kernels
+
+        _kernels.wp_update(self.errors, self.true, here, self._sub, self._pred, np.ascontiguousarray(values, np.int64))

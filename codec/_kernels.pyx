@@ -1,0 +1,365 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""The lossless coder's per-pixel loops, compiled (Cython, built with the package): integers only, so
+every machine gives the leaves and predictions of the numpy definitions in ``lossless.py`` (the tests
+hold them to it).
+
+numpy spends about twenty passes over memory per pixel on a context tree's walk (a gather and a
+compare per level) and on the twenty properties it reads; here each pixel is one pass, and the planes
+are stored pixel-major ((H + 2) * (W + 4), n): a pixel's neighbours in all images of a chunk are
+contiguous runs, where image-major storage made every pixel a cache miss.
+
+Signed right shifts are arithmetic here as in numpy (what gcc, clang and MSVC do); floor division of
+negative numbers goes through ``_floordiv`` (C's ``/`` truncates).
+"""
+
+import numpy as np
+
+from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t
+
+ctypedef fused prop_t:
+    int32_t
+    int64_t
+
+# CALIC's weights of the smooth, left and above predictions in each of its seven skew bins.
+cdef int64_t[7] _SMOOTH = [0, 2, 3, 4, 3, 2, 0]
+cdef int64_t[7] _LEFT = [0, 0, 0, 0, 1, 2, 4]
+cdef int64_t[7] _ABOVE = [4, 2, 1, 0, 0, 0, 0]
+cdef enum:
+    LANES = 4  # pixels walked down the tree together: their loads overlap instead of waiting in turn
+    PROPS = 21  # lossless.OWN_PROPERTIES
+
+
+cdef inline int64_t _abs(int64_t v) noexcept nogil:
+    return -v if v < 0 else v
+
+
+cdef inline int64_t _floordiv(int64_t a, int64_t b) noexcept nogil:
+    cdef int64_t q = a / b
+    if (a % b != 0) and ((a < 0) != (b < 0)):
+        q -= 1
+    return q
+
+
+def walk(const int64_t[::1] feature, const int64_t[::1] threshold, const int64_t[::1] left,
+         const int64_t[::1] right, const int16_t[::1] leaf, const prop_t[:, ::1] props):
+    """Leaf index (int16) of each column of ``props`` (P, k): ``lossless.Tree.apply``."""
+    cdef Py_ssize_t k = props.shape[1], j
+    cdef int64_t node
+    out = np.empty(k, np.int16)
+    cdef int16_t[::1] o = out
+    with nogil:
+        for j in range(k):
+            node = 0
+            while leaf[node] < 0:
+                node = left[node] if props[feature[node], j] <= threshold[node] else right[node]
+            o[j] = leaf[node]
+    return out
+
+
+cdef inline int64_t _calic(const int32_t[:, ::1] r, Py_ssize_t p, Py_ssize_t i, const int64_t[::1] off,
+                           int64_t scale, int64_t top) noexcept nogil:
+    cdef int64_t a = r[p + off[0], i], b = r[p + off[1], i], c = r[p + off[2], i], d = r[p + off[3], i]
+    cdef int64_t aa = r[p + off[4], i], bb = r[p + off[5], i], bd = r[p + off[6], i]
+    cdef int64_t skew = (_abs(a - c) + _abs(b - bb) + _abs(d - bd)) - (_abs(a - aa) + _abs(b - c) + _abs(b - d))
+    # searchsorted "right" over (-80, -32, -8, 9, 33, 81) * scale: the skew's bin
+    cdef int s = ((skew >= -80 * scale) + (skew >= -32 * scale) + (skew >= -8 * scale) + (skew >= 9 * scale)
+                  + (skew >= 33 * scale) + (skew >= 81 * scale))
+    cdef int64_t g = (_SMOOTH[s] * (16 * (a + b) + 8 * (d - c)) + _LEFT[s] * 32 * a + _ABOVE[s] * 32 * b) >> 2
+    g = (g + 16) >> 5
+    return 0 if g < 0 else (top if g > top else g)
+
+
+def calic(const int32_t[:, ::1] r, const int64_t[::1] here, const int64_t[::1] offsets, int64_t top, int64_t scale):
+    """CALIC's prediction (n, k) int64 of the pixels at ``here`` of padded planes r stored pixel-major
+    (L, n), its thresholds (80, 32, 8) times ``scale``: ``lossless.predict``."""
+    cdef Py_ssize_t n = r.shape[1], k = here.shape[0], i, j
+    out = np.empty((n, k), np.int64)
+    cdef int64_t[:, ::1] o = out
+    with nogil:
+        for j in range(k):
+            for i in range(n):
+                o[i, j] = _calic(r, here[j], i, offsets, scale, top)
+    return out
+
+
+def leaves_at(const int32_t[:, ::1] r, const int32_t[:, ::1] e, const int32_t[:, ::1] previous,
+              const int64_t[:, ::1] extra, const int64_t[::1] here, const int64_t[::1] offsets,
+              const int64_t[:, ::1] pred, int64_t plane, int64_t step, const int64_t[:, ::1] nodes,
+              const int16_t[::1] leaf):
+    """Leaf (int16, n * k, image by image) of each pixel at ``here`` of padded planes r stored
+    pixel-major (L, n), walking the tree over ``lossless.properties`` computed pixel by pixel: ``e``
+    the residual magnitudes so far (L, n), ``previous`` the plane before's ((0, 0): none), ``extra``
+    (n, k) an own tree's weighted-predictor property ((0, 0): none), ``pred`` (n, k) CALIC's;
+    ``nodes`` (feature, threshold, left, right) per node, ``leaf`` its leaf number or -1."""
+    cdef Py_ssize_t n = r.shape[1], k = here.shape[0], i, i0, j, w, lanes, p, q, block
+    cdef int64_t props[LANES * PROPS]
+    cdef int64_t at[LANES]
+    cdef int64_t a, b, c, d, ea, eb, g0, g1, g2, g3, g4, g5, y, x, node
+    cdef int64_t width = -offsets[1]
+    cdef bint has_previous = previous.shape[0] > 0, has_extra = extra.shape[0] > 0, walking
+    out = np.empty(n * k, np.int16)
+    cdef int16_t[::1] o = out
+    with nogil:
+        for w in range(LANES * PROPS):
+            props[w] = 0
+        for j in range(k):
+            p = here[j]
+            y, x = p // width - 2, p % width - 2
+            for block in range((n + LANES - 1) // LANES):
+                i0 = block * LANES
+                lanes = min(LANES, n - i0)
+                for w in range(lanes):
+                    i, q = i0 + w, PROPS * w
+                    a, b, c, d = r[p + offsets[0], i], r[p + offsets[1], i], r[p + offsets[2], i], r[p + offsets[3], i]
+                    ea, eb = e[p + offsets[0], i], e[p + offsets[1], i]
+                    props[q], props[q + 1], props[q + 2], props[q + 3], props[q + 4] = pred[i, j], a, b, c, d
+                    props[q + 5], props[q + 6], props[q + 7], props[q + 8] = ea, eb, e[p + offsets[2], i], e[p + offsets[3], i]
+                    props[q + 9], props[q + 10], props[q + 12], props[q + 18] = y, x, ea + eb, plane
+                    g0, g1, g2, g3 = _abs(d - b) + _abs(b - c) + _abs(c - a), a - c, b - c, d - b
+                    g4, g5 = a - r[p + offsets[4], i], b - r[p + offsets[5], i]
+                    if step > 1:  # near-lossless: gradients in steps
+                        g0, g1, g2 = _floordiv(g0, step), _floordiv(g1, step), _floordiv(g2, step)
+                        g3, g4, g5 = _floordiv(g3, step), _floordiv(g4, step), _floordiv(g5, step)
+                    props[q + 11], props[q + 13], props[q + 14], props[q + 15], props[q + 16], props[q + 17] = g0, g1, g2, g3, g4, g5
+                    props[q + 19] = previous[p, i] if has_previous else 0
+                    props[q + 20] = extra[i, j] if has_extra else 0
+                for w in range(LANES):
+                    at[w] = 0
+                walking = True
+                while walking:  # a leaf's children are itself: lanes at leaves stay put while the others walk on
+                    walking = False
+                    for w in range(LANES):
+                        node = at[w]
+                        at[w] = nodes[node, 2 + (props[PROPS * w + nodes[node, 0]] > nodes[node, 1])]
+                        walking = walking or leaf[at[w]] < 0
+                for w in range(lanes):
+                    o[(i0 + w) * k + j] = leaf[at[w]]
+    return out
+
+
+def count(int64_t[:, ::1] counts, int64_t[::1] fresh, const int16_t[::1] leaves, const int64_t[::1] signed,
+          int64_t offset, int64_t weight, int64_t refresh):
+    """Add ``weight`` to each leaf's count of its signed token (``signed + offset``) and to its weight
+    added since its table was made; the leaves, ascending, whose added weight reached 1/``refresh`` of
+    their total: ``lossless.AdaptiveTables.update``."""
+    cdef Py_ssize_t m, leaf, s, found = 0, width = counts.shape[1]
+    cdef int64_t total
+    touched_ = np.zeros(counts.shape[0], np.uint8)
+    stale_ = np.empty(counts.shape[0], np.int64)
+    cdef uint8_t[::1] touched = touched_
+    cdef int64_t[::1] stale = stale_
+    with nogil:
+        for m in range(leaves.shape[0]):
+            leaf = leaves[m]
+            counts[leaf, signed[m] + offset] += weight
+            fresh[leaf] += weight
+            touched[leaf] = 1
+        for leaf in range(counts.shape[0]):
+            if touched[leaf]:
+                total = 0
+                for s in range(width):
+                    total += counts[leaf, s]
+                if fresh[leaf] * refresh >= total:
+                    stale[found] = leaf
+                    found += 1
+    return stale_[:found]
+
+
+def raw_bits(const int32_t[::1] signed, int64_t tokens):
+    """(positions of the symbols followed by raw bits, their bit counts less one as int16: the raw bits'
+    table numbers), or a first position of -1 if a token is beyond ``tokens`` (a damaged stream):
+    ``lossless.raw_bits_of`` (lossless.DIRECT = 32, lossless.MSB = 2)."""
+    cdef Py_ssize_t m, found = 0
+    cdef int64_t token
+    where_ = np.empty(signed.shape[0], np.int64)
+    bits_ = np.empty(signed.shape[0], np.int16)
+    cdef int64_t[::1] where = where_
+    cdef int16_t[::1] bits = bits_
+    with nogil:
+        for m in range(signed.shape[0]):
+            token = _abs(<int64_t>signed[m])
+            if token >= tokens:
+                where[0] = -1
+                found = 1
+                break
+            if token >= 32:
+                where[found] = m
+                bits[found] = (token - 32) // 4 + 5 - 2 - 1
+                found += 1
+    return where_[:found], bits_[:found]
+
+
+def reconstruct(int32_t[:, ::1] r, int32_t[:, ::1] e, const int64_t[::1] here, const int64_t[:, ::1] pred,
+                const int64_t[:, ::1] calic, const int32_t[::1] signed, const int64_t[::1] sent,
+                const int32_t[::1] raw, int64_t step, int64_t top, bint residual_of_calic):
+    """Write the pixels at ``here`` (n, k) into r and the magnitudes of their residuals into e (both
+    pixel-major): each signed token (n * k) with its raw bits (``raw``, for the positions ``sent``) is a
+    residual in steps added to ``pred``; ``residual_of_calic``: e holds CALIC's residual (an own tree's
+    leaves may predict otherwise). Returns the pixels (n, k) int64: ``lossless.magnitude_of``."""
+    cdef Py_ssize_t n = pred.shape[0], k = pred.shape[1], i, j, m, s, p
+    cdef int64_t token, magnitude, v, bits
+    extra_ = np.zeros(n * k, np.int64)
+    values_ = np.empty((n, k), np.int64)
+    cdef int64_t[::1] extra = extra_
+    cdef int64_t[:, ::1] values = values_
+    with nogil:
+        for s in range(sent.shape[0]):
+            extra[sent[s]] = raw[s]
+        for i in range(n):
+            for j in range(k):
+                m = i * k + j
+                token = _abs(<int64_t>signed[m])
+                magnitude = token
+                if token >= 32:
+                    bits = (token - 32) // 4 + 5 - 2
+                    magnitude = ((4 | ((token - 32) & 3)) << bits) + extra[m]
+                v = pred[i, j] + (-magnitude if signed[m] < 0 else magnitude) * step
+                v = 0 if v < 0 else (top if v > top else v)
+                values[i, j] = v
+                p = here[j]
+                r[p, i] = <int32_t>v
+                e[p, i] = <int32_t>(_abs(v - calic[i, j]) if residual_of_calic else magnitude)
+    return values_
+
+
+# JPEG XL's weighted predictor (``weighted.py``, libjxl's default header), on pixel-major planes.
+
+cdef int64_t[4] _MAX_WEIGHTS = [13, 12, 12, 12]
+cdef int64_t[3] _PC = [16, 10, 7]  # p1C, p2C, p3Ca = p3Cb = p3Cc
+
+
+cdef inline int64_t _log2(int64_t x) noexcept nogil:
+    """floor(log2 x) of x >= 1."""
+    cdef int64_t out = -1
+    while x:
+        x >>= 1
+        out += 1
+    return out
+
+
+cdef inline int64_t _division(int64_t i) noexcept nogil:
+    return (1 << 24) // (i + 1)
+
+
+def wp_predict(const int32_t[:, ::1] r, const int32_t[:, :, ::1] errors, const int32_t[:, ::1] true_,
+               const int64_t[::1] here, const int64_t[::1] offsets, int64_t top, int64_t[:, :, ::1] sub,
+               int64_t[:, ::1] pred):
+    """(prediction 0..top, largest neighbouring true error), both (n, k) int64, of the pixels at ``here``
+    of pixel-major planes r (L, n), from the predictor's memory ``errors`` (4, L, n) and ``true_`` (L, n);
+    its sub-predictions and unrounded prediction are left in ``sub`` (4, n, k) and ``pred`` (n, k) for
+    ``wp_update``: ``weighted.State.predict``."""
+    cdef Py_ssize_t n = r.shape[1], k = here.shape[0], i, j, s, t
+    cdef int64_t p, west, north, nw, ne, te_n, te_ne, te_nw, te_w, total, shift, x, acc, v, low, high, best
+    cdef int64_t w[4]
+    cdef int64_t around[5]
+    out_ = np.empty((n, k), np.int64)
+    largest_ = np.empty((n, k), np.int64)
+    cdef int64_t[:, ::1] out = out_, largest = largest_
+    with nogil:
+        for j in range(k):
+            p = here[j]
+            around[0], around[1], around[2], around[3], around[4] = (p + offsets[1], p + offsets[3], p + offsets[2],
+                                                                     p + offsets[0], p + offsets[4])  # N, NE, NW, W, WW
+            for i in range(n):
+                west, north = <int64_t>r[around[3], i] << 3, <int64_t>r[around[0], i] << 3
+                nw, ne = <int64_t>r[around[2], i] << 3, <int64_t>r[around[1], i] << 3
+                te_n, te_ne, te_nw, te_w = true_[around[0], i], true_[around[1], i], true_[around[2], i], true_[around[3], i]
+                sub[0, i, j] = west + ne - north
+                sub[1, i, j] = north - (((te_w + te_n + te_ne) * _PC[0]) >> 5)
+                sub[2, i, j] = west - (((te_w + te_n + te_nw) * _PC[1]) >> 5)
+                sub[3, i, j] = north - (((te_nw + te_n + te_ne) * _PC[2]) >> 5)
+                total = 0
+                for s in range(4):
+                    x = 0
+                    for t in range(5):
+                        x += errors[s, around[t], i]
+                    shift = _log2(x + 1) - 5
+                    if shift < 0:
+                        shift = 0
+                    w[s] = 4 + ((_MAX_WEIGHTS[s] * _division(x >> shift)) >> shift)
+                    total += w[s]
+                shift = _log2(total) - 4
+                total, acc = 0, 0
+                for s in range(4):
+                    w[s] >>= shift
+                    total += w[s]
+                    acc += sub[s, i, j] * w[s]
+                v = (((total >> 1) - 1 + acc) * _division(total - 1)) >> 24
+                if ((te_n ^ te_w) | (te_n ^ te_nw)) <= 0:
+                    low, high = min(min(west, ne), north), max(max(west, ne), north)
+                    v = low if v < low else (high if v > high else v)
+                pred[i, j] = v
+                v = (v + 3) >> 3  # weighted.ROUND = 3
+                out[i, j] = 0 if v < 0 else (top if v > top else v)
+                best = te_w  # the error of largest magnitude, the first of equals (W, N, NW, NE)
+                if _abs(te_n) > _abs(best):
+                    best = te_n
+                if _abs(te_nw) > _abs(best):
+                    best = te_nw
+                if _abs(te_ne) > _abs(best):
+                    best = te_ne
+                largest[i, j] = best
+    return out_, largest_
+
+
+def wp_update(int32_t[:, :, ::1] errors, int32_t[:, ::1] true_, const int64_t[::1] here,
+              const int64_t[:, :, ::1] sub, const int64_t[:, ::1] pred, const int64_t[:, ::1] values):
+    """Record the errors at ``here`` once the pixels' values (n, k) are known: ``weighted.State.update``."""
+    cdef Py_ssize_t n = values.shape[0], k = values.shape[1], i, j, s
+    cdef int64_t v, p
+    with nogil:
+        for j in range(k):
+            p = here[j]
+            for i in range(n):
+                v = values[i, j] << 3
+                true_[p, i] = <int32_t>(pred[i, j] - v)
+                for s in range(4):
+                    errors[s, p, i] = <int32_t>((_abs(sub[s, i, j] - v) + 3) >> 3)
+
+
+def own_prediction(const int32_t[:, ::1] r, const int64_t[::1] here, const int64_t[::1] offsets, int64_t top,
+                   const int64_t[:, ::1] calic, const int64_t[:, ::1] wp, const int16_t[::1] leaves,
+                   const int8_t[::1] predictor):
+    """Each pixel's prediction (n, k) by its leaf's predictor (``lossless.PREDICTORS``: CALIC's, W, N,
+    W + N - NW clipped, the weighted one's; ``wp`` (0, 0) when the tree has none):
+    ``lossless.Tree.prediction`` on pixel-major planes."""
+    cdef Py_ssize_t n = calic.shape[0], k = calic.shape[1], i, j
+    cdef int64_t p, a, b, c, v
+    cdef int8_t which
+    out_ = np.empty((n, k), np.int64)
+    cdef int64_t[:, ::1] out = out_
+    with nogil:
+        for i in range(n):
+            for j in range(k):
+                p = here[j]
+                which = predictor[leaves[i * k + j]]
+                if which == 0:
+                    v = calic[i, j]
+                elif which == 1:
+                    v = r[p + offsets[0], i]
+                elif which == 2:
+                    v = r[p + offsets[1], i]
+                elif which == 3:
+                    a, b, c = r[p + offsets[0], i], r[p + offsets[1], i], r[p + offsets[2], i]
+                    v = a + b - c
+                    v = 0 if v < 0 else (top if v > top else v)
+                elif wp.shape[0] > 0:
+                    v = wp[i, j]
+                else:  # no weighted predictor's pass: CALIC's (the stream's check_tree refuses such trees)
+                    v = calic[i, j]
+                out[i, j] = v
+    return out_
+
+
+def split_histograms(const int64_t[::1] node_of, const int64_t[::1] binned, const int64_t[:, ::1] sym,
+                     Py_ssize_t m, Py_ssize_t nb, Py_ssize_t a):
+    """Counts (m, K, nb, a) int64 of each leaf's pixels by bin of one property and by symbol of each of
+    K predictors: ``image_tree.grow``'s histograms, in one pass."""
+    cdef Py_ssize_t kk = sym.shape[0], n = node_of.shape[0], px, s
+    out_ = np.zeros((m, kk, nb, a), np.int64)
+    cdef int64_t[:, :, :, ::1] out = out_
+    with nogil:
+        for px in range(n):
+            for s in range(kk):
+                out[node_of[px], s, binned[px], sym[s, px]] += 1
+    return out_

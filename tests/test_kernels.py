@@ -1,0 +1,190 @@
+"""The compiled loops (codec/_kernels.pyx) give exactly what the numpy definitions in lossless.py give."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from codec import _kernels as kernels
+from codec import lossless
+
+
+def _planes(rng, n, h, w, depth):
+    """Smooth-ish planes with edges and noise: every CALIC bin and tree branch gets pixels."""
+    top = (1 << depth) - 1
+    y, x = np.mgrid[0:h, 0:w]
+    base = (x[None] * rng.integers(1, 9, (n, 1, 1)) + y[None] * rng.integers(-5, 5, (n, 1, 1))) << max(depth - 8, 0)
+    noise = rng.integers(-(1 << (depth - 3)), 1 << (depth - 3), (n, h, w))
+    edges = (rng.random((n, h, w)) < 0.05) * rng.integers(0, top, (n, h, w))
+    return np.clip(base + noise + edges, 0, top).astype(np.int32)
+
+
+def _random_tree(rng, props, nodes=301):
+    """A valid tree splitting on random properties at thresholds drawn from the properties' values."""
+    feature, threshold, left, right = [], [], [], []
+    for i in range(nodes // 2):
+        f = int(rng.integers(0, props.shape[0]))
+        feature.append(f)
+        threshold.append(int(rng.choice(props[f])))
+        left.append(2 * i + 1)
+        right.append(2 * i + 2)
+    leaves = nodes - nodes // 2
+    feature += [0] * leaves
+    threshold += [0] * leaves
+    idx = np.arange(nodes)
+    is_leaf = idx >= nodes // 2
+    leaf = np.where(is_leaf, np.cumsum(is_leaf) - 1, -1)
+    return lossless.check_tree({"feature": np.array(feature), "threshold": np.array(threshold),
+                                "left": np.where(is_leaf, idx, np.array(left + [0] * leaves)),
+                                "right": np.where(is_leaf, idx, np.array(right + [0] * leaves)), "leaf": leaf},
+                               what="test", properties=len(lossless.OWN_PROPERTIES))
+
+
+def _reference_walk(tree, props):
+    """The tree's walk in numpy, level by level."""
+    node = np.zeros(props.shape[1], np.int64)
+    cols = np.arange(props.shape[1])
+    for _ in range(tree.depth):
+        goes_left = props[tree.feature[node], cols] <= tree.threshold[node]
+        node = np.where(goes_left, tree.left[node], tree.right[node])
+    return tree.leaf[node]
+
+
+@pytest.mark.parametrize("depth", [8, 12, 16])
+def test_compiled_calic_equals_numpy_predict_at_every_depth(depth):
+    rng = np.random.default_rng(depth)
+    planes = _planes(rng, 7, 13, 10, depth)
+    r, offsets, top = lossless.padded(planes), lossless._offsets(10), (1 << depth) - 1
+    for here in lossless._schedule(13, 10):
+        want = lossless.predict(r, here, offsets, top, depth)
+        got = kernels.calic(lossless.pixel_major(planes), here, offsets, top, 1 << max(depth - 8, 0))
+        np.testing.assert_array_equal(got, want)
+
+
+def test_compiled_walk_equals_a_level_by_level_walk():
+    rng = np.random.default_rng(1)
+    props = rng.integers(-300, 300, (21, 5000)).astype(np.int32)
+    tree = _random_tree(rng, props)
+    np.testing.assert_array_equal(tree.apply(props), _reference_walk(tree, props))
+    np.testing.assert_array_equal(tree.apply(props.astype(np.int64)), _reference_walk(tree, props))
+
+
+@pytest.mark.parametrize("step", [1, 3, 9])
+def test_compiled_leaves_equal_the_numpy_properties_walked(step):
+    """Leaves from properties computed pixel by pixel (pixel-major planes, the plane before, an own
+    tree's extra property, near-lossless steps) equal numpy's properties walked level by level."""
+    rng = np.random.default_rng(step)
+    n, h, w, depth = 9, 11, 14, 10
+    planes = _planes(rng, n, h, w, depth)
+    r, offsets = lossless.padded(planes), lossless._offsets(w)
+    e = lossless.padded(rng.integers(0, 200, (n, h, w)).astype(np.int32))
+    previous = lossless.padded(rng.integers(0, 50, (n, h, w)).astype(np.int32))
+    for here in lossless._schedule(h, w)[5:40:7]:
+        pred = lossless.predict(r, here, offsets, (1 << depth) - 1, depth).astype(np.int64)
+        extra = rng.integers(-500, 500, pred.shape)
+        props = np.vstack([lossless.properties(r, e, here, offsets, pred, 2, previous, step), extra.reshape(1, -1)])
+        tree = _random_tree(rng, props)
+        got = tree.leaves_at(lossless.pixel_major(planes), np.ascontiguousarray(e.T), here, offsets, pred, 2,
+                             np.ascontiguousarray(previous.T), step, extra)
+        np.testing.assert_array_equal(got, _reference_walk(tree, props))
+
+
+@pytest.mark.parametrize("depth", [8, 16])
+def test_compiled_weighted_predictor_equals_numpy_state(depth):
+    from codec import weighted
+
+    rng = np.random.default_rng(depth + 1)
+    n, h, w = 5, 12, 17
+    planes, top = _planes(rng, n, h, w, depth), (1 << depth) - 1
+    r, offsets = lossless.padded(planes), lossless._offsets(w)
+    reference, compiled = weighted.State(r.shape), weighted.PixelMajorState(r.shape[1], n)
+    rt = lossless.pixel_major(planes)
+    for here in lossless._schedule(h, w):
+        want = reference.predict(r, here, offsets, top)
+        got = compiled.predict(rt, here, offsets, top)
+        for g, x in zip(got, want, strict=True):
+            np.testing.assert_array_equal(g, x)
+        reference.update(here, r[:, here])
+        compiled.update(here, r[:, here])
+    np.testing.assert_array_equal(compiled.true, reference.true.T)
+
+
+def test_compiled_own_prediction_picks_each_leafs_predictor():
+    rng = np.random.default_rng(5)
+    planes = _planes(rng, 4, 9, 8, 8)
+    r, rt, offsets = lossless.padded(planes), lossless.pixel_major(planes), lossless._offsets(8)
+    here = lossless._schedule(9, 8)[9]
+    calic = lossless.predict(r, here, offsets, 255, 8).astype(np.int64)
+    wp = rng.integers(0, 256, calic.shape)
+    tree = lossless.Tree([0, 0, 0], [100, 0, 0], [1, 1, 2], [2, 1, 2], [-1, 0, 1])
+    for which in range(len(lossless.PREDICTORS)):
+        tree.predictor = np.array([which, (which + 1) % len(lossless.PREDICTORS)], np.int8)
+        leaves = rng.integers(0, 2, calic.size).astype(np.int16)
+        a, b, c = (r[:, here + o] for o in offsets[:3])
+        choices = [calic, a, b, np.clip(a + b - c, 0, 255), wp]
+        want = np.choose(tree.predictor[leaves].reshape(calic.shape), choices)
+        np.testing.assert_array_equal(tree.prediction(calic, rt, here, offsets, 255, leaves, wp), want)
+
+
+def test_compiled_count_finds_the_leaves_whose_tables_went_stale():
+    rng = np.random.default_rng(3)
+    counts = rng.integers(1, 1000, (50, 9)).astype(np.int64) * 64
+    fresh = rng.integers(0, 70000, 50).astype(np.int64)
+    leaves = rng.integers(0, 20, 300).astype(np.int16)
+    signed = rng.integers(-4, 5, 300)
+    want_counts, want_fresh = counts.copy(), fresh.copy()
+    np.add.at(want_counts, (leaves, signed + 4), 64)
+    np.add.at(want_fresh, leaves, 64)
+    touched = np.unique(leaves)
+    want_stale = touched[want_fresh[touched] * 8 >= want_counts[touched].sum(1)]
+    stale = kernels.count(counts, fresh, leaves, signed, 4, 64, 8)
+    np.testing.assert_array_equal(counts, want_counts)
+    np.testing.assert_array_equal(fresh, want_fresh)
+    np.testing.assert_array_equal(stale, want_stale)
+    assert 0 < len(stale) < len(touched)  # the case is not trivial
+
+
+def test_compiled_raw_bits_and_reconstruction_invert_the_hybrid_tokens():
+    rng = np.random.default_rng(4)
+    q = rng.integers(-40000, 40000, (6, 7)) * (rng.random((6, 7)) < 0.5) + rng.integers(-40, 40, (6, 7))
+    token, raw, _ = lossless.token_of(np.abs(q))
+    signed = np.where(q < 0, -token, token).reshape(-1).astype(np.int32)
+    sent, bits = kernels.raw_bits(signed, lossless.tokens_per_sign(16))
+    np.testing.assert_array_equal(sent, np.flatnonzero(np.abs(signed) >= lossless.DIRECT))
+    np.testing.assert_array_equal(bits, lossless.raw_bits_of(np.abs(signed))[sent] - 1)
+    here = np.arange(7, dtype=np.int64) + 30
+    r, e = np.zeros((60, 6), np.int32), np.zeros((60, 6), np.int32)
+    pred = np.full((6, 7), 1 << 17, np.int64)
+    values = kernels.reconstruct(r, e, here, pred, pred, signed, sent, raw.reshape(-1)[sent].astype(np.int32), 1,
+                                 (1 << 18) - 1, False)
+    np.testing.assert_array_equal(values, pred + q)
+    np.testing.assert_array_equal(r[here].T, pred + q)
+    np.testing.assert_array_equal(e[here].T, np.abs(q))
+    assert kernels.raw_bits(np.array([5, -lossless.tokens_per_sign(8)], np.int32), lossless.tokens_per_sign(8))[0][0] == -1
+
+
+FIXTURES = Path(__file__).parent / "data"
+WRITTEN_BY_NUMPY = {  # (file stem, compress arguments): written by the numpy-only coder (commit ef253ae)
+    "format6-fashion-lossless": {"lossless": True},
+    "format6-fashion-k2": {"max_error": 2},
+    "format6-photo-lossless": {"lossless": True},  # colour, an image's own tree tried (the model's kept)
+    "format6-coffee-lossless": {"lossless": True},  # colour, its own tree with the weighted predictor
+    "format6-moon-lossless": {"lossless": True},  # grey, its own tree with the weighted predictor
+    "format6-deep12-lossless": {"lossless": True, "model": "deep"},  # 12-bit data in uint16
+    "format6-deep12-k3": {"max_error": 3, "model": "deep"},
+}
+
+
+@pytest.mark.parametrize("stem", sorted(WRITTEN_BY_NUMPY))
+def test_files_of_the_numpy_coder_decode_and_reencode_byte_for_byte(stem):
+    import codec
+
+    kwargs = dict(WRITTEN_BY_NUMPY[stem])
+    if kwargs.get("model") == "deep":
+        kwargs["model"] = codec.load_model(Path(codec.__file__).parent / "pretrained" / "deep.aecm")
+    blob, original = (FIXTURES / f"{stem}.aec").read_bytes(), np.load(FIXTURES / f"{stem}.npy")
+    back = codec.decompress(blob, model=kwargs.get("model"))
+    bound = kwargs.get("max_error", 0)
+    assert back.dtype == original.dtype
+    assert np.abs(back.astype(np.int64) - original).max() == bound
+    assert codec.compress(original, **kwargs) == blob
