@@ -156,7 +156,8 @@ def _warm_up(model, images) -> None:
     import codec
 
     codec.decompress(codec.compress(images, lossless=True, model=model), model=model)
-    codec.decompress(codec.compress(images, quality=model.qualities[-1], model=model), model=model)
+    if model.qualities:  # the deep model has only its lossless coder
+        codec.decompress(codec.compress(images, quality=model.qualities[-1], model=model), model=model)
 
 
 def _one_file_each(images, model) -> int:

@@ -94,7 +94,7 @@ class Encoder:
         coder = constriction.stream.stack.AnsCoder()
         if framed:
             coder.encode_reverse(np.array([END_MARKER], np.int32), _UNIFORM)
-        model = self.tables.model
+        models, model = self.tables._models, self.tables.model
         for symbols, index, via in reversed(self._parts):
             if not index.size:
                 continue
@@ -109,7 +109,7 @@ class Encoder:
             s = np.where(outside, sizes, s).astype(np.int32)[order]
             ends = np.cumsum(counts).tolist()
             for t, end, count in zip(reversed(tables), reversed(ends), reversed(counts), strict=True):
-                coder.encode_reverse(s[end - count : end], model(t))
+                coder.encode_reverse(s[end - count : end], models[t] or model(t))
         if framed:
             _pad(coder, min_bytes)
         return coder.get_compressed().tobytes()

@@ -14,6 +14,7 @@ negative numbers goes through ``_floordiv`` (C's ``/`` truncates).
 
 import numpy as np
 
+from libc.math cimport INFINITY
 from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t
 
 ctypedef fused prop_t:
@@ -363,3 +364,54 @@ def split_histograms(const int64_t[::1] node_of, const int64_t[::1] binned, cons
             for s in range(kk):
                 out[node_of[px], s, binned[px], sym[s, px]] += 1
     return out_
+
+
+def best_splits(const int64_t[:, :, :, ::1] h, const int64_t[:, :, ::1] whole, const double[::1] raw,
+                const double[::1] xlogx):
+    """For each leaf i of ``image_tree.grow``'s histograms h (m, K, nb, a) (bins of one property) and its
+    whole histograms (m, K, a): the cheapest split into bins <= j and the rest, each side coded with
+    its best predictor among the K, as (bits (m,), j (m,)): the bits of a histogram are
+    T log2 T - sum c log2 c (``xlogx`` a table of c log2 c) plus its tokens' raw bits (``raw`` (a,)).
+    Sums are updated where a bin's counts are not zero: an empty bin costs nothing to pass."""
+    cdef Py_ssize_t m = h.shape[0], kk = h.shape[1], nb = h.shape[2], a = h.shape[3], i, s, j, x
+    cdef int64_t c, left_c, right_c
+    cost_ = np.full(m, np.inf)
+    at_ = np.zeros(m, np.int64)
+    left_ = np.zeros((kk, a), np.int64)
+    sums_ = np.zeros((kk, 6), np.float64)  # per predictor: left total, sum f, raw bits; the same right
+    cdef double[::1] cost = cost_
+    cdef int64_t[::1] at = at_
+    cdef int64_t[:, ::1] left = left_
+    cdef double[:, ::1] sums = sums_
+    cdef double best_left, best_right, bits
+    with nogil:
+        for i in range(m):
+            for s in range(kk):
+                sums[s, 0], sums[s, 1], sums[s, 2], sums[s, 3], sums[s, 4], sums[s, 5] = 0, 0, 0, 0, 0, 0
+                for x in range(a):
+                    left[s, x] = 0
+                    c = whole[i, s, x]
+                    sums[s, 3] += c
+                    sums[s, 4] += xlogx[c]
+                    sums[s, 5] += c * raw[x]
+            for j in range(nb - 1):
+                best_left, best_right = INFINITY, INFINITY
+                for s in range(kk):
+                    for x in range(a):
+                        c = h[i, s, j, x]
+                        if c:
+                            left_c, right_c = left[s, x], whole[i, s, x] - left[s, x]
+                            sums[s, 1] += xlogx[left_c + c] - xlogx[left_c]
+                            sums[s, 4] += xlogx[right_c - c] - xlogx[right_c]
+                            sums[s, 0] += c
+                            sums[s, 3] -= c
+                            sums[s, 2] += c * raw[x]
+                            sums[s, 5] -= c * raw[x]
+                            left[s, x] = left_c + c
+                    bits = xlogx[<int64_t>sums[s, 0]] - sums[s, 1] + sums[s, 2]
+                    best_left = bits if bits < best_left else best_left
+                    bits = xlogx[<int64_t>sums[s, 3]] - sums[s, 4] + sums[s, 5]
+                    best_right = bits if bits < best_right else best_right
+                if best_left + best_right < cost[i]:
+                    cost[i], at[i] = best_left + best_right, j
+    return cost_, at_

@@ -1,5 +1,5 @@
-"""An image's own context tree, grown when it is coded and sent in its stream (numpy only, integers
-where it matters), as JPEG XL's modular mode does at its higher efforts.
+"""An image's own context tree, grown when it is coded and sent in its stream (numpy, its histograms
+compiled; integers where it matters), as JPEG XL's modular mode does at its higher efforts.
 
 A model's tree is learned on its training images; an image unlike them (a CT when the model saw three,
 an upscaled photo) codes better with a tree of its own whose leaves also choose their predictor
@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 from bitstream.errors import FormatError
-from codec import _kernels, lossless
+from codec import lossless
 from codec.lossless_forms import get_bits, put_bits
 
 MAX_LEAVES = 256
@@ -59,6 +59,8 @@ def grow(props: np.ndarray, tokens: np.ndarray, t: int, search: int = 1, seed: i
     a = 2 * t - 1
     raw = lossless.raw_bits_of(np.abs(np.arange(a) - (t - 1))).astype(np.float64)
     sym = np.ascontiguousarray(tokens + (t - 1), np.int64)
+    counts = np.arange(n + 1, dtype=np.float64)
+    xlogx = counts * np.log2(np.maximum(counts, 1))  # c log2 c of every count a leaf can hold
     few = props[:, :: max(1, n // 65536)]
     thresholds = [np.unique(np.quantile(p, np.linspace(0, 1, BINS + 1)[1:-1], method="lower").astype(np.int64))
                   for p in few]
@@ -71,17 +73,13 @@ def grow(props: np.ndarray, tokens: np.ndarray, t: int, search: int = 1, seed: i
         whole = np.stack([np.bincount(node_of * a + s, minlength=m * a).reshape(m, a) for s in sym], 1)  # (m, K, A)
         whole_bits = _bits(whole, raw)  # (m, K)
         best = (whole_bits[:, :search].min(1) - SPLIT_BITS * scale, np.full(m, -1), np.zeros(m, np.int64))
-        searched = np.ascontiguousarray(sym[:search])
+        searched, whole_searched = np.ascontiguousarray(sym[:search]), np.ascontiguousarray(whole[:, :search])
         for f, (th, b) in enumerate(zip(thresholds, binned, strict=True)):
             if len(th) == 0:
                 continue
             nb = len(th) + 1
-            h = _kernels.split_histograms(node_of, b, searched, m, nb, a)
-            left = np.cumsum(h, 2)[:, :, :-1]  # (m, K, nb - 1, A): bins <= j go left
-            right = whole[:, :search, None, :] - left
-            split = _bits(left, raw).min(1) + _bits(right, raw).min(1)  # (m, nb - 1): each side its best predictor
-            j = split.argmin(1)
-            cost = split[np.arange(m), j]
+            h = lossless.compiled().split_histograms(node_of, b, searched, m, nb, a)
+            cost, j = lossless.compiled().best_splits(h, whole_searched, raw, xlogx)  # each side its best predictor
             better = cost < best[0]
             best = (np.where(better, cost, best[0]), np.where(better, f, best[1]), np.where(better, th[j], best[2]))
         split_here = best[1] >= 0

@@ -1,4 +1,5 @@
-"""Lossless and near-lossless coding of images of any depth from 1 to 16 bits (numpy only, integers).
+"""Lossless and near-lossless coding of images of any depth from 1 to 16 bits (integers only; the
+per-pixel loops compiled in ``_kernels.pyx``, defined here in numpy, which the tests hold them to).
 
 Each pixel is predicted from its decoded neighbours by CALIC's gradient-adjusted predictor (as
 the pixel coder, ``pixel.py``, scaled to the depth) and the residual is coded against the table
@@ -102,24 +103,21 @@ class Tree:
     def prediction(self, pred, r, here, offsets, top: int, leaves, wp=None) -> np.ndarray:
         """Each pixel's prediction by its leaf's predictor (``pred``: CALIC's; ``wp``: the weighted one's)
         of planes r stored ``pixel_major``."""
-        from codec import _kernels as kernels
-
+        kernels = compiled()
         return kernels.own_prediction(r, here, offsets, top, np.ascontiguousarray(pred, np.int64),
                                       np.zeros((0, 0), np.int64) if wp is None else np.ascontiguousarray(wp, np.int64),
                                       np.ascontiguousarray(leaves, np.int16).reshape(-1), self.predictor)
 
     def apply(self, props: np.ndarray) -> np.ndarray:
         """Leaf index (int16: the coder's argsort then runs as a radix sort) of each column of ``props`` (P, k)."""
-        from codec import _kernels as kernels
-
+        kernels = compiled()
         return kernels.walk(*self._walked, np.ascontiguousarray(props))
 
     def leaves_at(self, r, e, here, offsets, calic, plane: int, previous, step: int, extra=None) -> np.ndarray:
         """Leaf index (int16) of each pixel at ``here`` of padded planes r, over ``properties`` (the same
         arguments, but r, e and previous stored ``pixel_major``; ``extra``: an own tree's weighted-predictor
         property), without building them."""
-        from codec import _kernels as kernels
-
+        kernels = compiled()
         previous = np.zeros((0, 0), np.int32) if previous is None else previous
         extra = np.zeros((0, 0), np.int64) if extra is None else np.ascontiguousarray(extra, np.int64)
         return kernels.leaves_at(r, e, previous, extra, here, offsets, np.ascontiguousarray(calic), plane, step,
@@ -127,6 +125,16 @@ class Tree:
 
     def arrays(self) -> dict:
         return {"feature": self.feature, "threshold": self.threshold, "left": self.left, "right": self.right, "leaf": self.leaf}
+
+
+def compiled():
+    """The compiled loops (``_kernels.pyx``), built when the package is installed."""
+    try:
+        from codec import _kernels
+    except ImportError as e:
+        raise ImportError("aecodec's compiled loops (codec/_kernels.pyx) are not built: install the package with pip "
+                          "(pip install -e . in a checkout), which compiles them with a C compiler") from e
+    return _kernels
 
 
 def _depth(left: np.ndarray, right: np.ndarray) -> int:
@@ -193,7 +201,7 @@ def padded(planes: np.ndarray) -> np.ndarray:
 
 
 def pixel_major(planes: np.ndarray) -> np.ndarray:
-    """``padded``, stored pixel by pixel ((H + 2) * (W + 4), n): the compiled loops (``kernels.py``) read
+    """``padded``, stored pixel by pixel ((H + 2) * (W + 4), n): the compiled loops (``_kernels.pyx``) read
     a pixel's neighbours in all images of a chunk as contiguous runs."""
     return np.ascontiguousarray(padded(planes).T)
 
@@ -220,8 +228,7 @@ def predict(r: np.ndarray, here: np.ndarray, offsets: np.ndarray, top: int, scal
 
 def _calic(r, here, offsets, top: int, scale_depth: int) -> np.ndarray:
     """``predict`` (n, k) int64 of planes stored ``pixel_major``, compiled."""
-    from codec import _kernels as kernels
-
+    kernels = compiled()
     return kernels.calic(r, here, offsets, top, 1 << max(scale_depth - 8, 0))
 
 
@@ -321,7 +328,7 @@ def plane_parts(x: np.ndarray, top: int, step: int, tree: Tree, plane: int, prev
     return parts, crop(r.T, h, w), e
 
 
-LOSSLESS_BATCH_PIXELS = 1 << 20  # the one-pass encoder's properties are computed this many pixels at a time
+LOSSLESS_BATCH_PIXELS = 1 << 20  # the one-pass encoder finds leaves for this many pixels (all images) at a time
 
 
 def _lossless_parts(x: np.ndarray, top: int, tree: Tree, plane: int, previous, scale_depth: int, wp=None):
@@ -332,7 +339,7 @@ def _lossless_parts(x: np.ndarray, top: int, tree: Tree, plane: int, previous, s
     here = np.concatenate(steps)
     r = padded(x)
     rt, e = np.ascontiguousarray(r.T), np.zeros((r.shape[1], n), np.int32)
-    wp = (wp or weighted_pass(r.astype(np.int64), steps, offsets, top)) if tree.uses_wp else None
+    wp = (wp or weighted_pass(r, steps, offsets, top)) if tree.uses_wp else None
     segments = [slice(a, a + max(1, LOSSLESS_BATCH_PIXELS // n)) for a in range(0, len(here), max(1, LOSSLESS_BATCH_PIXELS // n))]
     for s in segments:  # CALIC's residuals first: a pixel's properties read its neighbours'
         e[here[s]] = np.abs(rt[here[s]] - _calic(rt, here[s], offsets, top, scale_depth).T)
@@ -411,8 +418,7 @@ class AdaptiveTables(Tables):
 
     def update(self, leaves: np.ndarray, signed: np.ndarray) -> None:
         """Count the signed tokens just coded in their leaves; remake the tables of leaves that moved."""
-        from codec import _kernels as kernels
-
+        kernels = compiled()
         stale = kernels.count(self.counts, self.fresh, np.ascontiguousarray(leaves, np.int16).reshape(-1),
                               np.ascontiguousarray(signed, np.int64).reshape(-1), self.t - 1, self.weight, REFRESH)
         if stale.size:
@@ -485,7 +491,7 @@ class LosslessCoder:
     @staticmethod
     def _weighted_passes(coded, k: int, form, depth: int) -> list:
         n, h, w = coded.shape
-        return [weighted_pass(padded(coded[c::k]).astype(np.int64), _schedule(h, w), _offsets(w), form.top(c, depth))
+        return [weighted_pass(padded(coded[c::k]), _schedule(h, w), _offsets(w), form.top(c, depth))
                 for c in range(k)]
 
     def _own_tree(self, coded, k: int, form, depth: int, wp) -> Tree:
@@ -556,8 +562,7 @@ class LosslessCoder:
 
     def _decode_plane(self, decoder, tables, tree, shape, form, c: int, depth: int, step: int, previous):
         """Plane c of each image (n, H, W) and the magnitudes of its residual symbols (padded, pixel-major)."""
-        from codec import _kernels as kernels
-
+        kernels = compiled()
         n, h, w = shape
         top, plane, scale_depth = form.top(c, depth), form.plane_id(c), form.scale_depth(c, depth)
         r, e, offsets = np.zeros(((h + 2) * (w + 4), n), np.int32), np.zeros(((h + 2) * (w + 4), n), np.int32), _offsets(w)

@@ -1,5 +1,5 @@
 """JPEG XL's self-correcting ("weighted") predictor, in integers, one anti-diagonal of pixels at a time
-(numpy only).
+(``State`` in numpy, the definition; ``PixelMajorState`` compiled, what the coder uses).
 
 Four sub-predictions (W + NE - N, and N, W, N corrected by the errors the final prediction made
 at the neighbours) are averaged with weights that fall as each one's recent errors around the pixel
@@ -91,13 +91,13 @@ class PixelMajorState:
         self._sub = self._pred = None
 
     def predict(self, r: np.ndarray, here: np.ndarray, offsets: np.ndarray, top: int):
-        from codec import _kernels
+        from codec.lossless import compiled
 
         n = r.shape[1]
         self._sub, self._pred = np.empty((4, n, len(here)), np.int64), np.empty((n, len(here)), np.int64)
-        return _kernels.wp_predict(r, self.errors, self.true, here, offsets, top, self._sub, self._pred)
+        return compiled().wp_predict(r, self.errors, self.true, here, offsets, top, self._sub, self._pred)
 
     def update(self, here: np.ndarray, values: np.ndarray) -> None:
-        from codec import _kernels
+        from codec.lossless import compiled
 
-        _kernels.wp_update(self.errors, self.true, here, self._sub, self._pred, np.ascontiguousarray(values, np.int64))
+        compiled().wp_update(self.errors, self.true, here, self._sub, self._pred, np.ascontiguousarray(values, np.int64))

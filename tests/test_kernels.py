@@ -158,6 +158,7 @@ def test_compiled_raw_bits_and_reconstruction_invert_the_hybrid_tokens():
     values = kernels.reconstruct(r, e, here, pred, pred, signed, sent, raw.reshape(-1)[sent].astype(np.int32), 1,
                                  (1 << 18) - 1, False)
     np.testing.assert_array_equal(values, pred + q)
+    np.testing.assert_array_equal(np.abs(q), lossless.magnitude_of(token, raw))
     np.testing.assert_array_equal(r[here].T, pred + q)
     np.testing.assert_array_equal(e[here].T, np.abs(q))
     assert kernels.raw_bits(np.array([5, -lossless.tokens_per_sign(8)], np.int32), lossless.tokens_per_sign(8))[0][0] == -1
