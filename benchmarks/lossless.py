@@ -1,7 +1,7 @@
 """Lossless and near-lossless coding against the lossless codecs people use, in one run.
 
     python -m benchmarks.lossless                       # every part (about 10 minutes on 2 cores)
-    python -m benchmarks.lossless --only fashion        # fashion, photos, deep
+    python -m benchmarks.lossless --only fashion        # fashion, photos, deep, big
 
 Parts, each printed as it is measured and written to benchmarks/results/lossless.txt (and .json):
 
@@ -19,6 +19,8 @@ Parts, each printed as it is measured and written to benchmarks/results/lossless
   model, trained by ``aecodec train --kind lossless`` on some of them (a CT, an MR, a nuclear-medicine
   image: ``--export-deep-train DIR`` writes them), codes the others (a CT of 512 x 512, CT_small,
   MR_small), against the same codecs.
+- ``big``: a held-out wallpaper at full size (Elarun, 2560 x 1600 colour) through ``aecodec --lossless``
+  and ``aecodec -d``, each in a fresh process with its peak memory, beside JPEG XL.
 """
 
 from __future__ import annotations
@@ -279,6 +281,45 @@ def deep(out: list) -> None:
          + " bits/pixel")
 
 
+BIG = Path("/usr/share/wallpapers/Elarun/contents/images/2560x1600.png")  # a held-out wallpaper at full size
+
+
+def big(out: list) -> None:
+    """One large colour photo through the command line, each way in a fresh process with its peak memory."""
+    import shutil
+    import tempfile
+
+    import imagecodecs as ic
+
+    from benchmarks.large_image import run
+
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "big.png"
+        shutil.copy(BIG, src)
+        a = np.asarray(_rgb(src))
+        enc, enc_mb = run(["--lossless", "-k", str(src)])
+        src.rename(Path(tmp) / "original.png")
+        dec, dec_mb = run(["-d", "-k", str(src) + ".aec"])
+        exact = np.array_equal(np.asarray(_rgb(src)), a)
+        size = (Path(tmp) / "big.png.aec").stat().st_size
+    jxl, je = _timed(lambda: ic.jpegxl_encode(a, lossless=True, effort=7))
+    _, jd = _timed(lambda: ic.jpegxl_decode(jxl))
+    _say(out, f"{BIG.parts[-4]} {a.shape[1]}x{a.shape[0]} colour, aecodec --lossless in fresh processes: "
+              f"{8 * size / a.size:.3f} bits/sample, exact {exact}; encode {enc:.1f} s (peak {enc_mb:.0f} MB), decode "
+              f"{dec:.1f} s (peak {dec_mb:.0f} MB); JPEG XL lossless (effort 7) {8 * len(jxl) / a.size:.3f} bits/sample, "
+              f"{je:.1f} s / {jd:.2f} s in-process")
+    out.append({"part": "big", "image": BIG.parts[-4], "bits_per_sample": 8 * size / a.size, "exact": exact,
+                "encode_s": enc, "encode_peak_mb": enc_mb, "decode_s": dec, "decode_peak_mb": dec_mb,
+                "jxl_bits_per_sample": 8 * len(jxl) / a.size, "jxl_encode_s": je, "jxl_decode_s": jd})
+
+
+def _rgb(path: Path) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"))
+
+
 def _say(out: list, line: str) -> None:
     print(line, flush=True)
     out.append({"line": line})
@@ -286,7 +327,7 @@ def _say(out: list, line: str) -> None:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", default="fashion,photos,deep", help="comma-separated parts")
+    parser.add_argument("--only", default="fashion,photos,deep,big", help="comma-separated parts")
     parser.add_argument("--export-deep-train", type=Path, metavar="DIR", help="only write the bundled deep model's "
                         "16-bit training images (PNG) to DIR")
     parser.add_argument("--results", type=Path, default=RESULTS / "lossless.txt")
@@ -302,6 +343,8 @@ def main(argv=None) -> None:
         photos(out)
     if "deep" in parts:
         deep(out)
+    if "big" in parts:
+        big(out)
     if args.results:
         args.results.parent.mkdir(parents=True, exist_ok=True)
         args.results.write_text("\n".join(r["line"] for r in out if "line" in r) + "\n")

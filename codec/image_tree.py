@@ -47,14 +47,18 @@ def _bits(h: np.ndarray, raw: np.ndarray) -> np.ndarray:
     return own + (h * raw).sum(-1)
 
 
-def grow(props: np.ndarray, tokens: np.ndarray, t: int, search: int = 1, seed: int = 0) -> lossless.Tree:
-    """A tree over properties (P, N) for tokens (K, N) (each predictor's signed tokens of the N pixels),
-    its splits chosen with the first ``search`` predictors (1: CALIC's alone), its leaves' predictors among all."""
-    scale = 1.0  # what a split costs, in the sample's bits
-    if props.shape[1] > GROW_SAMPLES:
-        scale = GROW_SAMPLES / props.shape[1]
-        keep = np.sort(np.random.default_rng(seed).choice(props.shape[1], GROW_SAMPLES, replace=False))
-        props, tokens = props[:, keep], tokens[:, keep]
+def sample(pixels: int, seed: int = 0):
+    """(the pixels a chunk of this many grows its tree on: sorted indices, or None for all; the share
+    they are: what a split costs in the sample's bits is that share of its cost)."""
+    if pixels <= GROW_SAMPLES:
+        return None, 1.0
+    return np.sort(np.random.default_rng(seed).choice(pixels, GROW_SAMPLES, replace=False)), GROW_SAMPLES / pixels
+
+
+def grow(props: np.ndarray, tokens: np.ndarray, t: int, search: int = 1, scale: float = 1.0) -> lossless.Tree:
+    """A tree over properties (P, N) for tokens (K, N) (each predictor's signed tokens of the N pixels,
+    a ``sample`` of the chunk's worth ``scale`` of it), its splits chosen with the first ``search``
+    predictors (1: CALIC's alone), its leaves' predictors among all."""
     k_pred, n = tokens.shape
     a = 2 * t - 1
     raw = lossless.raw_bits_of(np.abs(np.arange(a) - (t - 1))).astype(np.float64)

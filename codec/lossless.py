@@ -232,16 +232,19 @@ def _calic(r, here, offsets, top: int, scale_depth: int) -> np.ndarray:
     return kernels.calic(r, here, offsets, top, 1 << max(scale_depth - 8, 0))
 
 
-def properties(r, e, here, offsets, pred, plane: int, previous, step: int) -> np.ndarray:
+def properties(r, e, here, offsets, pred, plane: int, previous, step: int, rows=None) -> np.ndarray:
     """The tree's properties (len(PROPERTIES), n * k) of the pixels at ``here``: ``r`` the decoded
     padded planes, ``e`` the magnitudes of their coded residuals (in steps), ``previous`` those of
-    the plane before (None for the first plane)."""
-    a, b, c, d, aa, bb = (r[:, here + o] for o in offsets[:6])
-    ea, eb, ec, ed = (e[:, here + o] for o in offsets[:4])
+    the plane before (None for the first plane). Given ``rows``, the pixels are (rows[m], here[m])."""
+    def at(a, o=0):
+        return a[:, here + o] if rows is None else a[rows, here + o]
+
+    a, b, c, d, aa, bb = (at(r, o) for o in offsets[:6])
+    ea, eb, ec, ed = (at(e, o) for o in offsets[:4])
     width = -offsets[1]
     row = np.broadcast_to((here // width - 2).astype(np.int32), pred.shape)
     col = np.broadcast_to((here % width - 2).astype(np.int32), pred.shape)
-    ep = previous[:, here] if previous is not None else np.zeros_like(pred)
+    ep = at(previous) if previous is not None else np.zeros_like(pred)
     grads = [np.abs(d - b) + np.abs(b - c) + np.abs(c - a), a - c, b - c, d - b, a - aa, b - bb]
     if step > 1:
         grads = [np.floor_divide(g, step) for g in grads]
@@ -255,41 +258,40 @@ def residual_symbols(x: np.ndarray, pred: np.ndarray, step: int) -> np.ndarray:
     return np.floor_divide(2 * (x - pred) + step, 2 * step)
 
 
-def _known_properties(x, here, offsets, top: int, scale_depth: int, plane: int, previous, wp_error=None):
-    """(CALIC's prediction, its residuals' magnitudes padded, properties) of every pixel at ``here`` of
-    padded planes x known whole (lossless: the decoded neighbours are the originals); with
-    ``wp_error``, the weighted predictor's property appended (an image's own tree's)."""
-    calic = predict(x, here, offsets, top, scale_depth)
-    e = np.zeros_like(x)
-    e[:, here] = np.abs(x[:, here] - calic)
-    props = properties(x, e, here, offsets, calic, plane, previous, 1)
-    if wp_error is not None:
-        props = np.vstack([props, wp_error.reshape(1, -1).astype(props.dtype)])
-    return calic, e, props
-
-
-def original_properties(coded: np.ndarray, k: int, form, depth: int, predictors: bool = False, wp=None):
+def original_properties(coded: np.ndarray, k: int, form, depth: int, predictors: bool = False, wp=None, columns=None):
     """(properties (P, pixels), signed tokens) of planes (n * k, H, W) already in their ``form``, coded
     losslessly with CALIC's predictor: the decoded neighbours are the originals, so every pixel's are
     computed at once. ``predictors``: the properties of an image's own tree (OWN_PROPERTIES), and
-    tokens (len(PREDICTORS), pixels), each predictor's (``wp``: the weighted predictor's passes, if made)."""
+    tokens (len(PREDICTORS), pixels), each predictor's (``wp``: the weighted predictor's passes, if made).
+    ``columns``: only these pixels (sorted indices into all of them: plane by plane, image by image,
+    in coding order), so that memory follows the sample, not the image."""
     n, h, w = coded.shape
     offsets, steps = _offsets(w), _schedule(h, w)
     here = np.concatenate(steps)
+    plane_size = (n // k) * len(here)
     props, tokens, previous = [], [], None
     for c in range(k):
         x = padded(coded[c::k]).astype(np.int64)
         top = form.top(c, depth)
         wp_pred, wp_error = (wp[c] if wp is not None else weighted_pass(x, steps, offsets, top)) if predictors \
             else (None, None)
-        pred, e, p = _known_properties(x, here, offsets, top, form.scale_depth(c, depth), form.plane_id(c), previous,
-                                       wp_error)
-        by = [pred]
+        calic = predict(x, here, offsets, top, form.scale_depth(c, depth))
+        e = np.zeros_like(x)
+        e[:, here] = np.abs(x[:, here] - calic)
+        picked = np.arange(plane_size) if columns is None else \
+            columns[(columns >= c * plane_size) & (columns < (c + 1) * plane_size)] - c * plane_size
+        rows, at = picked // len(here), picked % len(here)
+        pos = here[at]
+        p = properties(x, e, pos, offsets, calic[rows, at], form.plane_id(c), previous, 1, rows)
         if predictors:
-            a, b, cc = (x[:, here + o] for o in offsets[:3])
-            by += [a, b, np.clip(a + b - cc, 0, top), wp_pred]
+            p = np.vstack([p, wp_error[rows, at].reshape(1, -1).astype(p.dtype)])
+        by = [calic[rows, at]]
+        if predictors:
+            a, b, cc = (x[rows, pos + o] for o in offsets[:3])
+            by += [a, b, np.clip(a + b - cc, 0, top), wp_pred[rows, at]]
         props.append(p.astype(np.int32))  # int32: half the memory
-        tokens.append(np.stack([_signed(token_of(np.abs(x[:, here] - p))[0], x[:, here] < p).reshape(-1) for p in by]))
+        value = x[rows, pos]
+        tokens.append(np.stack([_signed(token_of(np.abs(value - q))[0], value < q) for q in by]))
         previous = e
     tokens = np.concatenate(tokens, axis=1)
     return np.concatenate(props, axis=1), tokens if predictors else tokens[0]
@@ -499,8 +501,9 @@ class LosslessCoder:
         are chosen for CALIC's residuals, one knowing that every leaf chooses its predictor."""
         from codec import image_tree
 
-        props, tokens = original_properties(coded, k, form, depth, predictors=True, wp=wp)
-        trees = [image_tree.grow(props, tokens, self.t, search) for search in (1, len(PREDICTORS))]
+        columns, scale = image_tree.sample(coded.size)
+        props, tokens = original_properties(coded, k, form, depth, predictors=True, wp=wp, columns=columns)
+        trees = [image_tree.grow(props, tokens, self.t, search, scale) for search in (1, len(PREDICTORS))]
         return min(trees, key=lambda tree: image_tree.estimate(tree, props, tokens, self.t))
 
     def _stream(self, coded, k: int, form, channels: int, depth: int, step: int, own, min_bytes: int, wp=None):

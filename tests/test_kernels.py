@@ -189,3 +189,14 @@ def test_files_of_the_numpy_coder_decode_and_reencode_byte_for_byte(stem):
     assert back.dtype == original.dtype
     assert np.abs(back.astype(np.int64) - original).max() == bound
     assert codec.compress(original, **kwargs) == blob
+
+
+def test_lossless_coding_without_the_compiled_loops_says_how_to_build_them(monkeypatch):
+    import sys
+
+    import codec
+
+    monkeypatch.setitem(sys.modules, "codec._kernels", None)  # as in a checkout never installed
+    monkeypatch.delattr(codec, "_kernels", raising=False)
+    with pytest.raises(ImportError, match="not built: install the package with pip"):
+        codec.compress(np.zeros((28, 28), np.uint8), lossless=True)
