@@ -275,11 +275,14 @@ def original_properties(coded: np.ndarray, k: int, form, depth: int, predictors:
         top = form.top(c, depth)
         wp_pred, wp_error = (wp[c] if wp is not None else weighted_pass(x, steps, offsets, top)) if predictors \
             else (None, None)
-        calic = predict(x, here, offsets, top, form.scale_depth(c, depth))
+        calic = _calic(np.ascontiguousarray(x.T, np.int32), here, offsets, top, form.scale_depth(c, depth))  # = predict
         e = np.zeros_like(x)
         e[:, here] = np.abs(x[:, here] - calic)
         picked = np.arange(plane_size) if columns is None else \
             columns[(columns >= c * plane_size) & (columns < (c + 1) * plane_size)] - c * plane_size
+        if not picked.size:  # only its residuals are needed: the next plane's properties read them
+            previous = e
+            continue
         rows, at = picked // len(here), picked % len(here)
         pos = here[at]
         p = properties(x, e, pos, offsets, calic[rows, at], form.plane_id(c), previous, 1, rows)
@@ -378,6 +381,7 @@ PRIORS = (256, 1024, 4096, 16384)
 OWN_TREE_PRIOR = 16  # an image's own tree starts from a generic table: it adapts fast
 OWN_TREE_MAX_IMAGES = 8  # chunks of a few large images may grow a tree of their own
 OWN_TREE_MIN_SAMPLES = 1 << 12
+ESTIMATE_BATCH = 1 << 21  # an own tree's estimate reads the chunk's pixels this many at a time
 REFRESH = 8
 HALVE_AT = 1 << 38
 
@@ -504,7 +508,11 @@ class LosslessCoder:
         columns, scale = image_tree.sample(coded.size)
         props, tokens = original_properties(coded, k, form, depth, predictors=True, wp=wp, columns=columns)
         trees = [image_tree.grow(props, tokens, self.t, search, scale) for search in (1, len(PREDICTORS))]
-        return min(trees, key=lambda tree: image_tree.estimate(tree, props, tokens, self.t))
+        batches = [(props, tokens)] if columns is None else (  # every pixel, a batch at a time
+            original_properties(coded, k, form, depth, predictors=True, wp=wp, columns=np.arange(a, min(a + ESTIMATE_BATCH, coded.size)))
+            for a in range(0, coded.size, ESTIMATE_BATCH))
+        costs = image_tree.estimate(trees, batches, self.t)
+        return trees[int(np.argmin(costs))]
 
     def _stream(self, coded, k: int, form, channels: int, depth: int, step: int, own, min_bytes: int, wp=None):
         """(stream, reconstruction of the coded planes) with the model's tree or ``own``."""
