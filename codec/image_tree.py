@@ -116,19 +116,12 @@ def grow(props: np.ndarray, tokens: np.ndarray, t: int, search: int = 1, scale: 
     return _tree(nodes)
 
 
-def estimate(trees: list, batches, t: int) -> list[float]:
-    """Bits each tree would code the pixels in with a table per leaf fitted to them, plus the cost of
-    each leaf (SPLIT_BITS): an estimate to choose between trees by; the pixels' (properties, tokens)
-    come in batches, so that memory follows a batch, not the image."""
-    a = 2 * t - 1
-    h = [np.zeros((tree.leaves, a), np.int64) for tree in trees]
-    for props, tokens in batches:
-        for tree, counts in zip(trees, h, strict=True):
-            leaves = tree.apply(props).astype(np.int64)
-            chosen = tokens[tree.predictor[leaves], np.arange(len(leaves))] + (t - 1)
-            counts += np.bincount(leaves * a + chosen, minlength=tree.leaves * a).reshape(tree.leaves, a)
-    raw = lossless.raw_bits_of(np.abs(np.arange(a) - (t - 1))).astype(np.float64)
-    return [float(_bits(counts, raw).sum() + SPLIT_BITS * tree.leaves) for tree, counts in zip(trees, h, strict=True)]
+def estimate(tree: lossless.Tree, counts: np.ndarray, t: int) -> float:
+    """Bits the tree would code the chunk's pixels in with a table per leaf fitted to them (``counts``
+    (leaves, 2T - 1): each leaf's signed tokens), plus the cost of each leaf (SPLIT_BITS): an estimate
+    to choose between trees by."""
+    raw = lossless.raw_bits_of(np.abs(np.arange(2 * t - 1) - (t - 1))).astype(np.float64)
+    return float(_bits(counts, raw).sum() + SPLIT_BITS * tree.leaves)
 
 
 def _tree(nodes: list) -> lossless.Tree:

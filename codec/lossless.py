@@ -339,6 +339,15 @@ LOSSLESS_BATCH_PIXELS = 1 << 20  # the one-pass encoder finds leaves for this ma
 def _lossless_parts(x: np.ndarray, top: int, tree: Tree, plane: int, previous, scale_depth: int, wp=None):
     """``plane_parts`` of a lossless plane in one pass: the decoded neighbours are the originals, so every
     pixel's properties are known at once (the decoder goes diagonal by diagonal; the parts are cut so)."""
+    q, leaves, e = lossless_plane(x, top, tree, plane, previous, scale_depth, wp)
+    bounds = np.cumsum([0] + [len(s) for s in _schedule(*x.shape[1:])])
+    parts = [(q[:, a:b].reshape(-1), leaves[:, a:b].reshape(-1)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    return parts, x, e
+
+
+def lossless_plane(x: np.ndarray, top: int, tree: Tree, plane: int, previous, scale_depth: int, wp=None):
+    """(residuals (n, pixels in coding order), their leaves, CALIC's residual magnitudes pixel-major) of
+    a plane x (n, H, W) coded losslessly with ``tree``."""
     n, h, w = x.shape
     steps, offsets = _schedule(h, w), _offsets(w)
     here = np.concatenate(steps)
@@ -355,9 +364,7 @@ def _lossless_parts(x: np.ndarray, top: int, tree: Tree, plane: int, previous, s
         pred = tree.prediction(calic, rt, here[s], offsets, top, leaf, None if wp is None else wp[0][:, s]) \
             if tree.predicts else calic
         q[:, s], leaves[:, s] = r[:, here[s]] - pred, leaf.reshape(n, -1)
-    bounds = np.cumsum([0] + [len(s) for s in steps])
-    parts = [(q[:, a:b].reshape(-1), leaves[:, a:b].reshape(-1)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
-    return parts, x, e
+    return q, leaves, e
 
 
 def _uniform_tables(depth: int) -> list[np.ndarray]:
@@ -381,7 +388,6 @@ PRIORS = (256, 1024, 4096, 16384)
 OWN_TREE_PRIOR = 16  # an image's own tree starts from a generic table: it adapts fast
 OWN_TREE_MAX_IMAGES = 8  # chunks of a few large images may grow a tree of their own
 OWN_TREE_MIN_SAMPLES = 1 << 12
-ESTIMATE_BATCH = 1 << 21  # an own tree's estimate reads the chunk's pixels this many at a time
 REFRESH = 8
 HALVE_AT = 1 << 38
 
@@ -508,11 +514,17 @@ class LosslessCoder:
         columns, scale = image_tree.sample(coded.size)
         props, tokens = original_properties(coded, k, form, depth, predictors=True, wp=wp, columns=columns)
         trees = [image_tree.grow(props, tokens, self.t, search, scale) for search in (1, len(PREDICTORS))]
-        batches = [(props, tokens)] if columns is None else (  # every pixel, a batch at a time
-            original_properties(coded, k, form, depth, predictors=True, wp=wp, columns=np.arange(a, min(a + ESTIMATE_BATCH, coded.size)))
-            for a in range(0, coded.size, ESTIMATE_BATCH))
-        costs = image_tree.estimate(trees, batches, self.t)
-        return trees[int(np.argmin(costs))]
+        return min(trees, key=lambda tree: image_tree.estimate(tree, self._counts(tree, coded, k, form, depth, wp), self.t))
+
+    def _counts(self, tree: Tree, coded, k: int, form, depth: int, wp) -> np.ndarray:
+        """Counts (leaves, 2T - 1) of the signed tokens of every pixel of the chunk in each leaf of ``tree``."""
+        a, counts, previous = 2 * self.t - 1, np.zeros((tree.leaves, 2 * self.t - 1), np.int64), None
+        for c in range(k):
+            q, leaves, previous = lossless_plane(coded[c::k], form.top(c, depth), tree, form.plane_id(c), previous,
+                                                 form.scale_depth(c, depth), wp[c])
+            token = _signed(token_of(np.abs(q))[0], q < 0).reshape(-1) + (self.t - 1)
+            counts += np.bincount(leaves.reshape(-1).astype(np.int64) * a + token, minlength=counts.size).reshape(counts.shape)
+        return counts
 
     def _stream(self, coded, k: int, form, channels: int, depth: int, step: int, own, min_bytes: int, wp=None):
         """(stream, reconstruction of the coded planes) with the model's tree or ``own``."""
