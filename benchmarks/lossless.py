@@ -1,6 +1,6 @@
 """Lossless and near-lossless coding against the lossless codecs people use, in one run.
 
-    python -m benchmarks.lossless                       # every part (about 10 minutes on 2 cores)
+    python -m benchmarks.lossless                       # every part (about 17 minutes on 2 cores)
     python -m benchmarks.lossless --only fashion        # fashion, photos, deep, big
 
 Parts, each printed as it is measured and written to benchmarks/results/lossless.txt (and .json):
