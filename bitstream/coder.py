@@ -198,8 +198,8 @@ def integer_frequencies(probs: np.ndarray) -> np.ndarray:
 def ideal_bits(symbols: np.ndarray, index: np.ndarray, tables: Tables) -> float:
     """Ideal bits of ``symbols`` under the tables (escapes at 16 extra bits): what ``Encoder`` approaches."""
     symbols, index = np.asarray(symbols).reshape(-1), np.asarray(index).reshape(-1)
-    total, order = 0.0, np.argsort(index, kind="stable")
-    _, used, counts = _runs(index)
+    total = 0.0
+    order, used, counts = _runs(index)
     for t, pos in zip(used, np.split(order, np.cumsum(counts)[:-1]), strict=True):
         freqs = tables.freqs[t].astype(np.float64) / (1 << PRECISION)
         s = symbols[pos] - tables.lows[t]

@@ -34,6 +34,11 @@ cdef inline int64_t _abs(int64_t v) noexcept nogil:
     return -v if v < 0 else v
 
 
+cdef inline int64_t _raw_bit_count(int64_t token, int64_t direct, int64_t msb) noexcept nogil:
+    """Raw bits after a hybrid-integer token >= direct: ``lossless.raw_bits_of`` (direct = 2^5)."""
+    return (token - direct) // (1 << msb) + 5 - msb
+
+
 cdef inline int64_t _floordiv(int64_t a, int64_t b) noexcept nogil:
     cdef int64_t q = a / b
     if (a % b != 0) and ((a < 0) != (b < 0)):
@@ -41,9 +46,9 @@ cdef inline int64_t _floordiv(int64_t a, int64_t b) noexcept nogil:
     return q
 
 
-def walk(const int64_t[::1] feature, const int64_t[::1] threshold, const int64_t[::1] left,
-         const int64_t[::1] right, const int16_t[::1] leaf, const prop_t[:, ::1] props):
-    """Leaf index (int16) of each column of ``props`` (P, k): ``lossless.Tree.apply``."""
+def walk(const int64_t[:, ::1] nodes, const int16_t[::1] leaf, const prop_t[:, ::1] props):
+    """Leaf index (int16) of each column of ``props`` (P, k), ``nodes`` and ``leaf`` as ``leaves_at``'s:
+    ``lossless.Tree.apply``."""
     cdef Py_ssize_t k = props.shape[1], j
     cdef int64_t node
     out = np.empty(k, np.int16)
@@ -52,7 +57,7 @@ def walk(const int64_t[::1] feature, const int64_t[::1] threshold, const int64_t
         for j in range(k):
             node = 0
             while leaf[node] < 0:
-                node = left[node] if props[feature[node], j] <= threshold[node] else right[node]
+                node = nodes[node, 2 + (props[nodes[node, 0], j] > nodes[node, 1])]
             o[j] = leaf[node]
     return out
 
@@ -166,10 +171,10 @@ def count(int64_t[:, ::1] counts, int64_t[::1] fresh, const int16_t[::1] leaves,
     return stale_[:found]
 
 
-def raw_bits(const int32_t[::1] signed, int64_t tokens):
+def raw_bits(const int32_t[::1] signed, int64_t tokens, int64_t direct, int64_t msb):
     """(positions of the symbols followed by raw bits, their bit counts less one as int16: the raw bits'
     table numbers), or a first position of -1 if a token is beyond ``tokens`` (a damaged stream):
-    ``lossless.raw_bits_of`` (lossless.DIRECT = 32, lossless.MSB = 2)."""
+    ``lossless.raw_bits_of`` (``direct``, ``msb``: lossless.DIRECT and MSB)."""
     cdef Py_ssize_t m, found = 0
     cdef int64_t token
     where_ = np.empty(signed.shape[0], np.int64)
@@ -183,16 +188,17 @@ def raw_bits(const int32_t[::1] signed, int64_t tokens):
                 where[0] = -1
                 found = 1
                 break
-            if token >= 32:
+            if token >= direct:
                 where[found] = m
-                bits[found] = (token - 32) // 4 + 5 - 2 - 1
+                bits[found] = _raw_bit_count(token, direct, msb) - 1
                 found += 1
     return where_[:found], bits_[:found]
 
 
 def reconstruct(int32_t[:, ::1] r, int32_t[:, ::1] e, const int64_t[::1] here, const int64_t[:, ::1] pred,
                 const int64_t[:, ::1] calic, const int32_t[::1] signed, const int64_t[::1] sent,
-                const int32_t[::1] raw, int64_t step, int64_t top, bint residual_of_calic):
+                const int32_t[::1] raw, int64_t step, int64_t top, bint residual_of_calic, int64_t direct,
+                int64_t msb):
     """Write the pixels at ``here`` (n, k) into r and the magnitudes of their residuals into e (both
     pixel-major): each signed token (n * k) with its raw bits (``raw``, for the positions ``sent``) is a
     residual in steps added to ``pred``; ``residual_of_calic``: e holds CALIC's residual (an own tree's
@@ -211,9 +217,9 @@ def reconstruct(int32_t[:, ::1] r, int32_t[:, ::1] e, const int64_t[::1] here, c
                 m = i * k + j
                 token = _abs(<int64_t>signed[m])
                 magnitude = token
-                if token >= 32:
-                    bits = (token - 32) // 4 + 5 - 2
-                    magnitude = ((4 | ((token - 32) & 3)) << bits) + extra[m]
+                if token >= direct:
+                    bits = _raw_bit_count(token, direct, msb)
+                    magnitude = (((1 << msb) | ((token - direct) & ((1 << msb) - 1))) << bits) + extra[m]
                 v = pred[i, j] + (-magnitude if signed[m] < 0 else magnitude) * step
                 v = 0 if v < 0 else (top if v > top else v)
                 values[i, j] = v

@@ -97,8 +97,8 @@ class Tree:
         self.predicts = bool(self.predictor.any())
         inner = self.leaf < 0
         self.uses_wp = bool((self.predictor == WP).any() or (self.feature[inner] >= len(PROPERTIES)).any())
-        self._walked = (self.feature, self.threshold, self.left, self.right, self.leaf.astype(np.int16))
         self._nodes = np.stack([self.feature, self.threshold, self.left, self.right], 1)  # one cache line per node
+        self._leaf16 = self.leaf.astype(np.int16)
 
     def prediction(self, pred, r, here, offsets, top: int, leaves, wp=None) -> np.ndarray:
         """Each pixel's prediction by its leaf's predictor (``pred``: CALIC's; ``wp``: the weighted one's)
@@ -111,7 +111,7 @@ class Tree:
     def apply(self, props: np.ndarray) -> np.ndarray:
         """Leaf index (int16: the coder's argsort then runs as a radix sort) of each column of ``props`` (P, k)."""
         kernels = compiled()
-        return kernels.walk(*self._walked, np.ascontiguousarray(props))
+        return kernels.walk(self._nodes, self._leaf16, np.ascontiguousarray(props))
 
     def leaves_at(self, r, e, here, offsets, calic, plane: int, previous, step: int, extra=None) -> np.ndarray:
         """Leaf index (int16) of each pixel at ``here`` of padded planes r, over ``properties`` (the same
@@ -121,7 +121,7 @@ class Tree:
         previous = np.zeros((0, 0), np.int32) if previous is None else previous
         extra = np.zeros((0, 0), np.int64) if extra is None else np.ascontiguousarray(extra, np.int64)
         return kernels.leaves_at(r, e, previous, extra, here, offsets, np.ascontiguousarray(calic), plane, step,
-                                 self._nodes, self._walked[-1])
+                                 self._nodes, self._leaf16)
 
     def arrays(self) -> dict:
         return {"feature": self.feature, "threshold": self.threshold, "left": self.left, "right": self.right, "leaf": self.leaf}
@@ -204,6 +204,11 @@ def pixel_major(planes: np.ndarray) -> np.ndarray:
     """``padded``, stored pixel by pixel ((H + 2) * (W + 4), n): the compiled loops (``_kernels.pyx``) read
     a pixel's neighbours in all images of a chunk as contiguous runs."""
     return np.ascontiguousarray(padded(planes).T)
+
+
+def pixel_major_zeros(n: int, h: int, w: int) -> np.ndarray:
+    """n blank planes of H x W, padded and stored ``pixel_major`` (int32)."""
+    return np.zeros(((h + 2) * (w + 4), n), np.int32)
 
 
 def crop(r: np.ndarray, h: int, w: int) -> np.ndarray:
@@ -321,7 +326,7 @@ def plane_parts(x: np.ndarray, top: int, step: int, tree: Tree, plane: int, prev
     if step == 1:
         return _lossless_parts(x, top, tree, plane, previous, scale_depth, wp)
     n, h, w = x.shape
-    src, r, e, offsets = padded(x), np.zeros(((h + 2) * (w + 4), n), np.int32), np.zeros(((h + 2) * (w + 4), n), np.int32), _offsets(w)
+    src, r, e, offsets = padded(x), pixel_major_zeros(n, h, w), pixel_major_zeros(n, h, w), _offsets(w)
     parts = []
     for here in _schedule(h, w):
         pred = _calic(r, here, offsets, top, scale_depth)
@@ -588,7 +593,7 @@ class LosslessCoder:
         kernels = compiled()
         n, h, w = shape
         top, plane, scale_depth = form.top(c, depth), form.plane_id(c), form.scale_depth(c, depth)
-        r, e, offsets = np.zeros(((h + 2) * (w + 4), n), np.int32), np.zeros(((h + 2) * (w + 4), n), np.int32), _offsets(w)
+        r, e, offsets = pixel_major_zeros(n, h, w), pixel_major_zeros(n, h, w), _offsets(w)
         state = weighted.PixelMajorState(*r.shape) if tree.uses_wp else None
         for here in _schedule(h, w):
             calic = _calic(r, here, offsets, top, scale_depth)
@@ -598,12 +603,12 @@ class LosslessCoder:
             leaves = tree.leaves_at(r, e, here, offsets, calic, plane, previous, step, wp_error)
             pred = tree.prediction(calic, r, here, offsets, top, leaves, wp) if tree.predicts else calic
             signed = decoder.read(leaves, tables.current)
-            sent, bits = kernels.raw_bits(signed, self.t)
+            sent, bits = kernels.raw_bits(signed, self.t, DIRECT, MSB)
             if len(sent) and sent[0] < 0:
                 raise FormatError("lossless stream holds a token beyond its depth (damaged)")
             raw = decoder.read(bits) if len(sent) else np.zeros(0, np.int32)
             tables.update(leaves, signed)
-            values = kernels.reconstruct(r, e, here, pred, calic, signed, sent, raw, step, top, tree.predicts)
+            values = kernels.reconstruct(r, e, here, pred, calic, signed, sent, raw, step, top, tree.predicts, DIRECT, MSB)
             if state is not None:
                 state.update(here, values)
         return crop(r.T, h, w), e

@@ -149,19 +149,20 @@ def test_compiled_raw_bits_and_reconstruction_invert_the_hybrid_tokens():
     q = rng.integers(-40000, 40000, (6, 7)) * (rng.random((6, 7)) < 0.5) + rng.integers(-40, 40, (6, 7))
     token, raw, _ = lossless.token_of(np.abs(q))
     signed = np.where(q < 0, -token, token).reshape(-1).astype(np.int32)
-    sent, bits = kernels.raw_bits(signed, lossless.tokens_per_sign(16))
+    sent, bits = kernels.raw_bits(signed, lossless.tokens_per_sign(16), lossless.DIRECT, lossless.MSB)
     np.testing.assert_array_equal(sent, np.flatnonzero(np.abs(signed) >= lossless.DIRECT))
     np.testing.assert_array_equal(bits, lossless.raw_bits_of(np.abs(signed))[sent] - 1)
     here = np.arange(7, dtype=np.int64) + 30
     r, e = np.zeros((60, 6), np.int32), np.zeros((60, 6), np.int32)
     pred = np.full((6, 7), 1 << 17, np.int64)
     values = kernels.reconstruct(r, e, here, pred, pred, signed, sent, raw.reshape(-1)[sent].astype(np.int32), 1,
-                                 (1 << 18) - 1, False)
+                                 (1 << 18) - 1, False, lossless.DIRECT, lossless.MSB)
     np.testing.assert_array_equal(values, pred + q)
     np.testing.assert_array_equal(np.abs(q), lossless.magnitude_of(token, raw))
     np.testing.assert_array_equal(r[here].T, pred + q)
     np.testing.assert_array_equal(e[here].T, np.abs(q))
-    assert kernels.raw_bits(np.array([5, -lossless.tokens_per_sign(8)], np.int32), lossless.tokens_per_sign(8))[0][0] == -1
+    assert kernels.raw_bits(np.array([5, -lossless.tokens_per_sign(8)], np.int32), lossless.tokens_per_sign(8),
+                            lossless.DIRECT, lossless.MSB)[0][0] == -1
 
 
 FIXTURES = Path(__file__).parent / "data"
