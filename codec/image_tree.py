@@ -138,6 +138,9 @@ def _tree(nodes: list) -> lossless.Tree:
     tree = lossless.check_tree({"feature": feature, "threshold": threshold, "left": np.where(is_leaf, idx, left),
                                 "right": np.where(is_leaf, idx, right), "leaf": leaf}, what="an image's tree",
                                 properties=len(lossless.OWN_PROPERTIES))
+    if tree.depth > MAX_LEVELS:  # grow never goes deeper; each level is a step of every pixel's walk
+        raise FormatError(f"lossless stream: an image's tree is {tree.depth} levels deep, more than the "
+                          f"{MAX_LEVELS} an encoder grows (damage, or a file made to waste time)")
     return lossless.Tree(tree.feature, tree.threshold, tree.left, tree.right, tree.leaf, predictor)
 
 
@@ -186,4 +189,7 @@ def read(coder_depth: int, read) -> lossless.Tree:
         raise FormatError("lossless stream: an image's tree is not a tree (damaged)")
     tree = lossless.check_tree({"feature": feature, "threshold": threshold, "left": left, "right": right, "leaf": leaf},
                                what="lossless stream", properties=len(lossless.OWN_PROPERTIES))
+    if tree.depth > MAX_LEVELS:  # grow never goes deeper; each level is a step of every pixel's walk
+        raise FormatError(f"lossless stream: an image's tree is {tree.depth} levels deep, more than the "
+                          f"{MAX_LEVELS} an encoder grows (damage, or a file made to waste time)")
     return lossless.Tree(tree.feature, tree.threshold, tree.left, tree.right, tree.leaf, predictor)

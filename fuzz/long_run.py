@@ -16,17 +16,21 @@ from __future__ import annotations
 import argparse
 import collections
 import io
+import resource
 import sys
 import time
 import traceback
 from pathlib import Path
 
+import msgpack
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import codec  # noqa: E402
+import codec.numcodecs  # noqa: E402
 from codec import sources  # noqa: E402
+from bitstream import container  # noqa: E402
 from tests.test_fuzz import join, split  # noqa: E402
 
 
@@ -121,34 +125,185 @@ def restore(blob: bytes) -> None:
     sink.finish()
 
 
+# Every kind of file aecodec reads, each with its own mutations and its own reader. Containers:
+# one seed per level kind and form; model files and zarr configs: mutated behind a repaired
+# fingerprint (a raw flip only ever reaches the fingerprint check).
+BUDGET_MS_PER_BYTE = 1.0  # README "Guarantees": decoding costs at most this much CPU per input byte,
+FIXED_SECONDS = 0.5  # beyond a fixed cost per file (a first use of a model, tables, small chunks)
+
+
+def container_seeds() -> dict:
+    images = codec.data.fashion_mnist("test")[:5]
+    many = codec.data.fashion_mnist("test")[:1100]
+    photo = np.load(Path(__file__).parents[1] / "tests/data/format6-photo-lossless.npy")  # (64, 70, 3): an own tree
+    deep = (np.arange(48 * 40).reshape(48, 40) * 3 % 4096).astype(np.uint16)
+    return {
+        "tile": codec.compress(images, quality=3),
+        "pixel": codec.compress(images[0], quality=8),
+        "conv": codec.compress(images[:2, :5, :3]),
+        "conv-colour": codec.compress(np.stack(list(images[:3]), -1)),
+        "conv-tiled": codec.compress(np.tile(images[0], (40, 1))[:1100, :20]),
+        "lossless": codec.compress(images, lossless=True),
+        "lossless-own-tree": codec.compress(photo, lossless=True),
+        "lossless-16-bit": codec.compress(deep, lossless=True),
+        "near-lossless": codec.compress(images, max_error=2),
+        "archive-indexed": codec.compress(many, quality=1),
+        "archive-mixed": codec.compress([images[0], photo[:20, :30], images[1, :9]]),
+    }
+
+
+def decode_container(blob: bytes) -> None:
+    out = codec.decompress(blob)
+    assert isinstance(out, (np.ndarray, list))
+    if meta_kind(blob) != "folder":  # folders restore to disk, covered by the tests
+        restore(blob)
+
+
+def mutate_tree(value, rng: np.random.Generator, depth: int = 0):
+    """``value`` (a model body: maps, lists, arrays as maps) with one field replaced, deleted or added."""
+    if isinstance(value, dict) and value and rng.random() < 0.8:
+        key = list(value)[int(rng.integers(len(value)))]
+        out = dict(value)
+        action = rng.integers(4)
+        if action == 0 or not isinstance(value[key], (dict, list)):
+            out[key] = VALUES[int(rng.integers(len(VALUES)))] if action != 3 else _scaled(value[key], rng)
+        elif action == 1:
+            del out[key]
+        else:
+            out[key] = mutate_tree(value[key], rng, depth + 1)
+        return out
+    if isinstance(value, list) and value and rng.random() < 0.8:
+        out = list(value)
+        i = int(rng.integers(len(out)))
+        out[i] = mutate_tree(out[i], rng, depth + 1) if rng.integers(2) else VALUES[int(rng.integers(len(VALUES)))]
+        return out
+    return _scaled(value, rng)
+
+
+def _scaled(value, rng):
+    """A number made extreme, bytes of an array made huge values, or a random replacement."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, bytes)):
+        return VALUES[int(rng.integers(len(VALUES)))]
+    if isinstance(value, bytes):
+        raw = bytearray(value)
+        if raw:
+            pos = int(rng.integers(len(raw)))
+            raw[pos : pos + 4] = [b"\xff\xff\x7f\x7f", b"\0\0\xc0\x7f", rng.bytes(4)][int(rng.integers(3))]
+        return bytes(raw)
+    return [value * 1000, -value, 0, 2**31, 2**15 - 1, 1e38][int(rng.integers(6))]
+
+
+def model_bytes(body: dict, magic: bytes) -> bytes:
+    from codec import modelfile
+
+    body = {k: v for k, v in body.items() if k != "fingerprint"}
+    return magic + msgpack.packb({**body, "fingerprint": modelfile.fingerprint(body)}, use_bin_type=True)
+
+
+def model_case(raw: bytes, blob: bytes, rng: np.random.Generator):
+    """A mutated .aecm, then a file of its lossless coder's decoded with it (the header names it)."""
+    from codec import modelfile
+
+    body = mutate_tree(msgpack.unpackb(raw[4:], raw=False, strict_map_key=False), rng)
+    mutated = model_bytes(body if isinstance(body, dict) else {"body": body}, raw[:4])
+
+    def run():
+        model = codec.api.Model(modelfile.loads(mutated, what="fuzz"), source="fuzz")
+        header, chunks = split(blob)
+        header[0] = bytes.fromhex(model.fingerprint)[: container.FINGERPRINT_BYTES]
+        codec.decompress(join(header, chunks), model=model)
+
+    return mutated, run
+
+
+def family_case(raw: bytes, rng: np.random.Generator):
+    from codec import family
+
+    body = mutate_tree(msgpack.unpackb(raw[4:], raw=False, strict_map_key=False), rng)
+    mutated = model_bytes(body if isinstance(body, dict) else {"body": body}, raw[:4])
+
+    def run():
+        model, meta = family.loads(mutated, what="fuzz")
+        family.sample(model, 2, shape=family.image_shape(model, meta))
+
+    return mutated, run
+
+
+def zarr_config_case(rng: np.random.Generator):
+    import numcodecs
+
+    config = mutate_tree({"id": "aecodec", "model": "fmnist", "quality": 4}, rng)
+    config = {**(config if isinstance(config, dict) else {"model": config}), "id": "aecodec"}
+    raw = msgpack.packb(config, use_bin_type=True)
+
+    def run():
+        compressor = numcodecs.get_codec(dict(config))
+        compressor.decode(compressor.encode(np.zeros((2, 28, 28), np.uint8)))
+
+    return raw, run
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    images = codec.data.fashion_mnist("test")[:5]
-    # tile-transform and pixel-level files (the Fashion-MNIST model), and convolutional ones (the
-    # photo model, which codec.compress picks for other sizes and colour)
-    seeds = [codec.compress(images, quality=3), codec.compress(images[0], quality=8), codec.compress(images[:2, :5, :3]),
-             codec.compress(np.stack(list(images[:3]), -1))]
+    seeds = container_seeds()
+    pretrained = Path(codec.__file__).parent / "pretrained"
+    aecm, aecf = (pretrained / "deep.aecm").read_bytes(), (pretrained / "fmnist-vae.aecf").read_bytes()
+    deep_file = seeds["lossless-16-bit"]
+    kinds = [*seeds, "zarr-chunk", "aecm", "aecf", "zarr-config"]
+    # model files and configs cost a model's construction each: one case in 50 of those kinds
+    weights = np.array([1.0] * (len(seeds) + 1) + [0.05] * 3)
+    weights /= weights.sum()
+    zarr_codec = codec.numcodecs.AecodecCodec("fmnist", quality=3)
     rng = np.random.default_rng(args.seed)
     outcomes: collections.Counter = collections.Counter()
-    findings = 0
+    findings, worst = 0, (0.0, "")
     t0 = time.time()
     for case in range(args.cases):
-        blob = mutate(seeds[case % len(seeds)], rng)
+        kind = kinds[int(rng.choice(len(kinds), p=weights))]
+        if kind in seeds:
+            blob = mutate(seeds[kind], rng)
+            run = (lambda b=blob: decode_container(b))  # noqa: E731
+        elif kind == "zarr-chunk":
+            blob = mutate(seeds["tile"], rng)
+            run = (lambda b=blob: zarr_codec.decode(b))  # noqa: E731
+        elif kind == "aecm":
+            blob, run = model_case(aecm, deep_file, rng)
+        elif kind == "aecf":
+            blob, run = family_case(aecf, rng)
+        else:
+            blob, run = zarr_config_case(rng)
+        started = time.process_time()
         try:
-            out = codec.decompress(blob)
-            assert isinstance(out, np.ndarray) and out.dtype == np.uint8
-            if meta_kind(blob) != "folder":  # folders restore to disk, covered by the tests
-                restore(blob)
+            run()
             outcomes["decoded"] += 1
         except codec.AecodecError as e:
             outcomes[type(e).__name__] += 1
+        except (ValueError, TypeError) as e:
+            if kind != "zarr-config":  # numcodecs' own errors for configs are its API; elsewhere a finding
+                raise_finding = True
+            else:
+                raise_finding = False
+                outcomes[f"config {type(e).__name__}"] += 1
+            if raise_finding:
+                findings += 1
+                print(f"FINDING at case {case} ({kind}):\n{traceback.format_exc()}", file=sys.stderr)
         except Exception:  # noqa: BLE001 - that is the finding
             findings += 1
-            print(f"FINDING at case {case}:\n{traceback.format_exc()}", file=sys.stderr)
-    print(f"{args.cases} cases in {time.time() - t0:.0f} s, seed {args.seed}: {dict(outcomes)}; findings: {findings}")
+            print(f"FINDING at case {case} ({kind}):\n{traceback.format_exc()}", file=sys.stderr)
+        spent = time.process_time() - started
+        allowed = FIXED_SECONDS * (4 if kind in ("aecm", "aecf", "zarr-config") else 1) + BUDGET_MS_PER_BYTE * len(blob) / 1000
+        worst = max(worst, (spent / allowed, f"{kind} case {case}: {spent:.2f} s for {len(blob)} bytes"))
+        if spent > allowed:
+            findings += 1
+            print(f"FINDING at case {case} ({kind}): {spent:.2f} s of CPU for {len(blob)} bytes, over budget",
+                  file=sys.stderr)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"{args.cases} cases in {time.time() - t0:.0f} s, seed {args.seed}: {dict(sorted(outcomes.items()))}")
+    print(f"kinds: {', '.join(kinds)}; peak memory {peak:.0f} MB; slowest against its budget: {worst[1]} "
+          f"({worst[0]:.2f} of the budget); findings: {findings}")
     return 1 if findings else 0
 
 

@@ -1,0 +1,92 @@
+"""Every level kind is held to the floor of bytes per coded pixel, which bounds a file's decoding
+work by its size (README "Guarantees"; measured per kind by ``python -m benchmarks.budget``)."""
+
+import io
+
+import numpy as np
+import pytest
+
+import codec
+from bitstream import container
+from codec import image_tree, lossless
+
+from .test_fuzz import join, split
+
+FASHION = codec.data.fashion_mnist("test")[:8]
+KINDS = {
+    "tile": (FASHION, {"quality": 1}),
+    "pixel": (FASHION, {"quality": 8}),
+    "conv": (np.tile(FASHION[0], (3, 3)), {"quality": 1}),
+    "lossless": (FASHION, {"lossless": True}),
+    "near-lossless": (FASHION, {"max_error": 2}),
+    "lossless-16-bit": ((np.arange(2 * 40 * 36).reshape(2, 40, 36) * 7 % 4096).astype(np.uint16), {"lossless": True}),
+}
+
+
+def level_of(blob: bytes):
+    return codec.api.ArchiveReader(io.BytesIO(blob)).level
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_every_kind_refuses_a_chunk_claiming_more_work_than_its_bytes_allow(kind):
+    images, options = KINDS[kind]
+    blob = codec.compress(images, **options)
+    level = level_of(blob)
+    header, chunks = split(blob)
+    data = chunks[0][1]
+    shape = list(header[2])
+    allowed = len(data) * container.MAX_PIXELS_PER_BYTE
+    if header[3]:  # batched: one image more than the floor allows
+        chunks[0][0] = allowed // level.coded_pixels(1, shape) + 1
+    else:  # one image: taller than the floor allows
+        while level.coded_pixels(1, shape) <= allowed:
+            shape[0] *= 2
+        header[2] = shape
+    with pytest.raises(codec.LimitError, match="pixels"):
+        codec.decompress(join(header, chunks[:1]))
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_a_stream_cut_to_the_floor_is_refused_as_damaged(kind):
+    """The attack the floor leaves open: as few bytes as it allows, so the decoder runs out of data."""
+    images, options = KINDS[kind]
+    blob = codec.compress(images, **options)
+    header, chunks = split(blob)
+    level = level_of(blob)
+    keep = -(-level.coded_pixels(chunks[0][0], list(header[2])) // container.MAX_PIXELS_PER_BYTE)
+    chunks[0][1] = chunks[0][1][: max(keep, 8)]
+    with pytest.raises(codec.FormatError):
+        codec.decompress(join(header, chunks[:1]))
+
+
+def chain(inner: int) -> lossless.Tree:
+    """A context tree that is one long chain (breadth first: inner nodes 0, 2, 4, ...; leaves between)."""
+    count = 2 * inner + 1
+    left, right = np.arange(count), np.arange(count)
+    for node in range(0, 2 * inner, 2):
+        left[node], right[node] = node + 1, node + 2
+    is_inner = np.zeros(count, bool)
+    is_inner[0 : 2 * inner : 2] = True
+    leaf = np.where(is_inner, -1, np.cumsum(~is_inner) - 1)
+    return lossless.Tree(np.zeros(count, np.int64), np.zeros(count, np.int64), left, right, leaf,
+                         np.zeros(inner + 1, np.int8))
+
+
+@pytest.mark.parametrize("inner", [image_tree.MAX_LEVELS, image_tree.MAX_LEVELS + 1, 255])
+def test_an_own_tree_deeper_than_an_encoder_grows_is_refused(monkeypatch, inner):
+    """Each level of a tree is a step of every pixel's walk: a 255-deep chain made decoding 20x slower."""
+    stream = lossless.LosslessCoder._stream
+
+    def own_only(self, coded, k, form, channels, depth, step, own, min_bytes, wp=None):
+        out = stream(self, coded, k, form, channels, depth, step, own, min_bytes, wp)
+        return (out[0] if own is not None else out[0] + bytes(1 << 20)), out[1]
+
+    monkeypatch.setattr(lossless.LosslessCoder, "_stream", own_only)
+    monkeypatch.setattr(lossless.LosslessCoder, "_own_tree", lambda self, *a: chain(inner))
+    image = (np.arange(64 * 70 * 3).reshape(64, 70, 3) % 251).astype(np.uint8)
+    blob = codec.compress(image, lossless=True)
+    if inner <= image_tree.MAX_LEVELS:
+        assert np.array_equal(codec.decompress(blob), image)
+    else:
+        with pytest.raises(codec.FormatError, match="levels deep"):
+            codec.decompress(blob)
