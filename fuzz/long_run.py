@@ -1,15 +1,18 @@
-"""A long, seeded mutation campaign against ``codec.decompress``, with a count of what happened.
+"""A long, seeded mutation campaign against every kind of file aecodec reads, with a count of what happened.
 
     python fuzz/long_run.py --cases 100000 [--seed 0]
 
-The same mutations as tests/test_fuzz.py (raw truncations, bit flips, insertions and
-overwrites; header and chunk fields replaced behind repaired checksums; empty and short
-payloads, raised image counts, deeply nested fields and inconsistent metadata, checksums
-repaired; each decoded file is also restored as the CLI restores it), drawn from a
-seeded numpy generator instead of Hypothesis, so that a run of 10^5 cases takes minutes
-and reports how many cases ended in each outcome. Anything but an AecodecError or a
-successful decode is printed and counted as a finding; the exit status is 1 if any.
-"""
+Kinds: containers of every level kind and form (tile, pixel, convolutional grey, colour and
+tiled, lossless with the model's tree and with an own tree, 16-bit, near-lossless, archives with
+an index and of mixed sizes), zarr chunks through the numcodecs codec, zarr codec configs, and
+model files (``.aecm``, ``.aecf``) mutated behind a repaired fingerprint and then used. The
+container mutations are tests/test_fuzz.py's (truncations, bit flips, insertions, overwrites;
+header and chunk fields replaced behind repaired checksums; short payloads, raised image counts,
+deep nesting, inconsistent metadata; each decoded file is also restored as the CLI restores it),
+drawn from a seeded numpy generator. After the mutations, the review's crafted bombs run once
+each (``benchmarks.budget``: headers stretched and streams cut to the floor, costly own trees).
+A finding is anything but an AecodecError or a successful decode, or a case that spends more
+CPU than the budget per input byte (README "Guarantees"); the exit status is 1 if any."""
 
 from __future__ import annotations
 
@@ -243,6 +246,41 @@ def zarr_config_case(rng: np.random.Generator):
     return raw, run
 
 
+def crafted(seeds: dict) -> list[tuple[str, bytes]]:
+    """The review's bombs, made for every seed: headers stretched and streams cut to the floor, and
+    own trees as costly as a reader accepts (12 levels) and deeper (refused)."""
+    from benchmarks.budget import cut, own_tree_chain, stretched
+
+    bombs = []
+    for kind, blob in seeds.items():
+        if kind not in ("archive-mixed",):
+            bombs += [(f"{kind} stretched", stretched(blob)), (f"{kind} cut", cut(blob))]
+    return bombs + [("own tree 12 levels", own_tree_chain(12)), ("own tree 255 levels", own_tree_chain(255))]
+
+
+def check_case(name: str, blob: bytes, run, outcomes, fixed: float = FIXED_SECONDS) -> tuple[int, float, str]:
+    """Run one case: (findings, share of its budget spent, what it was)."""
+    started = time.process_time()
+    finding = 0
+    try:
+        run()
+        outcomes["decoded"] += 1
+    except codec.AecodecError as e:
+        outcomes[type(e).__name__] += 1
+    except Exception as e:  # noqa: BLE001 - anything else is the finding
+        if name.startswith("zarr-config") and isinstance(e, (ValueError, TypeError)):
+            outcomes[f"config {type(e).__name__}"] += 1  # numcodecs' own errors for configs are its API
+        else:
+            finding = 1
+            print(f"FINDING at {name}:\n{traceback.format_exc()}", file=sys.stderr)
+    spent = time.process_time() - started
+    allowed = fixed + BUDGET_MS_PER_BYTE * len(blob) / 1000
+    if spent > allowed:
+        finding = 1
+        print(f"FINDING at {name}: {spent:.2f} s of CPU for {len(blob)} bytes, over budget", file=sys.stderr)
+    return finding, spent / allowed, f"{name}: {spent:.2f} s for {len(blob)} bytes"
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=100_000)
@@ -275,33 +313,17 @@ def main(argv=None) -> int:
             blob, run = family_case(aecf, rng)
         else:
             blob, run = zarr_config_case(rng)
-        started = time.process_time()
-        try:
-            run()
-            outcomes["decoded"] += 1
-        except codec.AecodecError as e:
-            outcomes[type(e).__name__] += 1
-        except (ValueError, TypeError) as e:
-            if kind != "zarr-config":  # numcodecs' own errors for configs are its API; elsewhere a finding
-                raise_finding = True
-            else:
-                raise_finding = False
-                outcomes[f"config {type(e).__name__}"] += 1
-            if raise_finding:
-                findings += 1
-                print(f"FINDING at case {case} ({kind}):\n{traceback.format_exc()}", file=sys.stderr)
-        except Exception:  # noqa: BLE001 - that is the finding
-            findings += 1
-            print(f"FINDING at case {case} ({kind}):\n{traceback.format_exc()}", file=sys.stderr)
-        spent = time.process_time() - started
-        allowed = FIXED_SECONDS * (4 if kind in ("aecm", "aecf", "zarr-config") else 1) + BUDGET_MS_PER_BYTE * len(blob) / 1000
-        worst = max(worst, (spent / allowed, f"{kind} case {case}: {spent:.2f} s for {len(blob)} bytes"))
-        if spent > allowed:
-            findings += 1
-            print(f"FINDING at case {case} ({kind}): {spent:.2f} s of CPU for {len(blob)} bytes, over budget",
-                  file=sys.stderr)
+        fixed = FIXED_SECONDS * (4 if kind in ("aecm", "aecf", "zarr-config") else 1)
+        found, share, what = check_case(f"{kind} case {case}", blob, run, outcomes, fixed)
+        findings += found
+        worst = max(worst, (share, what))
+    bombs = crafted(seeds)
+    for name, blob in bombs:
+        found, share, what = check_case(name, blob, lambda b=blob: decode_container(b), outcomes)
+        findings += found
+        worst = max(worst, (share, what))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"{args.cases} cases in {time.time() - t0:.0f} s, seed {args.seed}: {dict(sorted(outcomes.items()))}")
+    print(f"{args.cases} cases and {len(bombs)} crafted bombs in {time.time() - t0:.0f} s, seed {args.seed}: {dict(sorted(outcomes.items()))}")
     print(f"kinds: {', '.join(kinds)}; peak memory {peak:.0f} MB; slowest against its budget: {worst[1]} "
           f"({worst[0]:.2f} of the budget); findings: {findings}")
     return 1 if findings else 0
