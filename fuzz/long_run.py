@@ -32,8 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import codec  # noqa: E402
 import codec.numcodecs  # noqa: E402
-from codec import sources  # noqa: E402
 from bitstream import container  # noqa: E402
+from codec import sources  # noqa: E402
 from tests.test_fuzz import join, split  # noqa: E402
 
 
