@@ -185,14 +185,16 @@ def to_input(tiles: np.ndarray) -> jnp.ndarray:
 
 
 CHECKPOINT = "checkpoint.msgpack"  # in the workdir: the state after the last whole epoch
+LENGTH = ("epochs", "steps", "minutes")  # how long to train: a run may resume to train longer
 
 
 def run_settings(model_config: ModelConfig, train_config: TrainConfig, *, init=None, data=None) -> dict:
     """What a checkpoint must share with the run that resumes it, by name: the architecture, the
-    training settings, the model started from (``init``, by content) and the training tiles' digest
-    (``data``; None: not known yet). JSON's types, as a checkpoint gives them back."""
+    training settings but its length, the model started from (``init``, by content) and the training
+    tiles' digest (``data``; None: not known yet). JSON's types, as a checkpoint gives them back."""
     start = None if init is None else hashlib.sha256(Path(init).read_bytes()).hexdigest()[:16]
-    settings = {**model_config.to_dict(), **dataclasses.asdict(train_config), "init": start}
+    training = {k: v for k, v in dataclasses.asdict(train_config).items() if k not in LENGTH}
+    settings = {**model_config.to_dict(), **training, "init": start}
     if data is not None:
         settings["data"] = data
     return json.loads(json.dumps(settings))
@@ -228,10 +230,9 @@ def _read_checkpoint(path: Path) -> dict:
     return body
 
 
-def _save_checkpoint(path: Path, epoch: int, state, opt_state, *, settings: dict, total: int) -> None:
+def _save_checkpoint(path: Path, epoch: int, state, opt_state, *, settings: dict) -> None:
     leaves = jax.tree_util.tree_leaves((state, opt_state))
-    body = {"epoch": epoch, "settings": settings, "total": total,
-            "leaves": [modelfile.encode_array(np.asarray(v)) for v in leaves]}
+    body = {"epoch": epoch, "settings": settings, "leaves": [modelfile.encode_array(np.asarray(v)) for v in leaves]}
     modelfile.save(path, msgpack.packb(body, use_bin_type=True), force=True)  # the workdir's own file
 
 
@@ -310,9 +311,7 @@ def train_and_evaluate(
     if init is not None:
         log(f"starting from {init}: {', '.join(load_params(model, init)) or 'no parameters match'}")
     graphdef, state = nnx.split(model)
-    if resumed is not None:  # the schedule it was on (--minutes measured it for that run)
-        total = resumed["total"]
-    elif train_config.minutes is not None:
+    if train_config.minutes is not None:
         total = _steps_that_fit(graphdef, state, train, train_config, started, log)
     tx = make_optimizer(train_config, total)
     opt_state = tx.init(state)
@@ -346,7 +345,7 @@ def train_and_evaluate(
             history.append(record)
             log(json.dumps({"epoch": epoch + 1, "seconds": record["seconds"],
                             "val": [(r["quality"], round(r["psnr"], 2), round(r["bits_per_image"] / 8, 1)) for r in val_rd]}))
-            _save_checkpoint(checkpoint, epoch + 1, state, opt_state, settings=settings, total=total)
+            _save_checkpoint(checkpoint, epoch + 1, state, opt_state, settings=settings)
     bar.close()
     model = nnx.merge(graphdef, state)
     summary = {"history": history, "val": evaluate(graphdef, state, val), "steps": total, "val_tiles": val}
