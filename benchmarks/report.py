@@ -31,7 +31,8 @@ from codec import api, data, fileio
 README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
 MATCHED_PSNR = (25.0, 30.0, 35.0)
 LOSSY = ("pca-ans", "pca-float32", "webp", "jpeg")
-FILES = ("report.md", "results.json", "results.csv", "rd_curve.png", "reconstructions.png", "per_class.png")
+FILES = ("report.md", "results.json", "results.csv", "rd_curve.png", "reconstructions.png",
+         "per_class.png")
 
 
 def ssim(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -207,7 +208,8 @@ def plot_rd(rows: list[dict]) -> bytes:
     return _png(fig)
 
 
-def plot_reconstructions(images: np.ndarray, rows: list[dict], samples: dict, target: float = 30.0) -> bytes:
+def plot_reconstructions(images: np.ndarray, rows: list[dict], samples: dict,
+                         target: float = 30.0) -> bytes:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -232,7 +234,7 @@ def plot_reconstructions(images: np.ndarray, rows: list[dict], samples: dict, ta
 
 
 def _png(fig) -> bytes:
-    """A figure's PNG bytes (written with the report's other files, all at once), the figure closed."""
+    """A figure's PNG bytes (written with the report's other files, all at once); closes it."""
     import matplotlib.pyplot as plt
 
     out = io.BytesIO()
@@ -319,7 +321,8 @@ def report_files(rows, summary, classes, meta, quality_for_classes) -> dict[str,
     md += [f"| {c['class']} | {c['images']} | {c['bytes_per_image']:.1f} | {c['psnr']:.2f} |" for c in classes]
     md += ["", "aecodec-lossless restores every pixel (checked); aecodec-near-lossless keeps every pixel within the "
            "stated error (checked). The other lossless rows are the general-purpose compressors and image codecs.", ""]
-    return {"report.md": "\n".join(md).encode(), "results.json": results.encode(), "results.csv": table.getvalue().encode()}
+    return {"report.md": "\n".join(md).encode(), "results.json": results.encode(),
+            "results.csv": table.getvalue().encode()}
 
 
 def update_readme(readme: Path, rows, summary, meta, *, images_dir: str) -> None:
@@ -332,7 +335,8 @@ def update_readme(readme: Path, rows, summary, meta, *, images_dir: str) -> None
              + headline(rows, summary) + "\n" + "\n".join(f"- {c}" for c in conclusion(summary))
              + f"\n\n![rate-distortion]({images_dir}/rd_curve.png)\n" + README_END)
     start, end = text.index(README_START), text.index(README_END) + len(README_END)
-    fileio.write_atomic(readme, (text[:start] + block + text[end:]).encode(), force=True)  # editing it is the point
+    text = text[:start] + block + text[end:]
+    fileio.write_atomic(readme, text.encode(), force=True)  # editing it is the point
 
 
 def _positive(text: str) -> int:
@@ -352,7 +356,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--limit", type=_positive, help="use only the first N test images")
     parser.add_argument("--single-limit", type=int, default=1000, help="images coded one file each (default 1000)")
     parser.add_argument("--model", help="model file (default: the bundled one)")
-    parser.add_argument("-f", "--force", action="store_true", help="overwrite the report's files in --out")
+    parser.add_argument("-f", "--force", action="store_true",
+                        help="overwrite the report's files in --out")
     parser.add_argument("-q", "--quiet", action="store_true")
     args = parser.parse_args(argv)
     outputs = [args.out / name for name in FILES]
@@ -382,12 +387,14 @@ def main(argv=None) -> dict:
         "single_limit": min(args.single_limit, len(images)),
     }
     log("plots")
-    files = {"rd_curve.png": plot_rd(rows), "reconstructions.png": plot_reconstructions(images, rows, samples),
+    files = {"rd_curve.png": plot_rd(rows),
+             "reconstructions.png": plot_reconstructions(images, rows, samples),
              "per_class.png": plot_per_class(classes, mid)}
     meta["seconds"] = time.time() - t_start
     files.update(report_files(rows, summary, classes, meta, mid))
     args.out.mkdir(parents=True, exist_ok=True)
-    fileio.write_outputs([(args.out / name, files[name]) for name in FILES], force=args.force, inputs=[args.model])
+    fileio.write_outputs([(args.out / name, files[name]) for name in FILES], force=args.force,
+                         inputs=[args.model])
     if args.update_readme is not None:
         update_readme(args.update_readme, rows, summary, meta, images_dir=os.path.relpath(args.out, args.update_readme.parent))
     print(headline(rows, summary))

@@ -648,9 +648,11 @@ def _keep_params(args, model) -> dict:
     from codec.modelfile import CONV_NETS
 
     params = conv_model.export(model)
-    arrays = {f"{k}_{i}_{j}": a for k in CONV_NETS for i, layer in enumerate(params[k]) for j, a in enumerate(layer)}
+    arrays = {f"{k}_{i}_{j}": a for k in CONV_NETS
+              for i, layer in enumerate(params[k]) for j, a in enumerate(layer)}
+    arrays.update({k: params[k] for k in ("log_gain", "log_inv_gain", "log_z_scale")})
     buffer = io.BytesIO()
-    np.savez(buffer, **arrays, **{k: params[k] for k in ("log_gain", "log_inv_gain", "log_z_scale")})
+    np.savez(buffer, **arrays)
     _write_workdir(args, "conv-params.npz", buffer.getvalue())
     return params
 
@@ -739,13 +741,14 @@ def _train_family(args) -> int:
     if cfg.kind == "variational" and cfg.decoder == "logistic":  # an anomaly scorer: its training scores' spread,
         model = family.loads(family.dumps(model, name=""))[0]  # under the weights its file will hold (float16)
         meta["score_quantiles"] = family.score_quantiles(model, images)
-    _write_outputs(args, [(args.out, family.dumps(model, name=args.name or args.out.stem, meta=meta))])
+    raw = family.dumps(model, name=args.name or args.out.stem, meta=meta)
+    _write_outputs(args, [(args.out, raw)])
     print(json.dumps({"model": str(args.out), "kind": args.kind, "widths": list(cfg.widths)}))
     return 0
 
 
 OUTPUT_OPTIONS = ("out", "workdir")  # the Path options a command writes; every other one it reads
-WORKDIR_FILES = ("tile.aecm", "conv-params.npz")  # what training keeps in --workdir besides checkpoints
+WORKDIR_FILES = ("tile.aecm", "conv-params.npz")  # training's own in --workdir, besides checkpoints
 
 
 def _inputs(args) -> list[Path]:
@@ -800,7 +803,8 @@ def _beside(out: Path, suffix: str) -> Path:
 
 
 def _family_command(args) -> int:
-    """``embed``, ``denoise`` and ``sample``: a picture (--out, PNG) and its array beside it (.npy), atomically."""
+    """``embed``, ``denoise`` and ``sample``: a picture (--out, PNG) and its array beside it (.npy),
+    both or neither (``_write_outputs``)."""
     import numpy as np
 
     from codec import family
@@ -821,8 +825,9 @@ def _family_command(args) -> int:
             min(64, len(array)), *family.image_shape(model, body)))
     buffer = io.BytesIO()
     np.save(buffer, array)
-    _write_outputs(args, [(_beside(args.out, ".npy"), buffer.getvalue()), (args.out, _png(picture))])
-    print(json.dumps({"png": str(args.out), "npy": str(_beside(args.out, ".npy")), "shape": list(array.shape)}))
+    npy = _beside(args.out, ".npy")
+    _write_outputs(args, [(npy, buffer.getvalue()), (args.out, _png(picture))])
+    print(json.dumps({"png": str(args.out), "npy": str(npy), "shape": list(array.shape)}))
     return 0
 
 
@@ -864,7 +869,7 @@ def _png(picture) -> bytes:
 def _score(args) -> int:
     """``score DATA``: each image's anomaly score under a scorer (--model), the threshold at --percentile
     of its training images' scores, a flag per image: OUT.csv (index, file, score, anomalous) and a
-    histogram (OUT, PNG), atomically; one line of JSON with the counts."""
+    histogram (OUT, PNG), both or neither (``_write_outputs``); one line of JSON with the counts."""
     from codec import family
     from codec.sources import _folder_files
 
@@ -884,11 +889,12 @@ def _score(args) -> int:
     names = [p.relative_to(args.data).as_posix() for p in _folder_files(args.data)[0]] if args.data.is_dir() else [""] * len(scores)
     rows = ["index,file,score_bits,anomalous", *(f"{i},{_csv_field(n)},{s:.3f},{int(f)}" for i, (n, s, f) in
                                                   enumerate(zip(names, scores, flags, strict=True)))]
-    table = ("\n".join(rows) + "\n").encode()
+    table = _beside(args.out, ".csv")
+    text = ("\n".join(rows) + "\n").encode()
     picture = _histogram_png(scores, limit, args.percentile)
-    _write_outputs(args, [(_beside(args.out, ".csv"), table), (args.out, picture)])
+    _write_outputs(args, [(table, text), (args.out, picture)])
     print(json.dumps({"images": len(scores), "anomalous": int(flags.sum()), "threshold_bits": round(limit, 3),
-                      "percentile": args.percentile, "csv": str(_beside(args.out, ".csv")), "png": str(args.out)}))
+                      "percentile": args.percentile, "csv": str(table), "png": str(args.out)}))
     return 0
 
 
@@ -982,7 +988,8 @@ def _train(args) -> int:
     except ValueError as e:
         raise UsageError(str(e)) from None
     # a checkpoint of other settings is refused before any data is read (its images: once they are)
-    train.check_workdir(args.workdir, train.run_settings(model_config, train_config, init=args.init))
+    resumable = train.run_settings(model_config, train_config, init=args.init)
+    train.check_workdir(args.workdir, resumable)
     images = data.training_images(args.data) if args.data else data.fashion_mnist("train")
     test = data.fashion_mnist("test") if args.test is None and not args.data else (
         data.training_images(args.test) if args.test else None)
@@ -1013,8 +1020,8 @@ def _train(args) -> int:
         "val": summary["val"],
     }
     # written in --workdir first: the ladder is measured (and may be refused) before --out is touched
-    model_file = train.export(model, None, name=args.name or args.out.stem, meta=meta, pixel_images=images,
-                              test_images=test)
+    model_file = train.export(model, None, name=args.name or args.out.stem, meta=meta,
+                              pixel_images=images, test_images=test)
     _write_workdir(args, "tile.aecm", model_file)
     train_part, val = (images, _val_images(args)) if args.val else train.split_images(images, train_config)
     if args.kind == "auto":  # the convolutional levels too, then the ladder by measurement
@@ -1253,7 +1260,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "fine-tuning at its best) instead of a share of --data held out; give images of other scenes "
                     "when --data holds many crops of the same ones (the crops of one photo resemble each other)")
     tr.add_argument("--out", type=Path, required=True, help="model file to write (.aecm)")
-    tr.add_argument("-f", "--force", action="store_true", help="overwrite --out (never an input of the run)")
+    tr.add_argument("-f", "--force", action="store_true",
+                    help="overwrite --out (never an input of the run)")
     tr.add_argument("--workdir", type=Path, help="folder for checkpoints; training resumes from it (the codec kinds: "
                     "auto, tile, conv; required for them)")
     tr.add_argument("--name", help="model name recorded in the file (default: the --out file's name)")
@@ -1303,7 +1311,8 @@ def build_parser() -> argparse.ArgumentParser:
         f.add_argument("--model", type=Path, help="an autoencoder file (aecodec train --kind ...); default: the bundled "
                        f"Fashion-MNIST {dict(embed='2-D map', denoise='denoiser', sample='VAE')[name]}")
         f.add_argument("--out", type=Path, required=True, help="the picture to write (.png); the array goes beside it (.npy)")
-        f.add_argument("-f", "--force", action="store_true", help="overwrite --out and the file beside it")
+        f.add_argument("-f", "--force", action="store_true",
+                       help="overwrite --out and the file beside it")
         if name == "embed":
             f.add_argument("--labels", type=Path, help="a .npy or IDX of one label per image: the map's colours")
         f.set_defaults(func=_family_command)
@@ -1314,7 +1323,8 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--percentile", type=float, default=99.0, help="flag images scoring above this percentile of the "
                    "model's training images (default 99)")
     f.add_argument("--out", type=Path, required=True, help="the histogram to write (.png); the scores go beside it (.csv)")
-    f.add_argument("-f", "--force", action="store_true", help="overwrite --out and the file beside it")
+    f.add_argument("-f", "--force", action="store_true",
+                   help="overwrite --out and the file beside it")
     f.set_defaults(func=_score)
 
     # Listed for --help; its options are its own (see _bench): it runs before this parser.
@@ -1355,7 +1365,7 @@ def main(argv=None) -> int:
         args = build_parser().parse_args(words)
         args.command_line = " ".join(["aecodec", *words])  # what a model file records as its recipe
         return args.func(args)
-    except (AecodecError, OSError, UsageError) as e:  # train and bench: one line, like the file commands
+    except (AecodecError, OSError, UsageError) as e:  # train, bench, ...: one line, as files get
         named = isinstance(e, OSError) and e.filename is not None and e.strerror
         print(f"aecodec: error: {f'{e.filename}: {e.strerror}' if named else e}", file=sys.stderr)
         return 2 if _is_usage(e) else 1

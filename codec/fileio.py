@@ -70,7 +70,7 @@ def check_output(path, *, force: bool = False, inputs=()) -> bool:
     """
     path = Path(path)
     stream = _check_name(path, force, inputs)
-    if not stream and not path.parent.is_dir():  # named as the folder, not as a temporary file in it
+    if not stream and not path.parent.is_dir():  # named as the folder, not as a temporary file
         raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(path.parent))
     return stream
 
@@ -87,8 +87,8 @@ def _check_name(path: Path, force: bool, inputs) -> bool:
     if mode is not None and (stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)):
         return True  # nothing is replaced: a terminal is refused when it is opened (see _Stream)
     if mode is not None and not stat.S_ISREG(mode):
-        raise FileExistsError(errno.EEXIST, f"{path} is not a regular file, character device or FIFO",
-                              str(path))
+        message = f"{path} is not a regular file, character device or FIFO"
+        raise FileExistsError(errno.EEXIST, message, str(path))
     _refuse_existing(path, force)
     return False
 
@@ -100,8 +100,8 @@ def check_outputs(paths, *, force: bool = False, inputs=()) -> list[bool]:
     for path in map(Path, paths):
         key = os.path.abspath(path)
         if key in seen:
-            raise FileExistsError(errno.EEXIST, f"{path} is named twice among this command's outputs",
-                                  str(path))
+            message = f"{path} is named twice among this command's outputs"
+            raise FileExistsError(errno.EEXIST, message, str(path))
         seen.add(key)
     return [check_output(p, force=force, inputs=inputs) for p in paths]
 
@@ -164,7 +164,7 @@ class _File:
         _sync_folder(self.path.parent)
 
     def undo(self) -> None:
-        """Remove the name ``place`` created (with ``force`` it replaced a file: that stays replaced)."""
+        """Remove the name ``place`` created (with ``force`` it replaced a file: that stays so)."""
         if self.placed is not None and not self.force:
             with contextlib.suppress(OSError):
                 if os.lstat(self.path).st_ino == self.placed:  # still ours
@@ -184,11 +184,12 @@ class _Stream:
         mode = os.fstat(fd).st_mode
         if not (stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)):  # replaced since the check
             os.close(fd)
-            raise FileExistsError(errno.EEXIST, f"{path} changed while opened: not written", str(path))
+            message = f"{path} changed while opened: not written"
+            raise FileExistsError(errno.EEXIST, message, str(path))
         if os.isatty(fd) and not force:
             os.close(fd)
-            raise FileExistsError(errno.EEXIST, f"{path} is a terminal: refusing to write binary data "
-                                  "to it (use -f to force)", str(path))
+            message = f"{path} is a terminal: refusing to write binary data to it (use -f to force)"
+            raise FileExistsError(errno.EEXIST, message, str(path))
         self.file = os.fdopen(fd, "wb")
 
     def finish(self) -> None:
@@ -201,15 +202,16 @@ class _Stream:
         pass
 
     def discard(self) -> None:
-        with contextlib.suppress(OSError):  # a reader that left (EPIPE): the error is already raised
+        with contextlib.suppress(OSError):  # a reader that left (EPIPE): already being raised
             self.file.close()
 
 
 @contextlib.contextmanager
 def atomic_outputs(paths, *, force: bool = False, then=None, inputs=()):
-    """Yield one binary file per path in ``paths``; regular files appear only if the block completes,
-    all together (see the module's policy), then ``then()`` runs (both with signals deferred). On
-    any error, Ctrl-C or termination signal the temporary files are removed and no name is touched.
+    """Yield one binary file per path in ``paths``; regular files appear only if the block
+    completes, all together (see the module's policy), then ``then()`` runs (both with signals
+    deferred). On any error, Ctrl-C or termination signal the temporary files are removed and no
+    name is touched.
 
     Raises:
         As ``check_outputs``, before anything is opened; FileExistsError: a name taken meanwhile.
@@ -235,7 +237,7 @@ def atomic_outputs(paths, *, force: bool = False, then=None, inputs=()):
 
 
 def _place_all(targets, inputs) -> None:
-    """Every output in place, or (a name taken meanwhile, ...) none of the names this run created."""
+    """Every output in place, or (a name taken meanwhile, ...) none of the names it created."""
     placed = []
     try:
         for t in targets:

@@ -188,7 +188,8 @@ CHECKPOINT = "checkpoint.msgpack"  # in the workdir: the state after the last wh
 LENGTH = ("epochs", "steps", "minutes")  # how long to train: a run may resume to train longer
 
 
-def run_settings(model_config: ModelConfig, train_config: TrainConfig, *, init=None, data=None) -> dict:
+def run_settings(model_config: ModelConfig, train_config: TrainConfig, *, init=None,
+                 data=None) -> dict:
     """What a checkpoint must share with the run that resumes it, by name: the architecture, the
     training settings but its length, the model started from (``init``, by content) and the training
     tiles' digest (``data``; None: not known yet). JSON's types, as a checkpoint gives them back."""
@@ -212,15 +213,16 @@ def check_workdir(workdir, settings: dict) -> None:
         return
     recorded = _read_checkpoint(path).get("settings")
     if not isinstance(recorded, dict):
-        raise CheckpointMismatchError(f"{workdir}: its {CHECKPOINT} records no settings (an older aecodec "
-                                      f"wrote it): remove it to start afresh, or give another --workdir")
+        raise CheckpointMismatchError(f"{workdir}: its {CHECKPOINT} records no settings (an older "
+                                      "aecodec wrote it): remove it to start afresh, or give "
+                                      "another --workdir")
     for name, value in settings.items():
         if recorded.get(name) == value:
             continue
         what = ("was trained on other images" if name == "data" else
                 f"was trained with {name} {recorded.get(name)!r}, not {value!r}")
-        raise CheckpointMismatchError(f"{workdir}: its checkpoint {what}: resume with the same settings, "
-                                      f"or give another --workdir")
+        raise CheckpointMismatchError(f"{workdir}: its checkpoint {what}: resume with the same "
+                                      "settings, or give another --workdir")
 
 
 def _read_checkpoint(path: Path) -> dict:
@@ -232,8 +234,10 @@ def _read_checkpoint(path: Path) -> dict:
 
 def _save_checkpoint(path: Path, epoch: int, state, opt_state, *, settings: dict) -> None:
     leaves = jax.tree_util.tree_leaves((state, opt_state))
-    body = {"epoch": epoch, "settings": settings, "leaves": [modelfile.encode_array(np.asarray(v)) for v in leaves]}
-    modelfile.save(path, msgpack.packb(body, use_bin_type=True), force=True)  # the workdir's own file
+    body = {"epoch": epoch, "settings": settings,
+            "leaves": [modelfile.encode_array(np.asarray(v)) for v in leaves]}
+    raw = msgpack.packb(body, use_bin_type=True)
+    modelfile.save(path, raw, force=True)  # the workdir's own file, replaced each epoch
 
 
 def _restore(body: dict, state, opt_state):
@@ -437,11 +441,13 @@ def _steps_that_fit(graphdef, state, train: np.ndarray, cfg: TrainConfig, starte
     return steps
 
 
-def export(model: Codec, path: str | Path | None, *, name: str, meta: dict, pixel_images: np.ndarray | None = None,
-           test_images: np.ndarray | None = None, default_quality: int | None = None, force: bool = False) -> bytes:
+def export(model: Codec, path: str | Path | None, *, name: str, meta: dict,
+           pixel_images: np.ndarray | None = None, test_images: np.ndarray | None = None,
+           default_quality: int | None = None, force: bool = False) -> bytes:
     """Freeze the prior into integer tables, count the pixel coder's tables on ``pixel_images``
-    (uint8 (N, H, W), the training images; needed when the config has pixel steps), and write the model file
-    to ``path`` (None: only return its bytes; an existing file is replaced only with ``force``).
+    (uint8 (N, H, W), the training images; needed when the config has pixel steps), and write the
+    model file to ``path`` (None: only return its bytes; a file there is replaced only with
+    ``force``).
 
     With ``test_images``, the written model is then measured as users will run it (the
     stored float16 weights, the frozen tables, the real coder) and the numbers, per quality,

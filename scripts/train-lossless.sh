@@ -13,11 +13,13 @@ bash scripts/setup.sh
 mkdir -p runs
 git show 827c87b:codec/pretrained/fmnist.aecm > runs/fmnist-lossy.aecm
 git show 827c87b:codec/pretrained/photo.aecm > runs/photo-lossy.aecm
-# --init is read from runs/: an output is never one of its run's inputs (-f replaces the bundled file)
-.venv/bin/aecodec train --kind lossless --init runs/fmnist-lossy.aecm --out codec/pretrained/fmnist.aecm -f \
+# --init from runs/: an output is never an input of its run (-f replaces the bundled file)
+.venv/bin/aecodec train --kind lossless --init runs/fmnist-lossy.aecm \
+    --out codec/pretrained/fmnist.aecm -f \
     2>&1 | tee codec/pretrained/fmnist-lossless-train.log
 .venv/bin/python -m benchmarks.photos --export-train runs/photo-train
-.venv/bin/aecodec train --kind lossless --init runs/photo-lossy.aecm --data runs/photo-train --leaves 512 \
+.venv/bin/aecodec train --kind lossless --init runs/photo-lossy.aecm --data runs/photo-train \
+    --leaves 512 \
     --out codec/pretrained/photo.aecm -f 2>&1 | tee codec/pretrained/photo-lossless-train.log
 .venv/bin/python -m benchmarks.lossless --export-deep-train runs/deep-train
 .venv/bin/aecodec train --kind lossless --data runs/deep-train --leaves 128 --name aecodec-deep \

@@ -37,7 +37,7 @@ def digest(path: Path) -> str:
 
 
 def fifo_reader(path: Path) -> tuple[threading.Thread, list]:
-    """A thread reading the FIFO ``path`` to its end (a daemon: a writer that never comes leaves it)."""
+    """A thread reading the FIFO ``path`` to its end (a daemon: if no writer comes, it waits)."""
     got = []
 
     def read():
@@ -76,20 +76,23 @@ def family_argv(command: str, items: Path, out: Path, *more) -> list[str]:
 
 
 @pytest.mark.parametrize("command", sorted(FAMILY_COMMANDS))
-def test_family_commands_refuse_to_overwrite_an_existing_output_without_force(tmp_path, items, command, capsys):
+def test_family_commands_refuse_to_overwrite_an_existing_output_without_force(
+        tmp_path, items, command, capsys):
     out = tmp_path / "thesis.tex"  # --out takes any name: this one holds years of work
     out.write_bytes(MINE)
     assert cli.main(family_argv(command, items, out)) == 1
     assert "thesis.tex already exists (use -f to overwrite)" in capsys.readouterr().err
     assert out.read_bytes() == MINE
-    assert not out.with_suffix(FAMILY_COMMANDS[command][1]).exists()  # nothing half-written beside it
+    assert not out.with_suffix(FAMILY_COMMANDS[command][1]).exists()  # nor the file beside it
 
 
-def test_embed_refuses_to_overwrite_existing_output_without_force_then_replaces_both_with_it(tmp_path, items):
+def test_embed_refuses_to_overwrite_existing_output_without_force_and_replaces_both_with_it(
+        tmp_path, items):
     (tmp_path / "map.png").write_bytes(MINE)
     (tmp_path / "map.npy").write_bytes(MINE)
     assert cli.main(family_argv("embed", items, tmp_path / "map.png")) == 1
-    assert (tmp_path / "map.png").read_bytes() == MINE and (tmp_path / "map.npy").read_bytes() == MINE
+    assert (tmp_path / "map.png").read_bytes() == MINE
+    assert (tmp_path / "map.npy").read_bytes() == MINE
     assert cli.main(family_argv("embed", items, tmp_path / "map.png", "-f")) == 0
     assert np.load(tmp_path / "map.npy").shape == (20, 2)
     assert (tmp_path / "map.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -99,13 +102,16 @@ def test_a_side_file_that_exists_stops_the_command_before_the_picture_is_written
     (tmp_path / "s.npy").write_bytes(MINE)
     assert cli.main(["sample", "--n", "4", "--out", str(tmp_path / "s.png")]) == 1
     assert "s.npy already exists" in capsys.readouterr().err
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.npy"] and (tmp_path / "s.npy").read_bytes() == MINE
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.npy"]
+    assert (tmp_path / "s.npy").read_bytes() == MINE
 
 
 @pytest.mark.parametrize("force", [[], ["-f"]])
-def test_embed_refuses_to_write_its_array_over_its_input_even_with_force(tmp_path, items, force, capsys):
+def test_embed_refuses_to_write_its_array_over_its_input_even_with_force(
+        tmp_path, items, force, capsys):
     before = digest(items)
-    assert cli.main(family_argv("embed", items, tmp_path / "items.png", *force)) == 2  # items.npy beside it
+    out = tmp_path / "items.png"  # its array would go beside it: items.npy, the input
+    assert cli.main(family_argv("embed", items, out, *force)) == 2
     assert f"output {items} is the input {items}" in capsys.readouterr().err
     assert digest(items) == before and not (tmp_path / "items.png").exists()
 
@@ -115,8 +121,8 @@ def test_embed_refuses_to_write_its_array_over_its_input_even_with_force(tmp_pat
 @pytest.mark.parametrize("kind", ["plain", "lossless", "tile", "conv"])
 def test_train_refuses_its_training_data_as_output(tmp_path, items, kind, capsys):
     before = digest(items)
-    argv = ["train", "--kind", kind, "--data", str(items), "--out", str(items), "--workdir", str(tmp_path / "w"),
-            "--steps", "1", "-q"]
+    argv = ["train", "--kind", kind, "--data", str(items), "--out", str(items),
+            "--workdir", str(tmp_path / "w"), "--steps", "1", "-q"]
     assert cli.main(argv) == 2
     assert f"output {items} is the input {items}" in capsys.readouterr().err
     assert digest(items) == before and not (tmp_path / "w").exists()  # refused before any work
@@ -124,11 +130,13 @@ def test_train_refuses_its_training_data_as_output(tmp_path, items, kind, capsys
 
 def test_train_refuses_its_training_data_as_output_even_with_force(tmp_path, items):
     before = digest(items)
-    argv = ["train", "--kind", "plain", "--data", str(items), "--out", str(items), "--steps", "1", "-f", "-q"]
+    argv = ["train", "--kind", "plain", "--data", str(items), "--out", str(items), "--steps", "1",
+            "-f", "-q"]
     assert cli.main(argv) == 2 and digest(items) == before
 
 
-def test_train_refuses_an_existing_model_without_force_and_replaces_it_with_force(tmp_path, items, capsys):
+def test_train_refuses_an_existing_model_without_force_and_replaces_it_with_force(
+        tmp_path, items, capsys):
     out = tmp_path / "model.aecf"
     out.write_bytes(MINE)
     argv = ["train", "--kind", "plain", "--data", str(items), "--widths", "784,8,2", "--steps", "2",
@@ -163,7 +171,7 @@ def test_writing_to_fifo_writes_into_it(tmp_path, test_images, force):
     assert r.returncode == 0, r.stderr
     assert stat.S_ISFIFO(os.lstat(pipe).st_mode)  # still the FIFO, not a file put in its place
     assert np.array_equal(codec.decompress(got[0]), test_images[:5])
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe.aec", "x.npy"]  # no temporary file left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe.aec", "x.npy"]  # no temporary file
 
 
 def test_sample_writes_its_picture_into_a_fifo(tmp_path):
@@ -191,7 +199,7 @@ def test_dev_null_stays_a_device_with_force(tmp_path, test_images):
 
 @pytest.fixture
 def tiny_workdir(tiny_model_path, tmp_path) -> Path:
-    """A copy of the tiny model's workdir (conftest: hidden=8, one epoch on 1,200 training images)."""
+    """A copy of the tiny model's workdir (conftest: hidden=8, one epoch on 1,200 images)."""
     workdir = tmp_path / "w"
     workdir.mkdir()
     shutil.copy(tiny_model_path.parent / train.CHECKPOINT, workdir)
@@ -200,17 +208,19 @@ def tiny_workdir(tiny_model_path, tmp_path) -> Path:
 
 def test_workdir_of_another_configuration_is_refused(tiny_workdir, tmp_path, items, capsys):
     before = digest(tiny_workdir / train.CHECKPOINT)
-    argv = ["train", "--kind", "tile", "--data", str(items), "--workdir", str(tiny_workdir), "--hidden", "16",
-            "--out", str(tmp_path / "m.aecm"), "-q"]
+    argv = ["train", "--kind", "tile", "--data", str(items), "--workdir", str(tiny_workdir),
+            "--hidden", "16", "--out", str(tmp_path / "m.aecm"), "-q"]
     assert cli.main(argv) == 1
     err = capsys.readouterr().err
     assert f"{tiny_workdir}: its checkpoint was trained with hidden 8, not 16" in err
     assert digest(tiny_workdir / train.CHECKPOINT) == before and not (tmp_path / "m.aecm").exists()
 
 
-TINY = {"model_config": ModelConfig(hidden=8, clusters=2, lambdas=(1.0, 10.0), context_groups=3, context_hidden=8,
-                                    pixel_steps=(30,)),
-        "train_config": train.TrainConfig(epochs=1, batch_size=64, val_size=200, warmup_steps=2)}
+TINY = {  # conftest's tiny model, as it was trained
+    "model_config": ModelConfig(hidden=8, clusters=2, lambdas=(1.0, 10.0), context_groups=3,
+                                context_hidden=8, pixel_steps=(30,)),
+    "train_config": train.TrainConfig(epochs=1, batch_size=64, val_size=200, warmup_steps=2),
+}
 
 
 def test_a_workdir_resumes_its_own_configuration_and_refuses_other_images(tiny_workdir):
@@ -219,7 +229,8 @@ def test_a_workdir_resumes_its_own_configuration_and_refuses_other_images(tiny_w
     train.train_and_evaluate(images, tiny_workdir, progress=False, log=logged.append, **TINY)
     assert any(line.startswith("resuming from") for line in logged)
     with pytest.raises(codec.CheckpointMismatchError, match="trained on other images"):
-        train.train_and_evaluate(images[::-1], tiny_workdir, progress=False, log=logged.append, **TINY)
+        train.train_and_evaluate(images[::-1], tiny_workdir, progress=False, log=logged.append,
+                                 **TINY)
 
 
 def test_a_checkpoint_that_records_no_settings_is_refused(tmp_path):
