@@ -11,7 +11,8 @@ Every command that writes goes through here: the CLI's archives and restorations
   finishing together one wins and the other gets FileExistsError (a check followed by a rename
   would let both succeed, one silently replacing the other).
 - A character device or a FIFO (``-o /dev/null``, a named pipe) is written *into*, as a shell
-  redirection would: renaming over it would replace the device with a plain file.
+  redirection would, with or without ``force`` (nothing of it is replaced; a terminal still needs
+  ``force``): renaming over it would replace the device with a plain file.
 - A command with several outputs (a picture and its array) checks them all before writing any,
   and puts them in place together: either all appear or none.
 - A folder is restored name by name into a staging folder inside it, then each file is put
@@ -211,7 +212,7 @@ def atomic_outputs(paths, *, force: bool = False, then=None, inputs=()):
     """Yield one binary file per path in ``paths``; regular files appear only if the block
     completes, all together (see the module's policy), then ``then()`` runs (both with signals
     deferred). On any error, Ctrl-C or termination signal the temporary files are removed and no
-    name is touched.
+    name is touched (a device or FIFO keeps what was written into it: it cannot be unwritten).
 
     Raises:
         As ``check_outputs``, before anything is opened; FileExistsError: a name taken meanwhile.

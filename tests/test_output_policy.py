@@ -135,6 +135,16 @@ def test_train_refuses_its_training_data_as_output_even_with_force(tmp_path, ite
     assert cli.main(argv) == 2 and digest(items) == before
 
 
+def test_train_refuses_its_init_model_as_output_even_with_force(tmp_path, items, tiny_model_path):
+    init = tmp_path / "base.aecm"  # the old README recipe: --init MODEL --out MODEL
+    shutil.copy(tiny_model_path, init)
+    before = digest(init)
+    for force in ([], ["-f"]):
+        argv = ["train", "--kind", "lossless", "--data", str(items), "--init", str(init),
+                "--out", str(init), "--leaves", "4", "-q", *force]
+        assert cli.main(argv) == 2 and digest(init) == before
+
+
 def test_train_refuses_an_existing_model_without_force_and_replaces_it_with_force(
         tmp_path, items, capsys):
     out = tmp_path / "model.aecf"
