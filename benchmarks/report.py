@@ -3,9 +3,10 @@
     aecodec bench [--data PATH] [--out DIR] [--limit N]      (or python -m benchmarks.report)
 
 Every codec runs on the same test images in this process. Writes to ``--out``
-(default benchmarks/results/): report.md, results.json, results.csv, rd_curve.png,
-reconstructions.png, per_class.png; with the default output it also refreshes the
-headline section of README.md between its ``bench`` markers.
+(default ./aecodec-bench): report.md, results.json, results.csv, rd_curve.png,
+reconstructions.png, per_class.png, all together and atomically by aecodec's output policy
+(``codec/fileio.py``: files already there are refused before the run, unless -f); with
+--update-readme it also refreshes the headline section of that README between its ``bench`` markers.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime
+import io
 import json
 import os
 import platform
@@ -24,11 +26,13 @@ import numpy as np
 
 import codec
 from benchmarks import baselines
-from codec import api, data
+from codec import api, data, fileio
 
 README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
 MATCHED_PSNR = (25.0, 30.0, 35.0)
 LOSSY = ("pca-ans", "pca-float32", "webp", "jpeg")
+FILES = ("report.md", "results.json", "results.csv", "rd_curve.png", "reconstructions.png",
+         "per_class.png")
 
 
 def ssim(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -177,7 +181,7 @@ def conclusion(summary: dict) -> list[str]:
     return lines
 
 
-def plot_rd(rows: list[dict], path: Path) -> None:
+def plot_rd(rows: list[dict]) -> bytes:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -201,11 +205,11 @@ def plot_rd(rows: list[dict], path: Path) -> None:
     ax.legend(loc="lower right", fontsize=8)
     ax.set_title("Fashion-MNIST test split: size vs quality (dashed: lossless, whole dataset)")
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    return _png(fig)
 
 
-def plot_reconstructions(images: np.ndarray, rows: list[dict], samples: dict, path: Path, target: float = 30.0) -> None:
+def plot_reconstructions(images: np.ndarray, rows: list[dict], samples: dict,
+                         target: float = 30.0) -> bytes:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -226,8 +230,17 @@ def plot_reconstructions(images: np.ndarray, rows: list[dict], samples: dict, pa
         axes[i, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=7)
     fig.suptitle(f"Reconstructions nearest {target:.0f} dB", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path)
+    return _png(fig)
+
+
+def _png(fig) -> bytes:
+    """A figure's PNG bytes (written with the report's other files, all at once); closes it."""
+    import matplotlib.pyplot as plt
+
+    out = io.BytesIO()
+    fig.savefig(out, format="png")
     plt.close(fig)
+    return out.getvalue()
 
 
 def per_class(model, images: np.ndarray, labels: np.ndarray, quality: int) -> list[dict]:
@@ -241,7 +254,7 @@ def per_class(model, images: np.ndarray, labels: np.ndarray, quality: int) -> li
     return out
 
 
-def plot_per_class(table: list[dict], path: Path, quality: int) -> None:
+def plot_per_class(table: list[dict], quality: int) -> bytes:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -257,8 +270,7 @@ def plot_per_class(table: list[dict], path: Path, quality: int) -> None:
     ax.set_title(f"aecodec quality {quality}, per Fashion-MNIST class (test split)")
     ax.tick_params(axis="x", rotation=30, labelsize=8)
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    return _png(fig)
 
 
 def _fmt(v, spec=".1f"):
@@ -277,15 +289,16 @@ def headline(rows: list[dict], summary: dict) -> str:
     return "\n".join(lines) + f"\n\nBD-rate of aecodec against: {bd} (negative: aecodec smaller).\n"
 
 
-def write_report(out: Path, rows, summary, classes, meta, quality_for_classes) -> None:
+def report_files(rows, summary, classes, meta, quality_for_classes) -> dict[str, bytes]:
+    """report.md, results.json and results.csv: name -> bytes."""
     cols = ["codec", "setting", "bytes_per_image", "payload_bytes_per_image", "bits_per_pixel", "psnr", "mean_psnr",
             "ssim", "encode_images_per_s", "decode_images_per_s"]
-    (out / "results.json").write_text(json.dumps({"meta": meta, "summary": summary, "rows": rows, "per_class": classes},
-                                                 indent=1, default=lambda v: None if v is None else float(v)))
-    with open(out / "results.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore")
-        w.writeheader()
-        w.writerows(rows)
+    results = json.dumps({"meta": meta, "summary": summary, "rows": rows, "per_class": classes},
+                         indent=1, default=lambda v: None if v is None else float(v))
+    table = io.StringIO(newline="")
+    w = csv.DictWriter(table, fieldnames=cols, extrasaction="ignore")
+    w.writeheader()
+    w.writerows(rows)
     md = ["# aecodec size-vs-quality report\n",
           f"{meta['images']} Fashion-MNIST test images ({meta['data']}), {meta['date']}, on {meta['machine']}; "
           f"model {meta['model']}; Python {meta['python']}, numpy {meta['numpy']}, Pillow {meta['pillow']}, "
@@ -308,7 +321,8 @@ def write_report(out: Path, rows, summary, classes, meta, quality_for_classes) -
     md += [f"| {c['class']} | {c['images']} | {c['bytes_per_image']:.1f} | {c['psnr']:.2f} |" for c in classes]
     md += ["", "aecodec-lossless restores every pixel (checked); aecodec-near-lossless keeps every pixel within the "
            "stated error (checked). The other lossless rows are the general-purpose compressors and image codecs.", ""]
-    (out / "report.md").write_text("\n".join(md))
+    return {"report.md": "\n".join(md).encode(), "results.json": results.encode(),
+            "results.csv": table.getvalue().encode()}
 
 
 def update_readme(readme: Path, rows, summary, meta, *, images_dir: str) -> None:
@@ -321,7 +335,8 @@ def update_readme(readme: Path, rows, summary, meta, *, images_dir: str) -> None
              + headline(rows, summary) + "\n" + "\n".join(f"- {c}" for c in conclusion(summary))
              + f"\n\n![rate-distortion]({images_dir}/rd_curve.png)\n" + README_END)
     start, end = text.index(README_START), text.index(README_END) + len(README_END)
-    readme.write_text(text[:start] + block + text[end:])
+    text = text[:start] + block + text[end:]
+    fileio.write_atomic(readme, text.encode(), force=True)  # editing it is the point
 
 
 def _positive(text: str) -> int:
@@ -341,8 +356,13 @@ def main(argv=None) -> dict:
     parser.add_argument("--limit", type=_positive, help="use only the first N test images")
     parser.add_argument("--single-limit", type=int, default=1000, help="images coded one file each (default 1000)")
     parser.add_argument("--model", help="model file (default: the bundled one)")
+    parser.add_argument("-f", "--force", action="store_true",
+                        help="overwrite the report's files in --out")
     parser.add_argument("-q", "--quiet", action="store_true")
     args = parser.parse_args(argv)
+    outputs = [args.out / name for name in FILES]
+    if args.out.exists() or args.out.is_symlink():  # refused now, not after the run
+        fileio.check_outputs(outputs, force=args.force, inputs=[args.model])
     log = (lambda s: None) if args.quiet else (lambda s: print(f"bench: {s}", file=sys.stderr, flush=True))
     t_start = time.time()
     images, labels = data.fashion_mnist("test", path=args.data, with_labels=True)
@@ -366,13 +386,15 @@ def main(argv=None) -> dict:
         "command": "aecodec bench" + "".join(f" {a}" for a in (argv if argv is not None else sys.argv[1:])),
         "single_limit": min(args.single_limit, len(images)),
     }
-    args.out.mkdir(parents=True, exist_ok=True)
     log("plots")
-    plot_rd(rows, args.out / "rd_curve.png")
-    plot_reconstructions(images, rows, samples, args.out / "reconstructions.png")
-    plot_per_class(classes, args.out / "per_class.png", mid)
+    files = {"rd_curve.png": plot_rd(rows),
+             "reconstructions.png": plot_reconstructions(images, rows, samples),
+             "per_class.png": plot_per_class(classes, mid)}
     meta["seconds"] = time.time() - t_start
-    write_report(args.out, rows, summary, classes, meta, mid)
+    files.update(report_files(rows, summary, classes, meta, mid))
+    args.out.mkdir(parents=True, exist_ok=True)
+    fileio.write_outputs([(args.out / name, files[name]) for name in FILES], force=args.force,
+                         inputs=[args.model])
     if args.update_readme is not None:
         update_readme(args.update_readme, rows, summary, meta, images_dir=os.path.relpath(args.out, args.update_readme.parent))
     print(headline(rows, summary))

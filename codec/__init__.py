@@ -11,12 +11,14 @@ import importlib
 
 from codec.errors import (
     AecodecError,
+    CheckpointMismatchError,
     ChecksumError,
     DataError,
     FormatError,
     InputError,
     LimitError,
     ModelMismatchError,
+    OutputIsInputError,
     TruncatedError,
     UnsupportedVersionError,
 )
@@ -44,6 +46,7 @@ __all__ = [
     "embed",
     "sample",
     "Archive",
+    "CheckpointMismatchError",
     "ChecksumError",
     "DataError",
     "FormatError",
@@ -51,6 +54,7 @@ __all__ = [
     "LimitError",
     "Model",
     "ModelMismatchError",
+    "OutputIsInputError",
     "QUALITIES",
     "TruncatedError",
     "UnsupportedVersionError",

@@ -474,16 +474,15 @@ def compress_file(src, dst, *, force: bool = False, quality=None, model=None, po
     With ``pool`` (a ``parallel.DaskPool``) the chunks are coded on its workers: the same bytes.
 
     Raises:
-        InputError: ``dst`` is ``src``, or the images cannot be coded. DataError: unreadable input.
+        OutputIsInputError (an InputError): ``dst`` is ``src`` (even with ``force``).
+        InputError: the images cannot be coded. DataError: unreadable input.
         FileExistsError: ``dst`` exists and ``force`` is false.
     """
     from codec import sources
 
     src, dst = Path(src), Path(dst)
-    if dst.exists() and src.exists() and os.path.samefile(src, dst):
-        raise InputError(f"output {dst} is the input {src}")
     source = sources.open_source(str(src), recursive=src.is_dir())
-    with atomic_output(dst, force=force) as f:
+    with atomic_output(dst, force=force, inputs=[src, *source.paths]) as f:
         sources.write_archive(source, f, quality=quality, model=model, pool=pool)
         return f.tell()
 
@@ -495,14 +494,13 @@ def decompress_file(src, dst, *, force: bool = False, model=None):
     Raises:
         FileExistsError: ``dst`` exists and ``force`` is false.
         DataError: ``dst`` has an unknown suffix, or names one image file for several images.
-        InputError: ``dst`` is ``src``, or a folder that must not be restored into ('.', one holding ``src``).
+        OutputIsInputError (an InputError): ``dst`` is ``src`` (even with ``force``).
+        InputError: ``dst`` is a folder that must not be restored into ('.', one holding ``src``).
         FormatError, ModelMismatchError: as ``decompress``.
     """
     from codec import sources
 
     src, dst = Path(src), Path(dst)
-    if dst.exists() and src.exists() and os.path.samefile(src, dst):
-        raise InputError(f"output {dst} is the input {src}")
     parts = []
     with open(src, "rb") as f:
         reader = ArchiveReader(f, model=model)

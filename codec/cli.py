@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import errno
 import io
 import itertools
 import json
@@ -95,23 +94,17 @@ _DERIVED = object()
 
 
 def _destination(args, src: str | None, suffix_in: bool, dst=_DERIVED) -> Path | None:
-    """``_output_path`` (or ``dst``), refused when it would overwrite a file or write binary to a terminal."""
+    """``_output_path`` (or ``dst``), refused at once where the output policy (``fileio``) will
+    refuse it: an existing file without -f, an input (``src``, --model), binary to a terminal."""
+    from codec import fileio
+
     dst = _output_path(args, src, suffix_in) if dst is _DERIVED else dst
     if dst is None and sys.stdout.isatty() and not args.force:
         raise RefusedError("refusing to write binary data to a terminal (use -f to force, or redirect)")
     restoring_into_folder = not suffix_in and dst is not None and dst.is_dir()  # checked name by name
-    if dst is not None and (dst.exists() or dst.is_symlink()) and not args.force and not restoring_into_folder:
-        raise FileExistsError(f"{dst} already exists (use -f to overwrite)")
+    if dst is not None and not restoring_into_folder:
+        fileio.check_output(dst, force=args.force, inputs=[src, args.model])
     return dst
-
-
-def _refuse_inputs_as_output(dst: Path | None, inputs) -> None:
-    """gzip's rule: an output that is one of the inputs would destroy it (and with --rm, both)."""
-    if dst is None or not dst.exists():
-        return
-    for p in inputs:
-        if Path(p).exists() and os.path.samefile(dst, p):
-            raise UsageError(f"output {dst} is the input {p}")
 
 
 def _remover(args, paths):
@@ -143,8 +136,7 @@ def _quality(args, model, source, sample) -> int:
 
 
 def _compress_one(args, src: str | None) -> None:
-    from codec import sources
-    from codec.fileio import atomic_output
+    from codec import fileio, sources
 
     if src not in (None, "-") and src.endswith(SUFFIX) and not args.stdout and args.output is None:
         raise UsageError(f"already has {SUFFIX} suffix -- unchanged")
@@ -153,7 +145,9 @@ def _compress_one(args, src: str | None) -> None:
     dst = _destination(args, src, suffix_in=True)
     _claim_output(args, dst)
     source = sources.open_source(src, recursive=args.recursive, stdin=sys.stdin.buffer, grey_stack=args.grey_stack)
-    _refuse_inputs_as_output(dst, source.paths)
+    inputs = [*source.paths, args.model]  # a folder's images, each of which --rm may remove
+    if dst is not None:  # before any image is coded
+        fileio.check_output(dst, force=args.force, inputs=inputs)
     if source.skipped and not args.quiet:
         shown = ", ".join(source.skipped[:5]) + (f" and {len(source.skipped) - 5} more" if len(source.skipped) > 5 else "")
         print(f"aecodec: {src}: skipped {len(source.skipped)} file(s) that are not images: {shown}", file=sys.stderr)
@@ -167,7 +161,8 @@ def _compress_one(args, src: str | None) -> None:
         if dst is None:
             target = sys.stdout.buffer
         else:
-            target = stack.enter_context(atomic_output(dst, force=args.force, then=_remover(args, source.paths)))
+            target = stack.enter_context(fileio.atomic_output(dst, force=args.force, inputs=inputs,
+                                                              then=_remover(args, source.paths)))
         out = _Counting(target)
         bar = stack.enter_context(_progress(args, source.count, name))
         raw = 0
@@ -242,7 +237,6 @@ def _decompress_one(args, src: str | None) -> None:
         dst = _destination(args, src, suffix_in=False, dst=dst)
         _claim_output(args, dst)
         inputs = [] if src in (None, "-") else [src]
-        _refuse_inputs_as_output(dst, inputs)
         bar = stack.enter_context(_progress(args, reader.header["meta"].get("count"), str(src or "stdin")))
         try:
             sources.restore_archive(reader, dst, stdout=sys.stdout.buffer, force=force, then=_remover(args, inputs),
@@ -271,7 +265,6 @@ def _decompress_some(args, src: str | None) -> None:
             dst = dst.with_name(f"{dst.stem if dst.suffix else dst.name}.{picked[0]}-{picked[-1]}{dst.suffix}")
         dst = _destination(args, src, suffix_in=False, dst=dst)
         _claim_output(args, dst)
-        _refuse_inputs_as_output(dst, [src])
         try:
             sources.restore_archive(_Selection(images, picked), dst, stdout=sys.stdout.buffer, force=args.force,
                                     archive=Path(src))
@@ -428,7 +421,15 @@ def _report(name: str | None, e: BaseException) -> int:
     else:
         message = str(e) or type(e).__name__
     print(f"aecodec: error: {name or 'stdin'}: {message}", file=sys.stderr)
-    return 2 if isinstance(e, UsageError) else 1
+    return 2 if _is_usage(e) else 1
+
+
+def _is_usage(e: BaseException) -> bool:
+    """Bad usage (exit status 2): the command line asks for something aecodec will not do, such as
+    writing over an input of the same run."""
+    from codec.errors import OutputIsInputError
+
+    return isinstance(e, (UsageError, OutputIsInputError))
 
 
 def _cmd_files(args, one) -> int:
@@ -526,7 +527,7 @@ def _train_conv(args, images=None, *, auto: bool = False) -> int:
     entries, rows = _ladder(candidate, _measurable(val), auto=auto)
     meta["val"] = [{"kind": k, "index": i, **r} for (k, i), r in zip(entries, rows, strict=True)]
     data = modelfile.amended(candidate, ladder=entries, default=ladder.default_level(rows), meta=meta)
-    modelfile.save(args.out, data)
+    _write_outputs(args, [(args.out, data)])
     print(json.dumps({"model": str(args.out), "bytes": len(data), "val": meta["val"]}, indent=1))
     return 0
 
@@ -647,10 +648,12 @@ def _keep_params(args, model) -> dict:
     from codec.modelfile import CONV_NETS
 
     params = conv_model.export(model)
-    args.workdir.mkdir(parents=True, exist_ok=True)
-    np.savez(args.workdir / "conv-params.npz", **{f"{k}_{i}_{j}": a for k in CONV_NETS
-                                                for i, layer in enumerate(params[k]) for j, a in enumerate(layer)},
-             **{k: params[k] for k in ("log_gain", "log_inv_gain", "log_z_scale")})
+    arrays = {f"{k}_{i}_{j}": a for k in CONV_NETS
+              for i, layer in enumerate(params[k]) for j, a in enumerate(layer)}
+    arrays.update({k: params[k] for k in ("log_gain", "log_inv_gain", "log_z_scale")})
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    _write_workdir(args, "conv-params.npz", buffer.getvalue())
     return params
 
 
@@ -738,18 +741,75 @@ def _train_family(args) -> int:
     if cfg.kind == "variational" and cfg.decoder == "logistic":  # an anomaly scorer: its training scores' spread,
         model = family.loads(family.dumps(model, name=""))[0]  # under the weights its file will hold (float16)
         meta["score_quantiles"] = family.score_quantiles(model, images)
-    family.save(model, args.out, name=args.name or args.out.stem, meta=meta)
+    raw = family.dumps(model, name=args.name or args.out.stem, meta=meta)
+    _write_outputs(args, [(args.out, raw)])
     print(json.dumps({"model": str(args.out), "kind": args.kind, "widths": list(cfg.widths)}))
     return 0
 
 
+OUTPUT_OPTIONS = ("out", "workdir")  # the Path options a command writes; every other one it reads
+WORKDIR_FILES = ("tile.aecm", "conv-params.npz")  # training's own in --workdir, besides checkpoints
+
+
+def _inputs(args) -> list[Path]:
+    """Every file the command reads, from its Path options (--data, --init, --val, --test, --model,
+    --labels, ...; a folder: the images in it): what no output may be, even with -f."""
+    from codec.sources import _folder_files
+
+    found = []
+    for name, value in vars(args).items():
+        if isinstance(value, Path) and name not in OUTPUT_OPTIONS:
+            found.extend(_folder_files(value)[0] if value.is_dir() else [value])
+    return found
+
+
+def _check_outputs(args, *paths: Path) -> None:
+    """Refuse now, before any work, what ``_write_outputs`` would refuse at the end."""
+    from codec import fileio
+
+    fileio.check_outputs(paths, force=args.force, inputs=_inputs(args))
+
+
+def _write_outputs(args, files: list[tuple[Path, bytes]]) -> None:
+    """How every command writes the files its options name (--out and the files beside it): the
+    policy of ``fileio`` (exclusive unless -f, never an input, atomic, into a device or FIFO), all
+    or none."""
+    from codec import fileio
+
+    fileio.write_outputs(files, force=args.force, inputs=_inputs(args))
+
+
+def _write_workdir(args, name: str, data: bytes) -> None:
+    """A file of --workdir's own (each run replaces it), never one the run reads (--init ...)."""
+    from codec import fileio
+
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    fileio.write_outputs([(args.workdir / name, data)], force=True, inputs=_inputs(args))
+
+
+def _check_train_outputs(args) -> None:
+    """--out and --workdir's files, refused now rather than after an hour of training."""
+    from codec import fileio
+
+    _check_outputs(args, args.out)
+    if args.workdir is not None and args.workdir.is_dir():
+        names = [args.workdir / n for n in WORKDIR_FILES]
+        fileio.check_outputs(names, force=True, inputs=_inputs(args))
+
+
+def _beside(out: Path, suffix: str) -> Path:
+    """The file written beside --out (its array, its table): --out's name with ``suffix``."""
+    return out.with_suffix(suffix)
+
+
 def _family_command(args) -> int:
-    """``embed``, ``denoise`` and ``sample``: a picture (--out, PNG) and its array beside it (.npy), atomically."""
+    """``embed``, ``denoise`` and ``sample``: a picture (--out, PNG) and its array beside it (.npy),
+    both or neither (``_write_outputs``)."""
     import numpy as np
 
     from codec import family
-    from codec.fileio import write_atomic
 
+    _check_outputs(args, _beside(args.out, ".npy"), args.out)
     args.model = args.model or family.bundled_path(args.command)
     model, body = family.load(args.model)
     if args.command == "sample":
@@ -765,9 +825,9 @@ def _family_command(args) -> int:
             min(64, len(array)), *family.image_shape(model, body)))
     buffer = io.BytesIO()
     np.save(buffer, array)
-    write_atomic(args.out.with_suffix(".npy"), buffer.getvalue(), force=True)
-    _write_picture(args.out, picture)
-    print(json.dumps({"png": str(args.out), "npy": str(args.out.with_suffix(".npy")), "shape": list(array.shape)}))
+    npy = _beside(args.out, ".npy")
+    _write_outputs(args, [(npy, buffer.getvalue()), (args.out, _png(picture))])
+    print(json.dumps({"png": str(args.out), "npy": str(npy), "shape": list(array.shape)}))
     return 0
 
 
@@ -795,29 +855,27 @@ def _one_size(images, where):
     return np.stack(images)
 
 
-def _write_picture(path: Path, picture) -> None:
-    """A PNG: bytes already encoded (matplotlib), or a uint8 array."""
-    from codec.fileio import write_atomic
+def _png(picture) -> bytes:
+    """A PNG's bytes: already encoded (matplotlib), or a uint8 array's."""
+    if isinstance(picture, bytes):
+        return picture
+    from PIL import Image
 
-    if not isinstance(picture, bytes):
-        from PIL import Image
-
-        out = io.BytesIO()
-        Image.fromarray(picture).save(out, format="PNG")
-        picture = out.getvalue()
-    write_atomic(path, picture, force=True)
+    out = io.BytesIO()
+    Image.fromarray(picture).save(out, format="PNG")
+    return out.getvalue()
 
 
 def _score(args) -> int:
     """``score DATA``: each image's anomaly score under a scorer (--model), the threshold at --percentile
     of its training images' scores, a flag per image: OUT.csv (index, file, score, anomalous) and a
-    histogram (OUT, PNG), atomically; one line of JSON with the counts."""
+    histogram (OUT, PNG), both or neither (``_write_outputs``); one line of JSON with the counts."""
     from codec import family
-    from codec.fileio import write_atomic
     from codec.sources import _folder_files
 
     if not 0 <= args.percentile <= 100:  # refused before any work
         raise UsageError(f"--percentile {args.percentile:g} is not between 0 and 100")
+    _check_outputs(args, _beside(args.out, ".csv"), args.out)
     args.model = args.model or family.bundled_path("score")
     model, body = family.load(args.model)
     if not body["meta"].get("score_quantiles"):
@@ -831,10 +889,12 @@ def _score(args) -> int:
     names = [p.relative_to(args.data).as_posix() for p in _folder_files(args.data)[0]] if args.data.is_dir() else [""] * len(scores)
     rows = ["index,file,score_bits,anomalous", *(f"{i},{_csv_field(n)},{s:.3f},{int(f)}" for i, (n, s, f) in
                                                   enumerate(zip(names, scores, flags, strict=True)))]
-    write_atomic(args.out.with_suffix(".csv"), ("\n".join(rows) + "\n").encode(), force=True)
-    _write_picture(args.out, _histogram_png(scores, limit, args.percentile))
+    table = _beside(args.out, ".csv")
+    text = ("\n".join(rows) + "\n").encode()
+    picture = _histogram_png(scores, limit, args.percentile)
+    _write_outputs(args, [(table, text), (args.out, picture)])
     print(json.dumps({"images": len(scores), "anomalous": int(flags.sum()), "threshold_bits": round(limit, 3),
-                      "percentile": args.percentile, "csv": str(args.out.with_suffix(".csv")), "png": str(args.out)}))
+                      "percentile": args.percentile, "csv": str(table), "png": str(args.out)}))
     return 0
 
 
@@ -900,9 +960,9 @@ def _train(args) -> int:
     import numpy as np
 
     from codec import data, train
+    from codec.errors import CheckpointMismatchError
 
-    if not args.out.parent.is_dir():  # refused now, not after an hour of training
-        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(args.out.parent))
+    _check_train_outputs(args)  # refused now, not after an hour of training
     if args.kind in FAMILY_KINDS:
         return _train_family(args)
     if args.kind == "lossless":
@@ -927,6 +987,9 @@ def _train(args) -> int:
                                                  "seed", "steps", "val_fraction"), **_tile_minutes(args))
     except ValueError as e:
         raise UsageError(str(e)) from None
+    # a checkpoint of other settings is refused before any data is read (its images: once they are)
+    resumable = train.run_settings(model_config, train_config, init=args.init)
+    train.check_workdir(args.workdir, resumable)
     images = data.training_images(args.data) if args.data else data.fashion_mnist("train")
     test = data.fashion_mnist("test") if args.test is None and not args.data else (
         data.training_images(args.test) if args.test else None)
@@ -937,6 +1000,8 @@ def _train(args) -> int:
             progress=not args.quiet and sys.stderr.isatty(), log=log, init=args.init,
             val_images=_val_images(args) if args.val else None,
         )
+    except CheckpointMismatchError:  # the workdir's, not the command line's
+        raise
     except ValueError as e:  # too few images for a hold-out, ...
         raise UsageError(str(e)) from None
     if test is None:  # held-out images of --data, cut to tiles as for validation
@@ -955,16 +1020,15 @@ def _train(args) -> int:
         "val": summary["val"],
     }
     # written in --workdir first: the ladder is measured (and may be refused) before --out is touched
-    model_file = train.export(model, args.workdir / "tile.aecm", name=args.name or args.out.stem, meta=meta,
+    model_file = train.export(model, None, name=args.name or args.out.stem, meta=meta,
                               pixel_images=images, test_images=test)
+    _write_workdir(args, "tile.aecm", model_file)
     train_part, val = (images, _val_images(args)) if args.val else train.split_images(images, train_config)
     if args.kind == "auto":  # the convolutional levels too, then the ladder by measurement
         model_file = _with_conv_levels(args, model_file, train_part, val[:500])
     else:
-        from codec import modelfile
-
         _ladder(model_file, val[:500], auto=False)  # refused (LadderError) unless monotone
-        modelfile.save(args.out, model_file)
+        _write_outputs(args, [(args.out, model_file)])
     print(json.dumps({"model": str(args.out), "bytes": len(model_file), "test": train.read_meta(model_file).get("test")},
                      default=float, indent=1))
     return 0
@@ -981,7 +1045,7 @@ def _train_lossless(args) -> int:
                          leaves=args.leaves, depth=args.depth, command=args.command_line,
                          data_name=str(args.data or "Fashion-MNIST train split"),
                          log=(lambda s: None) if args.quiet else (lambda s: print(s, file=sys.stderr, flush=True)))
-    modelfile.save(args.out, raw)
+    _write_outputs(args, [(args.out, raw)])
     print(json.dumps({"model": str(args.out), "bytes": len(raw), "lossless": modelfile.loads(raw)["meta"]["lossless"]},
                      indent=1))
     return 0
@@ -1081,7 +1145,7 @@ def _with_conv_levels(args, tile_file: bytes, images, val) -> bytes:
     meta = modelfile.loads(candidate)["meta"]
     data = modelfile.amended(candidate, ladder=entries, default=ladder.default_level(rows),
                              meta={**meta, "val_ladder": [{"kind": k, **r} for (k, _), r in zip(entries, rows, strict=True)]})
-    modelfile.save(args.out, data)
+    _write_outputs(args, [(args.out, data)])
     return data
 
 
@@ -1196,6 +1260,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "fine-tuning at its best) instead of a share of --data held out; give images of other scenes "
                     "when --data holds many crops of the same ones (the crops of one photo resemble each other)")
     tr.add_argument("--out", type=Path, required=True, help="model file to write (.aecm)")
+    tr.add_argument("-f", "--force", action="store_true",
+                    help="overwrite --out (never an input of the run)")
     tr.add_argument("--workdir", type=Path, help="folder for checkpoints; training resumes from it (the codec kinds: "
                     "auto, tile, conv; required for them)")
     tr.add_argument("--name", help="model name recorded in the file (default: the --out file's name)")
@@ -1245,6 +1311,8 @@ def build_parser() -> argparse.ArgumentParser:
         f.add_argument("--model", type=Path, help="an autoencoder file (aecodec train --kind ...); default: the bundled "
                        f"Fashion-MNIST {dict(embed='2-D map', denoise='denoiser', sample='VAE')[name]}")
         f.add_argument("--out", type=Path, required=True, help="the picture to write (.png); the array goes beside it (.npy)")
+        f.add_argument("-f", "--force", action="store_true",
+                       help="overwrite --out and the file beside it")
         if name == "embed":
             f.add_argument("--labels", type=Path, help="a .npy or IDX of one label per image: the map's colours")
         f.set_defaults(func=_family_command)
@@ -1255,6 +1323,8 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--percentile", type=float, default=99.0, help="flag images scoring above this percentile of the "
                    "model's training images (default 99)")
     f.add_argument("--out", type=Path, required=True, help="the histogram to write (.png); the scores go beside it (.csv)")
+    f.add_argument("-f", "--force", action="store_true",
+                   help="overwrite --out and the file beside it")
     f.set_defaults(func=_score)
 
     # Listed for --help; its options are its own (see _bench): it runs before this parser.
@@ -1295,13 +1365,10 @@ def main(argv=None) -> int:
         args = build_parser().parse_args(words)
         args.command_line = " ".join(["aecodec", *words])  # what a model file records as its recipe
         return args.func(args)
-    except UsageError as e:
-        print(f"aecodec: error: {e}", file=sys.stderr)
-        return 2
-    except (AecodecError, OSError) as e:  # train and bench: one line, like the file commands
+    except (AecodecError, OSError, UsageError) as e:  # train, bench, ...: one line, as files get
         named = isinstance(e, OSError) and e.filename is not None and e.strerror
         print(f"aecodec: error: {f'{e.filename}: {e.strerror}' if named else e}", file=sys.stderr)
-        return 1
+        return 2 if _is_usage(e) else 1
     except KeyboardInterrupt as e:
         return getattr(e, "exit_status", 130)
     except BrokenPipeError:  # the reader of our output left (| head): as a SIGPIPE death, quietly

@@ -331,10 +331,12 @@ def model_file(params: dict, *, name: str, meta: dict, default: int | None = Non
                            conv=modelfile.conv_to_dict(params, conv.ladder_tables()))
 
 
-def export_model(model: ConvCodec, path, *, name: str, meta: dict, default: int | None = None) -> bytes:
-    """Write a model file of convolutional levels only; returns its bytes."""
+def export_model(model: ConvCodec, path, *, name: str, meta: dict, default: int | None = None,
+                 force: bool = False) -> bytes:
+    """Write a model file of convolutional levels only (refused where ``path`` exists, unless
+    ``force``); returns its bytes."""
     from codec import modelfile
 
     raw = model_file(export(model), name=name, meta=meta, default=default)
-    modelfile.save(path, raw)
+    modelfile.save(path, raw, force=force)
     return raw

@@ -22,15 +22,26 @@ class DataError(AecodecError, OSError):
     """A dataset file is missing, unreadable or malformed."""
 
 
+class OutputIsInputError(InputError):
+    """An output names a file the same run reads: refused even with -f, since writing it would
+    destroy what the output is made from."""
+
+
+class CheckpointMismatchError(AecodecError, ValueError):
+    """A training folder (``--workdir``) holds a checkpoint of another configuration: resuming it
+    would train something other than what was asked."""
+
 
 __all__ = [
     "AecodecError",
+    "CheckpointMismatchError",
     "ChecksumError",
     "DataError",
     "FormatError",
     "InputError",
     "LimitError",
     "ModelMismatchError",
+    "OutputIsInputError",
     "TruncatedError",
     "UnsupportedVersionError",
 ]

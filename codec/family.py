@@ -433,10 +433,11 @@ def loads(raw: bytes, *, what: str = "model") -> tuple[Model, dict]:
     return model, body
 
 
-def save(model: Model, path, *, name: str, meta: dict | None = None) -> None:
+def save(model: Model, path, *, name: str, meta: dict | None = None, force: bool = False) -> None:
+    """Write ``model`` as an .aecf file (refused where ``path`` exists, unless ``force``)."""
     from codec.fileio import write_atomic
 
-    write_atomic(Path(path), dumps(model, name=name, meta=meta), force=True)
+    write_atomic(Path(path), dumps(model, name=name, meta=meta), force=force)
 
 
 def load(path) -> tuple[Model, dict]:

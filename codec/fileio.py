@@ -1,16 +1,24 @@
-"""Atomic output: a file appears complete under its name, or not at all; nothing else is touched.
+"""One output policy for everything aecodec writes: a file appears complete, or not at all;
+nothing else is touched.
 
-Everything aecodec writes goes through here: the API's file functions, model files, and
-the CLI's streamed archives and restorations.
+Every command that writes goes through here: the CLI's archives and restorations, model files,
+``train``'s checkpoints, ``embed``/``denoise``/``sample``/``score`` and the bench report.
 
-- A file is written to a temporary name in its folder, fsynced, then put in place. Without
-  ``force`` it is *linked* to its name, which fails if the name exists, so of two writers
-  finishing together one wins and the other gets FileExistsError (a check followed by a
-  rename would let both succeed, one silently replacing the other).
+- An existing name is kept unless ``force``; an input of the same run (the same file by any
+  name) is never written, even with ``force``.
+- A regular file is written to a temporary name in its folder, fsynced, then put in place.
+  Without ``force`` it is *linked* to its name, which fails if the name exists, so of two writers
+  finishing together one wins and the other gets FileExistsError (a check followed by a rename
+  would let both succeed, one silently replacing the other).
+- A character device or a FIFO (``-o /dev/null``, a named pipe) is written *into*, as a shell
+  redirection would, with or without ``force`` (nothing of it is replaced; a terminal still needs
+  ``force``): renaming over it would replace the device with a plain file.
+- A command with several outputs (a picture and its array) checks them all before writing any,
+  and puts them in place together: either all appear or none.
 - A folder is restored name by name into a staging folder inside it, then each file is put
   in place as above. aecodec never deletes a tree: on failure it removes only the files and
   staging folders it created itself.
-- The last steps (output in place, then ``then()``, e.g. removing the input) run with
+- The last steps (outputs in place, then ``then()``, e.g. removing the input) run with
   termination signals deferred, so a signal lands before them or after them, never between.
 """
 
@@ -19,15 +27,84 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import stat
 import tempfile
 from pathlib import Path, PurePosixPath
 
 from codec import signals
+from codec.errors import OutputIsInputError
 
 
 def _refuse_existing(path: Path, force: bool) -> None:
     if not force and (path.exists() or path.is_symlink()):
         raise FileExistsError(errno.EEXIST, f"{path} already exists (use -f to overwrite)", str(path))
+
+
+def _input_at(path: Path, inputs) -> Path | None:
+    """The input of this run that ``path`` is, by any name (a link, a hard link); else None."""
+    if not path.exists():  # a new name, or a dangling link: no input's
+        return None
+    for given in inputs:
+        if given is None or str(given) == "-":  # standard input: nothing to protect by name
+            continue
+        if Path(given).exists() and os.path.samefile(path, given):
+            return Path(given)
+    return None
+
+
+def _refuse_input(path: Path, inputs) -> None:
+    held = _input_at(path, inputs)
+    if held is not None:
+        raise OutputIsInputError(f"output {path} is the input {held}")
+
+
+def check_output(path, *, force: bool = False, inputs=()) -> bool:
+    """Check ``path`` against the output policy before anything is computed or written; returns
+    True where it is a stream (a character device or FIFO, written into), False for a regular file
+    (written atomically).
+
+    Raises:
+        OutputIsInputError: ``path`` is one of ``inputs`` (even with ``force``).
+        FileExistsError: ``path`` exists and ``force`` is false; or is a block device, a socket, ...
+        IsADirectoryError: ``path`` is a folder.
+        FileNotFoundError: its folder does not exist (named as the folder).
+    """
+    path = Path(path)
+    stream = _check_name(path, force, inputs)
+    if not stream and not path.parent.is_dir():  # named as the folder, not as a temporary file
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(path.parent))
+    return stream
+
+
+def _check_name(path: Path, force: bool, inputs) -> bool:
+    """``check_output`` but for the folder, which a folder restore creates as it goes."""
+    _refuse_input(path, inputs)
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:  # also a dangling link: a name taken only with force
+        mode = None
+    if mode is not None and stat.S_ISDIR(mode):
+        raise IsADirectoryError(errno.EISDIR, f"{path} is a folder", str(path))
+    if mode is not None and (stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)):
+        return True  # nothing is replaced: a terminal is refused when it is opened (see _Stream)
+    if mode is not None and not stat.S_ISREG(mode):
+        message = f"{path} is not a regular file, character device or FIFO"
+        raise FileExistsError(errno.EEXIST, message, str(path))
+    _refuse_existing(path, force)
+    return False
+
+
+def check_outputs(paths, *, force: bool = False, inputs=()) -> list[bool]:
+    """``check_output`` for each of a command's outputs, all before any is written; also refuses
+    one name given twice (the second would replace the first). Returns which are streams."""
+    seen = set()
+    for path in map(Path, paths):
+        key = os.path.abspath(path)
+        if key in seen:
+            message = f"{path} is named twice among this command's outputs"
+            raise FileExistsError(errno.EEXIST, message, str(path))
+        seen.add(key)
+    return [check_output(p, force=force, inputs=inputs) for p in paths]
 
 
 def _sync_folder(folder: Path) -> None:
@@ -41,8 +118,14 @@ def _sync_folder(folder: Path) -> None:
 
 
 def _place(tmp: Path, path: Path, force: bool) -> None:
-    """Give the complete file ``tmp`` the name ``path``: replacing it with ``force``, else only if it is free."""
+    """Give the complete file ``tmp`` the name ``path``: replacing it with ``force``, else only if
+    it is free. A device or FIFO is never replaced (it is written into, by ``_Stream``)."""
     if force:
+        with contextlib.suppress(FileNotFoundError):
+            mode = os.lstat(path).st_mode
+            if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):  # appeared since the check
+                raise FileExistsError(errno.EEXIST, f"{path} is not a regular file: not replaced",
+                                      str(path))
         os.replace(tmp, path)
         return
     try:
@@ -59,44 +142,138 @@ def _place(tmp: Path, path: Path, force: bool) -> None:
     os.unlink(tmp)
 
 
-@contextlib.contextmanager
-def atomic_output(path, *, force: bool = False, then=None):
-    """Yield a binary file that appears at ``path`` only if the block completes.
+class _File:
+    """A regular file's output: a temporary file in its folder until ``place`` names it."""
 
-    It is a temporary file in the same folder, fsynced and put in place at the end, then
-    ``then()`` runs (both with signals deferred). On any error, Ctrl-C or termination signal
-    the temporary file is removed and ``path`` is untouched.
+    def __init__(self, path: Path, force: bool):
+        self.path, self.force, self.placed = path, force, None
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+        self.tmp = Path(tmp)
+        self.file = os.fdopen(fd, "wb")
+
+    def finish(self) -> None:
+        self.file.flush()
+        os.fsync(self.file.fileno())
+        self.file.close()
+        os.chmod(self.tmp, plain_mode())
+
+    def place(self, inputs) -> None:
+        _refuse_input(self.path, inputs)  # again: a link to an input may have appeared meanwhile
+        inode = os.stat(self.tmp).st_ino
+        _place(self.tmp, self.path, self.force)
+        self.placed = inode
+        _sync_folder(self.path.parent)
+
+    def undo(self) -> None:
+        """Remove the name ``place`` created (with ``force`` it replaced a file: that stays so)."""
+        if self.placed is not None and not self.force:
+            with contextlib.suppress(OSError):
+                if os.lstat(self.path).st_ino == self.placed:  # still ours
+                    self.path.unlink()
+
+    def discard(self) -> None:
+        self.file.close()
+        self.tmp.unlink(missing_ok=True)
+
+
+class _Stream:
+    """A character device's or FIFO's output: opened without creating or truncating anything, and
+    written into as the data comes (it can be neither replaced nor unwritten)."""
+
+    def __init__(self, path: Path, force: bool):
+        fd = os.open(path, os.O_WRONLY | os.O_NOCTTY | os.O_CLOEXEC)  # a FIFO waits for its reader
+        mode = os.fstat(fd).st_mode
+        if not (stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)):  # replaced since the check
+            os.close(fd)
+            message = f"{path} changed while opened: not written"
+            raise FileExistsError(errno.EEXIST, message, str(path))
+        if os.isatty(fd) and not force:
+            os.close(fd)
+            message = f"{path} is a terminal: refusing to write binary data to it (use -f to force)"
+            raise FileExistsError(errno.EEXIST, message, str(path))
+        self.file = os.fdopen(fd, "wb")
+
+    def finish(self) -> None:
+        self.file.flush()
+
+    def place(self, inputs) -> None:
+        self.file.close()
+
+    def undo(self) -> None:
+        pass
+
+    def discard(self) -> None:
+        with contextlib.suppress(OSError):  # a reader that left (EPIPE): already being raised
+            self.file.close()
+
+
+@contextlib.contextmanager
+def atomic_outputs(paths, *, force: bool = False, then=None, inputs=()):
+    """Yield one binary file per path in ``paths``; regular files appear only if the block
+    completes, all together (see the module's policy), then ``then()`` runs (both with signals
+    deferred). On any error, Ctrl-C or termination signal the temporary files are removed and no
+    name is touched (a device or FIFO keeps what was written into it: it cannot be unwritten).
 
     Raises:
-        FileExistsError: ``path`` exists (before or after writing) and ``force`` is false.
+        As ``check_outputs``, before anything is opened; FileExistsError: a name taken meanwhile.
     """
-    path = Path(path)
-    _refuse_existing(path, force)
-    if not path.parent.is_dir():  # named as the output's folder, not as a temporary file inside it
-        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(path.parent))
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    tmp = Path(tmp)
+    paths = [Path(p) for p in paths]
+    streams = check_outputs(paths, force=force, inputs=inputs)
+    targets = []
     try:
-        with os.fdopen(fd, "wb") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, plain_mode())
+        for path, stream in zip(paths, streams, strict=True):
+            targets.append((_Stream if stream else _File)(path, force))
+        yield [t.file for t in targets]
+        for t in targets:
+            t.finish()
         with signals.deferred():
-            _place(tmp, path, force)
-            _sync_folder(path.parent)
+            _place_all(targets, inputs)
             if then is not None:
                 then()
     except BaseException:
         with signals.deferred():
-            tmp.unlink(missing_ok=True)
+            for t in targets:
+                t.discard()
         raise
 
 
-def write_atomic(path, data: bytes, *, force: bool = False) -> None:
-    """Write ``data`` to ``path`` atomically (see ``atomic_output``)."""
-    with atomic_output(path, force=force) as f:
-        f.write(data)
+def _place_all(targets, inputs) -> None:
+    """Every output in place, or (a name taken meanwhile, ...) none of the names it created."""
+    placed = []
+    try:
+        for t in targets:
+            t.place(inputs)
+            placed.append(t)
+    except BaseException:
+        for t in placed:
+            t.undo()
+        raise
+
+
+@contextlib.contextmanager
+def atomic_output(path, *, force: bool = False, then=None, inputs=()):
+    """Yield a binary file that appears at ``path`` only if the block completes (``atomic_outputs``
+    of one path).
+
+    Raises:
+        FileExistsError: ``path`` exists (before or after writing) and ``force`` is false.
+        OutputIsInputError: ``path`` is one of ``inputs``, whatever ``force`` says.
+    """
+    with atomic_outputs([path], force=force, then=then, inputs=inputs) as (f,):
+        yield f
+
+
+def write_outputs(files, *, force: bool = False, inputs=()) -> None:
+    """Write ``files``, (path, bytes) pairs (or a dict), all or none (see ``atomic_outputs``)."""
+    files = list(files.items() if isinstance(files, dict) else files)  # pairs: a name twice is seen
+    with atomic_outputs([p for p, _ in files], force=force, inputs=inputs) as outs:
+        for f, (_, data) in zip(outs, files, strict=True):
+            f.write(data)
+
+
+def write_atomic(path, data: bytes, *, force: bool = False, inputs=()) -> None:
+    """Write ``data`` to ``path`` atomically (see ``atomic_outputs``)."""
+    write_outputs([(path, data)], force=force, inputs=inputs)
 
 
 def check_relative_name(name, *, what: str) -> PurePosixPath:
@@ -153,11 +330,9 @@ class FolderOutput:
             if inside.is_symlink() or (inside.exists() and not inside.is_dir()):
                 raise FileExistsError(errno.EEXIST, f"{inside} is not a plain folder (a link or a file): "
                                       f"{name} is not written through it", str(inside))
-        if final.is_dir() and not final.is_symlink():
-            raise IsADirectoryError(errno.EISDIR, f"{final} is a folder", str(final))
-        _refuse_existing(final, self.force)
-        if final.exists() and any(p.exists() and os.path.samefile(final, p) for p in self.protect):
-            raise FileExistsError(errno.EEXIST, f"{final} is an input of this command", str(final))
+        if _check_name(final, self.force, self.protect):
+            raise FileExistsError(errno.EEXIST, f"{final} is a device or FIFO: a restored folder "
+                                  "holds plain files only", str(final))
 
     def _mkdirs(self, folder: Path, top: Path) -> None:
         missing = []

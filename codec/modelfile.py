@@ -166,10 +166,15 @@ def amended(raw: bytes, **fields) -> bytes:
     return data
 
 
-def save(path: str | os.PathLike, data: bytes) -> None:
+def save(path: str | os.PathLike, data: bytes, *, force: bool = False, inputs=()) -> None:
+    """Write a model file's bytes atomically, by the output policy of ``fileio``.
+
+    Raises:
+        FileExistsError: ``path`` exists and ``force`` is false. OutputIsInputError: it is an input.
+    """
     from codec.fileio import write_atomic
 
-    write_atomic(Path(path), data, force=True)
+    write_atomic(Path(path), data, force=force, inputs=inputs)
 
 
 def loads(raw: bytes, *, what: str = "model") -> dict:

@@ -481,7 +481,7 @@ def restore_archive(reader, dst: Path | None, *, stdout=None, force: bool = Fals
             check_folder_output(dst, archive)
             target = stack.enter_context(atomic_folder(dst, force=force, then=then, protect=protect))
         else:
-            target = stack.enter_context(atomic_output(dst, force=force, then=then))
+            target = stack.enter_context(atomic_output(dst, force=force, then=then, inputs=protect))
         sink = Sink(header, kind, target)
         for batch in reader:
             sink.write(batch)

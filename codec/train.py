@@ -11,6 +11,7 @@ the same integers it will see when decoding files.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import time
 from itertools import pairwise
@@ -24,6 +25,7 @@ import optax
 from flax import nnx
 
 from codec import engine, entropy, modelfile, pixel
+from codec.errors import CheckpointMismatchError
 from codec.models import Codec, ModelConfig, gaussian_bits, init_from_data
 from codec.tiling import to_planes, to_tiles
 
@@ -182,14 +184,63 @@ def to_input(tiles: np.ndarray) -> jnp.ndarray:
     return jnp.asarray(tiles, jnp.float32) / PIXEL
 
 
-def _save_checkpoint(path: Path, epoch: int, state, opt_state) -> None:
-    leaves = jax.tree_util.tree_leaves((state, opt_state))
-    body = {"epoch": epoch, "leaves": [modelfile.encode_array(np.asarray(v)) for v in leaves]}
-    modelfile.save(path, msgpack.packb(body, use_bin_type=True))
+CHECKPOINT = "checkpoint.msgpack"  # in the workdir: the state after the last whole epoch
+LENGTH = ("epochs", "steps", "minutes")  # how long to train: a run may resume to train longer
 
 
-def _load_checkpoint(path: Path, state, opt_state):
+def run_settings(model_config: ModelConfig, train_config: TrainConfig, *, init=None,
+                 data=None) -> dict:
+    """What a checkpoint must share with the run that resumes it, by name: the architecture, the
+    training settings but its length, the model started from (``init``, by content) and the training
+    tiles' digest (``data``; None: not known yet). JSON's types, as a checkpoint gives them back."""
+    start = None if init is None else hashlib.sha256(Path(init).read_bytes()).hexdigest()[:16]
+    training = {k: v for k, v in dataclasses.asdict(train_config).items() if k not in LENGTH}
+    settings = {**model_config.to_dict(), **training, "init": start}
+    if data is not None:
+        settings["data"] = data
+    return json.loads(json.dumps(settings))
+
+
+def check_workdir(workdir, settings: dict) -> None:
+    """Refuse a checkpoint in ``workdir`` that other ``settings`` (``run_settings``) wrote: resuming
+    it would train something other than what is asked, or fail an hour later.
+
+    Raises:
+        CheckpointMismatchError: naming the workdir and the first setting that differs.
+    """
+    path = Path(workdir) / CHECKPOINT
+    if not path.is_file():
+        return
+    recorded = _read_checkpoint(path).get("settings")
+    if not isinstance(recorded, dict):
+        raise CheckpointMismatchError(f"{workdir}: its {CHECKPOINT} records no settings (an older "
+                                      "aecodec wrote it): remove it to start afresh, or give "
+                                      "another --workdir")
+    for name, value in settings.items():
+        if recorded.get(name) == value:
+            continue
+        what = ("was trained on other images" if name == "data" else
+                f"was trained with {name} {recorded.get(name)!r}, not {value!r}")
+        raise CheckpointMismatchError(f"{workdir}: its checkpoint {what}: resume with the same "
+                                      "settings, or give another --workdir")
+
+
+def _read_checkpoint(path: Path) -> dict:
     body = msgpack.unpackb(path.read_bytes(), raw=False, max_bin_len=1 << 30)
+    if not isinstance(body, dict):
+        raise CheckpointMismatchError(f"{path}: not an aecodec checkpoint")
+    return body
+
+
+def _save_checkpoint(path: Path, epoch: int, state, opt_state, *, settings: dict) -> None:
+    leaves = jax.tree_util.tree_leaves((state, opt_state))
+    body = {"epoch": epoch, "settings": settings,
+            "leaves": [modelfile.encode_array(np.asarray(v)) for v in leaves]}
+    raw = msgpack.packb(body, use_bin_type=True)
+    modelfile.save(path, raw, force=True)  # the workdir's own file, replaced each epoch
+
+
+def _restore(body: dict, state, opt_state):
     treedef = jax.tree_util.tree_structure((state, opt_state))
     leaves = [jnp.asarray(modelfile.decode_array(v, what="checkpoint")) for v in body["leaves"]]
     state, opt_state = jax.tree_util.tree_unflatten(treedef, leaves)
@@ -251,6 +302,11 @@ def train_and_evaluate(
     workdir.mkdir(parents=True, exist_ok=True)
     tiles, val = _split(images, model_config, train_config, val_images)
     train = tiles
+    settings = run_settings(model_config, train_config, init=init,
+                            data=hashlib.sha256(np.ascontiguousarray(train)).hexdigest()[:16])
+    check_workdir(workdir, settings)  # before any time is spent
+    checkpoint = workdir / CHECKPOINT
+    resumed = _read_checkpoint(checkpoint) if checkpoint.exists() else None
     steps_per_epoch = max(1, len(train) // train_config.batch_size)
     total = train_config.steps or steps_per_epoch * train_config.epochs
 
@@ -264,9 +320,8 @@ def train_and_evaluate(
     tx = make_optimizer(train_config, total)
     opt_state = tx.init(state)
     start_step = 0
-    checkpoint = workdir / "checkpoint.msgpack"
-    if checkpoint.exists():
-        epochs_done, state, opt_state = _load_checkpoint(checkpoint, state, opt_state)
+    if resumed is not None:
+        epochs_done, state, opt_state = _restore(resumed, state, opt_state)
         start_step = min(epochs_done * steps_per_epoch, total)
         log(f"resuming from {checkpoint} after epoch {epochs_done}")
     train_step = make_train_step(graphdef, tx)
@@ -294,7 +349,7 @@ def train_and_evaluate(
             history.append(record)
             log(json.dumps({"epoch": epoch + 1, "seconds": record["seconds"],
                             "val": [(r["quality"], round(r["psnr"], 2), round(r["bits_per_image"] / 8, 1)) for r in val_rd]}))
-            _save_checkpoint(checkpoint, epoch + 1, state, opt_state)
+            _save_checkpoint(checkpoint, epoch + 1, state, opt_state, settings=settings)
     bar.close()
     model = nnx.merge(graphdef, state)
     summary = {"history": history, "val": evaluate(graphdef, state, val), "steps": total, "val_tiles": val}
@@ -386,10 +441,13 @@ def _steps_that_fit(graphdef, state, train: np.ndarray, cfg: TrainConfig, starte
     return steps
 
 
-def export(model: Codec, path: str | Path, *, name: str, meta: dict, pixel_images: np.ndarray | None = None,
-           test_images: np.ndarray | None = None, default_quality: int | None = None) -> bytes:
+def export(model: Codec, path: str | Path | None, *, name: str, meta: dict,
+           pixel_images: np.ndarray | None = None, test_images: np.ndarray | None = None,
+           default_quality: int | None = None, force: bool = False) -> bytes:
     """Freeze the prior into integer tables, count the pixel coder's tables on ``pixel_images``
-    (uint8 (N, H, W), the training images; needed when the config has pixel steps), and write the model file.
+    (uint8 (N, H, W), the training images; needed when the config has pixel steps), and write the
+    model file to ``path`` (None: only return its bytes; a file there is replaced only with
+    ``force``).
 
     With ``test_images``, the written model is then measured as users will run it (the
     stored float16 weights, the frozen tables, the real coder) and the numbers, per quality,
@@ -415,10 +473,11 @@ def export(model: Codec, path: str | Path, *, name: str, meta: dict, pixel_image
         from codec.api import measure
         from codec.model import Model
 
-        loaded = Model(modelfile.loads(data), source=str(path))
+        loaded = Model(modelfile.loads(data), source=str(path or name))
         meta["test"] = [measure(loaded, test_images, q) for q in loaded.qualities]
         data = dump()
-    modelfile.save(path, data)
+    if path is not None:
+        modelfile.save(path, data, force=force)
     return data
 
 

@@ -14,4 +14,4 @@ mkdir -p runs
 .venv/bin/aecodec train --kind tile --name aecodec-fmnist --context-groups 1 --pixel-steps none --epochs 40 --workdir runs/fmnist-base \
     --out runs/fmnist-base.aecm 2>&1 | tee runs/train-fmnist-base.log
 .venv/bin/aecodec train --kind tile --name aecodec-fmnist --init runs/fmnist-base.aecm --epochs 24 --learning-rate 1e-4 --workdir runs/fmnist-ctx \
-    --out codec/pretrained/fmnist.aecm 2>&1 | tee runs/train-fmnist.log
+    --out codec/pretrained/fmnist.aecm -f 2>&1 | tee runs/train-fmnist.log

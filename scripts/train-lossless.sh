@@ -13,13 +13,14 @@ bash scripts/setup.sh
 mkdir -p runs
 git show 827c87b:codec/pretrained/fmnist.aecm > runs/fmnist-lossy.aecm
 git show 827c87b:codec/pretrained/photo.aecm > runs/photo-lossy.aecm
-cp runs/fmnist-lossy.aecm codec/pretrained/fmnist.aecm
-cp runs/photo-lossy.aecm codec/pretrained/photo.aecm
-.venv/bin/aecodec train --kind lossless --init codec/pretrained/fmnist.aecm --out codec/pretrained/fmnist.aecm \
+# --init from runs/: an output is never an input of its run (-f replaces the bundled file)
+.venv/bin/aecodec train --kind lossless --init runs/fmnist-lossy.aecm \
+    --out codec/pretrained/fmnist.aecm -f \
     2>&1 | tee codec/pretrained/fmnist-lossless-train.log
 .venv/bin/python -m benchmarks.photos --export-train runs/photo-train
-.venv/bin/aecodec train --kind lossless --init codec/pretrained/photo.aecm --data runs/photo-train --leaves 512 \
-    --out codec/pretrained/photo.aecm 2>&1 | tee codec/pretrained/photo-lossless-train.log
+.venv/bin/aecodec train --kind lossless --init runs/photo-lossy.aecm --data runs/photo-train \
+    --leaves 512 \
+    --out codec/pretrained/photo.aecm -f 2>&1 | tee codec/pretrained/photo-lossless-train.log
 .venv/bin/python -m benchmarks.lossless --export-deep-train runs/deep-train
 .venv/bin/aecodec train --kind lossless --data runs/deep-train --leaves 128 --name aecodec-deep \
-    --out codec/pretrained/deep.aecm 2>&1 | tee codec/pretrained/deep-lossless-train.log
+    --out codec/pretrained/deep.aecm -f 2>&1 | tee codec/pretrained/deep-lossless-train.log

@@ -20,5 +20,5 @@ mkdir -p runs
     2>&1 | tee runs/train-photo.log
 .venv/bin/aecodec train --kind conv --init runs/photo-v1.aecm --synthesis-width 64 --learning-rate 2e-4 \
     --data runs/photo-train --name aecodec-photo --steps 24000 --workdir runs/photo2 \
-    --out codec/pretrained/photo.aecm \
+    --out codec/pretrained/photo.aecm -f \
     2>&1 | tee runs/train-photo2.log
