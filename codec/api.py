@@ -35,7 +35,7 @@ FORMAT2_DENSE_PIXELS = 1 << 23
 
 @functools.lru_cache(maxsize=8)
 def _load_cached(path: str, identity: tuple) -> Model:
-    return Model(modelfile.loads(Path(path).read_bytes(), what=path), source=path)
+    return Model(modelfile.loads(modelfile.read(path), what=path), source=path)
 
 
 def load_model(path: str | os.PathLike | None = None) -> Model:
