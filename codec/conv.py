@@ -53,8 +53,8 @@ def up_channels(kind: str, c_out: int) -> int:
 
 
 def _fixed_gain(log_gain: np.ndarray, what: str) -> np.ndarray:
-    """exp(log_gain) with GAIN_BITS fractional bits, from 1 to 2^20, checked before the cast to integers
-    (a float beyond int64 casts to what the CPU makes of it; ``not <=`` also refuses NaN)."""
+    """exp(log_gain) with GAIN_BITS fractional bits, from 1 to 2^20, checked before the cast to
+    integers (a float beyond int64 casts to what the CPU makes of it; ``not`` also refuses NaN)."""
     with np.errstate(over="ignore"):
         gain = np.round(np.exp(np.asarray(log_gain, np.float64)) * (1 << GAIN_BITS))
     if not (gain.min(initial=1) >= 1 and gain.max(initial=1) <= 1 << 20):
@@ -92,7 +92,8 @@ class ConvTransform:
         self.grey_analysis = [{**first, "kernel": first["kernel"].sum(axis=2, keepdims=True)}, *self.nets["analysis"][1:]]
         self.gain = _fixed_gain(params["log_gain"], "log_gain")  # (levels, m)
         self.inv_gain = _fixed_gain(params["log_inv_gain"], "log_inv_gain")
-        self.log_gain = np.round(params["log_gain"] * (1 << ACT_BITS)).astype(np.int64)  # ln g in ACT_BITS: in range
+        # ln g in ACT_BITS (within -9..6 once the gains are in range: the cast is exact)
+        self.log_gain = np.round(params["log_gain"] * (1 << ACT_BITS)).astype(np.int64)
         self.ladder = LADDER
         self.rung = round(RUNG * (1 << INDEX_BITS))
         self.log_min = round(math.log(SCALE_MIN) * (1 << ACT_BITS))

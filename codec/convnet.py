@@ -23,26 +23,30 @@ ACT_BITS = 8  # fractional bits of activations: the network's input is the pixel
 WEIGHT_BITS = 10  # fractional bits of weights
 ACT_LIMIT = (1 << 20) - 1  # activations are clipped to +-4096 (in real units)
 WEIGHT_LIMIT = (1 << 15) - 1  # weights within +-32 (real units)
-BIAS_LIMIT = 1 << 40  # biases within +-2^22 (real units), with ACT_BITS + WEIGHT_BITS fractional bits
+BIAS_LIMIT = 1 << 40  # biases within +-2^22 (real units; ACT_BITS + WEIGHT_BITS fractional bits)
 MAX_TERMS = 1 << 13  # k*k*C_in of any layer
 ROWS_PER_BLOCK = 1 << 14  # im2col rows per product: bounds the memory of a layer to tens of MB
 
 
-def quantize_weights(kernel: np.ndarray, bias: np.ndarray, *, what: str = "layer") -> tuple[np.ndarray, np.ndarray]:
-    """(kernel (k, k, C_in, C_out) int64 with WEIGHT_BITS, bias (C_out,) int64 with ACT_BITS + WEIGHT_BITS).
+def quantize_weights(kernel: np.ndarray, bias: np.ndarray, *, what: str = "layer"):
+    """(kernel (k, k, C_in, C_out) int64 with WEIGHT_BITS, bias (C_out,) int64 with ACT_BITS +
+    WEIGHT_BITS).
 
     Raises:
-        ValueError: a weight beyond WEIGHT_LIMIT or a bias beyond BIAS_LIMIT (or not finite), naming ``what``.
+        ValueError: a weight beyond WEIGHT_LIMIT or a bias beyond BIAS_LIMIT (or not finite),
+        naming ``what``.
     """
     w = np.round(np.asarray(kernel, np.float64) * (1 << WEIGHT_BITS))
     b = np.round(np.asarray(bias, np.float64) * (1 << (ACT_BITS + WEIGHT_BITS)))
     # Checked as floats, before the cast: one beyond int64 casts to what the CPU makes of it (x86:
-    # -2^63, whose absolute value passes any bound; ARM: 2^63 - 1), and pixels would differ by machine.
-    # ``not <=`` also refuses NaN.
+    # -2^63, whose absolute value passes any bound; ARM: 2^63 - 1), and pixels would differ by
+    # machine. ``not <=`` also refuses NaN.
     if not np.abs(w).max(initial=0) <= WEIGHT_LIMIT:
-        raise ValueError(f"{what}: kernel weights beyond +-{WEIGHT_LIMIT / (1 << WEIGHT_BITS):.0f}, the fixed-point range")
+        limit = WEIGHT_LIMIT / (1 << WEIGHT_BITS)
+        raise ValueError(f"{what}: kernel weights beyond +-{limit:.0f}, the fixed-point range")
     if not np.abs(b).max(initial=0) <= BIAS_LIMIT:
-        raise ValueError(f"{what}: biases beyond +-{BIAS_LIMIT >> (ACT_BITS + WEIGHT_BITS)}, the fixed-point range")
+        limit = BIAS_LIMIT >> (ACT_BITS + WEIGHT_BITS)
+        raise ValueError(f"{what}: biases beyond +-{limit}, the fixed-point range")
     return w.astype(np.int64), b.astype(np.int64)
 
 

@@ -362,8 +362,9 @@ MAX_BYTES = 64 << 20
 # What a file may ask to be built, all checked before anything is: the bundled models have 3 or 4
 # widths, none above 784, and 0.93 million parameters at most.
 MAX_WIDTHS = 16  # input, hidden..., code: 15 layers each way
-MAX_WIDTH = 1 << 16  # a layer's units, a stage's channels, an image's side (256 x 256 grey: 65,536 inputs)
-MAX_PARAMS = MAX_BYTES // 2  # what a file of float16 weights can hold; a dense model's multiply-adds per image
+MAX_WIDTH = 1 << 16  # a layer's units or a stage's channels (a 256 x 256 grey image: 65,536 inputs)
+# What a file of float16 weights can hold; also a dense model's multiply-adds per image.
+MAX_PARAMS = MAX_BYTES // 2
 
 
 def _flat(model: Model):
@@ -421,7 +422,8 @@ def _body(raw: bytes, what: str) -> dict:
         raise FormatError(f"{what}: autoencoder format {body['format']!r:.20} is not {FORMAT}")
     for field in ("family", "params", "meta"):
         if not isinstance(body[field], dict):
-            raise FormatError(f"{what}: autoencoder field {field} is a {type(body[field]).__name__}, not a map")
+            kind = type(body[field]).__name__
+            raise FormatError(f"{what}: autoencoder field {field} is a {kind}, not a map")
     claimed = body.pop("fingerprint")
     if modelfile.fingerprint(body) != claimed:
         raise FormatError(f"{what}: fingerprint does not match its contents (damaged file)")
@@ -430,14 +432,17 @@ def _body(raw: bytes, what: str) -> dict:
 
 
 def _sizes(value, field: str, what: str, *, most: int = MAX_WIDTHS) -> tuple[int, ...]:
-    """A stored list of sizes (widths, an image's shape), each a whole number from 1 to MAX_WIDTH."""
+    """A stored list of sizes (widths, an image's shape), whole numbers from 1 to MAX_WIDTH."""
     # type(), not isinstance: msgpack's true is a Python bool, which passes for the int 1
     if not isinstance(value, list) or not all(type(v) is int and v >= 1 for v in value):
-        raise FormatError(f"{what}: {field} {str(value)[:40]} is not a list of whole numbers from 1")
+        raise FormatError(f"{what}: {field} {str(value)[:40]} is not a list of whole numbers "
+                          "from 1")
     if len(value) > most:
-        raise LimitError(f"{what}: {field} has {len(value)} entries, more than the {most} a model may have")
+        raise LimitError(f"{what}: {field} has {len(value)} entries, more than the {most} a model "
+                         "may have")
     if max(value, default=1) > MAX_WIDTH:
-        raise LimitError(f"{what}: {field} holds {max(value)}, more than the {MAX_WIDTH} a model may have")
+        raise LimitError(f"{what}: {field} holds {max(value)}, more than the {MAX_WIDTH} a model "
+                         "may have")
     return tuple(value)
 
 
@@ -452,12 +457,13 @@ def _config(family: dict, what: str) -> FamilyConfig:
 
 
 def _check_meta(meta: dict, cfg: FamilyConfig, what: str) -> None:
-    """The recorded image shape (what ``sample`` and ``denoise`` reshape to) fits the model's input."""
+    """The recorded image shape (what ``sample`` and ``denoise`` reshape to) fits the model's
+    input."""
     if meta.get("image_shape"):
         shape = _sizes(meta["image_shape"], "meta.image_shape", what, most=3)
         if len(shape) < 2 or math.prod(shape) != cfg.widths[0]:
-            raise FormatError(f"{what}: meta.image_shape {list(shape)} is not (H, W[, C]) of the model's "
-                              f"{cfg.widths[0]} inputs")
+            raise FormatError(f"{what}: meta.image_shape {list(shape)} is not (H, W[, C]) of the "
+                              f"model's {cfg.widths[0]} inputs")
 
 
 def _build_from(cfg: FamilyConfig, params: dict, what: str) -> Model:
@@ -467,8 +473,8 @@ def _build_from(cfg: FamilyConfig, params: dict, what: str) -> Model:
     flat, treedef = _flat(model)
     total = sum(math.prod(leaf.shape) for _, leaf in flat)
     if total > MAX_PARAMS:
-        raise LimitError(f"{what}: family.widths ask for {total:,} parameters, more than the {MAX_PARAMS:,} a "
-                         "model may have")
+        raise LimitError(f"{what}: family.widths ask for {total:,} parameters, more than the "
+                         f"{MAX_PARAMS:,} a model may have")
     if set(params) != {path for path, _ in flat}:
         raise FormatError(f"{what}: parameters do not match the architecture")
     values = []
@@ -477,7 +483,8 @@ def _build_from(cfg: FamilyConfig, params: dict, what: str) -> Model:
         if value.dtype.kind != "f" or not np.isfinite(value).all():
             raise FormatError(f"{what}: parameter {path} is not finite floating point")
         values.append(jnp.asarray(value, jnp.float32))
-    nnx.update(model, jax.tree_util.tree_unflatten(treedef, values))  # every parameter: none stays abstract
+    # every parameter is replaced: none stays abstract
+    nnx.update(model, jax.tree_util.tree_unflatten(treedef, values))
     return model
 
 
@@ -488,7 +495,8 @@ def save(model: Model, path, *, name: str, meta: dict | None = None) -> None:
 
 
 def load(path) -> tuple[Model, dict]:
-    """``loads`` of a model file, read as ``modelfile.read`` reads (regular files, at most MAX_BYTES)."""
+    """``loads`` of a model file, read as ``modelfile.read`` reads (regular files, at most
+    MAX_BYTES)."""
     return loads(modelfile.read(path, limit=MAX_BYTES), what=str(path))
 
 
@@ -512,8 +520,8 @@ def image_shape(model: Model, body: dict | None = None) -> tuple[int, ...]:
         return tuple(recorded)
     side = math.isqrt(model.cfg.widths[0])
     if side * side != model.cfg.widths[0]:
-        raise FormatError(f"the model's {model.cfg.widths[0]} inputs are not a square image: its file should record "
-                          "the shape (meta.image_shape)")
+        raise FormatError(f"the model's {model.cfg.widths[0]} inputs are not a square image: its "
+                          "file should record the shape (meta.image_shape)")
     return side, side
 
 
@@ -527,8 +535,9 @@ def embed(model: Model, images) -> np.ndarray:
 
 
 def _as_uint8(x) -> np.ndarray:
-    # NaN (weights that overflow float32) to 0: casting it is undefined, its pixel would differ by machine
-    return np.clip(np.nan_to_num(np.round(np.asarray(x, np.float64) * 255)), 0, 255).astype(np.uint8)
+    # NaN (weights that overflow float32) to 0: its cast is undefined, so pixels differ by machine
+    scaled = np.nan_to_num(np.round(np.asarray(x, np.float64) * 255))
+    return np.clip(scaled, 0, 255).astype(np.uint8)
 
 
 def _decoded(model: Model, code) -> np.ndarray:

@@ -36,13 +36,15 @@ def _model_path(model: str) -> Path:
 
 
 def _check_config(model, fingerprint) -> None:
-    """A config's model and fingerprint are of the types ``get_config`` writes (InputError naming the field):
-    a config comes from a zarr array's metadata, which anyone can edit."""
+    """A config's model and fingerprint are of the types ``get_config`` writes (InputError naming
+    the field): a config comes from a zarr array's metadata, which anyone can edit."""
     if type(model) is not str or not model:
         raise InputError(f"aecodec codec config: model {model!r:.40} is not a bundled model's name "
                          f"({', '.join(BUNDLED)}) or a model file's path")
-    if fingerprint is not None and (type(fingerprint) is not str or not re.fullmatch("[0-9a-f]{64}", fingerprint)):
-        raise InputError(f"aecodec codec config: fingerprint {fingerprint!r:.40} is not 64 hexadecimal digits")
+    hexadecimal = type(fingerprint) is str and re.fullmatch("[0-9a-f]{64}", fingerprint)
+    if fingerprint is not None and not hexadecimal:
+        raise InputError(f"aecodec codec config: fingerprint {fingerprint!r:.40} is not 64 "
+                         "hexadecimal digits")
 
 
 class AecodecCodec(Codec):
@@ -95,8 +97,9 @@ class AecodecCodec(Codec):
             return images
         target = ensure_ndarray_like(out)
         if target.dtype != images.dtype or target.size != images.size:
-            raise FormatError(f"aecodec chunk holds images {images.shape} {images.dtype}, which do not fill "
-                              f"the chunk {target.shape} {target.dtype} (a chunk of another array?)")
+            raise FormatError(f"aecodec chunk holds images {images.shape} {images.dtype}, which do "
+                              f"not fill the chunk {target.shape} {target.dtype} (a chunk of "
+                              "another array?)")
         return ndarray_copy(images, out)
 
     def __repr__(self) -> str:
