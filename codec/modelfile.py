@@ -7,8 +7,11 @@ Layout: the 4 magic bytes ``AECM``, then one msgpack map::
      "fingerprint": hex SHA-256 of the canonical bytes of everything else}
 
 Arrays are ``{"shape": [...], "dtype": "<f4", "data": bytes}`` (little-endian). A model
-file is untrusted input like any other: it is parsed with size limits, every array is
-checked against the shape the architecture config implies, and a newer format is refused.
+file is untrusted input like any other: it is read from regular files only and with a size
+limit (``read``, for ``.aecf`` files too), parsed with limits, every array is checked against
+the shape the architecture config implies, the work it asks per pixel is bounded (the
+lossless tree's depth, the transforms' multiply-adds, the integer networks' ranges), and a
+newer format is refused.
 """
 
 from __future__ import annotations
