@@ -87,8 +87,8 @@ def _special(kind: str, tmp_path: Path) -> Path:
     if kind == "FIFO":
         os.mkfifo(tmp_path / "model")
     elif kind == "socket":
-        server = socket.socket(socket.AF_UNIX)
-        server.bind(str(tmp_path / "model"))  # left bound: the test's folder goes with it
+        with socket.socket(socket.AF_UNIX) as server:
+            server.bind(str(tmp_path / "model"))  # the socket file outlives the socket
     elif kind == "folder":
         (tmp_path / "model").mkdir()
     else:
