@@ -116,6 +116,10 @@ class DenseAE(nnx.Module):
             return h
         return jax.nn.sigmoid(h)
 
+    def multiply_adds(self) -> int:
+        """Per image, encoded and decoded: each weight once (abstract models too: shapes only)."""
+        return sum(math.prod(layer.kernel.shape) for layer in [*self.encoder, *self.decoder])
+
     def nll(self, decoded, x):
         """The variational kind's -log p(x | code) per image, in nats (N,)."""
         if self.cfg.decoder == "bernoulli":
@@ -152,6 +156,20 @@ class ConvAE(nnx.Module):
             h, w = -(-h // 2), -(-w // 2)
             sizes.append((h, w))
         return sizes
+
+    def multiply_adds(self) -> int:
+        """Per image, encoded and decoded: each kernel at every position it outputs (abstract
+        models too: shapes only)."""
+        pixels = [h * w for h, w in self._sizes()]
+        n = len(self.down)
+
+        def cost(conv, size: int) -> int:
+            return math.prod(conv.kernel.shape) * pixels[size]
+
+        # stage i: a convolution at size i, one of stride 2 out at size i + 1; back up, mirrored
+        down = sum(cost(a, i) + cost(b, i + 1) for i, (a, b) in enumerate(self.down))
+        up = sum(cost(a, n - j) + cost(b, n - j - 1) for j, (a, b) in enumerate(self.up))
+        return down + up + cost(self.out, 0)
 
     def encode(self, x):
         h, w = self.cfg.image_shape[:2]
@@ -363,8 +381,10 @@ MAX_BYTES = 64 << 20
 # widths, none above 784, and 0.93 million parameters at most.
 MAX_WIDTHS = 16  # input, hidden..., code: 15 layers each way
 MAX_WIDTH = 1 << 16  # a layer's units or a stage's channels (a 256 x 256 grey image: 65,536 inputs)
-# What a file of float16 weights can hold; also a dense model's multiply-adds per image.
-MAX_PARAMS = MAX_BYTES // 2
+MAX_PARAMS = MAX_BYTES // 2  # what a file of float16 weights can hold
+# Multiply-adds per input value of encoding and decoding an image: the bundled models need 1,190
+# (dense) and 94,000 (convolutional); a file may ask 10x the most.
+MAX_MULTIPLY_ADDS_PER_VALUE = 1_000_000
 
 
 def _flat(model: Model):
@@ -475,6 +495,10 @@ def _build_from(cfg: FamilyConfig, params: dict, what: str) -> Model:
     if total > MAX_PARAMS:
         raise LimitError(f"{what}: family.widths ask for {total:,} parameters, more than the "
                          f"{MAX_PARAMS:,} a model may have")
+    cost = model.multiply_adds() // cfg.widths[0]
+    if cost > MAX_MULTIPLY_ADDS_PER_VALUE:
+        raise LimitError(f"{what}: family.widths ask for {cost:,} multiply-adds per input value, "
+                         f"more than the {MAX_MULTIPLY_ADDS_PER_VALUE:,} a model may")
     if set(params) != {path for path, _ in flat}:
         raise FormatError(f"{what}: parameters do not match the architecture")
     values = []

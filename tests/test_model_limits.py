@@ -214,6 +214,18 @@ def test_widths_within_the_bounds_that_ask_too_many_parameters_are_refused_befor
     assert f"more than the {family.MAX_PARAMS:,} a model may have" in str(error)
 
 
+def test_a_convolutional_autoencoder_asking_too_much_work_per_value_is_refused_before_building(
+    tmp_path,
+):
+    def change(body):  # the bundled denoiser (94,000 multiply-adds per value) at 256 channels
+        body["family"]["widths"] = [784, 256, 256]
+        body["params"] = {}
+
+    path = written(tmp_path / "wide.aecf", family.bundled_path("denoise"), change)
+    error = bounded(lambda: family.load(path), codec.LimitError)
+    assert "multiply-adds per input value, more than the 1,000,000" in str(error)
+
+
 @pytest.mark.parametrize(
     "field, value, message",
     [
@@ -327,12 +339,12 @@ def test_a_true_in_an_array_shape_is_a_format_error_not_a_traceback(tmp_path):
         codec.load_model(written(tmp_path / "m.aecm", api.DEEP_MODEL, change))
 
 
-def test_the_bundled_models_load_within_every_bound():
+def test_the_bundled_models_load_within_every_bound_with_room_to_spare():
     for path in (api.DEFAULT_MODEL, api.PHOTO_MODEL, api.DEEP_MODEL):
-        model = codec.load_model(path)
-        assert model.lossless.tree.depth <= modelfile.MAX_LOSSLESS_DEPTH // 2
+        assert codec.load_model(path).lossless.tree.depth <= modelfile.MAX_LOSSLESS_DEPTH // 2
     for purpose in family.BUNDLED:
         model, body = family.load(family.bundled_path(purpose))
-        assert len(model.cfg.widths) <= family.MAX_WIDTHS // 4 and family.image_shape(
-            model, body
-        ) == (28, 28)
+        assert len(model.cfg.widths) <= family.MAX_WIDTHS // 4
+        work = model.multiply_adds() / model.cfg.widths[0]
+        assert work <= family.MAX_MULTIPLY_ADDS_PER_VALUE / 10
+        assert family.image_shape(model, body) == (28, 28)
