@@ -35,7 +35,7 @@ FORMAT2_DENSE_PIXELS = 1 << 23
 
 @functools.lru_cache(maxsize=8)
 def _load_cached(path: str, identity: tuple) -> Model:
-    return Model(modelfile.loads(Path(path).read_bytes(), what=path), source=path)
+    return Model(modelfile.loads(modelfile.read(path), what=path), source=path)
 
 
 def load_model(path: str | os.PathLike | None = None) -> Model:
@@ -43,7 +43,10 @@ def load_model(path: str | os.PathLike | None = None) -> Model:
 
     Raises:
         FileNotFoundError: no such file.
-        FormatError: not a valid model file (also ``ValueError``).
+        FormatError: not a valid model file (also ``ValueError``), or not a regular file (a folder,
+            FIFO, socket or device: refused before it is opened).
+        LimitError: larger than ``modelfile.MAX_MODEL_BYTES``, or asking for more work per pixel
+            than a model may (a FormatError too).
     """
     path = Path(path) if path is not None else DEFAULT_MODEL
     st = path.stat()

@@ -355,7 +355,7 @@ def _model_names(args) -> dict:
         if path is None:
             continue
         try:
-            body = modelfile.loads(Path(path).read_bytes(), what=str(path))
+            body = modelfile.loads(modelfile.read(path), what=str(path))
         except (OSError, FormatError):
             if required:
                 raise
@@ -669,7 +669,8 @@ def _conv_params(path):
     from codec import modelfile
 
     try:
-        return modelfile.conv_from_body(modelfile.loads(path.read_bytes(), what=str(path)), source=str(path))
+        body = modelfile.loads(modelfile.read(path), what=str(path))
+        return modelfile.conv_from_body(body, source=str(path))
     except OSError as e:
         raise UsageError(f"{path}: {e.strerror or e}") from None
 
@@ -1041,7 +1042,8 @@ def _train_lossless(args) -> int:
     from codec import data, modelfile
 
     images = data.training_images(args.data) if args.data else data.fashion_mnist("train")
-    raw = lossless_added(images, args.init.read_bytes() if args.init else None, name=args.name or args.out.stem,
+    base = modelfile.read(args.init) if args.init else None
+    raw = lossless_added(images, base, name=args.name or args.out.stem,
                          leaves=args.leaves, depth=args.depth, command=args.command_line,
                          data_name=str(args.data or "Fashion-MNIST train split"),
                          log=(lambda s: None) if args.quiet else (lambda s: print(s, file=sys.stderr, flush=True)))

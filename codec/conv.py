@@ -52,6 +52,16 @@ def up_channels(kind: str, c_out: int) -> int:
     return 4 * c_out if kind == "up" else c_out
 
 
+def _fixed_gain(log_gain: np.ndarray, what: str) -> np.ndarray:
+    """exp(log_gain) with GAIN_BITS fractional bits, from 1 to 2^20, checked before the cast to
+    integers (a float beyond int64 casts to what the CPU makes of it; ``not`` also refuses NaN)."""
+    with np.errstate(over="ignore"):
+        gain = np.round(np.exp(np.asarray(log_gain, np.float64)) * (1 << GAIN_BITS))
+    if not (gain.min(initial=1) >= 1 and gain.max(initial=1) <= 1 << 20):
+        raise ValueError(f"{what}: gains out of the fixed-point range")
+    return gain.astype(np.int64)
+
+
 class ConvTransform:
     """The integer networks, gains and frozen tables of a model's convolutional levels.
 
@@ -72,7 +82,7 @@ class ConvTransform:
         for name, spec in specs.items():
             layers = []
             for i, ((kind, k, c_in, c_out, relu), (kernel, bias)) in enumerate(zip(spec, params[name], strict=True)):
-                w, b = convnet.quantize_weights(kernel, bias)
+                w, b = convnet.quantize_weights(kernel, bias, what=f"{name}[{i}]")
                 if w.shape != (k, k, c_in, up_channels(kind, c_out)):
                     raise ValueError(f"{name}[{i}]: kernel shape {w.shape} does not match the architecture")
                 convnet.check_layer(w, b, what=f"{name}[{i}]")
@@ -80,11 +90,10 @@ class ConvTransform:
             self.nets[name] = layers
         first = self.nets["analysis"][0]  # for a grey plane coded as R = G = B (see ``analysis``)
         self.grey_analysis = [{**first, "kernel": first["kernel"].sum(axis=2, keepdims=True)}, *self.nets["analysis"][1:]]
-        self.gain = np.round(np.exp(params["log_gain"]) * (1 << GAIN_BITS)).astype(np.int64)  # (levels, m)
-        self.inv_gain = np.round(np.exp(params["log_inv_gain"]) * (1 << GAIN_BITS)).astype(np.int64)
-        self.log_gain = np.round(params["log_gain"] * (1 << ACT_BITS)).astype(np.int64)  # ln g in ACT_BITS
-        if (self.gain < 1).any() or (self.gain > 1 << 20).any() or (self.inv_gain < 1).any() or (self.inv_gain > 1 << 20).any():
-            raise ValueError("gains out of the fixed-point range")
+        self.gain = _fixed_gain(params["log_gain"], "log_gain")  # (levels, m)
+        self.inv_gain = _fixed_gain(params["log_inv_gain"], "log_inv_gain")
+        # ln g in ACT_BITS (within -9..6 once the gains are in range: the cast is exact)
+        self.log_gain = np.round(params["log_gain"] * (1 << ACT_BITS)).astype(np.int64)
         self.ladder = LADDER
         self.rung = round(RUNG * (1 << INDEX_BITS))
         self.log_min = round(math.log(SCALE_MIN) * (1 << ACT_BITS))

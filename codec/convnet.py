@@ -23,15 +23,31 @@ ACT_BITS = 8  # fractional bits of activations: the network's input is the pixel
 WEIGHT_BITS = 10  # fractional bits of weights
 ACT_LIMIT = (1 << 20) - 1  # activations are clipped to +-4096 (in real units)
 WEIGHT_LIMIT = (1 << 15) - 1  # weights within +-32 (real units)
+BIAS_LIMIT = 1 << 40  # biases within +-2^22 (real units; ACT_BITS + WEIGHT_BITS fractional bits)
 MAX_TERMS = 1 << 13  # k*k*C_in of any layer
 ROWS_PER_BLOCK = 1 << 14  # im2col rows per product: bounds the memory of a layer to tens of MB
 
 
-def quantize_weights(kernel: np.ndarray, bias: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(kernel (k, k, C_in, C_out) int64 with WEIGHT_BITS, bias (C_out,) int64 with ACT_BITS + WEIGHT_BITS)."""
-    w = np.round(np.asarray(kernel, np.float64) * (1 << WEIGHT_BITS)).astype(np.int64)
-    b = np.round(np.asarray(bias, np.float64) * (1 << (ACT_BITS + WEIGHT_BITS))).astype(np.int64)
-    return w, b
+def quantize_weights(kernel: np.ndarray, bias: np.ndarray, *, what: str = "layer"):
+    """(kernel (k, k, C_in, C_out) int64 with WEIGHT_BITS, bias (C_out,) int64 with ACT_BITS +
+    WEIGHT_BITS).
+
+    Raises:
+        ValueError: a weight beyond WEIGHT_LIMIT or a bias beyond BIAS_LIMIT (or not finite),
+        naming ``what``.
+    """
+    w = np.round(np.asarray(kernel, np.float64) * (1 << WEIGHT_BITS))
+    b = np.round(np.asarray(bias, np.float64) * (1 << (ACT_BITS + WEIGHT_BITS)))
+    # Checked as floats, before the cast: one beyond int64 casts to what the CPU makes of it (x86:
+    # -2^63, whose absolute value passes any bound; ARM: 2^63 - 1), and pixels would differ by
+    # machine. ``not <=`` also refuses NaN.
+    if not np.abs(w).max(initial=0) <= WEIGHT_LIMIT:
+        limit = WEIGHT_LIMIT / (1 << WEIGHT_BITS)
+        raise ValueError(f"{what}: kernel weights beyond +-{limit:.0f}, the fixed-point range")
+    if not np.abs(b).max(initial=0) <= BIAS_LIMIT:
+        limit = BIAS_LIMIT >> (ACT_BITS + WEIGHT_BITS)
+        raise ValueError(f"{what}: biases beyond +-{limit}, the fixed-point range")
+    return w.astype(np.int64), b.astype(np.int64)
 
 
 def check_layer(kernel: np.ndarray, bias: np.ndarray, *, what: str) -> None:
@@ -39,7 +55,7 @@ def check_layer(kernel: np.ndarray, bias: np.ndarray, *, what: str) -> None:
     k1, k2, c_in, _ = kernel.shape
     if k1 != k2 or k1 % 2 == 0 or k1 * k2 * c_in > MAX_TERMS:
         raise ValueError(f"{what}: a {k1}x{k2}x{c_in} kernel is not odd, square and within {MAX_TERMS} terms")
-    if np.abs(kernel).max(initial=0) > WEIGHT_LIMIT or np.abs(bias).max(initial=0) > 1 << 40:
+    if np.abs(kernel).max(initial=0) > WEIGHT_LIMIT or np.abs(bias).max(initial=0) > BIAS_LIMIT:
         raise ValueError(f"{what}: weights out of the fixed-point range")
 
 

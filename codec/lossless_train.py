@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from codec import lossless
+from codec import lossless, modelfile
 from codec import lossless_forms as forms
 from codec.tiling import to_planes
 
@@ -77,7 +77,8 @@ def fit(groups, depth: int, *, leaves: int = 1024, tree_pixels: int = 3_000_000,
     props, tokens = _sample(groups, depth, count_pixels, rng)
     few = rng.choice(len(tokens), min(tree_pixels, len(tokens)), replace=False)
     min_leaf = max(50, len(few) // (20 * leaves))
-    tree = grow_tree(props[:, few], tokens[few], leaves, min_leaf)
+    # no deeper than a model file may hold (a bound real data never met: 1,024 leaves grew 22 deep)
+    tree = grow_tree(props[:, few], tokens[few], leaves, min_leaf, modelfile.MAX_LOSSLESS_DEPTH)
     log(f"lossless: a context tree of {tree.leaves} leaves (depth {tree.depth}) on {len(few):,} pixels, "
         f"tables counted on {len(tokens):,}")
     return lossless.LosslessCoder(depth, tree, lossless.fit_rows(count_tokens(tree, props, tokens, depth)))

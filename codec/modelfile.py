@@ -7,8 +7,11 @@ Layout: the 4 magic bytes ``AECM``, then one msgpack map::
      "fingerprint": hex SHA-256 of the canonical bytes of everything else}
 
 Arrays are ``{"shape": [...], "dtype": "<f4", "data": bytes}`` (little-endian). A model
-file is untrusted input like any other: it is parsed with size limits, every array is
-checked against the shape the architecture config implies, and a newer format is refused.
+file is untrusted input like any other: it is read from regular files only and with a size
+limit (``read``, for ``.aecf`` files too), parsed with limits, every array is checked against
+the shape the architecture config implies, the work it asks per pixel is bounded (the
+lossless tree's depth, the transforms' multiply-adds, the integer networks' ranges), and a
+newer format is refused.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import stat
 from pathlib import Path
 
 import msgpack
@@ -35,10 +39,57 @@ _OPTIONAL = {4: {"ladder"}, 5: {"ladder", "lossless"}}  # fields a format may le
 MAX_MODEL_BYTES = 64 << 20  # bundled models are < 1 MB; 64 MB leaves room without risk
 _ALLOWED_DTYPES = {"<f2", "<f4", "<i4", "<u4", "|u1"}
 MAX_LOSSLESS_LEAVES = 1 << 14
+# Steps of the context tree's walk, taken for every pixel coded: the bundled trees are 22 (1,024
+# leaves), 18 (512) and 10 (128) deep, and training (lossless_train.fit) stops growing at this
+# depth, so a learned tree always loads. It keeps a hostile model's walk within ~3x the bundled
+# one's (a 16,383-deep chain cost 70x: 26 s for a 10 KB near-lossless file).
+MAX_LOSSLESS_DEPTH = 64
 # Values and nesting a model file may hold: the bundled one has about 2,000 values, 6 levels deep.
 # Walked before parsing: msgpack's per-container limits alone let nested empty arrays cost gigabytes.
 MAX_MODEL_VALUES = 100_000
 MAX_MODEL_DEPTH = 12
+
+
+_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+
+
+def _check_regular(mode: int, what: str) -> None:
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in _KINDS if test(mode)), "not a plain file")
+        raise FormatError(f"{what}: {kind}, not a model file (models are read from regular files "
+                          "only)")
+
+
+def read(path: str | os.PathLike, *, limit: int = MAX_MODEL_BYTES,
+         what: str | None = None) -> bytes:
+    """A model file's bytes (``.aecm`` or ``.aecf``), at most ``limit`` of them.
+
+    Checked by name before opening (opening a FIFO waits for a writer, a device may act on it)
+    and again on the open file (it may have been replaced in between); read with a bound (a
+    device or a growing file never ends).
+
+    Raises:
+        OSError: the file cannot be opened (missing, no permission).
+        FormatError: not a regular file (a folder, FIFO, socket or device).
+        LimitError: larger than ``limit`` bytes.
+    """
+    what = str(path) if what is None else what
+    _check_regular(os.stat(path).st_mode, what)
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(fd)
+        _check_regular(st.st_mode, what)
+        if st.st_size > limit:
+            raise LimitError(f"{what}: {st.st_size} bytes is larger than the {limit}-byte "
+                             "limit for model files")
+        # one past its size: a file that grows meanwhile is read on, up to the bound
+        data = f.read(st.st_size + 1)
+        if len(data) > st.st_size:
+            data += f.read(limit + 1 - len(data))
+    if len(data) > limit:
+        raise LimitError(f"{what}: larger than the {limit}-byte limit for model files")
+    return data
 
 
 def encode_array(a: np.ndarray) -> dict:
@@ -54,8 +105,10 @@ def decode_array(d, *, what: str, shape=None) -> np.ndarray:
     if not isinstance(d["dtype"], str) or d["dtype"] not in _ALLOWED_DTYPES:
         raise FormatError(f"{what}: unsupported dtype {d['dtype']!r}")
     dims = d["shape"]
-    if not isinstance(dims, list) or len(dims) > 8 or not all(isinstance(v, int) and 0 <= v < 1 << 31 for v in dims):
-        raise FormatError(f"{what}: bad shape {dims!r}")
+    # type(), not isinstance: msgpack's true is a Python bool, which is an int that reshape refuses
+    whole = isinstance(dims, list) and all(type(v) is int and 0 <= v < 1 << 31 for v in dims)
+    if not whole or len(dims) > 8:
+        raise FormatError(f"{what}: shape {str(dims)[:60]} is not a list of up to 8 whole numbers")
     if shape is not None and tuple(dims) != tuple(shape):
         raise FormatError(f"{what}: shape {tuple(dims)} does not match the architecture's {tuple(shape)}")
     dtype = np.dtype(d["dtype"])
@@ -206,7 +259,9 @@ def loads(raw: bytes, *, what: str = "model") -> dict:
         raise FormatError(f"{what}: model file is damaged: {e}") from None
     if not isinstance(body, dict):
         raise FormatError(f"{what}: model file is damaged (not a map)")
-    if isinstance(body.get("format"), int) and body["format"] > FORMAT:
+    if "format" in body and type(body["format"]) is not int:  # not isinstance: true is an int (1)
+        raise FormatError(f"{what}: model field format is not a whole number")
+    if body.get("format", 0) > FORMAT:
         raise UnsupportedVersionError(f"{what}: model format {body['format']} is newer than this aecodec reads ({FORMAT}); upgrade aecodec")
     required = _FIELDS | _ADDED.get(body.get("format"), set())
     allowed = required | _OPTIONAL.get(body.get("format"), set())
@@ -264,12 +319,17 @@ def lossless_from_body(body: dict, *, source: str = "model"):
                                 for k, v in stored["tree"].items()}, what=source)
     if tree.leaves > MAX_LOSSLESS_LEAVES:
         raise FormatError(f"{source}: lossless coder has more than {MAX_LOSSLESS_LEAVES} leaves")
+    if tree.depth > MAX_LOSSLESS_DEPTH:  # every pixel walks it: the work per pixel is bounded here
+        raise LimitError(f"{source}: lossless tree depth {tree.depth} is more than the "
+                         f"{MAX_LOSSLESS_DEPTH} a model may have")
     rows = decode_array(stored["tables"], what=f"{source}: lossless tables")
     lossless.check_rows(rows, depth, tree.leaves, what=f"{source}: lossless tables")
     return lossless.LosslessCoder(depth, tree, rows, stored["prior"])
 
 
 CONV_NETS = ("analysis", "synthesis", "hyper_analysis", "hyper_synthesis")
+# |ln| of a conv level's gains and scales (the bundled ones' are within 4.3): exp stays finite
+MAX_CONV_LOG = 64
 
 
 def conv_to_dict(params: dict, tables: tuple[np.ndarray, list[np.ndarray]]) -> dict:
@@ -327,6 +387,10 @@ def conv_from_body(body: dict, *, source: str = "model"):
     for name in CONV_NETS:
         if any(not np.isfinite(a).all() for layer in params[name] for a in layer):
             raise FormatError(f"{source}: conv {name} holds values that are not finite")
+    for key in ("log_gain", "log_inv_gain", "log_z_scale"):
+        if not np.abs(params[key]).max(initial=0) <= MAX_CONV_LOG:  # ``not <=`` refuses NaN as well
+            raise FormatError(f"{source}: conv {key} holds values beyond +-{MAX_CONV_LOG} or not "
+                              "finite")
     return params, (lows.astype(np.int64), freqs)
 
 

@@ -13,7 +13,6 @@ with ``broadcast``); each worker process builds the model once and keeps it. At 
 from __future__ import annotations
 
 from collections import deque
-from pathlib import Path
 
 SCATTER_BYTES = 4 << 20
 _MODELS: dict = {}  # in a worker process: fingerprint -> Model, built once
@@ -59,8 +58,10 @@ class DaskPool:
 
     def encoder(self, model) -> ChunkEncoder:
         """Codes chunks with ``model`` (a loaded ``Model`` whose ``source`` is its file)."""
+        from codec import modelfile
+
         if model.fingerprint not in self._scattered:
-            data = Path(model.source).read_bytes()
+            data = modelfile.read(model.source)
             self._scattered[model.fingerprint] = self.client.scatter(data, broadcast=True)
         return ChunkEncoder(self, model.fingerprint, self._scattered[model.fingerprint])
 

@@ -250,7 +250,7 @@ def _restore(body: dict, state, opt_state):
 def load_params(model: Codec, path: str | Path) -> list[str]:
     """Copy a model file's parameters into ``model`` where names and shapes agree; returns what happened,
     one entry per parameter of the file: its name, or 'name (not copied: shape ...)'."""
-    body = modelfile.loads(Path(path).read_bytes(), what=str(path))
+    body = modelfile.loads(modelfile.read(path), what=str(path))
     state = nnx.state(model, nnx.Param)
     flat = nnx.to_flat_state(state)
     copied = []
