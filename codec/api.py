@@ -17,7 +17,7 @@ import numpy as np
 import bitstream
 from bitstream import container
 from codec import modelfile
-from codec.data import check_image_shape
+from codec.data import check_array_shape, check_image_shape
 from codec.errors import FormatError, InputError, LimitError, ModelMismatchError
 from codec.fileio import atomic_output
 from codec.model import Model
@@ -90,10 +90,7 @@ def _check_images(images) -> np.ndarray:
             raise InputError(f"images contain NaN or infinity (dtype {a.dtype}); aecodec compresses uint8 and uint16 images")
         raise InputError(f"images have dtype {a.dtype}; aecodec compresses uint8 images (and uint16 ones losslessly; "
                          "convert with .astype(np.uint8))")
-    if a.ndim not in (2, 3, 4):
-        raise InputError(f"images have {a.ndim} dimensions; expected (H, W), (H, W, C), (N, H, W) or (N, H, W, C)")
-    if a.size == 0:
-        raise InputError(f"images are empty (shape {a.shape})")
+    check_array_shape(a.shape)
     check_image_shape(a.shape[1:] if a.ndim == 4 else a.shape[-2:])
     return a
 

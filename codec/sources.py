@@ -25,6 +25,7 @@ from codec.api import CHUNK_IMAGES as CHUNK
 from codec.data import (
     IMAGE_SUFFIXES,
     LOSSY_FORMATS,
+    check_array_shape,
     check_image_shape,
     holds_channels,
     idx_header,
@@ -118,8 +119,7 @@ def _npy_stream(f, name: str, grey_stack: bool = False) -> Source:
         raise DataError(f"not a readable .npy array: {e}") from None
     if dtype not in (np.uint8, np.dtype("<u2"), np.dtype(">u2")):
         raise InputError(f"images have dtype {dtype}; aecodec compresses uint8 images (and uint16 ones losslessly)")
-    if len(shape) not in (2, 3, 4) or 0 in shape:
-        raise InputError(f"an array of shape {shape}; expected (H, W), (N, H, W) or (N, H, W, C)")
+    check_array_shape(shape)
     if fortran:  # column-major: no image is contiguous in the stream, so it is read whole (bounded)
         check_image_shape(shape[1:] if len(shape) == 4 or not one_image(shape, grey_stack) else shape)
         raw = f.read(MAX_PIPED_BYTES + 1)
@@ -179,6 +179,7 @@ def _file_source(p: Path, grey_stack: bool) -> Source:
     if kind == "npy" and p.suffix.lower() == ".npy":
         f.close()
         a = np.load(p, mmap_mode="r", allow_pickle=False)  # mapped: the shape is checked before pixels are read
+        check_array_shape(a.shape)
         return _with(_array_source(a, {}, grey_stack), {"kind": "npy", "name": p.name})
     if kind in ("gzip", "idx", "npy", "npz"):  # read as the images are coded: the file stays open till then
         return _streamed(f, kind, p.name, grey_stack) if kind != "npz" else _whole(f, kind, p.name, grey_stack)
