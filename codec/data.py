@@ -504,7 +504,7 @@ def save_images(fileobj, images: np.ndarray, kind: str, *, format: str | None = 
     """
     out = io.BytesIO()
     if kind == "npz":
-        np.savez_compressed(out, **{key: images})
+        save_npz(out, {key: images})
     elif kind == "image":
         _save_image(out, images, format or "PNG", depth, maxval)
     elif kind == "idx":
@@ -515,6 +515,17 @@ def save_images(fileobj, images: np.ndarray, kind: str, *, format: str | None = 
     else:
         np.save(out, images, allow_pickle=False)
     write_all(fileobj, out.getbuffer())
+
+
+def save_npz(fileobj, arrays: dict) -> None:
+    """An .npz of ``arrays`` (name -> array), deflated as ``np.savez_compressed`` does, never pickled.
+
+    Written here because NumPy takes the names as keyword arguments: an array named 'file' is a
+    TypeError there, and one named 'allow_pickle' is taken for the option, leaving no array."""
+    with zipfile.ZipFile(fileobj, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as z:
+        for name, array in arrays.items():
+            with z.open(name + ".npy", "w", force_zip64=True) as f:
+                np.lib.format.write_array(f, np.asanyarray(array), allow_pickle=False)
 
 
 # Channels each written image format can hold (what Pillow would otherwise drop or refuse).

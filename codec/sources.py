@@ -13,7 +13,6 @@ import errno
 import gzip
 import io
 import os
-import re
 import zipfile
 from pathlib import Path, PurePosixPath
 
@@ -34,6 +33,7 @@ from codec.data import (
     read_idx_header,
     read_image,
     save_images,
+    save_npz,
     scan_image,
     with_alpha,
     write_all,
@@ -137,7 +137,8 @@ def open_source(path: str | None, *, recursive: bool = False, stdin=None, grey_s
     """Open ``path`` ('-' or None: the binary stream ``stdin``) as a Source.
 
     Every input is streamed or has its claimed shape checked before its pixels are read; a
-    pipe that holds an image or an .npz (formats read whole) is refused past ``MAX_PIPED_BYTES``.
+    pipe that holds an image or an .npz (formats read whole) is refused past ``MAX_PIPED_BYTES``;
+    and what restoring would refuse (``check_restorable``) is refused before anything is coded.
     An array (H, W, 3|4) is one colour image unless ``grey_stack``.
 
     Raises:
@@ -145,18 +146,23 @@ def open_source(path: str | None, *, recursive: bool = False, stdin=None, grey_s
         FileNotFoundError, IsADirectoryError (folder without ``recursive``).
     """
     if path in (None, "-"):
-        return _pipe_source(stdin if hasattr(stdin, "peek") else io.BufferedReader(stdin), "stdin", grey_stack)
+        src = _pipe_source(stdin if hasattr(stdin, "peek") else io.BufferedReader(stdin), "stdin", grey_stack)
+        check_restorable(src)
+        return src
     p = Path(path)
     if p.is_dir():
         if not recursive:
             raise IsADirectoryError("is a directory (use -r to compress a folder of images as one archive)")
-        return _folder_source(p)
+        src = _folder_source(p)
+        check_restorable(src)
+        return src
     if not p.exists():
         raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(p))
     if not p.is_file():
         raise DataError(f"not a regular file (read it through standard input: aecodec < {p})")
     src = _file_source(p, grey_stack)
     src.paths = [p]
+    check_restorable(src)
     return src
 
 
@@ -214,13 +220,21 @@ def _whole(f, kind: str, name: str, grey_stack: bool) -> Source:
             members = z.namelist()
             if len(members) != 1:
                 raise DataError(f".npz holds {len(members)} arrays; aecodec takes exactly one")
+            key = members[0].removesuffix(".npy")  # as np.load names it
+            problem = npz_key_problem(key)
+            if problem is not None:  # refused before a pixel is coded: --rm never removes it
+                raise InputError(f".npz array name {key!r} {problem}, so it could not be "
+                                 "restored under it: rename the array (np.savez(f, images=a))")
             src = _npy_stream(z.open(members[0]), name, grey_stack)
             if src.batched:  # the member is read chunk by chunk, later: keep the zip open until then
                 src._batches = _keeping(z, src._batches)
-            return _with(src, {"kind": "npz", "name": name, "key": members[0].removesuffix(".npy")})
+            return _with(src, {"kind": "npz", "name": name, "key": key})
         except zipfile.BadZipFile as e:
             raise DataError(f"not a readable .npz file: {e}") from None
     a, info = read_image(f)
+    if info["format"] not in IMAGE_FORMATS:  # restoring writes the file's own format back
+        raise InputError(f"{info['format']} images are read but not written back by aecodec, so it could not "
+                         f"be restored as it is: convert it to PNG first (aecodec writes {', '.join(IMAGE_FORMATS)})")
     return _with(_array_source(a, {}, depth=info.get("depth")), {"kind": "image", "name": name, **info})
 
 
@@ -332,8 +346,37 @@ def write_archive(source: Source, fileobj, *, quality=None, model=None, batches=
 # What the CLI records in an archive's meta to restore the original file, and what restoring accepts.
 KINDS = ("npy", "npz", "idx", "image", "folder", "list")  # list: codec.compress of a list of images
 IMAGE_FORMATS = ("PNG", "BMP", "TIFF", "PPM", "WEBP", "GIF", "JPEG", "MPO")  # Pillow formats of inputs it reads
-_NPZ_KEY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
 MAX_COUNT = 1 << 40
+MAX_NPZ_KEY_BYTES = 251  # the key and '.npy': a member that unzips to a file name (255 bytes at most)
+
+
+def npz_key_problem(key) -> str | None:
+    """Why ``key`` cannot name the array of an .npz aecodec restores, or None if it can: any printable
+    text (spaces, non-ASCII letters, a leading '-' are plain names inside a zip) without '/' or '\\'
+    (a member in a folder, or one that unzips elsewhere: '../x'), of at most 251 UTF-8 bytes.
+    The one rule of compressing (before anything is written or removed) and of restoring."""
+    if not isinstance(key, str) or not key:
+        return "is empty or not text"
+    if not key.isprintable():
+        return "holds a control or unprintable character"
+    if "/" in key or "\\" in key:
+        return "holds a '/' or a '\\' (a path, not a name)"
+    if len(key.encode("utf-8")) > MAX_NPZ_KEY_BYTES:
+        return f"is longer than {MAX_NPZ_KEY_BYTES} bytes"
+    return None
+
+
+def check_restorable(source: Source) -> None:
+    """Refuse, before anything is coded, written or removed, an input whose record of what it was
+    (``source.meta``) restoring would refuse: the rule is ``recorded_kind``'s, the decompressor's own.
+
+    Raises:
+        InputError: naming what restoring would refuse.
+    """
+    try:
+        recorded_kind({**source.meta, "count": source.count})
+    except FormatError as e:
+        raise InputError(f"it could not be restored as it is ({e})") from None
 
 
 def recorded_kind(meta: dict) -> dict:
@@ -367,8 +410,9 @@ def recorded_kind(meta: dict) -> dict:
         out["gzip"] = meta.get("gzip", False)
     elif kind == "npz":
         key = meta.get("key", "images")
-        if not isinstance(key, str) or not _NPZ_KEY.fullmatch(key):
-            raise FormatError(f"header meta key {show(key)} is not a plain array name")
+        problem = npz_key_problem(key)
+        if problem is not None:
+            raise FormatError(f"header meta key {show(key)} {problem}")
         out["key"] = key
     elif kind == "folder":
         out["files"] = _folder_names(meta, count)
@@ -543,7 +587,7 @@ class Sink:
         elif self.kind["kind"] == "npz" and len({p.shape[1:] for p in self._parts}) > 1:
             arrays = {f"image{i}": image for i, image in enumerate(image for part in self._parts for image in part)}
             out = io.BytesIO()
-            np.savez_compressed(out, **arrays)  # images of several sizes: one array each
+            save_npz(out, arrays)  # images of several sizes: one array each
             write_all(self.target, out.getbuffer())
         elif self.kind["kind"] != "folder":
             images = np.concatenate(self._parts)
