@@ -231,6 +231,7 @@ def read_image(source) -> tuple[np.ndarray, dict]:
     PGM/PPM) uint16, and what restoring it needs: {"format": Pillow's format}, plus {"alpha":
     "opaque"} when an alpha channel that was opaque everywhere was dropped (restoring puts it back,
     exactly), and for deep files {"depth": bits} (and a PGM's "maxval" when not 2^depth - 1).
+    An EXIF Orientation is applied (``upright``): the image comes as viewers show it.
 
     Palette and 1-bit images become the colour or grey values they show (restored as such).
 
@@ -245,12 +246,13 @@ def read_image(source) -> tuple[np.ndarray, dict]:
     if deep_bytes is not None:
         from codec import deep
 
-        return _alpha_dropped(*deep.read(deep_bytes, check_image_shape))
+        a, info = deep.read(deep_bytes, check_image_shape)
+        return _alpha_dropped(upright(a, deep.orientation(deep_bytes)), info)
     try:
-        with Image.open(source) as im:
-            fmt = im.format
-            im = _checked(im)
-            a = np.asarray(im)
+        with Image.open(source) as original:
+            fmt = original.format
+            im = _checked(original)  # the size checked from the header, before the orientation's look
+            a = upright(np.asarray(im), _orientation(original))
     except DataError:
         raise
     except UnidentifiedImageError:
@@ -259,6 +261,33 @@ def read_image(source) -> tuple[np.ndarray, dict]:
     except (OSError, ValueError, Image.DecompressionBombError) as e:
         raise DataError(f"not a readable image: {e}") from None
     return _alpha_dropped(a, {"format": fmt})
+
+
+def _orientation(im) -> int:
+    """An opened image's EXIF Orientation, 1 to 8 (1: none, or not a valid one)."""
+    from PIL import ExifTags
+
+    value = im.getexif().get(ExifTags.Base.Orientation, 1)
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+# EXIF orientation -> how the stored pixels become the image as shown (PIL.ImageOps.exif_transpose's
+# transposes on an (H, W[, C]) array): a camera's portrait photo is read upright, as every viewer
+# shows it, rather than sideways with its tag dropped (restoring writes no tag).
+_UPRIGHT = {
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1],
+    5: lambda a: a.swapaxes(0, 1),
+    6: lambda a: np.rot90(a, -1),
+    7: lambda a: a[::-1, ::-1].swapaxes(0, 1),
+    8: lambda a: np.rot90(a, 1),
+}
+
+
+def upright(a: np.ndarray, orientation: int) -> np.ndarray:
+    """The image ``a`` (H, W[, C]) as shown under EXIF ``orientation`` (1 to 8)."""
+    return _UPRIGHT[orientation](a) if orientation in _UPRIGHT else a
 
 
 def _alpha_dropped(a: np.ndarray, info: dict) -> tuple[np.ndarray, dict]:
