@@ -229,17 +229,13 @@ def _decompress_one(args, src: str | None) -> None:
     if getattr(args, "images", None) is not None:
         return _decompress_some(args, src)
 
-    dst = _output_path(args, src, suffix_in=False)
-    force = args.force
     with contextlib.ExitStack() as stack:
         fileobj = sys.stdin.buffer if src in (None, "-") else stack.enter_context(open(src, "rb"))
         reader = api.ArchiveReader(fileobj, model=_model(args))
-        if dst is not None and args.output is None and sources.lossy_original(reader.header):
-            dst = dst.with_suffix(".png")  # re-encoding as JPEG would lose more: -o names a lossy file if wanted
-            force = False  # a name the user did not give: never replaces a file, whatever -f says
-            if not args.quiet:
-                print(f"aecodec: {src}: restored as {dst.name} (lossless; name a lossy file with -o)", file=sys.stderr)
+        dst, as_png = _restored_name(args, src, reader.header)
+        force = args.force and not as_png  # a name the user did not give: never replaces a file
         dst = _destination(args, src, suffix_in=False, dst=dst)
+        _note_png(args, src, dst, as_png)
         _claim_output(args, dst)
         inputs = [] if src in (None, "-") else [src]
         _refuse_inputs_as_output(dst, inputs)
@@ -254,9 +250,26 @@ def _decompress_one(args, src: str | None) -> None:
     _note(args, f"{src or 'stdin'}: restored" + (f" -> {dst}" if dst else ""))
 
 
+def _restored_name(args, src: str | None, header: dict) -> tuple[Path | None, bool]:
+    """(where restoring ``src`` goes, whether that is a PNG named by aecodec): ``_output_path``, but an
+    image from a lossy format (JPEG) restored as PNG unless -o names the file (re-encoding loses more)."""
+    from codec import sources
+
+    dst = _output_path(args, src, suffix_in=False)
+    if dst is None or args.output is not None or not sources.lossy_original(header):
+        return dst, False
+    return dst.with_suffix(".png"), True
+
+
+def _note_png(args, src: str | None, dst: Path | None, as_png: bool) -> None:
+    if as_png and not args.quiet:
+        print(f"aecodec: {src}: restored as {dst.name} (lossless; name a lossy file with -o)", file=sys.stderr)
+
+
 def _decompress_some(args, src: str | None) -> None:
     """``-d --images A:B``: those images only, read at random (only their chunks are decoded), written
-    as the archive's kind of file (NAME.A-LAST.npy for NAME.npy.aec, unless -o or -c says where)."""
+    as the file the whole archive restores to (its kind, from that name), under NAME.A-LAST.SUFFIX
+    (t10k.0-9 for t10k.aec, x.0-9.npy for x.npy.aec), unless -o or -c says where."""
     from codec import archive, sources
     from codec.errors import InputError
 
@@ -266,15 +279,19 @@ def _decompress_some(args, src: str | None) -> None:
         picked = range(*args.images.indices(len(images)))
         if not picked:
             raise UsageError(f"--images selects none of the {len(images)} images")
-        dst = _output_path(args, src, suffix_in=False)
-        if dst is not None and args.output is None:
-            dst = dst.with_name(f"{dst.stem if dst.suffix else dst.name}.{picked[0]}-{picked[-1]}{dst.suffix}")
+        whole, as_png = _restored_name(args, src, images.header)
+        dst = whole
+        if whole is not None and args.output is None:
+            stem = whole.stem if whole.suffix else whole.name
+            dst = whole.with_name(f"{stem}.{picked[0]}-{picked[-1]}{whole.suffix}")
+        force = args.force and not as_png
         dst = _destination(args, src, suffix_in=False, dst=dst)
+        _note_png(args, src, dst, as_png)
         _claim_output(args, dst)
         _refuse_inputs_as_output(dst, [src])
         try:
-            sources.restore_archive(_Selection(images, picked), dst, stdout=sys.stdout.buffer, force=args.force,
-                                    archive=Path(src))
+            sources.restore_archive(_Selection(images, picked), dst, stdout=sys.stdout.buffer, force=force,
+                                    archive=Path(src), like=None if whole is None else whole.name)
         except InputError as e:
             raise UsageError(str(e)) from None
         if dst is None:
@@ -1117,7 +1134,8 @@ def _file_options(p: argparse.ArgumentParser, *, compressing: bool) -> None:
     else:
         p.add_argument("-r", "--recursive", action="store_true", help=argparse.SUPPRESS)
         p.add_argument("--images", type=_images, metavar="A:B", help="restore only images A to B-1 (counted from 0; "
-                       "negative from the end), decoding only the chunks that hold them")
+                       "negative from the end), decoding only the chunks that hold them; written as the kind "
+                       "of file the whole archive restores to, as NAME.A-LAST (or with -o/-c)")
 
 
 def _max_error(text: str) -> int:

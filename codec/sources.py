@@ -506,10 +506,12 @@ def check_folder_output(dst: Path, archive: Path | None) -> None:
 
 
 def restore_archive(reader, dst: Path | None, *, stdout=None, force: bool = False, then=None,
-                    archive: Path | None = None, on_batch=None) -> None:
+                    archive: Path | None = None, on_batch=None, like: str | None = None) -> None:
     """Restore an opened ``api.ArchiveReader`` to ``dst`` (None: the binary stream ``stdout``) as
-    ``restore_kind`` says, atomically; ``then()`` runs once the output is in place (--rm), and
-    ``on_batch(batch)`` after each decoded batch. The one restoring path of the CLI and the API.
+    ``restore_kind`` says for the name ``like`` (default: ``dst``'s; a part of an archive, written
+    under a name aecodec made up, takes the kind of file the whole would be), atomically; ``then()``
+    runs once the output is in place (--rm), and ``on_batch(batch)`` after each decoded batch. The
+    one restoring path of the CLI and the API.
 
     Raises:
         FormatError, DataError, InputError, FileExistsError: as the steps it takes.
@@ -517,7 +519,7 @@ def restore_archive(reader, dst: Path | None, *, stdout=None, force: bool = Fals
     from codec.fileio import atomic_folder, atomic_output
 
     header = reader.header
-    kind = restore_kind(header, None if dst is None else dst.name)
+    kind = restore_kind(header, like if like is not None else None if dst is None else dst.name)
     protect = [] if archive is None else [archive]
     with contextlib.ExitStack() as stack:
         if dst is None:
