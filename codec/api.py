@@ -99,6 +99,44 @@ LOSSY_DEPTH = ("{depth}-bit images are coded losslessly or near-losslessly only:
                "(aecodec --lossless, --max-error K); the lossy levels code 8-bit images")
 
 
+def check_level_shape(level, model: Model, shape) -> None:
+    """Refuse images of ``shape`` (H, W[, C]) larger than ``level`` (of ``model``) codes: its values
+    per image, and its coded pixels (padding to tiles included) per chunk; from the shape alone.
+
+    Raises:
+        InputError: naming the model, the level's limits and where larger images go.
+    """
+    check_image_shape(shape)
+    coded, values = level.coded_pixels(1, shape), int(np.prod(shape))
+    if coded <= level.max_coded_pixels and values <= level.max_image_values:
+        return
+    exact = level.kind == "lossless"
+    most = (f"at most {level.max_image_values} values per image" if values > level.max_image_values
+            else f"at most {level.max_coded_pixels} once padded to tiles")
+    where = ("its lossy levels code larger ones (a convolutional model's: tile by tile)" if exact
+             else "a convolutional model codes larger images tile by tile")
+    raise InputError(f"images of shape {tuple(shape)} are larger than aecodec accepts with {model.name!r}"
+                     f"{' losslessly' if exact else ''} ({most}; {where})")
+
+
+def check_codable(shape, *, model=None, quality=None, max_error: int | None = None) -> None:
+    """Refuse, from its shape alone (before a pixel is read), an image that the level ``quality`` or
+    ``max_error`` (0: lossless) of ``model`` (None: the bundled one that suits it) would refuse:
+    what ``aecodec`` checks in image and array headers. Limits that depend on the pixels (a depth
+    above 8 bits needs the lossless coder) are checked when they are read.
+
+    Raises:
+        InputError: as ``check_level_shape``; an unknown quality; a model without a lossless coder.
+    """
+    check_image_shape(shape)
+    found = _resolve(model, [shape])
+    if max_error is not None:
+        level = found.lossless_level(check_max_error(max_error))
+    else:
+        level = found.level_for(found.check_quality(quality))
+    check_level_shape(level, found, shape)
+
+
 def check_max_error(max_error) -> int:
     """``max_error`` as an int from 0 (lossless) to 32 (InputError otherwise)."""
     if isinstance(max_error, bool) or not isinstance(max_error, (int, np.integer)) or not 0 <= max_error <= container.MAX_ERROR:
@@ -210,16 +248,14 @@ class ArchiveWriter:
         self.count = 0
 
     def _chunk_size(self, shape) -> int:
-        """Images of ``shape`` per chunk: within the readers' limits on pixels, and on padded tiles."""
-        check_image_shape(shape)
-        coded, limit = self.level.coded_pixels(1, shape), self.level.max_coded_pixels
-        pixels = int(np.prod(shape))
-        if coded > limit or pixels > self.level.max_image_values:
-            raise InputError(f"images of shape {tuple(shape)} are larger than aecodec accepts with {self.model.name!r} "
-                             f"(at most {self.level.max_image_values} values, {limit} once padded; a convolutional "
-                             "model codes larger images tile by tile)")
+        """Images of ``shape`` per chunk: within the readers' limits on pixels, and on padded tiles,
+        and within what the level codes at once in bounded memory (the lossless coder's)."""
+        check_level_shape(self.level, self.model, shape)
+        coded, pixels = self.level.coded_pixels(1, shape), int(np.prod(shape))
         chunk = getattr(self.level, "chunk_images", CHUNK_IMAGES)
-        return max(1, min(chunk, limit // coded, container.MAX_CHUNK_PIXELS // pixels))
+        budget = getattr(self.level, "max_chunk_values", container.MAX_CHUNK_PIXELS)
+        return max(1, min(chunk, self.level.max_coded_pixels // coded, container.MAX_CHUNK_PIXELS // pixels,
+                          budget // pixels))
 
     def write(self, images) -> None:
         """Add images shaped (n, H, W[, C]); a new shape starts a new chunk (archives only)."""
@@ -479,7 +515,8 @@ def compress_file(src, dst, *, force: bool = False, quality=None, model=None, po
     src, dst = Path(src), Path(dst)
     if dst.exists() and src.exists() and os.path.samefile(src, dst):
         raise InputError(f"output {dst} is the input {src}")
-    source = sources.open_source(str(src), recursive=src.is_dir())
+    source = sources.open_source(str(src), recursive=src.is_dir(),  # refused from headers, before pixels
+                                 check_shape=lambda shape: check_codable(shape, model=model, quality=quality))
     with atomic_output(dst, force=force) as f:
         sources.write_archive(source, f, quality=quality, model=model, pool=pool)
         return f.tell()

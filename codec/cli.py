@@ -152,7 +152,9 @@ def _compress_one(args, src: str | None) -> None:
         raise UsageError(f"name the archive of {src!r} with -o")
     dst = _destination(args, src, suffix_in=True)
     _claim_output(args, dst)
-    source = sources.open_source(src, recursive=args.recursive, stdin=sys.stdin.buffer, grey_stack=args.grey_stack)
+    max_error = 0 if args.lossless else args.max_error
+    source = sources.open_source(src, recursive=args.recursive, stdin=sys.stdin.buffer, grey_stack=args.grey_stack,
+                                 check_shape=_shape_check(args, max_error))
     _refuse_inputs_as_output(dst, source.paths)
     if source.skipped and not args.quiet:
         shown = ", ".join(source.skipped[:5]) + (f" and {len(source.skipped) - 5} more" if len(source.skipped) > 5 else "")
@@ -160,7 +162,6 @@ def _compress_one(args, src: str | None) -> None:
     model = _model(args, [source.image_shape], source.depth)
     batches = source.batches()  # streamed once: the first chunk also serves to pick a target quality
     first = next(batches)
-    max_error = 0 if args.lossless else args.max_error
     quality = None if max_error is not None else _quality(args, model, source, first)
     name = source.meta.get("name", "stdin")
     with contextlib.ExitStack() as stack:
@@ -190,6 +191,17 @@ def _compress_one(args, src: str | None) -> None:
     shown = _level_name(level, max_error or 0)
     _note(args, f"{src or 'stdin'}: {source.count} image(s), {shown}, {out.count / source.count:.1f} bytes/image"
                 + (f" -> {dst}" if dst else ""))
+
+
+def _shape_check(args, max_error: int | None):
+    """What refuses an input's images from their header, before a pixel is read: the limits of the
+    level they would be coded at (the lossless coder's are lower than the container's)."""
+    from codec import api
+
+    def check(shape) -> None:
+        api.check_codable(shape, model=_model(args, [shape]), quality=args.quality, max_error=max_error)
+
+    return check
 
 
 def _level_name(quality: int, max_error: int) -> str:
@@ -500,6 +512,9 @@ def _one_file(args, one, src) -> int:
         one(args, src)
     except (AecodecError, OSError, UsageError, RefusedError, ValueError, EOFError) as e:
         return _report(src if src != "-" else None, e)
+    except MemoryError:  # the machine's limit, not a bug: said so, and the next file is still tried
+        return _report(src if src != "-" else None, MemoryError("not enough memory to code it (the limits and "
+                                                                 "what they cost: README, 'Bounded work')"))
     except Exception as e:  # noqa: BLE001 - a bug: still one line, still the next file
         return _report(src if src != "-" else None, RuntimeError(f"internal error, please report: {e!r}"))
     return 0

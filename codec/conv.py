@@ -16,6 +16,7 @@ this integer form.
 
 from __future__ import annotations
 
+import hashlib
 import math
 
 import numpy as np
@@ -192,17 +193,18 @@ class ConvLevel:
         grid = tiles(images.shape[1], images.shape[2])
         if len(grid) == 1:
             return self._encode_whole(images, min_bytes)
-        parts, size = [], 0
+        parts, size, seen = [], 0, SameTiles()
         jobs = [(image, t) for image in images for t in grid]
         for i, (image, (y0, y1, x0, x1)) in enumerate(jobs):
             last = i == len(jobs) - 1
-            data = self._encode_whole(image[None, y0:y1, x0:x1], max(0, min_bytes - size - 4) if last else 0)
+            tile, floor = image[None, y0:y1, x0:x1], max(0, min_bytes - size - 4) if last else 0
+            data = seen.encode(tile, floor, lambda t, f: self._encode_whole(t, f, seen))
             parts += [len(data).to_bytes(4, "little"), data]
             size += 4 + len(data)
         return b"".join(parts)
 
-    def _encode_whole(self, images: np.ndarray, min_bytes: int) -> bytes:
-        (z_hat, z_index), (s, index) = self.symbols(images)
+    def _encode_whole(self, images: np.ndarray, min_bytes: int, seen: SameTiles | None = None) -> bytes:
+        (z_hat, z_index), (s, index) = self.symbols(images) if seen is None else seen.symbols(images, self.symbols)
         encoder = bitstream.Encoder(self.transform.tables)
         encoder.add(z_hat, z_index)
         encoder.add(s, index)
@@ -214,7 +216,7 @@ class ConvLevel:
         if len(grid) == 1:
             return self._decode_whole(data, n, shape, framed)
         out = np.empty((n, *shape), np.uint8)
-        view = memoryview(data)
+        view, seen = memoryview(data), SameTiles()
         for image in out:
             for y0, y1, x0, x1 in grid:
                 if len(view) < 4:
@@ -222,7 +224,9 @@ class ConvLevel:
                 size = int.from_bytes(view[:4], "little")
                 if size > len(view) - 4:
                     raise bitstream.TruncatedError("tiled stream's tile is longer than what is left (damaged)")
-                image[y0:y1, x0:x1] = self._decode_whole(bytes(view[4 : 4 + size]), 1, (y1 - y0, x1 - x0, *shape[2:]), framed)[0]
+                tile_shape, stream = (y1 - y0, x1 - x0, *shape[2:]), bytes(view[4 : 4 + size])
+                image[y0:y1, x0:x1] = seen.decode(stream, tile_shape,
+                                                  lambda data, shape: self._decode_whole(data, 1, shape, framed)[0])
                 view = view[4 + size :]
         if len(view):
             raise bitstream.FormatError("tiled stream has data after its last tile (damaged)")
@@ -245,12 +249,60 @@ class ConvLevel:
 
     def ideal_bits(self, images: np.ndarray) -> float:
         """Exactly what the integer tables assign to the symbols, before the coder's few bytes."""
-        total = 0.0
+        total, seen = 0.0, SameTiles()
         for y0, y1, x0, x1 in tiles(images.shape[1], images.shape[2]):
-            (z_hat, z_index), (s, index) = self.symbols(images[:, y0:y1, x0:x1])
+            (z_hat, z_index), (s, index) = seen.symbols(images[:, y0:y1, x0:x1], self.symbols)
             total += (bitstream.ideal_bits(z_hat, z_index, self.transform.tables)
                       + bitstream.ideal_bits(s, index, self.transform.tables))
         return total
+
+
+class SameTiles:
+    """The last few distinct tiles of a chunk and what they coded to (symbols; streams by floor) or
+    decoded from: a tile equal to one of them (a blank scan's, a flat background's: a 65 KB PNG can
+    hold 64 blank tiles) is coded or decoded from them instead of through the networks again. The
+    same bytes and pixels, as a tile's symbols are a function of its pixels, its stream of those
+    and its floor, its pixels of its stream; only the work changes: a blank 8192 x 8192 image runs
+    the networks once, not 64 times. Tiles are found by a digest and compared in full."""
+
+    KEEP = 4  # a row's full and narrower last tile, the last row's: 16 MB of symbols each at most
+
+    def __init__(self):
+        self._recent: dict = {}  # oldest first
+
+    def _remember(self, key, value):
+        self._recent.pop(key, None)
+        self._recent[key] = value
+        while len(self._recent) > self.KEEP:
+            self._recent.pop(next(iter(self._recent)))
+        return value
+
+    def _coded(self, tile: np.ndarray) -> dict:
+        """The record of ``tile``: {"tile", "symbols", "streams": {floor: bytes}}, new if not seen."""
+        key = (tile.shape, hashlib.blake2b(np.ascontiguousarray(tile).data, digest_size=16).digest())
+        record = self._recent.get(key)
+        if record is None or not np.array_equal(record["tile"], tile):
+            record = self._remember(key, {"tile": tile.copy(), "symbols": None, "streams": {}})
+        return record
+
+    def encode(self, tile: np.ndarray, floor: int, code) -> bytes:
+        """``code(tile, floor)``'s stream, made once per distinct tile and floor."""
+        streams = self._coded(tile)["streams"]
+        if floor not in streams:
+            streams[floor] = code(tile, floor)
+        return streams[floor]
+
+    def symbols(self, tile: np.ndarray, compute):
+        """``compute(tile)``, made once per distinct tile."""
+        record = self._coded(tile)
+        if record["symbols"] is None:
+            record["symbols"] = compute(tile)
+        return record["symbols"]
+
+    def decode(self, stream: bytes, shape, decode) -> np.ndarray:
+        """``decode(stream, shape)``'s pixels, made once per distinct stream."""
+        found = self._recent.get((shape, stream))
+        return found if found is not None else self._remember((shape, stream), decode(stream, shape))
 
 
 def tiles(h: int, w: int, size: int | None = None) -> list[tuple[int, int, int, int]]:

@@ -226,12 +226,13 @@ _CONVERT = {"P": "RGBA", "PA": "RGBA", "CMYK": "RGB", "YCbCr": "RGB", "1": "L", 
 LOSSY_FORMATS = ("JPEG", "MPO", "WEBP")  # inputs whose pixels came from a lossy codec (WebP may not have)
 
 
-def read_image(source) -> tuple[np.ndarray, dict]:
+def read_image(source, *, check_shape=None) -> tuple[np.ndarray, dict]:
     """An image (path or binary file) as (H, W) grey or (H, W, C) colour, uint8 or (16-bit PNG, TIFF,
     PGM/PPM) uint16, and what restoring it needs: {"format": Pillow's format}, plus {"alpha":
     "opaque"} when an alpha channel that was opaque everywhere was dropped (restoring puts it back,
     exactly), and for deep files {"depth": bits} (and a PGM's "maxval" when not 2^depth - 1).
     An EXIF Orientation is applied (``upright``): the image comes as viewers show it.
+    ``check_shape((H, W[, C]))`` (default ``check_image_shape``) refuses it from its header.
 
     Palette and 1-bit images become the colour or grey values they show (restored as such).
 
@@ -242,18 +243,19 @@ def read_image(source) -> tuple[np.ndarray, dict]:
     """
     from PIL import Image, UnidentifiedImageError
 
+    check_shape = check_shape or check_image_shape
     deep_bytes = _deep_file(source)
     if deep_bytes is not None:
         from codec import deep
 
-        a, info = deep.read(deep_bytes, check_image_shape)
+        a, info = deep.read(deep_bytes, check_shape)
         return _alpha_dropped(upright(a, deep.orientation(deep_bytes)), info)
     try:
         with Image.open(source) as original:
             fmt = original.format
-            im = _checked(original)  # the size checked from the header, before the orientation's look
+            im = _checked(original, check_shape)  # the size from the header, before the orientation's look
             a = upright(np.asarray(im), _orientation(original))
-    except DataError:
+    except (DataError, InputError):  # refused by name (InputError is a ValueError: not "unreadable")
         raise
     except UnidentifiedImageError:
         raise DataError("not an image, an array or a dataset aecodec reads (PNG, JPEG, TIFF, ..., .npy, .npz, "
@@ -327,9 +329,18 @@ def _deep_file(source) -> bytes | None:
     return raw if deep.is_deep(head) or deep.tiff_is_deep(raw) else None
 
 
-def _checked(im):
+def _header_shape(im) -> tuple[int, ...]:
+    """The shape an opened image is read as, from its header: (H, W) grey or (H, W, 3) colour (an
+    alpha channel is dropped when opaque and refused otherwise; the orientation may swap H and W,
+    which no limit tells apart)."""
+    bands = [b for b in im.getbands() if b not in ("A", "a")]
+    colour = im.mode in ("P", "PA") or len(bands) >= 3
+    return (im.height, im.width, 3) if colour else (im.height, im.width)
+
+
+def _checked(im, check_shape):
     """``im`` refused from its header alone (size, frames, mode), else converted to L, LA, RGB or RGBA."""
-    check_image_shape((im.height, im.width))  # before a pixel is decoded
+    check_shape(_header_shape(im))  # before a pixel is decoded
     frames = getattr(im, "n_frames", 1)
     if frames > 1:
         raise DataError(f"{im.format} image has {frames} frames; aecodec stores one image per file "
@@ -343,29 +354,30 @@ def _checked(im):
     return im.convert(_CONVERT[im.mode])
 
 
-def scan_image(path) -> tuple[bool, int]:
+def scan_image(path, *, check_shape=None) -> tuple[bool, int]:
     """Check an image file as ``read_image`` would, decoding only an alpha channel if it has one (a
     16-bit file is read whole); returns (whether an opaque alpha channel will be dropped, its depth:
     8, or 9 to 16 for a deep file), so a folder is checked whole before anything is written.
     Raises as ``read_image``."""
     from PIL import Image, UnidentifiedImageError
 
+    check_shape = check_shape or check_image_shape
     deep_bytes = _deep_file(path)
     if deep_bytes is not None:
         from codec import deep
 
-        _, info = _alpha_dropped(*deep.read(deep_bytes, check_image_shape))
+        _, info = _alpha_dropped(*deep.read(deep_bytes, check_shape))
         return "alpha" in info, info["depth"]
     try:
         with Image.open(path) as im:
-            im = _checked(im)
+            im = _checked(im, check_shape)
             if im.mode not in ("LA", "RGBA"):
                 return False, 8
             if (np.asarray(im.getchannel("A")) != 255).any():
                 raise DataError("image has a transparent alpha channel; aecodec's levels are lossy and would "
                                 "change it (flatten it, or keep the file as it is)")
             return True, 8
-    except DataError:
+    except (DataError, InputError):
         raise
     except UnidentifiedImageError:
         raise DataError("not a readable image") from None

@@ -56,7 +56,7 @@ def _codecs():
 
 def _read_png(raw: bytes, check_shape) -> tuple[np.ndarray, dict]:
     width, height = struct.unpack(">II", raw[16:24])
-    check_shape((height, width))
+    check_shape((height, width, 3) if raw[25] in (2, 6) else (height, width))  # colour type: RGB, RGBA
     try:
         a = _codecs().png_decode(raw)
     except Exception as e:  # imagecodecs raises its own PngError (and ValueError)

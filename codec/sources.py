@@ -67,10 +67,10 @@ def _array_source(a: np.ndarray, meta: dict, grey_stack: bool = False, depth: in
 MAX_PIPED_BYTES = 1 << 28  # an image or .npz read whole from a pipe: larger ones need a file name
 
 
-def _stream(f, count: int, image_shape, name: str, what: str, dtype=np.uint8) -> Source:
+def _stream(f, count: int, image_shape, name: str, what: str, dtype=np.uint8, check=check_image_shape) -> Source:
     """A Source reading ``count`` images of ``image_shape`` (uint8, or ``dtype``: uint16 of either byte
-    order) from ``f`` a chunk at a time."""
-    check_image_shape(image_shape)  # before a pixel is read
+    order) from ``f`` a chunk at a time; ``check(image_shape)`` first (the limits: ``open_source``)."""
+    check(image_shape)  # before a pixel is read
     if count == 0:
         raise DataError(f"{what} holds no images")
     dtype = np.dtype(dtype)
@@ -97,7 +97,7 @@ def _single(source: Source) -> Source:
     return Source(first.shape, False, 1, {}, lambda: iter([first[None]]), source.depth)
 
 
-def _idx_stream(f, name: str) -> Source:
+def _idx_stream(f, name: str, check=check_image_shape) -> Source:
     """An IDX file read lazily: header now, images in chunks."""
     dtype, shape = read_idx_header(f, name=name)
     if dtype != np.uint8:
@@ -105,11 +105,11 @@ def _idx_stream(f, name: str) -> Source:
     if len(shape) == 1:
         raise DataError("IDX file has 1 dimension; images need 3 (N, H, W) or 4 (N, H, W, C)")
     if len(shape) == 2:
-        return _single(_stream(f, 1, shape, name, "IDX file"))
-    return _stream(f, shape[0], shape[1:], name, "IDX file")
+        return _single(_stream(f, 1, shape, name, "IDX file", check=check))
+    return _stream(f, shape[0], shape[1:], name, "IDX file", check=check)
 
 
-def _npy_stream(f, name: str, grey_stack: bool = False) -> Source:
+def _npy_stream(f, name: str, grey_stack: bool = False, check=check_image_shape) -> Source:
     """A .npy array read lazily from a stream (a pipe, a member of an .npz): header now, images in chunks."""
     try:
         version = np.lib.format.read_magic(f)
@@ -121,7 +121,7 @@ def _npy_stream(f, name: str, grey_stack: bool = False) -> Source:
         raise InputError(f"images have dtype {dtype}; aecodec compresses uint8 images (and uint16 ones losslessly)")
     check_array_shape(shape)
     if fortran:  # column-major: no image is contiguous in the stream, so it is read whole (bounded)
-        check_image_shape(shape[1:] if len(shape) == 4 or not one_image(shape, grey_stack) else shape)
+        check(shape[1:] if len(shape) == 4 or not one_image(shape, grey_stack) else shape)
         raw = f.read(MAX_PIPED_BYTES + 1)
         if len(raw) != int(np.prod(shape)) * dtype.itemsize:
             raise DataError(f"Fortran-order .npy array holds {len(raw)} bytes, not {int(np.prod(shape)) * dtype.itemsize}"
@@ -129,38 +129,42 @@ def _npy_stream(f, name: str, grey_stack: bool = False) -> Source:
         a = np.ascontiguousarray(np.frombuffer(raw, dtype).reshape(shape, order="F")).astype(dtype.newbyteorder("="))
         return _array_source(a, {}, grey_stack)
     if one_image(shape, grey_stack):
-        return _single(_stream(f, 1, shape, name, ".npy array", dtype))
-    return _stream(f, shape[0], shape[1:], name, ".npy array", dtype)
+        return _single(_stream(f, 1, shape, name, ".npy array", dtype, check))
+    return _stream(f, shape[0], shape[1:], name, ".npy array", dtype, check)
 
 
-def open_source(path: str | None, *, recursive: bool = False, stdin=None, grey_stack: bool = False) -> Source:
+def open_source(path: str | None, *, recursive: bool = False, stdin=None, grey_stack: bool = False,
+                check_shape=check_image_shape) -> Source:
     """Open ``path`` ('-' or None: the binary stream ``stdin``) as a Source.
 
     Every input is streamed or has its claimed shape checked before its pixels are read; a
     pipe that holds an image or an .npz (formats read whole) is refused past ``MAX_PIPED_BYTES``;
     and what restoring would refuse (``check_restorable``) is refused before anything is coded.
-    An array (H, W, 3|4) is one colour image unless ``grey_stack``.
+    An array (H, W, 3|4) is one colour image unless ``grey_stack``. ``check_shape((H, W[, C]))`` is
+    what refuses an image from its header, before its pixels are read: the container's limits
+    (``check_image_shape``), or a level's (``api.check_codable``: the lossless coder's are lower).
 
     Raises:
         DataError: unreadable or of an unknown kind. InputError: images aecodec cannot code.
         FileNotFoundError, IsADirectoryError (folder without ``recursive``).
     """
     if path in (None, "-"):
-        src = _pipe_source(stdin if hasattr(stdin, "peek") else io.BufferedReader(stdin), "stdin", grey_stack)
+        src = _pipe_source(stdin if hasattr(stdin, "peek") else io.BufferedReader(stdin), "stdin", grey_stack,
+                           check_shape)
         check_restorable(src)
         return src
     p = Path(path)
     if p.is_dir():
         if not recursive:
             raise IsADirectoryError("is a directory (use -r to compress a folder of images as one archive)")
-        src = _folder_source(p)
+        src = _folder_source(p, check_shape)
         check_restorable(src)
         return src
     if not p.exists():
         raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(p))
     if not p.is_file():
         raise DataError(f"not a regular file (read it through standard input: aecodec < {p})")
-    src = _file_source(p, grey_stack)
+    src = _file_source(p, grey_stack, check_shape)
     src.paths = [p]
     check_restorable(src)
     return src
@@ -178,7 +182,7 @@ def _kind_of(head: bytes) -> str:
     return "image"
 
 
-def _file_source(p: Path, grey_stack: bool) -> Source:
+def _file_source(p: Path, grey_stack: bool, check) -> Source:
     f = open(p, "rb")  # closed with the Source's stream, or below
     kind = _kind_of(f.read(8))
     f.seek(0)
@@ -186,33 +190,35 @@ def _file_source(p: Path, grey_stack: bool) -> Source:
         f.close()
         a = np.load(p, mmap_mode="r", allow_pickle=False)  # mapped: the shape is checked before pixels are read
         check_array_shape(a.shape)
+        check(a.shape if one_image(a.shape, grey_stack) else a.shape[1:])
         return _with(_array_source(a, {}, grey_stack), {"kind": "npy", "name": p.name})
     if kind in ("gzip", "idx", "npy", "npz"):  # read as the images are coded: the file stays open till then
-        return _streamed(f, kind, p.name, grey_stack) if kind != "npz" else _whole(f, kind, p.name, grey_stack)
+        return (_streamed(f, kind, p.name, grey_stack, check) if kind != "npz"
+                else _whole(f, kind, p.name, grey_stack, check))
     with f:
-        return _whole(f, kind, p.name, grey_stack)
+        return _whole(f, kind, p.name, grey_stack, check)
 
 
-def _pipe_source(f, name: str, grey_stack: bool) -> Source:
+def _pipe_source(f, name: str, grey_stack: bool, check) -> Source:
     kind = _kind_of(f.peek(8)[:8])
     if kind in ("gzip", "idx", "npy"):
-        return _streamed(f, kind, name, grey_stack)
+        return _streamed(f, kind, name, grey_stack, check)
     raw = f.read(MAX_PIPED_BYTES + 1)
     if len(raw) > MAX_PIPED_BYTES:
         raise DataError(f"more than {MAX_PIPED_BYTES} bytes of an image or .npz from a pipe; "
                         "give its file name instead")
-    return _whole(io.BytesIO(raw), kind, name, grey_stack)
+    return _whole(io.BytesIO(raw), kind, name, grey_stack, check)
 
 
-def _streamed(f, kind: str, name: str, grey_stack: bool) -> Source:
+def _streamed(f, kind: str, name: str, grey_stack: bool, check) -> Source:
     if kind == "gzip":  # inflated as read: the IDX header is checked before anything else is
-        return _with(_idx_stream(gzip.GzipFile(fileobj=f), name), {"kind": "idx", "name": name, "gzip": True})
+        return _with(_idx_stream(gzip.GzipFile(fileobj=f), name, check), {"kind": "idx", "name": name, "gzip": True})
     if kind == "idx":
-        return _with(_idx_stream(f, name), {"kind": "idx", "name": name, "gzip": False})
-    return _with(_npy_stream(f, name, grey_stack), {"kind": "npy", "name": name})
+        return _with(_idx_stream(f, name, check), {"kind": "idx", "name": name, "gzip": False})
+    return _with(_npy_stream(f, name, grey_stack, check), {"kind": "npy", "name": name})
 
 
-def _whole(f, kind: str, name: str, grey_stack: bool) -> Source:
+def _whole(f, kind: str, name: str, grey_stack: bool, check) -> Source:
     """An .npz (one member, streamed out of the zip) or an image file, from a seekable binary file."""
     if kind == "npz":
         try:
@@ -225,13 +231,13 @@ def _whole(f, kind: str, name: str, grey_stack: bool) -> Source:
             if problem is not None:  # refused before a pixel is coded: --rm never removes it
                 raise InputError(f".npz array name {key!r} {problem}, so it could not be "
                                  "restored under it: rename the array (np.savez(f, images=a))")
-            src = _npy_stream(z.open(members[0]), name, grey_stack)
+            src = _npy_stream(z.open(members[0]), name, grey_stack, check)
             if src.batched:  # the member is read chunk by chunk, later: keep the zip open until then
                 src._batches = _keeping(z, src._batches)
             return _with(src, {"kind": "npz", "name": name, "key": key})
         except zipfile.BadZipFile as e:
             raise DataError(f"not a readable .npz file: {e}") from None
-    a, info = read_image(f)
+    a, info = read_image(f, check_shape=check)
     if info["format"] not in IMAGE_FORMATS:  # restoring writes the file's own format back
         raise InputError(f"{info['format']} images are read but not written back by aecodec, so it could not "
                          f"be restored as it is: convert it to PNG first (aecodec writes {', '.join(IMAGE_FORMATS)})")
@@ -281,7 +287,7 @@ def _folder_files(folder: Path) -> tuple[list[Path], list[Path]]:
     return images, others
 
 
-def _folder_source(folder: Path) -> Source:
+def _folder_source(folder: Path, check) -> Source:
     """All the images under a folder, any sizes and channel counts; each checked (name, size, frames,
     mode, alpha) before anything is written or removed, then read as the archive is coded."""
     files, skipped = _folder_files(folder)
@@ -292,7 +298,7 @@ def _folder_source(folder: Path) -> Source:
     for i, (path, name) in enumerate(zip(files, names, strict=True)):
         try:
             check_relative_name(name, what="file name")
-            dropped, depth = scan_image(path)
+            dropped, depth = scan_image(path, check_shape=check)
             if depths and (depth > 8) != (depths[0] > 8):
                 raise InputError(f"a {depth}-bit image in a folder of {depths[0]}-bit ones: an archive holds one "
                                  "pixel type (compress them apart)")
