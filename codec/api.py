@@ -322,7 +322,7 @@ class ArchiveReader:
         self.header = self._reader.header
         self.model = model_named_by(self.header) if model is None else _resolve(model)
         check_model(self.model, self.header)
-        self.level = self.model.level_for(self.header["quality"], self.header["max_error"], self.header["depth"])
+        self.level = level_of(self.model, self.header)
 
     def __iter__(self):
         framed = self._reader.version >= 3
@@ -333,6 +333,12 @@ class ArchiveReader:
                 raise LimitError(f"format-2 file holds more than {FORMAT2_DENSE_PIXELS} pixels denser than "
                                  f"{container.MAX_PIXELS_PER_BYTE} per byte (decompress it with aecodec 0.1)")
             yield self.level.decode(data, n, shape, version=self._reader.version)
+
+
+def level_of(model: Model, header: dict):
+    """The level a file's header names (a lossy level, or the lossless coder at its bound and depth):
+    the one rule of reading a file whole (``ArchiveReader``) and at random (``archive.Archive``)."""
+    return model.level_for(header["quality"], header["max_error"], header["depth"])
 
 
 def check_chunk_work(level, n: int, data: bytes, shape, *, framed: bool) -> int:
