@@ -115,8 +115,9 @@ def check_level_shape(level, model: Model, shape) -> None:
             else f"at most {level.max_coded_pixels} once padded to tiles")
     where = ("its lossy levels code larger ones (a convolutional model's: tile by tile)" if exact
              else "a convolutional model codes larger images tile by tile")
-    raise InputError(f"images of shape {tuple(shape)} are larger than aecodec accepts with {model.name!r}"
-                     f"{' losslessly' if exact else ''} ({most}; {where})")
+    how = " losslessly" if exact else ""
+    raise InputError(f"images of shape {tuple(shape)} are larger than aecodec accepts with "
+                     f"{model.name!r}{how} ({most}; {where})")
 
 
 def check_codable(shape, *, model=None, quality=None, max_error: int | None = None) -> None:
@@ -254,8 +255,8 @@ class ArchiveWriter:
         coded, pixels = self.level.coded_pixels(1, shape), int(np.prod(shape))
         chunk = getattr(self.level, "chunk_images", CHUNK_IMAGES)
         budget = getattr(self.level, "max_chunk_values", container.MAX_CHUNK_PIXELS)
-        return max(1, min(chunk, self.level.max_coded_pixels // coded, container.MAX_CHUNK_PIXELS // pixels,
-                          budget // pixels))
+        return max(1, min(chunk, self.level.max_coded_pixels // coded,
+                          container.MAX_CHUNK_PIXELS // pixels, budget // pixels))
 
     def write(self, images) -> None:
         """Add images shaped (n, H, W[, C]); a new shape starts a new chunk (archives only)."""
@@ -336,8 +337,8 @@ class ArchiveReader:
 
 
 def level_of(model: Model, header: dict):
-    """The level a file's header names (a lossy level, or the lossless coder at its bound and depth):
-    the one rule of reading a file whole (``ArchiveReader``) and at random (``archive.Archive``)."""
+    """The level a file's header names (a lossy level, or the lossless coder at its bound and
+    depth): the one rule of reading a file whole (``ArchiveReader``) and at random (``archive``)."""
     return model.level_for(header["quality"], header["max_error"], header["depth"])
 
 
@@ -521,8 +522,10 @@ def compress_file(src, dst, *, force: bool = False, quality=None, model=None, po
     src, dst = Path(src), Path(dst)
     if dst.exists() and src.exists() and os.path.samefile(src, dst):
         raise InputError(f"output {dst} is the input {src}")
-    source = sources.open_source(str(src), recursive=src.is_dir(),  # refused from headers, before pixels
-                                 check_shape=lambda shape: check_codable(shape, model=model, quality=quality))
+    def check(shape):  # from headers, before pixels are read
+        check_codable(shape, model=model, quality=quality)
+
+    source = sources.open_source(str(src), recursive=src.is_dir(), check_shape=check)
     with atomic_output(dst, force=force) as f:
         sources.write_archive(source, f, quality=quality, model=model, pool=pool)
         return f.tell()

@@ -153,8 +153,9 @@ def _compress_one(args, src: str | None) -> None:
     dst = _destination(args, src, suffix_in=True)
     _claim_output(args, dst)
     max_error = 0 if args.lossless else args.max_error
-    source = sources.open_source(src, recursive=args.recursive, stdin=sys.stdin.buffer, grey_stack=args.grey_stack,
-                                 check_shape=_shape_check(args, max_error))
+    check = _shape_check(args, max_error)
+    source = sources.open_source(src, recursive=args.recursive, stdin=sys.stdin.buffer,
+                                 grey_stack=args.grey_stack, check_shape=check)
     _refuse_inputs_as_output(dst, source.paths)
     if source.skipped and not args.quiet:
         shown = ", ".join(source.skipped[:5]) + (f" and {len(source.skipped) - 5} more" if len(source.skipped) > 5 else "")
@@ -199,7 +200,8 @@ def _shape_check(args, max_error: int | None):
     from codec import api
 
     def check(shape) -> None:
-        api.check_codable(shape, model=_model(args, [shape]), quality=args.quality, max_error=max_error)
+        model = _model(args, [shape])
+        api.check_codable(shape, model=model, quality=args.quality, max_error=max_error)
 
     return check
 
@@ -263,8 +265,9 @@ def _decompress_one(args, src: str | None) -> None:
 
 
 def _restored_name(args, src: str | None, header: dict) -> tuple[Path | None, bool]:
-    """(where restoring ``src`` goes, whether that is a PNG named by aecodec): ``_output_path``, but an
-    image from a lossy format (JPEG) restored as PNG unless -o names the file (re-encoding loses more)."""
+    """(where restoring ``src`` goes, whether that is a PNG named by aecodec): ``_output_path``, but
+    an image from a lossy format (JPEG) restored as PNG unless -o names the file (re-encoding it
+    would lose more)."""
     from codec import sources
 
     dst = _output_path(args, src, suffix_in=False)
@@ -275,7 +278,8 @@ def _restored_name(args, src: str | None, header: dict) -> tuple[Path | None, bo
 
 def _note_png(args, src: str | None, dst: Path | None, as_png: bool) -> None:
     if as_png and not args.quiet:
-        print(f"aecodec: {src}: restored as {dst.name} (lossless; name a lossy file with -o)", file=sys.stderr)
+        print(f"aecodec: {src}: restored as {dst.name} (lossless; name a lossy file with -o)",
+              file=sys.stderr)
 
 
 def _decompress_some(args, src: str | None) -> None:
@@ -302,8 +306,9 @@ def _decompress_some(args, src: str | None) -> None:
         _claim_output(args, dst)
         _refuse_inputs_as_output(dst, [src])
         try:
-            sources.restore_archive(_Selection(images, picked), dst, stdout=sys.stdout.buffer, force=force,
-                                    archive=Path(src), like=None if whole is None else whole.name)
+            sources.restore_archive(_Selection(images, picked), dst, stdout=sys.stdout.buffer,
+                                    force=force, archive=Path(src),
+                                    like=None if whole is None else whole.name)
         except InputError as e:
             raise UsageError(str(e)) from None
         if dst is None:
@@ -513,8 +518,9 @@ def _one_file(args, one, src) -> int:
     except (AecodecError, OSError, UsageError, RefusedError, ValueError, EOFError) as e:
         return _report(src if src != "-" else None, e)
     except MemoryError:  # the machine's limit, not a bug: said so, and the next file is still tried
-        return _report(src if src != "-" else None, MemoryError("not enough memory to code it (the limits and "
-                                                                 "what they cost: README, 'Bounded work')"))
+        e = MemoryError("not enough memory to code it (the limits and what they cost: README, "
+                        "'Bounded work per input byte')")
+        return _report(src if src != "-" else None, e)
     except Exception as e:  # noqa: BLE001 - a bug: still one line, still the next file
         return _report(src if src != "-" else None, RuntimeError(f"internal error, please report: {e!r}"))
     return 0
@@ -1148,9 +1154,10 @@ def _file_options(p: argparse.ArgumentParser, *, compressing: bool) -> None:
                        "(e.g. tcp://host:8786) instead")
     else:
         p.add_argument("-r", "--recursive", action="store_true", help=argparse.SUPPRESS)
-        p.add_argument("--images", type=_images, metavar="A:B", help="restore only images A to B-1 (counted from 0; "
-                       "negative from the end), decoding only the chunks that hold them; written as the kind "
-                       "of file the whole archive restores to, as NAME.A-LAST (or with -o/-c)")
+        p.add_argument("--images", type=_images, metavar="A:B",
+                       help="restore only images A to B-1 (counted from 0; negative from the end), "
+                       "decoding only the chunks that hold them; written as the kind of file the "
+                       "whole archive restores to, as NAME.A-LAST (or where -o/-c says)")
 
 
 def _max_error(text: str) -> int:

@@ -203,8 +203,10 @@ class ConvLevel:
             size += 4 + len(data)
         return b"".join(parts)
 
-    def _encode_whole(self, images: np.ndarray, min_bytes: int, seen: SameTiles | None = None) -> bytes:
-        (z_hat, z_index), (s, index) = self.symbols(images) if seen is None else seen.symbols(images, self.symbols)
+    def _encode_whole(self, images: np.ndarray, min_bytes: int,
+                      seen: SameTiles | None = None) -> bytes:
+        found = self.symbols(images) if seen is None else seen.symbols(images, self.symbols)
+        (z_hat, z_index), (s, index) = found
         encoder = bitstream.Encoder(self.transform.tables)
         encoder.add(z_hat, z_index)
         encoder.add(s, index)
@@ -217,6 +219,10 @@ class ConvLevel:
             return self._decode_whole(data, n, shape, framed)
         out = np.empty((n, *shape), np.uint8)
         view, seen = memoryview(data), SameTiles()
+
+        def decode_tile(stream: bytes, tile_shape) -> np.ndarray:
+            return self._decode_whole(stream, 1, tile_shape, framed)[0]
+
         for image in out:
             for y0, y1, x0, x1 in grid:
                 if len(view) < 4:
@@ -225,8 +231,7 @@ class ConvLevel:
                 if size > len(view) - 4:
                     raise bitstream.TruncatedError("tiled stream's tile is longer than what is left (damaged)")
                 tile_shape, stream = (y1 - y0, x1 - x0, *shape[2:]), bytes(view[4 : 4 + size])
-                image[y0:y1, x0:x1] = seen.decode(stream, tile_shape,
-                                                  lambda data, shape: self._decode_whole(data, 1, shape, framed)[0])
+                image[y0:y1, x0:x1] = seen.decode(stream, tile_shape, decode_tile)
                 view = view[4 + size :]
         if len(view):
             raise bitstream.FormatError("tiled stream has data after its last tile (damaged)")
@@ -278,8 +283,9 @@ class SameTiles:
         return value
 
     def _coded(self, tile: np.ndarray) -> dict:
-        """The record of ``tile``: {"tile", "symbols", "streams": {floor: bytes}}, new if not seen."""
-        key = (tile.shape, hashlib.blake2b(np.ascontiguousarray(tile).data, digest_size=16).digest())
+        """The record of ``tile``: {"tile", "symbols", "streams": {floor: bytes}}; new if unseen."""
+        digest = hashlib.blake2b(np.ascontiguousarray(tile).data, digest_size=16).digest()
+        key = (tile.shape, digest)
         record = self._recent.get(key)
         if record is None or not np.array_equal(record["tile"], tile):
             record = self._remember(key, {"tile": tile.copy(), "symbols": None, "streams": {}})
@@ -302,7 +308,9 @@ class SameTiles:
     def decode(self, stream: bytes, shape, decode) -> np.ndarray:
         """``decode(stream, shape)``'s pixels, made once per distinct stream."""
         found = self._recent.get((shape, stream))
-        return found if found is not None else self._remember((shape, stream), decode(stream, shape))
+        if found is None:
+            found = self._remember((shape, stream), decode(stream, shape))
+        return found
 
 
 def tiles(h: int, w: int, size: int | None = None) -> list[tuple[int, int, int, int]]:

@@ -253,9 +253,9 @@ def read_image(source, *, check_shape=None) -> tuple[np.ndarray, dict]:
     try:
         with Image.open(source) as original:
             fmt = original.format
-            im = _checked(original, check_shape)  # the size from the header, before the orientation's look
+            im = _checked(original, check_shape)  # the size from the header, before the orientation
             a = upright(np.asarray(im), _orientation(original))
-    except (DataError, InputError):  # refused by name (InputError is a ValueError: not "unreadable")
+    except (DataError, InputError):  # refused by name (InputError is a ValueError: not unreadable)
         raise
     except UnidentifiedImageError:
         raise DataError("not an image, an array or a dataset aecodec reads (PNG, JPEG, TIFF, ..., .npy, .npz, "
@@ -443,7 +443,8 @@ def luma(rgb: np.ndarray) -> np.ndarray:
     return ((rgb.astype(np.int32) @ np.array([299, 587, 114]) + 500) // 1000).astype(np.uint8)
 
 
-ACCEPTED_SHAPES = "aecodec compresses arrays shaped (H, W), (H, W, C), (N, H, W) or (N, H, W, C), no axis empty"
+ACCEPTED_SHAPES = ("aecodec compresses arrays shaped (H, W), (H, W, C), (N, H, W) or (N, H, W, C), "
+                   "no axis empty")
 
 
 def check_image_shape(shape) -> None:
@@ -458,7 +459,8 @@ def check_image_shape(shape) -> None:
         raise InputError(f"images of {h}x{w}x{channels} are empty; {ACCEPTED_SHAPES}")
     if channels > container.MAX_CHANNELS:
         raise InputError(f"images have {channels} channels; at most {container.MAX_CHANNELS} are supported")
-    if h > container.MAX_DIM or w > container.MAX_DIM or h * w * channels > container.MAX_IMAGE_PIXELS:
+    too_wide = h > container.MAX_DIM or w > container.MAX_DIM
+    if too_wide or h * w * channels > container.MAX_IMAGE_PIXELS:
         raise InputError(f"images of {h}x{w}x{channels} are larger than aecodec accepts "
                          f"(at most {container.MAX_IMAGE_PIXELS} values: 16384x16384 grey)")
 
@@ -559,7 +561,7 @@ def save_images(fileobj, images: np.ndarray, kind: str, *, format: str | None = 
 
 
 def save_npz(fileobj, arrays: dict) -> None:
-    """An .npz of ``arrays`` (name -> array), deflated as ``np.savez_compressed`` does, never pickled.
+    """An .npz of ``arrays`` (name -> array), deflated as ``np.savez_compressed`` does; no pickle.
 
     Written here because NumPy takes the names as keyword arguments: an array named 'file' is a
     TypeError there, and one named 'allow_pickle' is taken for the option, leaving no array."""

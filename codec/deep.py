@@ -56,7 +56,8 @@ def _codecs():
 
 def _read_png(raw: bytes, check_shape) -> tuple[np.ndarray, dict]:
     width, height = struct.unpack(">II", raw[16:24])
-    check_shape((height, width, 3) if raw[25] in (2, 6) else (height, width))  # colour type: RGB, RGBA
+    colour = raw[25] in (2, 6)  # the colour type: RGB, RGBA (an opaque alpha is dropped)
+    check_shape((height, width, 3) if colour else (height, width))
     try:
         a = _codecs().png_decode(raw)
     except Exception as e:  # imagecodecs raises its own PngError (and ValueError)

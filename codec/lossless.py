@@ -43,13 +43,13 @@ PROPERTIES = ("prediction", "a", "b", "c", "d", "|e_a|", "|e_b|", "|e_c|", "|e_d
               "|e_a|+|e_b|", "a-c", "b-c", "d-b", "a-aa", "b-bb", "plane", "|e_plane|")
 _GRADIENTS = (11, 13, 14, 15, 16, 17)  # properties in pixel differences: divided by a near-lossless step
 
-# The largest image, and chunk, the lossless coder encodes: it holds about 80 bytes per value while
-# encoding (the weighted predictor's passes, the residuals and leaves of a plane, the coder's parts),
-# so 2^24 values (4096 x 4096 grey, a 2560 x 1600 colour photo) peak near 1.4 GB and a blank 4096 x
-# 4096 image takes about 20 s; an 8192 x 8192 one would need 6 GB. Files of up to 2^26 values per
-# chunk, written before this limit, are still decoded (``WHOLE_CHUNK_PIXELS``).
+# The largest image, and chunk, the lossless coder encodes: it holds about 50 bytes per value while
+# encoding (the weighted predictor's passes, a plane's residuals and leaves, the coder's parts), so
+# 2^24 values (4096 x 4096 grey, a 2560 x 1600 colour photo) peak near 0.9 GB and a blank 4096 x
+# 4096 image takes about 14 s; an 8192 x 8192 one took 6 GB and 80 s. Files of up to 2^26 values
+# per chunk, written before this limit, are still decoded (``WHOLE_CHUNK_PIXELS``).
 LOSSLESS_VALUES = 1 << 24
-LOSSLESS_BATCH_PIXELS = 1 << 20  # the one-pass encoder finds leaves for this many pixels (all images) at a time
+LOSSLESS_BATCH_PIXELS = 1 << 20  # the one-pass encoder finds leaves for this many pixels at a time
 
 
 def tokens_per_sign(depth: int) -> int:
@@ -284,7 +284,7 @@ def original_properties(coded: np.ndarray, k: int, form, depth: int, predictors:
     plane_size = (n // k) * len(here)
     props, tokens, previous = [], [], None
     for c in range(k):
-        x = padded(coded[c::k])  # int32, as e: whole planes, so half the memory of int64 (the same values)
+        x = padded(coded[c::k])  # int32, as e: whole planes in half the memory of int64
         top = form.top(c, depth)
         wp_pred, wp_error = (wp[c] if wp is not None else weighted_pass(x, steps, offsets, top)) if predictors \
             else (None, None)
@@ -321,7 +321,7 @@ def weighted_pass(x: np.ndarray, steps, offsets: np.ndarray, top: int):
     r = np.ascontiguousarray(x.T, np.int32)
     state = weighted.PixelMajorState(*r.shape)
     total = sum(len(here) for here in steps)
-    # int32: values and errors of 16-bit data (<< 3) fit; kept for the whole chunk, so half the memory
+    # int32: values and errors of 16-bit data (<< 3) fit; kept for the whole chunk: half the memory
     preds, errors = np.empty((r.shape[1], total), np.int32), np.empty((r.shape[1], total), np.int32)
     done = 0
     for here in steps:  # in place: pieces joined at the end would hold both at once
@@ -374,7 +374,8 @@ def lossless_plane(x: np.ndarray, top: int, tree: Tree, plane: int, previous, sc
     segments = [slice(a, a + max(1, LOSSLESS_BATCH_PIXELS // n)) for a in range(0, len(here), max(1, LOSSLESS_BATCH_PIXELS // n))]
     for s in segments:  # CALIC's residuals first: a pixel's properties read its neighbours'
         e[here[s]] = np.abs(rt[here[s]] - _calic(rt, here[s], offsets, top, scale_depth).T)
-    q, leaves = np.empty((n, len(here)), np.int32), np.empty((n, len(here)), np.int16)  # residuals < 2^16
+    q = np.empty((n, len(here)), np.int32)  # residuals of 16-bit data fit
+    leaves = np.empty((n, len(here)), np.int16)
     for s in segments:
         calic = _calic(rt, here[s], offsets, top, scale_depth)
         leaf = tree.leaves_at(rt, e, here[s], offsets, calic, plane, previous, 1, None if wp is None else wp[1][:, s])
@@ -540,7 +541,7 @@ class LosslessCoder:
             q, leaves, previous = lossless_plane(coded[c::k], form.top(c, depth), tree, form.plane_id(c), previous,
                                                  form.scale_depth(c, depth), wp[c])
             q, leaves = q.reshape(-1), leaves.reshape(-1)
-            for s in range(0, len(q), LOSSLESS_BATCH_PIXELS):  # a batch at a time: token_of makes int64 copies
+            for s in range(0, len(q), LOSSLESS_BATCH_PIXELS):  # token_of copies in int64: batches
                 qs = q[s : s + LOSSLESS_BATCH_PIXELS]
                 token = _signed(token_of(np.abs(qs))[0], qs < 0) + (self.t - 1)
                 key = leaves[s : s + LOSSLESS_BATCH_PIXELS].astype(np.int64) * a + token

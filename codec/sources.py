@@ -67,9 +67,10 @@ def _array_source(a: np.ndarray, meta: dict, grey_stack: bool = False, depth: in
 MAX_PIPED_BYTES = 1 << 28  # an image or .npz read whole from a pipe: larger ones need a file name
 
 
-def _stream(f, count: int, image_shape, name: str, what: str, dtype=np.uint8, check=check_image_shape) -> Source:
+def _stream(f, count: int, image_shape, name: str, what: str, dtype=np.uint8,
+            check=check_image_shape) -> Source:
     """A Source reading ``count`` images of ``image_shape`` (uint8, or ``dtype``: uint16 of either byte
-    order) from ``f`` a chunk at a time; ``check(image_shape)`` first (the limits: ``open_source``)."""
+    order) from ``f`` a chunk at a time; ``check(image_shape)`` first (``open_source``'s limits)."""
     check(image_shape)  # before a pixel is read
     if count == 0:
         raise DataError(f"{what} holds no images")
@@ -149,8 +150,8 @@ def open_source(path: str | None, *, recursive: bool = False, stdin=None, grey_s
         FileNotFoundError, IsADirectoryError (folder without ``recursive``).
     """
     if path in (None, "-"):
-        src = _pipe_source(stdin if hasattr(stdin, "peek") else io.BufferedReader(stdin), "stdin", grey_stack,
-                           check_shape)
+        pipe = stdin if hasattr(stdin, "peek") else io.BufferedReader(stdin)
+        src = _pipe_source(pipe, "stdin", grey_stack, check_shape)
         check_restorable(src)
         return src
     p = Path(path)
@@ -212,7 +213,9 @@ def _pipe_source(f, name: str, grey_stack: bool, check) -> Source:
 
 def _streamed(f, kind: str, name: str, grey_stack: bool, check) -> Source:
     if kind == "gzip":  # inflated as read: the IDX header is checked before anything else is
-        return _with(_idx_stream(gzip.GzipFile(fileobj=f), name, check), {"kind": "idx", "name": name, "gzip": True})
+        inflated = gzip.GzipFile(fileobj=f)
+        meta = {"kind": "idx", "name": name, "gzip": True}
+        return _with(_idx_stream(inflated, name, check), meta)
     if kind == "idx":
         return _with(_idx_stream(f, name, check), {"kind": "idx", "name": name, "gzip": False})
     return _with(_npy_stream(f, name, grey_stack, check), {"kind": "npy", "name": name})
@@ -239,8 +242,9 @@ def _whole(f, kind: str, name: str, grey_stack: bool, check) -> Source:
             raise DataError(f"not a readable .npz file: {e}") from None
     a, info = read_image(f, check_shape=check)
     if info["format"] not in IMAGE_FORMATS:  # restoring writes the file's own format back
-        raise InputError(f"{info['format']} images are read but not written back by aecodec, so it could not "
-                         f"be restored as it is: convert it to PNG first (aecodec writes {', '.join(IMAGE_FORMATS)})")
+        raise InputError(f"{info['format']} images are read but not written back by aecodec, so it "
+                         "could not be restored as it is: convert it to PNG first (aecodec writes "
+                         f"{', '.join(IMAGE_FORMATS)})")
     return _with(_array_source(a, {}, depth=info.get("depth")), {"kind": "image", "name": name, **info})
 
 
@@ -353,13 +357,14 @@ def write_archive(source: Source, fileobj, *, quality=None, model=None, batches=
 KINDS = ("npy", "npz", "idx", "image", "folder", "list")  # list: codec.compress of a list of images
 IMAGE_FORMATS = ("PNG", "BMP", "TIFF", "PPM", "WEBP", "GIF", "JPEG", "MPO")  # Pillow formats of inputs it reads
 MAX_COUNT = 1 << 40
-MAX_NPZ_KEY_BYTES = 251  # the key and '.npy': a member that unzips to a file name (255 bytes at most)
+MAX_NPZ_KEY_BYTES = 251  # with '.npy', a member that unzips to a file name (of 255 bytes at most)
 
 
 def npz_key_problem(key) -> str | None:
-    """Why ``key`` cannot name the array of an .npz aecodec restores, or None if it can: any printable
-    text (spaces, non-ASCII letters, a leading '-' are plain names inside a zip) without '/' or '\\'
-    (a member in a folder, or one that unzips elsewhere: '../x'), of at most 251 UTF-8 bytes.
+    """Why ``key`` cannot name the array of an .npz aecodec restores, or None if it can: any
+    printable text (spaces, non-ASCII letters, a leading '-' are plain names inside a zip) without
+    '/' or '\\' (a member in a folder, or one that unzips elsewhere: '../x'), of at most 251 UTF-8
+    bytes.
     The one rule of compressing (before anything is written or removed) and of restoring."""
     if not isinstance(key, str) or not key:
         return "is empty or not text"
@@ -374,7 +379,7 @@ def npz_key_problem(key) -> str | None:
 
 def check_restorable(source: Source) -> None:
     """Refuse, before anything is coded, written or removed, an input whose record of what it was
-    (``source.meta``) restoring would refuse: the rule is ``recorded_kind``'s, the decompressor's own.
+    (``source.meta``) restoring would refuse: the rule is ``recorded_kind``'s, restoring's own.
 
     Raises:
         InputError: naming what restoring would refuse.

@@ -29,7 +29,9 @@ def header_only_png(path, height: int, width: int) -> None:
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
 
     def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
 
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b""))
 
@@ -37,16 +39,25 @@ def header_only_png(path, height: int, width: int) -> None:
 def header_only_npz(path, shape) -> None:
     """An .npz whose one member's header claims ``shape`` uint8 and that holds no values."""
     with zipfile.ZipFile(path, "w") as z, z.open("images.npy", "w") as f:
-        np.lib.format.write_array_header_1_0(f, {"descr": "|u1", "fortran_order": False, "shape": shape})
+        np.lib.format.write_array_header_1_0(
+            f, {"descr": "|u1", "fortran_order": False, "shape": shape}
+        )
 
 
 # The lossless coder's limit: 2^24 values per image and per chunk, refused before a pixel is read.
 
-@pytest.mark.parametrize("make, name", [(lambda p: header_only_png(p, 8192, 8192), "blank.png"),
-                                        (lambda p: header_only_npz(p, (16384, 16384)), "zeros.npz")],
-                         ids=["png", "npz"])
-def test_an_image_too_large_to_encode_losslessly_is_refused_from_its_header_and_kept(tmp_path, monkeypatch, capsys,
-                                                                                    make, name):
+
+@pytest.mark.parametrize(
+    "make, name",
+    [
+        (lambda p: header_only_png(p, 8192, 8192), "blank.png"),
+        (lambda p: header_only_npz(p, (16384, 16384)), "zeros.npz"),
+    ],
+    ids=["png", "npz"],
+)
+def test_an_image_too_large_to_encode_losslessly_is_refused_from_its_header_and_kept(
+    tmp_path, monkeypatch, capsys, make, name
+):
     monkeypatch.chdir(tmp_path)
     make(tmp_path / name)
     assert cli.main(["-q", "--lossless", "--rm", name]) == 1
@@ -57,17 +68,23 @@ def test_an_image_too_large_to_encode_losslessly_is_refused_from_its_header_and_
 
 
 def test_the_lossless_coder_takes_4096_squared_and_refuses_one_row_more():
-    api.ArchiveWriter(io.BytesIO(), (4096, 4096), max_error=0, model=PHOTO)  # the size checks happen here
+    api.ArchiveWriter(
+        io.BytesIO(), (4096, 4096), max_error=0, model=PHOTO
+    )  # the size checks happen here
     with pytest.raises(codec.InputError, match="losslessly"):
         api.ArchiveWriter(io.BytesIO(), (4097, 4096), max_error=0, model=PHOTO)
 
 
 def test_a_lossless_chunk_of_small_images_holds_at_most_2_to_the_24_values():
     writer = api.ArchiveWriter(io.BytesIO(), (128, 128), max_error=0, model=PHOTO)
-    assert writer._chunk_size((128, 128)) == (1 << 24) // (128 * 128)  # 1024, not the 4096 of small images
+    assert writer._chunk_size((128, 128)) == (1 << 24) // (
+        128 * 128
+    )  # 1024, not the 4096 of small images
 
 
-def test_running_out_of_memory_is_reported_as_such_not_as_an_internal_error(tmp_path, monkeypatch, capsys):
+def test_running_out_of_memory_is_reported_as_such_not_as_an_internal_error(
+    tmp_path, monkeypatch, capsys
+):
     monkeypatch.chdir(tmp_path)
     Image.new("L", (40, 30)).save("x.png")
 
@@ -77,11 +94,15 @@ def test_running_out_of_memory_is_reported_as_such_not_as_an_internal_error(tmp_
     monkeypatch.setattr("codec.sources.write_archive", exhausted)
     assert cli.main(["-q", "x.png", "y.png"]) == 1  # the next file is still tried
     err = capsys.readouterr().err.splitlines()
-    assert err[0].startswith("aecodec: error: x.png: not enough memory to code it") and "internal" not in err[0]
+    assert (
+        err[0].startswith("aecodec: error: x.png: not enough memory to code it")
+        and "internal" not in err[0]
+    )
     assert err[1] == "aecodec: error: y.png: No such file or directory"
 
 
 # A tile equal to one before is coded once (and its stream decoded once): the same bytes.
+
 
 def tiled(monkeypatch):
     """A photo model level with 128-pixel tiles (the rule does not depend on the tile size), and
@@ -104,7 +125,7 @@ def tiled(monkeypatch):
 
 
 def every_tile_coded(level, image: np.ndarray, min_bytes: int) -> bytes:
-    """The definition: each tile's stream on its own, after its length; the last carries the floor."""
+    """The definition: each tile's stream on its own, after its length; the last has the floor."""
     parts, size, grid = [], 0, conv.tiles(*image.shape)
     for i, (y0, y1, x0, x1) in enumerate(grid):
         floor = max(0, min_bytes - size - 4) if i == len(grid) - 1 else 0
@@ -126,10 +147,15 @@ def test_a_tile_equal_to_one_before_runs_the_networks_once_and_codes_to_the_same
     assert runs["symbols"] == distinct
     assert data == every_tile_coded(level, image, 20_000)
     restored = level.decode(data, 1, image.shape)[0]
-    assert runs["decode"] == distinct + 1  # the last tile's stream carries the floor: bytes of its own
-    for (y0, y1, x0, x1), (stream, shape) in zip(conv.tiles(*image.shape), tile_streams(data, image.shape),
-                                                 strict=True):
-        assert np.array_equal(restored[y0:y1, x0:x1], level._decode_whole(stream, 1, shape, True)[0])
+    assert (
+        runs["decode"] == distinct + 1
+    )  # the last tile's stream carries the floor: bytes of its own
+    for (y0, y1, x0, x1), (stream, shape) in zip(
+        conv.tiles(*image.shape), tile_streams(data, image.shape), strict=True
+    ):
+        assert np.array_equal(
+            restored[y0:y1, x0:x1], level._decode_whole(stream, 1, shape, True)[0]
+        )
 
 
 def tile_streams(data: bytes, shape) -> list:
@@ -145,19 +171,24 @@ def tile_streams(data: bytes, shape) -> list:
 # The review's inputs, measured in a child process (time, peak memory).
 
 MEASURE = """
-import resource, subprocess, sys, time
+import json, resource, subprocess, sys, time
 start = time.time()
 r = subprocess.run(sys.argv[1:], capture_output=True)
 peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
-print(__import__("json").dumps({"rc": r.returncode, "s": time.time() - start, "bytes": peak, "err": r.stderr.decode()}))
+print(json.dumps({"rc": r.returncode, "s": time.time() - start, "bytes": peak,
+                  "err": r.stderr.decode()}))
 """
 
 
 def measured(*args, cwd) -> dict:
     from .test_cli import AECODEC
 
-    out = subprocess.run([sys.executable, "-c", MEASURE, AECODEC, *map(str, args)], cwd=cwd, capture_output=True,
-                         timeout=600)
+    out = subprocess.run(
+        [sys.executable, "-c", MEASURE, AECODEC, *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        timeout=600,
+    )
     return json.loads(out.stdout)
 
 

@@ -1,4 +1,4 @@
-"""What aecodec accepts, it restores: the same names and values, or a clear refusal at compress time.
+"""What aecodec accepts, it restores: the same names and values, or it refuses when compressing.
 
 .npz array names, arrays that hold no image (0-d, 1-d, empty), image formats it cannot write back,
 EXIF orientation, and parts (``-d --images``) of an archive of every kind of original."""
@@ -19,7 +19,7 @@ from codec.errors import FormatError, InputError
 
 
 def npz_with(path, name: str, array: np.ndarray) -> None:
-    """An .npz holding ``array`` under ``name``, whatever the name (np.savez takes names as keywords)."""
+    """An .npz holding ``array`` under ``name``, any name (np.savez takes names as keywords)."""
     with zipfile.ZipFile(path, "w") as z, z.open(name + ".npy", "w") as f:
         np.lib.format.write_array(f, array)
 
@@ -35,8 +35,11 @@ def images():
 
 # .npz array names: restorable where a zip can hold them, else refused before anything is written.
 
+
 @pytest.mark.parametrize("name", ["my images", "données", "-x", "k" * 70, "file", "allow_pickle"])
-def test_an_npz_array_name_that_compresses_restores_under_the_same_name(tmp_path, monkeypatch, images, name):
+def test_an_npz_array_name_that_compresses_restores_under_the_same_name(
+    tmp_path, monkeypatch, images, name
+):
     monkeypatch.chdir(tmp_path)
     npz_with("x.npz", name, images)
     assert aecodec("-q", "--lossless", "--rm", "x.npz") == 0
@@ -47,8 +50,9 @@ def test_an_npz_array_name_that_compresses_restores_under_the_same_name(tmp_path
 
 
 @pytest.mark.parametrize("name", ["a/b", "../x", "tab\tname", "", "k" * 252])
-def test_an_npz_array_name_restoring_would_refuse_is_refused_at_compress_time_and_kept(tmp_path, monkeypatch,
-                                                                                     capsys, images, name):
+def test_an_npz_array_name_restoring_would_refuse_is_refused_at_compress_time_and_kept(
+    tmp_path, monkeypatch, capsys, images, name
+):
     monkeypatch.chdir(tmp_path)
     npz_with("x.npz", name, images)
     assert aecodec("-q", "--rm", "x.npz") == 1
@@ -57,8 +61,19 @@ def test_an_npz_array_name_restoring_would_refuse_is_refused_at_compress_time_an
     assert (tmp_path / "x.npz").exists() and not (tmp_path / "x.npz.aec").exists()
 
 
-@pytest.mark.parametrize("name, fine", [("images", True), ("my images", True), ("-x", True), ("données", True),
-                                        ("a/b", False), ("..\\x", False), ("", False), ("k" * 252, False)])
+@pytest.mark.parametrize(
+    "name, fine",
+    [
+        ("images", True),
+        ("my images", True),
+        ("-x", True),
+        ("données", True),
+        ("a/b", False),
+        ("..\\x", False),
+        ("", False),
+        ("k" * 252, False),
+    ],
+)
 def test_compressing_and_restoring_judge_npz_names_by_one_rule(name, fine):
     assert (sources.npz_key_problem(name) is None) == fine
     meta = {"kind": "npz", "key": name, "count": 1}
@@ -69,8 +84,9 @@ def test_compressing_and_restoring_judge_npz_names_by_one_rule(name, fine):
             sources.recorded_kind(meta)
 
 
-def test_an_image_format_aecodec_cannot_write_back_is_refused_at_compress_time_and_kept(tmp_path, monkeypatch,
-                                                                                       capsys, images):
+def test_an_image_format_aecodec_cannot_write_back_is_refused_at_compress_time_and_kept(
+    tmp_path, monkeypatch, capsys, images
+):
     monkeypatch.chdir(tmp_path)
     Image.fromarray(images[0]).save("x.pcx")
     assert aecodec("-q", "--rm", "x.pcx") == 1
@@ -79,10 +95,15 @@ def test_an_image_format_aecodec_cannot_write_back_is_refused_at_compress_time_a
     assert (tmp_path / "x.pcx").exists() and not (tmp_path / "x.pcx.aec").exists()
 
 
-# Arrays that hold no image: an InputError saying what is accepted, from the API and the command line.
+# Arrays that hold no image: an InputError saying what is accepted, from the API and the CLI.
 
-NO_IMAGE = [np.array(5, np.uint8), np.arange(10, dtype=np.uint8), np.zeros((0, 28, 28), np.uint8),
-            np.zeros((4, 0), np.uint8), np.zeros((2, 3, 4, 5, 1), np.uint8)]
+NO_IMAGE = [
+    np.array(5, np.uint8),
+    np.arange(10, dtype=np.uint8),
+    np.zeros((0, 28, 28), np.uint8),
+    np.zeros((4, 0), np.uint8),
+    np.zeros((2, 3, 4, 5, 1), np.uint8),
+]
 
 
 @pytest.mark.parametrize("array", NO_IMAGE, ids=lambda a: str(a.shape))
@@ -93,20 +114,27 @@ def test_an_array_that_holds_no_image_is_an_input_error_naming_the_shapes_accept
 
 @pytest.mark.parametrize("array", NO_IMAGE, ids=lambda a: str(a.shape))
 @pytest.mark.parametrize("suffix", [".npy", ".npz", "pipe"])
-def test_the_command_line_refuses_an_array_that_holds_no_image_by_shape(tmp_path, monkeypatch, capsys, array,
-                                                                        suffix):
+def test_the_command_line_refuses_an_array_that_holds_no_image_by_shape(
+    tmp_path, monkeypatch, capsys, array, suffix
+):
     monkeypatch.chdir(tmp_path)
     if suffix == ".npz":
         np.savez("x.npz", images=array)
     else:
         np.save("x.npy", array)
     if suffix == "pipe":
-        monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO((tmp_path / "x.npy").read_bytes())))
+        monkeypatch.setattr(
+            "sys.stdin", io.TextIOWrapper(io.BytesIO((tmp_path / "x.npy").read_bytes()))
+        )
         status = aecodec("-q", "-o", "x.aec")
     else:
         status = aecodec("-q", "--rm", f"x{suffix}")
     err = capsys.readouterr().err
-    assert status == 1 and "aecodec compresses arrays shaped (H, W)" in err and "internal error" not in err
+    assert (
+        status == 1
+        and "aecodec compresses arrays shaped (H, W)" in err
+        and "internal error" not in err
+    )
     assert not list(tmp_path.glob("*.aec"))
 
 
@@ -118,15 +146,19 @@ def test_compress_file_refuses_a_one_dimensional_npy_with_an_input_error(tmp_pat
 
 # EXIF orientation: applied when read, so the archive holds the image as viewers show it.
 
+
 def exif_image(path, array: np.ndarray, orientation: int, fmt: str) -> None:
     exif = Image.Exif()
     exif[0x0112] = orientation
-    Image.fromarray(array).save(path, format=fmt, exif=exif.tobytes(), **({"quality": 95} if fmt == "JPEG" else {}))
+    Image.fromarray(array).save(
+        path, format=fmt, exif=exif.tobytes(), **({"quality": 95} if fmt == "JPEG" else {})
+    )
 
 
 @pytest.mark.parametrize("orientation", range(2, 9))
-def test_a_png_with_an_exif_orientation_restores_losslessly_to_the_oriented_image(tmp_path, monkeypatch,
-                                                                                   orientation):
+def test_a_png_with_an_exif_orientation_restores_losslessly_to_the_oriented_image(
+    tmp_path, monkeypatch, orientation
+):
     monkeypatch.chdir(tmp_path)
     colour = np.random.default_rng(orientation).integers(0, 256, (20, 12, 3), np.uint8)
     exif_image("x.png", colour, orientation, "PNG")
@@ -139,7 +171,9 @@ def test_a_png_with_an_exif_orientation_restores_losslessly_to_the_oriented_imag
 def test_a_jpeg_photo_taken_sideways_restores_upright_within_the_bound(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     y, x = np.mgrid[:48, :32]
-    colour = np.stack([y * 5, x * 7, (x + y) * 3], -1).astype(np.uint8)  # smooth: JPEG keeps it well
+    colour = np.stack([y * 5, x * 7, (x + y) * 3], -1).astype(
+        np.uint8
+    )  # smooth: JPEG keeps it well
     exif_image("x.jpg", colour, 6, "JPEG")  # rotate 90 degrees clockwise to show
     shown = np.asarray(ImageOps.exif_transpose(Image.open("x.jpg"))).astype(int)
     assert shown.shape == (32, 48, 3)
@@ -154,7 +188,12 @@ def with_exif_chunk(png: bytes, orientation: int) -> bytes:
     exif = Image.Exif()
     exif[0x0112] = orientation
     body = exif.tobytes()[6:] if exif.tobytes().startswith(b"Exif\0\0") else exif.tobytes()
-    chunk = struct.pack(">I", len(body)) + b"eXIf" + body + struct.pack(">I", zlib.crc32(b"eXIf" + body))
+    chunk = (
+        struct.pack(">I", len(body))
+        + b"eXIf"
+        + body
+        + struct.pack(">I", zlib.crc32(b"eXIf" + body))
+    )
     return png[:33] + chunk + png[33:]
 
 
@@ -168,9 +207,10 @@ def test_a_sixteen_bit_png_with_an_exif_orientation_is_read_upright():
 
 # Parts of an archive (-d --images A:B) of every kind of original.
 
+
 def originals(tmp_path, images) -> dict:
-    """Archive name -> (the command that makes it, how to read a part back, the part's name): archives
-    named without their original's suffix, which a part's made-up name cannot tell the kind of."""
+    """Archive name -> (the command that makes it, how to read a part back, the part's name):
+    archives named without their original's suffix, which a part's made-up name cannot tell."""
     (tmp_path / "t10k-images-idx3-ubyte.gz").write_bytes(gzip.compress(data.idx_bytes(images)))
     (tmp_path / "raw-images-idx3-ubyte").write_bytes(data.idx_bytes(images))
     (tmp_path / "api.aec").write_bytes(codec.compress(images, lossless=True))
@@ -182,8 +222,9 @@ def originals(tmp_path, images) -> dict:
 
 
 @pytest.mark.parametrize("archive", ["t10k.aec", "raw.aec", "api.aec"])
-def test_a_part_of_an_archive_restores_as_the_kind_of_file_the_whole_restores_to(tmp_path, monkeypatch, images,
-                                                                                 archive):
+def test_a_part_of_an_archive_restores_as_the_kind_of_file_the_whole_restores_to(
+    tmp_path, monkeypatch, images, archive
+):
     monkeypatch.chdir(tmp_path)
     command, read, part = originals(tmp_path, images)[archive]
     if command is not None:
@@ -192,7 +233,9 @@ def test_a_part_of_an_archive_restores_as_the_kind_of_file_the_whole_restores_to
     assert np.array_equal(read(tmp_path / part), images[1:3])
 
 
-def test_a_part_of_a_jpegs_archive_is_a_lossless_png_as_the_whole_is(tmp_path, monkeypatch, capsys, images):
+def test_a_part_of_a_jpegs_archive_is_a_lossless_png_as_the_whole_is(
+    tmp_path, monkeypatch, capsys, images
+):
     monkeypatch.chdir(tmp_path)
     Image.fromarray(images[0]).save("photo.jpg", quality=95)
     assert aecodec("-q", "--lossless", "photo.jpg") == 0
