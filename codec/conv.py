@@ -198,15 +198,13 @@ class ConvLevel:
         for i, (image, (y0, y1, x0, x1)) in enumerate(jobs):
             last = i == len(jobs) - 1
             tile, floor = image[None, y0:y1, x0:x1], max(0, min_bytes - size - 4) if last else 0
-            data = seen.encode(tile, floor, lambda t, f: self._encode_whole(t, f, seen))
+            data = seen.result(tile, ("stream", floor), self._encode_whole, tile, floor)
             parts += [len(data).to_bytes(4, "little"), data]
             size += 4 + len(data)
         return b"".join(parts)
 
-    def _encode_whole(self, images: np.ndarray, min_bytes: int,
-                      seen: SameTiles | None = None) -> bytes:
-        found = self.symbols(images) if seen is None else seen.symbols(images, self.symbols)
-        (z_hat, z_index), (s, index) = found
+    def _encode_whole(self, images: np.ndarray, min_bytes: int) -> bytes:
+        (z_hat, z_index), (s, index) = self.symbols(images)
         encoder = bitstream.Encoder(self.transform.tables)
         encoder.add(z_hat, z_index)
         encoder.add(s, index)
@@ -256,21 +254,26 @@ class ConvLevel:
         """Exactly what the integer tables assign to the symbols, before the coder's few bytes."""
         total, seen = 0.0, SameTiles()
         for y0, y1, x0, x1 in tiles(images.shape[1], images.shape[2]):
-            (z_hat, z_index), (s, index) = seen.symbols(images[:, y0:y1, x0:x1], self.symbols)
-            total += (bitstream.ideal_bits(z_hat, z_index, self.transform.tables)
-                      + bitstream.ideal_bits(s, index, self.transform.tables))
+            tile = images[:, y0:y1, x0:x1]
+            total += seen.result(tile, "bits", self._ideal_bits, tile)
         return total
+
+    def _ideal_bits(self, images: np.ndarray) -> float:
+        (z_hat, z_index), (s, index) = self.symbols(images)
+        return (bitstream.ideal_bits(z_hat, z_index, self.transform.tables)
+                + bitstream.ideal_bits(s, index, self.transform.tables))
 
 
 class SameTiles:
-    """The last few distinct tiles of a chunk and what they coded to (symbols; streams by floor) or
-    decoded from: a tile equal to one of them (a blank scan's, a flat background's: a 65 KB PNG can
-    hold 64 blank tiles) is coded or decoded from them instead of through the networks again. The
-    same bytes and pixels, as a tile's symbols are a function of its pixels, its stream of those
-    and its floor, its pixels of its stream; only the work changes: a blank 8192 x 8192 image runs
-    the networks once, not 64 times. Tiles are found by a digest and compared in full."""
+    """The last few distinct tiles of a chunk and what they coded to (streams, by floor; ideal
+    bits), or the last few streams and what they decoded to: a tile equal to one of them (a blank
+    scan's, a flat background's: a 65 KB PNG can hold 64 blank tiles) is not run through the
+    networks again. The same bytes and pixels, as a tile's stream is a function of its pixels and
+    its floor, its pixels of its stream; only the work changes: a blank 8192 x 8192 image runs the
+    networks twice (the last tile carries the chunk's floor), not 64 times. Tiles are found by a
+    digest and compared in full; only streams and pixels are kept, a few MB."""
 
-    KEEP = 4  # a row's full and narrower last tile, the last row's: 16 MB of symbols each at most
+    KEEP = 4  # a row's full and narrower last tile, the last row's two
 
     def __init__(self):
         self._recent: dict = {}  # oldest first
@@ -282,28 +285,16 @@ class SameTiles:
             self._recent.pop(next(iter(self._recent)))
         return value
 
-    def _coded(self, tile: np.ndarray) -> dict:
-        """The record of ``tile``: {"tile", "symbols", "streams": {floor: bytes}}; new if unseen."""
+    def result(self, tile: np.ndarray, what, compute, *args):
+        """``compute(*args)``, made once per distinct ``tile`` and ``what`` (("stream", floor), ...)."""
         digest = hashlib.blake2b(np.ascontiguousarray(tile).data, digest_size=16).digest()
         key = (tile.shape, digest)
         record = self._recent.get(key)
-        if record is None or not np.array_equal(record["tile"], tile):
-            record = self._remember(key, {"tile": tile.copy(), "symbols": None, "streams": {}})
-        return record
-
-    def encode(self, tile: np.ndarray, floor: int, code) -> bytes:
-        """``code(tile, floor)``'s stream, made once per distinct tile and floor."""
-        streams = self._coded(tile)["streams"]
-        if floor not in streams:
-            streams[floor] = code(tile, floor)
-        return streams[floor]
-
-    def symbols(self, tile: np.ndarray, compute):
-        """``compute(tile)``, made once per distinct tile."""
-        record = self._coded(tile)
-        if record["symbols"] is None:
-            record["symbols"] = compute(tile)
-        return record["symbols"]
+        if record is None or not np.array_equal(record[0], tile):
+            record = self._remember(key, (tile.copy(), {}))
+        if what not in record[1]:
+            record[1][what] = compute(*args)
+        return record[1][what]
 
     def decode(self, stream: bytes, shape, decode) -> np.ndarray:
         """``decode(stream, shape)``'s pixels, made once per distinct stream."""

@@ -423,7 +423,7 @@ def recorded_kind(meta: dict) -> dict:
         key = meta.get("key", "images")
         problem = npz_key_problem(key)
         if problem is not None:
-            raise FormatError(f"header meta key {show(key)} {problem}")
+            raise FormatError(f"header meta key {show(key)} is not a plain array name: it {problem}")
         out["key"] = key
     elif kind == "folder":
         out["files"] = _folder_names(meta, count)
