@@ -269,7 +269,10 @@ def _orientation(im) -> int:
     """An opened image's EXIF Orientation, 1 to 8 (1: none, or not a valid one)."""
     from PIL import ExifTags
 
-    value = im.getexif().get(ExifTags.Base.Orientation, 1)
+    try:
+        value = im.getexif().get(ExifTags.Base.Orientation, 1)
+    except Exception:  # noqa: BLE001 - damaged metadata, not pixels: there is no orientation to apply
+        return 1
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
