@@ -17,7 +17,7 @@ import numpy as np
 import bitstream
 from bitstream import container
 from codec import modelfile
-from codec.data import check_image_shape
+from codec.data import check_array_shape, check_image_shape
 from codec.errors import FormatError, InputError, LimitError, ModelMismatchError
 from codec.fileio import atomic_output
 from codec.model import Model
@@ -93,16 +93,52 @@ def _check_images(images) -> np.ndarray:
             raise InputError(f"images contain NaN or infinity (dtype {a.dtype}); aecodec compresses uint8 and uint16 images")
         raise InputError(f"images have dtype {a.dtype}; aecodec compresses uint8 images (and uint16 ones losslessly; "
                          "convert with .astype(np.uint8))")
-    if a.ndim not in (2, 3, 4):
-        raise InputError(f"images have {a.ndim} dimensions; expected (H, W), (H, W, C), (N, H, W) or (N, H, W, C)")
-    if a.size == 0:
-        raise InputError(f"images are empty (shape {a.shape})")
+    check_array_shape(a.shape)
     check_image_shape(a.shape[1:] if a.ndim == 4 else a.shape[-2:])
     return a
 
 
 LOSSY_DEPTH = ("{depth}-bit images are coded losslessly or near-losslessly only: pass lossless=True or max_error=K "
                "(aecodec --lossless, --max-error K); the lossy levels code 8-bit images")
+
+
+def check_level_shape(level, model: Model, shape) -> None:
+    """Refuse images of ``shape`` (H, W[, C]) larger than ``level`` (of ``model``) codes: its values
+    per image, and its coded pixels (padding to tiles included) per chunk; from the shape alone.
+
+    Raises:
+        InputError: naming the model, the level's limits and where larger images go.
+    """
+    check_image_shape(shape)
+    coded, values = level.coded_pixels(1, shape), int(np.prod(shape))
+    if coded <= level.max_coded_pixels and values <= level.max_image_values:
+        return
+    exact = level.kind == "lossless"
+    most = (f"at most {level.max_image_values} values per image" if values > level.max_image_values
+            else f"at most {level.max_coded_pixels} once padded to tiles")
+    where = ("its lossy levels code larger ones (a convolutional model's: tile by tile)" if exact
+             else "a convolutional model codes larger images tile by tile")
+    how = " losslessly" if exact else ""
+    raise InputError(f"images of shape {tuple(shape)} are larger than aecodec accepts with "
+                     f"{model.name!r}{how} ({most}; {where})")
+
+
+def check_codable(shape, *, model=None, quality=None, max_error: int | None = None) -> None:
+    """Refuse, from its shape alone (before a pixel is read), an image that the level ``quality`` or
+    ``max_error`` (0: lossless) of ``model`` (None: the bundled one that suits it) would refuse:
+    what ``aecodec`` checks in image and array headers. Limits that depend on the pixels (a depth
+    above 8 bits needs the lossless coder) are checked when they are read.
+
+    Raises:
+        InputError: as ``check_level_shape``; an unknown quality; a model without a lossless coder.
+    """
+    check_image_shape(shape)
+    found = _resolve(model, [shape])
+    if max_error is not None:
+        level = found.lossless_level(check_max_error(max_error))
+    else:
+        level = found.level_for(found.check_quality(quality))
+    check_level_shape(level, found, shape)
 
 
 def check_max_error(max_error) -> int:
@@ -216,16 +252,14 @@ class ArchiveWriter:
         self.count = 0
 
     def _chunk_size(self, shape) -> int:
-        """Images of ``shape`` per chunk: within the readers' limits on pixels, and on padded tiles."""
-        check_image_shape(shape)
-        coded, limit = self.level.coded_pixels(1, shape), self.level.max_coded_pixels
-        pixels = int(np.prod(shape))
-        if coded > limit or pixels > self.level.max_image_values:
-            raise InputError(f"images of shape {tuple(shape)} are larger than aecodec accepts with {self.model.name!r} "
-                             f"(at most {self.level.max_image_values} values, {limit} once padded; a convolutional "
-                             "model codes larger images tile by tile)")
+        """Images of ``shape`` per chunk: within the readers' limits on pixels, and on padded tiles,
+        and within what the level codes at once in bounded memory (the lossless coder's)."""
+        check_level_shape(self.level, self.model, shape)
+        coded, pixels = self.level.coded_pixels(1, shape), int(np.prod(shape))
         chunk = getattr(self.level, "chunk_images", CHUNK_IMAGES)
-        return max(1, min(chunk, limit // coded, container.MAX_CHUNK_PIXELS // pixels))
+        budget = getattr(self.level, "max_chunk_values", container.MAX_CHUNK_PIXELS)
+        return max(1, min(chunk, self.level.max_coded_pixels // coded,
+                          container.MAX_CHUNK_PIXELS // pixels, budget // pixels))
 
     def write(self, images) -> None:
         """Add images shaped (n, H, W[, C]); a new shape starts a new chunk (archives only)."""
@@ -292,7 +326,7 @@ class ArchiveReader:
         self.header = self._reader.header
         self.model = model_named_by(self.header) if model is None else _resolve(model)
         check_model(self.model, self.header)
-        self.level = self.model.level_for(self.header["quality"], self.header["max_error"], self.header["depth"])
+        self.level = level_of(self.model, self.header)
 
     def __iter__(self):
         framed = self._reader.version >= 3
@@ -303,6 +337,12 @@ class ArchiveReader:
                 raise LimitError(f"format-2 file holds more than {FORMAT2_DENSE_PIXELS} pixels denser than "
                                  f"{container.MAX_PIXELS_PER_BYTE} per byte (decompress it with aecodec 0.1)")
             yield self.level.decode(data, n, shape, version=self._reader.version)
+
+
+def level_of(model: Model, header: dict):
+    """The level a file's header names (a lossy level, or the lossless coder at its bound and
+    depth): the one rule of reading a file whole (``ArchiveReader``) and at random (``archive``)."""
+    return model.level_for(header["quality"], header["max_error"], header["depth"])
 
 
 def check_chunk_work(level, n: int, data: bytes, shape, *, framed: bool) -> int:
@@ -484,7 +524,10 @@ def compress_file(src, dst, *, force: bool = False, quality=None, model=None, po
     from codec import sources
 
     src, dst = Path(src), Path(dst)
-    source = sources.open_source(str(src), recursive=src.is_dir())
+    def check(shape):  # from headers, before pixels are read
+        check_codable(shape, model=model, quality=quality)
+
+    source = sources.open_source(str(src), recursive=src.is_dir(), check_shape=check)
     with atomic_output(dst, force=force, inputs=[src, *source.paths]) as f:
         sources.write_archive(source, f, quality=quality, model=model, pool=pool)
         return f.tell()

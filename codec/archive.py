@@ -49,7 +49,7 @@ class Archive:
         except BaseException:
             self.close()
             raise
-        self.level = self.model.level(self.header["quality"])
+        self.level = api.level_of(self.model, self.header)  # a lossless file's too (quality 0)
         self.starts = np.concatenate([[0], np.cumsum(self._chunks.counts)])  # each chunk's first image
         self._cached: tuple[int, np.ndarray] | None = None
 

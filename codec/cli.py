@@ -144,7 +144,10 @@ def _compress_one(args, src: str | None) -> None:
         raise UsageError(f"name the archive of {src!r} with -o")
     dst = _destination(args, src, suffix_in=True)
     _claim_output(args, dst)
-    source = sources.open_source(src, recursive=args.recursive, stdin=sys.stdin.buffer, grey_stack=args.grey_stack)
+    max_error = 0 if args.lossless else args.max_error
+    check = _shape_check(args, max_error)
+    source = sources.open_source(src, recursive=args.recursive, stdin=sys.stdin.buffer,
+                                 grey_stack=args.grey_stack, check_shape=check)
     inputs = [*source.paths, args.model]  # a folder's images, each of which --rm may remove
     if dst is not None:  # before any image is coded
         fileio.check_output(dst, force=args.force, inputs=inputs)
@@ -154,7 +157,6 @@ def _compress_one(args, src: str | None) -> None:
     model = _model(args, [source.image_shape], source.depth)
     batches = source.batches()  # streamed once: the first chunk also serves to pick a target quality
     first = next(batches)
-    max_error = 0 if args.lossless else args.max_error
     quality = None if max_error is not None else _quality(args, model, source, first)
     name = source.meta.get("name", "stdin")
     with contextlib.ExitStack() as stack:
@@ -185,6 +187,18 @@ def _compress_one(args, src: str | None) -> None:
     shown = _level_name(level, max_error or 0)
     _note(args, f"{src or 'stdin'}: {source.count} image(s), {shown}, {out.count / source.count:.1f} bytes/image"
                 + (f" -> {dst}" if dst else ""))
+
+
+def _shape_check(args, max_error: int | None):
+    """What refuses an input's images from their header, before a pixel is read: the limits of the
+    level they would be coded at (the lossless coder's are lower than the container's)."""
+    from codec import api
+
+    def check(shape) -> None:
+        model = _model(args, [shape])
+        api.check_codable(shape, model=model, quality=args.quality, max_error=max_error)
+
+    return check
 
 
 def _level_name(quality: int, max_error: int) -> str:
@@ -224,17 +238,13 @@ def _decompress_one(args, src: str | None) -> None:
     if getattr(args, "images", None) is not None:
         return _decompress_some(args, src)
 
-    dst = _output_path(args, src, suffix_in=False)
-    force = args.force
     with contextlib.ExitStack() as stack:
         fileobj = sys.stdin.buffer if src in (None, "-") else stack.enter_context(open(src, "rb"))
         reader = api.ArchiveReader(fileobj, model=_model(args))
-        if dst is not None and args.output is None and sources.lossy_original(reader.header):
-            dst = dst.with_suffix(".png")  # re-encoding as JPEG would lose more: -o names a lossy file if wanted
-            force = False  # a name the user did not give: never replaces a file, whatever -f says
-            if not args.quiet:
-                print(f"aecodec: {src}: restored as {dst.name} (lossless; name a lossy file with -o)", file=sys.stderr)
+        dst, as_png = _restored_name(args, src, reader.header)
+        force = args.force and not as_png  # a name the user did not give: never replaces a file
         dst = _destination(args, src, suffix_in=False, dst=dst)
+        _note_png(args, src, dst, as_png)
         _claim_output(args, dst)
         inputs = [] if src in (None, "-") else [src]
         bar = stack.enter_context(_progress(args, reader.header["meta"].get("count"), str(src or "stdin")))
@@ -248,9 +258,28 @@ def _decompress_one(args, src: str | None) -> None:
     _note(args, f"{src or 'stdin'}: restored" + (f" -> {dst}" if dst else ""))
 
 
+def _restored_name(args, src: str | None, header: dict) -> tuple[Path | None, bool]:
+    """(where restoring ``src`` goes, whether that is a PNG named by aecodec): ``_output_path``, but
+    an image from a lossy format (JPEG) restored as PNG unless -o names the file (re-encoding it
+    would lose more)."""
+    from codec import sources
+
+    dst = _output_path(args, src, suffix_in=False)
+    if dst is None or args.output is not None or not sources.lossy_original(header):
+        return dst, False
+    return dst.with_suffix(".png"), True
+
+
+def _note_png(args, src: str | None, dst: Path | None, as_png: bool) -> None:
+    if as_png and not args.quiet:
+        print(f"aecodec: {src}: restored as {dst.name} (lossless; name a lossy file with -o)",
+              file=sys.stderr)
+
+
 def _decompress_some(args, src: str | None) -> None:
     """``-d --images A:B``: those images only, read at random (only their chunks are decoded), written
-    as the archive's kind of file (NAME.A-LAST.npy for NAME.npy.aec, unless -o or -c says where)."""
+    as the file the whole archive restores to (its kind, from that name), under NAME.A-LAST.SUFFIX
+    (t10k.0-9 for t10k.aec, x.0-9.npy for x.npy.aec), unless -o or -c says where."""
     from codec import archive, sources
     from codec.errors import InputError
 
@@ -260,14 +289,19 @@ def _decompress_some(args, src: str | None) -> None:
         picked = range(*args.images.indices(len(images)))
         if not picked:
             raise UsageError(f"--images selects none of the {len(images)} images")
-        dst = _output_path(args, src, suffix_in=False)
-        if dst is not None and args.output is None:
-            dst = dst.with_name(f"{dst.stem if dst.suffix else dst.name}.{picked[0]}-{picked[-1]}{dst.suffix}")
+        whole, as_png = _restored_name(args, src, images.header)
+        dst = whole
+        if whole is not None and args.output is None:
+            stem = whole.stem if whole.suffix else whole.name
+            dst = whole.with_name(f"{stem}.{picked[0]}-{picked[-1]}{whole.suffix}")
+        force = args.force and not as_png
         dst = _destination(args, src, suffix_in=False, dst=dst)
+        _note_png(args, src, dst, as_png)
         _claim_output(args, dst)
         try:
-            sources.restore_archive(_Selection(images, picked), dst, stdout=sys.stdout.buffer, force=args.force,
-                                    archive=Path(src))
+            sources.restore_archive(_Selection(images, picked), dst, stdout=sys.stdout.buffer,
+                                    force=force, archive=Path(src),
+                                    like=None if whole is None else whole.name)
         except InputError as e:
             raise UsageError(str(e)) from None
         if dst is None:
@@ -483,6 +517,10 @@ def _one_file(args, one, src) -> int:
     try:
         one(args, src)
     except (AecodecError, OSError, UsageError, RefusedError, ValueError, EOFError) as e:
+        return _report(src if src != "-" else None, e)
+    except MemoryError:  # the machine's limit, not a bug: said so, and the next file is still tried
+        e = MemoryError("not enough memory to code it (the limits and what they cost: README, "
+                        "'Bounded work per input byte')")
         return _report(src if src != "-" else None, e)
     except Exception as e:  # noqa: BLE001 - a bug: still one line, still the next file
         return _report(src if src != "-" else None, RuntimeError(f"internal error, please report: {e!r}"))
@@ -1182,8 +1220,10 @@ def _file_options(p: argparse.ArgumentParser, *, compressing: bool) -> None:
                        "(e.g. tcp://host:8786) instead")
     else:
         p.add_argument("-r", "--recursive", action="store_true", help=argparse.SUPPRESS)
-        p.add_argument("--images", type=_images, metavar="A:B", help="restore only images A to B-1 (counted from 0; "
-                       "negative from the end), decoding only the chunks that hold them")
+        p.add_argument("--images", type=_images, metavar="A:B",
+                       help="restore only images A to B-1 (counted from 0; negative from the end), "
+                       "decoding only the chunks that hold them; written as the kind of file the "
+                       "whole archive restores to, as NAME.A-LAST (or where -o/-c says)")
 
 
 def _max_error(text: str) -> int:

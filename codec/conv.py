@@ -16,6 +16,7 @@ this integer form.
 
 from __future__ import annotations
 
+import hashlib
 import math
 
 import numpy as np
@@ -201,11 +202,12 @@ class ConvLevel:
         grid = tiles(images.shape[1], images.shape[2])
         if len(grid) == 1:
             return self._encode_whole(images, min_bytes)
-        parts, size = [], 0
+        parts, size, seen = [], 0, SameTiles()
         jobs = [(image, t) for image in images for t in grid]
         for i, (image, (y0, y1, x0, x1)) in enumerate(jobs):
             last = i == len(jobs) - 1
-            data = self._encode_whole(image[None, y0:y1, x0:x1], max(0, min_bytes - size - 4) if last else 0)
+            tile, floor = image[None, y0:y1, x0:x1], max(0, min_bytes - size - 4) if last else 0
+            data = seen.result(tile, ("stream", floor), self._encode_whole, tile, floor)
             parts += [len(data).to_bytes(4, "little"), data]
             size += 4 + len(data)
         return b"".join(parts)
@@ -223,7 +225,11 @@ class ConvLevel:
         if len(grid) == 1:
             return self._decode_whole(data, n, shape, framed)
         out = np.empty((n, *shape), np.uint8)
-        view = memoryview(data)
+        view, seen = memoryview(data), SameTiles()
+
+        def decode_tile(stream: bytes, tile_shape) -> np.ndarray:
+            return self._decode_whole(stream, 1, tile_shape, framed)[0]
+
         for image in out:
             for y0, y1, x0, x1 in grid:
                 if len(view) < 4:
@@ -231,7 +237,8 @@ class ConvLevel:
                 size = int.from_bytes(view[:4], "little")
                 if size > len(view) - 4:
                     raise bitstream.TruncatedError("tiled stream's tile is longer than what is left (damaged)")
-                image[y0:y1, x0:x1] = self._decode_whole(bytes(view[4 : 4 + size]), 1, (y1 - y0, x1 - x0, *shape[2:]), framed)[0]
+                tile_shape, stream = (y1 - y0, x1 - x0, *shape[2:]), bytes(view[4 : 4 + size])
+                image[y0:y1, x0:x1] = seen.decode(stream, tile_shape, decode_tile)
                 view = view[4 + size :]
         if len(view):
             raise bitstream.FormatError("tiled stream has data after its last tile (damaged)")
@@ -254,12 +261,56 @@ class ConvLevel:
 
     def ideal_bits(self, images: np.ndarray) -> float:
         """Exactly what the integer tables assign to the symbols, before the coder's few bytes."""
-        total = 0.0
+        total, seen = 0.0, SameTiles()
         for y0, y1, x0, x1 in tiles(images.shape[1], images.shape[2]):
-            (z_hat, z_index), (s, index) = self.symbols(images[:, y0:y1, x0:x1])
-            total += (bitstream.ideal_bits(z_hat, z_index, self.transform.tables)
-                      + bitstream.ideal_bits(s, index, self.transform.tables))
+            tile = images[:, y0:y1, x0:x1]
+            total += seen.result(tile, "bits", self._ideal_bits, tile)
         return total
+
+    def _ideal_bits(self, images: np.ndarray) -> float:
+        (z_hat, z_index), (s, index) = self.symbols(images)
+        return (bitstream.ideal_bits(z_hat, z_index, self.transform.tables)
+                + bitstream.ideal_bits(s, index, self.transform.tables))
+
+
+class SameTiles:
+    """The last few distinct tiles of a chunk and what they coded to (streams, by floor; ideal
+    bits), or the last few streams and what they decoded to: a tile equal to one of them (a blank
+    scan's, a flat background's: a 65 KB PNG can hold 64 blank tiles) is not run through the
+    networks again. The same bytes and pixels, as a tile's stream is a function of its pixels and
+    its floor, its pixels of its stream; only the work changes: a blank 8192 x 8192 image runs the
+    networks twice (the last tile carries the chunk's floor), not 64 times. Tiles are found by a
+    digest and compared in full; only streams and pixels are kept, a few MB."""
+
+    KEEP = 4  # a row's full and narrower last tile, the last row's two
+
+    def __init__(self):
+        self._recent: dict = {}  # oldest first
+
+    def _remember(self, key, value):
+        self._recent.pop(key, None)
+        self._recent[key] = value
+        while len(self._recent) > self.KEEP:
+            self._recent.pop(next(iter(self._recent)))
+        return value
+
+    def result(self, tile: np.ndarray, what, compute, *args):
+        """``compute(*args)``, made once per distinct ``tile`` and ``what`` (("stream", floor), ...)."""
+        digest = hashlib.blake2b(np.ascontiguousarray(tile).data, digest_size=16).digest()
+        key = (tile.shape, digest)
+        record = self._recent.get(key)
+        if record is None or not np.array_equal(record[0], tile):
+            record = self._remember(key, (tile.copy(), {}))
+        if what not in record[1]:
+            record[1][what] = compute(*args)
+        return record[1][what]
+
+    def decode(self, stream: bytes, shape, decode) -> np.ndarray:
+        """``decode(stream, shape)``'s pixels, made once per distinct stream."""
+        found = self._recent.get((shape, stream))
+        if found is None:
+            found = self._remember((shape, stream), decode(stream, shape))
+        return found
 
 
 def tiles(h: int, w: int, size: int | None = None) -> list[tuple[int, int, int, int]]:

@@ -226,11 +226,13 @@ _CONVERT = {"P": "RGBA", "PA": "RGBA", "CMYK": "RGB", "YCbCr": "RGB", "1": "L", 
 LOSSY_FORMATS = ("JPEG", "MPO", "WEBP")  # inputs whose pixels came from a lossy codec (WebP may not have)
 
 
-def read_image(source) -> tuple[np.ndarray, dict]:
+def read_image(source, *, check_shape=None) -> tuple[np.ndarray, dict]:
     """An image (path or binary file) as (H, W) grey or (H, W, C) colour, uint8 or (16-bit PNG, TIFF,
     PGM/PPM) uint16, and what restoring it needs: {"format": Pillow's format}, plus {"alpha":
     "opaque"} when an alpha channel that was opaque everywhere was dropped (restoring puts it back,
     exactly), and for deep files {"depth": bits} (and a PGM's "maxval" when not 2^depth - 1).
+    An EXIF Orientation is applied (``upright``): the image comes as viewers show it.
+    ``check_shape((H, W[, C]))`` (default ``check_image_shape``) refuses it from its header.
 
     Palette and 1-bit images become the colour or grey values they show (restored as such).
 
@@ -241,17 +243,19 @@ def read_image(source) -> tuple[np.ndarray, dict]:
     """
     from PIL import Image, UnidentifiedImageError
 
+    check_shape = check_shape or check_image_shape
     deep_bytes = _deep_file(source)
     if deep_bytes is not None:
         from codec import deep
 
-        return _alpha_dropped(*deep.read(deep_bytes, check_image_shape))
+        a, info = deep.read(deep_bytes, check_shape)
+        return _alpha_dropped(upright(a, deep.orientation(deep_bytes)), info)
     try:
-        with Image.open(source) as im:
-            fmt = im.format
-            im = _checked(im)
-            a = np.asarray(im)
-    except DataError:
+        with Image.open(source) as original:
+            fmt = original.format
+            im = _checked(original, check_shape)  # the size from the header, before the orientation
+            a = upright(np.asarray(im), _orientation(original))
+    except (DataError, InputError):  # refused by name (InputError is a ValueError: not unreadable)
         raise
     except UnidentifiedImageError:
         raise DataError("not an image, an array or a dataset aecodec reads (PNG, JPEG, TIFF, ..., .npy, .npz, "
@@ -259,6 +263,36 @@ def read_image(source) -> tuple[np.ndarray, dict]:
     except (OSError, ValueError, Image.DecompressionBombError) as e:
         raise DataError(f"not a readable image: {e}") from None
     return _alpha_dropped(a, {"format": fmt})
+
+
+def _orientation(im) -> int:
+    """An opened image's EXIF Orientation, 1 to 8 (1: none, or not a valid one)."""
+    from PIL import ExifTags
+
+    try:
+        value = im.getexif().get(ExifTags.Base.Orientation, 1)
+    except Exception:  # noqa: BLE001 - damaged metadata, not pixels: there is no orientation to apply
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+# EXIF orientation -> how the stored pixels become the image as shown (PIL.ImageOps.exif_transpose's
+# transposes on an (H, W[, C]) array): a camera's portrait photo is read upright, as every viewer
+# shows it, rather than sideways with its tag dropped (restoring writes no tag).
+_UPRIGHT = {
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1],
+    5: lambda a: a.swapaxes(0, 1),
+    6: lambda a: np.rot90(a, -1),
+    7: lambda a: a[::-1, ::-1].swapaxes(0, 1),
+    8: lambda a: np.rot90(a, 1),
+}
+
+
+def upright(a: np.ndarray, orientation: int) -> np.ndarray:
+    """The image ``a`` (H, W[, C]) as shown under EXIF ``orientation`` (1 to 8)."""
+    return _UPRIGHT[orientation](a) if orientation in _UPRIGHT else a
 
 
 def _alpha_dropped(a: np.ndarray, info: dict) -> tuple[np.ndarray, dict]:
@@ -298,9 +332,18 @@ def _deep_file(source) -> bytes | None:
     return raw if deep.is_deep(head) or deep.tiff_is_deep(raw) else None
 
 
-def _checked(im):
+def _header_shape(im) -> tuple[int, ...]:
+    """The shape an opened image is read as, from its header: (H, W) grey or (H, W, 3) colour (an
+    alpha channel is dropped when opaque and refused otherwise; the orientation may swap H and W,
+    which no limit tells apart)."""
+    bands = [b for b in im.getbands() if b not in ("A", "a")]
+    colour = im.mode in ("P", "PA") or len(bands) >= 3
+    return (im.height, im.width, 3) if colour else (im.height, im.width)
+
+
+def _checked(im, check_shape):
     """``im`` refused from its header alone (size, frames, mode), else converted to L, LA, RGB or RGBA."""
-    check_image_shape((im.height, im.width))  # before a pixel is decoded
+    check_shape(_header_shape(im))  # before a pixel is decoded
     frames = getattr(im, "n_frames", 1)
     if frames > 1:
         raise DataError(f"{im.format} image has {frames} frames; aecodec stores one image per file "
@@ -314,29 +357,30 @@ def _checked(im):
     return im.convert(_CONVERT[im.mode])
 
 
-def scan_image(path) -> tuple[bool, int]:
+def scan_image(path, *, check_shape=None) -> tuple[bool, int]:
     """Check an image file as ``read_image`` would, decoding only an alpha channel if it has one (a
     16-bit file is read whole); returns (whether an opaque alpha channel will be dropped, its depth:
     8, or 9 to 16 for a deep file), so a folder is checked whole before anything is written.
     Raises as ``read_image``."""
     from PIL import Image, UnidentifiedImageError
 
+    check_shape = check_shape or check_image_shape
     deep_bytes = _deep_file(path)
     if deep_bytes is not None:
         from codec import deep
 
-        _, info = _alpha_dropped(*deep.read(deep_bytes, check_image_shape))
+        _, info = _alpha_dropped(*deep.read(deep_bytes, check_shape))
         return "alpha" in info, info["depth"]
     try:
         with Image.open(path) as im:
-            im = _checked(im)
+            im = _checked(im, check_shape)
             if im.mode not in ("LA", "RGBA"):
                 return False, 8
             if (np.asarray(im.getchannel("A")) != 255).any():
                 raise DataError("image has a transparent alpha channel; aecodec's levels are lossy and would "
                                 "change it (flatten it, or keep the file as it is)")
             return True, 8
-    except DataError:
+    except (DataError, InputError):
         raise
     except UnidentifiedImageError:
         raise DataError("not a readable image") from None
@@ -402,6 +446,10 @@ def luma(rgb: np.ndarray) -> np.ndarray:
     return ((rgb.astype(np.int32) @ np.array([299, 587, 114]) + 500) // 1000).astype(np.uint8)
 
 
+ACCEPTED_SHAPES = ("aecodec compresses arrays shaped (H, W), (H, W, C), (N, H, W) or (N, H, W, C), "
+                   "no axis empty")
+
+
 def check_image_shape(shape) -> None:
     """Refuse an image shape (H, W) or (H, W, C) beyond the container's limits, before any pixel is read.
 
@@ -410,11 +458,29 @@ def check_image_shape(shape) -> None:
     """
     h, w = int(shape[0]), int(shape[1])
     channels = int(shape[2]) if len(shape) == 3 else 1
+    if min(h, w, channels) < 1:
+        raise InputError(f"images of {h}x{w}x{channels} are empty; {ACCEPTED_SHAPES}")
     if channels > container.MAX_CHANNELS:
         raise InputError(f"images have {channels} channels; at most {container.MAX_CHANNELS} are supported")
-    if min(h, w) < 1 or h > container.MAX_DIM or w > container.MAX_DIM or h * w * channels > container.MAX_IMAGE_PIXELS:
+    too_wide = h > container.MAX_DIM or w > container.MAX_DIM
+    if too_wide or h * w * channels > container.MAX_IMAGE_PIXELS:
         raise InputError(f"images of {h}x{w}x{channels} are larger than aecodec accepts "
                          f"(at most {container.MAX_IMAGE_PIXELS} values: 16384x16384 grey)")
+
+
+def check_array_shape(shape) -> None:
+    """Refuse, from its shape alone (before any value is read), an array that holds no image: 0-d
+    (a number), 1-d, more than 4-d, or with an axis of length 0. The one rule of the API
+    (``codec.compress``) and of every array the command line reads (.npy, .npz members).
+
+    Raises:
+        InputError: naming the shape and the shapes accepted.
+    """
+    shape = tuple(int(d) for d in shape)
+    if len(shape) not in (2, 3, 4):
+        raise InputError(f"images have {len(shape)} dimensions (shape {shape}); {ACCEPTED_SHAPES}")
+    if 0 in shape:
+        raise InputError(f"images are empty (shape {shape}); {ACCEPTED_SHAPES}")
 
 
 def one_image(shape, grey_stack: bool = False) -> bool:
@@ -484,7 +550,7 @@ def save_images(fileobj, images: np.ndarray, kind: str, *, format: str | None = 
     """
     out = io.BytesIO()
     if kind == "npz":
-        np.savez_compressed(out, **{key: images})
+        save_npz(out, {key: images})
     elif kind == "image":
         _save_image(out, images, format or "PNG", depth, maxval)
     elif kind == "idx":
@@ -495,6 +561,17 @@ def save_images(fileobj, images: np.ndarray, kind: str, *, format: str | None = 
     else:
         np.save(out, images, allow_pickle=False)
     write_all(fileobj, out.getbuffer())
+
+
+def save_npz(fileobj, arrays: dict) -> None:
+    """An .npz of ``arrays`` (name -> array), deflated as ``np.savez_compressed`` does; no pickle.
+
+    Written here because NumPy takes the names as keyword arguments: an array named 'file' is a
+    TypeError there, and one named 'allow_pickle' is taken for the option, leaving no array."""
+    with zipfile.ZipFile(fileobj, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as z:
+        for name, array in arrays.items():
+            with z.open(name + ".npy", "w", force_zip64=True) as f:
+                np.lib.format.write_array(f, np.asanyarray(array), allow_pickle=False)
 
 
 # Channels each written image format can hold (what Pillow would otherwise drop or refuse).

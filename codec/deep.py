@@ -56,7 +56,8 @@ def _codecs():
 
 def _read_png(raw: bytes, check_shape) -> tuple[np.ndarray, dict]:
     width, height = struct.unpack(">II", raw[16:24])
-    check_shape((height, width))
+    colour = raw[25] in (2, 6)  # the colour type: RGB, RGBA (an opaque alpha is dropped)
+    check_shape((height, width, 3) if colour else (height, width))
     try:
         a = _codecs().png_decode(raw)
     except Exception as e:  # imagecodecs raises its own PngError (and ValueError)
@@ -74,6 +75,44 @@ def _png_significant_bits(raw: bytes) -> int | None:
             bits = max(raw[pos + 8 : pos + 8 + length])
             return bits if 9 <= bits <= 16 else None
         if kind in (b"IDAT", b"IEND"):
+            return None
+        pos += 12 + length
+    return None
+
+
+def orientation(raw: bytes) -> int:
+    """The EXIF Orientation (1 to 8; 1 when absent or not valid) of a deep PNG (its eXIf chunk) or
+    TIFF (tag 274), read without decoding a pixel."""
+    import io
+
+    from PIL import Image
+
+    try:
+        if raw.startswith(PNG_SIGNATURE):
+            exif = Image.Exif()
+            exif.load(_png_chunk(raw, b"eXIf") or b"")
+            value = exif.get(ORIENTATION, 1)
+        elif raw[:4] in TIFF_SIGNATURES:
+            with Image.open(io.BytesIO(raw)) as im:
+                value = im.tag_v2.get(ORIENTATION, 1)
+        else:
+            return 1
+    except Exception:  # noqa: BLE001 - damaged metadata: the pixels' decoder reports what matters
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+ORIENTATION = 0x0112  # the EXIF and TIFF tag
+
+
+def _png_chunk(raw: bytes, wanted: bytes) -> bytes | None:
+    """The data of a PNG's first chunk of type ``wanted``, if it has one."""
+    pos = len(PNG_SIGNATURE)
+    while pos + 8 <= len(raw):
+        length, kind = struct.unpack(">I4s", raw[pos : pos + 8])
+        if kind == wanted:
+            return raw[pos + 8 : pos + 8 + length]
+        if kind == b"IEND":
             return None
         pos += 12 + length
     return None

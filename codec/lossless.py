@@ -34,7 +34,7 @@ from bitstream.coder import PRECISION, Decoder, Encoder, Tables, integer_frequen
 from bitstream.errors import FormatError
 from codec import lossless_forms as forms
 from codec import weighted
-from codec.tiling import WHOLE_CHUNK_PIXELS, WHOLE_IMAGE_VALUES, from_planes, to_planes
+from codec.tiling import WHOLE_CHUNK_PIXELS, from_planes, to_planes
 
 MAX_ERROR = 32  # near-lossless bounds offered: 1..32
 DIRECT = 32  # magnitudes below this are their own token
@@ -42,6 +42,14 @@ MSB = 2  # bits after the leading one kept in a large magnitude's token
 PROPERTIES = ("prediction", "a", "b", "c", "d", "|e_a|", "|e_b|", "|e_c|", "|e_d|", "row", "column", "activity",
               "|e_a|+|e_b|", "a-c", "b-c", "d-b", "a-aa", "b-bb", "plane", "|e_plane|")
 _GRADIENTS = (11, 13, 14, 15, 16, 17)  # properties in pixel differences: divided by a near-lossless step
+
+# The largest image, and chunk, the lossless coder encodes: it holds about 50 bytes per value while
+# encoding (the weighted predictor's passes, a plane's residuals and leaves, the coder's parts), so
+# 2^24 values (4096 x 4096 grey, a 2560 x 1600 colour photo) peak near 0.9 GB and a blank 4096 x
+# 4096 image takes about 14 s; an 8192 x 8192 one took 6 GB and 80 s. Files of up to 2^26 values
+# per chunk, written before this limit, are still decoded (``WHOLE_CHUNK_PIXELS``).
+LOSSLESS_VALUES = 1 << 24
+LOSSLESS_BATCH_PIXELS = 1 << 20  # the one-pass encoder finds leaves for this many pixels at a time
 
 
 def tokens_per_sign(depth: int) -> int:
@@ -276,13 +284,15 @@ def original_properties(coded: np.ndarray, k: int, form, depth: int, predictors:
     plane_size = (n // k) * len(here)
     props, tokens, previous = [], [], None
     for c in range(k):
-        x = padded(coded[c::k]).astype(np.int64)
+        x = padded(coded[c::k])  # int32, as e: whole planes in half the memory of int64
         top = form.top(c, depth)
         wp_pred, wp_error = (wp[c] if wp is not None else weighted_pass(x, steps, offsets, top)) if predictors \
             else (None, None)
         calic = _calic(np.ascontiguousarray(x.T, np.int32), here, offsets, top, form.scale_depth(c, depth))  # = predict
         e = np.zeros_like(x)
-        e[:, here] = np.abs(x[:, here] - calic)
+        step = max(1, LOSSLESS_BATCH_PIXELS // len(x))
+        for s in range(0, len(here), step):  # a batch at a time: the difference is int64
+            e[:, here[s : s + step]] = np.abs(x[:, here[s : s + step]] - calic[:, s : s + step])
         picked = np.arange(plane_size) if columns is None else \
             columns[(columns >= c * plane_size) & (columns < (c + 1) * plane_size)] - c * plane_size
         if not picked.size:  # only its residuals are needed: the next plane's properties read them
@@ -310,13 +320,16 @@ def weighted_pass(x: np.ndarray, steps, offsets: np.ndarray, top: int):
     the padded planes x (n, L), known whole: computed diagonal by diagonal, as the decoder will."""
     r = np.ascontiguousarray(x.T, np.int32)
     state = weighted.PixelMajorState(*r.shape)
-    preds, errors = [], []
-    for here in steps:
+    total = sum(len(here) for here in steps)
+    # int32: values and errors of 16-bit data (<< 3) fit; kept for the whole chunk: half the memory
+    preds, errors = np.empty((r.shape[1], total), np.int32), np.empty((r.shape[1], total), np.int32)
+    done = 0
+    for here in steps:  # in place: pieces joined at the end would hold both at once
         pred, error = state.predict(r, here, offsets, top)
         state.update(here, r[here].T)
-        preds.append(pred)
-        errors.append(error)
-    return np.concatenate(preds, axis=1), np.concatenate(errors, axis=1)
+        preds[:, done : done + len(here)], errors[:, done : done + len(here)] = pred, error
+        done += len(here)
+    return preds, errors
 
 
 def plane_parts(x: np.ndarray, top: int, step: int, tree: Tree, plane: int, previous, scale_depth: int, wp=None):
@@ -338,7 +351,6 @@ def plane_parts(x: np.ndarray, top: int, step: int, tree: Tree, plane: int, prev
     return parts, crop(r.T, h, w), e
 
 
-LOSSLESS_BATCH_PIXELS = 1 << 20  # the one-pass encoder finds leaves for this many pixels (all images) at a time
 
 
 def _lossless_parts(x: np.ndarray, top: int, tree: Tree, plane: int, previous, scale_depth: int, wp=None):
@@ -362,7 +374,8 @@ def lossless_plane(x: np.ndarray, top: int, tree: Tree, plane: int, previous, sc
     segments = [slice(a, a + max(1, LOSSLESS_BATCH_PIXELS // n)) for a in range(0, len(here), max(1, LOSSLESS_BATCH_PIXELS // n))]
     for s in segments:  # CALIC's residuals first: a pixel's properties read its neighbours'
         e[here[s]] = np.abs(rt[here[s]] - _calic(rt, here[s], offsets, top, scale_depth).T)
-    q, leaves = np.empty((n, len(here)), np.int64), np.empty((n, len(here)), np.int16)
+    q = np.empty((n, len(here)), np.int32)  # residuals of 16-bit data fit
+    leaves = np.empty((n, len(here)), np.int16)
     for s in segments:
         calic = _calic(rt, here[s], offsets, top, scale_depth)
         leaf = tree.leaves_at(rt, e, here[s], offsets, calic, plane, previous, 1, None if wp is None else wp[1][:, s])
@@ -464,7 +477,7 @@ class LosslessCoder:
 
     kind = "lossless"
     max_coded_pixels = WHOLE_CHUNK_PIXELS
-    max_image_values = WHOLE_IMAGE_VALUES
+    max_image_values = LOSSLESS_VALUES
 
     def __init__(self, depth: int, tree: Tree, rows: np.ndarray, prior: int = 1024):
         if prior not in PRIORS:
@@ -527,8 +540,12 @@ class LosslessCoder:
         for c in range(k):
             q, leaves, previous = lossless_plane(coded[c::k], form.top(c, depth), tree, form.plane_id(c), previous,
                                                  form.scale_depth(c, depth), wp[c])
-            token = _signed(token_of(np.abs(q))[0], q < 0).reshape(-1) + (self.t - 1)
-            counts += np.bincount(leaves.reshape(-1).astype(np.int64) * a + token, minlength=counts.size).reshape(counts.shape)
+            q, leaves = q.reshape(-1), leaves.reshape(-1)
+            for s in range(0, len(q), LOSSLESS_BATCH_PIXELS):  # token_of copies in int64: batches
+                qs = q[s : s + LOSSLESS_BATCH_PIXELS]
+                token = _signed(token_of(np.abs(qs))[0], qs < 0) + (self.t - 1)
+                key = leaves[s : s + LOSSLESS_BATCH_PIXELS].astype(np.int64) * a + token
+                counts += np.bincount(key, minlength=counts.size).reshape(counts.shape)
         return counts
 
     def _stream(self, coded, k: int, form, channels: int, depth: int, step: int, own, min_bytes: int, wp=None):
@@ -655,7 +672,8 @@ class LosslessLevel:
 
     kind = "lossless"
     max_coded_pixels = WHOLE_CHUNK_PIXELS  # a chunk is decoded at once: its memory bounded here
-    max_image_values = WHOLE_IMAGE_VALUES
+    max_image_values = LOSSLESS_VALUES  # encoded at once: the encoder's memory bounded here
+    max_chunk_values = LOSSLESS_VALUES
     # Images per chunk: the coder's work per step is mostly fixed costs (a tree walk, a coder call per
     # leaf), so larger chunks of small images code faster (4096 Fashion-MNIST images: 2x 512's speed).
     chunk_images = 4096

@@ -13,7 +13,6 @@ import errno
 import gzip
 import io
 import os
-import re
 import zipfile
 from pathlib import Path, PurePosixPath
 
@@ -25,6 +24,7 @@ from codec.api import CHUNK_IMAGES as CHUNK
 from codec.data import (
     IMAGE_SUFFIXES,
     LOSSY_FORMATS,
+    check_array_shape,
     check_image_shape,
     holds_channels,
     idx_header,
@@ -33,6 +33,7 @@ from codec.data import (
     read_idx_header,
     read_image,
     save_images,
+    save_npz,
     scan_image,
     with_alpha,
     write_all,
@@ -66,10 +67,11 @@ def _array_source(a: np.ndarray, meta: dict, grey_stack: bool = False, depth: in
 MAX_PIPED_BYTES = 1 << 28  # an image or .npz read whole from a pipe: larger ones need a file name
 
 
-def _stream(f, count: int, image_shape, name: str, what: str, dtype=np.uint8) -> Source:
+def _stream(f, count: int, image_shape, name: str, what: str, dtype=np.uint8,
+            check=check_image_shape) -> Source:
     """A Source reading ``count`` images of ``image_shape`` (uint8, or ``dtype``: uint16 of either byte
-    order) from ``f`` a chunk at a time."""
-    check_image_shape(image_shape)  # before a pixel is read
+    order) from ``f`` a chunk at a time; ``check(image_shape)`` first (``open_source``'s limits)."""
+    check(image_shape)  # before a pixel is read
     if count == 0:
         raise DataError(f"{what} holds no images")
     dtype = np.dtype(dtype)
@@ -96,7 +98,7 @@ def _single(source: Source) -> Source:
     return Source(first.shape, False, 1, {}, lambda: iter([first[None]]), source.depth)
 
 
-def _idx_stream(f, name: str) -> Source:
+def _idx_stream(f, name: str, check=check_image_shape) -> Source:
     """An IDX file read lazily: header now, images in chunks."""
     dtype, shape = read_idx_header(f, name=name)
     if dtype != np.uint8:
@@ -104,11 +106,11 @@ def _idx_stream(f, name: str) -> Source:
     if len(shape) == 1:
         raise DataError("IDX file has 1 dimension; images need 3 (N, H, W) or 4 (N, H, W, C)")
     if len(shape) == 2:
-        return _single(_stream(f, 1, shape, name, "IDX file"))
-    return _stream(f, shape[0], shape[1:], name, "IDX file")
+        return _single(_stream(f, 1, shape, name, "IDX file", check=check))
+    return _stream(f, shape[0], shape[1:], name, "IDX file", check=check)
 
 
-def _npy_stream(f, name: str, grey_stack: bool = False) -> Source:
+def _npy_stream(f, name: str, grey_stack: bool = False, check=check_image_shape) -> Source:
     """A .npy array read lazily from a stream (a pipe, a member of an .npz): header now, images in chunks."""
     try:
         version = np.lib.format.read_magic(f)
@@ -118,10 +120,9 @@ def _npy_stream(f, name: str, grey_stack: bool = False) -> Source:
         raise DataError(f"not a readable .npy array: {e}") from None
     if dtype not in (np.uint8, np.dtype("<u2"), np.dtype(">u2")):
         raise InputError(f"images have dtype {dtype}; aecodec compresses uint8 images (and uint16 ones losslessly)")
-    if len(shape) not in (2, 3, 4) or 0 in shape:
-        raise InputError(f"an array of shape {shape}; expected (H, W), (N, H, W) or (N, H, W, C)")
+    check_array_shape(shape)
     if fortran:  # column-major: no image is contiguous in the stream, so it is read whole (bounded)
-        check_image_shape(shape[1:] if len(shape) == 4 or not one_image(shape, grey_stack) else shape)
+        check(shape[1:] if len(shape) == 4 or not one_image(shape, grey_stack) else shape)
         raw = f.read(MAX_PIPED_BYTES + 1)
         if len(raw) != int(np.prod(shape)) * dtype.itemsize:
             raise DataError(f"Fortran-order .npy array holds {len(raw)} bytes, not {int(np.prod(shape)) * dtype.itemsize}"
@@ -129,34 +130,44 @@ def _npy_stream(f, name: str, grey_stack: bool = False) -> Source:
         a = np.ascontiguousarray(np.frombuffer(raw, dtype).reshape(shape, order="F")).astype(dtype.newbyteorder("="))
         return _array_source(a, {}, grey_stack)
     if one_image(shape, grey_stack):
-        return _single(_stream(f, 1, shape, name, ".npy array", dtype))
-    return _stream(f, shape[0], shape[1:], name, ".npy array", dtype)
+        return _single(_stream(f, 1, shape, name, ".npy array", dtype, check))
+    return _stream(f, shape[0], shape[1:], name, ".npy array", dtype, check)
 
 
-def open_source(path: str | None, *, recursive: bool = False, stdin=None, grey_stack: bool = False) -> Source:
+def open_source(path: str | None, *, recursive: bool = False, stdin=None, grey_stack: bool = False,
+                check_shape=check_image_shape) -> Source:
     """Open ``path`` ('-' or None: the binary stream ``stdin``) as a Source.
 
     Every input is streamed or has its claimed shape checked before its pixels are read; a
-    pipe that holds an image or an .npz (formats read whole) is refused past ``MAX_PIPED_BYTES``.
-    An array (H, W, 3|4) is one colour image unless ``grey_stack``.
+    pipe that holds an image or an .npz (formats read whole) is refused past ``MAX_PIPED_BYTES``;
+    and what restoring would refuse (``check_restorable``) is refused before anything is coded.
+    An array (H, W, 3|4) is one colour image unless ``grey_stack``. ``check_shape((H, W[, C]))`` is
+    what refuses an image from its header, before its pixels are read: the container's limits
+    (``check_image_shape``), or a level's (``api.check_codable``: the lossless coder's are lower).
 
     Raises:
         DataError: unreadable or of an unknown kind. InputError: images aecodec cannot code.
         FileNotFoundError, IsADirectoryError (folder without ``recursive``).
     """
     if path in (None, "-"):
-        return _pipe_source(stdin if hasattr(stdin, "peek") else io.BufferedReader(stdin), "stdin", grey_stack)
+        pipe = stdin if hasattr(stdin, "peek") else io.BufferedReader(stdin)
+        src = _pipe_source(pipe, "stdin", grey_stack, check_shape)
+        check_restorable(src)
+        return src
     p = Path(path)
     if p.is_dir():
         if not recursive:
             raise IsADirectoryError("is a directory (use -r to compress a folder of images as one archive)")
-        return _folder_source(p)
+        src = _folder_source(p, check_shape)
+        check_restorable(src)
+        return src
     if not p.exists():
         raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(p))
     if not p.is_file():
         raise DataError(f"not a regular file (read it through standard input: aecodec < {p})")
-    src = _file_source(p, grey_stack)
+    src = _file_source(p, grey_stack, check_shape)
     src.paths = [p]
+    check_restorable(src)
     return src
 
 
@@ -172,40 +183,45 @@ def _kind_of(head: bytes) -> str:
     return "image"
 
 
-def _file_source(p: Path, grey_stack: bool) -> Source:
+def _file_source(p: Path, grey_stack: bool, check) -> Source:
     f = open(p, "rb")  # closed with the Source's stream, or below
     kind = _kind_of(f.read(8))
     f.seek(0)
     if kind == "npy" and p.suffix.lower() == ".npy":
         f.close()
         a = np.load(p, mmap_mode="r", allow_pickle=False)  # mapped: the shape is checked before pixels are read
+        check_array_shape(a.shape)
+        check(a.shape if one_image(a.shape, grey_stack) else a.shape[1:])
         return _with(_array_source(a, {}, grey_stack), {"kind": "npy", "name": p.name})
     if kind in ("gzip", "idx", "npy", "npz"):  # read as the images are coded: the file stays open till then
-        return _streamed(f, kind, p.name, grey_stack) if kind != "npz" else _whole(f, kind, p.name, grey_stack)
+        return (_streamed(f, kind, p.name, grey_stack, check) if kind != "npz"
+                else _whole(f, kind, p.name, grey_stack, check))
     with f:
-        return _whole(f, kind, p.name, grey_stack)
+        return _whole(f, kind, p.name, grey_stack, check)
 
 
-def _pipe_source(f, name: str, grey_stack: bool) -> Source:
+def _pipe_source(f, name: str, grey_stack: bool, check) -> Source:
     kind = _kind_of(f.peek(8)[:8])
     if kind in ("gzip", "idx", "npy"):
-        return _streamed(f, kind, name, grey_stack)
+        return _streamed(f, kind, name, grey_stack, check)
     raw = f.read(MAX_PIPED_BYTES + 1)
     if len(raw) > MAX_PIPED_BYTES:
         raise DataError(f"more than {MAX_PIPED_BYTES} bytes of an image or .npz from a pipe; "
                         "give its file name instead")
-    return _whole(io.BytesIO(raw), kind, name, grey_stack)
+    return _whole(io.BytesIO(raw), kind, name, grey_stack, check)
 
 
-def _streamed(f, kind: str, name: str, grey_stack: bool) -> Source:
+def _streamed(f, kind: str, name: str, grey_stack: bool, check) -> Source:
     if kind == "gzip":  # inflated as read: the IDX header is checked before anything else is
-        return _with(_idx_stream(gzip.GzipFile(fileobj=f), name), {"kind": "idx", "name": name, "gzip": True})
+        inflated = gzip.GzipFile(fileobj=f)
+        meta = {"kind": "idx", "name": name, "gzip": True}
+        return _with(_idx_stream(inflated, name, check), meta)
     if kind == "idx":
-        return _with(_idx_stream(f, name), {"kind": "idx", "name": name, "gzip": False})
-    return _with(_npy_stream(f, name, grey_stack), {"kind": "npy", "name": name})
+        return _with(_idx_stream(f, name, check), {"kind": "idx", "name": name, "gzip": False})
+    return _with(_npy_stream(f, name, grey_stack, check), {"kind": "npy", "name": name})
 
 
-def _whole(f, kind: str, name: str, grey_stack: bool) -> Source:
+def _whole(f, kind: str, name: str, grey_stack: bool, check) -> Source:
     """An .npz (one member, streamed out of the zip) or an image file, from a seekable binary file."""
     if kind == "npz":
         try:
@@ -213,13 +229,22 @@ def _whole(f, kind: str, name: str, grey_stack: bool) -> Source:
             members = z.namelist()
             if len(members) != 1:
                 raise DataError(f".npz holds {len(members)} arrays; aecodec takes exactly one")
-            src = _npy_stream(z.open(members[0]), name, grey_stack)
+            key = members[0].removesuffix(".npy")  # as np.load names it
+            problem = npz_key_problem(key)
+            if problem is not None:  # refused before a pixel is coded: --rm never removes it
+                raise InputError(f".npz array name {key!r} {problem}, so it could not be "
+                                 "restored under it: rename the array (np.savez(f, images=a))")
+            src = _npy_stream(z.open(members[0]), name, grey_stack, check)
             if src.batched:  # the member is read chunk by chunk, later: keep the zip open until then
                 src._batches = _keeping(z, src._batches)
-            return _with(src, {"kind": "npz", "name": name, "key": members[0].removesuffix(".npy")})
+            return _with(src, {"kind": "npz", "name": name, "key": key})
         except zipfile.BadZipFile as e:
             raise DataError(f"not a readable .npz file: {e}") from None
-    a, info = read_image(f)
+    a, info = read_image(f, check_shape=check)
+    if info["format"] not in IMAGE_FORMATS:  # restoring writes the file's own format back
+        raise InputError(f"{info['format']} images are read but not written back by aecodec, so it "
+                         "could not be restored as it is: convert it to PNG first (aecodec writes "
+                         f"{', '.join(IMAGE_FORMATS)})")
     return _with(_array_source(a, {}, depth=info.get("depth")), {"kind": "image", "name": name, **info})
 
 
@@ -266,7 +291,7 @@ def _folder_files(folder: Path) -> tuple[list[Path], list[Path]]:
     return images, others
 
 
-def _folder_source(folder: Path) -> Source:
+def _folder_source(folder: Path, check) -> Source:
     """All the images under a folder, any sizes and channel counts; each checked (name, size, frames,
     mode, alpha) before anything is written or removed, then read as the archive is coded."""
     files, skipped = _folder_files(folder)
@@ -277,7 +302,7 @@ def _folder_source(folder: Path) -> Source:
     for i, (path, name) in enumerate(zip(files, names, strict=True)):
         try:
             check_relative_name(name, what="file name")
-            dropped, depth = scan_image(path)
+            dropped, depth = scan_image(path, check_shape=check)
             if depths and (depth > 8) != (depths[0] > 8):
                 raise InputError(f"a {depth}-bit image in a folder of {depths[0]}-bit ones: an archive holds one "
                                  "pixel type (compress them apart)")
@@ -331,8 +356,38 @@ def write_archive(source: Source, fileobj, *, quality=None, model=None, batches=
 # What the CLI records in an archive's meta to restore the original file, and what restoring accepts.
 KINDS = ("npy", "npz", "idx", "image", "folder", "list")  # list: codec.compress of a list of images
 IMAGE_FORMATS = ("PNG", "BMP", "TIFF", "PPM", "WEBP", "GIF", "JPEG", "MPO")  # Pillow formats of inputs it reads
-_NPZ_KEY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
 MAX_COUNT = 1 << 40
+MAX_NPZ_KEY_BYTES = 251  # with '.npy', a member that unzips to a file name (of 255 bytes at most)
+
+
+def npz_key_problem(key) -> str | None:
+    """Why ``key`` cannot name the array of an .npz aecodec restores, or None if it can: any
+    printable text (spaces, non-ASCII letters, a leading '-' are plain names inside a zip) without
+    '/' or '\\' (a member in a folder, or one that unzips elsewhere: '../x'), of at most 251 UTF-8
+    bytes.
+    The one rule of compressing (before anything is written or removed) and of restoring."""
+    if not isinstance(key, str) or not key:
+        return "is empty or not text"
+    if not key.isprintable():
+        return "holds a control or unprintable character"
+    if "/" in key or "\\" in key:
+        return "holds a '/' or a '\\' (a path, not a name)"
+    if len(key.encode("utf-8")) > MAX_NPZ_KEY_BYTES:
+        return f"is longer than {MAX_NPZ_KEY_BYTES} bytes"
+    return None
+
+
+def check_restorable(source: Source) -> None:
+    """Refuse, before anything is coded, written or removed, an input whose record of what it was
+    (``source.meta``) restoring would refuse: the rule is ``recorded_kind``'s, restoring's own.
+
+    Raises:
+        InputError: naming what restoring would refuse.
+    """
+    try:
+        recorded_kind({**source.meta, "count": source.count})
+    except FormatError as e:
+        raise InputError(f"it could not be restored as it is ({e})") from None
 
 
 def recorded_kind(meta: dict) -> dict:
@@ -366,8 +421,9 @@ def recorded_kind(meta: dict) -> dict:
         out["gzip"] = meta.get("gzip", False)
     elif kind == "npz":
         key = meta.get("key", "images")
-        if not isinstance(key, str) or not _NPZ_KEY.fullmatch(key):
-            raise FormatError(f"header meta key {show(key)} is not a plain array name")
+        problem = npz_key_problem(key)
+        if problem is not None:
+            raise FormatError(f"header meta key {show(key)} is not a plain array name: it {problem}")
         out["key"] = key
     elif kind == "folder":
         out["files"] = _folder_names(meta, count)
@@ -461,10 +517,12 @@ def check_folder_output(dst: Path, archive: Path | None) -> None:
 
 
 def restore_archive(reader, dst: Path | None, *, stdout=None, force: bool = False, then=None,
-                    archive: Path | None = None, on_batch=None) -> None:
+                    archive: Path | None = None, on_batch=None, like: str | None = None) -> None:
     """Restore an opened ``api.ArchiveReader`` to ``dst`` (None: the binary stream ``stdout``) as
-    ``restore_kind`` says, atomically; ``then()`` runs once the output is in place (--rm), and
-    ``on_batch(batch)`` after each decoded batch. The one restoring path of the CLI and the API.
+    ``restore_kind`` says for the name ``like`` (default: ``dst``'s; a part of an archive, written
+    under a name aecodec made up, takes the kind of file the whole would be), atomically; ``then()``
+    runs once the output is in place (--rm), and ``on_batch(batch)`` after each decoded batch. The
+    one restoring path of the CLI and the API.
 
     Raises:
         FormatError, DataError, InputError, FileExistsError: as the steps it takes.
@@ -472,7 +530,7 @@ def restore_archive(reader, dst: Path | None, *, stdout=None, force: bool = Fals
     from codec.fileio import atomic_folder, atomic_output
 
     header = reader.header
-    kind = restore_kind(header, None if dst is None else dst.name)
+    kind = restore_kind(header, like if like is not None else None if dst is None else dst.name)
     protect = [] if archive is None else [archive]
     with contextlib.ExitStack() as stack:
         if dst is None:
@@ -542,7 +600,7 @@ class Sink:
         elif self.kind["kind"] == "npz" and len({p.shape[1:] for p in self._parts}) > 1:
             arrays = {f"image{i}": image for i, image in enumerate(image for part in self._parts for image in part)}
             out = io.BytesIO()
-            np.savez_compressed(out, **arrays)  # images of several sizes: one array each
+            save_npz(out, arrays)  # images of several sizes: one array each
             write_all(self.target, out.getbuffer())
         elif self.kind["kind"] != "folder":
             images = np.concatenate(self._parts)
