@@ -268,8 +268,8 @@ def check_case(name: str, blob: bytes, run, outcomes, fixed: float = FIXED_SECON
     except codec.AecodecError as e:
         outcomes[type(e).__name__] += 1
     except Exception as e:  # noqa: BLE001 - anything else is the finding
-        if name.startswith("zarr-config") and isinstance(e, (ValueError, TypeError)):
-            outcomes[f"config {type(e).__name__}"] += 1  # numcodecs' own errors for configs are its API
+        if name.startswith("zarr-config") and isinstance(e, (ValueError, TypeError, FileNotFoundError)):
+            outcomes[f"config {type(e).__name__}"] += 1  # numcodecs' errors for configs, a model file not found
         else:
             finding = 1
             print(f"FINDING at {name}:\n{traceback.format_exc()}", file=sys.stderr)
