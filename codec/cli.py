@@ -23,6 +23,9 @@ import os
 import sys
 from pathlib import Path
 
+from codec import signals
+from codec.errors import AecodecError
+
 SUFFIX = ".aec"
 COMMANDS = ("compress", "decompress", "info", "test", "train", "bench", "embed", "denoise", "sample", "score")
 
@@ -1283,9 +1286,6 @@ def _normalize(argv: list[str]) -> list[str]:
 
 def main(argv=None) -> int:
     """The console script (``argv`` None: the process is aecodec's) or an in-process call with ``argv``."""
-    from codec import signals
-    from codec.errors import AecodecError
-
     previous = signals.install()  # first of all: a signal from here on unwinds cleanly, with no traceback
     args = None
     try:
