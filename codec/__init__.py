@@ -13,8 +13,8 @@ import importlib
 # msgpack and constriction, and the `aecodec` program (codec.__main__) can install its signal
 # handlers only once this package is imported: what it imports is a start a Ctrl-C would interrupt
 # with a traceback.
-_ERRORS = ("AecodecError", "ChecksumError", "DataError", "FormatError", "InputError", "LimitError",
-           "ModelMismatchError", "TruncatedError", "UnsupportedVersionError")
+_ERRORS = ("AecodecError", "ChecksumError", "ClusterError", "DataError", "FormatError", "InputError",
+           "LimitError", "ModelMismatchError", "TruncatedError", "UnsupportedVersionError")
 _LAZY = {"data": "codec.data", "open": "codec.archive", "Archive": "codec.archive", **{name: "codec.api" for name in
          ("Model", "compress", "compress_file", "decompress", "decompress_file", "load_model",
           "embed", "denoise", "sample", "anomaly_scores")}, **{name: "codec.errors" for name in _ERRORS}}
@@ -37,6 +37,7 @@ __all__ = [
     "sample",
     "Archive",
     "ChecksumError",
+    "ClusterError",
     "DataError",
     "FormatError",
     "InputError",

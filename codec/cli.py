@@ -18,6 +18,7 @@ import errno
 import io
 import itertools
 import json
+import logging
 import math
 import os
 import sys
@@ -446,29 +447,42 @@ def _cmd_files(args, one) -> int:
         _model(args)  # a missing or damaged model is the model's error, reported once
     except (AecodecError, OSError) as e:
         return _report(args.model or "bundled model", e)
-    status = 0
-    with contextlib.ExitStack() as stack:
-        if getattr(args, "workers", None) or getattr(args, "scheduler", None):
-            args.pool = stack.enter_context(_pool(args))
-        for src in files:
-            try:
+    status, src = 0, None
+    with contextlib.ExitStack() as stack:  # the pool closes after the line below: a Ctrl-C is one line
+        try:
+            if getattr(args, "workers", None) or getattr(args, "scheduler", None):
+                args.pool = stack.enter_context(_pool(args))
+            for src in files:
                 status = max(status, _one_file(args, one, src))
-            except KeyboardInterrupt as e:
-                print(f"aecodec: error: {src}: interrupted", file=sys.stderr)
-                return getattr(e, "exit_status", 130)
+        except KeyboardInterrupt as e:
+            logging.disable(logging.CRITICAL)  # what Dask logs as its pool closes half-way is not ours to say
+            print(f"aecodec: error: {'' if src is None else f'{src}: '}interrupted", file=sys.stderr)
+            return getattr(e, "exit_status", 130)
     return status
 
 
 def _pool(args):
-    """The Dask pool of --workers or --scheduler."""
-    try:
-        from codec import parallel
+    """The Dask pool of --workers or --scheduler (an address checked as it was parsed).
 
+    Raises:
+        ClusterError: the scheduler cannot be reached, or what answers is not one (exit status 1).
+    """
+    from codec import parallel
+
+    try:
         return parallel.DaskPool(args.workers, scheduler=args.scheduler)
     except ImportError:
         raise UsageError("--workers and --scheduler need Dask: pip install 'aecodec[scale]'") from None
-    except OSError as e:
-        raise UsageError(f"cannot reach the Dask cluster at {args.scheduler}: {e}") from None
+
+
+def _scheduler(text: str) -> str:
+    """--scheduler's address, refused before anything connects unless tcp://HOST:PORT or HOST:PORT."""
+    from codec import parallel
+
+    try:
+        return parallel.scheduler_address(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _workers(text: str) -> int:
@@ -1113,10 +1127,13 @@ def _file_options(p: argparse.ArgumentParser, *, compressing: bool) -> None:
                            "coder; uint8 or 16-bit images)")
         level.add_argument("--max-error", type=_max_error, metavar="K", help="near-lossless: every pixel within K "
                            "levels of the original (1 to 32, as JPEG-LS)")
-        p.add_argument("--workers", type=_workers, metavar="K", help="code the chunks on a local Dask cluster of K "
-                       "worker processes (the same bytes as without)")
-        p.add_argument("--scheduler", metavar="ADDRESS", help="code the chunks on the Dask cluster at ADDRESS "
-                       "(e.g. tcp://host:8786) instead")
+        cluster = p.add_mutually_exclusive_group()
+        cluster.add_argument("--workers", type=_workers, metavar="K", help="code the chunks on a local Dask "
+                             "cluster of K worker processes (the same bytes as without)")
+        cluster.add_argument("--scheduler", type=_scheduler, metavar="ADDRESS", help="code the chunks on the "
+                             "Dask cluster at ADDRESS instead: tcp://HOST:PORT or HOST:PORT (e.g. "
+                             "tcp://scheduler:8786; an IPv6 address in brackets); no other address is "
+                             "connected to, and one that does not answer fails within a few seconds")
     else:
         p.add_argument("-r", "--recursive", action="store_true", help=argparse.SUPPRESS)
         p.add_argument("--images", type=_images, metavar="A:B", help="restore only images A to B-1 (counted from 0; "

@@ -22,10 +22,15 @@ class DataError(AecodecError, OSError):
     """A dataset file is missing, unreadable or malformed."""
 
 
+class ClusterError(AecodecError, ConnectionError):
+    """The Dask scheduler at an address cannot be reached, or what answers there is not one."""
+
+
 
 __all__ = [
     "AecodecError",
     "ChecksumError",
+    "ClusterError",
     "DataError",
     "FormatError",
     "InputError",

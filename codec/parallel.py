@@ -8,14 +8,29 @@ with ``broadcast``); each worker process builds the model once and keeps it. At 
 
     >>> with DaskPool(workers=2) as pool:                                   # doctest: +SKIP
     ...     codec.compress_file("train.npy", "train.npy.aec", pool=pool)
+
+A scheduler's address is checked before anything connects (``scheduler_address``), and the
+client talks to that address only: a first connection must complete Dask's handshake within
+``CONNECT_SECONDS``, so a wrong port fails at once, and a server of another protocol cannot
+have its reply read as a frame length (an HTTP server's "HTTP/1.1" is 3.5 EiB).
 """
 
 from __future__ import annotations
 
+import asyncio
+import ipaddress
+import logging
+import re
+import socket
 from collections import deque
 from pathlib import Path
 
+from codec import signals
+from codec.errors import ClusterError
+
 SCATTER_BYTES = 4 << 20
+CONNECT_SECONDS = 2.0  # a scheduler answers in milliseconds: a wrong address must not hold the user
+_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")  # a host name's part between dots (RFC 1123)
 _MODELS: dict = {}  # in a worker process: fingerprint -> Model, built once
 _BUILT = [0]  # models built by this process, counted
 
@@ -41,21 +56,44 @@ def encode_chunk(fingerprint: str, model_bytes: bytes, level: tuple, batch, min_
 
 class DaskPool:
     """A Dask client to code chunks on: a local cluster of ``workers`` processes (one thread each), or
-    the cluster at ``scheduler`` (an address such as ``tcp://host:8786``), whose workers can import aecodec."""
+    the cluster at ``scheduler`` (an address such as ``tcp://host:8786``), whose workers can import aecodec.
+
+    Raises:
+        ValueError: ``scheduler`` is not an address (see ``scheduler_address``).
+        ClusterError: the scheduler cannot be reached, or what answers is not one.
+    """
 
     def __init__(self, workers: int | None = 2, *, scheduler: str | None = None, in_flight: int | None = None):
-        from dask.distributed import Client, LocalCluster
-
-        self._cluster = None
-        if scheduler is None:
-            self._cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                         dashboard_address=None, silence_logs=40)
-            self.client = Client(self._cluster)
-        else:
-            self.client = Client(scheduler, timeout="10s")
-        self.workers = max(1, len(self.client.scheduler_info(n_workers=-1)["workers"]))
+        self._cluster = self.client = None
+        try:
+            if scheduler is None:
+                self._start_local(workers)
+            else:
+                self.client = _connect(scheduler_address(scheduler))
+            self.workers = max(1, len(self.client.scheduler_info(n_workers=-1)["workers"]))
+        except BaseException:  # a Ctrl-C too: the processes started so far are closed, not left behind
+            self.close()
+            raise
         self.in_flight = in_flight or 2 * self.workers
         self._scattered: dict[str, object] = {}
+
+    def _start_local(self, workers: int | None) -> None:
+        """A cluster of local processes that never see the terminal's Ctrl-C: this process, their
+        parent, gets it and closes them in order (they printed tracebacks of their own)."""
+        from multiprocessing import resource_tracker
+
+        from dask.distributed import Client, LocalCluster
+
+        # Started here, not by the first worker: whichever thread starts it has SIGINT unblocked after
+        # (the standard library's own mask for the tracker, lifted with SIG_UNBLOCK), and passes that on.
+        resource_tracker.ensure_running()
+        with signals.kept_from_new_threads():  # the cluster's threads start its worker processes
+            self._cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                         dashboard_address=None, silence_logs=40)
+            self.client = Client(self._cluster, set_as_default=False)
+        # They share the user's terminal and speak through results: what they log when the pool
+        # closes half-way (an interrupt) would follow aecodec's one line.
+        self.client.run(logging.disable, logging.CRITICAL)
 
     def encoder(self, model) -> ChunkEncoder:
         """Codes chunks with ``model`` (a loaded ``Model`` whose ``source`` is its file)."""
@@ -65,7 +103,8 @@ class DaskPool:
         return ChunkEncoder(self, model.fingerprint, self._scattered[model.fingerprint])
 
     def close(self) -> None:
-        self.client.close()
+        if self.client is not None:
+            self.client.close()
         if self._cluster is not None:
             self._cluster.close()
 
@@ -74,6 +113,116 @@ class DaskPool:
 
     def __exit__(self, *_):
         self.close()
+
+
+def scheduler_address(text: str) -> str:
+    """``tcp://HOST:PORT`` from ``tcp://HOST:PORT`` or ``HOST:PORT``, checked without connecting: HOST a
+    name, an IPv4 address or an IPv6 one in brackets (``[::1]:8786``), PORT 1 to 65535.
+
+    Raises:
+        ValueError: anything else, saying what is wrong.
+    """
+    rest = text.removeprefix("tcp://")
+    if "://" in rest:
+        raise ValueError(f"{text!r}: only tcp:// addresses are taken (tcp://HOST:PORT or HOST:PORT)")
+    if rest.startswith("["):
+        host, bracket, port = rest[1:].partition("]:")
+        if not bracket:
+            raise ValueError(f"{text!r}: an IPv6 address is written [ADDRESS]:PORT")
+        _check_ip(text, host)
+        host = f"[{host}]"
+    else:
+        host, colon, port = rest.rpartition(":")
+        if not colon:
+            raise ValueError(f"{text!r}: no port (HOST:PORT, e.g. tcp://scheduler:8786)")
+        _check_host(text, host)
+    if not re.fullmatch(r"[0-9]{1,5}", port) or not 1 <= int(port) <= 65535:
+        raise ValueError(f"{text!r}: the port {port!r} is not a number from 1 to 65535")
+    return f"tcp://{host}:{int(port)}"
+
+
+def _check_host(text: str, host: str) -> None:
+    """A host name (RFC 1123) or an IPv4 address; raises ValueError saying what else it is."""
+    if not host:
+        raise ValueError(f"{text!r}: no host before the port")
+    if ":" in host:
+        raise ValueError(f"{text!r}: an IPv6 address is written in brackets, [ADDRESS]:PORT")
+    if re.fullmatch(r"[0-9]+", host.rsplit(".", 1)[-1]):  # "10.1" or "1.2.3" would be read as IPv4
+        _check_ip(text, host)
+        return
+    if len(host) > 253 or not all(_LABEL.fullmatch(label) for label in host.split(".")):
+        raise ValueError(f"{text!r}: {host!r} is not a host name (letters, digits, '-' and '.')")
+
+
+def _check_ip(text: str, host: str) -> None:
+    """An IP address one can connect to; raises ValueError otherwise."""
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(f"{text!r}: {host!r} is not an IP address") from None
+    if ip.is_unspecified or ip.is_multicast:
+        raise ValueError(f"{text!r}: {host} is not an address to connect to")
+
+
+def _connect(address: str):
+    """A client of the scheduler at ``address`` (as ``scheduler_address`` gives it), and of it only:
+    data goes through the scheduler, never straight to the addresses its workers announce.
+
+    Raises:
+        ClusterError: refused, unknown host, no handshake in time, or not Dask's protocol.
+    """
+    from dask.distributed import Client
+
+    _handshake(address)
+    try:
+        return Client(address, timeout=CONNECT_SECONDS, direct_to_workers=False, set_as_default=False)
+    except Exception as e:  # noqa: BLE001 - what the peer sent went through Dask's parsers: any error
+        raise ClusterError(f"cannot use the Dask scheduler at {address}: {_why(e)}") from None
+
+
+def _handshake(address: str) -> None:
+    """Connect to ``address`` and complete Dask's handshake within ``CONNECT_SECONDS``, then close.
+
+    Dask's own timeout bounds the connection but not the handshake's read (a server that accepts
+    and stays silent held it until it closed), and it waits for a refused port to open.
+
+    Raises:
+        ClusterError: as ``_connect``.
+    """
+    from distributed.comm import connect
+
+    async def attempt():
+        # Dask retries a refused port until its timeout: shorter than ours, to report the refusal
+        comm = await asyncio.wait_for(connect(address, timeout=CONNECT_SECONDS / 2), CONNECT_SECONDS)
+        await comm.close()
+
+    try:
+        asyncio.run(attempt())
+    except Exception as e:  # noqa: BLE001 - what the peer sent went through Dask's parsers: any error
+        raise ClusterError(f"cannot use the Dask scheduler at {address}: {_why(e)}") from None
+
+
+def _why(error: BaseException) -> str:
+    """What a failed connection comes to, in words, from the exception and its causes."""
+    chain = [error]
+    while len(chain) < 8 and (chain[-1].__cause__ or chain[-1].__context__) is not None:
+        chain.append(chain[-1].__cause__ or chain[-1].__context__)
+
+    def found(*kinds):
+        return any(isinstance(e, kinds) for e in chain)
+
+    if found(ConnectionRefusedError):
+        return "connection refused (nothing listens on that port)"
+    if found(socket.gaierror):
+        return "unknown host"
+    if found(ConnectionError) or any(type(e).__name__ in ("CommClosedError", "StreamClosedError") for e in chain):
+        return "the connection was closed during Dask's handshake (not a Dask scheduler?)"
+    if found(TimeoutError, asyncio.TimeoutError):
+        return f"no Dask handshake within {CONNECT_SECONDS:g} s"
+    system = [e for e in chain if isinstance(e, OSError) and e.strerror]
+    if system:  # no route to host, network unreachable, ...
+        return system[0].strerror
+    return "what answers there is not a Dask scheduler (its reply is not Dask's protocol)"
 
 
 class ChunkEncoder:
