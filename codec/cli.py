@@ -20,6 +20,7 @@ import itertools
 import json
 import logging
 import math
+import numbers
 import os
 import sys
 from pathlib import Path
@@ -40,16 +41,25 @@ class RefusedError(Exception):
 
 
 def _plain_json(v):
-    """What a file's header holds, as strict JSON: bytes as hex, NaN and infinities as strings."""
+    """What a file's header holds, as strict JSON: bytes as hex, NaN and infinities as strings,
+    numpy's numbers as Python's."""
     if isinstance(v, dict):
         return {str(k): _plain_json(x) for k, x in v.items()}
     if isinstance(v, (list, tuple)):
         return [_plain_json(x) for x in v]
     if isinstance(v, bytes):
         return v.hex()
+    if isinstance(v, numbers.Real) and not isinstance(v, (bool, int, float)):  # numpy.float32, int64, ...
+        v = int(v) if isinstance(v, numbers.Integral) else float(v)
     if isinstance(v, float) and not math.isfinite(v):
         return str(v)
     return v if v is None or isinstance(v, (bool, int, float, str)) else str(v)
+
+
+def _print_json(value, **options) -> None:
+    """One JSON document on standard output, strict: never the NaN or Infinity tokens that
+    ``json.dumps`` writes by default and JSON parsers refuse."""
+    print(json.dumps(_plain_json(value), allow_nan=False, **options))
 
 
 def _model(args, shapes=None, depth: int = 8):
@@ -391,7 +401,7 @@ def _cmd_info(args) -> int:
             status = max(status, _report(path, e))
             continue
         if args.json:
-            print(json.dumps(_plain_json(info)))
+            _print_json(info)
             continue
         meta, model = info["meta"], info["model"]
         shown = (f"{model['name']} ({model['fingerprint']})" if model["name"] else
@@ -485,6 +495,23 @@ def _scheduler(text: str) -> str:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
+MAX_SAMPLES = 10_000  # sample --n: the images, the prior's draws and the picture (n/8 rows of images)
+# are all in memory at once: 10,000 28x28 images are 8 MB and a 224 x 35,000 picture
+
+
+def _sample_count(text: str) -> int:
+    value = int(text) if text.isdecimal() else 0
+    if not 1 <= value <= MAX_SAMPLES:
+        raise argparse.ArgumentTypeError(f"not a number of images from 1 to {MAX_SAMPLES:,}: {text!r}")
+    return value
+
+
+def _seed(text: str) -> int:
+    if not text.isdecimal():
+        raise argparse.ArgumentTypeError(f"not a seed (a whole number from 0): {text!r}")
+    return int(text)
+
+
 def _workers(text: str) -> int:
     value = int(text) if text.isdigit() else 0
     if not 1 <= value <= 1024:
@@ -544,7 +571,7 @@ def _train_conv(args, images=None, *, auto: bool = False) -> int:
     meta["val"] = [{"kind": k, "index": i, **r} for (k, i), r in zip(entries, rows, strict=True)]
     data = modelfile.amended(candidate, ladder=entries, default=ladder.default_level(rows), meta=meta)
     modelfile.save(args.out, data)
-    print(json.dumps({"model": str(args.out), "bytes": len(data), "val": meta["val"]}, indent=1))
+    _print_json({"model": str(args.out), "bytes": len(data), "val": meta["val"]}, indent=1)
     return 0
 
 
@@ -754,9 +781,12 @@ def _train_family(args) -> int:
             "image_shape": [int(v) for v in shape]}
     if cfg.kind == "variational" and cfg.decoder == "logistic":  # an anomaly scorer: its training scores' spread,
         model = family.loads(family.dumps(model, name=""))[0]  # under the weights its file will hold (float16)
-        meta["score_quantiles"] = family.score_quantiles(model, images)
+        try:
+            meta["score_quantiles"] = family.score_quantiles(model, images)
+        except ValueError as e:  # NaN scores: no scorer file is written
+            raise UsageError(str(e)) from None
     family.save(model, args.out, name=args.name or args.out.stem, meta=meta)
-    print(json.dumps({"model": str(args.out), "kind": args.kind, "widths": list(cfg.widths)}))
+    _print_json({"model": str(args.out), "kind": args.kind, "widths": list(cfg.widths)})
     return 0
 
 
@@ -777,14 +807,15 @@ def _family_command(args) -> int:
         picture = family.grid(array[..., 0] if array.ndim == 4 else array)
     else:
         images = _family_images(args, model)
+        labels = _labels(args, len(images)) if args.command == "embed" else None  # checked before the work
         array = family.embed(model, images) if args.command == "embed" else family.denoise(model, images)
-        picture = _map_png(array, _labels(args)) if args.command == "embed" else family.grid(array[:64].reshape(
+        picture = _map_png(array, labels) if args.command == "embed" else family.grid(array[:64].reshape(
             min(64, len(array)), *family.image_shape(model, body)))
     buffer = io.BytesIO()
     np.save(buffer, array)
     write_atomic(args.out.with_suffix(".npy"), buffer.getvalue(), force=True)
     _write_picture(args.out, picture)
-    print(json.dumps({"png": str(args.out), "npy": str(args.out.with_suffix(".npy")), "shape": list(array.shape)}))
+    _print_json({"png": str(args.out), "npy": str(args.out.with_suffix(".npy")), "shape": list(array.shape)})
     return 0
 
 
@@ -839,19 +870,21 @@ def _score(args) -> int:
     model, body = family.load(args.model)
     if not body["meta"].get("score_quantiles"):
         raise UsageError(f"{args.model}: not an anomaly scorer (train one with --kind variational --decoder logistic)")
+    # NaN or infinite quantiles (a diverged training) are a damaged file: refused before any image is read
+    quantiles = family.checked_quantiles(body["meta"]["score_quantiles"], what=str(args.model))
     images = _family_images(args, model)
     try:
-        found = family.anomalies(images, model, percentile=args.percentile, quantiles=body["meta"]["score_quantiles"])
+        found = family.anomalies(images, model, percentile=args.percentile, quantiles=quantiles)
     except ValueError as e:
-        raise UsageError(str(e)) from None
+        raise UsageError(f"{args.model}: {e}") from None
     scores, limit, flags = found.scores, found.threshold, found.flags
     names = [p.relative_to(args.data).as_posix() for p in _folder_files(args.data)[0]] if args.data.is_dir() else [""] * len(scores)
     rows = ["index,file,score_bits,anomalous", *(f"{i},{_csv_field(n)},{s:.3f},{int(f)}" for i, (n, s, f) in
                                                   enumerate(zip(names, scores, flags, strict=True)))]
     write_atomic(args.out.with_suffix(".csv"), ("\n".join(rows) + "\n").encode(), force=True)
     _write_picture(args.out, _histogram_png(scores, limit, args.percentile))
-    print(json.dumps({"images": len(scores), "anomalous": int(flags.sum()), "threshold_bits": round(limit, 3),
-                      "percentile": args.percentile, "csv": str(args.out.with_suffix(".csv")), "png": str(args.out)}))
+    _print_json({"images": len(scores), "anomalous": int(flags.sum()), "threshold_bits": round(limit, 3),
+                 "percentile": args.percentile, "csv": str(args.out.with_suffix(".csv")), "png": str(args.out)})
     return 0
 
 
@@ -892,14 +925,55 @@ def _pyplot():
     return plt
 
 
-def _labels(args):
+def _labels(args, count: int):
+    """--labels (None without): one finite number per image of DATA, ``count`` of them.
+
+    Raises:
+        DataError: not a .npy or IDX file of numbers, not (count,), NaN or infinity (exit status 1).
+    """
     import numpy as np
 
-    from codec import data
+    from codec.errors import DataError
 
     if not args.labels:
         return None
-    return np.load(args.labels) if args.labels.suffix == ".npy" else data.read_idx(args.labels)
+    path = args.labels
+    labels = _read_labels(path)
+    if labels.ndim != 1:
+        raise DataError(f"{path}: labels of shape {labels.shape}: one number per image, (N,), is needed")
+    if labels.dtype.kind not in "biuf":
+        raise DataError(f"{path}: labels of dtype {labels.dtype}: numbers are needed (they colour the map)")
+    if len(labels) != count:
+        raise DataError(f"{path}: {len(labels)} labels for the {count} images of {args.data}")
+    labels = np.array(labels)  # read now: (count,) numbers, a size already known
+    if labels.dtype.kind == "f" and not np.isfinite(labels).all():
+        raise DataError(f"{path}: the labels hold NaN or infinity")
+    return labels
+
+
+def _read_labels(path: Path):
+    """The array of a .npy file (mapped, not read: its shape is checked first) or of an IDX file.
+
+    Raises:
+        DataError: neither, or an .npy of objects (it would need pickle, which runs code).
+    """
+    import numpy as np
+
+    from codec import data
+    from codec.errors import DataError
+
+    with open(path, "rb") as f:
+        magic = f.read(6)
+    if magic == b"\x93NUMPY":
+        try:
+            return np.load(path, mmap_mode="r", allow_pickle=False)
+        except (ValueError, EOFError) as e:
+            if "objects" in str(e) or "pickle" in str(e):  # numpy's words for an array of objects
+                raise DataError(f"{path}: labels that need pickle (objects) are not read: save numbers") from None
+            raise DataError(f"{path}: a damaged .npy file ({e})") from None
+    if magic[:2] not in (b"\x00\x00", b"\x1f\x8b"):  # IDX, or gzip-compressed IDX (read_idx checks which)
+        raise DataError(f"{path}: --labels takes a .npy or an IDX file of one number per image")
+    return data.read_idx(path)
 
 
 def _map_png(points, labels) -> bytes:
@@ -982,8 +1056,8 @@ def _train(args) -> int:
 
         _ladder(model_file, val[:500], auto=False)  # refused (LadderError) unless monotone
         modelfile.save(args.out, model_file)
-    print(json.dumps({"model": str(args.out), "bytes": len(model_file), "test": train.read_meta(model_file).get("test")},
-                     default=float, indent=1))
+    _print_json({"model": str(args.out), "bytes": len(model_file), "test": train.read_meta(model_file).get("test")},
+                indent=1)
     return 0
 
 
@@ -999,8 +1073,8 @@ def _train_lossless(args) -> int:
                          data_name=str(args.data or "Fashion-MNIST train split"),
                          log=(lambda s: None) if args.quiet else (lambda s: print(s, file=sys.stderr, flush=True)))
     modelfile.save(args.out, raw)
-    print(json.dumps({"model": str(args.out), "bytes": len(raw), "lossless": modelfile.loads(raw)["meta"]["lossless"]},
-                     indent=1))
+    _print_json({"model": str(args.out), "bytes": len(raw), "lossless": modelfile.loads(raw)["meta"]["lossless"]},
+                indent=1)
     return 0
 
 
@@ -1260,8 +1334,10 @@ def build_parser() -> argparse.ArgumentParser:
         if name != "sample":
             f.add_argument("data", type=Path, metavar="DATA", help="images: a folder, an image, .npy, .npz or IDX")
         else:
-            f.add_argument("--n", type=int, default=64, help="how many (default 64)")
-            f.add_argument("--seed", type=int, default=0)
+            f.add_argument("--n", type=_sample_count, default=64, help=f"how many, 1 to {MAX_SAMPLES:,} "
+                           "(default 64): the array and the picture hold them all")
+            f.add_argument("--seed", type=_seed, default=0, help="the draw's seed, a whole number from 0 "
+                           "(default 0)")
         f.add_argument("--model", type=Path, help="an autoencoder file (aecodec train --kind ...); default: the bundled "
                        f"Fashion-MNIST {dict(embed='2-D map', denoise='denoiser', sample='VAE')[name]}")
         f.add_argument("--out", type=Path, required=True, help="the picture to write (.png); the array goes beside it (.npy)")
