@@ -181,23 +181,29 @@ def _connect(address: str):
 
 
 def _handshake(address: str) -> None:
-    """Connect to ``address`` and complete Dask's handshake within ``CONNECT_SECONDS``, then close.
+    """Connect to ``address`` once and go through Dask's handshake within ``CONNECT_SECONDS``, then close.
 
-    Dask's own timeout bounds the connection but not the handshake's read (a server that accepts
-    and stays silent held it until it closed), and it waits for a refused port to open.
+    Not ``distributed.comm.connect``: it retries a refused port until its timeout (then reports the
+    last attempt's timeout, not the refusal), and does not bound the handshake's read (a server
+    that accepts and stays silent held it until it closed).
 
     Raises:
         ClusterError: as ``_connect``.
     """
-    from distributed.comm import connect
+    from distributed.comm.addressing import parse_address
+    from distributed.comm.registry import get_backend
 
     async def attempt():
-        # Dask retries a refused port until its timeout: shorter than ours, to report the refusal
-        comm = await asyncio.wait_for(connect(address, timeout=CONNECT_SECONDS / 2), CONNECT_SECONDS)
-        await comm.close()
+        scheme, location = parse_address(address)
+        comm = await get_backend(scheme).get_connector().connect(location, deserialize=True)
+        try:
+            await comm.write(comm.handshake_info())
+            await comm.read()  # the scheduler's half; a reply of another protocol fails here
+        finally:
+            await comm.close()
 
     try:
-        asyncio.run(attempt())
+        asyncio.run(asyncio.wait_for(attempt(), CONNECT_SECONDS))
     except Exception as e:  # noqa: BLE001 - what the peer sent went through Dask's parsers: any error
         raise ClusterError(f"cannot use the Dask scheduler at {address}: {_why(e)}") from None
 
