@@ -13,11 +13,13 @@ import importlib
 # msgpack and constriction, and the `aecodec` program (codec.__main__) can install its signal
 # handlers only once this package is imported: what it imports is a start a Ctrl-C would interrupt
 # with a traceback.
-_ERRORS = ("AecodecError", "ChecksumError", "ClusterError", "DataError", "FormatError", "InputError",
-           "LimitError", "ModelMismatchError", "TruncatedError", "UnsupportedVersionError")
-_LAZY = {"data": "codec.data", "open": "codec.archive", "Archive": "codec.archive", **{name: "codec.api" for name in
-         ("Model", "compress", "compress_file", "decompress", "decompress_file", "load_model",
-          "embed", "denoise", "sample", "anomaly_scores")}, **{name: "codec.errors" for name in _ERRORS}}
+_ERRORS = ("AecodecError", "ChecksumError", "ClusterError", "DataError", "FormatError",
+           "InputError", "LimitError", "ModelMismatchError", "TruncatedError",
+           "UnsupportedVersionError")
+_API = ("Model", "compress", "compress_file", "decompress", "decompress_file", "load_model",
+        "embed", "denoise", "sample", "anomaly_scores")
+_LAZY = {"data": "codec.data", "open": "codec.archive", "Archive": "codec.archive",
+         **{name: "codec.api" for name in _API}, **{name: "codec.errors" for name in _ERRORS}}
 
 
 def __getattr__(name: str):

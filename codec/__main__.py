@@ -14,10 +14,10 @@ import sys
 def main() -> int:
     """Run the command line of ``sys.argv``; returns the exit status."""
     try:
-        from codec import signals  # the stdlib's signal module: the first import a signal can interrupt
+        from codec import signals  # loads the stdlib's signal: an import a Ctrl-C can interrupt
 
         signals.install()
-        from codec import cli  # argparse, json, ...; numpy and JAX load later, as a command needs them
+        from codec import cli  # argparse, json, ...; numpy and JAX later, as commands need them
     except KeyboardInterrupt as e:
         _decided()
         return getattr(e, "exit_status", 130)
@@ -25,7 +25,7 @@ def main() -> int:
 
 
 def _decided() -> None:
-    """The outcome is decided: a second signal, if the handlers are ours already, changes nothing."""
+    """The outcome is decided: a second signal changes nothing (once the handlers are ours)."""
     signals = sys.modules.get("codec.signals")
     if signals is not None:
         signals.ignore_from_now()

@@ -30,6 +30,9 @@ from codec.errors import AecodecError
 
 SUFFIX = ".aec"
 COMMANDS = ("compress", "decompress", "info", "test", "train", "bench", "embed", "denoise", "sample", "score")
+# sample --n: the images, the prior's draws and the picture (n/8 rows of images) are all in memory
+# at once; 10,000 28x28 images are 8 MB and a 224 x 35,000 picture
+MAX_SAMPLES = 10_000
 
 
 class UsageError(Exception):
@@ -49,7 +52,7 @@ def _plain_json(v):
         return [_plain_json(x) for x in v]
     if isinstance(v, bytes):
         return v.hex()
-    if isinstance(v, numbers.Real) and not isinstance(v, (bool, int, float)):  # numpy.float32, int64, ...
+    if isinstance(v, numbers.Real) and not isinstance(v, (bool, int, float)):  # numpy's numbers
         v = int(v) if isinstance(v, numbers.Integral) else float(v)
     if isinstance(v, float) and not math.isfinite(v):
         return str(v)
@@ -458,15 +461,16 @@ def _cmd_files(args, one) -> int:
     except (AecodecError, OSError) as e:
         return _report(args.model or "bundled model", e)
     status, src = 0, None
-    with contextlib.ExitStack() as stack:  # the pool closes after the line below: a Ctrl-C is one line
+    with contextlib.ExitStack() as stack:  # on a Ctrl-C: the line below, then the pool closes
         try:
             if getattr(args, "workers", None) or getattr(args, "scheduler", None):
                 args.pool = stack.enter_context(_pool(args))
             for src in files:
                 status = max(status, _one_file(args, one, src))
         except KeyboardInterrupt as e:
-            logging.disable(logging.CRITICAL)  # what Dask logs as its pool closes half-way is not ours to say
-            print(f"aecodec: error: {'' if src is None else f'{src}: '}interrupted", file=sys.stderr)
+            logging.disable(logging.CRITICAL)  # what Dask logs as a pool closes half-way is noise
+            where = "" if src is None else f"{src}: "
+            print(f"aecodec: error: {where}interrupted", file=sys.stderr)
             return getattr(e, "exit_status", 130)
     return status
 
@@ -486,7 +490,7 @@ def _pool(args):
 
 
 def _scheduler(text: str) -> str:
-    """--scheduler's address, refused before anything connects unless tcp://HOST:PORT or HOST:PORT."""
+    """--scheduler's address: tcp://HOST:PORT or HOST:PORT, else refused before any connection."""
     from codec import parallel
 
     try:
@@ -495,14 +499,11 @@ def _scheduler(text: str) -> str:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
-MAX_SAMPLES = 10_000  # sample --n: the images, the prior's draws and the picture (n/8 rows of images)
-# are all in memory at once: 10,000 28x28 images are 8 MB and a 224 x 35,000 picture
-
-
 def _sample_count(text: str) -> int:
     value = int(text) if text.isdecimal() else 0
     if not 1 <= value <= MAX_SAMPLES:
-        raise argparse.ArgumentTypeError(f"not a number of images from 1 to {MAX_SAMPLES:,}: {text!r}")
+        raise argparse.ArgumentTypeError(f"not a number of images from 1 to {MAX_SAMPLES:,}: "
+                                         f"{text!r}")
     return value
 
 
@@ -807,15 +808,19 @@ def _family_command(args) -> int:
         picture = family.grid(array[..., 0] if array.ndim == 4 else array)
     else:
         images = _family_images(args, model)
-        labels = _labels(args, len(images)) if args.command == "embed" else None  # checked before the work
+        labels = _labels(args, len(images)) if args.command == "embed" else None  # before the work
         array = family.embed(model, images) if args.command == "embed" else family.denoise(model, images)
-        picture = _map_png(array, labels) if args.command == "embed" else family.grid(array[:64].reshape(
-            min(64, len(array)), *family.image_shape(model, body)))
+        if args.command == "embed":
+            picture = _map_png(array, labels)
+        else:
+            shown = array[:64].reshape(min(64, len(array)), *family.image_shape(model, body))
+            picture = family.grid(shown)
     buffer = io.BytesIO()
     np.save(buffer, array)
     write_atomic(args.out.with_suffix(".npy"), buffer.getvalue(), force=True)
     _write_picture(args.out, picture)
-    _print_json({"png": str(args.out), "npy": str(args.out.with_suffix(".npy")), "shape": list(array.shape)})
+    _print_json({"png": str(args.out), "npy": str(args.out.with_suffix(".npy")),
+                 "shape": list(array.shape)})
     return 0
 
 
@@ -870,7 +875,7 @@ def _score(args) -> int:
     model, body = family.load(args.model)
     if not body["meta"].get("score_quantiles"):
         raise UsageError(f"{args.model}: not an anomaly scorer (train one with --kind variational --decoder logistic)")
-    # NaN or infinite quantiles (a diverged training) are a damaged file: refused before any image is read
+    # NaN or infinite quantiles (a diverged training): a damaged file, refused before reading images
     quantiles = family.checked_quantiles(body["meta"]["score_quantiles"], what=str(args.model))
     images = _family_images(args, model)
     try:
@@ -883,8 +888,9 @@ def _score(args) -> int:
                                                   enumerate(zip(names, scores, flags, strict=True)))]
     write_atomic(args.out.with_suffix(".csv"), ("\n".join(rows) + "\n").encode(), force=True)
     _write_picture(args.out, _histogram_png(scores, limit, args.percentile))
-    _print_json({"images": len(scores), "anomalous": int(flags.sum()), "threshold_bits": round(limit, 3),
-                 "percentile": args.percentile, "csv": str(args.out.with_suffix(".csv")), "png": str(args.out)})
+    _print_json({"images": len(scores), "anomalous": int(flags.sum()),
+                 "threshold_bits": round(limit, 3), "percentile": args.percentile,
+                 "csv": str(args.out.with_suffix(".csv")), "png": str(args.out)})
     return 0
 
 
@@ -940,9 +946,11 @@ def _labels(args, count: int):
     path = args.labels
     labels = _read_labels(path)
     if labels.ndim != 1:
-        raise DataError(f"{path}: labels of shape {labels.shape}: one number per image, (N,), is needed")
+        raise DataError(f"{path}: labels of shape {labels.shape}: one number per image, (N,), "
+                        "is needed")
     if labels.dtype.kind not in "biuf":
-        raise DataError(f"{path}: labels of dtype {labels.dtype}: numbers are needed (they colour the map)")
+        raise DataError(f"{path}: labels of dtype {labels.dtype}: numbers are needed (they colour "
+                        "the map)")
     if len(labels) != count:
         raise DataError(f"{path}: {len(labels)} labels for the {count} images of {args.data}")
     labels = np.array(labels)  # read now: (count,) numbers, a size already known
@@ -969,9 +977,10 @@ def _read_labels(path: Path):
             return np.load(path, mmap_mode="r", allow_pickle=False)
         except (ValueError, EOFError) as e:
             if "objects" in str(e) or "pickle" in str(e):  # numpy's words for an array of objects
-                raise DataError(f"{path}: labels that need pickle (objects) are not read: save numbers") from None
+                raise DataError(f"{path}: labels that need pickle (objects) are not read: save "
+                                "numbers") from None
             raise DataError(f"{path}: a damaged .npy file ({e})") from None
-    if magic[:2] not in (b"\x00\x00", b"\x1f\x8b"):  # IDX, or gzip-compressed IDX (read_idx checks which)
+    if magic[:2] not in (b"\x00\x00", b"\x1f\x8b"):  # IDX, or gzip-compressed IDX (read_idx checks)
         raise DataError(f"{path}: --labels takes a .npy or an IDX file of one number per image")
     return data.read_idx(path)
 
@@ -1056,8 +1065,8 @@ def _train(args) -> int:
 
         _ladder(model_file, val[:500], auto=False)  # refused (LadderError) unless monotone
         modelfile.save(args.out, model_file)
-    _print_json({"model": str(args.out), "bytes": len(model_file), "test": train.read_meta(model_file).get("test")},
-                indent=1)
+    test = train.read_meta(model_file).get("test")
+    _print_json({"model": str(args.out), "bytes": len(model_file), "test": test}, indent=1)
     return 0
 
 
@@ -1073,8 +1082,8 @@ def _train_lossless(args) -> int:
                          data_name=str(args.data or "Fashion-MNIST train split"),
                          log=(lambda s: None) if args.quiet else (lambda s: print(s, file=sys.stderr, flush=True)))
     modelfile.save(args.out, raw)
-    _print_json({"model": str(args.out), "bytes": len(raw), "lossless": modelfile.loads(raw)["meta"]["lossless"]},
-                indent=1)
+    lossless = modelfile.loads(raw)["meta"]["lossless"]
+    _print_json({"model": str(args.out), "bytes": len(raw), "lossless": lossless}, indent=1)
     return 0
 
 
@@ -1202,12 +1211,14 @@ def _file_options(p: argparse.ArgumentParser, *, compressing: bool) -> None:
         level.add_argument("--max-error", type=_max_error, metavar="K", help="near-lossless: every pixel within K "
                            "levels of the original (1 to 32, as JPEG-LS)")
         cluster = p.add_mutually_exclusive_group()
-        cluster.add_argument("--workers", type=_workers, metavar="K", help="code the chunks on a local Dask "
-                             "cluster of K worker processes (the same bytes as without)")
-        cluster.add_argument("--scheduler", type=_scheduler, metavar="ADDRESS", help="code the chunks on the "
-                             "Dask cluster at ADDRESS instead: tcp://HOST:PORT or HOST:PORT (e.g. "
-                             "tcp://scheduler:8786; an IPv6 address in brackets); no other address is "
-                             "connected to, and one that does not answer fails within a few seconds")
+        cluster.add_argument("--workers", type=_workers, metavar="K",
+                             help="code the chunks on a local Dask cluster of K worker processes "
+                                  "(the same bytes as without)")
+        cluster.add_argument("--scheduler", type=_scheduler, metavar="ADDRESS",
+                             help="code the chunks on the Dask cluster at ADDRESS instead: "
+                                  "tcp://HOST:PORT or HOST:PORT (e.g. tcp://scheduler:8786; an "
+                                  "IPv6 address in brackets); no other address is connected to, "
+                                  "and one that does not answer fails within a few seconds")
     else:
         p.add_argument("-r", "--recursive", action="store_true", help=argparse.SUPPRESS)
         p.add_argument("--images", type=_images, metavar="A:B", help="restore only images A to B-1 (counted from 0; "
@@ -1334,10 +1345,11 @@ def build_parser() -> argparse.ArgumentParser:
         if name != "sample":
             f.add_argument("data", type=Path, metavar="DATA", help="images: a folder, an image, .npy, .npz or IDX")
         else:
-            f.add_argument("--n", type=_sample_count, default=64, help=f"how many, 1 to {MAX_SAMPLES:,} "
-                           "(default 64): the array and the picture hold them all")
-            f.add_argument("--seed", type=_seed, default=0, help="the draw's seed, a whole number from 0 "
-                           "(default 0)")
+            f.add_argument("--n", type=_sample_count, default=64,
+                           help=f"how many, 1 to {MAX_SAMPLES:,} (default 64): the array and the "
+                                "picture hold them all")
+            f.add_argument("--seed", type=_seed, default=0,
+                           help="the draw's seed, a whole number from 0 (default 0)")
         f.add_argument("--model", type=Path, help="an autoencoder file (aecodec train --kind ...); default: the bundled "
                        f"Fashion-MNIST {dict(embed='2-D map', denoise='denoiser', sample='VAE')[name]}")
         f.add_argument("--out", type=Path, required=True, help="the picture to write (.png); the array goes beside it (.npy)")

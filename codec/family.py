@@ -623,8 +623,9 @@ def checked_quantiles(quantiles, *, what: str = "score quantiles") -> np.ndarray
     if isinstance(quantiles, np.ndarray):
         numeric = quantiles.dtype.kind in "iuf"
     else:
+        number = (int, float, np.integer, np.floating)
         numeric = isinstance(quantiles, (list, tuple)) and all(
-            isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) for v in quantiles)
+            isinstance(v, number) and not isinstance(v, bool) for v in quantiles)
     if not numeric or np.ndim(quantiles) != 1 or len(quantiles) < 2:
         raise FormatError(f"{what}: score_quantiles is not a list of two or more numbers")
     q = np.asarray(quantiles, np.float64)
@@ -636,17 +637,18 @@ def checked_quantiles(quantiles, *, what: str = "score quantiles") -> np.ndarray
 
 
 def score_quantiles(model: Model, images, *, limit: int = 10_000) -> list[float]:
-    """The 1,001 quantiles of the scores of (up to ``limit`` of) the training images, kept in the file.
+    """The 1,001 quantiles of the scores of (up to ``limit`` of) the training images, kept in the
+    scorer's file.
 
     Raises:
-        ValueError: a score is NaN or infinite (the model's training diverged): no scorer is made of it.
+        ValueError: a score is NaN or infinite (the training diverged): no scorer is made of it.
     """
     chosen = np.asarray(images)[np.random.default_rng(0).permutation(len(images))[:limit]]
     values = scores(model, chosen)
     bad = int(np.count_nonzero(~np.isfinite(values)))
     if bad:
-        raise ValueError(f"{bad} of the {len(values)} training images score NaN or infinity: the training "
-                         "diverged (a lower learning rate may help)")
+        raise ValueError(f"{bad} of the {len(values)} training images score NaN or infinity: the "
+                         "training diverged (a lower learning rate may help)")
     return [float(v) for v in np.quantile(values, np.linspace(0, 1, 1001))]
 
 
@@ -691,11 +693,13 @@ def anomalies(images, model=None, *, percentile: float = 99.0, quantiles=None) -
     if not given:
         quantiles = body["meta"].get("score_quantiles")
     if quantiles is None or (isinstance(quantiles, (list, tuple)) and not quantiles):
-        raise ValueError("not an anomaly scorer: train one with aecodec train --kind variational --decoder logistic")
-    what = "the quantiles given" if given else str(bundled_path("score") if model is None else model)
+        raise ValueError("not an anomaly scorer: train one with aecodec train --kind variational "
+                         "--decoder logistic")
+    what = "the quantiles given" if given else str(model or bundled_path("score"))
     limit = threshold(quantiles, percentile, what=what)  # refused before any image is scored
     values = scores(scorer, images)
-    if not np.isfinite(values).all():
-        raise ValueError(f"the model scores {np.count_nonzero(~np.isfinite(values))} of the {len(values)} "
-                         "images NaN or infinity: its weights hold NaN or infinity")
+    bad = int(np.count_nonzero(~np.isfinite(values)))
+    if bad:
+        raise ValueError(f"the model scores {bad} of the {len(values)} images NaN or infinity: its "
+                         "weights hold NaN or infinity")
     return Anomalies(values, limit, percentile, values > limit)

@@ -55,8 +55,9 @@ def encode_chunk(fingerprint: str, model_bytes: bytes, level: tuple, batch, min_
 
 
 class DaskPool:
-    """A Dask client to code chunks on: a local cluster of ``workers`` processes (one thread each), or
-    the cluster at ``scheduler`` (an address such as ``tcp://host:8786``), whose workers can import aecodec.
+    """A Dask client to code chunks on: a local cluster of ``workers`` processes (one thread each),
+    or the cluster at ``scheduler`` (an address such as ``tcp://host:8786``), whose workers can
+    import aecodec.
 
     Raises:
         ValueError: ``scheduler`` is not an address (see ``scheduler_address``).
@@ -71,7 +72,7 @@ class DaskPool:
             else:
                 self.client = _connect(scheduler_address(scheduler))
             self.workers = max(1, len(self.client.scheduler_info(n_workers=-1)["workers"]))
-        except BaseException:  # a Ctrl-C too: the processes started so far are closed, not left behind
+        except BaseException:  # a Ctrl-C too: the processes started so far are closed, not left
             self.close()
             raise
         self.in_flight = in_flight or 2 * self.workers
@@ -84,8 +85,9 @@ class DaskPool:
 
         from dask.distributed import Client, LocalCluster
 
-        # Started here, not by the first worker: whichever thread starts it has SIGINT unblocked after
-        # (the standard library's own mask for the tracker, lifted with SIG_UNBLOCK), and passes that on.
+        # Started here, not by the first worker: whichever thread starts it has SIGINT unblocked
+        # after (the standard library's own mask for the tracker, lifted with SIG_UNBLOCK), and
+        # passes that on to the processes it starts.
         resource_tracker.ensure_running()
         with signals.kept_from_new_threads():  # the cluster's threads start its worker processes
             self._cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
@@ -116,15 +118,16 @@ class DaskPool:
 
 
 def scheduler_address(text: str) -> str:
-    """``tcp://HOST:PORT`` from ``tcp://HOST:PORT`` or ``HOST:PORT``, checked without connecting: HOST a
-    name, an IPv4 address or an IPv6 one in brackets (``[::1]:8786``), PORT 1 to 65535.
+    """``tcp://HOST:PORT`` from ``tcp://HOST:PORT`` or ``HOST:PORT``, checked without connecting:
+    HOST a name, an IPv4 address or an IPv6 one in brackets (``[::1]:8786``), PORT 1 to 65535.
 
     Raises:
         ValueError: anything else, saying what is wrong.
     """
     rest = text.removeprefix("tcp://")
     if "://" in rest:
-        raise ValueError(f"{text!r}: only tcp:// addresses are taken (tcp://HOST:PORT or HOST:PORT)")
+        raise ValueError(f"{text!r}: only tcp:// addresses are taken (tcp://HOST:PORT or "
+                         "HOST:PORT)")
     if rest.startswith("["):
         host, bracket, port = rest[1:].partition("]:")
         if not bracket:
@@ -175,13 +178,14 @@ def _connect(address: str):
 
     _handshake(address)
     try:
-        return Client(address, timeout=CONNECT_SECONDS, direct_to_workers=False, set_as_default=False)
-    except Exception as e:  # noqa: BLE001 - what the peer sent went through Dask's parsers: any error
+        return Client(address, timeout=CONNECT_SECONDS, direct_to_workers=False,
+                      set_as_default=False)
+    except Exception as e:  # noqa: BLE001 - what the peer sent went through Dask's parsers
         raise ClusterError(f"cannot use the Dask scheduler at {address}: {_why(e)}") from None
 
 
 def _handshake(address: str) -> None:
-    """Connect to ``address`` once and go through Dask's handshake within ``CONNECT_SECONDS``, then close.
+    """Connect to ``address`` once, go through Dask's handshake and close, in ``CONNECT_SECONDS``.
 
     Not ``distributed.comm.connect``: it retries a refused port until its timeout (then reports the
     last attempt's timeout, not the refusal), and does not bound the handshake's read (a server
@@ -204,7 +208,7 @@ def _handshake(address: str) -> None:
 
     try:
         asyncio.run(asyncio.wait_for(attempt(), CONNECT_SECONDS))
-    except Exception as e:  # noqa: BLE001 - what the peer sent went through Dask's parsers: any error
+    except Exception as e:  # noqa: BLE001 - what the peer sent went through Dask's parsers
         raise ClusterError(f"cannot use the Dask scheduler at {address}: {_why(e)}") from None
 
 
@@ -221,7 +225,8 @@ def _why(error: BaseException) -> str:
         return "connection refused (nothing listens on that port)"
     if found(socket.gaierror):
         return "unknown host"
-    if found(ConnectionError) or any(type(e).__name__ in ("CommClosedError", "StreamClosedError") for e in chain):
+    closed = ("CommClosedError", "StreamClosedError")  # Dask's and Tornado's, both OSErrors
+    if found(ConnectionError) or any(type(e).__name__ in closed for e in chain):
         return "the connection was closed during Dask's handshake (not a Dask scheduler?)"
     if found(TimeoutError, asyncio.TimeoutError):
         return f"no Dask handshake within {CONNECT_SECONDS:g} s"

@@ -54,8 +54,8 @@ def install() -> dict:
             continue
         try:
             previous[signum] = signal.signal(signum, _handler)
-        except ValueError:  # not the main thread; asked so, not through threading: nothing is imported
-            return previous  # between the program's start and its handlers
+        except ValueError:  # not the main thread: asked so, not through threading, which would
+            return previous  # be one more import between the program's start and its handlers
     return previous
 
 
@@ -87,7 +87,8 @@ def deferred():
 
 # What a terminal sends to its whole foreground process group (Ctrl-C, Ctrl-\, hang-up): a child
 # process of ours must leave them to us, its parent, which then closes it in order.
-TERMINAL_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGQUIT", "SIGHUP") if hasattr(signal, name))
+TERMINAL_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGQUIT", "SIGHUP")
+                         if hasattr(signal, name))
 
 
 @contextlib.contextmanager
@@ -101,7 +102,7 @@ def kept_from_new_threads():
     lose nothing; the child processes never see a Ctrl-C meant for the parent (they printed their
     own KeyboardInterrupt tracebacks), and end when the parent closes them or exits.
     """
-    if not hasattr(signal, "pthread_sigmask"):  # not POSIX: no process groups to share a Ctrl-C with
+    if not hasattr(signal, "pthread_sigmask"):  # not POSIX: no process group shares a Ctrl-C
         yield
         return
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, TERMINAL_SIGNALS)

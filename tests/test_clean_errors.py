@@ -1,6 +1,6 @@
-"""Bad arguments and unusable inputs of the autoencoder commands (embed --labels, sample --n, score's
-quantiles) end in one line naming the file or argument, never a traceback, and write nothing;
-what the CLI prints as JSON is strict JSON."""
+"""Bad arguments and unusable inputs of the autoencoder commands (embed --labels, sample --n,
+score's quantiles) end in one line naming the file or argument, never a traceback, and write
+nothing; what the CLI prints as JSON is strict JSON."""
 
 import json
 import math
@@ -27,6 +27,18 @@ def one_line(text: str) -> str:
     return lines[0]
 
 
+def embed(items, labels, out) -> int:
+    return cli.main(["embed", str(items), "--labels", str(labels), "--out", str(out)])
+
+
+def scorer(path, quantiles):
+    """A scorer file (untrained: its quantiles are what matters here) keeping ``quantiles``."""
+    config = family.FamilyConfig(kind="variational", widths=(784, 2), decoder="logistic")
+    meta = {"score_quantiles": quantiles, "image_shape": [28, 28]}
+    family.save(family.build(config), path, name="scorer", meta=meta)
+    return path
+
+
 # embed --labels: one finite number per image, from a .npy (no pickle) or an IDX file
 
 @pytest.mark.parametrize("labels, message", [
@@ -36,10 +48,11 @@ def one_line(text: str) -> str:
     (np.array([1 + 2j] * 30), "dtype complex128"),
     (np.r_[np.nan, np.zeros(29)], "NaN or infinity"),
 ])
-def test_labels_that_do_not_fit_the_images_are_one_line_naming_the_file(tmp_path, items, capsys, labels, message):
+def test_labels_that_do_not_fit_the_images_are_one_line_naming_the_file(tmp_path, items, capsys,
+                                                                         labels, message):
     np.save(tmp_path / "labels.npy", labels)
     out = tmp_path / "map.png"
-    assert cli.main(["embed", str(items), "--labels", str(tmp_path / "labels.npy"), "--out", str(out)]) == 1
+    assert embed(items, tmp_path / "labels.npy", out) == 1
     line = one_line(capsys.readouterr().err)
     assert line.startswith(f"aecodec: error: {tmp_path / 'labels.npy'}: ") and message in line
     assert not out.exists() and not out.with_suffix(".npy").exists()
@@ -48,25 +61,30 @@ def test_labels_that_do_not_fit_the_images_are_one_line_naming_the_file(tmp_path
 def test_labels_that_need_pickle_are_refused_unread(tmp_path, items, capsys):
     np.save(tmp_path / "labels.npy", np.array([{"class": 1}] * 30, dtype=object), allow_pickle=True)
     out = tmp_path / "map.png"
-    assert cli.main(["embed", str(items), "--labels", str(tmp_path / "labels.npy"), "--out", str(out)]) == 1
+    assert embed(items, tmp_path / "labels.npy", out) == 1
     assert "need pickle" in one_line(capsys.readouterr().err) and not out.exists()
 
 
-@pytest.mark.parametrize("name, content", [("labels.txt", b"1 2 3\n"), ("labels.npy", b"not an array"),
-                                           ("labels.npy", b"")])
-def test_labels_from_a_file_that_is_neither_npy_nor_idx_are_one_line(tmp_path, items, capsys, name, content):
+@pytest.mark.parametrize("name, content", [
+    ("labels.txt", b"1 2 3\n"), ("labels.npy", b"not an array"), ("labels.npy", b""),
+])
+def test_labels_from_a_file_that_is_neither_npy_nor_idx_are_one_line(tmp_path, items, capsys,
+                                                                      name, content):
     (tmp_path / name).write_bytes(content)
     out = tmp_path / "map.png"
-    assert cli.main(["embed", str(items), "--labels", str(tmp_path / name), "--out", str(out)]) == 1
+    assert embed(items, tmp_path / name, out) == 1
     line = one_line(capsys.readouterr().err)
     assert f"{tmp_path / name}: --labels takes a .npy or an IDX file" in line and not out.exists()
 
 
 # sample --n and --seed: refused at parsing, before a model loads
 
-@pytest.mark.parametrize("option, value", [("--n", "0"), ("--n", "-1"), ("--n", "10001"), ("--n", "100000000"),
-                                           ("--n", "many"), ("--seed", "-1"), ("--seed", "1.5")])
-def test_sample_counts_and_seeds_out_of_range_are_usage_errors_at_parsing(tmp_path, capsys, option, value):
+@pytest.mark.parametrize("option, value", [
+    ("--n", "0"), ("--n", "-1"), ("--n", "10001"), ("--n", "100000000"), ("--n", "many"),
+    ("--seed", "-1"), ("--seed", "1.5"),
+])
+def test_sample_counts_and_seeds_out_of_range_are_usage_errors_at_parsing(tmp_path, capsys,
+                                                                          option, value):
     out = tmp_path / "s.png"
     with pytest.raises(SystemExit) as exit_:
         cli.main(["sample", option, value, "--out", str(out)])
@@ -78,12 +96,6 @@ def test_sample_counts_and_seeds_out_of_range_are_usage_errors_at_parsing(tmp_pa
 
 # score: a scorer's quantiles are finite numbers in order, or the scorer is refused
 
-def scorer(path, quantiles):
-    model = family.build(family.FamilyConfig(kind="variational", widths=(784, 2), decoder="logistic"))
-    family.save(model, path, name="scorer", meta={"score_quantiles": quantiles, "image_shape": [28, 28]})
-    return path
-
-
 @pytest.mark.parametrize("quantiles, message", [
     ([math.nan] * 1001, "NaN or infinity"),
     ([0.0] * 1000 + [math.inf], "NaN or infinity"),
@@ -91,8 +103,8 @@ def scorer(path, quantiles):
     ("0.5", "not a list of two or more numbers"),
     ([1.0], "not a list of two or more numbers"),
 ])
-def test_a_scorer_with_unusable_quantiles_is_refused_in_one_line_and_prints_no_json(tmp_path, items, capsys,
-                                                                                   quantiles, message):
+def test_a_scorer_with_unusable_quantiles_is_refused_in_one_line_and_prints_no_json(
+        tmp_path, items, capsys, quantiles, message):
     model = scorer(tmp_path / "scorer.aecf", quantiles)
     out = tmp_path / "scores.png"
     assert cli.main(["score", str(items), "--model", str(model), "--out", str(out)]) == 1
@@ -102,16 +114,16 @@ def test_a_scorer_with_unusable_quantiles_is_refused_in_one_line_and_prints_no_j
     assert captured.out == "" and not out.exists() and not out.with_suffix(".csv").exists()
 
 
-def test_the_api_refuses_nan_quantiles_instead_of_flagging_nothing(test_images):
-    model = family.build(family.FamilyConfig(kind="variational", widths=(784, 2), decoder="logistic"))
+def test_the_api_refuses_nan_quantiles_instead_of_flagging_nothing(tmp_path, test_images):
+    model, _ = family.load(scorer(tmp_path / "scorer.aecf", list(np.linspace(0, 1, 1001))))
     with pytest.raises(FormatError, match="NaN or infinity"):
         family.anomalies(test_images[:5], model, quantiles=[math.nan] * 1001)
     with pytest.raises(FormatError, match="NaN or infinity"):
         family.threshold(np.full(1001, math.nan), 99.0)
 
 
-def test_a_diverged_model_makes_no_scorer(test_images):
-    model = family.build(family.FamilyConfig(kind="variational", widths=(784, 2), decoder="logistic"))
+def test_a_diverged_model_makes_no_scorer(tmp_path, test_images):
+    model, _ = family.load(scorer(tmp_path / "scorer.aecf", list(np.linspace(0, 1, 1001))))
     graph, state = nnx.split(model)
     diverged = nnx.merge(graph, jax.tree_util.tree_map(lambda a: a * np.nan, state))
     with pytest.raises(ValueError, match="diverged"):
@@ -123,11 +135,12 @@ def test_a_diverged_model_makes_no_scorer(test_images):
 # JSON on standard output
 
 def test_json_the_cli_prints_is_strict_even_for_nan_infinity_and_numpy_numbers(capsys):
-    cli._print_json({"psnr": math.inf, "bits": math.nan, "steps": np.int64(3), "rate": np.float32(0.5),
-                     "rows": [{"psnr": -math.inf}]})
+    cli._print_json({"psnr": math.inf, "bits": math.nan, "steps": np.int64(3),
+                     "rate": np.float32(0.5), "rows": [{"psnr": -math.inf}]})
 
     def refuse(token):
         raise ValueError(f"{token} is not JSON")
 
     printed = json.loads(capsys.readouterr().out, parse_constant=refuse)
-    assert printed == {"psnr": "inf", "bits": "nan", "steps": 3, "rate": 0.5, "rows": [{"psnr": "-inf"}]}
+    expected = {"psnr": "inf", "bits": "nan", "steps": 3, "rate": 0.5, "rows": [{"psnr": "-inf"}]}
+    assert printed == expected

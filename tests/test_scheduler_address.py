@@ -1,6 +1,6 @@
-"""--scheduler connects to the address given and to it only, or says in one line, within seconds, why
-not. Network rule of these tests: nothing but 127.0.0.1 is ever connected to; the syntax checks are
-refused before any connection (connecting fails them)."""
+"""--scheduler connects to the address given and to it only, or says in one line, within seconds,
+why not. Network rule of these tests: nothing but 127.0.0.1 is ever connected to; the syntax checks
+are refused before any connection (connecting fails them)."""
 
 import contextlib
 import socket
@@ -28,7 +28,7 @@ def small(tmp_path, test_images):
 @pytest.fixture
 def no_connection(monkeypatch):
     def refuse(self, address, *_):
-        raise AssertionError(f"connected to {address}: the address should have been refused unparsed")
+        raise AssertionError(f"connected to {address}: the address should have been refused")
 
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket.socket, "connect_ex", refuse)
@@ -50,8 +50,8 @@ def no_connection(monkeypatch):
     ("local host:8786", "not a host name"),
     ("-localhost:8786", "not a host name"),
 ])
-def test_an_address_that_is_not_tcp_host_port_is_refused_before_any_connection(small, capsys, no_connection,
-                                                                               address, message):
+def test_an_address_that_is_not_tcp_host_port_is_refused_before_any_connection(
+        small, capsys, no_connection, address, message):
     with pytest.raises(SystemExit) as exit_:
         cli.main(["-q", f"--scheduler={address}", "-o", str(small.with_suffix(".aec")), str(small)])
     err = capsys.readouterr().err
@@ -63,7 +63,8 @@ def test_scheduler_address_writes_each_accepted_form_as_one_tcp_address(no_conne
     assert parallel.scheduler_address("localhost:8786") == "tcp://localhost:8786"
     assert parallel.scheduler_address("tcp://127.0.0.1:8786") == "tcp://127.0.0.1:8786"
     assert parallel.scheduler_address("[::1]:8786") == "tcp://[::1]:8786"
-    assert parallel.scheduler_address("tcp://scheduler-1.cluster:65535") == "tcp://scheduler-1.cluster:65535"
+    named = "tcp://scheduler-1.cluster:65535"
+    assert parallel.scheduler_address(named) == named
 
 
 def free_port() -> int:
@@ -75,7 +76,8 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def server(answer):
-    """A TCP server on 127.0.0.1 that runs ``answer(connection)`` for each connection; yields its port."""
+    """A TCP server on 127.0.0.1 running ``answer(connection, stop)`` per connection; yields its
+    port."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen()
@@ -99,7 +101,8 @@ def server(answer):
 
 
 def http(connection, stop):
-    """An HTTP server's answer to bytes it does not understand: its "HTTP/1.1" is a 3.5 EiB frame length."""
+    """An HTTP server's answer to bytes it does not understand (its "HTTP/1.1", read as a frame
+    length, is 3.5 EiB)."""
     with connection, contextlib.suppress(OSError):
         connection.recv(4096)
         connection.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
@@ -115,15 +118,16 @@ def silent(connection, stop):
 def compress_through(address: str, small, capsys) -> tuple[int, str, float]:
     """(exit status, stderr, seconds) of compressing ``small`` on the scheduler at ``address``."""
     start = time.monotonic()
-    status = cli.main(["-q", "--scheduler", address, "-o", str(small.with_suffix(".aec")), str(small)])
+    out = small.with_suffix(".aec")
+    status = cli.main(["-q", "--scheduler", address, "-o", str(out), str(small)])
     return status, capsys.readouterr().err, time.monotonic() - start
 
 
 def test_a_refused_port_fails_in_one_line_within_two_seconds(small, capsys):
     address = f"tcp://127.0.0.1:{free_port()}"
     status, err, seconds = compress_through(address, small, capsys)
-    assert status == 1 and err == f"aecodec: error: cannot use the Dask scheduler at {address}: connection " \
-                                  "refused (nothing listens on that port)\n"
+    assert status == 1 and err == (f"aecodec: error: cannot use the Dask scheduler at {address}: "
+                                   "connection refused (nothing listens on that port)\n")
     assert seconds < parallel.CONNECT_SECONDS + SLACK and not small.with_suffix(".aec").exists()
 
 
@@ -154,12 +158,13 @@ if __name__ == "__main__":
 
 
 @pytest.mark.slow
-def test_the_client_talks_to_the_scheduler_only_whatever_dask_is_configured(tmp_path, small, monkeypatch):
+def test_the_client_talks_to_the_scheduler_only_whatever_dask_is_configured(tmp_path, small,
+                                                                            monkeypatch):
     import dask
 
     (tmp_path / "cluster.py").write_text(CLUSTER)
-    cluster = subprocess.Popen([sys.executable, str(tmp_path / "cluster.py")], stdin=subprocess.PIPE,
-                               stdout=subprocess.PIPE, text=True)
+    cluster = subprocess.Popen([sys.executable, str(tmp_path / "cluster.py")],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         address = cluster.stdout.readline().strip()
         seen = []
@@ -171,7 +176,8 @@ def test_the_client_talks_to_the_scheduler_only_whatever_dask_is_configured(tmp_
 
         monkeypatch.setattr(socket.socket, "connect", recorded)
         with dask.config.set({"distributed.client.direct-to-workers": True}):  # a user's setting
-            assert cli.main(["-q", "--scheduler", address, "-o", str(tmp_path / "par.aec"), str(small)]) == 0
+            out = tmp_path / "par.aec"
+            assert cli.main(["-q", "--scheduler", address, "-o", str(out), str(small)]) == 0
     finally:
         cluster.stdin.close()
         cluster.wait(timeout=60)
