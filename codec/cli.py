@@ -1392,6 +1392,7 @@ def _normalize(argv: list[str]) -> list[str]:
 def main(argv=None) -> int:
     """The console script (``argv`` None: the process is aecodec's) or an in-process call with ``argv``."""
     previous = signals.install()  # first of all: a signal from here on unwinds cleanly, with no traceback
+    logging_off = logging.root.manager.disable  # an interrupted pool turns logging off (_cmd_files)
     args = None
     try:
         words = _normalize(list(sys.argv[1:] if argv is None else argv))
@@ -1403,20 +1404,21 @@ def main(argv=None) -> int:
     except UsageError as e:
         print(f"aecodec: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader of our output left (| head): as a SIGPIPE death, quietly
+        return 128 + 13  # (before OSError, which it is)
     except (AecodecError, OSError) as e:  # train and bench: one line, like the file commands
         named = isinstance(e, OSError) and e.filename is not None and e.strerror
         print(f"aecodec: error: {f'{e.filename}: {e.strerror}' if named else e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt as e:
         return getattr(e, "exit_status", 130)
-    except BrokenPipeError:  # the reader of our output left (| head): as a SIGPIPE death, quietly
-        return 128 + 13
     finally:
         if argv is None:
             signals.ignore_from_now()  # the outcome is decided: a late signal must not turn it into a crash
             _quiet_closed_stdout()
         else:
             signals.restore(previous)  # the caller's process: its own handlers again
+            logging.disable(logging_off)  # and its own logging
 
 
 def _quiet_closed_stdout() -> None:

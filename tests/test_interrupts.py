@@ -1,6 +1,7 @@
 """A Ctrl-C ends aecodec with at most one line and exit status 130, never a traceback: in the
 program's first milliseconds, and with a local Dask cluster whose worker processes share the
-terminal (a terminal sends Ctrl-C to its whole foreground process group)."""
+terminal (a terminal sends Ctrl-C to its whole foreground process group). A reader that leaves
+early (SIGPIPE's case) is a quiet exit too."""
 
 import os
 import signal
@@ -149,3 +150,11 @@ def test_ctrl_c_with_workers_is_one_line_exit_130_and_leaves_no_file(tmp_path, a
     assert proc.returncode == 130 and len(lines) == 1, err.decode()
     assert lines[0].startswith("aecodec: error: ") and lines[0].endswith("interrupted")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_reader_that_leaves_early_ends_aecodec_quietly_as_sigpipe_would(tmp_path, aecodec):
+    command = [str(aecodec), "sample", "--n", "1", "--out", str(tmp_path / "s.png")]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # as `aecodec ... | true`: gone before aecodec prints its line of JSON
+    err = proc.stderr.read()
+    assert proc.wait(timeout=300) == 128 + signal.SIGPIPE and err == b""
