@@ -22,6 +22,7 @@ import ipaddress
 import logging
 import re
 import socket
+import threading
 from collections import deque
 from pathlib import Path
 
@@ -79,8 +80,8 @@ class DaskPool:
         self._scattered: dict[str, object] = {}
 
     def _start_local(self, workers: int | None) -> None:
-        """A cluster of local processes that never see the terminal's Ctrl-C: this process, their
-        parent, gets it and closes them in order (they printed tracebacks of their own)."""
+        """A cluster of local processes that never see the terminal's Ctrl-C (each would print a
+        traceback of its own): this process, their parent, gets it and closes them in order."""
         from multiprocessing import resource_tracker
 
         from dask.distributed import Client, LocalCluster
@@ -206,10 +207,21 @@ def _handshake(address: str) -> None:
         finally:
             await comm.close()
 
-    try:
-        asyncio.run(asyncio.wait_for(attempt(), CONNECT_SECONDS))
-    except Exception as e:  # noqa: BLE001 - what the peer sent went through Dask's parsers
-        raise ClusterError(f"cannot use the Dask scheduler at {address}: {_why(e)}") from None
+    failed: list[Exception] = []
+
+    def run():
+        try:
+            asyncio.run(asyncio.wait_for(attempt(), CONNECT_SECONDS))
+        except Exception as e:  # noqa: BLE001 - what the peer sent went through Dask's parsers
+            failed.append(e)
+
+    # A thread of its own: the caller's may run an event loop already (a notebook's), and a
+    # Ctrl-C here interrupts the join at once (the thread ends within CONNECT_SECONDS).
+    thread = threading.Thread(target=run, name="aecodec scheduler handshake", daemon=True)
+    thread.start()
+    thread.join()
+    if failed:
+        raise ClusterError(f"cannot use the Dask scheduler at {address}: {_why(failed[0])}")
 
 
 def _why(error: BaseException) -> str:

@@ -99,8 +99,8 @@ def kept_from_new_threads():
     The signals are blocked in this thread for the block's length: a thread inherits its creator's
     signal mask and a process its creator thread's, across exec. One that arrives meanwhile waits
     and lands here as the block ends. Python runs handlers in the main thread only, so the threads
-    lose nothing; the child processes never see a Ctrl-C meant for the parent (they printed their
-    own KeyboardInterrupt tracebacks), and end when the parent closes them or exits.
+    lose nothing; the child processes never see a Ctrl-C meant for the parent (each would print a
+    KeyboardInterrupt traceback of its own), and end when the parent closes them or exits.
     """
     if not hasattr(signal, "pthread_sigmask"):  # not POSIX: no process group shares a Ctrl-C
         yield
