@@ -9,25 +9,17 @@
 
 import importlib
 
-from codec.errors import (
-    AecodecError,
-    CheckpointMismatchError,
-    ChecksumError,
-    DataError,
-    FormatError,
-    InputError,
-    LimitError,
-    ModelMismatchError,
-    OutputIsInputError,
-    TruncatedError,
-    UnsupportedVersionError,
-)
-
-# The API and the data module load numpy, msgpack and constriction: imported on first use, so
-# that `aecodec` installs its signal handlers before any slow import (and starts faster).
-_LAZY = {"data": "codec.data", "open": "codec.archive", "Archive": "codec.archive", **{name: "codec.api" for name in
-         ("Model", "compress", "compress_file", "decompress", "decompress_file", "load_model",
-          "embed", "denoise", "sample", "anomaly_scores")}}
+# Everything loads on first use, the error classes too: the API and the data module load numpy,
+# msgpack and constriction, and the `aecodec` program (codec.__main__) can install its signal
+# handlers only once this package is imported: what it imports is a start a Ctrl-C would interrupt
+# with a traceback.
+_ERRORS = ("AecodecError", "CheckpointMismatchError", "ChecksumError", "ClusterError", "DataError",
+           "FormatError", "InputError", "LimitError", "ModelMismatchError", "OutputIsInputError",
+           "TruncatedError", "UnsupportedVersionError")
+_API = ("Model", "compress", "compress_file", "decompress", "decompress_file", "load_model",
+        "embed", "denoise", "sample", "anomaly_scores")
+_LAZY = {"data": "codec.data", "open": "codec.archive", "Archive": "codec.archive",
+         **{name: "codec.api" for name in _API}, **{name: "codec.errors" for name in _ERRORS}}
 
 
 def __getattr__(name: str):
@@ -48,6 +40,7 @@ __all__ = [
     "Archive",
     "CheckpointMismatchError",
     "ChecksumError",
+    "ClusterError",
     "DataError",
     "FormatError",
     "InputError",

@@ -17,13 +17,21 @@ import dataclasses
 import io
 import itertools
 import json
+import logging
 import math
+import numbers
 import os
 import sys
 from pathlib import Path
 
+from codec import signals
+from codec.errors import AecodecError
+
 SUFFIX = ".aec"
 COMMANDS = ("compress", "decompress", "info", "test", "train", "bench", "embed", "denoise", "sample", "score")
+# sample --n: the images, the prior's draws and the picture (n/8 rows of images) are all in memory
+# at once; 10,000 28x28 images are 8 MB and a 224 x 35,000 picture
+MAX_SAMPLES = 10_000
 
 
 class UsageError(Exception):
@@ -35,16 +43,25 @@ class RefusedError(Exception):
 
 
 def _plain_json(v):
-    """What a file's header holds, as strict JSON: bytes as hex, NaN and infinities as strings."""
+    """What a file's header holds, as strict JSON: bytes as hex, NaN and infinities as strings,
+    numpy's numbers as Python's."""
     if isinstance(v, dict):
         return {str(k): _plain_json(x) for k, x in v.items()}
     if isinstance(v, (list, tuple)):
         return [_plain_json(x) for x in v]
     if isinstance(v, bytes):
         return v.hex()
+    if isinstance(v, numbers.Real) and not isinstance(v, (bool, int, float)):  # numpy's numbers
+        v = int(v) if isinstance(v, numbers.Integral) else float(v)
     if isinstance(v, float) and not math.isfinite(v):
         return str(v)
     return v if v is None or isinstance(v, (bool, int, float, str)) else str(v)
+
+
+def _print_json(value, **options) -> None:
+    """One JSON document on standard output, strict: never the NaN or Infinity tokens that
+    ``json.dumps`` writes by default and JSON parsers refuse."""
+    print(json.dumps(_plain_json(value), allow_nan=False, **options))
 
 
 def _model(args, shapes=None, depth: int = 8):
@@ -414,7 +431,7 @@ def _cmd_info(args) -> int:
             status = max(status, _report(path, e))
             continue
         if args.json:
-            print(json.dumps(_plain_json(info)))
+            _print_json(info)
             continue
         meta, model = info["meta"], info["model"]
         shown = (f"{model['name']} ({model['fingerprint']})" if model["name"] else
@@ -478,29 +495,57 @@ def _cmd_files(args, one) -> int:
         _model(args)  # a missing or damaged model is the model's error, reported once
     except (AecodecError, OSError) as e:
         return _report(args.model or "bundled model", e)
-    status = 0
-    with contextlib.ExitStack() as stack:
-        if getattr(args, "workers", None) or getattr(args, "scheduler", None):
-            args.pool = stack.enter_context(_pool(args))
-        for src in files:
-            try:
+    status, src = 0, None
+    with contextlib.ExitStack() as stack:  # on a Ctrl-C: the line below, then the pool closes
+        try:
+            if getattr(args, "workers", None) or getattr(args, "scheduler", None):
+                args.pool = stack.enter_context(_pool(args))
+            for src in files:
                 status = max(status, _one_file(args, one, src))
-            except KeyboardInterrupt as e:
-                print(f"aecodec: error: {src}: interrupted", file=sys.stderr)
-                return getattr(e, "exit_status", 130)
+        except KeyboardInterrupt as e:
+            logging.disable(logging.CRITICAL)  # what Dask logs as a pool closes half-way is noise
+            where = "" if src is None else f"{src}: "
+            print(f"aecodec: error: {where}interrupted", file=sys.stderr)
+            return getattr(e, "exit_status", 130)
     return status
 
 
 def _pool(args):
-    """The Dask pool of --workers or --scheduler."""
-    try:
-        from codec import parallel
+    """The Dask pool of --workers or --scheduler (an address checked as it was parsed).
 
+    Raises:
+        ClusterError: the scheduler cannot be reached, or what answers is not one (exit status 1).
+    """
+    from codec import parallel
+
+    try:
         return parallel.DaskPool(args.workers, scheduler=args.scheduler)
     except ImportError:
         raise UsageError("--workers and --scheduler need Dask: pip install 'aecodec[scale]'") from None
-    except OSError as e:
-        raise UsageError(f"cannot reach the Dask cluster at {args.scheduler}: {e}") from None
+
+
+def _scheduler(text: str) -> str:
+    """--scheduler's address: tcp://HOST:PORT or HOST:PORT, else refused before any connection."""
+    from codec import parallel
+
+    try:
+        return parallel.scheduler_address(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _sample_count(text: str) -> int:
+    value = int(text) if text.isdecimal() else 0
+    if not 1 <= value <= MAX_SAMPLES:
+        raise argparse.ArgumentTypeError(f"not a number of images from 1 to {MAX_SAMPLES:,}: "
+                                         f"{text!r}")
+    return value
+
+
+def _seed(text: str) -> int:
+    if not text.isdecimal():
+        raise argparse.ArgumentTypeError(f"not a seed (a whole number from 0): {text!r}")
+    return int(text)
 
 
 def _workers(text: str) -> int:
@@ -566,7 +611,7 @@ def _train_conv(args, images=None, *, auto: bool = False) -> int:
     meta["val"] = [{"kind": k, "index": i, **r} for (k, i), r in zip(entries, rows, strict=True)]
     data = modelfile.amended(candidate, ladder=entries, default=ladder.default_level(rows), meta=meta)
     _write_outputs(args, [(args.out, data)])
-    print(json.dumps({"model": str(args.out), "bytes": len(data), "val": meta["val"]}, indent=1))
+    _print_json({"model": str(args.out), "bytes": len(data), "val": meta["val"]}, indent=1)
     return 0
 
 
@@ -779,10 +824,13 @@ def _train_family(args) -> int:
             "image_shape": [int(v) for v in shape]}
     if cfg.kind == "variational" and cfg.decoder == "logistic":  # an anomaly scorer: its training scores' spread,
         model = family.loads(family.dumps(model, name=""))[0]  # under the weights its file will hold (float16)
-        meta["score_quantiles"] = family.score_quantiles(model, images)
+        try:
+            meta["score_quantiles"] = family.score_quantiles(model, images)
+        except ValueError as e:  # NaN scores: no scorer file is written
+            raise UsageError(str(e)) from None
     raw = family.dumps(model, name=args.name or args.out.stem, meta=meta)
     _write_outputs(args, [(args.out, raw)])
-    print(json.dumps({"model": str(args.out), "kind": args.kind, "widths": list(cfg.widths)}))
+    _print_json({"model": str(args.out), "kind": args.kind, "widths": list(cfg.widths)})
     return 0
 
 
@@ -859,14 +907,18 @@ def _family_command(args) -> int:
         picture = family.grid(array[..., 0] if array.ndim == 4 else array)
     else:
         images = _family_images(args, model)
+        labels = _labels(args, len(images)) if args.command == "embed" else None  # before the work
         array = family.embed(model, images) if args.command == "embed" else family.denoise(model, images)
-        picture = _map_png(array, _labels(args)) if args.command == "embed" else family.grid(array[:64].reshape(
-            min(64, len(array)), *family.image_shape(model, body)))
+        if args.command == "embed":
+            picture = _map_png(array, labels)
+        else:
+            shown = array[:64].reshape(min(64, len(array)), *family.image_shape(model, body))
+            picture = family.grid(shown)
     buffer = io.BytesIO()
     np.save(buffer, array)
     npy = _beside(args.out, ".npy")
     _write_outputs(args, [(npy, buffer.getvalue()), (args.out, _png(picture))])
-    print(json.dumps({"png": str(args.out), "npy": str(npy), "shape": list(array.shape)}))
+    _print_json({"png": str(args.out), "npy": str(npy), "shape": list(array.shape)})
     return 0
 
 
@@ -919,11 +971,13 @@ def _score(args) -> int:
     model, body = family.load(args.model)
     if not body["meta"].get("score_quantiles"):
         raise UsageError(f"{args.model}: not an anomaly scorer (train one with --kind variational --decoder logistic)")
+    # NaN or infinite quantiles (a diverged training): a damaged file, refused before reading images
+    quantiles = family.checked_quantiles(body["meta"]["score_quantiles"], what=str(args.model))
     images = _family_images(args, model)
     try:
-        found = family.anomalies(images, model, percentile=args.percentile, quantiles=body["meta"]["score_quantiles"])
+        found = family.anomalies(images, model, percentile=args.percentile, quantiles=quantiles)
     except ValueError as e:
-        raise UsageError(str(e)) from None
+        raise UsageError(f"{args.model}: {e}") from None
     scores, limit, flags = found.scores, found.threshold, found.flags
     names = [p.relative_to(args.data).as_posix() for p in _folder_files(args.data)[0]] if args.data.is_dir() else [""] * len(scores)
     rows = ["index,file,score_bits,anomalous", *(f"{i},{_csv_field(n)},{s:.3f},{int(f)}" for i, (n, s, f) in
@@ -932,8 +986,9 @@ def _score(args) -> int:
     text = ("\n".join(rows) + "\n").encode()
     picture = _histogram_png(scores, limit, args.percentile)
     _write_outputs(args, [(table, text), (args.out, picture)])
-    print(json.dumps({"images": len(scores), "anomalous": int(flags.sum()), "threshold_bits": round(limit, 3),
-                      "percentile": args.percentile, "csv": str(table), "png": str(args.out)}))
+    _print_json({"images": len(scores), "anomalous": int(flags.sum()),
+                 "threshold_bits": round(limit, 3), "percentile": args.percentile,
+                 "csv": str(table), "png": str(args.out)})
     return 0
 
 
@@ -974,14 +1029,58 @@ def _pyplot():
     return plt
 
 
-def _labels(args):
+def _labels(args, count: int):
+    """--labels (None without): one finite number per image of DATA, ``count`` of them.
+
+    Raises:
+        DataError: not a .npy or IDX file of numbers, not (count,), NaN or infinity (exit status 1).
+    """
     import numpy as np
 
-    from codec import data
+    from codec.errors import DataError
 
     if not args.labels:
         return None
-    return np.load(args.labels) if args.labels.suffix == ".npy" else data.read_idx(args.labels)
+    path = args.labels
+    labels = _read_labels(path)
+    if labels.ndim != 1:
+        raise DataError(f"{path}: labels of shape {labels.shape}: one number per image, (N,), "
+                        "is needed")
+    if labels.dtype.kind not in "biuf":
+        raise DataError(f"{path}: labels of dtype {labels.dtype}: numbers are needed (they colour "
+                        "the map)")
+    if len(labels) != count:
+        raise DataError(f"{path}: {len(labels)} labels for the {count} images of {args.data}")
+    labels = np.array(labels)  # read now: (count,) numbers, a size already known
+    if labels.dtype.kind == "f" and not np.isfinite(labels).all():
+        raise DataError(f"{path}: the labels hold NaN or infinity")
+    return labels
+
+
+def _read_labels(path: Path):
+    """The array of a .npy file (mapped, not read: its shape is checked first) or of an IDX file.
+
+    Raises:
+        DataError: neither, or an .npy of objects (it would need pickle, which runs code).
+    """
+    import numpy as np
+
+    from codec import data
+    from codec.errors import DataError
+
+    with open(path, "rb") as f:
+        magic = f.read(6)
+    if magic == b"\x93NUMPY":
+        try:
+            return np.load(path, mmap_mode="r", allow_pickle=False)
+        except (ValueError, EOFError) as e:
+            if "objects" in str(e) or "pickle" in str(e):  # numpy's words for an array of objects
+                raise DataError(f"{path}: labels that need pickle (objects) are not read: save "
+                                "numbers") from None
+            raise DataError(f"{path}: a damaged .npy file ({e})") from None
+    if magic[:2] not in (b"\x00\x00", b"\x1f\x8b"):  # IDX, or gzip-compressed IDX (read_idx checks)
+        raise DataError(f"{path}: --labels takes a .npy or an IDX file of one number per image")
+    return data.read_idx(path)
 
 
 def _map_png(points, labels) -> bytes:
@@ -1068,8 +1167,8 @@ def _train(args) -> int:
     else:
         _ladder(model_file, val[:500], auto=False)  # refused (LadderError) unless monotone
         _write_outputs(args, [(args.out, model_file)])
-    print(json.dumps({"model": str(args.out), "bytes": len(model_file), "test": train.read_meta(model_file).get("test")},
-                     default=float, indent=1))
+    test = train.read_meta(model_file).get("test")
+    _print_json({"model": str(args.out), "bytes": len(model_file), "test": test}, indent=1)
     return 0
 
 
@@ -1086,8 +1185,8 @@ def _train_lossless(args) -> int:
                          data_name=str(args.data or "Fashion-MNIST train split"),
                          log=(lambda s: None) if args.quiet else (lambda s: print(s, file=sys.stderr, flush=True)))
     _write_outputs(args, [(args.out, raw)])
-    print(json.dumps({"model": str(args.out), "bytes": len(raw), "lossless": modelfile.loads(raw)["meta"]["lossless"]},
-                     indent=1))
+    lossless = modelfile.loads(raw)["meta"]["lossless"]
+    _print_json({"model": str(args.out), "bytes": len(raw), "lossless": lossless}, indent=1)
     return 0
 
 
@@ -1214,10 +1313,15 @@ def _file_options(p: argparse.ArgumentParser, *, compressing: bool) -> None:
                            "coder; uint8 or 16-bit images)")
         level.add_argument("--max-error", type=_max_error, metavar="K", help="near-lossless: every pixel within K "
                            "levels of the original (1 to 32, as JPEG-LS)")
-        p.add_argument("--workers", type=_workers, metavar="K", help="code the chunks on a local Dask cluster of K "
-                       "worker processes (the same bytes as without)")
-        p.add_argument("--scheduler", metavar="ADDRESS", help="code the chunks on the Dask cluster at ADDRESS "
-                       "(e.g. tcp://host:8786) instead")
+        cluster = p.add_mutually_exclusive_group()
+        cluster.add_argument("--workers", type=_workers, metavar="K",
+                             help="code the chunks on a local Dask cluster of K worker processes "
+                                  "(the same bytes as without)")
+        cluster.add_argument("--scheduler", type=_scheduler, metavar="ADDRESS",
+                             help="code the chunks on the Dask cluster at ADDRESS instead: "
+                                  "tcp://HOST:PORT or HOST:PORT (e.g. tcp://scheduler:8786; an "
+                                  "IPv6 address in brackets); no other address is connected to, "
+                                  "and one that does not answer fails within a few seconds")
     else:
         p.add_argument("-r", "--recursive", action="store_true", help=argparse.SUPPRESS)
         p.add_argument("--images", type=_images, metavar="A:B",
@@ -1348,8 +1452,11 @@ def build_parser() -> argparse.ArgumentParser:
         if name != "sample":
             f.add_argument("data", type=Path, metavar="DATA", help="images: a folder, an image, .npy, .npz or IDX")
         else:
-            f.add_argument("--n", type=int, default=64, help="how many (default 64)")
-            f.add_argument("--seed", type=int, default=0)
+            f.add_argument("--n", type=_sample_count, default=64,
+                           help=f"how many, 1 to {MAX_SAMPLES:,} (default 64): the array and the "
+                                "picture hold them all")
+            f.add_argument("--seed", type=_seed, default=0,
+                           help="the draw's seed, a whole number from 0 (default 0)")
         f.add_argument("--model", type=Path, help="an autoencoder file (aecodec train --kind ...); default: the bundled "
                        f"Fashion-MNIST {dict(embed='2-D map', denoise='denoiser', sample='VAE')[name]}")
         f.add_argument("--out", type=Path, required=True, help="the picture to write (.png); the array goes beside it (.npy)")
@@ -1395,10 +1502,8 @@ def _normalize(argv: list[str]) -> list[str]:
 
 def main(argv=None) -> int:
     """The console script (``argv`` None: the process is aecodec's) or an in-process call with ``argv``."""
-    from codec import signals
-    from codec.errors import AecodecError
-
     previous = signals.install()  # first of all: a signal from here on unwinds cleanly, with no traceback
+    logging_off = logging.root.manager.disable  # an interrupted pool turns logging off (_cmd_files)
     args = None
     try:
         words = _normalize(list(sys.argv[1:] if argv is None else argv))
@@ -1407,20 +1512,21 @@ def main(argv=None) -> int:
         args = build_parser().parse_args(words)
         args.command_line = " ".join(["aecodec", *words])  # what a model file records as its recipe
         return args.func(args)
+    except BrokenPipeError:  # the reader of our output left (| head): as a SIGPIPE death, quietly
+        return 128 + 13  # (before OSError, which it is)
     except (AecodecError, OSError, UsageError) as e:  # train, bench, ...: one line, as files get
         named = isinstance(e, OSError) and e.filename is not None and e.strerror
         print(f"aecodec: error: {f'{e.filename}: {e.strerror}' if named else e}", file=sys.stderr)
         return 2 if _is_usage(e) else 1
     except KeyboardInterrupt as e:
         return getattr(e, "exit_status", 130)
-    except BrokenPipeError:  # the reader of our output left (| head): as a SIGPIPE death, quietly
-        return 128 + 13
     finally:
         if argv is None:
             signals.ignore_from_now()  # the outcome is decided: a late signal must not turn it into a crash
             _quiet_closed_stdout()
         else:
             signals.restore(previous)  # the caller's process: its own handlers again
+            logging.disable(logging_off)  # and its own logging
 
 
 def _quiet_closed_stdout() -> None:

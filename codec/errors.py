@@ -32,10 +32,15 @@ class CheckpointMismatchError(AecodecError, ValueError):
     would train something other than what was asked."""
 
 
+class ClusterError(AecodecError, ConnectionError):
+    """The Dask scheduler at an address cannot be reached, or what answers there is not one."""
+
+
 __all__ = [
     "AecodecError",
     "CheckpointMismatchError",
     "ChecksumError",
+    "ClusterError",
     "DataError",
     "FormatError",
     "InputError",

@@ -682,18 +682,59 @@ def scores(model: Model, images, *, complexity: bool = True) -> np.ndarray:
     return bits - generic_bits(images) if complexity else bits
 
 
-def threshold(quantiles, percentile: float) -> float:
+def threshold(quantiles, percentile: float, *, what: str = "score quantiles") -> float:
     """The score at ``percentile`` (0-100) of the training images', from the 1,001 quantiles a
-    scorer's file keeps (0, 0.1, ..., 100 percent), interpolated."""
+    scorer's file keeps (0, 0.1, ..., 100 percent), interpolated.
+
+    Raises:
+        ValueError: ``percentile`` out of range; FormatError (a ValueError) for quantiles that
+        ``checked_quantiles`` refuses, naming ``what``.
+    """
     if not 0 <= percentile <= 100:
         raise ValueError(f"percentile {percentile} is not between 0 and 100")
-    return float(np.interp(percentile, np.linspace(0, 100, len(quantiles)), quantiles))
+    q = checked_quantiles(quantiles, what=what)
+    return float(np.interp(percentile, np.linspace(0, 100, len(q)), q))
+
+
+def checked_quantiles(quantiles, *, what: str = "score quantiles") -> np.ndarray:
+    """``quantiles`` as float64, refused unless two or more finite numbers in increasing order, as
+    ``score_quantiles`` makes them: a NaN threshold flags nothing and is no number to print.
+
+    Raises:
+        FormatError: naming ``what`` (a scorer file's, read from its meta).
+    """
+    from codec.errors import FormatError
+
+    if isinstance(quantiles, np.ndarray):
+        numeric = quantiles.dtype.kind in "iuf"
+    else:
+        number = (int, float, np.integer, np.floating)
+        numeric = isinstance(quantiles, (list, tuple)) and all(
+            isinstance(v, number) and not isinstance(v, bool) for v in quantiles)
+    if not numeric or np.ndim(quantiles) != 1 or len(quantiles) < 2:
+        raise FormatError(f"{what}: score_quantiles is not a list of two or more numbers")
+    q = np.asarray(quantiles, np.float64)
+    if not np.isfinite(q).all():
+        raise FormatError(f"{what}: score_quantiles holds NaN or infinity (its training diverged?)")
+    if np.any(np.diff(q) < 0):
+        raise FormatError(f"{what}: score_quantiles is not in increasing order")
+    return q
 
 
 def score_quantiles(model: Model, images, *, limit: int = 10_000) -> list[float]:
-    """The 1,001 quantiles of the scores of (up to ``limit`` of) the training images, kept in the file."""
+    """The 1,001 quantiles of the scores of (up to ``limit`` of) the training images, kept in the
+    scorer's file.
+
+    Raises:
+        ValueError: a score is NaN or infinite (the training diverged): no scorer is made of it.
+    """
     chosen = np.asarray(images)[np.random.default_rng(0).permutation(len(images))[:limit]]
-    return [float(v) for v in np.quantile(scores(model, chosen), np.linspace(0, 1, 1001))]
+    values = scores(model, chosen)
+    bad = int(np.count_nonzero(~np.isfinite(values)))
+    if bad:
+        raise ValueError(f"{bad} of the {len(values)} training images score NaN or infinity: the "
+                         "training diverged (a lower learning rate may help)")
+    return [float(v) for v in np.quantile(values, np.linspace(0, 1, 1001))]
 
 
 # The package's functions (codec.embed, ...): a model given, a file, or the bundled one for the purpose.
@@ -726,11 +767,24 @@ class Anomalies:
 def anomalies(images, model=None, *, percentile: float = 99.0, quantiles=None) -> Anomalies:
     """Each image's anomaly score under a scorer (default: the bundled Fashion-MNIST one), flagged above
     ``percentile`` of the scores of its training images (their ``quantiles``: a scorer file keeps them;
-    give them with a model object, from ``score_quantiles``)."""
-    model, body = resolve(model, "score")
-    quantiles = quantiles or body["meta"].get("score_quantiles")
-    if not quantiles:
-        raise ValueError("not an anomaly scorer: train one with aecodec train --kind variational --decoder logistic")
-    values = scores(model, images)
-    limit = threshold(quantiles, percentile)
+    give them with a model object, from ``score_quantiles``).
+
+    Raises:
+        ValueError: not a scorer, ``percentile`` out of range, a score that is NaN or infinite (the
+        model's weights); FormatError (a ValueError) for quantiles ``checked_quantiles`` refuses.
+    """
+    scorer, body = resolve(model, "score")
+    given = quantiles is not None
+    if not given:
+        quantiles = body["meta"].get("score_quantiles")
+    if quantiles is None or (isinstance(quantiles, (list, tuple)) and not quantiles):
+        raise ValueError("not an anomaly scorer: train one with aecodec train --kind variational "
+                         "--decoder logistic")
+    what = "the quantiles given" if given else str(model or bundled_path("score"))
+    limit = threshold(quantiles, percentile, what=what)  # refused before any image is scored
+    values = scores(scorer, images)
+    bad = int(np.count_nonzero(~np.isfinite(values)))
+    if bad:
+        raise ValueError(f"the model scores {bad} of the {len(values)} images NaN or infinity: its "
+                         "weights hold NaN or infinity")
     return Anomalies(values, limit, percentile, values > limit)

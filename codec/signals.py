@@ -47,15 +47,15 @@ def install() -> dict:
     A signal already ignored stays ignored (``nohup``, ``trap '' HUP``, background jobs of
     non-interactive shells). Only in the main thread, as Python requires.
     """
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        return {}
     _state.update(depth=0, pending=None, ignore=False)
     previous = {}
     for signum in SIGNALS:
-        if signal.getsignal(signum) is not signal.SIG_IGN:
+        if signal.getsignal(signum) is signal.SIG_IGN:
+            continue
+        try:
             previous[signum] = signal.signal(signum, _handler)
+        except ValueError:  # not the main thread: asked so, not through threading, which would
+            return previous  # be one more import between the program's start and its handlers
     return previous
 
 
@@ -83,3 +83,30 @@ def deferred():
             signum, _state["pending"] = _state["pending"], None
             if not _state["ignore"]:
                 raise Interrupted(signum)
+
+
+# What a terminal sends to its whole foreground process group (Ctrl-C, Ctrl-\, hang-up): a child
+# process of ours must leave them to us, its parent, which then closes it in order.
+TERMINAL_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGQUIT", "SIGHUP")
+                         if hasattr(signal, name))
+
+
+@contextlib.contextmanager
+def kept_from_new_threads():
+    """Keep the terminal's signals (``TERMINAL_SIGNALS``) from the threads started inside the block,
+    and from the processes those threads start (Dask's worker processes), for their whole life.
+
+    The signals are blocked in this thread for the block's length: a thread inherits its creator's
+    signal mask and a process its creator thread's, across exec. One that arrives meanwhile waits
+    and lands here as the block ends. Python runs handlers in the main thread only, so the threads
+    lose nothing; the child processes never see a Ctrl-C meant for the parent (each would print a
+    KeyboardInterrupt traceback of its own), and end when the parent closes them or exits.
+    """
+    if not hasattr(signal, "pthread_sigmask"):  # not POSIX: no process group shares a Ctrl-C
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, TERMINAL_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)

@@ -1,0 +1,160 @@
+"""A Ctrl-C ends aecodec with at most one line and exit status 130, never a traceback: in the
+program's first milliseconds, and with a local Dask cluster whose worker processes share the
+terminal (a terminal sends Ctrl-C to its whole foreground process group). A reader that leaves
+early (SIGPIPE's case) is a quiet exit too."""
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import codec
+
+from .test_cli import with_default_signal
+
+ROOT = Path(__file__).parents[1]
+
+
+@pytest.fixture(scope="module")
+def aecodec(tmp_path_factory) -> Path:
+    """The console script as pip writes it from pyproject.toml's entry point (an installed one can
+    predate a change of entry point until the package is installed again)."""
+    entry = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]["aecodec"]
+    module, function = entry.split(":")
+    path = tmp_path_factory.mktemp("bin") / "aecodec"
+    path.write_text(f"#!{sys.executable}\n# -*- coding: utf-8 -*-\nimport re\nimport sys\n"
+                    f"from {module} import {function}\nif __name__ == '__main__':\n"
+                    "    sys.argv[0] = re.sub(r'(-script\\.pyw|\\.exe)?$', '', sys.argv[0])\n"
+                    f"    sys.exit({function}())\n")
+    path.chmod(0o755)
+    return path
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory, test_images) -> Path:
+    path = tmp_path_factory.mktemp("small") / "small.npy"
+    np.save(path, test_images[:3])
+    return path
+
+
+# A Ctrl-C the moment a given module starts to load (deterministic, unlike a timer): the launcher
+# runs the console script in its own process, SIGINT as at a terminal.
+INTERRUPT_AT_IMPORT = """
+import os, runpy, signal, sys
+
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as at a terminal, whatever the runner
+target = sys.argv[1]
+if target in sys.modules:
+    sys.exit(f"{target} is loaded before the program starts: no interrupt at its import to test")
+
+
+class Interrupter:
+    def find_spec(self, name, path=None, module=None):
+        if name == target:
+            sys.meta_path.remove(self)
+            os.kill(os.getpid(), signal.SIGINT)
+        return None
+
+
+sys.meta_path.insert(0, Interrupter())
+sys.argv = sys.argv[2:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+@pytest.mark.parametrize("module", ["codec.signals", "codec.cli", "argparse", "json", "numpy"])
+def test_a_ctrl_c_while_the_program_loads_exits_130_without_a_traceback(aecodec, small, module):
+    program = [str(aecodec), "-q", "-c", "-f", str(small)]
+    r = subprocess.run([sys.executable, "-c", INTERRUPT_AT_IMPORT, module, *program],
+                       capture_output=True, timeout=120)
+    assert r.returncode == 130 and b"Traceback" not in r.stderr, r.stderr.decode()
+    assert r.stdout == b""  # stopped before the archive was written
+
+
+def spawn_and_interrupt(command: list[str], delay: float) -> tuple[int, str]:
+    """(exit status, stderr) of ``command`` sent SIGINT ``delay`` seconds after it starts; SIGINT at
+    its default disposition, whatever the runner ignores; no Python between spawn and exec."""
+    with tempfile.TemporaryFile() as err:
+        pid = os.posix_spawn(command[0], command, dict(os.environ), setsigdef=[signal.SIGINT],
+                             file_actions=[(os.POSIX_SPAWN_DUP2, err.fileno(), 2),
+                                           (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0)])
+        time.sleep(delay)
+        os.kill(pid, signal.SIGINT)
+        _, status = os.waitpid(pid, 0)
+        err.seek(0)
+        return os.waitstatus_to_exitcode(status), err.read().decode(errors="replace")
+
+
+def through_aecodec(stderr: str) -> bool:
+    """Whether a traceback passes through aecodec's code (a frame in codec/ or bitstream/). A signal
+    during the interpreter's own start (``site``, the environment's .pth files, finding the entry
+    module) comes before any of it: Python reports that one, as it would for any program."""
+    frames = [line for line in stderr.splitlines() if line.lstrip().startswith("File ")]
+    ours = (f"{os.sep}codec{os.sep}", f"{os.sep}bitstream{os.sep}")
+    return any(folder in line for line in frames for folder in ours)
+
+
+def test_an_early_ctrl_c_is_exit_130_and_never_a_traceback_from_aecodec(aecodec, small):
+    outcomes = []
+    for delay_ms in (0, 5, 10, 15, 20, 25, 30, 40, 50, 60, 80, 120, 200, 300):
+        program = [str(aecodec), "-q", "-c", "-f", str(small)]
+        status, stderr = spawn_and_interrupt(program, delay_ms / 1000)
+        assert not through_aecodec(stderr), f"SIGINT at {delay_ms} ms:\n{stderr}"
+        in_site = "init_import_site" in stderr  # Python's own start failed: it exits with 1
+        assert status in (130, -signal.SIGINT, 0) or in_site, f"{delay_ms} ms: {status}\n{stderr}"
+        outcomes.append(status)
+    assert 130 in outcomes  # some signals landed while aecodec ran, not only before or after it
+
+
+def spawned_workers(pid: int) -> list[int]:
+    """The processes ``pid`` started with multiprocessing's spawn (Dask's workers), from /proc."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            if ppid == pid and b"spawn_main" in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+        except (OSError, ValueError, IndexError):  # not a process, or gone meanwhile
+            continue
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("when", ["while coding", "while the cluster starts"])
+def test_ctrl_c_with_workers_is_one_line_exit_130_and_leaves_no_file(tmp_path, aecodec, when):
+    src = codec.data.DEBIAN_DIR / "train-images-idx3-ubyte.gz"
+    out = tmp_path / "train.aec"
+    program = [str(aecodec), "-q", "--workers", "2", "-o", str(out), str(src)]
+    command = with_default_signal(signal.SIGINT, *program)
+    # its own process group, which a terminal's Ctrl-C goes to
+    proc = subprocess.Popen(command, stderr=subprocess.PIPE, start_new_session=True)
+    if when == "while coding":
+        deadline = time.time() + 120
+        while time.time() < deadline and not any(p.suffix == ".part" for p in tmp_path.iterdir()):
+            time.sleep(0.05)
+        time.sleep(0.3)  # chunks out on the workers
+    else:  # the first worker process has just been started: it is still loading Python and Dask
+        deadline = time.time() + 120
+        while time.time() < deadline and not spawned_workers(proc.pid):
+            time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the workers get it too
+    _, err = proc.communicate(timeout=120)
+    lines = err.decode().strip().splitlines()
+    assert proc.returncode == 130 and len(lines) == 1, err.decode()
+    assert lines[0].startswith("aecodec: error: ") and lines[0].endswith("interrupted")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_reader_that_leaves_early_ends_aecodec_quietly_as_sigpipe_would(tmp_path, aecodec):
+    command = [str(aecodec), "sample", "--n", "1", "--out", str(tmp_path / "s.png")]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # as `aecodec ... | true`: gone before aecodec prints its line of JSON
+    err = proc.stderr.read()
+    assert proc.wait(timeout=300) == 128 + signal.SIGPIPE and err == b""
