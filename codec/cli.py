@@ -21,6 +21,7 @@ import logging
 import math
 import numbers
 import os
+import stat
 import sys
 from pathlib import Path
 
@@ -854,7 +855,7 @@ def _check_outputs(args, *paths: Path) -> None:
     """Refuse now, before any work, what ``_write_outputs`` would refuse at the end."""
     from codec import fileio
 
-    fileio.check_outputs(paths, force=args.force, inputs=_inputs(args))
+    fileio.check_outputs([p for p in paths if p is not None], force=args.force, inputs=_inputs(args))
 
 
 def _write_outputs(args, files: list[tuple[Path, bytes]]) -> None:
@@ -863,6 +864,7 @@ def _write_outputs(args, files: list[tuple[Path, bytes]]) -> None:
     or none."""
     from codec import fileio
 
+    files = [(path, data) for path, data in files if path is not None]  # nothing beside a device
     fileio.write_outputs(files, force=args.force, inputs=_inputs(args))
 
 
@@ -884,9 +886,14 @@ def _check_train_outputs(args) -> None:
         fileio.check_outputs(names, force=True, inputs=_inputs(args))
 
 
-def _beside(out: Path, suffix: str) -> Path:
-    """The file written beside --out (its array, its table): --out's name with ``suffix``."""
-    return out.with_suffix(suffix)
+def _beside(out: Path, suffix: str) -> Path | None:
+    """The file written beside --out (its array, its table): --out's name with ``suffix``; none beside
+    a device or FIFO (``--out /dev/null`` must not leave ``/dev/null.npy`` behind)."""
+    try:
+        special = not stat.S_ISREG(out.stat().st_mode) and not stat.S_ISDIR(out.stat().st_mode)
+    except OSError:  # not there yet: a plain file will be made
+        special = False
+    return None if special else out.with_suffix(suffix)
 
 
 def _family_command(args) -> int:
@@ -918,7 +925,7 @@ def _family_command(args) -> int:
     np.save(buffer, array)
     npy = _beside(args.out, ".npy")
     _write_outputs(args, [(npy, buffer.getvalue()), (args.out, _png(picture))])
-    _print_json({"png": str(args.out), "npy": str(npy), "shape": list(array.shape)})
+    _print_json({"png": str(args.out), "npy": npy and str(npy), "shape": list(array.shape)})
     return 0
 
 
@@ -988,7 +995,7 @@ def _score(args) -> int:
     _write_outputs(args, [(table, text), (args.out, picture)])
     _print_json({"images": len(scores), "anomalous": int(flags.sum()),
                  "threshold_bits": round(limit, 3), "percentile": args.percentile,
-                 "csv": str(table), "png": str(args.out)})
+                 "csv": table and str(table), "png": str(args.out)})
     return 0
 
 

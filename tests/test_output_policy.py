@@ -184,14 +184,14 @@ def test_writing_to_fifo_writes_into_it(tmp_path, test_images, force):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe.aec", "x.npy"]  # no temporary file
 
 
-def test_sample_writes_its_picture_into_a_fifo(tmp_path):
+def test_sample_writes_its_picture_into_a_fifo_and_nothing_beside_it(tmp_path):
     pipe = tmp_path / "pipe.png"
     os.mkfifo(pipe)
     reader, got = fifo_reader(pipe)
     assert cli.main(["sample", "--n", "4", "--out", str(pipe)]) == 0
     reader.join(timeout=60)
     assert stat.S_ISFIFO(os.lstat(pipe).st_mode) and got[0][:8] == b"\x89PNG\r\n\x1a\n"
-    assert np.load(tmp_path / "pipe.npy").shape == (4, 28, 28)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe.png"]  # no pipe.npy left beside it
 
 
 def test_dev_null_stays_a_device_with_force(tmp_path, test_images):
@@ -202,6 +202,7 @@ def test_dev_null_stays_a_device_with_force(tmp_path, test_images):
     assert stat.S_ISCHR(os.lstat(twin).st_mode) and os.stat(twin).st_rdev == os.makedev(1, 3)
     assert cli.main(["sample", "--n", "4", "--out", str(twin)]) == 0  # no -f: nothing is replaced
     assert stat.S_ISCHR(os.lstat(twin).st_mode)
+    assert not twin.with_suffix(".npy").exists()  # nothing written beside a device
     assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
 
 
