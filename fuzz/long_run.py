@@ -155,9 +155,14 @@ def container_seeds() -> dict:
     }
 
 
+MAX_OUTPUT_PER_BYTE = 2 * container.MAX_PIXELS_PER_BYTE  # values per byte of the file, 2 bytes each at 16 bits
+
+
 def decode_container(blob: bytes) -> None:
     out = codec.decompress(blob)
-    assert isinstance(out, (np.ndarray, list))
+    restored = sum(a.nbytes for a in out) if isinstance(out, list) else out.nbytes
+    if restored > MAX_OUTPUT_PER_BYTE * len(blob):
+        raise AssertionError(f"{len(blob)} bytes restored to {restored}: more than the floor allows")
     if meta_kind(blob) != "folder":  # folders restore to disk, covered by the tests
         restore(blob)
 
