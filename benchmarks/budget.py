@@ -6,7 +6,8 @@ For each kind (tile, pixel, convolutional grey and colour, lossless with the mod
 with an image's own tree, near-lossless, 16-bit) it makes the two worst files an attacker can
 write with valid checksums, each exactly as dense as the reader allows:
 
-- *blank*: images that code to almost nothing, padded by the encoder up to the floor;
+- *blank*: images that code to almost nothing, padded by the encoder up to the floor (for the
+  convolutional levels, flat tiles of different values: a repeated tile is decoded once);
 - *stretched*: a real file whose header (or chunk) claims more images or larger ones, so the
   decoder runs on past the real data (the review's "changed header shape" bombs).
 
@@ -51,14 +52,22 @@ def _fashion(n: int) -> np.ndarray:
     return codec.data.fashion_mnist("test")[:n]
 
 
+def _flat_tiles(shape) -> np.ndarray:
+    """An image of flat 1024 x 1024 tiles, each of its own value: it codes to almost nothing, and no
+    tile repeats another (the convolutional levels decode a repeated tile once)."""
+    rows, cols = np.indices(shape[:2]) // 1024
+    flat = ((rows * 7 + cols) * 37 % 256).astype(np.uint8)
+    return flat if len(shape) == 2 else np.repeat(flat[..., None], shape[2], axis=2)
+
+
 def _cases() -> dict:
     """kind -> (compress kwargs, real images, blank images, tiny images)."""
     deep = (np.linspace(0, 4000, 2 * 512 * 512).reshape(2, 512, 512) % 4096).astype(np.uint16)
     return {
         "tile": ({"quality": 1}, _fashion(512), np.zeros((4096, 28, 28), np.uint8), _fashion(1)),
         "pixel": ({"quality": 8}, _fashion(512), np.zeros((4096, 28, 28), np.uint8), _fashion(1)),
-        "conv-grey": ({"quality": 1}, _photo("camera"), np.zeros((2048, 2048), np.uint8), np.zeros((32, 32), np.uint8)),
-        "conv-colour": ({"quality": 6}, _photo("astronaut"), np.zeros((1024, 1024, 3), np.uint8),
+        "conv-grey": ({"quality": 1}, _photo("camera"), _flat_tiles((2048, 2048)), np.zeros((32, 32), np.uint8)),
+        "conv-colour": ({"quality": 1}, _photo("astronaut"), _flat_tiles((2048, 2048, 3)),
                         np.zeros((32, 32, 3), np.uint8)),
         "lossless": ({"lossless": True}, _fashion(512), np.zeros((4096, 28, 28), np.uint8), _fashion(1)),
         "lossless-own-tree": ({"lossless": True}, _photo("coffee"), np.zeros((2048, 2048, 3), np.uint8),
@@ -78,10 +87,11 @@ def stretched(blob: bytes) -> bytes:
     shape = list(header[2])
     allowed = min(len(data) * container.MAX_PIXELS_PER_BYTE, level.max_coded_pixels)
     if header[3]:  # batched: raise the chunk's image count
-        chunks[0][0] = max(1, allowed // level.coded_pixels(1, shape))
+        chunks[0][0] = max(1, allowed // codec.api.floor_pixels(level, 1, shape))
         return join(header, chunks[:1])
     scale = 1.0
-    while level.coded_pixels(1, [int(shape[0] * scale * 1.05), int(shape[1] * scale * 1.05), *shape[2:]]) <= allowed:
+    while codec.api.floor_pixels(level, 1, [int(shape[0] * scale * 1.05), int(shape[1] * scale * 1.05),
+                                            *shape[2:]]) <= allowed:
         scale *= 1.05
     header[2] = [int(shape[0] * scale), int(shape[1] * scale), *shape[2:]]
     return join(header, chunks)
@@ -93,7 +103,7 @@ def cut(blob: bytes) -> bytes:
     header, chunks = split(blob)
     level = codec.api.ArchiveReader(io.BytesIO(blob)).level
     n, data = chunks[0][0], chunks[0][1]
-    keep = -(-level.coded_pixels(n, list(header[2])) // container.MAX_PIXELS_PER_BYTE)
+    keep = -(-codec.api.floor_pixels(level, n, list(header[2])) // container.MAX_PIXELS_PER_BYTE)
     chunks[0][1] = data[: max(keep, 8)]
     return join(header, chunks[:1] if header[3] else chunks)
 

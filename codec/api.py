@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import io
+import math
 import os
 from pathlib import Path
 
@@ -282,7 +283,7 @@ class ArchiveWriter:
     def _flush(self, n: int) -> None:
         joined = np.concatenate(self._pending) if len(self._pending) > 1 else self._pending[0]
         batch, rest = joined[:n], joined[n:]
-        min_bytes = container.min_chunk_bytes(1, self.level.coded_pixels(len(batch), self._shape))
+        min_bytes = container.min_chunk_bytes(1, floor_pixels(self.level, len(batch), self._shape))
         if self._encoder is None:
             self._writer.add(len(batch), self.level.encode(batch, min_bytes=min_bytes), list(self._shape))
         else:
@@ -345,6 +346,13 @@ def level_of(model: Model, header: dict):
     return model.level_for(header["quality"], header["max_error"], header["depth"])
 
 
+def floor_pixels(level, n: int, shape) -> int:
+    """The coded pixels the floor of bytes per pixel counts for ``n`` images of ``shape``: padding
+    included, each weighted by its level's cost (``work_per_pixel``: 1, or more for a convolutional
+    model costlier than the floor is sized for)."""
+    return math.ceil(level.coded_pixels(n, shape) * level.work_per_pixel)
+
+
 def check_chunk_work(level, n: int, data: bytes, shape, *, framed: bool) -> int:
     """Refuse a chunk that claims more decoding than its level does at once, or (framed formats) more
     coded pixels than its bytes allow; returns the pixels beyond that floor (format 2 budgets them).
@@ -352,9 +360,10 @@ def check_chunk_work(level, n: int, data: bytes, shape, *, framed: bool) -> int:
     Raises:
         LimitError: either claim.
     """
-    work = level.coded_pixels(n, shape)
-    if work > level.max_coded_pixels:
-        raise LimitError(f"chunk claims {work} pixels once padded, more than its model's levels decode at once")
+    if level.coded_pixels(n, shape) > level.max_coded_pixels:
+        raise LimitError(f"chunk claims {level.coded_pixels(n, shape)} pixels once padded, more than its "
+                         "model's levels decode at once")
+    work = floor_pixels(level, n, shape)
     beyond = work - len(data) * container.MAX_PIXELS_PER_BYTE
     if framed and beyond > 0:
         raise LimitError(f"chunk claims {work} coded pixels in {len(data)} bytes: denser than "

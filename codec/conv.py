@@ -32,6 +32,10 @@ INDEX_BITS = 16  # fractional bits of the scale-to-table computation
 ALIGN = 32  # g_a divides by 8 and h_a by 4 more: images are padded to a multiple of this
 TILE = 1024  # larger images are coded as independent tiles of this size: memory stays bounded
 MAX_CODED_PIXELS = 1 << 30  # per chunk, padding and replicated grey channels included: tile by tile
+# The decoding cost (multiply-adds per pixel) that the container's floor of 1,024 coded pixels per
+# byte is sized for: the bundled photo model's synthesis (13,995), which decodes a file at the
+# floor in about 0.75 ms of CPU per byte here (benchmarks.budget). A model may cost up to 20,000.
+FLOOR_MACS_PER_PIXEL = 14_000
 
 
 def layer_specs(channels: int, n: int, m: int, h: int, z: int, ns: int | None = None) -> dict[str, list[tuple]]:
@@ -165,6 +169,12 @@ class ConvLevel:
         return n * groups * area * self.transform.channels
 
     max_coded_pixels = MAX_CODED_PIXELS
+
+    @property
+    def work_per_pixel(self) -> float:
+        """What the floor of bytes per coded pixel counts each one as: 1 up to the synthesis cost
+        the floor is sized for, proportionally more above, so any model decodes within one budget."""
+        return max(1.0, self.transform.macs_per_pixel()[1] / FLOOR_MACS_PER_PIXEL)
     max_image_values = MAX_IMAGE_PIXELS  # the container's limit: 100-megapixel colour photos and more
 
     def _inputs(self, images: np.ndarray) -> np.ndarray:

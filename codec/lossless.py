@@ -672,6 +672,7 @@ class LosslessLevel:
 
     kind = "lossless"
     max_coded_pixels = WHOLE_CHUNK_PIXELS  # a chunk is decoded at once: its memory bounded here
+    work_per_pixel = 1  # what the floor of bytes per coded pixel counts each one as (conv.py)
     max_image_values = LOSSLESS_VALUES  # encoded at once: the encoder's memory bounded here
     max_chunk_values = LOSSLESS_VALUES
     # Images per chunk: the coder's work per step is mostly fixed costs (a tree walk, a coder call per

@@ -207,6 +207,7 @@ class PixelLevel:
         self.step, self.tables = step, tables
 
     max_coded_pixels = WHOLE_CHUNK_PIXELS  # a chunk is decoded at once: its memory bounded here
+    work_per_pixel = 1  # what the floor of bytes per coded pixel counts each one as (conv.py)
     max_image_values = WHOLE_IMAGE_VALUES
 
     def coded_pixels(self, n: int, shape) -> int:

@@ -37,9 +37,9 @@ def test_every_kind_refuses_a_chunk_claiming_more_work_than_its_bytes_allow(kind
     shape = list(header[2])
     allowed = len(data) * container.MAX_PIXELS_PER_BYTE
     if header[3]:  # batched: one image more than the floor allows
-        chunks[0][0] = allowed // level.coded_pixels(1, shape) + 1
+        chunks[0][0] = allowed // codec.api.floor_pixels(level, 1, shape) + 1
     else:  # one image: taller than the floor allows
-        while level.coded_pixels(1, shape) <= allowed:
+        while codec.api.floor_pixels(level, 1, shape) <= allowed:
             shape[0] *= 2
         header[2] = shape
     with pytest.raises(codec.LimitError, match="pixels"):
@@ -53,7 +53,7 @@ def test_a_stream_cut_to_the_floor_is_refused_as_damaged(kind):
     blob = codec.compress(images, **options)
     header, chunks = split(blob)
     level = level_of(blob)
-    keep = -(-level.coded_pixels(chunks[0][0], list(header[2])) // container.MAX_PIXELS_PER_BYTE)
+    keep = -(-codec.api.floor_pixels(level, chunks[0][0], list(header[2])) // container.MAX_PIXELS_PER_BYTE)
     chunks[0][1] = chunks[0][1][: max(keep, 8)]
     with pytest.raises(codec.FormatError):
         codec.decompress(join(header, chunks[:1]))
@@ -90,3 +90,19 @@ def test_an_own_tree_deeper_than_an_encoder_grows_is_refused(monkeypatch, inner)
     else:
         with pytest.raises(codec.FormatError, match="levels deep"):
             codec.decompress(blob)
+
+
+def test_a_convolutional_model_costlier_than_the_floor_is_sized_for_needs_more_bytes(monkeypatch):
+    """The floor counts a costlier synthesis's pixels for more, so any model decodes within one budget."""
+    from codec import conv
+
+    blank = np.zeros((512, 512), np.uint8)
+    cheap = codec.compress(blank, quality=1)
+    floor = container.min_chunk_bytes(1, level_of(cheap).coded_pixels(1, [512, 512]))
+    assert len(split(cheap)[1][0][1]) < 2 * floor  # padded to the floor, or a little above it
+    monkeypatch.setattr(conv, "FLOOR_MACS_PER_PIXEL", conv.FLOOR_MACS_PER_PIXEL / 2)  # as if it cost 2x
+    costly = codec.compress(blank, quality=1)
+    assert len(split(costly)[1][0][1]) >= 2 * floor
+    assert np.abs(codec.decompress(costly).astype(int)).max() <= 20
+    with pytest.raises(codec.LimitError, match="denser"):
+        codec.decompress(cheap)  # enough bytes for the cheaper model's floor, not for this one's
