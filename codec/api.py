@@ -35,8 +35,9 @@ FORMAT2_DENSE_PIXELS = 1 << 23
 
 
 @functools.lru_cache(maxsize=8)
-def _load_cached(path: str, identity: tuple) -> Model:
-    return Model(modelfile.loads(modelfile.read(path), what=path), source=path)
+def _load_cached(path: str, identity: tuple, shown: str) -> Model:
+    """The model at ``path`` (resolved), its errors naming it as the caller did (``shown``)."""
+    return Model(modelfile.loads(modelfile.read(path, what=shown), what=shown), source=path)
 
 
 def load_model(path: str | os.PathLike | None = None) -> Model:
@@ -52,7 +53,8 @@ def load_model(path: str | os.PathLike | None = None) -> Model:
     path = Path(path) if path is not None else DEFAULT_MODEL
     st = path.stat()
     # A replaced file has a new inode or change time even when its size and mtime were kept.
-    return _load_cached(str(path.resolve()), (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
+    identity = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    return _load_cached(str(path.resolve()), identity, str(path))
 
 
 def _resolve(model, shapes=None, depth: int = 8) -> Model:

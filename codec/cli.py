@@ -472,7 +472,10 @@ def _report(name: str | None, e: BaseException) -> int:
             name = os.fsdecode(e.filename)
     else:
         message = str(e) or type(e).__name__
-    print(f"aecodec: error: {name or 'stdin'}: {message}", file=sys.stderr)
+    name = name or "stdin"
+    if message.startswith(f"{name}: "):  # a message that names its file already (a model's reader)
+        message = message[len(name) + 2 :]
+    print(f"aecodec: error: {name}: {message}", file=sys.stderr)
     return 2 if _is_usage(e) else 1
 
 
