@@ -785,6 +785,19 @@ def _conv_init(args):
     return conv_model.from_params(params)
 
 
+def _leaves(text: str) -> int:
+    """--leaves, refused at parsing rather than when the trained model is loaded."""
+    from codec.modelfile import MAX_LOSSLESS_LEAVES
+
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 2 <= value <= MAX_LOSSLESS_LEAVES:
+        raise argparse.ArgumentTypeError(f"not a number of leaves from 2 to {MAX_LOSSLESS_LEAVES:,}: {text!r}")
+    return value
+
+
 def _int_list(text: str) -> tuple[int, ...]:
     try:
         return tuple(int(v) for v in text.split(","))
@@ -1448,8 +1461,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--seed", type=int, help="seed of initialization, shuffling and noise (default 0)")
     tr.add_argument("--lossless", action="store_true", help="auto, tile, conv: also learn a lossless coder "
                     "(aecodec --lossless, --max-error K) on the same images")
-    tr.add_argument("--leaves", type=int, default=1024, help="lossless coder: leaves of its context tree, each "
-                    "a table (default 1024)")
+    tr.add_argument("--leaves", type=_leaves, default=1024, help="lossless coder: leaves of its context tree, "
+                    "each a table (2 to 16,384, what a model file may hold; default 1024)")
     tr.add_argument("--depth", type=int, help="lossless coder: bits per sample it codes (default: the data's, "
                     "8 or 16)")
     tr.add_argument("-q", "--quiet", action="store_true")

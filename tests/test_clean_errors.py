@@ -94,6 +94,17 @@ def test_sample_counts_and_seeds_out_of_range_are_usage_errors_at_parsing(tmp_pa
     assert "Traceback" not in err and not out.exists()
 
 
+@pytest.mark.parametrize("value", ["100000", "1", "many"])
+def test_lossless_leaves_a_model_file_could_not_hold_are_refused_at_parsing(tmp_path, capsys, value):
+    """Refused before training, not when the trained model is loaded."""
+    out = tmp_path / "m.aecm"
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["train", "--kind", "lossless", "--leaves", value, "--out", str(out)])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "argument --leaves: " in err and "16,384" in err
+    assert "Traceback" not in err and not out.exists()
+
+
 # score: a scorer's quantiles are finite numbers in order, or the scorer is refused
 
 @pytest.mark.parametrize("quantiles, message", [
