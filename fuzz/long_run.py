@@ -302,10 +302,12 @@ def main(argv=None) -> int:
     zarr_codec = codec.numcodecs.AecodecCodec("fmnist", quality=3)
     rng = np.random.default_rng(args.seed)
     outcomes: collections.Counter = collections.Counter()
+    per_kind: collections.Counter = collections.Counter()
     findings, worst = 0, (0.0, "")
     t0 = time.time()
     for case in range(args.cases):
         kind = kinds[int(rng.choice(len(kinds), p=weights))]
+        per_kind[kind] += 1
         if kind in seeds:
             blob = mutate(seeds[kind], rng)
             run = (lambda b=blob: decode_container(b))  # noqa: E731
@@ -329,7 +331,7 @@ def main(argv=None) -> int:
         worst = max(worst, (share, what))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"{args.cases} cases and {len(bombs)} crafted bombs in {time.time() - t0:.0f} s, seed {args.seed}: {dict(sorted(outcomes.items()))}")
-    print(f"kinds: {', '.join(kinds)}; peak memory {peak:.0f} MB; slowest against its budget: {worst[1]} "
+    print(f"cases per kind: {', '.join(f'{k} {per_kind[k]}' for k in kinds)}; peak memory {peak:.0f} MB; slowest against its budget: {worst[1]} "
           f"({worst[0]:.2f} of the budget); findings: {findings}")
     return 1 if findings else 0
 
