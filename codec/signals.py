@@ -15,7 +15,9 @@ the kernel picked), so the state here is module-level; only ``install`` changes 
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
+import sys
 
 SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT") if hasattr(signal, name))
 
@@ -41,6 +43,23 @@ def _handler(signum, _frame) -> None:
     raise Interrupted(signum)
 
 
+def _unraisable(hook):
+    """``sys.unraisablehook`` that re-delivers an ``Interrupted`` raised where Python drops
+    exceptions (a weakref callback, ``__del__``: the handler runs wherever the main thread is),
+    instead of printing it and going on as if no signal had come."""
+
+    def handle(unraisable) -> None:
+        if isinstance(unraisable.exc_value, Interrupted):
+            import threading  # sent again a moment later, from another thread: the handler then runs
+            # wherever the main thread is, almost surely back in plain code (else this repeats)
+            threading.Timer(0.01, os.kill, (os.getpid(), unraisable.exc_value.signum)).start()
+            return
+        hook(unraisable)
+
+    handle.wrapped = hook
+    return handle
+
+
 def install() -> dict:
     """Raise ``Interrupted`` on every termination signal; returns the handlers it replaced.
 
@@ -48,6 +67,8 @@ def install() -> dict:
     non-interactive shells). Only in the main thread, as Python requires.
     """
     _state.update(depth=0, pending=None, ignore=False)
+    if not hasattr(sys.unraisablehook, "wrapped"):
+        sys.unraisablehook = _unraisable(sys.unraisablehook)
     previous = {}
     for signum in SIGNALS:
         if signal.getsignal(signum) is signal.SIG_IGN:
@@ -63,6 +84,7 @@ def restore(previous: dict) -> None:
     """Put back the handlers ``install`` replaced (a caller that runs the CLI in its own process)."""
     for signum, handler in previous.items():
         signal.signal(signum, handler)
+    sys.unraisablehook = getattr(sys.unraisablehook, "wrapped", sys.unraisablehook)
     _state.update(depth=0, pending=None, ignore=False)
 
 

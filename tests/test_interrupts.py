@@ -159,3 +159,33 @@ def test_a_reader_that_leaves_early_ends_aecodec_quietly_as_sigpipe_would(tmp_pa
     proc.stdout.close()  # as `aecodec ... | true`: gone before aecodec prints its line of JSON
     err = proc.stderr.read()
     assert proc.wait(timeout=300) == 128 + signal.SIGPIPE and err == b""
+
+
+DROPPED_WHERE_PYTHON_IGNORES = r"""
+import os, signal, sys, weakref
+from codec import signals
+signals.install()
+class Thing: pass
+def callback(_):  # Python ignores (prints) an exception raised in a weakref callback
+    os.kill(os.getpid(), signal.SIGINT)
+    total = 0
+    for i in range(100):
+        total += i
+thing = Thing()
+ref = weakref.ref(thing, callback)
+try:
+    del thing
+    for i in range(10 ** 8):
+        pass
+    sys.exit(3)
+except KeyboardInterrupt:
+    sys.exit(130)
+"""
+
+
+def test_a_signal_handled_inside_a_callback_python_ignores_still_interrupts():
+    """The handler runs wherever the main thread is: inside a weakref callback (an import's module
+    lock) its exception was printed as "Exception ignored" and the program went on."""
+    r = subprocess.run([sys.executable, "-c", DROPPED_WHERE_PYTHON_IGNORES], capture_output=True,
+                       timeout=120, cwd=Path(__file__).parents[1])
+    assert r.returncode == 130 and b"Exception ignored" not in r.stderr, r.stderr.decode()
