@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 
 from benchmarks import report
 
@@ -10,6 +11,7 @@ EXPECTED = {"aecodec", "aecodec-single", "aecodec-lossless", "aecodec-near-lossl
             "zstd-19", "png", "jpegxl-lossless", "jpeg-ls", "jpeg", "webp", "pca-float32", "pca-ans"}
 
 
+@pytest.mark.slow  # training: over 5 s on 2 cores
 def test_bench_report_has_every_codec_with_plausible_values(tmp_path):
     report.main(["--limit", "500", "--single-limit", "40", "--out", str(tmp_path), "-q"])
     for name in ("report.md", "results.json", "results.csv", "rd_curve.png", "reconstructions.png", "per_class.png"):

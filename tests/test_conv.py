@@ -186,6 +186,7 @@ def test_a_stored_model_is_fine_tuned_from_the_weights_it_holds(trained):
     assert np.array_equal(params["log_gain"], again["log_gain"])
 
 
+@pytest.mark.slow  # training: over 5 s on 2 cores
 def test_a_widened_synthesis_starts_as_the_same_codec_and_trains_from_there(trained, tmp_path, capsys):
     from codec import cli
 
@@ -266,6 +267,7 @@ def test_a_model_file_orders_its_levels_by_its_ladder(trained, tmp_path):
                 codec.load_model(tmp_path / "l.aecm")
 
 
+@pytest.mark.slow  # training: over 5 s on 2 cores
 def test_training_one_kind_refuses_a_ladder_out_of_order_and_keeps_what_it_trained(tmp_path, capsys, monkeypatch, trained):
 
     from codec import cli, ladder
@@ -281,6 +283,7 @@ def test_training_one_kind_refuses_a_ladder_out_of_order_and_keeps_what_it_train
     assert not (tmp_path / "m.aecm").exists() and (tmp_path / "w" / "conv-params.npz").is_file()
 
 
+@pytest.mark.slow  # training: over 5 s on 2 cores
 def test_auto_training_on_photos_keeps_convolutional_levels_on_the_front(tmp_path, trained):
 
     import codec
@@ -297,6 +300,7 @@ def test_auto_training_on_photos_keeps_convolutional_levels_on_the_front(tmp_pat
     assert all(b["bytes_per_image"] > a["bytes_per_image"] and b["psnr"] > a["psnr"] for a, b in itertools.pairwise(rows))
 
 
+@pytest.mark.slow  # training: over 5 s on 2 cores
 def test_auto_training_on_small_aligned_images_measures_every_kind_and_keeps_a_monotone_ladder(tmp_path, test_images):
     import codec
     from codec import cli
@@ -315,6 +319,7 @@ def test_auto_training_on_small_aligned_images_measures_every_kind_and_keeps_a_m
     assert codec.decompress(codec.compress(x, model=model), model=model).shape == x.shape
 
 
+@pytest.mark.slow  # training: over 5 s on 2 cores
 def test_training_validates_on_the_images_val_names(tmp_path, test_images):
     import codec
     from codec import cli, ladder
@@ -384,6 +389,7 @@ def test_the_photo_model_codes_a_photo_like_image_exactly_as_pinned(test_images)
 PINNED_PHOTO_DIGEST = "8ed315c504edae36"  # codec/pretrained/photo.aecm (synthesis 64 wide, with its lossless coder retrained on chosen forms: a new fingerprint; pixels as before), quality 6, 557 bytes, container format 6 (the stream and pixels as in formats 4 and 5: checked against the format-5 code)
 
 
+@pytest.mark.slow  # training: over 5 s on 2 cores
 def test_training_fine_tunes_the_bundled_photo_model_unless_asked_not_to(tmp_path, capsys, trained):
 
     import codec
@@ -403,6 +409,7 @@ def test_training_fine_tunes_the_bundled_photo_model_unless_asked_not_to(tmp_pat
     assert np.abs(trained_weights - b).max() > 0  # it did train
 
 
+@pytest.mark.slow  # training: over 5 s on 2 cores
 def test_fine_tuning_returns_the_start_weights_where_training_only_made_them_worse(trained):
     model, _, colour = trained
     start = conv_model.export(model)
@@ -416,6 +423,7 @@ def test_fine_tuning_returns_the_start_weights_where_training_only_made_them_wor
     assert any("keeping the weights of step 0" in line for line in logs)
 
 
+@pytest.mark.slow  # training: over 5 s on 2 cores
 def test_training_keeps_the_bundled_levels_where_fine_tuning_codes_the_validation_images_larger(tmp_path, capsys, trained):
     import codec
     from codec import api, cli
@@ -461,6 +469,7 @@ def test_every_8_bit_mode_round_trips_through_the_photo_model(tmp_path, mode):
     assert 10 * np.log10(255**2 / mse) > 25
 
 
+@pytest.mark.slow  # training: over 5 s on 2 cores
 def test_a_time_budget_fits_the_convolutional_steps_on_photos(tmp_path, capsys, trained):
 
     from codec import cli

@@ -115,6 +115,7 @@ def test_a_folder_of_mixed_sizes_and_colours_round_trips_with_its_tree(tmp_path,
 
 # Training on your own images.
 
+@pytest.mark.slow  # training: over 5 s on 2 cores
 def test_training_on_a_folder_of_colour_photos_of_any_sizes(tmp_path, mosaic):
     grey, rgb = mosaic
     folder = tmp_path / "mine"
@@ -145,6 +146,7 @@ def test_training_refuses_bad_data_with_one_line(tmp_path, test_images, capsys, 
     assert status in (1, 2) and message in err and "Traceback" not in err and err.startswith("aecodec: error: ")
 
 
+@pytest.mark.slow  # training: over 5 s on 2 cores
 def test_a_time_budget_sets_the_steps_and_says_how_to_repeat_them(tmp_path, test_images):
     from codec import train
     from codec.models import ModelConfig

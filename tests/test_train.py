@@ -1,5 +1,6 @@
 import jax
 import numpy as np
+import pytest
 from flax import nnx
 
 import codec
@@ -34,6 +35,7 @@ def test_training_smoke_exports_a_working_model(tiny, test_images):
     assert 10 * np.log10(255**2 / mse) > 15  # a PCA start already reconstructs recognisably
 
 
+@pytest.mark.slow  # training: over 5 s on 2 cores
 def test_training_is_reproducible_and_resumes(tmp_path):
     images = data.fashion_mnist("train")[:700]
     cfg = train.TrainConfig(epochs=1, batch_size=64, val_size=100, warmup_steps=2)
