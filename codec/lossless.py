@@ -41,7 +41,6 @@ DIRECT = 32  # magnitudes below this are their own token
 MSB = 2  # bits after the leading one kept in a large magnitude's token
 PROPERTIES = ("prediction", "a", "b", "c", "d", "|e_a|", "|e_b|", "|e_c|", "|e_d|", "row", "column", "activity",
               "|e_a|+|e_b|", "a-c", "b-c", "d-b", "a-aa", "b-bb", "plane", "|e_plane|")
-_GRADIENTS = (11, 13, 14, 15, 16, 17)  # properties in pixel differences: divided by a near-lossless step
 
 # The largest image, and chunk, the lossless coder encodes: it holds about 50 bytes per value while
 # encoding (the weighted predictor's passes, a plane's residuals and leaves, the coder's parts), so

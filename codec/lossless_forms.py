@@ -27,8 +27,7 @@ import numpy as np
 
 from bitstream.errors import FormatError
 
-NONE, SUBTRACT_GREEN, YCOCG, PALETTE = range(4)
-COLOURS = ("RGB", "subtract green", "YCoCg-R", "palette")
+NONE, SUBTRACT_GREEN, YCOCG, PALETTE = range(4)  # RGB as it is, subtract green, YCoCg-R, a palette
 MIN_COMPACT_DEPTH = 5  # a value set's run lengths need a 5-bit table
 MIN_VALUE_SET_SAMPLES = 4096  # per plane, for 8-bit images
 
