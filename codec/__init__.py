@@ -1,4 +1,4 @@
-"""aecodec: learned lossy compression for image datasets.
+"""aecodec: learned compression for image datasets, lossy and lossless (8 and 16 bits).
 
 >>> import numpy as np, codec
 >>> images = np.zeros((3, 28, 28), np.uint8)

@@ -1,8 +1,8 @@
 """The public API: ``compress``, ``decompress``, their file forms, and ``load_model``.
 
 Only the face: argument checks, chunking, the container. The coding itself is the model's
-levels (``model.py``; one module per kind: ``tile.py``, ``pixel.py``); the container names the
-model (by fingerprint) and the level a file needs.
+levels (``model.py``; one module per kind: ``tile.py``, ``pixel.py``, ``conv.py``,
+``lossless.py``); the container names the model (by fingerprint) and the level a file needs.
 """
 
 from __future__ import annotations

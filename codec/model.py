@@ -3,7 +3,9 @@
 A *level* is one way of coding images at one quality, an object with one narrative:
 ``encode(images, min_bytes=...) -> bytes``, ``decode(data, n, shape, version=...) -> images`` (the container's format version),
 ``ideal_bits(images)``, ``coded_pixels(n, shape)`` (padding included: the chunk's memory) and
-``work_per_pixel`` (what the floor of bytes per coded pixel counts each one as: the work of decoding). Each kind lives in its own module (``tile.py``, ``pixel.py``); a model
+``work_per_pixel`` (what the floor of bytes per coded pixel counts each one as: the work of
+decoding). Each kind lives in its own module (``tile.py``, ``pixel.py``, ``conv.py``,
+``lossless.py``); a model
 file holds whichever kinds its training kept, and this is the one place that maps a quality
 number to its level.
 """

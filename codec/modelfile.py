@@ -2,9 +2,12 @@
 
 Layout: the 4 magic bytes ``AECM``, then one msgpack map::
 
-    {"format": 3, "name": str, "config": {...}, "params": {path: array}, "frozen": {...},
-     "pixel": [array per pixel step], "meta": {...},
+    {"format": 5, "name": str, "config": {...} | None, "params": {path: array},
+     "frozen": {...} | None, "pixel": [array per pixel step], "default": int,
+     "conv": {...} | None, "ladder": [...], "lossless": {...}, "meta": {...},
      "fingerprint": hex SHA-256 of the canonical bytes of everything else}
+
+(``ladder`` and ``lossless`` optional; formats 1 to 4 lack the later fields, see ``FORMAT``.)
 
 Arrays are ``{"shape": [...], "dtype": "<f4", "data": bytes}`` (little-endian). A model
 file is untrusted input like any other: it is read from regular files only and with a size
@@ -36,7 +39,7 @@ FORMAT = 5  # 5: the lossless coder (optional); 4: the default level, convolutio
 _FIELDS = {"format", "name", "config", "params", "frozen", "meta", "fingerprint"}  # of formats 1 and 2
 _ADDED = {3: {"pixel"}, 4: {"pixel", "default", "conv"}, 5: {"pixel", "default", "conv"}}
 _OPTIONAL = {4: {"ladder"}, 5: {"ladder", "lossless"}}  # fields a format may leave out
-MAX_MODEL_BYTES = 64 << 20  # bundled models are < 1 MB; 64 MB leaves room without risk
+MAX_MODEL_BYTES = 64 << 20  # bundled models are at most 5 MB; 64 MB leaves room without risk
 _ALLOWED_DTYPES = {"<f2", "<f4", "<i4", "<u4", "|u1"}
 MAX_LOSSLESS_LEAVES = 1 << 14
 # Steps of the context tree's walk, taken for every pixel coded: the bundled trees are 22 (1,024

@@ -1,8 +1,8 @@
 """The architecture config and the transforms as pure functions of a parameter dict.
 
 One definition serves training (the Flax modules in ``models.py`` call these) and coding
-(``api.py`` calls them on the loaded parameters without importing Flax, which keeps the
-command line's start-up short). Parameters are keyed by their '/'-joined module paths.
+(the tile levels, ``tile.py``, call them on the loaded parameters without importing Flax,
+which keeps the command line's start-up short). Parameters are keyed by their '/'-joined module paths.
 
     g_a(x) = (x - m) W_a + f_a(x),   g_s(ŷ) = ŷ W_s + m + f_s(ŷ),   f(x) = gelu(x K1 + b1) K2 + b2
 
