@@ -141,9 +141,9 @@ def kb_allowed(blob: bytes) -> float:
     return BUDGET_KB_PER_BYTE * len(blob) / 1024
 
 
-def own_tree_chain(levels: int) -> bytes:
-    """A blank 2048 x 2048 colour image coded with an own tree as costly as the reader accepts: a chain
-    ``levels`` deep whose every leaf predicts with JPEG XL's weighted predictor, padded to the floor."""
+def chain_tree(levels: int, predictor: int, feature: int):
+    """A context tree that is one chain ``levels`` deep (breadth first: inner nodes 0, 2, 4, ...,
+    a leaf beside each), every leaf predicting with ``predictor``, every split on ``feature``."""
     from codec import lossless
 
     count = 2 * levels + 1
@@ -152,20 +152,36 @@ def own_tree_chain(levels: int) -> bytes:
     inner[0 : 2 * levels : 2] = True
     left[inner], right[inner] = np.flatnonzero(inner) + 1, np.flatnonzero(inner) + 2
     leaf = np.where(inner, -1, np.cumsum(~inner) - 1)
-    feature = np.full(count, len(lossless.PROPERTIES))  # the weighted predictor's error: every pixel computes it
-    tree = lossless.Tree(feature, np.full(count, -1), left, right, leaf, np.full(levels + 1, lossless.WP, np.int8))
+    return lossless.Tree(np.full(count, feature), np.full(count, -1), left, right, leaf,
+                         np.full(levels + 1, predictor, np.int8))
+
+
+def coded_with_own_tree(images: np.ndarray, tree) -> bytes:
+    """``images`` coded losslessly with ``tree`` as their own, whatever the encoder would choose."""
+    from codec import lossless
+
     stream = lossless.LosslessCoder._stream
 
     def own_only(self, coded, k, form, channels, depth, step, own, min_bytes, wp=None):
         out = stream(self, coded, k, form, channels, depth, step, own, min_bytes, wp)
-        return (out[0] if own is not None else out[0] + bytes(1 << 24)), out[1]
+        return (out[0] if own is not None else out[0] + bytes(1 << 24)), out[1]  # never the model's
 
     saved = lossless.LosslessCoder._stream, lossless.LosslessCoder._own_tree
     lossless.LosslessCoder._stream, lossless.LosslessCoder._own_tree = own_only, lambda self, *a: tree
     try:
-        return codec.compress(np.zeros((2048, 2048, 3), np.uint8), lossless=True)
+        return codec.compress(images, lossless=True)
     finally:
         lossless.LosslessCoder._stream, lossless.LosslessCoder._own_tree = saved
+
+
+def own_tree_chain(levels: int) -> bytes:
+    """A blank 2048 x 2048 colour image coded with an own tree as costly as the reader accepts: a chain
+    ``levels`` deep whose every leaf predicts with JPEG XL's weighted predictor (every pixel computes
+    it: the chain splits on its error), padded to the floor."""
+    from codec import lossless
+
+    tree = chain_tree(levels, lossless.WP, len(lossless.PROPERTIES))
+    return coded_with_own_tree(np.zeros((2048, 2048, 3), np.uint8), tree)
 
 
 def measure_kind(kind: str, case, folder: Path) -> list[dict]:

@@ -362,9 +362,9 @@ def check_chunk_work(level, n: int, data: bytes, shape, *, framed: bool) -> int:
     Raises:
         LimitError: either claim.
     """
-    if level.coded_pixels(n, shape) > level.max_coded_pixels:
-        raise LimitError(f"chunk claims {level.coded_pixels(n, shape)} pixels once padded, more than its "
-                         "model's levels decode at once")
+    coded = level.coded_pixels(n, shape)
+    if coded > level.max_coded_pixels:
+        raise LimitError(f"chunk claims {coded} pixels once padded, more than its model's levels decode at once")
     work = floor_pixels(level, n, shape)
     beyond = work - len(data) * container.MAX_PIXELS_PER_BYTE
     if framed and beyond > 0:

@@ -21,7 +21,6 @@ import logging
 import math
 import numbers
 import os
-import stat
 import sys
 from pathlib import Path
 
@@ -905,11 +904,9 @@ def _check_train_outputs(args) -> None:
 def _beside(out: Path, suffix: str) -> Path | None:
     """The file written beside --out (its array, its table): --out's name with ``suffix``; none beside
     a device or FIFO (``--out /dev/null`` must not leave ``/dev/null.npy`` behind)."""
-    try:
-        special = not stat.S_ISREG(out.stat().st_mode) and not stat.S_ISDIR(out.stat().st_mode)
-    except OSError:  # not there yet: a plain file will be made
-        special = False
-    return None if special else out.with_suffix(suffix)
+    from codec import fileio
+
+    return None if fileio.is_stream(out) else out.with_suffix(suffix)
 
 
 def _family_command(args) -> int:

@@ -76,6 +76,15 @@ def check_output(path, *, force: bool = False, inputs=()) -> bool:
     return stream
 
 
+def is_stream(path) -> bool:
+    """Whether ``path`` is a character device or a FIFO (through links): written into, never replaced."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)
+
+
 def _check_name(path: Path, force: bool, inputs) -> bool:
     """``check_output`` but for the folder, which a folder restore creates as it goes."""
     _refuse_input(path, inputs)
@@ -85,7 +94,7 @@ def _check_name(path: Path, force: bool, inputs) -> bool:
         mode = None
     if mode is not None and stat.S_ISDIR(mode):
         raise IsADirectoryError(errno.EISDIR, f"{path} is a folder", str(path))
-    if mode is not None and (stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)):
+    if mode is not None and is_stream(path):
         return True  # nothing is replaced: a terminal is refused when it is opened (see _Stream)
     if mode is not None and not stat.S_ISREG(mode):
         message = f"{path} is not a regular file, character device or FIFO"
