@@ -28,7 +28,18 @@ def psnr_stats(original: np.ndarray, restored: np.ndarray) -> tuple[float, float
     return float(dataset), mean
 
 
-def row(codec: str, setting, total_bytes: float, n: int, original, restored, *, payload=None, enc_s=None, dec_s=None) -> dict:
+def row(
+    codec: str,
+    setting,
+    total_bytes: float,
+    n: int,
+    original,
+    restored,
+    *,
+    payload=None,
+    enc_s=None,
+    dec_s=None,
+) -> dict:
     dataset_psnr, mean_psnr = psnr_stats(original, restored)
     pixels = original[0].size
     return {
@@ -44,7 +55,9 @@ def row(codec: str, setting, total_bytes: float, n: int, original, restored, *, 
     }
 
 
-def _pillow_roundtrip(images: np.ndarray, fmt: str, **save_kw) -> tuple[int, np.ndarray, float, float]:
+def _pillow_roundtrip(
+    images: np.ndarray, fmt: str, **save_kw
+) -> tuple[int, np.ndarray, float, float]:
     from PIL import Image
 
     blobs = []
@@ -64,7 +77,9 @@ def _ignore(row, restored):
     pass
 
 
-def _pillow_points(name: str, fmt: str, images: np.ndarray, qualities, on_restored, **save_kw) -> list[dict]:
+def _pillow_points(
+    name: str, fmt: str, images: np.ndarray, qualities, on_restored, **save_kw
+) -> list[dict]:
     rows = []
     for q in qualities:
         size, restored, enc, dec = _pillow_roundtrip(images, fmt, quality=q, **save_kw)
@@ -73,13 +88,21 @@ def _pillow_points(name: str, fmt: str, images: np.ndarray, qualities, on_restor
     return rows
 
 
-def jpeg_points(images: np.ndarray, qualities=(5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95), *,
-                on_restored=_ignore) -> list[dict]:
+def jpeg_points(
+    images: np.ndarray,
+    qualities=(5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95),
+    *,
+    on_restored=_ignore,
+) -> list[dict]:
     return _pillow_points("jpeg", "JPEG", images, qualities, on_restored, optimize=True)
 
 
-def webp_points(images: np.ndarray, qualities=(0, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 100), *,
-                on_restored=_ignore) -> list[dict]:
+def webp_points(
+    images: np.ndarray,
+    qualities=(0, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 100),
+    *,
+    on_restored=_ignore,
+) -> list[dict]:
     return _pillow_points("webp", "WEBP", images, qualities, on_restored, method=6)
 
 
@@ -96,8 +119,16 @@ def lossless_points(images: np.ndarray) -> list[dict]:
         "bz2-9": lambda b: bz2.compress(b, 9),
         # xz -9e with the dictionary sized to the input (at least 1 MiB) instead of 64 MiB: the
         # same output for inputs no larger than it, without allocating 64 MiB per call (60 ms).
-        "xz-9e": lambda b: lzma.compress(b, filters=[{"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME,
-                                                       "dict_size": max(1 << 20, 1 << (len(b) - 1).bit_length())}]),
+        "xz-9e": lambda b: lzma.compress(
+            b,
+            filters=[
+                {
+                    "id": lzma.FILTER_LZMA2,
+                    "preset": 9 | lzma.PRESET_EXTREME,
+                    "dict_size": max(1 << 20, 1 << (len(b) - 1).bit_length()),
+                }
+            ],
+        ),
     }
     try:
         import zstandard
@@ -109,7 +140,17 @@ def lossless_points(images: np.ndarray) -> list[dict]:
     for name, fn in compressors.items():
         t0 = time.perf_counter()
         size = len(fn(raw))
-        rows.append(row(name, "whole dataset", size, len(images), images, images, enc_s=time.perf_counter() - t0))
+        rows.append(
+            row(
+                name,
+                "whole dataset",
+                size,
+                len(images),
+                images,
+                images,
+                enc_s=time.perf_counter() - t0,
+            )
+        )
         per_image = sum(len(fn(img.tobytes())) for img in images)
         rows.append(row(name, "per image", per_image, len(images), images, images))
     return rows
@@ -120,8 +161,14 @@ def image_lossless_points(images: np.ndarray) -> list[dict]:
     import imagecodecs as ic
 
     rows = []
-    for name, encode, decode in (("jpegxl-lossless", lambda a: ic.jpegxl_encode(a, lossless=True, effort=7), ic.jpegxl_decode),
-                                 ("jpeg-ls", ic.jpegls_encode, ic.jpegls_decode)):
+    for name, encode, decode in (
+        (
+            "jpegxl-lossless",
+            lambda a: ic.jpegxl_encode(a, lossless=True, effort=7),
+            ic.jpegxl_decode,
+        ),
+        ("jpeg-ls", ic.jpegls_encode, ic.jpegls_decode),
+    ):
         t0 = time.perf_counter()
         blobs = [encode(np.ascontiguousarray(a)) for a in images]
         enc = time.perf_counter() - t0
@@ -130,7 +177,18 @@ def image_lossless_points(images: np.ndarray) -> list[dict]:
         dec = time.perf_counter() - t0
         if not np.array_equal(restored, images):
             raise AssertionError(f"{name} did not restore the images exactly")
-        rows.append(row(name, "lossless", sum(map(len, blobs)), len(images), images, restored, enc_s=enc, dec_s=dec))
+        rows.append(
+            row(
+                name,
+                "lossless",
+                sum(map(len, blobs)),
+                len(images),
+                images,
+                restored,
+                enc_s=enc,
+                dec_s=dec,
+            )
+        )
     return rows
 
 
@@ -159,7 +217,12 @@ class PCACoder:
             offsets = np.clip(np.abs(q).max(axis=0), 1, 4095).astype(np.int32)
             freqs = []
             for j, kj in enumerate(offsets.tolist()):
-                hist = np.bincount(np.clip(q[:, j], -kj, kj) + kj, minlength=2 * kj + 1).astype(np.float64) + 1e-3
+                hist = (
+                    np.bincount(np.clip(q[:, j], -kj, kj) + kj, minlength=2 * kj + 1).astype(
+                        np.float64
+                    )
+                    + 1e-3
+                )
                 freqs.append(bitstream.integer_frequencies(np.append(hist, 1e-3)))
             self._tables_by_step[step] = (offsets, freqs)
         offsets, freqs = self._tables_by_step[step]
@@ -178,12 +241,23 @@ class PCACoder:
         enc = time.perf_counter() - t0
         t0 = time.perf_counter()
         decoded = bitstream.Decoder(stream, tables).read(index)
-        restored = np.clip(np.round(decoded * step @ self.basis[:, :k].T + self.mean), 0, 255).astype(np.uint8)
+        restored = np.clip(
+            np.round(decoded * step @ self.basis[:, :k].T + self.mean), 0, 255
+        ).astype(np.uint8)
         dec = time.perf_counter() - t0
         restored = restored.reshape(images.shape)
         header = 64  # a minimal container: shape, k, step, length, checksum
-        r = row("pca-ans", f"k={k} step={step:.3g}", len(stream) + header, len(images), images, restored,
-                payload=len(stream), enc_s=enc, dec_s=dec)
+        r = row(
+            "pca-ans",
+            f"k={k} step={step:.3g}",
+            len(stream) + header,
+            len(images),
+            images,
+            restored,
+            payload=len(stream),
+            enc_s=enc,
+            dec_s=dec,
+        )
         on_restored(r, restored)
         return r
 
@@ -191,13 +265,19 @@ class PCACoder:
         """Coefficients stored as float32, as the seed tutorials do."""
         x = images.reshape(len(images), -1).astype(np.float64)
         c = ((x - self.mean) @ self.basis[:, :k]).astype(np.float32)
-        restored = np.clip(np.round(c.astype(np.float64) @ self.basis[:, :k].T + self.mean), 0, 255).astype(np.uint8)
-        r = row("pca-float32", f"k={k}", c.nbytes, len(images), images, restored.reshape(images.shape))
+        restored = np.clip(
+            np.round(c.astype(np.float64) @ self.basis[:, :k].T + self.mean), 0, 255
+        ).astype(np.uint8)
+        r = row(
+            "pca-float32", f"k={k}", c.nbytes, len(images), images, restored.reshape(images.shape)
+        )
         on_restored(r, restored.reshape(images.shape))
         return r
 
 
-def pca_points(train: np.ndarray, test: np.ndarray, *, ks=(64, 128, 256, 784), steps=None) -> list[dict]:
+def pca_points(
+    train: np.ndarray, test: np.ndarray, *, ks=(64, 128, 256, 784), steps=None
+) -> list[dict]:
     coder = PCACoder(train)
     steps = steps if steps is not None else np.geomspace(4.0, 160.0, 12)
     return [coder.point(test, k, float(s)) for k in ks for s in steps]
@@ -234,8 +314,14 @@ def bd_rate(anchor: list[dict], test: list[dict]) -> float:
     import bjontegaard
 
     a, t = pareto(anchor), pareto(test)
-    return float(bjontegaard.bd_rate(
-        [r["bytes_per_image"] for r in a], [r["psnr"] for r in a],
-        [r["bytes_per_image"] for r in t], [r["psnr"] for r in t],
-        method="akima", require_matching_points=False, min_overlap=0.0,
-    ))
+    return float(
+        bjontegaard.bd_rate(
+            [r["bytes_per_image"] for r in a],
+            [r["psnr"] for r in a],
+            [r["bytes_per_image"] for r in t],
+            [r["psnr"] for r in t],
+            method="akima",
+            require_matching_points=False,
+            min_overlap=0.0,
+        )
+    )

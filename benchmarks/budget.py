@@ -38,7 +38,9 @@ from tests.test_fuzz import join, split
 # and memory per byte of the file, beyond what decoding a tiny file of the same kind costs.
 BUDGET_MS_PER_BYTE = 1.0
 BUDGET_KB_PER_BYTE = 16.0
-BUDGET_FIXED_MB = 768  # one 1024 x 1024 tile of the convolutional levels' work, whatever the file's size
+BUDGET_FIXED_MB = (
+    768  # one 1024 x 1024 tile of the convolutional levels' work, whatever the file's size
+)
 
 
 def _photo(name: str, size: int | None = None) -> np.ndarray:
@@ -66,15 +68,42 @@ def _cases() -> dict:
     return {
         "tile": ({"quality": 1}, _fashion(512), np.zeros((4096, 28, 28), np.uint8), _fashion(1)),
         "pixel": ({"quality": 8}, _fashion(512), np.zeros((4096, 28, 28), np.uint8), _fashion(1)),
-        "conv-grey": ({"quality": 1}, _photo("camera"), _flat_tiles((2048, 2048)), np.zeros((32, 32), np.uint8)),
-        "conv-colour": ({"quality": 1}, _photo("astronaut"), _flat_tiles((2048, 2048, 3)),
-                        np.zeros((32, 32, 3), np.uint8)),
-        "lossless": ({"lossless": True}, _fashion(512), np.zeros((4096, 28, 28), np.uint8), _fashion(1)),
-        "lossless-own-tree": ({"lossless": True}, _photo("coffee"), np.zeros((2048, 2048, 3), np.uint8),
-                              np.zeros((32, 32, 3), np.uint8)),
-        "near-lossless": ({"max_error": 2}, _photo("camera"), np.zeros((2048, 2048), np.uint8),
-                          np.zeros((32, 32), np.uint8)),
-        "lossless-16-bit": ({"lossless": True}, deep, np.zeros((2048, 2048), np.uint16), deep[0, :32, :32]),
+        "conv-grey": (
+            {"quality": 1},
+            _photo("camera"),
+            _flat_tiles((2048, 2048)),
+            np.zeros((32, 32), np.uint8),
+        ),
+        "conv-colour": (
+            {"quality": 1},
+            _photo("astronaut"),
+            _flat_tiles((2048, 2048, 3)),
+            np.zeros((32, 32, 3), np.uint8),
+        ),
+        "lossless": (
+            {"lossless": True},
+            _fashion(512),
+            np.zeros((4096, 28, 28), np.uint8),
+            _fashion(1),
+        ),
+        "lossless-own-tree": (
+            {"lossless": True},
+            _photo("coffee"),
+            np.zeros((2048, 2048, 3), np.uint8),
+            np.zeros((32, 32, 3), np.uint8),
+        ),
+        "near-lossless": (
+            {"max_error": 2},
+            _photo("camera"),
+            np.zeros((2048, 2048), np.uint8),
+            np.zeros((32, 32), np.uint8),
+        ),
+        "lossless-16-bit": (
+            {"lossless": True},
+            deep,
+            np.zeros((2048, 2048), np.uint16),
+            deep[0, :32, :32],
+        ),
     }
 
 
@@ -90,8 +119,12 @@ def stretched(blob: bytes) -> bytes:
         chunks[0][0] = max(1, allowed // codec.api.floor_pixels(level, 1, shape))
         return join(header, chunks[:1])
     scale = 1.0
-    while codec.api.floor_pixels(level, 1, [int(shape[0] * scale * 1.05), int(shape[1] * scale * 1.05),
-                                            *shape[2:]]) <= allowed:
+    while (
+        codec.api.floor_pixels(
+            level, 1, [int(shape[0] * scale * 1.05), int(shape[1] * scale * 1.05), *shape[2:]]
+        )
+        <= allowed
+    ):
         scale *= 1.05
     header[2] = [int(shape[0] * scale), int(shape[1] * scale), *shape[2:]]
     return join(header, chunks)
@@ -132,8 +165,12 @@ def _measure(blob: bytes, folder: Path) -> dict:
     path = folder / "case.aec"
     path.write_bytes(blob)
     started = time.monotonic()
-    out = subprocess.run([sys.executable, "-m", "benchmarks.budget", "decode-one", str(path)],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.budget", "decode-one", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return {**json.loads(out.stdout.strip().splitlines()[-1]), "wall": time.monotonic() - started}
 
 
@@ -144,7 +181,7 @@ def kb_allowed(blob: bytes) -> float:
 def chain_tree(levels: int, predictor: int, feature: int):
     """A context tree that is one chain ``levels`` deep (breadth first: inner nodes 0, 2, 4, ...,
     a leaf beside each), every leaf predicting with ``predictor``, every split on ``feature``."""
-    from codec import lossless
+    from codec.levels import lossless
 
     count = 2 * levels + 1
     left, right = np.arange(count), np.arange(count)
@@ -152,13 +189,19 @@ def chain_tree(levels: int, predictor: int, feature: int):
     inner[0 : 2 * levels : 2] = True
     left[inner], right[inner] = np.flatnonzero(inner) + 1, np.flatnonzero(inner) + 2
     leaf = np.where(inner, -1, np.cumsum(~inner) - 1)
-    return lossless.Tree(np.full(count, feature), np.full(count, -1), left, right, leaf,
-                         np.full(levels + 1, predictor, np.int8))
+    return lossless.Tree(
+        np.full(count, feature),
+        np.full(count, -1),
+        left,
+        right,
+        leaf,
+        np.full(levels + 1, predictor, np.int8),
+    )
 
 
 def coded_with_own_tree(images: np.ndarray, tree) -> bytes:
     """``images`` coded losslessly with ``tree`` as their own, whatever the encoder would choose."""
-    from codec import lossless
+    from codec.levels import lossless
 
     stream = lossless.LosslessCoder._stream
 
@@ -167,7 +210,10 @@ def coded_with_own_tree(images: np.ndarray, tree) -> bytes:
         return (out[0] if own is not None else out[0] + bytes(1 << 24)), out[1]  # never the model's
 
     saved = lossless.LosslessCoder._stream, lossless.LosslessCoder._own_tree
-    lossless.LosslessCoder._stream, lossless.LosslessCoder._own_tree = own_only, lambda self, *a: tree
+    lossless.LosslessCoder._stream, lossless.LosslessCoder._own_tree = (
+        own_only,
+        lambda self, *a: tree,
+    )
     try:
         return codec.compress(images, lossless=True)
     finally:
@@ -178,7 +224,7 @@ def own_tree_chain(levels: int) -> bytes:
     """A blank 2048 x 2048 colour image coded with an own tree as costly as the reader accepts: a chain
     ``levels`` deep whose every leaf predicts with JPEG XL's weighted predictor (every pixel computes
     it: the chain splits on its error), padded to the floor."""
-    from codec import lossless
+    from codec.levels import lossless
 
     tree = chain_tree(levels, lossless.WP, len(lossless.PROPERTIES))
     return coded_with_own_tree(np.zeros((2048, 2048, 3), np.uint8), tree)
@@ -188,20 +234,33 @@ def measure_kind(kind: str, case, folder: Path) -> list[dict]:
     kwargs, real, blank, tiny = case
     base = _measure(codec.compress(tiny, **kwargs), folder)
     rows = []
-    files = [("blank", codec.compress(blank, **kwargs)), ("stretched", stretched(codec.compress(real, **kwargs))),
-             ("cut", cut(codec.compress(real, **kwargs)))]
+    files = [
+        ("blank", codec.compress(blank, **kwargs)),
+        ("stretched", stretched(codec.compress(real, **kwargs))),
+        ("cut", cut(codec.compress(real, **kwargs))),
+    ]
     if kind == "lossless-own-tree":
-        from codec.image_tree import MAX_LEVELS
+        from codec.levels.image_tree import MAX_LEVELS
 
         files.append((f"chain-{MAX_LEVELS}", own_tree_chain(MAX_LEVELS)))
     for name, blob in files:
         m = _measure(blob, folder)
         ms = 1000 * max(0.0, m["cpu"] - base["cpu"]) / len(blob)
         kb = 1024 * max(0.0, m["mb"] - base["mb"]) / len(blob)
-        rows.append({"kind": kind, "file": name, "bytes": len(blob), "cpu_s": round(m["cpu"] - base["cpu"], 2),
-                     "peak_mb": round(m["mb"] - base["mb"]), "ms_per_byte": round(ms, 3), "kb_per_byte": round(kb, 2),
-                     "outcome": m["outcome"],
-                     "within": ms <= BUDGET_MS_PER_BYTE and m["mb"] - base["mb"] <= BUDGET_FIXED_MB + kb_allowed(blob)})
+        rows.append(
+            {
+                "kind": kind,
+                "file": name,
+                "bytes": len(blob),
+                "cpu_s": round(m["cpu"] - base["cpu"], 2),
+                "peak_mb": round(m["mb"] - base["mb"]),
+                "ms_per_byte": round(ms, 3),
+                "kb_per_byte": round(kb, 2),
+                "outcome": m["outcome"],
+                "within": ms <= BUDGET_MS_PER_BYTE
+                and m["mb"] - base["mb"] <= BUDGET_FIXED_MB + kb_allowed(blob),
+            }
+        )
     return rows
 
 
@@ -224,9 +283,11 @@ def main(argv=None) -> int:
                 print(" ".join(f"{k}={v}" for k, v in row.items()), flush=True)
     worst_ms = max(r["ms_per_byte"] for r in rows)
     worst_kb = max(r["kb_per_byte"] for r in rows)
-    print(f"budget: {BUDGET_MS_PER_BYTE} ms of CPU per input byte; {BUDGET_FIXED_MB} MB + {BUDGET_KB_PER_BYTE} KB "
-          f"per input byte of memory; worst {worst_ms} ms per byte, {worst_kb} KB per byte; "
-          f"every kind within: {all(r['within'] for r in rows)}")
+    print(
+        f"budget: {BUDGET_MS_PER_BYTE} ms of CPU per input byte; {BUDGET_FIXED_MB} MB + {BUDGET_KB_PER_BYTE} KB "
+        f"per input byte of memory; worst {worst_ms} ms per byte, {worst_kb} KB per byte; "
+        f"every kind within: {all(r['within'] for r in rows)}"
+    )
     if not args.only:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "budget.json").write_text(json.dumps(rows, indent=1) + "\n")

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from codec import data
+from codec.io import data
 
 AECODEC = shutil.which("aecodec", path=str(Path(sys.executable).parent)) or shutil.which("aecodec")
 
@@ -37,7 +37,9 @@ AECODEC = shutil.which("aecodec", path=str(Path(sys.executable).parent)) or shut
 def timed(args: list[str], *, env: dict) -> tuple[float, int]:
     """(wall seconds, peak RSS in MiB) of one run of ``aecodec args``."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen([AECODEC, *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [AECODEC, *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -74,11 +76,24 @@ def main(argv=None) -> dict:
     try:
         for name, split in (("10k test", "test"), ("60k train", "train")):
             src = data.DEBIAN_DIR / data.FASHION_MNIST[(split, "images")][0]
-            n = idx_count(src)  # not by loading the images: a child's peak RSS would include this process's
+            n = idx_count(
+                src
+            )  # not by loading the images: a child's peak RSS would include this process's
             seconds, rss = timed(["-c", "-q", str(src)], env=env)
-            result["datasets"][name] = {"images": n, "seconds": seconds, "images_per_s": n / seconds, "peak_rss_mib": rss}
-            print(f"compress {name} IDX ({n} images): {seconds:.1f} s, {n / seconds:.0f} images/s, peak RSS {rss} MiB", flush=True)
-        ratio = result["datasets"]["60k train"]["peak_rss_mib"] / result["datasets"]["10k test"]["peak_rss_mib"]
+            result["datasets"][name] = {
+                "images": n,
+                "seconds": seconds,
+                "images_per_s": n / seconds,
+                "peak_rss_mib": rss,
+            }
+            print(
+                f"compress {name} IDX ({n} images): {seconds:.1f} s, {n / seconds:.0f} images/s, peak RSS {rss} MiB",
+                flush=True,
+            )
+        ratio = (
+            result["datasets"]["60k train"]["peak_rss_mib"]
+            / result["datasets"]["10k test"]["peak_rss_mib"]
+        )
         result["rss_ratio_60k_over_10k"] = ratio
         print(f"peak RSS 60k / 10k = {ratio:.2f} (goal <= 1.3)")
 
@@ -94,15 +109,26 @@ def main(argv=None) -> dict:
                 dropped &= mode == "warm" or drop_page_cache()
                 comp.append(timed(["-f", "-q", str(png)], env=env)[0])
                 dropped &= mode == "warm" or drop_page_cache()
-                decomp.append(timed(["-d", "-f", "-q", "-o", str(work / "back.png"), str(packed)], env=env)[0])
+                decomp.append(
+                    timed(["-d", "-f", "-q", "-o", str(work / "back.png"), str(packed)], env=env)[0]
+                )
             label = mode if dropped else "cold (page cache NOT dropped: not permitted here)"
-            result[f"single_image_{mode}"] = {"compress_s": statistics.median(comp), "decompress_s": statistics.median(decomp),
-                                              "page_cache_dropped": mode == "cold" and dropped}
-            print(f"one 28x28 PNG, {label}: compress {statistics.median(comp):.2f} s, "
-                  f"decompress {statistics.median(decomp):.2f} s (median of {args.repeats})")
+            result[f"single_image_{mode}"] = {
+                "compress_s": statistics.median(comp),
+                "decompress_s": statistics.median(decomp),
+                "page_cache_dropped": mode == "cold" and dropped,
+            }
+            print(
+                f"one 28x28 PNG, {label}: compress {statistics.median(comp):.2f} s, "
+                f"decompress {statistics.median(decomp):.2f} s (median of {args.repeats})"
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    result["machine"] = {"cpus": os.cpu_count(), "python": sys.version.split()[0], "numpy": np.__version__}
+    result["machine"] = {
+        "cpus": os.cpu_count(),
+        "python": sys.version.split()[0],
+        "numpy": np.__version__,
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1))
     return result

@@ -17,12 +17,17 @@ from pathlib import Path
 import numpy as np
 
 import codec
-from codec import data
+from codec.io import data
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=None, help="folder for the .aec files (default: a temporary one)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="folder for the .aec files (default: a temporary one)",
+    )
     args = parser.parse_args(argv)
     images = data.fashion_mnist("test")
     n = len(images)
@@ -42,8 +47,10 @@ def main(argv=None) -> None:
             assert restored.shape == images.shape and restored.dtype == np.uint8
             mse = np.mean((restored.astype(np.float64) - images) ** 2)
             size = path.stat().st_size
-            print(f"aecodec quality {q}: {size / n:7.1f} bytes/image  ratio {raw / size:5.1f}x  "
-                  f"{size / gz:5.3f}x gzip's size  PSNR {10 * np.log10(255**2 / mse):5.2f} dB  ({seconds:.1f} s round trip)")
+            print(
+                f"aecodec quality {q}: {size / n:7.1f} bytes/image  ratio {raw / size:5.1f}x  "
+                f"{size / gz:5.3f}x gzip's size  PSNR {10 * np.log10(255**2 / mse):5.2f} dB  ({seconds:.1f} s round trip)"
+            )
 
 
 if __name__ == "__main__":

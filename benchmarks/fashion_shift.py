@@ -20,7 +20,8 @@ from PIL import Image
 
 import codec
 from benchmarks import baselines
-from codec import api, data
+from codec import api
+from codec.io import data
 
 
 def variants(x: np.ndarray) -> dict[str, np.ndarray]:
@@ -29,7 +30,9 @@ def variants(x: np.ndarray) -> dict[str, np.ndarray]:
         out[f"shifted {s}px"] = np.pad(x, ((0, 0), (s, 0), (s, 0)))[:, :28, :28]
     out["flipped"] = x[:, :, ::-1]
     out["framed 30x30"] = np.pad(x, ((0, 0), (1, 1), (1, 1)))
-    out["upscaled 56x56"] = np.stack([np.asarray(Image.fromarray(a).resize((56, 56), Image.BILINEAR)) for a in x])
+    out["upscaled 56x56"] = np.stack(
+        [np.asarray(Image.fromarray(a).resize((56, 56), Image.BILINEAR)) for a in x]
+    )
     return out
 
 
@@ -40,7 +43,13 @@ def curve(images: np.ndarray) -> tuple[str, list[dict]]:
         blob = codec.compress(images, quality=q, model=model)
         back = codec.decompress(blob, model=model)
         mse = np.mean((back.astype(np.float64) - images) ** 2)
-        rows.append({"quality": q, "bytes_per_image": len(blob) / len(images), "psnr": 10 * np.log10(255**2 / mse)})
+        rows.append(
+            {
+                "quality": q,
+                "bytes_per_image": len(blob) / len(images),
+                "psnr": 10 * np.log10(255**2 / mse),
+            }
+        )
     return model.name, rows
 
 
@@ -70,17 +79,32 @@ def main(argv=None) -> None:
     results = {name: curve(images) for name, images in variants(x).items()}
     aligned = results["aligned"][1]
     for name, (model, rows) in results.items():
-        print(f"\n{name} ({model}): " + "  ".join(f"q{r['quality']} {r['bytes_per_image']:.1f} B {r['psnr']:.2f} dB" for r in rows))
-        monotone = all(b["bytes_per_image"] > a["bytes_per_image"] and b["psnr"] > a["psnr"] for a, b in itertools.pairwise(rows))
+        print(
+            f"\n{name} ({model}): "
+            + "  ".join(
+                f"q{r['quality']} {r['bytes_per_image']:.1f} B {r['psnr']:.2f} dB" for r in rows
+            )
+        )
+        monotone = all(
+            b["bytes_per_image"] > a["bytes_per_image"] and b["psnr"] > a["psnr"]
+            for a, b in itertools.pairwise(rows)
+        )
         if name.startswith(("shifted", "flipped")):
             drop = max(a["psnr"] - r["psnr"] for a, r in zip(aligned, rows, strict=True))
             ratio = worst_bytes_ratio(aligned, rows)
             shown = "no PSNR in common" if ratio is None else f"{ratio:.2f}x"
-            each = " ".join("-" if r is None else f"{r[0]:.2f}{'*' if r[1] else ''}" for r in bytes_ratios(aligned, rows))
-            print(f"  bytes / aligned bytes at each aligned level's PSNR: {each} (* an upper bound: this curve starts above it)")
-            print(f"  largest PSNR drop vs aligned {drop:.2f} dB (target <= 3: {drop <= 3}); "
-                  f"bytes at matched PSNR at most {shown} the aligned (target <= 1.25: {ratio is not None and ratio <= 1.25}); "
-                  f"monotone {monotone}")
+            each = " ".join(
+                "-" if r is None else f"{r[0]:.2f}{'*' if r[1] else ''}"
+                for r in bytes_ratios(aligned, rows)
+            )
+            print(
+                f"  bytes / aligned bytes at each aligned level's PSNR: {each} (* an upper bound: this curve starts above it)"
+            )
+            print(
+                f"  largest PSNR drop vs aligned {drop:.2f} dB (target <= 3: {drop <= 3}); "
+                f"bytes at matched PSNR at most {shown} the aligned (target <= 1.25: {ratio is not None and ratio <= 1.25}); "
+                f"monotone {monotone}"
+            )
         else:
             print(f"  monotone {monotone}")
 

@@ -23,7 +23,8 @@ import numpy as np
 from PIL import Image
 
 from benchmarks import photos
-from codec import api, conv
+from codec import api
+from codec.levels import conv
 
 
 def large_photo(megapixels: float) -> np.ndarray:
@@ -31,7 +32,10 @@ def large_photo(megapixels: float) -> np.ndarray:
     tall as its shortest photo, repeated until the image is full."""
     side = int(round((megapixels * 1e6) ** 0.5))
     _, held = photos.wallpapers()
-    pieces = [np.asarray(Image.fromarray(a).resize((a.shape[1] * 4, a.shape[0] * 4), Image.LANCZOS)) for a in held.values()]
+    pieces = [
+        np.asarray(Image.fromarray(a).resize((a.shape[1] * 4, a.shape[0] * 4), Image.LANCZOS))
+        for a in held.values()
+    ]
     height = min(p.shape[0] for p in pieces)
     row = np.concatenate([p[:height] for p in pieces], axis=1)
     row = np.concatenate([row] * -(-side // row.shape[1]), axis=1)[:, :side]
@@ -40,14 +44,18 @@ def large_photo(megapixels: float) -> np.ndarray:
 
 # VmHWM: the peak resident memory of this process image (ru_maxrss would also count the parent's
 # memory at fork time, which survives the exec).
-PEAK = ("import re, sys\nfrom codec.cli import main\nrc = main(sys.argv[1:])\n"
-        "print(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1), file=sys.stderr)\nsys.exit(rc)")
+PEAK = (
+    "import re, sys\nfrom codec.cli import main\nrc = main(sys.argv[1:])\n"
+    "print(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1), file=sys.stderr)\nsys.exit(rc)"
+)
 
 
 def run(args: list[str]) -> tuple[float, float]:
     """(seconds, peak resident MB) of one aecodec command in a fresh process."""
     t0 = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", PEAK, *args], check=True, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-c", PEAK, *args], check=True, capture_output=True, text=True
+    )
     return time.perf_counter() - t0, int(done.stderr.split()[-1]) / 1024
 
 
@@ -68,8 +76,10 @@ def seams(model_path: Path) -> None:
             restored = level.decode(data, 1, image.shape)[0]
         finally:
             conv.TILE = old
-        print(f"2048x2048 photo, quality {model.default_quality}, {label}: {len(data)} bytes, {psnr(image, restored):.2f} dB",
-              flush=True)
+        print(
+            f"2048x2048 photo, quality {model.default_quality}, {label}: {len(data)} bytes, {psnr(image, restored):.2f} dB",
+            flush=True,
+        )
 
 
 def main(argv=None) -> None:
@@ -82,14 +92,29 @@ def main(argv=None) -> None:
         src = Path(tmp) / "large.npy"
         image = large_photo(args.megapixels)
         np.save(src, image)
-        print(f"image: {image.shape[1]}x{image.shape[0]} colour ({image.shape[0] * image.shape[1] / 1e6:.1f} megapixels, "
-              f"{src.stat().st_size / 1e6:.0f} MB as .npy)", flush=True)
+        print(
+            f"image: {image.shape[1]}x{image.shape[0]} colour ({image.shape[0] * image.shape[1] / 1e6:.1f} megapixels, "
+            f"{src.stat().st_size / 1e6:.0f} MB as .npy)",
+            flush=True,
+        )
         del image
         model = ["--model", str(args.model)]
         seconds, peak = run(["compress", "-q", *model, str(src)])
         size = (Path(tmp) / "large.npy.aec").stat().st_size
-        print(f"compress:   {seconds:6.1f} s, peak {peak:6.0f} MB, {size / 1e6:.2f} MB written", flush=True)
-        seconds, peak = run(["decompress", "-q", *model, "-o", str(Path(tmp) / "back.npy"), str(Path(tmp) / "large.npy.aec")])
+        print(
+            f"compress:   {seconds:6.1f} s, peak {peak:6.0f} MB, {size / 1e6:.2f} MB written",
+            flush=True,
+        )
+        seconds, peak = run(
+            [
+                "decompress",
+                "-q",
+                *model,
+                "-o",
+                str(Path(tmp) / "back.npy"),
+                str(Path(tmp) / "large.npy.aec"),
+            ]
+        )
         print(f"decompress: {seconds:6.1f} s, peak {peak:6.0f} MB", flush=True)
         original, back = np.load(src, mmap_mode="r"), np.load(Path(tmp) / "back.npy", mmap_mode="r")
         print(f"PSNR {psnr(original[::7, ::7], back[::7, ::7]):.2f} dB (every 7th pixel)")

@@ -55,11 +55,15 @@ def image_codecs() -> dict:
         return ic.png_encode(np.ascontiguousarray(a), level=9)
 
     codecs = {
-        "JPEG XL lossless (effort 7)": (lambda a: ic.jpegxl_encode(np.ascontiguousarray(a), lossless=True, effort=7),
-                                        ic.jpegxl_decode),
+        "JPEG XL lossless (effort 7)": (
+            lambda a: ic.jpegxl_encode(np.ascontiguousarray(a), lossless=True, effort=7),
+            ic.jpegxl_decode,
+        ),
         "JPEG-LS": (lambda a: ic.jpegls_encode(np.ascontiguousarray(a)), ic.jpegls_decode),
-        "JPEG 2000 lossless": (lambda a: ic.jpeg2k_encode(np.ascontiguousarray(a), level=0, reversible=True),
-                               ic.jpeg2k_decode),
+        "JPEG 2000 lossless": (
+            lambda a: ic.jpeg2k_encode(np.ascontiguousarray(a), level=0, reversible=True),
+            ic.jpeg2k_decode,
+        ),
         "PNG (level 9)": (png, ic.png_decode),
     }
     return codecs
@@ -86,43 +90,81 @@ def _digest(images) -> str:
 def fashion(out: list) -> None:
     import codec
     from benchmarks.baselines import lossless_points
-    from codec import data
+    from codec.io import data
 
     test = data.fashion_mnist("test")
     model = codec.load_model()
     pixels = test.size
     _warm_up(model, test[:8])
-    blob, enc = _timed(lambda: codec.compress(test, lossless=True, model=model), repeat=SPEED_REPEAT)
+    blob, enc = _timed(
+        lambda: codec.compress(test, lossless=True, model=model), repeat=SPEED_REPEAT
+    )
     restored, dec = _timed(lambda: codec.decompress(blob, model=model), repeat=SPEED_REPEAT)
     exact = _digest(restored) == _digest(test) and restored.dtype == np.uint8
-    _say(out, f"Fashion-MNIST test split, {len(test):,} images, lossless archive: {8 * len(blob) / pixels:.3f} bits/pixel "
-              f"({len(blob) / len(test):.1f} bytes/image), every image bit for bit: {exact} (SHA-256 of all pixels); "
-              f"encode {enc:.2f} s, decode {dec:.2f} s")
-    out.append({"part": "fashion", "codec": "aecodec lossless", "bits_per_pixel": 8 * len(blob) / pixels,
-                "exact": exact, "encode_s": enc, "decode_s": dec})
+    _say(
+        out,
+        f"Fashion-MNIST test split, {len(test):,} images, lossless archive: {8 * len(blob) / pixels:.3f} bits/pixel "
+        f"({len(blob) / len(test):.1f} bytes/image), every image bit for bit: {exact} (SHA-256 of all pixels); "
+        f"encode {enc:.2f} s, decode {dec:.2f} s",
+    )
+    out.append(
+        {
+            "part": "fashion",
+            "codec": "aecodec lossless",
+            "bits_per_pixel": 8 * len(blob) / pixels,
+            "exact": exact,
+            "encode_s": enc,
+            "decode_s": dec,
+        }
+    )
     for k in (1, 2, 4):
         near = codec.compress(test, max_error=k, model=model)
         back = codec.decompress(near, model=model)
         worst = int(np.abs(back.astype(np.int32) - test).max())
         mse = float(np.mean((back.astype(np.float64) - test) ** 2))
-        _say(out, f"  near-lossless K = {k}: {8 * len(near) / pixels:.3f} bits/pixel, largest error {worst} "
-                  f"(bound {k}: {worst <= k}), PSNR {10 * np.log10(255**2 / mse):.2f} dB")
-        out.append({"part": "fashion", "codec": f"aecodec near-lossless K={k}", "bits_per_pixel": 8 * len(near) / pixels,
-                    "max_error": worst, "within_bound": worst <= k})
+        _say(
+            out,
+            f"  near-lossless K = {k}: {8 * len(near) / pixels:.3f} bits/pixel, largest error {worst} "
+            f"(bound {k}: {worst <= k}), PSNR {10 * np.log10(255**2 / mse):.2f} dB",
+        )
+        out.append(
+            {
+                "part": "fashion",
+                "codec": f"aecodec near-lossless K={k}",
+                "bits_per_pixel": 8 * len(near) / pixels,
+                "max_error": worst,
+                "within_bound": worst <= k,
+            }
+        )
     top = model.qualities[-1]
-    lossy, lossy_enc = _timed(lambda: codec.compress(test, quality=top, model=model), repeat=SPEED_REPEAT)
+    lossy, lossy_enc = _timed(
+        lambda: codec.compress(test, quality=top, model=model), repeat=SPEED_REPEAT
+    )
     _, lossy_dec = _timed(lambda: codec.decompress(lossy, model=model), repeat=SPEED_REPEAT)
-    _say(out, f"  lossy quality {top} (the highest) for comparison: encode {lossy_enc:.2f} s, decode {lossy_dec:.2f} s; "
-              f"lossless takes {enc / lossy_enc:.2f}x and {dec / lossy_dec:.2f}x that (target: within 3x)")
+    _say(
+        out,
+        f"  lossy quality {top} (the highest) for comparison: encode {lossy_enc:.2f} s, decode {lossy_dec:.2f} s; "
+        f"lossless takes {enc / lossy_enc:.2f}x and {dec / lossy_dec:.2f}x that (target: within 3x)",
+    )
     for r in lossless_points(test):
         if r["setting"] == "whole dataset":
             _say(out, f"  {r['codec']} on the raw split: {r['bits_per_pixel']:.3f} bits/pixel")
-            out.append({"part": "fashion", "codec": r["codec"], "bits_per_pixel": r["bits_per_pixel"]})
+            out.append(
+                {"part": "fashion", "codec": r["codec"], "bits_per_pixel": r["bits_per_pixel"]}
+            )
     ours_files = _one_file_each(test[:2000], model)
-    _say(out, f"  one file per image (first 2,000): aecodec {8 * ours_files / (2000 * 784):.3f} bits/pixel "
-              f"({ours_files / 2000:.1f} bytes/image)")
-    out.append({"part": "fashion", "codec": "aecodec lossless, one file per image (2,000)",
-                "bits_per_pixel": 8 * ours_files / (2000 * 784)})
+    _say(
+        out,
+        f"  one file per image (first 2,000): aecodec {8 * ours_files / (2000 * 784):.3f} bits/pixel "
+        f"({ours_files / 2000:.1f} bytes/image)",
+    )
+    out.append(
+        {
+            "part": "fashion",
+            "codec": "aecodec lossless, one file per image (2,000)",
+            "bits_per_pixel": 8 * ours_files / (2000 * 784),
+        }
+    )
     from PIL import Image
 
     def webp(a):
@@ -130,24 +172,56 @@ def fashion(out: list) -> None:
         Image.fromarray(a).save(b, format="WEBP", lossless=True, method=6)
         return b.getvalue()
 
-    codecs = {**image_codecs(), "WebP lossless (method 6)": (webp, lambda b: np.asarray(Image.open(io.BytesIO(b)).convert("L")))}
+    codecs = {
+        **image_codecs(),
+        "WebP lossless (method 6)": (
+            webp,
+            lambda b: np.asarray(Image.open(io.BytesIO(b)).convert("L")),
+        ),
+    }
     for name, (encode, decode) in codecs.items():
         jxl = name.startswith("JPEG XL")
         size, e, d = per_image_sizes(test, encode, decode, repeat=SPEED_REPEAT if jxl else 1)
-        _say(out, f"  {name}, one file per image: {8 * size / pixels:.3f} bits/pixel ({size / len(test):.1f} bytes/image); "
-                  f"encode {e:.2f} s, decode {d:.2f} s" + (f" (medians of {SPEED_REPEAT})" if jxl else ""))
-        out.append({"part": "fashion", "codec": name, "bits_per_pixel": 8 * size / pixels, "encode_s": e, "decode_s": d})
+        _say(
+            out,
+            f"  {name}, one file per image: {8 * size / pixels:.3f} bits/pixel ({size / len(test):.1f} bytes/image); "
+            f"encode {e:.2f} s, decode {d:.2f} s"
+            + (f" (medians of {SPEED_REPEAT})" if jxl else ""),
+        )
+        out.append(
+            {
+                "part": "fashion",
+                "codec": name,
+                "bits_per_pixel": 8 * size / pixels,
+                "encode_s": e,
+                "decode_s": d,
+            }
+        )
         if jxl:
             jxl_enc, jxl_dec = e, d
     met = enc <= jxl_enc and dec <= jxl_dec and enc <= 3 * lossy_enc and dec <= 3 * lossy_dec
-    _say(out, f"speed, the 10,000 test images in one process (medians of {SPEED_REPEAT}): lossless encode {enc:.2f} s, "
-              f"decode {dec:.2f} s; JPEG XL lossless (effort 7) {jxl_enc:.2f} s and {jxl_dec:.2f} s "
-              f"({enc / jxl_enc:.2f}x and {dec / jxl_dec:.2f}x its time); lossy quality {top} {lossy_enc:.2f} s and "
-              f"{lossy_dec:.2f} s ({enc / lossy_enc:.2f}x and {dec / lossy_dec:.2f}x); targets (<= 1x JPEG XL, "
-              f"<= 3x lossy, each way): {met}")
-    out.append({"part": "fashion", "speed": {"encode_s": enc, "decode_s": dec, "jxl_encode_s": jxl_enc,
-                                             "jxl_decode_s": jxl_dec, "lossy_encode_s": lossy_enc,
-                                             "lossy_decode_s": lossy_dec, "met": met}})
+    _say(
+        out,
+        f"speed, the 10,000 test images in one process (medians of {SPEED_REPEAT}): lossless encode {enc:.2f} s, "
+        f"decode {dec:.2f} s; JPEG XL lossless (effort 7) {jxl_enc:.2f} s and {jxl_dec:.2f} s "
+        f"({enc / jxl_enc:.2f}x and {dec / jxl_dec:.2f}x its time); lossy quality {top} {lossy_enc:.2f} s and "
+        f"{lossy_dec:.2f} s ({enc / lossy_enc:.2f}x and {dec / lossy_dec:.2f}x); targets (<= 1x JPEG XL, "
+        f"<= 3x lossy, each way): {met}",
+    )
+    out.append(
+        {
+            "part": "fashion",
+            "speed": {
+                "encode_s": enc,
+                "decode_s": dec,
+                "jxl_encode_s": jxl_enc,
+                "jxl_decode_s": jxl_dec,
+                "lossy_encode_s": lossy_enc,
+                "lossy_decode_s": lossy_dec,
+                "met": met,
+            },
+        }
+    )
 
 
 SPEED_REPEAT = 3  # timed runs of each coder on the test split (medians)
@@ -159,7 +233,9 @@ def _warm_up(model, images) -> None:
 
     codec.decompress(codec.compress(images, lossless=True, model=model), model=model)
     if model.qualities:  # the deep model has only its lossless coder
-        codec.decompress(codec.compress(images, quality=model.qualities[-1], model=model), model=model)
+        codec.decompress(
+            codec.compress(images, quality=model.qualities[-1], model=model), model=model
+        )
 
 
 def _one_file_each(images, model) -> int:
@@ -180,35 +256,56 @@ def photos(out: list) -> None:
     from codec import api
 
     model = codec.load_model(api.PHOTO_MODEL)
-    held = {**{f"skimage-{k}": v for k, v in skimage_photos()[1].items()},
-            **{f"wallpaper-{k}": v for k, v in wallpapers()[1].items()}}
+    held = {
+        **{f"skimage-{k}": v for k, v in skimage_photos()[1].items()},
+        **{f"wallpaper-{k}": v for k, v in wallpapers()[1].items()},
+    }
     codecs = image_codecs()
     totals = {"aecodec lossless": 0, **{name: 0 for name in codecs}}
     samples, times = 0, np.zeros((2, 2))  # (aecodec, JPEG XL) x (encode, decode) seconds
     _warm_up(model, next(iter(held.values()))[:64, :64])
     for name, a in held.items():
-        (blob, e), = [_timed(lambda a=a: codec.compress(a, lossless=True, model=model))]
+        ((blob, e),) = [_timed(lambda a=a: codec.compress(a, lossless=True, model=model))]
         back, d = _timed(lambda blob=blob: codec.decompress(blob, model=model))
         if not np.array_equal(back, a):
             raise AssertionError(f"{name} did not restore exactly")
         sizes, jxl = {"aecodec lossless": len(blob)}, None
         for cname, (encode, decode) in codecs.items():
-            sizes[cname], ce, cd = per_image_sizes([a], encode, decode, repeat=3 if cname.startswith("JPEG XL") else 1)
+            sizes[cname], ce, cd = per_image_sizes(
+                [a], encode, decode, repeat=3 if cname.startswith("JPEG XL") else 1
+            )
             jxl = (ce, cd) if cname.startswith("JPEG XL") else jxl
         for k, v in sizes.items():
             totals[k] += v
         samples += a.size
         times += [[e, d], jxl]
         kind = "grey" if a.ndim == 2 else "colour"
-        _say(out, f"  {name} ({kind}, {a.shape[1]}x{a.shape[0]}): " + ", ".join(
-            f"{k} {8 * v / a.size:.3f}" for k, v in sizes.items()) + f" bits/sample; aecodec {e:.2f} s / {d:.2f} s, "
-            f"JPEG XL {jxl[0]:.2f} s / {jxl[1]:.2f} s")
-        out.append({"part": "photos", "image": name, **{k: 8 * v / a.size for k, v in sizes.items()},
-                    "encode_s": e, "decode_s": d, "jxl_encode_s": jxl[0], "jxl_decode_s": jxl[1]})
-    _say(out, "held-out photos, all together: " + ", ".join(f"{k} {8 * v / samples:.3f}" for k, v in totals.items())
-         + f" bits/sample; time (encode / decode): aecodec {times[0, 0]:.1f} s / {times[0, 1]:.1f} s, JPEG XL lossless "
-           f"(effort 7) {times[1, 0]:.1f} s / {times[1, 1]:.1f} s ({times[0, 0] / times[1, 0]:.1f}x and "
-           f"{times[0, 1] / times[1, 1]:.1f}x its time)")
+        _say(
+            out,
+            f"  {name} ({kind}, {a.shape[1]}x{a.shape[0]}): "
+            + ", ".join(f"{k} {8 * v / a.size:.3f}" for k, v in sizes.items())
+            + f" bits/sample; aecodec {e:.2f} s / {d:.2f} s, "
+            f"JPEG XL {jxl[0]:.2f} s / {jxl[1]:.2f} s",
+        )
+        out.append(
+            {
+                "part": "photos",
+                "image": name,
+                **{k: 8 * v / a.size for k, v in sizes.items()},
+                "encode_s": e,
+                "decode_s": d,
+                "jxl_encode_s": jxl[0],
+                "jxl_decode_s": jxl[1],
+            }
+        )
+    _say(
+        out,
+        "held-out photos, all together: "
+        + ", ".join(f"{k} {8 * v / samples:.3f}" for k, v in totals.items())
+        + f" bits/sample; time (encode / decode): aecodec {times[0, 0]:.1f} s / {times[0, 1]:.1f} s, JPEG XL lossless "
+        f"(effort 7) {times[1, 0]:.1f} s / {times[1, 1]:.1f} s ({times[0, 0] / times[1, 0]:.1f}x and "
+        f"{times[0, 1] / times[1, 1]:.1f}x its time)",
+    )
 
 
 def dicom_images() -> dict:
@@ -233,18 +330,24 @@ def dicom_images() -> dict:
     return out
 
 
-DEEP_TRAIN = ("693_J2KI.dcm", "examples_overlay.dcm", "JPEG2000.dcm")  # a CT, an MR, a nuclear-medicine image
+DEEP_TRAIN = (
+    "693_J2KI.dcm",
+    "examples_overlay.dcm",
+    "JPEG2000.dcm",
+)  # a CT, an MR, a nuclear-medicine image
 DEEP_TEST = ("J2K_pixelrep_mismatch.dcm", "CT_small.dcm", "MR_small.dcm")
 
 
 def export_deep_train(folder: Path) -> None:
     """Write the 16-bit training images of the bundled deep model as PNG files (their depth in sBIT)."""
-    from codec import deep as deep_files
+    from codec.io import deep as deep_files
 
     folder.mkdir(parents=True, exist_ok=True)
     images = dicom_images()
     for name in DEEP_TRAIN:
-        (folder / f"{name}.png").write_bytes(deep_files.write(images[name][0], "PNG", images[name][1]))
+        (folder / f"{name}.png").write_bytes(
+            deep_files.write(images[name][0], "PNG", images[name][1])
+        )
     print(f"{len(DEEP_TRAIN)} 16-bit images written to {folder}: {', '.join(DEEP_TRAIN)}")
 
 
@@ -252,7 +355,9 @@ def deep(out: list) -> None:
     import codec
     from codec import api
 
-    model = codec.load_model(api.DEEP_MODEL)  # trained on DEEP_TRAIN only (scripts/train-lossless.sh)
+    model = codec.load_model(
+        api.DEEP_MODEL
+    )  # trained on DEEP_TRAIN only (scripts/train-lossless.sh)
     images = dicom_images()
     codecs = image_codecs()
     _warm_up(model, images[DEEP_TEST[1]][0][:32, :32])
@@ -260,28 +365,54 @@ def deep(out: list) -> None:
     samples = 0
     for name in DEEP_TEST:
         a, bits = images[name]
-        blob, e = _timed(lambda a=a, bits=bits: codec.compress(a, lossless=True, model=model, depth=bits))
+        blob, e = _timed(
+            lambda a=a, bits=bits: codec.compress(a, lossless=True, model=model, depth=bits)
+        )
         back, d = _timed(lambda blob=blob: codec.decompress(blob, model=model))
         exact = np.array_equal(back, a) and back.dtype == np.uint16
-        measured = {k: per_image_sizes([a], *v, repeat=3 if k.startswith("JPEG XL") else 1) for k, v in codecs.items()}
+        measured = {
+            k: per_image_sizes([a], *v, repeat=3 if k.startswith("JPEG XL") else 1)
+            for k, v in codecs.items()
+        }
         sizes = {"aecodec lossless": len(blob), **{k: v[0] for k, v in measured.items()}}
         jxl = next(v for k, v in measured.items() if k.startswith("JPEG XL"))
         near = {k: codec.compress(a, max_error=k, model=model, depth=bits) for k in (1, 2, 4)}
-        bound = all(int(np.abs(codec.decompress(b, model=model).astype(np.int64) - a).max()) <= k for k, b in near.items())
+        bound = all(
+            int(np.abs(codec.decompress(b, model=model).astype(np.int64) - a).max()) <= k
+            for k, b in near.items()
+        )
         for k, v in sizes.items():
             totals[k] = totals.get(k, 0) + v
         samples += a.size
-        _say(out, f"  {name} ({bits}-bit, {a.shape[1]}x{a.shape[0]}): " + ", ".join(
-            f"{k} {8 * v / a.size:.3f}" for k, v in sizes.items()) + f" bits/pixel; exact {exact}; near-lossless "
-            + ", ".join(f"K={k} {8 * len(b) / a.size:.3f}" for k, b in near.items()) + f" (every pixel within K: {bound}); "
-            f"aecodec {e:.2f} s / {d:.2f} s, JPEG XL {jxl[1]:.2f} s / {jxl[2]:.2f} s")
-        out.append({"part": "deep", "image": name, "exact": exact, "within_bound": bound,
-                    **{k: 8 * v / a.size for k, v in sizes.items()}})
-    _say(out, "16-bit medical images, all together: " + ", ".join(f"{k} {8 * v / samples:.3f}" for k, v in totals.items())
-         + " bits/pixel")
+        _say(
+            out,
+            f"  {name} ({bits}-bit, {a.shape[1]}x{a.shape[0]}): "
+            + ", ".join(f"{k} {8 * v / a.size:.3f}" for k, v in sizes.items())
+            + f" bits/pixel; exact {exact}; near-lossless "
+            + ", ".join(f"K={k} {8 * len(b) / a.size:.3f}" for k, b in near.items())
+            + f" (every pixel within K: {bound}); "
+            f"aecodec {e:.2f} s / {d:.2f} s, JPEG XL {jxl[1]:.2f} s / {jxl[2]:.2f} s",
+        )
+        out.append(
+            {
+                "part": "deep",
+                "image": name,
+                "exact": exact,
+                "within_bound": bound,
+                **{k: 8 * v / a.size for k, v in sizes.items()},
+            }
+        )
+    _say(
+        out,
+        "16-bit medical images, all together: "
+        + ", ".join(f"{k} {8 * v / samples:.3f}" for k, v in totals.items())
+        + " bits/pixel",
+    )
 
 
-BIG = Path("/usr/share/wallpapers/Elarun/contents/images/2560x1600.png")  # a held-out wallpaper at full size
+BIG = Path(
+    "/usr/share/wallpapers/Elarun/contents/images/2560x1600.png"
+)  # a held-out wallpaper at full size
 
 
 def big(out: list) -> None:
@@ -304,13 +435,28 @@ def big(out: list) -> None:
         size = (Path(tmp) / "big.png.aec").stat().st_size
     jxl, je = _timed(lambda: ic.jpegxl_encode(a, lossless=True, effort=7))
     _, jd = _timed(lambda: ic.jpegxl_decode(jxl))
-    _say(out, f"{BIG.parts[-4]} {a.shape[1]}x{a.shape[0]} colour, aecodec --lossless in fresh processes: "
-              f"{8 * size / a.size:.3f} bits/sample, exact {exact}; encode {enc:.1f} s (peak {enc_mb:.0f} MB), decode "
-              f"{dec:.1f} s (peak {dec_mb:.0f} MB); JPEG XL lossless (effort 7) {8 * len(jxl) / a.size:.3f} bits/sample, "
-              f"{je:.1f} s / {jd:.2f} s in-process")
-    out.append({"part": "big", "image": BIG.parts[-4], "bits_per_sample": 8 * size / a.size, "exact": exact,
-                "encode_s": enc, "encode_peak_mb": enc_mb, "decode_s": dec, "decode_peak_mb": dec_mb,
-                "jxl_bits_per_sample": 8 * len(jxl) / a.size, "jxl_encode_s": je, "jxl_decode_s": jd})
+    _say(
+        out,
+        f"{BIG.parts[-4]} {a.shape[1]}x{a.shape[0]} colour, aecodec --lossless in fresh processes: "
+        f"{8 * size / a.size:.3f} bits/sample, exact {exact}; encode {enc:.1f} s (peak {enc_mb:.0f} MB), decode "
+        f"{dec:.1f} s (peak {dec_mb:.0f} MB); JPEG XL lossless (effort 7) {8 * len(jxl) / a.size:.3f} bits/sample, "
+        f"{je:.1f} s / {jd:.2f} s in-process",
+    )
+    out.append(
+        {
+            "part": "big",
+            "image": BIG.parts[-4],
+            "bits_per_sample": 8 * size / a.size,
+            "exact": exact,
+            "encode_s": enc,
+            "encode_peak_mb": enc_mb,
+            "decode_s": dec,
+            "decode_peak_mb": dec_mb,
+            "jxl_bits_per_sample": 8 * len(jxl) / a.size,
+            "jxl_encode_s": je,
+            "jxl_decode_s": jd,
+        }
+    )
 
 
 def _rgb(path: Path) -> np.ndarray:
@@ -328,8 +474,12 @@ def _say(out: list, line: str) -> None:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default="fashion,photos,deep,big", help="comma-separated parts")
-    parser.add_argument("--export-deep-train", type=Path, metavar="DIR", help="only write the bundled deep model's "
-                        "16-bit training images (PNG) to DIR")
+    parser.add_argument(
+        "--export-deep-train",
+        type=Path,
+        metavar="DIR",
+        help="only write the bundled deep model's 16-bit training images (PNG) to DIR",
+    )
     parser.add_argument("--results", type=Path, default=RESULTS / "lossless.txt")
     args = parser.parse_args(argv)
     if args.export_deep_train:
@@ -348,8 +498,9 @@ def main(argv=None) -> None:
     if args.results:
         args.results.parent.mkdir(parents=True, exist_ok=True)
         args.results.write_text("\n".join(r["line"] for r in out if "line" in r) + "\n")
-        args.results.with_suffix(".json").write_text(json.dumps([r for r in out if "line" not in r], indent=1,
-                                                                default=float))
+        args.results.with_suffix(".json").write_text(
+            json.dumps([r for r in out if "line" not in r], indent=1, default=float)
+        )
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ from PIL import Image
 
 import codec
 from benchmarks import baselines, photos
-from codec.data import luma
+from codec.io.data import luma
 
 
 def patches(images, size: int = 64, every: int = 2) -> np.ndarray:
@@ -44,12 +44,18 @@ def split(kind: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     colour = kind == "colour"
 
     def as_kind(images):
-        return [a for a in images if a.ndim == 3] if colour else [luma(a) if a.ndim == 3 else a for a in images]
+        return (
+            [a for a in images if a.ndim == 3]
+            if colour
+            else [luma(a) if a.ndim == 3 else a for a in images]
+        )
 
     training = as_kind([*w_train.values(), *s_train.values()])
-    return (patches([a for i, a in enumerate(training) if i % 5 != 4]),
-            patches([a for i, a in enumerate(training) if i % 5 == 4]),
-            patches(as_kind([*w_test.values(), *s_test.values()])))
+    return (
+        patches([a for i, a in enumerate(training) if i % 5 != 4]),
+        patches([a for i, a in enumerate(training) if i % 5 == 4]),
+        patches(as_kind([*w_test.values(), *s_test.values()])),
+    )
 
 
 def points(model, test: np.ndarray) -> list[dict]:
@@ -69,7 +75,11 @@ def pillow(fmt: str, test: np.ndarray, qualities, **kw) -> list[dict]:
             buf = io.BytesIO()
             Image.fromarray(a).save(buf, format=fmt, quality=q, **kw)
             size += buf.tell()
-            back.append(np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB" if a.ndim == 3 else "L")))
+            back.append(
+                np.asarray(
+                    Image.open(io.BytesIO(buf.getvalue())).convert("RGB" if a.ndim == 3 else "L")
+                )
+            )
         rows.append(baselines.row(fmt.lower(), q, size, len(test), test, np.stack(back)))
     return rows
 
@@ -79,35 +89,62 @@ def main(argv=None) -> None:
     parser.add_argument("--minutes", type=float, default=60.0)
     parser.add_argument("--kind", choices=("grey", "colour", "both"), default="both")
     parser.add_argument("--workdir", type=Path, default=Path("runs/own"))
-    parser.add_argument("--model", type=Path, help="measure this model instead of training one (e.g. the "
-                        "bundled photo model, to see what the training adds)")
+    parser.add_argument(
+        "--model",
+        type=Path,
+        help="measure this model instead of training one (e.g. the "
+        "bundled photo model, to see what the training adds)",
+    )
     args = parser.parse_args(argv)
     for kind in ("grey", "colour") if args.kind == "both" else (args.kind,):
         train, val, test = split(kind)
         work = args.workdir / kind
         work.mkdir(parents=True, exist_ok=True)
-        print(f"\n{kind}: {len(train)} training patches, {len(val)} validation patches (other photos), "
-              f"{len(test)} held-out patches (measured)", flush=True)
+        print(
+            f"\n{kind}: {len(train)} training patches, {len(val)} validation patches (other photos), "
+            f"{len(test)} held-out patches (measured)",
+            flush=True,
+        )
         if args.model:
             print(f"  measuring {args.model}, not trained on the patches")
             model = codec.load_model(args.model)
         else:
             np.save(work / "patches.npy", train)
             np.save(work / "val.npy", val)
-            subprocess.run([sys.executable, "-m", "codec.cli", "train", "--data", str(work / "patches.npy"), "--val",
-                            str(work / "val.npy"), "--minutes", str(args.minutes), "--workdir", str(work / "w"),
-                            "--out", str(work / "own.aecm")], check=True)
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "codec.cli",
+                    "train",
+                    "--data",
+                    str(work / "patches.npy"),
+                    "--val",
+                    str(work / "val.npy"),
+                    "--minutes",
+                    str(args.minutes),
+                    "--workdir",
+                    str(work / "w"),
+                    "--out",
+                    str(work / "own.aecm"),
+                ],
+                check=True,
+            )
             model = codec.load_model(work / "own.aecm")
         ours = points(model, test)
         webp = pillow("WEBP", test, (5, 10, 20, 30, 40, 50, 60, 70, 80, 90), method=6)
         jpeg = pillow("JPEG", test, (5, 10, 20, 30, 40, 50, 60, 70, 80, 90), optimize=True)
         for r in ours + webp + jpeg:
-            print(f"  {r['codec']:8s} {r['setting']!s:>3}: {r['bytes_per_image']:8.1f} B/patch  {r['psnr']:.2f} dB")
+            print(
+                f"  {r['codec']:8s} {r['setting']!s:>3}: {r['bytes_per_image']:8.1f} B/patch  {r['psnr']:.2f} dB"
+            )
         kinds = [lv.kind for lv in model.levels]
         print(f"  model levels: {kinds}")
         for name, anchor in (("WebP", webp), ("JPEG", jpeg)):
             lo, hi = baselines.psnr_overlap(anchor, ours)
-            print(f"  BD-rate vs {name}: {baselines.bd_rate(anchor, ours):+.1f}% (over {lo:.1f}-{hi:.1f} dB)")
+            print(
+                f"  BD-rate vs {name}: {baselines.bd_rate(anchor, ours):+.1f}% (over {lo:.1f}-{hi:.1f} dB)"
+            )
 
 
 if __name__ == "__main__":

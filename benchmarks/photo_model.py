@@ -26,10 +26,14 @@ from PIL import Image
 import codec
 from benchmarks import baselines, photos
 from codec import api
-from codec.data import luma
+from codec.io.data import luma
 
-QUALITIES = {"WEBP": (5, 10, 20, 30, 40, 50, 60, 70, 80, 90), "JPEG": (5, 10, 20, 30, 40, 50, 60, 70, 80, 90),
-             "AVIF": (10, 20, 30, 40, 50, 60, 70, 80, 90), "JXL": (10, 20, 30, 40, 50, 60, 70, 80, 90)}
+QUALITIES = {
+    "WEBP": (5, 10, 20, 30, 40, 50, 60, 70, 80, 90),
+    "JPEG": (5, 10, 20, 30, 40, 50, 60, 70, 80, 90),
+    "AVIF": (10, 20, 30, 40, 50, 60, 70, 80, 90),
+    "JXL": (10, 20, 30, 40, 50, 60, 70, 80, 90),
+}
 SAVE = {"WEBP": {"method": 6}, "JPEG": {"optimize": True}, "AVIF": {}, "JXL": {}}
 
 
@@ -42,10 +46,18 @@ def held_out() -> dict[str, list[np.ndarray]]:
 
 
 def _row(name, setting, size, images, restored) -> dict:
-    squared = sum(float(np.sum((a.astype(np.float64) - b) ** 2)) for a, b in zip(images, restored, strict=True))
+    squared = sum(
+        float(np.sum((a.astype(np.float64) - b) ** 2))
+        for a, b in zip(images, restored, strict=True)
+    )
     mse = squared / sum(a.size for a in images)
-    return {"codec": name, "setting": setting, "bytes_per_image": size / len(images),
-            "psnr": 10 * np.log10(255.0**2 / mse), "bpp": 8 * size / sum(a.shape[0] * a.shape[1] for a in images)}
+    return {
+        "codec": name,
+        "setting": setting,
+        "bytes_per_image": size / len(images),
+        "psnr": 10 * np.log10(255.0**2 / mse),
+        "bpp": 8 * size / sum(a.shape[0] * a.shape[1] for a in images),
+    }
 
 
 def aecodec_points(model, images) -> list[dict]:
@@ -90,14 +102,20 @@ def speed(model, image: np.ndarray) -> dict:
         buf = io.BytesIO()
         Image.fromarray(image).save(buf, format=fmt, quality=50)
         encoded[fmt] = buf.getvalue()
-    jobs = {"aecodec_encode": lambda: codec.compress(image, model=model),
-            "aecodec_decode": lambda: codec.decompress(blob, model=model)}
+    jobs = {
+        "aecodec_encode": lambda: codec.compress(image, model=model),
+        "aecodec_decode": lambda: codec.decompress(blob, model=model),
+    }
     for fmt, data in encoded.items():
-        jobs[f"{fmt.lower()}_encode"] = lambda f=fmt: Image.fromarray(image).save(io.BytesIO(), format=f, quality=50)
+        jobs[f"{fmt.lower()}_encode"] = lambda f=fmt: Image.fromarray(image).save(
+            io.BytesIO(), format=f, quality=50
+        )
         jobs[f"{fmt.lower()}_decode"] = lambda d=data: np.asarray(Image.open(io.BytesIO(d)))
     rounds = [{name: _seconds(fn) for name, fn in jobs.items()} for _ in range(REPEATS)]
     out = {name: statistics.median(r[name] for r in rounds) for name in jobs}
-    out["encode_vs_avif"] = statistics.median(r["aecodec_encode"] / r["avif_encode"] for r in rounds)
+    out["encode_vs_avif"] = statistics.median(
+        r["aecodec_encode"] / r["avif_encode"] for r in rounds
+    )
     return out
 
 
@@ -113,13 +131,18 @@ def main(argv=None) -> None:
     results = {"model": model.name, "points": {}, "bd_rate": {}}
     for name, images in sets.items():
         sizes = sorted({a.shape for a in images})
-        print(f"\n{name}: {len(images)} held-out photos, {sum(a.shape[0] * a.shape[1] for a in images) / 1e6:.2f} megapixels "
-              f"({', '.join('x'.join(map(str, s[:2])) for s in sizes[:4])}{', ...' if len(sizes) > 4 else ''})", flush=True)
+        print(
+            f"\n{name}: {len(images)} held-out photos, {sum(a.shape[0] * a.shape[1] for a in images) / 1e6:.2f} megapixels "
+            f"({', '.join('x'.join(map(str, s[:2])) for s in sizes[:4])}{', ...' if len(sizes) > 4 else ''})",
+            flush=True,
+        )
         ours = aecodec_points(model, images)
         others = {fmt.lower(): pillow_points(fmt, images) for fmt in QUALITIES}
         for r in ours + [r for rows in others.values() for r in rows]:
-            print(f"  {r['codec']:8s} {r['setting']!s:>3}: {r['bytes_per_image']:9.0f} B/photo  {r['bpp']:.3f} bpp  "
-                  f"{r['psnr']:.2f} dB")
+            print(
+                f"  {r['codec']:8s} {r['setting']!s:>3}: {r['bytes_per_image']:9.0f} B/photo  {r['bpp']:.3f} bpp  "
+                f"{r['psnr']:.2f} dB"
+            )
         for other, rows in others.items():
             bd = baselines.bd_rate(rows, ours)
             lo, hi = baselines.psnr_overlap(rows, ours)
@@ -132,11 +155,13 @@ def main(argv=None) -> None:
         s = speed(model, image)
         mp = image.shape[0] * image.shape[1] / 1e6
         results[f"speed_{label}"] = s
-        print(f"\nspeed, one 512x512 {label} photo (median of {REPEATS}): aecodec encode {s['aecodec_encode']:.3f} s "
-              f"({mp / s['aecodec_encode']:.2f} MP/s), decode {s['aecodec_decode']:.3f} s ({mp / s['aecodec_decode']:.2f} MP/s); "
-              f"AVIF encode {s['avif_encode']:.3f} s, decode {s['avif_decode']:.3f} s; "
-              f"WebP encode {s['webp_encode']:.3f} s, decode {s['webp_decode']:.3f} s; "
-              f"aecodec's encode / AVIF's {s['encode_vs_avif']:.2f} (median of the rounds' ratios)")
+        print(
+            f"\nspeed, one 512x512 {label} photo (median of {REPEATS}): aecodec encode {s['aecodec_encode']:.3f} s "
+            f"({mp / s['aecodec_encode']:.2f} MP/s), decode {s['aecodec_decode']:.3f} s ({mp / s['aecodec_decode']:.2f} MP/s); "
+            f"AVIF encode {s['avif_encode']:.3f} s, decode {s['avif_decode']:.3f} s; "
+            f"WebP encode {s['webp_encode']:.3f} s, decode {s['webp_decode']:.3f} s; "
+            f"aecodec's encode / AVIF's {s['encode_vs_avif']:.2f} (median of the rounds' ratios)"
+        )
     conv_levels = [lv for lv in model.levels if lv.kind == "conv"]
     if conv_levels:
         enc, dec = conv_levels[0].transform.macs_per_pixel()

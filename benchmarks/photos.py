@@ -20,8 +20,20 @@ import numpy as np
 from PIL import Image
 
 WALLPAPERS = Path("/usr/share/wallpapers")
-SKIMAGE_TRAIN = ("chelsea", "coins", "hubble_deep_field", "immunohistochemistry", "retina", "brick", "grass",
-                 "gravel", "clock", "cell", "page", "text")
+SKIMAGE_TRAIN = (
+    "chelsea",
+    "coins",
+    "hubble_deep_field",
+    "immunohistochemistry",
+    "retina",
+    "brick",
+    "grass",
+    "gravel",
+    "clock",
+    "cell",
+    "page",
+    "text",
+)
 SKIMAGE_TEST = ("astronaut", "camera", "coffee", "moon", "rocket")
 
 
@@ -35,7 +47,12 @@ def wallpapers(long_side: int = 512) -> tuple[dict[str, np.ndarray], dict[str, n
         files = glob.glob(str(folder / "contents" / "images" / "*"))
         if not files:
             continue
-        best = min(files, key=lambda f: abs(int(Path(f).stem.split("x")[0]) - 1280) if "x" in Path(f).stem else 1e9)
+        best = min(
+            files,
+            key=lambda f: (
+                abs(int(Path(f).stem.split("x")[0]) - 1280) if "x" in Path(f).stem else 1e9
+            ),
+        )
         with Image.open(best) as im:
             im.draft("RGB", (im.width // 2, im.height // 2))
             im = im.convert("RGB")
@@ -65,7 +82,9 @@ def largest_wallpapers(names, long_side: int) -> dict[str, np.ndarray]:
     for name in names:
         files = glob.glob(str(WALLPAPERS / name / "contents" / "images" / "*"))
         with Image.open(max(files, key=lambda f: Path(f).stat().st_size)) as im:
-            im.draft("RGB", (long_side, long_side))  # decodes a JPEG at a reduced size, never below the target
+            im.draft(
+                "RGB", (long_side, long_side)
+            )  # decodes a JPEG at a reduced size, never below the target
             im = im.convert("RGB")
             im.thumbnail((long_side, long_side), Image.Resampling.LANCZOS)
             out[name] = np.asarray(im)
@@ -75,13 +94,25 @@ def largest_wallpapers(names, long_side: int) -> dict[str, np.ndarray]:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--export-train", type=Path, required=True, metavar="DIR")
-    parser.add_argument("--export-val", type=Path, metavar="DIR", help="write every fifth training photo here "
-                        "instead (to validate a training on: aecodec train --val DIR)")
-    parser.add_argument("--scales", default="", help="comma-separated long sides (e.g. 1024,2048): the training "
-                        "wallpapers also at these sizes, from their largest picture")
+    parser.add_argument(
+        "--export-val",
+        type=Path,
+        metavar="DIR",
+        help="write every fifth training photo here "
+        "instead (to validate a training on: aecodec train --val DIR)",
+    )
+    parser.add_argument(
+        "--scales",
+        default="",
+        help="comma-separated long sides (e.g. 1024,2048): the training "
+        "wallpapers also at these sizes, from their largest picture",
+    )
     args = parser.parse_args(argv)
     (w_train, _), (s_train, _) = wallpapers(), skimage_photos()
-    photos = {**{f"wallpaper-{k}": v for k, v in w_train.items()}, **{f"skimage-{k}": v for k, v in s_train.items()}}
+    photos = {
+        **{f"wallpaper-{k}": v for k, v in w_train.items()},
+        **{f"skimage-{k}": v for k, v in s_train.items()},
+    }
     val = {k for i, k in enumerate(photos) if i % 5 == 4} if args.export_val else set()
     for folder in filter(None, (args.export_train, args.export_val)):
         folder.mkdir(parents=True, exist_ok=True)
@@ -93,8 +124,10 @@ def main(argv=None) -> None:
     for side in (int(v) for v in args.scales.split(",") if v):
         for name, image in largest_wallpapers(kept, side).items():
             Image.fromarray(image).save(args.export_train / f"wallpaper-{name}-{side}.png")
-    print(f"{len(photos) - len(val)} training photos (and {len(kept)} wallpapers at each of {args.scales or 'no'} "
-          f"other sizes) in {args.export_train}; {len(val)} to validate on in {args.export_val}")
+    print(
+        f"{len(photos) - len(val)} training photos (and {len(kept)} wallpapers at each of {args.scales or 'no'} "
+        f"other sizes) in {args.export_train}; {len(val)} to validate on in {args.export_val}"
+    )
 
 
 if __name__ == "__main__":

@@ -16,7 +16,9 @@ import argparse
 
 import numpy as np
 
-from codec import api, data, pixel
+from codec import api
+from codec.io import data
+from codec.levels import pixel
 
 
 def measure(train: np.ndarray, test: np.ndarray, step: int) -> dict:
@@ -27,13 +29,19 @@ def measure(train: np.ndarray, test: np.ndarray, step: int) -> dict:
         stream, restored = pixel.encode(x, step, tables)
         payload += len(stream)
         squared += float(((restored.astype(np.float64) - x) ** 2).sum())
-    psnr = 10 * np.log10(255.0**2 / (squared / test.size)) if squared else float("inf")  # step 1: lossless
+    psnr = (
+        10 * np.log10(255.0**2 / (squared / test.size)) if squared else float("inf")
+    )  # step 1: lossless
     return {"step": step, "psnr": psnr, "bytes": payload / len(test)}
 
 
 def efficient(points: list[dict]) -> list[dict]:
     """The points no other point beats on both PSNR and bytes, by PSNR."""
-    keep = [p for p in points if not any(q["psnr"] >= p["psnr"] and q["bytes"] < p["bytes"] for q in points)]
+    keep = [
+        p
+        for p in points
+        if not any(q["psnr"] >= p["psnr"] and q["bytes"] < p["bytes"] for q in points)
+    ]
     return sorted(keep, key=lambda p: p["psnr"])
 
 
@@ -46,9 +54,13 @@ def bytes_at(front: list[dict], psnr: float) -> float | None:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", default="10-51", help="a range FIRST-LAST of steps")
-    parser.add_argument("--train", type=int, default=20000, help="train-split images to fit the tables on")
+    parser.add_argument(
+        "--train", type=int, default=20000, help="train-split images to fit the tables on"
+    )
     parser.add_argument("--test", type=int, default=10000, help="test-split images to measure on")
-    parser.add_argument("--compare", help="a model file whose transform levels to measure beside it")
+    parser.add_argument(
+        "--compare", help="a model file whose transform levels to measure beside it"
+    )
     args = parser.parse_args(argv)
     first, last = map(int, args.steps.split("-"))
     train = data.fashion_mnist("train")[: args.train]
@@ -56,17 +68,29 @@ def main(argv=None) -> None:
     points = []
     for step in range(first, last + 1):
         points.append(measure(train, test, step))
-        print(f"step {step}: {points[-1]['psnr']:.2f} dB, {points[-1]['bytes']:.1f} bytes/image", flush=True)
+        print(
+            f"step {step}: {points[-1]['psnr']:.2f} dB, {points[-1]['bytes']:.1f} bytes/image",
+            flush=True,
+        )
     front = efficient(points)
-    print("efficient steps:", ", ".join(f"{p['step']} ({p['psnr']:.2f} dB, {p['bytes']:.1f} B)" for p in front))
+    print(
+        "efficient steps:",
+        ", ".join(f"{p['step']} ({p['psnr']:.2f} dB, {p['bytes']:.1f} B)" for p in front),
+    )
     if args.compare:
         model = api.load_model(args.compare)
         for q in model.qualities:
             if model.level(q).kind == "tile":
                 r = api.measure(model, test, q)
                 ours = bytes_at(front, r["psnr"])
-                ratio = "" if ours is None else f"; pixel coder {ours:.1f} ({100 * (ours / r['bytes_per_image'] - 1):+.0f}%)"
-                print(f"transform q={q} of {args.compare}: {r['psnr']:.2f} dB, {r['bytes_per_image']:.1f} bytes/image{ratio}")
+                ratio = (
+                    ""
+                    if ours is None
+                    else f"; pixel coder {ours:.1f} ({100 * (ours / r['bytes_per_image'] - 1):+.0f}%)"
+                )
+                print(
+                    f"transform q={q} of {args.compare}: {r['psnr']:.2f} dB, {r['bytes_per_image']:.1f} bytes/image{ratio}"
+                )
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@
 Every codec runs on the same test images in this process. Writes to ``--out``
 (default ./aecodec-bench): report.md, results.json, results.csv, rd_curve.png,
 reconstructions.png, per_class.png, all together and atomically by aecodec's output policy
-(``codec/fileio.py``: files already there are refused before the run, unless -f); with
+(``codec/io/fileio.py``: files already there are refused before the run, unless -f); with
 --update-readme it also refreshes the headline section of that README between its ``bench`` markers.
 """
 
@@ -26,13 +26,20 @@ import numpy as np
 
 import codec
 from benchmarks import baselines
-from codec import api, data, fileio
+from codec import api
+from codec.io import data, fileio
 
 README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
 MATCHED_PSNR = (25.0, 30.0, 35.0)
 LOSSY = ("pca-ans", "pca-float32", "webp", "jpeg")
-FILES = ("report.md", "results.json", "results.csv", "rd_curve.png", "reconstructions.png",
-         "per_class.png")
+FILES = (
+    "report.md",
+    "results.json",
+    "results.csv",
+    "rd_curve.png",
+    "reconstructions.png",
+    "per_class.png",
+)
 
 
 def ssim(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -49,14 +56,20 @@ def ssim(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.full(len(a), np.nan)
     ma, mb = box(a), box(b)
     cov = n / (n - 1)
-    va, vb, vab = cov * (box(a * a) - ma**2), cov * (box(b * b) - mb**2), cov * (box(a * b) - ma * mb)
+    va, vb, vab = (
+        cov * (box(a * a) - ma**2),
+        cov * (box(b * b) - mb**2),
+        cov * (box(a * b) - ma * mb),
+    )
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
     s = ((2 * ma * mb + c1) * (2 * vab + c2)) / ((ma**2 + mb**2 + c1) * (va + vb + c2))
     return s.reshape(len(a), -1).mean(1)
 
 
 def _row(name, setting, total, images, restored, *, payload=None, enc=None, dec=None) -> dict:
-    r = baselines.row(name, setting, total, len(images), images, restored, payload=payload, enc_s=enc, dec_s=dec)
+    r = baselines.row(
+        name, setting, total, len(images), images, restored, payload=payload, enc_s=enc, dec_s=dec
+    )
     r["ssim"] = float(np.nanmean(ssim(images, restored)))
     return r
 
@@ -66,7 +79,11 @@ def aecodec_rows(model, images: np.ndarray, single_limit: int, samples: dict) ->
     for q in model.qualities:
         codec.decompress(codec.compress(images[:8], quality=q, model=model), model=model)  # warm-up
         blob, restored, enc, dec = _round_trip(images, model, quality=q)
-        rows.append(_row("aecodec", q, len(blob), images, restored, payload=_payload(blob), enc=enc, dec=dec))
+        rows.append(
+            _row(
+                "aecodec", q, len(blob), images, restored, payload=_payload(blob), enc=enc, dec=dec
+            )
+        )
         samples[("aecodec", q)] = restored[:8]
         few = images[:single_limit]
         t0 = time.perf_counter()
@@ -75,8 +92,18 @@ def aecodec_rows(model, images: np.ndarray, single_limit: int, samples: dict) ->
         t0 = time.perf_counter()
         singles = np.stack([codec.decompress(b, model=model) for b in blobs])
         dec = time.perf_counter() - t0
-        rows.append(_row("aecodec-single", q, sum(map(len, blobs)), few, singles, payload=sum(map(_payload, blobs)),
-                         enc=enc, dec=dec))
+        rows.append(
+            _row(
+                "aecodec-single",
+                q,
+                sum(map(len, blobs)),
+                few,
+                singles,
+                payload=sum(map(_payload, blobs)),
+                enc=enc,
+                dec=dec,
+            )
+        )
     if model.lossless is not None:
         rows += exact_rows(model, images)
     return rows
@@ -90,8 +117,16 @@ def exact_rows(model, images: np.ndarray) -> list[dict]:
         worst = int(np.abs(restored.astype(np.int32) - images).max())
         if worst > k:
             raise AssertionError(f"max_error {k}: a pixel is {worst} off")
-        name, setting = ("aecodec-lossless", "lossless") if k == 0 else ("aecodec-near-lossless", f"max error {k}")
-        rows.append(_row(name, setting, len(blob), images, restored, payload=_payload(blob), enc=enc, dec=dec))
+        name, setting = (
+            ("aecodec-lossless", "lossless")
+            if k == 0
+            else ("aecodec-near-lossless", f"max error {k}")
+        )
+        rows.append(
+            _row(
+                name, setting, len(blob), images, restored, payload=_payload(blob), enc=enc, dec=dec
+            )
+        )
     return rows
 
 
@@ -110,7 +145,9 @@ def _payload(blob: bytes) -> int:
     return sum(len(d) for _, d in api.container.unpack(blob).chunks)
 
 
-def run_all(images: np.ndarray, train: np.ndarray, model, *, single_limit: int, log) -> tuple[list[dict], dict]:
+def run_all(
+    images: np.ndarray, train: np.ndarray, model, *, single_limit: int, log
+) -> tuple[list[dict], dict]:
     samples: dict = {}
 
     def keep(row, restored):  # each lossy baseline's decoded images: SSIM, and a few for the figure
@@ -122,7 +159,11 @@ def run_all(images: np.ndarray, train: np.ndarray, model, *, single_limit: int, 
     log("aecodec (archive and single-image files)")
     rows += aecodec_rows(model, images, single_limit, samples)
     log("lossless: gzip, bz2, xz, zstd, PNG, JPEG XL, JPEG-LS")
-    for r in [*baselines.lossless_points(images), baselines.png_point(images), *baselines.image_lossless_points(images)]:
+    for r in [
+        *baselines.lossless_points(images),
+        baselines.png_point(images),
+        *baselines.image_lossless_points(images),
+    ]:
         r["ssim"] = 1.0
         rows.append(r)
     log("JPEG and WebP sweeps")
@@ -132,7 +173,11 @@ def run_all(images: np.ndarray, train: np.ndarray, model, *, single_limit: int, 
     pca = baselines.PCACoder(train.reshape(len(train), -1))
     flat = images.reshape(len(images), -1)
     rows += [pca.naive_point(flat, k, on_restored=keep) for k in (8, 16, 32, 64, 128, 256)]
-    rows += [pca.point(flat, k, float(step), on_restored=keep) for k in (64, 128, 256, 784) for step in np.geomspace(4.0, 160.0, 12)]
+    rows += [
+        pca.point(flat, k, float(step), on_restored=keep)
+        for k in (64, 128, 256, 784)
+        for step in np.geomspace(4.0, 160.0, 12)
+    ]
     return rows, samples
 
 
@@ -150,8 +195,16 @@ def summarize(rows: list[dict]) -> dict:
         name: {str(p): baselines.bytes_at_psnr(rs, p) for p in MATCHED_PSNR}
         for name, rs in {"aecodec": ours, **by}.items()
     }
-    lossless = min((r for r in rows if r["psnr"] == np.inf or r["mean_psnr"] >= 99), key=lambda r: r["bytes_per_image"])
-    return {"bd_rate_percent": bd, "bd_overlap_db": overlap, "bytes_at_psnr": matched, "best_lossless": lossless}
+    lossless = min(
+        (r for r in rows if r["psnr"] == np.inf or r["mean_psnr"] >= 99),
+        key=lambda r: r["bytes_per_image"],
+    )
+    return {
+        "bd_rate_percent": bd,
+        "bd_overlap_db": overlap,
+        "bytes_at_psnr": matched,
+        "best_lossless": lossless,
+    }
 
 
 def conclusion(summary: dict) -> list[str]:
@@ -164,20 +217,32 @@ def conclusion(summary: dict) -> list[str]:
             continue
         best = min(options, key=options.get)
         ours = options.get("aecodec")
-        others = ", ".join(f"{k} {v:.0f}" for k, v in sorted(options.items(), key=lambda kv: kv[1]) if k != "aecodec")
+        others = ", ".join(
+            f"{k} {v:.0f}"
+            for k, v in sorted(options.items(), key=lambda kv: kv[1])
+            if k != "aecodec"
+        )
         if ours is None:
-            lines.append(f"At {p:.0f} dB aecodec has no point in range; smallest: {best} ({others}).")
+            lines.append(
+                f"At {p:.0f} dB aecodec has no point in range; smallest: {best} ({others})."
+            )
         else:
-            lines.append(f"At {p:.0f} dB, {best} is smallest: aecodec {ours:.0f} bytes/image against {others}.")
+            lines.append(
+                f"At {p:.0f} dB, {best} is smallest: aecodec {ours:.0f} bytes/image against {others}."
+            )
     for name, v in summary["bd_rate_percent"].items():
         if v is not None:
             word = "fewer" if v < 0 else "more"
             low, high = summary["bd_overlap_db"][name]
-            lines.append(f"Over {low:.1f}–{high:.1f} dB, the PSNR range both cover, aecodec needs {abs(v):.0f}% {word} "
-                         f"bytes than {name} (BD-rate).")
+            lines.append(
+                f"Over {low:.1f}–{high:.1f} dB, the PSNR range both cover, aecodec needs {abs(v):.0f}% {word} "
+                f"bytes than {name} (BD-rate)."
+            )
     ll = summary["best_lossless"]
-    lines.append(f"The best lossless option here is {ll['codec']} ({ll['setting']}) at {ll['bytes_per_image']:.0f} "
-                 "bytes/image: what exactness costs.")
+    lines.append(
+        f"The best lossless option here is {ll['codec']} ({ll['setting']}) at {ll['bytes_per_image']:.0f} "
+        "bytes/image: what exactness costs."
+    )
     return lines
 
 
@@ -188,15 +253,36 @@ def plot_rd(rows: list[dict]) -> bytes:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 5.5), dpi=120)
-    styles = {"aecodec": ("C3", "o-"), "aecodec-single": ("C3", "o:"), "pca-ans": ("C0", "s-"),
-              "pca-float32": ("C0", "s:"), "webp": ("C2", "^-"), "jpeg": ("C1", "v-")}
+    styles = {
+        "aecodec": ("C3", "o-"),
+        "aecodec-single": ("C3", "o:"),
+        "pca-ans": ("C0", "s-"),
+        "pca-float32": ("C0", "s:"),
+        "webp": ("C2", "^-"),
+        "jpeg": ("C1", "v-"),
+    }
     for name, (color, style) in styles.items():
         pts = baselines.pareto([r for r in rows if r["codec"] == name])
-        ax.plot([r["bytes_per_image"] for r in pts], [r["psnr"] for r in pts], style, color=color, label=name, ms=4)
+        ax.plot(
+            [r["bytes_per_image"] for r in pts],
+            [r["psnr"] for r in pts],
+            style,
+            color=color,
+            label=name,
+            ms=4,
+        )
     for r in rows:
         if r["mean_psnr"] >= 99 and r["setting"] in ("whole dataset", "optimize"):
             ax.axvline(r["bytes_per_image"], color="0.7", lw=0.8, ls="--")
-            ax.text(r["bytes_per_image"], 21, f" {r['codec']}", rotation=90, fontsize=7, color="0.4", va="bottom")
+            ax.text(
+                r["bytes_per_image"],
+                21,
+                f" {r['codec']}",
+                rotation=90,
+                fontsize=7,
+                color="0.4",
+                va="bottom",
+            )
     ax.set_xscale("log")
     ax.set_xlabel("bytes per image (whole file ÷ images; log scale)")
     ax.set_ylabel("PSNR over the dataset (dB)")
@@ -208,8 +294,9 @@ def plot_rd(rows: list[dict]) -> bytes:
     return _png(fig)
 
 
-def plot_reconstructions(images: np.ndarray, rows: list[dict], samples: dict,
-                         target: float = 30.0) -> bytes:
+def plot_reconstructions(
+    images: np.ndarray, rows: list[dict], samples: dict, target: float = 30.0
+) -> bytes:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -220,7 +307,12 @@ def plot_reconstructions(images: np.ndarray, rows: list[dict], samples: dict,
         rs = [r for r in rows if r["codec"] == name and (name, r["setting"]) in samples]
         if rs:
             r = min(rs, key=lambda r: abs(r["psnr"] - target))
-            chosen.append((f"{name} {r['setting']}\n{r['psnr']:.1f} dB, {r['bytes_per_image']:.0f} B", samples[(name, r["setting"])]))
+            chosen.append(
+                (
+                    f"{name} {r['setting']}\n{r['psnr']:.1f} dB, {r['bytes_per_image']:.0f} B",
+                    samples[(name, r["setting"])],
+                )
+            )
     grid = [("original", images[:8]), *chosen]
     fig, axes = plt.subplots(len(grid), 8, figsize=(8, 1.15 * len(grid)), dpi=110)
     for i, (label, imgs) in enumerate(grid):
@@ -279,61 +371,110 @@ def _fmt(v, spec=".1f"):
 
 def headline(rows: list[dict], summary: dict) -> str:
     at = summary["bytes_at_psnr"]
-    lines = ["| bytes/image at | " + " | ".join(f"{p:.0f} dB" for p in MATCHED_PSNR) + " |",
-             "|---|" + "---|" * len(MATCHED_PSNR)]
+    lines = [
+        "| bytes/image at | " + " | ".join(f"{p:.0f} dB" for p in MATCHED_PSNR) + " |",
+        "|---|" + "---|" * len(MATCHED_PSNR),
+    ]
     for name in ("aecodec", *LOSSY):
-        lines.append(f"| {name} | " + " | ".join(_fmt(at[name][str(p)], ".0f") for p in MATCHED_PSNR) + " |")
+        lines.append(
+            f"| {name} | " + " | ".join(_fmt(at[name][str(p)], ".0f") for p in MATCHED_PSNR) + " |"
+        )
     ll = summary["best_lossless"]
-    lines.append(f"| lossless ({ll['codec']}, {ll['setting']}) | {ll['bytes_per_image']:.0f} at ∞ dB | | |")
+    lines.append(
+        f"| lossless ({ll['codec']}, {ll['setting']}) | {ll['bytes_per_image']:.0f} at ∞ dB | | |"
+    )
     bd = ", ".join(f"{k} {_fmt(v, '+.1f')}%" for k, v in summary["bd_rate_percent"].items())
     return "\n".join(lines) + f"\n\nBD-rate of aecodec against: {bd} (negative: aecodec smaller).\n"
 
 
 def report_files(rows, summary, classes, meta, quality_for_classes) -> dict[str, bytes]:
     """report.md, results.json and results.csv: name -> bytes."""
-    cols = ["codec", "setting", "bytes_per_image", "payload_bytes_per_image", "bits_per_pixel", "psnr", "mean_psnr",
-            "ssim", "encode_images_per_s", "decode_images_per_s"]
-    results = json.dumps({"meta": meta, "summary": summary, "rows": rows, "per_class": classes},
-                         indent=1, default=lambda v: None if v is None else float(v))
+    cols = [
+        "codec",
+        "setting",
+        "bytes_per_image",
+        "payload_bytes_per_image",
+        "bits_per_pixel",
+        "psnr",
+        "mean_psnr",
+        "ssim",
+        "encode_images_per_s",
+        "decode_images_per_s",
+    ]
+    results = json.dumps(
+        {"meta": meta, "summary": summary, "rows": rows, "per_class": classes},
+        indent=1,
+        default=lambda v: None if v is None else float(v),
+    )
     table = io.StringIO(newline="")
     w = csv.DictWriter(table, fieldnames=cols, extrasaction="ignore")
     w.writeheader()
     w.writerows(rows)
-    md = ["# aecodec size-vs-quality report\n",
-          f"{meta['images']} Fashion-MNIST test images ({meta['data']}), {meta['date']}, on {meta['machine']}; "
-          f"model {meta['model']}; Python {meta['python']}, numpy {meta['numpy']}, Pillow {meta['pillow']}, "
-          f"JAX {meta['jax']}. Command: `{meta['command']}`. Took {meta['seconds']:.0f} s.\n",
-          "## Headline\n", headline(rows, summary),
-          "## Conclusion\n", *[f"- {line}" for line in conclusion(summary)], "",
-          "![rate-distortion](rd_curve.png)\n", "![reconstructions](reconstructions.png)\n",
-          "## Every codec and setting\n",
-          "Sizes are whole files per image (containers and headers included; dataset codecs: one file for all images). "
-          "PSNR is over the dataset (10·log10(255²/mean MSE)); mean PSNR averages per-image PSNR (capped at 100 dB). "
-          f"aecodec-single codes each image as its own file (first {meta['single_limit']} images).\n",
-          "| codec | setting | bytes/image | payload | bits/pixel | PSNR | mean PSNR | SSIM | encode img/s | decode img/s |",
-          "|---|---|---|---|---|---|---|---|---|---|"]
+    md = [
+        "# aecodec size-vs-quality report\n",
+        f"{meta['images']} Fashion-MNIST test images ({meta['data']}), {meta['date']}, on {meta['machine']}; "
+        f"model {meta['model']}; Python {meta['python']}, numpy {meta['numpy']}, Pillow {meta['pillow']}, "
+        f"JAX {meta['jax']}. Command: `{meta['command']}`. Took {meta['seconds']:.0f} s.\n",
+        "## Headline\n",
+        headline(rows, summary),
+        "## Conclusion\n",
+        *[f"- {line}" for line in conclusion(summary)],
+        "",
+        "![rate-distortion](rd_curve.png)\n",
+        "![reconstructions](reconstructions.png)\n",
+        "## Every codec and setting\n",
+        "Sizes are whole files per image (containers and headers included; dataset codecs: one file for all images). "
+        "PSNR is over the dataset (10·log10(255²/mean MSE)); mean PSNR averages per-image PSNR (capped at 100 dB). "
+        f"aecodec-single codes each image as its own file (first {meta['single_limit']} images).\n",
+        "| codec | setting | bytes/image | payload | bits/pixel | PSNR | mean PSNR | SSIM | encode img/s | decode img/s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        md.append(f"| {r['codec']} | {r['setting']} | {r['bytes_per_image']:.1f} | {r['payload_bytes_per_image']:.1f} | "
-                  f"{r['bits_per_pixel']:.3f} | {_fmt(r['psnr'], '.2f')} | {_fmt(r['mean_psnr'], '.2f')} | "
-                  f"{_fmt(r.get('ssim'), '.4f')} | {_fmt(r['encode_images_per_s'], '.0f')} | {_fmt(r['decode_images_per_s'], '.0f')} |")
-    md += ["", f"## Per class (aecodec quality {quality_for_classes})\n", "![per class](per_class.png)\n",
-           "| class | images | bytes/image | PSNR |", "|---|---|---|---|"]
-    md += [f"| {c['class']} | {c['images']} | {c['bytes_per_image']:.1f} | {c['psnr']:.2f} |" for c in classes]
-    md += ["", "aecodec-lossless restores every pixel (checked); aecodec-near-lossless keeps every pixel within the "
-           "stated error (checked). The other lossless rows are the general-purpose compressors and image codecs.", ""]
-    return {"report.md": "\n".join(md).encode(), "results.json": results.encode(),
-            "results.csv": table.getvalue().encode()}
+        md.append(
+            f"| {r['codec']} | {r['setting']} | {r['bytes_per_image']:.1f} | {r['payload_bytes_per_image']:.1f} | "
+            f"{r['bits_per_pixel']:.3f} | {_fmt(r['psnr'], '.2f')} | {_fmt(r['mean_psnr'], '.2f')} | "
+            f"{_fmt(r.get('ssim'), '.4f')} | {_fmt(r['encode_images_per_s'], '.0f')} | {_fmt(r['decode_images_per_s'], '.0f')} |"
+        )
+    md += [
+        "",
+        f"## Per class (aecodec quality {quality_for_classes})\n",
+        "![per class](per_class.png)\n",
+        "| class | images | bytes/image | PSNR |",
+        "|---|---|---|---|",
+    ]
+    md += [
+        f"| {c['class']} | {c['images']} | {c['bytes_per_image']:.1f} | {c['psnr']:.2f} |"
+        for c in classes
+    ]
+    md += [
+        "",
+        "aecodec-lossless restores every pixel (checked); aecodec-near-lossless keeps every pixel within the "
+        "stated error (checked). The other lossless rows are the general-purpose compressors and image codecs.",
+        "",
+    ]
+    return {
+        "report.md": "\n".join(md).encode(),
+        "results.json": results.encode(),
+        "results.csv": table.getvalue().encode(),
+    }
 
 
 def update_readme(readme: Path, rows, summary, meta, *, images_dir: str) -> None:
     """Rewrite the block between the bench markers of ``readme`` (asked for with --update-readme)."""
     text = readme.read_text()
     if README_START not in text or README_END not in text:
-        raise SystemExit(f"aecodec bench: error: {readme} has no {README_START} ... {README_END} block")
-    block = (f"{README_START}\nFrom `{meta['command']}` ({meta['images']} test images, {meta['date']}, {meta['machine']}; "
-             f"the full report is [{images_dir}/report.md]({images_dir}/report.md)):\n\n"
-             + headline(rows, summary) + "\n" + "\n".join(f"- {c}" for c in conclusion(summary))
-             + f"\n\n![rate-distortion]({images_dir}/rd_curve.png)\n" + README_END)
+        raise SystemExit(
+            f"aecodec bench: error: {readme} has no {README_START} ... {README_END} block"
+        )
+    block = (
+        f"{README_START}\nFrom `{meta['command']}` ({meta['images']} test images, {meta['date']}, {meta['machine']}; "
+        f"the full report is [{images_dir}/report.md]({images_dir}/report.md)):\n\n"
+        + headline(rows, summary)
+        + "\n"
+        + "\n".join(f"- {c}" for c in conclusion(summary))
+        + f"\n\n![rate-distortion]({images_dir}/rd_curve.png)\n"
+        + README_END
+    )
     start, end = text.index(README_START), text.index(README_END) + len(README_END)
     text = text[:start] + block + text[end:]
     fileio.write_atomic(readme, text.encode(), force=True)  # editing it is the point
@@ -347,29 +488,52 @@ def _positive(text: str) -> int:
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(prog="aecodec bench", description="Size-vs-quality report against other codecs.")
-    parser.add_argument("--data", type=Path, help="folder with the Fashion-MNIST IDX files (default: the usual places)")
-    parser.add_argument("--out", type=Path, default=Path("aecodec-bench"),
-                        help="output folder for the report, the tables and the plots (default ./aecodec-bench)")
-    parser.add_argument("--update-readme", type=Path, metavar="README",
-                        help="also rewrite the block between the bench markers of this README (the project's own)")
+    parser = argparse.ArgumentParser(
+        prog="aecodec bench", description="Size-vs-quality report against other codecs."
+    )
+    parser.add_argument(
+        "--data",
+        type=Path,
+        help="folder with the Fashion-MNIST IDX files (default: the usual places)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("aecodec-bench"),
+        help="output folder for the report, the tables and the plots (default ./aecodec-bench)",
+    )
+    parser.add_argument(
+        "--update-readme",
+        type=Path,
+        metavar="README",
+        help="also rewrite the block between the bench markers of this README (the project's own)",
+    )
     parser.add_argument("--limit", type=_positive, help="use only the first N test images")
-    parser.add_argument("--single-limit", type=int, default=1000, help="images coded one file each (default 1000)")
+    parser.add_argument(
+        "--single-limit", type=int, default=1000, help="images coded one file each (default 1000)"
+    )
     parser.add_argument("--model", help="model file (default: the bundled one)")
-    parser.add_argument("-f", "--force", action="store_true",
-                        help="overwrite the report's files in --out")
+    parser.add_argument(
+        "-f", "--force", action="store_true", help="overwrite the report's files in --out"
+    )
     parser.add_argument("-q", "--quiet", action="store_true")
     args = parser.parse_args(argv)
     outputs = [args.out / name for name in FILES]
     if args.out.exists() or args.out.is_symlink():  # refused now, not after the run
         fileio.check_outputs(outputs, force=args.force, inputs=[args.model])
-    log = (lambda s: None) if args.quiet else (lambda s: print(f"bench: {s}", file=sys.stderr, flush=True))
+    log = (
+        (lambda s: None)
+        if args.quiet
+        else (lambda s: print(f"bench: {s}", file=sys.stderr, flush=True))
+    )
     t_start = time.time()
     images, labels = data.fashion_mnist("test", path=args.data, with_labels=True)
     images, labels = images[: args.limit], labels[: args.limit]
     train = data.fashion_mnist("train", path=args.data)
     model = api.load_model(args.model)
-    rows, samples = run_all(images, train, model, single_limit=min(args.single_limit, len(images)), log=log)
+    rows, samples = run_all(
+        images, train, model, single_limit=min(args.single_limit, len(images)), log=log
+    )
     summary = summarize(rows)
     mid = model.qualities[len(model.qualities) // 2 - 1]
     log("per-class table")
@@ -378,25 +542,39 @@ def main(argv=None) -> dict:
     import PIL
 
     meta = {
-        "images": len(images), "data": str(args.data or "Debian dataset-fashion-mnist"),
+        "images": len(images),
+        "data": str(args.data or "Debian dataset-fashion-mnist"),
         "date": datetime.date.today().isoformat(),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}",
-        "model": f"{model.name} ({model.fingerprint[:12]})", "python": platform.python_version(),
-        "numpy": np.__version__, "pillow": PIL.__version__, "jax": jax.__version__,
-        "command": "aecodec bench" + "".join(f" {a}" for a in (argv if argv is not None else sys.argv[1:])),
+        "model": f"{model.name} ({model.fingerprint[:12]})",
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "pillow": PIL.__version__,
+        "jax": jax.__version__,
+        "command": "aecodec bench"
+        + "".join(f" {a}" for a in (argv if argv is not None else sys.argv[1:])),
         "single_limit": min(args.single_limit, len(images)),
     }
     log("plots")
-    files = {"rd_curve.png": plot_rd(rows),
-             "reconstructions.png": plot_reconstructions(images, rows, samples),
-             "per_class.png": plot_per_class(classes, mid)}
+    files = {
+        "rd_curve.png": plot_rd(rows),
+        "reconstructions.png": plot_reconstructions(images, rows, samples),
+        "per_class.png": plot_per_class(classes, mid),
+    }
     meta["seconds"] = time.time() - t_start
     files.update(report_files(rows, summary, classes, meta, mid))
     args.out.mkdir(parents=True, exist_ok=True)
-    fileio.write_outputs([(args.out / name, files[name]) for name in FILES], force=args.force,
-                         inputs=[args.model])
+    fileio.write_outputs(
+        [(args.out / name, files[name]) for name in FILES], force=args.force, inputs=[args.model]
+    )
     if args.update_readme is not None:
-        update_readme(args.update_readme, rows, summary, meta, images_dir=os.path.relpath(args.out, args.update_readme.parent))
+        update_readme(
+            args.update_readme,
+            rows,
+            summary,
+            meta,
+            images_dir=os.path.relpath(args.out, args.update_readme.parent),
+        )
     print(headline(rows, summary))
     for line in conclusion(summary):
         print(f"- {line}")

@@ -20,9 +20,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from codec import api, data, entropy
-from codec.models import gaussian_bits
-from codec.tiling import to_planes, to_tiles
+from codec import api
+from codec.io import data
+from codec.levels import entropy
+from codec.levels.planes import to_planes, to_tiles
+from codec.training.tile_net import gaussian_bits
 
 
 def latents(model, images: np.ndarray, quality: int) -> dict:
@@ -37,15 +39,25 @@ def latents(model, images: np.ndarray, quality: int) -> dict:
         return np.rint(y[:, lo:hi] - mean)
 
     decoded = level.walk(choice, record)
-    arrays = {"y": y, "decoded": decoded, "mean": a["mean64"][choice], "rung": a["rung"][choice],
-              "own_mean": own_mean, "own_rung": own_rung}
+    arrays = {
+        "y": y,
+        "decoded": decoded,
+        "mean": a["mean64"][choice],
+        "rung": a["rung"][choice],
+        "own_mean": own_mean,
+        "own_rung": own_rung,
+    }
     return {k: jnp.asarray(v, jnp.float32) for k, v in arrays.items()} | {
-        "choice": jnp.asarray(choice), "gain": jnp.asarray(a["gain"], jnp.float32)}
+        "choice": jnp.asarray(choice),
+        "gain": jnp.asarray(a["gain"], jnp.float32),
+    }
 
 
 def bits(v, rung):
     """Bits per element, the scales at these ladder positions clipped to the ladder, as training clips them."""
-    scale = jnp.clip(entropy.SCALE_MIN * jnp.exp(entropy.RUNG * rung), entropy.SCALE_MIN, entropy.SCALE_MAX)
+    scale = jnp.clip(
+        entropy.SCALE_MIN * jnp.exp(entropy.RUNG * rung), entropy.SCALE_MIN, entropy.SCALE_MAX
+    )
     return gaussian_bits(v, scale)
 
 
@@ -53,9 +65,15 @@ def init(bounds, clusters: int, hidden: int, key) -> list[dict]:
     nets = []
     for lo, hi in itertools.pairwise(bounds):
         key, k = jax.random.split(key)
-        nets.append({"inner": jax.random.normal(k, (lo, hidden)) / np.sqrt(lo), "bias": jnp.zeros(hidden),
-                     "cluster": jnp.zeros((clusters, hidden)), "outer": jnp.zeros((hidden, 2 * (hi - lo))),
-                     "outer_bias": jnp.zeros(2 * (hi - lo))})
+        nets.append(
+            {
+                "inner": jax.random.normal(k, (lo, hidden)) / np.sqrt(lo),
+                "bias": jnp.zeros(hidden),
+                "cluster": jnp.zeros((clusters, hidden)),
+                "outer": jnp.zeros((hidden, 2 * (hi - lo))),
+                "outer_bias": jnp.zeros(2 * (hi - lo)),
+            }
+        )
     return nets
 
 
@@ -63,14 +81,20 @@ def tail_bits(nets, bounds, d, noise=None):
     """Bits per tile of the elements bounds[0]..bounds[-1] under these context networks."""
     total = 0.0
     for net, (lo, hi) in zip(nets, itertools.pairwise(bounds), strict=True):
-        hidden = jax.nn.gelu(d["decoded"][:, :lo] @ net["inner"] + net["bias"] + net["cluster"][d["choice"]])
+        hidden = jax.nn.gelu(
+            d["decoded"][:, :lo] @ net["inner"] + net["bias"] + net["cluster"][d["choice"]]
+        )
         out, n = hidden @ net["outer"] + net["outer_bias"], hi - lo
         v = d["y"][:, lo:hi] - d["mean"][:, lo:hi] - out[:, :n] * d["gain"][lo:hi]
-        total = total + bits(jnp.round(v) if noise is None else v + noise[:, lo:hi], d["rung"][:, lo:hi] + out[:, n:]).sum(-1)
+        total = total + bits(
+            jnp.round(v) if noise is None else v + noise[:, lo:hi], d["rung"][:, lo:hi] + out[:, n:]
+        ).sum(-1)
     return total
 
 
-def fit(bounds, train: dict, clusters: int, hidden: int, steps: int, batch: int = 256, seed: int = 0):
+def fit(
+    bounds, train: dict, clusters: int, hidden: int, steps: int, batch: int = 256, seed: int = 0
+):
     nets = init(bounds, clusters, hidden, jax.random.PRNGKey(seed))
     opt = optax.adam(optax.cosine_decay_schedule(1e-3, steps))
     state = opt.init(nets)
@@ -85,13 +109,17 @@ def fit(bounds, train: dict, clusters: int, hidden: int, steps: int, batch: int 
     rng, key, n = np.random.default_rng(seed), jax.random.PRNGKey(seed + 1), len(train["y"])
     for _ in range(steps):
         rows, (key, k) = rng.integers(0, n, batch), jax.random.split(key)
-        nets, state = step(nets, state, {name: v if name == "gain" else v[rows] for name, v in train.items()}, k)
+        nets, state = step(
+            nets, state, {name: v if name == "gain" else v[rows] for name, v in train.items()}, k
+        )
     return nets
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quality", type=int, default=None, help="a transform level (default: the highest)")
+    parser.add_argument(
+        "--quality", type=int, default=None, help="a transform level (default: the highest)"
+    )
     parser.add_argument("--model", default=None, help="model file (default: the bundled one)")
     parser.add_argument("--train", type=int, default=20000, help="train-split images to fit on")
     parser.add_argument("--test", type=int, default=5000, help="test-split images to measure on")
@@ -105,16 +133,27 @@ def main(argv=None) -> None:
     test = latents(model, data.fashion_mnist("test")[: args.test], args.quality)
     own_bits = bits(jnp.round(test["y"] - test["own_mean"]), test["own_rung"])  # (N, P)
     own, total = float(own_bits[:, lo:].sum(-1).mean()), float(own_bits.sum(-1).mean())
-    print(f"quality {args.quality}: the model's own last group (elements {lo}-{bounds[-1]}) {own / 8:.1f} "
-          f"of {total / 8:.1f} bytes/image of latent")
+    print(
+        f"quality {args.quality}: the model's own last group (elements {lo}-{bounds[-1]}) {own / 8:.1f} "
+        f"of {total / 8:.1f} bytes/image of latent"
+    )
+
     def split(groups):  # the last group cut into this many equal parts
         return [lo + i * (bounds[-1] - lo) // groups for i in range(groups)] + [bounds[-1]]
 
-    for split_bounds, hidden in ((split(1), 128), (split(3), 128), (split(6), 128), (split(1), 512)):
+    for split_bounds, hidden in (
+        (split(1), 128),
+        (split(3), 128),
+        (split(6), 128),
+        (split(1), 512),
+    ):
         nets = fit(split_bounds, train, model.config.clusters, hidden, args.steps)
         b = float(tail_bits(nets, split_bounds, test).mean())
-        print(f"  {len(split_bounds) - 1} group(s), {hidden} hidden units, retrained: {b / 8:.1f} bytes/image "
-              f"({100 * (b / own - 1):+.1f}% of the group, {100 * (b - own) / total:+.1f}% of the latent)", flush=True)
+        print(
+            f"  {len(split_bounds) - 1} group(s), {hidden} hidden units, retrained: {b / 8:.1f} bytes/image "
+            f"({100 * (b / own - 1):+.1f}% of the group, {100 * (b - own) / total:+.1f}% of the latent)",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

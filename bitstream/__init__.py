@@ -16,11 +16,33 @@ from bitstream.errors import (
 )
 
 # numpy, msgpack and constriction load on first use: ``import bitstream.errors`` stays cheap.
-_LAZY = {**{name: "bitstream.coder" for name in
-            ("CODER_NAME", "CODER_VERSION", "PRECISION", "Decoder", "Encoder", "Tables", "ideal_bits",
-             "integer_frequencies")},
-         **{name: "bitstream.container" for name in
-            ("FORMAT_VERSION", "MAGIC", "Archive", "pack", "read_header", "unpack", "verify")}}
+_LAZY = {
+    **{
+        name: "bitstream.coder"
+        for name in (
+            "CODER_NAME",
+            "CODER_VERSION",
+            "PRECISION",
+            "Decoder",
+            "Encoder",
+            "Tables",
+            "ideal_bits",
+            "integer_frequencies",
+        )
+    },
+    **{
+        name: "bitstream.container"
+        for name in (
+            "FORMAT_VERSION",
+            "MAGIC",
+            "Archive",
+            "pack",
+            "read_header",
+            "unpack",
+            "verify",
+        )
+    },
+}
 
 
 def __getattr__(name: str):

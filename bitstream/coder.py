@@ -61,7 +61,9 @@ class Tables:
     def __init__(self, lows: np.ndarray, freqs):
         self.lows = np.asarray(lows, np.int64)
         self.freqs = tuple(freqs)
-        self.sizes = np.array([len(f) - 1 for f in self.freqs], np.int64)  # each table's escape symbol
+        self.sizes = np.array(
+            [len(f) - 1 for f in self.freqs], np.int64
+        )  # each table's escape symbol
         self._models = [None] * len(self.freqs)
 
     def model(self, t: int):
@@ -83,7 +85,9 @@ class Encoder:
     def add(self, symbols: np.ndarray, index: np.ndarray, via: np.ndarray | None = None) -> None:
         """A part: each symbol coded with table ``index`` (or, given ``via``, table ``via[index]``: the
         symbols are then grouped by ``index``, which may be a small int16 code of many tables)."""
-        symbols = np.clip(np.asarray(symbols, np.int64).reshape(-1), -_ESCAPE_OFFSET, _ESCAPE_OFFSET - 1)
+        symbols = np.clip(
+            np.asarray(symbols, np.int64).reshape(-1), -_ESCAPE_OFFSET, _ESCAPE_OFFSET - 1
+        )
         index = np.asarray(index).reshape(-1)
         if symbols.shape != index.shape:
             raise ValueError("symbols and table indices differ in size")
@@ -103,12 +107,19 @@ class Encoder:
             sizes = self.tables.sizes[table]
             s = symbols - self.tables.lows[table]
             outside = (s < 0) | (s >= sizes)
-            values = symbols[order][outside[order]]  # escapes, by table then position: the decoder's order
+            values = symbols[order][
+                outside[order]
+            ]  # escapes, by table then position: the decoder's order
             if values.size:
-                coder.encode_reverse((values + _ESCAPE_OFFSET).astype(np.int32), constriction.stream.model.Uniform(ESCAPE_RANGE))
+                coder.encode_reverse(
+                    (values + _ESCAPE_OFFSET).astype(np.int32),
+                    constriction.stream.model.Uniform(ESCAPE_RANGE),
+                )
             s = np.where(outside, sizes, s).astype(np.int32)[order]
             ends = np.cumsum(counts).tolist()
-            for t, end, count in zip(reversed(tables), reversed(ends), reversed(counts), strict=True):
+            for t, end, count in zip(
+                reversed(tables), reversed(ends), reversed(counts), strict=True
+            ):
                 coder.encode_reverse(s[end - count : end], models[t] or model(t))
         if framed:
             _pad(coder, min_bytes)
@@ -123,7 +134,9 @@ def _pad(coder, min_bytes: int) -> None:
     """Push the pad flag (and, when the stream is shorter than ``min_bytes``, zero words and their count)."""
     short = min_bytes - 4 * coder.num_words()
     if short > 0:
-        words = -(-short // 2) + 2  # each pad symbol adds 16 bits; two spare for the ANS state's slack
+        words = (
+            -(-short // 2) + 2
+        )  # each pad symbol adds 16 bits; two spare for the ANS state's slack
         coder.encode_reverse(np.zeros(words, np.int32), _UNIFORM)
         coder.encode_reverse(np.array([words >> 16, words & 0xFFFF], np.int32), _UNIFORM)
     coder.encode_reverse(np.array([int(short > 0)], np.int32), _PAD_MODEL)
@@ -138,7 +151,9 @@ class Decoder:
         self.tables = tables
         self._framed = framed
         try:
-            self._coder = constriction.stream.stack.AnsCoder(np.frombuffer(data, dtype="<u4").astype(np.uint32))
+            self._coder = constriction.stream.stack.AnsCoder(
+                np.frombuffer(data, dtype="<u4").astype(np.uint32)
+            )
             if framed:
                 self._skip_padding(len(data))
         except (ValueError, RuntimeError) as e:
@@ -157,19 +172,29 @@ class Decoder:
     def read(self, index: np.ndarray, via: np.ndarray | None = None) -> np.ndarray:
         """The symbols of the next part, one per entry of ``index`` (same shape; tables as ``Encoder.add``)."""
         flat = np.asarray(index).reshape(-1)
-        if flat.size and (flat.min() < 0 or flat.max() >= (len(self.tables) if via is None else len(via))):
+        if flat.size and (
+            flat.min() < 0 or flat.max() >= (len(self.tables) if via is None else len(via))
+        ):
             raise FormatError("table index out of range")
         if not flat.size:
             return np.zeros(np.shape(index), np.int32)
-        out = np.empty(flat.size, np.int32)  # symbols are within int16 after escapes; half the memory of int64
+        out = np.empty(
+            flat.size, np.int32
+        )  # symbols are within int16 after escapes; half the memory of int64
         try:
             order, tables, counts = _runs(flat, via)
             decode, models, model = self._coder.decode, self.tables._models, self.tables.model
-            ordered = np.concatenate([decode(models[t] or model(t), c) for t, c in zip(tables, counts, strict=True)])
-            escaped = np.flatnonzero(ordered == np.repeat(self.tables.sizes[tables], counts))  # by table, then position
+            ordered = np.concatenate(
+                [decode(models[t] or model(t), c) for t, c in zip(tables, counts, strict=True)]
+            )
+            escaped = np.flatnonzero(
+                ordered == np.repeat(self.tables.sizes[tables], counts)
+            )  # by table, then position
             ordered += np.repeat(self.tables.lows[tables], counts).astype(np.int32)
             if escaped.size:
-                values = self._coder.decode(constriction.stream.model.Uniform(ESCAPE_RANGE), escaped.size)
+                values = self._coder.decode(
+                    constriction.stream.model.Uniform(ESCAPE_RANGE), escaped.size
+                )
                 ordered[escaped] = values.astype(np.int32) - _ESCAPE_OFFSET
             out[order] = ordered
         except (ValueError, RuntimeError) as e:
@@ -182,7 +207,9 @@ class Decoder:
         except (ValueError, RuntimeError) as e:
             raise FormatError(f"entropy-coded stream is damaged ({e})") from None
         if marker != END_MARKER:
-            raise FormatError("entropy-coded stream does not end where its image count says (damaged)")
+            raise FormatError(
+                "entropy-coded stream does not end where its image count says (damaged)"
+            )
         if not self._coder.is_empty():
             raise FormatError("entropy-coded stream has data left after the last symbol (damaged)")
 

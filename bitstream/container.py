@@ -61,7 +61,7 @@ only its own images. A sequential reader checks that the index agrees with the c
 limit (and against the bytes actually present) before anything is allocated. Version 5 is
 version 6 without the depth and max_error fields (every file 8-bit and lossy). Version 4 is
 version 5's layout without the index (a random-access reader finds its chunks by reading them
-all once); version 3 is version 4's, but its tile-level streams carry no poses (``codec.poses``):
+all once); version 3 is version 4's, but its tile-level streams carry no poses (``codec.levels.poses``):
 readers pass the version on to the codec, which decodes either. Version 2
 (a 5-byte magic, no header checksum, no single-image form, streams without an end marker) is
 still read; version 1 (string-keyed maps, u32 lengths) was a pre-release format and is refused.
@@ -78,20 +78,36 @@ import zlib
 
 import msgpack
 
-from bitstream.errors import ChecksumError, FormatError, LimitError, TruncatedError, UnsupportedVersionError
+from bitstream.errors import (
+    ChecksumError,
+    FormatError,
+    LimitError,
+    TruncatedError,
+    UnsupportedVersionError,
+)
 from bitstream.walk import check_structure
 
 MAGIC = b"AEC"  # then the version byte; formats 1 and 2 put a zero byte before it
-SINGLE_IMAGE = 0x80  # set in the version byte of a single image's file: the form is known before the header
+SINGLE_IMAGE = (
+    0x80  # set in the version byte of a single image's file: the form is known before the header
+)
 FORMAT_VERSION = 6
-READ_VERSIONS = (2, 3, 4, 5, 6)  # 2: no header checksum, streams without an end marker; 3: tile streams without poses; 4: no index;
+READ_VERSIONS = (
+    2,
+    3,
+    4,
+    5,
+    6,
+)  # 2: no header checksum, streams without an end marker; 3: tile streams without poses; 4: no index;
 # 5: no depth or max_error (every file 8-bit, every level lossy)
 INDEXED_VERSION = 5  # archives carry an index from this version on
 MAX_INDEX_CHUNKS = 1 << 22  # chunks one archive may hold (4 million: billions of small images)
 MAX_INDEX_BYTES = 1 << 26
 MAX_HEADER_BYTES = 1 << 20
 MAX_CHUNK_BYTES = 1 << 28
-MAX_CHUNK_PIXELS = 1 << 29  # decoded values per chunk (512 MB): bounds the memory one chunk can claim
+MAX_CHUNK_PIXELS = (
+    1 << 29
+)  # decoded values per chunk (512 MB): bounds the memory one chunk can claim
 MAX_IMAGE_PIXELS = 1 << 29  # one image: 16384 x 16384 grey, 100+ megapixels in colour
 MAX_DIM = 1 << 16
 MAX_CHANNELS = 4
@@ -112,17 +128,38 @@ _MAX_VARINT_BYTES = 5  # 35 bits: more than any limit here
 # here (not imported) on purpose: a new coder is a new container version (a test checks that
 # bitstream.coder still matches).
 IMPLIED = {"coder": {"name": "constriction-ans", "version": "0.5"}, "prior": "clusters"}
-WIRE_FIELDS = ("model", "quality", "image_shape", "batched", "meta", "depth", "max_error")  # the header array, in order
-HEADER_FIELDS = (*WIRE_FIELDS, *IMPLIED, "dtype")  # the in-memory header dict (dtype: from the depth)
+WIRE_FIELDS = (
+    "model",
+    "quality",
+    "image_shape",
+    "batched",
+    "meta",
+    "depth",
+    "max_error",
+)  # the header array, in order
+HEADER_FIELDS = (
+    *WIRE_FIELDS,
+    *IMPLIED,
+    "dtype",
+)  # the in-memory header dict (dtype: from the depth)
 
 _U32 = struct.Struct("<I")
 # msgpack limits per record, checked by the parser before it allocates: a header holds short
 # strings (file names: a folder archive lists one per image) and one 8-byte bin; a chunk
 # holds two ints and one bin.
-_HEADER_LIMITS = dict(max_str_len=1 << 16, max_bin_len=1 << 16, max_array_len=1 << 18, max_map_len=1 << 10,
-                      max_ext_len=0)
-_CHUNK_LIMITS = dict(max_str_len=0, max_bin_len=MAX_CHUNK_BYTES, max_array_len=4, max_map_len=0, max_ext_len=0)
-_INDEX_LIMITS = dict(max_str_len=0, max_bin_len=0, max_array_len=MAX_INDEX_CHUNKS, max_map_len=0, max_ext_len=0)
+_HEADER_LIMITS = dict(
+    max_str_len=1 << 16,
+    max_bin_len=1 << 16,
+    max_array_len=1 << 18,
+    max_map_len=1 << 10,
+    max_ext_len=0,
+)
+_CHUNK_LIMITS = dict(
+    max_str_len=0, max_bin_len=MAX_CHUNK_BYTES, max_array_len=4, max_map_len=0, max_ext_len=0
+)
+_INDEX_LIMITS = dict(
+    max_str_len=0, max_bin_len=0, max_array_len=MAX_INDEX_CHUNKS, max_map_len=0, max_ext_len=0
+)
 _TRAILER = struct.Struct("<III")  # index CRC, index size, final CRC
 
 
@@ -194,27 +231,52 @@ def check_header(header: dict) -> dict:
     missing = set(HEADER_FIELDS) - set(header)
     unknown = set(header) - set(HEADER_FIELDS)
     if missing or unknown:
-        raise FormatError(f"header has missing fields {sorted(missing)} or unknown fields {sorted(map(str, unknown))}")
+        raise FormatError(
+            f"header has missing fields {sorted(missing)} or unknown fields {sorted(map(str, unknown))}"
+        )
     for name, value in IMPLIED.items():
         if header[name] != value:
-            raise FormatError(f"header {name} {show(header[name])} is not what format {FORMAT_VERSION} implies ({show(value)})")
+            raise FormatError(
+                f"header {name} {show(header[name])} is not what format {FORMAT_VERSION} implies ({show(value)})"
+            )
     model = header["model"]
-    fingerprint = model.get("fingerprint") if isinstance(model, dict) and set(model) == {"fingerprint"} else None
-    if (not isinstance(fingerprint, str) or len(fingerprint) != 2 * FINGERPRINT_BYTES
-            or fingerprint.strip("0123456789abcdef")):
-        raise FormatError(f"header model {show(model)} is not {{'fingerprint': {2 * FINGERPRINT_BYTES} lowercase hex digits}}")
+    fingerprint = (
+        model.get("fingerprint")
+        if isinstance(model, dict) and set(model) == {"fingerprint"}
+        else None
+    )
+    if (
+        not isinstance(fingerprint, str)
+        or len(fingerprint) != 2 * FINGERPRINT_BYTES
+        or fingerprint.strip("0123456789abcdef")
+    ):
+        raise FormatError(
+            f"header model {show(model)} is not {{'fingerprint': {2 * FINGERPRINT_BYTES} lowercase hex digits}}"
+        )
     quality = header["quality"]
     if not _is_int(quality) or not LOSSLESS_QUALITY <= quality <= MAX_QUALITY:
-        raise FormatError(f"header quality {show(quality)} is not an integer from {LOSSLESS_QUALITY} to {MAX_QUALITY}")
+        raise FormatError(
+            f"header quality {show(quality)} is not an integer from {LOSSLESS_QUALITY} to {MAX_QUALITY}"
+        )
     depth, max_error = header["depth"], header["max_error"]
     if not _is_int(depth) or not 1 <= depth <= MAX_DEPTH:
         raise FormatError(f"header depth {show(depth)} is not an integer from 1 to {MAX_DEPTH}")
-    if not _is_int(max_error) or not 0 <= max_error <= MAX_ERROR or (max_error and quality != LOSSLESS_QUALITY):
-        raise FormatError(f"header max_error {show(max_error)} is not 0, or 1 to {MAX_ERROR} for the lossless coder")
+    if (
+        not _is_int(max_error)
+        or not 0 <= max_error <= MAX_ERROR
+        or (max_error and quality != LOSSLESS_QUALITY)
+    ):
+        raise FormatError(
+            f"header max_error {show(max_error)} is not 0, or 1 to {MAX_ERROR} for the lossless coder"
+        )
     if depth != 8 and quality != LOSSLESS_QUALITY:
-        raise FormatError(f"header depth {depth} with a lossy level: only the lossless coder codes other depths")
+        raise FormatError(
+            f"header depth {depth} with a lossy level: only the lossless coder codes other depths"
+        )
     if header["dtype"] != dtype_of(depth):
-        raise FormatError(f"header dtype {show(header['dtype'])} is not {dtype_of(depth)} for depth {depth}")
+        raise FormatError(
+            f"header dtype {show(header['dtype'])} is not {dtype_of(depth)} for depth {depth}"
+        )
     _check_shape(header["image_shape"], "header image_shape")
     if not isinstance(header["batched"], bool):
         raise FormatError(f"header batched {show(header['batched'])} is not a bool")
@@ -225,7 +287,9 @@ def check_header(header: dict) -> dict:
 
 
 def _parse_header(raw: bytes):
-    return _parse(raw, "header", _HEADER_LIMITS, max_values=_HEADER_VALUES, max_depth=MAX_META_DEPTH + 3)
+    return _parse(
+        raw, "header", _HEADER_LIMITS, max_values=_HEADER_VALUES, max_depth=MAX_META_DEPTH + 3
+    )
 
 
 def min_chunk_bytes(n: int, pixels_per_image: int) -> int:
@@ -234,19 +298,30 @@ def min_chunk_bytes(n: int, pixels_per_image: int) -> int:
 
 
 def _check_shape(shape, what: str) -> None:
-    if not isinstance(shape, list) or len(shape) not in (2, 3) or not all(_is_int(d) for d in shape):
+    if (
+        not isinstance(shape, list)
+        or len(shape) not in (2, 3)
+        or not all(_is_int(d) for d in shape)
+    ):
         raise FormatError(f"{what} {show(shape)} is not [H, W] or [H, W, C]")
     if any(d < 1 or d > MAX_DIM for d in shape) or (len(shape) == 3 and shape[2] > MAX_CHANNELS):
         raise LimitError(f"{what} {show(shape)} is out of range")
     if _image_pixels(shape) > MAX_IMAGE_PIXELS:
-        raise LimitError(f"{what} {show(shape)} claims more than {MAX_IMAGE_PIXELS} pixels per image")
+        raise LimitError(
+            f"{what} {show(shape)} claims more than {MAX_IMAGE_PIXELS} pixels per image"
+        )
 
 
 def _image_pixels(shape) -> int:
     return shape[0] * shape[1] * (shape[2] if len(shape) == 3 else 1)
 
 
-_DEFAULTS = (False, {}, 8, 0)  # batched, meta, depth, max_error: omitted from the end of a header record when they hold these
+_DEFAULTS = (
+    False,
+    {},
+    8,
+    0,
+)  # batched, meta, depth, max_error: omitted from the end of a header record when they hold these
 
 
 def dtype_of(depth: int) -> str:
@@ -255,7 +330,10 @@ def dtype_of(depth: int) -> str:
 
 
 def _header_to_wire(header: dict, version: int = FORMAT_VERSION) -> list:
-    fields = [bytes.fromhex(header["model"]["fingerprint"]), *(header[name] for name in WIRE_FIELDS[1:])]
+    fields = [
+        bytes.fromhex(header["model"]["fingerprint"]),
+        *(header[name] for name in WIRE_FIELDS[1:]),
+    ]
     while version >= 3 and len(fields) > 3 and _same(fields[-1], _DEFAULTS[len(fields) - 4]):
         fields.pop()
     return fields
@@ -269,16 +347,22 @@ def _sizes(version: int) -> tuple[int, ...]:
 def _header_from_wire(fields, version: int = FORMAT_VERSION) -> dict:
     sizes = _sizes(version)
     if not isinstance(fields, list) or len(fields) not in sizes:
-        raise FormatError(f"header record is not an array of {' to '.join(map(str, sizes[::len(sizes) - 1 or 1]))} fields")
+        raise FormatError(
+            f"header record is not an array of {' to '.join(map(str, sizes[:: len(sizes) - 1 or 1]))} fields"
+        )
     if version >= 3 and len(fields) > 3 and _same(fields[-1], _DEFAULTS[len(fields) - 4]):
-        raise FormatError(f"header record holds a default it should omit ({WIRE_FIELDS[len(fields) - 1]} {show(fields[-1])})")
+        raise FormatError(
+            f"header record holds a default it should omit ({WIRE_FIELDS[len(fields) - 1]} {show(fields[-1])})"
+        )
     fields = [*fields, *_DEFAULTS[len(fields) - 3 :]]
     fingerprint = fields[0]
     if not isinstance(fingerprint, bytes) or len(fingerprint) != FINGERPRINT_BYTES:
         raise FormatError(f"header model fingerprint is not {FINGERPRINT_BYTES} bytes")
     header = dict(zip(WIRE_FIELDS, fields, strict=True))
     header["model"] = {"fingerprint": fingerprint.hex()}
-    header.update((name, dict(value) if isinstance(value, dict) else value) for name, value in IMPLIED.items())
+    header.update(
+        (name, dict(value) if isinstance(value, dict) else value) for name, value in IMPLIED.items()
+    )
     header["dtype"] = dtype_of(header["depth"]) if _is_int(header["depth"]) else None
     if version < 6 and header["quality"] == LOSSLESS_QUALITY:
         raise FormatError(f"header quality 0 (the lossless coder) in a format-{version} file")
@@ -293,7 +377,9 @@ def _same(value, default) -> bool:
 def _check_chunk(fields, version: int) -> tuple[int, bytes, list | None]:
     sizes = (3, 4) if version >= 3 else (3,)
     if not isinstance(fields, list) or len(fields) not in sizes:
-        raise FormatError(f"chunk record is not an array [n, data, crc{', shape' if version >= 3 else ''}]")
+        raise FormatError(
+            f"chunk record is not an array [n, data, crc{', shape' if version >= 3 else ''}]"
+        )
     n, data, crc = fields[:3]
     shape = fields[3] if len(fields) == 4 else None
     if shape is not None:
@@ -312,13 +398,17 @@ def _check_chunk(fields, version: int) -> tuple[int, bytes, list | None]:
 def _parse(raw: bytes, what: str, limits: dict, *, max_values: int, max_depth: int):
     """Exactly one msgpack value filling ``raw``, parsed with ``limits`` after a walk that bounds its values and depth."""
     try:
-        end = check_structure(raw, what=f"{what} record", max_values=max_values, max_depth=max_depth)
+        end = check_structure(
+            raw, what=f"{what} record", max_values=max_values, max_depth=max_depth
+        )
     except TruncatedError:  # the record itself is complete: its value is malformed
         raise FormatError(f"{what} record ends inside its msgpack value") from None
     if end != len(raw):
         raise FormatError(f"{what} record has bytes after its msgpack value")
     try:
-        return msgpack.unpackb(raw, raw=False, strict_map_key=True, use_list=True, timestamp=0, **limits)
+        return msgpack.unpackb(
+            raw, raw=False, strict_map_key=True, use_list=True, timestamp=0, **limits
+        )
     except msgpack.ExtraData:
         raise FormatError(f"{what} record has bytes after its msgpack value") from None
     except msgpack.OutOfData:
@@ -342,11 +432,15 @@ def _check_version(version: int) -> None:
     if version == 1:
         raise UnsupportedVersionError(
             "container format 1 is a pre-release format this aecodec no longer reads (it reads formats 2 and 3); "
-            "decompress the file with the aecodec that wrote it and compress it again")
+            "decompress the file with the aecodec that wrote it and compress it again"
+        )
     if version > FORMAT_VERSION:
         raise UnsupportedVersionError(
-            f"container format {version} is newer than this aecodec reads ({FORMAT_VERSION}); upgrade aecodec")
-    raise UnsupportedVersionError(f"container format {version} is not supported (this aecodec reads {FORMAT_VERSION})")
+            f"container format {version} is newer than this aecodec reads ({FORMAT_VERSION}); upgrade aecodec"
+        )
+    raise UnsupportedVersionError(
+        f"container format {version} is not supported (this aecodec reads {FORMAT_VERSION})"
+    )
 
 
 class Writer:
@@ -369,7 +463,9 @@ class Writer:
         self._offsets: list[int] = []  # ... and where each chunk's record starts
         record = _record(_header_to_wire(header), "header", MAX_HEADER_BYTES)
         self._check_readable(record)
-        self._write(MAGIC + bytes([FORMAT_VERSION | (0 if self._batched else SINGLE_IMAGE)]) + record)
+        self._write(
+            MAGIC + bytes([FORMAT_VERSION | (0 if self._batched else SINGLE_IMAGE)]) + record
+        )
         if self._batched:
             self._write(_U32.pack(self._crc))
 
@@ -392,13 +488,19 @@ class Writer:
         shape = self._shape if shape is None else list(shape)
         _check_shape(shape, "chunk shape")
         if len(data) < min_chunk_bytes(n, _image_pixels(shape)):
-            raise LimitError(f"chunk data of {len(data)} bytes for {n} images is denser than a reader accepts "
-                             f"(pad it to {min_chunk_bytes(n, _image_pixels(shape))} bytes)")
+            raise LimitError(
+                f"chunk data of {len(data)} bytes for {n} images is denser than a reader accepts "
+                f"(pad it to {min_chunk_bytes(n, _image_pixels(shape))} bytes)"
+            )
         if not self._batched:
             if self._count + n > 1 or shape != self._shape:
-                raise FormatError("a file marked as a single image (batched false) holds exactly one image")
+                raise FormatError(
+                    "a file marked as a single image (batched false) holds exactly one image"
+                )
             if len(data) > MAX_CHUNK_BYTES:
-                raise LimitError(f"image data of {len(data)} bytes exceeds the {MAX_CHUNK_BYTES}-byte limit")
+                raise LimitError(
+                    f"image data of {len(data)} bytes exceeds the {MAX_CHUNK_BYTES}-byte limit"
+                )
             self._write(bytes(data))
         else:
             if len(self._counts) >= MAX_INDEX_CHUNKS:
@@ -412,12 +514,16 @@ class Writer:
 
     def close(self) -> None:
         if not self._batched and self._count != 1:
-            raise FormatError("a file marked as a single image (batched false) holds exactly one image")
+            raise FormatError(
+                "a file marked as a single image (batched false) holds exactly one image"
+            )
         if self._batched:
             self._write(varint(0))
             index = _record([self._counts, self._offsets], "index", MAX_INDEX_BYTES)
             self._write(index)
-            self._write(struct.pack("<II", zlib.crc32(index), len(index)))  # the trailer but the final CRC
+            self._write(
+                struct.pack("<II", zlib.crc32(index), len(index))
+            )  # the trailer but the final CRC
         self._f.write(_U32.pack(self._crc))
 
 
@@ -453,19 +559,29 @@ class Reader:
         self.name = name
         self.version, single = self._magic()
         record = self._record(MAX_HEADER_BYTES, "header")
-        self._single = self._single_image() if single else None  # checked whole: its one checksum covers the header
+        self._single = (
+            self._single_image() if single else None
+        )  # checked whole: its one checksum covers the header
         if self.version >= 3 and not single:
             expected = self._crc
-            self._check_crc(self._read(4, "header checksum"), expected, "header")  # before the header is trusted
+            self._check_crc(
+                self._read(4, "header checksum"), expected, "header"
+            )  # before the header is trusted
         self.header = _header_from_wire(_parse_header(record), self.version)
         if self.version >= 3 and single == self.header["batched"]:
-            raise FormatError("header batched field disagrees with the file's form (single image or archive)")
+            raise FormatError(
+                "header batched field disagrees with the file's form (single image or archive)"
+            )
 
     def _magic(self) -> tuple[int, bool]:
         """(format version, single-image form)."""
         magic = self._read_some(4)
-        if not (MAGIC + b"\x00").startswith(magic[:4]) and not (magic[:3] == MAGIC and magic[3] & 0x7F >= 3):
-            raise FormatError("not an aecodec file (bad magic)")  # a short prefix of it is a truncated file
+        if not (MAGIC + b"\x00").startswith(magic[:4]) and not (
+            magic[:3] == MAGIC and magic[3] & 0x7F >= 3
+        ):
+            raise FormatError(
+                "not an aecodec file (bad magic)"
+            )  # a short prefix of it is a truncated file
         if len(magic) < 4:
             raise TruncatedError("file is truncated (in the magic)")
         if magic[3] == 0:  # formats 1 and 2: the version follows
@@ -529,7 +645,9 @@ class Reader:
                 self.chunk_offsets.append(start)
                 n, data, chunk_shape = _chunk(self._read(size, "chunk"), self.version, shape)
             except FormatError as e:  # what was read before is intact: say where it stopped
-                raise type(e)(f"images from {count} on: {e}" if self.header["batched"] else str(e)) from None
+                raise type(e)(
+                    f"images from {count} on: {e}" if self.header["batched"] else str(e)
+                ) from None
             count += n
             counts.append(n)
             if not self.header["batched"] and count > 1:
@@ -561,8 +679,10 @@ class Reader:
 def _check_density(n: int, shape, data: bytes) -> None:
     pixels = _image_pixels(shape)
     if len(data) < min_chunk_bytes(n, pixels):
-        raise LimitError(f"chunk claims {n} images of {pixels} pixels in {len(data)} bytes of data: denser than "
-                         f"{MAX_PIXELS_PER_BYTE} pixels per byte (damage, or a file made to waste time)")
+        raise LimitError(
+            f"chunk claims {n} images of {pixels} pixels in {len(data)} bytes of data: denser than "
+            f"{MAX_PIXELS_PER_BYTE} pixels per byte (damage, or a file made to waste time)"
+        )
 
 
 def _chunk(body: bytes, version: int, shape) -> tuple[int, bytes, list]:
@@ -572,7 +692,9 @@ def _chunk(body: bytes, version: int, shape) -> tuple[int, bytes, list]:
     chunk_shape = shape if chunk_shape is None else chunk_shape
     pixels = _image_pixels(chunk_shape)
     if n * pixels > MAX_CHUNK_PIXELS:
-        raise LimitError(f"chunk claims {n} images of {pixels} pixels, more than the limit of {MAX_CHUNK_PIXELS}")
+        raise LimitError(
+            f"chunk claims {n} images of {pixels} pixels, more than the limit of {MAX_CHUNK_PIXELS}"
+        )
     if version >= 3:  # format 2, written before the floor: the codec budgets it
         _check_density(n, chunk_shape, data)
     return n, data, chunk_shape
@@ -581,8 +703,13 @@ def _chunk(body: bytes, version: int, shape) -> tuple[int, bytes, list]:
 def _parse_index(body: bytes) -> tuple[list[int], list[int]]:
     """(counts, offsets) of an index record's msgpack value, checked for form (not yet against the file)."""
     value = _parse(body, "index", _INDEX_LIMITS, max_values=2 * MAX_INDEX_CHUNKS + 3, max_depth=2)
-    if (not isinstance(value, list) or len(value) != 2 or not all(isinstance(v, list) for v in value)
-            or len(value[0]) != len(value[1]) or not value[0]):
+    if (
+        not isinstance(value, list)
+        or len(value) != 2
+        or not all(isinstance(v, list) for v in value)
+        or len(value[0]) != len(value[1])
+        or not value[0]
+    ):
         raise FormatError("index record is not [counts, offsets] of one positive length")
     counts, offsets = value
     if not all(_is_int(n) and n >= 1 for n in counts):
@@ -627,17 +754,23 @@ class RandomAccess:
         f = io.BytesIO(head)
         size = _read_varint(lambda k: f.read(k), "chunk")
         if size > MAX_CHUNK_BYTES:
-            raise LimitError(f"chunk claims {size} bytes, more than the {MAX_CHUNK_BYTES}-byte limit")
+            raise LimitError(
+                f"chunk claims {size} bytes, more than the {MAX_CHUNK_BYTES}-byte limit"
+            )
         stop = self._offsets[i + 1] if i + 1 < len(self._offsets) else self._end
         if size == 0 or (stop is not None and f.tell() + size != stop - begin):
-            raise FormatError(f"chunk {i} does not fill the place the index gives it: the file is damaged")
+            raise FormatError(
+                f"chunk {i} does not fill the place the index gives it: the file is damaged"
+            )
         self._f.seek(begin + f.tell())
         body = self._f.read(size)
         if len(body) != size:
             raise TruncatedError("file is truncated (in a chunk)")
         n, data, chunk_shape = _chunk(body, self.version, shape)
         if n != self.counts[i]:
-            raise FormatError(f"chunk {i} holds {n} images, its index entry {self.counts[i]}: the file is damaged")
+            raise FormatError(
+                f"chunk {i} holds {n} images, its index entry {self.counts[i]}: the file is damaged"
+            )
         return n, data, chunk_shape
 
 
@@ -651,7 +784,9 @@ def _read_index(f, start: int) -> tuple[list[int], list[int], int]:
     index_crc, index_size, _ = _TRAILER.unpack(f.read(_TRAILER.size))
     index_at = size - _TRAILER.size - index_size
     if not 2 <= index_size <= MAX_INDEX_BYTES or index_at - 1 < start:
-        raise FormatError(f"index size {index_size} is out of range: the file is damaged or truncated")
+        raise FormatError(
+            f"index size {index_size} is out of range: the file is damaged or truncated"
+        )
     f.seek(index_at - 1)
     raw = f.read(1 + index_size)
     if raw[0] != 0:
@@ -663,7 +798,7 @@ def _read_index(f, start: int) -> tuple[list[int], list[int], int]:
     length = _read_varint(lambda k: body.read(k), "index")
     if length != index_size - body.tell():
         raise FormatError("index record's length disagrees with its size")
-    counts, offsets = _parse_index(record[body.tell():])
+    counts, offsets = _parse_index(record[body.tell() :])
     if offsets[0] != start or offsets[-1] >= index_at - 1:
         raise FormatError("index offsets lie outside the chunks: the file is damaged")
     return counts, offsets, index_at - 1

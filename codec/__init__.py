@@ -13,17 +13,45 @@ import importlib
 # msgpack and constriction, and the `aecodec` program (codec.__main__) can install its signal
 # handlers only once this package is imported: what it imports is a start a Ctrl-C would interrupt
 # with a traceback.
-_ERRORS = ("AecodecError", "CheckpointMismatchError", "ChecksumError", "ClusterError", "DataError",
-           "FormatError", "InputError", "LimitError", "ModelMismatchError", "OutputIsInputError",
-           "TruncatedError", "UnsupportedVersionError")
-_API = ("Model", "compress", "compress_file", "decompress", "decompress_file", "load_model",
-        "embed", "denoise", "sample", "anomaly_scores")
-_LAZY = {"data": "codec.data", "open": "codec.archive", "Archive": "codec.archive",
-         **{name: "codec.api" for name in _API}, **{name: "codec.errors" for name in _ERRORS}}
+_ERRORS = (
+    "AecodecError",
+    "CheckpointMismatchError",
+    "ChecksumError",
+    "ClusterError",
+    "DataError",
+    "FormatError",
+    "InputError",
+    "LimitError",
+    "ModelMismatchError",
+    "OutputIsInputError",
+    "TruncatedError",
+    "UnsupportedVersionError",
+)
+_API = (
+    "Model",
+    "compress",
+    "compress_file",
+    "decompress",
+    "decompress_file",
+    "load_model",
+    "embed",
+    "denoise",
+    "sample",
+    "anomaly_scores",
+)
+_LAZY = {
+    "data": "codec.io.data",
+    "open": "codec.archive",
+    "Archive": "codec.archive",
+    **{name: "codec.api" for name in _API},
+    **{name: "codec.errors" for name in _ERRORS},
+}
 
 
 def __getattr__(name: str):
-    if name == "QUALITIES":  # the bundled model's levels, low to high quality: read from it, not written here
+    if (
+        name == "QUALITIES"
+    ):  # the bundled model's levels, low to high quality: read from it, not written here
         return importlib.import_module("codec.api").load_model().qualities
     if name not in _LAZY:
         raise AttributeError(f"module 'codec' has no attribute {name!r}")

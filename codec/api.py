@@ -17,17 +17,19 @@ import numpy as np
 
 import bitstream
 from bitstream import container
-from codec import modelfile
-from codec.data import check_array_shape, check_image_shape
 from codec.errors import FormatError, InputError, LimitError, ModelMismatchError
-from codec.fileio import atomic_output
-from codec.model import Model
+from codec.io.data import check_array_shape, check_image_shape
+from codec.io.fileio import atomic_output
+from codec.levels import modelfile
+from codec.levels.model import Model
 
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 DEFAULT_MODEL = PRETRAINED_DIR / "fmnist.aecm"  # Fashion-MNIST's: small grey items
 PHOTO_MODEL = PRETRAINED_DIR / "photo.aecm"  # the convolutional photo model: everything else
 DEEP_MODEL = PRETRAINED_DIR / "deep.aecm"  # the lossless coder of 16-bit (medical) images
-CHUNK_IMAGES = 512  # images per coded stream: amortizes the coder's flush (+0.1% bytes at 512 against 1024 at
+CHUNK_IMAGES = (
+    512  # images per coded stream: amortizes the coder's flush (+0.1% bytes at 512 against 1024 at
+)
 # quality 1, 0.02% at 4-8), bounds memory, and is what random access decodes to read one image
 # Dense format-2 chunks (written before the floor of bytes per pixel) are still decoded, up to
 # this many coded pixels per file beyond the floor: old blank images read, a crafted file costs ~2 s.
@@ -93,16 +95,22 @@ def _check_images(images) -> np.ndarray:
         a = a.astype(np.uint8) * 255  # documented: False -> 0, True -> 255
     if a.dtype not in (np.uint8, np.uint16):
         if a.dtype.kind == "f" and not np.isfinite(a).all():
-            raise InputError(f"images contain NaN or infinity (dtype {a.dtype}); aecodec compresses uint8 and uint16 images")
-        raise InputError(f"images have dtype {a.dtype}; aecodec compresses uint8 images (and uint16 ones losslessly; "
-                         "convert with .astype(np.uint8))")
+            raise InputError(
+                f"images contain NaN or infinity (dtype {a.dtype}); aecodec compresses uint8 and uint16 images"
+            )
+        raise InputError(
+            f"images have dtype {a.dtype}; aecodec compresses uint8 images (and uint16 ones losslessly; "
+            "convert with .astype(np.uint8))"
+        )
     check_array_shape(a.shape)
     check_image_shape(a.shape[1:] if a.ndim == 4 else a.shape[-2:])
     return a
 
 
-LOSSY_DEPTH = ("{depth}-bit images are coded losslessly or near-losslessly only: pass lossless=True or max_error=K "
-               "(aecodec --lossless, --max-error K); the lossy levels code 8-bit images")
+LOSSY_DEPTH = (
+    "{depth}-bit images are coded losslessly or near-losslessly only: pass lossless=True or max_error=K "
+    "(aecodec --lossless, --max-error K); the lossy levels code 8-bit images"
+)
 
 
 def check_level_shape(level, model: Model, shape) -> None:
@@ -117,13 +125,21 @@ def check_level_shape(level, model: Model, shape) -> None:
     if coded <= level.max_coded_pixels and values <= level.max_image_values:
         return
     exact = level.kind == "lossless"
-    most = (f"at most {level.max_image_values} values per image" if values > level.max_image_values
-            else f"at most {level.max_coded_pixels} once padded to tiles")
-    where = ("its lossy levels code larger ones (a convolutional model's: tile by tile)" if exact
-             else "a convolutional model codes larger images tile by tile")
+    most = (
+        f"at most {level.max_image_values} values per image"
+        if values > level.max_image_values
+        else f"at most {level.max_coded_pixels} once padded to tiles"
+    )
+    where = (
+        "its lossy levels code larger ones (a convolutional model's: tile by tile)"
+        if exact
+        else "a convolutional model codes larger images tile by tile"
+    )
     how = " losslessly" if exact else ""
-    raise InputError(f"images of shape {tuple(shape)} are larger than aecodec accepts with "
-                     f"{model.name!r}{how} ({most}; {where})")
+    raise InputError(
+        f"images of shape {tuple(shape)} are larger than aecodec accepts with "
+        f"{model.name!r}{how} ({most}; {where})"
+    )
 
 
 def check_codable(shape, *, model=None, quality=None, max_error: int | None = None) -> None:
@@ -146,13 +162,23 @@ def check_codable(shape, *, model=None, quality=None, max_error: int | None = No
 
 def check_max_error(max_error) -> int:
     """``max_error`` as an int from 0 (lossless) to 32 (InputError otherwise)."""
-    if isinstance(max_error, bool) or not isinstance(max_error, (int, np.integer)) or not 0 <= max_error <= container.MAX_ERROR:
-        raise InputError(f"max_error {max_error!r} is not an integer from 0 (lossless) to {container.MAX_ERROR}")
+    if (
+        isinstance(max_error, bool)
+        or not isinstance(max_error, (int, np.integer))
+        or not 0 <= max_error <= container.MAX_ERROR
+    ):
+        raise InputError(
+            f"max_error {max_error!r} is not an integer from 0 (lossless) to {container.MAX_ERROR}"
+        )
     return int(max_error)
 
 
 def _check_depth(depth) -> int:
-    if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or not 1 <= depth <= container.MAX_DEPTH:
+    if (
+        isinstance(depth, bool)
+        or not isinstance(depth, (int, np.integer))
+        or not 1 <= depth <= container.MAX_DEPTH
+    ):
         raise InputError(f"depth {depth!r} is not a number of bits from 1 to {container.MAX_DEPTH}")
     return int(depth)
 
@@ -165,14 +191,18 @@ def depth_of(a: np.ndarray, depth=None) -> int:
         return bits
     depth = _check_depth(depth)
     if depth > bits or (depth > 8) != (bits > 8):
-        raise InputError(f"depth {depth} does not suit {a.dtype} images (uint8: 1 to 8 bits, uint16: 9 to 16)")
+        raise InputError(
+            f"depth {depth} does not suit {a.dtype} images (uint8: 1 to 8 bits, uint16: 9 to 16)"
+        )
     return depth
 
 
 def _check_depth_of(a: np.ndarray, depth: int) -> np.ndarray:
     """``a`` if its dtype is the depth's and every value is below 2^depth (InputError otherwise)."""
     if a.dtype != np.dtype(container.dtype_of(depth)):
-        raise InputError(f"images are {a.dtype}; {depth}-bit images are {container.dtype_of(depth)}")
+        raise InputError(
+            f"images are {a.dtype}; {depth}-bit images are {container.dtype_of(depth)}"
+        )
     if depth < 8 * a.dtype.itemsize and a.size and int(a.max()) >> depth:
         raise InputError(f"images hold the value {int(a.max())}, beyond {depth} bits")
     return a
@@ -184,7 +214,7 @@ def as_batch(images, *, grey_stack: bool = False) -> tuple[np.ndarray, bool]:
     A 3-D array whose last axis is 3 or 4 is one colour image (H, W, C), as in Pillow,
     imageio and scikit-image; ``grey_stack`` takes it as N grey images of width 3 or 4.
     """
-    from codec.data import one_image
+    from codec.io.data import one_image
 
     a = _check_images(images)
     if one_image(a.shape, grey_stack):
@@ -193,8 +223,15 @@ def as_batch(images, *, grey_stack: bool = False) -> tuple[np.ndarray, bool]:
     return a, True
 
 
-def _header(model: Model, quality: int, image_shape, batched: bool, meta: dict | None, depth: int = 8,
-            max_error: int = 0) -> dict:
+def _header(
+    model: Model,
+    quality: int,
+    image_shape,
+    batched: bool,
+    meta: dict | None,
+    depth: int = 8,
+    max_error: int = 0,
+) -> dict:
     """The in-memory container header (the file stores a fingerprint prefix; coder and prior are implied)."""
     return {
         "depth": depth,
@@ -226,8 +263,19 @@ class ArchiveWriter:
     (5, 28, 28)
     """
 
-    def __init__(self, fileobj, image_shape, *, quality=None, model=None, batched: bool = True,
-                 meta: dict | None = None, pool=None, max_error: int | None = None, depth: int = 8):
+    def __init__(
+        self,
+        fileobj,
+        image_shape,
+        *,
+        quality=None,
+        model=None,
+        batched: bool = True,
+        meta: dict | None = None,
+        pool=None,
+        max_error: int | None = None,
+        depth: int = 8,
+    ):
         self.model = _resolve(model, [image_shape], depth)
         self.depth = _check_depth(depth)
         if max_error is not None:
@@ -241,7 +289,9 @@ class ArchiveWriter:
         self.level = self.model.level_for(self.quality, self.max_error, depth)
         self.image_shape = tuple(image_shape)
         self._chunk_size(self.image_shape)  # refused now if a reader would refuse it
-        header = _header(self.model, self.quality, self.image_shape, batched, meta, depth, self.max_error)
+        header = _header(
+            self.model, self.quality, self.image_shape, batched, meta, depth, self.max_error
+        )
         try:
             self._writer = container.Writer(fileobj, header)
         except FormatError as e:  # only meta can be wrong here: the caller's argument
@@ -261,8 +311,15 @@ class ArchiveWriter:
         coded, pixels = self.level.coded_pixels(1, shape), int(np.prod(shape))
         chunk = getattr(self.level, "chunk_images", CHUNK_IMAGES)
         budget = getattr(self.level, "max_chunk_values", container.MAX_CHUNK_PIXELS)
-        return max(1, min(chunk, self.level.max_coded_pixels // coded,
-                          container.MAX_CHUNK_PIXELS // pixels, budget // pixels))
+        return max(
+            1,
+            min(
+                chunk,
+                self.level.max_coded_pixels // coded,
+                container.MAX_CHUNK_PIXELS // pixels,
+                budget // pixels,
+            ),
+        )
 
     def write(self, images) -> None:
         """Add images shaped (n, H, W[, C]); a new shape starts a new chunk (archives only)."""
@@ -270,7 +327,9 @@ class ArchiveWriter:
         if a.ndim < 3:
             raise InputError(f"write takes a batch of images (n, H, W[, C]), not shape {a.shape}")
         shape = a.shape[1:]
-        if not self._batched and (self.count + self._buffered + len(a) > 1 or shape != self.image_shape):
+        if not self._batched and (
+            self.count + self._buffered + len(a) > 1 or shape != self.image_shape
+        ):
             raise InputError("an archive of a single image (batched=False) holds exactly one image")
         if shape != self._shape:
             while self._buffered:
@@ -287,9 +346,13 @@ class ArchiveWriter:
         batch, rest = joined[:n], joined[n:]
         min_bytes = container.min_chunk_bytes(1, floor_pixels(self.level, len(batch), self._shape))
         if self._encoder is None:
-            self._writer.add(len(batch), self.level.encode(batch, min_bytes=min_bytes), list(self._shape))
+            self._writer.add(
+                len(batch), self.level.encode(batch, min_bytes=min_bytes), list(self._shape)
+            )
         else:
-            self._encoder.submit((self.quality, self.max_error, self.depth), batch, min_bytes, list(self._shape))
+            self._encoder.submit(
+                (self.quality, self.max_error, self.depth), batch, min_bytes, list(self._shape)
+            )
             for chunk in self._encoder.ready():
                 self._writer.add(*chunk)
         self.count += len(batch)
@@ -337,8 +400,10 @@ class ArchiveReader:
         for n, data, shape in self._reader:
             dense += check_chunk_work(self.level, n, data, shape, framed=framed)
             if dense > FORMAT2_DENSE_PIXELS:
-                raise LimitError(f"format-2 file holds more than {FORMAT2_DENSE_PIXELS} pixels denser than "
-                                 f"{container.MAX_PIXELS_PER_BYTE} per byte (decompress it with aecodec 0.1)")
+                raise LimitError(
+                    f"format-2 file holds more than {FORMAT2_DENSE_PIXELS} pixels denser than "
+                    f"{container.MAX_PIXELS_PER_BYTE} per byte (decompress it with aecodec 0.1)"
+                )
             yield self.level.decode(data, n, shape, version=self._reader.version)
 
 
@@ -364,17 +429,31 @@ def check_chunk_work(level, n: int, data: bytes, shape, *, framed: bool) -> int:
     """
     coded = level.coded_pixels(n, shape)
     if coded > level.max_coded_pixels:
-        raise LimitError(f"chunk claims {coded} pixels once padded, more than its model's levels decode at once")
+        raise LimitError(
+            f"chunk claims {coded} pixels once padded, more than its model's levels decode at once"
+        )
     work = floor_pixels(level, n, shape)
     beyond = work - len(data) * container.MAX_PIXELS_PER_BYTE
     if framed and beyond > 0:
-        raise LimitError(f"chunk claims {work} coded pixels in {len(data)} bytes: denser than "
-                         f"{container.MAX_PIXELS_PER_BYTE} pixels per byte (damage, or a file made to waste time)")
+        raise LimitError(
+            f"chunk claims {work} coded pixels in {len(data)} bytes: denser than "
+            f"{container.MAX_PIXELS_PER_BYTE} pixels per byte (damage, or a file made to waste time)"
+        )
     return max(0, beyond)
 
 
-def compress(images, *, quality=None, model=None, meta: dict | None = None, grey_stack: bool = False,
-             pool=None, lossless: bool = False, max_error: int | None = None, depth: int | None = None) -> bytes:
+def compress(
+    images,
+    *,
+    quality=None,
+    model=None,
+    meta: dict | None = None,
+    grey_stack: bool = False,
+    pool=None,
+    lossless: bool = False,
+    max_error: int | None = None,
+    depth: int | None = None,
+) -> bytes:
     """Compress images to container bytes: uint8 at a quality level, or (``lossless`` / ``max_error``)
     uint8 or uint16 exactly or within a bound.
 
@@ -410,8 +489,17 @@ def compress(images, *, quality=None, model=None, meta: dict | None = None, grey
         return _compress_list(images, quality=quality, model=model, meta=meta, depth=depth, **exact)
     batch, batched = as_batch(images, grey_stack=grey_stack)
     out = io.BytesIO()
-    with ArchiveWriter(out, batch.shape[1:], quality=quality, model=model, batched=batched, meta=meta, pool=pool,
-                       depth=depth_of(batch, depth), **exact) as writer:
+    with ArchiveWriter(
+        out,
+        batch.shape[1:],
+        quality=quality,
+        model=model,
+        batched=batched,
+        meta=meta,
+        pool=pool,
+        depth=depth_of(batch, depth),
+        **exact,
+    ) as writer:
         writer.write(batch)
     return out.getvalue()
 
@@ -451,8 +539,10 @@ def check_model(model: Model, header: dict) -> None:
         )
     if header["quality"] == 0:
         if model.lossless is None or header["depth"] > model.lossless.depth:
-            raise FormatError(f"file needs a lossless coder of {header['depth']}-bit images, which model "
-                              f"{model.name!r} does not have")
+            raise FormatError(
+                f"file needs a lossless coder of {header['depth']}-bit images, which model "
+                f"{model.name!r} does not have"
+            )
     elif header["quality"] not in model.qualities:
         raise FormatError(f"header quality {header['quality']} is not one of the model's levels")
 
@@ -482,8 +572,14 @@ def _joined(parts: list[np.ndarray], header: dict):
     return out if header["batched"] else out[0]  # the reader checked: a single-image file holds one
 
 
-def pick_quality(images, *, target_psnr: float | None = None, target_bytes_per_image: float | None = None,
-                 model=None, sample: int = 256) -> dict:
+def pick_quality(
+    images,
+    *,
+    target_psnr: float | None = None,
+    target_bytes_per_image: float | None = None,
+    model=None,
+    sample: int = 256,
+) -> dict:
     """Measure every level on (up to) the first ``sample`` images and pick, by measurement (the
     levels' order is not assumed: on images unlike the training data it can invert):
 
@@ -500,10 +596,18 @@ def pick_quality(images, *, target_psnr: float | None = None, target_bytes_per_i
     results = [measure(model, a, q) for q in model.qualities]
     if target_psnr is not None:
         meeting = [r for r in results if r["psnr"] >= target_psnr]
-        best = min(meeting, key=lambda r: r["bytes_per_image"]) if meeting else max(results, key=lambda r: r["psnr"])
+        best = (
+            min(meeting, key=lambda r: r["bytes_per_image"])
+            if meeting
+            else max(results, key=lambda r: r["psnr"])
+        )
     else:
         meeting = [r for r in results if r["bytes_per_image"] <= target_bytes_per_image]
-        best = max(meeting, key=lambda r: r["psnr"]) if meeting else min(results, key=lambda r: r["bytes_per_image"])
+        best = (
+            max(meeting, key=lambda r: r["psnr"])
+            if meeting
+            else min(results, key=lambda r: r["bytes_per_image"])
+        )
     return {**best, "met": bool(meeting), "sample": len(a)}
 
 
@@ -532,9 +636,10 @@ def compress_file(src, dst, *, force: bool = False, quality=None, model=None, po
         InputError: the images cannot be coded. DataError: unreadable input.
         FileExistsError: ``dst`` exists and ``force`` is false.
     """
-    from codec import sources
+    from codec.io import sources
 
     src, dst = Path(src), Path(dst)
+
     def check(shape):  # from headers, before pixels are read
         check_codable(shape, model=model, quality=quality)
 
@@ -555,7 +660,7 @@ def decompress_file(src, dst, *, force: bool = False, model=None):
         InputError: ``dst`` is a folder that must not be restored into ('.', one holding ``src``).
         FormatError, ModelMismatchError: as ``decompress``.
     """
-    from codec import sources
+    from codec.io import sources
 
     src, dst = Path(src), Path(dst)
     parts = []
@@ -565,26 +670,27 @@ def decompress_file(src, dst, *, force: bool = False, model=None):
     return _joined(parts, reader.header)
 
 
-# The classic autoencoders (codec/family.py, JAX: imported on first use, never by coding).
+# The classic autoencoders (codec/family/autoencoders.py, JAX: imported on first use, never by coding).
 # ``model``: a family model, an .aecf file's path, or None for the bundled Fashion-MNIST one.
+
 
 def embed(images, *, model=None) -> np.ndarray:
     """Each image's code, (N, 2) under the bundled 2-D map model (``aecodec embed``)."""
-    from codec import family
+    from codec.family import autoencoders as family
 
     return family.embed(family.resolve(model, "embed")[0], _check_images(images))
 
 
 def denoise(images, *, model=None) -> np.ndarray:
     """The images (uint8, same shape) through a denoising autoencoder (``aecodec denoise``)."""
-    from codec import family
+    from codec.family import autoencoders as family
 
     return family.denoise(family.resolve(model, "denoise")[0], _check_images(images))
 
 
 def sample(n: int, *, model=None, seed: int = 0) -> np.ndarray:
     """``n`` new images (uint8) from a variational autoencoder's prior (``aecodec sample``)."""
-    from codec import family
+    from codec.family import autoencoders as family
 
     found, body = family.resolve(model, "sample")
     return family.sample(found, n, seed=seed, shape=family.image_shape(found, body))
@@ -594,6 +700,6 @@ def anomaly_scores(images, *, model=None, percentile: float = 99.0):
     """``family.Anomalies``: a score per image (bits: code length under the scorer minus JPEG XL's, so
     that simpler images are not called normal for being simple), the threshold at ``percentile`` of
     the scorer's training images, a flag per image (``aecodec score``)."""
-    from codec import family
+    from codec.family import autoencoders as family
 
     return family.anomalies(_check_images(images), model, percentile=percentile)

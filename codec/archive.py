@@ -50,7 +50,9 @@ class Archive:
             self.close()
             raise
         self.level = api.level_of(self.model, self.header)  # a lossless file's too (quality 0)
-        self.starts = np.concatenate([[0], np.cumsum(self._chunks.counts)])  # each chunk's first image
+        self.starts = np.concatenate(
+            [[0], np.cumsum(self._chunks.counts)]
+        )  # each chunk's first image
         self._cached: tuple[int, np.ndarray] | None = None
 
     def __len__(self) -> int:
@@ -70,7 +72,9 @@ class Archive:
             api.check_chunk_work(self.level, n, data, shape, framed=self._chunks.version >= 3)
             images = self.level.decode(data, n, shape, version=self._chunks.version)
         except AecodecError as e:
-            raise type(e)(f"images {first} to {stop - 1} (chunk {c + 1} of {len(self._chunks)}) cannot be read: {e}") from None
+            raise type(e)(
+                f"images {first} to {stop - 1} (chunk {c + 1} of {len(self._chunks)}) cannot be read: {e}"
+            ) from None
         self._cached = (c, images)
         return images
 
@@ -80,7 +84,9 @@ class Archive:
         try:
             i = operator.index(key)  # ints and numpy integers; not floats or strings
         except TypeError:
-            raise TypeError(f"archive indices are integers or slices, not {type(key).__name__}") from None
+            raise TypeError(
+                f"archive indices are integers or slices, not {type(key).__name__}"
+            ) from None
         if not -len(self) <= i < len(self):
             raise IndexError(f"image {key} is out of range: the archive holds {len(self)}")
         i %= len(self)
@@ -118,6 +124,8 @@ def open(source, *, model=None) -> Archive:  # noqa: A001 - codec.open, as files
         FormatError (ValueError) and its kinds, ModelMismatchError, FileNotFoundError; InputError for
         a file object that cannot seek (standard input: decompress it instead).
     """
-    if not isinstance(source, (str, os.PathLike)) and not (hasattr(source, "seekable") and source.seekable()):
+    if not isinstance(source, (str, os.PathLike)) and not (
+        hasattr(source, "seekable") and source.seekable()
+    ):
         raise InputError("random access needs a file that can seek (not a pipe or standard input)")
     return Archive(Path(source) if isinstance(source, (str, os.PathLike)) else source, model=model)

@@ -39,12 +39,15 @@ def _check_config(model, fingerprint) -> None:
     """A config's model and fingerprint are of the types ``get_config`` writes (InputError naming
     the field): a config comes from a zarr array's metadata, which anyone can edit."""
     if type(model) is not str or not model:
-        raise InputError(f"aecodec codec config: model {model!r:.40} is not a bundled model's name "
-                         f"({', '.join(BUNDLED)}) or a model file's path")
+        raise InputError(
+            f"aecodec codec config: model {model!r:.40} is not a bundled model's name "
+            f"({', '.join(BUNDLED)}) or a model file's path"
+        )
     hexadecimal = type(fingerprint) is str and re.fullmatch("[0-9a-f]{64}", fingerprint)
     if fingerprint is not None and not hexadecimal:
-        raise InputError(f"aecodec codec config: fingerprint {fingerprint!r:.40} is not 64 "
-                         "hexadecimal digits")
+        raise InputError(
+            f"aecodec codec config: fingerprint {fingerprint!r:.40} is not 64 hexadecimal digits"
+        )
 
 
 class AecodecCodec(Codec):
@@ -58,14 +61,20 @@ class AecodecCodec(Codec):
 
     codec_id = "aecodec"
 
-    def __init__(self, model: str = "fmnist", quality: int | None = None, fingerprint: str | None = None):
+    def __init__(
+        self, model: str = "fmnist", quality: int | None = None, fingerprint: str | None = None
+    ):
         _check_config(model, fingerprint)
         loaded = api.load_model(_model_path(model))
         if fingerprint is not None and fingerprint != loaded.fingerprint:
-            raise ModelMismatchError(f"codec config names model {model!r} with fingerprint {fingerprint[:16]}..., "
-                                     f"but that model is {loaded.fingerprint[:16]}...")
+            raise ModelMismatchError(
+                f"codec config names model {model!r} with fingerprint {fingerprint[:16]}..., "
+                f"but that model is {loaded.fingerprint[:16]}..."
+            )
         self.model, self.fingerprint = str(model), loaded.fingerprint
-        self.quality = loaded.check_quality(quality)  # None: the model's default, recorded as a number
+        self.quality = loaded.check_quality(
+            quality
+        )  # None: the model's default, recorded as a number
         self._loaded = loaded
 
     @classmethod
@@ -73,20 +82,31 @@ class AecodecCodec(Codec):
         """The codec a config describes (``numcodecs.get_codec`` passes it without its id)."""
         unknown = sorted(set(config) - {"id", *FIELDS}, key=str)
         if unknown:
-            raise InputError(f"aecodec codec config: unknown field {str(unknown[0])!r:.40} "
-                             f"(it has {', '.join(FIELDS)})")
+            raise InputError(
+                f"aecodec codec config: unknown field {str(unknown[0])!r:.40} "
+                f"(it has {', '.join(FIELDS)})"
+            )
         return cls(**{k: v for k, v in config.items() if k != "id"})
 
     def get_config(self) -> dict:
-        return {"id": self.codec_id, "model": self.model, "fingerprint": self.fingerprint, "quality": self.quality}
+        return {
+            "id": self.codec_id,
+            "model": self.model,
+            "fingerprint": self.fingerprint,
+            "quality": self.quality,
+        }
 
     def encode(self, buf) -> bytes:
         images = np.asarray(buf)
         if images.dtype != np.uint8:
             raise InputError(f"aecodec codes uint8 images, not {images.dtype}")
         if images.ndim not in (2, 3, 4):
-            raise InputError(f"aecodec codes a chunk of images (N, H, W[, C]), not shape {images.shape}")
-        return api.compress(images if images.ndim > 2 else images[None], quality=self.quality, model=self._loaded)
+            raise InputError(
+                f"aecodec codes a chunk of images (N, H, W[, C]), not shape {images.shape}"
+            )
+        return api.compress(
+            images if images.ndim > 2 else images[None], quality=self.quality, model=self._loaded
+        )
 
     def decode(self, buf, out=None):
         """The chunk's images; with ``out`` (zarr-python 2 passes the chunk's array; zarr 3 reshapes
@@ -97,9 +117,11 @@ class AecodecCodec(Codec):
             return images
         target = ensure_ndarray_like(out)
         if target.dtype != images.dtype or target.size != images.size:
-            raise FormatError(f"aecodec chunk holds images {images.shape} {images.dtype}, which do "
-                              f"not fill the chunk {target.shape} {target.dtype} (a chunk of "
-                              "another array?)")
+            raise FormatError(
+                f"aecodec chunk holds images {images.shape} {images.dtype}, which do "
+                f"not fill the chunk {target.shape} {target.dtype} (a chunk of "
+                "another array?)"
+            )
         return ndarray_copy(images, out)
 
     def __repr__(self) -> str:

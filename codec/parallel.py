@@ -40,13 +40,17 @@ def models_built() -> int:
     return _BUILT[0]
 
 
-def encode_chunk(fingerprint: str, model_bytes: bytes, level: tuple, batch, min_bytes: int) -> bytes:
+def encode_chunk(
+    fingerprint: str, model_bytes: bytes, level: tuple, batch, min_bytes: int
+) -> bytes:
     """A chunk's coded stream, computed on a worker (the model built on its first chunk)."""
-    from codec import modelfile
-    from codec.model import Model
+    from codec.levels import modelfile
+    from codec.levels.model import Model
 
     if fingerprint not in _MODELS:
-        model = Model(modelfile.loads(model_bytes, what="model sent to the worker"), source="dask worker")
+        model = Model(
+            modelfile.loads(model_bytes, what="model sent to the worker"), source="dask worker"
+        )
         if model.fingerprint != fingerprint:
             raise ValueError("the model a worker received is not the one asked for")
         _MODELS[fingerprint] = model
@@ -64,7 +68,9 @@ class DaskPool:
         ClusterError: the scheduler cannot be reached, or what answers is not one.
     """
 
-    def __init__(self, workers: int | None = 2, *, scheduler: str | None = None, in_flight: int | None = None):
+    def __init__(
+        self, workers: int | None = 2, *, scheduler: str | None = None, in_flight: int | None = None
+    ):
         self._cluster = self.client = None
         try:
             if scheduler is None:
@@ -90,8 +96,13 @@ class DaskPool:
         # passes that on to the processes it starts.
         resource_tracker.ensure_running()
         with signals.kept_from_new_threads():  # the cluster's threads start its worker processes
-            self._cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                         dashboard_address=None, silence_logs=40)
+            self._cluster = LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                silence_logs=40,
+            )
             self.client = Client(self._cluster, set_as_default=False)
         # They share the user's terminal and speak through results: what they log when the pool
         # closes half-way (an interrupt) would follow aecodec's one line.
@@ -99,7 +110,7 @@ class DaskPool:
 
     def encoder(self, model) -> ChunkEncoder:
         """Codes chunks with ``model`` (a loaded ``Model`` whose ``source`` is its file)."""
-        from codec import modelfile
+        from codec.levels import modelfile
 
         if model.fingerprint not in self._scattered:
             data = modelfile.read(model.source)
@@ -128,8 +139,9 @@ def scheduler_address(text: str) -> str:
     """
     rest = text.removeprefix("tcp://")
     if "://" in rest:
-        raise ValueError(f"{text!r}: only tcp:// addresses are taken (tcp://HOST:PORT or "
-                         "HOST:PORT)")
+        raise ValueError(
+            f"{text!r}: only tcp:// addresses are taken (tcp://HOST:PORT or HOST:PORT)"
+        )
     if rest.startswith("["):
         host, bracket, port = rest[1:].partition("]:")
         if not bracket:
@@ -180,8 +192,9 @@ def _connect(address: str):
 
     _handshake(address)
     try:
-        return Client(address, timeout=CONNECT_SECONDS, direct_to_workers=False,
-                      set_as_default=False)
+        return Client(
+            address, timeout=CONNECT_SECONDS, direct_to_workers=False, set_as_default=False
+        )
     except Exception as e:  # noqa: BLE001 - what the peer sent went through Dask's parsers
         raise ClusterError(f"cannot use the Dask scheduler at {address}: {_why(e)}") from None
 
@@ -260,7 +273,9 @@ class ChunkEncoder:
         """Code ``batch`` at ``level`` ((quality, max_error, depth), as ``Model.level_for`` takes it)."""
         # a large chunk goes as data of its own (Dask warns of large task graphs); small ones ride with the task
         images = self.pool.client.scatter(batch) if batch.nbytes > SCATTER_BYTES else batch
-        future = self.pool.client.submit(encode_chunk, self.fingerprint, self._model, level, images, min_bytes, pure=False)
+        future = self.pool.client.submit(
+            encode_chunk, self.fingerprint, self._model, level, images, min_bytes, pure=False
+        )
         self._queue.append((len(batch), future, shape))
 
     def ready(self, *, all_of_them: bool = False):

@@ -19,7 +19,11 @@ import os
 import signal
 import sys
 
-SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT") if hasattr(signal, name))
+SIGNALS = tuple(
+    getattr(signal, name)
+    for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT")
+    if hasattr(signal, name)
+)
 
 
 class Interrupted(KeyboardInterrupt):
@@ -51,6 +55,7 @@ def _unraisable(hook):
     def handle(unraisable) -> None:
         if isinstance(unraisable.exc_value, Interrupted):
             import threading  # sent again a moment later, from another thread: the handler then runs
+
             # wherever the main thread is, almost surely back in plain code (else this repeats)
             threading.Timer(0.01, os.kill, (os.getpid(), unraisable.exc_value.signum)).start()
             return
@@ -109,8 +114,9 @@ def deferred():
 
 # What a terminal sends to its whole foreground process group (Ctrl-C, Ctrl-\, hang-up): a child
 # process of ours must leave them to us, its parent, which then closes it in order.
-TERMINAL_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGQUIT", "SIGHUP")
-                         if hasattr(signal, name))
+TERMINAL_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGQUIT", "SIGHUP") if hasattr(signal, name)
+)
 
 
 @contextlib.contextmanager

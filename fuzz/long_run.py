@@ -40,14 +40,57 @@ from tests.test_fuzz import join, split  # noqa: E402
 def meta_kind(blob: bytes):
     return codec.api.container.read_header(blob)["meta"].get("kind")
 
-VALUES = [None, True, False, 0, -1, 1, 2, 8, 9, 255, 256, 2**31, 2**63 - 1, -(2**63), 1.5, float("nan"), "", "x" * 9,
-          b"", b"\0" * 7, b"\0" * 8, b"\0" * 9, [], [1], [0, 0], [28, 28], [5, 3], [28, 28, 3], [28, 28, 5], [1, 2, 3],
-          [2**40, 1], {}, {"a": 1}, {"kind": "folder"}, [[1]]]
+
+VALUES = [
+    None,
+    True,
+    False,
+    0,
+    -1,
+    1,
+    2,
+    8,
+    9,
+    255,
+    256,
+    2**31,
+    2**63 - 1,
+    -(2**63),
+    1.5,
+    float("nan"),
+    "",
+    "x" * 9,
+    b"",
+    b"\0" * 7,
+    b"\0" * 8,
+    b"\0" * 9,
+    [],
+    [1],
+    [0, 0],
+    [28, 28],
+    [5, 3],
+    [28, 28, 3],
+    [28, 28, 5],
+    [1, 2, 3],
+    [2**40, 1],
+    {},
+    {"a": 1},
+    {"kind": "folder"},
+    [[1]],
+]
 
 
-META = [{"kind": "idx", "name": "x-idx3-ubyte", "count": 99}, {"kind": "folder", "name": "f", "count": 5, "files": ["a.png"] * 5},
-        {"kind": "folder", "count": 2, "files": ["../a.png", "b.png"]}, {"kind": "image", "format": "PDF"},
-        {"kind": "npz", "key": "../x"}, {"kind": "npy", "count": "5"}, {"kind": 7}, {"count": -3}, {"kind": "image", "count": 5}]
+META = [
+    {"kind": "idx", "name": "x-idx3-ubyte", "count": 99},
+    {"kind": "folder", "name": "f", "count": 5, "files": ["a.png"] * 5},
+    {"kind": "folder", "count": 2, "files": ["../a.png", "b.png"]},
+    {"kind": "image", "format": "PDF"},
+    {"kind": "npz", "key": "../x"},
+    {"kind": "npy", "count": "5"},
+    {"kind": 7},
+    {"count": -3},
+    {"kind": "image", "count": 5},
+]
 
 
 def nested(depth: int, leaf):
@@ -72,7 +115,9 @@ def mutate(valid: bytes, rng: np.random.Generator) -> bytes:
         else:
             blob[pos : pos + 4] = rng.bytes(4)
         return bytes(blob)
-    header, chunks = split(valid)  # positional arrays: [model, quality, image_shape, batched, meta], [n, data, crc]
+    header, chunks = split(
+        valid
+    )  # positional arrays: [model, quality, image_shape, batched, meta], [n, data, crc]
     if kind == 4:
         pos = int(rng.integers(len(header)))
         action = rng.integers(3)
@@ -86,7 +131,9 @@ def mutate(valid: bytes, rng: np.random.Generator) -> bytes:
     i = int(rng.integers(len(chunks)))
     field = [0, 1, 2, None][int(rng.integers(4))]
     if field == 0:
-        chunks[i][0] = [0, -1, 1, 2, 4, 6, 7, 100, 2**20, 2**63 - 1, "5", None][int(rng.integers(12))]
+        chunks[i][0] = [0, -1, 1, 2, 4, 6, 7, 100, 2**20, 2**63 - 1, "5", None][
+            int(rng.integers(12))
+        ]
     elif field == 1:
         raw = bytearray(chunks[i][1])
         raw[int(rng.integers(len(raw)))] ^= 1 << int(rng.integers(8))
@@ -111,7 +158,9 @@ def mutate_bounds(valid: bytes, rng: np.random.Generator, kind: int) -> bytes:
         else:
             chunks[i][0], chunks[i][1] = int(rng.integers(1, 2**20)), b""
     elif rng.integers(2):
-        header[int(rng.integers(5))] = nested(int(rng.integers(2, 500)), VALUES[int(rng.integers(len(VALUES)))])
+        header[int(rng.integers(5))] = nested(
+            int(rng.integers(2, 500)), VALUES[int(rng.integers(len(VALUES)))]
+        )
     elif rng.integers(2):
         chunks[i][int(rng.integers(3))] = nested(int(rng.integers(1, 500)), 1)
     else:
@@ -131,14 +180,18 @@ def restore(blob: bytes) -> None:
 # Every kind of file aecodec reads, each with its own mutations and its own reader. Containers:
 # one seed per level kind and form; model files and zarr configs: mutated behind a repaired
 # fingerprint (a raw flip only ever reaches the fingerprint check).
-BUDGET_MS_PER_BYTE = 1.0  # README "Guarantees": decoding costs at most this much CPU per input byte,
+BUDGET_MS_PER_BYTE = (
+    1.0  # README "Guarantees": decoding costs at most this much CPU per input byte,
+)
 FIXED_SECONDS = 0.5  # beyond a fixed cost per file (a first use of a model, tables, small chunks)
 
 
 def container_seeds() -> dict:
     images = codec.data.fashion_mnist("test")[:5]
     many = codec.data.fashion_mnist("test")[:1100]
-    photo = np.load(Path(__file__).parents[1] / "tests/data/format6-photo-lossless.npy")  # (64, 70, 3): an own tree
+    photo = np.load(
+        Path(__file__).parents[1] / "tests/data/format6-photo-lossless.npy"
+    )  # (64, 70, 3): an own tree
     deep = (np.arange(48 * 40).reshape(48, 40) * 3 % 4096).astype(np.uint16)
     return {
         "tile": codec.compress(images, quality=3),
@@ -155,14 +208,18 @@ def container_seeds() -> dict:
     }
 
 
-MAX_OUTPUT_PER_BYTE = 2 * container.MAX_PIXELS_PER_BYTE  # values per byte of the file, 2 bytes each at 16 bits
+MAX_OUTPUT_PER_BYTE = (
+    2 * container.MAX_PIXELS_PER_BYTE
+)  # values per byte of the file, 2 bytes each at 16 bits
 
 
 def decode_container(blob: bytes) -> None:
     out = codec.decompress(blob)
     restored = sum(a.nbytes for a in out) if isinstance(out, list) else out.nbytes
     if restored > MAX_OUTPUT_PER_BYTE * len(blob):
-        raise AssertionError(f"{len(blob)} bytes restored to {restored}: more than the floor allows")
+        raise AssertionError(
+            f"{len(blob)} bytes restored to {restored}: more than the floor allows"
+        )
     if meta_kind(blob) != "folder":  # folders restore to disk, covered by the tests
         restore(blob)
 
@@ -174,7 +231,9 @@ def mutate_tree(value, rng: np.random.Generator, depth: int = 0):
         out = dict(value)
         action = rng.integers(4)
         if action == 0 or not isinstance(value[key], (dict, list)):
-            out[key] = VALUES[int(rng.integers(len(VALUES)))] if action != 3 else _scaled(value[key], rng)
+            out[key] = (
+                VALUES[int(rng.integers(len(VALUES)))] if action != 3 else _scaled(value[key], rng)
+            )
         elif action == 1:
             del out[key]
         else:
@@ -183,7 +242,11 @@ def mutate_tree(value, rng: np.random.Generator, depth: int = 0):
     if isinstance(value, list) and value and rng.random() < 0.8:
         out = list(value)
         i = int(rng.integers(len(out)))
-        out[i] = mutate_tree(out[i], rng, depth + 1) if rng.integers(2) else VALUES[int(rng.integers(len(VALUES)))]
+        out[i] = (
+            mutate_tree(out[i], rng, depth + 1)
+            if rng.integers(2)
+            else VALUES[int(rng.integers(len(VALUES)))]
+        )
         return out
     return _scaled(value, rng)
 
@@ -196,21 +259,25 @@ def _scaled(value, rng):
         raw = bytearray(value)
         if raw:
             pos = int(rng.integers(len(raw)))
-            raw[pos : pos + 4] = [b"\xff\xff\x7f\x7f", b"\0\0\xc0\x7f", rng.bytes(4)][int(rng.integers(3))]
+            raw[pos : pos + 4] = [b"\xff\xff\x7f\x7f", b"\0\0\xc0\x7f", rng.bytes(4)][
+                int(rng.integers(3))
+            ]
         return bytes(raw)
     return [value * 1000, -value, 0, 2**31, 2**15 - 1, 1e38][int(rng.integers(6))]
 
 
 def model_bytes(body: dict, magic: bytes) -> bytes:
-    from codec import modelfile
+    from codec.levels import modelfile
 
     body = {k: v for k, v in body.items() if k != "fingerprint"}
-    return magic + msgpack.packb({**body, "fingerprint": modelfile.fingerprint(body)}, use_bin_type=True)
+    return magic + msgpack.packb(
+        {**body, "fingerprint": modelfile.fingerprint(body)}, use_bin_type=True
+    )
 
 
 def model_case(raw: bytes, blob: bytes, rng: np.random.Generator):
     """A mutated .aecm, then a file of its lossless coder's decoded with it (the header names it)."""
-    from codec import modelfile
+    from codec.levels import modelfile
 
     body = mutate_tree(msgpack.unpackb(raw[4:], raw=False, strict_map_key=False), rng)
     mutated = model_bytes(body if isinstance(body, dict) else {"body": body}, raw[:4])
@@ -225,7 +292,7 @@ def model_case(raw: bytes, blob: bytes, rng: np.random.Generator):
 
 
 def family_case(raw: bytes, rng: np.random.Generator):
-    from codec import family
+    from codec.family import autoencoders as family
 
     body = mutate_tree(msgpack.unpackb(raw[4:], raw=False, strict_map_key=False), rng)
     mutated = model_bytes(body if isinstance(body, dict) else {"body": body}, raw[:4])
@@ -260,10 +327,15 @@ def crafted(seeds: dict) -> list[tuple[str, bytes]]:
     for kind, blob in seeds.items():
         if kind not in ("archive-mixed",):
             bombs += [(f"{kind} stretched", stretched(blob)), (f"{kind} cut", cut(blob))]
-    return bombs + [("own tree 12 levels", own_tree_chain(12)), ("own tree 255 levels", own_tree_chain(255))]
+    return bombs + [
+        ("own tree 12 levels", own_tree_chain(12)),
+        ("own tree 255 levels", own_tree_chain(255)),
+    ]
 
 
-def check_case(name: str, blob: bytes, run, outcomes, fixed: float = FIXED_SECONDS) -> tuple[int, float, str]:
+def check_case(
+    name: str, blob: bytes, run, outcomes, fixed: float = FIXED_SECONDS
+) -> tuple[int, float, str]:
     """Run one case: (findings, share of its budget spent, what it was)."""
     started = time.process_time()
     finding = 0
@@ -273,8 +345,12 @@ def check_case(name: str, blob: bytes, run, outcomes, fixed: float = FIXED_SECON
     except codec.AecodecError as e:
         outcomes[type(e).__name__] += 1
     except Exception as e:  # noqa: BLE001 - anything else is the finding
-        if name.startswith("zarr-config") and isinstance(e, (ValueError, TypeError, FileNotFoundError)):
-            outcomes[f"config {type(e).__name__}"] += 1  # numcodecs' errors for configs, a model file not found
+        if name.startswith("zarr-config") and isinstance(
+            e, (ValueError, TypeError, FileNotFoundError)
+        ):
+            outcomes[f"config {type(e).__name__}"] += (
+                1  # numcodecs' errors for configs, a model file not found
+            )
         else:
             finding = 1
             print(f"FINDING at {name}:\n{traceback.format_exc()}", file=sys.stderr)
@@ -282,7 +358,10 @@ def check_case(name: str, blob: bytes, run, outcomes, fixed: float = FIXED_SECON
     allowed = fixed + BUDGET_MS_PER_BYTE * len(blob) / 1000
     if spent > allowed:
         finding = 1
-        print(f"FINDING at {name}: {spent:.2f} s of CPU for {len(blob)} bytes, over budget", file=sys.stderr)
+        print(
+            f"FINDING at {name}: {spent:.2f} s of CPU for {len(blob)} bytes, over budget",
+            file=sys.stderr,
+        )
     return finding, spent / allowed, f"{name}: {spent:.2f} s for {len(blob)} bytes"
 
 
@@ -293,7 +372,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     seeds = container_seeds()
     pretrained = Path(codec.__file__).parent / "pretrained"
-    aecm, aecf = (pretrained / "deep.aecm").read_bytes(), (pretrained / "fmnist-vae.aecf").read_bytes()
+    aecm, aecf = (
+        (pretrained / "deep.aecm").read_bytes(),
+        (pretrained / "fmnist-vae.aecf").read_bytes(),
+    )
     deep_file = seeds["lossless-16-bit"]
     kinds = [*seeds, "zarr-chunk", "aecm", "aecf", "zarr-config"]
     # model files and configs cost a model's construction each: one case in 50 of those kinds
@@ -310,10 +392,10 @@ def main(argv=None) -> int:
         per_kind[kind] += 1
         if kind in seeds:
             blob = mutate(seeds[kind], rng)
-            run = (lambda b=blob: decode_container(b))  # noqa: E731
+            run = lambda b=blob: decode_container(b)  # noqa: E731
         elif kind == "zarr-chunk":
             blob = mutate(seeds["tile"], rng)
-            run = (lambda b=blob: zarr_codec.decode(b))  # noqa: E731
+            run = lambda b=blob: zarr_codec.decode(b)  # noqa: E731
         elif kind == "aecm":
             blob, run = model_case(aecm, deep_file, rng)
         elif kind == "aecf":
@@ -330,9 +412,13 @@ def main(argv=None) -> int:
         findings += found
         worst = max(worst, (share, what))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"{args.cases} cases and {len(bombs)} crafted bombs in {time.time() - t0:.0f} s, seed {args.seed}: {dict(sorted(outcomes.items()))}")
-    print(f"cases per kind: {', '.join(f'{k} {per_kind[k]}' for k in kinds)}; peak memory {peak:.0f} MB; slowest against its budget: {worst[1]} "
-          f"({worst[0]:.2f} of the budget); findings: {findings}")
+    print(
+        f"{args.cases} cases and {len(bombs)} crafted bombs in {time.time() - t0:.0f} s, seed {args.seed}: {dict(sorted(outcomes.items()))}"
+    )
+    print(
+        f"cases per kind: {', '.join(f'{k} {per_kind[k]}' for k in kinds)}; peak memory {peak:.0f} MB; slowest against its budget: {worst[1]} "
+        f"({worst[0]:.2f} of the budget); findings: {findings}"
+    )
     return 1 if findings else 0
 
 

@@ -18,7 +18,9 @@ def test_qualities_constant_matches_bundled_model(bundled):
 
 
 @pytest.mark.parametrize("quality", codec.QUALITIES)
-def test_roundtrip_every_quality_keeps_shape_dtype_and_reaches_its_trained_psnr(bundled, test_images, quality):
+def test_roundtrip_every_quality_keeps_shape_dtype_and_reaches_its_trained_psnr(
+    bundled, test_images, quality
+):
     restored = codec.decompress(codec.compress(test_images, quality=quality))
     assert restored.shape == test_images.shape and restored.dtype == np.uint8
     # The model file records the PSNR measured on the whole test split at training time.
@@ -37,22 +39,35 @@ def test_higher_quality_gives_larger_files_and_higher_psnr(test_images):
 
 
 def test_bundled_quality_levels_span_22_to_38_db_on_the_whole_test_split(bundled):
-    recorded = [r["psnr"] for r in bundled.meta["test"]]  # measured on all 10,000 test images when exported
+    recorded = [
+        r["psnr"] for r in bundled.meta["test"]
+    ]  # measured on all 10,000 test images when exported
     assert min(recorded) <= 22 and max(recorded) >= 38
 
 
-@pytest.mark.parametrize("shape", [(1, 1), (5, 3), (29, 31), (2, 29, 31), (1, 28, 28, 3), (2, 5, 3, 4), (3, 28, 28),
-                                   (37, 41, 3)])
+@pytest.mark.parametrize(
+    "shape",
+    [(1, 1), (5, 3), (29, 31), (2, 29, 31), (1, 28, 28, 3), (2, 5, 3, 4), (3, 28, 28), (37, 41, 3)],
+)
 def test_odd_shapes_round_trip_within_the_levels_bounds(shape, test_images):
     """Real image content cut to odd shapes: every pixel within half the step at a pixel level, and a
     PSNR floor at a transform level (its tiles are edge-padded, then cropped back)."""
-    mosaics = [test_images[36 * k : 36 * (k + 1)].reshape(6, 6, 28, 28).transpose(0, 2, 1, 3).reshape(168, 168)
-               for k in range(4)]  # garments side by side, cut at odd sizes from their corner
-    colour = len(shape) == 4 or (len(shape) == 3 and shape[-1] in (3, 4))  # as codec.compress reads arrays
+    mosaics = [
+        test_images[36 * k : 36 * (k + 1)]
+        .reshape(6, 6, 28, 28)
+        .transpose(0, 2, 1, 3)
+        .reshape(168, 168)
+        for k in range(4)
+    ]  # garments side by side, cut at odd sizes from their corner
+    colour = len(shape) == 4 or (
+        len(shape) == 3 and shape[-1] in (3, 4)
+    )  # as codec.compress reads arrays
     h, w = shape[-3:-1] if colour else shape[-2:]
     channels = shape[-1] if colour else 1
     count = shape[0] if len(shape) == 4 or (len(shape) == 3 and not colour) else 1
-    images = [np.stack([mosaics[(i + c) % 4][:h, :w] for c in range(channels)], -1) for i in range(count)]
+    images = [
+        np.stack([mosaics[(i + c) % 4][:h, :w] for c in range(channels)], -1) for i in range(count)
+    ]
     x = np.stack(images).reshape(shape)
     fmnist = codec.load_model()  # its levels' bounds; the photo model's odd sizes: test_conv.py
     pixel = codec.decompress(codec.compress(x, quality=8, model=fmnist), model=fmnist)
@@ -63,8 +78,12 @@ def test_odd_shapes_round_trip_within_the_levels_bounds(shape, test_images):
 
 
 def test_colour_round_trips_each_channel_with_its_own_content(test_images):
-    rgb = np.stack([test_images[:20], test_images[20:40], test_images[40:60]], axis=-1)  # three different channels
-    restored = codec.decompress(codec.compress(rgb, quality=6, model=codec.load_model()))  # channels as planes
+    rgb = np.stack(
+        [test_images[:20], test_images[20:40], test_images[40:60]], axis=-1
+    )  # three different channels
+    restored = codec.decompress(
+        codec.compress(rgb, quality=6, model=codec.load_model())
+    )  # channels as planes
     assert restored.shape == rgb.shape
     for c in range(3):
         assert psnr(rgb[..., c], restored[..., c]) > 28
@@ -76,13 +95,17 @@ def test_decoded_pixels_do_not_depend_on_batching(test_images, quality):
     x = test_images[:50]
     whole = codec.decompress(codec.compress(x, quality=quality))
     ones = np.stack([codec.decompress(codec.compress(img, quality=quality)) for img in x])
-    sevens = np.concatenate([codec.decompress(codec.compress(x[i : i + 7], quality=quality)) for i in range(0, 50, 7)])
+    sevens = np.concatenate(
+        [codec.decompress(codec.compress(x[i : i + 7], quality=quality)) for i in range(0, 50, 7)]
+    )
     np.testing.assert_array_equal(whole, ones)
     np.testing.assert_array_equal(whole, sevens)
 
 
 def test_compression_is_deterministic(test_images):
-    assert codec.compress(test_images[:40], quality=3) == codec.compress(test_images[:40], quality=3)
+    assert codec.compress(test_images[:40], quality=3) == codec.compress(
+        test_images[:40], quality=3
+    )
 
 
 def test_coded_size_is_within_one_percent_of_the_models_estimate(bundled, test_images):
@@ -97,7 +120,9 @@ def test_many_images_share_chunks(test_images):
     blob = codec.compress(np.concatenate([test_images] * 4), quality=2)
     archive = container.unpack(blob)
     size = codec.api.CHUNK_IMAGES
-    assert [n for n, _ in archive.chunks] == [size] * (1200 // size) + [1200 % size] * (1200 % size > 0)
+    assert [n for n, _ in archive.chunks] == [size] * (1200 // size) + [1200 % size] * (
+        1200 % size > 0
+    )
 
 
 @pytest.mark.parametrize(
@@ -110,7 +135,10 @@ def test_many_images_share_chunks(test_images):
         (np.zeros((1, 2, 28, 28, 1), np.uint8), "5 dimensions"),
         (np.zeros((1, 28, 28, 5), np.uint8), "5 channels"),
         (np.zeros((2, 28, 28), np.int64), "dtype int64"),
-        (np.zeros((32769, 16384), np.uint8), "larger than aecodec accepts"),  # 2^29 values and one row more
+        (
+            np.zeros((32769, 16384), np.uint8),
+            "larger than aecodec accepts",
+        ),  # 2^29 values and one row more
     ],
 )
 def test_bad_arrays_raise_input_error_naming_the_problem(bad, message):
@@ -120,9 +148,13 @@ def test_bad_arrays_raise_input_error_naming_the_problem(bad, message):
 
 @pytest.mark.parametrize("shape", [(8192, 8192), (4096, 4096, 4)])
 def test_the_documented_largest_image_is_accepted_though_padding_to_tiles_makes_it_larger(shape):
-    fmnist = codec.load_model()  # the tile and pixel levels' limit (convolutional levels go further, in tiles)
+    fmnist = (
+        codec.load_model()
+    )  # the tile and pixel levels' limit (convolutional levels go further, in tiles)
     for quality in (1, 8):  # a transform level (padded to whole tiles) and a pixel level
-        codec.api.ArchiveWriter(io.BytesIO(), shape, quality=quality, model=fmnist)  # the size checks happen here
+        codec.api.ArchiveWriter(
+            io.BytesIO(), shape, quality=quality, model=fmnist
+        )  # the size checks happen here
     with pytest.raises(codec.InputError, match="larger than aecodec accepts with 'aecodec-fmnist'"):
         codec.api.ArchiveWriter(io.BytesIO(), (8193, 8192), quality=1, model=fmnist)
 
@@ -202,6 +234,8 @@ def test_choose_quality_meets_a_size_or_a_psnr_target(bundled, test_images):
     sizes = [len(codec.compress(sample, quality=q)) / len(sample) for q in codec.QUALITIES]
     between = (sizes[2] + sizes[3]) / 2
     assert codec.api.choose_quality(sample, target_bytes_per_image=between) == 3
-    assert codec.api.choose_quality(sample, target_bytes_per_image=1.0) == 1  # nothing fits: the smallest
+    assert (
+        codec.api.choose_quality(sample, target_bytes_per_image=1.0) == 1
+    )  # nothing fits: the smallest
     psnr = codec.api.measure(bundled, sample, 5)["psnr"]
     assert codec.api.choose_quality(sample, target_psnr=psnr - 0.01) == 5

@@ -34,7 +34,14 @@ def test_every_image_and_slice_reads_as_decompress_restores_it(archive):
         assert len(images) == 70 and len(images._chunks) == 5
         for i in (0, 15, 16, 47, 69, -1, -70, np.int64(33)):
             assert np.array_equal(images[i], full[i])
-        for s in (slice(None), slice(10, 40), slice(60, 100), slice(None, None, 7), slice(50, 10, -3), slice(5, 5)):
+        for s in (
+            slice(None),
+            slice(10, 40),
+            slice(60, 100),
+            slice(None, None, 7),
+            slice(50, 10, -3),
+            slice(5, 5),
+        ):
             assert np.array_equal(images[s], full[s])
         assert np.array_equal(np.stack(list(images)), full)
         with pytest.raises(IndexError, match="out of range: the archive holds 70"):
@@ -48,7 +55,11 @@ def test_reading_one_image_decodes_only_the_chunk_that_holds_it(archive, monkeyp
     with codec.open(io.BytesIO(blob)) as images:
         decoded = []
         original = images.level.decode
-        monkeypatch.setattr(images.level, "decode", lambda data, n, *a, **k: decoded.append(n) or original(data, n, *a, **k))
+        monkeypatch.setattr(
+            images.level,
+            "decode",
+            lambda data, n, *a, **k: decoded.append(n) or original(data, n, *a, **k),
+        )
         assert np.array_equal(images[50], full[50]) and np.array_equal(images[49], full[49])
         assert decoded == [16]  # one chunk, decoded once for both
         images[69]
@@ -64,7 +75,10 @@ def test_a_damaged_chunk_names_the_images_it_held_and_the_others_still_read(arch
     (tmp_path / "d.aec").write_bytes(damaged)
     with codec.open(tmp_path / "d.aec") as images:
         assert np.array_equal(images[31], full[31]) and np.array_equal(images[48], full[48])
-        with pytest.raises(codec.ChecksumError, match=r"images 32 to 47 \(chunk 3 of 5\) cannot be read: chunk checksum"):
+        with pytest.raises(
+            codec.ChecksumError,
+            match=r"images 32 to 47 \(chunk 3 of 5\) cannot be read: chunk checksum",
+        ):
             images[40]
         assert np.array_equal(images[69], full[69])
     with pytest.raises(codec.ChecksumError):
@@ -91,7 +105,11 @@ def test_the_index_is_checked_against_its_checksum_and_the_chunks(archive):
         codec.open(io.BytesIO(bytes(damaged)))
     for bad_counts, bad_offsets, message in (
         ([16, 16, 16, 16, 5], offsets, "holds 6 images, its index entry 5"),
-        (counts, [offsets[0], offsets[1] + 1, *offsets[2:]], "does not fill the place the index gives it"),
+        (
+            counts,
+            [offsets[0], offsets[1] + 1, *offsets[2:]],
+            "does not fill the place the index gives it",
+        ),
         (counts[:4], offsets[:4], "does not fill the place"),
         (counts, [offsets[0] - 1, *offsets[1:]], "index offsets lie outside the chunks"),
         ([16, 16], offsets[:1] * 2, "not increasing"),
@@ -100,14 +118,19 @@ def test_the_index_is_checked_against_its_checksum_and_the_chunks(archive):
         with pytest.raises(codec.FormatError, match=message):
             with codec.open(io.BytesIO(lying)) as images:
                 list(images)
-        with pytest.raises(codec.FormatError):  # the sequential reader compares the index with what it read
+        with pytest.raises(
+            codec.FormatError
+        ):  # the sequential reader compares the index with what it read
             codec.decompress(lying)
 
 
 def test_archives_of_format_4_without_an_index_are_read_at_random_too():
     path = HERE / "data" / "format4-q3-chunks16.aec"
     full = codec.decompress(path.read_bytes())
-    assert hashlib.sha256(full.tobytes()).hexdigest() == "275f71ac471b62e551a25635c141613a12b856680c01dd4ef707a9f0d3866255"
+    assert (
+        hashlib.sha256(full.tobytes()).hexdigest()
+        == "275f71ac471b62e551a25635c141613a12b856680c01dd4ef707a9f0d3866255"
+    )
     with codec.open(path) as images:
         assert images._chunks.version == 4 and len(images._chunks) == 3
         assert np.array_equal(images[33], full[33]) and np.array_equal(images[:], full)
@@ -142,7 +165,9 @@ def test_damaged_archives_read_at_random_fail_only_with_aecodec_errors(small_chu
 
     valid = codec.compress(test_images[:40], quality=3)
 
-    @settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=150, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck)
+    )
     @given(st.data())
     def check(data):
         try:

@@ -7,27 +7,73 @@ import pytest
 
 from benchmarks import report
 
-EXPECTED = {"aecodec", "aecodec-single", "aecodec-lossless", "aecodec-near-lossless", "gzip-9", "bz2-9", "xz-9e",
-            "zstd-19", "png", "jpegxl-lossless", "jpeg-ls", "jpeg", "webp", "pca-float32", "pca-ans"}
+EXPECTED = {
+    "aecodec",
+    "aecodec-single",
+    "aecodec-lossless",
+    "aecodec-near-lossless",
+    "gzip-9",
+    "bz2-9",
+    "xz-9e",
+    "zstd-19",
+    "png",
+    "jpegxl-lossless",
+    "jpeg-ls",
+    "jpeg",
+    "webp",
+    "pca-float32",
+    "pca-ans",
+}
 
 
 @pytest.mark.slow  # training: over 5 s on 2 cores
 def test_bench_report_has_every_codec_with_plausible_values(tmp_path):
     report.main(["--limit", "500", "--single-limit", "40", "--out", str(tmp_path), "-q"])
-    for name in ("report.md", "results.json", "results.csv", "rd_curve.png", "reconstructions.png", "per_class.png"):
+    for name in (
+        "report.md",
+        "results.json",
+        "results.csv",
+        "rd_curve.png",
+        "reconstructions.png",
+        "per_class.png",
+    ):
         assert (tmp_path / name).stat().st_size > 0
     results = json.loads((tmp_path / "results.json").read_text())
     rows = results["rows"]
     assert {r["codec"] for r in rows} == EXPECTED
     for r in rows:
-        if r["codec"] in ("gzip-9", "bz2-9", "xz-9e", "zstd-19", "png", "jpegxl-lossless", "jpeg-ls", "aecodec-lossless"):
-            assert r["mean_psnr"] >= 99 and r["bytes_per_image"] < 784  # exact, and smaller than raw
-    lossless = {r["codec"]: r["bytes_per_image"] for r in rows if r["setting"] in ("lossless", "whole dataset")}
-    assert lossless["aecodec-lossless"] < min(v for k, v in lossless.items() if k != "aecodec-lossless")
-    near = sorted((r for r in rows if r["codec"] == "aecodec-near-lossless"), key=lambda r: r["bytes_per_image"])
-    assert [r["setting"] for r in near] == ["max error 4", "max error 2", "max error 1"] and near[-1]["psnr"] > 50
+        if r["codec"] in (
+            "gzip-9",
+            "bz2-9",
+            "xz-9e",
+            "zstd-19",
+            "png",
+            "jpegxl-lossless",
+            "jpeg-ls",
+            "aecodec-lossless",
+        ):
+            assert (
+                r["mean_psnr"] >= 99 and r["bytes_per_image"] < 784
+            )  # exact, and smaller than raw
+    lossless = {
+        r["codec"]: r["bytes_per_image"]
+        for r in rows
+        if r["setting"] in ("lossless", "whole dataset")
+    }
+    assert lossless["aecodec-lossless"] < min(
+        v for k, v in lossless.items() if k != "aecodec-lossless"
+    )
+    near = sorted(
+        (r for r in rows if r["codec"] == "aecodec-near-lossless"),
+        key=lambda r: r["bytes_per_image"],
+    )
+    assert [r["setting"] for r in near] == ["max error 4", "max error 2", "max error 1"] and near[
+        -1
+    ]["psnr"] > 50
     for name in ("aecodec", "jpeg", "webp"):
-        ordered = sorted((r for r in rows if r["codec"] == name), key=lambda r: r["bytes_per_image"])
+        ordered = sorted(
+            (r for r in rows if r["codec"] == name), key=lambda r: r["bytes_per_image"]
+        )
         psnrs = [r["psnr"] for r in ordered]
         assert psnrs == sorted(psnrs) and 15 < psnrs[0] and psnrs[-1] < 60
     by_k = {}
@@ -37,5 +83,7 @@ def test_bench_report_has_every_codec_with_plausible_values(tmp_path):
     for group in by_k.values():
         ordered = sorted(group, key=lambda r: r["bytes_per_image"])
         assert np.all(np.diff([r["psnr"] for r in ordered]) > -0.05)
-    assert results["summary"]["bd_rate_percent"]["pca-ans"] < 0  # aecodec is smaller than the fair PCA coder
+    assert (
+        results["summary"]["bd_rate_percent"]["pca-ans"] < 0
+    )  # aecodec is smaller than the fair PCA coder
     assert "## Conclusion" in (tmp_path / "report.md").read_text()

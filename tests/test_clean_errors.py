@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from codec import cli, family
+from codec import cli
 from codec.errors import FormatError
+from codec.family import autoencoders as family
 
 
 @pytest.fixture(scope="module")
@@ -41,15 +42,20 @@ def scorer(path, quantiles):
 
 # embed --labels: one finite number per image, from a .npy (no pickle) or an IDX file
 
-@pytest.mark.parametrize("labels, message", [
-    (np.arange(10), "10 labels for the 30 images"),
-    (np.zeros((30, 3)), "shape (30, 3)"),
-    (np.array(["a"] * 30), "dtype <U1"),
-    (np.array([1 + 2j] * 30), "dtype complex128"),
-    (np.r_[np.nan, np.zeros(29)], "NaN or infinity"),
-])
-def test_labels_that_do_not_fit_the_images_are_one_line_naming_the_file(tmp_path, items, capsys,
-                                                                         labels, message):
+
+@pytest.mark.parametrize(
+    "labels, message",
+    [
+        (np.arange(10), "10 labels for the 30 images"),
+        (np.zeros((30, 3)), "shape (30, 3)"),
+        (np.array(["a"] * 30), "dtype <U1"),
+        (np.array([1 + 2j] * 30), "dtype complex128"),
+        (np.r_[np.nan, np.zeros(29)], "NaN or infinity"),
+    ],
+)
+def test_labels_that_do_not_fit_the_images_are_one_line_naming_the_file(
+    tmp_path, items, capsys, labels, message
+):
     np.save(tmp_path / "labels.npy", labels)
     out = tmp_path / "map.png"
     assert embed(items, tmp_path / "labels.npy", out) == 1
@@ -65,11 +71,17 @@ def test_labels_that_need_pickle_are_refused_unread(tmp_path, items, capsys):
     assert "need pickle" in one_line(capsys.readouterr().err) and not out.exists()
 
 
-@pytest.mark.parametrize("name, content", [
-    ("labels.txt", b"1 2 3\n"), ("labels.npy", b"not an array"), ("labels.npy", b""),
-])
-def test_labels_from_a_file_that_is_neither_npy_nor_idx_are_one_line(tmp_path, items, capsys,
-                                                                      name, content):
+@pytest.mark.parametrize(
+    "name, content",
+    [
+        ("labels.txt", b"1 2 3\n"),
+        ("labels.npy", b"not an array"),
+        ("labels.npy", b""),
+    ],
+)
+def test_labels_from_a_file_that_is_neither_npy_nor_idx_are_one_line(
+    tmp_path, items, capsys, name, content
+):
     (tmp_path / name).write_bytes(content)
     out = tmp_path / "map.png"
     assert embed(items, tmp_path / name, out) == 1
@@ -79,12 +91,22 @@ def test_labels_from_a_file_that_is_neither_npy_nor_idx_are_one_line(tmp_path, i
 
 # sample --n and --seed: refused at parsing, before a model loads
 
-@pytest.mark.parametrize("option, value", [
-    ("--n", "0"), ("--n", "-1"), ("--n", "10001"), ("--n", "100000000"), ("--n", "many"),
-    ("--seed", "-1"), ("--seed", "1.5"),
-])
-def test_sample_counts_and_seeds_out_of_range_are_usage_errors_at_parsing(tmp_path, capsys,
-                                                                          option, value):
+
+@pytest.mark.parametrize(
+    "option, value",
+    [
+        ("--n", "0"),
+        ("--n", "-1"),
+        ("--n", "10001"),
+        ("--n", "100000000"),
+        ("--n", "many"),
+        ("--seed", "-1"),
+        ("--seed", "1.5"),
+    ],
+)
+def test_sample_counts_and_seeds_out_of_range_are_usage_errors_at_parsing(
+    tmp_path, capsys, option, value
+):
     out = tmp_path / "s.png"
     with pytest.raises(SystemExit) as exit_:
         cli.main(["sample", option, value, "--out", str(out)])
@@ -95,7 +117,9 @@ def test_sample_counts_and_seeds_out_of_range_are_usage_errors_at_parsing(tmp_pa
 
 
 @pytest.mark.parametrize("value", ["100000", "1", "many"])
-def test_lossless_leaves_a_model_file_could_not_hold_are_refused_at_parsing(tmp_path, capsys, value):
+def test_lossless_leaves_a_model_file_could_not_hold_are_refused_at_parsing(
+    tmp_path, capsys, value
+):
     """Refused before training, not when the trained model is loaded."""
     out = tmp_path / "m.aecm"
     with pytest.raises(SystemExit) as exit_:
@@ -107,15 +131,20 @@ def test_lossless_leaves_a_model_file_could_not_hold_are_refused_at_parsing(tmp_
 
 # score: a scorer's quantiles are finite numbers in order, or the scorer is refused
 
-@pytest.mark.parametrize("quantiles, message", [
-    ([math.nan] * 1001, "NaN or infinity"),
-    ([0.0] * 1000 + [math.inf], "NaN or infinity"),
-    (list(range(1001))[::-1], "not in increasing order"),
-    ("0.5", "not a list of two or more numbers"),
-    ([1.0], "not a list of two or more numbers"),
-])
+
+@pytest.mark.parametrize(
+    "quantiles, message",
+    [
+        ([math.nan] * 1001, "NaN or infinity"),
+        ([0.0] * 1000 + [math.inf], "NaN or infinity"),
+        (list(range(1001))[::-1], "not in increasing order"),
+        ("0.5", "not a list of two or more numbers"),
+        ([1.0], "not a list of two or more numbers"),
+    ],
+)
 def test_a_scorer_with_unusable_quantiles_is_refused_in_one_line_and_prints_no_json(
-        tmp_path, items, capsys, quantiles, message):
+    tmp_path, items, capsys, quantiles, message
+):
     model = scorer(tmp_path / "scorer.aecf", quantiles)
     out = tmp_path / "scores.png"
     assert cli.main(["score", str(items), "--model", str(model), "--out", str(out)]) == 1
@@ -145,9 +174,17 @@ def test_a_diverged_model_makes_no_scorer(tmp_path, test_images):
 
 # JSON on standard output
 
+
 def test_json_the_cli_prints_is_strict_even_for_nan_infinity_and_numpy_numbers(capsys):
-    cli._print_json({"psnr": math.inf, "bits": math.nan, "steps": np.int64(3),
-                     "rate": np.float32(0.5), "rows": [{"psnr": -math.inf}]})
+    cli._print_json(
+        {
+            "psnr": math.inf,
+            "bits": math.nan,
+            "steps": np.int64(3),
+            "rate": np.float32(0.5),
+            "rows": [{"psnr": -math.inf}],
+        }
+    )
 
     def refuse(token):
         raise ValueError(f"{token} is not JSON")

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 import codec
-from codec import data
+from codec.io import data
 
 AECODEC = shutil.which("aecodec", path=str(Path(sys.executable).parent)) or shutil.which("aecodec")
 
@@ -34,7 +34,9 @@ def with_default_signal(signum, *command) -> list[str]:
 
 def run(*args, cwd, stdin=None, env_home=None):
     env = dict(os.environ, XDG_CACHE_HOME=str(env_home)) if env_home else None
-    return subprocess.run([AECODEC, *map(str, args)], cwd=cwd, input=stdin, capture_output=True, env=env, timeout=300)
+    return subprocess.run(
+        [AECODEC, *map(str, args)], cwd=cwd, input=stdin, capture_output=True, env=env, timeout=300
+    )
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +65,9 @@ def psnr(a, b):
 
 def test_roundtrip_of_every_input_kind(files, cache):
     names = ["grey.png", "rgb.png", "odd.png", "arr.npy", "arr.npz", "set-idx3-ubyte.gz"]
-    r = run("compress", "-k", "--quality", "7", "--model", FMNIST, *names, cwd=files, env_home=cache)
+    r = run(
+        "compress", "-k", "--quality", "7", "--model", FMNIST, *names, cwd=files, env_home=cache
+    )
     assert r.returncode == 0, r.stderr
     r = run("-r", "--quality", "7", "--model", FMNIST, "folder", cwd=files, env_home=cache)
     assert r.returncode == 0, r.stderr
@@ -100,10 +104,17 @@ def test_refuses_to_overwrite_without_force_and_keeps_or_removes_inputs(files, c
     before = (files / "grey.png.aec").read_bytes()
     r = run("--quality", "1", "grey.png", cwd=files, env_home=cache)
     assert r.returncode == 1
-    assert r.stderr.decode().strip() == "aecodec: error: grey.png: grey.png.aec already exists (use -f to overwrite)"
+    assert (
+        r.stderr.decode().strip()
+        == "aecodec: error: grey.png: grey.png.aec already exists (use -f to overwrite)"
+    )
     assert (files / "grey.png.aec").read_bytes() == before
     r = run("-f", "--rm", "--quality", "1", "grey.png", cwd=files, env_home=cache)
-    assert r.returncode == 0 and (files / "grey.png.aec").read_bytes() != before and not (files / "grey.png").exists()
+    assert (
+        r.returncode == 0
+        and (files / "grey.png.aec").read_bytes() != before
+        and not (files / "grey.png").exists()
+    )
 
 
 def test_damaged_and_missing_inputs_fail_cleanly_and_the_rest_goes_on(files, cache):
@@ -114,7 +125,9 @@ def test_damaged_and_missing_inputs_fail_cleanly_and_the_rest_goes_on(files, cac
     flipped[len(good) // 2] ^= 4
     (files / "bad.npy.aec").write_bytes(bytes(flipped))
     (files / "arr.npy").unlink()
-    r = run("-d", "cut.npy.aec", "missing.aec", "bad.npy.aec", "arr.npy.aec", cwd=files, env_home=cache)
+    r = run(
+        "-d", "cut.npy.aec", "missing.aec", "bad.npy.aec", "arr.npy.aec", cwd=files, env_home=cache
+    )
     lines = r.stderr.decode().strip().splitlines()
     assert r.returncode == 1
     assert lines[0].startswith("aecodec: error: cut.npy.aec: images from 0 on: file is truncated")
@@ -123,7 +136,9 @@ def test_damaged_and_missing_inputs_fail_cleanly_and_the_rest_goes_on(files, cac
     assert not (files / "cut.npy").exists() and not (files / "bad.npy").exists()
     assert (files / "arr.npy").exists()  # the good file after the bad ones was still restored
     assert not [p for p in files.iterdir() if p.name.startswith(".")]
-    assert (files / "cut.npy.aec").exists() and (files / "bad.npy.aec").exists()  # inputs never removed
+    assert (files / "cut.npy.aec").exists() and (
+        files / "bad.npy.aec"
+    ).exists()  # inputs never removed
 
 
 def test_info_and_test_on_good_and_bad_files(files, cache):
@@ -136,13 +151,19 @@ def test_info_and_test_on_good_and_bad_files(files, cache):
     assert b'"images": 30' in js.stdout
     fields = json.loads(js.stdout)
     assert fields["model"] == {"name": bundled.name, "fingerprint": bundled.fingerprint[:16]}
-    assert fields["coder"] == {"name": "constriction-ans", "version": "0.5"} and fields["meta"]["name"] == "arr.npy"
+    assert (
+        fields["coder"] == {"name": "constriction-ans", "version": "0.5"}
+        and fields["meta"]["name"] == "arr.npy"
+    )
     good = (files / "arr.npy.aec").read_bytes()
     (files / "bad.aec").write_bytes(good[:-1] + bytes([good[-1] ^ 1]))
     ok = run("test", "arr.npy.aec", cwd=files, env_home=cache)
     bad = run("test", "arr.npy.aec", "bad.aec", cwd=files, env_home=cache)
     assert ok.returncode == 0 and bad.returncode == 1
-    assert bad.stderr.decode().strip() == "aecodec: error: bad.aec: file checksum mismatch: the file is damaged"
+    assert (
+        bad.stderr.decode().strip()
+        == "aecodec: error: bad.aec: file checksum mismatch: the file is damaged"
+    )
 
 
 def test_usage_errors_exit_2(files, cache):
@@ -156,8 +177,14 @@ def test_usage_errors_exit_2(files, cache):
 def test_refuses_binary_output_to_a_terminal(files, cache):
     primary, replica = pty.openpty()
     try:
-        r = subprocess.run([AECODEC, "-c", "grey.png"], cwd=files, stdout=replica, stderr=subprocess.PIPE, timeout=300,
-                           env=dict(os.environ, XDG_CACHE_HOME=str(cache)))
+        r = subprocess.run(
+            [AECODEC, "-c", "grey.png"],
+            cwd=files,
+            stdout=replica,
+            stderr=subprocess.PIPE,
+            timeout=300,
+            env=dict(os.environ, XDG_CACHE_HOME=str(cache)),
+        )
     finally:
         os.close(replica)
         os.close(primary)
@@ -168,7 +195,10 @@ def test_target_psnr_picks_a_quality_and_keeps_every_image_of_a_streamed_idx(fil
     r = run("--target-psnr", "30", "-v", "set-idx3-ubyte.gz", cwd=files, env_home=cache)
     assert r.returncode == 0 and b"chose quality" in r.stderr
     r = run("-d", "-o", "back.idx.gz", "set-idx3-ubyte.gz.aec", cwd=files, env_home=cache)
-    back, original = data.read_idx(files / "back.idx.gz"), data.read_idx(files / "set-idx3-ubyte.gz")
+    back, original = (
+        data.read_idx(files / "back.idx.gz"),
+        data.read_idx(files / "set-idx3-ubyte.gz"),
+    )
     assert r.returncode == 0 and back.shape == original.shape and psnr(back, original) >= 29
 
 
@@ -177,7 +207,8 @@ def test_info_names_the_model_a_file_needs_when_it_can(files, cache):
     import msgpack
 
     from bitstream import container
-    from codec import api, modelfile
+    from codec import api
+    from codec.levels import modelfile
 
     body = msgpack.unpackb(api.DEFAULT_MODEL.read_bytes()[4:], raw=False)
     body.pop("fingerprint")
@@ -186,9 +217,13 @@ def test_info_names_the_model_a_file_needs_when_it_can(files, cache):
     (files / "renamed.aecm").write_bytes(modelfile.MAGIC + msgpack.packb(body, use_bin_type=True))
     prefix = body["fingerprint"][:16]
     header = api._header(codec.load_model(), 4, (28, 28), False, {"kind": "npy"})
-    (files / "other.aec").write_bytes(container.pack({**header, "model": {"fingerprint": prefix}}, [(1, b"xxxx")]))
+    (files / "other.aec").write_bytes(
+        container.pack({**header, "model": {"fingerprint": prefix}}, [(1, b"xxxx")])
+    )
     r = run("info", "other.aec", cwd=files, env_home=cache)
-    assert r.returncode == 0 and f"model        {prefix} (not the bundled model" in r.stdout.decode()
+    assert (
+        r.returncode == 0 and f"model        {prefix} (not the bundled model" in r.stdout.decode()
+    )
     r = run("info", "--model", "renamed.aecm", "other.aec", cwd=files, env_home=cache)
     assert r.returncode == 0 and f"model        renamed ({prefix})" in r.stdout.decode()
     r = run("-d", "-c", "other.aec", cwd=files, env_home=cache)
@@ -198,7 +233,9 @@ def test_info_names_the_model_a_file_needs_when_it_can(files, cache):
 
 
 def test_info_json_is_strict_json_whatever_the_meta_holds(files, cache):
-    blob = codec.compress(np.zeros((28, 28), np.uint8), meta={"odd": [float("nan"), float("inf")], "raw": b"\x01\xff"})
+    blob = codec.compress(
+        np.zeros((28, 28), np.uint8), meta={"odd": [float("nan"), float("inf")], "raw": b"\x01\xff"}
+    )
     (files / "odd.aec").write_bytes(blob)
     r = run("info", "--json", "odd.aec", cwd=files, env_home=cache)
 
@@ -209,22 +246,45 @@ def test_info_json_is_strict_json_whatever_the_meta_holds(files, cache):
     assert r.returncode == 0 and meta == {"odd": ["nan", "inf"], "raw": "01ff"}
 
 
-@pytest.mark.parametrize(("option", "value", "message"), [
-    ("--context-groups", "0", "context_groups 1-64"),
-    ("--lambdas", "2,1", "lambdas is out of range: increasing"),  # quality levels run low to high
-    ("--lambdas", "0,1", "lambdas is out of range: numbers from above 0"),
-    ("--lambdas", "1,nan", "lambdas is out of range: numbers from above 0"),
-    ("--lambdas", "1,x", "not a comma-separated list of numbers: '1,x'"),
-    ("--pixel-steps", "10,20", "pixel_steps is out of range: decreasing"),  # high to low: quality rises
-    ("--pixel-steps", "8,0", "pixel_steps is out of range: whole numbers from 1 to 255"),
-    ("--pixel-steps", "256", "pixel_steps is out of range: whole numbers from 1 to 255"),
-    ("--pixel-steps", "8.5", "not a comma-separated list of whole numbers: '8.5'"),
-])
-def test_train_refuses_an_out_of_range_architecture_before_training(tmp_path, capsys, option, value, message):
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--context-groups", "0", "context_groups 1-64"),
+        (
+            "--lambdas",
+            "2,1",
+            "lambdas is out of range: increasing",
+        ),  # quality levels run low to high
+        ("--lambdas", "0,1", "lambdas is out of range: numbers from above 0"),
+        ("--lambdas", "1,nan", "lambdas is out of range: numbers from above 0"),
+        ("--lambdas", "1,x", "not a comma-separated list of numbers: '1,x'"),
+        (
+            "--pixel-steps",
+            "10,20",
+            "pixel_steps is out of range: decreasing",
+        ),  # high to low: quality rises
+        ("--pixel-steps", "8,0", "pixel_steps is out of range: whole numbers from 1 to 255"),
+        ("--pixel-steps", "256", "pixel_steps is out of range: whole numbers from 1 to 255"),
+        ("--pixel-steps", "8.5", "not a comma-separated list of whole numbers: '8.5'"),
+    ],
+)
+def test_train_refuses_an_out_of_range_architecture_before_training(
+    tmp_path, capsys, option, value, message
+):
     from codec import cli
 
     try:
-        status = cli.main(["train", option, value, "--out", str(tmp_path / "m.aecm"), "--workdir", str(tmp_path / "w")])
+        status = cli.main(
+            [
+                "train",
+                option,
+                value,
+                "--out",
+                str(tmp_path / "m.aecm"),
+                "--workdir",
+                str(tmp_path / "w"),
+            ]
+        )
     except SystemExit as e:  # argparse's own exit for what it cannot parse
         status = e.code
     assert status == 2

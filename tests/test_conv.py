@@ -10,7 +10,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from codec import conv, conv_model, convnet
+from codec.levels import conv, convnet
+from codec.training import conv_model
 
 SMALL = conv_model.ConvConfig(channels=3, n=8, m=8, h=8, z=4, lambdas=(0.002, 0.02))
 
@@ -18,8 +19,13 @@ SMALL = conv_model.ConvConfig(channels=3, n=8, m=8, h=8, z=4, lambdas=(0.002, 0.
 @pytest.fixture(scope="module")
 def trained(test_images):
     """A small colour model trained for a few steps on garments in three different channels."""
-    colour = [np.stack([test_images[i], test_images[i + 1], test_images[i + 2]], -1) for i in range(0, 60, 3)]
-    model = conv_model.train(colour, cfg=SMALL, steps=30, batch_size=4, crop=32, learning_rate=1e-3, log=lambda s: None)
+    colour = [
+        np.stack([test_images[i], test_images[i + 1], test_images[i + 2]], -1)
+        for i in range(0, 60, 3)
+    ]
+    model = conv_model.train(
+        colour, cfg=SMALL, steps=30, batch_size=4, crop=32, learning_rate=1e-3, log=lambda s: None
+    )
     return model, conv.ConvTransform(conv_model.export(model), conv.ladder_tables()), colour
 
 
@@ -30,8 +36,12 @@ def test_an_integer_layer_is_the_float_layer_rounded(test_images):
         kernel, bias = rng.normal(0, 0.1, (k, k, 3, 8)), rng.normal(0, 0.1, 8)
         w, b = convnet.quantize_weights(kernel, bias)
         out = convnet.conv(x, w, b, stride=stride, relu=False)
-        ref = conv_model._conv(jnp.asarray(x / 256.0), jnp.asarray(w / 1024.0), jnp.asarray(b / 2.0**18), stride)
-        assert out.shape == ref.shape and np.abs(out / 256.0 - np.asarray(ref)).max() <= 1 / 512 + 1e-9
+        ref = conv_model._conv(
+            jnp.asarray(x / 256.0), jnp.asarray(w / 1024.0), jnp.asarray(b / 2.0**18), stride
+        )
+        assert (
+            out.shape == ref.shape and np.abs(out / 256.0 - np.asarray(ref)).max() <= 1 / 512 + 1e-9
+        )
 
 
 def test_the_integer_coder_agrees_with_the_float_model(trained):
@@ -42,11 +52,18 @@ def test_the_integer_coder_agrees_with_the_float_model(trained):
         _, bits, x_hat = conv_model.rd_terms(model, jnp.asarray(x), jnp.array([lv]))
         level = conv.ConvLevel(transform, lv)
         coded = level.ideal_bits(x)
-        assert abs(coded - float(bits[0])) <= 0.25 * float(bits[0]) + 64  # tables and rounding, not a different model
+        assert (
+            abs(coded - float(bits[0])) <= 0.25 * float(bits[0]) + 64
+        )  # tables and rounding, not a different model
         restored = level.decode(level.encode(x), 1, x.shape[1:])
         # the same network, in integers: a few symbols round the other way, nothing more (a layout
         # mistake, e.g. depth-to-space in another order, is off by tens of grey levels)
-        assert np.abs(restored.astype(int) - np.clip(np.round(np.asarray(x_hat[0]) * 256), 0, 255)).mean() < 8
+        assert (
+            np.abs(
+                restored.astype(int) - np.clip(np.round(np.asarray(x_hat[0]) * 256), 0, 255)
+            ).mean()
+            < 8
+        )
 
 
 @pytest.mark.parametrize("shape", [(1, 1, 3), (5, 3, 3), (29, 31, 3), (40, 33), (17, 23, 4)])
@@ -54,7 +71,9 @@ def test_odd_sizes_and_channel_counts_round_trip(trained, shape):
     _, transform, colour = trained
     base = np.concatenate([colour[0], colour[1]], axis=1)  # 28x56x3
     channels = shape[2] if len(shape) == 3 else 1
-    x = np.resize(base[..., : min(channels, 3)], shape[:2] + ((channels,) if len(shape) == 3 else ()))
+    x = np.resize(
+        base[..., : min(channels, 3)], shape[:2] + ((channels,) if len(shape) == 3 else ())
+    )
     level = conv.ConvLevel(transform, 1)
     data = level.encode(x[None])
     restored = level.decode(data, 1, x.shape)[0]
@@ -70,13 +89,24 @@ def test_decoding_is_deterministic_across_processes_and_thread_counts(trained, t
     data = level.encode(x)
     here = hashlib.sha256(data + level.decode(data, 4, x.shape[1:]).tobytes()).hexdigest()
     params = conv_model.export(trained[0])
-    np.savez(tmp_path / "p.npz", x=x, **{f"{k}_{i}_{j}": a for k in ("analysis", "synthesis", "hyper_analysis",
-             "hyper_synthesis") for i, layer in enumerate(params[k]) for j, a in enumerate(layer)},
-             log_gain=params["log_gain"], log_inv_gain=params["log_inv_gain"], log_z_scale=params["log_z_scale"])
+    np.savez(
+        tmp_path / "p.npz",
+        x=x,
+        **{
+            f"{k}_{i}_{j}": a
+            for k in ("analysis", "synthesis", "hyper_analysis", "hyper_synthesis")
+            for i, layer in enumerate(params[k])
+            for j, a in enumerate(layer)
+        },
+        log_gain=params["log_gain"],
+        log_inv_gain=params["log_inv_gain"],
+        log_z_scale=params["log_z_scale"],
+    )
     script = f"""
 import hashlib, numpy as np
-from codec import conv, conv_model
-p = np.load({str(tmp_path / 'p.npz')!r})
+from codec.levels import conv
+from codec.training import conv_model
+p = np.load({str(tmp_path / "p.npz")!r})
 cfg = {SMALL.to_dict()!r}
 params = {{"config": cfg, **{{k: [(p[f"{{k}}_{{i}}_0"], p[f"{{k}}_{{i}}_1"]) for i in range(3)] for k in
            ("analysis", "synthesis", "hyper_analysis", "hyper_synthesis")}},
@@ -87,37 +117,55 @@ print(hashlib.sha256(data + level.decode(data, 4, p["x"].shape[1:]).tobytes()).h
 """
     for threads in ("1", "2"):
         env = dict(os.environ, OPENBLAS_NUM_THREADS=threads, OMP_NUM_THREADS=threads)
-        out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+        out = subprocess.run(
+            [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
+        )
         assert out.stdout.strip() == here, out.stderr
 
 
 def test_a_few_training_steps_lower_the_loss(test_images):
     colour = [np.stack([test_images[i]] * 3, -1) for i in range(20)]
     logs = []
-    conv_model.train(colour, cfg=SMALL, steps=41, batch_size=4, crop=32, learning_rate=2e-3, log=logs.append)
+    conv_model.train(
+        colour, cfg=SMALL, steps=41, batch_size=4, crop=32, learning_rate=2e-3, log=logs.append
+    )
     first, last = (float(line.split("loss ")[1].split(",")[0]) for line in (logs[0], logs[-1]))
     assert last < first
 
 
 def test_macs_per_pixel_of_the_default_architecture_are_within_published_low_complexity():
     specs = conv.layer_specs(3, 32, 64, 32, 24)
-    layers = {k: [{"kind": kind, "kernel": np.zeros((k_, k_, c_in, conv.up_channels(kind, c_out)))} for
-                  kind, k_, c_in, c_out, _ in v] for k, v in specs.items()}
-    encode = convnet.macs_per_pixel(layers["analysis"], 1) + convnet.macs_per_pixel(layers["hyper_analysis"], 1 / 64)
-    decode = convnet.macs_per_pixel(layers["synthesis"], 1 / 64) + convnet.macs_per_pixel(layers["hyper_synthesis"], 1 / 1024)
+    layers = {
+        k: [
+            {"kind": kind, "kernel": np.zeros((k_, k_, c_in, conv.up_channels(kind, c_out)))}
+            for kind, k_, c_in, c_out, _ in v
+        ]
+        for k, v in specs.items()
+    }
+    encode = convnet.macs_per_pixel(layers["analysis"], 1) + convnet.macs_per_pixel(
+        layers["hyper_analysis"], 1 / 64
+    )
+    decode = convnet.macs_per_pixel(layers["synthesis"], 1 / 64) + convnet.macs_per_pixel(
+        layers["hyper_synthesis"], 1 / 1024
+    )
     assert 500 < encode < 20_000 and 500 < decode < 20_000
 
 
-def test_a_model_file_of_conv_levels_codes_through_the_api_and_the_command_line(trained, tmp_path, test_images):
+def test_a_model_file_of_conv_levels_codes_through_the_api_and_the_command_line(
+    trained, tmp_path, test_images
+):
     import codec
-    from codec import modelfile
+    from codec.levels import modelfile
 
     from .test_cli import run
 
     model, _, colour = trained
     conv_model.export_model(model, tmp_path / "c.aecm", name="small-conv", meta={})
     loaded = codec.load_model(tmp_path / "c.aecm")
-    assert [level.kind for level in loaded.levels] == ["conv", "conv"] and loaded.default_quality == 1
+    assert [level.kind for level in loaded.levels] == [
+        "conv",
+        "conv",
+    ] and loaded.default_quality == 1
     image = np.concatenate([colour[0], colour[1]], axis=1)[:27, :50]
     blob = codec.compress(image, model=loaded, quality=2)
     assert codec.decompress(blob, model=loaded).shape == image.shape
@@ -146,17 +194,24 @@ def test_large_images_are_coded_as_independent_tiles_that_decode_alone(trained, 
 
     _, transform, colour = trained
     monkeypatch.setattr(conv, "TILE", 64)
-    image = np.resize(np.concatenate(colour[:6], axis=1), (150, 100, 3))  # 3 x 2 tiles, the last ones partial
+    image = np.resize(
+        np.concatenate(colour[:6], axis=1), (150, 100, 3)
+    )  # 3 x 2 tiles, the last ones partial
     level = conv.ConvLevel(transform, 1)
     data = level.encode(image[None], min_bytes=4000)
     assert len(data) >= 4000
     assert np.array_equal(level.decode(data, 1, image.shape)[0], _tile_by_tile(level, image, 64))
     first = int.from_bytes(data[:4], "little")
     alone = level.decode(data[4 : 4 + first], 1, (64, 64, 3))[0]
-    assert np.array_equal(alone, level.decode(level.encode(image[None, :64, :64]), 1, (64, 64, 3))[0])
+    assert np.array_equal(
+        alone, level.decode(level.encode(image[None, :64, :64]), 1, (64, 64, 3))[0]
+    )
     assert level.coded_pixels(1, image.shape) == 3 * (64 * 64 * 2 + 64 * 64 * 2 + 32 * 64 * 2)
-    for damaged, error in ((data[:-4], bitstream.TruncatedError), (data + b"\0\0\0\0", bitstream.FormatError),
-                           ((10**6).to_bytes(4, "little") + data[4:], bitstream.TruncatedError)):
+    for damaged, error in (
+        (data[:-4], bitstream.TruncatedError),
+        (data + b"\0\0\0\0", bitstream.FormatError),
+        ((10**6).to_bytes(4, "little") + data[4:], bitstream.TruncatedError),
+    ):
         with pytest.raises(error):
             level.decode(damaged, 1, image.shape)
 
@@ -170,8 +225,11 @@ def _tile_by_tile(level, image, size):
 
 
 def test_the_learning_rate_warms_up_alike_whatever_the_total_then_decays_to_a_twentieth():
-    assert [conv_model.learning_rate_at(s, 10_000, 1.0) for s in (0, 250)] == \
-           [conv_model.learning_rate_at(s, 90_000, 1.0) for s in (0, 250)] == [0.0, 0.5]
+    assert (
+        [conv_model.learning_rate_at(s, 10_000, 1.0) for s in (0, 250)]
+        == [conv_model.learning_rate_at(s, 90_000, 1.0) for s in (0, 250)]
+        == [0.0, 0.5]
+    )
     assert conv_model.learning_rate_at(500, 10_000, 1.0) == 1.0
     assert conv_model.learning_rate_at(10_000, 10_000, 1.0) == pytest.approx(0.05)
 
@@ -187,7 +245,9 @@ def test_a_stored_model_is_fine_tuned_from_the_weights_it_holds(trained):
 
 
 @pytest.mark.slow  # training: over 5 s on 2 cores
-def test_a_widened_synthesis_starts_as_the_same_codec_and_trains_from_there(trained, tmp_path, capsys):
+def test_a_widened_synthesis_starts_as_the_same_codec_and_trains_from_there(
+    trained, tmp_path, capsys
+):
     from codec import cli
 
     model, transform, colour = trained
@@ -200,14 +260,35 @@ def test_a_widened_synthesis_starts_as_the_same_codec_and_trains_from_there(trai
         narrow_level, wide_level = conv.ConvLevel(transform, index), conv.ConvLevel(same, index)
         data = narrow_level.encode(image)
         assert wide_level.encode(image) == data
-        assert np.array_equal(wide_level.decode(data, 1, image.shape[1:]), narrow_level.decode(data, 1, image.shape[1:]))
+        assert np.array_equal(
+            wide_level.decode(data, 1, image.shape[1:]),
+            narrow_level.decode(data, 1, image.shape[1:]),
+        )
     with pytest.raises(ValueError, match="cannot be narrowed"):
         conv_model.widen_synthesis(wide, SMALL.n)
     _photo_folder(tmp_path, colour, 4)
     (tmp_path / "narrow.aecm").write_bytes(conv_model.model_file(params, name="narrow", meta={}))
-    argv = ["train", "--kind", "conv", "--init", str(tmp_path / "narrow.aecm"), "--synthesis-width", str(2 * SMALL.n),
-            "--data", str(tmp_path), "--steps", "2", "--workdir", str(tmp_path / "w"), "--out", str(tmp_path / "w.aecm")]
-    assert cli.main(argv) in (0, 1)  # 2 steps may leave the ladder out of order: refused, but trained
+    argv = [
+        "train",
+        "--kind",
+        "conv",
+        "--init",
+        str(tmp_path / "narrow.aecm"),
+        "--synthesis-width",
+        str(2 * SMALL.n),
+        "--data",
+        str(tmp_path),
+        "--steps",
+        "2",
+        "--workdir",
+        str(tmp_path / "w"),
+        "--out",
+        str(tmp_path / "w.aecm"),
+    ]
+    assert cli.main(argv) in (
+        0,
+        1,
+    )  # 2 steps may leave the ladder out of order: refused, but trained
     assert "fine-tuning " + str(tmp_path / "narrow.aecm") in capsys.readouterr().err
     assert np.load(tmp_path / "w" / "conv-params.npz")["synthesis_1_0"].shape[2] == 2 * SMALL.n
 
@@ -215,46 +296,73 @@ def test_a_widened_synthesis_starts_as_the_same_codec_and_trains_from_there(trai
 def test_grey_crops_of_colour_photos_are_the_luma_in_every_channel(trained):
     _, _, colour = trained
     crops = conv_model.random_crops(colour, 16, 64, np.random.default_rng(1), grey_fraction=0.5)
-    grey = (crops[..., 0] == crops[..., 1]).all((1, 2)) & (crops[..., 1] == crops[..., 2]).all((1, 2))
+    grey = (crops[..., 0] == crops[..., 1]).all((1, 2)) & (crops[..., 1] == crops[..., 2]).all(
+        (1, 2)
+    )
     assert 15 < grey.sum() < 50  # about half, and the other half still colour
 
 
 # The ladder: levels of any kind, kept by measurement.
 
-def test_the_ladder_keeps_levels_that_cost_more_and_give_more_and_refuses_one_out_of_order():
-    from codec import ladder
 
-    rows = [{"bytes_per_image": b, "psnr": p} for b, p in ((100, 30), (50, 31), (200, 35), (150, 29), (300, 34))]
-    assert ladder.pareto(rows) == [1, 2]  # 50 B 31 dB dominates the others below 200 B; 300 B gains nothing
+def test_the_ladder_keeps_levels_that_cost_more_and_give_more_and_refuses_one_out_of_order():
+    from codec.training import ladder
+
+    rows = [
+        {"bytes_per_image": b, "psnr": p}
+        for b, p in ((100, 30), (50, 31), (200, 35), (150, 29), (300, 34))
+    ]
+    assert ladder.pareto(rows) == [
+        1,
+        2,
+    ]  # 50 B 31 dB dominates the others below 200 B; 300 B gains nothing
     ladder.check_monotone([rows[i] for i in (1, 2)], ["a", "b"])
-    with pytest.raises(ladder.LadderError, match="q2 gives 100.0 bytes at 30.00 dB, q1 below it 50.0 bytes at 31.00"):
+    with pytest.raises(
+        ladder.LadderError,
+        match="q2 gives 100.0 bytes at 30.00 dB, q1 below it 50.0 bytes at 31.00",
+    ):
         ladder.check_monotone([rows[1], rows[0], rows[2], rows[3]], ["q1", "q2", "q3", "q4"])
-    assert ladder.default_level([rows[1], rows[2]]) == 2 and ladder.default_level([rows[1]], psnr=40) == 1
+    assert (
+        ladder.default_level([rows[1], rows[2]]) == 2
+        and ladder.default_level([rows[1]], psnr=40) == 1
+    )
 
 
 def test_the_rate_change_is_the_mean_byte_ratio_at_equal_psnr_over_the_shared_range():
-    from codec import ladder
+    from codec.training import ladder
 
     anchor = [{"bytes_per_image": b, "psnr": p} for b, p in ((100, 30), (200, 33), (400, 36))]
     half = [{**r, "bytes_per_image": r["bytes_per_image"] / 2} for r in anchor]
     assert ladder.rate_change(anchor, half) == pytest.approx(-0.5)
     assert ladder.rate_change(half, anchor) == pytest.approx(1.0)
-    shifted = [{"bytes_per_image": b, "psnr": p} for b, p in ((150, 31.5), (300, 34.5))]  # halfway: log-linear
-    assert ladder.rate_change(anchor, shifted) == pytest.approx(np.sqrt(2) * 150 / 200 - 1, abs=0.07)
-    assert ladder.rate_change(anchor, [{"bytes_per_image": 10, "psnr": 50}]) == 0.0  # no shared range
+    shifted = [
+        {"bytes_per_image": b, "psnr": p} for b, p in ((150, 31.5), (300, 34.5))
+    ]  # halfway: log-linear
+    assert ladder.rate_change(anchor, shifted) == pytest.approx(
+        np.sqrt(2) * 150 / 200 - 1, abs=0.07
+    )
+    assert (
+        ladder.rate_change(anchor, [{"bytes_per_image": 10, "psnr": 50}]) == 0.0
+    )  # no shared range
 
 
 def test_a_model_file_orders_its_levels_by_its_ladder(trained, tmp_path):
     import msgpack
 
     import codec
-    from codec import modelfile
+    from codec.levels import modelfile
 
     model, _, _ = trained
     data = conv_model.export_model(model, tmp_path / "c.aecm", name="c", meta={})
     body = msgpack.unpackb(data[4:], raw=False)
-    for ladder, ok in (([["conv", 1]], True), ([["conv", 1], ["conv", 0]], True), ([["conv", 2]], False),
-                       ([["conv", 0], ["conv", 0]], False), ([["tile", 0]], False), ([], False)):
+    for ladder, ok in (
+        ([["conv", 1]], True),
+        ([["conv", 1], ["conv", 0]], True),
+        ([["conv", 2]], False),
+        ([["conv", 0], ["conv", 0]], False),
+        ([["tile", 0]], False),
+        ([], False),
+    ):
         body.pop("fingerprint")
         body["ladder"] = ladder
         body["fingerprint"] = modelfile.fingerprint(body)
@@ -268,16 +376,34 @@ def test_a_model_file_orders_its_levels_by_its_ladder(trained, tmp_path):
 
 
 @pytest.mark.slow  # training: over 5 s on 2 cores
-def test_training_one_kind_refuses_a_ladder_out_of_order_and_keeps_what_it_trained(tmp_path, capsys, monkeypatch, trained):
+def test_training_one_kind_refuses_a_ladder_out_of_order_and_keeps_what_it_trained(
+    tmp_path, capsys, monkeypatch, trained
+):
 
-    from codec import cli, ladder
+    from codec import cli
+    from codec.training import ladder
 
     _, _, colour = trained
     _photo_folder(tmp_path, colour, 4)
     inverted = [{"bytes_per_image": 100 - i, "psnr": 30 + i} for i in range(6)]
     monkeypatch.setattr(ladder, "measure", lambda levels, images: inverted[: len(levels)])
-    status = cli.main(["train", "--kind", "conv", "--from-scratch", "--data", str(tmp_path), "--steps", "2",
-                       "--workdir", str(tmp_path / "w"), "--out", str(tmp_path / "m.aecm"), "-q"])
+    status = cli.main(
+        [
+            "train",
+            "--kind",
+            "conv",
+            "--from-scratch",
+            "--data",
+            str(tmp_path),
+            "--steps",
+            "2",
+            "--workdir",
+            str(tmp_path / "w"),
+            "--out",
+            str(tmp_path / "m.aecm"),
+            "-q",
+        ]
+    )
     err = capsys.readouterr().err
     assert status != 0 and "not monotone" in err and err.startswith("aecodec: error: ")
     assert not (tmp_path / "m.aecm").exists() and (tmp_path / "w" / "conv-params.npz").is_file()
@@ -291,30 +417,81 @@ def test_auto_training_on_photos_keeps_convolutional_levels_on_the_front(tmp_pat
 
     _, _, colour = trained
     _photo_folder(tmp_path, colour, 5)
-    status = cli.main(["train", "--from-scratch", "--data", str(tmp_path), "--steps", "3", "--lambdas", "0.001,0.1",
-                       "--workdir", str(tmp_path / "w"), "--out", str(tmp_path / "m.aecm"), "-q"])
+    status = cli.main(
+        [
+            "train",
+            "--from-scratch",
+            "--data",
+            str(tmp_path),
+            "--steps",
+            "3",
+            "--lambdas",
+            "0.001,0.1",
+            "--workdir",
+            str(tmp_path / "w"),
+            "--out",
+            str(tmp_path / "m.aecm"),
+            "-q",
+        ]
+    )
     assert status == 0
     model = codec.load_model(tmp_path / "m.aecm")
     assert {lv.kind for lv in model.levels} == {"conv"} and 1 <= len(model.levels) <= 2
     rows = model.meta["val"]
-    assert all(b["bytes_per_image"] > a["bytes_per_image"] and b["psnr"] > a["psnr"] for a, b in itertools.pairwise(rows))
+    assert all(
+        b["bytes_per_image"] > a["bytes_per_image"] and b["psnr"] > a["psnr"]
+        for a, b in itertools.pairwise(rows)
+    )
 
 
 @pytest.mark.slow  # training: over 5 s on 2 cores
-def test_auto_training_on_small_aligned_images_measures_every_kind_and_keeps_a_monotone_ladder(tmp_path, test_images):
+def test_auto_training_on_small_aligned_images_measures_every_kind_and_keeps_a_monotone_ladder(
+    tmp_path, test_images
+):
     import codec
     from codec import cli
 
     np.save(tmp_path / "items.npy", test_images[:300])
-    argv = ["train", "--from-scratch", "--data", str(tmp_path / "items.npy"), "--steps", "4", "--hidden", "8",
-            "--clusters", "2", "--context-groups", "2", "--context-hidden", "8", "--lambdas", "1,10",
-            "--pixel-steps", "30", "--conv-steps", "2", "--workdir", str(tmp_path / "w"), "--out", str(tmp_path / "m.aecm"), "-q"]
+    argv = [
+        "train",
+        "--from-scratch",
+        "--data",
+        str(tmp_path / "items.npy"),
+        "--steps",
+        "4",
+        "--hidden",
+        "8",
+        "--clusters",
+        "2",
+        "--context-groups",
+        "2",
+        "--context-hidden",
+        "8",
+        "--lambdas",
+        "1,10",
+        "--pixel-steps",
+        "30",
+        "--conv-steps",
+        "2",
+        "--workdir",
+        str(tmp_path / "w"),
+        "--out",
+        str(tmp_path / "m.aecm"),
+        "-q",
+    ]
     assert cli.main(argv) == 0
     model = codec.load_model(tmp_path / "m.aecm")
     rows = model.meta["val_ladder"]
-    assert len(rows) == len(model.levels) >= 1 and [r["kind"] for r in rows] == [lv.kind for lv in model.levels]
-    assert all(b["bytes_per_image"] > a["bytes_per_image"] and b["psnr"] > a["psnr"] for a, b in itertools.pairwise(rows))
-    assert (tmp_path / "w" / "tile.aecm").is_file() and (tmp_path / "w" / "conv-params.npz").is_file()
+    assert len(rows) == len(model.levels) >= 1 and [r["kind"] for r in rows] == [
+        lv.kind for lv in model.levels
+    ]
+    assert all(
+        b["bytes_per_image"] > a["bytes_per_image"] and b["psnr"] > a["psnr"]
+        for a, b in itertools.pairwise(rows)
+    )
+    assert (tmp_path / "w" / "tile.aecm").is_file() and (
+        tmp_path / "w" / "conv-params.npz"
+    ).is_file()
     x = test_images[:10]
     assert codec.decompress(codec.compress(x, model=model), model=model).shape == x.shape
 
@@ -322,26 +499,56 @@ def test_auto_training_on_small_aligned_images_measures_every_kind_and_keeps_a_m
 @pytest.mark.slow  # training: over 5 s on 2 cores
 def test_training_validates_on_the_images_val_names(tmp_path, test_images):
     import codec
-    from codec import cli, ladder
+    from codec import cli
+    from codec.training import ladder
 
     np.save(tmp_path / "items.npy", test_images[:200])
     np.save(tmp_path / "val.npy", test_images[200:230])
-    argv = ["train", "--from-scratch", "--data", str(tmp_path / "items.npy"), "--val", str(tmp_path / "val.npy"),
-            "--steps", "4", "--hidden", "8", "--clusters", "2", "--context-groups", "2", "--context-hidden", "8",
-            "--lambdas", "1,10", "--pixel-steps", "30", "--conv-steps", "2", "--workdir", str(tmp_path / "w"),
-            "--out", str(tmp_path / "m.aecm"), "-q"]
+    argv = [
+        "train",
+        "--from-scratch",
+        "--data",
+        str(tmp_path / "items.npy"),
+        "--val",
+        str(tmp_path / "val.npy"),
+        "--steps",
+        "4",
+        "--hidden",
+        "8",
+        "--clusters",
+        "2",
+        "--context-groups",
+        "2",
+        "--context-hidden",
+        "8",
+        "--lambdas",
+        "1,10",
+        "--pixel-steps",
+        "30",
+        "--conv-steps",
+        "2",
+        "--workdir",
+        str(tmp_path / "w"),
+        "--out",
+        str(tmp_path / "m.aecm"),
+        "-q",
+    ]
     assert cli.main(argv) == 0
     model = codec.load_model(tmp_path / "m.aecm")
     again = ladder.measure(model.levels, list(test_images[200:230]))
-    assert [(r["bytes_per_image"], r["psnr"]) for r in model.meta["val_ladder"]] == \
-        [(r["bytes_per_image"], r["psnr"]) for r in again]
+    assert [(r["bytes_per_image"], r["psnr"]) for r in model.meta["val_ladder"]] == [
+        (r["bytes_per_image"], r["psnr"]) for r in again
+    ]
     (tmp_path / "empty").mkdir()
     assert cli.main([*argv[:4], "--val", str(tmp_path / "empty"), *argv[6:]]) != 0
 
 
 # The bundled photo model, chosen by the input.
 
-def test_the_bundled_model_that_suits_the_input_is_chosen_and_found_again_by_the_file(test_images, tmp_path):
+
+def test_the_bundled_model_that_suits_the_input_is_chosen_and_found_again_by_the_file(
+    test_images, tmp_path
+):
     from PIL import Image
 
     import codec
@@ -352,13 +559,23 @@ def test_the_bundled_model_that_suits_the_input_is_chosen_and_found_again_by_the
 
     fmnist, photo = codec.load_model(api.DEFAULT_MODEL), codec.load_model(api.PHOTO_MODEL)
     colour = np.stack([test_images[0], test_images[1], test_images[2]], -1)
-    for images, model in ((test_images[:3], fmnist), (test_images[0], fmnist), (colour, photo),
-                          (test_images[:2, :27], photo), ([test_images[0], colour], photo)):
+    for images, model in (
+        (test_images[:3], fmnist),
+        (test_images[0], fmnist),
+        (colour, photo),
+        (test_images[:2, :27], photo),
+        ([test_images[0], colour], photo),
+    ):
         blob = codec.compress(images)
         assert container.unpack(blob).header["model"]["fingerprint"] == model.fingerprint[:16]
-        restored = codec.decompress(blob)  # no model named: the file's is found among the bundled ones
-        assert [np.shape(a) for a in restored] == [np.shape(a) for a in images] if isinstance(images, list) \
+        restored = codec.decompress(
+            blob
+        )  # no model named: the file's is found among the bundled ones
+        assert (
+            [np.shape(a) for a in restored] == [np.shape(a) for a in images]
+            if isinstance(images, list)
             else restored.shape == images.shape
+        )
     Image.fromarray(colour).save(tmp_path / "c.png")
     assert run("-q", "c.png", cwd=tmp_path).returncode == 0
     info = run("info", "--json", "c.png.aec", cwd=tmp_path)
@@ -377,11 +594,15 @@ def test_the_photo_model_codes_a_photo_like_image_exactly_as_pinned(test_images)
     from codec import api
 
     photo = codec.load_model(api.PHOTO_MODEL)
-    image = np.stack([np.concatenate([test_images[i], test_images[i + 1]], axis=1) for i in (0, 2, 4)], -1)  # 28x56x3
+    image = np.stack(
+        [np.concatenate([test_images[i], test_images[i + 1]], axis=1) for i in (0, 2, 4)], -1
+    )  # 28x56x3
     blob = codec.compress(image, model=photo, quality=photo.default_quality)
     restored = codec.decompress(blob)
     digest = hashlib.sha256(blob + restored.tobytes()).hexdigest()[:16]
-    both = codec.decompress(codec.compress(np.stack([image, image]), model=photo, quality=photo.default_quality))
+    both = codec.decompress(
+        codec.compress(np.stack([image, image]), model=photo, quality=photo.default_quality)
+    )
     assert np.array_equal(both[0], restored) and np.array_equal(both[1], restored)
     assert digest == PINNED_PHOTO_DIGEST
 
@@ -397,7 +618,17 @@ def test_training_fine_tunes_the_bundled_photo_model_unless_asked_not_to(tmp_pat
 
     _, _, colour = trained
     _photo_folder(tmp_path, colour, 4)
-    argv = ["train", "--data", str(tmp_path), "--steps", "2", "--workdir", str(tmp_path / "w"), "--out", str(tmp_path / "m.aecm")]
+    argv = [
+        "train",
+        "--data",
+        str(tmp_path),
+        "--steps",
+        "2",
+        "--workdir",
+        str(tmp_path / "w"),
+        "--out",
+        str(tmp_path / "m.aecm"),
+    ]
     assert cli.main(argv) == 0
     assert "fine-tuning the bundled photo model" in capsys.readouterr().err
     tuned, bundled = codec.load_model(tmp_path / "m.aecm"), codec.load_model(api.PHOTO_MODEL)
@@ -414,8 +645,17 @@ def test_fine_tuning_returns_the_start_weights_where_training_only_made_them_wor
     model, _, colour = trained
     start = conv_model.export(model)
     logs = []
-    ruined = conv_model.train(colour[:12], cfg=SMALL, steps=4, batch_size=4, crop=32, learning_rate=10.0,
-                              init=conv_model.from_params(start), val=colour[12:], log=logs.append)
+    ruined = conv_model.train(
+        colour[:12],
+        cfg=SMALL,
+        steps=4,
+        batch_size=4,
+        crop=32,
+        learning_rate=10.0,
+        init=conv_model.from_params(start),
+        val=colour[12:],
+        log=logs.append,
+    )
     back = conv_model.export(ruined)
     for name in ("analysis", "synthesis", "hyper_analysis", "hyper_synthesis"):
         for (k1, b1), (k2, b2) in zip(start[name], back[name], strict=True):
@@ -424,7 +664,9 @@ def test_fine_tuning_returns_the_start_weights_where_training_only_made_them_wor
 
 
 @pytest.mark.slow  # training: over 5 s on 2 cores
-def test_training_keeps_the_bundled_levels_where_fine_tuning_codes_the_validation_images_larger(tmp_path, capsys, trained):
+def test_training_keeps_the_bundled_levels_where_fine_tuning_codes_the_validation_images_larger(
+    tmp_path, capsys, trained
+):
     import codec
     from codec import api, cli
 
@@ -433,11 +675,29 @@ def test_training_keeps_the_bundled_levels_where_fine_tuning_codes_the_validatio
     (tmp_path / "val").mkdir()
     _photo_folder(tmp_path / "train", colour, 3)
     _photo_folder(tmp_path / "val", colour[9:], 2)
-    argv = ["train", "--kind", "conv", "--data", str(tmp_path / "train"), "--val", str(tmp_path / "val"), "--steps", "3",
-            "--learning-rate", "10", "--workdir", str(tmp_path / "w"), "--out", str(tmp_path / "m.aecm")]
+    argv = [
+        "train",
+        "--kind",
+        "conv",
+        "--data",
+        str(tmp_path / "train"),
+        "--val",
+        str(tmp_path / "val"),
+        "--steps",
+        "3",
+        "--learning-rate",
+        "10",
+        "--workdir",
+        str(tmp_path / "w"),
+        "--out",
+        str(tmp_path / "m.aecm"),
+    ]
     assert cli.main(argv) == 0
     err = capsys.readouterr().err
-    assert "keeping the start model's convolutional levels" in err or "keeping the weights of step 0" in err
+    assert (
+        "keeping the start model's convolutional levels" in err
+        or "keeping the weights of step 0" in err
+    )
     tuned, bundled = codec.load_model(tmp_path / "m.aecm"), codec.load_model(api.PHOTO_MODEL)
     for name, layers in bundled.conv.nets.items():
         for a, b in zip(layers, tuned.conv.nets[name], strict=True):
@@ -454,8 +714,12 @@ def test_every_8_bit_mode_round_trips_through_the_photo_model(tmp_path, mode):
 
     rgb = samples.astronaut()[:96, 200:296]
     rgba = np.concatenate([rgb, np.full(rgb.shape[:2] + (1,), 255, np.uint8)], -1)  # opaque alpha
-    im = (Image.fromarray(rgba, "RGBA") if mode in ("LA", "RGBA") else Image.fromarray(rgb)).convert(mode)
-    if mode == "P":  # an adaptive palette, as image editors save one (convert("P") dithers to the web palette)
+    im = (
+        Image.fromarray(rgba, "RGBA") if mode in ("LA", "RGBA") else Image.fromarray(rgb)
+    ).convert(mode)
+    if (
+        mode == "P"
+    ):  # an adaptive palette, as image editors save one (convert("P") dithers to the web palette)
         im = Image.fromarray(rgb).quantize(256, dither=Image.Dither.NONE)
     im.save(tmp_path / "in.png")
     original = np.asarray(Image.open(tmp_path / "in.png").convert({"P": "RGB"}.get(mode, mode)))
@@ -476,19 +740,34 @@ def test_a_time_budget_fits_the_convolutional_steps_on_photos(tmp_path, capsys, 
 
     _, _, colour = trained
     _photo_folder(tmp_path, colour, 3)
-    argv = ["train", "--data", str(tmp_path), "--minutes", "0.25", "--workdir", str(tmp_path / "w"), "--out", str(tmp_path / "m.aecm")]
+    argv = [
+        "train",
+        "--data",
+        str(tmp_path),
+        "--minutes",
+        "0.25",
+        "--workdir",
+        str(tmp_path / "w"),
+        "--out",
+        str(tmp_path / "m.aecm"),
+    ]
     assert cli.main(argv) == 0
     err = capsys.readouterr().err
     # the budget governs the run, not --conv-steps' 3000: fitted after the first steps, or (on a machine
     # too busy to finish those in 15 s, compiling included) spent before them
-    assert "to fit 0.25 minutes; reproduce this run with --steps" in err or "the 0.25 minutes are spent" in err
+    assert (
+        "to fit 0.25 minutes; reproduce this run with --steps" in err
+        or "the 0.25 minutes are spent" in err
+    )
 
 
 def test_minutes_under_auto_are_the_whole_budget_half_for_each_kind(monkeypatch, trained):
     from codec import cli
 
     def parsed(*extra):
-        return cli.build_parser().parse_args(["train", "--data", "d", "--out", "m.aecm", "--workdir", "w", *extra])
+        return cli.build_parser().parse_args(
+            ["train", "--data", "d", "--out", "m.aecm", "--workdir", "w", *extra]
+        )
 
     assert cli._tile_minutes(parsed("--minutes", "60")) == {"minutes": 30.0}
     assert cli._tile_minutes(parsed("--minutes", "60", "--conv-steps", "100")) == {"minutes": 60.0}
@@ -496,8 +775,12 @@ def test_minutes_under_auto_are_the_whole_budget_half_for_each_kind(monkeypatch,
     assert cli._tile_minutes(parsed("--steps", "5")) == {}
     seen = {}
     monkeypatch.setattr(conv_model, "train", lambda images, **kw: seen.update(kw) or trained[0])
-    monkeypatch.setattr(cli, "_no_worse_than_start", lambda *a: (_ for _ in ()).throw(RuntimeError("stop here")))
-    with pytest.raises(RuntimeError, match="stop here"):  # stopped once the convolutional levels are trained
+    monkeypatch.setattr(
+        cli, "_no_worse_than_start", lambda *a: (_ for _ in ()).throw(RuntimeError("stop here"))
+    )
+    with pytest.raises(
+        RuntimeError, match="stop here"
+    ):  # stopped once the convolutional levels are trained
         cli._with_conv_levels(parsed("--minutes", "60"), b"", trained[2][:2], trained[2][2:3])
     assert seen["minutes"] == 30.0 and seen["steps"] is None and len(seen["val"]) == 1
 
@@ -517,5 +800,7 @@ def test_a_grey_plane_codes_exactly_as_its_colour_replica_with_a_third_of_the_fi
     replica = conv.ConvLevel(transform, 1).encode(np.repeat(grey[None, ..., None], 3, axis=3))
     assert level.encode(grey[None]) == replica
     y_plane, z_plane = transform.analysis(np.pad(grey, ((0, 4), (0, 8)))[None, ..., None])
-    y_rgb, z_rgb = transform.analysis(np.repeat(np.pad(grey, ((0, 4), (0, 8)))[None, ..., None], 3, axis=3))
+    y_rgb, z_rgb = transform.analysis(
+        np.repeat(np.pad(grey, ((0, 4), (0, 8)))[None, ..., None], 3, axis=3)
+    )
     assert np.array_equal(y_plane, y_rgb) and np.array_equal(z_plane, z_rgb)

@@ -6,8 +6,8 @@ import threading
 import numpy as np
 import pytest
 
-from codec import data
 from codec.errors import DataError
+from codec.io import data
 
 
 def test_fashion_mnist_loads_from_debian_package():
@@ -24,12 +24,15 @@ def test_idx_roundtrip_raw_and_gzip(tmp_path):
     np.testing.assert_array_equal(data.load_images(tmp_path / "a-idx3-ubyte.gz"), a)
 
 
-@pytest.mark.parametrize("raw, message", [
-    (b"\x01\x00\x08\x01", "bad magic"),
-    (b"\x00\x00\x07\x01\x00\x00\x00\x01", "element type"),
-    (b"\x00\x00\x08\x09", "header"),
-    (b"\x00\x00\x08\x01\x00\x00\x00\x05abc", "announces 5 bytes"),
-])
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        (b"\x01\x00\x08\x01", "bad magic"),
+        (b"\x00\x00\x07\x01\x00\x00\x00\x01", "element type"),
+        (b"\x00\x00\x08\x09", "header"),
+        (b"\x00\x00\x08\x01\x00\x00\x00\x05abc", "announces 5 bytes"),
+    ],
+)
 def test_malformed_idx_is_a_data_error(raw, message):
     with pytest.raises(DataError, match=message):
         data.parse_idx(raw)
@@ -84,7 +87,9 @@ def test_download_verifies_checksum_over_loopback(loopback_server, tmp_path, mon
     (root / filename).write_bytes(gzip.compress(raw))
     monkeypatch.setattr(data, "DEBIAN_DIR", tmp_path / "none")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setitem(data.FASHION_MNIST, ("test", "images"), (filename, hashlib.sha256(raw).hexdigest()))
+    monkeypatch.setitem(
+        data.FASHION_MNIST, ("test", "images"), (filename, hashlib.sha256(raw).hexdigest())
+    )
     got = data.fashion_mnist("test", download_missing=True, base_url=url)
     np.testing.assert_array_equal(got, images)
     assert (tmp_path / "cache" / "aecodec" / "fashion-mnist" / filename).is_file()

@@ -9,7 +9,7 @@ import pytest
 import codec
 from benchmarks.budget import chain_tree, coded_with_own_tree
 from bitstream import container
-from codec import image_tree
+from codec.levels import image_tree
 
 from .test_fuzz import join, split
 
@@ -20,7 +20,10 @@ KINDS = {
     "conv": (np.tile(FASHION[0], (3, 3)), {"quality": 1}),
     "lossless": (FASHION, {"lossless": True}),
     "near-lossless": (FASHION, {"max_error": 2}),
-    "lossless-16-bit": ((np.arange(2 * 40 * 36).reshape(2, 40, 36) * 7 % 4096).astype(np.uint16), {"lossless": True}),
+    "lossless-16-bit": (
+        (np.arange(2 * 40 * 36).reshape(2, 40, 36) * 7 % 4096).astype(np.uint16),
+        {"lossless": True},
+    ),
 }
 
 
@@ -54,7 +57,10 @@ def test_a_stream_cut_to_the_floor_is_refused_as_damaged(kind):
     blob = codec.compress(images, **options)
     header, chunks = split(blob)
     level = level_of(blob)
-    keep = -(-codec.api.floor_pixels(level, chunks[0][0], list(header[2])) // container.MAX_PIXELS_PER_BYTE)
+    keep = -(
+        -codec.api.floor_pixels(level, chunks[0][0], list(header[2]))
+        // container.MAX_PIXELS_PER_BYTE
+    )
     chunks[0][1] = chunks[0][1][: max(keep, 8)]
     with pytest.raises(codec.FormatError):
         codec.decompress(join(header, chunks[:1]))
@@ -74,13 +80,15 @@ def test_an_own_tree_deeper_than_an_encoder_grows_is_refused(inner):
 
 def test_a_convolutional_model_costlier_than_the_floor_is_sized_for_needs_more_bytes(monkeypatch):
     """The floor counts a costlier synthesis's pixels for more, so any model decodes within one budget."""
-    from codec import conv
+    from codec.levels import conv
 
     blank = np.zeros((512, 512), np.uint8)
     cheap = codec.compress(blank, quality=1)
     floor = container.min_chunk_bytes(1, level_of(cheap).coded_pixels(1, [512, 512]))
     assert len(split(cheap)[1][0][1]) < 2 * floor  # padded to the floor, or a little above it
-    monkeypatch.setattr(conv, "FLOOR_MACS_PER_PIXEL", conv.FLOOR_MACS_PER_PIXEL / 2)  # as if it cost 2x
+    monkeypatch.setattr(
+        conv, "FLOOR_MACS_PER_PIXEL", conv.FLOOR_MACS_PER_PIXEL / 2
+    )  # as if it cost 2x
     costly = codec.compress(blank, quality=1)
     assert len(split(costly)[1][0][1]) >= 2 * floor
     assert np.abs(codec.decompress(costly).astype(int)).max() <= 20

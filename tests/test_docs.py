@@ -14,7 +14,7 @@ from PIL import Image
 import codec
 import codec.api
 import codec.archive
-from codec import data
+from codec.io import data
 
 from .test_cli import AECODEC
 
@@ -38,7 +38,9 @@ def blocks(language: str, after: str) -> list[str]:
 def test_the_python_api_example_runs_verbatim(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     namespace = {}
-    for code in blocks("python", "## Python API"):  # in order, one namespace: the second uses the first's images
+    for code in blocks(
+        "python", "## Python API"
+    ):  # in order, one namespace: the second uses the first's images
         exec(compile(code, "README.md", "exec"), namespace)
     assert np.load(tmp_path / "restored.npy").shape == (100, 28, 28)
     assert (tmp_path / "shirts.zarr").is_dir()
@@ -46,9 +48,13 @@ def test_the_python_api_example_runs_verbatim(tmp_path, monkeypatch):
 
 def test_the_command_line_examples_run_verbatim(tmp_path, test_images):
     Image.fromarray(test_images[0]).save(tmp_path / "shirt.png")
-    (tmp_path / "t10k-images-idx3-ubyte.gz").write_bytes(gzip.compress(data.idx_bytes(test_images[:200])))
+    (tmp_path / "t10k-images-idx3-ubyte.gz").write_bytes(
+        gzip.compress(data.idx_bytes(test_images[:200]))
+    )
     (tmp_path / "photos" / "more").mkdir(parents=True)
-    Image.fromarray(np.stack([test_images[1], test_images[2], test_images[3]], -1)).save(tmp_path / "photos" / "a.png")
+    Image.fromarray(np.stack([test_images[1], test_images[2], test_images[3]], -1)).save(
+        tmp_path / "photos" / "a.png"
+    )
     Image.fromarray(test_images[4][:20, :17]).save(tmp_path / "photos" / "more" / "b.jpg")
     np.save(tmp_path / "data.npy", test_images[:50])
     commands = blocks("sh", "## Command line")[0]
@@ -58,7 +64,9 @@ def test_the_command_line_examples_run_verbatim(tmp_path, test_images):
         command = line.split("#", 1)[0].strip()
         if not command:
             continue
-        r = subprocess.run(["bash", "-c", command], cwd=tmp_path, env=env, capture_output=True, timeout=300)
+        r = subprocess.run(
+            ["bash", "-c", command], cwd=tmp_path, env=env, capture_output=True, timeout=300
+        )
         assert r.returncode == 0, (command, r.stderr.decode())
         ran += 1
     assert ran >= 9 and (tmp_path / "shirt.npy").exists() and (tmp_path / "out.png").exists()
@@ -66,12 +74,17 @@ def test_the_command_line_examples_run_verbatim(tmp_path, test_images):
 
 def test_the_long_running_examples_at_least_parse(tmp_path):
     """train and bench are run for real in test_train and test_bench; here, their options exist."""
-    lines = blocks("sh", "## Command line")[1].splitlines() + blocks("sh", "## The autoencoder family")[0].splitlines()
+    lines = (
+        blocks("sh", "## Command line")[1].splitlines()
+        + blocks("sh", "## The autoencoder family")[0].splitlines()
+    )
     for line in lines:
         command = line.split("#", 1)[0].strip()
         if command:
             words = shlex.split(command)
-            r = subprocess.run([AECODEC, *words[1:], "--help"], cwd=tmp_path, capture_output=True, timeout=120)
+            r = subprocess.run(
+                [AECODEC, *words[1:], "--help"], cwd=tmp_path, capture_output=True, timeout=120
+            )
             assert r.returncode == 0 and b"usage: aecodec" in r.stdout, command
             for option in (w for w in words if w.startswith("--")):
                 assert option.encode() in r.stdout, (command, option)

@@ -12,7 +12,8 @@ import pytest
 from PIL import Image
 
 import codec
-from codec import cli, data, sources
+from codec import cli
+from codec.io import data, sources
 
 from .test_cli import FMNIST, run
 
@@ -26,17 +27,27 @@ def psnr(a, b):
 @pytest.fixture
 def mosaic(test_images):
     """A 168x168 grey picture of garments and a colour one of three different mosaics."""
-    tiles = [test_images[36 * k : 36 * (k + 1)].reshape(6, 6, 28, 28).transpose(0, 2, 1, 3).reshape(168, 168)
-             for k in range(3)]
+    tiles = [
+        test_images[36 * k : 36 * (k + 1)]
+        .reshape(6, 6, 28, 28)
+        .transpose(0, 2, 1, 3)
+        .reshape(168, 168)
+        for k in range(3)
+    ]
     return tiles[0], np.stack(tiles, -1)
 
 
 # 1. A quality level is one object; the model, not the caller, knows its levels and its default.
 
+
 def test_the_api_holds_no_coding_algorithm_and_no_level_arithmetic():
     api = (CODEC / "api.py").read_text()
     assert "Encoder(" not in api and "Decoder(" not in api and "to_tiles" not in api
-    offenders = [p.name for p in CODEC.glob("*.py") if p.name != "model.py" and "quality - 1" in p.read_text()]
+    offenders = [
+        p.name
+        for p in CODEC.glob("*.py")
+        if p.name != "model.py" and "quality - 1" in p.read_text()
+    ]
     assert offenders == []
 
 
@@ -57,15 +68,26 @@ def test_a_model_with_fewer_levels_uses_its_own_default(tiny_model_path, tmp_pat
     assert run("-q", "--model", str(tiny_model_path), "a.npy", cwd=tmp_path).returncode == 0
     info = json.loads(run("info", "--json", "a.npy.aec", cwd=tmp_path).stdout)
     assert info["quality"] == 3
-    assert codec.decompress(codec.compress(test_images[:5], model=tiny), model=tiny).shape == (5, 28, 28)
+    assert codec.decompress(codec.compress(test_images[:5], model=tiny), model=tiny).shape == (
+        5,
+        28,
+        28,
+    )
 
 
 def test_coding_never_imports_jax_or_training_code(tmp_path, test_images):
     np.save(tmp_path / "a.npy", test_images[:20])
-    code = ("import sys, numpy as np, codec; x = np.load(sys.argv[1]); "
-            "[codec.decompress(codec.compress(x, quality=q)) for q in (1, 8)]; "
-            "print(sorted(m for m in ('jax', 'flax', 'optax', 'codec.train', 'codec.models') if m in sys.modules))")
-    r = subprocess.run([sys.executable, "-c", code, str(tmp_path / "a.npy")], capture_output=True, text=True, timeout=120)
+    code = (
+        "import sys, numpy as np, codec; x = np.load(sys.argv[1]); "
+        "[codec.decompress(codec.compress(x, quality=q)) for q in (1, 8)]; "
+        "print(sorted(m for m in ('jax', 'flax', 'optax', 'codec.training.tile', 'codec.training.tile_net') if m in sys.modules))"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "a.npy")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0 and r.stdout.strip() == "[]", r.stderr
 
 
@@ -79,13 +101,18 @@ def test_the_api_and_the_command_line_read_and_write_files_the_same_way(tmp_path
 
 # 2. Colour arrays are one colour image.
 
+
 def test_a_colour_array_is_one_colour_image_in_the_api_and_the_command_line(tmp_path, mosaic):
     _, rgb = mosaic
-    fmnist = codec.load_model()  # its pixel level 8 bounds the error (the photo model: test_conv.py)
+    fmnist = (
+        codec.load_model()
+    )  # its pixel level 8 bounds the error (the photo model: test_conv.py)
     blob = codec.compress(rgb, quality=8, model=fmnist)
     restored = codec.decompress(blob)
     assert restored.shape == rgb.shape and np.abs(restored.astype(int) - rgb).max() <= 7
-    planes = codec.compress(rgb, quality=8, grey_stack=True, model=fmnist)  # the rare stack of 168 grey images of width 3
+    planes = codec.compress(
+        rgb, quality=8, grey_stack=True, model=fmnist
+    )  # the rare stack of 168 grey images of width 3
     assert codec.decompress(planes).shape == rgb.shape and len(blob) < len(planes) / 1.5
     np.save(tmp_path / "rgb.npy", rgb)
     assert run("-q", "--quality", "8", "--model", FMNIST, "rgb.npy", cwd=tmp_path).returncode == 0
@@ -93,6 +120,7 @@ def test_a_colour_array_is_one_colour_image_in_the_api_and_the_command_line(tmp_
 
 
 # 3. Folders: recursive, reported, any sizes and channel counts.
+
 
 def test_a_folder_of_mixed_sizes_and_colours_round_trips_with_its_tree(tmp_path, mosaic):
     grey, rgb = mosaic
@@ -107,7 +135,10 @@ def test_a_folder_of_mixed_sizes_and_colours_round_trips_with_its_tree(tmp_path,
     photos.rename(tmp_path / "original")
     assert run("-d", "-q", "photos.aec", cwd=tmp_path).returncode == 0
     for name in ("a.png", "day/b.png", "day/two/c.tif"):
-        before, after = np.asarray(Image.open(tmp_path / "original" / name)), np.asarray(Image.open(photos / name))
+        before, after = (
+            np.asarray(Image.open(tmp_path / "original" / name)),
+            np.asarray(Image.open(photos / name)),
+        )
         assert after.shape == before.shape and np.abs(after.astype(int) - before).max() <= 7
     listing = codec.decompress((tmp_path / "photos.aec").read_bytes())
     assert [a.shape for a in listing] == [(100, 77), (64, 90, 3), (47, 55)]
@@ -115,17 +146,43 @@ def test_a_folder_of_mixed_sizes_and_colours_round_trips_with_its_tree(tmp_path,
 
 # Training on your own images.
 
+
 @pytest.mark.slow  # training: over 5 s on 2 cores
 def test_training_on_a_folder_of_colour_photos_of_any_sizes(tmp_path, mosaic):
     grey, rgb = mosaic
     folder = tmp_path / "mine"
     folder.mkdir()
     for i in range(6):
-        Image.fromarray(np.roll(rgb, 11 * i, axis=(0, 1))[: 90 + 7 * i, : 120 - 5 * i]).save(folder / f"p{i}.png")
+        Image.fromarray(np.roll(rgb, 11 * i, axis=(0, 1))[: 90 + 7 * i, : 120 - 5 * i]).save(
+            folder / f"p{i}.png"
+        )
     Image.fromarray(grey[:50, :60]).save(folder / "g.png")
-    argv = ["train", "--kind", "tile", "--data", str(folder), "--steps", "4", "--hidden", "8", "--clusters", "2", "--context-groups", "2",
-            "--context-hidden", "8", "--lambdas", "1,10", "--pixel-steps", "30", "--workdir", str(tmp_path / "w"),
-            "--out", str(tmp_path / "mine.aecm"), "-q"]
+    argv = [
+        "train",
+        "--kind",
+        "tile",
+        "--data",
+        str(folder),
+        "--steps",
+        "4",
+        "--hidden",
+        "8",
+        "--clusters",
+        "2",
+        "--context-groups",
+        "2",
+        "--context-hidden",
+        "8",
+        "--lambdas",
+        "1,10",
+        "--pixel-steps",
+        "30",
+        "--workdir",
+        str(tmp_path / "w"),
+        "--out",
+        str(tmp_path / "mine.aecm"),
+        "-q",
+    ]
     status = cli.main(argv)
     # Four steps make a ladder that is not monotone (the untrained transform costs more than the pixel
     # level): refused, the trained model kept in --workdir, nothing written to --out.
@@ -135,31 +192,55 @@ def test_training_on_a_folder_of_colour_photos_of_any_sizes(tmp_path, mosaic):
     assert codec.decompress(codec.compress(rgb, model=model), model=model).shape == rgb.shape
 
 
-@pytest.mark.parametrize("data_arg, message", [("missing", "missing: no such file or folder"),
-                                               ("one", "at least 2 images")])
+@pytest.mark.parametrize(
+    "data_arg, message",
+    [("missing", "missing: no such file or folder"), ("one", "at least 2 images")],
+)
 def test_training_refuses_bad_data_with_one_line(tmp_path, test_images, capsys, data_arg, message):
     (tmp_path / "one").mkdir()
     Image.fromarray(test_images[0]).save(tmp_path / "one" / "a.png")
-    status = cli.main(["train", "--data", str(tmp_path / data_arg), "--workdir", str(tmp_path / "w"),
-                       "--out", str(tmp_path / "m.aecm")])
+    status = cli.main(
+        [
+            "train",
+            "--data",
+            str(tmp_path / data_arg),
+            "--workdir",
+            str(tmp_path / "w"),
+            "--out",
+            str(tmp_path / "m.aecm"),
+        ]
+    )
     err = capsys.readouterr().err
-    assert status in (1, 2) and message in err and "Traceback" not in err and err.startswith("aecodec: error: ")
+    assert (
+        status in (1, 2)
+        and message in err
+        and "Traceback" not in err
+        and err.startswith("aecodec: error: ")
+    )
 
 
 @pytest.mark.slow  # training: over 5 s on 2 cores
 def test_a_time_budget_sets_the_steps_and_says_how_to_repeat_them(tmp_path, test_images):
-    from codec import train
-    from codec.models import ModelConfig
+    from codec.training import tile as train
+    from codec.training.tile_net import ModelConfig
 
     logs = []
     cfg = train.TrainConfig(minutes=0.05, batch_size=16, warmup_steps=1)
-    _, summary = train.train_and_evaluate(test_images[:100], tmp_path, train_config=cfg, progress=False,
-                                          model_config=ModelConfig(hidden=8, clusters=2, lambdas=(1.0,), context_groups=1,
-                                                                   pixel_steps=()), log=logs.append)
+    _, summary = train.train_and_evaluate(
+        test_images[:100],
+        tmp_path,
+        train_config=cfg,
+        progress=False,
+        model_config=ModelConfig(
+            hidden=8, clusters=2, lambdas=(1.0,), context_groups=1, pixel_steps=()
+        ),
+        log=logs.append,
+    )
     assert summary["steps"] >= 1 and f"--steps {summary['steps']}" in logs[0]
 
 
 # Targets are met by measurement, or the user is told.
+
 
 def test_targets_that_cannot_be_met_are_said(tmp_path, mosaic):
     grey, _ = mosaic
@@ -171,27 +252,41 @@ def test_targets_that_cannot_be_met_are_said(tmp_path, mosaic):
 
 
 def test_a_target_is_chosen_by_measurement_not_by_the_order_of_the_levels(test_images):
-    shifted = np.roll(test_images[:64], 7, axis=2)  # off the model's grid: its transform levels lose
+    shifted = np.roll(
+        test_images[:64], 7, axis=2
+    )  # off the model's grid: its transform levels lose
     pick = codec.api.pick_quality(shifted, target_psnr=18)
-    results = [codec.api.measure(codec.load_model(), shifted, q) for q in codec.load_model().qualities]
+    results = [
+        codec.api.measure(codec.load_model(), shifted, q) for q in codec.load_model().qualities
+    ]
     meeting = [r for r in results if r["psnr"] >= 18]
     assert pick["met"] and pick["bytes_per_image"] == min(r["bytes_per_image"] for r in meeting)
 
 
 # Silent losses in image files.
 
+
 def test_an_animated_gif_is_refused_not_cut_to_its_first_frame(tmp_path, test_images):
     frames = [Image.fromarray(test_images[i]) for i in range(3)]
     frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
     r = run("anim.gif", cwd=tmp_path)
-    assert r.returncode == 1 and b"has 3 frames" in r.stderr and not (tmp_path / "anim.gif.aec").exists()
+    assert (
+        r.returncode == 1
+        and b"has 3 frames" in r.stderr
+        and not (tmp_path / "anim.gif.aec").exists()
+    )
 
 
 def test_an_opaque_palette_image_comes_back_as_the_colours_it_shows(tmp_path, mosaic):
     _, rgb = mosaic
     Image.fromarray(rgb).quantize(64).save(tmp_path / "pal.png")
     shown = np.asarray(Image.open(tmp_path / "pal.png").convert("RGB"))
-    assert run("-q", "--quality", "8", "--model", FMNIST, "-o", "pal.aec", "pal.png", cwd=tmp_path).returncode == 0
+    assert (
+        run(
+            "-q", "--quality", "8", "--model", FMNIST, "-o", "pal.aec", "pal.png", cwd=tmp_path
+        ).returncode
+        == 0
+    )
     assert run("-d", "-q", "-o", "back.png", "pal.aec", cwd=tmp_path).returncode == 0
     back = Image.open(tmp_path / "back.png")
     assert back.mode == "RGB" and np.abs(np.asarray(back).astype(int) - shown).max() <= 7
@@ -210,31 +305,48 @@ def test_a_jpeg_is_restored_as_png_unless_a_jpeg_is_named(tmp_path, mosaic):
 
 # Errors that blame the right thing.
 
+
 def test_errors_name_the_model_or_the_output_folder_they_are_about(tmp_path, test_images):
     np.save(tmp_path / "a.npy", test_images[:3])
     r = run("--model", "missing.aecm", "a.npy", cwd=tmp_path)
     assert r.returncode == 1 and r.stderr.decode().startswith("aecodec: error: missing.aecm: ")
     r = run("-o", "nowhere/a.aec", "a.npy", cwd=tmp_path)
-    assert r.returncode == 1 and r.stderr.decode().startswith("aecodec: error: nowhere: No such file or directory")
+    assert r.returncode == 1 and r.stderr.decode().startswith(
+        "aecodec: error: nowhere: No such file or directory"
+    )
     (tmp_path / "text.txt").write_text("hello")
     r = run("text.txt", cwd=tmp_path)
-    assert r.returncode == 1 and b"not an image, an array or a dataset" in r.stderr and b"0x" not in r.stderr
+    assert (
+        r.returncode == 1
+        and b"not an image, an array or a dataset" in r.stderr
+        and b"0x" not in r.stderr
+    )
 
 
 def test_info_reads_standard_input_and_version_is_there(tmp_path, test_images):
     blob = codec.compress(test_images[:3])
     r = run("info", "-", cwd=tmp_path, stdin=blob)
-    assert r.returncode == 0 and b"3 of 28x28" in r.stdout and f"{len(blob)} bytes".encode() in r.stdout
+    assert (
+        r.returncode == 0
+        and b"3 of 28x28" in r.stdout
+        and f"{len(blob)} bytes".encode() in r.stdout
+    )
     r = run("--version", cwd=tmp_path)
     assert r.returncode == 0 and r.stdout.startswith(b"aecodec ")
 
 
 # aecodec bench takes its options, and writes where it is told.
 
+
 def test_bench_takes_its_options_and_help(tmp_path):
     for args in (["bench", "-h"], ["bench", "--help"]):
         r = run(*args, cwd=tmp_path)
-        assert r.returncode == 0 and b"--limit" in r.stdout and b"--out" in r.stdout and b"--update-readme" in r.stdout
+        assert (
+            r.returncode == 0
+            and b"--limit" in r.stdout
+            and b"--out" in r.stdout
+            and b"--update-readme" in r.stdout
+        )
     r = run("bench", "--limit", "x", cwd=tmp_path)
     assert r.returncode == 2 and b"invalid" in r.stderr
     r = run("bench", "--limit", "-9990", cwd=tmp_path)
@@ -242,6 +354,7 @@ def test_bench_takes_its_options_and_help(tmp_path):
 
 
 # Progress: none for one image, rather than a bar stuck at 0/1.
+
 
 def test_no_progress_bar_for_a_single_image():
     class Args:
@@ -261,6 +374,7 @@ def test_an_idx_of_colour_images_is_read_as_colour(tmp_path, mosaic):
 
 # A second pass over the user trial's fixes.
 
+
 def test_a_jpeg_restored_as_png_never_replaces_an_existing_png_even_with_force(tmp_path, mosaic):
     _, rgb = mosaic
     Image.fromarray(rgb).save(tmp_path / "photo.jpg")
@@ -271,14 +385,18 @@ def test_a_jpeg_restored_as_png_never_replaces_an_existing_png_even_with_force(t
     assert (tmp_path / "photo.png").read_bytes() == b"the user's own photo.png"
 
 
-def test_two_archives_restoring_to_one_name_in_one_command_do_not_overwrite_each_other(tmp_path, mosaic):
+def test_two_archives_restoring_to_one_name_in_one_command_do_not_overwrite_each_other(
+    tmp_path, mosaic
+):
     grey, rgb = mosaic
     Image.fromarray(rgb).save(tmp_path / "photo.jpg")
     Image.fromarray(grey).save(tmp_path / "photo.png")
     assert run("-q", "--rm", "photo.jpg", "photo.png", cwd=tmp_path).returncode == 0
     r = run("-d", "-f", "--rm", "-q", "photo.jpg.aec", "photo.png.aec", cwd=tmp_path)
     assert r.returncode == 1 and b"written by this command already" in r.stderr
-    assert (tmp_path / "photo.png.aec").exists()  # the second archive kept: nothing of it was restored
+    assert (
+        tmp_path / "photo.png.aec"
+    ).exists()  # the second archive kept: nothing of it was restored
 
 
 def test_a_gif_whose_transparency_is_unused_restores_as_a_gif(tmp_path, test_images):
@@ -312,10 +430,13 @@ def test_errors_inside_a_folder_name_the_file(tmp_path, test_images):
     frames[0].save(tmp_path / "f" / "b.gif", save_all=True, append_images=frames[1:])
     r = run("-r", "f", cwd=tmp_path)
     assert r.returncode == 1 and r.stderr.decode().strip() == (
-        "aecodec: error: f: b.gif: GIF image has 2 frames; aecodec stores one image per file (extract the frames first)")
+        "aecodec: error: f: b.gif: GIF image has 2 frames; aecodec stores one image per file (extract the frames first)"
+    )
 
 
-def test_the_api_refuses_to_restore_a_folder_archive_into_its_own_folder(tmp_path, test_images, monkeypatch):
+def test_the_api_refuses_to_restore_a_folder_archive_into_its_own_folder(
+    tmp_path, test_images, monkeypatch
+):
     (tmp_path / "f").mkdir()
     Image.fromarray(test_images[0]).save(tmp_path / "f" / "a.png")
     assert run("-r", "-q", "f", cwd=tmp_path).returncode == 0
@@ -328,12 +449,17 @@ def test_the_api_refuses_to_restore_a_folder_archive_into_its_own_folder(tmp_pat
 def test_an_idx_of_no_images_is_a_clear_error(tmp_path, header):
     (tmp_path / "empty-idx3-ubyte").write_bytes(header)
     r = run("empty-idx3-ubyte", cwd=tmp_path)
-    assert r.returncode == 1 and b"holds no images" in r.stderr and b"internal error" not in r.stderr
+    assert (
+        r.returncode == 1 and b"holds no images" in r.stderr and b"internal error" not in r.stderr
+    )
 
 
 def test_a_missing_input_and_doubled_names(tmp_path):
     r = run("nope.png", cwd=tmp_path)
-    assert r.returncode == 1 and r.stderr.decode().strip() == "aecodec: error: nope.png: No such file or directory"
+    assert (
+        r.returncode == 1
+        and r.stderr.decode().strip() == "aecodec: error: nope.png: No such file or directory"
+    )
     with pytest.raises(FileNotFoundError):
         codec.compress_file(tmp_path / "nope.png", tmp_path / "x.aec")
 
@@ -388,7 +514,9 @@ def test_a_name_that_is_not_utf8_is_refused_in_a_folder_and_replaced_in_meta(tmp
 
 
 def test_train_checks_its_output_folder_before_training(tmp_path, capsys):
-    status = cli.main(["train", "--out", str(tmp_path / "nodir" / "m.aecm"), "--workdir", str(tmp_path / "w")])
+    status = cli.main(
+        ["train", "--out", str(tmp_path / "nodir" / "m.aecm"), "--workdir", str(tmp_path / "w")]
+    )
     assert status == 1 and "nodir: No such file or directory" in capsys.readouterr().err
     assert not (tmp_path / "w").exists()
 
@@ -413,6 +541,15 @@ def test_bool_arrays_get_the_same_checks(bad):
 def test_training_data_follows_the_colour_array_rule(tmp_path, capsys, mosaic):
     _, rgb = mosaic
     np.save(tmp_path / "rgb.npy", rgb)  # one colour image: nothing to hold out
-    status = cli.main(["train", "--data", str(tmp_path / "rgb.npy"), "--workdir", str(tmp_path / "w"),
-                       "--out", str(tmp_path / "m.aecm")])
+    status = cli.main(
+        [
+            "train",
+            "--data",
+            str(tmp_path / "rgb.npy"),
+            "--workdir",
+            str(tmp_path / "w"),
+            "--out",
+            str(tmp_path / "m.aecm"),
+        ]
+    )
     assert status == 2 and "at least 2 images" in capsys.readouterr().err

@@ -23,10 +23,17 @@ from bitstream import container
 from .test_bitstream import record
 
 EXAMPLES = int(os.environ.get("AECODEC_FUZZ_EXAMPLES", "150"))
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=EXAMPLES <= 1000)
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    derandomize=EXAMPLES <= 1000,
+)
 
 
-@pytest.fixture(scope="module", params=[3, 8])  # the bundled model's top transform level and a pixel level
+@pytest.fixture(
+    scope="module", params=[3, 8]
+)  # the bundled model's top transform level and a pixel level
 def valid(request):
     images = codec.data.fashion_mnist("test")[:5]
     return codec.compress(images, quality=request.param)
@@ -66,8 +73,14 @@ def join(header, chunks, version: int = container.FORMAT_VERSION, fix_crc: bool 
     false): the single-image form when the header's batched field is false and the first chunk has bytes."""
     head = wire(header, version)
     first = chunks[0] if chunks else None
-    single = (version >= 3 and isinstance(head, list) and len(head) == 3 and isinstance(first, list)
-              and len(first) >= 2 and isinstance(first[1], bytes))
+    single = (
+        version >= 3
+        and isinstance(head, list)
+        and len(head) == 3
+        and isinstance(first, list)
+        and len(first) >= 2
+        and isinstance(first[1], bytes)
+    )
     if single:
         body = container.MAGIC + bytes([version | container.SINGLE_IMAGE]) + record(head) + first[1]
         return body + struct.pack("<I", zlib.crc32(body))
@@ -133,13 +146,25 @@ def test_truncations_flips_and_insertions_never_escape_as_other_errors(valid, da
 
 
 msgpack_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.floats() | st.text(max_size=8) | st.binary(max_size=16),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**64 - 1)
+    | st.floats()
+    | st.text(max_size=8)
+    | st.binary(max_size=16),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4)
+    ),
     max_leaves=8,
 )
 
 
-HEADER_VALUES = msgpack_values | st.lists(st.integers(-5, 2**40), max_size=4) | st.integers(-2, 300) | st.binary(max_size=10)
+HEADER_VALUES = (
+    msgpack_values
+    | st.lists(st.integers(-5, 2**40), max_size=4)
+    | st.integers(-2, 300)
+    | st.binary(max_size=10)
+)
 N, DATA, CRC = range(3)
 
 
@@ -149,23 +174,40 @@ def nested(depth: int, leaf):
     return leaf
 
 
-INCONSISTENT_META = st.sampled_from([
-    {"kind": "idx", "name": "x-idx3-ubyte", "count": 99}, {"kind": "folder", "name": "f", "count": 5, "files": ["a.png"] * 5},
-    {"kind": "folder", "name": "f", "count": 5, "files": ["../a.png", "b.png", "c.png", "d.png", "e.png"]},
-    {"kind": "image", "format": "PDF"}, {"kind": "npz", "key": "../x"}, {"kind": "npy", "count": "5"},
-    {"kind": "folder", "count": 1, "files": ["a.png"]}, {"kind": 7}, {"count": -3}, {"kind": "image", "count": 5},
-])
+INCONSISTENT_META = st.sampled_from(
+    [
+        {"kind": "idx", "name": "x-idx3-ubyte", "count": 99},
+        {"kind": "folder", "name": "f", "count": 5, "files": ["a.png"] * 5},
+        {
+            "kind": "folder",
+            "name": "f",
+            "count": 5,
+            "files": ["../a.png", "b.png", "c.png", "d.png", "e.png"],
+        },
+        {"kind": "image", "format": "PDF"},
+        {"kind": "npz", "key": "../x"},
+        {"kind": "npy", "count": "5"},
+        {"kind": "folder", "count": 1, "files": ["a.png"]},
+        {"kind": 7},
+        {"count": -3},
+        {"kind": "image", "count": 5},
+    ]
+)
 
 
 @FUZZ
 @given(data=st.data())
-def test_nested_fields_and_inconsistent_meta_behind_repaired_checksums(valid, data, tmp_path_factory):
+def test_nested_fields_and_inconsistent_meta_behind_repaired_checksums(
+    valid, data, tmp_path_factory
+):
     """Deep nesting anywhere is a FormatError (never a RecursionError); meta that disagrees with the
     images is refused by the CLI's restoration, which leaves nothing behind."""
     header, chunks = split(valid)
     where = data.draw(st.sampled_from(["header", "chunk", "meta"]))
     if where == "header":
-        header[data.draw(st.integers(0, 4))] = nested(data.draw(st.integers(2, 500)), data.draw(msgpack_values))
+        header[data.draw(st.integers(0, 4))] = nested(
+            data.draw(st.integers(2, 500)), data.draw(msgpack_values)
+        )
     elif where == "chunk":
         chunks[0][data.draw(st.integers(0, 2))] = nested(data.draw(st.integers(1, 500)), 1)
     else:
@@ -173,11 +215,13 @@ def test_nested_fields_and_inconsistent_meta_behind_repaired_checksums(valid, da
     blob = join(header, chunks)
     check(blob)
     if where == "meta":
-        from codec import sources
+        from codec.io import sources
 
         with pytest.raises(codec.AecodecError):
             reader = codec.api.ArchiveReader(io.BytesIO(blob))
-            sink = sources.Sink(reader.header, sources.restore_kind(reader.header, None), io.BytesIO())
+            sink = sources.Sink(
+                reader.header, sources.restore_kind(reader.header, None), io.BytesIO()
+            )
             for batch in reader:
                 sink.write(batch)
             sink.finish()
@@ -191,7 +235,9 @@ def test_header_field_mutations_behind_repaired_checksums(valid, data):
     if action == "whole":
         header = data.draw(msgpack_values)
     else:
-        pos = data.draw(st.integers(0, len(header) - 1))  # model, quality, image_shape, batched, meta
+        pos = data.draw(
+            st.integers(0, len(header) - 1)
+        )  # model, quality, image_shape, batched, meta
         if action == "replace":
             header[pos] = data.draw(HEADER_VALUES)
         elif action == "delete":
@@ -211,7 +257,9 @@ def test_chunk_mutations_behind_repaired_checksums(valid, data):
         chunks[i][N] = data.draw(st.integers(-(2**63), 2**64 - 1) | msgpack_values)
     elif field == "raised":  # more images than were coded: the stream must not decode past its end
         chunks[i][N] += data.draw(st.integers(1, 100_000))
-    elif field == "short":  # an empty or cut payload: refused by the floor of bytes per pixel, or by its end
+    elif (
+        field == "short"
+    ):  # an empty or cut payload: refused by the floor of bytes per pixel, or by its end
         chunks[i][DATA] = chunks[i][DATA][: data.draw(st.integers(0, len(chunks[i][DATA])))]
     elif field == DATA:
         raw = bytearray(chunks[i][DATA])
@@ -241,7 +289,12 @@ def test_decompression_bomb_fails_fast_without_allocating(valid):
 CLI_EXAMPLES = max(3, EXAMPLES // 50)
 
 
-@settings(max_examples=CLI_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+@settings(
+    max_examples=CLI_EXAMPLES,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    derandomize=True,
+)
 @given(data=st.data())
 def test_cli_decompress_and_test_reject_mutated_files_cleanly(valid, tmp_path_factory, data):
     """The console script on damaged files: exit 1, one 'aecodec: error: FILE: ...' line, no output left."""
@@ -254,5 +307,9 @@ def test_cli_decompress_and_test_reject_mutated_files_cleanly(valid, tmp_path_fa
     for command in (["test", "x.npy.aec"], ["-d", "x.npy.aec"]):
         r = subprocess.run([AECODEC, *command], cwd=folder, capture_output=True, timeout=300)
         lines = r.stderr.decode().strip().splitlines()
-        assert r.returncode == 1 and len(lines) == 1 and lines[0].startswith("aecodec: error: x.npy.aec: ")
+        assert (
+            r.returncode == 1
+            and len(lines) == 1
+            and lines[0].startswith("aecodec: error: x.npy.aec: ")
+        )
     assert sorted(p.name for p in folder.iterdir()) == ["x.npy.aec"]

@@ -18,7 +18,8 @@ import pytest
 from PIL import Image
 
 import codec
-from codec import api, cli, conv
+from codec import api, cli
+from codec.levels import conv
 
 PHOTO = api.model_for([(512, 512)])  # the bundled photo model: convolutional levels
 
@@ -91,7 +92,7 @@ def test_running_out_of_memory_is_reported_as_such_not_as_an_internal_error(
     def exhausted(*args, **kwargs):
         raise MemoryError
 
-    monkeypatch.setattr("codec.sources.write_archive", exhausted)
+    monkeypatch.setattr("codec.io.sources.write_archive", exhausted)
     assert cli.main(["-q", "x.png", "y.png"]) == 1  # the next file is still tried
     err = capsys.readouterr().err.splitlines()
     assert (

@@ -5,11 +5,11 @@ import pytest
 
 import codec
 from bitstream.coder import Decoder, Encoder
-from codec import image_tree, lossless
-from codec import lossless_forms as forms
 from codec.api import PHOTO_MODEL
 from codec.errors import FormatError
-from codec.tiling import to_planes
+from codec.levels import image_tree, lossless
+from codec.levels import lossless_forms as forms
+from codec.levels.planes import to_planes
 
 
 def _upscaled(seed: int = 0) -> np.ndarray:
@@ -23,18 +23,24 @@ def _upscaled(seed: int = 0) -> np.ndarray:
 def _grown(image: np.ndarray, search: int) -> lossless.Tree:
     planes = to_planes(image[None]).astype(np.int32)
     form = forms.choose(planes, 1, 8, 8)
-    props, tokens = lossless.original_properties(forms.forward(form, planes, 1, 8), 1, form, 8, predictors=True)
+    props, tokens = lossless.original_properties(
+        forms.forward(form, planes, 1, 8), 1, form, 8, predictors=True
+    )
     return image_tree.grow(props, tokens, lossless.tokens_per_sign(8), search)
 
 
 def _tables():
-    return lossless.AdaptiveTables(np.full((1, 2 * lossless.tokens_per_sign(8)), 1, np.uint32), 8, 256)
+    return lossless.AdaptiveTables(
+        np.full((1, 2 * lossless.tokens_per_sign(8)), 1, np.uint32), 8, 256
+    )
 
 
 @pytest.mark.parametrize("search", [1, len(lossless.PREDICTORS)])
 def test_an_image_tree_reads_back_as_written(search):
     tree = _grown(_upscaled(), search)
-    assert tree.leaves > 4 and tree.predicts  # an upscaled image: leaves that predict from a neighbour
+    assert (
+        tree.leaves > 4 and tree.predicts
+    )  # an upscaled image: leaves that predict from a neighbour
     tables = _tables()
     encoder = Encoder(tables)
     image_tree.write(tree, 8, encoder.add)

@@ -14,8 +14,9 @@ import pytest
 from PIL import Image, ImageOps
 
 import codec
-from codec import cli, data, deep, sources
+from codec import cli
 from codec.errors import FormatError, InputError
+from codec.io import data, deep, sources
 
 
 def npz_with(path, name: str, array: np.ndarray) -> None:

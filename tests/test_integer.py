@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 import codec
-from codec import integer, transforms
 from codec.errors import FormatError
-from codec.tiling import to_tiles
+from codec.levels import integer, transforms
+from codec.levels.planes import to_tiles
 
 from .test_model import _body, _write
 
@@ -26,9 +26,13 @@ GELU_TABLE_SHA256 = "dcd14365a0e63bdf0e020171a8443325e589b63f8b0ee8cc4c6d7425503
 def test_gelu_table_is_the_same_on_every_machine():
     table = integer.gelu_table()
     assert hashlib.sha256(table.astype("<i8").tobytes()).hexdigest() == GELU_TABLE_SHA256
-    grid = np.arange(-integer.GELU_RANGE << integer.ACT_BITS, (integer.GELU_RANGE << integer.ACT_BITS) + 1)
+    grid = np.arange(
+        -integer.GELU_RANGE << integer.ACT_BITS, (integer.GELU_RANGE << integer.ACT_BITS) + 1
+    )
     for i in np.random.default_rng(0).choice(len(grid), 200, replace=False):
-        assert table[i] == integer._gelu_exact(int(grid[i]))  # correctly rounded, computed in decimal
+        assert table[i] == integer._gelu_exact(
+            int(grid[i])
+        )  # correctly rounded, computed in decimal
 
 
 def test_fixed_point_products_are_exact_at_the_worst_case_input():
@@ -36,9 +40,15 @@ def test_fixed_point_products_are_exact_at_the_worst_case_input():
     weight = rng.normal(size=(784, 64)) * rng.uniform(0, 3, size=(1, 64))
     bound = 255 << 9
     layer = integer.FixedLinear(weight, bound, "test")
-    x = np.where(rng.random((32, 784)) < 0.5, -bound, bound) * np.sign(weight[:, 0])  # all terms of column 0 add up
-    exact = x.astype(np.int64) @ layer.weight.astype(np.int64)  # integer matmul: no BLAS, no rounding
-    np.testing.assert_array_equal(np.ldexp(exact.astype(np.float64), -layer.shift), layer(x.astype(np.float64)))
+    x = np.where(rng.random((32, 784)) < 0.5, -bound, bound) * np.sign(
+        weight[:, 0]
+    )  # all terms of column 0 add up
+    exact = x.astype(np.int64) @ layer.weight.astype(
+        np.int64
+    )  # integer matmul: no BLAS, no rounding
+    np.testing.assert_array_equal(
+        np.ldexp(exact.astype(np.float64), -layer.shift), layer(x.astype(np.float64))
+    )
     assert np.abs(exact).max() < 2**53
 
 
@@ -60,7 +70,9 @@ def test_integer_coding_matches_the_trained_float_model(bundled, test_images):
     choice, symbols, _ = bundled.level(top).latents(tiles)
     latents = bundled.level(top).walk(choice, lambda lo, hi, *_: symbols[:, lo:hi])
     x_float = np.asarray(transforms.synthesis(params, jnp.asarray(latents, jnp.float32)))
-    off = np.abs(np.clip(np.round(x_float * 255), 0, 255) - bundled.level(top).reconstruct(choice, symbols))
+    off = np.abs(
+        np.clip(np.round(x_float * 255), 0, 255) - bundled.level(top).reconstruct(choice, symbols)
+    )
     assert off.max() <= 1 and (off > 0).mean() < 0.005
 
 
@@ -72,8 +84,12 @@ def test_integer_context_matches_the_trained_float_context(bundled, test_images)
     bounds = bundled.config.bounds
     assert len(bounds) > 2  # the bundled model codes its latent in groups
     for g in range(1, len(bounds) - 1):
-        fixed = bundled.transform.context(g, integer.fixed_latents(latents[:, : bounds[g]]), bundled.level(top).index, choice)
-        floats = transforms.context(params, g, jnp.asarray(latents[:, : bounds[g]], jnp.float32), top - 1, choice)
+        fixed = bundled.transform.context(
+            g, integer.fixed_latents(latents[:, : bounds[g]]), bundled.level(top).index, choice
+        )
+        floats = transforms.context(
+            params, g, jnp.asarray(latents[:, : bounds[g]], jnp.float32), top - 1, choice
+        )
         # Hidden units are rounded to 1/4096, so outputs differ by a few thousandths (measured: < 0.004):
         # a hundredth of a rung of the scale ladder, a hundredth of a quantizer step of the mean.
         for a, b in zip(fixed, floats, strict=True):
@@ -83,8 +99,13 @@ def test_integer_context_matches_the_trained_float_context(bundled, test_images)
 def test_coding_arithmetic_matches_the_pinned_reference(bundled, test_images):
     top = bundled.config.qualities  # the transform's highest level
     choice, symbols, _ = bundled.level(top).latents(to_tiles(test_images, bundled.config.tile))
-    digest = hashlib.sha256(choice.astype("<i4").tobytes() + symbols.astype("<i4").tobytes()).hexdigest()
+    digest = hashlib.sha256(
+        choice.astype("<i4").tobytes() + symbols.astype("<i4").tobytes()
+    ).hexdigest()
     assert digest == LATENTS_SHA256
-    assert hashlib.sha256(bundled.level(top).reconstruct(choice, symbols).tobytes()).hexdigest() == PIXELS_SHA256
+    assert (
+        hashlib.sha256(bundled.level(top).reconstruct(choice, symbols).tobytes()).hexdigest()
+        == PIXELS_SHA256
+    )
     pixel_file = codec.compress(test_images, quality=bundled.qualities[-1], model=bundled)
     assert hashlib.sha256(pixel_file).hexdigest() == PIXEL_LEVEL_FILE_SHA256

@@ -29,10 +29,12 @@ def aecodec(tmp_path_factory) -> Path:
     entry = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]["aecodec"]
     module, function = entry.split(":")
     path = tmp_path_factory.mktemp("bin") / "aecodec"
-    path.write_text(f"#!{sys.executable}\n# -*- coding: utf-8 -*-\nimport re\nimport sys\n"
-                    f"from {module} import {function}\nif __name__ == '__main__':\n"
-                    "    sys.argv[0] = re.sub(r'(-script\\.pyw|\\.exe)?$', '', sys.argv[0])\n"
-                    f"    sys.exit({function}())\n")
+    path.write_text(
+        f"#!{sys.executable}\n# -*- coding: utf-8 -*-\nimport re\nimport sys\n"
+        f"from {module} import {function}\nif __name__ == '__main__':\n"
+        "    sys.argv[0] = re.sub(r'(-script\\.pyw|\\.exe)?$', '', sys.argv[0])\n"
+        f"    sys.exit({function}())\n"
+    )
     path.chmod(0o755)
     return path
 
@@ -72,8 +74,11 @@ runpy.run_path(sys.argv[0], run_name="__main__")
 @pytest.mark.parametrize("module", ["codec.signals", "codec.cli", "argparse", "json", "numpy"])
 def test_a_ctrl_c_while_the_program_loads_exits_130_without_a_traceback(aecodec, small, module):
     program = [str(aecodec), "-q", "-c", "-f", str(small)]
-    r = subprocess.run([sys.executable, "-c", INTERRUPT_AT_IMPORT, module, *program],
-                       capture_output=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-c", INTERRUPT_AT_IMPORT, module, *program],
+        capture_output=True,
+        timeout=120,
+    )
     assert r.returncode == 130 and b"Traceback" not in r.stderr, r.stderr.decode()
     assert r.stdout == b""  # stopped before the archive was written
 
@@ -82,9 +87,16 @@ def spawn_and_interrupt(command: list[str], delay: float) -> tuple[int, str]:
     """(exit status, stderr) of ``command`` sent SIGINT ``delay`` seconds after it starts; SIGINT at
     its default disposition, whatever the runner ignores; no Python between spawn and exec."""
     with tempfile.TemporaryFile() as err:
-        pid = os.posix_spawn(command[0], command, dict(os.environ), setsigdef=[signal.SIGINT],
-                             file_actions=[(os.POSIX_SPAWN_DUP2, err.fileno(), 2),
-                                           (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0)])
+        pid = os.posix_spawn(
+            command[0],
+            command,
+            dict(os.environ),
+            setsigdef=[signal.SIGINT],
+            file_actions=[
+                (os.POSIX_SPAWN_DUP2, err.fileno(), 2),
+                (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
+            ],
+        )
         time.sleep(delay)
         os.kill(pid, signal.SIGINT)
         _, status = os.waitpid(pid, 0)
@@ -109,7 +121,9 @@ def test_an_early_ctrl_c_is_exit_130_and_never_a_traceback_from_aecodec(aecodec,
         assert not through_aecodec(stderr), f"SIGINT at {delay_ms} ms:\n{stderr}"
         # Python's own start failed (init_sys_streams, init_import_site, ...): it exits with 1
         in_python_start = "Fatal Python error: init_" in stderr
-        assert status in (130, -signal.SIGINT, 0) or in_python_start, f"{delay_ms} ms: {status}\n{stderr}"
+        assert status in (130, -signal.SIGINT, 0) or in_python_start, (
+            f"{delay_ms} ms: {status}\n{stderr}"
+        )
         outcomes.append(status)
     assert 130 in outcomes  # some signals landed while aecodec ran, not only before or after it
 
@@ -186,6 +200,10 @@ except KeyboardInterrupt:
 def test_a_signal_handled_inside_a_callback_python_ignores_still_interrupts():
     """The handler runs wherever the main thread is: inside a weakref callback (an import's module
     lock) its exception was printed as "Exception ignored" and the program went on."""
-    r = subprocess.run([sys.executable, "-c", DROPPED_WHERE_PYTHON_IGNORES], capture_output=True,
-                       timeout=120, cwd=Path(__file__).parents[1])
+    r = subprocess.run(
+        [sys.executable, "-c", DROPPED_WHERE_PYTHON_IGNORES],
+        capture_output=True,
+        timeout=120,
+        cwd=Path(__file__).parents[1],
+    )
     assert r.returncode == 130 and b"Exception ignored" not in r.stderr, r.stderr.decode()

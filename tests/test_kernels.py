@@ -1,19 +1,21 @@
-"""The compiled loops (codec/_kernels.pyx) give exactly what the numpy definitions in lossless.py give."""
+"""The compiled loops (codec/levels/_kernels.pyx) give exactly what the numpy definitions in lossless.py give."""
 
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from codec import _kernels as kernels
-from codec import lossless
+from codec.levels import _kernels as kernels
+from codec.levels import lossless
 
 
 def _planes(rng, n, h, w, depth):
     """Smooth-ish planes with edges and noise: every CALIC bin and tree branch gets pixels."""
     top = (1 << depth) - 1
     y, x = np.mgrid[0:h, 0:w]
-    base = (x[None] * rng.integers(1, 9, (n, 1, 1)) + y[None] * rng.integers(-5, 5, (n, 1, 1))) << max(depth - 8, 0)
+    base = (
+        x[None] * rng.integers(1, 9, (n, 1, 1)) + y[None] * rng.integers(-5, 5, (n, 1, 1))
+    ) << max(depth - 8, 0)
     noise = rng.integers(-(1 << (depth - 3)), 1 << (depth - 3), (n, h, w))
     edges = (rng.random((n, h, w)) < 0.05) * rng.integers(0, top, (n, h, w))
     return np.clip(base + noise + edges, 0, top).astype(np.int32)
@@ -34,10 +36,17 @@ def _random_tree(rng, props, nodes=301):
     idx = np.arange(nodes)
     is_leaf = idx >= nodes // 2
     leaf = np.where(is_leaf, np.cumsum(is_leaf) - 1, -1)
-    return lossless.check_tree({"feature": np.array(feature), "threshold": np.array(threshold),
-                                "left": np.where(is_leaf, idx, np.array(left + [0] * leaves)),
-                                "right": np.where(is_leaf, idx, np.array(right + [0] * leaves)), "leaf": leaf},
-                               what="test", properties=len(lossless.OWN_PROPERTIES))
+    return lossless.check_tree(
+        {
+            "feature": np.array(feature),
+            "threshold": np.array(threshold),
+            "left": np.where(is_leaf, idx, np.array(left + [0] * leaves)),
+            "right": np.where(is_leaf, idx, np.array(right + [0] * leaves)),
+            "leaf": leaf,
+        },
+        what="test",
+        properties=len(lossless.OWN_PROPERTIES),
+    )
 
 
 def _reference_walk(tree, props):
@@ -57,7 +66,9 @@ def test_compiled_calic_equals_numpy_predict_at_every_depth(depth):
     r, offsets, top = lossless.padded(planes), lossless._offsets(10), (1 << depth) - 1
     for here in lossless._schedule(13, 10):
         want = lossless.predict(r, here, offsets, top, depth)
-        got = kernels.calic(lossless.pixel_major(planes), here, offsets, top, 1 << max(depth - 8, 0))
+        got = kernels.calic(
+            lossless.pixel_major(planes), here, offsets, top, 1 << max(depth - 8, 0)
+        )
         np.testing.assert_array_equal(got, want)
 
 
@@ -82,16 +93,30 @@ def test_compiled_leaves_equal_the_numpy_properties_walked(step):
     for here in lossless._schedule(h, w)[5:40:7]:
         pred = lossless.predict(r, here, offsets, (1 << depth) - 1, depth).astype(np.int64)
         extra = rng.integers(-500, 500, pred.shape)
-        props = np.vstack([lossless.properties(r, e, here, offsets, pred, 2, previous, step), extra.reshape(1, -1)])
+        props = np.vstack(
+            [
+                lossless.properties(r, e, here, offsets, pred, 2, previous, step),
+                extra.reshape(1, -1),
+            ]
+        )
         tree = _random_tree(rng, props)
-        got = tree.leaves_at(lossless.pixel_major(planes), np.ascontiguousarray(e.T), here, offsets, pred, 2,
-                             np.ascontiguousarray(previous.T), step, extra)
+        got = tree.leaves_at(
+            lossless.pixel_major(planes),
+            np.ascontiguousarray(e.T),
+            here,
+            offsets,
+            pred,
+            2,
+            np.ascontiguousarray(previous.T),
+            step,
+            extra,
+        )
         np.testing.assert_array_equal(got, _reference_walk(tree, props))
 
 
 @pytest.mark.parametrize("depth", [8, 16])
 def test_compiled_weighted_predictor_equals_numpy_state(depth):
-    from codec import weighted
+    from codec.levels import weighted
 
     rng = np.random.default_rng(depth + 1)
     n, h, w = 5, 12, 17
@@ -123,7 +148,9 @@ def test_compiled_own_prediction_picks_each_leafs_predictor():
         a, b, c = (r[:, here + o] for o in offsets[:3])
         choices = [calic, a, b, np.clip(a + b - c, 0, 255), wp]
         want = np.choose(tree.predictor[leaves].reshape(calic.shape), choices)
-        np.testing.assert_array_equal(tree.prediction(calic, rt, here, offsets, 255, leaves, wp), want)
+        np.testing.assert_array_equal(
+            tree.prediction(calic, rt, here, offsets, 255, leaves, wp), want
+        )
 
 
 def test_compiled_count_finds_the_leaves_whose_tables_went_stale():
@@ -146,31 +173,59 @@ def test_compiled_count_finds_the_leaves_whose_tables_went_stale():
 
 def test_compiled_raw_bits_and_reconstruction_invert_the_hybrid_tokens():
     rng = np.random.default_rng(4)
-    q = rng.integers(-40000, 40000, (6, 7)) * (rng.random((6, 7)) < 0.5) + rng.integers(-40, 40, (6, 7))
+    q = rng.integers(-40000, 40000, (6, 7)) * (rng.random((6, 7)) < 0.5) + rng.integers(
+        -40, 40, (6, 7)
+    )
     token, raw, _ = lossless.token_of(np.abs(q))
     signed = np.where(q < 0, -token, token).reshape(-1).astype(np.int32)
-    sent, bits = kernels.raw_bits(signed, lossless.tokens_per_sign(16), lossless.DIRECT, lossless.MSB)
+    sent, bits = kernels.raw_bits(
+        signed, lossless.tokens_per_sign(16), lossless.DIRECT, lossless.MSB
+    )
     np.testing.assert_array_equal(sent, np.flatnonzero(np.abs(signed) >= lossless.DIRECT))
     np.testing.assert_array_equal(bits, lossless.raw_bits_of(np.abs(signed))[sent] - 1)
     here = np.arange(7, dtype=np.int64) + 30
     r, e = np.zeros((60, 6), np.int32), np.zeros((60, 6), np.int32)
     pred = np.full((6, 7), 1 << 17, np.int64)
-    values = kernels.reconstruct(r, e, here, pred, pred, signed, sent, raw.reshape(-1)[sent].astype(np.int32), 1,
-                                 (1 << 18) - 1, False, lossless.DIRECT, lossless.MSB)
+    values = kernels.reconstruct(
+        r,
+        e,
+        here,
+        pred,
+        pred,
+        signed,
+        sent,
+        raw.reshape(-1)[sent].astype(np.int32),
+        1,
+        (1 << 18) - 1,
+        False,
+        lossless.DIRECT,
+        lossless.MSB,
+    )
     np.testing.assert_array_equal(values, pred + q)
     np.testing.assert_array_equal(np.abs(q), lossless.magnitude_of(token, raw))
     np.testing.assert_array_equal(r[here].T, pred + q)
     np.testing.assert_array_equal(e[here].T, np.abs(q))
-    assert kernels.raw_bits(np.array([5, -lossless.tokens_per_sign(8)], np.int32), lossless.tokens_per_sign(8),
-                            lossless.DIRECT, lossless.MSB)[0][0] == -1
+    assert (
+        kernels.raw_bits(
+            np.array([5, -lossless.tokens_per_sign(8)], np.int32),
+            lossless.tokens_per_sign(8),
+            lossless.DIRECT,
+            lossless.MSB,
+        )[0][0]
+        == -1
+    )
 
 
 FIXTURES = Path(__file__).parent / "data"
 WRITTEN_BY_NUMPY = {  # (file stem, compress arguments): written by the numpy-only coder (commit ef253ae)
     "format6-fashion-lossless": {"lossless": True},
     "format6-fashion-k2": {"max_error": 2},
-    "format6-photo-lossless": {"lossless": True},  # colour, an image's own tree tried (the model's kept)
-    "format6-coffee-lossless": {"lossless": True},  # colour, its own tree with the weighted predictor
+    "format6-photo-lossless": {
+        "lossless": True
+    },  # colour, an image's own tree tried (the model's kept)
+    "format6-coffee-lossless": {
+        "lossless": True
+    },  # colour, its own tree with the weighted predictor
     "format6-moon-lossless": {"lossless": True},  # grey, its own tree with the weighted predictor
     "format6-deep12-lossless": {"lossless": True, "model": "deep"},  # 12-bit data in uint16
     "format6-deep12-k3": {"max_error": 3, "model": "deep"},
@@ -195,9 +250,11 @@ def test_files_of_the_numpy_coder_decode_and_reencode_byte_for_byte(stem):
 def test_lossless_coding_without_the_compiled_loops_says_how_to_build_them(monkeypatch):
     import sys
 
-    import codec
+    import codec.levels
 
-    monkeypatch.setitem(sys.modules, "codec._kernels", None)  # as in a checkout never installed
-    monkeypatch.delattr(codec, "_kernels", raising=False)
+    monkeypatch.setitem(
+        sys.modules, "codec.levels._kernels", None
+    )  # as in a checkout never installed
+    monkeypatch.delattr(codec.levels, "_kernels", raising=False)
     with pytest.raises(ImportError, match="not built: install the package with pip"):
         codec.compress(np.zeros((28, 28), np.uint8), lossless=True)

@@ -10,8 +10,11 @@ import pytest
 
 import codec
 from bitstream import container
-from codec import cli, data, deep, lossless, lossless_train, modelfile
+from codec import cli
 from codec.errors import FormatError, InputError
+from codec.io import data, deep
+from codec.levels import lossless, modelfile
+from codec.training import lossless_train
 
 AECODEC = [sys.executable, "-m", "codec.cli"]
 
@@ -37,8 +40,18 @@ def coder8():
 def model_path(tmp_path_factory, coder8):
     """A model of the lossless coder alone (8 bits), as ``aecodec train --kind lossless`` writes it."""
     path = tmp_path_factory.mktemp("lossless") / "l8.aecm"
-    path.write_bytes(modelfile.dumps(name="l8", config=None, params={}, frozen=None, pixel=[], meta={}, default=0,
-                                     lossless=coder8))
+    path.write_bytes(
+        modelfile.dumps(
+            name="l8",
+            config=None,
+            params={},
+            frozen=None,
+            pixel=[],
+            meta={},
+            default=0,
+            lossless=coder8,
+        )
+    )
     return path
 
 
@@ -46,8 +59,18 @@ def model_path(tmp_path_factory, coder8):
 def deep_path(tmp_path_factory):
     path = tmp_path_factory.mktemp("deep") / "d16.aecm"
     coder = lossless_train.fit([_deep_images(40, seed=1)], 16, leaves=16, log=lambda s: None)
-    path.write_bytes(modelfile.dumps(name="d16", config=None, params={}, frozen=None, pixel=[], meta={}, default=0,
-                                     lossless=coder))
+    path.write_bytes(
+        modelfile.dumps(
+            name="d16",
+            config=None,
+            params={},
+            frozen=None,
+            pixel=[],
+            meta={},
+            default=0,
+            lossless=coder,
+        )
+    )
     return path
 
 
@@ -64,7 +87,9 @@ def test_hybrid_tokens_round_trip_every_16_bit_magnitude():
 def test_lossless_round_trips_odd_sizes_and_colour_bit_for_bit(model_path, shape):
     images = np.random.default_rng(sum(shape)).integers(0, 256, shape, dtype=np.uint8)
     images[..., : shape[1] // 2] //= 8  # smooth and noisy parts
-    back = codec.decompress(codec.compress(images, lossless=True, model=model_path), model=model_path)
+    back = codec.decompress(
+        codec.compress(images, lossless=True, model=model_path), model=model_path
+    )
     assert back.dtype == np.uint8 and np.array_equal(back, images)
 
 
@@ -87,34 +112,46 @@ def test_near_lossless_keeps_every_pixel_within_k(model_path, k):
         assert len(blob) < len(codec.compress(images, lossless=True, model=model_path))
 
 
-@pytest.mark.parametrize("bits, shape", [(12, (24, 20)), (16, (24, 20)), (16, (5, 7, 3)), (9, (1, 3))])
+@pytest.mark.parametrize(
+    "bits, shape", [(12, (24, 20)), (16, (24, 20)), (16, (5, 7, 3)), (9, (1, 3))]
+)
 def test_16_bit_images_round_trip_exactly_with_their_depth(deep_path, bits, shape):
     rng = np.random.default_rng(bits)
-    images = rng.integers(0, 1 << bits, (3, *shape), dtype=np.uint16) if len(shape) == 3 or shape == (1, 3) \
+    images = (
+        rng.integers(0, 1 << bits, (3, *shape), dtype=np.uint16)
+        if len(shape) == 3 or shape == (1, 3)
         else _deep_images(3, shape, bits)
+    )
     blob = codec.compress(images, lossless=True, model=deep_path, depth=bits)
     header = container.unpack(blob).header
     assert header["depth"] == bits and header["dtype"] == "uint16"
     back = codec.decompress(blob, model=deep_path)
     assert back.dtype == np.uint16 and np.array_equal(back, images)
     for k in (1, 3):
-        near = codec.decompress(codec.compress(images, max_error=k, model=deep_path, depth=bits), model=deep_path)
+        near = codec.decompress(
+            codec.compress(images, max_error=k, model=deep_path, depth=bits), model=deep_path
+        )
         assert int(np.abs(near.astype(np.int64) - images).max()) <= k
 
 
 def test_lossy_coding_of_16_bit_images_is_refused_with_the_way_out(bundled):
-    with pytest.raises(InputError, match="losslessly or near-losslessly only.*lossless=True or max_error"):
+    with pytest.raises(
+        InputError, match="losslessly or near-losslessly only.*lossless=True or max_error"
+    ):
         codec.compress(np.zeros((4, 4), np.uint16), model=bundled, quality=2)
 
 
-@pytest.mark.parametrize("kw, message", [
-    ({"lossless": True, "quality": 2}, "not both"),
-    ({"max_error": 33}, "from 0 .lossless. to 32"),
-    ({"max_error": -1}, "from 0 .lossless. to 32"),
-    ({"lossless": True, "max_error": 2}, "lossless means max_error 0"),
-    ({"lossless": True, "depth": 4}, "beyond 4 bits"),
-    ({"lossless": True, "depth": 12}, "does not suit uint8"),
-])
+@pytest.mark.parametrize(
+    "kw, message",
+    [
+        ({"lossless": True, "quality": 2}, "not both"),
+        ({"max_error": 33}, "from 0 .lossless. to 32"),
+        ({"max_error": -1}, "from 0 .lossless. to 32"),
+        ({"lossless": True, "max_error": 2}, "lossless means max_error 0"),
+        ({"lossless": True, "depth": 4}, "beyond 4 bits"),
+        ({"lossless": True, "depth": 12}, "does not suit uint8"),
+    ],
+)
 def test_lossless_arguments_are_checked(model_path, kw, message):
     with pytest.raises(InputError, match=message):
         codec.compress(np.full((5, 5), 200, np.uint8), model=model_path, **kw)
@@ -137,7 +174,7 @@ def test_a_damaged_lossless_stream_is_an_error_not_wrong_pixels(model_path):
     damaged = bytearray(chunk_data)
     for i in range(0, len(damaged), 7):
         damaged[i] ^= 0x5A
-    from codec.lossless import LosslessLevel
+    from codec.levels.lossless import LosslessLevel
 
     level = LosslessLevel(codec.load_model(model_path).lossless)
     with pytest.raises(FormatError):
@@ -157,14 +194,26 @@ def test_a_context_tree_with_a_loop_or_a_shared_child_is_refused(coder8):
         lossless.check_tree(shared, what="t")
 
 
-def test_a_lossless_coder_added_to_a_model_keeps_its_old_files_decodable(tmp_path, tiny_model_path, test_images):
+def test_a_lossless_coder_added_to_a_model_keeps_its_old_files_decodable(
+    tmp_path, tiny_model_path, test_images
+):
     old = codec.compress(test_images[:3], quality=1, model=tiny_model_path)
-    raw = cli.lossless_added(data.fashion_mnist("train")[:200], tiny_model_path.read_bytes(), name="t", leaves=8,
-                             depth=None, command="test", data_name="test", log=lambda s: None)
+    raw = cli.lossless_added(
+        data.fashion_mnist("train")[:200],
+        tiny_model_path.read_bytes(),
+        name="t",
+        leaves=8,
+        depth=None,
+        command="test",
+        data_name="test",
+        log=lambda s: None,
+    )
     (tmp_path / "t.aecm").write_bytes(raw)
     new = codec.load_model(tmp_path / "t.aecm")
     assert new.fingerprint != codec.load_model(tiny_model_path).fingerprint
-    assert np.array_equal(codec.decompress(old, model=new), codec.decompress(old, model=tiny_model_path))
+    assert np.array_equal(
+        codec.decompress(old, model=new), codec.decompress(old, model=tiny_model_path)
+    )
     exact = codec.compress(test_images[:3], lossless=True, model=new)
     assert np.array_equal(codec.decompress(exact, model=new), test_images[:3])
 
@@ -175,9 +224,20 @@ def test_the_bundled_fashion_model_codes_losslessly_below_xz(bundled, test_image
     assert 8 * len(blob) / test_images.size < 3.4  # xz -9e: 3.86 bits per pixel on the whole split
 
 
-@pytest.mark.parametrize("suffix, bits, channels", [(".png", 16, 1), (".png", 12, 3), (".tif", 16, 1),
-                                                    (".tif", 16, 3), (".pgm", 12, 1), (".ppm", 16, 3)])
-def test_16_bit_files_round_trip_through_the_command_line_with_their_depth(tmp_path, deep_path, suffix, bits, channels):
+@pytest.mark.parametrize(
+    "suffix, bits, channels",
+    [
+        (".png", 16, 1),
+        (".png", 12, 3),
+        (".tif", 16, 1),
+        (".tif", 16, 3),
+        (".pgm", 12, 1),
+        (".ppm", 16, 3),
+    ],
+)
+def test_16_bit_files_round_trip_through_the_command_line_with_their_depth(
+    tmp_path, deep_path, suffix, bits, channels
+):
     image = _deep_images(1, (20, 17), bits)[0]
     if channels == 3:
         image = np.stack([image, image // 2, image // 3], -1)
@@ -185,13 +245,29 @@ def test_16_bit_files_round_trip_through_the_command_line_with_their_depth(tmp_p
     path = tmp_path / f"x{suffix}"
     path.write_bytes(deep.write(image, fmt, bits))
     read, info = data.read_image(path)
-    assert read.dtype == np.uint16 and np.array_equal(read, image) and info["depth"] == (bits if fmt != "TIFF" else 16)
-    done = subprocess.run([*AECODEC, "--lossless", "--model", str(deep_path), str(path)], capture_output=True, text=True)
+    assert (
+        read.dtype == np.uint16
+        and np.array_equal(read, image)
+        and info["depth"] == (bits if fmt != "TIFF" else 16)
+    )
+    done = subprocess.run(
+        [*AECODEC, "--lossless", "--model", str(deep_path), str(path)],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr
-    info_out = subprocess.run([*AECODEC, "info", "--model", str(deep_path), str(path) + ".aec"], capture_output=True, text=True)
+    info_out = subprocess.run(
+        [*AECODEC, "info", "--model", str(deep_path), str(path) + ".aec"],
+        capture_output=True,
+        text=True,
+    )
     assert "lossless" in info_out.stdout and "uint16" in info_out.stdout
     path.unlink()
-    done = subprocess.run([*AECODEC, "-d", "--model", str(deep_path), str(path) + ".aec"], capture_output=True, text=True)
+    done = subprocess.run(
+        [*AECODEC, "-d", "--model", str(deep_path), str(path) + ".aec"],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr
     back, back_info = data.read_image(path)
     assert np.array_equal(back, image) and back_info["depth"] == info["depth"]
@@ -208,8 +284,17 @@ def test_a_16_bit_file_compressed_lossily_fails_clearly_and_keeps_the_input(tmp_
 def test_near_lossless_bound_is_shown_by_info(tmp_path, model_path):
     path = tmp_path / "x.npy"
     np.save(path, data.fashion_mnist("test")[:10])
-    assert subprocess.run([*AECODEC, "--max-error", "3", "--model", str(model_path), str(path)]).returncode == 0
-    shown = subprocess.run([*AECODEC, "info", "--model", str(model_path), str(path) + ".aec"], capture_output=True, text=True)
+    assert (
+        subprocess.run(
+            [*AECODEC, "--max-error", "3", "--model", str(model_path), str(path)]
+        ).returncode
+        == 0
+    )
+    shown = subprocess.run(
+        [*AECODEC, "info", "--model", str(model_path), str(path) + ".aec"],
+        capture_output=True,
+        text=True,
+    )
     assert "near-lossless (every pixel within 3)" in shown.stdout
     bad = subprocess.run([*AECODEC, "--max-error", "40", str(path)], capture_output=True, text=True)
     assert bad.returncode == 2 and "1 to 32" in bad.stderr
@@ -228,13 +313,25 @@ def test_a_pgm_that_lies_about_its_size_is_refused(tmp_path):
 def test_a_folder_of_16_bit_images_restores_each_with_its_own_depth(tmp_path, deep_path):
     folder = tmp_path / "scans"
     folder.mkdir()
-    images = {"a.png": (_deep_images(1, (20, 17), 12)[0], 12), "b.png": (_deep_images(1, (9, 30), 14, seed=3)[0], 14)}
+    images = {
+        "a.png": (_deep_images(1, (20, 17), 12)[0], 12),
+        "b.png": (_deep_images(1, (9, 30), 14, seed=3)[0], 14),
+    }
     for name, (image, bits) in images.items():
         (folder / name).write_bytes(deep.write(image, "PNG", bits))
-    done = subprocess.run([*AECODEC, "-r", "--lossless", "--model", str(deep_path), str(folder)], capture_output=True, text=True)
+    done = subprocess.run(
+        [*AECODEC, "-r", "--lossless", "--model", str(deep_path), str(folder)],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr
     out = tmp_path / "back"
-    assert subprocess.run([*AECODEC, "-d", "--model", str(deep_path), "-o", str(out), str(folder) + ".aec"]).returncode == 0
+    assert (
+        subprocess.run(
+            [*AECODEC, "-d", "--model", str(deep_path), "-o", str(out), str(folder) + ".aec"]
+        ).returncode
+        == 0
+    )
     for name, (image, bits) in images.items():
         back, info = data.read_image(out / name)
         assert np.array_equal(back, image) and info["depth"] == bits
@@ -247,6 +344,8 @@ def test_a_folder_mixing_8_and_16_bit_images_is_refused_naming_the_file(tmp_path
     from PIL import Image
 
     Image.fromarray(np.zeros((5, 5), np.uint8)).save(folder / "b.png")
-    done = subprocess.run([*AECODEC, "-r", "--lossless", str(folder)], capture_output=True, text=True)
+    done = subprocess.run(
+        [*AECODEC, "-r", "--lossless", str(folder)], capture_output=True, text=True
+    )
     assert done.returncode == 1 and "b.png: a 8-bit image in a folder of 12-bit ones" in done.stderr
     assert not (tmp_path / "mixed.aec").exists()

@@ -5,11 +5,11 @@ import pytest
 
 import codec
 from bitstream.coder import Decoder, Encoder
-from codec import lossless
-from codec import lossless_forms as forms
 from codec.api import PHOTO_MODEL
 from codec.errors import FormatError
-from codec.tiling import to_planes
+from codec.levels import lossless
+from codec.levels import lossless_forms as forms
+from codec.levels.planes import to_planes
 
 
 @pytest.mark.parametrize("depth", [8, 12, 16])
@@ -23,8 +23,9 @@ def test_colour_transforms_invert_exactly_and_keep_the_depth(depth, colour):
 
 
 def _form_round_trip(form, channels, depth, coder_depth):
-    tables = lossless.AdaptiveTables(np.full((1, 2 * lossless.tokens_per_sign(coder_depth)), 1, np.uint32),
-                                     coder_depth, 256)
+    tables = lossless.AdaptiveTables(
+        np.full((1, 2 * lossless.tokens_per_sign(coder_depth)), 1, np.uint32), coder_depth, 256
+    )
     encoder = Encoder(tables)
     forms.write(form, channels, depth, coder_depth, encoder.add)
     decoder = Decoder(encoder.finish(), tables)
@@ -56,7 +57,9 @@ def test_a_few_colour_image_is_coded_as_palette_indices_and_round_trips(tmp_path
     model = codec.load_model(PHOTO_MODEL)
     blob = codec.compress(image, lossless=True, model=model)
     assert np.array_equal(codec.decompress(blob, model=model), image)
-    assert len(blob) < len(codec.compress(image, max_error=1, model=model))  # the palette beats even near-lossless
+    assert len(blob) < len(
+        codec.compress(image, max_error=1, model=model)
+    )  # the palette beats even near-lossless
 
 
 def test_a_histogram_stretched_image_is_coded_as_ranks_and_round_trips():
@@ -75,7 +78,9 @@ def test_a_histogram_stretched_image_is_coded_as_ranks_and_round_trips():
 
 def test_a_damaged_value_set_is_a_format_error():
     runs_past_the_end = forms.Form(forms.NONE, None, (np.array([3, 250, 255]),))
-    tables = lossless.AdaptiveTables(np.full((1, 2 * lossless.tokens_per_sign(8)), 1, np.uint32), 8, 256)
+    tables = lossless.AdaptiveTables(
+        np.full((1, 2 * lossless.tokens_per_sign(8)), 1, np.uint32), 8, 256
+    )
     encoder = Encoder(tables)
     forms.write(runs_past_the_end, 1, 8, 8, encoder.add)
     data = encoder.finish()

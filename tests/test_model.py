@@ -6,12 +6,12 @@ import pytest
 
 import bitstream
 import codec
-from codec import entropy, modelfile
+from codec.levels import entropy, modelfile
 
 
 def test_compression_consistent_with_quantization(bundled, test_images):
     """The decoder recovers exactly the integers the encoder produced."""
-    from codec.tiling import to_tiles
+    from codec.levels.planes import to_tiles
 
     tiles = to_tiles(test_images[:64], bundled.config.tile)
     choice, symbols, index = bundled.level(3).latents(tiles)
@@ -19,13 +19,15 @@ def test_compression_consistent_with_quantization(bundled, test_images):
     enc.add(choice, np.full(64, bundled.transform.frozen.cluster_table(2)))
     enc.add(symbols, index)
     dec = bitstream.Decoder(enc.finish(), bundled.transform.tables)
-    np.testing.assert_array_equal(dec.read(np.full(64, bundled.transform.frozen.cluster_table(2))), choice)
+    np.testing.assert_array_equal(
+        dec.read(np.full(64, bundled.transform.frozen.cluster_table(2))), choice
+    )
     np.testing.assert_array_equal(dec.read(index), symbols)
 
 
 def test_information_bounds(bundled, test_images):
     """Coded bits >= ideal bits under the frozen tables, and only the coder's flush above."""
-    from codec.tiling import to_tiles
+    from codec.levels.planes import to_tiles
 
     choice, symbols, index = bundled.level(3).latents(to_tiles(test_images, bundled.config.tile))
     enc = bitstream.Encoder(bundled.transform.tables)
@@ -33,7 +35,9 @@ def test_information_bounds(bundled, test_images):
     enc.add(choice, cluster_index)
     enc.add(symbols, index)
     coded = 8 * len(enc.finish())
-    ideal = bitstream.ideal_bits(choice, cluster_index, bundled.transform.tables) + bitstream.ideal_bits(symbols, index, bundled.transform.tables)
+    ideal = bitstream.ideal_bits(
+        choice, cluster_index, bundled.transform.tables
+    ) + bitstream.ideal_bits(symbols, index, bundled.transform.tables)
     assert ideal <= coded <= ideal * 1.002 + 64
 
 
@@ -51,7 +55,9 @@ def test_compression_works_after_serialization(tiny_model_path, tmp_path, test_i
     copy.write_bytes(raw)
     a, b = codec.load_model(tiny_model_path), codec.load_model(copy)
     assert a.fingerprint == b.fingerprint
-    assert codec.compress(test_images[:10], quality=1, model=a) == codec.compress(test_images[:10], quality=1, model=b)
+    assert codec.compress(test_images[:10], quality=1, model=a) == codec.compress(
+        test_images[:10], quality=1, model=b
+    )
 
 
 def _body(path):
@@ -95,38 +101,62 @@ def test_model_file_with_wrong_parameter_shape_is_rejected(tiny_model_path, tmp_
         codec.load_model(_write(tmp_path / "bad.aecm", body))
 
 
-def test_model_file_from_before_context_modelling_still_loads(tiny_model_path, tmp_path, test_images):
+def test_model_file_from_before_context_modelling_still_loads(
+    tiny_model_path, tmp_path, test_images
+):
     """Such files have no context groups and store table indices instead of rung positions."""
     body = _body(tiny_model_path)
     body["format"] = 1
     del body["pixel"], body["default"], body["conv"]
-    body["config"] = {k: v for k, v in body["config"].items() if not k.startswith(("context", "pixel"))}
+    body["config"] = {
+        k: v for k, v in body["config"].items() if not k.startswith(("context", "pixel"))
+    }
     body["params"] = {k: v for k, v in body["params"].items() if not k.startswith("context")}
     rung = modelfile.decode_array(body["frozen"].pop("rung"), what="rung")
-    body["frozen"]["index"] = modelfile.encode_array(np.rint(rung.astype(np.float64)).astype(np.uint8))
+    body["frozen"]["index"] = modelfile.encode_array(
+        np.rint(rung.astype(np.float64)).astype(np.uint8)
+    )
     model = codec.load_model(_write(tmp_path / "old.aecm", body))
     assert model.config.bounds == (0, 784)
-    restored = codec.decompress(codec.compress(test_images[:5], quality=2, model=model), model=model)
-    assert restored.shape == (5, 28, 28) and np.abs(restored.astype(int) - test_images[:5]).mean() < 40
+    restored = codec.decompress(
+        codec.compress(test_images[:5], quality=2, model=model), model=model
+    )
+    assert (
+        restored.shape == (5, 28, 28) and np.abs(restored.astype(int) - test_images[:5]).mean() < 40
+    )
 
 
 def test_fine_tuning_copies_matching_parameters_and_names_the_others(tiny_model_path):
     from flax import nnx
 
-    from codec import train
-    from codec.models import Codec, ModelConfig
+    from codec.training import tile as train
+    from codec.training.tile_net import Codec, ModelConfig
 
-    tiny = {"clusters": 2, "lambdas": (1.0, 10.0), "context_groups": 3, "context_hidden": 8}  # as conftest trains it
-    copied = train.load_params(Codec(ModelConfig(hidden=8, **tiny), rngs=nnx.Rngs(1)), tiny_model_path)
+    tiny = {
+        "clusters": 2,
+        "lambdas": (1.0, 10.0),
+        "context_groups": 3,
+        "context_hidden": 8,
+    }  # as conftest trains it
+    copied = train.load_params(
+        Codec(ModelConfig(hidden=8, **tiny), rngs=nnx.Rngs(1)), tiny_model_path
+    )
     assert "synthesis_linear" in copied and "context2/outer/kernel" in copied
-    wider = train.load_params(Codec(ModelConfig(hidden=16, **tiny), rngs=nnx.Rngs(1)), tiny_model_path)
+    wider = train.load_params(
+        Codec(ModelConfig(hidden=16, **tiny), rngs=nnx.Rngs(1)), tiny_model_path
+    )
     assert "synthesis_linear" in wider
-    assert "analysis_branch/inner/kernel (not copied: shape (784, 8) in the file, (784, 16) here)" in wider
+    assert (
+        "analysis_branch/inner/kernel (not copied: shape (784, 8) in the file, (784, 16) here)"
+        in wider
+    )
 
 
 def test_a_stream_claiming_a_negative_cluster_is_a_format_error(tiny):
     encoder = bitstream.Encoder(tiny.transform.tables)
-    encoder.add(np.array([-3]), np.array([tiny.transform.frozen.cluster_table(0)]))  # the escape carries any value
+    encoder.add(
+        np.array([-3]), np.array([tiny.transform.frozen.cluster_table(0)])
+    )  # the escape carries any value
     with pytest.raises(codec.FormatError, match="cluster index out of range"):
         tiny.level(1).decode(encoder.finish(), 1, [28, 28])
 
@@ -160,5 +190,7 @@ def test_a_model_with_absurd_gains_still_codes_cleanly(tiny_model_path, tmp_path
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no overflowing or undefined casts on the way
         _, symbols, _ = model.level(1).latents(test_images[:4].reshape(4, -1))
-        restored = codec.decompress(codec.compress(test_images[:4], quality=1, model=model), model=model)
+        restored = codec.decompress(
+            codec.compress(test_images[:4], quality=1, model=model), model=model
+        )
     assert np.abs(symbols).max() == 1 << 15 and restored.shape == (4, 28, 28)

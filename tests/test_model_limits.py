@@ -17,7 +17,10 @@ import numpy as np
 import pytest
 
 import codec
-from codec import api, convnet, family, lossless_train, modelfile
+from codec import api
+from codec.family import autoencoders as family
+from codec.levels import convnet, modelfile
+from codec.training import lossless_train
 
 from .test_cli import AECODEC
 

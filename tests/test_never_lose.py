@@ -25,7 +25,9 @@ from PIL import Image
 
 import codec
 from bitstream import container
-from codec import api, data, fileio, modelfile, signals
+from codec import api, signals
+from codec.io import data, fileio
+from codec.levels import modelfile
 
 from .test_cli import AECODEC, FMNIST, run, with_default_signal
 from .test_fuzz import join, split
@@ -40,8 +42,11 @@ def images(test_images):
 
 def tree(folder: Path) -> dict:
     """Every file under ``folder`` (hidden ones too) -> its bytes' digest."""
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def folder_archive(tmp_path, images) -> Path:
@@ -55,6 +60,7 @@ def folder_archive(tmp_path, images) -> Path:
 
 # 1. Folder archives: nothing but the archived names is ever written, nothing ever deleted.
 
+
 def test_decompressing_a_folder_archive_with_force_keeps_every_unarchived_file(tmp_path, images):
     archive = folder_archive(tmp_path, images)
     (tmp_path / "photos" / "thesis.tex").write_text("years of work")
@@ -67,7 +73,9 @@ def test_decompressing_a_folder_archive_with_force_keeps_every_unarchived_file(t
     assert (tmp_path / "photos" / "thesis.tex").read_text() == "years of work"
 
 
-def test_decompressing_into_an_unrelated_folder_with_force_only_adds_the_archived_names(tmp_path, images):
+def test_decompressing_into_an_unrelated_folder_with_force_only_adds_the_archived_names(
+    tmp_path, images
+):
     archive = folder_archive(tmp_path, images)
     home = tmp_path / "home"
     home.mkdir()
@@ -83,7 +91,9 @@ def test_without_force_an_existing_name_is_refused_and_nothing_is_written(tmp_pa
     (out / "img1.png").write_bytes(b"mine")
     r = run("-d", "-q", "-o", "out", archive.name, cwd=tmp_path)
     assert r.returncode == 1 and b"img1.png already exists (use -f to overwrite)" in r.stderr
-    assert tree(out) == {"img1.png": hashlib.sha256(b"mine").hexdigest()}  # no staging folder left either
+    assert tree(out) == {
+        "img1.png": hashlib.sha256(b"mine").hexdigest()
+    }  # no staging folder left either
 
 
 @pytest.mark.parametrize("target", [".", "..", "/"])
@@ -114,7 +124,9 @@ def test_an_archive_named_dotdot_aec_does_not_map_to_a_dot_folder(tmp_path, imag
     assert r.returncode == 2 and tree(tmp_path) == before
 
 
-@pytest.mark.parametrize("name", ["../evil.png", "/etc/evil.png", "a/../../evil.png", "", "a\x1b[2J.png"])
+@pytest.mark.parametrize(
+    "name", ["../evil.png", "/etc/evil.png", "a/../../evil.png", "", "a\x1b[2J.png"]
+)
 def test_a_folder_archive_naming_a_file_outside_its_folder_is_refused(tmp_path, images, name):
     header, chunks = split(codec.compress(images[:2], quality=4))
     header[4] = {"kind": "folder", "name": "x", "count": 2, "files": ["ok.png", name]}
@@ -126,8 +138,11 @@ def test_a_folder_archive_naming_a_file_outside_its_folder_is_refused(tmp_path, 
 
 # 2. Output = input.
 
+
 @pytest.mark.parametrize("decompressing", [False, True])
-def test_output_equal_to_the_input_is_refused_even_with_force_and_rm(tmp_path, images, decompressing):
+def test_output_equal_to_the_input_is_refused_even_with_force_and_rm(
+    tmp_path, images, decompressing
+):
     np.save(tmp_path / "a.npy", images)
     name = "a.npy"
     if decompressing:
@@ -142,6 +157,7 @@ def test_output_equal_to_the_input_is_refused_even_with_force_and_rm(tmp_path, i
 
 # 3. -r --rm removes exactly what went into the archive, after it is complete.
 
+
 def test_recursive_rm_removes_only_the_archived_images(tmp_path, images):
     photos = tmp_path / "photos"
     (photos / "sub").mkdir(parents=True)
@@ -152,26 +168,41 @@ def test_recursive_rm_removes_only_the_archived_images(tmp_path, images):
     r = run("-r", "--rm", "-o", "photos/photos.aec", "photos", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert b"skipped 1 file(s) that are not images: readme.txt" in r.stderr
-    assert set(tree(photos)) == {"readme.txt", "photos.aec"} and (photos / "sub").is_dir()  # folders stay, as with gzip
+    assert (
+        set(tree(photos)) == {"readme.txt", "photos.aec"} and (photos / "sub").is_dir()
+    )  # folders stay, as with gzip
     assert codec.decompress((photos / "photos.aec").read_bytes()).shape == (4, 28, 28)
 
 
 # 4. Whatever compresses decompresses through the same interface, in every mode Pillow reads.
 
-@pytest.mark.parametrize("mode", ["1", "L", "LA", "P", "RGB", "RGBA"])  # Pillow writes no PA file to read
+
+@pytest.mark.parametrize(
+    "mode", ["1", "L", "LA", "P", "RGB", "RGBA"]
+)  # Pillow writes no PA file to read
 def test_every_8_bit_mode_round_trips_through_the_command_line(tmp_path, test_images, mode):
     grey = test_images[7]
-    rgba = np.stack([grey, test_images[8], test_images[9], np.full_like(grey, 255)], -1)  # opaque alpha
-    source = {"1": Image.fromarray(grey), "L": Image.fromarray(grey), "P": Image.fromarray(rgba[..., :3])}
+    rgba = np.stack(
+        [grey, test_images[8], test_images[9], np.full_like(grey, 255)], -1
+    )  # opaque alpha
+    source = {
+        "1": Image.fromarray(grey),
+        "L": Image.fromarray(grey),
+        "P": Image.fromarray(rgba[..., :3]),
+    }
     im = source.get(mode, Image.fromarray(rgba, "RGBA")).convert(mode)
     im.save(tmp_path / "in.png")
-    original = np.asarray(Image.open(tmp_path / "in.png").convert({"1": "L", "P": "RGB"}.get(mode, mode)))
+    original = np.asarray(
+        Image.open(tmp_path / "in.png").convert({"1": "L", "P": "RGB"}.get(mode, mode))
+    )
     assert run("-q", "--quality", "8", "--model", FMNIST, "in.png", cwd=tmp_path).returncode == 0
     (tmp_path / "in.png").rename(tmp_path / "kept.png")
     r = run("-d", "-q", "in.png.aec", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     restored = Image.open(tmp_path / "in.png")
-    assert restored.mode == {"1": "L", "P": "RGB"}.get(mode, mode)  # palette and 1-bit: the values they show
+    assert restored.mode == {"1": "L", "P": "RGB"}.get(
+        mode, mode
+    )  # palette and 1-bit: the values they show
     restored = np.asarray(restored)
     assert restored.shape == original.shape
     assert np.abs(restored.astype(int) - original).max() <= 7  # quality 8: half its step of 14
@@ -181,21 +212,31 @@ def test_every_8_bit_mode_round_trips_through_the_command_line(tmp_path, test_im
 
 @pytest.mark.parametrize("mode", ["LA", "RGBA", "P"])
 def test_a_transparent_image_is_refused_not_coded_lossily(tmp_path, test_images, mode):
-    rgba = np.stack([test_images[7], test_images[8], test_images[9], np.where(test_images[7] > 20, 255, 0)], -1)
+    rgba = np.stack(
+        [test_images[7], test_images[8], test_images[9], np.where(test_images[7] > 20, 255, 0)], -1
+    )
     im = Image.fromarray(rgba.astype(np.uint8), "RGBA")
     if mode == "P":  # a palette with a transparent entry
         im = Image.fromarray(test_images[7]).convert("P")
         im.info["transparency"] = 0
-    (im.convert(mode) if mode != "P" else im).save(tmp_path / "in.png", **({"transparency": 0} if mode == "P" else {}))
+    (im.convert(mode) if mode != "P" else im).save(
+        tmp_path / "in.png", **({"transparency": 0} if mode == "P" else {})
+    )
     r = run("--rm", "in.png", cwd=tmp_path)
     assert r.returncode == 1 and b"transparent alpha channel" in r.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.png"]
 
 
 def test_a_16_bit_image_asked_for_lossily_is_refused_and_kept(tmp_path):
-    Image.fromarray(np.arange(28 * 28, dtype=np.uint16).reshape(28, 28) * 50).save(tmp_path / "deep.png")
+    Image.fromarray(np.arange(28 * 28, dtype=np.uint16).reshape(28, 28) * 50).save(
+        tmp_path / "deep.png"
+    )
     r = run("--rm", "--quality", "3", "deep.png", cwd=tmp_path)
-    assert r.returncode == 1 and b"deep.png: " in r.stderr and b"losslessly or near-losslessly only" in r.stderr
+    assert (
+        r.returncode == 1
+        and b"deep.png: " in r.stderr
+        and b"losslessly or near-losslessly only" in r.stderr
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["deep.png"]
 
 
@@ -209,6 +250,7 @@ def test_a_16_bit_image_is_coded_losslessly_before_rm_removes_it(tmp_path):
 
 
 # 5. Two writers of one name: exactly one wins, the other is told.
+
 
 def test_two_writers_finishing_together_never_both_succeed(tmp_path):
     for trial in range(40):
@@ -234,6 +276,7 @@ def test_two_writers_finishing_together_never_both_succeed(tmp_path):
 
 # 6. One rule for the API and the CLI: the output name's suffix decides.
 
+
 def test_the_output_suffix_decides_the_restored_format_in_the_cli_and_the_api(tmp_path, images):
     (tmp_path / "t10k-idx3-ubyte.gz").write_bytes(gzip.compress(data.idx_bytes(images)))
     assert run("-q", "t10k-idx3-ubyte.gz", cwd=tmp_path).returncode == 0
@@ -242,12 +285,17 @@ def test_the_output_suffix_decides_the_restored_format_in_the_cli_and_the_api(tm
     codec.decompress_file(tmp_path / "t10k-idx3-ubyte.gz.aec", tmp_path / "api.npy")
     assert np.load(tmp_path / "api.npy").shape == images.shape
     r = run("-d", "-q", "-o", "t10k.weird", "t10k-idx3-ubyte.gz.aec", cwd=tmp_path)
-    assert r.returncode == 1 and b"unknown output format" in r.stderr and not (tmp_path / "t10k.weird").exists()
+    assert (
+        r.returncode == 1
+        and b"unknown output format" in r.stderr
+        and not (tmp_path / "t10k.weird").exists()
+    )
     with pytest.raises(codec.DataError, match="unknown output format"):
         codec.decompress_file(tmp_path / "t10k-idx3-ubyte.gz.aec", tmp_path / "t10k.weird")
 
 
 # 7. Termination signals: no leftovers, exit 128 + n; and "output, then input removed" is never split.
+
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT])
 def test_termination_signals_leave_no_partial_output_and_exit_128_plus_n(tmp_path, signum):
@@ -258,8 +306,10 @@ def test_termination_signals_leave_no_partial_output_and_exit_128_plus_n(tmp_pat
     src = tmp_path / "in" / "train-images-idx3-ubyte.gz"
     shutil.copyfile(codec.data.DEBIAN_DIR / "train-images-idx3-ubyte.gz", src)
     out = tmp_path / "out"
-    proc = subprocess.Popen(with_default_signal(signum, AECODEC, "-q", "--rm", "-o", str(out / "train.aec"), str(src)),
-                            stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        with_default_signal(signum, AECODEC, "-q", "--rm", "-o", str(out / "train.aec"), str(src)),
+        stderr=subprocess.PIPE,
+    )
     deadline = time.time() + 120
     while time.time() < deadline and not any(p.name.endswith(".part") for p in out.iterdir()):
         time.sleep(0.05)
@@ -276,7 +326,9 @@ def test_a_signal_inside_the_final_steps_lands_after_them(tmp_path):
         src.write_bytes(b"input")
 
         def remove_input_after_a_signal():
-            os.kill(os.getpid(), signal.SIGTERM)  # arrives between "output in place" and "input removed"
+            os.kill(
+                os.getpid(), signal.SIGTERM
+            )  # arrives between "output in place" and "input removed"
             src.unlink()
 
         with pytest.raises(signals.Interrupted) as info:
@@ -293,10 +345,16 @@ def test_a_signal_inside_the_final_steps_lands_after_them(tmp_path):
 
 def test_the_command_line_loads_no_numerical_library_before_its_signal_handlers():
     code = "import sys, codec.cli; print(sorted(m for m in ('numpy', 'msgpack', 'constriction') if m in sys.modules))"
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
+    assert (
+        subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        == "[]"
+    )
 
 
 # 8. Streams that end where they say, and work bounded by the file's size.
+
 
 def bounded(call, error):
     """``call()`` raises ``error`` within a second and 200 MB."""
@@ -342,20 +400,23 @@ def test_blank_images_are_padded_to_the_floor_and_still_round_trip():
     fmnist, photo = codec.load_model(), codec.load_model(codec.api.PHOTO_MODEL)
     for model, quality in ((fmnist, 1), (fmnist, 8), (photo, 1), (photo, photo.qualities[-1])):
         blob = codec.compress(blank, quality=quality, model=model)
-        (n, payload), = container.unpack(blob).chunks
+        ((n, payload),) = container.unpack(blob).chunks
         assert len(payload) >= blank.size // container.MAX_PIXELS_PER_BYTE
         assert np.abs(codec.decompress(blob).astype(int)).max() <= 20
 
 
 def test_format_2_files_are_still_read():
-    expected = {3: "be0946df7579e00af2c4a35c2d875f66b4e3616c75f96b9f93800fbb96dd4b65",
-                6: "ba8bfadba76fa8419979b3664aff777c7b55dc4d6247ecc790cb389c29d88874"}
+    expected = {
+        3: "be0946df7579e00af2c4a35c2d875f66b4e3616c75f96b9f93800fbb96dd4b65",
+        6: "ba8bfadba76fa8419979b3664aff777c7b55dc4d6247ecc790cb389c29d88874",
+    }
     for quality, digest in expected.items():
         restored = codec.decompress((HERE / "data" / f"format2-q{quality}.aec").read_bytes())
         assert hashlib.sha256(restored.tobytes()).hexdigest() == digest
 
 
 # 9, 10, 15. Hostile model files.
+
 
 def model_body() -> dict:
     body = msgpack.unpackb(api.DEFAULT_MODEL.read_bytes()[4:], raw=False)
@@ -390,13 +451,16 @@ def test_a_model_of_nested_empty_arrays_is_refused_within_bounds(tmp_path):
         codec.load_model(tmp_path / "list.aecm")
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda b: b["params"]["pixel_mean"].update(dtype=["<f4"]), "unsupported dtype"),
-    (lambda b: b.update(config=list(b["config"].values())), "config is a list"),
-    (lambda b: b["config"].update(hidden="128"), "hidden is not a whole number"),
-    (lambda b: b["config"].update(tile=[28.0, 28]), "tile or pixel_steps"),
-    (lambda b: b.update(name=["x"]), "name is a list"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda b: b["params"]["pixel_mean"].update(dtype=["<f4"]), "unsupported dtype"),
+        (lambda b: b.update(config=list(b["config"].values())), "config is a list"),
+        (lambda b: b["config"].update(hidden="128"), "hidden is not a whole number"),
+        (lambda b: b["config"].update(tile=[28.0, 28]), "tile or pixel_steps"),
+        (lambda b: b.update(name=["x"]), "name is a list"),
+    ],
+)
 def test_mistyped_model_fields_are_format_errors_never_coerced(tmp_path, change, message):
     body = model_body()
     change(body)
@@ -406,12 +470,15 @@ def test_mistyped_model_fields_are_format_errors_never_coerced(tmp_path, change,
 
 # 11. Compress-side bombs: the claimed shape is checked before a pixel is read.
 
+
 def test_an_idx_or_npz_claiming_a_huge_image_is_refused_before_reading(tmp_path):
     head = bytes([0, 0, 8, 3]) + struct.pack(">III", 1, 32768, 32768)
     (tmp_path / "huge-idx3-ubyte.gz").write_bytes(gzip.compress(head + bytes(1 << 20)))
     bounded(lambda: codec.data.load_images(tmp_path / "huge-idx3-ubyte.gz"), codec.InputError)
     npy = io.BytesIO()
-    np.lib.format.write_array_header_1_0(npy, {"descr": "|u1", "fortran_order": False, "shape": (1, 32768, 32768)})
+    np.lib.format.write_array_header_1_0(
+        npy, {"descr": "|u1", "fortran_order": False, "shape": (1, 32768, 32768)}
+    )
     with zipfile.ZipFile(tmp_path / "huge.npz", "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr("images.npy", npy.getvalue() + bytes(1 << 20))
     bounded(lambda: codec.data.load_images(tmp_path / "huge.npz"), codec.InputError)
@@ -422,8 +489,11 @@ def test_an_idx_or_npz_claiming_a_huge_image_is_refused_before_reading(tmp_path)
 
 # 12. A damaged header is found before any chunk is decoded.
 
+
 def test_a_flipped_header_bit_fails_before_a_byte_is_written(tmp_path, images):
-    blob = bytearray(codec.compress(np.concatenate([images] * 200), quality=4, meta={"kind": "npy", "name": "x"}))
+    blob = bytearray(
+        codec.compress(np.concatenate([images] * 200), quality=4, meta={"kind": "npy", "name": "x"})
+    )
     blob[8] ^= 4  # inside the header record
     (tmp_path / "x.aec").write_bytes(bytes(blob))
     r = run("-d", "-c", "x.aec", cwd=tmp_path)
@@ -432,37 +502,56 @@ def test_a_flipped_header_bit_fails_before_a_byte_is_written(tmp_path, images):
 
 # 13. Deep nesting is a FormatError, never a RecursionError.
 
+
 def test_deeply_nested_fields_are_format_errors_in_decompress_test_and_info(tmp_path, images):
     header, chunks = split(codec.compress(images[:2], quality=3))
     deep: list = []
     for _ in range(1000):
         deep = [deep]
-    for i, blob in enumerate([join([*header[:2], deep, *header[3:]], chunks), join(header, [[deep, *chunks[0][1:]]])]):
+    for i, blob in enumerate(
+        [join([*header[:2], deep, *header[3:]], chunks), join(header, [[deep, *chunks[0][1:]]])]
+    ):
         with pytest.raises(codec.FormatError):
             codec.decompress(blob)
         (tmp_path / f"deep{i}.aec").write_bytes(blob)
         for command in ("test", "info"):
             r = run(command, f"deep{i}.aec", cwd=tmp_path)
-            assert r.returncode == 1 and b"RecursionError" not in r.stderr and b"nested deeper" in r.stderr
+            assert (
+                r.returncode == 1
+                and b"RecursionError" not in r.stderr
+                and b"nested deeper" in r.stderr
+            )
 
 
 # 14. Checksum-valid but inconsistent metadata.
 
-@pytest.mark.parametrize("meta, message", [
-    ({"kind": "idx", "name": "a-idx3-ubyte", "count": 10}, "holds 6 images, not the 10"),
-    ({"kind": "folder", "name": "f", "count": 6, "files": ["a.png"] * 6}, "lists a name twice"),
-    ({"kind": "image", "name": "a.png", "format": "PDF"}, "format 'PDF' is not an image format"),
-    ({"kind": "npz", "name": "a.npz", "key": "../x"}, "key '../x' is not a plain array name"),
-    ({"kind": "npy", "name": "a.npy", "count": "6"}, "count '6' is not a whole number"),
-    ({"kind": "npy", "name": "a.npy", "count": -1}, "is not a whole number"),
-    ({"kind": "teapot"}, "kind 'teapot'"),
-])
-def test_inconsistent_metadata_is_a_format_error_and_leaves_nothing(tmp_path, images, meta, message):
+
+@pytest.mark.parametrize(
+    "meta, message",
+    [
+        ({"kind": "idx", "name": "a-idx3-ubyte", "count": 10}, "holds 6 images, not the 10"),
+        ({"kind": "folder", "name": "f", "count": 6, "files": ["a.png"] * 6}, "lists a name twice"),
+        (
+            {"kind": "image", "name": "a.png", "format": "PDF"},
+            "format 'PDF' is not an image format",
+        ),
+        ({"kind": "npz", "name": "a.npz", "key": "../x"}, "key '../x' is not a plain array name"),
+        ({"kind": "npy", "name": "a.npy", "count": "6"}, "count '6' is not a whole number"),
+        ({"kind": "npy", "name": "a.npy", "count": -1}, "is not a whole number"),
+        ({"kind": "teapot"}, "kind 'teapot'"),
+    ],
+)
+def test_inconsistent_metadata_is_a_format_error_and_leaves_nothing(
+    tmp_path, images, meta, message
+):
     header, chunks = split(codec.compress(images, quality=4))
     header[4] = meta
     (tmp_path / "x.aec").write_bytes(join(header, chunks))
-    r = run("-d", "-q", "-o", "out", "x.aec", cwd=tmp_path) if meta.get("kind") == "folder" else \
-        run("-d", "-q", "-c", "x.aec", cwd=tmp_path)
+    r = (
+        run("-d", "-q", "-o", "out", "x.aec", cwd=tmp_path)
+        if meta.get("kind") == "folder"
+        else run("-d", "-q", "-c", "x.aec", cwd=tmp_path)
+    )
     assert r.returncode == 1 and message in r.stderr.decode(), r.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) in (["x.aec"], ["out", "x.aec"])
     assert not (tmp_path / "out").exists() or tree(tmp_path / "out") == {}
@@ -470,13 +559,18 @@ def test_inconsistent_metadata_is_a_format_error_and_leaves_nothing(tmp_path, im
 
 # 16. The small ones.
 
+
 def test_a_full_disk_says_no_space_left_on_device(tmp_path, images):
     with open("/dev/full", "wb") as f, pytest.raises(OSError) as info:
         data.save_images(f, images, "npy")
     assert info.value.errno == 28
-    (tmp_path / "a.npy.aec").write_bytes(codec.compress(images, meta={"kind": "npy", "name": "a.npy"}))
+    (tmp_path / "a.npy.aec").write_bytes(
+        codec.compress(images, meta={"kind": "npy", "name": "a.npy"})
+    )
     with open("/dev/full", "wb") as full:
-        r = subprocess.run([AECODEC, "-d", "-c", "a.npy.aec"], cwd=tmp_path, stdout=full, stderr=subprocess.PIPE)
+        r = subprocess.run(
+            [AECODEC, "-d", "-c", "a.npy.aec"], cwd=tmp_path, stdout=full, stderr=subprocess.PIPE
+        )
     assert r.returncode == 1 and b"No space left on device" in r.stderr
 
 
@@ -513,6 +607,7 @@ def test_chunk_checksums_still_cover_the_payload(images):
 
 
 # A second adversarial pass over the fix.
+
 
 def test_folder_names_a_restore_would_refuse_are_refused_at_compression_before_rm(tmp_path, images):
     photos = tmp_path / "photos"
@@ -553,11 +648,16 @@ def test_tiny_images_cannot_multiply_the_work_by_their_padding():
     blob = container.pack(header, [(n, bytes(container.min_chunk_bytes(n, 1)))])
     bounded(lambda: codec.decompress(blob), codec.LimitError)
     tiny = np.full((500, 1, 1), 7, np.uint8)
-    assert (codec.decompress(codec.compress(tiny, quality=1)) == codec.decompress(codec.compress(tiny, quality=1))).all()
+    assert (
+        codec.decompress(codec.compress(tiny, quality=1))
+        == codec.decompress(codec.compress(tiny, quality=1))
+    ).all()
 
 
 def test_a_short_write_to_standard_output_is_an_error_not_a_truncated_success():
-    class Short(io.RawIOBase):  # takes at most 10 bytes a call, then nothing: a reader that went away
+    class Short(
+        io.RawIOBase
+    ):  # takes at most 10 bytes a call, then nothing: a reader that went away
         def __init__(self):
             self.taken = 0
 
@@ -602,8 +702,12 @@ def test_a_folder_restore_never_replaces_its_own_input(tmp_path, images):
 
 
 def test_narrow_grey_images_are_not_restored_as_one_colour_image(tmp_path):
-    stack = np.random.default_rng(0).integers(0, 255, (3, 28, 4), dtype=np.uint8)  # three 28x4 grey images
-    (tmp_path / "g3.aec").write_bytes(codec.compress(stack, quality=8, grey_stack=True, model=codec.load_model()))
+    stack = np.random.default_rng(0).integers(
+        0, 255, (3, 28, 4), dtype=np.uint8
+    )  # three 28x4 grey images
+    (tmp_path / "g3.aec").write_bytes(
+        codec.compress(stack, quality=8, grey_stack=True, model=codec.load_model())
+    )
     r = run("-d", "-q", "-o", "g3.png", "g3.aec", cwd=tmp_path)
     assert r.returncode == 1 and b"an image file holds one image, the archive 3" in r.stderr
     with pytest.raises(codec.DataError, match="holds one image"):
@@ -619,7 +723,9 @@ def test_an_ignored_hangup_stays_ignored_as_under_nohup(tmp_path):
     while time.time() < deadline and not any(p.name.endswith(".part") for p in tmp_path.iterdir()):
         time.sleep(0.05)
     proc.send_signal(signal.SIGHUP)
-    assert proc.wait(timeout=300) == 0 and codec.decompress((tmp_path / "t.aec").read_bytes()).shape == (10000, 28, 28)
+    assert proc.wait(timeout=300) == 0 and codec.decompress(
+        (tmp_path / "t.aec").read_bytes()
+    ).shape == (10000, 28, 28)
 
 
 def test_running_the_cli_in_process_gives_back_the_callers_signal_handlers():
@@ -651,10 +757,14 @@ def test_a_name_that_cannot_be_placed_stops_the_restore_before_any_file_is_place
 
 def test_an_npz_claiming_millions_of_images_is_read_a_chunk_at_a_time(tmp_path):
     npy = io.BytesIO()
-    np.lib.format.write_array_header_1_0(npy, {"descr": "|u1", "fortran_order": False, "shape": (2_000_000, 28, 28)})
+    np.lib.format.write_array_header_1_0(
+        npy, {"descr": "|u1", "fortran_order": False, "shape": (2_000_000, 28, 28)}
+    )
     with zipfile.ZipFile(tmp_path / "many.npz", "w", zipfile.ZIP_DEFLATED) as z:
-        z.writestr("images.npy", npy.getvalue() + bytes(784 * 3000))  # far fewer images than claimed
-    from codec import sources
+        z.writestr(
+            "images.npy", npy.getvalue() + bytes(784 * 3000)
+        )  # far fewer images than claimed
+    from codec.io import sources
 
     source = sources.open_source(str(tmp_path / "many.npz"))
     tracemalloc.start()
@@ -668,7 +778,7 @@ def test_an_npz_claiming_millions_of_images_is_read_a_chunk_at_a_time(tmp_path):
 
 
 def test_a_pipe_that_never_ends_is_refused_past_its_limit(tmp_path, monkeypatch):
-    from codec import sources
+    from codec.io import sources
 
     monkeypatch.setattr(sources, "MAX_PIPED_BYTES", 1 << 16)
     with pytest.raises(codec.DataError, match="from a pipe; give its file name"):
@@ -694,5 +804,7 @@ def test_an_image_format_that_cannot_hold_the_channels_is_a_data_error(tmp_path,
 
 def test_info_into_a_closed_pipe_prints_no_traceback(tmp_path, images):
     (tmp_path / "a.aec").write_bytes(codec.compress(images))
-    r = subprocess.run(f"'{AECODEC}' info a.aec a.aec a.aec | true", shell=True, cwd=tmp_path, capture_output=True)
+    r = subprocess.run(
+        f"'{AECODEC}' info a.aec a.aec a.aec | true", shell=True, cwd=tmp_path, capture_output=True
+    )
     assert b"Traceback" not in r.stderr

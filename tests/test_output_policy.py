@@ -1,4 +1,4 @@
-"""One output policy for every command that writes (``codec/fileio.py``): one test per finding of
+"""One output policy for every command that writes (``codec/io/fileio.py``): one test per finding of
 the review "Never lose a file, never run unbounded — again". Each failed on the code before it.
 
 The policy: an existing file is kept unless -f; an input of the same run is never written, even
@@ -18,8 +18,11 @@ import numpy as np
 import pytest
 
 import codec
-from codec import cli, data, family, train
-from codec.models import ModelConfig
+from codec import cli
+from codec.family import autoencoders as family
+from codec.io import data
+from codec.training import tile as train
+from codec.training.tile_net import ModelConfig
 
 from .test_cli import run
 
@@ -77,7 +80,8 @@ def family_argv(command: str, items: Path, out: Path, *more) -> list[str]:
 
 @pytest.mark.parametrize("command", sorted(FAMILY_COMMANDS))
 def test_family_commands_refuse_to_overwrite_an_existing_output_without_force(
-        tmp_path, items, command, capsys):
+    tmp_path, items, command, capsys
+):
     out = tmp_path / "thesis.tex"  # --out takes any name: this one holds years of work
     out.write_bytes(MINE)
     assert cli.main(family_argv(command, items, out)) == 1
@@ -87,7 +91,8 @@ def test_family_commands_refuse_to_overwrite_an_existing_output_without_force(
 
 
 def test_embed_refuses_to_overwrite_existing_output_without_force_and_replaces_both_with_it(
-        tmp_path, items):
+    tmp_path, items
+):
     (tmp_path / "map.png").write_bytes(MINE)
     (tmp_path / "map.npy").write_bytes(MINE)
     assert cli.main(family_argv("embed", items, tmp_path / "map.png")) == 1
@@ -108,7 +113,8 @@ def test_a_side_file_that_exists_stops_the_command_before_the_picture_is_written
 
 @pytest.mark.parametrize("force", [[], ["-f"]])
 def test_embed_refuses_to_write_its_array_over_its_input_even_with_force(
-        tmp_path, items, force, capsys):
+    tmp_path, items, force, capsys
+):
     before = digest(items)
     out = tmp_path / "items.png"  # its array would go beside it: items.npy, the input
     assert cli.main(family_argv("embed", items, out, *force)) == 2
@@ -118,11 +124,24 @@ def test_embed_refuses_to_write_its_array_over_its_input_even_with_force(
 
 # 2. train --out: every kind, never over its training data, never over a file without -f.
 
+
 @pytest.mark.parametrize("kind", ["plain", "lossless", "tile", "conv"])
 def test_train_refuses_its_training_data_as_output(tmp_path, items, kind, capsys):
     before = digest(items)
-    argv = ["train", "--kind", kind, "--data", str(items), "--out", str(items),
-            "--workdir", str(tmp_path / "w"), "--steps", "1", "-q"]
+    argv = [
+        "train",
+        "--kind",
+        kind,
+        "--data",
+        str(items),
+        "--out",
+        str(items),
+        "--workdir",
+        str(tmp_path / "w"),
+        "--steps",
+        "1",
+        "-q",
+    ]
     assert cli.main(argv) == 2
     assert f"output {items} is the input {items}" in capsys.readouterr().err
     assert digest(items) == before and not (tmp_path / "w").exists()  # refused before any work
@@ -130,8 +149,19 @@ def test_train_refuses_its_training_data_as_output(tmp_path, items, kind, capsys
 
 def test_train_refuses_its_training_data_as_output_even_with_force(tmp_path, items):
     before = digest(items)
-    argv = ["train", "--kind", "plain", "--data", str(items), "--out", str(items), "--steps", "1",
-            "-f", "-q"]
+    argv = [
+        "train",
+        "--kind",
+        "plain",
+        "--data",
+        str(items),
+        "--out",
+        str(items),
+        "--steps",
+        "1",
+        "-f",
+        "-q",
+    ]
     assert cli.main(argv) == 2 and digest(items) == before
 
 
@@ -140,17 +170,43 @@ def test_train_refuses_its_init_model_as_output_even_with_force(tmp_path, items,
     shutil.copy(tiny_model_path, init)
     before = digest(init)
     for force in ([], ["-f"]):
-        argv = ["train", "--kind", "lossless", "--data", str(items), "--init", str(init),
-                "--out", str(init), "--leaves", "4", "-q", *force]
+        argv = [
+            "train",
+            "--kind",
+            "lossless",
+            "--data",
+            str(items),
+            "--init",
+            str(init),
+            "--out",
+            str(init),
+            "--leaves",
+            "4",
+            "-q",
+            *force,
+        ]
         assert cli.main(argv) == 2 and digest(init) == before
 
 
 def test_train_refuses_an_existing_model_without_force_and_replaces_it_with_force(
-        tmp_path, items, capsys):
+    tmp_path, items, capsys
+):
     out = tmp_path / "model.aecf"
     out.write_bytes(MINE)
-    argv = ["train", "--kind", "plain", "--data", str(items), "--widths", "784,8,2", "--steps", "2",
-            "--out", str(out), "-q"]
+    argv = [
+        "train",
+        "--kind",
+        "plain",
+        "--data",
+        str(items),
+        "--widths",
+        "784,8,2",
+        "--steps",
+        "2",
+        "--out",
+        str(out),
+        "-q",
+    ]
     assert cli.main(argv) == 1 and out.read_bytes() == MINE
     assert "model.aecf already exists (use -f to overwrite)" in capsys.readouterr().err
     assert cli.main([*argv, "-f"]) == 0
@@ -158,6 +214,7 @@ def test_train_refuses_an_existing_model_without_force_and_replaces_it_with_forc
 
 
 # 3. bench --out DIR: the report's files.
+
 
 def test_bench_refuses_an_existing_report_without_force(tmp_path, capsys):
     (tmp_path / "report.md").write_bytes(MINE)
@@ -169,6 +226,7 @@ def test_bench_refuses_an_existing_report_without_force(tmp_path, capsys):
 
 
 # 4. Character devices and FIFOs are written into, never renamed over.
+
 
 @pytest.mark.parametrize("force", [[], ["-f"]])
 def test_writing_to_fifo_writes_into_it(tmp_path, test_images, force):
@@ -208,6 +266,7 @@ def test_dev_null_stays_a_device_with_force(tmp_path, test_images):
 
 # 5. --workdir: a checkpoint of another configuration is refused at once.
 
+
 @pytest.fixture
 def tiny_workdir(tiny_model_path, tmp_path) -> Path:
     """A copy of the tiny model's workdir (conftest: hidden=8, one epoch on 1,200 images)."""
@@ -219,8 +278,20 @@ def tiny_workdir(tiny_model_path, tmp_path) -> Path:
 
 def test_workdir_of_another_configuration_is_refused(tiny_workdir, tmp_path, items, capsys):
     before = digest(tiny_workdir / train.CHECKPOINT)
-    argv = ["train", "--kind", "tile", "--data", str(items), "--workdir", str(tiny_workdir),
-            "--hidden", "16", "--out", str(tmp_path / "m.aecm"), "-q"]
+    argv = [
+        "train",
+        "--kind",
+        "tile",
+        "--data",
+        str(items),
+        "--workdir",
+        str(tiny_workdir),
+        "--hidden",
+        "16",
+        "--out",
+        str(tmp_path / "m.aecm"),
+        "-q",
+    ]
     assert cli.main(argv) == 1
     err = capsys.readouterr().err
     assert f"{tiny_workdir}: its checkpoint was trained with hidden 8, not 16" in err
@@ -228,8 +299,14 @@ def test_workdir_of_another_configuration_is_refused(tiny_workdir, tmp_path, ite
 
 
 TINY = {  # conftest's tiny model, as it was trained
-    "model_config": ModelConfig(hidden=8, clusters=2, lambdas=(1.0, 10.0), context_groups=3,
-                                context_hidden=8, pixel_steps=(30,)),
+    "model_config": ModelConfig(
+        hidden=8,
+        clusters=2,
+        lambdas=(1.0, 10.0),
+        context_groups=3,
+        context_hidden=8,
+        pixel_steps=(30,),
+    ),
     "train_config": train.TrainConfig(epochs=1, batch_size=64, val_size=200, warmup_steps=2),
 }
 
@@ -240,8 +317,9 @@ def test_a_workdir_resumes_its_own_configuration_and_refuses_other_images(tiny_w
     train.train_and_evaluate(images, tiny_workdir, progress=False, log=logged.append, **TINY)
     assert any(line.startswith("resuming from") for line in logged)
     with pytest.raises(codec.CheckpointMismatchError, match="trained on other images"):
-        train.train_and_evaluate(images[::-1], tiny_workdir, progress=False, log=logged.append,
-                                 **TINY)
+        train.train_and_evaluate(
+            images[::-1], tiny_workdir, progress=False, log=logged.append, **TINY
+        )
 
 
 def test_a_checkpoint_that_records_no_settings_is_refused(tmp_path):

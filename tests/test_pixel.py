@@ -1,11 +1,11 @@
-"""The pixel coder of the high quality levels (codec/pixel.py)."""
+"""The pixel coder of the high quality levels (codec/levels/pixel.py)."""
 
 import numpy as np
 import pytest
 
 import bitstream
 import codec
-from codec import modelfile, pixel
+from codec.levels import modelfile, pixel
 
 from .test_model import _body, _write
 
@@ -19,7 +19,9 @@ def test_schedule_visits_every_pixel_once_after_its_decoded_neighbours(shape):
     for t, here in enumerate(pixel._schedule(h, w)):
         assert (when[here] == -1).all()  # not visited yet
         around = here[None] + pixel._neighbours(w)[:, None]
-        assert (when[around] != -1).all() and (when[around] < t).all()  # neighbours: padding or earlier
+        assert (when[around] != -1).all() and (
+            when[around] < t
+        ).all()  # neighbours: padding or earlier
         when[here] = t
     assert (when.reshape(h + 2, w + 3)[2:, 2 : w + 2] >= 0).all()
 
@@ -49,7 +51,9 @@ def test_fitted_tables_code_the_training_data_and_are_valid(test_images, step):
 
 
 def test_pixel_levels_of_the_bundled_model_bound_the_error_of_every_pixel(bundled, test_images):
-    levels = [(q, bundled.level(q).step) for q in bundled.qualities if bundled.level(q).kind == "pixel"]
+    levels = [
+        (q, bundled.level(q).step) for q in bundled.qualities if bundled.level(q).kind == "pixel"
+    ]
     assert len(levels) >= 4
     for q, step in levels:
         restored = codec.decompress(codec.compress(test_images[:100], quality=q))
@@ -61,16 +65,26 @@ def test_damaged_pixel_tables_are_a_format_error(tiny_model_path, tmp_path):
     rows = modelfile.decode_array(body["pixel"][0], what="pixel").copy()
     rows[3, 0] += 1  # no longer sums to 2^24
     body["pixel"][0] = modelfile.encode_array(rows)
-    with pytest.raises(codec.FormatError, match=r"pixel\[0\]: not valid integer tables for step 30"):
+    with pytest.raises(
+        codec.FormatError, match=r"pixel\[0\]: not valid integer tables for step 30"
+    ):
         codec.load_model(_write(tmp_path / "bad.aecm", body))
 
 
-@pytest.mark.parametrize(("tables", "message"), [
-    ([], "one table set per pixel step"),
-    # 2^30 * 2^30 * 16 elements wrap to 0 in int64: the length check must not be fooled by empty data
-    ([{"shape": [1 << 30, 1 << 30, 16], "dtype": "<u4", "data": b""}], "data length does not match shape"),
-])
-def test_a_model_with_missing_or_absurd_pixel_tables_is_a_format_error(tiny_model_path, tmp_path, tables, message):
+@pytest.mark.parametrize(
+    ("tables", "message"),
+    [
+        ([], "one table set per pixel step"),
+        # 2^30 * 2^30 * 16 elements wrap to 0 in int64: the length check must not be fooled by empty data
+        (
+            [{"shape": [1 << 30, 1 << 30, 16], "dtype": "<u4", "data": b""}],
+            "data length does not match shape",
+        ),
+    ],
+)
+def test_a_model_with_missing_or_absurd_pixel_tables_is_a_format_error(
+    tiny_model_path, tmp_path, tables, message
+):
     body = _body(tiny_model_path)
     body["pixel"] = tables
     with pytest.raises(codec.FormatError, match=message):

@@ -8,7 +8,8 @@ import pytest
 
 import bitstream
 import codec
-from codec import data, poses
+from codec.io import data
+from codec.levels import poses
 
 HERE = Path(__file__).parent
 
@@ -29,7 +30,9 @@ def shifted(x, s):
 def test_every_pose_is_undone_exactly_where_nothing_moves_out():
     rng = np.random.default_rng(0)
     tiles = np.zeros((poses.COUNT, 28, 28), np.uint8)
-    tiles[:, 7:21, 7:21] = rng.integers(1, 256, (poses.COUNT, 14, 14))  # ink 7 pixels from every edge
+    tiles[:, 7:21, 7:21] = rng.integers(
+        1, 256, (poses.COUNT, 14, 14)
+    )  # ink 7 pixels from every edge
     flat, every = tiles.reshape(poses.COUNT, -1), np.arange(poses.COUNT)
     moved = poses.apply(flat, every, (28, 28))
     assert np.array_equal(poses.undo(moved, every, (28, 28)), flat)
@@ -42,7 +45,12 @@ def test_a_pose_that_moves_ink_out_counts_what_the_decoder_loses():
     tile[0, 27] = 10  # top-right corner
     right = poses.index(0, 0, 1)
     assert poses.lost_error(tile, np.array([right]), (28, 28))[0] == 100
-    assert poses.undo(poses.apply(tile, np.array([right]), (28, 28)), np.array([right]), (28, 28))[0, 27] == 0
+    assert (
+        poses.undo(poses.apply(tile, np.array([right]), (28, 28)), np.array([right]), (28, 28))[
+            0, 27
+        ]
+        == 0
+    )
 
 
 def test_the_pose_table_sums_to_the_coders_precision_and_favours_as_it_is():
@@ -53,9 +61,16 @@ def test_the_pose_table_sums_to_the_coders_precision_and_favours_as_it_is():
 
 @pytest.mark.parametrize("name", ["shifted 3px", "shifted 7px", "flipped"])
 def test_moved_and_mirrored_garments_cost_about_what_aligned_ones_do(garments, name):
-    moved = {"shifted 3px": shifted(garments, 3), "shifted 7px": shifted(garments, 7), "flipped": garments[:, :, ::-1]}[name]
+    moved = {
+        "shifted 3px": shifted(garments, 3),
+        "shifted 7px": shifted(garments, 7),
+        "flipped": garments[:, :, ::-1],
+    }[name]
     for quality in (1, 3):
-        aligned_blob, moved_blob = codec.compress(garments, quality=quality), codec.compress(moved, quality=quality)
+        aligned_blob, moved_blob = (
+            codec.compress(garments, quality=quality),
+            codec.compress(moved, quality=quality),
+        )
         back = codec.decompress(moved_blob)
         assert len(moved_blob) <= 1.5 * len(aligned_blob)  # was 1.5x-2.8x at quality 1 before poses
         assert psnr(back, moved) >= psnr(codec.decompress(aligned_blob), garments) - 0.5
@@ -70,8 +85,10 @@ def test_images_larger_than_a_tile_are_coded_as_they_are(garments):
 
 
 def test_format_3_files_without_poses_are_still_read():
-    expected = {"format3-q2.aec": "d5e459810d170b939c5628e4bdabc5a0f68f3453c454458644cb2b9d598e3e27",
-                "format3-single-q1.aec": "089a3c18cddda70926df8dd7c4397d07d47146f33fcb6f23085f49832b30042b"}
+    expected = {
+        "format3-q2.aec": "d5e459810d170b939c5628e4bdabc5a0f68f3453c454458644cb2b9d598e3e27",
+        "format3-single-q1.aec": "089a3c18cddda70926df8dd7c4397d07d47146f33fcb6f23085f49832b30042b",
+    }
     for name, digest in expected.items():
         restored = codec.decompress((HERE / "data" / name).read_bytes())
         assert hashlib.sha256(restored.tobytes()).hexdigest() == digest
@@ -81,6 +98,8 @@ def test_a_stream_claiming_an_impossible_pose_is_a_format_error(garments):
     level = codec.load_model().level(1)
     encoder = bitstream.Encoder(level.transform.tables)
     encoder.add(np.zeros(1, np.int32), np.full(1, level.transform.frozen.cluster_table(0)))
-    encoder.add(np.array([poses.COUNT + 5]), np.full(1, level.transform.pose_table))  # escaped: out of range
+    encoder.add(
+        np.array([poses.COUNT + 5]), np.full(1, level.transform.pose_table)
+    )  # escaped: out of range
     with pytest.raises(codec.FormatError, match="pose out of range"):
         level.decode(encoder.finish(), 1, (28, 28))

@@ -9,7 +9,7 @@ import time
 import numpy as np
 
 import codec
-from codec.tiling import to_tiles
+from codec.levels.planes import to_tiles
 
 from .test_cli import AECODEC, with_default_signal
 
@@ -24,7 +24,14 @@ for quality in (3, 6):  # a transform level (BLAS products) and a pixel level
 
 def _digests(env_extra: dict) -> str:
     env = dict(os.environ, **env_extra)
-    return subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, check=True, timeout=300).stdout
+    return subprocess.run(
+        [sys.executable, "-c", SCRIPT],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    ).stdout
 
 
 def test_files_and_pixels_are_identical_across_processes_and_thread_settings():
@@ -50,7 +57,9 @@ LIMITED = "import os, resource, sys; resource.setrlimit(resource.RLIMIT_FSIZE, (
 def test_full_disk_leaves_no_partial_output_and_keeps_the_input(tmp_path, test_images):
     src = tmp_path / "many.npy"
     np.save(src, np.concatenate([test_images] * 4))
-    r = subprocess.run([sys.executable, "-c", LIMITED, AECODEC, "--rm", str(src)], capture_output=True, timeout=300)
+    r = subprocess.run(
+        [sys.executable, "-c", LIMITED, AECODEC, "--rm", str(src)], capture_output=True, timeout=300
+    )
     assert r.returncode == 1 and b"aecodec: error: " in r.stderr and b"File too large" in r.stderr
     assert src.exists() and [p.name for p in tmp_path.iterdir()] == ["many.npy"]
 
@@ -58,7 +67,10 @@ def test_full_disk_leaves_no_partial_output_and_keeps_the_input(tmp_path, test_i
 def test_interrupt_during_a_long_archive_leaves_no_output(tmp_path):
     src = codec.data.DEBIAN_DIR / "train-images-idx3-ubyte.gz"
     out = tmp_path / "train.aec"
-    proc = subprocess.Popen(with_default_signal(signal.SIGINT, AECODEC, "-q", "-o", str(out), str(src)), stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        with_default_signal(signal.SIGINT, AECODEC, "-q", "-o", str(out), str(src)),
+        stderr=subprocess.PIPE,
+    )
     deadline = time.time() + 120
     while time.time() < deadline and not any(p.name.endswith(".part") for p in tmp_path.iterdir()):
         time.sleep(0.05)  # wait until the output is being written

@@ -34,24 +34,28 @@ def no_connection(monkeypatch):
     monkeypatch.setattr(socket.socket, "connect_ex", refuse)
 
 
-@pytest.mark.parametrize("address, message", [
-    ("localhost", "no port"),
-    ("tcp://localhost:99999", "not a number from 1 to 65535"),
-    ("tcp://localhost:0", "not a number from 1 to 65535"),
-    ("localhost:80x", "not a number from 1 to 65535"),
-    ("localhost:+80", "not a number from 1 to 65535"),
-    ("inproc://localhost", "only tcp:// addresses"),
-    ("tls://localhost:8786", "only tcp:// addresses"),
-    ("tcp://:8786", "no host"),
-    ("0.0.0.0:8786", "not an address to connect to"),
-    ("[::1]", "[ADDRESS]:PORT"),
-    ("::1:8786", "in brackets"),
-    ("127.0.0:8786", "not an IP address"),
-    ("local host:8786", "not a host name"),
-    ("-localhost:8786", "not a host name"),
-])
+@pytest.mark.parametrize(
+    "address, message",
+    [
+        ("localhost", "no port"),
+        ("tcp://localhost:99999", "not a number from 1 to 65535"),
+        ("tcp://localhost:0", "not a number from 1 to 65535"),
+        ("localhost:80x", "not a number from 1 to 65535"),
+        ("localhost:+80", "not a number from 1 to 65535"),
+        ("inproc://localhost", "only tcp:// addresses"),
+        ("tls://localhost:8786", "only tcp:// addresses"),
+        ("tcp://:8786", "no host"),
+        ("0.0.0.0:8786", "not an address to connect to"),
+        ("[::1]", "[ADDRESS]:PORT"),
+        ("::1:8786", "in brackets"),
+        ("127.0.0:8786", "not an IP address"),
+        ("local host:8786", "not a host name"),
+        ("-localhost:8786", "not a host name"),
+    ],
+)
 def test_an_address_that_is_not_tcp_host_port_is_refused_before_any_connection(
-        small, capsys, no_connection, address, message):
+    small, capsys, no_connection, address, message
+):
     with pytest.raises(SystemExit) as exit_:
         cli.main(["-q", f"--scheduler={address}", "-o", str(small.with_suffix(".aec")), str(small)])
     err = capsys.readouterr().err
@@ -126,8 +130,10 @@ def compress_through(address: str, small, capsys) -> tuple[int, str, float]:
 def test_a_refused_port_fails_in_one_line_within_two_seconds(small, capsys):
     address = f"tcp://127.0.0.1:{free_port()}"
     status, err, seconds = compress_through(address, small, capsys)
-    assert status == 1 and err == (f"aecodec: error: cannot use the Dask scheduler at {address}: "
-                                   "connection refused (nothing listens on that port)\n")
+    assert status == 1 and err == (
+        f"aecodec: error: cannot use the Dask scheduler at {address}: "
+        "connection refused (nothing listens on that port)\n"
+    )
     assert seconds < parallel.CONNECT_SECONDS + SLACK and not small.with_suffix(".aec").exists()
 
 
@@ -158,13 +164,18 @@ if __name__ == "__main__":
 
 
 @pytest.mark.slow
-def test_the_client_talks_to_the_scheduler_only_whatever_dask_is_configured(tmp_path, small,
-                                                                            monkeypatch):
+def test_the_client_talks_to_the_scheduler_only_whatever_dask_is_configured(
+    tmp_path, small, monkeypatch
+):
     import dask
 
     (tmp_path / "cluster.py").write_text(CLUSTER)
-    cluster = subprocess.Popen([sys.executable, str(tmp_path / "cluster.py")],
-                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    cluster = subprocess.Popen(
+        [sys.executable, str(tmp_path / "cluster.py")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         address = cluster.stdout.readline().strip()
         seen = []

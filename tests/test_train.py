@@ -4,8 +4,9 @@ import pytest
 from flax import nnx
 
 import codec
-from codec import data, train
-from codec.models import Codec, ModelConfig, init_from_data
+from codec.io import data
+from codec.training import tile as train
+from codec.training.tile_net import Codec, ModelConfig, init_from_data
 
 SMALL = ModelConfig(hidden=8, clusters=2, lambdas=(1.0, 10.0), context_groups=3, context_hidden=8)
 
@@ -40,10 +41,31 @@ def test_training_is_reproducible_and_resumes(tmp_path):
     images = data.fashion_mnist("train")[:700]
     cfg = train.TrainConfig(epochs=1, batch_size=64, val_size=100, warmup_steps=2)
     logs = []
-    a, _ = train.train_and_evaluate(images, tmp_path / "a", model_config=SMALL, train_config=cfg, progress=False, log=logs.append)
-    b, _ = train.train_and_evaluate(images, tmp_path / "b", model_config=SMALL, train_config=cfg, progress=False, log=logs.append)
+    a, _ = train.train_and_evaluate(
+        images,
+        tmp_path / "a",
+        model_config=SMALL,
+        train_config=cfg,
+        progress=False,
+        log=logs.append,
+    )
+    b, _ = train.train_and_evaluate(
+        images,
+        tmp_path / "b",
+        model_config=SMALL,
+        train_config=cfg,
+        progress=False,
+        log=logs.append,
+    )
     pa, pb = train.params_as_numpy(a), train.params_as_numpy(b)
     assert all(np.array_equal(pa[k], pb[k]) for k in pa)
     longer = train.TrainConfig(epochs=2, batch_size=64, val_size=100, warmup_steps=2)
-    train.train_and_evaluate(images, tmp_path / "a", model_config=SMALL, train_config=longer, progress=False, log=logs.append)
+    train.train_and_evaluate(
+        images,
+        tmp_path / "a",
+        model_config=SMALL,
+        train_config=longer,
+        progress=False,
+        log=logs.append,
+    )
     assert any("resuming" in line and "after epoch 1" in line for line in logs)

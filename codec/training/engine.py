@@ -27,7 +27,9 @@ def make_step(graphdef, tx, loss_fn):
 
     @functools.partial(jax.jit, donate_argnums=(0, 1))
     def step(state, opt_state, batch, key, scale):
-        grads, metrics = jax.grad(lambda s: loss_fn(nnx.merge(graphdef, s), batch, key), has_aux=True)(state)
+        grads, metrics = jax.grad(
+            lambda s: loss_fn(nnx.merge(graphdef, s), batch, key), has_aux=True
+        )(state)
         updates, opt_state = tx.update(grads, opt_state, state)
         updates = jax.tree.map(lambda u: scale * u, updates)
         return optax.apply_updates(state, updates), opt_state, metrics

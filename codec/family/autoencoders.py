@@ -33,8 +33,9 @@ import optax
 from flax import nnx
 
 from bitstream.walk import check_structure
-from codec import engine, modelfile
 from codec.errors import FormatError, LimitError, TruncatedError
+from codec.levels import modelfile
+from codec.training import engine
 
 KINDS = ("plain", "linear", "denoising", "sparse", "contractive", "variational")
 DECODERS = ("bernoulli", "gaussian", "logistic")
@@ -51,7 +52,9 @@ class FamilyConfig:
     rho: float = 0.05  # sparse: target mean activation of each code unit ...
     beta: float = 0.0  # ... and the weight of its KL divergence
     contraction: float = 0.0  # contractive: weight of ||d code / d x||_F^2
-    decoder: str = "bernoulli"  # variational: "bernoulli", "gaussian" or "logistic" (discretized, 256 levels)
+    decoder: str = (
+        "bernoulli"  # variational: "bernoulli", "gaussian" or "logistic" (discretized, 256 levels)
+    )
     arch: str = "dense"  # "dense" layers of ``widths``, or "conv": stages of ``widths[1:]`` channels, each halving the size
     image_shape: tuple[int, ...] = ()  # (H, W[, C]) of the images: the conv architecture's input
     neighbours: float = 0.0  # any kind: weight of a neighbour-graph (UMAP) term that keeps neighbours close in the code
@@ -60,18 +63,34 @@ class FamilyConfig:
         if self.kind not in KINDS:
             raise ValueError(f"kind {self.kind!r} is not one of {KINDS}")
         if len(self.widths) < 2 or any(w < 1 for w in self.widths):
-            raise ValueError(f"widths {self.widths} should be at least an input and a code width, all positive")
+            raise ValueError(
+                f"widths {self.widths} should be at least an input and a code width, all positive"
+            )
         if self.arch not in ("dense", "conv"):
             raise ValueError(f"arch {self.arch!r} is not 'dense' or 'conv'")
-        if self.arch == "conv" and (self.kind not in ("plain", "denoising")
-                                    or len(self.image_shape) not in (2, 3) or math.prod(self.image_shape) != self.widths[0]):
-            raise ValueError("the conv architecture is for the plain and denoising kinds, and needs the images' "
-                             f"shape (H, W[, C]) of widths[0] values (got {self.image_shape} for {self.widths[0]})")
+        if self.arch == "conv" and (
+            self.kind not in ("plain", "denoising")
+            or len(self.image_shape) not in (2, 3)
+            or math.prod(self.image_shape) != self.widths[0]
+        ):
+            raise ValueError(
+                "the conv architecture is for the plain and denoising kinds, and needs the images' "
+                f"shape (H, W[, C]) of widths[0] values (got {self.image_shape} for {self.widths[0]})"
+            )
         if self.decoder not in DECODERS:
             raise ValueError(f"decoder {self.decoder!r} is not one of {DECODERS}")
-        if not (self.noise >= 0 and 0 <= self.mask < 1 and self.l1 >= 0 and self.beta >= 0 and 0 < self.rho < 1
-                and self.contraction >= 0 and self.neighbours >= 0):
-            raise ValueError("noise, l1, beta, contraction and neighbours are >= 0; mask in [0, 1); rho in (0, 1)")
+        if not (
+            self.noise >= 0
+            and 0 <= self.mask < 1
+            and self.l1 >= 0
+            and self.beta >= 0
+            and 0 < self.rho < 1
+            and self.contraction >= 0
+            and self.neighbours >= 0
+        ):
+            raise ValueError(
+                "noise, l1, beta, contraction and neighbours are >= 0; mask in [0, 1); rho in (0, 1)"
+            )
 
 
 class DenseAE(nnx.Module):
@@ -82,11 +101,15 @@ class DenseAE(nnx.Module):
         self.cfg = cfg
         w = list(cfg.widths)
         out = [*w[1:-1], 2 * w[-1] if cfg.kind == "variational" else w[-1]]
-        self.encoder = nnx.List([nnx.Linear(a, b, rngs=rngs) for a, b in zip(w[:-1], out, strict=True)])
+        self.encoder = nnx.List(
+            [nnx.Linear(a, b, rngs=rngs) for a, b in zip(w[:-1], out, strict=True)]
+        )
         back = w[::-1]
         if cfg.kind == "variational" and cfg.decoder == "logistic":
             back[-1] *= 2  # each pixel's mean and log-scale
-        self.decoder = nnx.List([nnx.Linear(a, b, rngs=rngs) for a, b in zip(back[:-1], back[1:], strict=True)])
+        self.decoder = nnx.List(
+            [nnx.Linear(a, b, rngs=rngs) for a, b in zip(back[:-1], back[1:], strict=True)]
+        )
         self.log_scale = nnx.Param(jnp.zeros(()))  # the Gaussian decoder's scale (variational)
 
     def _act(self, h):
@@ -112,7 +135,9 @@ class DenseAE(nnx.Module):
         """Pixels in [0, 1] (``variational``: a Bernoulli decoder's logits; a logistic one's
         means and log-scales, concatenated)."""
         h = self._through(self.decoder, code)
-        if self.cfg.kind == "linear" or (self.cfg.kind == "variational" and self.cfg.decoder != "gaussian"):
+        if self.cfg.kind == "linear" or (
+            self.cfg.kind == "variational" and self.cfg.decoder != "gaussian"
+        ):
             return h
         return jax.nn.sigmoid(h)
 
@@ -143,10 +168,23 @@ class ConvAE(nnx.Module):
         self.channels = shape[2] if len(shape) == 3 else 1
         chans = [self.channels, *cfg.widths[1:]]
         conv = functools.partial(nnx.Conv, kernel_size=(3, 3), padding="SAME", rngs=rngs)
-        self.down = nnx.List([nnx.List([conv(a, b), conv(b, b, strides=(2, 2))]) for a, b in zip(chans[:-1], chans[1:], strict=True)])
+        self.down = nnx.List(
+            [
+                nnx.List([conv(a, b), conv(b, b, strides=(2, 2))])
+                for a, b in zip(chans[:-1], chans[1:], strict=True)
+            ]
+        )
         back = chans[::-1]
-        targets = [*back[1:-1], back[-2]]  # each stage to the channels of the one before; the last keeps its own
-        self.up = nnx.List([nnx.List([conv(a, 4 * a), conv(a, b)]) for a, b in zip(back[:-1], targets, strict=True)])
+        targets = [
+            *back[1:-1],
+            back[-2],
+        ]  # each stage to the channels of the one before; the last keeps its own
+        self.up = nnx.List(
+            [
+                nnx.List([conv(a, 4 * a), conv(a, b)])
+                for a, b in zip(back[:-1], targets, strict=True)
+            ]
+        )
         self.out = conv(back[-2], self.channels)
 
     def _sizes(self):
@@ -185,7 +223,11 @@ class ConvAE(nnx.Module):
         for (expand, same), (th, tw) in zip(self.up, sizes[-2::-1], strict=True):
             y = jax.nn.gelu(expand(y))
             n, hh, ww, c4 = y.shape
-            y = y.reshape(n, hh, ww, 2, 2, c4 // 4).transpose(0, 1, 3, 2, 4, 5).reshape(n, 2 * hh, 2 * ww, c4 // 4)
+            y = (
+                y.reshape(n, hh, ww, 2, 2, c4 // 4)
+                .transpose(0, 1, 3, 2, 4, 5)
+                .reshape(n, 2 * hh, 2 * ww, c4 // 4)
+            )
             y = jax.nn.gelu(same(y[:, :th, :tw]))
         return jax.nn.sigmoid(self.out(y)).reshape(len(code), -1)
 
@@ -199,6 +241,7 @@ def build(cfg: FamilyConfig, seed: int = 0) -> Model:
 
 
 # The objectives, as functions of arrays (tested by hand).
+
 
 def mse(x_hat, x):
     """Mean over images of the mean squared error per pixel."""
@@ -252,7 +295,9 @@ def logistic_nll(mean, log_scale, x):
     mid = inv * centred  # where delta underflows: the density at the centre times the bin width
     log_mid = mid - log_scale - 2.0 * jax.nn.softplus(mid) - math.log(255.0)
     inner = jnp.where(delta > 1e-5, jnp.log(jnp.maximum(delta, 1e-12)), log_mid)
-    log_p = jnp.where(x < 0.5 / 255, log_cdf_plus, jnp.where(x > 1 - 0.5 / 255, log_survival_minus, inner))
+    log_p = jnp.where(
+        x < 0.5 / 255, log_cdf_plus, jnp.where(x > 1 - 0.5 / 255, log_survival_minus, inner)
+    )
     return -jnp.sum(log_p, axis=-1)
 
 
@@ -264,12 +309,16 @@ def umap_cross_entropy(code, neighbour, negatives: int = 5, key=None):
     """Mean over pairs of UMAP's fuzzy cross-entropy in the code: -log q for each (code, neighbour)
     pair of the graph, -log(1 - q) for ``negatives`` pairings of each code with others of the batch
     (shifted, not drawn: the batch is already a random sample) (Sainburg et al. 2021, parametric UMAP)."""
+
     def q(a, b):
         d2 = jnp.sum((a - b) ** 2, axis=-1)
         return 1.0 / (1.0 + UMAP_A * (d2 + 1e-12) ** UMAP_B)
 
     attract = -jnp.log(jnp.clip(q(code, neighbour), 1e-4, 1.0))
-    repel = sum(-jnp.log(jnp.clip(1.0 - q(code, jnp.roll(neighbour, s + 1, axis=0)), 1e-4, 1.0)) for s in range(negatives))
+    repel = sum(
+        -jnp.log(jnp.clip(1.0 - q(code, jnp.roll(neighbour, s + 1, axis=0)), 1e-4, 1.0))
+        for s in range(negatives)
+    )
     return jnp.mean(attract + repel)
 
 
@@ -347,12 +396,22 @@ def pixels(images) -> np.ndarray:
     return (a.reshape(len(a), -1) / 255.0).astype(np.float32)
 
 
-def train(images, cfg: FamilyConfig, *, steps: int = 2000, batch_size: int = 128, learning_rate: float = 1e-3,
-          seed: int = 0, log=print) -> Model:
+def train(
+    images,
+    cfg: FamilyConfig,
+    *,
+    steps: int = 2000,
+    batch_size: int = 128,
+    learning_rate: float = 1e-3,
+    seed: int = 0,
+    log=print,
+) -> Model:
     """Train a model of ``cfg.kind`` on uint8 images with the engine's step (Adam, cosine decay)."""
     x = pixels(images)
     if x.shape[1] != cfg.widths[0]:
-        raise ValueError(f"images of {x.shape[1]} pixels do not fit widths starting at {cfg.widths[0]}")
+        raise ValueError(
+            f"images of {x.shape[1]} pixels do not fit widths starting at {cfg.widths[0]}"
+        )
     model = build(cfg, seed)
     graphdef, state = nnx.split(model)
     tx = optax.adam(optax.cosine_decay_schedule(learning_rate, max(1, steps), alpha=0.05))
@@ -365,10 +424,15 @@ def train(images, cfg: FamilyConfig, *, steps: int = 2000, batch_size: int = 128
         if graph is None:
             batch = jnp.asarray(x[rows])
         else:
-            batch = jnp.asarray(np.stack([x[rows], x[graph[rows, rng.integers(0, graph.shape[1], batch_size)]]]))
+            batch = jnp.asarray(
+                np.stack([x[rows], x[graph[rows, rng.integers(0, graph.shape[1], batch_size)]]])
+            )
         state, opt_state, metrics = step_fn(state, opt_state, batch, jax.random.fold_in(key, step))
         if step % 500 == 0 or step == steps - 1:
-            log(f"step {step}: " + ", ".join(f"{k} {float(v):.4f}" for k, v in jax.device_get(metrics).items()))
+            log(
+                f"step {step}: "
+                + ", ".join(f"{k} {float(v):.4f}" for k, v in jax.device_get(metrics).items())
+            )
     return nnx.merge(graphdef, state)
 
 
@@ -395,10 +459,20 @@ def _flat(model: Model):
 def dumps(model: Model, *, name: str, meta: dict | None = None) -> bytes:
     """A family model's file: its kind and widths, every parameter (float16: half the size, and these
     models' uses never need more; ``loads`` computes in float32), the name and meta."""
-    body = {"format": FORMAT, "name": name, "family": {**dataclasses.asdict(model.cfg), "widths": list(model.cfg.widths),
-                                                        "image_shape": list(model.cfg.image_shape)},
-            "params": {path: modelfile.encode_array(np.asarray(leaf, np.float16)) for path, leaf in _flat(model)[0]},
-            "meta": meta or {}}
+    body = {
+        "format": FORMAT,
+        "name": name,
+        "family": {
+            **dataclasses.asdict(model.cfg),
+            "widths": list(model.cfg.widths),
+            "image_shape": list(model.cfg.image_shape),
+        },
+        "params": {
+            path: modelfile.encode_array(np.asarray(leaf, np.float16))
+            for path, leaf in _flat(model)[0]
+        },
+        "meta": meta or {},
+    }
     body["fingerprint"] = modelfile.fingerprint(body)
     return MAGIC + msgpack.packb(body, use_bin_type=True)
 
@@ -432,11 +506,25 @@ def _body(raw: bytes, what: str) -> dict:
     if end != len(raw):
         raise FormatError(f"{what}: autoencoder file has bytes after its end")
     try:
-        body = msgpack.unpackb(raw[4:], raw=False, strict_map_key=True, max_bin_len=MAX_BYTES, max_str_len=1 << 16,
-                               max_array_len=4096, max_map_len=1000)
+        body = msgpack.unpackb(
+            raw[4:],
+            raw=False,
+            strict_map_key=True,
+            max_bin_len=MAX_BYTES,
+            max_str_len=1 << 16,
+            max_array_len=4096,
+            max_map_len=1000,
+        )
     except (ValueError, msgpack.UnpackException) as e:  # a limit passed, bad UTF-8, ...
         raise FormatError(f"{what}: autoencoder file cannot be read: {e}") from None
-    if not isinstance(body, dict) or set(body) != {"format", "name", "family", "params", "meta", "fingerprint"}:
+    if not isinstance(body, dict) or set(body) != {
+        "format",
+        "name",
+        "family",
+        "params",
+        "meta",
+        "fingerprint",
+    }:
         raise FormatError(f"{what}: autoencoder file is missing fields or has unknown ones")
     if type(body["format"]) is not int or body["format"] != FORMAT:
         raise FormatError(f"{what}: autoencoder format {body['format']!r:.20} is not {FORMAT}")
@@ -455,14 +543,17 @@ def _sizes(value, field: str, what: str, *, most: int = MAX_WIDTHS) -> tuple[int
     """A stored list of sizes (widths, an image's shape), whole numbers from 1 to MAX_WIDTH."""
     # type(), not isinstance: msgpack's true is a Python bool, which passes for the int 1
     if not isinstance(value, list) or not all(type(v) is int and v >= 1 for v in value):
-        raise FormatError(f"{what}: {field} {str(value)[:40]} is not a list of whole numbers "
-                          "from 1")
+        raise FormatError(
+            f"{what}: {field} {str(value)[:40]} is not a list of whole numbers from 1"
+        )
     if len(value) > most:
-        raise LimitError(f"{what}: {field} has {len(value)} entries, more than the {most} a model "
-                         "may have")
+        raise LimitError(
+            f"{what}: {field} has {len(value)} entries, more than the {most} a model may have"
+        )
     if max(value, default=1) > MAX_WIDTH:
-        raise LimitError(f"{what}: {field} holds {max(value)}, more than the {MAX_WIDTH} a model "
-                         "may have")
+        raise LimitError(
+            f"{what}: {field} holds {max(value)}, more than the {MAX_WIDTH} a model may have"
+        )
     return tuple(value)
 
 
@@ -482,8 +573,10 @@ def _check_meta(meta: dict, cfg: FamilyConfig, what: str) -> None:
     if meta.get("image_shape"):
         shape = _sizes(meta["image_shape"], "meta.image_shape", what, most=3)
         if len(shape) < 2 or math.prod(shape) != cfg.widths[0]:
-            raise FormatError(f"{what}: meta.image_shape {list(shape)} is not (H, W[, C]) of the "
-                              f"model's {cfg.widths[0]} inputs")
+            raise FormatError(
+                f"{what}: meta.image_shape {list(shape)} is not (H, W[, C]) of the "
+                f"model's {cfg.widths[0]} inputs"
+            )
 
 
 def _build_from(cfg: FamilyConfig, params: dict, what: str) -> Model:
@@ -493,12 +586,16 @@ def _build_from(cfg: FamilyConfig, params: dict, what: str) -> Model:
     flat, treedef = _flat(model)
     total = sum(math.prod(leaf.shape) for _, leaf in flat)
     if total > MAX_PARAMS:
-        raise LimitError(f"{what}: family.widths ask for {total:,} parameters, more than the "
-                         f"{MAX_PARAMS:,} a model may have")
+        raise LimitError(
+            f"{what}: family.widths ask for {total:,} parameters, more than the "
+            f"{MAX_PARAMS:,} a model may have"
+        )
     cost = model.multiply_adds() // cfg.widths[0]
     if cost > MAX_MULTIPLY_ADDS_PER_VALUE:
-        raise LimitError(f"{what}: family.widths ask for {cost:,} multiply-adds per input value, "
-                         f"more than the {MAX_MULTIPLY_ADDS_PER_VALUE:,} a model may")
+        raise LimitError(
+            f"{what}: family.widths ask for {cost:,} multiply-adds per input value, "
+            f"more than the {MAX_MULTIPLY_ADDS_PER_VALUE:,} a model may"
+        )
     if set(params) != {path for path, _ in flat}:
         raise FormatError(f"{what}: parameters do not match the architecture")
     values = []
@@ -514,7 +611,7 @@ def _build_from(cfg: FamilyConfig, params: dict, what: str) -> Model:
 
 def save(model: Model, path, *, name: str, meta: dict | None = None, force: bool = False) -> None:
     """Write ``model`` as an .aecf file (refused where ``path`` exists, unless ``force``)."""
-    from codec.fileio import write_atomic
+    from codec.io.fileio import write_atomic
 
     write_atomic(Path(path), dumps(model, name=name, meta=meta), force=force)
 
@@ -527,14 +624,17 @@ def load(path) -> tuple[Model, dict]:
 
 # What the models are for: maps, clean images, samples.
 
+
 def _inputs(model: Model, images) -> np.ndarray:
     """A batch of images as the model's input rows, refused (InputError) where their size is not its."""
     from codec.errors import InputError
 
     a = np.asarray(images)
     if a.ndim < 2 or a[0].size != model.cfg.widths[0]:
-        raise InputError(f"images of shape {a.shape[1:]} ({a[0].size if a.ndim else 0} values each); the model "
-                         f"takes {model.cfg.widths[0]} values per image (a batch (N, H, W[, C]))")
+        raise InputError(
+            f"images of shape {a.shape[1:]} ({a[0].size if a.ndim else 0} values each); the model "
+            f"takes {model.cfg.widths[0]} values per image (a batch (N, H, W[, C]))"
+        )
     return pixels(a)
 
 
@@ -545,8 +645,10 @@ def image_shape(model: Model, body: dict | None = None) -> tuple[int, ...]:
         return tuple(recorded)
     side = math.isqrt(model.cfg.widths[0])
     if side * side != model.cfg.widths[0]:
-        raise FormatError(f"the model's {model.cfg.widths[0]} inputs are not a square image: its "
-                          "file should record the shape (meta.image_shape)")
+        raise FormatError(
+            f"the model's {model.cfg.widths[0]} inputs are not a square image: its "
+            "file should record the shape (meta.image_shape)"
+        )
     return side, side
 
 
@@ -609,21 +711,31 @@ def grid(images: np.ndarray, columns: int = 8) -> np.ndarray:
 
 # Anomaly scores: code length under the model, corrected for the image's complexity.
 
+
 def code_length_bits(model: Model, images) -> np.ndarray:
     """Bits per image under a variational model: -log2 p(x | the code's mean) plus the code's KL in bits
     (N,). With the ``logistic`` decoder this is a code length of the uint8 pixels (bits-back coding
     reaches it up to the sampling of the code); with the others only a density's."""
     if model.cfg.kind != "variational":
-        raise ValueError(f"anomaly scores need a variational model (a code length), not a {model.cfg.kind} one")
+        raise ValueError(
+            f"anomaly scores need a variational model (a code length), not a {model.cfg.kind} one"
+        )
     out = []
     for part in np.array_split(_inputs(model, images), max(1, len(images) // 4096)):
         x = jnp.asarray(part)
         mean, log_var = model.encode(x)
-        out.append(np.asarray((model.nll(model.decode(mean), x) + gaussian_kl(mean, log_var)) / math.log(2), np.float64))
+        out.append(
+            np.asarray(
+                (model.nll(model.decode(mean), x) + gaussian_kl(mean, log_var)) / math.log(2),
+                np.float64,
+            )
+        )
     return np.concatenate(out)
 
 
-def bounds_nats(model: Model, images, *, samples: int = 100, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def bounds_nats(
+    model: Model, images, *, samples: int = 100, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """(ELBO, importance-weighted bound) of -log p(x) per image, in nats (Burda et al. 2016, k = ``samples``):
     the ELBO averaged over the samples, and -log of the mean importance weight p(x, z) / q(z | x)."""
     if model.cfg.kind != "variational":
@@ -676,8 +788,10 @@ def scores(model: Model, images, *, complexity: bool = True) -> np.ndarray:
     decoder); with a continuous density (Bernoulli, Gaussian) the difference ranks by the generic
     coder's bits alone (measured: one-class AUROC 0.537 against 0.910 uncorrected)."""
     if complexity and model.cfg.decoder != "logistic":
-        raise ValueError("a complexity-corrected score needs a code length: a variational model with "
-                         "--decoder logistic")
+        raise ValueError(
+            "a complexity-corrected score needs a code length: a variational model with "
+            "--decoder logistic"
+        )
     bits = code_length_bits(model, images)
     return bits - generic_bits(images) if complexity else bits
 
@@ -710,7 +824,8 @@ def checked_quantiles(quantiles, *, what: str = "score quantiles") -> np.ndarray
     else:
         number = (int, float, np.integer, np.floating)
         numeric = isinstance(quantiles, (list, tuple)) and all(
-            isinstance(v, number) and not isinstance(v, bool) for v in quantiles)
+            isinstance(v, number) and not isinstance(v, bool) for v in quantiles
+        )
     if not numeric or np.ndim(quantiles) != 1 or len(quantiles) < 2:
         raise FormatError(f"{what}: score_quantiles is not a list of two or more numbers")
     q = np.asarray(quantiles, np.float64)
@@ -732,18 +847,25 @@ def score_quantiles(model: Model, images, *, limit: int = 10_000) -> list[float]
     values = scores(model, chosen)
     bad = int(np.count_nonzero(~np.isfinite(values)))
     if bad:
-        raise ValueError(f"{bad} of the {len(values)} training images score NaN or infinity: the "
-                         "training diverged (a lower learning rate may help)")
+        raise ValueError(
+            f"{bad} of the {len(values)} training images score NaN or infinity: the "
+            "training diverged (a lower learning rate may help)"
+        )
     return [float(v) for v in np.quantile(values, np.linspace(0, 1, 1001))]
 
 
 # The package's functions (codec.embed, ...): a model given, a file, or the bundled one for the purpose.
 
-BUNDLED = {"embed": "fmnist-map", "denoise": "fmnist-denoiser", "sample": "fmnist-vae", "score": "fmnist-vae"}
+BUNDLED = {
+    "embed": "fmnist-map",
+    "denoise": "fmnist-denoiser",
+    "sample": "fmnist-vae",
+    "score": "fmnist-vae",
+}
 
 
 def bundled_path(purpose: str) -> Path:
-    return Path(__file__).parent / "pretrained" / f"{BUNDLED[purpose]}.aecf"
+    return Path(__file__).parent.parent / "pretrained" / f"{BUNDLED[purpose]}.aecf"
 
 
 def resolve(model, purpose: str) -> tuple[Model, dict]:
@@ -778,13 +900,17 @@ def anomalies(images, model=None, *, percentile: float = 99.0, quantiles=None) -
     if not given:
         quantiles = body["meta"].get("score_quantiles")
     if quantiles is None or (isinstance(quantiles, (list, tuple)) and not quantiles):
-        raise ValueError("not an anomaly scorer: train one with aecodec train --kind variational "
-                         "--decoder logistic")
+        raise ValueError(
+            "not an anomaly scorer: train one with aecodec train --kind variational "
+            "--decoder logistic"
+        )
     what = "the quantiles given" if given else str(model or bundled_path("score"))
     limit = threshold(quantiles, percentile, what=what)  # refused before any image is scored
     values = scores(scorer, images)
     bad = int(np.count_nonzero(~np.isfinite(values)))
     if bad:
-        raise ValueError(f"the model scores {bad} of the {len(values)} images NaN or infinity: its "
-                         "weights hold NaN or infinity")
+        raise ValueError(
+            f"the model scores {bad} of the {len(values)} images NaN or infinity: its "
+            "weights hold NaN or infinity"
+        )
     return Anomalies(values, limit, percentile, values > limit)

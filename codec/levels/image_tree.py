@@ -28,8 +28,8 @@ from __future__ import annotations
 import numpy as np
 
 from bitstream.errors import FormatError
-from codec import lossless
-from codec.lossless_forms import get_bits, put_bits
+from codec.levels import lossless
+from codec.levels.lossless_forms import get_bits, put_bits
 
 MAX_LEAVES = 256
 MAX_LEVELS = 12
@@ -43,7 +43,9 @@ def _bits(h: np.ndarray, raw: np.ndarray) -> np.ndarray:
     h = h.astype(np.float64)
     total = h.sum(-1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        own = np.where(total > 0, total * np.log2(np.maximum(total, 1)), 0) - np.where(h > 0, h * np.log2(np.maximum(h, 1)), 0).sum(-1)
+        own = np.where(total > 0, total * np.log2(np.maximum(total, 1)), 0) - np.where(
+            h > 0, h * np.log2(np.maximum(h, 1)), 0
+        ).sum(-1)
     return own + (h * raw).sum(-1)
 
 
@@ -52,10 +54,14 @@ def sample(pixels: int, seed: int = 0):
     they are: what a split costs in the sample's bits is that share of its cost)."""
     if pixels <= GROW_SAMPLES:
         return None, 1.0
-    return np.sort(np.random.default_rng(seed).choice(pixels, GROW_SAMPLES, replace=False)), GROW_SAMPLES / pixels
+    return np.sort(
+        np.random.default_rng(seed).choice(pixels, GROW_SAMPLES, replace=False)
+    ), GROW_SAMPLES / pixels
 
 
-def grow(props: np.ndarray, tokens: np.ndarray, t: int, search: int = 1, scale: float = 1.0) -> lossless.Tree:
+def grow(
+    props: np.ndarray, tokens: np.ndarray, t: int, search: int = 1, scale: float = 1.0
+) -> lossless.Tree:
     """A tree over properties (P, N) for tokens (K, N) (each predictor's signed tokens of the N pixels,
     a ``sample`` of the chunk's worth ``scale`` of it), its splits chosen with the first ``search``
     predictors (1: CALIC's alone), its leaves' predictors among all."""
@@ -66,26 +72,47 @@ def grow(props: np.ndarray, tokens: np.ndarray, t: int, search: int = 1, scale: 
     counts = np.arange(n + 1, dtype=np.float64)
     xlogx = counts * np.log2(np.maximum(counts, 1))  # c log2 c of every count a leaf can hold
     few = props[:, :: max(1, n // 65536)]
-    thresholds = [np.unique(np.quantile(p, np.linspace(0, 1, BINS + 1)[1:-1], method="lower").astype(np.int64))
-                  for p in few]
-    binned = np.stack([np.searchsorted(th, p, "left") for th, p in zip(thresholds, props, strict=True)]).astype(np.int64)  # x <= th[j]: bin <= j
+    thresholds = [
+        np.unique(
+            np.quantile(p, np.linspace(0, 1, BINS + 1)[1:-1], method="lower").astype(np.int64)
+        )
+        for p in few
+    ]
+    binned = np.stack(
+        [np.searchsorted(th, p, "left") for th, p in zip(thresholds, props, strict=True)]
+    ).astype(np.int64)  # x <= th[j]: bin <= j
     node_of = np.zeros(n, np.int64)  # each pixel's current leaf (index into this level's leaves)
     nodes = [{"feature": 0, "threshold": 0, "children": None, "pred": 0}]
     level_nodes = [0]
     for _ in range(MAX_LEVELS):
         m = len(level_nodes)
-        whole = np.stack([np.bincount(node_of * a + s, minlength=m * a).reshape(m, a) for s in sym], 1)  # (m, K, A)
+        whole = np.stack(
+            [np.bincount(node_of * a + s, minlength=m * a).reshape(m, a) for s in sym], 1
+        )  # (m, K, A)
         whole_bits = _bits(whole, raw)  # (m, K)
-        best = (whole_bits[:, :search].min(1) - SPLIT_BITS * scale, np.full(m, -1), np.zeros(m, np.int64))
-        searched, whole_searched = np.ascontiguousarray(sym[:search]), np.ascontiguousarray(whole[:, :search])
+        best = (
+            whole_bits[:, :search].min(1) - SPLIT_BITS * scale,
+            np.full(m, -1),
+            np.zeros(m, np.int64),
+        )
+        searched, whole_searched = (
+            np.ascontiguousarray(sym[:search]),
+            np.ascontiguousarray(whole[:, :search]),
+        )
         for f, (th, b) in enumerate(zip(thresholds, binned, strict=True)):
             if len(th) == 0:
                 continue
             nb = len(th) + 1
             h = lossless.compiled().split_histograms(node_of, b, searched, m, nb, a)
-            cost, j = lossless.compiled().best_splits(h, whole_searched, raw, xlogx)  # each side its best predictor
+            cost, j = lossless.compiled().best_splits(
+                h, whole_searched, raw, xlogx
+            )  # each side its best predictor
             better = cost < best[0]
-            best = (np.where(better, cost, best[0]), np.where(better, f, best[1]), np.where(better, th[j], best[2]))
+            best = (
+                np.where(better, cost, best[0]),
+                np.where(better, f, best[1]),
+                np.where(better, th[j], best[2]),
+            )
         split_here = best[1] >= 0
         for i, node in enumerate(level_nodes):
             nodes[node]["pred"] = int(whole_bits[i].argmin())
@@ -94,23 +121,36 @@ def grow(props: np.ndarray, tokens: np.ndarray, t: int, search: int = 1, scale: 
         new_level, new_index = [], np.full((m, 2), -1)
         for i in np.flatnonzero(split_here):
             node = level_nodes[i]
-            nodes[node].update(feature=int(best[1][i]), threshold=int(best[2][i]), children=(len(nodes), len(nodes) + 1))
+            nodes[node].update(
+                feature=int(best[1][i]),
+                threshold=int(best[2][i]),
+                children=(len(nodes), len(nodes) + 1),
+            )
             for side in (0, 1):
                 new_index[i, side] = len(new_level)
                 new_level.append(len(nodes))
                 nodes.append({"feature": 0, "threshold": 0, "children": None, "pred": 0})
-        goes_left = np.take_along_axis(props, best[1][node_of].clip(0)[None], 0)[0] <= best[2][node_of]
+        goes_left = (
+            np.take_along_axis(props, best[1][node_of].clip(0)[None], 0)[0] <= best[2][node_of]
+        )
         side = np.where(goes_left, 0, 1)
         moved = split_here[node_of]
         node_of = np.where(moved, new_index[node_of, side], -1)
         keep = node_of >= 0
-        props, binned, sym, node_of = props[:, keep], np.ascontiguousarray(binned[:, keep]), np.ascontiguousarray(sym[:, keep]), node_of[keep]
+        props, binned, sym, node_of = (
+            props[:, keep],
+            np.ascontiguousarray(binned[:, keep]),
+            np.ascontiguousarray(sym[:, keep]),
+            node_of[keep],
+        )
         level_nodes = new_level
         if not level_nodes:
             break
     if level_nodes and len(props[0]):  # the last level's predictors
         m = len(level_nodes)
-        whole = np.stack([np.bincount(node_of * a + s, minlength=m * a).reshape(m, a) for s in sym], 1)
+        whole = np.stack(
+            [np.bincount(node_of * a + s, minlength=m * a).reshape(m, a) for s in sym], 1
+        )
         for i, node in enumerate(level_nodes):
             nodes[node]["pred"] = int(_bits(whole[i], raw).argmin())
     return _tree(nodes)
@@ -129,18 +169,34 @@ def _tree(nodes: list) -> lossless.Tree:
     count = len(nodes)
     is_leaf = np.array([nd["children"] is None for nd in nodes])
     idx = np.arange(count)
-    left = np.array([nd["children"][0] if nd["children"] else i for i, nd in enumerate(nodes)], np.int64)
-    right = np.array([nd["children"][1] if nd["children"] else i for i, nd in enumerate(nodes)], np.int64)
+    left = np.array(
+        [nd["children"][0] if nd["children"] else i for i, nd in enumerate(nodes)], np.int64
+    )
+    right = np.array(
+        [nd["children"][1] if nd["children"] else i for i, nd in enumerate(nodes)], np.int64
+    )
     leaf = np.where(is_leaf, np.cumsum(is_leaf) - 1, -1)
     feature = np.array([nd["feature"] for nd in nodes], np.int64)
     threshold = np.array([nd["threshold"] for nd in nodes], np.int64)
     predictor = np.array([nd["pred"] for nd in nodes])[is_leaf]
-    tree = lossless.check_tree({"feature": feature, "threshold": threshold, "left": np.where(is_leaf, idx, left),
-                                "right": np.where(is_leaf, idx, right), "leaf": leaf}, what="an image's tree",
-                                properties=len(lossless.OWN_PROPERTIES))
-    if tree.depth > MAX_LEVELS:  # grow never goes deeper; each level is a step of every pixel's walk
-        raise FormatError(f"lossless stream: an image's tree is {tree.depth} levels deep, more than the "
-                          f"{MAX_LEVELS} an encoder grows (damage, or a file made to waste time)")
+    tree = lossless.check_tree(
+        {
+            "feature": feature,
+            "threshold": threshold,
+            "left": np.where(is_leaf, idx, left),
+            "right": np.where(is_leaf, idx, right),
+            "leaf": leaf,
+        },
+        what="an image's tree",
+        properties=len(lossless.OWN_PROPERTIES),
+    )
+    if (
+        tree.depth > MAX_LEVELS
+    ):  # grow never goes deeper; each level is a step of every pixel's walk
+        raise FormatError(
+            f"lossless stream: an image's tree is {tree.depth} levels deep, more than the "
+            f"{MAX_LEVELS} an encoder grows (damage, or a file made to waste time)"
+        )
     return lossless.Tree(tree.feature, tree.threshold, tree.left, tree.right, tree.leaf, predictor)
 
 
@@ -178,18 +234,29 @@ def read(coder_depth: int, read) -> lossless.Tree:
     v = np.ones(len(length), np.int64) << np.minimum(length - 1, 40)
     for bits in np.unique(length):
         if bits > 1:
-            v[length == bits] += get_bits(read, int((length == bits).sum()), int(bits) - 1, coder_depth)
+            v[length == bits] += get_bits(
+                read, int((length == bits).sum()), int(bits) - 1, coder_depth
+            )
     threshold = np.zeros(count, np.int64)
     threshold[inner] = np.where(negative, -(v - 1), v - 1)
     left, right = np.arange(count), np.arange(count)
-    children = 1 + 2 * np.cumsum(inner) - 2  # breadth first: the i-th inner node's children are 2i+1, 2i+2
+    children = (
+        1 + 2 * np.cumsum(inner) - 2
+    )  # breadth first: the i-th inner node's children are 2i+1, 2i+2
     left[inner], right[inner] = children[inner], children[inner] + 1
     leaf = np.where(inner, -1, np.cumsum(~inner) - 1)
     if (left[inner] >= count).any() or (right[inner] >= count).any():
         raise FormatError("lossless stream: an image's tree is not a tree (damaged)")
-    tree = lossless.check_tree({"feature": feature, "threshold": threshold, "left": left, "right": right, "leaf": leaf},
-                               what="lossless stream", properties=len(lossless.OWN_PROPERTIES))
-    if tree.depth > MAX_LEVELS:  # grow never goes deeper; each level is a step of every pixel's walk
-        raise FormatError(f"lossless stream: an image's tree is {tree.depth} levels deep, more than the "
-                          f"{MAX_LEVELS} an encoder grows (damage, or a file made to waste time)")
+    tree = lossless.check_tree(
+        {"feature": feature, "threshold": threshold, "left": left, "right": right, "leaf": leaf},
+        what="lossless stream",
+        properties=len(lossless.OWN_PROPERTIES),
+    )
+    if (
+        tree.depth > MAX_LEVELS
+    ):  # grow never goes deeper; each level is a step of every pixel's walk
+        raise FormatError(
+            f"lossless stream: an image's tree is {tree.depth} levels deep, more than the "
+            f"{MAX_LEVELS} an encoder grows (damage, or a file made to waste time)"
+        )
     return lossless.Tree(tree.feature, tree.threshold, tree.left, tree.right, tree.leaf, predictor)

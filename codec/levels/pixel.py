@@ -26,15 +26,19 @@ import numpy as np
 from bitstream.coder import PRECISION, Decoder, Encoder, Tables, integer_frequencies
 from bitstream.container import FORMAT_VERSION
 from bitstream.errors import FormatError
-from codec.tiling import WHOLE_CHUNK_PIXELS, WHOLE_IMAGE_VALUES, from_planes, to_planes
+from codec.levels.planes import WHOLE_CHUNK_PIXELS, WHOLE_IMAGE_VALUES, from_planes, to_planes
 
-ACTIVITY = np.array([0, 2, 4, 7, 11, 16, 23, 32, 45, 64, 90, 128])  # lower bounds of the activity buckets
+ACTIVITY = np.array(
+    [0, 2, 4, 7, 11, 16, 23, 32, 45, 64, 90, 128]
+)  # lower bounds of the activity buckets
 LEVEL = np.array([0, 4, 8, 12, 30, 48, 70, 128])  # lower bounds of the predicted-value buckets
 FEEDBACK = 3  # classes of |symbol at a| + |symbol at b|: 0, 1, 2 or more
 CONTEXTS = len(ACTIVITY) * len(LEVEL) * FEEDBACK
 # The bucket searches as lookups (activity is at most 3 * 255), already scaled to context indices;
 # int16 contexts let the coder's stable argsort run as a radix sort.
-_BY_ACTIVITY = ((np.searchsorted(ACTIVITY, np.arange(3 * 255 + 1), "right") - 1) * len(LEVEL) * FEEDBACK).astype(np.int16)
+_BY_ACTIVITY = (
+    (np.searchsorted(ACTIVITY, np.arange(3 * 255 + 1), "right") - 1) * len(LEVEL) * FEEDBACK
+).astype(np.int16)
 _BY_LEVEL = ((np.searchsorted(LEVEL, np.arange(256), "right") - 1) * FEEDBACK).astype(np.int16)
 
 
@@ -42,9 +46,13 @@ _BY_LEVEL = ((np.searchsorted(LEVEL, np.arange(256), "right") - 1) * FEEDBACK).a
 # downwards, so the left pixel is the better guide), in quarters of the smooth estimate, a and b:
 # skew > 80: a; > 32: (smooth + a)/2; > 8: (3 smooth + a)/4; -8..8: smooth; and mirrored for b.
 _SKEW_MAX = 6 * 255
-_SKEW_CLASS = np.searchsorted(np.array([-80, -32, -8, 9, 33, 81]), np.arange(-_SKEW_MAX, _SKEW_MAX + 1), "right").astype(np.int8)
-_TO_SMOOTH, _TO_LEFT, _TO_ABOVE = (np.array(v, np.int32) for v in
-                                   ((0, 2, 3, 4, 3, 2, 0), (0, 0, 0, 0, 1, 2, 4), (4, 2, 1, 0, 0, 0, 0)))
+_SKEW_CLASS = np.searchsorted(
+    np.array([-80, -32, -8, 9, 33, 81]), np.arange(-_SKEW_MAX, _SKEW_MAX + 1), "right"
+).astype(np.int8)
+_TO_SMOOTH, _TO_LEFT, _TO_ABOVE = (
+    np.array(v, np.int32)
+    for v in ((0, 2, 3, 4, 3, 2, 0), (0, 0, 0, 0, 1, 2, 4), (4, 2, 1, 0, 0, 0, 0))
+)
 
 
 def symbol_range(step: int) -> int:
@@ -92,15 +100,21 @@ def _predict(r: np.ndarray, m: np.ndarray, here: np.ndarray, neighbours: np.ndar
     horizontal = np.abs(a - aa) + np.abs(b - c) + np.abs(b - d)
     vertical = np.abs(a - c) + np.abs(b - bb) + np.abs(d - bd)
     k = _SKEW_CLASS[vertical - horizontal + _SKEW_MAX]
-    g = (_TO_SMOOTH[k] * (16 * (a + b) + 8 * (d - c)) + _TO_LEFT[k] * 32 * a + _TO_ABOVE[k] * 32 * b) >> 2
+    g = (
+        _TO_SMOOTH[k] * (16 * (a + b) + 8 * (d - c)) + _TO_LEFT[k] * 32 * a + _TO_ABOVE[k] * 32 * b
+    ) >> 2
     pred = np.clip((g + 16) >> 5, 0, 255)
     activity = np.abs(d - b) + np.abs(b - c) + np.abs(c - a)
     context = _BY_ACTIVITY[activity] + _BY_LEVEL[pred]
-    context += np.minimum(m[:, here + neighbours[0]] + m[:, here + neighbours[1]], FEEDBACK - 1).astype(np.int16)
+    context += np.minimum(
+        m[:, here + neighbours[0]] + m[:, here + neighbours[1]], FEEDBACK - 1
+    ).astype(np.int16)
     return pred, context
 
 
-def _record(r: np.ndarray, m: np.ndarray, here: np.ndarray, pred: np.ndarray, symbols: np.ndarray, step: int) -> None:
+def _record(
+    r: np.ndarray, m: np.ndarray, here: np.ndarray, pred: np.ndarray, symbols: np.ndarray, step: int
+) -> None:
     """Store the decoded pixels and their symbols' magnitudes."""
     r[:, here] = np.clip(pred + symbols * step, 0, 255)
     m[:, here] = np.minimum(np.abs(symbols), FEEDBACK - 1)
@@ -122,7 +136,12 @@ def quantize(planes: np.ndarray, step: int):
     """Code uint8 planes (n, H, W) in coding order: ([(symbols, contexts) per step, each (n, k)],
     the reconstruction (n, H, W), which is exactly what the decoder will produce)."""
     n, h, w = planes.shape
-    x, r, m, neighbours = _padded(n, h, w, planes), _padded(n, h, w), _padded(n, h, w), _neighbours(w)
+    x, r, m, neighbours = (
+        _padded(n, h, w, planes),
+        _padded(n, h, w),
+        _padded(n, h, w),
+        _neighbours(w),
+    )
     parts = []
     for here in _schedule(h, w):
         pred, context = _predict(r, m, here, neighbours)
@@ -143,7 +162,9 @@ def reconstruct(shape: tuple[int, int, int], step: int, read) -> np.ndarray:
     return _crop(r, h, w)
 
 
-def encode(planes: np.ndarray, step: int, tables: Tables, *, min_bytes: int = 0) -> tuple[bytes, np.ndarray]:
+def encode(
+    planes: np.ndarray, step: int, tables: Tables, *, min_bytes: int = 0
+) -> tuple[bytes, np.ndarray]:
     """One ANS stream of uint8 planes (n, H, W) at ``step`` (padded to ``min_bytes``), and the reconstruction it decodes to."""
     parts, restored = quantize(planes, step)
     encoder = Encoder(tables)
@@ -152,7 +173,9 @@ def encode(planes: np.ndarray, step: int, tables: Tables, *, min_bytes: int = 0)
     return encoder.finish(min_bytes=min_bytes), restored
 
 
-def decode(data: bytes, shape: tuple[int, int, int], step: int, tables: Tables, *, framed: bool = True) -> np.ndarray:
+def decode(
+    data: bytes, shape: tuple[int, int, int], step: int, tables: Tables, *, framed: bool = True
+) -> np.ndarray:
     """Planes (n, H, W) from ``encode``'s stream (FormatError if it is damaged or has data left)."""
     decoder = Decoder(data, tables, framed=framed)
     planes = reconstruct(shape, step, decoder.read)
@@ -165,7 +188,9 @@ def count(planes: np.ndarray, step: int) -> np.ndarray:
     k = symbol_range(step)
     counts = np.zeros(CONTEXTS * (2 * k + 1), np.int64)
     for symbols, context in quantize(planes, step)[0]:
-        counts += np.bincount((context.astype(np.int64) * (2 * k + 1) + symbols + k).ravel(), minlength=counts.size)
+        counts += np.bincount(
+            (context.astype(np.int64) * (2 * k + 1) + symbols + k).ravel(), minlength=counts.size
+        )
     return counts.reshape(CONTEXTS, 2 * k + 1)
 
 
@@ -193,8 +218,12 @@ def tables(rows: np.ndarray, step: int) -> Tables:
 
 def check_tables(rows: np.ndarray, step: int, *, what: str) -> None:
     """Refuse stored tables that are not exactly what ``fit_tables`` makes the shape of (FormatError)."""
-    if (rows.dtype != np.uint32 or rows.shape != (CONTEXTS, 2 * symbol_range(step) + 2) or (rows == 0).any()
-            or (rows.sum(1, dtype=np.int64) != 1 << PRECISION).any()):
+    if (
+        rows.dtype != np.uint32
+        or rows.shape != (CONTEXTS, 2 * symbol_range(step) + 2)
+        or (rows == 0).any()
+        or (rows.sum(1, dtype=np.int64) != 1 << PRECISION).any()
+    ):
         raise FormatError(f"{what}: not valid integer tables for step {step}")
 
 
@@ -219,7 +248,9 @@ class PixelLevel:
 
     def decode(self, data: bytes, n: int, shape, *, version: int = FORMAT_VERSION) -> np.ndarray:
         channels = shape[2] if len(shape) == 3 else 1
-        planes = decode(data, (n * channels, shape[0], shape[1]), self.step, self.tables, framed=version >= 3)
+        planes = decode(
+            data, (n * channels, shape[0], shape[1]), self.step, self.tables, framed=version >= 3
+        )
         return from_planes(planes, n, shape)
 
     def ideal_bits(self, images: np.ndarray) -> float:

@@ -24,10 +24,11 @@ import numpy as np
 import optax
 from flax import nnx
 
-from codec import engine, entropy, modelfile, pixel
 from codec.errors import CheckpointMismatchError
-from codec.models import Codec, ModelConfig, gaussian_bits, init_from_data
-from codec.tiling import to_planes, to_tiles
+from codec.levels import entropy, modelfile, pixel
+from codec.levels.planes import to_planes, to_tiles
+from codec.training import engine
+from codec.training.tile_net import Codec, ModelConfig, gaussian_bits, init_from_data
 
 PIXEL = 255.0
 
@@ -42,14 +43,22 @@ class TrainConfig:
     prior_learning_rate: float = 2e-3  # gains, means, scales, cluster frequencies
     warmup_steps: int = 200
     val_fraction: float = 0.1  # of the images, held out (whole images) for validation ...
-    val_size: int = 5000  # ... but no more than this many (Fashion-MNIST's train split: 5,000, as before)
+    val_size: int = (
+        5000  # ... but no more than this many (Fashion-MNIST's train split: 5,000, as before)
+    )
     seed: int = 0
-    steps: int | None = None  # instead of epochs: exactly this many steps (what --minutes chose, to reproduce it)
-    minutes: float | None = None  # instead of epochs: as many steps as fit, the schedule fitted to them
+    steps: int | None = (
+        None  # instead of epochs: exactly this many steps (what --minutes chose, to reproduce it)
+    )
+    minutes: float | None = (
+        None  # instead of epochs: as many steps as fit, the schedule fitted to them
+    )
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "warmup_steps", "val_size"):
-            if type(getattr(self, name)) is not int or getattr(self, name) < (0 if name == "warmup_steps" else 1):
+            if type(getattr(self, name)) is not int or getattr(self, name) < (
+                0 if name == "warmup_steps" else 1
+            ):
                 raise ValueError(f"training setting {name} must be a positive whole number")
         if not 0 < self.val_fraction < 1:
             raise ValueError("training setting val_fraction must be between 0 and 1")
@@ -71,28 +80,50 @@ def rd_terms(model: Codec, x, quality_index, noise_key=None):
     y = model.analysis(x) * model.gain(quality_index)  # (N, P)
     inv_gain = model.inv_gain(quality_index)
     mean, scale, cluster_bits = model.prior(quality_index)  # (N, M, P), (N, M)
-    noise = None if noise_key is None else jax.random.uniform(noise_key, y.shape, minval=-0.5, maxval=0.5)
-    v = jnp.round(y[:, None, :] - mean) if noise is None else y[:, None, :] + noise[:, None, :] - mean
-    base_bits = gaussian_bits(v, scale)  # (N, M, P): every element under every cluster, without context
+    noise = (
+        None
+        if noise_key is None
+        else jax.random.uniform(noise_key, y.shape, minval=-0.5, maxval=0.5)
+    )
+    v = (
+        jnp.round(y[:, None, :] - mean)
+        if noise is None
+        else y[:, None, :] + noise[:, None, :] - mean
+    )
+    base_bits = gaussian_bits(
+        v, scale
+    )  # (N, M, P): every element under every cluster, without context
     choice = jnp.argmin(jax.lax.stop_gradient(base_bits.sum(-1) + cluster_bits), axis=1)
     bounds, parts = model.cfg.bounds, []
     # The cluster index and the first group (which has no context), as bits_all was before context:
     # a model of one group trains exactly as before.
     # (The first group's bits are computed afresh: a slice of base_bits would backpropagate through all of it.)
-    first = base_bits if len(bounds) == 2 else gaussian_bits(v[..., : bounds[1]], scale[..., : bounds[1]])
+    first = (
+        base_bits
+        if len(bounds) == 2
+        else gaussian_bits(v[..., : bounds[1]], scale[..., : bounds[1]])
+    )
     bits = jnp.take_along_axis(first.sum(-1) + cluster_bits, choice[:, None], axis=1)[:, 0]
     mean = jnp.take_along_axis(mean, choice[:, None, None], axis=1)[:, 0]  # (N, P)
     scale = jnp.take_along_axis(scale, choice[:, None, None], axis=1)[:, 0]
     for g, (lo, hi) in enumerate(pairwise(bounds)):
         mu = mean[:, lo:hi]
         if g:
-            d_mean, d_rung = model.context(g, jnp.concatenate(parts, 1) * inv_gain[:, :lo], quality_index, choice)
+            d_mean, d_rung = model.context(
+                g, jnp.concatenate(parts, 1) * inv_gain[:, :lo], quality_index, choice
+            )
             mu = mu + d_mean * model.gain(quality_index)[:, lo:hi]
-            s = jnp.clip(scale[:, lo:hi] * jnp.exp(d_rung * entropy.RUNG), entropy.SCALE_MIN, entropy.SCALE_MAX)
+            s = jnp.clip(
+                scale[:, lo:hi] * jnp.exp(d_rung * entropy.RUNG),
+                entropy.SCALE_MIN,
+                entropy.SCALE_MAX,
+            )
             v = jnp.round(y[:, lo:hi] - mu) if noise is None else y[:, lo:hi] + noise[:, lo:hi] - mu
             bits = bits + gaussian_bits(v, s).sum(-1)
         rounded = jnp.round(y[:, lo:hi] - mu) + mu
-        parts.append(y[:, lo:hi] + jax.lax.stop_gradient(rounded - y[:, lo:hi]))  # straight-through rounding
+        parts.append(
+            y[:, lo:hi] + jax.lax.stop_gradient(rounded - y[:, lo:hi])
+        )  # straight-through rounding
     y_hat = jnp.concatenate(parts, 1)
     # The decoder clips to the pixel range, and so does the loss: overshooting into
     # black or white is free, and on Fashion-MNIST's black backgrounds that matters.
@@ -117,9 +148,12 @@ def make_optimizer(cfg: TrainConfig, total_steps: int) -> optax.GradientTransfor
     The transforms start at the PCA basis, whose entries are ~1/28: large steps would
     throw that start away, while the prior's means and scales live on a scale of 1-100.
     """
+
     def schedule(peak):
         warmup = min(cfg.warmup_steps, total_steps // 2)
-        return optax.warmup_cosine_decay_schedule(0.0, peak, warmup, max(total_steps, 1), end_value=peak / 100)
+        return optax.warmup_cosine_decay_schedule(
+            0.0, peak, warmup, max(total_steps, 1), end_value=peak / 100
+        )
 
     def label(params):
         def group(path, _):
@@ -132,7 +166,10 @@ def make_optimizer(cfg: TrainConfig, total_steps: int) -> optax.GradientTransfor
     return optax.chain(
         optax.clip_by_global_norm(1.0),
         optax.multi_transform(
-            {"transform": optax.adam(schedule(cfg.learning_rate)), "prior": optax.adam(schedule(cfg.prior_learning_rate))},
+            {
+                "transform": optax.adam(schedule(cfg.learning_rate)),
+                "prior": optax.adam(schedule(cfg.prior_learning_rate)),
+            },
             label,
         ),
     )
@@ -171,11 +208,13 @@ def evaluate(graphdef, state, images: np.ndarray, *, batch_size: int = 1000) -> 
             m, b = eval_step(state, x, jnp.full((x.shape[0],), q))
             mses.append(np.asarray(m)), bits.append(np.asarray(b))
         mse = float(np.concatenate(mses).mean())
-        results.append({
-            "quality": q + 1,
-            "psnr": 10 * np.log10(PIXEL**2 / max(mse, 1e-12)),
-            "bits_per_image": float(np.concatenate(bits).mean()),
-        })
+        results.append(
+            {
+                "quality": q + 1,
+                "psnr": 10 * np.log10(PIXEL**2 / max(mse, 1e-12)),
+                "bits_per_image": float(np.concatenate(bits).mean()),
+            }
+        )
     return results
 
 
@@ -188,8 +227,9 @@ CHECKPOINT = "checkpoint.msgpack"  # in the workdir: the state after the last wh
 LENGTH = ("epochs", "steps", "minutes")  # how long to train: a run may resume to train longer
 
 
-def run_settings(model_config: ModelConfig, train_config: TrainConfig, *, init=None,
-                 data=None) -> dict:
+def run_settings(
+    model_config: ModelConfig, train_config: TrainConfig, *, init=None, data=None
+) -> dict:
     """What a checkpoint must share with the run that resumes it, by name: the architecture, the
     training settings but its length, the model started from (``init``, by content) and the training
     tiles' digest (``data``; None: not known yet). JSON's types, as a checkpoint gives them back."""
@@ -213,16 +253,23 @@ def check_workdir(workdir, settings: dict) -> None:
         return
     recorded = _read_checkpoint(path).get("settings")
     if not isinstance(recorded, dict):
-        raise CheckpointMismatchError(f"{workdir}: its {CHECKPOINT} records no settings (an older "
-                                      "aecodec wrote it): remove it to start afresh, or give "
-                                      "another --workdir")
+        raise CheckpointMismatchError(
+            f"{workdir}: its {CHECKPOINT} records no settings (an older "
+            "aecodec wrote it): remove it to start afresh, or give "
+            "another --workdir"
+        )
     for name, value in settings.items():
         if recorded.get(name) == value:
             continue
-        what = ("was trained on other images" if name == "data" else
-                f"was trained with {name} {recorded.get(name)!r}, not {value!r}")
-        raise CheckpointMismatchError(f"{workdir}: its checkpoint {what}: resume with the same "
-                                      "settings, or give another --workdir")
+        what = (
+            "was trained on other images"
+            if name == "data"
+            else f"was trained with {name} {recorded.get(name)!r}, not {value!r}"
+        )
+        raise CheckpointMismatchError(
+            f"{workdir}: its checkpoint {what}: resume with the same "
+            "settings, or give another --workdir"
+        )
 
 
 def _read_checkpoint(path: Path) -> dict:
@@ -234,8 +281,11 @@ def _read_checkpoint(path: Path) -> dict:
 
 def _save_checkpoint(path: Path, epoch: int, state, opt_state, *, settings: dict) -> None:
     leaves = jax.tree_util.tree_leaves((state, opt_state))
-    body = {"epoch": epoch, "settings": settings,
-            "leaves": [modelfile.encode_array(np.asarray(v)) for v in leaves]}
+    body = {
+        "epoch": epoch,
+        "settings": settings,
+        "leaves": [modelfile.encode_array(np.asarray(v)) for v in leaves],
+    }
     raw = msgpack.packb(body, use_bin_type=True)
     modelfile.save(path, raw, force=True)  # the workdir's own file, replaced each epoch
 
@@ -262,7 +312,9 @@ def load_params(model: Codec, path: str | Path) -> list[str]:
                 var[...] = jnp.asarray(value, jnp.float32)
                 copied.append(key)
             else:
-                copied.append(f"{key} (not copied: shape {value.shape} in the file, {var[...].shape} here)")
+                copied.append(
+                    f"{key} (not copied: shape {value.shape} in the file, {var[...].shape} here)"
+                )
     nnx.update(model, nnx.from_flat_state(flat))
     return copied
 
@@ -302,8 +354,12 @@ def train_and_evaluate(
     workdir.mkdir(parents=True, exist_ok=True)
     tiles, val = _split(images, model_config, train_config, val_images)
     train = tiles
-    settings = run_settings(model_config, train_config, init=init,
-                            data=hashlib.sha256(np.ascontiguousarray(train)).hexdigest()[:16])
+    settings = run_settings(
+        model_config,
+        train_config,
+        init=init,
+        data=hashlib.sha256(np.ascontiguousarray(train)).hexdigest()[:16],
+    )
     check_workdir(workdir, settings)  # before any time is spent
     checkpoint = workdir / CHECKPOINT
     resumed = _read_checkpoint(checkpoint) if checkpoint.exists() else None
@@ -337,24 +393,49 @@ def train_and_evaluate(
         perm = np.random.default_rng([train_config.seed, epoch]).permutation(len(train))
         bar.set_description(f"epoch {epoch + 1}/{epochs}")
         for step in range(min(steps_per_epoch, total - epoch * steps_per_epoch)):
-            batch = to_input(train[perm[step * train_config.batch_size : (step + 1) * train_config.batch_size]])
-            state, opt_state, metrics = train_step(state, opt_state, batch, jax.random.fold_in(key, epoch * steps_per_epoch + step))
+            batch = to_input(
+                train[perm[step * train_config.batch_size : (step + 1) * train_config.batch_size]]
+            )
+            state, opt_state, metrics = train_step(
+                state, opt_state, batch, jax.random.fold_in(key, epoch * steps_per_epoch + step)
+            )
             bar.update(1)
             if step % 50 == 0:
                 m = jax.device_get(metrics)
-                bar.set_postfix(loss=f"{m['loss']:.3f}", psnr=f"{10 * np.log10(PIXEL**2 / m['mse']):.2f}", bits=f"{m['bits']:.0f}")
+                bar.set_postfix(
+                    loss=f"{m['loss']:.3f}",
+                    psnr=f"{10 * np.log10(PIXEL**2 / m['mse']):.2f}",
+                    bits=f"{m['bits']:.0f}",
+                )
         if (epoch + 1) % every == 0 or epoch + 1 == epochs:
             val_rd = evaluate(graphdef, state, val)
             record = {"epoch": epoch + 1, "seconds": round(time.time() - t0, 1), "val": val_rd}
             history.append(record)
-            log(json.dumps({"epoch": epoch + 1, "seconds": record["seconds"],
-                            "val": [(r["quality"], round(r["psnr"], 2), round(r["bits_per_image"] / 8, 1)) for r in val_rd]}))
+            log(
+                json.dumps(
+                    {
+                        "epoch": epoch + 1,
+                        "seconds": record["seconds"],
+                        "val": [
+                            (r["quality"], round(r["psnr"], 2), round(r["bits_per_image"] / 8, 1))
+                            for r in val_rd
+                        ],
+                    }
+                )
+            )
             _save_checkpoint(checkpoint, epoch + 1, state, opt_state, settings=settings)
     bar.close()
     model = nnx.merge(graphdef, state)
-    summary = {"history": history, "val": evaluate(graphdef, state, val), "steps": total, "val_tiles": val}
+    summary = {
+        "history": history,
+        "val": evaluate(graphdef, state, val),
+        "steps": total,
+        "val_tiles": val,
+    }
     if test_images is not None:
-        summary["test"] = evaluate(graphdef, state, to_tiles(np.asarray(test_images, np.uint8), model_config.tile))
+        summary["test"] = evaluate(
+            graphdef, state, to_tiles(np.asarray(test_images, np.uint8), model_config.tile)
+        )
     return model, summary
 
 
@@ -366,20 +447,28 @@ def planes(images):
     return [p for image in images for p in (to_planes(image[None]) if image.ndim == 3 else [image])]
 
 
-def _split(images, model_config: ModelConfig, train_config: TrainConfig, val_images=None) -> tuple[np.ndarray, np.ndarray]:
+def _split(
+    images, model_config: ModelConfig, train_config: TrainConfig, val_images=None
+) -> tuple[np.ndarray, np.ndarray]:
     """(training tiles, validation tiles) of uint8 images: whole images held out (the last of a seeded
     shuffle), a fraction of them up to ``val_size``, or ``val_images`` where given; then each side cut
     into the model's tiles: whole tiles of same-size images, random crops (a seeded few per tile of
     area) of images of any sizes."""
-    train, val = (images, val_images) if val_images is not None else split_images(images, train_config)
+    train, val = (
+        (images, val_images) if val_images is not None else split_images(images, train_config)
+    )
     rng = np.random.default_rng([train_config.seed, 1])
-    return training_tiles(train, model_config.tile, rng), training_tiles(val, model_config.tile, rng)
+    return training_tiles(train, model_config.tile, rng), training_tiles(
+        val, model_config.tile, rng
+    )
 
 
 def split_images(images, train_config: TrainConfig) -> tuple[list, list]:
     """(training images, held-out whole images): the last of a seeded shuffle, a fraction up to ``val_size``."""
     if len(images) < 2:
-        raise ValueError(f"training needs at least 2 images (whole images are held out to validate), not {len(images)}")
+        raise ValueError(
+            f"training needs at least 2 images (whole images are held out to validate), not {len(images)}"
+        )
     held = min(train_config.val_size, max(1, round(len(images) * train_config.val_fraction)))
     order = np.random.default_rng(train_config.seed).permutation(len(images))
     return [images[i] for i in order[:-held]], [images[i] for i in order[-held:]]
@@ -388,27 +477,43 @@ def split_images(images, train_config: TrainConfig) -> tuple[list, list]:
 def training_tiles(images, tile: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
     """Tiles (N, th * tw) of uint8 images: whole images of the tile's size (Fashion-MNIST, as is),
     random crops with flips of any others (a list, or an array of another size)."""
-    if isinstance(images, list) and all(isinstance(a, np.ndarray) for a in images) and images and \
-            len({a.shape for a in images}) == 1 and images[0].shape[:2] == tuple(tile):
+    if (
+        isinstance(images, list)
+        and all(isinstance(a, np.ndarray) for a in images)
+        and images
+        and len({a.shape for a in images}) == 1
+        and images[0].shape[:2] == tuple(tile)
+    ):
         images = np.stack(images)
     if isinstance(images, np.ndarray) and images.shape[1:3] == tuple(tile):
         return to_tiles(planes(np.asarray(images, np.uint8)), tile)
     return random_crops(planes(list(images)), tile, rng)
 
 
-CROPS_PER_TILE_AREA = 2  # random crops per tile's worth of an image's area: overlapping views, not a grid
+CROPS_PER_TILE_AREA = (
+    2  # random crops per tile's worth of an image's area: overlapping views, not a grid
+)
 MAX_CROPS = 200_000  # bounds the memory of the crops (200,000 28x28 crops: 157 MB)
 
 
-def random_crops(images: list[np.ndarray], tile: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+def random_crops(
+    images: list[np.ndarray], tile: tuple[int, int], rng: np.random.Generator
+) -> np.ndarray:
     """Tiles (N, th * tw) cut at random from grey images of any sizes (smaller ones edge-padded), with
     random flips: about ``CROPS_PER_TILE_AREA`` per tile of area, at most ``MAX_CROPS`` in all."""
     th, tw = tile
     areas = np.array([max(1, (a.shape[0] * a.shape[1]) // (th * tw)) for a in images], np.float64)
-    counts = np.maximum(1, np.round(areas * CROPS_PER_TILE_AREA * min(1.0, MAX_CROPS / (areas.sum() * CROPS_PER_TILE_AREA))))
+    counts = np.maximum(
+        1,
+        np.round(
+            areas * CROPS_PER_TILE_AREA * min(1.0, MAX_CROPS / (areas.sum() * CROPS_PER_TILE_AREA))
+        ),
+    )
     out = []
     for image, count in zip(images, counts.astype(int), strict=True):
-        a = np.pad(image, ((0, max(0, th - image.shape[0])), (0, max(0, tw - image.shape[1]))), mode="edge")
+        a = np.pad(
+            image, ((0, max(0, th - image.shape[0])), (0, max(0, tw - image.shape[1]))), mode="edge"
+        )
         ys = rng.integers(0, a.shape[0] - th + 1, count)
         xs = rng.integers(0, a.shape[1] - tw + 1, count)
         flips = rng.integers(0, 2, count).astype(bool)
@@ -418,7 +523,9 @@ def random_crops(images: list[np.ndarray], tile: tuple[int, int], rng: np.random
     return np.stack(out).reshape(len(out), th * tw)
 
 
-def _steps_that_fit(graphdef, state, train: np.ndarray, cfg: TrainConfig, started: float, log) -> int:
+def _steps_that_fit(
+    graphdef, state, train: np.ndarray, cfg: TrainConfig, started: float, log
+) -> int:
     """How many steps fit the time budget: a few steps of the real step are timed (on a copy of the
     state, with a throwaway optimizer), and 15% of what is left is kept for validation and export."""
     probe = make_train_step(graphdef, make_optimizer(cfg, 1000))
@@ -436,14 +543,24 @@ def _steps_that_fit(graphdef, state, train: np.ndarray, cfg: TrainConfig, starte
     per_step = (time.time() - t0) / 20
     left = cfg.minutes * 60 - (time.time() - started)
     steps = max(1, int(0.85 * left / per_step))
-    log(f"training for {steps} steps ({per_step * 1000:.0f} ms each) to fit {cfg.minutes:g} minutes; "
-        f"reproduce this run with --steps {steps}")
+    log(
+        f"training for {steps} steps ({per_step * 1000:.0f} ms each) to fit {cfg.minutes:g} minutes; "
+        f"reproduce this run with --steps {steps}"
+    )
     return steps
 
 
-def export(model: Codec, path: str | Path | None, *, name: str, meta: dict,
-           pixel_images: np.ndarray | None = None, test_images: np.ndarray | None = None,
-           default_quality: int | None = None, force: bool = False) -> bytes:
+def export(
+    model: Codec,
+    path: str | Path | None,
+    *,
+    name: str,
+    meta: dict,
+    pixel_images: np.ndarray | None = None,
+    test_images: np.ndarray | None = None,
+    default_quality: int | None = None,
+    force: bool = False,
+) -> bytes:
     """Freeze the prior into integer tables, count the pixel coder's tables on ``pixel_images``
     (uint8 (N, H, W), the training images; needed when the config has pixel steps), and write the
     model file to ``path`` (None: only return its bytes; a file there is replaced only with
@@ -457,7 +574,9 @@ def export(model: Codec, path: str | Path | None, *, name: str, meta: dict,
     frozen = entropy.freeze(params)
     steps = model.cfg.pixel_steps
     if steps and pixel_images is None:
-        raise ValueError("the config has pixel steps: export needs the training images to fit their tables")
+        raise ValueError(
+            "the config has pixel steps: export needs the training images to fit their tables"
+        )
     tables = [pixel.fit_tables(planes(pixel_images), step) for step in steps]
     meta = json.loads(json.dumps(meta, default=float))
     levels = model.cfg.levels
@@ -465,13 +584,20 @@ def export(model: Codec, path: str | Path | None, *, name: str, meta: dict,
     default = default_quality or (model.cfg.qualities + 1 if steps else levels)
 
     def dump() -> bytes:
-        return modelfile.dumps(name=name, config=model.cfg.to_dict(), params=params, frozen=frozen, pixel=tables,
-                               meta=meta, default=default)
+        return modelfile.dumps(
+            name=name,
+            config=model.cfg.to_dict(),
+            params=params,
+            frozen=frozen,
+            pixel=tables,
+            meta=meta,
+            default=default,
+        )
 
     data = dump()
     if test_images is not None:
         from codec.api import measure
-        from codec.model import Model
+        from codec.levels.model import Model
 
         loaded = Model(modelfile.loads(data), source=str(path or name))
         meta["test"] = [measure(loaded, test_images, q) for q in loaded.qualities]

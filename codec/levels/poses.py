@@ -34,12 +34,18 @@ SIDE = 2 * SHIFT + 1
 COUNT = 2 * SIDE * SIDE  # poses: two mirrorings of SIDE x SIDE moves
 IDENTITY = SHIFT * SIDE + SHIFT  # as it is: not mirrored, not moved
 INK = 16  # grey levels above a tile's darkest pixel that count as ink when locating it
-MIRROR_LEAN = 20.0  # how far a tile must lean against the reference's asymmetry to be tried mirrored
+MIRROR_LEAN = (
+    20.0  # how far a tile must lean against the reference's asymmetry to be tried mirrored
+)
 _OTHERS = 1 << 21  # the total frequency of the poses that move or mirror (of 2^24): 1/8
 
 
 def index(mirror, dy, dx) -> np.ndarray:
-    return np.asarray(mirror) * SIDE * SIDE + (np.asarray(dy) + SHIFT) * SIDE + (np.asarray(dx) + SHIFT)
+    return (
+        np.asarray(mirror) * SIDE * SIDE
+        + (np.asarray(dy) + SHIFT) * SIDE
+        + (np.asarray(dx) + SHIFT)
+    )
 
 
 @functools.lru_cache(maxsize=1)
@@ -116,7 +122,12 @@ def _ink_box(tiles: np.ndarray, tile: tuple[int, int]) -> tuple[np.ndarray, ...]
     none = ~rows.any(1)
     top, bottom = rows.argmax(1), h - 1 - rows[:, ::-1].argmax(1)
     left, right = cols.argmax(1), w - 1 - cols[:, ::-1].argmax(1)
-    return (np.where(none, 0, top), np.where(none, h - 1, bottom), np.where(none, 0, left), np.where(none, w - 1, right))
+    return (
+        np.where(none, 0, top),
+        np.where(none, h - 1, bottom),
+        np.where(none, 0, left),
+        np.where(none, w - 1, right),
+    )
 
 
 def _boxes(tiles: np.ndarray, reference: np.ndarray, tile: tuple[int, int], mirror: int) -> tuple:
@@ -126,7 +137,10 @@ def _boxes(tiles: np.ndarray, reference: np.ndarray, tile: tuple[int, int], mirr
     r_top, r_bottom, r_left, r_right = (int(v[0]) for v in _ink_box(reference[None], tile))
     a = tiles.reshape(-1, h, w)[:, :, ::-1].reshape(len(tiles), -1) if mirror else tiles
     top, bottom, left, right = _ink_box(a, tile)
-    twice = (r_top + r_bottom - top - bottom, r_left + r_right - left - right)  # the centres' offset, doubled
+    twice = (
+        r_top + r_bottom - top - bottom,
+        r_left + r_right - left - right,
+    )  # the centres' offset, doubled
     return twice, (r_top - top, r_left - left), (r_bottom - bottom, r_right - right)
 
 
@@ -134,7 +148,9 @@ def _pose(mirror, move) -> np.ndarray:
     return index(mirror, np.clip(move[0], -SHIFT, SHIFT), np.clip(move[1], -SHIFT, SHIFT))
 
 
-def first_guesses(tiles: np.ndarray, reference: np.ndarray, tile: tuple[int, int]) -> list[tuple[np.ndarray, np.ndarray]]:
+def first_guesses(
+    tiles: np.ndarray, reference: np.ndarray, tile: tuple[int, int]
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """(which tiles, pose) pairs worth trying after "as it is", against the model's mean tile ``reference``:
     a tile whose ink is off-centre is tried centred; one that leans the way the reference does not
     (correlation with the reference's left-right asymmetry below -MIRROR_LEAN) is tried mirrored
@@ -157,13 +173,18 @@ def first_guesses(tiles: np.ndarray, reference: np.ndarray, tile: tuple[int, int
     return out
 
 
-def refinements(tiles: np.ndarray, pose: np.ndarray, reference: np.ndarray, tile: tuple[int, int]) -> list[tuple[np.ndarray, np.ndarray]]:
+def refinements(
+    tiles: np.ndarray, pose: np.ndarray, reference: np.ndarray, tile: tuple[int, int]
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """(which tiles, pose) pairs around the poses found so far, for tiles already better moved than
     where they were: one pixel off each way, and the ink lined up by its top-left or bottom-right corner."""
     mirror, dy, dx = pose // (SIDE * SIDE), (pose // SIDE) % SIDE - SHIFT, pose % SIDE - SHIFT
     moved = np.flatnonzero((dy != 0) | (dx != 0))  # mirrored only: aligned already
     mirror, dy, dx = mirror[moved], dy[moved], dx[moved]
-    out = [(moved, _pose(mirror, (dy + ey, dx + ex))) for ey, ex in ((1, 0), (-1, 0), (0, 1), (0, -1), (1, 1), (-1, -1), (1, -1), (-1, 1))]
+    out = [
+        (moved, _pose(mirror, (dy + ey, dx + ex)))
+        for ey, ex in ((1, 0), (-1, 0), (0, 1), (0, -1), (1, 1), (-1, -1), (1, -1), (-1, 1))
+    ]
     for m in (0, 1):
         which = moved[mirror == m]
         if not len(which):

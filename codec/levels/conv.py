@@ -23,9 +23,9 @@ import numpy as np
 
 import bitstream
 from bitstream.container import MAX_IMAGE_PIXELS
-from codec import convnet
-from codec.convnet import ACT_BITS
-from codec.tiling import from_planes, to_planes
+from codec.levels import convnet
+from codec.levels.convnet import ACT_BITS
+from codec.levels.planes import from_planes, to_planes
 
 GAIN_BITS = 12  # fractional bits of the per-level gains and inverse gains
 INDEX_BITS = 16  # fractional bits of the scale-to-table computation
@@ -38,17 +38,35 @@ MAX_CODED_PIXELS = 1 << 30  # per chunk, padding and replicated grey channels in
 FLOOR_MACS_PER_PIXEL = 14_000
 
 
-def layer_specs(channels: int, n: int, m: int, h: int, z: int, ns: int | None = None) -> dict[str, list[tuple]]:
+def layer_specs(
+    channels: int, n: int, m: int, h: int, z: int, ns: int | None = None
+) -> dict[str, list[tuple]]:
     """(kind, kernel size, in, out, relu) of every layer of the four networks: shared by the float
     training twin and the integer coder. ``ns`` (default ``n``) is the synthesis's width: the decoder
     can afford more than the encoder (a decode may take 0.5 s, an encode no longer than AVIF's).
     MACs per pixel, analysis about 2.6k at n=32, m=64; synthesis 4.3k at ns=32, 13.2k at ns=64."""
     ns = ns or n
     return {
-        "analysis": [("down", 5, channels, n, True), ("down", 3, n, n, True), ("down", 3, n, m, False)],
-        "synthesis": [("up", 3, m, ns, True), ("up", 3, ns, ns, True), ("up", 3, ns, channels, False)],
-        "hyper_analysis": [("same", 3, m, h, True), ("down", 3, h, h, True), ("down", 3, h, z, False)],
-        "hyper_synthesis": [("up", 3, z, h, True), ("up", 3, h, h, True), ("same", 3, h, 2 * m, False)],
+        "analysis": [
+            ("down", 5, channels, n, True),
+            ("down", 3, n, n, True),
+            ("down", 3, n, m, False),
+        ],
+        "synthesis": [
+            ("up", 3, m, ns, True),
+            ("up", 3, ns, ns, True),
+            ("up", 3, ns, channels, False),
+        ],
+        "hyper_analysis": [
+            ("same", 3, m, h, True),
+            ("down", 3, h, h, True),
+            ("down", 3, h, z, False),
+        ],
+        "hyper_synthesis": [
+            ("up", 3, z, h, True),
+            ("up", 3, h, h, True),
+            ("same", 3, h, 2 * m, False),
+        ],
     }
 
 
@@ -76,7 +94,7 @@ class ConvTransform:
     """
 
     def __init__(self, params: dict, tables: tuple[np.ndarray, list[np.ndarray]]):
-        from codec.entropy import LADDER, RUNG, SCALE_LADDER, SCALE_MIN
+        from codec.levels.entropy import LADDER, RUNG, SCALE_LADDER, SCALE_MIN
 
         cfg = params["config"]
         self.config = cfg
@@ -86,15 +104,22 @@ class ConvTransform:
         self.nets = {}
         for name, spec in specs.items():
             layers = []
-            for i, ((kind, k, c_in, c_out, relu), (kernel, bias)) in enumerate(zip(spec, params[name], strict=True)):
+            for i, ((kind, k, c_in, c_out, relu), (kernel, bias)) in enumerate(
+                zip(spec, params[name], strict=True)
+            ):
                 w, b = convnet.quantize_weights(kernel, bias, what=f"{name}[{i}]")
                 if w.shape != (k, k, c_in, up_channels(kind, c_out)):
-                    raise ValueError(f"{name}[{i}]: kernel shape {w.shape} does not match the architecture")
+                    raise ValueError(
+                        f"{name}[{i}]: kernel shape {w.shape} does not match the architecture"
+                    )
                 convnet.check_layer(w, b, what=f"{name}[{i}]")
                 layers.append({"kind": kind, "kernel": w, "bias": b, "relu": relu})
             self.nets[name] = layers
         first = self.nets["analysis"][0]  # for a grey plane coded as R = G = B (see ``analysis``)
-        self.grey_analysis = [{**first, "kernel": first["kernel"].sum(axis=2, keepdims=True)}, *self.nets["analysis"][1:]]
+        self.grey_analysis = [
+            {**first, "kernel": first["kernel"].sum(axis=2, keepdims=True)},
+            *self.nets["analysis"][1:],
+        ]
         self.gain = _fixed_gain(params["log_gain"], "log_gain")  # (levels, m)
         self.inv_gain = _fixed_gain(params["log_inv_gain"], "log_inv_gain")
         # ln g in ACT_BITS (within -9..6 once the gains are in range: the cast is exact)
@@ -103,27 +128,40 @@ class ConvTransform:
         self.rung = round(RUNG * (1 << INDEX_BITS))
         self.log_min = round(math.log(SCALE_MIN) * (1 << ACT_BITS))
         z_scale = np.exp(params["log_z_scale"])
-        self.z_index = np.clip(np.round(np.log(np.maximum(z_scale, 1e-9) / SCALE_MIN) / RUNG), 0, LADDER - 1).astype(np.int64)
+        self.z_index = np.clip(
+            np.round(np.log(np.maximum(z_scale, 1e-9) / SCALE_MIN) / RUNG), 0, LADDER - 1
+        ).astype(np.int64)
         self.tables = bitstream.Tables(tables[0], tables[1])
         if len(tables[1]) != LADDER:
-            raise ValueError(f"{len(tables[1])} tables, not one per rung of the {LADDER}-rung ladder")
-        if self.gain.shape != (len(cfg["lambdas"]), self.m) or self.inv_gain.shape != self.gain.shape:
+            raise ValueError(
+                f"{len(tables[1])} tables, not one per rung of the {LADDER}-rung ladder"
+            )
+        if (
+            self.gain.shape != (len(cfg["lambdas"]), self.m)
+            or self.inv_gain.shape != self.gain.shape
+        ):
             raise ValueError("gains do not match the levels and latent channels")
         if self.z_index.shape != (cfg["z"],):
             raise ValueError("hyper-latent scales do not match its channels")
-        from codec.transforms import MAX_MULTIPLY_ADDS_PER_PIXEL
+        from codec.levels.transforms import MAX_MULTIPLY_ADDS_PER_PIXEL
 
         cost = max(self.macs_per_pixel())
         if cost > MAX_MULTIPLY_ADDS_PER_PIXEL:
-            raise ValueError(f"coding would cost {cost:.0f} multiply-adds per pixel, more than the "
-                             f"{MAX_MULTIPLY_ADDS_PER_PIXEL} a model may")
+            raise ValueError(
+                f"coding would cost {cost:.0f} multiply-adds per pixel, more than the "
+                f"{MAX_MULTIPLY_ADDS_PER_PIXEL} a model may"
+            )
         del SCALE_LADDER
 
     def macs_per_pixel(self) -> tuple[float, float]:
         """Multiply-adds per pixel (encode, decode); the hyperprior runs at 1/64 of the pixels."""
         nets = self.nets
-        encode = convnet.macs_per_pixel(nets["analysis"], 1) + convnet.macs_per_pixel(nets["hyper_analysis"], 1 / 64)
-        decode = convnet.macs_per_pixel(nets["synthesis"], 1 / 64) + convnet.macs_per_pixel(nets["hyper_synthesis"], 1 / 1024)
+        encode = convnet.macs_per_pixel(nets["analysis"], 1) + convnet.macs_per_pixel(
+            nets["hyper_analysis"], 1 / 64
+        )
+        decode = convnet.macs_per_pixel(nets["synthesis"], 1 / 64) + convnet.macs_per_pixel(
+            nets["hyper_synthesis"], 1 / 1024
+        )
         return encode + convnet.macs_per_pixel(nets["hyper_synthesis"], 1 / 1024), decode
 
     def analysis(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -132,7 +170,9 @@ class ConvTransform:
         C may also be 1 for a model of 3 channels: the plane is coded as R = G = B, through a first
         layer whose kernel is the sum of the colour kernel over its input channels, which gives the
         same integers a third of the work (every partial sum stays within the same bound)."""
-        layers = self.grey_analysis if x.shape[3] == 1 and self.channels != 1 else self.nets["analysis"]
+        layers = (
+            self.grey_analysis if x.shape[3] == 1 and self.channels != 1 else self.nets["analysis"]
+        )
         y = convnet.run(layers, x.astype(np.int64))
         z = convnet.run(self.nets["hyper_analysis"], y)
         return y, (z + (1 << (ACT_BITS - 1))) >> ACT_BITS  # rounded half up, to whole units
@@ -150,7 +190,9 @@ class ConvTransform:
     def synthesis(self, y_hat: np.ndarray, shape) -> np.ndarray:
         """uint8 images (N, H, W, C) cropped to ``shape`` (H, W) from the decoded latent."""
         x = convnet.run(self.nets["synthesis"], y_hat)
-        return np.clip(x[:, : shape[0], : shape[1]], 0, 255).astype(np.uint8)  # x/256 in ACT_BITS: the pixels
+        return np.clip(x[:, : shape[0], : shape[1]], 0, 255).astype(
+            np.uint8
+        )  # x/256 in ACT_BITS: the pixels
 
 
 class ConvLevel:
@@ -164,8 +206,12 @@ class ConvLevel:
     def coded_pixels(self, n: int, shape) -> int:
         """Pixels coded, padding included (the work of decoding them)."""
         channels = shape[2] if len(shape) == 3 else 1
-        groups = 1 if channels == self.transform.channels else channels  # coded jointly, or channel by channel
-        area = sum(_padded(y1 - y0) * _padded(x1 - x0) for y0, y1, x0, x1 in tiles(shape[0], shape[1]))
+        groups = (
+            1 if channels == self.transform.channels else channels
+        )  # coded jointly, or channel by channel
+        area = sum(
+            _padded(y1 - y0) * _padded(x1 - x0) for y0, y1, x0, x1 in tiles(shape[0], shape[1])
+        )
         return n * groups * area * self.transform.channels
 
     max_coded_pixels = MAX_CODED_PIXELS
@@ -175,7 +221,10 @@ class ConvLevel:
         """What the floor of bytes per coded pixel counts each one as: 1 up to the synthesis cost
         the floor is sized for, proportionally more above, so any model decodes within one budget."""
         return max(1.0, self.transform.macs_per_pixel()[1] / FLOOR_MACS_PER_PIXEL)
-    max_image_values = MAX_IMAGE_PIXELS  # the container's limit: 100-megapixel colour photos and more
+
+    max_image_values = (
+        MAX_IMAGE_PIXELS  # the container's limit: 100-megapixel colour photos and more
+    )
 
     def _inputs(self, images: np.ndarray) -> np.ndarray:
         """(N', Hp, Wp, C) uint8, edge-padded: colour jointly (C the model's), or each channel on its own
@@ -193,7 +242,9 @@ class ConvLevel:
         channels = shape[2] if len(shape) == 3 else 1
         if channels == self.transform.channels:
             return x if len(shape) == 3 else x[..., 0]
-        planes = x[..., 0] if self.transform.channels == 1 else np.round(x.mean(axis=3)).astype(np.uint8)
+        planes = (
+            x[..., 0] if self.transform.channels == 1 else np.round(x.mean(axis=3)).astype(np.uint8)
+        )
         return from_planes(planes, n, shape)
 
     def symbols(self, images: np.ndarray):
@@ -229,7 +280,9 @@ class ConvLevel:
         encoder.add(s, index)
         return encoder.finish(min_bytes=min_bytes)
 
-    def decode(self, data: bytes, n: int, shape, *, version: int = bitstream.FORMAT_VERSION) -> np.ndarray:
+    def decode(
+        self, data: bytes, n: int, shape, *, version: int = bitstream.FORMAT_VERSION
+    ) -> np.ndarray:
         framed = version >= 3
         grid = tiles(shape[0], shape[1])
         if len(grid) == 1:
@@ -246,7 +299,9 @@ class ConvLevel:
                     raise bitstream.TruncatedError("tiled stream ends before its last tile")
                 size = int.from_bytes(view[:4], "little")
                 if size > len(view) - 4:
-                    raise bitstream.TruncatedError("tiled stream's tile is longer than what is left (damaged)")
+                    raise bitstream.TruncatedError(
+                        "tiled stream's tile is longer than what is left (damaged)"
+                    )
                 tile_shape, stream = (y1 - y0, x1 - x0, *shape[2:]), bytes(view[4 : 4 + size])
                 image[y0:y1, x0:x1] = seen.decode(stream, tile_shape, decode_tile)
                 view = view[4 + size :]
@@ -266,7 +321,9 @@ class ConvLevel:
         s = decoder.read(index).astype(np.int64)
         decoder.finish()
         bits = ACT_BITS + GAIN_BITS
-        y_hat = (((s << bits) + mean_g) * t.inv_gain[self.index] + (1 << (2 * GAIN_BITS - 1))) >> (2 * GAIN_BITS)
+        y_hat = (((s << bits) + mean_g) * t.inv_gain[self.index] + (1 << (2 * GAIN_BITS - 1))) >> (
+            2 * GAIN_BITS
+        )
         return self._outputs(t.synthesis(y_hat, shape[:2]), n, shape)
 
     def ideal_bits(self, images: np.ndarray) -> float:
@@ -279,8 +336,9 @@ class ConvLevel:
 
     def _ideal_bits(self, images: np.ndarray) -> float:
         (z_hat, z_index), (s, index) = self.symbols(images)
-        return (bitstream.ideal_bits(z_hat, z_index, self.transform.tables)
-                + bitstream.ideal_bits(s, index, self.transform.tables))
+        return bitstream.ideal_bits(z_hat, z_index, self.transform.tables) + bitstream.ideal_bits(
+            s, index, self.transform.tables
+        )
 
 
 class SameTiles:
@@ -326,7 +384,11 @@ class SameTiles:
 def tiles(h: int, w: int, size: int | None = None) -> list[tuple[int, int, int, int]]:
     """(y0, y1, x0, x1) of the tiles (``TILE`` wide) of an h x w image, row-major: one for an image within a tile."""
     size = size or TILE
-    return [(y, min(h, y + size), x, min(w, x + size)) for y in range(0, h, size) for x in range(0, w, size)]
+    return [
+        (y, min(h, y + size), x, min(w, x + size))
+        for y in range(0, h, size)
+        for x in range(0, w, size)
+    ]
 
 
 def _padded(size: int) -> int:
@@ -336,7 +398,7 @@ def _padded(size: int) -> int:
 def ladder_tables() -> tuple[np.ndarray, list[np.ndarray]]:
     """The integer tables of the scale ladder, made once at export and stored in the model (the
     floats behind them are never recomputed at coding time)."""
-    from codec.entropy import SCALE_LADDER, integer_table
+    from codec.levels.entropy import SCALE_LADDER, integer_table
 
     lows, freqs = zip(*(integer_table(float(scale)) for scale in SCALE_LADDER), strict=True)
     return np.array(lows, np.int64), list(freqs)

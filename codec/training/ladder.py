@@ -20,7 +20,9 @@ class LadderError(AecodecError, ValueError):
 def measure(levels, images: list[np.ndarray]) -> list[dict]:
     """{"bytes_per_image", "psnr"} of each level on images (each (H, W[, C]) uint8): images of one size
     coded together as an archive codes them, others each alone."""
-    groups = [np.stack(images)] if len({a.shape for a in images}) == 1 else [a[None] for a in images]
+    groups = (
+        [np.stack(images)] if len({a.shape for a in images}) == 1 else [a[None] for a in images]
+    )
     rows = []
     for level in levels:
         size, squared, values = 0, 0.0, 0
@@ -30,8 +32,12 @@ def measure(levels, images: list[np.ndarray]) -> list[dict]:
             size += len(data)
             squared += float(np.sum((restored.astype(np.float64) - batch) ** 2))
             values += batch.size
-        rows.append({"bytes_per_image": size / len(images),
-                     "psnr": 10 * float(np.log10(255.0**2 / max(squared / values, 1e-12)))})
+        rows.append(
+            {
+                "bytes_per_image": size / len(images),
+                "psnr": 10 * float(np.log10(255.0**2 / max(squared / values, 1e-12))),
+            }
+        )
     return rows
 
 
@@ -40,8 +46,10 @@ def pareto(rows: list[dict]) -> list[int]:
     order = sorted(range(len(rows)), key=lambda i: (rows[i]["bytes_per_image"], -rows[i]["psnr"]))
     kept: list[int] = []
     for i in order:
-        if not kept or (rows[i]["psnr"] > rows[kept[-1]]["psnr"]
-                        and rows[i]["bytes_per_image"] > rows[kept[-1]]["bytes_per_image"]):
+        if not kept or (
+            rows[i]["psnr"] > rows[kept[-1]]["psnr"]
+            and rows[i]["bytes_per_image"] > rows[kept[-1]]["bytes_per_image"]
+        ):
             kept.append(i)
     return kept
 
@@ -58,7 +66,8 @@ def check_monotone(rows: list[dict], names: list[str]) -> None:
             raise LadderError(
                 f"the levels are not monotone on the validation images: {name_b} gives "
                 f"{b['bytes_per_image']:.1f} bytes at {b['psnr']:.2f} dB, {name_a} below it "
-                f"{a['bytes_per_image']:.1f} bytes at {a['psnr']:.2f} dB (train longer, or choose other lambdas)")
+                f"{a['bytes_per_image']:.1f} bytes at {a['psnr']:.2f} dB (train longer, or choose other lambdas)"
+            )
 
 
 def default_level(rows: list[dict], psnr: float = 32.0) -> int:

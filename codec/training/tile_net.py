@@ -28,9 +28,9 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from codec import transforms
-from codec.entropy import SCALE_MIN  # numpy-only; shared with the frozen form
-from codec.transforms import ModelConfig  # noqa: F401  (re-exported: the config lives with the math)
+from codec.levels import transforms
+from codec.levels.entropy import SCALE_MIN  # numpy-only; shared with the frozen form
+from codec.levels.transforms import ModelConfig  # noqa: F401  (re-exported: the config lives with the math)
 
 LIKELIHOOD_MIN = 1e-9  # keeps log2 finite: one symbol never costs more than ~30 bits
 
@@ -51,7 +51,9 @@ class Context(nnx.Module):
         self.inner = nnx.Linear(before, cfg.context_hidden, rngs=rngs)
         self.quality = nnx.Param(jnp.zeros((cfg.qualities, cfg.context_hidden)))
         self.cluster = nnx.Param(jnp.zeros((cfg.clusters, cfg.context_hidden)))
-        self.outer = nnx.Linear(cfg.context_hidden, 2 * size, kernel_init=nnx.initializers.zeros, rngs=rngs)
+        self.outer = nnx.Linear(
+            cfg.context_hidden, 2 * size, kernel_init=nnx.initializers.zeros, rngs=rngs
+        )
 
 
 class Codec(nnx.Module):
@@ -76,7 +78,10 @@ class Codec(nnx.Module):
 
     def params(self) -> dict:
         """The parameters as a flat dict keyed like ``transforms.param_shapes``."""
-        return {"/".join(map(str, path)): v[...] for path, v in nnx.to_flat_state(nnx.state(self, nnx.Param))}
+        return {
+            "/".join(map(str, path)): v[...]
+            for path, v in nnx.to_flat_state(nnx.state(self, nnx.Param))
+        }
 
     def analysis(self, x):
         """g_a: (N, P) -> (N, P), before the quality's gain."""
@@ -100,7 +105,9 @@ class Codec(nnx.Module):
         """(mean, scale) each (N, M, P), and cluster bits (N, M), for a vector of quality indices."""
         mean = jnp.moveaxis(self.mean[...][:, quality_index], 1, 0)
         scale = SCALE_MIN + jnp.exp(jnp.moveaxis(self.log_scale[...][:, quality_index], 1, 0))
-        cluster_bits = -jax.nn.log_softmax(self.cluster_logits[...][quality_index], axis=-1) / jnp.log(2.0)
+        cluster_bits = -jax.nn.log_softmax(
+            self.cluster_logits[...][quality_index], axis=-1
+        ) / jnp.log(2.0)
         return mean, scale, cluster_bits
 
 
@@ -118,7 +125,9 @@ def initial_gains(qualities: int) -> np.ndarray:
     return np.geomspace(255.0 / 120.0, 255.0 / 13.0, qualities)
 
 
-def _kmeans(points: np.ndarray, k: int, rng: np.random.Generator, iterations: int = 15) -> np.ndarray:
+def _kmeans(
+    points: np.ndarray, k: int, rng: np.random.Generator, iterations: int = 15
+) -> np.ndarray:
     """Plain Lloyd's k-means with k-means++ seeding; returns the labels."""
     centres = [points[rng.integers(len(points))]]
     for _ in range(1, k):
@@ -159,7 +168,9 @@ def init_from_data(model: Codec, tiles: np.ndarray, *, seed: int = 0, sample: in
     model.mean[...] = jnp.asarray(cluster_mean[:, None, :] * gains[None, :, None], jnp.float32)
     scale = cluster_std[:, None, :] * gains[None, :, None]
     model.log_scale[...] = jnp.asarray(np.log(np.maximum(scale - SCALE_MIN, 1e-2)), jnp.float32)
-    model.cluster_logits[...] = jnp.asarray(np.log(counts / counts.sum())[None, :] * np.ones((q, 1)), jnp.float32)
+    model.cluster_logits[...] = jnp.asarray(
+        np.log(counts / counts.sum())[None, :] * np.ones((q, 1)), jnp.float32
+    )
 
 
 def count_flops(cfg: ModelConfig) -> dict:
@@ -167,7 +178,11 @@ def count_flops(cfg: ModelConfig) -> dict:
     p, h, m = cfg.pixels, cfg.hidden, cfg.clusters
     linear = 2 * p * p
     branch = 2 * 2 * p * h
-    choice = 4 * m * p  # per element and cluster: subtract the mean, round, look the cost up, add it
+    choice = (
+        4 * m * p
+    )  # per element and cluster: subtract the mean, round, look the cost up, add it
     b = cfg.bounds
-    context = sum(2 * cfg.context_hidden * (b[g] + 2 * (b[g + 1] - b[g])) for g in range(1, len(b) - 1))
+    context = sum(
+        2 * cfg.context_hidden * (b[g] + 2 * (b[g + 1] - b[g])) for g in range(1, len(b) - 1)
+    )
     return {"encode": linear + branch + choice + context, "decode": linear + branch + context}

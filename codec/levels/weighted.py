@@ -16,7 +16,11 @@ import numpy as np
 
 EXTRA = 3  # bits of precision added to pixel values
 ROUND = (1 << EXTRA >> 1) - 1
-P1C, P2C, P3C = 16, 10, 7  # libjxl's default header: p1C, p2C, and p3Ca = p3Cb = p3Cc (p3Cd = p3Ce = 0)
+P1C, P2C, P3C = (
+    16,
+    10,
+    7,
+)  # libjxl's default header: p1C, p2C, and p3Ca = p3Cb = p3Cc (p3Cd = p3Ce = 0)
 MAX_WEIGHTS = np.array([13, 12, 12, 12], np.int64)
 DIVISION = (1 << 24) // np.arange(1, 65, dtype=np.int64)  # 2^24 / (i + 1)
 
@@ -44,21 +48,33 @@ class State:
     and the final prediction's (true) error at every pixel coded so far."""
 
     def __init__(self, shape):
-        self.errors = np.zeros((4, *shape), np.int32)  # errors of 16-bit data (<< 3) fit: 20 bytes a pixel
+        self.errors = np.zeros(
+            (4, *shape), np.int32
+        )  # errors of 16-bit data (<< 3) fit: 20 bytes a pixel
         self.true = np.zeros(shape, np.int32)
         self._sub = self._pred = None
 
     def predict(self, r: np.ndarray, here: np.ndarray, offsets: np.ndarray, top: int):
         """(prediction 0..top, largest neighbouring true error) of the pixels at ``here`` (n, k)."""
         w_, n_, nw_, ne_, ww_ = offsets[:5]
-        around = here + np.array([n_, ne_, nw_, w_, ww_])[:, None]  # (5, k): one gather for each array
-        west, north, nw, ne = r[:, around[[3, 0, 2, 1]]].astype(np.int64).transpose(1, 0, 2) << EXTRA
-        weights = _error_weight(self.errors[:, :, around].sum(2, dtype=np.int64), MAX_WEIGHTS[:, None, None])
+        around = (
+            here + np.array([n_, ne_, nw_, w_, ww_])[:, None]
+        )  # (5, k): one gather for each array
+        west, north, nw, ne = (
+            r[:, around[[3, 0, 2, 1]]].astype(np.int64).transpose(1, 0, 2) << EXTRA
+        )
+        weights = _error_weight(
+            self.errors[:, :, around].sum(2, dtype=np.int64), MAX_WEIGHTS[:, None, None]
+        )
         te_n, te_ne, te_nw, te_w = self.true[:, around[:4]].astype(np.int64).transpose(1, 0, 2)
-        sub = np.stack([west + ne - north,
-                        north - (((te_w + te_n + te_ne) * P1C) >> 5),
-                        west - (((te_w + te_n + te_nw) * P2C) >> 5),
-                        north - (((te_nw + te_n + te_ne) * P3C) >> 5)])
+        sub = np.stack(
+            [
+                west + ne - north,
+                north - (((te_w + te_n + te_ne) * P1C) >> 5),
+                west - (((te_w + te_n + te_nw) * P2C) >> 5),
+                north - (((te_nw + te_n + te_ne) * P3C) >> 5),
+            ]
+        )
         pred = _weighted_average(sub, weights)
         clamp = ((te_n ^ te_w) | (te_n ^ te_nw)) <= 0
         low, high = np.minimum(np.minimum(west, ne), north), np.maximum(np.maximum(west, ne), north)
@@ -91,13 +107,25 @@ class PixelMajorState:
         self._sub = self._pred = None
 
     def predict(self, r: np.ndarray, here: np.ndarray, offsets: np.ndarray, top: int):
-        from codec.lossless import compiled
+        from codec.levels.lossless import compiled
 
         n = r.shape[1]
-        self._sub, self._pred = np.empty((4, n, len(here)), np.int64), np.empty((n, len(here)), np.int64)
-        return compiled().wp_predict(r, self.errors, self.true, here, offsets, top, self._sub, self._pred)
+        self._sub, self._pred = (
+            np.empty((4, n, len(here)), np.int64),
+            np.empty((n, len(here)), np.int64),
+        )
+        return compiled().wp_predict(
+            r, self.errors, self.true, here, offsets, top, self._sub, self._pred
+        )
 
     def update(self, here: np.ndarray, values: np.ndarray) -> None:
-        from codec.lossless import compiled
+        from codec.levels.lossless import compiled
 
-        compiled().wp_update(self.errors, self.true, here, self._sub, self._pred, np.ascontiguousarray(values, np.int64))
+        compiled().wp_update(
+            self.errors,
+            self.true,
+            here,
+            self._sub,
+            self._pred,
+            np.ascontiguousarray(values, np.int64),
+        )

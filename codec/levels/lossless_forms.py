@@ -63,6 +63,7 @@ class Form:
 
 # The colour transforms, on (n, C, H, W) int64 arrays, modulo 2^depth.
 
+
 def _signed(x, depth: int):
     half = 1 << (depth - 1)
     return ((x + half) & ((1 << depth) - 1)) - half
@@ -100,8 +101,13 @@ def _palette(x: np.ndarray, depth: int, most: int):
     keys, index = np.unique(key, return_inverse=True)
     if len(keys) > most:
         return None
-    colours = np.stack([(keys >> (depth * (x.shape[1] - 1 - c))) & ((1 << depth) - 1) for c in range(x.shape[1])], 1)
-    order = np.argsort(colours @ np.array([299, 587, 114]), kind="stable")  # colour images only: 3 channels
+    colours = np.stack(
+        [(keys >> (depth * (x.shape[1] - 1 - c))) & ((1 << depth) - 1) for c in range(x.shape[1])],
+        1,
+    )
+    order = np.argsort(
+        colours @ np.array([299, 587, 114]), kind="stable"
+    )  # colour images only: 3 channels
     rank = np.empty_like(order)
     rank[order] = np.arange(len(order))
     return colours[order], rank[index.reshape(key.shape)][:, None]
@@ -112,6 +118,7 @@ def _palette(x: np.ndarray, depth: int, most: int):
 # of the second. Coarser than the coder's tokens on purpose: it sees that residuals all multiples
 # of three cost more than the same residuals divided by three (exact counts would not: the
 # coder's tables, learned on other images, cannot expect the gaps).
+
 
 def cost(x: np.ndarray) -> float:
     """Estimated bits of planes x (n, H, W)."""
@@ -126,8 +133,11 @@ def cost(x: np.ndarray) -> float:
     key = np.minimum(activity, 11) * 64 + np.where(e < 0, -length, length) + 32
     counts = np.bincount(key)
     counts = counts[counts > 0]
-    return float(-(counts * np.log2(counts / counts.sum())).sum() + np.maximum(length - 1, 0).sum()
-                 + x.shape[0] * (x.shape[1] + x.shape[2]) * 4)  # the first row and column, roughly
+    return float(
+        -(counts * np.log2(counts / counts.sum())).sum()
+        + np.maximum(length - 1, 0).sum()
+        + x.shape[0] * (x.shape[1] + x.shape[2]) * 4
+    )  # the first row and column, roughly
 
 
 def _runs(used: np.ndarray) -> np.ndarray:
@@ -163,15 +173,22 @@ def _mask(used: np.ndarray, depth: int) -> np.ndarray:
     return mask
 
 
-def choose(planes: np.ndarray, channels: int, depth: int, coder_depth: int, max_error: int = 0) -> Form:
+def choose(
+    planes: np.ndarray, channels: int, depth: int, coder_depth: int, max_error: int = 0
+) -> Form:
     """The form of a chunk of planes (n * C, H, W), ``depth``-bit samples, for a coder of ``coder_depth``
     bits. Near-lossless (``max_error`` > 0), only spans: a shift keeps the bound, the rest would not."""
     x = np.asarray(planes, np.int64).reshape(-1, channels, *planes.shape[1:])
     colour, palette = NONE, None
     if channels == 3 and not max_error:
-        costs = {k: sum(cost(p[:, c]) for c in range(3)) for k, p in
-                 ((NONE, x), (SUBTRACT_GREEN, _colour_forward(x, SUBTRACT_GREEN, depth)),
-                  (YCOCG, _colour_forward(x, YCOCG, depth)))}
+        costs = {
+            k: sum(cost(p[:, c]) for c in range(3))
+            for k, p in (
+                (NONE, x),
+                (SUBTRACT_GREEN, _colour_forward(x, SUBTRACT_GREEN, depth)),
+                (YCOCG, _colour_forward(x, YCOCG, depth)),
+            )
+        }
         found = _palette(x, depth, 1 << min(coder_depth, 12))
         if found is not None:
             costs[PALETTE] = cost(found[1][:, 0]) + found[0].size * depth + coder_depth
@@ -184,7 +201,9 @@ def choose(planes: np.ndarray, channels: int, depth: int, coder_depth: int, max_
         return form
     if coded.size // k < MIN_VALUE_SET_SAMPLES and depth <= 8:
         return form  # a small 8-bit image: a value set's runs cost about what they save (Fashion-MNIST: 3.5 bytes more)
-    values = tuple(_value_set(coded[c::k], depth, form.top(c, depth), ranks=not max_error) for c in range(k))
+    values = tuple(
+        _value_set(coded[c::k], depth, form.top(c, depth), ranks=not max_error) for c in range(k)
+    )
     return Form(colour, palette, values)
 
 
@@ -228,6 +247,7 @@ def inverse(form: Form, coded: np.ndarray, channels: int, depth: int) -> np.ndar
 # The form in the stream, as raw bits through the coder's uniform tables (table k - 1: k bits,
 # k up to the coder's depth; wider numbers go in pieces of at most 8 bits: the coder takes symbols
 # below 2^15).
+
 
 def put_bits(add, values, bits: int, coder_depth: int) -> None:
     values = np.asarray(values, np.int64).reshape(-1)
@@ -289,7 +309,9 @@ def read(channels: int, depth: int, coder_depth: int, read) -> Form:
         v = np.ones(n, np.int64) << (length - 1)
         for bits in np.unique(length):
             if bits > 1:
-                v[length == bits] += get_bits(read, int((length == bits).sum()), int(bits) - 1, coder_depth)
+                v[length == bits] += get_bits(
+                    read, int((length == bits).sum()), int(bits) - 1, coder_depth
+                )
         runs = v - 1
         if runs.sum() != 1 << depth or runs[1:].min(initial=1) < 1:
             raise FormatError("lossless stream: a plane's value set is damaged")

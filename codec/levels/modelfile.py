@@ -31,12 +31,20 @@ import numpy as np
 from bitstream.coder import PRECISION
 from bitstream.errors import FormatError, LimitError, TruncatedError, UnsupportedVersionError
 from bitstream.walk import check_structure
-from codec.entropy import FrozenPrior
+from codec.levels.entropy import FrozenPrior
 
 MAGIC = b"AECM"
 FORMAT = 5  # 5: the lossless coder (optional); 4: the default level, convolutional levels (a model may have only those); 3: the pixel coder's tables; 2: scales as ladder positions ("rung"),
 # context networks; 1: table indices
-_FIELDS = {"format", "name", "config", "params", "frozen", "meta", "fingerprint"}  # of formats 1 and 2
+_FIELDS = {
+    "format",
+    "name",
+    "config",
+    "params",
+    "frozen",
+    "meta",
+    "fingerprint",
+}  # of formats 1 and 2
 _ADDED = {3: {"pixel"}, 4: {"pixel", "default", "conv"}, 5: {"pixel", "default", "conv"}}
 _OPTIONAL = {4: {"ladder"}, 5: {"ladder", "lossless"}}  # fields a format may leave out
 MAX_MODEL_BYTES = 64 << 20  # bundled models are at most 5 MB; 64 MB leaves room without risk
@@ -53,19 +61,26 @@ MAX_MODEL_VALUES = 100_000
 MAX_MODEL_DEPTH = 12
 
 
-_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
-          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+_KINDS = (
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
 
 
 def _check_regular(mode: int, what: str) -> None:
     if not stat.S_ISREG(mode):
         kind = next((name for test, name in _KINDS if test(mode)), "not a plain file")
-        raise FormatError(f"{what}: {kind}, not a model file (models are read from regular files "
-                          "only)")
+        raise FormatError(
+            f"{what}: {kind}, not a model file (models are read from regular files only)"
+        )
 
 
-def read(path: str | os.PathLike, *, limit: int = MAX_MODEL_BYTES,
-         what: str | None = None) -> bytes:
+def read(
+    path: str | os.PathLike, *, limit: int = MAX_MODEL_BYTES, what: str | None = None
+) -> bytes:
     """A model file's bytes (``.aecm`` or ``.aecf``), at most ``limit`` of them.
 
     Checked by name before opening (opening a FIFO waits for a writer, a device may act on it)
@@ -84,8 +99,9 @@ def read(path: str | os.PathLike, *, limit: int = MAX_MODEL_BYTES,
         st = os.fstat(fd)
         _check_regular(st.st_mode, what)
         if st.st_size > limit:
-            raise LimitError(f"{what}: {st.st_size} bytes is larger than the {limit}-byte "
-                             "limit for model files")
+            raise LimitError(
+                f"{what}: {st.st_size} bytes is larger than the {limit}-byte limit for model files"
+            )
         # one past its size: a file that grows meanwhile is read on, up to the bound
         data = f.read(st.st_size + 1)
         if len(data) > st.st_size:
@@ -113,14 +129,25 @@ def decode_array(d, *, what: str, shape=None) -> np.ndarray:
     if not whole or len(dims) > 8:
         raise FormatError(f"{what}: shape {str(dims)[:60]} is not a list of up to 8 whole numbers")
     if shape is not None and tuple(dims) != tuple(shape):
-        raise FormatError(f"{what}: shape {tuple(dims)} does not match the architecture's {tuple(shape)}")
+        raise FormatError(
+            f"{what}: shape {tuple(dims)} does not match the architecture's {tuple(shape)}"
+        )
     dtype = np.dtype(d["dtype"])
-    if not isinstance(d["data"], bytes) or len(d["data"]) != math.prod(dims) * dtype.itemsize:  # exact: no int64 wrap
+    if (
+        not isinstance(d["data"], bytes) or len(d["data"]) != math.prod(dims) * dtype.itemsize
+    ):  # exact: no int64 wrap
         raise FormatError(f"{what}: data length does not match shape {tuple(dims)}")
     return np.frombuffer(d["data"], dtype=dtype).reshape(dims).astype(dtype.newbyteorder("="))
 
 
-HALF_PRECISION = ("analysis_linear", "synthesis_linear", "analysis_branch", "synthesis_branch", "context", "log_scale")
+HALF_PRECISION = (
+    "analysis_linear",
+    "synthesis_linear",
+    "analysis_branch",
+    "synthesis_branch",
+    "context",
+    "log_scale",
+)
 
 
 def _stored(name: str, value: np.ndarray) -> np.ndarray:
@@ -140,7 +167,9 @@ def _frozen_to_dict(f: FrozenPrior) -> dict:
     }
 
 
-def _frozen_from_dict(d: dict, mean: np.ndarray, *, m: int, q: int, p: int, version: int) -> FrozenPrior:
+def _frozen_from_dict(
+    d: dict, mean: np.ndarray, *, m: int, q: int, p: int, version: int
+) -> FrozenPrior:
     # Format 1 (before context modelling) stores table indices ("index") instead of rung positions.
     scales = "rung" if version >= 2 else "index"
     if not isinstance(d, dict) or set(d) != {"lows", "freqs", "gain", "inv_gain", scales}:
@@ -153,8 +182,13 @@ def _frozen_from_dict(d: dict, mean: np.ndarray, *, m: int, q: int, p: int, vers
     freqs = []
     for t, raw in enumerate(d["freqs"]):
         table = decode_array(raw, what=f"frozen.freqs[{t}]")
-        if (table.dtype != np.uint32 or table.ndim != 1 or not 2 <= table.size <= 8192 or (table == 0).any()
-                or int(table.sum(dtype=np.int64)) != 1 << PRECISION):
+        if (
+            table.dtype != np.uint32
+            or table.ndim != 1
+            or not 2 <= table.size <= 8192
+            or (table == 0).any()
+            or int(table.sum(dtype=np.int64)) != 1 << PRECISION
+        ):
             raise FormatError(f"frozen.freqs[{t}]: not a valid integer table")
         freqs.append(table)
     ladder = lows.size - q
@@ -166,9 +200,13 @@ def _frozen_from_dict(d: dict, mean: np.ndarray, *, m: int, q: int, p: int, vers
         index = decode_array(d["index"], what="frozen.index", shape=(m, q, p))
         if index.dtype != np.uint8 or index.max(initial=0) >= ladder:
             raise FormatError("frozen.index: table index out of range")
-        rung = index.astype(np.float16)  # whole rungs: FrozenPrior.index gives the same indices back
+        rung = index.astype(
+            np.float16
+        )  # whole rungs: FrozenPrior.index gives the same indices back
     if any(lows[t] > 0 or len(freqs[t]) != 2 * -int(lows[t]) + 2 for t in range(ladder)):
-        raise FormatError("frozen: a ladder table does not cover a symmetric range -K..K plus its escape")
+        raise FormatError(
+            "frozen: a ladder table does not cover a symmetric range -K..K plus its escape"
+        )
     if any(lows[ladder + j] != 0 or len(freqs[ladder + j]) != m + 1 for j in range(q)):
         raise FormatError("frozen: cluster tables do not match the number of clusters")
     gain = decode_array(d["gain"], what="frozen.gain", shape=(q, p))
@@ -176,15 +214,28 @@ def _frozen_from_dict(d: dict, mean: np.ndarray, *, m: int, q: int, p: int, vers
     for name, a in (("mean", mean), ("gain", gain), ("inv_gain", inv_gain)):
         if a.dtype != np.float32 or not np.isfinite(a).all():
             raise FormatError(f"frozen.{name}: not finite float32 values")
-    return FrozenPrior(lows=lows, freqs=tuple(freqs), rung=rung, mean=mean, gain=gain, inv_gain=inv_gain)
+    return FrozenPrior(
+        lows=lows, freqs=tuple(freqs), rung=rung, mean=mean, gain=gain, inv_gain=inv_gain
+    )
 
 
 def fingerprint(body: dict) -> str:
     return hashlib.sha256(msgpack.packb(body, use_bin_type=True)).hexdigest()
 
 
-def dumps(*, name: str, config: dict | None, params: dict, frozen: FrozenPrior | None, pixel: list, meta: dict,
-          default: int, conv: dict | None = None, ladder: list | None = None, lossless=None) -> bytes:
+def dumps(
+    *,
+    name: str,
+    config: dict | None,
+    params: dict,
+    frozen: FrozenPrior | None,
+    pixel: list,
+    meta: dict,
+    default: int,
+    conv: dict | None = None,
+    ladder: list | None = None,
+    lossless=None,
+) -> bytes:
     """Serialize a model. ``config`` (None: no tile or pixel levels) is the tile transform's
     architecture; ``params`` maps '/'-joined parameter paths to numpy arrays; ``pixel`` holds the
     pixel coder's tables, one (contexts, symbols) uint32 array per step of ``config``; ``conv`` the
@@ -228,7 +279,7 @@ def save(path: str | os.PathLike, data: bytes, *, force: bool = False, inputs=()
     Raises:
         FileExistsError: ``path`` exists and ``force`` is false. OutputIsInputError: it is an input.
     """
-    from codec.fileio import write_atomic
+    from codec.io.fileio import write_atomic
 
     write_atomic(Path(path), data, force=force, inputs=inputs)
 
@@ -240,20 +291,31 @@ def loads(raw: bytes, *, what: str = "model") -> dict:
         FormatError (and subclasses): not a model file, damaged, or from a newer format.
     """
     if len(raw) > MAX_MODEL_BYTES:
-        raise LimitError(f"{what}: {len(raw)} bytes is larger than the {MAX_MODEL_BYTES}-byte limit for models")
+        raise LimitError(
+            f"{what}: {len(raw)} bytes is larger than the {MAX_MODEL_BYTES}-byte limit for models"
+        )
     if raw[:4] != MAGIC:
         raise FormatError(f"{what}: not an aecodec model file (bad magic)")
     if raw[4:5] and not (0x80 <= raw[4] <= 0x8F or raw[4] in (0xDE, 0xDF)):  # the type first: a map
         raise FormatError(f"{what}: model file is damaged (not a map)")
     try:
-        end = check_structure(raw, what=what, max_values=MAX_MODEL_VALUES, max_depth=MAX_MODEL_DEPTH, start=4)
+        end = check_structure(
+            raw, what=what, max_values=MAX_MODEL_VALUES, max_depth=MAX_MODEL_DEPTH, start=4
+        )
     except TruncatedError:
         raise TruncatedError(f"{what}: model file is truncated") from None
     if end != len(raw):
         raise FormatError(f"{what}: model file has bytes after its end")
     try:
-        body = msgpack.unpackb(raw[4:], raw=False, strict_map_key=True, max_bin_len=MAX_MODEL_BYTES, max_str_len=1 << 20,
-                               max_array_len=100_000, max_map_len=10_000)
+        body = msgpack.unpackb(
+            raw[4:],
+            raw=False,
+            strict_map_key=True,
+            max_bin_len=MAX_MODEL_BYTES,
+            max_str_len=1 << 20,
+            max_array_len=100_000,
+            max_map_len=10_000,
+        )
     except msgpack.OutOfData:
         raise TruncatedError(f"{what}: model file is truncated") from None
     except (msgpack.UnpackException, ValueError) as e:
@@ -265,18 +327,33 @@ def loads(raw: bytes, *, what: str = "model") -> dict:
     if "format" in body and type(body["format"]) is not int:  # not isinstance: true is an int (1)
         raise FormatError(f"{what}: model field format is not a whole number")
     if body.get("format", 0) > FORMAT:
-        raise UnsupportedVersionError(f"{what}: model format {body['format']} is newer than this aecodec reads ({FORMAT}); upgrade aecodec")
+        raise UnsupportedVersionError(
+            f"{what}: model format {body['format']} is newer than this aecodec reads ({FORMAT}); upgrade aecodec"
+        )
     required = _FIELDS | _ADDED.get(body.get("format"), set())
     allowed = required | _OPTIONAL.get(body.get("format"), set())
     if not required <= set(body) <= allowed or body["format"] not in (1, 2, 3, 4, FORMAT):
         raise FormatError(f"{what}: model file is missing fields or has unknown ones")
-    optional = {"config", "frozen", "conv"} if body["format"] >= 4 else set()  # a model of conv levels only
-    for field, kind in (("name", str), ("config", dict), ("params", dict), ("frozen", dict), ("meta", dict),
-                        ("fingerprint", str), ("conv", dict), ("ladder", list), ("lossless", dict)):
+    optional = (
+        {"config", "frozen", "conv"} if body["format"] >= 4 else set()
+    )  # a model of conv levels only
+    for field, kind in (
+        ("name", str),
+        ("config", dict),
+        ("params", dict),
+        ("frozen", dict),
+        ("meta", dict),
+        ("fingerprint", str),
+        ("conv", dict),
+        ("ladder", list),
+        ("lossless", dict),
+    ):
         if field not in body or (body[field] is None and field in optional):
             continue
         if not isinstance(body[field], kind):
-            raise FormatError(f"{what}: model field {field} is a {type(body[field]).__name__}, not a {kind.__name__}")
+            raise FormatError(
+                f"{what}: model field {field} is a {type(body[field]).__name__}, not a {kind.__name__}"
+            )
     claimed = body.pop("fingerprint")
     if fingerprint(body) != claimed:
         raise FormatError(f"{what}: model fingerprint does not match its contents (damaged file)")
@@ -286,7 +363,7 @@ def loads(raw: bytes, *, what: str = "model") -> dict:
 
 def pixel_from_body(body: dict, steps: tuple[int, ...]) -> list[np.ndarray]:
     """The pixel coder's tables, checked against the config's steps (files before format 3 have none)."""
-    from codec import pixel
+    from codec.levels import pixel
 
     stored = body.get("pixel", [])
     if not isinstance(stored, list) or len(stored) != len(steps):
@@ -301,30 +378,45 @@ def pixel_from_body(body: dict, steps: tuple[int, ...]) -> list[np.ndarray]:
 
 def lossless_to_dict(coder) -> dict:
     """The lossless coder's stored form: its depth, its context tree (int32 arrays) and tables."""
-    return {"depth": coder.depth, "prior": coder.prior, "tree": {k: encode_array(v.astype(np.int32)) for k, v in coder.tree.arrays().items()},
-            "tables": encode_array(np.asarray(coder.rows, np.uint32))}
+    return {
+        "depth": coder.depth,
+        "prior": coder.prior,
+        "tree": {k: encode_array(v.astype(np.int32)) for k, v in coder.tree.arrays().items()},
+        "tables": encode_array(np.asarray(coder.rows, np.uint32)),
+    }
 
 
 def lossless_from_body(body: dict, *, source: str = "model"):
     """The model's ``lossless.LosslessCoder``, or None; every array checked (FormatError)."""
-    from codec import lossless
+    from codec.levels import lossless
 
     stored = body.get("lossless")
     if stored is None:
         return None
-    if (not isinstance(stored, dict) or set(stored) != {"depth", "prior", "tree", "tables"}
-            or not isinstance(stored["tree"], dict) or stored["prior"] not in lossless.PRIORS):
+    if (
+        not isinstance(stored, dict)
+        or set(stored) != {"depth", "prior", "tree", "tables"}
+        or not isinstance(stored["tree"], dict)
+        or stored["prior"] not in lossless.PRIORS
+    ):
         raise FormatError(f"{source}: lossless coder is malformed")
     depth = stored["depth"]
     if type(depth) is not int or not 1 <= depth <= 16:
         raise FormatError(f"{source}: lossless coder depth {depth!r} is not 1 to 16")
-    tree = lossless.check_tree({k: decode_array(v, what=f"{source}: lossless tree {k}").astype(np.int64)
-                                for k, v in stored["tree"].items()}, what=source)
+    tree = lossless.check_tree(
+        {
+            k: decode_array(v, what=f"{source}: lossless tree {k}").astype(np.int64)
+            for k, v in stored["tree"].items()
+        },
+        what=source,
+    )
     if tree.leaves > MAX_LOSSLESS_LEAVES:
         raise FormatError(f"{source}: lossless coder has more than {MAX_LOSSLESS_LEAVES} leaves")
     if tree.depth > MAX_LOSSLESS_DEPTH:  # every pixel walks it: the work per pixel is bounded here
-        raise LimitError(f"{source}: lossless tree depth {tree.depth} is more than the "
-                         f"{MAX_LOSSLESS_DEPTH} a model may have")
+        raise LimitError(
+            f"{source}: lossless tree depth {tree.depth} is more than the "
+            f"{MAX_LOSSLESS_DEPTH} a model may have"
+        )
     rows = decode_array(stored["tables"], what=f"{source}: lossless tables")
     lossless.check_rows(rows, depth, tree.leaves, what=f"{source}: lossless tables")
     return lossless.LosslessCoder(depth, tree, rows, stored["prior"])
@@ -339,11 +431,24 @@ def conv_to_dict(params: dict, tables: tuple[np.ndarray, list[np.ndarray]]) -> d
     """The convolutional levels' parameters (``conv_model.export``) and frozen tables, as stored."""
     return {
         "config": params["config"],
-        "nets": {name: [{"kernel": encode_array(np.asarray(k, np.float32)), "bias": encode_array(np.asarray(b, np.float32))}
-                        for k, b in params[name]] for name in CONV_NETS},
-        **{k: encode_array(np.asarray(params[k], np.float32)) for k in ("log_gain", "log_inv_gain", "log_z_scale")},
-        "tables": {"lows": encode_array(np.asarray(tables[0], np.int32)),
-                   "freqs": [encode_array(np.asarray(f, np.uint32)) for f in tables[1]]},
+        "nets": {
+            name: [
+                {
+                    "kernel": encode_array(np.asarray(k, np.float32)),
+                    "bias": encode_array(np.asarray(b, np.float32)),
+                }
+                for k, b in params[name]
+            ]
+            for name in CONV_NETS
+        },
+        **{
+            k: encode_array(np.asarray(params[k], np.float32))
+            for k in ("log_gain", "log_inv_gain", "log_z_scale")
+        },
+        "tables": {
+            "lows": encode_array(np.asarray(tables[0], np.int32)),
+            "freqs": [encode_array(np.asarray(f, np.uint32)) for f in tables[1]],
+        },
     }
 
 
@@ -360,22 +465,36 @@ def conv_from_body(body: dict, *, source: str = "model"):
         cfg = stored["config"]
         for key in ("channels", "n", "m", "h", "z"):
             if type(cfg[key]) is not int or not 1 <= cfg[key] <= 256:
-                raise FormatError(f"{source}: conv config {key} is not a whole number from 1 to 256")
+                raise FormatError(
+                    f"{source}: conv config {key} is not a whole number from 1 to 256"
+                )
         if "ns" in cfg and (type(cfg["ns"]) is not int or not 1 <= cfg["ns"] <= 256):
             raise FormatError(f"{source}: conv config ns is not a whole number from 1 to 256")
         if cfg["channels"] not in (1, 3):
             raise FormatError(f"{source}: conv config channels is not 1 or 3")
         lambdas = cfg["lambdas"]
-        if (not isinstance(lambdas, list) or not 1 <= len(lambdas) <= 32
-                or not all(type(v) in (int, float) and 0 < v < 1e3 for v in lambdas)):
+        if (
+            not isinstance(lambdas, list)
+            or not 1 <= len(lambdas) <= 32
+            or not all(type(v) in (int, float) and 0 < v < 1e3 for v in lambdas)
+        ):
             raise FormatError(f"{source}: conv config lambdas is not 1-32 positive numbers")
-        params = {"config": {k: cfg[k] for k in ("channels", "n", "m", "h", "z", "ns", "lambdas") if k in cfg}}
+        params = {
+            "config": {
+                k: cfg[k] for k in ("channels", "n", "m", "h", "z", "ns", "lambdas") if k in cfg
+            }
+        }
         for name in CONV_NETS:
             layers = stored["nets"][name]
             if not isinstance(layers, list) or len(layers) != 3:
                 raise FormatError(f"{source}: conv {name} is not 3 layers")
-            params[name] = [(decode_array(layer["kernel"], what=f"{source}: conv {name}"),
-                             decode_array(layer["bias"], what=f"{source}: conv {name}")) for layer in layers]
+            params[name] = [
+                (
+                    decode_array(layer["kernel"], what=f"{source}: conv {name}"),
+                    decode_array(layer["bias"], what=f"{source}: conv {name}"),
+                )
+                for layer in layers
+            ]
         for key in ("log_gain", "log_inv_gain", "log_z_scale"):
             params[key] = decode_array(stored[key], what=f"{source}: conv {key}").astype(np.float64)
         lows = decode_array(stored["tables"]["lows"], what=f"{source}: conv tables")
@@ -383,17 +502,28 @@ def conv_from_body(body: dict, *, source: str = "model"):
     except (KeyError, TypeError) as e:
         raise FormatError(f"{source}: conv levels are malformed ({e})") from None
     for t in freqs:
-        if t.dtype != np.uint32 or t.ndim != 1 or t.size < 2 or (t == 0).any() or int(t.sum(dtype=np.int64)) != 1 << PRECISION:
+        if (
+            t.dtype != np.uint32
+            or t.ndim != 1
+            or t.size < 2
+            or (t == 0).any()
+            or int(t.sum(dtype=np.int64)) != 1 << PRECISION
+        ):
             raise FormatError(f"{source}: conv tables are not valid integer tables")
-    if lows.ndim != 1 or len(lows) != len(freqs) or any(2 * -int(lo) + 2 != len(f) for lo, f in zip(lows, freqs, strict=True)):
+    if (
+        lows.ndim != 1
+        or len(lows) != len(freqs)
+        or any(2 * -int(lo) + 2 != len(f) for lo, f in zip(lows, freqs, strict=True))
+    ):
         raise FormatError(f"{source}: conv tables do not cover symmetric ranges")
     for name in CONV_NETS:
         if any(not np.isfinite(a).all() for layer in params[name] for a in layer):
             raise FormatError(f"{source}: conv {name} holds values that are not finite")
     for key in ("log_gain", "log_inv_gain", "log_z_scale"):
         if not np.abs(params[key]).max(initial=0) <= MAX_CONV_LOG:  # ``not <=`` refuses NaN as well
-            raise FormatError(f"{source}: conv {key} holds values beyond +-{MAX_CONV_LOG} or not "
-                              "finite")
+            raise FormatError(
+                f"{source}: conv {key} holds values beyond +-{MAX_CONV_LOG} or not finite"
+            )
     return params, (lows.astype(np.int64), freqs)
 
 
@@ -405,7 +535,9 @@ def default_from_body(body: dict, levels: int, *, source: str = "model") -> int:
         return levels - len(pixel_steps) + 1 if pixel_steps else levels
     default = body["default"]
     if type(default) is not int or not 1 <= default <= levels:
-        raise FormatError(f"{source}: default quality {default!r:.40} is not one of the model's {levels} levels")
+        raise FormatError(
+            f"{source}: default quality {default!r:.40} is not one of the model's {levels} levels"
+        )
     return default
 
 

@@ -37,7 +37,9 @@ from codec.errors import OutputIsInputError
 
 def _refuse_existing(path: Path, force: bool) -> None:
     if not force and (path.exists() or path.is_symlink()):
-        raise FileExistsError(errno.EEXIST, f"{path} already exists (use -f to overwrite)", str(path))
+        raise FileExistsError(
+            errno.EEXIST, f"{path} already exists (use -f to overwrite)", str(path)
+        )
 
 
 def _input_at(path: Path, inputs) -> Path | None:
@@ -133,16 +135,27 @@ def _place(tmp: Path, path: Path, force: bool) -> None:
         with contextlib.suppress(FileNotFoundError):
             mode = os.lstat(path).st_mode
             if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):  # appeared since the check
-                raise FileExistsError(errno.EEXIST, f"{path} is not a regular file: not replaced",
-                                      str(path))
+                raise FileExistsError(
+                    errno.EEXIST, f"{path} is not a regular file: not replaced", str(path)
+                )
         os.replace(tmp, path)
         return
     try:
-        os.link(tmp, path)  # atomic and exclusive: EEXIST if the name is taken, even by a racing writer
+        os.link(
+            tmp, path
+        )  # atomic and exclusive: EEXIST if the name is taken, even by a racing writer
     except FileExistsError:
-        raise FileExistsError(errno.EEXIST, f"{path} already exists (use -f to overwrite)", str(path)) from None
+        raise FileExistsError(
+            errno.EEXIST, f"{path} already exists (use -f to overwrite)", str(path)
+        ) from None
     except OSError as e:
-        if e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSYS):
+        if e.errno not in (
+            errno.EPERM,
+            errno.ENOTSUP,
+            errno.EOPNOTSUPP,
+            errno.EMLINK,
+            errno.ENOSYS,
+        ):
             raise
         # A file system without hard links: reserve the name exclusively, then replace the empty reservation.
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
@@ -291,8 +304,15 @@ def check_relative_name(name, *, what: str) -> PurePosixPath:
     Raises:
         ValueError: any other name (the caller turns it into its own error type).
     """
-    if not isinstance(name, str) or not name or len(name) > 4096 or any(ord(c) < 32 or ord(c) == 127 for c in name):
-        raise ValueError(f"{what}: {name!r:.80} is not a file name (empty, too long, or with control characters)")
+    if (
+        not isinstance(name, str)
+        or not name
+        or len(name) > 4096
+        or any(ord(c) < 32 or ord(c) == 127 for c in name)
+    ):
+        raise ValueError(
+            f"{what}: {name!r:.80} is not a file name (empty, too long, or with control characters)"
+        )
     try:
         name.encode("utf-8")
     except UnicodeEncodeError:
@@ -312,13 +332,17 @@ class FolderOutput:
         self.folder, self.force, self.protect = folder, force, [Path(p) for p in protect]
         self._made_dirs: list[Path] = []  # created by us: the only folders we may remove
         if folder.is_symlink():
-            raise FileExistsError(errno.EEXIST, f"{folder} is a symbolic link; name a real folder", str(folder))
+            raise FileExistsError(
+                errno.EEXIST, f"{folder} is a symbolic link; name a real folder", str(folder)
+            )
         try:
             folder.mkdir()
             self._made_dirs.append(folder)
         except FileExistsError:
             if not folder.is_dir():
-                raise FileExistsError(errno.EEXIST, f"{folder} exists and is not a folder", str(folder)) from None
+                raise FileExistsError(
+                    errno.EEXIST, f"{folder} exists and is not a folder", str(folder)
+                ) from None
         self._stage = Path(tempfile.mkdtemp(dir=folder, prefix=".aecodec-", suffix=".part"))
         self._made_dirs.append(self._stage)
         self._files: list[PurePosixPath] = []
@@ -337,11 +361,18 @@ class FolderOutput:
         for part in name.parts[:-1]:
             inside = inside / part
             if inside.is_symlink() or (inside.exists() and not inside.is_dir()):
-                raise FileExistsError(errno.EEXIST, f"{inside} is not a plain folder (a link or a file): "
-                                      f"{name} is not written through it", str(inside))
+                raise FileExistsError(
+                    errno.EEXIST,
+                    f"{inside} is not a plain folder (a link or a file): "
+                    f"{name} is not written through it",
+                    str(inside),
+                )
         if _check_name(final, self.force, self.protect):
-            raise FileExistsError(errno.EEXIST, f"{final} is a device or FIFO: a restored folder "
-                                  "holds plain files only", str(final))
+            raise FileExistsError(
+                errno.EEXIST,
+                f"{final} is a device or FIFO: a restored folder holds plain files only",
+                str(final),
+            )
 
     def _mkdirs(self, folder: Path, top: Path) -> None:
         missing = []
@@ -363,7 +394,9 @@ class FolderOutput:
                 self._mkdirs(final.parent, self.folder)
                 _place(staged, final, self.force)
             self._files = []
-            self._made_dirs = [d for d in self._made_dirs if d == self._stage or self._stage in d.parents]
+            self._made_dirs = [
+                d for d in self._made_dirs if d == self._stage or self._stage in d.parents
+            ]
             self.discard()
             _sync_folder(self.folder)
 

@@ -33,15 +33,35 @@ import numpy as np
 
 from bitstream.coder import PRECISION, Decoder, Encoder, Tables, integer_frequencies
 from bitstream.errors import FormatError
-from codec import lossless_forms as forms
-from codec import weighted
-from codec.tiling import WHOLE_CHUNK_PIXELS, from_planes, to_planes
+from codec.levels import lossless_forms as forms
+from codec.levels import weighted
+from codec.levels.planes import WHOLE_CHUNK_PIXELS, from_planes, to_planes
 
 MAX_ERROR = 32  # near-lossless bounds offered: 1..32
 DIRECT = 32  # magnitudes below this are their own token
 MSB = 2  # bits after the leading one kept in a large magnitude's token
-PROPERTIES = ("prediction", "a", "b", "c", "d", "|e_a|", "|e_b|", "|e_c|", "|e_d|", "row", "column", "activity",
-              "|e_a|+|e_b|", "a-c", "b-c", "d-b", "a-aa", "b-bb", "plane", "|e_plane|")
+PROPERTIES = (
+    "prediction",
+    "a",
+    "b",
+    "c",
+    "d",
+    "|e_a|",
+    "|e_b|",
+    "|e_c|",
+    "|e_d|",
+    "row",
+    "column",
+    "activity",
+    "|e_a|+|e_b|",
+    "a-c",
+    "b-c",
+    "d-b",
+    "a-aa",
+    "b-bb",
+    "plane",
+    "|e_plane|",
+)
 
 # The largest image, and chunk, the lossless coder encodes: it holds about 50 bytes per value while
 # encoding (the weighted predictor's passes, a plane's residuals and leaves, the coder's parts), so
@@ -62,7 +82,9 @@ def token_of(magnitude: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     """(token, raw bits' value, raw bit count) of magnitudes >= 0 (JPEG XL's hybrid integer, 5/2/0)."""
     u = np.asarray(magnitude, np.int64)
     big = u >= DIRECT
-    n = np.where(big, np.frexp(np.maximum(u, 1).astype(np.float64))[1].astype(np.int64) - 1, 0)  # bit length - 1: exact
+    n = np.where(
+        big, np.frexp(np.maximum(u, 1).astype(np.float64))[1].astype(np.int64) - 1, 0
+    )  # bit length - 1: exact
     extra = np.where(big, n - MSB, 0)
     token = np.where(big, DIRECT + (n - 5) * (1 << MSB) + ((u >> extra) & ((1 << MSB) - 1)), u)
     return token, u & ((1 << extra) - 1), extra
@@ -84,9 +106,18 @@ def raw_bits_of(token: np.ndarray) -> np.ndarray:
     return np.where(token >= DIRECT, (token - DIRECT) // (1 << MSB) + 5 - MSB, 0)
 
 
-PREDICTORS = ("CALIC", "W", "N", "W+N-NW", "WP")  # what a leaf of an image's own tree may predict with (WP: weighted.py)
+PREDICTORS = (
+    "CALIC",
+    "W",
+    "N",
+    "W+N-NW",
+    "WP",
+)  # what a leaf of an image's own tree may predict with (WP: weighted.py)
 WP = PREDICTORS.index("WP")
-OWN_PROPERTIES = (*PROPERTIES, "WP max error")  # an image's own tree may also split on the weighted predictor's error
+OWN_PROPERTIES = (
+    *PROPERTIES,
+    "WP max error",
+)  # an image's own tree may also split on the weighted predictor's error
 
 
 class Tree:
@@ -101,47 +132,83 @@ class Tree:
         self.leaf = np.asarray(leaf, np.int64)
         self.leaves = int(self.leaf.max()) + 1
         self.depth = _depth(self.left, self.right)
-        self.predictor = np.zeros(self.leaves, np.int8) if predictor is None else np.asarray(predictor, np.int8)
+        self.predictor = (
+            np.zeros(self.leaves, np.int8) if predictor is None else np.asarray(predictor, np.int8)
+        )
         self.predicts = bool(self.predictor.any())
         inner = self.leaf < 0
-        self.uses_wp = bool((self.predictor == WP).any() or (self.feature[inner] >= len(PROPERTIES)).any())
-        self._nodes = np.stack([self.feature, self.threshold, self.left, self.right], 1)  # one cache line per node
+        self.uses_wp = bool(
+            (self.predictor == WP).any() or (self.feature[inner] >= len(PROPERTIES)).any()
+        )
+        self._nodes = np.stack(
+            [self.feature, self.threshold, self.left, self.right], 1
+        )  # one cache line per node
         self._leaf16 = self.leaf.astype(np.int16)
 
     def prediction(self, pred, r, here, offsets, top: int, leaves, wp=None) -> np.ndarray:
         """Each pixel's prediction by its leaf's predictor (``pred``: CALIC's; ``wp``: the weighted one's)
         of planes r stored ``pixel_major``."""
         kernels = compiled()
-        return kernels.own_prediction(r, here, offsets, top, np.ascontiguousarray(pred, np.int64),
-                                      np.zeros((0, 0), np.int64) if wp is None else np.ascontiguousarray(wp, np.int64),
-                                      np.ascontiguousarray(leaves, np.int16).reshape(-1), self.predictor)
+        return kernels.own_prediction(
+            r,
+            here,
+            offsets,
+            top,
+            np.ascontiguousarray(pred, np.int64),
+            np.zeros((0, 0), np.int64) if wp is None else np.ascontiguousarray(wp, np.int64),
+            np.ascontiguousarray(leaves, np.int16).reshape(-1),
+            self.predictor,
+        )
 
     def apply(self, props: np.ndarray) -> np.ndarray:
         """Leaf index (int16: the coder's argsort then runs as a radix sort) of each column of ``props`` (P, k)."""
         kernels = compiled()
         return kernels.walk(self._nodes, self._leaf16, np.ascontiguousarray(props))
 
-    def leaves_at(self, r, e, here, offsets, calic, plane: int, previous, step: int, extra=None) -> np.ndarray:
+    def leaves_at(
+        self, r, e, here, offsets, calic, plane: int, previous, step: int, extra=None
+    ) -> np.ndarray:
         """Leaf index (int16) of each pixel at ``here`` of padded planes r, over ``properties`` (the same
         arguments, but r, e and previous stored ``pixel_major``; ``extra``: an own tree's weighted-predictor
         property), without building them."""
         kernels = compiled()
         previous = np.zeros((0, 0), np.int32) if previous is None else previous
-        extra = np.zeros((0, 0), np.int64) if extra is None else np.ascontiguousarray(extra, np.int64)
-        return kernels.leaves_at(r, e, previous, extra, here, offsets, np.ascontiguousarray(calic), plane, step,
-                                 self._nodes, self._leaf16)
+        extra = (
+            np.zeros((0, 0), np.int64) if extra is None else np.ascontiguousarray(extra, np.int64)
+        )
+        return kernels.leaves_at(
+            r,
+            e,
+            previous,
+            extra,
+            here,
+            offsets,
+            np.ascontiguousarray(calic),
+            plane,
+            step,
+            self._nodes,
+            self._leaf16,
+        )
 
     def arrays(self) -> dict:
-        return {"feature": self.feature, "threshold": self.threshold, "left": self.left, "right": self.right, "leaf": self.leaf}
+        return {
+            "feature": self.feature,
+            "threshold": self.threshold,
+            "left": self.left,
+            "right": self.right,
+            "leaf": self.leaf,
+        }
 
 
 def compiled():
     """The compiled loops (``_kernels.pyx``), built when the package is installed."""
     try:
-        from codec import _kernels
+        from codec.levels import _kernels
     except ImportError as e:
-        raise ImportError("aecodec's compiled loops (codec/_kernels.pyx) are not built: install the package with pip "
-                          "(pip install -e . in a checkout), which compiles them with a C compiler") from e
+        raise ImportError(
+            "aecodec's compiled loops (codec/levels/_kernels.pyx) are not built: install the package with pip "
+            "(pip install -e . in a checkout), which compiles them with a C compiler"
+        ) from e
     return _kernels
 
 
@@ -158,19 +225,30 @@ def _depth(left: np.ndarray, right: np.ndarray) -> int:
 def check_tree(arrays: dict, *, what: str, properties: int = len(PROPERTIES)) -> Tree:
     """A Tree from stored arrays, refusing any that is not a proper tree over known properties (FormatError)."""
     try:
-        f, t, lo, hi, leaf = (np.asarray(arrays[k]) for k in ("feature", "threshold", "left", "right", "leaf"))
+        f, t, lo, hi, leaf = (
+            np.asarray(arrays[k]) for k in ("feature", "threshold", "left", "right", "leaf")
+        )
     except (KeyError, TypeError):
         raise FormatError(f"{what}: context tree arrays are missing") from None
     n = len(f)
-    if not 1 <= n <= 1 << 16 or any(a.shape != (n,) or a.dtype.kind != "i" for a in (f, t, lo, hi, leaf)):
+    if not 1 <= n <= 1 << 16 or any(
+        a.shape != (n,) or a.dtype.kind != "i" for a in (f, t, lo, hi, leaf)
+    ):
         raise FormatError(f"{what}: context tree arrays differ in shape or type")
     idx = np.arange(n)
     is_leaf = leaf >= 0
-    inner_ok = ((lo > idx) & (hi > idx) & (lo < n) & (hi < n))[~is_leaf].all()  # children after parents: no loops
+    inner_ok = ((lo > idx) & (hi > idx) & (lo < n) & (hi < n))[
+        ~is_leaf
+    ].all()  # children after parents: no loops
     leaf_ok = (lo[is_leaf] == idx[is_leaf]).all() and (hi[is_leaf] == idx[is_leaf]).all()
     leaves = leaf[is_leaf]
-    if (not inner_ok or not leaf_ok or ((f < 0) | (f >= properties)).any() or leaf[~is_leaf].min(initial=-1) != -1
-            or sorted(leaves.tolist()) != list(range(len(leaves)))):
+    if (
+        not inner_ok
+        or not leaf_ok
+        or ((f < 0) | (f >= properties)).any()
+        or leaf[~is_leaf].min(initial=-1) != -1
+        or sorted(leaves.tolist()) != list(range(len(leaves)))
+    ):
         raise FormatError(f"{what}: not a valid context tree")
     children = np.concatenate([lo[~is_leaf], hi[~is_leaf]])
     if len(np.unique(children)) != len(children) or 0 in children:
@@ -180,6 +258,7 @@ def check_tree(arrays: dict, *, what: str, properties: int = len(PROPERTIES)) ->
 
 # The predictor and the properties, on planes padded by two rows above, two columns left and
 # two right (zeros), flattened: positions ``here`` of one anti-diagonal at a time.
+
 
 def _offsets(w: int) -> np.ndarray:
     """Offsets of a (left), b (above), c (above-left), d (above-right), aa (two left), bb (two
@@ -223,18 +302,24 @@ def crop(r: np.ndarray, h: int, w: int) -> np.ndarray:
     return r.reshape(-1, h + 2, w + 4)[:, 2:, 2 : w + 2]
 
 
-def predict(r: np.ndarray, here: np.ndarray, offsets: np.ndarray, top: int, scale_depth: int) -> np.ndarray:
+def predict(
+    r: np.ndarray, here: np.ndarray, offsets: np.ndarray, top: int, scale_depth: int
+) -> np.ndarray:
     """CALIC's gradient-adjusted prediction (Wu & Memon 1997) of the pixels at ``here`` (0..top),
     its thresholds (80, 32, 8 at 8 bits) scaled to ``scale_depth`` (the depth the plane spans:
     ``lossless_forms.Form.scale_depth``); integers, in 1/32 units inside."""
-    a, b, c, d, aa, bb, bd = (r[:, here + o] for o in offsets)  # int32: 1/32 units of 16 bits stay below 2^31
+    a, b, c, d, aa, bb, bd = (
+        r[:, here + o] for o in offsets
+    )  # int32: 1/32 units of 16 bits stay below 2^31
     horizontal = np.abs(a - aa) + np.abs(b - c) + np.abs(b - d)
     vertical = np.abs(a - c) + np.abs(b - bb) + np.abs(d - bd)
     skew = vertical - horizontal
     scale = 1 << max(scale_depth - 8, 0)
     k = np.searchsorted(np.array([-80, -32, -8, 9, 33, 81]) * scale, skew, "right")
-    to_smooth, to_left, to_above = (np.array(v, np.int32)[k] for v in
-                                    ((0, 2, 3, 4, 3, 2, 0), (0, 0, 0, 0, 1, 2, 4), (4, 2, 1, 0, 0, 0, 0)))
+    to_smooth, to_left, to_above = (
+        np.array(v, np.int32)[k]
+        for v in ((0, 2, 3, 4, 3, 2, 0), (0, 0, 0, 0, 1, 2, 4), (4, 2, 1, 0, 0, 0, 0))
+    )
     g = (to_smooth * (16 * (a + b) + 8 * (d - c)) + to_left * 32 * a + to_above * 32 * b) >> 2
     return np.clip((g + 16) >> 5, 0, top)
 
@@ -249,6 +334,7 @@ def properties(r, e, here, offsets, pred, plane: int, previous, step: int, rows=
     """The tree's properties (len(PROPERTIES), n * k) of the pixels at ``here``: ``r`` the decoded
     padded planes, ``e`` the magnitudes of their coded residuals (in steps), ``previous`` those of
     the plane before (None for the first plane). Given ``rows``, the pixels are (rows[m], here[m])."""
+
     def at(a, o=0):
         return a[:, here + o] if rows is None else a[rows, here + o]
 
@@ -261,8 +347,24 @@ def properties(r, e, here, offsets, pred, plane: int, previous, step: int, rows=
     grads = [np.abs(d - b) + np.abs(b - c) + np.abs(c - a), a - c, b - c, d - b, a - aa, b - bb]
     if step > 1:
         grads = [np.floor_divide(g, step) for g in grads]
-    props = [pred, a, b, c, d, ea, eb, ec, ed, row, col, grads[0], ea + eb, *grads[1:],
-             np.full_like(pred, plane), ep]
+    props = [
+        pred,
+        a,
+        b,
+        c,
+        d,
+        ea,
+        eb,
+        ec,
+        ed,
+        row,
+        col,
+        grads[0],
+        ea + eb,
+        *grads[1:],
+        np.full_like(pred, plane),
+        ep,
+    ]
     return np.stack([p.reshape(-1) for p in props])
 
 
@@ -271,7 +373,9 @@ def residual_symbols(x: np.ndarray, pred: np.ndarray, step: int) -> np.ndarray:
     return np.floor_divide(2 * (x - pred) + step, 2 * step)
 
 
-def original_properties(coded: np.ndarray, k: int, form, depth: int, predictors: bool = False, wp=None, columns=None):
+def original_properties(
+    coded: np.ndarray, k: int, form, depth: int, predictors: bool = False, wp=None, columns=None
+):
     """(properties (P, pixels), signed tokens) of planes (n * k, H, W) already in their ``form``, coded
     losslessly with CALIC's predictor: the decoded neighbours are the originals, so every pixel's are
     computed at once. ``predictors``: the properties of an image's own tree (OWN_PROPERTIES), and
@@ -286,15 +390,24 @@ def original_properties(coded: np.ndarray, k: int, form, depth: int, predictors:
     for c in range(k):
         x = padded(coded[c::k])  # int32, as e: whole planes in half the memory of int64
         top = form.top(c, depth)
-        wp_pred, wp_error = (wp[c] if wp is not None else weighted_pass(x, steps, offsets, top)) if predictors \
+        wp_pred, wp_error = (
+            (wp[c] if wp is not None else weighted_pass(x, steps, offsets, top))
+            if predictors
             else (None, None)
-        calic = _calic(np.ascontiguousarray(x.T, np.int32), here, offsets, top, form.scale_depth(c, depth))  # = predict
+        )
+        calic = _calic(
+            np.ascontiguousarray(x.T, np.int32), here, offsets, top, form.scale_depth(c, depth)
+        )  # = predict
         e = np.zeros_like(x)
         step = max(1, LOSSLESS_BATCH_PIXELS // len(x))
         for s in range(0, len(here), step):  # a batch at a time: the difference is int64
             e[:, here[s : s + step]] = np.abs(x[:, here[s : s + step]] - calic[:, s : s + step])
-        picked = np.arange(plane_size) if columns is None else \
-            columns[(columns >= c * plane_size) & (columns < (c + 1) * plane_size)] - c * plane_size
+        picked = (
+            np.arange(plane_size)
+            if columns is None
+            else columns[(columns >= c * plane_size) & (columns < (c + 1) * plane_size)]
+            - c * plane_size
+        )
         if not picked.size:  # only its residuals are needed: the next plane's properties read them
             previous = e
             continue
@@ -332,37 +445,51 @@ def weighted_pass(x: np.ndarray, steps, offsets: np.ndarray, top: int):
     return preds, errors
 
 
-def plane_parts(x: np.ndarray, top: int, step: int, tree: Tree, plane: int, previous, scale_depth: int, wp=None):
+def plane_parts(
+    x: np.ndarray, top: int, step: int, tree: Tree, plane: int, previous, scale_depth: int, wp=None
+):
     """Code one plane of each image, x (n, H, W) of values 0..top: ([(symbols, leaves) per step],
     reconstruction (n, H, W), magnitudes of CALIC's residual symbols padded (for the next plane)).
     ``wp``: the weighted predictor's pass over the plane, if made already."""
     if step == 1:
         return _lossless_parts(x, top, tree, plane, previous, scale_depth, wp)
     n, h, w = x.shape
-    src, r, e, offsets = padded(x), pixel_major_zeros(n, h, w), pixel_major_zeros(n, h, w), _offsets(w)
+    src, r, e, offsets = (
+        padded(x),
+        pixel_major_zeros(n, h, w),
+        pixel_major_zeros(n, h, w),
+        _offsets(w),
+    )
     parts = []
     for here in _schedule(h, w):
         pred = _calic(r, here, offsets, top, scale_depth)
         leaves = tree.leaves_at(r, e, here, offsets, pred, plane, previous, step)
-        q = residual_symbols(src[:, here], pred, step)  # near-lossless: the model's tree, CALIC's predictor
+        q = residual_symbols(
+            src[:, here], pred, step
+        )  # near-lossless: the model's tree, CALIC's predictor
         r[here] = np.clip(pred + q * step, 0, top).T
         e[here] = np.abs(q).T
         parts.append((q.reshape(-1), leaves))
     return parts, crop(r.T, h, w), e
 
 
-
-
-def _lossless_parts(x: np.ndarray, top: int, tree: Tree, plane: int, previous, scale_depth: int, wp=None):
+def _lossless_parts(
+    x: np.ndarray, top: int, tree: Tree, plane: int, previous, scale_depth: int, wp=None
+):
     """``plane_parts`` of a lossless plane in one pass: the decoded neighbours are the originals, so every
     pixel's properties are known at once (the decoder goes diagonal by diagonal; the parts are cut so)."""
     q, leaves, e = lossless_plane(x, top, tree, plane, previous, scale_depth, wp)
     bounds = np.cumsum([0] + [len(s) for s in _schedule(*x.shape[1:])])
-    parts = [(q[:, a:b].reshape(-1), leaves[:, a:b].reshape(-1)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    parts = [
+        (q[:, a:b].reshape(-1), leaves[:, a:b].reshape(-1))
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+    ]
     return parts, x, e
 
 
-def lossless_plane(x: np.ndarray, top: int, tree: Tree, plane: int, previous, scale_depth: int, wp=None):
+def lossless_plane(
+    x: np.ndarray, top: int, tree: Tree, plane: int, previous, scale_depth: int, wp=None
+):
     """(residuals (n, pixels in coding order), their leaves, CALIC's residual magnitudes pixel-major) of
     a plane x (n, H, W) coded losslessly with ``tree``."""
     n, h, w = x.shape
@@ -371,24 +498,36 @@ def lossless_plane(x: np.ndarray, top: int, tree: Tree, plane: int, previous, sc
     r = padded(x)
     rt, e = np.ascontiguousarray(r.T), np.zeros((r.shape[1], n), np.int32)
     wp = (wp or weighted_pass(r, steps, offsets, top)) if tree.uses_wp else None
-    segments = [slice(a, a + max(1, LOSSLESS_BATCH_PIXELS // n)) for a in range(0, len(here), max(1, LOSSLESS_BATCH_PIXELS // n))]
+    segments = [
+        slice(a, a + max(1, LOSSLESS_BATCH_PIXELS // n))
+        for a in range(0, len(here), max(1, LOSSLESS_BATCH_PIXELS // n))
+    ]
     for s in segments:  # CALIC's residuals first: a pixel's properties read its neighbours'
         e[here[s]] = np.abs(rt[here[s]] - _calic(rt, here[s], offsets, top, scale_depth).T)
     q = np.empty((n, len(here)), np.int32)  # residuals of 16-bit data fit
     leaves = np.empty((n, len(here)), np.int16)
     for s in segments:
         calic = _calic(rt, here[s], offsets, top, scale_depth)
-        leaf = tree.leaves_at(rt, e, here[s], offsets, calic, plane, previous, 1, None if wp is None else wp[1][:, s])
-        pred = tree.prediction(calic, rt, here[s], offsets, top, leaf, None if wp is None else wp[0][:, s]) \
-            if tree.predicts else calic
+        leaf = tree.leaves_at(
+            rt, e, here[s], offsets, calic, plane, previous, 1, None if wp is None else wp[1][:, s]
+        )
+        pred = (
+            tree.prediction(
+                calic, rt, here[s], offsets, top, leaf, None if wp is None else wp[0][:, s]
+            )
+            if tree.predicts
+            else calic
+        )
         q[:, s], leaves[:, s] = r[:, here[s]] - pred, leaf.reshape(n, -1)
     return q, leaves, e
 
 
 def _uniform_tables(depth: int) -> list[np.ndarray]:
     """Tables for k = 1..depth raw bits: 2^k equal symbols (2^(24-k) - 1 each) and an escape of 2^k."""
-    return [np.append(np.full(1 << k, (1 << (PRECISION - k)) - 1, np.uint32), np.uint32(1 << k))
-            for k in range(1, depth + 1)]
+    return [
+        np.append(np.full(1 << k, (1 << (PRECISION - k)) - 1, np.uint32), np.uint32(1 << k))
+        for k in range(1, depth + 1)
+    ]
 
 
 def _signed(token, sign_negative):
@@ -419,7 +558,9 @@ class AdaptiveTables(Tables):
         self.t, self.width = tokens_per_sign(depth), rows.shape[1]
         uniform = _uniform_tables(depth)
         self.lows = np.concatenate([np.zeros(depth, np.int64), np.full(len(rows), -(self.t - 1))])
-        self.sizes = np.array([len(f) - 1 for f in uniform] + [self.width - 1] * len(rows), np.int64)
+        self.sizes = np.array(
+            [len(f) - 1 for f in uniform] + [self.width - 1] * len(rows), np.int64
+        )
         self.freqs = [*uniform, *rows]
         self._models = [None] * len(self.freqs)
         self.current = np.arange(depth, depth + len(rows))  # each leaf's table now
@@ -449,8 +590,15 @@ class AdaptiveTables(Tables):
     def update(self, leaves: np.ndarray, signed: np.ndarray) -> None:
         """Count the signed tokens just coded in their leaves; remake the tables of leaves that moved."""
         kernels = compiled()
-        stale = kernels.count(self.counts, self.fresh, np.ascontiguousarray(leaves, np.int16).reshape(-1),
-                              np.ascontiguousarray(signed, np.int64).reshape(-1), self.t - 1, self.weight, REFRESH)
+        stale = kernels.count(
+            self.counts,
+            self.fresh,
+            np.ascontiguousarray(leaves, np.int16).reshape(-1),
+            np.ascontiguousarray(signed, np.int64).reshape(-1),
+            self.t - 1,
+            self.weight,
+            REFRESH,
+        )
         if stale.size:
             self._remake(stale)
 
@@ -491,13 +639,22 @@ class LosslessCoder:
         for q, leaves in parts:
             token, raw, extra = token_of(np.abs(q))
             signed = _signed(token, q < 0)
-            add(signed, leaves, tables.current.copy())  # by leaf (int16: a radix sort), through its table now
+            add(
+                signed, leaves, tables.current.copy()
+            )  # by leaf (int16: a radix sort), through its table now
             sent = extra > 0
             add(raw[sent], (extra[sent] - 1).astype(np.int16))
             tables.update(leaves, signed)
 
-    def encode_planes(self, planes: np.ndarray, channels: int, max_error: int = 0, depth: int | None = None, *,
-                      min_bytes: int = 0):
+    def encode_planes(
+        self,
+        planes: np.ndarray,
+        channels: int,
+        max_error: int = 0,
+        depth: int | None = None,
+        *,
+        min_bytes: int = 0,
+    ):
         """One stream of planes (n * C, H, W) (each image's channels in turn) of ``depth``-bit samples (at
         most the coder's, its default), and the reconstruction. The chunk's form (colour transform,
         value sets: ``lossless_forms.py``) is chosen and written first; then, lossless, whether the
@@ -521,25 +678,47 @@ class LosslessCoder:
     @staticmethod
     def _weighted_passes(coded, k: int, form, depth: int) -> list:
         n, h, w = coded.shape
-        return [weighted_pass(padded(coded[c::k]), _schedule(h, w), _offsets(w), form.top(c, depth))
-                for c in range(k)]
+        return [
+            weighted_pass(padded(coded[c::k]), _schedule(h, w), _offsets(w), form.top(c, depth))
+            for c in range(k)
+        ]
 
     def _own_tree(self, coded, k: int, form, depth: int, wp) -> Tree:
         """The better by estimate of two trees grown for the chunk (``image_tree.py``): one whose splits
         are chosen for CALIC's residuals, one knowing that every leaf chooses its predictor."""
-        from codec import image_tree
+        from codec.levels import image_tree
 
         columns, scale = image_tree.sample(coded.size)
-        props, tokens = original_properties(coded, k, form, depth, predictors=True, wp=wp, columns=columns)
-        trees = [image_tree.grow(props, tokens, self.t, search, scale) for search in (1, len(PREDICTORS))]
-        return min(trees, key=lambda tree: image_tree.estimate(tree, self._counts(tree, coded, k, form, depth, wp), self.t))
+        props, tokens = original_properties(
+            coded, k, form, depth, predictors=True, wp=wp, columns=columns
+        )
+        trees = [
+            image_tree.grow(props, tokens, self.t, search, scale) for search in (1, len(PREDICTORS))
+        ]
+        return min(
+            trees,
+            key=lambda tree: image_tree.estimate(
+                tree, self._counts(tree, coded, k, form, depth, wp), self.t
+            ),
+        )
 
     def _counts(self, tree: Tree, coded, k: int, form, depth: int, wp) -> np.ndarray:
         """Counts (leaves, 2T - 1) of the signed tokens of every pixel of the chunk in each leaf of ``tree``."""
-        a, counts, previous = 2 * self.t - 1, np.zeros((tree.leaves, 2 * self.t - 1), np.int64), None
+        a, counts, previous = (
+            2 * self.t - 1,
+            np.zeros((tree.leaves, 2 * self.t - 1), np.int64),
+            None,
+        )
         for c in range(k):
-            q, leaves, previous = lossless_plane(coded[c::k], form.top(c, depth), tree, form.plane_id(c), previous,
-                                                 form.scale_depth(c, depth), wp[c])
+            q, leaves, previous = lossless_plane(
+                coded[c::k],
+                form.top(c, depth),
+                tree,
+                form.plane_id(c),
+                previous,
+                form.scale_depth(c, depth),
+                wp[c],
+            )
             q, leaves = q.reshape(-1), leaves.reshape(-1)
             for s in range(0, len(q), LOSSLESS_BATCH_PIXELS):  # token_of copies in int64: batches
                 qs = q[s : s + LOSSLESS_BATCH_PIXELS]
@@ -548,7 +727,18 @@ class LosslessCoder:
                 counts += np.bincount(key, minlength=counts.size).reshape(counts.shape)
         return counts
 
-    def _stream(self, coded, k: int, form, channels: int, depth: int, step: int, own, min_bytes: int, wp=None):
+    def _stream(
+        self,
+        coded,
+        k: int,
+        form,
+        channels: int,
+        depth: int,
+        step: int,
+        own,
+        min_bytes: int,
+        wp=None,
+    ):
         """(stream, reconstruction of the coded planes) with the model's tree or ``own``."""
         tables = AdaptiveTables(self.rows, self.depth, self.prior)
         encoder = Encoder(tables)
@@ -556,8 +746,16 @@ class LosslessCoder:
         tree = self._tree_in_stream(own, step, tables, encoder.add)
         out, previous = np.empty_like(coded), None
         for c in range(k):
-            parts, restored, previous = plane_parts(coded[c::k], form.top(c, depth), step, tree, form.plane_id(c),
-                                                    previous, form.scale_depth(c, depth), None if wp is None else wp[c])
+            parts, restored, previous = plane_parts(
+                coded[c::k],
+                form.top(c, depth),
+                step,
+                tree,
+                form.plane_id(c),
+                previous,
+                form.scale_depth(c, depth),
+                None if wp is None else wp[c],
+            )
             out[c::k] = restored
             self._code_plane(tables, parts, encoder.add)
         return encoder.finish(min_bytes=min_bytes), out
@@ -565,7 +763,7 @@ class LosslessCoder:
     def _tree_in_stream(self, own, step: int, tables, add=None, read=None) -> Tree:
         """The tree a lossless chunk is coded with: a bit (own tree or the model's), then the own tree;
         the tables restarted for its leaves. Near-lossless chunks use the model's, no bit."""
-        from codec import image_tree
+        from codec.levels import image_tree
 
         if step > 1:
             return self.tree
@@ -586,8 +784,16 @@ class LosslessCoder:
         mean = integer_rows(self.rows.astype(np.int64).sum(0, keepdims=True))
         return np.repeat(mean, leaves, axis=0)
 
-    def decode_planes(self, data: bytes, n: int, channels: int, h: int, w: int, max_error: int = 0,
-                      depth: int | None = None) -> np.ndarray:
+    def decode_planes(
+        self,
+        data: bytes,
+        n: int,
+        channels: int,
+        h: int,
+        w: int,
+        max_error: int = 0,
+        depth: int | None = None,
+    ) -> np.ndarray:
         """Planes (n * C, H, W) int32 from ``encode_planes``'s stream (FormatError if it is damaged)."""
         depth = depth or self.depth
         step = 2 * max_error + 1
@@ -595,17 +801,25 @@ class LosslessCoder:
         decoder = Decoder(data, tables)
         form = forms.read(channels, depth, self.depth, decoder.read)
         tree = self._tree_in_stream(None, step, tables, read=decoder.read)
-        if tree is not self.tree and n > OWN_TREE_MAX_IMAGES:  # never written so: it would only cost memory
-            raise FormatError(f"lossless stream: a chunk of {n} images with a tree of its own (damaged)")
+        if (
+            tree is not self.tree and n > OWN_TREE_MAX_IMAGES
+        ):  # never written so: it would only cost memory
+            raise FormatError(
+                f"lossless stream: a chunk of {n} images with a tree of its own (damaged)"
+            )
         k = form.planes(channels)
         out = np.empty((n * k, h, w), np.int32)
         previous = None
         for c in range(k):
-            out[c::k], previous = self._decode_plane(decoder, tables, tree, (n, h, w), form, c, depth, step, previous)
+            out[c::k], previous = self._decode_plane(
+                decoder, tables, tree, (n, h, w), form, c, depth, step, previous
+            )
         decoder.finish()
         return forms.inverse(form, out, channels, depth)
 
-    def _decode_plane(self, decoder, tables, tree, shape, form, c: int, depth: int, step: int, previous):
+    def _decode_plane(
+        self, decoder, tables, tree, shape, form, c: int, depth: int, step: int, previous
+    ):
         """Plane c of each image (n, H, W) and the magnitudes of its residual symbols (padded, pixel-major)."""
         kernels = compiled()
         n, h, w = shape
@@ -618,19 +832,27 @@ class LosslessCoder:
             if state is not None:
                 wp, wp_error = state.predict(r, here, offsets, top)
             leaves = tree.leaves_at(r, e, here, offsets, calic, plane, previous, step, wp_error)
-            pred = tree.prediction(calic, r, here, offsets, top, leaves, wp) if tree.predicts else calic
+            pred = (
+                tree.prediction(calic, r, here, offsets, top, leaves, wp)
+                if tree.predicts
+                else calic
+            )
             signed = decoder.read(leaves, tables.current)
             sent, bits = kernels.raw_bits(signed, self.t, DIRECT, MSB)
             if len(sent) and sent[0] < 0:
                 raise FormatError("lossless stream holds a token beyond its depth (damaged)")
             raw = decoder.read(bits) if len(sent) else np.zeros(0, np.int32)
             tables.update(leaves, signed)
-            values = kernels.reconstruct(r, e, here, pred, calic, signed, sent, raw, step, top, tree.predicts, DIRECT, MSB)
+            values = kernels.reconstruct(
+                r, e, here, pred, calic, signed, sent, raw, step, top, tree.predicts, DIRECT, MSB
+            )
             if state is not None:
                 state.update(here, values)
         return crop(r.T, h, w), e
 
-    def ideal_bits(self, planes: np.ndarray, channels: int, max_error: int = 0, depth: int | None = None) -> float:
+    def ideal_bits(
+        self, planes: np.ndarray, channels: int, max_error: int = 0, depth: int | None = None
+    ) -> float:
         """What the adapting tables assign (tokens, plus raw bits at one bit each; the form's bits left out)."""
         from bitstream.coder import ideal_bits
 
@@ -647,8 +869,15 @@ class LosslessCoder:
         form = forms.choose(planes, channels, depth, self.depth, max_error)
         coded, k = forms.forward(form, planes, channels, depth), form.planes(channels)
         for c in range(k):
-            parts, _, previous = plane_parts(coded[c::k], form.top(c, depth), step, self.tree, form.plane_id(c),
-                                             previous, form.scale_depth(c, depth))
+            parts, _, previous = plane_parts(
+                coded[c::k],
+                form.top(c, depth),
+                step,
+                self.tree,
+                form.plane_id(c),
+                previous,
+                form.scale_depth(c, depth),
+            )
             self._code_plane(tables, parts, add)
         return total[0]
 
@@ -661,9 +890,15 @@ def fit_rows(counts: np.ndarray) -> np.ndarray:
 
 def check_rows(rows: np.ndarray, depth: int, leaves: int, *, what: str) -> None:
     t = tokens_per_sign(depth)
-    if (rows.dtype != np.uint32 or rows.shape != (leaves, 2 * t) or (rows == 0).any()
-            or (rows.sum(1, dtype=np.int64) != 1 << PRECISION).any()):
-        raise FormatError(f"{what}: not valid integer tables for {leaves} leaves of {depth}-bit residuals")
+    if (
+        rows.dtype != np.uint32
+        or rows.shape != (leaves, 2 * t)
+        or (rows == 0).any()
+        or (rows.sum(1, dtype=np.int64) != 1 << PRECISION).any()
+    ):
+        raise FormatError(
+            f"{what}: not valid integer tables for {leaves} leaves of {depth}-bit residuals"
+        )
 
 
 class LosslessLevel:
@@ -683,7 +918,9 @@ class LosslessLevel:
         if not 0 <= max_error <= MAX_ERROR:
             raise ValueError(f"max_error {max_error} is not from 0 to {MAX_ERROR}")
         if not 1 <= depth <= coder.depth:
-            raise ValueError(f"{depth}-bit images: the model's lossless coder codes 1 to {coder.depth} bits")
+            raise ValueError(
+                f"{depth}-bit images: the model's lossless coder codes 1 to {coder.depth} bits"
+            )
         self.coder, self.max_error, self.depth = coder, max_error, depth
 
     def coded_pixels(self, n: int, shape) -> int:
@@ -692,11 +929,15 @@ class LosslessLevel:
     def encode(self, images: np.ndarray, *, min_bytes: int = 0) -> bytes:
         """One ANS stream of images (N, H, W[, C]) whose values are below 2^depth."""
         channels = images.shape[3] if images.ndim == 4 else 1
-        return self.coder.encode_planes(to_planes(images), channels, self.max_error, self.depth, min_bytes=min_bytes)[0]
+        return self.coder.encode_planes(
+            to_planes(images), channels, self.max_error, self.depth, min_bytes=min_bytes
+        )[0]
 
     def decode(self, data: bytes, n: int, shape, *, version: int = 6) -> np.ndarray:
         channels = shape[2] if len(shape) == 3 else 1
-        planes = self.coder.decode_planes(data, n, channels, shape[0], shape[1], self.max_error, self.depth)
+        planes = self.coder.decode_planes(
+            data, n, channels, shape[0], shape[1], self.max_error, self.depth
+        )
         return from_planes(planes, n, shape).astype(np.uint8 if self.depth <= 8 else np.uint16)
 
     def ideal_bits(self, images: np.ndarray) -> float:

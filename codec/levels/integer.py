@@ -27,12 +27,16 @@ import math
 
 import numpy as np
 
-EXACT = 2.0**52  # below 2**53 with a margin: every partial sum of a product stays exactly representable
+EXACT = (
+    2.0**52
+)  # below 2**53 with a margin: every partial sum of a product stays exactly representable
 MAX_SHIFT = 30  # weights get at most 30 fractional bits; more buys nothing over float16 weights
 ACT_BITS = 12  # activations and hidden units carry 12 fractional bits (steps of 1/4096)
 GELU_RANGE = 8  # the table covers [-8, 8]; beyond it GELU is 0 or the identity to ~1e-14
 LATENT_BITS = 16  # the decoder's latents carry 16 fractional bits
-LATENT_LIMIT = 4096.0  # latents (in [0,1]-pixel units) beyond this are clipped: no real tile comes near
+LATENT_LIMIT = (
+    4096.0  # latents (in [0,1]-pixel units) beyond this are clipped: no real tile comes near
+)
 
 
 class FixedLinear:
@@ -72,7 +76,12 @@ def gelu_table() -> np.ndarray:
     """
     grid = np.arange(-GELU_RANGE << ACT_BITS, (GELU_RANGE << ACT_BITS) + 1)
     x = grid / float(1 << ACT_BITS)
-    scaled = 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x**3))) * (1 << ACT_BITS)
+    scaled = (
+        0.5
+        * x
+        * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x**3)))
+        * (1 << ACT_BITS)
+    )
     table = np.round(scaled)
     for i in np.flatnonzero(np.abs(scaled - np.floor(scaled) - 0.5) < 1e-6):
         table[i] = _gelu_exact(int(grid[i]))
@@ -85,7 +94,10 @@ def _gelu_exact(i: int) -> int:
     ctx = Context(prec=40)
     x = ctx.divide(Decimal(i), Decimal(1 << ACT_BITS))
     pi = Decimal("3.141592653589793238462643383279502884197")
-    z = ctx.multiply(ctx.sqrt(ctx.divide(Decimal(2), pi)), ctx.add(x, ctx.multiply(Decimal("0.044715"), x * x * x)))
+    z = ctx.multiply(
+        ctx.sqrt(ctx.divide(Decimal(2), pi)),
+        ctx.add(x, ctx.multiply(Decimal("0.044715"), x * x * x)),
+    )
     e = ctx.exp(2 * z)
     value = Decimal("0.5") * x * (1 + ctx.divide(e - 1, e + 1)) * (1 << ACT_BITS)
     return int(value.to_integral_value(rounding=ROUND_HALF_EVEN))
@@ -105,15 +117,23 @@ def gelu_fixed(h: np.ndarray) -> np.ndarray:
 class FixedBranch:
     """f(x) = gelu(x K1 + b1) K2 + b2 with integer products; x given as integers with ``x_scale``."""
 
-    def __init__(self, params: dict, name: str, input_bound: float, x_scale: float, extra_bound: float = 0.0):
+    def __init__(
+        self, params: dict, name: str, input_bound: float, x_scale: float, extra_bound: float = 0.0
+    ):
         k1 = np.asarray(params[f"{name}/inner/kernel"], np.float64)
         self.b1 = np.asarray(params[f"{name}/inner/bias"], np.float64)
         self.b2 = np.asarray(params[f"{name}/outer/bias"], np.float64)
         self.x_scale = x_scale
         self.inner = FixedLinear(k1, input_bound, f"{name}/inner")
-        pre_bound = self.inner.output_bound(input_bound) * x_scale + float(np.abs(self.b1).max()) + extra_bound
+        pre_bound = (
+            self.inner.output_bound(input_bound) * x_scale
+            + float(np.abs(self.b1).max())
+            + extra_bound
+        )
         hidden_bound = pre_bound * (1 << ACT_BITS) + 1.0
-        self.outer = FixedLinear(np.asarray(params[f"{name}/outer/kernel"], np.float64), hidden_bound, f"{name}/outer")
+        self.outer = FixedLinear(
+            np.asarray(params[f"{name}/outer/kernel"], np.float64), hidden_bound, f"{name}/outer"
+        )
 
     def __call__(self, x_int: np.ndarray, extra=0.0) -> np.ndarray:
         """``extra``: added to the hidden units' input (bounded by the constructor's ``extra_bound``)."""
@@ -142,9 +162,13 @@ class FixedContext:
         self.quality = np.asarray(params[f"{name}/quality"], np.float64)
         self.cluster = np.asarray(params[f"{name}/cluster"], np.float64)
         extra = float(np.abs(self.quality).max() + np.abs(self.cluster).max())
-        self.branch = FixedBranch(params, name, LATENT_LIMIT * (1 << LATENT_BITS), 2.0**-LATENT_BITS, extra)
+        self.branch = FixedBranch(
+            params, name, LATENT_LIMIT * (1 << LATENT_BITS), 2.0**-LATENT_BITS, extra
+        )
 
-    def __call__(self, fixed: np.ndarray, quality_index: int, cluster: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def __call__(
+        self, fixed: np.ndarray, quality_index: int, cluster: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Decoder latents of the groups before g as ``fixed_latents`` (N, bounds[g]) -> (mean shift, rung shift),
         each (N, size)."""
         out = self.branch(fixed, self.quality[quality_index] + self.cluster[cluster])
@@ -159,12 +183,19 @@ class IntegerTransforms:
         mean = np.asarray(params["pixel_mean"], np.float64)
         # g_a's input: (x - m) in 1/(255·256) units: pixels are integers, the mean gets 8 fractional bits
         self.centre = np.round(mean * (255 << 8))
-        self.analysis_linear = FixedLinear(params["analysis_linear"], (255 << 8) + float(np.abs(self.centre).max()),
-                                           "analysis_linear")
+        self.analysis_linear = FixedLinear(
+            params["analysis_linear"],
+            (255 << 8) + float(np.abs(self.centre).max()),
+            "analysis_linear",
+        )
         self.analysis_branch = FixedBranch(params, "analysis_branch", 255.0, 1.0 / 255.0)
         latent_bound = LATENT_LIMIT * (1 << LATENT_BITS)
-        self.synthesis_linear = FixedLinear(params["synthesis_linear"], latent_bound, "synthesis_linear")
-        self.synthesis_branch = FixedBranch(params, "synthesis_branch", latent_bound, 2.0**-LATENT_BITS)
+        self.synthesis_linear = FixedLinear(
+            params["synthesis_linear"], latent_bound, "synthesis_linear"
+        )
+        self.synthesis_branch = FixedBranch(
+            params, "synthesis_branch", latent_bound, 2.0**-LATENT_BITS
+        )
         self.mean = mean
 
     def analysis(self, pixels: np.ndarray) -> np.ndarray:

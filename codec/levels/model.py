@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from codec import modelfile, pixel
 from codec.errors import FormatError, InputError
-from codec.tile import TileLevel, TileTransform
+from codec.levels import modelfile, pixel
+from codec.levels.tile import TileLevel, TileTransform
 
 
 class Model:
@@ -28,8 +28,11 @@ class Model:
         self.meta = body["meta"]
         self.source = source
         tile_and_pixel = self._tile_and_pixel_levels(body, source)
-        by_kind = {"tile": [lv for lv in tile_and_pixel if lv.kind == "tile"],
-                   "pixel": [lv for lv in tile_and_pixel if lv.kind == "pixel"], "conv": self._conv_levels(body, source)}
+        by_kind = {
+            "tile": [lv for lv in tile_and_pixel if lv.kind == "tile"],
+            "pixel": [lv for lv in tile_and_pixel if lv.kind == "pixel"],
+            "conv": self._conv_levels(body, source),
+        }
         if "ladder" in body:
             self.levels = tuple(_ladder(body["ladder"], by_kind, source))
         else:
@@ -38,11 +41,13 @@ class Model:
         if not self.levels and self.lossless is None:
             raise FormatError(f"{source}: the model has no quality levels and no lossless coder")
         # a model of the lossless coder alone has no lossy levels: its default is lossless (quality 0)
-        self.default_quality = modelfile.default_from_body(body, len(self.levels), source=source) if self.levels else 0
+        self.default_quality = (
+            modelfile.default_from_body(body, len(self.levels), source=source) if self.levels else 0
+        )
 
     def _tile_and_pixel_levels(self, body: dict, source: str) -> list:
         """The tile transform's levels, then the pixel coder's (``config`` None: none of either)."""
-        from codec.transforms import ModelConfig
+        from codec.levels.transforms import ModelConfig
 
         self.config = self.transform = None
         if body["config"] is None:
@@ -59,12 +64,17 @@ class Model:
         except (KeyError, TypeError) as e:
             raise FormatError(f"{source}: pixel tables are malformed ({e})") from None
         steps = self.config.pixel_steps
-        return [*(TileLevel(self.transform, i) for i in range(self.config.qualities)),
-                *(pixel.PixelLevel(step, pixel.tables(r, step)) for r, step in zip(rows, steps, strict=True))]
+        return [
+            *(TileLevel(self.transform, i) for i in range(self.config.qualities)),
+            *(
+                pixel.PixelLevel(step, pixel.tables(r, step))
+                for r, step in zip(rows, steps, strict=True)
+            ),
+        ]
 
     def _conv_levels(self, body: dict, source: str) -> list:
         """The convolutional levels, low to high (after any others)."""
-        from codec.conv import ConvLevel, ConvTransform
+        from codec.levels.conv import ConvLevel, ConvTransform
 
         self.conv = None
         stored = modelfile.conv_from_body(body, source=source)
@@ -89,8 +99,14 @@ class Model:
         """
         if quality is None or (quality == 0 and not self.levels):
             return self.default_quality
-        if isinstance(quality, bool) or not isinstance(quality, (int, np.integer)) or quality not in self.qualities:
-            raise InputError(f"quality {quality!r} is not one of the model's levels {self.qualities}")
+        if (
+            isinstance(quality, bool)
+            or not isinstance(quality, (int, np.integer))
+            or quality not in self.qualities
+        ):
+            raise InputError(
+                f"quality {quality!r} is not one of the model's levels {self.qualities}"
+            )
         return int(quality)
 
     def level(self, quality):
@@ -108,13 +124,17 @@ class Model:
         Raises:
             InputError: the model has no lossless coder, or codes fewer bits than ``depth``.
         """
-        from codec.lossless import LosslessLevel
+        from codec.levels.lossless import LosslessLevel
 
         if self.lossless is None:
-            raise InputError(f"model {self.name!r} has no lossless coder (train one with aecodec train --lossless)")
+            raise InputError(
+                f"model {self.name!r} has no lossless coder (train one with aecodec train --lossless)"
+            )
         if depth > self.lossless.depth:
-            raise InputError(f"{depth}-bit images: model {self.name!r} codes losslessly up to {self.lossless.depth} bits "
-                             "(train a model on such images)")
+            raise InputError(
+                f"{depth}-bit images: model {self.name!r} codes losslessly up to {self.lossless.depth} bits "
+                "(train a model on such images)"
+            )
         return LosslessLevel(self.lossless, max_error, depth)
 
     def estimate_bits(self, images: np.ndarray, quality) -> float:
@@ -130,9 +150,17 @@ def _ladder(stored, by_kind: dict, source: str) -> list:
         raise FormatError(f"{source}: ladder is not a list of 1 to 64 levels")
     seen, levels = set(), []
     for entry in stored:
-        if (not isinstance(entry, list) or len(entry) != 2 or entry[0] not in by_kind or type(entry[1]) is not int
-                or not 0 <= entry[1] < len(by_kind[entry[0]]) or tuple(entry) in seen):
-            raise FormatError(f"{source}: ladder entry {str(entry)[:40]} is not a level of the model (once)")
+        if (
+            not isinstance(entry, list)
+            or len(entry) != 2
+            or entry[0] not in by_kind
+            or type(entry[1]) is not int
+            or not 0 <= entry[1] < len(by_kind[entry[0]])
+            or tuple(entry) in seen
+        ):
+            raise FormatError(
+                f"{source}: ladder entry {str(entry)[:40]} is not a level of the model (once)"
+            )
         seen.add(tuple(entry))
         levels.append(by_kind[entry[0]][entry[1]])
     return levels

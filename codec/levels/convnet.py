@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import numpy as np
 
-ACT_BITS = 8  # fractional bits of activations: the network's input is the pixel value itself (x/256)
+ACT_BITS = (
+    8  # fractional bits of activations: the network's input is the pixel value itself (x/256)
+)
 WEIGHT_BITS = 10  # fractional bits of weights
 ACT_LIMIT = (1 << 20) - 1  # activations are clipped to +-4096 (in real units)
 WEIGHT_LIMIT = (1 << 15) - 1  # weights within +-32 (real units)
@@ -54,12 +56,16 @@ def check_layer(kernel: np.ndarray, bias: np.ndarray, *, what: str) -> None:
     """Refuse integer weights that would break the exactness bound (ValueError naming the layer)."""
     k1, k2, c_in, _ = kernel.shape
     if k1 != k2 or k1 % 2 == 0 or k1 * k2 * c_in > MAX_TERMS:
-        raise ValueError(f"{what}: a {k1}x{k2}x{c_in} kernel is not odd, square and within {MAX_TERMS} terms")
+        raise ValueError(
+            f"{what}: a {k1}x{k2}x{c_in} kernel is not odd, square and within {MAX_TERMS} terms"
+        )
     if np.abs(kernel).max(initial=0) > WEIGHT_LIMIT or np.abs(bias).max(initial=0) > BIAS_LIMIT:
         raise ValueError(f"{what}: weights out of the fixed-point range")
 
 
-def conv(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray, *, stride: int = 1, relu: bool = True) -> np.ndarray:
+def conv(
+    x: np.ndarray, kernel: np.ndarray, bias: np.ndarray, *, stride: int = 1, relu: bool = True
+) -> np.ndarray:
     """One integer layer: (N, H, W, C_in) int64 activations -> (N, ceil(H/stride), ceil(W/stride), C_out) int64.
 
     out = clip(relu?(round_half_up((x * kernel + bias) / 2^WEIGHT_BITS))), exact everywhere.
@@ -67,16 +73,26 @@ def conv(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray, *, stride: int = 1
     k = kernel.shape[0]
     p = (k - 1) // 2
     padded = np.pad(x, ((0, 0), (p, p), (p, p), (0, 0))).astype(np.float64)
-    w = kernel.reshape(-1, kernel.shape[3]).astype(np.float64)  # rows in (dy, dx, c) order, as the patches
+    w = kernel.reshape(-1, kernel.shape[3]).astype(
+        np.float64
+    )  # rows in (dy, dx, c) order, as the patches
     out_h, out_w = -(-x.shape[1] // stride), -(-x.shape[2] // stride)
-    rows = max(1, ROWS_PER_BLOCK // max(1, x.shape[0] * out_w))  # output rows per product: bounded memory
+    rows = max(
+        1, ROWS_PER_BLOCK // max(1, x.shape[0] * out_w)
+    )  # output rows per product: bounded memory
     blocks = []
     for r0 in range(0, out_h, rows):
         r1 = min(out_h, r0 + rows)
         band = padded[:, r0 * stride : (r1 - 1) * stride + k]
-        windows = np.lib.stride_tricks.sliding_window_view(band, (k, k), axis=(1, 2))[:, ::stride, ::stride]
-        cols = windows.transpose(0, 1, 2, 4, 5, 3).reshape(-1, k * k * x.shape[3])  # (N * rows * W', k*k*C)
-        blocks.append((cols @ w).reshape(x.shape[0], r1 - r0, out_w, -1))  # exact: integers, sums < 2^53
+        windows = np.lib.stride_tricks.sliding_window_view(band, (k, k), axis=(1, 2))[
+            :, ::stride, ::stride
+        ]
+        cols = windows.transpose(0, 1, 2, 4, 5, 3).reshape(
+            -1, k * k * x.shape[3]
+        )  # (N * rows * W', k*k*C)
+        blocks.append(
+            (cols @ w).reshape(x.shape[0], r1 - r0, out_w, -1)
+        )  # exact: integers, sums < 2^53
     acc = np.concatenate(blocks, axis=1).astype(np.int64) + bias
     out = (acc + (1 << (WEIGHT_BITS - 1))) >> WEIGHT_BITS
     if relu:
@@ -96,7 +112,13 @@ def run(layers: list[dict], x: np.ndarray) -> np.ndarray:
     """A stack of integer layers, each {"kind": "down"|"same"|"up", "kernel", "bias", "relu"}."""
     for layer in layers:
         stride = 2 if layer["kind"] == "down" else 1
-        x = conv(x, layer["kernel"], layer["bias"], stride=stride, relu=layer["relu"] and layer["kind"] != "up")
+        x = conv(
+            x,
+            layer["kernel"],
+            layer["bias"],
+            stride=stride,
+            relu=layer["relu"] and layer["kind"] != "up",
+        )
         if layer["kind"] == "up":
             x = depth_to_space(x)
             if layer["relu"]:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from codec import lossless, modelfile
-from codec import lossless_forms as forms
-from codec.tiling import to_planes
+from codec.levels import lossless, modelfile
+from codec.levels import lossless_forms as forms
+from codec.levels.planes import to_planes
 
 
 def lossless_properties(images: np.ndarray, depth: int, coder_depth: int | None = None):
@@ -25,14 +25,18 @@ def lossless_properties(images: np.ndarray, depth: int, coder_depth: int | None 
     return lossless.original_properties(coded, form.planes(channels), form, depth)
 
 
-def _sample(groups, depth: int, limit: int, rng, batch_pixels: int = 1 << 22) -> tuple[np.ndarray, np.ndarray]:
+def _sample(
+    groups, depth: int, limit: int, rng, batch_pixels: int = 1 << 22
+) -> tuple[np.ndarray, np.ndarray]:
     """Properties and tokens of groups of same-shape images, at most ``limit`` pixels drawn evenly
     (computed ``batch_pixels`` at a time: 20 properties of 8 bytes each per pixel add up)."""
     total = sum(g.size for g in groups)
     keep = min(1.0, limit / total)
     props, tokens = [], []
     for g in groups:
-        step = 1 if g[0].size >= 1 << 16 else max(1, batch_pixels // max(1, g[0].size))  # a photo: its own form
+        step = (
+            1 if g[0].size >= 1 << 16 else max(1, batch_pixels // max(1, g[0].size))
+        )  # a photo: its own form
         for start in range(0, len(g), step):
             p, t = lossless_properties(g[start : start + step], depth)
             if keep < 1:
@@ -43,22 +47,37 @@ def _sample(groups, depth: int, limit: int, rng, batch_pixels: int = 1 << 22) ->
     return np.concatenate(props, axis=1), np.concatenate(tokens)
 
 
-def grow_tree(props: np.ndarray, tokens: np.ndarray, leaves: int, min_leaf: int, max_depth: int | None = None) -> lossless.Tree:
+def grow_tree(
+    props: np.ndarray, tokens: np.ndarray, leaves: int, min_leaf: int, max_depth: int | None = None
+) -> lossless.Tree:
     """The context tree: scikit-learn's, as integer arrays (leaf nodes point at themselves)."""
     from sklearn.tree import DecisionTreeClassifier
 
-    fitted = DecisionTreeClassifier(criterion="entropy", max_leaf_nodes=leaves, min_samples_leaf=min_leaf,
-                                    max_depth=max_depth, random_state=0).fit(props.T, tokens).tree_
+    fitted = (
+        DecisionTreeClassifier(
+            criterion="entropy",
+            max_leaf_nodes=leaves,
+            min_samples_leaf=min_leaf,
+            max_depth=max_depth,
+            random_state=0,
+        )
+        .fit(props.T, tokens)
+        .tree_
+    )
     left, right = fitted.children_left.astype(np.int64), fitted.children_right.astype(np.int64)
     is_leaf = left < 0
     idx = np.arange(len(left))
     leaf = np.where(is_leaf, np.cumsum(is_leaf) - 1, -1)
     feature = np.where(is_leaf, 0, fitted.feature).astype(np.int64)
     threshold = np.where(is_leaf, 0, np.floor(fitted.threshold)).astype(np.int64)
-    return lossless.Tree(feature, threshold, np.where(is_leaf, idx, left), np.where(is_leaf, idx, right), leaf)
+    return lossless.Tree(
+        feature, threshold, np.where(is_leaf, idx, left), np.where(is_leaf, idx, right), leaf
+    )
 
 
-def count_tokens(tree: lossless.Tree, props: np.ndarray, tokens: np.ndarray, depth: int) -> np.ndarray:
+def count_tokens(
+    tree: lossless.Tree, props: np.ndarray, tokens: np.ndarray, depth: int
+) -> np.ndarray:
     """(leaves, 2T - 1) counts of each leaf's signed tokens."""
     t = lossless.tokens_per_sign(depth)
     counts = np.zeros((tree.leaves, 2 * t - 1), np.int64)
@@ -68,8 +87,16 @@ def count_tokens(tree: lossless.Tree, props: np.ndarray, tokens: np.ndarray, dep
     return counts
 
 
-def fit(groups, depth: int, *, leaves: int = 1024, tree_pixels: int = 3_000_000, count_pixels: int = 20_000_000,
-        seed: int = 0, log=print) -> lossless.LosslessCoder:
+def fit(
+    groups,
+    depth: int,
+    *,
+    leaves: int = 1024,
+    tree_pixels: int = 3_000_000,
+    count_pixels: int = 20_000_000,
+    seed: int = 0,
+    log=print,
+) -> lossless.LosslessCoder:
     """A lossless coder for ``depth``-bit images, learned on groups of same-shape images (each an
     array (N, H, W[, C])): the tree on up to ``tree_pixels`` pixels, the tables on ``count_pixels``."""
     rng = np.random.default_rng(seed)
@@ -79,6 +106,10 @@ def fit(groups, depth: int, *, leaves: int = 1024, tree_pixels: int = 3_000_000,
     min_leaf = max(50, len(few) // (20 * leaves))
     # no deeper than a model file may hold (a bound real data never met: 1,024 leaves grew 22 deep)
     tree = grow_tree(props[:, few], tokens[few], leaves, min_leaf, modelfile.MAX_LOSSLESS_DEPTH)
-    log(f"lossless: a context tree of {tree.leaves} leaves (depth {tree.depth}) on {len(few):,} pixels, "
-        f"tables counted on {len(tokens):,}")
-    return lossless.LosslessCoder(depth, tree, lossless.fit_rows(count_tokens(tree, props, tokens, depth)))
+    log(
+        f"lossless: a context tree of {tree.leaves} leaves (depth {tree.depth}) on {len(few):,} pixels, "
+        f"tables counted on {len(tokens):,}"
+    )
+    return lossless.LosslessCoder(
+        depth, tree, lossless.fit_rows(count_tokens(tree, props, tokens, depth))
+    )

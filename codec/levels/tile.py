@@ -20,22 +20,35 @@ import numpy as np
 
 import bitstream
 from bitstream.coder import ESCAPE_RANGE, PRECISION
-from codec import modelfile, poses
 from codec.errors import FormatError
-from codec.tiling import WHOLE_CHUNK_PIXELS, WHOLE_IMAGE_VALUES, from_planes, from_tiles, grid, to_planes, to_tiles
+from codec.levels import modelfile, poses
+from codec.levels.planes import (
+    WHOLE_CHUNK_PIXELS,
+    WHOLE_IMAGE_VALUES,
+    from_planes,
+    from_tiles,
+    grid,
+    to_planes,
+    to_tiles,
+)
 
 BLOCK = 256  # tiles per step of the transforms
-CHOICE_BLOCK = 32  # tiles per step of the cluster choice: its (tiles x clusters x pixels) arrays stay in cache
+CHOICE_BLOCK = (
+    32  # tiles per step of the cluster choice: its (tiles x clusters x pixels) arrays stay in cache
+)
 COST_UNIT = 1024  # bit costs as integers in 1/1024 bit
-ESCAPE_MIN, ESCAPE_MAX = -(ESCAPE_RANGE // 2), ESCAPE_RANGE // 2 - 1  # what an escaped symbol can carry
+ESCAPE_MIN, ESCAPE_MAX = (
+    -(ESCAPE_RANGE // 2),
+    ESCAPE_RANGE // 2 - 1,
+)  # what an escaped symbol can carry
 
 
 class TileTransform:
     """The integer networks, frozen prior and context networks of a model's tile levels."""
 
     def __init__(self, config, body: dict, *, source: str):
-        from codec.integer import FixedContext, IntegerTransforms
-        from codec.transforms import param_shapes
+        from codec.levels.integer import FixedContext, IntegerTransforms
+        from codec.levels.transforms import param_shapes
 
         self.config = config
         shapes = param_shapes(config)
@@ -50,15 +63,25 @@ class TileTransform:
             values[key] = v
         self.params = values
         self.frozen = modelfile.frozen_from_body(
-            body, values["mean"].astype(np.float32), m=config.clusters, q=config.qualities, p=config.pixels
+            body,
+            values["mean"].astype(np.float32),
+            m=config.clusters,
+            q=config.qualities,
+            p=config.pixels,
         )
         frozen_tables = self.frozen.tables()
         self.pose_table = len(frozen_tables)  # after the frozen ones: see ``poses``
         pose_freqs = poses.table()
-        self.tables = bitstream.Tables(np.append(frozen_tables.lows, 0), [*frozen_tables.freqs, pose_freqs])
-        self._pose_cost = np.round((PRECISION - np.log2(pose_freqs[:-1].astype(np.float64))) * COST_UNIT).astype(np.int64)
+        self.tables = bitstream.Tables(
+            np.append(frozen_tables.lows, 0), [*frozen_tables.freqs, pose_freqs]
+        )
+        self._pose_cost = np.round(
+            (PRECISION - np.log2(pose_freqs[:-1].astype(np.float64))) * COST_UNIT
+        ).astype(np.int64)
         # the model's mean tile, in grey levels: where the search lines images up
-        self.reference = np.clip(np.round(values["pixel_mean"].astype(np.float64) * 255), 0, 255).astype(np.uint8)
+        self.reference = np.clip(
+            np.round(values["pixel_mean"].astype(np.float64) * 255), 0, 255
+        ).astype(np.uint8)
         try:
             self._transforms = IntegerTransforms(values)
             self._contexts = {g: FixedContext(values, g) for g in range(1, len(config.bounds) - 1)}
@@ -84,8 +107,12 @@ class TileTransform:
                 "index": f.index[:, q],  # (M, P) uint8
                 "rung": f.rung[:, q].astype(np.float64),  # (M, P)
                 # where each element's ladder table is centred in the flattened cost array: (M, P)
-                "offset": (f.index[:, q].astype(np.int32) * self._cost_columns + self._cost_columns // 2),
-                "cluster_cost": np.round((PRECISION - np.log2(cluster_freqs)) * COST_UNIT).astype(np.int32),  # (M,)
+                "offset": (
+                    f.index[:, q].astype(np.int32) * self._cost_columns + self._cost_columns // 2
+                ),
+                "cluster_cost": np.round((PRECISION - np.log2(cluster_freqs)) * COST_UNIT).astype(
+                    np.int32
+                ),  # (M,)
                 "inv_gain": f.inv_gain[q].astype(np.float64),
             }
         return self._per_level[index]
@@ -95,7 +122,9 @@ class TileTransform:
         half = self._cost_columns // 2
         v = y[:, None, :] - a["mean"]  # (B, M, P): the symbols under each cluster, once rounded
         np.rint(v, out=v)
-        np.clip(v, -half, half, out=v)  # beyond the widest table: the escape's cost (and a defined cast below)
+        np.clip(
+            v, -half, half, out=v
+        )  # beyond the widest table: the escape's cost (and a defined cast below)
         column = v.astype(np.int32)
         column += a["offset"]
         bits = self._bit_costs.take(column).sum(-1, dtype=np.int64) + a["cluster_cost"]  # (B, M)
@@ -104,11 +133,18 @@ class TileTransform:
     def analysis(self, tiles: np.ndarray) -> np.ndarray:
         return self._transforms.analysis(tiles)
 
-    def coded_cost(self, index: int, choice: np.ndarray, symbols: np.ndarray, tables: np.ndarray) -> np.ndarray:
+    def coded_cost(
+        self, index: int, choice: np.ndarray, symbols: np.ndarray, tables: np.ndarray
+    ) -> np.ndarray:
         """Bits (in 1/COST_UNIT, integers) the tables spend on each tile's cluster choice and latent (N,)."""
         half = self._cost_columns // 2
-        column = np.clip(symbols, -half, half) + (tables.astype(np.int64) * self._cost_columns + half)
-        return self._bit_costs.take(column).sum(1, dtype=np.int64) + self.arrays(index)["cluster_cost"][choice]
+        column = np.clip(symbols, -half, half) + (
+            tables.astype(np.int64) * self._cost_columns + half
+        )
+        return (
+            self._bit_costs.take(column).sum(1, dtype=np.int64)
+            + self.arrays(index)["cluster_cost"][choice]
+        )
 
     def pose_cost(self, pose: np.ndarray) -> np.ndarray:
         return self._pose_cost[pose]
@@ -163,19 +199,31 @@ class TileLevel:
             encoder.add(symbols[:, lo:hi], index[:, lo:hi])
         return encoder.finish(min_bytes=min_bytes)
 
-    def decode(self, data: bytes, n: int, shape, *, version: int = bitstream.FORMAT_VERSION) -> np.ndarray:
+    def decode(
+        self, data: bytes, n: int, shape, *, version: int = bitstream.FORMAT_VERSION
+    ) -> np.ndarray:
         """Images (n, H, W[, C]) from one ANS stream of container format ``version`` (2: without end
         marker; before 4: without poses)."""
         channels = shape[2] if len(shape) == 3 else 1
         rows, cols = grid(shape[0], shape[1], self.tile)
         decoder = bitstream.Decoder(data, self.transform.tables, framed=version >= 3)
-        choice = decoder.read(np.full(n * channels * rows * cols, self.transform.frozen.cluster_table(self.index)))
-        if ((choice < 0) | (choice >= self.transform.config.clusters)).any():  # an escaped symbol can be anything
+        choice = decoder.read(
+            np.full(n * channels * rows * cols, self.transform.frozen.cluster_table(self.index))
+        )
+        if (
+            (choice < 0) | (choice >= self.transform.config.clusters)
+        ).any():  # an escaped symbol can be anything
             raise FormatError("entropy-coded stream is damaged (cluster index out of range)")
-        pose = decoder.read(np.full(choice.shape, self.transform.pose_table)) if self.posed(shape, version) else None
+        pose = (
+            decoder.read(np.full(choice.shape, self.transform.pose_table))
+            if self.posed(shape, version)
+            else None
+        )
         if pose is not None and ((pose < 0) | (pose >= poses.COUNT)).any():
             raise FormatError("entropy-coded stream is damaged (pose out of range)")
-        latents = self.walk(choice.astype(np.intp), lambda lo, hi, mean, index, rung: decoder.read(index))
+        latents = self.walk(
+            choice.astype(np.intp), lambda lo, hi, mean, index, rung: decoder.read(index)
+        )
         decoder.finish()
         tiles = self.transform.synthesize(latents)
         if pose is not None:
@@ -193,19 +241,25 @@ class TileLevel:
         symbols, index = np.empty(y.shape, np.int32), np.empty(y.shape, np.uint8)
 
         def round_group(lo, hi, mean, group_index, _rung):
-            v = np.clip(np.rint(y[:, lo:hi] - mean), ESCAPE_MIN, ESCAPE_MAX)  # clipping only matters for a hostile model
+            v = np.clip(
+                np.rint(y[:, lo:hi] - mean), ESCAPE_MIN, ESCAPE_MAX
+            )  # clipping only matters for a hostile model
             symbols[:, lo:hi], index[:, lo:hi] = v, group_index
             return v
 
         self.walk(choice, round_group)
         return choice, symbols, index
 
-    def search(self, tiles: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    def search(
+        self, tiles: np.ndarray
+    ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """(pose (N,), ``latents`` of the posed tiles) of uint8 tiles (N, P): per tile, of "as it is" and
         the candidates ``poses`` proposes, the one with the smallest bits + λ·(squared error lost) / P,
         counted exactly in integers (ties keep the earlier candidate)."""
         t = self.transform
-        weight = COST_UNIT * t.config.lambdas[self.index] / t.config.pixels  # the level's λ, per unit of squared error
+        weight = (
+            COST_UNIT * t.config.lambdas[self.index] / t.config.pixels
+        )  # the level's λ, per unit of squared error
         pose = np.full(len(tiles), poses.IDENTITY)
         choice, symbols, index = self.latents(tiles)
         best = t.coded_cost(self.index, choice, symbols, index) + t.pose_cost(pose)
@@ -219,14 +273,22 @@ class TileLevel:
             p_all = np.concatenate([p for _, p in candidates])
             c, s, i = self.latents(poses.apply(tiles[which_all], p_all, self.tile))
             cost = t.coded_cost(self.index, c, s, i) + t.pose_cost(p_all)
-            cost += np.round(weight * poses.lost_error(tiles[which_all], p_all, self.tile)).astype(np.int64)
+            cost += np.round(weight * poses.lost_error(tiles[which_all], p_all, self.tile)).astype(
+                np.int64
+            )
             start = 0
             for which, _ in candidates:
                 k = slice(start, start + len(which))
                 start = k.stop
                 better = cost[k] < best[which]
                 won, at = which[better], np.flatnonzero(better) + k.start
-                best[won], pose[won], choice[won], symbols[won], index[won] = cost[at], p_all[at], c[at], s[at], i[at]
+                best[won], pose[won], choice[won], symbols[won], index[won] = (
+                    cost[at],
+                    p_all[at],
+                    c[at],
+                    s[at],
+                    i[at],
+                )
 
         consider(poses.first_guesses(tiles, t.reference, self.tile))
         consider(poses.refinements(tiles, pose, t.reference, self.tile))
@@ -238,9 +300,14 @@ class TileLevel:
         ys, choices = [], []
         for start in range(0, len(tiles), BLOCK):
             y = self.transform.analysis(tiles[start : start + BLOCK]) * a["gain"]
-            y = np.clip(y, 2 * ESCAPE_MIN, 2 * ESCAPE_MAX).astype(np.float32)  # exact in float32; real latents are far inside
+            y = np.clip(y, 2 * ESCAPE_MIN, 2 * ESCAPE_MAX).astype(
+                np.float32
+            )  # exact in float32; real latents are far inside
             ys.append(y)
-            choices += [self.transform.choose(y[part : part + CHOICE_BLOCK], a) for part in range(0, len(y), CHOICE_BLOCK)]
+            choices += [
+                self.transform.choose(y[part : part + CHOICE_BLOCK], a)
+                for part in range(0, len(y), CHOICE_BLOCK)
+            ]
         return np.concatenate(ys), np.concatenate(choices)
 
     def walk(self, choice: np.ndarray, symbols_of) -> np.ndarray:
@@ -250,8 +317,8 @@ class TileLevel:
         ``symbols_of(lo, hi, mean, index, rung)`` gives the integer symbols of elements lo..hi
         (the encoder rounds, the decoder reads). ``rung`` is the unrounded scale behind ``index``.
         """
-        from codec.entropy import nearest_rung
-        from codec.integer import fixed_latents
+        from codec.levels.entropy import nearest_rung
+        from codec.levels.integer import fixed_latents
 
         a = self.transform.arrays(self.index)
         config = self.transform.config
@@ -259,7 +326,10 @@ class TileLevel:
         latents = np.empty((len(choice), config.pixels), np.float64)
         fixed = np.empty_like(latents) if len(bounds) > 2 else None  # the context networks' input
         for g, (lo, hi) in enumerate(pairwise(bounds)):
-            mean, rung = a["mean64"][choice, lo:hi], a["rung"][choice, lo:hi]  # copies: changed in place below
+            mean, rung = (
+                a["mean64"][choice, lo:hi],
+                a["rung"][choice, lo:hi],
+            )  # copies: changed in place below
             if g == 0:
                 index = a["index"][choice, lo:hi]
             else:
@@ -268,7 +338,9 @@ class TileLevel:
                 mean += d_mean
                 rung += d_rung
                 index = nearest_rung(rung, self.transform.frozen.ladder_size)
-            latents[:, lo:hi] = (symbols_of(lo, hi, mean, index, rung) + mean) * a["inv_gain"][lo:hi]
+            latents[:, lo:hi] = (symbols_of(lo, hi, mean, index, rung) + mean) * a["inv_gain"][
+                lo:hi
+            ]
             if fixed is not None and hi < bounds[-1]:  # the last group is no group's context
                 fixed[:, lo:hi] = fixed_latents(latents[:, lo:hi])
         return latents
@@ -287,17 +359,23 @@ class TileLevel:
         """
         import jax.numpy as jnp
 
-        from codec.entropy import LADDER, RUNG, SCALE_MIN
-        from codec.models import gaussian_bits
+        from codec.levels.entropy import LADDER, RUNG, SCALE_MIN
+        from codec.training.tile_net import gaussian_bits
 
         logits = self.transform.params["cluster_logits"][self.index].astype(np.float64)
-        cluster_bits = -(logits - np.log(np.exp(logits - logits.max()).sum()) - logits.max()) / np.log(2)
+        cluster_bits = -(
+            logits - np.log(np.exp(logits - logits.max()).sum()) - logits.max()
+        ) / np.log(2)
         total = 0.0
         for start in range(0, len(images), 1024):
             tiles = to_tiles(to_planes(images[start : start + 1024]), self.tile)
-            if self.posed(images.shape[1:3]):  # coded in the poses the encoder picks, which cost their bits
+            if self.posed(
+                images.shape[1:3]
+            ):  # coded in the poses the encoder picks, which cost their bits
                 pose, (choice, v, _) = self.search(tiles)
-                total += float(PRECISION * len(pose) - np.log2(poses.table()[pose].astype(np.float64)).sum())
+                total += float(
+                    PRECISION * len(pose) - np.log2(poses.table()[pose].astype(np.float64)).sum()
+                )
             else:
                 choice, v, _ = self.latents(tiles)
             scale = np.empty(v.shape)
@@ -307,6 +385,8 @@ class TileLevel:
                 return v[:, lo:hi]
 
             self.walk(choice, record)
-            total += float(gaussian_bits(jnp.asarray(v, jnp.float32), jnp.asarray(scale, jnp.float32)).sum())
+            total += float(
+                gaussian_bits(jnp.asarray(v, jnp.float32), jnp.asarray(scale, jnp.float32)).sum()
+            )
             total += cluster_bits[choice].sum()
         return total

@@ -28,14 +28,34 @@ DEFAULT_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
 _MAX_IDX_BYTES = 1 << 32  # 4 GiB of payload: larger is damage or a bomb
 
 FASHION_MNIST = {
-    ("train", "images"): ("train-images-idx3-ubyte.gz", "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888"),
-    ("train", "labels"): ("train-labels-idx1-ubyte.gz", "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9"),
-    ("test", "images"): ("t10k-images-idx3-ubyte.gz", "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b"),
-    ("test", "labels"): ("t10k-labels-idx1-ubyte.gz", "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"),
+    ("train", "images"): (
+        "train-images-idx3-ubyte.gz",
+        "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+    ),
+    ("train", "labels"): (
+        "train-labels-idx1-ubyte.gz",
+        "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+    ),
+    ("test", "images"): (
+        "t10k-images-idx3-ubyte.gz",
+        "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+    ),
+    ("test", "labels"): (
+        "t10k-labels-idx1-ubyte.gz",
+        "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+    ),
 }
 CLASS_NAMES = (
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
 )
 
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -84,7 +104,9 @@ def read_idx_header(f, *, name: str = "IDX data") -> tuple[np.dtype, tuple[int, 
     dims = f.read(4 * ndim)
     if not 1 <= ndim <= 4 or len(dims) < 4 * ndim:
         raise DataError(f"{name}: bad IDX header ({ndim} dimensions)")
-    return np.dtype(_IDX_DTYPES[dtype]), tuple(int.from_bytes(dims[4 * i : 4 * i + 4], "big") for i in range(ndim))
+    return np.dtype(_IDX_DTYPES[dtype]), tuple(
+        int.from_bytes(dims[4 * i : 4 * i + 4], "big") for i in range(ndim)
+    )
 
 
 def parse_idx(raw: bytes, *, name: str = "IDX data") -> np.ndarray:
@@ -110,7 +132,9 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
         InputError: uint8 images larger than aecodec codes.
     """
     path = Path(path)
-    return parse_idx(_read_bytes(path, limit=lambda head: _check_idx_claim(head, str(path))), name=str(path))
+    return parse_idx(
+        _read_bytes(path, limit=lambda head: _check_idx_claim(head, str(path))), name=str(path)
+    )
 
 
 def idx_header(shape) -> bytes:
@@ -213,17 +237,44 @@ def fashion_mnist(
     return tuple(out) if with_labels else out[0]
 
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".pgm", ".ppm", ".pnm", ".webp", ".gif"}
+IMAGE_SUFFIXES = {
+    ".png",
+    ".jpg",
+    ".jpeg",
+    ".bmp",
+    ".tif",
+    ".tiff",
+    ".pgm",
+    ".ppm",
+    ".pnm",
+    ".webp",
+    ".gif",
+}
 
 
 def _is_idx(path: Path) -> bool:
     """IDX by name: ``*.idx``, ``*-ubyte`` (Fashion-MNIST's names), or an ``idx1``..``idx4`` part."""
     name = path.name.lower().removesuffix(".gz")
-    return name.endswith((".idx", "-ubyte")) or re.search(r"(^|[-_.])idx[1-4]([-_.]|$)", name) is not None
+    return (
+        name.endswith((".idx", "-ubyte"))
+        or re.search(r"(^|[-_.])idx[1-4]([-_.]|$)", name) is not None
+    )
 
 
-_CONVERT = {"P": "RGBA", "PA": "RGBA", "CMYK": "RGB", "YCbCr": "RGB", "1": "L", "La": "LA", "RGBa": "RGBA"}
-LOSSY_FORMATS = ("JPEG", "MPO", "WEBP")  # inputs whose pixels came from a lossy codec (WebP may not have)
+_CONVERT = {
+    "P": "RGBA",
+    "PA": "RGBA",
+    "CMYK": "RGB",
+    "YCbCr": "RGB",
+    "1": "L",
+    "La": "LA",
+    "RGBa": "RGBA",
+}
+LOSSY_FORMATS = (
+    "JPEG",
+    "MPO",
+    "WEBP",
+)  # inputs whose pixels came from a lossy codec (WebP may not have)
 
 
 def read_image(source, *, check_shape=None) -> tuple[np.ndarray, dict]:
@@ -246,7 +297,7 @@ def read_image(source, *, check_shape=None) -> tuple[np.ndarray, dict]:
     check_shape = check_shape or check_image_shape
     deep_bytes = _deep_file(source)
     if deep_bytes is not None:
-        from codec import deep
+        from codec.io import deep
 
         a, info = deep.read(deep_bytes, check_shape)
         return _alpha_dropped(upright(a, deep.orientation(deep_bytes)), info)
@@ -258,8 +309,10 @@ def read_image(source, *, check_shape=None) -> tuple[np.ndarray, dict]:
     except (DataError, InputError):  # refused by name (InputError is a ValueError: not unreadable)
         raise
     except UnidentifiedImageError:
-        raise DataError("not an image, an array or a dataset aecodec reads (PNG, JPEG, TIFF, ..., .npy, .npz, "
-                        "IDX)") from None
+        raise DataError(
+            "not an image, an array or a dataset aecodec reads (PNG, JPEG, TIFF, ..., .npy, .npz, "
+            "IDX)"
+        ) from None
     except (OSError, ValueError, Image.DecompressionBombError) as e:
         raise DataError(f"not a readable image: {e}") from None
     return _alpha_dropped(a, {"format": fmt})
@@ -299,8 +352,10 @@ def _alpha_dropped(a: np.ndarray, info: dict) -> tuple[np.ndarray, dict]:
     """The image without its alpha channel when that is opaque everywhere (recorded: restoring puts it back)."""
     if a.ndim == 3 and a.shape[2] in (2, 4):
         if (a[..., -1] != _opaque_value(a.dtype, info.get("depth"))).any():
-            raise DataError("image has a transparent alpha channel; aecodec's levels are lossy and would change it "
-                            "(flatten it, or keep the file as it is)")
+            raise DataError(
+                "image has a transparent alpha channel; aecodec's levels are lossy and would change it "
+                "(flatten it, or keep the file as it is)"
+            )
         a, info["alpha"] = (a[..., 0] if a.shape[2] == 2 else a[..., :3]), "opaque"
     return np.ascontiguousarray(a), info
 
@@ -312,7 +367,7 @@ def _opaque_value(dtype, depth: int | None = None) -> int:
 def _deep_file(source) -> bytes | None:
     """The whole file's bytes when it holds samples deeper than 8 bits (16-bit PNG, TIFF, PGM/PPM), else
     None (a file object is left at its start)."""
-    from codec import deep
+    from codec.io import deep
 
     if isinstance(source, (str, os.PathLike)):
         with open(source, "rb") as f:
@@ -346,12 +401,16 @@ def _checked(im, check_shape):
     check_shape(_header_shape(im))  # before a pixel is decoded
     frames = getattr(im, "n_frames", 1)
     if frames > 1:
-        raise DataError(f"{im.format} image has {frames} frames; aecodec stores one image per file "
-                        "(extract the frames first)")
+        raise DataError(
+            f"{im.format} image has {frames} frames; aecodec stores one image per file "
+            "(extract the frames first)"
+        )
     if im.mode in ("L", "LA", "RGB", "RGBA"):
         return im
     if im.mode not in _CONVERT:
-        raise DataError(f"image mode {im.mode} is not 8-bit grey or colour; aecodec codes uint8 images")
+        raise DataError(
+            f"image mode {im.mode} is not 8-bit grey or colour; aecodec codes uint8 images"
+        )
     if im.mode == "P" and "transparency" not in im.info:  # the colours it shows; no alpha to invent
         return im.convert("RGB")
     return im.convert(_CONVERT[im.mode])
@@ -367,7 +426,7 @@ def scan_image(path, *, check_shape=None) -> tuple[bool, int]:
     check_shape = check_shape or check_image_shape
     deep_bytes = _deep_file(path)
     if deep_bytes is not None:
-        from codec import deep
+        from codec.io import deep
 
         _, info = _alpha_dropped(*deep.read(deep_bytes, check_shape))
         return "alpha" in info, info["depth"]
@@ -377,8 +436,10 @@ def scan_image(path, *, check_shape=None) -> tuple[bool, int]:
             if im.mode not in ("LA", "RGBA"):
                 return False, 8
             if (np.asarray(im.getchannel("A")) != 255).any():
-                raise DataError("image has a transparent alpha channel; aecodec's levels are lossy and would "
-                                "change it (flatten it, or keep the file as it is)")
+                raise DataError(
+                    "image has a transparent alpha channel; aecodec's levels are lossy and would "
+                    "change it (flatten it, or keep the file as it is)"
+                )
             return True, 8
     except (DataError, InputError):
         raise
@@ -398,7 +459,11 @@ def load_npy(f) -> np.ndarray:
     """A .npy array from seekable binary file ``f`` (never pickled objects), its header's shape
     checked against aecodec's image limits before the data is read (InputError)."""
     version = np.lib.format.read_magic(f)
-    read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    read_header = (
+        np.lib.format.read_array_header_1_0
+        if version == (1, 0)
+        else np.lib.format.read_array_header_2_0
+    )
     shape, _, _ = read_header(f)
     if len(shape) in (2, 3, 4):
         check_image_shape(shape[-2:] if len(shape) in (2, 3) else shape[1:])
@@ -422,7 +487,9 @@ def load_images(path: str | os.PathLike) -> np.ndarray:
         if suffix == ".npz":
             with zipfile.ZipFile(path) as z:
                 if len(z.namelist()) != 1:
-                    raise DataError(f"{path}: .npz holds {len(z.namelist())} arrays; aecodec takes exactly one")
+                    raise DataError(
+                        f"{path}: .npz holds {len(z.namelist())} arrays; aecodec takes exactly one"
+                    )
                 with z.open(z.namelist()[0]) as member:
                     return load_npy(member)
         if suffix in IMAGE_SUFFIXES:
@@ -446,8 +513,9 @@ def luma(rgb: np.ndarray) -> np.ndarray:
     return ((rgb.astype(np.int32) @ np.array([299, 587, 114]) + 500) // 1000).astype(np.uint8)
 
 
-ACCEPTED_SHAPES = ("aecodec compresses arrays shaped (H, W), (H, W, C), (N, H, W) or (N, H, W, C), "
-                   "no axis empty")
+ACCEPTED_SHAPES = (
+    "aecodec compresses arrays shaped (H, W), (H, W, C), (N, H, W) or (N, H, W, C), no axis empty"
+)
 
 
 def check_image_shape(shape) -> None:
@@ -461,11 +529,15 @@ def check_image_shape(shape) -> None:
     if min(h, w, channels) < 1:
         raise InputError(f"images of {h}x{w}x{channels} are empty; {ACCEPTED_SHAPES}")
     if channels > container.MAX_CHANNELS:
-        raise InputError(f"images have {channels} channels; at most {container.MAX_CHANNELS} are supported")
+        raise InputError(
+            f"images have {channels} channels; at most {container.MAX_CHANNELS} are supported"
+        )
     too_wide = h > container.MAX_DIM or w > container.MAX_DIM
     if too_wide or h * w * channels > container.MAX_IMAGE_PIXELS:
-        raise InputError(f"images of {h}x{w}x{channels} are larger than aecodec accepts "
-                         f"(at most {container.MAX_IMAGE_PIXELS} values: 16384x16384 grey)")
+        raise InputError(
+            f"images of {h}x{w}x{channels} are larger than aecodec accepts "
+            f"(at most {container.MAX_IMAGE_PIXELS} values: 16384x16384 grey)"
+        )
 
 
 def check_array_shape(shape) -> None:
@@ -500,7 +572,7 @@ def training_images(path: str | os.PathLike):
     """
     path = Path(path)
     if path.is_dir():
-        from codec.sources import _folder_files
+        from codec.io.sources import _folder_files
 
         files, _ = _folder_files(path)
         if not files:
@@ -539,8 +611,17 @@ def output_kind(name: str) -> dict | None:
     return None
 
 
-def save_images(fileobj, images: np.ndarray, kind: str, *, format: str | None = None, key: str = "images",
-                gzip_idx: bool = False, depth: int | None = None, maxval: int | None = None) -> None:
+def save_images(
+    fileobj,
+    images: np.ndarray,
+    kind: str,
+    *,
+    format: str | None = None,
+    key: str = "images",
+    gzip_idx: bool = False,
+    depth: int | None = None,
+    maxval: int | None = None,
+) -> None:
     """Write ``images`` to ``fileobj`` as ``kind``: 'npy', 'npz' (under ``key``), 'image'
     (one image, grey, grey+alpha or colour; Pillow ``format``, PNG by default) or 'idx'
     (gzip-compressed with ``gzip_idx``).
@@ -555,7 +636,9 @@ def save_images(fileobj, images: np.ndarray, kind: str, *, format: str | None = 
         _save_image(out, images, format or "PNG", depth, maxval)
     elif kind == "idx":
         if images.dtype != np.uint8:
-            raise DataError("IDX files hold uint8 images here (name the output .npy for 16-bit ones)")
+            raise DataError(
+                "IDX files hold uint8 images here (name the output .npy for 16-bit ones)"
+            )
         data = idx_bytes(images)
         out.write(gzip.compress(data, mtime=0) if gzip_idx else data)
     else:
@@ -583,22 +666,30 @@ def holds_channels(format: str, channels: int) -> bool:
     return channels in _FORMAT_CHANNELS.get(format, (1, 2, 3, 4))
 
 
-def _save_image(out, image: np.ndarray, format: str, depth: int | None = None, maxval: int | None = None) -> None:
+def _save_image(
+    out, image: np.ndarray, format: str, depth: int | None = None, maxval: int | None = None
+) -> None:
     """One image (H, W) or (H, W, C) with C in 2..4, as ``format`` (uint16: PNG, TIFF or PGM/PPM of ``depth`` bits)."""
     from PIL import Image
 
     if image.ndim != 2 and not (image.ndim == 3 and image.shape[2] in (2, 3, 4)):
-        raise DataError(f"an image file holds one image of 1-4 channels, not an array of shape {image.shape}")
+        raise DataError(
+            f"an image file holds one image of 1-4 channels, not an array of shape {image.shape}"
+        )
     if image.dtype == np.uint16:
-        from codec import deep
+        from codec.io import deep
 
         out.write(deep.write(image, format, depth or 16, maxval))
         return
     channels = 1 if image.ndim == 2 else image.shape[2]
     if not holds_channels(format, channels):
-        raise DataError(f"{format} cannot hold an image of {channels} channels (name the output .png)")
+        raise DataError(
+            f"{format} cannot hold an image of {channels} channels (name the output .png)"
+        )
     # A lossy format named by the user (or holding a folder's .jpg): as close as the format allows.
-    options = {"JPEG": {"quality": 95, "subsampling": 0}, "WEBP": {"lossless": True}}.get(format, {})
+    options = {"JPEG": {"quality": 95, "subsampling": 0}, "WEBP": {"lossless": True}}.get(
+        format, {}
+    )
     try:
         Image.fromarray(image).save(out, format=format, **options)
     except (OSError, ValueError, KeyError) as e:

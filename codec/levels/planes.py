@@ -24,7 +24,9 @@ def to_tiles(planes: np.ndarray, tile: tuple[int, int]) -> np.ndarray:
     return t.reshape(n * rows * cols, tile[0] * tile[1])
 
 
-def from_tiles(tiles: np.ndarray, n: int, height: int, width: int, tile: tuple[int, int]) -> np.ndarray:
+def from_tiles(
+    tiles: np.ndarray, n: int, height: int, width: int, tile: tuple[int, int]
+) -> np.ndarray:
     """Inverse of ``to_tiles``: (N * rows * cols, th * tw) -> (N, H, W)."""
     rows, cols = grid(height, width, tile)
     t = tiles.reshape(n, rows, cols, tile[0], tile[1]).transpose(0, 1, 3, 2, 4)

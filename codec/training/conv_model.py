@@ -20,9 +20,11 @@ import numpy as np
 import optax
 from flax import nnx
 
-from codec import conv, data, engine
-from codec.entropy import SCALE_MAX, SCALE_MIN
-from codec.models import gaussian_bits
+from codec.io import data
+from codec.levels import conv
+from codec.levels.entropy import SCALE_MAX, SCALE_MIN
+from codec.training import engine
+from codec.training.tile_net import gaussian_bits
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,8 +49,9 @@ class ConvConfig:
 
 def _conv(x, kernel, bias, stride: int):
     p = (kernel.shape[0] - 1) // 2
-    y = jax.lax.conv_general_dilated(x, kernel, (stride, stride), ((p, p), (p, p)),
-                                     dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    y = jax.lax.conv_general_dilated(
+        x, kernel, (stride, stride), ((p, p), (p, p)), dimension_numbers=("NHWC", "HWIO", "NHWC")
+    )
     return y + bias
 
 
@@ -63,13 +66,23 @@ class Network(nnx.Module):
 
     def __init__(self, spec: list[tuple], *, rngs: nnx.Rngs):
         self.spec = tuple(spec)
-        self.kernels = nnx.List([nnx.Param(jax.random.normal(rngs.params(), (k, k, c_in, conv.up_channels(kind, c_out)))
-                                  * math.sqrt(2.0 / (k * k * c_in)))
-                        for kind, k, c_in, c_out, _ in spec])
-        self.biases = nnx.List([nnx.Param(jnp.zeros(conv.up_channels(kind, c_out))) for kind, _, _, c_out, _ in spec])
+        self.kernels = nnx.List(
+            [
+                nnx.Param(
+                    jax.random.normal(rngs.params(), (k, k, c_in, conv.up_channels(kind, c_out)))
+                    * math.sqrt(2.0 / (k * k * c_in))
+                )
+                for kind, k, c_in, c_out, _ in spec
+            ]
+        )
+        self.biases = nnx.List(
+            [nnx.Param(jnp.zeros(conv.up_channels(kind, c_out))) for kind, _, _, c_out, _ in spec]
+        )
 
     def __call__(self, x):
-        for (kind, _, _, _, relu), kernel, bias in zip(self.spec, self.kernels, self.biases, strict=True):
+        for (kind, _, _, _, relu), kernel, bias in zip(
+            self.spec, self.kernels, self.biases, strict=True
+        ):
             x = _conv(x, kernel[...], bias[...], 2 if kind == "down" else 1)
             if kind == "up":
                 x = depth_to_space(x)
@@ -100,7 +113,11 @@ def rd_terms(model: ConvCodec, x, level, key=None):
     x = x.astype(jnp.float32) / 256.0
     y = model.analysis(x)
     z = model.hyper_analysis(y)
-    noise = (lambda k, shape: jax.random.uniform(k, shape, minval=-0.5, maxval=0.5)) if key is not None else None
+    noise = (
+        (lambda k, shape: jax.random.uniform(k, shape, minval=-0.5, maxval=0.5))
+        if key is not None
+        else None
+    )
     keys = jax.random.split(key, 2) if key is not None else (None, None)
     z_hat = z + jax.lax.stop_gradient(jnp.round(z) - z)  # what the decoder sees
     z_rate = z + noise(keys[0], z.shape) if key is not None else jnp.round(z)
@@ -140,8 +157,13 @@ def make_train_step(graphdef, tx):
     return engine.make_step(graphdef, tx, loss_of)
 
 
-def random_crops(images: list[np.ndarray], size: int, count: int, rng: np.random.Generator,
-                 grey_fraction: float = 0.0) -> np.ndarray:
+def random_crops(
+    images: list[np.ndarray],
+    size: int,
+    count: int,
+    rng: np.random.Generator,
+    grey_fraction: float = 0.0,
+) -> np.ndarray:
     """(count, size, size, C) uint8 crops with random flips, drawn from images in proportion to their area;
     with ``grey_fraction``, that share of colour crops is made grey (R = G = B, the luma) so that one
     colour model also learns to spend nothing on the colour of grey images."""
@@ -150,7 +172,9 @@ def random_crops(images: list[np.ndarray], size: int, count: int, rng: np.random
     out = []
     for i in picks:
         a = images[i]
-        a = np.pad(a, ((0, max(0, size - a.shape[0])), (0, max(0, size - a.shape[1])), (0, 0)), mode="edge")
+        a = np.pad(
+            a, ((0, max(0, size - a.shape[0])), (0, max(0, size - a.shape[1])), (0, 0)), mode="edge"
+        )
         y, x = rng.integers(0, a.shape[0] - size + 1), rng.integers(0, a.shape[1] - size + 1)
         crop = a[y : y + size, x : x + size]
         crop = crop[:, ::-1] if rng.integers(2) else crop
@@ -171,9 +195,21 @@ def learning_rate_at(step: int, total: int, peak: float) -> float:
     return peak / 20 + (peak - peak / 20) * 0.5 * (1 + math.cos(math.pi * t))
 
 
-def train(images: list[np.ndarray], *, cfg: ConvConfig, steps: int | None = None, batch_size: int = 16,
-          crop: int = 64, learning_rate: float = 1e-4, seed: int = 0, log=print, init: ConvCodec | None = None,
-          minutes: float | None = None, grey_fraction: float = 0.0, val: list[np.ndarray] | None = None) -> ConvCodec:
+def train(
+    images: list[np.ndarray],
+    *,
+    cfg: ConvConfig,
+    steps: int | None = None,
+    batch_size: int = 16,
+    crop: int = 64,
+    learning_rate: float = 1e-4,
+    seed: int = 0,
+    log=print,
+    init: ConvCodec | None = None,
+    minutes: float | None = None,
+    grey_fraction: float = 0.0,
+    val: list[np.ndarray] | None = None,
+) -> ConvCodec:
     """Train on random crops of uint8 images (H, W, C) with C = cfg.channels; returns the model.
 
     ``steps`` fixes the run; ``minutes`` instead fits the steps to a time budget, measured after the
@@ -203,7 +239,9 @@ def train(images: list[np.ndarray], *, cfg: ConvConfig, steps: int | None = None
             break
         batch = jnp.asarray(random_crops(images, crop, batch_size, rng, grey_fraction))
         lr = learning_rate_at(step, total, learning_rate)
-        state, opt_state, metrics = step_fn(state, opt_state, batch, jax.random.fold_in(key, step), -lr)
+        state, opt_state, metrics = step_fn(
+            state, opt_state, batch, jax.random.fold_in(key, step), -lr
+        )
         done = step + 1
         if steps is None and step == 10:
             jax.block_until_ready(state)
@@ -213,12 +251,16 @@ def train(images: list[np.ndarray], *, cfg: ConvConfig, steps: int | None = None
             per_step = (time.time() - probe_start) / (probe_at - 10)
             left = minutes * 60 - (time.time() - started)
             total = max(probe_at + 1, probe_at + 1 + int(0.97 * left / per_step))
-            log(f"training for {total} steps ({per_step * 1000:.0f} ms each) to fit {minutes:g} minutes; "
-                f"reproduce this run with --steps {total}")
+            log(
+                f"training for {total} steps ({per_step * 1000:.0f} ms each) to fit {minutes:g} minutes; "
+                f"reproduce this run with --steps {total}"
+            )
         out_of_time = minutes is not None and time.time() - started > 60 * minutes
         if step % 500 == 0 or step == total - 1 or out_of_time:
             m = jax.device_get(metrics)
-            log(f"step {step}: loss {m['loss']:.3f}, {10 * np.log10(255**2 / m['mse']):.2f} dB, {m['bpp']:.3f} bpp")
+            log(
+                f"step {step}: loss {m['loss']:.3f}, {10 * np.log10(255**2 / m['mse']):.2f} dB, {m['bpp']:.3f} bpp"
+            )
         if checker and done % max(100, total // 20) == 0:
             checker.measure(done, state)
         if out_of_time:
@@ -246,7 +288,9 @@ class _Checkpoints:
         score = float(self.loss(state))
         if score < self.best_score:
             self.best_score, self.best_step, self.best_state = score, step, jax.device_get(state)
-        self.log(f"step {step}: held-out loss {score:.4f}{' (best so far)' if self.best_step == step else ''}")
+        self.log(
+            f"step {step}: held-out loss {score:.4f}{' (best so far)' if self.best_step == step else ''}"
+        )
 
     def best(self, step: int, state):
         """The best weights measured, after measuring the last ones."""
@@ -254,7 +298,9 @@ class _Checkpoints:
             self.measure(step, state)
         if self.best_step == step:
             return state
-        self.log(f"keeping the weights of step {self.best_step}: the held-out loss was lowest there")
+        self.log(
+            f"keeping the weights of step {self.best_step}: the held-out loss was lowest there"
+        )
         return jax.tree.map(jnp.asarray, self.best_state)
 
 
@@ -270,14 +316,22 @@ def _val_loss(model: ConvCodec, x):
 
 def from_params(params: dict) -> ConvCodec:
     """A trainable model holding stored parameters (``conv.from_body``'s form): to fine-tune from."""
-    cfg = ConvConfig(**{k: params["config"][k] for k in ("channels", "n", "m", "h", "z", "ns") if k in params["config"]},
-                     lambdas=tuple(params["config"]["lambdas"]))
+    cfg = ConvConfig(
+        **{
+            k: params["config"][k]
+            for k in ("channels", "n", "m", "h", "z", "ns")
+            if k in params["config"]
+        },
+        lambdas=tuple(params["config"]["lambdas"]),
+    )
     model = ConvCodec(cfg, rngs=nnx.Rngs(0))
     for name in ("analysis", "synthesis", "hyper_analysis", "hyper_synthesis"):
         net = getattr(model, name)
         for i, (k, b) in enumerate(params[name]):
             if net.kernels[i][...].shape != k.shape:
-                raise ValueError(f"{name}[{i}]: stored kernel {k.shape} does not fit the architecture")
+                raise ValueError(
+                    f"{name}[{i}]: stored kernel {k.shape} does not fit the architecture"
+                )
             net.kernels[i] = nnx.Param(jnp.asarray(k, jnp.float32))
             net.biases[i] = nnx.Param(jnp.asarray(b, jnp.float32))
     for name in ("log_gain", "log_inv_gain", "log_z_scale"):
@@ -310,32 +364,54 @@ def widen_synthesis(params: dict, ns: int, seed: int = 0) -> dict:
 
 def export(model: ConvCodec) -> dict:
     """The parameters as numpy arrays, in ``conv.ConvTransform``'s form."""
-    def layers(net: Network):
-        return [(np.asarray(k[...], np.float64), np.asarray(b[...], np.float64))
-                for k, b in zip(net.kernels, net.biases, strict=True)]
 
-    return {"config": model.cfg.to_dict(), "analysis": layers(model.analysis), "synthesis": layers(model.synthesis),
-            "hyper_analysis": layers(model.hyper_analysis), "hyper_synthesis": layers(model.hyper_synthesis),
-            "log_gain": np.asarray(model.log_gain[...], np.float64),
-            "log_inv_gain": np.asarray(model.log_inv_gain[...], np.float64),
-            "log_z_scale": np.asarray(model.log_z_scale[...], np.float64)}
+    def layers(net: Network):
+        return [
+            (np.asarray(k[...], np.float64), np.asarray(b[...], np.float64))
+            for k, b in zip(net.kernels, net.biases, strict=True)
+        ]
+
+    return {
+        "config": model.cfg.to_dict(),
+        "analysis": layers(model.analysis),
+        "synthesis": layers(model.synthesis),
+        "hyper_analysis": layers(model.hyper_analysis),
+        "hyper_synthesis": layers(model.hyper_synthesis),
+        "log_gain": np.asarray(model.log_gain[...], np.float64),
+        "log_inv_gain": np.asarray(model.log_inv_gain[...], np.float64),
+        "log_z_scale": np.asarray(model.log_z_scale[...], np.float64),
+    }
 
 
 def model_file(params: dict, *, name: str, meta: dict, default: int | None = None) -> bytes:
     """The bytes of a model file of convolutional levels only (``export``'s parameters, integer tables frozen now)."""
-    from codec import modelfile
+    from codec.levels import modelfile
 
     levels = len(params["config"]["lambdas"])
-    return modelfile.dumps(name=name, config=None, params={}, frozen=None, pixel=[], meta=meta,
-                           default=default or (levels + 1) // 2,
-                           conv=modelfile.conv_to_dict(params, conv.ladder_tables()))
+    return modelfile.dumps(
+        name=name,
+        config=None,
+        params={},
+        frozen=None,
+        pixel=[],
+        meta=meta,
+        default=default or (levels + 1) // 2,
+        conv=modelfile.conv_to_dict(params, conv.ladder_tables()),
+    )
 
 
-def export_model(model: ConvCodec, path, *, name: str, meta: dict, default: int | None = None,
-                 force: bool = False) -> bytes:
+def export_model(
+    model: ConvCodec,
+    path,
+    *,
+    name: str,
+    meta: dict,
+    default: int | None = None,
+    force: bool = False,
+) -> bytes:
     """Write a model file of convolutional levels only (refused where ``path`` exists, unless
     ``force``); returns its bytes."""
-    from codec import modelfile
+    from codec.levels import modelfile
 
     raw = model_file(export(model), name=name, meta=meta, default=default)
     modelfile.save(path, raw, force=force)

@@ -50,7 +50,9 @@ def _codecs():
     try:
         import imagecodecs
     except ImportError:
-        raise DataError("16-bit PNG and TIFF files need imagecodecs (pip install imagecodecs)") from None
+        raise DataError(
+            "16-bit PNG and TIFF files need imagecodecs (pip install imagecodecs)"
+        ) from None
     return imagecodecs
 
 
@@ -148,8 +150,14 @@ def _read_tiff(raw: bytes, check_shape) -> tuple[np.ndarray, dict]:
     except Exception as e:
         raise DataError(f"not a readable TIFF: {e}") from None
     check_shape(a.shape)  # libtiff has decoded it already: its own limits bound the work
-    if a.dtype != np.uint16 or a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (2, 3, 4)):
-        raise DataError(f"TIFF holds {a.dtype} samples of shape {a.shape}; aecodec reads 8- and 16-bit images")
+    if (
+        a.dtype != np.uint16
+        or a.ndim not in (2, 3)
+        or (a.ndim == 3 and a.shape[2] not in (2, 3, 4))
+    ):
+        raise DataError(
+            f"TIFF holds {a.dtype} samples of shape {a.shape}; aecodec reads 8- and 16-bit images"
+        )
     return np.ascontiguousarray(a), {"format": "TIFF", "depth": 16}
 
 
@@ -179,8 +187,14 @@ def write(image: np.ndarray, fmt: str, depth: int = 16, maxval: int | None = Non
     if fmt == "PPM" and channels in (1, 3):
         kind = b"P5" if channels == 1 else b"P6"
         top = maxval or (1 << depth) - 1
-        return kind + b"\n%d %d\n%d\n" % (image.shape[1], image.shape[0], top) + image.astype(">u2").tobytes()
-    raise DataError(f"{fmt} cannot hold a 16-bit image of {channels} channels (name the output .png, .tif, .pgm or .npy)")
+        return (
+            kind
+            + b"\n%d %d\n%d\n" % (image.shape[1], image.shape[0], top)
+            + image.astype(">u2").tobytes()
+        )
+    raise DataError(
+        f"{fmt} cannot hold a 16-bit image of {channels} channels (name the output .png, .tif, .pgm or .npy)"
+    )
 
 
 def _with_significant_bits(raw: bytes, depth: int, channels: int) -> bytes:

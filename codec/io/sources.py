@@ -21,7 +21,8 @@ import numpy as np
 from bitstream import container
 from bitstream.container import show
 from codec.api import CHUNK_IMAGES as CHUNK
-from codec.data import (
+from codec.errors import DataError, FormatError, InputError
+from codec.io.data import (
     IMAGE_SUFFIXES,
     LOSSY_FORMATS,
     check_array_shape,
@@ -38,8 +39,7 @@ from codec.data import (
     with_alpha,
     write_all,
 )
-from codec.errors import DataError, FormatError, InputError
-from codec.fileio import check_relative_name
+from codec.io.fileio import check_relative_name
 
 
 class Source:
@@ -47,7 +47,12 @@ class Source:
     (the files it reads: what --rm may remove once the archive is complete)."""
 
     def __init__(self, image_shape, batched: bool, count: int, meta: dict, batches, depth: int = 8):
-        self.image_shape, self.batched, self.count, self.meta = tuple(image_shape), batched, count, meta
+        self.image_shape, self.batched, self.count, self.meta = (
+            tuple(image_shape),
+            batched,
+            count,
+            meta,
+        )
         self.depth = depth  # bits per sample: 8 (uint8), or up to 16 (uint16)
         self._batches = batches
         self.paths: list[Path] = []
@@ -57,18 +62,28 @@ class Source:
         return self._batches()
 
 
-def _array_source(a: np.ndarray, meta: dict, grey_stack: bool = False, depth: int | None = None) -> Source:
+def _array_source(
+    a: np.ndarray, meta: dict, grey_stack: bool = False, depth: int | None = None
+) -> Source:
     depth = depth or 8 * a.dtype.itemsize
     if one_image(a.shape, grey_stack):
         return Source(a.shape, False, 1, meta, lambda: iter([a[None]]), depth)
-    return Source(a.shape[1:], True, len(a), meta, lambda: (a[i : i + CHUNK] for i in range(0, len(a), CHUNK)), depth)
+    return Source(
+        a.shape[1:],
+        True,
+        len(a),
+        meta,
+        lambda: (a[i : i + CHUNK] for i in range(0, len(a), CHUNK)),
+        depth,
+    )
 
 
 MAX_PIPED_BYTES = 1 << 28  # an image or .npz read whole from a pipe: larger ones need a file name
 
 
-def _stream(f, count: int, image_shape, name: str, what: str, dtype=np.uint8,
-            check=check_image_shape) -> Source:
+def _stream(
+    f, count: int, image_shape, name: str, what: str, dtype=np.uint8, check=check_image_shape
+) -> Source:
     """A Source reading ``count`` images of ``image_shape`` (uint8, or ``dtype``: uint16 of either byte
     order) from ``f`` a chunk at a time; ``check(image_shape)`` first (``open_source``'s limits)."""
     check(image_shape)  # before a pixel is read
@@ -85,7 +100,11 @@ def _stream(f, count: int, image_shape, name: str, what: str, dtype=np.uint8,
             if len(raw) != n * size:
                 raise DataError(f"{what} ends after {done + len(raw) // size} of {count} images")
             done += n
-            yield np.frombuffer(raw, dtype).reshape(n, *image_shape).astype(dtype.newbyteorder("="), copy=False)
+            yield (
+                np.frombuffer(raw, dtype)
+                .reshape(n, *image_shape)
+                .astype(dtype.newbyteorder("="), copy=False)
+            )
         if f.read(1):
             raise DataError(f"{what} has data after its last image")
 
@@ -114,28 +133,44 @@ def _npy_stream(f, name: str, grey_stack: bool = False, check=check_image_shape)
     """A .npy array read lazily from a stream (a pipe, a member of an .npz): header now, images in chunks."""
     try:
         version = np.lib.format.read_magic(f)
-        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        read_header = (
+            np.lib.format.read_array_header_1_0
+            if version == (1, 0)
+            else np.lib.format.read_array_header_2_0
+        )
         shape, fortran, dtype = read_header(f)
     except ValueError as e:
         raise DataError(f"not a readable .npy array: {e}") from None
     if dtype not in (np.uint8, np.dtype("<u2"), np.dtype(">u2")):
-        raise InputError(f"images have dtype {dtype}; aecodec compresses uint8 images (and uint16 ones losslessly)")
+        raise InputError(
+            f"images have dtype {dtype}; aecodec compresses uint8 images (and uint16 ones losslessly)"
+        )
     check_array_shape(shape)
     if fortran:  # column-major: no image is contiguous in the stream, so it is read whole (bounded)
         check(shape[1:] if len(shape) == 4 or not one_image(shape, grey_stack) else shape)
         raw = f.read(MAX_PIPED_BYTES + 1)
         if len(raw) != int(np.prod(shape)) * dtype.itemsize:
-            raise DataError(f"Fortran-order .npy array holds {len(raw)} bytes, not {int(np.prod(shape)) * dtype.itemsize}"
-                            + (" (larger ones: convert it to C order)" if len(raw) > MAX_PIPED_BYTES else ""))
-        a = np.ascontiguousarray(np.frombuffer(raw, dtype).reshape(shape, order="F")).astype(dtype.newbyteorder("="))
+            raise DataError(
+                f"Fortran-order .npy array holds {len(raw)} bytes, not {int(np.prod(shape)) * dtype.itemsize}"
+                + (" (larger ones: convert it to C order)" if len(raw) > MAX_PIPED_BYTES else "")
+            )
+        a = np.ascontiguousarray(np.frombuffer(raw, dtype).reshape(shape, order="F")).astype(
+            dtype.newbyteorder("=")
+        )
         return _array_source(a, {}, grey_stack)
     if one_image(shape, grey_stack):
         return _single(_stream(f, 1, shape, name, ".npy array", dtype, check))
     return _stream(f, shape[0], shape[1:], name, ".npy array", dtype, check)
 
 
-def open_source(path: str | None, *, recursive: bool = False, stdin=None, grey_stack: bool = False,
-                check_shape=check_image_shape) -> Source:
+def open_source(
+    path: str | None,
+    *,
+    recursive: bool = False,
+    stdin=None,
+    grey_stack: bool = False,
+    check_shape=check_image_shape,
+) -> Source:
     """Open ``path`` ('-' or None: the binary stream ``stdin``) as a Source.
 
     Every input is streamed or has its claimed shape checked before its pixels are read; a
@@ -157,7 +192,9 @@ def open_source(path: str | None, *, recursive: bool = False, stdin=None, grey_s
     p = Path(path)
     if p.is_dir():
         if not recursive:
-            raise IsADirectoryError("is a directory (use -r to compress a folder of images as one archive)")
+            raise IsADirectoryError(
+                "is a directory (use -r to compress a folder of images as one archive)"
+            )
         src = _folder_source(p, check_shape)
         check_restorable(src)
         return src
@@ -189,13 +226,23 @@ def _file_source(p: Path, grey_stack: bool, check) -> Source:
     f.seek(0)
     if kind == "npy" and p.suffix.lower() == ".npy":
         f.close()
-        a = np.load(p, mmap_mode="r", allow_pickle=False)  # mapped: the shape is checked before pixels are read
+        a = np.load(
+            p, mmap_mode="r", allow_pickle=False
+        )  # mapped: the shape is checked before pixels are read
         check_array_shape(a.shape)
         check(a.shape if one_image(a.shape, grey_stack) else a.shape[1:])
         return _with(_array_source(a, {}, grey_stack), {"kind": "npy", "name": p.name})
-    if kind in ("gzip", "idx", "npy", "npz"):  # read as the images are coded: the file stays open till then
-        return (_streamed(f, kind, p.name, grey_stack, check) if kind != "npz"
-                else _whole(f, kind, p.name, grey_stack, check))
+    if kind in (
+        "gzip",
+        "idx",
+        "npy",
+        "npz",
+    ):  # read as the images are coded: the file stays open till then
+        return (
+            _streamed(f, kind, p.name, grey_stack, check)
+            if kind != "npz"
+            else _whole(f, kind, p.name, grey_stack, check)
+        )
     with f:
         return _whole(f, kind, p.name, grey_stack, check)
 
@@ -206,8 +253,10 @@ def _pipe_source(f, name: str, grey_stack: bool, check) -> Source:
         return _streamed(f, kind, name, grey_stack, check)
     raw = f.read(MAX_PIPED_BYTES + 1)
     if len(raw) > MAX_PIPED_BYTES:
-        raise DataError(f"more than {MAX_PIPED_BYTES} bytes of an image or .npz from a pipe; "
-                        "give its file name instead")
+        raise DataError(
+            f"more than {MAX_PIPED_BYTES} bytes of an image or .npz from a pipe; "
+            "give its file name instead"
+        )
     return _whole(io.BytesIO(raw), kind, name, grey_stack, check)
 
 
@@ -232,31 +281,42 @@ def _whole(f, kind: str, name: str, grey_stack: bool, check) -> Source:
             key = members[0].removesuffix(".npy")  # as np.load names it
             problem = npz_key_problem(key)
             if problem is not None:  # refused before a pixel is coded: --rm never removes it
-                raise InputError(f".npz array name {key!r} {problem}, so it could not be "
-                                 "restored under it: rename the array (np.savez(f, images=a))")
+                raise InputError(
+                    f".npz array name {key!r} {problem}, so it could not be "
+                    "restored under it: rename the array (np.savez(f, images=a))"
+                )
             src = _npy_stream(z.open(members[0]), name, grey_stack, check)
-            if src.batched:  # the member is read chunk by chunk, later: keep the zip open until then
+            if (
+                src.batched
+            ):  # the member is read chunk by chunk, later: keep the zip open until then
                 src._batches = _keeping(z, src._batches)
             return _with(src, {"kind": "npz", "name": name, "key": key})
         except zipfile.BadZipFile as e:
             raise DataError(f"not a readable .npz file: {e}") from None
     a, info = read_image(f, check_shape=check)
     if info["format"] not in IMAGE_FORMATS:  # restoring writes the file's own format back
-        raise InputError(f"{info['format']} images are read but not written back by aecodec, so it "
-                         "could not be restored as it is: convert it to PNG first (aecodec writes "
-                         f"{', '.join(IMAGE_FORMATS)})")
-    return _with(_array_source(a, {}, depth=info.get("depth")), {"kind": "image", "name": name, **info})
+        raise InputError(
+            f"{info['format']} images are read but not written back by aecodec, so it "
+            "could not be restored as it is: convert it to PNG first (aecodec writes "
+            f"{', '.join(IMAGE_FORMATS)})"
+        )
+    return _with(
+        _array_source(a, {}, depth=info.get("depth")), {"kind": "image", "name": name, **info}
+    )
 
 
 def _keeping(owner, batches):
     def run():
         yield from batches()
         owner.close()
+
     return run
 
 
 def _with(src: Source, meta: dict) -> Source:
-    if "name" in meta:  # informative only (restoring names its output from the archive): never unstorable
+    if (
+        "name" in meta
+    ):  # informative only (restoring names its output from the archive): never unstorable
         meta = {**meta, "name": meta["name"].encode("utf-8", "replace").decode("utf-8")}
     src.meta = {**meta, **src.meta}
     return src
@@ -279,7 +339,9 @@ def _folder_files(folder: Path) -> tuple[list[Path], list[Path]]:
     folders and linked folders are not entered (a link can loop, and is not the folder's own)."""
     images, others = [], []
     for root, dirs, names in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not (Path(root) / d).is_symlink())
+        dirs[:] = sorted(
+            d for d in dirs if not d.startswith(".") and not (Path(root) / d).is_symlink()
+        )
         for name in sorted(names):
             path = Path(root) / name
             if name.startswith(".") or not path.is_file():
@@ -304,8 +366,10 @@ def _folder_source(folder: Path, check) -> Source:
             check_relative_name(name, what="file name")
             dropped, depth = scan_image(path, check_shape=check)
             if depths and (depth > 8) != (depths[0] > 8):
-                raise InputError(f"a {depth}-bit image in a folder of {depths[0]}-bit ones: an archive holds one "
-                                 "pixel type (compress them apart)")
+                raise InputError(
+                    f"a {depth}-bit image in a folder of {depths[0]}-bit ones: an archive holds one "
+                    "pixel type (compress them apart)"
+                )
             depths.append(depth)
             if dropped:
                 opaque.append(i)
@@ -320,31 +384,57 @@ def _folder_source(folder: Path, check) -> Source:
                 a, _ = read_image(path)
             except (ValueError, OSError) as e:
                 raise _named(e, name) from None
-            full = len(group) == CHUNK or (group and (len(group) + 1) * a.size > container.MAX_CHUNK_PIXELS)
+            full = len(group) == CHUNK or (
+                group and (len(group) + 1) * a.size > container.MAX_CHUNK_PIXELS
+            )
             if group and (a.shape != group[0].shape or full):
                 yield np.stack(group)
                 group = []
             group.append(a)
         yield np.stack(group)
 
-    meta = {"kind": "folder", "name": folder.name, "files": names, **({"opaque": opaque} if opaque else {}),
-            **({"depths": depths} if max(depths) > 8 else {})}  # each deep file's own, restored as it was
-    src = Source(first.shape, True, len(files), meta, batches, max(depths))  # the deepest file's: all fit
+    meta = {
+        "kind": "folder",
+        "name": folder.name,
+        "files": names,
+        **({"opaque": opaque} if opaque else {}),
+        **({"depths": depths} if max(depths) > 8 else {}),
+    }  # each deep file's own, restored as it was
+    src = Source(
+        first.shape, True, len(files), meta, batches, max(depths)
+    )  # the deepest file's: all fit
     src.paths, src.skipped = files, [p.relative_to(folder).as_posix() for p in skipped]
     return src
 
 
-def write_archive(source: Source, fileobj, *, quality=None, model=None, batches=None, on_batch=None, pool=None,
-                  max_error: int | None = None) -> int:
+def write_archive(
+    source: Source,
+    fileobj,
+    *,
+    quality=None,
+    model=None,
+    batches=None,
+    on_batch=None,
+    pool=None,
+    max_error: int | None = None,
+) -> int:
     """Compress ``source`` (its ``batches``, if given, stand for the rest of its stream) into an archive
     on ``fileobj``, recording what restoring it needs; ``on_batch(batch)`` after each; the chunks coded
     on ``pool``'s workers where given (``parallel.DaskPool``: the same bytes); ``max_error`` (0:
     lossless) codes with the model's lossless coder. Returns the count."""
     from codec import api
 
-    writer = api.ArchiveWriter(fileobj, source.image_shape, quality=quality, model=model, batched=source.batched,
-                               meta={**source.meta, "count": source.count}, pool=pool, max_error=max_error,
-                               depth=source.depth)
+    writer = api.ArchiveWriter(
+        fileobj,
+        source.image_shape,
+        quality=quality,
+        model=model,
+        batched=source.batched,
+        meta={**source.meta, "count": source.count},
+        pool=pool,
+        max_error=max_error,
+        depth=source.depth,
+    )
     for batch in source.batches() if batches is None else batches:
         writer.write(batch)
         if on_batch is not None:
@@ -355,7 +445,16 @@ def write_archive(source: Source, fileobj, *, quality=None, model=None, batches=
 
 # What the CLI records in an archive's meta to restore the original file, and what restoring accepts.
 KINDS = ("npy", "npz", "idx", "image", "folder", "list")  # list: codec.compress of a list of images
-IMAGE_FORMATS = ("PNG", "BMP", "TIFF", "PPM", "WEBP", "GIF", "JPEG", "MPO")  # Pillow formats of inputs it reads
+IMAGE_FORMATS = (
+    "PNG",
+    "BMP",
+    "TIFF",
+    "PPM",
+    "WEBP",
+    "GIF",
+    "JPEG",
+    "MPO",
+)  # Pillow formats of inputs it reads
 MAX_COUNT = 1 << 40
 MAX_NPZ_KEY_BYTES = 251  # with '.npy', a member that unzips to a file name (of 255 bytes at most)
 
@@ -407,7 +506,9 @@ def recorded_kind(meta: dict) -> dict:
     if kind == "image":
         fmt = meta.get("format") or "PNG"
         if fmt not in IMAGE_FORMATS:
-            raise FormatError(f"header meta format {show(fmt)} is not an image format aecodec writes {IMAGE_FORMATS}")
+            raise FormatError(
+                f"header meta format {show(fmt)} is not an image format aecodec writes {IMAGE_FORMATS}"
+            )
         if meta.get("alpha") not in (None, "opaque"):
             raise FormatError(f"header meta alpha {show(meta.get('alpha'))} is not 'opaque'")
         out["format"], out["alpha"] = fmt, meta.get("alpha") == "opaque"
@@ -423,17 +524,24 @@ def recorded_kind(meta: dict) -> dict:
         key = meta.get("key", "images")
         problem = npz_key_problem(key)
         if problem is not None:
-            raise FormatError(f"header meta key {show(key)} is not a plain array name: it {problem}")
+            raise FormatError(
+                f"header meta key {show(key)} is not a plain array name: it {problem}"
+            )
         out["key"] = key
     elif kind == "folder":
         out["files"] = _folder_names(meta, count)
         opaque = meta.get("opaque", [])
-        if not isinstance(opaque, list) or not all(type(i) is int and 0 <= i < count for i in opaque):
+        if not isinstance(opaque, list) or not all(
+            type(i) is int and 0 <= i < count for i in opaque
+        ):
             raise FormatError("header meta opaque is not a list of image numbers")
         out["opaque"] = set(opaque)
         depths = meta.get("depths")
-        if depths is not None and (not isinstance(depths, list) or len(depths) != count
-                                   or not all(type(d) is int and 1 <= d <= 16 for d in depths)):
+        if depths is not None and (
+            not isinstance(depths, list)
+            or len(depths) != count
+            or not all(type(d) is int and 1 <= d <= 16 for d in depths)
+        ):
             raise FormatError("header meta depths is not a bit depth (1 to 16) per image")
         out["depths"] = depths
     return out
@@ -486,13 +594,19 @@ def restore_kind(header: dict, name: str | None) -> dict:
     if kind is None:
         original = meta.get("name") if isinstance(meta.get("name"), str) else ""
         if Path(name).suffix and Path(name).suffix.lower() != Path(original).suffix.lower():
-            raise DataError(f"{name}: unknown output format (name it .npy, .npz, .png, .tif, ... or an IDX name)")
+            raise DataError(
+                f"{name}: unknown output format (name it .npy, .npz, .png, .tif, ... or an IDX name)"
+            )
         return recorded
     if recorded["kind"] == "list" and kind["kind"] != "npz":
-        raise DataError(f"{name}: the archive holds a list of images of several sizes: restore it with "
-                        "codec.decompress, or name an .npz (one array per image)")
+        raise DataError(
+            f"{name}: the archive holds a list of images of several sizes: restore it with "
+            "codec.decompress, or name an .npz (one array per image)"
+        )
     if kind["kind"] == "image" and (recorded["count"] or 0) > 1:
-        raise DataError(f"{name}: an image file holds one image, the archive {recorded['count']} (name it .npy)")
+        raise DataError(
+            f"{name}: an image file holds one image, the archive {recorded['count']} (name it .npy)"
+        )
     return {**recorded, **kind}
 
 
@@ -509,15 +623,26 @@ def check_folder_output(dst: Path, archive: Path | None) -> None:
         InputError: one of those.
     """
     if dst.name in ("", ".", "..") or dst.resolve() == Path(dst.resolve().anchor):
-        raise InputError(f"refusing to restore a folder archive into {str(dst)!r}: name a new folder")
+        raise InputError(
+            f"refusing to restore a folder archive into {str(dst)!r}: name a new folder"
+        )
     if archive is not None:
         archive = archive.resolve()
         if dst.resolve() == archive or dst.resolve() in archive.parents:
             raise InputError(f"refusing to restore into {dst}: it holds the archive")
 
 
-def restore_archive(reader, dst: Path | None, *, stdout=None, force: bool = False, then=None,
-                    archive: Path | None = None, on_batch=None, like: str | None = None) -> None:
+def restore_archive(
+    reader,
+    dst: Path | None,
+    *,
+    stdout=None,
+    force: bool = False,
+    then=None,
+    archive: Path | None = None,
+    on_batch=None,
+    like: str | None = None,
+) -> None:
     """Restore an opened ``api.ArchiveReader`` to ``dst`` (None: the binary stream ``stdout``) as
     ``restore_kind`` says for the name ``like`` (default: ``dst``'s; a part of an archive, written
     under a name aecodec made up, takes the kind of file the whole would be), atomically; ``then()``
@@ -527,7 +652,7 @@ def restore_archive(reader, dst: Path | None, *, stdout=None, force: bool = Fals
     Raises:
         FormatError, DataError, InputError, FileExistsError: as the steps it takes.
     """
-    from codec.fileio import atomic_folder, atomic_output
+    from codec.io.fileio import atomic_folder, atomic_output
 
     header = reader.header
     kind = restore_kind(header, like if like is not None else None if dst is None else dst.name)
@@ -537,7 +662,9 @@ def restore_archive(reader, dst: Path | None, *, stdout=None, force: bool = Fals
             target = stdout
         elif kind["kind"] == "folder":
             check_folder_output(dst, archive)
-            target = stack.enter_context(atomic_folder(dst, force=force, then=then, protect=protect))
+            target = stack.enter_context(
+                atomic_folder(dst, force=force, then=then, protect=protect)
+            )
         else:
             target = stack.enter_context(atomic_output(dst, force=force, then=then, inputs=protect))
         sink = Sink(header, kind, target)
@@ -561,18 +688,32 @@ class Sink:
         self.image_shape, self.batched = tuple(header["image_shape"]), header["batched"]
         self.kind, self.target, self.depth = kind, target, header["depth"]
         if kind["kind"] == "idx" and self.depth > 8:
-            raise DataError("IDX files hold uint8 images here: name the output .npy for these 16-bit ones")
+            raise DataError(
+                "IDX files hold uint8 images here: name the output .npy for these 16-bit ones"
+            )
         self._parts: list[np.ndarray] = []
         self._written = 0
         if kind["kind"] == "folder" and not hasattr(target, "open"):
-            raise DataError("an archive of a folder cannot be written to standard output; give a folder name")
-        if kind["kind"] == "idx" and kind["count"] is not None:  # streamed: the header needs the count first
-            self._stream = gzip.GzipFile(fileobj=target, mode="wb", mtime=0) if kind.get("gzip") else target
+            raise DataError(
+                "an archive of a folder cannot be written to standard output; give a folder name"
+            )
+        if (
+            kind["kind"] == "idx" and kind["count"] is not None
+        ):  # streamed: the header needs the count first
+            self._stream = (
+                gzip.GzipFile(fileobj=target, mode="wb", mtime=0) if kind.get("gzip") else target
+            )
             self._stream.write(idx_header((kind["count"], *self.image_shape)))
 
     def write(self, batch: np.ndarray) -> None:
-        if self.kind["kind"] not in ("folder", "npz") and self._parts and batch.shape[1:] != self._parts[0].shape[1:]:
-            raise DataError("the archive holds images of several sizes: restore it to a folder or an .npz")
+        if (
+            self.kind["kind"] not in ("folder", "npz")
+            and self._parts
+            and batch.shape[1:] != self._parts[0].shape[1:]
+        ):
+            raise DataError(
+                "the archive holds images of several sizes: restore it to a folder or an .npz"
+            )
         count = self.kind["count"]
         if count is not None and self._written + len(batch) > count:
             raise FormatError(f"archive holds more images than the {count} its header names")
@@ -582,8 +723,13 @@ class Sink:
                 fmt = output_kind(name.name)["format"]
                 with self.target.open(name) as f:
                     depth = self.kind["depths"][i] if self.kind.get("depths") else self.depth
-                    save_images(f, _opaque(image, fmt, depth) if i in self.kind["opaque"] else image, "image",
-                                format=fmt, depth=depth)
+                    save_images(
+                        f,
+                        _opaque(image, fmt, depth) if i in self.kind["opaque"] else image,
+                        "image",
+                        format=fmt,
+                        depth=depth,
+                    )
         elif hasattr(self, "_stream"):
             self._stream.write(np.ascontiguousarray(batch).tobytes())
         else:
@@ -593,12 +739,17 @@ class Sink:
     def finish(self) -> None:
         count = self.kind["count"]
         if count is not None and self._written != count:
-            raise FormatError(f"archive holds {self._written} images, not the {count} its header names")
+            raise FormatError(
+                f"archive holds {self._written} images, not the {count} its header names"
+            )
         if hasattr(self, "_stream"):
             if self._stream is not self.target:
                 self._stream.close()  # the gzip trailer; the file itself stays open
         elif self.kind["kind"] == "npz" and len({p.shape[1:] for p in self._parts}) > 1:
-            arrays = {f"image{i}": image for i, image in enumerate(image for part in self._parts for image in part)}
+            arrays = {
+                f"image{i}": image
+                for i, image in enumerate(image for part in self._parts for image in part)
+            }
             out = io.BytesIO()
             save_npz(out, arrays)  # images of several sizes: one array each
             write_all(self.target, out.getbuffer())
@@ -606,13 +757,27 @@ class Sink:
             images = np.concatenate(self._parts)
             if not self.batched:
                 images = images[0]
-            elif self.kind["kind"] == "image":  # an image file holds one image, without a batch axis
+            elif (
+                self.kind["kind"] == "image"
+            ):  # an image file holds one image, without a batch axis
                 if len(images) != 1:
-                    raise DataError(f"an image file holds one image, the archive {len(images)} (name the output .npy)")
+                    raise DataError(
+                        f"an image file holds one image, the archive {len(images)} (name the output .npy)"
+                    )
                 images = images[0]
             if self.kind.get("alpha"):
-                images = (_opaque(images, self.kind.get("format"), self.depth) if self.kind["kind"] == "image"
-                          else with_alpha(images, self.depth))
-            save_images(self.target, images, self.kind["kind"], format=self.kind.get("format"),
-                        key=self.kind.get("key", "images"), gzip_idx=self.kind.get("gzip", False), depth=self.depth,
-                        maxval=self.kind.get("maxval"))
+                images = (
+                    _opaque(images, self.kind.get("format"), self.depth)
+                    if self.kind["kind"] == "image"
+                    else with_alpha(images, self.depth)
+                )
+            save_images(
+                self.target,
+                images,
+                self.kind["kind"],
+                format=self.kind.get("format"),
+                key=self.kind.get("key", "images"),
+                gzip_idx=self.kind.get("gzip", False),
+                depth=self.depth,
+                maxval=self.kind.get("maxval"),
+            )

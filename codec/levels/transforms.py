@@ -25,7 +25,7 @@ class ModelConfig:
     clusters: int = 16  # M: Gaussian priors the encoder chooses from per tile
     # λ per transform level, low to high: near 21.1, 24.0 and 26.7 dB on Fashion-MNIST (test split)
     lambdas: tuple[float, ...] = (0.24, 0.8, 2.0)
-    # the predictive levels above them (codec/pixel.py), quantizer steps in grey levels, high to low:
+    # the predictive levels above them (codec/levels/pixel.py), quantizer steps in grey levels, high to low:
     # near 29.1, 31.6, 34.1, 36.6 and 38.6 dB on Fashion-MNIST (python -m benchmarks.pixel_sweep);
     # the two coders are even near 26.7 dB, and above it the pixel coder needs fewer bytes
     pixel_steps: tuple[int, ...] = (44, 33, 24, 18, 14)
@@ -35,26 +35,48 @@ class ModelConfig:
     def __post_init__(self):
         """The ranges every model file must respect (a trainer refuses them before training, a loader on load);
         one message per check, naming the field."""
+
         def need(ok: bool, field: str, rule: str) -> None:
             if not ok:
                 raise ValueError(f"architecture config {field} is out of range: {rule}")
 
-        need(len(self.tile) == 2 and all(_whole(v, 1, 256) for v in self.tile), "tile", "two sides of 1-256 pixels")
-        need(self.pixels >= MIN_TILE_PIXELS, "tile", f"at least {MIN_TILE_PIXELS} pixels (the work per pixel "
-             "of coding grows as tiles shrink)")
+        need(
+            len(self.tile) == 2 and all(_whole(v, 1, 256) for v in self.tile),
+            "tile",
+            "two sides of 1-256 pixels",
+        )
+        need(
+            self.pixels >= MIN_TILE_PIXELS,
+            "tile",
+            f"at least {MIN_TILE_PIXELS} pixels (the work per pixel "
+            "of coding grows as tiles shrink)",
+        )
         need(_whole(self.hidden, 1, 4096), "hidden", "a whole number 1-4096")
         need(_whole(self.clusters, 1, 255), "clusters", "a whole number 1-255")
         need(1 <= len(self.lambdas) <= 64, "lambdas", "1-64 qualities")
-        need(all(type(v) in (int, float) and 0 < v < 1e6 for v in self.lambdas), "lambdas", "numbers from above 0 to below 1e6")
+        need(
+            all(type(v) in (int, float) and 0 < v < 1e6 for v in self.lambdas),
+            "lambdas",
+            "numbers from above 0 to below 1e6",
+        )
         need(all(a < b for a, b in itertools.pairwise(self.lambdas)), "lambdas", "increasing")
         need(_whole(self.context_groups, 1, 64), "context_groups", "context_groups 1-64")
         need(_whole(self.context_hidden, 1, 4096), "context_hidden", "context_hidden 1-4096")
         need(len(self.pixel_steps) <= 64, "pixel_steps", "at most 64 pixel steps")
-        need(all(_whole(s, 1, 255) for s in self.pixel_steps), "pixel_steps", "whole numbers from 1 to 255")
-        need(all(a > b for a, b in itertools.pairwise(self.pixel_steps)), "pixel_steps", "decreasing")
-        need(multiply_adds_per_pixel(self) <= MAX_MULTIPLY_ADDS_PER_PIXEL, "hidden/context_hidden",
-             f"coding would cost {multiply_adds_per_pixel(self):.0f} multiply-adds per pixel, "
-             f"more than the {MAX_MULTIPLY_ADDS_PER_PIXEL} a model may")
+        need(
+            all(_whole(s, 1, 255) for s in self.pixel_steps),
+            "pixel_steps",
+            "whole numbers from 1 to 255",
+        )
+        need(
+            all(a > b for a, b in itertools.pairwise(self.pixel_steps)), "pixel_steps", "decreasing"
+        )
+        need(
+            multiply_adds_per_pixel(self) <= MAX_MULTIPLY_ADDS_PER_PIXEL,
+            "hidden/context_hidden",
+            f"coding would cost {multiply_adds_per_pixel(self):.0f} multiply-adds per pixel, "
+            f"more than the {MAX_MULTIPLY_ADDS_PER_PIXEL} a model may",
+        )
 
     @property
     def qualities(self) -> int:
@@ -71,9 +93,15 @@ class ModelConfig:
         return self.tile[0] * self.tile[1]
 
     def to_dict(self) -> dict:
-        return {"tile": list(self.tile), "hidden": self.hidden, "clusters": self.clusters, "lambdas": list(self.lambdas),
-                "pixel_steps": list(self.pixel_steps),
-                "context_groups": self.context_groups, "context_hidden": self.context_hidden}
+        return {
+            "tile": list(self.tile),
+            "hidden": self.hidden,
+            "clusters": self.clusters,
+            "lambdas": list(self.lambdas),
+            "pixel_steps": list(self.pixel_steps),
+            "context_groups": self.context_groups,
+            "context_hidden": self.context_hidden,
+        }
 
     @classmethod
     def from_dict(cls, d: dict) -> ModelConfig:
@@ -84,9 +112,19 @@ class ModelConfig:
         """
         if not isinstance(d, dict):
             raise ValueError(f"architecture config is a {type(d).__name__}, not a map")
-        known = {"tile", "hidden", "clusters", "lambdas", "context_groups", "context_hidden", "pixel_steps"}
+        known = {
+            "tile",
+            "hidden",
+            "clusters",
+            "lambdas",
+            "context_groups",
+            "context_hidden",
+            "pixel_steps",
+        }
         if set(d) - known or not {"tile", "hidden", "clusters", "lambdas"} <= set(d):
-            raise ValueError(f"architecture config has fields {sorted(map(str, d))}, expected {sorted(known)}")
+            raise ValueError(
+                f"architecture config has fields {sorted(map(str, d))}, expected {sorted(known)}"
+            )
         for name in ("tile", "lambdas", "pixel_steps"):
             if not isinstance(d.get(name, []), list) or len(d.get(name, [])) > 64:
                 raise ValueError(f"architecture config {name} is not a short list")
@@ -94,7 +132,9 @@ class ModelConfig:
             if type(d.get(name, 1)) is not int:
                 raise ValueError(f"architecture config {name} is not a whole number")
         if not all(type(v) is int for v in (*d["tile"], *d.get("pixel_steps", ()))):
-            raise ValueError("architecture config tile or pixel_steps holds something other than whole numbers")
+            raise ValueError(
+                "architecture config tile or pixel_steps holds something other than whole numbers"
+            )
         if not all(type(v) in (int, float) for v in d["lambdas"]):
             raise ValueError("architecture config lambdas holds something other than numbers")
         return cls(
@@ -102,9 +142,13 @@ class ModelConfig:
             hidden=d["hidden"],
             clusters=d["clusters"],
             lambdas=tuple(float(v) for v in d["lambdas"]),
-            context_groups=d.get("context_groups", 1),  # files from before context modelling have none
+            context_groups=d.get(
+                "context_groups", 1
+            ),  # files from before context modelling have none
             context_hidden=d.get("context_hidden", 1),
-            pixel_steps=tuple(d.get("pixel_steps", ())),  # files from before the pixel levels have none
+            pixel_steps=tuple(
+                d.get("pixel_steps", ())
+            ),  # files from before the pixel levels have none
         )
 
     @property
@@ -126,8 +170,11 @@ def multiply_adds_per_pixel(cfg: ModelConfig) -> float:
     """Multiply-adds per pixel of the costlier direction: the linear transform, its branch, the
     cluster costs (encoding) or the context networks (decoding, and encoding too)."""
     p, h, m = cfg.pixels, cfg.hidden, cfg.clusters
-    contexts = sum(lo * cfg.context_hidden + cfg.context_hidden * 2 * (hi - lo)
-                   for lo, hi in itertools.pairwise(cfg.bounds) if lo > 0)
+    contexts = sum(
+        lo * cfg.context_hidden + cfg.context_hidden * 2 * (hi - lo)
+        for lo, hi in itertools.pairwise(cfg.bounds)
+        if lo > 0
+    )
     return (p * p + 2 * p * h + m * p + contexts) / p
 
 
@@ -145,17 +192,33 @@ def group_bounds(elements: int, groups: int) -> tuple[int, ...]:
 def param_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
     """Every parameter's shape, by path: what a model file must hold."""
     p, h, q, m = cfg.pixels, cfg.hidden, cfg.qualities, cfg.clusters
-    shapes = {"pixel_mean": (p,), "analysis_linear": (p, p), "synthesis_linear": (p, p),
-              "log_gain": (q, p), "log_inv_gain": (q, p), "mean": (m, q, p), "log_scale": (m, q, p),
-              "cluster_logits": (q, m)}
+    shapes = {
+        "pixel_mean": (p,),
+        "analysis_linear": (p, p),
+        "synthesis_linear": (p, p),
+        "log_gain": (q, p),
+        "log_inv_gain": (q, p),
+        "mean": (m, q, p),
+        "log_scale": (m, q, p),
+        "cluster_logits": (q, m),
+    }
     for branch in ("analysis_branch", "synthesis_branch"):
-        shapes |= {f"{branch}/inner/kernel": (p, h), f"{branch}/inner/bias": (h,),
-                   f"{branch}/outer/kernel": (h, p), f"{branch}/outer/bias": (p,)}
+        shapes |= {
+            f"{branch}/inner/kernel": (p, h),
+            f"{branch}/inner/bias": (h,),
+            f"{branch}/outer/kernel": (h, p),
+            f"{branch}/outer/bias": (p,),
+        }
     for g in range(1, len(cfg.bounds) - 1):
         before, size, ch = cfg.bounds[g], cfg.bounds[g + 1] - cfg.bounds[g], cfg.context_hidden
-        shapes |= {f"context{g}/inner/kernel": (before, ch), f"context{g}/inner/bias": (ch,),
-                   f"context{g}/quality": (q, ch), f"context{g}/cluster": (m, ch),
-                   f"context{g}/outer/kernel": (ch, 2 * size), f"context{g}/outer/bias": (2 * size,)}
+        shapes |= {
+            f"context{g}/inner/kernel": (before, ch),
+            f"context{g}/inner/bias": (ch,),
+            f"context{g}/quality": (q, ch),
+            f"context{g}/cluster": (m, ch),
+            f"context{g}/outer/kernel": (ch, 2 * size),
+            f"context{g}/outer/bias": (2 * size,),
+        }
     return shapes
 
 
@@ -163,7 +226,13 @@ def context(params: dict, g: int, latents, quality_index, cluster):
     """c_g: the decoder's latents of the groups before g (N, bounds[g]), after the inverse gain
     -> (mean shift (N, n) before the gain, scale shift (N, n) in rungs of the scale ladder)."""
     name = f"context{g}"
-    out = branch(params, name, latents, params[f"{name}/quality"][quality_index], params[f"{name}/cluster"][cluster])
+    out = branch(
+        params,
+        name,
+        latents,
+        params[f"{name}/quality"][quality_index],
+        params[f"{name}/cluster"][cluster],
+    )
     n = out.shape[-1] // 2
     return out[..., :n], out[..., n:]
 
@@ -181,9 +250,15 @@ def branch(params: dict, name: str, x, *extra):
 
 def analysis(params: dict, x):
     """g_a: tiles (N, P) in [0, 1] -> latents (N, P), before the quality's gain."""
-    return (x - params["pixel_mean"]) @ params["analysis_linear"] + branch(params, "analysis_branch", x)
+    return (x - params["pixel_mean"]) @ params["analysis_linear"] + branch(
+        params, "analysis_branch", x
+    )
 
 
 def synthesis(params: dict, y):
     """g_s: latents (N, P), after the inverse gain -> tiles (N, P) in [0, 1] (unclipped)."""
-    return y @ params["synthesis_linear"] + params["pixel_mean"] + branch(params, "synthesis_branch", y)
+    return (
+        y @ params["synthesis_linear"]
+        + params["pixel_mean"]
+        + branch(params, "synthesis_branch", y)
+    )
