@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from codec.io import data
+from codec.io import data, idx
 
 AECODEC = shutil.which("aecodec", path=str(Path(sys.executable).parent)) or shutil.which("aecodec")
 
@@ -52,7 +52,7 @@ def idx_count(path: Path) -> int:
     """The image count in an IDX file's header (raw or .gz)."""
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rb") as f:
-        return data.read_idx_header(f, name=str(path))[1][0]
+        return idx.read_idx_header(f, name=str(path))[1][0]
 
 
 def drop_page_cache() -> bool:

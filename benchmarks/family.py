@@ -34,14 +34,14 @@ from pathlib import Path
 import numpy as np
 
 from codec.family import autoencoders as family
-from codec.io import data
+from codec.io import data, idx
 
 RESULTS = Path(__file__).parent / "results"
 
 
 def labels(split: str) -> np.ndarray:
     name = "train-labels" if split == "train" else "t10k-labels"
-    return data.read_idx(next(p for p in glob.glob(f"{data.DEBIAN_DIR}/*") if name in p))
+    return idx.read_idx(next(p for p in glob.glob(f"{data.DEBIAN_DIR}/*") if name in p))
 
 
 def auroc(anomalies: np.ndarray, normal: np.ndarray) -> float:

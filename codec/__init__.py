@@ -30,9 +30,7 @@ _ERRORS = (
 _API = (
     "Model",
     "compress",
-    "compress_file",
     "decompress",
-    "decompress_file",
     "load_model",
     "embed",
     "denoise",
@@ -43,6 +41,8 @@ _LAZY = {
     "data": "codec.io.data",
     "open": "codec.archive",
     "Archive": "codec.archive",
+    "compress_file": "codec.files",
+    "decompress_file": "codec.files",
     **{name: "codec.api" for name in _API},
     **{name: "codec.errors" for name in _ERRORS},
 }

@@ -1,4 +1,4 @@
-"""The public API: ``compress``, ``decompress``, their file forms, and ``load_model``.
+"""The public API: ``compress``, ``decompress``, ``load_model`` (the file forms: ``codec.files``).
 
 Only the face: argument checks, chunking, the container. The coding itself is the model's
 levels (``model.py``; one module per kind: ``tile.py``, ``pixel.py``, ``conv.py``,
@@ -18,8 +18,7 @@ import numpy as np
 import bitstream
 from bitstream import container
 from codec.errors import FormatError, InputError, LimitError, ModelMismatchError
-from codec.io.data import check_array_shape, check_image_shape
-from codec.io.fileio import atomic_output
+from codec.io.shapes import check_array_shape, check_image_shape, one_image
 from codec.levels import modelfile
 from codec.levels.model import Model
 
@@ -214,8 +213,6 @@ def as_batch(images, *, grey_stack: bool = False) -> tuple[np.ndarray, bool]:
     A 3-D array whose last axis is 3 or 4 is one colour image (H, W, C), as in Pillow,
     imageio and scikit-image; ``grey_stack`` takes it as N grey images of width 3 or 4.
     """
-    from codec.io.data import one_image
-
     a = _check_images(images)
     if one_image(a.shape, grey_stack):
         check_image_shape(a.shape)
@@ -559,10 +556,10 @@ def decompress(data: bytes, *, model=None):
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise InputError(f"decompress takes bytes, not {type(data).__name__}")
     reader = ArchiveReader(io.BytesIO(bytes(data)), model=model)
-    return _joined(list(reader), reader.header)
+    return joined(list(reader), reader.header)
 
 
-def _joined(parts: list[np.ndarray], header: dict):
+def joined(parts: list[np.ndarray], header: dict):
     """The decoded chunks as ``compress`` was given them: one array, or a list of images."""
     if not parts:
         raise FormatError("file holds no images")
@@ -626,51 +623,8 @@ def measure(model: Model, images: np.ndarray, quality: int, *, decode: bool = Tr
     return result
 
 
-def compress_file(src, dst, *, force: bool = False, quality=None, model=None, pool=None) -> int:
-    """Compress the images in ``src`` (an image file, .npy, .npz, IDX, or a folder) to ``dst``, recording
-    what ``decompress_file`` and ``aecodec -d`` need to restore the same kind of file; returns bytes written.
-    With ``pool`` (a ``parallel.DaskPool``) the chunks are coded on its workers: the same bytes.
-
-    Raises:
-        OutputIsInputError (an InputError): ``dst`` is ``src`` (even with ``force``).
-        InputError: the images cannot be coded. DataError: unreadable input.
-        FileExistsError: ``dst`` exists and ``force`` is false.
-    """
-    from codec.io import sources
-
-    src, dst = Path(src), Path(dst)
-
-    def check(shape):  # from headers, before pixels are read
-        check_codable(shape, model=model, quality=quality)
-
-    source = sources.open_source(str(src), recursive=src.is_dir(), check_shape=check)
-    with atomic_output(dst, force=force, inputs=[src, *source.paths]) as f:
-        sources.write_archive(source, f, quality=quality, model=model, pool=pool)
-        return f.tell()
-
-
-def decompress_file(src, dst, *, force: bool = False, model=None):
-    """Decompress ``src`` and write it to ``dst``, whose suffix decides the format (.npy, .npz, image, IDX;
-    a folder for a folder archive), as ``aecodec -d -o dst src`` does; returns the images (as ``decompress``).
-
-    Raises:
-        FileExistsError: ``dst`` exists and ``force`` is false.
-        DataError: ``dst`` has an unknown suffix, or names one image file for several images.
-        OutputIsInputError (an InputError): ``dst`` is ``src`` (even with ``force``).
-        InputError: ``dst`` is a folder that must not be restored into ('.', one holding ``src``).
-        FormatError, ModelMismatchError: as ``decompress``.
-    """
-    from codec.io import sources
-
-    src, dst = Path(src), Path(dst)
-    parts = []
-    with open(src, "rb") as f:
-        reader = ArchiveReader(f, model=model)
-        sources.restore_archive(reader, dst, force=force, archive=src, on_batch=parts.append)
-    return _joined(parts, reader.header)
-
-
-# The classic autoencoders (codec/family/autoencoders.py, JAX: imported on first use, never by coding).
+# The classic autoencoders (codec/family/autoencoders.py): imported on first use, as JAX takes
+# 1.3 s to import (measured with -X importtime) and coding never needs it.
 # ``model``: a family model, an .aecf file's path, or None for the bundled Fashion-MNIST one.
 
 

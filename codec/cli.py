@@ -187,6 +187,7 @@ def _quality(args, model, source, sample) -> int:
 
 
 def _compress_one(args, src: str | None) -> None:
+    from codec import files
     from codec.io import fileio, sources
 
     if src not in (None, "-") and src.endswith(SUFFIX) and not args.stdout and args.output is None:
@@ -247,7 +248,7 @@ def _compress_one(args, src: str | None) -> None:
             if out.count:
                 bar.set_postfix(ratio=f"{raw / out.count:.1f}x", refresh=False)
 
-        sources.write_archive(
+        files.write_archive(
             source,
             out,
             quality=quality,
@@ -321,7 +322,7 @@ class _Counting:
 def _decompress_one(args, src: str | None) -> None:
     from codec import api
     from codec.errors import InputError
-    from codec.io import sources
+    from codec.io import sinks
 
     if getattr(args, "images", None) is not None:
         return _decompress_some(args, src)
@@ -339,7 +340,7 @@ def _decompress_one(args, src: str | None) -> None:
             _progress(args, reader.header["meta"].get("count"), str(src or "stdin"))
         )
         try:
-            sources.restore_archive(
+            sinks.restore_archive(
                 reader,
                 dst,
                 stdout=sys.stdout.buffer,
@@ -359,10 +360,10 @@ def _restored_name(args, src: str | None, header: dict) -> tuple[Path | None, bo
     """(where restoring ``src`` goes, whether that is a PNG named by aecodec): ``_output_path``, but
     an image from a lossy format (JPEG) restored as PNG unless -o names the file (re-encoding it
     would lose more)."""
-    from codec.io import sources
+    from codec.io import sinks
 
     dst = _output_path(args, src, suffix_in=False)
-    if dst is None or args.output is not None or not sources.lossy_original(header):
+    if dst is None or args.output is not None or not sinks.lossy_original(header):
         return dst, False
     return dst.with_suffix(".png"), True
 
@@ -381,7 +382,7 @@ def _decompress_some(args, src: str | None) -> None:
     (t10k.0-9 for t10k.aec, x.0-9.npy for x.npy.aec), unless -o or -c says where."""
     from codec import archive
     from codec.errors import InputError
-    from codec.io import sources
+    from codec.io import sinks
 
     if src in (None, "-"):
         raise UsageError(
@@ -401,7 +402,7 @@ def _decompress_some(args, src: str | None) -> None:
         _note_png(args, src, dst, as_png)
         _claim_output(args, dst)
         try:
-            sources.restore_archive(
+            sinks.restore_archive(
                 _Selection(images, picked),
                 dst,
                 stdout=sys.stdout.buffer,
@@ -419,7 +420,7 @@ def _decompress_some(args, src: str | None) -> None:
 
 
 class _Selection:
-    """Some images of an open ``archive.Archive``, as ``sources.restore_archive`` reads an archive: a
+    """Some images of an open ``archive.Archive``, as ``sinks.restore_archive`` reads an archive: a
     header (its meta counting, and for a folder naming, only these) and batches, one per chunk."""
 
     def __init__(self, images, picked: range):
@@ -1093,12 +1094,12 @@ WORKDIR_FILES = ("tile.aecm", "conv-params.npz")  # training's own in --workdir,
 def _inputs(args) -> list[Path]:
     """Every file the command reads, from its Path options (--data, --init, --val, --test, --model,
     --labels, ...; a folder: the images in it): what no output may be, even with -f."""
-    from codec.io.sources import _folder_files
+    from codec.io.images import folder_files
 
     found = []
     for name, value in vars(args).items():
         if isinstance(value, Path) and name not in OUTPUT_OPTIONS:
-            found.extend(_folder_files(value)[0] if value.is_dir() else [value])
+            found.extend(folder_files(value)[0] if value.is_dir() else [value])
     return found
 
 
@@ -1230,7 +1231,7 @@ def _score(args) -> int:
     of its training images' scores, a flag per image: OUT.csv (index, file, score, anomalous) and a
     histogram (OUT, PNG), both or neither (``_write_outputs``); one line of JSON with the counts."""
     from codec.family import autoencoders as family
-    from codec.io.sources import _folder_files
+    from codec.io.images import folder_files
 
     if not 0 <= args.percentile <= 100:  # refused before any work
         raise UsageError(f"--percentile {args.percentile:g} is not between 0 and 100")
@@ -1250,7 +1251,7 @@ def _score(args) -> int:
         raise UsageError(f"{args.model}: {e}") from None
     scores, limit, flags = found.scores, found.threshold, found.flags
     names = (
-        [p.relative_to(args.data).as_posix() for p in _folder_files(args.data)[0]]
+        [p.relative_to(args.data).as_posix() for p in folder_files(args.data)[0]]
         if args.data.is_dir()
         else [""] * len(scores)
     )
@@ -1358,7 +1359,7 @@ def _read_labels(path: Path):
     import numpy as np
 
     from codec.errors import DataError
-    from codec.io import data
+    from codec.io import idx
 
     with open(path, "rb") as f:
         magic = f.read(6)
@@ -1373,7 +1374,7 @@ def _read_labels(path: Path):
             raise DataError(f"{path}: a damaged .npy file ({e})") from None
     if magic[:2] not in (b"\x00\x00", b"\x1f\x8b"):  # IDX, or gzip-compressed IDX (read_idx checks)
         raise DataError(f"{path}: --labels takes a .npy or an IDX file of one number per image")
-    return data.read_idx(path)
+    return idx.read_idx(path)
 
 
 def _map_png(points, labels) -> bytes:

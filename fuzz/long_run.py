@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import codec  # noqa: E402
 import codec.numcodecs  # noqa: E402
 from bitstream import container  # noqa: E402
-from codec import sources  # noqa: E402
+from codec.io import sinks  # noqa: E402
 from tests.test_fuzz import join, split  # noqa: E402
 
 
@@ -171,7 +171,7 @@ def mutate_bounds(valid: bytes, rng: np.random.Generator, kind: int) -> bytes:
 def restore(blob: bytes) -> None:
     """Decode and restore as the CLI does (to memory): meta checks, counts, formats."""
     reader = codec.api.ArchiveReader(io.BytesIO(blob))
-    sink = sources.Sink(reader.header, sources.restore_kind(reader.header, None), io.BytesIO())
+    sink = sinks.Sink(reader.header, sinks.restore_kind(reader.header, None), io.BytesIO())
     for batch in reader:
         sink.write(batch)
     sink.finish()

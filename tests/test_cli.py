@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 import codec
-from codec.io import data
+from codec.io import idx
 
 AECODEC = shutil.which("aecodec", path=str(Path(sys.executable).parent)) or shutil.which("aecodec")
 
@@ -52,7 +52,7 @@ def files(tmp_path, test_images):
     Image.fromarray(np.pad(test_images[4], ((0, 1), (0, 3)))).save(tmp_path / "odd.png")  # 29 x 31
     np.save(tmp_path / "arr.npy", test_images[:30])
     np.savez(tmp_path / "arr.npz", images=test_images[:7])
-    (tmp_path / "set-idx3-ubyte.gz").write_bytes(gzip.compress(data.idx_bytes(test_images[:40])))
+    (tmp_path / "set-idx3-ubyte.gz").write_bytes(gzip.compress(idx.idx_bytes(test_images[:40])))
     (tmp_path / "folder").mkdir()
     for i in range(6):
         Image.fromarray(test_images[10 + i]).save(tmp_path / "folder" / f"img{i}.png")
@@ -86,8 +86,8 @@ def test_roundtrip_of_every_input_kind(files, cache):
     assert np.load(out / "arr.npy").shape == (30, 28, 28)
     with np.load(out / "arr.npz") as z:
         assert z.files == ["images"] and z["images"].shape == (7, 28, 28)
-    idx = data.read_idx(out / "set-idx3-ubyte.gz")
-    assert idx.shape == (40, 28, 28) and psnr(idx, data.read_idx(files / "set-idx3-ubyte.gz")) > 30
+    idx = idx.read_idx(out / "set-idx3-ubyte.gz")
+    assert idx.shape == (40, 28, 28) and psnr(idx, idx.read_idx(files / "set-idx3-ubyte.gz")) > 30
     assert sorted(p.name for p in (out / "folder").iterdir()) == [f"img{i}.png" for i in range(6)]
     assert not [p for p in out.rglob(".*")]  # no temporary files left
 
@@ -196,8 +196,8 @@ def test_target_psnr_picks_a_quality_and_keeps_every_image_of_a_streamed_idx(fil
     assert r.returncode == 0 and b"chose quality" in r.stderr
     r = run("-d", "-o", "back.idx.gz", "set-idx3-ubyte.gz.aec", cwd=files, env_home=cache)
     back, original = (
-        data.read_idx(files / "back.idx.gz"),
-        data.read_idx(files / "set-idx3-ubyte.gz"),
+        idx.read_idx(files / "back.idx.gz"),
+        idx.read_idx(files / "set-idx3-ubyte.gz"),
     )
     assert r.returncode == 0 and back.shape == original.shape and psnr(back, original) >= 29
 

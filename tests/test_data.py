@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from codec.errors import DataError
-from codec.io import data
+from codec.io import data, idx
 
 
 def test_fashion_mnist_loads_from_debian_package():
@@ -18,10 +18,10 @@ def test_fashion_mnist_loads_from_debian_package():
 
 def test_idx_roundtrip_raw_and_gzip(tmp_path):
     a = np.arange(2 * 5 * 3, dtype=np.uint8).reshape(2, 5, 3)
-    (tmp_path / "a.idx").write_bytes(data.idx_bytes(a))
-    (tmp_path / "a-idx3-ubyte.gz").write_bytes(gzip.compress(data.idx_bytes(a)))
-    np.testing.assert_array_equal(data.read_idx(tmp_path / "a.idx"), a)
-    np.testing.assert_array_equal(data.load_images(tmp_path / "a-idx3-ubyte.gz"), a)
+    (tmp_path / "a.idx").write_bytes(idx.idx_bytes(a))
+    (tmp_path / "a-idx3-ubyte.gz").write_bytes(gzip.compress(idx.idx_bytes(a)))
+    np.testing.assert_array_equal(idx.read_idx(tmp_path / "a.idx"), a)
+    np.testing.assert_array_equal(data.training_images(tmp_path / "a-idx3-ubyte.gz"), a)
 
 
 @pytest.mark.parametrize(
@@ -35,17 +35,17 @@ def test_idx_roundtrip_raw_and_gzip(tmp_path):
 )
 def test_malformed_idx_is_a_data_error(raw, message):
     with pytest.raises(DataError, match=message):
-        data.parse_idx(raw)
+        idx.parse_idx(raw)
 
 
 def test_missing_file_is_a_data_error(tmp_path):
     with pytest.raises(DataError, match="no such file"):
-        data.read_idx(tmp_path / "nope.idx")
+        idx.read_idx(tmp_path / "nope.idx")
 
 
 def test_fashion_mnist_from_user_path_and_env(tmp_path, monkeypatch):
     a = np.full((3, 28, 28), 7, np.uint8)
-    (tmp_path / "t10k-images-idx3-ubyte").write_bytes(data.idx_bytes(a))
+    (tmp_path / "t10k-images-idx3-ubyte").write_bytes(idx.idx_bytes(a))
     np.testing.assert_array_equal(data.fashion_mnist("test", path=tmp_path), a)
     monkeypatch.setenv("AECODEC_DATA", str(tmp_path))
     np.testing.assert_array_equal(data.fashion_mnist("test"), a)
@@ -82,7 +82,7 @@ def loopback_server(tmp_path):
 def test_download_verifies_checksum_over_loopback(loopback_server, tmp_path, monkeypatch):
     root, url = loopback_server
     images = np.random.default_rng(0).integers(0, 256, (4, 28, 28), dtype=np.uint8)
-    raw = data.idx_bytes(images)
+    raw = idx.idx_bytes(images)
     filename = data.FASHION_MNIST[("test", "images")][0]
     (root / filename).write_bytes(gzip.compress(raw))
     monkeypatch.setattr(data, "DEBIAN_DIR", tmp_path / "none")
@@ -110,18 +110,18 @@ def test_download_failure_is_a_data_error(loopback_server, tmp_path):
         data.download(url + "missing.gz", tmp_path / "m.gz", "0" * 64)
 
 
-def test_load_images_reads_png_grey_and_rgb(tmp_path):
+def test_training_images_reads_png_grey_and_rgb(tmp_path):
     from PIL import Image
 
     grey = np.random.default_rng(0).integers(0, 256, (9, 7), dtype=np.uint8)
     rgb = np.random.default_rng(1).integers(0, 256, (9, 7, 3), dtype=np.uint8)
     Image.fromarray(grey).save(tmp_path / "g.png")
     Image.fromarray(rgb).save(tmp_path / "c.png")
-    np.testing.assert_array_equal(data.load_images(tmp_path / "g.png"), grey)
-    np.testing.assert_array_equal(data.load_images(tmp_path / "c.png"), rgb[None])
+    np.testing.assert_array_equal(data.training_images(tmp_path / "g.png")[0], grey)
+    np.testing.assert_array_equal(data.training_images(tmp_path / "c.png")[0], rgb)
 
 
 def test_npy_with_objects_is_refused(tmp_path):
     np.save(tmp_path / "o.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
-    with pytest.raises(DataError, match="cannot read"):
-        data.load_images(tmp_path / "o.npy")
+    with pytest.raises(DataError, match="not a readable .npy array"):
+        data.training_images(tmp_path / "o.npy")

@@ -14,7 +14,7 @@ from PIL import Image
 import codec
 import codec.api
 import codec.archive
-from codec.io import data
+from codec.io import idx
 
 from .test_cli import AECODEC
 
@@ -49,7 +49,7 @@ def test_the_python_api_example_runs_verbatim(tmp_path, monkeypatch):
 def test_the_command_line_examples_run_verbatim(tmp_path, test_images):
     Image.fromarray(test_images[0]).save(tmp_path / "shirt.png")
     (tmp_path / "t10k-images-idx3-ubyte.gz").write_bytes(
-        gzip.compress(data.idx_bytes(test_images[:200]))
+        gzip.compress(idx.idx_bytes(test_images[:200]))
     )
     (tmp_path / "photos" / "more").mkdir(parents=True)
     Image.fromarray(np.stack([test_images[1], test_images[2], test_images[3]], -1)).save(

@@ -13,7 +13,7 @@ from PIL import Image
 
 import codec
 from codec import cli
-from codec.io import data, sources
+from codec.io import idx, sources
 
 from .test_cli import FMNIST, run
 
@@ -367,7 +367,7 @@ def test_no_progress_bar_for_a_single_image():
 def test_an_idx_of_colour_images_is_read_as_colour(tmp_path, mosaic):
     _, rgb = mosaic
     stack = np.stack([rgb[:28, :28], rgb[28:56, :28]])  # (2, 28, 28, 3)
-    (tmp_path / "c-idx4-ubyte.gz").write_bytes(gzip.compress(data.idx_bytes(stack)))
+    (tmp_path / "c-idx4-ubyte.gz").write_bytes(gzip.compress(idx.idx_bytes(stack)))
     source = sources.open_source(str(tmp_path / "c-idx4-ubyte.gz"))
     assert source.image_shape == (28, 28, 3) and source.count == 2
 

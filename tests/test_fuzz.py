@@ -215,12 +215,12 @@ def test_nested_fields_and_inconsistent_meta_behind_repaired_checksums(
     blob = join(header, chunks)
     check(blob)
     if where == "meta":
-        from codec.io import sources
+        from codec.io import sinks
 
         with pytest.raises(codec.AecodecError):
             reader = codec.api.ArchiveReader(io.BytesIO(blob))
-            sink = sources.Sink(
-                reader.header, sources.restore_kind(reader.header, None), io.BytesIO()
+            sink = sinks.Sink(
+                reader.header, sinks.restore_kind(reader.header, None), io.BytesIO()
             )
             for batch in reader:
                 sink.write(batch)

@@ -92,7 +92,7 @@ def test_running_out_of_memory_is_reported_as_such_not_as_an_internal_error(
     def exhausted(*args, **kwargs):
         raise MemoryError
 
-    monkeypatch.setattr("codec.io.sources.write_archive", exhausted)
+    monkeypatch.setattr("codec.files.write_archive", exhausted)
     assert cli.main(["-q", "x.png", "y.png"]) == 1  # the next file is still tried
     err = capsys.readouterr().err.splitlines()
     assert (

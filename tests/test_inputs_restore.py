@@ -16,7 +16,8 @@ from PIL import Image, ImageOps
 import codec
 from codec import cli
 from codec.errors import FormatError, InputError
-from codec.io import data, deep, sources
+from codec.io import deep, idx, sinks
+from codec.io.images import read_image
 
 
 def npz_with(path, name: str, array: np.ndarray) -> None:
@@ -76,13 +77,13 @@ def test_an_npz_array_name_restoring_would_refuse_is_refused_at_compress_time_an
     ],
 )
 def test_compressing_and_restoring_judge_npz_names_by_one_rule(name, fine):
-    assert (sources.npz_key_problem(name) is None) == fine
+    assert (sinks.npz_key_problem(name) is None) == fine
     meta = {"kind": "npz", "key": name, "count": 1}
     if fine:
-        assert sources.recorded_kind(meta)["key"] == name
+        assert sinks.recorded_kind(meta)["key"] == name
     else:
         with pytest.raises(FormatError, match="header meta key"):
-            sources.recorded_kind(meta)
+            sinks.recorded_kind(meta)
 
 
 def test_an_image_format_aecodec_cannot_write_back_is_refused_at_compress_time_and_kept(
@@ -142,7 +143,7 @@ def test_the_command_line_refuses_an_array_that_holds_no_image_by_shape(
 def test_compress_file_refuses_a_one_dimensional_npy_with_an_input_error(tmp_path):
     np.save(tmp_path / "x.npy", np.arange(10, dtype=np.uint8))
     with pytest.raises(InputError, match="1 dimensions"):
-        codec.api.compress_file(tmp_path / "x.npy", tmp_path / "x.aec")
+        codec.files.compress_file(tmp_path / "x.npy", tmp_path / "x.aec")
 
 
 # EXIF orientation: applied when read, so the archive holds the image as viewers show it.
@@ -202,7 +203,7 @@ def test_a_sixteen_bit_png_with_an_exif_orientation_is_read_upright():
     pytest.importorskip("imagecodecs")
     deep_image = np.random.default_rng(2).integers(0, 65536, (5, 7), np.uint16)
     raw = with_exif_chunk(deep.write(deep_image, "PNG"), 8)
-    a, info = data.read_image(io.BytesIO(raw))
+    a, info = read_image(io.BytesIO(raw))
     assert info["depth"] == 16 and np.array_equal(a, np.rot90(deep_image, 1))
 
 
@@ -212,12 +213,12 @@ def test_a_sixteen_bit_png_with_an_exif_orientation_is_read_upright():
 def originals(tmp_path, images) -> dict:
     """Archive name -> (the command that makes it, how to read a part back, the part's name):
     archives named without their original's suffix, which a part's made-up name cannot tell."""
-    (tmp_path / "t10k-images-idx3-ubyte.gz").write_bytes(gzip.compress(data.idx_bytes(images)))
-    (tmp_path / "raw-images-idx3-ubyte").write_bytes(data.idx_bytes(images))
+    (tmp_path / "t10k-images-idx3-ubyte.gz").write_bytes(gzip.compress(idx.idx_bytes(images)))
+    (tmp_path / "raw-images-idx3-ubyte").write_bytes(idx.idx_bytes(images))
     (tmp_path / "api.aec").write_bytes(codec.compress(images, lossless=True))
     return {
-        "t10k.aec": (["-o", "t10k.aec", "t10k-images-idx3-ubyte.gz"], data.read_idx, "t10k.1-2"),
-        "raw.aec": (["-o", "raw.aec", "raw-images-idx3-ubyte"], data.read_idx, "raw.1-2"),
+        "t10k.aec": (["-o", "t10k.aec", "t10k-images-idx3-ubyte.gz"], idx.read_idx, "t10k.1-2"),
+        "raw.aec": (["-o", "raw.aec", "raw-images-idx3-ubyte"], idx.read_idx, "raw.1-2"),
         "api.aec": (None, np.load, "api.1-2"),  # codec.compress records no kind: an array
     }
 
@@ -243,7 +244,7 @@ def test_a_part_of_a_jpegs_archive_is_a_lossless_png_as_the_whole_is(
     assert aecodec("-d", "--images", "0", "photo.jpg.aec") == 0
     assert "restored as photo.0-0.png" in capsys.readouterr().err
     assert Image.open("photo.0-0.png").format == "PNG" and not (tmp_path / "photo.0-0.jpg").exists()
-    assert np.array_equal(np.asarray(Image.open("photo.0-0.png")), data.read_image("photo.jpg")[0])
+    assert np.array_equal(np.asarray(Image.open("photo.0-0.png")), read_image("photo.jpg")[0])
 
 
 def test_the_images_of_a_lossless_archive_are_read_at_random(images):

@@ -13,6 +13,7 @@ from bitstream import container
 from codec import cli
 from codec.errors import FormatError, InputError
 from codec.io import data, deep
+from codec.io.images import read_image
 from codec.levels import lossless, modelfile
 from codec.training import lossless_train
 
@@ -244,7 +245,7 @@ def test_16_bit_files_round_trip_through_the_command_line_with_their_depth(
     fmt = {".png": "PNG", ".tif": "TIFF", ".pgm": "PPM", ".ppm": "PPM"}[suffix]
     path = tmp_path / f"x{suffix}"
     path.write_bytes(deep.write(image, fmt, bits))
-    read, info = data.read_image(path)
+    read, info = read_image(path)
     assert (
         read.dtype == np.uint16
         and np.array_equal(read, image)
@@ -269,7 +270,7 @@ def test_16_bit_files_round_trip_through_the_command_line_with_their_depth(
         text=True,
     )
     assert done.returncode == 0, done.stderr
-    back, back_info = data.read_image(path)
+    back, back_info = read_image(path)
     assert np.array_equal(back, image) and back_info["depth"] == info["depth"]
 
 
@@ -304,10 +305,10 @@ def test_a_pgm_that_lies_about_its_size_is_refused(tmp_path):
     path = tmp_path / "x.pgm"
     path.write_bytes(b"P5\n100 100\n4095\n" + b"\x00" * 50)
     with pytest.raises(OSError, match="ends after 50"):
-        data.read_image(path)
+        read_image(path)
     path.write_bytes(b"P5\n2 1\n300\n" + np.array([1, 400], ">u2").tobytes())
     with pytest.raises(OSError, match="above its maximum"):
-        data.read_image(io.BytesIO(path.read_bytes()))
+        read_image(io.BytesIO(path.read_bytes()))
 
 
 def test_a_folder_of_16_bit_images_restores_each_with_its_own_depth(tmp_path, deep_path):
@@ -333,7 +334,7 @@ def test_a_folder_of_16_bit_images_restores_each_with_its_own_depth(tmp_path, de
         == 0
     )
     for name, (image, bits) in images.items():
-        back, info = data.read_image(out / name)
+        back, info = read_image(out / name)
         assert np.array_equal(back, image) and info["depth"] == bits
 
 

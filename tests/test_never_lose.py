@@ -26,7 +26,7 @@ from PIL import Image
 import codec
 from bitstream import container
 from codec import api, signals
-from codec.io import data, fileio
+from codec.io import fileio, idx, sinks
 from codec.levels import modelfile
 
 from .test_cli import AECODEC, FMNIST, run, with_default_signal
@@ -278,7 +278,7 @@ def test_two_writers_finishing_together_never_both_succeed(tmp_path):
 
 
 def test_the_output_suffix_decides_the_restored_format_in_the_cli_and_the_api(tmp_path, images):
-    (tmp_path / "t10k-idx3-ubyte.gz").write_bytes(gzip.compress(data.idx_bytes(images)))
+    (tmp_path / "t10k-idx3-ubyte.gz").write_bytes(gzip.compress(idx.idx_bytes(images)))
     assert run("-q", "t10k-idx3-ubyte.gz", cwd=tmp_path).returncode == 0
     assert run("-d", "-q", "-o", "t10k.npy", "t10k-idx3-ubyte.gz.aec", cwd=tmp_path).returncode == 0
     assert np.load(tmp_path / "t10k.npy").shape == images.shape
@@ -474,14 +474,14 @@ def test_mistyped_model_fields_are_format_errors_never_coerced(tmp_path, change,
 def test_an_idx_or_npz_claiming_a_huge_image_is_refused_before_reading(tmp_path):
     head = bytes([0, 0, 8, 3]) + struct.pack(">III", 1, 32768, 32768)
     (tmp_path / "huge-idx3-ubyte.gz").write_bytes(gzip.compress(head + bytes(1 << 20)))
-    bounded(lambda: codec.data.load_images(tmp_path / "huge-idx3-ubyte.gz"), codec.InputError)
+    bounded(lambda: codec.data.training_images(tmp_path / "huge-idx3-ubyte.gz"), codec.InputError)
     npy = io.BytesIO()
     np.lib.format.write_array_header_1_0(
         npy, {"descr": "|u1", "fortran_order": False, "shape": (1, 32768, 32768)}
     )
     with zipfile.ZipFile(tmp_path / "huge.npz", "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr("images.npy", npy.getvalue() + bytes(1 << 20))
-    bounded(lambda: codec.data.load_images(tmp_path / "huge.npz"), codec.InputError)
+    bounded(lambda: codec.data.training_images(tmp_path / "huge.npz"), codec.InputError)
     for name in ("huge-idx3-ubyte.gz", "huge.npz"):
         r = run("-q", name, cwd=tmp_path)
         assert r.returncode == 1 and b"larger than aecodec accepts" in r.stderr
@@ -562,7 +562,7 @@ def test_inconsistent_metadata_is_a_format_error_and_leaves_nothing(
 
 def test_a_full_disk_says_no_space_left_on_device(tmp_path, images):
     with open("/dev/full", "wb") as f, pytest.raises(OSError) as info:
-        data.save_images(f, images, "npy")
+        sinks.save_images(f, images, "npy")
     assert info.value.errno == 28
     (tmp_path / "a.npy.aec").write_bytes(
         codec.compress(images, meta={"kind": "npy", "name": "a.npy"})
@@ -670,7 +670,7 @@ def test_a_short_write_to_standard_output_is_an_error_not_a_truncated_success():
             return n
 
     with pytest.raises(BrokenPipeError):
-        data.write_all(Short(), b"x" * 100)
+        sinks.write_all(Short(), b"x" * 100)
 
 
 def test_folder_restore_never_writes_through_a_symbolic_link(tmp_path, images):

@@ -9,11 +9,13 @@ and written back, so 12-bit data comes back as 12-bit data.
 
 from __future__ import annotations
 
+import io
 import re
 import struct
 import zlib
 
 import numpy as np
+from PIL import Image
 
 from codec.errors import DataError
 
@@ -48,7 +50,7 @@ def read(raw: bytes, check_shape) -> tuple[np.ndarray, dict]:
 
 def _codecs():
     try:
-        import imagecodecs
+        import imagecodecs  # lazily: 67 ms at start-up, and an optional package
     except ImportError:
         raise DataError(
             "16-bit PNG and TIFF files need imagecodecs (pip install imagecodecs)"
@@ -85,10 +87,6 @@ def _png_significant_bits(raw: bytes) -> int | None:
 def orientation(raw: bytes) -> int:
     """The EXIF Orientation (1 to 8; 1 when absent or not valid) of a deep PNG (its eXIf chunk) or
     TIFF (tag 274), read without decoding a pixel."""
-    import io
-
-    from PIL import Image
-
     try:
         if raw.startswith(PNG_SIGNATURE):
             exif = Image.Exif()
@@ -163,10 +161,6 @@ def _read_tiff(raw: bytes, check_shape) -> tuple[np.ndarray, dict]:
 
 def tiff_is_deep(raw: bytes) -> bool:
     """Whether a TIFF's first image has 16-bit samples (its BitsPerSample tag)."""
-    import io
-
-    from PIL import Image
-
     try:
         with Image.open(io.BytesIO(raw)) as im:
             bits = im.tag_v2.get(258, (8,))

@@ -1,45 +1,33 @@
-"""What the CLI reads and writes: image files, .npy/.npz arrays, IDX files, folders of images.
+"""What compressing and training read: image files, .npy/.npz arrays, IDX files, folders of images.
 
-A *source* is opened into (image shape, batched, meta, iterator of uint8 batches); the meta
-dict goes into the archive header so that decompression restores the same kind of file
-under the same name. Large inputs (IDX, .npy, folders) are read in chunks, so memory stays
-bounded by one chunk whatever their size; ``Sink`` writes them back the same way.
+A *source* is opened into (image shape, batched, meta, iterator of uint8 or uint16 batches); the
+meta dict goes into the archive header so that decompression restores the same kind of file under
+the same name (``sinks``). Large inputs (IDX, .npy, folders) are read in batches, so memory stays
+bounded by one batch whatever their size.
 """
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import gzip
 import io
 import os
 import zipfile
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import numpy as np
 
 from bitstream import container
-from bitstream.container import show
-from codec.api import CHUNK_IMAGES as CHUNK
 from codec.errors import DataError, FormatError, InputError
-from codec.io.data import (
-    IMAGE_SUFFIXES,
-    LOSSY_FORMATS,
-    check_array_shape,
-    check_image_shape,
-    holds_channels,
-    idx_header,
-    one_image,
-    output_kind,
-    read_idx_header,
-    read_image,
-    save_images,
-    save_npz,
-    scan_image,
-    with_alpha,
-    write_all,
-)
 from codec.io.fileio import check_relative_name
+from codec.io.idx import read_idx_header
+from codec.io.images import folder_files, read_image, scan_image
+from codec.io.shapes import check_array_shape, check_image_shape, one_image
+from codec.io.sinks import IMAGE_FORMATS, npz_key_problem, recorded_kind
+
+# Images read at a time: bounds memory. The archive writer cuts its own chunks (``api.CHUNK_IMAGES``),
+# so this size changes no byte of what is written.
+BATCH = 512
 
 
 class Source:
@@ -73,7 +61,7 @@ def _array_source(
         True,
         len(a),
         meta,
-        lambda: (a[i : i + CHUNK] for i in range(0, len(a), CHUNK)),
+        lambda: (a[i : i + BATCH] for i in range(0, len(a), BATCH)),
         depth,
     )
 
@@ -95,7 +83,7 @@ def _stream(
     def batches():
         done = 0
         while done < count:
-            n = min(CHUNK, count - done)
+            n = min(BATCH, count - done)
             raw = f.read(n * size)
             if len(raw) != n * size:
                 raise DataError(f"{what} ends after {done + len(raw) // size} of {count} images")
@@ -226,9 +214,10 @@ def _file_source(p: Path, grey_stack: bool, check) -> Source:
     f.seek(0)
     if kind == "npy" and p.suffix.lower() == ".npy":
         f.close()
-        a = np.load(
-            p, mmap_mode="r", allow_pickle=False
-        )  # mapped: the shape is checked before pixels are read
+        try:  # mapped: the shape is checked before pixels are read
+            a = np.load(p, mmap_mode="r", allow_pickle=False)
+        except ValueError as e:  # objects (they would need pickle), a damaged header
+            raise DataError(f"not a readable .npy array: {e}") from None
         check_array_shape(a.shape)
         check(a.shape if one_image(a.shape, grey_stack) else a.shape[1:])
         return _with(_array_source(a, {}, grey_stack), {"kind": "npy", "name": p.name})
@@ -334,29 +323,10 @@ def printable(name: str) -> str:
     return name if name.isprintable() else repr(name)
 
 
-def _folder_files(folder: Path) -> tuple[list[Path], list[Path]]:
-    """(image files, other files) under ``folder``, recursively, in a fixed order; hidden files and
-    folders and linked folders are not entered (a link can loop, and is not the folder's own)."""
-    images, others = [], []
-    for root, dirs, names in os.walk(folder):
-        dirs[:] = sorted(
-            d for d in dirs if not d.startswith(".") and not (Path(root) / d).is_symlink()
-        )
-        for name in sorted(names):
-            path = Path(root) / name
-            if name.startswith(".") or not path.is_file():
-                others.append(path)
-            elif path.suffix.lower() in IMAGE_SUFFIXES:
-                images.append(path)
-            else:
-                others.append(path)
-    return images, others
-
-
 def _folder_source(folder: Path, check) -> Source:
     """All the images under a folder, any sizes and channel counts; each checked (name, size, frames,
     mode, alpha) before anything is written or removed, then read as the archive is coded."""
-    files, skipped = _folder_files(folder)
+    files, skipped = folder_files(folder)
     if not files:
         raise DataError("folder holds no image files")
     names = [f.relative_to(folder).as_posix() for f in files]
@@ -384,7 +354,7 @@ def _folder_source(folder: Path, check) -> Source:
                 a, _ = read_image(path)
             except (ValueError, OSError) as e:
                 raise _named(e, name) from None
-            full = len(group) == CHUNK or (
+            full = len(group) == BATCH or (
                 group and (len(group) + 1) * a.size > container.MAX_CHUNK_PIXELS
             )
             if group and (a.shape != group[0].shape or full):
@@ -407,75 +377,6 @@ def _folder_source(folder: Path, check) -> Source:
     return src
 
 
-def write_archive(
-    source: Source,
-    fileobj,
-    *,
-    quality=None,
-    model=None,
-    batches=None,
-    on_batch=None,
-    pool=None,
-    max_error: int | None = None,
-) -> int:
-    """Compress ``source`` (its ``batches``, if given, stand for the rest of its stream) into an archive
-    on ``fileobj``, recording what restoring it needs; ``on_batch(batch)`` after each; the chunks coded
-    on ``pool``'s workers where given (``parallel.DaskPool``: the same bytes); ``max_error`` (0:
-    lossless) codes with the model's lossless coder. Returns the count."""
-    from codec import api
-
-    writer = api.ArchiveWriter(
-        fileobj,
-        source.image_shape,
-        quality=quality,
-        model=model,
-        batched=source.batched,
-        meta={**source.meta, "count": source.count},
-        pool=pool,
-        max_error=max_error,
-        depth=source.depth,
-    )
-    for batch in source.batches() if batches is None else batches:
-        writer.write(batch)
-        if on_batch is not None:
-            on_batch(batch)
-    writer.close()
-    return writer.count
-
-
-# What the CLI records in an archive's meta to restore the original file, and what restoring accepts.
-KINDS = ("npy", "npz", "idx", "image", "folder", "list")  # list: codec.compress of a list of images
-IMAGE_FORMATS = (
-    "PNG",
-    "BMP",
-    "TIFF",
-    "PPM",
-    "WEBP",
-    "GIF",
-    "JPEG",
-    "MPO",
-)  # Pillow formats of inputs it reads
-MAX_COUNT = 1 << 40
-MAX_NPZ_KEY_BYTES = 251  # with '.npy', a member that unzips to a file name (of 255 bytes at most)
-
-
-def npz_key_problem(key) -> str | None:
-    """Why ``key`` cannot name the array of an .npz aecodec restores, or None if it can: any
-    printable text (spaces, non-ASCII letters, a leading '-' are plain names inside a zip) without
-    '/' or '\\' (a member in a folder, or one that unzips elsewhere: '../x'), of at most 251 UTF-8
-    bytes.
-    The one rule of compressing (before anything is written or removed) and of restoring."""
-    if not isinstance(key, str) or not key:
-        return "is empty or not text"
-    if not key.isprintable():
-        return "holds a control or unprintable character"
-    if "/" in key or "\\" in key:
-        return "holds a '/' or a '\\' (a path, not a name)"
-    if len(key.encode("utf-8")) > MAX_NPZ_KEY_BYTES:
-        return f"is longer than {MAX_NPZ_KEY_BYTES} bytes"
-    return None
-
-
 def check_restorable(source: Source) -> None:
     """Refuse, before anything is coded, written or removed, an input whose record of what it was
     (``source.meta``) restoring would refuse: the rule is ``recorded_kind``'s, restoring's own.
@@ -487,297 +388,3 @@ def check_restorable(source: Source) -> None:
         recorded_kind({**source.meta, "count": source.count})
     except FormatError as e:
         raise InputError(f"it could not be restored as it is ({e})") from None
-
-
-def recorded_kind(meta: dict) -> dict:
-    """The kind of file an archive was made from, its fields checked: what restoring it needs.
-
-    Raises:
-        FormatError: a field of the wrong type or value (the archive's checksums cannot tell:
-            a file crafted with valid checksums is still checked).
-    """
-    kind = meta.get("kind", "npy")
-    if kind not in KINDS:
-        raise FormatError(f"header meta kind {show(kind)} is not one of {KINDS}")
-    count = meta.get("count")
-    if count is not None and not (type(count) is int and 0 <= count <= MAX_COUNT):
-        raise FormatError(f"header meta count {show(count)} is not a whole number of images")
-    out = {"kind": kind, "count": count}
-    if kind == "image":
-        fmt = meta.get("format") or "PNG"
-        if fmt not in IMAGE_FORMATS:
-            raise FormatError(
-                f"header meta format {show(fmt)} is not an image format aecodec writes {IMAGE_FORMATS}"
-            )
-        if meta.get("alpha") not in (None, "opaque"):
-            raise FormatError(f"header meta alpha {show(meta.get('alpha'))} is not 'opaque'")
-        out["format"], out["alpha"] = fmt, meta.get("alpha") == "opaque"
-        maxval = meta.get("maxval")  # a PGM/PPM's maximum value when it is not 2^depth - 1
-        if maxval is not None and not (type(maxval) is int and 256 <= maxval <= 65535):
-            raise FormatError(f"header meta maxval {show(maxval)} is not 256 to 65535")
-        out["maxval"] = maxval
-    elif kind == "idx":
-        if not isinstance(meta.get("gzip", False), bool):
-            raise FormatError(f"header meta gzip {show(meta.get('gzip'))} is not true or false")
-        out["gzip"] = meta.get("gzip", False)
-    elif kind == "npz":
-        key = meta.get("key", "images")
-        problem = npz_key_problem(key)
-        if problem is not None:
-            raise FormatError(
-                f"header meta key {show(key)} is not a plain array name: it {problem}"
-            )
-        out["key"] = key
-    elif kind == "folder":
-        out["files"] = _folder_names(meta, count)
-        opaque = meta.get("opaque", [])
-        if not isinstance(opaque, list) or not all(
-            type(i) is int and 0 <= i < count for i in opaque
-        ):
-            raise FormatError("header meta opaque is not a list of image numbers")
-        out["opaque"] = set(opaque)
-        depths = meta.get("depths")
-        if depths is not None and (
-            not isinstance(depths, list)
-            or len(depths) != count
-            or not all(type(d) is int and 1 <= d <= 16 for d in depths)
-        ):
-            raise FormatError("header meta depths is not a bit depth (1 to 16) per image")
-        out["depths"] = depths
-    return out
-
-
-def _folder_names(meta: dict, count) -> list[PurePosixPath]:
-    files = meta.get("files")
-    if not isinstance(files, list) or not files:
-        raise FormatError("header meta files is not a list of file names")
-    if count != len(files):
-        raise FormatError(f"header meta lists {len(files)} files for {show(count)} images")
-    try:
-        names = [check_relative_name(f, what="header meta files") for f in files]
-    except ValueError as e:
-        raise FormatError(str(e)) from None
-    if len(set(names)) != len(names):
-        raise FormatError("header meta files lists a name twice")
-    for name in names:
-        if output_kind(name.name) is None or output_kind(name.name)["kind"] != "image":
-            raise FormatError(f"header meta files holds {show(str(name))}, not an image file name")
-    return names
-
-
-def lossy_original(header: dict) -> bool:
-    """Whether the archive holds one image read from a lossy format (JPEG, WebP): restoring it as
-    such would compress it lossily once more."""
-    meta = header["meta"]
-    return meta.get("kind") == "image" and meta.get("format") in LOSSY_FORMATS
-
-
-def restore_kind(header: dict, name: str | None) -> dict:
-    """How to restore an archive to the file ``name`` (None: standard output).
-
-    One rule for the API and the CLI: the output name's suffix decides (``t10k.npy`` is a
-    NumPy file whatever the archive came from); a name without a suffix, or with the original
-    name's (``data.bin`` of an IDX file called ``data.bin``), gets the archive's original kind;
-    any other suffix is an error. A folder archive restores to a folder.
-
-    Raises:
-        FormatError: the archive's meta is malformed.
-        DataError: an unknown suffix, or an image file asked for more than one image.
-    """
-    meta = header["meta"]
-    recorded = recorded_kind(meta)
-    if name is None and lossy_original(header):  # standard output: lossless too
-        return {**recorded, "format": "PNG"}
-    if recorded["kind"] == "folder" or name is None:
-        return recorded
-    kind = output_kind(name)
-    if kind is None:
-        original = meta.get("name") if isinstance(meta.get("name"), str) else ""
-        if Path(name).suffix and Path(name).suffix.lower() != Path(original).suffix.lower():
-            raise DataError(
-                f"{name}: unknown output format (name it .npy, .npz, .png, .tif, ... or an IDX name)"
-            )
-        return recorded
-    if recorded["kind"] == "list" and kind["kind"] != "npz":
-        raise DataError(
-            f"{name}: the archive holds a list of images of several sizes: restore it with "
-            "codec.decompress, or name an .npz (one array per image)"
-        )
-    if kind["kind"] == "image" and (recorded["count"] or 0) > 1:
-        raise DataError(
-            f"{name}: an image file holds one image, the archive {recorded['count']} (name it .npy)"
-        )
-    return {**recorded, **kind}
-
-
-def _opaque(image: np.ndarray, fmt: str | None, depth: int | None = None) -> np.ndarray:
-    """The opaque alpha channel put back, where the file format has room for it (GIF and JPEG have none)."""
-    channels = image.shape[2] if image.ndim == 3 else 1
-    return with_alpha(image, depth) if holds_channels(fmt or "PNG", channels + 1) else image
-
-
-def check_folder_output(dst: Path, archive: Path | None) -> None:
-    """A folder to restore into must not be '.', '..', a root, the archive or a folder that holds it.
-
-    Raises:
-        InputError: one of those.
-    """
-    if dst.name in ("", ".", "..") or dst.resolve() == Path(dst.resolve().anchor):
-        raise InputError(
-            f"refusing to restore a folder archive into {str(dst)!r}: name a new folder"
-        )
-    if archive is not None:
-        archive = archive.resolve()
-        if dst.resolve() == archive or dst.resolve() in archive.parents:
-            raise InputError(f"refusing to restore into {dst}: it holds the archive")
-
-
-def restore_archive(
-    reader,
-    dst: Path | None,
-    *,
-    stdout=None,
-    force: bool = False,
-    then=None,
-    archive: Path | None = None,
-    on_batch=None,
-    like: str | None = None,
-) -> None:
-    """Restore an opened ``api.ArchiveReader`` to ``dst`` (None: the binary stream ``stdout``) as
-    ``restore_kind`` says for the name ``like`` (default: ``dst``'s; a part of an archive, written
-    under a name aecodec made up, takes the kind of file the whole would be), atomically; ``then()``
-    runs once the output is in place (--rm), and ``on_batch(batch)`` after each decoded batch. The
-    one restoring path of the CLI and the API.
-
-    Raises:
-        FormatError, DataError, InputError, FileExistsError: as the steps it takes.
-    """
-    from codec.io.fileio import atomic_folder, atomic_output
-
-    header = reader.header
-    kind = restore_kind(header, like if like is not None else None if dst is None else dst.name)
-    protect = [] if archive is None else [archive]
-    with contextlib.ExitStack() as stack:
-        if dst is None:
-            target = stdout
-        elif kind["kind"] == "folder":
-            check_folder_output(dst, archive)
-            target = stack.enter_context(
-                atomic_folder(dst, force=force, then=then, protect=protect)
-            )
-        else:
-            target = stack.enter_context(atomic_output(dst, force=force, then=then, inputs=protect))
-        sink = Sink(header, kind, target)
-        for batch in reader:
-            sink.write(batch)
-            if on_batch is not None:
-                on_batch(batch)
-        sink.finish()
-
-
-class Sink:
-    """Writes decoded batches as the file ``kind`` (from ``restore_kind``) says.
-
-    ``target`` is a binary file object (an ``atomic_output`` or stdout), or, for an archive
-    of a folder, a ``FolderOutput``. IDX and folders are written batch by batch; the other
-    kinds hold one array and are written by ``finish``, which also checks that the archive
-    held as many images as its meta claims (the output is then discarded, never kept short).
-    """
-
-    def __init__(self, header: dict, kind: dict, target):
-        self.image_shape, self.batched = tuple(header["image_shape"]), header["batched"]
-        self.kind, self.target, self.depth = kind, target, header["depth"]
-        if kind["kind"] == "idx" and self.depth > 8:
-            raise DataError(
-                "IDX files hold uint8 images here: name the output .npy for these 16-bit ones"
-            )
-        self._parts: list[np.ndarray] = []
-        self._written = 0
-        if kind["kind"] == "folder" and not hasattr(target, "open"):
-            raise DataError(
-                "an archive of a folder cannot be written to standard output; give a folder name"
-            )
-        if (
-            kind["kind"] == "idx" and kind["count"] is not None
-        ):  # streamed: the header needs the count first
-            self._stream = (
-                gzip.GzipFile(fileobj=target, mode="wb", mtime=0) if kind.get("gzip") else target
-            )
-            self._stream.write(idx_header((kind["count"], *self.image_shape)))
-
-    def write(self, batch: np.ndarray) -> None:
-        if (
-            self.kind["kind"] not in ("folder", "npz")
-            and self._parts
-            and batch.shape[1:] != self._parts[0].shape[1:]
-        ):
-            raise DataError(
-                "the archive holds images of several sizes: restore it to a folder or an .npz"
-            )
-        count = self.kind["count"]
-        if count is not None and self._written + len(batch) > count:
-            raise FormatError(f"archive holds more images than the {count} its header names")
-        if self.kind["kind"] == "folder":
-            names = self.kind["files"][self._written : self._written + len(batch)]
-            for i, (name, image) in enumerate(zip(names, batch, strict=True), start=self._written):
-                fmt = output_kind(name.name)["format"]
-                with self.target.open(name) as f:
-                    depth = self.kind["depths"][i] if self.kind.get("depths") else self.depth
-                    save_images(
-                        f,
-                        _opaque(image, fmt, depth) if i in self.kind["opaque"] else image,
-                        "image",
-                        format=fmt,
-                        depth=depth,
-                    )
-        elif hasattr(self, "_stream"):
-            self._stream.write(np.ascontiguousarray(batch).tobytes())
-        else:
-            self._parts.append(batch)
-        self._written += len(batch)
-
-    def finish(self) -> None:
-        count = self.kind["count"]
-        if count is not None and self._written != count:
-            raise FormatError(
-                f"archive holds {self._written} images, not the {count} its header names"
-            )
-        if hasattr(self, "_stream"):
-            if self._stream is not self.target:
-                self._stream.close()  # the gzip trailer; the file itself stays open
-        elif self.kind["kind"] == "npz" and len({p.shape[1:] for p in self._parts}) > 1:
-            arrays = {
-                f"image{i}": image
-                for i, image in enumerate(image for part in self._parts for image in part)
-            }
-            out = io.BytesIO()
-            save_npz(out, arrays)  # images of several sizes: one array each
-            write_all(self.target, out.getbuffer())
-        elif self.kind["kind"] != "folder":
-            images = np.concatenate(self._parts)
-            if not self.batched:
-                images = images[0]
-            elif (
-                self.kind["kind"] == "image"
-            ):  # an image file holds one image, without a batch axis
-                if len(images) != 1:
-                    raise DataError(
-                        f"an image file holds one image, the archive {len(images)} (name the output .npy)"
-                    )
-                images = images[0]
-            if self.kind.get("alpha"):
-                images = (
-                    _opaque(images, self.kind.get("format"), self.depth)
-                    if self.kind["kind"] == "image"
-                    else with_alpha(images, self.depth)
-                )
-            save_images(
-                self.target,
-                images,
-                self.kind["kind"],
-                format=self.kind.get("format"),
-                key=self.kind.get("key", "images"),
-                gzip_idx=self.kind.get("gzip", False),
-                depth=self.depth,
-                maxval=self.kind.get("maxval"),
-            )
