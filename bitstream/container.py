@@ -72,7 +72,6 @@ from __future__ import annotations
 import dataclasses
 import io
 import itertools
-import reprlib
 import struct
 import zlib
 
@@ -84,6 +83,16 @@ from bitstream.errors import (
     LimitError,
     TruncatedError,
     UnsupportedVersionError,
+    show,
+)
+from bitstream.header import (
+    MAX_META_DEPTH,
+    check_header,
+    check_shape,
+    from_wire,
+    image_pixels,
+    is_int,
+    to_wire,
 )
 from bitstream.walk import check_structure
 
@@ -108,40 +117,12 @@ MAX_CHUNK_BYTES = 1 << 28
 MAX_CHUNK_PIXELS = (
     1 << 29
 )  # decoded values per chunk (512 MB): bounds the memory one chunk can claim
-MAX_IMAGE_PIXELS = 1 << 29  # one image: 16384 x 16384 grey, 100+ megapixels in colour
-MAX_DIM = 1 << 16
-MAX_CHANNELS = 4
-MAX_QUALITY = 255
-LOSSLESS_QUALITY = 0  # the quality of a file coded by the model's lossless coder (format 6)
-MAX_DEPTH = 16
-MAX_ERROR = 32
-FINGERPRINT_BYTES = 8  # of the model's SHA-256: identifies a model, not a security boundary
-MAX_META_DEPTH = 8
 # Decoded pixels per byte of a chunk's data, at most: 1/128 bit per pixel. Real images need far
 # more (Fashion-MNIST's lowest level 0.15 bit per pixel); a decoder runs at about 2-5 Mpixel/s, so
 # this caps the work one byte can demand near 0.5 ms, whatever the headers claim.
 MAX_PIXELS_PER_BYTE = 1024
 _HEADER_VALUES = 1 << 19  # a folder archive's header lists one name per image (at most 2**18)
-_MAX_VARINT_BYTES = 5  # 35 bits: more than any limit here
-
-# What version 2 implies instead of storing. The coder's name and version are written out
-# here (not imported) on purpose: a new coder is a new container version (a test checks that
-# bitstream.coder still matches).
-IMPLIED = {"coder": {"name": "constriction-ans", "version": "0.5"}, "prior": "clusters"}
-WIRE_FIELDS = (
-    "model",
-    "quality",
-    "image_shape",
-    "batched",
-    "meta",
-    "depth",
-    "max_error",
-)  # the header array, in order
-HEADER_FIELDS = (
-    *WIRE_FIELDS,
-    *IMPLIED,
-    "dtype",
-)  # the in-memory header dict (dtype: from the depth)
+MAX_VARINT_BYTES = 5  # 35 bits: more than any limit here
 
 _U32 = struct.Struct("<I")
 # msgpack limits per record, checked by the parser before it allocates: a header holds short
@@ -160,7 +141,7 @@ _CHUNK_LIMITS = dict(
 _INDEX_LIMITS = dict(
     max_str_len=0, max_bin_len=0, max_array_len=MAX_INDEX_CHUNKS, max_map_len=0, max_ext_len=0
 )
-_TRAILER = struct.Struct("<III")  # index CRC, index size, final CRC
+TRAILER = struct.Struct("<III")  # index CRC, index size, final CRC
 
 
 @dataclasses.dataclass
@@ -176,19 +157,6 @@ class Archive:
         return sum(n for n, _ in self.chunks)
 
 
-_SHOW = reprlib.Repr()  # keyword arguments only from Python 3.12
-_SHOW.maxlevel, _SHOW.maxstring, _SHOW.maxother, _SHOW.maxlist, _SHOW.maxdict = 2, 40, 40, 4, 4
-
-
-def show(value) -> str:
-    """A short repr of an untrusted value for a message: bounded length and depth, never recursive."""
-    return _SHOW.repr(value)
-
-
-def _is_int(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
 def varint(value: int) -> bytes:
     """Unsigned LEB128: 7 bits a byte, low bits first, high bit set on every byte but the last."""
     out = bytearray()
@@ -197,93 +165,6 @@ def varint(value: int) -> bytes:
         out.append(low | (0x80 if value else 0))
         if not value:
             return bytes(out)
-
-
-def _check_meta(meta) -> None:
-    """Plain msgpack values only (nil, bool, int, float, str, bin, arrays, maps with str keys), bounded depth."""
-    stack = [(meta, 0)]
-    while stack:
-        value, depth = stack.pop()
-        if depth > MAX_META_DEPTH:
-            raise FormatError(f"header meta is nested deeper than {MAX_META_DEPTH} levels")
-        if isinstance(value, dict):
-            if not all(isinstance(k, str) for k in value):
-                raise FormatError("header meta has a map key that is not a string")
-            stack.extend((v, depth + 1) for v in value.values())
-        elif isinstance(value, (list, tuple)):
-            stack.extend((v, depth + 1) for v in value)
-        elif value is not None and not isinstance(value, (bool, int, float, str, bytes)):
-            raise FormatError(f"header meta holds a {type(value).__name__}, not a plain value")
-        elif _is_int(value) and not -(1 << 63) <= value < 1 << 64:
-            raise FormatError("header meta holds an integer msgpack cannot store")
-
-
-def check_header(header: dict) -> dict:
-    """Validate an in-memory header: fields, types, ranges and the sizes they claim; returns it.
-
-    Raises:
-        FormatError: a field is missing, unknown, of the wrong type or out of range, or an
-            implied field (coder, dtype, prior) differs from what this format version implies.
-        LimitError: the image shape exceeds aecodec's limits.
-    """
-    if not isinstance(header, dict):
-        raise FormatError("header is not a map")
-    missing = set(HEADER_FIELDS) - set(header)
-    unknown = set(header) - set(HEADER_FIELDS)
-    if missing or unknown:
-        raise FormatError(
-            f"header has missing fields {sorted(missing)} or unknown fields {sorted(map(str, unknown))}"
-        )
-    for name, value in IMPLIED.items():
-        if header[name] != value:
-            raise FormatError(
-                f"header {name} {show(header[name])} is not what format {FORMAT_VERSION} implies ({show(value)})"
-            )
-    model = header["model"]
-    fingerprint = (
-        model.get("fingerprint")
-        if isinstance(model, dict) and set(model) == {"fingerprint"}
-        else None
-    )
-    if (
-        not isinstance(fingerprint, str)
-        or len(fingerprint) != 2 * FINGERPRINT_BYTES
-        or fingerprint.strip("0123456789abcdef")
-    ):
-        raise FormatError(
-            f"header model {show(model)} is not {{'fingerprint': {2 * FINGERPRINT_BYTES} lowercase hex digits}}"
-        )
-    quality = header["quality"]
-    if not _is_int(quality) or not LOSSLESS_QUALITY <= quality <= MAX_QUALITY:
-        raise FormatError(
-            f"header quality {show(quality)} is not an integer from {LOSSLESS_QUALITY} to {MAX_QUALITY}"
-        )
-    depth, max_error = header["depth"], header["max_error"]
-    if not _is_int(depth) or not 1 <= depth <= MAX_DEPTH:
-        raise FormatError(f"header depth {show(depth)} is not an integer from 1 to {MAX_DEPTH}")
-    if (
-        not _is_int(max_error)
-        or not 0 <= max_error <= MAX_ERROR
-        or (max_error and quality != LOSSLESS_QUALITY)
-    ):
-        raise FormatError(
-            f"header max_error {show(max_error)} is not 0, or 1 to {MAX_ERROR} for the lossless coder"
-        )
-    if depth != 8 and quality != LOSSLESS_QUALITY:
-        raise FormatError(
-            f"header depth {depth} with a lossy level: only the lossless coder codes other depths"
-        )
-    if header["dtype"] != dtype_of(depth):
-        raise FormatError(
-            f"header dtype {show(header['dtype'])} is not {dtype_of(depth)} for depth {depth}"
-        )
-    _check_shape(header["image_shape"], "header image_shape")
-    if not isinstance(header["batched"], bool):
-        raise FormatError(f"header batched {show(header['batched'])} is not a bool")
-    if not isinstance(header["meta"], dict):
-        raise FormatError(f"header meta should be a map, not {type(header['meta']).__name__}")
-    _check_meta(header["meta"])
-    return header
 
 
 def _parse_header(raw: bytes):
@@ -297,83 +178,6 @@ def min_chunk_bytes(n: int, pixels_per_image: int) -> int:
     return 4 * -(-n * pixels_per_image // (4 * MAX_PIXELS_PER_BYTE))
 
 
-def _check_shape(shape, what: str) -> None:
-    if (
-        not isinstance(shape, list)
-        or len(shape) not in (2, 3)
-        or not all(_is_int(d) for d in shape)
-    ):
-        raise FormatError(f"{what} {show(shape)} is not [H, W] or [H, W, C]")
-    if any(d < 1 or d > MAX_DIM for d in shape) or (len(shape) == 3 and shape[2] > MAX_CHANNELS):
-        raise LimitError(f"{what} {show(shape)} is out of range")
-    if _image_pixels(shape) > MAX_IMAGE_PIXELS:
-        raise LimitError(
-            f"{what} {show(shape)} claims more than {MAX_IMAGE_PIXELS} pixels per image"
-        )
-
-
-def _image_pixels(shape) -> int:
-    return shape[0] * shape[1] * (shape[2] if len(shape) == 3 else 1)
-
-
-_DEFAULTS = (
-    False,
-    {},
-    8,
-    0,
-)  # batched, meta, depth, max_error: omitted from the end of a header record when they hold these
-
-
-def dtype_of(depth: int) -> str:
-    """The pixel type of ``depth``-bit samples."""
-    return "uint8" if depth <= 8 else "uint16"
-
-
-def _header_to_wire(header: dict, version: int = FORMAT_VERSION) -> list:
-    fields = [
-        bytes.fromhex(header["model"]["fingerprint"]),
-        *(header[name] for name in WIRE_FIELDS[1:]),
-    ]
-    while version >= 3 and len(fields) > 3 and _same(fields[-1], _DEFAULTS[len(fields) - 4]):
-        fields.pop()
-    return fields
-
-
-def _sizes(version: int) -> tuple[int, ...]:
-    """The lengths a header record may have in ``version``."""
-    return (3, 4, 5, 6, 7) if version >= 6 else (3, 4, 5) if version >= 3 else (5,)
-
-
-def _header_from_wire(fields, version: int = FORMAT_VERSION) -> dict:
-    sizes = _sizes(version)
-    if not isinstance(fields, list) or len(fields) not in sizes:
-        raise FormatError(
-            f"header record is not an array of {' to '.join(map(str, sizes[:: len(sizes) - 1 or 1]))} fields"
-        )
-    if version >= 3 and len(fields) > 3 and _same(fields[-1], _DEFAULTS[len(fields) - 4]):
-        raise FormatError(
-            f"header record holds a default it should omit ({WIRE_FIELDS[len(fields) - 1]} {show(fields[-1])})"
-        )
-    fields = [*fields, *_DEFAULTS[len(fields) - 3 :]]
-    fingerprint = fields[0]
-    if not isinstance(fingerprint, bytes) or len(fingerprint) != FINGERPRINT_BYTES:
-        raise FormatError(f"header model fingerprint is not {FINGERPRINT_BYTES} bytes")
-    header = dict(zip(WIRE_FIELDS, fields, strict=True))
-    header["model"] = {"fingerprint": fingerprint.hex()}
-    header.update(
-        (name, dict(value) if isinstance(value, dict) else value) for name, value in IMPLIED.items()
-    )
-    header["dtype"] = dtype_of(header["depth"]) if _is_int(header["depth"]) else None
-    if version < 6 and header["quality"] == LOSSLESS_QUALITY:
-        raise FormatError(f"header quality 0 (the lossless coder) in a format-{version} file")
-    return check_header(header)
-
-
-def _same(value, default) -> bool:
-    """``value`` is ``default`` in kind and value (msgpack's False is not its 0)."""
-    return type(value) is type(default) and value == default
-
-
 def _check_chunk(fields, version: int) -> tuple[int, bytes, list | None]:
     sizes = (3, 4) if version >= 3 else (3,)
     if not isinstance(fields, list) or len(fields) not in sizes:
@@ -383,12 +187,12 @@ def _check_chunk(fields, version: int) -> tuple[int, bytes, list | None]:
     n, data, crc = fields[:3]
     shape = fields[3] if len(fields) == 4 else None
     if shape is not None:
-        _check_shape(shape, "chunk shape")
-    if not _is_int(n) or n < 1:
+        check_shape(shape, "chunk shape")
+    if not is_int(n) or n < 1:
         raise FormatError(f"chunk image count {show(n)} is not a positive integer")
     if not isinstance(data, bytes):
         raise FormatError("chunk data is not a byte string")
-    if not _is_int(crc) or not 0 <= crc < 1 << 32:
+    if not is_int(crc) or not 0 <= crc < 1 << 32:
         raise FormatError(f"chunk checksum {show(crc)} is not a 32-bit unsigned integer")
     if zlib.crc32(data) != crc:
         raise ChecksumError("chunk checksum mismatch: the data is damaged")
@@ -461,7 +265,7 @@ class Writer:
         self._offset = 0  # bytes written so far
         self._counts: list[int] = []  # the index: images per chunk ...
         self._offsets: list[int] = []  # ... and where each chunk's record starts
-        record = _record(_header_to_wire(header), "header", MAX_HEADER_BYTES)
+        record = _record(to_wire(header, FORMAT_VERSION), "header", MAX_HEADER_BYTES)
         self._check_readable(record)
         self._write(
             MAGIC + bytes([FORMAT_VERSION | (0 if self._batched else SINGLE_IMAGE)]) + record
@@ -473,8 +277,8 @@ class Writer:
     def _check_readable(record: bytes) -> None:
         """The header record parses back under the reader's limits (e.g. a meta list too long for them)."""
         f = io.BytesIO(record)
-        size = _read_varint(lambda k: f.read(k), "header")
-        _header_from_wire(_parse_header(f.read(size)))
+        size = read_varint(lambda k: f.read(k), "header")
+        from_wire(_parse_header(f.read(size)), FORMAT_VERSION)
 
     def _write(self, b: bytes) -> None:
         self._crc = zlib.crc32(b, self._crc)
@@ -483,14 +287,14 @@ class Writer:
 
     def add(self, n: int, data: bytes, shape=None) -> None:
         """A chunk of ``n`` images of ``shape`` (None: the header's image shape)."""
-        if not _is_int(n) or n < 1:
+        if not is_int(n) or n < 1:
             raise FormatError(f"chunk image count {show(n)} is not a positive integer")
         shape = self._shape if shape is None else list(shape)
-        _check_shape(shape, "chunk shape")
-        if len(data) < min_chunk_bytes(n, _image_pixels(shape)):
+        check_shape(shape, "chunk shape")
+        if len(data) < min_chunk_bytes(n, image_pixels(shape)):
             raise LimitError(
                 f"chunk data of {len(data)} bytes for {n} images is denser than a reader accepts "
-                f"(pad it to {min_chunk_bytes(n, _image_pixels(shape))} bytes)"
+                f"(pad it to {min_chunk_bytes(n, image_pixels(shape))} bytes)"
             )
         if not self._batched:
             if self._count + n > 1 or shape != self._shape:
@@ -527,10 +331,10 @@ class Writer:
         self._f.write(_U32.pack(self._crc))
 
 
-def _read_varint(read, what: str) -> int:
+def read_varint(read, what: str) -> int:
     """A minimal LEB128 varint of at most 5 bytes, through ``read(k) -> bytes``."""
     value = 0
-    for i in range(_MAX_VARINT_BYTES):
+    for i in range(MAX_VARINT_BYTES):
         b = read(1)
         if len(b) != 1:
             raise TruncatedError(f"file is truncated (in the {what} length)")
@@ -539,7 +343,7 @@ def _read_varint(read, what: str) -> int:
             if b[0] == 0 and i > 0:
                 raise FormatError(f"{what} length is not in its shortest form")
             return value
-    raise FormatError(f"{what} length is longer than {_MAX_VARINT_BYTES} bytes")
+    raise FormatError(f"{what} length is longer than {MAX_VARINT_BYTES} bytes")
 
 
 class Reader:
@@ -567,7 +371,7 @@ class Reader:
             self._check_crc(
                 self._read(4, "header checksum"), expected, "header"
             )  # before the header is trusted
-        self.header = _header_from_wire(_parse_header(record), self.version)
+        self.header = from_wire(_parse_header(record), self.version)
         if self.version >= 3 and single == self.header["batched"]:
             raise FormatError(
                 "header batched field disagrees with the file's form (single image or archive)"
@@ -619,7 +423,7 @@ class Reader:
         return b
 
     def _length(self, limit: int, what: str) -> int:
-        size = _read_varint(lambda k: self._read(k, f"{what} length"), what)
+        size = read_varint(lambda k: self._read(k, f"{what} length"), what)
         if size > limit:
             raise LimitError(f"{what} claims {size} bytes, more than the {limit}-byte limit")
         return size
@@ -633,7 +437,7 @@ class Reader:
     def __iter__(self):
         shape = self.header["image_shape"]
         if self._single is not None:
-            self._check_density(1, shape, self._single)
+            check_density(1, shape, self._single)
             yield 1, self._single, shape
             return
         count, counts = 0, []
@@ -643,7 +447,7 @@ class Reader:
                 if not (size := self._length(MAX_CHUNK_BYTES, "chunk")):
                     break
                 self.chunk_offsets.append(start)
-                n, data, chunk_shape = _chunk(self._read(size, "chunk"), self.version, shape)
+                n, data, chunk_shape = parse_chunk(self._read(size, "chunk"), self.version, shape)
             except FormatError as e:  # what was read before is intact: say where it stopped
                 raise type(e)(
                     f"images from {count} on: {e}" if self.header["batched"] else str(e)
@@ -660,7 +464,7 @@ class Reader:
             index_crc, index_size = struct.unpack("<II", self._read(8, "index checksum"))
             if index_crc != zlib.crc32(record) or index_size != self._pos - 8 - start:
                 raise ChecksumError("index checksum mismatch: the file is damaged")
-            if _parse_index(body) != (counts, self.chunk_offsets):
+            if parse_index(body) != (counts, self.chunk_offsets):
                 raise FormatError("the index does not agree with the chunks")
         expected = self._crc
         tail = self._f.read(5)
@@ -671,13 +475,9 @@ class Reader:
         if _U32.unpack(tail)[0] != expected:
             raise ChecksumError("file checksum mismatch: the file is damaged")
 
-    @staticmethod
-    def _check_density(n: int, shape, data: bytes) -> None:
-        _check_density(n, shape, data)
 
-
-def _check_density(n: int, shape, data: bytes) -> None:
-    pixels = _image_pixels(shape)
+def check_density(n: int, shape, data: bytes) -> None:
+    pixels = image_pixels(shape)
     if len(data) < min_chunk_bytes(n, pixels):
         raise LimitError(
             f"chunk claims {n} images of {pixels} pixels in {len(data)} bytes of data: denser than "
@@ -685,22 +485,22 @@ def _check_density(n: int, shape, data: bytes) -> None:
         )
 
 
-def _chunk(body: bytes, version: int, shape) -> tuple[int, bytes, list]:
+def parse_chunk(body: bytes, version: int, shape) -> tuple[int, bytes, list]:
     """(n, data, image shape) of a chunk record's msgpack value, checked: structure, CRC, limits."""
     fields = _parse(body, "chunk", _CHUNK_LIMITS, max_values=16, max_depth=2)
     n, data, chunk_shape = _check_chunk(fields, version)
     chunk_shape = shape if chunk_shape is None else chunk_shape
-    pixels = _image_pixels(chunk_shape)
+    pixels = image_pixels(chunk_shape)
     if n * pixels > MAX_CHUNK_PIXELS:
         raise LimitError(
             f"chunk claims {n} images of {pixels} pixels, more than the limit of {MAX_CHUNK_PIXELS}"
         )
     if version >= 3:  # format 2, written before the floor: the codec budgets it
-        _check_density(n, chunk_shape, data)
+        check_density(n, chunk_shape, data)
     return n, data, chunk_shape
 
 
-def _parse_index(body: bytes) -> tuple[list[int], list[int]]:
+def parse_index(body: bytes) -> tuple[list[int], list[int]]:
     """(counts, offsets) of an index record's msgpack value, checked for form (not yet against the file)."""
     value = _parse(body, "index", _INDEX_LIMITS, max_values=2 * MAX_INDEX_CHUNKS + 3, max_depth=2)
     if (
@@ -712,96 +512,11 @@ def _parse_index(body: bytes) -> tuple[list[int], list[int]]:
     ):
         raise FormatError("index record is not [counts, offsets] of one positive length")
     counts, offsets = value
-    if not all(_is_int(n) and n >= 1 for n in counts):
+    if not all(is_int(n) and n >= 1 for n in counts):
         raise FormatError("index image counts are not positive integers")
-    if not all(_is_int(o) for o in offsets) or any(b <= a for a, b in itertools.pairwise(offsets)):
+    if not all(is_int(o) for o in offsets) or any(b <= a for a, b in itertools.pairwise(offsets)):
         raise FormatError("index offsets are not increasing integers")
     return counts, offsets
-
-
-class RandomAccess:
-    """The chunks of an archive on a seekable file, read one at a time: ``chunk(i)`` -> (n, data, shape).
-
-    Format 5 has an index at its end (checked against its own CRC, and each chunk record against
-    the bounds the index gives it); older archives are read through once to find their chunks.
-    The header is checked as ``Reader`` checks it; each chunk is checked when it is read (CRC,
-    limits), so a damaged chunk fails alone: ``counts`` says which images it held.
-    """
-
-    def __init__(self, fileobj, *, name: str = "data"):
-        reader = Reader(fileobj, name=name)
-        self.header, self.version, self._f = reader.header, reader.version, fileobj
-        self._single = reader._single
-        if self._single is not None:
-            self.counts, self._offsets, self._end = [1], [reader._pos], reader._pos
-        elif self.version >= INDEXED_VERSION:
-            self.counts, self._offsets, self._end = _read_index(fileobj, reader._pos)
-        else:
-            self.counts = [n for n, _, _ in reader]
-            self._offsets, self._end = reader.chunk_offsets, None
-
-    def __len__(self) -> int:
-        return len(self.counts)
-
-    def chunk(self, i: int) -> tuple[int, bytes, list]:
-        shape = self.header["image_shape"]
-        if self._single is not None:
-            _check_density(1, shape, self._single)
-            return 1, self._single, shape
-        begin = self._offsets[i]
-        self._f.seek(begin)
-        head = self._f.read(_MAX_VARINT_BYTES)
-        f = io.BytesIO(head)
-        size = _read_varint(lambda k: f.read(k), "chunk")
-        if size > MAX_CHUNK_BYTES:
-            raise LimitError(
-                f"chunk claims {size} bytes, more than the {MAX_CHUNK_BYTES}-byte limit"
-            )
-        stop = self._offsets[i + 1] if i + 1 < len(self._offsets) else self._end
-        if size == 0 or (stop is not None and f.tell() + size != stop - begin):
-            raise FormatError(
-                f"chunk {i} does not fill the place the index gives it: the file is damaged"
-            )
-        self._f.seek(begin + f.tell())
-        body = self._f.read(size)
-        if len(body) != size:
-            raise TruncatedError("file is truncated (in a chunk)")
-        n, data, chunk_shape = _chunk(body, self.version, shape)
-        if n != self.counts[i]:
-            raise FormatError(
-                f"chunk {i} holds {n} images, its index entry {self.counts[i]}: the file is damaged"
-            )
-        return n, data, chunk_shape
-
-
-def _read_index(f, start: int) -> tuple[list[int], list[int], int]:
-    """(counts, offsets, where the chunks end) from the index at the end of a seekable format-5 archive
-    whose chunks start at ``start``."""
-    size = f.seek(0, io.SEEK_END)
-    if size < start + 1 + 2 + _TRAILER.size:
-        raise TruncatedError("file is truncated (no room for its index)")
-    f.seek(size - _TRAILER.size)
-    index_crc, index_size, _ = _TRAILER.unpack(f.read(_TRAILER.size))
-    index_at = size - _TRAILER.size - index_size
-    if not 2 <= index_size <= MAX_INDEX_BYTES or index_at - 1 < start:
-        raise FormatError(
-            f"index size {index_size} is out of range: the file is damaged or truncated"
-        )
-    f.seek(index_at - 1)
-    raw = f.read(1 + index_size)
-    if raw[0] != 0:
-        raise FormatError("no end of chunks before the index: the file is damaged or truncated")
-    record = raw[1:]
-    if zlib.crc32(record) != index_crc:
-        raise ChecksumError("index checksum mismatch: the file is damaged or truncated")
-    body = io.BytesIO(record)
-    length = _read_varint(lambda k: body.read(k), "index")
-    if length != index_size - body.tell():
-        raise FormatError("index record's length disagrees with its size")
-    counts, offsets = _parse_index(record[body.tell() :])
-    if offsets[0] != start or offsets[-1] >= index_at - 1:
-        raise FormatError("index offsets lie outside the chunks: the file is damaged")
-    return counts, offsets, index_at - 1
 
 
 def pack(header: dict, chunks) -> bytes:

@@ -5,6 +5,8 @@ without importing ``codec``; ``codec`` re-exports every name here and adds its o
 Each class also subclasses the builtin a caller would naturally catch.
 """
 
+import reprlib
+
 
 class AecodecError(Exception):
     """Root of every error aecodec raises on purpose."""
@@ -28,3 +30,12 @@ class UnsupportedVersionError(FormatError):
 
 class LimitError(FormatError):
     """A size claimed by the data exceeds what aecodec accepts (a bomb or damage)."""
+
+
+_SHOW = reprlib.Repr()  # keyword arguments only from Python 3.12
+_SHOW.maxlevel, _SHOW.maxstring, _SHOW.maxother, _SHOW.maxlist, _SHOW.maxdict = 2, 40, 40, 4, 4
+
+
+def show(value) -> str:
+    """A short repr of an untrusted value for a message: bounded length and depth, never recursive."""
+    return _SHOW.repr(value)

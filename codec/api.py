@@ -17,6 +17,7 @@ import numpy as np
 
 import bitstream
 from bitstream import container
+from bitstream.header import FINGERPRINT_BYTES, MAX_DEPTH, MAX_ERROR, dtype_of
 from codec.errors import FormatError, InputError, LimitError, ModelMismatchError
 from codec.io.shapes import check_array_shape, check_image_shape, one_image
 from codec.levels import modelfile
@@ -164,10 +165,10 @@ def check_max_error(max_error) -> int:
     if (
         isinstance(max_error, bool)
         or not isinstance(max_error, (int, np.integer))
-        or not 0 <= max_error <= container.MAX_ERROR
+        or not 0 <= max_error <= MAX_ERROR
     ):
         raise InputError(
-            f"max_error {max_error!r} is not an integer from 0 (lossless) to {container.MAX_ERROR}"
+            f"max_error {max_error!r} is not an integer from 0 (lossless) to {MAX_ERROR}"
         )
     return int(max_error)
 
@@ -176,9 +177,9 @@ def _check_depth(depth) -> int:
     if (
         isinstance(depth, bool)
         or not isinstance(depth, (int, np.integer))
-        or not 1 <= depth <= container.MAX_DEPTH
+        or not 1 <= depth <= MAX_DEPTH
     ):
-        raise InputError(f"depth {depth!r} is not a number of bits from 1 to {container.MAX_DEPTH}")
+        raise InputError(f"depth {depth!r} is not a number of bits from 1 to {MAX_DEPTH}")
     return int(depth)
 
 
@@ -198,9 +199,9 @@ def depth_of(a: np.ndarray, depth=None) -> int:
 
 def _check_depth_of(a: np.ndarray, depth: int) -> np.ndarray:
     """``a`` if its dtype is the depth's and every value is below 2^depth (InputError otherwise)."""
-    if a.dtype != np.dtype(container.dtype_of(depth)):
+    if a.dtype != np.dtype(dtype_of(depth)):
         raise InputError(
-            f"images are {a.dtype}; {depth}-bit images are {container.dtype_of(depth)}"
+            f"images are {a.dtype}; {depth}-bit images are {dtype_of(depth)}"
         )
     if depth < 8 * a.dtype.itemsize and a.size and int(a.max()) >> depth:
         raise InputError(f"images hold the value {int(a.max())}, beyond {depth} bits")
@@ -233,12 +234,12 @@ def _header(
     return {
         "depth": depth,
         "max_error": max_error,
-        "model": {"fingerprint": model.fingerprint[: 2 * container.FINGERPRINT_BYTES]},
+        "model": {"fingerprint": model.fingerprint[: 2 * FINGERPRINT_BYTES]},
         "coder": {"name": bitstream.CODER_NAME, "version": bitstream.CODER_VERSION},
         "quality": quality,
         "image_shape": list(image_shape),
         "batched": batched,
-        "dtype": container.dtype_of(depth),
+        "dtype": dtype_of(depth),
         "prior": "clusters",
         "meta": meta or {},
     }

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bitstream import container
+from bitstream.random_access import RandomAccess
 from codec import api
 from codec.errors import AecodecError, InputError
 
@@ -42,7 +42,7 @@ class Archive:
         self._f = builtins.open(source, "rb") if self._owned else source
         self.name = str(source) if self._owned else getattr(source, "name", "data")
         try:
-            self._chunks = container.RandomAccess(self._f, name=self.name)
+            self._chunks = RandomAccess(self._f, name=self.name)
             self.header = self._chunks.header
             self.model = api.model_named_by(self.header) if model is None else api._resolve(model)
             api.check_model(self.model, self.header)

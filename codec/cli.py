@@ -501,7 +501,7 @@ def _model_names(args) -> dict:
     Reads the model files without loading the networks. A damaged bundled model only costs
     its name; a ``--model`` that cannot be read is an error.
     """
-    from bitstream import container
+    from bitstream.header import FINGERPRINT_BYTES
     from codec.api import DEEP_MODEL, DEFAULT_MODEL, PHOTO_MODEL
     from codec.errors import FormatError
     from codec.levels import modelfile
@@ -525,7 +525,7 @@ def _model_names(args) -> dict:
             body["fingerprint"],
             *body["meta"].get("same_levels_as", []),
         ]:  # its files, older ones too
-            names[fingerprint[: 2 * container.FINGERPRINT_BYTES]] = body["name"]
+            names[fingerprint[: 2 * FINGERPRINT_BYTES]] = body["name"]
     return names
 
 

@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import codec  # noqa: E402
 import codec.numcodecs  # noqa: E402
 from bitstream import container  # noqa: E402
+from bitstream.header import FINGERPRINT_BYTES  # noqa: E402
 from codec.io import sinks  # noqa: E402
 from tests.test_fuzz import join, split  # noqa: E402
 
@@ -285,7 +286,7 @@ def model_case(raw: bytes, blob: bytes, rng: np.random.Generator):
     def run():
         model = codec.api.Model(modelfile.loads(mutated, what="fuzz"), source="fuzz")
         header, chunks = split(blob)
-        header[0] = bytes.fromhex(model.fingerprint)[: container.FINGERPRINT_BYTES]
+        header[0] = bytes.fromhex(model.fingerprint)[: FINGERPRINT_BYTES]
         codec.decompress(join(header, chunks), model=model)
 
     return mutated, run

@@ -8,6 +8,7 @@ import pytest
 
 import bitstream
 from bitstream import container
+from bitstream.header import HEADER_FIELDS, IMPLIED, check_header
 
 
 def gaussian_tables():
@@ -151,7 +152,7 @@ def _with_header_checksum(start: bytes, records: bytes) -> bytes:
     """``records`` with the header's checksum after its first record, when that record is complete."""
     f = io.BytesIO(records)
     try:
-        size = container._read_varint(f.read, "header")
+        size = container.read_varint(f.read, "header")
     except bitstream.FormatError:
         return records
     end = f.tell() + size
@@ -248,11 +249,11 @@ def test_container_roundtrip_and_header_alone():
 
 
 def test_implied_fields_match_the_coder_so_a_coder_change_forces_a_new_format_version():
-    assert container.IMPLIED["coder"] == {
+    assert IMPLIED["coder"] == {
         "name": bitstream.CODER_NAME,
         "version": bitstream.CODER_VERSION,
     }
-    assert set(container.HEADER_FIELDS) == set(header())
+    assert set(HEADER_FIELDS) == set(header())
 
 
 def test_every_truncation_is_a_truncated_error():
@@ -547,7 +548,7 @@ def test_a_header_missing_a_field_is_rejected():
     h = header()
     del h["quality"]
     with pytest.raises(bitstream.FormatError, match="missing"):
-        container.check_header(h)
+        check_header(h)
 
 
 def test_decompression_bomb_fails_fast_on_chunk_image_count():

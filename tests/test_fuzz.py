@@ -44,7 +44,7 @@ def split(blob: bytes):
     with all 5 fields (defaults filled in); a single image's stream as one chunk [1, data, crc]."""
     legacy = blob[3] == 0
     f = io.BytesIO(blob[5:] if legacy else blob[4:])
-    header = msgpack.unpackb(f.read(container._read_varint(f.read, "header")), raw=False)
+    header = msgpack.unpackb(f.read(container.read_varint(f.read, "header")), raw=False)
     header += [False, {}][len(header) - 3 :]
     if not legacy and blob[3] & container.SINGLE_IMAGE:
         data = f.read()[:-4]
@@ -52,7 +52,7 @@ def split(blob: bytes):
     if not legacy:
         f.read(4)  # the header's checksum
     chunks = []
-    while (size := container._read_varint(f.read, "chunk")) != 0:
+    while (size := container.read_varint(f.read, "chunk")) != 0:
         chunks.append(msgpack.unpackb(f.read(size), raw=False))
     return header, chunks
 

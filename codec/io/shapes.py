@@ -3,7 +3,7 @@ line and training."""
 
 from __future__ import annotations
 
-from bitstream import container
+from bitstream import header
 from codec.errors import InputError
 
 ACCEPTED_SHAPES = (
@@ -21,15 +21,15 @@ def check_image_shape(shape) -> None:
     channels = int(shape[2]) if len(shape) == 3 else 1
     if min(h, w, channels) < 1:
         raise InputError(f"images of {h}x{w}x{channels} are empty; {ACCEPTED_SHAPES}")
-    if channels > container.MAX_CHANNELS:
+    if channels > header.MAX_CHANNELS:
         raise InputError(
-            f"images have {channels} channels; at most {container.MAX_CHANNELS} are supported"
+            f"images have {channels} channels; at most {header.MAX_CHANNELS} are supported"
         )
-    too_wide = h > container.MAX_DIM or w > container.MAX_DIM
-    if too_wide or h * w * channels > container.MAX_IMAGE_PIXELS:
+    too_wide = h > header.MAX_DIM or w > header.MAX_DIM
+    if too_wide or h * w * channels > header.MAX_IMAGE_PIXELS:
         raise InputError(
             f"images of {h}x{w}x{channels} are larger than aecodec accepts "
-            f"(at most {container.MAX_IMAGE_PIXELS} values: 16384x16384 grey)"
+            f"(at most {header.MAX_IMAGE_PIXELS} values: 16384x16384 grey)"
         )
 
 

@@ -13,7 +13,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 from PIL import Image
 
-from bitstream.container import show
+from bitstream.errors import show
 from codec.errors import DataError, FormatError, InputError
 from codec.io.fileio import atomic_folder, atomic_output, check_relative_name
 from codec.io.idx import idx_bytes, idx_header, is_idx_name

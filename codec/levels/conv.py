@@ -22,7 +22,7 @@ import math
 import numpy as np
 
 import bitstream
-from bitstream.container import MAX_IMAGE_PIXELS
+from bitstream.header import MAX_IMAGE_PIXELS
 from codec.levels import convnet
 from codec.levels.convnet import ACT_BITS
 from codec.levels.planes import from_planes, to_planes
