@@ -45,9 +45,9 @@ def _model(freqs: np.ndarray):
 
 
 def _runs(index: np.ndarray, via: np.ndarray | None = None):
-    """(order, tables, counts) of a flat index array: ``order`` sorts it by index (stably: positions in
-    order within a run), and each run of equal indices, ascending, has its table (``via[index]`` given
-    ``via``) and its length. The coder makes one call per run."""
+    """(order, tables, counts) of a flat index array: ``order`` sorts it by index (stably:
+    positions in order within a run), and each run of equal indices, ascending, has its table
+    (``via[index]`` given ``via``) and its length. The coder makes one call per run."""
     order = np.argsort(index, kind="stable")  # int16 indices: a radix sort
     counts = np.bincount(index.astype(np.intp, copy=False))
     present = np.flatnonzero(counts)
@@ -83,8 +83,9 @@ class Encoder:
         self._parts = []
 
     def add(self, symbols: np.ndarray, index: np.ndarray, via: np.ndarray | None = None) -> None:
-        """A part: each symbol coded with table ``index`` (or, given ``via``, table ``via[index]``: the
-        symbols are then grouped by ``index``, which may be a small int16 code of many tables)."""
+        """A part: each symbol coded with table ``index`` (or, given ``via``, table ``via[index]``:
+        the symbols are then grouped by ``index``, which may be a small int16 code of many
+        tables)."""
         symbols = np.clip(
             np.asarray(symbols, np.int64).reshape(-1), -_ESCAPE_OFFSET, _ESCAPE_OFFSET - 1
         )
@@ -94,7 +95,8 @@ class Encoder:
         self._parts.append((symbols, index, None if via is None else np.array(via)))
 
     def finish(self, *, min_bytes: int = 0, framed: bool = True) -> bytes:
-        """The stream: framed (end marker, and padding up to ``min_bytes``) unless ``framed`` is false (format 2)."""
+        """The stream: framed (end marker, and padding up to ``min_bytes``) unless ``framed`` is
+        false (format 2)."""
         coder = constriction.stream.stack.AnsCoder()
         if framed:
             coder.encode_reverse(np.array([END_MARKER], np.int32), _UNIFORM)
@@ -131,7 +133,8 @@ _PAD_MODEL = _model(_PAD_FLAG)
 
 
 def _pad(coder, min_bytes: int) -> None:
-    """Push the pad flag (and, when the stream is shorter than ``min_bytes``, zero words and their count)."""
+    """Push the pad flag (and, when the stream is shorter than ``min_bytes``, zero words and their
+    count)."""
     short = min_bytes - 4 * coder.num_words()
     if short > 0:
         words = (
@@ -143,7 +146,8 @@ def _pad(coder, min_bytes: int) -> None:
 
 
 class Decoder:
-    """Reads the parts of a stream in order; ``finish()`` checks the end marker and that nothing is left."""
+    """Reads the parts of a stream in order; ``finish()`` checks the end marker and that nothing is
+    left."""
 
     def __init__(self, data: bytes, tables: Tables, *, framed: bool = True):
         if len(data) % 4:
@@ -170,7 +174,8 @@ class Decoder:
             raise FormatError("entropy-coded stream's padding is not zero (damaged)")
 
     def read(self, index: np.ndarray, via: np.ndarray | None = None) -> np.ndarray:
-        """The symbols of the next part, one per entry of ``index`` (same shape; tables as ``Encoder.add``)."""
+        """The symbols of the next part, one per entry of ``index`` (same shape; tables as
+        ``Encoder.add``)."""
         flat = np.asarray(index).reshape(-1)
         if flat.size and (
             flat.min() < 0 or flat.max() >= (len(self.tables) if via is None else len(via))
@@ -215,7 +220,8 @@ class Decoder:
 
 
 def integer_frequencies(probs: np.ndarray) -> np.ndarray:
-    """Integer frequencies summing to 2**PRECISION, each >= 1, closest to ``probs`` (+ remainder to the mode)."""
+    """Integer frequencies summing to 2**PRECISION, each >= 1, closest to ``probs`` (+ remainder to
+    the mode)."""
     probs = np.asarray(probs, np.float64)
     freqs = np.floor(probs / probs.sum() * ((1 << PRECISION) - probs.size)).astype(np.int64) + 1
     freqs[np.argmax(freqs)] += (1 << PRECISION) - freqs.sum()
@@ -223,7 +229,8 @@ def integer_frequencies(probs: np.ndarray) -> np.ndarray:
 
 
 def ideal_bits(symbols: np.ndarray, index: np.ndarray, tables: Tables) -> float:
-    """Ideal bits of ``symbols`` under the tables (escapes at 16 extra bits): what ``Encoder`` approaches."""
+    """Ideal bits of ``symbols`` under the tables (escapes at 16 extra bits): what ``Encoder``
+    approaches."""
     symbols, index = np.asarray(symbols).reshape(-1), np.asarray(index).reshape(-1)
     total = 0.0
     order, used, counts = _runs(index)

@@ -1,4 +1,5 @@
-"""The ``.aec`` container (format version 6): compact, versioned, checksummed, streamable, strictly parsed.
+"""The ``.aec`` container (format version 6): compact, versioned, checksummed, streamable, strictly
+parsed.
 
 Layout::
 
@@ -49,20 +50,21 @@ decodes to (the writer pads the rare denser stream, see ``bitstream.coder``), so
 can demand is bounded by its size: a reader refuses a denser chunk before decoding it.
 
 Implied by the version and not stored: the entropy coder (``IMPLIED["coder"]``) and the prior
-("clusters"); the pixel type follows from the depth (uint8 up to 8 bits, else uint16). The latent grid and the padding follow from the
-image shape and the model's tile, so ``codec`` derives them. Readers still present the
-header as a dict with every field (``HEADER_FIELDS``), implied ones filled in.
+("clusters"); the pixel type follows from the depth (uint8 up to 8 bits, else uint16). The latent
+grid and the padding follow from the image shape and the model's tile, so ``codec`` derives them.
+Readers still present the header as a dict with every field (``bitstream.header.HEADER_FIELDS``),
+implied ones filled in.
 
 Every byte is covered by the final CRC; each chunk also carries its own, so a stream reader
 can stop at the first damaged chunk before decoding it. The index (its own CRC, read from the
 end) lets a reader of a seekable file go straight to the chunks that hold the images it wants
 (``RandomAccess``): it checks the header, the index and those chunks, and a damaged chunk costs
-only its own images. A sequential reader checks that the index agrees with the chunks it read. Every size is checked against a
-limit (and against the bytes actually present) before anything is allocated. Version 5 is
-version 6 without the depth and max_error fields (every file 8-bit and lossy). Version 4 is
-version 5's layout without the index (a random-access reader finds its chunks by reading them
-all once); version 3 is version 4's, but its tile-level streams carry no poses (``codec.levels.poses``):
-readers pass the version on to the codec, which decodes either. Version 2
+only its own images. A sequential reader checks that the index agrees with the chunks it read.
+Every size is checked against a limit (and against the bytes actually present) before anything is
+allocated. Version 5 is version 6 without the depth and max_error fields (every file 8-bit and
+lossy). Version 4 is version 5's layout without the index (a random-access reader finds its chunks
+by reading them all once); version 3 is version 4's, but its tile-level streams carry no poses
+(``codec.levels.poses``): readers pass the version on to the codec, which decodes either. Version 2
 (a 5-byte magic, no header checksum, no single-image form, streams without an end marker) is
 still read; version 1 (string-keyed maps, u32 lengths) was a pre-release format and is refused.
 """
@@ -101,14 +103,9 @@ SINGLE_IMAGE = (
     0x80  # set in the version byte of a single image's file: the form is known before the header
 )
 FORMAT_VERSION = 6
-READ_VERSIONS = (
-    2,
-    3,
-    4,
-    5,
-    6,
-)  # 2: no header checksum, streams without an end marker; 3: tile streams without poses; 4: no index;
-# 5: no depth or max_error (every file 8-bit, every level lossy)
+# 2: no header checksum, streams without an end marker; 3: tile streams without poses; 4: no
+# index; 5: no depth or max_error (every file 8-bit, every level lossy)
+READ_VERSIONS = (2, 3, 4, 5, 6)
 INDEXED_VERSION = 5  # archives carry an index from this version on
 MAX_INDEX_CHUNKS = 1 << 22  # chunks one archive may hold (4 million: billions of small images)
 MAX_INDEX_BYTES = 1 << 26
@@ -200,7 +197,8 @@ def _check_chunk(fields, version: int) -> tuple[int, bytes, list | None]:
 
 
 def _parse(raw: bytes, what: str, limits: dict, *, max_values: int, max_depth: int):
-    """Exactly one msgpack value filling ``raw``, parsed with ``limits`` after a walk that bounds its values and depth."""
+    """Exactly one msgpack value filling ``raw``, parsed with ``limits`` after a walk that bounds
+    its values and depth."""
     try:
         end = check_structure(
             raw, what=f"{what} record", max_values=max_values, max_depth=max_depth
@@ -235,12 +233,14 @@ def _check_version(version: int) -> None:
         return
     if version == 1:
         raise UnsupportedVersionError(
-            "container format 1 is a pre-release format this aecodec no longer reads (it reads formats 2 and 3); "
-            "decompress the file with the aecodec that wrote it and compress it again"
+            "container format 1 is a pre-release format this aecodec no longer reads "
+            "(it reads formats 2 and 3); decompress the file with the aecodec that wrote it "
+            "and compress it again"
         )
     if version > FORMAT_VERSION:
         raise UnsupportedVersionError(
-            f"container format {version} is newer than this aecodec reads ({FORMAT_VERSION}); upgrade aecodec"
+            f"container format {version} is newer than this aecodec reads ({FORMAT_VERSION}); "
+            "upgrade aecodec"
         )
     raise UnsupportedVersionError(
         f"container format {version} is not supported (this aecodec reads {FORMAT_VERSION})"
@@ -275,7 +275,8 @@ class Writer:
 
     @staticmethod
     def _check_readable(record: bytes) -> None:
-        """The header record parses back under the reader's limits (e.g. a meta list too long for them)."""
+        """The header record parses back under the reader's limits (e.g. a meta list too long for
+        them)."""
         f = io.BytesIO(record)
         size = read_varint(lambda k: f.read(k), "header")
         from_wire(_parse_header(f.read(size)), FORMAT_VERSION)
@@ -501,7 +502,8 @@ def parse_chunk(body: bytes, version: int, shape) -> tuple[int, bytes, list]:
 
 
 def parse_index(body: bytes) -> tuple[list[int], list[int]]:
-    """(counts, offsets) of an index record's msgpack value, checked for form (not yet against the file)."""
+    """(counts, offsets) of an index record's msgpack value, checked for form (not yet against the
+    file)."""
     value = _parse(body, "index", _INDEX_LIMITS, max_values=2 * MAX_INDEX_CHUNKS + 3, max_depth=2)
     if (
         not isinstance(value, list)
@@ -520,7 +522,8 @@ def parse_index(body: bytes) -> tuple[list[int], list[int]]:
 
 
 def pack(header: dict, chunks) -> bytes:
-    """The container bytes for ``header`` and an iterable of (n, data) or (n, data, shape) chunks."""
+    """The container bytes for ``header`` and an iterable of (n, data) or (n, data, shape)
+    chunks."""
     out = io.BytesIO()
     writer = Writer(out, header)
     for chunk in chunks:

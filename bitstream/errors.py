@@ -37,5 +37,6 @@ _SHOW.maxlevel, _SHOW.maxstring, _SHOW.maxother, _SHOW.maxlist, _SHOW.maxdict = 
 
 
 def show(value) -> str:
-    """A short repr of an untrusted value for a message: bounded length and depth, never recursive."""
+    """A short repr of an untrusted value for a message: bounded length and depth, never
+    recursive."""
     return _SHOW.repr(value)

@@ -34,12 +34,14 @@ HEADER_FIELDS = (
     "dtype",
 )  # the in-memory header dict (dtype: from the depth)
 
+
 def is_int(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
 def _check_meta(meta) -> None:
-    """Plain msgpack values only (nil, bool, int, float, str, bin, arrays, maps with str keys), bounded depth."""
+    """Plain msgpack values only (nil, bool, int, float, str, bin, arrays, maps with str keys),
+    bounded depth."""
     stack = [(meta, 0)]
     while stack:
         value, depth = stack.pop()
@@ -71,7 +73,8 @@ def check_header(header: dict) -> dict:
     unknown = set(header) - set(HEADER_FIELDS)
     if missing or unknown:
         raise FormatError(
-            f"header has missing fields {sorted(missing)} or unknown fields {sorted(map(str, unknown))}"
+            f"header has missing fields {sorted(missing)} or unknown fields "
+            f"{sorted(map(str, unknown))}"
         )
     for name, value in IMPLIED.items():
         if header[name] != value:
@@ -90,12 +93,14 @@ def check_header(header: dict) -> dict:
         or fingerprint.strip("0123456789abcdef")
     ):
         raise FormatError(
-            f"header model {show(model)} is not {{'fingerprint': {2 * FINGERPRINT_BYTES} lowercase hex digits}}"
+            f"header model {show(model)} is not "
+            f"{{'fingerprint': {2 * FINGERPRINT_BYTES} lowercase hex digits}}"
         )
     quality = header["quality"]
     if not is_int(quality) or not LOSSLESS_QUALITY <= quality <= MAX_QUALITY:
         raise FormatError(
-            f"header quality {show(quality)} is not an integer from {LOSSLESS_QUALITY} to {MAX_QUALITY}"
+            f"header quality {show(quality)} is not an integer from {LOSSLESS_QUALITY} to "
+            f"{MAX_QUALITY}"
         )
     depth, max_error = header["depth"], header["max_error"]
     if not is_int(depth) or not 1 <= depth <= MAX_DEPTH:
@@ -106,7 +111,8 @@ def check_header(header: dict) -> dict:
         or (max_error and quality != LOSSLESS_QUALITY)
     ):
         raise FormatError(
-            f"header max_error {show(max_error)} is not 0, or 1 to {MAX_ERROR} for the lossless coder"
+            f"header max_error {show(max_error)} is not 0, "
+            f"or 1 to {MAX_ERROR} for the lossless coder"
         )
     if depth != 8 and quality != LOSSLESS_QUALITY:
         raise FormatError(
@@ -126,11 +132,7 @@ def check_header(header: dict) -> dict:
 
 
 def check_shape(shape, what: str) -> None:
-    if (
-        not isinstance(shape, list)
-        or len(shape) not in (2, 3)
-        or not all(is_int(d) for d in shape)
-    ):
+    if not isinstance(shape, list) or len(shape) not in (2, 3) or not all(is_int(d) for d in shape):
         raise FormatError(f"{what} {show(shape)} is not [H, W] or [H, W, C]")
     if any(d < 1 or d > MAX_DIM for d in shape) or (len(shape) == 3 and shape[2] > MAX_CHANNELS):
         raise LimitError(f"{what} {show(shape)} is out of range")
@@ -179,11 +181,13 @@ def from_wire(fields, version: int) -> dict:
     sizes = _sizes(version)
     if not isinstance(fields, list) or len(fields) not in sizes:
         raise FormatError(
-            f"header record is not an array of {' to '.join(map(str, sizes[:: len(sizes) - 1 or 1]))} fields"
+            "header record is not an array of "
+            f"{' to '.join(map(str, sizes[:: len(sizes) - 1 or 1]))} fields"
         )
     if version >= 3 and len(fields) > 3 and _same(fields[-1], _DEFAULTS[len(fields) - 4]):
         raise FormatError(
-            f"header record holds a default it should omit ({WIRE_FIELDS[len(fields) - 1]} {show(fields[-1])})"
+            f"header record holds a default it should omit ({WIRE_FIELDS[len(fields) - 1]} "
+            f"{show(fields[-1])})"
         )
     fields = [*fields, *_DEFAULTS[len(fields) - 3 :]]
     fingerprint = fields[0]

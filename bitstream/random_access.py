@@ -24,7 +24,8 @@ from bitstream.errors import ChecksumError, FormatError, LimitError, TruncatedEr
 
 
 class RandomAccess:
-    """The chunks of an archive on a seekable file, read one at a time: ``chunk(i)`` -> (n, data, shape).
+    """The chunks of an archive on a seekable file, read one at a time: ``chunk(i)`` -> (n, data,
+    shape).
 
     Format 5 has an index at its end (checked against its own CRC, and each chunk record against
     the bounds the index gives it); older archives are read through once to find their chunks.
@@ -79,8 +80,8 @@ class RandomAccess:
 
 
 def _read_index(f, start: int) -> tuple[list[int], list[int], int]:
-    """(counts, offsets, where the chunks end) from the index at the end of a seekable format-5 archive
-    whose chunks start at ``start``."""
+    """(counts, offsets, where the chunks end) from the index at the end of a seekable format-5
+    archive whose chunks start at ``start``."""
     size = f.seek(0, io.SEEK_END)
     if size < start + 1 + 2 + TRAILER.size:
         raise TruncatedError("file is truncated (no room for its index)")

@@ -48,7 +48,8 @@ def check_structure(raw, *, what: str, max_values: int, max_depth: int, start: i
 
     Raises:
         LimitError: more than ``max_values`` values.
-        FormatError: nesting deeper than ``max_depth``, or a byte that starts no msgpack value (0xC1).
+        FormatError: nesting deeper than ``max_depth``, or a byte that starts no msgpack value
+            (0xC1).
         TruncatedError: the bytes end inside the value.
     """
     view = memoryview(raw)

@@ -200,9 +200,7 @@ def depth_of(a: np.ndarray, depth=None) -> int:
 def _check_depth_of(a: np.ndarray, depth: int) -> np.ndarray:
     """``a`` if its dtype is the depth's and every value is below 2^depth (InputError otherwise)."""
     if a.dtype != np.dtype(dtype_of(depth)):
-        raise InputError(
-            f"images are {a.dtype}; {depth}-bit images are {dtype_of(depth)}"
-        )
+        raise InputError(f"images are {a.dtype}; {depth}-bit images are {dtype_of(depth)}")
     if depth < 8 * a.dtype.itemsize and a.size and int(a.max()) >> depth:
         raise InputError(f"images hold the value {int(a.max())}, beyond {depth} bits")
     return a

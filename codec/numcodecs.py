@@ -1,9 +1,10 @@
-"""aecodec as a numcodecs codec: zarr arrays of images, compressed chunk by chunk with a learned codec.
+"""aecodec as a numcodecs codec: zarr arrays of images, compressed chunk by chunk with a learned
+codec (numcodecs finds it without an import).
 
     >>> import numcodecs, numpy as np
-    >>> c = numcodecs.get_codec({"id": "aecodec", "model": "fmnist", "quality": 4})   # no import needed
-    >>> z = zarr.create_array(store, shape=(60000, 28, 28), chunks=(1000, 28, 28), dtype="uint8",
-    ...                       zarr_format=2, compressors=c)                            # doctest: +SKIP
+    >>> c = numcodecs.get_codec({"id": "aecodec", "model": "fmnist", "quality": 4})
+    >>> z = zarr.create_array(store, shape=(60000, 28, 28), chunks=(1000, 28, 28),
+    ...                       dtype="uint8", zarr_format=2, compressors=c)  # doctest: +SKIP
 
 numcodecs finds the codec through the ``numcodecs.codecs`` entry point (``pyproject.toml``). Its
 config fully decides what a chunk decodes to, as numcodecs asks: ``model`` (a bundled model's name,

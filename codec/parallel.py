@@ -1,4 +1,5 @@
-"""Compression on a Dask cluster: workers code an archive's chunks, this process writes them in order.
+"""Compression on a Dask cluster: workers code an archive's chunks, this process writes them in
+order.
 
 The chunks are cut here exactly as one process cuts them (``api.ArchiveWriter``) and each is coded
 by the same deterministic integer path, so the archive is byte-identical to the one-process file
@@ -24,9 +25,15 @@ import re
 import socket
 import threading
 from collections import deque
+from multiprocessing import resource_tracker
 
 from codec import signals
 from codec.errors import ClusterError
+from codec.levels import modelfile
+from codec.levels.model import Model
+
+# DASK_IMPORT: Dask is imported where a pool first needs it: dask.distributed takes 0.4 s to
+# import (python -X importtime), which every run without a pool would pay.
 
 SCATTER_BYTES = 4 << 20
 CONNECT_SECONDS = 2.0  # a scheduler answers in milliseconds: a wrong address must not hold the user
@@ -36,7 +43,8 @@ _BUILT = [0]  # models built by this process, counted
 
 
 def models_built() -> int:
-    """How many times this (worker) process has built a model: once per model, however many chunks."""
+    """How many times this (worker) process has built a model: once per model, however many
+    chunks."""
     return _BUILT[0]
 
 
@@ -44,9 +52,6 @@ def encode_chunk(
     fingerprint: str, model_bytes: bytes, level: tuple, batch, min_bytes: int
 ) -> bytes:
     """A chunk's coded stream, computed on a worker (the model built on its first chunk)."""
-    from codec.levels import modelfile
-    from codec.levels.model import Model
-
     if fingerprint not in _MODELS:
         model = Model(
             modelfile.loads(model_bytes, what="model sent to the worker"), source="dask worker"
@@ -87,9 +92,7 @@ class DaskPool:
     def _start_local(self, workers: int | None) -> None:
         """A cluster of local processes that never see the terminal's Ctrl-C (each would print a
         traceback of its own): this process, their parent, gets it and closes them in order."""
-        from multiprocessing import resource_tracker
-
-        from dask.distributed import Client, LocalCluster
+        from dask.distributed import Client, LocalCluster  # lazily: DASK_IMPORT
 
         # Started here, not by the first worker: whichever thread starts it has SIGINT unblocked
         # after (the standard library's own mask for the tracker, lifted with SIG_UNBLOCK), and
@@ -110,8 +113,6 @@ class DaskPool:
 
     def encoder(self, model) -> ChunkEncoder:
         """Codes chunks with ``model`` (a loaded ``Model`` whose ``source`` is its file)."""
-        from codec.levels import modelfile
-
         if model.fingerprint not in self._scattered:
             data = modelfile.read(model.source)
             self._scattered[model.fingerprint] = self.client.scatter(data, broadcast=True)
@@ -188,7 +189,7 @@ def _connect(address: str):
     Raises:
         ClusterError: refused, unknown host, no handshake in time, or not Dask's protocol.
     """
-    from dask.distributed import Client
+    from dask.distributed import Client  # lazily: DASK_IMPORT
 
     _handshake(address)
     try:
@@ -209,7 +210,7 @@ def _handshake(address: str) -> None:
     Raises:
         ClusterError: as ``_connect``.
     """
-    from distributed.comm.addressing import parse_address
+    from distributed.comm.addressing import parse_address  # lazily: DASK_IMPORT
     from distributed.comm.registry import get_backend
 
     async def attempt():
@@ -270,8 +271,10 @@ class ChunkEncoder:
         self._queue: deque = deque()
 
     def submit(self, level: tuple, batch, min_bytes: int, shape) -> None:
-        """Code ``batch`` at ``level`` ((quality, max_error, depth), as ``Model.level_for`` takes it)."""
-        # a large chunk goes as data of its own (Dask warns of large task graphs); small ones ride with the task
+        """Code ``batch`` at ``level``: (quality, max_error, depth), as ``Model.level_for`` takes
+        it."""
+        # a large chunk goes as data of its own (Dask warns of large task graphs); small
+        # ones ride with the task
         images = self.pool.client.scatter(batch) if batch.nbytes > SCATTER_BYTES else batch
         future = self.pool.client.submit(
             encode_chunk, self.fingerprint, self._model, level, images, min_bytes, pure=False
@@ -279,7 +282,8 @@ class ChunkEncoder:
         self._queue.append((len(batch), future, shape))
 
     def ready(self, *, all_of_them: bool = False):
-        """(n, data, shape) of the oldest chunks, in order, while more than ``in_flight`` are out (or all)."""
+        """(n, data, shape) of the oldest chunks, in order, while more than ``in_flight`` are out
+        (or all)."""
         keep = 0 if all_of_them else self.pool.in_flight
         while len(self._queue) > keep:
             n, future, shape = self._queue.popleft()

@@ -138,7 +138,8 @@ def fashion_mnist(
             found = download(base_url + filename, cache_dir() / filename, sha256)
         if found is None:
             raise DataError(
-                f"{filename}: Fashion-MNIST not found (looked in {', '.join(map(str, _candidate_dirs(path)))}); "
+                f"{filename}: Fashion-MNIST not found (looked in "
+                f"{', '.join(map(str, _candidate_dirs(path)))}); "
                 "install it with 'apt-get install dataset-fashion-mnist', set AECODEC_DATA, "
                 "or pass download=True"
             )
@@ -152,10 +153,10 @@ def luma(rgb: np.ndarray) -> np.ndarray:
 
 
 def training_images(path: str | os.PathLike):
-    """Images to train on, read as compressing reads them (``sources.open_source``: EXIF orientation,
-    16-bit files, an opaque alpha channel dropped, the same limits): a folder of image files
-    (recursively; any sizes, grey or colour), an image file, .npy, .npz or IDX. Returns one array
-    (N, H, W[, C]) when they share a size, else a list of (H, W[, C]) arrays.
+    """Images to train on, read as compressing reads them (``sources.open_source``: EXIF
+    orientation, 16-bit files, an opaque alpha channel dropped, the same limits): a folder of image
+    files (recursively; any sizes, grey or colour), an image file, .npy, .npz or IDX. Returns one
+    array (N, H, W[, C]) when they share a size, else a list of (H, W[, C]) arrays.
 
     Raises:
         DataError: missing, unreadable, or holding no images (the message names the file).

@@ -25,7 +25,8 @@ _PNM = re.compile(rb"(P[56])(?:\s|#[^\n]*\n)+(\d+)(?:\s|#[^\n]*\n)+(\d+)(?:\s|#[
 
 
 def is_deep(head: bytes) -> bool:
-    """Whether a file starting with ``head`` (its first 64 bytes) holds samples deeper than 8 bits."""
+    """Whether a file starting with ``head`` (its first 64 bytes) holds samples deeper than 8
+    bits."""
     if head.startswith(PNG_SIGNATURE) and len(head) > 24:
         return head[24] == 16
     if head[:2] in (b"P5", b"P6"):
@@ -50,7 +51,7 @@ def read(raw: bytes, check_shape) -> tuple[np.ndarray, dict]:
 
 def _codecs():
     try:
-        import imagecodecs  # lazily: 67 ms at start-up, and an optional package
+        import imagecodecs  # lazily: 67 ms to import (-X importtime), for deep files only
     except ImportError:
         raise DataError(
             "16-bit PNG and TIFF files need imagecodecs (pip install imagecodecs)"
@@ -170,7 +171,8 @@ def tiff_is_deep(raw: bytes) -> bool:
 
 
 def write(image: np.ndarray, fmt: str, depth: int = 16, maxval: int | None = None) -> bytes:
-    """A uint16 image (H, W) or (H, W, C) as a ``fmt`` (Pillow's name: PNG, TIFF, PPM) file of ``depth`` bits."""
+    """A uint16 image (H, W) or (H, W, C) as a ``fmt`` (Pillow's name: PNG, TIFF, PPM) file of
+    ``depth`` bits."""
     image = np.ascontiguousarray(image, np.uint16)
     channels = 1 if image.ndim == 2 else image.shape[2]
     if fmt == "PNG":
@@ -187,7 +189,8 @@ def write(image: np.ndarray, fmt: str, depth: int = 16, maxval: int | None = Non
             + image.astype(">u2").tobytes()
         )
     raise DataError(
-        f"{fmt} cannot hold a 16-bit image of {channels} channels (name the output .png, .tif, .pgm or .npy)"
+        f"{fmt} cannot hold a 16-bit image of {channels} channels (name the output .png, .tif, "
+        ".pgm or .npy)"
     )
 
 

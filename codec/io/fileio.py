@@ -79,7 +79,8 @@ def check_output(path, *, force: bool = False, inputs=()) -> bool:
 
 
 def is_stream(path) -> bool:
-    """Whether ``path`` is a character device or a FIFO (through links): written into, never replaced."""
+    """Whether ``path`` is a character device or a FIFO (through links): written into, never
+    replaced."""
     try:
         mode = os.stat(path).st_mode
     except OSError:
@@ -157,7 +158,8 @@ def _place(tmp: Path, path: Path, force: bool) -> None:
             errno.ENOSYS,
         ):
             raise
-        # A file system without hard links: reserve the name exclusively, then replace the empty reservation.
+        # A file system without hard links: reserve the name exclusively, then replace the
+        # empty reservation.
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         os.replace(tmp, path)
         return
@@ -299,7 +301,8 @@ def write_atomic(path, data: bytes, *, force: bool = False, inputs=()) -> None:
 
 
 def check_relative_name(name, *, what: str) -> PurePosixPath:
-    """A file name inside a folder archive: relative, without '..', '.', empty parts or control characters.
+    """A file name inside a folder archive: relative, without '..', '.', empty parts or control
+    characters.
 
     Raises:
         ValueError: any other name (the caller turns it into its own error type).
@@ -348,7 +351,8 @@ class FolderOutput:
         self._files: list[PurePosixPath] = []
 
     def open(self, name: PurePosixPath):
-        """A binary file to write the restored ``name`` into (refused at once if it cannot be placed)."""
+        """A binary file to write the restored ``name`` into (refused at once if it cannot be
+        placed)."""
         self._check_target(name)
         staged = self._stage / name
         self._mkdirs(staged.parent, self._stage)
@@ -384,7 +388,8 @@ class FolderOutput:
             self._made_dirs.append(d)
 
     def commit(self) -> None:
-        """Check every name again (something may have appeared), then put each staged file in place."""
+        """Check every name again (something may have appeared), then put each staged file in
+        place."""
         with signals.deferred():
             for name in self._files:
                 self._check_target(name)
@@ -412,7 +417,8 @@ class FolderOutput:
 
 @contextlib.contextmanager
 def atomic_folder(path, *, force: bool = False, then=None, protect=()):
-    """Yield a ``FolderOutput`` for ``path`` whose files appear only if the block completes; then ``then()``."""
+    """Yield a ``FolderOutput`` for ``path`` whose files appear only if the block completes; then
+    ``then()``."""
     out = FolderOutput(Path(path), force=force, protect=protect)
     try:
         yield out

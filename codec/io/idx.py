@@ -1,4 +1,5 @@
-"""IDX files (the MNIST format), raw or gzip: reading with the header checked first, writing uint8."""
+"""IDX files (the MNIST format), raw or gzip: reading with the header checked first, writing
+uint8."""
 
 from __future__ import annotations
 
@@ -18,8 +19,8 @@ _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">
 
 
 def _read_bytes(path: Path, *, limit=None) -> bytes:
-    """The bytes of a raw or gzip file, inflated. ``limit(head)`` sees the first 24 bytes and may refuse
-    the file before the rest is read (a gzip bomb stays unread)."""
+    """The bytes of a raw or gzip file, inflated. ``limit(head)`` sees the first 24 bytes and may
+    refuse the file before the rest is read (a gzip bomb stays unread)."""
     try:
         with open(path, "rb") as f:
             head = f.read(2)
@@ -36,7 +37,8 @@ def _read_bytes(path: Path, *, limit=None) -> bytes:
 
 
 def _check_idx_claim(head: bytes, name: str) -> None:
-    """Refuse an IDX header whose data would exceed the read limit, or whose images aecodec could never code."""
+    """Refuse an IDX header whose data would exceed the read limit, or whose images aecodec could
+    never code."""
     dtype, shape = read_idx_header(io.BytesIO(head), name=name)
     if int(np.prod(shape, dtype=object)) * dtype.itemsize > MAX_IDX_BYTES:
         raise DataError(f"{name}: IDX header claims more than {MAX_IDX_BYTES} bytes of data")
@@ -105,7 +107,8 @@ def idx_bytes(array: np.ndarray) -> bytes:
 
 
 def is_idx_name(path: Path) -> bool:
-    """IDX by name: ``*.idx``, ``*-ubyte`` (Fashion-MNIST's names), or an ``idx1``..``idx4`` part."""
+    """IDX by name: ``*.idx``, ``*-ubyte`` (Fashion-MNIST's names), or an ``idx1``..``idx4``
+    part."""
     name = path.name.lower().removesuffix(".gz")
     return (
         name.endswith((".idx", "-ubyte"))

@@ -45,8 +45,8 @@ LOSSY_FORMATS = (
 
 
 def read_image(source, *, check_shape=None) -> tuple[np.ndarray, dict]:
-    """An image (path or binary file) as (H, W) grey or (H, W, C) colour, uint8 or (16-bit PNG, TIFF,
-    PGM/PPM) uint16, and what restoring it needs: {"format": Pillow's format}, plus {"alpha":
+    """An image (path or binary file) as (H, W) grey or (H, W, C) colour, uint8 or (16-bit PNG,
+    TIFF, PGM/PPM) uint16, and what restoring it needs: {"format": Pillow's format}, plus {"alpha":
     "opaque"} when an alpha channel that was opaque everywhere was dropped (restoring puts it back,
     exactly), and for deep files {"depth": bits} (and a PGM's "maxval" when not 2^depth - 1).
     An EXIF Orientation is applied (``upright``): the image comes as viewers show it.
@@ -110,12 +110,13 @@ def upright(a: np.ndarray, orientation: int) -> np.ndarray:
 
 
 def _alpha_dropped(a: np.ndarray, info: dict) -> tuple[np.ndarray, dict]:
-    """The image without its alpha channel when that is opaque everywhere (recorded: restoring puts it back)."""
+    """The image without its alpha channel when that is opaque everywhere (recorded: restoring puts
+    it back)."""
     if a.ndim == 3 and a.shape[2] in (2, 4):
         if (a[..., -1] != _opaque_value(a.dtype, info.get("depth"))).any():
             raise DataError(
-                "image has a transparent alpha channel; aecodec's levels are lossy and would change it "
-                "(flatten it, or keep the file as it is)"
+                "image has a transparent alpha channel; aecodec's levels are lossy and would "
+                "change it (flatten it, or keep the file as it is)"
             )
         a, info["alpha"] = (a[..., 0] if a.shape[2] == 2 else a[..., :3]), "opaque"
     return np.ascontiguousarray(a), info
@@ -126,8 +127,8 @@ def _opaque_value(dtype, depth: int | None = None) -> int:
 
 
 def _deep_file(source) -> bytes | None:
-    """The whole file's bytes when it holds samples deeper than 8 bits (16-bit PNG, TIFF, PGM/PPM), else
-    None (a file object is left at its start)."""
+    """The whole file's bytes when it holds samples deeper than 8 bits (16-bit PNG, TIFF, PGM/PPM),
+    else None (a file object is left at its start)."""
     if isinstance(source, (str, os.PathLike)):
         with open(source, "rb") as f:
             head = f.read(64)
@@ -156,7 +157,8 @@ def _header_shape(im) -> tuple[int, ...]:
 
 
 def _checked(im, check_shape):
-    """``im`` refused from its header alone (size, frames, mode), else converted to L, LA, RGB or RGBA."""
+    """``im`` refused from its header alone (size, frames, mode), else converted to L, LA, RGB or
+    RGBA."""
     check_shape(_header_shape(im))  # before a pixel is decoded
     frames = getattr(im, "n_frames", 1)
     if frames > 1:
@@ -205,7 +207,8 @@ def scan_image(path, *, check_shape=None) -> tuple[bool, int]:
 
 
 def with_alpha(image: np.ndarray, depth: int | None = None) -> np.ndarray:
-    """An image with the opaque alpha channel ``read_image`` dropped put back: grey -> LA, colour -> RGBA."""
+    """An image with the opaque alpha channel ``read_image`` dropped put back: grey -> LA, colour ->
+    RGBA."""
     alpha = np.full(image.shape[:2], _opaque_value(image.dtype, depth), image.dtype)
     return np.dstack([image, alpha]) if image.ndim == 3 else np.stack([image, alpha], -1)
 
@@ -222,7 +225,8 @@ def holds_channels(format: str, channels: int) -> bool:
 def save_image(
     out, image: np.ndarray, format: str, depth: int | None = None, maxval: int | None = None
 ) -> None:
-    """One image (H, W) or (H, W, C) with C in 2..4, as ``format`` (uint16: PNG, TIFF or PGM/PPM of ``depth`` bits)."""
+    """One image (H, W) or (H, W, C) with C in 2..4, as ``format`` (uint16: PNG, TIFF or PGM/PPM of
+    ``depth`` bits)."""
     if image.ndim != 2 and not (image.ndim == 3 and image.shape[2] in (2, 3, 4)):
         raise DataError(
             f"an image file holds one image of 1-4 channels, not an array of shape {image.shape}"

@@ -12,10 +12,12 @@ ACCEPTED_SHAPES = (
 
 
 def check_image_shape(shape) -> None:
-    """Refuse an image shape (H, W) or (H, W, C) beyond the container's limits, before any pixel is read.
+    """Refuse an image shape (H, W) or (H, W, C) beyond the container's limits, before any pixel is
+    read.
 
     Raises:
-        InputError: too many channels, or more values than 16384 x 16384 grey (``MAX_IMAGE_PIXELS``).
+        InputError: too many channels, or more values than 16384 x 16384 grey
+            (``MAX_IMAGE_PIXELS``).
     """
     h, w = int(shape[0]), int(shape[1])
     channels = int(shape[2]) if len(shape) == 3 else 1

@@ -25,7 +25,8 @@ from codec.io.images import (
     with_alpha,
 )
 
-# What the CLI records in an archive's meta to restore the original file, and what restoring accepts.
+# What the CLI records in an archive's meta to restore the original file, and what restoring
+# accepts.
 KINDS = ("npy", "npz", "idx", "image", "folder", "list")  # list: codec.compress of a list of images
 IMAGE_FORMATS = (
     "PNG",
@@ -58,7 +59,6 @@ def npz_key_problem(key) -> str | None:
     return None
 
 
-
 def recorded_kind(meta: dict) -> dict:
     """The kind of file an archive was made from, its fields checked: what restoring it needs.
 
@@ -77,7 +77,8 @@ def recorded_kind(meta: dict) -> dict:
         fmt = meta.get("format") or "PNG"
         if fmt not in IMAGE_FORMATS:
             raise FormatError(
-                f"header meta format {show(fmt)} is not an image format aecodec writes {IMAGE_FORMATS}"
+                f"header meta format {show(fmt)} is not an image format aecodec writes "
+                f"{IMAGE_FORMATS}"
             )
         if meta.get("alpha") not in (None, "opaque"):
             raise FormatError(f"header meta alpha {show(meta.get('alpha'))} is not 'opaque'")
@@ -165,7 +166,8 @@ def restore_kind(header: dict, name: str | None) -> dict:
         original = meta.get("name") if isinstance(meta.get("name"), str) else ""
         if Path(name).suffix and Path(name).suffix.lower() != Path(original).suffix.lower():
             raise DataError(
-                f"{name}: unknown output format (name it .npy, .npz, .png, .tif, ... or an IDX name)"
+                f"{name}: unknown output format "
+                "(name it .npy, .npz, .png, .tif, ... or an IDX name)"
             )
         return recorded
     if recorded["kind"] == "list" and kind["kind"] != "npz":
@@ -181,13 +183,15 @@ def restore_kind(header: dict, name: str | None) -> dict:
 
 
 def _opaque(image: np.ndarray, fmt: str | None, depth: int | None = None) -> np.ndarray:
-    """The opaque alpha channel put back, where the file format has room for it (GIF and JPEG have none)."""
+    """The opaque alpha channel put back, where the file format has room for it (GIF and JPEG have
+    none)."""
     channels = image.shape[2] if image.ndim == 3 else 1
     return with_alpha(image, depth) if holds_channels(fmt or "PNG", channels + 1) else image
 
 
 def check_folder_output(dst: Path, archive: Path | None) -> None:
-    """A folder to restore into must not be '.', '..', a root, the archive or a folder that holds it.
+    """A folder to restore into must not be '.', '..', a root, the archive or a folder that holds
+    it.
 
     Raises:
         InputError: one of those.
@@ -241,7 +245,6 @@ def restore_archive(
             if on_batch is not None:
                 on_batch(batch)
         sink.finish()
-
 
 
 class Sink:
@@ -331,7 +334,8 @@ class Sink:
             ):  # an image file holds one image, without a batch axis
                 if len(images) != 1:
                     raise DataError(
-                        f"an image file holds one image, the archive {len(images)} (name the output .npy)"
+                        f"an image file holds one image, the archive {len(images)} "
+                        "(name the output .npy)"
                     )
                 images = images[0]
             if self.kind.get("alpha"):
@@ -353,7 +357,8 @@ class Sink:
 
 
 def output_kind(name: str) -> dict | None:
-    """How ``save_images`` should write a file called ``name``, from its suffix; None for an unknown one."""
+    """How ``save_images`` should write a file called ``name``, from its suffix; None for an unknown
+    one."""
     lower = name.lower()
     suffix = Path(lower).suffix
     if suffix in (".npy", ".npz"):
@@ -412,7 +417,8 @@ def save_npz(fileobj, arrays: dict) -> None:
 
 
 def write_all(fileobj, buffer) -> None:
-    """Write every byte of ``buffer``: a buffered stream may take fewer and report it (a closed pipe)."""
+    """Write every byte of ``buffer``: a buffered stream may take fewer and report it (a closed
+    pipe)."""
     view = memoryview(buffer).cast("B")
     while view:
         written = fileobj.write(view)

@@ -25,14 +25,14 @@ from codec.io.images import folder_files, read_image, scan_image
 from codec.io.shapes import check_array_shape, check_image_shape, one_image
 from codec.io.sinks import IMAGE_FORMATS, npz_key_problem, recorded_kind
 
-# Images read at a time: bounds memory. The archive writer cuts its own chunks (``api.CHUNK_IMAGES``),
-# so this size changes no byte of what is written.
+# Images read at a time: bounds memory. The archive writer cuts its own chunks
+# (``api.CHUNK_IMAGES``), so this size changes no byte of what is written.
 BATCH = 512
 
 
 class Source:
-    """An opened input: ``image_shape``, ``batched``, ``count``, ``meta``, ``batches()``, and ``paths``
-    (the files it reads: what --rm may remove once the archive is complete)."""
+    """An opened input: ``image_shape``, ``batched``, ``count``, ``meta``, ``batches()``, and
+    ``paths`` (the files it reads: what --rm may remove once the archive is complete)."""
 
     def __init__(self, image_shape, batched: bool, count: int, meta: dict, batches, depth: int = 8):
         self.image_shape, self.batched, self.count, self.meta = (
@@ -72,8 +72,9 @@ MAX_PIPED_BYTES = 1 << 28  # an image or .npz read whole from a pipe: larger one
 def _stream(
     f, count: int, image_shape, name: str, what: str, dtype=np.uint8, check=check_image_shape
 ) -> Source:
-    """A Source reading ``count`` images of ``image_shape`` (uint8, or ``dtype``: uint16 of either byte
-    order) from ``f`` a chunk at a time; ``check(image_shape)`` first (``open_source``'s limits)."""
+    """A Source reading ``count`` images of ``image_shape`` (uint8, or ``dtype``: uint16 of either
+    byte order) from ``f`` a chunk at a time; ``check(image_shape)`` first (``open_source``'s
+    limits)."""
     check(image_shape)  # before a pixel is read
     if count == 0:
         raise DataError(f"{what} holds no images")
@@ -118,7 +119,8 @@ def _idx_stream(f, name: str, check=check_image_shape) -> Source:
 
 
 def _npy_stream(f, name: str, grey_stack: bool = False, check=check_image_shape) -> Source:
-    """A .npy array read lazily from a stream (a pipe, a member of an .npz): header now, images in chunks."""
+    """A .npy array read lazily from a stream (a pipe, a member of an .npz): header now, images in
+    chunks."""
     try:
         version = np.lib.format.read_magic(f)
         read_header = (
@@ -131,7 +133,8 @@ def _npy_stream(f, name: str, grey_stack: bool = False, check=check_image_shape)
         raise DataError(f"not a readable .npy array: {e}") from None
     if dtype not in (np.uint8, np.dtype("<u2"), np.dtype(">u2")):
         raise InputError(
-            f"images have dtype {dtype}; aecodec compresses uint8 images (and uint16 ones losslessly)"
+            f"images have dtype {dtype}; "
+            "aecodec compresses uint8 images (and uint16 ones losslessly)"
         )
     check_array_shape(shape)
     if fortran:  # column-major: no image is contiguous in the stream, so it is read whole (bounded)
@@ -139,7 +142,8 @@ def _npy_stream(f, name: str, grey_stack: bool = False, check=check_image_shape)
         raw = f.read(MAX_PIPED_BYTES + 1)
         if len(raw) != int(np.prod(shape)) * dtype.itemsize:
             raise DataError(
-                f"Fortran-order .npy array holds {len(raw)} bytes, not {int(np.prod(shape)) * dtype.itemsize}"
+                f"Fortran-order .npy array holds {len(raw)} bytes, not "
+                f"{int(np.prod(shape)) * dtype.itemsize}"
                 + (" (larger ones: convert it to C order)" if len(raw) > MAX_PIPED_BYTES else "")
             )
         a = np.ascontiguousarray(np.frombuffer(raw, dtype).reshape(shape, order="F")).astype(
@@ -260,7 +264,8 @@ def _streamed(f, kind: str, name: str, grey_stack: bool, check) -> Source:
 
 
 def _whole(f, kind: str, name: str, grey_stack: bool, check) -> Source:
-    """An .npz (one member, streamed out of the zip) or an image file, from a seekable binary file."""
+    """An .npz (one member, streamed out of the zip) or an image file, from a seekable binary
+    file."""
     if kind == "npz":
         try:
             z = zipfile.ZipFile(f)
@@ -324,8 +329,9 @@ def printable(name: str) -> str:
 
 
 def _folder_source(folder: Path, check) -> Source:
-    """All the images under a folder, any sizes and channel counts; each checked (name, size, frames,
-    mode, alpha) before anything is written or removed, then read as the archive is coded."""
+    """All the images under a folder, any sizes and channel counts; each checked (name, size,
+    frames, mode, alpha) before anything is written or removed, then read as the archive is
+    coded."""
     files, skipped = folder_files(folder)
     if not files:
         raise DataError("folder holds no image files")
@@ -337,8 +343,8 @@ def _folder_source(folder: Path, check) -> Source:
             dropped, depth = scan_image(path, check_shape=check)
             if depths and (depth > 8) != (depths[0] > 8):
                 raise InputError(
-                    f"a {depth}-bit image in a folder of {depths[0]}-bit ones: an archive holds one "
-                    "pixel type (compress them apart)"
+                    f"a {depth}-bit image in a folder of {depths[0]}-bit ones: an archive holds "
+                    "one pixel type (compress them apart)"
                 )
             depths.append(depth)
             if dropped:
