@@ -81,21 +81,7 @@ def check_header(header: dict) -> dict:
             raise FormatError(
                 f"header {name} {show(header[name])} is not what the format implies ({show(value)})"
             )
-    model = header["model"]
-    fingerprint = (
-        model.get("fingerprint")
-        if isinstance(model, dict) and set(model) == {"fingerprint"}
-        else None
-    )
-    if (
-        not isinstance(fingerprint, str)
-        or len(fingerprint) != 2 * FINGERPRINT_BYTES
-        or fingerprint.strip("0123456789abcdef")
-    ):
-        raise FormatError(
-            f"header model {show(model)} is not "
-            f"{{'fingerprint': {2 * FINGERPRINT_BYTES} lowercase hex digits}}"
-        )
+    _check_model(header["model"])
     quality = header["quality"]
     if not is_int(quality) or not LOSSLESS_QUALITY <= quality <= MAX_QUALITY:
         raise FormatError(
@@ -129,6 +115,24 @@ def check_header(header: dict) -> dict:
         raise FormatError(f"header meta should be a map, not {type(header['meta']).__name__}")
     _check_meta(header["meta"])
     return header
+
+
+def _check_model(model) -> None:
+    """The model field: {"fingerprint": the hex of the first ``FINGERPRINT_BYTES`` of its hash}."""
+    fingerprint = (
+        model.get("fingerprint")
+        if isinstance(model, dict) and set(model) == {"fingerprint"}
+        else None
+    )
+    if (
+        not isinstance(fingerprint, str)
+        or len(fingerprint) != 2 * FINGERPRINT_BYTES
+        or fingerprint.strip("0123456789abcdef")
+    ):
+        raise FormatError(
+            f"header model {show(model)} is not "
+            f"{{'fingerprint': {2 * FINGERPRINT_BYTES} lowercase hex digits}}"
+        )
 
 
 def check_shape(shape, what: str) -> None:
