@@ -1,2 +1,4 @@
-"""Files in and out: image and array readers and writers, IDX and Fashion-MNIST, 16-bit files,
-the sources the CLI compresses, and the one output policy for everything aecodec writes."""
+"""Files in and out, under the face (``codec.files``, the CLI), never importing it: ``sources``
+reads what compressing and training take, ``sinks`` writes an archive back as the kind of file it
+came from, over ``images`` (image files, 8 and 16 bits through ``deep``), ``idx`` and ``shapes``;
+``data`` finds Fashion-MNIST; ``fileio`` is the one output policy for everything aecodec writes."""
