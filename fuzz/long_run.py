@@ -286,7 +286,7 @@ def model_case(raw: bytes, blob: bytes, rng: np.random.Generator):
     def run():
         model = codec.api.Model(modelfile.loads(mutated, what="fuzz"), source="fuzz")
         header, chunks = split(blob)
-        header[0] = bytes.fromhex(model.fingerprint)[: FINGERPRINT_BYTES]
+        header[0] = bytes.fromhex(model.fingerprint)[:FINGERPRINT_BYTES]
         codec.decompress(join(header, chunks), model=model)
 
     return mutated, run

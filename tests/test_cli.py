@@ -87,7 +87,10 @@ def test_roundtrip_of_every_input_kind(files, cache):
     with np.load(out / "arr.npz") as z:
         assert z.files == ["images"] and z["images"].shape == (7, 28, 28)
     restored = idx.read_idx(out / "set-idx3-ubyte.gz")
-    assert restored.shape == (40, 28, 28) and psnr(restored, idx.read_idx(files / "set-idx3-ubyte.gz")) > 30
+    assert (
+        restored.shape == (40, 28, 28)
+        and psnr(restored, idx.read_idx(files / "set-idx3-ubyte.gz")) > 30
+    )
     assert sorted(p.name for p in (out / "folder").iterdir()) == [f"img{i}.png" for i in range(6)]
     assert not [p for p in out.rglob(".*")]  # no temporary files left
 

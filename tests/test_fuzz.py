@@ -219,9 +219,7 @@ def test_nested_fields_and_inconsistent_meta_behind_repaired_checksums(
 
         with pytest.raises(codec.AecodecError):
             reader = codec.api.ArchiveReader(io.BytesIO(blob))
-            sink = sinks.Sink(
-                reader.header, sinks.restore_kind(reader.header, None), io.BytesIO()
-            )
+            sink = sinks.Sink(reader.header, sinks.restore_kind(reader.header, None), io.BytesIO())
             for batch in reader:
                 sink.write(batch)
             sink.finish()
