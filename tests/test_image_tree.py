@@ -7,7 +7,7 @@ import codec
 from bitstream.coder import Decoder, Encoder
 from codec.api import PHOTO_MODEL
 from codec.errors import FormatError
-from codec.levels import image_tree, lossless
+from codec.levels import context_tree, hybrid, image_tree, lossless
 from codec.levels import lossless_forms as forms
 from codec.levels.planes import to_planes
 
@@ -20,22 +20,22 @@ def _upscaled(seed: int = 0) -> np.ndarray:
     return np.repeat(np.repeat(small.astype(np.uint8), 2, 0), 2, 1)
 
 
-def _grown(image: np.ndarray, search: int) -> lossless.Tree:
+def _grown(image: np.ndarray, search: int) -> context_tree.Tree:
     planes = to_planes(image[None]).astype(np.int32)
     form = forms.choose(planes, 1, 8, 8)
     props, tokens = lossless.original_properties(
         forms.forward(form, planes, 1, 8), 1, form, 8, predictors=True
     )
-    return image_tree.grow(props, tokens, lossless.tokens_per_sign(8), search)
+    return image_tree.grow(props, tokens, hybrid.tokens_per_sign(8), search)
 
 
 def _tables():
     return lossless.AdaptiveTables(
-        np.full((1, 2 * lossless.tokens_per_sign(8)), 1, np.uint32), 8, 256
+        np.full((1, 2 * hybrid.tokens_per_sign(8)), 1, np.uint32), 8, 256
     )
 
 
-@pytest.mark.parametrize("search", [1, len(lossless.PREDICTORS)])
+@pytest.mark.parametrize("search", [1, len(context_tree.PREDICTORS)])
 def test_an_image_tree_reads_back_as_written(search):
     tree = _grown(_upscaled(), search)
     assert (

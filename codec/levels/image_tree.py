@@ -3,7 +3,7 @@ compiled; integers where it matters), as JPEG XL's modular mode does at its high
 
 A model's tree is learned on its training images; an image unlike them (a CT when the model saw three,
 an upscaled photo) codes better with a tree of its own whose leaves also choose their predictor
-(``lossless.PREDICTORS``: CALIC's, the left or upper neighbour, W + N - NW, or JPEG XL's
+(``context_tree.PREDICTORS``: CALIC's, the left or upper neighbour, W + N - NW, or JPEG XL's
 weighted predictor, ``weighted.py``, whose largest neighbouring error is one more property). The tree is grown
 level by level, greedily: each leaf splits on the property and threshold (a quantile of the
 property) that most lower the entropy of its residuals' tokens, each side with the predictor best
@@ -28,7 +28,8 @@ from __future__ import annotations
 import numpy as np
 
 from bitstream.errors import FormatError
-from codec.levels import lossless
+from codec.levels import hybrid, kernels
+from codec.levels.context_tree import OWN_PROPERTIES, PREDICTORS, Tree, check_tree
 from codec.levels.lossless_forms import get_bits, put_bits
 
 MAX_LEAVES = 256
@@ -61,13 +62,13 @@ def sample(pixels: int, seed: int = 0):
 
 def grow(
     props: np.ndarray, tokens: np.ndarray, t: int, search: int = 1, scale: float = 1.0
-) -> lossless.Tree:
+) -> Tree:
     """A tree over properties (P, N) for tokens (K, N) (each predictor's signed tokens of the N pixels,
     a ``sample`` of the chunk's worth ``scale`` of it), its splits chosen with the first ``search``
     predictors (1: CALIC's alone), its leaves' predictors among all."""
     k_pred, n = tokens.shape
     a = 2 * t - 1
-    raw = lossless.raw_bits_of(np.abs(np.arange(a) - (t - 1))).astype(np.float64)
+    raw = hybrid.raw_bits_of(np.abs(np.arange(a) - (t - 1))).astype(np.float64)
     sym = np.ascontiguousarray(tokens + (t - 1), np.int64)
     counts = np.arange(n + 1, dtype=np.float64)
     xlogx = counts * np.log2(np.maximum(counts, 1))  # c log2 c of every count a leaf can hold
@@ -103,8 +104,8 @@ def grow(
             if len(th) == 0:
                 continue
             nb = len(th) + 1
-            h = lossless.compiled().split_histograms(node_of, b, searched, m, nb, a)
-            cost, j = lossless.compiled().best_splits(
+            h = kernels.compiled().split_histograms(node_of, b, searched, m, nb, a)
+            cost, j = kernels.compiled().best_splits(
                 h, whole_searched, raw, xlogx
             )  # each side its best predictor
             better = cost < best[0]
@@ -156,16 +157,16 @@ def grow(
     return _tree(nodes)
 
 
-def estimate(tree: lossless.Tree, counts: np.ndarray, t: int) -> float:
+def estimate(tree: Tree, counts: np.ndarray, t: int) -> float:
     """Bits the tree would code the chunk's pixels in with a table per leaf fitted to them (``counts``
     (leaves, 2T - 1): each leaf's signed tokens), plus the cost of each leaf (SPLIT_BITS): an estimate
     to choose between trees by."""
-    raw = lossless.raw_bits_of(np.abs(np.arange(2 * t - 1) - (t - 1))).astype(np.float64)
+    raw = hybrid.raw_bits_of(np.abs(np.arange(2 * t - 1) - (t - 1))).astype(np.float64)
     return float(_bits(counts, raw).sum() + SPLIT_BITS * tree.leaves)
 
 
-def _tree(nodes: list) -> lossless.Tree:
-    """A lossless.Tree from nodes numbered breadth first (parents before children)."""
+def _tree(nodes: list) -> Tree:
+    """A Tree from nodes numbered breadth first (parents before children)."""
     count = len(nodes)
     is_leaf = np.array([nd["children"] is None for nd in nodes])
     idx = np.arange(count)
@@ -179,7 +180,7 @@ def _tree(nodes: list) -> lossless.Tree:
     feature = np.array([nd["feature"] for nd in nodes], np.int64)
     threshold = np.array([nd["threshold"] for nd in nodes], np.int64)
     predictor = np.array([nd["pred"] for nd in nodes])[is_leaf]
-    tree = lossless.check_tree(
+    tree = check_tree(
         {
             "feature": feature,
             "threshold": threshold,
@@ -188,7 +189,7 @@ def _tree(nodes: list) -> lossless.Tree:
             "leaf": leaf,
         },
         what="an image's tree",
-        properties=len(lossless.OWN_PROPERTIES),
+        properties=len(OWN_PROPERTIES),
     )
     if (
         tree.depth > MAX_LEVELS
@@ -197,10 +198,10 @@ def _tree(nodes: list) -> lossless.Tree:
             f"lossless stream: an image's tree is {tree.depth} levels deep, more than the "
             f"{MAX_LEVELS} an encoder grows (damage, or a file made to waste time)"
         )
-    return lossless.Tree(tree.feature, tree.threshold, tree.left, tree.right, tree.leaf, predictor)
+    return Tree(tree.feature, tree.threshold, tree.left, tree.right, tree.leaf, predictor)
 
 
-def write(tree: lossless.Tree, coder_depth: int, add) -> None:
+def write(tree: Tree, coder_depth: int, add) -> None:
     """Put the tree in the stream, breadth first (its nodes are numbered so)."""
     inner = tree.leaf < 0
     put_bits(add, [len(tree.leaf) - 1], 16, coder_depth)
@@ -217,7 +218,7 @@ def write(tree: lossless.Tree, coder_depth: int, add) -> None:
             put_bits(add, v[length == bits] - (1 << (bits - 1)), int(bits) - 1, coder_depth)
 
 
-def read(coder_depth: int, read) -> lossless.Tree:
+def read(coder_depth: int, read) -> Tree:
     """The tree ``write`` put; FormatError if the bits are not a tree."""
     count = int(get_bits(read, 1, 16, coder_depth)[0]) + 1
     if count > 2 * MAX_LEAVES:
@@ -225,7 +226,7 @@ def read(coder_depth: int, read) -> lossless.Tree:
     inner = get_bits(read, count, 1, coder_depth).astype(bool)
     leaves = int((~inner).sum())
     predictor = get_bits(read, leaves, 3, coder_depth)
-    if (predictor >= len(lossless.PREDICTORS)).any():
+    if (predictor >= len(PREDICTORS)).any():
         raise FormatError("lossless stream: an image's tree names no predictor (damaged)")
     feature = np.zeros(count, np.int64)
     feature[inner] = get_bits(read, int(inner.sum()), 5, coder_depth)
@@ -247,10 +248,10 @@ def read(coder_depth: int, read) -> lossless.Tree:
     leaf = np.where(inner, -1, np.cumsum(~inner) - 1)
     if (left[inner] >= count).any() or (right[inner] >= count).any():
         raise FormatError("lossless stream: an image's tree is not a tree (damaged)")
-    tree = lossless.check_tree(
+    tree = check_tree(
         {"feature": feature, "threshold": threshold, "left": left, "right": right, "leaf": leaf},
         what="lossless stream",
-        properties=len(lossless.OWN_PROPERTIES),
+        properties=len(OWN_PROPERTIES),
     )
     if (
         tree.depth > MAX_LEVELS
@@ -259,4 +260,4 @@ def read(coder_depth: int, read) -> lossless.Tree:
             f"lossless stream: an image's tree is {tree.depth} levels deep, more than the "
             f"{MAX_LEVELS} an encoder grows (damage, or a file made to waste time)"
         )
-    return lossless.Tree(tree.feature, tree.threshold, tree.left, tree.right, tree.leaf, predictor)
+    return Tree(tree.feature, tree.threshold, tree.left, tree.right, tree.leaf, predictor)

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from codec.levels import kernels
+
 EXTRA = 3  # bits of precision added to pixel values
 ROUND = (1 << EXTRA >> 1) - 1
 P1C, P2C, P3C = (
@@ -22,6 +24,7 @@ P1C, P2C, P3C = (
     7,
 )  # libjxl's default header: p1C, p2C, and p3Ca = p3Cb = p3Cc (p3Cd = p3Ce = 0)
 MAX_WEIGHTS = np.array([13, 12, 12, 12], np.int64)
+_CONSTANTS = (MAX_WEIGHTS, np.array([P1C, P2C, P3C], np.int64), EXTRA)  # for the compiled loops
 DIVISION = (1 << 24) // np.arange(1, 65, dtype=np.int64)  # 2^24 / (i + 1)
 
 
@@ -44,7 +47,7 @@ def _weighted_average(p: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 
 class State:
-    """The predictor's memory for n planes padded as ``lossless.padded``: each sub-prediction's error
+    """The predictor's memory for n planes padded as ``predict.padded``: each sub-prediction's error
     and the final prediction's (true) error at every pixel coded so far."""
 
     def __init__(self, shape):
@@ -98,7 +101,7 @@ def _largest(*errors: np.ndarray) -> np.ndarray:
 
 
 class PixelMajorState:
-    """``State`` for planes stored pixel-major ((H + 2) * (W + 4), n: ``lossless.pixel_major``), compiled
+    """``State`` for planes stored pixel-major ((H + 2) * (W + 3), n: ``predict.pixel_major``), compiled
     (``_kernels.wp_predict`` and ``wp_update``, which the tests hold to ``State``)."""
 
     def __init__(self, length: int, n: int):
@@ -107,25 +110,22 @@ class PixelMajorState:
         self._sub = self._pred = None
 
     def predict(self, r: np.ndarray, here: np.ndarray, offsets: np.ndarray, top: int):
-        from codec.levels.lossless import compiled
-
         n = r.shape[1]
         self._sub, self._pred = (
             np.empty((4, n, len(here)), np.int64),
             np.empty((n, len(here)), np.int64),
         )
-        return compiled().wp_predict(
-            r, self.errors, self.true, here, offsets, top, self._sub, self._pred
+        return kernels.compiled().wp_predict(
+            r, self.errors, self.true, here, offsets, top, self._sub, self._pred, *_CONSTANTS
         )
 
     def update(self, here: np.ndarray, values: np.ndarray) -> None:
-        from codec.levels.lossless import compiled
-
-        compiled().wp_update(
+        kernels.compiled().wp_update(
             self.errors,
             self.true,
             here,
             self._sub,
             self._pred,
             np.ascontiguousarray(values, np.int64),
+            EXTRA,
         )
