@@ -1,5 +1,6 @@
-"""Builds the lossless coder's compiled loops (``codec/levels/_kernels.pyx``), stamped with the SHA-256
-of their source (``codec.levels.kernels`` refuses a stale build); everything else is in pyproject.toml.
+"""Builds the lossless coder's compiled loops (``codec/levels/_kernels.pyx``), stamped with the
+SHA-256 of their source (``codec.levels.kernels`` refuses a stale build); everything else is in
+pyproject.toml.
 
 The build is optional: without Cython or a C compiler the package installs with a warning, the lossy
 levels work, and lossless coding says what is missing.
@@ -13,7 +14,10 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 SOURCE = Path("codec/levels/_kernels.pyx")
-HOW = "install Cython and a C compiler, then run pip install -e . (or python setup.py build_ext --inplace)"
+HOW = (
+    "install Cython and a C compiler, then run pip install -e . "
+    "(or python setup.py build_ext --inplace)"
+)
 
 
 class OptionalBuildExt(build_ext):
@@ -22,14 +26,20 @@ class OptionalBuildExt(build_ext):
     def run(self):
         try:
             super().run()
-        except Exception as e:  # a missing compiler raises several kinds (PlatformError, OSError, ...)
-            warnings.warn(f"aecodec's compiled loops were not built ({e}): lossless coding needs them; {HOW}")
+        except (
+            Exception
+        ) as e:  # a missing compiler raises several kinds (PlatformError, OSError, ...)
+            warnings.warn(
+                f"aecodec's compiled loops were not built ({e}): lossless coding needs them; {HOW}"
+            )
 
     def build_extension(self, ext):
         try:
             super().build_extension(ext)
         except Exception as e:
-            warnings.warn(f"aecodec's compiled loops were not built ({e}): lossless coding needs them; {HOW}")
+            warnings.warn(
+                f"aecodec's compiled loops were not built ({e}): lossless coding needs them; {HOW}"
+            )
 
 
 def extensions() -> list:

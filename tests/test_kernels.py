@@ -29,7 +29,8 @@ def _planes(rng, n, h, w, depth):
 
 
 def _random_tree(rng, props, nodes=301):
-    """A valid tree splitting on random properties at thresholds drawn from the properties' values."""
+    """A valid tree splitting on random properties at thresholds drawn from the properties'
+    values."""
     feature, threshold, left, right = [], [], [], []
     for i in range(nodes // 2):
         f = int(rng.integers(0, props.shape[0]))
@@ -181,9 +182,7 @@ def test_compiled_raw_bits_and_reconstruction_invert_the_hybrid_tokens():
     )
     token, raw, _ = hybrid.token_of(np.abs(q))
     signed = np.where(q < 0, -token, token).reshape(-1).astype(np.int32)
-    sent, bits = kernels.raw_bits(
-        signed, hybrid.tokens_per_sign(16), hybrid.DIRECT, hybrid.MSB
-    )
+    sent, bits = kernels.raw_bits(signed, hybrid.tokens_per_sign(16), hybrid.DIRECT, hybrid.MSB)
     np.testing.assert_array_equal(sent, np.flatnonzero(np.abs(signed) >= hybrid.DIRECT))
     np.testing.assert_array_equal(bits, hybrid.raw_bits_of(np.abs(signed))[sent] - 1)
     here = np.arange(7, dtype=np.int64) + 30
@@ -220,7 +219,8 @@ def test_compiled_raw_bits_and_reconstruction_invert_the_hybrid_tokens():
 
 
 FIXTURES = Path(__file__).parent / "data"
-WRITTEN_BY_NUMPY = {  # (file stem, compress arguments): written by the numpy-only coder (commit ef253ae)
+# (file stem, compress arguments): written by the numpy-only coder (commit ef253ae)
+WRITTEN_BY_NUMPY = {
     "format6-fashion-lossless": {"lossless": True},
     "format6-fashion-k2": {"max_error": 2},
     "format6-photo-lossless": {
@@ -288,8 +288,18 @@ def test_the_compiled_loops_compute_the_properties_and_predictors_the_trees_name
     rt, here = predict.pixel_major(planes), predict.schedule(3, 4)[0]
     with pytest.raises(ValueError, match="rebuild"):
         kernels.leaves_at(
-            rt, rt, np.zeros((0, 0), np.int32), np.zeros((0, 0), np.int64), here,
-            predict.offsets(4), np.zeros((2, 1), np.int64), 0, 1, tree._nodes, tree._leaf16, 20,
+            rt,
+            rt,
+            np.zeros((0, 0), np.int32),
+            np.zeros((0, 0), np.int64),
+            here,
+            predict.offsets(4),
+            np.zeros((2, 1), np.int64),
+            0,
+            1,
+            tree._nodes,
+            tree._leaf16,
+            20,
         )
 
 

@@ -1,11 +1,12 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
-"""The lossless coder's per-pixel loops, compiled (Cython, built with the package): integers only, so
-every machine gives the leaves and predictions of the numpy definitions in ``lossless.py`` (the tests
-hold them to it).
+"""The lossless coder's per-pixel loops, compiled (Cython, built with the package; loaded and checked
+by ``kernels.py``): integers only, so every machine gives the leaves and predictions of the numpy
+definitions in ``predict.py``, ``context_tree.py``, ``hybrid.py`` and ``weighted.py`` (the tests hold
+them to it). The constants of those definitions are passed in, not copied here.
 
 numpy spends about twenty passes over memory per pixel on a context tree's walk (a gather and a
 compare per level) and on the twenty properties it reads; here each pixel is one pass, and the planes
-are stored pixel-major ((H + 2) * (W + 4), n): a pixel's neighbours in all images of a chunk are
+are stored pixel-major ((H + 2) * (W + 3), n: ``predict.pixel_major``): a pixel's neighbours in all images of a chunk are
 contiguous runs, where image-major storage made every pixel a cache miss.
 
 Signed right shifts are arithmetic here as in numpy (what gcc, clang and MSVC do); floor division of
@@ -49,7 +50,7 @@ cdef inline int64_t _abs(int64_t v) noexcept nogil:
 
 
 cdef inline int64_t _raw_bit_count(int64_t token, int64_t direct, int64_t msb) noexcept nogil:
-    """Raw bits after a hybrid-integer token >= direct: ``lossless.raw_bits_of`` (direct = 2^5)."""
+    """Raw bits after a hybrid-integer token >= direct: ``hybrid.raw_bits_of`` (direct = 2^5)."""
     return (token - direct) // (1 << msb) + 5 - msb
 
 
@@ -62,7 +63,7 @@ cdef inline int64_t _floordiv(int64_t a, int64_t b) noexcept nogil:
 
 def walk(const int64_t[:, ::1] nodes, const int16_t[::1] leaf, const prop_t[:, ::1] props):
     """Leaf index (int16) of each column of ``props`` (P, k), ``nodes`` and ``leaf`` as ``leaves_at``'s:
-    ``lossless.Tree.apply``."""
+    ``context_tree.Tree.apply``."""
     cdef Py_ssize_t k = props.shape[1], j
     cdef int64_t node
     out = np.empty(k, np.int16)
@@ -117,7 +118,7 @@ def leaves_at(const int32_t[:, ::1] r, const int32_t[:, ::1] e, const int32_t[:,
               const int64_t[:, ::1] pred, int64_t plane, int64_t step, const int64_t[:, ::1] nodes,
               const int16_t[::1] leaf, Py_ssize_t properties):
     """Leaf (int16, n * k, image by image) of each pixel at ``here`` of padded planes r stored
-    pixel-major (L, n), walking the tree over ``lossless.properties`` computed pixel by pixel: ``e``
+    pixel-major (L, n), walking the tree over ``context_tree.properties`` computed pixel by pixel: ``e``
     the residual magnitudes so far (L, n), ``previous`` the plane before's ((0, 0): none), ``extra``
     (n, k) an own tree's weighted-predictor property ((0, 0): none), ``pred`` (n, k) CALIC's;
     ``nodes`` (feature, threshold, left, right) per node, ``leaf`` its leaf number or -1;
@@ -175,7 +176,7 @@ def count(int64_t[:, ::1] counts, int64_t[::1] fresh, const int16_t[::1] leaves,
           int64_t offset, int64_t weight, int64_t refresh):
     """Add ``weight`` to each leaf's count of its signed token (``signed + offset``) and to its weight
     added since its table was made; the leaves, ascending, whose added weight reached 1/``refresh`` of
-    their total: ``lossless.AdaptiveTables.update``."""
+    their total: ``adaptive.AdaptiveTables.update``."""
     cdef Py_ssize_t m, leaf, s, found = 0, width = counts.shape[1]
     cdef int64_t total
     touched_ = np.zeros(counts.shape[0], np.uint8)
@@ -202,7 +203,7 @@ def count(int64_t[:, ::1] counts, int64_t[::1] fresh, const int16_t[::1] leaves,
 def raw_bits(const int32_t[::1] signed, int64_t tokens, int64_t direct, int64_t msb):
     """(positions of the symbols followed by raw bits, their bit counts less one as int16: the raw bits'
     table numbers), or a first position of -1 if a token is beyond ``tokens`` (a damaged stream):
-    ``lossless.raw_bits_of`` (``direct``, ``msb``: lossless.DIRECT and MSB)."""
+    ``hybrid.raw_bits_of`` (``direct``, ``msb``: hybrid.DIRECT and MSB)."""
     cdef Py_ssize_t m, found = 0
     cdef int64_t token
     where_ = np.empty(signed.shape[0], np.int64)
@@ -230,7 +231,7 @@ def reconstruct(int32_t[:, ::1] r, int32_t[:, ::1] e, const int64_t[::1] here, c
     """Write the pixels at ``here`` (n, k) into r and the magnitudes of their residuals into e (both
     pixel-major): each signed token (n * k) with its raw bits (``raw``, for the positions ``sent``) is a
     residual in steps added to ``pred``; ``residual_of_calic``: e holds CALIC's residual (an own tree's
-    leaves may predict otherwise). Returns the pixels (n, k) int64: ``lossless.magnitude_of``."""
+    leaves may predict otherwise). Returns the pixels (n, k) int64: ``hybrid.magnitude_of``."""
     cdef Py_ssize_t n = pred.shape[0], k = pred.shape[1], i, j, m, s, p
     cdef int64_t token, magnitude, v, bits
     extra_ = np.zeros(n * k, np.int64)
@@ -358,9 +359,9 @@ def wp_update(int32_t[:, :, ::1] errors, int32_t[:, ::1] true_, const int64_t[::
 def own_prediction(const int32_t[:, ::1] r, const int64_t[::1] here, const int64_t[::1] offsets, int64_t top,
                    const int64_t[:, ::1] calic, const int64_t[:, ::1] wp, const int16_t[::1] leaves,
                    const int8_t[::1] predictor):
-    """Each pixel's prediction (n, k) by its leaf's predictor (``lossless.PREDICTORS``: CALIC's, W, N,
+    """Each pixel's prediction (n, k) by its leaf's predictor (``context_tree.PREDICTORS``: CALIC's, W, N,
     W + N - NW clipped, the weighted one's; ``wp`` (0, 0) when the tree has none):
-    ``lossless.Tree.prediction`` on pixel-major planes."""
+    ``context_tree.Tree.prediction`` on pixel-major planes."""
     cdef Py_ssize_t n = calic.shape[0], k = calic.shape[1], i, j
     cdef int64_t p, a, b, c, v
     cdef int8_t which

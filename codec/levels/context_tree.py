@@ -48,11 +48,11 @@ OWN_PROPERTIES = (
 )  # an image's own tree may also split on the weighted predictor's error
 
 
-
 class Tree:
-    """A frozen context tree: per node a property, an integer threshold and two children (a leaf's
-    children are itself, so every pixel takes ``depth`` steps), and per node its leaf number (-1: inner);
-    per leaf, the predictor its pixels use (PREDICTORS; a model's trees use CALIC's throughout)."""
+    """A frozen context tree: per node a property, an integer threshold and two children (a
+    leaf's children are itself, so every pixel takes ``depth`` steps), and per node its leaf
+    number (-1: inner); per leaf, the predictor its pixels use (PREDICTORS; a model's trees use
+    CALIC's throughout)."""
 
     def __init__(self, feature, threshold, left, right, leaf, predictor=None):
         self.feature = np.asarray(feature, np.int64)
@@ -75,8 +75,8 @@ class Tree:
         self._leaf16 = self.leaf.astype(np.int16)
 
     def prediction(self, pred, r, here, offsets, top: int, leaves, wp=None) -> np.ndarray:
-        """Each pixel's prediction by its leaf's predictor (``pred``: CALIC's; ``wp``: the weighted one's)
-        of planes r stored ``predict.pixel_major``."""
+        """Each pixel's prediction by its leaf's predictor (``pred``: CALIC's; ``wp``: the
+        weighted one's) of planes r stored ``predict.pixel_major``."""
         compiled = kernels.compiled()
         return compiled.own_prediction(
             r,
@@ -90,16 +90,17 @@ class Tree:
         )
 
     def apply(self, props: np.ndarray) -> np.ndarray:
-        """Leaf index (int16: the coder's argsort then runs as a radix sort) of each column of ``props`` (P, k)."""
+        """Leaf index (int16: the coder's argsort then runs as a radix sort) of each column of
+        ``props`` (P, k)."""
         compiled = kernels.compiled()
         return compiled.walk(self._nodes, self._leaf16, np.ascontiguousarray(props))
 
     def leaves_at(
         self, r, e, here, offsets, calic, plane: int, previous, step: int, extra=None
     ) -> np.ndarray:
-        """Leaf index (int16) of each pixel at ``here`` of padded planes r, over ``properties`` (the same
-        arguments, but r, e and previous stored ``predict.pixel_major``; ``extra``: an own tree's weighted-predictor
-        property), without building them."""
+        """Leaf index (int16) of each pixel at ``here`` of padded planes r, over ``properties``
+        (the same arguments, but r, e and previous stored ``predict.pixel_major``; ``extra``: an
+        own tree's weighted-predictor property), without building them."""
         compiled = kernels.compiled()
         previous = np.zeros((0, 0), np.int32) if previous is None else previous
         extra = (
@@ -130,7 +131,6 @@ class Tree:
         }
 
 
-
 def _depth(left: np.ndarray, right: np.ndarray) -> int:
     """Longest root-to-leaf path (nodes are numbered parents first, as check_tree requires)."""
     depth = np.zeros(len(left), np.int64)
@@ -142,7 +142,8 @@ def _depth(left: np.ndarray, right: np.ndarray) -> int:
 
 
 def check_tree(arrays: dict, *, what: str, properties: int = len(PROPERTIES)) -> Tree:
-    """A Tree from stored arrays, refusing any that is not a proper tree over known properties (FormatError)."""
+    """A Tree from stored arrays, refusing any that is not a proper tree over known properties
+    (FormatError)."""
     try:
         f, t, lo, hi, leaf = (
             np.asarray(arrays[k]) for k in ("feature", "threshold", "left", "right", "leaf")
@@ -176,9 +177,10 @@ def check_tree(arrays: dict, *, what: str, properties: int = len(PROPERTIES)) ->
 
 
 def properties(r, e, here, offsets, pred, plane: int, previous, step: int, rows=None) -> np.ndarray:
-    """The tree's properties (len(PROPERTIES), n * k) of the pixels at ``here``: ``r`` the decoded
-    padded planes, ``e`` the magnitudes of their coded residuals (in steps), ``previous`` those of
-    the plane before (None for the first plane). Given ``rows``, the pixels are (rows[m], here[m])."""
+    """The tree's properties (len(PROPERTIES), n * k) of the pixels at ``here``: ``r`` the
+    decoded padded planes, ``e`` the magnitudes of their coded residuals (in steps), ``previous``
+    those of the plane before (None for the first plane). Given ``rows``, the pixels are
+    (rows[m], here[m])."""
 
     def at(a, o=0):
         return a[:, here + o] if rows is None else a[rows, here + o]

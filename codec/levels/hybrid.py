@@ -1,6 +1,6 @@
 """The lossless coder's residual tokens: JPEG XL's hybrid integers (5/2/0). Magnitudes below
 DIRECT are a token of their own; larger ones a token of their bit length and the next MSB bits,
-then the rest raw. So a table has 4 * depth + 12 tokens per sign at most (89 for 8 bits, 153 for
+then the rest raw. So a sign's magnitudes take at most 4 * depth + 12 tokens (44 for 8 bits, 76 for
 16), whatever the depth.
 """
 
@@ -19,7 +19,8 @@ def tokens_per_sign(depth: int) -> int:
 
 
 def token_of(magnitude: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(token, raw bits' value, raw bit count) of magnitudes >= 0 (JPEG XL's hybrid integer, 5/2/0)."""
+    """(token, raw bits' value, raw bit count) of magnitudes >= 0 (JPEG XL's hybrid integer,
+    5/2/0)."""
     u = np.asarray(magnitude, np.int64)
     big = u >= DIRECT
     n = np.where(

@@ -1,17 +1,17 @@
 """An image's own context tree, grown when it is coded and sent in its stream (numpy, its histograms
 compiled; integers where it matters), as JPEG XL's modular mode does at its higher efforts.
 
-A model's tree is learned on its training images; an image unlike them (a CT when the model saw three,
-an upscaled photo) codes better with a tree of its own whose leaves also choose their predictor
-(``context_tree.PREDICTORS``: CALIC's, the left or upper neighbour, W + N - NW, or JPEG XL's
-weighted predictor, ``weighted.py``, whose largest neighbouring error is one more property). The tree is grown
-level by level, greedily: each leaf splits on the property and threshold (a quantile of the
-property) that most lower the entropy of its residuals' tokens, each side with the predictor best
-for it, while that saves more than a split costs (SPLIT_BITS: its bits in the stream and what a
-new table costs to learn). Two trees are grown: one whose splits are chosen for CALIC's residuals
-(its leaves then choose their predictor), one whose splits are chosen knowing every leaf chooses;
-the one that fits the chunk better (``estimate``) is tried against the model's tree, and the
-encoder keeps the smaller stream.
+A model's tree is learned on its training images; an image unlike them (a CT when the model saw
+three, an upscaled photo) codes better with a tree of its own whose leaves also choose their
+predictor (``context_tree.PREDICTORS``: CALIC's, the left or upper neighbour, W + N - NW, or JPEG
+XL's weighted predictor, ``weighted.py``, whose largest neighbouring error is one more property).
+The tree is grown level by level, greedily: each leaf splits on the property and threshold (a
+quantile of the property) that most lower the entropy of its residuals' tokens, each side with the
+predictor best for it, while that saves more than a split costs (SPLIT_BITS: its bits in the stream
+and what a new table costs to learn). Two trees are grown: one whose splits are chosen for CALIC's
+residuals (its leaves then choose their predictor), one whose splits are chosen knowing every leaf
+chooses; the one that fits the chunk better (``estimate``) is tried against the model's tree, and
+the encoder keeps the smaller stream.
 
 BINS and the own tables' prior (``lossless.OWN_TREE_PRIOR``) were chosen on training images only
 (the deep model's three and five of the photo model's, coded with their own trees): 16 bins and a
@@ -40,7 +40,8 @@ GROW_SAMPLES = 1 << 17  # a larger chunk grows its tree on this many of its pixe
 
 
 def _bits(h: np.ndarray, raw: np.ndarray) -> np.ndarray:
-    """Bits to code histograms h (..., A) with their own frequencies, plus the raw bits of their tokens."""
+    """Bits to code histograms h (..., A) with their own frequencies, plus the raw bits of their
+    tokens."""
     h = h.astype(np.float64)
     total = h.sum(-1)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -51,8 +52,8 @@ def _bits(h: np.ndarray, raw: np.ndarray) -> np.ndarray:
 
 
 def sample(pixels: int, seed: int = 0):
-    """(the pixels a chunk of this many grows its tree on: sorted indices, or None for all; the share
-    they are: what a split costs in the sample's bits is that share of its cost)."""
+    """(the pixels a chunk of this many grows its tree on: sorted indices, or None for all; the
+    share they are: what a split costs in the sample's bits is that share of its cost)."""
     if pixels <= GROW_SAMPLES:
         return None, 1.0
     return np.sort(
@@ -63,9 +64,9 @@ def sample(pixels: int, seed: int = 0):
 def grow(
     props: np.ndarray, tokens: np.ndarray, t: int, search: int = 1, scale: float = 1.0
 ) -> Tree:
-    """A tree over properties (P, N) for tokens (K, N) (each predictor's signed tokens of the N pixels,
-    a ``sample`` of the chunk's worth ``scale`` of it), its splits chosen with the first ``search``
-    predictors (1: CALIC's alone), its leaves' predictors among all."""
+    """A tree over properties (P, N) for tokens (K, N) (each predictor's signed tokens of the N
+    pixels, a ``sample`` of the chunk's worth ``scale`` of it), its splits chosen with the first
+    ``search`` predictors (1: CALIC's alone), its leaves' predictors among all."""
     k_pred, n = tokens.shape
     a = 2 * t - 1
     raw = hybrid.raw_bits_of(np.abs(np.arange(a) - (t - 1))).astype(np.float64)
@@ -158,9 +159,9 @@ def grow(
 
 
 def estimate(tree: Tree, counts: np.ndarray, t: int) -> float:
-    """Bits the tree would code the chunk's pixels in with a table per leaf fitted to them (``counts``
-    (leaves, 2T - 1): each leaf's signed tokens), plus the cost of each leaf (SPLIT_BITS): an estimate
-    to choose between trees by."""
+    """Bits the tree would code the chunk's pixels in with a table per leaf fitted to them
+    (``counts`` (leaves, 2T - 1): each leaf's signed tokens), plus the cost of each leaf
+    (SPLIT_BITS): an estimate to choose between trees by."""
     raw = hybrid.raw_bits_of(np.abs(np.arange(2 * t - 1) - (t - 1))).astype(np.float64)
     return float(_bits(counts, raw).sum() + SPLIT_BITS * tree.leaves)
 

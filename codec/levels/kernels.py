@@ -12,21 +12,28 @@ import hashlib
 import importlib
 from pathlib import Path
 
+from bitstream.errors import AecodecError
+
 SOURCE = Path(__file__).with_name("_kernels.pyx")
 REBUILD = "pip install -e . (or python setup.py build_ext --inplace) in a checkout"
 _checked = None  # the module whose stamp was checked
 
 
+class BuildError(AecodecError, ImportError):
+    """The compiled loops are missing or stale: the user's to fix by building them, not a bug (the
+    command line reports it as one line)."""
+
+
 def compiled():
-    """The compiled loops, checked against their source once (ImportError, saying how to build
-    them, where they are missing or stale)."""
+    """The compiled loops, checked against their source once (BuildError, an ImportError saying
+    how to build them, where they are missing or stale)."""
     global _checked
     try:
         # At call time, not at the top of this module: a build that is missing must fail only the
         # lossless coding that needs it, and the check below runs once per loaded module.
         module = importlib.import_module("codec.levels._kernels")
     except ImportError as e:
-        raise ImportError(
+        raise BuildError(
             "aecodec's compiled loops (codec/levels/_kernels.pyx) are not built: install the "
             "package with pip (pip install -e . in a checkout), which compiles them with a C "
             "compiler; the lossy levels work without them"
@@ -43,7 +50,7 @@ def _check_stamp(module) -> None:
     want = hashlib.sha256(SOURCE.read_bytes()).hexdigest()
     got = getattr(module, "SOURCE_SHA256", "none")
     if got != want:
-        raise ImportError(
+        raise BuildError(
             f"aecodec's compiled loops ({Path(module.__file__).name}) were built from another "
             f"version of {SOURCE.name} (stamp {got[:12]}, source {want[:12]}): rebuild them with "
             f"{REBUILD}"

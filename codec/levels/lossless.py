@@ -1,39 +1,37 @@
 """Lossless and near-lossless coding of images of any depth from 1 to 16 bits (integers only; the
-per-pixel loops compiled in ``_kernels.pyx``, defined here in numpy, which the tests hold them to).
+per-pixel loops compiled in ``_kernels.pyx``, loaded by ``kernels.py``, held by the tests to the
+numpy definitions).
 
-Each pixel is predicted from its decoded neighbours by CALIC's gradient-adjusted predictor (as
-the pixel coder, ``pixel.py``, scaled to the depth) and the residual is coded against the table
-of a *context tree*: a decision tree, learned by ``aecodec train`` (``lossless_train.py``), over
-integer properties of the causal neighbourhood (the prediction, the neighbours, their gradients,
-the residuals already coded around the pixel, the position, the plane). JPEG XL's modular mode
-does the same with its MA trees; here the tree is learned on the user's images, so it learns
-what their images share (on Fashion-MNIST: where the garment's edge is likely to be). On
-Fashion-MNIST's test split the bundled coder (a learned tree of 1,024 leaves, tables that adapt,
-the forms of ``lossless_forms.py``) takes 3.151 bits per pixel (``python -m benchmarks.lossless``);
-CALIC's 288 fixed contexts took 3.44.
+Each pixel is predicted from its decoded neighbours by CALIC's gradient-adjusted predictor (the
+pixel coder's, ``predict.py``, scaled to the depth) and the residual is coded against the table
+of a *context tree* (``context_tree.py``): a decision tree, learned by ``aecodec train``
+(``lossless_train.py``), over integer properties of the causal neighbourhood (the prediction, the
+neighbours, their gradients, the residuals already coded around the pixel, the position, the
+plane). JPEG XL's modular mode does the same with its MA trees; here the tree is learned on the
+user's images, so it learns what their images share (on Fashion-MNIST: where the garment's edge
+is likely to be). On Fashion-MNIST's test split the bundled coder (a learned tree of 1,024 leaves,
+tables that adapt, the forms of ``lossless_forms.py``) takes 3.151 bits per pixel (``python -m
+benchmarks.lossless``); CALIC's 288 fixed contexts took 3.44. Residuals are coded as JPEG XL's
+hybrid integers (``hybrid.py``).
 
-Residuals are coded as JPEG XL's hybrid integers: magnitudes below 32 are a token of their own;
-larger ones a token of their bit length and the next two bits, then the rest raw. So a table has
-4 * depth + 12 tokens per sign at most (89 for 8 bits, 153 for 16), whatever the depth.
+Near-lossless (``max_error`` K >= 1) is the pixel levels' method with the tree for contexts: each
+residual is quantized with step 2K + 1 before coding (``predict.quantized``, the reconstruction in
+the loop, as JPEG-LS), so every pixel is within K of the original; the tree's gradient properties
+are divided by the step, so a tree learned on lossless residuals sees the statistics it knows
+(JPEG-LS scales its context thresholds the same way).
 
-Near-lossless (``max_error`` K >= 1) quantizes each residual with step 2K + 1 before coding (the
-reconstruction in the loop, as JPEG-LS), so every pixel is within K of the original; the tree's
-gradient properties are divided by the step, so a tree learned on lossless residuals sees the
-statistics it knows (JPEG-LS scales its context thresholds the same way).
-
-Pixels on an anti-diagonal 2i + j = t depend only on earlier diagonals, so a plane is decoded
-in 2(H - 1) + W vectorized steps, all images of a chunk at once. A colour image's planes are
-coded in turn, each with the plane index and the residual of the plane before at the same pixel
-as properties (the decoder has it).
+Pixels are coded in ``predict.schedule``'s order, an anti-diagonal at a time, all images of a
+chunk at once. A colour image's planes are coded in turn, each with the plane index and the
+residual of the plane before at the same pixel as properties (the decoder has it).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from bitstream.coder import PRECISION, Decoder, Encoder, Tables, integer_frequencies
+from bitstream.coder import PRECISION, Decoder, Encoder, integer_frequencies
 from bitstream.errors import FormatError
-from codec.levels import hybrid, image_tree, kernels, predict, weighted
+from codec.levels import adaptive, hybrid, image_tree, kernels, predict, weighted
 from codec.levels import lossless_forms as forms
 from codec.levels.context_tree import PREDICTORS, Tree, properties
 from codec.levels.planes import WHOLE_CHUNK_PIXELS, from_planes, to_planes
@@ -52,12 +50,13 @@ LOSSLESS_BATCH_PIXELS = 1 << 20  # the one-pass encoder finds leaves for this ma
 def original_properties(
     coded: np.ndarray, k: int, form, depth: int, predictors: bool = False, wp=None, columns=None
 ):
-    """(properties (P, pixels), signed tokens) of planes (n * k, H, W) already in their ``form``, coded
-    losslessly with CALIC's predictor: the decoded neighbours are the originals, so every pixel's are
-    computed at once. ``predictors``: the properties of an image's own tree (OWN_PROPERTIES), and
-    tokens (len(PREDICTORS), pixels), each predictor's (``wp``: the weighted predictor's passes, if made).
-    ``columns``: only these pixels (sorted indices into all of them: plane by plane, image by image,
-    in coding order), so that memory follows the sample, not the image."""
+    """(properties (P, pixels), signed tokens) of planes (n * k, H, W) already in their ``form``,
+    coded losslessly with CALIC's predictor: the decoded neighbours are the originals, so every
+    pixel's are computed at once. ``predictors``: the properties of an image's own tree
+    (OWN_PROPERTIES), and tokens (len(PREDICTORS), pixels), each predictor's (``wp``: the
+    weighted predictor's passes, if made). ``columns``: only these pixels (sorted indices into
+    all of them: plane by plane, image by image, in coding order), so that memory follows the
+    sample, not the image."""
     n, h, w = coded.shape
     offsets, steps = predict.offsets(w), predict.schedule(h, w)
     here = np.concatenate(steps)
@@ -98,15 +97,18 @@ def original_properties(
             by += [a, b, np.clip(a + b - cc, 0, top), wp_pred[rows, at]]
         props.append(p.astype(np.int32))  # int32: half the memory
         value = x[rows, pos]
-        tokens.append(np.stack([hybrid.signed(hybrid.token_of(np.abs(value - q))[0], value < q) for q in by]))
+        tokens.append(
+            np.stack([hybrid.signed(hybrid.token_of(np.abs(value - q))[0], value < q) for q in by])
+        )
         previous = e
     tokens = np.concatenate(tokens, axis=1)
     return np.concatenate(props, axis=1), tokens if predictors else tokens[0]
 
 
 def weighted_pass(x: np.ndarray, steps, offsets: np.ndarray, top: int):
-    """The weighted predictor's (prediction, largest neighbouring error) (n, pixels in schedule order) of
-    the padded planes x (n, L), known whole: computed diagonal by diagonal, as the decoder will."""
+    """The weighted predictor's (prediction, largest neighbouring error) (n, pixels in schedule
+    order) of the padded planes x (n, L), known whole: computed diagonal by diagonal, as the
+    decoder will."""
     r = np.ascontiguousarray(x.T, np.int32)
     state = weighted.PixelMajorState(*r.shape)
     total = sum(len(here) for here in steps)
@@ -150,8 +152,9 @@ def plane_parts(
 def _lossless_parts(
     x: np.ndarray, top: int, tree: Tree, plane: int, previous, scale_depth: int, wp=None
 ):
-    """``plane_parts`` of a lossless plane in one pass: the decoded neighbours are the originals, so every
-    pixel's properties are known at once (the decoder goes diagonal by diagonal; the parts are cut so)."""
+    """``plane_parts`` of a lossless plane in one pass: the decoded neighbours are the originals,
+    so every pixel's properties are known at once (the decoder goes diagonal by diagonal; the
+    parts are cut so)."""
     q, leaves, e = lossless_plane(x, top, tree, plane, previous, scale_depth, wp)
     bounds = np.cumsum([0] + [len(s) for s in predict.schedule(*x.shape[1:])])
     parts = [
@@ -164,8 +167,8 @@ def _lossless_parts(
 def lossless_plane(
     x: np.ndarray, top: int, tree: Tree, plane: int, previous, scale_depth: int, wp=None
 ):
-    """(residuals (n, pixels in coding order), their leaves, CALIC's residual magnitudes pixel-major) of
-    a plane x (n, H, W) coded losslessly with ``tree``."""
+    """(residuals (n, pixels in coding order), their leaves, CALIC's residual magnitudes
+    pixel-major) of a plane x (n, H, W) coded losslessly with ``tree``."""
     n, h, w = x.shape
     steps, offsets = predict.schedule(h, w), predict.offsets(w)
     here = np.concatenate(steps)
@@ -177,7 +180,9 @@ def lossless_plane(
         for a in range(0, len(here), max(1, LOSSLESS_BATCH_PIXELS // n))
     ]
     for s in segments:  # CALIC's residuals first: a pixel's properties read its neighbours'
-        e[here[s]] = np.abs(rt[here[s]] - predict.calic_compiled(rt, here[s], offsets, top, scale_depth).T)
+        e[here[s]] = np.abs(
+            rt[here[s]] - predict.calic_compiled(rt, here[s], offsets, top, scale_depth).T
+        )
     q = np.empty((n, len(here)), np.int32)  # residuals of 16-bit data fit
     leaves = np.empty((n, len(here)), np.int16)
     for s in segments:
@@ -196,102 +201,19 @@ def lossless_plane(
     return q, leaves, e
 
 
-def _uniform_tables(depth: int) -> list[np.ndarray]:
-    """Tables for k = 1..depth raw bits: 2^k equal symbols (2^(24-k) - 1 each) and an escape of 2^k."""
-    return [
-        np.append(np.full(1 << k, (1 << (PRECISION - k)) - 1, np.uint32), np.uint32(1 << k))
-        for k in range(1, depth + 1)
-    ]
-
-
-# Adaptation: each leaf's table starts as the model's (worth ``prior`` symbols: its counts are the
-# table itself, 2^24, and each symbol coded adds 2^24 / prior, so the table's tail keeps its shape)
-# and follows the symbols coded in it: a leaf's table is remade once the weight added since it was
-# last made reaches 1/REFRESH of its total, and its counts are halved past HALVE_AT (older images
-# count less; it also keeps counts times 2^24 within int64). The prior's worth is the model's,
-# chosen at training by measurement on held-out images (PRIORS): on Fashion-MNIST the model's
-# tables, counted on 20 million pixels, are worth much; on a user's unusual photo, little.
+# The leaves' tables start as the model's, worth ``prior`` symbols, and adapt (``adaptive.py``).
+# The prior's worth is the model's, chosen at training by measurement on held-out images (PRIORS):
+# on Fashion-MNIST the model's tables, counted on 20 million pixels, are worth much; on a user's
+# unusual photo, little.
 PRIORS = (256, 1024, 4096, 16384)
 OWN_TREE_PRIOR = 16  # an image's own tree starts from a generic table: it adapts fast
 OWN_TREE_MAX_IMAGES = 8  # chunks of a few large images may grow a tree of their own
 OWN_TREE_MIN_SAMPLES = 1 << 12
-REFRESH = 8
-HALVE_AT = 1 << 38
-
-
-class AdaptiveTables(Tables):
-    """The coder's tables as they adapt to what is coded (the encoder and decoder update them alike,
-    in integers): tables 0..depth-1 are the raw bits' (uniform), then each leaf's current table.
-    Tables are only ever added, so a symbol's table number stays valid until the stream is finished."""
-
-    def __init__(self, rows: np.ndarray, depth: int, prior: int):
-        self.t, self.width = hybrid.tokens_per_sign(depth), rows.shape[1]
-        uniform = _uniform_tables(depth)
-        self.lows = np.concatenate([np.zeros(depth, np.int64), np.full(len(rows), -(self.t - 1))])
-        self.sizes = np.array(
-            [len(f) - 1 for f in uniform] + [self.width - 1] * len(rows), np.int64
-        )
-        self.freqs = [*uniform, *rows]
-        self._models = [None] * len(self.freqs)
-        self.current = np.arange(depth, depth + len(rows))  # each leaf's table now
-        self.counts = np.ascontiguousarray(rows, np.int64)  # the compiled count reads it row by row
-        self.fresh = np.zeros(len(rows), np.int64)
-        self.weight = (1 << PRECISION) // prior  # of one coded symbol
-
-    def __len__(self) -> int:
-        return len(self.freqs)
-
-    def _added(self, rows: np.ndarray) -> np.ndarray:
-        """Append leaf tables; their numbers."""
-        first = len(self.freqs)
-        self.freqs.extend(rows)
-        self._models.extend([None] * len(rows))
-        self.lows = np.concatenate([self.lows, np.full(len(rows), -(self.t - 1))])
-        self.sizes = np.concatenate([self.sizes, np.full(len(rows), self.width - 1)])
-        return np.arange(first, first + len(rows))
-
-    def restart(self, rows: np.ndarray, prior: int) -> None:
-        """Leaves of another tree from here on (an image's own): tables added for them, the old kept."""
-        self.current = self._added(rows)
-        self.counts = np.ascontiguousarray(rows, np.int64)  # the compiled count reads it row by row
-        self.fresh = np.zeros(len(rows), np.int64)
-        self.weight = (1 << PRECISION) // prior
-
-    def update(self, leaves: np.ndarray, signed: np.ndarray) -> None:
-        """Count the signed tokens just coded in their leaves; remake the tables of leaves that moved."""
-        compiled = kernels.compiled()
-        stale = compiled.count(
-            self.counts,
-            self.fresh,
-            np.ascontiguousarray(leaves, np.int16).reshape(-1),
-            np.ascontiguousarray(signed, np.int64).reshape(-1),
-            self.t - 1,
-            self.weight,
-            REFRESH,
-        )
-        if stale.size:
-            self._remake(stale)
-
-    def _remake(self, leaves: np.ndarray) -> None:
-        counts = self.counts[leaves]
-        over = counts.sum(1) > HALVE_AT
-        counts[over] = (counts[over] + 1) >> 1
-        self.counts[leaves] = counts
-        self.current[leaves] = self._added(integer_rows(counts))
-        self.fresh[leaves] = 0
-
-
-def integer_rows(counts: np.ndarray) -> np.ndarray:
-    """Tables (m, S) uint32 summing to 2^24, each entry >= 1, from counts (m, S) >= 1, in integers
-    only (the same on every machine): floor(c (2^24 - S) / total) + 1, the rest to the largest."""
-    total = counts.sum(1, keepdims=True)
-    f = counts * ((1 << PRECISION) - counts.shape[1]) // total + 1
-    f[np.arange(len(f)), np.argmax(f, axis=1)] += (1 << PRECISION) - f.sum(1)
-    return f.astype(np.uint32)
 
 
 class LosslessCoder:
-    """A depth's context tree and its tables (one per leaf: signed tokens -(T-1)..T-1 and an escape)."""
+    """A depth's context tree and its tables (one per leaf: signed tokens -(T-1)..T-1 and an
+    escape)."""
 
     kind = "lossless"
     max_coded_pixels = WHOLE_CHUNK_PIXELS
@@ -304,8 +226,9 @@ class LosslessCoder:
         self.t = hybrid.tokens_per_sign(depth)
         self.leaves = len(rows)
 
-    def _code_plane(self, tables: AdaptiveTables, parts, add) -> None:
-        """Hand each step's parts to ``add(symbols, table numbers)`` in coding order, adapting as it goes."""
+    def _code_plane(self, tables: adaptive.AdaptiveTables, parts, add) -> None:
+        """Hand each step's parts to ``add(symbols, table numbers)`` in coding order, adapting as
+        it goes."""
         for q, leaves in parts:
             token, raw, extra = hybrid.token_of(np.abs(q))
             signed = hybrid.signed(token, q < 0)
@@ -325,11 +248,12 @@ class LosslessCoder:
         *,
         min_bytes: int = 0,
     ):
-        """One stream of planes (n * C, H, W) (each image's channels in turn) of ``depth``-bit samples (at
-        most the coder's, its default), and the reconstruction. The chunk's form (colour transform,
-        value sets: ``lossless_forms.py``) is chosen and written first; then, lossless, whether the
-        chunk has a tree of its own (``image_tree.py``): a chunk of a few large images is coded with
-        the model's tree and with one of its own, and the smaller stream kept."""
+        """One stream of planes (n * C, H, W) (each image's channels in turn) of ``depth``-bit
+        samples (at most the coder's, its default), and the reconstruction. The chunk's form
+        (colour transform, value sets: ``lossless_forms.py``) is chosen and written first; then,
+        lossless, whether the chunk has a tree of its own (``image_tree.py``): a chunk of a few
+        large images is coded with the model's tree and with one of its own, and the smaller
+        stream kept."""
         step, depth = 2 * max_error + 1, depth or self.depth
         form = forms.choose(planes, channels, depth, self.depth, max_error)
         coded, k = forms.forward(form, planes, channels, depth), form.planes(channels)
@@ -349,13 +273,19 @@ class LosslessCoder:
     def _weighted_passes(coded, k: int, form, depth: int) -> list:
         n, h, w = coded.shape
         return [
-            weighted_pass(predict.padded(coded[c::k]), predict.schedule(h, w), predict.offsets(w), form.top(c, depth))
+            weighted_pass(
+                predict.padded(coded[c::k]),
+                predict.schedule(h, w),
+                predict.offsets(w),
+                form.top(c, depth),
+            )
             for c in range(k)
         ]
 
     def _own_tree(self, coded, k: int, form, depth: int, wp) -> Tree:
-        """The better by estimate of two trees grown for the chunk (``image_tree.py``): one whose splits
-        are chosen for CALIC's residuals, one knowing that every leaf chooses its predictor."""
+        """The better by estimate of two trees grown for the chunk (``image_tree.py``): one whose
+        splits are chosen for CALIC's residuals, one knowing that every leaf chooses its
+        predictor."""
         columns, scale = image_tree.sample(coded.size)
         props, tokens = original_properties(
             coded, k, form, depth, predictors=True, wp=wp, columns=columns
@@ -371,7 +301,8 @@ class LosslessCoder:
         )
 
     def _counts(self, tree: Tree, coded, k: int, form, depth: int, wp) -> np.ndarray:
-        """Counts (leaves, 2T - 1) of the signed tokens of every pixel of the chunk in each leaf of ``tree``."""
+        """Counts (leaves, 2T - 1) of the signed tokens of every pixel of the chunk in each leaf
+        of ``tree``."""
         a, counts, previous = (
             2 * self.t - 1,
             np.zeros((tree.leaves, 2 * self.t - 1), np.int64),
@@ -408,7 +339,7 @@ class LosslessCoder:
         wp=None,
     ):
         """(stream, reconstruction of the coded planes) with the model's tree or ``own``."""
-        tables = AdaptiveTables(self.rows, self.depth, self.prior)
+        tables = adaptive.AdaptiveTables(self.rows, self.depth, self.prior)
         encoder = Encoder(tables)
         forms.write(form, channels, depth, self.depth, encoder.add)
         tree = self._tree_in_stream(own, step, tables, encoder.add)
@@ -429,8 +360,8 @@ class LosslessCoder:
         return encoder.finish(min_bytes=min_bytes), out
 
     def _tree_in_stream(self, own, step: int, tables, add=None, read=None) -> Tree:
-        """The tree a lossless chunk is coded with: a bit (own tree or the model's), then the own tree;
-        the tables restarted for its leaves. Near-lossless chunks use the model's, no bit."""
+        """The tree a lossless chunk is coded with: a bit (own tree or the model's), then the own
+        tree; the tables restarted for its leaves. Near-lossless chunks use the model's, no bit."""
         if step > 1:
             return self.tree
         if read is not None:
@@ -447,7 +378,7 @@ class LosslessCoder:
 
     def own_rows(self, leaves: int) -> np.ndarray:
         """An own tree's starting tables: the model's tables' mean, for every leaf."""
-        mean = integer_rows(self.rows.astype(np.int64).sum(0, keepdims=True))
+        mean = adaptive.integer_rows(self.rows.astype(np.int64).sum(0, keepdims=True))
         return np.repeat(mean, leaves, axis=0)
 
     def decode_planes(
@@ -460,10 +391,11 @@ class LosslessCoder:
         max_error: int = 0,
         depth: int | None = None,
     ) -> np.ndarray:
-        """Planes (n * C, H, W) int32 from ``encode_planes``'s stream (FormatError if it is damaged)."""
+        """Planes (n * C, H, W) int32 from ``encode_planes``'s stream (FormatError if it is
+        damaged)."""
         depth = depth or self.depth
         step = 2 * max_error + 1
-        tables = AdaptiveTables(self.rows, self.depth, self.prior)
+        tables = adaptive.AdaptiveTables(self.rows, self.depth, self.prior)
         decoder = Decoder(data, tables)
         form = forms.read(channels, depth, self.depth, decoder.read)
         tree = self._tree_in_stream(None, step, tables, read=decoder.read)
@@ -486,11 +418,16 @@ class LosslessCoder:
     def _decode_plane(
         self, decoder, tables, tree, shape, form, c: int, depth: int, step: int, previous
     ):
-        """Plane c of each image (n, H, W) and the magnitudes of its residual symbols (padded, pixel-major)."""
+        """Plane c of each image (n, H, W) and the magnitudes of its residual symbols (padded,
+        pixel-major)."""
         compiled = kernels.compiled()
         n, h, w = shape
         top, plane, scale_depth = form.top(c, depth), form.plane_id(c), form.scale_depth(c, depth)
-        r, e, offsets = predict.pixel_major_zeros(n, h, w), predict.pixel_major_zeros(n, h, w), predict.offsets(w)
+        r, e, offsets = (
+            predict.pixel_major_zeros(n, h, w),
+            predict.pixel_major_zeros(n, h, w),
+            predict.offsets(w),
+        )
         state = weighted.PixelMajorState(*r.shape) if tree.uses_wp else None
         for here in predict.schedule(h, w):
             calic = predict.calic_compiled(r, here, offsets, top, scale_depth)
@@ -510,7 +447,19 @@ class LosslessCoder:
             raw = decoder.read(bits) if len(sent) else np.zeros(0, np.int32)
             tables.update(leaves, signed)
             values = compiled.reconstruct(
-                r, e, here, pred, calic, signed, sent, raw, step, top, tree.predicts, hybrid.DIRECT, hybrid.MSB
+                r,
+                e,
+                here,
+                pred,
+                calic,
+                signed,
+                sent,
+                raw,
+                step,
+                top,
+                tree.predicts,
+                hybrid.DIRECT,
+                hybrid.MSB,
             )
             if state is not None:
                 state.update(here, values)
@@ -519,11 +468,12 @@ class LosslessCoder:
     def ideal_bits(
         self, planes: np.ndarray, channels: int, max_error: int = 0, depth: int | None = None
     ) -> float:
-        """What the adapting tables assign (tokens, plus raw bits at one bit each; the form's bits left out)."""
+        """What the adapting tables assign (tokens, plus raw bits at one bit each; the form's
+        bits left out)."""
         from bitstream.coder import ideal_bits
 
         step, depth, previous = 2 * max_error + 1, depth or self.depth, None
-        tables = AdaptiveTables(self.rows, self.depth, self.prior)
+        tables = adaptive.AdaptiveTables(self.rows, self.depth, self.prior)
         total = [0.0]
 
         def add(symbols, index, via=None):
@@ -576,8 +526,9 @@ class LosslessLevel:
     work_per_pixel = 1  # what the floor of bytes per coded pixel counts each one as (conv.py)
     max_image_values = LOSSLESS_VALUES  # encoded at once: the encoder's memory bounded here
     max_chunk_values = LOSSLESS_VALUES
-    # Images per chunk: the coder's work per step is mostly fixed costs (a tree walk, a coder call per
-    # leaf), so larger chunks of small images code faster (4096 Fashion-MNIST images: 2x 512's speed).
+    # Images per chunk: the coder's work per step is mostly fixed costs (a tree walk, a coder call
+    # per leaf), so larger chunks of small images code faster (4096 Fashion-MNIST images: 2x 512's
+    # speed).
     chunk_images = 4096
 
     def __init__(self, coder: LosslessCoder, max_error: int = 0, depth: int = 8):

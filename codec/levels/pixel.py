@@ -85,7 +85,8 @@ def quantize(planes: np.ndarray, step: int):
 
 
 def reconstruct(shape: tuple[int, int, int], step: int, read) -> np.ndarray:
-    """The decoder: planes (n, H, W) from ``read(contexts (n, k)) -> symbols (n, k)``, step by step."""
+    """The decoder: planes (n, H, W) from ``read(contexts (n, k)) -> symbols (n, k)``, step by
+    step."""
     n, h, w = shape
     r, m, offsets = predict.zeros(n, h, w), predict.zeros(n, h, w), predict.offsets(w)
     for here in predict.schedule(h, w):
@@ -97,7 +98,8 @@ def reconstruct(shape: tuple[int, int, int], step: int, read) -> np.ndarray:
 def encode(
     planes: np.ndarray, step: int, tables: Tables, *, min_bytes: int = 0
 ) -> tuple[bytes, np.ndarray]:
-    """One ANS stream of uint8 planes (n, H, W) at ``step`` (padded to ``min_bytes``), and the reconstruction it decodes to."""
+    """One ANS stream of uint8 planes (n, H, W) at ``step`` (padded to ``min_bytes``), and the
+    reconstruction it decodes to."""
     parts, restored = quantize(planes, step)
     encoder = Encoder(tables)
     for symbols, contexts in parts:
@@ -149,7 +151,8 @@ def tables(rows: np.ndarray, step: int) -> Tables:
 
 
 def check_tables(rows: np.ndarray, step: int, *, what: str) -> None:
-    """Refuse stored tables that are not exactly what ``fit_tables`` makes the shape of (FormatError)."""
+    """Refuse stored tables that are not exactly what ``fit_tables`` makes the shape of
+    (FormatError)."""
     if (
         rows.dtype != np.uint32
         or rows.shape != (CONTEXTS, 2 * symbol_range(step) + 2)
@@ -197,8 +200,8 @@ class PixelLevel:
         return total
 
 
-# Integer operations per pixel, each way, counted from _contexts (and the predictor), _record and the quantizer: the
-# gradients 17, the predictor's blends and edge switches 22, rounding and clipping it 4, activity 8,
-# the two bucket lookups 2, the feedback class 3 and the context index 4, quantizing or
-# dequantizing 6, clipping 2, the symbol's magnitude 2.
+# Integer operations per pixel, each way, counted from _contexts (and the predictor), _record and
+# the quantizer: the gradients 17, the predictor's blends and edge switches 22, rounding and
+# clipping it 4, activity 8, the two bucket lookups 2, the feedback class 3 and the context index 4,
+# quantizing or dequantizing 6, clipping 2, the symbol's magnitude 2.
 OPS_PER_PIXEL = 70

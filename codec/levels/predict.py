@@ -100,9 +100,9 @@ def skew_scale(scale_depth: int) -> int:
 @functools.lru_cache(maxsize=16)
 def _skew_bin(top: int, scale: int) -> np.ndarray:
     """The skew's bin as a lookup from skew + 3 top (|skew| <= 3 top): faster than a search."""
-    return np.searchsorted(SKEW_THRESHOLDS * scale, np.arange(-3 * top, 3 * top + 1), "right").astype(
-        np.int8
-    )
+    return np.searchsorted(
+        SKEW_THRESHOLDS * scale, np.arange(-3 * top, 3 * top + 1), "right"
+    ).astype(np.int8)
 
 
 def neighbours(r: np.ndarray, here: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, ...]:

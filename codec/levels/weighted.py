@@ -1,5 +1,5 @@
-"""JPEG XL's self-correcting ("weighted") predictor, in integers, one anti-diagonal of pixels at a time
-(``State`` in numpy, the definition; ``PixelMajorState`` compiled, what the coder uses).
+"""JPEG XL's self-correcting ("weighted") predictor, in integers, one anti-diagonal of pixels at a
+time (``State`` in numpy, the definition; ``PixelMajorState`` compiled, what the coder uses).
 
 Four sub-predictions (W + NE - N, and N, W, N corrected by the errors the final prediction made
 at the neighbours) are averaged with weights that fall as each one's recent errors around the pixel
@@ -101,8 +101,8 @@ def _largest(*errors: np.ndarray) -> np.ndarray:
 
 
 class PixelMajorState:
-    """``State`` for planes stored pixel-major ((H + 2) * (W + 3), n: ``predict.pixel_major``), compiled
-    (``_kernels.wp_predict`` and ``wp_update``, which the tests hold to ``State``)."""
+    """``State`` for planes stored pixel-major ((H + 2) * (W + 3), n: ``predict.pixel_major``),
+    compiled (``_kernels.wp_predict`` and ``wp_update``, which the tests hold to ``State``)."""
 
     def __init__(self, length: int, n: int):
         self.errors = np.zeros((4, length, n), np.int32)
