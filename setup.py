@@ -26,27 +26,30 @@ class OptionalBuildExt(build_ext):
     def run(self):
         try:
             super().run()
-        except (
-            Exception
-        ) as e:  # a missing compiler raises several kinds (PlatformError, OSError, ...)
-            warnings.warn(
-                f"aecodec's compiled loops were not built ({e}): lossless coding needs them; {HOW}"
-            )
+        except Exception as e:  # no compiler raises several kinds (PlatformError, OSError, ...)
+            if not getattr(self, "failed", False):  # said once: copying the missing build fails too
+                _not_built(e)
 
     def build_extension(self, ext):
         try:
             super().build_extension(ext)
         except Exception as e:
-            warnings.warn(
-                f"aecodec's compiled loops were not built ({e}): lossless coding needs them; {HOW}"
-            )
+            self.failed = True
+            _not_built(e)
+
+
+def _not_built(e: Exception) -> None:
+    message = f"aecodec's compiled loops were not built ({e}): lossless coding needs them; {HOW}"
+    warnings.warn(message, stacklevel=2)
 
 
 def extensions() -> list:
     try:
         from Cython.Build import cythonize
     except ImportError:
-        warnings.warn(f"Cython is missing: aecodec's compiled loops are not built; {HOW}")
+        warnings.warn(
+            f"Cython is missing: aecodec's compiled loops are not built; {HOW}", stacklevel=2
+        )
         return []
     stamp = hashlib.sha256(SOURCE.read_bytes()).hexdigest()
     return cythonize(

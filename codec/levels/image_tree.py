@@ -67,13 +67,58 @@ def grow(
     """A tree over properties (P, N) for tokens (K, N) (each predictor's signed tokens of the N
     pixels, a ``sample`` of the chunk's worth ``scale`` of it), its splits chosen with the first
     ``search`` predictors (1: CALIC's alone), its leaves' predictors among all."""
-    k_pred, n = tokens.shape
+    n = tokens.shape[1]
     a = 2 * t - 1
     raw = hybrid.raw_bits_of(np.abs(np.arange(a) - (t - 1))).astype(np.float64)
     sym = np.ascontiguousarray(tokens + (t - 1), np.int64)
     counts = np.arange(n + 1, dtype=np.float64)
     xlogx = counts * np.log2(np.maximum(counts, 1))  # c log2 c of every count a leaf can hold
-    few = props[:, :: max(1, n // 65536)]
+    thresholds, binned = _bins(props)
+    node_of = np.zeros(n, np.int64)  # each pixel's current leaf (index into this level's leaves)
+    nodes = [_node()]
+    level_nodes = [0]
+    for _ in range(MAX_LEVELS):
+        m = len(level_nodes)
+        whole = _histograms(node_of, sym, m, a)  # (m, K, A)
+        whole_bits = _bits(whole, raw)  # (m, K)
+        unsplit = whole_bits[:, :search].min(1) - SPLIT_BITS * scale
+        best = _best_splits(
+            node_of, thresholds, binned, sym[:search], whole[:, :search], unsplit, raw, xlogx
+        )
+        split_here = best[1] >= 0
+        for i, node in enumerate(level_nodes):
+            nodes[node]["pred"] = int(whole_bits[i].argmin())
+        if not split_here.any() or len(nodes) + 2 * split_here.sum() > 2 * MAX_LEAVES:
+            break
+        level_nodes, new_index = _split(nodes, level_nodes, split_here, best)
+        goes_left = (
+            np.take_along_axis(props, best[1][node_of].clip(0)[None], 0)[0] <= best[2][node_of]
+        )
+        node_of = np.where(split_here[node_of], new_index[node_of, np.where(goes_left, 0, 1)], -1)
+        keep = node_of >= 0
+        props, binned, sym, node_of = (
+            props[:, keep],
+            np.ascontiguousarray(binned[:, keep]),
+            np.ascontiguousarray(sym[:, keep]),
+            node_of[keep],
+        )
+        if not level_nodes:
+            break
+    if level_nodes and len(props[0]):  # the last level's predictors
+        whole = _histograms(node_of, sym, len(level_nodes), a)
+        for i, node in enumerate(level_nodes):
+            nodes[node]["pred"] = int(_bits(whole[i], raw).argmin())
+    return _tree(nodes)
+
+
+def _node() -> dict:
+    return {"feature": 0, "threshold": 0, "children": None, "pred": 0}
+
+
+def _bins(props: np.ndarray) -> tuple[list, np.ndarray]:
+    """(each property's candidate thresholds: quantiles of a sample, each property's bin of
+    every pixel: x <= th[j] is bin <= j)."""
+    few = props[:, :: max(1, props.shape[1] // 65536)]
     thresholds = [
         np.unique(
             np.quantile(p, np.linspace(0, 1, BINS + 1)[1:-1], method="lower").astype(np.int64)
@@ -82,80 +127,52 @@ def grow(
     ]
     binned = np.stack(
         [np.searchsorted(th, p, "left") for th, p in zip(thresholds, props, strict=True)]
-    ).astype(np.int64)  # x <= th[j]: bin <= j
-    node_of = np.zeros(n, np.int64)  # each pixel's current leaf (index into this level's leaves)
-    nodes = [{"feature": 0, "threshold": 0, "children": None, "pred": 0}]
-    level_nodes = [0]
-    for _ in range(MAX_LEVELS):
-        m = len(level_nodes)
-        whole = np.stack(
-            [np.bincount(node_of * a + s, minlength=m * a).reshape(m, a) for s in sym], 1
-        )  # (m, K, A)
-        whole_bits = _bits(whole, raw)  # (m, K)
+    ).astype(np.int64)
+    return thresholds, binned
+
+
+def _histograms(node_of: np.ndarray, sym: np.ndarray, m: int, a: int) -> np.ndarray:
+    """Counts (m, K, A) of each leaf's tokens by predictor."""
+    return np.stack([np.bincount(node_of * a + s, minlength=m * a).reshape(m, a) for s in sym], 1)
+
+
+def _best_splits(node_of, thresholds, binned, searched, whole_searched, unsplit, raw, xlogx):
+    """(bits, property or -1: no split, threshold) per leaf: the cheapest split of each, each
+    side with its best predictor, if it beats ``unsplit`` (the leaf's bits less a split's cost)."""
+    m, a = whole_searched.shape[0], whole_searched.shape[2]
+    searched, whole_searched = np.ascontiguousarray(searched), np.ascontiguousarray(whole_searched)
+    best = (unsplit, np.full(m, -1), np.zeros(m, np.int64))
+    compiled = kernels.compiled()
+    for f, (th, b) in enumerate(zip(thresholds, binned, strict=True)):
+        if len(th) == 0:
+            continue
+        h = compiled.split_histograms(node_of, b, searched, m, len(th) + 1, a)
+        cost, j = compiled.best_splits(h, whole_searched, raw, xlogx)
+        better = cost < best[0]
         best = (
-            whole_bits[:, :search].min(1) - SPLIT_BITS * scale,
-            np.full(m, -1),
-            np.zeros(m, np.int64),
+            np.where(better, cost, best[0]),
+            np.where(better, f, best[1]),
+            np.where(better, th[j], best[2]),
         )
-        searched, whole_searched = (
-            np.ascontiguousarray(sym[:search]),
-            np.ascontiguousarray(whole[:, :search]),
+    return best
+
+
+def _split(nodes: list, level_nodes: list, split_here: np.ndarray, best) -> tuple[list, np.ndarray]:
+    """Split the leaves of this level that gain: (the next level's nodes, each split leaf's two
+    children as indices into it (m, 2), -1 where not split)."""
+    new_level, new_index = [], np.full((len(level_nodes), 2), -1)
+    for i in np.flatnonzero(split_here):
+        node = level_nodes[i]
+        nodes[node].update(
+            feature=int(best[1][i]),
+            threshold=int(best[2][i]),
+            children=(len(nodes), len(nodes) + 1),
         )
-        for f, (th, b) in enumerate(zip(thresholds, binned, strict=True)):
-            if len(th) == 0:
-                continue
-            nb = len(th) + 1
-            h = kernels.compiled().split_histograms(node_of, b, searched, m, nb, a)
-            cost, j = kernels.compiled().best_splits(
-                h, whole_searched, raw, xlogx
-            )  # each side its best predictor
-            better = cost < best[0]
-            best = (
-                np.where(better, cost, best[0]),
-                np.where(better, f, best[1]),
-                np.where(better, th[j], best[2]),
-            )
-        split_here = best[1] >= 0
-        for i, node in enumerate(level_nodes):
-            nodes[node]["pred"] = int(whole_bits[i].argmin())
-        if not split_here.any() or len(nodes) + 2 * split_here.sum() > 2 * MAX_LEAVES:
-            break
-        new_level, new_index = [], np.full((m, 2), -1)
-        for i in np.flatnonzero(split_here):
-            node = level_nodes[i]
-            nodes[node].update(
-                feature=int(best[1][i]),
-                threshold=int(best[2][i]),
-                children=(len(nodes), len(nodes) + 1),
-            )
-            for side in (0, 1):
-                new_index[i, side] = len(new_level)
-                new_level.append(len(nodes))
-                nodes.append({"feature": 0, "threshold": 0, "children": None, "pred": 0})
-        goes_left = (
-            np.take_along_axis(props, best[1][node_of].clip(0)[None], 0)[0] <= best[2][node_of]
-        )
-        side = np.where(goes_left, 0, 1)
-        moved = split_here[node_of]
-        node_of = np.where(moved, new_index[node_of, side], -1)
-        keep = node_of >= 0
-        props, binned, sym, node_of = (
-            props[:, keep],
-            np.ascontiguousarray(binned[:, keep]),
-            np.ascontiguousarray(sym[:, keep]),
-            node_of[keep],
-        )
-        level_nodes = new_level
-        if not level_nodes:
-            break
-    if level_nodes and len(props[0]):  # the last level's predictors
-        m = len(level_nodes)
-        whole = np.stack(
-            [np.bincount(node_of * a + s, minlength=m * a).reshape(m, a) for s in sym], 1
-        )
-        for i, node in enumerate(level_nodes):
-            nodes[node]["pred"] = int(_bits(whole[i], raw).argmin())
-    return _tree(nodes)
+        for side in (0, 1):
+            new_index[i, side] = len(new_level)
+            new_level.append(len(nodes))
+            nodes.append(_node())
+    return new_level, new_index
 
 
 def estimate(tree: Tree, counts: np.ndarray, t: int) -> float:

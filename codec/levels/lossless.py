@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bitstream.coder import PRECISION, Decoder, Encoder, integer_frequencies
+from bitstream.coder import PRECISION, Decoder, Encoder, ideal_bits, integer_frequencies
 from bitstream.errors import FormatError
 from codec.levels import adaptive, hybrid, image_tree, kernels, predict, weighted
 from codec.levels import lossless_forms as forms
@@ -470,8 +470,6 @@ class LosslessCoder:
     ) -> float:
         """What the adapting tables assign (tokens, plus raw bits at one bit each; the form's
         bits left out)."""
-        from bitstream.coder import ideal_bits
-
         step, depth, previous = 2 * max_error + 1, depth or self.depth, None
         tables = adaptive.AdaptiveTables(self.rows, self.depth, self.prior)
         total = [0.0]
