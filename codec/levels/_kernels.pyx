@@ -1,13 +1,14 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
-"""The lossless coder's per-pixel loops, compiled (Cython, built with the package; loaded and checked
-by ``kernels.py``): integers only, so every machine gives the leaves and predictions of the numpy
-definitions in ``predict.py``, ``context_tree.py``, ``hybrid.py`` and ``weighted.py`` (the tests hold
-them to it). The constants of those definitions are passed in, not copied here.
+"""The lossless coder's per-pixel loops, compiled (Cython, built with the package; loaded and
+checked by ``kernels.py``): integers only, so every machine gives the leaves and predictions of the
+numpy definitions in ``predict.py``, ``context_tree.py``, ``hybrid.py`` and ``weighted.py`` (the
+tests hold them to it). The constants of those definitions are passed in, not copied here.
 
 numpy spends about twenty passes over memory per pixel on a context tree's walk (a gather and a
-compare per level) and on the twenty properties it reads; here each pixel is one pass, and the planes
-are stored pixel-major ((H + 2) * (W + 3), n: ``predict.pixel_major``): a pixel's neighbours in all images of a chunk are
-contiguous runs, where image-major storage made every pixel a cache miss.
+compare per level) and on the twenty properties it reads; here each pixel is one pass, and the
+planes are stored pixel-major ((H + 2) * (W + 3), n: ``predict.pixel_major``): a pixel's
+neighbours in all images of a chunk are contiguous runs, where image-major storage made every
+pixel a cache miss.
 
 Signed right shifts are arithmetic here as in numpy (what gcc, clang and MSVC do); floor division of
 negative numbers goes through ``_floordiv`` (C's ``/`` truncates).
@@ -77,23 +78,27 @@ def walk(const int64_t[:, ::1] nodes, const int16_t[::1] leaf, const prop_t[:, :
     return out
 
 
-cdef inline int64_t _calic(const int32_t[:, ::1] r, Py_ssize_t p, Py_ssize_t i, const int64_t[::1] off,
-                           const int64_t* bounds, const int64_t* blend, int64_t top) noexcept nogil:
-    cdef int64_t a = r[p + off[0], i], b = r[p + off[1], i], c = r[p + off[2], i], d = r[p + off[3], i]
-    cdef int64_t aa = r[p + off[4], i], bb = r[p + off[5], i], bd = r[p + off[6], i]
-    cdef int64_t skew = (_abs(a - c) + _abs(b - bb) + _abs(d - bd)) - (_abs(a - aa) + _abs(b - c) + _abs(b - d))
+cdef inline int64_t _calic(const int32_t[:, ::1] r, Py_ssize_t p, Py_ssize_t i,
+                           const int64_t[::1] off, const int64_t* bounds, const int64_t* blend,
+                           int64_t top) noexcept nogil:
+    cdef int64_t a = r[p + off[0], i], b = r[p + off[1], i], c = r[p + off[2], i]
+    cdef int64_t d = r[p + off[3], i], aa = r[p + off[4], i], bb = r[p + off[5], i]
+    cdef int64_t bd = r[p + off[6], i]
+    cdef int64_t skew = ((_abs(a - c) + _abs(b - bb) + _abs(d - bd))
+                         - (_abs(a - aa) + _abs(b - c) + _abs(b - d)))
     # searchsorted "right" over the six scaled thresholds: the skew's bin
-    cdef int s = ((skew >= bounds[0]) + (skew >= bounds[1]) + (skew >= bounds[2]) + (skew >= bounds[3])
-                  + (skew >= bounds[4]) + (skew >= bounds[5]))
-    cdef int64_t g = (blend[s] * (16 * (a + b) + 8 * (d - c)) + blend[7 + s] * 32 * a + blend[14 + s] * 32 * b) >> 2
+    cdef int s = ((skew >= bounds[0]) + (skew >= bounds[1]) + (skew >= bounds[2])
+                  + (skew >= bounds[3]) + (skew >= bounds[4]) + (skew >= bounds[5]))
+    cdef int64_t g = (blend[s] * (16 * (a + b) + 8 * (d - c)) + blend[7 + s] * 32 * a
+                      + blend[14 + s] * 32 * b) >> 2
     g = (g + 16) >> 5
     return 0 if g < 0 else (top if g > top else g)
 
 
-def calic(const int32_t[:, ::1] r, const int64_t[::1] here, const int64_t[::1] offsets, int64_t top, int64_t scale,
-          const int64_t[::1] thresholds, const int64_t[:, ::1] blend):
-    """CALIC's prediction (n, k) int64 of the pixels at ``here`` of padded planes r stored pixel-major
-    (L, n), the skew ``thresholds`` (6) times ``scale`` and the ``blend`` (3, 7) of
+def calic(const int32_t[:, ::1] r, const int64_t[::1] here, const int64_t[::1] offsets,
+          int64_t top, int64_t scale, const int64_t[::1] thresholds, const int64_t[:, ::1] blend):
+    """CALIC's prediction (n, k) int64 of the pixels at ``here`` of padded planes r stored
+    pixel-major (L, n), the skew ``thresholds`` (6) times ``scale`` and the ``blend`` (3, 7) of
     ``predict.SKEW_THRESHOLDS`` and ``BLEND``: ``predict.calic``."""
     cdef Py_ssize_t n = r.shape[1], k = here.shape[0], i, j
     cdef int64_t bounds[6]
@@ -131,7 +136,8 @@ def leaves_at(const int32_t[:, ::1] r, const int32_t[:, ::1] e, const int32_t[:,
     cdef bint has_previous = previous.shape[0] > 0, has_extra = extra.shape[0] > 0, walking
     if properties != PROPS:
         raise ValueError(f"the compiled loops compute {PROPS} properties, the context tree has "
-                         f"{properties}: rebuild them (pip install -e . or python setup.py build_ext --inplace)")
+                         f"{properties}: rebuild them (pip install -e . or "
+                         "python setup.py build_ext --inplace)")
     out = np.empty(n * k, np.int16)
     cdef int16_t[::1] o = out
     with nogil:
