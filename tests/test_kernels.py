@@ -182,7 +182,9 @@ def test_compiled_raw_bits_and_reconstruction_invert_the_hybrid_tokens():
     )
     token, raw, _ = hybrid.token_of(np.abs(q))
     signed = np.where(q < 0, -token, token).reshape(-1).astype(np.int32)
-    sent, bits = kernels.raw_bits(signed, hybrid.tokens_per_sign(16), hybrid.DIRECT, hybrid.MSB)
+    sent, bits = kernels.raw_bits(
+        signed, hybrid.tokens_per_sign(16), hybrid.DIRECT_BITS, hybrid.MSB
+    )
     np.testing.assert_array_equal(sent, np.flatnonzero(np.abs(signed) >= hybrid.DIRECT))
     np.testing.assert_array_equal(bits, hybrid.raw_bits_of(np.abs(signed))[sent] - 1)
     here = np.arange(7, dtype=np.int64) + 30
@@ -200,7 +202,7 @@ def test_compiled_raw_bits_and_reconstruction_invert_the_hybrid_tokens():
         1,
         (1 << 18) - 1,
         False,
-        hybrid.DIRECT,
+        hybrid.DIRECT_BITS,
         hybrid.MSB,
     )
     np.testing.assert_array_equal(values, pred + q)
@@ -211,7 +213,7 @@ def test_compiled_raw_bits_and_reconstruction_invert_the_hybrid_tokens():
         kernels.raw_bits(
             np.array([5, -hybrid.tokens_per_sign(8)], np.int32),
             hybrid.tokens_per_sign(8),
-            hybrid.DIRECT,
+            hybrid.DIRECT_BITS,
             hybrid.MSB,
         )[0][0]
         == -1

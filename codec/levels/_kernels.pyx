@@ -50,9 +50,9 @@ cdef inline int64_t _abs(int64_t v) noexcept nogil:
     return -v if v < 0 else v
 
 
-cdef inline int64_t _raw_bit_count(int64_t token, int64_t direct, int64_t msb) noexcept nogil:
-    """Raw bits after a hybrid-integer token >= direct: ``hybrid.raw_bits_of`` (direct = 2^5)."""
-    return (token - direct) // (1 << msb) + 5 - msb
+cdef inline int64_t _raw_bit_count(int64_t token, int64_t direct_bits, int64_t msb) noexcept nogil:
+    """Raw bits after a hybrid-integer token >= 2^direct_bits: ``hybrid.raw_bits_of``."""
+    return (token - (1 << direct_bits)) // (1 << msb) + direct_bits - msb
 
 
 cdef inline int64_t _floordiv(int64_t a, int64_t b) noexcept nogil:
@@ -206,12 +206,12 @@ def count(int64_t[:, ::1] counts, int64_t[::1] fresh, const int16_t[::1] leaves,
     return stale_[:found]
 
 
-def raw_bits(const int32_t[::1] signed, int64_t tokens, int64_t direct, int64_t msb):
+def raw_bits(const int32_t[::1] signed, int64_t tokens, int64_t direct_bits, int64_t msb):
     """(positions of the symbols followed by raw bits, their bit counts less one as int16: the raw bits'
     table numbers), or a first position of -1 if a token is beyond ``tokens`` (a damaged stream):
-    ``hybrid.raw_bits_of`` (``direct``, ``msb``: hybrid.DIRECT and MSB)."""
+    ``hybrid.raw_bits_of`` (``direct_bits``, ``msb``: hybrid.DIRECT_BITS and MSB)."""
     cdef Py_ssize_t m, found = 0
-    cdef int64_t token
+    cdef int64_t token, direct = 1 << direct_bits
     where_ = np.empty(signed.shape[0], np.int64)
     bits_ = np.empty(signed.shape[0], np.int16)
     cdef int64_t[::1] where = where_
@@ -225,21 +225,21 @@ def raw_bits(const int32_t[::1] signed, int64_t tokens, int64_t direct, int64_t 
                 break
             if token >= direct:
                 where[found] = m
-                bits[found] = _raw_bit_count(token, direct, msb) - 1
+                bits[found] = _raw_bit_count(token, direct_bits, msb) - 1
                 found += 1
     return where_[:found], bits_[:found]
 
 
 def reconstruct(int32_t[:, ::1] r, int32_t[:, ::1] e, const int64_t[::1] here, const int64_t[:, ::1] pred,
                 const int64_t[:, ::1] calic, const int32_t[::1] signed, const int64_t[::1] sent,
-                const int32_t[::1] raw, int64_t step, int64_t top, bint residual_of_calic, int64_t direct,
+                const int32_t[::1] raw, int64_t step, int64_t top, bint residual_of_calic, int64_t direct_bits,
                 int64_t msb):
     """Write the pixels at ``here`` (n, k) into r and the magnitudes of their residuals into e (both
     pixel-major): each signed token (n * k) with its raw bits (``raw``, for the positions ``sent``) is a
     residual in steps added to ``pred``; ``residual_of_calic``: e holds CALIC's residual (an own tree's
     leaves may predict otherwise). Returns the pixels (n, k) int64: ``hybrid.magnitude_of``."""
     cdef Py_ssize_t n = pred.shape[0], k = pred.shape[1], i, j, m, s, p
-    cdef int64_t token, magnitude, v, bits
+    cdef int64_t token, magnitude, v, bits, direct = 1 << direct_bits
     extra_ = np.zeros(n * k, np.int64)
     values_ = np.empty((n, k), np.int64)
     cdef int64_t[::1] extra = extra_
@@ -253,7 +253,7 @@ def reconstruct(int32_t[:, ::1] r, int32_t[:, ::1] e, const int64_t[::1] here, c
                 token = _abs(<int64_t>signed[m])
                 magnitude = token
                 if token >= direct:
-                    bits = _raw_bit_count(token, direct, msb)
+                    bits = _raw_bit_count(token, direct_bits, msb)
                     magnitude = (((1 << msb) | ((token - direct) & ((1 << msb) - 1))) << bits) + extra[m]
                 v = pred[i, j] + (-magnitude if signed[m] < 0 else magnitude) * step
                 v = 0 if v < 0 else (top if v > top else v)

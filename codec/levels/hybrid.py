@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-DIRECT = 32  # magnitudes below this are their own token
+DIRECT_BITS = 5
+DIRECT = 1 << DIRECT_BITS  # magnitudes below this are their own token
 MSB = 2  # bits after the leading one kept in a large magnitude's token
 
 
@@ -27,7 +28,9 @@ def token_of(magnitude: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
         big, np.frexp(np.maximum(u, 1).astype(np.float64))[1].astype(np.int64) - 1, 0
     )  # bit length - 1: exact
     extra = np.where(big, n - MSB, 0)
-    token = np.where(big, DIRECT + (n - 5) * (1 << MSB) + ((u >> extra) & ((1 << MSB) - 1)), u)
+    token = np.where(
+        big, DIRECT + (n - DIRECT_BITS) * (1 << MSB) + ((u >> extra) & ((1 << MSB) - 1)), u
+    )
     return token, u & ((1 << extra) - 1), extra
 
 
@@ -35,7 +38,7 @@ def magnitude_of(token: np.ndarray, raw: np.ndarray) -> np.ndarray:
     """Inverse of ``token_of`` given the raw bits' value."""
     token = np.asarray(token, np.int64)
     big = token >= DIRECT
-    n = (token - DIRECT) // (1 << MSB) + 5
+    n = (token - DIRECT) // (1 << MSB) + DIRECT_BITS
     extra = np.where(big, n - MSB, 0)
     high = ((1 << MSB) | ((token - DIRECT) & ((1 << MSB) - 1))) << extra
     return np.where(big, high + raw, token)
@@ -44,7 +47,7 @@ def magnitude_of(token: np.ndarray, raw: np.ndarray) -> np.ndarray:
 def raw_bits_of(token: np.ndarray) -> np.ndarray:
     """How many raw bits follow each token."""
     token = np.asarray(token, np.int64)
-    return np.where(token >= DIRECT, (token - DIRECT) // (1 << MSB) + 5 - MSB, 0)
+    return np.where(token >= DIRECT, (token - DIRECT) // (1 << MSB) + DIRECT_BITS - MSB, 0)
 
 
 def signed(token, sign_negative):

@@ -441,7 +441,7 @@ class LosslessCoder:
                 else calic
             )
             signed = decoder.read(leaves, tables.current)
-            sent, bits = compiled.raw_bits(signed, self.t, hybrid.DIRECT, hybrid.MSB)
+            sent, bits = compiled.raw_bits(signed, self.t, hybrid.DIRECT_BITS, hybrid.MSB)
             if len(sent) and sent[0] < 0:
                 raise FormatError("lossless stream holds a token beyond its depth (damaged)")
             raw = decoder.read(bits) if len(sent) else np.zeros(0, np.int32)
@@ -458,7 +458,7 @@ class LosslessCoder:
                 step,
                 top,
                 tree.predicts,
-                hybrid.DIRECT,
+                hybrid.DIRECT_BITS,
                 hybrid.MSB,
             )
             if state is not None:
