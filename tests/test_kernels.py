@@ -11,6 +11,7 @@ import pytest
 
 import codec
 import codec.levels
+from codec import cli
 from codec.levels import _kernels as kernels
 from codec.levels import context_tree, hybrid, predict, weighted
 from codec.levels import kernels as loader
@@ -317,3 +318,18 @@ def test_the_predictor_reads_zeros_beyond_every_border():
         i, j = here // predict.layout_width(w) - 2, here % predict.layout_width(w) - 2
         for got, (di, dj) in zip(predict.neighbours(r, here, offsets), moves, strict=True):
             np.testing.assert_array_equal(got, outside[:, i + di + 2, j + dj + 2])
+
+
+def test_the_command_line_says_in_one_line_that_the_compiled_loops_are_missing(
+    tmp_path, monkeypatch, capsys
+):
+    monkeypatch.chdir(tmp_path)
+    np.save(tmp_path / "x.npy", np.zeros((2, 28, 28), np.uint8))
+    _without_compiled_loops(monkeypatch)
+    assert cli.main(["-q", "--lossless", "x.npy"]) == 1
+    err = capsys.readouterr().err
+    assert (
+        err.startswith("aecodec: error: x.npy: aecodec's compiled loops") and "pip install" in err
+    )
+    assert "internal error" not in err and len(err.strip().splitlines()) == 1
+    assert (tmp_path / "x.npy").exists() and not (tmp_path / "x.npy.aec").exists()
