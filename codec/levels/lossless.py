@@ -66,7 +66,7 @@ def original_properties(
         x = predict.padded(coded[c::k])  # int32, as e: whole planes in half the memory of int64
         top = form.top(c, depth)
         wp_pred, wp_error = (
-            (wp[c] if wp is not None else weighted_pass(x, steps, offsets, top))
+            (wp[c] if wp is not None else weighted.whole_pass(x, steps, offsets, top))
             if predictors
             else (None, None)
         )
@@ -103,24 +103,6 @@ def original_properties(
         previous = e
     tokens = np.concatenate(tokens, axis=1)
     return np.concatenate(props, axis=1), tokens if predictors else tokens[0]
-
-
-def weighted_pass(x: np.ndarray, steps, offsets: np.ndarray, top: int):
-    """The weighted predictor's (prediction, largest neighbouring error) (n, pixels in schedule
-    order) of the padded planes x (n, L), known whole: computed diagonal by diagonal, as the
-    decoder will."""
-    r = np.ascontiguousarray(x.T, np.int32)
-    state = weighted.PixelMajorState(*r.shape)
-    total = sum(len(here) for here in steps)
-    # int32: values and errors of 16-bit data (<< 3) fit; kept for the whole chunk: half the memory
-    preds, errors = np.empty((r.shape[1], total), np.int32), np.empty((r.shape[1], total), np.int32)
-    done = 0
-    for here in steps:  # in place: pieces joined at the end would hold both at once
-        pred, error = state.predict(r, here, offsets, top)
-        state.update(here, r[here].T)
-        preds[:, done : done + len(here)], errors[:, done : done + len(here)] = pred, error
-        done += len(here)
-    return preds, errors
 
 
 def plane_parts(
@@ -174,7 +156,7 @@ def lossless_plane(
     here = np.concatenate(steps)
     r = predict.padded(x)
     rt, e = np.ascontiguousarray(r.T), np.zeros((r.shape[1], n), np.int32)
-    wp = (wp or weighted_pass(r, steps, offsets, top)) if tree.uses_wp else None
+    wp = (wp or weighted.whole_pass(r, steps, offsets, top)) if tree.uses_wp else None
     segments = [
         slice(a, a + max(1, LOSSLESS_BATCH_PIXELS // n))
         for a in range(0, len(here), max(1, LOSSLESS_BATCH_PIXELS // n))
@@ -273,7 +255,7 @@ class LosslessCoder:
     def _weighted_passes(coded, k: int, form, depth: int) -> list:
         n, h, w = coded.shape
         return [
-            weighted_pass(
+            weighted.whole_pass(
                 predict.padded(coded[c::k]),
                 predict.schedule(h, w),
                 predict.offsets(w),

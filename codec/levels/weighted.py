@@ -129,3 +129,21 @@ class PixelMajorState:
             np.ascontiguousarray(values, np.int64),
             EXTRA,
         )
+
+
+def whole_pass(x: np.ndarray, steps, offsets: np.ndarray, top: int):
+    """The weighted predictor's (prediction, largest neighbouring error) (n, pixels in schedule
+    order) of the padded planes x (n, L), known whole: computed diagonal by diagonal, as the
+    decoder will."""
+    r = np.ascontiguousarray(x.T, np.int32)
+    state = PixelMajorState(*r.shape)
+    total = sum(len(here) for here in steps)
+    # int32: values and errors of 16-bit data (<< 3) fit; kept for the whole chunk: half the memory
+    preds, errors = np.empty((r.shape[1], total), np.int32), np.empty((r.shape[1], total), np.int32)
+    done = 0
+    for here in steps:  # in place: pieces joined at the end would hold both at once
+        pred, error = state.predict(r, here, offsets, top)
+        state.update(here, r[here].T)
+        preds[:, done : done + len(here)], errors[:, done : done + len(here)] = pred, error
+        done += len(here)
+    return preds, errors
