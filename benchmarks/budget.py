@@ -181,7 +181,7 @@ def kb_allowed(blob: bytes) -> float:
 def chain_tree(levels: int, predictor: int, feature: int):
     """A context tree that is one chain ``levels`` deep (breadth first: inner nodes 0, 2, 4, ...,
     a leaf beside each), every leaf predicting with ``predictor``, every split on ``feature``."""
-    from codec.levels import lossless
+    from codec.levels import context_tree
 
     count = 2 * levels + 1
     left, right = np.arange(count), np.arange(count)
@@ -189,7 +189,7 @@ def chain_tree(levels: int, predictor: int, feature: int):
     inner[0 : 2 * levels : 2] = True
     left[inner], right[inner] = np.flatnonzero(inner) + 1, np.flatnonzero(inner) + 2
     leaf = np.where(inner, -1, np.cumsum(~inner) - 1)
-    return lossless.Tree(
+    return context_tree.Tree(
         np.full(count, feature),
         np.full(count, -1),
         left,
@@ -224,9 +224,9 @@ def own_tree_chain(levels: int) -> bytes:
     """A blank 2048 x 2048 colour image coded with an own tree as costly as the reader accepts: a chain
     ``levels`` deep whose every leaf predicts with JPEG XL's weighted predictor (every pixel computes
     it: the chain splits on its error), padded to the floor."""
-    from codec.levels import lossless
+    from codec.levels import context_tree
 
-    tree = chain_tree(levels, lossless.WP, len(lossless.PROPERTIES))
+    tree = chain_tree(levels, context_tree.WP, len(context_tree.PROPERTIES))
     return coded_with_own_tree(np.zeros((2048, 2048, 3), np.uint8), tree)
 
 

@@ -7,35 +7,36 @@ import codec
 from bitstream.coder import Decoder, Encoder
 from codec.api import PHOTO_MODEL
 from codec.errors import FormatError
-from codec.levels import image_tree, lossless
+from codec.levels import adaptive, context_tree, hybrid, image_tree, lossless
 from codec.levels import lossless_forms as forms
 from codec.levels.planes import to_planes
 
 
 def _upscaled(seed: int = 0) -> np.ndarray:
-    """A smooth noisy grey image, every pixel doubled across and down (nearest-neighbour upscaling)."""
+    """A smooth noisy grey image, every pixel doubled across and down (nearest-neighbour
+    upscaling)."""
     rng = np.random.default_rng(seed)
     y, x = np.mgrid[:96, :128]
     small = np.clip(100 + 60 * np.sin(x / 9) * np.cos(y / 13) + rng.normal(0, 6, x.shape), 0, 255)
     return np.repeat(np.repeat(small.astype(np.uint8), 2, 0), 2, 1)
 
 
-def _grown(image: np.ndarray, search: int) -> lossless.Tree:
+def _grown(image: np.ndarray, search: int) -> context_tree.Tree:
     planes = to_planes(image[None]).astype(np.int32)
     form = forms.choose(planes, 1, 8, 8)
     props, tokens = lossless.original_properties(
         forms.forward(form, planes, 1, 8), 1, form, 8, predictors=True
     )
-    return image_tree.grow(props, tokens, lossless.tokens_per_sign(8), search)
+    return image_tree.grow(props, tokens, hybrid.tokens_per_sign(8), search)
 
 
 def _tables():
-    return lossless.AdaptiveTables(
-        np.full((1, 2 * lossless.tokens_per_sign(8)), 1, np.uint32), 8, 256
+    return adaptive.AdaptiveTables(
+        np.full((1, 2 * hybrid.tokens_per_sign(8)), 1, np.uint32), 8, 256
     )
 
 
-@pytest.mark.parametrize("search", [1, len(lossless.PREDICTORS)])
+@pytest.mark.parametrize("search", [1, len(context_tree.PREDICTORS)])
 def test_an_image_tree_reads_back_as_written(search):
     tree = _grown(_upscaled(), search)
     assert (
@@ -73,8 +74,8 @@ def test_bits_that_are_not_a_tree_are_a_format_error():
 
 
 def test_a_chunk_of_many_images_with_a_tree_of_its_own_is_refused(monkeypatch):
-    """The encoder grows trees for chunks of a few images only; a stream claiming one for more is damaged
-    (its weighted predictor would only cost the decoder memory)."""
+    """The encoder grows trees for chunks of a few images only; a stream claiming one for more is
+    damaged (its weighted predictor would only cost the decoder memory)."""
     images = np.stack([_upscaled(i)[:32, :32] for i in range(lossless.OWN_TREE_MAX_IMAGES + 1)])
     model = codec.load_model(PHOTO_MODEL)
     level = model.lossless_level()

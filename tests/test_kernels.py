@@ -1,12 +1,20 @@
-"""The compiled loops (codec/levels/_kernels.pyx) give exactly what the numpy definitions in lossless.py give."""
+"""The compiled loops (codec/levels/_kernels.pyx) give exactly what the numpy definitions give
+(predict.py, context_tree.py, hybrid.py, weighted.py, lossless.py), carry their source's stamp, and
+are needed by lossless coding only."""
 
+import hashlib
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+import codec
+import codec.levels
+from codec import cli
 from codec.levels import _kernels as kernels
-from codec.levels import lossless
+from codec.levels import context_tree, hybrid, predict, weighted
+from codec.levels import kernels as loader
 
 
 def _planes(rng, n, h, w, depth):
@@ -22,7 +30,8 @@ def _planes(rng, n, h, w, depth):
 
 
 def _random_tree(rng, props, nodes=301):
-    """A valid tree splitting on random properties at thresholds drawn from the properties' values."""
+    """A valid tree splitting on random properties at thresholds drawn from the properties'
+    values."""
     feature, threshold, left, right = [], [], [], []
     for i in range(nodes // 2):
         f = int(rng.integers(0, props.shape[0]))
@@ -36,7 +45,7 @@ def _random_tree(rng, props, nodes=301):
     idx = np.arange(nodes)
     is_leaf = idx >= nodes // 2
     leaf = np.where(is_leaf, np.cumsum(is_leaf) - 1, -1)
-    return lossless.check_tree(
+    return context_tree.check_tree(
         {
             "feature": np.array(feature),
             "threshold": np.array(threshold),
@@ -45,7 +54,7 @@ def _random_tree(rng, props, nodes=301):
             "leaf": leaf,
         },
         what="test",
-        properties=len(lossless.OWN_PROPERTIES),
+        properties=len(context_tree.OWN_PROPERTIES),
     )
 
 
@@ -63,12 +72,10 @@ def _reference_walk(tree, props):
 def test_compiled_calic_equals_numpy_predict_at_every_depth(depth):
     rng = np.random.default_rng(depth)
     planes = _planes(rng, 7, 13, 10, depth)
-    r, offsets, top = lossless.padded(planes), lossless._offsets(10), (1 << depth) - 1
-    for here in lossless._schedule(13, 10):
-        want = lossless.predict(r, here, offsets, top, depth)
-        got = kernels.calic(
-            lossless.pixel_major(planes), here, offsets, top, 1 << max(depth - 8, 0)
-        )
+    r, offsets, top = predict.padded(planes), predict.offsets(10), (1 << depth) - 1
+    for here in predict.schedule(13, 10):
+        want = predict.calic(r, here, offsets, top, depth)
+        got = predict.calic_compiled(predict.pixel_major(planes), here, offsets, top, depth)
         np.testing.assert_array_equal(got, want)
 
 
@@ -87,21 +94,21 @@ def test_compiled_leaves_equal_the_numpy_properties_walked(step):
     rng = np.random.default_rng(step)
     n, h, w, depth = 9, 11, 14, 10
     planes = _planes(rng, n, h, w, depth)
-    r, offsets = lossless.padded(planes), lossless._offsets(w)
-    e = lossless.padded(rng.integers(0, 200, (n, h, w)).astype(np.int32))
-    previous = lossless.padded(rng.integers(0, 50, (n, h, w)).astype(np.int32))
-    for here in lossless._schedule(h, w)[5:40:7]:
-        pred = lossless.predict(r, here, offsets, (1 << depth) - 1, depth).astype(np.int64)
+    r, offsets = predict.padded(planes), predict.offsets(w)
+    e = predict.padded(rng.integers(0, 200, (n, h, w)).astype(np.int32))
+    previous = predict.padded(rng.integers(0, 50, (n, h, w)).astype(np.int32))
+    for here in predict.schedule(h, w)[5:40:7]:
+        pred = predict.calic(r, here, offsets, (1 << depth) - 1, depth).astype(np.int64)
         extra = rng.integers(-500, 500, pred.shape)
         props = np.vstack(
             [
-                lossless.properties(r, e, here, offsets, pred, 2, previous, step),
+                context_tree.properties(r, e, here, offsets, pred, 2, previous, step),
                 extra.reshape(1, -1),
             ]
         )
         tree = _random_tree(rng, props)
         got = tree.leaves_at(
-            lossless.pixel_major(planes),
+            predict.pixel_major(planes),
             np.ascontiguousarray(e.T),
             here,
             offsets,
@@ -116,15 +123,13 @@ def test_compiled_leaves_equal_the_numpy_properties_walked(step):
 
 @pytest.mark.parametrize("depth", [8, 16])
 def test_compiled_weighted_predictor_equals_numpy_state(depth):
-    from codec.levels import weighted
-
     rng = np.random.default_rng(depth + 1)
     n, h, w = 5, 12, 17
     planes, top = _planes(rng, n, h, w, depth), (1 << depth) - 1
-    r, offsets = lossless.padded(planes), lossless._offsets(w)
+    r, offsets = predict.padded(planes), predict.offsets(w)
     reference, compiled = weighted.State(r.shape), weighted.PixelMajorState(r.shape[1], n)
-    rt = lossless.pixel_major(planes)
-    for here in lossless._schedule(h, w):
+    rt = predict.pixel_major(planes)
+    for here in predict.schedule(h, w):
         want = reference.predict(r, here, offsets, top)
         got = compiled.predict(rt, here, offsets, top)
         for g, x in zip(got, want, strict=True):
@@ -137,13 +142,13 @@ def test_compiled_weighted_predictor_equals_numpy_state(depth):
 def test_compiled_own_prediction_picks_each_leafs_predictor():
     rng = np.random.default_rng(5)
     planes = _planes(rng, 4, 9, 8, 8)
-    r, rt, offsets = lossless.padded(planes), lossless.pixel_major(planes), lossless._offsets(8)
-    here = lossless._schedule(9, 8)[9]
-    calic = lossless.predict(r, here, offsets, 255, 8).astype(np.int64)
+    r, rt, offsets = predict.padded(planes), predict.pixel_major(planes), predict.offsets(8)
+    here = predict.schedule(9, 8)[9]
+    calic = predict.calic(r, here, offsets, 255, 8).astype(np.int64)
     wp = rng.integers(0, 256, calic.shape)
-    tree = lossless.Tree([0, 0, 0], [100, 0, 0], [1, 1, 2], [2, 1, 2], [-1, 0, 1])
-    for which in range(len(lossless.PREDICTORS)):
-        tree.predictor = np.array([which, (which + 1) % len(lossless.PREDICTORS)], np.int8)
+    tree = context_tree.Tree([0, 0, 0], [100, 0, 0], [1, 1, 2], [2, 1, 2], [-1, 0, 1])
+    for which in range(len(context_tree.PREDICTORS)):
+        tree.predictor = np.array([which, (which + 1) % len(context_tree.PREDICTORS)], np.int8)
         leaves = rng.integers(0, 2, calic.size).astype(np.int16)
         a, b, c = (r[:, here + o] for o in offsets[:3])
         choices = [calic, a, b, np.clip(a + b - c, 0, 255), wp]
@@ -176,13 +181,13 @@ def test_compiled_raw_bits_and_reconstruction_invert_the_hybrid_tokens():
     q = rng.integers(-40000, 40000, (6, 7)) * (rng.random((6, 7)) < 0.5) + rng.integers(
         -40, 40, (6, 7)
     )
-    token, raw, _ = lossless.token_of(np.abs(q))
+    token, raw, _ = hybrid.token_of(np.abs(q))
     signed = np.where(q < 0, -token, token).reshape(-1).astype(np.int32)
     sent, bits = kernels.raw_bits(
-        signed, lossless.tokens_per_sign(16), lossless.DIRECT, lossless.MSB
+        signed, hybrid.tokens_per_sign(16), hybrid.DIRECT_BITS, hybrid.MSB
     )
-    np.testing.assert_array_equal(sent, np.flatnonzero(np.abs(signed) >= lossless.DIRECT))
-    np.testing.assert_array_equal(bits, lossless.raw_bits_of(np.abs(signed))[sent] - 1)
+    np.testing.assert_array_equal(sent, np.flatnonzero(np.abs(signed) >= hybrid.DIRECT))
+    np.testing.assert_array_equal(bits, hybrid.raw_bits_of(np.abs(signed))[sent] - 1)
     here = np.arange(7, dtype=np.int64) + 30
     r, e = np.zeros((60, 6), np.int32), np.zeros((60, 6), np.int32)
     pred = np.full((6, 7), 1 << 17, np.int64)
@@ -198,26 +203,27 @@ def test_compiled_raw_bits_and_reconstruction_invert_the_hybrid_tokens():
         1,
         (1 << 18) - 1,
         False,
-        lossless.DIRECT,
-        lossless.MSB,
+        hybrid.DIRECT_BITS,
+        hybrid.MSB,
     )
     np.testing.assert_array_equal(values, pred + q)
-    np.testing.assert_array_equal(np.abs(q), lossless.magnitude_of(token, raw))
+    np.testing.assert_array_equal(np.abs(q), hybrid.magnitude_of(token, raw))
     np.testing.assert_array_equal(r[here].T, pred + q)
     np.testing.assert_array_equal(e[here].T, np.abs(q))
     assert (
         kernels.raw_bits(
-            np.array([5, -lossless.tokens_per_sign(8)], np.int32),
-            lossless.tokens_per_sign(8),
-            lossless.DIRECT,
-            lossless.MSB,
+            np.array([5, -hybrid.tokens_per_sign(8)], np.int32),
+            hybrid.tokens_per_sign(8),
+            hybrid.DIRECT_BITS,
+            hybrid.MSB,
         )[0][0]
         == -1
     )
 
 
 FIXTURES = Path(__file__).parent / "data"
-WRITTEN_BY_NUMPY = {  # (file stem, compress arguments): written by the numpy-only coder (commit ef253ae)
+# (file stem, compress arguments): written by the numpy-only coder (commit ef253ae)
+WRITTEN_BY_NUMPY = {
     "format6-fashion-lossless": {"lossless": True},
     "format6-fashion-k2": {"max_error": 2},
     "format6-photo-lossless": {
@@ -234,8 +240,6 @@ WRITTEN_BY_NUMPY = {  # (file stem, compress arguments): written by the numpy-on
 
 @pytest.mark.parametrize("stem", sorted(WRITTEN_BY_NUMPY))
 def test_files_of_the_numpy_coder_decode_and_reencode_byte_for_byte(stem):
-    import codec
-
     kwargs = dict(WRITTEN_BY_NUMPY[stem])
     if kwargs.get("model") == "deep":
         kwargs["model"] = codec.load_model(Path(codec.__file__).parent / "pretrained" / "deep.aecm")
@@ -247,14 +251,85 @@ def test_files_of_the_numpy_coder_decode_and_reencode_byte_for_byte(stem):
     assert codec.compress(original, **kwargs) == blob
 
 
-def test_lossless_coding_without_the_compiled_loops_says_how_to_build_them(monkeypatch):
-    import sys
-
-    import codec.levels
-
-    monkeypatch.setitem(
-        sys.modules, "codec.levels._kernels", None
-    )  # as in a checkout never installed
+def _without_compiled_loops(monkeypatch):
+    monkeypatch.setitem(sys.modules, "codec.levels._kernels", None)  # a checkout never built
     monkeypatch.delattr(codec.levels, "_kernels", raising=False)
+
+
+def test_lossless_coding_without_the_compiled_loops_says_how_to_build_them(monkeypatch):
+    _without_compiled_loops(monkeypatch)
     with pytest.raises(ImportError, match="not built: install the package with pip"):
         codec.compress(np.zeros((28, 28), np.uint8), lossless=True)
+
+
+def test_lossy_levels_code_without_the_compiled_loops(monkeypatch, test_images):
+    """A package installed without a C compiler still codes lossy: the tile and pixel levels."""
+    model = codec.load_model()
+    _without_compiled_loops(monkeypatch)
+    images = test_images[:6]
+    for quality in (model.qualities[0], model.qualities[-1]):
+        back = codec.decompress(codec.compress(images, quality=quality, model=model), model=model)
+        assert back.shape == images.shape and back.dtype == images.dtype
+
+
+def test_the_build_carries_its_sources_stamp_and_a_stale_one_says_how_to_rebuild(monkeypatch):
+    source = Path(codec.levels.__file__).with_name("_kernels.pyx")
+    assert kernels.SOURCE_SHA256 == hashlib.sha256(source.read_bytes()).hexdigest()
+    monkeypatch.setattr(kernels, "SOURCE_SHA256", "0" * 64)
+    monkeypatch.setattr(loader, "_checked", None)
+    with pytest.raises(ImportError, match=r"another version of _kernels.pyx.*pip install -e \."):
+        loader.compiled()
+    monkeypatch.undo()
+    assert loader.compiled() is kernels
+
+
+def test_the_compiled_loops_compute_the_properties_and_predictors_the_trees_name():
+    assert kernels.PROPERTIES == context_tree.OWN_PROPERTIES
+    assert kernels.PREDICTORS == context_tree.PREDICTORS
+    tree = context_tree.Tree([0], [0], [0], [0], [0])
+    planes = np.zeros((2, 3, 4), np.int32)
+    rt, here = predict.pixel_major(planes), predict.schedule(3, 4)[0]
+    with pytest.raises(ValueError, match="rebuild"):
+        kernels.leaves_at(
+            rt,
+            rt,
+            np.zeros((0, 0), np.int32),
+            np.zeros((0, 0), np.int64),
+            here,
+            predict.offsets(4),
+            np.zeros((2, 1), np.int64),
+            0,
+            1,
+            tree._nodes,
+            tree._leaf16,
+            20,
+        )
+
+
+def test_the_predictor_reads_zeros_beyond_every_border():
+    """The one padded layout: a neighbour outside the plane (left, above, above-right) is 0."""
+    h, w = 4, 5
+    planes = np.arange(1, 1 + 2 * h * w, dtype=np.int32).reshape(2, h, w)
+    r, offsets = predict.padded(planes), predict.offsets(w)
+    outside = np.zeros((2, h + 2 + 2, w + 2 + 2), np.int32)  # a wide frame of zeros
+    outside[:, 2 : h + 2, 2 : w + 2] = planes
+    moves = [(0, -1), (-1, 0), (-1, -1), (-1, 1), (0, -2), (-2, 0), (-2, 1)]  # a b c d aa bb bd
+    for here in predict.schedule(h, w):
+        i, j = here // predict.layout_width(w) - 2, here % predict.layout_width(w) - 2
+        for got, (di, dj) in zip(predict.neighbours(r, here, offsets), moves, strict=True):
+            np.testing.assert_array_equal(got, outside[:, i + di + 2, j + dj + 2])
+
+
+def test_the_command_line_says_in_one_line_that_the_compiled_loops_are_missing(
+    tmp_path, monkeypatch, capsys
+):
+    monkeypatch.chdir(tmp_path)
+    np.save(tmp_path / "x.npy", np.zeros((2, 28, 28), np.uint8))
+    _without_compiled_loops(monkeypatch)
+    assert cli.main(["-q", "--lossless", "x.npy"]) == 1
+    err = capsys.readouterr().err
+    assert (
+        err.startswith("aecodec: error: x.npy: aecodec's compiled loops") and "pip install" in err
+    )
+    assert "internal error" not in err and len(err.strip().splitlines()) == 1
+    assert (tmp_path / "x.npy").exists() and not (tmp_path / "x.npy.aec").exists()

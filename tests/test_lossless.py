@@ -14,14 +14,15 @@ from codec import cli
 from codec.errors import FormatError, InputError
 from codec.io import data, deep
 from codec.io.images import read_image
-from codec.levels import lossless, modelfile
+from codec.levels import context_tree, hybrid, lossless, modelfile
 from codec.training import lossless_train
 
 AECODEC = [sys.executable, "-m", "codec.cli"]
 
 
 def _deep_images(n: int, shape=(24, 20), bits: int = 12, seed: int = 0) -> np.ndarray:
-    """Smooth 16-bit images with noise: gradients, a disc, sensor-like noise (values below 2^bits)."""
+    """Smooth 16-bit images with noise: gradients, a disc, sensor-like noise (values below
+    2^bits)."""
     rng = np.random.default_rng(seed)
     y, x = np.mgrid[: shape[0], : shape[1]]
     out = []
@@ -39,7 +40,8 @@ def coder8():
 
 @pytest.fixture(scope="module")
 def model_path(tmp_path_factory, coder8):
-    """A model of the lossless coder alone (8 bits), as ``aecodec train --kind lossless`` writes it."""
+    """A model of the lossless coder alone (8 bits), as ``aecodec train --kind lossless`` writes
+    it."""
     path = tmp_path_factory.mktemp("lossless") / "l8.aecm"
     path.write_bytes(
         modelfile.dumps(
@@ -77,11 +79,11 @@ def deep_path(tmp_path_factory):
 
 def test_hybrid_tokens_round_trip_every_16_bit_magnitude():
     u = np.arange(1 << 17)
-    token, raw, extra = lossless.token_of(u)
-    assert np.array_equal(lossless.magnitude_of(token, raw), u)
-    assert np.array_equal(lossless.raw_bits_of(token), extra)
+    token, raw, extra = hybrid.token_of(u)
+    assert np.array_equal(hybrid.magnitude_of(token, raw), u)
+    assert np.array_equal(hybrid.raw_bits_of(token), extra)
     assert token[:32].tolist() == list(range(32)) and token.max() < 4 * 17 + 12
-    assert lossless.tokens_per_sign(8) == 44 and lossless.tokens_per_sign(16) == 76
+    assert hybrid.tokens_per_sign(8) == 44 and hybrid.tokens_per_sign(16) == 76
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (3, 5), (31, 17), (28, 28, 3), (9, 40, 4), (2, 1, 1)])
@@ -188,11 +190,11 @@ def test_a_context_tree_with_a_loop_or_a_shared_child_is_refused(coder8):
     looped = {**arrays, "left": arrays["left"].copy()}
     looped["left"][inner] = 0
     with pytest.raises(FormatError, match="not a valid context tree"):
-        lossless.check_tree(looped, what="t")
+        context_tree.check_tree(looped, what="t")
     shared = {**arrays, "right": arrays["right"].copy()}
     shared["right"][0] = arrays["left"][0]
     with pytest.raises(FormatError, match="context tree"):
-        lossless.check_tree(shared, what="t")
+        context_tree.check_tree(shared, what="t")
 
 
 def test_a_lossless_coder_added_to_a_model_keeps_its_old_files_decodable(

@@ -5,7 +5,7 @@ import pytest
 
 import bitstream
 import codec
-from codec.levels import modelfile, pixel
+from codec.levels import modelfile, pixel, predict
 
 from .test_model import _body, _write
 
@@ -13,17 +13,17 @@ from .test_model import _body, _write
 @pytest.mark.parametrize("shape", [(1, 1), (1, 9), (9, 1), (5, 3), (28, 28), (29, 31)])
 def test_schedule_visits_every_pixel_once_after_its_decoded_neighbours(shape):
     h, w = shape
-    when = np.full((h + 2, w + 3), -2)  # the zero padding is known from the start
+    when = np.full((h + 2, predict.layout_width(w)), -2)  # the zero padding is known from the start
     when[2:, 2 : w + 2] = -1
     when = when.ravel()
-    for t, here in enumerate(pixel._schedule(h, w)):
+    for t, here in enumerate(predict.schedule(h, w)):
         assert (when[here] == -1).all()  # not visited yet
-        around = here[None] + pixel._neighbours(w)[:, None]
+        around = here[None] + predict.offsets(w)[:, None]
         assert (when[around] != -1).all() and (
             when[around] < t
         ).all()  # neighbours: padding or earlier
         when[here] = t
-    assert (when.reshape(h + 2, w + 3)[2:, 2 : w + 2] >= 0).all()
+    assert (when.reshape(h + 2, predict.layout_width(w))[2:, 2 : w + 2] >= 0).all()
 
 
 @pytest.mark.parametrize("step", [1, 7, 44])
@@ -75,7 +75,8 @@ def test_damaged_pixel_tables_are_a_format_error(tiny_model_path, tmp_path):
     ("tables", "message"),
     [
         ([], "one table set per pixel step"),
-        # 2^30 * 2^30 * 16 elements wrap to 0 in int64: the length check must not be fooled by empty data
+        # 2^30 * 2^30 * 16 elements wrap to 0 in int64: the length check must not be fooled by empty
+        # data
         (
             [{"shape": [1 << 30, 1 << 30, 16], "dtype": "<u4", "data": b""}],
             "data length does not match shape",

@@ -1,12 +1,14 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
-"""The lossless coder's per-pixel loops, compiled (Cython, built with the package): integers only, so
-every machine gives the leaves and predictions of the numpy definitions in ``lossless.py`` (the tests
-hold them to it).
+"""The lossless coder's per-pixel loops, compiled (Cython, built with the package; loaded and
+checked by ``kernels.py``): integers only, so every machine gives the leaves and predictions of the
+numpy definitions in ``predict.py``, ``context_tree.py``, ``hybrid.py`` and ``weighted.py`` (the
+tests hold them to it). The constants of those definitions are passed in, not copied here.
 
 numpy spends about twenty passes over memory per pixel on a context tree's walk (a gather and a
-compare per level) and on the twenty properties it reads; here each pixel is one pass, and the planes
-are stored pixel-major ((H + 2) * (W + 4), n): a pixel's neighbours in all images of a chunk are
-contiguous runs, where image-major storage made every pixel a cache miss.
+compare per level) and on the twenty properties it reads; here each pixel is one pass, and the
+planes are stored pixel-major ((H + 2) * (W + 3), n: ``predict.pixel_major``): a pixel's
+neighbours in all images of a chunk are contiguous runs, where image-major storage made every
+pixel a cache miss.
 
 Signed right shifts are arithmetic here as in numpy (what gcc, clang and MSVC do); floor division of
 negative numbers goes through ``_floordiv`` (C's ``/`` truncates).
@@ -21,22 +23,36 @@ ctypedef fused prop_t:
     int32_t
     int64_t
 
-# CALIC's weights of the smooth, left and above predictions in each of its seven skew bins.
-cdef int64_t[7] _SMOOTH = [0, 2, 3, 4, 3, 2, 0]
-cdef int64_t[7] _LEFT = [0, 0, 0, 0, 1, 2, 4]
-cdef int64_t[7] _ABOVE = [4, 2, 1, 0, 0, 0, 0]
 cdef enum:
     LANES = 4  # pixels walked down the tree together: their loads overlap instead of waiting in turn
-    PROPS = 21  # lossless.OWN_PROPERTIES
+    PROPS = 21  # context_tree.OWN_PROPERTIES: a compile-time size, checked by leaves_at
+
+# The version stamp: setup.py defines KERNELS_SOURCE as the SHA-256 of this file, and
+# ``kernels.compiled`` refuses a build whose stamp is not the source's (a stale build).
+cdef extern from *:
+    """
+    #ifndef KERNELS_SOURCE
+    #define KERNELS_SOURCE "unknown"
+    #endif
+    """
+    const char* KERNELS_SOURCE
+
+SOURCE_SHA256 = KERNELS_SOURCE.decode("ascii")
+# What leaves_at computes, in order: ``context_tree.OWN_PROPERTIES`` (the tests hold them equal).
+PROPERTIES = ("prediction", "a", "b", "c", "d", "|e_a|", "|e_b|", "|e_c|", "|e_d|", "row", "column",
+              "activity", "|e_a|+|e_b|", "a-c", "b-c", "d-b", "a-aa", "b-bb", "plane", "|e_plane|",
+              "WP max error")
+# What own_prediction's predictor numbers mean: ``context_tree.PREDICTORS``.
+PREDICTORS = ("CALIC", "W", "N", "W+N-NW", "WP")
 
 
 cdef inline int64_t _abs(int64_t v) noexcept nogil:
     return -v if v < 0 else v
 
 
-cdef inline int64_t _raw_bit_count(int64_t token, int64_t direct, int64_t msb) noexcept nogil:
-    """Raw bits after a hybrid-integer token >= direct: ``lossless.raw_bits_of`` (direct = 2^5)."""
-    return (token - direct) // (1 << msb) + 5 - msb
+cdef inline int64_t _raw_bit_count(int64_t token, int64_t direct_bits, int64_t msb) noexcept nogil:
+    """Raw bits after a hybrid-integer token >= 2^direct_bits: ``hybrid.raw_bits_of``."""
+    return (token - (1 << direct_bits)) // (1 << msb) + direct_bits - msb
 
 
 cdef inline int64_t _floordiv(int64_t a, int64_t b) noexcept nogil:
@@ -48,7 +64,7 @@ cdef inline int64_t _floordiv(int64_t a, int64_t b) noexcept nogil:
 
 def walk(const int64_t[:, ::1] nodes, const int16_t[::1] leaf, const prop_t[:, ::1] props):
     """Leaf index (int16) of each column of ``props`` (P, k), ``nodes`` and ``leaf`` as ``leaves_at``'s:
-    ``lossless.Tree.apply``."""
+    ``context_tree.Tree.apply``."""
     cdef Py_ssize_t k = props.shape[1], j
     cdef int64_t node
     out = np.empty(k, np.int16)
@@ -62,47 +78,66 @@ def walk(const int64_t[:, ::1] nodes, const int16_t[::1] leaf, const prop_t[:, :
     return out
 
 
-cdef inline int64_t _calic(const int32_t[:, ::1] r, Py_ssize_t p, Py_ssize_t i, const int64_t[::1] off,
-                           int64_t scale, int64_t top) noexcept nogil:
-    cdef int64_t a = r[p + off[0], i], b = r[p + off[1], i], c = r[p + off[2], i], d = r[p + off[3], i]
-    cdef int64_t aa = r[p + off[4], i], bb = r[p + off[5], i], bd = r[p + off[6], i]
-    cdef int64_t skew = (_abs(a - c) + _abs(b - bb) + _abs(d - bd)) - (_abs(a - aa) + _abs(b - c) + _abs(b - d))
-    # searchsorted "right" over (-80, -32, -8, 9, 33, 81) * scale: the skew's bin
-    cdef int s = ((skew >= -80 * scale) + (skew >= -32 * scale) + (skew >= -8 * scale) + (skew >= 9 * scale)
-                  + (skew >= 33 * scale) + (skew >= 81 * scale))
-    cdef int64_t g = (_SMOOTH[s] * (16 * (a + b) + 8 * (d - c)) + _LEFT[s] * 32 * a + _ABOVE[s] * 32 * b) >> 2
+cdef inline int64_t _calic(const int32_t[:, ::1] r, Py_ssize_t p, Py_ssize_t i,
+                           const int64_t[::1] off, const int64_t* bounds, const int64_t* blend,
+                           int64_t top) noexcept nogil:
+    cdef int64_t a = r[p + off[0], i], b = r[p + off[1], i], c = r[p + off[2], i]
+    cdef int64_t d = r[p + off[3], i], aa = r[p + off[4], i], bb = r[p + off[5], i]
+    cdef int64_t bd = r[p + off[6], i]
+    cdef int64_t skew = ((_abs(a - c) + _abs(b - bb) + _abs(d - bd))
+                         - (_abs(a - aa) + _abs(b - c) + _abs(b - d)))
+    # searchsorted "right" over the six scaled thresholds: the skew's bin
+    cdef int s = ((skew >= bounds[0]) + (skew >= bounds[1]) + (skew >= bounds[2])
+                  + (skew >= bounds[3]) + (skew >= bounds[4]) + (skew >= bounds[5]))
+    cdef int64_t g = (blend[s] * (16 * (a + b) + 8 * (d - c)) + blend[7 + s] * 32 * a
+                      + blend[14 + s] * 32 * b) >> 2
     g = (g + 16) >> 5
     return 0 if g < 0 else (top if g > top else g)
 
 
-def calic(const int32_t[:, ::1] r, const int64_t[::1] here, const int64_t[::1] offsets, int64_t top, int64_t scale):
-    """CALIC's prediction (n, k) int64 of the pixels at ``here`` of padded planes r stored pixel-major
-    (L, n), its thresholds (80, 32, 8) times ``scale``: ``lossless.predict``."""
+def calic(const int32_t[:, ::1] r, const int64_t[::1] here, const int64_t[::1] offsets,
+          int64_t top, int64_t scale, const int64_t[::1] thresholds, const int64_t[:, ::1] blend):
+    """CALIC's prediction (n, k) int64 of the pixels at ``here`` of padded planes r stored
+    pixel-major (L, n), the skew ``thresholds`` (6) times ``scale`` and the ``blend`` (3, 7) of
+    ``predict.SKEW_THRESHOLDS`` and ``BLEND``: ``predict.calic``."""
     cdef Py_ssize_t n = r.shape[1], k = here.shape[0], i, j
+    cdef int64_t bounds[6]
+    cdef int64_t weights[21]
+    if thresholds.shape[0] != 6 or blend.shape[0] != 3 or blend.shape[1] != 7:
+        raise ValueError("calic: 6 skew thresholds and a (3, 7) blend expected")
+    for i in range(6):
+        bounds[i] = thresholds[i] * scale
+    for i in range(21):
+        weights[i] = blend[i // 7, i % 7]
     out = np.empty((n, k), np.int64)
     cdef int64_t[:, ::1] o = out
     with nogil:
         for j in range(k):
             for i in range(n):
-                o[i, j] = _calic(r, here[j], i, offsets, scale, top)
+                o[i, j] = _calic(r, here[j], i, offsets, bounds, weights, top)
     return out
 
 
 def leaves_at(const int32_t[:, ::1] r, const int32_t[:, ::1] e, const int32_t[:, ::1] previous,
               const int64_t[:, ::1] extra, const int64_t[::1] here, const int64_t[::1] offsets,
               const int64_t[:, ::1] pred, int64_t plane, int64_t step, const int64_t[:, ::1] nodes,
-              const int16_t[::1] leaf):
+              const int16_t[::1] leaf, Py_ssize_t properties):
     """Leaf (int16, n * k, image by image) of each pixel at ``here`` of padded planes r stored
-    pixel-major (L, n), walking the tree over ``lossless.properties`` computed pixel by pixel: ``e``
+    pixel-major (L, n), walking the tree over ``context_tree.properties`` computed pixel by pixel: ``e``
     the residual magnitudes so far (L, n), ``previous`` the plane before's ((0, 0): none), ``extra``
     (n, k) an own tree's weighted-predictor property ((0, 0): none), ``pred`` (n, k) CALIC's;
-    ``nodes`` (feature, threshold, left, right) per node, ``leaf`` its leaf number or -1."""
+    ``nodes`` (feature, threshold, left, right) per node, ``leaf`` its leaf number or -1;
+    ``properties``: len(context_tree.OWN_PROPERTIES), which must be PROPS."""
     cdef Py_ssize_t n = r.shape[1], k = here.shape[0], i, i0, j, w, lanes, p, q, block
     cdef int64_t props[LANES * PROPS]
     cdef int64_t at[LANES]
     cdef int64_t a, b, c, d, ea, eb, g0, g1, g2, g3, g4, g5, y, x, node
     cdef int64_t width = -offsets[1]
     cdef bint has_previous = previous.shape[0] > 0, has_extra = extra.shape[0] > 0, walking
+    if properties != PROPS:
+        raise ValueError(f"the compiled loops compute {PROPS} properties, the context tree has "
+                         f"{properties}: rebuild them (pip install -e . or "
+                         "python setup.py build_ext --inplace)")
     out = np.empty(n * k, np.int16)
     cdef int16_t[::1] o = out
     with nogil:
@@ -147,7 +182,7 @@ def count(int64_t[:, ::1] counts, int64_t[::1] fresh, const int16_t[::1] leaves,
           int64_t offset, int64_t weight, int64_t refresh):
     """Add ``weight`` to each leaf's count of its signed token (``signed + offset``) and to its weight
     added since its table was made; the leaves, ascending, whose added weight reached 1/``refresh`` of
-    their total: ``lossless.AdaptiveTables.update``."""
+    their total: ``adaptive.AdaptiveTables.update``."""
     cdef Py_ssize_t m, leaf, s, found = 0, width = counts.shape[1]
     cdef int64_t total
     touched_ = np.zeros(counts.shape[0], np.uint8)
@@ -171,12 +206,12 @@ def count(int64_t[:, ::1] counts, int64_t[::1] fresh, const int16_t[::1] leaves,
     return stale_[:found]
 
 
-def raw_bits(const int32_t[::1] signed, int64_t tokens, int64_t direct, int64_t msb):
+def raw_bits(const int32_t[::1] signed, int64_t tokens, int64_t direct_bits, int64_t msb):
     """(positions of the symbols followed by raw bits, their bit counts less one as int16: the raw bits'
     table numbers), or a first position of -1 if a token is beyond ``tokens`` (a damaged stream):
-    ``lossless.raw_bits_of`` (``direct``, ``msb``: lossless.DIRECT and MSB)."""
+    ``hybrid.raw_bits_of`` (``direct_bits``, ``msb``: hybrid.DIRECT_BITS and MSB)."""
     cdef Py_ssize_t m, found = 0
-    cdef int64_t token
+    cdef int64_t token, direct = 1 << direct_bits
     where_ = np.empty(signed.shape[0], np.int64)
     bits_ = np.empty(signed.shape[0], np.int16)
     cdef int64_t[::1] where = where_
@@ -190,21 +225,21 @@ def raw_bits(const int32_t[::1] signed, int64_t tokens, int64_t direct, int64_t 
                 break
             if token >= direct:
                 where[found] = m
-                bits[found] = _raw_bit_count(token, direct, msb) - 1
+                bits[found] = _raw_bit_count(token, direct_bits, msb) - 1
                 found += 1
     return where_[:found], bits_[:found]
 
 
 def reconstruct(int32_t[:, ::1] r, int32_t[:, ::1] e, const int64_t[::1] here, const int64_t[:, ::1] pred,
                 const int64_t[:, ::1] calic, const int32_t[::1] signed, const int64_t[::1] sent,
-                const int32_t[::1] raw, int64_t step, int64_t top, bint residual_of_calic, int64_t direct,
+                const int32_t[::1] raw, int64_t step, int64_t top, bint residual_of_calic, int64_t direct_bits,
                 int64_t msb):
     """Write the pixels at ``here`` (n, k) into r and the magnitudes of their residuals into e (both
     pixel-major): each signed token (n * k) with its raw bits (``raw``, for the positions ``sent``) is a
     residual in steps added to ``pred``; ``residual_of_calic``: e holds CALIC's residual (an own tree's
-    leaves may predict otherwise). Returns the pixels (n, k) int64: ``lossless.magnitude_of``."""
+    leaves may predict otherwise). Returns the pixels (n, k) int64: ``hybrid.magnitude_of``."""
     cdef Py_ssize_t n = pred.shape[0], k = pred.shape[1], i, j, m, s, p
-    cdef int64_t token, magnitude, v, bits
+    cdef int64_t token, magnitude, v, bits, direct = 1 << direct_bits
     extra_ = np.zeros(n * k, np.int64)
     values_ = np.empty((n, k), np.int64)
     cdef int64_t[::1] extra = extra_
@@ -218,7 +253,7 @@ def reconstruct(int32_t[:, ::1] r, int32_t[:, ::1] e, const int64_t[::1] here, c
                 token = _abs(<int64_t>signed[m])
                 magnitude = token
                 if token >= direct:
-                    bits = _raw_bit_count(token, direct, msb)
+                    bits = _raw_bit_count(token, direct_bits, msb)
                     magnitude = (((1 << msb) | ((token - direct) & ((1 << msb) - 1))) << bits) + extra[m]
                 v = pred[i, j] + (-magnitude if signed[m] < 0 else magnitude) * step
                 v = 0 if v < 0 else (top if v > top else v)
@@ -231,8 +266,6 @@ def reconstruct(int32_t[:, ::1] r, int32_t[:, ::1] e, const int64_t[::1] here, c
 
 # JPEG XL's weighted predictor (``weighted.py``, libjxl's default header), on pixel-major planes.
 
-cdef int64_t[4] _MAX_WEIGHTS = [13, 12, 12, 12]
-cdef int64_t[3] _PC = [16, 10, 7]  # p1C, p2C, p3Ca = p3Cb = p3Cc
 
 
 cdef inline int64_t _log2(int64_t x) noexcept nogil:
@@ -250,11 +283,12 @@ cdef inline int64_t _division(int64_t i) noexcept nogil:
 
 def wp_predict(const int32_t[:, ::1] r, const int32_t[:, :, ::1] errors, const int32_t[:, ::1] true_,
                const int64_t[::1] here, const int64_t[::1] offsets, int64_t top, int64_t[:, :, ::1] sub,
-               int64_t[:, ::1] pred):
+               int64_t[:, ::1] pred, const int64_t[::1] max_weights, const int64_t[::1] pc, int64_t extra):
     """(prediction 0..top, largest neighbouring true error), both (n, k) int64, of the pixels at ``here``
     of pixel-major planes r (L, n), from the predictor's memory ``errors`` (4, L, n) and ``true_`` (L, n);
     its sub-predictions and unrounded prediction are left in ``sub`` (4, n, k) and ``pred`` (n, k) for
-    ``wp_update``: ``weighted.State.predict``."""
+    ``wp_update``; ``max_weights`` (4), ``pc`` (p1C, p2C, p3C) and ``extra`` (bits of precision) are
+    ``weighted``'s: ``weighted.State.predict``."""
     cdef Py_ssize_t n = r.shape[1], k = here.shape[0], i, j, s, t
     cdef int64_t p, west, north, nw, ne, te_n, te_ne, te_nw, te_w, total, shift, x, acc, v, low, high, best
     cdef int64_t w[4]
@@ -262,19 +296,22 @@ def wp_predict(const int32_t[:, ::1] r, const int32_t[:, :, ::1] errors, const i
     out_ = np.empty((n, k), np.int64)
     largest_ = np.empty((n, k), np.int64)
     cdef int64_t[:, ::1] out = out_, largest = largest_
+    cdef int64_t rounding = (1 << extra >> 1) - 1
+    if max_weights.shape[0] != 4 or pc.shape[0] != 3:
+        raise ValueError("wp_predict: 4 maximum weights and 3 correction factors expected")
     with nogil:
         for j in range(k):
             p = here[j]
             around[0], around[1], around[2], around[3], around[4] = (p + offsets[1], p + offsets[3], p + offsets[2],
                                                                      p + offsets[0], p + offsets[4])  # N, NE, NW, W, WW
             for i in range(n):
-                west, north = <int64_t>r[around[3], i] << 3, <int64_t>r[around[0], i] << 3
-                nw, ne = <int64_t>r[around[2], i] << 3, <int64_t>r[around[1], i] << 3
+                west, north = <int64_t>r[around[3], i] << extra, <int64_t>r[around[0], i] << extra
+                nw, ne = <int64_t>r[around[2], i] << extra, <int64_t>r[around[1], i] << extra
                 te_n, te_ne, te_nw, te_w = true_[around[0], i], true_[around[1], i], true_[around[2], i], true_[around[3], i]
                 sub[0, i, j] = west + ne - north
-                sub[1, i, j] = north - (((te_w + te_n + te_ne) * _PC[0]) >> 5)
-                sub[2, i, j] = west - (((te_w + te_n + te_nw) * _PC[1]) >> 5)
-                sub[3, i, j] = north - (((te_nw + te_n + te_ne) * _PC[2]) >> 5)
+                sub[1, i, j] = north - (((te_w + te_n + te_ne) * pc[0]) >> 5)
+                sub[2, i, j] = west - (((te_w + te_n + te_nw) * pc[1]) >> 5)
+                sub[3, i, j] = north - (((te_nw + te_n + te_ne) * pc[2]) >> 5)
                 total = 0
                 for s in range(4):
                     x = 0
@@ -283,7 +320,7 @@ def wp_predict(const int32_t[:, ::1] r, const int32_t[:, :, ::1] errors, const i
                     shift = _log2(x + 1) - 5
                     if shift < 0:
                         shift = 0
-                    w[s] = 4 + ((_MAX_WEIGHTS[s] * _division(x >> shift)) >> shift)
+                    w[s] = 4 + ((max_weights[s] * _division(x >> shift)) >> shift)
                     total += w[s]
                 shift = _log2(total) - 4
                 total, acc = 0, 0
@@ -296,7 +333,7 @@ def wp_predict(const int32_t[:, ::1] r, const int32_t[:, :, ::1] errors, const i
                     low, high = min(min(west, ne), north), max(max(west, ne), north)
                     v = low if v < low else (high if v > high else v)
                 pred[i, j] = v
-                v = (v + 3) >> 3  # weighted.ROUND = 3
+                v = (v + rounding) >> extra
                 out[i, j] = 0 if v < 0 else (top if v > top else v)
                 best = te_w  # the error of largest magnitude, the first of equals (W, N, NW, NE)
                 if _abs(te_n) > _abs(best):
@@ -310,26 +347,27 @@ def wp_predict(const int32_t[:, ::1] r, const int32_t[:, :, ::1] errors, const i
 
 
 def wp_update(int32_t[:, :, ::1] errors, int32_t[:, ::1] true_, const int64_t[::1] here,
-              const int64_t[:, :, ::1] sub, const int64_t[:, ::1] pred, const int64_t[:, ::1] values):
+              const int64_t[:, :, ::1] sub, const int64_t[:, ::1] pred, const int64_t[:, ::1] values,
+              int64_t extra):
     """Record the errors at ``here`` once the pixels' values (n, k) are known: ``weighted.State.update``."""
     cdef Py_ssize_t n = values.shape[0], k = values.shape[1], i, j, s
-    cdef int64_t v, p
+    cdef int64_t v, p, rounding = (1 << extra >> 1) - 1
     with nogil:
         for j in range(k):
             p = here[j]
             for i in range(n):
-                v = values[i, j] << 3
+                v = values[i, j] << extra
                 true_[p, i] = <int32_t>(pred[i, j] - v)
                 for s in range(4):
-                    errors[s, p, i] = <int32_t>((_abs(sub[s, i, j] - v) + 3) >> 3)
+                    errors[s, p, i] = <int32_t>((_abs(sub[s, i, j] - v) + rounding) >> extra)
 
 
 def own_prediction(const int32_t[:, ::1] r, const int64_t[::1] here, const int64_t[::1] offsets, int64_t top,
                    const int64_t[:, ::1] calic, const int64_t[:, ::1] wp, const int16_t[::1] leaves,
                    const int8_t[::1] predictor):
-    """Each pixel's prediction (n, k) by its leaf's predictor (``lossless.PREDICTORS``: CALIC's, W, N,
+    """Each pixel's prediction (n, k) by its leaf's predictor (``context_tree.PREDICTORS``: CALIC's, W, N,
     W + N - NW clipped, the weighted one's; ``wp`` (0, 0) when the tree has none):
-    ``lossless.Tree.prediction`` on pixel-major planes."""
+    ``context_tree.Tree.prediction`` on pixel-major planes."""
     cdef Py_ssize_t n = calic.shape[0], k = calic.shape[1], i, j
     cdef int64_t p, a, b, c, v
     cdef int8_t which

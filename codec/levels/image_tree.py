@@ -1,17 +1,17 @@
 """An image's own context tree, grown when it is coded and sent in its stream (numpy, its histograms
 compiled; integers where it matters), as JPEG XL's modular mode does at its higher efforts.
 
-A model's tree is learned on its training images; an image unlike them (a CT when the model saw three,
-an upscaled photo) codes better with a tree of its own whose leaves also choose their predictor
-(``lossless.PREDICTORS``: CALIC's, the left or upper neighbour, W + N - NW, or JPEG XL's
-weighted predictor, ``weighted.py``, whose largest neighbouring error is one more property). The tree is grown
-level by level, greedily: each leaf splits on the property and threshold (a quantile of the
-property) that most lower the entropy of its residuals' tokens, each side with the predictor best
-for it, while that saves more than a split costs (SPLIT_BITS: its bits in the stream and what a
-new table costs to learn). Two trees are grown: one whose splits are chosen for CALIC's residuals
-(its leaves then choose their predictor), one whose splits are chosen knowing every leaf chooses;
-the one that fits the chunk better (``estimate``) is tried against the model's tree, and the
-encoder keeps the smaller stream.
+A model's tree is learned on its training images; an image unlike them (a CT when the model saw
+three, an upscaled photo) codes better with a tree of its own whose leaves also choose their
+predictor (``context_tree.PREDICTORS``: CALIC's, the left or upper neighbour, W + N - NW, or JPEG
+XL's weighted predictor, ``weighted.py``, whose largest neighbouring error is one more property).
+The tree is grown level by level, greedily: each leaf splits on the property and threshold (a
+quantile of the property) that most lower the entropy of its residuals' tokens, each side with the
+predictor best for it, while that saves more than a split costs (SPLIT_BITS: its bits in the stream
+and what a new table costs to learn). Two trees are grown: one whose splits are chosen for CALIC's
+residuals (its leaves then choose their predictor), one whose splits are chosen knowing every leaf
+chooses; the one that fits the chunk better (``estimate``) is tried against the model's tree, and
+the encoder keeps the smaller stream.
 
 BINS and the own tables' prior (``lossless.OWN_TREE_PRIOR``) were chosen on training images only
 (the deep model's three and five of the photo model's, coded with their own trees): 16 bins and a
@@ -28,7 +28,8 @@ from __future__ import annotations
 import numpy as np
 
 from bitstream.errors import FormatError
-from codec.levels import lossless
+from codec.levels import hybrid, kernels
+from codec.levels.context_tree import OWN_PROPERTIES, PREDICTORS, Tree, check_tree
 from codec.levels.lossless_forms import get_bits, put_bits
 
 MAX_LEAVES = 256
@@ -39,7 +40,8 @@ GROW_SAMPLES = 1 << 17  # a larger chunk grows its tree on this many of its pixe
 
 
 def _bits(h: np.ndarray, raw: np.ndarray) -> np.ndarray:
-    """Bits to code histograms h (..., A) with their own frequencies, plus the raw bits of their tokens."""
+    """Bits to code histograms h (..., A) with their own frequencies, plus the raw bits of their
+    tokens."""
     h = h.astype(np.float64)
     total = h.sum(-1)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -50,8 +52,8 @@ def _bits(h: np.ndarray, raw: np.ndarray) -> np.ndarray:
 
 
 def sample(pixels: int, seed: int = 0):
-    """(the pixels a chunk of this many grows its tree on: sorted indices, or None for all; the share
-    they are: what a split costs in the sample's bits is that share of its cost)."""
+    """(the pixels a chunk of this many grows its tree on: sorted indices, or None for all; the
+    share they are: what a split costs in the sample's bits is that share of its cost)."""
     if pixels <= GROW_SAMPLES:
         return None, 1.0
     return np.sort(
@@ -61,17 +63,62 @@ def sample(pixels: int, seed: int = 0):
 
 def grow(
     props: np.ndarray, tokens: np.ndarray, t: int, search: int = 1, scale: float = 1.0
-) -> lossless.Tree:
-    """A tree over properties (P, N) for tokens (K, N) (each predictor's signed tokens of the N pixels,
-    a ``sample`` of the chunk's worth ``scale`` of it), its splits chosen with the first ``search``
-    predictors (1: CALIC's alone), its leaves' predictors among all."""
-    k_pred, n = tokens.shape
+) -> Tree:
+    """A tree over properties (P, N) for tokens (K, N) (each predictor's signed tokens of the N
+    pixels, a ``sample`` of the chunk's worth ``scale`` of it), its splits chosen with the first
+    ``search`` predictors (1: CALIC's alone), its leaves' predictors among all."""
+    n = tokens.shape[1]
     a = 2 * t - 1
-    raw = lossless.raw_bits_of(np.abs(np.arange(a) - (t - 1))).astype(np.float64)
+    raw = hybrid.raw_bits_of(np.abs(np.arange(a) - (t - 1))).astype(np.float64)
     sym = np.ascontiguousarray(tokens + (t - 1), np.int64)
     counts = np.arange(n + 1, dtype=np.float64)
     xlogx = counts * np.log2(np.maximum(counts, 1))  # c log2 c of every count a leaf can hold
-    few = props[:, :: max(1, n // 65536)]
+    thresholds, binned = _bins(props)
+    node_of = np.zeros(n, np.int64)  # each pixel's current leaf (index into this level's leaves)
+    nodes = [_node()]
+    level_nodes = [0]
+    for _ in range(MAX_LEVELS):
+        m = len(level_nodes)
+        whole = _histograms(node_of, sym, m, a)  # (m, K, A)
+        whole_bits = _bits(whole, raw)  # (m, K)
+        unsplit = whole_bits[:, :search].min(1) - SPLIT_BITS * scale
+        best = _best_splits(
+            node_of, thresholds, binned, sym[:search], whole[:, :search], unsplit, raw, xlogx
+        )
+        split_here = best[1] >= 0
+        for i, node in enumerate(level_nodes):
+            nodes[node]["pred"] = int(whole_bits[i].argmin())
+        if not split_here.any() or len(nodes) + 2 * split_here.sum() > 2 * MAX_LEAVES:
+            break
+        level_nodes, new_index = _split(nodes, level_nodes, split_here, best)
+        goes_left = (
+            np.take_along_axis(props, best[1][node_of].clip(0)[None], 0)[0] <= best[2][node_of]
+        )
+        node_of = np.where(split_here[node_of], new_index[node_of, np.where(goes_left, 0, 1)], -1)
+        keep = node_of >= 0
+        props, binned, sym, node_of = (
+            props[:, keep],
+            np.ascontiguousarray(binned[:, keep]),
+            np.ascontiguousarray(sym[:, keep]),
+            node_of[keep],
+        )
+        if not level_nodes:
+            break
+    if level_nodes and len(props[0]):  # the last level's predictors
+        whole = _histograms(node_of, sym, len(level_nodes), a)
+        for i, node in enumerate(level_nodes):
+            nodes[node]["pred"] = int(_bits(whole[i], raw).argmin())
+    return _tree(nodes)
+
+
+def _node() -> dict:
+    return {"feature": 0, "threshold": 0, "children": None, "pred": 0}
+
+
+def _bins(props: np.ndarray) -> tuple[list, np.ndarray]:
+    """(each property's candidate thresholds: quantiles of a sample, each property's bin of
+    every pixel: x <= th[j] is bin <= j)."""
+    few = props[:, :: max(1, props.shape[1] // 65536)]
     thresholds = [
         np.unique(
             np.quantile(p, np.linspace(0, 1, BINS + 1)[1:-1], method="lower").astype(np.int64)
@@ -80,92 +127,64 @@ def grow(
     ]
     binned = np.stack(
         [np.searchsorted(th, p, "left") for th, p in zip(thresholds, props, strict=True)]
-    ).astype(np.int64)  # x <= th[j]: bin <= j
-    node_of = np.zeros(n, np.int64)  # each pixel's current leaf (index into this level's leaves)
-    nodes = [{"feature": 0, "threshold": 0, "children": None, "pred": 0}]
-    level_nodes = [0]
-    for _ in range(MAX_LEVELS):
-        m = len(level_nodes)
-        whole = np.stack(
-            [np.bincount(node_of * a + s, minlength=m * a).reshape(m, a) for s in sym], 1
-        )  # (m, K, A)
-        whole_bits = _bits(whole, raw)  # (m, K)
+    ).astype(np.int64)
+    return thresholds, binned
+
+
+def _histograms(node_of: np.ndarray, sym: np.ndarray, m: int, a: int) -> np.ndarray:
+    """Counts (m, K, A) of each leaf's tokens by predictor."""
+    return np.stack([np.bincount(node_of * a + s, minlength=m * a).reshape(m, a) for s in sym], 1)
+
+
+def _best_splits(node_of, thresholds, binned, searched, whole_searched, unsplit, raw, xlogx):
+    """(bits, property or -1: no split, threshold) per leaf: the cheapest split of each, each
+    side with its best predictor, if it beats ``unsplit`` (the leaf's bits less a split's cost)."""
+    m, a = whole_searched.shape[0], whole_searched.shape[2]
+    searched, whole_searched = np.ascontiguousarray(searched), np.ascontiguousarray(whole_searched)
+    best = (unsplit, np.full(m, -1), np.zeros(m, np.int64))
+    compiled = kernels.compiled()
+    for f, (th, b) in enumerate(zip(thresholds, binned, strict=True)):
+        if len(th) == 0:
+            continue
+        h = compiled.split_histograms(node_of, b, searched, m, len(th) + 1, a)
+        cost, j = compiled.best_splits(h, whole_searched, raw, xlogx)
+        better = cost < best[0]
         best = (
-            whole_bits[:, :search].min(1) - SPLIT_BITS * scale,
-            np.full(m, -1),
-            np.zeros(m, np.int64),
+            np.where(better, cost, best[0]),
+            np.where(better, f, best[1]),
+            np.where(better, th[j], best[2]),
         )
-        searched, whole_searched = (
-            np.ascontiguousarray(sym[:search]),
-            np.ascontiguousarray(whole[:, :search]),
-        )
-        for f, (th, b) in enumerate(zip(thresholds, binned, strict=True)):
-            if len(th) == 0:
-                continue
-            nb = len(th) + 1
-            h = lossless.compiled().split_histograms(node_of, b, searched, m, nb, a)
-            cost, j = lossless.compiled().best_splits(
-                h, whole_searched, raw, xlogx
-            )  # each side its best predictor
-            better = cost < best[0]
-            best = (
-                np.where(better, cost, best[0]),
-                np.where(better, f, best[1]),
-                np.where(better, th[j], best[2]),
-            )
-        split_here = best[1] >= 0
-        for i, node in enumerate(level_nodes):
-            nodes[node]["pred"] = int(whole_bits[i].argmin())
-        if not split_here.any() or len(nodes) + 2 * split_here.sum() > 2 * MAX_LEAVES:
-            break
-        new_level, new_index = [], np.full((m, 2), -1)
-        for i in np.flatnonzero(split_here):
-            node = level_nodes[i]
-            nodes[node].update(
-                feature=int(best[1][i]),
-                threshold=int(best[2][i]),
-                children=(len(nodes), len(nodes) + 1),
-            )
-            for side in (0, 1):
-                new_index[i, side] = len(new_level)
-                new_level.append(len(nodes))
-                nodes.append({"feature": 0, "threshold": 0, "children": None, "pred": 0})
-        goes_left = (
-            np.take_along_axis(props, best[1][node_of].clip(0)[None], 0)[0] <= best[2][node_of]
-        )
-        side = np.where(goes_left, 0, 1)
-        moved = split_here[node_of]
-        node_of = np.where(moved, new_index[node_of, side], -1)
-        keep = node_of >= 0
-        props, binned, sym, node_of = (
-            props[:, keep],
-            np.ascontiguousarray(binned[:, keep]),
-            np.ascontiguousarray(sym[:, keep]),
-            node_of[keep],
-        )
-        level_nodes = new_level
-        if not level_nodes:
-            break
-    if level_nodes and len(props[0]):  # the last level's predictors
-        m = len(level_nodes)
-        whole = np.stack(
-            [np.bincount(node_of * a + s, minlength=m * a).reshape(m, a) for s in sym], 1
-        )
-        for i, node in enumerate(level_nodes):
-            nodes[node]["pred"] = int(_bits(whole[i], raw).argmin())
-    return _tree(nodes)
+    return best
 
 
-def estimate(tree: lossless.Tree, counts: np.ndarray, t: int) -> float:
-    """Bits the tree would code the chunk's pixels in with a table per leaf fitted to them (``counts``
-    (leaves, 2T - 1): each leaf's signed tokens), plus the cost of each leaf (SPLIT_BITS): an estimate
-    to choose between trees by."""
-    raw = lossless.raw_bits_of(np.abs(np.arange(2 * t - 1) - (t - 1))).astype(np.float64)
+def _split(nodes: list, level_nodes: list, split_here: np.ndarray, best) -> tuple[list, np.ndarray]:
+    """Split the leaves of this level that gain: (the next level's nodes, each split leaf's two
+    children as indices into it (m, 2), -1 where not split)."""
+    new_level, new_index = [], np.full((len(level_nodes), 2), -1)
+    for i in np.flatnonzero(split_here):
+        node = level_nodes[i]
+        nodes[node].update(
+            feature=int(best[1][i]),
+            threshold=int(best[2][i]),
+            children=(len(nodes), len(nodes) + 1),
+        )
+        for side in (0, 1):
+            new_index[i, side] = len(new_level)
+            new_level.append(len(nodes))
+            nodes.append(_node())
+    return new_level, new_index
+
+
+def estimate(tree: Tree, counts: np.ndarray, t: int) -> float:
+    """Bits the tree would code the chunk's pixels in with a table per leaf fitted to them
+    (``counts`` (leaves, 2T - 1): each leaf's signed tokens), plus the cost of each leaf
+    (SPLIT_BITS): an estimate to choose between trees by."""
+    raw = hybrid.raw_bits_of(np.abs(np.arange(2 * t - 1) - (t - 1))).astype(np.float64)
     return float(_bits(counts, raw).sum() + SPLIT_BITS * tree.leaves)
 
 
-def _tree(nodes: list) -> lossless.Tree:
-    """A lossless.Tree from nodes numbered breadth first (parents before children)."""
+def _tree(nodes: list) -> Tree:
+    """A Tree from nodes numbered breadth first (parents before children)."""
     count = len(nodes)
     is_leaf = np.array([nd["children"] is None for nd in nodes])
     idx = np.arange(count)
@@ -179,7 +198,7 @@ def _tree(nodes: list) -> lossless.Tree:
     feature = np.array([nd["feature"] for nd in nodes], np.int64)
     threshold = np.array([nd["threshold"] for nd in nodes], np.int64)
     predictor = np.array([nd["pred"] for nd in nodes])[is_leaf]
-    tree = lossless.check_tree(
+    tree = check_tree(
         {
             "feature": feature,
             "threshold": threshold,
@@ -188,7 +207,7 @@ def _tree(nodes: list) -> lossless.Tree:
             "leaf": leaf,
         },
         what="an image's tree",
-        properties=len(lossless.OWN_PROPERTIES),
+        properties=len(OWN_PROPERTIES),
     )
     if (
         tree.depth > MAX_LEVELS
@@ -197,10 +216,10 @@ def _tree(nodes: list) -> lossless.Tree:
             f"lossless stream: an image's tree is {tree.depth} levels deep, more than the "
             f"{MAX_LEVELS} an encoder grows (damage, or a file made to waste time)"
         )
-    return lossless.Tree(tree.feature, tree.threshold, tree.left, tree.right, tree.leaf, predictor)
+    return Tree(tree.feature, tree.threshold, tree.left, tree.right, tree.leaf, predictor)
 
 
-def write(tree: lossless.Tree, coder_depth: int, add) -> None:
+def write(tree: Tree, coder_depth: int, add) -> None:
     """Put the tree in the stream, breadth first (its nodes are numbered so)."""
     inner = tree.leaf < 0
     put_bits(add, [len(tree.leaf) - 1], 16, coder_depth)
@@ -217,7 +236,7 @@ def write(tree: lossless.Tree, coder_depth: int, add) -> None:
             put_bits(add, v[length == bits] - (1 << (bits - 1)), int(bits) - 1, coder_depth)
 
 
-def read(coder_depth: int, read) -> lossless.Tree:
+def read(coder_depth: int, read) -> Tree:
     """The tree ``write`` put; FormatError if the bits are not a tree."""
     count = int(get_bits(read, 1, 16, coder_depth)[0]) + 1
     if count > 2 * MAX_LEAVES:
@@ -225,7 +244,7 @@ def read(coder_depth: int, read) -> lossless.Tree:
     inner = get_bits(read, count, 1, coder_depth).astype(bool)
     leaves = int((~inner).sum())
     predictor = get_bits(read, leaves, 3, coder_depth)
-    if (predictor >= len(lossless.PREDICTORS)).any():
+    if (predictor >= len(PREDICTORS)).any():
         raise FormatError("lossless stream: an image's tree names no predictor (damaged)")
     feature = np.zeros(count, np.int64)
     feature[inner] = get_bits(read, int(inner.sum()), 5, coder_depth)
@@ -247,10 +266,10 @@ def read(coder_depth: int, read) -> lossless.Tree:
     leaf = np.where(inner, -1, np.cumsum(~inner) - 1)
     if (left[inner] >= count).any() or (right[inner] >= count).any():
         raise FormatError("lossless stream: an image's tree is not a tree (damaged)")
-    tree = lossless.check_tree(
+    tree = check_tree(
         {"feature": feature, "threshold": threshold, "left": left, "right": right, "leaf": leaf},
         what="lossless stream",
-        properties=len(lossless.OWN_PROPERTIES),
+        properties=len(OWN_PROPERTIES),
     )
     if (
         tree.depth > MAX_LEVELS
@@ -259,4 +278,4 @@ def read(coder_depth: int, read) -> lossless.Tree:
             f"lossless stream: an image's tree is {tree.depth} levels deep, more than the "
             f"{MAX_LEVELS} an encoder grows (damage, or a file made to waste time)"
         )
-    return lossless.Tree(tree.feature, tree.threshold, tree.left, tree.right, tree.leaf, predictor)
+    return Tree(tree.feature, tree.threshold, tree.left, tree.right, tree.leaf, predictor)

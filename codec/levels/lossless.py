@@ -1,67 +1,42 @@
 """Lossless and near-lossless coding of images of any depth from 1 to 16 bits (integers only; the
-per-pixel loops compiled in ``_kernels.pyx``, defined here in numpy, which the tests hold them to).
+per-pixel loops compiled in ``_kernels.pyx``, loaded by ``kernels.py``, held by the tests to the
+numpy definitions).
 
-Each pixel is predicted from its decoded neighbours by CALIC's gradient-adjusted predictor (as
-the pixel coder, ``pixel.py``, scaled to the depth) and the residual is coded against the table
-of a *context tree*: a decision tree, learned by ``aecodec train`` (``lossless_train.py``), over
-integer properties of the causal neighbourhood (the prediction, the neighbours, their gradients,
-the residuals already coded around the pixel, the position, the plane). JPEG XL's modular mode
-does the same with its MA trees; here the tree is learned on the user's images, so it learns
-what their images share (on Fashion-MNIST: where the garment's edge is likely to be). On
-Fashion-MNIST's test split the bundled coder (a learned tree of 1,024 leaves, tables that adapt,
-the forms of ``lossless_forms.py``) takes 3.151 bits per pixel (``python -m benchmarks.lossless``);
-CALIC's 288 fixed contexts took 3.44.
+Each pixel is predicted from its decoded neighbours by CALIC's gradient-adjusted predictor (the
+pixel coder's, ``predict.py``, scaled to the depth) and the residual is coded against the table
+of a *context tree* (``context_tree.py``): a decision tree, learned by ``aecodec train``
+(``lossless_train.py``), over integer properties of the causal neighbourhood (the prediction, the
+neighbours, their gradients, the residuals already coded around the pixel, the position, the
+plane). JPEG XL's modular mode does the same with its MA trees; here the tree is learned on the
+user's images, so it learns what their images share (on Fashion-MNIST: where the garment's edge
+is likely to be). On Fashion-MNIST's test split the bundled coder (a learned tree of 1,024 leaves,
+tables that adapt, the forms of ``lossless_forms.py``) takes 3.151 bits per pixel (``python -m
+benchmarks.lossless``); CALIC's 288 fixed contexts took 3.44. Residuals are coded as JPEG XL's
+hybrid integers (``hybrid.py``).
 
-Residuals are coded as JPEG XL's hybrid integers: magnitudes below 32 are a token of their own;
-larger ones a token of their bit length and the next two bits, then the rest raw. So a table has
-4 * depth + 12 tokens per sign at most (89 for 8 bits, 153 for 16), whatever the depth.
+Near-lossless (``max_error`` K >= 1) is the pixel levels' method with the tree for contexts: each
+residual is quantized with step 2K + 1 before coding (``predict.quantized``, the reconstruction in
+the loop, as JPEG-LS), so every pixel is within K of the original; the tree's gradient properties
+are divided by the step, so a tree learned on lossless residuals sees the statistics it knows
+(JPEG-LS scales its context thresholds the same way).
 
-Near-lossless (``max_error`` K >= 1) quantizes each residual with step 2K + 1 before coding (the
-reconstruction in the loop, as JPEG-LS), so every pixel is within K of the original; the tree's
-gradient properties are divided by the step, so a tree learned on lossless residuals sees the
-statistics it knows (JPEG-LS scales its context thresholds the same way).
-
-Pixels on an anti-diagonal 2i + j = t depend only on earlier diagonals, so a plane is decoded
-in 2(H - 1) + W vectorized steps, all images of a chunk at once. A colour image's planes are
-coded in turn, each with the plane index and the residual of the plane before at the same pixel
-as properties (the decoder has it).
+Pixels are coded in ``predict.schedule``'s order, an anti-diagonal at a time, all images of a
+chunk at once. A colour image's planes are coded in turn, each with the plane index and the
+residual of the plane before at the same pixel as properties (the decoder has it).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from bitstream.coder import PRECISION, Decoder, Encoder, Tables, integer_frequencies
+from bitstream.coder import PRECISION, Decoder, Encoder, ideal_bits, integer_frequencies
 from bitstream.errors import FormatError
+from codec.levels import adaptive, hybrid, image_tree, kernels, predict, weighted
 from codec.levels import lossless_forms as forms
-from codec.levels import weighted
+from codec.levels.context_tree import PREDICTORS, Tree, properties
 from codec.levels.planes import WHOLE_CHUNK_PIXELS, from_planes, to_planes
 
 MAX_ERROR = 32  # near-lossless bounds offered: 1..32
-DIRECT = 32  # magnitudes below this are their own token
-MSB = 2  # bits after the leading one kept in a large magnitude's token
-PROPERTIES = (
-    "prediction",
-    "a",
-    "b",
-    "c",
-    "d",
-    "|e_a|",
-    "|e_b|",
-    "|e_c|",
-    "|e_d|",
-    "row",
-    "column",
-    "activity",
-    "|e_a|+|e_b|",
-    "a-c",
-    "b-c",
-    "d-b",
-    "a-aa",
-    "b-bb",
-    "plane",
-    "|e_plane|",
-)
 
 # The largest image, and chunk, the lossless coder encodes: it holds about 50 bytes per value while
 # encoding (the weighted predictor's passes, a plane's residuals and leaves, the coder's parts), so
@@ -72,330 +47,30 @@ LOSSLESS_VALUES = 1 << 24
 LOSSLESS_BATCH_PIXELS = 1 << 20  # the one-pass encoder finds leaves for this many pixels at a time
 
 
-def tokens_per_sign(depth: int) -> int:
-    """Tokens 0..T-1 code a magnitude of ``depth``-bit residuals (|e| < 2^depth)."""
-    top = (1 << depth) - 1
-    return int(token_of(np.array([top]))[0][0]) + 1 if top >= DIRECT else DIRECT
-
-
-def token_of(magnitude: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(token, raw bits' value, raw bit count) of magnitudes >= 0 (JPEG XL's hybrid integer, 5/2/0)."""
-    u = np.asarray(magnitude, np.int64)
-    big = u >= DIRECT
-    n = np.where(
-        big, np.frexp(np.maximum(u, 1).astype(np.float64))[1].astype(np.int64) - 1, 0
-    )  # bit length - 1: exact
-    extra = np.where(big, n - MSB, 0)
-    token = np.where(big, DIRECT + (n - 5) * (1 << MSB) + ((u >> extra) & ((1 << MSB) - 1)), u)
-    return token, u & ((1 << extra) - 1), extra
-
-
-def magnitude_of(token: np.ndarray, raw: np.ndarray) -> np.ndarray:
-    """Inverse of ``token_of`` given the raw bits' value."""
-    token = np.asarray(token, np.int64)
-    big = token >= DIRECT
-    n = (token - DIRECT) // (1 << MSB) + 5
-    extra = np.where(big, n - MSB, 0)
-    high = ((1 << MSB) | ((token - DIRECT) & ((1 << MSB) - 1))) << extra
-    return np.where(big, high + raw, token)
-
-
-def raw_bits_of(token: np.ndarray) -> np.ndarray:
-    """How many raw bits follow each token."""
-    token = np.asarray(token, np.int64)
-    return np.where(token >= DIRECT, (token - DIRECT) // (1 << MSB) + 5 - MSB, 0)
-
-
-PREDICTORS = (
-    "CALIC",
-    "W",
-    "N",
-    "W+N-NW",
-    "WP",
-)  # what a leaf of an image's own tree may predict with (WP: weighted.py)
-WP = PREDICTORS.index("WP")
-OWN_PROPERTIES = (
-    *PROPERTIES,
-    "WP max error",
-)  # an image's own tree may also split on the weighted predictor's error
-
-
-class Tree:
-    """A frozen context tree: per node a property, an integer threshold and two children (a leaf's
-    children are itself, so every pixel takes ``depth`` steps), and per node its leaf number (-1: inner);
-    per leaf, the predictor its pixels use (PREDICTORS; a model's trees use CALIC's throughout)."""
-
-    def __init__(self, feature, threshold, left, right, leaf, predictor=None):
-        self.feature = np.asarray(feature, np.int64)
-        self.threshold = np.asarray(threshold, np.int64)
-        self.left, self.right = np.asarray(left, np.int64), np.asarray(right, np.int64)
-        self.leaf = np.asarray(leaf, np.int64)
-        self.leaves = int(self.leaf.max()) + 1
-        self.depth = _depth(self.left, self.right)
-        self.predictor = (
-            np.zeros(self.leaves, np.int8) if predictor is None else np.asarray(predictor, np.int8)
-        )
-        self.predicts = bool(self.predictor.any())
-        inner = self.leaf < 0
-        self.uses_wp = bool(
-            (self.predictor == WP).any() or (self.feature[inner] >= len(PROPERTIES)).any()
-        )
-        self._nodes = np.stack(
-            [self.feature, self.threshold, self.left, self.right], 1
-        )  # one cache line per node
-        self._leaf16 = self.leaf.astype(np.int16)
-
-    def prediction(self, pred, r, here, offsets, top: int, leaves, wp=None) -> np.ndarray:
-        """Each pixel's prediction by its leaf's predictor (``pred``: CALIC's; ``wp``: the weighted one's)
-        of planes r stored ``pixel_major``."""
-        kernels = compiled()
-        return kernels.own_prediction(
-            r,
-            here,
-            offsets,
-            top,
-            np.ascontiguousarray(pred, np.int64),
-            np.zeros((0, 0), np.int64) if wp is None else np.ascontiguousarray(wp, np.int64),
-            np.ascontiguousarray(leaves, np.int16).reshape(-1),
-            self.predictor,
-        )
-
-    def apply(self, props: np.ndarray) -> np.ndarray:
-        """Leaf index (int16: the coder's argsort then runs as a radix sort) of each column of ``props`` (P, k)."""
-        kernels = compiled()
-        return kernels.walk(self._nodes, self._leaf16, np.ascontiguousarray(props))
-
-    def leaves_at(
-        self, r, e, here, offsets, calic, plane: int, previous, step: int, extra=None
-    ) -> np.ndarray:
-        """Leaf index (int16) of each pixel at ``here`` of padded planes r, over ``properties`` (the same
-        arguments, but r, e and previous stored ``pixel_major``; ``extra``: an own tree's weighted-predictor
-        property), without building them."""
-        kernels = compiled()
-        previous = np.zeros((0, 0), np.int32) if previous is None else previous
-        extra = (
-            np.zeros((0, 0), np.int64) if extra is None else np.ascontiguousarray(extra, np.int64)
-        )
-        return kernels.leaves_at(
-            r,
-            e,
-            previous,
-            extra,
-            here,
-            offsets,
-            np.ascontiguousarray(calic),
-            plane,
-            step,
-            self._nodes,
-            self._leaf16,
-        )
-
-    def arrays(self) -> dict:
-        return {
-            "feature": self.feature,
-            "threshold": self.threshold,
-            "left": self.left,
-            "right": self.right,
-            "leaf": self.leaf,
-        }
-
-
-def compiled():
-    """The compiled loops (``_kernels.pyx``), built when the package is installed."""
-    try:
-        from codec.levels import _kernels
-    except ImportError as e:
-        raise ImportError(
-            "aecodec's compiled loops (codec/levels/_kernels.pyx) are not built: install the package with pip "
-            "(pip install -e . in a checkout), which compiles them with a C compiler"
-        ) from e
-    return _kernels
-
-
-def _depth(left: np.ndarray, right: np.ndarray) -> int:
-    """Longest root-to-leaf path (nodes are numbered parents first, as check_tree requires)."""
-    depth = np.zeros(len(left), np.int64)
-    for i in range(len(left)):
-        for child in (left[i], right[i]):
-            if child != i:
-                depth[child] = max(depth[child], depth[i] + 1)
-    return int(depth.max())
-
-
-def check_tree(arrays: dict, *, what: str, properties: int = len(PROPERTIES)) -> Tree:
-    """A Tree from stored arrays, refusing any that is not a proper tree over known properties (FormatError)."""
-    try:
-        f, t, lo, hi, leaf = (
-            np.asarray(arrays[k]) for k in ("feature", "threshold", "left", "right", "leaf")
-        )
-    except (KeyError, TypeError):
-        raise FormatError(f"{what}: context tree arrays are missing") from None
-    n = len(f)
-    if not 1 <= n <= 1 << 16 or any(
-        a.shape != (n,) or a.dtype.kind != "i" for a in (f, t, lo, hi, leaf)
-    ):
-        raise FormatError(f"{what}: context tree arrays differ in shape or type")
-    idx = np.arange(n)
-    is_leaf = leaf >= 0
-    inner_ok = ((lo > idx) & (hi > idx) & (lo < n) & (hi < n))[
-        ~is_leaf
-    ].all()  # children after parents: no loops
-    leaf_ok = (lo[is_leaf] == idx[is_leaf]).all() and (hi[is_leaf] == idx[is_leaf]).all()
-    leaves = leaf[is_leaf]
-    if (
-        not inner_ok
-        or not leaf_ok
-        or ((f < 0) | (f >= properties)).any()
-        or leaf[~is_leaf].min(initial=-1) != -1
-        or sorted(leaves.tolist()) != list(range(len(leaves)))
-    ):
-        raise FormatError(f"{what}: not a valid context tree")
-    children = np.concatenate([lo[~is_leaf], hi[~is_leaf]])
-    if len(np.unique(children)) != len(children) or 0 in children:
-        raise FormatError(f"{what}: not a valid context tree (a node with two parents)")
-    return Tree(f, t, lo, hi, leaf)
-
-
-# The predictor and the properties, on planes padded by two rows above, two columns left and
-# two right (zeros), flattened: positions ``here`` of one anti-diagonal at a time.
-
-
-def _offsets(w: int) -> np.ndarray:
-    """Offsets of a (left), b (above), c (above-left), d (above-right), aa (two left), bb (two
-    above), bd (above d) in the padded plane of width w + 4."""
-    width = w + 4
-    return np.array([-1, -width, -width - 1, -width + 1, -2, -2 * width, -2 * width + 1], np.int64)
-
-
-def _schedule(h: int, w: int) -> list[np.ndarray]:
-    width = w + 4
-    steps = []
-    for t in range(2 * (h - 1) + w):
-        i = np.arange(max(0, (t - w + 2) // 2), min(h - 1, t // 2) + 1)
-        j = t - 2 * i
-        keep = (j >= 0) & (j < w)
-        steps.append((i[keep] + 2) * width + j[keep] + 2)
-    return steps
-
-
-def padded(planes: np.ndarray) -> np.ndarray:
-    """(n, H, W) -> (n, (H + 2) * (W + 4)) int32, the planes inside a frame of zeros (the properties
-    are computed in int64 from them)."""
-    n, h, w = planes.shape
-    r = np.zeros((n, h + 2, w + 4), np.int32)
-    r[:, 2:, 2 : w + 2] = planes
-    return r.reshape(n, -1)
-
-
-def pixel_major(planes: np.ndarray) -> np.ndarray:
-    """``padded``, stored pixel by pixel ((H + 2) * (W + 4), n): the compiled loops (``_kernels.pyx``) read
-    a pixel's neighbours in all images of a chunk as contiguous runs."""
-    return np.ascontiguousarray(padded(planes).T)
-
-
-def pixel_major_zeros(n: int, h: int, w: int) -> np.ndarray:
-    """n blank planes of H x W, padded and stored ``pixel_major`` (int32)."""
-    return np.zeros(((h + 2) * (w + 4), n), np.int32)
-
-
-def crop(r: np.ndarray, h: int, w: int) -> np.ndarray:
-    return r.reshape(-1, h + 2, w + 4)[:, 2:, 2 : w + 2]
-
-
-def predict(
-    r: np.ndarray, here: np.ndarray, offsets: np.ndarray, top: int, scale_depth: int
-) -> np.ndarray:
-    """CALIC's gradient-adjusted prediction (Wu & Memon 1997) of the pixels at ``here`` (0..top),
-    its thresholds (80, 32, 8 at 8 bits) scaled to ``scale_depth`` (the depth the plane spans:
-    ``lossless_forms.Form.scale_depth``); integers, in 1/32 units inside."""
-    a, b, c, d, aa, bb, bd = (
-        r[:, here + o] for o in offsets
-    )  # int32: 1/32 units of 16 bits stay below 2^31
-    horizontal = np.abs(a - aa) + np.abs(b - c) + np.abs(b - d)
-    vertical = np.abs(a - c) + np.abs(b - bb) + np.abs(d - bd)
-    skew = vertical - horizontal
-    scale = 1 << max(scale_depth - 8, 0)
-    k = np.searchsorted(np.array([-80, -32, -8, 9, 33, 81]) * scale, skew, "right")
-    to_smooth, to_left, to_above = (
-        np.array(v, np.int32)[k]
-        for v in ((0, 2, 3, 4, 3, 2, 0), (0, 0, 0, 0, 1, 2, 4), (4, 2, 1, 0, 0, 0, 0))
-    )
-    g = (to_smooth * (16 * (a + b) + 8 * (d - c)) + to_left * 32 * a + to_above * 32 * b) >> 2
-    return np.clip((g + 16) >> 5, 0, top)
-
-
-def _calic(r, here, offsets, top: int, scale_depth: int) -> np.ndarray:
-    """``predict`` (n, k) int64 of planes stored ``pixel_major``, compiled."""
-    kernels = compiled()
-    return kernels.calic(r, here, offsets, top, 1 << max(scale_depth - 8, 0))
-
-
-def properties(r, e, here, offsets, pred, plane: int, previous, step: int, rows=None) -> np.ndarray:
-    """The tree's properties (len(PROPERTIES), n * k) of the pixels at ``here``: ``r`` the decoded
-    padded planes, ``e`` the magnitudes of their coded residuals (in steps), ``previous`` those of
-    the plane before (None for the first plane). Given ``rows``, the pixels are (rows[m], here[m])."""
-
-    def at(a, o=0):
-        return a[:, here + o] if rows is None else a[rows, here + o]
-
-    a, b, c, d, aa, bb = (at(r, o) for o in offsets[:6])
-    ea, eb, ec, ed = (at(e, o) for o in offsets[:4])
-    width = -offsets[1]
-    row = np.broadcast_to((here // width - 2).astype(np.int32), pred.shape)
-    col = np.broadcast_to((here % width - 2).astype(np.int32), pred.shape)
-    ep = at(previous) if previous is not None else np.zeros_like(pred)
-    grads = [np.abs(d - b) + np.abs(b - c) + np.abs(c - a), a - c, b - c, d - b, a - aa, b - bb]
-    if step > 1:
-        grads = [np.floor_divide(g, step) for g in grads]
-    props = [
-        pred,
-        a,
-        b,
-        c,
-        d,
-        ea,
-        eb,
-        ec,
-        ed,
-        row,
-        col,
-        grads[0],
-        ea + eb,
-        *grads[1:],
-        np.full_like(pred, plane),
-        ep,
-    ]
-    return np.stack([p.reshape(-1) for p in props])
-
-
-def residual_symbols(x: np.ndarray, pred: np.ndarray, step: int) -> np.ndarray:
-    """Quantized residuals: round half up of (x - pred) / step (exact in integers; step 1: x - pred)."""
-    return np.floor_divide(2 * (x - pred) + step, 2 * step)
-
-
 def original_properties(
     coded: np.ndarray, k: int, form, depth: int, predictors: bool = False, wp=None, columns=None
 ):
-    """(properties (P, pixels), signed tokens) of planes (n * k, H, W) already in their ``form``, coded
-    losslessly with CALIC's predictor: the decoded neighbours are the originals, so every pixel's are
-    computed at once. ``predictors``: the properties of an image's own tree (OWN_PROPERTIES), and
-    tokens (len(PREDICTORS), pixels), each predictor's (``wp``: the weighted predictor's passes, if made).
-    ``columns``: only these pixels (sorted indices into all of them: plane by plane, image by image,
-    in coding order), so that memory follows the sample, not the image."""
+    """(properties (P, pixels), signed tokens) of planes (n * k, H, W) already in their ``form``,
+    coded losslessly with CALIC's predictor: the decoded neighbours are the originals, so every
+    pixel's are computed at once. ``predictors``: the properties of an image's own tree
+    (OWN_PROPERTIES), and tokens (len(PREDICTORS), pixels), each predictor's (``wp``: the
+    weighted predictor's passes, if made). ``columns``: only these pixels (sorted indices into
+    all of them: plane by plane, image by image, in coding order), so that memory follows the
+    sample, not the image."""
     n, h, w = coded.shape
-    offsets, steps = _offsets(w), _schedule(h, w)
+    offsets, steps = predict.offsets(w), predict.schedule(h, w)
     here = np.concatenate(steps)
     plane_size = (n // k) * len(here)
     props, tokens, previous = [], [], None
     for c in range(k):
-        x = padded(coded[c::k])  # int32, as e: whole planes in half the memory of int64
+        x = predict.padded(coded[c::k])  # int32, as e: whole planes in half the memory of int64
         top = form.top(c, depth)
         wp_pred, wp_error = (
-            (wp[c] if wp is not None else weighted_pass(x, steps, offsets, top))
+            (wp[c] if wp is not None else weighted.whole_pass(x, steps, offsets, top))
             if predictors
             else (None, None)
         )
-        calic = _calic(
+        calic = predict.calic_compiled(
             np.ascontiguousarray(x.T, np.int32), here, offsets, top, form.scale_depth(c, depth)
         )  # = predict
         e = np.zeros_like(x)
@@ -422,27 +97,12 @@ def original_properties(
             by += [a, b, np.clip(a + b - cc, 0, top), wp_pred[rows, at]]
         props.append(p.astype(np.int32))  # int32: half the memory
         value = x[rows, pos]
-        tokens.append(np.stack([_signed(token_of(np.abs(value - q))[0], value < q) for q in by]))
+        tokens.append(
+            np.stack([hybrid.signed(hybrid.token_of(np.abs(value - q))[0], value < q) for q in by])
+        )
         previous = e
     tokens = np.concatenate(tokens, axis=1)
     return np.concatenate(props, axis=1), tokens if predictors else tokens[0]
-
-
-def weighted_pass(x: np.ndarray, steps, offsets: np.ndarray, top: int):
-    """The weighted predictor's (prediction, largest neighbouring error) (n, pixels in schedule order) of
-    the padded planes x (n, L), known whole: computed diagonal by diagonal, as the decoder will."""
-    r = np.ascontiguousarray(x.T, np.int32)
-    state = weighted.PixelMajorState(*r.shape)
-    total = sum(len(here) for here in steps)
-    # int32: values and errors of 16-bit data (<< 3) fit; kept for the whole chunk: half the memory
-    preds, errors = np.empty((r.shape[1], total), np.int32), np.empty((r.shape[1], total), np.int32)
-    done = 0
-    for here in steps:  # in place: pieces joined at the end would hold both at once
-        pred, error = state.predict(r, here, offsets, top)
-        state.update(here, r[here].T)
-        preds[:, done : done + len(here)], errors[:, done : done + len(here)] = pred, error
-        done += len(here)
-    return preds, errors
 
 
 def plane_parts(
@@ -455,31 +115,30 @@ def plane_parts(
         return _lossless_parts(x, top, tree, plane, previous, scale_depth, wp)
     n, h, w = x.shape
     src, r, e, offsets = (
-        padded(x),
-        pixel_major_zeros(n, h, w),
-        pixel_major_zeros(n, h, w),
-        _offsets(w),
+        predict.padded(x),
+        predict.pixel_major_zeros(n, h, w),
+        predict.pixel_major_zeros(n, h, w),
+        predict.offsets(w),
     )
     parts = []
-    for here in _schedule(h, w):
-        pred = _calic(r, here, offsets, top, scale_depth)
+    for here in predict.schedule(h, w):
+        pred = predict.calic_compiled(r, here, offsets, top, scale_depth)
         leaves = tree.leaves_at(r, e, here, offsets, pred, plane, previous, step)
-        q = residual_symbols(
-            src[:, here], pred, step
-        )  # near-lossless: the model's tree, CALIC's predictor
-        r[here] = np.clip(pred + q * step, 0, top).T
+        q = predict.quantized(src[:, here] - pred, step)  # the pixel levels' quantizer
+        r[here] = predict.dequantized(pred, q, step, top).T
         e[here] = np.abs(q).T
         parts.append((q.reshape(-1), leaves))
-    return parts, crop(r.T, h, w), e
+    return parts, predict.crop(r.T, h, w), e
 
 
 def _lossless_parts(
     x: np.ndarray, top: int, tree: Tree, plane: int, previous, scale_depth: int, wp=None
 ):
-    """``plane_parts`` of a lossless plane in one pass: the decoded neighbours are the originals, so every
-    pixel's properties are known at once (the decoder goes diagonal by diagonal; the parts are cut so)."""
+    """``plane_parts`` of a lossless plane in one pass: the decoded neighbours are the originals,
+    so every pixel's properties are known at once (the decoder goes diagonal by diagonal; the
+    parts are cut so)."""
     q, leaves, e = lossless_plane(x, top, tree, plane, previous, scale_depth, wp)
-    bounds = np.cumsum([0] + [len(s) for s in _schedule(*x.shape[1:])])
+    bounds = np.cumsum([0] + [len(s) for s in predict.schedule(*x.shape[1:])])
     parts = [
         (q[:, a:b].reshape(-1), leaves[:, a:b].reshape(-1))
         for a, b in zip(bounds[:-1], bounds[1:], strict=True)
@@ -490,24 +149,26 @@ def _lossless_parts(
 def lossless_plane(
     x: np.ndarray, top: int, tree: Tree, plane: int, previous, scale_depth: int, wp=None
 ):
-    """(residuals (n, pixels in coding order), their leaves, CALIC's residual magnitudes pixel-major) of
-    a plane x (n, H, W) coded losslessly with ``tree``."""
+    """(residuals (n, pixels in coding order), their leaves, CALIC's residual magnitudes
+    pixel-major) of a plane x (n, H, W) coded losslessly with ``tree``."""
     n, h, w = x.shape
-    steps, offsets = _schedule(h, w), _offsets(w)
+    steps, offsets = predict.schedule(h, w), predict.offsets(w)
     here = np.concatenate(steps)
-    r = padded(x)
+    r = predict.padded(x)
     rt, e = np.ascontiguousarray(r.T), np.zeros((r.shape[1], n), np.int32)
-    wp = (wp or weighted_pass(r, steps, offsets, top)) if tree.uses_wp else None
+    wp = (wp or weighted.whole_pass(r, steps, offsets, top)) if tree.uses_wp else None
     segments = [
         slice(a, a + max(1, LOSSLESS_BATCH_PIXELS // n))
         for a in range(0, len(here), max(1, LOSSLESS_BATCH_PIXELS // n))
     ]
     for s in segments:  # CALIC's residuals first: a pixel's properties read its neighbours'
-        e[here[s]] = np.abs(rt[here[s]] - _calic(rt, here[s], offsets, top, scale_depth).T)
+        e[here[s]] = np.abs(
+            rt[here[s]] - predict.calic_compiled(rt, here[s], offsets, top, scale_depth).T
+        )
     q = np.empty((n, len(here)), np.int32)  # residuals of 16-bit data fit
     leaves = np.empty((n, len(here)), np.int16)
     for s in segments:
-        calic = _calic(rt, here[s], offsets, top, scale_depth)
+        calic = predict.calic_compiled(rt, here[s], offsets, top, scale_depth)
         leaf = tree.leaves_at(
             rt, e, here[s], offsets, calic, plane, previous, 1, None if wp is None else wp[1][:, s]
         )
@@ -522,106 +183,19 @@ def lossless_plane(
     return q, leaves, e
 
 
-def _uniform_tables(depth: int) -> list[np.ndarray]:
-    """Tables for k = 1..depth raw bits: 2^k equal symbols (2^(24-k) - 1 each) and an escape of 2^k."""
-    return [
-        np.append(np.full(1 << k, (1 << (PRECISION - k)) - 1, np.uint32), np.uint32(1 << k))
-        for k in range(1, depth + 1)
-    ]
-
-
-def _signed(token, sign_negative):
-    return np.where(sign_negative, -token, token)
-
-
-# Adaptation: each leaf's table starts as the model's (worth ``prior`` symbols: its counts are the
-# table itself, 2^24, and each symbol coded adds 2^24 / prior, so the table's tail keeps its shape)
-# and follows the symbols coded in it: a leaf's table is remade once the weight added since it was
-# last made reaches 1/REFRESH of its total, and its counts are halved past HALVE_AT (older images
-# count less; it also keeps counts times 2^24 within int64). The prior's worth is the model's,
-# chosen at training by measurement on held-out images (PRIORS): on Fashion-MNIST the model's
-# tables, counted on 20 million pixels, are worth much; on a user's unusual photo, little.
+# The leaves' tables start as the model's, worth ``prior`` symbols, and adapt (``adaptive.py``).
+# The prior's worth is the model's, chosen at training by measurement on held-out images (PRIORS):
+# on Fashion-MNIST the model's tables, counted on 20 million pixels, are worth much; on a user's
+# unusual photo, little.
 PRIORS = (256, 1024, 4096, 16384)
 OWN_TREE_PRIOR = 16  # an image's own tree starts from a generic table: it adapts fast
 OWN_TREE_MAX_IMAGES = 8  # chunks of a few large images may grow a tree of their own
 OWN_TREE_MIN_SAMPLES = 1 << 12
-REFRESH = 8
-HALVE_AT = 1 << 38
-
-
-class AdaptiveTables(Tables):
-    """The coder's tables as they adapt to what is coded (the encoder and decoder update them alike,
-    in integers): tables 0..depth-1 are the raw bits' (uniform), then each leaf's current table.
-    Tables are only ever added, so a symbol's table number stays valid until the stream is finished."""
-
-    def __init__(self, rows: np.ndarray, depth: int, prior: int):
-        self.t, self.width = tokens_per_sign(depth), rows.shape[1]
-        uniform = _uniform_tables(depth)
-        self.lows = np.concatenate([np.zeros(depth, np.int64), np.full(len(rows), -(self.t - 1))])
-        self.sizes = np.array(
-            [len(f) - 1 for f in uniform] + [self.width - 1] * len(rows), np.int64
-        )
-        self.freqs = [*uniform, *rows]
-        self._models = [None] * len(self.freqs)
-        self.current = np.arange(depth, depth + len(rows))  # each leaf's table now
-        self.counts = np.ascontiguousarray(rows, np.int64)  # the compiled count reads it row by row
-        self.fresh = np.zeros(len(rows), np.int64)
-        self.weight = (1 << PRECISION) // prior  # of one coded symbol
-
-    def __len__(self) -> int:
-        return len(self.freqs)
-
-    def _added(self, rows: np.ndarray) -> np.ndarray:
-        """Append leaf tables; their numbers."""
-        first = len(self.freqs)
-        self.freqs.extend(rows)
-        self._models.extend([None] * len(rows))
-        self.lows = np.concatenate([self.lows, np.full(len(rows), -(self.t - 1))])
-        self.sizes = np.concatenate([self.sizes, np.full(len(rows), self.width - 1)])
-        return np.arange(first, first + len(rows))
-
-    def restart(self, rows: np.ndarray, prior: int) -> None:
-        """Leaves of another tree from here on (an image's own): tables added for them, the old kept."""
-        self.current = self._added(rows)
-        self.counts = np.ascontiguousarray(rows, np.int64)  # the compiled count reads it row by row
-        self.fresh = np.zeros(len(rows), np.int64)
-        self.weight = (1 << PRECISION) // prior
-
-    def update(self, leaves: np.ndarray, signed: np.ndarray) -> None:
-        """Count the signed tokens just coded in their leaves; remake the tables of leaves that moved."""
-        kernels = compiled()
-        stale = kernels.count(
-            self.counts,
-            self.fresh,
-            np.ascontiguousarray(leaves, np.int16).reshape(-1),
-            np.ascontiguousarray(signed, np.int64).reshape(-1),
-            self.t - 1,
-            self.weight,
-            REFRESH,
-        )
-        if stale.size:
-            self._remake(stale)
-
-    def _remake(self, leaves: np.ndarray) -> None:
-        counts = self.counts[leaves]
-        over = counts.sum(1) > HALVE_AT
-        counts[over] = (counts[over] + 1) >> 1
-        self.counts[leaves] = counts
-        self.current[leaves] = self._added(integer_rows(counts))
-        self.fresh[leaves] = 0
-
-
-def integer_rows(counts: np.ndarray) -> np.ndarray:
-    """Tables (m, S) uint32 summing to 2^24, each entry >= 1, from counts (m, S) >= 1, in integers
-    only (the same on every machine): floor(c (2^24 - S) / total) + 1, the rest to the largest."""
-    total = counts.sum(1, keepdims=True)
-    f = counts * ((1 << PRECISION) - counts.shape[1]) // total + 1
-    f[np.arange(len(f)), np.argmax(f, axis=1)] += (1 << PRECISION) - f.sum(1)
-    return f.astype(np.uint32)
 
 
 class LosslessCoder:
-    """A depth's context tree and its tables (one per leaf: signed tokens -(T-1)..T-1 and an escape)."""
+    """A depth's context tree and its tables (one per leaf: signed tokens -(T-1)..T-1 and an
+    escape)."""
 
     kind = "lossless"
     max_coded_pixels = WHOLE_CHUNK_PIXELS
@@ -631,14 +205,15 @@ class LosslessCoder:
         if prior not in PRIORS:
             raise ValueError(f"prior {prior} is not one of {PRIORS}")
         self.depth, self.tree, self.rows, self.prior = depth, tree, rows, prior
-        self.t = tokens_per_sign(depth)
+        self.t = hybrid.tokens_per_sign(depth)
         self.leaves = len(rows)
 
-    def _code_plane(self, tables: AdaptiveTables, parts, add) -> None:
-        """Hand each step's parts to ``add(symbols, table numbers)`` in coding order, adapting as it goes."""
+    def _code_plane(self, tables: adaptive.AdaptiveTables, parts, add) -> None:
+        """Hand each step's parts to ``add(symbols, table numbers)`` in coding order, adapting as
+        it goes."""
         for q, leaves in parts:
-            token, raw, extra = token_of(np.abs(q))
-            signed = _signed(token, q < 0)
+            token, raw, extra = hybrid.token_of(np.abs(q))
+            signed = hybrid.signed(token, q < 0)
             add(
                 signed, leaves, tables.current.copy()
             )  # by leaf (int16: a radix sort), through its table now
@@ -655,11 +230,12 @@ class LosslessCoder:
         *,
         min_bytes: int = 0,
     ):
-        """One stream of planes (n * C, H, W) (each image's channels in turn) of ``depth``-bit samples (at
-        most the coder's, its default), and the reconstruction. The chunk's form (colour transform,
-        value sets: ``lossless_forms.py``) is chosen and written first; then, lossless, whether the
-        chunk has a tree of its own (``image_tree.py``): a chunk of a few large images is coded with
-        the model's tree and with one of its own, and the smaller stream kept."""
+        """One stream of planes (n * C, H, W) (each image's channels in turn) of ``depth``-bit
+        samples (at most the coder's, its default), and the reconstruction. The chunk's form
+        (colour transform, value sets: ``lossless_forms.py``) is chosen and written first; then,
+        lossless, whether the chunk has a tree of its own (``image_tree.py``): a chunk of a few
+        large images is coded with the model's tree and with one of its own, and the smaller
+        stream kept."""
         step, depth = 2 * max_error + 1, depth or self.depth
         form = forms.choose(planes, channels, depth, self.depth, max_error)
         coded, k = forms.forward(form, planes, channels, depth), form.planes(channels)
@@ -679,15 +255,19 @@ class LosslessCoder:
     def _weighted_passes(coded, k: int, form, depth: int) -> list:
         n, h, w = coded.shape
         return [
-            weighted_pass(padded(coded[c::k]), _schedule(h, w), _offsets(w), form.top(c, depth))
+            weighted.whole_pass(
+                predict.padded(coded[c::k]),
+                predict.schedule(h, w),
+                predict.offsets(w),
+                form.top(c, depth),
+            )
             for c in range(k)
         ]
 
     def _own_tree(self, coded, k: int, form, depth: int, wp) -> Tree:
-        """The better by estimate of two trees grown for the chunk (``image_tree.py``): one whose splits
-        are chosen for CALIC's residuals, one knowing that every leaf chooses its predictor."""
-        from codec.levels import image_tree
-
+        """The better by estimate of two trees grown for the chunk (``image_tree.py``): one whose
+        splits are chosen for CALIC's residuals, one knowing that every leaf chooses its
+        predictor."""
         columns, scale = image_tree.sample(coded.size)
         props, tokens = original_properties(
             coded, k, form, depth, predictors=True, wp=wp, columns=columns
@@ -703,7 +283,8 @@ class LosslessCoder:
         )
 
     def _counts(self, tree: Tree, coded, k: int, form, depth: int, wp) -> np.ndarray:
-        """Counts (leaves, 2T - 1) of the signed tokens of every pixel of the chunk in each leaf of ``tree``."""
+        """Counts (leaves, 2T - 1) of the signed tokens of every pixel of the chunk in each leaf
+        of ``tree``."""
         a, counts, previous = (
             2 * self.t - 1,
             np.zeros((tree.leaves, 2 * self.t - 1), np.int64),
@@ -722,7 +303,7 @@ class LosslessCoder:
             q, leaves = q.reshape(-1), leaves.reshape(-1)
             for s in range(0, len(q), LOSSLESS_BATCH_PIXELS):  # token_of copies in int64: batches
                 qs = q[s : s + LOSSLESS_BATCH_PIXELS]
-                token = _signed(token_of(np.abs(qs))[0], qs < 0) + (self.t - 1)
+                token = hybrid.signed(hybrid.token_of(np.abs(qs))[0], qs < 0) + (self.t - 1)
                 key = leaves[s : s + LOSSLESS_BATCH_PIXELS].astype(np.int64) * a + token
                 counts += np.bincount(key, minlength=counts.size).reshape(counts.shape)
         return counts
@@ -740,7 +321,7 @@ class LosslessCoder:
         wp=None,
     ):
         """(stream, reconstruction of the coded planes) with the model's tree or ``own``."""
-        tables = AdaptiveTables(self.rows, self.depth, self.prior)
+        tables = adaptive.AdaptiveTables(self.rows, self.depth, self.prior)
         encoder = Encoder(tables)
         forms.write(form, channels, depth, self.depth, encoder.add)
         tree = self._tree_in_stream(own, step, tables, encoder.add)
@@ -761,10 +342,8 @@ class LosslessCoder:
         return encoder.finish(min_bytes=min_bytes), out
 
     def _tree_in_stream(self, own, step: int, tables, add=None, read=None) -> Tree:
-        """The tree a lossless chunk is coded with: a bit (own tree or the model's), then the own tree;
-        the tables restarted for its leaves. Near-lossless chunks use the model's, no bit."""
-        from codec.levels import image_tree
-
+        """The tree a lossless chunk is coded with: a bit (own tree or the model's), then the own
+        tree; the tables restarted for its leaves. Near-lossless chunks use the model's, no bit."""
         if step > 1:
             return self.tree
         if read is not None:
@@ -781,7 +360,7 @@ class LosslessCoder:
 
     def own_rows(self, leaves: int) -> np.ndarray:
         """An own tree's starting tables: the model's tables' mean, for every leaf."""
-        mean = integer_rows(self.rows.astype(np.int64).sum(0, keepdims=True))
+        mean = adaptive.integer_rows(self.rows.astype(np.int64).sum(0, keepdims=True))
         return np.repeat(mean, leaves, axis=0)
 
     def decode_planes(
@@ -794,10 +373,11 @@ class LosslessCoder:
         max_error: int = 0,
         depth: int | None = None,
     ) -> np.ndarray:
-        """Planes (n * C, H, W) int32 from ``encode_planes``'s stream (FormatError if it is damaged)."""
+        """Planes (n * C, H, W) int32 from ``encode_planes``'s stream (FormatError if it is
+        damaged)."""
         depth = depth or self.depth
         step = 2 * max_error + 1
-        tables = AdaptiveTables(self.rows, self.depth, self.prior)
+        tables = adaptive.AdaptiveTables(self.rows, self.depth, self.prior)
         decoder = Decoder(data, tables)
         form = forms.read(channels, depth, self.depth, decoder.read)
         tree = self._tree_in_stream(None, step, tables, read=decoder.read)
@@ -820,14 +400,19 @@ class LosslessCoder:
     def _decode_plane(
         self, decoder, tables, tree, shape, form, c: int, depth: int, step: int, previous
     ):
-        """Plane c of each image (n, H, W) and the magnitudes of its residual symbols (padded, pixel-major)."""
-        kernels = compiled()
+        """Plane c of each image (n, H, W) and the magnitudes of its residual symbols (padded,
+        pixel-major)."""
+        compiled = kernels.compiled()
         n, h, w = shape
         top, plane, scale_depth = form.top(c, depth), form.plane_id(c), form.scale_depth(c, depth)
-        r, e, offsets = pixel_major_zeros(n, h, w), pixel_major_zeros(n, h, w), _offsets(w)
+        r, e, offsets = (
+            predict.pixel_major_zeros(n, h, w),
+            predict.pixel_major_zeros(n, h, w),
+            predict.offsets(w),
+        )
         state = weighted.PixelMajorState(*r.shape) if tree.uses_wp else None
-        for here in _schedule(h, w):
-            calic = _calic(r, here, offsets, top, scale_depth)
+        for here in predict.schedule(h, w):
+            calic = predict.calic_compiled(r, here, offsets, top, scale_depth)
             wp = wp_error = None
             if state is not None:
                 wp, wp_error = state.predict(r, here, offsets, top)
@@ -838,26 +423,37 @@ class LosslessCoder:
                 else calic
             )
             signed = decoder.read(leaves, tables.current)
-            sent, bits = kernels.raw_bits(signed, self.t, DIRECT, MSB)
+            sent, bits = compiled.raw_bits(signed, self.t, hybrid.DIRECT_BITS, hybrid.MSB)
             if len(sent) and sent[0] < 0:
                 raise FormatError("lossless stream holds a token beyond its depth (damaged)")
             raw = decoder.read(bits) if len(sent) else np.zeros(0, np.int32)
             tables.update(leaves, signed)
-            values = kernels.reconstruct(
-                r, e, here, pred, calic, signed, sent, raw, step, top, tree.predicts, DIRECT, MSB
+            values = compiled.reconstruct(
+                r,
+                e,
+                here,
+                pred,
+                calic,
+                signed,
+                sent,
+                raw,
+                step,
+                top,
+                tree.predicts,
+                hybrid.DIRECT_BITS,
+                hybrid.MSB,
             )
             if state is not None:
                 state.update(here, values)
-        return crop(r.T, h, w), e
+        return predict.crop(r.T, h, w), e
 
     def ideal_bits(
         self, planes: np.ndarray, channels: int, max_error: int = 0, depth: int | None = None
     ) -> float:
-        """What the adapting tables assign (tokens, plus raw bits at one bit each; the form's bits left out)."""
-        from bitstream.coder import ideal_bits
-
+        """What the adapting tables assign (tokens, plus raw bits at one bit each; the form's
+        bits left out)."""
         step, depth, previous = 2 * max_error + 1, depth or self.depth, None
-        tables = AdaptiveTables(self.rows, self.depth, self.prior)
+        tables = adaptive.AdaptiveTables(self.rows, self.depth, self.prior)
         total = [0.0]
 
         def add(symbols, index, via=None):
@@ -889,7 +485,7 @@ def fit_rows(counts: np.ndarray) -> np.ndarray:
 
 
 def check_rows(rows: np.ndarray, depth: int, leaves: int, *, what: str) -> None:
-    t = tokens_per_sign(depth)
+    t = hybrid.tokens_per_sign(depth)
     if (
         rows.dtype != np.uint32
         or rows.shape != (leaves, 2 * t)
@@ -910,8 +506,9 @@ class LosslessLevel:
     work_per_pixel = 1  # what the floor of bytes per coded pixel counts each one as (conv.py)
     max_image_values = LOSSLESS_VALUES  # encoded at once: the encoder's memory bounded here
     max_chunk_values = LOSSLESS_VALUES
-    # Images per chunk: the coder's work per step is mostly fixed costs (a tree walk, a coder call per
-    # leaf), so larger chunks of small images code faster (4096 Fashion-MNIST images: 2x 512's speed).
+    # Images per chunk: the coder's work per step is mostly fixed costs (a tree walk, a coder call
+    # per leaf), so larger chunks of small images code faster (4096 Fashion-MNIST images: 2x 512's
+    # speed).
     chunk_images = 4096
 
     def __init__(self, coder: LosslessCoder, max_error: int = 0, depth: int = 8):

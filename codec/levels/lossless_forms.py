@@ -46,7 +46,8 @@ class Form:
         return 1 if self.colour == PALETTE else channels
 
     def plane_id(self, c: int) -> int:
-        """The tree's ``plane`` property: 0..2 for RGB (and grey), 3..5 subtract green, 6..8 YCoCg, 9 indices."""
+        """The tree's ``plane`` property: 0..2 for RGB (and grey), 3..5 subtract green, 6..8
+        YCoCg, 9 indices."""
         return 3 * self.colour + c
 
     def top(self, c: int, depth: int) -> int:
@@ -56,8 +57,8 @@ class Form:
         return len(self.palette) - 1 if self.colour == PALETTE else (1 << depth) - 1
 
     def scale_depth(self, c: int, depth: int) -> int:
-        """The depth the predictor's thresholds are scaled to: what plane c spans (at least 8 bits), so
-        12-bit data stored in 16 bits is predicted as 12-bit data."""
+        """The depth the predictor's thresholds are scaled to: what plane c spans (at least 8
+        bits), so 12-bit data stored in 16 bits is predicted as 12-bit data."""
         return max(8, self.top(c, depth).bit_length())
 
 
@@ -94,7 +95,8 @@ def _colour_inverse(x: np.ndarray, colour: int, depth: int) -> np.ndarray:
 
 
 def _palette(x: np.ndarray, depth: int, most: int):
-    """(colours (K, C) sorted by luma, indices (n, 1, H, W)) of images (n, C, H, W), or None past ``most`` colours."""
+    """(colours (K, C) sorted by luma, indices (n, 1, H, W)) of images (n, C, H, W), or None past
+    ``most`` colours."""
     key = np.zeros(x.shape[:1] + x.shape[2:], np.int64)
     for c in range(x.shape[1]):
         key = (key << depth) | x[:, c]
@@ -141,7 +143,8 @@ def cost(x: np.ndarray) -> float:
 
 
 def _runs(used: np.ndarray) -> np.ndarray:
-    """Lengths of the alternating runs of unused and used values (the first may be empty) of a mask."""
+    """Lengths of the alternating runs of unused and used values (the first may be empty) of a
+    mask."""
     edges = np.flatnonzero(np.diff(used.astype(np.int8))) + 1
     bounds = np.concatenate([[0], edges, [len(used)]])
     runs = np.diff(bounds)
@@ -149,14 +152,16 @@ def _runs(used: np.ndarray) -> np.ndarray:
 
 
 def _gamma_bits(v: np.ndarray) -> int:
-    """Raw bits of Elias-gamma codes of v >= 1 (a 5-bit length, then the bits after the leading one)."""
+    """Raw bits of Elias-gamma codes of v >= 1 (a 5-bit length, then the bits after the leading
+    one)."""
     return int((5 + np.frexp(v.astype(np.float64))[1] - 1).sum())
 
 
 def _value_set(plane: np.ndarray, depth: int, top: int, ranks: bool = True):
-    """The plane's values to code as ranks (sorted), or None (all of 0..top): those used if that looks
-    cheaper, else the span from the least to the largest (ranks there are only the values less the
-    least, which costs a few bits and tells the predictor the depth the plane really has)."""
+    """The plane's values to code as ranks (sorted), or None (all of 0..top): those used if that
+    looks cheaper, else the span from the least to the largest (ranks there are only the values
+    less the least, which costs a few bits and tells the predictor the depth the plane really
+    has)."""
     used = np.flatnonzero(np.bincount(plane.ravel(), minlength=1 << depth))  # sorted, in one pass
     if len(used) == top + 1:
         return None
@@ -176,8 +181,9 @@ def _mask(used: np.ndarray, depth: int) -> np.ndarray:
 def choose(
     planes: np.ndarray, channels: int, depth: int, coder_depth: int, max_error: int = 0
 ) -> Form:
-    """The form of a chunk of planes (n * C, H, W), ``depth``-bit samples, for a coder of ``coder_depth``
-    bits. Near-lossless (``max_error`` > 0), only spans: a shift keeps the bound, the rest would not."""
+    """The form of a chunk of planes (n * C, H, W), ``depth``-bit samples, for a coder of
+    ``coder_depth`` bits. Near-lossless (``max_error`` > 0), only spans: a shift keeps the bound,
+    the rest would not."""
     x = np.asarray(planes, np.int64).reshape(-1, channels, *planes.shape[1:])
     colour, palette = NONE, None
     if channels == 3 and not max_error:
@@ -200,7 +206,9 @@ def choose(
     if coder_depth < MIN_COMPACT_DEPTH:
         return form
     if coded.size // k < MIN_VALUE_SET_SAMPLES and depth <= 8:
-        return form  # a small 8-bit image: a value set's runs cost about what they save (Fashion-MNIST: 3.5 bytes more)
+        # a small 8-bit image: a value set's runs cost about what they save (Fashion-MNIST: 3.5
+        # bytes more)
+        return form
     values = tuple(
         _value_set(coded[c::k], depth, form.top(c, depth), ranks=not max_error) for c in range(k)
     )

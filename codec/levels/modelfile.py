@@ -388,7 +388,7 @@ def lossless_to_dict(coder) -> dict:
 
 def lossless_from_body(body: dict, *, source: str = "model"):
     """The model's ``lossless.LosslessCoder``, or None; every array checked (FormatError)."""
-    from codec.levels import lossless
+    from codec.levels import context_tree, lossless
 
     stored = body.get("lossless")
     if stored is None:
@@ -403,7 +403,7 @@ def lossless_from_body(body: dict, *, source: str = "model"):
     depth = stored["depth"]
     if type(depth) is not int or not 1 <= depth <= 16:
         raise FormatError(f"{source}: lossless coder depth {depth!r} is not 1 to 16")
-    tree = lossless.check_tree(
+    tree = context_tree.check_tree(
         {
             k: decode_array(v, what=f"{source}: lossless tree {k}").astype(np.int64)
             for k, v in stored["tree"].items()

@@ -7,25 +7,26 @@ shape, which is cheap; at high quality the bytes go into texture, which a causal
 neighbourhood predicts far better.
 
 Each pixel is predicted from its already decoded neighbours (a left, b above, c above-left,
-d above-right, and three beyond them) by CALIC's gradient-adjusted predictor; the residual is quantized
+d above-right, and three beyond them) by CALIC's gradient-adjusted predictor (``predict.py``, shared
+with the lossless coder, whose near-lossless mode is this method with a context tree for the
+tables); the residual is quantized
 with the level's step (reconstruction in the loop, so errors never accumulate) and coded
 with the table of its context: the local activity |d-b|+|b-c|+|c-a| and the predicted
 value, each bucketed, and how large the residuals at a and b were (0, 1, 2 or more steps).
 The tables are counted on the training data by ``aecodec train``.
 
-Pixels on an anti-diagonal 2i + j = t depend only on earlier diagonals, so a plane is
-coded in 2(H-1) + W steps, each vectorized over all its pixels and all images.
+Pixels are coded in ``predict.schedule``'s order: an anti-diagonal at a time, each step
+vectorized over all its pixels and all images.
 """
 
 from __future__ import annotations
-
-import functools
 
 import numpy as np
 
 from bitstream.coder import PRECISION, Decoder, Encoder, Tables, integer_frequencies
 from bitstream.container import FORMAT_VERSION
 from bitstream.errors import FormatError
+from codec.levels import predict
 from codec.levels.planes import WHOLE_CHUNK_PIXELS, WHOLE_IMAGE_VALUES, from_planes, to_planes
 
 ACTIVITY = np.array(
@@ -42,73 +43,21 @@ _BY_ACTIVITY = (
 _BY_LEVEL = ((np.searchsorted(LEVEL, np.arange(256), "right") - 1) * FEEDBACK).astype(np.int16)
 
 
-# The predictor's blend by skew = vertical - horizontal gradient (> 0: the image changes faster
-# downwards, so the left pixel is the better guide), in quarters of the smooth estimate, a and b:
-# skew > 80: a; > 32: (smooth + a)/2; > 8: (3 smooth + a)/4; -8..8: smooth; and mirrored for b.
-_SKEW_MAX = 6 * 255
-_SKEW_CLASS = np.searchsorted(
-    np.array([-80, -32, -8, 9, 33, 81]), np.arange(-_SKEW_MAX, _SKEW_MAX + 1), "right"
-).astype(np.int8)
-_TO_SMOOTH, _TO_LEFT, _TO_ABOVE = (
-    np.array(v, np.int32)
-    for v in ((0, 2, 3, 4, 3, 2, 0), (0, 0, 0, 0, 1, 2, 4), (4, 2, 1, 0, 0, 0, 0))
-)
-
-
 def symbol_range(step: int) -> int:
     """K: a step's residual symbols lie in -K..K (the tables cover exactly that)."""
     return 255 // step + 1
 
 
-def _schedule(h: int, w: int) -> tuple[np.ndarray, ...]:
-    """Per anti-diagonal step, the positions of its pixels in the padded plane (int32). Kept for
-    small planes only (at most 4 MB each), so large images do not pin their memory."""
-    return _cached_schedule(h, w) if h * w <= 1 << 20 else _build_schedule(h, w)
-
-
-def _build_schedule(h: int, w: int) -> tuple[np.ndarray, ...]:
-    width = w + 3  # the padded plane: two rows above, two columns left and one right, all zero
-    steps = []
-    for t in range(2 * (h - 1) + w):
-        i = np.arange(max(0, (t - w + 2) // 2), min(h - 1, t // 2) + 1)
-        j = t - 2 * i
-        keep = (j >= 0) & (j < w)
-        steps.append(((i[keep] + 2) * width + j[keep] + 2).astype(np.int32))
-    return tuple(steps)
-
-
-_cached_schedule = functools.lru_cache(maxsize=8)(_build_schedule)
-
-
-def _neighbours(w: int) -> np.ndarray:
-    """Offsets in the padded plane of a (left), b (above), c (above-left), d (above-right),
-    aa (two left), bb (two above) and bd (above d)."""
-    width = w + 3
-    return np.array([-1, -width, -width - 1, -width + 1, -2, -2 * width, -2 * width + 1], np.int32)
-
-
-def _predict(r: np.ndarray, m: np.ndarray, here: np.ndarray, neighbours: np.ndarray):
-    """Prediction and context index for the pixels at ``here`` of the padded planes r (n, L),
-    given the magnitudes m (n, L) of the symbols decoded so far.
-
-    The prediction is CALIC's gradient-adjusted predictor (Wu & Memon, 1997), in integers (units
-    of 1/32): a smooth estimate (a + b)/2 + (d - c)/4, pulled towards a or b when the vertical or
-    horizontal gradient dominates, and replaced by a or b at a sharp edge. At the same PSNR it
-    takes 3-5% fewer bytes here than LOCO-I's median edge detector.
-    """
-    a, b, c, d, aa, bb, bd = (r[:, here + offset] for offset in neighbours)
-    horizontal = np.abs(a - aa) + np.abs(b - c) + np.abs(b - d)
-    vertical = np.abs(a - c) + np.abs(b - bb) + np.abs(d - bd)
-    k = _SKEW_CLASS[vertical - horizontal + _SKEW_MAX]
-    g = (
-        _TO_SMOOTH[k] * (16 * (a + b) + 8 * (d - c)) + _TO_LEFT[k] * 32 * a + _TO_ABOVE[k] * 32 * b
-    ) >> 2
-    pred = np.clip((g + 16) >> 5, 0, 255)
+def _contexts(r: np.ndarray, m: np.ndarray, here: np.ndarray, offsets: np.ndarray):
+    """Prediction (``predict.calic``) and context index for the pixels at ``here`` of the padded
+    planes r (n, L), given the magnitudes m (n, L) of the symbols decoded so far."""
+    a, b, c, d, aa, bb, bd = predict.neighbours(r, here, offsets)
+    pred = predict.gradient_adjusted(a, b, c, d, aa, bb, bd, 255)
     activity = np.abs(d - b) + np.abs(b - c) + np.abs(c - a)
     context = _BY_ACTIVITY[activity] + _BY_LEVEL[pred]
-    context += np.minimum(
-        m[:, here + neighbours[0]] + m[:, here + neighbours[1]], FEEDBACK - 1
-    ).astype(np.int16)
+    context += np.minimum(m[:, here + offsets[0]] + m[:, here + offsets[1]], FEEDBACK - 1).astype(
+        np.int16
+    )
     return pred, context
 
 
@@ -116,56 +65,41 @@ def _record(
     r: np.ndarray, m: np.ndarray, here: np.ndarray, pred: np.ndarray, symbols: np.ndarray, step: int
 ) -> None:
     """Store the decoded pixels and their symbols' magnitudes."""
-    r[:, here] = np.clip(pred + symbols * step, 0, 255)
+    r[:, here] = predict.dequantized(pred, symbols, step, 255)
     m[:, here] = np.minimum(np.abs(symbols), FEEDBACK - 1)
-
-
-def _padded(n: int, h: int, w: int, planes: np.ndarray | None = None) -> np.ndarray:
-    """Planes (n, (h+2) * (w+3)) int32 in the padded layout: zeros, or ``planes`` (n, h, w) inside."""
-    r = np.zeros((n, h + 2, w + 3), np.int32)
-    if planes is not None:
-        r[:, 2:, 2 : w + 2] = planes
-    return r.reshape(n, -1)
-
-
-def _crop(r: np.ndarray, h: int, w: int) -> np.ndarray:
-    return r.reshape(-1, h + 2, w + 3)[:, 2:, 2 : w + 2].astype(np.uint8)
 
 
 def quantize(planes: np.ndarray, step: int):
     """Code uint8 planes (n, H, W) in coding order: ([(symbols, contexts) per step, each (n, k)],
     the reconstruction (n, H, W), which is exactly what the decoder will produce)."""
     n, h, w = planes.shape
-    x, r, m, neighbours = (
-        _padded(n, h, w, planes),
-        _padded(n, h, w),
-        _padded(n, h, w),
-        _neighbours(w),
-    )
+    x, r, m = predict.padded(planes), predict.zeros(n, h, w), predict.zeros(n, h, w)
+    offsets = predict.offsets(w)
     parts = []
-    for here in _schedule(h, w):
-        pred, context = _predict(r, m, here, neighbours)
-        residual = x[:, here] - pred
-        symbols = np.floor_divide(2 * residual + step, 2 * step)  # round half up: exact in integers
+    for here in predict.schedule(h, w):
+        pred, context = _contexts(r, m, here, offsets)
+        symbols = predict.quantized(x[:, here] - pred, step)
         _record(r, m, here, pred, symbols, step)
         parts.append((symbols, context))
-    return parts, _crop(r, h, w)
+    return parts, predict.crop(r, h, w).astype(np.uint8)
 
 
 def reconstruct(shape: tuple[int, int, int], step: int, read) -> np.ndarray:
-    """The decoder: planes (n, H, W) from ``read(contexts (n, k)) -> symbols (n, k)``, step by step."""
+    """The decoder: planes (n, H, W) from ``read(contexts (n, k)) -> symbols (n, k)``, step by
+    step."""
     n, h, w = shape
-    r, m, neighbours = _padded(n, h, w), _padded(n, h, w), _neighbours(w)
-    for here in _schedule(h, w):
-        pred, context = _predict(r, m, here, neighbours)
+    r, m, offsets = predict.zeros(n, h, w), predict.zeros(n, h, w), predict.offsets(w)
+    for here in predict.schedule(h, w):
+        pred, context = _contexts(r, m, here, offsets)
         _record(r, m, here, pred, read(context).astype(np.int32), step)
-    return _crop(r, h, w)
+    return predict.crop(r, h, w).astype(np.uint8)
 
 
 def encode(
     planes: np.ndarray, step: int, tables: Tables, *, min_bytes: int = 0
 ) -> tuple[bytes, np.ndarray]:
-    """One ANS stream of uint8 planes (n, H, W) at ``step`` (padded to ``min_bytes``), and the reconstruction it decodes to."""
+    """One ANS stream of uint8 planes (n, H, W) at ``step`` (padded to ``min_bytes``), and the
+    reconstruction it decodes to."""
     parts, restored = quantize(planes, step)
     encoder = Encoder(tables)
     for symbols, contexts in parts:
@@ -217,7 +151,8 @@ def tables(rows: np.ndarray, step: int) -> Tables:
 
 
 def check_tables(rows: np.ndarray, step: int, *, what: str) -> None:
-    """Refuse stored tables that are not exactly what ``fit_tables`` makes the shape of (FormatError)."""
+    """Refuse stored tables that are not exactly what ``fit_tables`` makes the shape of
+    (FormatError)."""
     if (
         rows.dtype != np.uint32
         or rows.shape != (CONTEXTS, 2 * symbol_range(step) + 2)
@@ -265,8 +200,8 @@ class PixelLevel:
         return total
 
 
-# Integer operations per pixel, each way, counted from _predict, _record and the quantizer: the
-# gradients 17, the predictor's blends and edge switches 22, rounding and clipping it 4, activity 8,
-# the two bucket lookups 2, the feedback class 3 and the context index 4, quantizing or
-# dequantizing 6, clipping 2, the symbol's magnitude 2.
+# Integer operations per pixel, each way, counted from _contexts (and the predictor), _record and
+# the quantizer: the gradients 17, the predictor's blends and edge switches 22, rounding and
+# clipping it 4, activity 8, the two bucket lookups 2, the feedback class 3 and the context index 4,
+# quantizing or dequantizing 6, clipping 2, the symbol's magnitude 2.
 OPS_PER_PIXEL = 70

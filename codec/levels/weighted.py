@@ -1,5 +1,5 @@
-"""JPEG XL's self-correcting ("weighted") predictor, in integers, one anti-diagonal of pixels at a time
-(``State`` in numpy, the definition; ``PixelMajorState`` compiled, what the coder uses).
+"""JPEG XL's self-correcting ("weighted") predictor, in integers, one anti-diagonal of pixels at a
+time (``State`` in numpy, the definition; ``PixelMajorState`` compiled, what the coder uses).
 
 Four sub-predictions (W + NE - N, and N, W, N corrected by the errors the final prediction made
 at the neighbours) are averaged with weights that fall as each one's recent errors around the pixel
@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from codec.levels import kernels
+
 EXTRA = 3  # bits of precision added to pixel values
 ROUND = (1 << EXTRA >> 1) - 1
 P1C, P2C, P3C = (
@@ -22,6 +24,7 @@ P1C, P2C, P3C = (
     7,
 )  # libjxl's default header: p1C, p2C, and p3Ca = p3Cb = p3Cc (p3Cd = p3Ce = 0)
 MAX_WEIGHTS = np.array([13, 12, 12, 12], np.int64)
+_CONSTANTS = (MAX_WEIGHTS, np.array([P1C, P2C, P3C], np.int64), EXTRA)  # for the compiled loops
 DIVISION = (1 << 24) // np.arange(1, 65, dtype=np.int64)  # 2^24 / (i + 1)
 
 
@@ -44,7 +47,7 @@ def _weighted_average(p: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 
 class State:
-    """The predictor's memory for n planes padded as ``lossless.padded``: each sub-prediction's error
+    """The predictor's memory for n planes padded as ``predict.padded``: each sub-prediction's error
     and the final prediction's (true) error at every pixel coded so far."""
 
     def __init__(self, shape):
@@ -98,8 +101,8 @@ def _largest(*errors: np.ndarray) -> np.ndarray:
 
 
 class PixelMajorState:
-    """``State`` for planes stored pixel-major ((H + 2) * (W + 4), n: ``lossless.pixel_major``), compiled
-    (``_kernels.wp_predict`` and ``wp_update``, which the tests hold to ``State``)."""
+    """``State`` for planes stored pixel-major ((H + 2) * (W + 3), n: ``predict.pixel_major``),
+    compiled (``_kernels.wp_predict`` and ``wp_update``, which the tests hold to ``State``)."""
 
     def __init__(self, length: int, n: int):
         self.errors = np.zeros((4, length, n), np.int32)
@@ -107,25 +110,40 @@ class PixelMajorState:
         self._sub = self._pred = None
 
     def predict(self, r: np.ndarray, here: np.ndarray, offsets: np.ndarray, top: int):
-        from codec.levels.lossless import compiled
-
         n = r.shape[1]
         self._sub, self._pred = (
             np.empty((4, n, len(here)), np.int64),
             np.empty((n, len(here)), np.int64),
         )
-        return compiled().wp_predict(
-            r, self.errors, self.true, here, offsets, top, self._sub, self._pred
+        return kernels.compiled().wp_predict(
+            r, self.errors, self.true, here, offsets, top, self._sub, self._pred, *_CONSTANTS
         )
 
     def update(self, here: np.ndarray, values: np.ndarray) -> None:
-        from codec.levels.lossless import compiled
-
-        compiled().wp_update(
+        kernels.compiled().wp_update(
             self.errors,
             self.true,
             here,
             self._sub,
             self._pred,
             np.ascontiguousarray(values, np.int64),
+            EXTRA,
         )
+
+
+def whole_pass(x: np.ndarray, steps, offsets: np.ndarray, top: int):
+    """The weighted predictor's (prediction, largest neighbouring error) (n, pixels in schedule
+    order) of the padded planes x (n, L), known whole: computed diagonal by diagonal, as the
+    decoder will."""
+    r = np.ascontiguousarray(x.T, np.int32)
+    state = PixelMajorState(*r.shape)
+    total = sum(len(here) for here in steps)
+    # int32: values and errors of 16-bit data (<< 3) fit; kept for the whole chunk: half the memory
+    preds, errors = np.empty((r.shape[1], total), np.int32), np.empty((r.shape[1], total), np.int32)
+    done = 0
+    for here in steps:  # in place: pieces joined at the end would hold both at once
+        pred, error = state.predict(r, here, offsets, top)
+        state.update(here, r[here].T)
+        preds[:, done : done + len(here)], errors[:, done : done + len(here)] = pred, error
+        done += len(here)
+    return preds, errors

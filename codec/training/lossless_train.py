@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from codec.levels import lossless, modelfile
+from codec.levels import hybrid, lossless, modelfile
 from codec.levels import lossless_forms as forms
+from codec.levels.context_tree import Tree
 from codec.levels.planes import to_planes
 
 
@@ -49,7 +50,7 @@ def _sample(
 
 def grow_tree(
     props: np.ndarray, tokens: np.ndarray, leaves: int, min_leaf: int, max_depth: int | None = None
-) -> lossless.Tree:
+) -> Tree:
     """The context tree: scikit-learn's, as integer arrays (leaf nodes point at themselves)."""
     from sklearn.tree import DecisionTreeClassifier
 
@@ -70,16 +71,16 @@ def grow_tree(
     leaf = np.where(is_leaf, np.cumsum(is_leaf) - 1, -1)
     feature = np.where(is_leaf, 0, fitted.feature).astype(np.int64)
     threshold = np.where(is_leaf, 0, np.floor(fitted.threshold)).astype(np.int64)
-    return lossless.Tree(
+    return Tree(
         feature, threshold, np.where(is_leaf, idx, left), np.where(is_leaf, idx, right), leaf
     )
 
 
 def count_tokens(
-    tree: lossless.Tree, props: np.ndarray, tokens: np.ndarray, depth: int
+    tree: Tree, props: np.ndarray, tokens: np.ndarray, depth: int
 ) -> np.ndarray:
     """(leaves, 2T - 1) counts of each leaf's signed tokens."""
-    t = lossless.tokens_per_sign(depth)
+    t = hybrid.tokens_per_sign(depth)
     counts = np.zeros((tree.leaves, 2 * t - 1), np.int64)
     for start in range(0, len(tokens), 1 << 20):
         leaf = tree.apply(props[:, start : start + (1 << 20)])
