@@ -14,7 +14,7 @@ from codec import cli
 from codec.errors import FormatError, InputError
 from codec.io import data, deep
 from codec.io.images import read_image
-from codec.levels import context_tree, hybrid, lossless, modelfile
+from codec.levels import context_tree, hybrid, modelfile
 from codec.training import lossless_train
 
 AECODEC = [sys.executable, "-m", "codec.cli"]
