@@ -50,8 +50,8 @@ def test_bundled_quality_levels_span_22_to_38_db_on_the_whole_test_split(bundled
     [(1, 1), (5, 3), (29, 31), (2, 29, 31), (1, 28, 28, 3), (2, 5, 3, 4), (3, 28, 28), (37, 41, 3)],
 )
 def test_odd_shapes_round_trip_within_the_levels_bounds(shape, test_images):
-    """Real image content cut to odd shapes: every pixel within half the step at a pixel level, and a
-    PSNR floor at a transform level (its tiles are edge-padded, then cropped back)."""
+    """Real image content cut to odd shapes: every pixel within half the step at a pixel level, and
+    a PSNR floor at a transform level (its tiles are edge-padded, then cropped back)."""
     mosaics = [
         test_images[36 * k : 36 * (k + 1)]
         .reshape(6, 6, 28, 28)

@@ -28,7 +28,10 @@ def with_default_signal(signum, *command) -> list[str]:
     """``command`` started with ``signum`` at its default disposition, as without nohup or ``&`` (an
     ignored signal stays ignored across exec: the runner's would reach aecodec). A launcher, not
     preexec_fn: forking a process that holds JAX's threads can deadlock."""
-    launcher = "import os, signal, sys; signal.signal(int(sys.argv[1]), signal.SIG_DFL); os.execv(sys.argv[2], sys.argv[2:])"
+    launcher = (
+        "import os, signal, sys; signal.signal(int(sys.argv[1]), signal.SIG_DFL); "
+        "os.execv(sys.argv[2], sys.argv[2:])"
+    )
     return [sys.executable, "-c", launcher, str(int(signum)), *command]
 
 

@@ -1,5 +1,5 @@
 """Every level kind is held to the floor of bytes per coded pixel, which bounds a file's decoding
-work by its size (README "Guarantees"; measured per kind by ``python -m benchmarks.budget``)."""
+work by its size (docs/guarantees.md; measured per kind by ``python -m benchmarks.budget``)."""
 
 import io
 
@@ -52,7 +52,8 @@ def test_every_kind_refuses_a_chunk_claiming_more_work_than_its_bytes_allow(kind
 
 @pytest.mark.parametrize("kind", list(KINDS))
 def test_a_stream_cut_to_the_floor_is_refused_as_damaged(kind):
-    """The attack the floor leaves open: as few bytes as it allows, so the decoder runs out of data."""
+    """The attack the floor leaves open: as few bytes as it allows, so the decoder runs out of
+    data."""
     images, options = KINDS[kind]
     blob = codec.compress(images, **options)
     header, chunks = split(blob)
@@ -68,7 +69,8 @@ def test_a_stream_cut_to_the_floor_is_refused_as_damaged(kind):
 
 @pytest.mark.parametrize("inner", [image_tree.MAX_LEVELS, image_tree.MAX_LEVELS + 1, 255])
 def test_an_own_tree_deeper_than_an_encoder_grows_is_refused(inner):
-    """Each level of a tree is a step of every pixel's walk: a 255-deep chain made decoding 20x slower."""
+    """Each level of a tree is a step of every pixel's walk: a 255-deep chain made decoding 20x
+    slower."""
     image = (np.arange(64 * 70 * 3).reshape(64, 70, 3) % 251).astype(np.uint8)
     blob = coded_with_own_tree(image, chain_tree(inner, 0, 0))  # CALIC's predictor, split on it
     if inner <= image_tree.MAX_LEVELS:
@@ -79,7 +81,8 @@ def test_an_own_tree_deeper_than_an_encoder_grows_is_refused(inner):
 
 
 def test_a_convolutional_model_costlier_than_the_floor_is_sized_for_needs_more_bytes(monkeypatch):
-    """The floor counts a costlier synthesis's pixels for more, so any model decodes within one budget."""
+    """The floor counts a costlier synthesis's pixels for more, so any model decodes within one
+    budget."""
     from codec.levels import conv
 
     blank = np.zeros((512, 512), np.uint8)

@@ -1,4 +1,5 @@
-"""What a first real user hit: one test per finding of the user trial (each failed before its fix)."""
+"""What a first real user hit: one test per finding of the user trial (each failed before its
+fix)."""
 
 import gzip
 import json
@@ -80,7 +81,8 @@ def test_coding_never_imports_jax_or_training_code(tmp_path, test_images):
     code = (
         "import sys, numpy as np, codec; x = np.load(sys.argv[1]); "
         "[codec.decompress(codec.compress(x, quality=q)) for q in (1, 8)]; "
-        "print(sorted(m for m in ('jax', 'flax', 'optax', 'codec.training.tile', 'codec.training.tile_net') if m in sys.modules))"
+        "print(sorted(m for m in ('jax', 'flax', 'optax', 'codec.training.tile', "
+        "'codec.training.tile_net') if m in sys.modules))"
     )
     r = subprocess.run(
         [sys.executable, "-c", code, str(tmp_path / "a.npy")],
@@ -184,8 +186,8 @@ def test_training_on_a_folder_of_colour_photos_of_any_sizes(tmp_path, mosaic):
         "-q",
     ]
     status = cli.main(argv)
-    # Four steps make a ladder that is not monotone (the untrained transform costs more than the pixel
-    # level): refused, the trained model kept in --workdir, nothing written to --out.
+    # Four steps make a ladder that is not monotone (the untrained transform costs more than the
+    # pixel level): refused, the trained model kept in --workdir, nothing written to --out.
     assert status == 1 and not (tmp_path / "mine.aecm").exists()
     model = codec.load_model(tmp_path / "w" / "tile.aecm")
     assert model.meta["steps"] == 4 and model.qualities == (1, 2, 3)
@@ -430,7 +432,8 @@ def test_errors_inside_a_folder_name_the_file(tmp_path, test_images):
     frames[0].save(tmp_path / "f" / "b.gif", save_all=True, append_images=frames[1:])
     r = run("-r", "f", cwd=tmp_path)
     assert r.returncode == 1 and r.stderr.decode().strip() == (
-        "aecodec: error: f: b.gif: GIF image has 2 frames; aecodec stores one image per file (extract the frames first)"
+        "aecodec: error: f: b.gif: GIF image has 2 frames; aecodec stores one image per file "
+        "(extract the frames first)"
     )
 
 

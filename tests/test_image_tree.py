@@ -13,7 +13,8 @@ from codec.levels.planes import to_planes
 
 
 def _upscaled(seed: int = 0) -> np.ndarray:
-    """A smooth noisy grey image, every pixel doubled across and down (nearest-neighbour upscaling)."""
+    """A smooth noisy grey image, every pixel doubled across and down (nearest-neighbour
+    upscaling)."""
     rng = np.random.default_rng(seed)
     y, x = np.mgrid[:96, :128]
     small = np.clip(100 + 60 * np.sin(x / 9) * np.cos(y / 13) + rng.normal(0, 6, x.shape), 0, 255)
@@ -73,8 +74,8 @@ def test_bits_that_are_not_a_tree_are_a_format_error():
 
 
 def test_a_chunk_of_many_images_with_a_tree_of_its_own_is_refused(monkeypatch):
-    """The encoder grows trees for chunks of a few images only; a stream claiming one for more is damaged
-    (its weighted predictor would only cost the decoder memory)."""
+    """The encoder grows trees for chunks of a few images only; a stream claiming one for more is
+    damaged (its weighted predictor would only cost the decoder memory)."""
     images = np.stack([_upscaled(i)[:32, :32] for i in range(lossless.OWN_TREE_MAX_IMAGES + 1)])
     model = codec.load_model(PHOTO_MODEL)
     level = model.lossless_level()

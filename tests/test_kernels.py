@@ -1,4 +1,5 @@
-"""The compiled loops (codec/levels/_kernels.pyx) give exactly what the numpy definitions in lossless.py give."""
+"""The compiled loops (codec/levels/_kernels.pyx) give exactly what the numpy definitions in
+lossless.py give."""
 
 from pathlib import Path
 
@@ -22,7 +23,8 @@ def _planes(rng, n, h, w, depth):
 
 
 def _random_tree(rng, props, nodes=301):
-    """A valid tree splitting on random properties at thresholds drawn from the properties' values."""
+    """A valid tree splitting on random properties at thresholds drawn from the properties'
+    values."""
     feature, threshold, left, right = [], [], [], []
     for i in range(nodes // 2):
         f = int(rng.integers(0, props.shape[0]))
@@ -217,7 +219,8 @@ def test_compiled_raw_bits_and_reconstruction_invert_the_hybrid_tokens():
 
 
 FIXTURES = Path(__file__).parent / "data"
-WRITTEN_BY_NUMPY = {  # (file stem, compress arguments): written by the numpy-only coder (commit ef253ae)
+# (file stem, compress arguments): written by the numpy-only coder (commit ef253ae)
+WRITTEN_BY_NUMPY = {
     "format6-fashion-lossless": {"lossless": True},
     "format6-fashion-k2": {"max_error": 2},
     "format6-photo-lossless": {

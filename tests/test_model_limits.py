@@ -65,8 +65,8 @@ def raised_within(seconds: float, call, fifo: Path | None = None) -> BaseExcepti
 
 
 def bounded(call, error, *, seconds: float = 3.0, peak_bytes: int = 20 << 20):
-    """``call()`` raises ``error`` within ``seconds`` of CPU (the bombs took 20 s and more; CPU time,
-    so that a loaded machine does not fail it) and ``peak_bytes`` of Python allocations."""
+    """``call()`` raises ``error`` within ``seconds`` of CPU (the bombs took 20 s and more; CPU
+    time, so that a loaded machine does not fail it) and ``peak_bytes`` of Python allocations."""
     tracemalloc.start()
     start = time.process_time()
     try:

@@ -294,7 +294,8 @@ def test_the_output_suffix_decides_the_restored_format_in_the_cli_and_the_api(tm
         codec.decompress_file(tmp_path / "t10k-idx3-ubyte.gz.aec", tmp_path / "t10k.weird")
 
 
-# 7. Termination signals: no leftovers, exit 128 + n; and "output, then input removed" is never split.
+# 7. Termination signals: no leftovers, exit 128 + n; and "output, then input removed" is never
+# split.
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT])
@@ -344,7 +345,10 @@ def test_a_signal_inside_the_final_steps_lands_after_them(tmp_path):
 
 
 def test_the_command_line_loads_no_numerical_library_before_its_signal_handlers():
-    code = "import sys, codec.cli; print(sorted(m for m in ('numpy', 'msgpack', 'constriction') if m in sys.modules))"
+    code = (
+        "import sys, codec.cli; "
+        "print(sorted(m for m in ('numpy', 'msgpack', 'constriction') if m in sys.modules))"
+    )
     assert (
         subprocess.run(
             [sys.executable, "-c", code], capture_output=True, text=True, check=True
@@ -642,7 +646,8 @@ def test_a_format_2_file_cannot_claim_unbounded_work(images):
 
 
 def test_tiny_images_cannot_multiply_the_work_by_their_padding():
-    """A 1x1 image is a whole 28x28 tile at a transform level: the floor counts the tile, not the pixel."""
+    """A 1x1 image is a whole 28x28 tile at a transform level: the floor counts the tile, not the
+    pixel."""
     header = api._header(codec.load_model(), 1, (1, 1), True, {})
     n = 20_000  # 20,000 tiles of work behind 20 bytes of data under a floor of raw pixels
     blob = container.pack(header, [(n, bytes(container.min_chunk_bytes(n, 1)))])

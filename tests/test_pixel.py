@@ -75,7 +75,8 @@ def test_damaged_pixel_tables_are_a_format_error(tiny_model_path, tmp_path):
     ("tables", "message"),
     [
         ([], "one table set per pixel step"),
-        # 2^30 * 2^30 * 16 elements wrap to 0 in int64: the length check must not be fooled by empty data
+        # 2^30 * 2^30 * 16 elements wrap to 0 in int64: the length check must not be fooled by empty
+        # data
         (
             [{"shape": [1 << 30, 1 << 30, 16], "dtype": "<u4", "data": b""}],
             "data length does not match shape",
