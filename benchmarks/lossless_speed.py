@@ -2,8 +2,8 @@
 model loading included, as a command-line user pays them), in alternating pairs, medians and pair
 ratios:
 
-    python -m benchmarks.lossless_speed                  # 5 pairs of each comparison (about 5
-    minutes) python -m benchmarks.lossless_speed --runs 9 --dir /tmp/fb
+    python -m benchmarks.lossless_speed        # 5 pairs of each comparison (about 5 minutes)
+    python -m benchmarks.lossless_speed --runs 9 --dir /tmp/fb
 
 Each step codes the 10,000 Fashion-MNIST test images once, as ``benchmarks.lossless`` does
 in-process: ``decode`` our lossless archive, ``decode-jxl`` one JPEG XL file per image (effort 7),

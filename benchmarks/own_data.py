@@ -2,8 +2,7 @@
 patches of the held-out photos against WebP and JPEG (issue 14's "trained on your own data").
 
     python -m benchmarks.own_data --minutes 60 [--kind grey|colour|both] [--workdir runs/own]
-    python -m benchmarks.own_data --model codec/pretrained/photo.aecm    (no training: the
-    reference)
+    python -m benchmarks.own_data --model codec/pretrained/photo.aecm  # no training: the reference
 
 Patches: a grid of 64x64 patches (every other one) of the photos of ``benchmarks/photos.py``,
 colour and grey (the luma); the training photos' patches go to ``aecodec train --data PATCHES.npy``

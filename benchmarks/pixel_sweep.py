@@ -1,8 +1,8 @@
 """The pixel coder's quantizer steps, swept: where its levels should sit, and where it beats the
 transform.
 
-    python -m benchmarks.pixel_sweep [--steps 10-51] [--train 20000] [--test 10000] [--compare
-    MODEL]
+    python -m benchmarks.pixel_sweep [--steps 10-51] [--train 20000] [--test 10000]
+        [--compare MODEL]
 
 For each step: tables fitted on the first ``--train`` train-split images, then the test
 images coded for real (one stream per 1,024 images, as the container does), PSNR and

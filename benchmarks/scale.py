@@ -9,11 +9,10 @@ memory.
    (Amdahl: the driver's own time measured as the one-worker run minus its chunks' coding time).
 2. Random access: one image read from the 60,000-image archive (``codec.open(path)[i]``, a fresh
    open each time, medians over random positions) against decoding the whole archive.
-3. A million images: Fashion-MNIST's train split moved (up to 3 px) and mirrored, generated 1,000 at
-a
-   time and streamed into an archive and into a zarr array (``codec.numcodecs``), each run in its
-   own process so that its peak resident memory is its own: the 60,000-image run against the
-   million.
+3. A million images: Fashion-MNIST's train split moved (up to 3 px) and mirrored, generated
+   1,000 at a time and streamed into an archive and into a zarr array (``codec.numcodecs``), each
+   run in its own process so that its peak resident memory is its own: the 60,000-image run
+   against the million.
 """
 
 from __future__ import annotations

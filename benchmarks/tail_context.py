@@ -1,7 +1,7 @@
 """Would more context in the latent's last group pay? An experiment, not a target.
 
-    python -m benchmarks.tail_context [--quality Q] [--model MODEL] [--train 20000] [--test 5000]
-    [--steps 3000]
+    python -m benchmarks.tail_context [--quality Q] [--model MODEL]
+        [--train 20000] [--test 5000] [--steps 3000]
 
 At high quality most bits go to the last context group (the 432 smallest latent elements,
 coded with one context network that reads the 352 before them). This keeps the bundled
