@@ -5,9 +5,12 @@ import threading
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from codec.errors import DataError
 from codec.io import data
+
+from .test_cli import run
 
 
 def test_fashion_mnist_loads_from_debian_package():
@@ -111,7 +114,6 @@ def test_download_failure_is_a_data_error(loopback_server, tmp_path):
 
 
 def test_load_images_reads_png_grey_and_rgb(tmp_path):
-    from PIL import Image
 
     grey = np.random.default_rng(0).integers(0, 256, (9, 7), dtype=np.uint8)
     rgb = np.random.default_rng(1).integers(0, 256, (9, 7, 3), dtype=np.uint8)
@@ -125,3 +127,12 @@ def test_npy_with_objects_is_refused(tmp_path):
     np.save(tmp_path / "o.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
     with pytest.raises(DataError, match="cannot read"):
         data.load_images(tmp_path / "o.npy")
+
+
+@pytest.mark.parametrize("header", [b"\0\0\x08\x03\0\0\0\0\0\0\0\x1c\0\0\0\x1c"])
+def test_an_idx_of_no_images_is_a_clear_error(tmp_path, header):
+    (tmp_path / "empty-idx3-ubyte").write_bytes(header)
+    r = run("empty-idx3-ubyte", cwd=tmp_path)
+    assert (
+        r.returncode == 1 and b"holds no images" in r.stderr and b"internal error" not in r.stderr
+    )
