@@ -6,7 +6,8 @@ Run from the repository root (CI does, from .ci/run), or name the root to check:
 
 It reads every ``.py`` file under ROOT/codec and ROOT/bitstream (tests, benchmarks, fuzz and
 scripts are not the library and are not read), collects every import, at the top of a file or
-inside a function, and reports:
+inside a function (only those under ``if TYPE_CHECKING:`` are skipped: they never run), and
+reports:
 
 - circles: modules that import each other in a loop (a strongly connected component of the
   import graph with more than one module);
