@@ -112,7 +112,8 @@ def png_point(images: np.ndarray) -> dict:
 
 
 def lossless_points(images: np.ndarray) -> list[dict]:
-    """gzip -9, bz2 -9, xz -9e and zstd -19 (when installed) on the raw bytes: whole dataset and per image."""
+    """gzip -9, bz2 -9, xz -9e and zstd -19 (when installed) on the raw bytes: whole dataset and per
+    image."""
     raw = images.tobytes()
     compressors = {
         "gzip-9": lambda b: gzip.compress(b, 9, mtime=0),
@@ -157,7 +158,8 @@ def lossless_points(images: np.ndarray) -> list[dict]:
 
 
 def image_lossless_points(images: np.ndarray) -> list[dict]:
-    """JPEG XL lossless (effort 7) and JPEG-LS, one file per image (imagecodecs), each checked exact."""
+    """JPEG XL lossless (effort 7) and JPEG-LS, one file per image (imagecodecs), each checked
+    exact."""
     import imagecodecs as ic
 
     rows = []
@@ -310,7 +312,8 @@ def psnr_overlap(anchor: list[dict], test: list[dict]) -> tuple[float, float]:
 
 
 def bd_rate(anchor: list[dict], test: list[dict]) -> float:
-    """Bjøntegaard-delta rate (%) of ``test`` against ``anchor`` over their overlapping PSNR range."""
+    """Bjøntegaard-delta rate (%) of ``test`` against ``anchor`` over their overlapping PSNR
+    range."""
     import bjontegaard
 
     a, t = pareto(anchor), pareto(test)

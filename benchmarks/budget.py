@@ -13,7 +13,8 @@ write with valid checksums, each exactly as dense as the reader allows:
 
 Each file is decoded in a fresh process (``decode-one``); the CPU seconds and the peak memory of
 that process, less those of decoding a tiny file of the same kind (imports and the model), are
-divided by the file's size. The budget the README promises is checked for every row and printed.
+divided by the file's size. The budget docs/guarantees.md promises is checked for every row and
+printed.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ import codec
 from bitstream import container
 from tests.test_fuzz import join, split
 
-# The documented budget (README "Guarantees"): decoding any file costs at most this much CPU time
+# The documented budget (docs/guarantees.md): decoding any file costs at most this much CPU time
 # and memory per byte of the file, beyond what decoding a tiny file of the same kind costs.
 BUDGET_MS_PER_BYTE = 1.0
 BUDGET_KB_PER_BYTE = 16.0
@@ -221,9 +222,9 @@ def coded_with_own_tree(images: np.ndarray, tree) -> bytes:
 
 
 def own_tree_chain(levels: int) -> bytes:
-    """A blank 2048 x 2048 colour image coded with an own tree as costly as the reader accepts: a chain
-    ``levels`` deep whose every leaf predicts with JPEG XL's weighted predictor (every pixel computes
-    it: the chain splits on its error), padded to the floor."""
+    """A blank 2048 x 2048 colour image coded with an own tree as costly as the reader accepts: a
+    chain ``levels`` deep whose every leaf predicts with JPEG XL's weighted predictor (every pixel
+    computes it: the chain splits on its error), padded to the floor."""
     from codec.levels import context_tree
 
     tree = chain_tree(levels, context_tree.WP, len(context_tree.PROPERTIES))
@@ -284,7 +285,8 @@ def main(argv=None) -> int:
     worst_ms = max(r["ms_per_byte"] for r in rows)
     worst_kb = max(r["kb_per_byte"] for r in rows)
     print(
-        f"budget: {BUDGET_MS_PER_BYTE} ms of CPU per input byte; {BUDGET_FIXED_MB} MB + {BUDGET_KB_PER_BYTE} KB "
+        f"budget: {BUDGET_MS_PER_BYTE} ms of CPU per input byte; {BUDGET_FIXED_MB} MB + "
+        f"{BUDGET_KB_PER_BYTE} KB "
         f"per input byte of memory; worst {worst_ms} ms per byte, {worst_kb} KB per byte; "
         f"every kind within: {all(r['within'] for r in rows)}"
     )

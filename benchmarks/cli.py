@@ -87,7 +87,8 @@ def main(argv=None) -> dict:
                 "peak_rss_mib": rss,
             }
             print(
-                f"compress {name} IDX ({n} images): {seconds:.1f} s, {n / seconds:.0f} images/s, peak RSS {rss} MiB",
+                f"compress {name} IDX ({n} images): {seconds:.1f} s, {n / seconds:.0f} images/s, "
+                f"peak RSS {rss} MiB",
                 flush=True,
             )
         ratio = (

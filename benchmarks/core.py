@@ -117,7 +117,8 @@ def main(argv=None) -> dict:
         r = roundtrip(model, test, q, consistency)
         ours.append(r)
         print(
-            f"aecodec q={q}: {r['bytes_per_image']:.1f} B/image (payload {r['payload_bytes_per_image']:.1f}), "
+            f"aecodec q={q}: {r['bytes_per_image']:.1f} B/image (payload "
+            f"{r['payload_bytes_per_image']:.1f}), "
             f"{r['psnr']:.2f} dB; payload/estimate-1 = {100 * r['payload_over_estimate']:+.2f}%, "
             f"batch-independent={r['batch_independent']}, shape/dtype ok={r['shape_dtype_ok']}",
             flush=True,
@@ -182,19 +183,23 @@ def _fmt(v, spec=".1f"):
 
 def print_summary(res: dict) -> None:
     print(
-        f"\nFashion-MNIST test, {res['images']} images, model {res['model']['name']} ({res['model']['fingerprint'][:12]})"
+        f"\nFashion-MNIST test, {res['images']} images, model {res['model']['name']} "
+        f"({res['model']['fingerprint'][:12]})"
     )
     print(
-        "| quality | PSNR dB | bytes/image | WebP at same PSNR | ×WebP | JPEG at same PSNR | ×JPEG | PCA coder |"
+        "| quality | PSNR dB | bytes/image | WebP at same PSNR | ×WebP | JPEG at same PSNR | ×JPEG "
+        "| PCA coder |"
     )
     print("|---|---|---|---|---|---|---|---|")
     for c in res["matched_psnr"]:
         print(
-            f"| {c['quality']} | {c['psnr']:.2f} | {c['bytes']:.1f} | {_fmt(c['webp_bytes'])} | {_fmt(c['vs_webp'], '.2f')} "
+            f"| {c['quality']} | {c['psnr']:.2f} | {c['bytes']:.1f} | {_fmt(c['webp_bytes'])} | "
+            f"{_fmt(c['vs_webp'], '.2f')} "
             f"| {_fmt(c['jpeg_bytes'])} | {_fmt(c['vs_jpeg'], '.2f')} | {_fmt(c['pca_bytes'])} |"
         )
     print(
-        f"BD-rate vs PCA coder: {res['bd_rate_vs_pca_percent']:+.1f}%   vs WebP: {res['bd_rate_vs_webp_percent']:+.1f}%   "
+        f"BD-rate vs PCA coder: {res['bd_rate_vs_pca_percent']:+.1f}%   vs WebP: "
+        f"{res['bd_rate_vs_webp_percent']:+.1f}%   "
         f"vs JPEG: {res['bd_rate_vs_jpeg_percent']:+.1f}%"
     )
     worst = max(abs(r["payload_over_estimate"]) for r in res["aecodec"])
@@ -204,7 +209,8 @@ def print_summary(res: dict) -> None:
     )
     single = max(r["single_image_container_bytes"] for r in res["aecodec"])
     print(
-        f"container overhead of a single 28x28 image's file: {single} bytes (target <= 24: {single <= 24})"
+        f"container overhead of a single 28x28 image's file: {single} bytes (target <= 24: "
+        f"{single <= 24})"
     )
     print(
         f"round trips: shape/dtype {all(r['shape_dtype_ok'] for r in res['aecodec'])}, "
@@ -215,17 +221,22 @@ def print_summary(res: dict) -> None:
     levels = res["model"]["levels"]
     for q, v in s["aecodec"].items():
         print(
-            f"speed q={q} ({levels[q]}, images/s, 1000-image batches): encode {v['encode_images_per_s']:.0f}, decode "
-            f"{v['decode_images_per_s']:.0f}; single-image round trip {v['single_image_roundtrip_ms']:.1f} ms"
+            f"speed q={q} ({levels[q]}, images/s, 1000-image batches): encode "
+            f"{v['encode_images_per_s']:.0f}, decode "
+            f"{v['decode_images_per_s']:.0f}; single-image round trip "
+            f"{v['single_image_roundtrip_ms']:.1f} ms"
         )
     slowest = {
         k: min(v[k] for v in s["aecodec"].values())
         for k in ("encode_images_per_s", "decode_images_per_s")
     }
     print(
-        f"speed, slowest level: encode {slowest['encode_images_per_s']:.0f}, decode {slowest['decode_images_per_s']:.0f}; "
-        f"JPEG encode {s['jpeg']['encode_images_per_s']:.0f}, decode {s['jpeg']['decode_images_per_s']:.0f}; "
-        f"WebP encode {s['webp']['encode_images_per_s']:.0f}, decode {s['webp']['decode_images_per_s']:.0f}"
+        f"speed, slowest level: encode {slowest['encode_images_per_s']:.0f}, decode "
+        f"{slowest['decode_images_per_s']:.0f}; "
+        f"JPEG encode {s['jpeg']['encode_images_per_s']:.0f}, decode "
+        f"{s['jpeg']['decode_images_per_s']:.0f}; "
+        f"WebP encode {s['webp']['encode_images_per_s']:.0f}, decode "
+        f"{s['webp']['decode_images_per_s']:.0f}"
     )
     print(
         f"speed targets (>= 0.5x JPEG and > WebP, each way, at every level): "
@@ -233,18 +244,22 @@ def print_summary(res: dict) -> None:
     )
     f = res["model"]["flops_per_image"]
     print(
-        f"operations per 28x28 image: transform levels encode {f['encode'] / 1e6:.2f} M FLOPs, decode "
-        f"{f['decode'] / 1e6:.2f} M; pixel levels {res['model']['pixel_ops_per_image'] / 1e6:.3f} M integer "
+        f"operations per 28x28 image: transform levels encode {f['encode'] / 1e6:.2f} M FLOPs, "
+        "decode "
+        f"{f['decode'] / 1e6:.2f} M; pixel levels {res['model']['pixel_ops_per_image'] / 1e6:.3f} "
+        "M integer "
         f"operations each way; machine: {res['machine']}"
     )
 
 
 def print_targets(res: dict) -> None:
     """The core issue's quality-level targets, each as measured: the span of the levels, and the
-    classic-codec ratios at every level inside the codec's PSNR range (where its curve has a value)."""
+    classic-codec ratios at every level inside the codec's PSNR range (where its curve has a
+    value)."""
     psnrs = [r["psnr"] for r in res["aecodec"]]
     print(
-        f"quality levels span {min(psnrs):.2f}-{max(psnrs):.2f} dB; covers 22-38 dB: {min(psnrs) <= 22 and max(psnrs) >= 38}"
+        f"quality levels span {min(psnrs):.2f}-{max(psnrs):.2f} dB; covers 22-38 dB: "
+        f"{min(psnrs) <= 22 and max(psnrs) >= 38}"
     )
     for name, limit in (("webp", 0.5), ("jpeg", 0.25)):
         inside = [c for c in res["matched_psnr"] if c[f"vs_{name}"] is not None]
@@ -256,7 +271,8 @@ def print_targets(res: dict) -> None:
 
 
 def _crossing(points: list[dict], key: str, limit: float) -> str:
-    """Where the ratio first rises through ``limit``, interpolated linearly in PSNR between levels."""
+    """Where the ratio first rises through ``limit``, interpolated linearly in PSNR between
+    levels."""
     for a, b in itertools.pairwise(points):
         if a[key] <= limit < b[key]:
             at = a["psnr"] + (limit - a[key]) / (b[key] - a[key]) * (b["psnr"] - a["psnr"])

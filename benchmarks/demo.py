@@ -49,7 +49,8 @@ def main(argv=None) -> None:
             size = path.stat().st_size
             print(
                 f"aecodec quality {q}: {size / n:7.1f} bytes/image  ratio {raw / size:5.1f}x  "
-                f"{size / gz:5.3f}x gzip's size  PSNR {10 * np.log10(255**2 / mse):5.2f} dB  ({seconds:.1f} s round trip)"
+                f"{size / gz:5.3f}x gzip's size  PSNR {10 * np.log10(255**2 / mse):5.2f} dB  "
+                f"({seconds:.1f} s round trip)"
             )
 
 

@@ -4,21 +4,25 @@
 
 Parts (all by default):
 
-- ``linear``: the linear kind (784-8): largest principal angle between its decoder's span and PCA's top 8.
-- ``map``: kNN (k = 5) accuracy on the test split's 2-D embedding, the vote fitted on the train split's:
-  PCA's 2-D projection and the bundled map model (``codec/pretrained/fmnist-map.aecf``); its picture.
+- ``linear``: the linear kind (784-8): largest principal angle between its decoder's span and PCA's
+  top 8.
+- ``map``: kNN (k = 5) accuracy on the test split's 2-D embedding, the vote fitted on the train
+  split's: PCA's 2-D projection and the bundled map model (``codec/pretrained/fmnist-map.aecf``);
+  its picture.
 - ``denoising``: Gaussian sigma 0.1-0.5 on [0, 1] pixels (not clipped), 300 test images: PSNR noisy,
   after the bundled blind denoiser (one convolutional model for every sigma), and after BM3D (PyPI
   ``bm3d``, told the true sigma) on the same images; a picture at sigma 0.3.
-- ``one-class``: per class, a variational autoencoder with the discretized logistic decoder trained on
-  that class of the train split, every test image scored, AUROC of the class against the other nine
-  (anomalies score higher): the complexity-corrected score (code length minus JPEG XL lossless's, the
-  default) and the code length alone, beside PCA reconstruction error (16 components).
+- ``one-class``: per class, a variational autoencoder with the discretized logistic decoder trained
+  on that class of the train split, every test image scored, AUROC of the class against the other
+  nine (anomalies score higher): the complexity-corrected score (code length minus JPEG XL
+  lossless's, the default) and the code length alone, beside PCA reconstruction error (16
+  components).
 - ``leave-one-out``: the same model trained on nine classes, the tenth the anomaly.
 - ``ood``: the bundled scorer (trained on all of the train split) on the test split against images
   that are not garments: rendered digits and letters (simpler than garments: the failure Nalisnick
-  et al. describe), constant images, uniform noise, photo crops (scikit-image) and inverted garments;
-  AUROC by the code length alone and corrected, and the share flagged at the 99th percentile.
+  et al. describe), constant images, uniform noise, photo crops (scikit-image) and inverted
+  garments; AUROC by the code length alone and corrected, and the share flagged at the 99th
+  percentile.
 - ``vae``: the bundled VAE's test ELBO and importance-weighted bound (k = 100) in nats and bits per
   pixel; samples and an interpolation, as pictures.
 """
@@ -45,7 +49,8 @@ def labels(split: str) -> np.ndarray:
 
 
 def auroc(anomalies: np.ndarray, normal: np.ndarray) -> float:
-    """P(an anomaly scores above a normal image), ties counted half (Mann-Whitney U over both counts)."""
+    """P(an anomaly scores above a normal image), ties counted half (Mann-Whitney U over both
+    counts)."""
     from scipy.stats import rankdata
 
     ranks = rankdata(np.concatenate([anomalies, normal]))  # ties: their average rank
@@ -88,13 +93,16 @@ def one_class(steps: int, **_) -> None:
         ]
         rows.append(row)
         print(
-            f"  class {c}: corrected {row[0]:.3f}, code length alone {row[1]:.3f}, PCA error {row[2]:.3f}",
+            f"  class {c}: corrected {row[0]:.3f}, code length alone {row[1]:.3f}, PCA error "
+            f"{row[2]:.3f}",
             flush=True,
         )
     mean = np.mean(rows, axis=0)
     print(
-        f"one-class AUROC, mean of 10 classes ({'-'.join(map(str, SCORER.widths))} logistic VAE, {steps} steps): "
-        f"code length minus JPEG XL's {mean[0]:.3f}, code length alone {mean[1]:.3f}, PCA reconstruction error "
+        f"one-class AUROC, mean of 10 classes ({'-'.join(map(str, SCORER.widths))} logistic VAE, "
+        f"{steps} steps): "
+        f"code length minus JPEG XL's {mean[0]:.3f}, code length alone {mean[1]:.3f}, PCA "
+        "reconstruction error "
         f"{mean[2]:.3f} (target >= 0.90; Deep SVDD 0.848, GEOM 0.935 published)"
     )
 
@@ -117,12 +125,14 @@ def leave_one_out(steps: int, **_) -> None:
         ]
         rows.append(row)
         print(
-            f"  class {c} left out: corrected {row[0]:.3f}, code length alone {row[1]:.3f}, PCA error {row[2]:.3f}",
+            f"  class {c} left out: corrected {row[0]:.3f}, code length alone {row[1]:.3f}, PCA "
+            f"error {row[2]:.3f}",
             flush=True,
         )
     mean = np.mean(rows, axis=0)
     print(
-        f"leave-one-class-out AUROC, mean of 10: corrected {mean[0]:.3f}, code length alone {mean[1]:.3f}, "
+        f"leave-one-class-out AUROC, mean of 10: corrected {mean[0]:.3f}, code length alone "
+        f"{mean[1]:.3f}, "
         f"PCA reconstruction error {mean[2]:.3f}"
     )
 
@@ -198,14 +208,18 @@ def ood(pictures: Path, **_) -> None:
     bits, generic = family.code_length_bits(model, test), family.generic_bits(test)
     normal = bits - generic
     print(
-        f"out-of-distribution images against the test split, bundled scorer ({body['name']}), threshold at the "
-        f"99th percentile of its training images: {limit:.1f} bits; test split flagged {np.mean(normal > limit):.1%}"
+        f"out-of-distribution images against the test split, bundled scorer ({body['name']}), "
+        "threshold at the "
+        f"99th percentile of its training images: {limit:.1f} bits; test split flagged "
+        f"{np.mean(normal > limit):.1%}"
     )
     for name, images in ood_sets().items():
         b, g = family.code_length_bits(model, images), family.generic_bits(images)
         print(
-            f"  {name}: {b.mean() / 784:.2f} bits/pixel (JPEG XL {g.mean() / 784:.2f}, test split {bits.mean() / 784:.2f}); "
-            f"AUROC by code length alone {auroc(b, bits):.3f}, corrected {auroc(b - g, normal):.3f}; "
+            f"  {name}: {b.mean() / 784:.2f} bits/pixel (JPEG XL {g.mean() / 784:.2f}, test split "
+            f"{bits.mean() / 784:.2f}); "
+            f"AUROC by code length alone {auroc(b, bits):.3f}, corrected "
+            f"{auroc(b - g, normal):.3f}; "
             f"flagged {np.mean(b - g > limit):.1%}",
             flush=True,
         )
@@ -231,7 +245,8 @@ def linear_angle(steps: int, **_) -> None:
 
 
 def knn_accuracy(train_points, train_labels, test_points, test_labels, k: int = 5) -> float:
-    """Accuracy of a k-nearest-neighbour vote (Euclidean, ties to the nearest) fitted on the training points."""
+    """Accuracy of a k-nearest-neighbour vote (Euclidean, ties to the nearest) fitted on the
+    training points."""
     right = 0
     for start in range(0, len(test_points), 500):
         q = test_points[start : start + 500]
@@ -265,8 +280,10 @@ def two_d_map(pictures: Path, **_) -> None:
     points = family.embed(model, test)
     ours = knn_accuracy(family.embed(model, train), y_train, points, y_test)
     print(
-        f"2-D map, kNN (k = 5) accuracy on the test split's embedding (fitted on the train split's): PCA {pca:.3f}; "
-        f"bundled map model {'-'.join(map(str, model.cfg.widths))} ({body['meta'].get('command', '?')}): {ours:.3f} "
+        "2-D map, kNN (k = 5) accuracy on the test split's embedding (fitted on the train "
+        f"split's): PCA {pca:.3f}; "
+        f"bundled map model {'-'.join(map(str, model.cfg.widths))} "
+        f"({body['meta'].get('command', '?')}): {ours:.3f} "
         f"(target >= 0.76; parametric UMAP 0.761, autoencoder 0.734 published)"
     )
     _save_map(pictures / "family_map.png", points, y_test)
@@ -306,7 +323,8 @@ def psnr(a, b) -> float:
 
 
 def denoising(pictures: Path, count: int = 300, **_) -> None:
-    """The bundled blind denoiser and BM3D (told the true sigma) on the same noisy test images, per sigma."""
+    """The bundled blind denoiser and BM3D (told the true sigma) on the same noisy test images, per
+    sigma."""
     import bm3d
     import jax.numpy as jnp
 
@@ -327,8 +345,10 @@ def denoising(pictures: Path, count: int = 300, **_) -> None:
         )
         spent = time.perf_counter() - started
         print(
-            f"  sigma {sigma}: noisy {psnr(noisy, clean):.2f} dB, denoiser {psnr(ours, clean):.2f} dB "
-            f"({psnr(ours, clean) - psnr(noisy, clean):+.2f} dB), BM3D {psnr(theirs, clean):.2f} dB "
+            f"  sigma {sigma}: noisy {psnr(noisy, clean):.2f} dB, denoiser {psnr(ours, clean):.2f} "
+            "dB "
+            f"({psnr(ours, clean) - psnr(noisy, clean):+.2f} dB), BM3D {psnr(theirs, clean):.2f} "
+            "dB "
             f"({spent / count * 1000:.0f} ms/image)",
             flush=True,
         )
@@ -357,8 +377,10 @@ def vae(pictures: Path, **_) -> None:
     elbo, iwae = family.bounds_nats(model, test, samples=100)
     per_pixel = 784 * math.log(2)
     print(
-        f"VAE {'-'.join(map(str, model.cfg.widths))} ({model.cfg.decoder} decoder), test split, -log p(x) bounds: "
-        f"ELBO {elbo.mean():.1f} nats ({elbo.mean() / per_pixel:.3f} bits/pixel), importance-weighted (k = 100) "
+        f"VAE {'-'.join(map(str, model.cfg.widths))} ({model.cfg.decoder} decoder), test split, "
+        "-log p(x) bounds: "
+        f"ELBO {elbo.mean():.1f} nats ({elbo.mean() / per_pixel:.3f} bits/pixel), "
+        "importance-weighted (k = 100) "
         f"{iwae.mean():.1f} nats ({iwae.mean() / per_pixel:.3f} bits/pixel)"
     )
     _save_png(pictures / "family_samples.png", family.grid(family.sample(model, 64, seed=0), 16))

@@ -6,8 +6,9 @@ Test-split images (never trained on), compressed as one archive per variant with
 ``codec.compress`` picks when none is named (Fashion-MNIST's for 28x28 grey items, the photo model
 otherwise). Variants: aligned; shifted right and down by 1-7 pixels (the background, 0, moves in);
 flipped left-right; framed in 30x30 (one pixel of background around); upscaled 2x (56x56, bilinear).
-Targets (issue 14): shifted and flipped, every level within 3 dB of the aligned PSNR and at most 1.25x
-the aligned bytes at matched PSNR; framed and upscaled, the ladder monotone (more bytes, higher PSNR).
+Targets (issue 14): shifted and flipped, every level within 3 dB of the aligned PSNR and at most
+1.25x the aligned bytes at matched PSNR; framed and upscaled, the ladder monotone (more bytes,
+higher PSNR).
 """
 
 from __future__ import annotations
@@ -54,9 +55,10 @@ def curve(images: np.ndarray) -> tuple[str, list[dict]]:
 
 
 def bytes_ratios(anchor: list[dict], test: list[dict]) -> list[tuple[float, bool] | None]:
-    """Per anchor level, (``test``'s bytes / ``anchor``'s at the anchor's PSNR, whether that is a bound).
-    Where ``test``'s lowest level already lies above the anchor's PSNR, its bytes stand in: an upper
-    bound (a lower PSNR would cost ``test`` less), so a cheap anchor level is never left out."""
+    """Per anchor level, (``test``'s bytes / ``anchor``'s at the anchor's PSNR, whether that is a
+    bound). Where ``test``'s lowest level already lies above the anchor's PSNR, its bytes stand in:
+    an upper bound (a lower PSNR would cost ``test`` less), so a cheap anchor level is never left
+    out."""
     lowest = min(baselines.pareto(test), key=lambda r: r["psnr"])
     out = []
     for r in anchor:
@@ -98,11 +100,13 @@ def main(argv=None) -> None:
                 for r in bytes_ratios(aligned, rows)
             )
             print(
-                f"  bytes / aligned bytes at each aligned level's PSNR: {each} (* an upper bound: this curve starts above it)"
+                f"  bytes / aligned bytes at each aligned level's PSNR: {each} (* an upper bound: "
+                "this curve starts above it)"
             )
             print(
                 f"  largest PSNR drop vs aligned {drop:.2f} dB (target <= 3: {drop <= 3}); "
-                f"bytes at matched PSNR at most {shown} the aligned (target <= 1.25: {ratio is not None and ratio <= 1.25}); "
+                f"bytes at matched PSNR at most {shown} the aligned (target <= 1.25: "
+                f"{ratio is not None and ratio <= 1.25}); "
                 f"monotone {monotone}"
             )
         else:

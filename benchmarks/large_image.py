@@ -46,7 +46,8 @@ def large_photo(megapixels: float) -> np.ndarray:
 # memory at fork time, which survives the exec).
 PEAK = (
     "import re, sys\nfrom codec.cli import main\nrc = main(sys.argv[1:])\n"
-    "print(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1), file=sys.stderr)\nsys.exit(rc)"
+    "print(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1), "
+    "file=sys.stderr)\nsys.exit(rc)"
 )
 
 
@@ -77,7 +78,8 @@ def seams(model_path: Path) -> None:
         finally:
             conv.TILE = old
         print(
-            f"2048x2048 photo, quality {model.default_quality}, {label}: {len(data)} bytes, {psnr(image, restored):.2f} dB",
+            f"2048x2048 photo, quality {model.default_quality}, {label}: {len(data)} bytes, "
+            f"{psnr(image, restored):.2f} dB",
             flush=True,
         )
 
@@ -93,7 +95,8 @@ def main(argv=None) -> None:
         image = large_photo(args.megapixels)
         np.save(src, image)
         print(
-            f"image: {image.shape[1]}x{image.shape[0]} colour ({image.shape[0] * image.shape[1] / 1e6:.1f} megapixels, "
+            f"image: {image.shape[1]}x{image.shape[0]} colour "
+            f"({image.shape[0] * image.shape[1] / 1e6:.1f} megapixels, "
             f"{src.stat().st_size / 1e6:.0f} MB as .npy)",
             flush=True,
         )

@@ -16,11 +16,11 @@ Parts, each printed as it is measured and written to benchmarks/results/lossless
   wallpaper), grey and colour, against JPEG XL (effort 7), JPEG-LS, JPEG 2000 and PNG, with the time
   aecodec and JPEG XL take on each.
 - ``deep``: 16-bit medical images, the CT and MR files inside the pydicom wheel: the bundled deep
-  model, trained by ``aecodec train --kind lossless`` on some of them (a CT, an MR, a nuclear-medicine
-  image: ``--export-deep-train DIR`` writes them), codes the others (a CT of 512 x 512, CT_small,
-  MR_small), against the same codecs.
-- ``big``: a held-out wallpaper at full size (Elarun, 2560 x 1600 colour) through ``aecodec --lossless``
-  and ``aecodec -d``, each in a fresh process with its peak memory, beside JPEG XL.
+  model, trained by ``aecodec train --kind lossless`` on some of them (a CT, an MR, a
+  nuclear-medicine image: ``--export-deep-train DIR`` writes them), codes the others (a CT of 512 x
+  512, CT_small, MR_small), against the same codecs.
+- ``big``: a held-out wallpaper at full size (Elarun, 2560 x 1600 colour) through ``aecodec
+  --lossless`` and ``aecodec -d``, each in a fresh process with its peak memory, beside JPEG XL.
 """
 
 from __future__ import annotations
@@ -70,8 +70,8 @@ def image_codecs() -> dict:
 
 
 def per_image_sizes(images, encode, decode, repeat: int = 1) -> tuple[int, float, float]:
-    """(total bytes of one file per image, encode seconds, decode seconds: medians of ``repeat`` runs);
-    every image checked exact."""
+    """(total bytes of one file per image, encode seconds, decode seconds: medians of ``repeat``
+    runs); every image checked exact."""
     blobs, enc = _timed(lambda: [encode(a) for a in images], repeat=repeat)
     restored, dec = _timed(lambda: [decode(b) for b in blobs], repeat=repeat)
     for a, r in zip(images, restored, strict=True):
@@ -103,8 +103,10 @@ def fashion(out: list) -> None:
     exact = _digest(restored) == _digest(test) and restored.dtype == np.uint8
     _say(
         out,
-        f"Fashion-MNIST test split, {len(test):,} images, lossless archive: {8 * len(blob) / pixels:.3f} bits/pixel "
-        f"({len(blob) / len(test):.1f} bytes/image), every image bit for bit: {exact} (SHA-256 of all pixels); "
+        f"Fashion-MNIST test split, {len(test):,} images, lossless archive: "
+        f"{8 * len(blob) / pixels:.3f} bits/pixel "
+        f"({len(blob) / len(test):.1f} bytes/image), every image bit for bit: {exact} (SHA-256 of "
+        "all pixels); "
         f"encode {enc:.2f} s, decode {dec:.2f} s",
     )
     out.append(
@@ -124,7 +126,8 @@ def fashion(out: list) -> None:
         mse = float(np.mean((back.astype(np.float64) - test) ** 2))
         _say(
             out,
-            f"  near-lossless K = {k}: {8 * len(near) / pixels:.3f} bits/pixel, largest error {worst} "
+            f"  near-lossless K = {k}: {8 * len(near) / pixels:.3f} bits/pixel, largest error "
+            f"{worst} "
             f"(bound {k}: {worst <= k}), PSNR {10 * np.log10(255**2 / mse):.2f} dB",
         )
         out.append(
@@ -143,8 +146,10 @@ def fashion(out: list) -> None:
     _, lossy_dec = _timed(lambda: codec.decompress(lossy, model=model), repeat=SPEED_REPEAT)
     _say(
         out,
-        f"  lossy quality {top} (the highest) for comparison: encode {lossy_enc:.2f} s, decode {lossy_dec:.2f} s; "
-        f"lossless takes {enc / lossy_enc:.2f}x and {dec / lossy_dec:.2f}x that (target: within 3x)",
+        f"  lossy quality {top} (the highest) for comparison: encode {lossy_enc:.2f} s, decode "
+        f"{lossy_dec:.2f} s; "
+        f"lossless takes {enc / lossy_enc:.2f}x and {dec / lossy_dec:.2f}x that (target: within "
+        "3x)",
     )
     for r in lossless_points(test):
         if r["setting"] == "whole dataset":
@@ -155,7 +160,8 @@ def fashion(out: list) -> None:
     ours_files = _one_file_each(test[:2000], model)
     _say(
         out,
-        f"  one file per image (first 2,000): aecodec {8 * ours_files / (2000 * 784):.3f} bits/pixel "
+        f"  one file per image (first 2,000): aecodec {8 * ours_files / (2000 * 784):.3f} "
+        "bits/pixel "
         f"({ours_files / 2000:.1f} bytes/image)",
     )
     out.append(
@@ -184,7 +190,8 @@ def fashion(out: list) -> None:
         size, e, d = per_image_sizes(test, encode, decode, repeat=SPEED_REPEAT if jxl else 1)
         _say(
             out,
-            f"  {name}, one file per image: {8 * size / pixels:.3f} bits/pixel ({size / len(test):.1f} bytes/image); "
+            f"  {name}, one file per image: {8 * size / pixels:.3f} bits/pixel "
+            f"({size / len(test):.1f} bytes/image); "
             f"encode {e:.2f} s, decode {d:.2f} s"
             + (f" (medians of {SPEED_REPEAT})" if jxl else ""),
         )
@@ -202,10 +209,13 @@ def fashion(out: list) -> None:
     met = enc <= jxl_enc and dec <= jxl_dec and enc <= 3 * lossy_enc and dec <= 3 * lossy_dec
     _say(
         out,
-        f"speed, the 10,000 test images in one process (medians of {SPEED_REPEAT}): lossless encode {enc:.2f} s, "
+        f"speed, the 10,000 test images in one process (medians of {SPEED_REPEAT}): lossless "
+        f"encode {enc:.2f} s, "
         f"decode {dec:.2f} s; JPEG XL lossless (effort 7) {jxl_enc:.2f} s and {jxl_dec:.2f} s "
-        f"({enc / jxl_enc:.2f}x and {dec / jxl_dec:.2f}x its time); lossy quality {top} {lossy_enc:.2f} s and "
-        f"{lossy_dec:.2f} s ({enc / lossy_enc:.2f}x and {dec / lossy_dec:.2f}x); targets (<= 1x JPEG XL, "
+        f"({enc / jxl_enc:.2f}x and {dec / jxl_dec:.2f}x its time); lossy quality {top} "
+        f"{lossy_enc:.2f} s and "
+        f"{lossy_dec:.2f} s ({enc / lossy_enc:.2f}x and {dec / lossy_dec:.2f}x); targets (<= 1x "
+        "JPEG XL, "
         f"<= 3x lossy, each way): {met}",
     )
     out.append(
@@ -228,7 +238,8 @@ SPEED_REPEAT = 3  # timed runs of each coder on the test split (medians)
 
 
 def _warm_up(model, images) -> None:
-    """Code a few images each way first, so that no timing includes loading what the first call loads."""
+    """Code a few images each way first, so that no timing includes loading what the first call
+    loads."""
     import codec
 
     codec.decompress(codec.compress(images, lossless=True, model=model), model=model)
@@ -302,8 +313,10 @@ def photos(out: list) -> None:
         out,
         "held-out photos, all together: "
         + ", ".join(f"{k} {8 * v / samples:.3f}" for k, v in totals.items())
-        + f" bits/sample; time (encode / decode): aecodec {times[0, 0]:.1f} s / {times[0, 1]:.1f} s, JPEG XL lossless "
-        f"(effort 7) {times[1, 0]:.1f} s / {times[1, 1]:.1f} s ({times[0, 0] / times[1, 0]:.1f}x and "
+        + f" bits/sample; time (encode / decode): aecodec {times[0, 0]:.1f} s / "
+        f"{times[0, 1]:.1f} s, JPEG XL lossless "
+        f"(effort 7) {times[1, 0]:.1f} s / {times[1, 1]:.1f} s ({times[0, 0] / times[1, 0]:.1f}x "
+        "and "
         f"{times[0, 1] / times[1, 1]:.1f}x its time)",
     )
 
@@ -339,7 +352,8 @@ DEEP_TEST = ("J2K_pixelrep_mismatch.dcm", "CT_small.dcm", "MR_small.dcm")
 
 
 def export_deep_train(folder: Path) -> None:
-    """Write the 16-bit training images of the bundled deep model as PNG files (their depth in sBIT)."""
+    """Write the 16-bit training images of the bundled deep model as PNG files (their depth in
+    sBIT)."""
     from codec.io import deep as deep_files
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -416,7 +430,8 @@ BIG = Path(
 
 
 def big(out: list) -> None:
-    """One large colour photo through the command line, each way in a fresh process with its peak memory."""
+    """One large colour photo through the command line, each way in a fresh process with its peak
+    memory."""
     import shutil
     import tempfile
 
@@ -438,8 +453,10 @@ def big(out: list) -> None:
     _say(
         out,
         f"{BIG.parts[-4]} {a.shape[1]}x{a.shape[0]} colour, aecodec --lossless in fresh processes: "
-        f"{8 * size / a.size:.3f} bits/sample, exact {exact}; encode {enc:.1f} s (peak {enc_mb:.0f} MB), decode "
-        f"{dec:.1f} s (peak {dec_mb:.0f} MB); JPEG XL lossless (effort 7) {8 * len(jxl) / a.size:.3f} bits/sample, "
+        f"{8 * size / a.size:.3f} bits/sample, exact {exact}; encode {enc:.1f} s (peak "
+        f"{enc_mb:.0f} MB), decode "
+        f"{dec:.1f} s (peak {dec_mb:.0f} MB); JPEG XL lossless (effort 7) "
+        f"{8 * len(jxl) / a.size:.3f} bits/sample, "
         f"{je:.1f} s / {jd:.2f} s in-process",
     )
     out.append(

@@ -1,14 +1,15 @@
-"""Whole-process timings of lossless coding: each step a fresh ``python`` (start-up, imports and model
-loading included, as a command-line user pays them), in alternating pairs, medians and pair ratios:
+"""Whole-process timings of lossless coding: each step a fresh ``python`` (start-up, imports and
+model loading included, as a command-line user pays them), in alternating pairs, medians and pair
+ratios:
 
-    python -m benchmarks.lossless_speed                  # 5 pairs of each comparison (about 5 minutes)
+    python -m benchmarks.lossless_speed        # 5 pairs of each comparison (about 5 minutes)
     python -m benchmarks.lossless_speed --runs 9 --dir /tmp/fb
 
-Each step codes the 10,000 Fashion-MNIST test images once, as ``benchmarks.lossless`` does in-process:
-``decode`` our lossless archive, ``decode-jxl`` one JPEG XL file per image (effort 7), ``decode-lossy``
-the archive at the bundled model's highest quality, ``encode`` lossless, ``encode-jxl``, ``encode-lossy``.
-``prepare`` (run first when DIR lacks its files) writes the split as ``.npy``, its archives and the JPEG
-XL files. Results: benchmarks/results/lossless_speed.txt.
+Each step codes the 10,000 Fashion-MNIST test images once, as ``benchmarks.lossless`` does
+in-process: ``decode`` our lossless archive, ``decode-jxl`` one JPEG XL file per image (effort 7),
+``decode-lossy`` the archive at the bundled model's highest quality, ``encode`` lossless,
+``encode-jxl``, ``encode-lossy``. ``prepare`` (run first when DIR lacks its files) writes the split
+as ``.npy``, its archives and the JPEG XL files. Results: benchmarks/results/lossless_speed.txt.
 """
 
 from __future__ import annotations
@@ -100,7 +101,8 @@ def main(argv=None) -> None:
         if not (folder / "test.jxl.msgpack").exists():
             step("prepare", folder)
         lines = [
-            f"Fashion-MNIST test split (10,000 images), one fresh process per step; {args.runs} alternating "
+            f"Fashion-MNIST test split (10,000 images), one fresh process per step; {args.runs} "
+            "alternating "
             "pairs after a warm-up pair; medians (min-max of the pair ratios)"
         ]
         for a, b in PAIRS:

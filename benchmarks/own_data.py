@@ -2,7 +2,7 @@
 patches of the held-out photos against WebP and JPEG (issue 14's "trained on your own data").
 
     python -m benchmarks.own_data --minutes 60 [--kind grey|colour|both] [--workdir runs/own]
-    python -m benchmarks.own_data --model codec/pretrained/photo.aecm    (no training: the reference)
+    python -m benchmarks.own_data --model codec/pretrained/photo.aecm  # no training: the reference
 
 Patches: a grid of 64x64 patches (every other one) of the photos of ``benchmarks/photos.py``,
 colour and grey (the luma); the training photos' patches go to ``aecodec train --data PATCHES.npy``
@@ -38,8 +38,9 @@ def patches(images, size: int = 64, every: int = 2) -> np.ndarray:
 
 
 def split(kind: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Patches (to train on, to validate on, to measure): every fifth training photo's patches validate
-    (``train --val``), so that neither choosing the weights nor the levels sees the photos trained on."""
+    """Patches (to train on, to validate on, to measure): every fifth training photo's patches
+    validate (``train --val``), so that neither choosing the weights nor the levels sees the photos
+    trained on."""
     (w_train, w_test), (s_train, s_test) = photos.wallpapers(), photos.skimage_photos()
     colour = kind == "colour"
 
@@ -101,7 +102,8 @@ def main(argv=None) -> None:
         work = args.workdir / kind
         work.mkdir(parents=True, exist_ok=True)
         print(
-            f"\n{kind}: {len(train)} training patches, {len(val)} validation patches (other photos), "
+            f"\n{kind}: {len(train)} training patches, {len(val)} validation patches (other "
+            "photos), "
             f"{len(test)} held-out patches (measured)",
             flush=True,
         )
@@ -136,14 +138,16 @@ def main(argv=None) -> None:
         jpeg = pillow("JPEG", test, (5, 10, 20, 30, 40, 50, 60, 70, 80, 90), optimize=True)
         for r in ours + webp + jpeg:
             print(
-                f"  {r['codec']:8s} {r['setting']!s:>3}: {r['bytes_per_image']:8.1f} B/patch  {r['psnr']:.2f} dB"
+                f"  {r['codec']:8s} {r['setting']!s:>3}: {r['bytes_per_image']:8.1f} B/patch  "
+                f"{r['psnr']:.2f} dB"
             )
         kinds = [lv.kind for lv in model.levels]
         print(f"  model levels: {kinds}")
         for name, anchor in (("WebP", webp), ("JPEG", jpeg)):
             lo, hi = baselines.psnr_overlap(anchor, ours)
             print(
-                f"  BD-rate vs {name}: {baselines.bd_rate(anchor, ours):+.1f}% (over {lo:.1f}-{hi:.1f} dB)"
+                f"  BD-rate vs {name}: {baselines.bd_rate(anchor, ours):+.1f}% (over "
+                f"{lo:.1f}-{hi:.1f} dB)"
             )
 
 

@@ -1,14 +1,15 @@
-"""Measure a photo model on whole photos it never saw, against WebP, JPEG, AVIF and JPEG-XL in the same run.
+"""Measure a photo model on whole photos it never saw, against WebP, JPEG, AVIF and JPEG-XL in the
+same run.
 
     python -m benchmarks.photo_model [--model codec/pretrained/photo.aecm] [--json out.json]
 
 Photos: the held-out ones of ``benchmarks/photos.py`` (wallpapers and scikit-image samples), each
 compressed as one file: aecodec's sizes are whole ``codec.compress`` files (container included), the
 others' whole files from Pillow (WebP method 6, JPEG optimized, AVIF and JPEG-XL at their default
-speeds). Colour: the colour photos; grey: scikit-image's grey photos and the luma of the colour ones.
-PSNR over all pixels of a set; BD-rate over the PSNR range both curves cover (negative: aecodec
-smaller). Speed: medians of 11 rounds (every codec once per round) on the 512 x 512 colour and grey
-held-out photos.
+speeds). Colour: the colour photos; grey: scikit-image's grey photos and the luma of the colour
+ones. PSNR over all pixels of a set; BD-rate over the PSNR range both curves cover (negative:
+aecodec smaller). Speed: medians of 11 rounds (every codec once per round) on the 512 x 512 colour
+and grey held-out photos.
 """
 
 from __future__ import annotations
@@ -95,7 +96,8 @@ def _seconds(fn) -> float:
 def speed(model, image: np.ndarray) -> dict:
     """Median seconds to encode and decode one photo, aecodec at the model's default level, AVIF and
     WebP, over REPEATS rounds in which every codec runs once in turn (so a drift of the shared
-    machine's speed hits all alike), and the median of the per-round ratio of aecodec's encode to AVIF's."""
+    machine's speed hits all alike), and the median of the per-round ratio of aecodec's encode to
+    AVIF's."""
     blob = codec.compress(image, model=model)
     encoded = {}
     for fmt in ("AVIF", "WEBP"):
@@ -132,15 +134,18 @@ def main(argv=None) -> None:
     for name, images in sets.items():
         sizes = sorted({a.shape for a in images})
         print(
-            f"\n{name}: {len(images)} held-out photos, {sum(a.shape[0] * a.shape[1] for a in images) / 1e6:.2f} megapixels "
-            f"({', '.join('x'.join(map(str, s[:2])) for s in sizes[:4])}{', ...' if len(sizes) > 4 else ''})",
+            f"\n{name}: {len(images)} held-out photos, "
+            f"{sum(a.shape[0] * a.shape[1] for a in images) / 1e6:.2f} megapixels "
+            f"({', '.join('x'.join(map(str, s[:2])) for s in sizes[:4])}"
+            f"{', ...' if len(sizes) > 4 else ''})",
             flush=True,
         )
         ours = aecodec_points(model, images)
         others = {fmt.lower(): pillow_points(fmt, images) for fmt in QUALITIES}
         for r in ours + [r for rows in others.values() for r in rows]:
             print(
-                f"  {r['codec']:8s} {r['setting']!s:>3}: {r['bytes_per_image']:9.0f} B/photo  {r['bpp']:.3f} bpp  "
+                f"  {r['codec']:8s} {r['setting']!s:>3}: {r['bytes_per_image']:9.0f} B/photo  "
+                f"{r['bpp']:.3f} bpp  "
                 f"{r['psnr']:.2f} dB"
             )
         for other, rows in others.items():
@@ -156,8 +161,10 @@ def main(argv=None) -> None:
         mp = image.shape[0] * image.shape[1] / 1e6
         results[f"speed_{label}"] = s
         print(
-            f"\nspeed, one 512x512 {label} photo (median of {REPEATS}): aecodec encode {s['aecodec_encode']:.3f} s "
-            f"({mp / s['aecodec_encode']:.2f} MP/s), decode {s['aecodec_decode']:.3f} s ({mp / s['aecodec_decode']:.2f} MP/s); "
+            f"\nspeed, one 512x512 {label} photo (median of {REPEATS}): aecodec encode "
+            f"{s['aecodec_encode']:.3f} s "
+            f"({mp / s['aecodec_encode']:.2f} MP/s), decode {s['aecodec_decode']:.3f} s "
+            f"({mp / s['aecodec_decode']:.2f} MP/s); "
             f"AVIF encode {s['avif_encode']:.3f} s, decode {s['avif_decode']:.3f} s; "
             f"WebP encode {s['webp_encode']:.3f} s, decode {s['webp_decode']:.3f} s; "
             f"aecodec's encode / AVIF's {s['encode_vs_avif']:.2f} (median of the rounds' ratios)"

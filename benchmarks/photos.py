@@ -76,8 +76,8 @@ def skimage_photos() -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
 
 
 def largest_wallpapers(names, long_side: int) -> dict[str, np.ndarray]:
-    """{name: RGB uint8} of the named wallpapers from their largest picture, downscaled to ``long_side``:
-    more views of the training photos at the scales users' own photos come in."""
+    """{name: RGB uint8} of the named wallpapers from their largest picture, downscaled to
+    ``long_side``: more views of the training photos at the scales users' own photos come in."""
     out = {}
     for name in names:
         files = glob.glob(str(WALLPAPERS / name / "contents" / "images" / "*"))
@@ -125,7 +125,8 @@ def main(argv=None) -> None:
         for name, image in largest_wallpapers(kept, side).items():
             Image.fromarray(image).save(args.export_train / f"wallpaper-{name}-{side}.png")
     print(
-        f"{len(photos) - len(val)} training photos (and {len(kept)} wallpapers at each of {args.scales or 'no'} "
+        f"{len(photos) - len(val)} training photos (and {len(kept)} wallpapers at each of "
+        f"{args.scales or 'no'} "
         f"other sizes) in {args.export_train}; {len(val)} to validate on in {args.export_val}"
     )
 

@@ -1,6 +1,8 @@
-"""The pixel coder's quantizer steps, swept: where its levels should sit, and where it beats the transform.
+"""The pixel coder's quantizer steps, swept: where its levels should sit, and where it beats the
+transform.
 
-    python -m benchmarks.pixel_sweep [--steps 10-51] [--train 20000] [--test 10000] [--compare MODEL]
+    python -m benchmarks.pixel_sweep [--steps 10-51] [--train 20000] [--test 10000]
+        [--compare MODEL]
 
 For each step: tables fitted on the first ``--train`` train-split images, then the test
 images coded for real (one stream per 1,024 images, as the container does), PSNR and
@@ -86,10 +88,12 @@ def main(argv=None) -> None:
                 ratio = (
                     ""
                     if ours is None
-                    else f"; pixel coder {ours:.1f} ({100 * (ours / r['bytes_per_image'] - 1):+.0f}%)"
+                    else f"; pixel coder {ours:.1f} "
+                    f"({100 * (ours / r['bytes_per_image'] - 1):+.0f}%)"
                 )
                 print(
-                    f"transform q={q} of {args.compare}: {r['psnr']:.2f} dB, {r['bytes_per_image']:.1f} bytes/image{ratio}"
+                    f"transform q={q} of {args.compare}: {r['psnr']:.2f} dB, "
+                    f"{r['bytes_per_image']:.1f} bytes/image{ratio}"
                 )
 
 

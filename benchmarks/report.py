@@ -110,7 +110,8 @@ def aecodec_rows(model, images: np.ndarray, single_limit: int, samples: dict) ->
 
 
 def exact_rows(model, images: np.ndarray) -> list[dict]:
-    """The lossless coder's rows: lossless, and near-lossless at K = 1, 2, 4 (every pixel within K)."""
+    """The lossless coder's rows: lossless, and near-lossless at K = 1, 2, 4 (every pixel within
+    K)."""
     rows = []
     for k in (0, 1, 2, 4):
         blob, restored, enc, dec = _round_trip(images, model, max_error=k)
@@ -131,7 +132,8 @@ def exact_rows(model, images: np.ndarray) -> list[dict]:
 
 
 def _round_trip(images: np.ndarray, model, **level) -> tuple[bytes, np.ndarray, float, float]:
-    """(file, restored images, encode seconds, decode seconds) of one archive at ``level`` (compress's keywords)."""
+    """(file, restored images, encode seconds, decode seconds) of one archive at ``level``
+    (compress's keywords)."""
     t0 = time.perf_counter()
     blob = codec.compress(images, model=model, **level)
     enc = time.perf_counter() - t0
@@ -228,19 +230,22 @@ def conclusion(summary: dict) -> list[str]:
             )
         else:
             lines.append(
-                f"At {p:.0f} dB, {best} is smallest: aecodec {ours:.0f} bytes/image against {others}."
+                f"At {p:.0f} dB, {best} is smallest: aecodec {ours:.0f} bytes/image against "
+                f"{others}."
             )
     for name, v in summary["bd_rate_percent"].items():
         if v is not None:
             word = "fewer" if v < 0 else "more"
             low, high = summary["bd_overlap_db"][name]
             lines.append(
-                f"Over {low:.1f}–{high:.1f} dB, the PSNR range both cover, aecodec needs {abs(v):.0f}% {word} "
+                f"Over {low:.1f}–{high:.1f} dB, the PSNR range both cover, aecodec needs "
+                f"{abs(v):.0f}% {word} "
                 f"bytes than {name} (BD-rate)."
             )
     ll = summary["best_lossless"]
     lines.append(
-        f"The best lossless option here is {ll['codec']} ({ll['setting']}) at {ll['bytes_per_image']:.0f} "
+        f"The best lossless option here is {ll['codec']} ({ll['setting']}) at "
+        f"{ll['bytes_per_image']:.0f} "
         "bytes/image: what exactness costs."
     )
     return lines
@@ -412,8 +417,10 @@ def report_files(rows, summary, classes, meta, quality_for_classes) -> dict[str,
     w.writerows(rows)
     md = [
         "# aecodec size-vs-quality report\n",
-        f"{meta['images']} Fashion-MNIST test images ({meta['data']}), {meta['date']}, on {meta['machine']}; "
-        f"model {meta['model']}; Python {meta['python']}, numpy {meta['numpy']}, Pillow {meta['pillow']}, "
+        f"{meta['images']} Fashion-MNIST test images ({meta['data']}), {meta['date']}, on "
+        f"{meta['machine']}; "
+        f"model {meta['model']}; Python {meta['python']}, numpy {meta['numpy']}, Pillow "
+        f"{meta['pillow']}, "
         f"JAX {meta['jax']}. Command: `{meta['command']}`. Took {meta['seconds']:.0f} s.\n",
         "## Headline\n",
         headline(rows, summary),
@@ -423,17 +430,23 @@ def report_files(rows, summary, classes, meta, quality_for_classes) -> dict[str,
         "![rate-distortion](rd_curve.png)\n",
         "![reconstructions](reconstructions.png)\n",
         "## Every codec and setting\n",
-        "Sizes are whole files per image (containers and headers included; dataset codecs: one file for all images). "
-        "PSNR is over the dataset (10·log10(255²/mean MSE)); mean PSNR averages per-image PSNR (capped at 100 dB). "
+        "Sizes are whole files per image (containers and headers included; dataset codecs: one "
+        "file for all images). "
+        "PSNR is over the dataset (10·log10(255²/mean MSE)); mean PSNR averages per-image PSNR "
+        "(capped at 100 dB). "
         f"aecodec-single codes each image as its own file (first {meta['single_limit']} images).\n",
-        "| codec | setting | bytes/image | payload | bits/pixel | PSNR | mean PSNR | SSIM | encode img/s | decode img/s |",
+        "| codec | setting | bytes/image | payload | bits/pixel | PSNR | mean PSNR | SSIM | encode "
+        "img/s | decode img/s |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         md.append(
-            f"| {r['codec']} | {r['setting']} | {r['bytes_per_image']:.1f} | {r['payload_bytes_per_image']:.1f} | "
-            f"{r['bits_per_pixel']:.3f} | {_fmt(r['psnr'], '.2f')} | {_fmt(r['mean_psnr'], '.2f')} | "
-            f"{_fmt(r.get('ssim'), '.4f')} | {_fmt(r['encode_images_per_s'], '.0f')} | {_fmt(r['decode_images_per_s'], '.0f')} |"
+            f"| {r['codec']} | {r['setting']} | {r['bytes_per_image']:.1f} | "
+            f"{r['payload_bytes_per_image']:.1f} | "
+            f"{r['bits_per_pixel']:.3f} | {_fmt(r['psnr'], '.2f')} | {_fmt(r['mean_psnr'], '.2f')} "
+            "| "
+            f"{_fmt(r.get('ssim'), '.4f')} | {_fmt(r['encode_images_per_s'], '.0f')} | "
+            f"{_fmt(r['decode_images_per_s'], '.0f')} |"
         )
     md += [
         "",
@@ -448,8 +461,10 @@ def report_files(rows, summary, classes, meta, quality_for_classes) -> dict[str,
     ]
     md += [
         "",
-        "aecodec-lossless restores every pixel (checked); aecodec-near-lossless keeps every pixel within the "
-        "stated error (checked). The other lossless rows are the general-purpose compressors and image codecs.",
+        "aecodec-lossless restores every pixel (checked); aecodec-near-lossless keeps every pixel "
+        "within the "
+        "stated error (checked). The other lossless rows are the general-purpose compressors and "
+        "image codecs.",
         "",
     ]
     return {
@@ -460,14 +475,16 @@ def report_files(rows, summary, classes, meta, quality_for_classes) -> dict[str,
 
 
 def update_readme(readme: Path, rows, summary, meta, *, images_dir: str) -> None:
-    """Rewrite the block between the bench markers of ``readme`` (asked for with --update-readme)."""
+    """Rewrite the block between the bench markers of ``readme`` (asked for with
+    --update-readme)."""
     text = readme.read_text()
     if README_START not in text or README_END not in text:
         raise SystemExit(
             f"aecodec bench: error: {readme} has no {README_START} ... {README_END} block"
         )
     block = (
-        f"{README_START}\nFrom `{meta['command']}` ({meta['images']} test images, {meta['date']}, {meta['machine']}; "
+        f"{README_START}\nFrom `{meta['command']}` ({meta['images']} test images, {meta['date']}, "
+        f"{meta['machine']}; "
         f"the full report is [{images_dir}/report.md]({images_dir}/report.md)):\n\n"
         + headline(rows, summary)
         + "\n"

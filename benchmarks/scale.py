@@ -1,4 +1,5 @@
-"""Datasets past one machine (issue 15): Dask workers, random access, and a million images in flat memory.
+"""Datasets past one machine (issue 15): Dask workers, random access, and a million images in flat
+memory.
 
     python -m benchmarks.scale [--quality 4] [--million 1000000]
 
@@ -8,9 +9,10 @@
    (Amdahl: the driver's own time measured as the one-worker run minus its chunks' coding time).
 2. Random access: one image read from the 60,000-image archive (``codec.open(path)[i]``, a fresh
    open each time, medians over random positions) against decoding the whole archive.
-3. A million images: Fashion-MNIST's train split moved (up to 3 px) and mirrored, generated 1,000 at a
-   time and streamed into an archive and into a zarr array (``codec.numcodecs``), each run in its own
-   process so that its peak resident memory is its own: the 60,000-image run against the million.
+3. A million images: Fashion-MNIST's train split moved (up to 3 px) and mirrored, generated
+   1,000 at a time and streamed into an archive and into a zarr array (``codec.numcodecs``), each
+   run in its own process so that its peak resident memory is its own: the 60,000-image run
+   against the million.
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ from codec.io import data
 
 
 def moved(train: np.ndarray, block: int, size: int = 1000) -> np.ndarray:
-    """Block ``block`` of ``size`` images of the endless stream: the train split, each pass moved and mirrored."""
+    """Block ``block`` of ``size`` images of the endless stream: the train split, each pass moved
+    and mirrored."""
     start = block * size % len(train)
     x = train[start : start + size]
     rng = np.random.default_rng(block)
@@ -93,7 +96,8 @@ def random_access(x: np.ndarray, quality: int, folder: Path) -> dict:
 
 
 def child(n: int, quality: int, folder: Path) -> dict:
-    """Stream ``n`` generated images into an archive, then into a zarr array; this process's peak memory."""
+    """Stream ``n`` generated images into an archive, then into a zarr array; this process's peak
+    memory."""
     import zarr
 
     from codec.numcodecs import AecodecCodec
@@ -156,50 +160,62 @@ def run_child(n: int, quality: int, folder: Path) -> dict:
 def report(par: dict, ra: dict, runs: list[dict], n: int) -> None:
     chunk_total = sum(par["chunk_s"])
     print(
-        f"parallel compression, {n} images, quality {par['quality']}, {par['chunks']} chunks of {api.CHUNK_IMAGES}:"
+        f"parallel compression, {n} images, quality {par['quality']}, {par['chunks']} chunks of "
+        f"{api.CHUNK_IMAGES}:"
     )
     print(
-        f"  one process {par['one_process_s']:.2f} s ({n / par['one_process_s']:.0f} images/s); coding the chunks "
-        f"alone {chunk_total:.2f} s (median chunk {statistics.median(par['chunk_s']) * 1000:.1f} ms)"
+        f"  one process {par['one_process_s']:.2f} s ({n / par['one_process_s']:.0f} images/s); "
+        "coding the chunks "
+        f"alone {chunk_total:.2f} s (median chunk {statistics.median(par['chunk_s']) * 1000:.1f} "
+        "ms)"
     )
     for w in (1, 2):
         print(
-            f"  Dask, {w} worker(s): {par[f'dask_{w}_s']:.2f} s ({n / par[f'dask_{w}_s']:.0f} images/s), "
+            f"  Dask, {w} worker(s): {par[f'dask_{w}_s']:.2f} s ({n / par[f'dask_{w}_s']:.0f} "
+            "images/s), "
             f"byte-identical to one process: {par[f'dask_{w}_identical']}"
         )
     print(
-        f"  speed-up of 2 workers over 1: {par['dask_1_s'] / par['dask_2_s']:.2f}x (this machine has 2 cores)"
+        f"  speed-up of 2 workers over 1: {par['dask_1_s'] / par['dask_2_s']:.2f}x (this machine "
+        "has 2 cores)"
     )
     serial = max(
         0.0, par["dask_1_s"] - chunk_total
     )  # what the driver does that workers do not share
     print(
-        f"  the driver's own time (1-worker run minus the chunks' coding): {serial:.2f} s; predicted for 2 workers "
+        f"  the driver's own time (1-worker run minus the chunks' coding): {serial:.2f} s; "
+        "predicted for 2 workers "
         f"{serial + chunk_total / 2:.2f} s (measured {par['dask_2_s']:.2f} s)"
     )
     for workers in (4, 8, 16, 64):
         t = serial + chunk_total / workers
         print(
-            f"  predicted, {workers} workers (e.g. {workers // 2} machines like this one): {t:.2f} s, {n / t:.0f} images/s"
+            f"  predicted, {workers} workers (e.g. {workers // 2} machines like this one): {t:.2f} "
+            f"s, {n / t:.0f} images/s"
         )
     print(
-        f"random access, {n}-image archive ({ra['archive_bytes']} bytes): decoding all of it {ra['whole_s']:.3f} s; "
-        f"one image (open + read) median {ra['one_s'] * 1000:.1f} ms (worst of 21: {ra['one_max_s'] * 1000:.1f} ms): "
+        f"random access, {n}-image archive ({ra['archive_bytes']} bytes): decoding all of it "
+        f"{ra['whole_s']:.3f} s; "
+        f"one image (open + read) median {ra['one_s'] * 1000:.1f} ms (worst of 21: "
+        f"{ra['one_max_s'] * 1000:.1f} ms): "
         f"{ra['whole_s'] / ra['one_s']:.0f}x faster (target >= 100x)"
     )
     small, big = runs
     for r in runs:
         print(
             f"streamed {r['n']} moved/mirrored images: archive {r['archive_s']:.1f} s "
-            f"({r['archive_s'] / r['n'] * 1e6:.1f} us/image, {r['archive_bytes'] / r['n']:.1f} B/image), zarr array "
-            f"{r['zarr_s']:.1f} s ({r['zarr_s'] / r['n'] * 1e6:.1f} us/image); peak RSS {r['peak_rss_mb']:.0f} MB; "
+            f"({r['archive_s'] / r['n'] * 1e6:.1f} us/image, {r['archive_bytes'] / r['n']:.1f} "
+            "B/image), zarr array "
+            f"{r['zarr_s']:.1f} s ({r['zarr_s'] / r['n'] * 1e6:.1f} us/image); peak RSS "
+            f"{r['peak_rss_mb']:.0f} MB; "
             f"archive and zarr decode alike: {r['archive_equals_zarr']}"
         )
     ratio = big["peak_rss_mb"] / small["peak_rss_mb"]
     per = (big["archive_s"] / big["n"]) / (small["archive_s"] / small["n"])
     per_z = (big["zarr_s"] / big["n"]) / (small["zarr_s"] / small["n"])
     print(
-        f"  peak RSS {big['n']} vs {small['n']}: {ratio:.2f}x (target <= 1.3x); time per image {per:.2f}x archive, "
+        f"  peak RSS {big['n']} vs {small['n']}: {ratio:.2f}x (target <= 1.3x); time per image "
+        f"{per:.2f}x archive, "
         f"{per_z:.2f}x zarr (target within 20%)"
     )
 

@@ -1,6 +1,7 @@
 """Would more context in the latent's last group pay? An experiment, not a target.
 
-    python -m benchmarks.tail_context [--quality Q] [--model MODEL] [--train 20000] [--test 5000] [--steps 3000]
+    python -m benchmarks.tail_context [--quality Q] [--model MODEL]
+        [--train 20000] [--test 5000] [--steps 3000]
 
 At high quality most bits go to the last context group (the 432 smallest latent elements,
 coded with one context network that reads the 352 before them). This keeps the bundled
@@ -28,7 +29,8 @@ from codec.training.tile_net import gaussian_bits
 
 
 def latents(model, images: np.ndarray, quality: int) -> dict:
-    """Everything the tail's context sees and codes, per tile, with the model's own prior of every element."""
+    """Everything the tail's context sees and codes, per tile, with the model's own prior of every
+    element."""
     level = model.level(quality)
     a = model.transform.arrays(level.index)
     y, choice = level.analyse(to_tiles(to_planes(images), model.config.tile))
@@ -54,7 +56,8 @@ def latents(model, images: np.ndarray, quality: int) -> dict:
 
 
 def bits(v, rung):
-    """Bits per element, the scales at these ladder positions clipped to the ladder, as training clips them."""
+    """Bits per element, the scales at these ladder positions clipped to the ladder, as training
+    clips them."""
     scale = jnp.clip(
         entropy.SCALE_MIN * jnp.exp(entropy.RUNG * rung), entropy.SCALE_MIN, entropy.SCALE_MAX
     )
@@ -134,7 +137,8 @@ def main(argv=None) -> None:
     own_bits = bits(jnp.round(test["y"] - test["own_mean"]), test["own_rung"])  # (N, P)
     own, total = float(own_bits[:, lo:].sum(-1).mean()), float(own_bits.sum(-1).mean())
     print(
-        f"quality {args.quality}: the model's own last group (elements {lo}-{bounds[-1]}) {own / 8:.1f} "
+        f"quality {args.quality}: the model's own last group (elements {lo}-{bounds[-1]}) "
+        f"{own / 8:.1f} "
         f"of {total / 8:.1f} bytes/image of latent"
     )
 
@@ -150,8 +154,10 @@ def main(argv=None) -> None:
         nets = fit(split_bounds, train, model.config.clusters, hidden, args.steps)
         b = float(tail_bits(nets, split_bounds, test).mean())
         print(
-            f"  {len(split_bounds) - 1} group(s), {hidden} hidden units, retrained: {b / 8:.1f} bytes/image "
-            f"({100 * (b / own - 1):+.1f}% of the group, {100 * (b - own) / total:+.1f}% of the latent)",
+            f"  {len(split_bounds) - 1} group(s), {hidden} hidden units, retrained: {b / 8:.1f} "
+            "bytes/image "
+            f"({100 * (b / own - 1):+.1f}% of the group, {100 * (b - own) / total:+.1f}% of the "
+            "latent)",
             flush=True,
         )
 

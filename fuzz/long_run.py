@@ -1,4 +1,5 @@
-"""A long, seeded mutation campaign against every kind of file aecodec reads, with a count of what happened.
+"""A long, seeded mutation campaign against every kind of file aecodec reads, with a count of what
+happened.
 
     python fuzz/long_run.py --cases 100000 [--seed 0]
 
@@ -12,7 +13,7 @@ deep nesting, inconsistent metadata; each decoded file is also restored as the C
 drawn from a seeded numpy generator. After the mutations, the review's crafted bombs run once
 each (``benchmarks.budget``: headers stretched and streams cut to the floor, costly own trees).
 A finding is anything but an AecodecError or a successful decode, or a case that spends more
-CPU than the budget per input byte (README "Guarantees"); the exit status is 1 if any."""
+CPU than the budget per input byte (docs/guarantees.md); the exit status is 1 if any."""
 
 from __future__ import annotations
 
@@ -147,7 +148,8 @@ def mutate(valid: bytes, rng: np.random.Generator) -> bytes:
 
 
 def mutate_bounds(valid: bytes, rng: np.random.Generator, kind: int) -> bytes:
-    """The review's attacks behind repaired checksums: short payloads, raised counts, nesting, bad meta."""
+    """The review's attacks behind repaired checksums: short payloads, raised counts, nesting, bad
+    meta."""
     header, chunks = split(valid)
     i = int(rng.integers(len(chunks)))
     if kind == 6:
@@ -181,9 +183,7 @@ def restore(blob: bytes) -> None:
 # Every kind of file aecodec reads, each with its own mutations and its own reader. Containers:
 # one seed per level kind and form; model files and zarr configs: mutated behind a repaired
 # fingerprint (a raw flip only ever reaches the fingerprint check).
-BUDGET_MS_PER_BYTE = (
-    1.0  # README "Guarantees": decoding costs at most this much CPU per input byte,
-)
+BUDGET_MS_PER_BYTE = 1.0  # docs/guarantees.md: decoding costs at most this much CPU per input byte,
 FIXED_SECONDS = 0.5  # beyond a fixed cost per file (a first use of a model, tables, small chunks)
 
 
@@ -226,7 +226,8 @@ def decode_container(blob: bytes) -> None:
 
 
 def mutate_tree(value, rng: np.random.Generator, depth: int = 0):
-    """``value`` (a model body: maps, lists, arrays as maps) with one field replaced, deleted or added."""
+    """``value`` (a model body: maps, lists, arrays as maps) with one field replaced, deleted or
+    added."""
     if isinstance(value, dict) and value and rng.random() < 0.8:
         key = list(value)[int(rng.integers(len(value)))]
         out = dict(value)
@@ -277,7 +278,8 @@ def model_bytes(body: dict, magic: bytes) -> bytes:
 
 
 def model_case(raw: bytes, blob: bytes, rng: np.random.Generator):
-    """A mutated .aecm, then a file of its lossless coder's decoded with it (the header names it)."""
+    """A mutated .aecm, then a file of its lossless coder's decoded with it (the header names
+    it)."""
     from codec.levels import modelfile
 
     body = mutate_tree(msgpack.unpackb(raw[4:], raw=False, strict_map_key=False), rng)
@@ -414,10 +416,12 @@ def main(argv=None) -> int:
         worst = max(worst, (share, what))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
-        f"{args.cases} cases and {len(bombs)} crafted bombs in {time.time() - t0:.0f} s, seed {args.seed}: {dict(sorted(outcomes.items()))}"
+        f"{args.cases} cases and {len(bombs)} crafted bombs in {time.time() - t0:.0f} s, seed "
+        f"{args.seed}: {dict(sorted(outcomes.items()))}"
     )
     print(
-        f"cases per kind: {', '.join(f'{k} {per_kind[k]}' for k in kinds)}; peak memory {peak:.0f} MB; slowest against its budget: {worst[1]} "
+        f"cases per kind: {', '.join(f'{k} {per_kind[k]}' for k in kinds)}; peak memory {peak:.0f} "
+        f"MB; slowest against its budget: {worst[1]} "
         f"({worst[0]:.2f} of the budget); findings: {findings}"
     )
     return 1 if findings else 0

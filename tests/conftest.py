@@ -47,3 +47,21 @@ def tiny_model_path(tmp_path_factory, test_images):
 @pytest.fixture(scope="session")
 def tiny(tiny_model_path):
     return codec.load_model(tiny_model_path)
+
+
+@pytest.fixture
+def images(test_images):
+    return test_images[:6]
+
+
+@pytest.fixture
+def mosaic(test_images):
+    """A 168x168 grey picture of garments and a colour one of three different mosaics."""
+    tiles = [
+        test_images[36 * k : 36 * (k + 1)]
+        .reshape(6, 6, 28, 28)
+        .transpose(0, 2, 1, 3)
+        .reshape(168, 168)
+        for k in range(3)
+    ]
+    return tiles[0], np.stack(tiles, -1)

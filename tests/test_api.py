@@ -1,4 +1,7 @@
 import io
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -50,8 +53,8 @@ def test_bundled_quality_levels_span_22_to_38_db_on_the_whole_test_split(bundled
     [(1, 1), (5, 3), (29, 31), (2, 29, 31), (1, 28, 28, 3), (2, 5, 3, 4), (3, 28, 28), (37, 41, 3)],
 )
 def test_odd_shapes_round_trip_within_the_levels_bounds(shape, test_images):
-    """Real image content cut to odd shapes: every pixel within half the step at a pixel level, and a
-    PSNR floor at a transform level (its tiles are edge-padded, then cropped back)."""
+    """Real image content cut to odd shapes: every pixel within half the step at a pixel level, and
+    a PSNR floor at a transform level (its tiles are edge-padded, then cropped back)."""
     mosaics = [
         test_images[36 * k : 36 * (k + 1)]
         .reshape(6, 6, 28, 28)
@@ -239,3 +242,63 @@ def test_choose_quality_meets_a_size_or_a_psnr_target(bundled, test_images):
     )  # nothing fits: the smallest
     psnr = codec.api.measure(bundled, sample, 5)["psnr"]
     assert codec.api.choose_quality(sample, target_psnr=psnr - 0.01) == 5
+
+
+CODEC = Path(codec.__file__).parent
+
+
+def test_bad_meta_passed_to_compress_is_an_input_error(images):
+    for meta in ("text", {1: "x"}, {"a": object()}):
+        with pytest.raises(codec.InputError, match="meta"):
+            codec.compress(images, meta=meta)
+
+
+def test_the_api_holds_no_coding_algorithm_and_no_level_arithmetic():
+    api = (CODEC / "api.py").read_text()
+    assert "Encoder(" not in api and "Decoder(" not in api and "to_tiles" not in api
+    offenders = [
+        p.name
+        for p in CODEC.glob("*.py")
+        if p.name != "model.py" and "quality - 1" in p.read_text()
+    ]
+    assert offenders == []
+
+
+def test_coding_never_imports_jax_or_training_code(tmp_path, test_images):
+    np.save(tmp_path / "a.npy", test_images[:20])
+    code = (
+        "import sys, numpy as np, codec; x = np.load(sys.argv[1]); "
+        "[codec.decompress(codec.compress(x, quality=q)) for q in (1, 8)]; "
+        "print(sorted(m for m in ('jax', 'flax', 'optax', 'codec.training.tile', "
+        "'codec.training.tile_net') if m in sys.modules))"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "a.npy")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 0 and r.stdout.strip() == "[]", r.stderr
+
+
+def test_a_target_is_chosen_by_measurement_not_by_the_order_of_the_levels(test_images):
+    shifted = np.roll(
+        test_images[:64], 7, axis=2
+    )  # off the model's grid: its transform levels lose
+    pick = codec.api.pick_quality(shifted, target_psnr=18)
+    results = [
+        codec.api.measure(codec.load_model(), shifted, q) for q in codec.load_model().qualities
+    ]
+    meeting = [r for r in results if r["psnr"] >= 18]
+    assert pick["met"] and pick["bytes_per_image"] == min(r["bytes_per_image"] for r in meeting)
+
+
+def test_user_meta_cannot_turn_an_array_into_a_list():
+    x = np.zeros((2, 28, 28), np.uint8)
+    assert isinstance(codec.decompress(codec.compress(x, meta={"list": True})), np.ndarray)
+
+
+@pytest.mark.parametrize("bad", [np.zeros(5, bool), np.zeros((1, 1, 1, 1, 1), bool)])
+def test_bool_arrays_get_the_same_checks(bad):
+    with pytest.raises(codec.InputError, match="dimensions"):
+        codec.compress(bad)

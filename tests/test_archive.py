@@ -86,7 +86,8 @@ def test_a_damaged_chunk_names_the_images_it_held_and_the_others_still_read(arch
 
 
 def _with_index(blob: bytes, counts, offsets) -> bytes:
-    """``blob`` with its index replaced (checksums made right): a file damaged where no CRC sees it."""
+    """``blob`` with its index replaced (checksums made right): a file damaged where no CRC sees
+    it."""
     index_size = struct.unpack("<I", blob[-8:-4])[0]
     body = blob[: -12 - index_size]
     index = container._record([counts, offsets], "index", container.MAX_INDEX_BYTES)

@@ -7,6 +7,8 @@ import pytest
 
 from benchmarks import report
 
+from .test_cli import run
+
 EXPECTED = {
     "aecodec",
     "aecodec-single",
@@ -87,3 +89,18 @@ def test_bench_report_has_every_codec_with_plausible_values(tmp_path):
         results["summary"]["bd_rate_percent"]["pca-ans"] < 0
     )  # aecodec is smaller than the fair PCA coder
     assert "## Conclusion" in (tmp_path / "report.md").read_text()
+
+
+def test_bench_takes_its_options_and_help(tmp_path):
+    for args in (["bench", "-h"], ["bench", "--help"]):
+        r = run(*args, cwd=tmp_path)
+        assert (
+            r.returncode == 0
+            and b"--limit" in r.stdout
+            and b"--out" in r.stdout
+            and b"--update-readme" in r.stdout
+        )
+    r = run("bench", "--limit", "x", cwd=tmp_path)
+    assert r.returncode == 2 and b"invalid" in r.stderr
+    r = run("bench", "--limit", "-9990", cwd=tmp_path)
+    assert r.returncode == 2 and b"not a positive number" in r.stderr

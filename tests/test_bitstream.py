@@ -102,7 +102,8 @@ def record(obj) -> bytes:
 
 
 def wire_header(**changes) -> list:
-    """Format 3's header record: trailing fields that hold their defaults (batched false, meta {}) omitted."""
+    """Format 3's header record: trailing fields that hold their defaults (batched false, meta {})
+    omitted."""
     fields = {
         "model": bytes.fromhex(FINGERPRINT),
         "quality": 3,
@@ -125,8 +126,9 @@ def chunk(n, data, crc=None) -> list:
 def raw_file(
     head=None, chunks=((1, b"abcd"),), *, version: int = 3, raw_records: bytes | None = None
 ) -> bytes:
-    """A file from wire-form fields with every checksum correct (``raw_records`` replaces the records).
-    A header without a true batched field makes the single-image form (its one chunk's data, then the CRC)."""
+    """A file from wire-form fields with every checksum correct (``raw_records`` replaces the
+    records). A header without a true batched field makes the single-image form (its one chunk's
+    data, then the CRC)."""
     head = wire_header() if head is None else head
     if (
         version >= 3
@@ -149,7 +151,8 @@ def raw_file(
 
 
 def _with_header_checksum(start: bytes, records: bytes) -> bytes:
-    """``records`` with the header's checksum after its first record, when that record is complete."""
+    """``records`` with the header's checksum after its first record, when that record is
+    complete."""
     f = io.BytesIO(records)
     try:
         size = container.read_varint(f.read, "header")
@@ -288,7 +291,8 @@ def test_single_image_container_overhead_is_24_bytes(test_images, quality):
 
     blob = codec.compress(test_images[0], quality=quality)
     payload = sum(len(d) for _, d in container.unpack(blob).chunks)
-    # magic and version 4, header record 16 (length 1, array 1, fingerprint 10, quality 1, shape 3), CRC 4
+    # magic and version 4, header record 16 (length 1, array 1, fingerprint 10, quality 1, shape 3),
+    # CRC 4
     assert len(blob) - payload == 24
 
 

@@ -14,7 +14,8 @@ import pytest
 from PIL import Image
 
 import codec
-from codec.io import idx
+from codec import cli
+from codec.io import data, idx
 
 AECODEC = shutil.which("aecodec", path=str(Path(sys.executable).parent)) or shutil.which("aecodec")
 
@@ -28,7 +29,10 @@ def with_default_signal(signum, *command) -> list[str]:
     """``command`` started with ``signum`` at its default disposition, as without nohup or ``&`` (an
     ignored signal stays ignored across exec: the runner's would reach aecodec). A launcher, not
     preexec_fn: forking a process that holds JAX's threads can deadlock."""
-    launcher = "import os, signal, sys; signal.signal(int(sys.argv[1]), signal.SIG_DFL); os.execv(sys.argv[2], sys.argv[2:])"
+    launcher = (
+        "import os, signal, sys; signal.signal(int(sys.argv[1]), signal.SIG_DFL); "
+        "os.execv(sys.argv[2], sys.argv[2:])"
+    )
     return [sys.executable, "-c", launcher, str(int(signum)), *command]
 
 
@@ -293,3 +297,75 @@ def test_train_refuses_an_out_of_range_architecture_before_training(
     assert status == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "w").exists() and not (tmp_path / "m.aecm").exists()
+
+
+def test_targets_that_cannot_be_met_are_said(tmp_path, mosaic):
+    grey, _ = mosaic
+    Image.fromarray(grey).save(tmp_path / "g.png")
+    r = run("--target-size", "10", "g.png", cwd=tmp_path)
+    assert r.returncode == 0 and b"more than the 10 asked" in r.stderr
+    r = run("-f", "--target-psnr", "60", "g.png", cwd=tmp_path)
+    assert r.returncode == 0 and b"no quality of the model meets 60.0 dB" in r.stderr
+
+
+def test_errors_name_the_model_or_the_output_folder_they_are_about(tmp_path, test_images):
+    np.save(tmp_path / "a.npy", test_images[:3])
+    r = run("--model", "missing.aecm", "a.npy", cwd=tmp_path)
+    assert r.returncode == 1 and r.stderr.decode().startswith("aecodec: error: missing.aecm: ")
+    r = run("-o", "nowhere/a.aec", "a.npy", cwd=tmp_path)
+    assert r.returncode == 1 and r.stderr.decode().startswith(
+        "aecodec: error: nowhere: No such file or directory"
+    )
+    (tmp_path / "text.txt").write_text("hello")
+    r = run("text.txt", cwd=tmp_path)
+    assert (
+        r.returncode == 1
+        and b"not an image, an array or a dataset" in r.stderr
+        and b"0x" not in r.stderr
+    )
+
+
+def test_info_reads_standard_input_and_version_is_there(tmp_path, test_images):
+    blob = codec.compress(test_images[:3])
+    r = run("info", "-", cwd=tmp_path, stdin=blob)
+    assert (
+        r.returncode == 0
+        and b"3 of 28x28" in r.stdout
+        and f"{len(blob)} bytes".encode() in r.stdout
+    )
+    r = run("--version", cwd=tmp_path)
+    assert r.returncode == 0 and r.stdout.startswith(b"aecodec ")
+
+
+def test_no_progress_bar_for_a_single_image():
+    class Args:
+        quiet = False
+
+    with cli._progress(Args(), 1, "x") as bar:
+        assert bar.disable
+
+
+def test_a_missing_input_and_doubled_names(tmp_path):
+    r = run("nope.png", cwd=tmp_path)
+    assert (
+        r.returncode == 1
+        and r.stderr.decode().strip() == "aecodec: error: nope.png: No such file or directory"
+    )
+    with pytest.raises(FileNotFoundError):
+        codec.compress_file(tmp_path / "nope.png", tmp_path / "x.aec")
+
+
+def test_info_lists_the_sizes_of_a_mixed_archive(tmp_path, mosaic):
+    grey, rgb = mosaic
+    (tmp_path / "m").mkdir()
+    Image.fromarray(grey[:30, :40]).save(tmp_path / "m" / "a.png")
+    Image.fromarray(rgb[:20, :10]).save(tmp_path / "m" / "b.png")
+    assert run("-r", "-q", "m", cwd=tmp_path).returncode == 0
+    r = run("info", "m.aec", cwd=tmp_path)
+    assert b"2 of 30x40, 20x10x3 uint8" in r.stdout
+
+
+def test_quality_options_exclude_each_other(tmp_path, test_images):
+    np.save(tmp_path / "a.npy", test_images[:3])
+    r = run("--quality", "2", "--target-psnr", "30", "a.npy", cwd=tmp_path)
+    assert r.returncode == 2 and b"not allowed with argument" in r.stderr

@@ -1,4 +1,5 @@
-"""The convolutional level kind: its integer networks agree with the float twin, code exactly, and train."""
+"""The convolutional level kind: its integer networks agree with the float twin, code exactly, and
+train."""
 
 import hashlib
 import itertools
@@ -108,9 +109,11 @@ from codec.levels import conv
 from codec.training import conv_model
 p = np.load({str(tmp_path / "p.npz")!r})
 cfg = {SMALL.to_dict()!r}
-params = {{"config": cfg, **{{k: [(p[f"{{k}}_{{i}}_0"], p[f"{{k}}_{{i}}_1"]) for i in range(3)] for k in
-           ("analysis", "synthesis", "hyper_analysis", "hyper_synthesis")}},
-          "log_gain": p["log_gain"], "log_inv_gain": p["log_inv_gain"], "log_z_scale": p["log_z_scale"]}}
+parts = ("analysis", "synthesis", "hyper_analysis", "hyper_synthesis")
+params = {{"config": cfg,
+          **{{k: [(p[f"{{k}}_{{i}}_0"], p[f"{{k}}_{{i}}_1"]) for i in range(3)] for k in parts}},
+          "log_gain": p["log_gain"], "log_inv_gain": p["log_inv_gain"],
+          "log_z_scale": p["log_z_scale"]}}
 level = conv.ConvLevel(conv.ConvTransform(params, conv.ladder_tables()), 1)
 data = level.encode(p["x"])
 print(hashlib.sha256(data + level.decode(data, 4, p["x"].shape[1:]).tobytes()).hexdigest())
@@ -607,7 +610,10 @@ def test_the_photo_model_codes_a_photo_like_image_exactly_as_pinned(test_images)
     assert digest == PINNED_PHOTO_DIGEST
 
 
-PINNED_PHOTO_DIGEST = "8ed315c504edae36"  # codec/pretrained/photo.aecm (synthesis 64 wide, with its lossless coder retrained on chosen forms: a new fingerprint; pixels as before), quality 6, 557 bytes, container format 6 (the stream and pixels as in formats 4 and 5: checked against the format-5 code)
+# codec/pretrained/photo.aecm (synthesis 64 wide, with its lossless coder retrained on chosen
+# forms: a new fingerprint; pixels as before), quality 6, 557 bytes, container format 6 (the stream
+# and pixels as in formats 4 and 5: checked against the format-5 code)
+PINNED_PHOTO_DIGEST = "8ed315c504edae36"
 
 
 @pytest.mark.slow  # training: over 5 s on 2 cores
@@ -633,7 +639,8 @@ def test_training_fine_tunes_the_bundled_photo_model_unless_asked_not_to(tmp_pat
     assert "fine-tuning the bundled photo model" in capsys.readouterr().err
     tuned, bundled = codec.load_model(tmp_path / "m.aecm"), codec.load_model(api.PHOTO_MODEL)
     assert tuned.conv.config == bundled.conv.config
-    # two steps at a small learning rate move the weights a little (or not at all, where that did better), not to random ones
+    # two steps at a small learning rate move the weights a little (or not at all, where that did
+    # better), not to random ones
     a, b = tuned.conv.nets["analysis"][0]["kernel"], bundled.conv.nets["analysis"][0]["kernel"]
     assert np.abs(a - b).max() < 0.1 * np.abs(b).max()
     trained_weights = np.load(tmp_path / "w" / "conv-params.npz")["analysis_0_0"]
@@ -706,7 +713,8 @@ def test_training_keeps_the_bundled_levels_where_fine_tuning_codes_the_validatio
 
 @pytest.mark.parametrize("mode", ["L", "LA", "P", "RGB", "RGBA"])
 def test_every_8_bit_mode_round_trips_through_the_photo_model(tmp_path, mode):
-    """The default choice for a photo: whatever compresses restores, with a PSNR floor on a photo."""
+    """The default choice for a photo: whatever compresses restores, with a PSNR floor on a
+    photo."""
     from PIL import Image
     from skimage import data as samples
 
@@ -753,8 +761,8 @@ def test_a_time_budget_fits_the_convolutional_steps_on_photos(tmp_path, capsys, 
     ]
     assert cli.main(argv) == 0
     err = capsys.readouterr().err
-    # the budget governs the run, not --conv-steps' 3000: fitted after the first steps, or (on a machine
-    # too busy to finish those in 15 s, compiling included) spent before them
+    # the budget governs the run, not --conv-steps' 3000: fitted after the first steps, or (on a
+    # machine too busy to finish those in 15 s, compiling included) spent before them
     assert (
         "to fit 0.25 minutes; reproduce this run with --steps" in err
         or "the 0.25 minutes are spent" in err
@@ -786,7 +794,8 @@ def test_minutes_under_auto_are_the_whole_budget_half_for_each_kind(monkeypatch,
 
 
 def _photo_folder(folder, colour, count: int) -> None:
-    """``count`` small colour images (garments side by side, one per channel) as PNG files in ``folder``."""
+    """``count`` small colour images (garments side by side, one per channel) as PNG files in
+    ``folder``."""
     from PIL import Image
 
     for i in range(count):

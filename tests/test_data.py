@@ -5,9 +5,12 @@ import threading
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from codec.errors import DataError
 from codec.io import data, idx
+
+from .test_cli import run
 
 
 def test_fashion_mnist_loads_from_debian_package():
@@ -125,3 +128,12 @@ def test_npy_with_objects_is_refused(tmp_path):
     np.save(tmp_path / "o.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
     with pytest.raises(DataError, match="not a readable .npy array"):
         data.training_images(tmp_path / "o.npy")
+
+
+@pytest.mark.parametrize("header", [b"\0\0\x08\x03\0\0\0\0\0\0\0\x1c\0\0\0\x1c"])
+def test_an_idx_of_no_images_is_a_clear_error(tmp_path, header):
+    (tmp_path / "empty-idx3-ubyte").write_bytes(header)
+    r = run("empty-idx3-ubyte", cwd=tmp_path)
+    assert (
+        r.returncode == 1 and b"holds no images" in r.stderr and b"internal error" not in r.stderr
+    )

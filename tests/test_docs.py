@@ -6,6 +6,7 @@ import os
 import re
 import shlex
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,9 @@ from codec.io import idx
 
 from .test_cli import AECODEC
 
-README = Path(__file__).parents[1] / "README.md"
+ROOT = Path(__file__).parents[1]
+README = ROOT / "README.md"
+FAMILY = ROOT / "docs" / "family.md"
 
 
 def test_docstring_examples_run():
@@ -27,11 +30,12 @@ def test_docstring_examples_run():
         assert result.attempted > 0 and result.failed == 0, module.__name__
 
 
-def blocks(language: str, after: str) -> list[str]:
-    """The ``language`` code blocks of the README's section ``after``."""
-    text = README.read_text()
+def blocks(language: str, after: str, path: Path = README) -> list[str]:
+    """The ``language`` code blocks of the section ``after`` of a Markdown file (the README's)."""
+    text = path.read_text()
     section = text[text.index(after) :]
-    section = section[: section.index("\n## ", 1)]
+    end = section.find("\n## ", 1)
+    section = section if end == -1 else section[:end]
     return re.findall(rf"```{language}\n(.*?)```", section, re.S)
 
 
@@ -73,18 +77,22 @@ def test_the_command_line_examples_run_verbatim(tmp_path, test_images):
 
 
 def test_the_long_running_examples_at_least_parse(tmp_path):
-    """train and bench are run for real in test_train and test_bench; here, their options exist."""
+    """train and the report are run for real in test_train and test_bench; here, their options
+    exist. The report is a module of the repository (``python -m benchmarks.report``), run from
+    its root; the family's commands are in docs/family.md."""
     lines = (
         blocks("sh", "## Command line")[1].splitlines()
-        + blocks("sh", "## The autoencoder family")[0].splitlines()
+        + blocks("sh", "# The autoencoder family", FAMILY)[0].splitlines()
     )
     for line in lines:
         command = line.split("#", 1)[0].strip()
         if command:
             words = shlex.split(command)
-            r = subprocess.run(
-                [AECODEC, *words[1:], "--help"], cwd=tmp_path, capture_output=True, timeout=120
-            )
-            assert r.returncode == 0 and b"usage: aecodec" in r.stdout, command
+            if words[:3] == ["python", "-m", "benchmarks.report"]:
+                run, cwd, usage = [sys.executable, *words[1:3]], ROOT, b"usage:"
+            else:
+                run, cwd, usage = [AECODEC, *words[1:]], tmp_path, b"usage: aecodec"
+            r = subprocess.run([*run, "--help"], cwd=cwd, capture_output=True, timeout=120)
+            assert r.returncode == 0 and usage in r.stdout, command
             for option in (w for w in words if w.startswith("--")):
                 assert option.encode() in r.stdout, (command, option)

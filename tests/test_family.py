@@ -1,4 +1,5 @@
-"""The autoencoder family: each objective against values computed by hand, and each kind trained a few steps."""
+"""The autoencoder family: each objective against values computed by hand, and each kind trained a
+few steps."""
 
 import math
 
@@ -39,7 +40,8 @@ def test_the_discretized_logistic_is_a_code_length_of_uint8_pixels():
     def sigmoid(v):
         return 1 / (1 + math.exp(-v))
 
-    # pixel 128/255 under mean 128/255, scale 0.01: the bin's mass is sigmoid(h) - sigmoid(-h), h = 0.5/255/0.01
+    # pixel 128/255 under mean 128/255, scale 0.01: the bin's mass is sigmoid(h) - sigmoid(-h), h =
+    # 0.5/255/0.01
     h = 0.5 / 255 / 0.01
     mid = family.logistic_nll(
         jnp.array([[128 / 255]]), jnp.array([[math.log(0.01)]]), jnp.array([[128 / 255]])
@@ -357,7 +359,8 @@ def test_the_importance_weighted_bound_is_tighter_than_the_elbo(test_images):
         and (iwae <= elbo + 1e-3).all()
         and iwae.mean() < elbo.mean()
     )
-    # the ELBO's mean over samples is near the code length at the code's mean (the code's noise is small)
+    # the ELBO's mean over samples is near the code length at the code's mean (the code's noise is
+    # small)
     assert np.median(
         np.abs(elbo / math.log(2) - family.code_length_bits(model, test_images[:40]))
     ) < 0.05 * np.median(iwae / math.log(2))

@@ -40,8 +40,9 @@ def valid(request):
 
 
 def split(blob: bytes):
-    """(header fields, [chunk fields]) of a valid container: its positional msgpack arrays, the header
-    with all 5 fields (defaults filled in); a single image's stream as one chunk [1, data, crc]."""
+    """(header fields, [chunk fields]) of a valid container: its positional msgpack arrays, the
+    header with all 5 fields (defaults filled in); a single image's stream as one chunk [1, data,
+    crc]."""
     legacy = blob[3] == 0
     f = io.BytesIO(blob[5:] if legacy else blob[4:])
     header = msgpack.unpackb(f.read(container.read_varint(f.read, "header")), raw=False)
@@ -69,8 +70,9 @@ def wire(header, version: int):
 
 
 def join(header, chunks, version: int = container.FORMAT_VERSION, fix_crc: bool = True) -> bytes:
-    """A container from wire-form records, every checksum correct (each chunk's too, unless ``fix_crc`` is
-    false): the single-image form when the header's batched field is false and the first chunk has bytes."""
+    """A container from wire-form records, every checksum correct (each chunk's too, unless
+    ``fix_crc`` is false): the single-image form when the header's batched field is false and the
+    first chunk has bytes."""
     head = wire(header, version)
     first = chunks[0] if chunks else None
     single = (
@@ -295,7 +297,8 @@ CLI_EXAMPLES = max(3, EXAMPLES // 50)
 )
 @given(data=st.data())
 def test_cli_decompress_and_test_reject_mutated_files_cleanly(valid, tmp_path_factory, data):
-    """The console script on damaged files: exit 1, one 'aecodec: error: FILE: ...' line, no output left."""
+    """The console script on damaged files: exit 1, one 'aecodec: error: FILE: ...' line, no output
+    left."""
     import subprocess
 
     from .test_cli import AECODEC

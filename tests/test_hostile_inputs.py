@@ -5,11 +5,13 @@ is read, with the limit named; never an internal error.
 The review's inputs themselves (a 65 KB blank 8192 x 8192 PNG, a 261 KB .npz of 16384 x 16384
 zeros) run in the tests marked slow, which measure time and peak memory in a child process."""
 
+import gzip
 import io
 import json
 import struct
 import subprocess
 import sys
+import tracemalloc
 import zipfile
 import zlib
 
@@ -20,6 +22,9 @@ from PIL import Image
 import codec
 from codec import api, cli
 from codec.levels import conv
+
+from .test_cli import AECODEC, run
+from .test_decode_budget import refused_within_a_second
 
 PHOTO = api.model_for([(512, 512)])  # the bundled photo model: convolutional levels
 
@@ -211,3 +216,53 @@ def test_a_261_kb_npz_of_16384_squared_zeros_compresses_in_seconds(tmp_path):
     run = measured("-q", "zeros.npz", cwd=tmp_path)
     assert run["rc"] == 0, run["err"]
     assert run["s"] < 30 and run["bytes"] < 1.5e9  # past 120 s before; measured 4.8 s, 0.57 GB
+
+
+def test_an_idx_or_npz_claiming_a_huge_image_is_refused_before_reading(tmp_path):
+    head = bytes([0, 0, 8, 3]) + struct.pack(">III", 1, 32768, 32768)
+    (tmp_path / "huge-idx3-ubyte.gz").write_bytes(gzip.compress(head + bytes(1 << 20)))
+    refused_within_a_second(
+        lambda: codec.data.load_images(tmp_path / "huge-idx3-ubyte.gz"), codec.InputError
+    )
+    npy = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        npy, {"descr": "|u1", "fortran_order": False, "shape": (1, 32768, 32768)}
+    )
+    with zipfile.ZipFile(tmp_path / "huge.npz", "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("images.npy", npy.getvalue() + bytes(1 << 20))
+    refused_within_a_second(lambda: codec.data.load_images(tmp_path / "huge.npz"), codec.InputError)
+    for name in ("huge-idx3-ubyte.gz", "huge.npz"):
+        r = run("-q", name, cwd=tmp_path)
+        assert r.returncode == 1 and b"larger than aecodec accepts" in r.stderr
+
+
+def test_an_npz_claiming_millions_of_images_is_read_a_chunk_at_a_time(tmp_path):
+    npy = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        npy, {"descr": "|u1", "fortran_order": False, "shape": (2_000_000, 28, 28)}
+    )
+    with zipfile.ZipFile(tmp_path / "many.npz", "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr(
+            "images.npy", npy.getvalue() + bytes(784 * 3000)
+        )  # far fewer images than claimed
+    from codec.io import sources
+
+    source = sources.open_source(str(tmp_path / "many.npz"))
+    tracemalloc.start()
+    try:
+        with pytest.raises(codec.DataError, match="ends after 3000 of 2000000 images"):
+            for _ in source.batches():
+                pass
+        assert tracemalloc.get_traced_memory()[1] < 50 << 20
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_pipe_that_never_ends_is_refused_past_its_limit(tmp_path, monkeypatch):
+    from codec.io import sources
+
+    monkeypatch.setattr(sources, "MAX_PIPED_BYTES", 1 << 16)
+    with pytest.raises(codec.DataError, match="from a pipe; give its file name"):
+        sources.open_source("-", stdin=io.BytesIO(b"\x89PNG" + bytes(1 << 17)))
+    r = subprocess.run([AECODEC, "-c", "/dev/zero"], capture_output=True, timeout=60)
+    assert r.returncode == 1 and b"not a regular file" in r.stderr

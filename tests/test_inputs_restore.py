@@ -5,6 +5,7 @@ EXIF orientation, and parts (``-d --images``) of an archive of every kind of ori
 
 import gzip
 import io
+import json
 import struct
 import zipfile
 import zlib
@@ -18,6 +19,8 @@ from codec import cli
 from codec.errors import FormatError, InputError
 from codec.io import deep, idx, sinks
 from codec.io.images import read_image
+
+from .test_cli import FMNIST, run
 
 
 def npz_with(path, name: str, array: np.ndarray) -> None:
@@ -250,3 +253,205 @@ def test_a_part_of_a_jpegs_archive_is_a_lossless_png_as_the_whole_is(
 def test_the_images_of_a_lossless_archive_are_read_at_random(images):
     with codec.open(io.BytesIO(codec.compress(images, lossless=True))) as archive:
         assert np.array_equal(archive[1], images[1]) and np.array_equal(archive[-2:], images[1:])
+
+
+@pytest.mark.parametrize(
+    "mode", ["1", "L", "LA", "P", "RGB", "RGBA"]
+)  # Pillow writes no PA file to read
+def test_every_8_bit_mode_round_trips_through_the_command_line(tmp_path, test_images, mode):
+    grey = test_images[7]
+    rgba = np.stack(
+        [grey, test_images[8], test_images[9], np.full_like(grey, 255)], -1
+    )  # opaque alpha
+    source = {
+        "1": Image.fromarray(grey),
+        "L": Image.fromarray(grey),
+        "P": Image.fromarray(rgba[..., :3]),
+    }
+    im = source.get(mode, Image.fromarray(rgba, "RGBA")).convert(mode)
+    im.save(tmp_path / "in.png")
+    original = np.asarray(
+        Image.open(tmp_path / "in.png").convert({"1": "L", "P": "RGB"}.get(mode, mode))
+    )
+    assert run("-q", "--quality", "8", "--model", FMNIST, "in.png", cwd=tmp_path).returncode == 0
+    (tmp_path / "in.png").rename(tmp_path / "kept.png")
+    r = run("-d", "-q", "in.png.aec", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    restored = Image.open(tmp_path / "in.png")
+    assert restored.mode == {"1": "L", "P": "RGB"}.get(
+        mode, mode
+    )  # palette and 1-bit: the values they show
+    restored = np.asarray(restored)
+    assert restored.shape == original.shape
+    assert np.abs(restored.astype(int) - original).max() <= 7  # quality 8: half its step of 14
+    if mode in ("LA", "RGBA"):
+        assert (restored[..., -1] == 255).all()  # an opaque alpha channel comes back exactly
+
+
+@pytest.mark.parametrize("mode", ["LA", "RGBA", "P"])
+def test_a_transparent_image_is_refused_not_coded_lossily(tmp_path, test_images, mode):
+    rgba = np.stack(
+        [test_images[7], test_images[8], test_images[9], np.where(test_images[7] > 20, 255, 0)], -1
+    )
+    im = Image.fromarray(rgba.astype(np.uint8), "RGBA")
+    if mode == "P":  # a palette with a transparent entry
+        im = Image.fromarray(test_images[7]).convert("P")
+        im.info["transparency"] = 0
+    (im.convert(mode) if mode != "P" else im).save(
+        tmp_path / "in.png", **({"transparency": 0} if mode == "P" else {})
+    )
+    r = run("--rm", "in.png", cwd=tmp_path)
+    assert r.returncode == 1 and b"transparent alpha channel" in r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.png"]
+
+
+def test_a_16_bit_image_asked_for_lossily_is_refused_and_kept(tmp_path):
+    Image.fromarray(np.arange(28 * 28, dtype=np.uint16).reshape(28, 28) * 50).save(
+        tmp_path / "deep.png"
+    )
+    r = run("--rm", "--quality", "3", "deep.png", cwd=tmp_path)
+    assert (
+        r.returncode == 1
+        and b"deep.png: " in r.stderr
+        and b"losslessly or near-losslessly only" in r.stderr
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["deep.png"]
+
+
+def test_a_16_bit_image_is_coded_losslessly_before_rm_removes_it(tmp_path):
+    image = np.arange(28 * 28, dtype=np.uint16).reshape(28, 28) * 50
+    Image.fromarray(image).save(tmp_path / "deep.png")
+    assert run("--rm", "deep.png", cwd=tmp_path).returncode == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["deep.png.aec"]
+    assert run("-d", "deep.png.aec", cwd=tmp_path).returncode == 0
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "deep.png")), image)
+
+
+def test_narrow_grey_images_are_not_restored_as_one_colour_image(tmp_path):
+    stack = np.random.default_rng(0).integers(
+        0, 255, (3, 28, 4), dtype=np.uint8
+    )  # three 28x4 grey images
+    (tmp_path / "g3.aec").write_bytes(
+        codec.compress(stack, quality=8, grey_stack=True, model=codec.load_model())
+    )
+    r = run("-d", "-q", "-o", "g3.png", "g3.aec", cwd=tmp_path)
+    assert r.returncode == 1 and b"an image file holds one image, the archive 3" in r.stderr
+    with pytest.raises(codec.DataError, match="holds one image"):
+        codec.decompress_file(tmp_path / "g3.aec", tmp_path / "api.png")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g3.aec"]
+
+
+def test_an_image_format_that_cannot_hold_the_channels_is_a_data_error(tmp_path, test_images):
+    rgba = np.stack([test_images[0]] * 3 + [np.full((28, 28), 255, np.uint8)], -1)[None]
+    (tmp_path / "a.aec").write_bytes(codec.compress(rgba, quality=8, model=codec.load_model()))
+    with pytest.raises(codec.DataError, match="JPEG cannot hold an image of 4 channels"):
+        codec.decompress_file(tmp_path / "a.aec", tmp_path / "a.jpg")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.aec"]
+
+
+def test_the_api_and_the_command_line_read_and_write_files_the_same_way(tmp_path, test_images):
+    Image.fromarray(test_images[0]).save(tmp_path / "shirt.png")
+    codec.compress_file(tmp_path / "shirt.png", tmp_path / "shirt.png.aec")
+    (tmp_path / "shirt.png").rename(tmp_path / "original.png")
+    assert run("-d", "-q", "shirt.png.aec", cwd=tmp_path).returncode == 0
+    assert Image.open(tmp_path / "shirt.png").format == "PNG"
+
+
+def test_a_colour_array_is_one_colour_image_in_the_api_and_the_command_line(tmp_path, mosaic):
+    _, rgb = mosaic
+    fmnist = (
+        codec.load_model()
+    )  # its pixel level 8 bounds the error (the photo model: test_conv.py)
+    blob = codec.compress(rgb, quality=8, model=fmnist)
+    restored = codec.decompress(blob)
+    assert restored.shape == rgb.shape and np.abs(restored.astype(int) - rgb).max() <= 7
+    planes = codec.compress(
+        rgb, quality=8, grey_stack=True, model=fmnist
+    )  # the rare stack of 168 grey images of width 3
+    assert codec.decompress(planes).shape == rgb.shape and len(blob) < len(planes) / 1.5
+    np.save(tmp_path / "rgb.npy", rgb)
+    assert run("-q", "--quality", "8", "--model", FMNIST, "rgb.npy", cwd=tmp_path).returncode == 0
+    assert json.loads(run("info", "--json", "rgb.npy.aec", cwd=tmp_path).stdout)["batched"] is False
+
+
+def test_an_animated_gif_is_refused_not_cut_to_its_first_frame(tmp_path, test_images):
+    frames = [Image.fromarray(test_images[i]) for i in range(3)]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+    r = run("anim.gif", cwd=tmp_path)
+    assert (
+        r.returncode == 1
+        and b"has 3 frames" in r.stderr
+        and not (tmp_path / "anim.gif.aec").exists()
+    )
+
+
+def test_an_opaque_palette_image_comes_back_as_the_colours_it_shows(tmp_path, mosaic):
+    _, rgb = mosaic
+    Image.fromarray(rgb).quantize(64).save(tmp_path / "pal.png")
+    shown = np.asarray(Image.open(tmp_path / "pal.png").convert("RGB"))
+    assert (
+        run(
+            "-q", "--quality", "8", "--model", FMNIST, "-o", "pal.aec", "pal.png", cwd=tmp_path
+        ).returncode
+        == 0
+    )
+    assert run("-d", "-q", "-o", "back.png", "pal.aec", cwd=tmp_path).returncode == 0
+    back = Image.open(tmp_path / "back.png")
+    assert back.mode == "RGB" and np.abs(np.asarray(back).astype(int) - shown).max() <= 7
+
+
+def test_a_jpeg_is_restored_as_png_unless_a_jpeg_is_named(tmp_path, mosaic):
+    _, rgb = mosaic
+    Image.fromarray(rgb).save(tmp_path / "photo.jpg", quality=90)
+    assert run("-q", "photo.jpg", cwd=tmp_path).returncode == 0
+    r = run("-d", "photo.jpg.aec", cwd=tmp_path)
+    assert r.returncode == 0 and b"restored as photo.png" in r.stderr
+    assert Image.open(tmp_path / "photo.png").format == "PNG"
+    assert run("-d", "-q", "-o", "again.jpg", "photo.jpg.aec", cwd=tmp_path).returncode == 0
+    assert Image.open(tmp_path / "again.jpg").format == "JPEG"
+
+
+def test_an_idx_of_colour_images_is_read_as_colour(tmp_path, mosaic):
+    _, rgb = mosaic
+    stack = np.stack([rgb[:28, :28], rgb[28:56, :28]])  # (2, 28, 28, 3)
+    (tmp_path / "c-idx4-ubyte.gz").write_bytes(gzip.compress(data.idx_bytes(stack)))
+    source = sources.open_source(str(tmp_path / "c-idx4-ubyte.gz"))
+    assert source.image_shape == (28, 28, 3) and source.count == 2
+
+
+def test_a_gif_whose_transparency_is_unused_restores_as_a_gif(tmp_path, test_images):
+    im = Image.fromarray((test_images[0] // 64).astype(np.uint8), "P")  # indices 0-3 only
+    im.putpalette([v for i in range(256) for v in (i, 255 - i, i // 2)])
+    im.save(tmp_path / "logo.gif", transparency=200)  # an index no pixel uses
+    (tmp_path / "g").mkdir()
+    (tmp_path / "logo.gif").rename(tmp_path / "g" / "logo.gif")
+    assert run("-r", "-q", "--rm", "g", cwd=tmp_path).returncode == 0
+    r = run("-d", "-q", "g.aec", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert Image.open(tmp_path / "g" / "logo.gif").format == "GIF"
+
+
+def test_a_list_of_several_sizes_restores_to_an_npz_or_says_how(tmp_path, mosaic):
+    grey, rgb = mosaic
+    (tmp_path / "list.aec").write_bytes(codec.compress([grey[:30, :40], rgb]))
+    with pytest.raises(codec.DataError, match="several sizes"):
+        codec.decompress_file(tmp_path / "list.aec", tmp_path / "o.npy")
+    r = run("-d", "-q", "-o", "o.png", "list.aec", cwd=tmp_path)
+    assert r.returncode == 1 and b"several sizes" in r.stderr
+    codec.decompress_file(tmp_path / "list.aec", tmp_path / "o.npz")
+    with np.load(tmp_path / "o.npz") as z:
+        assert [z[k].shape for k in sorted(z.files)] == [(30, 40), (168, 168, 3)]
+
+
+def test_a_suffixless_name_with_idx_in_it_keeps_the_original_format(tmp_path, test_images):
+    np.save(tmp_path / "a.npy", test_images[:3])
+    assert run("-q", "a.npy", cwd=tmp_path).returncode == 0
+    assert run("-d", "-q", "-o", "rapidx", "a.npy.aec", cwd=tmp_path).returncode == 0
+    assert np.load(tmp_path / "rapidx").shape == (3, 28, 28)
+
+
+def test_a_fortran_order_array_reads_the_same_from_a_file_and_a_pipe(tmp_path, test_images):
+    np.save(tmp_path / "f.npy", np.asfortranarray(test_images[:4]))
+    a = run("-c", "--quality", "8", "f.npy", cwd=tmp_path).stdout
+    b = run("-c", "--quality", "8", cwd=tmp_path, stdin=(tmp_path / "f.npy").read_bytes()).stdout
+    assert np.array_equal(codec.decompress(a), codec.decompress(b))

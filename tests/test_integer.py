@@ -1,4 +1,5 @@
-"""The integer network that codes: exact products, an exact GELU table, the trained model's numbers."""
+"""The integer network that codes: exact products, an exact GELU table, the trained model's
+numbers."""
 
 import hashlib
 
@@ -19,7 +20,9 @@ from .test_model import _body, _write
 # fails here. (Retraining the bundled model changes them: update them with it.)
 LATENTS_SHA256 = "010cf554956d83a1d69141d4b4ffe13144c699e9e253b5bfd354fec2eac50ac7"
 PIXELS_SHA256 = "e26561ae55637a0f0203bcaced4288203c3ecd41b7ae3a07c72f06f29bd11b50"
-PIXEL_LEVEL_FILE_SHA256 = "d3916b5bc48572339f620aa07faa9e2e9a100a7564ded661497785ee9d950cce"  # container format 6, the model with its lossless coder (a new fingerprint); its chunks as in formats 4 and 5
+# PIXEL_LEVEL_FILE_SHA256: container format 6, the model with its lossless coder (a new
+# fingerprint); its chunks as in formats 4 and 5
+PIXEL_LEVEL_FILE_SHA256 = "d3916b5bc48572339f620aa07faa9e2e9a100a7564ded661497785ee9d950cce"
 GELU_TABLE_SHA256 = "dcd14365a0e63bdf0e020171a8443325e589b63f8b0ee8cc4c6d7425503c48e8"
 
 
@@ -90,8 +93,9 @@ def test_integer_context_matches_the_trained_float_context(bundled, test_images)
         floats = transforms.context(
             params, g, jnp.asarray(latents[:, : bounds[g]], jnp.float32), top - 1, choice
         )
-        # Hidden units are rounded to 1/4096, so outputs differ by a few thousandths (measured: < 0.004):
-        # a hundredth of a rung of the scale ladder, a hundredth of a quantizer step of the mean.
+        # Hidden units are rounded to 1/4096, so outputs differ by a few thousandths (measured: <
+        # 0.004): a hundredth of a rung of the scale ladder, a hundredth of a quantizer step of the
+        # mean.
         for a, b in zip(fixed, floats, strict=True):
             np.testing.assert_allclose(a, np.asarray(b), atol=0.01)
 

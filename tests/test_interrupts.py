@@ -4,6 +4,7 @@ terminal (a terminal sends Ctrl-C to its whole foreground process group). A read
 early (SIGPIPE's case) is a quiet exit too."""
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,8 +17,10 @@ import numpy as np
 import pytest
 
 import codec
+from codec import signals
+from codec.io import fileio
 
-from .test_cli import with_default_signal
+from .test_cli import AECODEC, with_default_signal
 
 ROOT = Path(__file__).parents[1]
 
@@ -207,3 +210,83 @@ def test_a_signal_handled_inside_a_callback_python_ignores_still_interrupts():
         cwd=Path(__file__).parents[1],
     )
     assert r.returncode == 130 and b"Exception ignored" not in r.stderr, r.stderr.decode()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT])
+def test_termination_signals_leave_no_partial_output_and_exit_128_plus_n(tmp_path, signum):
+    # A copy: with --rm, a run that finishes before the signal lands removes its input, and this
+    # must never be the system's dataset (under nohup, SIGHUP is ignored and the run does finish).
+    (tmp_path / "in").mkdir()
+    (tmp_path / "out").mkdir()
+    src = tmp_path / "in" / "train-images-idx3-ubyte.gz"
+    shutil.copyfile(codec.data.DEBIAN_DIR / "train-images-idx3-ubyte.gz", src)
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        with_default_signal(signum, AECODEC, "-q", "--rm", "-o", str(out / "train.aec"), str(src)),
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline and not any(p.name.endswith(".part") for p in out.iterdir()):
+        time.sleep(0.05)
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signum, err
+    assert list(out.iterdir()) == [] and src.exists()
+
+
+def test_a_signal_inside_the_final_steps_lands_after_them(tmp_path):
+    signals.install()
+    try:
+        src = tmp_path / "in.bin"
+        src.write_bytes(b"input")
+
+        def remove_input_after_a_signal():
+            os.kill(
+                os.getpid(), signal.SIGTERM
+            )  # arrives between "output in place" and "input removed"
+            src.unlink()
+
+        with pytest.raises(signals.Interrupted) as info:
+            with fileio.atomic_output(tmp_path / "out.bin", then=remove_input_after_a_signal) as f:
+                f.write(b"output")
+        assert info.value.exit_status == 128 + signal.SIGTERM
+        assert (tmp_path / "out.bin").read_bytes() == b"output" and not src.exists()
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        for s in (signal.SIGHUP, signal.SIGQUIT):
+            signal.signal(s, signal.SIG_DFL)
+
+
+def test_the_command_line_loads_no_numerical_library_before_its_signal_handlers():
+    code = (
+        "import sys, codec.cli; "
+        "print(sorted(m for m in ('numpy', 'msgpack', 'constriction') if m in sys.modules))"
+    )
+    assert (
+        subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        == "[]"
+    )
+
+
+def test_an_ignored_hangup_stays_ignored_as_under_nohup(tmp_path):
+    src = codec.data.DEBIAN_DIR / "t10k-images-idx3-ubyte.gz"
+    command = f"trap '' HUP; exec '{AECODEC}' -q -o '{tmp_path / 't.aec'}' '{src}'"
+    proc = subprocess.Popen(["sh", "-c", command])
+    deadline = time.time() + 120
+    while time.time() < deadline and not any(p.name.endswith(".part") for p in tmp_path.iterdir()):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGHUP)
+    assert proc.wait(timeout=300) == 0 and codec.decompress(
+        (tmp_path / "t.aec").read_bytes()
+    ).shape == (10000, 28, 28)
+
+
+def test_running_the_cli_in_process_gives_back_the_callers_signal_handlers():
+    from codec import cli
+
+    before = {s: signal.getsignal(s) for s in signals.SIGNALS}
+    assert cli.main(["info", "/nonexistent.aec"]) == 1
+    assert {s: signal.getsignal(s) for s in signals.SIGNALS} == before

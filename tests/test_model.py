@@ -1,3 +1,4 @@
+import json
 import warnings
 
 import msgpack
@@ -7,6 +8,8 @@ import pytest
 import bitstream
 import codec
 from codec.levels import entropy, modelfile
+
+from .test_cli import run
 
 
 def test_compression_consistent_with_quantization(bundled, test_images):
@@ -194,3 +197,27 @@ def test_a_model_with_absurd_gains_still_codes_cleanly(tiny_model_path, tmp_path
             codec.compress(test_images[:4], quality=1, model=model), model=model
         )
     assert np.abs(symbols).max() == 1 << 15 and restored.shape == (4, 28, 28)
+
+
+def test_each_level_is_an_object_with_one_narrative(bundled, test_images):
+    kinds = [bundled.level(q).kind for q in bundled.qualities]
+    assert kinds == ["tile"] * 3 + ["pixel"] * 5
+    for q in (1, 8):
+        level = bundled.level(q)
+        stream = level.encode(test_images[:3], min_bytes=0)
+        assert level.decode(stream, 3, [28, 28]).shape == (3, 28, 28)
+        assert level.ideal_bits(test_images[:3]) > 0 and level.coded_pixels(3, [28, 28]) == 3 * 784
+
+
+def test_a_model_with_fewer_levels_uses_its_own_default(tiny_model_path, tmp_path, test_images):
+    tiny = codec.load_model(tiny_model_path)
+    assert tiny.qualities == (1, 2, 3) and tiny.default_quality == 3  # its first pixel level
+    np.save(tmp_path / "a.npy", test_images[:5])
+    assert run("-q", "--model", str(tiny_model_path), "a.npy", cwd=tmp_path).returncode == 0
+    info = json.loads(run("info", "--json", "a.npy.aec", cwd=tmp_path).stdout)
+    assert info["quality"] == 3
+    assert codec.decompress(codec.compress(test_images[:5], model=tiny), model=tiny).shape == (
+        5,
+        28,
+        28,
+    )

@@ -6,6 +6,7 @@ Crafted files are the bundled models' msgpack bodies with one field changed, fin
 import os
 import re
 import socket
+import struct
 import subprocess
 import threading
 import time
@@ -23,6 +24,7 @@ from codec.levels import convnet, modelfile
 from codec.training import lossless_train
 
 from .test_cli import AECODEC
+from .test_decode_budget import refused_within_a_second
 
 VAE = family.bundled_path("sample")
 
@@ -65,8 +67,8 @@ def raised_within(seconds: float, call, fifo: Path | None = None) -> BaseExcepti
 
 
 def bounded(call, error, *, seconds: float = 3.0, peak_bytes: int = 20 << 20):
-    """``call()`` raises ``error`` within ``seconds`` of CPU (the bombs took 20 s and more; CPU time,
-    so that a loaded machine does not fail it) and ``peak_bytes`` of Python allocations."""
+    """``call()`` raises ``error`` within ``seconds`` of CPU (the bombs took 20 s and more; CPU
+    time, so that a loaded machine does not fail it) and ``peak_bytes`` of Python allocations."""
     tracemalloc.start()
     start = time.process_time()
     try:
@@ -350,3 +352,63 @@ def test_the_bundled_models_load_within_every_bound_with_room_to_spare():
         work = model.multiply_adds() / model.cfg.widths[0]
         assert work <= family.MAX_MULTIPLY_ADDS_PER_VALUE / 10
         assert family.image_shape(model, body) == (28, 28)
+
+
+def write_model(path: Path, body: dict) -> Path:
+    body["fingerprint"] = modelfile.fingerprint(body)
+    path.write_bytes(modelfile.MAGIC + msgpack.packb(body, use_bin_type=True))
+    return path
+
+
+def model_body() -> dict:
+    body = msgpack.unpackb(api.DEFAULT_MODEL.read_bytes()[4:], raw=False)
+    body.pop("fingerprint")
+    return body
+
+
+def test_a_model_too_costly_per_pixel_is_refused_at_load(tmp_path):
+    body = model_body()
+    body["config"].update(tile=[1, 1], hidden=4096)
+    with pytest.raises(codec.FormatError, match="tile is out of range: at least 64 pixels"):
+        codec.load_model(write_model(tmp_path / "tiny-tile.aecm", body))
+    body = model_body()
+    body["config"].update(hidden=4096, context_hidden=4096)
+    with pytest.raises(codec.FormatError, match="multiply-adds per pixel"):
+        codec.load_model(write_model(tmp_path / "wide.aecm", body))
+
+
+def test_a_model_of_nested_empty_arrays_is_refused_within_bounds(tmp_path):
+    count = 8_000_000  # 8 MB of one-byte empty arrays: a bounded stand-in for the review's 63 MB
+    raw = modelfile.MAGIC + b"\x81\xa6params\xdd" + struct.pack(">I", count) + b"\x90" * count
+    (tmp_path / "nested.aecm").write_bytes(raw)
+    refused_within_a_second(lambda: codec.load_model(tmp_path / "nested.aecm"), codec.LimitError)
+    (tmp_path / "list.aecm").write_bytes(modelfile.MAGIC + b"\x91\x90")
+    with pytest.raises(codec.FormatError, match="not a map"):
+        codec.load_model(tmp_path / "list.aecm")
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda b: b["params"]["pixel_mean"].update(dtype=["<f4"]), "unsupported dtype"),
+        (lambda b: b.update(config=list(b["config"].values())), "config is a list"),
+        (lambda b: b["config"].update(hidden="128"), "hidden is not a whole number"),
+        (lambda b: b["config"].update(tile=[28.0, 28]), "tile or pixel_steps"),
+        (lambda b: b.update(name=["x"]), "name is a list"),
+    ],
+)
+def test_mistyped_model_fields_are_format_errors_never_coerced(tmp_path, change, message):
+    body = model_body()
+    change(body)
+    with pytest.raises(codec.FormatError, match=message):
+        codec.load_model(write_model(tmp_path / "m.aecm", body))
+
+
+def test_a_replaced_model_file_is_reloaded_even_with_the_same_mtime(tmp_path, tiny_model_path):
+    path = tmp_path / "m.aecm"
+    path.write_bytes(api.DEFAULT_MODEL.read_bytes())
+    stamp = path.stat().st_mtime_ns
+    first = codec.load_model(path)
+    path.write_bytes(Path(tiny_model_path).read_bytes())
+    os.utime(path, ns=(stamp, stamp))
+    assert codec.load_model(path).fingerprint != first.fingerprint

@@ -6,25 +6,29 @@ with -f; a regular file appears whole or not at all; a character device or FIFO 
 never replaced; a command's outputs (a picture and the array beside it) all appear or none do.
 """
 
+import gzip
 import hashlib
+import io
 import os
 import shutil
 import stat
+import subprocess
 import threading
 from pathlib import Path
 
 import msgpack
 import numpy as np
 import pytest
+from PIL import Image
 
 import codec
 from codec import cli
 from codec.family import autoencoders as family
-from codec.io import data
+from codec.io import data, fileio
 from codec.training import tile as train
 from codec.training.tile_net import ModelConfig
 
-from .test_cli import run
+from .test_cli import AECODEC, run
 
 MINE = b"years of work"
 
@@ -327,3 +331,143 @@ def test_a_checkpoint_that_records_no_settings_is_refused(tmp_path):
     settings = train.run_settings(ModelConfig(), train.TrainConfig())
     with pytest.raises(codec.CheckpointMismatchError, match="records no settings"):
         train.check_workdir(tmp_path, settings)
+
+
+@pytest.mark.parametrize("decompressing", [False, True])
+def test_output_equal_to_the_input_is_refused_even_with_force_and_rm(
+    tmp_path, images, decompressing
+):
+    np.save(tmp_path / "a.npy", images)
+    name = "a.npy"
+    if decompressing:
+        assert run("-q", "a.npy", cwd=tmp_path).returncode == 0
+        name = "a.npy.aec"
+    before = (tmp_path / name).read_bytes()
+    args = ["-d"] if decompressing else []
+    r = run(*args, "-f", "--rm", "-o", name, name, cwd=tmp_path)
+    assert r.returncode == 2 and b"is the input" in r.stderr
+    assert (tmp_path / name).read_bytes() == before
+
+
+def test_two_writers_finishing_together_never_both_succeed(tmp_path):
+    for trial in range(40):
+        path = tmp_path / f"out{trial}"
+        barrier, outcomes = threading.Barrier(2), []
+
+        def write(payload, barrier=barrier, outcomes=outcomes, path=path):
+            try:
+                with fileio.atomic_output(path) as f:
+                    f.write(payload)
+                    barrier.wait()  # both complete, then both try to take the name
+                outcomes.append(payload)
+            except FileExistsError:
+                outcomes.append("refused")
+
+        threads = [threading.Thread(target=write, args=(bytes([k]) * 10,)) for k in (1, 2)]
+        [t.start() for t in threads]
+        [t.join() for t in threads]
+        winner = [o for o in outcomes if o != "refused"]
+        assert sorted(map(str, outcomes)).count("refused") == 1 and path.read_bytes() == winner[0]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_a_full_disk_says_no_space_left_on_device(tmp_path, images):
+    with open("/dev/full", "wb") as f, pytest.raises(OSError) as info:
+        data.save_images(f, images, "npy")
+    assert info.value.errno == 28
+    (tmp_path / "a.npy.aec").write_bytes(
+        codec.compress(images, meta={"kind": "npy", "name": "a.npy"})
+    )
+    with open("/dev/full", "wb") as full:
+        r = subprocess.run(
+            [AECODEC, "-d", "-c", "a.npy.aec"], cwd=tmp_path, stdout=full, stderr=subprocess.PIPE
+        )
+    assert r.returncode == 1 and b"No space left on device" in r.stderr
+
+
+def test_dash_o_dash_writes_standard_output(tmp_path, images):
+    np.save(tmp_path / "a.npy", images)
+    r = run("-q", "-o", "-", "a.npy", cwd=tmp_path)
+    assert r.returncode == 0 and r.stdout[:3] == b"AEC" and not (tmp_path / "-").exists()
+
+
+def test_a_short_write_to_standard_output_is_an_error_not_a_truncated_success():
+    class Short(
+        io.RawIOBase
+    ):  # takes at most 10 bytes a call, then nothing: a reader that went away
+        def __init__(self):
+            self.taken = 0
+
+        def writable(self):
+            return True
+
+        def write(self, b):
+            n = 0 if self.taken >= 30 else min(10, len(b))
+            self.taken += n
+            return n
+
+    with pytest.raises(BrokenPipeError):
+        data.write_all(Short(), b"x" * 100)
+
+
+def test_compress_file_refuses_to_write_over_its_input(tmp_path, images):
+    np.save(tmp_path / "x.npy", images)
+    with pytest.raises(codec.InputError, match="is the input"):
+        codec.compress_file(tmp_path / "x.npy", tmp_path / "x.npy", force=True)
+    assert np.load(tmp_path / "x.npy").shape == images.shape
+
+
+def test_info_into_a_closed_pipe_prints_no_traceback(tmp_path, images):
+    (tmp_path / "a.aec").write_bytes(codec.compress(images))
+    r = subprocess.run(
+        f"'{AECODEC}' info a.aec a.aec a.aec | true", shell=True, cwd=tmp_path, capture_output=True
+    )
+    assert b"Traceback" not in r.stderr
+
+
+def test_the_output_suffix_decides_the_restored_format_in_the_cli_and_the_api(tmp_path, images):
+    (tmp_path / "t10k-idx3-ubyte.gz").write_bytes(gzip.compress(data.idx_bytes(images)))
+    assert run("-q", "t10k-idx3-ubyte.gz", cwd=tmp_path).returncode == 0
+    assert run("-d", "-q", "-o", "t10k.npy", "t10k-idx3-ubyte.gz.aec", cwd=tmp_path).returncode == 0
+    assert np.load(tmp_path / "t10k.npy").shape == images.shape
+    codec.decompress_file(tmp_path / "t10k-idx3-ubyte.gz.aec", tmp_path / "api.npy")
+    assert np.load(tmp_path / "api.npy").shape == images.shape
+    r = run("-d", "-q", "-o", "t10k.weird", "t10k-idx3-ubyte.gz.aec", cwd=tmp_path)
+    assert (
+        r.returncode == 1
+        and b"unknown output format" in r.stderr
+        and not (tmp_path / "t10k.weird").exists()
+    )
+    with pytest.raises(codec.DataError, match="unknown output format"):
+        codec.decompress_file(tmp_path / "t10k-idx3-ubyte.gz.aec", tmp_path / "t10k.weird")
+
+
+def test_a_jpeg_restored_as_png_never_replaces_an_existing_png_even_with_force(tmp_path, mosaic):
+    _, rgb = mosaic
+    Image.fromarray(rgb).save(tmp_path / "photo.jpg")
+    assert run("-q", "photo.jpg", cwd=tmp_path).returncode == 0
+    (tmp_path / "photo.png").write_bytes(b"the user's own photo.png")
+    r = run("-d", "-f", "photo.jpg.aec", cwd=tmp_path)
+    assert r.returncode == 1 and b"photo.png already exists" in r.stderr
+    assert (tmp_path / "photo.png").read_bytes() == b"the user's own photo.png"
+
+
+def test_two_archives_restoring_to_one_name_in_one_command_do_not_overwrite_each_other(
+    tmp_path, mosaic
+):
+    grey, rgb = mosaic
+    Image.fromarray(rgb).save(tmp_path / "photo.jpg")
+    Image.fromarray(grey).save(tmp_path / "photo.png")
+    assert run("-q", "--rm", "photo.jpg", "photo.png", cwd=tmp_path).returncode == 0
+    r = run("-d", "-f", "--rm", "-q", "photo.jpg.aec", "photo.png.aec", cwd=tmp_path)
+    assert r.returncode == 1 and b"written by this command already" in r.stderr
+    assert (
+        tmp_path / "photo.png.aec"
+    ).exists()  # the second archive kept: nothing of it was restored
+
+
+def test_dash_c_with_several_inputs_is_refused(tmp_path, test_images):
+    np.save(tmp_path / "a.npy", test_images[:2])
+    np.save(tmp_path / "b.npy", test_images[2:4])
+    r = run("-c", "a.npy", "b.npy", cwd=tmp_path)
+    assert r.returncode == 2 and b"-c writes one archive" in r.stderr and r.stdout == b""

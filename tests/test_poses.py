@@ -1,4 +1,5 @@
-"""Poses: tile levels code one-tile images moved or mirrored back into the place their transform knows."""
+"""Poses: tile levels code one-tile images moved or mirrored back into the place their transform
+knows."""
 
 import hashlib
 from pathlib import Path

@@ -18,7 +18,8 @@ import sys, hashlib, numpy as np, codec
 x = codec.data.fashion_mnist("test")[:300]
 for quality in (3, 6):  # a transform level (BLAS products) and a pixel level
     blob = codec.compress(x, quality=quality)
-    print(hashlib.sha256(blob).hexdigest(), hashlib.sha256(codec.decompress(blob).tobytes()).hexdigest())
+    pixels = codec.decompress(blob).tobytes()
+    print(hashlib.sha256(blob).hexdigest(), hashlib.sha256(pixels).hexdigest())
 """
 
 
@@ -50,8 +51,12 @@ def test_latents_do_not_depend_on_batch_size(bundled, test_images):
         np.testing.assert_array_equal(np.concatenate([p[1] for p in parts])[:70], whole[1][:70])
 
 
-# Sets the limit in a fresh interpreter that then becomes aecodec: no fork of this (threaded) process.
-LIMITED = "import os, resource, sys; resource.setrlimit(resource.RLIMIT_FSIZE, (20000, 20000)); os.execv(sys.argv[1], sys.argv[1:])"
+# Sets the limit in a fresh interpreter that then becomes aecodec: no fork of this (threaded)
+# process.
+LIMITED = (
+    "import os, resource, sys; resource.setrlimit(resource.RLIMIT_FSIZE, (20000, 20000)); "
+    "os.execv(sys.argv[1], sys.argv[1:])"
+)
 
 
 def test_full_disk_leaves_no_partial_output_and_keeps_the_input(tmp_path, test_images):

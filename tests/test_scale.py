@@ -1,4 +1,5 @@
-"""Datasets past one machine: the numcodecs codec in zarr and Dask arrays, random access, parallel compression."""
+"""Datasets past one machine: the numcodecs codec in zarr and Dask arrays, random access, parallel
+compression."""
 
 import subprocess
 import sys
@@ -14,7 +15,8 @@ numcodecs = pytest.importorskip("numcodecs")
 
 def test_the_numcodecs_entry_point_finds_the_codec_in_a_fresh_interpreter():
     code = (
-        "import numcodecs; c = numcodecs.get_codec({'id': 'aecodec', 'model': 'fmnist', 'quality': 3}); "
+        "import numcodecs; c = numcodecs.get_codec({'id': 'aecodec', 'model': 'fmnist', 'quality': "
+        "3}); "
         "print(type(c).__module__, c.get_config()['quality'], len(c.get_config()['fingerprint']))"
     )
     out = subprocess.run(
