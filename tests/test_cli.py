@@ -15,7 +15,7 @@ from PIL import Image
 
 import codec
 from codec import cli
-from codec.io import data, idx
+from codec.io import idx
 
 AECODEC = shutil.which("aecodec", path=str(Path(sys.executable).parent)) or shutil.which("aecodec")
 

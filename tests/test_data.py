@@ -114,7 +114,6 @@ def test_download_failure_is_a_data_error(loopback_server, tmp_path):
 
 
 def test_training_images_reads_png_grey_and_rgb(tmp_path):
-    from PIL import Image
 
     grey = np.random.default_rng(0).integers(0, 256, (9, 7), dtype=np.uint8)
     rgb = np.random.default_rng(1).integers(0, 256, (9, 7, 3), dtype=np.uint8)

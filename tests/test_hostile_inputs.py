@@ -222,7 +222,7 @@ def test_an_idx_or_npz_claiming_a_huge_image_is_refused_before_reading(tmp_path)
     head = bytes([0, 0, 8, 3]) + struct.pack(">III", 1, 32768, 32768)
     (tmp_path / "huge-idx3-ubyte.gz").write_bytes(gzip.compress(head + bytes(1 << 20)))
     refused_within_a_second(
-        lambda: codec.data.load_images(tmp_path / "huge-idx3-ubyte.gz"), codec.InputError
+        lambda: codec.data.training_images(tmp_path / "huge-idx3-ubyte.gz"), codec.InputError
     )
     npy = io.BytesIO()
     np.lib.format.write_array_header_1_0(
@@ -230,7 +230,9 @@ def test_an_idx_or_npz_claiming_a_huge_image_is_refused_before_reading(tmp_path)
     )
     with zipfile.ZipFile(tmp_path / "huge.npz", "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr("images.npy", npy.getvalue() + bytes(1 << 20))
-    refused_within_a_second(lambda: codec.data.load_images(tmp_path / "huge.npz"), codec.InputError)
+    refused_within_a_second(
+        lambda: codec.data.training_images(tmp_path / "huge.npz"), codec.InputError
+    )
     for name in ("huge-idx3-ubyte.gz", "huge.npz"):
         r = run("-q", name, cwd=tmp_path)
         assert r.returncode == 1 and b"larger than aecodec accepts" in r.stderr

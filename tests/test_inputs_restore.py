@@ -17,7 +17,7 @@ from PIL import Image, ImageOps
 import codec
 from codec import cli
 from codec.errors import FormatError, InputError
-from codec.io import deep, idx, sinks
+from codec.io import deep, idx, sinks, sources
 from codec.io.images import read_image
 
 from .test_cli import FMNIST, run
@@ -414,7 +414,7 @@ def test_a_jpeg_is_restored_as_png_unless_a_jpeg_is_named(tmp_path, mosaic):
 def test_an_idx_of_colour_images_is_read_as_colour(tmp_path, mosaic):
     _, rgb = mosaic
     stack = np.stack([rgb[:28, :28], rgb[28:56, :28]])  # (2, 28, 28, 3)
-    (tmp_path / "c-idx4-ubyte.gz").write_bytes(gzip.compress(data.idx_bytes(stack)))
+    (tmp_path / "c-idx4-ubyte.gz").write_bytes(gzip.compress(idx.idx_bytes(stack)))
     source = sources.open_source(str(tmp_path / "c-idx4-ubyte.gz"))
     assert source.image_shape == (28, 28, 3) and source.count == 2
 

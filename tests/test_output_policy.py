@@ -24,7 +24,7 @@ from PIL import Image
 import codec
 from codec import cli
 from codec.family import autoencoders as family
-from codec.io import data, fileio
+from codec.io import data, fileio, idx, sinks
 from codec.training import tile as train
 from codec.training.tile_net import ModelConfig
 
@@ -373,7 +373,7 @@ def test_two_writers_finishing_together_never_both_succeed(tmp_path):
 
 def test_a_full_disk_says_no_space_left_on_device(tmp_path, images):
     with open("/dev/full", "wb") as f, pytest.raises(OSError) as info:
-        data.save_images(f, images, "npy")
+        sinks.save_images(f, images, "npy")
     assert info.value.errno == 28
     (tmp_path / "a.npy.aec").write_bytes(
         codec.compress(images, meta={"kind": "npy", "name": "a.npy"})
@@ -407,7 +407,7 @@ def test_a_short_write_to_standard_output_is_an_error_not_a_truncated_success():
             return n
 
     with pytest.raises(BrokenPipeError):
-        data.write_all(Short(), b"x" * 100)
+        sinks.write_all(Short(), b"x" * 100)
 
 
 def test_compress_file_refuses_to_write_over_its_input(tmp_path, images):
@@ -426,7 +426,7 @@ def test_info_into_a_closed_pipe_prints_no_traceback(tmp_path, images):
 
 
 def test_the_output_suffix_decides_the_restored_format_in_the_cli_and_the_api(tmp_path, images):
-    (tmp_path / "t10k-idx3-ubyte.gz").write_bytes(gzip.compress(data.idx_bytes(images)))
+    (tmp_path / "t10k-idx3-ubyte.gz").write_bytes(gzip.compress(idx.idx_bytes(images)))
     assert run("-q", "t10k-idx3-ubyte.gz", cwd=tmp_path).returncode == 0
     assert run("-d", "-q", "-o", "t10k.npy", "t10k-idx3-ubyte.gz.aec", cwd=tmp_path).returncode == 0
     assert np.load(tmp_path / "t10k.npy").shape == images.shape
