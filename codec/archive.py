@@ -46,10 +46,10 @@ class Archive:
             self.header = self._chunks.header
             self.model = api.model_named_by(self.header) if model is None else api._resolve(model)
             api.check_model(self.model, self.header)
+            self.level = self.model.level_of(self.header)  # lossless and near-lossless files' too
         except BaseException:
             self.close()
             raise
-        self.level = api.level_of(self.model, self.header)  # a lossless file's too (quality 0)
         self.starts = np.concatenate(
             [[0], np.cumsum(self._chunks.counts)]
         )  # each chunk's first image
@@ -99,7 +99,7 @@ class Archive:
             c = self.chunk_of(i)
             out.append(self.chunk(c)[i - int(self.starts[c])])
         if not out:
-            return np.empty((0, *self.header["image_shape"]), np.uint8)
+            return np.empty((0, *self.header["image_shape"]), self.header["dtype"])
         return np.stack(out) if len({a.shape for a in out}) == 1 else out
 
     def __iter__(self):
