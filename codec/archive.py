@@ -1,4 +1,5 @@
-"""Random access to the images of an archive: ``codec.open(path)[i]`` decodes only the chunk that holds i.
+"""Random access to the images of an archive: ``codec.open(path)[i]`` decodes only the chunk that
+holds i.
 
 An archive is a sequence of chunks (``api.CHUNK_IMAGES`` images each, one entropy-coded stream
 per chunk), and format 5 ends with an index of them (``bitstream.container``): reading image i
@@ -73,7 +74,8 @@ class Archive:
             images = self.level.decode(data, n, shape, version=self._chunks.version)
         except AecodecError as e:
             raise type(e)(
-                f"images {first} to {stop - 1} (chunk {c + 1} of {len(self._chunks)}) cannot be read: {e}"
+                f"images {first} to {stop - 1} (chunk {c + 1} of {len(self._chunks)}) "
+                f"cannot be read: {e}"
             ) from None
         self._cached = (c, images)
         return images
@@ -121,8 +123,8 @@ def open(source, *, model=None) -> Archive:  # noqa: A001 - codec.open, as files
     """Open an archive (a path, or a seekable binary file object) for reading images at random.
 
     Raises:
-        FormatError (ValueError) and its kinds, ModelMismatchError, FileNotFoundError; InputError for
-        a file object that cannot seek (standard input: decompress it instead).
+        FormatError (ValueError) and its kinds, ModelMismatchError, FileNotFoundError; InputError
+        for a file object that cannot seek (standard input: decompress it instead).
     """
     if not isinstance(source, (str, os.PathLike)) and not (
         hasattr(source, "seekable") and source.seekable()

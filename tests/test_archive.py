@@ -86,7 +86,8 @@ def test_a_damaged_chunk_names_the_images_it_held_and_the_others_still_read(arch
 
 
 def _with_index(blob: bytes, counts, offsets) -> bytes:
-    """``blob`` with its index replaced (checksums made right): a file damaged where no CRC sees it."""
+    """``blob`` with its index replaced (checksums made right): a file damaged where no CRC sees
+    it."""
     index_size = struct.unpack("<I", blob[-8:-4])[0]
     body = blob[: -12 - index_size]
     index = container._record([counts, offsets], "index", container.MAX_INDEX_BYTES)
@@ -225,7 +226,9 @@ def test_every_kind_of_archive_restores_in_part_with_aecodec_d_images(name, tmp_
     path = tmp_path / name
     path.write_bytes((HERE / "data" / name).read_bytes())
     expected = np.stack(images_of(path)[0:2])
-    assert cli.main(["-q", "-d", "--images", "0:2", "-o", str(tmp_path / "part.npy"), str(path)]) == 0
+    assert (
+        cli.main(["-q", "-d", "--images", "0:2", "-o", str(tmp_path / "part.npy"), str(path)]) == 0
+    )
     restored = np.load(tmp_path / "part.npy")
     assert restored.dtype == expected.dtype
     assert np.array_equal(restored.reshape(expected.shape), expected)

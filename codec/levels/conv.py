@@ -44,8 +44,9 @@ def layer_specs(
     channels: int, n: int, m: int, h: int, z: int, ns: int | None = None
 ) -> dict[str, list[tuple]]:
     """(kind, kernel size, in, out, relu) of every layer of the four networks: shared by the float
-    training twin and the integer coder. ``ns`` (default ``n``) is the synthesis's width: the decoder
-    can afford more than the encoder (a decode may take 0.5 s, an encode no longer than AVIF's).
+    training twin and the integer coder. ``ns`` (default ``n``) is the synthesis's width: the
+    decoder can afford more than the encoder (a decode may take 0.5 s, an encode no longer than
+    AVIF's).
     MACs per pixel, analysis about 2.6k at n=32, m=64; synthesis 4.3k at ns=32, 13.2k at ns=64."""
     ns = ns or n
     return {
@@ -224,7 +225,8 @@ class ConvLevel:
     @property
     def work_per_pixel(self) -> float:
         """What the floor of bytes per coded pixel counts each one as: 1 up to the synthesis cost
-        the floor is sized for, proportionally more above, so any model decodes within one budget."""
+        the floor is sized for, proportionally more above, so any model decodes within one
+        budget."""
         return max(1.0, self.transform.macs_per_pixel()[1] / FLOOR_MACS_PER_PIXEL)
 
     max_image_values = (
@@ -232,8 +234,8 @@ class ConvLevel:
     )
 
     def _inputs(self, images: np.ndarray) -> np.ndarray:
-        """(N', Hp, Wp, C) uint8, edge-padded: colour jointly (C the model's), or each channel on its own
-        as a plane (C = 1, which ``analysis`` codes as R = G = B)."""
+        """(N', Hp, Wp, C) uint8, edge-padded: colour jointly (C the model's), or each channel on
+        its own as a plane (C = 1, which ``analysis`` codes as R = G = B)."""
         shape = images.shape[1:]
         channels = shape[2] if len(shape) == 3 else 1
         if channels == self.transform.channels:
@@ -264,7 +266,8 @@ class ConvLevel:
 
     def encode(self, images: np.ndarray, *, min_bytes: int = 0) -> bytes:
         """One stream for images within one tile; beyond, every tile of every image is its own
-        stream, after its length (u32 little-endian), in row-major order; the last carries the padding."""
+        stream, after its length (u32 little-endian), in row-major order; the last carries the
+        padding."""
         grid = tiles(images.shape[1], images.shape[2])
         if len(grid) == 1:
             return self._encode_whole(images, min_bytes)
@@ -368,7 +371,8 @@ class SameTiles:
         return value
 
     def result(self, tile: np.ndarray, what, compute, *args):
-        """``compute(*args)``, made once per distinct ``tile`` and ``what`` (("stream", floor), ...)."""
+        """``compute(*args)``, made once per distinct ``tile`` and ``what`` (("stream", floor),
+        ...)."""
         digest = hashlib.blake2b(np.ascontiguousarray(tile).data, digest_size=16).digest()
         key = (tile.shape, digest)
         record = self._recent.get(key)
@@ -387,7 +391,8 @@ class SameTiles:
 
 
 def tiles(h: int, w: int, size: int | None = None) -> list[tuple[int, int, int, int]]:
-    """(y0, y1, x0, x1) of the tiles (``TILE`` wide) of an h x w image, row-major: one for an image within a tile."""
+    """(y0, y1, x0, x1) of the tiles (``TILE`` wide) of an h x w image, row-major: one for an
+    image within a tile."""
     size = size or TILE
     return [
         (y, min(h, y + size), x, min(w, x + size))
@@ -442,8 +447,28 @@ def to_dict(params: dict, tables: tuple[np.ndarray, list[np.ndarray]]) -> dict:
     }
 
 
+def _stored_config(cfg, source: str) -> dict:
+    """The conv levels' stored config, every number checked (KeyError, TypeError: malformed)."""
+    for key in ("channels", "n", "m", "h", "z"):
+        if type(cfg[key]) is not int or not 1 <= cfg[key] <= 256:
+            raise FormatError(f"{source}: conv config {key} is not a whole number from 1 to 256")
+    if "ns" in cfg and (type(cfg["ns"]) is not int or not 1 <= cfg["ns"] <= 256):
+        raise FormatError(f"{source}: conv config ns is not a whole number from 1 to 256")
+    if cfg["channels"] not in (1, 3):
+        raise FormatError(f"{source}: conv config channels is not 1 or 3")
+    lambdas = cfg["lambdas"]
+    if (
+        not isinstance(lambdas, list)
+        or not 1 <= len(lambdas) <= 32
+        or not all(type(v) in (int, float) and 0 < v < 1e3 for v in lambdas)
+    ):
+        raise FormatError(f"{source}: conv config lambdas is not 1-32 positive numbers")
+    return {k: cfg[k] for k in ("channels", "n", "m", "h", "z", "ns", "lambdas") if k in cfg}
+
+
 def from_body(body: dict, *, source: str = "model"):
-    """(parameters, tables) of the convolutional levels, or None; shapes are checked by ``ConvTransform``.
+    """(parameters, tables) of the convolutional levels, or None; shapes are checked by
+    ``ConvTransform``.
 
     Raises:
         FormatError: a field missing, mistyped or out of range.
@@ -452,28 +477,7 @@ def from_body(body: dict, *, source: str = "model"):
     if stored is None:
         return None
     try:
-        cfg = stored["config"]
-        for key in ("channels", "n", "m", "h", "z"):
-            if type(cfg[key]) is not int or not 1 <= cfg[key] <= 256:
-                raise FormatError(
-                    f"{source}: conv config {key} is not a whole number from 1 to 256"
-                )
-        if "ns" in cfg and (type(cfg["ns"]) is not int or not 1 <= cfg["ns"] <= 256):
-            raise FormatError(f"{source}: conv config ns is not a whole number from 1 to 256")
-        if cfg["channels"] not in (1, 3):
-            raise FormatError(f"{source}: conv config channels is not 1 or 3")
-        lambdas = cfg["lambdas"]
-        if (
-            not isinstance(lambdas, list)
-            or not 1 <= len(lambdas) <= 32
-            or not all(type(v) in (int, float) and 0 < v < 1e3 for v in lambdas)
-        ):
-            raise FormatError(f"{source}: conv config lambdas is not 1-32 positive numbers")
-        params = {
-            "config": {
-                k: cfg[k] for k in ("channels", "n", "m", "h", "z", "ns", "lambdas") if k in cfg
-            }
-        }
+        params = {"config": _stored_config(stored["config"], source)}
         for name in CONV_NETS:
             layers = stored["nets"][name]
             if not isinstance(layers, list) or len(layers) != 3:

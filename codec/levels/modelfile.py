@@ -117,7 +117,8 @@ def encode_array(a: np.ndarray) -> dict:
 
 
 def decode_array(d, *, what: str, shape=None) -> np.ndarray:
-    """Rebuild an array from ``encode_array``'s dict, checking dtype, size and (optionally) shape."""
+    """Rebuild an array from ``encode_array``'s dict, checking dtype, size and (optionally)
+    shape."""
     if not isinstance(d, dict) or set(d) != {"shape", "dtype", "data"}:
         raise FormatError(f"{what}: not an encoded array")
     if not isinstance(d["dtype"], str) or d["dtype"] not in _ALLOWED_DTYPES:

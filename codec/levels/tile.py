@@ -95,7 +95,8 @@ class TileTransform:
         self._bit_costs = np.round(np.minimum(costs, 63.0) * COST_UNIT).astype(np.uint16).ravel()
 
     def arrays(self, index: int) -> dict:
-        """Per-level arrays of the coder (level ``index`` from 0), built once from the frozen integers."""
+        """Per-level arrays of the coder (level ``index`` from 0), built once from the frozen
+        integers."""
         if index not in self._per_level:
             f, q = self.frozen, index
             cluster_freqs = f.freqs[f.cluster_table(q)][:-1].astype(np.float64)
@@ -117,7 +118,8 @@ class TileTransform:
         return self._per_level[index]
 
     def choose(self, y: np.ndarray, a: dict) -> np.ndarray:
-        """The cluster whose frozen tables code each latent (B, P) in the fewest bits, counted exactly in integers."""
+        """The cluster whose frozen tables code each latent (B, P) in the fewest bits, counted
+        exactly in integers."""
         half = self._cost_columns // 2
         v = y[:, None, :] - a["mean"]  # (B, M, P): the symbols under each cluster, once rounded
         np.rint(v, out=v)
@@ -135,7 +137,8 @@ class TileTransform:
     def coded_cost(
         self, index: int, choice: np.ndarray, symbols: np.ndarray, tables: np.ndarray
     ) -> np.ndarray:
-        """Bits (in 1/COST_UNIT, integers) the tables spend on each tile's cluster choice and latent (N,)."""
+        """Bits (in 1/COST_UNIT, integers) the tables spend on each tile's cluster choice and
+        latent (N,)."""
         half = self._cost_columns // 2
         column = np.clip(symbols, -half, half) + (
             tables.astype(np.int64) * self._cost_columns + half
@@ -182,12 +185,13 @@ class TileLevel:
         return n * channels * rows * cols * self.transform.config.pixels
 
     def posed(self, shape, version: int = bitstream.FORMAT_VERSION) -> bool:
-        """Whether images of ``shape`` are coded in poses (``poses``): one tile each, from format 4."""
+        """Whether images of ``shape`` are coded in poses (``poses``): one tile each, from
+        format 4."""
         return version >= 4 and grid(shape[0], shape[1], self.tile) == (1, 1)
 
     def encode(self, images: np.ndarray, *, min_bytes: int = 0) -> bytes:
-        """One ANS stream for uint8 images (N, H, W[, C]): cluster choices, poses (images of one tile),
-        then the latent's groups in turn."""
+        """One ANS stream for uint8 images (N, H, W[, C]): cluster choices, poses (images of one
+        tile), then the latent's groups in turn."""
         tiles = to_tiles(to_planes(images), self.tile)
         if self.posed(images.shape[1:3]):
             pose, (choice, symbols, index) = self.search(tiles)
@@ -233,7 +237,8 @@ class TileLevel:
         return from_planes(from_tiles(tiles, n * channels, shape[0], shape[1], self.tile), n, shape)
 
     def latents(self, tiles: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(cluster choice (N,), integer latents (N, P), their table indices (N, P)) of uint8 tiles (N, P).
+        """(cluster choice (N,), integer latents (N, P), their table indices (N, P)) of uint8
+        tiles (N, P).
 
         Per tile, the cluster whose frozen tables code it in the fewest bits, costs counted
         exactly from the tables (as integers, so ties and sums are the same everywhere);
@@ -255,9 +260,9 @@ class TileLevel:
     def search(
         self, tiles: np.ndarray
     ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """(pose (N,), ``latents`` of the posed tiles) of uint8 tiles (N, P): per tile, of "as it is" and
-        the candidates ``poses`` proposes, the one with the smallest bits + λ·(squared error lost) / P,
-        counted exactly in integers (ties keep the earlier candidate)."""
+        """(pose (N,), ``latents`` of the posed tiles) of uint8 tiles (N, P): per tile, of "as it
+        is" and the candidates ``poses`` proposes, the one with the smallest bits + λ·(squared
+        error lost) / P, counted exactly in integers (ties keep the earlier candidate)."""
         t = self.transform
         weight = (
             COST_UNIT * t.config.lambdas[self.index] / t.config.pixels
@@ -297,7 +302,8 @@ class TileLevel:
         return pose, (choice, symbols, index)
 
     def analyse(self, tiles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(latents before rounding (N, P) float32, after the level's gain; cluster choice (N,)) of uint8 tiles."""
+        """(latents before rounding (N, P) float32, after the level's gain; cluster choice (N,))
+        of uint8 tiles."""
         a = self.transform.arrays(self.index)
         ys, choices = [], []
         for start in range(0, len(tiles), BLOCK):
@@ -313,7 +319,8 @@ class TileLevel:
         return np.concatenate(ys), np.concatenate(choices)
 
     def walk(self, choice: np.ndarray, symbols_of) -> np.ndarray:
-        """Visit the latent's groups in coding order; returns the decoder's latents (N, P), after the inverse gain.
+        """Visit the latent's groups in coding order; returns the decoder's latents (N, P), after
+        the inverse gain.
 
         Group g's means and tables follow from the cluster choice (N,) and the groups before it;
         ``symbols_of(lo, hi, mean, index, rung)`` gives the integer symbols of elements lo..hi
@@ -410,8 +417,8 @@ HALF_PRECISION = (
 
 
 def _stored(name: str, value: np.ndarray) -> np.ndarray:
-    """Transform and context weights and scales are stored as float16 (the model *is* the rounded weights,
-    on every machine); means, gains and cluster logits stay float32."""
+    """Transform and context weights and scales are stored as float16 (the model *is* the rounded
+    weights, on every machine); means, gains and cluster logits stay float32."""
     return value.astype(np.float16) if name.startswith(HALF_PRECISION) else value.astype(np.float32)
 
 
