@@ -111,8 +111,8 @@ class Model:
             if asked:
                 raise InputError(str(e)) from None
             raise FormatError(
-                f"file needs a lossless coder of {depth}-bit images within {max_error}, which "
-                f"model {self.name!r} does not have"
+                f"file needs a lossless coder of {depth}-bit images, which model {self.name!r} "
+                "does not have"
             ) from None
 
     def level(self, quality=None) -> registry.Level:
