@@ -2,7 +2,6 @@
 section of the model file, and codes through ``codec.compress``, ``codec.decompress`` and
 ``codec.open`` without a library file knowing it (``codec/levels/registry.py``)."""
 
-
 import msgpack
 import numpy as np
 import pytest
