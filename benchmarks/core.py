@@ -152,8 +152,8 @@ def main(argv=None) -> dict:
         "model": {
             "name": model.name,
             "fingerprint": model.fingerprint,
-            "flops_per_image": count_flops(model.config),
-            "pixel_ops_per_image": pixel.OPS_PER_PIXEL * model.config.pixels,
+            "flops_per_image": count_flops(model.part("tile").config),
+            "pixel_ops_per_image": pixel.OPS_PER_PIXEL * model.part("tile").config.pixels,
             "levels": {q: model.level(q).kind for q in model.qualities},
         },
         "images": len(test),

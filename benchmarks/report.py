@@ -104,7 +104,7 @@ def aecodec_rows(model, images: np.ndarray, single_limit: int, samples: dict) ->
                 dec=dec,
             )
         )
-    if model.lossless is not None:
+    if model.part("lossless") is not None:
         rows += exact_rows(model, images)
     return rows
 

@@ -32,8 +32,8 @@ def latents(model, images: np.ndarray, quality: int) -> dict:
     """Everything the tail's context sees and codes, per tile, with the model's own prior of every
     element."""
     level = model.level(quality)
-    a = model.transform.arrays(level.index)
-    y, choice = level.analyse(to_tiles(to_planes(images), model.config.tile))
+    a = model.part("tile").arrays(level.index)
+    y, choice = level.analyse(to_tiles(to_planes(images), model.part("tile").config.tile))
     own_mean, own_rung = np.empty(y.shape), np.empty(y.shape)
 
     def record(lo, hi, mean, _index, rung):
@@ -129,8 +129,8 @@ def main(argv=None) -> None:
     parser.add_argument("--steps", type=int, default=3000)
     args = parser.parse_args(argv)
     model = api.load_model(args.model)
-    args.quality = args.quality or model.config.qualities
-    bounds = model.config.bounds
+    args.quality = args.quality or model.part("tile").config.qualities
+    bounds = model.part("tile").config.bounds
     lo = bounds[-2]
     train = latents(model, data.fashion_mnist("train")[: args.train], args.quality)
     test = latents(model, data.fashion_mnist("test")[: args.test], args.quality)
@@ -151,7 +151,7 @@ def main(argv=None) -> None:
         (split(6), 128),
         (split(1), 512),
     ):
-        nets = fit(split_bounds, train, model.config.clusters, hidden, args.steps)
+        nets = fit(split_bounds, train, model.part("tile").config.clusters, hidden, args.steps)
         b = float(tail_bits(nets, split_bounds, test).mean())
         print(
             f"  {len(split_bounds) - 1} group(s), {hidden} hidden units, retrained: {b / 8:.1f} "

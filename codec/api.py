@@ -153,11 +153,25 @@ def check_codable(shape, *, model=None, quality=None, max_error: int | None = No
     """
     check_image_shape(shape)
     found = _resolve(model, [shape])
+    asked = level_fields(found, quality, max_error)
+    check_level_shape(found.level_of(asked, asked=True), found, shape)
+
+
+def level_fields(model: Model, quality=None, max_error=None, depth: int = 8) -> dict:
+    """The header's fields that name the level a writer is asked for (``Model.level_of`` reads
+    them): ``quality`` (None: the model's default), or ``max_error`` (0: lossless; quality 0).
+
+    Raises:
+        InputError: both asked for, an unknown quality or bound, a depth other than 8 for a
+            quality level.
+    """
     if max_error is not None:
-        level = found.lossless_level(check_max_error(max_error))
-    else:
-        level = found.level_for(found.check_quality(quality))
-    check_level_shape(level, found, shape)
+        if quality is not None:
+            raise InputError("pass a quality or a max_error (lossless: 0), not both")
+        return {"quality": 0, "max_error": check_max_error(max_error), "depth": depth}
+    if depth != 8 and (quality is not None or model.levels):
+        raise InputError(LOSSY_DEPTH.format(depth=depth))
+    return {"quality": model.check_quality(quality), "max_error": 0, "depth": depth}
 
 
 def check_max_error(max_error) -> int:
@@ -274,15 +288,9 @@ class ArchiveWriter:
     ):
         self.model = _resolve(model, [image_shape], depth)
         self.depth = _check_depth(depth)
-        if max_error is not None:
-            if quality is not None:
-                raise InputError("pass a quality or a max_error (lossless: 0), not both")
-            self.quality, self.max_error = 0, check_max_error(max_error)
-        else:
-            if depth != 8 and (quality is not None or self.model.levels):
-                raise InputError(LOSSY_DEPTH.format(depth=depth))
-            self.quality, self.max_error = self.model.check_quality(quality), 0
-        self.level = self.model.level_for(self.quality, self.max_error, depth)
+        self._asked = level_fields(self.model, quality, max_error, self.depth)
+        self.quality, self.max_error = self._asked["quality"], self._asked["max_error"]
+        self.level = self.model.level_of(self._asked, asked=True)
         self.image_shape = tuple(image_shape)
         self._chunk_size(self.image_shape)  # refused now if a reader would refuse it
         header = _header(
@@ -305,15 +313,13 @@ class ArchiveWriter:
         and within what the level codes at once in bounded memory (the lossless coder's)."""
         check_level_shape(self.level, self.model, shape)
         coded, pixels = self.level.coded_pixels(1, shape), int(np.prod(shape))
-        chunk = getattr(self.level, "chunk_images", CHUNK_IMAGES)
-        budget = getattr(self.level, "max_chunk_values", container.MAX_CHUNK_PIXELS)
         return max(
             1,
             min(
-                chunk,
+                self.level.chunk_images or CHUNK_IMAGES,
                 self.level.max_coded_pixels // coded,
                 container.MAX_CHUNK_PIXELS // pixels,
-                budget // pixels,
+                self.level.max_chunk_values // pixels,
             ),
         )
 
@@ -346,9 +352,7 @@ class ArchiveWriter:
                 len(batch), self.level.encode(batch, min_bytes=min_bytes), list(self._shape)
             )
         else:
-            self._encoder.submit(
-                (self.quality, self.max_error, self.depth), batch, min_bytes, list(self._shape)
-            )
+            self._encoder.submit(self._asked, batch, min_bytes, list(self._shape))
             for chunk in self._encoder.ready():
                 self._writer.add(*chunk)
         self.count += len(batch)
@@ -388,7 +392,7 @@ class ArchiveReader:
         self.header = self._reader.header
         self.model = model_named_by(self.header) if model is None else _resolve(model)
         check_model(self.model, self.header)
-        self.level = level_of(self.model, self.header)
+        self.level = self.model.level_of(self.header)
 
     def __iter__(self):
         framed = self._reader.version >= 3
@@ -401,12 +405,6 @@ class ArchiveReader:
                     f"{container.MAX_PIXELS_PER_BYTE} per byte (decompress it with aecodec 0.1)"
                 )
             yield self.level.decode(data, n, shape, version=self._reader.version)
-
-
-def level_of(model: Model, header: dict):
-    """The level a file's header names (a lossy level, or the lossless coder at its bound and
-    depth): the one rule of reading a file whole (``ArchiveReader``) and at random (``archive``)."""
-    return model.level_for(header["quality"], header["max_error"], header["depth"])
 
 
 def floor_pixels(level, n: int, shape) -> int:
@@ -526,21 +524,15 @@ def made_by(model: Model, header: dict) -> bool:
 
 
 def check_model(model: Model, header: dict) -> None:
-    """Refuse a file made with another model (the header names it by a fingerprint prefix) or at a level it lacks."""
+    """Refuse a file made with another model (the header names it by a fingerprint prefix); the
+    level it names is ``Model.level_of``'s to find (FormatError if the model lacks it)."""
     needed = header["model"]["fingerprint"]
     if not made_by(model, header):
         raise ModelMismatchError(
-            f"file was compressed with the model whose fingerprint starts {needed}, not {model.name!r} "
-            f"({model.fingerprint[: len(needed)]}); pass that model with model=/--model"
+            f"file was compressed with the model whose fingerprint starts {needed}, "
+            f"not {model.name!r} ({model.fingerprint[: len(needed)]}); "
+            "pass that model with model=/--model"
         )
-    if header["quality"] == 0:
-        if model.lossless is None or header["depth"] > model.lossless.depth:
-            raise FormatError(
-                f"file needs a lossless coder of {header['depth']}-bit images, which model "
-                f"{model.name!r} does not have"
-            )
-    elif header["quality"] not in model.qualities:
-        raise FormatError(f"header quality {header['quality']} is not one of the model's levels")
 
 
 def decompress(data: bytes, *, model=None):

@@ -1,4 +1,5 @@
-"""Random access to the images of an archive: ``codec.open(path)[i]`` decodes only the chunk that holds i.
+"""Random access to the images of an archive: ``codec.open(path)[i]`` decodes only the chunk that
+holds i.
 
 An archive is a sequence of chunks (``api.CHUNK_IMAGES`` images each, one entropy-coded stream
 per chunk), and format 5 ends with an index of them (``bitstream.container``): reading image i
@@ -46,10 +47,10 @@ class Archive:
             self.header = self._chunks.header
             self.model = api.model_named_by(self.header) if model is None else api._resolve(model)
             api.check_model(self.model, self.header)
+            self.level = self.model.level_of(self.header)  # lossless and near-lossless files' too
         except BaseException:
             self.close()
             raise
-        self.level = api.level_of(self.model, self.header)  # a lossless file's too (quality 0)
         self.starts = np.concatenate(
             [[0], np.cumsum(self._chunks.counts)]
         )  # each chunk's first image
@@ -73,7 +74,8 @@ class Archive:
             images = self.level.decode(data, n, shape, version=self._chunks.version)
         except AecodecError as e:
             raise type(e)(
-                f"images {first} to {stop - 1} (chunk {c + 1} of {len(self._chunks)}) cannot be read: {e}"
+                f"images {first} to {stop - 1} (chunk {c + 1} of {len(self._chunks)}) "
+                f"cannot be read: {e}"
             ) from None
         self._cached = (c, images)
         return images
@@ -99,7 +101,7 @@ class Archive:
             c = self.chunk_of(i)
             out.append(self.chunk(c)[i - int(self.starts[c])])
         if not out:
-            return np.empty((0, *self.header["image_shape"]), np.uint8)
+            return np.empty((0, *self.header["image_shape"]), self.header["dtype"])
         return np.stack(out) if len({a.shape for a in out}) == 1 else out
 
     def __iter__(self):
@@ -121,8 +123,8 @@ def open(source, *, model=None) -> Archive:  # noqa: A001 - codec.open, as files
     """Open an archive (a path, or a seekable binary file object) for reading images at random.
 
     Raises:
-        FormatError (ValueError) and its kinds, ModelMismatchError, FileNotFoundError; InputError for
-        a file object that cannot seek (standard input: decompress it instead).
+        FormatError (ValueError) and its kinds, ModelMismatchError, FileNotFoundError; InputError
+        for a file object that cannot seek (standard input: decompress it instead).
     """
     if not isinstance(source, (str, os.PathLike)) and not (
         hasattr(source, "seekable") and source.seekable()

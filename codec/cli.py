@@ -913,7 +913,7 @@ def _keep_params(args, model) -> dict:
     """The trained parameters, also saved in --workdir (conv-params.npz) before anything can refuse them."""
     import numpy as np
 
-    from codec.levels.modelfile import CONV_NETS
+    from codec.levels.conv import CONV_NETS
     from codec.training import conv_model
 
     params = conv_model.export(model)
@@ -939,11 +939,11 @@ def _width(text: str) -> int:
 
 def _conv_params(path):
     """(parameters, tables) of a model file's convolutional levels, or None where it has none."""
-    from codec.levels import modelfile
+    from codec.levels import conv, modelfile
 
     try:
         body = modelfile.loads(modelfile.read(path), what=str(path))
-        return modelfile.conv_from_body(body, source=str(path))
+        return conv.from_body(body, source=str(path))
     except OSError as e:
         raise UsageError(f"{path}: {e.strerror or e}") from None
 
@@ -974,7 +974,7 @@ def _conv_init(args):
 
 def _leaves(text: str) -> int:
     """--leaves, refused at parsing rather than when the trained model is loaded."""
-    from codec.levels.modelfile import MAX_LOSSLESS_LEAVES
+    from codec.levels.lossless import MAX_LOSSLESS_LEAVES
 
     try:
         value = int(text)
@@ -1614,7 +1614,7 @@ def lossless_added(
     raw = modelfile.amended(
         base,
         meta=meta,
-        lossless=modelfile.lossless_to_dict(coder),
+        lossless=lossless.to_dict(coder),
         format=modelfile.FORMAT,
         **upgraded,
     )
@@ -1681,9 +1681,7 @@ def _with_conv_levels(args, tile_file: bytes, images, val) -> bytes:
         minutes=args.minutes / 2 if split else None,
     )
     params = _no_worse_than_start(args, *fitted, list(val))
-    candidate = modelfile.amended(
-        tile_file, conv=modelfile.conv_to_dict(params, conv.ladder_tables())
-    )
+    candidate = modelfile.amended(tile_file, conv=conv.to_dict(params, conv.ladder_tables()))
     entries, rows = _ladder(candidate, list(val), auto=True)
     meta = modelfile.loads(candidate)["meta"]
     data = modelfile.amended(

@@ -48,9 +48,7 @@ def models_built() -> int:
     return _BUILT[0]
 
 
-def encode_chunk(
-    fingerprint: str, model_bytes: bytes, level: tuple, batch, min_bytes: int
-) -> bytes:
+def encode_chunk(fingerprint: str, model_bytes: bytes, level: dict, batch, min_bytes: int) -> bytes:
     """A chunk's coded stream, computed on a worker (the model built on its first chunk)."""
     if fingerprint not in _MODELS:
         model = Model(
@@ -60,7 +58,7 @@ def encode_chunk(
             raise ValueError("the model a worker received is not the one asked for")
         _MODELS[fingerprint] = model
         _BUILT[0] += 1
-    return _MODELS[fingerprint].level_for(*level).encode(batch, min_bytes=min_bytes)
+    return _MODELS[fingerprint].level_of(level).encode(batch, min_bytes=min_bytes)
 
 
 class DaskPool:
@@ -270,9 +268,9 @@ class ChunkEncoder:
         self.pool, self.fingerprint, self._model = pool, fingerprint, model_future
         self._queue: deque = deque()
 
-    def submit(self, level: tuple, batch, min_bytes: int, shape) -> None:
-        """Code ``batch`` at ``level``: (quality, max_error, depth), as ``Model.level_for`` takes
-        it."""
+    def submit(self, level: dict, batch, min_bytes: int, shape) -> None:
+        """Code ``batch`` at ``level`` (the header's quality, max_error and depth, as
+        ``Model.level_of`` reads them)."""
         # a large chunk goes as data of its own (Dask warns of large task graphs); small
         # ones ride with the task
         images = self.pool.client.scatter(batch) if batch.nbytes > SCATTER_BYTES else batch

@@ -182,3 +182,53 @@ def test_damaged_archives_read_at_random_fail_only_with_aecodec_errors(small_chu
             pass
 
     check()
+
+
+# Every kind of archive: lossy, lossless, near-lossless, grey and colour, 8- and 16-bit (the
+# fixtures of tests/data, each made by an earlier aecodec), read at random and by -d --images.
+FIXTURES = sorted(p.name for p in (HERE / "data").glob("*.aec"))
+
+
+def images_of(path: Path) -> list:
+    """The images a fixture holds, as decompress restores them (checked against the original, its
+    .npy, within the file's bound)."""
+    header = container.unpack(path.read_bytes()).header
+    whole = codec.decompress(path.read_bytes())
+    if path.with_suffix(".npy").is_file():
+        original = np.load(path.with_suffix(".npy"))
+        assert np.abs(whole.astype(int) - original).max() <= header["max_error"]
+    return list(whole) if header["batched"] else [whole]
+
+
+def test_the_fixtures_hold_every_kind_of_archive():
+    headers = [container.unpack((HERE / "data" / f).read_bytes()).header for f in FIXTURES]
+    kinds = {(h["quality"] > 0, h["max_error"] > 0, h["depth"] > 8) for h in headers}
+    assert {(True, False, False), (False, False, False), (False, True, False)} <= kinds
+    assert {(False, False, True), (False, True, True)} <= kinds
+    assert any(len(h["image_shape"]) == 3 for h in headers)  # colour
+
+
+@pytest.mark.parametrize("name", FIXTURES)
+def test_every_kind_of_archive_is_read_at_random(name):
+    path = HERE / "data" / name
+    expected = images_of(path)
+    with codec.open(path) as images:
+        assert len(images) == len(expected)
+        assert images[-1].dtype == expected[-1].dtype
+        assert all(np.array_equal(images[i], expected[i]) for i in range(len(expected)))
+        assert np.array_equal(images[0:2], np.stack(expected[0:2]))
+
+
+@pytest.mark.parametrize("name", FIXTURES)
+def test_every_kind_of_archive_restores_in_part_with_aecodec_d_images(name, tmp_path):
+    from codec import cli
+
+    path = tmp_path / name
+    path.write_bytes((HERE / "data" / name).read_bytes())
+    expected = np.stack(images_of(path)[0:2])
+    assert (
+        cli.main(["-q", "-d", "--images", "0:2", "-o", str(tmp_path / "part.npy"), str(path)]) == 0
+    )
+    restored = np.load(tmp_path / "part.npy")
+    assert restored.dtype == expected.dtype
+    assert np.array_equal(restored.reshape(expected.shape), expected)

@@ -78,7 +78,7 @@ def test_a_chunk_of_many_images_with_a_tree_of_its_own_is_refused(monkeypatch):
     damaged (its weighted predictor would only cost the decoder memory)."""
     images = np.stack([_upscaled(i)[:32, :32] for i in range(lossless.OWN_TREE_MAX_IMAGES + 1)])
     model = codec.load_model(PHOTO_MODEL)
-    level = model.lossless_level()
+    level = model.level_of({"quality": 0, "max_error": 0, "depth": 8})
     monkeypatch.setattr(lossless, "OWN_TREE_MAX_IMAGES", len(images))
     stream = level.encode(images)
     assert np.array_equal(level.decode(stream, len(images), images.shape[1:]), images)

@@ -65,11 +65,11 @@ def test_weights_too_large_for_exact_coding_are_refused(tiny_model_path, tmp_pat
 
 
 def test_integer_coding_matches_the_trained_float_model(bundled, test_images):
-    params = {k: jnp.asarray(v.astype(np.float32)) for k, v in bundled.transform.params.items()}
-    tiles = to_tiles(test_images, bundled.config.tile)
+    params = {k: jnp.asarray(v.astype(np.float32)) for k, v in bundled.part("tile").params.items()}
+    tiles = to_tiles(test_images, bundled.part("tile").config.tile)
     y_float = np.asarray(transforms.analysis(params, jnp.asarray(tiles, jnp.float32) / 255.0))
-    np.testing.assert_allclose(bundled.transform.analysis(tiles), y_float, atol=1e-3)
-    top = bundled.config.qualities  # the transform's highest level
+    np.testing.assert_allclose(bundled.part("tile").analysis(tiles), y_float, atol=1e-3)
+    top = bundled.part("tile").config.qualities  # the transform's highest level
     choice, symbols, _ = bundled.level(top).latents(tiles)
     latents = bundled.level(top).walk(choice, lambda lo, hi, *_: symbols[:, lo:hi])
     x_float = np.asarray(transforms.synthesis(params, jnp.asarray(latents, jnp.float32)))
@@ -80,14 +80,16 @@ def test_integer_coding_matches_the_trained_float_model(bundled, test_images):
 
 
 def test_integer_context_matches_the_trained_float_context(bundled, test_images):
-    params = {k: jnp.asarray(v.astype(np.float32)) for k, v in bundled.transform.params.items()}
-    top = bundled.config.qualities  # the transform's highest level
-    choice, symbols, _ = bundled.level(top).latents(to_tiles(test_images, bundled.config.tile))
+    params = {k: jnp.asarray(v.astype(np.float32)) for k, v in bundled.part("tile").params.items()}
+    top = bundled.part("tile").config.qualities  # the transform's highest level
+    choice, symbols, _ = bundled.level(top).latents(
+        to_tiles(test_images, bundled.part("tile").config.tile)
+    )
     latents = bundled.level(top).walk(choice, lambda lo, hi, *_: symbols[:, lo:hi])
-    bounds = bundled.config.bounds
+    bounds = bundled.part("tile").config.bounds
     assert len(bounds) > 2  # the bundled model codes its latent in groups
     for g in range(1, len(bounds) - 1):
-        fixed = bundled.transform.context(
+        fixed = bundled.part("tile").context(
             g, integer.fixed_latents(latents[:, : bounds[g]]), bundled.level(top).index, choice
         )
         floats = transforms.context(
@@ -101,8 +103,10 @@ def test_integer_context_matches_the_trained_float_context(bundled, test_images)
 
 
 def test_coding_arithmetic_matches_the_pinned_reference(bundled, test_images):
-    top = bundled.config.qualities  # the transform's highest level
-    choice, symbols, _ = bundled.level(top).latents(to_tiles(test_images, bundled.config.tile))
+    top = bundled.part("tile").config.qualities  # the transform's highest level
+    choice, symbols, _ = bundled.level(top).latents(
+        to_tiles(test_images, bundled.part("tile").config.tile)
+    )
     digest = hashlib.sha256(
         choice.astype("<i4").tobytes() + symbols.astype("<i4").tobytes()
     ).hexdigest()

@@ -179,7 +179,7 @@ def test_a_damaged_lossless_stream_is_an_error_not_wrong_pixels(model_path):
         damaged[i] ^= 0x5A
     from codec.levels.lossless import LosslessLevel
 
-    level = LosslessLevel(codec.load_model(model_path).lossless)
+    level = LosslessLevel(codec.load_model(model_path).part("lossless"))
     with pytest.raises(FormatError):
         level.decode(bytes(damaged), 20, (28, 28))
 

@@ -16,14 +16,14 @@ def test_compression_consistent_with_quantization(bundled, test_images):
     """The decoder recovers exactly the integers the encoder produced."""
     from codec.levels.planes import to_tiles
 
-    tiles = to_tiles(test_images[:64], bundled.config.tile)
+    tiles = to_tiles(test_images[:64], bundled.part("tile").config.tile)
     choice, symbols, index = bundled.level(3).latents(tiles)
-    enc = bitstream.Encoder(bundled.transform.tables)
-    enc.add(choice, np.full(64, bundled.transform.frozen.cluster_table(2)))
+    enc = bitstream.Encoder(bundled.part("tile").tables)
+    enc.add(choice, np.full(64, bundled.part("tile").frozen.cluster_table(2)))
     enc.add(symbols, index)
-    dec = bitstream.Decoder(enc.finish(), bundled.transform.tables)
+    dec = bitstream.Decoder(enc.finish(), bundled.part("tile").tables)
     np.testing.assert_array_equal(
-        dec.read(np.full(64, bundled.transform.frozen.cluster_table(2))), choice
+        dec.read(np.full(64, bundled.part("tile").frozen.cluster_table(2))), choice
     )
     np.testing.assert_array_equal(dec.read(index), symbols)
 
@@ -32,15 +32,17 @@ def test_information_bounds(bundled, test_images):
     """Coded bits >= ideal bits under the frozen tables, and only the coder's flush above."""
     from codec.levels.planes import to_tiles
 
-    choice, symbols, index = bundled.level(3).latents(to_tiles(test_images, bundled.config.tile))
-    enc = bitstream.Encoder(bundled.transform.tables)
-    cluster_index = np.full(len(choice), bundled.transform.frozen.cluster_table(2))
+    choice, symbols, index = bundled.level(3).latents(
+        to_tiles(test_images, bundled.part("tile").config.tile)
+    )
+    enc = bitstream.Encoder(bundled.part("tile").tables)
+    cluster_index = np.full(len(choice), bundled.part("tile").frozen.cluster_table(2))
     enc.add(choice, cluster_index)
     enc.add(symbols, index)
     coded = 8 * len(enc.finish())
     ideal = bitstream.ideal_bits(
-        choice, cluster_index, bundled.transform.tables
-    ) + bitstream.ideal_bits(symbols, index, bundled.transform.tables)
+        choice, cluster_index, bundled.part("tile").tables
+    ) + bitstream.ideal_bits(symbols, index, bundled.part("tile").tables)
     assert ideal <= coded <= ideal * 1.002 + 64
 
 
@@ -48,8 +50,8 @@ def test_frozen_tables_are_rebuilt_identically_from_the_ladder(bundled):
     """The stored integer tables are exactly what freezing computes on this machine."""
     for t, scale in enumerate(entropy.SCALE_LADDER):
         low, freqs = entropy.integer_table(float(scale))
-        assert low == bundled.transform.frozen.lows[t]
-        np.testing.assert_array_equal(freqs, bundled.transform.frozen.freqs[t])
+        assert low == bundled.part("tile").frozen.lows[t]
+        np.testing.assert_array_equal(freqs, bundled.part("tile").frozen.freqs[t])
 
 
 def test_compression_works_after_serialization(tiny_model_path, tmp_path, test_images):
@@ -120,7 +122,7 @@ def test_model_file_from_before_context_modelling_still_loads(
         np.rint(rung.astype(np.float64)).astype(np.uint8)
     )
     model = codec.load_model(_write(tmp_path / "old.aecm", body))
-    assert model.config.bounds == (0, 784)
+    assert model.part("tile").config.bounds == (0, 784)
     restored = codec.decompress(
         codec.compress(test_images[:5], quality=2, model=model), model=model
     )
@@ -156,9 +158,9 @@ def test_fine_tuning_copies_matching_parameters_and_names_the_others(tiny_model_
 
 
 def test_a_stream_claiming_a_negative_cluster_is_a_format_error(tiny):
-    encoder = bitstream.Encoder(tiny.transform.tables)
+    encoder = bitstream.Encoder(tiny.part("tile").tables)
     encoder.add(
-        np.array([-3]), np.array([tiny.transform.frozen.cluster_table(0)])
+        np.array([-3]), np.array([tiny.part("tile").frozen.cluster_table(0)])
     )  # the escape carries any value
     with pytest.raises(codec.FormatError, match="cluster index out of range"):
         tiny.level(1).decode(encoder.finish(), 1, [28, 28])

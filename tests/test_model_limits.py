@@ -20,7 +20,7 @@ import pytest
 import codec
 from codec import api
 from codec.family import autoencoders as family
-from codec.levels import convnet, modelfile
+from codec.levels import convnet, lossless, modelfile
 from codec.training import lossless_train
 
 from .test_cli import AECODEC
@@ -172,7 +172,7 @@ def test_the_reviews_16383_deep_lossless_tree_is_refused_at_load_in_a_moment(tmp
 
 
 def test_a_lossless_tree_one_past_the_depth_bound_is_refused_and_one_at_it_codes(tmp_path):
-    bound = modelfile.MAX_LOSSLESS_DEPTH
+    bound = lossless.MAX_LOSSLESS_DEPTH
     with pytest.raises(codec.LimitError, match=f"depth {bound + 1} is more than the {bound}"):
         codec.load_model(written(tmp_path / "over.aecm", api.DEEP_MODEL, _chain(bound + 1)))
     model = codec.load_model(written(tmp_path / "at.aecm", api.DEEP_MODEL, _chain(bound)))
@@ -185,7 +185,7 @@ def test_a_lossless_tree_one_past_the_depth_bound_is_refused_and_one_at_it_codes
 
 def test_training_grows_no_lossless_tree_deeper_than_a_model_may_hold(monkeypatch, test_images):
     monkeypatch.setattr(
-        modelfile, "MAX_LOSSLESS_DEPTH", 3
+        lossless, "MAX_LOSSLESS_DEPTH", 3
     )  # 64 leaves take at least 6 levels unbounded
     coder = lossless_train.fit([test_images[:40]], 8, leaves=64, log=lambda s: None)
     assert coder.tree.depth == 3
@@ -345,7 +345,9 @@ def test_a_true_in_an_array_shape_is_a_format_error_not_a_traceback(tmp_path):
 
 def test_the_bundled_models_load_within_every_bound_with_room_to_spare():
     for path in (api.DEFAULT_MODEL, api.PHOTO_MODEL, api.DEEP_MODEL):
-        assert codec.load_model(path).lossless.tree.depth <= modelfile.MAX_LOSSLESS_DEPTH // 2
+        assert (
+            codec.load_model(path).part("lossless").tree.depth <= lossless.MAX_LOSSLESS_DEPTH // 2
+        )
     for purpose in family.BUNDLED:
         model, body = family.load(family.bundled_path(purpose))
         assert len(model.cfg.widths) <= family.MAX_WIDTHS // 4

@@ -42,8 +42,8 @@ def test_files_and_pixels_are_identical_across_processes_and_thread_settings():
 
 
 def test_latents_do_not_depend_on_batch_size(bundled, test_images):
-    tiles = to_tiles(test_images, bundled.config.tile)
-    top = bundled.config.qualities  # the transform's highest level
+    tiles = to_tiles(test_images, bundled.part("tile").config.tile)
+    top = bundled.part("tile").config.qualities  # the transform's highest level
     whole = bundled.level(top).latents(tiles)
     for size in (1, 7, 64):
         parts = [bundled.level(top).latents(tiles[i : i + size]) for i in range(0, 70, size)]

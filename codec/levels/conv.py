@@ -22,8 +22,11 @@ import math
 import numpy as np
 
 import bitstream
+from bitstream.coder import PRECISION
+from bitstream.container import MAX_CHUNK_PIXELS
+from bitstream.errors import FormatError
 from bitstream.header import MAX_IMAGE_PIXELS
-from codec.levels import convnet
+from codec.levels import convnet, modelfile, registry
 from codec.levels.convnet import ACT_BITS
 from codec.levels.planes import from_planes, to_planes
 
@@ -42,8 +45,9 @@ def layer_specs(
     channels: int, n: int, m: int, h: int, z: int, ns: int | None = None
 ) -> dict[str, list[tuple]]:
     """(kind, kernel size, in, out, relu) of every layer of the four networks: shared by the float
-    training twin and the integer coder. ``ns`` (default ``n``) is the synthesis's width: the decoder
-    can afford more than the encoder (a decode may take 0.5 s, an encode no longer than AVIF's).
+    training twin and the integer coder. ``ns`` (default ``n``) is the synthesis's width: the
+    decoder can afford more than the encoder (a decode may take 0.5 s, an encode no longer than
+    AVIF's).
     MACs per pixel, analysis about 2.6k at n=32, m=64; synthesis 4.3k at ns=32, 13.2k at ns=64."""
     ns = ns or n
     return {
@@ -196,9 +200,12 @@ class ConvTransform:
 
 
 class ConvLevel:
-    """One quality level of the convolutional kind: the transform at the level's gain."""
+    """One quality level of the convolutional kind: the transform at the level's gain (a
+    ``registry.Level``)."""
 
     kind = "conv"
+    chunk_images = None  # the container's default
+    max_chunk_values = MAX_CHUNK_PIXELS
 
     def __init__(self, transform: ConvTransform, index: int):
         self.transform, self.index = transform, index
@@ -219,7 +226,8 @@ class ConvLevel:
     @property
     def work_per_pixel(self) -> float:
         """What the floor of bytes per coded pixel counts each one as: 1 up to the synthesis cost
-        the floor is sized for, proportionally more above, so any model decodes within one budget."""
+        the floor is sized for, proportionally more above, so any model decodes within one
+        budget."""
         return max(1.0, self.transform.macs_per_pixel()[1] / FLOOR_MACS_PER_PIXEL)
 
     max_image_values = (
@@ -227,8 +235,8 @@ class ConvLevel:
     )
 
     def _inputs(self, images: np.ndarray) -> np.ndarray:
-        """(N', Hp, Wp, C) uint8, edge-padded: colour jointly (C the model's), or each channel on its own
-        as a plane (C = 1, which ``analysis`` codes as R = G = B)."""
+        """(N', Hp, Wp, C) uint8, edge-padded: colour jointly (C the model's), or each channel on
+        its own as a plane (C = 1, which ``analysis`` codes as R = G = B)."""
         shape = images.shape[1:]
         channels = shape[2] if len(shape) == 3 else 1
         if channels == self.transform.channels:
@@ -259,7 +267,8 @@ class ConvLevel:
 
     def encode(self, images: np.ndarray, *, min_bytes: int = 0) -> bytes:
         """One stream for images within one tile; beyond, every tile of every image is its own
-        stream, after its length (u32 little-endian), in row-major order; the last carries the padding."""
+        stream, after its length (u32 little-endian), in row-major order; the last carries the
+        padding."""
         grid = tiles(images.shape[1], images.shape[2])
         if len(grid) == 1:
             return self._encode_whole(images, min_bytes)
@@ -363,7 +372,8 @@ class SameTiles:
         return value
 
     def result(self, tile: np.ndarray, what, compute, *args):
-        """``compute(*args)``, made once per distinct ``tile`` and ``what`` (("stream", floor), ...)."""
+        """``compute(*args)``, made once per distinct ``tile`` and ``what`` (("stream", floor),
+        ...)."""
         digest = hashlib.blake2b(np.ascontiguousarray(tile).data, digest_size=16).digest()
         key = (tile.shape, digest)
         record = self._recent.get(key)
@@ -382,7 +392,8 @@ class SameTiles:
 
 
 def tiles(h: int, w: int, size: int | None = None) -> list[tuple[int, int, int, int]]:
-    """(y0, y1, x0, x1) of the tiles (``TILE`` wide) of an h x w image, row-major: one for an image within a tile."""
+    """(y0, y1, x0, x1) of the tiles (``TILE`` wide) of an h x w image, row-major: one for an
+    image within a tile."""
     size = size or TILE
     return [
         (y, min(h, y + size), x, min(w, x + size))
@@ -402,3 +413,139 @@ def ladder_tables() -> tuple[np.ndarray, list[np.ndarray]]:
 
     lows, freqs = zip(*(integer_table(float(scale)) for scale in SCALE_LADDER), strict=True)
     return np.array(lows, np.int64), list(freqs)
+
+
+# The conv kind's section of the model file ("conv", nil: none): its config, its four networks,
+# the levels' gains and the frozen tables.
+
+CONV_NETS = ("analysis", "synthesis", "hyper_analysis", "hyper_synthesis")
+# |ln| of a conv level's gains and scales (the bundled ones' are within 4.3): exp stays finite
+MAX_CONV_LOG = 64
+
+
+def to_dict(params: dict, tables: tuple[np.ndarray, list[np.ndarray]]) -> dict:
+    """The convolutional levels' parameters (``conv_model.export``) and frozen tables, as stored."""
+    return {
+        "config": params["config"],
+        "nets": {
+            name: [
+                {
+                    "kernel": modelfile.encode_array(np.asarray(k, np.float32)),
+                    "bias": modelfile.encode_array(np.asarray(b, np.float32)),
+                }
+                for k, b in params[name]
+            ]
+            for name in CONV_NETS
+        },
+        **{
+            k: modelfile.encode_array(np.asarray(params[k], np.float32))
+            for k in ("log_gain", "log_inv_gain", "log_z_scale")
+        },
+        "tables": {
+            "lows": modelfile.encode_array(np.asarray(tables[0], np.int32)),
+            "freqs": [modelfile.encode_array(np.asarray(f, np.uint32)) for f in tables[1]],
+        },
+    }
+
+
+def _stored_config(cfg, source: str) -> dict:
+    """The conv levels' stored config, every number checked (KeyError, TypeError: malformed)."""
+    for key in ("channels", "n", "m", "h", "z"):
+        if type(cfg[key]) is not int or not 1 <= cfg[key] <= 256:
+            raise FormatError(f"{source}: conv config {key} is not a whole number from 1 to 256")
+    if "ns" in cfg and (type(cfg["ns"]) is not int or not 1 <= cfg["ns"] <= 256):
+        raise FormatError(f"{source}: conv config ns is not a whole number from 1 to 256")
+    if cfg["channels"] not in (1, 3):
+        raise FormatError(f"{source}: conv config channels is not 1 or 3")
+    lambdas = cfg["lambdas"]
+    if (
+        not isinstance(lambdas, list)
+        or not 1 <= len(lambdas) <= 32
+        or not all(type(v) in (int, float) and 0 < v < 1e3 for v in lambdas)
+    ):
+        raise FormatError(f"{source}: conv config lambdas is not 1-32 positive numbers")
+    return {k: cfg[k] for k in ("channels", "n", "m", "h", "z", "ns", "lambdas") if k in cfg}
+
+
+def from_body(body: dict, *, source: str = "model"):
+    """(parameters, tables) of the convolutional levels, or None; shapes are checked by
+    ``ConvTransform``.
+
+    Raises:
+        FormatError: a field missing, mistyped or out of range.
+    """
+    stored = body.get("conv")
+    if stored is None:
+        return None
+    try:
+        params = {"config": _stored_config(stored["config"], source)}
+        for name in CONV_NETS:
+            layers = stored["nets"][name]
+            if not isinstance(layers, list) or len(layers) != 3:
+                raise FormatError(f"{source}: conv {name} is not 3 layers")
+            params[name] = [
+                (
+                    modelfile.decode_array(layer["kernel"], what=f"{source}: conv {name}"),
+                    modelfile.decode_array(layer["bias"], what=f"{source}: conv {name}"),
+                )
+                for layer in layers
+            ]
+        for key in ("log_gain", "log_inv_gain", "log_z_scale"):
+            params[key] = modelfile.decode_array(stored[key], what=f"{source}: conv {key}").astype(
+                np.float64
+            )
+        lows = modelfile.decode_array(stored["tables"]["lows"], what=f"{source}: conv tables")
+        freqs = [
+            modelfile.decode_array(f, what=f"{source}: conv tables")
+            for f in stored["tables"]["freqs"]
+        ]
+    except (KeyError, TypeError) as e:
+        raise FormatError(f"{source}: conv levels are malformed ({e})") from None
+    for t in freqs:
+        if (
+            t.dtype != np.uint32
+            or t.ndim != 1
+            or t.size < 2
+            or (t == 0).any()
+            or int(t.sum(dtype=np.int64)) != 1 << PRECISION
+        ):
+            raise FormatError(f"{source}: conv tables are not valid integer tables")
+    if (
+        lows.ndim != 1
+        or len(lows) != len(freqs)
+        or any(2 * -int(lo) + 2 != len(f) for lo, f in zip(lows, freqs, strict=True))
+    ):
+        raise FormatError(f"{source}: conv tables do not cover symmetric ranges")
+    for name in CONV_NETS:
+        if any(not np.isfinite(a).all() for layer in params[name] for a in layer):
+            raise FormatError(f"{source}: conv {name} holds values that are not finite")
+    for key in ("log_gain", "log_inv_gain", "log_z_scale"):
+        if not np.abs(params[key]).max(initial=0) <= MAX_CONV_LOG:  # ``not <=`` refuses NaN as well
+            raise FormatError(
+                f"{source}: conv {key} holds values beyond +-{MAX_CONV_LOG} or not finite"
+            )
+    return params, (lows.astype(np.int64), freqs)
+
+
+def read_section(body: dict, source: str) -> registry.Section | None:
+    """The convolutional transform and its levels, low to high, or None (the model has none)."""
+    stored = from_body(body, source=source)
+    if stored is None:
+        return None
+    try:
+        transform = ConvTransform(*stored)
+    except ValueError as e:
+        raise FormatError(f"{source}: conv levels: {e}") from None
+    levels = tuple(ConvLevel(transform, i) for i in range(len(transform.config["lambdas"])))
+    return registry.Section(transform, levels)
+
+
+registry.register(
+    registry.Kind(
+        "conv",
+        fields=(
+            registry.Field("conv", since=4, required=True, nullable_since=4, stored_type=dict),
+        ),
+        read=read_section,
+    )
+)

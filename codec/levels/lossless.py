@@ -30,10 +30,20 @@ from __future__ import annotations
 import numpy as np
 
 from bitstream.coder import PRECISION, Decoder, Encoder, ideal_bits, integer_frequencies
-from bitstream.errors import FormatError
-from codec.levels import adaptive, hybrid, image_tree, kernels, predict, weighted
+from bitstream.errors import FormatError, LimitError
+from codec.errors import InputError
+from codec.levels import (
+    adaptive,
+    hybrid,
+    image_tree,
+    kernels,
+    modelfile,
+    predict,
+    registry,
+    weighted,
+)
 from codec.levels import lossless_forms as forms
-from codec.levels.context_tree import PREDICTORS, Tree, properties
+from codec.levels.context_tree import PREDICTORS, Tree, check_tree, properties
 from codec.levels.planes import WHOLE_CHUNK_PIXELS, from_planes, to_planes
 
 MAX_ERROR = 32  # near-lossless bounds offered: 1..32
@@ -498,7 +508,7 @@ def check_rows(rows: np.ndarray, depth: int, leaves: int, *, what: str) -> None:
 
 
 class LosslessLevel:
-    """The lossless coder as a level (``model.py``'s narrative) at one bound and depth: what a
+    """The lossless coder as a level (a ``registry.Level``) at one bound and depth: what a
     lossless or near-lossless file (container quality 0) is coded and decoded with."""
 
     kind = "lossless"
@@ -540,3 +550,90 @@ class LosslessLevel:
     def ideal_bits(self, images: np.ndarray) -> float:
         channels = images.shape[3] if images.ndim == 4 else 1
         return self.coder.ideal_bits(to_planes(images), channels, self.max_error, self.depth)
+
+
+# The lossless kind's section of the model file ("lossless", optional from format 5): its depth,
+# its context tree and its tables. It has no quality levels: it codes the files whose header
+# names quality 0, at the header's bound and depth (``bounded``).
+
+MAX_LOSSLESS_LEAVES = 1 << 14
+# Steps of the context tree's walk, taken for every pixel coded: the bundled trees are 22 (1,024
+# leaves), 18 (512) and 10 (128) deep, and training (lossless_train.fit) stops growing at this
+# depth, so a learned tree always loads. It keeps a hostile model's walk within ~3x the bundled
+# one's (a 16,383-deep chain cost 70x: 26 s for a 10 KB near-lossless file).
+MAX_LOSSLESS_DEPTH = 64
+
+
+def to_dict(coder) -> dict:
+    """The lossless coder's stored form: its depth, its context tree (int32 arrays) and tables."""
+    return {
+        "depth": coder.depth,
+        "prior": coder.prior,
+        "tree": {
+            k: modelfile.encode_array(v.astype(np.int32)) for k, v in coder.tree.arrays().items()
+        },
+        "tables": modelfile.encode_array(np.asarray(coder.rows, np.uint32)),
+    }
+
+
+def from_body(body: dict, *, source: str = "model"):
+    """The model's ``LosslessCoder``, or None; every array checked (FormatError)."""
+    stored = body.get("lossless")
+    if stored is None:
+        return None
+    if (
+        not isinstance(stored, dict)
+        or set(stored) != {"depth", "prior", "tree", "tables"}
+        or not isinstance(stored["tree"], dict)
+        or stored["prior"] not in PRIORS
+    ):
+        raise FormatError(f"{source}: lossless coder is malformed")
+    depth = stored["depth"]
+    if type(depth) is not int or not 1 <= depth <= 16:
+        raise FormatError(f"{source}: lossless coder depth {depth!r} is not 1 to 16")
+    tree = check_tree(
+        {
+            k: modelfile.decode_array(v, what=f"{source}: lossless tree {k}").astype(np.int64)
+            for k, v in stored["tree"].items()
+        },
+        what=source,
+    )
+    if tree.leaves > MAX_LOSSLESS_LEAVES:
+        raise FormatError(f"{source}: lossless coder has more than {MAX_LOSSLESS_LEAVES} leaves")
+    if tree.depth > MAX_LOSSLESS_DEPTH:  # every pixel walks it: the work per pixel is bounded here
+        raise LimitError(
+            f"{source}: lossless tree depth {tree.depth} is more than the "
+            f"{MAX_LOSSLESS_DEPTH} a model may have"
+        )
+    rows = modelfile.decode_array(stored["tables"], what=f"{source}: lossless tables")
+    check_rows(rows, depth, tree.leaves, what=f"{source}: lossless tables")
+    return LosslessCoder(depth, tree, rows, stored["prior"])
+
+
+def read_section(body: dict, source: str) -> registry.Section | None:
+    coder = from_body(body, source=source)
+    return None if coder is None else registry.Section(coder, ())
+
+
+def bounded(coder: LosslessCoder, max_error: int, depth: int, name: str) -> LosslessLevel:
+    """The coder as the level of files within ``max_error`` (0: exact) of ``depth``-bit images.
+
+    Raises:
+        InputError: the coder codes fewer bits than ``depth``.
+    """
+    if depth > coder.depth:
+        raise InputError(
+            f"{depth}-bit images: model {name!r} codes losslessly up to {coder.depth} bits "
+            "(train a model on such images)"
+        )
+    return LosslessLevel(coder, max_error, depth)
+
+
+registry.register(
+    registry.Kind(
+        "lossless",
+        fields=(registry.Field("lossless", since=5, stored_type=dict, store=to_dict),),
+        read=read_section,
+        bounded=bounded,
+    )
+)

@@ -1,13 +1,12 @@
-"""A loaded model: its config, its quality levels, its default level and its identity.
+"""A loaded model: its levels, its default level, its identity, and the rule "header -> level".
 
-A *level* is one way of coding images at one quality, an object with one narrative:
-``encode(images, min_bytes=...) -> bytes``, ``decode(data, n, shape, version=...) -> images`` (the container's format version),
-``ideal_bits(images)``, ``coded_pixels(n, shape)`` (padding included: the chunk's memory) and
-``work_per_pixel`` (what the floor of bytes per coded pixel counts each one as: the work of
-decoding). Each kind lives in its own module (``tile.py``, ``pixel.py``, ``conv.py``,
-``lossless.py``); a model
-file holds whichever kinds its training kept, and this is the one place that maps a quality
-number to its level.
+What a level is, and how each kind stores its section of the model file, is ``registry``'s
+narrative; each kind lives in its own module (``tile.py``, ``pixel.py``, ``conv.py``,
+``lossless.py``, imported here so that a model file's built-in sections are always known) and a
+plug-in kind registers itself the same way. A ``Model`` asks every registered kind to read its
+section of the file, keeps the levels (numbered 1 and up: a stored ladder's order, else the
+kinds' order) and the kind that codes within a bound (the lossless coder), and is the one place
+that maps a file's header to its level (``level_of``).
 """
 
 from __future__ import annotations
@@ -15,8 +14,9 @@ from __future__ import annotations
 import numpy as np
 
 from codec.errors import FormatError, InputError
-from codec.levels import modelfile, pixel
-from codec.levels.tile import TileLevel, TileTransform
+from codec.levels import conv, lossless, modelfile, pixel, registry, tile
+
+BUILT_IN = (tile, pixel, conv, lossless)  # each registered itself on import
 
 
 class Model:
@@ -27,64 +27,33 @@ class Model:
         self.fingerprint = body["fingerprint"]
         self.meta = body["meta"]
         self.source = source
-        tile_and_pixel = self._tile_and_pixel_levels(body, source)
-        by_kind = {
-            "tile": [lv for lv in tile_and_pixel if lv.kind == "tile"],
-            "pixel": [lv for lv in tile_and_pixel if lv.kind == "pixel"],
-            "conv": self._conv_levels(body, source),
-        }
+        registry.check_fields(body, source)
+        self.parts, by_kind, self._bounded = {}, {}, None
+        for kind in registry.kinds():
+            section = kind.read(body, source)
+            if section is None:
+                continue
+            self.parts[kind.name], by_kind[kind.name] = section.part, section.levels
+            if kind.bounded is not None:
+                self._bounded = kind
         if "ladder" in body:
             self.levels = tuple(_ladder(body["ladder"], by_kind, source))
         else:
-            self.levels = (*tile_and_pixel, *by_kind["conv"])
-        self.lossless = modelfile.lossless_from_body(body, source=source)
-        if not self.levels and self.lossless is None:
+            self.levels = tuple(level for levels in by_kind.values() for level in levels)
+        if not all(isinstance(level, registry.Level) for level in self.levels):
+            raise TypeError(f"{source}: a level kind made levels without the Level protocol")
+        if not self.levels and self._bounded is None:
             raise FormatError(f"{source}: the model has no quality levels and no lossless coder")
-        # a model of the lossless coder alone has no lossy levels: its default is lossless (quality 0)
+        # a model of the lossless coder alone has no quality levels: its default is lossless
+        # (quality 0)
         self.default_quality = (
             modelfile.default_from_body(body, len(self.levels), source=source) if self.levels else 0
         )
 
-    def _tile_and_pixel_levels(self, body: dict, source: str) -> list:
-        """The tile transform's levels, then the pixel coder's (``config`` None: none of either)."""
-        from codec.levels.transforms import ModelConfig
-
-        self.config = self.transform = None
-        if body["config"] is None:
-            if body["params"] or body["frozen"] is not None or body["pixel"]:
-                raise FormatError(f"{source}: tile or pixel parameters without their config")
-            return []
-        try:
-            self.config = ModelConfig.from_dict(body["config"])
-        except (KeyError, TypeError, ValueError, OverflowError) as e:
-            raise FormatError(f"{source}: {e}") from None
-        self.transform = TileTransform(self.config, body, source=source)
-        try:
-            rows = modelfile.pixel_from_body(body, self.config.pixel_steps)
-        except (KeyError, TypeError) as e:
-            raise FormatError(f"{source}: pixel tables are malformed ({e})") from None
-        steps = self.config.pixel_steps
-        return [
-            *(TileLevel(self.transform, i) for i in range(self.config.qualities)),
-            *(
-                pixel.PixelLevel(step, pixel.tables(r, step))
-                for r, step in zip(rows, steps, strict=True)
-            ),
-        ]
-
-    def _conv_levels(self, body: dict, source: str) -> list:
-        """The convolutional levels, low to high (after any others)."""
-        from codec.levels.conv import ConvLevel, ConvTransform
-
-        self.conv = None
-        stored = modelfile.conv_from_body(body, source=source)
-        if stored is None:
-            return []
-        try:
-            self.conv = ConvTransform(*stored)
-        except ValueError as e:
-            raise FormatError(f"{source}: conv levels: {e}") from None
-        return [ConvLevel(self.conv, i) for i in range(len(self.conv.config["lambdas"]))]
+    def part(self, kind: str):
+        """What kind ``kind`` loaded, shared by its levels (the tile and conv transforms, the
+        lossless coder, ...), or None if the model has none of it."""
+        return self.parts.get(kind)
 
     @property
     def qualities(self) -> tuple[int, ...]:
@@ -92,12 +61,13 @@ class Model:
         return tuple(range(1, len(self.levels) + 1))
 
     def check_quality(self, quality) -> int:
-        """``quality`` as an int if it names one of the levels (None: the model's default).
+        """``quality`` as an int if it names one of the levels (None: the model's default, 0 for a
+        model of the lossless coder alone).
 
         Raises:
             InputError: not one of ``qualities``.
         """
-        if quality is None or (quality == 0 and not self.levels):
+        if quality is None:
             return self.default_quality
         if (
             isinstance(quality, bool)
@@ -109,43 +79,58 @@ class Model:
             )
         return int(quality)
 
-    def level(self, quality):
-        """The level object of ``quality`` (None: the default level; 0 on a model of the lossless coder alone: it, lossless)."""
-        quality = self.check_quality(quality)
-        return self.levels[quality - 1] if quality else self.lossless_level()
+    def level_of(self, header, *, asked: bool = False) -> registry.Level:
+        """The level a file's header names: the one rule of every reader and writer.
 
-    def level_for(self, quality: int, max_error: int = 0, depth: int = 8):
-        """The level a file's header names: a lossy level, or (quality 0) the lossless coder at its bound and depth."""
-        return self.level(quality) if quality else self.lossless_level(max_error, depth)
-
-    def lossless_level(self, max_error: int = 0, depth: int = 8):
-        """The lossless coder as a level: every pixel within ``max_error`` (0: exact) of ``depth``-bit images.
+        ``header`` holds ``quality``, ``max_error`` and ``depth`` (a container header, or the
+        fields a writer is about to write). Quality Q >= 1 is the Q-th of ``levels``; quality 0 is
+        the model's bounded kind (the lossless coder) at the header's ``max_error`` (0: lossless)
+        and ``depth``: the container names no kind, so lossless and near-lossless files say 0.
 
         Raises:
-            InputError: the model has no lossless coder, or codes fewer bits than ``depth``.
+            FormatError: the model has no such level (a file made by another model, or damaged);
+                with ``asked`` (a writer's request) InputError, saying what to train.
         """
-        from codec.levels.lossless import LosslessLevel
+        quality, max_error, depth = header["quality"], header["max_error"], header["depth"]
+        if quality:
+            if quality not in self.qualities:
+                raise (InputError if asked else FormatError)(
+                    f"header quality {quality} is not one of the model's levels"
+                )
+            return self.levels[quality - 1]
+        try:
+            if self._bounded is None:
+                raise InputError(
+                    f"model {self.name!r} has no lossless coder "
+                    "(train one with aecodec train --lossless)"
+                )
+            return self._bounded.bounded(
+                self.parts[self._bounded.name], max_error, depth, self.name
+            )
+        except (InputError, ValueError) as e:
+            if asked:
+                raise InputError(str(e)) from None
+            raise FormatError(
+                f"file needs a lossless coder of {depth}-bit images, which model {self.name!r} "
+                "does not have"
+            ) from None
 
-        if self.lossless is None:
-            raise InputError(
-                f"model {self.name!r} has no lossless coder (train one with aecodec train --lossless)"
-            )
-        if depth > self.lossless.depth:
-            raise InputError(
-                f"{depth}-bit images: model {self.name!r} codes losslessly up to {self.lossless.depth} bits "
-                "(train a model on such images)"
-            )
-        return LosslessLevel(self.lossless, max_error, depth)
+    def level(self, quality=None) -> registry.Level:
+        """The level of ``quality`` (None: the default level, lossless for a model of the lossless
+        coder alone) for 8-bit images."""
+        asked = {"quality": self.check_quality(quality), "max_error": 0, "depth": 8}
+        return self.level_of(asked, asked=True)
 
     def estimate_bits(self, images: np.ndarray, quality) -> float:
-        """The level's own ideal bits for uint8 images (N, H, W[, C]) (see each kind's ``ideal_bits``)."""
+        """The level's own ideal bits for uint8 images (N, H, W[, C]) (``registry.Level``)."""
         level = self.level(quality)
         a = np.asarray(images)
         return level.ideal_bits(a if a.ndim != 2 else a[None])
 
 
 def _ladder(stored, by_kind: dict, source: str) -> list:
-    """The levels a stored ladder keeps, in its order: [kind, index] pairs, each level at most once."""
+    """The levels a stored ladder keeps, in its order: [kind, index] pairs, each level at most
+    once."""
     if not isinstance(stored, list) or not 1 <= len(stored) <= 64:
         raise FormatError(f"{source}: ladder is not a list of 1 to 64 levels")
     seen, levels = set(), []
@@ -153,6 +138,7 @@ def _ladder(stored, by_kind: dict, source: str) -> list:
         if (
             not isinstance(entry, list)
             or len(entry) != 2
+            or not isinstance(entry[0], str)
             or entry[0] not in by_kind
             or type(entry[1]) is not int
             or not 0 <= entry[1] < len(by_kind[entry[0]])

@@ -24,10 +24,11 @@ from __future__ import annotations
 import numpy as np
 
 from bitstream.coder import PRECISION, Decoder, Encoder, Tables, integer_frequencies
-from bitstream.container import FORMAT_VERSION
+from bitstream.container import FORMAT_VERSION, MAX_CHUNK_PIXELS
 from bitstream.errors import FormatError
-from codec.levels import predict
+from codec.levels import modelfile, predict, registry
 from codec.levels.planes import WHOLE_CHUNK_PIXELS, WHOLE_IMAGE_VALUES, from_planes, to_planes
+from codec.levels.tile import config_of
 
 ACTIVITY = np.array(
     [0, 2, 4, 7, 11, 16, 23, 32, 45, 64, 90, 128]
@@ -163,7 +164,8 @@ def check_tables(rows: np.ndarray, step: int, *, what: str) -> None:
 
 
 class PixelLevel:
-    """One quality level of the pixel coder: a quantizer step and its context tables."""
+    """One quality level of the pixel coder: a quantizer step and its context tables (a
+    ``registry.Level``)."""
 
     kind = "pixel"
 
@@ -173,6 +175,8 @@ class PixelLevel:
     max_coded_pixels = WHOLE_CHUNK_PIXELS  # a chunk is decoded at once: its memory bounded here
     work_per_pixel = 1  # what the floor of bytes per coded pixel counts each one as (conv.py)
     max_image_values = WHOLE_IMAGE_VALUES
+    chunk_images = None  # the container's default
+    max_chunk_values = MAX_CHUNK_PIXELS
 
     def coded_pixels(self, n: int, shape) -> int:
         return n * int(np.prod(shape))
@@ -205,3 +209,40 @@ class PixelLevel:
 # clipping it 4, activity 8, the two bucket lookups 2, the feedback class 3 and the context index 4,
 # quantizing or dequantizing 6, clipping 2, the symbol's magnitude 2.
 OPS_PER_PIXEL = 70
+
+
+# The pixel kind's section of the model file ("pixel"): one table set per step of the stored
+# config (the tile levels' architecture, which holds the steps; files before format 3 have none).
+
+
+def _stored_tables(rows: list) -> list:
+    return [modelfile.encode_array(np.asarray(t, np.uint32)) for t in rows]
+
+
+def read_section(body: dict, source: str) -> registry.Section | None:
+    """The pixel levels, low to high quality, or None (no config: none)."""
+    stored = body.get("pixel", [])
+    if body["config"] is None:
+        if stored:
+            raise FormatError(f"{source}: tile or pixel parameters without their config")
+        return None
+    steps = config_of(body, source).pixel_steps
+    if not isinstance(stored, list) or len(stored) != len(steps):
+        raise FormatError(f"{source}: one table set per pixel step expected")
+    try:
+        rows = [modelfile.decode_array(raw, what=f"pixel[{k}]") for k, raw in enumerate(stored)]
+    except (KeyError, TypeError) as e:
+        raise FormatError(f"{source}: pixel tables are malformed ({e})") from None
+    for k, (t, step) in enumerate(zip(rows, steps, strict=True)):
+        check_tables(t, step, what=f"{source}: pixel[{k}]")
+    levels = tuple(PixelLevel(step, tables(r, step)) for r, step in zip(rows, steps, strict=True))
+    return registry.Section(tuple(rows), levels)
+
+
+registry.register(
+    registry.Kind(
+        "pixel",
+        fields=(registry.Field("pixel", since=3, required=True, empty=[], store=_stored_tables),),
+        read=read_section,
+    )
+)

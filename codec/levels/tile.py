@@ -20,8 +20,11 @@ import numpy as np
 
 import bitstream
 from bitstream.coder import ESCAPE_RANGE, PRECISION
+from bitstream.container import MAX_CHUNK_PIXELS
 from codec.errors import FormatError
-from codec.levels import modelfile, poses
+from codec.levels import modelfile, poses, registry
+from codec.levels.entropy import FrozenPrior, nearest_rung
+from codec.levels.integer import FixedContext, IntegerTransforms, fixed_latents
 from codec.levels.planes import (
     WHOLE_CHUNK_PIXELS,
     WHOLE_IMAGE_VALUES,
@@ -31,6 +34,7 @@ from codec.levels.planes import (
     to_planes,
     to_tiles,
 )
+from codec.levels.transforms import ModelConfig, param_shapes
 
 BLOCK = 256  # tiles per step of the transforms
 CHOICE_BLOCK = (
@@ -47,9 +51,6 @@ class TileTransform:
     """The integer networks, frozen prior and context networks of a model's tile levels."""
 
     def __init__(self, config, body: dict, *, source: str):
-        from codec.levels.integer import FixedContext, IntegerTransforms
-        from codec.levels.transforms import param_shapes
-
         self.config = config
         shapes = param_shapes(config)
         params = body["params"]
@@ -62,7 +63,7 @@ class TileTransform:
                 raise FormatError(f"{source}: parameter {key} is not finite floating point")
             values[key] = v
         self.params = values
-        self.frozen = modelfile.frozen_from_body(
+        self.frozen = frozen_from_body(
             body,
             values["mean"].astype(np.float32),
             m=config.clusters,
@@ -94,10 +95,9 @@ class TileTransform:
         self._bit_costs = np.round(np.minimum(costs, 63.0) * COST_UNIT).astype(np.uint16).ravel()
 
     def arrays(self, index: int) -> dict:
-        """Per-level arrays of the coder (level ``index`` from 0), built once from the frozen integers."""
+        """Per-level arrays of the coder (level ``index`` from 0), built once from the frozen
+        integers."""
         if index not in self._per_level:
-            from bitstream.coder import PRECISION
-
             f, q = self.frozen, index
             cluster_freqs = f.freqs[f.cluster_table(q)][:-1].astype(np.float64)
             self._per_level[index] = {
@@ -118,7 +118,8 @@ class TileTransform:
         return self._per_level[index]
 
     def choose(self, y: np.ndarray, a: dict) -> np.ndarray:
-        """The cluster whose frozen tables code each latent (B, P) in the fewest bits, counted exactly in integers."""
+        """The cluster whose frozen tables code each latent (B, P) in the fewest bits, counted
+        exactly in integers."""
         half = self._cost_columns // 2
         v = y[:, None, :] - a["mean"]  # (B, M, P): the symbols under each cluster, once rounded
         np.rint(v, out=v)
@@ -136,7 +137,8 @@ class TileTransform:
     def coded_cost(
         self, index: int, choice: np.ndarray, symbols: np.ndarray, tables: np.ndarray
     ) -> np.ndarray:
-        """Bits (in 1/COST_UNIT, integers) the tables spend on each tile's cluster choice and latent (N,)."""
+        """Bits (in 1/COST_UNIT, integers) the tables spend on each tile's cluster choice and
+        latent (N,)."""
         half = self._cost_columns // 2
         column = np.clip(symbols, -half, half) + (
             tables.astype(np.int64) * self._cost_columns + half
@@ -161,7 +163,8 @@ class TileTransform:
 
 
 class TileLevel:
-    """One quality level of the tile transform: the transform at the level's gain and prior."""
+    """One quality level of the tile transform: the transform at the level's gain and prior (a
+    ``registry.Level``)."""
 
     kind = "tile"
 
@@ -172,6 +175,8 @@ class TileLevel:
     max_coded_pixels = WHOLE_CHUNK_PIXELS  # a chunk is decoded at once: its memory bounded here
     work_per_pixel = 1  # what the floor of bytes per coded pixel counts each one as (conv.py)
     max_image_values = WHOLE_IMAGE_VALUES
+    chunk_images = None  # the container's default
+    max_chunk_values = MAX_CHUNK_PIXELS
 
     def coded_pixels(self, n: int, shape) -> int:
         """The positions coded for ``n`` images of ``shape``: whole tiles, padding included."""
@@ -180,12 +185,13 @@ class TileLevel:
         return n * channels * rows * cols * self.transform.config.pixels
 
     def posed(self, shape, version: int = bitstream.FORMAT_VERSION) -> bool:
-        """Whether images of ``shape`` are coded in poses (``poses``): one tile each, from format 4."""
+        """Whether images of ``shape`` are coded in poses (``poses``): one tile each, from
+        format 4."""
         return version >= 4 and grid(shape[0], shape[1], self.tile) == (1, 1)
 
     def encode(self, images: np.ndarray, *, min_bytes: int = 0) -> bytes:
-        """One ANS stream for uint8 images (N, H, W[, C]): cluster choices, poses (images of one tile),
-        then the latent's groups in turn."""
+        """One ANS stream for uint8 images (N, H, W[, C]): cluster choices, poses (images of one
+        tile), then the latent's groups in turn."""
         tiles = to_tiles(to_planes(images), self.tile)
         if self.posed(images.shape[1:3]):
             pose, (choice, symbols, index) = self.search(tiles)
@@ -231,7 +237,8 @@ class TileLevel:
         return from_planes(from_tiles(tiles, n * channels, shape[0], shape[1], self.tile), n, shape)
 
     def latents(self, tiles: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(cluster choice (N,), integer latents (N, P), their table indices (N, P)) of uint8 tiles (N, P).
+        """(cluster choice (N,), integer latents (N, P), their table indices (N, P)) of uint8
+        tiles (N, P).
 
         Per tile, the cluster whose frozen tables code it in the fewest bits, costs counted
         exactly from the tables (as integers, so ties and sums are the same everywhere);
@@ -253,9 +260,9 @@ class TileLevel:
     def search(
         self, tiles: np.ndarray
     ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """(pose (N,), ``latents`` of the posed tiles) of uint8 tiles (N, P): per tile, of "as it is" and
-        the candidates ``poses`` proposes, the one with the smallest bits + λ·(squared error lost) / P,
-        counted exactly in integers (ties keep the earlier candidate)."""
+        """(pose (N,), ``latents`` of the posed tiles) of uint8 tiles (N, P): per tile, of "as it
+        is" and the candidates ``poses`` proposes, the one with the smallest bits + λ·(squared
+        error lost) / P, counted exactly in integers (ties keep the earlier candidate)."""
         t = self.transform
         weight = (
             COST_UNIT * t.config.lambdas[self.index] / t.config.pixels
@@ -295,7 +302,8 @@ class TileLevel:
         return pose, (choice, symbols, index)
 
     def analyse(self, tiles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(latents before rounding (N, P) float32, after the level's gain; cluster choice (N,)) of uint8 tiles."""
+        """(latents before rounding (N, P) float32, after the level's gain; cluster choice (N,))
+        of uint8 tiles."""
         a = self.transform.arrays(self.index)
         ys, choices = [], []
         for start in range(0, len(tiles), BLOCK):
@@ -311,15 +319,13 @@ class TileLevel:
         return np.concatenate(ys), np.concatenate(choices)
 
     def walk(self, choice: np.ndarray, symbols_of) -> np.ndarray:
-        """Visit the latent's groups in coding order; returns the decoder's latents (N, P), after the inverse gain.
+        """Visit the latent's groups in coding order; returns the decoder's latents (N, P), after
+        the inverse gain.
 
         Group g's means and tables follow from the cluster choice (N,) and the groups before it;
         ``symbols_of(lo, hi, mean, index, rung)`` gives the integer symbols of elements lo..hi
         (the encoder rounds, the decoder reads). ``rung`` is the unrounded scale behind ``index``.
         """
-        from codec.levels.entropy import nearest_rung
-        from codec.levels.integer import fixed_latents
-
         a = self.transform.arrays(self.index)
         config = self.transform.config
         bounds = config.bounds
@@ -390,3 +396,141 @@ class TileLevel:
             )
             total += cluster_bits[choice].sum()
         return total
+
+
+# The tile kind's section of the model file: its architecture ("config", nil: none), its
+# parameters ("params", '/'-joined paths) and its frozen prior ("frozen", nil: none).
+
+
+def _stored_params(params: dict) -> dict:
+    return {k: modelfile.encode_array(_stored(k, v)) for k, v in sorted(params.items())}
+
+
+HALF_PRECISION = (
+    "analysis_linear",
+    "synthesis_linear",
+    "analysis_branch",
+    "synthesis_branch",
+    "context",
+    "log_scale",
+)
+
+
+def _stored(name: str, value: np.ndarray) -> np.ndarray:
+    """Transform and context weights and scales are stored as float16 (the model *is* the rounded
+    weights, on every machine); means, gains and cluster logits stay float32."""
+    return value.astype(np.float16) if name.startswith(HALF_PRECISION) else value.astype(np.float32)
+
+
+def _frozen_to_dict(f: FrozenPrior) -> dict:
+    # The means are the parameter "mean" itself: stored once, with the parameters.
+    return {
+        "lows": modelfile.encode_array(f.lows),
+        "freqs": [modelfile.encode_array(t) for t in f.freqs],
+        "rung": modelfile.encode_array(
+            f.rung
+        ),  # the table indices are its nearest integers: not stored
+        "gain": modelfile.encode_array(f.gain),
+        "inv_gain": modelfile.encode_array(f.inv_gain),
+    }
+
+
+def _frozen_from_dict(
+    d: dict, mean: np.ndarray, *, m: int, q: int, p: int, version: int
+) -> FrozenPrior:
+    # Format 1 (before context modelling) stores table indices ("index") instead of rung positions.
+    scales = "rung" if version >= 2 else "index"
+    if not isinstance(d, dict) or set(d) != {"lows", "freqs", "gain", "inv_gain", scales}:
+        raise FormatError("frozen: missing or unknown fields")
+    lows = modelfile.decode_array(d["lows"], what="frozen.lows")
+    if lows.ndim != 1 or not q < lows.size <= 256 + q or (np.abs(lows) > 4096).any():
+        raise FormatError("frozen.lows: out of range")
+    if not isinstance(d["freqs"], list) or len(d["freqs"]) != lows.size:
+        raise FormatError("frozen.freqs: one table per entry of lows expected")
+    freqs = []
+    for t, raw in enumerate(d["freqs"]):
+        table = modelfile.decode_array(raw, what=f"frozen.freqs[{t}]")
+        if (
+            table.dtype != np.uint32
+            or table.ndim != 1
+            or not 2 <= table.size <= 8192
+            or (table == 0).any()
+            or int(table.sum(dtype=np.int64)) != 1 << PRECISION
+        ):
+            raise FormatError(f"frozen.freqs[{t}]: not a valid integer table")
+        freqs.append(table)
+    ladder = lows.size - q
+    if scales == "rung":
+        rung = modelfile.decode_array(d["rung"], what="frozen.rung", shape=(m, q, p))
+        if rung.dtype != np.float16 or not np.isfinite(rung).all():
+            raise FormatError("frozen.rung: not finite float16 values")
+    else:
+        index = modelfile.decode_array(d["index"], what="frozen.index", shape=(m, q, p))
+        if index.dtype != np.uint8 or index.max(initial=0) >= ladder:
+            raise FormatError("frozen.index: table index out of range")
+        rung = index.astype(
+            np.float16
+        )  # whole rungs: FrozenPrior.index gives the same indices back
+    if any(lows[t] > 0 or len(freqs[t]) != 2 * -int(lows[t]) + 2 for t in range(ladder)):
+        raise FormatError(
+            "frozen: a ladder table does not cover a symmetric range -K..K plus its escape"
+        )
+    if any(lows[ladder + j] != 0 or len(freqs[ladder + j]) != m + 1 for j in range(q)):
+        raise FormatError("frozen: cluster tables do not match the number of clusters")
+    gain = modelfile.decode_array(d["gain"], what="frozen.gain", shape=(q, p))
+    inv_gain = modelfile.decode_array(d["inv_gain"], what="frozen.inv_gain", shape=(q, p))
+    for name, a in (("mean", mean), ("gain", gain), ("inv_gain", inv_gain)):
+        if a.dtype != np.float32 or not np.isfinite(a).all():
+            raise FormatError(f"frozen.{name}: not finite float32 values")
+    return FrozenPrior(
+        lows=lows, freqs=tuple(freqs), rung=rung, mean=mean, gain=gain, inv_gain=inv_gain
+    )
+
+
+def frozen_from_body(body: dict, mean: np.ndarray, *, m: int, q: int, p: int) -> FrozenPrior:
+    try:
+        return _frozen_from_dict(body["frozen"], mean, m=m, q=q, p=p, version=body["format"])
+    except (KeyError, TypeError) as e:
+        raise FormatError(f"model: frozen tables are malformed ({e})") from None
+
+
+def read_section(body: dict, source: str) -> registry.Section | None:
+    """The tile transform and its levels, or None (no config: the model has no tile levels)."""
+    if body["config"] is None:
+        if body["params"] or body["frozen"] is not None:
+            raise FormatError(f"{source}: tile or pixel parameters without their config")
+        return None
+    transform = TileTransform(config_of(body, source), body, source=source)
+    return registry.Section(
+        transform, tuple(TileLevel(transform, i) for i in range(transform.config.qualities))
+    )
+
+
+def config_of(body: dict, source: str) -> ModelConfig:
+    """The stored architecture (of the tile levels and the pixel levels' steps), checked."""
+    try:
+        return ModelConfig.from_dict(body["config"])
+    except (KeyError, TypeError, ValueError, OverflowError) as e:
+        raise FormatError(f"{source}: {e}") from None
+
+
+registry.register(
+    registry.Kind(
+        "tile",
+        fields=(
+            registry.Field("config", since=1, required=True, nullable_since=4, stored_type=dict),
+            registry.Field(
+                "params", since=1, required=True, empty={}, stored_type=dict, store=_stored_params
+            ),
+            registry.Field(
+                "frozen",
+                since=1,
+                required=True,
+                nullable_since=4,
+                stored_type=dict,
+                store=_frozen_to_dict,
+            ),
+        ),
+        read=read_section,
+    )
+)

@@ -396,7 +396,7 @@ def model_file(params: dict, *, name: str, meta: dict, default: int | None = Non
         pixel=[],
         meta=meta,
         default=default or (levels + 1) // 2,
-        conv=modelfile.conv_to_dict(params, conv.ladder_tables()),
+        conv=conv.to_dict(params, conv.ladder_tables()),
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from codec.levels import hybrid, lossless, modelfile
+from codec.levels import hybrid, lossless
 from codec.levels import lossless_forms as forms
 from codec.levels.context_tree import Tree
 from codec.levels.planes import to_planes
@@ -76,9 +76,7 @@ def grow_tree(
     )
 
 
-def count_tokens(
-    tree: Tree, props: np.ndarray, tokens: np.ndarray, depth: int
-) -> np.ndarray:
+def count_tokens(tree: Tree, props: np.ndarray, tokens: np.ndarray, depth: int) -> np.ndarray:
     """(leaves, 2T - 1) counts of each leaf's signed tokens."""
     t = hybrid.tokens_per_sign(depth)
     counts = np.zeros((tree.leaves, 2 * t - 1), np.int64)
@@ -106,7 +104,7 @@ def fit(
     few = rng.choice(len(tokens), min(tree_pixels, len(tokens)), replace=False)
     min_leaf = max(50, len(few) // (20 * leaves))
     # no deeper than a model file may hold (a bound real data never met: 1,024 leaves grew 22 deep)
-    tree = grow_tree(props[:, few], tokens[few], leaves, min_leaf, modelfile.MAX_LOSSLESS_DEPTH)
+    tree = grow_tree(props[:, few], tokens[few], leaves, min_leaf, lossless.MAX_LOSSLESS_DEPTH)
     log(
         f"lossless: a context tree of {tree.leaves} leaves (depth {tree.depth}) on {len(few):,} pixels, "
         f"tables counted on {len(tokens):,}"
