@@ -3,8 +3,8 @@ import pytest
 
 import codec
 from codec.io import data
+from codec.levels.tile_config import ModelConfig
 from codec.training import tile as train
-from codec.training.tile_net import ModelConfig
 
 
 @pytest.fixture(scope="session")

@@ -9,8 +9,9 @@ import pytest
 
 import codec
 from codec.errors import FormatError
-from codec.levels import integer, transforms
+from codec.levels import integer
 from codec.levels.planes import to_tiles
+from codec.training import tile_net as transforms
 
 from .test_model import _body, _write
 

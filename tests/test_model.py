@@ -134,8 +134,9 @@ def test_model_file_from_before_context_modelling_still_loads(
 def test_fine_tuning_copies_matching_parameters_and_names_the_others(tiny_model_path):
     from flax import nnx
 
+    from codec.levels.tile_config import ModelConfig
     from codec.training import tile as train
-    from codec.training.tile_net import Codec, ModelConfig
+    from codec.training.tile_net import Codec
 
     tiny = {
         "clusters": 2,

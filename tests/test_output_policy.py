@@ -25,8 +25,8 @@ import codec
 from codec import cli
 from codec.family import autoencoders as family
 from codec.io import data, fileio, idx, sinks
+from codec.levels.tile_config import ModelConfig
 from codec.training import tile as train
-from codec.training.tile_net import ModelConfig
 
 from .test_cli import AECODEC, run
 

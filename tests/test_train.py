@@ -7,8 +7,9 @@ from PIL import Image
 import codec
 from codec import cli
 from codec.io import data
+from codec.levels.tile_config import ModelConfig
 from codec.training import tile as train
-from codec.training.tile_net import Codec, ModelConfig, init_from_data
+from codec.training.tile_net import Codec, init_from_data
 
 SMALL = ModelConfig(hidden=8, clusters=2, lambdas=(1.0, 10.0), context_groups=3, context_hidden=8)
 
@@ -147,8 +148,8 @@ def test_training_refuses_bad_data_with_one_line(tmp_path, test_images, capsys, 
 
 @pytest.mark.slow  # training: over 5 s on 2 cores
 def test_a_time_budget_sets_the_steps_and_says_how_to_repeat_them(tmp_path, test_images):
+    from codec.levels.tile_config import ModelConfig
     from codec.training import tile as train
-    from codec.training.tile_net import ModelConfig
 
     logs = []
     cfg = train.TrainConfig(minutes=0.05, batch_size=16, warmup_steps=1)

@@ -147,7 +147,7 @@ class ConvTransform:
             raise ValueError("gains do not match the levels and latent channels")
         if self.z_index.shape != (cfg["z"],):
             raise ValueError("hyper-latent scales do not match its channels")
-        from codec.levels.transforms import MAX_MULTIPLY_ADDS_PER_PIXEL
+        from codec.levels.tile_config import MAX_MULTIPLY_ADDS_PER_PIXEL
 
         cost = max(self.macs_per_pixel())
         if cost > MAX_MULTIPLY_ADDS_PER_PIXEL:

@@ -1,6 +1,6 @@
 """The coding transforms in exact fixed-point arithmetic: the same pixels on every machine.
 
-Training runs the transforms in float32 under JAX (``transforms.py``). Coding cannot:
+Training runs the transforms in float32 under JAX (``codec.training.tile_net``). Coding cannot:
 a float matrix product's rounding depends on how the library blocks and orders its sums,
 which changes with the CPU, the thread count and the batch size, so a decoder on another
 machine (or the same one, decoding a different batch) would produce slightly different
@@ -155,7 +155,7 @@ def fixed_latents(latents: np.ndarray) -> np.ndarray:
 
 
 class FixedContext:
-    """Context network c_g (``transforms.context``) with integer products."""
+    """Context network c_g (``tile_net.context``) with integer products."""
 
     def __init__(self, params: dict, g: int):
         name = f"context{g}"
@@ -177,7 +177,7 @@ class FixedContext:
 
 
 class IntegerTransforms:
-    """g_a and g_s of ``transforms.py`` as integer networks (parameters as numpy arrays)."""
+    """g_a and g_s of ``codec.training.tile_net`` as integer networks (parameters as numpy arrays)."""
 
     def __init__(self, params: dict):
         mean = np.asarray(params["pixel_mean"], np.float64)

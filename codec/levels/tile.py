@@ -23,7 +23,7 @@ from bitstream.coder import ESCAPE_RANGE, PRECISION
 from bitstream.container import MAX_CHUNK_PIXELS
 from codec.errors import FormatError
 from codec.levels import modelfile, poses, registry
-from codec.levels.entropy import FrozenPrior, nearest_rung
+from codec.levels.entropy import LADDER, RUNG, SCALE_MIN, FrozenPrior, gaussian_bits, nearest_rung
 from codec.levels.integer import FixedContext, IntegerTransforms, fixed_latents
 from codec.levels.planes import (
     WHOLE_CHUNK_PIXELS,
@@ -34,7 +34,7 @@ from codec.levels.planes import (
     to_planes,
     to_tiles,
 )
-from codec.levels.transforms import ModelConfig, param_shapes
+from codec.levels.tile_config import ModelConfig, param_shapes
 
 BLOCK = 256  # tiles per step of the transforms
 CHOICE_BLOCK = (
@@ -361,13 +361,8 @@ class TileLevel:
         Uses the scales at their unrounded (float16) ladder positions, clipped to the ladder
         as training clips them, and the cluster probabilities themselves (not the integer
         tables), so comparing it with the coded size measures what rounding to tables and
-        coding add. (A measurement, not coding: it imports JAX.)
+        coding add.
         """
-        import jax.numpy as jnp
-
-        from codec.levels.entropy import LADDER, RUNG, SCALE_MIN
-        from codec.training.tile_net import gaussian_bits
-
         logits = self.transform.params["cluster_logits"][self.index].astype(np.float64)
         cluster_bits = -(
             logits - np.log(np.exp(logits - logits.max()).sum()) - logits.max()
@@ -391,9 +386,7 @@ class TileLevel:
                 return v[:, lo:hi]
 
             self.walk(choice, record)
-            total += float(
-                gaussian_bits(jnp.asarray(v, jnp.float32), jnp.asarray(scale, jnp.float32)).sum()
-            )
+            total += float(gaussian_bits(v, scale).sum())
             total += cluster_bits[choice].sum()
         return total
 

@@ -27,8 +27,9 @@ from flax import nnx
 from codec.errors import CheckpointMismatchError
 from codec.levels import entropy, modelfile, pixel
 from codec.levels.planes import to_planes, to_tiles
+from codec.levels.tile_config import ModelConfig
 from codec.training import engine
-from codec.training.tile_net import Codec, ModelConfig, gaussian_bits, init_from_data
+from codec.training.tile_net import Codec, gaussian_bits, init_from_data
 
 PIXEL = 255.0
 

@@ -28,16 +28,55 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from codec.levels import transforms
-from codec.levels.entropy import SCALE_MIN  # numpy-only; shared with the frozen form
-from codec.levels.transforms import ModelConfig  # noqa: F401  (re-exported: the config lives with the math)
+from codec.levels.entropy import LIKELIHOOD_MIN, SCALE_MIN  # shared with the frozen form
+from codec.levels.tile_config import ModelConfig
 
-LIKELIHOOD_MIN = 1e-9  # keeps log2 finite: one symbol never costs more than ~30 bits
+# The transforms as pure functions of a parameter dict (JAX); coding runs their integer twin.
+
+
+def context(params: dict, g: int, latents, quality_index, cluster):
+    """c_g: the decoder's latents of the groups before g (N, bounds[g]), after the inverse gain
+    -> (mean shift (N, n) before the gain, scale shift (N, n) in rungs of the scale ladder)."""
+    name = f"context{g}"
+    out = branch(
+        params,
+        name,
+        latents,
+        params[f"{name}/quality"][quality_index],
+        params[f"{name}/cluster"][cluster],
+    )
+    n = out.shape[-1] // 2
+    return out[..., :n], out[..., n:]
+
+
+def branch(params: dict, name: str, x, *extra):
+    """gelu(x K1 + b1 + extra...) K2 + b2: ``extra`` terms are added to the hidden units' input, in order."""
+    pre = x @ params[f"{name}/inner/kernel"] + params[f"{name}/inner/bias"]
+    for term in extra:
+        pre = pre + term
+    inner = jax.nn.gelu(pre)
+    return inner @ params[f"{name}/outer/kernel"] + params[f"{name}/outer/bias"]
+
+
+def analysis(params: dict, x):
+    """g_a: tiles (N, P) in [0, 1] -> latents (N, P), before the quality's gain."""
+    return (x - params["pixel_mean"]) @ params["analysis_linear"] + branch(
+        params, "analysis_branch", x
+    )
+
+
+def synthesis(params: dict, y):
+    """g_s: latents (N, P), after the inverse gain -> tiles (N, P) in [0, 1] (unclipped)."""
+    return (
+        y @ params["synthesis_linear"]
+        + params["pixel_mean"]
+        + branch(params, "synthesis_branch", y)
+    )
 
 
 class Branch(nnx.Module):
     """A small MLP whose output starts at exactly zero: the nonlinear correction of a linear map
-    (applied by ``transforms.branch``)."""
+    (applied by ``branch``)."""
 
     def __init__(self, dim: int, hidden: int, rngs: nnx.Rngs):
         self.inner = nnx.Linear(dim, hidden, rngs=rngs)
@@ -45,7 +84,7 @@ class Branch(nnx.Module):
 
 
 class Context(nnx.Module):
-    """c_g (``transforms.context``): starts at zero, so the prior starts as the clusters' alone."""
+    """c_g (``context``): starts at zero, so the prior starts as the clusters' alone."""
 
     def __init__(self, before: int, size: int, cfg: ModelConfig, rngs: nnx.Rngs):
         self.inner = nnx.Linear(before, cfg.context_hidden, rngs=rngs)
@@ -77,7 +116,7 @@ class Codec(nnx.Module):
             setattr(self, f"context{g}", Context(b[g], b[g + 1] - b[g], cfg, rngs))
 
     def params(self) -> dict:
-        """The parameters as a flat dict keyed like ``transforms.param_shapes``."""
+        """The parameters as a flat dict keyed like ``param_shapes``."""
         return {
             "/".join(map(str, path)): v[...]
             for path, v in nnx.to_flat_state(nnx.state(self, nnx.Param))
@@ -85,15 +124,15 @@ class Codec(nnx.Module):
 
     def analysis(self, x):
         """g_a: (N, P) -> (N, P), before the quality's gain."""
-        return transforms.analysis(self.params(), x)
+        return analysis(self.params(), x)
 
     def synthesis(self, y):
         """g_s: (N, P), after the inverse gain -> (N, P) pixels in [0, 1] (unclipped)."""
-        return transforms.synthesis(self.params(), y)
+        return synthesis(self.params(), y)
 
     def context(self, g: int, latents, quality_index, cluster):
         """Group g's (mean shift before the gain, scale shift in ladder rungs), each (N, size)."""
-        return transforms.context(self.params(), g, latents, quality_index, cluster)
+        return context(self.params(), g, latents, quality_index, cluster)
 
     def gain(self, quality_index):
         return jnp.exp(self.log_gain[...][quality_index])  # (N, P)

@@ -1,13 +1,14 @@
-"""The architecture config and the transforms as pure functions of a parameter dict.
+"""The tile kind's architecture config and the shapes of its parameters (plain Python: coding and
+training both import it).
 
-One definition serves training (the Flax modules in ``models.py`` call these) and coding
-(the tile levels, ``tile.py``, call them on the loaded parameters without importing Flax,
-which keeps the command line's start-up short). Parameters are keyed by their '/'-joined module paths.
+The transforms themselves are two definitions of one thing: float functions of a parameter dict
+under JAX for training (``codec.training.tile_net``), and an exact integer network for coding
+(``integer.py``). Parameters are keyed by their '/'-joined module paths (``param_shapes``).
 
     g_a(x) = (x - m) W_a + f_a(x),   g_s(ŷ) = ŷ W_s + m + f_s(ŷ),   f(x) = gelu(x K1 + b1) K2 + b2
 
 The latent is coded in groups of elements (``group_bounds``); the prior of group g > 0 is
-refined by a context network c_g of the groups before it (``context``).
+refined by a context network c_g of the groups before it.
 """
 
 from __future__ import annotations
@@ -220,45 +221,3 @@ def param_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
             f"context{g}/outer/bias": (2 * size,),
         }
     return shapes
-
-
-def context(params: dict, g: int, latents, quality_index, cluster):
-    """c_g: the decoder's latents of the groups before g (N, bounds[g]), after the inverse gain
-    -> (mean shift (N, n) before the gain, scale shift (N, n) in rungs of the scale ladder)."""
-    name = f"context{g}"
-    out = branch(
-        params,
-        name,
-        latents,
-        params[f"{name}/quality"][quality_index],
-        params[f"{name}/cluster"][cluster],
-    )
-    n = out.shape[-1] // 2
-    return out[..., :n], out[..., n:]
-
-
-def branch(params: dict, name: str, x, *extra):
-    """gelu(x K1 + b1 + extra...) K2 + b2: ``extra`` terms are added to the hidden units' input, in order."""
-    import jax
-
-    pre = x @ params[f"{name}/inner/kernel"] + params[f"{name}/inner/bias"]
-    for term in extra:
-        pre = pre + term
-    inner = jax.nn.gelu(pre)
-    return inner @ params[f"{name}/outer/kernel"] + params[f"{name}/outer/bias"]
-
-
-def analysis(params: dict, x):
-    """g_a: tiles (N, P) in [0, 1] -> latents (N, P), before the quality's gain."""
-    return (x - params["pixel_mean"]) @ params["analysis_linear"] + branch(
-        params, "analysis_branch", x
-    )
-
-
-def synthesis(params: dict, y):
-    """g_s: latents (N, P), after the inverse gain -> tiles (N, P) in [0, 1] (unclipped)."""
-    return (
-        y @ params["synthesis_linear"]
-        + params["pixel_mean"]
-        + branch(params, "synthesis_branch", y)
-    )
