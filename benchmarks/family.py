@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from codec.family import autoencoders as family
+from codec import family
 from codec.io import data
 
 RESULTS = Path(__file__).parent / "results"

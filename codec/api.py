@@ -670,27 +670,27 @@ def decompress_file(src, dst, *, force: bool = False, model=None):
     return _joined(parts, reader.header)
 
 
-# The classic autoencoders (codec/family/autoencoders.py, JAX: imported on first use, never by coding).
+# The classic autoencoders (codec/family, JAX: imported on first use, never by coding).
 # ``model``: a family model, an .aecf file's path, or None for the bundled Fashion-MNIST one.
 
 
 def embed(images, *, model=None) -> np.ndarray:
     """Each image's code, (N, 2) under the bundled 2-D map model (``aecodec embed``)."""
-    from codec.family import autoencoders as family
+    from codec import family
 
     return family.embed(family.resolve(model, "embed")[0], _check_images(images))
 
 
 def denoise(images, *, model=None) -> np.ndarray:
     """The images (uint8, same shape) through a denoising autoencoder (``aecodec denoise``)."""
-    from codec.family import autoencoders as family
+    from codec import family
 
     return family.denoise(family.resolve(model, "denoise")[0], _check_images(images))
 
 
 def sample(n: int, *, model=None, seed: int = 0) -> np.ndarray:
     """``n`` new images (uint8) from a variational autoencoder's prior (``aecodec sample``)."""
-    from codec.family import autoencoders as family
+    from codec import family
 
     found, body = family.resolve(model, "sample")
     return family.sample(found, n, seed=seed, shape=family.image_shape(found, body))
@@ -700,6 +700,6 @@ def anomaly_scores(images, *, model=None, percentile: float = 99.0):
     """``family.Anomalies``: a score per image (bits: code length under the scorer minus JPEG XL's, so
     that simpler images are not called normal for being simple), the threshold at ``percentile`` of
     the scorer's training images, a flag per image (``aecodec score``)."""
-    from codec.family import autoencoders as family
+    from codec import family
 
     return family.anomalies(_check_images(images), model, percentile=percentile)

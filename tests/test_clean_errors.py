@@ -12,7 +12,7 @@ from flax import nnx
 
 from codec import cli
 from codec.errors import FormatError
-from codec.family import autoencoders as family
+from codec import family
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ import pytest
 
 import codec
 from codec import api
-from codec.family import autoencoders as family
+from codec import family
 from codec.levels import convnet, modelfile
 from codec.training import lossless_train
 

@@ -19,7 +19,7 @@ import pytest
 
 import codec
 from codec import cli
-from codec.family import autoencoders as family
+from codec import family
 from codec.io import data
 from codec.training import tile as train
 from codec.training.tile_net import ModelConfig
