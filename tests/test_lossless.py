@@ -10,7 +10,7 @@ import pytest
 
 import codec
 from bitstream import container
-from codec import cli
+from codec.training import lossless_train
 from codec.errors import FormatError, InputError
 from codec.io import data, deep
 from codec.levels import lossless, modelfile
@@ -198,7 +198,7 @@ def test_a_lossless_coder_added_to_a_model_keeps_its_old_files_decodable(
     tmp_path, tiny_model_path, test_images
 ):
     old = codec.compress(test_images[:3], quality=1, model=tiny_model_path)
-    raw = cli.lossless_added(
+    raw = lossless_train.lossless_added(
         data.fashion_mnist("train")[:200],
         tiny_model_path.read_bytes(),
         name="t",
