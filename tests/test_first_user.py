@@ -13,6 +13,7 @@ from PIL import Image
 
 import codec
 from codec import cli
+from codec.commands import files as file_commands
 from codec.io import data, sources
 
 from .test_cli import FMNIST, run
@@ -335,21 +336,29 @@ def test_info_reads_standard_input_and_version_is_there(tmp_path, test_images):
     assert r.returncode == 0 and r.stdout.startswith(b"aecodec ")
 
 
-# aecodec bench takes its options, and writes where it is told.
+# The report (python -m benchmarks.report, no longer an aecodec command) takes its options.
 
 
-def test_bench_takes_its_options_and_help(tmp_path):
-    for args in (["bench", "-h"], ["bench", "--help"]):
-        r = run(*args, cwd=tmp_path)
+def test_the_report_takes_its_options_and_help():
+    def report(*args):
+        return subprocess.run(
+            [sys.executable, "-m", "benchmarks.report", *args],
+            cwd=Path(__file__).parents[1],
+            capture_output=True,
+            timeout=300,
+        )
+
+    for args in (["-h"], ["--help"]):
+        r = report(*args)
         assert (
             r.returncode == 0
             and b"--limit" in r.stdout
             and b"--out" in r.stdout
             and b"--update-readme" in r.stdout
         )
-    r = run("bench", "--limit", "x", cwd=tmp_path)
+    r = report("--limit", "x")
     assert r.returncode == 2 and b"invalid" in r.stderr
-    r = run("bench", "--limit", "-9990", cwd=tmp_path)
+    r = report("--limit", "-9990")
     assert r.returncode == 2 and b"not a positive number" in r.stderr
 
 
@@ -360,7 +369,7 @@ def test_no_progress_bar_for_a_single_image():
     class Args:
         quiet = False
 
-    with cli._progress(Args(), 1, "x") as bar:
+    with file_commands.progress(Args(), 1, "x") as bar:
         assert bar.disable
 
 

@@ -10,7 +10,6 @@ import pytest
 
 import codec
 from bitstream import container
-from codec.training import lossless_train
 from codec.errors import FormatError, InputError
 from codec.io import data, deep
 from codec.levels import lossless, modelfile

@@ -17,8 +17,7 @@ import numpy as np
 import pytest
 
 import codec
-from codec import api
-from codec import family
+from codec import api, family
 from codec.levels import convnet, modelfile
 from codec.training import lossless_train
 

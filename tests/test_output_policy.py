@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 
 import codec
-from codec import cli
-from codec import family
+from codec import cli, family
 from codec.io import data
+from codec.training import checkpoints
 from codec.training import tile as train
 from codec.training.tile_net import ModelConfig
 
@@ -272,12 +272,12 @@ def tiny_workdir(tiny_model_path, tmp_path) -> Path:
     """A copy of the tiny model's workdir (conftest: hidden=8, one epoch on 1,200 images)."""
     workdir = tmp_path / "w"
     workdir.mkdir()
-    shutil.copy(tiny_model_path.parent / train.CHECKPOINT, workdir)
+    shutil.copy(tiny_model_path.parent / checkpoints.CHECKPOINT, workdir)
     return workdir
 
 
 def test_workdir_of_another_configuration_is_refused(tiny_workdir, tmp_path, items, capsys):
-    before = digest(tiny_workdir / train.CHECKPOINT)
+    before = digest(tiny_workdir / checkpoints.CHECKPOINT)
     argv = [
         "train",
         "--kind",
@@ -295,7 +295,10 @@ def test_workdir_of_another_configuration_is_refused(tiny_workdir, tmp_path, ite
     assert cli.main(argv) == 1
     err = capsys.readouterr().err
     assert f"{tiny_workdir}: its checkpoint was trained with hidden 8, not 16" in err
-    assert digest(tiny_workdir / train.CHECKPOINT) == before and not (tmp_path / "m.aecm").exists()
+    assert (
+        digest(tiny_workdir / checkpoints.CHECKPOINT) == before
+        and not (tmp_path / "m.aecm").exists()
+    )
 
 
 TINY = {  # conftest's tiny model, as it was trained
@@ -323,7 +326,7 @@ def test_a_workdir_resumes_its_own_configuration_and_refuses_other_images(tiny_w
 
 
 def test_a_checkpoint_that_records_no_settings_is_refused(tmp_path):
-    (tmp_path / train.CHECKPOINT).write_bytes(msgpack.packb({"epoch": 1, "leaves": []}))
-    settings = train.run_settings(ModelConfig(), train.TrainConfig())
+    (tmp_path / checkpoints.CHECKPOINT).write_bytes(msgpack.packb({"epoch": 1, "leaves": []}))
+    settings = checkpoints.run_settings(ModelConfig(), train.TrainConfig())
     with pytest.raises(codec.CheckpointMismatchError, match="records no settings"):
-        train.check_workdir(tmp_path, settings)
+        checkpoints.check_workdir(tmp_path, settings)

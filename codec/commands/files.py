@@ -22,8 +22,8 @@ SUFFIX = ".aec"
 
 
 def _model(args, shapes=None, depth: int = 8):
-    """The model named by --model, loaded once per run; without --model, the bundled model that suits
-    images of ``shapes`` (compressing), or None: the one each file names (decompressing)."""
+    """The model named by --model, loaded once per run; without --model, the bundled model that
+    suits images of ``shapes`` (compressing), or None: the one each file names (decompressing)."""
     if args.model is None:
         return None if shapes is None else api.model_for(shapes, depth)
     if getattr(args, "loaded_model", None) is None:
@@ -292,9 +292,10 @@ def _note_png(args, src: str | None, dst: Path | None, as_png: bool) -> None:
 
 
 def _decompress_some(args, src: str | None) -> None:
-    """``-d --images A:B``: those images only, read at random (only their chunks are decoded), written
-    as the file the whole archive restores to (its kind, from that name), under NAME.A-LAST.SUFFIX
-    (t10k.0-9 for t10k.aec, x.0-9.npy for x.npy.aec), unless -o or -c says where."""
+    """``-d --images A:B``: those images only, read at random (only their chunks are decoded),
+    written as the file the whole archive restores to (its kind, from that name), under
+    NAME.A-LAST.SUFFIX (t10k.0-9 for t10k.aec, x.0-9.npy for x.npy.aec), unless -o or -c says
+    where."""
 
     if src in (None, "-"):
         raise UsageError(
@@ -332,8 +333,8 @@ def _decompress_some(args, src: str | None) -> None:
 
 
 class _Selection:
-    """Some images of an open ``archive.Archive``, as ``sources.restore_archive`` reads an archive: a
-    header (its meta counting, and for a folder naming, only these) and batches, one per chunk."""
+    """Some images of an open ``archive.Archive``, as ``sources.restore_archive`` reads an archive:
+    a header (its meta counting, and for a folder naming, only these) and batches, one per chunk."""
 
     def __init__(self, images, picked: range):
         meta = {**images.header["meta"], "count": len(picked)}
@@ -348,7 +349,8 @@ class _Selection:
 
 
 def _claim_output(args, dst: Path | None) -> None:
-    """One command never writes one output twice (two archives restoring to one name would lose one)."""
+    """One command never writes one output twice (two archives restoring to one name would lose
+    one)."""
     if dst is None:
         return
     claimed = args.__dict__.setdefault("outputs", set())
@@ -361,7 +363,8 @@ def _claim_output(args, dst: Path | None) -> None:
 
 
 def test_one(args, src: str | None) -> None:
-    """Decode every chunk, as gzip -t does: checksums, limits, and streams that end where they should."""
+    """Decode every chunk, as gzip -t does: checksums, limits, and streams that end where they
+    should."""
     with contextlib.ExitStack() as stack:
         fileobj = sys.stdin.buffer if src in (None, "-") else stack.enter_context(open(src, "rb"))
         for _ in api.ArchiveReader(fileobj, model=_model(args)):

@@ -420,7 +420,6 @@ def _width(text: str) -> int:
 
 def _leaves(text: str) -> int:
     """--leaves, refused at parsing rather than when the trained model is loaded."""
-
     try:
         value = int(text)
     except ValueError:

@@ -17,9 +17,9 @@ from codec.family.uses import as_inputs, bundled_path, resolve
 
 
 def code_length_bits(model: Model, images) -> np.ndarray:
-    """Bits per image under a variational model: -log2 p(x | the code's mean) plus the code's KL in bits
-    (N,). With the ``logistic`` decoder this is a code length of the uint8 pixels (bits-back coding
-    reaches it up to the sampling of the code); with the others only a density's."""
+    """Bits per image under a variational model: -log2 p(x | the code's mean) plus the code's KL in
+    bits (N,). With the ``logistic`` decoder this is a code length of the uint8 pixels (bits-back
+    coding reaches it up to the sampling of the code); with the others only a density's."""
     if model.cfg.kind != "variational":
         raise ValueError(
             f"anomaly scores need a variational model (a code length), not a {model.cfg.kind} one"
@@ -40,8 +40,9 @@ def code_length_bits(model: Model, images) -> np.ndarray:
 def bounds_nats(
     model: Model, images, *, samples: int = 100, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(ELBO, importance-weighted bound) of -log p(x) per image, in nats (Burda et al. 2016, k = ``samples``):
-    the ELBO averaged over the samples, and -log of the mean importance weight p(x, z) / q(z | x)."""
+    """(ELBO, importance-weighted bound) of -log p(x) per image, in nats (Burda et al. 2016, k =
+    ``samples``): the ELBO averaged over the samples, and -log of the mean importance weight p(x, z)
+    / q(z | x)."""
     if model.cfg.kind != "variational":
         raise ValueError(f"likelihood bounds need a variational model, not a {model.cfg.kind} one")
     x_all = as_inputs(model, images)
@@ -67,9 +68,9 @@ def bounds_nats(
 
 
 def generic_bits(images) -> np.ndarray:
-    """Bits per image of a generic lossless coder, the image's complexity: JPEG XL lossless at effort
-    7 (Pillow with pillow-jxl-plugin). Serrà et al. found the better the generic coder, the better the
-    correction (FLIF, JPEG XL's forerunner, did best; PNG worst)."""
+    """Bits per image of a generic lossless coder, the image's complexity: JPEG XL lossless at
+    effort 7 (Pillow with pillow-jxl-plugin). Serrà et al. found the better the generic coder, the
+    better the correction (FLIF, JPEG XL's forerunner, did best; PNG worst)."""
     import io
 
     import pillow_jxl  # noqa: F401  (registers the JXL format with Pillow)
@@ -84,9 +85,10 @@ def generic_bits(images) -> np.ndarray:
 
 
 def scores(model: Model, images, *, complexity: bool = True) -> np.ndarray:
-    """Higher = more anomalous: the code length under the model minus (``complexity``) a generic lossless
-    coder's, so that simple images are not called normal merely for being simple (Serrà et al. 2020,
-    "Input complexity and out-of-distribution detection with likelihood-based generative models").
+    """Higher = more anomalous: the code length under the model minus (``complexity``) a generic
+    lossless coder's, so that simple images are not called normal merely for being simple (Serrà et
+    al. 2020, "Input complexity and out-of-distribution detection with likelihood-based generative
+    models").
 
     The model's side must be a code length of the pixels (a variational model with the ``logistic``
     decoder); with a continuous density (Bernoulli, Gaussian) the difference ranks by the generic
@@ -159,8 +161,8 @@ def score_quantiles(model: Model, images, *, limit: int = 10_000) -> list[float]
 
 @dataclasses.dataclass(frozen=True)
 class Anomalies:
-    """Scores (bits: the model's code length minus JPEG XL's), the threshold at ``percentile`` of the
-    model's training images' scores, and a flag per image (score above the threshold)."""
+    """Scores (bits: the model's code length minus JPEG XL's), the threshold at ``percentile`` of
+    the model's training images' scores, and a flag per image (score above the threshold)."""
 
     scores: np.ndarray
     threshold: float
@@ -169,9 +171,9 @@ class Anomalies:
 
 
 def anomalies(images, model=None, *, percentile: float = 99.0, quantiles=None) -> Anomalies:
-    """Each image's anomaly score under a scorer (default: the bundled Fashion-MNIST one), flagged above
-    ``percentile`` of the scores of its training images (their ``quantiles``: a scorer file keeps them;
-    give them with a model object, from ``score_quantiles``).
+    """Each image's anomaly score under a scorer (default: the bundled Fashion-MNIST one), flagged
+    above ``percentile`` of the scores of its training images (their ``quantiles``: a scorer file
+    keeps them; give them with a model object, from ``score_quantiles``).
 
     Raises:
         ValueError: not a scorer, ``percentile`` out of range, a score that is NaN or infinite (the

@@ -37,8 +37,8 @@ def _flat(model: Model):
 
 
 def dumps(model: Model, *, name: str, meta: dict | None = None) -> bytes:
-    """A family model's file: its kind and widths, every parameter (float16: half the size, and these
-    models' uses never need more; ``loads`` computes in float32), the name and meta."""
+    """A family model's file: its kind and widths, every parameter (float16: half the size, and
+    these models' uses never need more; ``loads`` computes in float32), the name and meta."""
     body = {
         "format": FORMAT,
         "name": name,

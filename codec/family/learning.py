@@ -24,8 +24,8 @@ from codec.training import engine
 
 
 def loss_fn(model: Model, batch, key):
-    """(loss, metrics) of one batch of pixels (N, d) in [0, 1], as the kind says; with ``neighbours``,
-    the batch is (2, N, d): images and one graph neighbour of each."""
+    """(loss, metrics) of one batch of pixels (N, d) in [0, 1], as the kind says; with
+    ``neighbours``, the batch is (2, N, d): images and one graph neighbour of each."""
     cfg = model.cfg
     if cfg.neighbours:
         x, near = batch

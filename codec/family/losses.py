@@ -24,7 +24,8 @@ def l1_activity(code):
 
 
 def kl_sparsity(code, rho: float):
-    """Sum over code units of KL(rho || the unit's mean activation over the batch), activations in (0, 1)."""
+    """Sum over code units of KL(rho || the unit's mean activation over the batch), activations in
+    (0, 1)."""
     mean = jnp.clip(jnp.mean(code, axis=0), 1e-6, 1 - 1e-6)
     return jnp.sum(rho * jnp.log(rho / mean) + (1 - rho) * jnp.log((1 - rho) / (1 - mean)))
 
@@ -52,9 +53,10 @@ def gaussian_nll(mean, x, log_scale):
 
 
 def logistic_nll(mean, log_scale, x):
-    """-log P(x | mean, scale) per image, in nats, for pixels k / 255: the mass of the logistic's bin
-    of width 1/255 around each, the end bins open (PixelCNN++'s discretized logistic, one component).
-    A real code length of uint8 pixels, unlike the Bernoulli and Gaussian densities (N,)."""
+    """-log P(x | mean, scale) per image, in nats, for pixels k / 255: the mass of the logistic's
+    bin of width 1/255 around each, the end bins open (PixelCNN++'s discretized logistic, one
+    component). A real code length of uint8 pixels, unlike the Bernoulli and Gaussian densities
+    (N,)."""
     log_scale = jnp.maximum(log_scale, -7.0)
     inv = jnp.exp(-log_scale)
     centred = x - mean
@@ -78,7 +80,8 @@ UMAP_A, UMAP_B = 1.577, 0.895
 def umap_cross_entropy(code, neighbour, negatives: int = 5, key=None):
     """Mean over pairs of UMAP's fuzzy cross-entropy in the code: -log q for each (code, neighbour)
     pair of the graph, -log(1 - q) for ``negatives`` pairings of each code with others of the batch
-    (shifted, not drawn: the batch is already a random sample) (Sainburg et al. 2021, parametric UMAP)."""
+    (shifted, not drawn: the batch is already a random sample) (Sainburg et al. 2021, parametric
+    UMAP)."""
 
     def q(a, b):
         d2 = jnp.sum((a - b) ** 2, axis=-1)
@@ -93,8 +96,8 @@ def umap_cross_entropy(code, neighbour, negatives: int = 5, key=None):
 
 
 def neighbour_graph(x: np.ndarray, k: int = 15, dims: int = 50) -> np.ndarray:
-    """Each row's ``k`` nearest other rows (N, k), by Euclidean distance in its top ``dims`` principal
-    components (exact, in blocks: 60,000 images take ~20 s on two cores)."""
+    """Each row's ``k`` nearest other rows (N, k), by Euclidean distance in its top ``dims``
+    principal components (exact, in blocks: 60,000 images take ~20 s on two cores)."""
     x = np.asarray(x, np.float32)
     centred = x - x.mean(0)
     basis = np.linalg.svd(centred[:: max(1, len(x) // 10_000)], full_matrices=False)[2][:dims]

@@ -42,17 +42,20 @@ class FamilyConfig:
     widths: tuple[int, ...] = (784, 128, 32, 2)  # input, hidden..., code
     noise: float = 0.0  # denoising: Gaussian σ on [0, 1] pixels
     mask: float = 0.0  # denoising: share of input pixels set to 0
-    blind: bool = False  # denoising: each image's σ drawn uniformly from [0, noise] (one model for unknown noise)
+    # denoising: each image's σ drawn uniformly from [0, noise] (one model for unknown noise)
+    blind: bool = False
     l1: float = 0.0  # sparse: weight of the mean absolute activation of the code
     rho: float = 0.05  # sparse: target mean activation of each code unit ...
     beta: float = 0.0  # ... and the weight of its KL divergence
     contraction: float = 0.0  # contractive: weight of ||d code / d x||_F^2
-    decoder: str = (
-        "bernoulli"  # variational: "bernoulli", "gaussian" or "logistic" (discretized, 256 levels)
-    )
-    arch: str = "dense"  # "dense" layers of ``widths``, or "conv": stages of ``widths[1:]`` channels, each halving the size
+    # variational: "bernoulli", "gaussian" or "logistic" (discretized, 256 levels)
+    decoder: str = "bernoulli"
+    # "dense" layers of ``widths``, or "conv": stages of ``widths[1:]`` channels, each halving the
+    # size
+    arch: str = "dense"
     image_shape: tuple[int, ...] = ()  # (H, W[, C]) of the images: the conv architecture's input
-    neighbours: float = 0.0  # any kind: weight of a neighbour-graph (UMAP) term that keeps neighbours close in the code
+    # any kind: weight of a neighbour-graph (UMAP) term that keeps neighbours close in the code
+    neighbours: float = 0.0
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -70,7 +73,8 @@ class FamilyConfig:
         ):
             raise ValueError(
                 "the conv architecture is for the plain and denoising kinds, and needs the images' "
-                f"shape (H, W[, C]) of widths[0] values (got {self.image_shape} for {self.widths[0]})"
+                f"shape (H, W[, C]) of widths[0] values (got {self.image_shape} for "
+                f"{self.widths[0]})"
             )
         if self.decoder not in DECODERS:
             raise ValueError(f"decoder {self.decoder!r} is not one of {DECODERS}")
@@ -84,13 +88,15 @@ class FamilyConfig:
             and self.neighbours >= 0
         ):
             raise ValueError(
-                "noise, l1, beta, contraction and neighbours are >= 0; mask in [0, 1); rho in (0, 1)"
+                "noise, l1, beta, contraction and neighbours are >= 0; mask in [0, 1); "
+                "rho in (0, 1)"
             )
 
 
 class DenseAE(nnx.Module):
-    """Encoder widths[0] -> ... -> widths[-1] (twice that for the variational mean and log-variance),
-    decoder back; GELU between layers (none for ``linear``), a sigmoid code for ``sparse``."""
+    """Encoder widths[0] -> ... -> widths[-1] (twice that for the variational mean and
+    log-variance), decoder back; GELU between layers (none for ``linear``), a sigmoid code for
+    ``sparse``."""
 
     def __init__(self, cfg: FamilyConfig, *, rngs: nnx.Rngs):
         self.cfg = cfg

@@ -15,7 +15,8 @@ from codec.family.networks import ConvAE, DenseAE, Model, pixels
 
 
 def as_inputs(model: Model, images) -> np.ndarray:
-    """A batch of images as the model's input rows, refused (InputError) where their size is not its."""
+    """A batch of images as the model's input rows, refused (InputError) where their size is not
+    its."""
     from codec.errors import InputError
 
     a = np.asarray(images)
@@ -66,7 +67,8 @@ def _decoded(model: Model, code) -> np.ndarray:
 
 
 def denoise(model: Model, images) -> np.ndarray:
-    """Each image through the model (a denoising one removes the noise it was trained on): uint8, same shape."""
+    """Each image through the model (a denoising one removes the noise it was trained on): uint8,
+    same shape."""
     a = np.asarray(images)
     code = embed(model, a)
     return _as_uint8(_decoded(model, code)).reshape(a.shape)
@@ -81,14 +83,16 @@ def sample(model: Model, n: int, *, seed: int = 0, shape=None) -> np.ndarray:
 
 
 def interpolate(model: Model, a: np.ndarray, b: np.ndarray, steps: int = 8) -> np.ndarray:
-    """``steps`` images (uint8) decoded along the straight line between the codes of images ``a`` and ``b``."""
+    """``steps`` images (uint8) decoded along the straight line between the codes of images ``a``
+    and ``b``."""
     ca, cb = embed(model, np.stack([a, b]))
     t = np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, None]
     return _as_uint8(_decoded(model, (1 - t) * ca + t * cb)).reshape(steps, *a.shape)
 
 
 def grid(images: np.ndarray, columns: int = 8) -> np.ndarray:
-    """Grey images (N, H, W) tiled into one image, ``columns`` wide (blank where the last row is short)."""
+    """Grey images (N, H, W) tiled into one image, ``columns`` wide (blank where the last row is
+    short)."""
     n, h, w = images.shape[:3]
     rows = -(-n // columns)
     out = np.zeros((rows * h, columns * w), np.uint8)
@@ -98,7 +102,8 @@ def grid(images: np.ndarray, columns: int = 8) -> np.ndarray:
     return out
 
 
-# The package's functions (codec.embed, ...): a model given, a file, or the bundled one for the purpose.
+# The package's functions (codec.embed, ...): a model given, a file, or the bundled one for the
+# purpose.
 
 BUNDLED = {
     "embed": "fmnist-map",

@@ -100,7 +100,8 @@ def fit(
     log=print,
 ) -> lossless.LosslessCoder:
     """A lossless coder for ``depth``-bit images, learned on groups of same-shape images (each an
-    array (N, H, W[, C])): the tree on up to ``tree_pixels`` pixels, the tables on ``count_pixels``."""
+    array (N, H, W[, C])): the tree on up to ``tree_pixels`` pixels, the tables on
+    ``count_pixels``."""
     rng = np.random.default_rng(seed)
     groups = [np.asarray(g) for g in groups]
     props, tokens = _sample(groups, depth, count_pixels, rng)
@@ -109,7 +110,8 @@ def fit(
     # no deeper than a model file may hold (a bound real data never met: 1,024 leaves grew 22 deep)
     tree = grow_tree(props[:, few], tokens[few], leaves, min_leaf, modelfile.MAX_LOSSLESS_DEPTH)
     log(
-        f"lossless: a context tree of {tree.leaves} leaves (depth {tree.depth}) on {len(few):,} pixels, "
+        f"lossless: a context tree of {tree.leaves} leaves (depth {tree.depth}) on "
+        f"{len(few):,} pixels, "
         f"tables counted on {len(tokens):,}"
     )
     return lossless.LosslessCoder(

@@ -21,7 +21,7 @@ from codec.io import fileio
 from codec.levels import conv, modelfile
 from codec.levels.model import Model
 from codec.levels.transforms import ModelConfig
-from codec.training import conv_model, ladder
+from codec.training import checkpoints, conv_model, ladder
 from codec.training import tile as train
 from codec.training.lossless_train import lossless_added
 
@@ -162,8 +162,8 @@ def check_tile(options: TrainOptions) -> tuple[ModelConfig, train.TrainConfig]:
     """``tile_configs``, and the workdir's checkpoint refused where it is another run's, before
     any data is read (its images: once they are)."""
     model_config, train_config = tile_configs(options)
-    resumable = train.run_settings(model_config, train_config, init=options.init)
-    train.check_workdir(options.workdir, resumable)
+    resumable = checkpoints.run_settings(model_config, train_config, init=options.init)
+    checkpoints.check_workdir(options.workdir, resumable)
     return model_config, train_config
 
 
