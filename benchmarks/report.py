@@ -27,6 +27,7 @@ import numpy as np
 import codec
 from benchmarks import baselines
 from codec import api
+from codec.errors import AecodecError
 from codec.io import data, fileio
 
 README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
@@ -584,4 +585,7 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except (AecodecError, OSError) as e:  # a refused output, a missing dataset: one line, status 1
+        sys.exit(f"python -m benchmarks.report: error: {e}")

@@ -193,6 +193,23 @@ def test_a_context_tree_with_a_loop_or_a_shared_child_is_refused(coder8):
         lossless.check_tree(shared, what="t")
 
 
+def test_a_recipe_trains_from_python_the_file_the_command_line_writes(tmp_path, test_images):
+    from codec import cli
+    from codec.training import recipes
+
+    np.save(tmp_path / "x.npy", test_images[:200])
+    words = ["train", "--kind", "lossless", "--leaves", "8", "--data", str(tmp_path / "x.npy")]
+    assert cli.main([*words, "--out", str(tmp_path / "m.aecm"), "-q"]) == 0
+    options = recipes.TrainOptions(
+        name="m",
+        leaves=8,
+        data_name=str(tmp_path / "x.npy"),
+        command=" ".join(["aecodec", *words, "--out", str(tmp_path / "m.aecm"), "-q"]),
+    )
+    raw = recipes.train_model("lossless", test_images[:200], options)
+    assert raw == (tmp_path / "m.aecm").read_bytes()
+
+
 def test_a_lossless_coder_added_to_a_model_keeps_its_old_files_decodable(
     tmp_path, tiny_model_path, test_images
 ):

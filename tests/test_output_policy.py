@@ -10,6 +10,8 @@ import hashlib
 import os
 import shutil
 import stat
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -216,11 +218,18 @@ def test_train_refuses_an_existing_model_without_force_and_replaces_it_with_forc
 # 3. bench --out DIR: the report's files.
 
 
-def test_bench_refuses_an_existing_report_without_force(tmp_path, capsys):
+def test_the_report_refuses_an_existing_report_without_force(tmp_path):
     (tmp_path / "report.md").write_bytes(MINE)
-    argv = ["bench", "--out", str(tmp_path), "--limit", "20", "--single-limit", "5", "-q"]
-    assert cli.main(argv) == 1  # at once: not after the benchmark has run
-    assert "report.md already exists (use -f to overwrite)" in capsys.readouterr().err
+    argv = ["--out", str(tmp_path), "--limit", "20", "--single-limit", "5", "-q"]
+    r = subprocess.run(
+        [sys.executable, "-m", "benchmarks.report", *argv],
+        cwd=Path(__file__).parents[1],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 1  # at once: not after the benchmark has run
+    assert "report.md already exists (use -f to overwrite)" in r.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report.md"]
     assert (tmp_path / "report.md").read_bytes() == MINE
 

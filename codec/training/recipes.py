@@ -92,6 +92,7 @@ def train_model(
         UsageError: settings that do not fit the kind or the data; LadderError: the levels of one
         kind out of order; CheckpointMismatchError: the workdir holds another run's checkpoint.
     """
+    options = dataclasses.replace(options, kind=kind)  # the recipes read the kind from options
     if kind == "lossless":
         base = modelfile.read(options.init) if options.init else None
         return lossless_added(
