@@ -1,5 +1,6 @@
-"""The ``aecodec`` command line, with gzip's habits. It parses arguments and dispatches to the
-commands (``codec.commands``); errors are reported here.
+"""The ``aecodec`` command line, with gzip's habits. It parses arguments, dispatches to the
+commands (``codec.commands``) and reports the errors that end one (a file's own error is reported
+by ``codec.commands.outputs.report``, and the next file is still processed).
 
     aecodec [compress] [-c] [-f] [-o OUT] [--quality Q] FILE...   FILE -> FILE.aec
     aecodec decompress FILE.aec...  (or aecodec -d)                FILE.aec -> FILE
@@ -118,7 +119,7 @@ def _images(text: str) -> slice:
 
 def _scheduler(text: str) -> str:
     """--scheduler's address: tcp://HOST:PORT or HOST:PORT, else refused before any connection."""
-    from codec import parallel
+    from codec import parallel  # asyncio, sockets: 0.08 s that only --scheduler needs
 
     try:
         return parallel.scheduler_address(text)
