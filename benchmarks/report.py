@@ -111,7 +111,8 @@ def aecodec_rows(model, images: np.ndarray, single_limit: int, samples: dict) ->
 
 
 def exact_rows(model, images: np.ndarray) -> list[dict]:
-    """The lossless coder's rows: lossless, and near-lossless at K = 1, 2, 4 (every pixel within K)."""
+    """The lossless coder's rows: lossless, and near-lossless at K = 1, 2, 4 (every pixel within
+    K)."""
     rows = []
     for k in (0, 1, 2, 4):
         blob, restored, enc, dec = _round_trip(images, model, max_error=k)
@@ -132,7 +133,8 @@ def exact_rows(model, images: np.ndarray) -> list[dict]:
 
 
 def _round_trip(images: np.ndarray, model, **level) -> tuple[bytes, np.ndarray, float, float]:
-    """(file, restored images, encode seconds, decode seconds) of one archive at ``level`` (compress's keywords)."""
+    """(file, restored images, encode seconds, decode seconds) of one archive at ``level``
+    (compress's keywords)."""
     t0 = time.perf_counter()
     blob = codec.compress(images, model=model, **level)
     enc = time.perf_counter() - t0
@@ -461,7 +463,8 @@ def report_files(rows, summary, classes, meta, quality_for_classes) -> dict[str,
 
 
 def update_readme(readme: Path, rows, summary, meta, *, images_dir: str) -> None:
-    """Rewrite the block between the bench markers of ``readme`` (asked for with --update-readme)."""
+    """Rewrite the block between the bench markers of ``readme`` (asked for with
+    --update-readme)."""
     text = readme.read_text()
     if README_START not in text or README_END not in text:
         raise SystemExit(

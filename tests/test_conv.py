@@ -1,4 +1,5 @@
-"""The convolutional level kind: its integer networks agree with the float twin, code exactly, and train."""
+"""The convolutional level kind: its integer networks agree with the float twin, code exactly, and
+train."""
 
 import hashlib
 import itertools
@@ -706,7 +707,8 @@ def test_training_keeps_the_bundled_levels_where_fine_tuning_codes_the_validatio
 
 @pytest.mark.parametrize("mode", ["L", "LA", "P", "RGB", "RGBA"])
 def test_every_8_bit_mode_round_trips_through_the_photo_model(tmp_path, mode):
-    """The default choice for a photo: whatever compresses restores, with a PSNR floor on a photo."""
+    """The default choice for a photo: whatever compresses restores, with a PSNR floor on a
+    photo."""
     from PIL import Image
     from skimage import data as samples
 
@@ -793,7 +795,8 @@ def test_minutes_under_auto_are_the_whole_budget_half_for_each_kind(monkeypatch,
 
 
 def _photo_folder(folder, colour, count: int) -> None:
-    """``count`` small colour images (garments side by side, one per channel) as PNG files in ``folder``."""
+    """``count`` small colour images (garments side by side, one per channel) as PNG files in
+    ``folder``."""
     from PIL import Image
 
     for i in range(count):

@@ -1,4 +1,5 @@
-"""What a first real user hit: one test per finding of the user trial (each failed before its fix)."""
+"""What a first real user hit: one test per finding of the user trial (each failed before its
+fix)."""
 
 import gzip
 import json

@@ -19,7 +19,8 @@ AECODEC = [sys.executable, "-m", "codec.cli"]
 
 
 def _deep_images(n: int, shape=(24, 20), bits: int = 12, seed: int = 0) -> np.ndarray:
-    """Smooth 16-bit images with noise: gradients, a disc, sensor-like noise (values below 2^bits)."""
+    """Smooth 16-bit images with noise: gradients, a disc, sensor-like noise (values below
+    2^bits)."""
     rng = np.random.default_rng(seed)
     y, x = np.mgrid[: shape[0], : shape[1]]
     out = []
@@ -37,7 +38,8 @@ def coder8():
 
 @pytest.fixture(scope="module")
 def model_path(tmp_path_factory, coder8):
-    """A model of the lossless coder alone (8 bits), as ``aecodec train --kind lossless`` writes it."""
+    """A model of the lossless coder alone (8 bits), as ``aecodec train --kind lossless`` writes
+    it."""
     path = tmp_path_factory.mktemp("lossless") / "l8.aecm"
     path.write_bytes(
         modelfile.dumps(
