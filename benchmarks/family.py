@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from codec.family import autoencoders as family
+from codec import family
 from codec.io import data, idx
 
 RESULTS = Path(__file__).parent / "results"

@@ -1,6 +1,6 @@
 """Size-vs-quality report: aecodec against lossless compressors, PCA and classic image codecs.
 
-    aecodec bench [--data PATH] [--out DIR] [--limit N]      (or python -m benchmarks.report)
+    python -m benchmarks.report [--data PATH] [--out DIR] [--limit N]   (from the repository)
 
 Every codec runs on the same test images in this process. Writes to ``--out``
 (default ./aecodec-bench): report.md, results.json, results.csv, rd_curve.png,
@@ -27,6 +27,7 @@ import numpy as np
 import codec
 from benchmarks import baselines
 from codec import api
+from codec.errors import AecodecError
 from codec.io import data, fileio
 
 README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
@@ -480,7 +481,7 @@ def update_readme(readme: Path, rows, summary, meta, *, images_dir: str) -> None
     text = readme.read_text()
     if README_START not in text or README_END not in text:
         raise SystemExit(
-            f"aecodec bench: error: {readme} has no {README_START} ... {README_END} block"
+            f"benchmarks.report: error: {readme} has no {README_START} ... {README_END} block"
         )
     block = (
         f"{README_START}\nFrom `{meta['command']}` ({meta['images']} test images, {meta['date']}, "
@@ -506,7 +507,8 @@ def _positive(text: str) -> int:
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(
-        prog="aecodec bench", description="Size-vs-quality report against other codecs."
+        prog="python -m benchmarks.report",
+        description="Size-vs-quality report against other codecs.",
     )
     parser.add_argument(
         "--data",
@@ -568,7 +570,7 @@ def main(argv=None) -> dict:
         "numpy": np.__version__,
         "pillow": PIL.__version__,
         "jax": jax.__version__,
-        "command": "aecodec bench"
+        "command": "python -m benchmarks.report"
         + "".join(f" {a}" for a in (argv if argv is not None else sys.argv[1:])),
         "single_limit": min(args.single_limit, len(images)),
     }
@@ -600,4 +602,7 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except (AecodecError, OSError) as e:  # a refused output, a missing dataset: one line, status 1
+        sys.exit(f"python -m benchmarks.report: error: {e}")

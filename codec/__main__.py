@@ -17,7 +17,7 @@ def main() -> int:
         from codec import signals  # loads the stdlib's signal: an import a Ctrl-C can interrupt
 
         signals.install()
-        from codec import cli  # argparse, json, ...; numpy and JAX later, as commands need them
+        from codec import cli  # argparse, ...; numpy and JAX later, as commands need them
     except KeyboardInterrupt as e:
         _decided()
         return getattr(e, "exit_status", 130)

@@ -27,13 +27,10 @@ PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 DEFAULT_MODEL = PRETRAINED_DIR / "fmnist.aecm"  # Fashion-MNIST's: small grey items
 PHOTO_MODEL = PRETRAINED_DIR / "photo.aecm"  # the convolutional photo model: everything else
 DEEP_MODEL = PRETRAINED_DIR / "deep.aecm"  # the lossless coder of 16-bit (medical) images
-CHUNK_IMAGES = (
-    512  # images per coded stream: amortizes the coder's flush (+0.1% bytes at 512 against 1024 at
-)
-# quality 1, 0.02% at 4-8), bounds memory, and is what random access decodes to read one image
-# Dense format-2 chunks (written before the floor of bytes per pixel) are still decoded, up to
-# this many coded pixels per file beyond the floor: old blank images read, a crafted file costs ~2 s.
-FORMAT2_DENSE_PIXELS = 1 << 23
+# Images per coded stream: amortizes the coder's flush (+0.1% bytes at 512 against 1024 at
+# quality 1, 0.02% at 4-8), bounds memory, and is what random access decodes to read one image.
+CHUNK_IMAGES = 512
+
 
 
 @functools.lru_cache(maxsize=8)
@@ -88,60 +85,6 @@ def model_named_by(header: dict) -> Model:
     return load_model(DEFAULT_MODEL)
 
 
-def _check_images(images) -> np.ndarray:
-    """A uint8 or uint16 array of images, checked (bool is taken as 0/255)."""
-    a = np.asarray(images)
-    if a.dtype == np.bool_:
-        a = a.astype(np.uint8) * 255  # documented: False -> 0, True -> 255
-    if a.dtype not in (np.uint8, np.uint16):
-        if a.dtype.kind == "f" and not np.isfinite(a).all():
-            raise InputError(
-                f"images contain NaN or infinity (dtype {a.dtype}); aecodec compresses uint8 and uint16 images"
-            )
-        raise InputError(
-            f"images have dtype {a.dtype}; aecodec compresses uint8 images (and uint16 ones losslessly; "
-            "convert with .astype(np.uint8))"
-        )
-    check_array_shape(a.shape)
-    check_image_shape(a.shape[1:] if a.ndim == 4 else a.shape[-2:])
-    return a
-
-
-LOSSY_DEPTH = (
-    "{depth}-bit images are coded losslessly or near-losslessly only: pass lossless=True or max_error=K "
-    "(aecodec --lossless, --max-error K); the lossy levels code 8-bit images"
-)
-
-
-def check_level_shape(level, model: Model, shape) -> None:
-    """Refuse images of ``shape`` (H, W[, C]) larger than ``level`` (of ``model``) codes: its values
-    per image, and its coded pixels (padding to tiles included) per chunk; from the shape alone.
-
-    Raises:
-        InputError: naming the model, the level's limits and where larger images go.
-    """
-    check_image_shape(shape)
-    coded, values = level.coded_pixels(1, shape), int(np.prod(shape))
-    if coded <= level.max_coded_pixels and values <= level.max_image_values:
-        return
-    exact = level.kind == "lossless"
-    most = (
-        f"at most {level.max_image_values} values per image"
-        if values > level.max_image_values
-        else f"at most {level.max_coded_pixels} once padded to tiles"
-    )
-    where = (
-        "its lossy levels code larger ones (a convolutional model's: tile by tile)"
-        if exact
-        else "a convolutional model codes larger images tile by tile"
-    )
-    how = " losslessly" if exact else ""
-    raise InputError(
-        f"images of shape {tuple(shape)} are larger than aecodec accepts with "
-        f"{model.name!r}{how} ({most}; {where})"
-    )
-
-
 def check_codable(shape, *, model=None, quality=None, max_error: int | None = None) -> None:
     """Refuse, from its shape alone (before a pixel is read), an image that the level ``quality`` or
     ``max_error`` (0: lossless) of ``model`` (None: the bundled one that suits it) would refuse:
@@ -155,82 +98,6 @@ def check_codable(shape, *, model=None, quality=None, max_error: int | None = No
     found = _resolve(model, [shape])
     asked = level_fields(found, quality, max_error)
     check_level_shape(found.level_of(asked, asked=True), found, shape)
-
-
-def level_fields(model: Model, quality=None, max_error=None, depth: int = 8) -> dict:
-    """The header's fields that name the level a writer is asked for (``Model.level_of`` reads
-    them): ``quality`` (None: the model's default), or ``max_error`` (0: lossless; quality 0).
-
-    Raises:
-        InputError: both asked for, an unknown quality or bound, a depth other than 8 for a
-            quality level.
-    """
-    if max_error is not None:
-        if quality is not None:
-            raise InputError("pass a quality or a max_error (lossless: 0), not both")
-        return {"quality": 0, "max_error": check_max_error(max_error), "depth": depth}
-    if depth != 8 and (quality is not None or model.levels):
-        raise InputError(LOSSY_DEPTH.format(depth=depth))
-    return {"quality": model.check_quality(quality), "max_error": 0, "depth": depth}
-
-
-def check_max_error(max_error) -> int:
-    """``max_error`` as an int from 0 (lossless) to 32 (InputError otherwise)."""
-    if (
-        isinstance(max_error, bool)
-        or not isinstance(max_error, (int, np.integer))
-        or not 0 <= max_error <= MAX_ERROR
-    ):
-        raise InputError(
-            f"max_error {max_error!r} is not an integer from 0 (lossless) to {MAX_ERROR}"
-        )
-    return int(max_error)
-
-
-def _check_depth(depth) -> int:
-    if (
-        isinstance(depth, bool)
-        or not isinstance(depth, (int, np.integer))
-        or not 1 <= depth <= MAX_DEPTH
-    ):
-        raise InputError(f"depth {depth!r} is not a number of bits from 1 to {MAX_DEPTH}")
-    return int(depth)
-
-
-def depth_of(a: np.ndarray, depth=None) -> int:
-    """The bits per sample of images ``a``: ``depth`` when given (checked against the values and the
-    dtype), else the dtype's (8 or 16)."""
-    bits = 8 * a.dtype.itemsize
-    if depth is None:
-        return bits
-    depth = _check_depth(depth)
-    if depth > bits or (depth > 8) != (bits > 8):
-        raise InputError(
-            f"depth {depth} does not suit {a.dtype} images (uint8: 1 to 8 bits, uint16: 9 to 16)"
-        )
-    return depth
-
-
-def _check_depth_of(a: np.ndarray, depth: int) -> np.ndarray:
-    """``a`` if its dtype is the depth's and every value is below 2^depth (InputError otherwise)."""
-    if a.dtype != np.dtype(dtype_of(depth)):
-        raise InputError(f"images are {a.dtype}; {depth}-bit images are {dtype_of(depth)}")
-    if depth < 8 * a.dtype.itemsize and a.size and int(a.max()) >> depth:
-        raise InputError(f"images hold the value {int(a.max())}, beyond {depth} bits")
-    return a
-
-
-def as_batch(images, *, grey_stack: bool = False) -> tuple[np.ndarray, bool]:
-    """(images as a batch (N, H, W[, C]), whether the input was a batch).
-
-    A 3-D array whose last axis is 3 or 4 is one colour image (H, W, C), as in Pillow,
-    imageio and scikit-image; ``grey_stack`` takes it as N grey images of width 3 or 4.
-    """
-    a = _check_images(images)
-    if one_image(a.shape, grey_stack):
-        check_image_shape(a.shape)
-        return a[None], False
-    return a, True
 
 
 def _header(
@@ -405,35 +272,6 @@ class ArchiveReader:
                     f"{container.MAX_PIXELS_PER_BYTE} per byte (decompress it with aecodec 0.1)"
                 )
             yield self.level.decode(data, n, shape, version=self._reader.version)
-
-
-def floor_pixels(level, n: int, shape) -> int:
-    """The coded pixels the floor of bytes per pixel counts for ``n`` images of ``shape``: padding
-    included, each weighted by its level's cost (``work_per_pixel``: 1, or more for a convolutional
-    model costlier than the floor is sized for)."""
-    return math.ceil(level.coded_pixels(n, shape) * level.work_per_pixel)
-
-
-def check_chunk_work(level, n: int, data: bytes, shape, *, framed: bool) -> int:
-    """Refuse a chunk that claims more decoding than its level does at once, or (framed formats) more
-    coded pixels than its bytes allow; returns the pixels beyond that floor (format 2 budgets them).
-
-    Raises:
-        LimitError: either claim.
-    """
-    coded = level.coded_pixels(n, shape)
-    if coded > level.max_coded_pixels:
-        raise LimitError(
-            f"chunk claims {coded} pixels once padded, more than its model's levels decode at once"
-        )
-    work = floor_pixels(level, n, shape)
-    beyond = work - len(data) * container.MAX_PIXELS_PER_BYTE
-    if framed and beyond > 0:
-        raise LimitError(
-            f"chunk claims {work} coded pixels in {len(data)} bytes: denser than "
-            f"{container.MAX_PIXELS_PER_BYTE} pixels per byte (damage, or a file made to waste time)"
-        )
-    return max(0, beyond)
 
 
 def compress(
@@ -614,28 +452,28 @@ def measure(model: Model, images: np.ndarray, quality: int, *, decode: bool = Tr
     return result
 
 
-# The classic autoencoders (codec/family/autoencoders.py): imported on first use, as JAX takes
-# 1.3 s to import (measured with -X importtime) and coding never needs it.
+# The classic autoencoders (codec/family): imported on first use, as JAX takes 1.3 s to import
+# (measured with -X importtime) and coding never needs it.
 # ``model``: a family model, an .aecf file's path, or None for the bundled Fashion-MNIST one.
 
 
 def embed(images, *, model=None) -> np.ndarray:
     """Each image's code, (N, 2) under the bundled 2-D map model (``aecodec embed``)."""
-    from codec.family import autoencoders as family
+    from codec import family
 
     return family.embed(family.resolve(model, "embed")[0], _check_images(images))
 
 
 def denoise(images, *, model=None) -> np.ndarray:
     """The images (uint8, same shape) through a denoising autoencoder (``aecodec denoise``)."""
-    from codec.family import autoencoders as family
+    from codec import family
 
     return family.denoise(family.resolve(model, "denoise")[0], _check_images(images))
 
 
 def sample(n: int, *, model=None, seed: int = 0) -> np.ndarray:
     """``n`` new images (uint8) from a variational autoencoder's prior (``aecodec sample``)."""
-    from codec.family import autoencoders as family
+    from codec import family
 
     found, body = family.resolve(model, "sample")
     return family.sample(found, n, seed=seed, shape=family.image_shape(found, body))
@@ -645,6 +483,6 @@ def anomaly_scores(images, *, model=None, percentile: float = 99.0):
     """``family.Anomalies``: a score per image (bits: code length under the scorer minus JPEG XL's, so
     that simpler images are not called normal for being simple), the threshold at ``percentile`` of
     the scorer's training images, a flag per image (``aecodec score``)."""
-    from codec.family import autoencoders as family
+    from codec import family
 
     return family.anomalies(_check_images(images), model, percentile=percentile)

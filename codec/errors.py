@@ -32,9 +32,17 @@ class CheckpointMismatchError(AecodecError, ValueError):
     would train something other than what was asked."""
 
 
+class UsageError(AecodecError):
+    """A request that does not fit: an option the kind does not take, data it needs missing, a file
+    that is not what the option asks for (the command line's exit status 2)."""
+
+
 class ClusterError(AecodecError, ConnectionError):
     """The Dask scheduler at an address cannot be reached, or what answers there is not one."""
 
+
+# Bad usage: the command line asks for something aecodec will not do (exit status 2, not 1).
+USAGE_ERRORS = (UsageError, OutputIsInputError)
 
 __all__ = [
     "AecodecError",
@@ -48,5 +56,7 @@ __all__ = [
     "ModelMismatchError",
     "OutputIsInputError",
     "TruncatedError",
+    "USAGE_ERRORS",
     "UnsupportedVersionError",
+    "UsageError",
 ]

@@ -295,7 +295,7 @@ def model_case(raw: bytes, blob: bytes, rng: np.random.Generator):
 
 
 def family_case(raw: bytes, rng: np.random.Generator):
-    from codec.family import autoencoders as family
+    from codec import family
 
     body = mutate_tree(msgpack.unpackb(raw[4:], raw=False, strict_map_key=False), rng)
     mutated = model_bytes(body if isinstance(body, dict) else {"body": body}, raw[:4])

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from codec import cli
+from codec import cli, family
+from codec.commands import outputs
 from codec.errors import FormatError
-from codec.family import autoencoders as family
 
 
 @pytest.fixture(scope="module")
@@ -176,7 +176,7 @@ def test_a_diverged_model_makes_no_scorer(tmp_path, test_images):
 
 
 def test_json_the_cli_prints_is_strict_even_for_nan_infinity_and_numpy_numbers(capsys):
-    cli._print_json(
+    outputs.print_json(
         {
             "psnr": math.inf,
             "bits": math.nan,

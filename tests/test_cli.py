@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 import codec
-from codec import cli
+from codec.commands import files as file_commands
 from codec.io import idx
 
 AECODEC = shutil.which("aecodec", path=str(Path(sys.executable).parent)) or shutil.which("aecodec")
@@ -341,7 +341,7 @@ def test_no_progress_bar_for_a_single_image():
     class Args:
         quiet = False
 
-    with cli._progress(Args(), 1, "x") as bar:
+    with file_commands.progress(Args(), 1, "x") as bar:
         assert bar.disable
 
 

@@ -771,25 +771,32 @@ def test_a_time_budget_fits_the_convolutional_steps_on_photos(tmp_path, capsys, 
 
 def test_minutes_under_auto_are_the_whole_budget_half_for_each_kind(monkeypatch, trained):
     from codec import cli
+    from codec.commands import train
+    from codec.training import recipes
 
-    def parsed(*extra):
-        return cli.build_parser().parse_args(
-            ["train", "--data", "d", "--out", "m.aecm", "--workdir", "w", *extra]
-        )
+    def options(*extra):
+        words = ["train", "--data", "d", "--out", "m.aecm", "--workdir", "w", *extra]
+        args = cli.build_parser().parse_args(words)
+        args.command_line = " ".join(["aecodec", *words])
+        return train.options_of(args)
 
-    assert cli._tile_minutes(parsed("--minutes", "60")) == {"minutes": 30.0}
-    assert cli._tile_minutes(parsed("--minutes", "60", "--conv-steps", "100")) == {"minutes": 60.0}
-    assert cli._tile_minutes(parsed("--kind", "tile", "--minutes", "60")) == {"minutes": 60.0}
-    assert cli._tile_minutes(parsed("--steps", "5")) == {}
+    assert recipes.tile_minutes(options("--minutes", "60")) == {"minutes": 30.0}
+    assert recipes.tile_minutes(options("--minutes", "60", "--conv-steps", "100")) == {
+        "minutes": 60.0
+    }
+    assert recipes.tile_minutes(options("--kind", "tile", "--minutes", "60")) == {"minutes": 60.0}
+    assert recipes.tile_minutes(options("--steps", "5")) == {}
     seen = {}
     monkeypatch.setattr(conv_model, "train", lambda images, **kw: seen.update(kw) or trained[0])
     monkeypatch.setattr(
-        cli, "_no_worse_than_start", lambda *a: (_ for _ in ()).throw(RuntimeError("stop here"))
+        recipes,
+        "no_worse_than_start",
+        lambda *a, **kw: (_ for _ in ()).throw(RuntimeError("stop here")),
     )
     with pytest.raises(
         RuntimeError, match="stop here"
     ):  # stopped once the convolutional levels are trained
-        cli._with_conv_levels(parsed("--minutes", "60"), b"", trained[2][:2], trained[2][2:3])
+        recipes.with_conv_levels(options("--minutes", "60"), b"", trained[2][:2], trained[2][2:3])
     assert seen["minutes"] == 30.0 and seen["steps"] is None and len(seen["val"]) == 1
 
 

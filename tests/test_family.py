@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from codec.family import autoencoders as family
+from codec import family
 
 
 def test_each_objective_matches_a_value_computed_by_hand():

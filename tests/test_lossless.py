@@ -10,7 +10,6 @@ import pytest
 
 import codec
 from bitstream import container
-from codec import cli
 from codec.errors import FormatError, InputError
 from codec.io import data, deep
 from codec.io.images import read_image
@@ -197,11 +196,28 @@ def test_a_context_tree_with_a_loop_or_a_shared_child_is_refused(coder8):
         context_tree.check_tree(shared, what="t")
 
 
+def test_a_recipe_trains_from_python_the_file_the_command_line_writes(tmp_path, test_images):
+    from codec import cli
+    from codec.training import recipes
+
+    np.save(tmp_path / "x.npy", test_images[:200])
+    words = ["train", "--kind", "lossless", "--leaves", "8", "--data", str(tmp_path / "x.npy")]
+    assert cli.main([*words, "--out", str(tmp_path / "m.aecm"), "-q"]) == 0
+    options = recipes.TrainOptions(
+        name="m",
+        leaves=8,
+        data_name=str(tmp_path / "x.npy"),
+        command=" ".join(["aecodec", *words, "--out", str(tmp_path / "m.aecm"), "-q"]),
+    )
+    raw = recipes.train_model("lossless", test_images[:200], options)
+    assert raw == (tmp_path / "m.aecm").read_bytes()
+
+
 def test_a_lossless_coder_added_to_a_model_keeps_its_old_files_decodable(
     tmp_path, tiny_model_path, test_images
 ):
     old = codec.compress(test_images[:3], quality=1, model=tiny_model_path)
-    raw = cli.lossless_added(
+    raw = lossless_train.lossless_added(
         data.fashion_mnist("train")[:200],
         tiny_model_path.read_bytes(),
         name="t",

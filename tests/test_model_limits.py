@@ -18,8 +18,7 @@ import numpy as np
 import pytest
 
 import codec
-from codec import api
-from codec.family import autoencoders as family
+from codec import api, family
 from codec.levels import convnet, lossless, modelfile
 from codec.training import lossless_train
 

@@ -13,6 +13,7 @@ import os
 import shutil
 import stat
 import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -22,10 +23,10 @@ import pytest
 from PIL import Image
 
 import codec
-from codec import cli
-from codec.family import autoencoders as family
+from codec import cli, family
 from codec.io import data, fileio, idx, sinks
 from codec.levels.tile_config import ModelConfig
+from codec.training import checkpoints
 from codec.training import tile as train
 
 from .test_cli import AECODEC, run
@@ -220,11 +221,18 @@ def test_train_refuses_an_existing_model_without_force_and_replaces_it_with_forc
 # 3. bench --out DIR: the report's files.
 
 
-def test_bench_refuses_an_existing_report_without_force(tmp_path, capsys):
+def test_the_report_refuses_an_existing_report_without_force(tmp_path):
     (tmp_path / "report.md").write_bytes(MINE)
-    argv = ["bench", "--out", str(tmp_path), "--limit", "20", "--single-limit", "5", "-q"]
-    assert cli.main(argv) == 1  # at once: not after the benchmark has run
-    assert "report.md already exists (use -f to overwrite)" in capsys.readouterr().err
+    argv = ["--out", str(tmp_path), "--limit", "20", "--single-limit", "5", "-q"]
+    r = subprocess.run(
+        [sys.executable, "-m", "benchmarks.report", *argv],
+        cwd=Path(__file__).parents[1],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 1  # at once: not after the benchmark has run
+    assert "report.md already exists (use -f to overwrite)" in r.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report.md"]
     assert (tmp_path / "report.md").read_bytes() == MINE
 
@@ -276,12 +284,12 @@ def tiny_workdir(tiny_model_path, tmp_path) -> Path:
     """A copy of the tiny model's workdir (conftest: hidden=8, one epoch on 1,200 images)."""
     workdir = tmp_path / "w"
     workdir.mkdir()
-    shutil.copy(tiny_model_path.parent / train.CHECKPOINT, workdir)
+    shutil.copy(tiny_model_path.parent / checkpoints.CHECKPOINT, workdir)
     return workdir
 
 
 def test_workdir_of_another_configuration_is_refused(tiny_workdir, tmp_path, items, capsys):
-    before = digest(tiny_workdir / train.CHECKPOINT)
+    before = digest(tiny_workdir / checkpoints.CHECKPOINT)
     argv = [
         "train",
         "--kind",
@@ -299,7 +307,10 @@ def test_workdir_of_another_configuration_is_refused(tiny_workdir, tmp_path, ite
     assert cli.main(argv) == 1
     err = capsys.readouterr().err
     assert f"{tiny_workdir}: its checkpoint was trained with hidden 8, not 16" in err
-    assert digest(tiny_workdir / train.CHECKPOINT) == before and not (tmp_path / "m.aecm").exists()
+    assert (
+        digest(tiny_workdir / checkpoints.CHECKPOINT) == before
+        and not (tmp_path / "m.aecm").exists()
+    )
 
 
 TINY = {  # conftest's tiny model, as it was trained
@@ -327,10 +338,10 @@ def test_a_workdir_resumes_its_own_configuration_and_refuses_other_images(tiny_w
 
 
 def test_a_checkpoint_that_records_no_settings_is_refused(tmp_path):
-    (tmp_path / train.CHECKPOINT).write_bytes(msgpack.packb({"epoch": 1, "leaves": []}))
-    settings = train.run_settings(ModelConfig(), train.TrainConfig())
+    (tmp_path / checkpoints.CHECKPOINT).write_bytes(msgpack.packb({"epoch": 1, "leaves": []}))
+    settings = checkpoints.run_settings(ModelConfig(), train.TrainConfig())
     with pytest.raises(codec.CheckpointMismatchError, match="records no settings"):
-        train.check_workdir(tmp_path, settings)
+        checkpoints.check_workdir(tmp_path, settings)
 
 
 @pytest.mark.parametrize("decompressing", [False, True])

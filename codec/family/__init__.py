@@ -1,2 +1,126 @@
 """The classic autoencoder family (dense and convolutional maps, denoising, sparse, contractive,
-variational, anomaly scores) on the codec's training engine."""
+variational, anomaly scores) on the codec's training engine.
+
+One module per role: ``networks`` (the config and the models), ``losses`` (the objectives as
+functions of arrays), ``learning`` (the training loop), ``fileformat`` (.aecf files), ``uses``
+(maps, clean images, samples), ``anomalies`` (scores and thresholds); ``commands`` and
+``pictures`` serve the command line. The names below are the family's API: ``from codec import
+family``, then ``family.train``, ``family.load``, ``family.embed``, ...
+"""
+
+from codec.family.anomalies import (
+    Anomalies,
+    anomalies,
+    bounds_nats,
+    checked_quantiles,
+    code_length_bits,
+    generic_bits,
+    score_quantiles,
+    scores,
+    threshold,
+)
+from codec.family.fileformat import (
+    FORMAT,
+    MAGIC,
+    MAX_BYTES,
+    MAX_MULTIPLY_ADDS_PER_VALUE,
+    MAX_PARAMS,
+    MAX_WIDTH,
+    MAX_WIDTHS,
+    dumps,
+    load,
+    loads,
+    save,
+)
+from codec.family.learning import loss_fn, train
+from codec.family.losses import (
+    UMAP_A,
+    UMAP_B,
+    bernoulli_nll,
+    corrupt,
+    gaussian_kl,
+    gaussian_nll,
+    jacobian_frobenius,
+    kl_sparsity,
+    l1_activity,
+    logistic_nll,
+    mse,
+    neighbour_graph,
+    umap_cross_entropy,
+)
+from codec.family.networks import (
+    DECODERS,
+    KINDS,
+    ConvAE,
+    DenseAE,
+    FamilyConfig,
+    Model,
+    build,
+    pixels,
+)
+from codec.family.uses import (
+    BUNDLED,
+    bundled_path,
+    denoise,
+    embed,
+    grid,
+    image_shape,
+    interpolate,
+    resolve,
+    sample,
+)
+
+__all__ = [
+    "BUNDLED",
+    "DECODERS",
+    "FORMAT",
+    "KINDS",
+    "MAGIC",
+    "MAX_BYTES",
+    "MAX_MULTIPLY_ADDS_PER_VALUE",
+    "MAX_PARAMS",
+    "MAX_WIDTH",
+    "MAX_WIDTHS",
+    "UMAP_A",
+    "UMAP_B",
+    "Anomalies",
+    "ConvAE",
+    "DenseAE",
+    "FamilyConfig",
+    "Model",
+    "anomalies",
+    "bernoulli_nll",
+    "bounds_nats",
+    "build",
+    "bundled_path",
+    "checked_quantiles",
+    "code_length_bits",
+    "corrupt",
+    "denoise",
+    "dumps",
+    "embed",
+    "gaussian_kl",
+    "gaussian_nll",
+    "generic_bits",
+    "grid",
+    "image_shape",
+    "interpolate",
+    "jacobian_frobenius",
+    "kl_sparsity",
+    "l1_activity",
+    "load",
+    "loads",
+    "logistic_nll",
+    "loss_fn",
+    "mse",
+    "neighbour_graph",
+    "pixels",
+    "resolve",
+    "sample",
+    "save",
+    "score_quantiles",
+    "scores",
+    "threshold",
+    "train",
+    "umap_cross_entropy",
+]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
 
 import jax
 import jax.numpy as jnp
@@ -218,50 +219,33 @@ def train(
     (held-out images) the loss on fixed crops of them is measured about twenty times (and before the
     first step when fine-tuning) and the best weights are returned: a small dataset is over-fitted
     long before an hour is up, and a fine-tuned model must not come back worse than it started."""
-    import time
-
     if steps is None and minutes is None:
         raise ValueError("give steps or minutes")
-    started = time.time()
+    budget = _Budget(steps, minutes, time.time(), log)
     model = init if init is not None else ConvCodec(cfg, rngs=nnx.Rngs(seed))
     graphdef, state = nnx.split(model)
     tx = optax.chain(optax.clip_by_global_norm(1.0), optax.scale_by_adam())
     opt_state = tx.init(state)
     step_fn = make_train_step(graphdef, tx)
     rng, key = np.random.default_rng(seed), jax.random.key(seed)
-    total, probe_at = steps or 10**9, 50
     checker = _Checkpoints(graphdef, val, crop, log) if val else None
     if checker and init is not None:
         checker.measure(0, state)
     done = 0  # steps taken
     for step in range(10**9):
-        if step >= total:
+        if step >= budget.total:
             break
         batch = jnp.asarray(random_crops(images, crop, batch_size, rng, grey_fraction))
-        lr = learning_rate_at(step, total, learning_rate)
+        lr = learning_rate_at(step, budget.total, learning_rate)
         state, opt_state, metrics = step_fn(
             state, opt_state, batch, jax.random.fold_in(key, step), -lr
         )
         done = step + 1
-        if steps is None and step == 10:
-            jax.block_until_ready(state)
-            probe_start = time.time()
-        if steps is None and step == probe_at:
-            jax.block_until_ready(state)
-            per_step = (time.time() - probe_start) / (probe_at - 10)
-            left = minutes * 60 - (time.time() - started)
-            total = max(probe_at + 1, probe_at + 1 + int(0.97 * left / per_step))
-            log(
-                f"training for {total} steps ({per_step * 1000:.0f} ms each) to fit {minutes:g} minutes; "
-                f"reproduce this run with --steps {total}"
-            )
-        out_of_time = minutes is not None and time.time() - started > 60 * minutes
-        if step % 500 == 0 or step == total - 1 or out_of_time:
-            m = jax.device_get(metrics)
-            log(
-                f"step {step}: loss {m['loss']:.3f}, {10 * np.log10(255**2 / m['mse']):.2f} dB, {m['bpp']:.3f} bpp"
-            )
-        if checker and done % max(100, total // 20) == 0:
+        budget.probe(step, state)
+        out_of_time = budget.spent()
+        if step % 500 == 0 or step == budget.total - 1 or out_of_time:
+            _log_step(log, step, jax.device_get(metrics))
+        if checker and done % max(100, budget.total // 20) == 0:
             checker.measure(done, state)
         if out_of_time:
             log(f"stopped at step {step}: the {minutes:g} minutes are spent")
@@ -269,6 +253,44 @@ def train(
     if checker:
         state = checker.best(done, state)
     return nnx.merge(graphdef, state)
+
+
+def _log_step(log, step: int, m: dict) -> None:
+    psnr = 10 * np.log10(255**2 / m["mse"])
+    log(f"step {step}: loss {m['loss']:.3f}, {psnr:.2f} dB, {m['bpp']:.3f} bpp")
+
+
+class _Budget:
+    """How many steps a run takes: ``steps``, or (``minutes``) as many as fit, measured on steps 10
+    to ``PROBE_AT`` (compiling excluded), with the run stopped at the budget whatever happens."""
+
+    PROBE_AT = 50
+
+    def __init__(self, steps: int | None, minutes: float | None, started: float, log):
+        self.steps, self.minutes, self.started, self.log = steps, minutes, started, log
+        self.total = steps or 10**9
+        self._probe_start = None
+
+    def probe(self, step: int, state) -> None:
+        """After ``step``: without ``steps``, the timing starts at step 10 and fits ``total`` at
+        ``PROBE_AT``."""
+        if self.steps is not None:
+            return
+        if step == 10:
+            jax.block_until_ready(state)
+            self._probe_start = time.time()
+        if step == self.PROBE_AT:
+            jax.block_until_ready(state)
+            per_step = (time.time() - self._probe_start) / (self.PROBE_AT - 10)
+            left = self.minutes * 60 - (time.time() - self.started)
+            self.total = max(self.PROBE_AT + 1, self.PROBE_AT + 1 + int(0.97 * left / per_step))
+            self.log(
+                f"training for {self.total} steps ({per_step * 1000:.0f} ms each) to fit "
+                f"{self.minutes:g} minutes; reproduce this run with --steps {self.total}"
+            )
+
+    def spent(self) -> bool:
+        return self.minutes is not None and time.time() - self.started > 60 * self.minutes
 
 
 VAL_CROPS = 32  # crops of the held-out images in each measurement

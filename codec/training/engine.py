@@ -1,7 +1,7 @@
 """The one training step every kind of model uses: a loss, its gradient, an Optax update, jitted once.
 
 Each kind brings its loss, ``loss_fn(model, batch, key) -> (loss, metrics)`` (the tile codec,
-the convolutional codec, the classic autoencoders of ``family.py``); the step does the rest:
+the convolutional codec, the classic autoencoders of ``codec/family``); the step does the rest:
 
     step = make_step(graphdef, tx, loss_fn)
     state, opt_state, metrics = step(state, opt_state, batch, key, scale)

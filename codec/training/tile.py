@@ -19,16 +19,15 @@ from pathlib import Path
 
 import jax
 import jax.numpy as jnp
-import msgpack
 import numpy as np
 import optax
 from flax import nnx
+from tqdm import tqdm
 
-from codec.errors import CheckpointMismatchError
 from codec.levels import entropy, modelfile, pixel
 from codec.levels.planes import to_planes, to_tiles
 from codec.levels.tile_config import ModelConfig
-from codec.training import engine
+from codec.training import checkpoints, engine
 from codec.training.tile_net import Codec, gaussian_bits, init_from_data
 
 PIXEL = 255.0
@@ -76,34 +75,27 @@ def rd_terms(model: Codec, x, quality_index, noise_key=None):
     (the model's own estimate of the coded size). The encoder picks the cluster that
     costs the fewest bits under the clusters' prior alone; then the latent's groups are
     coded in turn, each rounded around its mean as refined by the context network from the
-    groups before it, exactly as the decoder will see them. Returns (mse (N,), bits (N,), x_hat (N, P)).
+    groups before it, exactly as the decoder will see them. Returns (mse (N,), bits (N,),
+    x_hat (N, P)).
     """
     y = model.analysis(x) * model.gain(quality_index)  # (N, P)
     inv_gain = model.inv_gain(quality_index)
     mean, scale, cluster_bits = model.prior(quality_index)  # (N, M, P), (N, M)
-    noise = (
-        None
-        if noise_key is None
-        else jax.random.uniform(noise_key, y.shape, minval=-0.5, maxval=0.5)
-    )
-    v = (
-        jnp.round(y[:, None, :] - mean)
-        if noise is None
-        else y[:, None, :] + noise[:, None, :] - mean
-    )
-    base_bits = gaussian_bits(
-        v, scale
-    )  # (N, M, P): every element under every cluster, without context
+    noise = None
+    if noise_key is not None:
+        noise = jax.random.uniform(noise_key, y.shape, minval=-0.5, maxval=0.5)
+    yc = y[:, None, :]
+    v = jnp.round(yc - mean) if noise is None else yc + noise[:, None, :] - mean
+    # (N, M, P): every element under every cluster, without context
+    base_bits = gaussian_bits(v, scale)
     choice = jnp.argmin(jax.lax.stop_gradient(base_bits.sum(-1) + cluster_bits), axis=1)
     bounds, parts = model.cfg.bounds, []
-    # The cluster index and the first group (which has no context), as bits_all was before context:
-    # a model of one group trains exactly as before.
-    # (The first group's bits are computed afresh: a slice of base_bits would backpropagate through all of it.)
-    first = (
-        base_bits
-        if len(bounds) == 2
-        else gaussian_bits(v[..., : bounds[1]], scale[..., : bounds[1]])
-    )
+    # The cluster index and the first group (which has no context), as bits_all was before
+    # context: a model of one group trains exactly as before. (The first group's bits are
+    # computed afresh: a slice of base_bits would backpropagate through all of it.)
+    first = base_bits
+    if len(bounds) != 2:
+        first = gaussian_bits(v[..., : bounds[1]], scale[..., : bounds[1]])
     bits = jnp.take_along_axis(first.sum(-1) + cluster_bits, choice[:, None], axis=1)[:, 0]
     mean = jnp.take_along_axis(mean, choice[:, None, None], axis=1)[:, 0]  # (N, P)
     scale = jnp.take_along_axis(scale, choice[:, None, None], axis=1)[:, 0]
@@ -122,9 +114,8 @@ def rd_terms(model: Codec, x, quality_index, noise_key=None):
             v = jnp.round(y[:, lo:hi] - mu) if noise is None else y[:, lo:hi] + noise[:, lo:hi] - mu
             bits = bits + gaussian_bits(v, s).sum(-1)
         rounded = jnp.round(y[:, lo:hi] - mu) + mu
-        parts.append(
-            y[:, lo:hi] + jax.lax.stop_gradient(rounded - y[:, lo:hi])
-        )  # straight-through rounding
+        # straight-through rounding
+        parts.append(y[:, lo:hi] + jax.lax.stop_gradient(rounded - y[:, lo:hi]))
     y_hat = jnp.concatenate(parts, 1)
     # The decoder clips to the pixel range, and so does the loss: overshooting into
     # black or white is free, and on Fashion-MNIST's black backgrounds that matters.
@@ -144,7 +135,8 @@ PRIOR_PARAMS = ("log_gain", "log_inv_gain", "mean", "log_scale", "cluster_logits
 
 
 def make_optimizer(cfg: TrainConfig, total_steps: int) -> optax.GradientTransformation:
-    """Adam with warm-up and cosine decay; the prior and the context networks learn faster than the transforms.
+    """Adam with warm-up and cosine decay; the prior and the context networks learn faster than the
+    transforms.
 
     The transforms start at the PCA basis, whose entries are ~1/28: large steps would
     throw that start away, while the prior's means and scales live on a scale of 1-100.
@@ -177,8 +169,9 @@ def make_optimizer(cfg: TrainConfig, total_steps: int) -> optax.GradientTransfor
 
 
 def make_train_step(graphdef, tx):
-    """``(state, opt_state, x, key) -> (state, opt_state, metrics)``: the engine's step (``engine.py``)
-    with this kind's loss, a random quality per image; ``tx`` holds the learning-rate schedule."""
+    """``(state, opt_state, x, key) -> (state, opt_state, metrics)``: the engine's step
+    (``engine.py``) with this kind's loss, a random quality per image; ``tx`` holds the
+    learning-rate schedule."""
 
     def loss_of(model, x, key):
         q_key, noise_key = jax.random.split(key)
@@ -224,83 +217,9 @@ def to_input(tiles: np.ndarray) -> jnp.ndarray:
     return jnp.asarray(tiles, jnp.float32) / PIXEL
 
 
-CHECKPOINT = "checkpoint.msgpack"  # in the workdir: the state after the last whole epoch
-LENGTH = ("epochs", "steps", "minutes")  # how long to train: a run may resume to train longer
-
-
-def run_settings(
-    model_config: ModelConfig, train_config: TrainConfig, *, init=None, data=None
-) -> dict:
-    """What a checkpoint must share with the run that resumes it, by name: the architecture, the
-    training settings but its length, the model started from (``init``, by content) and the training
-    tiles' digest (``data``; None: not known yet). JSON's types, as a checkpoint gives them back."""
-    start = None if init is None else hashlib.sha256(Path(init).read_bytes()).hexdigest()[:16]
-    training = {k: v for k, v in dataclasses.asdict(train_config).items() if k not in LENGTH}
-    settings = {**model_config.to_dict(), **training, "init": start}
-    if data is not None:
-        settings["data"] = data
-    return json.loads(json.dumps(settings))
-
-
-def check_workdir(workdir, settings: dict) -> None:
-    """Refuse a checkpoint in ``workdir`` that other ``settings`` (``run_settings``) wrote: resuming
-    it would train something other than what is asked, or fail an hour later.
-
-    Raises:
-        CheckpointMismatchError: naming the workdir and the first setting that differs.
-    """
-    path = Path(workdir) / CHECKPOINT
-    if not path.is_file():
-        return
-    recorded = _read_checkpoint(path).get("settings")
-    if not isinstance(recorded, dict):
-        raise CheckpointMismatchError(
-            f"{workdir}: its {CHECKPOINT} records no settings (an older "
-            "aecodec wrote it): remove it to start afresh, or give "
-            "another --workdir"
-        )
-    for name, value in settings.items():
-        if recorded.get(name) == value:
-            continue
-        what = (
-            "was trained on other images"
-            if name == "data"
-            else f"was trained with {name} {recorded.get(name)!r}, not {value!r}"
-        )
-        raise CheckpointMismatchError(
-            f"{workdir}: its checkpoint {what}: resume with the same "
-            "settings, or give another --workdir"
-        )
-
-
-def _read_checkpoint(path: Path) -> dict:
-    body = msgpack.unpackb(path.read_bytes(), raw=False, max_bin_len=1 << 30)
-    if not isinstance(body, dict):
-        raise CheckpointMismatchError(f"{path}: not an aecodec checkpoint")
-    return body
-
-
-def _save_checkpoint(path: Path, epoch: int, state, opt_state, *, settings: dict) -> None:
-    leaves = jax.tree_util.tree_leaves((state, opt_state))
-    body = {
-        "epoch": epoch,
-        "settings": settings,
-        "leaves": [modelfile.encode_array(np.asarray(v)) for v in leaves],
-    }
-    raw = msgpack.packb(body, use_bin_type=True)
-    modelfile.save(path, raw, force=True)  # the workdir's own file, replaced each epoch
-
-
-def _restore(body: dict, state, opt_state):
-    treedef = jax.tree_util.tree_structure((state, opt_state))
-    leaves = [jnp.asarray(modelfile.decode_array(v, what="checkpoint")) for v in body["leaves"]]
-    state, opt_state = jax.tree_util.tree_unflatten(treedef, leaves)
-    return body["epoch"], state, opt_state
-
-
 def load_params(model: Codec, path: str | Path) -> list[str]:
-    """Copy a model file's parameters into ``model`` where names and shapes agree; returns what happened,
-    one entry per parameter of the file: its name, or 'name (not copied: shape ...)'."""
+    """Copy a model file's parameters into ``model`` where names and shapes agree; returns what
+    happened, one entry per parameter of the file: its name, or 'name (not copied: shape ...)'."""
     body = modelfile.loads(modelfile.read(path), what=str(path))
     state = nnx.state(model, nnx.Param)
     flat = nnx.to_flat_state(state)
@@ -346,27 +265,19 @@ def train_and_evaluate(
     Returns the trained model (prior frozen separately by ``export``) and a summary with the
     validation (and, if given, test) rate and PSNR per quality.
     """
-    from tqdm import tqdm
-
     started = time.time()
     model_config = model_config or ModelConfig()
     train_config = train_config or TrainConfig()
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    tiles, val = _split(images, model_config, train_config, val_images)
-    train = tiles
-    settings = run_settings(
-        model_config,
-        train_config,
-        init=init,
-        data=hashlib.sha256(np.ascontiguousarray(train)).hexdigest()[:16],
-    )
-    check_workdir(workdir, settings)  # before any time is spent
-    checkpoint = workdir / CHECKPOINT
-    resumed = _read_checkpoint(checkpoint) if checkpoint.exists() else None
+    train, val = _split(images, model_config, train_config, val_images)
+    digest = hashlib.sha256(np.ascontiguousarray(train)).hexdigest()[:16]
+    settings = checkpoints.run_settings(model_config, train_config, init=init, data=digest)
+    checkpoints.check_workdir(workdir, settings)  # before any time is spent
+    checkpoint = workdir / checkpoints.CHECKPOINT
+    resumed = checkpoints.read(checkpoint) if checkpoint.exists() else None
     steps_per_epoch = max(1, len(train) // train_config.batch_size)
     total = train_config.steps or steps_per_epoch * train_config.epochs
-
     model = Codec(model_config, rngs=nnx.Rngs(train_config.seed))
     init_from_data(model, train.astype(np.float32) / PIXEL, seed=train_config.seed)
     if init is not None:
@@ -378,55 +289,11 @@ def train_and_evaluate(
     opt_state = tx.init(state)
     start_step = 0
     if resumed is not None:
-        epochs_done, state, opt_state = _restore(resumed, state, opt_state)
+        epochs_done, state, opt_state = checkpoints.restore(resumed, state, opt_state)
         start_step = min(epochs_done * steps_per_epoch, total)
         log(f"resuming from {checkpoint} after epoch {epochs_done}")
-    train_step = make_train_step(graphdef, tx)
-    key = jax.random.key(train_config.seed)
-    history = []
-    epochs = -(-total // steps_per_epoch)
-    # Validation (and a checkpoint) after every epoch; within a time budget about ten times in all,
-    # so that small datasets' short epochs do not spend the budget validating.
-    every = 1 if train_config.minutes is None else max(1, epochs // 10)
-    bar = tqdm(total=total, initial=start_step, unit="step", disable=not progress, leave=False)
-    for epoch in range(start_step // steps_per_epoch, epochs):
-        t0 = time.time()
-        perm = np.random.default_rng([train_config.seed, epoch]).permutation(len(train))
-        bar.set_description(f"epoch {epoch + 1}/{epochs}")
-        for step in range(min(steps_per_epoch, total - epoch * steps_per_epoch)):
-            batch = to_input(
-                train[perm[step * train_config.batch_size : (step + 1) * train_config.batch_size]]
-            )
-            state, opt_state, metrics = train_step(
-                state, opt_state, batch, jax.random.fold_in(key, epoch * steps_per_epoch + step)
-            )
-            bar.update(1)
-            if step % 50 == 0:
-                m = jax.device_get(metrics)
-                bar.set_postfix(
-                    loss=f"{m['loss']:.3f}",
-                    psnr=f"{10 * np.log10(PIXEL**2 / m['mse']):.2f}",
-                    bits=f"{m['bits']:.0f}",
-                )
-        if (epoch + 1) % every == 0 or epoch + 1 == epochs:
-            val_rd = evaluate(graphdef, state, val)
-            record = {"epoch": epoch + 1, "seconds": round(time.time() - t0, 1), "val": val_rd}
-            history.append(record)
-            log(
-                json.dumps(
-                    {
-                        "epoch": epoch + 1,
-                        "seconds": record["seconds"],
-                        "val": [
-                            (r["quality"], round(r["psnr"], 2), round(r["bits_per_image"] / 8, 1))
-                            for r in val_rd
-                        ],
-                    }
-                )
-            )
-            _save_checkpoint(checkpoint, epoch + 1, state, opt_state, settings=settings)
-    bar.close()
-    model = nnx.merge(graphdef, state)
+    run = _Run(graphdef, tx, train, val, train_config, steps_per_epoch, total, log)
+    state, history = _epochs(run, state, opt_state, start_step, progress, checkpoint, settings)
     summary = {
         "history": history,
         "val": evaluate(graphdef, state, val),
@@ -434,15 +301,79 @@ def train_and_evaluate(
         "val_tiles": val,
     }
     if test_images is not None:
-        summary["test"] = evaluate(
-            graphdef, state, to_tiles(np.asarray(test_images, np.uint8), model_config.tile)
-        )
-    return model, summary
+        tiles = to_tiles(np.asarray(test_images, np.uint8), model_config.tile)
+        summary["test"] = evaluate(graphdef, state, tiles)
+    return nnx.merge(graphdef, state), summary
+
+
+@dataclasses.dataclass(frozen=True)
+class _Run:
+    """What every epoch of one ``train_and_evaluate`` run shares."""
+
+    graphdef: object
+    tx: optax.GradientTransformation
+    train: np.ndarray  # training tiles (N, h, w)
+    val: np.ndarray  # held-out tiles
+    cfg: TrainConfig
+    steps_per_epoch: int
+    total: int  # steps in all
+    log: object
+
+
+def _epochs(run: _Run, state, opt_state, start_step: int, progress, checkpoint, settings):
+    """(the state after the run's last step, the validation after each validated epoch), from
+    ``start_step`` on; a checkpoint saved at each validation."""
+    cfg, steps_per_epoch, total = run.cfg, run.steps_per_epoch, run.total
+    train_step = make_train_step(run.graphdef, run.tx)
+    key = jax.random.key(cfg.seed)
+    history = []
+    epochs = -(-total // steps_per_epoch)
+    # Validation (and a checkpoint) after every epoch; within a time budget about ten times in all,
+    # so that small datasets' short epochs do not spend the budget validating.
+    every = 1 if cfg.minutes is None else max(1, epochs // 10)
+    bar = tqdm(total=total, initial=start_step, unit="step", disable=not progress, leave=False)
+    for epoch in range(start_step // steps_per_epoch, epochs):
+        t0 = time.time()
+        perm = np.random.default_rng([cfg.seed, epoch]).permutation(len(run.train))
+        bar.set_description(f"epoch {epoch + 1}/{epochs}")
+        for step in range(min(steps_per_epoch, total - epoch * steps_per_epoch)):
+            rows = perm[step * cfg.batch_size : (step + 1) * cfg.batch_size]
+            state, opt_state, metrics = train_step(
+                state,
+                opt_state,
+                to_input(run.train[rows]),
+                jax.random.fold_in(key, epoch * steps_per_epoch + step),
+            )
+            bar.update(1)
+            if step % 50 == 0:
+                _show(bar, jax.device_get(metrics))
+        if (epoch + 1) % every == 0 or epoch + 1 == epochs:
+            history.append(_validated(run, state, epoch, t0))
+            checkpoints.save(checkpoint, epoch + 1, state, opt_state, settings=settings)
+    bar.close()
+    return state, history
+
+
+def _show(bar, m) -> None:
+    bar.set_postfix(
+        loss=f"{m['loss']:.3f}",
+        psnr=f"{10 * np.log10(PIXEL**2 / m['mse']):.2f}",
+        bits=f"{m['bits']:.0f}",
+    )
+
+
+def _validated(run: _Run, state, epoch: int, t0: float) -> dict:
+    """The epoch's record: its validation rate and PSNR per quality, logged as one JSON line."""
+    val_rd = evaluate(run.graphdef, state, run.val)
+    record = {"epoch": epoch + 1, "seconds": round(time.time() - t0, 1), "val": val_rd}
+    shown = [(r["quality"], round(r["psnr"], 2), round(r["bits_per_image"] / 8, 1)) for r in val_rd]
+    run.log(json.dumps({"epoch": epoch + 1, "seconds": record["seconds"], "val": shown}))
+    return record
 
 
 def planes(images):
-    """Grey planes to train the tile and pixel kinds on: an array (N, H, W[, C]) -> (N*C, H, W); a list of
-    images of any sizes -> a list of 2-D planes (each colour image's channels in turn)."""
+    """Grey planes to train the tile and pixel kinds on: an array (N, H, W[, C]) -> (N*C, H, W); a
+    list of images of any sizes -> a list of 2-D planes (each colour image's channels in turn)."""
     if isinstance(images, np.ndarray):
         return to_planes(np.asarray(images, np.uint8))
     return [p for image in images for p in (to_planes(image[None]) if image.ndim == 3 else [image])]
@@ -451,10 +382,10 @@ def planes(images):
 def _split(
     images, model_config: ModelConfig, train_config: TrainConfig, val_images=None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(training tiles, validation tiles) of uint8 images: whole images held out (the last of a seeded
-    shuffle), a fraction of them up to ``val_size``, or ``val_images`` where given; then each side cut
-    into the model's tiles: whole tiles of same-size images, random crops (a seeded few per tile of
-    area) of images of any sizes."""
+    """(training tiles, validation tiles) of uint8 images: whole images held out (the last of a
+    seeded shuffle), a fraction of them up to ``val_size``, or ``val_images`` where given; then each
+    side cut into the model's tiles: whole tiles of same-size images, random crops (a seeded few per
+    tile of area) of images of any sizes."""
     train, val = (
         (images, val_images) if val_images is not None else split_images(images, train_config)
     )
@@ -465,10 +396,12 @@ def _split(
 
 
 def split_images(images, train_config: TrainConfig) -> tuple[list, list]:
-    """(training images, held-out whole images): the last of a seeded shuffle, a fraction up to ``val_size``."""
+    """(training images, held-out whole images): the last of a seeded shuffle, a fraction up to
+    ``val_size``."""
     if len(images) < 2:
         raise ValueError(
-            f"training needs at least 2 images (whole images are held out to validate), not {len(images)}"
+            "training needs at least 2 images (whole images are held out to validate), not "
+            f"{len(images)}"
         )
     held = min(train_config.val_size, max(1, round(len(images) * train_config.val_fraction)))
     order = np.random.default_rng(train_config.seed).permutation(len(images))
@@ -500,8 +433,9 @@ MAX_CROPS = 200_000  # bounds the memory of the crops (200,000 28x28 crops: 157 
 def random_crops(
     images: list[np.ndarray], tile: tuple[int, int], rng: np.random.Generator
 ) -> np.ndarray:
-    """Tiles (N, th * tw) cut at random from grey images of any sizes (smaller ones edge-padded), with
-    random flips: about ``CROPS_PER_TILE_AREA`` per tile of area, at most ``MAX_CROPS`` in all."""
+    """Tiles (N, th * tw) cut at random from grey images of any sizes (smaller ones edge-padded),
+    with random flips: about ``CROPS_PER_TILE_AREA`` per tile of area, at most ``MAX_CROPS`` in
+    all."""
     th, tw = tile
     areas = np.array([max(1, (a.shape[0] * a.shape[1]) // (th * tw)) for a in images], np.float64)
     counts = np.maximum(
@@ -528,7 +462,8 @@ def _steps_that_fit(
     graphdef, state, train: np.ndarray, cfg: TrainConfig, started: float, log
 ) -> int:
     """How many steps fit the time budget: a few steps of the real step are timed (on a copy of the
-    state, with a throwaway optimizer), and 15% of what is left is kept for validation and export."""
+    state, with a throwaway optimizer), and 15% of what is left is kept for validation and
+    export."""
     probe = make_train_step(graphdef, make_optimizer(cfg, 1000))
     tx = make_optimizer(cfg, 1000)
     s = jax.tree.map(jnp.copy, state)
@@ -545,7 +480,8 @@ def _steps_that_fit(
     left = cfg.minutes * 60 - (time.time() - started)
     steps = max(1, int(0.85 * left / per_step))
     log(
-        f"training for {steps} steps ({per_step * 1000:.0f} ms each) to fit {cfg.minutes:g} minutes; "
+        f"training for {steps} steps ({per_step * 1000:.0f} ms each) to fit {cfg.minutes:g} "
+        "minutes; "
         f"reproduce this run with --steps {steps}"
     )
     return steps
@@ -581,7 +517,8 @@ def export(
     tables = [pixel.fit_tables(planes(pixel_images), step) for step in steps]
     meta = json.loads(json.dumps(meta, default=float))
     levels = model.cfg.levels
-    # Unless asked: the first pixel level (the first near 29 dB on Fashion-MNIST), else the top level.
+    # Unless asked: the first pixel level (the first near 29 dB on Fashion-MNIST), else the top
+    # level.
     default = default_quality or (model.cfg.qualities + 1 if steps else levels)
 
     def dump() -> bytes:
