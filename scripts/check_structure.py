@@ -45,7 +45,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("training", ("codec.training",)),  # JAX, Flax, Optax and scikit-learn
     ("family", ("codec.family",)),  # the classic autoencoders
     ("face", ("codec", "codec.api", "codec.archive", "codec.parallel", "codec.numcodecs")),
-    ("cli", ("codec.cli",)),  # parses the command line and calls the face
+    ("commands", ("codec.commands",)),  # each command's work on files, for the command line
+    ("cli", ("codec.cli",)),  # parses the command line and dispatches to the commands
     ("main", ("codec.__main__",)),  # the program: signal handlers first, then the CLI
 ]
 FACE = "face"

@@ -25,9 +25,10 @@ from flax import nnx
 from tqdm import tqdm
 
 from codec.levels import entropy, modelfile, pixel
+from codec.levels.model import Model
 from codec.levels.planes import to_planes, to_tiles
 from codec.levels.tile_config import ModelConfig
-from codec.training import checkpoints, engine
+from codec.training import checkpoints, engine, ladder
 from codec.training.tile_net import Codec, gaussian_bits, init_from_data
 
 PIXEL = 255.0
@@ -533,12 +534,10 @@ def export(
         )
 
     data = dump()
-    if test_images is not None:
-        from codec.api import measure
-        from codec.levels.model import Model
-
+    if test_images is not None:  # each level's stream as coded (the container's framing aside)
         loaded = Model(modelfile.loads(data), source=str(path or name))
-        meta["test"] = [measure(loaded, test_images, q) for q in loaded.qualities]
+        rows = ladder.measure(loaded.levels, list(test_images))
+        meta["test"] = [{"quality": q, **r} for q, r in zip(loaded.qualities, rows, strict=True)]
         data = dump()
     if path is not None:
         modelfile.save(path, data, force=force)
