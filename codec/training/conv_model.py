@@ -1,12 +1,13 @@
-"""The convolutional kind's float twin, for training (JAX/Flax/Optax); ``conv.py`` codes with its integer form.
+"""The convolutional kind's float twin, for training (JAX/Flax/Optax); ``conv.py`` codes with its
+integer form.
 
     loss = λ_l · MSE + bits per pixel,   for a random level l of each image
 
-with additive uniform noise standing in for rounding in the rate (Ballé et al. 2017) and straight-through
-rounding for what the decoder sees, a mean-scale Gaussian hyperprior for y (Ballé et al. 2018, Minnen
-et al. 2018) and a zero-mean Gaussian per channel for z. The layers are ``conv.layer_specs``; the
-forward pass computes what ``convnet`` computes in integers (input x/256, zero padding (k-1)/2,
-depth-to-space upsampling), so ``export`` only has to round the weights.
+with additive uniform noise standing in for rounding in the rate (Ballé et al. 2017) and
+straight-through rounding for what the decoder sees, a mean-scale Gaussian hyperprior for y (Ballé
+et al. 2018, Minnen et al. 2018) and a zero-mean Gaussian per channel for z. The layers are
+``conv.layer_specs``; the forward pass computes what ``convnet`` computes in integers (input x/256,
+zero padding (k-1)/2, depth-to-space upsampling), so ``export`` only has to round the weights.
 """
 
 from __future__ import annotations
@@ -101,7 +102,8 @@ class ConvCodec(nnx.Module):
         self.hyper_analysis = Network(specs["hyper_analysis"], rngs=rngs)
         self.hyper_synthesis = Network(specs["hyper_synthesis"], rngs=rngs)
         levels = len(cfg.lambdas)
-        # Gains start spread over the levels (a step of quantization per level), inverse gains their inverse.
+        # Gains start spread over the levels (a step of quantization per level), inverse gains their
+        # inverse.
         start = np.log(np.geomspace(0.25, 4.0, levels))[:, None] * np.ones((1, cfg.m))
         self.log_gain = nnx.Param(jnp.asarray(start, jnp.float32))
         self.log_inv_gain = nnx.Param(jnp.asarray(-start, jnp.float32))
@@ -109,8 +111,9 @@ class ConvCodec(nnx.Module):
 
 
 def rd_terms(model: ConvCodec, x, level, key=None):
-    """(MSE per image in grey levels², bits per image, reconstruction) of uint8 images x (N, H, W, C),
-    H and W multiples of 32; with ``key`` (training) the rate is measured on noisy latents."""
+    """(MSE per image in grey levels², bits per image, reconstruction) of uint8 images x (N, H,
+    W, C), H and W multiples of 32; with ``key`` (training) the rate is measured on noisy
+    latents."""
     x = x.astype(jnp.float32) / 256.0
     y = model.analysis(x)
     z = model.hyper_analysis(y)
@@ -147,8 +150,9 @@ def loss_fn(model: ConvCodec, x, level, key):
 
 
 def make_train_step(graphdef, tx):
-    """``(state, opt_state, x, key, -lr) -> (state, opt_state, metrics)``: the engine's step (``engine.py``)
-    with this kind's loss, a random level per image; the rate comes from the host (``learning_rate_at``)."""
+    """``(state, opt_state, x, key, -lr) -> (state, opt_state, metrics)``: the engine's step
+    (``engine.py``) with this kind's loss, a random level per image; the rate comes from the host
+    (``learning_rate_at``)."""
 
     def loss_of(model, x, key):
         level_key, noise_key = jax.random.split(key)
@@ -165,9 +169,9 @@ def random_crops(
     rng: np.random.Generator,
     grey_fraction: float = 0.0,
 ) -> np.ndarray:
-    """(count, size, size, C) uint8 crops with random flips, drawn from images in proportion to their area;
-    with ``grey_fraction``, that share of colour crops is made grey (R = G = B, the luma) so that one
-    colour model also learns to spend nothing on the colour of grey images."""
+    """(count, size, size, C) uint8 crops with random flips, drawn from images in proportion to
+    their area; with ``grey_fraction``, that share of colour crops is made grey (R = G = B, the
+    luma) so that one colour model also learns to spend nothing on the colour of grey images."""
     areas = np.array([a.shape[0] * a.shape[1] for a in images], np.float64)
     picks = rng.choice(len(images), size=count, p=areas / areas.sum())
     out = []
@@ -186,9 +190,9 @@ def random_crops(
 
 
 def learning_rate_at(step: int, total: int, peak: float) -> float:
-    """Linear warm-up over the first 500 steps (or tenth), then a cosine down to peak/20 at ``total``.
-    The warm-up does not depend on ``total``, so a run whose total was fitted to a time budget after
-    its first steps is the same run as one given that total from the start."""
+    """Linear warm-up over the first 500 steps (or tenth), then a cosine down to peak/20 at
+    ``total``. The warm-up does not depend on ``total``, so a run whose total was fitted to a
+    time budget after its first steps is the same run as one given that total from the start."""
     warm = min(500, total // 10 + 1)
     if step < warm:
         return peak * step / warm
@@ -310,9 +314,8 @@ class _Checkpoints:
         score = float(self.loss(state))
         if score < self.best_score:
             self.best_score, self.best_step, self.best_state = score, step, jax.device_get(state)
-        self.log(
-            f"step {step}: held-out loss {score:.4f}{' (best so far)' if self.best_step == step else ''}"
-        )
+        best = " (best so far)" if self.best_step == step else ""
+        self.log(f"step {step}: held-out loss {score:.4f}{best}")
 
     def best(self, step: int, state):
         """The best weights measured, after measuring the last ones."""
@@ -337,7 +340,8 @@ def _val_loss(model: ConvCodec, x):
 
 
 def from_params(params: dict) -> ConvCodec:
-    """A trainable model holding stored parameters (``conv.from_body``'s form): to fine-tune from."""
+    """A trainable model holding stored parameters (``conv.from_body``'s form): to fine-tune
+    from."""
     cfg = ConvConfig(
         **{
             k: params["config"][k]
@@ -362,9 +366,10 @@ def from_params(params: dict) -> ConvCodec:
 
 
 def widen_synthesis(params: dict, ns: int, seed: int = 0) -> dict:
-    """``params`` (``export``'s form) with a synthesis ``ns`` wide that computes the same function: the old
-    units keep their weights, new units get random incoming weights and zero outgoing ones, so training
-    starts exactly where the narrower model stands and grows from there (as in Net2Net's wider layers)."""
+    """``params`` (``export``'s form) with a synthesis ``ns`` wide that computes the same
+    function: the old units keep their weights, new units get random incoming weights and zero
+    outgoing ones, so training starts exactly where the narrower model stands and grows from
+    there (as in Net2Net's wider layers)."""
     old = params["config"].get("ns") or params["config"]["n"]
     if ns < old:
         raise ValueError(f"a synthesis {old} wide cannot be narrowed to {ns}")
@@ -406,7 +411,8 @@ def export(model: ConvCodec) -> dict:
 
 
 def model_file(params: dict, *, name: str, meta: dict, default: int | None = None) -> bytes:
-    """The bytes of a model file of convolutional levels only (``export``'s parameters, integer tables frozen now)."""
+    """The bytes of a model file of convolutional levels only (``export``'s parameters, integer
+    tables frozen now)."""
     from codec.levels import modelfile
 
     levels = len(params["config"]["lambdas"])

@@ -1,4 +1,5 @@
-"""The one training step every kind of model uses: a loss, its gradient, an Optax update, jitted once.
+"""The one training step every kind of model uses: a loss, its gradient, an Optax update, jitted
+once.
 
 Each kind brings its loss, ``loss_fn(model, batch, key) -> (loss, metrics)`` (the tile codec,
 the convolutional codec, the classic autoencoders of ``codec/family``); the step does the rest:

@@ -18,8 +18,8 @@ class LadderError(AecodecError, ValueError):
 
 
 def measure(levels, images: list[np.ndarray]) -> list[dict]:
-    """{"bytes_per_image", "psnr"} of each level on images (each (H, W[, C]) uint8): images of one size
-    coded together as an archive codes them, others each alone."""
+    """{"bytes_per_image", "psnr"} of each level on images (each (H, W[, C]) uint8): images of
+    one size coded together as an archive codes them, others each alone."""
     groups = (
         [np.stack(images)] if len({a.shape for a in images}) == 1 else [a[None] for a in images]
     )
@@ -66,19 +66,21 @@ def check_monotone(rows: list[dict], names: list[str]) -> None:
             raise LadderError(
                 f"the levels are not monotone on the validation images: {name_b} gives "
                 f"{b['bytes_per_image']:.1f} bytes at {b['psnr']:.2f} dB, {name_a} below it "
-                f"{a['bytes_per_image']:.1f} bytes at {a['psnr']:.2f} dB (train longer, or choose other lambdas)"
+                f"{a['bytes_per_image']:.1f} bytes at {a['psnr']:.2f} dB "
+                "(train longer, or choose other lambdas)"
             )
 
 
 def default_level(rows: list[dict], psnr: float = 32.0) -> int:
-    """1-based quality of the first level at or above ``psnr`` on the validation images (else the top)."""
+    """1-based quality of the first level at or above ``psnr`` on the validation images (else the
+    top)."""
     return next((i + 1 for i, r in enumerate(rows) if r["psnr"] >= psnr), len(rows))
 
 
 def rate_change(anchor: list[dict], rows: list[dict]) -> float:
-    """Mean relative change in bytes of ``rows`` against ``anchor`` at equal PSNR (negative: smaller),
-    a Bjøntegaard-style delta with log-bytes interpolated linearly in PSNR on each curve's Pareto front,
-    over the PSNR range both cover; 0.0 where they do not overlap."""
+    """Mean relative change in bytes of ``rows`` against ``anchor`` at equal PSNR (negative:
+    smaller), a Bjøntegaard-style delta with log-bytes interpolated linearly in PSNR on each
+    curve's Pareto front, over the PSNR range both cover; 0.0 where they do not overlap."""
 
     def curve(r):
         front = [r[i] for i in pareto(r)]

@@ -50,7 +50,8 @@ def context(params: dict, g: int, latents, quality_index, cluster):
 
 
 def branch(params: dict, name: str, x, *extra):
-    """gelu(x K1 + b1 + extra...) K2 + b2: ``extra`` terms are added to the hidden units' input, in order."""
+    """gelu(x K1 + b1 + extra...) K2 + b2: ``extra`` terms are added to the hidden units' input,
+    in order."""
     pre = x @ params[f"{name}/inner/kernel"] + params[f"{name}/inner/bias"]
     for term in extra:
         pre = pre + term
@@ -141,7 +142,8 @@ class Codec(nnx.Module):
         return jnp.exp(self.log_inv_gain[...][quality_index])
 
     def prior(self, quality_index):
-        """(mean, scale) each (N, M, P), and cluster bits (N, M), for a vector of quality indices."""
+        """(mean, scale) each (N, M, P), and cluster bits (N, M), for a vector of quality
+        indices."""
         mean = jnp.moveaxis(self.mean[...][:, quality_index], 1, 0)
         scale = SCALE_MIN + jnp.exp(jnp.moveaxis(self.log_scale[...][:, quality_index], 1, 0))
         cluster_bits = -jax.nn.log_softmax(
@@ -151,7 +153,8 @@ class Codec(nnx.Module):
 
 
 def gaussian_bits(v, scale):
-    """Bits of the unit-width bin around v under N(0, scale): -log2(Φ((½-|v|)/s) - Φ((-½-|v|)/s))."""
+    """Bits of the unit-width bin around v under N(0, scale): -log2(Φ((½-|v|)/s) -
+    Φ((-½-|v|)/s))."""
     v = jnp.abs(v)
     upper = jax.scipy.special.ndtr((0.5 - v) / scale)
     lower = jax.scipy.special.ndtr((-0.5 - v) / scale)
@@ -213,7 +216,8 @@ def init_from_data(model: Codec, tiles: np.ndarray, *, seed: int = 0, sample: in
 
 
 def count_flops(cfg: ModelConfig) -> dict:
-    """Operations per tile: multiply-adds x 2 for g_a, g_s and the context networks, plus the encoder's cluster choice."""
+    """Operations per tile: multiply-adds x 2 for g_a, g_s and the context networks, plus the
+    encoder's cluster choice."""
     p, h, m = cfg.pixels, cfg.hidden, cfg.clusters
     linear = 2 * p * p
     branch = 2 * 2 * p * h
