@@ -33,6 +33,7 @@ import numpy as np
 
 import codec
 from bitstream import container
+from codec import checks
 from tests.test_fuzz import join, split
 
 # The documented budget (docs/guarantees.md): decoding any file costs at most this much CPU time
@@ -117,11 +118,11 @@ def stretched(blob: bytes) -> bytes:
     shape = list(header[2])
     allowed = min(len(data) * container.MAX_PIXELS_PER_BYTE, level.max_coded_pixels)
     if header[3]:  # batched: raise the chunk's image count
-        chunks[0][0] = max(1, allowed // codec.api.floor_pixels(level, 1, shape))
+        chunks[0][0] = max(1, allowed // checks.floor_pixels(level, 1, shape))
         return join(header, chunks[:1])
     scale = 1.0
     while (
-        codec.api.floor_pixels(
+        checks.floor_pixels(
             level, 1, [int(shape[0] * scale * 1.05), int(shape[1] * scale * 1.05), *shape[2:]]
         )
         <= allowed
@@ -137,7 +138,7 @@ def cut(blob: bytes) -> bytes:
     header, chunks = split(blob)
     level = codec.api.ArchiveReader(io.BytesIO(blob)).level
     n, data = chunks[0][0], chunks[0][1]
-    keep = -(-codec.api.floor_pixels(level, n, list(header[2])) // container.MAX_PIXELS_PER_BYTE)
+    keep = -(-checks.floor_pixels(level, n, list(header[2])) // container.MAX_PIXELS_PER_BYTE)
     chunks[0][1] = data[: max(keep, 8)]
     return join(header, chunks[:1] if header[3] else chunks)
 

@@ -15,6 +15,7 @@ import importlib
 # with a traceback.
 _ERRORS = (
     "AecodecError",
+    "BuildError",
     "CheckpointMismatchError",
     "ChecksumError",
     "ClusterError",
@@ -66,6 +67,7 @@ __all__ = [
     "embed",
     "sample",
     "Archive",
+    "BuildError",
     "CheckpointMismatchError",
     "ChecksumError",
     "ClusterError",

@@ -1,15 +1,15 @@
 """The public API: ``compress``, ``decompress``, ``load_model`` (the file forms: ``codec.files``).
 
-Only the face: argument checks, chunking, the container. The coding itself is the model's
-levels (``model.py``; one module per kind: ``tile.py``, ``pixel.py``, ``conv.py``,
-``lossless.py``); the container names the model (by fingerprint) and the level a file needs.
+Only the face: chunking and the container (the arguments and chunks it refuses:
+``checks.py``). The coding itself is the model's levels (``levels/model.py``; one module per
+kind: ``tile.py``, ``pixel.py``, ``conv.py``, ``lossless.py``); the container names the model (by
+fingerprint) and the level a file needs.
 """
 
 from __future__ import annotations
 
 import functools
 import io
-import math
 import os
 from pathlib import Path
 
@@ -17,9 +17,21 @@ import numpy as np
 
 import bitstream
 from bitstream import container
-from bitstream.header import FINGERPRINT_BYTES, MAX_DEPTH, MAX_ERROR, dtype_of
+from bitstream.header import FINGERPRINT_BYTES, dtype_of
+from codec.checks import (
+    FORMAT2_DENSE_PIXELS,
+    as_batch,
+    check_chunk_work,
+    check_depth,
+    check_depth_of,
+    check_images,
+    check_level_shape,
+    depth_of,
+    floor_pixels,
+    level_fields,
+)
 from codec.errors import FormatError, InputError, LimitError, ModelMismatchError
-from codec.io.shapes import check_array_shape, check_image_shape, one_image
+from codec.io.shapes import check_image_shape
 from codec.levels import modelfile
 from codec.levels.model import Model
 
@@ -30,7 +42,6 @@ DEEP_MODEL = PRETRAINED_DIR / "deep.aecm"  # the lossless coder of 16-bit (medic
 # Images per coded stream: amortizes the coder's flush (+0.1% bytes at 512 against 1024 at
 # quality 1, 0.02% at 4-8), bounds memory, and is what random access decodes to read one image.
 CHUNK_IMAGES = 512
-
 
 
 @functools.lru_cache(maxsize=8)
@@ -57,16 +68,17 @@ def load_model(path: str | os.PathLike | None = None) -> Model:
 
 
 def _resolve(model, shapes=None, depth: int = 8) -> Model:
-    """``model`` loaded, or with None the bundled model that suits images of ``shapes`` and ``depth``."""
+    """``model`` loaded, or with None the bundled model that suits images of ``shapes`` and
+    ``depth``."""
     if model is None and shapes is not None:
         return model_for(shapes, depth)
     return model if isinstance(model, Model) else load_model(model)
 
 
 def model_for(shapes, depth: int = 8) -> Model:
-    """The bundled model that suits images of these shapes ((H, W) or (H, W, C) each) and depth: the
-    16-bit model for images deeper than 8 bits, Fashion-MNIST's for its 28 x 28 grey items, the photo
-    model for anything else (where they are installed)."""
+    """The bundled model that suits images of these shapes ((H, W) or (H, W, C) each) and depth:
+    the 16-bit model for images deeper than 8 bits, Fashion-MNIST's for its 28 x 28 grey items, the
+    photo model for anything else (where they are installed)."""
     if depth > 8 and DEEP_MODEL.is_file():
         return load_model(DEEP_MODEL)
     if all(tuple(s) == (28, 28) for s in shapes) or not PHOTO_MODEL.is_file():
@@ -109,7 +121,8 @@ def _header(
     depth: int = 8,
     max_error: int = 0,
 ) -> dict:
-    """The in-memory container header (the file stores a fingerprint prefix; coder and prior are implied)."""
+    """The in-memory container header (the file stores a fingerprint prefix; coder and prior are
+    implied)."""
     return {
         "depth": depth,
         "max_error": max_error,
@@ -154,7 +167,7 @@ class ArchiveWriter:
         depth: int = 8,
     ):
         self.model = _resolve(model, [image_shape], depth)
-        self.depth = _check_depth(depth)
+        self.depth = check_depth(depth)
         self._asked = level_fields(self.model, quality, max_error, self.depth)
         self.quality, self.max_error = self._asked["quality"], self._asked["max_error"]
         self.level = self.model.level_of(self._asked, asked=True)
@@ -192,7 +205,7 @@ class ArchiveWriter:
 
     def write(self, images) -> None:
         """Add images shaped (n, H, W[, C]); a new shape starts a new chunk (archives only)."""
-        a = _check_depth_of(_check_images(images), self.depth)
+        a = check_depth_of(check_images(images), self.depth)
         if a.ndim < 3:
             raise InputError(f"write takes a batch of images (n, H, W[, C]), not shape {a.shape}")
         shape = a.shape[1:]
@@ -286,8 +299,8 @@ def compress(
     max_error: int | None = None,
     depth: int | None = None,
 ) -> bytes:
-    """Compress images to container bytes: uint8 at a quality level, or (``lossless`` / ``max_error``)
-    uint8 or uint16 exactly or within a bound.
+    """Compress images to container bytes: uint8 at a quality level, or (``lossless`` /
+    ``max_error``) uint8 or uint16 exactly or within a bound.
 
     Args:
         images: a uint8 array (bool is taken as 0/255): one image (H, W) or (H, W, C) with C 3 or
@@ -295,7 +308,8 @@ def compress(
         quality: a level of ``model.qualities`` (``codec.QUALITIES`` for the bundled model), low
             to high; None: the model's default.
         model: a ``Model``, a path to a model file, or None for the bundled model that suits the
-            images (``model_for``: Fashion-MNIST's for 28 x 28 grey items, the photo model otherwise).
+            images (``model_for``: Fashion-MNIST's for 28 x 28 grey items, the photo model
+            otherwise).
         meta: a small dict stored verbatim in the header (the CLI records the original file name).
         grey_stack: take a 3-D array whose last axis is 3 or 4 as grey images of width 3 or 4.
         pool: a ``parallel.DaskPool`` to code the chunks on (the same bytes as without).
@@ -306,8 +320,8 @@ def compress(
             e.g. 12 for 12-bit data held in uint16. Depths other than 8 need lossless or max_error.
 
     Raises:
-        InputError: wrong dtype, rank, empty, NaN, too large, unknown quality, values beyond the depth,
-            a model without a lossless coder.
+        InputError: wrong dtype, rank, empty, NaN, too large, unknown quality, values beyond the
+            depth, a model without a lossless coder.
 
     >>> import numpy as np, codec
     >>> x = np.zeros((2, 28, 28), np.uint8)
@@ -337,7 +351,8 @@ def compress(
 
 
 def _compress_list(images, **kw) -> bytes:
-    """An archive of images of any sizes, each (H, W) or (H, W, C); ``decompress`` gives the list back."""
+    """An archive of images of any sizes, each (H, W) or (H, W, C); ``decompress`` gives the list
+    back."""
     batches = [as_batch(image)[0] for image in images]
     if not batches or any(len(b) != 1 for b in batches):
         raise InputError("a list holds single images, (H, W) or (H, W, C)")
@@ -354,8 +369,9 @@ def _compress_list(images, **kw) -> bytes:
 
 
 def made_by(model: Model, header: dict) -> bool:
-    """Whether ``model`` decodes the file of ``header``: it made it, or (a lossy level) a model whose
-    levels it kept unchanged (it lists their fingerprints: a lossless coder added to a model)."""
+    """Whether ``model`` decodes the file of ``header``: it made it, or (a lossy level) a model
+    whose levels it kept unchanged (it lists their fingerprints: a lossless coder added to a
+    model)."""
     needed = header["model"]["fingerprint"]
     same = model.meta.get("same_levels_as", []) if header["quality"] else []
     return any(isinstance(f, str) and f.startswith(needed) for f in (model.fingerprint, *same))
@@ -374,8 +390,8 @@ def check_model(model: Model, header: dict) -> None:
 
 
 def decompress(data: bytes, *, model=None):
-    """Restore what ``compress`` was given: the same shape, dtype and (within the level's bound) values;
-    a list of images for a list, or for an archive of images of several sizes.
+    """Restore what ``compress`` was given: the same shape, dtype and (within the level's bound)
+    values; a list of images for a list, or for an archive of images of several sizes.
 
     Raises:
         FormatError (ValueError): not an aecodec file, damaged (ChecksumError), truncated
@@ -443,7 +459,8 @@ def choose_quality(images, **kw) -> int:
 
 
 def measure(model: Model, images: np.ndarray, quality: int, *, decode: bool = True) -> dict:
-    """Compress a batch of ``images`` as one file and report what it costs and (with ``decode``) what comes back."""
+    """Compress a batch of ``images`` as one file and report what it costs and (with ``decode``)
+    what comes back."""
     blob = compress(images, quality=quality, model=model, grey_stack=True)
     result = {"quality": quality, "bytes_per_image": len(blob) / len(images)}
     if decode:
@@ -461,14 +478,14 @@ def embed(images, *, model=None) -> np.ndarray:
     """Each image's code, (N, 2) under the bundled 2-D map model (``aecodec embed``)."""
     from codec import family
 
-    return family.embed(family.resolve(model, "embed")[0], _check_images(images))
+    return family.embed(family.resolve(model, "embed")[0], check_images(images))
 
 
 def denoise(images, *, model=None) -> np.ndarray:
     """The images (uint8, same shape) through a denoising autoencoder (``aecodec denoise``)."""
     from codec import family
 
-    return family.denoise(family.resolve(model, "denoise")[0], _check_images(images))
+    return family.denoise(family.resolve(model, "denoise")[0], check_images(images))
 
 
 def sample(n: int, *, model=None, seed: int = 0) -> np.ndarray:
@@ -480,9 +497,9 @@ def sample(n: int, *, model=None, seed: int = 0) -> np.ndarray:
 
 
 def anomaly_scores(images, *, model=None, percentile: float = 99.0):
-    """``family.Anomalies``: a score per image (bits: code length under the scorer minus JPEG XL's, so
-    that simpler images are not called normal for being simple), the threshold at ``percentile`` of
-    the scorer's training images, a flag per image (``aecodec score``)."""
+    """``family.Anomalies``: a score per image (bits: code length under the scorer minus JPEG
+    XL's, so that simpler images are not called normal for being simple), the threshold at
+    ``percentile`` of the scorer's training images, a flag per image (``aecodec score``)."""
     from codec import family
 
-    return family.anomalies(_check_images(images), model, percentile=percentile)
+    return family.anomalies(check_images(images), model, percentile=percentile)

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from bitstream.random_access import RandomAccess
-from codec import api
+from codec import api, checks
 from codec.errors import AecodecError, InputError
 
 
@@ -70,7 +70,7 @@ class Archive:
         first, stop = int(self.starts[c]), int(self.starts[c + 1])
         try:
             n, data, shape = self._chunks.chunk(c)
-            api.check_chunk_work(self.level, n, data, shape, framed=self._chunks.version >= 3)
+            checks.check_chunk_work(self.level, n, data, shape, framed=self._chunks.version >= 3)
             images = self.level.decode(data, n, shape, version=self._chunks.version)
         except AecodecError as e:
             raise type(e)(

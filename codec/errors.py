@@ -41,11 +41,17 @@ class ClusterError(AecodecError, ConnectionError):
     """The Dask scheduler at an address cannot be reached, or what answers there is not one."""
 
 
+class BuildError(AecodecError, ImportError):
+    """The compiled loops (``codec/levels/_kernels.pyx``) are missing or stale: the user's to fix
+    by building them, not a bug (the command line reports it as one line)."""
+
+
 # Bad usage: the command line asks for something aecodec will not do (exit status 2, not 1).
 USAGE_ERRORS = (UsageError, OutputIsInputError)
 
 __all__ = [
     "AecodecError",
+    "BuildError",
     "CheckpointMismatchError",
     "ChecksumError",
     "ClusterError",

@@ -13,7 +13,7 @@ import pytest
 import codec
 from benchmarks.budget import chain_tree, coded_with_own_tree
 from bitstream import container
-from codec import api
+from codec import api, checks
 from codec.levels import image_tree
 
 from .test_cli import run
@@ -47,9 +47,9 @@ def test_every_kind_refuses_a_chunk_claiming_more_work_than_its_bytes_allow(kind
     shape = list(header[2])
     allowed = len(data) * container.MAX_PIXELS_PER_BYTE
     if header[3]:  # batched: one image more than the floor allows
-        chunks[0][0] = allowed // codec.api.floor_pixels(level, 1, shape) + 1
+        chunks[0][0] = allowed // checks.floor_pixels(level, 1, shape) + 1
     else:  # one image: taller than the floor allows
-        while codec.api.floor_pixels(level, 1, shape) <= allowed:
+        while checks.floor_pixels(level, 1, shape) <= allowed:
             shape[0] *= 2
         header[2] = shape
     with pytest.raises(codec.LimitError, match="pixels"):
@@ -65,8 +65,7 @@ def test_a_stream_cut_to_the_floor_is_refused_as_damaged(kind):
     header, chunks = split(blob)
     level = level_of(blob)
     keep = -(
-        -codec.api.floor_pixels(level, chunks[0][0], list(header[2]))
-        // container.MAX_PIXELS_PER_BYTE
+        -checks.floor_pixels(level, chunks[0][0], list(header[2])) // container.MAX_PIXELS_PER_BYTE
     )
     chunks[0][1] = chunks[0][1][: max(keep, 8)]
     with pytest.raises(codec.FormatError):

@@ -12,16 +12,11 @@ import hashlib
 import importlib
 from pathlib import Path
 
-from bitstream.errors import AecodecError
+from codec.errors import BuildError
 
 SOURCE = Path(__file__).with_name("_kernels.pyx")
 REBUILD = "pip install -e . (or python setup.py build_ext --inplace) in a checkout"
 _checked = None  # the module whose stamp was checked
-
-
-class BuildError(AecodecError, ImportError):
-    """The compiled loops are missing or stale: the user's to fix by building them, not a bug (the
-    command line reports it as one line)."""
 
 
 def compiled():
