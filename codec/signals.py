@@ -54,9 +54,10 @@ def _unraisable(hook):
 
     def handle(unraisable) -> None:
         if isinstance(unraisable.exc_value, Interrupted):
-            import threading  # sent again a moment later, from another thread: the handler then runs
+            import threading
 
-            # wherever the main thread is, almost surely back in plain code (else this repeats)
+            # Sent again a moment later, from another thread: the handler then runs wherever the
+            # main thread is, almost surely back in plain code (else this repeats).
             threading.Timer(0.01, os.kill, (os.getpid(), unraisable.exc_value.signum)).start()
             return
         hook(unraisable)
@@ -86,7 +87,8 @@ def install() -> dict:
 
 
 def restore(previous: dict) -> None:
-    """Put back the handlers ``install`` replaced (a caller that runs the CLI in its own process)."""
+    """Put back the handlers ``install`` replaced (a caller that runs the CLI in its own
+    process)."""
     for signum, handler in previous.items():
         signal.signal(signum, handler)
     sys.unraisablehook = getattr(sys.unraisablehook, "wrapped", sys.unraisablehook)

@@ -66,7 +66,8 @@ def check_layer(kernel: np.ndarray, bias: np.ndarray, *, what: str) -> None:
 def conv(
     x: np.ndarray, kernel: np.ndarray, bias: np.ndarray, *, stride: int = 1, relu: bool = True
 ) -> np.ndarray:
-    """One integer layer: (N, H, W, C_in) int64 activations -> (N, ceil(H/stride), ceil(W/stride), C_out) int64.
+    """One integer layer: (N, H, W, C_in) int64 activations -> (N, ceil(H/stride),
+    ceil(W/stride), C_out) int64.
 
     out = clip(relu?(round_half_up((x * kernel + bias) / 2^WEIGHT_BITS))), exact everywhere.
     """
@@ -127,7 +128,8 @@ def run(layers: list[dict], x: np.ndarray) -> np.ndarray:
 
 
 def macs_per_pixel(layers: list[dict], scale: float) -> float:
-    """Multiply-adds per input pixel of a stack whose first layer runs at ``scale`` of the image's pixels."""
+    """Multiply-adds per input pixel of a stack whose first layer runs at ``scale`` of the image's
+    pixels."""
     total = 0.0
     for layer in layers:
         k, _, c_in, c_out = layer["kernel"].shape

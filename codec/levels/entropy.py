@@ -1,7 +1,7 @@
 """The latent entropy model in its two modes.
 
-Training mode lives in ``codec.training.tile_net`` (``gaussian_bits``: differentiable bits of a noisy or
-rounded latent under a Gaussian prior). Coding mode is this module: ``freeze`` turns the
+Training mode lives in ``codec.training.tile_net`` (``gaussian_bits``: differentiable bits of a
+noisy or rounded latent under a Gaussian prior). Coding mode is this module: ``freeze`` turns the
 learned prior into integer tables once, after training, and everything that codes
 reads only those stored integers, never floats recomputed at coding time. That is what
 makes a file decode identically on every machine.
@@ -49,7 +49,8 @@ class FrozenPrior:
 
     @functools.cached_property
     def index(self) -> np.ndarray:
-        """(M, Q, P) uint8: the ladder table of each cluster, quality and element (the nearest rung)."""
+        """(M, Q, P) uint8: the ladder table of each cluster, quality and element (the nearest
+        rung)."""
         return nearest_rung(self.rung, self.ladder_size)
 
     @property
@@ -64,8 +65,8 @@ class FrozenPrior:
         return Tables(self.lows, self.freqs)
 
     def bit_costs(self) -> np.ndarray:
-        """(ladder size, 2·K_max + 3) float64: bits of symbol v under ladder table t at column v + K_max + 1;
-        symbols outside a table cost its escape plus 16 bits (the escaped value)."""
+        """(ladder size, 2·K_max + 3) float64: bits of symbol v under ladder table t at column
+        v + K_max + 1; symbols outside a table cost its escape plus 16 bits (the escaped value)."""
         ladder = self.ladder_size
         k_max = int(-self.lows[:ladder].min())
         costs = np.empty((ladder, 2 * k_max + 3), np.float64)
@@ -104,7 +105,8 @@ def integer_table(scale: float) -> tuple[int, np.ndarray]:
 
 
 def rungs(scales: np.ndarray) -> np.ndarray:
-    """Scales as (fractional) positions on the ladder, as stored: 0 at SCALE_MIN, one per RUNG of log-scale."""
+    """Scales as (fractional) positions on the ladder, as stored: 0 at SCALE_MIN, one per RUNG of
+    log-scale."""
     return ((np.log(scales) - math.log(SCALE_MIN)) / RUNG).astype(np.float16)
 
 

@@ -115,7 +115,8 @@ def gelu_fixed(h: np.ndarray) -> np.ndarray:
 
 
 class FixedBranch:
-    """f(x) = gelu(x K1 + b1) K2 + b2 with integer products; x given as integers with ``x_scale``."""
+    """f(x) = gelu(x K1 + b1) K2 + b2 with integer products; x given as integers with
+    ``x_scale``."""
 
     def __init__(
         self, params: dict, name: str, input_bound: float, x_scale: float, extra_bound: float = 0.0
@@ -136,7 +137,8 @@ class FixedBranch:
         )
 
     def __call__(self, x_int: np.ndarray, extra=0.0) -> np.ndarray:
-        """``extra``: added to the hidden units' input (bounded by the constructor's ``extra_bound``)."""
+        """``extra``: added to the hidden units' input (bounded by the constructor's
+        ``extra_bound``)."""
         pre = self.inner(x_int)
         pre *= self.x_scale
         pre += self.b1
@@ -148,7 +150,8 @@ class FixedBranch:
 
 
 def fixed_latents(latents: np.ndarray) -> np.ndarray:
-    """Decoder latents (real, after the inverse gain) as integers with LATENT_BITS fractional bits."""
+    """Decoder latents (real, after the inverse gain) as integers with LATENT_BITS fractional
+    bits."""
     out = np.clip(latents, -LATENT_LIMIT, LATENT_LIMIT)
     out *= float(1 << LATENT_BITS)
     return np.round(out, out=out)
@@ -169,19 +172,21 @@ class FixedContext:
     def __call__(
         self, fixed: np.ndarray, quality_index: int, cluster: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Decoder latents of the groups before g as ``fixed_latents`` (N, bounds[g]) -> (mean shift, rung shift),
-        each (N, size)."""
+        """Decoder latents of the groups before g as ``fixed_latents`` (N, bounds[g]) -> (mean
+        shift, rung shift), each (N, size)."""
         out = self.branch(fixed, self.quality[quality_index] + self.cluster[cluster])
         n = out.shape[1] // 2
         return out[:, :n], out[:, n:]
 
 
 class IntegerTransforms:
-    """g_a and g_s of ``codec.training.tile_net`` as integer networks (parameters as numpy arrays)."""
+    """g_a and g_s of ``codec.training.tile_net`` as integer networks (parameters as numpy
+    arrays)."""
 
     def __init__(self, params: dict):
         mean = np.asarray(params["pixel_mean"], np.float64)
-        # g_a's input: (x - m) in 1/(255·256) units: pixels are integers, the mean gets 8 fractional bits
+        # g_a's input: (x - m) in 1/(255·256) units: pixels are integers, the mean gets 8
+        # fractional bits
         self.centre = np.round(mean * (255 << 8))
         self.analysis_linear = FixedLinear(
             params["analysis_linear"],

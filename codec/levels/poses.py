@@ -1,4 +1,5 @@
-"""Poses: a one-tile image moved by up to ``SHIFT`` pixels and maybe mirrored before a tile level codes it.
+"""Poses: a one-tile image moved by up to ``SHIFT`` pixels and maybe mirrored before a tile level
+codes it.
 
 A tile-global transform learns where things sit in its tile: Fashion-MNIST's garments are centred
 and its shoes point left, and the same garment moved by three pixels or mirrored costs up to three
@@ -102,12 +103,14 @@ def apply(tiles: np.ndarray, poses: np.ndarray, tile: tuple[int, int]) -> np.nda
 
 
 def undo(tiles: np.ndarray, poses: np.ndarray, tile: tuple[int, int]) -> np.ndarray:
-    """Decoded posed tiles (N, h*w) put back as they were (zeros where the pose moved pixels out)."""
+    """Decoded posed tiles (N, h*w) put back as they were (zeros where the pose moved pixels
+    out)."""
     return _gather(tiles, _maps(*tile)[1][poses])
 
 
 def lost_error(tiles: np.ndarray, poses: np.ndarray, tile: tuple[int, int]) -> np.ndarray:
-    """Squared error (N,) of the pixels a pose moves out of the tile: the decoder has zeros there."""
+    """Squared error (N,) of the pixels a pose moves out of the tile: the decoder has zeros
+    there."""
     forward, inverse = _maps(*tile)
     back = _gather(_gather(tiles, forward[poses]), inverse[poses]).astype(np.int64)
     return ((tiles.astype(np.int64) - back) ** 2).sum(1)
@@ -131,8 +134,8 @@ def _ink_box(tiles: np.ndarray, tile: tuple[int, int]) -> tuple[np.ndarray, ...]
 
 
 def _boxes(tiles: np.ndarray, reference: np.ndarray, tile: tuple[int, int], mirror: int) -> tuple:
-    """(twice the centring move, top-left move, bottom-right move) per tile, each (dy, dx), lining its
-    ink's box (mirrored or not) up with the reference's."""
+    """(twice the centring move, top-left move, bottom-right move) per tile, each (dy, dx), lining
+    its ink's box (mirrored or not) up with the reference's."""
     h, w = tile
     r_top, r_bottom, r_left, r_right = (int(v[0]) for v in _ink_box(reference[None], tile))
     a = tiles.reshape(-1, h, w)[:, :, ::-1].reshape(len(tiles), -1) if mirror else tiles
@@ -151,10 +154,11 @@ def _pose(mirror, move) -> np.ndarray:
 def first_guesses(
     tiles: np.ndarray, reference: np.ndarray, tile: tuple[int, int]
 ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(which tiles, pose) pairs worth trying after "as it is", against the model's mean tile ``reference``:
-    a tile whose ink is off-centre is tried centred; one that leans the way the reference does not
-    (correlation with the reference's left-right asymmetry below -MIRROR_LEAN) is tried mirrored
-    (and centred). Aligned images rarely qualify, so they cost almost nothing to search."""
+    """(which tiles, pose) pairs worth trying after "as it is", against the model's mean tile
+    ``reference``: a tile whose ink is off-centre is tried centred; one that leans the way the
+    reference does not (correlation with the reference's left-right asymmetry below -MIRROR_LEAN)
+    is tried mirrored (and centred). Aligned images rarely qualify, so they cost almost nothing to
+    search."""
     h, w = tile
     (ty, tx), _, _ = _boxes(tiles, reference, tile, 0)
     off = (np.abs(ty) >= 2) | (np.abs(tx) >= 2)  # half a pixel off is centred enough
@@ -176,8 +180,9 @@ def first_guesses(
 def refinements(
     tiles: np.ndarray, pose: np.ndarray, reference: np.ndarray, tile: tuple[int, int]
 ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(which tiles, pose) pairs around the poses found so far, for tiles already better moved than
-    where they were: one pixel off each way, and the ink lined up by its top-left or bottom-right corner."""
+    """(which tiles, pose) pairs around the poses found so far, for tiles already better moved
+    than where they were: one pixel off each way, and the ink lined up by its top-left or
+    bottom-right corner."""
     mirror, dy, dx = pose // (SIDE * SIDE), (pose // SIDE) % SIDE - SHIFT, pose % SIDE - SHIFT
     moved = np.flatnonzero((dy != 0) | (dx != 0))  # mirrored only: aligned already
     mirror, dy, dx = mirror[moved], dy[moved], dx[moved]

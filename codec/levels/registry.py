@@ -34,9 +34,10 @@ every file of that format has it); ``read(body, source)`` turns a checked body i
 its file has a section for, unless a ladder says otherwise in the kinds' order: by the format
 that added their first field, then by name (tile, pixel, conv, lossless, then plug-ins), whatever
 order their modules were imported in. The container's header names a level by number, quality
-1 and up; quality 0, with a bound and a depth, names the kind that codes within a bound (``bounded``: the lossless coder),
-so at most one kind may offer it. A kind that is not built in is a new optional field of the
-current format: a file that has it is refused (unknown field) where the kind is not registered.
+1 and up; quality 0, with a bound and a depth, names the kind that codes within a bound
+(``bounded``: the lossless coder), so at most one kind may offer it. A kind that is not built in
+is a new optional field of the current format: a file that has it is refused (unknown field)
+where the kind is not registered.
 """
 
 from __future__ import annotations

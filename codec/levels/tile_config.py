@@ -26,16 +26,18 @@ class ModelConfig:
     clusters: int = 16  # M: Gaussian priors the encoder chooses from per tile
     # λ per transform level, low to high: near 21.1, 24.0 and 26.7 dB on Fashion-MNIST (test split)
     lambdas: tuple[float, ...] = (0.24, 0.8, 2.0)
-    # the predictive levels above them (codec/levels/pixel.py), quantizer steps in grey levels, high to low:
-    # near 29.1, 31.6, 34.1, 36.6 and 38.6 dB on Fashion-MNIST (python -m benchmarks.pixel_sweep);
-    # the two coders are even near 26.7 dB, and above it the pixel coder needs fewer bytes
+    # the predictive levels above them (codec/levels/pixel.py), quantizer steps in grey levels,
+    # high to low: near 29.1, 31.6, 34.1, 36.6 and 38.6 dB on Fashion-MNIST (python -m
+    # benchmarks.pixel_sweep); the two coders are even near 26.7 dB, and above it the pixel coder
+    # needs fewer bytes
     pixel_steps: tuple[int, ...] = (44, 33, 24, 18, 14)
-    context_groups: int = 8  # at most this many latent groups, coded in turn, each conditioned on those before; 1 = no context
+    # at most this many latent groups, coded in turn, each conditioned on those before; 1 = none
+    context_groups: int = 8
     context_hidden: int = 128  # width of each group's context network
 
     def __post_init__(self):
-        """The ranges every model file must respect (a trainer refuses them before training, a loader on load);
-        one message per check, naming the field."""
+        """The ranges every model file must respect (a trainer refuses them before training, a
+        loader on load); one message per check, naming the field."""
 
         def need(ok: bool, field: str, rule: str) -> None:
             if not ok:
