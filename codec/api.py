@@ -307,9 +307,8 @@ def compress(
             4 (colour), or a batch (N, H, W) or (N, H, W, C); or a list of images of any sizes.
         quality: a level of ``model.qualities`` (``codec.QUALITIES`` for the bundled model), low
             to high; None: the model's default.
-        model: a ``Model``, a path to a model file, or None for the bundled model that suits the
-            images (``model_for``: Fashion-MNIST's for 28 x 28 grey items, the photo model
-            otherwise).
+        model: a ``Model``, a model file's path, or None: the bundled model that suits the images
+            (``model_for``: Fashion-MNIST's for 28 x 28 grey items, the photo model otherwise).
         meta: a small dict stored verbatim in the header (the CLI records the original file name).
         grey_stack: take a 3-D array whose last axis is 3 or 4 as grey images of width 3 or 4.
         pool: a ``parallel.DaskPool`` to code the chunks on (the same bytes as without).
