@@ -34,11 +34,8 @@ from codec.errors import FormatError, InputError, LimitError, ModelMismatchError
 from codec.io.shapes import check_image_shape
 from codec.levels import modelfile
 from codec.levels.model import Model
+from codec.pretrained import DEEP_MODEL, DEFAULT_MODEL, PHOTO_MODEL
 
-PRETRAINED_DIR = Path(__file__).parent / "pretrained"
-DEFAULT_MODEL = PRETRAINED_DIR / "fmnist.aecm"  # Fashion-MNIST's: small grey items
-PHOTO_MODEL = PRETRAINED_DIR / "photo.aecm"  # the convolutional photo model: everything else
-DEEP_MODEL = PRETRAINED_DIR / "deep.aecm"  # the lossless coder of 16-bit (medical) images
 # Images per coded stream: amortizes the coder's flush (+0.1% bytes at 512 against 1024 at
 # quality 1, 0.02% at 4-8), bounds memory, and is what random access decodes to read one image.
 CHUNK_IMAGES = 512

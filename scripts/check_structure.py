@@ -39,7 +39,7 @@ FUNCTION_LINES = 60  # a function fits on one screen
 # API on first use, through importlib rather than an import statement, so it draws no arrow.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("bitstream", ("bitstream",)),  # the container and the coder: knows nothing of codec
-    ("base", ("codec.errors", "codec.signals")),  # error classes and signal handlers
+    ("base", ("codec.errors", "codec.signals", "codec.pretrained")),  # errors, signals, models
     ("io", ("codec.io",)),  # reading and writing files and datasets
     ("levels", ("codec.levels",)),  # the level kinds and their coding: never JAX
     ("training", ("codec.training",)),  # JAX, Flax, Optax and scikit-learn

@@ -7,10 +7,10 @@ import sys
 
 from bitstream import container
 from bitstream.header import FINGERPRINT_BYTES
-from codec.api import DEEP_MODEL, DEFAULT_MODEL, PHOTO_MODEL
 from codec.commands.outputs import level_name, print_json, report
 from codec.errors import AecodecError, FormatError
 from codec.levels import modelfile
+from codec.pretrained import DEEP_MODEL, DEFAULT_MODEL, PHOTO_MODEL
 
 
 class _CountingReader:

@@ -7,7 +7,6 @@ import argparse
 import sys
 from pathlib import Path
 
-from codec import api
 from codec.commands import family
 from codec.commands.outputs import check_outputs, inputs, print_json, write_outputs
 from codec.errors import UsageError
@@ -88,7 +87,6 @@ def options_of(args) -> recipes.TrainOptions:
     return recipes.TrainOptions(
         **{k: getattr(args, k) for k in same},
         name=args.name or args.out.stem,
-        start=api.PHOTO_MODEL,
         data_name=str(args.data or "Fashion-MNIST train split"),
         command=args.command_line,
         settings=settings,

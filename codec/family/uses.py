@@ -12,6 +12,7 @@ import numpy as np
 from codec.errors import FormatError
 from codec.family.fileformat import load
 from codec.family.networks import ConvAE, DenseAE, Model, pixels
+from codec.pretrained import PRETRAINED_DIR
 
 
 def as_inputs(model: Model, images) -> np.ndarray:
@@ -114,7 +115,7 @@ BUNDLED = {
 
 
 def bundled_path(purpose: str) -> Path:
-    return Path(__file__).parent.parent / "pretrained" / f"{BUNDLED[purpose]}.aecf"
+    return PRETRAINED_DIR / f"{BUNDLED[purpose]}.aecf"
 
 
 def resolve(model, purpose: str) -> tuple[Model, dict]:

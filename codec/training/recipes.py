@@ -21,6 +21,7 @@ from codec.io import fileio
 from codec.levels import conv, modelfile
 from codec.levels.model import Model
 from codec.levels.tile_config import ModelConfig
+from codec.pretrained import PHOTO_MODEL
 from codec.training import checkpoints, conv_model, ladder
 from codec.training import tile as train
 from codec.training.lossless_train import lossless_added
@@ -49,9 +50,9 @@ class TrainOptions:
     name: str = "model"  # recorded in the file
     workdir: Path | None = None  # checkpoints and the run's own files (WORKDIR_FILES)
     init: Path | None = None  # a model file to start from
-    # the model the convolutional kind fine-tunes where init gives none (the command line: the
-    # bundled photo model, codec.api.PHOTO_MODEL); None: from random weights
-    start: Path | None = None
+    # the model the convolutional kind fine-tunes where init gives none (None, or from_scratch:
+    # from random weights)
+    start: Path | None = PHOTO_MODEL
     epochs: int | None = None
     steps: int | None = None
     minutes: float | None = None  # the whole budget; under auto half for each kind
@@ -82,7 +83,14 @@ def _quiet(_message: str) -> None:
 
 
 def train_model(
-    kind: str, images, options: TrainOptions, *, val=None, test=None, log=_quiet, progress=False
+    kind: str,
+    images,
+    options: TrainOptions | None = None,
+    *,
+    val=None,
+    test=None,
+    log=_quiet,
+    progress=False,
 ) -> bytes:
     """A model file of ``kind`` (auto, tile, conv, lossless) trained on ``images`` (an array or a
     list of arrays); ``val``: images to validate on instead of a share of ``images``; ``test``:
@@ -92,7 +100,7 @@ def train_model(
         UsageError: settings that do not fit the kind or the data; LadderError: the levels of one
         kind out of order; CheckpointMismatchError: the workdir holds another run's checkpoint.
     """
-    options = dataclasses.replace(options, kind=kind)  # the recipes read the kind from options
+    options = dataclasses.replace(options or TrainOptions(), kind=kind)  # the recipes read it there
     if kind == "lossless":
         base = modelfile.read(options.init) if options.init else None
         return lossless_added(
