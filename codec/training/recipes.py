@@ -77,6 +77,12 @@ class TrainOptions:
     settings: dict = dataclasses.field(default_factory=dict)  # the tile kind records them
     protected: tuple[Path, ...] = ()  # files the run reads: never written, even in the workdir
 
+    def __post_init__(self):  # paths may be given as strings, as from Python they often are
+        for name in ("workdir", "init", "start"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, Path):
+                object.__setattr__(self, name, Path(value))
+
 
 def _quiet(_message: str) -> None:
     pass
