@@ -31,9 +31,8 @@ def measure(train: np.ndarray, test: np.ndarray, step: int) -> dict:
         stream, restored = pixel.encode(x, step, tables)
         payload += len(stream)
         squared += float(((restored.astype(np.float64) - x) ** 2).sum())
-    psnr = (
-        10 * np.log10(255.0**2 / (squared / test.size)) if squared else float("inf")
-    )  # step 1: lossless
+    # step 1: lossless
+    psnr = 10 * np.log10(255.0**2 / (squared / test.size)) if squared else float("inf")
     return {"step": step, "psnr": psnr, "bytes": payload / len(test)}
 
 

@@ -137,9 +137,8 @@ def _pad(coder, min_bytes: int) -> None:
     count)."""
     short = min_bytes - 4 * coder.num_words()
     if short > 0:
-        words = (
-            -(-short // 2) + 2
-        )  # each pad symbol adds 16 bits; two spare for the ANS state's slack
+        # each pad symbol adds 16 bits; two spare for the ANS state's slack
+        words = -(-short // 2) + 2
         coder.encode_reverse(np.zeros(words, np.int32), _UNIFORM)
         coder.encode_reverse(np.array([words >> 16, words & 0xFFFF], np.int32), _UNIFORM)
     coder.encode_reverse(np.array([int(short > 0)], np.int32), _PAD_MODEL)

@@ -111,9 +111,8 @@ MAX_INDEX_CHUNKS = 1 << 22  # chunks one archive may hold (4 million: billions o
 MAX_INDEX_BYTES = 1 << 26
 MAX_HEADER_BYTES = 1 << 20
 MAX_CHUNK_BYTES = 1 << 28
-MAX_CHUNK_PIXELS = (
-    1 << 29
-)  # decoded values per chunk (512 MB): bounds the memory one chunk can claim
+# decoded values per chunk (512 MB): bounds the memory one chunk can claim
+MAX_CHUNK_PIXELS = 1 << 29
 # Decoded pixels per byte of a chunk's data, at most: 1/128 bit per pixel. Real images need far
 # more (Fashion-MNIST's lowest level 0.15 bit per pixel); a decoder runs at about 2-5 Mpixel/s, so
 # this caps the work one byte can demand near 0.5 ms, whatever the headers claim.
@@ -364,9 +363,8 @@ class Reader:
         self.name = name
         self.version, single = self._magic()
         record = self._record(MAX_HEADER_BYTES, "header")
-        self._single = (
-            self._single_image() if single else None
-        )  # checked whole: its one checksum covers the header
+        # checked whole: its one checksum covers the header
+        self._single = self._single_image() if single else None
         if self.version >= 3 and not single:
             expected = self._crc
             self._check_crc(

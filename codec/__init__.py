@@ -50,9 +50,8 @@ _LAZY = {
 
 
 def __getattr__(name: str):
-    if (
-        name == "QUALITIES"
-    ):  # the bundled model's levels, low to high quality: read from it, not written here
+    # the bundled model's levels, low to high quality: read from it, not written here
+    if name == "QUALITIES":
         return importlib.import_module("codec.api").load_model().qualities
     if name not in _LAZY:
         raise AttributeError(f"module 'codec' has no attribute {name!r}")

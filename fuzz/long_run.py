@@ -209,9 +209,8 @@ def container_seeds() -> dict:
     }
 
 
-MAX_OUTPUT_PER_BYTE = (
-    2 * container.MAX_PIXELS_PER_BYTE
-)  # values per byte of the file, 2 bytes each at 16 bits
+# values per byte of the file, 2 bytes each at 16 bits
+MAX_OUTPUT_PER_BYTE = 2 * container.MAX_PIXELS_PER_BYTE
 
 
 def decode_container(blob: bytes) -> None:

@@ -62,9 +62,8 @@ def test_odd_shapes_round_trip_within_the_levels_bounds(shape, test_images):
         .reshape(168, 168)
         for k in range(4)
     ]  # garments side by side, cut at odd sizes from their corner
-    colour = len(shape) == 4 or (
-        len(shape) == 3 and shape[-1] in (3, 4)
-    )  # as codec.compress reads arrays
+    # as codec.compress reads arrays
+    colour = len(shape) == 4 or len(shape) == 3 and shape[-1] in (3, 4)
     h, w = shape[-3:-1] if colour else shape[-2:]
     channels = shape[-1] if colour else 1
     count = shape[0] if len(shape) == 4 or (len(shape) == 3 and not colour) else 1
@@ -151,9 +150,8 @@ def test_bad_arrays_raise_input_error_naming_the_problem(bad, message):
 
 @pytest.mark.parametrize("shape", [(8192, 8192), (4096, 4096, 4)])
 def test_the_documented_largest_image_is_accepted_though_padding_to_tiles_makes_it_larger(shape):
-    fmnist = (
-        codec.load_model()
-    )  # the tile and pixel levels' limit (convolutional levels go further, in tiles)
+    # the tile and pixel levels' limit (convolutional levels go further, in tiles)
+    fmnist = codec.load_model()
     for quality in (1, 8):  # a transform level (padded to whole tiles) and a pixel level
         codec.api.ArchiveWriter(
             io.BytesIO(), shape, quality=quality, model=fmnist
@@ -237,9 +235,8 @@ def test_choose_quality_meets_a_size_or_a_psnr_target(bundled, test_images):
     sizes = [len(codec.compress(sample, quality=q)) / len(sample) for q in codec.QUALITIES]
     between = (sizes[2] + sizes[3]) / 2
     assert codec.api.choose_quality(sample, target_bytes_per_image=between) == 3
-    assert (
-        codec.api.choose_quality(sample, target_bytes_per_image=1.0) == 1
-    )  # nothing fits: the smallest
+    # nothing fits: the smallest
+    assert codec.api.choose_quality(sample, target_bytes_per_image=1.0) == 1
     psnr = codec.api.measure(bundled, sample, 5)["psnr"]
     assert codec.api.choose_quality(sample, target_psnr=psnr - 0.01) == 5
 

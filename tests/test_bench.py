@@ -55,9 +55,8 @@ def test_bench_report_has_every_codec_with_plausible_values(tmp_path):
             "jpeg-ls",
             "aecodec-lossless",
         ):
-            assert (
-                r["mean_psnr"] >= 99 and r["bytes_per_image"] < 784
-            )  # exact, and smaller than raw
+            # exact, and smaller than raw
+            assert r["mean_psnr"] >= 99 and r["bytes_per_image"] < 784
     lossless = {
         r["codec"]: r["bytes_per_image"]
         for r in rows
@@ -86,9 +85,8 @@ def test_bench_report_has_every_codec_with_plausible_values(tmp_path):
     for group in by_k.values():
         ordered = sorted(group, key=lambda r: r["bytes_per_image"])
         assert np.all(np.diff([r["psnr"] for r in ordered]) > -0.05)
-    assert (
-        results["summary"]["bd_rate_percent"]["pca-ans"] < 0
-    )  # aecodec is smaller than the fair PCA coder
+    # aecodec is smaller than the fair PCA coder
+    assert results["summary"]["bd_rate_percent"]["pca-ans"] < 0
     assert "## Conclusion" in (tmp_path / "report.md").read_text()
 
 

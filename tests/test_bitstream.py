@@ -166,9 +166,8 @@ def _with_header_checksum(start: bytes, records: bytes) -> bytes:
 
 def test_wire_form_is_the_documented_layout_byte_for_byte():
     blob = container.pack(header(), [(3, b"abcd"), (1, b"efgh", [5, 3, 2])])
-    head = (
-        bytes([0x94, 0xC4, 8]) + bytes.fromhex(FINGERPRINT) + bytes([3, 0x92, 28, 28, 0xC3])
-    )  # meta {} omitted
+    # meta {} omitted
+    head = bytes([0x94, 0xC4, 8]) + bytes.fromhex(FINGERPRINT) + bytes([3, 0x92, 28, 28, 0xC3])
     body = b"AEC" + bytes([container.FORMAT_VERSION, len(head)]) + head
     body += struct.pack("<I", zlib.crc32(body)) + bytes([13, 0x93, 3, 0xC4, 4]) + b"abcd"
     body += bytes([0xCE]) + struct.pack(">I", zlib.crc32(b"abcd"))
@@ -217,9 +216,8 @@ def test_a_format_5_file_cannot_name_the_lossless_coder():
 
 def test_a_single_image_is_its_header_its_stream_and_one_checksum():
     blob = container.pack(header(batched=False), [(1, b"abcd")])
-    head = (
-        bytes([0x93, 0xC4, 8]) + bytes.fromhex(FINGERPRINT) + bytes([3, 0x92, 28, 28])
-    )  # batched false, meta {} omitted
+    # batched false, meta {} omitted
+    head = bytes([0x93, 0xC4, 8]) + bytes.fromhex(FINGERPRINT) + bytes([3, 0x92, 28, 28])
     body = b"AEC" + bytes([0x80 | container.FORMAT_VERSION, len(head)]) + head + b"abcd"
     assert blob == body + struct.pack("<I", zlib.crc32(body))
     assert len(blob) - 4 == 24  # the 24 bytes a 28x28 image costs besides its stream
@@ -502,9 +500,8 @@ def test_a_single_image_file_holds_exactly_one_image():
     for chunks in ([(2, b"abcd")], [(1, b"abcd"), (1, b"efgh")], [(1, b"abcd", [5, 5])]):
         with pytest.raises(bitstream.FormatError, match="single image"):
             container.pack(header(batched=False), chunks)
-    archive_form = (
-        container.MAGIC + bytes([3]) + record(single)
-    )  # the form of an archive, a single image's header
+    # the form of an archive, a single image's header
+    archive_form = container.MAGIC + bytes([3]) + record(single)
     archive_form += (
         struct.pack("<I", zlib.crc32(archive_form)) + record(chunk(1, b"abcd")) + b"\x00"
     )

@@ -53,9 +53,8 @@ def test_the_integer_coder_agrees_with_the_float_model(trained):
         _, bits, x_hat = conv_model.rd_terms(model, jnp.asarray(x), jnp.array([lv]))
         level = conv.ConvLevel(transform, lv)
         coded = level.ideal_bits(x)
-        assert (
-            abs(coded - float(bits[0])) <= 0.25 * float(bits[0]) + 64
-        )  # tables and rounding, not a different model
+        # tables and rounding, not a different model
+        assert abs(coded - float(bits[0])) <= 0.25 * float(bits[0]) + 64
         restored = level.decode(level.encode(x), 1, x.shape[1:])
         # the same network, in integers: a few symbols round the other way, nothing more (a layout
         # mistake, e.g. depth-to-space in another order, is off by tens of grey levels)
@@ -344,9 +343,8 @@ def test_the_rate_change_is_the_mean_byte_ratio_at_equal_psnr_over_the_shared_ra
     assert ladder.rate_change(anchor, shifted) == pytest.approx(
         np.sqrt(2) * 150 / 200 - 1, abs=0.07
     )
-    assert (
-        ladder.rate_change(anchor, [{"bytes_per_image": 10, "psnr": 50}]) == 0.0
-    )  # no shared range
+    # no shared range
+    assert ladder.rate_change(anchor, [{"bytes_per_image": 10, "psnr": 50}]) == 0.0
 
 
 def test_a_model_file_orders_its_levels_by_its_ladder(trained, tmp_path):
@@ -725,9 +723,8 @@ def test_every_8_bit_mode_round_trips_through_the_photo_model(tmp_path, mode):
     im = (
         Image.fromarray(rgba, "RGBA") if mode in ("LA", "RGBA") else Image.fromarray(rgb)
     ).convert(mode)
-    if (
-        mode == "P"
-    ):  # an adaptive palette, as image editors save one (convert("P") dithers to the web palette)
+    # an adaptive palette, as image editors save one (convert("P") dithers to the web palette)
+    if mode == "P":
         im = Image.fromarray(rgb).quantize(256, dither=Image.Dither.NONE)
     im.save(tmp_path / "in.png")
     original = np.asarray(Image.open(tmp_path / "in.png").convert({"P": "RGB"}.get(mode, mode)))

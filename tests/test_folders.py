@@ -118,9 +118,8 @@ def test_recursive_rm_removes_only_the_archived_images(tmp_path, images):
     r = run("-r", "--rm", "-o", "photos/photos.aec", "photos", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert b"skipped 1 file(s) that are not images: readme.txt" in r.stderr
-    assert (
-        set(tree(photos)) == {"readme.txt", "photos.aec"} and (photos / "sub").is_dir()
-    )  # folders stay, as with gzip
+    # folders stay, as with gzip
+    assert set(tree(photos)) == {"readme.txt", "photos.aec"} and (photos / "sub").is_dir()
     assert codec.decompress((photos / "photos.aec").read_bytes()).shape == (4, 28, 28)
 
 

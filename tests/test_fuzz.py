@@ -257,9 +257,8 @@ def test_chunk_mutations_behind_repaired_checksums(valid, data):
         chunks[i][N] = data.draw(st.integers(-(2**63), 2**64 - 1) | msgpack_values)
     elif field == "raised":  # more images than were coded: the stream must not decode past its end
         chunks[i][N] += data.draw(st.integers(1, 100_000))
-    elif (
-        field == "short"
-    ):  # an empty or cut payload: refused by the floor of bytes per pixel, or by its end
+    # an empty or cut payload: refused by the floor of bytes per pixel, or by its end
+    elif field == "short":
         chunks[i][DATA] = chunks[i][DATA][: data.draw(st.integers(0, len(chunks[i][DATA])))]
     elif field == DATA:
         raw = bytearray(chunks[i][DATA])

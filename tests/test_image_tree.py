@@ -39,9 +39,8 @@ def _tables():
 @pytest.mark.parametrize("search", [1, len(context_tree.PREDICTORS)])
 def test_an_image_tree_reads_back_as_written(search):
     tree = _grown(_upscaled(), search)
-    assert (
-        tree.leaves > 4 and tree.predicts
-    )  # an upscaled image: leaves that predict from a neighbour
+    # an upscaled image: leaves that predict from a neighbour
+    assert tree.leaves > 4 and tree.predicts
     tables = _tables()
     encoder = Encoder(tables)
     image_tree.write(tree, 8, encoder.add)

@@ -359,9 +359,8 @@ def test_the_api_and_the_command_line_read_and_write_files_the_same_way(tmp_path
 
 def test_a_colour_array_is_one_colour_image_in_the_api_and_the_command_line(tmp_path, mosaic):
     _, rgb = mosaic
-    fmnist = (
-        codec.load_model()
-    )  # its pixel level 8 bounds the error (the photo model: test_conv.py)
+    # its pixel level 8 bounds the error (the photo model: test_conv.py)
+    fmnist = codec.load_model()
     blob = codec.compress(rgb, quality=8, model=fmnist)
     restored = codec.decompress(blob)
     assert restored.shape == rgb.shape and np.abs(restored.astype(int) - rgb).max() <= 7

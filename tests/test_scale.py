@@ -123,9 +123,8 @@ def test_the_command_line_restores_a_range_of_images_from_their_chunks_only(
     assert (
         not (tmp_path / "x.npy").with_suffix(".npy.npy").exists() and (tmp_path / "x.npy").exists()
     )
-    assert (
-        cli.main(["-d", "-q", "--images", "400:500", str(tmp_path / "x.npy.aec")]) == 2
-    )  # none of the 300
+    # none of the 300
+    assert cli.main(["-d", "-q", "--images", "400:500", str(tmp_path / "x.npy.aec")]) == 2
 
 
 def test_a_folder_archive_restores_the_files_of_the_range(tmp_path, test_images):

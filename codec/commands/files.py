@@ -78,9 +78,8 @@ def _destination(args, src: str | None, suffix_in: bool, dst=_DERIVED) -> Path |
         raise RefusedError(
             "refusing to write binary data to a terminal (use -f to force, or redirect)"
         )
-    restoring_into_folder = (
-        not suffix_in and dst is not None and dst.is_dir()
-    )  # checked name by name
+    # checked name by name
+    restoring_into_folder = not suffix_in and dst is not None and dst.is_dir()
     if dst is not None and not restoring_into_folder:
         fileio.check_output(dst, force=args.force, inputs=[src, args.model])
     return dst

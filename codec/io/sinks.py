@@ -269,9 +269,8 @@ class Sink:
             raise DataError(
                 "an archive of a folder cannot be written to standard output; give a folder name"
             )
-        if (
-            kind["kind"] == "idx" and kind["count"] is not None
-        ):  # streamed: the header needs the count first
+        # streamed: the header needs the count first
+        if kind["kind"] == "idx" and kind["count"] is not None:
             self._stream = (
                 gzip.GzipFile(fileobj=target, mode="wb", mtime=0) if kind.get("gzip") else target
             )
@@ -329,9 +328,8 @@ class Sink:
             images = np.concatenate(self._parts)
             if not self.batched:
                 images = images[0]
-            elif (
-                self.kind["kind"] == "image"
-            ):  # an image file holds one image, without a batch axis
+            # an image file holds one image, without a batch axis
+            elif self.kind["kind"] == "image":
                 if len(images) != 1:
                     raise DataError(
                         f"an image file holds one image, the archive {len(images)} "

@@ -280,9 +280,8 @@ def _whole(f, kind: str, name: str, grey_stack: bool, check) -> Source:
                     "restored under it: rename the array (np.savez(f, images=a))"
                 )
             src = _npy_stream(z.open(members[0]), name, grey_stack, check)
-            if (
-                src.batched
-            ):  # the member is read chunk by chunk, later: keep the zip open until then
+            # the member is read chunk by chunk, later: keep the zip open until then
+            if src.batched:
                 src._batches = _keeping(z, src._batches)
             return _with(src, {"kind": "npz", "name": name, "key": key})
         except zipfile.BadZipFile as e:
@@ -308,9 +307,8 @@ def _keeping(owner, batches):
 
 
 def _with(src: Source, meta: dict) -> Source:
-    if (
-        "name" in meta
-    ):  # informative only (restoring names its output from the archive): never unstorable
+    # informative only (restoring names its output from the archive): never unstorable
+    if "name" in meta:
         meta = {**meta, "name": meta["name"].encode("utf-8", "replace").decode("utf-8")}
     src.meta = {**meta, **src.meta}
     return src

@@ -213,9 +213,8 @@ class ConvLevel:
     def coded_pixels(self, n: int, shape) -> int:
         """Pixels coded, padding included (the work of decoding them)."""
         channels = shape[2] if len(shape) == 3 else 1
-        groups = (
-            1 if channels == self.transform.channels else channels
-        )  # coded jointly, or channel by channel
+        # coded jointly, or channel by channel
+        groups = 1 if channels == self.transform.channels else channels
         area = sum(
             _padded(y1 - y0) * _padded(x1 - x0) for y0, y1, x0, x1 in tiles(shape[0], shape[1])
         )

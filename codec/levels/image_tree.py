@@ -198,25 +198,9 @@ def _tree(nodes: list) -> Tree:
     feature = np.array([nd["feature"] for nd in nodes], np.int64)
     threshold = np.array([nd["threshold"] for nd in nodes], np.int64)
     predictor = np.array([nd["pred"] for nd in nodes])[is_leaf]
-    tree = check_tree(
-        {
-            "feature": feature,
-            "threshold": threshold,
-            "left": np.where(is_leaf, idx, left),
-            "right": np.where(is_leaf, idx, right),
-            "leaf": leaf,
-        },
-        what="an image's tree",
-        properties=len(OWN_PROPERTIES),
-    )
-    if (
-        tree.depth > MAX_LEVELS
-    ):  # grow never goes deeper; each level is a step of every pixel's walk
-        raise FormatError(
-            f"lossless stream: an image's tree is {tree.depth} levels deep, more than the "
-            f"{MAX_LEVELS} an encoder grows (damage, or a file made to waste time)"
-        )
-    return Tree(tree.feature, tree.threshold, tree.left, tree.right, tree.leaf, predictor)
+    arrays = {"feature": feature, "threshold": threshold, "leaf": leaf}
+    arrays |= {"left": np.where(is_leaf, idx, left), "right": np.where(is_leaf, idx, right)}
+    return _checked(arrays, predictor, what="an image's tree")
 
 
 def write(tree: Tree, coder_depth: int, add) -> None:
@@ -259,21 +243,21 @@ def read(coder_depth: int, read) -> Tree:
     threshold = np.zeros(count, np.int64)
     threshold[inner] = np.where(negative, -(v - 1), v - 1)
     left, right = np.arange(count), np.arange(count)
-    children = (
-        1 + 2 * np.cumsum(inner) - 2
-    )  # breadth first: the i-th inner node's children are 2i+1, 2i+2
+    # breadth first: the i-th inner node's children are 2i+1, 2i+2
+    children = 1 + 2 * np.cumsum(inner) - 2
     left[inner], right[inner] = children[inner], children[inner] + 1
     leaf = np.where(inner, -1, np.cumsum(~inner) - 1)
     if (left[inner] >= count).any() or (right[inner] >= count).any():
         raise FormatError("lossless stream: an image's tree is not a tree (damaged)")
-    tree = check_tree(
-        {"feature": feature, "threshold": threshold, "left": left, "right": right, "leaf": leaf},
-        what="lossless stream",
-        properties=len(OWN_PROPERTIES),
-    )
-    if (
-        tree.depth > MAX_LEVELS
-    ):  # grow never goes deeper; each level is a step of every pixel's walk
+    arrays = {"feature": feature, "threshold": threshold, "left": left, "right": right}
+    return _checked(arrays | {"leaf": leaf}, predictor, what="lossless stream")
+
+
+def _checked(arrays: dict, predictor: np.ndarray, *, what: str) -> Tree:
+    """The tree of ``arrays`` with its leaves' predictors, checked a tree of at most MAX_LEVELS."""
+    tree = check_tree(arrays, what=what, properties=len(OWN_PROPERTIES))
+    # grow never goes deeper; each level is a step of every pixel's walk
+    if tree.depth > MAX_LEVELS:
         raise FormatError(
             f"lossless stream: an image's tree is {tree.depth} levels deep, more than the "
             f"{MAX_LEVELS} an encoder grows (damage, or a file made to waste time)"

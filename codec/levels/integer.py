@@ -27,9 +27,8 @@ import math
 
 import numpy as np
 
-EXACT = (
-    2.0**52
-)  # below 2**53 with a margin: every partial sum of a product stays exactly representable
+# below 2**53 with a margin: every partial sum of a product stays exactly representable
+EXACT = 2.0**52
 MAX_SHIFT = 30  # weights get at most 30 fractional bits; more buys nothing over float16 weights
 ACT_BITS = 12  # activations and hidden units carry 12 fractional bits (steps of 1/4096)
 GELU_RANGE = 8  # the table covers [-8, 8]; beyond it GELU is 0 or the identity to ~1e-14

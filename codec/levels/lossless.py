@@ -314,9 +314,8 @@ class LosslessCoder:
         decoder = Decoder(data, tables)
         form = forms.read(channels, depth, self.depth, decoder.read)
         tree = self._tree_in_stream(None, step, tables, read=decoder.read)
-        if (
-            tree is not self.tree and n > OWN_TREE_MAX_IMAGES
-        ):  # never written so: it would only cost memory
+        # never written so: it would only cost memory
+        if tree is not self.tree and n > OWN_TREE_MAX_IMAGES:
             raise FormatError(
                 f"lossless stream: a chunk of {n} images with a tree of its own (damaged)"
             )

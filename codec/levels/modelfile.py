@@ -133,9 +133,8 @@ def decode_array(d, *, what: str, shape=None) -> np.ndarray:
             f"{what}: shape {tuple(dims)} does not match the architecture's {tuple(shape)}"
         )
     dtype = np.dtype(d["dtype"])
-    if (
-        not isinstance(d["data"], bytes) or len(d["data"]) != math.prod(dims) * dtype.itemsize
-    ):  # exact: no int64 wrap
+    # exact: no int64 wrap
+    if not isinstance(d["data"], bytes) or len(d["data"]) != math.prod(dims) * dtype.itemsize:
         raise FormatError(f"{what}: data length does not match shape {tuple(dims)}")
     return np.frombuffer(d["data"], dtype=dtype).reshape(dims).astype(dtype.newbyteorder("="))
 

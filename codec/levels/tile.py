@@ -264,9 +264,8 @@ class TileLevel:
         is" and the candidates ``poses`` proposes, the one with the smallest bits + λ·(squared
         error lost) / P, counted exactly in integers (ties keep the earlier candidate)."""
         t = self.transform
-        weight = (
-            COST_UNIT * t.config.lambdas[self.index] / t.config.pixels
-        )  # the level's λ, per unit of squared error
+        # the level's λ, per unit of squared error
+        weight = COST_UNIT * t.config.lambdas[self.index] / t.config.pixels
         pose = np.full(len(tiles), poses.IDENTITY)
         choice, symbols, index = self.latents(tiles)
         best = t.coded_cost(self.index, choice, symbols, index) + t.pose_cost(pose)

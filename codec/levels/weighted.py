@@ -60,9 +60,8 @@ class State:
     def predict(self, r: np.ndarray, here: np.ndarray, offsets: np.ndarray, top: int):
         """(prediction 0..top, largest neighbouring true error) of the pixels at ``here`` (n, k)."""
         w_, n_, nw_, ne_, ww_ = offsets[:5]
-        around = (
-            here + np.array([n_, ne_, nw_, w_, ww_])[:, None]
-        )  # (5, k): one gather for each array
+        # (5, k): one gather for each array
+        around = here + np.array([n_, ne_, nw_, w_, ww_])[:, None]
         west, north, nw, ne = (
             r[:, around[[3, 0, 2, 1]]].astype(np.int64).transpose(1, 0, 2) << EXTRA
         )

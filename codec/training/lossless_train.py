@@ -37,9 +37,8 @@ def _sample(
     keep = min(1.0, limit / total)
     props, tokens = [], []
     for g in groups:
-        step = (
-            1 if g[0].size >= 1 << 16 else max(1, batch_pixels // max(1, g[0].size))
-        )  # a photo: its own form
+        # a photo: its own form
+        step = 1 if g[0].size >= 1 << 16 else max(1, batch_pixels // max(1, g[0].size))
         for start in range(0, len(g), step):
             p, t = lossless_properties(g[start : start + step], depth)
             if keep < 1:

@@ -221,9 +221,8 @@ def count_flops(cfg: ModelConfig) -> dict:
     p, h, m = cfg.pixels, cfg.hidden, cfg.clusters
     linear = 2 * p * p
     branch = 2 * 2 * p * h
-    choice = (
-        4 * m * p
-    )  # per element and cluster: subtract the mean, round, look the cost up, add it
+    # per element and cluster: subtract the mean, round, look the cost up, add it
+    choice = 4 * m * p
     b = cfg.bounds
     context = sum(
         2 * cfg.context_hidden * (b[g] + 2 * (b[g + 1] - b[g])) for g in range(1, len(b) - 1)
