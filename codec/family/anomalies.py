@@ -4,6 +4,7 @@ complexity; a threshold at a percentile of the training images' scores."""
 from __future__ import annotations
 
 import dataclasses
+import io
 import math
 
 import jax
@@ -71,8 +72,6 @@ def generic_bits(images) -> np.ndarray:
     """Bits per image of a generic lossless coder, the image's complexity: JPEG XL lossless at
     effort 7 (Pillow with pillow-jxl-plugin). Serrà et al. found the better the generic coder, the
     better the correction (FLIF, JPEG XL's forerunner, did best; PNG worst)."""
-    import io
-
     import pillow_jxl  # noqa: F401  (registers the JXL format with Pillow)
     from PIL import Image
 

@@ -16,6 +16,7 @@ from flax import nnx
 from bitstream.walk import check_structure
 from codec.errors import FormatError, LimitError, TruncatedError
 from codec.family.networks import FamilyConfig, Model, build
+from codec.io.fileio import write_atomic
 from codec.levels import modelfile
 
 MAGIC = b"AECF"
@@ -191,8 +192,6 @@ def _build_from(cfg: FamilyConfig, params: dict, what: str) -> Model:
 
 def save(model: Model, path, *, name: str, meta: dict | None = None, force: bool = False) -> None:
     """Write ``model`` as an .aecf file (refused where ``path`` exists, unless ``force``)."""
-    from codec.io.fileio import write_atomic
-
     write_atomic(Path(path), dumps(model, name=name, meta=meta), force=force)
 
 

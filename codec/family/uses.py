@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from codec.errors import FormatError
+from codec.errors import FormatError, InputError
 from codec.family.fileformat import load
 from codec.family.networks import ConvAE, DenseAE, Model, pixels
 from codec.pretrained import PRETRAINED_DIR
@@ -18,8 +18,6 @@ from codec.pretrained import PRETRAINED_DIR
 def as_inputs(model: Model, images) -> np.ndarray:
     """A batch of images as the model's input rows, refused (InputError) where their size is not
     its."""
-    from codec.errors import InputError
-
     a = np.asarray(images)
     if a.ndim < 2 or a[0].size != model.cfg.widths[0]:
         raise InputError(

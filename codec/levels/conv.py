@@ -28,7 +28,9 @@ from bitstream.errors import FormatError
 from bitstream.header import MAX_IMAGE_PIXELS
 from codec.levels import convnet, modelfile, registry
 from codec.levels.convnet import ACT_BITS
+from codec.levels.entropy import LADDER, RUNG, SCALE_LADDER, SCALE_MIN, integer_table
 from codec.levels.planes import from_planes, to_planes
+from codec.levels.tile_config import MAX_MULTIPLY_ADDS_PER_PIXEL
 
 GAIN_BITS = 12  # fractional bits of the per-level gains and inverse gains
 INDEX_BITS = 16  # fractional bits of the scale-to-table computation
@@ -98,8 +100,6 @@ class ConvTransform:
     """
 
     def __init__(self, params: dict, tables: tuple[np.ndarray, list[np.ndarray]]):
-        from codec.levels.entropy import LADDER, RUNG, SCALE_LADDER, SCALE_MIN
-
         cfg = params["config"]
         self.config = cfg
         self.channels = cfg["channels"]
@@ -147,15 +147,12 @@ class ConvTransform:
             raise ValueError("gains do not match the levels and latent channels")
         if self.z_index.shape != (cfg["z"],):
             raise ValueError("hyper-latent scales do not match its channels")
-        from codec.levels.tile_config import MAX_MULTIPLY_ADDS_PER_PIXEL
-
         cost = max(self.macs_per_pixel())
         if cost > MAX_MULTIPLY_ADDS_PER_PIXEL:
             raise ValueError(
                 f"coding would cost {cost:.0f} multiply-adds per pixel, more than the "
                 f"{MAX_MULTIPLY_ADDS_PER_PIXEL} a model may"
             )
-        del SCALE_LADDER
 
     def macs_per_pixel(self) -> tuple[float, float]:
         """Multiply-adds per pixel (encode, decode); the hyperprior runs at 1/64 of the pixels."""
@@ -408,8 +405,6 @@ def _padded(size: int) -> int:
 def ladder_tables() -> tuple[np.ndarray, list[np.ndarray]]:
     """The integer tables of the scale ladder, made once at export and stored in the model (the
     floats behind them are never recomputed at coding time)."""
-    from codec.levels.entropy import SCALE_LADDER, integer_table
-
     lows, freqs = zip(*(integer_table(float(scale)) for scale in SCALE_LADDER), strict=True)
     return np.array(lows, np.int64), list(freqs)
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import math
+from decimal import ROUND_HALF_EVEN, Context, Decimal
 
 import numpy as np
 
@@ -88,8 +89,6 @@ def gelu_table() -> np.ndarray:
 
 
 def _gelu_exact(i: int) -> int:
-    from decimal import ROUND_HALF_EVEN, Context, Decimal
-
     ctx = Context(prec=40)
     x = ctx.divide(Decimal(i), Decimal(1 << ACT_BITS))
     pi = Decimal("3.141592653589793238462643383279502884197")

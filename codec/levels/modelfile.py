@@ -35,6 +35,7 @@ import numpy as np
 
 from bitstream.errors import FormatError, LimitError, TruncatedError, UnsupportedVersionError
 from bitstream.walk import check_structure
+from codec.io.fileio import write_atomic
 from codec.levels import registry
 
 MAGIC = b"AECM"
@@ -193,8 +194,6 @@ def save(path: str | os.PathLike, data: bytes, *, force: bool = False, inputs=()
     Raises:
         FileExistsError: ``path`` exists and ``force`` is false. OutputIsInputError: it is an input.
     """
-    from codec.io.fileio import write_atomic
-
     write_atomic(Path(path), data, force=force, inputs=inputs)
 
 

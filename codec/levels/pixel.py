@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bitstream.coder import PRECISION, Decoder, Encoder, Tables, integer_frequencies
+from bitstream.coder import PRECISION, Decoder, Encoder, Tables, ideal_bits, integer_frequencies
 from bitstream.container import FORMAT_VERSION, MAX_CHUNK_PIXELS
 from bitstream.errors import FormatError
 from codec.levels import modelfile, predict, registry
@@ -194,8 +194,6 @@ class PixelLevel:
 
     def ideal_bits(self, images: np.ndarray) -> float:
         """Exactly what the integer tables assign, before the coder's few bytes."""
-        from bitstream.coder import ideal_bits
-
         planes = to_planes(images)
         total = 0.0
         for start in range(0, len(planes), 1024):

@@ -23,7 +23,7 @@ import optax
 from flax import nnx
 
 from codec.io import data
-from codec.levels import conv
+from codec.levels import conv, modelfile
 from codec.levels.entropy import SCALE_MAX, SCALE_MIN
 from codec.training import engine
 from codec.training.tile_net import gaussian_bits
@@ -413,8 +413,6 @@ def export(model: ConvCodec) -> dict:
 def model_file(params: dict, *, name: str, meta: dict, default: int | None = None) -> bytes:
     """The bytes of a model file of convolutional levels only (``export``'s parameters, integer
     tables frozen now)."""
-    from codec.levels import modelfile
-
     levels = len(params["config"]["lambdas"])
     return modelfile.dumps(
         name=name,
@@ -439,8 +437,6 @@ def export_model(
 ) -> bytes:
     """Write a model file of convolutional levels only (refused where ``path`` exists, unless
     ``force``); returns its bytes."""
-    from codec.levels import modelfile
-
     raw = model_file(export(model), name=name, meta=meta, default=default)
     modelfile.save(path, raw, force=force)
     return raw
