@@ -53,6 +53,7 @@ def grow_tree(
     props: np.ndarray, tokens: np.ndarray, leaves: int, min_leaf: int, max_depth: int | None = None
 ) -> Tree:
     """The context tree: scikit-learn's, as integer arrays (leaf nodes point at themselves)."""
+    # 1.0 s to import (-X importtime); only growing a tree needs it, not the rest of training
     from sklearn.tree import DecisionTreeClassifier
 
     fitted = (
