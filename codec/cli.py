@@ -435,10 +435,12 @@ def _normalize(argv: list[str]) -> list[str]:
 def main(argv=None) -> int:
     """The console script (``argv`` None: the process is aecodec's) or an in-process call with
     ``argv``."""
-    # first of all: a signal from here on unwinds cleanly, with no traceback
-    previous = signals.install()
     logging_off = logging.root.manager.disable  # an interrupted pool turns logging off (files.run)
+    previous = None
     try:
+        # first of all, inside the try: a signal from here on (even one that lands while the
+        # handlers are being installed, ours already from codec.__main__) unwinds cleanly
+        previous = signals.install()
         words = _normalize(list(sys.argv[1:] if argv is None else argv))
         args = build_parser(words[0]).parse_args(words)
         args.command_line = " ".join(["aecodec", *words])  # what a model file records as its recipe
@@ -456,7 +458,7 @@ def main(argv=None) -> int:
             # the outcome is decided: a late signal must not turn it into a crash
             signals.ignore_from_now()
             _quiet_closed_stdout()
-        else:
+        elif previous is not None:
             signals.restore(previous)  # the caller's process: its own handlers again
             logging.disable(logging_off)  # and its own logging
 

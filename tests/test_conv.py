@@ -639,7 +639,10 @@ def test_training_fine_tunes_the_bundled_photo_model_unless_asked_not_to(tmp_pat
     assert tuned.part("conv").config == bundled.part("conv").config
     # two steps at a small learning rate move the weights a little (or not at all, where that did
     # better), not to random ones
-    a, b = tuned.conv.nets["analysis"][0]["kernel"], bundled.conv.nets["analysis"][0]["kernel"]
+    a, b = (
+        tuned.part("conv").nets["analysis"][0]["kernel"],
+        bundled.part("conv").nets["analysis"][0]["kernel"],
+    )
     assert np.abs(a - b).max() < 0.1 * np.abs(b).max()
     trained_weights = np.load(tmp_path / "w" / "conv-params.npz")["analysis_0_0"]
     assert np.abs(trained_weights - b).max() > 0  # it did train
@@ -704,8 +707,8 @@ def test_training_keeps_the_bundled_levels_where_fine_tuning_codes_the_validatio
         or "keeping the weights of step 0" in err
     )
     tuned, bundled = codec.load_model(tmp_path / "m.aecm"), codec.load_model(api.PHOTO_MODEL)
-    for name, layers in bundled.conv.nets.items():
-        for a, b in zip(layers, tuned.conv.nets[name], strict=True):
+    for name, layers in bundled.part("conv").nets.items():
+        for a, b in zip(layers, tuned.part("conv").nets[name], strict=True):
             assert np.array_equal(a["kernel"], b["kernel"]) and np.array_equal(a["bias"], b["bias"])
 
 
