@@ -146,6 +146,7 @@ def test_aecodec_test_decodes_and_refuses_such_files(tmp_path, images):
     assert r.returncode == 1 and "does not end" in lines[0] and "pixels per byte" in lines[1]
 
 
+@pytest.mark.slow  # 5 s on 2 cores: it codes megapixels of blank images
 def test_blank_images_are_padded_to_the_floor_and_still_round_trip():
     blank = np.zeros((300, 64, 64), np.uint8)
     fmnist, photo = codec.load_model(), codec.load_model(codec.api.PHOTO_MODEL)

@@ -156,6 +156,7 @@ def test_a_config_out_of_range_is_refused():
         family.train(np.zeros((4, 5, 5), np.uint8), family.FamilyConfig(widths=(784, 2)), steps=1)
 
 
+@pytest.mark.slow  # 8 s on 2 cores: it trains
 def test_a_model_file_restores_the_same_function_and_refuses_damage(tmp_path, test_images):
     import codec
 
@@ -306,6 +307,7 @@ def test_embed_denoise_and_sample_write_a_picture_and_its_array(tmp_path, test_i
     assert line.shape == (5, 28, 28) and line.dtype == np.uint8
 
 
+@pytest.mark.slow  # 9 s on 2 cores: it trains
 def test_anomaly_scores_are_code_lengths_minus_a_generic_coders_and_flag_unlike_images(test_images):
     model = family.train(
         test_images[:300],
