@@ -97,7 +97,11 @@ def test_the_denoising_input_is_noisy_and_masked_as_configured():
         ("variational", {}),
         ("variational", {"decoder": "gaussian"}),
         ("variational", {"decoder": "logistic"}),
-        ("denoising", {"arch": "conv", "image_shape": (28, 28), "noise": 0.2, "blind": True}),
+        pytest.param(  # 7 s on 2 cores: the convolutional kind compiles a larger step
+            "denoising",
+            {"arch": "conv", "image_shape": (28, 28), "noise": 0.2, "blind": True},
+            marks=pytest.mark.slow,
+        ),
         ("plain", {"arch": "conv", "image_shape": (28, 28)}),
     ],
 )
