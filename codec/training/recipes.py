@@ -120,7 +120,10 @@ def train_model(
             log=log,
         )
     if options.workdir is None:
-        raise UsageError(f"--kind {kind} needs --workdir (a folder for checkpoints)")
+        raise UsageError(
+            f"the {kind} kind needs a workdir for its checkpoints (--workdir; from Python "
+            "TrainOptions(workdir=...))"
+        )
     if kind == "conv" or (kind == "auto" and not small_aligned(images)):
         return train_conv(list(images), options, val=val, auto=kind == "auto", log=log)
     return train_tile(images, options, val=val, test=test, log=log, progress=progress)
