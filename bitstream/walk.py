@@ -9,6 +9,8 @@ allocating nothing but the stack. Strings, binaries and extensions are skipped b
 
 from __future__ import annotations
 
+import msgpack
+
 from bitstream.errors import FormatError, LimitError, TruncatedError
 
 # For each leading byte of a fixed-size value: the bytes that follow it.
@@ -103,3 +105,35 @@ def check_structure(raw, *, what: str, max_values: int, max_depth: int, start: i
                 raise FormatError(f"{what} is nested deeper than {max_depth} levels")
             pending.append(children)
     return pos
+
+
+def unpack_map(
+    raw, *, what: str, noun: str, start: int, max_values: int, max_depth: int, **limits
+) -> dict:
+    """The msgpack map of ``raw[start:]`` (a file's body after its magic): its structure walked
+    first (``check_structure``), then parsed strictly within msgpack's own ``limits``
+    (``max_bin_len``, ``max_str_len``, ...). ``noun`` names the kind of file in the messages.
+
+    Raises:
+        TruncatedError: the bytes stop inside a value. LimitError: past the caps.
+        FormatError: anything else (bytes after the end, bad UTF-8, not a map).
+    """
+    try:
+        end = check_structure(
+            raw, what=what, max_values=max_values, max_depth=max_depth, start=start
+        )
+    except TruncatedError:
+        raise TruncatedError(f"{what}: {noun} is truncated") from None
+    if end != len(raw):
+        raise FormatError(f"{what}: {noun} has bytes after its end")
+    try:
+        body = msgpack.unpackb(raw[start:], raw=False, strict_map_key=True, **limits)
+    except msgpack.OutOfData:
+        raise TruncatedError(f"{what}: {noun} is truncated") from None
+    except (msgpack.UnpackException, ValueError) as e:
+        if "incomplete input" in str(e):  # how unpackb reports data that stops early
+            raise TruncatedError(f"{what}: {noun} is truncated") from None
+        raise FormatError(f"{what}: {noun} is damaged: {e}") from None
+    if not isinstance(body, dict):
+        raise FormatError(f"{what}: {noun} is damaged (not a map)")
+    return body

@@ -13,8 +13,8 @@ import msgpack
 import numpy as np
 from flax import nnx
 
-from bitstream.walk import check_structure
-from codec.errors import FormatError, LimitError, TruncatedError
+from bitstream.walk import unpack_map
+from codec.errors import FormatError, LimitError
 from codec.family.networks import FamilyConfig, Model, build
 from codec.io.fileio import write_atomic
 from codec.levels import modelfile
@@ -80,25 +80,19 @@ def _body(raw: bytes, what: str) -> dict:
         raise LimitError(f"{what}: {len(raw)} bytes is larger than the {MAX_BYTES}-byte limit")
     if raw[:4] != MAGIC:
         raise FormatError(f"{what}: not an aecodec autoencoder file (bad magic)")
-    try:
-        end = check_structure(raw, what=what, max_values=10_000, max_depth=6, start=4)
-    except TruncatedError:
-        raise TruncatedError(f"{what}: autoencoder file is truncated") from None
-    if end != len(raw):
-        raise FormatError(f"{what}: autoencoder file has bytes after its end")
-    try:
-        body = msgpack.unpackb(
-            raw[4:],
-            raw=False,
-            strict_map_key=True,
-            max_bin_len=MAX_BYTES,
-            max_str_len=1 << 16,
-            max_array_len=4096,
-            max_map_len=1000,
-        )
-    except (ValueError, msgpack.UnpackException) as e:  # a limit passed, bad UTF-8, ...
-        raise FormatError(f"{what}: autoencoder file cannot be read: {e}") from None
-    if not isinstance(body, dict) or set(body) != {
+    body = unpack_map(
+        raw,
+        what=what,
+        noun="autoencoder file",
+        start=4,
+        max_values=10_000,
+        max_depth=6,
+        max_bin_len=MAX_BYTES,
+        max_str_len=1 << 16,
+        max_array_len=4096,
+        max_map_len=1000,
+    )
+    if set(body) != {
         "format",
         "name",
         "family",

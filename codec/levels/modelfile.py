@@ -33,8 +33,8 @@ from pathlib import Path
 import msgpack
 import numpy as np
 
-from bitstream.errors import FormatError, LimitError, TruncatedError, UnsupportedVersionError
-from bitstream.walk import check_structure
+from bitstream.errors import FormatError, LimitError, UnsupportedVersionError
+from bitstream.walk import unpack_map
 from codec.io.fileio import write_atomic
 from codec.levels import registry
 
@@ -241,33 +241,18 @@ def loads(raw: bytes, *, what: str = "model") -> dict:
 
 def _unpacked(raw: bytes, what: str) -> dict:
     """The map of a model file's bytes, parsed within the limits (its structure walked first)."""
-    try:
-        end = check_structure(
-            raw, what=what, max_values=MAX_MODEL_VALUES, max_depth=MAX_MODEL_DEPTH, start=4
-        )
-    except TruncatedError:
-        raise TruncatedError(f"{what}: model file is truncated") from None
-    if end != len(raw):
-        raise FormatError(f"{what}: model file has bytes after its end")
-    try:
-        body = msgpack.unpackb(
-            raw[4:],
-            raw=False,
-            strict_map_key=True,
-            max_bin_len=MAX_MODEL_BYTES,
-            max_str_len=1 << 20,
-            max_array_len=100_000,
-            max_map_len=10_000,
-        )
-    except msgpack.OutOfData:
-        raise TruncatedError(f"{what}: model file is truncated") from None
-    except (msgpack.UnpackException, ValueError) as e:
-        if "incomplete input" in str(e):  # how unpackb reports data that stops early
-            raise TruncatedError(f"{what}: model file is truncated") from None
-        raise FormatError(f"{what}: model file is damaged: {e}") from None
-    if not isinstance(body, dict):
-        raise FormatError(f"{what}: model file is damaged (not a map)")
-    return body
+    return unpack_map(
+        raw,
+        what=what,
+        noun="model file",
+        start=4,
+        max_values=MAX_MODEL_VALUES,
+        max_depth=MAX_MODEL_DEPTH,
+        max_bin_len=MAX_MODEL_BYTES,
+        max_str_len=1 << 20,
+        max_array_len=100_000,
+        max_map_len=10_000,
+    )
 
 
 def default_from_body(body: dict, levels: int, *, source: str = "model") -> int:
