@@ -295,18 +295,7 @@ def _save_map(path: Path, points, classes) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = (
-        "T-shirt",
-        "Trouser",
-        "Pullover",
-        "Dress",
-        "Coat",
-        "Sandal",
-        "Shirt",
-        "Sneaker",
-        "Bag",
-        "Ankle boot",
-    )
+    names = [name.split("/")[0] for name in data.CLASS_NAMES]  # "T-shirt/top": short labels
     fig, ax = plt.subplots(figsize=(6, 6), dpi=100)
     for c, name in enumerate(names):
         ax.scatter(*points[classes == c].T, s=1, alpha=0.5, color=plt.cm.tab10(c), label=name)

@@ -24,10 +24,10 @@ from __future__ import annotations
 import numpy as np
 
 from bitstream.coder import PRECISION, Decoder, Encoder, Tables, ideal_bits, integer_frequencies
-from bitstream.container import FORMAT_VERSION, MAX_CHUNK_PIXELS
+from bitstream.container import FORMAT_VERSION
 from bitstream.errors import FormatError
 from codec.levels import modelfile, predict, registry
-from codec.levels.planes import WHOLE_CHUNK_PIXELS, WHOLE_IMAGE_VALUES, from_planes, to_planes
+from codec.levels.planes import from_planes, to_planes
 from codec.levels.tile import config_of
 
 ACTIVITY = np.array(
@@ -163,7 +163,7 @@ def check_tables(rows: np.ndarray, step: int, *, what: str) -> None:
         raise FormatError(f"{what}: not valid integer tables for step {step}")
 
 
-class PixelLevel:
+class PixelLevel(registry.WholeChunkLevel):
     """One quality level of the pixel coder: a quantizer step and its context tables (a
     ``registry.Level``)."""
 
@@ -171,12 +171,6 @@ class PixelLevel:
 
     def __init__(self, step: int, tables: Tables):
         self.step, self.tables = step, tables
-
-    max_coded_pixels = WHOLE_CHUNK_PIXELS  # a chunk is decoded at once: its memory bounded here
-    work_per_pixel = 1  # what the floor of bytes per coded pixel counts each one as (conv.py)
-    max_image_values = WHOLE_IMAGE_VALUES
-    chunk_images = None  # the container's default
-    max_chunk_values = MAX_CHUNK_PIXELS
 
     def coded_pixels(self, n: int, shape) -> int:
         return n * int(np.prod(shape))

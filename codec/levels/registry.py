@@ -9,7 +9,7 @@ kind (``tile.py``, ``pixel.py``, ``conv.py``, ``lossless.py``, or a plug-in):
   format ``version`` (FormatError if the stream is damaged or has data left over);
 - ``ideal_bits(images) -> float``: the level's own estimate of the bits its stream spends on the
   images, before the coder's flush and framing (a few bytes): a measurement, never used to code,
-  which may be slow or import training code. Pixel and conv levels count exactly what their
+  which may be slow. Pixel and conv levels count exactly what their
   integer tables assign; tile levels what their continuous prior assigns (so the coded size
   over it measures what rounding to tables costs); the lossless coder what its adapting tables
   assign, raw bits at one bit each;
@@ -48,7 +48,9 @@ from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 
+from bitstream.container import MAX_CHUNK_PIXELS
 from bitstream.errors import FormatError
+from codec.levels.planes import WHOLE_CHUNK_PIXELS, WHOLE_IMAGE_VALUES
 
 # The container's own fields (``modelfile``): no kind may hold a section under these names.
 CONTAINER_FIELDS = frozenset({"format", "name", "meta", "default", "ladder", "fingerprint"})
@@ -72,6 +74,17 @@ class Level(Protocol):
     def decode(self, data: bytes, n: int, shape, *, version: int) -> np.ndarray: ...
 
     def ideal_bits(self, images: np.ndarray) -> float: ...
+
+
+class WholeChunkLevel:
+    """The limits most levels share (tile, pixel): a chunk decoded at once, one coded value per
+    pixel, the container's chunk size. A kind with other limits sets its own."""
+
+    max_coded_pixels = WHOLE_CHUNK_PIXELS  # a chunk is decoded at once: its memory bounded here
+    work_per_pixel = 1  # what the floor of bytes per coded pixel counts each one as (conv.py)
+    max_image_values = WHOLE_IMAGE_VALUES
+    chunk_images = None  # the container's default
+    max_chunk_values = MAX_CHUNK_PIXELS
 
 
 def _same(value):

@@ -20,14 +20,11 @@ import numpy as np
 
 import bitstream
 from bitstream.coder import ESCAPE_RANGE, PRECISION
-from bitstream.container import MAX_CHUNK_PIXELS
 from codec.errors import FormatError
 from codec.levels import modelfile, poses, registry
 from codec.levels.entropy import LADDER, RUNG, SCALE_MIN, FrozenPrior, gaussian_bits, nearest_rung
 from codec.levels.integer import FixedContext, IntegerTransforms, fixed_latents
 from codec.levels.planes import (
-    WHOLE_CHUNK_PIXELS,
-    WHOLE_IMAGE_VALUES,
     from_planes,
     from_tiles,
     grid,
@@ -162,7 +159,7 @@ class TileTransform:
         return out
 
 
-class TileLevel:
+class TileLevel(registry.WholeChunkLevel):
     """One quality level of the tile transform: the transform at the level's gain and prior (a
     ``registry.Level``)."""
 
@@ -171,12 +168,6 @@ class TileLevel:
     def __init__(self, transform: TileTransform, index: int):
         self.transform, self.index = transform, index
         self.tile = transform.config.tile
-
-    max_coded_pixels = WHOLE_CHUNK_PIXELS  # a chunk is decoded at once: its memory bounded here
-    work_per_pixel = 1  # what the floor of bytes per coded pixel counts each one as (conv.py)
-    max_image_values = WHOLE_IMAGE_VALUES
-    chunk_images = None  # the container's default
-    max_chunk_values = MAX_CHUNK_PIXELS
 
     def coded_pixels(self, n: int, shape) -> int:
         """The positions coded for ``n`` images of ``shape``: whole tiles, padding included."""
