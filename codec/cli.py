@@ -169,7 +169,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     ``train``, whose defaults are read from the training configs, are built only for it)."""
     parser = argparse.ArgumentParser(
         prog="aecodec",
-        description="Learned lossy compression for image datasets, "
+        description="Learned compression for image datasets, lossy and lossless, "
         "used like gzip. Inputs are kept unless --rm is given.",
     )
     parser.add_argument("--version", action="version", version=f"aecodec {_version()}")
