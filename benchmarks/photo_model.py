@@ -56,7 +56,7 @@ def _row(name, setting, size, images, restored) -> dict:
         "codec": name,
         "setting": setting,
         "bytes_per_image": size / len(images),
-        "psnr": 10 * np.log10(255.0**2 / mse),
+        "psnr": 10 * np.log10(255.0**2 / mse) if mse else float("inf"),
         "bpp": 8 * size / sum(a.shape[0] * a.shape[1] for a in images),
     }
 
@@ -70,9 +70,10 @@ def aecodec_points(model, images) -> list[dict]:
     return rows
 
 
-def pillow_points(fmt: str, images) -> list[dict]:
+def pillow_points(fmt: str, images, *, qualities=None) -> list[dict]:
+    """Rows of ``fmt`` at ``qualities`` (default QUALITIES[fmt]), each image its own file."""
     rows = []
-    for q in QUALITIES[fmt]:
+    for q in qualities if qualities is not None else QUALITIES[fmt]:
         size, restored = 0, []
         for a in images:
             buf = io.BytesIO()
