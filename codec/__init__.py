@@ -27,6 +27,7 @@ _ERRORS = (
     "OutputIsInputError",
     "TruncatedError",
     "UnsupportedVersionError",
+    "UsageError",
 )
 _API = (
     "Model",
@@ -59,32 +60,4 @@ def __getattr__(name: str):
     return module if name == "data" else getattr(module, name)
 
 
-__all__ = [
-    "AecodecError",
-    "anomaly_scores",
-    "denoise",
-    "embed",
-    "sample",
-    "Archive",
-    "BuildError",
-    "CheckpointMismatchError",
-    "ChecksumError",
-    "ClusterError",
-    "DataError",
-    "FormatError",
-    "InputError",
-    "LimitError",
-    "Model",
-    "ModelMismatchError",
-    "OutputIsInputError",
-    "QUALITIES",
-    "TruncatedError",
-    "UnsupportedVersionError",
-    "compress",
-    "compress_file",
-    "data",
-    "decompress",
-    "decompress_file",
-    "load_model",
-    "open",
-]
+__all__ = sorted([*_LAZY, "QUALITIES"])

@@ -299,3 +299,11 @@ def test_user_meta_cannot_turn_an_array_into_a_list():
 def test_bool_arrays_get_the_same_checks(bad):
     with pytest.raises(codec.InputError, match="dimensions"):
         codec.compress(bad)
+
+
+def test_every_error_class_of_codec_errors_is_a_name_of_the_package():
+    from codec import errors
+
+    classes = {n for n in errors.__all__ if isinstance(getattr(errors, n), type)}
+    assert classes <= set(codec.__all__)
+    assert all(getattr(codec, n) is getattr(errors, n) for n in classes)
