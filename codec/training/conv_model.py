@@ -416,10 +416,6 @@ def model_file(params: dict, *, name: str, meta: dict, default: int | None = Non
     levels = len(params["config"]["lambdas"])
     return modelfile.dumps(
         name=name,
-        config=None,
-        params={},
-        frozen=None,
-        pixel=[],
         meta=meta,
         default=default or (levels + 1) // 2,
         conv=conv.to_dict(params, conv.ladder_tables()),

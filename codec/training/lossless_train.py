@@ -166,10 +166,6 @@ def lossless_added(
     if base is None:
         return modelfile.dumps(
             name=name,
-            config=None,
-            params={},
-            frozen=None,
-            pixel=[],
             meta={"lossless": info},
             default=0,
             lossless=coder,
