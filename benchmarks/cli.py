@@ -76,9 +76,8 @@ def main(argv=None) -> dict:
     try:
         for name, split in (("10k test", "test"), ("60k train", "train")):
             src = data.DEBIAN_DIR / data.FASHION_MNIST[(split, "images")][0]
-            n = idx_count(
-                src
-            )  # not by loading the images: a child's peak RSS would include this process's
+            # not by loading the images: a child's peak RSS would include this process's
+            n = idx_count(src)
             seconds, rss = timed(["-c", "-q", str(src)], env=env)
             result["datasets"][name] = {
                 "images": n,

@@ -256,9 +256,8 @@ def knn_accuracy(train_points, train_labels, test_points, test_labels, k: int = 
         votes = train_labels[np.take_along_axis(nearest, order, 1)]
         counts = np.stack([(votes == c).sum(1) for c in range(10)], 1)
         best = counts.max(1, keepdims=True)
-        first = np.argmax(
-            (counts[np.arange(len(q))[:, None], votes] == best), axis=1
-        )  # the nearest of the tied
+        # the nearest of the tied
+        first = np.argmax((counts[np.arange(len(q))[:, None], votes] == best), axis=1)
         right += int((votes[np.arange(len(q)), first] == test_labels[start : start + 500]).sum())
     return right / len(test_points)
 
@@ -324,9 +323,8 @@ def denoising(pictures: Path, count: int = 300, **_) -> None:
     )
     rows = []
     for sigma in (0.1, 0.2, 0.3, 0.5):
-        noisy = clean + sigma * np.random.default_rng(1).normal(
-            size=clean.shape
-        )  # on [0, 1] pixels, not clipped
+        # on [0, 1] pixels, not clipped
+        noisy = clean + sigma * np.random.default_rng(1).normal(size=clean.shape)
         ours = np.asarray(model.decode(model.encode(jnp.asarray(noisy, jnp.float32))), np.float64)
         started = time.perf_counter()
         theirs = np.clip(

@@ -175,9 +175,12 @@ def print_table(title: str, ours: list[dict], others: dict[str, list[dict]], s: 
     )
     for key, name in (("bd_vs_webp", "WebP"), ("bd_vs_jxl", "JPEG XL")):
         b = s[key]
-        where = "no overlap" if b["bd_rate"] is None else (
-            f"{b['bd_rate']:+.1f}% over {b['range'][0]:.1f}-{b['range'][1]:.1f} dB"
-        )  # fmt: skip
+        # fmt: skip
+        where = (
+            "no overlap"
+            if b["bd_rate"] is None
+            else (f"{b['bd_rate']:+.1f}% over {b['range'][0]:.1f}-{b['range'][1]:.1f} dB")
+        )
         print(f"  BD-rate vs {name} (36-46 dB): {where}")
 
 

@@ -343,11 +343,12 @@ def dicom_images() -> dict:
     return out
 
 
+# a CT, an MR, a nuclear-medicine image
 DEEP_TRAIN = (
     "693_J2KI.dcm",
     "examples_overlay.dcm",
     "JPEG2000.dcm",
-)  # a CT, an MR, a nuclear-medicine image
+)
 DEEP_TEST = ("J2K_pixelrep_mismatch.dcm", "CT_small.dcm", "MR_small.dcm")
 
 
@@ -369,9 +370,8 @@ def deep(out: list) -> None:
     import codec
     from codec import api
 
-    model = codec.load_model(
-        api.DEEP_MODEL
-    )  # trained on DEEP_TRAIN only (scripts/train-lossless.sh)
+    # trained on DEEP_TRAIN only (scripts/train-lossless.sh)
+    model = codec.load_model(api.DEEP_MODEL)
     images = dicom_images()
     codecs = image_codecs()
     _warm_up(model, images[DEEP_TEST[1]][0][:32, :32])
@@ -424,9 +424,8 @@ def deep(out: list) -> None:
     )
 
 
-BIG = Path(
-    "/usr/share/wallpapers/Elarun/contents/images/2560x1600.png"
-)  # a held-out wallpaper at full size
+# a held-out wallpaper at full size
+BIG = Path("/usr/share/wallpapers/Elarun/contents/images/2560x1600.png")
 
 
 def big(out: list) -> None:

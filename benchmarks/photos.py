@@ -82,9 +82,8 @@ def largest_wallpapers(names, long_side: int) -> dict[str, np.ndarray]:
     for name in names:
         files = glob.glob(str(WALLPAPERS / name / "contents" / "images" / "*"))
         with Image.open(max(files, key=lambda f: Path(f).stat().st_size)) as im:
-            im.draft(
-                "RGB", (long_side, long_side)
-            )  # decodes a JPEG at a reduced size, never below the target
+            # decodes a JPEG at a reduced size, never below the target
+            im.draft("RGB", (long_side, long_side))
             im = im.convert("RGB")
             im.thumbnail((long_side, long_side), Image.Resampling.LANCZOS)
             out[name] = np.asarray(im)

@@ -179,9 +179,8 @@ def report(par: dict, ra: dict, runs: list[dict], n: int) -> None:
         f"  speed-up of 2 workers over 1: {par['dask_1_s'] / par['dask_2_s']:.2f}x (this machine "
         "has 2 cores)"
     )
-    serial = max(
-        0.0, par["dask_1_s"] - chunk_total
-    )  # what the driver does that workers do not share
+    # what the driver does that workers do not share
+    serial = max(0.0, par["dask_1_s"] - chunk_total)
     print(
         f"  the driver's own time (1-worker run minus the chunks' coding): {serial:.2f} s; "
         "predicted for 2 workers "

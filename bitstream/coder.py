@@ -61,9 +61,8 @@ class Tables:
     def __init__(self, lows: np.ndarray, freqs):
         self.lows = np.asarray(lows, np.int64)
         self.freqs = tuple(freqs)
-        self.sizes = np.array(
-            [len(f) - 1 for f in self.freqs], np.int64
-        )  # each table's escape symbol
+        # each table's escape symbol
+        self.sizes = np.array([len(f) - 1 for f in self.freqs], np.int64)
         self._models = [None] * len(self.freqs)
 
     def model(self, t: int):
@@ -109,9 +108,8 @@ class Encoder:
             sizes = self.tables.sizes[table]
             s = symbols - self.tables.lows[table]
             outside = (s < 0) | (s >= sizes)
-            values = symbols[order][
-                outside[order]
-            ]  # escapes, by table then position: the decoder's order
+            # escapes, by table then position: the decoder's order
+            values = symbols[order][outside[order]]
             if values.size:
                 coder.encode_reverse(
                     (values + _ESCAPE_OFFSET).astype(np.int32),
@@ -182,18 +180,16 @@ class Decoder:
             raise FormatError("table index out of range")
         if not flat.size:
             return np.zeros(np.shape(index), np.int32)
-        out = np.empty(
-            flat.size, np.int32
-        )  # symbols are within int16 after escapes; half the memory of int64
+        # symbols are within int16 after escapes; half the memory of int64
+        out = np.empty(flat.size, np.int32)
         try:
             order, tables, counts = _runs(flat, via)
             decode, models, model = self._coder.decode, self.tables._models, self.tables.model
             ordered = np.concatenate(
                 [decode(models[t] or model(t), c) for t, c in zip(tables, counts, strict=True)]
             )
-            escaped = np.flatnonzero(
-                ordered == np.repeat(self.tables.sizes[tables], counts)
-            )  # by table, then position
+            # by table, then position
+            escaped = np.flatnonzero(ordered == np.repeat(self.tables.sizes[tables], counts))
             ordered += np.repeat(self.tables.lows[tables], counts).astype(np.int32)
             if escaped.size:
                 values = self._coder.decode(

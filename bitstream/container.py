@@ -325,9 +325,8 @@ class Writer:
             self._write(varint(0))
             index = _record([self._counts, self._offsets], "index", MAX_INDEX_BYTES)
             self._write(index)
-            self._write(
-                struct.pack("<II", zlib.crc32(index), len(index))
-            )  # the trailer but the final CRC
+            # the trailer but the final CRC
+            self._write(struct.pack("<II", zlib.crc32(index), len(index)))
         self._f.write(_U32.pack(self._crc))
 
 
@@ -367,9 +366,8 @@ class Reader:
         self._single = self._single_image() if single else None
         if self.version >= 3 and not single:
             expected = self._crc
-            self._check_crc(
-                self._read(4, "header checksum"), expected, "header"
-            )  # before the header is trusted
+            # before the header is trusted
+            self._check_crc(self._read(4, "header checksum"), expected, "header")
         self.header = from_wire(_parse_header(record), self.version)
         if self.version >= 3 and single == self.header["batched"]:
             raise FormatError(
@@ -382,9 +380,8 @@ class Reader:
         if not (MAGIC + b"\x00").startswith(magic[:4]) and not (
             magic[:3] == MAGIC and magic[3] & 0x7F >= 3
         ):
-            raise FormatError(
-                "not an aecodec file (bad magic)"
-            )  # a short prefix of it is a truncated file
+            # a short prefix of it is a truncated file
+            raise FormatError("not an aecodec file (bad magic)")
         if len(magic) < 4:
             raise TruncatedError("file is truncated (in the magic)")
         if magic[3] == 0:  # formats 1 and 2: the version follows

@@ -19,6 +19,7 @@ MAX_META_DEPTH = 8
 # here (not imported) on purpose: a new coder is a new container version (a test checks that
 # bitstream.coder still matches).
 IMPLIED = {"coder": {"name": "constriction-ans", "version": "0.5"}, "prior": "clusters"}
+# the header array, in order
 WIRE_FIELDS = (
     "model",
     "quality",
@@ -27,12 +28,13 @@ WIRE_FIELDS = (
     "meta",
     "depth",
     "max_error",
-)  # the header array, in order
+)
+# the in-memory header dict (dtype: from the depth)
 HEADER_FIELDS = (
     *WIRE_FIELDS,
     *IMPLIED,
     "dtype",
-)  # the in-memory header dict (dtype: from the depth)
+)
 
 
 def is_int(v) -> bool:
@@ -150,12 +152,13 @@ def image_pixels(shape) -> int:
     return shape[0] * shape[1] * (shape[2] if len(shape) == 3 else 1)
 
 
+# batched, meta, depth, max_error: omitted from the end of a header record when they hold these
 _DEFAULTS = (
     False,
     {},
     8,
     0,
-)  # batched, meta, depth, max_error: omitted from the end of a header record when they hold these
+)
 
 
 def dtype_of(depth: int) -> str:

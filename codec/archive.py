@@ -51,9 +51,8 @@ class Archive:
         except BaseException:
             self.close()
             raise
-        self.starts = np.concatenate(
-            [[0], np.cumsum(self._chunks.counts)]
-        )  # each chunk's first image
+        # each chunk's first image
+        self.starts = np.concatenate([[0], np.cumsum(self._chunks.counts)])
         self._cached: tuple[int, np.ndarray] | None = None
 
     def __len__(self) -> int:

@@ -73,9 +73,8 @@ class AecodecCodec(Codec):
                 f"but that model is {loaded.fingerprint[:16]}..."
             )
         self.model, self.fingerprint = str(model), loaded.fingerprint
-        self.quality = loaded.check_quality(
-            quality
-        )  # None: the model's default, recorded as a number
+        # None: the model's default, recorded as a number
+        self.quality = loaded.check_quality(quality)
         self._loaded = loaded
 
     @classmethod

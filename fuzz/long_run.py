@@ -117,9 +117,8 @@ def mutate(valid: bytes, rng: np.random.Generator) -> bytes:
         else:
             blob[pos : pos + 4] = rng.bytes(4)
         return bytes(blob)
-    header, chunks = split(
-        valid
-    )  # positional arrays: [model, quality, image_shape, batched, meta], [n, data, crc]
+    # positional arrays: [model, quality, image_shape, batched, meta], [n, data, crc]
+    header, chunks = split(valid)
     if kind == 4:
         pos = int(rng.integers(len(header)))
         action = rng.integers(3)
@@ -190,9 +189,8 @@ FIXED_SECONDS = 0.5  # beyond a fixed cost per file (a first use of a model, tab
 def container_seeds() -> dict:
     images = codec.data.fashion_mnist("test")[:5]
     many = codec.data.fashion_mnist("test")[:1100]
-    photo = np.load(
-        Path(__file__).parents[1] / "tests/data/format6-photo-lossless.npy"
-    )  # (64, 70, 3): an own tree
+    # (64, 70, 3): an own tree
+    photo = np.load(Path(__file__).parents[1] / "tests/data/format6-photo-lossless.npy")
     deep = (np.arange(48 * 40).reshape(48, 40) * 3 % 4096).astype(np.uint16)
     return {
         "tile": codec.compress(images, quality=3),

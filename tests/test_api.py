@@ -42,9 +42,8 @@ def test_higher_quality_gives_larger_files_and_higher_psnr(test_images):
 
 
 def test_bundled_quality_levels_span_22_to_38_db_on_the_whole_test_split(bundled):
-    recorded = [
-        r["psnr"] for r in bundled.meta["test"]
-    ]  # measured on all 10,000 test images when exported
+    # measured on all 10,000 test images when exported
+    recorded = [r["psnr"] for r in bundled.meta["test"]]
     assert min(recorded) <= 22 and max(recorded) >= 38
 
 
@@ -55,13 +54,14 @@ def test_bundled_quality_levels_span_22_to_38_db_on_the_whole_test_split(bundled
 def test_odd_shapes_round_trip_within_the_levels_bounds(shape, test_images):
     """Real image content cut to odd shapes: every pixel within half the step at a pixel level, and
     a PSNR floor at a transform level (its tiles are edge-padded, then cropped back)."""
+    # garments side by side, cut at odd sizes from their corner
     mosaics = [
         test_images[36 * k : 36 * (k + 1)]
         .reshape(6, 6, 28, 28)
         .transpose(0, 2, 1, 3)
         .reshape(168, 168)
         for k in range(4)
-    ]  # garments side by side, cut at odd sizes from their corner
+    ]
     # as codec.compress reads arrays
     colour = len(shape) == 4 or len(shape) == 3 and shape[-1] in (3, 4)
     h, w = shape[-3:-1] if colour else shape[-2:]
@@ -80,12 +80,10 @@ def test_odd_shapes_round_trip_within_the_levels_bounds(shape, test_images):
 
 
 def test_colour_round_trips_each_channel_with_its_own_content(test_images):
-    rgb = np.stack(
-        [test_images[:20], test_images[20:40], test_images[40:60]], axis=-1
-    )  # three different channels
-    restored = codec.decompress(
-        codec.compress(rgb, quality=6, model=codec.load_model())
-    )  # channels as planes
+    # three different channels
+    rgb = np.stack([test_images[:20], test_images[20:40], test_images[40:60]], axis=-1)
+    # channels as planes
+    restored = codec.decompress(codec.compress(rgb, quality=6, model=codec.load_model()))
     assert restored.shape == rgb.shape
     for c in range(3):
         assert psnr(rgb[..., c], restored[..., c]) > 28
@@ -137,10 +135,11 @@ def test_many_images_share_chunks(test_images):
         (np.zeros((1, 2, 28, 28, 1), np.uint8), "5 dimensions"),
         (np.zeros((1, 28, 28, 5), np.uint8), "5 channels"),
         (np.zeros((2, 28, 28), np.int64), "dtype int64"),
+        # 2^29 values and one row more
         (
             np.zeros((32769, 16384), np.uint8),
             "larger than aecodec accepts",
-        ),  # 2^29 values and one row more
+        ),
     ],
 )
 def test_bad_arrays_raise_input_error_naming_the_problem(bad, message):
@@ -153,9 +152,8 @@ def test_the_documented_largest_image_is_accepted_though_padding_to_tiles_makes_
     # the tile and pixel levels' limit (convolutional levels go further, in tiles)
     fmnist = codec.load_model()
     for quality in (1, 8):  # a transform level (padded to whole tiles) and a pixel level
-        codec.api.ArchiveWriter(
-            io.BytesIO(), shape, quality=quality, model=fmnist
-        )  # the size checks happen here
+        # the size checks happen here
+        codec.api.ArchiveWriter(io.BytesIO(), shape, quality=quality, model=fmnist)
     with pytest.raises(codec.InputError, match="larger than aecodec accepts with 'aecodec-fmnist'"):
         codec.api.ArchiveWriter(io.BytesIO(), (8193, 8192), quality=1, model=fmnist)
 
@@ -279,9 +277,8 @@ def test_coding_never_imports_jax_or_training_code(tmp_path, test_images):
 
 
 def test_a_target_is_chosen_by_measurement_not_by_the_order_of_the_levels(test_images):
-    shifted = np.roll(
-        test_images[:64], 7, axis=2
-    )  # off the model's grid: its transform levels lose
+    # off the model's grid: its transform levels lose
+    shifted = np.roll(test_images[:64], 7, axis=2)
     pick = codec.api.pick_quality(shifted, target_psnr=18)
     results = [
         codec.api.measure(codec.load_model(), shifted, q) for q in codec.load_model().qualities

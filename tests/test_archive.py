@@ -119,9 +119,8 @@ def test_the_index_is_checked_against_its_checksum_and_the_chunks(archive):
         with pytest.raises(codec.FormatError, match=message):
             with codec.open(io.BytesIO(lying)) as images:
                 list(images)
-        with pytest.raises(
-            codec.FormatError
-        ):  # the sequential reader compares the index with what it read
+        # the sequential reader compares the index with what it read
+        with pytest.raises(codec.FormatError):
             codec.decompress(lying)
 
 

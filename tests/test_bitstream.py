@@ -178,10 +178,11 @@ def test_wire_form_is_the_documented_layout_byte_for_byte():
         + struct.pack(">I", zlib.crc32(b"efgh"))
     )
     body += bytes([0x93, 5, 3, 2]) + b"\x00"  # a chunk of another shape records it
+    # where the chunk records start
     first, second = (
         4 + 1 + len(head) + 4,
         4 + 1 + len(head) + 4 + 14,
-    )  # where the chunk records start
+    )
     index = bytes([7, 0x92, 0x92, 3, 1, 0x92, first, second])  # length 7: [counts, offsets]
     body += index + struct.pack("<II", zlib.crc32(index), len(index))
     assert blob == body + struct.pack("<I", zlib.crc32(body))
@@ -200,9 +201,8 @@ def test_depth_and_max_error_follow_meta_on_the_wire_only_when_not_their_default
         blob[: 5 + len(head)] == b"AEC" + bytes([0x80 | container.FORMAT_VERSION, len(head)]) + head
     )
     assert container.unpack(blob).header == h
-    lossless_8bit = container.pack(
-        header(quality=0), [(1, b"abcd")]
-    )  # depth 8 and max_error 0 omitted
+    # depth 8 and max_error 0 omitted
+    lossless_8bit = container.pack(header(quality=0), [(1, b"abcd")])
     assert container.unpack(lossless_8bit).header["quality"] == 0
 
 
@@ -455,10 +455,11 @@ def test_every_chunk_field_mutation_is_rejected_with_its_documented_error(bad, e
     blob = raw_file(chunks=[(1, b"good"), bad])
     reader = container.Reader(io.BytesIO(blob))
     chunks = iter(reader)
+    # a streaming reader gets the chunks before the damaged one
     assert next(chunks)[:2] == (
         1,
         b"good",
-    )  # a streaming reader gets the chunks before the damaged one
+    )
     with pytest.raises(error) as info:
         next(chunks)
     assert type(info.value) is error
@@ -473,16 +474,18 @@ FRAMING_MUTATIONS = [
     (leb128(container.MAX_HEADER_BYTES + 1), L),  # refused before it is read
     (HEAD + leb128(container.MAX_CHUNK_BYTES + 1), L),
     (HEAD + b"\xff\xff\xff\xff\x0f", L),
+    # a header record with a value after the array
     (
         leb128(len(HEAD)) + HEAD[1:] + b"\xc0" + b"\x00",
         F,
-    ),  # a header record with a value after the array
+    ),
     (leb128(len(HEAD) - 2) + HEAD[1:-1] + b"\x00", F),  # a header record that ends inside its array
     (HEAD + leb128(3) + b"\x93\x01\xc4" + b"\x00", F),  # a chunk record that ends inside its array
+    # ... or its crc
     (
         HEAD + record(chunk(1, b"abcd")) + leb128(len(CHUNK) - 2) + CHUNK[1:-1] + b"\x00",
         F,
-    ),  # ... or its crc
+    ),
     (HEAD + record(chunk(1, b"abcd")) + b"\x80\x00", F),  # end marker not in its shortest form
 ]
 
@@ -519,10 +522,11 @@ def test_a_single_image_file_holds_exactly_one_image():
         ({"quality": "3"}, bitstream.FormatError),
         ({"dtype": "float64"}, bitstream.FormatError),
         ({"dtype": "uint16"}, bitstream.FormatError),  # not what depth 8 stores
+        # only the lossless coder (quality 0) codes other depths
         (
             {"depth": 12},
             bitstream.FormatError,
-        ),  # only the lossless coder (quality 0) codes other depths
+        ),
         ({"depth": 17, "quality": 0, "dtype": "uint16"}, bitstream.FormatError),
         ({"max_error": 2}, bitstream.FormatError),  # a bound on a lossy level
         ({"max_error": 33, "quality": 0}, bitstream.FormatError),
@@ -580,16 +584,14 @@ def test_large_images_are_chunked_within_the_pixel_limit_readers_enforce(monkeyp
     from codec.levels.tile import TileLevel
 
     monkeypatch.setattr(container, "MAX_CHUNK_PIXELS", 5 * 784)  # 5 images of 28x28 per chunk
-    monkeypatch.setattr(
-        TileLevel, "max_coded_pixels", 5 * 784 + 5 * 784 // 8
-    )  # and once padded to tiles
+    # and once padded to tiles
+    monkeypatch.setattr(TileLevel, "max_coded_pixels", 5 * 784 + 5 * 784 // 8)
     x = test_images[:12]
     blob = codec.compress(x, quality=2)
     assert [n for n, _ in container.unpack(blob).chunks] == [5, 5, 2]
     assert codec.decompress(blob).shape == x.shape
-    odd = np.zeros(
-        (3, 29, 29), np.uint8
-    )  # 4 tiles each once padded: over the level's limit for 2, 1 per chunk
+    # 4 tiles each once padded: over the level's limit for 2, 1 per chunk
+    odd = np.zeros((3, 29, 29), np.uint8)
     assert [
         n
         for n, _ in container.unpack(

@@ -257,19 +257,21 @@ def test_info_json_is_strict_json_whatever_the_meta_holds(files, cache):
     ("option", "value", "message"),
     [
         ("--context-groups", "0", "context_groups 1-64"),
+        # quality levels run low to high
         (
             "--lambdas",
             "2,1",
             "lambdas is out of range: increasing",
-        ),  # quality levels run low to high
+        ),
         ("--lambdas", "0,1", "lambdas is out of range: numbers from above 0"),
         ("--lambdas", "1,nan", "lambdas is out of range: numbers from above 0"),
         ("--lambdas", "1,x", "not a comma-separated list of numbers: '1,x'"),
+        # high to low: quality rises
         (
             "--pixel-steps",
             "10,20",
             "pixel_steps is out of range: decreasing",
-        ),  # high to low: quality rises
+        ),
         ("--pixel-steps", "8,0", "pixel_steps is out of range: whole numbers from 1 to 255"),
         ("--pixel-steps", "256", "pixel_steps is out of range: whole numbers from 1 to 255"),
         ("--pixel-steps", "8.5", "not a comma-separated list of whole numbers: '8.5'"),

@@ -196,9 +196,8 @@ def test_large_images_are_coded_as_independent_tiles_that_decode_alone(trained, 
 
     _, transform, colour = trained
     monkeypatch.setattr(conv, "TILE", 64)
-    image = np.resize(
-        np.concatenate(colour[:6], axis=1), (150, 100, 3)
-    )  # 3 x 2 tiles, the last ones partial
+    # 3 x 2 tiles, the last ones partial
+    image = np.resize(np.concatenate(colour[:6], axis=1), (150, 100, 3))
     level = conv.ConvLevel(transform, 1)
     data = level.encode(image[None], min_bytes=4000)
     assert len(data) >= 4000
@@ -287,10 +286,11 @@ def test_a_widened_synthesis_starts_as_the_same_codec_and_trains_from_there(
         "--out",
         str(tmp_path / "w.aecm"),
     ]
+    # 2 steps may leave the ladder out of order: refused, but trained
     assert cli.main(argv) in (
         0,
         1,
-    )  # 2 steps may leave the ladder out of order: refused, but trained
+    )
     assert "fine-tuning " + str(tmp_path / "narrow.aecm") in capsys.readouterr().err
     assert np.load(tmp_path / "w" / "conv-params.npz")["synthesis_1_0"].shape[2] == 2 * SMALL.n
 
@@ -314,10 +314,11 @@ def test_the_ladder_keeps_levels_that_cost_more_and_give_more_and_refuses_one_ou
         {"bytes_per_image": b, "psnr": p}
         for b, p in ((100, 30), (50, 31), (200, 35), (150, 29), (300, 34))
     ]
+    # 50 B 31 dB dominates the others below 200 B; 300 B gains nothing
     assert ladder.pareto(rows) == [
         1,
         2,
-    ]  # 50 B 31 dB dominates the others below 200 B; 300 B gains nothing
+    ]
     ladder.check_monotone([rows[i] for i in (1, 2)], ["a", "b"])
     with pytest.raises(
         ladder.LadderError,
@@ -337,9 +338,8 @@ def test_the_rate_change_is_the_mean_byte_ratio_at_equal_psnr_over_the_shared_ra
     half = [{**r, "bytes_per_image": r["bytes_per_image"] / 2} for r in anchor]
     assert ladder.rate_change(anchor, half) == pytest.approx(-0.5)
     assert ladder.rate_change(half, anchor) == pytest.approx(1.0)
-    shifted = [
-        {"bytes_per_image": b, "psnr": p} for b, p in ((150, 31.5), (300, 34.5))
-    ]  # halfway: log-linear
+    # halfway: log-linear
+    shifted = [{"bytes_per_image": b, "psnr": p} for b, p in ((150, 31.5), (300, 34.5))]
     assert ladder.rate_change(anchor, shifted) == pytest.approx(
         np.sqrt(2) * 150 / 200 - 1, abs=0.07
     )
@@ -569,9 +569,8 @@ def test_the_bundled_model_that_suits_the_input_is_chosen_and_found_again_by_the
     ):
         blob = codec.compress(images)
         assert container.unpack(blob).header["model"]["fingerprint"] == model.fingerprint[:16]
-        restored = codec.decompress(
-            blob
-        )  # no model named: the file's is found among the bundled ones
+        # no model named: the file's is found among the bundled ones
+        restored = codec.decompress(blob)
         assert (
             [np.shape(a) for a in restored] == [np.shape(a) for a in images]
             if isinstance(images, list)
@@ -595,9 +594,10 @@ def test_the_photo_model_codes_a_photo_like_image_exactly_as_pinned(test_images)
     from codec import api
 
     photo = codec.load_model(api.PHOTO_MODEL)
+    # 28x56x3
     image = np.stack(
         [np.concatenate([test_images[i], test_images[i + 1]], axis=1) for i in (0, 2, 4)], -1
-    )  # 28x56x3
+    )
     blob = codec.compress(image, model=photo, quality=photo.default_quality)
     restored = codec.decompress(blob)
     digest = hashlib.sha256(blob + restored.tobytes()).hexdigest()[:16]
@@ -793,9 +793,8 @@ def test_minutes_under_auto_are_the_whole_budget_half_for_each_kind(monkeypatch,
         "no_worse_than_start",
         lambda *a, **kw: (_ for _ in ()).throw(RuntimeError("stop here")),
     )
-    with pytest.raises(
-        RuntimeError, match="stop here"
-    ):  # stopped once the convolutional levels are trained
+    # stopped once the convolutional levels are trained
+    with pytest.raises(RuntimeError, match="stop here"):
         recipes.with_conv_levels(options("--minutes", "60"), b"", trained[2][:2], trained[2][2:3])
     assert seen["minutes"] == 30.0 and seen["steps"] is None and len(seen["val"]) == 1
 

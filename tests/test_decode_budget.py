@@ -94,9 +94,8 @@ def test_a_convolutional_model_costlier_than_the_floor_is_sized_for_needs_more_b
     cheap = codec.compress(blank, quality=1)
     floor = container.min_chunk_bytes(1, level_of(cheap).coded_pixels(1, [512, 512]))
     assert len(split(cheap)[1][0][1]) < 2 * floor  # padded to the floor, or a little above it
-    monkeypatch.setattr(
-        conv, "FLOOR_MACS_PER_PIXEL", conv.FLOOR_MACS_PER_PIXEL / 2
-    )  # as if it cost 2x
+    # as if it cost 2x
+    monkeypatch.setattr(conv, "FLOOR_MACS_PER_PIXEL", conv.FLOOR_MACS_PER_PIXEL / 2)
     costly = codec.compress(blank, quality=1)
     assert len(split(costly)[1][0][1]) >= 2 * floor
     assert np.abs(codec.decompress(costly).astype(int)).max() <= 20

@@ -42,9 +42,8 @@ def blocks(language: str, after: str, path: Path = README) -> list[str]:
 def test_the_python_api_example_runs_verbatim(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     namespace = {}
-    for code in blocks(
-        "python", "## Python API"
-    ):  # in order, one namespace: the second uses the first's images
+    # in order, one namespace: the second uses the first's images
+    for code in blocks("python", "## Python API"):
         exec(compile(code, "README.md", "exec"), namespace)
     assert np.load(tmp_path / "restored.npy").shape == (100, 28, 28)
     assert (tmp_path / "shirts.zarr").is_dir()

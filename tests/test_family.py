@@ -15,9 +15,8 @@ def test_each_objective_matches_a_value_computed_by_hand():
     assert float(family.mse(jnp.array([[0.0, 1.0]]), jnp.array([[1.0, 1.0]]))) == pytest.approx(0.5)
     assert float(family.l1_activity(jnp.array([[1.0, -2.0], [0.0, 3.0]]))) == pytest.approx(3.0)
     code = jnp.array([[0.7, 0.1], [0.3, 0.1]])  # mean activations 0.5 and 0.1
-    expected = 0.1 * math.log(0.1 / 0.5) + 0.9 * math.log(
-        0.9 / 0.5
-    )  # the second unit is on target: 0
+    # the second unit is on target: 0
+    expected = 0.1 * math.log(0.1 / 0.5) + 0.9 * math.log(0.9 / 0.5)
     assert float(family.kl_sparsity(code, 0.1)) == pytest.approx(expected, rel=1e-5)
     kl = family.gaussian_kl(jnp.array([[1.0, 0.0]]), jnp.array([[0.0, math.log(2.0)]]))
     assert float(kl[0]) == pytest.approx(0.5 * (1.0 + (2.0 - math.log(2.0) - 1.0)), rel=1e-6)
@@ -27,9 +26,8 @@ def test_each_objective_matches_a_value_computed_by_hand():
     assert float(family.gaussian_nll(jnp.zeros((1, 1)), jnp.ones((1, 1)), 0.0)[0]) == pytest.approx(
         0.5 + 0.5 * math.log(2 * math.pi)
     )
-    w = jnp.array(
-        [[1.0, 2.0], [0.0, -1.0], [3.0, 0.5]]
-    )  # a linear encoder x @ w: its Jacobian is w.T everywhere
+    # a linear encoder x @ w: its Jacobian is w.T everywhere
+    w = jnp.array([[1.0, 2.0], [0.0, -1.0], [3.0, 0.5]])
     x = jnp.ones((4, 3))
     assert float(family.jacobian_frobenius(lambda v: v @ w, x)) == pytest.approx(
         float(jnp.sum(w**2))
@@ -135,9 +133,8 @@ def test_the_linear_kind_learns_the_principal_subspace():
     )
     centred = family.pixels(images) - family.pixels(images).mean(0)
     pca = np.linalg.svd(centred, full_matrices=False)[2][:2].T  # (16, 2)
-    learned = np.linalg.qr(np.asarray(model.decoder[0].kernel[...]).T)[
-        0
-    ]  # the decoder's columns span the code's image
+    # the decoder's columns span the code's image
+    learned = np.linalg.qr(np.asarray(model.decoder[0].kernel[...]).T)[0]
     cosines = np.linalg.svd(pca.T @ learned, compute_uv=False)
     assert np.degrees(np.arccos(np.clip(cosines.min(), -1, 1))) < 5
 
@@ -187,9 +184,8 @@ def test_a_model_file_restores_the_same_function_and_refuses_damage(tmp_path, te
         assert np.array_equal(
             once, np.asarray(family.load(tmp_path / f"{kind}.aecf")[0].decode(code(again)))
         )
-        assert np.allclose(
-            once, np.asarray(model.decode(code(model))), atol=0.02
-        )  # its weights kept in float16
+        # its weights kept in float16
+        assert np.allclose(once, np.asarray(model.decode(code(model))), atol=0.02)
     raw = (tmp_path / "sparse.aecf").read_bytes()
     with pytest.raises(codec.TruncatedError):
         family.loads(raw[:-3])
@@ -492,9 +488,10 @@ def test_the_package_functions_use_the_bundled_fashion_models(test_images):
     def error(a):
         return np.mean((a.astype(np.float64) - test_images[:20]) ** 2)
 
+    # clipped uint8 noise: +5 dB and more
     assert (
         clean.shape == noisy.shape and clean.dtype == np.uint8 and error(clean) < error(noisy) / 3
-    )  # clipped uint8 noise: +5 dB and more
+    )
     assert codec.sample(5).shape == (5, 28, 28)
     found = codec.anomaly_scores(np.concatenate([test_images[:40], 255 - test_images[40:50]]))
     assert found.flags[40:].all() and found.flags[:40].sum() <= 2 and found.percentile == 99.0

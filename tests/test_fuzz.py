@@ -31,9 +31,8 @@ FUZZ = settings(
 )
 
 
-@pytest.fixture(
-    scope="module", params=[3, 8]
-)  # the bundled model's top transform level and a pixel level
+# the bundled model's top transform level and a pixel level
+@pytest.fixture(scope="module", params=[3, 8])
 def valid(request):
     images = codec.data.fashion_mnist("test")[:5]
     return codec.compress(images, quality=request.param)
@@ -235,9 +234,8 @@ def test_header_field_mutations_behind_repaired_checksums(valid, data):
     if action == "whole":
         header = data.draw(msgpack_values)
     else:
-        pos = data.draw(
-            st.integers(0, len(header) - 1)
-        )  # model, quality, image_shape, batched, meta
+        # model, quality, image_shape, batched, meta
+        pos = data.draw(st.integers(0, len(header) - 1))
         if action == "replace":
             header[pos] = data.draw(HEADER_VALUES)
         elif action == "delete":

@@ -74,18 +74,16 @@ def test_an_image_too_large_to_encode_losslessly_is_refused_from_its_header_and_
 
 
 def test_the_lossless_coder_takes_4096_squared_and_refuses_one_row_more():
-    api.ArchiveWriter(
-        io.BytesIO(), (4096, 4096), max_error=0, model=PHOTO
-    )  # the size checks happen here
+    # the size checks happen here
+    api.ArchiveWriter(io.BytesIO(), (4096, 4096), max_error=0, model=PHOTO)
     with pytest.raises(codec.InputError, match="losslessly"):
         api.ArchiveWriter(io.BytesIO(), (4097, 4096), max_error=0, model=PHOTO)
 
 
 def test_a_lossless_chunk_of_small_images_holds_at_most_2_to_the_24_values():
     writer = api.ArchiveWriter(io.BytesIO(), (128, 128), max_error=0, model=PHOTO)
-    assert writer._chunk_size((128, 128)) == (1 << 24) // (
-        128 * 128
-    )  # 1024, not the 4096 of small images
+    # 1024, not the 4096 of small images
+    assert writer._chunk_size((128, 128)) == (1 << 24) // (128 * 128)
 
 
 def test_running_out_of_memory_is_reported_as_such_not_as_an_internal_error(
@@ -244,9 +242,8 @@ def test_an_npz_claiming_millions_of_images_is_read_a_chunk_at_a_time(tmp_path):
         npy, {"descr": "|u1", "fortran_order": False, "shape": (2_000_000, 28, 28)}
     )
     with zipfile.ZipFile(tmp_path / "many.npz", "w", zipfile.ZIP_DEFLATED) as z:
-        z.writestr(
-            "images.npy", npy.getvalue() + bytes(784 * 3000)
-        )  # far fewer images than claimed
+        # far fewer images than claimed
+        z.writestr("images.npy", npy.getvalue() + bytes(784 * 3000))
     from codec.io import sources
 
     source = sources.open_source(str(tmp_path / "many.npz"))

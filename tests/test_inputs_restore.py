@@ -176,9 +176,8 @@ def test_a_png_with_an_exif_orientation_restores_losslessly_to_the_oriented_imag
 def test_a_jpeg_photo_taken_sideways_restores_upright_within_the_bound(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     y, x = np.mgrid[:48, :32]
-    colour = np.stack([y * 5, x * 7, (x + y) * 3], -1).astype(
-        np.uint8
-    )  # smooth: JPEG keeps it well
+    # smooth: JPEG keeps it well
+    colour = np.stack([y * 5, x * 7, (x + y) * 3], -1).astype(np.uint8)
     exif_image("x.jpg", colour, 6, "JPEG")  # rotate 90 degrees clockwise to show
     shown = np.asarray(ImageOps.exif_transpose(Image.open("x.jpg"))).astype(int)
     assert shown.shape == (32, 48, 3)
@@ -255,14 +254,12 @@ def test_the_images_of_a_lossless_archive_are_read_at_random(images):
         assert np.array_equal(archive[1], images[1]) and np.array_equal(archive[-2:], images[1:])
 
 
-@pytest.mark.parametrize(
-    "mode", ["1", "L", "LA", "P", "RGB", "RGBA"]
-)  # Pillow writes no PA file to read
+# Pillow writes no PA file to read
+@pytest.mark.parametrize("mode", ["1", "L", "LA", "P", "RGB", "RGBA"])
 def test_every_8_bit_mode_round_trips_through_the_command_line(tmp_path, test_images, mode):
     grey = test_images[7]
-    rgba = np.stack(
-        [grey, test_images[8], test_images[9], np.full_like(grey, 255)], -1
-    )  # opaque alpha
+    # opaque alpha
+    rgba = np.stack([grey, test_images[8], test_images[9], np.full_like(grey, 255)], -1)
     source = {
         "1": Image.fromarray(grey),
         "L": Image.fromarray(grey),
@@ -278,9 +275,8 @@ def test_every_8_bit_mode_round_trips_through_the_command_line(tmp_path, test_im
     r = run("-d", "-q", "in.png.aec", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     restored = Image.open(tmp_path / "in.png")
-    assert restored.mode == {"1": "L", "P": "RGB"}.get(
-        mode, mode
-    )  # palette and 1-bit: the values they show
+    # palette and 1-bit: the values they show
+    assert restored.mode == {"1": "L", "P": "RGB"}.get(mode, mode)
     restored = np.asarray(restored)
     assert restored.shape == original.shape
     assert np.abs(restored.astype(int) - original).max() <= 7  # quality 8: half its step of 14
@@ -328,9 +324,8 @@ def test_a_16_bit_image_is_coded_losslessly_before_rm_removes_it(tmp_path):
 
 
 def test_narrow_grey_images_are_not_restored_as_one_colour_image(tmp_path):
-    stack = np.random.default_rng(0).integers(
-        0, 255, (3, 28, 4), dtype=np.uint8
-    )  # three 28x4 grey images
+    # three 28x4 grey images
+    stack = np.random.default_rng(0).integers(0, 255, (3, 28, 4), dtype=np.uint8)
     (tmp_path / "g3.aec").write_bytes(
         codec.compress(stack, quality=8, grey_stack=True, model=codec.load_model())
     )
@@ -364,9 +359,8 @@ def test_a_colour_array_is_one_colour_image_in_the_api_and_the_command_line(tmp_
     blob = codec.compress(rgb, quality=8, model=fmnist)
     restored = codec.decompress(blob)
     assert restored.shape == rgb.shape and np.abs(restored.astype(int) - rgb).max() <= 7
-    planes = codec.compress(
-        rgb, quality=8, grey_stack=True, model=fmnist
-    )  # the rare stack of 168 grey images of width 3
+    # the rare stack of 168 grey images of width 3
+    planes = codec.compress(rgb, quality=8, grey_stack=True, model=fmnist)
     assert codec.decompress(planes).shape == rgb.shape and len(blob) < len(planes) / 1.5
     np.save(tmp_path / "rgb.npy", rgb)
     assert run("-q", "--quality", "8", "--model", FMNIST, "rgb.npy", cwd=tmp_path).returncode == 0

@@ -34,9 +34,8 @@ def test_gelu_table_is_the_same_on_every_machine():
         -integer.GELU_RANGE << integer.ACT_BITS, (integer.GELU_RANGE << integer.ACT_BITS) + 1
     )
     for i in np.random.default_rng(0).choice(len(grid), 200, replace=False):
-        assert table[i] == integer._gelu_exact(
-            int(grid[i])
-        )  # correctly rounded, computed in decimal
+        # correctly rounded, computed in decimal
+        assert table[i] == integer._gelu_exact(int(grid[i]))
 
 
 def test_fixed_point_products_are_exact_at_the_worst_case_input():
@@ -44,12 +43,10 @@ def test_fixed_point_products_are_exact_at_the_worst_case_input():
     weight = rng.normal(size=(784, 64)) * rng.uniform(0, 3, size=(1, 64))
     bound = 255 << 9
     layer = integer.FixedLinear(weight, bound, "test")
-    x = np.where(rng.random((32, 784)) < 0.5, -bound, bound) * np.sign(
-        weight[:, 0]
-    )  # all terms of column 0 add up
-    exact = x.astype(np.int64) @ layer.weight.astype(
-        np.int64
-    )  # integer matmul: no BLAS, no rounding
+    # all terms of column 0 add up
+    x = np.where(rng.random((32, 784)) < 0.5, -bound, bound) * np.sign(weight[:, 0])
+    # integer matmul: no BLAS, no rounding
+    exact = x.astype(np.int64) @ layer.weight.astype(np.int64)
     np.testing.assert_array_equal(
         np.ldexp(exact.astype(np.float64), -layer.shift), layer(x.astype(np.float64))
     )

@@ -241,9 +241,8 @@ def test_a_signal_inside_the_final_steps_lands_after_them(tmp_path):
         src.write_bytes(b"input")
 
         def remove_input_after_a_signal():
-            os.kill(
-                os.getpid(), signal.SIGTERM
-            )  # arrives between "output in place" and "input removed"
+            # arrives between "output in place" and "input removed"
+            os.kill(os.getpid(), signal.SIGTERM)
             src.unlink()
 
         with pytest.raises(signals.Interrupted) as info:

@@ -57,9 +57,8 @@ def test_a_few_colour_image_is_coded_as_palette_indices_and_round_trips(tmp_path
     model = codec.load_model(PHOTO_MODEL)
     blob = codec.compress(image, lossless=True, model=model)
     assert np.array_equal(codec.decompress(blob, model=model), image)
-    assert len(blob) < len(
-        codec.compress(image, max_error=1, model=model)
-    )  # the palette beats even near-lossless
+    # the palette beats even near-lossless
+    assert len(blob) < len(codec.compress(image, max_error=1, model=model))
 
 
 def test_a_histogram_stretched_image_is_coded_as_ranks_and_round_trips():

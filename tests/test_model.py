@@ -160,9 +160,8 @@ def test_fine_tuning_copies_matching_parameters_and_names_the_others(tiny_model_
 
 def test_a_stream_claiming_a_negative_cluster_is_a_format_error(tiny):
     encoder = bitstream.Encoder(tiny.part("tile").tables)
-    encoder.add(
-        np.array([-3]), np.array([tiny.part("tile").frozen.cluster_table(0)])
-    )  # the escape carries any value
+    # the escape carries any value
+    encoder.add(np.array([-3]), np.array([tiny.part("tile").frozen.cluster_table(0)]))
     with pytest.raises(codec.FormatError, match="cluster index out of range"):
         tiny.level(1).decode(encoder.finish(), 1, [28, 28])
 

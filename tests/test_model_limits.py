@@ -183,9 +183,8 @@ def test_a_lossless_tree_one_past_the_depth_bound_is_refused_and_one_at_it_codes
 
 
 def test_training_grows_no_lossless_tree_deeper_than_a_model_may_hold(monkeypatch, test_images):
-    monkeypatch.setattr(
-        lossless, "MAX_LOSSLESS_DEPTH", 3
-    )  # 64 leaves take at least 6 levels unbounded
+    # 64 leaves take at least 6 levels unbounded
+    monkeypatch.setattr(lossless, "MAX_LOSSLESS_DEPTH", 3)
     coder = lossless_train.fit([test_images[:40]], 8, leaves=64, log=lambda s: None)
     assert coder.tree.depth == 3
 

@@ -403,9 +403,8 @@ def test_dash_o_dash_writes_standard_output(tmp_path, images):
 
 
 def test_a_short_write_to_standard_output_is_an_error_not_a_truncated_success():
-    class Short(
-        io.RawIOBase
-    ):  # takes at most 10 bytes a call, then nothing: a reader that went away
+    # takes at most 10 bytes a call, then nothing: a reader that went away
+    class Short(io.RawIOBase):
         def __init__(self):
             self.taken = 0
 

@@ -31,9 +31,8 @@ def shifted(x, s):
 def test_every_pose_is_undone_exactly_where_nothing_moves_out():
     rng = np.random.default_rng(0)
     tiles = np.zeros((poses.COUNT, 28, 28), np.uint8)
-    tiles[:, 7:21, 7:21] = rng.integers(
-        1, 256, (poses.COUNT, 14, 14)
-    )  # ink 7 pixels from every edge
+    # ink 7 pixels from every edge
+    tiles[:, 7:21, 7:21] = rng.integers(1, 256, (poses.COUNT, 14, 14))
     flat, every = tiles.reshape(poses.COUNT, -1), np.arange(poses.COUNT)
     moved = poses.apply(flat, every, (28, 28))
     assert np.array_equal(poses.undo(moved, every, (28, 28)), flat)
@@ -99,8 +98,7 @@ def test_a_stream_claiming_an_impossible_pose_is_a_format_error(garments):
     level = codec.load_model().level(1)
     encoder = bitstream.Encoder(level.transform.tables)
     encoder.add(np.zeros(1, np.int32), np.full(1, level.transform.frozen.cluster_table(0)))
-    encoder.add(
-        np.array([poses.COUNT + 5]), np.full(1, level.transform.pose_table)
-    )  # escaped: out of range
+    # escaped: out of range
+    encoder.add(np.array([poses.COUNT + 5]), np.full(1, level.transform.pose_table))
     with pytest.raises(codec.FormatError, match="pose out of range"):
         level.decode(encoder.finish(), 1, (28, 28))

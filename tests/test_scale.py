@@ -75,9 +75,8 @@ def test_compressing_on_a_dask_cluster_writes_the_same_bytes(tmp_path, test_imag
     pytest.importorskip("dask.distributed")
     from codec import api, parallel
 
-    monkeypatch.setattr(
-        api, "CHUNK_IMAGES", 40
-    )  # several chunks in flight; shapes change mid-stream below
+    # several chunks in flight; shapes change mid-stream below
+    monkeypatch.setattr(api, "CHUNK_IMAGES", 40)
     images = [*test_images[:130], np.zeros((30, 40), np.uint8), *test_images[130:150]]
     with parallel.DaskPool(workers=2, in_flight=2) as pool:
         for quality in (1, 5):

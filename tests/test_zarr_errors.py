@@ -102,9 +102,8 @@ def test_a_chunk_that_does_not_fill_the_arrays_chunk_is_a_format_error(test_imag
         codec.FormatError, match=r"chunk holds images \(2, 28, 28\) uint8, which do not fill"
     ):
         compressor.decode(chunk, out=out)
-    same = np.empty(
-        (56, 28), np.uint8
-    )  # zarr-python 2 may pass the chunk flattened: as many values is fine
+    # zarr-python 2 may pass the chunk flattened: as many values is fine
+    same = np.empty((56, 28), np.uint8)
     assert np.array_equal(
         compressor.decode(chunk, out=same), compressor.decode(chunk).reshape(56, 28)
     )

@@ -77,10 +77,11 @@ def _model_names(args) -> dict:
             if required:
                 raise
             continue
+        # its files, older ones too
         for fingerprint in [
             body["fingerprint"],
             *body["meta"].get("same_levels_as", []),
-        ]:  # its files, older ones too
+        ]:
             names[fingerprint[: 2 * FINGERPRINT_BYTES]] = body["name"]
     return names
 

@@ -78,12 +78,31 @@ def options_of(args) -> recipes.TrainOptions:
     settings = {
         k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k != "func"
     }
+    # fmt: skip
     same = (
-        "kind", "workdir", "init", "epochs", "steps", "minutes", "batch_size", "learning_rate",
-        "prior_learning_rate", "val_fraction", "seed", "hidden", "clusters", "context_groups",
-        "context_hidden", "lambdas", "pixel_steps", "conv_steps", "from_scratch",
-        "synthesis_width", "leaves", "depth",
-    )  # fmt: skip
+        "kind",
+        "workdir",
+        "init",
+        "epochs",
+        "steps",
+        "minutes",
+        "batch_size",
+        "learning_rate",
+        "prior_learning_rate",
+        "val_fraction",
+        "seed",
+        "hidden",
+        "clusters",
+        "context_groups",
+        "context_hidden",
+        "lambdas",
+        "pixel_steps",
+        "conv_steps",
+        "from_scratch",
+        "synthesis_width",
+        "leaves",
+        "depth",
+    )
     return recipes.TrainOptions(
         **{k: getattr(args, k) for k in same},
         name=args.name or args.out.stem,

@@ -176,10 +176,11 @@ class ConvAE(nnx.Module):
             ]
         )
         back = chans[::-1]
+        # each stage to the channels of the one before; the last keeps its own
         targets = [
             *back[1:-1],
             back[-2],
-        ]  # each stage to the channels of the one before; the last keeps its own
+        ]
         self.up = nnx.List(
             [
                 nnx.List([conv(a, 4 * a), conv(a, b)])

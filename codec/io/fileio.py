@@ -142,9 +142,8 @@ def _place(tmp: Path, path: Path, force: bool) -> None:
         os.replace(tmp, path)
         return
     try:
-        os.link(
-            tmp, path
-        )  # atomic and exclusive: EEXIST if the name is taken, even by a racing writer
+        # atomic and exclusive: EEXIST if the name is taken, even by a racing writer
+        os.link(tmp, path)
     except FileExistsError:
         raise FileExistsError(
             errno.EEXIST, f"{path} already exists (use -f to overwrite)", str(path)

@@ -37,11 +37,12 @@ _CONVERT = {
     "La": "LA",
     "RGBa": "RGBA",
 }
+# inputs whose pixels came from a lossy codec (WebP may not have)
 LOSSY_FORMATS = (
     "JPEG",
     "MPO",
     "WEBP",
-)  # inputs whose pixels came from a lossy codec (WebP may not have)
+)
 
 
 def read_image(source, *, check_shape=None) -> tuple[np.ndarray, dict]:

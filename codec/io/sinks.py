@@ -28,6 +28,7 @@ from codec.io.images import (
 # What the CLI records in an archive's meta to restore the original file, and what restoring
 # accepts.
 KINDS = ("npy", "npz", "idx", "image", "folder", "list")  # list: codec.compress of a list of images
+# Pillow formats of inputs it reads
 IMAGE_FORMATS = (
     "PNG",
     "BMP",
@@ -37,7 +38,7 @@ IMAGE_FORMATS = (
     "GIF",
     "JPEG",
     "MPO",
-)  # Pillow formats of inputs it reads
+)
 MAX_COUNT = 1 << 40
 MAX_NPZ_KEY_BYTES = 251  # with '.npy', a member that unzips to a file name (of 255 bytes at most)
 

@@ -225,12 +225,13 @@ def _file_source(p: Path, grey_stack: bool, check) -> Source:
         check_array_shape(a.shape)
         check(a.shape if one_image(a.shape, grey_stack) else a.shape[1:])
         return _with(_array_source(a, {}, grey_stack), {"kind": "npy", "name": p.name})
+    # read as the images are coded: the file stays open till then
     if kind in (
         "gzip",
         "idx",
         "npy",
         "npz",
-    ):  # read as the images are coded: the file stays open till then
+    ):
         return (
             _streamed(f, kind, p.name, grey_stack, check)
             if kind != "npz"
@@ -374,9 +375,8 @@ def _folder_source(folder: Path, check) -> Source:
         **({"opaque": opaque} if opaque else {}),
         **({"depths": depths} if max(depths) > 8 else {}),
     }  # each deep file's own, restored as it was
-    src = Source(
-        first.shape, True, len(files), meta, batches, max(depths)
-    )  # the deepest file's: all fit
+    # the deepest file's: all fit
+    src = Source(first.shape, True, len(files), meta, batches, max(depths))
     src.paths, src.skipped = files, [p.relative_to(folder).as_posix() for p in skipped]
     return src
 

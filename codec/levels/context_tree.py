@@ -34,18 +34,20 @@ PROPERTIES = (
     "|e_plane|",
 )
 
+# what a leaf of an image's own tree may predict with (WP: weighted.py)
 PREDICTORS = (
     "CALIC",
     "W",
     "N",
     "W+N-NW",
     "WP",
-)  # what a leaf of an image's own tree may predict with (WP: weighted.py)
+)
 WP = PREDICTORS.index("WP")
+# an image's own tree may also split on the weighted predictor's error
 OWN_PROPERTIES = (
     *PROPERTIES,
     "WP max error",
-)  # an image's own tree may also split on the weighted predictor's error
+)
 
 
 class Tree:
@@ -69,9 +71,8 @@ class Tree:
         self.uses_wp = bool(
             (self.predictor == WP).any() or (self.feature[inner] >= len(PROPERTIES)).any()
         )
-        self._nodes = np.stack(
-            [self.feature, self.threshold, self.left, self.right], 1
-        )  # one cache line per node
+        # one cache line per node
+        self._nodes = np.stack([self.feature, self.threshold, self.left, self.right], 1)
         self._leaf16 = self.leaf.astype(np.int16)
 
     def prediction(self, pred, r, here, offsets, top: int, leaves, wp=None) -> np.ndarray:

@@ -191,9 +191,8 @@ class ConvTransform:
     def synthesis(self, y_hat: np.ndarray, shape) -> np.ndarray:
         """uint8 images (N, H, W, C) cropped to ``shape`` (H, W) from the decoded latent."""
         x = convnet.run(self.nets["synthesis"], y_hat)
-        return np.clip(x[:, : shape[0], : shape[1]], 0, 255).astype(
-            np.uint8
-        )  # x/256 in ACT_BITS: the pixels
+        # x/256 in ACT_BITS: the pixels
+        return np.clip(x[:, : shape[0], : shape[1]], 0, 255).astype(np.uint8)
 
 
 class ConvLevel:

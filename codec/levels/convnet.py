@@ -74,13 +74,11 @@ def conv(
     k = kernel.shape[0]
     p = (k - 1) // 2
     padded = np.pad(x, ((0, 0), (p, p), (p, p), (0, 0))).astype(np.float64)
-    w = kernel.reshape(-1, kernel.shape[3]).astype(
-        np.float64
-    )  # rows in (dy, dx, c) order, as the patches
+    # rows in (dy, dx, c) order, as the patches
+    w = kernel.reshape(-1, kernel.shape[3]).astype(np.float64)
     out_h, out_w = -(-x.shape[1] // stride), -(-x.shape[2] // stride)
-    rows = max(
-        1, ROWS_PER_BLOCK // max(1, x.shape[0] * out_w)
-    )  # output rows per product: bounded memory
+    # output rows per product: bounded memory
+    rows = max(1, ROWS_PER_BLOCK // max(1, x.shape[0] * out_w))
     blocks = []
     for r0 in range(0, out_h, rows):
         r1 = min(out_h, r0 + rows)
@@ -88,12 +86,10 @@ def conv(
         windows = np.lib.stride_tricks.sliding_window_view(band, (k, k), axis=(1, 2))[
             :, ::stride, ::stride
         ]
-        cols = windows.transpose(0, 1, 2, 4, 5, 3).reshape(
-            -1, k * k * x.shape[3]
-        )  # (N * rows * W', k*k*C)
-        blocks.append(
-            (cols @ w).reshape(x.shape[0], r1 - r0, out_w, -1)
-        )  # exact: integers, sums < 2^53
+        # (N * rows * W', k*k*C)
+        cols = windows.transpose(0, 1, 2, 4, 5, 3).reshape(-1, k * k * x.shape[3])
+        # exact: integers, sums < 2^53
+        blocks.append((cols @ w).reshape(x.shape[0], r1 - r0, out_w, -1))
     acc = np.concatenate(blocks, axis=1).astype(np.int64) + bias
     out = (acc + (1 << (WEIGHT_BITS - 1))) >> WEIGHT_BITS
     if relu:

@@ -36,13 +36,11 @@ RUNG = math.log(SCALE_MAX / SCALE_MIN) / (LADDER - 1)  # one step of the ladder 
 class FrozenPrior:
     """Integer tables and per-element indices: all that coding needs of the prior."""
 
-    lows: (
-        np.ndarray
-    )  # (T,) int32: table t codes lows[t] .. lows[t] + len(freqs[t]) - 2, then escape
+    # (T,) int32: table t codes lows[t] .. lows[t] + len(freqs[t]) - 2, then escape
+    lows: np.ndarray
     freqs: tuple[np.ndarray, ...]  # T arrays of uint32 summing to 2**PRECISION
-    rung: (
-        np.ndarray
-    )  # (M, Q, P) float16: the scales as unrounded ladder positions, which context shifts refine
+    # (M, Q, P) float16: the scales as unrounded ladder positions, which context shifts refine
+    rung: np.ndarray
     mean: np.ndarray  # (M, Q, P) float32
     gain: np.ndarray  # (Q, P) float32
     inv_gain: np.ndarray  # (Q, P) float32
@@ -120,9 +118,8 @@ def freeze(params: dict) -> FrozenPrior:
     ladder = [integer_table(float(s)) for s in SCALE_LADDER]
     logits = np.asarray(params["cluster_logits"], np.float64)  # (Q, M)
     probs = np.exp(logits - logits.max(1, keepdims=True))
-    cluster_tables = [
-        integer_frequencies(np.append(p / p.sum(), 0.0)) for p in probs
-    ]  # escape never used
+    # escape never used
+    cluster_tables = [integer_frequencies(np.append(p / p.sum(), 0.0)) for p in probs]
     scales = SCALE_MIN + np.exp(np.asarray(params["log_scale"], np.float64))
     return FrozenPrior(
         lows=np.array([low for low, _ in ladder] + [0] * len(cluster_tables), np.int32),

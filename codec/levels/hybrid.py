@@ -24,9 +24,8 @@ def token_of(magnitude: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     5/2/0)."""
     u = np.asarray(magnitude, np.int64)
     big = u >= DIRECT
-    n = np.where(
-        big, np.frexp(np.maximum(u, 1).astype(np.float64))[1].astype(np.int64) - 1, 0
-    )  # bit length - 1: exact
+    # bit length - 1: exact
+    n = np.where(big, np.frexp(np.maximum(u, 1).astype(np.float64))[1].astype(np.int64) - 1, 0)
     extra = np.where(big, n - MSB, 0)
     token = np.where(
         big, DIRECT + (n - DIRECT_BITS) * (1 << MSB) + ((u >> extra) & ((1 << MSB) - 1)), u

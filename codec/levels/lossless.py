@@ -81,9 +81,10 @@ def original_properties(
             if predictors
             else (None, None)
         )
+        # = predict
         calic = predict.calic_compiled(
             np.ascontiguousarray(x.T, np.int32), here, offsets, top, form.scale_depth(c, depth)
-        )  # = predict
+        )
         e = np.zeros_like(x)
         step = max(1, LOSSLESS_BATCH_PIXELS // len(x))
         for s in range(0, len(here), step):  # a batch at a time: the difference is int64
@@ -147,9 +148,8 @@ class LosslessCoder:
         for q, leaves in parts:
             token, raw, extra = hybrid.token_of(np.abs(q))
             signed = hybrid.signed(token, q < 0)
-            add(
-                signed, leaves, tables.current.copy()
-            )  # by leaf (int16: a radix sort), through its table now
+            # by leaf (int16: a radix sort), through its table now
+            add(signed, leaves, tables.current.copy())
             sent = extra > 0
             add(raw[sent], (extra[sent] - 1).astype(np.int16))
             tables.update(leaves, signed)

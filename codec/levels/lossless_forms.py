@@ -107,9 +107,8 @@ def _palette(x: np.ndarray, depth: int, most: int):
         [(keys >> (depth * (x.shape[1] - 1 - c))) & ((1 << depth) - 1) for c in range(x.shape[1])],
         1,
     )
-    order = np.argsort(
-        colours @ np.array([299, 587, 114]), kind="stable"
-    )  # colour images only: 3 channels
+    # colour images only: 3 channels
+    order = np.argsort(colours @ np.array([299, 587, 114]), kind="stable")
     rank = np.empty_like(order)
     rank[order] = np.arange(len(order))
     return colours[order], rank[index.reshape(key.shape)][:, None]
@@ -135,11 +134,12 @@ def cost(x: np.ndarray) -> float:
     key = np.minimum(activity, 11) * 64 + np.where(e < 0, -length, length) + 32
     counts = np.bincount(key)
     counts = counts[counts > 0]
+    # the first row and column, roughly
     return float(
         -(counts * np.log2(counts / counts.sum())).sum()
         + np.maximum(length - 1, 0).sum()
         + x.shape[0] * (x.shape[1] + x.shape[2]) * 4
-    )  # the first row and column, roughly
+    )
 
 
 def _runs(used: np.ndarray) -> np.ndarray:

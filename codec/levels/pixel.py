@@ -30,9 +30,8 @@ from codec.levels import modelfile, predict, registry
 from codec.levels.planes import from_planes, to_planes
 from codec.levels.tile import config_of
 
-ACTIVITY = np.array(
-    [0, 2, 4, 7, 11, 16, 23, 32, 45, 64, 90, 128]
-)  # lower bounds of the activity buckets
+# lower bounds of the activity buckets
+ACTIVITY = np.array([0, 2, 4, 7, 11, 16, 23, 32, 45, 64, 90, 128])
 LEVEL = np.array([0, 4, 8, 12, 30, 48, 70, 128])  # lower bounds of the predicted-value buckets
 FEEDBACK = 3  # classes of |symbol at a| + |symbol at b|: 0, 1, 2 or more
 CONTEXTS = len(ACTIVITY) * len(LEVEL) * FEEDBACK

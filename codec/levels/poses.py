@@ -140,10 +140,11 @@ def _boxes(tiles: np.ndarray, reference: np.ndarray, tile: tuple[int, int], mirr
     r_top, r_bottom, r_left, r_right = (int(v[0]) for v in _ink_box(reference[None], tile))
     a = tiles.reshape(-1, h, w)[:, :, ::-1].reshape(len(tiles), -1) if mirror else tiles
     top, bottom, left, right = _ink_box(a, tile)
+    # the centres' offset, doubled
     twice = (
         r_top + r_bottom - top - bottom,
         r_left + r_right - left - right,
-    )  # the centres' offset, doubled
+    )
     return twice, (r_top - top, r_left - left), (r_bottom - bottom, r_right - right)
 
 

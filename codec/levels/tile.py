@@ -38,10 +38,11 @@ CHOICE_BLOCK = (
     32  # tiles per step of the cluster choice: its (tiles x clusters x pixels) arrays stay in cache
 )
 COST_UNIT = 1024  # bit costs as integers in 1/1024 bit
+# what an escaped symbol can carry
 ESCAPE_MIN, ESCAPE_MAX = (
     -(ESCAPE_RANGE // 2),
     ESCAPE_RANGE // 2 - 1,
-)  # what an escaped symbol can carry
+)
 
 
 class TileTransform:
@@ -107,9 +108,10 @@ class TileTransform:
                 "offset": (
                     f.index[:, q].astype(np.int32) * self._cost_columns + self._cost_columns // 2
                 ),
+                # (M,)
                 "cluster_cost": np.round((PRECISION - np.log2(cluster_freqs)) * COST_UNIT).astype(
                     np.int32
-                ),  # (M,)
+                ),
                 "inv_gain": f.inv_gain[q].astype(np.float64),
             }
         return self._per_level[index]
@@ -120,9 +122,8 @@ class TileTransform:
         half = self._cost_columns // 2
         v = y[:, None, :] - a["mean"]  # (B, M, P): the symbols under each cluster, once rounded
         np.rint(v, out=v)
-        np.clip(
-            v, -half, half, out=v
-        )  # beyond the widest table: the escape's cost (and a defined cast below)
+        # beyond the widest table: the escape's cost (and a defined cast below)
+        np.clip(v, -half, half, out=v)
         column = v.astype(np.int32)
         column += a["offset"]
         bits = self._bit_costs.take(column).sum(-1, dtype=np.int64) + a["cluster_cost"]  # (B, M)
@@ -239,9 +240,8 @@ class TileLevel(registry.WholeChunkLevel):
         symbols, index = np.empty(y.shape, np.int32), np.empty(y.shape, np.uint8)
 
         def round_group(lo, hi, mean, group_index, _rung):
-            v = np.clip(
-                np.rint(y[:, lo:hi] - mean), ESCAPE_MIN, ESCAPE_MAX
-            )  # clipping only matters for a hostile model
+            # clipping only matters for a hostile model
+            v = np.clip(np.rint(y[:, lo:hi] - mean), ESCAPE_MIN, ESCAPE_MAX)
             symbols[:, lo:hi], index[:, lo:hi] = v, group_index
             return v
 
@@ -298,9 +298,8 @@ class TileLevel(registry.WholeChunkLevel):
         ys, choices = [], []
         for start in range(0, len(tiles), BLOCK):
             y = self.transform.analysis(tiles[start : start + BLOCK]) * a["gain"]
-            y = np.clip(y, 2 * ESCAPE_MIN, 2 * ESCAPE_MAX).astype(
-                np.float32
-            )  # exact in float32; real latents are far inside
+            # exact in float32; real latents are far inside
+            y = np.clip(y, 2 * ESCAPE_MIN, 2 * ESCAPE_MAX).astype(np.float32)
             ys.append(y)
             choices += [
                 self.transform.choose(y[part : part + CHOICE_BLOCK], a)
@@ -322,10 +321,11 @@ class TileLevel(registry.WholeChunkLevel):
         latents = np.empty((len(choice), config.pixels), np.float64)
         fixed = np.empty_like(latents) if len(bounds) > 2 else None  # the context networks' input
         for g, (lo, hi) in enumerate(pairwise(bounds)):
+            # copies: changed in place below
             mean, rung = (
                 a["mean64"][choice, lo:hi],
                 a["rung"][choice, lo:hi],
-            )  # copies: changed in place below
+            )
             if g == 0:
                 index = a["index"][choice, lo:hi]
             else:
@@ -360,9 +360,8 @@ class TileLevel(registry.WholeChunkLevel):
         total = 0.0
         for start in range(0, len(images), 1024):
             tiles = to_tiles(to_planes(images[start : start + 1024]), self.tile)
-            if self.posed(
-                images.shape[1:3]
-            ):  # coded in the poses the encoder picks, which cost their bits
+            # coded in the poses the encoder picks, which cost their bits
+            if self.posed(images.shape[1:3]):
                 pose, (choice, v, _) = self.search(tiles)
                 total += float(
                     PRECISION * len(pose) - np.log2(poses.table()[pose].astype(np.float64)).sum()
@@ -410,9 +409,8 @@ def _frozen_to_dict(f: FrozenPrior) -> dict:
     return {
         "lows": modelfile.encode_array(f.lows),
         "freqs": [modelfile.encode_array(t) for t in f.freqs],
-        "rung": modelfile.encode_array(
-            f.rung
-        ),  # the table indices are its nearest integers: not stored
+        # the table indices are its nearest integers: not stored
+        "rung": modelfile.encode_array(f.rung),
         "gain": modelfile.encode_array(f.gain),
         "inv_gain": modelfile.encode_array(f.inv_gain),
     }
@@ -451,9 +449,8 @@ def _frozen_from_dict(
         index = modelfile.decode_array(d["index"], what="frozen.index", shape=(m, q, p))
         if index.dtype != np.uint8 or index.max(initial=0) >= ladder:
             raise FormatError("frozen.index: table index out of range")
-        rung = index.astype(
-            np.float16
-        )  # whole rungs: FrozenPrior.index gives the same indices back
+        # whole rungs: FrozenPrior.index gives the same indices back
+        rung = index.astype(np.float16)
     if any(lows[t] > 0 or len(freqs[t]) != 2 * -int(lows[t]) + 2 for t in range(ladder)):
         raise FormatError(
             "frozen: a ladder table does not cover a symmetric range -K..K plus its escape"

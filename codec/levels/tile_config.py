@@ -145,13 +145,11 @@ class ModelConfig:
             hidden=d["hidden"],
             clusters=d["clusters"],
             lambdas=tuple(float(v) for v in d["lambdas"]),
-            context_groups=d.get(
-                "context_groups", 1
-            ),  # files from before context modelling have none
+            # files from before context modelling have none
+            context_groups=d.get("context_groups", 1),
             context_hidden=d.get("context_hidden", 1),
-            pixel_steps=tuple(
-                d.get("pixel_steps", ())
-            ),  # files from before the pixel levels have none
+            # files from before the pixel levels have none
+            pixel_steps=tuple(d.get("pixel_steps", ())),
         )
 
     @property

@@ -18,11 +18,12 @@ from codec.levels import kernels
 
 EXTRA = 3  # bits of precision added to pixel values
 ROUND = (1 << EXTRA >> 1) - 1
+# libjxl's default header: p1C, p2C, and p3Ca = p3Cb = p3Cc (p3Cd = p3Ce = 0)
 P1C, P2C, P3C = (
     16,
     10,
     7,
-)  # libjxl's default header: p1C, p2C, and p3Ca = p3Cb = p3Cc (p3Cd = p3Ce = 0)
+)
 MAX_WEIGHTS = np.array([13, 12, 12, 12], np.int64)
 _CONSTANTS = (MAX_WEIGHTS, np.array([P1C, P2C, P3C], np.int64), EXTRA)  # for the compiled loops
 DIVISION = (1 << 24) // np.arange(1, 65, dtype=np.int64)  # 2^24 / (i + 1)
@@ -51,9 +52,8 @@ class State:
     and the final prediction's (true) error at every pixel coded so far."""
 
     def __init__(self, shape):
-        self.errors = np.zeros(
-            (4, *shape), np.int32
-        )  # errors of 16-bit data (<< 3) fit: 20 bytes a pixel
+        # errors of 16-bit data (<< 3) fit: 20 bytes a pixel
+        self.errors = np.zeros((4, *shape), np.int32)
         self.true = np.zeros(shape, np.int32)
         self._sub = self._pred = None
 
