@@ -1,19 +1,22 @@
-"""The whole quality scale of each bundled model, lowest level to lossless, beside WebP, AVIF and
-JPEG XL on the same images in the same run (issue 28's measurement groundwork).
+"""The whole quality scale of each bundled model, quality 1 to lossless, beside WebP, AVIF and
+JPEG XL on the same images in the same run (issue 28).
 
     python -m benchmarks.ladder [--limit N] [--photo-limit N] [--json out.json]
 
 Models and their held-out images: Fashion-MNIST's model (``fmnist.aecm``) on the first ``--limit``
 images of the Fashion-MNIST test split (default 1,000), coded as one batch file as
 ``benchmarks/core.py`` does; the photo model (``photo.aecm``) on ``photo_model.held_out()``'s colour
-and grey photos, each photo one file. The scale: every lossy level (``model.qualities``), then
-near-lossless ``max_error`` K for K in NEAR_LOSSLESS, then lossless. Sizes are whole
+and grey photos, each photo one file; then the same Fashion-MNIST items framed to 30x30, padded to
+32x32 and upscaled 2x (bicubic, 56x56), through the default choice (no model named: ``codec``
+measures which bundled model codes them best), each set against the items at 28x28 at matched
+PSNR. The scale: each distinct level that ``codec.QUALITIES`` names for the images, labelled by
+the lowest quality naming it (q14 near-lossless, q15 lossless). Sizes are whole
 ``codec.compress`` files (container included); PSNR is over all pixels of a set (inf when exact).
 Baselines code each image as its own file through Pillow (``photo_model.pillow_points``, with the
 grids of BASELINE_QUALITIES so that they reach 46 dB). For each aecodec level: each baseline's bytes
 at the same PSNR (interpolated in log bytes along its Pareto curve) and aecodec's ratio to them.
 Per model and set: the lossy span, whether the ladder is monotone (bytes and PSNR both rising
-through lossless), the largest PSNR gap between neighbours, and BD-rate (negative: aecodec
+through lossless), the largest PSNR gap between lossy neighbours, and BD-rate (negative: aecodec
 smaller) vs WebP and JPEG XL over BD_RANGE where both curves cover it. The JSON goes to
 benchmarks/results/ladder.json unless ``--json`` says otherwise (lossless PSNR as Infinity).
 """
@@ -26,14 +29,15 @@ import math
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 import codec
 from benchmarks import baselines, photo_model
 from codec import api
 from codec.io import data
+from codec.levels import scale as scale_
 from codec.pretrained import DEFAULT_MODEL, PHOTO_MODEL
 
-NEAR_LOSSLESS = (8, 6, 4, 3, 2, 1)  # max_error, from the coarsest to the finest
 BD_RANGE = (36.0, 46.0)  # dB: the high rates issue 28 asks aecodec to win
 # Pillow qualities per format, extended past photo_model's grids so the curves reach ~46 dB.
 BASELINE_QUALITIES = {
@@ -44,11 +48,15 @@ BASELINE_QUALITIES = {
 JSON_OUT = Path("benchmarks/results/ladder.json")
 
 
-def scale(model) -> list[tuple[str, dict]]:
-    """The whole scale, low to high: (label, ``codec.compress`` keyword arguments)."""
-    lossy = [(f"q{q}", {"quality": q}) for q in model.qualities]
-    near = [(f"e{k}", {"max_error": k}) for k in NEAR_LOSSLESS]
-    return lossy + near + [("lossless", {"lossless": True})]
+def scale(model, shape) -> list[tuple[str, dict]]:
+    """The whole quality scale, low to high, one entry per level it names for images of
+    ``shape`` (the lowest quality naming it; every quality with ``model`` None, whose choice
+    may differ per quality): (label, ``codec.compress`` keyword arguments)."""
+    named: dict = {}
+    for q in codec.QUALITIES:
+        key = q if model is None else tuple(model.fields_for(q, shape).values())
+        named.setdefault(key, q)
+    return [(f"q{q}", {"quality": q}) for q in named.values()]
 
 
 def point(name: str, setting, size: int, images, restored) -> dict:
@@ -73,7 +81,7 @@ def aecodec_points(model, images, *, batch: bool) -> list[dict]:
     """Every level of ``scale(model)``: one file for the whole batch (``batch``, a stacked array)
     or one file per image."""
     rows = []
-    for label, kwargs in scale(model):
+    for label, kwargs in scale(model, images[0].shape):
         if batch:
             blob = codec.compress(images, model=model, **kwargs)
             size, restored = len(blob), codec.decompress(blob, model=model)
@@ -125,15 +133,17 @@ def bd_in_range(anchor: list[dict], ours: list[dict]) -> dict:
 
 
 def summary(ours: list[dict], others: dict[str, list[dict]]) -> dict:
-    """Span of the lossy levels, monotonicity through lossless, largest gap, BD-rates."""
-    lossy = [r for r in ours if r["setting"].startswith("q")]
+    """Span of the lossy levels (below near-lossless), monotonicity through lossless, largest
+    gap between lossy levels, BD-rates."""
+    lossy = [r for r in ours if int(r["setting"][1:]) < scale_.NEAR_LOSSLESS]
     sizes = [r["bytes_per_image"] for r in ours]
     psnrs = [r["psnr"] for r in ours]
     rising = all(b1 > b0 for b0, b1 in zip(sizes, sizes[1:], strict=False))
     rising &= all(p1 > p0 for p0, p1 in zip(psnrs, psnrs[1:], strict=False))
     finite = [p for p in psnrs if math.isfinite(p)]
     labels = [r["setting"] for r in ours]
-    pairs = zip(finite, finite[1:], labels, labels[1:], strict=False)  # lossless (inf) last
+    finite = [r["psnr"] for r in lossy]
+    pairs = zip(finite, finite[1:], labels, labels[1:], strict=False)
     gaps = [(p1 - p0, f"{a}->{b}") for p0, p1, a, b in pairs]
     gap, at = max(gaps) if gaps else (0.0, None)
     return {
@@ -192,7 +202,42 @@ def measure(title: str, model, images, *, batch: bool) -> dict:
     matched(ours, others)
     s = summary(ours, others)
     print_table(title, ours, others, s)
-    return {"model": model.name, "images": len(images), "aecodec": ours, **others, "summary": s}
+    name = model.name if model is not None else "the default choice"
+    return {"model": name, "images": len(images), "aecodec": ours, **others, "summary": s}
+
+
+SMALL = {
+    "framed 30x30": lambda x: np.pad(x, ((0, 0), (1, 1), (1, 1))),
+    "padded 32x32": lambda x: np.pad(x, ((0, 0), (0, 4), (0, 4))),
+    "upscaled 2x 56x56": lambda x: np.stack(
+        [np.asarray(Image.fromarray(a).resize((56, 56), Image.BICUBIC)) for a in x]
+    ),
+}
+
+
+def against_plain(rows: list[dict], plain: list[dict]) -> dict:
+    """Each level's bytes against the 28x28 items' at the same PSNR, and the BD-rate."""
+    finite = [r for r in rows if math.isfinite(r["psnr"])]
+    ratios = []
+    for r in finite:
+        b = baselines.bytes_at_psnr([p for p in plain if math.isfinite(p["psnr"])], r["psnr"])
+        ratios.append(r["bytes_per_image"] / b if b else None)
+    known = [x for x in ratios if x is not None]
+    bd = baselines.bd_rate([p for p in plain if math.isfinite(p["psnr"])], finite)
+    return {"ratios": ratios, "max_ratio": max(known) if known else None, "bd_rate": bd}
+
+
+def small_items(fashion, plain: list[dict]) -> dict:
+    """The items at other sizes through the default choice, against ``plain`` (the 28x28 rows)."""
+    out = {}
+    for name, grow in SMALL.items():
+        title = f"fashion-mnist {name}, {len(fashion)} items, the default choice"
+        out[name] = measure(title, None, grow(fashion), batch=True)
+        vs = against_plain(out[name]["aecodec"], plain)
+        out[name]["vs_28x28"] = vs
+        worst = "-" if vs["max_ratio"] is None else f"{vs['max_ratio']:.2f}x"
+        print(f"  vs the items at 28x28 at matched PSNR: at most {worst}, BD {vs['bd_rate']:+.1f}%")
+    return out
 
 
 def main(argv=None) -> None:
@@ -203,7 +248,7 @@ def main(argv=None) -> None:
     parser.add_argument("--photo-limit", type=int, default=None, help="photos per set (all)")
     parser.add_argument("--json", type=Path, default=JSON_OUT, help="where to write the results")
     args = parser.parse_args(argv)
-    results = {"near_lossless": NEAR_LOSSLESS, "bd_range_db": BD_RANGE, "sets": {}}
+    results = {"bd_range_db": BD_RANGE, "sets": {}}
     fashion = data.fashion_mnist("test")[: args.limit]
     fmnist = api.load_model(DEFAULT_MODEL)
     title = f"fashion-mnist test, {len(fashion)} images 28x28 (model {fmnist.name})"
@@ -213,6 +258,8 @@ def main(argv=None) -> None:
         images = images[: args.photo_limit]
         title = f"photos {name}, {len(images)} held-out photos (model {photo.name})"
         results["sets"][f"photos-{name}"] = measure(title, photo, images, batch=False)
+    plain = results["sets"]["fashion-mnist"]["aecodec"]
+    results["sets"].update(small_items(fashion, plain))
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=1, default=float))
     print(f"\nwrote {args.json}")

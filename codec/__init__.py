@@ -51,9 +51,9 @@ _LAZY = {
 
 
 def __getattr__(name: str):
-    # the bundled model's levels, low to high quality: read from it, not written here
+    # the one quality scale every model serves (codec.levels.scale)
     if name == "QUALITIES":
-        return importlib.import_module("codec.api").load_model().qualities
+        return importlib.import_module("codec.levels.scale").QUALITIES
     if name not in _LAZY:
         raise AttributeError(f"module 'codec' has no attribute {name!r}")
     module = importlib.import_module(_LAZY[name])

@@ -73,14 +73,58 @@ def _resolve(model, shapes=None, depth: int = 8) -> Model:
 
 
 def model_for(shapes, depth: int = 8) -> Model:
-    """The bundled model that suits images of these shapes ((H, W) or (H, W, C) each) and depth:
-    the 16-bit model for images deeper than 8 bits, Fashion-MNIST's for its 28 x 28 grey items, the
-    photo model for anything else (where they are installed)."""
+    """The bundled model for images of these shapes ((H, W) or (H, W, C) each) and depth before a
+    pixel is read (``choose_model`` measures, once it has them): the 16-bit model for images
+    deeper than 8 bits, Fashion-MNIST's for its 28 x 28 grey items, the photo model for anything
+    else (where they are installed)."""
     if depth > 8 and DEEP_MODEL.is_file():
         return load_model(DEEP_MODEL)
     if all(tuple(s) == (28, 28) for s in shapes) or not PHOTO_MODEL.is_file():
         return load_model(DEFAULT_MODEL)
     return load_model(PHOTO_MODEL)
+
+
+# How choose_model weighs bytes against PSNR: about 6 dB per doubling of the bytes (one more bit
+# per sample buys 6.02 dB at high rates; on the bundled models' ladders it ranges 2-11 dB).
+DB_PER_DOUBLING = 6.0
+CHOICE_SAMPLE = 8  # images measured per choice (each cropped to CHOICE_SIDE at most)
+CHOICE_SIDE = 256
+_chosen: dict[tuple, Path] = {}
+
+
+def choose_model(images, *, quality=None, max_error=None, depth: int = 8) -> Model:
+    """The bundled model for a batch of images (N, H, W[, C]), by measuring: each bundled model
+    codes a sample at the asked ``quality`` (or ``max_error``) and the one with the lowest
+    log2(bytes) - PSNR / DB_PER_DOUBLING wins (the smaller at an equal or better PSNR always
+    does; exact levels compare bytes alone). Models that cannot code the images are passed over.
+    The choice is kept per image size (per colour for images larger than CHOICE_SIDE) and level,
+    so a folder of such images is measured once."""
+    paths = [p for p in (DEFAULT_MODEL, PHOTO_MODEL) if p.is_file()]
+    if depth > 8 or len(paths) < 2:
+        return model_for([images.shape[1:]], depth)
+    shape = images.shape[1:]
+    size = shape if shape[0] * shape[1] <= CHOICE_SIDE**2 else ("large", shape[2:])
+    key = (size, quality, max_error)
+    if key not in _chosen:
+        sample = images[:CHOICE_SAMPLE, :CHOICE_SIDE, :CHOICE_SIDE]
+        costs = {p: _cost(load_model(p), sample, quality, max_error) for p in paths}
+        _chosen[key] = min(paths, key=lambda p: costs[p])
+    return load_model(_chosen[key])
+
+
+def _cost(model: Model, sample: np.ndarray, quality, max_error) -> float:
+    """What choose_model minimizes for ``model`` on ``sample`` (inf: it cannot code it)."""
+    try:
+        level = model.level_of(level_fields(model, quality, max_error, 8, sample.shape[1:]))
+        check_level_shape(level, model, sample.shape[1:])
+    except (InputError, FormatError):
+        return float("inf")
+    data = level.encode(sample)
+    restored = level.decode(data, len(sample), sample.shape[1:])
+    mse = float(np.mean((restored.astype(np.float64) - sample) ** 2))
+    if mse == 0:
+        return float(np.log2(len(data) + 1))
+    return float(np.log2(len(data) + 1) - 10 * np.log10(255.0**2 / mse) / DB_PER_DOUBLING)
 
 
 def model_named_by(header: dict) -> Model:
@@ -105,7 +149,7 @@ def check_codable(shape, *, model=None, quality=None, max_error: int | None = No
     """
     check_image_shape(shape)
     found = _resolve(model, [shape])
-    asked = level_fields(found, quality, max_error)
+    asked = level_fields(found, quality, max_error, shape=tuple(shape))
     check_level_shape(found.level_of(asked, asked=True), found, shape)
 
 
@@ -165,7 +209,7 @@ class ArchiveWriter:
     ):
         self.model = _resolve(model, [image_shape], depth)
         self.depth = check_depth(depth)
-        self._asked = level_fields(self.model, quality, max_error, self.depth)
+        self._asked = level_fields(self.model, quality, max_error, self.depth, tuple(image_shape))
         self.quality, self.max_error = self._asked["quality"], self._asked["max_error"]
         self.level = self.model.level_of(self._asked, asked=True)
         self.image_shape = tuple(image_shape)
@@ -302,10 +346,10 @@ def compress(
     Args:
         images: a uint8 array (bool is taken as 0/255): one image (H, W) or (H, W, C) with C 3 or
             4 (colour), or a batch (N, H, W) or (N, H, W, C); or a list of images of any sizes.
-        quality: a level of ``model.qualities`` (``codec.QUALITIES`` for the bundled model), low
-            to high; None: the model's default.
-        model: a ``Model``, a model file's path, or None: the bundled model that suits the images
-            (``model_for``: Fashion-MNIST's for 28 x 28 grey items, the photo model otherwise).
+        quality: one of ``codec.QUALITIES``, the same on every model (``levels/scale.py``): 1 a
+            preview, 2-13 at least 24-46 dB, 14 near-lossless, 15 lossless; None: 6.
+        model: a ``Model``, a model file's path, or None: the bundled model that codes a sample of
+            the images best at that quality (``choose_model``).
         meta: a small dict stored verbatim in the header (the CLI records the original file name).
         grey_stack: take a 3-D array whose last axis is 3 or 4 as grey images of width 3 or 4.
         pool: a ``parallel.DaskPool`` to code the chunks on (the same bytes as without).
@@ -316,8 +360,7 @@ def compress(
             e.g. 12 for 12-bit data held in uint16. Depths other than 8 need lossless or max_error.
 
     Raises:
-        InputError: wrong dtype, rank, empty, NaN, too large, unknown quality, values beyond the
-            depth, a model without a lossless coder.
+        InputError: wrong dtype, rank, size, NaN, quality, values beyond the depth, no lossless.
 
     >>> import numpy as np, codec
     >>> x = np.zeros((2, 28, 28), np.uint8)
@@ -330,6 +373,7 @@ def compress(
     if isinstance(images, (list, tuple)):
         return _compress_list(images, quality=quality, model=model, meta=meta, depth=depth, **exact)
     batch, batched = as_batch(images, grey_stack=grey_stack)
+    model = model or choose_model(batch, depth=depth_of(batch, depth), quality=quality, **exact)
     out = io.BytesIO()
     with ArchiveWriter(
         out,
@@ -365,12 +409,19 @@ def _compress_list(images, **kw) -> bytes:
 
 
 def made_by(model: Model, header: dict) -> bool:
-    """Whether ``model`` decodes the file of ``header``: it made it, or (a lossy level) a model
-    whose levels it kept unchanged (it lists their fingerprints: a lossless coder added to a
-    model)."""
+    """Whether ``model`` decodes the file of ``header``: it made it, or it is a model it grew from
+    without changing a level (``meta["same_model_as"]``: measurements or levels added), or (a
+    lossy level) one whose lossy levels it kept (``meta["same_levels_as"]``: a lossless coder
+    added)."""
     needed = header["model"]["fingerprint"]
-    same = model.meta.get("same_levels_as", []) if header["quality"] else []
+    same = _listed(model.meta, "same_model_as")
+    same = [*same, *_listed(model.meta, "same_levels_as")] if header["quality"] else same
     return any(isinstance(f, str) and f.startswith(needed) for f in (model.fingerprint, *same))
+
+
+def _listed(meta: dict, key: str) -> list:
+    value = meta.get(key)
+    return value if isinstance(value, list) else []
 
 
 def check_model(model: Model, header: dict) -> None:
@@ -418,20 +469,24 @@ def pick_quality(
     model=None,
     sample: int = 256,
 ) -> dict:
-    """Measure every level on (up to) the first ``sample`` images and pick, by measurement (the
-    levels' order is not assumed: on images unlike the training data it can invert):
+    """Measure the level of every quality of the scale, lossless included, on (up to) the first
+    ``sample`` images and pick, by measurement (the levels' order is not assumed: on images
+    unlike the validation images it can invert):
 
     - for ``target_psnr``: the smallest level that reaches it, else the one with the highest PSNR;
     - for ``target_bytes_per_image``: the highest PSNR that fits, else the smallest level.
 
-    Returns {"quality", "psnr", "bytes_per_image", "met", "sample"}.
+    ``model`` None measures every bundled model of 8-bit images and picks among them all.
+
+    Returns {"quality", "psnr", "bytes_per_image", "met", "sample", "model"}: the lowest quality
+    that names the level picked (qualities that name the same level are measured once).
     """
     if (target_psnr is None) == (target_bytes_per_image is None):
         raise InputError("pick a quality by target_psnr or by target_bytes_per_image (one of them)")
     a, _ = as_batch(images)
-    model = _resolve(model, [a.shape[1:]])
     a = a[:sample]
-    results = [measure(model, a, q) for q in model.qualities]
+    models = [_resolve(model)] if model is not None else _bundled(a.shape[1:])
+    results = [r for m in models for r in _measure_scale(m, a)]
     if target_psnr is not None:
         meeting = [r for r in results if r["psnr"] >= target_psnr]
         best = (
@@ -447,6 +502,26 @@ def pick_quality(
             else min(results, key=lambda r: r["bytes_per_image"])
         )
     return {**best, "met": bool(meeting), "sample": len(a)}
+
+
+def _bundled(shape) -> list[Model]:
+    """The bundled models of 8-bit images that are installed (the one by shape at least)."""
+    found = [load_model(p) for p in (DEFAULT_MODEL, PHOTO_MODEL) if p.is_file()]
+    return found or [model_for([shape])]
+
+
+def _measure_scale(model: Model, a: np.ndarray) -> list[dict]:
+    """``measure`` of every distinct level the scale names for images like ``a`` (none if the
+    model cannot code them), each with its model."""
+    named: dict[tuple, int] = {}
+    for q in model.qualities:
+        try:
+            fields = model.fields_for(q, a.shape[1:])
+        except InputError:
+            return []
+        if fields["quality"] or model.has_bounds:  # a model without a lossless coder stops below
+            named.setdefault(tuple(fields.values()), q)
+    return [{**measure(model, a, q), "model": model} for q in named.values()]
 
 
 def choose_quality(images, **kw) -> int:

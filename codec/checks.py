@@ -16,6 +16,7 @@ from bitstream import container
 from bitstream.header import MAX_DEPTH, MAX_ERROR, dtype_of
 from codec.errors import InputError, LimitError
 from codec.io.shapes import check_array_shape, check_image_shape, one_image
+from codec.levels import scale
 from codec.levels.model import Model
 
 # Dense format-2 chunks (written before the floor of bytes per pixel) are still decoded, up to
@@ -81,21 +82,27 @@ def check_level_shape(level, model: Model, shape) -> None:
     )
 
 
-def level_fields(model: Model, quality=None, max_error=None, depth: int = 8) -> dict:
+def level_fields(model: Model, quality=None, max_error=None, depth: int = 8, shape=None) -> dict:
     """The header's fields that name the level a writer is asked for (``Model.level_of`` reads
-    them): ``quality`` (None: the model's default), or ``max_error`` (0: lossless; quality 0).
+    them): scale ``quality`` (None: the model's default) served for images of ``shape``
+    (``Model.fields_for``), or ``max_error`` (0: lossless; quality 0).
 
     Raises:
-        InputError: both asked for, an unknown quality or bound, a depth other than 8 for a
-            quality level.
+        InputError: both asked for, an unknown quality or bound, a lossy level for a depth other
+            than 8.
     """
     if max_error is not None:
         if quality is not None:
             raise InputError("pass a quality or a max_error (lossless: 0), not both")
         return {"quality": 0, "max_error": check_max_error(max_error), "depth": depth}
-    if depth != 8 and (quality is not None or model.levels):
+    if depth != 8:  # the scale's PSNRs are of 8-bit values; deeper images go exactly or bounded
+        if quality is not None and quality not in (scale.NEAR_LOSSLESS, scale.LOSSLESS):
+            raise InputError(LOSSY_DEPTH.format(depth=depth))
+        quality = scale.LOSSLESS if quality is None else quality
+    fields = model.fields_for(quality, shape)
+    if depth != 8 and fields["quality"]:
         raise InputError(LOSSY_DEPTH.format(depth=depth))
-    return {"quality": model.check_quality(quality), "max_error": 0, "depth": depth}
+    return {**fields, "depth": depth}
 
 
 def check_max_error(max_error) -> int:

@@ -8,6 +8,7 @@ imports the other's half, so the file layer never imports the API.
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 from codec import api
@@ -30,7 +31,12 @@ def write_archive(
     """Compress ``source`` (its ``batches``, if given, stand for the rest of its stream) into an
     archive on ``fileobj``, recording what restoring it needs; ``on_batch(batch)`` after each; the
     chunks coded on ``pool``'s workers where given (``parallel.DaskPool``: the same bytes);
-    ``max_error`` (0: lossless) codes with the model's lossless coder. Returns the count."""
+    ``max_error`` (0: lossless) codes with the model's lossless coder; ``model`` None: the bundled
+    model ``api.choose_model`` picks on the first batch. Returns the count."""
+    batches = iter(source.batches() if batches is None else batches)
+    first = next(batches)
+    if model is None:
+        model = api.choose_model(first, quality=quality, max_error=max_error, depth=source.depth)
     writer = api.ArchiveWriter(
         fileobj,
         source.image_shape,
@@ -42,7 +48,7 @@ def write_archive(
         max_error=max_error,
         depth=source.depth,
     )
-    for batch in source.batches() if batches is None else batches:
+    for batch in itertools.chain([first], batches):
         writer.write(batch)
         if on_batch is not None:
             on_batch(batch)

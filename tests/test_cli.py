@@ -301,13 +301,17 @@ def test_train_refuses_an_out_of_range_architecture_before_training(
     assert not (tmp_path / "w").exists() and not (tmp_path / "m.aecm").exists()
 
 
-def test_targets_that_cannot_be_met_are_said(tmp_path, mosaic):
+def test_targets_that_cannot_be_met_are_said(tmp_path, mosaic, tiny_model_path):
     grey, _ = mosaic
     Image.fromarray(grey).save(tmp_path / "g.png")
     r = run("--target-size", "10", "g.png", cwd=tmp_path)
     assert r.returncode == 0 and b"more than the 10 asked" in r.stderr
-    r = run("-f", "--target-psnr", "60", "g.png", cwd=tmp_path)
+    # the scale ends in lossless: only a model without a lossless coder misses a PSNR
+    model = ["--model", str(tiny_model_path)]
+    r = run("-f", "--target-psnr", "60", *model, "g.png", cwd=tmp_path)
     assert r.returncode == 0 and b"no quality of the model meets 60.0 dB" in r.stderr
+    r = run("-f", "--target-psnr", "60", "g.png", cwd=tmp_path)
+    assert r.returncode == 0 and b"chose quality 15" in r.stderr
 
 
 def test_errors_name_the_model_or_the_output_folder_they_are_about(tmp_path, test_images):

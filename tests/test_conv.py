@@ -164,10 +164,8 @@ def test_a_model_file_of_conv_levels_codes_through_the_api_and_the_command_line(
     model, _, colour = trained
     conv_model.export_model(model, tmp_path / "c.aecm", name="small-conv", meta={})
     loaded = codec.load_model(tmp_path / "c.aecm")
-    assert [level.kind for level in loaded.levels] == [
-        "conv",
-        "conv",
-    ] and loaded.default_quality == 1
+    assert [level.kind for level in loaded.levels] == ["conv", "conv"]
+    assert loaded.default_quality == 6 and loaded.fields_for(1)["quality"] == 1
     image = np.concatenate([colour[0], colour[1]], axis=1)[:27, :50]
     blob = codec.compress(image, model=loaded, quality=2)
     assert codec.decompress(blob, model=loaded).shape == image.shape
@@ -482,6 +480,8 @@ def test_auto_training_on_small_aligned_images_measures_every_kind_and_keeps_a_m
     ]
     assert cli.main(argv) == 0
     model = codec.load_model(tmp_path / "m.aecm")
+    # the scale's measurements: each level's, on the held-out images
+    assert [r["level"] for r in model.scale_rows] == list(range(1, len(model.levels) + 1))
     rows = model.meta["val_ladder"]
     assert len(rows) == len(model.levels) >= 1 and [r["kind"] for r in rows] == [
         lv.kind for lv in model.levels
@@ -560,12 +560,14 @@ def test_the_bundled_model_that_suits_the_input_is_chosen_and_found_again_by_the
 
     fmnist, photo = codec.load_model(api.DEFAULT_MODEL), codec.load_model(api.PHOTO_MODEL)
     colour = np.stack([test_images[0], test_images[1], test_images[2]], -1)
+    rng = np.random.default_rng(0)
+    smooth = (np.cumsum(rng.normal(0, 4, (96, 128, 3)), axis=1) + 128).clip(0, 255)
     for images, model in (
         (test_images[:3], fmnist),
         (test_images[0], fmnist),
-        (colour, photo),
-        (test_images[:2, :27], photo),
-        ([test_images[0], colour], photo),
+        (test_images[:2, :27], fmnist),  # other sizes of the same items: measured, not by shape
+        (smooth.astype(np.uint8), photo),
+        ([test_images[0], colour], photo),  # a list of several sizes: by shape
     ):
         blob = codec.compress(images)
         assert container.unpack(blob).header["model"]["fingerprint"] == model.fingerprint[:16]
@@ -579,7 +581,8 @@ def test_the_bundled_model_that_suits_the_input_is_chosen_and_found_again_by_the
     Image.fromarray(colour).save(tmp_path / "c.png")
     assert run("-q", "c.png", cwd=tmp_path).returncode == 0
     info = run("info", "--json", "c.png.aec", cwd=tmp_path)
-    assert b'"aecodec-photo"' in info.stdout
+    chosen = api.model_named_by(container.unpack(codec.compress(colour)).header)
+    assert f'"{chosen.name}"'.encode() in info.stdout
     (tmp_path / "c.png").unlink()
     assert run("-d", "-q", "c.png.aec", cwd=tmp_path).returncode == 0
     assert np.asarray(Image.open(tmp_path / "c.png")).shape == colour.shape

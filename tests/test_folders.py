@@ -199,7 +199,7 @@ def test_a_folder_of_mixed_sizes_and_colours_round_trips_with_its_tree(tmp_path,
     Image.fromarray(rgb[:64, :90]).save(photos / "day" / "b.png")
     Image.fromarray(grey[3:50, 5:60]).save(photos / "day" / "two" / "c.tif")
     (photos / "notes.txt").write_text("not an image")
-    r = run("-r", "--quality", "8", "--model", FMNIST, "photos", cwd=tmp_path)
+    r = run("-r", "--quality", "9", "--model", FMNIST, "photos", cwd=tmp_path)
     assert r.returncode == 0 and b"skipped 1 file(s) that are not images: notes.txt" in r.stderr
     photos.rename(tmp_path / "original")
     assert run("-d", "-q", "photos.aec", cwd=tmp_path).returncode == 0

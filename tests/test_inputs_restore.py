@@ -270,7 +270,7 @@ def test_every_8_bit_mode_round_trips_through_the_command_line(tmp_path, test_im
     original = np.asarray(
         Image.open(tmp_path / "in.png").convert({"1": "L", "P": "RGB"}.get(mode, mode))
     )
-    assert run("-q", "--quality", "8", "--model", FMNIST, "in.png", cwd=tmp_path).returncode == 0
+    assert run("-q", "--quality", "9", "--model", FMNIST, "in.png", cwd=tmp_path).returncode == 0
     (tmp_path / "in.png").rename(tmp_path / "kept.png")
     r = run("-d", "-q", "in.png.aec", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
@@ -279,7 +279,9 @@ def test_every_8_bit_mode_round_trips_through_the_command_line(tmp_path, test_im
     assert restored.mode == {"1": "L", "P": "RGB"}.get(mode, mode)
     restored = np.asarray(restored)
     assert restored.shape == original.shape
-    assert np.abs(restored.astype(int) - original).max() <= 7  # quality 8: half its step of 14
+    assert (
+        np.abs(restored.astype(int) - original).max() <= 7
+    )  # quality 9 (>= 38 dB): half its step of 14
     if mode in ("LA", "RGBA"):
         assert (restored[..., -1] == 255).all()  # an opaque alpha channel comes back exactly
 
@@ -327,7 +329,7 @@ def test_narrow_grey_images_are_not_restored_as_one_colour_image(tmp_path):
     # three 28x4 grey images
     stack = np.random.default_rng(0).integers(0, 255, (3, 28, 4), dtype=np.uint8)
     (tmp_path / "g3.aec").write_bytes(
-        codec.compress(stack, quality=8, grey_stack=True, model=codec.load_model())
+        codec.compress(stack, quality=9, grey_stack=True, model=codec.load_model())
     )
     r = run("-d", "-q", "-o", "g3.png", "g3.aec", cwd=tmp_path)
     assert r.returncode == 1 and b"an image file holds one image, the archive 3" in r.stderr
@@ -338,7 +340,7 @@ def test_narrow_grey_images_are_not_restored_as_one_colour_image(tmp_path):
 
 def test_an_image_format_that_cannot_hold_the_channels_is_a_data_error(tmp_path, test_images):
     rgba = np.stack([test_images[0]] * 3 + [np.full((28, 28), 255, np.uint8)], -1)[None]
-    (tmp_path / "a.aec").write_bytes(codec.compress(rgba, quality=8, model=codec.load_model()))
+    (tmp_path / "a.aec").write_bytes(codec.compress(rgba, quality=9, model=codec.load_model()))
     with pytest.raises(codec.DataError, match="JPEG cannot hold an image of 4 channels"):
         codec.decompress_file(tmp_path / "a.aec", tmp_path / "a.jpg")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.aec"]
@@ -356,14 +358,14 @@ def test_a_colour_array_is_one_colour_image_in_the_api_and_the_command_line(tmp_
     _, rgb = mosaic
     # its pixel level 8 bounds the error (the photo model: test_conv.py)
     fmnist = codec.load_model()
-    blob = codec.compress(rgb, quality=8, model=fmnist)
+    blob = codec.compress(rgb, quality=9, model=fmnist)
     restored = codec.decompress(blob)
     assert restored.shape == rgb.shape and np.abs(restored.astype(int) - rgb).max() <= 7
     # the rare stack of 168 grey images of width 3
-    planes = codec.compress(rgb, quality=8, grey_stack=True, model=fmnist)
+    planes = codec.compress(rgb, quality=9, grey_stack=True, model=fmnist)
     assert codec.decompress(planes).shape == rgb.shape and len(blob) < len(planes) / 1.5
     np.save(tmp_path / "rgb.npy", rgb)
-    assert run("-q", "--quality", "8", "--model", FMNIST, "rgb.npy", cwd=tmp_path).returncode == 0
+    assert run("-q", "--quality", "9", "--model", FMNIST, "rgb.npy", cwd=tmp_path).returncode == 0
     assert json.loads(run("info", "--json", "rgb.npy.aec", cwd=tmp_path).stdout)["batched"] is False
 
 
@@ -384,7 +386,7 @@ def test_an_opaque_palette_image_comes_back_as_the_colours_it_shows(tmp_path, mo
     shown = np.asarray(Image.open(tmp_path / "pal.png").convert("RGB"))
     assert (
         run(
-            "-q", "--quality", "8", "--model", FMNIST, "-o", "pal.aec", "pal.png", cwd=tmp_path
+            "-q", "--quality", "9", "--model", FMNIST, "-o", "pal.aec", "pal.png", cwd=tmp_path
         ).returncode
         == 0
     )

@@ -97,26 +97,28 @@ def images(n: int = 20) -> np.ndarray:
 def test_a_model_of_a_plugin_kind_loads_with_its_levels(model_path):
     model = codec.load_model(model_path)
     assert [(lv.kind, lv.step) for lv in model.levels] == [("quantized", 16), ("quantized", 4)]
-    assert model.qualities == (1, 2) and model.default_quality == 2
+    assert model.qualities == codec.QUALITIES and model.default_quality == 6
+    # no measurements stored: the scale is spread over its two levels in order
+    assert [model.fields_for(q)["quality"] for q in (1, 7, 8, 13)] == [1, 1, 2, 2]
     assert model.part("quantized") == (16, 4) and model.part("tile") is None
     assert isinstance(model.level(1), registry.Level)
 
 
-@pytest.mark.parametrize("quality", [1, 2, None])
-def test_images_round_trip_through_compress_and_decompress(model_path, quality):
+@pytest.mark.parametrize("quality, level", [(1, 1), (13, 2), (None, 1)])
+def test_images_round_trip_through_compress_and_decompress(model_path, quality, level):
     model, x = codec.load_model(model_path), images()
     blob = codec.compress(x, model=model, quality=quality)
-    step = {1: 16, 2: 4, None: 4}[quality]
+    step = {1: 16, 2: 4}[level]
     restored = codec.decompress(blob, model=model)
     assert restored.shape == x.shape and restored.dtype == np.uint8
     assert np.abs(restored.astype(int) - x).max() <= step // 2
-    assert container.unpack(blob).header["quality"] == (quality or 2)
+    assert container.unpack(blob).header["quality"] == level
 
 
 def test_an_archive_file_of_a_plugin_kind_is_read_at_random(model_path, tmp_path):
     model, x = codec.load_model(model_path), images()
     path = tmp_path / "x.aec"
-    path.write_bytes(codec.compress(x, model=model, quality=2))
+    path.write_bytes(codec.compress(x, model=model, quality=13))
     assert len(container.unpack(path.read_bytes()).chunks) == 3  # the level's chunks of 7
     whole = codec.decompress(path.read_bytes(), model=model_path)
     with codec.open(path, model=model_path) as archive:
@@ -131,11 +133,14 @@ def test_a_plugin_section_beside_the_built_in_ones_and_in_a_ladder(plugin, tmp_p
     model = api.Model(modelfile.loads(added))
     bundled = codec.load_model()
     assert [lv.kind for lv in model.levels] == [*(lv.kind for lv in bundled.levels), "quantized"]
-    laddered = modelfile.amended(added, ladder=[["tile", 0], ["quantized", 0]], default=2)
+    # a ladder of other levels drops the measurements of the old ones (they name its levels)
+    meta = {k: v for k, v in model.meta.items() if k != "scale"}
+    ladder = [["tile", 0], ["quantized", 0]]
+    laddered = modelfile.amended(added, ladder=ladder, default=2, meta=meta)
     model = api.Model(modelfile.loads(laddered))
     assert [lv.kind for lv in model.levels] == ["tile", "quantized"]
     x = images(3)
-    restored = codec.decompress(codec.compress(x, model=model, quality=2), model=model)
+    restored = codec.decompress(codec.compress(x, model=model, quality=13), model=model)
     assert np.abs(restored.astype(int) - x).max() <= 4
     # the built-in kinds are unchanged beside it: the lossless coder still codes
     exact = codec.compress(x, model=model, lossless=True)

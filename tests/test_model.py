@@ -202,9 +202,9 @@ def test_a_model_with_absurd_gains_still_codes_cleanly(tiny_model_path, tmp_path
 
 
 def test_each_level_is_an_object_with_one_narrative(bundled, test_images):
-    kinds = [bundled.level(q).kind for q in bundled.qualities]
-    assert kinds == ["tile"] * 3 + ["pixel"] * 5
-    for q in (1, 8):
+    kinds = [level.kind for level in bundled.levels]
+    assert kinds == ["tile"] * 3 + ["pixel"] * 11
+    for q in (1, 9):
         level = bundled.level(q)
         stream = level.encode(test_images[:3], min_bytes=0)
         assert level.decode(stream, 3, [28, 28]).shape == (3, 28, 28)
@@ -213,11 +213,12 @@ def test_each_level_is_an_object_with_one_narrative(bundled, test_images):
 
 def test_a_model_with_fewer_levels_uses_its_own_default(tiny_model_path, tmp_path, test_images):
     tiny = codec.load_model(tiny_model_path)
-    assert tiny.qualities == (1, 2, 3) and tiny.default_quality == 3  # its first pixel level
+    assert tiny.qualities == codec.QUALITIES and tiny.default_quality == 6
+    level = tiny.fields_for(6)["quality"]  # by its own measurements, its level nearest 32 dB
     np.save(tmp_path / "a.npy", test_images[:5])
     assert run("-q", "--model", str(tiny_model_path), "a.npy", cwd=tmp_path).returncode == 0
     info = json.loads(run("info", "--json", "a.npy.aec", cwd=tmp_path).stdout)
-    assert info["quality"] == 3
+    assert info["quality"] == level
     assert codec.decompress(codec.compress(test_images[:5], model=tiny), model=tiny).shape == (
         5,
         28,

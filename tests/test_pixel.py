@@ -93,5 +93,5 @@ def test_a_model_with_missing_or_absurd_pixel_tables_is_a_format_error(
 
 
 def test_estimating_the_size_at_an_unknown_level_is_an_input_error(bundled, test_images):
-    with pytest.raises(codec.InputError, match="quality 9 is not one of the model's levels"):
-        bundled.estimate_bits(test_images[:2], 9)
+    with pytest.raises(codec.InputError, match="quality 16 is not on the scale 1-15"):
+        bundled.estimate_bits(test_images[:2], 16)

@@ -92,11 +92,12 @@ def _remover(args, paths):
     return lambda: remove_inputs(paths)
 
 
-def _quality(args, model, source, sample) -> int:
-    """--quality, or the level --target-psnr / --target-size pick by measuring every level on the
-    first chunk of images; says on stderr which, and when the target cannot be met."""
+def _quality(args, model, source, sample) -> tuple:
+    """(model, --quality), or the model (None: the bundled ones) and quality that --target-psnr /
+    --target-size pick by measuring every quality on the first chunk of images; says on stderr
+    which, and when the target cannot be met."""
     if args.target_psnr is None and args.target_size is None:
-        return args.quality
+        return model, args.quality
     per_image = None if args.target_size is None else args.target_size / source.count
     pick = api.pick_quality(
         sample, target_psnr=args.target_psnr, target_bytes_per_image=per_image, model=model
@@ -118,7 +119,7 @@ def _quality(args, model, source, sample) -> int:
                 f"aecodec: {name}: no quality of the model meets {wanted}: this is the closest",
                 file=sys.stderr,
             )
-    return pick["quality"]
+    return pick["model"], pick["quality"]
 
 
 def compress_one(args, src: str | None) -> None:
@@ -139,10 +140,13 @@ def compress_one(args, src: str | None) -> None:
     if dst is not None:  # before any image is coded
         fileio.check_output(dst, force=args.force, inputs=inputs)
     _note_skipped(args, src, source.skipped)
-    model = _model(args, [source.image_shape], source.depth)
-    batches = source.batches()  # streamed once: the first chunk also serves to pick a quality
+    model = _model(args)
+    batches = source.batches()  # streamed once: the first chunk also picks the model and quality
     first = next(batches)
-    quality = None if max_error is not None else _quality(args, model, source, first)
+    # without --model, write_archive chooses one by measuring the first chunk
+    model, quality = (
+        (model, None) if max_error is not None else _quality(args, model, source, first)
+    )
     name = source.meta.get("name", "stdin")
     with contextlib.ExitStack() as stack:
         if dst is None:
@@ -165,19 +169,25 @@ def compress_one(args, src: str | None) -> None:
         )
         if dst is None:
             sys.stdout.buffer.flush()
-    if args.target_size is not None and out.count > args.target_size and not args.quiet:
+    _summary(args, (src, dst, name), source.count, out.count, quality, max_error)
+
+
+def _summary(args, names, count: int, size: int, quality, max_error) -> None:
+    """What compressing a FILE says on stderr: a target size missed; with -v, what was done."""
+    src, dst, name = names
+    if args.target_size is not None and size > args.target_size and not args.quiet:
         print(
-            f"aecodec: {name}: {out.count} bytes, more than the {args.target_size} asked: "
+            f"aecodec: {name}: {size} bytes, more than the {args.target_size} asked: "
             "no quality of the model makes it smaller",
             file=sys.stderr,
         )
-    # None: the default
-    level = 0 if max_error is not None else model.default_quality if quality is None else quality
-    shown = level_name(level, max_error or 0)
-    per_image = out.count / source.count
+    if max_error is not None:
+        shown = level_name(0, max_error)
+    else:
+        shown = level_name(quality, 0) if quality else "the default quality"
     _note(
         args,
-        f"{src or 'stdin'}: {source.count} image(s), {shown}, {per_image:.1f} bytes/image"
+        f"{src or 'stdin'}: {count} image(s), {shown}, {count and size / count:.1f} bytes/image"
         + (f" -> {dst}" if dst else ""),
     )
 

@@ -81,6 +81,7 @@ def _model_names(args) -> dict:
         for fingerprint in [
             body["fingerprint"],
             *body["meta"].get("same_levels_as", []),
+            *body["meta"].get("same_model_as", []),
         ]:
             names[fingerprint[: 2 * FINGERPRINT_BYTES]] = body["name"]
     return names
@@ -106,6 +107,12 @@ def info(args) -> int:
     return status
 
 
+def _stored_level(number: int, max_error: int) -> str:
+    """The level a header names: the model's level N (what a scale quality chose when the file
+    was written), or the lossless coder's bound."""
+    return f"the model's level {number}" if number else level_name(0, max_error)
+
+
 def _described(path: str, info: dict) -> str:
     """A file's header as ``aecodec info`` prints it."""
     meta, model = info["meta"], info["model"]
@@ -124,7 +131,7 @@ def _described(path: str, info: dict) -> str:
         f"  size         {info['bytes']} bytes ({info['bytes_per_image']:.1f} per image), "
         f"payload {info['payload_bytes']} in {info['chunks']} chunk(s)\n"
         f"  model        {shown}\n"
-        f"  quality      {level_name(info['quality'], info['max_error'])}\n"
+        f"  level        {_stored_level(info['quality'], info['max_error'])}\n"
         f"  coder        {info['coder']['name']} {info['coder']['version']}\n"
         f"  original     {meta.get('kind', '?')} {meta.get('name', '')}"
     )

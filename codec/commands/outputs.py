@@ -13,6 +13,7 @@ from pathlib import Path
 from codec.errors import USAGE_ERRORS
 from codec.io import fileio
 from codec.io.images import folder_files
+from codec.levels.scale import describe
 
 OUTPUT_OPTIONS = ("out", "workdir")  # the Path options a command writes; every other one it reads
 
@@ -62,10 +63,10 @@ def report(name: str | None, e: BaseException) -> int:
 
 
 def level_name(quality: int, max_error: int) -> str:
-    """How a file's level reads: quality Q, or (quality 0: the lossless coder) lossless or
+    """How a level reads: scale quality Q, or (quality 0: the lossless coder) lossless or
     near-lossless within K."""
     if quality:
-        return f"quality {quality}"
+        return f"quality {quality} ({describe(quality)})"
     return f"near-lossless (every pixel within {max_error})" if max_error else "lossless"
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from codec.errors import FormatError, InputError
-from codec.levels import conv, lossless, modelfile, pixel, registry, tile
+from codec.levels import conv, lossless, pixel, registry, scale, tile
 
 BUILT_IN = (tile, pixel, conv, lossless)  # each registered itself on import
 
@@ -44,11 +44,9 @@ class Model:
             raise TypeError(f"{source}: a level kind made levels without the Level protocol")
         if not self.levels and self._bounded is None:
             raise FormatError(f"{source}: the model has no quality levels and no lossless coder")
-        # a model of the lossless coder alone has no quality levels: its default is lossless
-        # (quality 0)
-        self.default_quality = (
-            modelfile.default_from_body(body, len(self.levels), source=source) if self.levels else 0
-        )
+        self.scale_rows = scale.read_rows(self.meta, len(self.levels), source)
+        # a model of the lossless coder alone has no lossy levels: its default is lossless
+        self.default_quality = scale.DEFAULT if self.levels else scale.LOSSLESS
 
     def part(self, kind: str):
         """What kind ``kind`` loaded, shared by its levels (the tile and conv transforms, the
@@ -57,27 +55,58 @@ class Model:
 
     @property
     def qualities(self) -> tuple[int, ...]:
-        """Every level's quality number, low to high."""
-        return tuple(range(1, len(self.levels) + 1))
+        """The quality scale (``scale.QUALITIES``): every model serves every quality."""
+        return scale.QUALITIES
 
     def check_quality(self, quality) -> int:
-        """``quality`` as an int if it names one of the levels (None: the model's default, 0 for a
-        model of the lossless coder alone).
+        """``quality`` as an int on the scale (None: the model's default).
 
         Raises:
-            InputError: not one of ``qualities``.
+            InputError: not one of ``scale.QUALITIES``.
         """
-        if quality is None:
-            return self.default_quality
-        if (
-            isinstance(quality, bool)
-            or not isinstance(quality, (int, np.integer))
-            or quality not in self.qualities
-        ):
+        return self.default_quality if quality is None else scale.check_quality(quality)
+
+    @property
+    def has_bounds(self) -> bool:
+        """Whether the model codes within a bound (its lossless coder): qualities 14 and 15."""
+        return self._bounded is not None
+
+    def fields_for(self, quality, shape=None) -> dict:
+        """The header fields (``quality``: the level's number, or 0 and ``max_error`` for the
+        lossless coder) of the level that serves scale ``quality`` (None: the default) for images
+        of ``shape`` (H, W[, C]; None: the model's own size), by ``scale``'s rule.
+
+        Raises:
+            InputError: an unknown quality; no level of the model codes such images.
+        """
+        quality = self.check_quality(quality)
+        if quality in (scale.LOSSLESS, scale.NEAR_LOSSLESS):
+            return {"quality": 0, "max_error": 0 if quality == scale.LOSSLESS else 1}
+        rows = self._candidates(shape)
+        if not rows:
             raise InputError(
-                f"quality {quality!r} is not one of the model's levels {self.qualities}"
+                f"model {self.name!r} has no level for images of shape {tuple(shape)} "
+                "(use the bundled models, or train one on such images)"
             )
-        return int(quality)
+        if self.scale_rows is None and self.levels and "level" in rows[0]:
+            return scale.header_fields(scale.by_rank(len(self.levels), quality))
+        return scale.header_fields(scale.pick(rows, quality))
+
+    def _candidates(self, shape) -> list[dict]:
+        """The measured rows whose level codes images of ``shape`` as it was measured: a tile
+        level only its own size; without stored rows, every level (then the lossless coder's
+        bounds, at the PSNR a uniform error would give)."""
+        if self.scale_rows is None:
+            if self.levels:
+                return [{"level": n} for n in range(1, len(self.levels) + 1)]
+            rows = _nominal_bounds() if self._bounded is not None else []
+        else:
+            rows = (
+                self.scale_rows
+                if self._bounded is not None
+                else [r for r in self.scale_rows if "level" in r]
+            )
+        return [r for r in rows if "max_error" in r or fits(self.levels[r["level"] - 1], shape)]
 
     def level_of(self, header, *, asked: bool = False) -> registry.Level:
         """The level a file's header names: the one rule of every reader and writer.
@@ -115,17 +144,37 @@ class Model:
                 "does not have"
             ) from None
 
-    def level(self, quality=None) -> registry.Level:
-        """The level of ``quality`` (None: the default level, lossless for a model of the lossless
-        coder alone) for 8-bit images."""
-        asked = {"quality": self.check_quality(quality), "max_error": 0, "depth": 8}
+    def level(self, quality=None, shape=None) -> registry.Level:
+        """The level that serves scale ``quality`` (None: the default) for 8-bit images of
+        ``shape`` (None: the model's own size)."""
+        asked = {**self.fields_for(quality, shape), "depth": 8}
         return self.level_of(asked, asked=True)
 
     def estimate_bits(self, images: np.ndarray, quality) -> float:
         """The level's own ideal bits for uint8 images (N, H, W[, C]) (``registry.Level``)."""
-        level = self.level(quality)
         a = np.asarray(images)
+        level = self.level(quality, a.shape[1:] if a.ndim > 2 else a.shape)
         return level.ideal_bits(a if a.ndim != 2 else a[None])
+
+
+def fits(level, shape) -> bool:
+    """Whether ``level`` codes images of ``shape`` as its stored measurement was made: a tile
+    level (``tile``: its native size) only images of that size, any other level any size."""
+    native = getattr(level, "tile", None)
+    return native is None or shape is None or tuple(shape[:2]) == tuple(native)
+
+
+def _nominal_bounds() -> list[dict]:
+    """Rows for the lossless coder's bounds 1-16 of a model without measurements: the PSNR of
+    errors spread evenly over -K..K on 8-bit values, sizes only ordered."""
+    return [
+        {
+            "max_error": k,
+            "bytes_per_image": 1.0 / k,
+            "psnr": 10 * np.log10(3 * 255**2 / (k * k + k)),
+        }
+        for k in range(1, 17)
+    ]
 
 
 def _ladder(stored, by_kind: dict, source: str) -> list:

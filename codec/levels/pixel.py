@@ -206,7 +206,7 @@ OPS_PER_PIXEL = 70
 # config (the tile levels' architecture, which holds the steps; files before format 3 have none).
 
 
-def _stored_tables(rows: list) -> list:
+def stored_tables(rows: list) -> list:
     return [modelfile.encode_array(np.asarray(t, np.uint32)) for t in rows]
 
 
@@ -233,7 +233,7 @@ def read_section(body: dict, source: str) -> registry.Section | None:
 registry.register(
     registry.Kind(
         "pixel",
-        fields=(registry.Field("pixel", since=3, required=True, empty=[], store=_stored_tables),),
+        fields=(registry.Field("pixel", since=3, required=True, empty=[], store=stored_tables),),
         read=read_section,
     )
 )

@@ -22,7 +22,7 @@ from codec.levels import conv, modelfile
 from codec.levels.model import Model
 from codec.levels.tile_config import ModelConfig
 from codec.pretrained import PHOTO_MODEL
-from codec.training import checkpoints, conv_model, ladder
+from codec.training import checkpoints, conv_model, ladder, scale_fit
 from codec.training import tile as train
 from codec.training.lossless_train import lossless_added
 
@@ -225,8 +225,8 @@ def train_tile(images, options: TrainOptions, *, val=None, test=None, log=_quiet
     )
     if options.kind == "auto":  # the convolutional levels too, then the ladder by measurement
         return with_conv_levels(options, model_file, train_part, held[:500], log=log)
-    measured_ladder(model_file, held[:500], auto=False)  # refused (LadderError) unless monotone
-    return model_file
+    _, rows = measured_ladder(model_file, held[:500], auto=False)  # LadderError unless monotone
+    return scale_fit.with_level_rows(model_file, rows, data=f"{len(held[:500])} held-out images")
 
 
 def _exported(model, result, images, test, options, model_config, train_config) -> bytes:
@@ -270,7 +270,7 @@ def with_conv_levels(options: TrainOptions, tile_file: bytes, images, val, log=_
     candidate = modelfile.amended(tile_file, conv=conv.to_dict(params, conv.ladder_tables()))
     entries, rows = measured_ladder(candidate, list(val), auto=True)
     meta = modelfile.loads(candidate)["meta"]
-    return modelfile.amended(
+    laddered = modelfile.amended(
         candidate,
         ladder=entries,
         default=ladder.default_level(rows),
@@ -279,6 +279,7 @@ def with_conv_levels(options: TrainOptions, tile_file: bytes, images, val, log=_
             "val_ladder": [{"kind": k, **r} for (k, _), r in zip(entries, rows, strict=True)],
         },
     )
+    return scale_fit.with_level_rows(laddered, rows, data=f"{len(val)} held-out images")
 
 
 def measured_ladder(model_file: bytes, val: list, *, auto: bool) -> tuple[list, list]:
@@ -297,9 +298,7 @@ def measured_ladder(model_file: bytes, val: list, *, auto: bool) -> tuple[list, 
     if auto:
         keep = ladder.pareto(rows)
     else:
-        names = [
-            f"quality {q} ({lv.kind})" for q, lv in zip(model.qualities, model.levels, strict=True)
-        ]
+        names = [f"level {n} ({lv.kind})" for n, lv in enumerate(model.levels, 1)]
         ladder.check_monotone(rows, names)
         keep = range(len(rows))
     return [entries[i] for i in keep], [rows[i] for i in keep]
@@ -336,9 +335,10 @@ def train_conv(images: list, options: TrainOptions, *, val=None, auto=False, log
     candidate = conv_model.model_file(params, name=options.name, meta=meta)
     entries, rows = measured_ladder(candidate, measurable(val), auto=auto)
     meta["val"] = [{"kind": k, "index": i, **r} for (k, i), r in zip(entries, rows, strict=True)]
-    return modelfile.amended(
+    laddered = modelfile.amended(
         candidate, ladder=entries, default=ladder.default_level(rows), meta=meta
     )
+    return scale_fit.with_level_rows(laddered, rows, data=f"{len(val)} held-out images")
 
 
 def measurable(images: list, count: int = 64, side: int = 512) -> list:

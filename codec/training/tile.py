@@ -537,7 +537,7 @@ def export(
     if test_images is not None:  # each level's stream as coded (the container's framing aside)
         loaded = Model(modelfile.loads(data), source=str(path or name))
         rows = ladder.measure(loaded.levels, list(test_images))
-        meta["test"] = [{"quality": q, **r} for q, r in zip(loaded.qualities, rows, strict=True)]
+        meta["test"] = [{"quality": q, **r} for q, r in enumerate(rows, 1)]  # the levels, in order
         data = dump()
     if path is not None:
         modelfile.save(path, data, force=force)
