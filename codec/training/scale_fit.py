@@ -4,22 +4,15 @@ Every level of the model and every bound of its lossless coder in BOUNDS is code
 images (bytes per image as coded, PSNR over all pixels: ``ladder.measure``); the rows go to the
 model file's ``meta["scale"]`` with what they were measured on, and the model's earlier
 fingerprint to ``meta["same_model_as"]``: its files still decode, since no level changed.
-``aecodec train`` calls ``with_scale`` on every model it writes; for a bundled model::
-
-    python -m codec.training.scale_fit MODEL --data DIR [--out OUT]
+``aecodec train`` stores what it measured its ladder with (``with_level_rows``); a bundled model
+is measured anew by ``python -m codec.training.measure_scale`` (its command is recorded).
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
-from pathlib import Path
-
 import numpy as np
 
-from codec.io.data import fashion_mnist
-from codec.io.sources import open_source
-from codec.levels import modelfile, pixel, scale
+from codec.levels import conv, modelfile, pixel, scale
 from codec.levels.model import Model, fits
 from codec.training import ladder
 
@@ -78,6 +71,40 @@ def with_pixel_steps(model_file: bytes, images: np.ndarray, steps: tuple[int, ..
     return modelfile.amended(model_file, config=config, pixel=stored, meta=meta)
 
 
+def with_conv_rates(model_file: bytes, below: int, above: int) -> bytes:
+    """``model_file`` with ``below`` convolutional levels under its lowest and ``above`` over its
+    highest, each one more step of the gains' own progression (a level is a per-channel gain of
+    one latent: a coarser or finer quantizer of the same transform, no training). They are
+    appended to the ladder, so every level keeps its number and the model's files still decode.
+    Measured on the validation photos: the two below reach 26.3 and 27.5 dB where the lowest
+    stopped at 28.8; above, the transform saturates (+0.8 dB for the first step, +0.5 the next)."""
+    body = modelfile.loads(model_file)
+    params, tables = conv.from_body(body)
+    levels = len(params["config"]["lambdas"])
+    grown = dict(params)
+    for key in ("log_gain", "log_inv_gain"):
+        g = params[key]
+        low, high = g[0] - g[1], g[-1] - g[-2]  # the progression at each end
+        lower = [g[0] + k * low for k in range(below, 0, -1)]
+        grown[key] = np.vstack([*lower, g, *(g[-1] + k * high for k in range(1, above + 1))])
+    lambdas = params["config"]["lambdas"]
+    grown["config"] = {
+        **params["config"],
+        "lambdas": [
+            *(lambdas[0] / 2**k for k in range(below, 0, -1)),
+            *lambdas,
+            *(lambdas[-1] * 2**k for k in range(1, above + 1)),
+        ],
+    }
+    old = body.get("ladder") or [["conv", i] for i in range(levels)]
+    ladder = [[kind, i + below if kind == "conv" else i] for kind, i in old]
+    ladder += [["conv", i] for i in range(below)]
+    ladder += [["conv", below + levels + i] for i in range(above)]
+    meta = {**body["meta"], "same_model_as": [*body["meta"].get("same_model_as", [])]}
+    meta["same_model_as"].append(body["fingerprint"])
+    return modelfile.amended(model_file, conv=conv.to_dict(grown, tables), ladder=ladder, meta=meta)
+
+
 def describe(model_file: bytes) -> str:
     """The scale as the model now serves it on its own images: quality -> level and PSNR."""
     model = Model(modelfile.loads(model_file), source="model")
@@ -96,38 +123,3 @@ def describe(model_file: bytes) -> str:
             f"{row['bytes_per_image']:.1f} B, {row['psnr']:.2f} dB"
         )
     return "\n".join(lines)
-
-
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("model", type=Path)
-    parser.add_argument("--data", help="validation images (a folder or array file)")
-    parser.add_argument(
-        "--fashion-mnist",
-        action="store_true",
-        help="instead of --data: Fashion-MNIST's train split, items 55000-56999 to measure on "
-        "and (with --pixel-steps) items 0-54999 to count the new pixel tables on",
-    )
-    parser.add_argument("--pixel-steps", default="", help="finer pixel steps to add, e.g. 11,9,7")
-    parser.add_argument("--out", type=Path, help="where to write it (default: in place)")
-    args = parser.parse_args(argv)
-    raw = args.model.read_bytes()
-    if args.fashion_mnist:
-        train = fashion_mnist("train")
-        steps = tuple(int(v) for v in args.pixel_steps.split(",") if v)
-        raw = with_pixel_steps(raw, train[:55000], steps) if steps else raw
-        images, data = list(train[55000:57000]), "Fashion-MNIST train split, items 55000-56999"
-    else:
-        source = open_source(args.data, recursive=Path(args.data).is_dir())
-        images = [a for batch in source.batches() for a in batch]
-        data = f"{Path(args.data).name} ({len(images)} images)"
-    command = "python -m codec.training.scale_fit " + " ".join(
-        sys.argv[1:] if argv is None else argv
-    )
-    raw = with_scale(raw, images, data=data, command=command)
-    modelfile.save(args.out or args.model, raw, force=True)
-    print(describe(raw), file=sys.stderr)
-
-
-if __name__ == "__main__":
-    main()
