@@ -158,10 +158,11 @@ class Model:
 
 
 def fits(level, shape) -> bool:
-    """Whether ``level`` codes images of ``shape`` as its stored measurement was made: a tile
-    level (``tile``: its native size) only images of that size, any other level any size."""
-    native = getattr(level, "tile", None)
-    return native is None or shape is None or tuple(shape[:2]) == tuple(native)
+    """Whether ``level`` codes images of ``shape`` (None: any) as its stored measurement was made:
+    a level with a ``fits(shape)`` method says (a tile level: its native size only), any other
+    codes any shape."""
+    says = getattr(level, "fits", None)
+    return shape is None or says is None or bool(says(tuple(shape)))
 
 
 def _nominal_bounds() -> list[dict]:

@@ -19,7 +19,10 @@ kind (``tile.py``, ``pixel.py``, ``conv.py``, ``lossless.py``, or a plug-in):
   pixel as (1; more for a convolutional model costlier than the floor is sized for);
 - ``max_image_values``: the values one image may have (what the encoder holds at once);
 - ``chunk_images``: images per chunk (None: the container's default, ``api.CHUNK_IMAGES``) and
-  ``max_chunk_values``: the values a chunk may hold.
+  ``max_chunk_values``: the values a chunk may hold;
+- optionally ``fits(shape) -> bool``: whether the quality scale may name the level for images of
+  ``shape`` (H, W[, C]): a level that codes other shapes far below its measured quality (the tile
+  transform, away from its native size) says no; without it, every shape.
 
 A *kind* says how its levels are stored in a model file and read back. It registers itself once,
 in its own module, with one line::
