@@ -1,0 +1,361 @@
+"""Wavelet levels: the codec's high-rate transform coder (numpy only, integer arithmetic).
+
+Above the convolutional levels' range (about 33 dB on photos), where the bytes go into texture,
+a wavelet transform with context modelling codes photos in fewer bytes than predictive pixel
+coding or WebP (``python -m benchmarks.wavelet``). Per chunk of same-shape images:
+
+1. Pixels x4, centred, colour as YCoCg-R; each plane through ``depth_for(H, W)`` levels of the
+   integer CDF 9/7 lifting wavelet (``wavelet_transform``: exact, the same on every machine).
+2. Each subband quantized with its own integer step (sixteenths of a coefficient unit, stored in
+   the model per level, plane and subband: the level's base step divided by the subband's
+   synthesis norm, chroma coarser), by a dead-zone quantizer: ``q = floor(|c| / step + XI/16)``;
+   reconstructed at ``(|q| + RHO/16) * step``. The low-low band is rounded, not dead-zoned, and
+   coded as differences from its left neighbour (the first column: from the one above).
+3. Subbands coded coarse to fine, HL, LH, HH at each level; within a band four interleaved
+   phases (the 2 x 2 polyphase grid), each vectorized over the whole band and every plane of
+   the chunk. A coefficient's magnitude is coded as a class (0, 1, 2, 3, 4, then half octaves:
+   5-6, 7-8, 9-12, 13-16, ...) with the frozen table of its context, then its offset within the
+   class in raw bits, then the sign of a non-zero as one bit. The context: luma or chroma, the
+   level (finest, next, coarser), the orientation, and how large the already decoded magnitudes
+   around it are: the parent (same orientation, one level coarser) and the siblings decoded
+   before it at its position (phase 0), plus its decoded neighbours in the band (phases 1-3).
+
+Tables are counted on training photos by ``codec.training.wavelet_fit``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bitstream.coder import PRECISION, Decoder, Encoder, Tables, ideal_bits, integer_frequencies
+from bitstream.container import FORMAT_VERSION
+from bitstream.errors import FormatError
+from codec.levels import modelfile, registry
+from codec.levels import wavelet_transform as wt
+
+XI = 6  # the dead zone's rounding offset, sixteenths of a step (8 would be plain rounding)
+RHO = 1  # where in its bin a non-zero is reconstructed, sixteenths of a step above its low end
+# Magnitude classes: 0 to 4 alone, then each octave (2^k, 2^(k+1)] in two halves of 2^(k-1)
+_LOWS = [0, 1, 2, 3, 4] + [lo for k in range(2, 15) for lo in (2**k + 1, 2**k + 2 ** (k - 1) + 1)]
+CLASS_LOW = np.array(_LOWS, np.int64)
+CLASS_BITS = np.array([0] * 5 + [k - 1 for k in range(2, 15) for _ in (0, 1)], np.int64)
+CLASSES = len(CLASS_LOW)  # 31
+MAX_MAGNITUDE = int(CLASS_LOW[-1] + (1 << CLASS_BITS[-1]) - 1)  # 32768: the largest coded |q|
+MAX_BITS = int(CLASS_BITS.max())
+# Context buckets (lower bounds): the parent and siblings' magnitudes (2 x parent + siblings), at
+# phase 0 alone and beside the neighbours; the neighbours' magnitudes (their sum, as if 8).
+PARENT_ALONE = np.array([0, 1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48])
+PARENT_BESIDE = np.array([0, 1, 3, 8])
+NEIGHBOURS = np.array([0, 1, 2, 3, 4, 6, 8, 11, 15, 20, 27, 36, 48, 64, 90, 128])
+PER_GROUP = len(PARENT_ALONE) + len(NEIGHBOURS) * len(PARENT_BESIDE)
+DEPTH_CLASSES = 3  # finest level, the next, all coarser
+GROUPS = 2 * DEPTH_CLASSES * 3  # luma or chroma, level class, orientation
+LOW_CONTEXTS = GROUPS * PER_GROUP  # the low-low band's two tables (luma, chroma) follow
+CONTEXTS = LOW_CONTEXTS + 2
+_CAP = 255  # magnitudes beyond this count as this in contexts
+_PHASES = ((0, 0), (1, 1), (0, 1), (1, 0))  # (row, column) parity, in coding order
+_DECODED_AROUND = (0, 4, 4, 8)  # neighbours decoded before each phase (of 8)
+STEPS_SHAPE = (3, wt.MAX_DEPTH + 1, 4)  # plane (Y or grey, Co, Cg), level (0: none), band (0: LL)
+MAX_STEP = 1 << 16  # sixteenths of a coefficient unit: a step of 4096 pixel values
+MAX_LEVELS = 64
+
+
+def _lookup(bounds: np.ndarray, size: int) -> np.ndarray:
+    return (np.searchsorted(bounds, np.arange(size), "right") - 1).astype(np.int16)
+
+
+_BY_ALONE = _lookup(PARENT_ALONE, 4 * _CAP + 1)
+_BY_BESIDE = _lookup(PARENT_BESIDE, 4 * _CAP + 1)
+_BY_NEIGHBOURS = _lookup(NEIGHBOURS, 8 * _CAP + 1)
+
+
+def coding_tables(rows) -> Tables:
+    """The coder's view of a level's class tables (CONTEXTS rows), then one uniform table per
+    offset width (1 to MAX_BITS bits; the 1-bit one also codes signs)."""
+    uniform = [integer_frequencies(np.append(np.ones(1 << k), 0.0)) for k in range(1, MAX_BITS + 1)]
+    return Tables(np.zeros(len(rows) + MAX_BITS, np.int64), [*rows, *uniform])
+
+
+def _values(code, values, contexts: np.ndarray) -> np.ndarray:
+    """Code (or decode: ``values`` None) signed integers with their class contexts through
+    ``code(symbols or None, tables) -> symbols``: classes, offsets within them, signs."""
+    mag = None if values is None else np.abs(values)
+    classes = code(
+        None if mag is None else np.searchsorted(CLASS_LOW, mag, "right") - 1, contexts
+    ).astype(np.int64)
+    if classes.size and (classes.min() < 0 or classes.max() >= CLASSES):
+        raise FormatError("wavelet stream: magnitude class out of range (damaged)")
+    bits = CLASS_BITS[classes]
+    wide = bits > 0
+    offsets = code(
+        None if mag is None else mag[wide] - CLASS_LOW[classes[wide]],
+        (CONTEXTS - 1 + bits[wide]).astype(np.int16),
+    )
+    if offsets.size and (offsets.min() < 0 or (offsets >> bits[wide]).any()):
+        raise FormatError("wavelet stream: offset out of range (damaged)")
+    out = CLASS_LOW[classes]
+    out[wide] += offsets
+    nonzero = out > 0
+    signs = code(
+        None if values is None else (values[nonzero] < 0).astype(np.int64),
+        np.full(int(nonzero.sum()), CONTEXTS, np.int16),
+    )
+    if signs.size and (signs.min() < 0 or signs.max() > 1):
+        raise FormatError("wavelet stream: sign out of range (damaged)")
+    out[nonzero] *= 1 - 2 * signs.astype(np.int64)
+    return out
+
+
+def _gather(band: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """``band`` (P, h, w) at the given row and column indices, each clipped to the band."""
+    if band.shape[1] == 0 or band.shape[2] == 0:
+        return np.zeros((band.shape[0], len(rows), len(cols)), band.dtype)
+    rows, cols = np.minimum(rows, band.shape[1] - 1), np.minimum(cols, band.shape[2] - 1)
+    return band[:, rows][:, :, cols]
+
+
+def _relatives(out: dict, d: int, o: int, depth: int, shape) -> np.ndarray:
+    """2 x the parent's magnitude (same orientation, one level coarser; none at the coarsest)
+    plus the siblings' decoded at the same position (HL before LH before HH; two of one), capped."""
+    rows, cols = np.arange(shape[0]), np.arange(shape[1])
+    total = np.zeros((out["LL"].shape[0], *shape), np.int64)
+    if d < depth:
+        total += 2 * _gather(np.minimum(np.abs(out[(d + 1, o)]), _CAP), rows // 2, cols // 2)
+    for sibling in range(1, o):
+        total += 2 // (o - 1) * _gather(np.minimum(np.abs(out[(d, sibling)]), _CAP), rows, cols)
+    return np.minimum(total, 4 * _CAP)
+
+
+def _band(code, values, out: dict, d: int, o: int, depth: int, groups: np.ndarray, shape):
+    """Code (or decode) one detail band of every plane, phase by phase: its integers (P, h, w)."""
+    planes, (rows, cols) = len(groups), shape
+    decoded = np.zeros((planes, rows, cols), np.int64)
+    around = np.zeros((planes, rows + 2, cols + 2), np.int64)  # decoded magnitudes, padded
+    relatives = _relatives(out, d, o, depth, shape)
+    for phase, (a, b) in enumerate(_PHASES):
+        here = (slice(None), slice(a, None, 2), slice(b, None, 2))
+        h, w = decoded[here].shape[1:]
+        if h * w == 0:
+            continue
+        if phase == 0:
+            context = _BY_ALONE[relatives[here]]
+        else:
+            total = sum(
+                around[:, 1 + a + i : 1 + a + i + 2 * h : 2, 1 + b + j : 1 + b + j + 2 * w : 2]
+                for i in (-1, 0, 1)
+                for j in (-1, 0, 1)
+                if i or j
+            )
+            near = _BY_NEIGHBOURS[total * 8 // _DECODED_AROUND[phase]]
+            context = len(PARENT_ALONE) + near * len(PARENT_BESIDE) + _BY_BESIDE[relatives[here]]
+        context = (context + groups[:, None, None]).astype(np.int16)
+        got = _values(code, None if values is None else values[here], context)
+        decoded[here] = got
+        around[:, 1 + a : 1 + a + 2 * h : 2, 1 + b : 1 + b + 2 * w : 2] = np.minimum(
+            np.abs(got), _CAP
+        )
+    return decoded
+
+
+def _walk(code, shape, chroma: np.ndarray, values: dict | None = None) -> dict:
+    """Every quantized band of planes (P, H, W) (chroma: (P,) bool), coded through ``code`` in
+    the decoder's order (given ``values``, the encoder's bands), or decoded (None)."""
+    planes, height, width = shape
+    depth = wt.depth_for(height, width)
+    shapes = wt.band_shapes(height, width, depth)
+    low = np.broadcast_to((LOW_CONTEXTS + chroma).astype(np.int16)[:, None, None],
+                          (planes, *shapes["LL"]))  # fmt: skip
+    diffs = None if values is None else _differences(values["LL"])
+    out = {"LL": _sums(_values(code, diffs, low))}
+    for d in range(depth, 0, -1):
+        level = min(d - 1, DEPTH_CLASSES - 1)
+        for o in (1, 2, 3):
+            group = ((chroma * DEPTH_CLASSES + level) * 3 + o - 1) * PER_GROUP
+            band = None if values is None else values[(d, o)]
+            out[(d, o)] = _band(code, band, out, d, o, depth, group, shapes[(d, o)])
+    return out
+
+
+def _differences(low: np.ndarray) -> np.ndarray:
+    """Each value minus its left neighbour (the first column: minus the one above)."""
+    diffs = np.diff(low, axis=2, prepend=0)
+    diffs[:, :, 0] = np.diff(low[:, :, 0], axis=1, prepend=0)
+    return diffs
+
+
+def _sums(diffs: np.ndarray) -> np.ndarray:
+    """Inverse of ``_differences``."""
+    low = diffs.copy()
+    low[:, :, 0] = np.cumsum(diffs[:, :, 0], axis=1)
+    return np.cumsum(low, axis=2)
+
+
+def _plane_steps(steps: np.ndarray, channels: int, n: int, depth: int) -> dict:
+    """Each band's step per plane of a chunk of n images: {band: (P, 1, 1) int64}."""
+    kinds = np.tile(np.arange(channels) if channels == 3 else np.zeros(1, np.int64), n)
+    out = {"LL": steps[kinds, depth, 0][:, None, None].astype(np.int64)}
+    for d in range(1, depth + 1):
+        for o in (1, 2, 3):
+            out[(d, o)] = steps[kinds, d, o][:, None, None].astype(np.int64)
+    return out
+
+
+def quantize(bands: dict, steps: dict) -> dict:
+    """Dead-zone quantization of every detail band, rounding of the low-low band (|q| capped at
+    MAX_MAGNITUDE, which real images never reach)."""
+    out = {}
+    for key, c in bands.items():
+        step, offset = steps[key], (8 if key == "LL" else XI)
+        q = (np.abs(c) * 256 + offset * step) // (16 * step)
+        out[key] = np.sign(c) * np.minimum(q, MAX_MAGNITUDE)
+    return out
+
+
+def dequantize(values: dict, steps: dict) -> dict:
+    """The coefficients the quantized bands stand for (integers: (|q| * 16 + RHO) * step / 256)."""
+    out = {}
+    for key, q in values.items():
+        offset = np.where(q == 0, 0, 0 if key == "LL" else RHO)
+        out[key] = np.sign(q) * (((np.abs(q) * 16 + offset) * steps[key] + 128) >> 8)
+    return out
+
+
+def analyse(images: np.ndarray, steps: np.ndarray):
+    """(quantized bands, per-band steps, is-chroma per plane) of uint8 images (N, H, W[, 3])."""
+    n, height, width = images.shape[:3]
+    channels = images.shape[3] if images.ndim == 4 else 1
+    depth = wt.depth_for(height, width)
+    per_band = _plane_steps(steps, channels, n, depth)
+    bands = wt.forward(wt.to_coded(images), depth)
+    return quantize(bands, per_band), per_band, _chroma(channels, n)
+
+
+def _chroma(channels: int, n: int) -> np.ndarray:
+    return np.tile(np.arange(channels) > 0, n).astype(np.int64)
+
+
+def reconstructed(values: dict, per_band: dict, n: int, shape) -> np.ndarray:
+    """uint8 images (N, H, W[, 3]) from quantized bands."""
+    depth = wt.depth_for(*shape[:2])
+    return wt.from_coded(wt.inverse(dequantize(values, per_band), depth), n, shape)
+
+
+def check_steps(steps: np.ndarray, *, what: str) -> None:
+    """Refuse a level's stored steps that are not (3, MAX_DEPTH + 1, 4) int32 in 1..MAX_STEP."""
+    if steps.dtype != np.int32 or steps.shape != STEPS_SHAPE:
+        raise FormatError(f"{what}: wavelet steps are not int32 {STEPS_SHAPE}")
+    if steps.min() < 1 or steps.max() > MAX_STEP:
+        raise FormatError(f"{what}: wavelet steps are not 1 to {MAX_STEP}")
+
+
+def check_tables(rows: np.ndarray, *, what: str) -> None:
+    """Refuse stored class tables of another shape, or not integer tables (FormatError)."""
+    if (
+        rows.dtype != np.uint32
+        or rows.shape != (CONTEXTS, CLASSES + 1)
+        or (rows == 0).any()
+        or (rows.sum(1, dtype=np.int64) != 1 << PRECISION).any()
+    ):
+        raise FormatError(f"{what}: not valid wavelet class tables {(CONTEXTS, CLASSES + 1)}")
+
+
+class WaveletLevel(registry.WholeChunkLevel):
+    """One wavelet level: its steps (``STEPS_SHAPE``, sixteenths of a coefficient unit) and its
+    class tables (a ``registry.Level``)."""
+
+    kind = "wavelet"
+
+    def __init__(self, steps: np.ndarray, rows: np.ndarray):
+        self.steps, self.rows = steps, rows
+        self.tables = coding_tables(list(rows))
+
+    def coded_pixels(self, n: int, shape) -> int:
+        return n * int(np.prod(shape))
+
+    def encode(self, images: np.ndarray, *, min_bytes: int = 0) -> bytes:
+        """One ANS stream of uint8 images (N, H, W[, 3])."""
+        values, _, chroma = analyse(images, self.steps)
+        encoder = Encoder(self.tables)
+
+        def code(symbols, index):
+            encoder.add(symbols, index)
+            return symbols
+
+        _walk(code, _plane_shape(images.shape), chroma, values)
+        return encoder.finish(min_bytes=min_bytes)
+
+    def decode(self, data: bytes, n: int, shape, *, version: int = FORMAT_VERSION) -> np.ndarray:
+        """The chunk back (FormatError if the stream is damaged or has data left)."""
+        channels = shape[2] if len(shape) == 3 else 1
+        if channels not in (1, 3):
+            raise FormatError(f"wavelet levels code grey or RGB images, not {channels} channels")
+        decoder = Decoder(data, self.tables, framed=version >= 3)
+        chroma = _chroma(channels, n)
+        values = _walk(lambda _, index: decoder.read(index), _plane_shape((n, *shape)), chroma)
+        decoder.finish()
+        depth = wt.depth_for(*shape[:2])
+        return reconstructed(values, _plane_steps(self.steps, channels, n, depth), n, tuple(shape))
+
+    def ideal_bits(self, images: np.ndarray) -> float:
+        """Exactly what the integer tables assign (offsets and signs at their raw bits)."""
+        values, _, chroma = analyse(images, self.steps)
+        total = [0.0]
+
+        def code(symbols, index):
+            total[0] += ideal_bits(symbols, index, self.tables)
+            return symbols
+
+        _walk(code, _plane_shape(images.shape), chroma, values)
+        return total[0]
+
+
+def _plane_shape(shape) -> tuple[int, int, int]:
+    """(planes, H, W) of a chunk of shape (N, H, W[, C])."""
+    channels = shape[3] if len(shape) == 4 else 1
+    return (shape[0] * channels, shape[1], shape[2])
+
+
+# The wavelet kind's section of the model file ("wavelet", optional): per level, low to high
+# quality, its steps and its class tables.
+
+
+def to_dict(levels) -> dict:
+    """The stored form of [(steps, rows), ...] (or of WaveletLevels)."""
+    pairs = [(lv.steps, lv.rows) if isinstance(lv, WaveletLevel) else lv for lv in levels]
+    return {
+        "steps": [modelfile.encode_array(np.asarray(s, np.int32)) for s, _ in pairs],
+        "tables": [modelfile.encode_array(np.asarray(t, np.uint32)) for _, t in pairs],
+    }
+
+
+def read_section(body: dict, source: str) -> registry.Section | None:
+    """The wavelet levels, low to high quality, or None (no section); every array checked."""
+    stored = body.get("wavelet")
+    if stored is None:
+        return None
+    if set(stored) != {"steps", "tables"} or not all(
+        isinstance(stored[k], list) for k in ("steps", "tables")
+    ):
+        raise FormatError(f"{source}: wavelet section is malformed")
+    count = len(stored["steps"])
+    if not 1 <= count <= MAX_LEVELS or len(stored["tables"]) != count:
+        raise FormatError(f"{source}: wavelet section needs 1 to {MAX_LEVELS} levels, each with tables")
+    levels = []
+    for k, (s, t) in enumerate(zip(stored["steps"], stored["tables"], strict=True)):
+        steps = modelfile.decode_array(s, what=f"{source}: wavelet steps[{k}]")
+        rows = modelfile.decode_array(t, what=f"{source}: wavelet tables[{k}]")
+        check_steps(steps, what=f"{source}: wavelet[{k}]")
+        check_tables(rows, what=f"{source}: wavelet[{k}]")
+        levels.append(WaveletLevel(steps, rows))
+    return registry.Section(tuple(levels), tuple(levels))
+
+
+registry.register(
+    registry.Kind(
+        "wavelet",
+        fields=(
+            registry.Field("wavelet", since=modelfile.FORMAT, stored_type=dict, store=to_dict),
+        ),
+        read=read_section,
+    )
+)

@@ -1,0 +1,94 @@
+"""Counting the wavelet levels' tables on training images, and adding them to a model file.
+
+A level is a base step (pixel units: the luma quantizer step of a band whose synthesis function
+has unit norm) turned into integer steps per plane and band (``level_steps``), and class tables
+counted on the training images coded at those steps, half a count added to every class (the
+Krichevsky-Trofimov estimate) so that none is impossible.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bitstream.coder import integer_frequencies
+from codec.levels import modelfile, wavelet
+from codec.levels import wavelet_transform as wt
+from codec.levels.model import Model
+
+# Chroma steps over the steps that balance each plane's share of the RGB error (Co x sqrt 6, Cg
+# x 2 over Y): chosen on the training photos' validation part (benchmarks/wavelet.py)
+CHROMA = 1.0
+# Base steps (pixel units), coarse to fine: about 32 to 50 dB on the training photos'
+# validation part, 1.5 to 2 dB apart
+STEPS = (11.0, 8.5, 6.5, 5.0, 3.9, 3.0, 2.3, 1.8, 1.4, 1.1, 0.85, 0.66)
+
+
+def level_steps(base: float, *, chroma: float = CHROMA) -> np.ndarray:
+    """Integer steps (``wavelet.STEPS_SHAPE``, sixteenths of a coefficient unit) for a base step:
+    the base over each band's synthesis norm, luma, Co and Cg weighted by their share of the RGB
+    error (Co and Cg reach R, G and B at half their size) and ``chroma``."""
+    norms = wt.synthesis_norms()
+    planes = (1.0, np.sqrt(6.0) * chroma, 2.0 * chroma)
+    scale = 16 * (1 << wt.FRACTION_BITS) * base
+    steps = np.ones(wavelet.STEPS_SHAPE, np.float64) * scale
+    for p, weight in enumerate(planes):
+        for d in range(1, wt.MAX_DEPTH + 1):
+            steps[p, d, 0] = scale * weight / norms[("LL", d)]
+            for o in (1, 2, 3):
+                steps[p, d, o] = scale * weight / norms[(d, o)]
+        steps[p, 0, :] = scale * weight
+    return np.clip(np.rint(steps), 1, wavelet.MAX_STEP).astype(np.int32)
+
+
+def count(images, steps: np.ndarray) -> np.ndarray:
+    """(CONTEXTS, CLASSES) counts of each context's magnitude classes over a list of uint8 images
+    (H, W[, 3]) of any sizes, each coded alone at ``steps``."""
+    counts = np.zeros(wavelet.CONTEXTS * wavelet.CLASSES, np.int64)
+
+    def code(symbols, index):
+        index = np.asarray(index).ravel().astype(np.int64)
+        if index.size and index[0] < wavelet.CONTEXTS:  # a part of classes
+            flat = index * wavelet.CLASSES + np.asarray(symbols).ravel()
+            counts[:] += np.bincount(flat, minlength=counts.size)
+        return symbols
+
+    for image in images:
+        batch = np.asarray(image)[None]
+        values, _, chroma = wavelet.analyse(batch, steps)
+        wavelet._walk(code, wavelet._plane_shape(batch.shape), chroma, values)
+    return counts.reshape(wavelet.CONTEXTS, wavelet.CLASSES)
+
+
+def fit_level(images, base: float, *, chroma: float = CHROMA) -> wavelet.WaveletLevel:
+    """One level for ``base``: its steps and tables counted on ``images``."""
+    steps = level_steps(base, chroma=chroma)
+    counts = count(images, steps)
+    rows = np.stack([integer_frequencies(np.append(row + 0.5, 0.0)) for row in counts])
+    return wavelet.WaveletLevel(steps, rows)
+
+
+def fit(images, bases=STEPS, *, chroma: float = CHROMA, log=print) -> list:
+    """Wavelet levels for ``bases`` (any order), low to high quality, counted on ``images``."""
+    levels = []
+    for base in sorted(bases, reverse=True):
+        levels.append(fit_level(images, base, chroma=chroma))
+        log(f"wavelet: level of base step {base} counted on {len(images)} images")
+    return levels
+
+
+def wavelet_added(base: bytes, images, bases=STEPS, *, chroma: float = CHROMA, log=print) -> bytes:
+    """A model file: ``base`` (a model file's bytes) with wavelet levels counted on ``images``
+    (uint8 (H, W[, 3]) arrays of any sizes); every other section kept as it was, and a stored
+    ladder too (its levels stay those it names). The new model lists the old one's fingerprint in
+    ``meta["same_levels_as"]``, so the old model's files still decode."""
+    levels = fit(images, bases, chroma=chroma, log=log)
+    body = modelfile.loads(base, what="base model")
+    info = {"steps": sorted(float(b) for b in bases)[::-1], "chroma": chroma, "images": len(images)}
+    meta = {
+        **body["meta"],
+        "wavelet": info,
+        "same_levels_as": [*body["meta"].get("same_levels_as", []), body["fingerprint"]],
+    }
+    raw = modelfile.amended(base, meta=meta, wavelet=wavelet.to_dict(levels))
+    Model(modelfile.loads(raw))  # it loads
+    return raw
