@@ -33,8 +33,8 @@ from bitstream.errors import FormatError
 from codec.levels import modelfile, registry
 from codec.levels import wavelet_transform as wt
 
-XI = 6  # the dead zone's rounding offset, sixteenths of a step (8 would be plain rounding)
-RHO = 1  # where in its bin a non-zero is reconstructed, sixteenths of a step above its low end
+XI = 5  # the dead zone's rounding offset, sixteenths of a step (8 would be plain rounding)
+RHO = 2  # where in its bin a non-zero is reconstructed, sixteenths of a step above its low end
 # Magnitude classes: 0 to 4 alone, then each octave (2^k, 2^(k+1)] in two halves of 2^(k-1)
 _LOWS = [0, 1, 2, 3, 4] + [lo for k in range(2, 15) for lo in (2**k + 1, 2**k + 2 ** (k - 1) + 1)]
 CLASS_LOW = np.array(_LOWS, np.int64)
@@ -302,7 +302,8 @@ class WaveletLevel(registry.WholeChunkLevel):
         total = [0.0]
 
         def code(symbols, index):
-            total[0] += ideal_bits(symbols, index, self.tables)
+            if np.size(index):  # the coder's ideal_bits needs a symbol
+                total[0] += ideal_bits(symbols, index, self.tables)
             return symbols
 
         _walk(code, _plane_shape(images.shape), chroma, values)
