@@ -43,7 +43,8 @@ CLASSES = len(CLASS_LOW)  # 31
 MAX_MAGNITUDE = int(CLASS_LOW[-1] + (1 << CLASS_BITS[-1]) - 1)  # 32768: the largest coded |q|
 MAX_BITS = int(CLASS_BITS.max())
 # Context buckets (lower bounds): the parent and siblings' magnitudes (2 x parent + siblings), at
-# phase 0 alone and beside the neighbours; the neighbours' magnitudes (their sum, as if 8).
+# phase 0 alone and beside the neighbours; the neighbours' magnitudes (their weighted sum, as if
+# 8 of weight 1).
 PARENT_ALONE = np.array([0, 1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48])
 PARENT_BESIDE = np.array([0, 1, 3, 8])
 NEIGHBOURS = np.array([0, 1, 2, 3, 4, 6, 8, 11, 15, 20, 27, 36, 48, 64, 90, 128])
@@ -54,7 +55,9 @@ LOW_CONTEXTS = GROUPS * PER_GROUP  # the low-low band's two tables (luma, chroma
 CONTEXTS = LOW_CONTEXTS + 2
 _CAP = 255  # magnitudes beyond this count as this in contexts
 _PHASES = ((0, 0), (1, 1), (0, 1), (1, 0))  # (row, column) parity, in coding order
-_DECODED_AROUND = (0, 4, 4, 8)  # neighbours decoded before each phase (of 8)
+# the weight of the neighbours decoded before each phase: the 4 diagonal ones count 1 each, the 4
+# beside and above or below 2 each (phase 1 has the diagonal ones, 2 the others, 3 all)
+_DECODED_AROUND = (0, 4, 8, 12)
 STEPS_SHAPE = (3, wt.MAX_DEPTH + 1, 4)  # plane (Y or grey, Co, Cg), level (0: none), band (0: LL)
 MAX_STEP = 1 << 16  # sixteenths of a coefficient unit: a step of 4096 pixel values
 MAX_LEVELS = 64
@@ -114,13 +117,22 @@ def _gather(band: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     return band[:, rows][:, :, cols]
 
 
+def _ring(m: np.ndarray) -> np.ndarray:
+    """The sum of the 8 neighbours of each entry of m (P, h, w), zero beyond its edges."""
+    padded = np.pad(m, ((0, 0), (1, 1), (1, 1)))
+    h, w = m.shape[1:]
+    total = sum(padded[:, 1 + i : 1 + i + h, 1 + j : 1 + j + w] for i in (-1, 0, 1) for j in (-1, 0, 1))
+    return total - m
+
+
 def _relatives(out: dict, d: int, o: int, depth: int, shape) -> np.ndarray:
     """2 x the parent's magnitude (same orientation, one level coarser; none at the coarsest)
     plus the siblings' decoded at the same position (HL before LH before HH; two of one), capped."""
     rows, cols = np.arange(shape[0]), np.arange(shape[1])
     total = np.zeros((out["LL"].shape[0], *shape), np.int64)
     if d < depth:
-        total += 2 * _gather(np.minimum(np.abs(out[(d + 1, o)]), _CAP), rows // 2, cols // 2)
+        parent = np.minimum(np.abs(out[(d + 1, o)]), _CAP)
+        total += _gather(2 * parent + _ring(parent) // 4, rows // 2, cols // 2)
     for sibling in range(1, o):
         total += 2 // (o - 1) * _gather(np.minimum(np.abs(out[(d, sibling)]), _CAP), rows, cols)
     return np.minimum(total, 4 * _CAP)
@@ -141,12 +153,14 @@ def _band(code, values, out: dict, d: int, o: int, depth: int, groups: np.ndarra
             context = _BY_ALONE[relatives[here]]
         else:
             total = sum(
-                around[:, 1 + a + i : 1 + a + i + 2 * h : 2, 1 + b + j : 1 + b + j + 2 * w : 2]
+                (2 if i == 0 or j == 0 else 1)
+                * around[:, 1 + a + i : 1 + a + i + 2 * h : 2, 1 + b + j : 1 + b + j + 2 * w : 2]
                 for i in (-1, 0, 1)
                 for j in (-1, 0, 1)
                 if i or j
             )
-            near = _BY_NEIGHBOURS[total * 8 // _DECODED_AROUND[phase]]
+            weight = _DECODED_AROUND[phase]
+            near = _BY_NEIGHBOURS[np.minimum(total * 8 // weight, 8 * _CAP)]
             context = len(PARENT_ALONE) + near * len(PARENT_BESIDE) + _BY_BESIDE[relatives[here]]
         context = (context + groups[:, None, None]).astype(np.int16)
         got = _values(code, None if values is None else values[here], context)
