@@ -18,9 +18,9 @@ from codec.levels.model import Model
 # Chroma steps over the steps that balance each plane's share of the RGB error (Co x sqrt 6, Cg
 # x 2 over Y): chosen on the training photos' validation part (benchmarks/wavelet.py)
 CHROMA = 1.0
-# Base steps (pixel units), coarse to fine, each 1.25 x the next: about 32 to 50 dB on the
-# training photos' validation part, about 1.9 dB apart (benchmarks/wavelet.py)
-STEPS = (32.0, 25.6, 20.5, 16.4, 13.1, 10.5, 8.4, 6.7, 5.4, 4.3, 3.4, 2.7, 2.2, 1.8, 1.4)
+# Base steps (pixel units), coarse to fine, each 1.3 x the next: about 32 to 50 dB on the
+# training photos' validation part, 1.3 to 2 dB apart (benchmarks/wavelet.py --validate)
+STEPS = (48.0, 37.0, 28.4, 21.8, 16.8, 12.9, 9.9, 7.6, 5.9, 4.5, 3.5, 2.7, 2.1, 1.6, 1.2)
 
 
 def level_steps(base: float, *, chroma: float = CHROMA) -> np.ndarray:
@@ -40,9 +40,10 @@ def level_steps(base: float, *, chroma: float = CHROMA) -> np.ndarray:
     return np.clip(np.rint(steps), 1, wavelet.MAX_STEP).astype(np.int32)
 
 
-def count(images, steps: np.ndarray) -> np.ndarray:
+def count(images, steps: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
     """(CONTEXTS, CLASSES) counts of each context's magnitude classes over a list of uint8 images
-    (H, W[, 3]) of any sizes, each coded alone at ``steps``."""
+    (H, W[, 3]) of any sizes, each coded alone at ``steps``: quantized as the level of ``rows``
+    would, or (None) by the dead zone."""
     counts = np.zeros(wavelet.CONTEXTS * wavelet.CLASSES, np.int64)
 
     def code(symbols, index):
@@ -54,17 +55,26 @@ def count(images, steps: np.ndarray) -> np.ndarray:
 
     for image in images:
         batch = np.asarray(image)[None]
-        values, _, chroma = wavelet.analyse(batch, steps)
-        wavelet._walk(code, wavelet._plane_shape(batch.shape), chroma, values)
+        if rows is None:
+            values, per_band, chroma = wavelet.analyse(batch, steps)
+            shape = wavelet.planes_shape(batch.shape)
+            wavelet.walk(code, shape, chroma, values, wavelet.dead_zone(per_band))
+        else:
+            wavelet.WaveletLevel(steps, rows).quantized(batch, code)
     return counts.reshape(wavelet.CONTEXTS, wavelet.CLASSES)
 
 
 def fit_level(images, base: float, *, chroma: float = CHROMA) -> wavelet.WaveletLevel:
-    """One level for ``base``: its steps and tables counted on ``images``."""
+    """One level for ``base``: its steps, and tables counted on ``images`` quantized as the level
+    will quantize them (which depends on the tables: counted first on the dead zone's choice)."""
     steps = level_steps(base, chroma=chroma)
-    counts = count(images, steps)
-    rows = np.stack([integer_frequencies(np.append(row + 0.5, 0.0)) for row in counts])
-    return wavelet.WaveletLevel(steps, rows)
+    rows = _tables(count(images, steps))
+    return wavelet.WaveletLevel(steps, _tables(count(images, steps, rows)))
+
+
+def _tables(counts: np.ndarray) -> np.ndarray:
+    """Integer tables of class counts, half a count added to each class; escapes never needed."""
+    return np.stack([integer_frequencies(np.append(row + 0.5, 0.0)) for row in counts])
 
 
 def fit(images, bases=STEPS, *, chroma: float = CHROMA, log=print) -> list:
