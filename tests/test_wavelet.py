@@ -82,10 +82,11 @@ def test_stream_is_deterministic():
     image = np.stack([(i * 7 + j * 3) % 256, (i * j) % 251, (5 * i - 2 * j) % 256], axis=-1)
     steps = np.full(wavelet.STEPS_SHAPE, 50, np.int32)
     row = integer_frequencies(np.append(np.arange(wavelet.CLASSES, 0, -1), 1))
-    level = wavelet.WaveletLevel(steps, np.tile(row, (wavelet.CONTEXTS, 1)))
+    signs = np.tile(integer_frequencies(np.array([3, 2, 0])), (wavelet.SIGN_CONTEXTS, 1))
+    level = wavelet.WaveletLevel(steps, np.tile(row, (wavelet.CONTEXTS, 1)), signs)
     data = level.encode(image.astype(np.uint8)[None])
     assert hashlib.sha256(data).hexdigest() == (
-        "29de3827eef20df090747fa4ec008f9c6831a2d17b6fa7be03ee8bb04aed4165"
+        "3b5b0ee6c6bd780f9d6b28404c8135e4b145d807cd9c71257bb556eccced4272"
     )
 
 

@@ -8,17 +8,22 @@ coding or WebP (``python -m benchmarks.wavelet``). Per chunk of same-shape image
    integer CDF 9/7 lifting wavelet (``wavelet_transform``: exact, the same on every machine).
 2. Each subband quantized with its own integer step (sixteenths of a coefficient unit, stored in
    the model per level, plane and subband: the level's base step divided by the subband's
-   synthesis norm, chroma coarser), by a dead-zone quantizer: ``q = floor(|c| / step + XI/16)``;
-   reconstructed at ``(|q| + RHO/16) * step``. The low-low band is rounded, not dead-zoned, and
-   coded as differences from its left neighbour (the first column: from the one above).
+   synthesis norm, so that a step's error costs the same in every band, Co and Cg by their share
+   of the RGB error); a non-zero q is reconstructed at ``(|q| + RHO/16) * step``. The encoder
+   chooses each q (``rate_optimal``): of the nearest value and the one below it, the one with
+   the least squared error + LAMBDA x its bits under the tables, in the context it is coded in.
+   The decoder does not need to know how q was chosen. The low-low band is rounded and coded as
+   differences from its left neighbour (the first column: from the one above).
 3. Subbands coded coarse to fine, HL, LH, HH at each level; within a band four interleaved
    phases (the 2 x 2 polyphase grid), each vectorized over the whole band and every plane of
    the chunk. A coefficient's magnitude is coded as a class (0, 1, 2, 3, 4, then half octaves:
    5-6, 7-8, 9-12, 13-16, ...) with the frozen table of its context, then its offset within the
-   class in raw bits, then the sign of a non-zero as one bit. The context: luma or chroma, the
-   level (finest, next, coarser), the orientation, and how large the already decoded magnitudes
-   around it are: the parent (same orientation, one level coarser) and the siblings decoded
-   before it at its position (phase 0), plus its decoded neighbours in the band (phases 1-3).
+   class in raw bits, then the sign of a non-zero with the table of its sign context. The
+   context: luma or chroma, the level (finest, next, coarser), the orientation, and how large
+   the already decoded magnitudes around it are: the parent and its 8 neighbours (same
+   orientation, one level coarser) and the siblings decoded before it at its position (phase
+   0), plus its decoded neighbours in the band (phases 1-3). The sign context: the orientation
+   and the signs of the decoded neighbours along the edge it would lie on.
 
 Tables are counted on training photos by ``codec.training.wavelet_fit``.
 """
@@ -57,6 +62,11 @@ DEPTH_CLASSES = 3  # finest level, the next, all coarser
 GROUPS = 2 * DEPTH_CLASSES * 3  # luma or chroma, level class, orientation
 LOW_CONTEXTS = GROUPS * PER_GROUP  # the low-low band's two tables (luma, chroma) follow
 CONTEXTS = LOW_CONTEXTS + 2
+# Sign contexts: the orientation (the low-low band, HL, LH, HH) and the sum of the signs of the
+# decoded neighbours along the edge a coefficient of that orientation lies on, -2 to 2
+SIGN_ALONG = {0: (), 1: ((-1, 0), (1, 0)), 2: ((0, -1), (0, 1)), 3: ((-1, -1), (1, 1))}
+SIGN_CONTEXTS = 4 * 5
+SIGN_BASE = CONTEXTS + MAX_BITS  # the sign tables' first index among the coder's tables
 _CAP = 255  # magnitudes beyond this count as this in contexts
 _PHASES = ((0, 0), (1, 1), (0, 1), (1, 0))  # (row, column) parity, in coding order
 # the weight of the neighbours decoded before each phase: the 4 diagonal ones count 1 each, the 4
@@ -76,16 +86,17 @@ _BY_BESIDE = _lookup(PARENT_BESIDE, 4 * _CAP + 1)
 _BY_NEIGHBOURS = _lookup(NEIGHBOURS, 8 * _CAP + 1)
 
 
-def coding_tables(rows) -> Tables:
+def coding_tables(rows, signs) -> Tables:
     """The coder's view of a level's class tables (CONTEXTS rows), then one uniform table per
-    offset width (1 to MAX_BITS bits; the 1-bit one also codes signs)."""
+    offset width (1 to MAX_BITS bits), then its sign tables (SIGN_CONTEXTS rows)."""
     uniform = [integer_frequencies(np.append(np.ones(1 << k), 0.0)) for k in range(1, MAX_BITS + 1)]
-    return Tables(np.zeros(len(rows) + MAX_BITS, np.int64), [*rows, *uniform])
+    tables = [*rows, *uniform, *signs]
+    return Tables(np.zeros(len(tables), np.int64), tables)
 
 
-def _values(code, values, contexts: np.ndarray) -> np.ndarray:
-    """Code (or decode: ``values`` None) signed integers with their class contexts through
-    ``code(symbols or None, tables) -> symbols``: classes, offsets within them, signs."""
+def _values(code, values, contexts: np.ndarray, sign_contexts: np.ndarray) -> np.ndarray:
+    """Code (or decode: ``values`` None) signed integers with their class and sign contexts
+    through ``code(symbols or None, tables) -> symbols``: classes, offsets within them, signs."""
     mag = None if values is None else np.abs(values)
     classes = code(
         None if mag is None else np.searchsorted(CLASS_LOW, mag, "right") - 1, contexts
@@ -105,7 +116,7 @@ def _values(code, values, contexts: np.ndarray) -> np.ndarray:
     nonzero = out > 0
     signs = code(
         None if values is None else (values[nonzero] < 0).astype(np.int64),
-        np.full(int(nonzero.sum()), CONTEXTS, np.int16),
+        (SIGN_BASE + sign_contexts[nonzero]).astype(np.int16),
     )
     if signs.size and (signs.min() < 0 or signs.max() > 1):
         raise FormatError("wavelet stream: sign out of range (damaged)")
@@ -151,6 +162,7 @@ def _band(code, values, choose, out: dict, key, depth: int, groups: np.ndarray, 
     planes, (rows, cols) = len(groups), shape
     decoded = np.zeros((planes, rows, cols), np.int64)
     around = np.zeros((planes, rows + 2, cols + 2), np.int64)  # decoded magnitudes, padded
+    signed = np.zeros((planes, rows + 2, cols + 2), np.int64)  # decoded signs, padded
     relatives = _relatives(out, d, o, depth, shape)
     for phase, (a, b) in enumerate(_PHASES):
         here = (slice(None), slice(a, None, 2), slice(b, None, 2))
@@ -172,11 +184,16 @@ def _band(code, values, choose, out: dict, key, depth: int, groups: np.ndarray, 
             context = len(PARENT_ALONE) + near * len(PARENT_BESIDE) + _BY_BESIDE[relatives[here]]
         context = (context + groups[:, None, None]).astype(np.int16)
         chosen = None if values is None else choose(values[key][here], key, context)
-        got = _values(code, chosen, context)
+        along = sum(
+            signed[:, 1 + a + i : 1 + a + i + 2 * h : 2, 1 + b + j : 1 + b + j + 2 * w : 2]
+            for i, j in SIGN_ALONG[o]
+        )
+        got = _values(code, chosen, context, o * 5 + 2 + np.clip(along, -2, 2))
         decoded[here] = got
         around[:, 1 + a : 1 + a + 2 * h : 2, 1 + b : 1 + b + 2 * w : 2] = np.minimum(
             np.abs(got), _CAP
         )
+        signed[:, 1 + a : 1 + a + 2 * h : 2, 1 + b : 1 + b + 2 * w : 2] = np.sign(got)
     return decoded
 
 
@@ -190,7 +207,7 @@ def walk(code, shape, chroma: np.ndarray, values: dict | None = None, choose=Non
     low = np.broadcast_to((LOW_CONTEXTS + chroma).astype(np.int16)[:, None, None],
                           (planes, *shapes["LL"]))  # fmt: skip
     diffs = None if values is None else _differences(values["LL"])
-    out = {"LL": _sums(_values(code, diffs, low))}
+    out = {"LL": _sums(_values(code, diffs, low, np.full(low.shape, 2)))}
     for d in range(depth, 0, -1):
         level = min(d - 1, DEPTH_CLASSES - 1)
         for o in (1, 2, 3):
@@ -312,15 +329,15 @@ def check_steps(steps: np.ndarray, *, what: str) -> None:
         raise FormatError(f"{what}: wavelet steps are not 1 to {MAX_STEP}")
 
 
-def check_tables(rows: np.ndarray, *, what: str) -> None:
-    """Refuse stored class tables of another shape, or not integer tables (FormatError)."""
+def check_tables(rows: np.ndarray, shape: tuple[int, int], *, what: str) -> None:
+    """Refuse stored tables not of ``shape``, or not integer tables (FormatError)."""
     if (
         rows.dtype != np.uint32
-        or rows.shape != (CONTEXTS, CLASSES + 1)
+        or rows.shape != shape
         or (rows == 0).any()
         or (rows.sum(1, dtype=np.int64) != 1 << PRECISION).any()
     ):
-        raise FormatError(f"{what}: not valid wavelet class tables {(CONTEXTS, CLASSES + 1)}")
+        raise FormatError(f"{what}: not valid wavelet tables {shape}")
 
 
 class WaveletLevel(registry.WholeChunkLevel):
@@ -329,9 +346,9 @@ class WaveletLevel(registry.WholeChunkLevel):
 
     kind = "wavelet"
 
-    def __init__(self, steps: np.ndarray, rows: np.ndarray):
-        self.steps, self.rows = steps, rows
-        self.tables, self.rates = coding_tables(list(rows)), rates_of(rows)
+    def __init__(self, steps: np.ndarray, rows: np.ndarray, signs: np.ndarray):
+        self.steps, self.rows, self.signs = steps, rows, signs
+        self.tables, self.rates = coding_tables(list(rows), list(signs)), rates_of(rows)
 
     def coded_pixels(self, n: int, shape) -> int:
         return n * int(np.prod(shape))
@@ -390,12 +407,15 @@ def planes_shape(shape) -> tuple[int, int, int]:
 
 
 def to_dict(levels) -> dict:
-    """The stored form of [(steps, rows), ...] (or of WaveletLevels)."""
-    pairs = [(lv.steps, lv.rows) if isinstance(lv, WaveletLevel) else lv for lv in levels]
+    """The stored form of a list of WaveletLevels."""
     return {
-        "steps": [modelfile.encode_array(np.asarray(s, np.int32)) for s, _ in pairs],
-        "tables": [modelfile.encode_array(np.asarray(t, np.uint32)) for _, t in pairs],
+        "steps": [modelfile.encode_array(np.asarray(lv.steps, np.int32)) for lv in levels],
+        "tables": [modelfile.encode_array(np.asarray(lv.rows, np.uint32)) for lv in levels],
+        "signs": [modelfile.encode_array(np.asarray(lv.signs, np.uint32)) for lv in levels],
     }
+
+
+_SHAPES = {"tables": (CONTEXTS, CLASSES + 1), "signs": (SIGN_CONTEXTS, 3)}
 
 
 def read_section(body: dict, source: str) -> registry.Section | None:
@@ -403,22 +423,24 @@ def read_section(body: dict, source: str) -> registry.Section | None:
     stored = body.get("wavelet")
     if stored is None:
         return None
-    if set(stored) != {"steps", "tables"} or not all(
-        isinstance(stored[k], list) for k in ("steps", "tables")
-    ):
+    keys = ("steps", "tables", "signs")
+    if set(stored) != set(keys) or not all(isinstance(stored[k], list) for k in keys):
         raise FormatError(f"{source}: wavelet section is malformed")
     count = len(stored["steps"])
-    if not 1 <= count <= MAX_LEVELS or len(stored["tables"]) != count:
+    if not 1 <= count <= MAX_LEVELS or any(len(stored[k]) != count for k in keys):
         raise FormatError(
-            f"{source}: wavelet section needs 1 to {MAX_LEVELS} levels, each with tables"
+            f"{source}: wavelet section needs 1 to {MAX_LEVELS} levels, each with its tables"
         )
     levels = []
-    for k, (s, t) in enumerate(zip(stored["steps"], stored["tables"], strict=True)):
-        steps = modelfile.decode_array(s, what=f"{source}: wavelet steps[{k}]")
-        rows = modelfile.decode_array(t, what=f"{source}: wavelet tables[{k}]")
-        check_steps(steps, what=f"{source}: wavelet[{k}]")
-        check_tables(rows, what=f"{source}: wavelet[{k}]")
-        levels.append(WaveletLevel(steps, rows))
+    for k in range(count):
+        arrays = {
+            key: modelfile.decode_array(stored[key][k], what=f"{source}: wavelet {key}[{k}]")
+            for key in keys
+        }
+        check_steps(arrays["steps"], what=f"{source}: wavelet steps[{k}]")
+        for key, shape in _SHAPES.items():
+            check_tables(arrays[key], shape, what=f"{source}: wavelet {key}[{k}]")
+        levels.append(WaveletLevel(arrays["steps"], arrays["tables"], arrays["signs"]))
     return registry.Section(tuple(levels), tuple(levels))
 
 

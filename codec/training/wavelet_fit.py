@@ -40,40 +40,45 @@ def level_steps(base: float, *, chroma: float = CHROMA) -> np.ndarray:
     return np.clip(np.rint(steps), 1, wavelet.MAX_STEP).astype(np.int32)
 
 
-def count(images, steps: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
-    """(CONTEXTS, CLASSES) counts of each context's magnitude classes over a list of uint8 images
-    (H, W[, 3]) of any sizes, each coded alone at ``steps``: quantized as the level of ``rows``
-    would, or (None) by the dead zone."""
-    counts = np.zeros(wavelet.CONTEXTS * wavelet.CLASSES, np.int64)
+def count(images, steps: np.ndarray, level=None) -> tuple[np.ndarray, np.ndarray]:
+    """((CONTEXTS, CLASSES) counts of each context's magnitude classes, (SIGN_CONTEXTS, 2) of
+    each sign context's signs) over a list of uint8 images (H, W[, 3]) of any sizes, each coded
+    alone at ``steps``: quantized as ``level`` would, or (None) by the dead zone."""
+    classes = np.zeros(wavelet.CONTEXTS * wavelet.CLASSES, np.int64)
+    signs = np.zeros(wavelet.SIGN_CONTEXTS * 2, np.int64)
 
     def code(symbols, index):
         index = np.asarray(index).ravel().astype(np.int64)
-        if index.size and index[0] < wavelet.CONTEXTS:  # a part of classes
-            flat = index * wavelet.CLASSES + np.asarray(symbols).ravel()
-            counts[:] += np.bincount(flat, minlength=counts.size)
+        flat = np.asarray(symbols).ravel()
+        if not index.size:
+            return symbols
+        if index[0] < wavelet.CONTEXTS:  # a part of classes
+            classes[:] += np.bincount(index * wavelet.CLASSES + flat, minlength=classes.size)
+        elif index[0] >= wavelet.SIGN_BASE:  # a part of signs
+            signs[:] += np.bincount((index - wavelet.SIGN_BASE) * 2 + flat, minlength=signs.size)
         return symbols
 
     for image in images:
         batch = np.asarray(image)[None]
-        if rows is None:
+        if level is None:
             values, per_band, chroma = wavelet.analyse(batch, steps)
             shape = wavelet.planes_shape(batch.shape)
             wavelet.walk(code, shape, chroma, values, wavelet.dead_zone(per_band))
         else:
-            wavelet.WaveletLevel(steps, rows).quantized(batch, code)
-    return counts.reshape(wavelet.CONTEXTS, wavelet.CLASSES)
+            level.quantized(batch, code)
+    return classes.reshape(wavelet.CONTEXTS, -1), signs.reshape(wavelet.SIGN_CONTEXTS, 2)
 
 
 def fit_level(images, base: float, *, chroma: float = CHROMA) -> wavelet.WaveletLevel:
     """One level for ``base``: its steps, and tables counted on ``images`` quantized as the level
     will quantize them (which depends on the tables: counted first on the dead zone's choice)."""
     steps = level_steps(base, chroma=chroma)
-    rows = _tables(count(images, steps))
-    return wavelet.WaveletLevel(steps, _tables(count(images, steps, rows)))
+    first = wavelet.WaveletLevel(steps, *map(_tables, count(images, steps)))
+    return wavelet.WaveletLevel(steps, *map(_tables, count(images, steps, first)))
 
 
 def _tables(counts: np.ndarray) -> np.ndarray:
-    """Integer tables of class counts, half a count added to each class; escapes never needed."""
+    """Integer tables of counts, half a count added to each symbol; escapes never needed."""
     return np.stack([integer_frequencies(np.append(row + 0.5, 0.0)) for row in counts])
 
 
