@@ -143,15 +143,18 @@ def _ring(m: np.ndarray) -> np.ndarray:
 
 
 def _relatives(out: dict, d: int, o: int, depth: int, shape) -> np.ndarray:
-    """2 x the parent's magnitude (same orientation, one level coarser; none at the coarsest)
-    plus the siblings' decoded at the same position (HL before LH before HH; two of one), capped."""
+    """How large the decoded relatives of a band's coefficients are: 2 x the parent's magnitude
+    (same orientation, one level coarser; none at the coarsest) + a quarter of its 8 neighbours',
+    and the same of the siblings decoded before it at its position (HL before LH before HH; the
+    two of HH at half weight), capped."""
     rows, cols = np.arange(shape[0]), np.arange(shape[1])
     total = np.zeros((out["LL"].shape[0], *shape), np.int64)
     if d < depth:
         parent = np.minimum(np.abs(out[(d + 1, o)]), _CAP)
         total += _gather(2 * parent + _ring(parent) // 4, rows // 2, cols // 2)
     for sibling in range(1, o):
-        total += 2 // (o - 1) * _gather(np.minimum(np.abs(out[(d, sibling)]), _CAP), rows, cols)
+        m = np.minimum(np.abs(out[(d, sibling)]), _CAP)
+        total += _gather((2 * m + _ring(m) // 4) // (o - 1), rows, cols)
     return np.minimum(total, 4 * _CAP)
 
 
