@@ -42,8 +42,9 @@ def level_steps(base: float, *, chroma: float = CHROMA) -> np.ndarray:
 
 def count(images, steps: np.ndarray, level=None) -> tuple[np.ndarray, np.ndarray]:
     """((CONTEXTS, CLASSES) counts of each context's magnitude classes, (SIGN_CONTEXTS, 2) of
-    each sign context's signs) over a list of uint8 images (H, W[, 3]) of any sizes, each coded
-    alone at ``steps``: quantized as ``level`` would, or (None) by the dead zone."""
+    each sign context's signs) over a list of uint8 images (H, W[, 3]) of any sizes (or an array
+    of same-shape ones) coded at ``steps``: quantized as ``level`` would, or (None) by the dead
+    zone."""
     classes = np.zeros(wavelet.CONTEXTS * wavelet.CLASSES, np.int64)
     signs = np.zeros(wavelet.SIGN_CONTEXTS * 2, np.int64)
 
@@ -58,8 +59,7 @@ def count(images, steps: np.ndarray, level=None) -> tuple[np.ndarray, np.ndarray
             signs[:] += np.bincount((index - wavelet.SIGN_BASE) * 2 + flat, minlength=signs.size)
         return symbols
 
-    for image in images:
-        batch = np.asarray(image)[None]
+    for batch in batches(images):
         if level is None:
             values, per_band, chroma = wavelet.analyse(batch, steps)
             shape = wavelet.planes_shape(batch.shape)
@@ -67,6 +67,18 @@ def count(images, steps: np.ndarray, level=None) -> tuple[np.ndarray, np.ndarray
         else:
             level.quantized(batch, code)
     return classes.reshape(wavelet.CONTEXTS, -1), signs.reshape(wavelet.SIGN_CONTEXTS, 2)
+
+
+def batches(images, pixels: int = 1 << 22):
+    """The images as chunks of same-shape images (N, H, W[, C]) of about ``pixels`` values at
+    most (one image alone if larger): coded as a chunk, as the container codes them."""
+    by_shape: dict = {}
+    for image in images:
+        by_shape.setdefault(np.shape(image), []).append(image)
+    for shape, group in by_shape.items():
+        step = max(1, pixels // int(np.prod(shape)))
+        for start in range(0, len(group), step):
+            yield np.stack(group[start : start + step])
 
 
 def fit_level(images, base: float, *, chroma: float = CHROMA) -> wavelet.WaveletLevel:
