@@ -248,7 +248,9 @@ def rounded_low(bands: dict, steps: dict) -> dict:
     """The bands with the low-low band rounded to its step (the detail bands' choice is left to
     a chooser, ``dead_zone`` or ``rate_optimal``)."""
     c, step = bands["LL"], steps["LL"]
-    low = np.sign(c) * np.minimum((np.abs(c) * 256 + 8 * step) // (16 * step), MAX_MAGNITUDE)
+    # capped at half the largest magnitude, so that its differences stay codable (the stored
+    # steps' low-low ones never come near: a step of 6/16 reaches the cap)
+    low = np.sign(c) * np.minimum((np.abs(c) * 256 + 8 * step) // (16 * step), MAX_MAGNITUDE // 2)
     return {**bands, "LL": low}
 
 
