@@ -8,6 +8,7 @@ import pytest
 import codec
 from bitstream.coder import integer_frequencies
 from bitstream.errors import FormatError
+from codec.errors import InputError
 from codec.levels import modelfile, wavelet
 from codec.levels import wavelet_transform as wt
 from codec.levels.model import Model
@@ -125,3 +126,8 @@ def test_tables_of_the_wrong_shape_are_refused(levels):
     raw = modelfile.amended(_model_bytes(levels), wavelet=stored)
     with pytest.raises(FormatError, match="wavelet"):
         Model(modelfile.loads(raw))
+
+
+def test_images_of_other_channel_counts_are_refused(levels):
+    with pytest.raises(InputError, match="channels"):
+        levels[0].encode(np.zeros((1, 8, 8, 4), np.uint8))

@@ -35,6 +35,7 @@ import numpy as np
 from bitstream.coder import PRECISION, Decoder, Encoder, Tables, ideal_bits, integer_frequencies
 from bitstream.container import FORMAT_VERSION
 from bitstream.errors import FormatError
+from codec.errors import InputError
 from codec.levels import modelfile, registry
 from codec.levels import wavelet_transform as wt
 
@@ -307,9 +308,11 @@ def dequantize(values: dict, steps: dict) -> dict:
 
 def analyse(images: np.ndarray, steps: np.ndarray):
     """(coefficients with the low-low band rounded, per-band steps, chroma (1) or not (0) per
-    plane) of uint8 images (N, H, W[, 3])."""
+    plane) of uint8 images (N, H, W[, 3]) (InputError: another number of channels)."""
     n, height, width = images.shape[:3]
     channels = images.shape[3] if images.ndim == 4 else 1
+    if channels not in (1, 3):
+        raise InputError(f"wavelet levels code grey or RGB images, not {channels} channels")
     depth = wt.depth_for(height, width)
     per_band = _plane_steps(steps, channels, n, depth)
     bands = wt.forward(wt.to_coded(images), depth)
