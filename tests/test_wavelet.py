@@ -8,7 +8,7 @@ import pytest
 import codec
 from bitstream.coder import integer_frequencies
 from bitstream.errors import FormatError
-from codec.errors import InputError
+from codec.errors import InputError, UsageError
 from codec.levels import modelfile, wavelet
 from codec.levels import wavelet_transform as wt
 from codec.levels.model import Model
@@ -109,6 +109,8 @@ def test_wavelet_added_keeps_the_model_and_lists_its_fingerprint(levels, trainin
     body = modelfile.loads(raw)
     assert modelfile.loads(base)["fingerprint"] in body["meta"]["same_levels_as"]
     assert len(Model(body).levels) == 2
+    with pytest.raises(UsageError, match="already"):
+        wavelet_fit.wavelet_added(raw, training, (8.0,), log=lambda _: None)
 
 
 def test_damaged_streams_raise_format_error(levels):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from bitstream.coder import integer_frequencies
+from codec.errors import UsageError
 from codec.levels import modelfile, wavelet
 from codec.levels import wavelet_transform as wt
 from codec.levels.model import Model
@@ -127,9 +128,16 @@ def wavelet_added(base: bytes, images, bases=STEPS, *, chroma: float = CHROMA, l
     """A model file: ``base`` (a model file's bytes) with wavelet levels counted on ``images``
     (uint8 (H, W[, 3]) arrays of any sizes); every other section kept as it was, and a stored
     ladder too (its levels stay those it names). The new model lists the old one's fingerprint in
-    ``meta["same_levels_as"]``, so the old model's files still decode."""
-    levels = fit(images, bases, chroma=chroma, log=log)
+    ``meta["same_levels_as"]``, so the old model's files still decode.
+
+    Raises:
+        UsageError: ``base`` has wavelet levels already (replacing them would change levels its
+            files may use).
+    """
     body = modelfile.loads(base, what="base model")
+    if "wavelet" in body:
+        raise UsageError("the model has wavelet levels already")
+    levels = fit(images, bases, chroma=chroma, log=log)
     info = {"steps": sorted(float(b) for b in bases)[::-1], "chroma": chroma, "images": len(images)}
     meta = {
         **body["meta"],
