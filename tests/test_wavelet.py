@@ -12,6 +12,7 @@ from codec.errors import InputError, UsageError
 from codec.levels import modelfile, wavelet
 from codec.levels import wavelet_transform as wt
 from codec.levels.model import Model
+from codec.pretrained import PHOTO_MODEL
 from codec.training import wavelet_fit
 
 
@@ -103,12 +104,15 @@ def test_model_file_with_a_wavelet_section_codes_through_the_api(levels):
     assert _psnr(image, restored) > 42
 
 
-def test_wavelet_added_keeps_the_model_and_lists_its_fingerprint(levels, training):
-    base = _model_bytes(levels[:1])
+def test_wavelet_added_keeps_the_model_and_lists_its_fingerprint(training):
+    base = PHOTO_MODEL.read_bytes()  # a model with a ladder (its conv levels)
     raw = wavelet_fit.wavelet_added(base, training, (8.0, 4.0), log=lambda _: None)
-    body = modelfile.loads(raw)
-    assert modelfile.loads(base)["fingerprint"] in body["meta"]["same_levels_as"]
-    assert len(Model(body).levels) == 2
+    old, new = modelfile.loads(base), modelfile.loads(raw)
+    assert old["fingerprint"] in new["meta"]["same_levels_as"]
+    assert new["ladder"] == old["ladder"] and new["conv"] == old["conv"]
+    model = Model(new)
+    assert len(model.levels) == len(Model(old).levels)
+    assert len(model.part("wavelet")) == 2
     with pytest.raises(UsageError, match="already"):
         wavelet_fit.wavelet_added(raw, training, (8.0,), log=lambda _: None)
 
