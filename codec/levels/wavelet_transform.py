@@ -15,6 +15,8 @@ the lifting steps and of the colour transform costs a sixteenth of what it would
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 FRACTION_BITS = 2  # pixels are coded x4: the transforms' rounding stays far below the quantizer's
@@ -125,6 +127,7 @@ def band_shapes(height: int, width: int, depth: int) -> dict:
     return shapes
 
 
+@functools.cache
 def synthesis_norms(depth: int = MAX_DEPTH, size: int = 1024) -> dict:
     """The L2 norm of each subband's synthesis function (the pixels one unit of a coefficient
     becomes), in float, for training: {(d, o) or ("LL", d): norm}. A quantizer step divided by
@@ -132,8 +135,7 @@ def synthesis_norms(depth: int = MAX_DEPTH, size: int = 1024) -> dict:
     norms = {}
     for d in range(1, depth + 1):
         for o in (0, 1, 2, 3):
-            bands = forward(np.zeros((1, size, size), np.int64), d)
-            bands = {k: v.astype(np.float64) for k, v in bands.items()}
+            bands = {k: np.zeros((1, *v)) for k, v in band_shapes(size, size, d).items()}
             key = "LL" if o == 0 else (d, o)
             h, w = bands[key].shape[1:]
             bands[key][0, h // 2, w // 2] = 1.0
