@@ -14,9 +14,9 @@ from __future__ import annotations
 import numpy as np
 
 from codec.errors import FormatError, InputError
-from codec.levels import conv, lossless, pixel, registry, scale, tile
+from codec.levels import conv, lossless, pixel, registry, scale, tile, wavelet
 
-BUILT_IN = (tile, pixel, conv, lossless)  # each registered itself on import
+BUILT_IN = (tile, pixel, conv, lossless, wavelet)  # each registered itself on import
 
 
 class Model:
