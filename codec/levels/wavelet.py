@@ -38,6 +38,7 @@ from bitstream.errors import FormatError
 from codec.errors import InputError
 from codec.levels import modelfile, registry
 from codec.levels import wavelet_transform as wt
+from codec.levels.planes import from_planes, to_planes
 
 # What a bit is worth in squared error to the encoder's choice (``rate_optimal``), in 1/256 of a
 # squared step: 1/8 step^2, near the 2 ln 2 / 12 of a uniform quantizer at high rates; measured
@@ -369,7 +370,9 @@ class WaveletLevel(registry.WholeChunkLevel):
         return walk(code, planes_shape(images.shape), chroma, values, choose), per_band
 
     def encode(self, images: np.ndarray, *, min_bytes: int = 0) -> bytes:
-        """One ANS stream of uint8 images (N, H, W[, 3])."""
+        """One ANS stream of uint8 images (N, H, W[, C]): grey, RGB, or each of another number of
+        channels as a grey plane (``as_coded``)."""
+        images = as_coded(images)
         encoder = Encoder(self.tables)
 
         def code(symbols, index):
@@ -382,8 +385,9 @@ class WaveletLevel(registry.WholeChunkLevel):
     def decode(self, data: bytes, n: int, shape, *, version: int = FORMAT_VERSION) -> np.ndarray:
         """The chunk back (FormatError if the stream is damaged or has data left)."""
         channels = shape[2] if len(shape) == 3 else 1
-        if channels not in (1, 3):
-            raise FormatError(f"wavelet levels code grey or RGB images, not {channels} channels")
+        if channels not in (1, 3):  # coded as grey planes
+            planes = self.decode(data, n * channels, tuple(shape[:2]), version=version)
+            return from_planes(planes, n, tuple(shape))
         decoder = Decoder(data, self.tables, framed=version >= 3)
         chroma = _chroma(channels, n)
         values = walk(lambda _, index: decoder.read(index), planes_shape((n, *shape)), chroma)
@@ -393,7 +397,7 @@ class WaveletLevel(registry.WholeChunkLevel):
 
     def ideal_bits(self, images: np.ndarray) -> float:
         """Exactly what the integer tables assign (offsets and signs at their raw bits)."""
-        total = [0.0]
+        total, images = [0.0], as_coded(images)
 
         def code(symbols, index):
             if np.size(index):  # the coder's ideal_bits needs a symbol
@@ -402,6 +406,14 @@ class WaveletLevel(registry.WholeChunkLevel):
 
         self.quantized(images, code)
         return total[0]
+
+
+def as_coded(images: np.ndarray) -> np.ndarray:
+    """Images as the levels code them: grey (N, H, W) or RGB (N, H, W, 3) as they are, images of
+    2 or 4 channels (grey or RGB with alpha) each channel a grey image."""
+    if images.ndim == 4 and images.shape[3] not in (1, 3):
+        return to_planes(images)
+    return images
 
 
 def planes_shape(shape) -> tuple[int, int, int]:

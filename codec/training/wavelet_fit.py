@@ -127,8 +127,9 @@ def fit(images, bases=STEPS, *, chroma: float = CHROMA, log=print) -> list:
 def wavelet_added(base: bytes, images, bases=STEPS, *, chroma: float = CHROMA, log=print) -> bytes:
     """A model file: ``base`` (a model file's bytes) with wavelet levels counted on ``images``
     (uint8 (H, W[, 3]) arrays of any sizes); every other section kept as it was, and a stored
-    ladder too (its levels stay those it names). The new model lists the old one's fingerprint in
-    ``meta["same_levels_as"]``, so the old model's files still decode.
+    ladder too, the wavelet levels appended to it. No level of the old model changes, so the new
+    one lists the old one's fingerprint in ``meta["same_model_as"]``: every file of the old model
+    still decodes.
 
     Raises:
         UsageError: ``base`` has wavelet levels already (replacing them would change levels its
@@ -142,8 +143,11 @@ def wavelet_added(base: bytes, images, bases=STEPS, *, chroma: float = CHROMA, l
     meta = {
         **body["meta"],
         "wavelet": info,
-        "same_levels_as": [*body["meta"].get("same_levels_as", []), body["fingerprint"]],
+        "same_model_as": [*body["meta"].get("same_model_as", []), body["fingerprint"]],
     }
-    raw = modelfile.amended(base, meta=meta, wavelet=wavelet.to_dict(levels))
+    grown = {"meta": meta, "wavelet": wavelet.to_dict(levels)}
+    if "ladder" in body:
+        grown["ladder"] = [*body["ladder"], *(["wavelet", i] for i in range(len(levels)))]
+    raw = modelfile.amended(base, **grown)
     Model(modelfile.loads(raw))  # it loads
     return raw
