@@ -347,7 +347,7 @@ def compress(
         images: a uint8 array (bool is taken as 0/255): one image (H, W) or (H, W, C) with C 3 or
             4 (colour), or a batch (N, H, W) or (N, H, W, C); or a list of images of any sizes.
         quality: one of ``codec.QUALITIES``, the same on every model (``levels/scale.py``): 1 a
-            preview, 2-13 at least 24-46 dB, 14 near-lossless, 15 lossless; None: 6.
+            preview, 2-13 about 25-47 dB, 14 near-lossless, 15 lossless; None: 6.
         model: a ``Model``, a model file's path, or None: the bundled model that codes a sample of
             the images best at that quality (``choose_model``).
         meta: a small dict stored verbatim in the header (the CLI records the original file name).

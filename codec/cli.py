@@ -251,8 +251,8 @@ def _compress_options(p: argparse.ArgumentParser) -> None:
     level.add_argument(
         "--quality",
         type=int,
-        help="1 (a small preview) to 13 (at least 46 dB), 14 near-lossless, 15 lossless: the same "
-        "on every model (default 6: at least 32 dB; docs/cli.md has the scale)",
+        help="1 (a small preview), 2-13 (about 25-47 dB, 21 + 2Q), 14 near-lossless, 15 lossless: "
+        "the same on every model (default 6, about 33 dB; docs/cli.md has the scale)",
     )
     level.add_argument(
         "--target-psnr",

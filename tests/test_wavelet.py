@@ -12,7 +12,7 @@ from codec.errors import UsageError
 from codec.levels import modelfile, wavelet
 from codec.levels import wavelet_transform as wt
 from codec.levels.model import Model
-from codec.pretrained import PHOTO_MODEL
+from codec.pretrained import DEFAULT_MODEL
 from codec.training import wavelet_fit
 
 
@@ -106,12 +106,14 @@ def test_model_file_with_a_wavelet_section_codes_through_the_api(levels):
 
 
 def test_wavelet_added_keeps_the_model_and_lists_its_fingerprint(training):
-    base = PHOTO_MODEL.read_bytes()  # a model with a ladder (its conv levels)
+    base = modelfile.read(DEFAULT_MODEL)  # given a ladder: two of its levels
+    meta = {k: v for k, v in modelfile.loads(base)["meta"].items() if k != "scale"}
+    base = modelfile.amended(base, ladder=[["tile", 0], ["pixel", 0]], meta=meta)
     raw = wavelet_fit.wavelet_added(base, training, (8.0, 4.0), log=lambda _: None)
     old, new = modelfile.loads(base), modelfile.loads(raw)
     assert old["fingerprint"] in new["meta"]["same_model_as"]
     assert new["ladder"] == [*old["ladder"], ["wavelet", 0], ["wavelet", 1]]
-    assert new["conv"] == old["conv"]
+    assert new["pixel"] == old["pixel"]
     model = Model(new)
     assert len(model.levels) == len(Model(old).levels) + 2
     assert len(model.part("wavelet")) == 2

@@ -122,7 +122,7 @@ class Model:
         """
         quality, max_error, depth = header["quality"], header["max_error"], header["depth"]
         if quality:
-            if quality not in self.qualities:
+            if not 1 <= quality <= len(self.levels):
                 raise (InputError if asked else FormatError)(
                     f"header quality {quality} is not one of the model's levels"
                 )

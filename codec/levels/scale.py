@@ -1,21 +1,24 @@
 """One quality scale for every model: which of a model's levels serves quality 1 to 15.
 
 A user asks for a quality and expects it to mean the same on every model and every input. The
-scale is a fixed table of PSNR floors (``FLOOR_DB``): quality Q codes with the model's smallest
-level whose PSNR on the model's validation images is at least the floor, so quality 7 is at
-least 34 dB on Fashion-MNIST's model and on the photo model alike. Quality 1 is the model's
-smallest level (a preview; how low it goes depends on the model), 2 to 13 reach 24 to 46 dB,
-two dB a step, 14 is near-lossless (every value within 1 of the original) and 15 lossless. Two
-qualities give the same level where a model has nothing between their floors; a higher quality
-never gives fewer bytes or a lower PSNR on the validation images, because levels off their
-Pareto front are never chosen.
+scale is a fixed table of PSNR targets (``TARGET_DB``): quality Q codes with the model's level
+whose PSNR on the model's validation images is nearest 21 + 2Q dB (a band of about +-1 dB), so
+quality 6 is about 33 dB on Fashion-MNIST's model and on the photo model alike. Quality 1 is the
+model's smallest level (a preview; how low it goes depends on the model), 2 to 13 aim at 25 to
+47 dB, two dB a step, 14 is near-lossless (every value within 1 of the original) and 15 lossless.
+
+Only levels on the Pareto front are chosen (each more bytes and a higher PSNR than the one
+below), so a higher quality never names a level with fewer bytes or a lower PSNR on those
+images; two qualities name the same level where a model has nothing between them (below its
+smallest level, above its finest, or levels further apart than two dB). A model's levels are
+best placed near the targets (the photo model's wavelet steps were chosen so).
 
 The measurements are stored in the model file (``meta["scale"]``, written by ``aecodec train``
-and by ``codec.training.scale_fit``): one row per candidate, a level of the model
+and by ``codec.training.measure_scale``): one row per candidate, a level of the model
 (``{"level": n}``) or a bound of its lossless coder (``{"max_error": K}``), with its bytes per
-image and PSNR. A level that only codes its own image size (the tile transform) is a candidate
-only for that size. A model file without the rows (made before the scale) maps the qualities
-onto its levels in order.
+image and PSNR. A level can say that it codes only some shapes as measured (``fits``: the tile
+transform its own size); for other shapes the plan is made without it. A model file without the
+rows (made before the scale) maps the qualities onto its levels in order.
 """
 
 from __future__ import annotations
@@ -29,10 +32,10 @@ from codec.errors import FormatError, InputError
 QUALITIES = tuple(range(1, 16))
 NEAR_LOSSLESS = 14  # every value within 1 of the original
 LOSSLESS = 15
-DEFAULT = 6  # at least 32 dB: the photo model's default level before the scale
-# Quality -> the PSNR (dB) its level reaches on the model's validation images, at least: two dB
-# apart, from 24 (below which only previews go) to 46 (where differences stop being visible).
-FLOOR_DB = {q: 20.0 + 2.0 * q for q in range(2, NEAR_LOSSLESS)}
+DEFAULT = 6  # about 33 dB: the photo model's default level before the scale was 32.3
+# Quality -> the PSNR (dB) its level is nearest on the model's validation images: two dB apart,
+# from 25 (below, previews) to 47 (beyond 46 dB differences stop being visible).
+TARGET_DB = {q: 21.0 + 2.0 * q for q in range(2, NEAR_LOSSLESS)}
 MAX_ROWS = 256
 
 
@@ -44,7 +47,7 @@ def describe(quality: int) -> str:
         return "near-lossless (max error 1)"
     if quality == 1:
         return "the smallest level"
-    return f">= {FLOOR_DB[quality]:g} dB"
+    return f"about {TARGET_DB[quality]:g} dB"
 
 
 def check_quality(quality) -> int:
@@ -56,7 +59,7 @@ def check_quality(quality) -> int:
     ):
         raise InputError(
             f"quality {quality!r} is not on the scale {QUALITIES[0]}-{QUALITIES[-1]} "
-            f"(1: the smallest, 13: >= {FLOOR_DB[13]:g} dB, 14: near-lossless, 15: lossless)"
+            f"(1: the smallest, 13: about {TARGET_DB[13]:g} dB, 14: near-lossless, 15: lossless)"
         )
     return int(quality)
 
@@ -109,12 +112,13 @@ def front(rows: list[dict]) -> list[dict]:
 
 
 def pick(rows: list[dict], quality: int) -> dict:
-    """The row that serves ``quality`` (1-13) among candidate ``rows`` (at least one)."""
+    """The row that serves ``quality`` (1-13) among candidate ``rows`` (at least one): quality 1
+    the lowest of their Pareto front, the others the front's row nearest the quality's target
+    (the cheaper of two as near)."""
     curve = front(rows)
     if quality == 1:
         return curve[0]
-    meeting = [r for r in curve if r["psnr"] >= FLOOR_DB[quality]]
-    return meeting[0] if meeting else curve[-1]
+    return min(curve, key=lambda r: abs(r["psnr"] - TARGET_DB[quality]))
 
 
 def by_rank(levels: int, quality: int) -> dict:

@@ -19,29 +19,11 @@ from codec.levels.model import Model
 # Chroma steps over the steps that balance each plane's share of the RGB error (Co x sqrt 6, Cg
 # x 2 over Y): chosen on the training photos' validation part (benchmarks/wavelet.py)
 CHROMA = 1.0
-# Base steps (pixel units), coarse to fine, each about 1.3 x the next: 28 to 50 dB on the
-# training photos' validation part (colour; grey 25 to 52 dB), 1.1 to 2.1 dB apart
-# (python -m benchmarks.wavelet --validate)
-STEPS = (
-    110.0,
-    82.0,
-    62.0,
-    48.0,
-    37.0,
-    28.4,
-    21.8,
-    16.8,
-    12.9,
-    9.9,
-    7.6,
-    5.9,
-    4.5,
-    3.5,
-    2.7,
-    2.1,
-    1.6,
-    1.2,
-)
+# Base steps (pixel units), coarse to fine: each where the quality scale's targets (25, 27, ...,
+# 49 dB: ``scale.TARGET_DB``) fall on the photo model's validation photos, interpolated in log
+# step from a first ladder of 18 steps 1.3x apart (110 to 1.2: 28.3 to 50.2 dB there), so that
+# each quality finds a level near its target and neighbouring qualities stay about 2 dB apart.
+STEPS = (214.0, 142.0, 94.0, 62.0, 40.0, 27.0, 18.4, 12.8, 8.9, 6.1, 4.1, 2.7, 1.7)
 
 
 def level_steps(base: float, *, chroma: float = CHROMA) -> np.ndarray:
