@@ -65,3 +65,15 @@ def mosaic(test_images):
         for k in range(3)
     ]
     return tiles[0], np.stack(tiles, -1)
+
+
+def unmeasured(path):
+    """The model at ``path`` without its scale measurements: its qualities spread over its levels
+    in order (quality 1 its level 1), to reach a level the scale does not name (the photo model's
+    convolutional levels, below its wavelet ones)."""
+    from codec import api
+    from codec.levels import modelfile
+
+    raw = modelfile.read(path)
+    meta = {k: v for k, v in modelfile.loads(raw)["meta"].items() if k != "scale"}
+    return api.Model(modelfile.loads(modelfile.amended(raw, meta=meta)))

@@ -16,6 +16,7 @@ from bitstream import container
 from codec import api, checks
 from codec.levels import image_tree
 
+from .conftest import unmeasured
 from .test_cli import run
 from .test_fuzz import join, split
 
@@ -33,8 +34,8 @@ KINDS = {
 }
 
 
-def level_of(blob: bytes):
-    return codec.api.ArchiveReader(io.BytesIO(blob)).level
+def level_of(blob: bytes, model=None):
+    return codec.api.ArchiveReader(io.BytesIO(blob), model=model).level
 
 
 @pytest.mark.parametrize("kind", list(KINDS))
@@ -91,16 +92,18 @@ def test_a_convolutional_model_costlier_than_the_floor_is_sized_for_needs_more_b
     from codec.levels import conv
 
     blank = np.zeros((512, 512), np.uint8)
-    cheap = codec.compress(blank, quality=1)
-    floor = container.min_chunk_bytes(1, level_of(cheap).coded_pixels(1, [512, 512]))
+    photo = unmeasured(codec.api.PHOTO_MODEL)  # quality 1: its first convolutional level
+    cheap = codec.compress(blank, quality=1, model=photo)
+    assert level_of(cheap, photo).kind == "conv"
+    floor = container.min_chunk_bytes(1, level_of(cheap, photo).coded_pixels(1, [512, 512]))
     assert len(split(cheap)[1][0][1]) < 2 * floor  # padded to the floor, or a little above it
     # as if it cost 2x
     monkeypatch.setattr(conv, "FLOOR_MACS_PER_PIXEL", conv.FLOOR_MACS_PER_PIXEL / 2)
-    costly = codec.compress(blank, quality=1)
+    costly = codec.compress(blank, quality=1, model=photo)
     assert len(split(costly)[1][0][1]) >= 2 * floor
-    assert np.abs(codec.decompress(costly).astype(int)).max() <= 20
+    assert np.abs(codec.decompress(costly, model=photo).astype(int)).max() <= 20
     with pytest.raises(codec.LimitError, match="denser"):
-        codec.decompress(cheap)  # enough bytes for the cheaper model's floor, not for this one's
+        codec.decompress(cheap, model=photo)  # enough bytes for the cheaper floor, not this one
 
 
 def refused_within_a_second(call, error):

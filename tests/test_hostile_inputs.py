@@ -112,7 +112,7 @@ def tiled(monkeypatch):
     """A photo model level with 128-pixel tiles (the rule does not depend on the tile size), and
     counters of the networks' runs."""
     monkeypatch.setattr(conv, "TILE", 128)
-    level, runs = PHOTO.level(1), {"symbols": 0, "decode": 0}
+    level, runs = PHOTO.levels[0], {"symbols": 0, "decode": 0}  # its first convolutional level
     symbols, decode = conv.ConvLevel.symbols, conv.ConvLevel._decode_whole
 
     def counted_symbols(self, images):

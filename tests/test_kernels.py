@@ -226,8 +226,9 @@ def test_compiled_raw_bits_and_reconstruction_invert_the_hybrid_tokens():
 FIXTURES = Path(__file__).parent / "data"
 # (file stem, compress arguments): written by the numpy-only coder (commit ef253ae)
 WRITTEN_BY_NUMPY = {
-    "format6-fashion-lossless": {"lossless": True},
-    "format6-fashion-k2": {"max_error": 2},
+    # made with the Fashion-MNIST model (by shape then; named now, as the default measures)
+    "format6-fashion-lossless": {"lossless": True, "model": "fmnist"},
+    "format6-fashion-k2": {"max_error": 2, "model": "fmnist"},
     "format6-photo-lossless": {
         "lossless": True
     },  # colour, an image's own tree tried (the model's kept)
@@ -243,8 +244,9 @@ WRITTEN_BY_NUMPY = {
 @pytest.mark.parametrize("stem", sorted(WRITTEN_BY_NUMPY))
 def test_files_of_the_numpy_coder_decode_and_reencode_byte_for_byte(stem):
     kwargs = dict(WRITTEN_BY_NUMPY[stem])
-    if kwargs.get("model") == "deep":
-        kwargs["model"] = codec.load_model(Path(codec.__file__).parent / "pretrained" / "deep.aecm")
+    if kwargs.get("model") in ("deep", "fmnist"):
+        pretrained = Path(codec.__file__).parent / "pretrained"
+        kwargs["model"] = codec.load_model(pretrained / f"{kwargs['model']}.aecm")
     blob, original = (FIXTURES / f"{stem}.aec").read_bytes(), np.load(FIXTURES / f"{stem}.npy")
     back = codec.decompress(blob, model=kwargs.get("model"))
     bound = kwargs.get("max_error", 0)

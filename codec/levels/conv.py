@@ -16,7 +16,6 @@ this integer form.
 
 from __future__ import annotations
 
-import hashlib
 import math
 
 import numpy as np
@@ -26,7 +25,7 @@ from bitstream.coder import PRECISION
 from bitstream.container import MAX_CHUNK_PIXELS
 from bitstream.errors import FormatError
 from bitstream.header import MAX_IMAGE_PIXELS
-from codec.levels import convnet, modelfile, registry
+from codec.levels import convnet, modelfile, registry, tiled
 from codec.levels.convnet import ACT_BITS
 from codec.levels.entropy import LADDER, RUNG, SCALE_LADDER, SCALE_MIN, integer_table
 from codec.levels.planes import from_planes, to_planes
@@ -262,20 +261,11 @@ class ConvLevel:
 
     def encode(self, images: np.ndarray, *, min_bytes: int = 0) -> bytes:
         """One stream for images within one tile; beyond, every tile of every image is its own
-        stream, after its length (u32 little-endian), in row-major order; the last carries the
-        padding."""
+        stream (``tiled.encode``)."""
         grid = tiles(images.shape[1], images.shape[2])
         if len(grid) == 1:
             return self._encode_whole(images, min_bytes)
-        parts, size, seen = [], 0, SameTiles()
-        jobs = [(image, t) for image in images for t in grid]
-        for i, (image, (y0, y1, x0, x1)) in enumerate(jobs):
-            last = i == len(jobs) - 1
-            tile, floor = image[None, y0:y1, x0:x1], max(0, min_bytes - size - 4) if last else 0
-            data = seen.result(tile, ("stream", floor), self._encode_whole, tile, floor)
-            parts += [len(data).to_bytes(4, "little"), data]
-            size += 4 + len(data)
-        return b"".join(parts)
+        return tiled.encode(images, grid, min_bytes, self._encode_whole)
 
     def _encode_whole(self, images: np.ndarray, min_bytes: int) -> bytes:
         (z_hat, z_index), (s, index) = self.symbols(images)
@@ -291,27 +281,7 @@ class ConvLevel:
         grid = tiles(shape[0], shape[1])
         if len(grid) == 1:
             return self._decode_whole(data, n, shape, framed)
-        out = np.empty((n, *shape), np.uint8)
-        view, seen = memoryview(data), SameTiles()
-
-        def decode_tile(stream: bytes, tile_shape) -> np.ndarray:
-            return self._decode_whole(stream, 1, tile_shape, framed)[0]
-
-        for image in out:
-            for y0, y1, x0, x1 in grid:
-                if len(view) < 4:
-                    raise bitstream.TruncatedError("tiled stream ends before its last tile")
-                size = int.from_bytes(view[:4], "little")
-                if size > len(view) - 4:
-                    raise bitstream.TruncatedError(
-                        "tiled stream's tile is longer than what is left (damaged)"
-                    )
-                tile_shape, stream = (y1 - y0, x1 - x0, *shape[2:]), bytes(view[4 : 4 + size])
-                image[y0:y1, x0:x1] = seen.decode(stream, tile_shape, decode_tile)
-                view = view[4 + size :]
-        if len(view):
-            raise bitstream.FormatError("tiled stream has data after its last tile (damaged)")
-        return out
+        return tiled.decode(data, n, shape, grid, lambda d, s: self._decode_whole(d, 1, s, framed))
 
     def _decode_whole(self, data: bytes, n: int, shape, framed: bool) -> np.ndarray:
         t = self.transform
@@ -332,7 +302,7 @@ class ConvLevel:
 
     def ideal_bits(self, images: np.ndarray) -> float:
         """Exactly what the integer tables assign to the symbols, before the coder's few bytes."""
-        total, seen = 0.0, SameTiles()
+        total, seen = 0.0, tiled.SameTiles()
         for y0, y1, x0, x1 in tiles(images.shape[1], images.shape[2]):
             tile = images[:, y0:y1, x0:x1]
             total += seen.result(tile, "bits", self._ideal_bits, tile)
@@ -345,56 +315,10 @@ class ConvLevel:
         )
 
 
-class SameTiles:
-    """The last few distinct tiles of a chunk and what they coded to (streams, by floor; ideal
-    bits), or the last few streams and what they decoded to: a tile equal to one of them (a blank
-    scan's, a flat background's: a 65 KB PNG can hold 64 blank tiles) is not run through the
-    networks again. The same bytes and pixels, as a tile's stream is a function of its pixels and
-    its floor, its pixels of its stream; only the work changes: a blank 8192 x 8192 image runs the
-    networks twice (the last tile carries the chunk's floor), not 64 times. Tiles are found by a
-    digest and compared in full; only streams and pixels are kept, a few MB."""
-
-    KEEP = 4  # a row's full and narrower last tile, the last row's two
-
-    def __init__(self):
-        self._recent: dict = {}  # oldest first
-
-    def _remember(self, key, value):
-        self._recent.pop(key, None)
-        self._recent[key] = value
-        while len(self._recent) > self.KEEP:
-            self._recent.pop(next(iter(self._recent)))
-        return value
-
-    def result(self, tile: np.ndarray, what, compute, *args):
-        """``compute(*args)``, made once per distinct ``tile`` and ``what`` (("stream", floor),
-        ...)."""
-        digest = hashlib.blake2b(np.ascontiguousarray(tile).data, digest_size=16).digest()
-        key = (tile.shape, digest)
-        record = self._recent.get(key)
-        if record is None or not np.array_equal(record[0], tile):
-            record = self._remember(key, (tile.copy(), {}))
-        if what not in record[1]:
-            record[1][what] = compute(*args)
-        return record[1][what]
-
-    def decode(self, stream: bytes, shape, decode) -> np.ndarray:
-        """``decode(stream, shape)``'s pixels, made once per distinct stream."""
-        found = self._recent.get((shape, stream))
-        if found is None:
-            found = self._remember((shape, stream), decode(stream, shape))
-        return found
-
-
 def tiles(h: int, w: int, size: int | None = None) -> list[tuple[int, int, int, int]]:
     """(y0, y1, x0, x1) of the tiles (``TILE`` wide) of an h x w image, row-major: one for an
     image within a tile."""
-    size = size or TILE
-    return [
-        (y, min(h, y + size), x, min(w, x + size))
-        for y in range(0, h, size)
-        for x in range(0, w, size)
-    ]
+    return tiled.grid(h, w, size or TILE)
 
 
 def _padded(size: int) -> int:

@@ -33,10 +33,11 @@ from __future__ import annotations
 import numpy as np
 
 from bitstream.coder import PRECISION, Decoder, Encoder, Tables, ideal_bits, integer_frequencies
-from bitstream.container import FORMAT_VERSION
+from bitstream.container import FORMAT_VERSION, MAX_CHUNK_PIXELS
 from bitstream.errors import FormatError
+from bitstream.header import MAX_IMAGE_PIXELS
 from codec.errors import InputError
-from codec.levels import modelfile, registry
+from codec.levels import modelfile, registry, tiled
 from codec.levels import wavelet_transform as wt
 from codec.levels.planes import from_planes, to_planes
 
@@ -76,6 +77,9 @@ _PHASES = ((0, 0), (1, 1), (0, 1), (1, 0))  # (row, column) parity, in coding or
 _DECODED_AROUND = (0, 4, 8, 12)
 STEPS_SHAPE = (3, wt.MAX_DEPTH + 1, 4)  # plane (Y or grey, Co, Cg), level (0: none), band (0: LL)
 MAX_STEP = 1 << 16  # sixteenths of a coefficient unit: a step of 4096 pixel values
+TILE = 1024  # larger images are coded tile by tile (``tiled``): memory bounded by a tile
+# values coded at once (a chunk of images within a tile): int64 bands of a few hundred MB at most
+WHOLE_VALUES = 1 << 22
 MAX_LEVELS = 64
 
 
@@ -351,9 +355,14 @@ def check_tables(rows: np.ndarray, shape: tuple[int, int], *, what: str) -> None
 
 class WaveletLevel(registry.WholeChunkLevel):
     """One wavelet level: its steps (``STEPS_SHAPE``, sixteenths of a coefficient unit) and its
-    class tables (a ``registry.Level``)."""
+    class tables (a ``registry.Level``). Images within a tile (TILE wide) are coded a chunk at
+    once, up to ``max_chunk_values`` values; larger ones tile by tile (``tiled``), so memory stays
+    bounded by a tile whatever the image's size."""
 
     kind = "wavelet"
+    max_image_values = MAX_IMAGE_PIXELS  # the container's limit, as for convolutional levels
+    max_coded_pixels = MAX_CHUNK_PIXELS
+    max_chunk_values = WHOLE_VALUES
 
     def __init__(self, steps: np.ndarray, rows: np.ndarray, signs: np.ndarray):
         self.steps, self.rows, self.signs = steps, rows, signs
@@ -370,8 +379,15 @@ class WaveletLevel(registry.WholeChunkLevel):
         return walk(code, planes_shape(images.shape), chroma, values, choose), per_band
 
     def encode(self, images: np.ndarray, *, min_bytes: int = 0) -> bytes:
-        """One ANS stream of uint8 images (N, H, W[, C]): grey, RGB, or each of another number of
-        channels as a grey plane (``as_coded``)."""
+        """One ANS stream of uint8 images (N, H, W[, C]) within a tile; beyond, a tiled stream."""
+        grid = tiled.grid(images.shape[1], images.shape[2], TILE)
+        if len(grid) == 1:
+            return self._encode_whole(images, min_bytes)
+        return tiled.encode(images, grid, min_bytes, self._encode_whole)
+
+    def _encode_whole(self, images: np.ndarray, min_bytes: int) -> bytes:
+        """One ANS stream: grey, RGB, or each of another number of channels as a grey plane
+        (``as_coded``)."""
         images = as_coded(images)
         encoder = Encoder(self.tables)
 
@@ -383,10 +399,21 @@ class WaveletLevel(registry.WholeChunkLevel):
         return encoder.finish(min_bytes=min_bytes)
 
     def decode(self, data: bytes, n: int, shape, *, version: int = FORMAT_VERSION) -> np.ndarray:
-        """The chunk back (FormatError if the stream is damaged or has data left)."""
+        """The chunk back (FormatError if the stream is damaged or has data left, or claims more
+        values at once than a writer codes)."""
+        grid = tiled.grid(shape[0], shape[1], TILE)
+        if len(grid) > 1:
+            return tiled.decode(
+                data, n, shape, grid, lambda d, s: self._decode_whole(d, 1, s, version)
+            )
+        if n * int(np.prod(shape)) > self.max_chunk_values:
+            raise FormatError(f"wavelet chunk of {n} images {tuple(shape)} is larger than coded")
+        return self._decode_whole(data, n, shape, version)
+
+    def _decode_whole(self, data: bytes, n: int, shape, version: int) -> np.ndarray:
         channels = shape[2] if len(shape) == 3 else 1
         if channels not in (1, 3):  # coded as grey planes
-            planes = self.decode(data, n * channels, tuple(shape[:2]), version=version)
+            planes = self._decode_whole(data, n * channels, tuple(shape[:2]), version)
             return from_planes(planes, n, tuple(shape))
         decoder = Decoder(data, self.tables, framed=version >= 3)
         chroma = _chroma(channels, n)
@@ -397,6 +424,9 @@ class WaveletLevel(registry.WholeChunkLevel):
 
     def ideal_bits(self, images: np.ndarray) -> float:
         """Exactly what the integer tables assign (offsets and signs at their raw bits)."""
+        grid = tiled.grid(images.shape[1], images.shape[2], TILE)
+        if len(grid) > 1:
+            return sum(self.ideal_bits(images[:, y0:y1, x0:x1]) for y0, y1, x0, x1 in grid)
         total, images = [0.0], as_coded(images)
 
         def code(symbols, index):
