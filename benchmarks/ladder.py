@@ -136,8 +136,10 @@ def summary(ours: list[dict], others: dict[str, list[dict]]) -> dict:
     """Span of the lossy levels (below near-lossless), monotonicity through lossless, largest
     gap between lossy levels, BD-rates."""
     lossy = [r for r in ours if int(r["setting"][1:]) < scale_.NEAR_LOSSLESS]
-    sizes = [r["bytes_per_image"] for r in ours]
-    psnrs = [r["psnr"] for r in ours]
+    # qualities naming the same level (listed each, with the default choice) give the same row
+    distinct = [r for i, r in enumerate(ours) if i == 0 or _point(r) != _point(ours[i - 1])]
+    sizes = [r["bytes_per_image"] for r in distinct]
+    psnrs = [r["psnr"] for r in distinct]
     rising = all(b1 > b0 for b0, b1 in zip(sizes, sizes[1:], strict=False))
     rising &= all(p1 > p0 for p0, p1 in zip(psnrs, psnrs[1:], strict=False))
     finite = [p for p in psnrs if math.isfinite(p)]
@@ -154,6 +156,10 @@ def summary(ours: list[dict], others: dict[str, list[dict]]) -> dict:
         "bd_vs_webp": bd_in_range(others["webp"], ours),
         "bd_vs_jxl": bd_in_range(others["jxl"], ours),
     }
+
+
+def _point(row: dict) -> tuple:
+    return row["bytes_per_image"], row["psnr"]
 
 
 def _fmt(x, spec: str) -> str:
