@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 RESULTS = Path(__file__).parent / "results"
+TOP_LOSSY = 13  # the quality scale's highest lossy quality (codec.levels.scale)
 
 
 def _timed(fn, *args, repeat: int = 1):
@@ -139,7 +140,7 @@ def fashion(out: list) -> None:
                 "within_bound": worst <= k,
             }
         )
-    top = model.qualities[-1]
+    top = TOP_LOSSY
     lossy, lossy_enc = _timed(
         lambda: codec.compress(test, quality=top, model=model), repeat=SPEED_REPEAT
     )
@@ -243,10 +244,8 @@ def _warm_up(model, images) -> None:
     import codec
 
     codec.decompress(codec.compress(images, lossless=True, model=model), model=model)
-    if model.qualities:  # the deep model has only its lossless coder
-        codec.decompress(
-            codec.compress(images, quality=model.qualities[-1], model=model), model=model
-        )
+    if model.levels:  # the deep model has only its lossless coder
+        codec.decompress(codec.compress(images, quality=TOP_LOSSY, model=model), model=model)
 
 
 def _one_file_each(images, model) -> int:
