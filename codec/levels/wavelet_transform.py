@@ -104,13 +104,15 @@ def forward(planes: np.ndarray, depth: int) -> dict:
     return bands
 
 
-def inverse(bands: dict, depth: int) -> np.ndarray:
-    """Integer planes back from ``forward``'s subbands (exactly, when nothing was changed)."""
+def inverse(bands: dict, depth: int, unlift=None) -> np.ndarray:
+    """Integer planes back from ``forward``'s subbands (exactly, when nothing was changed); with
+    ``unlift`` (even, odd) -> joined rows, another one-dimensional step (the float one)."""
+    unlift = unlift or _unlift_1d
     low = bands["LL"]
     for d in range(depth, 0, -1):
-        lo = _unlift_1d(low.swapaxes(1, 2), bands[(d, 2)].swapaxes(1, 2)).swapaxes(1, 2)
-        hi = _unlift_1d(bands[(d, 1)].swapaxes(1, 2), bands[(d, 3)].swapaxes(1, 2)).swapaxes(1, 2)
-        low = _unlift_1d(lo, hi)
+        lo = unlift(low.swapaxes(1, 2), bands[(d, 2)].swapaxes(1, 2)).swapaxes(1, 2)
+        hi = unlift(bands[(d, 1)].swapaxes(1, 2), bands[(d, 3)].swapaxes(1, 2)).swapaxes(1, 2)
+        low = unlift(lo, hi)
     return low
 
 
@@ -160,12 +162,7 @@ def _float_inverse(bands: dict, depth: int) -> np.ndarray:
         out[..., 0::2], out[..., 1::2] = even, odd
         return out
 
-    low = bands["LL"]
-    for d in range(depth, 0, -1):
-        lo = unlift(low.swapaxes(1, 2), bands[(d, 2)].swapaxes(1, 2)).swapaxes(1, 2)
-        hi = unlift(bands[(d, 1)].swapaxes(1, 2), bands[(d, 3)].swapaxes(1, 2)).swapaxes(1, 2)
-        low = unlift(lo, hi)
-    return low
+    return inverse(bands, depth, unlift)
 
 
 def to_ycocg(rgb: np.ndarray) -> np.ndarray:
