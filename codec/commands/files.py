@@ -17,6 +17,7 @@ from codec.commands.outputs import RefusedError, level_name, report
 from codec.errors import AecodecError, InputError, UsageError
 from codec.io import fileio, sinks, sources
 from codec.io.fileio import remove_inputs
+from codec.levels import scale
 
 SUFFIX = ".aec"
 
@@ -169,6 +170,8 @@ def compress_one(args, src: str | None) -> None:
         )
         if dst is None:
             sys.stdout.buffer.flush()
+    if max_error is None and quality is None:  # the default: lossless beyond 8 bits
+        quality = scale.DEFAULT if source.depth == 8 else scale.LOSSLESS
     _summary(args, (src, dst, name), source.count, out.count, quality, max_error)
 
 
@@ -181,10 +184,7 @@ def _summary(args, names, count: int, size: int, quality, max_error) -> None:
             "no quality of the model makes it smaller",
             file=sys.stderr,
         )
-    if max_error is not None:
-        shown = level_name(0, max_error)
-    else:
-        shown = level_name(quality, 0) if quality else "the default quality"
+    shown = level_name(0, max_error) if max_error is not None else level_name(quality, 0)
     _note(
         args,
         f"{src or 'stdin'}: {count} image(s), {shown}, {count and size / count:.1f} bytes/image"
