@@ -47,10 +47,10 @@ def main(argv=None) -> None:
             assert restored.shape == images.shape and restored.dtype == np.uint8
             mse = np.mean((restored.astype(np.float64) - images) ** 2)
             size = path.stat().st_size
+            psnr = f"{10 * np.log10(255**2 / mse):5.2f} dB" if mse else "exact (lossless)"
             print(
-                f"aecodec quality {q}: {size / n:7.1f} bytes/image  ratio {raw / size:5.1f}x  "
-                f"{size / gz:5.3f}x gzip's size  PSNR {10 * np.log10(255**2 / mse):5.2f} dB  "
-                f"({seconds:.1f} s round trip)"
+                f"aecodec quality {q:2d}: {size / n:7.1f} bytes/image  ratio {raw / size:5.1f}x  "
+                f"{size / gz:5.3f}x gzip's size  PSNR {psnr}  ({seconds:.1f} s round trip)"
             )
 
 
