@@ -148,3 +148,23 @@ def test_images_with_alpha_are_coded_a_channel_at_a_time(levels, channels):
     assert restored.shape == image.shape and _psnr(image, restored) > 40
     planes = np.moveaxis(image, 3, 1).reshape(channels, 33, 27)
     assert data == level.encode(planes)  # the same stream as its channels as grey images
+
+
+def test_the_encoders_bit_costs_are_rounded_exactly_in_integers():
+    """The rate-distortion choice's costs, round(64 log2 f), decided in integers near a rounding
+    boundary: the same on every machine whatever its log2 (checked against 60-digit decimals)."""
+    from decimal import Decimal, getcontext
+
+    getcontext().prec = 60
+    rng = np.random.default_rng(5)
+    for f in [1, 2, 3, (1 << 24) - 1, *rng.integers(1, 1 << 24, 300).tolist()]:
+        exact = int(
+            (Decimal(f).ln() / Decimal(2).ln() * 64 + Decimal("0.5")).to_integral_value(
+                rounding="ROUND_FLOOR"
+            )
+        )
+        assert wavelet._rounded_log2(f) == exact, f
+    rows = np.tile(integer_frequencies(np.append(np.arange(wavelet.CLASSES, 0, -1), 1)), (3, 1))
+    f = rows[:, : wavelet.CLASSES].astype(np.int64)
+    expected = [[64 * 24 - wavelet._rounded_log2(int(v)) for v in row] for row in f]
+    assert wavelet.rates_of(rows).tolist() == expected

@@ -297,9 +297,24 @@ def _rate(rates: np.ndarray, contexts: np.ndarray, m: np.ndarray) -> np.ndarray:
 
 
 def rates_of(rows: np.ndarray) -> np.ndarray:
-    """Each context's classes' bits under its table, in 1/64 bits (int64)."""
-    probs = rows[:, :CLASSES].astype(np.float64) / (1 << PRECISION)
-    return np.rint(-np.log2(probs) * 64).astype(np.int64)
+    """Each context's classes' bits under its table, in 1/64 bits (int64): 64 x PRECISION minus
+    round(64 log2 f) for each frequency f. numpy's log2 may differ between machines in the last
+    bit, which can only matter within a hair of a rounding boundary; those few are decided in
+    integers (``_rounded_log2``), so the encoder's choices are the same everywhere."""
+    f = rows[:, :CLASSES].astype(np.int64)
+    scaled = np.log2(f.astype(np.float64)) * 64
+    rounded = np.floor(scaled + 0.5)
+    for i, j in zip(*np.nonzero(np.abs(scaled - np.floor(scaled) - 0.5) < 1e-6), strict=True):
+        rounded[i, j] = _rounded_log2(int(f[i, j]))
+    return (64 * PRECISION - rounded).astype(np.int64)
+
+
+def _rounded_log2(f: int) -> int:
+    """floor(64 log2 f + 1/2) exactly: the k with 2^(2k - 1) <= f^128 < 2^(2k + 1) (no f is a tie:
+    f^128 is never an odd power of two)."""
+    power = f**128
+    k = (power.bit_length() - 1) // 2  # 2^(2k) <= f^128 < 2^(2k + 2)
+    return k + 1 if power >= 1 << (2 * k + 1) else k
 
 
 def dequantize(values: dict, steps: dict) -> dict:
