@@ -87,19 +87,6 @@ def speed(model, test: np.ndarray, quality: int, repeats: int = 5) -> dict:
     }
 
 
-def scale_qualities(model) -> list[int]:
-    """The qualities of ``codec.QUALITIES`` that name distinct lossy levels of ``model`` (the
-    lowest quality naming each): the scale maps 15 qualities onto fewer levels, and the
-    lossless coder's qualities have no finite PSNR to compare."""
-    named, out = set(), []
-    for q in codec.QUALITIES:
-        level = model.fields_for(q)["quality"]
-        if level and level not in named:
-            named.add(level)
-            out.append(q)
-    return out
-
-
 def classic_speed(test: np.ndarray) -> dict:
     out = {}
     for name, fmt, kw in (
@@ -124,7 +111,7 @@ def main(argv=None) -> dict:
     train = data.fashion_mnist("train")
     consistency = test[:700]
     t_start = time.time()
-    qualities = scale_qualities(model)
+    qualities = model.named_qualities(lossy=True)
 
     ours = []
     for q in qualities:

@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 import codec
-from benchmarks import baselines, photo_model
+from benchmarks import baselines
 from codec import api
 from codec.io import data
 
@@ -40,7 +40,7 @@ def variants(x: np.ndarray) -> dict[str, np.ndarray]:
 def curve(images: np.ndarray) -> tuple[str, list[dict]]:
     model = api.model_for([images.shape[1:]])
     rows = []
-    for q in photo_model.lossy_qualities(model, images.shape[1:]):
+    for q in model.named_qualities(images.shape[1:], lossy=True):
         blob = codec.compress(images, quality=q, model=model)
         back = codec.decompress(blob, model=model)
         mse = np.mean((back.astype(np.float64) - images) ** 2)

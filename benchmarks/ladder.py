@@ -50,13 +50,10 @@ JSON_OUT = Path("benchmarks/results/ladder.json")
 
 def scale(model, shape) -> list[tuple[str, dict]]:
     """The whole quality scale, low to high, one entry per level it names for images of
-    ``shape`` (the lowest quality naming it; every quality with ``model`` None, whose choice
-    may differ per quality): (label, ``codec.compress`` keyword arguments)."""
-    named: dict = {}
-    for q in codec.QUALITIES:
-        key = q if model is None else tuple(model.fields_for(q, shape).values())
-        named.setdefault(key, q)
-    return [(f"q{q}", {"quality": q}) for q in named.values()]
+    ``shape`` (``Model.named_qualities``; every quality with ``model`` None, whose choice may
+    differ per quality): (label, ``codec.compress`` keyword arguments)."""
+    named = codec.QUALITIES if model is None else model.named_qualities(shape)
+    return [(f"q{q}", {"quality": q}) for q in named]
 
 
 def point(name: str, setting, size: int, images, restored) -> dict:

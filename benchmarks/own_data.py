@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image
 
 import codec
-from benchmarks import baselines, photo_model, photos
+from benchmarks import baselines, photos
 from codec.io.data import luma
 
 
@@ -61,7 +61,7 @@ def split(kind: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def points(model, test: np.ndarray) -> list[dict]:
     rows = []
-    for q in photo_model.lossy_qualities(model, test.shape[1:]):
+    for q in model.named_qualities(test.shape[1:], lossy=True):
         blob = codec.compress(test, quality=q, model=model)
         back = codec.decompress(blob, model=model)
         rows.append(baselines.row("aecodec", q, len(blob), len(test), test, back))

@@ -28,7 +28,6 @@ import codec
 from benchmarks import baselines, photos
 from codec import api
 from codec.io.data import luma
-from codec.levels import scale
 
 QUALITIES = {
     "WEBP": (5, 10, 20, 30, 40, 50, 60, 70, 80, 90),
@@ -62,17 +61,9 @@ def _row(name, setting, size, images, restored) -> dict:
     }
 
 
-def lossy_qualities(model, shape) -> list[int]:
-    """The lowest quality naming each distinct lossy level of the scale for images of ``shape``."""
-    named: dict[tuple, int] = {}
-    for q in model.qualities[: scale.NEAR_LOSSLESS - 1]:
-        named.setdefault(tuple(model.fields_for(q, shape).values()), q)
-    return list(named.values())
-
-
 def aecodec_points(model, images) -> list[dict]:
     rows = []
-    for q in lossy_qualities(model, images[0].shape):
+    for q in model.named_qualities(images[0].shape, lossy=True):
         blobs = [codec.compress(a, quality=q, model=model) for a in images]
         restored = [codec.decompress(b, model=model) for b in blobs]
         rows.append(_row("aecodec", q, sum(map(len, blobs)), images, restored))

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 import codec
-from benchmarks import baselines, photo_model
+from benchmarks import baselines
 from codec import api
 from codec.errors import AecodecError
 from codec.io import data, fileio
@@ -77,7 +77,7 @@ def _row(name, setting, total, images, restored, *, payload=None, enc=None, dec=
 
 def aecodec_rows(model, images: np.ndarray, single_limit: int, samples: dict) -> list[dict]:
     rows = []
-    for q in photo_model.lossy_qualities(model, images.shape[1:]):
+    for q in model.named_qualities(images.shape[1:], lossy=True):
         codec.decompress(codec.compress(images[:8], quality=q, model=model), model=model)  # warm-up
         blob, restored, enc, dec = _round_trip(images, model, quality=q)
         rows.append(

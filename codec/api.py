@@ -513,15 +513,11 @@ def _bundled(shape) -> list[Model]:
 def _measure_scale(model: Model, a: np.ndarray) -> list[dict]:
     """``measure`` of every distinct level the scale names for images like ``a`` (none if the
     model cannot code them), each with its model."""
-    named: dict[tuple, int] = {}
-    for q in model.qualities:
-        try:
-            fields = model.fields_for(q, a.shape[1:])
-        except InputError:
-            return []
-        if fields["quality"] or model.has_bounds:  # a model without a lossless coder stops below
-            named.setdefault(tuple(fields.values()), q)
-    return [{**measure(model, a, q), "model": model} for q in named.values()]
+    try:
+        qualities = model.named_qualities(a.shape[1:])
+    except InputError:
+        return []
+    return [{**measure(model, a, q), "model": model} for q in qualities]
 
 
 def choose_quality(images, **kw) -> int:

@@ -30,12 +30,7 @@ def test_roundtrip_every_quality_keeps_shape_dtype_and_reaches_its_trained_psnr(
         np.testing.assert_array_equal(restored, test_images)
         return
     # The model file records the PSNR of the level each quality names on validation images.
-    fields = bundled.fields_for(quality)
-    recorded = next(
-        r["psnr"]
-        for r in bundled.scale_rows
-        if r.get("level", 0) == fields["quality"] and r.get("max_error", 0) == fields["max_error"]
-    )
+    recorded = bundled.measured(quality)["psnr"]
     assert psnr(test_images, restored) > recorded - 1.0
 
 

@@ -10,6 +10,8 @@ import bitstream
 from bitstream import container
 from bitstream.header import HEADER_FIELDS, IMPLIED, check_header
 
+from .conftest import unmeasured
+
 
 def gaussian_tables():
     from codec.levels.entropy import integer_table
@@ -581,7 +583,6 @@ def test_large_images_are_chunked_within_the_pixel_limit_readers_enforce(monkeyp
     """Chunks of CHUNK_IMAGES images would exceed MAX_CHUNK_PIXELS for large images (a 300-image
     512x512 dataset was written but refused on reading); the writer sizes chunks to the limit."""
     import codec
-    from codec.levels import modelfile
     from codec.levels.tile import TileLevel
 
     monkeypatch.setattr(container, "MAX_CHUNK_PIXELS", 5 * 784)  # 5 images of 28x28 per chunk
@@ -593,9 +594,6 @@ def test_large_images_are_chunked_within_the_pixel_limit_readers_enforce(monkeyp
     assert codec.decompress(blob).shape == x.shape
     # 4 tiles each once padded: over the level's limit for 2, 1 per chunk. The scale names tile
     # levels for their own size only; a model without measurements names them for any size.
-    raw = codec.api.DEFAULT_MODEL.read_bytes()
-    meta = {k: v for k, v in modelfile.loads(raw)["meta"].items() if k != "scale"}
-    unmeasured = codec.api.Model(modelfile.loads(modelfile.amended(raw, meta=meta)))
     odd = np.zeros((3, 29, 29), np.uint8)
-    blob = codec.compress(odd, quality=1, model=unmeasured)
+    blob = codec.compress(odd, quality=1, model=unmeasured(codec.api.DEFAULT_MODEL))
     assert [n for n, _ in container.unpack(blob).chunks] == [1, 1, 1]

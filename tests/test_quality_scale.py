@@ -13,6 +13,8 @@ from codec.levels import modelfile, scale
 from codec.levels.model import Model
 from codec.pretrained import DEEP_MODEL, DEFAULT_MODEL, PHOTO_MODEL
 
+from .conftest import unmeasured
+
 
 def psnr(a, b) -> float:
     mse = np.mean((a.astype(np.float64) - b) ** 2)
@@ -28,7 +30,7 @@ def items():
 def test_every_bundled_scale_rises_and_lands_near_its_targets_on_the_validation_images(path):
     model = api.load_model(path)
     assert model.scale_rows, "the bundled model stores its scale measurements"
-    rows = [_row(model, q) for q in scale.QUALITIES[: scale.NEAR_LOSSLESS - 1]]
+    rows = [model.measured(q) for q in scale.QUALITIES[: scale.NEAR_LOSSLESS - 1]]
     for low, high in zip(rows, rows[1:], strict=False):
         assert high["bytes_per_image"] >= low["bytes_per_image"] and high["psnr"] >= low["psnr"]
     assert rows[0]["bytes_per_image"] == min(r["bytes_per_image"] for r in model.scale_rows)
@@ -36,16 +38,6 @@ def test_every_bundled_scale_rises_and_lands_near_its_targets_on_the_validation_
         if rows[0]["psnr"] <= scale.TARGET_DB[q]:  # above the model's smallest level
             assert abs(row["psnr"] - scale.TARGET_DB[q]) <= 1.5, q
     assert rows[-1]["psnr"] >= 46.0  # visually lossless at the top of the lossy scale
-
-
-def _row(model, quality) -> dict:
-    """The stored measurement of the level ``quality`` names."""
-    fields = model.fields_for(quality)
-    return next(
-        r
-        for r in model.scale_rows
-        if r.get("level", 0) == fields["quality"] and r.get("max_error", 0) == fields["max_error"]
-    )
 
 
 def test_fashion_mnist_qualities_land_near_their_targets_on_the_test_split(items):
@@ -161,9 +153,7 @@ def test_stored_scale_rows_are_checked_when_a_model_loads():
 
 
 def test_a_model_without_measurements_spreads_the_scale_over_its_levels_in_order():
-    raw = DEFAULT_MODEL.read_bytes()
-    meta = {k: v for k, v in modelfile.loads(raw)["meta"].items() if k != "scale"}
-    model = Model(modelfile.loads(modelfile.amended(raw, meta=meta)))
+    model = unmeasured(DEFAULT_MODEL)
     numbers = [model.fields_for(q)["quality"] for q in scale.QUALITIES[: scale.NEAR_LOSSLESS - 1]]
     assert numbers[0] == 1 and numbers[-1] == len(model.levels)
     assert numbers == sorted(numbers)

@@ -92,6 +92,31 @@ class Model:
             return scale.header_fields(scale.by_rank(len(self.levels), quality))
         return scale.header_fields(scale.pick(rows, quality))
 
+    def named_qualities(self, shape=None, *, lossy: bool = False) -> list[int]:
+        """The lowest quality naming each distinct level for images of ``shape`` (qualities that
+        name the same level code the same bytes), low to high; ``lossy``: 1-13 only. A model
+        without a lossless coder stops below quality 14."""
+        named: dict[tuple, int] = {}
+        top = scale.NEAR_LOSSLESS - 1 if lossy else scale.QUALITIES[-1]
+        for q in scale.QUALITIES[:top]:
+            fields = self.fields_for(q, shape)
+            if fields["quality"] or self.has_bounds:
+                named.setdefault(tuple(fields.values()), q)
+        return list(named.values())
+
+    def measured(self, quality, shape=None) -> dict | None:
+        """The stored measurement (``scale_rows``) of the level ``quality`` names, or None."""
+        fields = self.fields_for(quality, shape)
+        return next(
+            (
+                r
+                for r in self.scale_rows or ()
+                if r.get("level", 0) == fields["quality"]
+                and r.get("max_error", 0) == fields["max_error"]
+            ),
+            None,
+        )
+
     def _candidates(self, shape) -> list[dict]:
         """The measured rows whose level codes images of ``shape`` as it was measured: a tile
         level only its own size; without stored rows, every level (then the lossless coder's

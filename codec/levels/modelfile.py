@@ -176,6 +176,13 @@ def dumps(*, name: str, meta: dict, default: int, ladder: list | None = None, **
     return MAGIC + msgpack.packb(body, use_bin_type=True)
 
 
+def grown_meta(body: dict) -> dict:
+    """``body``'s meta for a model grown from it without changing a level (levels appended,
+    measurements added): its fingerprint listed in ``same_model_as``, so its files decode."""
+    meta = body["meta"]
+    return {**meta, "same_model_as": [*meta.get("same_model_as", []), body["fingerprint"]]}
+
+
 def amended(raw: bytes, **fields) -> bytes:
     """A model file's bytes with ``fields`` of its body replaced (values in their stored form, as
     ``dumps`` writes them), fingerprinted anew and checked as ``loads`` checks the container."""

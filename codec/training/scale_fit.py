@@ -40,10 +40,10 @@ def rows_of(model: Model, images: list[np.ndarray]) -> list[dict]:
 def with_scale(model_file: bytes, images: list[np.ndarray], *, data: str, command="") -> bytes:
     """``model_file`` with its scale rows measured on ``images`` (``data`` says what they are,
     ``command`` what measured them)."""
-    model = Model(modelfile.loads(model_file), source="model")
-    meta = dict(model.meta)
+    body = modelfile.loads(model_file)
+    meta = modelfile.grown_meta(body)
+    model = Model(body, source="model")
     meta["scale"] = {"data": data, "command": command, "rows": rows_of(model, images)}
-    meta["same_model_as"] = [*meta.get("same_model_as", []), model.fingerprint]
     return modelfile.amended(model_file, meta=meta)
 
 
@@ -66,8 +66,7 @@ def with_pixel_steps(model_file: bytes, images: np.ndarray, steps: tuple[int, ..
         raise ValueError(f"pixel steps {steps} are not finer than {config['pixel_steps']}")
     config["pixel_steps"] = [*config["pixel_steps"], *steps]
     stored = [*body["pixel"], *pixel.stored_tables([pixel.fit_tables(images, s) for s in steps])]
-    meta = {**body["meta"], "same_model_as": [*body["meta"].get("same_model_as", [])]}
-    meta["same_model_as"].append(body["fingerprint"])
+    meta = modelfile.grown_meta(body)
     return modelfile.amended(model_file, config=config, pixel=stored, meta=meta)
 
 
@@ -100,8 +99,7 @@ def with_conv_rates(model_file: bytes, below: int, above: int) -> bytes:
     ladder = [[kind, i + below if kind == "conv" else i] for kind, i in old]
     ladder += [["conv", i] for i in range(below)]
     ladder += [["conv", below + levels + i] for i in range(above)]
-    meta = {**body["meta"], "same_model_as": [*body["meta"].get("same_model_as", [])]}
-    meta["same_model_as"].append(body["fingerprint"])
+    meta = modelfile.grown_meta(body)
     return modelfile.amended(model_file, conv=conv.to_dict(grown, tables), ladder=ladder, meta=meta)
 
 
@@ -110,13 +108,7 @@ def describe(model_file: bytes) -> str:
     model = Model(modelfile.loads(model_file), source="model")
     lines = []
     for q in scale.QUALITIES[: scale.NEAR_LOSSLESS - 1]:
-        fields = model.fields_for(q, None)
-        row = next(
-            r
-            for r in model.scale_rows
-            if r.get("level", 0) == fields["quality"]
-            and r.get("max_error", 0) == fields["max_error"]
-        )
+        row = model.measured(q)
         name = f"level {row['level']}" if "level" in row else f"max error {row['max_error']}"
         lines.append(
             f"  quality {q:2d} ({scale.describe(q)}): {name}, "

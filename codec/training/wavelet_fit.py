@@ -122,11 +122,7 @@ def wavelet_added(base: bytes, images, bases=STEPS, *, chroma: float = CHROMA, l
         raise UsageError("the model has wavelet levels already")
     levels = fit(images, bases, chroma=chroma, log=log)
     info = {"steps": sorted(float(b) for b in bases)[::-1], "chroma": chroma, "images": len(images)}
-    meta = {
-        **body["meta"],
-        "wavelet": info,
-        "same_model_as": [*body["meta"].get("same_model_as", []), body["fingerprint"]],
-    }
+    meta = {**modelfile.grown_meta(body), "wavelet": info}
     grown = {"meta": meta, "wavelet": wavelet.to_dict(levels)}
     if "ladder" in body:
         grown["ladder"] = [*body["ladder"], *(["wavelet", i] for i in range(len(levels)))]
