@@ -821,3 +821,71 @@ def test_a_grey_plane_codes_exactly_as_its_colour_replica_with_a_third_of_the_fi
         np.repeat(np.pad(grey, ((0, 4), (0, 8)))[None, ..., None], 3, axis=3)
     )
     assert np.array_equal(y_plane, y_rgb) and np.array_equal(z_plane, z_rgb)
+
+
+def _resumable_run(colour, workdir, **kw):
+    return conv_model.export(
+        conv_model.train(
+            colour[:12],
+            cfg=SMALL,
+            steps=120,
+            batch_size=2,
+            crop=32,
+            learning_rate=1e-3,
+            val=colour[12:],
+            workdir=workdir,
+            log=lambda s: None,
+            **kw,
+        )
+    )
+
+
+def _same_params(a: dict, b: dict) -> bool:
+    parts = ("analysis", "synthesis", "hyper_analysis", "hyper_synthesis")
+    same_nets = all(
+        np.array_equal(k1, k2) and np.array_equal(b1, b2)
+        for name in parts
+        for (k1, b1), (k2, b2) in zip(a[name], b[name], strict=True)
+    )
+    gains = ("log_gain", "log_inv_gain", "log_z_scale")
+    return same_nets and all(np.array_equal(a[k], b[k]) for k in gains)
+
+
+@pytest.mark.slow  # three short training runs: about 20 s on 2 cores
+def test_a_resumed_training_run_ends_with_the_weights_of_an_uninterrupted_one(
+    tmp_path, test_images
+):
+    colour = [np.stack([test_images[i]] * 3, -1) for i in range(16)]
+    whole = _resumable_run(colour, tmp_path / "whole")
+    logs = []
+    stopped = _resumable_run(colour, tmp_path / "cut", stop_at=50)  # a session cut short
+    assert not _same_params(stopped, whole)
+    resumed = conv_model.export(
+        conv_model.train(
+            colour[:12],
+            cfg=SMALL,
+            steps=120,
+            batch_size=2,
+            crop=32,
+            learning_rate=1e-3,
+            val=colour[12:],
+            workdir=tmp_path / "cut",
+            log=logs.append,
+        )
+    )
+    assert any(line.startswith("resuming from") and "after step 50" in line for line in logs)
+    assert _same_params(resumed, whole)
+
+
+def test_a_conv_checkpoint_of_other_images_is_refused_before_training(tmp_path, test_images):
+    from codec.errors import CheckpointMismatchError
+
+    colour = [np.stack([test_images[i]] * 3, -1) for i in range(16)]
+    conv_model.train(
+        colour[:12], cfg=SMALL, steps=2, batch_size=2, crop=32, workdir=tmp_path, log=lambda s: 0
+    )
+    assert (tmp_path / "conv-checkpoint.msgpack").is_file()
+    with pytest.raises(CheckpointMismatchError, match="trained on other images"):
+        conv_model.train(
+            colour[4:], cfg=SMALL, steps=2, batch_size=2, crop=32, workdir=tmp_path, log=print
+        )

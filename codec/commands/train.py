@@ -287,7 +287,9 @@ def _length_options(tr, tile, conv, family) -> None:
         "--minutes",
         type=float,
         help="train for this long instead: the steps that fit are measured "
-        "and the learning-rate schedule fitted to them (the log says how to repeat it: --steps N)",
+        "and the learning-rate schedule fitted to them (the log says how to repeat it: --steps N); "
+        "conv levels with --steps: a cap on this session's wall time, the run saved in --workdir "
+        "and resumed by the same command",
     )
     tr.add_argument(
         "--steps",

@@ -13,8 +13,10 @@ zero padding (k-1)/2, depth-to-space upsampling), so ``export`` only has to roun
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import time
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -25,7 +27,7 @@ from flax import nnx
 from codec.io import data
 from codec.levels import conv, modelfile
 from codec.levels.entropy import SCALE_MAX, SCALE_MIN
-from codec.training import engine
+from codec.training import checkpoints, engine
 from codec.training.tile_net import gaussian_bits
 
 
@@ -214,49 +216,139 @@ def train(
     minutes: float | None = None,
     grey_fraction: float = 0.0,
     val: list[np.ndarray] | None = None,
+    workdir=None,
+    stop_at: int | None = None,
 ) -> ConvCodec:
     """Train on random crops of uint8 images (H, W, C) with C = cfg.channels; returns the model.
 
-    ``steps`` fixes the run; ``minutes`` instead fits the steps to a time budget, measured after the
-    first steps (the log says which ``steps`` repeats the run), and stops at the budget whatever
-    happens. ``init`` fine-tunes a model instead of starting from random weights. With ``val``
-    (held-out images) the loss on fixed crops of them is measured about twenty times (and before the
-    first step when fine-tuning) and the best weights are returned: a small dataset is over-fitted
-    long before an hour is up, and a fine-tuned model must not come back worse than it started."""
+    ``steps`` fixes the run (``minutes`` beside it: a cap on this session's wall time); ``minutes``
+    alone fits the steps to a time budget, measured after the first steps (the log says which
+    ``steps`` repeats the run), and stops at the budget whatever happens. ``init`` fine-tunes a
+    model instead of starting from random weights. With ``val`` (held-out images) the loss on fixed
+    crops of them is measured about twenty times (and before the first step when fine-tuning) and
+    the best weights are returned: a small dataset is over-fitted long before an hour is up, and a
+    fine-tuned model must not come back worse than it started.
+
+    With ``workdir`` the run is saved there (``checkpoints.CONV_CHECKPOINT``) at each measurement
+    and when it stops, and a run of the same settings on the same images resumes from it, on any
+    machine: the steps it takes are those an uninterrupted run takes. ``stop_at``: stop (saved)
+    after that step, as a session cut short would."""
     if steps is None and minutes is None:
         raise ValueError("give steps or minutes")
-    budget = _Budget(steps, minutes, time.time(), log)
     model = init if init is not None else ConvCodec(cfg, rngs=nnx.Rngs(seed))
     graphdef, state = nnx.split(model)
     tx = optax.chain(optax.clip_by_global_norm(1.0), optax.scale_by_adam())
-    opt_state = tx.init(state)
     step_fn = make_train_step(graphdef, tx)
-    rng, key = np.random.default_rng(seed), jax.random.key(seed)
+    run = _Run(graphdef, state, tx.init(state), np.random.default_rng(seed), log)
+    run.settings = _run_settings(
+        model.cfg, images, val, init, batch_size, crop, learning_rate, seed, grey_fraction
+    )
+    run.path = Path(workdir) / checkpoints.CONV_CHECKPOINT if workdir is not None else None
+    budget = _Budget(steps, minutes, time.time(), log)
     checker = _Checkpoints(graphdef, val, crop, log) if val else None
-    if checker and init is not None:
-        checker.measure(0, state)
-    done = 0  # steps taken
-    for step in range(10**9):
-        if step >= budget.total:
-            break
-        batch = jnp.asarray(random_crops(images, crop, batch_size, rng, grey_fraction))
+    if not run.resume(budget, checker) and checker and init is not None:
+        checker.measure(0, run.state)
+    key = jax.random.key(seed)
+    while run.done < budget.total:
+        step = run.done
+        batch = jnp.asarray(random_crops(images, crop, batch_size, run.rng, grey_fraction))
         lr = learning_rate_at(step, budget.total, learning_rate)
-        state, opt_state, metrics = step_fn(
-            state, opt_state, batch, jax.random.fold_in(key, step), -lr
+        run.state, run.opt_state, metrics = step_fn(
+            run.state, run.opt_state, batch, jax.random.fold_in(key, step), -lr
         )
-        done = step + 1
-        budget.probe(step, state)
+        run.done = step + 1
+        budget.probe(step, run.state)
         out_of_time = budget.spent()
-        if step % 500 == 0 or step == budget.total - 1 or out_of_time:
+        if step % 500 == 0 or run.done == budget.total or out_of_time:
             _log_step(log, step, jax.device_get(metrics))
-        if checker and done % max(100, budget.total // 20) == 0:
-            checker.measure(done, state)
-        if out_of_time:
-            log(f"stopped at step {step}: the {minutes:g} minutes are spent")
+        every = max(100, budget.total // 20) if checker else 1000  # total is fitted at step 50
+        if checker and run.done % every == 0:
+            checker.measure(run.done, run.state)
+        if run.done % every == 0 or run.done in (budget.total, stop_at) or out_of_time:
+            run.save(budget.total, checker)
+        if out_of_time or run.done == stop_at:
+            why = f"the {minutes:g} minutes are spent" if out_of_time else "as asked"
+            log(f"stopped at step {step} of {budget.total} ({why})" + run.resumable())
             break
-    if checker:
-        state = checker.best(done, state)
-    return nnx.merge(graphdef, state)
+    # (not saved: a measurement the uninterrupted run would not make must not steer the resumed one)
+    return nnx.merge(graphdef, checker.best(run.done, run.state) if checker else run.state)
+
+
+def _run_settings(cfg, images, val, init, batch_size, crop, learning_rate, seed, grey) -> dict:
+    """What a checkpoint must share with the run that resumes it (JSON's types)."""
+    start = None if init is None else checkpoints.digest(jax.tree.leaves(nnx.state(init)))
+    settings = {
+        **cfg.to_dict(),
+        "batch_size": batch_size,
+        "crop": crop,
+        "learning_rate": learning_rate,
+        "seed": seed,
+        "grey_fraction": grey,
+        "init": start,
+        "data": checkpoints.digest(images),
+        "val": checkpoints.digest(val or []),
+    }
+    return json.loads(json.dumps(settings))
+
+
+class _Run:
+    """A training run's state between steps: the weights, the optimizer's state, the crop
+    generator and the steps done; saved to and resumed from ``path`` (None: not saved)."""
+
+    def __init__(self, graphdef, state, opt_state, rng, log):
+        self.graphdef, self.state, self.opt_state, self.rng, self.log = (
+            graphdef,
+            state,
+            opt_state,
+            rng,
+            log,
+        )
+        self.done, self.path, self.settings = 0, None, {}
+
+    def resume(self, budget, checker) -> bool:
+        """Go on from the checkpoint at ``path`` if there is one (refused where other settings
+        or images wrote it)."""
+        if self.path is None or not self.path.is_file():
+            return False
+        checkpoints.check_workdir(self.path.parent, self.settings, checkpoints.CONV_CHECKPOINT)
+        body = checkpoints.read(self.path)
+        self.done, self.state, self.opt_state = checkpoints.restore(
+            body, self.state, self.opt_state
+        )
+        self.rng.bit_generator.state = json.loads(body["rng"])
+        if budget.steps is None:  # a time budget's run: the total its first session fitted
+            budget.steps = budget.total = body["total"]
+        if checker and body.get("best"):
+            best = body["best"]
+            checker.best_score, checker.best_step = best["score"], best["step"]
+            checker.best_state = jax.device_get(checkpoints.decoded(best["leaves"], self.state))
+        self.log(f"resuming from {self.path} after step {self.done}")
+        return True
+
+    def save(self, total: int, checker) -> None:
+        if self.path is None:
+            return
+        best = None
+        if checker and checker.best_state is not None:
+            best = {
+                "score": checker.best_score,
+                "step": checker.best_step,
+                "leaves": checkpoints.encoded(checker.best_state),
+            }
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        checkpoints.save(
+            self.path,
+            self.done,
+            self.state,
+            self.opt_state,
+            settings=self.settings,
+            total=total,
+            rng=json.dumps(self.rng.bit_generator.state),
+            best=best,
+        )
+
+    def resumable(self) -> str:
+        return f"; the same command resumes from {self.path}" if self.path else ""
 
 
 def _log_step(log, step: int, m: dict) -> None:

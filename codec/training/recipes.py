@@ -382,7 +382,7 @@ def fit_conv(options, images: list, val: list, steps=None, minutes=None, log=_qu
         images,
         cfg=init.cfg if init is not None else cfg,
         steps=steps,
-        minutes=None if steps else minutes,
+        minutes=minutes,  # beside steps: a cap on this session (the workdir's checkpoint resumes)
         batch_size=own and options.batch_size or ConvTraining.batch_size,
         crop=min(ConvTraining.max_crop, max(32, smallest // 32 * 32)),
         init=init,
@@ -391,6 +391,7 @@ def fit_conv(options, images: list, val: list, steps=None, minutes=None, log=_qu
         log=log,
         grey_fraction=0.25 if colour else 0.0,
         val=val,
+        workdir=options.workdir,
     )
 
 
