@@ -1,21 +1,32 @@
-"""Training on your own data: ``aecodec train`` on 64x64 patches of the training photos, measured on
-patches of the held-out photos against WebP and JPEG (issue 14's "trained on your own data").
+"""Training on your own data: ``aecodec train --minutes M`` on a collection's training images,
+measured on its held-out images against the bundled models untrained and WebP, AVIF, JPEG XL and
+JPEG, one file per image.
 
-    python -m benchmarks.own_data --minutes 60 [--kind grey|colour|both] [--workdir runs/own]
-    python -m benchmarks.own_data --model codec/pretrained/photo.aecm  # no training: the reference
+    python -m benchmarks.own_data --collection fmnist64 --minutes 60
+    python -m benchmarks.own_data --collection photo-archive --minutes 60
+    python -m benchmarks.own_data --collection all --minutes 5 --workdir runs/own-5
+    python -m benchmarks.own_data --collection fmnist64 --model runs/own/fmnist64/own.aecm
 
-Patches: a grid of 64x64 patches (every other one) of the photos of ``benchmarks/photos.py``,
-colour and grey (the luma); the training photos' patches go to ``aecodec train --data PATCHES.npy``
-(those of every fifth training photo to ``--val``)
-(the default ``--kind auto``: fine-tuned from the bundled photo model, plus the tile and pixel kinds
-for the grey patches), the held-out photos' patches are measured: aecodec as one archive of all of
-them (``aecodec FILE.npy`` makes one), WebP and JPEG as one file per patch.
+Collections (none made by this project; whole images held out, never crops of trained ones):
+
+- ``fmnist64`` (grey): Fashion-MNIST's items at 64 x 64 (Lanczos), a catalogue kept at another
+  size: the first 6,000 items of the train split to train on, its last 300 to validate
+  (``train --val``), the first 200 of the test split measured.
+- ``photo-archive`` (colour): the KDE wallpaper photographs at 768 pixels on the long side: the
+  training wallpapers of ``benchmarks/photos.py`` (every fifth of them to validate), the held-out
+  ones measured.
+
+The training runs as a user runs it (``aecodec train --data --val --minutes --workdir --out``, in a
+process of its own; its workdir resumes a run cut short). aecodec's sizes are whole
+``codec.compress`` files over the model's distinct lossy qualities; the others whole Pillow files
+(WebP method 6, JPEG optimized, AVIF and JPEG XL at their default speeds). BD-rates over the PSNR
+range both curves cover (negative: the first smaller).
 """
 
 from __future__ import annotations
 
 import argparse
-import io
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -25,130 +36,132 @@ from PIL import Image
 
 import codec
 from benchmarks import baselines, photos
-from codec.io.data import luma
+from benchmarks.photo_model import aecodec_points, pillow_points
+from codec.io import data
+from codec.pretrained import DEFAULT_MODEL, PHOTO_MODEL
+
+COLLECTIONS = ("fmnist64", "photo-archive")
+ANCHORS = ("WEBP", "AVIF", "JXL", "JPEG")
 
 
-def patches(images, size: int = 64, every: int = 2) -> np.ndarray:
-    out = []
-    for a in images:
-        for y in range(0, a.shape[0] - size + 1, size * every):
-            for x in range(0, a.shape[1] - size + 1, size * every):
-                out.append(a[y : y + size, x : x + size])
-    return np.stack(out)
+def _upscaled(items: np.ndarray, side: int = 64) -> list[np.ndarray]:
+    resample = Image.Resampling.LANCZOS
+    return [np.asarray(Image.fromarray(a).resize((side, side), resample)) for a in items]
 
 
-def split(kind: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Patches (to train on, to validate on, to measure): every fifth training photo's patches
-    validate (``train --val``), so that neither choosing the weights nor the levels sees the photos
-    trained on."""
-    (w_train, w_test), (s_train, s_test) = photos.wallpapers(), photos.skimage_photos()
-    colour = kind == "colour"
-
-    def as_kind(images):
+def collection(name: str) -> tuple[list, list, list]:
+    """(images to train on, to validate on, to measure) of a collection."""
+    if name == "fmnist64":
+        train = data.fashion_mnist("train")
         return (
-            [a for a in images if a.ndim == 3]
-            if colour
-            else [luma(a) if a.ndim == 3 else a for a in images]
+            _upscaled(train[:6000]),
+            _upscaled(train[-300:]),
+            _upscaled(data.fashion_mnist("test")[:200]),
         )
-
-    training = as_kind([*w_train.values(), *s_train.values()])
-    return (
-        patches([a for i, a in enumerate(training) if i % 5 != 4]),
-        patches([a for i, a in enumerate(training) if i % 5 == 4]),
-        patches(as_kind([*w_test.values(), *s_test.values()])),
-    )
-
-
-def points(model, test: np.ndarray) -> list[dict]:
-    rows = []
-    for q in model.named_qualities(test.shape[1:], lossy=True):
-        blob = codec.compress(test, quality=q, model=model)
-        back = codec.decompress(blob, model=model)
-        rows.append(baselines.row("aecodec", q, len(blob), len(test), test, back))
-    return rows
+    if name == "photo-archive":
+        train, test = photos.wallpapers(long_side=768)
+        named = list(train.values())
+        fit = [a for i, a in enumerate(named) if i % 5 != 4]
+        return fit, [a for i, a in enumerate(named) if i % 5 == 4], list(test.values())
+    raise SystemExit(f"unknown collection {name!r}: one of {', '.join(COLLECTIONS)}")
 
 
-def pillow(fmt: str, test: np.ndarray, qualities, **kw) -> list[dict]:
-    rows = []
-    for q in qualities:
-        size, back = 0, []
-        for a in test:
-            buf = io.BytesIO()
-            Image.fromarray(a).save(buf, format=fmt, quality=q, **kw)
-            size += buf.tell()
-            back.append(
-                np.asarray(
-                    Image.open(io.BytesIO(buf.getvalue())).convert("RGB" if a.ndim == 3 else "L")
-                )
-            )
-        rows.append(baselines.row(fmt.lower(), q, size, len(test), test, np.stack(back)))
-    return rows
+def export(images: list, folder: Path) -> Path:
+    """The images as PNG files in ``folder`` (what ``aecodec train --data`` reads)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, a in enumerate(images):
+        Image.fromarray(a).save(folder / f"{i:05d}.png")
+    return folder
+
+
+def trained(name: str, minutes: float, workdir: Path, train: list, val: list) -> Path:
+    """``aecodec train`` on the collection, as a user runs it; the model file's path."""
+    work = workdir / name
+    out = work / "own.aecm"
+    command = [
+        sys.executable,
+        "-m",
+        "codec.cli",
+        "train",
+        "--data",
+        str(export(train, work / "train")),
+        "--val",
+        str(export(val, work / "val")),
+        "--minutes",
+        f"{minutes:g}",
+        "--workdir",
+        str(work / "w"),
+        "--out",
+        str(out),
+        "-f",
+    ]
+    print("  $ aecodec " + " ".join(command[4:]), flush=True)
+    subprocess.run(command, check=True)
+    return out
+
+
+def measure(name: str, model_path: Path, test: list) -> dict:
+    """Every curve on the held-out images: own, the bundled models, the anchors."""
+    curves = {"own": aecodec_points(codec.load_model(model_path), test)}
+    for label, path in (("bundled photo", PHOTO_MODEL), ("bundled fmnist", DEFAULT_MODEL)):
+        curves[label] = aecodec_points(codec.load_model(path), test)
+    for fmt in ANCHORS:
+        curves[fmt.lower()] = pillow_points(fmt, test)
+    return curves
+
+
+def report(name: str, curves: dict) -> dict:
+    """Print every curve and the BD-rates; returns them."""
+    for label, rows in curves.items():
+        print(f"  {label}:")
+        for r in rows:
+            print(f"    {r['setting']!s:>3}: {r['bytes_per_image']:9.1f} B  {r['psnr']:.2f} dB")
+    bundled = min(("bundled photo", "bundled fmnist"), key=lambda k: _area(curves[k]))
+    bd = {}
+    for label in ("own", bundled):
+        for fmt in ANCHORS:
+            anchor = curves[fmt.lower()]
+            lo, hi = baselines.psnr_overlap(anchor, curves[label])
+            bd[f"{label} vs {fmt}"] = baselines.bd_rate(anchor, curves[label])
+            value = bd[f"{label} vs {fmt}"]
+            print(f"  BD-rate {label} vs {fmt}: {value:+.1f}% ({lo:.1f}-{hi:.1f} dB)")
+    lo, hi = baselines.psnr_overlap(curves[bundled], curves["own"])
+    bd[f"own vs {bundled}"] = baselines.bd_rate(curves[bundled], curves["own"])
+    value = bd[f"own vs {bundled}"]
+    print(f"  BD-rate own vs {bundled} (untrained): {value:+.1f}% ({lo:.1f}-{hi:.1f} dB)")
+    return bd
+
+
+def _area(rows: list) -> float:
+    """Mean log-bytes over 30-40 dB: which bundled model is the stronger one here."""
+    sizes = [baselines.bytes_at_psnr(rows, p) for p in np.linspace(30, 40, 11)]
+    known = [np.log(s) for s in sizes if s is not None]
+    return float(np.mean(known)) if known else np.inf
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--collection", choices=(*COLLECTIONS, "all"), default="all")
     parser.add_argument("--minutes", type=float, default=60.0)
-    parser.add_argument("--kind", choices=("grey", "colour", "both"), default="both")
     parser.add_argument("--workdir", type=Path, default=Path("runs/own"))
-    parser.add_argument(
-        "--model",
-        type=Path,
-        help="measure this model instead of training one (e.g. the "
-        "bundled photo model, to see what the training adds)",
-    )
+    parser.add_argument("--model", type=Path, help="measure this model instead of training one")
+    parser.add_argument("--json", type=Path, help="write the curves and BD-rates here")
     args = parser.parse_args(argv)
-    for kind in ("grey", "colour") if args.kind == "both" else (args.kind,):
-        train, val, test = split(kind)
-        work = args.workdir / kind
-        work.mkdir(parents=True, exist_ok=True)
+    results = {}
+    for name in COLLECTIONS if args.collection == "all" else (args.collection,):
+        train, val, test = collection(name)
         print(
-            f"\n{kind}: {len(train)} training patches, {len(val)} validation patches (other "
-            "photos), "
-            f"{len(test)} held-out patches (measured)",
+            f"\n{name}: {len(train)} images to train on, {len(val)} to validate on, "
+            f"{len(test)} held out (measured, one file each)",
             flush=True,
         )
-        if args.model:
-            print(f"  measuring {args.model}, not trained on the patches")
-            model = codec.load_model(args.model)
-        else:
-            np.save(work / "patches.npy", train)
-            np.save(work / "val.npy", val)
-            subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "codec.cli",
-                    "train",
-                    "--data",
-                    str(work / "patches.npy"),
-                    "--val",
-                    str(work / "val.npy"),
-                    "--minutes",
-                    str(args.minutes),
-                    "--workdir",
-                    str(work / "w"),
-                    "--out",
-                    str(work / "own.aecm"),
-                ],
-                check=True,
-            )
-            model = codec.load_model(work / "own.aecm")
-        ours = points(model, test)
-        webp = pillow("WEBP", test, (5, 10, 20, 30, 40, 50, 60, 70, 80, 90), method=6)
-        jpeg = pillow("JPEG", test, (5, 10, 20, 30, 40, 50, 60, 70, 80, 90), optimize=True)
-        for r in ours + webp + jpeg:
-            print(
-                f"  {r['codec']:8s} {r['setting']!s:>3}: {r['bytes_per_image']:8.1f} B/patch  "
-                f"{r['psnr']:.2f} dB"
-            )
-        kinds = [lv.kind for lv in model.levels]
-        print(f"  model levels: {kinds}")
-        for name, anchor in (("WebP", webp), ("JPEG", jpeg)):
-            lo, hi = baselines.psnr_overlap(anchor, ours)
-            print(
-                f"  BD-rate vs {name}: {baselines.bd_rate(anchor, ours):+.1f}% (over "
-                f"{lo:.1f}-{hi:.1f} dB)"
-            )
+        path = args.model or trained(name, args.minutes, args.workdir, train, val)
+        curves = measure(name, path, test)
+        model = codec.load_model(path)
+        print(f"  own model: {path}, levels {[lv.kind for lv in model.levels]}")
+        results[name] = {"curves": curves, "bd_rate": report(name, curves)}
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1, default=float))
 
 
 if __name__ == "__main__":

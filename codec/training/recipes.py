@@ -22,11 +22,14 @@ from codec.levels import conv, modelfile
 from codec.levels.model import Model
 from codec.levels.tile_config import ModelConfig
 from codec.pretrained import PHOTO_MODEL
-from codec.training import checkpoints, conv_model, ladder, scale_fit
+from codec.training import checkpoints, conv_model, ladder, scale_fit, wavelet_fit
 from codec.training import tile as train
 from codec.training.lossless_train import lossless_added
 
 KINDS = ("auto", "tile", "conv", "lossless")
+# The training values the wavelet levels' tables are counted on under auto, at most (about a
+# minute on 2 cores): a random choice of whole training images.
+WAVELET_VALUES = 1 << 24
 WORKDIR_FILES = ("tile.aecm", "conv-params.npz")  # a run's own in its workdir, besides checkpoints
 
 
@@ -130,10 +133,12 @@ def train_model(
 
 
 def small_aligned(images) -> bool:
-    """Small grey images of one size (Fashion-MNIST's kind): where the tile transform and the pixel
-    coder are worth training beside the convolutional kind."""
+    """Grey images of the tile kind's native size (Fashion-MNIST's 28 x 28): where the tile
+    transform and the pixel coder are worth training beside the convolutional kind. At any other
+    size the tile levels are never named (``TileLevel.fits``): training them would spend half the
+    budget on levels the ladder drops."""
     shape = images.shape[1:] if hasattr(images, "shape") else None
-    return shape is not None and len(shape) == 2 and shape[0] * shape[1] <= 64 * 64
+    return shape is not None and tuple(shape) == tuple(ModelConfig().tile)
 
 
 def summary(model_file: bytes) -> dict:
@@ -268,6 +273,7 @@ def with_conv_levels(options: TrainOptions, tile_file: bytes, images, val, log=_
     )
     params = no_worse_than_start(options, *fitted, list(val), log=log)
     candidate = modelfile.amended(tile_file, conv=conv.to_dict(params, conv.ladder_tables()))
+    candidate = with_wavelet_levels(candidate, images, log=log)
     entries, rows = measured_ladder(candidate, list(val), auto=True)
     meta = modelfile.loads(candidate)["meta"]
     laddered = modelfile.amended(
@@ -280,6 +286,21 @@ def with_conv_levels(options: TrainOptions, tile_file: bytes, images, val, log=_
         },
     )
     return scale_fit.with_level_rows(laddered, rows, data=f"{len(val)} held-out images")
+
+
+def with_wavelet_levels(model_file: bytes, images, log=_quiet) -> bytes:
+    """``model_file`` with wavelet levels (``wavelet_fit.STEPS``) whose tables are counted on a
+    random choice of whole training ``images``, up to ``WAVELET_VALUES`` values: no gradient
+    training, so they cost a minute whatever the budget; the ladder keeps them where they measure
+    better on the held-out images."""
+    chosen, values = [], 0
+    for i in np.random.default_rng(0).permutation(len(images)):
+        chosen.append(np.asarray(images[i]))
+        values += chosen[-1].size
+        if values >= WAVELET_VALUES:
+            break
+    log(f"counting the wavelet levels' tables on {len(chosen)} training images")
+    return wavelet_fit.wavelet_added(model_file, chosen, log=_quiet, grown=False)
 
 
 def measured_ladder(model_file: bytes, val: list, *, auto: bool) -> tuple[list, list]:
@@ -333,6 +354,9 @@ def train_conv(images: list, options: TrainOptions, *, val=None, auto=False, log
     params = no_worse_than_start(options, *fitted, measurable(val), log=log)
     meta = {"data": options.data_name, "kind": "conv", "command": options.command}
     candidate = conv_model.model_file(params, name=options.name, meta=meta)
+    if auto:  # the wavelet levels beside them, kept where they measure better
+        candidate = with_wavelet_levels(candidate, train_images, log=log)
+        meta = modelfile.loads(candidate)["meta"]
     entries, rows = measured_ladder(candidate, measurable(val), auto=auto)
     meta["val"] = [{"kind": k, "index": i, **r} for (k, i), r in zip(entries, rows, strict=True)]
     laddered = modelfile.amended(

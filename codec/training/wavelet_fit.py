@@ -106,12 +106,14 @@ def fit(images, bases=STEPS, *, chroma: float = CHROMA, log=print) -> list:
     return levels
 
 
-def wavelet_added(base: bytes, images, bases=STEPS, *, chroma: float = CHROMA, log=print) -> bytes:
+def wavelet_added(
+    base: bytes, images, bases=STEPS, *, chroma: float = CHROMA, log=print, grown: bool = True
+) -> bytes:
     """A model file: ``base`` (a model file's bytes) with wavelet levels counted on ``images``
     (uint8 (H, W[, 3]) arrays of any sizes); every other section kept as it was, and a stored
     ladder too, the wavelet levels appended to it. No level of the old model changes, so the new
     one lists the old one's fingerprint in ``meta["same_model_as"]``: every file of the old model
-    still decodes.
+    still decodes (``grown``; a model being trained has no files yet: False).
 
     Raises:
         UsageError: ``base`` has wavelet levels already (replacing them would change levels its
@@ -122,10 +124,10 @@ def wavelet_added(base: bytes, images, bases=STEPS, *, chroma: float = CHROMA, l
         raise UsageError("the model has wavelet levels already")
     levels = fit(images, bases, chroma=chroma, log=log)
     info = {"steps": sorted(float(b) for b in bases)[::-1], "chroma": chroma, "images": len(images)}
-    meta = {**modelfile.grown_meta(body), "wavelet": info}
-    grown = {"meta": meta, "wavelet": wavelet.to_dict(levels)}
+    meta = {**(modelfile.grown_meta(body) if grown else body["meta"]), "wavelet": info}
+    fields = {"meta": meta, "wavelet": wavelet.to_dict(levels)}
     if "ladder" in body:
-        grown["ladder"] = [*body["ladder"], *(["wavelet", i] for i in range(len(levels)))]
-    raw = modelfile.amended(base, **grown)
+        fields["ladder"] = [*body["ladder"], *(["wavelet", i] for i in range(len(levels)))]
+    raw = modelfile.amended(base, **fields)
     Model(modelfile.loads(raw))  # it loads
     return raw
