@@ -95,13 +95,15 @@ def trained(name: str, minutes: float, workdir: Path, train: list, val: list) ->
         str(out),
         "-f",
     ]
-    print("  $ aecodec " + " ".join(command[4:]), flush=True)
+    print("  $ aecodec " + " ".join(command[3:]), flush=True)
     subprocess.run(command, check=True)
     return out
 
 
 def measure(name: str, model_path: Path, test: list) -> dict:
     """Every curve on the held-out images: own, the bundled models, the anchors."""
+    import pillow_jxl  # noqa: F401  (registers JPEG XL with Pillow)
+
     curves = {"own": aecodec_points(codec.load_model(model_path), test)}
     for label, path in (("bundled photo", PHOTO_MODEL), ("bundled fmnist", DEFAULT_MODEL)):
         curves[label] = aecodec_points(codec.load_model(path), test)

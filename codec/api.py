@@ -24,9 +24,11 @@ from codec.checks import (
     check_chunk_work,
     check_depth,
     check_depth_of,
+    check_effort,
     check_images,
     check_level_shape,
     depth_of,
+    effort_level,
     floor_pixels,
     level_fields,
 )
@@ -206,12 +208,15 @@ class ArchiveWriter:
         pool=None,
         max_error: int | None = None,
         depth: int = 8,
+        effort: int = 0,
     ):
         self.model = _resolve(model, [image_shape], depth)
         self.depth = check_depth(depth)
         self._asked = level_fields(self.model, quality, max_error, self.depth, tuple(image_shape))
         self.quality, self.max_error = self._asked["quality"], self._asked["max_error"]
         self.level = self.model.level_of(self._asked, asked=True)
+        self.effort = check_effort(effort)
+        self._coding = effort_level(self.level, self.effort)
         self.image_shape = tuple(image_shape)
         self._chunk_size(self.image_shape)  # refused now if a reader would refuse it
         header = _header(
@@ -270,10 +275,11 @@ class ArchiveWriter:
         min_bytes = container.min_chunk_bytes(1, floor_pixels(self.level, len(batch), self._shape))
         if self._encoder is None:
             self._writer.add(
-                len(batch), self.level.encode(batch, min_bytes=min_bytes), list(self._shape)
+                len(batch), self._coding.encode(batch, min_bytes=min_bytes), list(self._shape)
             )
         else:
-            self._encoder.submit(self._asked, batch, min_bytes, list(self._shape))
+            asked = {**self._asked, "effort": self.effort} if self.effort else self._asked
+            self._encoder.submit(asked, batch, min_bytes, list(self._shape))
             for chunk in self._encoder.ready():
                 self._writer.add(*chunk)
         self.count += len(batch)
@@ -339,6 +345,7 @@ def compress(
     lossless: bool = False,
     max_error: int | None = None,
     depth: int | None = None,
+    effort: int = 0,
 ) -> bytes:
     """Compress images to container bytes: uint8 at a quality level, or (``lossless`` /
     ``max_error``) uint8 or uint16 exactly or within a bound.
@@ -358,6 +365,9 @@ def compress(
             JPEG-LS's NEAR); 0 is lossless. Excludes ``quality``.
         depth: bits per sample (1 to 16; default 8 for uint8, 16 for uint16), recorded in the file:
             e.g. 12 for 12-bit data held in uint16. Depths other than 8 need lossless or max_error.
+        effort: the encoder's effort, 0 (the default, fastest) to 3: the convolutional levels
+            refine each image's latents against their decoder (``levels/refine.py``), for files
+            no larger and no worse at their level's trade-off; the same decoder and format.
 
     Raises:
         InputError: wrong dtype, rank, size, NaN, quality, values beyond the depth, no lossless.
@@ -370,8 +380,11 @@ def compress(
     if lossless and max_error not in (None, 0):
         raise InputError(f"lossless means max_error 0, not {max_error!r}")
     exact = dict(max_error=0 if lossless else max_error)
+    check_effort(effort)
     if isinstance(images, (list, tuple)):
-        return _compress_list(images, quality=quality, model=model, meta=meta, depth=depth, **exact)
+        return _compress_list(
+            images, quality=quality, model=model, meta=meta, depth=depth, effort=effort, **exact
+        )
     batch, batched = as_batch(images, grey_stack=grey_stack)
     model = model or choose_model(batch, depth=depth_of(batch, depth), quality=quality, **exact)
     out = io.BytesIO()
@@ -384,6 +397,7 @@ def compress(
         meta=meta,
         pool=pool,
         depth=depth_of(batch, depth),
+        effort=effort,
         **exact,
     ) as writer:
         writer.write(batch)

@@ -118,6 +118,26 @@ def check_max_error(max_error) -> int:
     return int(max_error)
 
 
+EFFORTS = (0, 1, 2, 3)  # the encoder's effort: 0 the fastest (the default)
+
+
+def check_effort(effort) -> int:
+    if (
+        isinstance(effort, bool)
+        or not isinstance(effort, (int, np.integer))
+        or effort not in EFFORTS
+    ):
+        raise InputError(f"effort {effort!r} is not one of {', '.join(map(str, EFFORTS))}")
+    return int(effort)
+
+
+def effort_level(level, effort: int):
+    """``level`` encoding at ``effort`` where its kind has an effort (the convolutional kind's
+    latent refinement, ``levels/refine.py``), else as it is: the other kinds' encoders already
+    choose each symbol by rate and distortion. The decoder and the format are the same."""
+    return level.with_effort(effort) if effort and hasattr(level, "with_effort") else level
+
+
 def check_depth(depth) -> int:
     if (
         isinstance(depth, bool)

@@ -27,6 +27,7 @@ from importlib import metadata
 from pathlib import Path
 
 from codec import signals
+from codec.checks import EFFORTS
 from codec.errors import USAGE_ERRORS, AecodecError
 
 COMMANDS = (
@@ -273,6 +274,14 @@ def _compress_options(p: argparse.ArgumentParser) -> None:
         type=_max_error,
         metavar="K",
         help="near-lossless: every pixel within K levels of the original (1 to 32, as JPEG-LS)",
+    )
+    p.add_argument(
+        "--effort",
+        type=int,
+        choices=EFFORTS,
+        default=0,
+        help="encoder effort, 0 (default, fastest) to 3: the convolutional levels refine each "
+        "image's latents against their decoder (files no larger; the same decoder)",
     )
     _cluster_options(p)
 

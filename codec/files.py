@@ -27,12 +27,14 @@ def write_archive(
     on_batch=None,
     pool=None,
     max_error: int | None = None,
+    effort: int = 0,
 ) -> int:
     """Compress ``source`` (its ``batches``, if given, stand for the rest of its stream) into an
     archive on ``fileobj``, recording what restoring it needs; ``on_batch(batch)`` after each; the
     chunks coded on ``pool``'s workers where given (``parallel.DaskPool``: the same bytes);
     ``max_error`` (0: lossless) codes with the model's lossless coder; ``model`` None: the bundled
-    model ``api.choose_model`` picks on the first batch. Returns the count."""
+    model ``api.choose_model`` picks on the first batch; ``effort``: the encoder's (``compress``).
+    Returns the count."""
     batches = iter(source.batches() if batches is None else batches)
     first = next(batches)
     if model is None:
@@ -47,6 +49,7 @@ def write_archive(
         pool=pool,
         max_error=max_error,
         depth=source.depth,
+        effort=effort,
     )
     for batch in itertools.chain([first], batches):
         writer.write(batch)

@@ -28,6 +28,7 @@ from collections import deque
 from multiprocessing import resource_tracker
 
 from codec import signals
+from codec.checks import effort_level
 from codec.errors import ClusterError
 from codec.levels import modelfile
 from codec.levels.model import Model
@@ -58,7 +59,11 @@ def encode_chunk(fingerprint: str, model_bytes: bytes, level: dict, batch, min_b
             raise ValueError("the model a worker received is not the one asked for")
         _MODELS[fingerprint] = model
         _BUILT[0] += 1
-    return _MODELS[fingerprint].level_of(level).encode(batch, min_bytes=min_bytes)
+    level = dict(level)
+    effort = level.pop("effort", 0)  # the encoder's, not the header's
+    return effort_level(_MODELS[fingerprint].level_of(level), effort).encode(
+        batch, min_bytes=min_bytes
+    )
 
 
 class DaskPool:

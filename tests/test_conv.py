@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from codec.levels import conv, convnet
-from codec.training import conv_model
+from codec.training import conv_model, recipes
 
 SMALL = conv_model.ConvConfig(channels=3, n=8, m=8, h=8, z=4, lambdas=(0.002, 0.02))
 
@@ -105,7 +105,7 @@ def test_decoding_is_deterministic_across_processes_and_thread_counts(trained, t
     script = f"""
 import hashlib, numpy as np
 from codec.levels import conv
-from codec.training import conv_model
+from codec.training import conv_model, recipes
 p = np.load({str(tmp_path / "p.npz")!r})
 cfg = {SMALL.to_dict()!r}
 parts = ("analysis", "synthesis", "hyper_analysis", "hyper_synthesis")
@@ -409,7 +409,9 @@ def test_training_one_kind_refuses_a_ladder_out_of_order_and_keeps_what_it_train
 
 
 @pytest.mark.slow  # training: over 5 s on 2 cores
-def test_auto_training_on_photos_keeps_convolutional_levels_on_the_front(tmp_path, trained):
+def test_auto_training_on_photos_keeps_the_front_of_convolutional_and_wavelet_levels(
+    tmp_path, trained
+):
 
     import codec
     from codec import cli
@@ -435,7 +437,10 @@ def test_auto_training_on_photos_keeps_convolutional_levels_on_the_front(tmp_pat
     )
     assert status == 0
     model = codec.load_model(tmp_path / "m.aecm")
-    assert {lv.kind for lv in model.levels} == {"conv"} and 1 <= len(model.levels) <= 2
+    kinds = [lv.kind for lv in model.levels]
+    # three steps from random weights: the wavelet levels, counted on the same photos, win
+    assert set(kinds) <= {"conv", "wavelet"} and "wavelet" in kinds and len(kinds) >= 8
+    assert model.meta["wavelet"]["images"] == 5 and model.part("conv") is not None
     rows = model.meta["val"]
     assert all(
         b["bytes_per_image"] > a["bytes_per_image"] and b["psnr"] > a["psnr"]
@@ -875,6 +880,13 @@ def test_a_resumed_training_run_ends_with_the_weights_of_an_uninterrupted_one(
     )
     assert any(line.startswith("resuming from") and "after step 50" in line for line in logs)
     assert _same_params(resumed, whole)
+
+
+def test_only_grey_images_of_the_tile_size_train_the_tile_kind_beside_the_others():
+    assert recipes.small_aligned(np.zeros((5, 28, 28), np.uint8))
+    assert not recipes.small_aligned(np.zeros((5, 64, 64), np.uint8))  # tile levels never fit
+    assert not recipes.small_aligned(np.zeros((5, 28, 28, 3), np.uint8))
+    assert not recipes.small_aligned([np.zeros((28, 28), np.uint8)])  # sizes may differ
 
 
 def test_a_conv_checkpoint_of_other_images_is_refused_before_training(tmp_path, test_images):

@@ -167,6 +167,7 @@ def compress_one(args, src: str | None) -> None:
             on_batch=_advance(stack.enter_context(progress(args, source.count, name)), out),
             pool=getattr(args, "pool", None),
             max_error=max_error,
+            effort=getattr(args, "effort", 0),
         )
         if dst is None:
             sys.stdout.buffer.flush()

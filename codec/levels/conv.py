@@ -25,13 +25,14 @@ from bitstream.coder import PRECISION
 from bitstream.container import MAX_CHUNK_PIXELS
 from bitstream.errors import FormatError
 from bitstream.header import MAX_IMAGE_PIXELS
-from codec.levels import convnet, modelfile, registry, tiled
+from codec.levels import convnet, modelfile, refine, registry, tiled
 from codec.levels.convnet import ACT_BITS
 from codec.levels.entropy import LADDER, RUNG, SCALE_LADDER, SCALE_MIN, integer_table
 from codec.levels.planes import from_planes, to_planes
 from codec.levels.tile_config import MAX_MULTIPLY_ADDS_PER_PIXEL
 
 GAIN_BITS = 12  # fractional bits of the per-level gains and inverse gains
+_BITS = ACT_BITS + GAIN_BITS  # of y x gain: a symbol is that over 2^_BITS, rounded half up
 INDEX_BITS = 16  # fractional bits of the scale-to-table computation
 ALIGN = 32  # g_a divides by 8 and h_a by 4 more: images are padded to a multiple of this
 TILE = 1024  # larger images are coded as independent tiles of this size: memory stays bounded
@@ -251,13 +252,26 @@ class ConvLevel:
 
     def symbols(self, images: np.ndarray):
         """(z^ and its table indices, y symbols and theirs) of uint8 images (N, H, W[, C])."""
-        t = self.transform
-        y, z_hat = t.analysis(self._inputs(images))
-        mean_g, index = t.prior(z_hat, self.index)
-        bits = ACT_BITS + GAIN_BITS
-        s = (y * t.gain[self.index] - mean_g + (1 << (bits - 1))) >> bits
-        z_index = np.broadcast_to(t.z_index, z_hat.shape)
+        _, y, z_hat, mean_g, index = self._analysed(images)
+        s = (y * self.transform.gain[self.index] - mean_g + (1 << (_BITS - 1))) >> _BITS
+        z_index = np.broadcast_to(self.transform.z_index, z_hat.shape)
         return (z_hat, z_index), (s, index)
+
+    def _analysed(self, images: np.ndarray):
+        """(the padded inputs, y, z^, mean x gain, table indices) of uint8 images."""
+        x = self._inputs(images)
+        y, z_hat = self.transform.analysis(x)
+        mean_g, index = self.transform.prior(z_hat, self.index)
+        return x, y, z_hat, mean_g, index
+
+    effort = 0  # the encoder's effort (``with_effort``): 0, the analysis's latents as they come
+
+    def with_effort(self, effort: int) -> ConvLevel:
+        """This level with each image's latents refined at ``effort`` (``refine.EFFORT_STEPS``):
+        the same decoder and format, files never larger."""
+        level = ConvLevel(self.transform, self.index)
+        level.effort = effort
+        return level
 
     def encode(self, images: np.ndarray, *, min_bytes: int = 0) -> bytes:
         """One stream for images within one tile; beyond, every tile of every image is its own
@@ -268,11 +282,51 @@ class ConvLevel:
         return tiled.encode(images, grid, min_bytes, self._encode_whole)
 
     def _encode_whole(self, images: np.ndarray, min_bytes: int) -> bytes:
+        if self.effort:
+            return self._encode_refined(images, min_bytes)
         (z_hat, z_index), (s, index) = self.symbols(images)
+        return self._stream(z_hat, s, index, min_bytes)
+
+    def _stream(self, z_hat, s, index, min_bytes: int) -> bytes:
         encoder = bitstream.Encoder(self.transform.tables)
-        encoder.add(z_hat, z_index)
+        encoder.add(z_hat, np.broadcast_to(self.transform.z_index, z_hat.shape))
         encoder.add(s, index)
         return encoder.finish(min_bytes=min_bytes)
+
+    def _encode_refined(self, images: np.ndarray, min_bytes: int) -> bytes:
+        """The plain stream, or one of refined symbols where it is no larger and its exact
+        rate-distortion cost lower (``refine``)."""
+        t, level = self.transform, self.index
+        x, y, z_hat, mean_g, index = self._analysed(images)
+        gain, inv = t.gain[level], t.inv_gain[level]
+        start = (y * gain - mean_g) / float(1 << _BITS)
+        plain = (y * gain - mean_g + (1 << (_BITS - 1))) >> _BITS
+        mask = np.zeros(x.shape[:3] + (1,), np.float32)
+        mask[:, : images.shape[1], : images.shape[2]] = 1
+        context = {
+            "layers": refine.float_layers(t.nets["synthesis"]),
+            "x": np.broadcast_to(x, x.shape[:3] + (t.channels,)).astype(np.float32),
+            "mask": mask,
+            "sigma": refine.prior_scales(index),
+            "to_latent": (
+                (inv / float(1 << GAIN_BITS)).astype(np.float32),
+                (mean_g * inv / float(1 << (2 * GAIN_BITS + ACT_BITS))).astype(np.float32),
+            ),
+            "lam": float(t.config["lambdas"][level]),
+        }
+        s = refine.refined_symbols(plain, start, context, refine.EFFORT_STEPS[self.effort])
+        streams = [self._stream(z_hat, c, index, min_bytes) for c in (plain, s)]
+        costs = [self._exact_cost(images, data) for data in streams]
+        better = len(streams[1]) <= len(streams[0]) and costs[1] < costs[0]
+        return streams[1] if better else streams[0]
+
+    def _exact_cost(self, images: np.ndarray, data: bytes) -> float:
+        """λ · MSE + bits per pixel of ``data`` as the decoder decodes it."""
+        back = self._decode_whole(data, len(images), images.shape[1:], True)
+        squared = float(np.sum((back.astype(np.float64) - images) ** 2))
+        pixels = images.shape[0] * images.shape[1] * images.shape[2]
+        lam = float(self.transform.config["lambdas"][self.index])
+        return lam * squared / images.size + 8 * len(data) / pixels
 
     def decode(
         self, data: bytes, n: int, shape, *, version: int = bitstream.FORMAT_VERSION
@@ -294,7 +348,7 @@ class ConvLevel:
         mean_g, index = t.prior(z_hat, self.index)
         s = decoder.read(index).astype(np.int64)
         decoder.finish()
-        bits = ACT_BITS + GAIN_BITS
+        bits = _BITS
         y_hat = (((s << bits) + mean_g) * t.inv_gain[self.index] + (1 << (2 * GAIN_BITS - 1))) >> (
             2 * GAIN_BITS
         )
