@@ -386,6 +386,10 @@ class _Budget:
             )
 
     def spent(self) -> bool:
+        """Whether the minutes are up; a time budget's run first takes the steps that measure
+        its length (so that its checkpoint records a length to resume)."""
+        if self.steps is None and self.total == 10**9:  # not fitted yet (step PROBE_AT)
+            return False
         return self.minutes is not None and time.time() - self.started > 60 * self.minutes
 
 
