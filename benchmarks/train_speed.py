@@ -27,6 +27,9 @@ VARIANTS = {
     "crop 256 x 2": (256, 2, ""),
     "crop 96 x 16": (96, 16, ""),
     "one thread": (128, 8, "--xla_cpu_multi_thread_eigen=false"),
+    "oneDNN": (128, 8, "--xla_cpu_use_onednn=true"),  # XLA's other CPU kernels
+    "XNNPACK": (128, 8, "--xla_cpu_use_xnnpack=true"),
+    "fast math": (128, 8, "--xla_cpu_enable_fast_math=true"),
 }
 
 

@@ -27,8 +27,11 @@ from importlib import metadata
 from pathlib import Path
 
 from codec import signals
-from codec.checks import EFFORTS
 from codec.errors import USAGE_ERRORS, AecodecError
+
+# the encoder's efforts: codec.checks.EFFORTS, not imported (it loads numpy before the signal
+# handlers); a test holds the two equal
+EFFORTS = (0, 1, 2, 3)
 
 COMMANDS = (
     "compress",

@@ -103,3 +103,9 @@ def test_effort_leaves_the_other_kinds_streams_as_they_were(images):
 def test_an_effort_out_of_range_is_refused_by_name(images, effort):
     with pytest.raises(InputError, match="effort"):
         codec.compress(images, effort=effort)
+
+
+def test_the_command_line_offers_the_efforts_the_library_takes():
+    from codec import checks, cli
+
+    assert cli.EFFORTS == checks.EFFORTS

@@ -140,8 +140,8 @@ def add_options(tr: argparse.ArgumentParser, family_kinds: tuple) -> None:
         "--kind",
         choices=("auto", "tile", "conv", "lossless", *family_kinds),
         default=TrainOptions.kind,
-        help="auto (default): convolutional levels for any data, and for small grey images of one "
-        "size (Fashion-MNIST's kind) the tile transform and pixel levels too, the ladder kept by "
+        help="auto (default): convolutional and wavelet levels for any data, and for grey 28x28 "
+        "images (Fashion-MNIST's kind) the tile transform and pixel levels too, the ladder kept by "
         "measurement on held-out images; tile or conv: that kind alone (a ladder out of order is "
         "refused); lossless: the lossless coder alone (any depth to 16 bits), or with --init "
         f"MODEL added to that model; {', '.join(family_kinds)}: a classic autoencoder "
@@ -151,7 +151,7 @@ def add_options(tr: argparse.ArgumentParser, family_kinds: tuple) -> None:
     tr.add_argument(
         "--conv-steps",
         type=int,
-        help="auto on small aligned images: steps of the convolutional levels' fine-tuning "
+        help="auto on grey 28x28 images: steps of the convolutional levels' fine-tuning "
         f"(default: half of --minutes where given, else {ConvTraining.auto_steps})",
     )
     tr.add_argument(

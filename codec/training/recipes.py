@@ -38,7 +38,7 @@ class ConvTraining:
     """How the convolutional kind trains, where ``TrainOptions`` leaves it unset."""
 
     steps: int = 20_000  # alone (--kind conv, or auto on photos), without --minutes
-    auto_steps: int = 3000  # under auto on small aligned images, fine-tuned beside the tile kind
+    auto_steps: int = 3000  # under auto on grey 28x28 images, fine-tuned beside the tile kind
     batch_size: int = 8  # crops per step
     learning_rate: float = 5e-4  # from random weights
     fine_tune_learning_rate: float = 1e-4  # from a model's weights (the bundled photo model)
@@ -149,7 +149,7 @@ def summary(model_file: bytes) -> dict:
     return {"test": meta.get("test")}
 
 
-# The tile kind (and auto on small aligned images: the convolutional levels beside it).
+# The tile kind (and auto on grey 28x28 images: the convolutional and wavelet levels beside it).
 
 
 def tile_configs(options: TrainOptions) -> tuple[ModelConfig, train.TrainConfig]:
@@ -335,10 +335,10 @@ def write_workdir(options: TrainOptions, name: str, data: bytes) -> None:
 
 
 def train_conv(images: list, options: TrainOptions, *, val=None, auto=False, log=_quiet) -> bytes:
-    """The convolutional levels alone, on random crops of ``images``, whole images held out (or
+    """The convolutional levels, on random crops of ``images``, whole images held out (or
     ``val``) to measure the ladder; by default fine-tuned from the bundled photo model (a colour
-    model: grey images train as R = G = B). ``auto`` keeps the levels on the Pareto front; without
-    it a ladder out of order is refused."""
+    model: grey images train as R = G = B). ``auto`` adds the wavelet levels and keeps the levels
+    on the Pareto front; without it (the conv kind alone) a ladder out of order is refused."""
     try:
         split = train.TrainConfig(
             **{
