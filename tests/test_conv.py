@@ -440,7 +440,8 @@ def test_auto_training_on_photos_keeps_the_front_of_convolutional_and_wavelet_le
     kinds = [lv.kind for lv in model.levels]
     # three steps from random weights: the wavelet levels, counted on the same photos, win
     assert set(kinds) <= {"conv", "wavelet"} and "wavelet" in kinds and len(kinds) >= 8
-    assert model.meta["wavelet"]["images"] == 5 and model.part("conv") is not None
+    # counted on the four images trained on (one of the five held out)
+    assert model.meta["wavelet"]["images"] == 4 and model.part("conv") is not None
     rows = model.meta["val"]
     assert all(
         b["bytes_per_image"] > a["bytes_per_image"] and b["psnr"] > a["psnr"]
