@@ -30,6 +30,7 @@ VARIANTS = {
     "oneDNN": (128, 8, "--xla_cpu_use_onednn=true"),  # XLA's other CPU kernels
     "XNNPACK": (128, 8, "--xla_cpu_use_xnnpack=true"),
     "fast math": (128, 8, "--xla_cpu_enable_fast_math=true"),
+    "bfloat16": (128, 8, "bf16"),  # convolutions in bfloat16, sums in float32
 }
 
 
@@ -79,13 +80,20 @@ def main(argv=None) -> None:
     parser.add_argument("--one", help=argparse.SUPPRESS)  # a variant, in its own process
     args = parser.parse_args(argv)
     if args.one:
-        crop, batch, _ = VARIANTS[args.one]
+        crop, batch, flags = VARIANTS[args.one]
+        if flags == "bf16":
+            import jax.numpy as jnp
+
+            from codec.training import conv_model
+
+            conv_model.COMPUTE_DTYPE = jnp.bfloat16
         print(json.dumps(time_steps(crop, batch, args.steps)))
         return
     print(f"{'variant':14s} {'ms/step':>8s} {'crops ms':>9s} {'Mpixel/s':>9s}")
     for name in args.variants.split(","):
         crop, batch, flags = VARIANTS[name]
-        env = dict(os.environ, XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} {flags}".strip())
+        xla = "" if flags == "bf16" else flags
+        env = dict(os.environ, XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} {xla}".strip())
         out = subprocess.run(
             [
                 sys.executable,

@@ -51,10 +51,20 @@ class ConvConfig:
         return out
 
 
+# What the convolutions compute in: float32, or bfloat16 with float32 sums (benchmarks.train_speed
+# measures both; the weights, the optimizer and the rate stay float32 either way)
+COMPUTE_DTYPE = jnp.float32
+
+
 def _conv(x, kernel, bias, stride: int):
     p = (kernel.shape[0] - 1) // 2
     y = jax.lax.conv_general_dilated(
-        x, kernel, (stride, stride), ((p, p), (p, p)), dimension_numbers=("NHWC", "HWIO", "NHWC")
+        x.astype(COMPUTE_DTYPE),
+        kernel.astype(COMPUTE_DTYPE),
+        (stride, stride),
+        ((p, p), (p, p)),
+        dimension_numbers=("NHWC", "HWIO", "NHWC"),
+        preferred_element_type=jnp.float32,
     )
     return y + bias
 

@@ -30,6 +30,11 @@ KINDS = ("auto", "tile", "conv", "lossless")
 # The training values the wavelet levels' tables are counted on under auto, at most (about a
 # minute on 2 cores): a random choice of whole training images.
 WAVELET_VALUES = 1 << 24
+# Convolutional rate points added under auto above the trained levels (finer quantizers of the
+# same latent, no training; the ladder keeps those that measure better): on smooth data the
+# transform still gains 2 dB a level at its top (64x64 Fashion-MNIST items: 39.5 dB at 221
+# bytes, where the wavelet levels needed 400)
+CONV_RATES_ABOVE = 3
 WORKDIR_FILES = ("tile.aecm", "conv-params.npz")  # a run's own in its workdir, besides checkpoints
 
 
@@ -272,6 +277,7 @@ def with_conv_levels(options: TrainOptions, tile_file: bytes, images, val, log=_
         log=log,
     )
     params = no_worse_than_start(options, *fitted, list(val), log=log)
+    params = scale_fit.extended_rates(params, 0, CONV_RATES_ABOVE)
     candidate = modelfile.amended(tile_file, conv=conv.to_dict(params, conv.ladder_tables()))
     candidate = with_wavelet_levels(candidate, images, log=log)
     entries, rows = measured_ladder(candidate, list(val), auto=True)
@@ -353,6 +359,8 @@ def train_conv(images: list, options: TrainOptions, *, val=None, auto=False, log
     fitted = fit_conv(options, train_images, val, log=log)
     params = no_worse_than_start(options, *fitted, measurable(val), log=log)
     meta = {"data": options.data_name, "kind": "conv", "command": options.command}
+    if auto:
+        params = scale_fit.extended_rates(params, 0, CONV_RATES_ABOVE)
     candidate = conv_model.model_file(params, name=options.name, meta=meta)
     if auto:  # the wavelet levels beside them, kept where they measure better
         candidate = with_wavelet_levels(candidate, train_images, log=log)

@@ -72,20 +72,41 @@ def with_pixel_steps(model_file: bytes, images: np.ndarray, steps: tuple[int, ..
 
 def with_conv_rates(model_file: bytes, below: int, above: int) -> bytes:
     """``model_file`` with ``below`` convolutional levels under its lowest and ``above`` over its
-    highest, each one more step of the gains' own progression (a level is a per-channel gain of
-    one latent: a coarser or finer quantizer of the same transform, no training). They are
-    appended to the ladder, so every level keeps its number and the model's files still decode.
-    Measured on the validation photos: the two below reach 26.3 and 27.5 dB where the lowest
-    stopped at 28.8; above, the transform saturates (+0.8 dB for the first step, +0.5 the next)."""
+    highest (``extended_rates``). They are appended to the ladder, so every level keeps its
+    number and the model's files still decode. Measured on the validation photos: the two below
+    reach 26.3 and 27.5 dB where the lowest stopped at 28.8; above, the transform saturates
+    (+0.8 dB for the first step, +0.5 the next)."""
     body = modelfile.loads(model_file)
     params, tables = conv.from_body(body)
     levels = len(params["config"]["lambdas"])
+    grown = extended_rates(params, below, above)
+    old = body.get("ladder") or [["conv", i] for i in range(levels)]
+    ladder = [[kind, i + below if kind == "conv" else i] for kind, i in old]
+    ladder += [["conv", i] for i in range(below)]
+    ladder += [["conv", below + levels + i] for i in range(above)]
+    meta = modelfile.grown_meta(body)
+    return modelfile.amended(model_file, conv=conv.to_dict(grown, tables), ladder=ladder, meta=meta)
+
+
+def extended_rates(params: dict, below: int, above: int) -> dict:
+    """Convolutional parameters (``conv.from_body``'s form) with ``below`` levels under the lowest
+    and ``above`` over the highest, each one more step of the gains' own progression (a level is
+    a per-channel gain of one latent: a coarser or finer quantizer of the same transform, no
+    training), low to high."""
     grown = dict(params)
     for key in ("log_gain", "log_inv_gain"):
         g = params[key]
         low, high = g[0] - g[1], g[-1] - g[-2]  # the progression at each end
         lower = [g[0] + k * low for k in range(below, 0, -1)]
-        grown[key] = np.vstack([*lower, g, *(g[-1] + k * high for k in range(1, above + 1))])
+        upper = [g[-1] + k * high for k in range(1, above + 1)]
+        # new rows within the fixed-point range of a gain (conv._fixed_gain: 1/4096 to 256)
+        grown[key] = np.vstack(
+            [
+                *np.clip(lower, -8.3, 5.5).reshape(-1, g.shape[1]),
+                g,
+                *np.clip(upper, -8.3, 5.5).reshape(-1, g.shape[1]),
+            ]
+        )
     lambdas = params["config"]["lambdas"]
     grown["config"] = {
         **params["config"],
@@ -95,12 +116,7 @@ def with_conv_rates(model_file: bytes, below: int, above: int) -> bytes:
             *(lambdas[-1] * 2**k for k in range(1, above + 1)),
         ],
     }
-    old = body.get("ladder") or [["conv", i] for i in range(levels)]
-    ladder = [[kind, i + below if kind == "conv" else i] for kind, i in old]
-    ladder += [["conv", i] for i in range(below)]
-    ladder += [["conv", below + levels + i] for i in range(above)]
-    meta = modelfile.grown_meta(body)
-    return modelfile.amended(model_file, conv=conv.to_dict(grown, tables), ladder=ladder, meta=meta)
+    return grown
 
 
 def describe(model_file: bytes) -> str:
