@@ -31,13 +31,14 @@ VARIANTS = {
     "XNNPACK": (128, 8, "--xla_cpu_use_xnnpack=true"),
     "fast math": (128, 8, "--xla_cpu_enable_fast_math=true"),
     "bfloat16": (128, 8, "bf16"),  # convolutions in bfloat16, sums in float32
+    # the cores as XLA devices, the batch split between them: what `aecodec train` does
+    "2 devices": (128, 8, "--xla_force_host_platform_device_count=2"),
 }
 
 
 def time_steps(crop: int, batch: int, steps: int) -> dict:
     """Milliseconds per training step (median), and of the crops alone."""
     import jax
-    import jax.numpy as jnp
     import numpy as np
     import optax
     from flax import nnx
@@ -53,11 +54,13 @@ def time_steps(crop: int, batch: int, steps: int) -> dict:
     tx = optax.chain(optax.clip_by_global_norm(1.0), optax.scale_by_adam())
     opt_state = tx.init(state)
     step = conv_model.make_train_step(graphdef, tx)
+    place = conv_model._placement(batch, lambda s: None)  # data-parallel where several devices
+    state, opt_state = place.replicated((state, opt_state))
     rng, key = np.random.default_rng(0), jax.random.key(0)
     crops_ms, step_ms = [], []
     for i in range(steps + 5):
         t0 = time.perf_counter()
-        x = jnp.asarray(conv_model.random_crops(images, crop, batch, rng, 0.25))
+        x = place.split(conv_model.random_crops(images, crop, batch, rng, 0.25))
         t1 = time.perf_counter()
         state, opt_state, metrics = step(state, opt_state, x, jax.random.fold_in(key, i), -1e-5)
         jax.block_until_ready(metrics)

@@ -454,6 +454,8 @@ def main(argv=None) -> int:
         # handlers are being installed, ours already from codec.__main__) unwinds cleanly
         previous = signals.install()
         words = _normalize(list(sys.argv[1:] if argv is None else argv))
+        if words[:1] == ["train"]:
+            _cores_as_devices()
         args = build_parser(words[0]).parse_args(words)
         args.command_line = " ".join(["aecodec", *words])  # what a model file records as its recipe
         return args.func(args)
@@ -473,6 +475,20 @@ def main(argv=None) -> int:
         elif previous is not None:
             signals.restore(previous)  # the caller's process: its own handlers again
             logging.disable(logging_off)  # and its own logging
+
+
+def _cores_as_devices() -> None:
+    """Before JAX starts (not at all once it has): let XLA see this machine's cores as devices,
+    so that the convolutional kind trains data-parallel on them (``conv_model.train``: 1.3x the
+    steps per second on 2 cores, benchmarks.train_speed). XLA_FLAGS set by the user win."""
+    if "jax" in sys.modules or "xla_force_host_platform_device_count" in os.environ.get(
+        "XLA_FLAGS", ""
+    ):
+        return
+    cores = min(len(os.sched_getaffinity(0)), 8)
+    if cores > 1:
+        flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={cores}"
+        os.environ["XLA_FLAGS"] = flags.strip()
 
 
 def _quiet_closed_stdout() -> None:

@@ -902,3 +902,28 @@ def test_a_conv_checkpoint_of_other_images_is_refused_before_training(tmp_path, 
         conv_model.train(
             colour[4:], cfg=SMALL, steps=2, batch_size=2, crop=32, workdir=tmp_path, log=print
         )
+
+
+@pytest.mark.slow  # three short training runs in a process of two devices: about 30 s
+def test_a_data_parallel_run_resumes_to_the_weights_of_an_uninterrupted_one(tmp_path):
+    script = f"""
+import numpy as np, jax
+from codec.io import data
+from codec.training import conv_model
+from tests.test_conv import SMALL, _same_params
+assert len(jax.devices()) == 2
+items = data.fashion_mnist("test")[:16]
+colour = [np.stack([a] * 3, -1) for a in items]
+def run(workdir, **kw):
+    return conv_model.export(conv_model.train(colour[:12], cfg=SMALL, steps=120, batch_size=2,
+        crop=32, learning_rate=1e-3, val=colour[12:], workdir=workdir, log=print, **kw))
+whole = run({str(tmp_path / "whole")!r})
+run({str(tmp_path / "cut")!r}, stop_at=50)
+print("same:", _same_params(run({str(tmp_path / "cut")!r}), whole))
+"""
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2")
+    out = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert "training data-parallel on 2 cpu devices" in out.stdout, out.stderr[-2000:]
+    assert "same: True" in out.stdout, out.stdout[-2000:] + out.stderr[-2000:]

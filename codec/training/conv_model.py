@@ -249,6 +249,7 @@ def train(
     graphdef, state = nnx.split(model)
     tx = optax.chain(optax.clip_by_global_norm(1.0), optax.scale_by_adam())
     step_fn = make_train_step(graphdef, tx)
+    place = _placement(batch_size, log)
     run = _Run(graphdef, state, tx.init(state), np.random.default_rng(seed), log)
     run.settings = _run_settings(
         model.cfg, images, val, init, batch_size, crop, learning_rate, seed, grey_fraction
@@ -258,10 +259,11 @@ def train(
     checker = _Checkpoints(graphdef, val, crop, log) if val else None
     if not run.resume(budget, checker) and checker and init is not None:
         checker.measure(0, run.state)
+    run.state, run.opt_state = place.replicated((run.state, run.opt_state))
     key = jax.random.key(seed)
     while run.done < budget.total:
         step = run.done
-        batch = jnp.asarray(random_crops(images, crop, batch_size, run.rng, grey_fraction))
+        batch = place.split(random_crops(images, crop, batch_size, run.rng, grey_fraction))
         lr = learning_rate_at(step, budget.total, learning_rate)
         run.state, run.opt_state, metrics = step_fn(
             run.state, run.opt_state, batch, jax.random.fold_in(key, step), -lr
@@ -282,6 +284,38 @@ def train(
             break
     # (not saved: a measurement the uninterrupted run would not make must not steer the resumed one)
     return nnx.merge(graphdef, checker.best(run.done, run.state) if checker else run.state)
+
+
+class _Placement:
+    """Where a step runs: one device, or (several, as ``aecodec train`` makes of a machine's
+    cores) data-parallel: the weights on every device, each crop batch split between them, the
+    gradients summed by XLA. A run is reproducible for a given number of devices."""
+
+    def __init__(self, sharding=None):
+        self.sharding = sharding
+
+    def replicated(self, tree):
+        if self.sharding is None:
+            return tree
+        return jax.device_put(tree, self.sharding[0])
+
+    def split(self, crops: np.ndarray):
+        if self.sharding is None:
+            return jnp.asarray(crops)
+        return jax.device_put(crops, self.sharding[1])
+
+
+def _placement(batch_size: int, log) -> _Placement:
+    devices = jax.devices()
+    if len(devices) < 2 or batch_size % len(devices):
+        return _Placement()
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+    mesh = Mesh(np.array(devices), ("batch",))
+    log(f"training data-parallel on {len(devices)} {devices[0].platform} devices")
+    return _Placement(
+        (NamedSharding(mesh, PartitionSpec()), NamedSharding(mesh, PartitionSpec("batch")))
+    )
 
 
 def _run_settings(cfg, images, val, init, batch_size, crop, learning_rate, seed, grey) -> dict:
