@@ -829,7 +829,7 @@ def test_a_grey_plane_codes_exactly_as_its_colour_replica_with_a_third_of_the_fi
     assert np.array_equal(y_plane, y_rgb) and np.array_equal(z_plane, z_rgb)
 
 
-def _resumable_run(colour, workdir, **kw):
+def _resumable_run(colour, workdir, log=lambda s: None, **kw):
     return conv_model.export(
         conv_model.train(
             colour[:12],
@@ -840,7 +840,7 @@ def _resumable_run(colour, workdir, **kw):
             learning_rate=1e-3,
             val=colour[12:],
             workdir=workdir,
-            log=lambda s: None,
+            log=log,
             **kw,
         )
     )
@@ -866,19 +866,7 @@ def test_a_resumed_training_run_ends_with_the_weights_of_an_uninterrupted_one(
     logs = []
     stopped = _resumable_run(colour, tmp_path / "cut", stop_at=50)  # a session cut short
     assert not _same_params(stopped, whole)
-    resumed = conv_model.export(
-        conv_model.train(
-            colour[:12],
-            cfg=SMALL,
-            steps=120,
-            batch_size=2,
-            crop=32,
-            learning_rate=1e-3,
-            val=colour[12:],
-            workdir=tmp_path / "cut",
-            log=logs.append,
-        )
-    )
+    resumed = _resumable_run(colour, tmp_path / "cut", log=logs.append)
     assert any(line.startswith("resuming from") and "after step 50" in line for line in logs)
     assert _same_params(resumed, whole)
 
@@ -909,17 +897,13 @@ def test_a_data_parallel_run_resumes_to_the_weights_of_an_uninterrupted_one(tmp_
     script = f"""
 import numpy as np, jax
 from codec.io import data
-from codec.training import conv_model
-from tests.test_conv import SMALL, _same_params
+from tests.test_conv import _resumable_run, _same_params
 assert len(jax.devices()) == 2
 items = data.fashion_mnist("test")[:16]
 colour = [np.stack([a] * 3, -1) for a in items]
-def run(workdir, **kw):
-    return conv_model.export(conv_model.train(colour[:12], cfg=SMALL, steps=120, batch_size=2,
-        crop=32, learning_rate=1e-3, val=colour[12:], workdir=workdir, log=print, **kw))
-whole = run({str(tmp_path / "whole")!r})
-run({str(tmp_path / "cut")!r}, stop_at=50)
-print("same:", _same_params(run({str(tmp_path / "cut")!r}), whole))
+whole = _resumable_run(colour, {str(tmp_path / "whole")!r}, log=print)
+_resumable_run(colour, {str(tmp_path / "cut")!r}, stop_at=50)
+print("same:", _same_params(_resumable_run(colour, {str(tmp_path / "cut")!r}), whole))
 """
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2")
     out = subprocess.run(
