@@ -365,9 +365,8 @@ def compress(
             JPEG-LS's NEAR); 0 is lossless. Excludes ``quality``.
         depth: bits per sample (1 to 16; default 8 for uint8, 16 for uint16), recorded in the file:
             e.g. 12 for 12-bit data held in uint16. Depths other than 8 need lossless or max_error.
-        effort: the encoder's effort, 0 (the default, fastest) to 3: the convolutional levels
-            refine each image's latents against their decoder (``levels/refine.py``), for files
-            no larger and no worse at their level's trade-off; the same decoder and format.
+        effort: 0 (the default, fastest) to 3: convolutional levels refine each image's latents
+            against their decoder (``levels/refine.py``): files no larger, the same decoder.
 
     Raises:
         InputError: wrong dtype, rank, size, NaN, quality, values beyond the depth, no lossless.
@@ -380,27 +379,17 @@ def compress(
     if lossless and max_error not in (None, 0):
         raise InputError(f"lossless means max_error 0, not {max_error!r}")
     exact = dict(max_error=0 if lossless else max_error)
-    check_effort(effort)
+    coding = dict(exact, effort=check_effort(effort), quality=quality, meta=meta)
     if isinstance(images, (list, tuple)):
-        return _compress_list(
-            images, quality=quality, model=model, meta=meta, depth=depth, effort=effort, **exact
-        )
+        return _compress_list(images, model=model, depth=depth, **coding)
     batch, batched = as_batch(images, grey_stack=grey_stack)
     model = model or choose_model(batch, depth=depth_of(batch, depth), quality=quality, **exact)
     out = io.BytesIO()
+    shape, depth = batch.shape[1:], depth_of(batch, depth)
     with ArchiveWriter(
-        out,
-        batch.shape[1:],
-        quality=quality,
-        model=model,
-        batched=batched,
-        meta=meta,
-        pool=pool,
-        depth=depth_of(batch, depth),
-        effort=effort,
-        **exact,
-    ) as writer:
-        writer.write(batch)
+        out, shape, model=model, batched=batched, pool=pool, depth=depth, **coding
+    ) as w:
+        w.write(batch)
     return out.getvalue()
 
 

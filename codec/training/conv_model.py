@@ -240,9 +240,8 @@ def train(
     fine-tuned model must not come back worse than it started.
 
     With ``workdir`` the run is saved there (``checkpoints.CONV_CHECKPOINT``) at each measurement
-    and when it stops, and a run of the same settings on the same images resumes from it, on any
-    machine: the steps it takes are those an uninterrupted run takes. ``stop_at``: stop (saved)
-    after that step, as a session cut short would."""
+    and when it stops; the same settings on the same images (and devices) resume it bit for bit.
+    ``stop_at``: stop (saved) after that step, as a session cut short would."""
     if steps is None and minutes is None:
         raise ValueError("give steps or minutes")
     model = init if init is not None else ConvCodec(cfg, rngs=nnx.Rngs(seed))
@@ -269,21 +268,29 @@ def train(
             run.state, run.opt_state, batch, jax.random.fold_in(key, step), -lr
         )
         run.done = step + 1
-        budget.probe(step, run.state)
-        out_of_time = budget.spent()
-        if step % 500 == 0 or run.done == budget.total or out_of_time:
-            _log_step(log, step, jax.device_get(metrics))
-        every = max(100, budget.total // 20) if checker else 1000  # total is fitted at step 50
-        if checker and run.done % every == 0:
-            checker.measure(run.done, run.state)
-        if run.done % every == 0 or run.done in (budget.total, stop_at) or out_of_time:
-            run.save(budget.total, checker)
-        if out_of_time or run.done == stop_at:
-            why = f"the {minutes:g} minutes are spent" if out_of_time else "as asked"
-            log(f"stopped at step {step} of {budget.total} ({why})" + run.resumable())
+        if _after_step(run, budget, checker, metrics, stop_at):
             break
     # (not saved: a measurement the uninterrupted run would not make must not steer the resumed one)
     return nnx.merge(graphdef, checker.best(run.done, run.state) if checker else run.state)
+
+
+def _after_step(run, budget, checker, metrics, stop_at) -> bool:
+    """The log, the held-out measurement and the checkpoint after a step; whether to stop (the
+    minutes spent, or ``stop_at``)."""
+    step = run.done - 1
+    budget.probe(step, run.state)
+    out_of_time = budget.spent()
+    if step % 500 == 0 or run.done == budget.total or out_of_time:
+        _log_step(run.log, step, jax.device_get(metrics))
+    every = max(100, budget.total // 20) if checker else 1000  # total is fitted at step 50
+    if checker and run.done % every == 0:
+        checker.measure(run.done, run.state)
+    if run.done % every == 0 or run.done in (budget.total, stop_at) or out_of_time:
+        run.save(budget.total, checker)
+    if out_of_time or run.done == stop_at:
+        why = f"the {budget.minutes:g} minutes are spent" if out_of_time else "as asked"
+        run.log(f"stopped at step {step} of {budget.total} ({why})" + run.resumable())
+    return out_of_time or run.done == stop_at
 
 
 class _Placement:
