@@ -225,6 +225,19 @@ def test_errors_inside_a_folder_name_the_file(tmp_path, test_images):
     )
 
 
+def test_a_truncated_first_image_of_a_folder_is_named_and_nothing_is_written(
+    tmp_path, test_images
+):
+    (tmp_path / "f").mkdir()
+    Image.fromarray(test_images[0]).save(tmp_path / "f" / "b.png")
+    whole = (tmp_path / "f" / "b.png").read_bytes()
+    (tmp_path / "f" / "a.png").write_bytes(whole[: len(whole) // 2])  # a sound header, cut pixels
+    r = run("-r", "--rm", "f", cwd=tmp_path)
+    assert r.returncode == 1
+    assert r.stderr.decode().startswith("aecodec: error: f: a.png: not a readable image")
+    assert not (tmp_path / "f.aec").exists() and (tmp_path / "f" / "b.png").read_bytes() == whole
+
+
 def test_the_api_refuses_to_restore_a_folder_archive_into_its_own_folder(
     tmp_path, test_images, monkeypatch
 ):

@@ -350,7 +350,10 @@ def _folder_source(folder: Path, check) -> Source:
                 opaque.append(i)
         except (ValueError, OSError) as e:  # DataError is an OSError, InputError a ValueError
             raise _named(e, name) from None
-    first, _ = read_image(files[0])
+    try:  # the header may be sound and the pixels not (a truncated PNG): name the file
+        first, _ = read_image(files[0])
+    except (ValueError, OSError) as e:
+        raise _named(e, names[0]) from None
 
     def batches():
         group: list[np.ndarray] = []
