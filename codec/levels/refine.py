@@ -135,9 +135,8 @@ def refined_symbols(plain: np.ndarray, start: np.ndarray, context: dict, steps: 
             return diff * (2.0 * 256.0 * lam / values)
 
         _, g_y = synthesis_and_gradient(context["layers"], s * scale + offset, grad_of_output)
-        bits, g_rate = rate_and_gradient(s, sigma)
-        cost = lam * error["sq"] / values + bits / pixels
-        return cost, g_y * scale, g_rate / pixels
+        bits, _ = rate_and_gradient(s, sigma)
+        return lam * error["sq"] / values + bits / pixels, g_y * scale
 
     # each symbol stays between zero and where the analysis put it: under unimodal tables
     # centred on zero no move can cost bits, so the file shrinks or stays (the half-steps: what
@@ -146,10 +145,10 @@ def refined_symbols(plain: np.ndarray, start: np.ndarray, context: dict, steps: 
     high = np.maximum(plain, 0).astype(np.float32) + 0.49
     u = np.clip(start.astype(np.float32), low, high)
     m, v = np.zeros_like(u), np.zeros_like(u)
-    best, best_cost = plain, cost_and_gradient(plain.astype(np.float32))[0]
+    best, best_cost = plain, np.inf  # the first step's rounding is the plain one (ties aside)
     for t in range(1, steps + 1):
         s = np.round(u)
-        cost, g_distortion, _ = cost_and_gradient(s)
+        cost, g_distortion = cost_and_gradient(s)
         if cost < best_cost:
             best, best_cost = s.astype(np.int64), cost
         _, g_rate = rate_and_gradient(u, sigma)  # the rate relaxed at u, not at its rounding
