@@ -225,9 +225,7 @@ def test_errors_inside_a_folder_name_the_file(tmp_path, test_images):
     )
 
 
-def test_a_truncated_first_image_of_a_folder_is_named_and_nothing_is_written(
-    tmp_path, test_images
-):
+def test_a_truncated_first_image_of_a_folder_is_named_and_nothing_is_written(tmp_path, test_images):
     (tmp_path / "f").mkdir()
     Image.fromarray(test_images[0]).save(tmp_path / "f" / "b.png")
     whole = (tmp_path / "f" / "b.png").read_bytes()
