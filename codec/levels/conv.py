@@ -253,9 +253,12 @@ class ConvLevel:
     def symbols(self, images: np.ndarray):
         """(z^ and its table indices, y symbols and theirs) of uint8 images (N, H, W[, C])."""
         _, y, z_hat, mean_g, index = self._analysed(images)
-        s = (y * self.transform.gain[self.index] - mean_g + (1 << (_BITS - 1))) >> _BITS
         z_index = np.broadcast_to(self.transform.z_index, z_hat.shape)
-        return (z_hat, z_index), (s, index)
+        return (z_hat, z_index), (self._rounded(y, mean_g), index)
+
+    def _rounded(self, y: np.ndarray, mean_g: np.ndarray) -> np.ndarray:
+        """The symbols: y x gain less the mean's, in whole quantizer steps, rounded half up."""
+        return (y * self.transform.gain[self.index] - mean_g + (1 << (_BITS - 1))) >> _BITS
 
     def _analysed(self, images: np.ndarray):
         """(the padded inputs, y, z^, mean x gain, table indices) of uint8 images."""
@@ -298,9 +301,9 @@ class ConvLevel:
         rate-distortion cost lower (``refine``)."""
         t, level = self.transform, self.index
         x, y, z_hat, mean_g, index = self._analysed(images)
-        gain, inv = t.gain[level], t.inv_gain[level]
-        start = (y * gain - mean_g) / float(1 << _BITS)
-        plain = (y * gain - mean_g + (1 << (_BITS - 1))) >> _BITS
+        inv = t.inv_gain[level]
+        start = (y * t.gain[level] - mean_g) / float(1 << _BITS)  # before rounding
+        plain = self._rounded(y, mean_g)
         mask = np.zeros(x.shape[:3] + (1,), np.float32)
         mask[:, : images.shape[1], : images.shape[2]] = 1
         context = {
@@ -348,8 +351,7 @@ class ConvLevel:
         mean_g, index = t.prior(z_hat, self.index)
         s = decoder.read(index).astype(np.int64)
         decoder.finish()
-        bits = _BITS
-        y_hat = (((s << bits) + mean_g) * t.inv_gain[self.index] + (1 << (2 * GAIN_BITS - 1))) >> (
+        y_hat = (((s << _BITS) + mean_g) * t.inv_gain[self.index] + (1 << (2 * GAIN_BITS - 1))) >> (
             2 * GAIN_BITS
         )
         return self._outputs(t.synthesis(y_hat, shape[:2]), n, shape)
