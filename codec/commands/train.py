@@ -13,7 +13,7 @@ from codec.errors import UsageError
 from codec.family.commands import CONV_WIDTHS, KIND_DEFAULTS, FamilyTraining
 from codec.family.networks import FamilyConfig
 from codec.io import data, fileio
-from codec.levels import modelfile
+from codec.levels import conv_context, modelfile
 from codec.levels.lossless import MAX_LOSSLESS_LEAVES
 from codec.levels.tile_config import ModelConfig
 from codec.training import recipes
@@ -100,6 +100,8 @@ def options_of(args) -> recipes.TrainOptions:
         "conv_steps",
         "from_scratch",
         "synthesis_width",
+        "conv_context",
+        "context_only",
         "leaves",
         "depth",
     )
@@ -375,6 +377,20 @@ def _start_options(tr, conv, tile) -> None:
         metavar="N",
         help="--kind conv: channels of the synthesis (the decoder; default as the model started "
         f"from, or {conv.n}); a wider one grown from a narrower model starts as the same function",
+    )
+    tr.add_argument(
+        "--context",
+        dest="conv_context",
+        choices=conv_context.MODES,
+        help="--kind conv: code the latent in two passes, the second predicted from the first: "
+        "checkerboard (by position) or channels (by channel group); added to a model without one, "
+        "it starts adding nothing (default: as the model started from, or none)",
+    )
+    tr.add_argument(
+        "--context-only",
+        action="store_true",
+        help="--kind conv: train the context network alone and keep every other weight of the "
+        "model started from (its files' pass 1 codes as before)",
     )
     tr.add_argument(
         "--seed",

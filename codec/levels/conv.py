@@ -25,7 +25,7 @@ from bitstream.coder import PRECISION
 from bitstream.container import MAX_CHUNK_PIXELS
 from bitstream.errors import FormatError
 from bitstream.header import MAX_IMAGE_PIXELS
-from codec.levels import convnet, modelfile, refine, registry, tiled
+from codec.levels import conv_context, convnet, modelfile, refine, registry, tiled
 from codec.levels.convnet import ACT_BITS
 from codec.levels.entropy import LADDER, RUNG, SCALE_LADDER, SCALE_MIN, integer_table
 from codec.levels.planes import from_planes, to_planes
@@ -81,6 +81,23 @@ def up_channels(kind: str, c_out: int) -> int:
     return 4 * c_out if kind == "up" else c_out
 
 
+def _integer_net(name: str, spec: list[tuple], stored: list) -> list[dict]:
+    """The integer layers of a network of ``spec`` from its stored float (kernel, bias) pairs
+    (ValueError naming the layer: a shape that does not fit, weights out of range)."""
+    if len(stored) != len(spec):
+        raise ValueError(f"{name}: {len(stored)} layers, not {len(spec)}")
+    layers = []
+    for i, ((kind, k, c_in, c_out, relu), (kernel, bias)) in enumerate(
+        zip(spec, stored, strict=True)
+    ):
+        w, b = convnet.quantize_weights(kernel, bias, what=f"{name}[{i}]")
+        if w.shape != (k, k, c_in, up_channels(kind, c_out)) or b.shape != (w.shape[3],):
+            raise ValueError(f"{name}[{i}]: kernel shape {w.shape} does not match the architecture")
+        convnet.check_layer(w, b, what=f"{name}[{i}]")
+        layers.append({"kind": kind, "kernel": w, "bias": b, "relu": relu})
+    return layers
+
+
 def _fixed_gain(log_gain: np.ndarray, what: str) -> np.ndarray:
     """exp(log_gain) with GAIN_BITS fractional bits, from 1 to 2^20, checked before the cast to
     integers (a float beyond int64 casts to what the CPU makes of it; ``not`` also refuses NaN)."""
@@ -105,20 +122,14 @@ class ConvTransform:
         self.channels = cfg["channels"]
         self.m = cfg["m"]
         specs = layer_specs(cfg["channels"], cfg["n"], cfg["m"], cfg["h"], cfg["z"], cfg.get("ns"))
-        self.nets = {}
-        for name, spec in specs.items():
-            layers = []
-            for i, ((kind, k, c_in, c_out, relu), (kernel, bias)) in enumerate(
-                zip(spec, params[name], strict=True)
-            ):
-                w, b = convnet.quantize_weights(kernel, bias, what=f"{name}[{i}]")
-                if w.shape != (k, k, c_in, up_channels(kind, c_out)):
-                    raise ValueError(
-                        f"{name}[{i}]: kernel shape {w.shape} does not match the architecture"
-                    )
-                convnet.check_layer(w, b, what=f"{name}[{i}]")
-                layers.append({"kind": kind, "kernel": w, "bias": b, "relu": relu})
-            self.nets[name] = layers
+        self.nets = {
+            name: _integer_net(name, spec, params[name]) for name, spec in specs.items()
+        }
+        # the context model (``conv_context``): None, or its mode and network
+        self.context = params.get("context")
+        if self.context is not None:
+            spec = conv_context.layer_specs(cfg["m"], cfg["h"])
+            self.nets["context"] = _integer_net("context", spec, self.context["layers"])
         first = self.nets["analysis"][0]  # for a grey plane coded as R = G = B (see ``analysis``)
         self.grey_analysis = [
             {**first, "kernel": first["kernel"].sum(axis=2, keepdims=True)},
@@ -163,6 +174,8 @@ class ConvTransform:
         decode = convnet.macs_per_pixel(nets["synthesis"], 1 / 64) + convnet.macs_per_pixel(
             nets["hyper_synthesis"], 1 / 1024
         )
+        if "context" in nets:  # both sides run it, at the latent's resolution
+            decode += convnet.macs_per_pixel(nets["context"], 1 / 64)
         return encode + convnet.macs_per_pixel(nets["hyper_synthesis"], 1 / 1024), decode
 
     def analysis(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -178,15 +191,42 @@ class ConvTransform:
         z = convnet.run(self.nets["hyper_analysis"], y)
         return y, (z + (1 << (ACT_BITS - 1))) >> ACT_BITS  # rounded half up, to whole units
 
-    def prior(self, z_hat: np.ndarray, level: int) -> tuple[np.ndarray, np.ndarray]:
-        """(mean * gain in ACT_BITS + GAIN_BITS, table index) of every latent element, from z^."""
-        h = convnet.run(self.nets["hyper_synthesis"], z_hat << ACT_BITS)
-        mean, log_scale = h[..., : self.m], h[..., self.m :]
+    def hyper(self, z_hat: np.ndarray) -> np.ndarray:
+        """The hyperprior's output (means, then log-scales, in ACT_BITS) from z^."""
+        return convnet.run(self.nets["hyper_synthesis"], z_hat << ACT_BITS)
+
+    def prior(self, hyper: np.ndarray, level: int) -> tuple[np.ndarray, np.ndarray]:
+        """(mean * gain in ACT_BITS + GAIN_BITS, table index) of every latent element, from the
+        hyperprior's output (or, in pass 2, that plus the context network's)."""
+        mean, log_scale = hyper[..., : self.m], hyper[..., self.m :]
         mean_g = mean * self.gain[level]
         # rung = (ln scale + ln gain - ln SCALE_MIN) / RUNG, rounded: integers throughout
         numerator = (log_scale + self.log_gain[level] - self.log_min) << (INDEX_BITS - ACT_BITS)
         index = np.clip((numerator + self.rung // 2) // self.rung, 0, self.ladder - 1)
         return mean_g, index
+
+    def dequantized(self, s: np.ndarray, mean_g: np.ndarray, level: int) -> np.ndarray:
+        """y^ in ACT_BITS from the symbols and their means x gain."""
+        inv = self.inv_gain[level]
+        return (((s << _BITS) + mean_g) * inv + (1 << (2 * GAIN_BITS - 1))) >> (2 * GAIN_BITS)
+
+    def first_half(self, shape) -> np.ndarray | bool:
+        """Which latent elements pass 1 codes (``conv_context``); True (all) without a context."""
+        if self.context is None:
+            return True
+        return np.broadcast_to(conv_context.first_half(self.context["mode"], shape), shape)
+
+    def in_context(self, hyper, s, mean_g, index, level: int):
+        """(mean x gain, table index) of every element once pass 1's symbols ``s`` are known:
+        pass 1's as they were, pass 2's from the hyperprior's output plus the context network's
+        reading of the decoded first half. Without a context, unchanged."""
+        if self.context is None:
+            return mean_g, index
+        first = self.first_half(s.shape)
+        y_hat = self.dequantized(s, mean_g, level)
+        shift = convnet.run(self.nets["context"], conv_context.network_input(y_hat, first, hyper))
+        mean_2, index_2 = self.prior(hyper + shift, level)
+        return np.where(first, mean_g, mean_2), np.where(first, index, index_2)
 
     def synthesis(self, y_hat: np.ndarray, shape) -> np.ndarray:
         """uint8 images (N, H, W, C) cropped to ``shape`` (H, W) from the decoded latent."""
@@ -252,7 +292,7 @@ class ConvLevel:
 
     def symbols(self, images: np.ndarray):
         """(z^ and its table indices, y symbols and theirs) of uint8 images (N, H, W[, C])."""
-        _, y, z_hat, mean_g, index = self._analysed(images)
+        _, y, z_hat, _, mean_g, index = self._analysed(images)
         z_index = np.broadcast_to(self.transform.z_index, z_hat.shape)
         return (z_hat, z_index), (self._rounded(y, mean_g), index)
 
@@ -261,11 +301,15 @@ class ConvLevel:
         return (y * self.transform.gain[self.index] - mean_g + (1 << (_BITS - 1))) >> _BITS
 
     def _analysed(self, images: np.ndarray):
-        """(the padded inputs, y, z^, mean x gain, table indices) of uint8 images."""
+        """(the padded inputs, y, z^, the hyperprior's output, mean x gain, table indices) of
+        uint8 images; with a context model, pass 2's means and tables from pass 1's symbols."""
+        t = self.transform
         x = self._inputs(images)
-        y, z_hat = self.transform.analysis(x)
-        mean_g, index = self.transform.prior(z_hat, self.index)
-        return x, y, z_hat, mean_g, index
+        y, z_hat = t.analysis(x)
+        hyper = t.hyper(z_hat)
+        mean_g, index = t.prior(hyper, self.index)
+        mean_g, index = t.in_context(hyper, self._rounded(y, mean_g), mean_g, index, self.index)
+        return x, y, z_hat, hyper, mean_g, index
 
     effort = 0  # the encoder's effort (``with_effort``): 0, the analysis's latents as they come
 
@@ -293,14 +337,19 @@ class ConvLevel:
     def _stream(self, z_hat, s, index, min_bytes: int) -> bytes:
         encoder = bitstream.Encoder(self.transform.tables)
         encoder.add(z_hat, np.broadcast_to(self.transform.z_index, z_hat.shape))
-        encoder.add(s, index)
+        first = self.transform.first_half(s.shape)
+        if first is True:
+            encoder.add(s, index)
+        else:  # pass 1, then pass 2: the decoder's order
+            encoder.add(s[first], index[first])
+            encoder.add(s[~first], index[~first])
         return encoder.finish(min_bytes=min_bytes)
 
     def _encode_refined(self, images: np.ndarray, min_bytes: int) -> bytes:
         """The plain stream, or one of refined symbols where it is no larger and its exact
         rate-distortion cost lower (``refine``)."""
         t, level = self.transform, self.index
-        x, y, z_hat, mean_g, index = self._analysed(images)
+        x, y, z_hat, hyper, mean_g, index = self._analysed(images)
         inv = t.inv_gain[level]
         start = (y * t.gain[level] - mean_g) / float(1 << _BITS)  # before rounding
         plain = self._rounded(y, mean_g)
@@ -318,10 +367,27 @@ class ConvLevel:
             "lam": float(t.config["lambdas"][level]),
         }
         s = refine.refined_symbols(plain, start, context, refine.EFFORT_STEPS[self.effort])
-        streams = [self._stream(z_hat, c, index, min_bytes) for c in (plain, s)]
+        s, refined_index = self._in_context(hyper, s, mean_g, index)
+        streams = [
+            self._stream(z_hat, plain, index, min_bytes),
+            self._stream(z_hat, s, refined_index, min_bytes),
+        ]
         costs = [self._exact_cost(images, data) for data in streams]
         better = len(streams[1]) <= len(streams[0]) and costs[1] < costs[0]
         return streams[1] if better else streams[0]
+
+    def _in_context(self, hyper, s, mean_g, index):
+        """Refined symbols and their tables once pass 1's are refined (a context model's pass 2
+        moves with them): pass 2's symbols keep their refined values, measured from the new
+        means. Without a context, as they are."""
+        t = self.transform
+        first = t.first_half(s.shape)
+        if first is True:
+            return s, index
+        wanted = (s << _BITS) + mean_g  # y x gain as refined, in _BITS
+        new_mean, new_index = t.in_context(hyper, s, mean_g, index, self.index)
+        again = (wanted - new_mean + (1 << (_BITS - 1))) >> _BITS
+        return np.where(first, s, again), new_index
 
     def _exact_cost(self, images: np.ndarray, data: bytes) -> float:
         """λ · MSE + bits per pixel of ``data`` as the decoder decodes it."""
@@ -348,12 +414,18 @@ class ConvLevel:
         decoder = bitstream.Decoder(data, t.tables, framed=framed)
         z_shape = (count, hp // ALIGN, wp // ALIGN, t.config["z"])
         z_hat = decoder.read(np.broadcast_to(t.z_index, z_shape)).astype(np.int64)
-        mean_g, index = t.prior(z_hat, self.index)
-        s = decoder.read(index).astype(np.int64)
+        hyper = t.hyper(z_hat)
+        mean_g, index = t.prior(hyper, self.index)
+        first = t.first_half(index.shape)
+        if first is True:
+            s = decoder.read(index).astype(np.int64)
+        else:
+            s = np.zeros(index.shape, np.int64)
+            s[first] = decoder.read(index[first])
+            mean_g, index = t.in_context(hyper, s, mean_g, index, self.index)
+            s[~first] = decoder.read(index[~first])
         decoder.finish()
-        y_hat = (((s << _BITS) + mean_g) * t.inv_gain[self.index] + (1 << (2 * GAIN_BITS - 1))) >> (
-            2 * GAIN_BITS
-        )
+        y_hat = t.dequantized(s, mean_g, self.index)
         return self._outputs(t.synthesis(y_hat, shape[:2]), n, shape)
 
     def ideal_bits(self, images: np.ndarray) -> float:
@@ -396,8 +468,19 @@ CONV_NETS = ("analysis", "synthesis", "hyper_analysis", "hyper_synthesis")
 MAX_CONV_LOG = 64
 
 
+def sections(params: dict, tables: tuple[np.ndarray, list[np.ndarray]]) -> dict:
+    """The model file's fields of the convolutional levels (``modelfile.dumps``' and ``amended``'s
+    keywords): ``conv``, and ``conv_context`` (None: the levels have no context model)."""
+    context = params.get("context")
+    return {
+        "conv": to_dict(params, tables),
+        conv_context.FIELD: None if context is None else conv_context.to_dict(context),
+    }
+
+
 def to_dict(params: dict, tables: tuple[np.ndarray, list[np.ndarray]]) -> dict:
-    """The convolutional levels' parameters (``conv_model.export``) and frozen tables, as stored."""
+    """The convolutional levels' parameters (``conv_model.export``) and frozen tables, as stored
+    (their context model is a field of its own: ``sections``)."""
     return {
         "config": params["config"],
         "nets": {
@@ -474,6 +557,9 @@ def from_body(body: dict, *, source: str = "model"):
         ]
     except (KeyError, TypeError) as e:
         raise FormatError(f"{source}: conv levels are malformed ({e})") from None
+    context = conv_context.from_dict(body.get(conv_context.FIELD), source)
+    if context is not None:
+        params["context"] = context
     for t in freqs:
         if (
             t.dtype != np.uint32
@@ -518,6 +604,7 @@ registry.register(
         "conv",
         fields=(
             registry.Field("conv", since=4, required=True, nullable_since=4, stored_type=dict),
+            registry.Field(conv_context.FIELD, since=conv_context.FORMAT, stored_type=dict),
         ),
         read=read_section,
     )

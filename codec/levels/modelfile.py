@@ -2,7 +2,7 @@
 
 Layout: the 4 magic bytes ``AECM``, then one msgpack map::
 
-    {"format": 5, "name": str, <sections>, "meta": {...}, "default": int, "ladder": [...],
+    {"format": 6, "name": str, <sections>, "meta": {...}, "default": int, "ladder": [...],
      "fingerprint": hex SHA-256 of the canonical bytes of everything else}
 
 This module keeps the container: the magic, the format versions, the limits, the arrays, the
@@ -39,10 +39,14 @@ from codec.io.fileio import write_atomic
 from codec.levels import registry
 
 MAGIC = b"AECM"
-# 5: the lossless coder (optional); 4: the default level, convolutional levels (a model may have
+# 6: the convolutional levels' context model (optional); 5: the lossless coder and the wavelet
+# levels (optional); 4: the default level, convolutional levels (a model may have
 # only those); 3: the pixel coder's tables; 2: scales as ladder positions ("rung"), context
 # networks; 1: table indices
-FORMAT = 5
+FORMAT = 6  # the newest this reads
+# What ``dumps`` writes where no section needs a newer one: a model without a context model stays
+# readable by the aecodec before it.
+BASE_FORMAT = 5
 MAX_MODEL_BYTES = 64 << 20  # bundled models are at most 5 MB; 64 MB leaves room without risk
 _ALLOWED_DTYPES = {"<f2", "<f4", "<i4", "<u4", "|u1"}
 # Values and nesting a model file may hold: the bundled one has about 2,000 values, 6 levels deep.
@@ -163,7 +167,9 @@ def dumps(*, name: str, meta: dict, default: int, ladder: list | None = None, **
     unknown = sorted(set(sections) - set(stored))
     if unknown:
         raise TypeError(f"dumps: no registered level kind has the field {unknown[0]!r}")
-    body = {"format": FORMAT, "name": name, "meta": meta, "default": default}
+    present = [stored[k] for k in sections if sections[k] is not None]
+    version = max([BASE_FORMAT] + [f.since for f in present])
+    body = {"format": version, "name": name, "meta": meta, "default": default}
     if ladder is not None:
         body["ladder"] = [[kind, int(i)] for kind, i in ladder]
     for key, field in stored.items():
@@ -189,6 +195,10 @@ def amended(raw: bytes, **fields) -> bytes:
     body = msgpack.unpackb(raw[len(MAGIC) :], raw=False)
     body.pop("fingerprint")
     body.update(fields)
+    for name in [k for k, v in fields.items() if v is None]:  # None: the section taken out
+        body.pop(name)
+    since = {f.name: f.since for f in registry.fields()}
+    body["format"] = max([body["format"]] + [since.get(k, 0) for k in body])
     body["fingerprint"] = fingerprint(body)
     data = MAGIC + msgpack.packb(body, use_bin_type=True)
     loads(data)

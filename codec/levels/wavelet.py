@@ -513,7 +513,7 @@ registry.register(
     registry.Kind(
         "wavelet",
         fields=(
-            registry.Field("wavelet", since=modelfile.FORMAT, stored_type=dict, store=to_dict),
+            registry.Field("wavelet", since=5, stored_type=dict, store=to_dict),
         ),
         read=read_section,
     )

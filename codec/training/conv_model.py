@@ -25,7 +25,7 @@ import optax
 from flax import nnx
 
 from codec.io import data
-from codec.levels import conv, modelfile
+from codec.levels import conv, conv_context, modelfile
 from codec.levels.entropy import SCALE_MAX, SCALE_MIN
 from codec.training import checkpoints, engine
 from codec.training.tile_net import gaussian_bits
@@ -43,9 +43,12 @@ class ConvConfig:
     ns: int | None = None  # width of the synthesis (the decoder), when not n
     # λ per level, low to high quality (MSE in grey levels²; about 0.1-1.5 bits per pixel on photos)
     lambdas: tuple[float, ...] = (0.0009, 0.0018, 0.0036, 0.0072, 0.0144, 0.0288)
+    context: str | None = None  # the context model's mode (``conv_context.MODES``), or none
 
     def to_dict(self) -> dict:
+        """The stored config (the context's mode is stored with its network, not here)."""
         out = {**dataclasses.asdict(self), "lambdas": list(self.lambdas)}
+        del out["context"]
         if out["ns"] is None:  # files of models without it stay byte-identical
             del out["ns"]
         return out
@@ -76,17 +79,18 @@ def depth_to_space(x):
 
 
 class Network(nnx.Module):
-    """A stack of layers of ``conv.layer_specs``: kernels (k, k, in, out) and biases."""
+    """A stack of layers of ``conv.layer_specs``: kernels (k, k, in, out) and biases; with
+    ``zero_last`` the last layer starts at zero (the network adds nothing until trained)."""
 
-    def __init__(self, spec: list[tuple], *, rngs: nnx.Rngs):
+    def __init__(self, spec: list[tuple], *, rngs: nnx.Rngs, zero_last: bool = False):
         self.spec = tuple(spec)
         self.kernels = nnx.List(
             [
                 nnx.Param(
                     jax.random.normal(rngs.params(), (k, k, c_in, conv.up_channels(kind, c_out)))
-                    * math.sqrt(2.0 / (k * k * c_in))
+                    * (0.0 if zero_last and i == len(spec) - 1 else math.sqrt(2.0 / (k * k * c_in)))
                 )
-                for kind, k, c_in, c_out, _ in spec
+                for i, (kind, k, c_in, c_out, _) in enumerate(spec)
             ]
         )
         self.biases = nnx.List(
@@ -113,6 +117,10 @@ class ConvCodec(nnx.Module):
         self.synthesis = Network(specs["synthesis"], rngs=rngs)
         self.hyper_analysis = Network(specs["hyper_analysis"], rngs=rngs)
         self.hyper_synthesis = Network(specs["hyper_synthesis"], rngs=rngs)
+        self.context = None  # the context model's network (``conv_context``), or none
+        if cfg.context is not None:
+            spec = conv_context.layer_specs(cfg.m, cfg.h)
+            self.context = nnx.data(Network(spec, rngs=rngs, zero_last=True))
         levels = len(cfg.lambdas)
         # Gains start spread over the levels (a step of quantization per level), inverse gains their
         # inverse.
@@ -139,9 +147,9 @@ def rd_terms(model: ConvCodec, x, level, key=None):
     z_rate = z + noise(keys[0], z.shape) if key is not None else jnp.round(z)
     bits = gaussian_bits(z_rate, jnp.exp(model.log_z_scale[...])).sum((1, 2, 3))
     h = model.hyper_synthesis(z_hat)
-    mean, log_scale = h[..., : model.cfg.m], h[..., model.cfg.m :]
     gain = jnp.exp(model.log_gain[...][level])[:, None, None, :]  # (N, 1, 1, m)
     inv_gain = jnp.exp(model.log_inv_gain[...][level])[:, None, None, :]
+    mean, log_scale = _in_context(model, y, h, gain, inv_gain)
     scale = jnp.clip(jnp.exp(log_scale) * gain, SCALE_MIN, SCALE_MAX)
     v = y * gain - mean * gain
     rounded = v + jax.lax.stop_gradient(jnp.round(v) - v)
@@ -151,6 +159,20 @@ def rd_terms(model: ConvCodec, x, level, key=None):
     x_hat = model.synthesis(y_hat)
     mse = jnp.mean(((x_hat - x) * 256.0) ** 2, axis=(1, 2, 3))
     return mse, bits, x_hat
+
+
+def _in_context(model: ConvCodec, y, h, gain, inv_gain):
+    """The mean and log-scale of every latent element: the hyperprior's, and with a context model
+    pass 2's from the context network's reading of pass 1's decoded half (``conv_context``)."""
+    m = model.cfg.m
+    mean, log_scale = h[..., :m], h[..., m:]
+    if model.context is None:
+        return mean, log_scale
+    v = y * gain - mean * gain
+    y_hat = (v + jax.lax.stop_gradient(jnp.round(v) - v) + mean * gain) * inv_gain
+    first = jnp.asarray(conv_context.first_half(model.cfg.context, y.shape))
+    h2 = h + model.context(conv_context.network_input(y_hat, first, h, xp=jnp))
+    return jnp.where(first, mean, h2[..., :m]), jnp.where(first, log_scale, h2[..., m:])
 
 
 def loss_fn(model: ConvCodec, x, level, key):
@@ -228,6 +250,7 @@ def train(
     val: list[np.ndarray] | None = None,
     workdir=None,
     stop_at: int | None = None,
+    context_only: bool = False,
 ) -> ConvCodec:
     """Train on random crops of uint8 images (H, W, C) with C = cfg.channels; returns the model.
 
@@ -241,18 +264,26 @@ def train(
 
     With ``workdir`` the run is saved there (``checkpoints.CONV_CHECKPOINT``) at each measurement
     and when it stops; the same settings on the same images (and devices) resume it bit for bit.
-    ``stop_at``: stop (saved) after that step, as a session cut short would."""
+    ``stop_at``: stop (saved) after that step, as a session cut short would. ``context_only``:
+    train the context network alone, every other weight kept (a context added to a model trained
+    on other data learns to predict its latents without moving them)."""
     if steps is None and minutes is None:
         raise ValueError("give steps or minutes")
     model = init if init is not None else ConvCodec(cfg, rngs=nnx.Rngs(seed))
     graphdef, state = nnx.split(model)
     tx = optax.chain(optax.clip_by_global_norm(1.0), optax.scale_by_adam())
+    if context_only:
+        if model.context is None:
+            raise ValueError("context_only: the model has no context network")
+        tx = optax.chain(optax.masked(optax.set_to_zero(), _outside_context(state)), tx)
     step_fn = make_train_step(graphdef, tx)
     place = _placement(batch_size, log)
     run = _Run(graphdef, state, tx.init(state), np.random.default_rng(seed), log)
     run.settings = _run_settings(
         model.cfg, images, val, init, batch_size, crop, learning_rate, seed, grey_fraction
     )
+    if context_only:  # (absent otherwise: older checkpoints stay resumable)
+        run.settings["context_only"] = True
     run.path = Path(workdir) / checkpoints.CONV_CHECKPOINT if workdir is not None else None
     budget = _Budget(steps, minutes, time.time(), log)
     checker = _Checkpoints(graphdef, val, crop, log) if val else None
@@ -272,6 +303,13 @@ def train(
             break
     # (not saved: a measurement the uninterrupted run would not make must not steer the resumed one)
     return nnx.merge(graphdef, checker.best(run.done, run.state) if checker else run.state)
+
+
+def _outside_context(state):
+    """True for every weight but the context network's (the ones ``context_only`` keeps)."""
+    return jax.tree_util.tree_map_with_path(
+        lambda path, _: all(getattr(k, "key", None) != "context" for k in path), state
+    )
 
 
 def _after_step(run, budget, checker, metrics, stop_at) -> bool:
@@ -330,6 +368,7 @@ def _run_settings(cfg, images, val, init, batch_size, crop, learning_rate, seed,
     start = None if init is None else checkpoints.digest(jax.tree.leaves(nnx.state(init)))
     settings = {
         **cfg.to_dict(),
+        **({"context": cfg.context} if cfg.context else {}),  # older checkpoints stay resumable
         "batch_size": batch_size,
         "crop": crop,
         "learning_rate": learning_rate,
@@ -486,9 +525,13 @@ def _val_loss(model: ConvCodec, x):
     return total / len(model.cfg.lambdas)
 
 
-def from_params(params: dict) -> ConvCodec:
+def from_params(params: dict, context: str | None = None) -> ConvCodec:
     """A trainable model holding stored parameters (``conv.from_body``'s form): to fine-tune
-    from."""
+    from. ``context``: a context model of that mode added where the parameters have none (its
+    last layer zero: the model computes what it did)."""
+    stored = params.get("context")
+    if stored is not None and context not in (None, stored["mode"]):
+        raise ValueError(f"the model's context model is {stored['mode']}, not {context}")
     cfg = ConvConfig(
         **{
             k: params["config"][k]
@@ -496,11 +539,14 @@ def from_params(params: dict) -> ConvCodec:
             if k in params["config"]
         },
         lambdas=tuple(params["config"]["lambdas"]),
+        context=stored["mode"] if stored is not None else context,
     )
     model = ConvCodec(cfg, rngs=nnx.Rngs(0))
-    for name in ("analysis", "synthesis", "hyper_analysis", "hyper_synthesis"):
+    nets = list(conv.CONV_NETS) + (["context"] if stored is not None else [])
+    for name in nets:
         net = getattr(model, name)
-        for i, (k, b) in enumerate(params[name]):
+        layers = stored["layers"] if name == "context" else params[name]
+        for i, (k, b) in enumerate(layers):
             if net.kernels[i][...].shape != k.shape:
                 raise ValueError(
                     f"{name}[{i}]: stored kernel {k.shape} does not fit the architecture"
@@ -554,6 +600,11 @@ def export(model: ConvCodec) -> dict:
         "log_gain": np.asarray(model.log_gain[...], np.float64),
         "log_inv_gain": np.asarray(model.log_inv_gain[...], np.float64),
         "log_z_scale": np.asarray(model.log_z_scale[...], np.float64),
+        **(
+            {"context": {"mode": model.cfg.context, "layers": layers(model.context)}}
+            if model.context is not None
+            else {}
+        ),
     }
 
 
@@ -565,7 +616,7 @@ def model_file(params: dict, *, name: str, meta: dict, default: int | None = Non
         name=name,
         meta=meta,
         default=default or (levels + 1) // 2,
-        conv=conv.to_dict(params, conv.ladder_tables()),
+        **conv.sections(params, conv.ladder_tables()),
     )
 
 

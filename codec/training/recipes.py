@@ -78,6 +78,8 @@ class TrainOptions:
     conv_steps: int | None = None
     from_scratch: bool = False
     synthesis_width: int | None = None
+    conv_context: str | None = None  # the conv levels' context model (``conv_context.MODES``)
+    context_only: bool = False  # train the context network alone
     leaves: int = 1024  # the lossless coder's
     depth: int | None = None  # the lossless coder's
     data_name: str = "Fashion-MNIST train split"  # what the file says it was trained on
@@ -278,7 +280,7 @@ def with_conv_levels(options: TrainOptions, tile_file: bytes, images, val, log=_
     )
     params = no_worse_than_start(options, *fitted, list(val), log=log)
     params = scale_fit.extended_rates(params, 0, CONV_RATES_ABOVE)
-    candidate = modelfile.amended(tile_file, conv=conv.to_dict(params, conv.ladder_tables()))
+    candidate = modelfile.amended(tile_file, **conv.sections(params, conv.ladder_tables()))
     candidate = with_wavelet_levels(candidate, images, log=log)
     entries, rows = measured_ladder(candidate, list(val), auto=True)
     meta = modelfile.loads(candidate)["meta"]
@@ -397,6 +399,7 @@ def fit_conv(options, images: list, val: list, steps=None, minutes=None, log=_qu
     cfg = conv_model.ConvConfig(
         channels=3 if colour else 1,
         ns=options.synthesis_width,
+        context=options.conv_context,
         **({"lambdas": options.lambdas} if options.lambdas else {}),
     )
     if init is not None:
@@ -407,6 +410,8 @@ def fit_conv(options, images: list, val: list, steps=None, minutes=None, log=_qu
     if steps is None and minutes is None:
         steps = options.steps or (None if options.minutes else ConvTraining.steps)
         minutes = options.minutes
+    if options.context_only and (init.cfg if init is not None else cfg).context is None:
+        raise UsageError("--context-only: give --context, or --init a model with a context")
     own = options.kind == "conv"  # --batch-size and --learning-rate are the tile kind's under auto
     fresh_rate = ConvTraining.fine_tune_learning_rate if init else ConvTraining.learning_rate
     smallest = min(min(a.shape[:2]) for a in images)
@@ -424,6 +429,7 @@ def fit_conv(options, images: list, val: list, steps=None, minutes=None, log=_qu
         grey_fraction=0.25 if colour else 0.0,
         val=val,
         workdir=options.workdir,
+        context_only=options.context_only,
     )
 
 
@@ -467,6 +473,8 @@ def keep_params(options: TrainOptions, model) -> dict:
         for j, a in enumerate(layer)
     }
     arrays.update({k: params[k] for k in ("log_gain", "log_inv_gain", "log_z_scale")})
+    for i, layer in enumerate(params.get("context", {}).get("layers", [])):
+        arrays.update({f"context_{i}_{j}": a for j, a in enumerate(layer)})
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     write_workdir(options, "conv-params.npz", buffer.getvalue())
@@ -504,4 +512,7 @@ def conv_init(options: TrainOptions):
             )
         except ValueError as e:
             raise UsageError(str(e)) from None
-    return conv_model.from_params(params)
+    had = params.get("context", {}).get("mode")
+    if had and options.conv_context not in (None, had):
+        raise UsageError(f"--context {options.conv_context}: the model starts with a {had} context")
+    return conv_model.from_params(params, context=options.conv_context)

@@ -85,7 +85,7 @@ def with_conv_rates(model_file: bytes, below: int, above: int) -> bytes:
     ladder += [["conv", i] for i in range(below)]
     ladder += [["conv", below + levels + i] for i in range(above)]
     meta = modelfile.grown_meta(body)
-    return modelfile.amended(model_file, conv=conv.to_dict(grown, tables), ladder=ladder, meta=meta)
+    return modelfile.amended(model_file, **conv.sections(grown, tables), ladder=ladder, meta=meta)
 
 
 def extended_rates(params: dict, below: int, above: int) -> dict:
