@@ -124,5 +124,6 @@ def main(argv=None) -> None:
         if name != "none":
             print(f"  BD-rate vs none {baselines.bd_rate(curves['none'], rows):+.2f}%")
 
+
 if __name__ == "__main__":
     main()

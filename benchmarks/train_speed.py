@@ -45,7 +45,7 @@ def time_steps(crop: int, batch: int, steps: int) -> dict:
 
     from benchmarks import photos
     from codec.pretrained import PHOTO_MODEL
-    from codec.training import conv_model, recipes
+    from codec.training import conv_loop, conv_model, recipes
 
     train, _ = photos.wallpapers()
     images = list(train.values())
@@ -54,7 +54,7 @@ def time_steps(crop: int, batch: int, steps: int) -> dict:
     tx = optax.chain(optax.clip_by_global_norm(1.0), optax.scale_by_adam())
     opt_state = tx.init(state)
     step = conv_model.make_train_step(graphdef, tx)
-    place = conv_model._placement(batch, lambda s: None)  # data-parallel where several devices
+    place = conv_loop.placement(batch, lambda s: None)  # data-parallel where several devices
     state, opt_state = place.replicated((state, opt_state))
     rng, key = np.random.default_rng(0), jax.random.key(0)
     crops_ms, step_ms = [], []

@@ -128,9 +128,10 @@ def test_the_float_twin_counts_the_bits_the_integer_coder_codes(mode, pictures):
 
 
 def test_a_model_with_a_context_is_format_6_and_one_without_stays_format_5():
-    assert modelfile.loads(conv_model.model_file(seeded_params(None), name="t", meta={}))[
-        "format"
-    ] == 5
+    assert (
+        modelfile.loads(conv_model.model_file(seeded_params(None), name="t", meta={}))["format"]
+        == 5
+    )
     body = modelfile.loads(conv_model.model_file(seeded_params("channels"), name="t", meta={}))
     assert body["format"] == 6 and body[conv_context.FIELD]["mode"] == "channels"
 

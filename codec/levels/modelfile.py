@@ -155,7 +155,7 @@ def dumps(*, name: str, meta: dict, default: int, ladder: list | None = None, **
     stored form by its kind (``registry.Field.store``). The built-in ones: ``config`` (the tile
     transform's architecture; None: no tile or pixel levels), ``params`` ('/'-joined parameter
     paths to numpy arrays), ``frozen`` (its ``FrozenPrior``), ``pixel`` (the pixel coder's tables,
-    one (contexts, symbols) uint32 array per step of ``config``), ``conv`` (``conv.to_dict``),
+    one (contexts, symbols) uint32 array per step of ``config``), ``conv`` (``conv_file.to_dict``),
     ``lossless`` (a ``lossless.LosslessCoder``). A required field left out is written empty, an
     optional one left out (or None) not at all.
 

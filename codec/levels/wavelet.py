@@ -512,9 +512,7 @@ def read_section(body: dict, source: str) -> registry.Section | None:
 registry.register(
     registry.Kind(
         "wavelet",
-        fields=(
-            registry.Field("wavelet", since=5, stored_type=dict, store=to_dict),
-        ),
+        fields=(registry.Field("wavelet", since=5, stored_type=dict, store=to_dict),),
         read=read_section,
     )
 )

@@ -13,7 +13,6 @@ zero padding (k-1)/2, depth-to-space upsampling), so ``export`` only has to roun
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import time
 from pathlib import Path
@@ -25,9 +24,9 @@ import optax
 from flax import nnx
 
 from codec.io import data
-from codec.levels import conv, conv_context, modelfile
+from codec.levels import conv, conv_context, conv_file, modelfile
 from codec.levels.entropy import SCALE_MAX, SCALE_MIN
-from codec.training import checkpoints, engine
+from codec.training import checkpoints, conv_loop, engine
 from codec.training.tile_net import gaussian_bits
 
 
@@ -264,32 +263,23 @@ def train(
 
     With ``workdir`` the run is saved there (``checkpoints.CONV_CHECKPOINT``) at each measurement
     and when it stops; the same settings on the same images (and devices) resume it bit for bit.
-    ``stop_at``: stop (saved) after that step, as a session cut short would. ``context_only``:
-    train the context network alone, every other weight kept (a context added to a model trained
-    on other data learns to predict its latents without moving them)."""
+    ``stop_at``: stop (saved) after that step. ``context_only``: train the context network alone."""
     if steps is None and minutes is None:
         raise ValueError("give steps or minutes")
     model = init if init is not None else ConvCodec(cfg, rngs=nnx.Rngs(seed))
     graphdef, state = nnx.split(model)
-    tx = optax.chain(optax.clip_by_global_norm(1.0), optax.scale_by_adam())
-    if context_only:
-        if model.context is None:
-            raise ValueError("context_only: the model has no context network")
-        tx = optax.chain(optax.masked(optax.set_to_zero(), _outside_context(state)), tx)
+    tx = _optimizer(model, state, context_only)
     step_fn = make_train_step(graphdef, tx)
-    place = _placement(batch_size, log)
-    run = _Run(graphdef, state, tx.init(state), np.random.default_rng(seed), log)
-    run.settings = _run_settings(
+    place = conv_loop.placement(batch_size, log)
+    run = conv_loop.Run(graphdef, state, tx.init(state), np.random.default_rng(seed), log)
+    run.settings = conv_loop.run_settings(
         model.cfg, images, val, init, batch_size, crop, learning_rate, seed, grey_fraction
     )
-    if context_only:  # (absent otherwise: older checkpoints stay resumable)
-        run.settings["context_only"] = True
+    run.settings.update({"context_only": True} if context_only else {})  # older ones resume
     run.path = Path(workdir) / checkpoints.CONV_CHECKPOINT if workdir is not None else None
-    budget = _Budget(steps, minutes, time.time(), log)
-    checker = _Checkpoints(graphdef, val, crop, log) if val else None
-    if not run.resume(budget, checker) and checker and init is not None:
-        checker.measure(0, run.state)
-    run.state, run.opt_state = place.replicated((run.state, run.opt_state))
+    budget = conv_loop.Budget(steps, minutes, time.time(), log)
+    checker = _checker(graphdef, val, crop, log) if val else None
+    run.begin(budget, checker, place, fine_tuning=init is not None)
     key = jax.random.key(seed)
     while run.done < budget.total:
         step = run.done
@@ -299,10 +289,21 @@ def train(
             run.state, run.opt_state, batch, jax.random.fold_in(key, step), -lr
         )
         run.done = step + 1
-        if _after_step(run, budget, checker, metrics, stop_at):
+        if conv_loop.after_step(run, budget, checker, metrics, stop_at):
             break
     # (not saved: a measurement the uninterrupted run would not make must not steer the resumed one)
     return nnx.merge(graphdef, checker.best(run.done, run.state) if checker else run.state)
+
+
+def _optimizer(model: ConvCodec, state, context_only: bool):
+    """Adam on clipped gradients (the rate comes from the host); with ``context_only``, of the
+    context network's weights alone."""
+    tx = optax.chain(optax.clip_by_global_norm(1.0), optax.scale_by_adam())
+    if not context_only:
+        return tx
+    if model.context is None:
+        raise ValueError("context_only: the model has no context network")
+    return optax.chain(optax.masked(optax.set_to_zero(), _outside_context(state)), tx)
 
 
 def _outside_context(state):
@@ -312,207 +313,14 @@ def _outside_context(state):
     )
 
 
-def _after_step(run, budget, checker, metrics, stop_at) -> bool:
-    """The log, the held-out measurement and the checkpoint after a step; whether to stop (the
-    minutes spent, or ``stop_at``)."""
-    step = run.done - 1
-    budget.probe(step, run.state)
-    out_of_time = budget.spent()
-    if step % 500 == 0 or run.done == budget.total or out_of_time:
-        _log_step(run.log, step, jax.device_get(metrics))
-    every = max(100, budget.total // 20) if checker else 1000  # total is fitted at step 50
-    if checker and run.done % every == 0:
-        checker.measure(run.done, run.state)
-    if run.done % every == 0 or run.done in (budget.total, stop_at) or out_of_time:
-        run.save(budget.total, checker)
-    if out_of_time or run.done == stop_at:
-        why = f"the {budget.minutes:g} minutes are spent" if out_of_time else "as asked"
-        run.log(f"stopped at step {step} of {budget.total} ({why})" + run.resumable())
-    return out_of_time or run.done == stop_at
-
-
-class _Placement:
-    """Where a step runs: one device, or (several, as ``aecodec train`` makes of a machine's
-    cores) data-parallel: the weights on every device, each crop batch split between them, the
-    gradients summed by XLA. A run is reproducible for a given number of devices."""
-
-    def __init__(self, sharding=None):
-        self.sharding = sharding
-
-    def replicated(self, tree):
-        if self.sharding is None:
-            return tree
-        return jax.device_put(tree, self.sharding[0])
-
-    def split(self, crops: np.ndarray):
-        if self.sharding is None:
-            return jnp.asarray(crops)
-        return jax.device_put(crops, self.sharding[1])
-
-
-def _placement(batch_size: int, log) -> _Placement:
-    devices = jax.devices()
-    if len(devices) < 2 or batch_size % len(devices):
-        return _Placement()
-    from jax.sharding import Mesh, NamedSharding, PartitionSpec
-
-    mesh = Mesh(np.array(devices), ("batch",))
-    log(f"training data-parallel on {len(devices)} {devices[0].platform} devices")
-    return _Placement(
-        (NamedSharding(mesh, PartitionSpec()), NamedSharding(mesh, PartitionSpec("batch")))
-    )
-
-
-def _run_settings(cfg, images, val, init, batch_size, crop, learning_rate, seed, grey) -> dict:
-    """What a checkpoint must share with the run that resumes it (JSON's types)."""
-    start = None if init is None else checkpoints.digest(jax.tree.leaves(nnx.state(init)))
-    settings = {
-        **cfg.to_dict(),
-        **({"context": cfg.context} if cfg.context else {}),  # older checkpoints stay resumable
-        "batch_size": batch_size,
-        "crop": crop,
-        "learning_rate": learning_rate,
-        "seed": seed,
-        "grey_fraction": grey,
-        "init": start,
-        "data": checkpoints.digest(images),
-        "val": checkpoints.digest(val or []),
-    }
-    return json.loads(json.dumps(settings))
-
-
-class _Run:
-    """A training run's state between steps: the weights, the optimizer's state, the crop
-    generator and the steps done; saved to and resumed from ``path`` (None: not saved)."""
-
-    def __init__(self, graphdef, state, opt_state, rng, log):
-        self.graphdef, self.state, self.opt_state, self.rng, self.log = (
-            graphdef,
-            state,
-            opt_state,
-            rng,
-            log,
-        )
-        self.done, self.path, self.settings = 0, None, {}
-
-    def resume(self, budget, checker) -> bool:
-        """Go on from the checkpoint at ``path`` if there is one (refused where other settings
-        or images wrote it)."""
-        if self.path is None or not self.path.is_file():
-            return False
-        checkpoints.check_workdir(self.path.parent, self.settings, checkpoints.CONV_CHECKPOINT)
-        body = checkpoints.read(self.path)
-        self.done, self.state, self.opt_state = checkpoints.restore(
-            body, self.state, self.opt_state
-        )
-        self.rng.bit_generator.state = json.loads(body["rng"])
-        if budget.steps is None:  # a time budget's run: the total its first session fitted
-            budget.steps = budget.total = body["total"]
-        if checker and body.get("best"):
-            best = body["best"]
-            checker.best_score, checker.best_step = best["score"], best["step"]
-            checker.best_state = jax.device_get(checkpoints.decoded(best["leaves"], self.state))
-        self.log(f"resuming from {self.path} after step {self.done}")
-        return True
-
-    def save(self, total: int, checker) -> None:
-        if self.path is None:
-            return
-        best = None
-        if checker and checker.best_state is not None:
-            best = {
-                "score": checker.best_score,
-                "step": checker.best_step,
-                "leaves": checkpoints.encoded(checker.best_state),
-            }
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        checkpoints.save(
-            self.path,
-            self.done,
-            self.state,
-            self.opt_state,
-            settings=self.settings,
-            total=total,
-            rng=json.dumps(self.rng.bit_generator.state),
-            best=best,
-        )
-
-    def resumable(self) -> str:
-        return f"; the same command resumes from {self.path}" if self.path else ""
-
-
-def _log_step(log, step: int, m: dict) -> None:
-    psnr = 10 * np.log10(255**2 / m["mse"])
-    log(f"step {step}: loss {m['loss']:.3f}, {psnr:.2f} dB, {m['bpp']:.3f} bpp")
-
-
-class _Budget:
-    """How many steps a run takes: ``steps``, or (``minutes``) as many as fit, measured on steps 10
-    to ``PROBE_AT`` (compiling excluded), with the run stopped at the budget whatever happens."""
-
-    PROBE_AT = 50
-
-    def __init__(self, steps: int | None, minutes: float | None, started: float, log):
-        self.steps, self.minutes, self.started, self.log = steps, minutes, started, log
-        self.total = steps or 10**9
-        self._probe_start = None
-
-    def probe(self, step: int, state) -> None:
-        """After ``step``: without ``steps``, the timing starts at step 10 and fits ``total`` at
-        ``PROBE_AT``."""
-        if self.steps is not None:
-            return
-        if step == 10:
-            jax.block_until_ready(state)
-            self._probe_start = time.time()
-        if step == self.PROBE_AT:
-            jax.block_until_ready(state)
-            per_step = (time.time() - self._probe_start) / (self.PROBE_AT - 10)
-            left = self.minutes * 60 - (time.time() - self.started)
-            self.total = max(self.PROBE_AT + 1, self.PROBE_AT + 1 + int(0.97 * left / per_step))
-            self.log(
-                f"training for {self.total} steps ({per_step * 1000:.0f} ms each) to fit "
-                f"{self.minutes:g} minutes; reproduce this run with --steps {self.total}"
-            )
-
-    def spent(self) -> bool:
-        """Whether the minutes are up; a time budget's run first takes the steps that measure
-        its length (so that its checkpoint records a length to resume)."""
-        if self.steps is None and self.total == 10**9:  # not fitted yet (step PROBE_AT)
-            return False
-        return self.minutes is not None and time.time() - self.started > 60 * self.minutes
-
-
 VAL_CROPS = 32  # crops of the held-out images in each measurement
 
 
-class _Checkpoints:
-    """The loss on fixed crops of held-out images, every level, rounded latents (what coding does);
-    keeps a host copy of the best weights seen."""
-
-    def __init__(self, graphdef, val: list[np.ndarray], crop: int, log):
-        self.crops = jnp.asarray(random_crops(val, crop, VAL_CROPS, np.random.default_rng(1)))
-        self.log = log
-        self.best_score, self.best_step, self.best_state = math.inf, None, None
-        self.loss = jax.jit(lambda state: _val_loss(nnx.merge(graphdef, state), self.crops))
-
-    def measure(self, step: int, state) -> None:
-        score = float(self.loss(state))
-        if score < self.best_score:
-            self.best_score, self.best_step, self.best_state = score, step, jax.device_get(state)
-        best = " (best so far)" if self.best_step == step else ""
-        self.log(f"step {step}: held-out loss {score:.4f}{best}")
-
-    def best(self, step: int, state):
-        """The best weights measured, after measuring the last ones."""
-        if self.best_step != step:
-            self.measure(step, state)
-        if self.best_step == step:
-            return state
-        self.log(
-            f"keeping the weights of step {self.best_step}: the held-out loss was lowest there"
-        )
-        return jax.tree.map(jnp.asarray, self.best_state)
+def _checker(graphdef, val: list[np.ndarray], crop: int, log):
+    """The held-out measurement: the loss on fixed crops of ``val``."""
+    crops = jnp.asarray(random_crops(val, crop, VAL_CROPS, np.random.default_rng(1)))
+    loss = jax.jit(lambda state: _val_loss(nnx.merge(graphdef, state), crops))
+    return conv_loop.Checkpoints(loss, log)
 
 
 def _val_loss(model: ConvCodec, x):
@@ -526,7 +334,7 @@ def _val_loss(model: ConvCodec, x):
 
 
 def from_params(params: dict, context: str | None = None) -> ConvCodec:
-    """A trainable model holding stored parameters (``conv.from_body``'s form): to fine-tune
+    """A trainable model holding stored parameters (``conv_file.from_body``'s form): to fine-tune
     from. ``context``: a context model of that mode added where the parameters have none (its
     last layer zero: the model computes what it did)."""
     stored = params.get("context")
@@ -542,7 +350,7 @@ def from_params(params: dict, context: str | None = None) -> ConvCodec:
         context=stored["mode"] if stored is not None else context,
     )
     model = ConvCodec(cfg, rngs=nnx.Rngs(0))
-    nets = list(conv.CONV_NETS) + (["context"] if stored is not None else [])
+    nets = list(conv_file.CONV_NETS) + (["context"] if stored is not None else [])
     for name in nets:
         net = getattr(model, name)
         layers = stored["layers"] if name == "context" else params[name]
@@ -616,7 +424,7 @@ def model_file(params: dict, *, name: str, meta: dict, default: int | None = Non
         name=name,
         meta=meta,
         default=default or (levels + 1) // 2,
-        **conv.sections(params, conv.ladder_tables()),
+        **conv_file.sections(params, conv.ladder_tables()),
     )
 
 

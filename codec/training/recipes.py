@@ -18,7 +18,7 @@ import numpy as np
 
 from codec.errors import CheckpointMismatchError, UsageError
 from codec.io import fileio
-from codec.levels import conv, modelfile
+from codec.levels import conv, conv_file, modelfile
 from codec.levels.model import Model
 from codec.levels.tile_config import ModelConfig
 from codec.pretrained import PHOTO_MODEL
@@ -280,7 +280,7 @@ def with_conv_levels(options: TrainOptions, tile_file: bytes, images, val, log=_
     )
     params = no_worse_than_start(options, *fitted, list(val), log=log)
     params = scale_fit.extended_rates(params, 0, CONV_RATES_ABOVE)
-    candidate = modelfile.amended(tile_file, **conv.sections(params, conv.ladder_tables()))
+    candidate = modelfile.amended(tile_file, **conv_file.sections(params, conv.ladder_tables()))
     candidate = with_wavelet_levels(candidate, images, log=log)
     entries, rows = measured_ladder(candidate, list(val), auto=True)
     meta = modelfile.loads(candidate)["meta"]
@@ -468,7 +468,7 @@ def keep_params(options: TrainOptions, model) -> dict:
     params = conv_model.export(model)
     arrays = {
         f"{k}_{i}_{j}": a
-        for k in conv.CONV_NETS
+        for k in conv_file.CONV_NETS
         for i, layer in enumerate(params[k])
         for j, a in enumerate(layer)
     }
@@ -485,7 +485,7 @@ def conv_params(path):
     """(parameters, tables) of a model file's convolutional levels, or None where it has none."""
     try:
         body = modelfile.loads(modelfile.read(path), what=str(path))
-        return conv.from_body(body, source=str(path))
+        return conv_file.from_body(body, source=str(path))
     except OSError as e:
         raise UsageError(f"{path}: {e.strerror or e}") from None
 

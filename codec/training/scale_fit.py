@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from codec.levels import conv, modelfile, pixel, scale
+from codec.levels import conv_file, modelfile, pixel, scale
 from codec.levels.model import Model, fits
 from codec.training import ladder
 
@@ -77,7 +77,7 @@ def with_conv_rates(model_file: bytes, below: int, above: int) -> bytes:
     reach 26.3 and 27.5 dB where the lowest stopped at 28.8; above, the transform saturates
     (+0.8 dB for the first step, +0.5 the next)."""
     body = modelfile.loads(model_file)
-    params, tables = conv.from_body(body)
+    params, tables = conv_file.from_body(body)
     levels = len(params["config"]["lambdas"])
     grown = extended_rates(params, below, above)
     old = body.get("ladder") or [["conv", i] for i in range(levels)]
@@ -85,14 +85,16 @@ def with_conv_rates(model_file: bytes, below: int, above: int) -> bytes:
     ladder += [["conv", i] for i in range(below)]
     ladder += [["conv", below + levels + i] for i in range(above)]
     meta = modelfile.grown_meta(body)
-    return modelfile.amended(model_file, **conv.sections(grown, tables), ladder=ladder, meta=meta)
+    return modelfile.amended(
+        model_file, **conv_file.sections(grown, tables), ladder=ladder, meta=meta
+    )
 
 
 def extended_rates(params: dict, below: int, above: int) -> dict:
-    """Convolutional parameters (``conv.from_body``'s form) with ``below`` levels under the lowest
-    and ``above`` over the highest, each one more step of the gains' own progression (a level is
-    a per-channel gain of one latent: a coarser or finer quantizer of the same transform, no
-    training), low to high."""
+    """Convolutional parameters (``conv_file.from_body``'s form) with ``below`` levels under the
+    lowest and ``above`` over the highest, each one more step of the gains' own progression (a
+    level is a per-channel gain of one latent: a coarser or finer quantizer of the same transform,
+    no training), low to high."""
     grown = dict(params)
     for key in ("log_gain", "log_inv_gain"):
         g = params[key]
