@@ -1,25 +1,30 @@
-"""The context model (``codec/levels/conv_context.py``): which split codes held-out photos smaller,
+"""The context model (``codec/levels/conv_context.py``): which split codes held-out images smaller,
 at what cost, against the same training without one.
 
-    python -m benchmarks.context --steps 6000                  # from random weights, 3 models
-    python -m benchmarks.context --steps 3000 --added          # added to the bundled photo model
+    python -m benchmarks.context --setup own --steps 12000     # fine-tuned on a collection
+    python -m benchmarks.context --setup scratch --steps 6000  # photos, from random weights
+    python -m benchmarks.context --setup added --steps 3000    # added to the bundled photo model
 
-Each model is trained as a user would, one process each, on the photo model's training photos
-(``runs/photo-train``, validated on ``runs/photo-val``)::
+Each model is trained as a user would, one process each, for MODE none (no context),
+checkerboard and channels, with the same steps, seed and crops::
 
-    aecodec train --kind conv --from-scratch --data runs/photo-train --val runs/photo-val \\
-        --steps N [--context MODE] --workdir runs/context/MODE --out runs/context/MODE.aecm
+    aecodec train --kind conv --data TRAIN --val VAL --steps N [--context MODE] \\
+        --workdir runs/context-SETUP/MODE --out runs/context-SETUP/MODE.aecm
 
-for MODE none (no context), checkerboard and channels: the same steps, seed and crops. With
-``--added`` a context network is instead added to the bundled photo model and trained alone
-(``--init codec/pretrained/photo.aecm --context MODE --context-only``; every other weight kept),
-against the bundled model itself. A model that exists is not trained again (a stopped run
-resumes from its workdir); the held-out loss of each run is in ``runs/context[-added]/MODE.log``.
+- ``own``: the ``fmnist64`` collection of ``benchmarks/own_data.py`` (Fashion-MNIST at 64x64,
+  grey), fine-tuning the bundled photo model as ``aecodec train`` does; measured on the
+  collection's held-out test images.
+- ``scratch``: the photo model's training photos (``runs/photo-train``, validated on
+  ``runs/photo-val``) with ``--from-scratch``; measured on the held-out colour photos of
+  ``benchmarks/photos.py`` (their central ``--crop`` square).
+- ``added``: a context network added to the bundled photo model and trained alone
+  (``--init codec/pretrained/photo.aecm --context MODE --context-only``), against the bundled
+  model itself; measured as ``scratch``.
 
-Then every convolutional level of each model codes the held-out colour photos of
-``benchmarks/photos.py`` (their central ``--crop`` square, photos nobody here trained or
-validated on), one stream per image: bytes, PSNR, BD-rate against the model without a context,
-median encode and decode time of the middle level, multiply-adds per pixel.
+A model that exists is not trained again (a stopped run resumes from its workdir); the held-out
+loss of each run is in ``runs/context-SETUP-MODE.log``. Every convolutional level of each model
+codes each test image as its own stream: bytes, PSNR, BD-rate against the model without a
+context, median encode and decode time of the middle level, multiply-adds per pixel.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ import time
 from pathlib import Path
 
 import codec
-from benchmarks import baselines
+from benchmarks import baselines, own_data
 from benchmarks.effort import images_of
 from codec.levels import convnet
 from codec.pretrained import PHOTO_MODEL
@@ -42,32 +47,45 @@ MODES = ("none", "checkerboard", "channels")
 
 
 def trained(mode: str, args) -> Path:
-    """The model of ``mode`` (trained now unless it exists; ``none`` with ``--added``: the bundled
+    """The model of ``mode`` (trained now unless it exists; ``none`` with ``added``: the bundled
     model)."""
-    if args.added and mode == "none":
+    if args.setup == "added" and mode == "none":
         return PHOTO_MODEL
     out = args.root / f"{mode}.aecm"
     if out.is_file():
         return out
+    train, val = _data(args.setup)
+    command = [sys.executable, "-m", "codec", "train", "--kind", "conv", "--data", train]
+    command += ["--val", val, "--steps", str(args.steps), "--workdir", str(args.root / mode)]
+    command += ["--out", str(out), "--name", f"context-{mode}"]
+    if args.setup == "added":
+        command += ["--init", str(PHOTO_MODEL), "--context", mode, "--context-only"]
+        command += ["--learning-rate", "1e-3"]
+    else:
+        command += ["--from-scratch"] if args.setup == "scratch" else []
+        command += [] if mode == "none" else ["--context", mode]
+    args.root.mkdir(parents=True, exist_ok=True)
+    print(" ".join(command[2:]), flush=True)
+    with open(args.root.with_name(f"{args.root.name}-{mode}.log"), "a") as log:
+        subprocess.run(command, check=True, stderr=log, stdout=log)
+    return out
+
+
+def _data(setup: str) -> tuple[str, str]:
+    """The folders of training and validation images (exported where absent)."""
+    if setup == "own":
+        root = Path("runs/own/fmnist64")
+        if not (root / "val").is_dir():
+            train, val, _ = own_data.collection("fmnist64")
+            own_data.export(train, root / "train"), own_data.export(val, root / "val")
+        return str(root / "train"), str(root / "val")
     if not Path("runs/photo-train").is_dir():
         subprocess.run(
             [sys.executable, "-m", "benchmarks.photos", "--export-train", "runs/photo-train"]
             + ["--export-val", "runs/photo-val"],
             check=True,
         )
-    command = [sys.executable, "-m", "codec", "train", "--kind", "conv"]
-    command += ["--data", "runs/photo-train", "--val", "runs/photo-val", "--steps", str(args.steps)]
-    command += ["--workdir", str(args.root / mode), "--out", str(out), "--name", f"context-{mode}"]
-    if args.added:
-        command += ["--init", str(PHOTO_MODEL), "--context", mode, "--context-only"]
-        command += ["--learning-rate", "1e-3"]
-    else:
-        command += ["--from-scratch"] + ([] if mode == "none" else ["--context", mode])
-    args.root.mkdir(parents=True, exist_ok=True)
-    print(" ".join(command[2:]), flush=True)
-    with open(args.root.with_name(args.root.name + f"-{mode}.log"), "a") as log:
-        subprocess.run(command, check=True, stderr=log, stdout=log)
-    return out
+    return "runs/photo-train", "runs/photo-val"
 
 
 def measured(path, images) -> tuple[list[dict], float, float, tuple[float, float, float]]:
@@ -100,17 +118,18 @@ def measured(path, images) -> tuple[list[dict], float, float, tuple[float, float
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=6000)
-    parser.add_argument("--added", action="store_true", help="add to the bundled photo model")
+    parser.add_argument("--setup", choices=("own", "scratch", "added"), default="own")
+    parser.add_argument("--steps", type=int, default=12000)
     parser.add_argument("--root", type=Path)
     parser.add_argument("--crop", type=int, default=256)
-    parser.add_argument("--count", type=int, default=7)
+    parser.add_argument("--count", type=int, help="test images (default: 200 own, 7 photos)")
     args = parser.parse_args(argv)
-    args.root = args.root or Path("runs/context-added" if args.added else "runs/context")
-    args.collection = None
+    args.root = args.root or Path(f"runs/context-{args.setup}")
+    args.collection = "fmnist64" if args.setup == "own" else None
+    args.count = args.count or (200 if args.setup == "own" else 7)
     images = images_of(args)
     models = {mode: trained(mode, args) for mode in MODES}
-    print(f"{len(images)} held-out photos, central {args.crop}x{args.crop}; {args.steps} steps")
+    print(f"{args.setup}: {len(images)} held-out images {images[0].shape}; {args.steps} steps")
     measurements = {name: measured(path, images) for name, path in models.items()}
     curves = {name: m[0] for name, m in measurements.items()}
     for name, (rows, enc, dec, (emacs, dmacs, cmacs)) in measurements.items():

@@ -117,7 +117,10 @@ def test_a_context_added_to_a_model_starts_as_the_same_codec(pictures):
     assert np.array_equal(back, before.decode(before.encode(pictures), 4, pictures.shape[1:]))
 
 
-@pytest.mark.parametrize("mode", conv_context.MODES)
+@pytest.mark.parametrize(
+    "mode",
+    ["checkerboard", pytest.param("channels", marks=pytest.mark.slow)],  # 5 s each
+)
 def test_the_float_twin_counts_the_bits_the_integer_coder_codes(mode, pictures):
     params = seeded_params(mode)
     model = conv_model.from_params(params)
@@ -187,11 +190,24 @@ def test_training_refuses_context_only_without_a_context_and_a_second_mode(tmp_p
     from codec.training import recipes
 
     colour = [np.stack([test_images[i]] * 3, -1) for i in range(4)]
-    options = recipes.TrainOptions(kind="conv", from_scratch=True, context_only=True, steps=1)
-    with pytest.raises(UsageError, match="--context-only: give --context"):
+    options = recipes.TrainOptions(
+        kind="conv", from_scratch=True, context_only=True, conv_context="none", steps=1
+    )
+    with pytest.raises(UsageError, match="--context-only trains the context model"):
         recipes.fit_conv(options, colour, colour)
     path = tmp_path / "m.aecm"
     path.write_bytes(conv_model.model_file(seeded_params("checkerboard"), name="t", meta={}))
     options = recipes.TrainOptions(kind="conv", init=path, conv_context="channels", steps=1)
     with pytest.raises(UsageError, match="starts with a checkerboard context"):
         recipes.fit_conv(options, colour, colour)
+
+
+def test_training_adds_the_measured_context_unless_told_none_and_keeps_a_stored_one():
+    from codec.training import recipes
+
+    default = recipes.ConvTraining.context
+    assert default in conv_context.MODES
+    assert recipes.context_mode(recipes.TrainOptions(), None) == default
+    assert recipes.context_mode(recipes.TrainOptions(conv_context="none"), None) is None
+    stored = seeded_params("channels")
+    assert recipes.context_mode(recipes.TrainOptions(), stored) == "channels"

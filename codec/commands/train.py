@@ -381,10 +381,11 @@ def _start_options(tr, conv, tile) -> None:
     tr.add_argument(
         "--context",
         dest="conv_context",
-        choices=conv_context.MODES,
-        help="--kind conv: code the latent in two passes, the second predicted from the first: "
-        "checkerboard (by position) or channels (by channel group); added to a model without one, "
-        "it starts adding nothing (default: as the model started from, or none)",
+        choices=(*conv_context.MODES, "none"),
+        help="the convolutional levels: code the latent in two passes, the second predicted from "
+        "the first: checkerboard (by position) or channels (by channel group); added to a model "
+        "without one, it starts adding nothing (default: the start model's, else "
+        f"{ConvTraining.context})",
     )
     tr.add_argument(
         "--context-only",

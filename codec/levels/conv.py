@@ -172,7 +172,8 @@ class ConvTransform:
             nets["hyper_synthesis"], 1 / 1024
         )
         if "context" in nets:  # both sides run it, at the latent's resolution
-            decode += convnet.macs_per_pixel(nets["context"], 1 / 64)
+            context = convnet.macs_per_pixel(nets["context"], 1 / 64)
+            encode, decode = encode + context, decode + context
         return encode + convnet.macs_per_pixel(nets["hyper_synthesis"], 1 / 1024), decode
 
     def analysis(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -48,6 +48,9 @@ class ConvTraining:
     learning_rate: float = 5e-4  # from random weights
     fine_tune_learning_rate: float = 1e-4  # from a model's weights (the bundled photo model)
     max_crop: int = 128  # crop side; small images (patches) are not padded out to it
+    # the context model a model without one gets (``conv_context``; "none": none), chosen by
+    # held-out measurement (benchmarks/context.py)
+    context: str = "checkerboard"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,7 +81,9 @@ class TrainOptions:
     conv_steps: int | None = None
     from_scratch: bool = False
     synthesis_width: int | None = None
-    conv_context: str | None = None  # the conv levels' context model (``conv_context.MODES``)
+    # the conv levels' context model: a mode of ``conv_context.MODES``, "none", or None (the start
+    # model's, else ConvTraining.context)
+    conv_context: str | None = None
     context_only: bool = False  # train the context network alone
     leaves: int = 1024  # the lossless coder's
     depth: int | None = None  # the lossless coder's
@@ -399,7 +404,7 @@ def fit_conv(options, images: list, val: list, steps=None, minutes=None, log=_qu
     cfg = conv_model.ConvConfig(
         channels=3 if colour else 1,
         ns=options.synthesis_width,
-        context=options.conv_context,
+        context=context_mode(options, None),
         **({"lambdas": options.lambdas} if options.lambdas else {}),
     )
     if init is not None:
@@ -411,7 +416,7 @@ def fit_conv(options, images: list, val: list, steps=None, minutes=None, log=_qu
         steps = options.steps or (None if options.minutes else ConvTraining.steps)
         minutes = options.minutes
     if options.context_only and (init.cfg if init is not None else cfg).context is None:
-        raise UsageError("--context-only: give --context, or --init a model with a context")
+        raise UsageError("--context-only trains the context model: not with --context none")
     own = options.kind == "conv"  # --batch-size and --learning-rate are the tile kind's under auto
     fresh_rate = ConvTraining.fine_tune_learning_rate if init else ConvTraining.learning_rate
     smallest = min(min(a.shape[:2]) for a in images)
@@ -512,7 +517,15 @@ def conv_init(options: TrainOptions):
             )
         except ValueError as e:
             raise UsageError(str(e)) from None
-    had = params.get("context", {}).get("mode")
-    if had and options.conv_context not in (None, had):
-        raise UsageError(f"--context {options.conv_context}: the model starts with a {had} context")
-    return conv_model.from_params(params, context=options.conv_context)
+    return conv_model.from_params(params, context=context_mode(options, params))
+
+
+def context_mode(options: TrainOptions, start: dict | None) -> str | None:
+    """The context model to train: the start model's (``start``: its parameters, or None), else
+    --context's, else ``ConvTraining.context``; None for none."""
+    had = (start or {}).get("context", {}).get("mode")
+    wanted = options.conv_context
+    if had and wanted not in (None, had):
+        raise UsageError(f"--context {wanted}: the model starts with a {had} context")
+    mode = had or wanted or ConvTraining.context
+    return None if mode == "none" else mode
