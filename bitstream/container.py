@@ -99,6 +99,7 @@ from bitstream.header import (
 from bitstream.walk import check_structure
 
 MAGIC = b"AEC"  # then the version byte; formats 1 and 2 put a zero byte before it
+MODEL_MAGIC = b"AECM"  # a model file's (``codec/levels/modelfile.py``): told apart by name
 SINGLE_IMAGE = (
     0x80  # set in the version byte of a single image's file: the form is known before the header
 )
@@ -384,6 +385,8 @@ class Reader:
             raise FormatError("not an aecodec file (bad magic)")
         if len(magic) < 4:
             raise TruncatedError("file is truncated (in the magic)")
+        if magic == MODEL_MAGIC:
+            raise FormatError("an aecodec model file, not a compressed file (give it with --model)")
         if magic[3] == 0:  # formats 1 and 2: the version follows
             version = self._read(1, "magic")[0]
             _check_version(version)

@@ -173,6 +173,20 @@ def test_info_and_test_on_good_and_bad_files(files, cache):
     )
 
 
+def test_a_model_file_given_as_a_compressed_file_is_named_for_what_it_is(files, cache):
+    import shutil
+
+    from codec.pretrained import DEFAULT_MODEL
+
+    shutil.copy(DEFAULT_MODEL, files / "m.aecm")
+    for command in (("info", "m.aecm"), ("-d", "-c", "m.aecm")):
+        out = run(*command, cwd=files, env_home=cache)
+        assert out.returncode == 1 and out.stderr.decode().strip() == (
+            "aecodec: error: m.aecm: an aecodec model file, not a compressed file "
+            "(give it with --model)"
+        )
+
+
 def test_usage_errors_exit_2(files, cache):
     assert run("--quality", "x", "grey.png", cwd=files, env_home=cache).returncode == 2
     r = run("-o", "x.aec", "grey.png", "rgb.png", cwd=files, env_home=cache)
