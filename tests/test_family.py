@@ -100,7 +100,9 @@ def test_the_denoising_input_is_noisy_and_masked_as_configured():
             {"arch": "conv", "image_shape": (28, 28), "noise": 0.2, "blind": True},
             marks=pytest.mark.slow,
         ),
-        ("plain", {"arch": "conv", "image_shape": (28, 28)}),
+        pytest.param(  # 5 s: the same compile; the conv architecture's shapes are fast below
+            "plain", {"arch": "conv", "image_shape": (28, 28)}, marks=pytest.mark.slow
+        ),
     ],
 )
 def test_a_few_steps_of_each_kind_lower_its_loss_through_the_shared_engine(
