@@ -315,6 +315,7 @@ def test_train_refuses_an_out_of_range_architecture_before_training(
     assert not (tmp_path / "w").exists() and not (tmp_path / "m.aecm").exists()
 
 
+@pytest.mark.slow  # 4-7 s: the fast subset stays under 4 minutes
 def test_targets_that_cannot_be_met_are_said(tmp_path, mosaic, tiny_model_path):
     grey, _ = mosaic
     Image.fromarray(grey).save(tmp_path / "g.png")

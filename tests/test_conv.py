@@ -781,6 +781,7 @@ def test_a_time_budget_fits_the_convolutional_steps_on_photos(tmp_path, capsys, 
     )
 
 
+@pytest.mark.slow  # 4-7 s: the fast subset stays under 4 minutes
 def test_minutes_under_auto_are_the_whole_budget_half_for_each_kind(monkeypatch, trained):
     from codec import cli
     from codec.commands import train
@@ -882,6 +883,7 @@ def test_only_grey_images_of_the_tile_size_train_the_tile_kind_beside_the_others
     assert not recipes.small_aligned([np.zeros((28, 28), np.uint8)])  # sizes may differ
 
 
+@pytest.mark.slow  # 4-7 s: the fast subset stays under 4 minutes
 def test_a_conv_checkpoint_of_other_images_is_refused_before_training(tmp_path, test_images):
     from codec.errors import CheckpointMismatchError
 

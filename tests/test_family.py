@@ -231,6 +231,7 @@ def test_the_command_line_trains_each_kind_into_a_model_file(tmp_path, test_imag
     assert "rho in (0, 1)" in capsys.readouterr().err and not (tmp_path / "x.aecf").exists()
 
 
+@pytest.mark.slow  # 4-7 s: the fast subset stays under 4 minutes
 def test_embed_denoise_and_sample_write_a_picture_and_its_array(tmp_path, test_images, capsys):
     from PIL import Image
 
@@ -349,6 +350,7 @@ def test_anomaly_scores_are_code_lengths_minus_a_generic_coders_and_flag_unlike_
         family.threshold(quantiles, 101)
 
 
+@pytest.mark.slow  # 4-7 s: the fast subset stays under 4 minutes
 def test_the_importance_weighted_bound_is_tighter_than_the_elbo(test_images):
     model = family.train(
         test_images[:300],
@@ -382,6 +384,7 @@ def test_a_two_d_map_with_the_neighbour_term_trains_and_embeds(test_images):
     assert points.shape == (len(test_images), 2) and np.isfinite(points).all()
 
 
+@pytest.mark.slow  # 4-7 s: the fast subset stays under 4 minutes
 def test_the_score_command_writes_scores_a_threshold_and_flags(tmp_path, test_images, capsys):
     import json
 
@@ -475,6 +478,7 @@ def test_the_score_command_writes_scores_a_threshold_and_flags(tmp_path, test_im
     assert "takes 784" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # 4-7 s: the fast subset stays under 4 minutes
 def test_the_package_functions_use_the_bundled_fashion_models(test_images):
     import codec
 
