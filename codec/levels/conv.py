@@ -306,7 +306,8 @@ class ConvLevel:
         y, z_hat = t.analysis(x)
         hyper = t.hyper(z_hat)
         mean_g, index = t.prior(hyper, self.index)
-        mean_g, index = t.in_context(hyper, self._rounded(y, mean_g), mean_g, index, self.index)
+        if t.context is not None:  # pass 1's symbols, rounded as without a context, then pass 2's
+            mean_g, index = t.in_context(hyper, self._rounded(y, mean_g), mean_g, index, self.index)
         return x, y, z_hat, hyper, mean_g, index
 
     effort = 0  # the encoder's effort (``with_effort``): 0, the analysis's latents as they come

@@ -25,11 +25,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from bitstream.errors import FormatError
-from codec.levels import modelfile
-
 MODES = ("checkerboard", "channels")
-FIELD = "conv_context"  # the model file's field (format 6): {"mode": str, "nets": [3 layers]}
+# the model file's field (format 6; ``conv_file``): {"mode": str, "nets": [3 layers]}
+FIELD = "conv_context"
 FORMAT = 6
 
 
@@ -54,47 +52,3 @@ def network_input(y_hat, first, hyper, xp=np):
     """What the context network reads: the first half of the decoded latent (the rest zero) and
     the hyperprior's output, channels concatenated (``xp``: numpy, or jax.numpy for the twin)."""
     return xp.concatenate([xp.where(first, y_hat, 0), hyper], axis=3)
-
-
-def to_dict(context: dict) -> dict:
-    """The stored form of ``{"mode", "layers": [(kernel, bias)]}`` (float32 arrays)."""
-    return {
-        "mode": context["mode"],
-        "nets": [
-            {
-                "kernel": modelfile.encode_array(np.asarray(k, np.float32)),
-                "bias": modelfile.encode_array(np.asarray(b, np.float32)),
-            }
-            for k, b in context["layers"]
-        ],
-    }
-
-
-def from_dict(stored, source: str) -> dict | None:
-    """``{"mode", "layers"}`` of a stored context (None: none); shapes are checked by
-    ``conv.ConvTransform``.
-
-    Raises:
-        FormatError: a field missing, mistyped, of an unknown mode or not finite.
-    """
-    if stored is None:
-        return None
-    try:
-        mode, nets = stored["mode"], stored["nets"]
-        if mode not in MODES:
-            raise FormatError(f"{source}: conv context mode {mode!r:.40} is not one of {MODES}")
-        if not isinstance(nets, list) or len(nets) != 3:
-            raise FormatError(f"{source}: conv context is not 3 layers")
-        what = f"{source}: conv context"
-        layers = [
-            (
-                modelfile.decode_array(layer["kernel"], what=what),
-                modelfile.decode_array(layer["bias"], what=what),
-            )
-            for layer in nets
-        ]
-    except (KeyError, TypeError) as e:
-        raise FormatError(f"{source}: conv context is malformed ({e})") from None
-    if any(not np.isfinite(a).all() for layer in layers for a in layer):
-        raise FormatError(f"{source}: conv context holds values that are not finite")
-    return {"mode": mode, "layers": layers}

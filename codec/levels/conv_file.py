@@ -21,8 +21,57 @@ def sections(params: dict, tables: tuple[np.ndarray, list[np.ndarray]]) -> dict:
     context = params.get("context")
     return {
         "conv": to_dict(params, tables),
-        conv_context.FIELD: None if context is None else conv_context.to_dict(context),
+        conv_context.FIELD: None if context is None else _context_dict(context),
     }
+
+
+def _stored_layers(layers) -> list[dict]:
+    """A network's (kernel, bias) pairs as stored (float32 arrays)."""
+    return [
+        {
+            "kernel": modelfile.encode_array(np.asarray(k, np.float32)),
+            "bias": modelfile.encode_array(np.asarray(b, np.float32)),
+        }
+        for k, b in layers
+    ]
+
+
+def _read_layers(stored, what: str) -> list[tuple]:
+    """A stored network's 3 (kernel, bias) pairs, finite (FormatError naming ``what``; KeyError,
+    TypeError: malformed)."""
+    if not isinstance(stored, list) or len(stored) != 3:
+        raise FormatError(f"{what} is not 3 layers")
+    layers = [
+        (
+            modelfile.decode_array(layer["kernel"], what=what),
+            modelfile.decode_array(layer["bias"], what=what),
+        )
+        for layer in stored
+    ]
+    if any(not np.isfinite(a).all() for layer in layers for a in layer):
+        raise FormatError(f"{what} holds values that are not finite")
+    return layers
+
+
+def _context_dict(context: dict) -> dict:
+    """The stored form of a context model, ``{"mode", "layers": [(kernel, bias)]}``."""
+    return {"mode": context["mode"], "nets": _stored_layers(context["layers"])}
+
+
+def _context_from(stored, source: str) -> dict | None:
+    """``{"mode", "layers"}`` of a stored context model (None: none); shapes are checked by
+    ``conv.ConvTransform`` (FormatError: missing, mistyped, of an unknown mode, not finite)."""
+    if stored is None:
+        return None
+    try:
+        mode = stored["mode"]
+        if mode not in conv_context.MODES:
+            raise FormatError(
+                f"{source}: conv context mode {mode!r:.40} is not one of {conv_context.MODES}"
+            )
+        return {"mode": mode, "layers": _read_layers(stored["nets"], f"{source}: conv context")}
+    except (KeyError, TypeError) as e:
+        raise FormatError(f"{source}: conv context is malformed ({e})") from None
 
 
 def to_dict(params: dict, tables: tuple[np.ndarray, list[np.ndarray]]) -> dict:
@@ -30,16 +79,7 @@ def to_dict(params: dict, tables: tuple[np.ndarray, list[np.ndarray]]) -> dict:
     (their context model is a field of its own: ``sections``)."""
     return {
         "config": params["config"],
-        "nets": {
-            name: [
-                {
-                    "kernel": modelfile.encode_array(np.asarray(k, np.float32)),
-                    "bias": modelfile.encode_array(np.asarray(b, np.float32)),
-                }
-                for k, b in params[name]
-            ]
-            for name in CONV_NETS
-        },
+        "nets": {name: _stored_layers(params[name]) for name in CONV_NETS},
         **{
             k: modelfile.encode_array(np.asarray(params[k], np.float32))
             for k in ("log_gain", "log_inv_gain", "log_z_scale")
@@ -102,16 +142,7 @@ def from_body(body: dict, *, source: str = "model"):
     try:
         params = {"config": _stored_config(stored["config"], source)}
         for name in CONV_NETS:
-            layers = stored["nets"][name]
-            if not isinstance(layers, list) or len(layers) != 3:
-                raise FormatError(f"{source}: conv {name} is not 3 layers")
-            params[name] = [
-                (
-                    modelfile.decode_array(layer["kernel"], what=f"{source}: conv {name}"),
-                    modelfile.decode_array(layer["bias"], what=f"{source}: conv {name}"),
-                )
-                for layer in layers
-            ]
+            params[name] = _read_layers(stored["nets"][name], f"{source}: conv {name}")
         for key in ("log_gain", "log_inv_gain", "log_z_scale"):
             params[key] = modelfile.decode_array(stored[key], what=f"{source}: conv {key}").astype(
                 np.float64
@@ -123,13 +154,10 @@ def from_body(body: dict, *, source: str = "model"):
         ]
     except (KeyError, TypeError) as e:
         raise FormatError(f"{source}: conv levels are malformed ({e})") from None
-    context = conv_context.from_dict(body.get(conv_context.FIELD), source)
+    context = _context_from(body.get(conv_context.FIELD), source)
     if context is not None:
         params["context"] = context
     _check_tables(lows, freqs, source)
-    for name in CONV_NETS:
-        if any(not np.isfinite(a).all() for layer in params[name] for a in layer):
-            raise FormatError(f"{source}: conv {name} holds values that are not finite")
     for key in ("log_gain", "log_inv_gain", "log_z_scale"):
         if not np.abs(params[key]).max(initial=0) <= MAX_CONV_LOG:  # ``not <=`` refuses NaN as well
             raise FormatError(
