@@ -1,5 +1,5 @@
 """Builds the lossless coder's compiled loops (``codec/levels/_kernels.pyx``), stamped with the
-SHA-256 of their source (``codec.levels.kernels`` refuses a stale build); everything else is in
+SHA-256 of their sources (the .pyx and the C header it includes) (``codec.levels.kernels`` refuses a stale build); everything else is in
 pyproject.toml.
 
 The build is optional: without Cython or a C compiler the package installs with a warning, the lossy
@@ -14,6 +14,7 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 SOURCE = Path("codec/levels/_kernels.pyx")
+HEADER = Path("codec/levels/_raster.h")  # the raster coder, included by the .pyx
 HOW = (
     "install Cython and a C compiler, then run pip install -e . "
     "(or python setup.py build_ext --inplace)"
@@ -51,12 +52,13 @@ def extensions() -> list:
             f"Cython is missing: aecodec's compiled loops are not built; {HOW}", stacklevel=2
         )
         return []
-    stamp = hashlib.sha256(SOURCE.read_bytes()).hexdigest()
+    stamp = hashlib.sha256(SOURCE.read_bytes() + HEADER.read_bytes()).hexdigest()
     return cythonize(
         [
             Extension(
                 "codec.levels._kernels",
                 [str(SOURCE)],
+                depends=[str(HEADER)],
                 extra_compile_args=["-O3"],
                 define_macros=[("KERNELS_SOURCE", f'"{stamp}"')],
             )

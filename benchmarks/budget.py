@@ -205,21 +205,12 @@ def coded_with_own_tree(images: np.ndarray, tree) -> bytes:
     """``images`` coded losslessly with ``tree`` as their own, whatever the encoder would choose."""
     from codec.levels import lossless
 
-    stream = lossless.LosslessCoder._stream
-
-    def own_only(self, coded, k, form, channels, depth, step, own, min_bytes, wp=None):
-        out = stream(self, coded, k, form, channels, depth, step, own, min_bytes, wp)
-        return (out[0] if own is not None else out[0] + bytes(1 << 24)), out[1]  # never the model's
-
-    saved = lossless.LosslessCoder._stream, lossless.LosslessCoder._own_tree
-    lossless.LosslessCoder._stream, lossless.LosslessCoder._own_tree = (
-        own_only,
-        lambda self, *a: tree,
-    )
+    saved = lossless.LosslessCoder.own_tree
+    lossless.LosslessCoder.own_tree = lambda self, *a: tree
     try:
         return codec.compress(images, lossless=True)
     finally:
-        lossless.LosslessCoder._stream, lossless.LosslessCoder._own_tree = saved
+        lossless.LosslessCoder.own_tree = saved
 
 
 def own_tree_chain(levels: int) -> bytes:

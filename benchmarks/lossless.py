@@ -8,17 +8,22 @@ Parts, each printed as it is measured and written to benchmarks/results/lossless
 - ``fashion``: the bundled Fashion-MNIST model's lossless coder on the test split (10,000 images,
   none trained on): the whole archive (every image checked bit for bit by hash), one file per image,
   near-lossless at K = 1, 2, 4 (every pixel checked within K); gzip -9, bz2 -9, xz -9e, zstd -19 on
-  the raw split; PNG, WebP lossless, JPEG XL lossless (effort 7), JPEG-LS and JPEG 2000 lossless
-  one file per image; the time to encode and decode the split (medians of 3 in one process, after
-  a warm-up) against JPEG XL's and the lossy mode's at its highest quality.
+  the raw split; the codecs of ``photos`` one file per image (JPEG XL efforts 7 and 9, WebP
+  lossless, JPEG-LS, JPEG 2000, PNG, oxipng, xz and zstd); the time to encode and decode the split
+  (medians of 3 in one process, after a warm-up) against JPEG XL's and the lossy mode's at its
+  highest quality.
 - ``photos``: the bundled photo model's lossless coder on the held-out photos of
   ``benchmarks/photos.py`` (scikit-image's astronaut, camera, coffee, moon, rocket, and every fifth
-  wallpaper), grey and colour, against JPEG XL (effort 7), JPEG-LS, JPEG 2000 and PNG, with the time
-  aecodec and JPEG XL take on each.
+  wallpaper), grey and colour, one at a time, against JPEG XL (efforts 7 and 9), WebP lossless
+  (method 6, quality 100: its highest effort), JPEG-LS, JPEG 2000, PNG (level 9, and optimised by
+  oxipng -o 6), and xz -9e and zstd -19 on the raw array; the time each takes to encode and decode
+  (aecodec's and JPEG XL effort 7's medians of 3), and the targets: fewer bytes than JPEG XL
+  effort 7, each way within twice its time.
 - ``deep``: 16-bit medical images, the CT and MR files inside the pydicom wheel: the bundled deep
   model, trained by ``aecodec train --kind lossless`` on some of them (a CT, an MR, a
   nuclear-medicine image: ``--export-deep-train DIR`` writes them), codes the others (a CT of 512 x
-  512, CT_small, MR_small), against the same codecs.
+  512, CT_small, MR_small), against the same codecs (but WebP, which has no 16-bit form), and
+  near-lossless at K = 1, 2, 4.
 - ``big``: a held-out wallpaper at full size (Elarun, 2560 x 1600 colour) through ``aecodec
   --lossless`` and ``aecodec -d``, each in a fresh process with its peak memory, beside JPEG XL.
 """
@@ -26,6 +31,7 @@ Parts, each printed as it is measured and written to benchmarks/results/lossless
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import io
 import json
@@ -48,26 +54,65 @@ def _timed(fn, *args, repeat: int = 1):
     return out, float(np.median(times))
 
 
-def image_codecs() -> dict:
-    """name -> (encode(image) -> bytes, decode(bytes) -> image), for uint8 and uint16 images."""
+def image_codecs(dtype=np.uint8) -> dict:
+    """name -> (encode(image) -> bytes, decode(bytes) -> image), the lossless codecs people use that
+    take images of ``dtype`` (WebP has no 16-bit form), JPEG XL effort 7 first."""
+    import lzma
+
     import imagecodecs as ic
+    import oxipng
+    import zstandard
+    from PIL import Image
 
     def png(a):
         return ic.png_encode(np.ascontiguousarray(a), level=9)
+
+    def raw(compress, decompress):  # the array's bytes alone: the shape and dtype are known
+        return (
+            lambda a: compress(np.ascontiguousarray(a).tobytes()),
+            lambda b: np.frombuffer(decompress(b), dtype),
+        )
 
     codecs = {
         "JPEG XL lossless (effort 7)": (
             lambda a: ic.jpegxl_encode(np.ascontiguousarray(a), lossless=True, effort=7),
             ic.jpegxl_decode,
         ),
+        "JPEG XL lossless (effort 9)": (
+            lambda a: ic.jpegxl_encode(np.ascontiguousarray(a), lossless=True, effort=9),
+            ic.jpegxl_decode,
+        ),
+        "WebP lossless (method 6)": (_webp, lambda b: np.asarray(Image.open(io.BytesIO(b)))),
         "JPEG-LS": (lambda a: ic.jpegls_encode(np.ascontiguousarray(a)), ic.jpegls_decode),
         "JPEG 2000 lossless": (
             lambda a: ic.jpeg2k_encode(np.ascontiguousarray(a), level=0, reversible=True),
             ic.jpeg2k_decode,
         ),
         "PNG (level 9)": (png, ic.png_decode),
+        "PNG (oxipng -o 6)": (
+            lambda a: oxipng.optimize_from_memory(png(a), level=6),
+            ic.png_decode,
+        ),
+        "xz -9e (raw)": raw(
+            lambda b: lzma.compress(b, preset=9 | lzma.PRESET_EXTREME), lzma.decompress
+        ),
+        "zstd -19 (raw)": raw(
+            zstandard.ZstdCompressor(level=19).compress, zstandard.ZstdDecompressor().decompress
+        ),
     }
+    if dtype != np.uint8:
+        del codecs["WebP lossless (method 6)"]
     return codecs
+
+
+def _webp(a: np.ndarray) -> bytes:
+    """WebP lossless at its highest effort (quality 100, method 6); grey goes as RGB (WebP has no
+    grey), which ``per_image_sizes`` reads back as grey."""
+    from PIL import Image
+
+    b = io.BytesIO()
+    Image.fromarray(a).save(b, format="WEBP", lossless=True, quality=100, method=6)
+    return b.getvalue()
 
 
 def per_image_sizes(images, encode, decode, repeat: int = 1) -> tuple[int, float, float]:
@@ -76,7 +121,9 @@ def per_image_sizes(images, encode, decode, repeat: int = 1) -> tuple[int, float
     blobs, enc = _timed(lambda: [encode(a) for a in images], repeat=repeat)
     restored, dec = _timed(lambda: [decode(b) for b in blobs], repeat=repeat)
     for a, r in zip(images, restored, strict=True):
-        if not np.array_equal(np.asarray(r).reshape(a.shape), a):
+        r = np.asarray(r)
+        r = r[..., 0] if a.ndim == 2 and r.ndim == 3 and r.size == 3 * a.size else r
+        if not np.array_equal(r.reshape(a.shape), a):
             raise AssertionError("a baseline did not restore an image exactly")
     return sum(map(len, blobs)), enc, dec
 
@@ -172,22 +219,9 @@ def fashion(out: list) -> None:
             "bits_per_pixel": 8 * ours_files / (2000 * 784),
         }
     )
-    from PIL import Image
-
-    def webp(a):
-        b = io.BytesIO()
-        Image.fromarray(a).save(b, format="WEBP", lossless=True, method=6)
-        return b.getvalue()
-
-    codecs = {
-        **image_codecs(),
-        "WebP lossless (method 6)": (
-            webp,
-            lambda b: np.asarray(Image.open(io.BytesIO(b)).convert("L")),
-        ),
-    }
+    codecs = image_codecs()
     for name, (encode, decode) in codecs.items():
-        jxl = name.startswith("JPEG XL")
+        jxl = name == JXL7
         size, e, d = per_image_sizes(test, encode, decode, repeat=SPEED_REPEAT if jxl else 1)
         _say(
             out,
@@ -260,6 +294,10 @@ def _one_file_each(images, model) -> int:
     return total
 
 
+JXL7, JXL9 = "JPEG XL lossless (effort 7)", "JPEG XL lossless (effort 9)"
+SPEED_FACTOR = 2  # the target: each way within twice JPEG XL effort 7's time
+
+
 def photos(out: list) -> None:
     import codec
     from benchmarks.photos import skimage_photos, wallpapers
@@ -270,53 +308,64 @@ def photos(out: list) -> None:
         **{f"skimage-{k}": v for k, v in skimage_photos()[1].items()},
         **{f"wallpaper-{k}": v for k, v in wallpapers()[1].items()},
     }
-    codecs = image_codecs()
-    totals = {"aecodec lossless": 0, **{name: 0 for name in codecs}}
-    samples, times = 0, np.zeros((2, 2))  # (aecodec, JPEG XL) x (encode, decode) seconds
     _warm_up(model, next(iter(held.values()))[:64, :64])
-    for name, a in held.items():
-        ((blob, e),) = [_timed(lambda a=a: codec.compress(a, lossless=True, model=model))]
-        back, d = _timed(lambda blob=blob: codec.decompress(blob, model=model))
-        if not np.array_equal(back, a):
+    cases = [(name, a, model, None) for name, a in held.items()]
+    held_out(out, "photos", "held-out photos", cases, "bits/sample")
+
+
+def held_out(out: list, part: str, title: str, cases: list, unit: str) -> None:
+    """Each image (name, array, model, depth) coded alone by aecodec and by every codec of
+    ``image_codecs``, sizes and times (aecodec's and JPEG XL's medians of SPEED_REPEAT runs); then
+    the totals and the speed targets."""
+    import codec
+
+    totals, samples, times = {}, 0, {}
+    for name, a, model, depth in cases:
+        encode = functools.partial(codec.compress, a, lossless=True, model=model, depth=depth)
+        blob, e = _timed(encode, repeat=SPEED_REPEAT)
+        back, d = _timed(
+            functools.partial(codec.decompress, blob, model=model), repeat=SPEED_REPEAT
+        )
+        if not (np.array_equal(back, a) and back.dtype == a.dtype):
             raise AssertionError(f"{name} did not restore exactly")
-        sizes, jxl = {"aecodec lossless": len(blob)}, None
-        for cname, (encode, decode) in codecs.items():
-            sizes[cname], ce, cd = per_image_sizes(
-                [a], encode, decode, repeat=3 if cname.startswith("JPEG XL") else 1
-            )
-            jxl = (ce, cd) if cname.startswith("JPEG XL") else jxl
-        for k, v in sizes.items():
-            totals[k] += v
+        measured = {"aecodec lossless": (len(blob), e, d)}
+        for cname, (encode, decode) in image_codecs(a.dtype).items():
+            repeat = SPEED_REPEAT if cname == JXL7 else 1
+            measured[cname] = per_image_sizes([a], encode, decode, repeat=repeat)
+        for k, (size, ce, cd) in measured.items():
+            totals[k] = totals.get(k, 0) + size
+            times[k] = times.get(k, np.zeros(2)) + [ce, cd]
         samples += a.size
-        times += [[e, d], jxl]
-        kind = "grey" if a.ndim == 2 else "colour"
+        kind = f"{depth}-bit" if depth else "grey" if a.ndim == 2 else "colour"
         _say(
             out,
             f"  {name} ({kind}, {a.shape[1]}x{a.shape[0]}): "
-            + ", ".join(f"{k} {8 * v / a.size:.3f}" for k, v in sizes.items())
-            + f" bits/sample; aecodec {e:.2f} s / {d:.2f} s, "
-            f"JPEG XL {jxl[0]:.2f} s / {jxl[1]:.2f} s",
+            + ", ".join(f"{k} {8 * v[0] / a.size:.3f}" for k, v in measured.items())
+            + f" {unit}; encode / decode: aecodec {e:.3f} s / {d:.3f} s, "
+            f"JPEG XL e7 {measured[JXL7][1]:.3f} s / {measured[JXL7][2]:.3f} s, "
+            f"e9 {measured[JXL9][1]:.2f} s / {measured[JXL9][2]:.3f} s",
         )
         out.append(
-            {
-                "part": "photos",
-                "image": name,
-                **{k: 8 * v / a.size for k, v in sizes.items()},
-                "encode_s": e,
-                "decode_s": d,
-                "jxl_encode_s": jxl[0],
-                "jxl_decode_s": jxl[1],
-            }
+            {"part": part, "image": name, **{k: 8 * v[0] / a.size for k, v in measured.items()}}
+            | {"times_s": {k: list(v[1:]) for k, v in measured.items()}}
         )
+    ours, jxl = times["aecodec lossless"], times[JXL7]
+    met = bool((ours <= SPEED_FACTOR * jxl).all())
+    smaller = totals["aecodec lossless"] < totals[JXL7]
     _say(
         out,
-        "held-out photos, all together: "
+        f"{title}, all together: "
         + ", ".join(f"{k} {8 * v / samples:.3f}" for k, v in totals.items())
-        + f" bits/sample; time (encode / decode): aecodec {times[0, 0]:.1f} s / "
-        f"{times[0, 1]:.1f} s, JPEG XL lossless "
-        f"(effort 7) {times[1, 0]:.1f} s / {times[1, 1]:.1f} s ({times[0, 0] / times[1, 0]:.1f}x "
-        "and "
-        f"{times[0, 1] / times[1, 1]:.1f}x its time)",
+        + f" {unit}; time (encode / decode, medians of {SPEED_REPEAT} for aecodec and JPEG XL e7): "
+        f"aecodec {ours[0]:.2f} s / {ours[1]:.2f} s, JPEG XL e7 {jxl[0]:.2f} s / {jxl[1]:.2f} s "
+        f"({ours[0] / jxl[0]:.2f}x and {ours[1] / jxl[1]:.2f}x its time), JPEG XL e9 "
+        f"{times[JXL9][0]:.1f} s / {times[JXL9][1]:.2f} s; targets (smaller than JPEG XL e7: "
+        f"{smaller}; each way within {SPEED_FACTOR}x its time: {met}); against e9: "
+        f"{100 * (totals['aecodec lossless'] / totals[JXL9] - 1):+.1f}% bytes",
+    )
+    out.append(
+        {"part": part, "totals_bytes": totals, "samples": samples, "smaller": smaller, "met": met}
+        | {"times_s": {k: list(v) for k, v in times.items()}}
     )
 
 
@@ -372,55 +421,22 @@ def deep(out: list) -> None:
     # trained on DEEP_TRAIN only (scripts/train-lossless.sh)
     model = codec.load_model(api.DEEP_MODEL)
     images = dicom_images()
-    codecs = image_codecs()
     _warm_up(model, images[DEEP_TEST[1]][0][:32, :32])
-    totals: dict = {}
-    samples = 0
-    for name in DEEP_TEST:
-        a, bits = images[name]
-        blob, e = _timed(
-            lambda a=a, bits=bits: codec.compress(a, lossless=True, model=model, depth=bits)
-        )
-        back, d = _timed(lambda blob=blob: codec.decompress(blob, model=model))
-        exact = np.array_equal(back, a) and back.dtype == np.uint16
-        measured = {
-            k: per_image_sizes([a], *v, repeat=3 if k.startswith("JPEG XL") else 1)
-            for k, v in codecs.items()
-        }
-        sizes = {"aecodec lossless": len(blob), **{k: v[0] for k, v in measured.items()}}
-        jxl = next(v for k, v in measured.items() if k.startswith("JPEG XL"))
+    cases = [(name, images[name][0], model, images[name][1]) for name in DEEP_TEST]
+    held_out(out, "deep", "16-bit medical images", cases, "bits/pixel")
+    for name, a, model, bits in cases:
         near = {k: codec.compress(a, max_error=k, model=model, depth=bits) for k in (1, 2, 4)}
         bound = all(
             int(np.abs(codec.decompress(b, model=model).astype(np.int64) - a).max()) <= k
             for k, b in near.items()
         )
-        for k, v in sizes.items():
-            totals[k] = totals.get(k, 0) + v
-        samples += a.size
         _say(
             out,
-            f"  {name} ({bits}-bit, {a.shape[1]}x{a.shape[0]}): "
-            + ", ".join(f"{k} {8 * v / a.size:.3f}" for k, v in sizes.items())
-            + f" bits/pixel; exact {exact}; near-lossless "
+            f"  {name} near-lossless: "
             + ", ".join(f"K={k} {8 * len(b) / a.size:.3f}" for k, b in near.items())
-            + f" (every pixel within K: {bound}); "
-            f"aecodec {e:.2f} s / {d:.2f} s, JPEG XL {jxl[1]:.2f} s / {jxl[2]:.2f} s",
+            + f" bits/pixel (every pixel within K: {bound})",
         )
-        out.append(
-            {
-                "part": "deep",
-                "image": name,
-                "exact": exact,
-                "within_bound": bound,
-                **{k: 8 * v / a.size for k, v in sizes.items()},
-            }
-        )
-    _say(
-        out,
-        "16-bit medical images, all together: "
-        + ", ".join(f"{k} {8 * v / samples:.3f}" for k, v in totals.items())
-        + " bits/pixel",
-    )
+        out.append({"part": "deep", "image": name, "within_bound": bound})
 
 
 # a held-out wallpaper at full size

@@ -93,6 +93,13 @@ class Encoder:
             raise ValueError("symbols and table indices differ in size")
         self._parts.append((symbols, index, None if via is None else np.array(via)))
 
+    def add_words(self, push) -> None:
+        """A part another coder pushes: ``push(words) -> words`` takes the stream so far (what
+        constriction's ``get_compressed`` gives) and returns it with the part pushed on. The other
+        coder must be constriction's stack ANS (64-bit state, 32-bit words, 24-bit precision)
+        word for word; it is called during ``finish``, in the stream's backward order."""
+        self._parts.append((push, None, None))
+
     def finish(self, *, min_bytes: int = 0, framed: bool = True) -> bytes:
         """The stream: framed (end marker, and padding up to ``min_bytes``) unless ``framed`` is
         false (format 2)."""
@@ -101,6 +108,9 @@ class Encoder:
             coder.encode_reverse(np.array([END_MARKER], np.int32), _UNIFORM)
         models, model = self.tables._models, self.tables.model
         for symbols, index, via in reversed(self._parts):
+            if index is None:  # pushed by another coder
+                coder = constriction.stream.stack.AnsCoder(symbols(coder.get_compressed()))
+                continue
             if not index.size:
                 continue
             order, tables, counts = _runs(index, via)
@@ -200,6 +210,15 @@ class Decoder:
         except (ValueError, RuntimeError) as e:
             raise FormatError(f"entropy-coded stream is damaged ({e})") from None
         return out.reshape(np.shape(index))
+
+    def read_words(self, read) -> None:
+        """The next part, read by another coder: ``read(words) -> words`` takes what is left of the
+        stream (as ``Encoder.add_words`` gave it) and returns what it leaves."""
+        try:
+            left = read(self._coder.get_compressed())
+            self._coder = constriction.stream.stack.AnsCoder(left)
+        except (ValueError, RuntimeError) as e:
+            raise FormatError(f"entropy-coded stream is damaged ({e})") from None
 
     def finish(self) -> None:
         try:

@@ -1,20 +1,20 @@
-"""The ``.aec`` container (format version 6): compact, versioned, checksummed, streamable, strictly
+"""The ``.aec`` container (format version 7): compact, versioned, checksummed, streamable, strictly
 parsed.
 
 Layout::
 
-    "AEC" u8               magic; then the format version, 6, plus 0x80 for a single image
+    "AEC" u8               magic; then the format version, 7, plus 0x80 for a single image
                            (format 2: "AEC" 0x00 0x02)
     varint + msgpack       header record: [model, quality, image_shape(, batched(, meta))]
-    then, for a single image (batched false, version byte 0x86):
+    then, for a single image (batched false, version byte 0x87):
     bytes                  its ANS stream, up to the last 4 bytes
     u32 little-endian      CRC-32 of every byte before it, checked before anything is decoded
-    or, for an archive (batched true, version byte 0x06):
+    or, for an archive (batched true, version byte 0x07):
     u32 little-endian      CRC-32 of every byte before it: the header is checked before any chunk
     (varint + msgpack)*    chunk records: [n, data, crc(, shape)]
     0x00                   end of chunks (a record length of zero)
     varint + msgpack       index record: [counts, offsets], each chunk's image count and the
-                           offset of its record from the start of the file (formats 5 and 6)
+                           offset of its record from the start of the file (formats 5 to 7)
     u32 little-endian      CRC-32 of the index record (its length and its msgpack value)
     u32 little-endian      the index record's size in bytes: found from the end of the file
     u32 little-endian      CRC-32 of every byte before it
@@ -30,7 +30,8 @@ Header fields, by position (trailing fields omitted when they hold their default
 
 0. ``model``: bin, 8 bytes: the start of the SHA-256 fingerprint of the model that made the
    file (a model file's ``fingerprint`` is the full hash as hex); decoders refuse another model.
-1. ``quality``: int, 1..255 (a level of that model), or 0: the model's lossless coder (format 6).
+1. ``quality``: int, 1..255 (a level of that model), or 0: the model's lossless coder (format 6
+   on).
 2. ``image_shape``: array ``[H, W]`` or ``[H, W, C]``; 1 <= H, W <= 65536, 1 <= C <= 4,
    H*W*C <= 2**29: the first chunk's images (an archive's chunks may record their own).
 3. ``batched``: bool; false: the file holds exactly one image, restored as (H, W[, C]).
@@ -55,15 +56,17 @@ grid and the padding follow from the image shape and the model's tile, so ``code
 Readers still present the header as a dict with every field (``bitstream.header.HEADER_FIELDS``),
 implied ones filled in.
 
-Every byte is covered by the final CRC; each chunk also carries its own, so a stream reader
-can stop at the first damaged chunk before decoding it. The index (its own CRC, read from the
-end) lets a reader of a seekable file go straight to the chunks that hold the images it wants
-(``RandomAccess``): it checks the header, the index and those chunks, and a damaged chunk costs
-only its own images. A sequential reader checks that the index agrees with the chunks it read.
-Every size is checked against a limit (and against the bytes actually present) before anything is
-allocated. Version 5 is version 6 without the depth and max_error fields (every file 8-bit and
-lossy). Version 4 is version 5's layout without the index (a random-access reader finds its chunks
-by reading them all once); version 3 is version 4's, but its tile-level streams carry no poses
+Every byte is covered by the final CRC; each chunk also carries its own, so a stream reader can stop
+at the first damaged chunk before decoding it. The index (its own CRC, read from the end) lets a
+reader of a seekable file go straight to the chunks that hold the images it wants
+(``RandomAccess``): it checks the header, the index and those chunks, and a damaged chunk costs only
+its own images. A sequential reader checks that the index agrees with the chunks it read. Every size
+is checked against a limit (and against the bytes actually present) before anything is allocated.
+Version 6 is version 7's layout; its lossless streams (quality 0) code pixels an anti-diagonal at a
+time (``codec.levels.lossless_legacy``), version 7's in raster order (``codec.levels.raster``).
+Version 5 is version 6 without the depth and max_error fields (every file 8-bit and lossy). Version
+4 is version 5's layout without the index (a random-access reader finds its chunks by reading them
+all once); version 3 is version 4's, but its tile-level streams carry no poses
 (``codec.levels.poses``): readers pass the version on to the codec, which decodes either. Version 2
 (a 5-byte magic, no header checksum, no single-image form, streams without an end marker) is
 still read; version 1 (string-keyed maps, u32 lengths) was a pre-release format and is refused.
@@ -103,10 +106,10 @@ MODEL_MAGIC = b"AECM"  # a model file's (``codec/levels/modelfile.py``): told ap
 SINGLE_IMAGE = (
     0x80  # set in the version byte of a single image's file: the form is known before the header
 )
-FORMAT_VERSION = 6
+FORMAT_VERSION = 7
 # 2: no header checksum, streams without an end marker; 3: tile streams without poses; 4: no
 # index; 5: no depth or max_error (every file 8-bit, every level lossy)
-READ_VERSIONS = (2, 3, 4, 5, 6)
+READ_VERSIONS = (2, 3, 4, 5, 6, 7)
 INDEXED_VERSION = 5  # archives carry an index from this version on
 MAX_INDEX_CHUNKS = 1 << 22  # chunks one archive may hold (4 million: billions of small images)
 MAX_INDEX_BYTES = 1 << 26

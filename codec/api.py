@@ -351,14 +351,16 @@ def compress(
     ``max_error``) uint8 or uint16 exactly or within a bound.
 
     Args:
-        images: a uint8 array (bool is taken as 0/255): one image (H, W) or (H, W, C) with C 3 or
-            4 (colour), or a batch (N, H, W) or (N, H, W, C); or a list of images of any sizes.
+        images: a uint8 array (bool is taken as 0/255): one image (H, W) or (H, W, C) with C 2
+            (grey + alpha), 3 (colour) or 4 (colour + alpha), or a batch (N, H, W) or (N, H, W, C);
+            or a list of images of any sizes. An alpha channel comes back exactly whatever the
+            quality (it is coded by the model's lossless coder: ``levels/alpha.py``).
         quality: one of ``codec.QUALITIES``, the same on every model (``levels/scale.py``): 1 a
             preview, 2-13 about 25-47 dB, 14 near-lossless, 15 lossless; None: 6.
         model: a ``Model``, a model file's path, or None: the bundled model that codes a sample of
             the images best at that quality (``choose_model``).
         meta: a small dict stored verbatim in the header (the CLI records the original file name).
-        grey_stack: take a 3-D array whose last axis is 3 or 4 as grey images of width 3 or 4.
+        grey_stack: take a 3-D array whose last axis is 2 to 4 as grey images of that width.
         pool: a ``parallel.DaskPool`` to code the chunks on (the same bytes as without).
         lossless: code every pixel exactly, with the model's lossless coder (as ``max_error=0``).
         max_error: near-lossless: every pixel within this many levels of the original (1 to 32, as

@@ -174,8 +174,9 @@ def check_depth_of(a: np.ndarray, depth: int) -> np.ndarray:
 def as_batch(images, *, grey_stack: bool = False) -> tuple[np.ndarray, bool]:
     """(images as a batch (N, H, W[, C]), whether the input was a batch).
 
-    A 3-D array whose last axis is 3 or 4 is one colour image (H, W, C), as in Pillow,
-    imageio and scikit-image; ``grey_stack`` takes it as N grey images of width 3 or 4.
+    A 3-D array whose last axis is 2, 3 or 4 is one image (H, W, C): grey + alpha, colour, colour +
+    alpha, as in Pillow, imageio and scikit-image; ``grey_stack`` takes it as N grey images of
+    width 2 to 4.
     """
     a = check_images(images)
     if one_image(a.shape, grey_stack):

@@ -286,21 +286,54 @@ def test_every_8_bit_mode_round_trips_through_the_command_line(tmp_path, test_im
         assert (restored[..., -1] == 255).all()  # an opaque alpha channel comes back exactly
 
 
-@pytest.mark.parametrize("mode", ["LA", "RGBA", "P"])
-def test_a_transparent_image_is_refused_not_coded_lossily(tmp_path, test_images, mode):
-    rgba = np.stack(
-        [test_images[7], test_images[8], test_images[9], np.where(test_images[7] > 20, 255, 0)], -1
-    )
-    im = Image.fromarray(rgba.astype(np.uint8), "RGBA")
-    if mode == "P":  # a palette with a transparent entry
+def _transparent(test_images, mode: str) -> Image.Image:
+    """A picture whose alpha is a mask of its first plane (a palette: a transparent entry)."""
+    if mode == "P":
         im = Image.fromarray(test_images[7]).convert("P")
         im.info["transparency"] = 0
-    (im.convert(mode) if mode != "P" else im).save(
-        tmp_path / "in.png", **({"transparency": 0} if mode == "P" else {})
-    )
-    r = run("--rm", "in.png", cwd=tmp_path)
-    assert r.returncode == 1 and b"transparent alpha channel" in r.stderr
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.png"]
+        return im
+    mask = np.where(test_images[7] > 20, 255, np.where(test_images[7] > 5, 100, 0))
+    rgba = np.stack([test_images[7], test_images[8], test_images[9], mask], -1)
+    return Image.fromarray(rgba.astype(np.uint8), "RGBA").convert(mode)
+
+
+@pytest.mark.parametrize("options", [("--quality", "9"), ("--lossless",)])
+@pytest.mark.parametrize("mode", ["LA", "RGBA", "P"])
+def test_a_transparent_image_keeps_its_alpha_exactly_whatever_the_colour_gets(
+    tmp_path, test_images, mode, options
+):
+    im = _transparent(test_images, mode)
+    im.save(tmp_path / "in.png", **({"transparency": 0} if mode == "P" else {}))
+    original = np.asarray(Image.open(tmp_path / "in.png").convert("RGBA" if mode == "P" else mode))
+    r = run("-q", "--rm", *options, "--model", FMNIST, "in.png", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.png.aec"]
+    assert run("-d", "in.png.aec", cwd=tmp_path).returncode == 0
+    restored = Image.open(tmp_path / "in.png")
+    assert restored.mode == ("RGBA" if mode == "P" else mode)  # a palette: the colours it shows
+    restored = np.asarray(restored)
+    assert np.array_equal(restored[..., -1], original[..., -1])
+    bound = 0 if options == ("--lossless",) else 7  # quality 9 (>= 38 dB): half its step of 14
+    assert np.abs(restored[..., :-1].astype(int) - original[..., :-1]).max() <= bound
+
+
+@pytest.mark.parametrize("channels", [2, 4])
+def test_a_16_bit_image_with_alpha_keeps_it_exactly(tmp_path, test_images, channels):
+    import imagecodecs
+
+    planes = [test_images[i].astype(np.uint16) * 257 for i in (7, 8, 9)][: channels - 1]
+    alpha = np.where(test_images[7] > 20, 65535, 1234).astype(np.uint16)
+    image = np.stack([*planes, alpha], -1)
+    (tmp_path / "deep.png").write_bytes(imagecodecs.png_encode(image))
+    for options, bound in ((("--lossless",), 0), (("--max-error", "3"), 3)):
+        assert run("-q", "-f", *options, "deep.png", cwd=tmp_path).returncode == 0
+        (tmp_path / "deep.png").rename(tmp_path / "original.png")
+        assert run("-d", "deep.png.aec", cwd=tmp_path).returncode == 0
+        restored = imagecodecs.png_decode((tmp_path / "deep.png").read_bytes())
+        assert restored.dtype == np.uint16 and restored.shape == image.shape
+        assert np.array_equal(restored[..., -1], alpha)
+        assert np.abs(restored[..., :-1].astype(int) - image[..., :-1]).max() == bound
+        (tmp_path / "original.png").replace(tmp_path / "deep.png")
 
 
 def test_a_16_bit_image_asked_for_lossily_is_refused_and_kept(tmp_path):

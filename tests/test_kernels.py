@@ -224,34 +224,48 @@ def test_compiled_raw_bits_and_reconstruction_invert_the_hybrid_tokens():
 
 
 FIXTURES = Path(__file__).parent / "data"
-# (file stem, compress arguments): written by the numpy-only coder (commit ef253ae)
-WRITTEN_BY_NUMPY = {
+# (file stem, compress arguments): format 6, written by the numpy-only coder (commit ef253ae);
+# format 7 (raster order, ``raster.py``), written of the same images by commit-time main
+CASES = {
     # made with the Fashion-MNIST model (by shape then; named now, as the default measures)
-    "format6-fashion-lossless": {"lossless": True, "model": "fmnist"},
-    "format6-fashion-k2": {"max_error": 2, "model": "fmnist"},
-    "format6-photo-lossless": {
-        "lossless": True
-    },  # colour, an image's own tree tried (the model's kept)
-    "format6-coffee-lossless": {
-        "lossless": True
-    },  # colour, its own tree with the weighted predictor
-    "format6-moon-lossless": {"lossless": True},  # grey, its own tree with the weighted predictor
-    "format6-deep12-lossless": {"lossless": True, "model": "deep"},  # 12-bit data in uint16
-    "format6-deep12-k3": {"max_error": 3, "model": "deep"},
+    "fashion-lossless": {"lossless": True, "model": "fmnist"},
+    "fashion-k2": {"max_error": 2, "model": "fmnist"},
+    # the photo model named: the one chosen by measuring is kept per image size for the process
+    "photo-lossless": {"lossless": True, "model": "photo"},  # colour, an own tree tried
+    "coffee-lossless": {"lossless": True, "model": "photo"},  # colour, own tree, weighted predictor
+    "moon-lossless": {"lossless": True, "model": "photo"},  # grey, own tree, weighted predictor
+    "deep12-lossless": {"lossless": True, "model": "deep"},  # 12-bit data in uint16
+    "deep12-k3": {"max_error": 3, "model": "deep"},
 }
 
 
-@pytest.mark.parametrize("stem", sorted(WRITTEN_BY_NUMPY))
-def test_files_of_the_numpy_coder_decode_and_reencode_byte_for_byte(stem):
-    kwargs = dict(WRITTEN_BY_NUMPY[stem])
-    if kwargs.get("model") in ("deep", "fmnist"):
+def _case(stem: str) -> tuple[dict, bytes, np.ndarray]:
+    kwargs = dict(CASES[stem.split("-", 1)[1]])
+    if kwargs.get("model") in ("deep", "fmnist", "photo"):
         pretrained = Path(codec.__file__).parent / "pretrained"
         kwargs["model"] = codec.load_model(pretrained / f"{kwargs['model']}.aecm")
-    blob, original = (FIXTURES / f"{stem}.aec").read_bytes(), np.load(FIXTURES / f"{stem}.npy")
+    original = np.load(FIXTURES / f"format6-{stem.split('-', 1)[1]}.npy")
+    return kwargs, (FIXTURES / f"{stem}.aec").read_bytes(), original
+
+
+def _decodes_within_bound(kwargs: dict, blob: bytes, original: np.ndarray) -> None:
     back = codec.decompress(blob, model=kwargs.get("model"))
-    bound = kwargs.get("max_error", 0)
     assert back.dtype == original.dtype
-    assert np.abs(back.astype(np.int64) - original).max() == bound
+    assert np.abs(back.astype(np.int64) - original).max() == kwargs.get("max_error", 0)
+
+
+@pytest.mark.parametrize("stem", sorted(CASES))
+def test_format6_lossless_files_still_decode(stem):
+    kwargs, blob, original = _case(f"format6-{stem}")
+    assert blob[3] & 0x7F == 6
+    _decodes_within_bound(kwargs, blob, original)
+
+
+@pytest.mark.parametrize("stem", sorted(CASES))
+def test_format7_lossless_files_decode_and_reencode_byte_for_byte(stem):
+    kwargs, blob, original = _case(f"format7-{stem}")
+    assert blob[3] & 0x7F == 7
+    _decodes_within_bound(kwargs, blob, original)
     assert_same_stream(codec.compress(original, **kwargs), blob)
 
 
@@ -291,8 +305,9 @@ def test_lossy_levels_code_without_the_compiled_loops(monkeypatch, test_images):
 
 
 def test_the_build_carries_its_sources_stamp_and_a_stale_one_says_how_to_rebuild(monkeypatch):
-    source = Path(codec.levels.__file__).with_name("_kernels.pyx")
-    assert kernels.SOURCE_SHA256 == hashlib.sha256(source.read_bytes()).hexdigest()
+    folder = Path(codec.levels.__file__).parent
+    sources = (folder / "_kernels.pyx").read_bytes() + (folder / "_raster.h").read_bytes()
+    assert kernels.SOURCE_SHA256 == hashlib.sha256(sources).hexdigest()
     monkeypatch.setattr(kernels, "SOURCE_SHA256", "0" * 64)
     monkeypatch.setattr(loader, "_checked", None)
     with pytest.raises(ImportError, match=r"another version of _kernels.pyx.*pip install -e \."):

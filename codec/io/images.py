@@ -1,5 +1,6 @@
-"""Image files: reading one (8 or 16 bits, upright, an opaque alpha channel dropped and recorded),
-checking one from its header, writing one back, and the image files of a folder."""
+"""Image files: reading one (8 or 16 bits, upright, an opaque alpha channel dropped and recorded, a
+transparent one kept), checking one from its header, writing one back, and the image files of a
+folder."""
 
 from __future__ import annotations
 
@@ -46,18 +47,17 @@ LOSSY_FORMATS = (
 
 
 def read_image(source, *, check_shape=None) -> tuple[np.ndarray, dict]:
-    """An image (path or binary file) as (H, W) grey or (H, W, C) colour, uint8 or (16-bit PNG,
-    TIFF, PGM/PPM) uint16, and what restoring it needs: {"format": Pillow's format}, plus {"alpha":
-    "opaque"} when an alpha channel that was opaque everywhere was dropped (restoring puts it back,
-    exactly), and for deep files {"depth": bits} (and a PGM's "maxval" when not 2^depth - 1).
+    """An image (path or binary file) as (H, W) grey or (H, W, C) colour (C 2 or 4 with a
+    transparent alpha channel), uint8 or (16-bit PNG, TIFF, PGM/PPM) uint16, and what restoring it
+    needs: {"format": Pillow's format}, plus {"alpha": "opaque"} when an alpha channel that was
+    opaque everywhere was dropped (restoring puts it back, exactly), and for deep files {"depth": bits} (and a PGM's "maxval" when not 2^depth - 1).
     An EXIF Orientation is applied (``upright``): the image comes as viewers show it.
     ``check_shape((H, W[, C]))`` (default ``check_image_shape``) refuses it from its header.
 
     Palette and 1-bit images become the colour or grey values they show (restored as such).
 
     Raises:
-        DataError: not a readable image; several frames; 32-bit or float modes; an alpha
-            channel that is not opaque (aecodec codes pixels lossily, and would change it).
+        DataError: not a readable image; several frames; 32-bit or float modes.
         InputError: larger than aecodec codes (checked from the header, before decoding).
     """
     check_shape = check_shape or check_image_shape
@@ -112,14 +112,10 @@ def upright(a: np.ndarray, orientation: int) -> np.ndarray:
 
 def _alpha_dropped(a: np.ndarray, info: dict) -> tuple[np.ndarray, dict]:
     """The image without its alpha channel when that is opaque everywhere (recorded: restoring puts
-    it back)."""
+    it back); a transparent one is kept (aecodec codes it exactly: ``codec/levels/alpha.py``)."""
     if a.ndim == 3 and a.shape[2] in (2, 4):
-        if (a[..., -1] != _opaque_value(a.dtype, info.get("depth"))).any():
-            raise DataError(
-                "image has a transparent alpha channel; aecodec's levels are lossy and would "
-                "change it (flatten it, or keep the file as it is)"
-            )
-        a, info["alpha"] = (a[..., 0] if a.shape[2] == 2 else a[..., :3]), "opaque"
+        if (a[..., -1] == _opaque_value(a.dtype, info.get("depth"))).all():
+            a, info["alpha"] = (a[..., 0] if a.shape[2] == 2 else a[..., :3]), "opaque"
     return np.ascontiguousarray(a), info
 
 
@@ -150,8 +146,8 @@ def _deep_file(source) -> bytes | None:
 
 def _header_shape(im) -> tuple[int, ...]:
     """The shape an opened image is read as, from its header: (H, W) grey or (H, W, 3) colour (an
-    alpha channel is dropped when opaque and refused otherwise; the orientation may swap H and W,
-    which no limit tells apart)."""
+    alpha channel, dropped when opaque, is not counted: its plane is no larger than the image's;
+    the orientation may swap H and W, which no limit tells apart)."""
     bands = [b for b in im.getbands() if b not in ("A", "a")]
     colour = im.mode in ("P", "PA") or len(bands) >= 3
     return (im.height, im.width, 3) if colour else (im.height, im.width)
@@ -193,12 +189,7 @@ def scan_image(path, *, check_shape=None) -> tuple[bool, int]:
             im = _checked(im, check_shape)
             if im.mode not in ("LA", "RGBA"):
                 return False, 8
-            if (np.asarray(im.getchannel("A")) != 255).any():
-                raise DataError(
-                    "image has a transparent alpha channel; aecodec's levels are lossy and would "
-                    "change it (flatten it, or keep the file as it is)"
-                )
-            return True, 8
+            return bool((np.asarray(im.getchannel("A")) == 255).all()), 8
     except (DataError, InputError):
         raise
     except UnidentifiedImageError:

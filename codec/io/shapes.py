@@ -51,7 +51,7 @@ def check_array_shape(shape) -> None:
 
 
 def one_image(shape, grey_stack: bool = False) -> bool:
-    """Whether an array of ``shape`` is one image: (H, W), or (H, W, 3|4) as in Pillow, imageio and
-    scikit-image, unless ``grey_stack`` (N grey images of width 3 or 4): the one rule of the API,
-    the command line and training."""
-    return len(shape) == 2 or (len(shape) == 3 and shape[2] in (3, 4) and not grey_stack)
+    """Whether an array of ``shape`` is one image: (H, W), or (H, W, 2|3|4) (grey + alpha, colour,
+    colour + alpha) as in Pillow, imageio and scikit-image, unless ``grey_stack`` (N grey images
+    of width 2 to 4): the one rule of the API, the command line and training."""
+    return len(shape) == 2 or (len(shape) == 3 and shape[2] in (2, 3, 4) and not grey_stack)

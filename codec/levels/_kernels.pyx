@@ -17,7 +17,8 @@ negative numbers goes through ``_floordiv`` (C's ``/`` truncates).
 import numpy as np
 
 from libc.math cimport INFINITY
-from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t
+from libc.string cimport memset
+from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t, uint32_t, uint64_t
 
 ctypedef fused prop_t:
     int32_t
@@ -396,40 +397,51 @@ def own_prediction(const int32_t[:, ::1] r, const int64_t[::1] here, const int64
     return out_
 
 
-def split_histograms(const int64_t[::1] node_of, const int64_t[::1] binned, const int64_t[:, ::1] sym,
-                     Py_ssize_t m, Py_ssize_t nb, Py_ssize_t a):
-    """Counts (m, K, nb, a) int64 of each leaf's pixels by bin of one property and by symbol of each of
-    K predictors: ``image_tree.grow``'s histograms, in one pass."""
+def split_histograms(int32_t[:, :, :, ::1] out, const int32_t[::1] node_of, const uint8_t[::1] binned,
+                     const int16_t[:, ::1] sym):
+    """Fill ``out`` (m, nb, K, a) with the counts of each leaf's pixels by bin of one property and by
+    symbol of each of K predictors: ``image_tree.grow``'s histograms, in one pass (a buffer reused:
+    a fresh one per property cost more in page faults than the counting)."""
     cdef Py_ssize_t kk = sym.shape[0], n = node_of.shape[0], px, s
-    out_ = np.zeros((m, kk, nb, a), np.int64)
-    cdef int64_t[:, :, :, ::1] out = out_
+    if out.shape[2] != kk:
+        raise ValueError("split_histograms: one histogram per predictor expected")
     with nogil:
+        memset(&out[0, 0, 0, 0], 0, out.shape[0] * out.shape[1] * kk * out.shape[3] * sizeof(int32_t))
         for px in range(n):
             for s in range(kk):
-                out[node_of[px], s, binned[px], sym[s, px]] += 1
-    return out_
+                out[node_of[px], binned[px], s, sym[s, px]] += 1
 
 
-def best_splits(const int64_t[:, :, :, ::1] h, const int64_t[:, :, ::1] whole, const double[::1] raw,
+def best_splits(const int32_t[:, :, :, ::1] h, const int64_t[:, :, ::1] whole, const double[::1] raw,
                 const double[::1] xlogx):
-    """For each leaf i of ``image_tree.grow``'s histograms h (m, K, nb, a) (bins of one property) and its
+    """For each leaf i of ``image_tree.grow``'s histograms h (m, nb, K, a) (bins of one property) and its
     whole histograms (m, K, a): the cheapest split into bins <= j and the rest, each side coded with
     its best predictor among the K, as (bits (m,), j (m,)): the bits of a histogram are
     T log2 T - sum c log2 c (``xlogx`` a table of c log2 c) plus its tokens' raw bits (``raw`` (a,)).
-    Sums are updated where a bin's counts are not zero: an empty bin costs nothing to pass."""
-    cdef Py_ssize_t m = h.shape[0], kk = h.shape[1], nb = h.shape[2], a = h.shape[3], i, s, j, x
-    cdef int64_t c, left_c, right_c
+    Only the leaf's symbols are visited, and only bins that hold pixels (an empty bin moves no
+    split)."""
+    cdef Py_ssize_t m = h.shape[0], nb = h.shape[1], kk = h.shape[2], a = h.shape[3], i, s, j, x, u, used
+    cdef int64_t c, left_c, right_c, in_bin
     cost_ = np.full(m, np.inf)
     at_ = np.zeros(m, np.int64)
     left_ = np.zeros((kk, a), np.int64)
     sums_ = np.zeros((kk, 6), np.float64)  # per predictor: left total, sum f, raw bits; the same right
+    symbols_ = np.zeros(a, np.int64)
     cdef double[::1] cost = cost_
-    cdef int64_t[::1] at = at_
+    cdef int64_t[::1] at = at_, symbols = symbols_
     cdef int64_t[:, ::1] left = left_
     cdef double[:, ::1] sums = sums_
     cdef double best_left, best_right, bits
     with nogil:
         for i in range(m):
+            used = 0
+            for x in range(a):
+                c = 0
+                for s in range(kk):
+                    c += whole[i, s, x]
+                if c:
+                    symbols[used] = x
+                    used += 1
             for s in range(kk):
                 sums[s, 0], sums[s, 1], sums[s, 2], sums[s, 3], sums[s, 4], sums[s, 5] = 0, 0, 0, 0, 0, 0
                 for x in range(a):
@@ -439,10 +451,16 @@ def best_splits(const int64_t[:, :, :, ::1] h, const int64_t[:, :, ::1] whole, c
                     sums[s, 4] += xlogx[c]
                     sums[s, 5] += c * raw[x]
             for j in range(nb - 1):
+                in_bin = 0
+                for u in range(used):
+                    in_bin += h[i, j, 0, symbols[u]]
+                if in_bin == 0:
+                    continue
                 best_left, best_right = INFINITY, INFINITY
                 for s in range(kk):
-                    for x in range(a):
-                        c = h[i, s, j, x]
+                    for u in range(used):
+                        x = symbols[u]
+                        c = h[i, j, s, x]
                         if c:
                             left_c, right_c = left[s, x], whole[i, s, x] - left[s, x]
                             sums[s, 1] += xlogx[left_c + c] - xlogx[left_c]
@@ -459,3 +477,212 @@ def best_splits(const int64_t[:, :, :, ::1] h, const int64_t[:, :, ::1] whole, c
                 if best_left + best_right < cost[i]:
                     cost[i], at[i] = best_left + best_right, j
     return cost_, at_
+
+
+# The lossless stream of container format 7 in one compiled pass (``_raster.h``; ``raster.py``).
+
+cdef extern from "_raster.h":
+    ctypedef struct rs_setup:
+        const int64_t *nodes
+        const int16_t *leaf
+        const int8_t *predictor
+        int64_t leaves
+        int uses_wp, predicts
+        int64_t n, k, h, w
+        const int64_t *top
+        const int64_t *plane_id
+        const int64_t *scale
+        int64_t step
+        const int64_t *thresholds
+        const int64_t *blend
+        const int64_t *max_weights
+        const int64_t *pc
+        int64_t extra
+        int64_t t, direct_bits, msb
+    ctypedef struct rs_tables:
+        int64_t S
+        int64_t *counts
+        int64_t *total
+        int64_t *fresh
+        uint32_t *cum
+        int64_t weight, refresh, halve_at
+    ctypedef struct rs_coder:
+        uint32_t *words
+        int64_t size
+    int RS_ENCODE, RS_DECODE, RS_COUNT, RS_MAX_SYMBOLS
+    int rs_take(rs_coder *c, const uint32_t *words, int64_t m) nogil
+    void rs_release(rs_coder *c) nogil
+    int rs_flush(rs_coder *c) nogil
+    int rs_push_gathered(rs_coder *c) nogil
+    int rs_code(const rs_setup *s, rs_tables *t, rs_coder *co, int32_t *planes, int mode,
+                int64_t *counts) nogil
+    int rs_sample(const rs_setup *s, const int32_t *planes, const int64_t *picked, int64_t m,
+                  int32_t *props, int32_t *tokens, int64_t *counts) nogil
+
+RASTER_STATUS = {1: MemoryError, 2: "damaged", 3: "too large"}
+
+
+cdef rs_setup _setup(tuple shape, const int64_t[:, ::1] planes_of, int64_t step, const int64_t[:, ::1] nodes,
+                     const int16_t[::1] leaf, const int8_t[::1] predictor, bint uses_wp, bint predicts,
+                     const int64_t[::1] constants):
+    """The setup from ``raster.py``'s arguments: ``planes_of`` (3, k) each plane's top, tree plane
+    and skew scale; ``constants``: t, direct bits, msb, then the 6 skew thresholds, the 21 blend
+    weights, the 4 maximum weights, the 3 correction factors and the extra bits of ``weighted``."""
+    cdef rs_setup s
+    if constants.shape[0] != 3 + 6 + 21 + 4 + 3 + 1 or planes_of.shape[0] != 3:
+        raise ValueError("raster: constants or planes malformed")
+    if nodes.shape[1] != 4 or leaf.shape[0] != nodes.shape[0]:
+        raise ValueError("raster: tree arrays malformed")
+    s.nodes, s.leaf, s.predictor = &nodes[0, 0], &leaf[0], &predictor[0]
+    s.leaves = predictor.shape[0]
+    s.uses_wp, s.predicts = uses_wp, predicts
+    s.n, s.k, s.h, s.w = shape
+    if planes_of.shape[1] != s.k:
+        raise ValueError("raster: one top, plane and scale per plane expected")
+    s.top, s.plane_id, s.scale = &planes_of[0, 0], &planes_of[1, 0], &planes_of[2, 0]
+    s.step = step
+    s.t, s.direct_bits, s.msb = constants[0], constants[1], constants[2]
+    s.thresholds, s.blend = &constants[3], &constants[9]
+    s.max_weights, s.pc, s.extra = &constants[30], &constants[34], constants[37]
+    return s
+
+
+def raster_code(int mode, int32_t[:, :, ::1] planes, tuple shape, const int64_t[:, ::1] planes_of, int64_t step,
+                const int64_t[:, ::1] nodes, const int16_t[::1] leaf, const int8_t[::1] predictor,
+                bint uses_wp, bint predicts, const int64_t[::1] constants, const uint32_t[:, ::1] rows,
+                int64_t weight, int64_t refresh, int64_t halve_at, const uint32_t[::1] words):
+    """Encode (mode 0) the planes (n * k, h, w) onto the stream ``words`` (constriction's
+    get_compressed), or decode (mode 1) them from it into ``planes``; returns the stream's words
+    after (encode: with the planes; decode: what is left), and a status (0, or a key of
+    RASTER_STATUS). Near-lossless encoding leaves the reconstruction in ``planes``. The leaves'
+    tables start as ``rows`` (leaves, 2T) and adapt by ``weight`` per symbol (``adaptive.py``)."""
+    cdef rs_setup s = _setup(shape, planes_of, step, nodes, leaf, predictor, uses_wp, predicts, constants)
+    cdef rs_tables t
+    cdef rs_coder co
+    cdef Py_ssize_t leaves = rows.shape[0], width = rows.shape[1], i, j
+    cdef int status
+    if mode not in (RS_ENCODE, RS_DECODE) or planes.shape[0] != s.n * s.k or planes.shape[1] != s.h \
+            or planes.shape[2] != s.w or leaves != s.leaves or width != 2 * s.t or width > RS_MAX_SYMBOLS:
+        raise ValueError("raster_code: planes, tables or mode malformed")
+    counts_ = np.ascontiguousarray(rows, np.int64)
+    total_ = counts_.sum(1)
+    fresh_ = np.zeros(leaves, np.int64)
+    cum_ = np.zeros((leaves, width + 1), np.uint32)
+    cum_[:, 1:] = np.cumsum(rows, axis=1, dtype=np.uint32)
+    cdef int64_t[:, ::1] counts = counts_
+    cdef int64_t[::1] total = total_, fresh = fresh_
+    cdef uint32_t[:, ::1] cum = cum_
+    t.S, t.counts, t.total, t.fresh, t.cum = width, &counts[0, 0], &total[0], &fresh[0], &cum[0, 0]
+    t.weight, t.refresh, t.halve_at = weight, refresh, halve_at
+    cdef const uint32_t *given = &words[0] if words.shape[0] else NULL
+    if rs_take(&co, given, words.shape[0]):
+        raise MemoryError
+    with nogil:
+        status = rs_code(&s, &t, &co, &planes[0, 0, 0], mode, NULL)
+        if status == 0 and mode == RS_ENCODE:
+            status = rs_push_gathered(&co)
+        if status == 0:
+            status = rs_flush(&co)
+    out = np.empty(co.size if status == 0 else 0, np.uint32)
+    cdef uint32_t[::1] o = out
+    for i in range(out.shape[0]):
+        o[i] = co.words[i]
+    rs_release(&co)
+    return out, status
+
+
+def raster_counts(const int32_t[:, :, ::1] planes, tuple shape, const int64_t[:, ::1] planes_of,
+                  const int64_t[:, ::1] nodes, const int16_t[::1] leaf, const int8_t[::1] predictor,
+                  bint uses_wp, bint predicts, const int64_t[::1] constants):
+    """Counts (leaves, 2T - 1) of the signed tokens of lossless planes (n * k, h, w) in each leaf
+    of the tree, and a status."""
+    cdef rs_setup s = _setup(shape, planes_of, 1, nodes, leaf, predictor, uses_wp, predicts, constants)
+    cdef int status
+    if planes.shape[0] != s.n * s.k or planes.shape[1] != s.h or planes.shape[2] != s.w:
+        raise ValueError("raster_counts: planes malformed")
+    counts_ = np.zeros((s.leaves, 2 * s.t - 1), np.int64)
+    cdef int64_t[:, ::1] counts = counts_
+    with nogil:  # counting reads the planes only
+        status = rs_code(&s, NULL, NULL, <int32_t *>&planes[0, 0, 0], RS_COUNT, &counts[0, 0])
+    return counts_, status
+
+
+def raster_sample(const int32_t[:, :, ::1] planes, tuple shape, const int64_t[:, ::1] planes_of,
+                  const int64_t[:, ::1] nodes, const int16_t[::1] leaf, const int8_t[::1] predictor,
+                  const int64_t[::1] constants, const int64_t[::1] picked):
+    """(properties (21, m) int32, each predictor's signed tokens (5, m) int32) of the values at the
+    sorted positions ``picked`` (in coding order) of lossless planes (n * k, h, w); the counts
+    (leaves, 2T - 1) of every value's signed token in each leaf of a tree that predicts as CALIC does
+    (a model's); and a status."""
+    cdef rs_setup s = _setup(shape, planes_of, 1, nodes, leaf, predictor, True, False, constants)
+    cdef Py_ssize_t m = picked.shape[0]
+    cdef int status
+    if planes.shape[0] != s.n * s.k or planes.shape[1] != s.h or planes.shape[2] != s.w:
+        raise ValueError("raster_sample: planes malformed")
+    if np.any(np.asarray(predictor)) or (m and (np.any(np.diff(picked) <= 0) or picked[0] < 0)):
+        raise ValueError("raster_sample: a tree that predicts otherwise, or positions not sorted")
+    props_ = np.zeros((PROPS, m), np.int32)
+    tokens_ = np.zeros((5, m), np.int32)
+    counts_ = np.zeros((s.leaves, 2 * s.t - 1), np.int64)
+    cdef int32_t[:, ::1] props = props_, tokens = tokens_
+    cdef int64_t[:, ::1] counts = counts_
+    cdef const int64_t *at = &picked[0] if m else NULL
+    with nogil:
+        status = rs_sample(&s, &planes[0, 0, 0], at, m, &props[0, 0] if m else NULL,
+                           &tokens[0, 0] if m else NULL, &counts[0, 0])
+    return props_, tokens_, counts_, status
+
+
+cdef extern from "_raster.h":
+    int rs_gather(rs_coder *c, uint32_t start, uint32_t freq) nogil
+    void rs_advance(rs_coder *c, uint64_t start, uint64_t freq) nogil
+    uint64_t rs_slot(const rs_coder *c) nogil
+
+
+def rans_push(const uint32_t[::1] words, const uint32_t[::1] starts, const uint32_t[::1] freqs):
+    """The stream ``words`` with the symbols (start, frequency), at 24-bit precision, pushed so that
+    they read back first to last: what the raster coder does, for the tests to hold to
+    constriction's ``encode_reverse``."""
+    cdef rs_coder co
+    cdef Py_ssize_t i
+    if rs_take(&co, &words[0] if words.shape[0] else NULL, words.shape[0]):
+        raise MemoryError
+    for i in range(starts.shape[0]):
+        if freqs[i] == 0 or starts[i] + freqs[i] > (1 << 24) or rs_gather(&co, starts[i], freqs[i]):
+            rs_release(&co)
+            raise ValueError("rans_push: a frequency of 0, past 2^24, or no memory")
+    status = rs_push_gathered(&co) or rs_flush(&co)
+    out = np.array(<uint32_t[:co.size]> co.words, np.uint32) if co.size else np.zeros(0, np.uint32)
+    rs_release(&co)
+    if status:
+        raise MemoryError
+    return out
+
+
+def rans_pop(const uint32_t[::1] words, const uint32_t[::1] cum, Py_ssize_t count):
+    """(``count`` symbols read off ``words`` with one table, given cumulatively (S + 1 entries from 0
+    to 2^24), the words left): the raster decoder's reading, for the tests."""
+    cdef rs_coder co
+    cdef Py_ssize_t i, s, lo, hi, mid
+    cdef uint64_t slot
+    out_ = np.empty(count, np.int64)
+    cdef int64_t[::1] out = out_
+    if rs_take(&co, &words[0] if words.shape[0] else NULL, words.shape[0]):
+        raise MemoryError
+    for i in range(count):
+        slot = rs_slot(&co)
+        lo, hi = 0, cum.shape[0] - 1
+        while hi - lo > 1:
+            mid = (lo + hi) >> 1
+            if cum[mid] <= slot:
+                lo = mid
+            else:
+                hi = mid
+        out[i] = lo
+        rs_advance(&co, cum[lo], cum[lo + 1] - cum[lo])
+    status = rs_flush(&co)
+    left = np.array(<uint32_t[:co.size]> co.words, np.uint32) if co.size else np.zeros(0, np.uint32)
+    rs_release(&co)
+    if status:
+        raise MemoryError
+    return out_, left

@@ -10,8 +10,8 @@ quantile of the property) that most lower the entropy of its residuals' tokens, 
 predictor best for it, while that saves more than a split costs (SPLIT_BITS: its bits in the stream
 and what a new table costs to learn). Two trees are grown: one whose splits are chosen for CALIC's
 residuals (its leaves then choose their predictor), one whose splits are chosen knowing every leaf
-chooses; the one that fits the chunk better (``estimate``) is tried against the model's tree, and
-the encoder keeps the smaller stream.
+chooses. The encoder keeps the tree, of these two and the model's, that ``adaptive_bits`` (and
+``bits_of`` the tree itself) says codes the chunk in the fewest bits, without coding it twice.
 
 BINS and the own tables' prior (``lossless.OWN_TREE_PRIOR``) were chosen on training images only
 (the deep model's three and five of the photo model's, coded with their own trees): 16 bins and a
@@ -65,16 +65,18 @@ def grow(
     props: np.ndarray, tokens: np.ndarray, t: int, search: int = 1, scale: float = 1.0
 ) -> Tree:
     """A tree over properties (P, N) for tokens (K, N) (each predictor's signed tokens of the N
-    pixels, a ``sample`` of the chunk's worth ``scale`` of it), its splits chosen with the first
-    ``search`` predictors (1: CALIC's alone), its leaves' predictors among all."""
+    pixels, a ``sample`` of the chunk's worth ``scale`` of it), its splits chosen with the
+    ``search`` predictors that code the whole sample best, its leaves' predictors among all."""
     n = tokens.shape[1]
     a = 2 * t - 1
     raw = hybrid.raw_bits_of(np.abs(np.arange(a) - (t - 1))).astype(np.float64)
-    sym = np.ascontiguousarray(tokens + (t - 1), np.int64)
+    sym = np.ascontiguousarray(tokens + (t - 1), np.int16)  # 2T - 1 <= 151 symbols
+    order = np.argsort(_bits(_histograms(np.zeros(n, np.int32), sym, 1, a)[0], raw), kind="stable")
+    sym = np.ascontiguousarray(sym[order])  # the searched first
     counts = np.arange(n + 1, dtype=np.float64)
     xlogx = counts * np.log2(np.maximum(counts, 1))  # c log2 c of every count a leaf can hold
     thresholds, binned = _bins(props)
-    node_of = np.zeros(n, np.int64)  # each pixel's current leaf (index into this level's leaves)
+    node_of = np.zeros(n, np.int32)  # each pixel's current leaf (index into this level's leaves)
     nodes = [_node()]
     level_nodes = [0]
     for _ in range(MAX_LEVELS):
@@ -94,7 +96,9 @@ def grow(
         goes_left = (
             np.take_along_axis(props, best[1][node_of].clip(0)[None], 0)[0] <= best[2][node_of]
         )
-        node_of = np.where(split_here[node_of], new_index[node_of, np.where(goes_left, 0, 1)], -1)
+        node_of = np.where(
+            split_here[node_of], new_index[node_of, np.where(goes_left, 0, 1)], -1
+        ).astype(np.int32)
         keep = node_of >= 0
         props, binned, sym, node_of = (
             props[:, keep],
@@ -108,6 +112,8 @@ def grow(
         whole = _histograms(node_of, sym, len(level_nodes), a)
         for i, node in enumerate(level_nodes):
             nodes[node]["pred"] = int(_bits(whole[i], raw).argmin())
+    for node in nodes:
+        node["pred"] = int(order[node["pred"]])
     return _tree(nodes)
 
 
@@ -125,9 +131,9 @@ def _bins(props: np.ndarray) -> tuple[list, np.ndarray]:
         )
         for p in few
     ]
-    binned = np.stack(
+    binned = np.stack(  # uint8: BINS + 1 bins at most
         [np.searchsorted(th, p, "left") for th, p in zip(thresholds, props, strict=True)]
-    ).astype(np.int64)
+    ).astype(np.uint8)
     return thresholds, binned
 
 
@@ -143,10 +149,12 @@ def _best_splits(node_of, thresholds, binned, searched, whole_searched, unsplit,
     searched, whole_searched = np.ascontiguousarray(searched), np.ascontiguousarray(whole_searched)
     best = (unsplit, np.full(m, -1), np.zeros(m, np.int64))
     compiled = kernels.compiled()
+    buffer = np.empty(m * (BINS + 1) * len(searched) * a, np.int32)
     for f, (th, b) in enumerate(zip(thresholds, binned, strict=True)):
         if len(th) == 0:
             continue
-        h = compiled.split_histograms(node_of, b, searched, m, len(th) + 1, a)
+        h = buffer[: m * (len(th) + 1) * len(searched) * a].reshape(m, len(th) + 1, -1, a)
+        compiled.split_histograms(h, node_of, b, searched)
         cost, j = compiled.best_splits(h, whole_searched, raw, xlogx)
         better = cost < best[0]
         best = (
@@ -175,12 +183,38 @@ def _split(nodes: list, level_nodes: list, split_here: np.ndarray, best) -> tupl
     return new_level, new_index
 
 
-def estimate(tree: Tree, counts: np.ndarray, t: int) -> float:
-    """Bits the tree would code the chunk's pixels in with a table per leaf fitted to them
-    (``counts`` (leaves, 2T - 1): each leaf's signed tokens), plus the cost of each leaf
-    (SPLIT_BITS): an estimate to choose between trees by."""
+def adaptive_bits(counts: np.ndarray, rows: np.ndarray, prior: int, t: int) -> float:
+    """About the bits the adaptive tables (``adaptive.py``) code a chunk in: each leaf's tokens
+    (``counts`` (leaves, 2T - 1)) against a table that starts as its row of ``rows`` worth
+    ``prior`` symbols and counts what it codes, i.e. the Dirichlet-multinomial code length with
+    pseudo-counts prior * row (exact but for the tables' refresh lag), plus the raw bits."""
     raw = hybrid.raw_bits_of(np.abs(np.arange(2 * t - 1) - (t - 1))).astype(np.float64)
-    return float(_bits(counts, raw).sum() + SPLIT_BITS * tree.leaves)
+    alpha = prior * rows[:, :-1].astype(np.float64) / rows.sum(1, keepdims=True)
+    n = counts.astype(np.float64)
+    nats = (
+        _lgamma(alpha.sum(1)) - _lgamma(alpha.sum(1) + n.sum(1))
+        + (_lgamma(alpha + n) - _lgamma(alpha)).sum(1)
+    )  # fmt: skip
+    return float(-nats.sum() / np.log(2) + (n * raw).sum())
+
+
+def _lgamma(x: np.ndarray) -> np.ndarray:
+    """log Gamma(x) of x > 0 (Stirling's series past 8, the recurrence below it; error < 1e-9)."""
+    z = x + 8.0
+    shift = np.log(x * (x + 1) * (x + 2) * (x + 3)) + np.log((x + 4) * (x + 5) * (x + 6) * (x + 7))
+    series = 1 / (12 * z) - 1 / (360 * z**3) + 1 / (1260 * z**5)
+    return (z - 0.5) * np.log(z) - z + 0.5 * np.log(2 * np.pi) + series - shift
+
+
+def bits_of(tree: Tree, coder_depth: int) -> int:
+    """The bits ``write`` puts the tree in."""
+    bits = [0]
+
+    def add(symbols, index):  # raw bits: table k - 1 codes k of them
+        bits[0] += int((np.asarray(index, np.int64) + 1).sum())
+
+    write(tree, coder_depth, add)
+    return bits[0]
 
 
 def _tree(nodes: list) -> Tree:

@@ -15,6 +15,7 @@ from pathlib import Path
 from codec.errors import BuildError
 
 SOURCE = Path(__file__).with_name("_kernels.pyx")
+HEADER = Path(__file__).with_name("_raster.h")  # included by the .pyx: part of the stamp
 REBUILD = "pip install -e . (or python setup.py build_ext --inplace) in a checkout"
 _checked = None  # the module whose stamp was checked
 
@@ -39,10 +40,15 @@ def compiled():
     return module
 
 
+def source_digest() -> str:
+    """SHA-256 of the sources a build is made from, as setup.py stamps it."""
+    return hashlib.sha256(SOURCE.read_bytes() + HEADER.read_bytes()).hexdigest()
+
+
 def _check_stamp(module) -> None:
     if not SOURCE.exists():  # an installed wheel: the build is the one shipped with it
         return
-    want = hashlib.sha256(SOURCE.read_bytes()).hexdigest()
+    want = source_digest()
     got = getattr(module, "SOURCE_SHA256", "none")
     if got != want:
         raise BuildError(

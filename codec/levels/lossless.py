@@ -30,25 +30,28 @@ from __future__ import annotations
 
 import numpy as np
 
-from bitstream.coder import PRECISION, Decoder, Encoder, ideal_bits, integer_frequencies
+from bitstream.coder import PRECISION, Decoder, Encoder, integer_frequencies
+from bitstream.container import FORMAT_VERSION
 from bitstream.errors import FormatError, LimitError
 from codec.errors import InputError
 from codec.levels import (
     adaptive,
     hybrid,
     image_tree,
-    kernels,
+    lossless_legacy,
     modelfile,
     predict,
+    raster,
     registry,
     weighted,
 )
 from codec.levels import lossless_forms as forms
-from codec.levels.context_tree import PREDICTORS, Tree, check_tree, properties
-from codec.levels.lossless_planes import LOSSLESS_BATCH_PIXELS, lossless_plane, plane_parts
+from codec.levels.context_tree import Tree, check_tree, properties
 from codec.levels.planes import WHOLE_CHUNK_PIXELS, from_planes, to_planes
 
 MAX_ERROR = 32  # near-lossless bounds offered: 1..32
+RASTER_VERSION = 7  # container format from which chunks are coded in raster order (raster.py)
+LOSSLESS_BATCH_PIXELS = 1 << 20  # original_properties computes this many pixels' at a time
 
 # The largest image, and chunk, the lossless coder encodes: it holds about 50 bytes per value while
 # encoding (the weighted predictor's passes, a plane's residuals and leaves, the coder's parts), so
@@ -125,6 +128,12 @@ PRIORS = (256, 1024, 4096, 16384)
 OWN_TREE_PRIOR = 16  # an image's own tree starts from a generic table: it adapts fast
 OWN_TREE_MAX_IMAGES = 8  # chunks of a few large images may grow a tree of their own
 OWN_TREE_MIN_SAMPLES = 1 << 12
+# The predictors an own tree's splits are chosen with: the three that code the chunk's sample
+# best. On the held-out photos and 16-bit images (python -m benchmarks.own_tree), all five took
+# 0.02% fewer bytes and 8% more encoding time, two 0.26% more bytes and 8% less time. A second
+# tree whose splits were chosen for CALIC's residuals alone (grown before format 7) was estimated
+# smaller on none.
+SEARCHED_PREDICTORS = 3
 
 
 class LosslessCoder:
@@ -134,6 +143,7 @@ class LosslessCoder:
     kind = "lossless"
     max_coded_pixels = WHOLE_CHUNK_PIXELS
     max_image_values = LOSSLESS_VALUES
+    own_prior = OWN_TREE_PRIOR
 
     def __init__(self, depth: int, tree: Tree, rows: np.ndarray, prior: int = 1024):
         if prior not in PRIORS:
@@ -141,18 +151,6 @@ class LosslessCoder:
         self.depth, self.tree, self.rows, self.prior = depth, tree, rows, prior
         self.t = hybrid.tokens_per_sign(depth)
         self.leaves = len(rows)
-
-    def _code_plane(self, tables: adaptive.AdaptiveTables, parts, add) -> None:
-        """Hand each step's parts to ``add(symbols, table numbers)`` in coding order, adapting as
-        it goes."""
-        for q, leaves in parts:
-            token, raw, extra = hybrid.token_of(np.abs(q))
-            signed = hybrid.signed(token, q < 0)
-            # by leaf (int16: a radix sort), through its table now
-            add(signed, leaves, tables.current.copy())
-            sent = extra > 0
-            add(raw[sent], (extra[sent] - 1).astype(np.int16))
-            tables.update(leaves, signed)
 
     def encode_planes(
         self,
@@ -165,131 +163,66 @@ class LosslessCoder:
     ):
         """One stream of planes (n * C, H, W) (each image's channels in turn) of ``depth``-bit
         samples (at most the coder's, its default), and the reconstruction. The chunk's form
-        (colour transform, value sets: ``lossless_forms.py``) is chosen and written first; then,
-        lossless, whether the chunk has a tree of its own (``image_tree.py``): a chunk of a few
-        large images is coded with the model's tree and with one of its own, and the smaller
-        stream kept."""
+        (colour transform, value sets: ``lossless_forms.py``) is written first; then, lossless,
+        whether the chunk has a tree of its own (``image_tree.py``: grown for a chunk of a few
+        large images, and kept where it is estimated to code the chunk in fewer bits than the
+        model's); then the pixels, in one compiled pass (``raster.py``)."""
         step, depth = 2 * max_error + 1, depth or self.depth
         form = forms.choose(planes, channels, depth, self.depth, max_error)
         coded, k = forms.forward(form, planes, channels, depth), form.planes(channels)
-        n = len(planes) // channels
-        candidates, wp = [None], None
-        if not max_error and n <= OWN_TREE_MAX_IMAGES and coded.size >= OWN_TREE_MIN_SAMPLES:
-            wp = self._weighted_passes(coded, k, form, depth)
-            candidates.append(self._own_tree(coded, k, form, depth, wp))
-        best = None
-        for own in candidates:
-            stream, out = self._stream(coded, k, form, channels, depth, step, own, min_bytes, wp)
-            if best is None or len(stream) < len(best[0]):
-                best = stream, out
-        return best[0], forms.inverse(form, best[1], channels, depth)
-
-    @staticmethod
-    def _weighted_passes(coded, k: int, form, depth: int) -> list:
-        n, h, w = coded.shape
-        return [
-            weighted.whole_pass(
-                predict.padded(coded[c::k]),
-                predict.schedule(h, w),
-                predict.offsets(w),
-                form.top(c, depth),
-            )
-            for c in range(k)
-        ]
-
-    def _own_tree(self, coded, k: int, form, depth: int, wp) -> Tree:
-        """The better by estimate of two trees grown for the chunk (``image_tree.py``): one whose
-        splits are chosen for CALIC's residuals, one knowing that every leaf chooses its
-        predictor."""
-        columns, scale = image_tree.sample(coded.size)
-        props, tokens = original_properties(
-            coded, k, form, depth, predictors=True, wp=wp, columns=columns
-        )
-        trees = [
-            image_tree.grow(props, tokens, self.t, search, scale) for search in (1, len(PREDICTORS))
-        ]
-        return min(
-            trees,
-            key=lambda tree: image_tree.estimate(
-                tree, self._counts(tree, coded, k, form, depth, wp), self.t
-            ),
-        )
-
-    def _counts(self, tree: Tree, coded, k: int, form, depth: int, wp) -> np.ndarray:
-        """Counts (leaves, 2T - 1) of the signed tokens of every pixel of the chunk in each leaf
-        of ``tree``."""
-        a, counts, previous = (
-            2 * self.t - 1,
-            np.zeros((tree.leaves, 2 * self.t - 1), np.int64),
-            None,
-        )
-        for c in range(k):
-            q, leaves, previous = lossless_plane(
-                coded[c::k],
-                form.top(c, depth),
-                tree,
-                form.plane_id(c),
-                previous,
-                form.scale_depth(c, depth),
-                wp[c],
-            )
-            q, leaves = q.reshape(-1), leaves.reshape(-1)
-            for s in range(0, len(q), LOSSLESS_BATCH_PIXELS):  # token_of copies in int64: batches
-                qs = q[s : s + LOSSLESS_BATCH_PIXELS]
-                token = hybrid.signed(hybrid.token_of(np.abs(qs))[0], qs < 0) + (self.t - 1)
-                key = leaves[s : s + LOSSLESS_BATCH_PIXELS].astype(np.int64) * a + token
-                counts += np.bincount(key, minlength=counts.size).reshape(counts.shape)
-        return counts
-
-    def _stream(
-        self,
-        coded,
-        k: int,
-        form,
-        channels: int,
-        depth: int,
-        step: int,
-        own,
-        min_bytes: int,
-        wp=None,
-    ):
-        """(stream, reconstruction of the coded planes) with the model's tree or ``own``."""
-        tables = adaptive.AdaptiveTables(self.rows, self.depth, self.prior)
-        encoder = Encoder(tables)
+        chunk = raster.Chunk.of(_shape(coded, k), form, depth, step, self.depth)
+        own = None
+        if step == 1 and chunk.shape[0] <= OWN_TREE_MAX_IMAGES:
+            own = self.own_tree(coded, chunk) if coded.size >= OWN_TREE_MIN_SAMPLES else None
+        encoder = Encoder(adaptive.AdaptiveTables(self.rows, self.depth, self.prior))
         forms.write(form, channels, depth, self.depth, encoder.add)
-        tree = self._tree_in_stream(own, step, tables, encoder.add)
-        out, previous = np.empty_like(coded), None
-        for c in range(k):
-            parts, restored, previous = plane_parts(
-                coded[c::k],
-                form.top(c, depth),
-                step,
-                tree,
-                form.plane_id(c),
-                previous,
-                form.scale_depth(c, depth),
-                None if wp is None else wp[c],
-            )
-            out[c::k] = restored
-            self._code_plane(tables, parts, encoder.add)
-        return encoder.finish(min_bytes=min_bytes), out
+        tree = self.tree_in_stream(own, step, chunk.shape[0], add=encoder.add)
+        push, out = raster.encode(coded, chunk, tree, *self.start(tree))
+        encoder.add_words(push)
+        return encoder.finish(min_bytes=min_bytes), forms.inverse(form, out, channels, depth)
 
-    def _tree_in_stream(self, own, step: int, tables, add=None, read=None) -> Tree:
+    def start(self, tree: Tree) -> tuple[np.ndarray, int]:
+        """(the tables the leaves of ``tree`` start with, what they are worth in symbols)."""
+        if tree is self.tree:
+            return self.rows, self.prior
+        return self.own_rows(tree.leaves), OWN_TREE_PRIOR
+
+    def own_tree(self, coded: np.ndarray, chunk) -> Tree | None:
+        """A tree of the chunk's own, or None where the model's is estimated to do better: grown on
+        a sample of the chunk, its splits chosen knowing that every leaf chooses its predictor
+        among the SEARCHED_PREDICTORS best; each tree's bits estimated from its leaves' counts over
+        the whole chunk (``image_tree.adaptive_bits``)."""
+        columns, scale = image_tree.sample(coded.size)
+        picked = np.arange(coded.size) if columns is None else columns
+        props, tokens, model_counts = raster.sample(coded, chunk, picked, self.tree)
+        tree = image_tree.grow(props, tokens, self.t, SEARCHED_PREDICTORS, scale)
+        bits = self._bits(tree, raster.counts(coded, chunk, tree)) + image_tree.bits_of(
+            tree, self.depth
+        )
+        return tree if bits < self._bits(self.tree, model_counts) else None
+
+    def _bits(self, tree: Tree, counts: np.ndarray) -> float:
+        rows, prior = self.start(tree)
+        return image_tree.adaptive_bits(counts, rows, prior, self.t)
+
+    def tree_in_stream(self, own, step: int, n: int, add=None, read=None) -> Tree:
         """The tree a lossless chunk is coded with: a bit (own tree or the model's), then the own
-        tree; the tables restarted for its leaves. Near-lossless chunks use the model's, no bit."""
+        tree. Near-lossless chunks use the model's, no bit. FormatError: a chunk of more images
+        than the encoder grows trees for claims one (damaged: it would only cost memory)."""
         if step > 1:
             return self.tree
         if read is not None:
             has_own = bool(forms.get_bits(read, 1, 1, self.depth)[0])
             own = image_tree.read(self.depth, read) if has_own else None
+            if own is not None and n > OWN_TREE_MAX_IMAGES:
+                raise FormatError(
+                    f"lossless stream: a chunk of {n} images with a tree of its own (damaged)"
+                )
         else:
             forms.put_bits(add, [own is not None], 1, self.depth)
             if own is not None:
                 image_tree.write(own, self.depth, add)
-        if own is None:
-            return self.tree
-        tables.restart(self.own_rows(own.leaves), OWN_TREE_PRIOR)
-        return own
+        return self.tree if own is None else own
 
     def own_rows(self, leaves: int) -> np.ndarray:
         """An own tree's starting tables: the model's tables' mean, for every leaf."""
@@ -305,109 +238,39 @@ class LosslessCoder:
         w: int,
         max_error: int = 0,
         depth: int | None = None,
+        *,
+        version: int = FORMAT_VERSION,
     ) -> np.ndarray:
-        """Planes (n * C, H, W) int32 from ``encode_planes``'s stream (FormatError if it is
-        damaged)."""
-        depth = depth or self.depth
-        step = 2 * max_error + 1
-        tables = adaptive.AdaptiveTables(self.rows, self.depth, self.prior)
-        decoder = Decoder(data, tables)
+        """Planes (n * C, H, W) int32 from ``encode_planes``'s stream, or a stream of container
+        format ``version`` (FormatError if it is damaged)."""
+        depth, step = depth or self.depth, 2 * max_error + 1
+        if version < RASTER_VERSION:
+            return lossless_legacy.decode_planes(self, data, n, channels, h, w, step, depth)
+        decoder = Decoder(data, adaptive.AdaptiveTables(self.rows, self.depth, self.prior))
         form = forms.read(channels, depth, self.depth, decoder.read)
-        tree = self._tree_in_stream(None, step, tables, read=decoder.read)
-        # never written so: it would only cost memory
-        if tree is not self.tree and n > OWN_TREE_MAX_IMAGES:
-            raise FormatError(
-                f"lossless stream: a chunk of {n} images with a tree of its own (damaged)"
-            )
-        k = form.planes(channels)
-        out = np.empty((n * k, h, w), np.int32)
-        previous = None
-        for c in range(k):
-            out[c::k], previous = self._decode_plane(
-                decoder, tables, tree, (n, h, w), form, c, depth, step, previous
-            )
+        tree = self.tree_in_stream(None, step, n, read=decoder.read)
+        chunk = raster.Chunk.of((n, form.planes(channels), h, w), form, depth, step, self.depth)
+        read, out = raster.decode(chunk, tree, *self.start(tree))
+        decoder.read_words(read)
         decoder.finish()
         return forms.inverse(form, out, channels, depth)
-
-    def _decode_plane(
-        self, decoder, tables, tree, shape, form, c: int, depth: int, step: int, previous
-    ):
-        """Plane c of each image (n, H, W) and the magnitudes of its residual symbols (padded,
-        pixel-major)."""
-        compiled = kernels.compiled()
-        n, h, w = shape
-        top, plane, scale_depth = form.top(c, depth), form.plane_id(c), form.scale_depth(c, depth)
-        r, e, offsets = (
-            predict.pixel_major_zeros(n, h, w),
-            predict.pixel_major_zeros(n, h, w),
-            predict.offsets(w),
-        )
-        state = weighted.PixelMajorState(*r.shape) if tree.uses_wp else None
-        for here in predict.schedule(h, w):
-            calic = predict.calic_compiled(r, here, offsets, top, scale_depth)
-            wp = wp_error = None
-            if state is not None:
-                wp, wp_error = state.predict(r, here, offsets, top)
-            leaves = tree.leaves_at(r, e, here, offsets, calic, plane, previous, step, wp_error)
-            pred = (
-                tree.prediction(calic, r, here, offsets, top, leaves, wp)
-                if tree.predicts
-                else calic
-            )
-            signed = decoder.read(leaves, tables.current)
-            sent, bits = compiled.raw_bits(signed, self.t, hybrid.DIRECT_BITS, hybrid.MSB)
-            if len(sent) and sent[0] < 0:
-                raise FormatError("lossless stream holds a token beyond its depth (damaged)")
-            raw = decoder.read(bits) if len(sent) else np.zeros(0, np.int32)
-            tables.update(leaves, signed)
-            values = compiled.reconstruct(
-                r,
-                e,
-                here,
-                pred,
-                calic,
-                signed,
-                sent,
-                raw,
-                step,
-                top,
-                tree.predicts,
-                hybrid.DIRECT_BITS,
-                hybrid.MSB,
-            )
-            if state is not None:
-                state.update(here, values)
-        return predict.crop(r.T, h, w), e
 
     def ideal_bits(
         self, planes: np.ndarray, channels: int, max_error: int = 0, depth: int | None = None
     ) -> float:
-        """What the adapting tables assign (tokens, plus raw bits at one bit each; the form's
-        bits left out)."""
-        step, depth, previous = 2 * max_error + 1, depth or self.depth, None
-        tables = adaptive.AdaptiveTables(self.rows, self.depth, self.prior)
-        total = [0.0]
-
-        def add(symbols, index, via=None):
-            if via is not None:  # the tokens; raw bits cost one bit each
-                total[0] += ideal_bits(symbols, via[index], tables)
-            else:
-                total[0] += float((index.astype(np.int64) + 1).sum())
-
+        """The bits of the pixels' part of the stream with the model's tree (what training
+        measures the tables' prior by): they are coded, which takes as long as counting them."""
+        step, depth = 2 * max_error + 1, depth or self.depth
         form = forms.choose(planes, channels, depth, self.depth, max_error)
         coded, k = forms.forward(form, planes, channels, depth), form.planes(channels)
-        for c in range(k):
-            parts, _, previous = plane_parts(
-                coded[c::k],
-                form.top(c, depth),
-                step,
-                self.tree,
-                form.plane_id(c),
-                previous,
-                form.scale_depth(c, depth),
-            )
-            self._code_plane(tables, parts, add)
-        return total[0]
+        chunk = raster.Chunk.of(_shape(coded, k), form, depth, step, self.depth)
+        push, _ = raster.encode(coded, chunk, self.tree, self.rows, self.prior)
+        return 32.0 * len(push(np.zeros(0, np.uint32)))
+
+
+def _shape(coded: np.ndarray, k: int) -> tuple:
+    """(n, k, H, W) of planes (n * k, H, W)."""
+    return (len(coded) // k, k, *coded.shape[1:])
 
 
 def fit_rows(counts: np.ndarray) -> np.ndarray:
@@ -462,10 +325,10 @@ class LosslessLevel:
             to_planes(images), channels, self.max_error, self.depth, min_bytes=min_bytes
         )[0]
 
-    def decode(self, data: bytes, n: int, shape, *, version: int = 6) -> np.ndarray:
+    def decode(self, data: bytes, n: int, shape, *, version: int = FORMAT_VERSION) -> np.ndarray:
         channels = shape[2] if len(shape) == 3 else 1
         planes = self.coder.decode_planes(
-            data, n, channels, shape[0], shape[1], self.max_error, self.depth
+            data, n, channels, shape[0], shape[1], self.max_error, self.depth, version=version
         )
         return from_planes(planes, n, shape).astype(np.uint8 if self.depth <= 8 else np.uint16)
 

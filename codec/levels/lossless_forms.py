@@ -178,6 +178,24 @@ def _mask(used: np.ndarray, depth: int) -> np.ndarray:
     return mask
 
 
+COLOUR_SAMPLE = 1 << 16  # pixels the colour transforms are estimated on, at most
+BAND_ROWS = 8
+
+
+def _bands(x: np.ndarray) -> np.ndarray:
+    """Images (n, C, H, W), or, past COLOUR_SAMPLE pixels, bands of BAND_ROWS rows drawn evenly
+    from them as images of their own (n * bands, C, BAND_ROWS, W): an estimate of what a colour
+    transform costs needs neighbours, not every pixel."""
+    n, c, h, w = x.shape
+    bands = h // BAND_ROWS
+    keep = -(-COLOUR_SAMPLE // (n * BAND_ROWS * w))  # bands per image
+    if x[:, 0].size <= COLOUR_SAMPLE or bands <= keep:
+        return x
+    rows = x[:, :, : bands * BAND_ROWS].reshape(n, c, bands, BAND_ROWS, w)
+    picked = rows[:, :, np.linspace(0, bands - 1, keep).astype(np.int64)]
+    return picked.transpose(0, 2, 1, 3, 4).reshape(-1, c, BAND_ROWS, w)
+
+
 def choose(
     planes: np.ndarray, channels: int, depth: int, coder_depth: int, max_error: int = 0
 ) -> Form:
@@ -187,12 +205,13 @@ def choose(
     x = np.asarray(planes, np.int64).reshape(-1, channels, *planes.shape[1:])
     colour, palette = NONE, None
     if channels == 3 and not max_error:
+        few = _bands(x)
         costs = {
-            k: sum(cost(p[:, c]) for c in range(3))
+            k: sum(cost(p[:, c]) for c in range(3)) * x[:, 0].size / few[:, 0].size
             for k, p in (
-                (NONE, x),
-                (SUBTRACT_GREEN, _colour_forward(x, SUBTRACT_GREEN, depth)),
-                (YCOCG, _colour_forward(x, YCOCG, depth)),
+                (NONE, few),
+                (SUBTRACT_GREEN, _colour_forward(few, SUBTRACT_GREEN, depth)),
+                (YCOCG, _colour_forward(few, YCOCG, depth)),
             )
         }
         found = _palette(x, depth, 1 << min(coder_depth, 12))

@@ -11,10 +11,12 @@ that maps a file's header to its level (``level_of``).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from codec.errors import FormatError, InputError
-from codec.levels import conv, lossless, pixel, registry, scale, tile, wavelet
+from codec.levels import alpha, conv, lossless, pixel, registry, scale, tile, wavelet
 
 BUILT_IN = (tile, pixel, conv, lossless, wavelet)  # each registered itself on import
 
@@ -140,11 +142,19 @@ class Model:
         fields a writer is about to write). Quality Q >= 1 is the Q-th of ``levels``; quality 0 is
         the model's bounded kind (the lossless coder) at the header's ``max_error`` (0: lossless)
         and ``depth``: the container names no kind, so lossless and near-lossless files say 0.
+        Either codes the colour of images with an alpha channel, the lossless coder their alpha
+        (``alpha.py``).
 
         Raises:
             FormatError: the model has no such level (a file made by another model, or damaged);
                 with ``asked`` (a writer's request) InputError, saying what to train.
         """
+        exact = {"quality": 0, "max_error": 0, "depth": header["depth"]}  # an alpha channel's
+        return alpha.AlphaLevel(
+            self._level_of(header, asked), functools.partial(self._level_of, exact, asked)
+        )
+
+    def _level_of(self, header, asked: bool) -> registry.Level:
         quality, max_error, depth = header["quality"], header["max_error"], header["depth"]
         if quality:
             if not 1 <= quality <= len(self.levels):
