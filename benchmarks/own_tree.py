@@ -58,10 +58,10 @@ def variants(all_cases, out: list) -> None:
         rows.append((f"searched {searched}" + (" (default)" if searched == default else ""),))
         rows[-1] += _total(all_cases)
     lossless.SEARCHED_PREDICTORS = default
-    saved = lossless.OWN_TREE_MAX_IMAGES
-    lossless.OWN_TREE_MAX_IMAGES = 0
+    saved = lossless.LosslessCoder.own_tree
+    lossless.LosslessCoder.own_tree = lambda *a: None
     rows.append(("model's tree only", *_total(all_cases)))
-    lossless.OWN_TREE_MAX_IMAGES = saved
+    lossless.LosslessCoder.own_tree = saved
     base = rows[[i for i, r in enumerate(rows) if "default" in r[0]][0]]
     out.append(f"{len(all_cases)} held-out images (11 photos, 3 16-bit), encoded one at a time:")
     for name, size, seconds in rows:
@@ -82,14 +82,13 @@ def estimates(all_cases, out: list) -> None:
     def spy(self, coded, chunk):  # the estimates of both trees, and the own tree
         from codec.levels import raster
 
-        columns, scale = image_tree.sample(coded.size)
+        columns, scale = image_tree.sample(coded.size)  # one image: the whole of it
         picked = np.arange(coded.size) if columns is None else columns
         props, tokens, model_counts = raster.sample(coded, chunk, picked, self.tree)
         tree = image_tree.grow(props, tokens, self.t, lossless.SEARCHED_PREDICTORS, scale)
         own = self._bits(tree, raster.counts(coded, chunk, tree))
         own += image_tree.bits_of(tree, self.depth)
         chosen["estimates"] = (self._bits(self.tree, model_counts) / 8, own / 8)
-        chosen["tree"] = tree
         return tree if chosen["force"] == "own" else None
 
     lossless.LosslessCoder.own_tree = spy

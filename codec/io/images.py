@@ -50,7 +50,8 @@ def read_image(source, *, check_shape=None) -> tuple[np.ndarray, dict]:
     """An image (path or binary file) as (H, W) grey or (H, W, C) colour (C 2 or 4 with a
     transparent alpha channel), uint8 or (16-bit PNG, TIFF, PGM/PPM) uint16, and what restoring it
     needs: {"format": Pillow's format}, plus {"alpha": "opaque"} when an alpha channel that was
-    opaque everywhere was dropped (restoring puts it back, exactly), and for deep files {"depth": bits} (and a PGM's "maxval" when not 2^depth - 1).
+    opaque everywhere was dropped (restoring puts it back, exactly), and for deep files {"depth":
+    bits} (and a PGM's "maxval" when not 2^depth - 1).
     An EXIF Orientation is applied (``upright``): the image comes as viewers show it.
     ``check_shape((H, W[, C]))`` (default ``check_image_shape``) refuses it from its header.
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from libc.math cimport INFINITY
 from libc.string cimport memset
-from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t, uint32_t, uint64_t
+from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
 ctypedef fused prop_t:
     int32_t
@@ -514,9 +514,9 @@ cdef extern from "_raster.h":
     void rs_release(rs_coder *c) nogil
     int rs_flush(rs_coder *c) nogil
     int rs_push_gathered(rs_coder *c) nogil
-    int rs_code(const rs_setup *s, rs_tables *t, rs_coder *co, int32_t *planes, int mode,
+    int rs_code(const rs_setup *s, rs_tables *t, rs_coder *co, uint16_t *planes, int mode,
                 int64_t *counts) nogil
-    int rs_sample(const rs_setup *s, const int32_t *planes, const int64_t *picked, int64_t m,
+    int rs_sample(const rs_setup *s, const uint16_t *planes, const int64_t *picked, int64_t m,
                   int32_t *props, int32_t *tokens, int64_t *counts) nogil
 
 RASTER_STATUS = {1: MemoryError, 2: "damaged", 3: "too large"}
@@ -547,11 +547,11 @@ cdef rs_setup _setup(tuple shape, const int64_t[:, ::1] planes_of, int64_t step,
     return s
 
 
-def raster_code(int mode, int32_t[:, :, ::1] planes, tuple shape, const int64_t[:, ::1] planes_of, int64_t step,
+def raster_code(int mode, uint16_t[:, :, ::1] planes, tuple shape, const int64_t[:, ::1] planes_of, int64_t step,
                 const int64_t[:, ::1] nodes, const int16_t[::1] leaf, const int8_t[::1] predictor,
                 bint uses_wp, bint predicts, const int64_t[::1] constants, const uint32_t[:, ::1] rows,
                 int64_t weight, int64_t refresh, int64_t halve_at, const uint32_t[::1] words):
-    """Encode (mode 0) the planes (n * k, h, w) onto the stream ``words`` (constriction's
+    """Encode (mode 0) the planes (n * k, h, w) uint16 onto the stream ``words`` (constriction's
     get_compressed), or decode (mode 1) them from it into ``planes``; returns the stream's words
     after (encode: with the planes; decode: what is left), and a status (0, or a key of
     RASTER_STATUS). Near-lossless encoding leaves the reconstruction in ``planes``. The leaves'
@@ -591,7 +591,7 @@ def raster_code(int mode, int32_t[:, :, ::1] planes, tuple shape, const int64_t[
     return out, status
 
 
-def raster_counts(const int32_t[:, :, ::1] planes, tuple shape, const int64_t[:, ::1] planes_of,
+def raster_counts(const uint16_t[:, :, ::1] planes, tuple shape, const int64_t[:, ::1] planes_of,
                   const int64_t[:, ::1] nodes, const int16_t[::1] leaf, const int8_t[::1] predictor,
                   bint uses_wp, bint predicts, const int64_t[::1] constants):
     """Counts (leaves, 2T - 1) of the signed tokens of lossless planes (n * k, h, w) in each leaf
@@ -603,11 +603,11 @@ def raster_counts(const int32_t[:, :, ::1] planes, tuple shape, const int64_t[:,
     counts_ = np.zeros((s.leaves, 2 * s.t - 1), np.int64)
     cdef int64_t[:, ::1] counts = counts_
     with nogil:  # counting reads the planes only
-        status = rs_code(&s, NULL, NULL, <int32_t *>&planes[0, 0, 0], RS_COUNT, &counts[0, 0])
+        status = rs_code(&s, NULL, NULL, <uint16_t *>&planes[0, 0, 0], RS_COUNT, &counts[0, 0])
     return counts_, status
 
 
-def raster_sample(const int32_t[:, :, ::1] planes, tuple shape, const int64_t[:, ::1] planes_of,
+def raster_sample(const uint16_t[:, :, ::1] planes, tuple shape, const int64_t[:, ::1] planes_of,
                   const int64_t[:, ::1] nodes, const int16_t[::1] leaf, const int8_t[::1] predictor,
                   const int64_t[::1] constants, const int64_t[::1] picked):
     """(properties (21, m) int32, each predictor's signed tokens (5, m) int32) of the values at the

@@ -13,8 +13,9 @@
  * mid-way: the chunk's form and own tree are coded by constriction before this part, its end
  * marker after. The tests hold the two coders to the same words.
  *
- * Only the last three rows of each plane are kept (what the neighbourhood reaches), so the memory is
- * the image itself plus 8 bytes per coded symbol while encoding (rANS codes backwards: the symbols
+ * The planes are uint16 (every form's values are below 2^16). Only the last three rows of each
+ * plane's state are kept (what the neighbourhood reaches), so the memory is the image itself plus
+ * 8 bytes per coded symbol while encoding (rANS codes backwards: the symbols
  * are gathered, then pushed in reverse).
  */
 #include <stdint.h>
@@ -346,7 +347,7 @@ static inline int64_t rs_magnitude(const rs_setup *s, int64_t token, int64_t raw
 /* ---- one value: encoded, decoded or counted ---- */
 
 static int rs_encode_value(const rs_setup *s, rs_tables *t, rs_coder *co, const rs_pixel *p,
-                           int64_t c, int32_t *at, int64_t *magnitude) {
+                           int64_t c, uint16_t *at, int64_t *magnitude) {
     int64_t res = *at - p->pred, q = s->step == 1 ? res : rs_floordiv(2 * res + s->step, 2 * s->step);
     int64_t token, raw, bits, symbol;
     *magnitude = rs_abs(q);
@@ -357,13 +358,13 @@ static int rs_encode_value(const rs_setup *s, rs_tables *t, rs_coder *co, const 
     if (rs_gather(co, cum[symbol], cum[symbol + 1] - cum[symbol])) return RS_NO_MEMORY;
     if (bits && rs_gather(co, (uint32_t)(raw << (RS_PRECISION - bits)), 1u << (RS_PRECISION - bits)))
         return RS_NO_MEMORY;
-    if (s->step > 1) *at = (int32_t)rs_clip(p->pred + q * s->step, s->top[c]);
+    if (s->step > 1) *at = (uint16_t)rs_clip(p->pred + q * s->step, s->top[c]);
     rs_count(t, p->leaf, symbol);
     return RS_OK;
 }
 
 static int rs_decode_value(const rs_setup *s, rs_tables *t, rs_coder *co, const rs_pixel *p,
-                           int64_t c, int32_t *at, int64_t *magnitude) {
+                           int64_t c, uint16_t *at, int64_t *magnitude) {
     const uint32_t *cum = t->cum + p->leaf * (t->S + 1);
     uint32_t slot = (uint32_t)rs_slot(co);
     int64_t lo = 0, hi = t->S, token, bits, raw = 0, q;
@@ -382,14 +383,14 @@ static int rs_decode_value(const rs_setup *s, rs_tables *t, rs_coder *co, const 
     }
     *magnitude = rs_magnitude(s, token, raw, bits);
     q = lo < s->t - 1 ? -*magnitude : *magnitude;
-    *at = (int32_t)rs_clip(p->pred + q * s->step, s->top[c]);
+    *at = (uint16_t)rs_clip(p->pred + q * s->step, s->top[c]);
     rs_count(t, p->leaf, lo);
     return RS_OK;
 }
 
 /* Encode, decode or count (per leaf, the signed tokens) the planes (n * k, h, w): pixels in raster
  * order, a pixel's planes together. */
-static int rs_code(const rs_setup *s, rs_tables *t, rs_coder *co, int32_t *planes, int mode,
+static int rs_code(const rs_setup *s, rs_tables *t, rs_coder *co, uint16_t *planes, int mode,
                    int64_t *counts) {
     rs_rings g;
     rs_pixel p;
@@ -400,7 +401,7 @@ static int rs_code(const rs_setup *s, rs_tables *t, rs_coder *co, int32_t *plane
         for (int64_t y = 0; y < s->h && !status; y++)
             for (int64_t x = 0; x < s->w && !status; x++)
                 for (int64_t c = 0; c < s->k; c++) {
-                    int32_t *at = planes + ((i * s->k + c) * s->h + y) * s->w + x;
+                    uint16_t *at = planes + ((i * s->k + c) * s->h + y) * s->w + x;
                     int64_t magnitude;
                     rs_context(s, &g, c, y, x, 1, &p);
                     if (mode == RS_ENCODE) status = rs_encode_value(s, t, co, &p, c, at, &magnitude);
@@ -425,7 +426,7 @@ static int rs_code(const rs_setup *s, rs_tables *t, rs_coder *co, int32_t *plane
  * is grown on; and the counts (leaves, 2T - 1) of every value's signed token in each leaf of the
  * setup's tree, which must predict as CALIC does (a model's tree). Residual magnitudes are
  * CALIC's. */
-static int rs_sample(const rs_setup *s, const int32_t *planes, const int64_t *picked, int64_t m,
+static int rs_sample(const rs_setup *s, const uint16_t *planes, const int64_t *picked, int64_t m,
                      int32_t *props, int32_t *tokens, int64_t *counts) {
     rs_rings g;
     rs_pixel p;

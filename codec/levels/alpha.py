@@ -66,7 +66,9 @@ class AlphaLevel:
         if len(data) < _LENGTH.size or _LENGTH.unpack_from(data)[0] > len(data) - _LENGTH.size:
             raise FormatError("chunk with alpha: the colour stream's length is past its end")
         end = _LENGTH.size + _LENGTH.unpack_from(data)[0]
-        colour = self.level.decode(data[_LENGTH.size : end], n, colour_shape(shape), version=version)
+        colour = self.level.decode(
+            data[_LENGTH.size : end], n, colour_shape(shape), version=version
+        )
         alpha = exact.decode(data[end:], n, tuple(shape[:2]), version=version)
         colour = colour.reshape(n, *shape[:2], -1)
         return np.concatenate([colour, alpha.astype(colour.dtype)[..., None]], axis=-1)

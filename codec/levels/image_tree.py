@@ -51,14 +51,13 @@ def _bits(h: np.ndarray, raw: np.ndarray) -> np.ndarray:
     return own + (h * raw).sum(-1)
 
 
-def sample(pixels: int, seed: int = 0):
-    """(the pixels a chunk of this many grows its tree on: sorted indices, or None for all; the
-    share they are: what a split costs in the sample's bits is that share of its cost)."""
-    if pixels <= GROW_SAMPLES:
+def sample(pixels: int, most: int = GROW_SAMPLES, seed: int = 0):
+    """(the pixels a chunk of this many grows its tree on, at most ``most``: sorted indices, or None
+    for all; the share they are: what a split costs in the sample's bits is that share of its
+    cost)."""
+    if pixels <= most:
         return None, 1.0
-    return np.sort(
-        np.random.default_rng(seed).choice(pixels, GROW_SAMPLES, replace=False)
-    ), GROW_SAMPLES / pixels
+    return np.sort(np.random.default_rng(seed).choice(pixels, most, replace=False)), most / pixels
 
 
 def grow(

@@ -28,6 +28,8 @@ encoder's residuals and leaves, plane by plane, are ``lossless_planes.py``'s.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from bitstream.coder import PRECISION, Decoder, Encoder, integer_frequencies
@@ -126,7 +128,14 @@ def original_properties(
 # unusual photo, little.
 PRIORS = (256, 1024, 4096, 16384)
 OWN_TREE_PRIOR = 16  # an image's own tree starts from a generic table: it adapts fast
-OWN_TREE_MAX_IMAGES = 8  # chunks of a few large images may grow a tree of their own
+# A chunk of at most this many images grows its own tree on a sample of all its pixels; a chunk of
+# more (many small images) on its first OWN_TREE_SCREEN values, which also estimate what each tree
+# costs: a tree grown for an archive unlike the model's training images pays on every chunk, and
+# the screen keeps the cost of finding out to a fraction of coding the chunk. (Format 6 grew trees
+# for chunks of at most 8 images only.)
+OWN_TREE_MAX_IMAGES = 8
+OWN_TREE_SCREEN = 1 << 18
+SCREEN_SAMPLES = 1 << 16  # of the screen's values, the tree grows on
 OWN_TREE_MIN_SAMPLES = 1 << 12
 # The predictors an own tree's splits are chosen with: the three that code the chunk's sample
 # best. On the held-out photos and 16-bit images (python -m benchmarks.own_tree), all five took
@@ -168,18 +177,21 @@ class LosslessCoder:
         large images, and kept where it is estimated to code the chunk in fewer bits than the
         model's); then the pixels, in one compiled pass (``raster.py``)."""
         step, depth = 2 * max_error + 1, depth or self.depth
-        form = forms.choose(planes, channels, depth, self.depth, max_error)
-        coded, k = forms.forward(form, planes, channels, depth), form.planes(channels)
+        form, coded = forms.chosen(planes, channels, depth, self.depth, max_error)
+        k = form.planes(channels)
         chunk = raster.Chunk.of(_shape(coded, k), form, depth, step, self.depth)
-        own = None
-        if step == 1 and chunk.shape[0] <= OWN_TREE_MAX_IMAGES:
-            own = self.own_tree(coded, chunk) if coded.size >= OWN_TREE_MIN_SAMPLES else None
+        own = (
+            self.own_tree(coded, chunk)
+            if step == 1 and coded.size >= OWN_TREE_MIN_SAMPLES
+            else None
+        )
         encoder = Encoder(adaptive.AdaptiveTables(self.rows, self.depth, self.prior))
         forms.write(form, channels, depth, self.depth, encoder.add)
-        tree = self.tree_in_stream(own, step, chunk.shape[0], add=encoder.add)
+        tree = self.tree_in_stream(own, step, add=encoder.add)
         push, out = raster.encode(coded, chunk, tree, *self.start(tree))
         encoder.add_words(push)
-        return encoder.finish(min_bytes=min_bytes), forms.inverse(form, out, channels, depth)
+        stream = encoder.finish(min_bytes=min_bytes)
+        return stream, planes if step == 1 else forms.inverse(form, out, channels, depth)
 
     def start(self, tree: Tree) -> tuple[np.ndarray, int]:
         """(the tables the leaves of ``tree`` start with, what they are worth in symbols)."""
@@ -190,33 +202,40 @@ class LosslessCoder:
     def own_tree(self, coded: np.ndarray, chunk) -> Tree | None:
         """A tree of the chunk's own, or None where the model's is estimated to do better: grown on
         a sample of the chunk, its splits chosen knowing that every leaf chooses its predictor
-        among the SEARCHED_PREDICTORS best; each tree's bits estimated from its leaves' counts over
-        the whole chunk (``image_tree.adaptive_bits``)."""
-        columns, scale = image_tree.sample(coded.size)
-        picked = np.arange(coded.size) if columns is None else columns
-        props, tokens, model_counts = raster.sample(coded, chunk, picked, self.tree)
-        tree = image_tree.grow(props, tokens, self.t, SEARCHED_PREDICTORS, scale)
-        bits = self._bits(tree, raster.counts(coded, chunk, tree)) + image_tree.bits_of(
-            tree, self.depth
-        )
-        return tree if bits < self._bits(self.tree, model_counts) else None
+        among the SEARCHED_PREDICTORS best; each tree's bits estimated from its leaves' counts
+        (``image_tree.adaptive_bits``) over the whole chunk, or, for a chunk of many images, over
+        its first images (OWN_TREE_SCREEN values), scaled to the chunk."""
+        n, k, h, w = chunk.shape
+        first = n if n <= OWN_TREE_MAX_IMAGES else max(1, OWN_TREE_SCREEN // (k * h * w))
+        part = replace(chunk, shape=(min(n, first), k, h, w))
+        seen = coded[: part.shape[0] * k]
+        scale = coded.size / seen.size
+        most = image_tree.GROW_SAMPLES if first == n else SCREEN_SAMPLES
+        columns, share = image_tree.sample(seen.size, most)
+        picked = np.arange(seen.size) if columns is None else columns
+        props, tokens, model_counts = raster.sample(seen, part, picked, self.tree)
+        tree = image_tree.grow(props, tokens, self.t, SEARCHED_PREDICTORS, share / scale)
+        own_counts = raster.counts(seen, part, tree)
+        bits = self._bits(tree, own_counts * scale) + image_tree.bits_of(tree, self.depth)
+        return tree if bits < self._bits(self.tree, model_counts * scale) else None
 
     def _bits(self, tree: Tree, counts: np.ndarray) -> float:
         rows, prior = self.start(tree)
         return image_tree.adaptive_bits(counts, rows, prior, self.t)
 
-    def tree_in_stream(self, own, step: int, n: int, add=None, read=None) -> Tree:
+    def tree_in_stream(self, own, step: int, most: int | None = None, add=None, read=None) -> Tree:
         """The tree a lossless chunk is coded with: a bit (own tree or the model's), then the own
-        tree. Near-lossless chunks use the model's, no bit. FormatError: a chunk of more images
-        than the encoder grows trees for claims one (damaged: it would only cost memory)."""
+        tree. Near-lossless chunks use the model's, no bit. FormatError: a chunk of more than
+        ``most`` images claims one (format 6's encoder grew none for them: damaged)."""
         if step > 1:
             return self.tree
         if read is not None:
             has_own = bool(forms.get_bits(read, 1, 1, self.depth)[0])
             own = image_tree.read(self.depth, read) if has_own else None
-            if own is not None and n > OWN_TREE_MAX_IMAGES:
+            if own is not None and most is not None:
                 raise FormatError(
-                    f"lossless stream: a chunk of {n} images with a tree of its own (damaged)"
+                    f"lossless stream: a chunk of more than {most} images with a tree of its own "
+                    "(damaged)"
                 )
         else:
             forms.put_bits(add, [own is not None], 1, self.depth)
@@ -248,7 +267,7 @@ class LosslessCoder:
             return lossless_legacy.decode_planes(self, data, n, channels, h, w, step, depth)
         decoder = Decoder(data, adaptive.AdaptiveTables(self.rows, self.depth, self.prior))
         form = forms.read(channels, depth, self.depth, decoder.read)
-        tree = self.tree_in_stream(None, step, n, read=decoder.read)
+        tree = self.tree_in_stream(None, step, read=decoder.read)
         chunk = raster.Chunk.of((n, form.planes(channels), h, w), form, depth, step, self.depth)
         read, out = raster.decode(chunk, tree, *self.start(tree))
         decoder.read_words(read)
@@ -261,9 +280,8 @@ class LosslessCoder:
         """The bits of the pixels' part of the stream with the model's tree (what training
         measures the tables' prior by): they are coded, which takes as long as counting them."""
         step, depth = 2 * max_error + 1, depth or self.depth
-        form = forms.choose(planes, channels, depth, self.depth, max_error)
-        coded, k = forms.forward(form, planes, channels, depth), form.planes(channels)
-        chunk = raster.Chunk.of(_shape(coded, k), form, depth, step, self.depth)
+        form, coded = forms.chosen(planes, channels, depth, self.depth, max_error)
+        chunk = raster.Chunk.of(_shape(coded, form.planes(channels)), form, depth, step, self.depth)
         push, _ = raster.encode(coded, chunk, self.tree, self.rows, self.prior)
         return 32.0 * len(push(np.zeros(0, np.uint32)))
 

@@ -62,7 +62,20 @@ class Form:
         return max(8, self.top(c, depth).bit_length())
 
 
-# The colour transforms, on (n, C, H, W) int64 arrays, modulo 2^depth.
+# The colour transforms, on (n, C, H, W) integer arrays, modulo 2^depth (int32 holds every step of
+# 16-bit data), a block of rows at a time: a large image's temporaries stay small.
+BLOCK_ROWS = 64
+
+
+def _blockwise(transform, x: np.ndarray, colour: int, depth: int) -> np.ndarray:
+    """``transform`` of (n, 3, H, W) into a new uint16 array (its values are below 2^depth),
+    BLOCK_ROWS rows at a time."""
+    out = np.empty(x.shape, np.uint16)
+    for y in range(0, x.shape[2], BLOCK_ROWS):
+        out[:, :, y : y + BLOCK_ROWS] = transform(
+            x[:, :, y : y + BLOCK_ROWS].astype(np.int32), colour, depth
+        )
+    return out
 
 
 def _signed(x, depth: int):
@@ -96,10 +109,11 @@ def _colour_inverse(x: np.ndarray, colour: int, depth: int) -> np.ndarray:
 
 def _palette(x: np.ndarray, depth: int, most: int):
     """(colours (K, C) sorted by luma, indices (n, 1, H, W)) of images (n, C, H, W), or None past
-    ``most`` colours."""
-    key = np.zeros(x.shape[:1] + x.shape[2:], np.int64)
-    for c in range(x.shape[1]):
-        key = (key << depth) | x[:, c]
+    ``most`` colours (seen first in a sample of them, where a photo already has more)."""
+    few = _bands(x)
+    if few is not x and len(np.unique(_keys(few, depth))) > most:
+        return None
+    key = _keys(x, depth)
     keys, index = np.unique(key, return_inverse=True)
     if len(keys) > most:
         return None
@@ -112,6 +126,14 @@ def _palette(x: np.ndarray, depth: int, most: int):
     rank = np.empty_like(order)
     rank[order] = np.arange(len(order))
     return colours[order], rank[index.reshape(key.shape)][:, None]
+
+
+def _keys(x: np.ndarray, depth: int) -> np.ndarray:
+    """Each pixel's colour as one integer (n, H, W) of images (n, C, H, W)."""
+    key = np.zeros(x.shape[:1] + x.shape[2:], np.int64)
+    for c in range(x.shape[1]):
+        key = (key << depth) | x[:, c]
+    return key
 
 
 # What a form costs: MED-predicted residuals coded as their bit length (with sign) in classes of
@@ -169,7 +191,9 @@ def _value_set(plane: np.ndarray, depth: int, top: int, ranks: bool = True):
     if len(used) == len(span) or not ranks:
         return span
     side = _gamma_bits(_runs(_mask(used, depth)) + 1) - _gamma_bits(_runs(_mask(span, depth)) + 1)
-    return used if cost(np.searchsorted(used, plane)) + side < cost(plane) else span
+    few = _bands(plane[:, None])[:, 0]  # an estimate: rows of it
+    scale = plane.size / few.size
+    return used if scale * cost(np.searchsorted(used, few)) + side < scale * cost(few) else span
 
 
 def _mask(used: np.ndarray, depth: int) -> np.ndarray:
@@ -202,10 +226,17 @@ def choose(
     """The form of a chunk of planes (n * C, H, W), ``depth``-bit samples, for a coder of
     ``coder_depth`` bits. Near-lossless (``max_error`` > 0), only spans: a shift keeps the bound,
     the rest would not."""
-    x = np.asarray(planes, np.int64).reshape(-1, channels, *planes.shape[1:])
+    return chosen(planes, channels, depth, coder_depth, max_error)[0]
+
+
+def chosen(
+    planes: np.ndarray, channels: int, depth: int, coder_depth: int, max_error: int = 0
+) -> tuple[Form, np.ndarray]:
+    """(``choose``'s form, the planes in it: ``forward``'s), the planes transformed once."""
+    x = planes.reshape(-1, channels, *planes.shape[1:])
     colour, palette = NONE, None
     if channels == 3 and not max_error:
-        few = _bands(x)
+        few = _bands(x).astype(np.int64)
         costs = {
             k: sum(cost(p[:, c]) for c in range(3)) * x[:, 0].size / few[:, 0].size
             for k, p in (
@@ -223,52 +254,58 @@ def choose(
     coded = forward(form, planes, channels, depth)
     k = form.planes(channels)
     if coder_depth < MIN_COMPACT_DEPTH:
-        return form
+        return form, coded
     if coded.size // k < MIN_VALUE_SET_SAMPLES and depth <= 8:
         # a small 8-bit image: a value set's runs cost about what they save (Fashion-MNIST: 3.5
         # bytes more)
-        return form
+        return form, coded
     values = tuple(
         _value_set(coded[c::k], depth, form.top(c, depth), ranks=not max_error) for c in range(k)
     )
-    return Form(colour, palette, values)
+    if all(v is None for v in values):
+        return Form(colour, palette, values), coded
+    coded = coded.astype(np.uint16) if np.shares_memory(coded, planes) else coded
+    for c, used in enumerate(values):
+        if used is not None:
+            coded[c::k] = np.searchsorted(used, coded[c::k])
+    return Form(colour, palette, values), coded
 
 
 def forward(form: Form, planes: np.ndarray, channels: int, depth: int) -> np.ndarray:
-    """Planes (n * C, H, W) in the form: (n * form.planes(C), H, W) int32."""
+    """Planes (n * C, H, W) in the form: (n * form.planes(C), H, W), uint16 (or the planes
+    themselves, when the form changes nothing)."""
     if form.colour == NONE and not any(v is not None for v in form.values):
-        return planes.astype(np.int32, copy=False)
-    x = np.asarray(planes, np.int64).reshape(-1, channels, *planes.shape[1:])
+        return planes
+    x = planes.reshape(-1, channels, *planes.shape[1:])
     if form.colour == PALETTE:
-        key = np.zeros(x.shape[:1] + x.shape[2:], np.int64)
-        palette_keys = np.zeros(len(form.palette), np.int64)
-        for c in range(channels):
-            key = (key << depth) | x[:, c]
-            palette_keys = (palette_keys << depth) | form.palette[:, c]
+        key, palette_keys = _keys(x, depth), _keys(form.palette.T[None, :, :, None], depth)[0, :, 0]
         order = np.argsort(palette_keys)
-        x = order[np.searchsorted(palette_keys[order], key)][:, None]
+        x = order[np.searchsorted(palette_keys[order], key)][:, None].astype(np.uint16)
     elif form.colour != NONE:
-        x = _colour_forward(x, form.colour, depth)
+        x = _blockwise(_colour_forward, x, form.colour, depth)
+    else:
+        x = x.astype(np.uint16)
     for c, used in enumerate(form.values):
         if used is not None:
             x[:, c] = np.searchsorted(used, x[:, c])
-    return x.reshape(-1, *planes.shape[1:]).astype(np.int32)
+    return x.reshape(-1, *planes.shape[1:])
 
 
 def inverse(form: Form, coded: np.ndarray, channels: int, depth: int) -> np.ndarray:
-    """Planes (n * C, H, W) int32 from the coded planes (n * form.planes(C), H, W)."""
+    """Planes (n * C, H, W) from the coded planes (n * form.planes(C), H, W): uint16, or the coded
+    planes themselves, when the form changes nothing."""
     if form.colour == NONE and not any(v is not None for v in form.values):
         return coded
     k = form.planes(channels)
-    x = np.asarray(coded, np.int64).reshape(-1, k, *coded.shape[1:])
+    x = np.array(coded, np.uint16).reshape(-1, k, *coded.shape[1:])
     for c, used in enumerate(form.values):
         if used is not None:
             x[:, c] = used[x[:, c]]
     if form.colour == PALETTE:
-        x = np.moveaxis(form.palette[x[:, 0]], -1, 1)
+        x = np.moveaxis(form.palette[x[:, 0]], -1, 1).astype(np.uint16)
     elif form.colour != NONE:
-        x = _colour_inverse(x, form.colour, depth)
-    return x.reshape(-1, *coded.shape[1:]).astype(np.int32)
+        x = _blockwise(_colour_inverse, x, form.colour, depth)
+    return x.reshape(-1, *coded.shape[1:])
 
 
 # The form in the stream, as raw bits through the coder's uniform tables (table k - 1: k bits,

@@ -13,6 +13,8 @@ from bitstream.errors import FormatError
 from codec.levels import adaptive, hybrid, kernels, predict, weighted
 from codec.levels import lossless_forms as forms
 
+OWN_TREE_MAX_IMAGES = 8  # format 6's encoder grew trees for chunks of at most this many images
+
 
 def decode_planes(coder, data: bytes, n: int, channels: int, h: int, w: int, step: int, depth: int):
     """Planes (n * C, H, W) int32 of a format-6 stream (FormatError if it is damaged), coded with
@@ -20,7 +22,8 @@ def decode_planes(coder, data: bytes, n: int, channels: int, h: int, w: int, ste
     tables = adaptive.AdaptiveTables(coder.rows, coder.depth, coder.prior)
     decoder = Decoder(data, tables)
     form = forms.read(channels, depth, coder.depth, decoder.read)
-    tree = coder.tree_in_stream(None, step, n, read=decoder.read)
+    most = None if n <= OWN_TREE_MAX_IMAGES else OWN_TREE_MAX_IMAGES
+    tree = coder.tree_in_stream(None, step, most, read=decoder.read)
     if tree is not coder.tree:
         tables.restart(coder.own_rows(tree.leaves), coder.own_prior)
     k = form.planes(channels)

@@ -22,6 +22,7 @@ from codec.levels import adaptive, hybrid, kernels, predict, weighted
 from codec.levels.context_tree import Tree
 
 ENCODE, DECODE = 0, 1
+REFRESH = adaptive.REFRESH  # a leaf's table is remade once this share of its weight is new
 _DAMAGED, _TOO_LARGE = 2, 3
 
 
@@ -77,7 +78,7 @@ def _run(mode: int, planes: np.ndarray, chunk: Chunk, tree: Tree, rows, prior: i
         chunk.constants(),
         np.ascontiguousarray(rows, np.uint32),
         (1 << 24) // prior,
-        adaptive.REFRESH,
+        REFRESH,
         adaptive.HALVE_AT,
         np.ascontiguousarray(words, np.uint32),
     )
@@ -86,8 +87,8 @@ def _run(mode: int, planes: np.ndarray, chunk: Chunk, tree: Tree, rows, prior: i
 def encode(coded: np.ndarray, chunk: Chunk, tree: Tree, rows, prior: int):
     """(``words -> words``: push the planes (n * k, H, W) onto a stream, the reconstruction: the
     planes themselves, lossless, or filled in by the push, near-lossless)."""
-    out = np.ascontiguousarray(coded, np.int32)
-    out = out.copy() if chunk.step > 1 and out is coded else out
+    out = np.ascontiguousarray(coded, np.uint16)  # every form's values are below 2^16
+    out = out.copy() if chunk.step > 1 and np.shares_memory(out, coded) else out
 
     def push(words: np.ndarray) -> np.ndarray:
         pushed, status = _run(ENCODE, out, chunk, tree, rows, prior, words)
@@ -101,10 +102,10 @@ def encode(coded: np.ndarray, chunk: Chunk, tree: Tree, rows, prior: int):
 
 
 def decode(chunk: Chunk, tree: Tree, rows, prior: int):
-    """(``words -> words``: read the planes off a stream, the planes (n * k, H, W) int32 it
+    """(``words -> words``: read the planes off a stream, the planes (n * k, H, W) uint16 it
     fills)."""
     n, k, h, w = chunk.shape
-    out = np.empty((n * k, h, w), np.int32)
+    out = np.empty((n * k, h, w), np.uint16)
 
     def read(words: np.ndarray) -> np.ndarray:
         left, status = _run(DECODE, out, chunk, tree, rows, prior, words)
@@ -120,7 +121,7 @@ def decode(chunk: Chunk, tree: Tree, rows, prior: int):
 def counts(coded: np.ndarray, chunk: Chunk, tree: Tree) -> np.ndarray:
     """Counts (leaves, 2T - 1) of the signed tokens of lossless planes in each leaf of ``tree``."""
     found, status = kernels.compiled().raster_counts(
-        np.ascontiguousarray(coded, np.int32),
+        np.ascontiguousarray(coded, np.uint16),
         chunk.shape,
         chunk.planes_of,
         *_tree_arrays(tree),
@@ -137,7 +138,7 @@ def sample(coded: np.ndarray, chunk: Chunk, picked: np.ndarray, tree: Tree):
     CALIC's residuals around them: what an image's own tree is grown on; and ``counts`` of the
     model's ``tree``, found in the same pass."""
     props, tokens, found, status = kernels.compiled().raster_sample(
-        np.ascontiguousarray(coded, np.int32),
+        np.ascontiguousarray(coded, np.uint16),
         chunk.shape,
         chunk.planes_of,
         tree._nodes,
