@@ -82,7 +82,10 @@ def image_codecs(dtype=np.uint8) -> dict:
             lambda a: ic.jpegxl_encode(np.ascontiguousarray(a), lossless=True, effort=9),
             ic.jpegxl_decode,
         ),
-        "WebP lossless (method 6)": (_webp, lambda b: np.asarray(Image.open(io.BytesIO(b)))),
+        "WebP lossless (method 6)": (
+            _webp,
+            lambda b: np.asarray(Image.open(io.BytesIO(b)).convert("RGB")),
+        ),
         "JPEG-LS": (lambda a: ic.jpegls_encode(np.ascontiguousarray(a)), ic.jpegls_decode),
         "JPEG 2000 lossless": (
             lambda a: ic.jpeg2k_encode(np.ascontiguousarray(a), level=0, reversible=True),

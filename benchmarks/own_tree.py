@@ -5,7 +5,8 @@ estimate that chooses it without coding twice (``image_tree.adaptive_bits``) for
     python -m benchmarks.own_tree          # about 2 minutes on 2 cores
 
 Rows: ``searched N``: the own tree's splits chosen with the N predictors that code the sample best
-(``lossless.SEARCHED_PREDICTORS``, the default, marked); ``model's tree``: no own tree. Then, per
+(``lossless.SEARCHED_PREDICTORS``, the default, marked); ``grown on``: twice the default sample
+(``image_tree.GROW_SAMPLES``); ``model's tree``: no own tree. Then, per
 image, the estimated and the actual bytes of the pixels with the model's tree and with the own tree
 (each forced), and whether the estimate chose the smaller. Results:
 benchmarks/results/own_tree.txt.
@@ -49,17 +50,20 @@ def _total(all_cases) -> tuple[int, float]:
 
 
 def variants(all_cases, out: list) -> None:
-    from codec.levels import lossless
+    from codec.levels import image_tree, lossless
 
-    default = lossless.SEARCHED_PREDICTORS
+    default, samples = lossless.SEARCHED_PREDICTORS, image_tree.GROW_SAMPLES
     rows = []
     for searched in (2, 3, 5):
         lossless.SEARCHED_PREDICTORS = searched
         rows.append((f"searched {searched}" + (" (default)" if searched == default else ""),))
         rows[-1] += _total(all_cases)
     lossless.SEARCHED_PREDICTORS = default
+    image_tree.GROW_SAMPLES = 2 * samples
+    rows.append((f"grown on {2 * samples} samples", *_total(all_cases)))
+    image_tree.GROW_SAMPLES = samples
     saved = lossless.LosslessCoder.own_tree
-    lossless.LosslessCoder.own_tree = lambda *a: None
+    lossless.LosslessCoder.own_tree = lambda *a: (None, None)
     rows.append(("model's tree only", *_total(all_cases)))
     lossless.LosslessCoder.own_tree = saved
     base = rows[[i for i, r in enumerate(rows) if "default" in r[0]][0]]
@@ -89,7 +93,7 @@ def estimates(all_cases, out: list) -> None:
         own = self._bits(tree, raster.counts(coded, chunk, tree))
         own += image_tree.bits_of(tree, self.depth)
         chosen["estimates"] = (self._bits(self.tree, model_counts) / 8, own / 8)
-        return tree if chosen["force"] == "own" else None
+        return (tree if chosen["force"] == "own" else None), None
 
     lossless.LosslessCoder.own_tree = spy
     out.append(

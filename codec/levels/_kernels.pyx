@@ -412,6 +412,20 @@ def split_histograms(int32_t[:, :, :, ::1] out, const int32_t[::1] node_of, cons
                 out[node_of[px], binned[px], s, sym[s, px]] += 1
 
 
+def leaf_histograms(const int32_t[::1] node_of, const int16_t[:, ::1] sym, Py_ssize_t m, Py_ssize_t a):
+    """Counts (m, K, a) int64 of each leaf's symbols by predictor: ``image_tree._histograms``."""
+    cdef Py_ssize_t kk = sym.shape[0], n = node_of.shape[0], px, s
+    if sym.shape[1] != n:
+        raise ValueError("leaf_histograms: one symbol per pixel and predictor expected")
+    out_ = np.zeros((m, kk, a), np.int64)
+    cdef int64_t[:, :, ::1] out = out_
+    with nogil:
+        for px in range(n):
+            for s in range(kk):
+                out[node_of[px], s, sym[s, px]] += 1
+    return out_
+
+
 def best_splits(const int32_t[:, :, :, ::1] h, const int64_t[:, :, ::1] whole, const double[::1] raw,
                 const double[::1] xlogx):
     """For each leaf i of ``image_tree.grow``'s histograms h (m, nb, K, a) (bins of one property) and its

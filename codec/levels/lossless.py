@@ -178,20 +178,25 @@ class LosslessCoder:
         model's); then the pixels, in one compiled pass (``raster.py``)."""
         step, depth = 2 * max_error + 1, depth or self.depth
         form, coded = forms.chosen(planes, channels, depth, self.depth, max_error)
-        k = form.planes(channels)
-        chunk = raster.Chunk.of(_shape(coded, k), form, depth, step, self.depth)
-        own = (
-            self.own_tree(coded, chunk)
-            if step == 1 and coded.size >= OWN_TREE_MIN_SAMPLES
-            else None
-        )
+        chunk = raster.Chunk.of(_shape(coded, form.planes(channels)), form, depth, step, self.depth)
+        own, model_bits = (None, None)
+        if step == 1 and coded.size >= OWN_TREE_MIN_SAMPLES:
+            own, model_bits = self.own_tree(coded, chunk)
+        coded_as = (form, channels, depth, step, coded, chunk, min_bytes)
+        stream, out, bits = self._stream(*coded_as, own)
+        if model_bits is not None and bits + image_tree.bits_of(own, self.depth) >= model_bits:
+            stream, out, _ = self._stream(*coded_as, None)  # the estimate of the model's: better
+        return stream, planes if step == 1 else forms.inverse(form, out, channels, depth)
+
+    def _stream(self, form, channels: int, depth: int, step: int, coded, chunk, min_bytes, own):
+        """(the chunk's stream with ``own`` or the model's tree, the coded planes' reconstruction,
+        the bits of its pixels)."""
         encoder = Encoder(adaptive.AdaptiveTables(self.rows, self.depth, self.prior))
         forms.write(form, channels, depth, self.depth, encoder.add)
         tree = self.tree_in_stream(own, step, add=encoder.add)
         push, out = raster.encode(coded, chunk, tree, *self.start(tree))
         encoder.add_words(push)
-        stream = encoder.finish(min_bytes=min_bytes)
-        return stream, planes if step == 1 else forms.inverse(form, out, channels, depth)
+        return encoder.finish(min_bytes=min_bytes), out, push.bits
 
     def start(self, tree: Tree) -> tuple[np.ndarray, int]:
         """(the tables the leaves of ``tree`` start with, what they are worth in symbols)."""
@@ -199,25 +204,29 @@ class LosslessCoder:
             return self.rows, self.prior
         return self.own_rows(tree.leaves), OWN_TREE_PRIOR
 
-    def own_tree(self, coded: np.ndarray, chunk) -> Tree | None:
-        """A tree of the chunk's own, or None where the model's is estimated to do better: grown on
-        a sample of the chunk, its splits chosen knowing that every leaf chooses its predictor
-        among the SEARCHED_PREDICTORS best; each tree's bits estimated from its leaves' counts
-        (``image_tree.adaptive_bits``) over the whole chunk, or, for a chunk of many images, over
-        its first images (OWN_TREE_SCREEN values), scaled to the chunk."""
+    def own_tree(self, coded: np.ndarray, chunk) -> tuple[Tree | None, float | None]:
+        """(a tree of the chunk's own or None, the bits the model's tree is estimated to code the
+        chunk's pixels in, or None when the choice is made already). The tree is grown on a sample
+        of the chunk, its splits chosen knowing that every leaf chooses its predictor among the
+        SEARCHED_PREDICTORS best, and each tree's bits are estimated from its leaves' counts
+        (``image_tree.adaptive_bits``) over the whole chunk: coding the chunk with the own tree
+        then says what it costs, against the model's estimate. A chunk of many images is judged on
+        its first images (OWN_TREE_SCREEN values), both trees' counts scaled to the chunk."""
         n, k, h, w = chunk.shape
         first = n if n <= OWN_TREE_MAX_IMAGES else max(1, OWN_TREE_SCREEN // (k * h * w))
         part = replace(chunk, shape=(min(n, first), k, h, w))
         seen = coded[: part.shape[0] * k]
         scale = coded.size / seen.size
-        most = image_tree.GROW_SAMPLES if first == n else SCREEN_SAMPLES
+        most = image_tree.GROW_SAMPLES if first >= n else SCREEN_SAMPLES
         columns, share = image_tree.sample(seen.size, most)
         picked = np.arange(seen.size) if columns is None else columns
         props, tokens, model_counts = raster.sample(seen, part, picked, self.tree)
         tree = image_tree.grow(props, tokens, self.t, SEARCHED_PREDICTORS, share / scale)
-        own_counts = raster.counts(seen, part, tree)
-        bits = self._bits(tree, own_counts * scale) + image_tree.bits_of(tree, self.depth)
-        return tree if bits < self._bits(self.tree, model_counts * scale) else None
+        model_bits = self._bits(self.tree, model_counts * scale)
+        if first >= n:
+            return tree, model_bits
+        bits = self._bits(tree, raster.counts(seen, part, tree) * scale)
+        return (tree if bits + image_tree.bits_of(tree, self.depth) < model_bits else None), None
 
     def _bits(self, tree: Tree, counts: np.ndarray) -> float:
         rows, prior = self.start(tree)

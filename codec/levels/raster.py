@@ -85,8 +85,9 @@ def _run(mode: int, planes: np.ndarray, chunk: Chunk, tree: Tree, rows, prior: i
 
 
 def encode(coded: np.ndarray, chunk: Chunk, tree: Tree, rows, prior: int):
-    """(``words -> words``: push the planes (n * k, H, W) onto a stream, the reconstruction: the
-    planes themselves, lossless, or filled in by the push, near-lossless)."""
+    """(``words -> words``: push the planes (n * k, H, W) onto a stream, and record the bits they
+    took in its ``bits``; the reconstruction: the planes themselves, lossless, or filled in by the
+    push, near-lossless)."""
     out = np.ascontiguousarray(coded, np.uint16)  # every form's values are below 2^16
     out = out.copy() if chunk.step > 1 and np.shares_memory(out, coded) else out
 
@@ -96,8 +97,10 @@ def encode(coded: np.ndarray, chunk: Chunk, tree: Tree, rows, prior: int):
             raise ValueError("lossless coder: a residual beyond the coder's depth")
         if status:
             raise MemoryError("lossless coder: out of memory")
+        push.bits = 32 * (len(pushed) - len(words))
         return pushed
 
+    push.bits = None
     return push, out
 
 
