@@ -124,8 +124,9 @@ def per_image_sizes(images, encode, decode, repeat: int = 1) -> tuple[int, float
     blobs, enc = _timed(lambda: [encode(a) for a in images], repeat=repeat)
     restored, dec = _timed(lambda: [decode(b) for b in blobs], repeat=repeat)
     for a, r in zip(images, restored, strict=True):
-        r = np.asarray(r)
+        r = np.asarray(r)  # grey written as RGB (WebP), RGB of equal planes as grey (oxipng)
         r = r[..., 0] if a.ndim == 2 and r.ndim == 3 and r.size == 3 * a.size else r
+        r = np.repeat(r[..., None], 3, -1) if a.ndim == 3 and r.ndim == 2 else r
         if not np.array_equal(r.reshape(a.shape), a):
             raise AssertionError("a baseline did not restore an image exactly")
     return sum(map(len, blobs)), enc, dec

@@ -1,6 +1,6 @@
-"""Lossless and near-lossless coding of images of any depth from 1 to 16 bits (integers only; the
-per-pixel loops compiled in ``_kernels.pyx``, loaded by ``kernels.py``, held by the tests to the
-numpy definitions).
+"""Lossless and near-lossless coding of images of any depth from 1 to 16 bits (integers only; a
+chunk's pixels coded in one compiled pass, ``raster.py``, held by the tests to the numpy
+definitions here and in ``context_tree.py`` and ``weighted.py``).
 
 Each pixel is predicted from its decoded neighbours by CALIC's gradient-adjusted predictor (the
 pixel coder's, ``predict.py``, scaled to the depth) and the residual is coded against the table
@@ -10,7 +10,7 @@ neighbours, their gradients, the residuals already coded around the pixel, the p
 plane). JPEG XL's modular mode does the same with its MA trees; here the tree is learned on the
 user's images, so it learns what their images share (on Fashion-MNIST: where the garment's edge
 is likely to be). On Fashion-MNIST's test split the bundled coder (a learned tree of 1,024 leaves,
-tables that adapt, the forms of ``lossless_forms.py``) takes 3.151 bits per pixel (``python -m
+tables that adapt, the forms of ``lossless_forms.py``) takes 3.150 bits per pixel (``python -m
 benchmarks.lossless``); CALIC's 288 fixed contexts took 3.44. Residuals are coded as JPEG XL's
 hybrid integers (``hybrid.py``).
 
@@ -20,10 +20,12 @@ the loop, as JPEG-LS), so every pixel is within K of the original; the tree's gr
 are divided by the step, so a tree learned on lossless residuals sees the statistics it knows
 (JPEG-LS scales its context thresholds the same way).
 
-Pixels are coded in ``predict.schedule``'s order, an anti-diagonal at a time, all images of a
-chunk at once. A colour image's planes are coded in turn, each with the plane index and the
-residual of the plane before at the same pixel as properties (the decoder has it). The
-encoder's residuals and leaves, plane by plane, are ``lossless_planes.py``'s.
+Pixels are coded in raster order, image by image, the planes of a pixel together, each plane with
+its index and the residual of the plane before at the same pixel as properties (the decoder has
+it). A chunk may carry a tree of its own (``image_tree.py``), chosen without coding the chunk
+twice (``own_tree``). Streams of container format 6, coded an anti-diagonal at a time, are
+decoded by ``lossless_legacy.py``; ``original_properties`` (the numpy definition of every
+pixel's properties, for training and the tests) computes them the old way, all at once.
 """
 
 from __future__ import annotations
