@@ -213,14 +213,15 @@ def coded_with_own_tree(images: np.ndarray, tree) -> bytes:
         lossless.LosslessCoder.own_tree = saved
 
 
-def own_tree_chain(levels: int) -> bytes:
-    """A blank 2048 x 2048 colour image coded with an own tree as costly as the reader accepts: a
-    chain ``levels`` deep whose every leaf predicts with JPEG XL's weighted predictor (every pixel
-    computes it: the chain splits on its error), padded to the floor."""
+def own_tree_chain(levels: int, images: np.ndarray | None = None) -> bytes:
+    """Blank images (a 2048 x 2048 colour one unless given) coded with an own tree as costly as the
+    reader accepts: a chain ``levels`` deep whose every leaf predicts with JPEG XL's weighted
+    predictor (every pixel computes it: the chain splits on its error), padded to the floor."""
     from codec.levels import context_tree
 
     tree = chain_tree(levels, context_tree.WP, len(context_tree.PROPERTIES))
-    return coded_with_own_tree(np.zeros((2048, 2048, 3), np.uint8), tree)
+    images = np.zeros((2048, 2048, 3), np.uint8) if images is None else images
+    return coded_with_own_tree(images, tree)
 
 
 def measure_kind(kind: str, case, folder: Path) -> list[dict]:
@@ -236,6 +237,9 @@ def measure_kind(kind: str, case, folder: Path) -> list[dict]:
         from codec.levels.image_tree import MAX_LEVELS
 
         files.append((f"chain-{MAX_LEVELS}", own_tree_chain(MAX_LEVELS)))
+        # format 7: a chunk of many small images may carry its own tree too
+        many = np.zeros((4096, 32, 32, 3), np.uint8)
+        files.append((f"chain-{MAX_LEVELS}-4096-images", own_tree_chain(MAX_LEVELS, many)))
     for name, blob in files:
         m = _measure(blob, folder)
         ms = 1000 * max(0.0, m["cpu"] - base["cpu"]) / len(blob)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results"
 SETTINGS = ("refresh=8", "refresh=32", "refresh=128", "refresh=1024", "prior=8", "prior=32")
+# The default: ``raster.REFRESH`` and ``lossless.OWN_TREE_PRIOR`` as they are; a setting changes one
 
 
 def training_cases() -> list:

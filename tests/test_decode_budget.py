@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import codec
-from benchmarks.budget import chain_tree, coded_with_own_tree
+from benchmarks.budget import chain_tree, coded_with_own_tree, own_tree_chain
 from bitstream import container
 from codec import api, checks
 from codec.levels import image_tree
@@ -84,6 +84,25 @@ def test_an_own_tree_deeper_than_an_encoder_grows_is_refused(inner):
     else:
         with pytest.raises(codec.FormatError, match="levels deep"):
             codec.decompress(blob)
+
+
+def test_a_chunk_of_many_images_with_the_costliest_own_tree_decodes_in_their_memory():
+    """Format 7 lets a chunk of many images carry its own tree: the decoder keeps three rows of
+    state per plane whatever the tree, so its memory is the images' (format 6 held the weighted
+    predictor's state for the whole chunk, and refused such chunks)."""
+    images = np.zeros((512, 32, 32, 3), np.uint8)
+    blob = own_tree_chain(image_tree.MAX_LEVELS, images)  # every leaf the weighted predictor
+    codec.decompress(codec.compress(images[:1], lossless=True))  # the model loaded before
+    tracemalloc.start()
+    try:
+        back = codec.decompress(blob)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert np.array_equal(back, images)
+    # the output and its planes, 16-bit while decoded: about 5 bytes a value (format 6's decoder
+    # held some 30 per value for the weighted predictor alone)
+    assert peak < 6 * images.nbytes
 
 
 def test_a_convolutional_model_costlier_than_the_floor_is_sized_for_needs_more_bytes(monkeypatch):

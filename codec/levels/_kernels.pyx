@@ -412,6 +412,30 @@ def split_histograms(int32_t[:, :, :, ::1] out, const int32_t[::1] node_of, cons
                 out[node_of[px], binned[px], s, sym[s, px]] += 1
 
 
+def bin_properties(const int32_t[:, ::1] props, const int32_t[:, ::1] thresholds):
+    """Each property's bin (P, N) uint8 of every pixel: how many of its sorted ``thresholds`` (P, B),
+    padded with INT32_MAX, are below the value (x <= th[j] is bin <= j: numpy's searchsorted
+    "left")."""
+    cdef Py_ssize_t p, n = props.shape[1], b = thresholds.shape[1], i, lo, hi, mid
+    cdef int32_t x
+    if thresholds.shape[0] != props.shape[0] or b > 255:
+        raise ValueError("bin_properties: one row of at most 255 thresholds per property")
+    out_ = np.empty((props.shape[0], n), np.uint8)
+    cdef uint8_t[:, ::1] out = out_
+    with nogil:
+        for p in range(props.shape[0]):
+            for i in range(n):
+                x, lo, hi = props[p, i], 0, b
+                while lo < hi:  # the first threshold >= x
+                    mid = (lo + hi) >> 1
+                    if thresholds[p, mid] < x:
+                        lo = mid + 1
+                    else:
+                        hi = mid
+                out[p, i] = <uint8_t>lo
+    return out_
+
+
 def leaf_histograms(const int32_t[::1] node_of, const int16_t[:, ::1] sym, Py_ssize_t m, Py_ssize_t a):
     """Counts (m, K, a) int64 of each leaf's symbols by predictor: ``image_tree._histograms``."""
     cdef Py_ssize_t kk = sym.shape[0], n = node_of.shape[0], px, s

@@ -89,7 +89,19 @@ static inline int64_t rs_log2(int64_t x) { /* floor(log2 x), x >= 1 */
     return 63 - __builtin_clzll((uint64_t)x);
 }
 
-static inline int64_t rs_division(int64_t i) { return ((int64_t)1 << 24) / (i + 1); }
+/* 2^24 / (i + 1): weighted.DIVISION; the weighted predictor's indices are below 64 (a table look-up
+ * instead of five divisions a pixel) */
+static const int64_t RS_DIVISION[64] = {
+    16777216, 8388608, 5592405, 4194304, 3355443, 2796202, 2396745, 2097152, 1864135, 1677721,
+    1525201, 1398101, 1290555, 1198372, 1118481, 1048576, 986895, 932067, 883011, 838860,
+    798915, 762600, 729444, 699050, 671088, 645277, 621378, 599186, 578524, 559240, 541200,
+    524288, 508400, 493447, 479349, 466033, 453438, 441505, 430185, 419430, 409200, 399457,
+    390167, 381300, 372827, 364722, 356962, 349525, 342392, 335544, 328965, 322638, 316551,
+    310689, 305040, 299593, 294337, 289262, 284359, 279620, 275036, 270600, 266305, 262144};
+
+static inline int64_t rs_division(int64_t i) {
+    return i < 64 ? RS_DIVISION[i] : ((int64_t)1 << 24) / (i + 1);
+}
 
 /* ---- rANS, constriction's stack coder ---- */
 
@@ -175,6 +187,20 @@ static inline uint64_t rs_slot(const rs_coder *c) { return c->state & ((1u << RS
 
 /* ---- the adaptive tables (adaptive.py) ---- */
 
+/* floor(a / d) of a < 2^63, d >= 1, from r = floor(2^64 / d) when there is a 128-bit product: a
+ * multiply and a correction instead of a division (a leaf's table is remade often, S values at a
+ * time). Exact either way, so every build codes the same tables. */
+static inline uint64_t rs_divide(uint64_t a, uint64_t d, uint64_t r) {
+#if defined(__SIZEOF_INT128__)
+    uint64_t q = (uint64_t)(((unsigned __int128)a * r) >> 64);
+    while ((q + 1) * d <= a) q++;
+    return q;
+#else
+    (void)r;
+    return a / d;
+#endif
+}
+
 static void rs_remake(rs_tables *t, int64_t leaf) {
     int64_t S = t->S, *counts = t->counts + leaf * S, f[RS_MAX_SYMBOLS], sum = 0, best = 0;
     uint32_t *cum = t->cum + leaf * (S + 1);
@@ -186,8 +212,10 @@ static void rs_remake(rs_tables *t, int64_t leaf) {
         }
         t->total[leaf] = total;
     }
+    uint64_t d = (uint64_t)t->total[leaf], k = ((uint64_t)1 << RS_PRECISION) - (uint64_t)S;
+    uint64_t r = d > 1 ? ~(uint64_t)0 / d : 0; /* floor((2^64 - 1) / d): floor(2^64 / d) or 1 less */
     for (int64_t s = 0; s < S; s++) {
-        f[s] = counts[s] * (((int64_t)1 << RS_PRECISION) - S) / t->total[leaf] + 1;
+        f[s] = (int64_t)(d > 1 ? rs_divide((uint64_t)counts[s] * k, d, r) : (uint64_t)counts[s] * k) + 1;
         sum += f[s];
         if (f[s] > f[best]) best = s;
     }

@@ -25,6 +25,8 @@ magnitude), all raw bits.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 from bitstream.errors import FormatError
@@ -35,6 +37,9 @@ from codec.levels.lossless_forms import get_bits, put_bits
 MAX_LEAVES = 256
 MAX_LEVELS = 12
 BINS = 32  # candidate thresholds per property: its quantiles
+# The split search runs on two threads: the encoder's other core (a tree is the same on any number)
+THREADS = 2
+QUANTILE_SAMPLES = 1 << 14  # the quantiles are those of this many of the sample's pixels, about
 SPLIT_BITS = 300.0
 # A larger chunk grows its tree on this many of its pixels, drawn evenly: on the held-out photos and
 # 16-bit images (python -m benchmarks.own_tree) twice as many took 0.33% fewer bytes and 38% more
@@ -70,9 +75,15 @@ def grow(
     pixels, a ``sample`` of the chunk's worth ``scale`` of it), its splits chosen with the
     ``search`` predictors that code the whole sample best, its leaves' predictors among all."""
     n = tokens.shape[1]
-    a = 2 * t - 1
-    raw = hybrid.raw_bits_of(np.abs(np.arange(a) - (t - 1))).astype(np.float64)
-    sym = np.ascontiguousarray(tokens + (t - 1), np.int16)  # 2T - 1 <= 151 symbols
+    # the signed tokens the sample holds, renumbered 0..a-1: the histograms hold no empty symbols
+    # (16-bit residuals have 151 tokens, a CT's use about half)
+    sym = tokens.reshape(-1) + (t - 1)
+    present = np.flatnonzero(np.bincount(sym, minlength=2 * t - 1))
+    renumber = np.zeros(2 * t - 1, np.int16)
+    renumber[present] = np.arange(len(present))
+    a = len(present)
+    raw = hybrid.raw_bits_of(np.abs(present - (t - 1))).astype(np.float64)
+    sym = np.ascontiguousarray(renumber[sym].reshape(tokens.shape))
     order = np.argsort(_bits(_histograms(np.zeros(n, np.int32), sym, 1, a)[0], raw), kind="stable")
     sym = np.ascontiguousarray(sym[order])  # the searched first
     counts = np.arange(n + 1, dtype=np.float64)
@@ -125,16 +136,17 @@ def _node() -> dict:
 def _bins(props: np.ndarray) -> tuple[list, np.ndarray]:
     """(each property's candidate thresholds: quantiles of a sample, each property's bin of
     every pixel: x <= th[j] is bin <= j)."""
-    few = props[:, :: max(1, props.shape[1] // 65536)]
+    few = props[:, :: max(1, props.shape[1] // QUANTILE_SAMPLES)]
     thresholds = [
         np.unique(
             np.quantile(p, np.linspace(0, 1, BINS + 1)[1:-1], method="lower").astype(np.int64)
         )
         for p in few
     ]
-    binned = np.empty(props.shape, np.uint8)  # BINS + 1 bins at most
-    for th, p, out in zip(thresholds, props, binned, strict=True):
-        out[:] = np.searchsorted(th, p, "left")
+    table = np.full((len(props), BINS), np.iinfo(np.int32).max, np.int32)  # padded past the last
+    for row, th in zip(table, thresholds, strict=True):
+        row[: len(th)] = th
+    binned = kernels.compiled().bin_properties(np.ascontiguousarray(props, np.int32), table)
     return thresholds, binned
 
 
@@ -146,23 +158,32 @@ def _histograms(node_of: np.ndarray, sym: np.ndarray, m: int, a: int) -> np.ndar
 def _best_splits(node_of, thresholds, binned, searched, whole_searched, unsplit, raw, xlogx):
     """(bits, property or -1: no split, threshold, its bin) per leaf: the cheapest split of each,
     each side with its best predictor, if it beats ``unsplit`` (the leaf's bits less a split's
-    cost)."""
+    cost). The properties are searched on THREADS threads (the compiled kernels release the GIL);
+    the first property of equal cost wins, as one thread would find."""
     m, a = whole_searched.shape[0], whole_searched.shape[2]
     searched, whole_searched = np.ascontiguousarray(searched), np.ascontiguousarray(whole_searched)
-    best = (unsplit, np.full(m, -1), np.zeros(m, np.int64), np.zeros(m, np.int64))
     compiled = kernels.compiled()
-    buffer = np.empty(m * (BINS + 1) * len(searched) * a, np.int32)
-    for f, (th, b) in enumerate(zip(thresholds, binned, strict=True)):
-        if len(th) == 0:
-            continue
-        h = buffer[: m * (len(th) + 1) * len(searched) * a].reshape(m, len(th) + 1, -1, a)
-        compiled.split_histograms(h, node_of, b, searched)
-        cost, j = compiled.best_splits(h, whole_searched, raw, xlogx)
+
+    def search(features: list) -> list:
+        buffer = np.empty(m * (BINS + 1) * len(searched) * a, np.int32)
+        out = []
+        for f in features:
+            h = buffer[: m * (len(thresholds[f]) + 1) * len(searched) * a]
+            h = h.reshape(m, len(thresholds[f]) + 1, -1, a)
+            compiled.split_histograms(h, node_of, binned[f], searched)
+            out.append((f, *compiled.best_splits(h, whole_searched, raw, xlogx)))
+        return out
+
+    features = [f for f, th in enumerate(thresholds) if len(th)]
+    with ThreadPoolExecutor(THREADS) as pool:
+        found = sorted(sum(pool.map(search, [features[i::THREADS] for i in range(THREADS)]), []))
+    best = (unsplit, np.full(m, -1), np.zeros(m, np.int64), np.zeros(m, np.int64))
+    for f, cost, j in found:
         better = cost < best[0]
         best = (
             np.where(better, cost, best[0]),
             np.where(better, f, best[1]),
-            np.where(better, th[j], best[2]),
+            np.where(better, thresholds[f][j], best[2]),
             np.where(better, j, best[3]),
         )
     return best

@@ -302,7 +302,7 @@ def inverse(form: Form, coded: np.ndarray, channels: int, depth: int) -> np.ndar
         if used is not None:
             x[:, c] = used[x[:, c]]
     if form.colour == PALETTE:
-        x = np.moveaxis(form.palette[x[:, 0]], -1, 1).astype(np.uint16)
+        x = np.moveaxis(form.palette.astype(np.uint16)[x[:, 0]], -1, 1)
     elif form.colour != NONE:
         x = _blockwise(_colour_inverse, x, form.colour, depth)
     return x.reshape(-1, *coded.shape[1:])

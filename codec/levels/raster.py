@@ -23,10 +23,11 @@ from codec.levels.context_tree import Tree
 
 ENCODE, DECODE = 0, 1
 # A leaf's table is remade once 1/REFRESH of its weight is new: format 6 remade it at an eighth, a
-# step of pixels at a time; here a table follows each symbol, and remaking it more often costs
-# little. On the training images (python -m benchmarks.lossless_tuning), 128 took 0.21% fewer bytes
-# than 8 on photos and 1.3% fewer on 16-bit images, for 3% more time; 1,024, 0.23% and 1.5%.
-REFRESH = 128
+# step of pixels at a time; here a table follows each symbol. On the training images (python -m
+# benchmarks.lossless_tuning), 32 took 0.16% fewer bytes than 8 on photos and 0.95% fewer on 16-bit
+# images; 128, 0.21% and 1.3%, but a remake costs the decoder a pass over the table, and at 128
+# decoding the held-out 16-bit images took 2.2x JPEG XL's time (32: 1.8x).
+REFRESH = 32
 _DAMAGED, _TOO_LARGE = 2, 3
 
 
