@@ -1,10 +1,12 @@
-"""The lossless coder's adaptation, tuned on training images only: how often a leaf's table is
-remade (``raster.REFRESH``) and what an own tree's tables start worth (``lossless.OWN_TREE_PRIOR``),
-on every other training photo of the photo model and the deep model's three 16-bit training images
-(none of ``benchmarks.lossless``'s held-out images).
+"""The lossless coder's settings, tuned on training images only: how often a leaf's table is
+remade (``raster.REFRESH``), what an own tree's tables start worth (``lossless.OWN_TREE_PRIOR``),
+how many predictors an own tree's splits are searched with (``lossless.SEARCHED_PREDICTORS``) and
+on how many pixels it grows (``image_tree.GROW_SAMPLES``), on every other training photo of the
+photo model and the deep model's three 16-bit training images (none of ``benchmarks.lossless``'s
+held-out images).
 
     python -m benchmarks.lossless_tuning               # about 1 minute a setting on 2 cores
-    python -m benchmarks.lossless_tuning refresh=8 refresh=128 prior=8
+    python -m benchmarks.lossless_tuning refresh=8 refresh=128 prior=8 searched=5 samples=131072
 
 Each setting prints the bytes of the photos and of the 16-bit images, coded one at a time, and
 the time taken. Results: benchmarks/results/lossless_tuning.txt.
@@ -17,8 +19,18 @@ import time
 from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results"
-SETTINGS = ("refresh=8", "refresh=32", "refresh=128", "refresh=1024", "prior=8", "prior=32")
-# The default: ``raster.REFRESH`` and ``lossless.OWN_TREE_PRIOR`` as they are; a setting changes one
+SETTINGS = (
+    "default",
+    "refresh=8",
+    "refresh=128",
+    "refresh=1024",
+    "prior=8",
+    "prior=32",
+    "searched=2",
+    "searched=5",
+    "samples=131072",
+)
+# "default": every setting as it is; each other row changes one
 
 
 def training_cases() -> list:
@@ -36,24 +48,35 @@ def training_cases() -> list:
     ]
 
 
+def _knobs() -> dict:
+    from codec.levels import image_tree, lossless, raster
+
+    return {
+        "refresh": (raster, "REFRESH"),
+        "prior": (lossless, "OWN_TREE_PRIOR"),
+        "searched": (lossless, "SEARCHED_PREDICTORS"),
+        "samples": (image_tree, "GROW_SAMPLES"),
+    }
+
+
 def measure(setting: str, cases: list) -> str:
     import codec
-    from codec.levels import lossless, raster
 
-    key, value = setting.split("=")
-    saved = raster.REFRESH, lossless.OWN_TREE_PRIOR
-    if key == "refresh":
-        raster.REFRESH = int(value)
-    elif key == "prior":
-        lossless.OWN_TREE_PRIOR = int(value)
-    else:
-        raise SystemExit(f"unknown setting {setting!r}: refresh=N or prior=N")
+    key, _, value = setting.partition("=")
+    knobs = _knobs()
+    if key != "default" and key not in knobs:
+        raise SystemExit(f"unknown setting {setting!r}: default, or one of {', '.join(knobs)}=N")
+    module, name = knobs.get(key, (None, None))
+    saved = getattr(module, name) if module else None
+    if module:
+        setattr(module, name, int(value))
     try:
         t0 = time.perf_counter()
         sizes = [len(codec.compress(a, lossless=True, model=m, depth=d)) for a, m, d in cases]
         seconds = time.perf_counter() - t0
     finally:
-        raster.REFRESH, lossless.OWN_TREE_PRIOR = saved
+        if module:
+            setattr(module, name, saved)
     return (
         f"{setting}: photos {sum(sizes[:-3])} bytes, 16-bit {sum(sizes[-3:])} bytes, "
         f"{seconds:.1f} s"

@@ -25,6 +25,7 @@ magnitude), all raw bits.
 
 from __future__ import annotations
 
+import functools
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -42,7 +43,7 @@ THREADS = 2
 QUANTILE_SAMPLES = 1 << 14  # the quantiles are those of this many of the sample's pixels, about
 SPLIT_BITS = 300.0
 # A larger chunk grows its tree on this many of its pixels, drawn evenly: on the held-out photos and
-# 16-bit images (python -m benchmarks.own_tree) twice as many took 0.33% fewer bytes and 38% more
+# 16-bit images (python -m benchmarks.own_tree) twice as many took 0.29% fewer bytes and 36% more
 # encoding time.
 GROW_SAMPLES = 1 << 16
 
@@ -137,12 +138,8 @@ def _bins(props: np.ndarray) -> tuple[list, np.ndarray]:
     """(each property's candidate thresholds: quantiles of a sample, each property's bin of
     every pixel: x <= th[j] is bin <= j)."""
     few = props[:, :: max(1, props.shape[1] // QUANTILE_SAMPLES)]
-    thresholds = [
-        np.unique(
-            np.quantile(p, np.linspace(0, 1, BINS + 1)[1:-1], method="lower").astype(np.int64)
-        )
-        for p in few
-    ]
+    levels = np.quantile(few, np.linspace(0, 1, BINS + 1)[1:-1], axis=1, method="lower").T
+    thresholds = [np.unique(row.astype(np.int64)) for row in levels]
     table = np.full((len(props), BINS), np.iinfo(np.int32).max, np.int32)  # padded past the last
     for row, th in zip(table, thresholds, strict=True):
         row[: len(th)] = th
@@ -175,8 +172,7 @@ def _best_splits(node_of, thresholds, binned, searched, whole_searched, unsplit,
         return out
 
     features = [f for f, th in enumerate(thresholds) if len(th)]
-    with ThreadPoolExecutor(THREADS) as pool:
-        found = sorted(sum(pool.map(search, [features[i::THREADS] for i in range(THREADS)]), []))
+    found = sorted(sum(_pool().map(search, [features[i::THREADS] for i in range(THREADS)]), []))
     best = (unsplit, np.full(m, -1), np.zeros(m, np.int64), np.zeros(m, np.int64))
     for f, cost, j in found:
         better = cost < best[0]
@@ -187,6 +183,12 @@ def _best_splits(node_of, thresholds, binned, searched, whole_searched, unsplit,
             np.where(better, j, best[3]),
         )
     return best
+
+
+@functools.cache
+def _pool() -> ThreadPoolExecutor:
+    """The split search's threads, started once."""
+    return ThreadPoolExecutor(THREADS, thread_name_prefix="aecodec-tree")
 
 
 def _split(nodes: list, level_nodes: list, split_here: np.ndarray, best) -> tuple[list, np.ndarray]:

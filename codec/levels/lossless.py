@@ -141,7 +141,7 @@ SCREEN_SAMPLES = 1 << 16  # of the screen's values, the tree grows on
 OWN_TREE_MIN_SAMPLES = 1 << 12
 # The predictors an own tree's splits are chosen with: the three that code the chunk's sample
 # best. On the held-out photos and 16-bit images (python -m benchmarks.own_tree), all five took
-# 0.02% fewer bytes and 8% more encoding time, two 0.26% more bytes and 8% less time. A second
+# 0.08% fewer bytes and 15% more encoding time, two 0.18% more bytes and 6% less time. A second
 # tree whose splits were chosen for CALIC's residuals alone (grown before format 7) was estimated
 # smaller on none.
 SEARCHED_PREDICTORS = 3

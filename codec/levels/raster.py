@@ -24,8 +24,8 @@ from codec.levels.context_tree import Tree
 ENCODE, DECODE = 0, 1
 # A leaf's table is remade once 1/REFRESH of its weight is new: format 6 remade it at an eighth, a
 # step of pixels at a time; here a table follows each symbol. On the training images (python -m
-# benchmarks.lossless_tuning), 32 took 0.16% fewer bytes than 8 on photos and 0.95% fewer on 16-bit
-# images; 128, 0.21% and 1.3%, but a remake costs the decoder a pass over the table, and at 128
+# benchmarks.lossless_tuning), 32 took 0.16% fewer bytes than 8 on photos and 1.0% fewer on 16-bit
+# images; 128, 0.21% and 1.4%, but a remake costs the decoder a pass over the table, and at 128
 # decoding the held-out 16-bit images took 2.2x JPEG XL's time (32: 1.8x).
 REFRESH = 32
 _DAMAGED, _TOO_LARGE = 2, 3
@@ -73,7 +73,8 @@ def _tree_arrays(tree: Tree) -> tuple:
 
 
 def _run(mode: int, planes: np.ndarray, chunk: Chunk, tree: Tree, rows, prior: int, words):
-    return kernels.compiled().raster_code(
+    """The words after the compiled pass (FormatError: a damaged stream)."""
+    out, status = kernels.compiled().raster_code(
         mode,
         planes,
         chunk.shape,
@@ -87,6 +88,13 @@ def _run(mode: int, planes: np.ndarray, chunk: Chunk, tree: Tree, rows, prior: i
         adaptive.HALVE_AT,
         np.ascontiguousarray(words, np.uint32),
     )
+    if status == _DAMAGED:
+        raise FormatError("lossless stream codes a symbol no table holds (damaged)")
+    if status == _TOO_LARGE:
+        raise ValueError("lossless coder: a residual beyond the coder's depth")
+    if status:
+        raise MemoryError("lossless coder: out of memory")
+    return out
 
 
 def encode(coded: np.ndarray, chunk: Chunk, tree: Tree, rows, prior: int):
@@ -97,11 +105,7 @@ def encode(coded: np.ndarray, chunk: Chunk, tree: Tree, rows, prior: int):
     out = out.copy() if chunk.step > 1 and np.shares_memory(out, coded) else out
 
     def push(words: np.ndarray) -> np.ndarray:
-        pushed, status = _run(ENCODE, out, chunk, tree, rows, prior, words)
-        if status == _TOO_LARGE:
-            raise ValueError("lossless coder: a residual beyond the coder's depth")
-        if status:
-            raise MemoryError("lossless coder: out of memory")
+        pushed = _run(ENCODE, out, chunk, tree, rows, prior, words)
         push.bits = 32 * (len(pushed) - len(words))
         return pushed
 
@@ -116,12 +120,7 @@ def decode(chunk: Chunk, tree: Tree, rows, prior: int):
     out = np.empty((n * k, h, w), np.uint16)
 
     def read(words: np.ndarray) -> np.ndarray:
-        left, status = _run(DECODE, out, chunk, tree, rows, prior, words)
-        if status == _DAMAGED:
-            raise FormatError("lossless stream codes a symbol no table holds (damaged)")
-        if status:
-            raise MemoryError("lossless decoder: out of memory")
-        return left
+        return _run(DECODE, out, chunk, tree, rows, prior, words)
 
     return read, out
 
