@@ -86,3 +86,18 @@ def test_a_chunk_of_many_images_unlike_the_models_grows_a_tree_from_its_first_im
     assert np.array_equal(level.decode(own, len(images), images.shape[1:]), images)
     monkeypatch.setattr(lossless.LosslessCoder, "own_tree", lambda *a: (None, None))
     assert len(own) < 0.85 * len(level.encode(images))
+
+
+def _own_tree_bytes(seed: int) -> int:
+    image = _upscaled(seed)
+    return len(codec.compress(image, lossless=True, model=codec.load_model(PHOTO_MODEL)))
+
+
+def test_a_forked_process_grows_its_own_trees_as_its_parent():
+    """The split search's threads belong to the process that started them: a child forked after
+    the parent grew a tree (a Dask or multiprocessing worker) starts its own and codes alike."""
+    import multiprocessing
+
+    parent = _own_tree_bytes(3)
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        assert pool.apply_async(_own_tree_bytes, (3,)).get(timeout=60) == parent

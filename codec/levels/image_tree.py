@@ -25,7 +25,7 @@ magnitude), all raw bits.
 
 from __future__ import annotations
 
-import functools
+import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -185,10 +185,17 @@ def _best_splits(node_of, thresholds, binned, searched, whole_searched, unsplit,
     return best
 
 
-@functools.cache
+_POOLS: dict = {}
+
+
 def _pool() -> ThreadPoolExecutor:
-    """The split search's threads, started once."""
-    return ThreadPoolExecutor(THREADS, thread_name_prefix="aecodec-tree")
+    """The split search's threads, started once per process (a forked child, which has none of its
+    parent's threads, starts its own)."""
+    pid = os.getpid()
+    if pid not in _POOLS:
+        _POOLS.clear()
+        _POOLS[pid] = ThreadPoolExecutor(THREADS, thread_name_prefix="aecodec-tree")
+    return _POOLS[pid]
 
 
 def _split(nodes: list, level_nodes: list, split_here: np.ndarray, best) -> tuple[list, np.ndarray]:
