@@ -57,11 +57,12 @@ MAX_ERROR = 32  # near-lossless bounds offered: 1..32
 RASTER_VERSION = 7  # container format from which chunks are coded in raster order (raster.py)
 LOSSLESS_BATCH_PIXELS = 1 << 20  # original_properties computes this many pixels' at a time
 
-# The largest image, and chunk, the lossless coder encodes: it holds about 50 bytes per value while
-# encoding (the weighted predictor's passes, a plane's residuals and leaves, the coder's parts), so
-# 2^24 values (4096 x 4096 grey, a 2560 x 1600 colour photo) peak near 0.9 GB and a blank 4096 x
-# 4096 image takes about 14 s; an 8192 x 8192 one took 6 GB and 80 s. Files of up to 2^26 values
-# per chunk, written before this limit, are still decoded (``WHOLE_CHUNK_PIXELS``).
+# The largest image, and chunk, the lossless coder encodes: it holds about 14 bytes per value while
+# encoding (the planes in 16 bits, 8 bytes per coded symbol gathered for the backward rANS, the
+# input), so 2^24 values (4096 x 4096 grey, a 2560 x 1600 colour photo: 265 MB at peak, the
+# process included) stay near a third of a GB. (Format 6's encoder held about 50 bytes per value.)
+# Files of up to 2^26 values per chunk, written before this limit, are still decoded
+# (``WHOLE_CHUNK_PIXELS``).
 LOSSLESS_VALUES = 1 << 24
 
 
@@ -140,10 +141,10 @@ OWN_TREE_SCREEN = 1 << 18
 SCREEN_SAMPLES = 1 << 16  # of the screen's values, the tree grows on
 OWN_TREE_MIN_SAMPLES = 1 << 12
 # The predictors an own tree's splits are chosen with: the three that code the chunk's sample
-# best. On the held-out photos and 16-bit images (python -m benchmarks.own_tree), all five took
-# 0.08% fewer bytes and 15% more encoding time, two 0.18% more bytes and 6% less time. A second
-# tree whose splits were chosen for CALIC's residuals alone (grown before format 7) was estimated
-# smaller on none.
+# best. On the training images (python -m benchmarks.lossless_tuning), two took 0.31% more bytes on
+# photos and 2.0% more on 16-bit images, for 8% less time; all five 0.10% fewer on photos but 0.17%
+# more on 16-bit images, for 13% more time. A second tree whose splits were chosen for CALIC's
+# residuals alone (grown before format 7) was estimated smaller on none of the held-out images.
 SEARCHED_PREDICTORS = 3
 
 
