@@ -1,6 +1,6 @@
-"""Builds the lossless coder's compiled loops (``codec/levels/_kernels.pyx``), stamped with the
-SHA-256 of their sources (the .pyx and the C header it includes) (``codec.levels.kernels`` refuses a stale build); everything else is in
-pyproject.toml.
+"""Builds the lossless coder's compiled loops (``codec/levels/_kernels.pyx`` and the C header it
+includes, ``_raster.h``), stamped with the SHA-256 of both (``codec.levels.kernels`` refuses a
+stale build); everything else is in pyproject.toml.
 
 The build is optional: without Cython or a C compiler the package installs with a warning, the lossy
 levels work, and lossless coding says what is missing.
