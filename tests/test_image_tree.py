@@ -93,6 +93,7 @@ def _own_tree_bytes(seed: int) -> int:
     return len(codec.compress(image, lossless=True, model=codec.load_model(PHOTO_MODEL)))
 
 
+@pytest.mark.filterwarnings("ignore:os.fork")  # JAX, imported by other tests, warns: unused here
 def test_a_forked_process_grows_its_own_trees_as_its_parent():
     """The split search's threads belong to the process that started them: a child forked after
     the parent grew a tree (a Dask or multiprocessing worker) starts its own and codes alike."""
