@@ -176,9 +176,10 @@ class LosslessCoder:
         """One stream of planes (n * C, H, W) (each image's channels in turn) of ``depth``-bit
         samples (at most the coder's, its default), and the reconstruction. The chunk's form
         (colour transform, value sets: ``lossless_forms.py``) is written first; then, lossless,
-        whether the chunk has a tree of its own (``image_tree.py``: grown for a chunk of a few
-        large images, and kept where it is estimated to code the chunk in fewer bits than the
-        model's); then the pixels, in one compiled pass (``raster.py``)."""
+        whether the chunk has a tree of its own (``image_tree.py``: grown for every chunk of at
+        least OWN_TREE_MIN_SAMPLES values, and kept where it codes the chunk in fewer bits than
+        the model's tree is estimated to: ``own_tree``); then the pixels, in one compiled pass
+        (``raster.py``)."""
         step, depth = 2 * max_error + 1, depth or self.depth
         form, coded = forms.chosen(planes, channels, depth, self.depth, max_error)
         chunk = raster.Chunk.of(_shape(coded, form.planes(channels)), form, depth, step, self.depth)
