@@ -8,6 +8,7 @@
 """
 
 import importlib
+import sys
 
 # Everything loads on first use, the error classes too: the API and the data module load numpy,
 # msgpack and constriction, and the `aecodec` program (codec.__main__) can install its signal
@@ -61,3 +62,8 @@ def __getattr__(name: str):
 
 
 __all__ = sorted([*_LAZY, "QUALITIES"])
+
+# Where Pillow is loaded already (a notebook), aecodec files open in it at once (codec/pillow.py);
+# otherwise ``import codec.pillow`` registers them. The command line loads Pillow later, if at all.
+if "PIL.Image" in sys.modules:
+    importlib.import_module("codec.pillow")
