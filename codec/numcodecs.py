@@ -12,8 +12,8 @@ config fully decides what a chunk decodes to, as numcodecs asks: ``model`` (a bu
 when the codec is made: a config never silently decodes with another model) and ``quality``.
 ``encode`` takes a chunk of uint8 images (N, H, W[, C]) (or one image) and returns an aecodec file;
 ``decode`` restores it as ``codec.decompress`` does. Zarr format 2 arrays take it as their
-compressor (zarr gives it each chunk as an array of the chunk's shape); zarr format 3 has no
-place for codecs outside its specification, so use ``zarr_format=2``.
+compressor (zarr gives it each chunk as an array of the chunk's shape); zarr format 3 arrays take
+it as their serializer, ``codec.zarr3.Aecodec`` (zarr's ``numcodecs.aecodec``).
 """
 
 from __future__ import annotations
