@@ -10,6 +10,8 @@ it also keeps counts times 2^24 within int64).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from bitstream.coder import PRECISION, Tables
@@ -26,6 +28,14 @@ def _uniform_tables(depth: int) -> list[np.ndarray]:
         np.append(np.full(1 << k, (1 << (PRECISION - k)) - 1, np.uint32), np.uint32(1 << k))
         for k in range(1, depth + 1)
     ]
+
+
+@functools.lru_cache(maxsize=16)
+def raw_tables(depth: int) -> Tables:
+    """Tables 0..depth-1 alone (k + 1 raw bits each), numbered as in ``AdaptiveTables``: what a
+    format-7 lossless stream's form and own tree are written with (its pixels are the compiled
+    pass's), made once per depth instead of copying a model's leaf tables per chunk."""
+    return Tables(np.zeros(depth, np.int64), _uniform_tables(depth))
 
 
 class AdaptiveTables(Tables):

@@ -195,7 +195,7 @@ class LosslessCoder:
     def _stream(self, form, channels: int, depth: int, step: int, coded, chunk, min_bytes, own):
         """(the chunk's stream with ``own`` or the model's tree, the coded planes' reconstruction,
         the bits of its pixels)."""
-        encoder = Encoder(adaptive.AdaptiveTables(self.rows, self.depth, self.prior))
+        encoder = Encoder(adaptive.raw_tables(self.depth))
         forms.write(form, channels, depth, self.depth, encoder.add)
         tree = self.tree_in_stream(own, step, add=encoder.add)
         push, out = raster.encode(coded, chunk, tree, *self.start(tree))
@@ -278,7 +278,7 @@ class LosslessCoder:
         depth, step = depth or self.depth, 2 * max_error + 1
         if version < RASTER_VERSION:
             return lossless_legacy.decode_planes(self, data, n, channels, h, w, step, depth)
-        decoder = Decoder(data, adaptive.AdaptiveTables(self.rows, self.depth, self.prior))
+        decoder = Decoder(data, adaptive.raw_tables(self.depth))
         form = forms.read(channels, depth, self.depth, decoder.read)
         tree = self.tree_in_stream(None, step, read=decoder.read)
         chunk = raster.Chunk.of((n, form.planes(channels), h, w), form, depth, step, self.depth)
