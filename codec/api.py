@@ -32,7 +32,7 @@ from codec.checks import (
     floor_pixels,
     level_fields,
 )
-from codec.errors import FormatError, InputError, LimitError, ModelMismatchError
+from codec.errors import BuildError, FormatError, InputError, LimitError, ModelMismatchError
 from codec.io.shapes import check_image_shape
 from codec.levels import modelfile
 from codec.levels.model import Model
@@ -517,12 +517,19 @@ def _bundled(shape) -> list[Model]:
 
 def _measure_scale(model: Model, a: np.ndarray) -> list[dict]:
     """``measure`` of every distinct level the scale names for images like ``a`` (none if the
-    model cannot code them), each with its model."""
+    model cannot code them), each with its model; a level whose compiled loops are not built
+    (an install without a C compiler: the lossless and near-lossless ones) is left out."""
     try:
         qualities = model.named_qualities(a.shape[1:])
     except InputError:
         return []
-    return [{**measure(model, a, q), "model": model} for q in qualities]
+    out = []
+    for q in qualities:
+        try:
+            out.append({**measure(model, a, q), "model": model})
+        except BuildError:
+            continue
+    return out
 
 
 def choose_quality(images, **kw) -> int:

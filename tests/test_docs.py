@@ -49,30 +49,35 @@ def test_the_python_api_example_runs_verbatim(tmp_path, monkeypatch):
     assert (tmp_path / "shirts.zarr").is_dir()
 
 
+def example_folder(folder: Path, images: np.ndarray) -> None:
+    """The files the README's command-line examples work on, made from Fashion-MNIST ``images``."""
+    Image.fromarray(images[0]).save(folder / "shirt.png")
+    (folder / "t10k-images-idx3-ubyte.gz").write_bytes(gzip.compress(idx.idx_bytes(images[:200])))
+    (folder / "photos" / "more").mkdir(parents=True)
+    Image.fromarray(np.stack([images[1], images[2], images[3]], -1)).save(folder / "photos/a.png")
+    Image.fromarray(images[4][:20, :17]).save(folder / "photos" / "more" / "b.jpg")
+    np.save(folder / "data.npy", images[:50])
+
+
+def command_lines() -> list[str]:
+    """The README's command-line examples, their comments left out."""
+    lines = (
+        line.split("#", 1)[0].strip() for line in blocks("sh", "## Command line")[0].splitlines()
+    )
+    return [line for line in lines if line]
+
+
 def test_the_command_line_examples_run_verbatim(tmp_path, test_images):
-    Image.fromarray(test_images[0]).save(tmp_path / "shirt.png")
-    (tmp_path / "t10k-images-idx3-ubyte.gz").write_bytes(
-        gzip.compress(idx.idx_bytes(test_images[:200]))
-    )
-    (tmp_path / "photos" / "more").mkdir(parents=True)
-    Image.fromarray(np.stack([test_images[1], test_images[2], test_images[3]], -1)).save(
-        tmp_path / "photos" / "a.png"
-    )
-    Image.fromarray(test_images[4][:20, :17]).save(tmp_path / "photos" / "more" / "b.jpg")
-    np.save(tmp_path / "data.npy", test_images[:50])
-    commands = blocks("sh", "## Command line")[0]
+    example_folder(tmp_path, test_images)
     env = dict(os.environ, PATH=f"{Path(AECODEC).parent}:{os.environ['PATH']}")
-    ran = 0
-    for line in commands.splitlines():
-        command = line.split("#", 1)[0].strip()
-        if not command:
-            continue
+    commands = command_lines()
+    for command in commands:
         r = subprocess.run(
             ["bash", "-c", command], cwd=tmp_path, env=env, capture_output=True, timeout=300
         )
         assert r.returncode == 0, (command, r.stderr.decode())
-        ran += 1
-    assert ran >= 9 and (tmp_path / "shirt.npy").exists() and (tmp_path / "out.png").exists()
+    assert len(commands) >= 9 and (tmp_path / "shirt.npy").exists()
+    assert (tmp_path / "out.png").exists()
 
 
 def test_the_long_running_examples_at_least_parse(tmp_path):

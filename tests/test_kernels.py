@@ -304,6 +304,19 @@ def test_lossy_levels_code_without_the_compiled_loops(monkeypatch, test_images):
         assert back.shape == images.shape and back.dtype == images.dtype
 
 
+def test_a_target_psnr_is_met_without_the_compiled_loops_by_the_levels_they_do_not_need(
+    monkeypatch, test_images
+):
+    """--target-psnr measures the whole scale: without a C compiler the (near-)lossless levels
+    are left out of the choice, not an error."""
+    model = codec.load_model()
+    _without_compiled_loops(monkeypatch)
+    images = test_images[:20]
+    assert codec.api.pick_quality(images, target_psnr=30, model=model)["quality"] < 14
+    highest = codec.api.pick_quality(images, target_psnr=99, model=model)
+    assert not highest["met"] and highest["quality"] == 13
+
+
 def test_the_build_carries_its_sources_stamp_and_a_stale_one_says_how_to_rebuild(monkeypatch):
     folder = Path(codec.levels.__file__).parent
     sources = (folder / "_kernels.pyx").read_bytes() + (folder / "_raster.h").read_bytes()
