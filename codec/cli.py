@@ -43,6 +43,7 @@ COMMANDS = (
     "denoise",
     "sample",
     "score",
+    "compare",
 )
 # sample --n: the images, the prior's draws and the picture (n/8 rows of images) are all in memory
 # at once; 10,000 28x28 images are 8 MB and a 224 x 35,000 picture
@@ -96,6 +97,12 @@ def _picture(args) -> int:
     from codec.commands import family
 
     return family.picture(args)
+
+
+def _compare(args) -> int:
+    from codec.commands import compare
+
+    return compare.compare(args)
 
 
 def _score(args) -> int:
@@ -198,6 +205,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     tr.set_defaults(func=_train)
     _picture_parsers(sub)
     _score_parser(sub)
+    _compare_parser(sub)
     return parser
 
 
@@ -431,6 +439,36 @@ def _score_parser(sub) -> None:
         "-f", "--force", action="store_true", help="overwrite --out and the file beside it"
     )
     f.set_defaults(func=_score)
+
+
+def _qualities(text: str) -> tuple[int, ...]:
+    try:
+        qualities = tuple(int(q) for q in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of qualities like 2,6,10: {text!r}") from None
+    if not qualities or not all(1 <= q <= 13 for q in qualities):
+        raise argparse.ArgumentTypeError(f"the lossy qualities are 1 to 13, not {text!r}")
+    return qualities
+
+
+def _compare_parser(sub) -> None:
+    c = sub.add_parser(
+        "compare",
+        help="an HTML page: aecodec beside WebP, AVIF and JPEG XL at the same bytes, zoomable",
+    )
+    c.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help="image files (8-bit)")
+    c.add_argument("-o", "--out", type=Path, required=True, help="the page to write (.html)")
+    c.add_argument(
+        "--model", type=Path, help="a model file (default: the bundled one that suits each image)"
+    )
+    c.add_argument(
+        "--qualities",
+        type=_qualities,
+        help="the aecodec levels shown, e.g. 3,6,9 (default 2,4,6,8,10,12); the curve has them all",
+    )
+    c.add_argument("-f", "--force", action="store_true", help="overwrite --out")
+    c.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+    c.set_defaults(func=_compare)
 
 
 def _normalize(argv: list[str]) -> list[str]:
