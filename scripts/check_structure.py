@@ -45,6 +45,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("training", ("codec.training",)),  # JAX, Flax, Optax and scikit-learn
     ("family", ("codec.family",)),  # the classic autoencoders
     ("face", ("codec", "codec.api", "codec.archive", "codec.parallel", "codec.numcodecs")),
+    ("tools", ("codec.compare",)),  # built on the face: the codec comparison page
     ("commands", ("codec.commands",)),  # each command's work on files, for the command line
     ("cli", ("codec.cli",)),  # parses the command line and dispatches to the commands
     ("main", ("codec.__main__",)),  # the program: signal handlers first, then the CLI
