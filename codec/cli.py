@@ -451,6 +451,12 @@ def _qualities(text: str) -> tuple[int, ...]:
     return qualities
 
 
+def _side(text: str) -> int:
+    if not text.isdigit() or not 16 <= int(text) <= 4096:
+        raise argparse.ArgumentTypeError(f"a side from 16 to 4096 pixels, not {text!r}")
+    return int(text)
+
+
 def _compare_parser(sub) -> None:
     c = sub.add_parser(
         "compare",
@@ -465,6 +471,12 @@ def _compare_parser(sub) -> None:
         "--qualities",
         type=_qualities,
         help="the aecodec levels shown, e.g. 3,6,9 (default 2,4,6,8,10,12); the curve has them all",
+    )
+    c.add_argument(
+        "--max-side",
+        type=_side,
+        default=1024,
+        help="cut a larger image to its central N x N (default 1024; 16 to 4096)",
     )
     c.add_argument("-f", "--force", action="store_true", help="overwrite --out")
     c.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")

@@ -118,6 +118,17 @@ def test_the_command_writes_the_page_and_prints_the_numbers(tmp_path, photos, ca
     assert [len(im["levels"]) for im in data["images"]] == [2, 2]
     err = capsys.readouterr().err
     assert re.search(r"coffee\.png: quality 4: aecodec [\d,]+ B [\d.]+ dB; webp", err)
+    cut = tmp_path / "cut.html"
+    assert (
+        cli.main(
+            ["compare", "-q", files[1], "--qualities", "6", "--max-side", "64", "-o", str(cut)]
+        )
+        == 0
+    )
+    shown = _data(cut.read_bytes())["images"][0]
+    assert (shown["width"], shown["height"]) == (64, 64) and "central 64x64 of 96x96" in shown[
+        "note"
+    ]
     assert cli.main(["compare", *files, "-o", str(out)]) == 1  # exists: not without -f
     assert "already exists" in capsys.readouterr().err
 

@@ -17,14 +17,19 @@ def compare(args) -> int:
     images = {}
     for path in args.images:  # every image read and checked before any is measured
         try:
-            images[str(path)] = comparison.fitted(read_image(path)[0])[0]
+            image = read_image(path)[0]
+            comparison.fitted(image)  # refuses what the page cannot show, before any work
+            images[str(path)] = image
         except (AecodecError, OSError) as e:
             return report(str(path), e)
     results = []
     for name, image in images.items():
         try:
             qualities = args.qualities or comparison.SHOWN
-            results += comparison.measure({name: image}, model=args.model, qualities=qualities)
+            one = {name: image}
+            results += comparison.measure(
+                one, model=args.model, qualities=qualities, max_side=args.max_side
+            )
         except (AecodecError, OSError) as e:
             return report(name, e)
         if not args.quiet:

@@ -49,16 +49,19 @@ def fitted(image: np.ndarray, max_side: int = MAX_SIDE) -> tuple[np.ndarray, str
     return np.ascontiguousarray(image), "; ".join(notes)
 
 
-def measure(images: dict, *, model=None, qualities=SHOWN, progress=None) -> list[dict]:
+def measure(
+    images: dict, *, model=None, qualities=SHOWN, max_side: int = MAX_SIDE, progress=None
+) -> list[dict]:
     """Each of ``images`` ({name: uint8 array}) measured for the page: {"name", "model", "note",
     "original", "curves": {codec: [points]}, "levels": [{"quality", "panels": {codec: point with
     its "picture"}}]}; a point is {"setting", "bytes", "psnr"}. ``model`` None: the bundled model
-    that codes the image best (``api.choose_model``). ``progress(name)`` is called per image."""
+    that codes the image best (``api.choose_model``); ``max_side``: see ``fitted``.
+    ``progress(name)`` is called per image."""
     out = []
     for name, image in images.items():
         if progress:
             progress(name)
-        image, note = fitted(image)
+        image, note = fitted(image, max_side)
         chosen = api.load_model(model) if model is not None else api.choose_model(image[None])
         out.append(_one(name, image, note, chosen, qualities))
     return out
