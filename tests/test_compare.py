@@ -131,6 +131,10 @@ def test_the_command_writes_the_page_and_prints_the_numbers(tmp_path, photos, ca
     ]
     assert cli.main(["compare", *files, "-o", str(out)]) == 1  # exists: not without -f
     assert "already exists" in capsys.readouterr().err
+    before = Path(files[1]).read_bytes()
+    assert cli.main(["compare", "-q", *files, "-f", "-o", files[1]]) == 2  # an input: never
+    assert f"is the input {files[1]}" in capsys.readouterr().err
+    assert Path(files[1]).read_bytes() == before
 
 
 def test_the_command_names_a_bad_image_and_writes_nothing(tmp_path, photos, capsys):

@@ -75,8 +75,9 @@ def inputs(args) -> list[Path]:
     --model, --labels, ...; a folder: the images in it): what no output may be, even with -f."""
     found = []
     for name, value in vars(args).items():
-        if isinstance(value, Path) and name not in OUTPUT_OPTIONS:
-            found.extend(folder_files(value)[0] if value.is_dir() else [value])
+        paths = value if isinstance(value, list) else [value]  # compare's IMAGE...: a list
+        for path in (p for p in paths if isinstance(p, Path) and name not in OUTPUT_OPTIONS):
+            found.extend(folder_files(path)[0] if path.is_dir() else [path])
     return found
 
 
