@@ -462,7 +462,13 @@ def _compare_parser(sub) -> None:
         "compare",
         help="an HTML page: aecodec beside WebP, AVIF and JPEG XL at the same bytes, zoomable",
     )
-    c.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help="image files (8-bit)")
+    c.add_argument(
+        "images",
+        nargs="+",
+        type=Path,
+        metavar="IMAGE",
+        help="8-bit image files, or folders of them",
+    )
     c.add_argument("-o", "--out", type=Path, required=True, help="the page to write (.html)")
     c.add_argument(
         "--model", type=Path, help="a model file (default: the bundled one that suits each image)"

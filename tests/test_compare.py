@@ -118,6 +118,19 @@ def test_the_command_writes_the_page_and_prints_the_numbers(tmp_path, photos, ca
     assert [len(im["levels"]) for im in data["images"]] == [2, 2]
     err = capsys.readouterr().err
     assert re.search(r"coffee\.png: quality 4: aecodec [\d,]+ B [\d.]+ dB; webp", err)
+    folder = tmp_path / "folder"
+    (folder / "inner").mkdir(parents=True)
+    Image.fromarray(photos["moon"]).save(folder / "inner" / "moon.png")
+    (folder / "notes.txt").write_text("not an image")
+    both = tmp_path / "both.html"
+    assert (
+        cli.main(["compare", "-q", files[0], str(folder), "--qualities", "6", "-o", str(both)]) == 0
+    )
+    names = [im["name"] for im in _data(both.read_bytes())["images"]]
+    assert names == [files[0], str(folder / "inner" / "moon.png")]  # a folder: its images
+    (tmp_path / "empty").mkdir()
+    assert cli.main(["compare", files[0], str(tmp_path / "empty"), "-o", str(both), "-f"]) == 1
+    assert f"{tmp_path / 'empty'}: no image files in this folder" in capsys.readouterr().err
     cut = tmp_path / "cut.html"
     assert (
         cli.main(

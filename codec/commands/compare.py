@@ -1,6 +1,6 @@
-"""``aecodec compare IMAGE... --out page.html``: each image coded by aecodec and by WebP, AVIF and
-JPEG XL at the same bytes, in one self-contained page (``codec.compare``); the numbers also on
-standard error, one line per level, unless -q."""
+"""``aecodec compare IMAGE... --out page.html``: each image (a folder: its images) coded by
+aecodec and by WebP, AVIF and JPEG XL at the same bytes, in one self-contained page
+(``codec.compare``); the numbers also on standard error, one line per level, unless -q."""
 
 from __future__ import annotations
 
@@ -8,27 +8,32 @@ import sys
 
 from codec import compare as comparison
 from codec.commands.outputs import check_outputs, report, write_outputs
-from codec.errors import AecodecError
-from codec.io.images import read_image
+from codec.errors import AecodecError, InputError
+from codec.io.images import folder_files, read_image
 
 
 def compare(args) -> int:
     check_outputs(args, args.out)  # before any work: -f, never an input
     images = {}
     for path in args.images:  # every image read and checked before any is measured
-        try:
-            image = read_image(path)[0]
-            comparison.fitted(image)  # refuses what the page cannot show, before any work
-            images[str(path)] = image
-        except (AecodecError, OSError) as e:
-            return report(str(path), e)
+        files = folder_files(path)[0] if path.is_dir() else [path]
+        if not files:
+            return report(str(path), InputError("no image files in this folder"))
+        for file in files:
+            try:
+                image = read_image(file)[0]
+                comparison.fitted(image)  # refuses what the page cannot show
+            except (AecodecError, OSError) as e:
+                return report(str(file), e)
+            images[str(file)] = image
     results = []
     for name, image in images.items():
         try:
-            qualities = args.qualities or comparison.SHOWN
-            one = {name: image}
             results += comparison.measure(
-                one, model=args.model, qualities=qualities, max_side=args.max_side
+                {name: image},
+                model=args.model,
+                qualities=args.qualities or comparison.SHOWN,
+                max_side=args.max_side,
             )
         except (AecodecError, OSError) as e:
             return report(name, e)
