@@ -168,3 +168,14 @@ def test_the_encoders_bit_costs_are_rounded_exactly_in_integers():
     f = rows[:, : wavelet.CLASSES].astype(np.int64)
     expected = [[64 * 24 - wavelet._rounded_log2(int(v)) for v in row] for row in f]
     assert wavelet.rates_of(rows).tolist() == expected
+
+
+def test_grey_images_with_a_channel_axis_are_coded_as_grey(levels):
+    """(N, H, W, 1), as zarr hands a chunk cut across a colour array's channels: the grey stream,
+    and the axis back (it raised IndexError in the colour transform)."""
+    grey = np.stack([_photo(40, 30, seed=s) for s in (5, 6)])
+    for level in levels:
+        data = level.encode(grey[..., None])
+        assert data == level.encode(grey)
+        restored = level.decode(data, 2, (40, 30, 1))
+        assert np.array_equal(restored, level.decode(data, 2, (40, 30))[..., None])

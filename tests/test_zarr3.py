@@ -77,3 +77,25 @@ def test_zarr_lists_the_codec_by_its_entry_point():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         assert get_codec_class("numcodecs.aecodec") is Aecodec
+
+
+def test_any_chunking_round_trips_shards_and_chunks_across_channels(tmp_path, test_images):
+    """Chunks inside shards, chunks cutting the images, and chunks of one colour channel (each
+    chunk (1, H, W, 1): grey with a channel axis)."""
+    shirts = test_images[:120]
+    z = zarr.create_array(
+        str(tmp_path / "s.zarr"), shape=shirts.shape, chunks=(20, 14, 28), shards=(60, 28, 28),
+        dtype="uint8", serializer=Aecodec(model="fmnist", quality=9), compressors=None,
+    )  # fmt: skip
+    z[:] = shirts
+    back = zarr.open_array(str(tmp_path / "s.zarr"))[:]
+    assert np.abs(back.astype(int) - shirts).max() <= 7
+    assert np.array_equal(da.from_zarr(str(tmp_path / "s.zarr")).compute(), back)
+    colour = np.stack([shirts[:3], shirts[3:6], shirts[6:9]], -1).repeat(2, 1).repeat(2, 2)
+    c = zarr.create_array(
+        str(tmp_path / "c.zarr"), shape=colour.shape, chunks=(1, 56, 28, 1), dtype="uint8",
+        serializer=Aecodec(model="photo", quality=12), compressors=None,
+    )  # fmt: skip
+    c[:] = colour
+    back = zarr.open_array(str(tmp_path / "c.zarr"))[:]
+    assert back.shape == colour.shape and np.abs(back.astype(int) - colour).max() <= 24

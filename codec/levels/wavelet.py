@@ -426,6 +426,8 @@ class WaveletLevel(registry.WholeChunkLevel):
         return self._decode_whole(data, n, shape, version)
 
     def _decode_whole(self, data: bytes, n: int, shape, version: int) -> np.ndarray:
+        if tuple(shape[2:]) == (1,):  # grey with a channel axis: coded as grey (``as_coded``)
+            return self._decode_whole(data, n, tuple(shape[:2]), version)[..., None]
         channels = shape[2] if len(shape) == 3 else 1
         if channels not in (1, 3):  # coded as grey planes
             planes = self._decode_whole(data, n * channels, tuple(shape[:2]), version)
@@ -454,9 +456,12 @@ class WaveletLevel(registry.WholeChunkLevel):
 
 
 def as_coded(images: np.ndarray) -> np.ndarray:
-    """Images as the levels code them: grey (N, H, W) or RGB (N, H, W, 3) as they are, images of
-    2 or 4 channels (grey or RGB with alpha) each channel a grey image."""
-    if images.ndim == 4 and images.shape[3] not in (1, 3):
+    """Images as the levels code them: grey (N, H, W) or RGB (N, H, W, 3) as they are, grey with
+    a channel axis (N, H, W, 1) as grey, images of 2 or 4 channels (grey or RGB with alpha) each
+    channel a grey image."""
+    if images.ndim == 4 and images.shape[3] == 1:
+        return images[..., 0]
+    if images.ndim == 4 and images.shape[3] != 3:
         return to_planes(images)
     return images
 
