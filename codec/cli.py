@@ -469,7 +469,13 @@ def _compare_parser(sub) -> None:
         metavar="IMAGE",
         help="8-bit image files, or folders of them",
     )
-    c.add_argument("-o", "--out", type=Path, required=True, help="the page to write (.html)")
+    c.add_argument(
+        "-o",
+        "--out",
+        type=Path,
+        required=True,
+        help="the page to write (.html; '-': standard output)",
+    )
     c.add_argument(
         "--model", type=Path, help="a model file (default: the bundled one that suits each image)"
     )

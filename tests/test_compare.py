@@ -128,6 +128,8 @@ def test_the_command_writes_the_page_and_prints_the_numbers(tmp_path, photos, ca
     )
     names = [im["name"] for im in _data(both.read_bytes())["images"]]
     assert names == [files[0], str(folder / "inner" / "moon.png")]  # a folder: its images
+    assert cli.main(["compare", "-q", files[1], "--qualities", "6", "-o", "-"]) == 0
+    assert _data(capsys.readouterr().out.encode())["images"][0]["name"] == files[1]  # stdout
     (tmp_path / "empty").mkdir()
     assert cli.main(["compare", files[0], str(tmp_path / "empty"), "-o", str(both), "-f"]) == 1
     assert f"{tmp_path / 'empty'}: no image files in this folder" in capsys.readouterr().err

@@ -13,7 +13,9 @@ from codec.io.images import folder_files, read_image
 
 
 def compare(args) -> int:
-    check_outputs(args, args.out)  # before any work: -f, never an input
+    to_stdout = str(args.out) == "-"
+    if not to_stdout:
+        check_outputs(args, args.out)  # before any work: -f, never an input
     images = {}
     for path in args.images:  # every image read and checked before any is measured
         files = folder_files(path)[0] if path.is_dir() else [path]
@@ -39,7 +41,12 @@ def compare(args) -> int:
             return report(name, e)
         if not args.quiet:
             _print(results[-1])
-    write_outputs(args, [(args.out, comparison.page(results))])
+    page = comparison.page(results)
+    if to_stdout:
+        sys.stdout.buffer.write(page)
+        sys.stdout.buffer.flush()
+        return 0
+    write_outputs(args, [(args.out, page)])
     if not args.quiet:
         print(f"wrote {args.out}", file=sys.stderr)
     return 0
