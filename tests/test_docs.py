@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 import codec
@@ -67,6 +68,7 @@ def command_lines() -> list[str]:
     return [line for line in lines if line]
 
 
+@pytest.mark.slow  # about 7 s: fourteen processes
 def test_the_command_line_examples_run_verbatim(tmp_path, test_images):
     example_folder(tmp_path, test_images)
     env = dict(os.environ, PATH=f"{Path(AECODEC).parent}:{os.environ['PATH']}")
