@@ -21,6 +21,7 @@ from codec import api
 from codec.compare import others
 from codec.compare.page import page
 from codec.errors import InputError
+from codec.levels.model import Model
 
 __all__ = ["measure", "page", "SHOWN", "MAX_SIDE"]
 
@@ -49,20 +50,19 @@ def fitted(image: np.ndarray, max_side: int = MAX_SIDE) -> tuple[np.ndarray, str
     return np.ascontiguousarray(image), "; ".join(notes)
 
 
-def measure(
-    images: dict, *, model=None, qualities=SHOWN, max_side: int = MAX_SIDE, progress=None
-) -> list[dict]:
+def measure(images: dict, *, model=None, qualities=SHOWN, max_side: int = MAX_SIDE) -> list[dict]:
     """Each of ``images`` ({name: uint8 array}) measured for the page: {"name", "model", "note",
     "original", "curves": {codec: [points]}, "levels": [{"quality", "panels": {codec: point with
-    its "picture"}}]}; a point is {"setting", "bytes", "psnr"}. ``model`` None: the bundled model
-    that codes the image best (``api.choose_model``); ``max_side``: see ``fitted``.
-    ``progress(name)`` is called per image."""
+    its "picture"}}]}; a point is {"setting", "bytes", "psnr"}. ``model``: a ``Model``, a model
+    file's path, or None: the bundled model that codes the image best (``api.choose_model``);
+    ``max_side``: see ``fitted``."""
     out = []
     for name, image in images.items():
-        if progress:
-            progress(name)
         image, note = fitted(image, max_side)
-        chosen = api.load_model(model) if model is not None else api.choose_model(image[None])
+        if model is None:
+            chosen = api.choose_model(image[None])
+        else:
+            chosen = model if isinstance(model, Model) else api.load_model(model)
         out.append(_one(name, image, note, chosen, qualities))
     return out
 
