@@ -56,12 +56,11 @@ class AecImageFile(ImageFile.ImageFile):
     format_description = "aecodec (learned compression)"
 
     def _open(self) -> None:
-        import codec
+        from codec import api
 
-        data = self.fp.read()
-        decoded = codec.decompress(data, model=MODEL)
-        batched = bitstream.container.Reader(io.BytesIO(data)).header["batched"]
-        self._frames = list(decoded) if batched else [decoded]
+        reader = api.ArchiveReader(io.BytesIO(self.fp.read()), model=MODEL)
+        decoded = api.joined(list(reader), reader.header)  # as codec.decompress gives it
+        self._frames = list(decoded) if reader.header["batched"] else [decoded]
         self._frame = 0
         self._show(0)
 

@@ -176,17 +176,12 @@ def test_the_command_names_a_bad_image_and_writes_nothing(tmp_path, photos, caps
 
 
 def _browser():
-    webdriver = pytest.importorskip("selenium.webdriver")
-    driver = shutil.which("chromedriver")
-    if not (driver and shutil.which("chromium")):
+    pytest.importorskip("selenium.webdriver")
+    if not (shutil.which("chromedriver") and shutil.which("chromium")):
         pytest.skip("chromium and chromium-driver are not installed (scripts/setup.sh --browser)")
-    from selenium.webdriver.chrome.service import Service
+    from benchmarks.compare_page import headless_chromium
 
-    options = webdriver.ChromeOptions()
-    for argument in ("--headless=new", "--no-sandbox", "--window-size=1600,1300",
-                     "--force-device-scale-factor=1", "--disable-gpu"):  # fmt: skip
-        options.add_argument(argument)
-    return webdriver.Chrome(options=options, service=Service(driver))
+    return headless_chromium()
 
 
 def _ready(browser, section) -> None:

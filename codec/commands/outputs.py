@@ -75,9 +75,11 @@ def inputs(args) -> list[Path]:
     --model, --labels, ...; a folder: the images in it): what no output may be, even with -f."""
     found = []
     for name, value in vars(args).items():
-        paths = value if isinstance(value, list) else [value]  # compare's IMAGE...: a list
-        for path in (p for p in paths if isinstance(p, Path) and name not in OUTPUT_OPTIONS):
-            found.extend(folder_files(path)[0] if path.is_dir() else [path])
+        if name in OUTPUT_OPTIONS:
+            continue
+        for path in value if isinstance(value, list) else [value]:  # compare's IMAGE...: a list
+            if isinstance(path, Path):
+                found.extend(folder_files(path)[0] if path.is_dir() else [path])
     return found
 
 
